@@ -1,0 +1,906 @@
+/*
+ * policy.c - admission, overload and protection handling, restore.
+ *
+ * Every input ends in one settle: a plan of allocations is worked out on
+ * scratch arrays (demand kept per bus mask so each check costs the same
+ * whatever the number of servers), then compared with the rack to emit the
+ * actions, then committed. The plan, in order:
+ *   1. reduce: if the rack is not feasible (or not protected when the policy
+ *      sheds for protection) under any routing, take priority groups away from
+ *      the least important up; the group where taking all would be enough is
+ *      capped first (evenly), then shed one server at a time (the smallest that
+ *      settles it, else the largest), then its caps are relaxed; finally every
+ *      server taken away comes back, most important first, if it fits alone.
+ *   2. restore: once stable for restore_after, shed and capped servers come
+ *      back most important first, as far as they fit.
+ *   3. admit: waiting servers most important first, first come first served,
+ *      each granted if the rack stays protected with it and with the shed and
+ *      capped servers at least as important back at full power.
+ *   4. route: the routing with the fewest switch operations for the plan.
+ */
+#include "policy.h"
+#include "route.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct skey {
+    uint64_t key; /* priority, then request order */
+    int i;
+};
+
+struct policy {
+    struct route *rt;
+    int ns, np;
+    int64_t demand[ROUTE_NMASKS];
+    int64_t *plan; /* planned allocation per server, 0 when not drawing */
+    int64_t *orig; /* allocation when the settle started */
+    int *order;    /* scratch server indices */
+    int *taken;    /* servers taken away by reduce */
+    int *pos;      /* planned PSU positions */
+    int64_t *saved; /* scratch allocations */
+    struct skey *keys;
+    int64_t fail_min[ROUTE_NMASKS]; /* smallest allocation known not to fit, per mask */
+    bool protect;                   /* the settle keeps protection, not only feasibility */
+    bool announced;
+};
+
+static const char *const action_names[] = {
+    [POLICY_ACT_GRANT] = "grant",       [POLICY_ACT_WAIT] = "wait",
+    [POLICY_ACT_RELEASE] = "release",   [POLICY_ACT_SWITCH] = "switch",
+    [POLICY_ACT_CAP] = "cap",           [POLICY_ACT_SHED] = "shed",
+    [POLICY_ACT_RESTORE] = "restore",   [POLICY_ACT_PROTECTION] = "protection",
+    [POLICY_ACT_IGNORED] = "ignored",
+};
+
+static const char *const input_names[] = {
+    [POLICY_POWER_ON] = "power_on",     [POLICY_POWER_OFF] = "power_off",
+    [POLICY_REMOVE] = "remove",         [POLICY_PSU_FAIL] = "psu_fail",
+    [POLICY_PSU_DEGRADE] = "psu_degrade", [POLICY_PSU_REPAIR] = "psu_repair",
+    [POLICY_BUS_FAIL] = "bus_fail",     [POLICY_BUS_REPAIR] = "bus_repair",
+    [POLICY_FEED_FAIL] = "feed_fail",   [POLICY_FEED_REPAIR] = "feed_repair",
+    [POLICY_REPORT] = "report",         [POLICY_TICK] = "tick",
+};
+
+const char *policy_action_name(enum policy_action_kind k)
+{
+    return (unsigned)k < sizeof(action_names) / sizeof(*action_names) ? action_names[k] : "?";
+}
+
+const char *policy_input_name(enum policy_input_kind k)
+{
+    return (unsigned)k < sizeof(input_names) / sizeof(*input_names) ? input_names[k] : "?";
+}
+
+void policy_actions_clear(struct policy_actions *a)
+{
+    a->n = 0;
+}
+
+void policy_actions_free(struct policy_actions *a)
+{
+    free(a->v);
+    a->v = NULL;
+    a->n = a->cap = 0;
+}
+
+static struct policy_action *push(struct policy_actions *a, enum policy_action_kind kind)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        struct policy_action *v = realloc(a->v, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        a->v = v;
+        a->cap = cap;
+    }
+    struct policy_action *x = &a->v[a->n++];
+    memset(x, 0, sizeof(*x));
+    x->kind = kind;
+    x->server = x->psu = x->from_bus = x->to_bus = -1;
+    return x;
+}
+
+struct policy *policy_new(const struct rack *r)
+{
+    struct policy *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    size_t ns = (size_t)(r->nservers > 0 ? r->nservers : 1);
+    size_t np = (size_t)(r->npsus > 0 ? r->npsus : 1);
+    p->ns = r->nservers;
+    p->np = r->npsus;
+    p->rt = route_new(r->npsus, r->nbuses);
+    p->plan = calloc(ns, sizeof(*p->plan));
+    p->orig = calloc(ns, sizeof(*p->orig));
+    p->order = calloc(ns, sizeof(*p->order));
+    p->taken = calloc(ns, sizeof(*p->taken));
+    p->pos = calloc(np, sizeof(*p->pos));
+    p->saved = calloc(ns, sizeof(*p->saved));
+    p->keys = calloc(ns, sizeof(*p->keys));
+    if (!p->rt || !p->plan || !p->orig || !p->order || !p->taken || !p->pos || !p->saved ||
+        !p->keys) {
+        policy_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void policy_free(struct policy *p)
+{
+    if (!p)
+        return;
+    route_free(p->rt);
+    free(p->plan);
+    free(p->orig);
+    free(p->order);
+    free(p->taken);
+    free(p->pos);
+    free(p->saved);
+    free(p->keys);
+    free(p);
+}
+
+/* ---- the plan ---------------------------------------------------------- */
+
+static void set_plan(struct policy *p, const struct rack *r, int i, int64_t mw)
+{
+    p->demand[r->servers[i].wired] += mw - p->plan[i];
+    p->plan[i] = mw;
+}
+
+static bool ok(struct policy *p, bool protect)
+{
+    return route_ok(p->rt, p->demand, protect);
+}
+
+static int cmp_skey(const void *a, const void *b)
+{
+    const struct skey *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->i - y->i;
+}
+
+/* Orders idx most important first (then first come first served), or the
+ * reverse. */
+static void sort_servers(struct policy *p, const struct rack *r, int *idx, int n,
+                         bool important_first)
+{
+    for (int k = 0; k < n; k++) {
+        const struct rack_server *s = &r->servers[idx[k]];
+        p->keys[k].key = ((uint64_t)(uint32_t)s->priority << 40) | (s->seq & ((1ull << 40) - 1));
+        p->keys[k].i = idx[k];
+    }
+    qsort(p->keys, (size_t)n, sizeof(*p->keys), cmp_skey);
+    for (int k = 0; k < n; k++)
+        idx[k] = p->keys[important_first ? k : n - 1 - k].i;
+}
+
+/* Allocation of server i at water level r: reduced by r, never below min. */
+static int64_t capped_at(const struct rack_server *s, int64_t from, int64_t level)
+{
+    int64_t a = from - level;
+    return a < s->min_mw ? s->min_mw : a;
+}
+
+/* Applies the water level (in watts) to the still-drawing cappable members of
+ * g, reducing each from its allocation at the start of the settle. */
+static void apply_level(struct policy *p, const struct rack *r, const int *g, int n, int64_t lvl_w)
+{
+    for (int k = 0; k < n; k++) {
+        int i = g[k];
+        if (p->plan[i] > 0)
+            set_plan(p, r, i, capped_at(&r->servers[i], p->orig[i], lvl_w * 1000));
+    }
+}
+
+/* Lowest water level (watts) that settles the rack, or -1 when even every
+ * member at its minimum does not. */
+static int64_t lowest_level(struct policy *p, const struct rack *r, const int *g, int n)
+{
+    int64_t top = 0;
+    for (int k = 0; k < n; k++) {
+        int i = g[k];
+        if (p->plan[i] > 0 && p->orig[i] - r->servers[i].min_mw > top)
+            top = p->orig[i] - r->servers[i].min_mw;
+    }
+    int64_t hi = (top + 999) / 1000, lo = 0;
+    apply_level(p, r, g, n, hi);
+    if (!ok(p, p->protect))
+        return -1;
+    apply_level(p, r, g, n, 0);
+    if (ok(p, p->protect))
+        return 0;
+    while (hi - lo > 1) { /* lo fails, hi works */
+        int64_t mid = lo + (hi - lo) / 2;
+        apply_level(p, r, g, n, mid);
+        if (ok(p, p->protect))
+            hi = mid;
+        else
+            lo = mid;
+    }
+    apply_level(p, r, g, n, hi);
+    return hi;
+}
+
+static void reset_fail_min(struct policy *p)
+{
+    for (uint32_t m = 0; m < ROUTE_NMASKS; m++)
+        p->fail_min[m] = INT64_MAX;
+}
+
+/* Does raising server i to `mw` fit (protect as asked)? Remembers the
+ * smallest raise that did not, per mask: while the plan only grows, a raise
+ * that did not fit still does not. */
+static bool fits(struct policy *p, const struct rack *r, int i, int64_t mw, bool protect)
+{
+    uint32_t m = r->servers[i].wired;
+    int64_t before = p->plan[i];
+    if (mw - before >= p->fail_min[m])
+        return false;
+    set_plan(p, r, i, mw);
+    bool yes = ok(p, protect);
+    set_plan(p, r, i, before);
+    if (!yes)
+        p->fail_min[m] = mw - before;
+    return yes;
+}
+
+/* Highest allocation in [lo, hi] (whole watts above lo) that fits, or 0. */
+static int64_t best_fit(struct policy *p, const struct rack *r, int i, int64_t lo, int64_t hi,
+                        bool protect)
+{
+    if (fits(p, r, i, hi, protect))
+        return hi;
+    if (lo >= hi || !fits(p, r, i, lo, protect))
+        return 0;
+    int64_t a = 0, b = (hi - lo + 999) / 1000; /* lo + a*1000 fits, lo + b*1000 does not */
+    while (b - a > 1) {
+        int64_t mid = a + (b - a) / 2;
+        if (fits(p, r, i, lo + mid * 1000, protect))
+            a = mid;
+        else
+            b = mid;
+    }
+    return lo + a * 1000;
+}
+
+/* Sheds inside group g (its cappable members already at their minimum)
+ * until the rack settles: the smallest member that settles it alone, else
+ * the largest, again. */
+static void shed_in_group(struct policy *p, const struct rack *r, const int *g, int n, int *ntaken)
+{
+    while (!ok(p, p->protect)) {
+        int pick = -1;
+        int64_t fit_max[ROUTE_NMASKS]; /* largest allocation known not to settle it */
+        for (uint32_t m = 0; m < ROUTE_NMASKS; m++)
+            fit_max[m] = 0;
+        for (int k = 0; k < n; k++) {
+            int i = g[k];
+            int64_t a = p->plan[i];
+            uint32_t m = r->servers[i].wired;
+            if (a == 0 || a <= fit_max[m] || (pick >= 0 && a >= p->plan[pick]))
+                continue;
+            set_plan(p, r, i, 0);
+            bool yes = ok(p, p->protect);
+            set_plan(p, r, i, a);
+            if (yes)
+                pick = i;
+            else
+                fit_max[m] = a;
+        }
+        if (pick < 0)
+            for (int k = 0; k < n; k++)
+                if (p->plan[g[k]] > 0 && (pick < 0 || p->plan[g[k]] > p->plan[pick]))
+                    pick = g[k];
+        if (pick < 0)
+            return; /* nothing left to shed here: cannot happen, the group alone settles it */
+        set_plan(p, r, pick, 0);
+        p->taken[(*ntaken)++] = pick;
+    }
+}
+
+/* Step 1: brings the rack back to feasible (and protected when p->protect). */
+static void reduce(struct policy *p, const struct rack *r)
+{
+    int n = 0, ntaken = 0;
+    for (int i = 0; i < r->nservers; i++)
+        if (p->plan[i] > 0)
+            p->order[n++] = i;
+    sort_servers(p, r, p->order, n, false);
+    int a = 0;
+    while (a < n) {
+        int b = a;
+        while (b < n && r->servers[p->order[b]].priority == r->servers[p->order[a]].priority)
+            b++;
+        int *g = &p->order[a];
+        int gn = b - a;
+        for (int k = 0; k < gn; k++)
+            set_plan(p, r, g[k], 0);
+        if (!ok(p, p->protect)) { /* even the whole group is not enough */
+            for (int k = 0; k < gn; k++)
+                p->taken[ntaken++] = g[k];
+            a = b;
+            continue;
+        }
+        for (int k = 0; k < gn; k++)
+            set_plan(p, r, g[k], p->orig[g[k]]);
+        if (lowest_level(p, r, g, gn) < 0) {
+            shed_in_group(p, r, g, gn, &ntaken);
+            lowest_level(p, r, g, gn);
+        }
+        break;
+    }
+    /* Everything taken comes back, most important first, if it fits alone. */
+    sort_servers(p, r, p->taken, ntaken, true);
+    reset_fail_min(p);
+    for (int k = 0; k < ntaken; k++) {
+        int i = p->taken[k];
+        int64_t mw = best_fit(p, r, i, r->servers[i].min_mw, p->orig[i], p->protect);
+        if (mw > 0)
+            set_plan(p, r, i, mw);
+    }
+}
+
+/* Step 2: shed and capped servers back, most important first. */
+static void restore(struct policy *p, const struct rack *r)
+{
+    int n = 0;
+    for (int i = 0; i < r->nservers; i++) {
+        const struct rack_server *s = &r->servers[i];
+        if ((s->state == RACK_SRV_SHED || s->state == RACK_SRV_CAPPED) && p->plan[i] < s->power_mw)
+            p->order[n++] = i;
+    }
+    sort_servers(p, r, p->order, n, true);
+    reset_fail_min(p);
+    for (int k = 0; k < n; k++) {
+        int i = p->order[k];
+        const struct rack_server *s = &r->servers[i];
+        int64_t lo = p->plan[i] > s->min_mw ? p->plan[i] : s->min_mw;
+        int64_t mw = best_fit(p, r, i, lo, s->power_mw, p->protect);
+        if (mw > p->plan[i])
+            set_plan(p, r, i, mw);
+    }
+}
+
+static bool holds_place(const struct rack *r, const struct policy *p, int i)
+{
+    const struct rack_server *s = &r->servers[i];
+    return (s->state == RACK_SRV_SHED || s->state == RACK_SRV_CAPPED) && p->plan[i] < s->power_mw;
+}
+
+/* Step 3: waiting servers granted as they fit. */
+static void admit(struct policy *p, const struct rack *r)
+{
+    int n = 0, nh = 0;
+    for (int i = 0; i < r->nservers; i++) {
+        if (r->servers[i].state == RACK_SRV_WAITING)
+            p->order[n++] = i;
+        else if (holds_place(r, p, i))
+            p->taken[nh++] = i;
+    }
+    sort_servers(p, r, p->order, n, true);
+    for (int k = 0; k < n; k++) {
+        int w = p->order[k];
+        const struct rack_server *s = &r->servers[w];
+        /* hold the place of shed and capped servers at least as important */
+        for (int h = 0; h < nh; h++) {
+            int i = p->taken[h];
+            p->saved[i] = p->plan[i];
+            if (r->servers[i].priority <= s->priority)
+                set_plan(p, r, i, r->servers[i].power_mw);
+        }
+        set_plan(p, r, w, s->power_mw);
+        bool yes = ok(p, true);
+        for (int h = 0; h < nh; h++)
+            set_plan(p, r, p->taken[h], p->saved[p->taken[h]]);
+        if (!yes)
+            set_plan(p, r, w, 0);
+    }
+}
+
+/* ---- reasons ----------------------------------------------------------- */
+
+static void bus_names(const struct rack *r, uint32_t mask, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int b = 0; b < r->nbuses && o < len; b++)
+        if (mask & (1u << b))
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? "+" : "", r->buses[b]);
+    if (!o)
+        snprintf(buf, len, "no live bus");
+}
+
+static void why_text(const struct rack *r, const struct route_why *w, char *buf, size_t len)
+{
+    char bn[96];
+    bus_names(r, w->buses, bn, sizeof(bn));
+    double d = (double)w->demand_mw / 1000, c = (double)w->capacity_mw / 1000;
+    const char *lvl = rack_protection_name(r->protection);
+    switch (w->failure) {
+    case ROUTE_FAIL_NONE:
+        snprintf(buf, len, "overload: %s has %.0f W for %.0f W", bn, c, d);
+        break;
+    case ROUTE_FAIL_PSU:
+        snprintf(buf, len, "%s: losing %s would leave %s %.0f W for %.0f W", lvl,
+                 r->psus[w->index].id, bn, c, d);
+        break;
+    case ROUTE_FAIL_FEED:
+        snprintf(buf, len, "%s: losing feed %s would leave %s %.0f W for %.0f W", lvl,
+                 r->feeds[w->index], bn, c, d);
+        break;
+    case ROUTE_FAIL_BUS:
+        snprintf(buf, len, "%s: losing bus %s would leave %s %.0f W for %.0f W", lvl,
+                 r->buses[w->index], bn, c, d);
+        break;
+    }
+}
+
+/* Why the demand does not settle. now: as the PSUs are switched at this
+ * moment (what a re-route answers); else after the best re-routing (what
+ * capping and shedding answer): overload first, then the protection gap. */
+static void explain(struct policy *p, const struct rack *r, bool now, char *buf, size_t len)
+{
+    struct route_why w = {0};
+    bool lost;
+    if (!route_feasible(p->rt, p->demand, &w) && (now || !route_ok(p->rt, p->demand, false)))
+        why_text(r, &w, buf, len);
+    else if (!route_protected(p->rt, p->demand, &w, &lost))
+        why_text(r, &w, buf, len);
+    else
+        snprintf(buf, len, "%s kept", rack_protection_name(r->protection));
+}
+
+static void input_text(const struct rack *r, const struct policy_input *in, char *buf, size_t len)
+{
+    switch (in->kind) {
+    case POLICY_PSU_FAIL:
+        snprintf(buf, len, "%s failed", r->psus[in->index].id);
+        return;
+    case POLICY_PSU_DEGRADE:
+        snprintf(buf, len, "%s degraded to %.0f W", r->psus[in->index].id,
+                 (double)in->watts_mw / 1000);
+        return;
+    case POLICY_PSU_REPAIR:
+        snprintf(buf, len, "%s repaired", r->psus[in->index].id);
+        return;
+    case POLICY_BUS_FAIL:
+        snprintf(buf, len, "bus %s failed", r->buses[in->index]);
+        return;
+    case POLICY_BUS_REPAIR:
+        snprintf(buf, len, "bus %s repaired", r->buses[in->index]);
+        return;
+    case POLICY_FEED_FAIL:
+        snprintf(buf, len, "feed %s failed", r->feeds[in->index]);
+        return;
+    case POLICY_FEED_REPAIR:
+        snprintf(buf, len, "feed %s repaired", r->feeds[in->index]);
+        return;
+    case POLICY_POWER_ON:
+    case POLICY_POWER_OFF:
+    case POLICY_REMOVE:
+    case POLICY_REPORT:
+        snprintf(buf, len, "%s %s", r->servers[in->index].id, policy_input_name(in->kind));
+        return;
+    case POLICY_TICK:
+        break;
+    }
+    snprintf(buf, len, "rack settled");
+}
+
+/* ---- settle ------------------------------------------------------------ */
+
+static void load_plan(struct policy *p, const struct rack *r)
+{
+    memset(p->demand, 0, sizeof(p->demand));
+    for (int i = 0; i < r->nservers; i++) {
+        const struct rack_server *s = &r->servers[i];
+        p->plan[i] = rack_server_draws(s) ? s->alloc_mw : 0;
+        p->orig[i] = p->plan[i];
+        p->demand[s->wired] += p->plan[i];
+    }
+}
+
+static void fill_figures(struct policy_action *a, int64_t cap, int64_t alloc)
+{
+    a->capacity_mw = cap;
+    a->allocated_mw = alloc;
+}
+
+static void settle(struct policy *p, struct rack *r, int64_t now, const char *cause,
+                   int requested, struct policy_actions *out)
+{
+    p->protect = r->on_loss == RACK_ON_LOSS_SHED;
+    route_load(p->rt, r);
+    load_plan(p, r);
+    int64_t cap0 = rack_capacity_mw(r), alloc0 = rack_allocated_mw(r);
+    char why[POLICY_REASON_LEN] = "", why_now[POLICY_REASON_LEN] = "";
+
+    explain(p, r, true, why_now, sizeof(why_now));
+    bool trouble = !ok(p, p->protect);
+    if (trouble) {
+        explain(p, r, false, why, sizeof(why));
+        reduce(p, r);
+    }
+    bool stable = r->last_change_ns == INT64_MIN || now - r->last_change_ns >= r->restore_after_ns;
+    if (stable) {
+        restore(p, r);
+        r->restore_done_ns = r->last_change_ns;
+    }
+    admit(p, r);
+
+    bool can_protect = ok(p, true);
+    int moves = route_best(p->rt, p->demand, can_protect || p->protect, p->pos);
+    if (moves < 0)
+        moves = route_best(p->rt, p->demand, false, p->pos);
+    if (moves < 0) /* search gave up: stay where we are */
+        for (int i = 0; i < r->npsus; i++)
+            p->pos[i] = r->psus[i].bus;
+
+    /* switches */
+    for (int i = 0; i < r->npsus; i++) {
+        struct rack_psu *q = &r->psus[i];
+        if (p->pos[i] == q->bus)
+            continue;
+        struct policy_action *a = push(out, POLICY_ACT_SWITCH);
+        if (!a)
+            break;
+        a->psu = i;
+        a->from_bus = q->bus;
+        a->to_bus = p->pos[i];
+        a->instant = q->switch_ns < r->holdup_ns;
+        fill_figures(a, cap0, alloc0);
+        snprintf(a->reason, sizeof(a->reason), "%s: %s; re-route", cause, why_now);
+        q->bus = p->pos[i];
+    }
+
+    /* caps and sheds, least important first */
+    int n = 0;
+    for (int i = 0; i < r->nservers; i++)
+        p->order[n++] = i;
+    sort_servers(p, r, p->order, n, false);
+    int64_t alloc = alloc0;
+    for (int k = 0; k < n; k++) {
+        int i = p->order[k];
+        struct rack_server *s = &r->servers[i];
+        int64_t was = rack_server_draws(s) ? s->alloc_mw : 0;
+        int64_t now_mw = p->plan[i];
+        if (!rack_server_draws(s) || now_mw >= was)
+            continue;
+        struct policy_action *a = push(out, now_mw ? POLICY_ACT_CAP : POLICY_ACT_SHED);
+        if (!a)
+            break;
+        a->server = i;
+        a->watts_mw = now_mw;
+        fill_figures(a, cap0, alloc);
+        snprintf(a->reason, sizeof(a->reason), "%s: %s; %s priority %d", cause, why,
+                 now_mw ? "capping before shedding," : "shedding lowest first,", s->priority);
+        alloc -= was - now_mw;
+        s->alloc_mw = now_mw;
+        s->state = now_mw ? RACK_SRV_CAPPED : RACK_SRV_SHED;
+    }
+
+    /* restores, most important first */
+    sort_servers(p, r, p->order, n, true);
+    for (int k = 0; k < n; k++) {
+        int i = p->order[k];
+        struct rack_server *s = &r->servers[i];
+        int64_t mw = p->plan[i];
+        bool back = (s->state == RACK_SRV_SHED && mw > 0) ||
+                    (s->state == RACK_SRV_CAPPED && mw > s->alloc_mw);
+        if (!back)
+            continue;
+        struct policy_action *a =
+            push(out, mw == s->power_mw || s->state == RACK_SRV_SHED ? POLICY_ACT_RESTORE
+                                                                      : POLICY_ACT_CAP);
+        if (!a)
+            break;
+        a->server = i;
+        a->watts_mw = mw;
+        alloc += mw - (rack_server_draws(s) ? s->alloc_mw : 0);
+        fill_figures(a, cap0, alloc);
+        snprintf(a->reason, sizeof(a->reason), "stable for %.0f s: fits at %.0f W (%.0f of %.0f W)",
+                 (double)r->restore_after_ns / 1e9, (double)mw / 1000, (double)alloc / 1000,
+                 (double)rack_capacity_mw(r) / 1000);
+        s->alloc_mw = mw;
+        s->state = mw == s->power_mw ? RACK_SRV_ON : RACK_SRV_CAPPED;
+    }
+
+    /* grants, and the new request that must wait */
+    for (int k = 0; k < n; k++) {
+        int i = p->order[k];
+        struct rack_server *s = &r->servers[i];
+        if (s->state != RACK_SRV_WAITING)
+            continue;
+        if (p->plan[i] > 0) {
+            struct policy_action *a = push(out, POLICY_ACT_GRANT);
+            if (!a)
+                break;
+            alloc += p->plan[i];
+            a->server = i;
+            a->watts_mw = p->plan[i];
+            fill_figures(a, rack_capacity_mw(r), alloc);
+            snprintf(a->reason, sizeof(a->reason), "fits with %s kept: %.0f of %.0f W allocated",
+                     rack_protection_name(r->protection), (double)alloc / 1000,
+                     (double)rack_capacity_mw(r) / 1000);
+            s->alloc_mw = p->plan[i];
+            s->state = RACK_SRV_ON;
+        } else if (i == requested) {
+            struct policy_action *a = push(out, POLICY_ACT_WAIT);
+            if (!a)
+                break;
+            a->server = i;
+            a->watts_mw = s->power_mw;
+            fill_figures(a, rack_capacity_mw(r), alloc);
+            char w[POLICY_REASON_LEN];
+            set_plan(p, r, i, s->power_mw);
+            explain(p, r, false, w, sizeof(w));
+            set_plan(p, r, i, 0);
+            snprintf(a->reason, sizeof(a->reason), "queued: %s", w);
+        }
+    }
+
+    /* protection as it now stands */
+    route_load(p->rt, r);
+    bool lost = false;
+    struct route_why pw = {0};
+    bool prot = route_protected(p->rt, p->demand, &pw, &lost) && route_feasible(p->rt, p->demand, NULL);
+    if (!p->announced || prot != r->is_protected || lost != r->redundancy_lost) {
+        struct policy_action *a = push(out, POLICY_ACT_PROTECTION);
+        if (a) {
+            a->is_protected = prot;
+            a->redundancy_lost = lost;
+            fill_figures(a, rack_capacity_mw(r), rack_allocated_mw(r));
+            if (prot)
+                snprintf(a->reason, sizeof(a->reason), "%s kept%s",
+                         rack_protection_name(r->protection),
+                         lost ? "; redundancy lost for servers no re-routing can reach" : "");
+            else {
+                char w[POLICY_REASON_LEN];
+                why_text(r, &pw, w, sizeof(w));
+                snprintf(a->reason, sizeof(a->reason), "%s", w);
+            }
+        }
+    }
+    p->announced = true;
+    r->is_protected = prot;
+    r->redundancy_lost = lost;
+}
+
+void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct policy_actions *out)
+{
+    settle(p, r, now_ns, "rack settled", -1, out);
+}
+
+static int bad_index(const struct rack *r, const struct policy_input *in, char *err, size_t len)
+{
+    int n = 0;
+    switch (in->kind) {
+    case POLICY_POWER_ON:
+    case POLICY_POWER_OFF:
+    case POLICY_REMOVE:
+    case POLICY_REPORT:
+        n = r->nservers;
+        break;
+    case POLICY_PSU_FAIL:
+    case POLICY_PSU_DEGRADE:
+    case POLICY_PSU_REPAIR:
+        n = r->npsus;
+        break;
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        n = r->nbuses;
+        break;
+    case POLICY_FEED_FAIL:
+    case POLICY_FEED_REPAIR:
+        n = r->nfeeds;
+        break;
+    case POLICY_TICK:
+        return 0;
+    default:
+        snprintf(err, len, "unknown input kind %d", (int)in->kind);
+        return -1;
+    }
+    if (in->index < 0 || in->index >= n) {
+        snprintf(err, len, "%s: no element %d in this rack", policy_input_name(in->kind),
+                 in->index);
+        return -1;
+    }
+    if (in->kind == POLICY_PSU_DEGRADE &&
+        (in->watts_mw <= 0 || in->watts_mw > r->psus[in->index].rated_mw)) {
+        snprintf(err, len, "psu_degrade: %s capacity must be in (0, %.0f] W", r->psus[in->index].id,
+                 (double)r->psus[in->index].rated_mw / 1000);
+        return -1;
+    }
+    if (in->kind == POLICY_REPORT && in->watts_mw < 0) {
+        snprintf(err, len, "report: %s draw must not be negative", r->servers[in->index].id);
+        return -1;
+    }
+    return 0;
+}
+
+static void ignored(struct policy_actions *out, int server, const char *id, const char *what)
+{
+    struct policy_action *a = push(out, POLICY_ACT_IGNORED);
+    if (!a)
+        return;
+    a->server = server;
+    snprintf(a->reason, sizeof(a->reason), "%s %s", id, what);
+}
+
+/* Server inputs: returns false when nothing changed. */
+static bool server_input(struct rack *r, const struct policy_input *in, struct policy_actions *out)
+{
+    struct rack_server *s = &r->servers[in->index];
+    if (in->kind == POLICY_POWER_ON) {
+        if (s->state != RACK_SRV_OFF) {
+            ignored(out, in->index, s->id, "already asked for power");
+            return false;
+        }
+        s->state = RACK_SRV_WAITING;
+        s->seq = r->next_seq++;
+        return true;
+    }
+    if (s->state == RACK_SRV_OFF) {
+        ignored(out, in->index, s->id, "is already off");
+        return false;
+    }
+    struct policy_action *a = push(out, POLICY_ACT_RELEASE);
+    if (a) {
+        a->server = in->index;
+        a->watts_mw = rack_server_draws(s) ? s->alloc_mw : 0;
+        a->capacity_mw = rack_capacity_mw(r);
+        a->allocated_mw = rack_allocated_mw(r) - a->watts_mw;
+        const char *how = in->kind == POLICY_REMOVE ? "removed: its chassis reports it gone"
+                          : s->state == RACK_SRV_WAITING ? "request withdrawn"
+                          : s->state == RACK_SRV_SHED    ? "powered off while shed"
+                                                         : "orderly power-off";
+        snprintf(a->reason, sizeof(a->reason), "%s", how);
+    }
+    s->state = RACK_SRV_OFF;
+    s->alloc_mw = 0;
+    if (in->kind == POLICY_REMOVE)
+        s->draw_mw = -1;
+    return true;
+}
+
+/* Health inputs: returns false when nothing changed. */
+static bool health_input(struct rack *r, const struct policy_input *in, int64_t now)
+{
+    bool changed = true;
+    switch (in->kind) {
+    case POLICY_PSU_FAIL:
+        changed = r->psus[in->index].health != RACK_PSU_FAILED;
+        r->psus[in->index].health = RACK_PSU_FAILED;
+        break;
+    case POLICY_PSU_DEGRADE:
+        r->psus[in->index].health =
+            in->watts_mw >= r->psus[in->index].rated_mw ? RACK_PSU_OK : RACK_PSU_DEGRADED;
+        r->psus[in->index].derated_mw = in->watts_mw;
+        break;
+    case POLICY_PSU_REPAIR:
+        changed = r->psus[in->index].health != RACK_PSU_OK;
+        r->psus[in->index].health = RACK_PSU_OK;
+        r->psus[in->index].derated_mw = r->psus[in->index].rated_mw;
+        break;
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        changed = r->bus_failed[in->index] != (in->kind == POLICY_BUS_FAIL);
+        r->bus_failed[in->index] = in->kind == POLICY_BUS_FAIL;
+        break;
+    case POLICY_FEED_FAIL:
+    case POLICY_FEED_REPAIR:
+        changed = r->feed_failed[in->index] != (in->kind == POLICY_FEED_FAIL);
+        r->feed_failed[in->index] = in->kind == POLICY_FEED_FAIL;
+        break;
+    default:
+        return false;
+    }
+    if (changed)
+        r->last_change_ns = now;
+    return changed;
+}
+
+int policy_handle(struct policy *p, struct rack *r, const struct policy_input *in, int64_t now_ns,
+                  struct policy_actions *out, char *err, size_t errlen)
+{
+    if (r->nservers != p->ns || r->npsus != p->np) {
+        snprintf(err, errlen, "policy was made for another rack shape");
+        return -1;
+    }
+    if (bad_index(r, in, err, errlen))
+        return -1;
+    char cause[POLICY_REASON_LEN];
+    input_text(r, in, cause, sizeof(cause));
+    int requested = -1;
+    switch (in->kind) {
+    case POLICY_POWER_ON:
+        requested = in->index;
+        /* fall through */
+    case POLICY_POWER_OFF:
+    case POLICY_REMOVE:
+        if (!server_input(r, in, out))
+            return 0;
+        break;
+    case POLICY_REPORT:
+        r->servers[in->index].draw_mw = in->watts_mw;
+        return 0;
+    case POLICY_TICK:
+        break;
+    default:
+        health_input(r, in, now_ns);
+        break;
+    }
+    settle(p, r, now_ns, cause, requested, out);
+    return 0;
+}
+
+int64_t policy_next_deadline(const struct rack *r)
+{
+    if (r->last_change_ns == INT64_MIN || r->restore_done_ns == r->last_change_ns)
+        return INT64_MAX;
+    for (int i = 0; i < r->nservers; i++)
+        if (r->servers[i].state == RACK_SRV_SHED || r->servers[i].state == RACK_SRV_CAPPED)
+            return r->last_change_ns + r->restore_after_ns;
+    return INT64_MAX;
+}
+
+void policy_check(struct policy *p, const struct rack *r, struct policy_check *out)
+{
+    route_load(p->rt, r);
+    load_plan(p, r);
+    out->feasible = route_feasible(p->rt, p->demand, NULL);
+    out->is_protected = route_protected(p->rt, p->demand, NULL, &out->redundancy_lost);
+}
+
+int policy_bus_loads(struct policy *p, const struct rack *r, int64_t load_mw[RACK_MAX_BUSES])
+{
+    /* Greedy flow: servers with one live bus first, then the others share out
+     * over their buses in proportion to the headroom left (exact for two
+     * buses under Hall's condition, a fair display split beyond). */
+    int64_t cap[RACK_MAX_BUSES] = {0};
+    uint32_t alive = rack_alive_buses(r);
+    memset(load_mw, 0, RACK_MAX_BUSES * sizeof(*load_mw));
+    for (int i = 0; i < r->npsus; i++)
+        if (r->psus[i].bus >= 0)
+            cap[r->psus[i].bus] += rack_psu_capacity_mw(r, &r->psus[i]);
+    route_load(p->rt, r);
+    load_plan(p, r);
+    int64_t d[ROUTE_NMASKS] = {0};
+    for (uint32_t m = 0; m < ROUTE_NMASKS; m++)
+        d[m & alive] += p->demand[m];
+    int rc = d[0] > 0 ? -1 : 0;
+    for (int nbits = 1; nbits <= r->nbuses; nbits++)
+        for (uint32_t m = 1; m < (1u << r->nbuses); m++) {
+            if (__builtin_popcount(m) != nbits || d[m] == 0)
+                continue;
+            int64_t room = 0;
+            for (int b = 0; b < r->nbuses; b++)
+                if (m & (1u << b) && cap[b] > load_mw[b])
+                    room += cap[b] - load_mw[b];
+            int64_t left = d[m];
+            for (int b = 0; b < r->nbuses && left > 0; b++) {
+                if (!(m & (1u << b)))
+                    continue;
+                int64_t share = room > 0 && cap[b] > load_mw[b]
+                                    ? (int64_t)((__int128)d[m] * (cap[b] - load_mw[b]) / room)
+                                    : 0;
+                if (share > left)
+                    share = left;
+                load_mw[b] += share;
+                left -= share;
+            }
+            for (int b = 0; b < r->nbuses && left > 0; b++) /* rounding and overload */
+                if (m & (1u << b)) {
+                    load_mw[b] += left;
+                    left = 0;
+                }
+        }
+    if (rc == 0 && !route_feasible(p->rt, p->demand, NULL))
+        rc = -1;
+    return rc;
+}

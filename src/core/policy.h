@@ -1,0 +1,113 @@
+/*
+ * policy.h - the power policy: admission, re-routing, capping, shedding and
+ * restoring, as DESIGN.md's semantics define them.
+ *
+ * Pure: an input and `now` go in, the rack is updated and the decisions come
+ * out as actions, each with its reason and figures. No I/O, no clock.
+ * After policy_handle returns, the rack is settled: serving is feasible and,
+ * unless on_loss is hold, protected (or nothing more can be shed).
+ */
+#ifndef POLICY_H
+#define POLICY_H
+
+#include "rack.h"
+
+enum policy_input_kind {
+    POLICY_POWER_ON,    /* server asks for power_mw */
+    POLICY_POWER_OFF,   /* server releases its power in order */
+    POLICY_REMOVE,      /* server is gone (abrupt removal): its power is free */
+    POLICY_PSU_FAIL,    /* psu */
+    POLICY_PSU_DEGRADE, /* psu, watts_mw = derated capacity */
+    POLICY_PSU_REPAIR,  /* psu */
+    POLICY_BUS_FAIL,
+    POLICY_BUS_REPAIR,
+    POLICY_FEED_FAIL,
+    POLICY_FEED_REPAIR,
+    POLICY_REPORT, /* server reports its actual draw, watts_mw (claim 26) */
+    POLICY_TICK,   /* time passes: restores that were waiting for stability */
+};
+
+struct policy_input {
+    enum policy_input_kind kind;
+    int index; /* server, psu, bus or feed index, per kind */
+    int64_t watts_mw;
+};
+
+enum policy_action_kind {
+    POLICY_ACT_GRANT,      /* server may draw power_mw */
+    POLICY_ACT_WAIT,       /* request queued */
+    POLICY_ACT_RELEASE,    /* server's power returned to the pool */
+    POLICY_ACT_SWITCH,     /* psu moved from_bus -> to_bus */
+    POLICY_ACT_CAP,        /* server capped to watts_mw (lowered or raised, still capped) */
+    POLICY_ACT_SHED,       /* server powered down by the controller */
+    POLICY_ACT_RESTORE,    /* shed or capped server back, at watts_mw */
+    POLICY_ACT_PROTECTION, /* protection state changed */
+    POLICY_ACT_IGNORED,    /* input did not apply (server already on, ...) */
+};
+
+#define POLICY_REASON_LEN 256
+
+struct policy_action {
+    enum policy_action_kind kind;
+    int server;    /* -1 when not about a server */
+    int psu;       /* -1 when not about a psu */
+    int from_bus;  /* switch: -1 when the psu was on no bus */
+    int to_bus;
+    int64_t watts_mw;
+    bool is_protected;     /* protection: the new state */
+    bool redundancy_lost;  /* protection: some server has a failure it cannot survive */
+    bool instant;          /* switch: faster than the hold-up time */
+    /* Figures behind the decision, rack-wide, at the moment it was taken. */
+    int64_t capacity_mw;
+    int64_t allocated_mw;
+    char reason[POLICY_REASON_LEN];
+};
+
+struct policy_actions {
+    struct policy_action *v;
+    size_t n, cap;
+};
+
+void policy_actions_clear(struct policy_actions *a);
+void policy_actions_free(struct policy_actions *a);
+
+/* Scratch space for one rack's shape; reused across calls so handling an
+ * input allocates nothing in the steady state. */
+struct policy;
+struct policy *policy_new(const struct rack *r);
+void policy_free(struct policy *p);
+
+/*
+ * Applies one input at time now_ns and settles the rack. Appends the actions
+ * to out. Returns 0, or -1 with a message in err for an input that names
+ * nothing in this rack (the rack is unchanged then).
+ */
+int policy_handle(struct policy *p, struct rack *r, const struct policy_input *in, int64_t now_ns,
+                  struct policy_actions *out, char *err, size_t errlen);
+
+/* Settles the rack as it stands (after loading, or after a restart). */
+void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct policy_actions *out);
+
+/* When the policy next wants a POLICY_TICK (a restore waiting for the rack to
+ * be stable), or INT64_MAX when nothing waits on time. */
+int64_t policy_next_deadline(const struct rack *r);
+
+/*
+ * Checks, as the policy does, whether the rack as it stands is feasible and
+ * protected (with the re-routing its switches allow). For tests and status.
+ */
+struct policy_check {
+    bool feasible;
+    bool is_protected;
+    bool redundancy_lost;
+};
+void policy_check(struct policy *p, const struct rack *r, struct policy_check *out);
+
+/* Flow of power for display: load_mw[b] carried by each bus (a feasible
+ * split of servers on several buses). Returns -1 when serving is infeasible. */
+int policy_bus_loads(struct policy *p, const struct rack *r, int64_t load_mw[RACK_MAX_BUSES]);
+
+const char *policy_action_name(enum policy_action_kind k);
+const char *policy_input_name(enum policy_input_kind k);
+
+#endif

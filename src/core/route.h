@@ -1,0 +1,65 @@
+/*
+ * route.h - feasibility, protection and re-routing over bus subsets.
+ *
+ * Demand is given per bus mask: demand[m] is the power granted to servers
+ * wired to exactly the buses in m. Serving is feasible when, for every subset
+ * X of the live buses, the demand of servers that can only reach buses in X
+ * fits the capacity switched onto X (Hall's condition for the flow
+ * PSU -> bus -> server). Searches move whole PSUs (a switch connects a PSU to
+ * one bus), grouping identical PSUs so a shelf of equal units stays cheap.
+ */
+#ifndef ROUTE_H
+#define ROUTE_H
+
+#include "rack.h"
+
+#define ROUTE_NMASKS (1u << RACK_MAX_BUSES)
+
+enum route_failure_kind { ROUTE_FAIL_NONE, ROUTE_FAIL_PSU, ROUTE_FAIL_FEED, ROUTE_FAIL_BUS };
+
+/* Why a check failed: the failure considered (none for plain overload) and
+ * the bus subset whose demand did not fit, with the figures. */
+struct route_why {
+    enum route_failure_kind failure;
+    int index;        /* psu, feed or bus index */
+    uint32_t buses;   /* the subset X that did not fit */
+    int64_t demand_mw;
+    int64_t capacity_mw;
+};
+
+struct route;
+struct route *route_new(int npsus, int nbuses);
+void route_free(struct route *rt);
+
+/* Takes the rack's PSU health, feeds, buses and switch positions. Call again
+ * after any of them changes. */
+void route_load(struct route *rt, const struct rack *r);
+
+/* Current positions: feasible? (why is optional) */
+bool route_feasible(struct route *rt, const int64_t *demand, struct route_why *why);
+
+/* Protected with the current positions (instant re-routing only)?
+ * lost is set when some drawing server has a failure it cannot survive. */
+bool route_protected(struct route *rt, const int64_t *demand, struct route_why *why, bool *lost);
+
+/* Is there any routing (all switches) that is feasible and, if protect,
+ * protected? */
+bool route_ok(struct route *rt, const int64_t *demand, bool protect);
+
+/*
+ * The routing with the fewest switch operations that is feasible and, if
+ * protect, protected. pos[i] receives the bus of psu i (unchanged for PSUs
+ * that do not move). Returns the number of moves, or -1 when none exists
+ * (or the search gave up: see ROUTE_BUDGET).
+ */
+int route_best(struct route *rt, const int64_t *demand, bool protect, int *pos);
+
+/* Positions from route_best become current (also done by route_load). */
+void route_set_positions(struct route *rt, const int *pos);
+
+/* Search effort bound per call, in visited nodes. Beyond it a search answers
+ * "no": the policy then sheds rather than stalls. Racks of identical PSUs
+ * never come near it. */
+#define ROUTE_BUDGET 200000L
+
+#endif

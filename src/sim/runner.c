@@ -1,0 +1,369 @@
+/*
+ * runner.c - the scenario runner of rackpower-sim.
+ *
+ * Virtual time: each timeline step is applied at its `at`, input by input,
+ * and when the policy asks for a tick (a restore waiting for the rack to be
+ * stable) before the next step, the tick is played at that time. Every
+ * settled step ends with a state line. Nothing depends on the wall clock, so
+ * the same file and seed give the same output, byte for byte.
+ */
+#include "runner.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+struct run {
+    struct rack *r;
+    struct policy *pol;
+    struct policy_actions acts;
+    const struct runner_opts *o;
+    uint64_t rng;
+};
+
+/* splitmix64: small, and the same everywhere */
+static uint64_t next_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/*
+ * What a drawing server really takes: the published cluster power model
+ * P(u) = idle + (peak - idle)(2u - u^1.4), idle half of peak, with a random
+ * utilisation; a server that reported its draw keeps its report.
+ */
+static int64_t simulated_draw(struct run *ru, const struct rack_server *s)
+{
+    if (s->draw_mw >= 0)
+        return s->draw_mw;
+    double u = (double)(next_rand(&ru->rng) >> 11) / 9007199254740992.0;
+    double peak = (double)s->alloc_mw, idle = peak / 2;
+    return 1000 * llround((idle + (peak - idle) * (2 * u - pow(u, 1.4))) / 1000);
+}
+
+static json_t *watts(int64_t mw)
+{
+    if (mw % 1000 == 0)
+        return json_integer(mw / 1000);
+    return json_real((double)mw / 1000);
+}
+
+static json_t *seconds(int64_t ns)
+{
+    if (ns % 1000000000 == 0)
+        return json_integer(ns / 1000000000);
+    return json_real((double)ns / 1e9);
+}
+
+static void emit_json(struct run *ru, json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    if (s) {
+        fputs(s, ru->o->out);
+        fputc('\n', ru->o->out);
+        free(s);
+    }
+    json_decref(obj);
+}
+
+static json_t *event_obj(int64_t t, const char *event)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "t", seconds(t));
+    json_object_set_new(o, "event", json_string(event));
+    return o;
+}
+
+static void text_line(struct run *ru, int64_t t, const char *event, const char *subject,
+                      const char *figure, const char *detail)
+{
+    fprintf(ru->o->out, "%9.3fs  %-11s %-10s %-13s %s\n", (double)t / 1e9, event, subject, figure,
+            detail);
+}
+
+static const char *bus_name(const struct rack *r, int b)
+{
+    return b >= 0 ? r->buses[b] : "-";
+}
+
+static void print_input(struct run *ru, int64_t t, const struct policy_input *in)
+{
+    const struct rack *r = ru->r;
+    const char *name = policy_input_name(in->kind);
+    const char *what = NULL, *key = NULL;
+    switch (in->kind) {
+    case POLICY_PSU_FAIL:
+    case POLICY_PSU_DEGRADE:
+    case POLICY_PSU_REPAIR:
+        key = "psu";
+        what = r->psus[in->index].id;
+        break;
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        key = "bus";
+        what = r->buses[in->index];
+        break;
+    case POLICY_FEED_FAIL:
+    case POLICY_FEED_REPAIR:
+        key = "feed";
+        what = r->feeds[in->index];
+        break;
+    case POLICY_REPORT:
+        key = "server";
+        what = r->servers[in->index].id;
+        break;
+    default:
+        return; /* requests show as grant, wait or release */
+    }
+    if (ru->o->json) {
+        json_t *o = event_obj(t, name);
+        json_object_set_new(o, key, json_string(what));
+        if (in->kind == POLICY_PSU_DEGRADE)
+            json_object_set_new(o, "capacity_w", watts(in->watts_mw));
+        if (in->kind == POLICY_REPORT)
+            json_object_set_new(o, "watts", watts(in->watts_mw));
+        if (in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR) {
+            json_t *ps = json_array();
+            for (int i = 0; i < r->npsus; i++)
+                if (r->psus[i].feed == in->index)
+                    json_array_append_new(ps, json_string(r->psus[i].id));
+            json_object_set_new(o, "psus", ps);
+        }
+        emit_json(ru, o);
+        return;
+    }
+    char fig[32] = "", detail[128] = "";
+    if (in->kind == POLICY_PSU_DEGRADE || in->kind == POLICY_REPORT)
+        snprintf(fig, sizeof(fig), "%.0f W", (double)in->watts_mw / 1000);
+    if (in->kind == POLICY_PSU_DEGRADE)
+        snprintf(detail, sizeof(detail), "derated from %.0f W",
+                 (double)r->psus[in->index].rated_mw / 1000);
+    if (in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR) {
+        size_t o = (size_t)snprintf(detail, sizeof(detail), "psus:");
+        for (int i = 0; i < r->npsus && o < sizeof(detail); i++)
+            if (r->psus[i].feed == in->index)
+                o += (size_t)snprintf(detail + o, sizeof(detail) - o, " %s", r->psus[i].id);
+    }
+    text_line(ru, t, name, what, fig, detail);
+}
+
+static void print_action(struct run *ru, int64_t t, const struct policy_action *a)
+{
+    const struct rack *r = ru->r;
+    const char *name = policy_action_name(a->kind);
+    if (ru->o->json) {
+        json_t *o = event_obj(t, name);
+        if (a->kind == POLICY_ACT_SWITCH) {
+            const struct rack_psu *q = &r->psus[a->psu];
+            json_object_set_new(o, "psu", json_string(q->id));
+            json_object_set_new(o, "from", a->from_bus >= 0 ? json_string(r->buses[a->from_bus])
+                                                            : json_null());
+            json_object_set_new(o, "to", json_string(r->buses[a->to_bus]));
+            json_object_set_new(o, "switch", json_string(rack_switch_name(q->sw)));
+            json_object_set_new(o, "switch_ms", json_real((double)q->switch_ns / 1e6));
+            json_object_set_new(o, "instant", json_boolean(a->instant));
+        } else if (a->kind == POLICY_ACT_PROTECTION) {
+            json_object_set_new(o, "protected", json_boolean(a->is_protected));
+            json_object_set_new(o, "level", json_string(rack_protection_name(r->protection)));
+            json_object_set_new(o, "redundancy_lost", json_boolean(a->redundancy_lost));
+        } else if (a->server >= 0) {
+            const struct rack_server *s = &r->servers[a->server];
+            json_object_set_new(o, "server", json_string(s->id));
+            if (a->kind != POLICY_ACT_IGNORED) {
+                json_object_set_new(o, "watts", watts(a->watts_mw));
+                json_object_set_new(o, "priority", json_integer(s->priority));
+            }
+        }
+        if (a->kind != POLICY_ACT_IGNORED) {
+            json_object_set_new(o, "capacity_w", watts(a->capacity_mw));
+            json_object_set_new(o, "allocated_w", watts(a->allocated_mw));
+        }
+        json_object_set_new(o, "reason", json_string(a->reason));
+        emit_json(ru, o);
+        return;
+    }
+    char subject[64] = "", fig[32] = "";
+    if (a->kind == POLICY_ACT_SWITCH) {
+        snprintf(subject, sizeof(subject), "%s", r->psus[a->psu].id);
+        snprintf(fig, sizeof(fig), "%s -> %s%s", bus_name(r, a->from_bus), bus_name(r, a->to_bus),
+                 a->instant ? "" : " (slow)");
+    } else if (a->kind == POLICY_ACT_PROTECTION) {
+        snprintf(subject, sizeof(subject), "%s", rack_protection_name(r->protection));
+        snprintf(fig, sizeof(fig), "%s", a->is_protected ? "protected" : "NOT protected");
+    } else if (a->server >= 0) {
+        snprintf(subject, sizeof(subject), "%s", r->servers[a->server].id);
+        if (a->kind != POLICY_ACT_IGNORED)
+            snprintf(fig, sizeof(fig), "%.0f W p%d", (double)a->watts_mw / 1000,
+                     r->servers[a->server].priority);
+    }
+    text_line(ru, t, name, subject, fig, a->reason);
+}
+
+static void print_state(struct run *ru, int64_t t)
+{
+    struct rack *r = ru->r;
+    int64_t loads[RACK_MAX_BUSES];
+    policy_bus_loads(ru->pol, r, loads);
+    int64_t bus_cap[RACK_MAX_BUSES] = {0};
+    for (int i = 0; i < r->npsus; i++)
+        if (r->psus[i].bus >= 0)
+            bus_cap[r->psus[i].bus] += rack_psu_capacity_mw(r, &r->psus[i]);
+
+    if (!ru->o->json) {
+        char line[4096];
+        size_t o = (size_t)snprintf(line, sizeof(line), "%.0f of %.0f W, %s %s",
+                                    (double)rack_allocated_mw(r) / 1000,
+                                    (double)rack_capacity_mw(r) / 1000,
+                                    rack_protection_name(r->protection),
+                                    r->is_protected ? "protected" : "NOT protected");
+        static const enum rack_server_state shown[] = {RACK_SRV_ON, RACK_SRV_CAPPED,
+                                                       RACK_SRV_SHED, RACK_SRV_WAITING};
+        for (size_t k = 0; k < sizeof(shown) / sizeof(*shown); k++) {
+            bool first = true;
+            for (int i = 0; i < r->nservers && o < sizeof(line); i++) {
+                const struct rack_server *s = &r->servers[i];
+                if (s->state != shown[k])
+                    continue;
+                if (first)
+                    o += (size_t)snprintf(line + o, sizeof(line) - o, " | %s:",
+                                          rack_server_state_name(s->state));
+                first = false;
+                if (o < sizeof(line))
+                    o += (size_t)snprintf(line + o, sizeof(line) - o, " %s", s->id);
+                if (s->state == RACK_SRV_CAPPED && o < sizeof(line))
+                    o += (size_t)snprintf(line + o, sizeof(line) - o, "@%.0f",
+                                          (double)s->alloc_mw / 1000);
+            }
+        }
+        text_line(ru, t, "state", "", "", line);
+        return;
+    }
+    json_t *o = event_obj(t, "state");
+    json_object_set_new(o, "allocated_w", watts(rack_allocated_mw(r)));
+    json_object_set_new(o, "capacity_w", watts(rack_capacity_mw(r)));
+    json_object_set_new(o, "protected", json_boolean(r->is_protected));
+    json_object_set_new(o, "redundancy_lost", json_boolean(r->redundancy_lost));
+    json_t *servers = json_object();
+    for (int i = 0; i < r->nservers; i++) {
+        const struct rack_server *s = &r->servers[i];
+        json_t *so = json_object();
+        json_object_set_new(so, "state", json_string(rack_server_state_name(s->state)));
+        json_object_set_new(so, "watts", watts(rack_server_draws(s) ? s->alloc_mw : 0));
+        if (rack_server_draws(s))
+            json_object_set_new(so, "draw_w", watts(simulated_draw(ru, s)));
+        json_object_set_new(servers, s->id, so);
+    }
+    json_object_set_new(o, "servers", servers);
+    json_t *psus = json_object();
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *q = &r->psus[i];
+        json_t *po = json_object();
+        bool dead = r->feed_failed[q->feed];
+        json_object_set_new(po, "bus", q->bus >= 0 ? json_string(r->buses[q->bus]) : json_null());
+        json_object_set_new(po, "state",
+                            json_string(dead ? "failed" : rack_psu_health_name(q->health)));
+        json_object_set_new(po, "capacity_w", watts(dead ? 0 : rack_psu_health_mw(q)));
+        json_object_set_new(psus, q->id, po);
+    }
+    json_object_set_new(o, "psus", psus);
+    json_t *buses = json_object();
+    for (int b = 0; b < r->nbuses; b++) {
+        json_t *bo = json_object();
+        json_object_set_new(bo, "state", json_string(r->bus_failed[b] ? "failed" : "ok"));
+        json_object_set_new(bo, "capacity_w", watts(bus_cap[b]));
+        json_object_set_new(bo, "load_w", watts(loads[b]));
+        json_object_set_new(buses, r->buses[b], bo);
+    }
+    json_object_set_new(o, "buses", buses);
+    emit_json(ru, o);
+}
+
+static void flush_actions(struct run *ru, int64_t t)
+{
+    for (size_t k = 0; k < ru->acts.n; k++)
+        print_action(ru, t, &ru->acts.v[k]);
+    policy_actions_clear(&ru->acts);
+}
+
+/* Plays the ticks the policy asks for up to (and including) `until`. */
+static void play_ticks(struct run *ru, int64_t until)
+{
+    char err[128];
+    for (int guard = 0; guard < 1000; guard++) {
+        int64_t d = policy_next_deadline(ru->r);
+        if (d == INT64_MAX || d > until)
+            return;
+        struct policy_input tick = {.kind = POLICY_TICK};
+        policy_handle(ru->pol, ru->r, &tick, d, &ru->acts, err, sizeof(err));
+        flush_actions(ru, d);
+        print_state(ru, d);
+    }
+}
+
+static void print_header(struct run *ru)
+{
+    const struct rack *r = ru->r;
+    if (ru->o->json)
+        return;
+    fprintf(ru->o->out,
+            "rack %s: %d PSUs, %.0f W on %d buses, %d feeds, %d servers; %s, on loss %s, "
+            "restore after %.0f s\n",
+            r->name, r->npsus, (double)rack_capacity_mw(r) / 1000, r->nbuses, r->nfeeds,
+            r->nservers, rack_protection_name(r->protection),
+            r->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold", (double)r->restore_after_ns / 1e9);
+    fprintf(ru->o->out, "%10s  %-11s %-10s %-13s %s\n", "t", "event", "subject", "figure",
+            "why");
+}
+
+int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct runner_opts *o,
+               char *err, size_t errlen)
+{
+    struct run ru = {.r = r, .o = o, .rng = o->seed};
+    ru.pol = policy_new(r);
+    if (!ru.pol) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    print_header(&ru);
+    int64_t t0 = tl->nsteps ? tl->steps[0].at_ns : 0;
+    policy_settle(ru.pol, r, t0, &ru.acts);
+    flush_actions(&ru, t0);
+    int rc = 0;
+    for (size_t k = 0; k < tl->nsteps && rc == 0; k++) {
+        const struct rackfile_step *st = &tl->steps[k];
+        play_ticks(&ru, st->at_ns - 1);
+        for (size_t j = 0; j < st->ninputs; j++) {
+            print_input(&ru, st->at_ns, &st->inputs[j]);
+            if (policy_handle(ru.pol, r, &st->inputs[j], st->at_ns, &ru.acts, err, errlen)) {
+                rc = -1;
+                break;
+            }
+            flush_actions(&ru, st->at_ns);
+        }
+        if (rc == 0)
+            print_state(&ru, st->at_ns);
+    }
+    if (rc == 0)
+        play_ticks(&ru, INT64_MAX - 1);
+    policy_actions_free(&ru.acts);
+    policy_free(ru.pol);
+    return rc;
+}
+
+int runner_run_file(const char *path, const struct runner_opts *o, char *err, size_t errlen)
+{
+    struct rack r;
+    struct rackfile_timeline tl = {0};
+    if (rackfile_load(path, &r, &tl, err, errlen))
+        return -1;
+    int rc = runner_run(&r, &tl, o, err, errlen);
+    rackfile_timeline_free(&tl);
+    rack_free(&r);
+    return rc;
+}
