@@ -35,33 +35,36 @@ struct policy {
     struct route *rt;
     int ns, np;
     int64_t demand[ROUTE_NMASKS];
-    int64_t *plan; /* planned allocation per server, 0 when not drawing */
-    int64_t *orig; /* allocation when the settle started */
-    int *order;    /* scratch server indices */
-    int *taken;    /* servers taken away by reduce */
-    int *pos;      /* planned PSU positions */
+    int64_t *plan;  /* planned allocation per server, 0 when not drawing */
+    int64_t *orig;  /* allocation a reduce starts from and gives back */
     int64_t *saved; /* scratch allocations */
+    int *sorted;    /* all servers, most important first, first come first */
+    bool sorted_dirty;
+    int *order;  /* scratch server indices */
+    bool *taken; /* servers a reduce took away */
+    bool *asked; /* servers that asked for power in the inputs being handled */
+    int *pos;    /* planned PSU positions */
     struct skey *keys;
-    int64_t fail_min[ROUTE_NMASKS]; /* smallest allocation known not to fit, per mask */
+    int64_t fail_min[ROUTE_NMASKS]; /* smallest raise known not to fit, per mask */
     bool protect;                   /* the settle keeps protection, not only feasibility */
     bool announced;
 };
 
 static const char *const action_names[] = {
-    [POLICY_ACT_GRANT] = "grant",       [POLICY_ACT_WAIT] = "wait",
-    [POLICY_ACT_RELEASE] = "release",   [POLICY_ACT_SWITCH] = "switch",
-    [POLICY_ACT_CAP] = "cap",           [POLICY_ACT_SHED] = "shed",
-    [POLICY_ACT_RESTORE] = "restore",   [POLICY_ACT_PROTECTION] = "protection",
+    [POLICY_ACT_GRANT] = "grant",     [POLICY_ACT_WAIT] = "wait",
+    [POLICY_ACT_RELEASE] = "release", [POLICY_ACT_SWITCH] = "switch",
+    [POLICY_ACT_CAP] = "cap",         [POLICY_ACT_SHED] = "shed",
+    [POLICY_ACT_RESTORE] = "restore", [POLICY_ACT_PROTECTION] = "protection",
     [POLICY_ACT_IGNORED] = "ignored",
 };
 
 static const char *const input_names[] = {
-    [POLICY_POWER_ON] = "power_on",     [POLICY_POWER_OFF] = "power_off",
-    [POLICY_REMOVE] = "remove",         [POLICY_PSU_FAIL] = "psu_fail",
+    [POLICY_POWER_ON] = "power_on",       [POLICY_POWER_OFF] = "power_off",
+    [POLICY_REMOVE] = "remove",           [POLICY_PSU_FAIL] = "psu_fail",
     [POLICY_PSU_DEGRADE] = "psu_degrade", [POLICY_PSU_REPAIR] = "psu_repair",
-    [POLICY_BUS_FAIL] = "bus_fail",     [POLICY_BUS_REPAIR] = "bus_repair",
-    [POLICY_FEED_FAIL] = "feed_fail",   [POLICY_FEED_REPAIR] = "feed_repair",
-    [POLICY_REPORT] = "report",         [POLICY_TICK] = "tick",
+    [POLICY_BUS_FAIL] = "bus_fail",       [POLICY_BUS_REPAIR] = "bus_repair",
+    [POLICY_FEED_FAIL] = "feed_fail",     [POLICY_FEED_REPAIR] = "feed_repair",
+    [POLICY_REPORT] = "report",           [POLICY_TICK] = "tick",
 };
 
 const char *policy_action_name(enum policy_action_kind k)
@@ -115,13 +118,16 @@ struct policy *policy_new(const struct rack *r)
     p->rt = route_new(r->npsus, r->nbuses);
     p->plan = calloc(ns, sizeof(*p->plan));
     p->orig = calloc(ns, sizeof(*p->orig));
+    p->saved = calloc(ns, sizeof(*p->saved));
+    p->sorted = calloc(ns, sizeof(*p->sorted));
     p->order = calloc(ns, sizeof(*p->order));
     p->taken = calloc(ns, sizeof(*p->taken));
+    p->asked = calloc(ns, sizeof(*p->asked));
     p->pos = calloc(np, sizeof(*p->pos));
-    p->saved = calloc(ns, sizeof(*p->saved));
     p->keys = calloc(ns, sizeof(*p->keys));
-    if (!p->rt || !p->plan || !p->orig || !p->order || !p->taken || !p->pos || !p->saved ||
-        !p->keys) {
+    p->sorted_dirty = true;
+    if (!p->rt || !p->plan || !p->orig || !p->saved || !p->sorted || !p->order || !p->taken ||
+        !p->asked || !p->pos || !p->keys) {
         policy_free(p);
         return NULL;
     }
@@ -135,10 +141,12 @@ void policy_free(struct policy *p)
     route_free(p->rt);
     free(p->plan);
     free(p->orig);
+    free(p->saved);
+    free(p->sorted);
     free(p->order);
     free(p->taken);
+    free(p->asked);
     free(p->pos);
-    free(p->saved);
     free(p->keys);
     free(p);
 }
@@ -164,66 +172,120 @@ static int cmp_skey(const void *a, const void *b)
     return x->i - y->i;
 }
 
-/* Orders idx most important first (then first come first served), or the
- * reverse. */
-static void sort_servers(struct policy *p, const struct rack *r, int *idx, int n,
-                         bool important_first)
+/* Keeps p->sorted: most important first, then first come first served.
+ * Only a new request (a new seq) changes the order. */
+static void ensure_sorted(struct policy *p, const struct rack *r)
 {
-    for (int k = 0; k < n; k++) {
-        const struct rack_server *s = &r->servers[idx[k]];
-        p->keys[k].key = ((uint64_t)(uint32_t)s->priority << 40) | (s->seq & ((1ull << 40) - 1));
-        p->keys[k].i = idx[k];
+    if (!p->sorted_dirty)
+        return;
+    for (int i = 0; i < r->nservers; i++) {
+        const struct rack_server *s = &r->servers[i];
+        p->keys[i].key = ((uint64_t)(uint32_t)s->priority << 40) | (s->seq & ((1ull << 40) - 1));
+        p->keys[i].i = i;
     }
-    qsort(p->keys, (size_t)n, sizeof(*p->keys), cmp_skey);
-    for (int k = 0; k < n; k++)
-        idx[k] = p->keys[important_first ? k : n - 1 - k].i;
+    qsort(p->keys, (size_t)r->nservers, sizeof(*p->keys), cmp_skey);
+    for (int k = 0; k < r->nservers; k++)
+        p->sorted[k] = p->keys[k].i;
+    p->sorted_dirty = false;
 }
 
-/* Allocation of server i at water level r: reduced by r, never below min. */
+/* Server i just got the newest seq: it moves to the end of its priority. */
+static void resort_one(struct policy *p, const struct rack *r, int i)
+{
+    if (p->sorted_dirty)
+        return;
+    int n = r->nservers, at = 0;
+    while (at < n && p->sorted[at] != i)
+        at++;
+    if (at == n) {
+        p->sorted_dirty = true;
+        return;
+    }
+    memmove(&p->sorted[at], &p->sorted[at + 1], (size_t)(n - 1 - at) * sizeof(int));
+    int lo = 0, hi = n - 1; /* first of the remaining n-1 less important than i */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (r->servers[p->sorted[mid]].priority <= r->servers[i].priority)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(&p->sorted[lo + 1], &p->sorted[lo], (size_t)(n - 1 - lo) * sizeof(int));
+    p->sorted[lo] = i;
+}
+
+/* Allocation reduced by level from `from`, never below min. */
 static int64_t capped_at(const struct rack_server *s, int64_t from, int64_t level)
 {
     int64_t a = from - level;
     return a < s->min_mw ? s->min_mw : a;
 }
 
-/* Applies the water level (in watts) to the still-drawing cappable members of
- * g, reducing each from its allocation at the start of the settle. */
-static void apply_level(struct policy *p, const struct rack *r, const int *g, int n, int64_t lvl_w)
+/* Applies the water level (in watts) to the still-drawing members of g that
+ * are wired to `mask` (every member when mask is 0), each reduced from orig. */
+static void apply_level(struct policy *p, const struct rack *r, const int *g, int n, uint32_t mask,
+                        int64_t lvl_w)
 {
     for (int k = 0; k < n; k++) {
         int i = g[k];
-        if (p->plan[i] > 0)
+        if (p->plan[i] > 0 && (!mask || r->servers[i].wired == mask))
             set_plan(p, r, i, capped_at(&r->servers[i], p->orig[i], lvl_w * 1000));
     }
 }
 
-/* Lowest water level (watts) that settles the rack, or -1 when even every
- * member at its minimum does not. */
-static int64_t lowest_level(struct policy *p, const struct rack *r, const int *g, int n)
+/* Lowest level in [0, hi] (watts) that settles the rack, the members of mask
+ * at that level, given hi settles it and 0 does not. */
+static int64_t bisect_level(struct policy *p, const struct rack *r, const int *g, int n,
+                            uint32_t mask, int64_t hi)
 {
-    int64_t top = 0;
-    for (int k = 0; k < n; k++) {
-        int i = g[k];
-        if (p->plan[i] > 0 && p->orig[i] - r->servers[i].min_mw > top)
-            top = p->orig[i] - r->servers[i].min_mw;
-    }
-    int64_t hi = (top + 999) / 1000, lo = 0;
-    apply_level(p, r, g, n, hi);
-    if (!ok(p, p->protect))
-        return -1;
-    apply_level(p, r, g, n, 0);
-    if (ok(p, p->protect))
-        return 0;
+    int64_t lo = 0;
     while (hi - lo > 1) { /* lo fails, hi works */
         int64_t mid = lo + (hi - lo) / 2;
-        apply_level(p, r, g, n, mid);
+        apply_level(p, r, g, n, mask, mid);
         if (ok(p, p->protect))
             hi = mid;
         else
             lo = mid;
     }
-    apply_level(p, r, g, n, hi);
+    apply_level(p, r, g, n, mask, hi);
     return hi;
+}
+
+/*
+ * Caps group g evenly (one water level) as little as settles the rack, then
+ * gives back, bus mask by bus mask, what members that do not relieve the
+ * constraint need not give. Returns false (members at their minimum) when
+ * capping alone cannot settle it.
+ */
+static bool cap_group(struct policy *p, const struct rack *r, const int *g, int n)
+{
+    int64_t top = 0;
+    uint32_t masks[ROUTE_NMASKS / 32 + 1] = {0};
+    for (int k = 0; k < n; k++) {
+        int i = g[k];
+        int64_t room = p->orig[i] - r->servers[i].min_mw;
+        if (p->plan[i] > 0 && room > 0) {
+            if (room > top)
+                top = room;
+            masks[r->servers[i].wired / 32] |= 1u << (r->servers[i].wired % 32);
+        }
+    }
+    int64_t hi = (top + 999) / 1000;
+    apply_level(p, r, g, n, 0, hi);
+    if (!ok(p, p->protect))
+        return false;
+    if (hi == 0)
+        return true;
+    hi = bisect_level(p, r, g, n, 0, hi);
+    for (uint32_t m = 1; m < ROUTE_NMASKS; m++) {
+        if (!(masks[m / 32] & (1u << (m % 32))))
+            continue;
+        apply_level(p, r, g, n, m, 0);
+        if (ok(p, p->protect))
+            continue;
+        bisect_level(p, r, g, n, m, hi);
+    }
+    return true;
 }
 
 static void reset_fail_min(struct policy *p)
@@ -271,18 +333,18 @@ static int64_t best_fit(struct policy *p, const struct rack *r, int i, int64_t l
 /* Sheds inside group g (its cappable members already at their minimum)
  * until the rack settles: the smallest member that settles it alone, else
  * the largest, again. */
-static void shed_in_group(struct policy *p, const struct rack *r, const int *g, int n, int *ntaken)
+static void shed_in_group(struct policy *p, const struct rack *r, const int *g, int n)
 {
     while (!ok(p, p->protect)) {
         int pick = -1;
-        int64_t fit_max[ROUTE_NMASKS]; /* largest allocation known not to settle it */
+        int64_t no_max[ROUTE_NMASKS]; /* largest allocation known not to settle it */
         for (uint32_t m = 0; m < ROUTE_NMASKS; m++)
-            fit_max[m] = 0;
+            no_max[m] = 0;
         for (int k = 0; k < n; k++) {
             int i = g[k];
             int64_t a = p->plan[i];
             uint32_t m = r->servers[i].wired;
-            if (a == 0 || a <= fit_max[m] || (pick >= 0 && a >= p->plan[pick]))
+            if (a == 0 || a <= no_max[m] || (pick >= 0 && a >= p->plan[pick]))
                 continue;
             set_plan(p, r, i, 0);
             bool yes = ok(p, p->protect);
@@ -290,7 +352,7 @@ static void shed_in_group(struct policy *p, const struct rack *r, const int *g, 
             if (yes)
                 pick = i;
             else
-                fit_max[m] = a;
+                no_max[m] = a;
         }
         if (pick < 0)
             for (int k = 0; k < n; k++)
@@ -299,18 +361,25 @@ static void shed_in_group(struct policy *p, const struct rack *r, const int *g, 
         if (pick < 0)
             return; /* nothing left to shed here: cannot happen, the group alone settles it */
         set_plan(p, r, pick, 0);
-        p->taken[(*ntaken)++] = pick;
+        p->taken[pick] = true;
     }
 }
 
-/* Step 1: brings the rack back to feasible (and protected when p->protect). */
+/*
+ * Brings the plan back to feasible (and protected when p->protect), taking
+ * from the least important first; p->orig holds what each server should
+ * have if it could.
+ */
 static void reduce(struct policy *p, const struct rack *r)
 {
-    int n = 0, ntaken = 0;
-    for (int i = 0; i < r->nservers; i++)
+    ensure_sorted(p, r);
+    int n = 0;
+    for (int k = r->nservers - 1; k >= 0; k--) { /* least important first */
+        int i = p->sorted[k];
+        p->taken[i] = false;
         if (p->plan[i] > 0)
             p->order[n++] = i;
-    sort_servers(p, r, p->order, n, false);
+    }
     int a = 0;
     while (a < n) {
         int b = a;
@@ -322,84 +391,88 @@ static void reduce(struct policy *p, const struct rack *r)
             set_plan(p, r, g[k], 0);
         if (!ok(p, p->protect)) { /* even the whole group is not enough */
             for (int k = 0; k < gn; k++)
-                p->taken[ntaken++] = g[k];
+                p->taken[g[k]] = true;
             a = b;
             continue;
         }
         for (int k = 0; k < gn; k++)
             set_plan(p, r, g[k], p->orig[g[k]]);
-        if (lowest_level(p, r, g, gn) < 0) {
-            shed_in_group(p, r, g, gn, &ntaken);
-            lowest_level(p, r, g, gn);
+        if (!cap_group(p, r, g, gn)) {
+            shed_in_group(p, r, g, gn);
+            cap_group(p, r, g, gn);
         }
         break;
     }
     /* Everything taken comes back, most important first, if it fits alone. */
-    sort_servers(p, r, p->taken, ntaken, true);
     reset_fail_min(p);
-    for (int k = 0; k < ntaken; k++) {
-        int i = p->taken[k];
+    for (int k = 0; k < r->nservers; k++) {
+        int i = p->sorted[k];
+        if (!p->taken[i])
+            continue;
         int64_t mw = best_fit(p, r, i, r->servers[i].min_mw, p->orig[i], p->protect);
         if (mw > 0)
             set_plan(p, r, i, mw);
     }
 }
 
-/* Step 2: shed and capped servers back, most important first. */
-static void restore(struct policy *p, const struct rack *r)
-{
-    int n = 0;
-    for (int i = 0; i < r->nservers; i++) {
-        const struct rack_server *s = &r->servers[i];
-        if ((s->state == RACK_SRV_SHED || s->state == RACK_SRV_CAPPED) && p->plan[i] < s->power_mw)
-            p->order[n++] = i;
-    }
-    sort_servers(p, r, p->order, n, true);
-    reset_fail_min(p);
-    for (int k = 0; k < n; k++) {
-        int i = p->order[k];
-        const struct rack_server *s = &r->servers[i];
-        int64_t lo = p->plan[i] > s->min_mw ? p->plan[i] : s->min_mw;
-        int64_t mw = best_fit(p, r, i, lo, s->power_mw, p->protect);
-        if (mw > p->plan[i])
-            set_plan(p, r, i, mw);
-    }
-}
-
+/* Granted before (on, capped or shed) and now below its full power. */
 static bool holds_place(const struct rack *r, const struct policy *p, int i)
 {
     const struct rack_server *s = &r->servers[i];
-    return (s->state == RACK_SRV_SHED || s->state == RACK_SRV_CAPPED) && p->plan[i] < s->power_mw;
+    return (rack_server_draws(s) || s->state == RACK_SRV_SHED) && p->plan[i] < s->power_mw;
 }
 
-/* Step 3: waiting servers granted as they fit. */
+/* Shed and capped servers back: all of them at full power, then, if that
+ * does not settle, the same reduction as for a failure decides who stays
+ * down: the least important. */
+static void restore(struct policy *p, const struct rack *r)
+{
+    bool any = false;
+    for (int i = 0; i < r->nservers; i++) {
+        if (holds_place(r, p, i)) {
+            set_plan(p, r, i, r->servers[i].power_mw);
+            any = true;
+        }
+        p->orig[i] = p->plan[i];
+    }
+    if (any && !ok(p, p->protect))
+        reduce(p, r);
+}
+
+/* Waiting servers granted as they fit, most important first, first come
+ * first served; each must leave the rack protected with the shed and capped
+ * servers at least as important back at full power (they hold their place). */
 static void admit(struct policy *p, const struct rack *r)
 {
-    int n = 0, nh = 0;
-    for (int i = 0; i < r->nservers; i++) {
-        if (r->servers[i].state == RACK_SRV_WAITING)
-            p->order[n++] = i;
-        else if (holds_place(r, p, i))
-            p->taken[nh++] = i;
-    }
-    sort_servers(p, r, p->order, n, true);
-    for (int k = 0; k < n; k++) {
-        int w = p->order[k];
-        const struct rack_server *s = &r->servers[w];
-        /* hold the place of shed and capped servers at least as important */
-        for (int h = 0; h < nh; h++) {
-            int i = p->taken[h];
-            p->saved[i] = p->plan[i];
-            if (r->servers[i].priority <= s->priority)
-                set_plan(p, r, i, r->servers[i].power_mw);
+    ensure_sorted(p, r);
+    reset_fail_min(p);
+    int nh = 0;
+    int k = 0;
+    while (k < r->nservers) {
+        int prio = r->servers[p->sorted[k]].priority, e = k;
+        bool waiting = false;
+        while (e < r->nservers && r->servers[p->sorted[e]].priority == prio) {
+            waiting |= r->servers[p->sorted[e]].state == RACK_SRV_WAITING;
+            e++;
         }
-        set_plan(p, r, w, s->power_mw);
-        bool yes = ok(p, true);
-        for (int h = 0; h < nh; h++)
-            set_plan(p, r, p->taken[h], p->saved[p->taken[h]]);
-        if (!yes)
-            set_plan(p, r, w, 0);
+        for (int j = k; j < e; j++) { /* places held at this priority */
+            int i = p->sorted[j];
+            if (r->servers[i].state != RACK_SRV_WAITING && holds_place(r, p, i)) {
+                p->saved[i] = p->plan[i];
+                p->order[nh++] = i;
+                set_plan(p, r, i, r->servers[i].power_mw);
+            }
+        }
+        for (int j = k; waiting && j < e; j++) {
+            int w = p->sorted[j];
+            if (r->servers[w].state == RACK_SRV_WAITING && p->plan[w] == 0 &&
+                fits(p, r, w, r->servers[w].power_mw, true))
+                set_plan(p, r, w, r->servers[w].power_mw);
+        }
+        k = e;
     }
+    for (int h = 0; h < nh; h++)
+        set_plan(p, r, p->order[h], p->saved[p->order[h]]);
 }
 
 /* ---- reasons ----------------------------------------------------------- */
@@ -427,7 +500,7 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
         break;
     case ROUTE_FAIL_PSU:
         snprintf(buf, len, "%s: losing %s would leave %s %.0f W for %.0f W", lvl,
-                 r->psus[w->index].id, bn, c, d);
+                 w->index >= 0 ? r->psus[w->index].id : "a psu", bn, c, d);
         break;
     case ROUTE_FAIL_FEED:
         snprintf(buf, len, "%s: losing feed %s would leave %s %.0f W for %.0f W", lvl,
@@ -487,7 +560,8 @@ static void input_text(const struct rack *r, const struct policy_input *in, char
         snprintf(buf, len, "%s %s", r->servers[in->index].id, policy_input_name(in->kind));
         return;
     case POLICY_TICK:
-        break;
+        snprintf(buf, len, "rack stable for %.0f s", (double)r->restore_after_ns / 1e9);
+        return;
     }
     snprintf(buf, len, "rack settled");
 }
@@ -512,7 +586,7 @@ static void fill_figures(struct policy_action *a, int64_t cap, int64_t alloc)
 }
 
 static void settle(struct policy *p, struct rack *r, int64_t now, const char *cause,
-                   int requested, struct policy_actions *out)
+                   struct policy_actions *out)
 {
     p->protect = r->on_loss == RACK_ON_LOSS_SHED;
     route_load(p->rt, r);
@@ -533,6 +607,9 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     }
     admit(p, r);
 
+    /* why the PSUs must move for this plan, as they are switched now */
+    if (!trouble)
+        explain(p, r, true, why_now, sizeof(why_now));
     bool can_protect = ok(p, true);
     int moves = route_best(p->rt, p->demand, can_protect || p->protect, p->pos);
     if (moves < 0)
@@ -559,13 +636,10 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     }
 
     /* caps and sheds, least important first */
-    int n = 0;
-    for (int i = 0; i < r->nservers; i++)
-        p->order[n++] = i;
-    sort_servers(p, r, p->order, n, false);
-    int64_t alloc = alloc0;
-    for (int k = 0; k < n; k++) {
-        int i = p->order[k];
+    ensure_sorted(p, r);
+    int64_t alloc = alloc0, cap1 = rack_capacity_mw(r);
+    for (int k = r->nservers - 1; k >= 0; k--) {
+        int i = p->sorted[k];
         struct rack_server *s = &r->servers[i];
         int64_t was = rack_server_draws(s) ? s->alloc_mw : 0;
         int64_t now_mw = p->plan[i];
@@ -577,17 +651,22 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
         a->server = i;
         a->watts_mw = now_mw;
         fill_figures(a, cap0, alloc);
-        snprintf(a->reason, sizeof(a->reason), "%s: %s; %s priority %d", cause, why,
-                 now_mw ? "capping before shedding," : "shedding lowest first,", s->priority);
+        const char *how = now_mw ? "capping before shedding," : "shedding lowest first,";
+        if (trouble)
+            snprintf(a->reason, sizeof(a->reason), "%s: %s; %s priority %d", cause, why, how,
+                     s->priority);
+        else
+            snprintf(a->reason, sizeof(a->reason),
+                     "rack stable: making room for more important servers; %s priority %d", how,
+                     s->priority);
         alloc -= was - now_mw;
         s->alloc_mw = now_mw;
         s->state = now_mw ? RACK_SRV_CAPPED : RACK_SRV_SHED;
     }
 
     /* restores, most important first */
-    sort_servers(p, r, p->order, n, true);
-    for (int k = 0; k < n; k++) {
-        int i = p->order[k];
+    for (int k = 0; k < r->nservers; k++) {
+        int i = p->sorted[k];
         struct rack_server *s = &r->servers[i];
         int64_t mw = p->plan[i];
         bool back = (s->state == RACK_SRV_SHED && mw > 0) ||
@@ -596,23 +675,23 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
             continue;
         struct policy_action *a =
             push(out, mw == s->power_mw || s->state == RACK_SRV_SHED ? POLICY_ACT_RESTORE
-                                                                      : POLICY_ACT_CAP);
+                                                                     : POLICY_ACT_CAP);
         if (!a)
             break;
         a->server = i;
         a->watts_mw = mw;
         alloc += mw - (rack_server_draws(s) ? s->alloc_mw : 0);
-        fill_figures(a, cap0, alloc);
+        fill_figures(a, cap1, alloc);
         snprintf(a->reason, sizeof(a->reason), "stable for %.0f s: fits at %.0f W (%.0f of %.0f W)",
                  (double)r->restore_after_ns / 1e9, (double)mw / 1000, (double)alloc / 1000,
-                 (double)rack_capacity_mw(r) / 1000);
+                 (double)cap1 / 1000);
         s->alloc_mw = mw;
         s->state = mw == s->power_mw ? RACK_SRV_ON : RACK_SRV_CAPPED;
     }
 
     /* grants, and the new request that must wait */
-    for (int k = 0; k < n; k++) {
-        int i = p->order[k];
+    for (int k = 0; k < r->nservers; k++) {
+        int i = p->sorted[k];
         struct rack_server *s = &r->servers[i];
         if (s->state != RACK_SRV_WAITING)
             continue;
@@ -623,19 +702,19 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
             alloc += p->plan[i];
             a->server = i;
             a->watts_mw = p->plan[i];
-            fill_figures(a, rack_capacity_mw(r), alloc);
+            fill_figures(a, cap1, alloc);
             snprintf(a->reason, sizeof(a->reason), "fits with %s kept: %.0f of %.0f W allocated",
                      rack_protection_name(r->protection), (double)alloc / 1000,
-                     (double)rack_capacity_mw(r) / 1000);
+                     (double)cap1 / 1000);
             s->alloc_mw = p->plan[i];
             s->state = RACK_SRV_ON;
-        } else if (i == requested) {
+        } else if (p->asked[i]) {
             struct policy_action *a = push(out, POLICY_ACT_WAIT);
             if (!a)
                 break;
             a->server = i;
             a->watts_mw = s->power_mw;
-            fill_figures(a, rack_capacity_mw(r), alloc);
+            fill_figures(a, cap1, alloc);
             char w[POLICY_REASON_LEN];
             set_plan(p, r, i, s->power_mw);
             explain(p, r, false, w, sizeof(w));
@@ -648,7 +727,8 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     route_load(p->rt, r);
     bool lost = false;
     struct route_why pw = {0};
-    bool prot = route_protected(p->rt, p->demand, &pw, &lost) && route_feasible(p->rt, p->demand, NULL);
+    bool prot =
+        route_protected(p->rt, p->demand, &pw, &lost) && route_feasible(p->rt, p->demand, NULL);
     if (!p->announced || prot != r->is_protected || lost != r->redundancy_lost) {
         struct policy_action *a = push(out, POLICY_ACT_PROTECTION);
         if (a) {
@@ -673,7 +753,8 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
 
 void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct policy_actions *out)
 {
-    settle(p, r, now_ns, "rack settled", -1, out);
+    p->sorted_dirty = true; /* the rack may have been edited or reloaded */
+    settle(p, r, now_ns, "rack settled", out);
 }
 
 static int bad_index(const struct rack *r, const struct policy_input *in, char *err, size_t len)
@@ -755,7 +836,7 @@ static bool server_input(struct rack *r, const struct policy_input *in, struct p
         a->watts_mw = rack_server_draws(s) ? s->alloc_mw : 0;
         a->capacity_mw = rack_capacity_mw(r);
         a->allocated_mw = rack_allocated_mw(r) - a->watts_mw;
-        const char *how = in->kind == POLICY_REMOVE ? "removed: its chassis reports it gone"
+        const char *how = in->kind == POLICY_REMOVE      ? "removed: its chassis reports it gone"
                           : s->state == RACK_SRV_WAITING ? "request withdrawn"
                           : s->state == RACK_SRV_SHED    ? "powered off while shed"
                                                          : "orderly power-off";
@@ -805,38 +886,62 @@ static bool health_input(struct rack *r, const struct policy_input *in, int64_t 
     return changed;
 }
 
-int policy_handle(struct policy *p, struct rack *r, const struct policy_input *in, int64_t now_ns,
-                  struct policy_actions *out, char *err, size_t errlen)
+int policy_handle_many(struct policy *p, struct rack *r, const struct policy_input *in, size_t n,
+                       int64_t now_ns, struct policy_actions *out, char *err, size_t errlen)
 {
     if (r->nservers != p->ns || r->npsus != p->np) {
         snprintf(err, errlen, "policy was made for another rack shape");
         return -1;
     }
-    if (bad_index(r, in, err, errlen))
-        return -1;
-    char cause[POLICY_REASON_LEN];
-    input_text(r, in, cause, sizeof(cause));
-    int requested = -1;
-    switch (in->kind) {
-    case POLICY_POWER_ON:
-        requested = in->index;
-        /* fall through */
-    case POLICY_POWER_OFF:
-    case POLICY_REMOVE:
-        if (!server_input(r, in, out))
-            return 0;
-        break;
-    case POLICY_REPORT:
-        r->servers[in->index].draw_mw = in->watts_mw;
-        return 0;
-    case POLICY_TICK:
-        break;
-    default:
-        health_input(r, in, now_ns);
-        break;
+    for (size_t k = 0; k < n; k++)
+        if (bad_index(r, &in[k], err, errlen))
+            return -1;
+    char cause[POLICY_REASON_LEN] = "";
+    size_t len = 0;
+    bool changed = false;
+    for (size_t k = 0; k < n; k++) {
+        if (k < 3) {
+            char one[POLICY_REASON_LEN];
+            input_text(r, &in[k], one, sizeof(one));
+            len += (size_t)snprintf(cause + len, sizeof(cause) - len, "%s%s", k ? ", " : "", one);
+        } else if (k == 3) {
+            snprintf(cause + len, sizeof(cause) - len, " and %zu more", n - 3);
+            len = sizeof(cause) - 1;
+        }
+        switch (in[k].kind) {
+        case POLICY_POWER_ON:
+        case POLICY_POWER_OFF:
+        case POLICY_REMOVE:
+            if (!server_input(r, &in[k], out))
+                break;
+            changed = true;
+            if (in[k].kind == POLICY_POWER_ON) {
+                resort_one(p, r, in[k].index);
+                p->asked[in[k].index] = true;
+            }
+            break;
+        case POLICY_REPORT:
+            r->servers[in[k].index].draw_mw = in[k].watts_mw;
+            break;
+        case POLICY_TICK:
+            changed = true;
+            break;
+        default:
+            health_input(r, &in[k], now_ns);
+            changed = true;
+            break;
+        }
     }
-    settle(p, r, now_ns, cause, requested, out);
+    if (changed)
+        settle(p, r, now_ns, cause, out);
+    memset(p->asked, 0, (size_t)r->nservers * sizeof(*p->asked));
     return 0;
+}
+
+int policy_handle(struct policy *p, struct rack *r, const struct policy_input *in, int64_t now_ns,
+                  struct policy_actions *out, char *err, size_t errlen)
+{
+    return policy_handle_many(p, r, in, 1, now_ns, out, err, errlen);
 }
 
 int64_t policy_next_deadline(const struct rack *r)

@@ -49,14 +49,14 @@ enum policy_action_kind {
 
 struct policy_action {
     enum policy_action_kind kind;
-    int server;    /* -1 when not about a server */
-    int psu;       /* -1 when not about a psu */
-    int from_bus;  /* switch: -1 when the psu was on no bus */
+    int server;   /* -1 when not about a server */
+    int psu;      /* -1 when not about a psu */
+    int from_bus; /* switch: -1 when the psu was on no bus */
     int to_bus;
     int64_t watts_mw;
-    bool is_protected;     /* protection: the new state */
-    bool redundancy_lost;  /* protection: some server has a failure it cannot survive */
-    bool instant;          /* switch: faster than the hold-up time */
+    bool is_protected;    /* protection: the new state */
+    bool redundancy_lost; /* protection: some server has a failure it cannot survive */
+    bool instant;         /* switch: faster than the hold-up time */
     /* Figures behind the decision, rack-wide, at the moment it was taken. */
     int64_t capacity_mw;
     int64_t allocated_mw;
@@ -84,6 +84,13 @@ void policy_free(struct policy *p);
  */
 int policy_handle(struct policy *p, struct rack *r, const struct policy_input *in, int64_t now_ns,
                   struct policy_actions *out, char *err, size_t errlen);
+
+/* Applies several inputs that happen at the same instant (servers asking
+ * together in a boot storm, a feed taking PSUs down) and settles once: the
+ * requests then queue in priority order before any is granted. All inputs are
+ * checked first; on an error nothing is applied. */
+int policy_handle_many(struct policy *p, struct rack *r, const struct policy_input *in, size_t n,
+                       int64_t now_ns, struct policy_actions *out, char *err, size_t errlen);
 
 /* Settles the rack as it stands (after loading, or after a restart). */
 void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct policy_actions *out);

@@ -18,10 +18,10 @@
 #define RACK_ID_LEN 32
 
 /* Switching times used when a PSU does not set its own (switch_ms). */
-#define RACK_FET_SWITCH_NS 100000LL         /* 0.1 ms: solid-state */
-#define RACK_RELAY_SWITCH_NS 20000000LL     /* 20 ms: electromagnetic relay */
-#define RACK_BREAKER_SWITCH_NS 200000000LL  /* 200 ms: motorised breaker */
-#define RACK_DEFAULT_HOLDUP_NS 16000000LL   /* 16 ms: ATX12VO hold-up at full load */
+#define RACK_FET_SWITCH_NS 100000LL        /* 0.1 ms: solid-state */
+#define RACK_RELAY_SWITCH_NS 20000000LL    /* 20 ms: electromagnetic relay */
+#define RACK_BREAKER_SWITCH_NS 200000000LL /* 200 ms: motorised breaker */
+#define RACK_DEFAULT_HOLDUP_NS 16000000LL  /* 16 ms: ATX12VO hold-up at full load */
 #define RACK_DEFAULT_RESTORE_NS 30000000000LL
 
 enum rack_protection { RACK_PROT_NONE, RACK_PROT_N1, RACK_PROT_NN };
@@ -85,10 +85,10 @@ struct rack {
 
     /* Policy bookkeeping, kept here so a rack is one value to save and restore. */
     uint64_t next_seq;
-    int64_t last_change_ns;   /* last change of health: restore counts from here */
-    int64_t restore_done_ns;  /* last_change_ns value a restore pass already ran for */
-    bool is_protected;        /* result of the last settle */
-    bool redundancy_lost;     /* some drawing server has a failure it cannot survive */
+    int64_t last_change_ns;  /* last change of health: restore counts from here */
+    int64_t restore_done_ns; /* last_change_ns value a restore pass already ran for */
+    bool is_protected;       /* result of the last settle */
+    bool redundancy_lost;    /* some drawing server has a failure it cannot survive */
 };
 
 /* Zeroed rack with sensible defaults; arrays empty. */

@@ -2,11 +2,16 @@
  * route.c - feasibility over bus subsets, protection against the failures of
  * the protection set, and the search for re-routings.
  *
- * A search assigns classes of identical movable PSUs (same capacity, same
- * current bus, same reachable buses) to buses. It visits assignments with
- * fewer moves first when asked for the fewest switch operations, and prunes a
- * branch as soon as some bus subset could not get enough capacity even if
- * every PSU left to place went there.
+ * Live PSUs are grouped into units of identical PSUs (same capacity, feed,
+ * wiring, switch speed and position); a shelf of equal rectifiers is a few
+ * units whatever its size, so every check costs about the same for 12 PSUs
+ * or 1,800. Losing one PSU of a unit is the same failure for each member, so
+ * n+1 checks one failure per unit.
+ *
+ * A search assigns the PSUs of movable units to buses. It visits assignments
+ * with fewer moves first when asked for the fewest switch operations, and
+ * prunes a branch as soon as some bus subset could not get enough capacity
+ * even if every PSU left to place went there.
  */
 #include "route.h"
 
@@ -14,31 +19,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct rpsu {
-    int64_t cap; /* health capacity, 0 when dead */
-    uint32_t wired;
+struct unit {
+    int64_t cap;
     int feed;
+    uint32_t wired;
     bool fast; /* switch faster than the hold-up time */
+    int pos;   /* bus, -1 for none */
+    int n;
+    int first; /* offset of its members in route.members (base units only) */
 };
 
 struct cls {
+    int unit; /* the unit it moves PSUs of */
     int64_t cap;
     int cur;        /* bus it delivers to when it stays, -1 for none */
     uint32_t dests; /* buses it may move to */
     int n;
-    int first; /* offset into search.members */
 };
 
 struct search {
     int ncls;
     struct cls *cls;
-    int *members;
     int *dist;     /* ncls x nbuses: PSUs of a class sent to each bus */
     int *remcount; /* movable PSUs in classes >= ci */
     int64_t *rsuf; /* (ncls + 1) x nsub: capacity classes >= ci could bring to X */
     int64_t base[RACK_MAX_BUSES];
     int64_t dd[ROUTE_NMASKS]; /* demand that must be served inside X */
-    int exact;                /* moves required at a leaf, -1 for any */
+    const struct unit *units; /* what the classes refer to */
+    int nunits;
+    int exact; /* moves required at a leaf, -1 for any */
     long nodes;
     bool gave_up;
     bool (*leaf)(struct route *rt, struct search *s, const int64_t *cbus);
@@ -50,31 +59,31 @@ struct route {
     uint32_t alive_buses;
     int nfeeds;
     enum rack_protection prot;
-    struct rpsu *p;
-    int *pos;     /* current positions */
-    int *tmp_pos; /* positions at an outer leaf */
-    bool *palive; /* scratch: alive under the failure being checked */
+    int nu;
+    struct unit *u; /* live PSUs as units */
+    int *members;   /* psu indices, grouped by unit, ascending inside one */
+    int *pos;       /* current position of every psu */
+    int ndu;
+    struct unit *du; /* units after the moves of an outer leaf */
+    struct unit *fu; /* units under a failure */
     struct search outer, inner;
     /* context of the running call */
     const int64_t *demand;
     bool protect;
 };
 
-static int search_alloc(struct search *s, int np, int nb, uint32_t nsub)
+static int search_alloc(struct search *s, size_t n, int nb, uint32_t nsub)
 {
-    size_t n = (size_t)(np > 0 ? np : 1);
     s->cls = calloc(n, sizeof(*s->cls));
-    s->members = calloc(n, sizeof(*s->members));
     s->dist = calloc(n * (size_t)nb, sizeof(*s->dist));
     s->remcount = calloc(n + 1, sizeof(*s->remcount));
     s->rsuf = calloc((n + 1) * nsub, sizeof(*s->rsuf));
-    return (s->cls && s->members && s->dist && s->remcount && s->rsuf) ? 0 : -1;
+    return (s->cls && s->dist && s->remcount && s->rsuf) ? 0 : -1;
 }
 
 static void search_free(struct search *s)
 {
     free(s->cls);
-    free(s->members);
     free(s->dist);
     free(s->remcount);
     free(s->rsuf);
@@ -89,13 +98,15 @@ struct route *route_new(int npsus, int nbuses)
     rt->np = npsus;
     rt->nsub = 1u << nbuses;
     size_t n = (size_t)(npsus > 0 ? npsus : 1);
-    rt->p = calloc(n, sizeof(*rt->p));
+    size_t nd = n * (size_t)(nbuses + 1); /* a unit splits at most once per bus */
+    rt->u = calloc(n, sizeof(*rt->u));
+    rt->members = calloc(n, sizeof(*rt->members));
     rt->pos = calloc(n, sizeof(*rt->pos));
-    rt->tmp_pos = calloc(n, sizeof(*rt->tmp_pos));
-    rt->palive = calloc(n, sizeof(*rt->palive));
-    if (!rt->p || !rt->pos || !rt->tmp_pos || !rt->palive ||
-        search_alloc(&rt->outer, npsus, nbuses, rt->nsub) ||
-        search_alloc(&rt->inner, npsus, nbuses, rt->nsub)) {
+    rt->du = calloc(nd, sizeof(*rt->du));
+    rt->fu = calloc(nd, sizeof(*rt->fu));
+    if (!rt->u || !rt->members || !rt->pos || !rt->du || !rt->fu ||
+        search_alloc(&rt->outer, nd, nbuses, rt->nsub) ||
+        search_alloc(&rt->inner, nd, nbuses, rt->nsub)) {
         route_free(rt);
         return NULL;
     }
@@ -108,11 +119,61 @@ void route_free(struct route *rt)
         return;
     search_free(&rt->outer);
     search_free(&rt->inner);
-    free(rt->p);
+    free(rt->u);
+    free(rt->members);
     free(rt->pos);
-    free(rt->tmp_pos);
-    free(rt->palive);
+    free(rt->du);
+    free(rt->fu);
     free(rt);
+}
+
+static bool same_unit(const struct unit *a, const struct unit *b)
+{
+    return a->cap == b->cap && a->feed == b->feed && a->wired == b->wired && a->fast == b->fast &&
+           a->pos == b->pos;
+}
+
+static struct unit unit_of(const struct rack *r, const struct rack_psu *q)
+{
+    return (struct unit){.cap = rack_psu_health_mw(q),
+                         .feed = q->feed,
+                         .wired = q->wired,
+                         .fast = q->switch_ns < r->holdup_ns,
+                         .pos = q->bus};
+}
+
+/* Live PSUs into units; members listed by unit, in psu order. */
+static void build_units(struct route *rt, const struct rack *r)
+{
+    rt->nu = 0;
+    for (int i = 0; i < rt->np; i++) {
+        if (!rack_psu_alive(r, &r->psus[i]))
+            continue;
+        struct unit x = unit_of(r, &r->psus[i]);
+        int k;
+        for (k = 0; k < rt->nu; k++)
+            if (same_unit(&rt->u[k], &x))
+                break;
+        if (k == rt->nu)
+            rt->u[rt->nu++] = x;
+        rt->u[k].n++;
+    }
+    int off = 0;
+    for (int k = 0; k < rt->nu; k++) {
+        rt->u[k].first = off;
+        off += rt->u[k].n;
+        rt->u[k].n = 0;
+    }
+    for (int i = 0; i < rt->np; i++) {
+        if (!rack_psu_alive(r, &r->psus[i]))
+            continue;
+        struct unit x = unit_of(r, &r->psus[i]);
+        for (int k = 0; k < rt->nu; k++)
+            if (same_unit(&rt->u[k], &x)) {
+                rt->members[rt->u[k].first + rt->u[k].n++] = i;
+                break;
+            }
+    }
 }
 
 void route_load(struct route *rt, const struct rack *r)
@@ -120,19 +181,9 @@ void route_load(struct route *rt, const struct rack *r)
     rt->alive_buses = rack_alive_buses(r);
     rt->nfeeds = r->nfeeds;
     rt->prot = r->protection;
-    for (int i = 0; i < rt->np; i++) {
-        const struct rack_psu *q = &r->psus[i];
-        rt->p[i].cap = rack_psu_alive(r, q) ? rack_psu_health_mw(q) : 0;
-        rt->p[i].wired = q->wired;
-        rt->p[i].feed = q->feed;
-        rt->p[i].fast = q->switch_ns < r->holdup_ns;
-        rt->pos[i] = q->bus;
-    }
-}
-
-void route_set_positions(struct route *rt, const int *pos)
-{
-    memcpy(rt->pos, pos, (size_t)rt->np * sizeof(*pos));
+    for (int i = 0; i < rt->np; i++)
+        rt->pos[i] = r->psus[i].bus;
+    build_units(rt, r);
 }
 
 /*
@@ -183,85 +234,53 @@ static bool hall(const struct route *rt, const int64_t *dd, const int64_t *cbus,
     return worst == 0;
 }
 
-static void capacity_at(const struct route *rt, const int *pos, const bool *palive, uint32_t A,
-                        int64_t *cbus)
+static void capacity_of(const struct unit *u, int nu, uint32_t A, int64_t *cbus)
 {
     memset(cbus, 0, RACK_MAX_BUSES * sizeof(*cbus));
-    for (int i = 0; i < rt->np; i++)
-        if (palive[i] && pos[i] >= 0 && (A & (1u << pos[i])))
-            cbus[pos[i]] += rt->p[i].cap;
+    for (int k = 0; k < nu; k++)
+        if (u[k].n > 0 && u[k].pos >= 0 && (A & (1u << u[k].pos)))
+            cbus[u[k].pos] += u[k].cap * u[k].n;
 }
 
 enum movable { MOVE_FAST, MOVE_SLOW, MOVE_ALL };
 
-static bool is_movable(const struct rpsu *p, enum movable which)
+static bool is_movable(const struct unit *u, enum movable which)
 {
     switch (which) {
     case MOVE_FAST:
-        return p->fast;
+        return u->fast;
     case MOVE_SLOW:
-        return !p->fast;
+        return !u->fast;
     case MOVE_ALL:
         return true;
     }
     return false;
 }
 
-/*
- * Prepares a search: PSUs alive in palive and movable by `which` become
- * classes; the others are fixed at pos and form the base capacity.
- */
-static void search_setup(struct route *rt, struct search *s, const int *pos, const bool *palive,
+/* Prepares a search: units movable by `which` become classes; the others
+ * stay where they are and form the base capacity. */
+static void search_setup(struct route *rt, struct search *s, const struct unit *u, int nu,
                          uint32_t A, enum movable which)
 {
-    int nb = rt->nb;
+    s->units = u;
+    s->nunits = nu;
     s->ncls = 0;
     memset(s->base, 0, sizeof(s->base));
-    for (int i = 0; i < rt->np; i++) {
-        if (!palive[i])
+    for (int k = 0; k < nu; k++) {
+        if (u[k].n <= 0)
             continue;
-        const struct rpsu *p = &rt->p[i];
-        int cur = (pos[i] >= 0 && (A & (1u << pos[i]))) ? pos[i] : -1;
-        uint32_t dests = p->wired & A;
+        int cur = (u[k].pos >= 0 && (A & (1u << u[k].pos))) ? u[k].pos : -1;
+        uint32_t dests = u[k].wired & A;
         if (cur >= 0)
             dests &= ~(1u << cur);
-        if (!dests || !is_movable(p, which)) {
+        if (!dests || !is_movable(&u[k], which)) {
             if (cur >= 0)
-                s->base[cur] += p->cap;
+                s->base[cur] += u[k].cap * u[k].n;
             continue;
         }
-        int k;
-        for (k = 0; k < s->ncls; k++)
-            if (s->cls[k].cap == p->cap && s->cls[k].cur == cur && s->cls[k].dests == dests)
-                break;
-        if (k == s->ncls)
-            s->cls[s->ncls++] = (struct cls){.cap = p->cap, .cur = cur, .dests = dests};
-        s->cls[k].n++;
+        s->cls[s->ncls++] =
+            (struct cls){.unit = k, .cap = u[k].cap, .cur = cur, .dests = dests, .n = u[k].n};
     }
-    /* members grouped by class, in psu order inside a class */
-    int off = 0;
-    for (int k = 0; k < s->ncls; k++) {
-        s->cls[k].first = off;
-        off += s->cls[k].n;
-        s->cls[k].n = 0;
-    }
-    for (int i = 0; i < rt->np; i++) {
-        if (!palive[i] || !is_movable(&rt->p[i], which))
-            continue;
-        const struct rpsu *p = &rt->p[i];
-        int cur = (pos[i] >= 0 && (A & (1u << pos[i]))) ? pos[i] : -1;
-        uint32_t dests = p->wired & A;
-        if (cur >= 0)
-            dests &= ~(1u << cur);
-        if (!dests)
-            continue;
-        for (int k = 0; k < s->ncls; k++)
-            if (s->cls[k].cap == p->cap && s->cls[k].cur == cur && s->cls[k].dests == dests) {
-                s->members[s->cls[k].first + s->cls[k].n++] = i;
-                break;
-            }
-    }
-    /* suffix bounds for pruning */
     uint32_t nsub = rt->nsub;
     s->remcount[s->ncls] = 0;
     memset(&s->rsuf[(size_t)s->ncls * nsub], 0, nsub * sizeof(int64_t));
@@ -274,7 +293,7 @@ static void search_setup(struct route *rt, struct search *s, const int *pos, con
             s->rsuf[(size_t)k * nsub + x] =
                 s->rsuf[(size_t)(k + 1) * nsub + x] + ((reach & x) ? add : 0);
     }
-    memset(s->dist, 0, (size_t)(s->ncls > 0 ? s->ncls : 1) * (size_t)nb * sizeof(int));
+    memset(s->dist, 0, (size_t)(s->ncls > 0 ? s->ncls : 1) * (size_t)rt->nb * sizeof(int));
     s->nodes = 0;
     s->gave_up = false;
 }
@@ -296,8 +315,8 @@ static bool upper_ok(const struct route *rt, const struct search *s, int ci, con
 
 static bool rec(struct route *rt, struct search *s, int ci, int64_t *cbus, int moves_left);
 
-static bool rec_dest(struct route *rt, struct search *s, int ci, int b, int remaining, int64_t *cbus,
-                     int moves_left)
+static bool rec_dest(struct route *rt, struct search *s, int ci, int b, int remaining,
+                     int64_t *cbus, int moves_left)
 {
     const struct cls *c = &s->cls[ci];
     while (b < rt->nb && !(c->dests & (1u << b)))
@@ -347,18 +366,46 @@ static bool search_run(struct route *rt, struct search *s, int exact)
     int64_t cbus[RACK_MAX_BUSES];
     memcpy(cbus, s->base, sizeof(cbus));
     s->exact = exact;
+    s->gave_up = false;
     return rec(rt, s, 0, cbus, exact >= 0 ? exact : INT_MAX);
 }
 
-/* Positions at the current leaf of s, starting from pos. */
-static void leaf_positions(const struct route *rt, const struct search *s, const int *pos, int *out)
+/* The units after the moves at the current leaf of s (s->units split). */
+static void leaf_units(struct route *rt, const struct search *s)
 {
-    memcpy(out, pos, (size_t)rt->np * sizeof(*out));
-    for (int k = 0; k < s->ncls; k++) {
-        int m = s->cls[k].first;
+    int n = 0;
+    for (int k = 0; k < s->nunits; k++) {
+        rt->du[n] = s->units[k];
+        rt->du[n].first = -1;
+        n++;
+    }
+    for (int c = 0; c < s->ncls; c++) {
+        const struct cls *cl = &s->cls[c];
+        for (int b = 0; b < rt->nb; b++) {
+            int x = s->dist[c * rt->nb + b];
+            if (!x)
+                continue;
+            rt->du[cl->unit].n -= x;
+            rt->du[n] = s->units[cl->unit];
+            rt->du[n].pos = b;
+            rt->du[n].n = x;
+            rt->du[n].first = -1;
+            n++;
+        }
+    }
+    rt->ndu = n;
+}
+
+/* Per-psu positions at the current leaf of s (s must be over rt->u). */
+static void leaf_positions(const struct route *rt, const struct search *s, int *out)
+{
+    memcpy(out, rt->pos, (size_t)rt->np * sizeof(*out));
+    for (int c = 0; c < s->ncls; c++) {
+        const struct unit *u = &rt->u[s->cls[c].unit];
+        int m = u->first;
         for (int b = 0; b < rt->nb; b++)
-            for (int x = 0; x < s->dist[k * rt->nb + b]; x++)
-                out[s->members[m++]] = b;
+            for (int x = 0; x < s->dist[c * rt->nb + b]; x++)
+                out[rt->members[m++]] = b;
     }
 }
 
@@ -373,19 +420,17 @@ static bool leaf_hall(struct route *rt, struct search *s, const int64_t *cbus)
  * re-routing. (Without such a subset the PSUs just do not divide well; then
  * the subset short with the current positions is named.)
  */
-static void explain_bound(const struct route *rt, const int *pos, uint32_t A, const int64_t *dd,
-                          const int64_t *cbus, struct route_why *why)
+static void explain_bound(const struct route *rt, const struct unit *u, int nu, uint32_t A,
+                          const int64_t *dd, const int64_t *cbus, struct route_why *why)
 {
     int64_t worst = 0;
     for (uint32_t x = 1; x < rt->nsub; x++) {
         int64_t reach = 0;
-        for (int i = 0; i < rt->np; i++) {
-            if (!rt->palive[i])
-                continue;
-            bool in = rt->p[i].fast ? (rt->p[i].wired & A & x) != 0
-                                    : pos[i] >= 0 && (A & x & (1u << pos[i]));
+        for (int k = 0; k < nu; k++) {
+            bool in =
+                u[k].fast ? (u[k].wired & A & x) != 0 : u[k].pos >= 0 && (A & x & (1u << u[k].pos));
             if (in)
-                reach += rt->p[i].cap;
+                reach += u[k].cap * u[k].n;
         }
         if (dd[x] - reach > worst) {
             worst = dd[x] - reach;
@@ -398,67 +443,96 @@ static void explain_bound(const struct route *rt, const int *pos, uint32_t A, co
         hall(rt, dd, cbus, why);
 }
 
-/* Protection with positions pos: every failure of the set survived after the
- * instant re-routing of fast switches. */
-static bool protected_at(struct route *rt, const int *pos, const int64_t *demand,
-                         struct route_why *why, bool *lost)
+/* Survives one failure: fu (nu units) and A are the rack after it. */
+static bool survives(struct route *rt, const struct unit *fu, int nu, uint32_t A,
+                     const int64_t *demand, struct route_why *why, bool *lost)
+{
+    uint32_t useful = 0;
+    for (int k = 0; k < nu; k++)
+        if (fu[k].n > 0)
+            useful |= fu[k].wired;
+    useful &= A;
+    struct search *s = &rt->inner;
+    demand_subsets(rt, demand, A, useful, s->dd, lost);
+    int64_t cbus[RACK_MAX_BUSES];
+    capacity_of(fu, nu, A, cbus);
+    if (hall(rt, s->dd, cbus, NULL))
+        return true;
+    search_setup(rt, s, fu, nu, A, MOVE_FAST);
+    s->leaf = leaf_hall;
+    if (search_run(rt, s, -1))
+        return true;
+    if (why)
+        explain_bound(rt, fu, nu, A, s->dd, cbus, why);
+    return false;
+}
+
+/*
+ * Protection of the units u: every failure of the set survived after the
+ * instant re-routing of fast switches. n+1: each PSU alone (one per unit:
+ * its members are alike). n+n: each feed, each bus (a PSU alone is a subset
+ * of its feed; once a feed is down, losing the other cannot be survived and
+ * only shows as redundancy lost).
+ */
+static bool protected_units(struct route *rt, const struct unit *u, int nu, const int64_t *demand,
+                            struct route_why *why, bool *lost)
 {
     if (rt->prot == RACK_PROT_NONE)
         return true;
-    int nfail = rt->np + (rt->prot == RACK_PROT_NN ? rt->nfeeds + rt->nb : 0);
     bool all = true;
-    for (int f = 0; f < nfail; f++) {
-        enum route_failure_kind kind;
-        int idx;
-        uint32_t A = rt->alive_buses;
-        bool changes = false;
-        for (int i = 0; i < rt->np; i++)
-            rt->palive[i] = rt->p[i].cap > 0;
-        if (f < rt->np) {
-            kind = ROUTE_FAIL_PSU;
-            idx = f;
-            changes = rt->palive[idx];
-            rt->palive[idx] = false;
-        } else if (f < rt->np + rt->nfeeds) {
-            kind = ROUTE_FAIL_FEED;
-            idx = f - rt->np;
-            for (int i = 0; i < rt->np; i++)
-                if (rt->p[i].feed == idx && rt->palive[i]) {
-                    rt->palive[i] = false;
-                    changes = true;
-                }
-        } else {
-            kind = ROUTE_FAIL_BUS;
-            idx = f - rt->np - rt->nfeeds;
-            changes = (A & (1u << idx)) != 0;
-            A &= ~(1u << idx);
+    struct route_why w = {0};
+    if (rt->prot == RACK_PROT_N1) {
+        for (int k = 0; k < nu; k++) {
+            if (u[k].n <= 0)
+                continue;
+            memcpy(rt->fu, u, (size_t)nu * sizeof(*u));
+            rt->fu[k].n--;
+            if (survives(rt, rt->fu, nu, rt->alive_buses, demand, why ? &w : NULL, lost))
+                continue;
+            if (why && all) {
+                *why = w;
+                why->failure = ROUTE_FAIL_PSU;
+                why->index = u[k].first >= 0 ? rt->members[u[k].first] : -1;
+            }
+            all = false;
+            if (!lost)
+                return false;
         }
-        if (!changes)
+        return all;
+    }
+    for (int f = 0; f < rt->nfeeds; f++) {
+        bool changes = false;
+        for (int k = 0; k < nu; k++) {
+            rt->fu[k] = u[k];
+            if (u[k].feed == f && u[k].n > 0) {
+                rt->fu[k].n = 0;
+                changes = true;
+            }
+        }
+        if (!changes || survives(rt, rt->fu, nu, rt->alive_buses, demand, why ? &w : NULL, lost))
             continue;
-        uint32_t useful = 0;
-        for (int i = 0; i < rt->np; i++)
-            if (rt->palive[i])
-                useful |= rt->p[i].wired;
-        useful &= A;
-        struct search *s = &rt->inner;
-        demand_subsets(rt, demand, A, useful, s->dd, lost);
-        int64_t cbus[RACK_MAX_BUSES];
-        capacity_at(rt, pos, rt->palive, A, cbus);
-        if (hall(rt, s->dd, cbus, NULL))
-            continue;
-        search_setup(rt, s, pos, rt->palive, A, MOVE_FAST);
-        s->leaf = leaf_hall;
-        if (search_run(rt, s, -1))
-            continue;
-        if (why) {
-            why->failure = kind;
-            why->index = idx;
-            explain_bound(rt, pos, A, s->dd, cbus, why);
+        if (why && all) {
+            *why = w;
+            why->failure = ROUTE_FAIL_FEED;
+            why->index = f;
         }
         all = false;
         if (!lost)
             return false;
-        why = NULL; /* keep the first reason, go on only to learn `lost` */
+    }
+    for (int b = 0; b < rt->nb; b++) {
+        if (!(rt->alive_buses & (1u << b)))
+            continue;
+        if (survives(rt, u, nu, rt->alive_buses & ~(1u << b), demand, why ? &w : NULL, lost))
+            continue;
+        if (why && all) {
+            *why = w;
+            why->failure = ROUTE_FAIL_BUS;
+            why->index = b;
+        }
+        all = false;
+        if (!lost)
+            return false;
     }
     return all;
 }
@@ -466,10 +540,8 @@ static bool protected_at(struct route *rt, const int *pos, const int64_t *demand
 bool route_feasible(struct route *rt, const int64_t *demand, struct route_why *why)
 {
     int64_t dd[ROUTE_NMASKS], cbus[RACK_MAX_BUSES];
-    for (int i = 0; i < rt->np; i++)
-        rt->palive[i] = rt->p[i].cap > 0;
     demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, dd, NULL);
-    capacity_at(rt, rt->pos, rt->palive, rt->alive_buses, cbus);
+    capacity_of(rt->u, rt->nu, rt->alive_buses, cbus);
     if (why)
         why->failure = ROUTE_FAIL_NONE;
     return hall(rt, dd, cbus, why);
@@ -479,17 +551,16 @@ bool route_protected(struct route *rt, const int64_t *demand, struct route_why *
 {
     if (lost)
         *lost = false;
-    return protected_at(rt, rt->pos, demand, why, lost);
+    return protected_units(rt, rt->u, rt->nu, demand, why, lost);
 }
 
-/* Feasible with the fast PSUs free and the others at pos? (inner search) */
-static bool feasible_with_fast(struct route *rt, const int *pos, const int64_t *demand)
+/* Feasible with the fast PSUs of u free and the others where they are? */
+static bool feasible_with_fast(struct route *rt, const struct unit *u, int nu,
+                               const int64_t *demand)
 {
     struct search *s = &rt->inner;
-    for (int i = 0; i < rt->np; i++)
-        rt->palive[i] = rt->p[i].cap > 0;
     demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->dd, NULL);
-    search_setup(rt, s, pos, rt->palive, rt->alive_buses, MOVE_FAST);
+    search_setup(rt, s, u, nu, rt->alive_buses, MOVE_FAST);
     s->leaf = leaf_hall;
     return search_run(rt, s, -1);
 }
@@ -497,36 +568,28 @@ static bool feasible_with_fast(struct route *rt, const int *pos, const int64_t *
 static bool leaf_slow_then_fast(struct route *rt, struct search *s, const int64_t *cbus)
 {
     (void)cbus;
-    leaf_positions(rt, s, rt->pos, rt->tmp_pos);
-    return protected_at(rt, rt->tmp_pos, rt->demand, NULL, NULL) &&
-           feasible_with_fast(rt, rt->tmp_pos, rt->demand);
-}
-
-static void alive_now(struct route *rt)
-{
-    for (int i = 0; i < rt->np; i++)
-        rt->palive[i] = rt->p[i].cap > 0;
+    leaf_units(rt, s);
+    return protected_units(rt, rt->du, rt->ndu, rt->demand, NULL, NULL) &&
+           feasible_with_fast(rt, rt->du, rt->ndu, rt->demand);
 }
 
 bool route_ok(struct route *rt, const int64_t *demand, bool protect)
 {
     if (route_feasible(rt, demand, NULL) &&
-        (!protect || protected_at(rt, rt->pos, demand, NULL, NULL)))
+        (!protect || protected_units(rt, rt->u, rt->nu, demand, NULL, NULL)))
         return true;
     struct search *s = &rt->outer;
     rt->demand = demand;
-    alive_now(rt);
+    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->dd, NULL);
     if (!protect) {
-        demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->dd, NULL);
-        search_setup(rt, s, rt->pos, rt->palive, rt->alive_buses, MOVE_ALL);
+        search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_ALL);
         s->leaf = leaf_hall;
         return search_run(rt, s, -1);
     }
     /* Protection depends only on where the slow PSUs sit: fast ones re-route
      * within the hold-up time wherever they start. */
-    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->dd, NULL);
     memset(s->dd, 0, rt->nsub * sizeof(*s->dd)); /* no pruning on the slow level */
-    search_setup(rt, s, rt->pos, rt->palive, rt->alive_buses, MOVE_SLOW);
+    search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_SLOW);
     s->leaf = leaf_slow_then_fast;
     return search_run(rt, s, -1);
 }
@@ -537,8 +600,8 @@ static bool leaf_best(struct route *rt, struct search *s, const int64_t *cbus)
         return false;
     if (!rt->protect)
         return true;
-    leaf_positions(rt, s, rt->pos, rt->tmp_pos);
-    return protected_at(rt, rt->tmp_pos, rt->demand, NULL, NULL);
+    leaf_units(rt, s);
+    return protected_units(rt, rt->du, rt->ndu, rt->demand, NULL, NULL);
 }
 
 int route_best(struct route *rt, const int64_t *demand, bool protect, int *pos)
@@ -546,9 +609,8 @@ int route_best(struct route *rt, const int64_t *demand, bool protect, int *pos)
     struct search *s = &rt->outer;
     rt->demand = demand;
     rt->protect = protect;
-    alive_now(rt);
     demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->dd, NULL);
-    search_setup(rt, s, rt->pos, rt->palive, rt->alive_buses, MOVE_ALL);
+    search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_ALL);
     s->leaf = leaf_best;
     long spent = 0;
     for (int k = 0; k <= s->remcount[0]; k++) {
@@ -556,7 +618,7 @@ int route_best(struct route *rt, const int64_t *demand, bool protect, int *pos)
         bool found = search_run(rt, s, k);
         spent += s->nodes;
         if (found) {
-            leaf_positions(rt, s, rt->pos, pos);
+            leaf_positions(rt, s, pos);
             return k;
         }
         if (s->gave_up || spent > ROUTE_BUDGET)
@@ -564,9 +626,8 @@ int route_best(struct route *rt, const int64_t *demand, bool protect, int *pos)
     }
     /* Out of budget for the fewest moves: take any routing that works. */
     s->nodes = 0;
-    s->gave_up = false;
     if (search_run(rt, s, -1)) {
-        leaf_positions(rt, s, rt->pos, pos);
+        leaf_positions(rt, s, pos);
         int moves = 0;
         for (int i = 0; i < rt->np; i++)
             moves += pos[i] != rt->pos[i];

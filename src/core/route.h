@@ -21,8 +21,8 @@ enum route_failure_kind { ROUTE_FAIL_NONE, ROUTE_FAIL_PSU, ROUTE_FAIL_FEED, ROUT
  * the bus subset whose demand did not fit, with the figures. */
 struct route_why {
     enum route_failure_kind failure;
-    int index;        /* psu, feed or bus index */
-    uint32_t buses;   /* the subset X that did not fit */
+    int index;      /* psu, feed or bus index; -1 for a psu not named */
+    uint32_t buses; /* the subset X that did not fit */
     int64_t demand_mw;
     int64_t capacity_mw;
 };
@@ -53,9 +53,6 @@ bool route_ok(struct route *rt, const int64_t *demand, bool protect);
  * (or the search gave up: see ROUTE_BUDGET).
  */
 int route_best(struct route *rt, const int64_t *demand, bool protect, int *pos);
-
-/* Positions from route_best become current (also done by route_load). */
-void route_set_positions(struct route *rt, const int *pos);
 
 /* Search effort bound per call, in visited nodes. Beyond it a search answers
  * "no": the policy then sheds rather than stalls. Racks of identical PSUs

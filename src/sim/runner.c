@@ -162,8 +162,8 @@ static void print_action(struct run *ru, int64_t t, const struct policy_action *
         if (a->kind == POLICY_ACT_SWITCH) {
             const struct rack_psu *q = &r->psus[a->psu];
             json_object_set_new(o, "psu", json_string(q->id));
-            json_object_set_new(o, "from", a->from_bus >= 0 ? json_string(r->buses[a->from_bus])
-                                                            : json_null());
+            json_object_set_new(
+                o, "from", a->from_bus >= 0 ? json_string(r->buses[a->from_bus]) : json_null());
             json_object_set_new(o, "to", json_string(r->buses[a->to_bus]));
             json_object_set_new(o, "switch", json_string(rack_switch_name(q->sw)));
             json_object_set_new(o, "switch_ms", json_real((double)q->switch_ns / 1e6));
@@ -217,13 +217,12 @@ static void print_state(struct run *ru, int64_t t)
 
     if (!ru->o->json) {
         char line[4096];
-        size_t o = (size_t)snprintf(line, sizeof(line), "%.0f of %.0f W, %s %s",
-                                    (double)rack_allocated_mw(r) / 1000,
-                                    (double)rack_capacity_mw(r) / 1000,
-                                    rack_protection_name(r->protection),
-                                    r->is_protected ? "protected" : "NOT protected");
-        static const enum rack_server_state shown[] = {RACK_SRV_ON, RACK_SRV_CAPPED,
-                                                       RACK_SRV_SHED, RACK_SRV_WAITING};
+        size_t o = (size_t)snprintf(
+            line, sizeof(line), "%.0f of %.0f W, %s %s", (double)rack_allocated_mw(r) / 1000,
+            (double)rack_capacity_mw(r) / 1000, rack_protection_name(r->protection),
+            r->is_protected ? "protected" : "NOT protected");
+        static const enum rack_server_state shown[] = {RACK_SRV_ON, RACK_SRV_CAPPED, RACK_SRV_SHED,
+                                                       RACK_SRV_WAITING};
         for (size_t k = 0; k < sizeof(shown) / sizeof(*shown); k++) {
             bool first = true;
             for (int i = 0; i < r->nservers && o < sizeof(line); i++) {
@@ -231,8 +230,8 @@ static void print_state(struct run *ru, int64_t t)
                 if (s->state != shown[k])
                     continue;
                 if (first)
-                    o += (size_t)snprintf(line + o, sizeof(line) - o, " | %s:",
-                                          rack_server_state_name(s->state));
+                    o += (size_t)snprintf(line + o, sizeof(line) - o,
+                                          " | %s:", rack_server_state_name(s->state));
                 first = false;
                 if (o < sizeof(line))
                     o += (size_t)snprintf(line + o, sizeof(line) - o, " %s", s->id);
@@ -301,6 +300,8 @@ static void play_ticks(struct run *ru, int64_t until)
             return;
         struct policy_input tick = {.kind = POLICY_TICK};
         policy_handle(ru->pol, ru->r, &tick, d, &ru->acts, err, sizeof(err));
+        if (ru->acts.n == 0) /* nothing came back: not a step worth a line */
+            continue;
         flush_actions(ru, d);
         print_state(ru, d);
     }
@@ -317,8 +318,7 @@ static void print_header(struct run *ru)
             r->name, r->npsus, (double)rack_capacity_mw(r) / 1000, r->nbuses, r->nfeeds,
             r->nservers, rack_protection_name(r->protection),
             r->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold", (double)r->restore_after_ns / 1e9);
-    fprintf(ru->o->out, "%10s  %-11s %-10s %-13s %s\n", "t", "event", "subject", "figure",
-            "why");
+    fprintf(ru->o->out, "%10s  %-11s %-10s %-13s %s\n", "t", "event", "subject", "figure", "why");
 }
 
 int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct runner_opts *o,
@@ -335,19 +335,19 @@ int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct 
     policy_settle(ru.pol, r, t0, &ru.acts);
     flush_actions(&ru, t0);
     int rc = 0;
-    for (size_t k = 0; k < tl->nsteps && rc == 0; k++) {
+    for (size_t k = 0; k < tl->nsteps; k++) {
         const struct rackfile_step *st = &tl->steps[k];
-        play_ticks(&ru, st->at_ns - 1);
-        for (size_t j = 0; j < st->ninputs; j++) {
+        play_ticks(&ru, st->at_ns);
+        /* the inputs of one step happen together: one settle for all */
+        for (size_t j = 0; j < st->ninputs; j++)
             print_input(&ru, st->at_ns, &st->inputs[j]);
-            if (policy_handle(ru.pol, r, &st->inputs[j], st->at_ns, &ru.acts, err, errlen)) {
-                rc = -1;
-                break;
-            }
-            flush_actions(&ru, st->at_ns);
+        if (policy_handle_many(ru.pol, r, st->inputs, st->ninputs, st->at_ns, &ru.acts, err,
+                               errlen)) {
+            rc = -1;
+            break;
         }
-        if (rc == 0)
-            print_state(&ru, st->at_ns);
+        flush_actions(&ru, st->at_ns);
+        print_state(&ru, st->at_ns);
     }
     if (rc == 0)
         play_ticks(&ru, INT64_MAX - 1);

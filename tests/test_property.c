@@ -1,0 +1,1640 @@
+/*
+ * test_property.c - random racks and timelines driven through the policy,
+ * checked after every step against an independent brute-force oracle.
+ *
+ * The oracle below re-implements DESIGN.md's semantics from scratch (Hall's
+ * condition over bus subsets, failure sets, instant re-routing, exclusion)
+ * and never calls policy.c or route.c for a verdict: only rack.c helpers.
+ * It enumerates switch positions, so racks are kept small.
+ *
+ * Checked after every policy_handle: the input took effect (P), actions tell
+ * what changed (A), allocations are consistent (C), I1 feasible now, I2 the
+ * protection flags, I3 strict priority, I4 least shedding, I5 no waiting
+ * server that fits; and, beyond the brief, I6 restore once stable, I7 a
+ * grant leaves the rack protected, I8 a grant takes nothing a shed or capped
+ * server at least as important could get back.
+ *
+ * Environment: RP_PROPERTY_ITERS (racks, default 20000), RP_PROPERTY_SEED
+ * (default fixed), RP_PROPERTY_FIRST (first iteration, to replay one),
+ * RP_PROPERTY_KEEP_GOING=1 (count every failure, report the first of each
+ * invariant, instead of stopping at the first failing rack),
+ * n+n is each feed and each bus (DESIGN.md); a PSU alone is not in its set.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy.h"
+#include "rack.h"
+
+/* ------------------------------------------------------------------------ */
+/* Oracle                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define OR_MAX_BUSES 4
+#define OR_NSUB (1 << OR_MAX_BUSES)
+#define OR_MAX_PSUS 12
+#define OR_MAX_SERVERS 16
+#define OR_MAX_FAILS (OR_MAX_PSUS + RACK_MAX_FEEDS + OR_MAX_BUSES)
+
+/* A hypothetical serving state: who draws and how much. */
+struct oload {
+    bool draws[OR_MAX_SERVERS];
+    int64_t alloc_mw[OR_MAX_SERVERS];
+};
+
+enum ofail_kind { OF_NONE, OF_PSU, OF_FEED, OF_BUS };
+
+struct ofail {
+    enum ofail_kind kind;
+    int index;
+};
+
+/* One feasibility question: fixed capacity on buses plus PSUs free to go to
+ * any bus in their option mask; does some placement satisfy Hall's condition? */
+struct asg {
+    int nbuses;
+    uint32_t alive;  /* buses alive in the scenario */
+    bool infeasible; /* a drawing server has no alive bus at all */
+    int64_t demand[OR_NSUB];
+    int64_t capsub[OR_NSUB]; /* capacity placed on each subset */
+    int nm;
+    int64_t mcap[OR_MAX_PSUS];
+    uint32_t mopt[OR_MAX_PSUS];
+    int choice[OR_MAX_PSUS];
+    int64_t reach[OR_MAX_PSUS + 1][OR_NSUB];
+};
+
+static void load_from_rack(const struct rack *r, struct oload *ld)
+{
+    memset(ld, 0, sizeof(*ld));
+    for (int i = 0; i < r->nservers; i++) {
+        ld->draws[i] = rack_server_draws(&r->servers[i]);
+        ld->alloc_mw[i] = ld->draws[i] ? r->servers[i].alloc_mw : 0;
+    }
+}
+
+static bool or_fast(const struct rack *r, const struct rack_psu *p)
+{
+    return p->switch_ns < r->holdup_ns;
+}
+
+static uint32_t or_alive_buses(const struct rack *r, const struct ofail *f)
+{
+    uint32_t m = rack_alive_buses(r);
+    if (f->kind == OF_BUS)
+        m &= ~(1u << f->index);
+    return m;
+}
+
+static bool or_psu_alive(const struct rack *r, int i, const struct ofail *f)
+{
+    const struct rack_psu *p = &r->psus[i];
+    if (!rack_psu_alive(r, p))
+        return false;
+    if (f->kind == OF_PSU && f->index == i)
+        return false;
+    if (f->kind == OF_FEED && f->index == p->feed)
+        return false;
+    return true;
+}
+
+static bool or_bus_valid(const struct rack *r, int b)
+{
+    return b >= 0 && b < r->nbuses;
+}
+
+/* The failure set of the rack's protection level. */
+static int or_failures(const struct rack *r, struct ofail *out)
+{
+    int n = 0;
+    const struct ofail none = {OF_NONE, -1};
+    if (r->protection == RACK_PROT_NONE)
+        return 0;
+    for (int i = 0; i < r->npsus; i++)
+        if (or_psu_alive(r, i, &none) && r->protection == RACK_PROT_N1)
+            out[n++] = (struct ofail){OF_PSU, i};
+    if (r->protection == RACK_PROT_NN) {
+        for (int f = 0; f < r->nfeeds; f++)
+            if (!r->feed_failed[f])
+                out[n++] = (struct ofail){OF_FEED, f};
+        for (int b = 0; b < r->nbuses; b++)
+            if (!r->bus_failed[b])
+                out[n++] = (struct ofail){OF_BUS, b};
+    }
+    return n;
+}
+
+/* No re-routing after f could give server s any capacity at all. */
+static bool or_excluded(const struct rack *r, int s, const struct ofail *f)
+{
+    uint32_t m = r->servers[s].wired & or_alive_buses(r, f);
+    if (m == 0)
+        return true;
+    for (int i = 0; i < r->npsus; i++)
+        if (or_psu_alive(r, i, f) && (r->psus[i].wired & m) != 0)
+            return false;
+    return true;
+}
+
+static void asg_init(struct asg *g, const struct rack *r, uint32_t alive)
+{
+    memset(g, 0, sizeof(*g));
+    assert_true(r->nbuses >= 1 && r->nbuses <= OR_MAX_BUSES);
+    g->nbuses = r->nbuses;
+    g->alive = alive;
+}
+
+/* Demand of the drawing servers; with exclude, servers excluded under f are
+ * left out, else a drawing server without an alive bus makes it infeasible. */
+static void asg_demand(struct asg *g, const struct rack *r, const struct oload *ld,
+                       const struct ofail *f, bool exclude)
+{
+    int nsub = 1 << g->nbuses;
+    for (int s = 0; s < r->nservers; s++) {
+        if (!ld->draws[s])
+            continue;
+        if (exclude && or_excluded(r, s, f))
+            continue;
+        uint32_t m = r->servers[s].wired & g->alive;
+        if (m == 0) {
+            g->infeasible = true;
+            continue;
+        }
+        for (int x = 1; x < nsub; x++)
+            if ((m & ~(uint32_t)x) == 0)
+                g->demand[x] += ld->alloc_mw[s];
+    }
+}
+
+static void asg_place(struct asg *g, int b, int64_t cap)
+{
+    int nsub = 1 << g->nbuses;
+    for (int x = 1; x < nsub; x++)
+        if ((uint32_t)x >> b & 1u)
+            g->capsub[x] += cap;
+}
+
+static void asg_fixed(struct asg *g, int b, int64_t cap)
+{
+    if (b >= 0 && b < g->nbuses && (g->alive >> b & 1u))
+        asg_place(g, b, cap);
+}
+
+static void asg_movable(struct asg *g, uint32_t opt, int64_t cap)
+{
+    assert_true(g->nm < OR_MAX_PSUS);
+    g->mopt[g->nm] = opt & g->alive;
+    g->mcap[g->nm] = cap;
+    g->nm++;
+}
+
+static bool asg_bound(const struct asg *g, int k)
+{
+    int nsub = 1 << g->nbuses;
+    for (int x = 1; x < nsub; x++) {
+        if ((uint32_t)x & ~g->alive)
+            continue;
+        if (g->capsub[x] + g->reach[k][x] < g->demand[x])
+            return false;
+    }
+    return true;
+}
+
+static bool asg_search(struct asg *g, int k)
+{
+    if (!asg_bound(g, k))
+        return false;
+    if (k == g->nm)
+        return true;
+    uint32_t opt = g->mopt[k];
+    if (opt == 0)
+        return asg_search(g, k + 1);
+    /* Identical neighbours (sorted) only take non-decreasing buses. */
+    int from = 0;
+    if (k > 0 && g->mopt[k - 1] == opt && g->mcap[k - 1] == g->mcap[k])
+        from = g->choice[k - 1];
+    for (int b = from; b < g->nbuses; b++) {
+        if (!(opt >> b & 1u))
+            continue;
+        g->choice[k] = b;
+        asg_place(g, b, g->mcap[k]);
+        bool ok = asg_search(g, k + 1);
+        asg_place(g, b, -g->mcap[k]);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+static bool asg_solve(struct asg *g)
+{
+    if (g->infeasible)
+        return false;
+    /* Sort movables so identical ones are neighbours (insertion sort). */
+    for (int i = 1; i < g->nm; i++) {
+        for (int j = i; j > 0; j--) {
+            bool before = g->mopt[j] < g->mopt[j - 1] ||
+                          (g->mopt[j] == g->mopt[j - 1] && g->mcap[j] < g->mcap[j - 1]);
+            if (!before)
+                break;
+            uint32_t o = g->mopt[j];
+            int64_t c = g->mcap[j];
+            g->mopt[j] = g->mopt[j - 1];
+            g->mcap[j] = g->mcap[j - 1];
+            g->mopt[j - 1] = o;
+            g->mcap[j - 1] = c;
+        }
+    }
+    int nsub = 1 << g->nbuses;
+    for (int x = 0; x < nsub; x++)
+        g->reach[g->nm][x] = 0;
+    for (int k = g->nm - 1; k >= 0; k--)
+        for (int x = 0; x < nsub; x++)
+            g->reach[k][x] = g->reach[k + 1][x] + (((uint32_t)x & g->mopt[k]) ? g->mcap[k] : 0);
+    return asg_search(g, 0);
+}
+
+/* I1: the rack with its switches where they are serves the load. */
+static bool or_feasible_now(const struct rack *r, const struct oload *ld)
+{
+    struct asg g;
+    const struct ofail none = {OF_NONE, -1};
+    asg_init(&g, r, rack_alive_buses(r));
+    for (int i = 0; i < r->npsus; i++)
+        if (or_psu_alive(r, i, &none))
+            asg_fixed(&g, r->psus[i].bus, rack_psu_health_mw(&r->psus[i]));
+    asg_demand(&g, r, ld, &none, false);
+    return asg_solve(&g);
+}
+
+/* Protected under f, slow PSUs at pos[], fast PSUs moved at will. */
+static bool or_protected_under(const struct rack *r, const struct oload *ld, const int *pos,
+                               const struct ofail *f)
+{
+    struct asg g;
+    asg_init(&g, r, or_alive_buses(r, f));
+    for (int i = 0; i < r->npsus; i++) {
+        if (!or_psu_alive(r, i, f))
+            continue;
+        const struct rack_psu *p = &r->psus[i];
+        if (or_fast(r, p))
+            asg_movable(&g, p->wired, rack_psu_health_mw(p));
+        else
+            asg_fixed(&g, pos[i], rack_psu_health_mw(p));
+    }
+    asg_demand(&g, r, ld, f, true);
+    return asg_solve(&g);
+}
+
+static bool or_protected_at(const struct rack *r, const struct oload *ld, const int *pos)
+{
+    struct ofail fs[OR_MAX_FAILS];
+    int nf = or_failures(r, fs);
+    for (int k = 0; k < nf; k++)
+        if (!or_protected_under(r, ld, pos, &fs[k]))
+            return false;
+    return true;
+}
+
+/* I2: protected with the current switch positions. */
+static bool or_protected(const struct rack *r, const struct oload *ld)
+{
+    int pos[OR_MAX_PSUS];
+    for (int i = 0; i < r->npsus; i++)
+        pos[i] = r->psus[i].bus;
+    return or_protected_at(r, ld, pos);
+}
+
+static bool or_redundancy_lost(const struct rack *r, const struct oload *ld)
+{
+    struct ofail fs[OR_MAX_FAILS];
+    int nf = or_failures(r, fs);
+    for (int k = 0; k < nf; k++)
+        for (int s = 0; s < r->nservers; s++)
+            if (ld->draws[s] && or_excluded(r, s, &fs[k]))
+                return true;
+    return false;
+}
+
+struct okctx {
+    const struct rack *r;
+    const struct oload *ld;
+    int slow[OR_MAX_PSUS];
+    int nslow;
+    int pos[OR_MAX_PSUS];
+};
+
+/* Slow PSUs placed: feasible now with fast ones anywhere, and protected? */
+static bool ok_config(struct okctx *c)
+{
+    const struct rack *r = c->r;
+    const struct ofail none = {OF_NONE, -1};
+    struct asg g;
+    asg_init(&g, r, rack_alive_buses(r));
+    for (int i = 0; i < r->npsus; i++) {
+        if (!or_psu_alive(r, i, &none))
+            continue;
+        const struct rack_psu *p = &r->psus[i];
+        if (or_fast(r, p))
+            asg_movable(&g, p->wired, rack_psu_health_mw(p));
+        else
+            asg_fixed(&g, c->pos[i], rack_psu_health_mw(p));
+    }
+    asg_demand(&g, r, c->ld, &none, false);
+    if (!asg_solve(&g))
+        return false;
+    return or_protected_at(r, c->ld, c->pos);
+}
+
+static bool ok_slow(struct okctx *c, int k)
+{
+    if (k == c->nslow)
+        return ok_config(c);
+    const struct rack *r = c->r;
+    int i = c->slow[k];
+    uint32_t opt = r->psus[i].wired & rack_alive_buses(r);
+    int cur = r->psus[i].bus;
+    if (opt == 0) {
+        c->pos[i] = -1;
+        return ok_slow(c, k + 1);
+    }
+    /* The current position first: the common answer. */
+    if (or_bus_valid(r, cur) && (opt >> cur & 1u)) {
+        c->pos[i] = cur;
+        if (ok_slow(c, k + 1))
+            return true;
+    }
+    for (int b = 0; b < r->nbuses; b++) {
+        if (b == cur || !(opt >> b & 1u))
+            continue;
+        c->pos[i] = b;
+        if (ok_slow(c, k + 1))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * OK(state, need_protection): some routing (every alive PSU on any one of its
+ * wired alive buses) serves the load and, if asked, is protected. Protection
+ * from a routing does not depend on where fast PSUs sit (they re-route
+ * instantly), so only slow PSUs are enumerated in the outer loop.
+ */
+static bool or_ok(const struct rack *r, const struct oload *ld, bool need_protection)
+{
+    const struct ofail none = {OF_NONE, -1};
+    struct ofail fs[OR_MAX_FAILS];
+    int nf = need_protection ? or_failures(r, fs) : 0;
+    if (nf == 0) {
+        struct asg g;
+        asg_init(&g, r, rack_alive_buses(r));
+        for (int i = 0; i < r->npsus; i++)
+            if (or_psu_alive(r, i, &none))
+                asg_movable(&g, r->psus[i].wired, rack_psu_health_mw(&r->psus[i]));
+        asg_demand(&g, r, ld, &none, false);
+        return asg_solve(&g);
+    }
+    struct okctx c = {.r = r, .ld = ld};
+    for (int i = 0; i < r->npsus; i++) {
+        c.pos[i] = r->psus[i].bus;
+        if (or_psu_alive(r, i, &none) && !or_fast(r, &r->psus[i]))
+            c.slow[c.nslow++] = i;
+    }
+    return ok_slow(&c, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dumps                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static const char *fmt_w(char *buf, size_t len, int64_t mw)
+{
+    int64_t a = mw < 0 ? -mw : mw;
+    if (a % 1000 == 0)
+        snprintf(buf, len, "%s%" PRId64 " W", mw < 0 ? "-" : "", a / 1000);
+    else
+        snprintf(buf, len, "%s%" PRId64 ".%03" PRId64 " W", mw < 0 ? "-" : "", a / 1000, a % 1000);
+    return buf;
+}
+
+static const char *fmt_mask(char *buf, size_t len, uint32_t m)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, len - o, "{");
+    bool first = true;
+    for (int b = 0; b < 32 && o < len; b++) {
+        if (m >> b & 1u) {
+            o += (size_t)snprintf(buf + o, len - o, "%s%d", first ? "" : ",", b);
+            first = false;
+        }
+    }
+    if (o < len)
+        snprintf(buf + o, len - o, "}");
+    return buf;
+}
+
+static const char *input_name(enum policy_input_kind k)
+{
+    switch (k) {
+    case POLICY_POWER_ON:
+        return "power_on";
+    case POLICY_POWER_OFF:
+        return "power_off";
+    case POLICY_REMOVE:
+        return "remove";
+    case POLICY_PSU_FAIL:
+        return "psu_fail";
+    case POLICY_PSU_DEGRADE:
+        return "psu_degrade";
+    case POLICY_PSU_REPAIR:
+        return "psu_repair";
+    case POLICY_BUS_FAIL:
+        return "bus_fail";
+    case POLICY_BUS_REPAIR:
+        return "bus_repair";
+    case POLICY_FEED_FAIL:
+        return "feed_fail";
+    case POLICY_FEED_REPAIR:
+        return "feed_repair";
+    case POLICY_REPORT:
+        return "report";
+    case POLICY_TICK:
+        return "tick";
+    }
+    return "?";
+}
+
+static const char *action_name(enum policy_action_kind k)
+{
+    switch (k) {
+    case POLICY_ACT_GRANT:
+        return "grant";
+    case POLICY_ACT_WAIT:
+        return "wait";
+    case POLICY_ACT_RELEASE:
+        return "release";
+    case POLICY_ACT_SWITCH:
+        return "switch";
+    case POLICY_ACT_CAP:
+        return "cap";
+    case POLICY_ACT_SHED:
+        return "shed";
+    case POLICY_ACT_RESTORE:
+        return "restore";
+    case POLICY_ACT_PROTECTION:
+        return "protection";
+    case POLICY_ACT_IGNORED:
+        return "ignored";
+    }
+    return "?";
+}
+
+static void dump_rack(FILE *o, const struct rack *r)
+{
+    char b1[32], b2[32], m[64];
+    fprintf(o,
+            "  rack: protection %s, on_loss %s, restore_after %" PRId64 " ms, holdup %" PRId64
+            " ms, is_protected %d, redundancy_lost %d\n",
+            rack_protection_name(r->protection), r->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold",
+            r->restore_after_ns / 1000000, r->holdup_ns / 1000000, r->is_protected,
+            r->redundancy_lost);
+    fprintf(o, "  feeds:");
+    for (int f = 0; f < r->nfeeds; f++)
+        fprintf(o, " %d:%s", f, r->feed_failed[f] ? "FAILED" : "ok");
+    fprintf(o, "\n  buses:");
+    for (int b = 0; b < r->nbuses; b++)
+        fprintf(o, " %d:%s", b, r->bus_failed[b] ? "FAILED" : "ok");
+    fprintf(o, "\n");
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *p = &r->psus[i];
+        fprintf(o,
+                "  psu%d: rated %s derated %s health %s feed %d wired %s bus %d switch %s (%" PRId64
+                " us, %s)%s\n",
+                i, fmt_w(b1, sizeof(b1), p->rated_mw), fmt_w(b2, sizeof(b2), p->derated_mw),
+                rack_psu_health_name(p->health), p->feed, fmt_mask(m, sizeof(m), p->wired), p->bus,
+                rack_switch_name(p->sw), p->switch_ns / 1000, or_fast(r, p) ? "instant" : "slow",
+                rack_psu_alive(r, p) ? "" : " DEAD");
+    }
+    for (int s = 0; s < r->nservers; s++) {
+        const struct rack_server *v = &r->servers[s];
+        char b3[32];
+        fprintf(o, "  srv%d: power %s min %s prio %d wired %s state %s alloc %s seq %" PRIu64 "\n",
+                s, fmt_w(b1, sizeof(b1), v->power_mw), fmt_w(b2, sizeof(b2), v->min_mw),
+                v->priority, fmt_mask(m, sizeof(m), v->wired), rack_server_state_name(v->state),
+                fmt_w(b3, sizeof(b3), v->alloc_mw), v->seq);
+    }
+}
+
+static void dump_input(FILE *o, const struct policy_input *in, int64_t t)
+{
+    char b[32];
+    fprintf(o, "    t=%" PRId64 ".%03" PRId64 " s %s", t / 1000000000, t / 1000000 % 1000,
+            input_name(in->kind));
+    switch (in->kind) {
+    case POLICY_POWER_ON:
+    case POLICY_POWER_OFF:
+    case POLICY_REMOVE:
+        fprintf(o, " srv%d", in->index);
+        break;
+    case POLICY_REPORT:
+        fprintf(o, " srv%d %s", in->index, fmt_w(b, sizeof(b), in->watts_mw));
+        break;
+    case POLICY_PSU_DEGRADE:
+        fprintf(o, " psu%d %s", in->index, fmt_w(b, sizeof(b), in->watts_mw));
+        break;
+    case POLICY_PSU_FAIL:
+    case POLICY_PSU_REPAIR:
+        fprintf(o, " psu%d", in->index);
+        break;
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        fprintf(o, " bus%d", in->index);
+        break;
+    case POLICY_FEED_FAIL:
+    case POLICY_FEED_REPAIR:
+        fprintf(o, " feed%d", in->index);
+        break;
+    case POLICY_TICK:
+        break;
+    }
+    fprintf(o, "\n");
+}
+
+static void dump_actions(FILE *o, const struct policy_actions *a)
+{
+    char b[32];
+    for (size_t i = 0; i < a->n; i++) {
+        const struct policy_action *x = &a->v[i];
+        fprintf(o, "    %s", action_name(x->kind));
+        if (x->server >= 0)
+            fprintf(o, " srv%d", x->server);
+        if (x->psu >= 0)
+            fprintf(o, " psu%d %d->%d", x->psu, x->from_bus, x->to_bus);
+        if (x->kind == POLICY_ACT_PROTECTION)
+            fprintf(o, " protected=%d lost=%d", x->is_protected, x->redundancy_lost);
+        fprintf(o, " %s: %s\n", fmt_w(b, sizeof(b), x->watts_mw), x->reason);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Oracle tests on hand-made racks                                          */
+/* ------------------------------------------------------------------------ */
+
+static void hand_rack(struct rack *r, int nbuses, int nfeeds, enum rack_protection prot)
+{
+    rack_init(r);
+    r->nbuses = nbuses;
+    r->nfeeds = nfeeds;
+    for (int b = 0; b < nbuses; b++)
+        snprintf(r->buses[b], RACK_ID_LEN, "bus%d", b);
+    for (int f = 0; f < nfeeds; f++)
+        snprintf(r->feeds[f], RACK_ID_LEN, "feed%d", f);
+    r->protection = prot;
+    r->psus = calloc(OR_MAX_PSUS, sizeof(*r->psus));
+    r->servers = calloc(OR_MAX_SERVERS, sizeof(*r->servers));
+    assert_non_null(r->psus);
+    assert_non_null(r->servers);
+}
+
+static void hand_psu(struct rack *r, int64_t w, int feed, uint32_t wired, int bus,
+                     enum rack_switch_kind sw)
+{
+    struct rack_psu *p = &r->psus[r->npsus];
+    snprintf(p->id, RACK_ID_LEN, "psu%d", r->npsus);
+    p->rated_mw = w * 1000;
+    p->feed = feed;
+    p->wired = wired;
+    p->bus = bus;
+    p->sw = sw;
+    p->switch_ns = rack_switch_default_ns(sw);
+    p->health = RACK_PSU_OK;
+    r->npsus++;
+}
+
+static void hand_server(struct rack *r, int64_t w, int prio, uint32_t wired)
+{
+    struct rack_server *s = &r->servers[r->nservers];
+    snprintf(s->id, RACK_ID_LEN, "srv%d", r->nservers);
+    s->power_mw = s->min_mw = s->alloc_mw = w * 1000;
+    s->priority = prio;
+    s->wired = wired;
+    s->chassis = -1;
+    s->state = RACK_SRV_ON;
+    s->draw_mw = -1;
+    r->nservers++;
+}
+
+static void hand_set_alloc(struct rack *r, int s, int64_t w)
+{
+    r->servers[s].power_mw = r->servers[s].min_mw = r->servers[s].alloc_mw = w * 1000;
+}
+
+/* Hall, not totals: one bus cannot borrow another bus's PSU. */
+static void test_oracle_hall_condition(void **state)
+{
+    (void)state;
+    struct rack r;
+    struct oload ld;
+    hand_rack(&r, 2, 1, RACK_PROT_NONE);
+    hand_psu(&r, 1000, 0, 1u << 0, 0, RACK_SWITCH_FET);
+    hand_psu(&r, 1000, 0, 1u << 1, 1, RACK_SWITCH_FET);
+    hand_server(&r, 1500, 1, 1u << 0);
+    load_from_rack(&r, &ld);
+    assert_false(or_feasible_now(&r, &ld)); /* 2000 W in total, 1000 W on bus0 */
+    assert_false(or_ok(&r, &ld, false));
+    /* A server on both buses splits its load across them. */
+    hand_set_alloc(&r, 0, 600);
+    hand_server(&r, 1200, 1, 0x3);
+    load_from_rack(&r, &ld);
+    assert_true(or_feasible_now(&r, &ld));
+    hand_set_alloc(&r, 1, 1500);
+    load_from_rack(&r, &ld);
+    assert_false(or_feasible_now(&r, &ld));
+    /* A drawing server with no alive bus cannot be fed. */
+    hand_set_alloc(&r, 1, 100);
+    r.bus_failed[0] = true;
+    load_from_rack(&r, &ld);
+    assert_false(or_feasible_now(&r, &ld));
+    rack_free(&r);
+}
+
+static void test_oracle_feasible_not_n1(void **state)
+{
+    (void)state;
+    struct rack r;
+    struct oload ld;
+    hand_rack(&r, 1, 1, RACK_PROT_N1);
+    hand_psu(&r, 1000, 0, 1u, 0, RACK_SWITCH_FET);
+    hand_psu(&r, 1000, 0, 1u, 0, RACK_SWITCH_FET);
+    hand_server(&r, 1500, 1, 1u);
+    load_from_rack(&r, &ld);
+    assert_true(or_feasible_now(&r, &ld));
+    assert_false(or_protected(&r, &ld));
+    assert_false(or_redundancy_lost(&r, &ld));
+    assert_true(or_ok(&r, &ld, false));
+    assert_false(or_ok(&r, &ld, true));
+    hand_set_alloc(&r, 0, 1000);
+    load_from_rack(&r, &ld);
+    assert_true(or_protected(&r, &ld));
+    assert_true(or_ok(&r, &ld, true));
+    /* A degraded PSU counts its derated capacity only. */
+    r.psus[1].health = RACK_PSU_DEGRADED;
+    r.psus[1].derated_mw = 900000;
+    assert_false(or_protected(&r, &ld));
+    /* Protection none: nothing to survive. */
+    r.protection = RACK_PROT_NONE;
+    assert_true(or_protected(&r, &ld));
+    rack_free(&r);
+}
+
+/* Two single-bus PSUs and one fet PSU wired to both, on bus0: losing the
+ * bus1 PSU is survived only by moving the fet PSU to bus1. */
+static void make_reroute_rack(struct rack *r, enum rack_switch_kind sw)
+{
+    hand_rack(r, 2, 1, RACK_PROT_N1);
+    hand_psu(r, 1000, 0, 1u << 0, 0, RACK_SWITCH_FET);
+    hand_psu(r, 1000, 0, 1u << 1, 1, RACK_SWITCH_FET);
+    hand_psu(r, 1000, 0, 0x3, 0, sw);
+    hand_server(r, 800, 1, 1u << 0);
+    hand_server(r, 800, 1, 1u << 1);
+}
+
+static void test_oracle_protected_by_rerouting(void **state)
+{
+    (void)state;
+    struct rack r;
+    struct oload ld;
+    make_reroute_rack(&r, RACK_SWITCH_FET);
+    load_from_rack(&r, &ld);
+    assert_true(or_feasible_now(&r, &ld));
+    assert_true(or_protected(&r, &ld));
+    assert_false(or_redundancy_lost(&r, &ld));
+    assert_true(or_ok(&r, &ld, true));
+    /* Without the spare nothing could reach bus1 after losing psu1: the
+     * server there is left out of the check, and redundancy is lost. */
+    r.psus[2].health = RACK_PSU_FAILED;
+    assert_true(or_protected(&r, &ld));
+    assert_true(or_redundancy_lost(&r, &ld));
+    /* Instant re-routing is limited by the hold-up budget, not the kind. */
+    r.psus[2].health = RACK_PSU_OK;
+    r.holdup_ns = RACK_FET_SWITCH_NS;
+    assert_false(or_protected(&r, &ld));
+    rack_free(&r);
+}
+
+static void test_oracle_relay_breaks_protection(void **state)
+{
+    (void)state;
+    struct rack r;
+    struct oload ld;
+    make_reroute_rack(&r, RACK_SWITCH_RELAY);
+    load_from_rack(&r, &ld);
+    assert_true(r.psus[2].switch_ns > r.holdup_ns);
+    assert_true(or_feasible_now(&r, &ld));
+    assert_false(or_protected(&r, &ld));       /* relay on bus0: losing psu1 starves bus1 */
+    assert_false(or_redundancy_lost(&r, &ld)); /* the relay could reach it: not excluded */
+    assert_true(or_ok(&r, &ld, false));
+    assert_false(or_ok(&r, &ld, true)); /* on bus1 it is losing psu0 instead */
+    /* Smaller loads: each bus survives alone, wherever the relay sits. */
+    hand_set_alloc(&r, 0, 500);
+    hand_set_alloc(&r, 1, 500);
+    load_from_rack(&r, &ld);
+    assert_false(or_protected(&r, &ld)); /* losing psu1 still leaves bus1 with nothing */
+    r.psus[1].rated_mw = 0;
+    r.psus[1].health = RACK_PSU_FAILED;
+    /* psu1 dead: the relay must be on bus1 now; OK finds that routing. */
+    assert_false(or_feasible_now(&r, &ld));
+    assert_true(or_ok(&r, &ld, false));
+    rack_free(&r);
+}
+
+static void test_oracle_excluded_server(void **state)
+{
+    (void)state;
+    struct rack r;
+    struct oload ld;
+    hand_rack(&r, 2, 2, RACK_PROT_NN);
+    hand_psu(&r, 2000, 0, 1u << 0, 0, RACK_SWITCH_FET);
+    hand_psu(&r, 2000, 1, 1u << 1, 1, RACK_SWITCH_FET);
+    hand_server(&r, 500, 1, 1u << 0); /* single-bus: bus0 or feed0 lost takes it */
+    hand_server(&r, 500, 1, 0x3);
+    load_from_rack(&r, &ld);
+    assert_true(or_excluded(&r, 0, &(struct ofail){OF_BUS, 0}));
+    assert_true(or_excluded(&r, 0, &(struct ofail){OF_FEED, 0}));
+    assert_false(or_excluded(&r, 0, &(struct ofail){OF_BUS, 1}));
+    assert_false(or_excluded(&r, 1, &(struct ofail){OF_BUS, 0}));
+    assert_true(or_protected(&r, &ld));
+    assert_true(or_redundancy_lost(&r, &ld));
+    assert_true(or_ok(&r, &ld, true));
+    /* The dual-wired server must still survive on one side. */
+    hand_set_alloc(&r, 1, 2500);
+    load_from_rack(&r, &ld);
+    assert_true(or_feasible_now(&r, &ld));
+    assert_false(or_protected(&r, &ld));
+    /* Not drawing: nothing is lost. */
+    hand_set_alloc(&r, 1, 500);
+    r.servers[0].state = RACK_SRV_SHED;
+    load_from_rack(&r, &ld);
+    assert_false(or_redundancy_lost(&r, &ld));
+    /* Under n+1 only PSUs fail: psu0 alone takes the single-bus server. */
+    r.protection = RACK_PROT_N1;
+    r.servers[0].state = RACK_SRV_ON;
+    load_from_rack(&r, &ld);
+    assert_true(or_redundancy_lost(&r, &ld));
+    rack_free(&r);
+}
+
+/* n+n is each feed and each bus, not each PSU. One feed, two PSUs: losing
+ * the feed leaves nothing that could reach the server (excluded, redundancy
+ * lost) and nothing else in the set fails it, though losing one PSU would
+ * leave 1000 W for 1500 W: that is n+1's business. */
+static void test_oracle_nn_is_feeds_and_buses(void **state)
+{
+    (void)state;
+    struct rack r;
+    struct oload ld;
+    hand_rack(&r, 1, 1, RACK_PROT_NN);
+    hand_psu(&r, 1000, 0, 1u, 0, RACK_SWITCH_FET);
+    hand_psu(&r, 1000, 0, 1u, 0, RACK_SWITCH_FET);
+    hand_server(&r, 1500, 1, 1u);
+    load_from_rack(&r, &ld);
+    assert_true(or_excluded(&r, 0, &(struct ofail){OF_FEED, 0}));
+    assert_false(or_excluded(&r, 0, &(struct ofail){OF_PSU, 0}));
+    assert_true(or_redundancy_lost(&r, &ld));
+    assert_true(or_protected(&r, &ld));
+    r.protection = RACK_PROT_N1;
+    load_from_rack(&r, &ld);
+    assert_false(or_protected(&r, &ld));
+    hand_set_alloc(&r, 0, 1000);
+    load_from_rack(&r, &ld);
+    assert_true(or_protected(&r, &ld));
+    rack_free(&r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Random racks and timelines                                               */
+/* ------------------------------------------------------------------------ */
+
+struct rng {
+    uint64_t s;
+};
+
+static uint64_t rng_next(struct rng *g)
+{
+    uint64_t z = (g->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi]. */
+static int64_t rng_range(struct rng *g, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(rng_next(g) % (uint64_t)(hi - lo + 1));
+}
+
+static bool rng_chance(struct rng *g, int percent)
+{
+    return rng_range(g, 0, 99) < percent;
+}
+
+static uint32_t rng_mask(struct rng *g, int nbits)
+{
+    uint32_t all = (1u << nbits) - 1;
+    if (rng_chance(g, 40))
+        return all;
+    uint32_t m;
+    do
+        m = (uint32_t)rng_next(g) & all;
+    while (m == 0);
+    return m;
+}
+
+static int rng_bit(struct rng *g, uint32_t m)
+{
+    int n = __builtin_popcount(m);
+    int k = (int)rng_range(g, 0, n - 1);
+    for (int b = 0; b < 32; b++)
+        if ((m >> b & 1u) && k-- == 0)
+            return b;
+    return -1;
+}
+
+static const int64_t psu_watts[] = {500, 800, 1000, 1500, 2000, 3000};
+
+static void gen_rack(struct rng *g, struct rack *r)
+{
+    rack_init(r);
+    snprintf(r->name, sizeof(r->name), "prop");
+    r->nbuses = (int)rng_range(g, 1, 3);
+    r->nfeeds = (int)rng_range(g, 1, 2);
+    for (int b = 0; b < r->nbuses; b++)
+        snprintf(r->buses[b], RACK_ID_LEN, "bus%d", b);
+    for (int f = 0; f < r->nfeeds; f++)
+        snprintf(r->feeds[f], RACK_ID_LEN, "feed%d", f);
+    int p = (int)rng_range(g, 0, 9);
+    r->protection = p < 2 ? RACK_PROT_NONE : p < 6 ? RACK_PROT_N1 : RACK_PROT_NN;
+    r->on_loss = rng_chance(g, 70) ? RACK_ON_LOSS_SHED : RACK_ON_LOSS_HOLD;
+    r->restore_after_ns = rng_chance(g, 25) ? 0 : rng_range(g, 1, 30) * 1000000000LL;
+
+    r->npsus = (int)rng_range(g, 1, 5);
+    r->psus = calloc((size_t)r->npsus, sizeof(*r->psus));
+    assert_non_null(r->psus);
+    int nw = (int)(sizeof(psu_watts) / sizeof(psu_watts[0]));
+    bool uniform = rng_chance(g, 70);
+    int64_t w = psu_watts[rng_range(g, 0, nw - 1)];
+    for (int i = 0; i < r->npsus; i++) {
+        struct rack_psu *q = &r->psus[i];
+        snprintf(q->id, RACK_ID_LEN, "psu%d", i);
+        q->rated_mw = (uniform ? w : psu_watts[rng_range(g, 0, nw - 1)]) * 1000;
+        q->feed = rng_chance(g, 70) ? i % r->nfeeds : (int)rng_range(g, 0, r->nfeeds - 1);
+        q->wired = rng_mask(g, r->nbuses);
+        q->bus = rng_bit(g, q->wired);
+        q->sw = rng_chance(g, 85) ? RACK_SWITCH_FET : RACK_SWITCH_RELAY;
+        q->switch_ns = rack_switch_default_ns(q->sw);
+        q->health = RACK_PSU_OK;
+    }
+
+    r->nservers = (int)rng_range(g, 1, 8);
+    r->servers = calloc((size_t)r->nservers, sizeof(*r->servers));
+    assert_non_null(r->servers);
+    for (int s = 0; s < r->nservers; s++) {
+        struct rack_server *v = &r->servers[s];
+        snprintf(v->id, RACK_ID_LEN, "srv%d", s);
+        v->power_mw = rng_range(g, 2, 30) * 50 * 1000;
+        v->min_mw = rng_chance(g, 40) ? v->power_mw * rng_range(g, 3, 9) / 10 : v->power_mw;
+        v->priority = (int)rng_range(g, 1, 4);
+        v->wired = rng_mask(g, r->nbuses);
+        v->chassis = -1;
+        v->state = RACK_SRV_OFF;
+        v->draw_mw = -1;
+    }
+}
+
+static void gen_input(struct rng *g, const struct rack *r, struct policy_input *in)
+{
+    static const struct {
+        enum policy_input_kind kind;
+        int weight;
+    } w[] = {
+        {POLICY_POWER_ON, 40},   {POLICY_POWER_OFF, 8},   {POLICY_REMOVE, 4},
+        {POLICY_PSU_FAIL, 10},   {POLICY_PSU_DEGRADE, 6}, {POLICY_PSU_REPAIR, 8},
+        {POLICY_BUS_FAIL, 4},    {POLICY_BUS_REPAIR, 4},  {POLICY_FEED_FAIL, 4},
+        {POLICY_FEED_REPAIR, 4}, {POLICY_REPORT, 8},
+    };
+    int total = 0;
+    for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+        total += w[i].weight;
+    int x = (int)rng_range(g, 0, total - 1);
+    size_t k = 0;
+    while (x >= w[k].weight)
+        x -= w[k++].weight;
+    memset(in, 0, sizeof(*in));
+    in->kind = w[k].kind;
+    switch (in->kind) {
+    case POLICY_POWER_ON:
+    case POLICY_POWER_OFF:
+    case POLICY_REMOVE:
+        in->index = (int)rng_range(g, 0, r->nservers - 1);
+        break;
+    case POLICY_REPORT:
+        in->index = (int)rng_range(g, 0, r->nservers - 1);
+        in->watts_mw = r->servers[in->index].power_mw * rng_range(g, 0, 12) / 10;
+        break;
+    case POLICY_PSU_DEGRADE:
+        in->index = (int)rng_range(g, 0, r->npsus - 1);
+        in->watts_mw = r->psus[in->index].rated_mw * rng_range(g, 2, 9) / 10;
+        break;
+    case POLICY_PSU_FAIL:
+    case POLICY_PSU_REPAIR:
+        in->index = (int)rng_range(g, 0, r->npsus - 1);
+        break;
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        in->index = (int)rng_range(g, 0, r->nbuses - 1);
+        break;
+    case POLICY_FEED_FAIL:
+    case POLICY_FEED_REPAIR:
+        in->index = (int)rng_range(g, 0, r->nfeeds - 1);
+        break;
+    case POLICY_TICK:
+        break;
+    }
+    /* Now and then an input naming nothing: must fail and change nothing. */
+    if (rng_chance(g, 2) && in->kind != POLICY_TICK)
+        in->index = rng_chance(g, 50) ? -1 : 40;
+}
+
+static bool is_health_input(enum policy_input_kind k)
+{
+    return k == POLICY_PSU_FAIL || k == POLICY_PSU_DEGRADE || k == POLICY_PSU_REPAIR ||
+           k == POLICY_BUS_FAIL || k == POLICY_BUS_REPAIR || k == POLICY_FEED_FAIL ||
+           k == POLICY_FEED_REPAIR;
+}
+
+static bool input_valid(const struct rack *r, const struct policy_input *in)
+{
+    int n = 0;
+    switch (in->kind) {
+    case POLICY_POWER_ON:
+    case POLICY_POWER_OFF:
+    case POLICY_REMOVE:
+    case POLICY_REPORT:
+        n = r->nservers;
+        break;
+    case POLICY_PSU_FAIL:
+    case POLICY_PSU_DEGRADE:
+    case POLICY_PSU_REPAIR:
+        n = r->npsus;
+        break;
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        n = r->nbuses;
+        break;
+    case POLICY_FEED_FAIL:
+    case POLICY_FEED_REPAIR:
+        n = r->nfeeds;
+        break;
+    case POLICY_TICK:
+        return true;
+    }
+    return in->index >= 0 && in->index < n;
+}
+
+#define MAX_STEPS 64
+
+enum inv {
+    INV_RC,
+    INV_UNCHANGED,
+    INV_ACTIONS,
+    INV_CONSISTENT,
+    INV_APPLIED,
+    INV_I1,
+    INV_I2,
+    INV_I2_SHED,
+    INV_I3,
+    INV_I4,
+    INV_I5,
+    INV_I6,
+    INV_I7,
+    INV_I8,
+    INV_TICK,
+    INV_COUNT,
+};
+
+static const char *const inv_names[INV_COUNT] = {
+    "R: policy_handle result",
+    "E: input naming nothing changed the rack",
+    "A: actions",
+    "C: allocation/switch consistency",
+    "P: input not applied, or the rack's shape changed",
+    "I1: feasible now",
+    "I2: is_protected/redundancy_lost flags",
+    "I2: on_loss shed but not protected",
+    "I3: strict priority",
+    "I4: least shedding",
+    "I5: waiting server fits",
+    "I6 (extra): restore after stability",
+    "I7 (extra): grant keeps protection",
+    "I8 (extra): grant respects held places",
+    "T: tick deadline does not advance",
+};
+
+struct prop {
+    uint64_t seed;
+    bool keep_going;
+    int counts[INV_COUNT];
+    bool reported[INV_COUNT];
+    long calls, oks;
+};
+
+/* One rack's run: what is needed to report a failure so it replays. */
+struct run {
+    struct prop *pp;
+    int iter;
+    uint64_t iter_seed;
+    struct policy_input inputs[MAX_STEPS];
+    int64_t times[MAX_STEPS];
+    int ninputs;
+    const struct rack *before;
+    const struct policy_actions *acts;
+    bool failed;
+};
+
+__attribute__((format(printf, 4, 5))) static void prop_fail(struct run *run, const struct rack *r,
+                                                            enum inv inv, const char *fmt, ...)
+{
+    struct prop *pp = run->pp;
+    pp->counts[inv]++;
+    if (run->failed)
+        return;
+    run->failed = true;
+    if (pp->reported[inv]) {
+        /* One line for the others, so a keep-going run can be sorted. */
+        va_list ap;
+        va_start(ap, fmt);
+        printf("  also: iteration %d %s: ", run->iter, inv_names[inv]);
+        vprintf(fmt, ap);
+        printf("\n");
+        va_end(ap);
+        return;
+    }
+    pp->reported[inv] = true;
+    FILE *o = stdout;
+    fprintf(o, "\n=== property failure: %s\n", inv_names[inv]);
+    fprintf(o,
+            "  seed %" PRIu64 " iteration %d (replay: RP_PROPERTY_SEED=%" PRIu64
+            " RP_PROPERTY_FIRST=%d RP_PROPERTY_ITERS=1)\n",
+            pp->seed, run->iter, pp->seed, run->iter);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(o, "  ");
+    vfprintf(o, fmt, ap);
+    va_end(ap);
+    fprintf(o, "\n  inputs so far (the last one is the failing call):\n");
+    for (int i = 0; i < run->ninputs; i++)
+        dump_input(o, &run->inputs[i], run->times[i]);
+    if (run->before) {
+        fprintf(o, "  rack before the call:\n");
+        dump_rack(o, run->before);
+    }
+    if (run->acts) {
+        fprintf(o, "  actions of the call:\n");
+        dump_actions(o, run->acts);
+    }
+    fprintf(o, "  rack after the call:\n");
+    dump_rack(o, r);
+    fflush(o);
+}
+
+static bool ok_counted(struct run *run, const struct rack *r, const struct oload *ld, bool prot)
+{
+    run->pp->oks++;
+    return or_ok(r, ld, prot);
+}
+
+static void check_actions(struct run *run, const struct rack *b, const struct rack *r,
+                          const struct policy_input *in, const struct policy_actions *a)
+{
+    bool draws[OR_MAX_SERVERS];
+    int pos[OR_MAX_PSUS];
+    for (int s = 0; s < b->nservers; s++)
+        draws[s] = rack_server_draws(&b->servers[s]);
+    for (int i = 0; i < b->npsus; i++)
+        pos[i] = b->psus[i].bus;
+    int last_prot = -1;
+    for (size_t k = 0; k < a->n; k++) {
+        const struct policy_action *x = &a->v[k];
+        bool about_server = x->kind != POLICY_ACT_SWITCH && x->kind != POLICY_ACT_PROTECTION &&
+                            x->kind != POLICY_ACT_IGNORED;
+        if (about_server && (x->server < 0 || x->server >= r->nservers)) {
+            prop_fail(run, r, INV_ACTIONS, "action %zu (%s) names server %d", k,
+                      action_name(x->kind), x->server);
+            return;
+        }
+        switch (x->kind) {
+        case POLICY_ACT_GRANT: {
+            bool later = false;
+            for (size_t j = k + 1; j < a->n; j++)
+                if (a->v[j].server == x->server)
+                    later = true;
+            if (!later && !rack_server_draws(&r->servers[x->server]))
+                prop_fail(run, r, INV_ACTIONS, "grant of srv%d, which is %s after the call",
+                          x->server, rack_server_state_name(r->servers[x->server].state));
+            draws[x->server] = true;
+            break;
+        }
+        case POLICY_ACT_RESTORE:
+        case POLICY_ACT_CAP:
+            draws[x->server] = true;
+            break;
+        case POLICY_ACT_SHED:
+            if (!draws[x->server])
+                prop_fail(run, r, INV_ACTIONS, "action %zu sheds srv%d, which was not drawing", k,
+                          x->server);
+            draws[x->server] = false;
+            break;
+        case POLICY_ACT_RELEASE:
+        case POLICY_ACT_WAIT:
+            draws[x->server] = false;
+            break;
+        case POLICY_ACT_SWITCH:
+            if (x->psu < 0 || x->psu >= r->npsus) {
+                prop_fail(run, r, INV_ACTIONS, "switch names psu %d", x->psu);
+                return;
+            }
+            if (!or_bus_valid(r, x->to_bus) || !(r->psus[x->psu].wired >> x->to_bus & 1u))
+                prop_fail(run, r, INV_ACTIONS, "switch psu%d to bus %d, not in its wired mask",
+                          x->psu, x->to_bus);
+            if (x->from_bus != pos[x->psu])
+                prop_fail(run, r, INV_ACTIONS, "switch psu%d from bus %d, but it was on bus %d",
+                          x->psu, x->from_bus, pos[x->psu]);
+            pos[x->psu] = x->to_bus;
+            break;
+        case POLICY_ACT_PROTECTION:
+            last_prot = (int)k;
+            break;
+        case POLICY_ACT_IGNORED:
+            break;
+        }
+    }
+    for (int i = 0; i < r->npsus; i++)
+        if (pos[i] != r->psus[i].bus)
+            prop_fail(run, r, INV_ACTIONS, "psu%d is on bus %d, the switch actions say %d", i,
+                      r->psus[i].bus, pos[i]);
+    for (int s = 0; s < r->nservers; s++) {
+        bool gone = (in->kind == POLICY_POWER_OFF || in->kind == POLICY_REMOVE) && in->index == s;
+        if (!gone && draws[s] != rack_server_draws(&r->servers[s]))
+            prop_fail(run, r, INV_ACTIONS, "srv%d is %s (was %s), the actions say %s", s,
+                      rack_server_state_name(r->servers[s].state),
+                      rack_server_state_name(b->servers[s].state),
+                      draws[s] ? "drawing" : "not drawing");
+    }
+    bool changed = b->is_protected != r->is_protected || b->redundancy_lost != r->redundancy_lost;
+    if (changed && last_prot < 0)
+        prop_fail(run, r, INV_ACTIONS, "protection changed (%d/%d -> %d/%d) without an action",
+                  b->is_protected, b->redundancy_lost, r->is_protected, r->redundancy_lost);
+    if (last_prot >= 0 && (a->v[last_prot].is_protected != r->is_protected ||
+                           a->v[last_prot].redundancy_lost != r->redundancy_lost))
+        prop_fail(run, r, INV_ACTIONS, "last protection action says %d/%d, the rack %d/%d",
+                  a->v[last_prot].is_protected, a->v[last_prot].redundancy_lost, r->is_protected,
+                  r->redundancy_lost);
+}
+
+static void check_consistent(struct run *run, const struct rack *r)
+{
+    char b1[32], b2[32], b3[32];
+    for (int s = 0; s < r->nservers; s++) {
+        const struct rack_server *v = &r->servers[s];
+        bool ok;
+        switch (v->state) {
+        case RACK_SRV_ON:
+            ok = v->alloc_mw == v->power_mw;
+            break;
+        case RACK_SRV_CAPPED:
+            ok = v->min_mw <= v->alloc_mw && v->alloc_mw < v->power_mw;
+            break;
+        default:
+            ok = v->alloc_mw == 0;
+            break;
+        }
+        if (!ok)
+            prop_fail(run, r, INV_CONSISTENT, "srv%d %s with alloc %s (power %s, min %s)", s,
+                      rack_server_state_name(v->state), fmt_w(b1, sizeof(b1), v->alloc_mw),
+                      fmt_w(b2, sizeof(b2), v->power_mw), fmt_w(b3, sizeof(b3), v->min_mw));
+    }
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *p = &r->psus[i];
+        if (p->bus != -1 && (!or_bus_valid(r, p->bus) || !(p->wired >> p->bus & 1u)))
+            prop_fail(run, r, INV_CONSISTENT, "psu%d on bus %d, not in its wired mask", i, p->bus);
+    }
+}
+
+/* The input took effect on its target, and nothing else of the rack's
+ * shape or health moved. */
+static void check_applied(struct run *run, const struct rack *b, const struct rack *r,
+                          const struct policy_input *in)
+{
+    int i = in->index;
+    for (int k = 0; k < r->npsus; k++) {
+        const struct rack_psu *p = &r->psus[k], *q = &b->psus[k];
+        bool target = (in->kind == POLICY_PSU_FAIL || in->kind == POLICY_PSU_DEGRADE ||
+                       in->kind == POLICY_PSU_REPAIR) &&
+                      k == i;
+        if (p->rated_mw != q->rated_mw || p->feed != q->feed || p->wired != q->wired ||
+            p->switch_ns != q->switch_ns ||
+            (!target && (p->health != q->health || p->derated_mw != q->derated_mw)))
+            prop_fail(run, r, INV_APPLIED, "psu%d changed its shape or health", k);
+    }
+    for (int k = 0; k < r->nservers; k++) {
+        const struct rack_server *v = &r->servers[k], *w = &b->servers[k];
+        if (v->power_mw != w->power_mw || v->min_mw != w->min_mw || v->priority != w->priority ||
+            v->wired != w->wired)
+            prop_fail(run, r, INV_APPLIED, "srv%d changed its shape", k);
+    }
+    for (int k = 0; k < r->nbuses; k++)
+        if (r->bus_failed[k] != b->bus_failed[k] &&
+            !((in->kind == POLICY_BUS_FAIL || in->kind == POLICY_BUS_REPAIR) && k == i))
+            prop_fail(run, r, INV_APPLIED, "bus%d changed", k);
+    for (int k = 0; k < r->nfeeds; k++)
+        if (r->feed_failed[k] != b->feed_failed[k] &&
+            !((in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR) && k == i))
+            prop_fail(run, r, INV_APPLIED, "feed%d changed", k);
+    bool ok = true;
+    switch (in->kind) {
+    case POLICY_POWER_ON:
+        ok = b->servers[i].state != RACK_SRV_OFF || r->servers[i].state != RACK_SRV_OFF;
+        break;
+    case POLICY_POWER_OFF:
+    case POLICY_REMOVE:
+        ok = r->servers[i].state == RACK_SRV_OFF;
+        break;
+    case POLICY_REPORT:
+        ok = r->servers[i].draw_mw == in->watts_mw;
+        break;
+    case POLICY_PSU_FAIL:
+        ok = r->psus[i].health == RACK_PSU_FAILED;
+        break;
+    case POLICY_PSU_DEGRADE:
+        ok = r->psus[i].health == RACK_PSU_DEGRADED && r->psus[i].derated_mw == in->watts_mw;
+        break;
+    case POLICY_PSU_REPAIR:
+        ok = r->psus[i].health == RACK_PSU_OK;
+        break;
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        ok = r->bus_failed[i] == (in->kind == POLICY_BUS_FAIL);
+        break;
+    case POLICY_FEED_FAIL:
+    case POLICY_FEED_REPAIR:
+        ok = r->feed_failed[i] == (in->kind == POLICY_FEED_FAIL);
+        break;
+    case POLICY_TICK:
+        break;
+    }
+    if (!ok)
+        prop_fail(run, r, INV_APPLIED, "%s did not take effect", input_name(in->kind));
+}
+
+/* The invariants after one settled call; b is the rack before the call. */
+static void check_step(struct run *run, const struct rack *b, const struct rack *r,
+                       const struct policy_input *in, const struct policy_actions *a, bool stable)
+{
+    struct oload ld, x;
+    load_from_rack(r, &ld);
+    bool shed_mode = r->on_loss == RACK_ON_LOSS_SHED;
+
+    check_applied(run, b, r, in);
+    check_actions(run, b, r, in, a);
+    check_consistent(run, r);
+
+    if (!or_feasible_now(r, &ld))
+        prop_fail(run, r, INV_I1, "drawing servers do not fit the current switch positions");
+
+    bool prot = or_protected(r, &ld);
+    bool lost = or_redundancy_lost(r, &ld);
+    if (prot != r->is_protected || lost != r->redundancy_lost)
+        prop_fail(run, r, INV_I2, "rack says is_protected %d redundancy_lost %d, oracle %d %d",
+                  r->is_protected, r->redundancy_lost, prot, lost);
+    if (shed_mode && !r->is_protected)
+        prop_fail(run, r, INV_I2_SHED, "on_loss shed, settled, is_protected false");
+
+    /* I3: s held down while a less important t draws that would relieve it.
+     * A server shed or capped earlier and waiting for the rack to be stable
+     * is not held down by t; the pair counts once the rack is stable, or
+     * when this call cut s or gave t more. */
+    struct oload lb;
+    load_from_rack(b, &lb);
+    for (int s = 0; s < r->nservers; s++) {
+        const struct rack_server *sv = &r->servers[s];
+        if (sv->state != RACK_SRV_SHED && sv->state != RACK_SRV_CAPPED)
+            continue;
+        bool s_cut = lb.alloc_mw[s] > ld.alloc_mw[s];
+        for (int t = 0; t < r->nservers; t++) {
+            const struct rack_server *tv = &r->servers[t];
+            if (!rack_server_draws(tv) || tv->priority <= sv->priority)
+                continue;
+            bool t_raised = ld.alloc_mw[t] > lb.alloc_mw[t];
+            if (!stable && !s_cut && !t_raised)
+                continue;
+            int64_t cur = sv->state == RACK_SRV_SHED ? 0 : sv->alloc_mw;
+            int64_t raise = sv->power_mw - cur < tv->alloc_mw ? sv->power_mw - cur : tv->alloc_mw;
+            if (cur + raise < sv->min_mw)
+                continue;
+            x = ld;
+            x.draws[s] = true;
+            x.alloc_mw[s] = cur + raise;
+            /* Raising s fits without touching t: s waits for its restore, it
+             * is not held down by t (I6 covers restore). */
+            if (ok_counted(run, r, &x, shed_mode))
+                continue;
+            x.draws[t] = false;
+            x.alloc_mw[t] = 0;
+            if (ok_counted(run, r, &x, shed_mode)) {
+                char b1[32];
+                prop_fail(run, r, INV_I3,
+                          "srv%d (prio %d, %s) would get +%s if srv%d (prio %d, drawing) were "
+                          "shed (%s)",
+                          s, sv->priority, rack_server_state_name(sv->state),
+                          fmt_w(b1, sizeof(b1), raise), t, tv->priority,
+                          s_cut      ? "this call cut it"
+                          : t_raised ? "this call gave the other more"
+                                     : "rack stable");
+            }
+        }
+    }
+
+    /* I4: a server shed in this call could not have stayed on alone. */
+    for (int s = 0; s < r->nservers; s++) {
+        const struct rack_server *sv = &r->servers[s];
+        if (sv->state != RACK_SRV_SHED || b->servers[s].state == RACK_SRV_SHED)
+            continue;
+        x = ld;
+        x.draws[s] = true;
+        x.alloc_mw[s] = sv->min_mw;
+        if (ok_counted(run, r, &x, shed_mode))
+            prop_fail(run, r, INV_I4, "srv%d shed, but the rack is OK with it back at its min", s);
+    }
+
+    /* I5: a waiting server that fits with its betters back is not left waiting. */
+    for (int w = 0; w < r->nservers; w++) {
+        const struct rack_server *wv = &r->servers[w];
+        if (wv->state != RACK_SRV_WAITING)
+            continue;
+        x = ld;
+        for (int s = 0; s < r->nservers; s++) {
+            const struct rack_server *sv = &r->servers[s];
+            if ((sv->state == RACK_SRV_SHED || sv->state == RACK_SRV_CAPPED) &&
+                sv->priority <= wv->priority) {
+                x.draws[s] = true;
+                x.alloc_mw[s] = sv->power_mw;
+            }
+        }
+        x.draws[w] = true;
+        x.alloc_mw[w] = wv->power_mw;
+        if (ok_counted(run, r, &x, true))
+            prop_fail(run, r, INV_I5,
+                      "srv%d (prio %d) waits, but fits protected with its betters back", w,
+                      wv->priority);
+    }
+
+    /* I6: once stable for restore_after, no shed or capped server could come
+     * back alone (protected). */
+    if (stable) {
+        for (int s = 0; s < r->nservers; s++) {
+            const struct rack_server *sv = &r->servers[s];
+            if (sv->state != RACK_SRV_SHED && sv->state != RACK_SRV_CAPPED)
+                continue;
+            x = ld;
+            x.draws[s] = true;
+            x.alloc_mw[s] = sv->state == RACK_SRV_SHED ? sv->min_mw : sv->power_mw;
+            if (ok_counted(run, r, &x, true))
+                prop_fail(run, r, INV_I6, "srv%d still %s after the rack was stable, but fits back",
+                          s, rack_server_state_name(sv->state));
+        }
+    }
+
+    /* I7: a grant leaves the rack protected. I8: it takes nothing a shed or
+     * capped server at least as important could have got back: for each
+     * such holder h and level (its min if shed, its power), h at that level
+     * fits without the grant but not with it. */
+    for (int g = 0; g < r->nservers; g++) {
+        const struct rack_server *gv = &r->servers[g];
+        enum rack_server_state was = b->servers[g].state;
+        if ((was != RACK_SRV_OFF && was != RACK_SRV_WAITING) || !rack_server_draws(gv))
+            continue;
+        if (!prot)
+            prop_fail(run, r, INV_I7, "srv%d granted, but the rack is not protected after it", g);
+        for (int h = 0; h < r->nservers; h++) {
+            const struct rack_server *hv = &r->servers[h];
+            if ((hv->state != RACK_SRV_SHED && hv->state != RACK_SRV_CAPPED) ||
+                hv->priority > gv->priority)
+                continue;
+            for (int lv = 0; lv < 2; lv++) {
+                if (lv == 0 && hv->state != RACK_SRV_SHED)
+                    continue;
+                x = ld;
+                x.draws[h] = true;
+                x.alloc_mw[h] = lv == 0 ? hv->min_mw : hv->power_mw;
+                if (ok_counted(run, r, &x, true))
+                    continue; /* h could come back with the grant too */
+                x.draws[g] = false;
+                x.alloc_mw[g] = 0;
+                if (ok_counted(run, r, &x, true)) {
+                    char b1[32];
+                    prop_fail(run, r, INV_I8,
+                              "srv%d (prio %d) granted, but srv%d (prio %d, %s) would fit back at "
+                              "%s without it",
+                              g, gv->priority, h, hv->priority, rack_server_state_name(hv->state),
+                              fmt_w(b1, sizeof(b1), x.alloc_mw[h]));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+static bool racks_equal(const struct rack *a, const struct rack *b)
+{
+    return a->npsus == b->npsus && a->nservers == b->nservers &&
+           memcmp(a->psus, b->psus, (size_t)a->npsus * sizeof(*a->psus)) == 0 &&
+           memcmp(a->servers, b->servers, (size_t)a->nservers * sizeof(*a->servers)) == 0 &&
+           memcmp(a->bus_failed, b->bus_failed, sizeof(a->bus_failed)) == 0 &&
+           memcmp(a->feed_failed, b->feed_failed, sizeof(a->feed_failed)) == 0 &&
+           a->is_protected == b->is_protected && a->redundancy_lost == b->redundancy_lost &&
+           a->next_seq == b->next_seq;
+}
+
+/* One policy_handle call and the checks after it. */
+static void step(struct run *run, struct policy *pol, struct rack *r, const struct policy_input *in,
+                 int64_t now, int64_t last_health)
+{
+    struct rack before;
+    struct policy_actions acts = {0};
+    char err[200] = "";
+    assert_int_equal(rack_copy(&before, r), 0);
+    if (run->ninputs < MAX_STEPS) {
+        run->inputs[run->ninputs] = *in;
+        run->times[run->ninputs] = now;
+        run->ninputs++;
+    }
+    run->before = &before;
+    run->acts = &acts;
+    run->pp->calls++;
+    int rc = policy_handle(pol, r, in, now, &acts, err, sizeof(err));
+    bool valid = input_valid(&before, in);
+    if (!valid) {
+        if (rc != -1)
+            prop_fail(run, r, INV_RC, "input naming nothing returned %d", rc);
+        if (!racks_equal(&before, r))
+            prop_fail(run, r, INV_UNCHANGED, "rejected input (%s) changed the rack", err);
+    } else if (rc != 0) {
+        prop_fail(run, r, INV_RC, "valid input returned %d: %s", rc, err);
+    } else {
+        /* Stable: restore_after has passed since the last health input, and
+         * the policy does not want a tick right now (it is settled). */
+        bool stable = (last_health == INT64_MIN || now - last_health >= r->restore_after_ns) &&
+                      policy_next_deadline(r) > now;
+        check_step(run, &before, r, in, &acts, stable);
+    }
+    policy_actions_free(&acts);
+    rack_free(&before);
+    run->before = NULL;
+    run->acts = NULL;
+}
+
+static uint64_t iter_seed(uint64_t seed, int iter)
+{
+    struct rng g = {seed ^ ((uint64_t)iter * 0xd1342543de82ef95ULL)};
+    return rng_next(&g);
+}
+
+/* Ticks at the policy's deadlines up to `until` (a tick due at an input's time comes first). */
+static void tick_until(struct run *run, struct policy *pol, struct rack *r, int64_t *now,
+                       int64_t until, int64_t last_health)
+{
+    const struct policy_input tick = {.kind = POLICY_TICK, .index = -1};
+    int64_t prev = INT64_MIN;
+    for (int n = 0; !run->failed; n++) {
+        int64_t d = policy_next_deadline(r);
+        if (d == INT64_MAX || d > until)
+            return;
+        if (n >= 4 || d == prev) {
+            prop_fail(run, r, INV_TICK,
+                      "policy_next_deadline keeps answering %" PRId64 " (now %" PRId64 ")", d,
+                      *now);
+            return;
+        }
+        prev = d;
+        if (d > *now)
+            *now = d;
+        step(run, pol, r, &tick, *now, last_health);
+    }
+}
+
+static void run_one(struct prop *pp, int iter)
+{
+    struct run run = {.pp = pp, .iter = iter, .iter_seed = iter_seed(pp->seed, iter)};
+    struct rng g = {run.iter_seed};
+    struct rack r;
+    gen_rack(&g, &r);
+    struct policy *pol = policy_new(&r);
+    assert_non_null(pol);
+
+    int64_t now = 1000000000LL;
+    int64_t last_health = INT64_MIN;
+    int n = (int)rng_range(&g, 5, 20);
+    for (int i = 0; i < n && !run.failed; i++) {
+        int64_t t = now + (rng_chance(&g, 50) ? rng_range(&g, 1, 2000) * 1000000LL
+                                              : rng_range(&g, 1, 20) * 1000000000LL);
+        tick_until(&run, pol, &r, &now, t, last_health);
+        if (run.failed)
+            break;
+        now = t;
+        struct policy_input in;
+        gen_input(&g, &r, &in);
+        if (is_health_input(in.kind) && input_valid(&r, &in))
+            last_health = now;
+        step(&run, pol, &r, &in, now, last_health);
+    }
+    /* Let pending restores happen, then look once more when all is stable. */
+    if (!run.failed) {
+        int64_t end = now + r.restore_after_ns + 1000000000LL;
+        tick_until(&run, pol, &r, &now, end, last_health);
+        if (!run.failed) {
+            const struct policy_input tick = {.kind = POLICY_TICK, .index = -1};
+            now = end;
+            step(&run, pol, &r, &tick, now, last_health);
+        }
+    }
+    policy_free(pol);
+    rack_free(&r);
+}
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return dflt;
+    return strtoull(v, NULL, 0);
+}
+
+static void test_property_random(void **state)
+{
+    (void)state;
+    struct prop pp = {0};
+    pp.seed = env_u64("RP_PROPERTY_SEED", 20240601);
+    int iters = (int)env_u64("RP_PROPERTY_ITERS", 20000);
+    int first = (int)env_u64("RP_PROPERTY_FIRST", 0);
+    pp.keep_going = env_u64("RP_PROPERTY_KEEP_GOING", 0) != 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int failed_racks = 0, done = 0;
+    for (int i = first; i < first + iters; i++) {
+        int before = 0;
+        for (int k = 0; k < INV_COUNT; k++)
+            before += pp.counts[k];
+        run_one(&pp, i);
+        done++;
+        int after = 0;
+        for (int k = 0; k < INV_COUNT; k++)
+            after += pp.counts[k];
+        if (after > before) {
+            failed_racks++;
+            if (!pp.keep_going)
+                break;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("property: seed %" PRIu64 ", %d racks, %ld policy calls, %ld oracle OK searches, "
+           "%.2f s, %d failing racks\n",
+           pp.seed, done, pp.calls, pp.oks, secs, failed_racks);
+    for (int k = 0; k < INV_COUNT; k++)
+        if (pp.counts[k])
+            printf("  %-45s %d\n", inv_names[k], pp.counts[k]);
+    assert_int_equal(failed_racks, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oracle_hall_condition),
+        cmocka_unit_test(test_oracle_feasible_not_n1),
+        cmocka_unit_test(test_oracle_protected_by_rerouting),
+        cmocka_unit_test(test_oracle_relay_breaks_protection),
+        cmocka_unit_test(test_oracle_excluded_server),
+        cmocka_unit_test(test_oracle_nn_is_feeds_and_buses),
+        cmocka_unit_test(test_property_random),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

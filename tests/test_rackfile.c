@@ -1,0 +1,717 @@
+/*
+ * test_rackfile.c - the rack/scenario file loader: every field, every default,
+ * and the exact "file:line:column: message" of every kind of mistake.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rackfile.h"
+
+static char err[512];
+static struct rack r;
+static struct rackfile_timeline tl;
+
+static int load_rack(const char *text)
+{
+    return rackfile_load_string("t.yaml", text, strlen(text), &r, NULL, err, sizeof(err));
+}
+
+static int load_scenario(const char *text)
+{
+    return rackfile_load_string("t.yaml", text, strlen(text), &r, &tl, err, sizeof(err));
+}
+
+/* A failed load reports exactly want and leaves the rack and timeline empty. */
+static void expect_error(const char *text, const char *want)
+{
+    assert_int_equal(load_scenario(text), -1);
+    assert_string_equal(err, want);
+    assert_null(r.psus);
+    assert_null(r.servers);
+    assert_null(r.chassis);
+    assert_int_equal(r.npsus, 0);
+    assert_int_equal(r.nservers, 0);
+    assert_int_equal(tl.nsteps, 0);
+    assert_null(tl.steps);
+}
+
+static void expect_rack_error(const char *text, const char *want)
+{
+    assert_int_equal(load_rack(text), -1);
+    assert_string_equal(err, want);
+    assert_null(r.psus);
+    assert_null(r.servers);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rack_free(&r);
+    rackfile_timeline_free(&tl);
+    return 0;
+}
+
+#define BUSES "rack:\n  buses: [A, B]\n"
+
+static const char full_rack[] =
+    "rack:\n"
+    "  name: demo rack 1\n"
+    "  protection: n+n\n"
+    "  on_protection_loss: hold\n"
+    "  restore_after_s: 2.5\n"
+    "  holdup_ms: 12.5\n"
+    "  feeds: [F1, F2]\n"
+    "  buses: [A, B, C]\n"
+    "  psus:\n"
+    "    - {id: ps1, capacity_w: 3000, feed: F1, buses: [A, B], bus: B, switch: relay, "
+    "switch_ms: 0.5}\n"
+    "    - id: ps2\n"
+    "      capacity_w: 1500.25\n"
+    "      feed: F2\n"
+    "      buses: [C, A]\n"
+    "      switch: breaker\n"
+    "  servers:\n"
+    "    - {id: db1, power_w: 800, min_w: 500, priority: 1, buses: [A, B], chassis: c1}\n"
+    "    - {id: web1, power_w: 400, priority: 2, buses: [B], chassis: c2}\n"
+    "    - {id: web2, power_w: 400.5, priority: 3, buses: [A, C], chassis: c1}\n"
+    "    - {id: batch, power_w: 300, priority: 4, buses: [C]}\n";
+
+static void test_full_rack_loads_every_field(void **state)
+{
+    (void)state;
+    assert_int_equal(load_rack(full_rack), 0);
+    assert_string_equal(r.name, "demo rack 1");
+    assert_int_equal(r.protection, RACK_PROT_NN);
+    assert_int_equal(r.on_loss, RACK_ON_LOSS_HOLD);
+    assert_int_equal(r.restore_after_ns, 2500000000LL);
+    assert_int_equal(r.holdup_ns, 12500000LL);
+    assert_int_equal(r.nfeeds, 2);
+    assert_string_equal(r.feeds[0], "F1");
+    assert_string_equal(r.feeds[1], "F2");
+    assert_int_equal(r.nbuses, 3);
+    assert_string_equal(r.buses[2], "C");
+
+    assert_int_equal(r.npsus, 2);
+    const struct rack_psu *p = &r.psus[0];
+    assert_string_equal(p->id, "ps1");
+    assert_int_equal(p->rated_mw, 3000000);
+    assert_int_equal(p->derated_mw, 3000000);
+    assert_int_equal(p->feed, 0);
+    assert_int_equal(p->wired, 0x3);
+    assert_int_equal(p->bus, 1);
+    assert_int_equal(p->sw, RACK_SWITCH_RELAY);
+    assert_int_equal(p->switch_ns, 500000);
+    assert_int_equal(p->health, RACK_PSU_OK);
+    p = &r.psus[1];
+    assert_string_equal(p->id, "ps2");
+    assert_int_equal(p->rated_mw, 1500250);
+    assert_int_equal(p->feed, 1);
+    assert_int_equal(p->wired, 0x5);
+    assert_int_equal(p->bus, 2); /* the first bus written: C */
+    assert_int_equal(p->sw, RACK_SWITCH_BREAKER);
+    assert_int_equal(p->switch_ns, RACK_BREAKER_SWITCH_NS);
+
+    assert_int_equal(r.nservers, 4);
+    const struct rack_server *s = &r.servers[0];
+    assert_string_equal(s->id, "db1");
+    assert_int_equal(s->power_mw, 800000);
+    assert_int_equal(s->min_mw, 500000);
+    assert_int_equal(s->priority, 1);
+    assert_int_equal(s->wired, 0x3);
+    assert_int_equal(s->chassis, 0);
+    assert_int_equal(s->state, RACK_SRV_OFF);
+    assert_int_equal(s->alloc_mw, 0);
+    assert_int_equal(s->draw_mw, -1);
+    assert_int_equal(s->seq, 0);
+    s = &r.servers[1];
+    assert_int_equal(s->min_mw, s->power_mw);
+    assert_int_equal(s->wired, 0x2);
+    assert_int_equal(s->chassis, 1);
+    s = &r.servers[2];
+    assert_int_equal(s->power_mw, 400500);
+    assert_int_equal(s->priority, 3);
+    assert_int_equal(s->wired, 0x5);
+    assert_int_equal(s->chassis, 0);
+    s = &r.servers[3];
+    assert_string_equal(s->id, "batch");
+    assert_int_equal(s->chassis, -1);
+
+    assert_int_equal(r.nchassis, 2);
+    assert_string_equal(r.chassis[0], "c1");
+    assert_string_equal(r.chassis[1], "c2");
+}
+
+static const char scenario[] = "rack:\n"
+                               "  feeds: [F1, F2]\n"
+                               "  buses: [A, B]\n"
+                               "  psus:\n"
+                               "    - {id: ps1, capacity_w: 3000, feed: F1, buses: [A, B]}\n"
+                               "    - {id: ps2, capacity_w: 3000, feed: F2, buses: [A, B]}\n"
+                               "  servers:\n"
+                               "    - {id: db1, power_w: 800, priority: 1, buses: [A, B]}\n"
+                               "    - {id: web1, power_w: 400, priority: 2, buses: [B]}\n"
+                               "timeline:\n"
+                               "  - at: 0\n"
+                               "    power_on: [db1, web1]\n"
+                               "  - at: 1.5\n"
+                               "    psu_fail: ps2\n"
+                               "    report: {server: db1, watts: 612.5}\n"
+                               "    power_off: web1\n"
+                               "  - {at: 1.5, psu_degrade: [{psu: ps2, capacity_w: 2000}], "
+                               "bus_fail: [A], feed_fail: F2}\n"
+                               "  - at: 10\n"
+                               "    feed_repair: F2\n"
+                               "    bus_repair: A\n"
+                               "    psu_repair: [ps2, ps1]\n"
+                               "    remove: db1\n"
+                               "    report: [{server: web1, watts: 0}]\n";
+
+static void expect_input(const struct rackfile_step *s, size_t i, enum policy_input_kind kind,
+                         int index, int64_t watts_mw)
+{
+    assert_true(i < s->ninputs);
+    assert_int_equal(s->inputs[i].kind, kind);
+    assert_int_equal(s->inputs[i].index, index);
+    assert_int_equal(s->inputs[i].watts_mw, watts_mw);
+}
+
+static void test_scenario_loads_timeline_in_written_order(void **state)
+{
+    (void)state;
+    assert_int_equal(load_scenario(scenario), 0);
+    assert_int_equal(r.npsus, 2);
+    assert_int_equal(r.nservers, 2);
+    assert_int_equal(tl.nsteps, 4);
+
+    const struct rackfile_step *s = &tl.steps[0];
+    assert_int_equal(s->at_ns, 0);
+    assert_int_equal(s->line, 11);
+    assert_int_equal(s->ninputs, 2);
+    expect_input(s, 0, POLICY_POWER_ON, 0, 0);
+    expect_input(s, 1, POLICY_POWER_ON, 1, 0);
+
+    s = &tl.steps[1];
+    assert_int_equal(s->at_ns, 1500000000LL);
+    assert_int_equal(s->line, 13);
+    assert_int_equal(s->ninputs, 3);
+    expect_input(s, 0, POLICY_PSU_FAIL, 1, 0);
+    expect_input(s, 1, POLICY_REPORT, 0, 612500);
+    expect_input(s, 2, POLICY_POWER_OFF, 1, 0);
+
+    s = &tl.steps[2];
+    assert_int_equal(s->at_ns, 1500000000LL);
+    assert_int_equal(s->line, 17);
+    assert_int_equal(s->ninputs, 3);
+    expect_input(s, 0, POLICY_PSU_DEGRADE, 1, 2000000);
+    expect_input(s, 1, POLICY_BUS_FAIL, 0, 0);
+    expect_input(s, 2, POLICY_FEED_FAIL, 1, 0);
+
+    s = &tl.steps[3];
+    assert_int_equal(s->at_ns, 10000000000LL);
+    assert_int_equal(s->ninputs, 6);
+    expect_input(s, 0, POLICY_FEED_REPAIR, 1, 0);
+    expect_input(s, 1, POLICY_BUS_REPAIR, 0, 0);
+    expect_input(s, 2, POLICY_PSU_REPAIR, 1, 0);
+    expect_input(s, 3, POLICY_PSU_REPAIR, 0, 0);
+    expect_input(s, 4, POLICY_REMOVE, 0, 0);
+    expect_input(s, 5, POLICY_REPORT, 1, 0);
+}
+
+static void test_scenario_without_timeline_has_no_steps(void **state)
+{
+    (void)state;
+    assert_int_equal(load_scenario(BUSES), 0);
+    assert_int_equal(tl.nsteps, 0);
+    assert_null(tl.steps);
+}
+
+static void test_defaults_applied(void **state)
+{
+    (void)state;
+    assert_int_equal(load_rack("rack:\n"
+                               "  buses: [A, B]\n"
+                               "  psus:\n"
+                               "    - {id: ps1, capacity_w: 3000, buses: [B, A]}\n"
+                               "    - {id: ps2, capacity_w: 3000, buses: [A], switch: relay, "
+                               "feed: mains}\n"
+                               "  servers:\n"
+                               "    - {id: s1, power_w: 500, priority: 7, buses: [A]}\n"),
+                     0);
+    assert_string_equal(r.name, "rack");
+    assert_int_equal(r.protection, RACK_PROT_N1);
+    assert_int_equal(r.on_loss, RACK_ON_LOSS_SHED);
+    assert_int_equal(r.restore_after_ns, 30000000000LL);
+    assert_int_equal(r.holdup_ns, 16000000LL);
+    assert_int_equal(r.nfeeds, 1);
+    assert_string_equal(r.feeds[0], "mains");
+    assert_int_equal(r.psus[0].feed, 0);
+    assert_int_equal(r.psus[0].bus, 1); /* B: the first of its buses as written */
+    assert_int_equal(r.psus[0].sw, RACK_SWITCH_FET);
+    assert_int_equal(r.psus[0].switch_ns, RACK_FET_SWITCH_NS);
+    assert_int_equal(r.psus[1].feed, 0);
+    assert_int_equal(r.psus[1].switch_ns, RACK_RELAY_SWITCH_NS);
+    assert_int_equal(r.servers[0].min_mw, 500000);
+    assert_int_equal(r.servers[0].chassis, -1);
+    assert_int_equal(r.nchassis, 0);
+    assert_null(r.chassis);
+}
+
+static void test_empty_rack_is_allowed(void **state)
+{
+    (void)state;
+    assert_int_equal(load_rack("rack:\n  buses: [A]\n  psus: []\n  servers: []\n"), 0);
+    assert_int_equal(r.npsus, 0);
+    assert_int_equal(r.nservers, 0);
+}
+
+static void test_decimal_watts_round_to_milliwatts(void **state)
+{
+    (void)state;
+    assert_int_equal(load_rack(BUSES "  psus:\n"
+                                     "    - {id: p1, capacity_w: 2999.9996, buses: [A]}\n"
+                                     "    - {id: p2, capacity_w: 0.001, buses: [A]}\n"
+                                     "    - {id: p3, capacity_w: 1.5e3, buses: [A]}\n"
+                                     "  servers:\n"
+                                     "    - {id: s1, power_w: 250.0004, min_w: .5, priority: 1, "
+                                     "buses: [A]}\n"),
+                     0);
+    assert_int_equal(r.psus[0].rated_mw, 3000000);
+    assert_int_equal(r.psus[1].rated_mw, 1);
+    assert_int_equal(r.psus[2].rated_mw, 1500000);
+    assert_int_equal(r.servers[0].power_mw, 250000);
+    assert_int_equal(r.servers[0].min_mw, 500);
+}
+
+static void test_load_reads_a_real_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_rackfile_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(full_rack, f);
+    fclose(f);
+    int rc = rackfile_load(path, &r, NULL, err, sizeof(err));
+    unlink(path);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r.npsus, 2);
+    assert_int_equal(r.nservers, 4);
+}
+
+static void test_load_reports_errors_with_the_path(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_rackfile_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "rack: 5\n", 8), 8);
+    close(fd);
+    int rc = rackfile_load(path, &r, NULL, err, sizeof(err));
+    unlink(path);
+    assert_int_equal(rc, -1);
+    char want[128];
+    snprintf(want, sizeof(want), "%s:1:7: rack: expected a mapping, got '5'", path);
+    assert_string_equal(err, want);
+}
+
+static void test_missing_file_cannot_open(void **state)
+{
+    (void)state;
+    assert_int_equal(rackfile_load("/nonexistent/rack.yaml", &r, &tl, err, sizeof(err)), -1);
+    assert_string_equal(err, "/nonexistent/rack.yaml: cannot open: No such file or directory");
+    assert_null(r.psus);
+    assert_int_equal(tl.nsteps, 0);
+}
+
+static void test_rack_file_refuses_timeline(void **state)
+{
+    (void)state;
+    expect_rack_error(BUSES "timeline:\n  - {at: 0, bus_fail: A}\n",
+                      "t.yaml:3:1: timeline: only allowed in a scenario file");
+}
+
+static void test_unknown_key_reports_line_and_column(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n"
+                       "    - {id: ps1, capacty_w: 3000, buses: [A]}\n",
+                 "t.yaml:4:17: unknown key 'capacty_w' in psu (expected id, capacity_w, feed, "
+                 "buses, bus, switch, switch_ms)");
+    expect_error(BUSES "  servers:\n"
+                       "    - id: s1\n"
+                       "      power: 100\n",
+                 "t.yaml:5:7: unknown key 'power' in server (expected id, power_w, min_w, "
+                 "priority, buses, chassis)");
+    expect_error("rack:\n  buses: [A]\n  protecton: n+1\n",
+                 "t.yaml:3:3: unknown key 'protecton' in rack (expected name, protection, "
+                 "on_protection_loss, restore_after_s, holdup_ms, feeds, buses, psus, servers)");
+}
+
+static void test_nn_needs_two_feeds(void **state)
+{
+    (void)state;
+    expect_error("rack:\n  protection: n+n\n  buses: [A]\n",
+                 "t.yaml:2:15: protection: n+n needs at least two feeds (list them under feeds:, "
+                 "and give each psu its feed), this rack has 1");
+    expect_error("rack:\n  protection: n+n\n  feeds: [F1]\n  buses: [A]\n",
+                 "t.yaml:2:15: protection: n+n needs at least two feeds (list them under feeds:, "
+                 "and give each psu its feed), this rack has 1");
+}
+
+static void test_unknown_top_level_key(void **state)
+{
+    (void)state;
+    expect_error(BUSES "racks: {}\n",
+                 "t.yaml:3:1: unknown top-level key 'racks' (expected rack, timeline)");
+}
+
+static void test_duplicate_key_points_at_second(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n"
+                       "    - id: ps1\n"
+                       "      capacity_w: 100\n"
+                       "      buses: [A]\n"
+                       "      capacity_w: 200\n",
+                 "t.yaml:7:7: duplicate key 'capacity_w' in psu (first at line 5)");
+    expect_error(BUSES "rack: {}\n",
+                 "t.yaml:3:1: duplicate top-level key 'rack' (first at line 1)");
+}
+
+static void test_missing_required_key_points_at_mapping(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n"
+                       "    - id: ps1\n"
+                       "      buses: [A]\n",
+                 "t.yaml:4:7: missing required key 'capacity_w' in psu 'ps1'");
+    expect_error(BUSES "  servers:\n"
+                       "    - {power_w: 1, priority: 1, buses: [A]}\n",
+                 "t.yaml:4:7: missing required key 'id' in server");
+    expect_error("rack:\n  name: x\n", "t.yaml:2:3: missing required key 'buses' in rack");
+}
+
+static void test_wrong_type_for_number(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: abc, buses: [A]}\n",
+                 "t.yaml:4:27: capacity_w: expected a number, got 'abc'");
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: '300', buses: [A]}\n",
+                 "t.yaml:4:27: capacity_w: expected a number, got '300' (quoted, so a string)");
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: true, buses: [A]}\n",
+                 "t.yaml:4:27: capacity_w: expected a number, got 'true'");
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: [1], buses: [A]}\n",
+                 "t.yaml:4:27: capacity_w: expected a number, got a list");
+    expect_error(BUSES "  psus:\n    - id: p\n      capacity_w:\n      buses: [A]\n",
+                 "t.yaml:5:18: capacity_w: expected a number, got nothing");
+    expect_error(BUSES "  holdup_ms: 0x10\n",
+                 "t.yaml:3:14: holdup_ms: expected a number, got '0x10'");
+    expect_error(BUSES "  holdup_ms: .inf\n",
+                 "t.yaml:3:14: holdup_ms: expected a number, got '.inf'");
+    expect_error(BUSES "  holdup_ms: nan\n",
+                 "t.yaml:3:14: holdup_ms: expected a number, got 'nan'");
+}
+
+static void test_zero_or_negative_rejected_where_positive_needed(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 0, buses: [A]}\n",
+                 "t.yaml:4:27: capacity_w: must be > 0, got '0'");
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 0.0001, buses: [A]}\n",
+                 "t.yaml:4:27: capacity_w: must be > 0, got '0.0001'");
+    expect_error(BUSES "  servers:\n    - {id: s, power_w: -5, priority: 1, buses: [A]}\n",
+                 "t.yaml:4:24: power_w: must be > 0, got '-5'");
+    expect_error(BUSES "  restore_after_s: -1\n",
+                 "t.yaml:3:20: restore_after_s: must be >= 0, got '-1'");
+    expect_error(BUSES "  holdup_ms: 0\n", "t.yaml:3:14: holdup_ms: must be > 0, got '0'");
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1, buses: [A], switch_ms: -0.1}\n",
+                 "t.yaml:4:53: switch_ms: must be >= 0, got '-0.1'");
+}
+
+static void test_absurd_values_rejected(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 10000001, buses: [A]}\n",
+                 "t.yaml:4:27: capacity_w: must be at most 10000000, got '10000001'");
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1e999, buses: [A]}\n",
+                 "t.yaml:4:27: capacity_w: must be at most 10000000, got '1e999'");
+    expect_error(BUSES "timeline:\n  - {at: 1e10, bus_fail: A}\n",
+                 "t.yaml:4:10: at: must be at most 1000000000, got '1e10'");
+    expect_error(BUSES "  servers:\n    - {id: s, power_w: 1, priority: 99999999999999999999, "
+                       "buses: [A]}\n",
+                 "t.yaml:4:37: priority: must be at most 1000000, got '99999999999999999999'");
+}
+
+static void test_priority_must_be_integer(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  servers:\n    - {id: s, power_w: 1, priority: 1.5, buses: [A]}\n",
+                 "t.yaml:4:37: priority: expected an integer >= 1, got '1.5'");
+    expect_error(BUSES "  servers:\n    - {id: s, power_w: 1, priority: 0, buses: [A]}\n",
+                 "t.yaml:4:37: priority: expected an integer >= 1, got '0'");
+    expect_error(BUSES "  servers:\n    - {id: s, power_w: 1, priority: high, buses: [A]}\n",
+                 "t.yaml:4:37: priority: expected an integer >= 1, got 'high'");
+}
+
+static void test_bad_words_list_the_allowed_ones(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  protection: n+2\n",
+                 "t.yaml:3:15: protection: expected one of none, n+1, n+n, got 'n+2'");
+    expect_error(BUSES "  on_protection_loss: [shed]\n",
+                 "t.yaml:3:23: on_protection_loss: expected one of shed, hold, got a list");
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1, buses: [A], switch: mosfet}\n",
+                 "t.yaml:4:50: switch: expected one of fet, relay, breaker, got 'mosfet'");
+}
+
+static void test_bad_ids_and_names(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n    - {id: ps 1, capacity_w: 1, buses: [A]}\n",
+                 "t.yaml:4:12: id: expected an id (1 to 31 of A-Z a-z 0-9 _ . : -), got 'ps 1'");
+    expect_error(BUSES "  psus:\n    - {id: abcdefghijklmnopqrstuvwxyz012345, capacity_w: 1, "
+                       "buses: [A]}\n",
+                 "t.yaml:4:12: id: expected an id (1 to 31 of A-Z a-z 0-9 _ . : -), got "
+                 "'abcdefghijklmnopqrstuvwxyz012345'");
+    expect_error("rack:\n  buses: [A, \"\"]\n",
+                 "t.yaml:2:14: buses: expected an id (1 to 31 of A-Z a-z 0-9 _ . : -), got ''");
+    expect_error(BUSES "  name: "
+                       "0123456789012345678901234567890123456789012345678901234567890123\n",
+                 "t.yaml:3:9: name: expected text of 1 to 63 bytes without control characters, "
+                 "got '0123456789012345678901234567890123456789...'");
+}
+
+static void test_duplicate_ids_name_the_first(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n"
+                       "    - {id: ps1, capacity_w: 1, buses: [A]}\n"
+                       "    - {id: ps2, capacity_w: 1, buses: [A]}\n"
+                       "    - {id: ps1, capacity_w: 1, buses: [A]}\n",
+                 "t.yaml:6:12: duplicate psu id 'ps1' (first at line 4)");
+    expect_error(BUSES "  servers:\n"
+                       "    - {id: s1, power_w: 1, priority: 1, buses: [A]}\n"
+                       "    - power_w: 1\n"
+                       "      id: s1\n"
+                       "      priority: 1\n"
+                       "      buses: [A]\n",
+                 "t.yaml:6:11: duplicate server id 's1' (first at line 4)");
+    expect_error("rack:\n  buses:\n    - A\n    - B\n    - A\n",
+                 "t.yaml:5:7: duplicate bus id 'A' (first at line 3)");
+    expect_error("rack:\n  feeds: [F1, F1]\n  buses: [A]\n",
+                 "t.yaml:2:15: duplicate feed id 'F1' (first at line 2)");
+}
+
+static void test_unknown_references(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1, buses: [A, C]}\n",
+                 "t.yaml:4:41: buses: unknown bus 'C' (rack buses: A, B)");
+    expect_error(BUSES "  servers:\n    - {id: s, power_w: 1, priority: 1, buses: [A, A]}\n",
+                 "t.yaml:4:51: buses: bus 'A' is listed twice");
+    expect_error("rack:\n  feeds: [F1, F2]\n  buses: [A]\n"
+                 "  psus:\n    - {id: p, capacity_w: 1, buses: [A], feed: F3}\n",
+                 "t.yaml:5:48: feed: unknown feed 'F3' (rack feeds: F1, F2)");
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1, buses: [A], feed: F1}\n",
+                 "t.yaml:4:48: feed: unknown feed 'F1' (rack feeds: mains)");
+    expect_error(BUSES "timeline:\n  - {at: 0, power_on: [ghost]}\n",
+                 "t.yaml:4:24: power_on: unknown server 'ghost'");
+    expect_error(BUSES "timeline:\n  - {at: 0, psu_fail: ps9}\n",
+                 "t.yaml:4:23: psu_fail: unknown psu 'ps9'");
+    expect_error(BUSES "timeline:\n  - {at: 0, feed_fail: F1}\n",
+                 "t.yaml:4:24: feed_fail: unknown feed 'F1' (rack feeds: mains)");
+    expect_error(BUSES "timeline:\n  - {at: 0, report: {server: s1, watts: 5}}\n",
+                 "t.yaml:4:30: server: unknown server 's1'");
+}
+
+static void test_psu_bus_must_be_among_its_buses(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1, buses: [A], bus: B}\n",
+                 "t.yaml:4:47: bus: 'B' is not one of the psu's buses (A)");
+}
+
+static void test_feed_required_when_several_feeds(void **state)
+{
+    (void)state;
+    expect_error("rack:\n  feeds: [F1, F2]\n  buses: [A]\n"
+                 "  psus:\n    - {id: p, capacity_w: 1, buses: [A]}\n",
+                 "t.yaml:5:7: missing key 'feed' in psu 'p' (required when the rack has several "
+                 "feeds: F1, F2)");
+}
+
+static void test_min_above_power_rejected(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  servers:\n    - {id: s, power_w: 500, min_w: 600, priority: 1, buses: "
+                       "[A]}\n",
+                 "t.yaml:4:36: min_w: must be at most power_w (500), got '600'");
+}
+
+static void test_too_many_buses(void **state)
+{
+    (void)state;
+    expect_error("rack:\n  buses: [A, B, C, D, E, F, G, H, I]\n",
+                 "t.yaml:2:35: buses: too many buses (at most 8)");
+}
+
+static void test_too_many_psus(void **state)
+{
+    (void)state;
+    size_t n = RACKFILE_MAX_PSUS + 1, len = 64 + n * 48;
+    char *text = malloc(len);
+    assert_non_null(text);
+    size_t at = (size_t)snprintf(text, len, "rack:\n  buses: [A]\n  psus:\n");
+    for (size_t i = 0; i < n; i++)
+        at +=
+            (size_t)snprintf(text + at, len - at, "  - {id: p%zu, capacity_w: 1, buses: [A]}\n", i);
+    expect_error(text, "t.yaml:4:3: psus: too many psus (4097, at most 4096)");
+    free(text);
+}
+
+static void test_list_expected_not_a_string(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1, buses: A}\n",
+                 "t.yaml:4:37: buses: expected a list of buses such as [A], got 'A'");
+    expect_error("rack:\n  buses: A\n",
+                 "t.yaml:2:10: buses: expected a list of ids such as [A, B], got 'A'");
+    expect_error("rack:\n  buses: []\n",
+                 "t.yaml:2:10: buses: expected a list of ids such as [A, B], got an empty list");
+    expect_error(BUSES "  servers: {id: s}\n",
+                 "t.yaml:3:12: servers: expected a list of servers, got a mapping");
+    expect_error(BUSES "  psus:\n", "t.yaml:3:8: psus: expected a list of psus, got nothing");
+    expect_error(BUSES "  psus: [ps1]\n", "t.yaml:3:10: psu: expected a mapping, got 'ps1'");
+    expect_error(BUSES "timeline: {at: 0}\n",
+                 "t.yaml:3:11: timeline: expected a list of steps, got a mapping");
+}
+
+static void test_yaml_syntax_error_has_libyaml_text_and_mark(void **state)
+{
+    (void)state;
+    expect_error("rack:\n  buses: [A, B\n  name: x\n",
+                 "t.yaml:3:7: did not find expected ',' or ']' (while parsing a flow sequence at "
+                 "line 2, column 10)");
+    expect_error("rack:\n\tbuses: [A]\n",
+                 "t.yaml:2:1: found character that cannot start any token (while scanning for "
+                 "the next token at line 2, column 1)");
+    expect_error("rack:\n  buses: [A]\n  name: \xff\n", "t.yaml:3:9: invalid leading UTF-8 octet");
+}
+
+static void test_empty_file_and_bad_top_level(void **state)
+{
+    (void)state;
+    expect_error("", "t.yaml:1:1: empty file: expected a mapping with a 'rack' key");
+    expect_error("# only a comment\n",
+                 "t.yaml:1:1: empty file: expected a mapping with a 'rack' key");
+    expect_error("- rack\n", "t.yaml:1:1: expected a mapping at the top level (with keys rack, "
+                             "timeline), got a list");
+    expect_error("timeline: []\n", "t.yaml:1:1: missing required top-level key 'rack'");
+    expect_error(BUSES "---\nrack: {}\n",
+                 "t.yaml:4:1: a second YAML document: the file must hold only one");
+}
+
+static void test_timeline_must_be_in_time_order(void **state)
+{
+    (void)state;
+    expect_error(BUSES "timeline:\n"
+                       "  - {at: 5, bus_fail: A}\n"
+                       "  - {at: 4.9, bus_repair: A}\n",
+                 "t.yaml:5:10: at: '4.9' is earlier than the step before it (line 4): steps must "
+                 "be in time order");
+    expect_error(BUSES "timeline:\n  - {bus_fail: A}\n",
+                 "t.yaml:4:5: missing required key 'at' in timeline step");
+    expect_error(BUSES "timeline:\n  - {at: -1, bus_fail: A}\n",
+                 "t.yaml:4:10: at: must be >= 0, got '-1'");
+}
+
+static void test_timeline_step_needs_a_known_action(void **state)
+{
+    (void)state;
+    expect_error(BUSES "timeline:\n  - at: 1\n",
+                 "t.yaml:4:5: timeline step has no action (expected one or more of power_on, "
+                 "power_off, remove, psu_fail, psu_repair, psu_degrade, bus_fail, bus_repair, "
+                 "feed_fail, feed_repair, report)");
+    expect_error(BUSES "timeline:\n  - at: 1\n    poweron: s1\n",
+                 "t.yaml:5:5: unknown key 'poweron' in timeline step (expected at, power_on, "
+                 "power_off, remove, psu_fail, psu_repair, psu_degrade, bus_fail, bus_repair, "
+                 "feed_fail, feed_repair, report)");
+    expect_error(BUSES "timeline:\n  - {at: 1, bus_fail: []}\n",
+                 "t.yaml:4:23: bus_fail: expected a bus id or a list of them, got an empty list");
+    expect_error(BUSES "timeline:\n  - {at: 1, bus_fail: {bus: A}}\n",
+                 "t.yaml:4:23: bus_fail: expected a bus id or a list of them, got a mapping");
+    expect_error(BUSES "timeline:\n  - {at: 1, report: s1}\n",
+                 "t.yaml:4:21: report: expected {server, watts} or a list of them, got 's1'");
+}
+
+static void test_degrade_and_report_are_checked(void **state)
+{
+    (void)state;
+    static const char head[] = BUSES "  psus: [{id: p, capacity_w: 1000, buses: [A]}]\n"
+                                     "  servers: [{id: s, power_w: 100, priority: 1, buses: "
+                                     "[A]}]\n"
+                                     "timeline:\n";
+    char text[512];
+    snprintf(text, sizeof(text), "%s  - {at: 0, psu_degrade: {psu: p, capacity_w: 1000.5}}\n",
+             head);
+    expect_error(text, "t.yaml:6:47: capacity_w: must be at most the rated capacity of psu 'p' "
+                       "(1000), got '1000.5'");
+    snprintf(text, sizeof(text), "%s  - {at: 0, psu_degrade: {psu: p, capacity_w: 0}}\n", head);
+    expect_error(text, "t.yaml:6:47: capacity_w: must be > 0, got '0'");
+    snprintf(text, sizeof(text), "%s  - {at: 0, psu_degrade: {psu: p}}\n", head);
+    expect_error(text, "t.yaml:6:26: missing required key 'capacity_w' in psu_degrade");
+    snprintf(text, sizeof(text), "%s  - {at: 0, report: {server: s, watts: -1}}\n", head);
+    expect_error(text, "t.yaml:6:40: watts: must be >= 0, got '-1'");
+    snprintf(text, sizeof(text), "%s  - {at: 0, report: [{server: s, watt: 1}]}\n", head);
+    expect_error(text, "t.yaml:6:34: unknown key 'watt' in report (expected server, watts)");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_full_rack_loads_every_field, teardown),
+        cmocka_unit_test_teardown(test_scenario_loads_timeline_in_written_order, teardown),
+        cmocka_unit_test_teardown(test_scenario_without_timeline_has_no_steps, teardown),
+        cmocka_unit_test_teardown(test_defaults_applied, teardown),
+        cmocka_unit_test_teardown(test_empty_rack_is_allowed, teardown),
+        cmocka_unit_test_teardown(test_decimal_watts_round_to_milliwatts, teardown),
+        cmocka_unit_test_teardown(test_load_reads_a_real_file, teardown),
+        cmocka_unit_test_teardown(test_load_reports_errors_with_the_path, teardown),
+        cmocka_unit_test_teardown(test_missing_file_cannot_open, teardown),
+        cmocka_unit_test_teardown(test_rack_file_refuses_timeline, teardown),
+        cmocka_unit_test_teardown(test_unknown_key_reports_line_and_column, teardown),
+        cmocka_unit_test_teardown(test_nn_needs_two_feeds, teardown),
+        cmocka_unit_test_teardown(test_unknown_top_level_key, teardown),
+        cmocka_unit_test_teardown(test_duplicate_key_points_at_second, teardown),
+        cmocka_unit_test_teardown(test_missing_required_key_points_at_mapping, teardown),
+        cmocka_unit_test_teardown(test_wrong_type_for_number, teardown),
+        cmocka_unit_test_teardown(test_zero_or_negative_rejected_where_positive_needed, teardown),
+        cmocka_unit_test_teardown(test_absurd_values_rejected, teardown),
+        cmocka_unit_test_teardown(test_priority_must_be_integer, teardown),
+        cmocka_unit_test_teardown(test_bad_words_list_the_allowed_ones, teardown),
+        cmocka_unit_test_teardown(test_bad_ids_and_names, teardown),
+        cmocka_unit_test_teardown(test_duplicate_ids_name_the_first, teardown),
+        cmocka_unit_test_teardown(test_unknown_references, teardown),
+        cmocka_unit_test_teardown(test_psu_bus_must_be_among_its_buses, teardown),
+        cmocka_unit_test_teardown(test_feed_required_when_several_feeds, teardown),
+        cmocka_unit_test_teardown(test_min_above_power_rejected, teardown),
+        cmocka_unit_test_teardown(test_too_many_buses, teardown),
+        cmocka_unit_test_teardown(test_too_many_psus, teardown),
+        cmocka_unit_test_teardown(test_list_expected_not_a_string, teardown),
+        cmocka_unit_test_teardown(test_yaml_syntax_error_has_libyaml_text_and_mark, teardown),
+        cmocka_unit_test_teardown(test_empty_file_and_bad_top_level, teardown),
+        cmocka_unit_test_teardown(test_timeline_must_be_in_time_order, teardown),
+        cmocka_unit_test_teardown(test_timeline_step_needs_a_known_action, teardown),
+        cmocka_unit_test_teardown(test_degrade_and_report_are_checked, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
