@@ -477,6 +477,12 @@ static void admit(struct policy *p, const struct rack *r)
 
 /* ---- reasons ----------------------------------------------------------- */
 
+/* Whole watts for messages (integer formatting: reasons are on the hot path). */
+static long long watts(int64_t mw)
+{
+    return (long long)((mw + (mw >= 0 ? 500 : -500)) / 1000);
+}
+
 static void bus_names(const struct rack *r, uint32_t mask, char *buf, size_t len)
 {
     size_t o = 0;
@@ -492,22 +498,22 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
 {
     char bn[96];
     bus_names(r, w->buses, bn, sizeof(bn));
-    double d = (double)w->demand_mw / 1000, c = (double)w->capacity_mw / 1000;
+    long long d = watts(w->demand_mw), c = watts(w->capacity_mw);
     const char *lvl = rack_protection_name(r->protection);
     switch (w->failure) {
     case ROUTE_FAIL_NONE:
-        snprintf(buf, len, "overload: %s has %.0f W for %.0f W", bn, c, d);
+        snprintf(buf, len, "overload: %s has %lld W for %lld W", bn, c, d);
         break;
     case ROUTE_FAIL_PSU:
-        snprintf(buf, len, "%s: losing %s would leave %s %.0f W for %.0f W", lvl,
+        snprintf(buf, len, "%s: losing %s would leave %s %lld W for %lld W", lvl,
                  w->index >= 0 ? r->psus[w->index].id : "a psu", bn, c, d);
         break;
     case ROUTE_FAIL_FEED:
-        snprintf(buf, len, "%s: losing feed %s would leave %s %.0f W for %.0f W", lvl,
+        snprintf(buf, len, "%s: losing feed %s would leave %s %lld W for %lld W", lvl,
                  r->feeds[w->index], bn, c, d);
         break;
     case ROUTE_FAIL_BUS:
-        snprintf(buf, len, "%s: losing bus %s would leave %s %.0f W for %.0f W", lvl,
+        snprintf(buf, len, "%s: losing bus %s would leave %s %lld W for %lld W", lvl,
                  r->buses[w->index], bn, c, d);
         break;
     }
@@ -535,8 +541,7 @@ static void input_text(const struct rack *r, const struct policy_input *in, char
         snprintf(buf, len, "%s failed", r->psus[in->index].id);
         return;
     case POLICY_PSU_DEGRADE:
-        snprintf(buf, len, "%s degraded to %.0f W", r->psus[in->index].id,
-                 (double)in->watts_mw / 1000);
+        snprintf(buf, len, "%s degraded to %lld W", r->psus[in->index].id, watts(in->watts_mw));
         return;
     case POLICY_PSU_REPAIR:
         snprintf(buf, len, "%s repaired", r->psus[in->index].id);
@@ -560,7 +565,7 @@ static void input_text(const struct rack *r, const struct policy_input *in, char
         snprintf(buf, len, "%s %s", r->servers[in->index].id, policy_input_name(in->kind));
         return;
     case POLICY_TICK:
-        snprintf(buf, len, "rack stable for %.0f s", (double)r->restore_after_ns / 1e9);
+        snprintf(buf, len, "rack stable for %lld s", (long long)(r->restore_after_ns / 1000000000));
         return;
     }
     snprintf(buf, len, "rack settled");
@@ -594,7 +599,9 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     int64_t cap0 = rack_capacity_mw(r), alloc0 = rack_allocated_mw(r);
     char why[POLICY_REASON_LEN] = "", why_now[POLICY_REASON_LEN] = "";
 
-    explain(p, r, true, why_now, sizeof(why_now));
+    struct route_why w0 = {0};
+    if (!route_feasible(p->rt, p->demand, &w0)) /* overload where the PSUs stand now */
+        why_text(r, &w0, why_now, sizeof(why_now));
     bool trouble = !ok(p, p->protect);
     if (trouble) {
         explain(p, r, false, why, sizeof(why));
@@ -607,9 +614,6 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     }
     admit(p, r);
 
-    /* why the PSUs must move for this plan, as they are switched now */
-    if (!trouble)
-        explain(p, r, true, why_now, sizeof(why_now));
     bool can_protect = ok(p, true);
     int moves = route_best(p->rt, p->demand, can_protect || p->protect, p->pos);
     if (moves < 0)
@@ -617,6 +621,14 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     if (moves < 0) /* search gave up: stay where we are */
         for (int i = 0; i < r->npsus; i++)
             p->pos[i] = r->psus[i].bus;
+    /* why the PSUs move: the overload where they stand, else the failure
+     * that was settled, else what the new plan needs of them */
+    if (moves > 0 && !why_now[0]) {
+        if (trouble)
+            snprintf(why_now, sizeof(why_now), "%s", why);
+        else
+            explain(p, r, true, why_now, sizeof(why_now));
+    }
 
     /* switches */
     for (int i = 0; i < r->npsus; i++) {
@@ -682,9 +694,9 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
         a->watts_mw = mw;
         alloc += mw - (rack_server_draws(s) ? s->alloc_mw : 0);
         fill_figures(a, cap1, alloc);
-        snprintf(a->reason, sizeof(a->reason), "stable for %.0f s: fits at %.0f W (%.0f of %.0f W)",
-                 (double)r->restore_after_ns / 1e9, (double)mw / 1000, (double)alloc / 1000,
-                 (double)cap1 / 1000);
+        snprintf(a->reason, sizeof(a->reason), "stable for %lld s: fits at %lld W (%lld of %lld W)",
+                 (long long)(r->restore_after_ns / 1000000000), watts(mw), watts(alloc),
+                 watts(cap1));
         s->alloc_mw = mw;
         s->state = mw == s->power_mw ? RACK_SRV_ON : RACK_SRV_CAPPED;
     }
@@ -703,9 +715,8 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
             a->server = i;
             a->watts_mw = p->plan[i];
             fill_figures(a, cap1, alloc);
-            snprintf(a->reason, sizeof(a->reason), "fits with %s kept: %.0f of %.0f W allocated",
-                     rack_protection_name(r->protection), (double)alloc / 1000,
-                     (double)cap1 / 1000);
+            snprintf(a->reason, sizeof(a->reason), "fits with %s kept: %lld of %lld W allocated",
+                     rack_protection_name(r->protection), watts(alloc), watts(cap1));
             s->alloc_mw = p->plan[i];
             s->state = RACK_SRV_ON;
         } else if (p->asked[i]) {
@@ -793,8 +804,8 @@ static int bad_index(const struct rack *r, const struct policy_input *in, char *
     }
     if (in->kind == POLICY_PSU_DEGRADE &&
         (in->watts_mw <= 0 || in->watts_mw > r->psus[in->index].rated_mw)) {
-        snprintf(err, len, "psu_degrade: %s capacity must be in (0, %.0f] W", r->psus[in->index].id,
-                 (double)r->psus[in->index].rated_mw / 1000);
+        snprintf(err, len, "psu_degrade: %s capacity must be in (0, %lld] W", r->psus[in->index].id,
+                 watts(r->psus[in->index].rated_mw));
         return -1;
     }
     if (in->kind == POLICY_REPORT && in->watts_mw < 0) {

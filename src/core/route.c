@@ -44,8 +44,9 @@ struct search {
     int *remcount; /* movable PSUs in classes >= ci */
     int64_t *rsuf; /* (ncls + 1) x nsub: capacity classes >= ci could bring to X */
     int64_t base[RACK_MAX_BUSES];
-    int64_t dd[ROUTE_NMASKS]; /* demand that must be served inside X */
-    const struct unit *units; /* what the classes refer to */
+    int64_t own_dd[ROUTE_NMASKS]; /* demand that must be served inside X ... */
+    const int64_t *dd;            /* ... or a shared copy of it */
+    const struct unit *units;     /* what the classes refer to */
     int nunits;
     int exact; /* moves required at a leaf, -1 for any */
     long nodes;
@@ -67,6 +68,11 @@ struct route {
     struct unit *du; /* units after the moves of an outer leaf */
     struct unit *fu; /* units under a failure */
     struct search outer, inner;
+    /* demand per subset under the failure being checked, reused while the
+     * live buses and the buses still reachable stay the same */
+    int64_t dd_cache[ROUTE_NMASKS];
+    bool dd_valid, dd_lost;
+    uint32_t dd_A, dd_useful;
     /* context of the running call */
     const int64_t *demand;
     bool protect;
@@ -453,7 +459,18 @@ static bool survives(struct route *rt, const struct unit *fu, int nu, uint32_t A
             useful |= fu[k].wired;
     useful &= A;
     struct search *s = &rt->inner;
-    demand_subsets(rt, demand, A, useful, s->dd, lost);
+    /* failures of one protection check mostly share live buses and reach:
+     * the demand per subset is then the same */
+    if (!rt->dd_valid || rt->dd_A != A || rt->dd_useful != useful) {
+        rt->dd_lost = false;
+        demand_subsets(rt, demand, A, useful, rt->dd_cache, &rt->dd_lost);
+        rt->dd_valid = true;
+        rt->dd_A = A;
+        rt->dd_useful = useful;
+    }
+    if (lost && rt->dd_lost)
+        *lost = true;
+    s->dd = rt->dd_cache;
     int64_t cbus[RACK_MAX_BUSES];
     capacity_of(fu, nu, A, cbus);
     if (hall(rt, s->dd, cbus, NULL))
@@ -479,15 +496,18 @@ static bool protected_units(struct route *rt, const struct unit *u, int nu, cons
 {
     if (rt->prot == RACK_PROT_NONE)
         return true;
+    rt->dd_valid = false; /* the demand may have changed since the last check */
     bool all = true;
     struct route_why w = {0};
     if (rt->prot == RACK_PROT_N1) {
+        memcpy(rt->fu, u, (size_t)nu * sizeof(*u));
         for (int k = 0; k < nu; k++) {
             if (u[k].n <= 0)
                 continue;
-            memcpy(rt->fu, u, (size_t)nu * sizeof(*u));
             rt->fu[k].n--;
-            if (survives(rt, rt->fu, nu, rt->alive_buses, demand, why ? &w : NULL, lost))
+            bool yes = survives(rt, rt->fu, nu, rt->alive_buses, demand, why ? &w : NULL, lost);
+            rt->fu[k].n++;
+            if (yes)
                 continue;
             if (why && all) {
                 *why = w;
@@ -559,7 +579,8 @@ static bool feasible_with_fast(struct route *rt, const struct unit *u, int nu,
                                const int64_t *demand)
 {
     struct search *s = &rt->inner;
-    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->dd, NULL);
+    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL);
+    s->dd = s->own_dd;
     search_setup(rt, s, u, nu, rt->alive_buses, MOVE_FAST);
     s->leaf = leaf_hall;
     return search_run(rt, s, -1);
@@ -580,7 +601,8 @@ bool route_ok(struct route *rt, const int64_t *demand, bool protect)
         return true;
     struct search *s = &rt->outer;
     rt->demand = demand;
-    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->dd, NULL);
+    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL);
+    s->dd = s->own_dd;
     if (!protect) {
         search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_ALL);
         s->leaf = leaf_hall;
@@ -588,7 +610,7 @@ bool route_ok(struct route *rt, const int64_t *demand, bool protect)
     }
     /* Protection depends only on where the slow PSUs sit: fast ones re-route
      * within the hold-up time wherever they start. */
-    memset(s->dd, 0, rt->nsub * sizeof(*s->dd)); /* no pruning on the slow level */
+    memset(s->own_dd, 0, rt->nsub * sizeof(*s->own_dd)); /* no pruning on the slow level */
     search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_SLOW);
     s->leaf = leaf_slow_then_fast;
     return search_run(rt, s, -1);
@@ -609,7 +631,8 @@ int route_best(struct route *rt, const int64_t *demand, bool protect, int *pos)
     struct search *s = &rt->outer;
     rt->demand = demand;
     rt->protect = protect;
-    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->dd, NULL);
+    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL);
+    s->dd = s->own_dd;
     search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_ALL);
     s->leaf = leaf_best;
     long spent = 0;
