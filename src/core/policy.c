@@ -89,17 +89,23 @@ void policy_actions_free(struct policy_actions *a)
     a->n = a->cap = 0;
 }
 
+/* Appends an action. Out of memory, the decision still stands and is applied;
+ * only its report is lost (written to a spare and dropped). */
 static struct policy_action *push(struct policy_actions *a, enum policy_action_kind kind)
 {
+    struct policy_action *x = &a->spare;
     if (a->n == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 16;
         struct policy_action *v = realloc(a->v, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        a->v = v;
-        a->cap = cap;
+        if (v) {
+            a->v = v;
+            a->cap = cap;
+        }
     }
-    struct policy_action *x = &a->v[a->n++];
+    if (a->n < a->cap)
+        x = &a->v[a->n++];
+    else
+        a->dropped++;
     memset(x, 0, sizeof(*x));
     x->kind = kind;
     x->server = x->psu = x->from_bus = x->to_bus = -1;
@@ -584,31 +590,173 @@ static void load_plan(struct policy *p, const struct rack *r)
     }
 }
 
-static void fill_figures(struct policy_action *a, int64_t cap, int64_t alloc)
+/* What the emitters of one settle share. */
+struct settle_ctx {
+    struct policy *p;
+    struct rack *r;
+    struct policy_actions *out;
+    const char *cause;
+    bool trouble;                    /* the rack needed capping or shedding */
+    char why[POLICY_REASON_LEN];     /* why, after the best re-routing */
+    char why_now[POLICY_REASON_LEN]; /* why, as the PSUs stood */
+    int64_t cap0, cap1;              /* capacity before and after the switches */
+    int64_t alloc;                   /* allocation as the actions apply */
+};
+
+static struct policy_action *emit(struct settle_ctx *c, enum policy_action_kind kind, int server,
+                                  int64_t cap)
 {
+    struct policy_action *a = push(c->out, kind);
+    a->server = server;
     a->capacity_mw = cap;
-    a->allocated_mw = alloc;
+    a->allocated_mw = c->alloc;
+    return a;
 }
 
+static void emit_switches(struct settle_ctx *c)
+{
+    struct rack *r = c->r;
+    for (int i = 0; i < r->npsus; i++) {
+        struct rack_psu *q = &r->psus[i];
+        if (c->p->pos[i] == q->bus)
+            continue;
+        struct policy_action *a = emit(c, POLICY_ACT_SWITCH, -1, c->cap0);
+        a->psu = i;
+        a->from_bus = q->bus;
+        a->to_bus = c->p->pos[i];
+        a->instant = q->switch_ns < r->holdup_ns;
+        snprintf(a->reason, sizeof(a->reason), "%s: %s; re-route", c->cause, c->why_now);
+        q->bus = c->p->pos[i];
+    }
+}
+
+/* Caps and sheds, least important first. */
+static void emit_reductions(struct settle_ctx *c)
+{
+    struct rack *r = c->r;
+    for (int k = r->nservers - 1; k >= 0; k--) {
+        int i = c->p->sorted[k];
+        struct rack_server *s = &r->servers[i];
+        int64_t was = rack_server_draws(s) ? s->alloc_mw : 0, mw = c->p->plan[i];
+        if (!rack_server_draws(s) || mw >= was)
+            continue;
+        struct policy_action *a = emit(c, mw ? POLICY_ACT_CAP : POLICY_ACT_SHED, i, c->cap0);
+        a->watts_mw = mw;
+        const char *how = mw ? "capping before shedding," : "shedding lowest first,";
+        if (c->trouble)
+            snprintf(a->reason, sizeof(a->reason), "%s: %s; %s priority %d", c->cause, c->why, how,
+                     s->priority);
+        else
+            snprintf(a->reason, sizeof(a->reason),
+                     "rack stable: making room for more important servers; %s priority %d", how,
+                     s->priority);
+        c->alloc -= was - mw;
+        a->allocated_mw = c->alloc;
+        s->alloc_mw = mw;
+        s->state = mw ? RACK_SRV_CAPPED : RACK_SRV_SHED;
+    }
+}
+
+/* Shed and capped servers back, most important first. */
+static void emit_restores(struct settle_ctx *c)
+{
+    struct rack *r = c->r;
+    for (int k = 0; k < r->nservers; k++) {
+        int i = c->p->sorted[k];
+        struct rack_server *s = &r->servers[i];
+        int64_t mw = c->p->plan[i];
+        bool back = (s->state == RACK_SRV_SHED && mw > 0) ||
+                    (s->state == RACK_SRV_CAPPED && mw > s->alloc_mw);
+        if (!back)
+            continue;
+        c->alloc += mw - (rack_server_draws(s) ? s->alloc_mw : 0);
+        bool full = mw == s->power_mw || s->state == RACK_SRV_SHED;
+        struct policy_action *a = emit(c, full ? POLICY_ACT_RESTORE : POLICY_ACT_CAP, i, c->cap1);
+        a->watts_mw = mw;
+        snprintf(a->reason, sizeof(a->reason), "stable for %lld s: fits at %lld W (%lld of %lld W)",
+                 (long long)(r->restore_after_ns / 1000000000), watts(mw), watts(c->alloc),
+                 watts(c->cap1));
+        s->alloc_mw = mw;
+        s->state = mw == s->power_mw ? RACK_SRV_ON : RACK_SRV_CAPPED;
+    }
+}
+
+/* Grants, most important first, and why a new request must wait. */
+static void emit_grants(struct settle_ctx *c)
+{
+    struct policy *p = c->p;
+    struct rack *r = c->r;
+    for (int k = 0; k < r->nservers; k++) {
+        int i = p->sorted[k];
+        struct rack_server *s = &r->servers[i];
+        if (s->state != RACK_SRV_WAITING)
+            continue;
+        if (p->plan[i] > 0) {
+            c->alloc += p->plan[i];
+            struct policy_action *a = emit(c, POLICY_ACT_GRANT, i, c->cap1);
+            a->watts_mw = p->plan[i];
+            snprintf(a->reason, sizeof(a->reason), "fits with %s kept: %lld of %lld W allocated",
+                     rack_protection_name(r->protection), watts(c->alloc), watts(c->cap1));
+            s->alloc_mw = p->plan[i];
+            s->state = RACK_SRV_ON;
+        } else if (p->asked[i]) {
+            struct policy_action *a = emit(c, POLICY_ACT_WAIT, i, c->cap1);
+            a->watts_mw = s->power_mw;
+            char w[POLICY_REASON_LEN];
+            set_plan(p, r, i, s->power_mw);
+            explain(p, r, false, w, sizeof(w));
+            set_plan(p, r, i, 0);
+            snprintf(a->reason, sizeof(a->reason), "queued: %s", w);
+        }
+    }
+}
+
+/* Protection as the rack now stands; an event when it changed. */
+static void emit_protection(struct settle_ctx *c)
+{
+    struct policy *p = c->p;
+    struct rack *r = c->r;
+    route_load(p->rt, r);
+    bool lost = false;
+    struct route_why pw = {0};
+    bool prot =
+        route_protected(p->rt, p->demand, &pw, &lost) && route_feasible(p->rt, p->demand, NULL);
+    if (!p->announced || prot != r->is_protected || lost != r->redundancy_lost) {
+        struct policy_action *a = emit(c, POLICY_ACT_PROTECTION, -1, c->cap1);
+        a->is_protected = prot;
+        a->redundancy_lost = lost;
+        if (prot)
+            snprintf(a->reason, sizeof(a->reason), "%s kept%s", rack_protection_name(r->protection),
+                     lost ? "; redundancy lost for servers no re-routing can reach" : "");
+        else
+            why_text(r, &pw, a->reason, sizeof(a->reason));
+    }
+    p->announced = true;
+    r->is_protected = prot;
+    r->redundancy_lost = lost;
+}
+
+/* Works out the plan (reduce, restore, admit, route), then applies it to the
+ * rack action by action. */
 static void settle(struct policy *p, struct rack *r, int64_t now, const char *cause,
                    struct policy_actions *out)
 {
+    struct settle_ctx c = {.p = p, .r = r, .out = out, .cause = cause};
     p->protect = r->on_loss == RACK_ON_LOSS_SHED;
     route_load(p->rt, r);
     load_plan(p, r);
-    int64_t cap0 = rack_capacity_mw(r), alloc0 = rack_allocated_mw(r);
-    char why[POLICY_REASON_LEN] = "", why_now[POLICY_REASON_LEN] = "";
+    c.cap0 = rack_capacity_mw(r);
+    c.alloc = rack_allocated_mw(r);
 
     struct route_why w0 = {0};
     if (!route_feasible(p->rt, p->demand, &w0)) /* overload where the PSUs stand now */
-        why_text(r, &w0, why_now, sizeof(why_now));
-    bool trouble = !ok(p, p->protect);
-    if (trouble) {
-        explain(p, r, false, why, sizeof(why));
+        why_text(r, &w0, c.why_now, sizeof(c.why_now));
+    c.trouble = !ok(p, p->protect);
+    if (c.trouble) {
+        explain(p, r, false, c.why, sizeof(c.why));
         reduce(p, r);
     }
-    bool stable = r->last_change_ns == INT64_MIN || now - r->last_change_ns >= r->restore_after_ns;
-    if (stable) {
+    if (r->last_change_ns == INT64_MIN || now - r->last_change_ns >= r->restore_after_ns) {
         restore(p, r);
         r->restore_done_ns = r->last_change_ns;
     }
@@ -623,143 +771,20 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
             p->pos[i] = r->psus[i].bus;
     /* why the PSUs move: the overload where they stand, else the failure
      * that was settled, else what the new plan needs of them */
-    if (moves > 0 && !why_now[0]) {
-        if (trouble)
-            snprintf(why_now, sizeof(why_now), "%s", why);
+    if (moves > 0 && !c.why_now[0]) {
+        if (c.trouble)
+            snprintf(c.why_now, sizeof(c.why_now), "%s", c.why);
         else
-            explain(p, r, true, why_now, sizeof(why_now));
+            explain(p, r, true, c.why_now, sizeof(c.why_now));
     }
 
-    /* switches */
-    for (int i = 0; i < r->npsus; i++) {
-        struct rack_psu *q = &r->psus[i];
-        if (p->pos[i] == q->bus)
-            continue;
-        struct policy_action *a = push(out, POLICY_ACT_SWITCH);
-        if (!a)
-            break;
-        a->psu = i;
-        a->from_bus = q->bus;
-        a->to_bus = p->pos[i];
-        a->instant = q->switch_ns < r->holdup_ns;
-        fill_figures(a, cap0, alloc0);
-        snprintf(a->reason, sizeof(a->reason), "%s: %s; re-route", cause, why_now);
-        q->bus = p->pos[i];
-    }
-
-    /* caps and sheds, least important first */
     ensure_sorted(p, r);
-    int64_t alloc = alloc0, cap1 = rack_capacity_mw(r);
-    for (int k = r->nservers - 1; k >= 0; k--) {
-        int i = p->sorted[k];
-        struct rack_server *s = &r->servers[i];
-        int64_t was = rack_server_draws(s) ? s->alloc_mw : 0;
-        int64_t now_mw = p->plan[i];
-        if (!rack_server_draws(s) || now_mw >= was)
-            continue;
-        struct policy_action *a = push(out, now_mw ? POLICY_ACT_CAP : POLICY_ACT_SHED);
-        if (!a)
-            break;
-        a->server = i;
-        a->watts_mw = now_mw;
-        fill_figures(a, cap0, alloc);
-        const char *how = now_mw ? "capping before shedding," : "shedding lowest first,";
-        if (trouble)
-            snprintf(a->reason, sizeof(a->reason), "%s: %s; %s priority %d", cause, why, how,
-                     s->priority);
-        else
-            snprintf(a->reason, sizeof(a->reason),
-                     "rack stable: making room for more important servers; %s priority %d", how,
-                     s->priority);
-        alloc -= was - now_mw;
-        s->alloc_mw = now_mw;
-        s->state = now_mw ? RACK_SRV_CAPPED : RACK_SRV_SHED;
-    }
-
-    /* restores, most important first */
-    for (int k = 0; k < r->nservers; k++) {
-        int i = p->sorted[k];
-        struct rack_server *s = &r->servers[i];
-        int64_t mw = p->plan[i];
-        bool back = (s->state == RACK_SRV_SHED && mw > 0) ||
-                    (s->state == RACK_SRV_CAPPED && mw > s->alloc_mw);
-        if (!back)
-            continue;
-        struct policy_action *a =
-            push(out, mw == s->power_mw || s->state == RACK_SRV_SHED ? POLICY_ACT_RESTORE
-                                                                     : POLICY_ACT_CAP);
-        if (!a)
-            break;
-        a->server = i;
-        a->watts_mw = mw;
-        alloc += mw - (rack_server_draws(s) ? s->alloc_mw : 0);
-        fill_figures(a, cap1, alloc);
-        snprintf(a->reason, sizeof(a->reason), "stable for %lld s: fits at %lld W (%lld of %lld W)",
-                 (long long)(r->restore_after_ns / 1000000000), watts(mw), watts(alloc),
-                 watts(cap1));
-        s->alloc_mw = mw;
-        s->state = mw == s->power_mw ? RACK_SRV_ON : RACK_SRV_CAPPED;
-    }
-
-    /* grants, and the new request that must wait */
-    for (int k = 0; k < r->nservers; k++) {
-        int i = p->sorted[k];
-        struct rack_server *s = &r->servers[i];
-        if (s->state != RACK_SRV_WAITING)
-            continue;
-        if (p->plan[i] > 0) {
-            struct policy_action *a = push(out, POLICY_ACT_GRANT);
-            if (!a)
-                break;
-            alloc += p->plan[i];
-            a->server = i;
-            a->watts_mw = p->plan[i];
-            fill_figures(a, cap1, alloc);
-            snprintf(a->reason, sizeof(a->reason), "fits with %s kept: %lld of %lld W allocated",
-                     rack_protection_name(r->protection), watts(alloc), watts(cap1));
-            s->alloc_mw = p->plan[i];
-            s->state = RACK_SRV_ON;
-        } else if (p->asked[i]) {
-            struct policy_action *a = push(out, POLICY_ACT_WAIT);
-            if (!a)
-                break;
-            a->server = i;
-            a->watts_mw = s->power_mw;
-            fill_figures(a, cap1, alloc);
-            char w[POLICY_REASON_LEN];
-            set_plan(p, r, i, s->power_mw);
-            explain(p, r, false, w, sizeof(w));
-            set_plan(p, r, i, 0);
-            snprintf(a->reason, sizeof(a->reason), "queued: %s", w);
-        }
-    }
-
-    /* protection as it now stands */
-    route_load(p->rt, r);
-    bool lost = false;
-    struct route_why pw = {0};
-    bool prot =
-        route_protected(p->rt, p->demand, &pw, &lost) && route_feasible(p->rt, p->demand, NULL);
-    if (!p->announced || prot != r->is_protected || lost != r->redundancy_lost) {
-        struct policy_action *a = push(out, POLICY_ACT_PROTECTION);
-        if (a) {
-            a->is_protected = prot;
-            a->redundancy_lost = lost;
-            fill_figures(a, rack_capacity_mw(r), rack_allocated_mw(r));
-            if (prot)
-                snprintf(a->reason, sizeof(a->reason), "%s kept%s",
-                         rack_protection_name(r->protection),
-                         lost ? "; redundancy lost for servers no re-routing can reach" : "");
-            else {
-                char w[POLICY_REASON_LEN];
-                why_text(r, &pw, w, sizeof(w));
-                snprintf(a->reason, sizeof(a->reason), "%s", w);
-            }
-        }
-    }
-    p->announced = true;
-    r->is_protected = prot;
-    r->redundancy_lost = lost;
+    emit_switches(&c);
+    c.cap1 = rack_capacity_mw(r);
+    emit_reductions(&c);
+    emit_restores(&c);
+    emit_grants(&c);
+    emit_protection(&c);
 }
 
 void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct policy_actions *out)
@@ -818,8 +843,6 @@ static int bad_index(const struct rack *r, const struct policy_input *in, char *
 static void ignored(struct policy_actions *out, int server, const char *id, const char *what)
 {
     struct policy_action *a = push(out, POLICY_ACT_IGNORED);
-    if (!a)
-        return;
     a->server = server;
     snprintf(a->reason, sizeof(a->reason), "%s %s", id, what);
 }
@@ -842,17 +865,15 @@ static bool server_input(struct rack *r, const struct policy_input *in, struct p
         return false;
     }
     struct policy_action *a = push(out, POLICY_ACT_RELEASE);
-    if (a) {
-        a->server = in->index;
-        a->watts_mw = rack_server_draws(s) ? s->alloc_mw : 0;
-        a->capacity_mw = rack_capacity_mw(r);
-        a->allocated_mw = rack_allocated_mw(r) - a->watts_mw;
-        const char *how = in->kind == POLICY_REMOVE      ? "removed: its chassis reports it gone"
-                          : s->state == RACK_SRV_WAITING ? "request withdrawn"
-                          : s->state == RACK_SRV_SHED    ? "powered off while shed"
-                                                         : "orderly power-off";
-        snprintf(a->reason, sizeof(a->reason), "%s", how);
-    }
+    a->server = in->index;
+    a->watts_mw = rack_server_draws(s) ? s->alloc_mw : 0;
+    a->capacity_mw = rack_capacity_mw(r);
+    a->allocated_mw = rack_allocated_mw(r) - a->watts_mw;
+    const char *how = in->kind == POLICY_REMOVE      ? "removed: its chassis reports it gone"
+                      : s->state == RACK_SRV_WAITING ? "request withdrawn"
+                      : s->state == RACK_SRV_SHED    ? "powered off while shed"
+                                                     : "orderly power-off";
+    snprintf(a->reason, sizeof(a->reason), "%s", how);
     s->state = RACK_SRV_OFF;
     s->alloc_mw = 0;
     if (in->kind == POLICY_REMOVE)

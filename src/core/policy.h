@@ -66,6 +66,8 @@ struct policy_action {
 struct policy_actions {
     struct policy_action *v;
     size_t n, cap;
+    size_t dropped;             /* reports lost to a failed allocation (decisions still apply) */
+    struct policy_action spare; /* where such a report is written */
 };
 
 void policy_actions_clear(struct policy_actions *a);
