@@ -13,13 +13,13 @@
 #define SIMDEV_CHASSIS_UNIT_BASE 10 /* chassis c (rack order) is unit 10 + c */
 #define SIMDEV_MAX_CHASSIS 50
 #define SIMDEV_MAX_SLOTS 100 /* servers per chassis module */
-#define SIMDEV_MAX_PSUS 28
+#define SIMDEV_MAX_PSUS 20
 
 /* PSU i (rack order) answers at the ORv3 PSU addresses in this order:
- * 200-205, 232-237, 240-242, then 243-255. */
+ * 200-205, 232-237, 240-242, then 243-247 (Modbus unit ids end at 247). */
 static const unsigned char simdev_psu_units[SIMDEV_MAX_PSUS] = {
-    200, 201, 202, 203, 204, 205, 232, 233, 234, 235, 236, 237, 240, 241,
-    242, 243, 244, 245, 246, 247, 248, 249, 250, 251, 252, 253, 254, 255,
+    200, 201, 202, 203, 204, 205, 232, 233, 234, 235,
+    236, 237, 240, 241, 242, 243, 244, 245, 246, 247,
 };
 
 /*

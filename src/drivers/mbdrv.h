@@ -1,0 +1,251 @@
+/*
+ * mbdrv.h - the Modbus polling engine (client role): one bus (TCP or RTU),
+ * the devices on it, their poll plans, retries, dormancy, discovery, writes
+ * for actions and an alert line. Blocking; a bus belongs to one worker thread
+ * and every call on it comes from that thread. Rules and numbers:
+ * docs/modbus.md.
+ *
+ * Time: now_ns (any monotonic frame: the daemon's clock, or a test's virtual
+ * time) drives what is due and stamps events; deadline_ns is absolute
+ * CLOCK_MONOTONIC, because it bounds real blocking I/O.
+ *
+ * Names carry mbdrv_ so they cannot clash with libmodbus's own modbus_.
+ */
+#ifndef MBDRV_H
+#define MBDRV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "orv3.h"
+
+enum mbdrv_transport { MBDRV_TCP, MBDRV_RTU };
+
+struct mbdrv_bus_config {
+    enum mbdrv_transport transport;
+    char host[64]; /* TCP */
+    int port;
+    char device[128];            /* RTU: /dev/ttyUSB0 */
+    int baud;                    /* 19200 */
+    char parity;                 /* 'N', 'E' (default) or 'O' */
+    int data_bits;               /* 8 */
+    int stop_bits;               /* 1 */
+    int64_t response_timeout_ns; /* per transaction (300 ms) */
+    int64_t idle_gap_ns;         /* silence after each transaction: RTU 3 ms, TCP 0 */
+    int retries;                 /* extra tries of a failed transaction (2) */
+    int dormant_after;           /* consecutive failed tries that make a device dormant (10) */
+    int64_t reprobe_ns;          /* how often a dormant or absent unit is probed (60 s) */
+    int64_t probe_timeout_ns;    /* response timeout of a probe (70 ms) */
+    int64_t confirm_ns;          /* alarm re-read while a new health awaits debounce (50 ms) */
+    int max_span_words;          /* 120 */
+    int max_hole_words;          /* ORV3_DEFAULT_MAX_HOLE */
+    int32_t draw_deadband_mw;    /* chassis: a draw change smaller than this is not reported */
+    struct orv3_monitor_config monitor;
+};
+
+/* Defaults for a transport (the idle gap differs). */
+void mbdrv_bus_config_default(struct mbdrv_bus_config *c, enum mbdrv_transport t);
+
+enum mbdrv_kind { MBDRV_ORV3_PSU, MBDRV_ORV3_BBU, MBDRV_SIM_SWITCH, MBDRV_SIM_CHASSIS };
+const char *mbdrv_kind_name(enum mbdrv_kind k); /* "orv3-psu", "orv3-bbu", "simdev-switch", ... */
+int mbdrv_kind_parse(const char *s, enum mbdrv_kind *out); /* 0 or -1 */
+
+/* What a poll plan gives an interval to. ORv3 devices use the orv3 groups;
+ * simdev modules (switch positions, chassis slots) use MBDRV_G_MODULE. */
+enum mbdrv_group {
+    MBDRV_G_IDENTITY = ORV3_G_IDENTITY,
+    MBDRV_G_ALARM = ORV3_G_ALARM,
+    MBDRV_G_TELEMETRY = ORV3_G_TELEMETRY,
+    MBDRV_G_STATS = ORV3_G_STATS,
+    MBDRV_G_CONFIG = ORV3_G_CONFIG,
+    MBDRV_G_MODULE,
+    MBDRV_NGROUPS,
+};
+#define MBDRV_ONCE INT64_MAX        /* read when the device is (re)found, then never */
+#define MBDRV_NEVER (INT64_MAX - 1) /* not read */
+
+struct mbdrv_device_config {
+    enum mbdrv_kind kind;
+    int unit;   /* 1..247 */
+    int count;  /* simdev-chassis: slots (1..SIMDEV_MAX_SLOTS); simdev-switch: PSUs */
+    int nbuses; /* simdev-switch: buses per PSU (for coil addresses), 1..8 */
+    /* 0 = the default for the kind (docs/modbus.md), MBDRV_ONCE, MBDRV_NEVER
+     * or an interval in ns. */
+    int64_t interval_ns[MBDRV_NGROUPS];
+};
+
+enum mbdrv_state {
+    MBDRV_LIVE,    /* answering, polled by its plan */
+    MBDRV_DORMANT, /* stopped answering: probed every reprobe_ns */
+    MBDRV_ABSENT,  /* a discovery candidate that never answered */
+};
+const char *mbdrv_state_name(enum mbdrv_state s);
+
+#define MBDRV_NEXC 12 /* exception counters by code 1..11; [0] for unknown codes */
+struct mbdrv_stats {
+    enum mbdrv_state state;
+    uint64_t ok;         /* transactions answered */
+    uint64_t timeouts;   /* tries without an answer */
+    uint64_t crc_errors; /* EMBBADCRC */
+    uint64_t exceptions; /* exception replies, all codes */
+    uint64_t exc_by_code[MBDRV_NEXC];
+    uint64_t other_errors; /* bad data, connection errors, ... */
+    uint64_t retries;      /* tries after the first */
+    uint64_t probes, probes_ok;
+    uint64_t writes, write_errors;
+    uint64_t dormant_count; /* times it went dormant */
+    int consecutive_failures;
+    char last_error[200];
+};
+
+/* ---- results ------------------------------------------------------------ */
+
+enum mbdrv_event_kind {
+    MBDRV_EV_PSU,    /* u.psu: an ORv3 PSU was read (after each alarm/telemetry read) */
+    MBDRV_EV_BBU,    /* u.bbu */
+    MBDRV_EV_HEALTH, /* u.health: a monitor event of an ORv3 device */
+    MBDRV_EV_SLOT,   /* u.slot: a chassis slot changed (or was read the first time) */
+    MBDRV_EV_SWITCH, /* u.sw: a switch position changed (or was read the first time) */
+    MBDRV_EV_DEVICE, /* u.dev: a device was found, went dormant, came back */
+};
+
+/* Changed-field bits of a slot event. */
+#define MBDRV_SLOT_PRESENT 0x01u
+#define MBDRV_SLOT_REQUEST 0x02u
+#define MBDRV_SLOT_STATE 0x04u
+#define MBDRV_SLOT_CAP 0x08u
+#define MBDRV_SLOT_DRAW 0x10u
+#define MBDRV_SLOT_ASK 0x20u
+#define MBDRV_SLOT_CHANGES 0x40u /* the module's change counter moved */
+#define MBDRV_SLOT_FIRST 0x80u   /* first read of the slot */
+
+struct mbdrv_slot {
+    int slot;
+    bool present;
+    int state; /* enum simdev_power_state */
+    int ask;   /* enum simdev_ask */
+    int64_t request_mw, cap_mw, draw_mw;
+    uint16_t changes; /* the module's change counter */
+    unsigned changed; /* MBDRV_SLOT_* */
+};
+
+struct mbdrv_switch {
+    int psu;
+    int bus;      /* -1: connected to none */
+    int prev_bus; /* -1 also on the first read */
+};
+
+struct mbdrv_devev {
+    enum mbdrv_state from, to; /* ABSENT->LIVE found, LIVE->DORMANT, DORMANT->LIVE back */
+    char why[200];
+};
+
+struct mbdrv_event {
+    enum mbdrv_event_kind kind;
+    int device; /* index from mbdrv_add_device / mbdrv_discover */
+    int unit;
+    enum mbdrv_kind dev_kind;
+    int64_t t_ns;
+    union {
+        struct orv3_psu_telemetry psu;
+        struct orv3_bbu_telemetry bbu;
+        struct orv3_event health;
+        struct mbdrv_slot slot;
+        struct mbdrv_switch sw;
+        struct mbdrv_devev dev;
+    } u;
+};
+
+/* Called from mbdrv_poll_once, and from the writes when a write changes a
+ * device's state (dormant, back); ev is valid for the call only. */
+typedef void (*mbdrv_sink)(void *ctx, const struct mbdrv_event *ev);
+
+/* ---- the bus ------------------------------------------------------------ */
+
+struct mbdrv_bus;
+
+/* Creates the libmodbus context; does not connect yet. NULL with err filled
+ * on a bad configuration. */
+struct mbdrv_bus *mbdrv_bus_new(const struct mbdrv_bus_config *c, mbdrv_sink sink, void *sink_ctx,
+                                char *err, size_t errlen);
+void mbdrv_bus_free(struct mbdrv_bus *b);
+
+/* A device assumed present: read at once. Returns its index, or -1 with err
+ * (bad unit or count, unit already on the bus, out of memory). */
+int mbdrv_add_device(struct mbdrv_bus *b, const struct mbdrv_device_config *c, char *err,
+                     size_t errlen);
+/*
+ * Discovery: adds a candidate device of kind for every unit in units that
+ * is not on the bus yet (count/intervals as in tmpl). Candidates are ABSENT
+ * until a probe answers; at most one absent or dormant unit is probed per
+ * mbdrv_poll_once. Returns how many were added, or -1 with err (the
+ * candidates added before the bad one stay).
+ */
+int mbdrv_discover(struct mbdrv_bus *b, const struct mbdrv_device_config *tmpl,
+                   const uint8_t *units, int n, char *err, size_t errlen);
+
+/*
+ * Serves every span that is due at now_ns, one span per device in turn
+ * (round robin, resumed at the next call), then probes at most one absent or
+ * dormant unit that is due. Stops starting transactions once
+ * CLOCK_MONOTONIC passes deadline_ns (0: no deadline); the span under way
+ * finishes with its retries, so a call can overrun the deadline by
+ * (1 + retries) response timeouts. A device whose span got no answer waits
+ * for the next call. Results go to the sink. Returns the number of
+ * transactions done (each counting its retries once). Device failures are
+ * counted, never returned.
+ */
+int mbdrv_poll_once(struct mbdrv_bus *b, int64_t now_ns, int64_t deadline_ns);
+
+/* Earliest now_ns at which something is due: the now_ns of the last poll
+ * when something is due already, INT64_MAX when nothing ever will be. */
+int64_t mbdrv_next_due_ns(const struct mbdrv_bus *b);
+
+/*
+ * Waits up to timeout_ns for the alert fd (fd < 0: just sleeps). Each byte
+ * on it is one alert (like an ALERT# line): they are drained and the alarm
+ * spans of every live device (and chassis slot spans) become due at once.
+ * Returns 1 when alerted, 0 on timeout, -1 on an error of poll or read.
+ */
+int mbdrv_wait(struct mbdrv_bus *b, int fd, int64_t timeout_ns);
+
+/* Makes every span of a device due at once (after an action, say). */
+void mbdrv_refresh(struct mbdrv_bus *b, int dev);
+
+int mbdrv_device_count(const struct mbdrv_bus *b);
+/* 0, or -1 for a bad index. */
+int mbdrv_device_stats(const struct mbdrv_bus *b, int dev, struct mbdrv_stats *out);
+int mbdrv_device_unit(const struct mbdrv_bus *b, int dev);
+/* A device's poll plan, for display and tests. */
+struct mbdrv_plan_entry {
+    uint16_t start, words;
+    uint32_t groups; /* ORV3_GROUP_BIT / 1u << MBDRV_G_MODULE */
+    int64_t interval_ns;
+    int64_t next_due_ns;
+};
+int mbdrv_device_plan(const struct mbdrv_bus *b, int dev, struct mbdrv_plan_entry *out, int cap);
+
+/* ---- writes (actions) ------------------------------------------------------
+ * Each returns 0, or -1 with err "unit U (kind): what: libmodbus error"
+ * (arguments out of range are refused before any I/O). A write is retried
+ * like a read, counted in the device's stats, and its events are stamped
+ * with the now_ns of the last mbdrv_poll_once. A write to a module makes all
+ * of its spans due, so the new state is read back at the next poll. */
+
+/* simdev-switch: connect (on) or disconnect psu from bus. */
+int mbdrv_set_switch(struct mbdrv_bus *b, int dev, int psu, int bus, bool on, char *err,
+                     size_t errlen);
+/* simdev-chassis: power a slot's server on (grant, restore) or off (shed). */
+int mbdrv_set_slot_power(struct mbdrv_bus *b, int dev, int slot, bool on, char *err, size_t errlen);
+/* simdev-chassis: the slot's cap; written in whole watts, rounded down; 0 = none. */
+int mbdrv_set_slot_cap(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, char *err,
+                       size_t errlen);
+/* simdev-chassis: the controller handled the slot's ask. */
+int mbdrv_clear_ask(struct mbdrv_bus *b, int dev, int slot, char *err, size_t errlen);
+/* Any device: one holding register (0x06) or one coil (0x05). */
+int mbdrv_write_register(struct mbdrv_bus *b, int dev, int reg, uint16_t value, char *err,
+                         size_t errlen);
+int mbdrv_write_coil(struct mbdrv_bus *b, int dev, int coil, bool on, char *err, size_t errlen);
+
+#endif
