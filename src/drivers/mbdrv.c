@@ -1,5 +1,5 @@
 /*
- * mbdrv.c - the Modbus polling engine over libmodbus. See modbus.h for the
+ * mbdrv.c - the Modbus polling engine over libmodbus. See mbdrv.h for the
  * contract and docs/modbus.md for the rules and the numbers.
  */
 #include "mbdrv.h"
