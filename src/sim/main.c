@@ -8,13 +8,15 @@
 #include <string.h>
 
 #include "runner.h"
+#include "serve.h"
 
 static void usage(FILE *f)
 {
     fputs("usage: rackpower-sim SCENARIO.yaml [--json] [--seed N]\n"
+          "       rackpower-sim serve RACK.yaml [options]   (serve --help)\n"
           "  Plays the scenario (a rack file plus a timeline, see docs/rack-file.md)\n"
           "  in virtual time and prints each decision with its reason.\n"
-          "  --json     one JSON object per line (docs/sim-events.md)\n"
+          "  --json     one JSON object per line (docs/simulator.md)\n"
           "  --seed N   seed of the simulated servers' actual draw (default 1)\n",
           f);
 }
@@ -23,6 +25,8 @@ int main(int argc, char **argv)
 {
     struct runner_opts o = {.json = false, .seed = 1, .out = stdout};
     const char *path = NULL;
+    if (argc > 1 && strcmp(argv[1], "serve") == 0)
+        return serve_main(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             o.json = true;

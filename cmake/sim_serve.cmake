@@ -1,0 +1,17 @@
+# rackpower-sim serve: the simulated rack's devices over Modbus TCP and RTU
+# (docs/sim-devices.md). Its pure parts are a library for the unit tests.
+add_library(rpsimdev STATIC src/sim/mbsrv.c src/sim/physics.c src/sim/simdevs.c)
+target_include_directories(rpsimdev PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
+target_link_libraries(rpsimdev PUBLIC rpconf rpcore m)
+
+target_sources(rackpower-sim PRIVATE ${CMAKE_SOURCE_DIR}/src/sim/serve.c)
+target_link_libraries(rackpower-sim PRIVATE rpsimdev)
+
+# test_physics also checks that the PSU registers decode with the daemon's ORv3
+# decoder (rpwire_orv3, cmake/modbus.cmake).
+rp_test(test_physics rpsimdev rpwire_orv3)
+rp_test(test_mbsrv rpsimdev)
+
+add_test(NAME sim_serve COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_serve.sh
+         $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})
+set_tests_properties(sim_serve PROPERTIES TIMEOUT 180)

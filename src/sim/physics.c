@@ -1,0 +1,898 @@
+/*
+ * physics.c - the simulated rack's hardware: draws, load sharing, brown-outs,
+ * PSU readings and alarms, faults and requests. No policy: the controller
+ * decides, this only obeys the switches and slot relays it is given.
+ */
+#include "physics.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simdev.h"
+
+#define NO_OVERLOAD INT64_MIN
+#define NO_PENDING (-2)
+#define EVENTS_MAX 4096
+#define TEMP_TAU_S 20.0 /* temperatures follow the load with this time constant */
+#define FAN_TAU_S 2.0
+#define WALK_PER_SQRT_S 0.1 /* utilisation random walk: spread of one step per sqrt(s) */
+#define STANDBY_MW 12000    /* a PSU with AC and no load */
+
+/* splitmix64: small, and the same everywhere */
+static uint64_t rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rnd01(uint64_t *s)
+{
+    return (double)(rnd(s) >> 11) / 9007199254740992.0;
+}
+
+static int popcount8(uint32_t m)
+{
+    int n = 0;
+    for (; m; m &= m - 1)
+        n++;
+    return n;
+}
+
+void phys_event(struct phys *ph, enum phys_event_kind kind, int index, const char *fmt, ...)
+{
+    if (ph->nev == ph->evcap) {
+        size_t cap = ph->evcap ? ph->evcap * 2 : 32;
+        struct phys_event *v = cap <= EVENTS_MAX ? realloc(ph->ev, cap * sizeof(*v)) : NULL;
+        if (!v) {
+            ph->dropped++;
+            return;
+        }
+        ph->ev = v;
+        ph->evcap = cap;
+    }
+    struct phys_event *e = &ph->ev[ph->nev++];
+    e->kind = kind;
+    e->index = index;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+}
+
+int64_t phys_model_mw(int64_t peak_mw, double u)
+{
+    if (u < 0)
+        u = 0;
+    if (u > 1)
+        u = 1;
+    double peak = (double)peak_mw, idle = peak / 2;
+    return llround(idle + (peak - idle) * (2 * u - pow(u, 1.4)));
+}
+
+/* ---- load spreading ------------------------------------------------------ */
+
+/*
+ * Max flow from demands to buses (Edmonds-Karp on the tiny graph source ->
+ * demand -> bus -> sink; demand->bus edges are unbounded). flow[k][b] is
+ * what demand k draws from bus b.
+ */
+static void max_flow(int nb, const int64_t cap[], int nk, const uint32_t mask[],
+                     const int64_t dem[], int64_t (*flow)[RACK_MAX_BUSES], int64_t into[])
+{
+    int64_t *sent = calloc((size_t)nk + 1, sizeof(*sent));
+    int *parent = malloc(((size_t)nk + RACK_MAX_BUSES) * sizeof(*parent));
+    int *queue = malloc(((size_t)nk + RACK_MAX_BUSES) * sizeof(*queue));
+    if (!sent || !parent || !queue)
+        goto out;
+    for (int guard = 0; guard < 100000; guard++) {
+        /* nodes: demands 0..nk-1, buses nk..nk+nb-1; parent -1 = from the source */
+        int nn = nk + nb, head = 0, tail = 0, end = -1;
+        for (int v = 0; v < nn; v++)
+            parent[v] = -2;
+        for (int k = 0; k < nk; k++)
+            if (dem[k] - sent[k] > 0) {
+                parent[k] = -1;
+                queue[tail++] = k;
+            }
+        while (head < tail && end < 0) {
+            int v = queue[head++];
+            if (v < nk) {
+                for (int b = 0; b < nb; b++)
+                    if ((mask[v] >> b & 1) && parent[nk + b] == -2) {
+                        parent[nk + b] = v;
+                        queue[tail++] = nk + b;
+                    }
+            } else {
+                int b = v - nk;
+                if (cap[b] - into[b] > 0) {
+                    end = b;
+                    break;
+                }
+                for (int k = 0; k < nk; k++)
+                    if (flow[k][b] > 0 && parent[k] == -2) {
+                        parent[k] = v;
+                        queue[tail++] = k;
+                    }
+            }
+        }
+        if (end < 0)
+            break;
+        /* bottleneck along sink <- end <- k <- bus <- k ... <- source */
+        int64_t amount = cap[end] - into[end];
+        int v = nk + end;
+        while (v >= 0) {
+            int k = parent[v];  /* a demand */
+            int up = parent[k]; /* a bus node or -1 */
+            if (up < 0) {
+                if (dem[k] - sent[k] < amount)
+                    amount = dem[k] - sent[k];
+            } else if (flow[k][up - nk] < amount) {
+                amount = flow[k][up - nk];
+            }
+            v = up;
+        }
+        into[end] += amount;
+        v = nk + end;
+        while (v >= 0) {
+            int k = parent[v], up = parent[k];
+            flow[k][v - nk] += amount;
+            if (up < 0)
+                sent[k] += amount;
+            else
+                flow[k][up - nk] -= amount;
+            v = up;
+        }
+    }
+out:
+    free(sent);
+    free(parent);
+    free(queue);
+}
+
+double phys_spread(int nbuses, const int64_t cap_mw[], int nclass, const uint32_t mask[],
+                   const int64_t demand_mw[], int64_t load_mw[], uint32_t *worst)
+{
+    uint32_t all = nbuses >= 32 ? 0xffffffffu : (1u << nbuses) - 1;
+    double worst_ratio = 0, fed_ratio = 0;
+    uint32_t worst_set = 0;
+    for (int b = 0; b < nbuses; b++)
+        load_mw[b] = 0;
+    for (uint32_t x = 1; x <= all && x != 0; x++) {
+        int64_t d = 0, dfed = 0, c = 0;
+        for (int b = 0; b < nbuses; b++)
+            if (x >> b & 1)
+                c += cap_mw[b];
+        for (int k = 0; k < nclass; k++) {
+            if (!mask[k] || (mask[k] & ~x) || demand_mw[k] <= 0)
+                continue;
+            d += demand_mw[k];
+            int64_t under = 0;
+            for (int b = 0; b < nbuses; b++)
+                if (mask[k] >> b & 1)
+                    under += cap_mw[b];
+            if (under > 0)
+                dfed += demand_mw[k];
+        }
+        double r = d == 0 ? 0 : c == 0 ? INFINITY : (double)d / (double)c;
+        if (r > worst_ratio || (r > 0 && r == worst_ratio && popcount8(x) > popcount8(worst_set))) {
+            worst_ratio = r;
+            worst_set = x;
+        }
+        if (c > 0 && (double)dfed / (double)c > fed_ratio)
+            fed_ratio = (double)dfed / (double)c;
+    }
+    if (worst)
+        *worst = worst_set;
+    if (fed_ratio <= 0)
+        return worst_ratio;
+
+    /* route the fed demands with every bus's capacity scaled to fed_ratio */
+    int64_t scaled[RACK_MAX_BUSES], into[RACK_MAX_BUSES] = {0};
+    for (int b = 0; b < nbuses && b < RACK_MAX_BUSES; b++)
+        scaled[b] = cap_mw[b] > 0 ? (int64_t)ceil((double)cap_mw[b] * fed_ratio) + nclass : 0;
+    int64_t *fed = calloc((size_t)nclass + 1, sizeof(*fed));
+    int64_t(*flow)[RACK_MAX_BUSES] = calloc((size_t)nclass + 1, sizeof(*flow));
+    if (fed && flow) {
+        for (int k = 0; k < nclass; k++) {
+            int64_t under = 0;
+            for (int b = 0; b < nbuses; b++)
+                if (mask[k] >> b & 1)
+                    under += cap_mw[b];
+            fed[k] = under > 0 && demand_mw[k] > 0 ? demand_mw[k] : 0;
+        }
+        max_flow(nbuses, scaled, nclass, mask, fed, flow, into);
+        for (int b = 0; b < nbuses; b++)
+            load_mw[b] = into[b];
+    }
+    free(fed);
+    free(flow);
+    return worst_ratio;
+}
+
+/* ---- the rack ------------------------------------------------------------ */
+
+static int64_t server_draw(const struct phys_server *s, const struct rack_server *rs)
+{
+    int64_t peak = rs->power_mw;
+    if (s->cap_mw > 0 && s->cap_mw < peak)
+        peak = s->cap_mw;
+    int64_t d = s->report_mw >= 0 ? s->report_mw : phys_model_mw(peak, s->u);
+    if (s->cap_mw > 0 && d > s->cap_mw)
+        d = s->cap_mw;
+    return d;
+}
+
+static void drop(struct phys *ph, int i, const char *why)
+{
+    struct phys_server *s = &ph->srv[i];
+    s->powered = false;
+    s->draw_mw = 0;
+    phys_event(ph, PHYS_EV_SLOT, i, "brown-out: %s lost power (%s)", ph->r.servers[i].id, why);
+}
+
+static void bus_names(const struct rack *r, uint32_t set, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int b = 0; b < r->nbuses && o < len; b++)
+        if (set >> b & 1)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? "+" : "", r->buses[b]);
+}
+
+/* Draws, loads over buses, brown-outs, each PSU's share. */
+static void settle(struct phys *ph)
+{
+    struct rack *r = &ph->r;
+    uint32_t alive = rack_alive_buses(r);
+    for (int b = 0; b < r->nbuses; b++)
+        ph->bus_cap_mw[b] = 0;
+    for (int i = 0; i < r->npsus; i++)
+        if (r->psus[i].bus >= 0)
+            ph->bus_cap_mw[r->psus[i].bus] += rack_psu_capacity_mw(r, &r->psus[i]);
+
+    for (int i = 0; i < r->nservers; i++) {
+        struct phys_server *s = &ph->srv[i];
+        if (s->powered && !(r->servers[i].wired & alive)) {
+            char names[RACK_MAX_BUSES * RACK_ID_LEN];
+            bus_names(r, r->servers[i].wired, names, sizeof(names));
+            char why[sizeof(names) + 32];
+            snprintf(why, sizeof(why), "bus %s failed", names);
+            drop(ph, i, why);
+        }
+        s->draw_mw = s->powered ? server_draw(s, &r->servers[i]) : 0;
+    }
+
+    int cls[256];
+    uint32_t mask[256];
+    int64_t dem[256];
+    bool browned = false;
+    for (int guard = 0; guard <= r->nservers; guard++) {
+        int nk = 0;
+        for (int m = 0; m < 256; m++)
+            cls[m] = -1;
+        for (int i = 0; i < r->nservers; i++) {
+            if (!ph->srv[i].powered)
+                continue;
+            uint32_t m = r->servers[i].wired & alive & 0xff;
+            if (cls[m] < 0) {
+                cls[m] = nk;
+                mask[nk] = m;
+                dem[nk++] = 0;
+            }
+            dem[cls[m]] += ph->srv[i].draw_mw;
+        }
+        uint32_t worst = 0;
+        double ratio =
+            phys_spread(r->nbuses, ph->bus_cap_mw, nk, mask, dem, ph->bus_load_mw, &worst);
+        if (ratio <= 1.0) {
+            if (ph->overload_since_ns != NO_OVERLOAD && !browned)
+                phys_event(ph, PHYS_EV_NOTE, -1, "overload relieved after %.3f s",
+                           (double)(ph->now_ns - ph->overload_since_ns) / 1e9);
+            ph->overload_since_ns = NO_OVERLOAD;
+            break;
+        }
+        int64_t d = 0, c = 0;
+        for (int k = 0; k < nk; k++)
+            if (!(mask[k] & ~worst))
+                d += dem[k];
+        for (int b = 0; b < r->nbuses; b++)
+            if (worst >> b & 1)
+                c += ph->bus_cap_mw[b];
+        char names[RACK_MAX_BUSES * RACK_ID_LEN];
+        bus_names(r, worst, names, sizeof(names));
+        if (ph->overload_since_ns == NO_OVERLOAD) {
+            ph->overload_since_ns = ph->now_ns;
+            phys_event(ph, PHYS_EV_NOTE, -1,
+                       "overload: servers on bus %s draw %.0f W, its PSUs deliver %.0f W; they "
+                       "brown out in %.3f s unless relieved",
+                       names, (double)d / 1000, (double)c / 1000, (double)ph->overload_ns / 1e9);
+        }
+        if (ph->now_ns - ph->overload_since_ns < ph->overload_ns)
+            break;
+        char why[sizeof(names) + 96];
+        snprintf(why, sizeof(why), "bus %s: %.0f W drawn, %.0f W delivered for %.3f s", names,
+                 (double)d / 1000, (double)c / 1000, (double)ph->overload_ns / 1e9);
+        for (int i = 0; i < r->nservers; i++)
+            if (ph->srv[i].powered && !(r->servers[i].wired & alive & ~worst))
+                drop(ph, i, why);
+        browned = true;
+    }
+
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *q = &r->psus[i];
+        int64_t c = rack_psu_capacity_mw(r, q);
+        ph->psu[i].out_mw = 0;
+        if (c > 0 && ph->bus_cap_mw[q->bus] > 0)
+            ph->psu[i].out_mw = llround((double)ph->bus_load_mw[q->bus] * (double)c /
+                                        (double)ph->bus_cap_mw[q->bus]);
+    }
+}
+
+/* Rectifier efficiency by load: 97.5 % near half load, 96.5 % at full. */
+static double efficiency(double frac)
+{
+    static const double at[][2] = {{0.0, 0.85},  {0.1, 0.92},  {0.2, 0.955},
+                                   {0.5, 0.975}, {1.0, 0.965}, {2.0, 0.94}};
+    for (size_t k = 1; k < sizeof(at) / sizeof(*at); k++)
+        if (frac <= at[k][0])
+            return at[k - 1][1] +
+                   (at[k][1] - at[k - 1][1]) * (frac - at[k - 1][0]) / (at[k][0] - at[k - 1][0]);
+    return 0.94;
+}
+
+static double lag(double v, double target, double dt_s, double tau_s, bool snap)
+{
+    if (snap)
+        return target;
+    return v + (target - v) * (1 - exp(-dt_s / tau_s));
+}
+
+/* Telemetry and alarms of every PSU from its health, feed and share. */
+static void readings(struct phys *ph, int64_t dt_ns, bool snap)
+{
+    struct rack *r = &ph->r;
+    double dt_s = (double)dt_ns / 1e9;
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *q = &r->psus[i];
+        struct phys_psu *p = &ph->psu[i];
+        bool ac = !r->feed_failed[q->feed];
+        bool failed = q->health == RACK_PSU_FAILED;
+        bool degraded = q->health == RACK_PSU_DEGRADED;
+        bool output = ac && !failed;
+        int64_t health_mw = rack_psu_health_mw(q);
+        double frac = output && health_mw > 0 ? (double)p->out_mw / (double)health_mw : 0;
+
+        double vout = 0;
+        if (output)
+            vout = frac <= 1 ? 51.0 - 0.3 * frac : fmax(40.0, 50.7 - 5.0 * (frac - 1));
+        p->vout_mv = llround(vout * 1000);
+        p->iout_ma = vout > 0 ? llround((double)p->out_mw / vout) : 0;
+        double eff = efficiency(frac);
+        p->pin_mw = !ac ? 0 : p->out_mw > 0 ? llround((double)p->out_mw / eff) : STANDBY_MW;
+        p->vin_mv = ac ? PHYS_VIN_MV : 0;
+        p->pf = !ac ? 0 : frac < 0.2 ? 0.95 : 0.99;
+        p->thd = !ac ? 0 : frac < 0.2 ? 0.12 : 0.05;
+        p->iin_ma = ac ? llround((double)p->pin_mw / (PHYS_VIN_MV / 1000.0 * p->pf)) : 0;
+        p->vbulk_mv = ac ? PHYS_VBULK_MV : 0;
+        p->freq_hz = ac ? PHYS_FREQ_HZ : 0;
+        if (ac)
+            p->up_ns += dt_ns;
+
+        double heat = fmin(frac, 1.5);
+        double inlet = PHYS_AMBIENT_C + 3.0 * heat;
+        double outlet = inlet + (ac ? 4.0 + 18.0 * heat : 0) + (ac && degraded ? 12.0 : 0);
+        p->inlet_c = lag(p->inlet_c, inlet, dt_s, TEMP_TAU_S, snap);
+        p->outlet_c = lag(p->outlet_c, outlet, dt_s, TEMP_TAU_S, snap);
+        if (snap || p->outlet_c > p->max_c)
+            p->max_c = p->outlet_c;
+        if (snap || p->inlet_c < p->min_c)
+            p->min_c = p->inlet_c;
+        double fan = ac ? 4000 + 8000 * fmin(heat, 1.0) : 0;
+        p->fan_rpm[0] = lag(p->fan_rpm[0], ac && degraded ? 12000 : fan, dt_s, FAN_TAU_S, snap);
+        p->fan_rpm[1] = lag(p->fan_rpm[1], degraded ? 0 : fan, dt_s, FAN_TAU_S, snap);
+
+        uint16_t a[5] = {0};
+        if (failed) {
+            a[0] |= PHYS_GEN_DCDC_FAIL | PHYS_GEN_DCDC;
+            a[2] |= PHYS_DCDC_FAIL;
+        }
+        if (!ac) {
+            a[0] |= PHYS_GEN_PFC;
+            a[1] |= PHYS_PFC_RELAY_OFF | PHYS_PFC_BULK_NOK | PHYS_PFC_AC_NOK | PHYS_PFC_AC_UVP;
+        }
+        if (degraded) {
+            a[0] |= PHYS_GEN_FAN;
+            a[3] |= PHYS_TEMP_FAN_FAIL;
+        }
+        if (memcmp(a, p->alarm, sizeof(a)) != 0) {
+            memcpy(p->alarm, a, sizeof(a));
+            phys_event(ph, PHYS_EV_PSU, i,
+                       "%s alarms: 60=0x%04x 61=0x%04x 62=0x%04x 63=0x%04x 64=0x%04x, output "
+                       "%.1f V",
+                       q->id, a[0], a[1], a[2], a[3], a[4], vout);
+        }
+    }
+}
+
+int phys_init(struct phys *ph, const struct rack *r, uint64_t seed, int64_t overload_ns,
+              int64_t now_ns)
+{
+    memset(ph, 0, sizeof(*ph));
+    if (rack_copy(&ph->r, r))
+        return -1;
+    ph->srv = calloc((size_t)r->nservers + 1, sizeof(*ph->srv));
+    ph->psu = calloc((size_t)r->npsus + 1, sizeof(*ph->psu));
+    if (!ph->srv || !ph->psu) {
+        phys_free(ph);
+        return -1;
+    }
+    ph->rng = seed;
+    ph->overload_ns = overload_ns;
+    ph->overload_since_ns = NO_OVERLOAD;
+    ph->now_ns = ph->start_ns = now_ns;
+    for (int i = 0; i < r->nservers; i++) {
+        struct phys_server *s = &ph->srv[i];
+        s->present = true;
+        s->report_mw = -1;
+        s->u = 0.2 + 0.6 * rnd01(&ph->rng);
+    }
+    for (int i = 0; i < r->npsus; i++) {
+        ph->psu[i].ac_cycles = 1;
+        ph->psu[i].pending_bus = NO_PENDING;
+    }
+    settle(ph);
+    readings(ph, 0, true);
+    return 0;
+}
+
+void phys_free(struct phys *ph)
+{
+    rack_free(&ph->r);
+    free(ph->srv);
+    free(ph->psu);
+    free(ph->ev);
+    memset(ph, 0, sizeof(*ph));
+}
+
+void phys_step(struct phys *ph, int64_t now_ns)
+{
+    int64_t dt = now_ns - ph->now_ns;
+    if (dt < 0)
+        dt = 0;
+    ph->now_ns += dt;
+    struct rack *r = &ph->r;
+    for (int i = 0; i < r->npsus; i++) {
+        struct phys_psu *p = &ph->psu[i];
+        if (p->pending_bus != NO_PENDING && ph->now_ns >= p->pending_at_ns) {
+            r->psus[i].bus = p->pending_bus;
+            p->pending_bus = NO_PENDING;
+            phys_event(ph, PHYS_EV_NOTE, i, "switch: %s now on bus %s", r->psus[i].id,
+                       r->buses[r->psus[i].bus]);
+        }
+    }
+    if (dt > 0) {
+        double step = WALK_PER_SQRT_S * sqrt((double)dt / 1e9);
+        for (int i = 0; i < r->nservers; i++) {
+            struct phys_server *s = &ph->srv[i];
+            s->u += (rnd01(&ph->rng) - 0.5) * 2 * step;
+            if (s->u < 0)
+                s->u = -s->u;
+            if (s->u > 1)
+                s->u = 2 - s->u;
+            s->u = fmin(fmax(s->u, 0), 1);
+        }
+    }
+    settle(ph);
+    readings(ph, dt, false);
+}
+
+int64_t phys_next_deadline(const struct phys *ph)
+{
+    int64_t d = INT64_MAX;
+    for (int i = 0; i < ph->r.npsus; i++)
+        if (ph->psu[i].pending_bus != NO_PENDING && ph->psu[i].pending_at_ns < d)
+            d = ph->psu[i].pending_at_ns;
+    if (ph->overload_since_ns != NO_OVERLOAD && ph->overload_since_ns + ph->overload_ns < d)
+        d = ph->overload_since_ns + ph->overload_ns;
+    return d;
+}
+
+/* ---- inputs -------------------------------------------------------------- */
+
+static bool is_server_input(enum policy_input_kind k)
+{
+    return k == POLICY_POWER_ON || k == POLICY_POWER_OFF || k == POLICY_REMOVE ||
+           k == POLICY_REPORT;
+}
+
+static bool is_psu_input(enum policy_input_kind k)
+{
+    return k == POLICY_PSU_FAIL || k == POLICY_PSU_DEGRADE || k == POLICY_PSU_REPAIR;
+}
+
+static const char *subject(const struct rack *r, const struct policy_input *in)
+{
+    if (is_server_input(in->kind))
+        return in->index >= 0 && in->index < r->nservers ? r->servers[in->index].id : "?";
+    if (is_psu_input(in->kind))
+        return in->index >= 0 && in->index < r->npsus ? r->psus[in->index].id : "?";
+    if (in->kind == POLICY_BUS_FAIL || in->kind == POLICY_BUS_REPAIR)
+        return in->index >= 0 && in->index < r->nbuses ? r->buses[in->index] : "?";
+    if (in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR)
+        return in->index >= 0 && in->index < r->nfeeds ? r->feeds[in->index] : "?";
+    return "?";
+}
+
+void phys_describe(const struct rack *r, const struct policy_input *in, char *buf, size_t len)
+{
+    if (in->kind == POLICY_PSU_DEGRADE || in->kind == POLICY_REPORT)
+        snprintf(buf, len, "%s %s %g", policy_input_name(in->kind), subject(r, in),
+                 (double)in->watts_mw / 1000);
+    else
+        snprintf(buf, len, "%s %s", policy_input_name(in->kind), subject(r, in));
+}
+
+int phys_check(const struct phys *ph, const struct policy_input *in, char *err, size_t errlen)
+{
+    const struct rack *r = &ph->r;
+    int n = is_server_input(in->kind)                                        ? r->nservers
+            : is_psu_input(in->kind)                                         ? r->npsus
+            : in->kind == POLICY_BUS_FAIL || in->kind == POLICY_BUS_REPAIR   ? r->nbuses
+            : in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR ? r->nfeeds
+                                                                             : 0;
+    if (n == 0) {
+        snprintf(err, errlen, "%s: not a simulator input", policy_input_name(in->kind));
+        return -1;
+    }
+    if (in->index < 0 || in->index >= n) {
+        snprintf(err, errlen, "%s: no such element (index %d)", policy_input_name(in->kind),
+                 in->index);
+        return -1;
+    }
+    const char *id = subject(r, in);
+    const struct phys_server *s = is_server_input(in->kind) ? &ph->srv[in->index] : NULL;
+    const struct rack_psu *q = is_psu_input(in->kind) ? &r->psus[in->index] : NULL;
+    const char *why = NULL;
+    switch (in->kind) {
+    case POLICY_POWER_ON:
+        why = s->powered                      ? "is already on"
+              : s->ask == SIMDEV_ASK_POWER_ON ? "already asks for power"
+                                              : NULL;
+        break;
+    case POLICY_POWER_OFF:
+        why = !s->present                                    ? "is not present"
+              : !s->powered && s->ask != SIMDEV_ASK_POWER_ON ? "is already off"
+                                                             : NULL;
+        break;
+    case POLICY_REMOVE:
+        why = s->present ? NULL : "is already removed";
+        break;
+    case POLICY_REPORT:
+        if (in->watts_mw < 0 || in->watts_mw > 10000000000LL) {
+            snprintf(err, errlen, "report %s: watts must be 0 to 10000000, got %g", id,
+                     (double)in->watts_mw / 1000);
+            return -1;
+        }
+        break;
+    case POLICY_PSU_FAIL:
+        why = q->health == RACK_PSU_FAILED ? "has already failed" : NULL;
+        break;
+    case POLICY_PSU_DEGRADE:
+        if (in->watts_mw <= 0 || in->watts_mw > q->rated_mw) {
+            snprintf(err, errlen,
+                     "psu_degrade %s: capacity must be > 0 and at most its rated %g W, got %g", id,
+                     (double)q->rated_mw / 1000, (double)in->watts_mw / 1000);
+            return -1;
+        }
+        break;
+    case POLICY_PSU_REPAIR:
+        why = q->health == RACK_PSU_OK ? "is neither failed nor degraded" : NULL;
+        break;
+    case POLICY_BUS_FAIL:
+        why = r->bus_failed[in->index] ? "has already failed" : NULL;
+        break;
+    case POLICY_BUS_REPAIR:
+        why = r->bus_failed[in->index] ? NULL : "has not failed";
+        break;
+    case POLICY_FEED_FAIL:
+        why = r->feed_failed[in->index] ? "has already failed" : NULL;
+        break;
+    case POLICY_FEED_REPAIR:
+        why = r->feed_failed[in->index] ? NULL : "has not failed";
+        break;
+    default:
+        break;
+    }
+    if (why) {
+        snprintf(err, errlen, "%s %s: %s %s", policy_input_name(in->kind), id, id, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void slot_change(struct phys *ph, int i)
+{
+    ph->srv[i].changes++;
+}
+
+int phys_apply(struct phys *ph, const struct policy_input *in, int64_t now_ns, char *err,
+               size_t errlen)
+{
+    if (phys_check(ph, in, err, errlen))
+        return -1;
+    phys_step(ph, now_ns);
+    struct rack *r = &ph->r;
+    int i = in->index;
+    switch (in->kind) {
+    case POLICY_POWER_ON: {
+        struct phys_server *s = &ph->srv[i];
+        s->present = true;
+        s->ask = SIMDEV_ASK_POWER_ON;
+        slot_change(ph, i);
+        phys_event(ph, PHYS_EV_SLOT, i, "%s asks for power (%g W)", r->servers[i].id,
+                   (double)r->servers[i].power_mw / 1000);
+        break;
+    }
+    case POLICY_POWER_OFF: {
+        struct phys_server *s = &ph->srv[i];
+        bool was_on = s->powered;
+        s->powered = false;
+        s->ask = SIMDEV_ASK_POWER_OFF;
+        slot_change(ph, i);
+        phys_event(ph, PHYS_EV_SLOT, i, "%s %s", r->servers[i].id,
+                   was_on ? "powered down in order" : "withdrew its request");
+        break;
+    }
+    case POLICY_REMOVE: {
+        struct phys_server *s = &ph->srv[i];
+        s->present = false;
+        s->powered = false;
+        s->ask = SIMDEV_ASK_NONE;
+        slot_change(ph, i);
+        phys_event(ph, PHYS_EV_SLOT, i, "%s pulled out of its slot", r->servers[i].id);
+        break;
+    }
+    case POLICY_REPORT:
+        ph->srv[i].report_mw = in->watts_mw;
+        break;
+    case POLICY_PSU_FAIL:
+        r->psus[i].health = RACK_PSU_FAILED;
+        ph->psu[i].fault_count++;
+        break;
+    case POLICY_PSU_DEGRADE:
+        r->psus[i].health = RACK_PSU_DEGRADED;
+        r->psus[i].derated_mw = in->watts_mw;
+        break;
+    case POLICY_PSU_REPAIR:
+        r->psus[i].health = RACK_PSU_OK;
+        r->psus[i].derated_mw = r->psus[i].rated_mw;
+        break;
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        r->bus_failed[i] = in->kind == POLICY_BUS_FAIL;
+        break;
+    case POLICY_FEED_FAIL:
+    case POLICY_FEED_REPAIR:
+        r->feed_failed[i] = in->kind == POLICY_FEED_FAIL;
+        for (int k = 0; k < r->npsus; k++)
+            if (r->psus[k].feed == i) {
+                if (in->kind == POLICY_FEED_FAIL)
+                    ph->psu[k].ac_outages++;
+                else
+                    ph->psu[k].ac_cycles++;
+            }
+        break;
+    default:
+        break;
+    }
+    settle(ph);
+    readings(ph, 0, false);
+    return 0;
+}
+
+/* ---- control lines ------------------------------------------------------- */
+
+static const enum policy_input_kind words[] = {
+    POLICY_POWER_ON,    POLICY_POWER_OFF,   POLICY_REMOVE,   POLICY_PSU_FAIL,
+    POLICY_PSU_DEGRADE, POLICY_PSU_REPAIR,  POLICY_BUS_FAIL, POLICY_BUS_REPAIR,
+    POLICY_FEED_FAIL,   POLICY_FEED_REPAIR, POLICY_REPORT,
+};
+
+static int find_id(const struct rack *r, enum policy_input_kind k, const char *id)
+{
+    if (is_server_input(k))
+        return rack_find_server(r, id);
+    if (is_psu_input(k))
+        return rack_find_psu(r, id);
+    if (k == POLICY_BUS_FAIL || k == POLICY_BUS_REPAIR)
+        return rack_find_bus(r, id);
+    return rack_find_feed(r, id);
+}
+
+static const char *id_kind(enum policy_input_kind k)
+{
+    return is_server_input(k)                               ? "server"
+           : is_psu_input(k)                                ? "psu"
+           : k == POLICY_BUS_FAIL || k == POLICY_BUS_REPAIR ? "bus"
+                                                            : "feed";
+}
+
+int phys_parse(const struct rack *r, const char *line, struct policy_input *in, size_t max,
+               size_t *n, char *err, size_t errlen)
+{
+    char buf[1024];
+    const char *tok[64];
+    size_t ntok = 0;
+    *n = 0;
+    if (strlen(line) >= sizeof(buf)) {
+        snprintf(err, errlen, "line too long (at most %zu characters)", sizeof(buf) - 1);
+        return -1;
+    }
+    strcpy(buf, line);
+    for (char *p = buf; *p;) {
+        while (*p && isspace((unsigned char)*p))
+            *p++ = 0;
+        if (!*p)
+            break;
+        if (ntok == sizeof(tok) / sizeof(*tok)) {
+            snprintf(err, errlen, "too many words (at most %zu)", sizeof(tok) / sizeof(*tok));
+            return -1;
+        }
+        tok[ntok++] = p;
+        while (*p && !isspace((unsigned char)*p))
+            p++;
+    }
+    if (ntok == 0 || tok[0][0] == '#')
+        return 0;
+    int kind = -1;
+    for (size_t k = 0; k < sizeof(words) / sizeof(*words); k++)
+        if (strcmp(tok[0], policy_input_name(words[k])) == 0)
+            kind = (int)words[k];
+    if (kind < 0) {
+        snprintf(err, errlen,
+                 "unknown command '%.64s' (expected power_on, power_off, remove, psu_fail, "
+                 "psu_degrade, psu_repair, bus_fail, bus_repair, feed_fail, feed_repair, report)",
+                 tok[0]);
+        return -1;
+    }
+    enum policy_input_kind k = (enum policy_input_kind)kind;
+    const char *word = policy_input_name(k);
+    if (k == POLICY_PSU_DEGRADE || k == POLICY_REPORT) {
+        if (ntok != 3) {
+            snprintf(err, errlen, "%s: expected a %s and watts, e.g. '%s'", word, id_kind(k),
+                     k == POLICY_REPORT ? "report db1 612" : "psu_degrade ps4 1500");
+            return -1;
+        }
+    } else if (ntok < 2) {
+        snprintf(err, errlen, "%s: expected one or more %s ids", word, id_kind(k));
+        return -1;
+    }
+    size_t nids = (k == POLICY_PSU_DEGRADE || k == POLICY_REPORT) ? 1 : ntok - 1;
+    if (nids > max) {
+        snprintf(err, errlen, "%s: too many ids (at most %zu)", word, max);
+        return -1;
+    }
+    int64_t mw = 0;
+    if (k == POLICY_PSU_DEGRADE || k == POLICY_REPORT) {
+        char *end;
+        errno = 0;
+        double w = strtod(tok[2], &end);
+        if (errno || *end || end == tok[2] || !isfinite(w) || w < 0 || w > 10000000) {
+            snprintf(err, errlen, "%s: watts must be a number from 0 to 10000000, got '%.32s'",
+                     word, tok[2]);
+            return -1;
+        }
+        mw = llround(w * 1000);
+    }
+    for (size_t j = 0; j < nids; j++) {
+        int idx = find_id(r, k, tok[1 + j]);
+        if (idx < 0) {
+            snprintf(err, errlen, "%s: unknown %s '%.40s'", word, id_kind(k), tok[1 + j]);
+            return -1;
+        }
+        in[j] = (struct policy_input){.kind = k, .index = idx, .watts_mw = mw};
+    }
+    *n = nids;
+    return 0;
+}
+
+/* ---- the controller's side ------------------------------------------------ */
+
+int phys_switch(struct phys *ph, int psu, int bus, bool connect, int64_t now_ns, const char *why)
+{
+    struct rack *r = &ph->r;
+    struct rack_psu *q = &r->psus[psu];
+    struct phys_psu *p = &ph->psu[psu];
+    if (bus < 0 || bus >= r->nbuses || !(q->wired >> bus & 1))
+        return -1;
+    phys_step(ph, now_ns);
+    int target = p->pending_bus != NO_PENDING ? p->pending_bus : q->bus;
+    if (!connect) {
+        if (target != bus) {
+            phys_event(ph, PHYS_EV_NOTE, psu, "%s: %s is not on bus %s: nothing to do", why, q->id,
+                       r->buses[bus]);
+            return 0;
+        }
+        q->bus = -1;
+        p->pending_bus = NO_PENDING;
+        phys_event(ph, PHYS_EV_NOTE, psu, "%s: %s disconnected from bus %s", why, q->id,
+                   r->buses[bus]);
+    } else if (target == bus) {
+        phys_event(ph, PHYS_EV_NOTE, psu, "%s: %s already on bus %s", why, q->id, r->buses[bus]);
+        return 0;
+    } else if (q->bus < 0 && p->pending_bus == NO_PENDING) {
+        q->bus = bus; /* closing onto a bus from open is immediate */
+        phys_event(ph, PHYS_EV_NOTE, psu, "%s: %s connected to bus %s", why, q->id, r->buses[bus]);
+    } else if (q->switch_ns < r->holdup_ns) {
+        /* faster than the hold-up: the load never notices (DESIGN.md) */
+        phys_event(ph, PHYS_EV_NOTE, psu, "%s: %s moved %s -> %s (%s, %g ms)", why, q->id,
+                   q->bus >= 0 ? r->buses[q->bus] : "-", r->buses[bus], rack_switch_name(q->sw),
+                   (double)q->switch_ns / 1e6);
+        q->bus = bus;
+        p->pending_bus = NO_PENDING;
+    } else {
+        const char *from = q->bus >= 0 ? r->buses[q->bus] : "-";
+        q->bus = -1;
+        p->pending_bus = bus;
+        p->pending_at_ns = ph->now_ns + q->switch_ns;
+        phys_event(ph, PHYS_EV_NOTE, psu,
+                   "%s: %s switching %s -> %s (%s, %g ms: on no bus meanwhile)", why, q->id, from,
+                   r->buses[bus], rack_switch_name(q->sw), (double)q->switch_ns / 1e6);
+    }
+    settle(ph);
+    readings(ph, 0, false);
+    return 0;
+}
+
+int phys_power(struct phys *ph, int server, bool on, int64_t now_ns, const char *why)
+{
+    struct phys_server *s = &ph->srv[server];
+    const char *id = ph->r.servers[server].id;
+    if (on && !s->present)
+        return -1;
+    phys_step(ph, now_ns);
+    bool was = s->powered;
+    s->powered = on;
+    if (on && s->ask == SIMDEV_ASK_POWER_ON) {
+        s->ask = SIMDEV_ASK_NONE;
+        slot_change(ph, server);
+        phys_event(ph, PHYS_EV_NOTE, server, "%s: %s powered on (granted, ask cleared)", why, id);
+    } else {
+        phys_event(ph, PHYS_EV_NOTE, server, "%s: %s powered %s%s", why, id, on ? "on" : "off",
+                   was == on ? " (it already was)" : "");
+    }
+    settle(ph);
+    readings(ph, 0, false);
+    return 0;
+}
+
+void phys_cap(struct phys *ph, int server, int64_t cap_mw, int64_t now_ns, const char *why)
+{
+    phys_step(ph, now_ns);
+    ph->srv[server].cap_mw = cap_mw;
+    if (cap_mw > 0)
+        phys_event(ph, PHYS_EV_NOTE, server, "%s: %s capped at %g W", why, ph->r.servers[server].id,
+                   (double)cap_mw / 1000);
+    else
+        phys_event(ph, PHYS_EV_NOTE, server, "%s: %s uncapped", why, ph->r.servers[server].id);
+    settle(ph);
+    readings(ph, 0, false);
+}
+
+void phys_clear_ask(struct phys *ph, int server, int64_t now_ns, const char *why)
+{
+    struct phys_server *s = &ph->srv[server];
+    phys_step(ph, now_ns);
+    if (s->ask != SIMDEV_ASK_NONE) {
+        s->ask = SIMDEV_ASK_NONE;
+        slot_change(ph, server);
+        phys_event(ph, PHYS_EV_NOTE, server, "%s: %s ask cleared", why, ph->r.servers[server].id);
+    }
+}

@@ -1,0 +1,174 @@
+/*
+ * physics.h - the simulated rack's hardware in real time, without a policy:
+ * servers that draw power while their slot is powered, PSUs sharing the load
+ * of the bus they are switched onto, temperatures and fans following the
+ * load, alarm registers following health, and the brown-out of servers whose
+ * buses carry more than their PSUs deliver for longer than the hold-up.
+ *
+ * The controller acts through the device registers (simdevs.h), faults and
+ * servers' requests come as inputs (the timeline's words). Pure: time comes
+ * in as now_ns, what happened goes out as events for the caller to log and
+ * to alert on. docs/sim-devices.md describes the model.
+ */
+#ifndef PHYSICS_H
+#define PHYSICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "rack.h"
+
+#define PHYS_TICK_NS 100000000LL              /* the caller steps at least this often */
+#define PHYS_DEFAULT_OVERLOAD_NS 1000000000LL /* hold-up and batteries carry an overload */
+#define PHYS_VOUT_MV 51000                    /* output voltage at no load */
+#define PHYS_VIN_MV 230000
+#define PHYS_VBULK_MV 400000
+#define PHYS_FREQ_HZ 50
+#define PHYS_AMBIENT_C 25.0
+
+/* Alarm bits of the ORv3 PSU registers 60..64 (shared/reference/orv3-modbus.md). */
+#define PHYS_GEN_FAN (1u << 11)       /* 60: fan */
+#define PHYS_GEN_DCDC_FAIL (1u << 9)  /* 60: DCDC fail */
+#define PHYS_GEN_PFC_FAIL (1u << 8)   /* 60: PFC fail */
+#define PHYS_GEN_DCDC (1u << 1)       /* 60: a DCDC alarm (register 62) */
+#define PHYS_GEN_PFC (1u << 0)        /* 60: a PFC alarm (register 61) */
+#define PHYS_PFC_RELAY_OFF (1u << 10) /* 61: input relay off */
+#define PHYS_PFC_BULK_NOK (1u << 9)   /* 61: bulk capacitor not ok */
+#define PHYS_PFC_AC_NOK (1u << 8)     /* 61: AC not ok */
+#define PHYS_PFC_AC_UVP (1u << 0)     /* 61: AC under-voltage */
+#define PHYS_DCDC_FAIL (1u << 8)      /* 62: DCDC fail */
+#define PHYS_TEMP_FAN_FAIL (1u << 8)  /* 63: fan failure */
+
+struct phys_server {
+    bool present;      /* sits in its slot (0 after remove) */
+    bool powered;      /* slot coil: the controller granted power */
+    uint16_t ask;      /* enum simdev_ask */
+    uint16_t changes;  /* +1 for each event that changes present or ask */
+    int64_t cap_mw;    /* cap written by the controller, 0 = none */
+    int64_t report_mw; /* a reported fixed draw, -1 = the power model */
+    int64_t draw_mw;   /* what it draws now, 0 unless powered */
+    double u;          /* utilisation, a slow random walk in 0..1 */
+};
+
+struct phys_psu {
+    int64_t out_mw; /* power delivered now */
+    int64_t vout_mv, iout_ma, pin_mw, vin_mv, iin_ma, vbulk_mv;
+    int freq_hz;
+    double pf, thd; /* ratios */
+    double inlet_c, outlet_c, max_c, min_c;
+    double fan_rpm[2];
+    uint16_t alarm[5];     /* registers 60..64 */
+    uint32_t fault_count;  /* psu_fail events */
+    uint32_t ac_cycles;    /* power-ups: 1 at start, +1 per feed repair */
+    uint32_t ac_outages;   /* feed failures */
+    int64_t up_ns;         /* time with AC since start */
+    int pending_bus;       /* switch moving: the bus it reaches (-1 none), or -2 */
+    int64_t pending_at_ns; /* when it gets there */
+    uint16_t settings[11]; /* registers 94..104 as last written */
+};
+
+enum phys_event_kind {
+    PHYS_EV_NOTE,  /* a line for the log */
+    PHYS_EV_ERROR, /* a refused input, for the log */
+    PHYS_EV_PSU,   /* PSU index: its alarm registers changed */
+    PHYS_EV_SLOT,  /* server index: the controller should read its slot (ask, removal, brown-out) */
+};
+
+#define PHYS_MSG_LEN 256
+struct phys_event {
+    enum phys_event_kind kind;
+    int index;
+    char msg[PHYS_MSG_LEN];
+};
+
+struct phys {
+    struct rack r; /* copy: PSU health and switch positions, failed feeds and buses */
+    struct phys_server *srv;
+    struct phys_psu *psu;
+    int64_t bus_cap_mw[RACK_MAX_BUSES];  /* what the PSUs switched onto each bus deliver */
+    int64_t bus_load_mw[RACK_MAX_BUSES]; /* what each bus carries */
+    int64_t overload_ns;                 /* how long an overload is carried before the brown-out */
+    int64_t overload_since_ns;           /* INT64_MIN while there is none */
+    int64_t now_ns, start_ns;
+    uint64_t rng;
+    struct phys_event *ev;
+    size_t nev, evcap, dropped;
+};
+
+/*
+ * Copies the rack (servers start present, off, asking nothing; PSUs as the
+ * file says). seed drives the servers' utilisation. Returns 0, -1 when out
+ * of memory.
+ */
+int phys_init(struct phys *ph, const struct rack *r, uint64_t seed, int64_t overload_ns,
+              int64_t now_ns);
+void phys_free(struct phys *ph);
+
+/* Advances to now_ns (>= the last time): switches that arrive, draws,
+ * loads, brown-outs, readings and alarms. Call at least every PHYS_TICK_NS. */
+void phys_step(struct phys *ph, int64_t now_ns);
+/* The next moment something happens by itself (a switch arrives, an overload
+ * outlasts the hold-up), or INT64_MAX. */
+int64_t phys_next_deadline(const struct phys *ph);
+
+/*
+ * Inputs with the timeline's words (POLICY_POWER_ON .. POLICY_REPORT, indexes
+ * into ph->r). phys_check tells whether an input applies now (-1 and err when
+ * it names nothing or does not fit the state: a server already on, a PSU not
+ * failed ...); phys_apply checks, then applies it at now_ns and settles.
+ */
+int phys_check(const struct phys *ph, const struct policy_input *in, char *err, size_t errlen);
+int phys_apply(struct phys *ph, const struct policy_input *in, int64_t now_ns, char *err,
+               size_t errlen);
+/* "psu_fail ps3" as the timeline's name and its subject. */
+void phys_describe(const struct rack *r, const struct policy_input *in, char *buf, size_t len);
+
+/*
+ * Parses a control line: a word of the timeline and its ids, e.g.
+ * "psu_fail ps3", "power_on db1 web1", "psu_degrade ps4 1500",
+ * "report db1 612". Writes up to max inputs, *n how many. Returns 0, or -1
+ * with err ("unknown psu 'ps9'", ...).
+ */
+int phys_parse(const struct rack *r, const char *line, struct policy_input *in, size_t max,
+               size_t *n, char *err, size_t errlen);
+
+/*
+ * The controller's side, from the device registers. Each logs one line,
+ * "<why>: <what happened>" (why: the write, e.g. "write unit 1 coil 16 = 1").
+ *
+ * phys_switch connects psu to bus (connect) or disconnects it from bus; -1
+ * when the PSU is not wired to that bus. A move between buses takes the
+ * switch's time, during which the PSU is on no bus.
+ */
+int phys_switch(struct phys *ph, int psu, int bus, bool connect, int64_t now_ns, const char *why);
+/* Powers a slot on (a grant; it clears a power-on ask) or off (a shed); -1
+ * to power on an empty slot. */
+int phys_power(struct phys *ph, int server, bool on, int64_t now_ns, const char *why);
+void phys_cap(struct phys *ph, int server, int64_t cap_mw, int64_t now_ns, const char *why);
+/* The controller handled the ask: it goes back to none. */
+void phys_clear_ask(struct phys *ph, int server, int64_t now_ns, const char *why);
+
+/* Appends an event (the log line is printf-formatted). */
+void phys_event(struct phys *ph, enum phys_event_kind kind, int index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * Spreads demands over buses, the pure heart of the load model. Demand k
+ * may be drawn from any bus in mask[k]. Returns the worst ratio of demand to
+ * capacity over every set of buses X (the demands that can only be drawn from
+ * X against the capacity of X; INFINITY when some demand has a set with no
+ * capacity at all), the set in *worst (on ties the larger set), and in
+ * load_mw the spread that keeps the most loaded bus, relative to its
+ * capacity, as little loaded as possible (demands with no capacity under
+ * them are left out of it). Serving is feasible when the ratio is <= 1.
+ */
+double phys_spread(int nbuses, const int64_t cap_mw[], int nclass, const uint32_t mask[],
+                   const int64_t demand_mw[], int64_t load_mw[], uint32_t *worst);
+
+/* The published server power model: idle + (peak - idle)(2u - u^1.4), idle
+ * half the peak. */
+int64_t phys_model_mw(int64_t peak_mw, double u);
+
+#endif

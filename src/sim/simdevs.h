@@ -1,0 +1,66 @@
+/*
+ * simdevs.h - the simulated rack's Modbus devices over struct phys, with the
+ * register layout of src/wire/simdev.h: an ORv3 PSU per PSU (its registers
+ * from shared/reference/orv3-modbus.md), the switch module, and a chassis
+ * module per chassis (plus one for servers whose rack file names none).
+ * docs/sim-devices.md is the reference. Pure: serve.c moves the bytes.
+ */
+#ifndef SIMDEVS_H
+#define SIMDEVS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mbsrv.h"
+#include "physics.h"
+
+#define SIMDEVS_PSU_NREGS 105   /* registers 0..104 */
+#define SIMDEVS_PSU_SETTINGS 94 /* 94..104: written by the controller, stored */
+#define SIMDEVS_NSETTINGS (SIMDEVS_PSU_NREGS - SIMDEVS_PSU_SETTINGS)
+
+enum simdevs_kind { SIMDEVS_NONE, SIMDEVS_PSU, SIMDEVS_SWITCH, SIMDEVS_CHASSIS };
+
+struct simdevs {
+    struct phys *ph;
+    int64_t now_ns; /* the caller sets it before each request */
+    uint8_t kind[256];
+    int index[256];                   /* PSU index; chassis index (-1: the loose unit) */
+    int slot_first[256], nslots[256]; /* chassis units: their servers in slot_server */
+    int *slot_server;
+    int *server_unit, *server_slot; /* per server; unit 0 when not served */
+    int npsus;                      /* PSUs served (at most SIMDEV_MAX_PSUS) */
+    uint16_t (*settings)[SIMDEVS_NSETTINGS];
+    uint32_t crc_errors[256]; /* RTU frames with a bad CRC, by address byte */
+    int unserved_psus, unserved_servers;
+};
+
+/* Assigns unit ids (simdev.h). baud is shown in PSU register 95. Returns 0,
+ * -1 when out of memory. PSUs, chassis or slots beyond simdev.h's limits are
+ * not served; unserved_psus and unserved_servers count them. */
+int simdevs_init(struct simdevs *d, struct phys *ph, int baud);
+void simdevs_free(struct simdevs *d);
+
+enum simdevs_kind simdevs_kind(const struct simdevs *d, int unit);
+/* Unit of PSU i, or 0 when not served. */
+int simdevs_psu_unit(const struct simdevs *d, int psu);
+/* Unit of server i's chassis module and its slot there, or 0. */
+int simdevs_server_unit(const struct simdevs *d, int server, int *slot);
+/* "ps1=200 ps2=201 switch=1 c1=10 c2=11" */
+void simdevs_describe(const struct simdevs *d, char *buf, size_t len);
+
+/* The Modbus face of the devices; ctx is a struct simdevs. */
+extern const struct mbsrv_ops simdevs_ops;
+
+/* PSU psu's registers 0..104 as a client reads them now. */
+void simdevs_psu_image(const struct simdevs *d, int psu, uint16_t img[SIMDEVS_PSU_NREGS]);
+
+/*
+ * ORv3 encodings (shared/reference/orv3-modbus.md). FLOAT: raw = value *
+ * 2^precision rounded, two's complement when signed, saturated to the word.
+ * STRING: two characters a word, high byte first, space-padded, truncated.
+ */
+uint16_t simdevs_enc_float(double value, int precision, bool is_signed);
+void simdevs_enc_string(uint16_t *words, size_t nwords, const char *s);
+
+#endif
