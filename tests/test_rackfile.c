@@ -18,6 +18,7 @@
 static char err[512];
 static struct rack r;
 static struct rackfile_timeline tl;
+static struct rackfile_daemon dc;
 
 static int load_rack(const char *text)
 {
@@ -56,6 +57,7 @@ static int teardown(void **state)
     (void)state;
     rack_free(&r);
     rackfile_timeline_free(&tl);
+    rackfile_daemon_free(&dc);
     return 0;
 }
 
@@ -675,6 +677,286 @@ static void test_degrade_and_report_are_checked(void **state)
     expect_error(text, "t.yaml:6:34: unknown key 'watt' in report (expected server, watts)");
 }
 
+/* ---- daemon configs: devices and api ---- */
+
+#define CONF_RACK                                                                                  \
+    "rack:\n"                                                                                      \
+    "  buses: [A, B]\n"                                                                            \
+    "  psus:\n"                                                                                    \
+    "    - {id: ps1, capacity_w: 3000, buses: [A, B]}\n"                                           \
+    "    - {id: ps2, capacity_w: 3000, buses: [A, B]}\n"                                           \
+    "    - {id: ps3, capacity_w: 3000, buses: [A, B]}\n"                                           \
+    "  servers:\n"                                                                                 \
+    "    - {id: db1, power_w: 800, priority: 1, buses: [A, B], chassis: c1}\n"                     \
+    "    - {id: web1, power_w: 400, priority: 2, buses: [B]}\n"                                    \
+    "    - {id: web2, power_w: 400, priority: 2, buses: [B], chassis: c1}\n"                       \
+    "    - {id: gpu1, power_w: 900, priority: 3, buses: [A]}\n"
+
+static int load_config(const char *text)
+{
+    return rackfile_load_config_string("t.yaml", text, strlen(text), &r, &dc, err, sizeof(err));
+}
+
+/* A failed config load reports exactly want and leaves everything empty. */
+static void expect_config_error(const char *text, const char *want)
+{
+    assert_int_equal(load_config(text), -1);
+    assert_string_equal(err, want);
+    assert_null(r.psus);
+    assert_int_equal(dc.ndevices, 0);
+    assert_null(dc.devices);
+}
+
+static void test_config_loads_every_device_field(void **state)
+{
+    (void)state;
+    assert_int_equal(load_config(CONF_RACK "devices:\n"
+                                           "  - kind: modbus-tcp\n"
+                                           "    host: 10.0.0.5\n"
+                                           "    port: 1502\n"
+                                           "    timeout_ms: 250\n"
+                                           "    units:\n"
+                                           "      - {unit: 200, psu: ps1}\n"
+                                           "      - {unit: 1, switches: [ps2, ps1]}\n"
+                                           "      - {unit: 10, chassis: c1}\n"
+                                           "      - {unit: 9, servers: [web1]}\n"
+                                           "  - {kind: hwmon, path: /sys/class/hwmon/hwmon3, "
+                                           "psu: ps2, poll_ms: 500}\n"
+                                           "  - kind: modbus-rtu\n"
+                                           "    device: /dev/ttyUSB0\n"
+                                           "    baud: 115200\n"
+                                           "    parity: none\n"
+                                           "    data_bits: 7\n"
+                                           "    stop_bits: 2\n"
+                                           "    units: [{unit: 3, psu: ps3}, {unit: 4, servers: "
+                                           "[gpu1]}]\n"
+                                           "api: {listen: '::1', port: 0, keepalive_s: 2.5}\n"),
+                     0);
+    assert_int_equal(dc.ndevices, 3);
+    const struct rackfile_device *d = &dc.devices[0];
+    assert_int_equal(d->kind, RACKFILE_DEV_MODBUS_TCP);
+    assert_int_equal(d->line, 13);
+    assert_string_equal(d->host, "10.0.0.5");
+    assert_int_equal(d->port, 1502);
+    assert_int_equal(d->timeout_ns, 250000000LL);
+    assert_int_equal(d->poll_ns, 1000000000LL);
+    assert_int_equal(d->nunits, 4);
+    assert_int_equal(d->units[0].unit, 200);
+    assert_int_equal(d->units[0].role, RACKFILE_UNIT_PSU);
+    assert_int_equal(d->units[0].psu, 0);
+    assert_int_equal(d->units[1].role, RACKFILE_UNIT_SWITCH);
+    assert_int_equal(d->units[1].items.n, 2);
+    assert_int_equal(d->units[1].items.v[0], 1); /* coil order as written */
+    assert_int_equal(d->units[1].items.v[1], 0);
+    assert_int_equal(d->units[2].role, RACKFILE_UNIT_CHASSIS);
+    assert_int_equal(d->units[2].chassis, 0);
+    assert_int_equal(d->units[2].items.n, 2); /* c1's servers in rack order */
+    assert_int_equal(d->units[2].items.v[0], 0);
+    assert_int_equal(d->units[2].items.v[1], 2);
+    assert_int_equal(d->units[3].role, RACKFILE_UNIT_CHASSIS);
+    assert_int_equal(d->units[3].chassis, -1);
+    assert_int_equal(d->units[3].items.n, 1);
+    assert_int_equal(d->units[3].items.v[0], 1);
+    d = &dc.devices[1];
+    assert_int_equal(d->kind, RACKFILE_DEV_HWMON);
+    assert_string_equal(d->path, "/sys/class/hwmon/hwmon3");
+    assert_int_equal(d->psu, 1);
+    assert_int_equal(d->poll_ns, 500000000LL);
+    d = &dc.devices[2];
+    assert_int_equal(d->kind, RACKFILE_DEV_MODBUS_RTU);
+    assert_string_equal(d->device, "/dev/ttyUSB0");
+    assert_int_equal(d->baud, 115200);
+    assert_int_equal(d->parity, RACKFILE_PARITY_NONE);
+    assert_int_equal(d->data_bits, 7);
+    assert_int_equal(d->stop_bits, 2);
+    assert_int_equal(d->timeout_ns, 500000000LL);
+    assert_int_equal(d->nunits, 2);
+    assert_string_equal(dc.api.listen, "::1");
+    assert_int_equal(dc.api.port, 0);
+    assert_int_equal(dc.api.keepalive_ns, 2500000000LL);
+    assert_string_equal(rackfile_device_kind_name(RACKFILE_DEV_MODBUS_RTU), "modbus-rtu");
+}
+
+static void test_config_defaults_and_the_sim(void **state)
+{
+    (void)state;
+    assert_int_equal(load_config(CONF_RACK), 0);
+    assert_int_equal(dc.ndevices, 0);
+    assert_string_equal(dc.api.listen, "127.0.0.1");
+    assert_int_equal(dc.api.port, 8470);
+    assert_int_equal(dc.api.keepalive_ns, 15000000000LL);
+    rack_free(&r);
+    assert_int_equal(load_config(CONF_RACK "devices:\n"
+                                           "  - {kind: modbus-rtu, device: /dev/ttyS0, units: "
+                                           "[{unit: 1, psu: ps1}]}\n"),
+                     0);
+    const struct rackfile_device *d = &dc.devices[0];
+    assert_int_equal(d->baud, 19200);
+    assert_int_equal(d->parity, RACKFILE_PARITY_EVEN);
+    assert_int_equal(d->data_bits, 8);
+    assert_int_equal(d->stop_bits, 1);
+    assert_int_equal(d->poll_ns, 1000000000LL);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    assert_int_equal(load_config(CONF_RACK "devices:\n"
+                                           "  - kind: sim\n"
+                                           "    boot: [db1, gpu1]\n"
+                                           "    seed: 7\n"
+                                           "    poll_ms: 250\n"
+                                           "    timeline:\n"
+                                           "      - {at: 5, psu_fail: ps1}\n"
+                                           "      - {at: 9.5, psu_repair: ps1, power_on: web1}\n"
+                                           "api: {port: 9000}\n"),
+                     0);
+    d = &dc.devices[0];
+    assert_int_equal(d->kind, RACKFILE_DEV_SIM);
+    assert_int_equal(d->boot.n, 2);
+    assert_int_equal(d->boot.v[1], 3);
+    assert_int_equal(d->seed, 7);
+    assert_int_equal(d->poll_ns, 250000000LL);
+    assert_int_equal(d->timeline.nsteps, 2);
+    assert_int_equal(d->timeline.steps[1].at_ns, 9500000000LL);
+    assert_int_equal(d->timeline.steps[1].ninputs, 2);
+    assert_int_equal(d->timeline.steps[1].inputs[1].kind, POLICY_POWER_ON);
+    assert_int_equal(d->timeline.steps[1].inputs[1].index, 1);
+    assert_string_equal(dc.api.listen, "127.0.0.1");
+    assert_int_equal(dc.api.port, 9000);
+}
+
+static void test_only_daemon_configs_take_devices_and_api(void **state)
+{
+    (void)state;
+    expect_rack_error(BUSES "devices: []\n",
+                      "t.yaml:3:1: devices: only allowed in a daemon config");
+    expect_error(BUSES "api: {port: 1}\n", "t.yaml:3:1: api: only allowed in a daemon config");
+    expect_config_error(BUSES "timeline: []\n",
+                        "t.yaml:3:1: timeline: only allowed in a scenario file");
+    expect_config_error(BUSES "racks: {}\n",
+                        "t.yaml:3:1: unknown top-level key 'racks' (expected rack, devices, api)");
+    expect_config_error("- rack\n", "t.yaml:1:1: expected a mapping at the top level (with keys "
+                                    "rack, devices, api), got a list");
+}
+
+#define DEV(text) CONF_RACK "devices:\n  - " text "\n"
+
+static void test_config_device_mistakes(void **state)
+{
+    (void)state;
+    expect_config_error(CONF_RACK "devices: {kind: sim}\n",
+                        "t.yaml:12:10: devices: expected a list of devices, got a mapping");
+    expect_config_error(DEV("5"), "t.yaml:13:5: device: expected a mapping with a kind, got '5'");
+    expect_config_error(DEV("{host: x}"), "t.yaml:13:5: missing required key 'kind' in device "
+                                          "(one of sim, modbus-tcp, modbus-rtu, hwmon)");
+    expect_config_error(DEV("{kind: modbus}"), "t.yaml:13:12: kind: expected one of sim, "
+                                               "modbus-tcp, modbus-rtu, hwmon, got 'modbus'");
+    expect_config_error(DEV("{kind: sim, hosts: x}"),
+                        "t.yaml:13:17: unknown key 'hosts' in sim device (expected kind, boot, "
+                        "timeline, seed, poll_ms)");
+    expect_config_error(DEV("{kind: modbus-tcp, units: [{unit: 1, psu: ps1}]}"),
+                        "t.yaml:13:5: missing required key 'host' in modbus-tcp device");
+    expect_config_error(DEV("{kind: modbus-tcp, host: 'a b', units: [{unit: 1, psu: ps1}]}"),
+                        "t.yaml:13:30: host: expected a host name or an IP address, got 'a b'");
+    expect_config_error(DEV("{kind: modbus-tcp, host: x, port: 0, units: [{unit: 1, psu: ps1}]}"),
+                        "t.yaml:13:39: port: expected an integer >= 1, got '0'");
+    expect_config_error(DEV("{kind: modbus-tcp, host: x, timeout_ms: 0, units: [{unit: 1, psu: "
+                            "ps1}]}"),
+                        "t.yaml:13:45: timeout_ms: must be > 0, got '0'");
+    expect_config_error(DEV("{kind: modbus-tcp, host: x, units: []}"),
+                        "t.yaml:13:40: units: expected a list of units such as [{unit: 200, psu: "
+                        "ps1}], got an empty list");
+    expect_config_error(DEV("{kind: modbus-rtu, device: dev/ttyUSB0, units: [{unit: 1, psu: "
+                            "ps1}]}"),
+                        "t.yaml:13:32: device: expected an absolute path (starting with /), got "
+                        "'dev/ttyUSB0'");
+    expect_config_error(DEV("{kind: modbus-rtu, device: /dev/x, baud: 12345, units: [{unit: 1, "
+                            "psu: ps1}]}"),
+                        "t.yaml:13:46: baud: expected one of 1200, 2400, 4800, 9600, 19200, "
+                        "38400, 57600, 115200, 230400, 460800, 921600, got '12345'");
+    expect_config_error(DEV("{kind: modbus-rtu, device: /dev/x, parity: mark, units: [{unit: 1, "
+                            "psu: ps1}]}"),
+                        "t.yaml:13:48: parity: expected one of none, even, odd, got 'mark'");
+    expect_config_error(DEV("{kind: modbus-rtu, device: /dev/x, data_bits: 6, units: [{unit: 1, "
+                            "psu: ps1}]}"),
+                        "t.yaml:13:51: data_bits: expected an integer >= 7, got '6'");
+    expect_config_error(DEV("{kind: modbus-rtu, device: /dev/x, stop_bits: 3, units: [{unit: 1, "
+                            "psu: ps1}]}"),
+                        "t.yaml:13:51: stop_bits: must be at most 2, got '3'");
+    expect_config_error(DEV("{kind: hwmon, path: /x, psu: ps9}"),
+                        "t.yaml:13:34: psu: unknown psu 'ps9'");
+    expect_config_error(DEV("{kind: hwmon, path: /x, psu: ps1, units: []}"),
+                        "t.yaml:13:39: unknown key 'units' in hwmon device (expected kind, path, "
+                        "psu, poll_ms)");
+    expect_config_error(DEV("{kind: sim}\n  - {kind: hwmon, path: /x, psu: ps1}"),
+                        "t.yaml:14:5: devices: a sim device simulates the whole rack and cannot "
+                        "be combined with other devices (the sim is at line 13)");
+    expect_config_error(DEV("{kind: sim, boot: [ghost]}"),
+                        "t.yaml:13:24: boot: unknown server 'ghost'");
+    expect_config_error(DEV("{kind: sim, boot: [db1, db1]}"),
+                        "t.yaml:13:29: boot: server 'db1' is listed twice");
+    expect_config_error(DEV("{kind: sim, boot: db1}"), "t.yaml:13:23: boot: expected a list of "
+                                                       "server ids such as [db1, web1], got 'db1'");
+    expect_config_error(DEV("{kind: sim, timeline: [{at: 1, psu_fail: ghost}]}"),
+                        "t.yaml:13:46: psu_fail: unknown psu 'ghost'");
+    expect_config_error(DEV("{kind: sim, poll_ms: 0}"), "t.yaml:13:26: poll_ms: must be > 0, got "
+                                                        "'0'");
+}
+
+static void test_config_unit_mistakes(void **state)
+{
+    (void)state;
+#define TCP(units) DEV("{kind: modbus-tcp, host: x, units: [" units "]}")
+    expect_config_error(TCP("{unit: 1}"),
+                        "t.yaml:13:41: unit 1: expected one of psu, switches, chassis or servers");
+    expect_config_error(TCP("{unit: 1, psu: ps1, switches: [ps2]}"),
+                        "t.yaml:13:61: switches: a unit is one of psu, switches, chassis or "
+                        "servers, and this one is already a psu");
+    expect_config_error(TCP("{unit: 1, psu: ps1}, {unit: 1, psu: ps2}"),
+                        "t.yaml:13:69: unit: 1 is used twice on this device (first at line 13)");
+    expect_config_error(TCP("{unit: 0, psu: ps1}"),
+                        "t.yaml:13:48: unit: expected an integer >= 1, got '0'");
+    expect_config_error(TCP("{unit: 256, psu: ps1}"),
+                        "t.yaml:13:48: unit: must be at most 255, got '256'");
+    expect_config_error(TCP("{unit: 1, chassis: c9}"),
+                        "t.yaml:13:60: chassis: unknown chassis 'c9'");
+    expect_config_error(TCP("{unit: 1, switches: [ps1, ps1]}"),
+                        "t.yaml:13:67: switches: psu 'ps1' is listed twice");
+    expect_config_error(TCP("{unit: 1, psu: ps1}, {unit: 2, psu: ps1}"),
+                        "t.yaml:13:77: psu: psu 'ps1' is already mapped at line 13 (a PSU is "
+                        "read by one device)");
+    expect_config_error(TCP("{unit: 10, chassis: c1}, {unit: 11, servers: [web2]}"),
+                        "t.yaml:13:87: servers: server 'web2' is already mapped at line 13 (a "
+                        "server sits in one chassis module)");
+    expect_config_error(TCP("{unit: 11, servers: [web2]}, {unit: 10, chassis: c1}"),
+                        "t.yaml:13:90: chassis: server 'web2' is already mapped at line 13 (a "
+                        "server sits in one chassis module)");
+    expect_config_error(DEV("{kind: modbus-tcp, host: x, units: [{unit: 1, switches: [ps1]}]}\n"
+                            "  - {kind: modbus-rtu, device: /dev/x, units: [{unit: 1, switches: "
+                            "[ps1]}]}"),
+                        "t.yaml:14:69: switches: psu 'ps1' is already mapped at line 13 (a PSU "
+                        "has one switch)");
+    expect_config_error(DEV("{kind: modbus-tcp, host: x, units: [{unit: 1, psu: ps1}]}\n"
+                            "  - {kind: hwmon, path: /x, psu: ps1}"),
+                        "t.yaml:14:34: psu: psu 'ps1' is already mapped at line 13 (a PSU is "
+                        "read by one device)");
+#undef TCP
+}
+
+static void test_config_api_mistakes(void **state)
+{
+    (void)state;
+    expect_config_error(CONF_RACK "api: {listen: localhost}\n",
+                        "t.yaml:12:15: listen: expected an IPv4 or IPv6 address such as "
+                        "127.0.0.1 or ::1, got 'localhost'");
+    expect_config_error(CONF_RACK "api: {port: 70000}\n",
+                        "t.yaml:12:13: port: must be at most 65535, got '70000'");
+    expect_config_error(CONF_RACK "api: {keepalive_s: 0}\n",
+                        "t.yaml:12:20: keepalive_s: must be > 0, got '0'");
+    expect_config_error(CONF_RACK "api:\n", "t.yaml:12:5: api: expected a mapping, got nothing");
+    expect_config_error(CONF_RACK "api: {bind: x}\n",
+                        "t.yaml:12:7: unknown key 'bind' in api (expected listen, port, "
+                        "keepalive_s)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +994,12 @@ int main(void)
         cmocka_unit_test_teardown(test_timeline_must_be_in_time_order, teardown),
         cmocka_unit_test_teardown(test_timeline_step_needs_a_known_action, teardown),
         cmocka_unit_test_teardown(test_degrade_and_report_are_checked, teardown),
+        cmocka_unit_test_teardown(test_config_loads_every_device_field, teardown),
+        cmocka_unit_test_teardown(test_config_defaults_and_the_sim, teardown),
+        cmocka_unit_test_teardown(test_only_daemon_configs_take_devices_and_api, teardown),
+        cmocka_unit_test_teardown(test_config_device_mistakes, teardown),
+        cmocka_unit_test_teardown(test_config_unit_mistakes, teardown),
+        cmocka_unit_test_teardown(test_config_api_mistakes, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,9 @@
  */
 #include "rackfile.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,9 @@
 #define MAX_SECONDS 1e9
 #define MAX_PRIORITY 1000000
 #define MAX_FILE_BYTES ((size_t)256 << 20)
+#define MAX_DEVICES 256
+#define MAX_POLL_MS 3600e3
+#define MAX_TIMEOUT_MS 60e3
 #define SHOW_CHARS 40
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -34,8 +39,11 @@ _Static_assert(offsetof(struct rack_psu, id) == 0, "psu id first");
 _Static_assert(offsetof(struct rack_server, id) == 0, "server id first");
 
 /* What the ids in a value name. */
-enum ref { REF_NONE, REF_FEED, REF_BUS, REF_PSU, REF_SERVER };
-static const char *const ref_noun[] = {"", "feed", "bus", "psu", "server"};
+enum ref { REF_NONE, REF_FEED, REF_BUS, REF_PSU, REF_SERVER, REF_CHASSIS };
+static const char *const ref_noun[] = {"", "feed", "bus", "psu", "server", "chassis"};
+
+/* Which files a top-level key belongs to. */
+enum scope { SCOPE_ALL, SCOPE_FILE, SCOPE_DAEMON };
 
 /* Open-addressing index of ids kept in an array: slot = array index + 1. Lets
  * 100000 servers be checked for duplicates and looked up in linear time. */
@@ -49,11 +57,16 @@ struct ctx {
     yaml_document_t *doc;
     struct rack *r;
     struct rackfile_timeline *tl; /* NULL for a rack file */
+    struct rackfile_daemon *d;    /* NULL unless a daemon config */
     char *err;
     size_t errlen;
     const yaml_node_t *key; /* key of the value being set, NULL for a default */
     struct idx psus, servers, chassis;
     size_t ninputs; /* timeline inputs so far */
+    /* Daemon configs: line of the device entry that already reads each PSU,
+     * switches it, or holds each server (0: none), so no element is claimed
+     * by two devices. */
+    int *psu_line, *switch_line, *server_line;
     char shown[SHOW_CHARS + 16];
 };
 
@@ -79,19 +92,24 @@ struct field {
     enum ref ref;                 /* what ids in the value name */
     enum policy_input_kind input; /* timeline actions: the input produced */
     const struct table *sub;      /* set_inputs: the mapping each item is */
+    enum scope scope;             /* top-level keys: which files allow it */
 };
 
 static setter set_rack, set_timeline, set_name, set_id, set_enum, set_num, set_int, set_ref,
-    set_busmask, set_chassis, set_names, set_list, set_targets, set_inputs;
+    set_busmask, set_chassis, set_names, set_list, set_targets, set_inputs, set_devices, set_api,
+    set_ids, set_units, set_dev_timeline, set_host, set_path, set_baud, set_listen;
 
 static const char *const protection_words[] = {"none", "n+1", "n+n", NULL};
 static const char *const on_loss_words[] = {"shed", "hold", NULL};
 static const char *const switch_words[] = {"fet", "relay", "breaker", NULL};
 
-/* The daemon adds its own top-level keys (devices, api) here. */
+/* Rack and scenario files: rack, timeline. Daemon configs: rack, devices, api. */
+enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API };
 static const struct field top_fields[] = {
-    {"rack", set_rack, .required = true},
-    {"timeline", set_timeline, .required = false},
+    [TOP_RACK] = {"rack", set_rack, .required = true},
+    [TOP_TIMELINE] = {"timeline", set_timeline, .scope = SCOPE_FILE},
+    [TOP_DEVICES] = {"devices", set_devices, .scope = SCOPE_DAEMON},
+    [TOP_API] = {"api", set_api, .scope = SCOPE_DAEMON},
 };
 static const struct table top_table = {"top-level", top_fields, LEN(top_fields)};
 
@@ -184,10 +202,89 @@ static const struct field step_fields[] = {
 };
 static const struct table step_table = {"timeline step", step_fields, LEN(step_fields)};
 
+/* ---- the daemon's config: devices and api ---- */
+
+static const char *const device_words[] = {"sim", "modbus-tcp", "modbus-rtu", "hwmon", NULL};
+static const char *const parity_words[] = {"none", "even", "odd", NULL};
+_Static_assert(sizeof(enum rackfile_device_kind) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum rackfile_parity) == sizeof(int), "enum stored as int");
+
+#define DEV(m) offsetof(struct rackfile_device, m)
+/* Every kind has `kind` first and `poll_ms`; Modbus adds `timeout_ms` and `units`. */
+static const struct field sim_fields[] = {
+    {"kind", set_enum, .required = true, .off = DEV(kind), .words = device_words},
+    {"boot", set_ids, .off = DEV(boot), .ref = REF_SERVER},
+    {"timeline", set_dev_timeline, .off = DEV(timeline)},
+    {"seed", set_int, .def = "1", .off = DEV(seed), .max = INT_MAX},
+    {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
+     .scale = 1e6},
+};
+static const struct field tcp_fields[] = {
+    {"kind", set_enum, .required = true, .off = DEV(kind), .words = device_words},
+    {"host", set_host, .required = true, .off = DEV(host)},
+    {"port", set_int, .def = "502", .off = DEV(port), .min = 1, .max = 65535},
+    {"timeout_ms", set_num, .def = "500", .off = DEV(timeout_ns), .min_open = true,
+     .max = MAX_TIMEOUT_MS, .scale = 1e6},
+    {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
+     .scale = 1e6},
+    {"units", set_units, .required = true},
+};
+static const struct field rtu_fields[] = {
+    {"kind", set_enum, .required = true, .off = DEV(kind), .words = device_words},
+    {"device", set_path, .required = true, .off = DEV(device)},
+    {"baud", set_baud, .def = "19200", .off = DEV(baud)},
+    {"parity", set_enum, .def = "even", .off = DEV(parity), .words = parity_words},
+    {"data_bits", set_int, .def = "8", .off = DEV(data_bits), .min = 7, .max = 8},
+    {"stop_bits", set_int, .def = "1", .off = DEV(stop_bits), .min = 1, .max = 2},
+    {"timeout_ms", set_num, .def = "500", .off = DEV(timeout_ns), .min_open = true,
+     .max = MAX_TIMEOUT_MS, .scale = 1e6},
+    {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
+     .scale = 1e6},
+    {"units", set_units, .required = true},
+};
+enum { HWMON_KIND, HWMON_PATH, HWMON_PSU };
+static const struct field hwmon_fields[] = {
+    [HWMON_KIND] = {"kind", set_enum, .required = true, .off = DEV(kind), .words = device_words},
+    [HWMON_PATH] = {"path", set_path, .required = true, .off = DEV(path)},
+    [HWMON_PSU] = {"psu", set_ref, .required = true, .off = DEV(psu), .ref = REF_PSU},
+    {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
+     .scale = 1e6},
+};
+/* Indexed by enum rackfile_device_kind. */
+static const struct table device_tables[] = {
+    {"sim device", sim_fields, LEN(sim_fields)},
+    {"modbus-tcp device", tcp_fields, LEN(tcp_fields)},
+    {"modbus-rtu device", rtu_fields, LEN(rtu_fields)},
+    {"hwmon device", hwmon_fields, LEN(hwmon_fields)},
+};
+
+#define UNIT(m) offsetof(struct rackfile_unit, m)
+/* After `unit`, exactly one role key, in enum rackfile_unit_role order
+ * (servers is the other way to name a chassis module's slots). */
+enum { UNIT_UNIT, UNIT_PSU, UNIT_SWITCHES, UNIT_CHASSIS, UNIT_SERVERS };
+static const struct field unit_fields[] = {
+    [UNIT_UNIT] = {"unit", set_int, .required = true, .off = UNIT(unit), .min = 1, .max = 255},
+    [UNIT_PSU] = {"psu", set_ref, .off = UNIT(psu), .ref = REF_PSU},
+    [UNIT_SWITCHES] = {"switches", set_ids, .off = UNIT(items), .min = 1, .ref = REF_PSU},
+    [UNIT_CHASSIS] = {"chassis", set_ref, .off = UNIT(chassis), .ref = REF_CHASSIS},
+    [UNIT_SERVERS] = {"servers", set_ids, .off = UNIT(items), .min = 1, .ref = REF_SERVER},
+};
+static const struct table unit_table = {"unit", unit_fields, LEN(unit_fields)};
+
+#define API(m) offsetof(struct rackfile_api, m)
+static const struct field api_fields[] = {
+    {"listen", set_listen, .def = "127.0.0.1", .off = API(listen)},
+    {"port", set_int, .def = "8470", .off = API(port), .max = 65535},
+    {"keepalive_s", set_num, .def = "15", .off = API(keepalive_ns), .min_open = true, .max = 3600,
+     .scale = 1e9},
+};
+static const struct table api_table = {"api", api_fields, LEN(api_fields)};
+
 /* collect() keeps a table's nodes in arrays of MAX_FIELDS. */
 _Static_assert(LEN(top_fields) <= MAX_FIELDS && LEN(rack_fields) <= MAX_FIELDS &&
                    LEN(psu_fields) <= MAX_FIELDS && LEN(server_fields) <= MAX_FIELDS &&
-                   LEN(step_fields) <= MAX_FIELDS,
+                   LEN(step_fields) <= MAX_FIELDS && LEN(rtu_fields) <= MAX_FIELDS &&
+                   LEN(tcp_fields) <= MAX_FIELDS && LEN(unit_fields) <= MAX_FIELDS,
                "MAX_FIELDS too small");
 
 /* ---- messages ---- */
@@ -240,6 +337,12 @@ static void join_keys(char *buf, size_t len, const struct table *t, size_t from)
     buf[0] = '\0';
     for (size_t i = from; i < t->n; i++)
         join(buf, len, t->f[i].key);
+}
+
+/* Whether a top-level key belongs in the file being loaded. */
+static bool in_scope(const struct ctx *c, const struct field *f)
+{
+    return f->scope == SCOPE_ALL || (f->scope == SCOPE_DAEMON) == (c->d != NULL);
 }
 
 /* The names among n selected by mask. */
@@ -378,6 +481,8 @@ static int find(struct ctx *c, enum ref ref, const char *id)
     case REF_SERVER:
         return (int)idx_get(&c->servers, (const char *)c->r->servers, sizeof(*c->r->servers), id,
                             -1);
+    case REF_CHASSIS:
+        return (int)idx_get(&c->chassis, (const char *)c->r->chassis, RACK_ID_LEN, id, -1);
     case REF_NONE:
         break;
     }
@@ -393,7 +498,10 @@ static int collect(struct ctx *c, const yaml_node_t *map, const struct table *t,
 {
     char allowed[512];
     bool top = t == &top_table;
-    join_keys(allowed, sizeof(allowed), t, 0);
+    allowed[0] = '\0';
+    for (size_t i = 0; i < t->n; i++)
+        if (!top || in_scope(c, &t->f[i]))
+            join(allowed, sizeof(allowed), t->f[i].key);
     if (map->type != YAML_MAPPING_NODE) {
         if (top)
             return fail(c, map, "expected a mapping at the top level (with keys %s), got %s",
@@ -861,6 +969,284 @@ static int set_timeline(struct ctx *c, const struct field *f, const yaml_node_t 
     return 0;
 }
 
+/* ---- the daemon's config ---- */
+
+static int need_daemon(struct ctx *c, const struct field *f)
+{
+    if (c->d)
+        return 0;
+    return fail(c, c->key, "%s: only allowed in a daemon config", f->key);
+}
+
+/* A list of ids of one kind (f->ref), each at most once, at least f->min. */
+static int set_ids(struct ctx *c, const struct field *f, const yaml_node_t *v, void *obj)
+{
+    struct rackfile_ids *ids = AT(obj, f, struct rackfile_ids);
+    const char *noun = ref_noun[f->ref];
+    if (v->type != YAML_SEQUENCE_NODE || seq_len(v) < (size_t)f->min)
+        return fail(c, v, "%s: expected a list of %s ids such as [%s], got %s", f->key, noun,
+                    f->ref == REF_PSU ? "ps1, ps2" : "db1, web1", show(c, v));
+    size_t n = seq_len(v);
+    if (n && !(ids->v = calloc(n, sizeof(*ids->v))))
+        return fail(c, v, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = seq_item(c, v, i);
+        int k;
+        if (lookup(c, f->ref, f->key, item, &k))
+            return -1;
+        for (size_t j = 0; j < ids->n; j++)
+            if (ids->v[j] == k)
+                return fail(c, item, "%s: %s %s is listed twice", f->key, noun, show(c, item));
+        ids->v[ids->n++] = k;
+    }
+    return 0;
+}
+
+/* A sim device's timeline: a scenario's, `at` counted from the daemon's start. */
+static int set_dev_timeline(struct ctx *c, const struct field *f, const yaml_node_t *v, void *obj)
+{
+    struct rackfile_timeline *saved = c->tl;
+    c->tl = AT(obj, f, struct rackfile_timeline);
+    int rc = set_timeline(c, f, v, obj);
+    c->tl = saved;
+    return rc;
+}
+
+/* Text of 1 to max bytes, each accepted by ok(). */
+static bool check_text(const yaml_node_t *v, size_t max, bool (*ok)(char))
+{
+    const char *s = str(v);
+    size_t len = s ? v->data.scalar.length : 0;
+    if (!s || is_null(v) || len < 1 || len > max || strlen(s) != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!ok(s[i]))
+            return false;
+    return true;
+}
+
+static bool host_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '-' || ch == ':' || ch == '_';
+}
+
+static bool path_char(char ch)
+{
+    return (unsigned char)ch >= 0x20 && ch != 0x7f;
+}
+
+static int set_host(struct ctx *c, const struct field *f, const yaml_node_t *v, void *obj)
+{
+    if (!check_text(v, 255, host_char))
+        return fail(c, v, "%s: expected a host name or an IP address, got %s", f->key, show(c, v));
+    memcpy(AT(obj, f, char), str(v), v->data.scalar.length + 1);
+    return 0;
+}
+
+static int set_path(struct ctx *c, const struct field *f, const yaml_node_t *v, void *obj)
+{
+    if (!check_text(v, 255, path_char) || str(v)[0] != '/')
+        return fail(c, v, "%s: expected an absolute path (starting with /), got %s", f->key,
+                    show(c, v));
+    memcpy(AT(obj, f, char), str(v), v->data.scalar.length + 1);
+    return 0;
+}
+
+static int set_baud(struct ctx *c, const struct field *f, const yaml_node_t *v, void *obj)
+{
+    static const int rates[] = {1200,  2400,   4800,   9600,   19200, 38400,
+                                57600, 115200, 230400, 460800, 921600};
+    const char *s = str(v);
+    char *end = NULL;
+    long x = is_plain(v) && !is_null(v) ? strtol(s, &end, 10) : 0;
+    bool digits = end && end != s && end == s + v->data.scalar.length;
+    char words[128] = "", one[16];
+    for (size_t i = 0; i < LEN(rates); i++) {
+        if (digits && x == rates[i]) {
+            *AT(obj, f, int) = rates[i];
+            return 0;
+        }
+        snprintf(one, sizeof(one), "%d", rates[i]);
+        join(words, sizeof(words), one);
+    }
+    return fail(c, v, "%s: expected one of %s, got %s", f->key, words, show(c, v));
+}
+
+static int set_listen(struct ctx *c, const struct field *f, const yaml_node_t *v, void *obj)
+{
+    unsigned char addr[16];
+    const char *s = str(v);
+    size_t max = sizeof(((struct rackfile_api *)0)->listen) - 1;
+    if (!s || is_null(v) || v->data.scalar.length > max || strlen(s) != v->data.scalar.length ||
+        (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1))
+        return fail(c, v, "%s: expected an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got %s",
+                    f->key, show(c, v));
+    memcpy(AT(obj, f, char), s, v->data.scalar.length + 1);
+    return 0;
+}
+
+/* Claims element i for the entry (unit or device) at line: each PSU is read
+ * by one device and switched by one, each server sits in one chassis module. */
+static int claim(struct ctx *c, int *lines, int i, int line, const yaml_node_t *at, const char *key,
+                 const char *noun, const char *id, const char *why)
+{
+    if (lines[i])
+        return fail(c, at, "%s: %s '%s' is already mapped at line %d (%s)", key, noun, id, lines[i],
+                    why);
+    lines[i] = line;
+    return 0;
+}
+
+static int parse_unit(struct ctx *c, const yaml_node_t *map, struct rackfile_unit *u)
+{
+    const yaml_node_t *keys[MAX_FIELDS], *vals[MAX_FIELDS];
+    const struct rack *r = c->r;
+    u->psu = u->chassis = -1;
+    u->line = (int)line_of(map);
+    /* One role per unit, checked before any list is stored. */
+    if (collect(c, map, &unit_table, keys, vals))
+        return -1;
+    size_t role = 0;
+    for (size_t i = UNIT_PSU; i < unit_table.n; i++) {
+        if (!vals[i])
+            continue;
+        if (role)
+            return fail(c, keys[i],
+                        "%s: a unit is one of psu, switches, chassis or servers, and this one is "
+                        "already a %s",
+                        unit_fields[i].key, unit_fields[role].key);
+        role = i;
+    }
+    if (parse_map(c, map, &unit_table, u, vals))
+        return -1;
+    if (!role)
+        return fail(c, map, "unit %d: expected one of psu, switches, chassis or servers", u->unit);
+    u->role = role == UNIT_PSU        ? RACKFILE_UNIT_PSU
+              : role == UNIT_SWITCHES ? RACKFILE_UNIT_SWITCH
+                                      : RACKFILE_UNIT_CHASSIS;
+    const char *key = unit_fields[role].key;
+    if (role == UNIT_PSU)
+        return claim(c, c->psu_line, u->psu, u->line, vals[role], key, "psu", r->psus[u->psu].id,
+                     "a PSU is read by one device");
+    if (role == UNIT_CHASSIS) { /* its slots: the chassis' servers in rack order */
+        size_t n = 0;
+        for (int i = 0; i < r->nservers; i++)
+            n += r->servers[i].chassis == u->chassis;
+        if (n && !(u->items.v = calloc(n, sizeof(*u->items.v))))
+            return fail(c, map, "out of memory");
+        for (int i = 0; i < r->nservers; i++)
+            if (r->servers[i].chassis == u->chassis)
+                u->items.v[u->items.n++] = i;
+    }
+    for (size_t k = 0; k < u->items.n; k++) {
+        int i = u->items.v[k];
+        bool sw = role == UNIT_SWITCHES;
+        const yaml_node_t *at = role == UNIT_CHASSIS ? vals[role] : seq_item(c, vals[role], k);
+        if (claim(c, sw ? c->switch_line : c->server_line, i, u->line, at, key,
+                  sw ? "psu" : "server", sw ? r->psus[i].id : r->servers[i].id,
+                  sw ? "a PSU has one switch" : "a server sits in one chassis module"))
+            return -1;
+    }
+    return 0;
+}
+
+static int set_units(struct ctx *c, const struct field *f, const yaml_node_t *v, void *obj)
+{
+    struct rackfile_device *dev = obj;
+    if (v->type != YAML_SEQUENCE_NODE || !seq_len(v))
+        return fail(c, v, "%s: expected a list of units such as [{unit: 200, psu: ps1}], got %s",
+                    f->key, show(c, v));
+    size_t n = seq_len(v);
+    if (n > 255)
+        return fail(c, v, "%s: too many units (%zu, at most 255)", f->key, n);
+    if (!(dev->units = calloc(n, sizeof(*dev->units))))
+        return fail(c, v, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = seq_item(c, v, i);
+        struct rackfile_unit *u = &dev->units[i];
+        dev->nunits = i + 1;
+        if (parse_unit(c, item, u))
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (dev->units[j].unit == u->unit)
+                return fail(c, map_value(c, item, "unit"),
+                            "unit: %d is used twice on this device (first at line %d)", u->unit,
+                            dev->units[j].line);
+    }
+    return 0;
+}
+
+static int parse_device(struct ctx *c, const yaml_node_t *map, struct rackfile_device *dev)
+{
+    const struct field *kind_field = &sim_fields[0]; /* the same in every kind's table */
+    const yaml_node_t *vals[MAX_FIELDS];
+    char words[64];
+    dev->line = (int)line_of(map);
+    dev->psu = -1;
+    if (map->type != YAML_MAPPING_NODE)
+        return fail(c, map, "device: expected a mapping with a kind, got %s", show(c, map));
+    const yaml_node_t *kind = map_value(c, map, "kind");
+    if (kind == map) {
+        words[0] = '\0';
+        for (int i = 0; device_words[i]; i++)
+            join(words, sizeof(words), device_words[i]);
+        return fail(c, map, "missing required key 'kind' in device (one of %s)", words);
+    }
+    c->key = NULL;
+    if (set_enum(c, kind_field, kind, dev))
+        return -1;
+    if (parse_map(c, map, &device_tables[dev->kind], dev, vals))
+        return -1;
+    if (dev->kind == RACKFILE_DEV_HWMON)
+        return claim(c, c->psu_line, dev->psu, dev->line, vals[HWMON_PSU], "psu", "psu",
+                     c->r->psus[dev->psu].id, "a PSU is read by one device");
+    return 0;
+}
+
+static int set_devices(struct ctx *c, const struct field *f, const yaml_node_t *v, void *obj)
+{
+    (void)obj;
+    struct rackfile_daemon *d = c->d;
+    if (need_daemon(c, f))
+        return -1;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(c, v, "%s: expected a list of devices, got %s", f->key, show(c, v));
+    size_t n = seq_len(v);
+    if (n > MAX_DEVICES)
+        return fail(c, v, "%s: too many devices (%zu, at most %d)", f->key, n, MAX_DEVICES);
+    if (n == 0)
+        return 0;
+    size_t np = (size_t)(c->r->npsus ? c->r->npsus : 1);
+    size_t ns = (size_t)(c->r->nservers ? c->r->nservers : 1);
+    if (!(d->devices = calloc(n, sizeof(*d->devices))) ||
+        !(c->psu_line = calloc(np, sizeof(int))) || !(c->switch_line = calloc(np, sizeof(int))) ||
+        !(c->server_line = calloc(ns, sizeof(int))))
+        return fail(c, v, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        d->ndevices = i + 1;
+        if (parse_device(c, seq_item(c, v, i), &d->devices[i]))
+            return -1;
+    }
+    /* The simulated rack is the whole rack: it answers for every element. */
+    for (size_t i = 0; i < n && n > 1; i++)
+        if (d->devices[i].kind == RACKFILE_DEV_SIM)
+            return fail(c, seq_item(c, v, i ? i : 1),
+                        "%s: a sim device simulates the whole rack and cannot be combined with "
+                        "other devices (the sim is at line %d)",
+                        f->key, d->devices[i].line);
+    return 0;
+}
+
+static int set_api(struct ctx *c, const struct field *f, const yaml_node_t *v, void *obj)
+{
+    (void)obj;
+    const yaml_node_t *vals[MAX_FIELDS];
+    if (need_daemon(c, f))
+        return -1;
+    return parse_map(c, v, &api_table, &c->d->api, vals);
+}
+
 /* ---- entry points ---- */
 
 /* libyaml's own problem text and position. */
@@ -888,17 +1274,20 @@ static int yaml_fail(struct ctx *c, const yaml_parser_t *p, const char *text, si
     return fail_mark(c, m, "%s", problem);
 }
 
-int rackfile_load_string(const char *name, const char *text, size_t len, struct rack *r,
-                         struct rackfile_timeline *tl, char *err, size_t errlen)
+static int load(const char *name, const char *text, size_t len, struct rack *r,
+                struct rackfile_timeline *tl, struct rackfile_daemon *d, char *err, size_t errlen)
 {
     yaml_parser_t parser;
     yaml_document_t doc, more;
-    struct ctx c = {.name = name, .doc = &doc, .r = r, .tl = tl, .err = err, .errlen = errlen};
+    struct ctx c = {
+        .name = name, .doc = &doc, .r = r, .tl = tl, .d = d, .err = err, .errlen = errlen};
     int rc = -1;
 
     rack_init(r);
     if (tl)
         *tl = (struct rackfile_timeline){0};
+    if (d)
+        *d = (struct rackfile_daemon){0};
     if (!yaml_parser_initialize(&parser)) {
         snprintf(err, errlen, "%s: out of memory", name);
         return -1;
@@ -923,25 +1312,48 @@ int rackfile_load_string(const char *name, const char *text, size_t len, struct 
         const yaml_node_t *vals[MAX_FIELDS];
         if (!extra)
             rc = parse_map(&c, root, &top_table, NULL, vals);
+        if (rc == 0 && d && !vals[TOP_API]) { /* the api's defaults */
+            yaml_node_t none = {.type = YAML_MAPPING_NODE};
+            c.key = NULL;
+            rc = parse_map(&c, &none, &api_table, &d->api, vals);
+        }
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     free(c.psus.slot);
     free(c.servers.slot);
     free(c.chassis.slot);
+    free(c.psu_line);
+    free(c.switch_line);
+    free(c.server_line);
     if (rc) {
         rack_free(r);
         rackfile_timeline_free(tl);
+        rackfile_daemon_free(d);
     }
     return rc;
 }
 
-int rackfile_load(const char *path, struct rack *r, struct rackfile_timeline *tl, char *err,
-                  size_t errlen)
+int rackfile_load_string(const char *name, const char *text, size_t len, struct rack *r,
+                         struct rackfile_timeline *tl, char *err, size_t errlen)
+{
+    return load(name, text, len, r, tl, NULL, err, errlen);
+}
+
+int rackfile_load_config_string(const char *name, const char *text, size_t len, struct rack *r,
+                                struct rackfile_daemon *d, char *err, size_t errlen)
+{
+    return load(name, text, len, r, NULL, d, err, errlen);
+}
+
+static int load_file(const char *path, struct rack *r, struct rackfile_timeline *tl,
+                     struct rackfile_daemon *d, char *err, size_t errlen)
 {
     rack_init(r);
     if (tl)
         *tl = (struct rackfile_timeline){0};
+    if (d)
+        *d = (struct rackfile_daemon){0};
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -976,9 +1388,43 @@ int rackfile_load(const char *path, struct rack *r, struct rackfile_timeline *tl
         snprintf(err, errlen, "%s: larger than %zu MiB, not a rack file", path,
                  MAX_FILE_BYTES >> 20);
     else
-        rc = rackfile_load_string(path, buf, len, r, tl, err, errlen);
+        rc = load(path, buf, len, r, tl, d, err, errlen);
     free(buf);
     return rc;
+}
+
+int rackfile_load(const char *path, struct rack *r, struct rackfile_timeline *tl, char *err,
+                  size_t errlen)
+{
+    return load_file(path, r, tl, NULL, err, errlen);
+}
+
+int rackfile_load_config(const char *path, struct rack *r, struct rackfile_daemon *d, char *err,
+                         size_t errlen)
+{
+    return load_file(path, r, NULL, d, err, errlen);
+}
+
+void rackfile_daemon_free(struct rackfile_daemon *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->ndevices; i++) {
+        struct rackfile_device *dev = &d->devices[i];
+        free(dev->boot.v);
+        rackfile_timeline_free(&dev->timeline);
+        for (size_t k = 0; k < dev->nunits; k++)
+            free(dev->units[k].items.v);
+        free(dev->units);
+    }
+    free(d->devices);
+    d->devices = NULL;
+    d->ndevices = 0;
+}
+
+const char *rackfile_device_kind_name(enum rackfile_device_kind k)
+{
+    return (unsigned)k < LEN(device_words) - 1 ? device_words[k] : "?";
 }
 
 void rackfile_timeline_free(struct rackfile_timeline *tl)

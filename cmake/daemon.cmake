@@ -1,0 +1,36 @@
+# rackpowerd, its API and rackpowerctl (issue 3). Included by the top
+# CMakeLists after its own targets: rpcore, rpconf and rp_test exist.
+pkg_check_modules(UV REQUIRED IMPORTED_TARGET libuv)
+pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
+pkg_check_modules(SQLITE REQUIRED IMPORTED_TARGET sqlite3)
+pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+find_package(Threads REQUIRED)
+
+# drivers: the vtable, its registry and the in-process simulated rack
+add_library(rpdriver STATIC src/drivers/driver.c src/drivers/simdrv.c)
+target_include_directories(rpdriver PUBLIC src/drivers)
+target_link_libraries(rpdriver PUBLIC rpconf rpcore m)
+
+# daemon: store, hub, API, device workers, engine (linked by tests too)
+add_library(rpdaemon STATIC
+  src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
+  src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/engine.c)
+target_include_directories(rpdaemon PUBLIC src/daemon)
+target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
+target_link_libraries(rpdaemon PUBLIC rpdriver rpconf rpcore PkgConfig::UV PkgConfig::MHD
+  PkgConfig::SQLITE PkgConfig::SYSTEMD PkgConfig::JANSSON Threads::Threads)
+
+add_executable(rackpowerd src/daemon/main.c)
+target_link_libraries(rackpowerd PRIVATE rpdaemon)
+
+# cli: rackpowerctl and its small HTTP/1.1 client
+add_library(rpctl STATIC src/cli/http.c)
+target_include_directories(rpctl PUBLIC src/cli)
+add_executable(rackpowerctl src/cli/rackpowerctl.c)
+target_link_libraries(rackpowerctl PRIVATE rpctl PkgConfig::JANSSON)
+
+rp_test(test_store rpdaemon)
+rp_test(test_ctl_http rpctl)
+add_test(NAME daemon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon PROPERTIES TIMEOUT 300)

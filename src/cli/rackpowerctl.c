@@ -1,0 +1,469 @@
+/*
+ * rackpowerctl - the operator's command line for rackpowerd (docs/api.md).
+ *
+ * Each command is one request to the API; the answer is printed as a table
+ * (or raw JSON with --json). Exit 0 done, 1 the daemon refused or could not
+ * be reached (one line on stderr saying why), 2 bad usage.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+#define TIMEOUT_MS 15000
+#define DEFAULT_API "http://127.0.0.1:8470"
+
+struct opts {
+    struct http_url url;
+    bool json, follow;
+    long tail;
+    long long since;
+    const char *reason;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: rackpowerctl [--api URL] [--json] COMMAND\n"
+          "  status                          the rack: protection, capacity, allocation\n"
+          "  servers | psus | buses          every server, PSU or bus bar\n"
+          "  events [--tail N | --since ID] [--follow]\n"
+          "                                  the journal (last 20); --follow waits for more\n"
+          "  power-on ID | power-off ID      ask power for a server, or release it\n"
+          "  out-of-service psu|bus ID       take a PSU or bus out (the policy sees it fail)\n"
+          "  in-service psu|bus ID           put it back\n"
+          "options:\n"
+          "  --api URL      rackpowerd's API (default $RACKPOWER_API, else " DEFAULT_API ")\n"
+          "  --json         print the API's JSON as it comes\n"
+          "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n",
+          f);
+}
+
+static void die(const char *msg)
+{
+    fprintf(stderr, "rackpowerctl: %s\n", msg);
+    exit(1);
+}
+
+/* The answer's "error", or the status when it has none. */
+static void die_answer(const struct http_response *r)
+{
+    json_t *o = json_loads(r->body, 0, NULL);
+    const char *e = json_string_value(json_object_get(o, "error"));
+    char msg[600];
+    if (e)
+        snprintf(msg, sizeof(msg), "%s", e);
+    else
+        snprintf(msg, sizeof(msg), "rackpowerd answered %d", r->status);
+    json_decref(o);
+    die(msg);
+}
+
+/* Sends a request; dies on any failure; returns the parsed 2xx answer. */
+static json_t *call(const struct opts *o, const char *method, const char *path, const char *body,
+                    struct http_response *raw)
+{
+    char err[600];
+    if (http_request(&o->url, method, path, body, TIMEOUT_MS, raw, err, sizeof(err)))
+        die(err);
+    if (raw->status < 200 || raw->status > 299)
+        die_answer(raw);
+    json_error_t je;
+    json_t *j = json_loadb(raw->body, raw->len, 0, &je);
+    if (!j) {
+        snprintf(err, sizeof(err), "rackpowerd's answer is not JSON: %s", je.text);
+        die(err);
+    }
+    return j;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "-";
+}
+
+/* A number in W, or "-" for null. */
+static void fmt_w(char *buf, size_t len, json_t *v)
+{
+    if (json_is_number(v))
+        snprintf(buf, len, "%.15g", json_number_value(v));
+    else
+        snprintf(buf, len, "-");
+}
+
+static void join_array(char *buf, size_t len, json_t *a)
+{
+    size_t i;
+    json_t *v;
+    buf[0] = '\0';
+    json_array_foreach(a, i, v)
+    {
+        size_t n = strlen(buf);
+        snprintf(buf + n, len - n, "%s%s", i ? "," : "", json_string_value(v));
+    }
+}
+
+/* ---- events, as the simulator prints them ---- */
+
+static void print_event(json_t *ev)
+{
+    const char *name = str(ev, "event");
+    char subject[64] = "", fig[64] = "", w[32];
+    static const char *const keys[] = {"server", "psu", "bus", "feed", "device"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
+        if (json_object_get(ev, keys[k])) {
+            snprintf(subject, sizeof(subject), "%s", str(ev, keys[k]));
+            break;
+        }
+    if (!strcmp(name, "switch")) {
+        snprintf(fig, sizeof(fig), "%s -> %s%s", str(ev, "from"), str(ev, "to"),
+                 json_is_false(json_object_get(ev, "instant")) ? " (slow)" : "");
+    } else if (!strcmp(name, "protection")) {
+        snprintf(subject, sizeof(subject), "%s", str(ev, "level"));
+        snprintf(fig, sizeof(fig), "%s",
+                 json_is_true(json_object_get(ev, "protected")) ? "protected" : "NOT protected");
+    } else if (json_object_get(ev, "watts") && json_object_get(ev, "priority")) {
+        fmt_w(w, sizeof(w), json_object_get(ev, "watts"));
+        snprintf(fig, sizeof(fig), "%s W p%lld", w,
+                 (long long)json_integer_value(json_object_get(ev, "priority")));
+    } else if (json_object_get(ev, "capacity_w") && !json_object_get(ev, "allocated_w")) {
+        fmt_w(w, sizeof(w), json_object_get(ev, "capacity_w"));
+        snprintf(fig, sizeof(fig), "%s W", w);
+    } else if (json_object_get(ev, "state")) {
+        snprintf(fig, sizeof(fig), "%s", str(ev, "state"));
+    }
+    const char *why = json_string_value(json_object_get(ev, "reason"));
+    printf("%6lld %10.3fs  %-11s %-10s %-13s %s\n",
+           (long long)json_integer_value(json_object_get(ev, "id")),
+           json_number_value(json_object_get(ev, "t")), name, subject, fig, why ? why : "");
+}
+
+static void print_event_json(json_t *ev)
+{
+    char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    if (s)
+        puts(s);
+    free(s);
+}
+
+struct follow {
+    const struct opts *o;
+    struct http_sse sse;
+};
+
+static int on_event(void *arg, const char *data)
+{
+    struct follow *f = arg;
+    json_t *ev = json_loads(data, JSON_DECODE_ANY, NULL);
+    if (f->o->json || !ev)
+        puts(data);
+    else
+        print_event(ev);
+    json_decref(ev);
+    fflush(stdout);
+    return 0;
+}
+
+static int on_bytes(void *arg, const char *data, size_t len)
+{
+    struct follow *f = arg;
+    return http_sse_feed(&f->sse, data, len, on_event, f) < 0 ? -1 : 0;
+}
+
+static int cmd_events(const struct opts *o)
+{
+    char path[128], err[600];
+    struct http_response raw;
+    if (o->since >= 0)
+        snprintf(path, sizeof(path), "/v1/events?since=%lld&limit=1000", o->since);
+    else
+        snprintf(path, sizeof(path), "/v1/events?tail=%ld", o->tail);
+    json_t *j = call(o, "GET", path, NULL, &raw);
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(j, "events"), i, ev)
+    {
+        if (o->json)
+            print_event_json(ev);
+        else
+            print_event(ev);
+    }
+    fflush(stdout);
+    long long last = (long long)json_integer_value(json_object_get(j, "last_event_id"));
+    json_decref(j);
+    http_response_free(&raw);
+    if (!o->follow)
+        return 0;
+    /* from where the list ended: nothing missed, nothing twice */
+    snprintf(path, sizeof(path), "/v1/events/stream?since=%lld", last);
+    struct follow f = {.o = o};
+    int status = 0;
+    if (http_stream(&o->url, path, on_bytes, &f, &status, &raw, err, sizeof(err)))
+        die(status == 200 ? "the event stream ended: rackpowerd stopped" : err);
+    http_sse_free(&f.sse);
+    if (status < 200 || status > 299)
+        die_answer(&raw);
+    http_response_free(&raw);
+    die("rackpowerd closed the event stream");
+    return 1;
+}
+
+/* ---- tables ---- */
+
+static void print_status(json_t *j)
+{
+    json_t *c = json_object_get(j, "counts");
+    char cap[32], alloc[32];
+    fmt_w(cap, sizeof(cap), json_object_get(j, "capacity_w"));
+    fmt_w(alloc, sizeof(alloc), json_object_get(j, "allocated_w"));
+#define N(k) ((long long)json_integer_value(json_object_get(c, k)))
+    printf("rack %s: %s %s%s; %s of %s W allocated\n", str(j, "name"), str(j, "protection"),
+           json_is_true(json_object_get(j, "protected")) ? "protected" : "NOT protected",
+           json_is_true(json_object_get(j, "redundancy_lost")) ? ", redundancy lost" : "", alloc,
+           cap);
+    printf("servers: %lld (%lld on, %lld capped, %lld shed, %lld waiting, %lld off)\n",
+           N("servers"), N("on"), N("capped"), N("shed"), N("waiting"), N("off"));
+    printf("psus: %lld (%lld failed); buses: %lld (%lld failed)\n", N("psus"), N("psus_failed"),
+           N("buses"), N("buses_failed"));
+#undef N
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(j, "devices"), i, d)
+    {
+        const char *e = json_string_value(json_object_get(d, "error"));
+        printf("device %s: %s%s%s\n", str(d, "device"), str(d, "state"), e ? ": " : "", e ? e : "");
+    }
+    printf("events: %lld, up %.0f s\n",
+           (long long)json_integer_value(json_object_get(j, "last_event_id")),
+           json_number_value(json_object_get(j, "t")));
+}
+
+static void print_servers(json_t *j)
+{
+    size_t i;
+    json_t *s;
+    char watts[32], asks[32], draw[32], buses[64];
+    printf("%-12s %-8s %8s %8s %5s %-8s %-10s %8s\n", "ID", "STATE", "WATTS", "ASKS", "PRIO",
+           "BUSES", "CHASSIS", "DRAW");
+    json_array_foreach(json_object_get(j, "servers"), i, s)
+    {
+        fmt_w(watts, sizeof(watts), json_object_get(s, "watts"));
+        fmt_w(asks, sizeof(asks), json_object_get(s, "power_w"));
+        fmt_w(draw, sizeof(draw), json_object_get(s, "draw_w"));
+        join_array(buses, sizeof(buses), json_object_get(s, "buses"));
+        printf("%-12s %-8s %8s %8s %5lld %-8s %-10s %8s\n", str(s, "id"), str(s, "state"), watts,
+               asks, (long long)json_integer_value(json_object_get(s, "priority")), buses,
+               str(s, "chassis"), draw);
+    }
+}
+
+static void print_psus(json_t *j)
+{
+    size_t i;
+    json_t *p;
+    char cap[32], rated[32], out[32];
+    printf("%-10s %-9s %-4s %-5s %9s %9s %-6s %-8s %8s\n", "ID", "STATE", "OOS", "BUS", "CAPACITY",
+           "RATED", "FEED", "SWITCH", "OUTPUT");
+    json_array_foreach(json_object_get(j, "psus"), i, p)
+    {
+        fmt_w(cap, sizeof(cap), json_object_get(p, "capacity_w"));
+        fmt_w(rated, sizeof(rated), json_object_get(p, "rated_w"));
+        fmt_w(out, sizeof(out), json_object_get(p, "output_w"));
+        printf("%-10s %-9s %-4s %-5s %9s %9s %-6s %-8s %8s\n", str(p, "id"), str(p, "state"),
+               json_is_true(json_object_get(p, "out_of_service")) ? "yes" : "no", str(p, "bus"),
+               cap, rated, str(p, "feed"), str(p, "switch"), out);
+    }
+}
+
+static void print_buses(json_t *j)
+{
+    size_t i;
+    json_t *b;
+    char cap[32], load[32], psus[256];
+    printf("%-8s %-7s %-4s %9s %9s %s\n", "ID", "STATE", "OOS", "CAPACITY", "LOAD", "PSUS");
+    json_array_foreach(json_object_get(j, "buses"), i, b)
+    {
+        fmt_w(cap, sizeof(cap), json_object_get(b, "capacity_w"));
+        fmt_w(load, sizeof(load), json_object_get(b, "load_w"));
+        join_array(psus, sizeof(psus), json_object_get(b, "psus"));
+        printf("%-8s %-7s %-4s %9s %9s %s\n", str(b, "id"), str(b, "state"),
+               json_is_true(json_object_get(b, "out_of_service")) ? "yes" : "no", cap, load, psus);
+    }
+}
+
+/* ---- commands ---- */
+
+static char *reason_body(const struct opts *o)
+{
+    if (!o->reason)
+        return NULL;
+    json_t *b = json_pack("{ss}", "reason", o->reason);
+    char *s = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    return s;
+}
+
+/* Ids go into a path: they must be ids (docs/rack-file.md), nothing to escape. */
+static void check_id(const char *id)
+{
+    size_t n = strlen(id);
+    bool ok = n >= 1 && n <= 31;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+             (id[i] >= '0' && id[i] <= '9') || strchr("_.:-", id[i]);
+    if (!ok) {
+        fprintf(stderr, "rackpowerctl: '%s' is not an id (1 to 31 of A-Z a-z 0-9 _ . : -)\n", id);
+        exit(2);
+    }
+}
+
+static int post(const struct opts *o, const char *kind, const char *id, const char *verb)
+{
+    char path[128];
+    check_id(id);
+    snprintf(path, sizeof(path), "/v1/%s/%s/%s", kind, id, verb);
+    char *body = reason_body(o);
+    struct http_response raw;
+    json_t *j = call(o, "POST", path, body ? body : "", &raw);
+    free(body);
+    if (o->json) {
+        puts(raw.body);
+    } else if (!strcmp(kind, "servers")) {
+        char w[32];
+        fmt_w(w, sizeof(w), json_object_get(j, "watts"));
+        const char *result = str(j, "result");
+        printf("%s: %s", str(j, "server"), result);
+        if (!strcmp(result, "granted"))
+            printf(" %s W", w);
+        const char *why = json_string_value(json_object_get(j, "reason"));
+        printf("%s%s%s\n", why && *why ? " (" : "", why && *why ? why : "", why && *why ? ")" : "");
+    } else {
+        bool oos = json_is_true(json_object_get(j, "out_of_service"));
+        printf("%s %s: %s%s, %s\n", !strcmp(kind, "psus") ? "psu" : "bus", id,
+               oos ? "out of service" : "in service",
+               json_is_true(json_object_get(j, "changed")) ? "" : " (already)", str(j, "state"));
+        size_t i;
+        json_t *ev;
+        json_array_foreach(json_object_get(j, "events"), i, ev) print_event(ev);
+    }
+    json_decref(j);
+    http_response_free(&raw);
+    return 0;
+}
+
+static int get(const struct opts *o, const char *what)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/%s", what);
+    struct http_response raw;
+    json_t *j = call(o, "GET", path, NULL, &raw);
+    if (o->json)
+        puts(raw.body);
+    else if (!strcmp(what, "status"))
+        print_status(j);
+    else if (!strcmp(what, "servers"))
+        print_servers(j);
+    else if (!strcmp(what, "psus"))
+        print_psus(j);
+    else
+        print_buses(j);
+    json_decref(j);
+    http_response_free(&raw);
+    return 0;
+}
+
+__attribute__((format(printf, 1, 2), noreturn)) static void bad_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "rackpowerctl: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    usage(stderr);
+    exit(2);
+}
+
+static long long number(const char *opt, const char *s, long long min, long long max)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (!*s || *end || errno || x < min || x > max)
+        bad_usage("%s: expected a number", opt);
+    return x;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {.tail = 20, .since = -1};
+    const char *api = getenv("RACKPOWER_API"), *args[4];
+    int nargs = 0;
+    char err[600];
+    if (!api || !*api)
+        api = DEFAULT_API;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool value = !strcmp(a, "--api") || !strcmp(a, "--tail") || !strcmp(a, "--since") ||
+                     !strcmp(a, "--reason");
+        if (value && i + 1 >= argc)
+            bad_usage("%s needs a value", a);
+        if (!strcmp(a, "--api"))
+            api = argv[++i];
+        else if (!strcmp(a, "--tail"))
+            o.tail = (long)number(a, argv[++i], 1, 1000);
+        else if (!strcmp(a, "--since"))
+            o.since = number(a, argv[++i], 0, INT64_MAX);
+        else if (!strcmp(a, "--reason"))
+            o.reason = argv[++i];
+        else if (!strcmp(a, "--json"))
+            o.json = true;
+        else if (!strcmp(a, "--follow") || !strcmp(a, "-f"))
+            o.follow = true;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (a[0] == '-' && a[1])
+            bad_usage("unknown option '%s'", a);
+        else if (nargs == 4)
+            bad_usage("too many arguments ('%s')", a);
+        else
+            args[nargs++] = a;
+    }
+    if (http_parse_url(api, &o.url, err, sizeof(err)))
+        bad_usage("--api: %s", err);
+    if (!nargs) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = args[0];
+    int want = 1;
+    if (!strcmp(cmd, "power-on") || !strcmp(cmd, "power-off"))
+        want = 2;
+    else if (!strcmp(cmd, "out-of-service") || !strcmp(cmd, "in-service"))
+        want = 3;
+    else if (strcmp(cmd, "status") && strcmp(cmd, "servers") && strcmp(cmd, "psus") &&
+             strcmp(cmd, "buses") && strcmp(cmd, "events"))
+        bad_usage("unknown command '%s'", cmd);
+    if (nargs != want)
+        bad_usage(nargs < want ? "%s: missing argument" : "%s: too many arguments", cmd);
+    if ((o.follow || o.since >= 0 || o.tail != 20) && strcmp(cmd, "events"))
+        bad_usage("%s: --follow, --tail and --since go with events", cmd);
+    if (o.reason && want == 1)
+        bad_usage("%s: --reason goes with power-on/off and (in|out-of)-service", cmd);
+
+    if (!strcmp(cmd, "events"))
+        return cmd_events(&o);
+    if (want == 1)
+        return get(&o, cmd);
+    if (want == 2)
+        return post(&o, "servers", args[1], cmd);
+    if (strcmp(args[1], "psu") && strcmp(args[1], "bus"))
+        bad_usage("%s: expected psu or bus, got '%s'", cmd, args[1]);
+    return post(&o, !strcmp(args[1], "psu") ? "psus" : "buses", args[2], cmd);
+}

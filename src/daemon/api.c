@@ -1,0 +1,710 @@
+/*
+ * api.c - routes, answers and event streams.
+ *
+ * libmicrohttpd runs one thread per connection (MHD_USE_THREAD_PER_
+ * CONNECTION), so a request may block: a command waits for the loop's answer
+ * on the hub, an event stream waits on the hub for the next journal entry.
+ * Every answer is JSON; every error is {"error": "..."} with a 4xx/5xx.
+ */
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "store.h"
+
+#define MAX_STREAMS 32
+#define MAX_EVENTS 1000 /* per GET /v1/events */
+#define DEFAULT_EVENTS 100
+#define SHOW_ID 64
+#define API_DRAIN_BODY (1 << 20) /* bodies up to this are read before a 413 */
+
+struct api {
+    struct MHD_Daemon *mhd;
+    struct hub *hub;
+    char db_path[4096];
+    int keepalive_ms;
+    unsigned port;
+    pthread_mutex_t mu;
+    int streams; /* under mu */
+};
+
+/* One request's body as it arrives. */
+struct req {
+    char body[API_MAX_BODY + 1];
+    size_t len;
+    bool too_large;
+    bool answered; /* refused before its body: nothing more to say */
+};
+
+/* ---- answers ---- */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *text,
+                                 size_t len, const char *allow)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, const char *text)
+{
+    return send_text(c, status, text, strlen(text), NULL);
+}
+
+__attribute__((format(printf, 4, 5))) static enum MHD_Result
+send_error(struct MHD_Connection *c, unsigned status, const char *allow, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{ss}", "error", msg);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return MHD_NO;
+    enum MHD_Result ret = send_text(c, status, text, strlen(text), allow);
+    free(text);
+    return ret;
+}
+
+/* An id from a URL, fit to be echoed in a message: printable, cut short. */
+static void show_id(char *out, size_t len, const char *id)
+{
+    size_t n = 0;
+    for (; id[n] && n + 1 < len && n < SHOW_ID; n++)
+        out[n] = (unsigned char)id[n] >= 0x20 && id[n] != 0x7f ? id[n] : '?';
+    out[n] = '\0';
+    if (id[n] && n + 4 < len)
+        memcpy(out + n, "...", 4);
+}
+
+/* ---- query parameters ---- */
+
+struct query {
+    const char *const *allowed;
+    char bad[SHOW_ID + 8];
+};
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query *q = cls;
+    for (size_t i = 0; q->allowed && q->allowed[i]; i++)
+        if (!strcmp(key, q->allowed[i]))
+            return MHD_YES;
+    if (!q->bad[0])
+        show_id(q->bad, sizeof(q->bad), key);
+    return MHD_YES;
+}
+
+/* Rejects query parameters other than those allowed (NULL-terminated). */
+static bool unknown_args(struct MHD_Connection *c, const char *const *allowed, char *bad,
+                         size_t len)
+{
+    struct query q = {.allowed = allowed};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_arg, &q);
+    snprintf(bad, len, "%s", q.bad);
+    return q.bad[0] != '\0';
+}
+
+/* An integer parameter in [min, max]; absent: def. -1 when malformed. */
+static int int_arg(struct MHD_Connection *c, const char *name, long long min, long long max,
+                   long long def, long long *out)
+{
+    const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    *out = def;
+    if (!s)
+        return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (!*s || *end || errno || x < min || x > max || (s[0] < '0' || s[0] > '9'))
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* ---- reads ---- */
+
+static enum MHD_Result get_list(struct api *a, struct MHD_Connection *c, const char *what,
+                                const char *id)
+{
+    struct hub_snap *s = hub_snap_get(a->hub);
+    if (!s)
+        return send_error(c, 503, NULL, "starting: no state yet");
+    const struct hub_list *l = !strcmp(what, "server") ? &s->servers
+                               : !strcmp(what, "psu")  ? &s->psus
+                                                       : &s->buses;
+    enum MHD_Result ret;
+    if (!id) {
+        ret = send_json(c, 200, l->all);
+    } else {
+        long i = hub_list_find(l, id);
+        char shown[SHOW_ID + 8];
+        show_id(shown, sizeof(shown), id);
+        ret = i < 0 ? send_error(c, 404, NULL, "no %s '%s'", what, shown)
+                    : send_json(c, 200, l->json[i]);
+    }
+    hub_snap_put(a->hub, s);
+    return ret;
+}
+
+static enum MHD_Result get_status(struct api *a, struct MHD_Connection *c)
+{
+    struct hub_snap *s = hub_snap_get(a->hub);
+    if (!s)
+        return send_error(c, 503, NULL, "starting: no state yet");
+    enum MHD_Result ret = send_json(c, 200, s->status);
+    hub_snap_put(a->hub, s);
+    return ret;
+}
+
+/* Text that grows; out of memory is remembered and reported once. */
+struct text {
+    char *s;
+    size_t len, cap;
+    bool oom;
+};
+
+static void text_add(struct text *t, const char *s, size_t n)
+{
+    if (t->oom)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 1024;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *ns = realloc(t->s, cap);
+        if (!ns) {
+            t->oom = true;
+            return;
+        }
+        t->s = ns;
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
+struct collect {
+    struct text *t;
+    int64_t last;
+    size_t n;
+};
+
+static int collect_json(void *arg, int64_t id, const char *json)
+{
+    struct collect *k = arg;
+    if (k->n++)
+        text_add(k->t, ",", 1);
+    text_add(k->t, json, strlen(json));
+    k->last = id;
+    return 0;
+}
+
+static enum MHD_Result get_events(struct api *a, struct MHD_Connection *c)
+{
+    long long since, limit, tail;
+    if (int_arg(c, "since", 0, INT64_MAX, 0, &since))
+        return send_error(c, 400, NULL, "since: expected an event id (an integer >= 0)");
+    if (int_arg(c, "limit", 1, MAX_EVENTS, DEFAULT_EVENTS, &limit))
+        return send_error(c, 400, NULL, "limit: expected an integer from 1 to %d", MAX_EVENTS);
+    if (int_arg(c, "tail", 1, MAX_EVENTS, 0, &tail))
+        return send_error(c, 400, NULL, "tail: expected an integer from 1 to %d", MAX_EVENTS);
+    bool has_since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since") != NULL;
+    bool has_limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit") != NULL;
+    if (tail && (has_since || has_limit))
+        return send_error(c, 400, NULL, "tail: cannot be combined with since or limit");
+    char err[512];
+    struct store *st = store_open(a->db_path, true, err, sizeof(err));
+    if (!st) {
+        log_warnx("api: %s", err);
+        return send_error(c, 503, NULL, "journal unavailable");
+    }
+    struct text t = {0};
+    struct collect k = {.t = &t, .last = since};
+    text_add(&t, "{\"events\":[", 11);
+    int rc = store_events(st, since, (int)(tail ? tail : limit), tail != 0, collect_json, &k, err,
+                          sizeof(err));
+    int64_t last = store_last_id(st);
+    store_close(st);
+    char tailtext[64];
+    snprintf(tailtext, sizeof(tailtext), "],\"last_event_id\":%lld}", (long long)last);
+    text_add(&t, tailtext, strlen(tailtext));
+    enum MHD_Result ret;
+    if (rc || last < 0 || t.oom) {
+        log_warnx("api: journal: %s", rc ? err : "out of memory");
+        ret = send_error(c, 503, NULL, "journal unavailable");
+    } else {
+        ret = send_text(c, 200, t.s, t.len, NULL);
+    }
+    free(t.s);
+    return ret;
+}
+
+/* ---- the event stream ---- */
+
+struct stream {
+    struct api *a;
+    struct store *st;
+    int64_t last;
+    struct text out;
+    size_t off;
+    bool said_hello;
+};
+
+static int stream_event(void *arg, int64_t id, const char *json)
+{
+    struct stream *s = arg;
+    char head[48];
+    int n = snprintf(head, sizeof(head), "id: %lld\ndata: ", (long long)id);
+    text_add(&s->out, head, (size_t)n);
+    text_add(&s->out, json, strlen(json));
+    text_add(&s->out, "\n\n", 2);
+    s->last = id;
+    return 0;
+}
+
+/* Called on the connection's thread whenever it can send: blocks until
+ * there is something to send (events, or a keep-alive comment). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct stream *s = cls;
+    char err[256];
+    while (s->off >= s->out.len) {
+        s->off = s->out.len = 0;
+        if (!s->said_hello) {
+            /* reconnecting clients wait 2 s; the comment opens the stream at once */
+            static const char hello[] = "retry: 2000\n: rackpowerd events\n\n";
+            text_add(&s->out, hello, sizeof(hello) - 1);
+            s->said_hello = true;
+            break;
+        }
+        int64_t id = hub_wait_event(s->a->hub, s->last, s->a->keepalive_ms);
+        if (id < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (id <= s->last) {
+            static const char ka[] = ": keep-alive\n\n";
+            text_add(&s->out, ka, sizeof(ka) - 1);
+            break;
+        }
+        if (store_events(s->st, s->last, 100, false, stream_event, s, err, sizeof(err))) {
+            log_warnx("api: event stream: %s", err);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (s->out.oom)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = s->out.len - s->off;
+    if (n > max)
+        n = max;
+    memcpy(buf, s->out.s + s->off, n);
+    s->off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream *s = cls;
+    pthread_mutex_lock(&s->a->mu);
+    s->a->streams--;
+    pthread_mutex_unlock(&s->a->mu);
+    store_close(s->st);
+    free(s->out.s);
+    free(s);
+}
+
+static enum MHD_Result get_stream(struct api *a, struct MHD_Connection *c)
+{
+    long long since;
+    const char *from = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+    if (int_arg(c, "since", 0, INT64_MAX, -1, &since))
+        return send_error(c, 400, NULL, "since: expected an event id (an integer >= 0)");
+    if (since < 0 && from) {
+        char *end;
+        since = strtoll(from, &end, 10);
+        if (*end || end == from || since < 0)
+            return send_error(c, 400, NULL, "Last-Event-ID: expected an event id");
+    }
+    pthread_mutex_lock(&a->mu);
+    bool full = a->streams >= MAX_STREAMS;
+    if (!full)
+        a->streams++;
+    pthread_mutex_unlock(&a->mu);
+    if (full)
+        return send_error(c, 503, NULL, "too many event streams (at most %d)", MAX_STREAMS);
+    char err[512];
+    struct stream *s = calloc(1, sizeof(*s));
+    if (s)
+        s->a = a;
+    if (!s || !(s->st = store_open(a->db_path, true, err, sizeof(err)))) {
+        if (s)
+            log_warnx("api: %s", err);
+        pthread_mutex_lock(&a->mu);
+        a->streams--;
+        pthread_mutex_unlock(&a->mu);
+        free(s);
+        return send_error(c, 503, NULL, "journal unavailable");
+    }
+    s->last = since >= 0 ? since : store_last_id(s->st);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (!r) {
+        stream_free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---- commands ---- */
+
+/* The optional body of a command: {"reason": "..."}. */
+static int parse_note(const struct req *rq, char *note, size_t len, char *why, size_t wlen)
+{
+    note[0] = '\0';
+    size_t i = 0;
+    while (i < rq->len && strchr(" \t\r\n", rq->body[i]))
+        i++;
+    if (i == rq->len)
+        return 0;
+    json_error_t je;
+    json_t *o = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &je);
+    if (!o) {
+        snprintf(why, wlen, "body: not JSON: %s (at byte %d)", je.text, je.position);
+        return -1;
+    }
+    int rc = 0;
+    const char *key;
+    json_t *v;
+    if (!json_is_object(o)) {
+        snprintf(why, wlen, "body: expected a JSON object such as {\"reason\": \"...\"}");
+        rc = -1;
+    }
+    json_object_foreach(o, key, v)
+    {
+        if (rc)
+            break;
+        if (strcmp(key, "reason")) {
+            char shown[SHOW_ID + 8];
+            show_id(shown, sizeof(shown), key);
+            snprintf(why, wlen, "body: unknown key '%s' (expected reason)", shown);
+            rc = -1;
+        } else if (!json_is_string(v) || json_string_length(v) > 200) {
+            snprintf(why, wlen, "body: reason: expected text of at most 200 bytes");
+            rc = -1;
+        } else {
+            const char *s = json_string_value(v);
+            size_t n = 0;
+            for (; s[n] && n + 1 < len; n++)
+                note[n] = (unsigned char)s[n] >= 0x20 ? s[n] : ' ';
+            note[n] = '\0';
+        }
+    }
+    json_decref(o);
+    return rc;
+}
+
+static enum MHD_Result command(struct api *a, struct MHD_Connection *c, enum hub_cmd_kind kind,
+                               const char *id, const struct req *rq)
+{
+    char note[256], why[300];
+    if (parse_note(rq, note, sizeof(note), why, sizeof(why)))
+        return send_error(c, 400, NULL, "%s", why);
+    struct hub_cmd *cmd = hub_cmd_new(kind, id, note);
+    if (!cmd)
+        return send_error(c, 503, NULL, "out of memory");
+    enum MHD_Result ret;
+    if (hub_submit(a->hub, cmd, API_CMD_TIMEOUT_MS))
+        ret = hub_is_shutdown(a->hub)
+                  ? send_error(c, 503, NULL, "rackpowerd is stopping")
+                  : send_error(c, 503, NULL, "rackpowerd did not decide within %d s",
+                               API_CMD_TIMEOUT_MS / 1000);
+    else
+        ret = send_json(c, (unsigned)cmd->status, cmd->body);
+    hub_cmd_put(a->hub, cmd);
+    return ret;
+}
+
+/* ---- routing ---- */
+
+static const char *const no_args[] = {NULL};
+static const char *const event_args[] = {"since", "limit", "tail", NULL};
+static const char *const stream_args[] = {"since", NULL};
+
+struct route {
+    enum { R_STATUS, R_LIST, R_ITEM, R_CMD, R_EVENTS, R_STREAM } kind;
+    const char *what; /* "server", "psu", "bus" */
+    enum hub_cmd_kind cmd;
+    bool post;
+    const char *const *args;
+};
+
+static bool is_id(const char *s, size_t n)
+{
+    if (n < 1 || n >= RACK_ID_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || strchr("_.:-", s[i])))
+            return false;
+    return true;
+}
+
+/* Matches a path. id receives the element's id (possibly not an id at all:
+ * the caller answers 404 for it). Returns 0 or -1 for no such path. */
+static int match(const char *url, struct route *rt, char *id, size_t idlen)
+{
+    static const struct {
+        const char *prefix, *what;
+        enum hub_cmd_kind out, in;
+    } kinds[] = {
+        {"/v1/servers", "server", HUB_POWER_ON, HUB_POWER_OFF},
+        {"/v1/psus", "psu", HUB_PSU_OUT, HUB_PSU_IN},
+        {"/v1/buses", "bus", HUB_BUS_OUT, HUB_BUS_IN},
+    };
+    *rt = (struct route){.args = no_args};
+    id[0] = '\0';
+    if (!strcmp(url, "/v1/status")) {
+        rt->kind = R_STATUS;
+        return 0;
+    }
+    if (!strcmp(url, "/v1/events")) {
+        rt->kind = R_EVENTS;
+        rt->args = event_args;
+        return 0;
+    }
+    if (!strcmp(url, "/v1/events/stream")) {
+        rt->kind = R_STREAM;
+        rt->args = stream_args;
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(*kinds); k++) {
+        size_t pl = strlen(kinds[k].prefix);
+        if (strncmp(url, kinds[k].prefix, pl))
+            continue;
+        const char *rest = url + pl;
+        rt->what = kinds[k].what;
+        if (!*rest) {
+            rt->kind = R_LIST;
+            return 0;
+        }
+        if (*rest != '/' || !rest[1])
+            return -1;
+        rest++;
+        const char *slash = strchr(rest, '/');
+        size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+        snprintf(id, idlen, "%.*s", (int)(n < idlen - 1 ? n : idlen - 1), rest);
+        if (!slash) {
+            rt->kind = R_ITEM;
+            return 0;
+        }
+        const char *verb = slash + 1;
+        rt->kind = R_CMD;
+        rt->post = true;
+        if (k == 0 && !strcmp(verb, "power-on"))
+            rt->cmd = kinds[k].out;
+        else if (k == 0 && !strcmp(verb, "power-off"))
+            rt->cmd = kinds[k].in;
+        else if (k > 0 && !strcmp(verb, "out-of-service"))
+            rt->cmd = kinds[k].out;
+        else if (k > 0 && !strcmp(verb, "in-service"))
+            rt->cmd = kinds[k].in;
+        else
+            return -1;
+        return 0;
+    }
+    return -1;
+}
+
+static enum MHD_Result route(struct api *a, struct MHD_Connection *c, const char *url,
+                             const char *method, const struct req *rq)
+{
+    char id[API_MAX_URL + 1], shown[SHOW_ID + 8], bad[SHOW_ID + 8];
+    struct route rt;
+    if (strlen(url) > API_MAX_URL)
+        return send_error(c, 414, NULL, "URL too long (at most %d bytes)", API_MAX_URL);
+    if (match(url, &rt, id, sizeof(id))) {
+        show_id(shown, sizeof(shown), url);
+        return send_error(c, 404, NULL, "no such path '%s' (see docs/api.md)", shown);
+    }
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    bool post = !strcmp(method, "POST");
+    if (rt.post ? !post : !get) {
+        show_id(shown, sizeof(shown), method);
+        return send_error(c, 405, rt.post ? "POST" : "GET, HEAD",
+                          "method %s not allowed here (allowed: %s)", shown,
+                          rt.post ? "POST" : "GET, HEAD");
+    }
+    if (rq->too_large)
+        return send_error(c, 413, NULL, "request body too large (at most %d bytes)", API_MAX_BODY);
+    if (unknown_args(c, rt.args, bad, sizeof(bad)))
+        return send_error(c, 400, NULL, "unknown query parameter '%s'", bad);
+    if ((rt.kind == R_ITEM || rt.kind == R_CMD) && !is_id(id, strlen(id))) {
+        show_id(shown, sizeof(shown), id);
+        return send_error(c, 404, NULL, "no %s '%s'", rt.what, shown);
+    }
+    switch (rt.kind) {
+    case R_STATUS:
+        return get_status(a, c);
+    case R_LIST:
+        return get_list(a, c, rt.what, NULL);
+    case R_ITEM:
+        return get_list(a, c, rt.what, id);
+    case R_CMD:
+        return command(a, c, rt.cmd, id, rq);
+    case R_EVENTS:
+        return get_events(a, c);
+    case R_STREAM:
+        return get_stream(a, c);
+    }
+    return MHD_NO;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct api *a = cls;
+    struct req *rq = *con_cls;
+    if (!rq) { /* headers are in */
+        if (!(rq = calloc(1, sizeof(*rq))))
+            return MHD_NO;
+        *con_cls = rq;
+        /* A body a little too large is read and dropped, then refused: an
+         * answer sent while the client still sends is often lost (the close
+         * resets the connection). A huge one is refused at once. */
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > API_DRAIN_BODY) {
+            rq->too_large = rq->answered = true;
+            return send_error(c, 413, NULL, "request body too large (at most %d bytes)",
+                              API_MAX_BODY);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (rq->len + *upload_size > API_MAX_BODY)
+            rq->too_large = true;
+        else {
+            memcpy(rq->body + rq->len, upload, *upload_size);
+            rq->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->answered)
+        return MHD_YES;
+    return route(a, c, url, method, rq);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_warnx("api: %s", msg);
+}
+
+struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
+{
+    struct api *a = calloc(1, sizeof(*a));
+    struct sockaddr_in v4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+    const struct sockaddr *sa;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->hub = o->hub;
+    a->keepalive_ms = o->keepalive_ms > 0 ? o->keepalive_ms : 15000;
+    snprintf(a->db_path, sizeof(a->db_path), "%s", o->db_path);
+    pthread_mutex_init(&a->mu, NULL);
+    if (inet_pton(AF_INET, o->listen, &v4.sin_addr) == 1) {
+        v4.sin_port = htons((uint16_t)o->port);
+        sa = (const struct sockaddr *)&v4;
+    } else if (inet_pton(AF_INET6, o->listen, &v6.sin6_addr) == 1) {
+        v6.sin6_port = htons((uint16_t)o->port);
+        sa = (const struct sockaddr *)&v6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "api: listen: '%s' is not an IP address", o->listen);
+        api_stop(a);
+        return NULL;
+    }
+    unsigned timeout_s = (unsigned)(a->keepalive_ms / 1000 + 60);
+    errno = 0;
+    a->mhd = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handler, a,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, /* first: see its doc */
+                              MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, a,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                              MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_END);
+    if (!a->mhd) {
+        snprintf(err, errlen, "api: cannot listen on %s port %d: %s", o->listen, o->port,
+                 errno ? strerror(errno) : "libmicrohttpd failed to start");
+        api_stop(a);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = info ? info->port : (unsigned)o->port;
+    return a;
+}
+
+unsigned api_port(const struct api *a)
+{
+    return a ? a->port : 0;
+}
+
+void api_stop(struct api *a)
+{
+    if (!a)
+        return;
+    if (a->mhd)
+        MHD_stop_daemon(a->mhd);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}

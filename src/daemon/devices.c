@@ -1,0 +1,346 @@
+/*
+ * devices.c - one worker thread per driver instance.
+ */
+#include "devices.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REOPEN_NS 5000000000LL /* between attempts to open a device */
+
+struct worker {
+    struct devices *d;
+    size_t index;
+    const struct rackfile_device *dev;
+    const struct driver_ops *ops;
+    pthread_t thread;
+    bool started;
+    /* under d->mu */
+    struct policy_action *acts;
+    size_t nacts, cap;
+    pthread_cond_t cond;
+};
+
+struct devices {
+    pthread_mutex_t mu;
+    bool stop;
+    struct worker *w;
+    size_t n;
+    struct devices_msg *head, *tail;
+    /* the controller's rack for drivers still to open, kept current by
+     * devices_rack while any is closed: a driver reconciles with what the
+     * controller believes when it opens, not with what it believed at start */
+    struct rack rack;
+    size_t closed;
+    void (*wake)(void *arg);
+    void *arg;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void devices_describe(const struct rackfile_device *dev, char *buf, size_t len)
+{
+    const char *kind = rackfile_device_kind_name(dev->kind);
+    switch (dev->kind) {
+    case RACKFILE_DEV_MODBUS_TCP:
+        snprintf(buf, len, "%s %s:%d", kind, dev->host, dev->port);
+        break;
+    case RACKFILE_DEV_MODBUS_RTU:
+        snprintf(buf, len, "%s %s", kind, dev->device);
+        break;
+    case RACKFILE_DEV_HWMON:
+        snprintf(buf, len, "%s %s", kind, dev->path);
+        break;
+    case RACKFILE_DEV_SIM:
+        snprintf(buf, len, "%s", kind);
+        break;
+    }
+}
+
+/* Posts a message (taking rep's arrays) and wakes the loop. A message lost
+ * to a failed allocation is a report missed: the next poll reports again. */
+static void post(struct worker *w, enum devices_msg_kind kind, struct driver_report *rep,
+                 const char *text)
+{
+    struct devices *d = w->d;
+    struct devices_msg *m = calloc(1, sizeof(*m));
+    if (!m)
+        return;
+    m->kind = kind;
+    m->dev = w->index;
+    if (rep) {
+        m->rep = *rep;
+        *rep = (struct driver_report){0};
+    }
+    snprintf(m->text, sizeof(m->text), "%s", text ? text : "");
+    pthread_mutex_lock(&d->mu);
+    if (d->tail)
+        d->tail->next = m;
+    else
+        d->head = m;
+    d->tail = m;
+    pthread_mutex_unlock(&d->mu);
+    d->wake(d->arg);
+}
+
+/* Waits on the worker's condition until the absolute monotonic time until,
+ * actions or stop. Called with d->mu held. */
+static void wait_until(struct worker *w, int64_t until)
+{
+    struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
+    pthread_cond_timedwait(&w->cond, &w->d->mu, &ts);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct devices *d = w->d;
+    char err[256], last_err[256] = "";
+    void *inst = NULL;
+    struct driver_report rep = {0};
+    struct policy_action *acts = NULL;
+    size_t nacts = 0, cap = 0;
+    int timeout_ms = (int)(w->dev->timeout_ns ? w->dev->timeout_ns / 1000000 : 1000);
+    int64_t next_poll = mono_ns();
+    bool up = false;
+
+    for (;;) {
+        if (!inst) {
+            struct rack r;
+            pthread_mutex_lock(&d->mu);
+            int e = rack_copy(&r, &d->rack);
+            pthread_mutex_unlock(&d->mu);
+            snprintf(err, sizeof(err), "out of memory");
+            if (!e) {
+                err[0] = '\0';
+                inst = w->ops->open(w->dev, &r, err, sizeof(err));
+                rack_free(&r);
+            }
+            if (inst) {
+                pthread_mutex_lock(&d->mu);
+                d->closed--;
+                pthread_mutex_unlock(&d->mu);
+                post(w, DEVICES_UP, NULL, "opened");
+                up = true;
+                last_err[0] = '\0';
+                next_poll = mono_ns();
+            } else if (strcmp(err, last_err)) {
+                snprintf(last_err, sizeof(last_err), "%s", err);
+                post(w, DEVICES_DOWN, NULL, err);
+            }
+        }
+        pthread_mutex_lock(&d->mu);
+        int64_t until = inst ? next_poll : mono_ns() + REOPEN_NS;
+        for (;;) {
+            if (!inst) /* decisions before open: open reconciles with the rack */
+                w->nacts = 0;
+            if (d->stop || w->nacts || mono_ns() >= until)
+                break;
+            wait_until(w, until);
+        }
+        bool stop = d->stop;
+        if (inst && w->nacts) { /* swap the queue out: act without the lock */
+            struct policy_action *t = acts;
+            size_t tcap = cap;
+            acts = w->acts;
+            nacts = w->nacts;
+            cap = w->cap;
+            w->acts = t;
+            w->cap = tcap;
+            w->nacts = 0;
+        }
+        pthread_mutex_unlock(&d->mu);
+        if (stop)
+            break;
+        if (!inst)
+            continue;
+        bool ok = true;
+        for (size_t k = 0; k < nacts; k++) {
+            err[0] = '\0';
+            if (w->ops->act(inst, &acts[k], err, sizeof(err))) {
+                ok = false;
+                if (strcmp(err, last_err) || up) {
+                    snprintf(last_err, sizeof(last_err), "%s", err);
+                    post(w, DEVICES_DOWN, NULL, err);
+                    up = false;
+                }
+            }
+        }
+        nacts = 0;
+        if (mono_ns() < next_poll)
+            continue;
+        driver_report_clear(&rep);
+        err[0] = '\0';
+        if (w->ops->poll(inst, timeout_ms, &rep, err, sizeof(err))) {
+            ok = false;
+            if (strcmp(err, last_err) || up) {
+                snprintf(last_err, sizeof(last_err), "%s", err);
+                post(w, DEVICES_DOWN, NULL, err);
+                up = false;
+            }
+        } else {
+            if (!up && ok) {
+                post(w, DEVICES_UP, NULL, "answering again");
+                up = true;
+                last_err[0] = '\0';
+            }
+            if (rep.ninputs || rep.npsus)
+                post(w, DEVICES_REPORT, &rep, NULL);
+        }
+        next_poll += w->dev->poll_ns;
+        int64_t now = mono_ns();
+        if (next_poll < now) /* fell behind (a slow device): no burst to catch up */
+            next_poll = now + w->dev->poll_ns;
+    }
+    if (inst)
+        w->ops->close(inst);
+    driver_report_free(&rep);
+    free(acts);
+    return NULL;
+}
+
+struct devices *devices_start(const struct rackfile_device *devs, size_t n, const struct rack *rack,
+                              void (*wake)(void *arg), void *arg, char *err, size_t errlen)
+{
+    struct devices *d = calloc(1, sizeof(*d));
+    if (!d || !(d->w = calloc(n ? n : 1, sizeof(*d->w)))) {
+        free(d);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    if (rack_copy(&d->rack, rack)) {
+        snprintf(err, errlen, "out of memory");
+        devices_stop(d);
+        return NULL;
+    }
+    d->closed = n;
+    d->n = n;
+    d->wake = wake;
+    d->arg = arg;
+    for (size_t i = 0; i < n; i++) {
+        struct worker *w = &d->w[i];
+        char name[300];
+        w->d = d;
+        w->index = i;
+        w->dev = &devs[i];
+        w->ops = driver_find(devs[i].kind);
+        devices_describe(&devs[i], name, sizeof(name));
+        if (!w->ops) {
+            snprintf(err, errlen, "device at line %d (%s): this build has no %s driver yet",
+                     devs[i].line, name, rackfile_device_kind_name(devs[i].kind));
+            devices_stop(d);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct worker *w = &d->w[i];
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&w->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        int e = pthread_create(&w->thread, NULL, worker_main, w);
+        if (e) {
+            pthread_cond_destroy(&w->cond);
+            snprintf(err, errlen, "cannot start the worker of device %zu: %s", i + 1, strerror(e));
+            devices_stop(d);
+            return NULL;
+        }
+        w->started = true;
+    }
+    return d;
+}
+
+void devices_act(struct devices *d, const struct policy_action *a, size_t n)
+{
+    if (!d || !n)
+        return;
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < d->n; i++) {
+        struct worker *w = &d->w[i];
+        if (w->nacts + n > w->cap) {
+            size_t cap = w->cap ? w->cap : 16;
+            while (cap < w->nacts + n)
+                cap *= 2;
+            struct policy_action *v = realloc(w->acts, cap * sizeof(*v));
+            if (!v)
+                continue; /* lost: the driver reconciles at its next open */
+            w->acts = v;
+            w->cap = cap;
+        }
+        memcpy(w->acts + w->nacts, a, n * sizeof(*a));
+        w->nacts += n;
+        pthread_cond_signal(&w->cond);
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+void devices_rack(struct devices *d, const struct rack *rack)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mu);
+    if (d->closed) {
+        struct rack copy;
+        if (!rack_copy(&copy, rack)) {
+            rack_free(&d->rack);
+            d->rack = copy;
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+struct devices_msg *devices_take(struct devices *d)
+{
+    if (!d)
+        return NULL;
+    pthread_mutex_lock(&d->mu);
+    struct devices_msg *m = d->head;
+    d->head = d->tail = NULL;
+    pthread_mutex_unlock(&d->mu);
+    return m;
+}
+
+void devices_msg_free(struct devices_msg *m)
+{
+    while (m) {
+        struct devices_msg *next = m->next;
+        driver_report_free(&m->rep);
+        free(m);
+        m = next;
+    }
+}
+
+void devices_stop(struct devices *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->stop = true;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->w[i].started)
+            pthread_cond_signal(&d->w[i].cond);
+    pthread_mutex_unlock(&d->mu);
+    for (size_t i = 0; i < d->n; i++) {
+        struct worker *w = &d->w[i];
+        if (!w->started)
+            continue;
+        pthread_join(w->thread, NULL);
+        pthread_cond_destroy(&w->cond);
+        free(w->acts);
+    }
+    devices_msg_free(d->head);
+    rack_free(&d->rack);
+    pthread_mutex_destroy(&d->mu);
+    free(d->w);
+    free(d);
+}

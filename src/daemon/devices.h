@@ -1,0 +1,60 @@
+/*
+ * devices.h - runs each driver instance on its own worker thread.
+ *
+ * A worker opens its driver (retrying every few seconds until it works),
+ * then in turn executes the actions queued for it and polls at the device's
+ * poll interval; what it sees and every change of health (up, down with the
+ * error) it posts back as messages, then wakes the loop. Blocking device I/O
+ * therefore never stalls the loop thread, and a dead device stalls only its
+ * own worker.
+ */
+#ifndef DEVICES_H
+#define DEVICES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "driver.h"
+#include "policy.h"
+#include "rack.h"
+#include "rackfile.h"
+
+enum devices_msg_kind {
+    DEVICES_UP,     /* opened, or answering again after errors */
+    DEVICES_DOWN,   /* text: what failed (open, poll or act) */
+    DEVICES_REPORT, /* rep: what a poll saw */
+};
+
+struct devices_msg {
+    enum devices_msg_kind kind;
+    size_t dev; /* index in the config's devices */
+    struct driver_report rep;
+    char text[256];
+    struct devices_msg *next;
+};
+
+struct devices;
+
+/*
+ * Starts one worker per device (devs, n: the config's list, which must stay
+ * alive and unchanged until devices_stop). Each opens its driver with a copy
+ * of rack as it is now. wake(arg) is called from a worker after it posted a
+ * message. Returns NULL with err when a kind has no driver or a thread cannot
+ * start (nothing is left running then).
+ */
+struct devices *devices_start(const struct rackfile_device *devs, size_t n, const struct rack *rack,
+                              void (*wake)(void *arg), void *arg, char *err, size_t errlen);
+/* Queues decisions for every worker (each driver ignores what is not its). */
+void devices_act(struct devices *d, const struct policy_action *a, size_t n);
+/* The loop tells the rack as it now stands (after each decision), for the
+ * drivers still to open. */
+void devices_rack(struct devices *d, const struct rack *rack);
+/* The messages posted so far, oldest first. */
+struct devices_msg *devices_take(struct devices *d);
+void devices_msg_free(struct devices_msg *m);
+/* Stops the workers, closes the drivers, frees everything. NULL is fine. */
+void devices_stop(struct devices *d);
+/* "sim", "modbus-tcp 10.0.0.5:502", "hwmon /sys/class/hwmon/hwmon3" */
+void devices_describe(const struct rackfile_device *dev, char *buf, size_t len);
+
+#endif

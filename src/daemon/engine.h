@@ -1,0 +1,45 @@
+/*
+ * engine.h - rackpowerd's state and its loop: the one thread that owns the
+ * rack, the policy, the ledger and the journal (DESIGN.md: "one thread owns
+ * the state and runs the loop").
+ *
+ * Everything that changes the rack comes to the loop as an input: a device's
+ * report (from a worker, src/daemon/devices.c), an operator's command (from
+ * an HTTP thread, src/daemon/hub.c), the policy's own deadline, a signal.
+ * Each is decided by the pure policy, journaled with the ledger in one
+ * transaction, and only then logged, published (snapshot, event streams)
+ * and handed to the devices. docs/daemon.md describes the model.
+ */
+#ifndef ENGINE_H
+#define ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rack.h"
+#include "rackfile.h"
+
+struct engine_opts {
+    const char *config_path; /* reloaded from on SIGHUP */
+    const char *db_path;
+    bool force_sim; /* --sim: manage the in-process simulated rack whatever devices: says */
+};
+
+struct engine;
+
+/*
+ * Takes the loaded config (rack and conf are moved into the engine and
+ * zeroed), opens the database, restores the ledger, settles, starts the
+ * device workers and the API. Returns NULL with err when any of it fails
+ * (everything started is stopped again).
+ */
+struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
+                          struct rackfile_daemon *conf, char *err, size_t errlen);
+/* The API's port (the chosen one when the config says 0). */
+unsigned engine_api_port(const struct engine *e);
+/* Runs until SIGTERM or SIGINT. Returns the exit status: 0. */
+int engine_run(struct engine *e);
+/* Stops the API and the devices, journals the stop, closes the database. */
+void engine_free(struct engine *e);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * hub.h - everything the loop thread shares with the HTTP threads, and the
+ * only place where they meet (one mutex):
+ *   - the snapshot: immutable JSON texts of the rack, rebuilt by the loop
+ *     after each change and swapped in; readers take a reference and never
+ *     see the live state or a half-built document;
+ *   - the journal's newest event id, which event streams wait on;
+ *   - commands (power on, out of service ...) that HTTP threads post to the
+ *     loop and wait for, with a timeout.
+ */
+#ifndef HUB_H
+#define HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rack.h"
+
+/* One kind of element in the snapshot: each one's JSON, and the list. */
+struct hub_list {
+    size_t n;
+    char (*ids)[RACK_ID_LEN];
+    char **json; /* json[i]: the object of ids[i] */
+    char *all;   /* {"<name>": [ ... every object ... ]} */
+};
+
+struct hub_snap {
+    char *status; /* GET /v1/status */
+    struct hub_list servers, psus, buses;
+    int refs; /* under the hub's mutex */
+};
+
+/* Index of id in a list, or -1. */
+long hub_list_find(const struct hub_list *l, const char *id);
+/* Frees a snapshot that was never published (hub_publish owns the others). */
+void hub_snap_free(struct hub_snap *s);
+
+enum hub_cmd_kind {
+    HUB_POWER_ON,
+    HUB_POWER_OFF,
+    HUB_PSU_OUT,
+    HUB_PSU_IN,
+    HUB_BUS_OUT,
+    HUB_BUS_IN,
+};
+
+struct hub_cmd {
+    enum hub_cmd_kind kind;
+    char id[RACK_ID_LEN + 32]; /* as asked: may name nothing */
+    char note[256];            /* the operator's reason, "" when none */
+    /* the answer, set by the loop */
+    int status; /* HTTP status */
+    char *body; /* JSON, malloc'd */
+    bool done;  /* under the hub's mutex */
+    int refs;   /* the asking thread and the hub: the last one frees */
+    struct hub_cmd *next;
+};
+
+struct hub;
+
+/* wake(arg) is called (from any thread) when commands are waiting. */
+struct hub *hub_new(void (*wake)(void *arg), void *arg);
+/* After hub_shutdown and once no other thread uses it. */
+void hub_free(struct hub *h);
+
+/* Publishes a new snapshot; the hub owns it from now. */
+void hub_publish(struct hub *h, struct hub_snap *s);
+/* The current snapshot with a reference, or NULL before the first. */
+struct hub_snap *hub_snap_get(struct hub *h);
+void hub_snap_put(struct hub *h, struct hub_snap *s);
+
+/* The loop announces the journal's newest id. */
+void hub_notify(struct hub *h, int64_t last_id);
+/* Waits until the newest id is above after or timeout_ms pass; returns the
+ * newest id, or -1 when the hub is shutting down. */
+int64_t hub_wait_event(struct hub *h, int64_t after, int timeout_ms);
+
+/* A new command with one reference for the caller. NULL when out of memory. */
+struct hub_cmd *hub_cmd_new(enum hub_cmd_kind kind, const char *id, const char *note);
+/* Drops a reference. */
+void hub_cmd_put(struct hub *h, struct hub_cmd *c);
+/* Posts c to the loop and waits for its answer: 0 answered (status, body
+ * set), -1 when timeout_ms passed or the hub shut down first. */
+int hub_submit(struct hub *h, struct hub_cmd *c, int timeout_ms);
+/* The loop: takes the waiting commands (oldest first; each holds a reference
+ * the loop drops with hub_answer). */
+struct hub_cmd *hub_take(struct hub *h);
+/* The loop: answers c (body: malloc'd JSON, the hub owns it) and drops its
+ * reference. */
+void hub_answer(struct hub *h, struct hub_cmd *c, int status, char *body);
+
+/* Wakes every waiting thread for good: waits return -1, commands not yet
+ * answered fail. */
+void hub_shutdown(struct hub *h);
+bool hub_is_shutdown(struct hub *h);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * store.h - what rackpowerd keeps across restarts, in SQLite (WAL mode):
+ *   - the grant ledger: one row per server (state, granted watts, cap,
+ *     request order, time of the last change);
+ *   - PSU positions and the operator's out-of-service flags (PSUs, buses);
+ *   - the event journal: every decision as JSON, numbered 1, 2, 3 ...
+ *
+ * One writer, the loop thread, holds a store opened read-write and writes
+ * only between store_begin and store_commit. Readers (HTTP threads) open their
+ * own read-only stores on the same file: WAL lets them read while the writer
+ * writes. A crash (kill -9, power loss: synchronous=FULL) loses at most the
+ * transaction that was open, never one that was committed.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rack.h"
+
+struct store;
+
+struct store_server {
+    char id[RACK_ID_LEN];
+    enum rack_server_state state;
+    int64_t watts_mw; /* granted now: 0 unless on or capped */
+    int64_t cap_mw;   /* the cap while capped, else 0 */
+    uint64_t seq;     /* order of its request */
+    double time;      /* Unix time of the last change */
+};
+
+struct store_psu {
+    char id[RACK_ID_LEN];
+    char bus[RACK_ID_LEN]; /* where it is switched, "" for none */
+    bool out_of_service;
+};
+
+struct store_bus {
+    char id[RACK_ID_LEN];
+    bool out_of_service;
+};
+
+/* Opens (creating when read-write) the database at path. NULL with err. */
+struct store *store_open(const char *path, bool readonly, char *err, size_t errlen);
+/* Closes; an open transaction is rolled back. A writer checkpoints the WAL
+ * into the database first. NULL is fine. */
+void store_close(struct store *s);
+
+int store_begin(struct store *s, char *err, size_t errlen);
+int store_commit(struct store *s, char *err, size_t errlen);
+void store_rollback(struct store *s);
+
+int store_put_server(struct store *s, const struct store_server *x, char *err, size_t errlen);
+int store_put_psu(struct store *s, const struct store_psu *x, char *err, size_t errlen);
+int store_put_bus(struct store *s, const struct store_bus *x, char *err, size_t errlen);
+
+/* Appends an event to the journal: sets ev's "id" (replacing a placeholder
+ * keeps the key's place) and stores ev as JSON, with its "time" and "event".
+ * Returns the id, or -1 with err. Ids grow by one per event. */
+int64_t store_append(struct store *s, json_t *ev, char *err, size_t errlen);
+/* Highest id in the journal, 0 when empty, -1 on error. */
+int64_t store_last_id(struct store *s);
+
+/* Calls fn for every row; a non-zero return from fn stops and is returned. */
+int store_load_servers(struct store *s, int (*fn)(void *arg, const struct store_server *x),
+                       void *arg, char *err, size_t errlen);
+int store_load_psus(struct store *s, int (*fn)(void *arg, const struct store_psu *x), void *arg,
+                    char *err, size_t errlen);
+int store_load_buses(struct store *s, int (*fn)(void *arg, const struct store_bus *x), void *arg,
+                     char *err, size_t errlen);
+
+/* Journal reads, oldest first: the events with id > since, at most limit;
+ * with tail, the last limit events instead. fn gets each one's JSON. */
+int store_events(struct store *s, int64_t since, int limit, bool tail,
+                 int (*fn)(void *arg, int64_t id, const char *json), void *arg, char *err,
+                 size_t errlen);
+
+/* Parses a state name as rack_server_state_name writes it; -1 when unknown. */
+int store_state_parse(const char *name);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * view.c - the snapshot's JSON.
+ */
+#include "view.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12))
+
+static json_t *bus_names(const struct rack *r, uint32_t mask)
+{
+    json_t *a = json_array();
+    for (int b = 0; b < r->nbuses; b++)
+        if ((mask >> b) & 1)
+            json_array_append_new(a, json_string(r->buses[b]));
+    return a;
+}
+
+json_t *view_server(const struct rack *r, int i)
+{
+    const struct rack_server *s = &r->servers[i];
+    bool draws = rack_server_draws(s);
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(s->id));
+    json_object_set_new(o, "state", json_string(rack_server_state_name(s->state)));
+    json_object_set_new(o, "watts", event_watts(draws ? s->alloc_mw : 0));
+    json_object_set_new(o, "power_w", event_watts(s->power_mw));
+    json_object_set_new(o, "min_w", event_watts(s->min_mw));
+    json_object_set_new(o, "priority", json_integer(s->priority));
+    json_object_set_new(o, "buses", bus_names(r, s->wired));
+    json_object_set_new(o, "chassis",
+                        s->chassis >= 0 ? json_string(r->chassis[s->chassis]) : json_null());
+    json_object_set_new(o, "draw_w",
+                        draws && s->draw_mw >= 0 ? event_watts(s->draw_mw) : json_null());
+    json_object_set_new(o, "seq", json_integer((json_int_t)s->seq));
+    return o;
+}
+
+static json_t *psu_obj(const struct view_in *in, int i)
+{
+    const struct rack *r = in->r;
+    const struct rack_psu *p = &r->psus[i];
+    bool dead = r->feed_failed[p->feed];
+    const struct driver_psu_reading *t = &in->tel[i];
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(p->id));
+    json_object_set_new(o, "state", json_string(dead ? "failed" : rack_psu_health_name(p->health)));
+    json_object_set_new(o, "out_of_service", json_boolean(in->psu_oos[i]));
+    json_object_set_new(o, "bus", p->bus >= 0 ? json_string(r->buses[p->bus]) : json_null());
+    json_object_set_new(o, "buses", bus_names(r, p->wired));
+    json_object_set_new(o, "feed", json_string(r->feeds[p->feed]));
+    json_object_set_new(o, "capacity_w", event_watts(dead ? 0 : rack_psu_health_mw(p)));
+    json_object_set_new(o, "rated_w", event_watts(p->rated_mw));
+    json_object_set_new(o, "switch", json_string(rack_switch_name(p->sw)));
+    json_object_set_new(o, "switch_ms", json_real((double)p->switch_ns / 1e6));
+    bool have = t->psu == i;
+    json_object_set_new(o, "output_w",
+                        have && t->out_mw >= 0 ? event_watts(t->out_mw) : json_null());
+    json_object_set_new(o, "input_w", have && t->in_mw >= 0 ? event_watts(t->in_mw) : json_null());
+    json_object_set_new(o, "voltage_v",
+                        have && t->out_mv >= 0 ? json_real((double)t->out_mv / 1e3) : json_null());
+    json_object_set_new(o, "current_a",
+                        have && t->out_ma >= 0 ? json_real((double)t->out_ma / 1e3) : json_null());
+    json_object_set_new(o, "temperature_c",
+                        have && t->temp_mc >= 0 ? json_real((double)t->temp_mc / 1e3)
+                                                : json_null());
+    return o;
+}
+
+static json_t *bus_obj(const struct view_in *in, int b, const int64_t *cap, const int64_t *load)
+{
+    const struct rack *r = in->r;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(r->buses[b]));
+    json_object_set_new(o, "state", json_string(r->bus_failed[b] ? "failed" : "ok"));
+    json_object_set_new(o, "out_of_service", json_boolean(in->bus_oos[b]));
+    json_object_set_new(o, "capacity_w", event_watts(cap[b]));
+    json_object_set_new(o, "load_w", event_watts(load[b]));
+    json_t *ps = json_array();
+    for (int i = 0; i < r->npsus; i++)
+        if (r->psus[i].bus == b)
+            json_array_append_new(ps, json_string(r->psus[i].id));
+    json_object_set_new(o, "psus", ps);
+    return o;
+}
+
+static json_t *status_obj(const struct view_in *in)
+{
+    const struct rack *r = in->r;
+    int count[5] = {0}, psus_failed = 0, buses_failed = 0;
+    for (int i = 0; i < r->nservers; i++)
+        count[r->servers[i].state]++;
+    for (int i = 0; i < r->npsus; i++)
+        psus_failed += !rack_psu_alive(r, &r->psus[i]);
+    for (int b = 0; b < r->nbuses; b++)
+        buses_failed += r->bus_failed[b];
+    json_t *o = json_object(), *c = json_object(), *devs = json_array();
+    json_object_set_new(o, "name", json_string(r->name));
+    json_object_set_new(o, "protection", json_string(rack_protection_name(r->protection)));
+    json_object_set_new(o, "on_protection_loss",
+                        json_string(r->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold"));
+    json_object_set_new(o, "protected", json_boolean(r->is_protected));
+    json_object_set_new(o, "redundancy_lost", json_boolean(r->redundancy_lost));
+    json_object_set_new(o, "capacity_w", event_watts(rack_capacity_mw(r)));
+    json_object_set_new(o, "allocated_w", event_watts(rack_allocated_mw(r)));
+    json_object_set_new(c, "servers", json_integer(r->nservers));
+    static const enum rack_server_state order[] = {RACK_SRV_ON, RACK_SRV_CAPPED, RACK_SRV_SHED,
+                                                   RACK_SRV_WAITING, RACK_SRV_OFF};
+    for (size_t k = 0; k < sizeof(order) / sizeof(*order); k++)
+        json_object_set_new(c, rack_server_state_name(order[k]), json_integer(count[order[k]]));
+    json_object_set_new(c, "psus", json_integer(r->npsus));
+    json_object_set_new(c, "psus_failed", json_integer(psus_failed));
+    json_object_set_new(c, "buses", json_integer(r->nbuses));
+    json_object_set_new(c, "buses_failed", json_integer(buses_failed));
+    json_object_set_new(o, "counts", c);
+    for (size_t k = 0; k < in->ndevices; k++) {
+        json_t *d = json_object();
+        json_object_set_new(d, "device", json_string(in->devices[k].name));
+        json_object_set_new(d, "state", json_string(in->devices[k].up ? "up" : "down"));
+        json_object_set_new(d, "error",
+                            in->devices[k].up || !in->devices[k].error[0]
+                                ? json_null()
+                                : json_string(in->devices[k].error));
+        json_array_append_new(devs, d);
+    }
+    json_object_set_new(o, "devices", devs);
+    json_object_set_new(o, "t", json_real((double)(in->t_ns / 1000000) / 1e3));
+    json_object_set_new(o, "started", json_real(in->started));
+    json_object_set_new(o, "last_event_id", json_integer(in->last_event_id));
+    json_object_set_new(o, "version", json_string(in->version));
+    return o;
+}
+
+/* Fills a list from objs (an array of objects with "id"), under name. */
+static int fill_list(struct hub_list *l, const char *name, json_t *objs)
+{
+    size_t n = json_array_size(objs), total = strlen(name) + 8;
+    l->n = n;
+    l->ids = calloc(n ? n : 1, sizeof(*l->ids));
+    l->json = calloc(n ? n : 1, sizeof(*l->json));
+    if (!l->ids || !l->json)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(objs, i);
+        const char *id = json_string_value(json_object_get(o, "id"));
+        snprintf(l->ids[i], RACK_ID_LEN, "%s", id ? id : "");
+        if (!(l->json[i] = json_dumps(o, DUMP_FLAGS)))
+            return -1;
+        total += strlen(l->json[i]) + 1;
+    }
+    if (!(l->all = malloc(total)))
+        return -1;
+    size_t o = (size_t)snprintf(l->all, total, "{\"%s\":[", name);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(l->json[i]);
+        if (i)
+            l->all[o++] = ',';
+        memcpy(l->all + o, l->json[i], len);
+        o += len;
+    }
+    memcpy(l->all + o, "]}", 3);
+    return 0;
+}
+
+struct hub_snap *view_build(const struct view_in *in)
+{
+    const struct rack *r = in->r;
+    struct hub_snap *s = calloc(1, sizeof(*s));
+    json_t *servers = json_array(), *psus = json_array(), *buses = json_array();
+    json_t *status = status_obj(in);
+    int64_t cap[RACK_MAX_BUSES] = {0}, load[RACK_MAX_BUSES];
+    if (policy_bus_loads(in->pol, r, load) < 0)
+        memset(load, 0, sizeof(load));
+    for (int i = 0; i < r->npsus; i++)
+        if (r->psus[i].bus >= 0)
+            cap[r->psus[i].bus] += rack_psu_capacity_mw(r, &r->psus[i]);
+    for (int i = 0; i < r->nservers; i++)
+        json_array_append_new(servers, view_server(r, i));
+    for (int i = 0; i < r->npsus; i++)
+        json_array_append_new(psus, psu_obj(in, i));
+    for (int b = 0; b < r->nbuses; b++)
+        json_array_append_new(buses, bus_obj(in, b, cap, load));
+    bool ok = s && servers && psus && buses && status &&
+              (s->status = json_dumps(status, DUMP_FLAGS)) &&
+              !fill_list(&s->servers, "servers", servers) && !fill_list(&s->psus, "psus", psus) &&
+              !fill_list(&s->buses, "buses", buses);
+    json_decref(servers);
+    json_decref(psus);
+    json_decref(buses);
+    json_decref(status);
+    if (!ok) {
+        hub_snap_free(s);
+        return NULL;
+    }
+    return s;
+}

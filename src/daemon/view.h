@@ -1,0 +1,42 @@
+/*
+ * view.h - the rack as the API shows it: builds the snapshot's JSON texts
+ * (docs/api.md) from the loop's state. Called on the loop thread only.
+ */
+#ifndef VIEW_H
+#define VIEW_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver.h"
+#include "hub.h"
+#include "policy.h"
+#include "rack.h"
+
+struct view_device {
+    char name[300]; /* "modbus-tcp 10.0.0.5:502" */
+    bool up;
+    char error[256]; /* the last error while down */
+};
+
+struct view_in {
+    const struct rack *r;
+    struct policy *pol;
+    const bool *psu_oos, *bus_oos;        /* operator's out-of-service flags */
+    const struct driver_psu_reading *tel; /* per PSU; tel[i].psu < 0: none yet */
+    const struct view_device *devices;
+    size_t ndevices;
+    int64_t t_ns;   /* since start */
+    double started; /* Unix time of the start */
+    int64_t last_event_id;
+    const char *version;
+};
+
+/* A new snapshot, or NULL when out of memory. */
+struct hub_snap *view_build(const struct view_in *in);
+/* One server's object, as in GET /v1/servers/{id}. */
+json_t *view_server(const struct rack *r, int i);
+
+#endif

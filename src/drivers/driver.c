@@ -1,0 +1,66 @@
+/*
+ * driver.c - the drivers this build has, and the report helpers they share.
+ */
+#include "driver.h"
+
+#include <stdlib.h>
+
+#include "simdrv.h"
+
+const struct driver_ops *driver_find(enum rackfile_device_kind kind)
+{
+    switch (kind) {
+    case RACKFILE_DEV_SIM:
+        return &simdrv_ops;
+    case RACKFILE_DEV_MODBUS_TCP: /* src/drivers/mbdrv.c, wired in by the lead */
+    case RACKFILE_DEV_MODBUS_RTU:
+    case RACKFILE_DEV_HWMON: /* src/drivers/hwmon.c */
+        break;
+    }
+    return NULL;
+}
+
+/* Grows an array to hold one more; -1 when out of memory. */
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *nv = realloc(*v, ncap * size);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
+int driver_report_input(struct driver_report *rep, enum policy_input_kind kind, int index,
+                        int64_t watts_mw)
+{
+    if (grow((void **)&rep->inputs, &rep->inputs_cap, rep->ninputs, sizeof(*rep->inputs)))
+        return -1;
+    rep->inputs[rep->ninputs++] =
+        (struct policy_input){.kind = kind, .index = index, .watts_mw = watts_mw};
+    return 0;
+}
+
+int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x)
+{
+    if (grow((void **)&rep->psus, &rep->psus_cap, rep->npsus, sizeof(*rep->psus)))
+        return -1;
+    rep->psus[rep->npsus++] = *x;
+    return 0;
+}
+
+void driver_report_clear(struct driver_report *rep)
+{
+    rep->ninputs = 0;
+    rep->npsus = 0;
+}
+
+void driver_report_free(struct driver_report *rep)
+{
+    free(rep->inputs);
+    free(rep->psus);
+    *rep = (struct driver_report){0};
+}

@@ -1,0 +1,74 @@
+/*
+ * driver.h - the one interface every device backend implements (DESIGN.md:
+ * "drivers: each implements one small vtable over an opaque instance").
+ *
+ * A driver instance serves one entry of the config's `devices:` list. The
+ * daemon runs each instance on its own worker thread (src/daemon/devices.c):
+ * open, then poll and act in turn until it stops, then close. All four calls
+ * happen on that one thread, so a driver needs no locking of its own and may
+ * block in I/O (bounded by the timeouts given). A driver never touches the
+ * daemon's rack: it gets a copy at open, reports what it sees by rack index,
+ * and executes the decisions it is handed.
+ */
+#ifndef DRIVER_H
+#define DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "rack.h"
+#include "rackfile.h"
+
+/* Telemetry of one PSU; every figure is -1 when the device does not say. */
+struct driver_psu_reading {
+    int psu; /* rack index */
+    int64_t out_mw, in_mw;
+    int64_t out_mv, out_ma;
+    int64_t temp_mc; /* milli-degrees Celsius */
+};
+
+/* What one poll saw: facts for the policy (a server asks for power, a PSU
+ * failed, a server's measured draw as POLICY_REPORT) and telemetry for the
+ * operator. Inputs are edges: report a change once, not every poll. */
+struct driver_report {
+    struct policy_input *inputs;
+    size_t ninputs, inputs_cap;
+    struct driver_psu_reading *psus;
+    size_t npsus, psus_cap;
+};
+
+/* Appends to a report; 0, or -1 when out of memory (the report keeps what it
+ * had). */
+int driver_report_input(struct driver_report *rep, enum policy_input_kind kind, int index,
+                        int64_t watts_mw);
+int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x);
+void driver_report_clear(struct driver_report *rep);
+void driver_report_free(struct driver_report *rep);
+
+struct driver_ops {
+    const char *kind; /* as written in the config: "sim", "modbus-tcp", ... */
+    /*
+     * Opens the devices of one `devices:` entry. rack is the rack as the
+     * controller holds it when the driver starts: its shape and ids (copy what
+     * you need, it is freed after open returns), the grants, caps and PSU
+     * positions the controller believes in. A driver reconciles with it: it
+     * re-applies those positions and grants or reports (first poll) where the
+     * devices disagree. May block; returns the instance, or NULL with err.
+     */
+    void *(*open)(const struct rackfile_device *dev, const struct rack *rack, char *err,
+                  size_t errlen);
+    /* Reads the devices once, blocking at most timeout_ms in I/O, and appends
+     * what it saw to out. Returns 0, or -1 with err (the worker logs it and
+     * polls again at the next interval). */
+    int (*poll)(void *inst, int timeout_ms, struct driver_report *out, char *err, size_t errlen);
+    /* Executes one decision. An action about elements this instance does not
+     * drive (another device's PSU, a WAIT) is not an error: return 0. */
+    int (*act)(void *inst, const struct policy_action *a, char *err, size_t errlen);
+    void (*close)(void *inst);
+};
+
+/* The driver for a device kind, or NULL when this build has none for it. */
+const struct driver_ops *driver_find(enum rackfile_device_kind kind);
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * test_store.c - the ledger and the journal: what is committed survives a
+ * close, a reopen and a crash; what is not committed is gone; events come
+ * back in order.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+static char dir[64], path[128];
+static char err[512];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/test_store_XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof(path), "%s/rp.db", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct store *open_rw(void)
+{
+    struct store *s = store_open(path, false, err, sizeof(err));
+    if (!s)
+        fail_msg("store_open: %s", err);
+    return s;
+}
+
+static struct store_server server(const char *id, enum rack_server_state st, int64_t mw,
+                                  int64_t cap, uint64_t seq)
+{
+    struct store_server x = {
+        .state = st, .watts_mw = mw, .cap_mw = cap, .seq = seq, .time = 1700000000.5};
+    snprintf(x.id, sizeof(x.id), "%s", id);
+    return x;
+}
+
+static int64_t append(struct store *s, const char *name, int n)
+{
+    json_t *ev = json_pack("{si s:f ss si}", "id", 0, "time", 1700000000.25, "event", name, "n", n);
+    int64_t id = store_append(s, ev, err, sizeof(err));
+    json_decref(ev);
+    return id;
+}
+
+struct rows {
+    struct store_server v[16];
+    int n;
+};
+
+static int collect(void *arg, const struct store_server *x)
+{
+    struct rows *r = arg;
+    if (r->n < 16)
+        r->v[r->n++] = *x;
+    return 0;
+}
+
+static const struct store_server *find(const struct rows *r, const char *id)
+{
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->v[i].id, id))
+            return &r->v[i];
+    return NULL;
+}
+
+static void load(struct store *s, struct rows *r)
+{
+    r->n = 0;
+    assert_int_equal(store_load_servers(s, collect, r, err, sizeof(err)), 0);
+}
+
+static void test_ledger_round_trip(void **state)
+{
+    (void)state;
+    struct store *s = open_rw();
+    struct store_server a = server("db1", RACK_SRV_ON, 1000000, 0, 1);
+    struct store_server b = server("app1", RACK_SRV_CAPPED, 800000, 800000, 2);
+    struct store_server c = server("ml1", RACK_SRV_WAITING, 0, 0, 3);
+    struct store_server d = server("web2", RACK_SRV_SHED, 0, 0, 4);
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(store_put_server(s, &a, err, sizeof(err)), 0);
+    assert_int_equal(store_put_server(s, &b, err, sizeof(err)), 0);
+    assert_int_equal(store_put_server(s, &c, err, sizeof(err)), 0);
+    assert_int_equal(store_put_server(s, &d, err, sizeof(err)), 0);
+    struct store_psu p = {.id = "ps1", .bus = "B", .out_of_service = true};
+    struct store_bus bus = {.id = "A", .out_of_service = true};
+    assert_int_equal(store_put_psu(s, &p, err, sizeof(err)), 0);
+    assert_int_equal(store_put_bus(s, &bus, err, sizeof(err)), 0);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    /* a later change replaces the row */
+    a.state = RACK_SRV_CAPPED;
+    a.watts_mw = a.cap_mw = 700000;
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(store_put_server(s, &a, err, sizeof(err)), 0);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    store_close(s);
+
+    s = open_rw();
+    struct rows r;
+    load(s, &r);
+    assert_int_equal(r.n, 4);
+    const struct store_server *x = find(&r, "db1");
+    assert_non_null(x);
+    assert_int_equal(x->state, RACK_SRV_CAPPED);
+    assert_int_equal(x->watts_mw, 700000);
+    assert_int_equal(x->cap_mw, 700000);
+    assert_int_equal(x->seq, 1);
+    assert_true(x->time == 1700000000.5);
+    x = find(&r, "app1");
+    assert_int_equal(x->state, RACK_SRV_CAPPED);
+    assert_int_equal(x->cap_mw, 800000);
+    assert_int_equal(find(&r, "ml1")->state, RACK_SRV_WAITING);
+    assert_int_equal(find(&r, "web2")->state, RACK_SRV_SHED);
+    assert_int_equal(find(&r, "web2")->seq, 4);
+    store_close(s);
+}
+
+struct evs {
+    int64_t ids[64];
+    char names[64][16];
+    int n;
+};
+
+static int collect_event(void *arg, int64_t id, const char *text)
+{
+    struct evs *e = arg;
+    json_t *o = json_loads(text, 0, NULL);
+    assert_non_null(o);
+    assert_int_equal(json_integer_value(json_object_get(o, "id")), id);
+    snprintf(e->names[e->n], sizeof(e->names[0]), "%s",
+             json_string_value(json_object_get(o, "event")));
+    e->ids[e->n++] = id;
+    json_decref(o);
+    return 0;
+}
+
+static void test_journal_keeps_order_and_numbers(void **state)
+{
+    (void)state;
+    struct store *s = open_rw();
+    assert_int_equal(store_last_id(s), 0);
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    static const char *const names[] = {"start", "grant", "wait", "psu_fail", "switch", "shed"};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(append(s, names[i], i), i + 1);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    store_close(s);
+
+    /* a reader sees them in order; since, limit and tail select */
+    struct store *rd = store_open(path, true, err, sizeof(err));
+    assert_non_null(rd);
+    struct evs e = {0};
+    assert_int_equal(store_events(rd, 0, 100, false, collect_event, &e, err, sizeof(err)), 0);
+    assert_int_equal(e.n, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(e.ids[i], i + 1);
+        assert_string_equal(e.names[i], names[i]);
+    }
+    e.n = 0;
+    assert_int_equal(store_events(rd, 2, 3, false, collect_event, &e, err, sizeof(err)), 0);
+    assert_int_equal(e.n, 3);
+    assert_int_equal(e.ids[0], 3);
+    assert_int_equal(e.ids[2], 5);
+    e.n = 0;
+    assert_int_equal(store_events(rd, 0, 2, true, collect_event, &e, err, sizeof(err)), 0);
+    assert_int_equal(e.n, 2);
+    assert_int_equal(e.ids[0], 5);
+    assert_int_equal(e.ids[1], 6);
+    assert_int_equal(store_last_id(rd), 6);
+    store_close(rd);
+
+    /* numbering goes on after a reopen */
+    s = open_rw();
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(append(s, "grant", 7), 7);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    store_close(s);
+}
+
+static void test_rollback_forgets_and_frees_ids(void **state)
+{
+    (void)state;
+    struct store *s = open_rw();
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(append(s, "grant", 1), 1);
+    struct store_server a = server("db1", RACK_SRV_ON, 1000000, 0, 1);
+    assert_int_equal(store_put_server(s, &a, err, sizeof(err)), 0);
+    store_rollback(s);
+    assert_int_equal(store_last_id(s), 0);
+    struct rows r;
+    load(s, &r);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(append(s, "grant", 1), 1);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    store_close(s);
+}
+
+static void test_close_without_commit_loses_nothing_committed(void **state)
+{
+    (void)state;
+    struct store *s = open_rw();
+    struct store_server a = server("db1", RACK_SRV_ON, 1000000, 0, 1);
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(append(s, "grant", 1), 1);
+    assert_int_equal(store_put_server(s, &a, err, sizeof(err)), 0);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    struct store_server b = server("web1", RACK_SRV_ON, 400000, 0, 2);
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(append(s, "grant", 2), 2);
+    assert_int_equal(store_put_server(s, &b, err, sizeof(err)), 0);
+    store_close(s); /* mid-transaction */
+
+    s = open_rw();
+    struct rows r;
+    load(s, &r);
+    assert_int_equal(r.n, 1);
+    assert_non_null(find(&r, "db1"));
+    assert_int_equal(store_last_id(s), 1);
+    store_close(s);
+}
+
+/* A child commits one grant, starts a second transaction and is killed in
+ * the middle of it (SIGKILL: no close, no rollback, the WAL left behind). */
+static void test_crash_mid_transaction_loses_nothing_committed(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *s = store_open(path, false, err, sizeof(err));
+        struct store_server a = server("db1", RACK_SRV_ON, 1000000, 0, 1);
+        struct store_server b = server("web1", RACK_SRV_CAPPED, 300000, 300000, 2);
+        if (!s || store_begin(s, err, sizeof(err)) || append(s, "grant", 1) != 1 ||
+            store_put_server(s, &a, err, sizeof(err)) || store_commit(s, err, sizeof(err)))
+            _exit(3);
+        if (store_begin(s, err, sizeof(err)) || append(s, "cap", 2) != 2 ||
+            store_put_server(s, &b, err, sizeof(err)))
+            _exit(4);
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+    struct store *s = open_rw();
+    struct rows r;
+    load(s, &r);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(find(&r, "db1")->state, RACK_SRV_ON);
+    assert_null(find(&r, "web1"));
+    assert_int_equal(store_last_id(s), 1);
+    /* and it goes on from there */
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(append(s, "grant", 2), 2);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    store_close(s);
+}
+
+static void test_readers_see_only_commits(void **state)
+{
+    (void)state;
+    struct store *s = open_rw();
+    struct store *rd = store_open(path, true, err, sizeof(err));
+    assert_non_null(rd);
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(append(s, "grant", 1), 1);
+    assert_int_equal(store_last_id(rd), 0); /* not yet committed */
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    assert_int_equal(store_last_id(rd), 1);
+    store_close(rd);
+    store_close(s);
+}
+
+static void test_bad_paths_and_states(void **state)
+{
+    (void)state;
+    assert_null(store_open("/nonexistent/dir/rp.db", false, err, sizeof(err)));
+    assert_non_null(strstr(err, "/nonexistent/dir/rp.db"));
+    assert_null(store_open(path, true, err, sizeof(err))); /* read-only: must exist */
+    assert_int_equal(store_state_parse("capped"), RACK_SRV_CAPPED);
+    assert_int_equal(store_state_parse("bogus"), -1);
+    assert_int_equal(store_state_parse(NULL), -1);
+    /* a file that is not a database */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("not a database, just text that is long enough to look like a header........\n", f);
+    fclose(f);
+    assert_null(store_open(path, false, err, sizeof(err)));
+    assert_non_null(strstr(err, "not a database"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ledger_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_keeps_order_and_numbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_forgets_and_frees_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_without_commit_loses_nothing_committed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_transaction_loses_nothing_committed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_readers_see_only_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_paths_and_states, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
