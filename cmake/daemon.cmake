@@ -7,9 +7,9 @@ pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 find_package(Threads REQUIRED)
 
 # drivers: the vtable, its registry and the in-process simulated rack
-add_library(rpdriver STATIC src/drivers/driver.c src/drivers/simdrv.c)
+add_library(rpdriver STATIC src/drivers/driver.c src/drivers/simdrv.c src/drivers/mbdev.c)
 target_include_directories(rpdriver PUBLIC src/drivers)
-target_link_libraries(rpdriver PUBLIC rpconf rpcore m)
+target_link_libraries(rpdriver PUBLIC rpconf rpcore rpdrv_modbus m)
 
 # daemon: store, hub, API, device workers, engine (linked by tests too)
 add_library(rpdaemon STATIC
@@ -34,3 +34,7 @@ rp_test(test_ctl_http rpctl)
 add_test(NAME daemon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_modbus COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_modbus.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_modbus PROPERTIES TIMEOUT 300)

@@ -227,6 +227,7 @@ static const struct field tcp_fields[] = {
      .max = MAX_TIMEOUT_MS, .scale = 1e6},
     {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
      .scale = 1e6},
+    {"alert", set_path, .off = DEV(alert)},
     {"units", set_units, .required = true},
 };
 static const struct field rtu_fields[] = {
@@ -240,6 +241,7 @@ static const struct field rtu_fields[] = {
      .max = MAX_TIMEOUT_MS, .scale = 1e6},
     {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
      .scale = 1e6},
+    {"alert", set_path, .off = DEV(alert)},
     {"units", set_units, .required = true},
 };
 enum { HWMON_KIND, HWMON_PATH, HWMON_PSU };

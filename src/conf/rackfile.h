@@ -107,6 +107,7 @@ struct rackfile_device {
     enum rackfile_parity parity;
     int data_bits, stop_bits;
     /* modbus-tcp and modbus-rtu */
+    char alert[256]; /* a Unix socket sending a line per alert (ALERT#), "" for none */
     size_t nunits;
     struct rackfile_unit *units;
     /* hwmon */

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "mbdev.h"
 #include "simdrv.h"
 
 const struct driver_ops *driver_find(enum rackfile_device_kind kind)
@@ -12,9 +13,11 @@ const struct driver_ops *driver_find(enum rackfile_device_kind kind)
     switch (kind) {
     case RACKFILE_DEV_SIM:
         return &simdrv_ops;
-    case RACKFILE_DEV_MODBUS_TCP: /* src/drivers/mbdrv.c, wired in by the lead */
+    case RACKFILE_DEV_MODBUS_TCP:
+        return &mbdev_tcp_ops;
     case RACKFILE_DEV_MODBUS_RTU:
-    case RACKFILE_DEV_HWMON: /* src/drivers/hwmon.c */
+        return &mbdev_rtu_ops;
+    case RACKFILE_DEV_HWMON: /* src/drivers/hwmon.c: its adapter is still to come */
         break;
     }
     return NULL;

@@ -1,0 +1,408 @@
+/*
+ * mbdev.c - the modbus-tcp and modbus-rtu drivers: a rack's Modbus devices
+ * (ORv3 PSUs, the switch module, chassis modules) behind the driver vtable.
+ *
+ * The polling itself (round robin, retries, dormancy, alerts) is the engine's
+ * (mbdrv.h); this file maps what the engine sees to policy inputs by rack
+ * index, and the policy's decisions to register and coil writes.
+ *   PSU health: failed -> psu_fail, degraded -> psu_degrade (derated to
+ *   MBDEV_DERATE_PCT of rated: ORv3 does not say by how much), back to ok ->
+ *   psu_repair; at risk is logged, not acted on (prediction comes later); a
+ *   PSU that stops answering counts as failed until it answers again.
+ *   Chassis slots: an ask to power on -> power_on, an orderly power-off ->
+ *   power_off, a server gone from its slot -> remove, a measured draw ->
+ *   report.
+ */
+#include "mbdev.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mbdrv.h"
+#include "simdev.h"
+
+#define MBDEV_DERATE_PCT 50
+
+/* Where a rack element is on this bus. */
+struct where {
+    int dev;  /* engine device index, -1 when not on this bus */
+    int item; /* PSU index within the switch module, or slot within a chassis */
+};
+
+#define MBDEV_ALERT_RETRY_NS 5000000000LL
+
+struct mbdev {
+    struct mbdrv_bus *bus;
+    char alert_path[108]; /* the alert line's socket, "" for none */
+    int alert_fd;         /* -1 while not connected */
+    int64_t alert_retry_ns;
+    int64_t poll_ns;
+    int nbuses;
+    int npsus, nservers;
+    struct where *psu_dev;     /* per rack psu: its ORv3 device (item unused) */
+    struct where *psu_switch;  /* per rack psu: the switch module and its coil index */
+    struct where *server;      /* per rack server: chassis module and slot */
+    int *dev_psu;              /* per engine device: the rack psu of an ORv3 PSU, else -1 */
+    int *dev_items;            /* per engine device: offset into items */
+    int *items;                /* rack indices of switch and chassis items, per device */
+    int64_t *rated_mw;         /* per rack psu */
+    int64_t *power_mw;         /* per rack server: what it asks for */
+    enum orv3_health *health;  /* per rack psu, as last reported to the policy */
+    struct driver_report *out; /* during a poll */
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void health_input(struct mbdev *m, int psu, enum orv3_health h)
+{
+    if (m->health[psu] == h)
+        return;
+    m->health[psu] = h;
+    switch (h) {
+    case ORV3_FAILED:
+        driver_report_input(m->out, POLICY_PSU_FAIL, psu, 0);
+        break;
+    case ORV3_DEGRADED:
+        driver_report_input(m->out, POLICY_PSU_DEGRADE, psu,
+                            m->rated_mw[psu] * MBDEV_DERATE_PCT / 100);
+        break;
+    case ORV3_OK:
+    case ORV3_AT_RISK: /* still delivers: prediction is a later matter */
+        driver_report_input(m->out, POLICY_PSU_REPAIR, psu, 0);
+        break;
+    }
+}
+
+static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
+{
+    if (ev->kind == MBDRV_EV_PSU) {
+        const struct orv3_psu_telemetry *t = &ev->u.psu;
+        struct driver_psu_reading x = {.psu = psu,
+                                       .out_mw = t->pout_mw,
+                                       .in_mw = t->pin_mw,
+                                       .out_mv = t->vout_mv,
+                                       .out_ma = t->iout_ma,
+                                       .temp_mc = t->outlet_mc};
+        driver_report_psu(m->out, &x);
+        return;
+    }
+    if (ev->kind != MBDRV_EV_HEALTH)
+        return;
+    const struct orv3_event *h = &ev->u.health;
+    switch (h->kind) {
+    case ORV3_EV_RAISE:
+    case ORV3_EV_CHANGE:
+    case ORV3_EV_CLEAR:
+        health_input(m, psu, h->a.level);
+        break;
+    case ORV3_EV_COMM_LOST:
+        health_input(m, psu, ORV3_FAILED);
+        break;
+    case ORV3_EV_COMM_BACK:
+        break; /* the next read's health follows */
+    }
+}
+
+static void on_slot(struct mbdev *m, int server, const struct mbdrv_slot *s)
+{
+    unsigned c = s->changed;
+    if ((c & MBDRV_SLOT_PRESENT) && !s->present && !(c & MBDRV_SLOT_FIRST)) {
+        driver_report_input(m->out, POLICY_REMOVE, server, 0);
+        return;
+    }
+    if ((c & (MBDRV_SLOT_ASK | MBDRV_SLOT_FIRST)) && s->present) {
+        if (s->ask == SIMDEV_ASK_POWER_ON)
+            driver_report_input(m->out, POLICY_POWER_ON, server, 0);
+        else if (s->ask == SIMDEV_ASK_POWER_OFF)
+            driver_report_input(m->out, POLICY_POWER_OFF, server, 0);
+    }
+    if ((c & MBDRV_SLOT_DRAW) && s->present && s->draw_mw >= 0)
+        driver_report_input(m->out, POLICY_REPORT, server, s->draw_mw);
+}
+
+static void sink(void *ctx, const struct mbdrv_event *ev)
+{
+    struct mbdev *m = ctx;
+    if (!m->out || ev->device < 0)
+        return;
+    int psu = m->dev_psu[ev->device];
+    if (psu >= 0) {
+        on_psu(m, psu, ev);
+        return;
+    }
+    if (ev->kind == MBDRV_EV_SLOT) {
+        int server = m->items[m->dev_items[ev->device] + ev->u.slot.slot];
+        on_slot(m, server, &ev->u.slot);
+    }
+}
+
+/* (Re)connects the alert line; without it the devices are simply polled. */
+static void alert_connect(struct mbdev *m, int64_t now)
+{
+    if (!m->alert_path[0] || m->alert_fd >= 0 || now < m->alert_retry_ns)
+        return;
+    m->alert_retry_ns = now + MBDEV_ALERT_RETRY_NS;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", m->alert_path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return;
+    }
+    m->alert_fd = fd;
+}
+
+static void mbdev_close(void *inst)
+{
+    struct mbdev *m = inst;
+    if (!m)
+        return;
+    if (m->alert_fd >= 0)
+        close(m->alert_fd);
+    mbdrv_bus_free(m->bus);
+    free(m->psu_dev);
+    free(m->psu_switch);
+    free(m->server);
+    free(m->dev_psu);
+    free(m->dev_items);
+    free(m->items);
+    free(m->rated_mw);
+    free(m->power_mw);
+    free(m->health);
+    free(m);
+}
+
+static void bus_config(const struct rackfile_device *d, struct mbdrv_bus_config *c)
+{
+    bool rtu = d->kind == RACKFILE_DEV_MODBUS_RTU;
+    mbdrv_bus_config_default(c, rtu ? MBDRV_RTU : MBDRV_TCP);
+    snprintf(c->host, sizeof(c->host), "%s", d->host);
+    c->port = d->port;
+    snprintf(c->device, sizeof(c->device), "%s", d->device);
+    if (d->baud)
+        c->baud = d->baud;
+    c->parity = d->parity == RACKFILE_PARITY_NONE  ? 'N'
+                : d->parity == RACKFILE_PARITY_ODD ? 'O'
+                                                   : 'E';
+    if (d->data_bits)
+        c->data_bits = d->data_bits;
+    if (d->stop_bits)
+        c->stop_bits = d->stop_bits;
+    if (d->timeout_ns)
+        c->response_timeout_ns = d->timeout_ns;
+}
+
+/* Adds the engine device for one configured unit and records where the rack
+ * elements sit on it. */
+static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems, char *err,
+                    size_t errlen)
+{
+    struct mbdrv_device_config c = {.unit = u->unit};
+    switch (u->role) {
+    case RACKFILE_UNIT_PSU:
+        c.kind = MBDRV_ORV3_PSU;
+        break;
+    case RACKFILE_UNIT_SWITCH:
+        c.kind = MBDRV_SIM_SWITCH;
+        c.count = (int)u->items.n;
+        c.nbuses = m->nbuses;
+        break;
+    case RACKFILE_UNIT_CHASSIS:
+        c.kind = MBDRV_SIM_CHASSIS;
+        c.count = (int)u->items.n;
+        break;
+    }
+    int dev = mbdrv_add_device(m->bus, &c, err, errlen);
+    if (dev < 0)
+        return -1;
+    m->dev_psu[dev] = u->role == RACKFILE_UNIT_PSU ? u->psu : -1;
+    m->dev_items[dev] = *nitems;
+    for (size_t k = 0; k < u->items.n; k++) {
+        int idx = u->items.v[k];
+        m->items[(*nitems)++] = idx;
+        if (u->role == RACKFILE_UNIT_SWITCH)
+            m->psu_switch[idx] = (struct where){dev, (int)k};
+        else
+            m->server[idx] = (struct where){dev, (int)k};
+    }
+    if (u->role == RACKFILE_UNIT_PSU)
+        m->psu_dev[u->psu] = (struct where){dev, 0};
+    return 0;
+}
+
+/* Puts the devices where the controller believes they are: PSUs on their
+ * buses, granted servers powered at their grant. A server the devices show
+ * asking or running without a grant is reported at the first poll. */
+static void reconcile(struct mbdev *m, const struct rack *r)
+{
+    char err[256];
+    for (int i = 0; i < r->npsus; i++) {
+        struct where w = m->psu_switch[i];
+        if (w.dev >= 0 && r->psus[i].bus >= 0)
+            mbdrv_set_switch(m->bus, w.dev, w.item, r->psus[i].bus, true, err, sizeof(err));
+    }
+    for (int i = 0; i < r->nservers; i++) {
+        struct where w = m->server[i];
+        const struct rack_server *s = &r->servers[i];
+        if (w.dev < 0 || !rack_server_draws(s))
+            continue;
+        mbdrv_set_slot_cap(m->bus, w.dev, w.item, s->state == RACK_SRV_CAPPED ? s->alloc_mw : 0,
+                           err, sizeof(err));
+        mbdrv_set_slot_power(m->bus, w.dev, w.item, true, err, sizeof(err));
+    }
+}
+
+static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, char *err,
+                        size_t errlen)
+{
+    struct mbdev *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    m->alert_fd = -1;
+    if (strlen(d->alert) >= sizeof(m->alert_path)) {
+        snprintf(err, errlen, "alert: socket path longer than %zu bytes",
+                 sizeof(m->alert_path) - 1);
+        free(m);
+        return NULL;
+    }
+    snprintf(m->alert_path, sizeof(m->alert_path), "%s", d->alert);
+    m->poll_ns = d->poll_ns > 0 ? d->poll_ns : 200000000LL;
+    m->nbuses = r->nbuses;
+    m->npsus = r->npsus;
+    m->nservers = r->nservers;
+    size_t np = (size_t)r->npsus + 1, ns = (size_t)r->nservers + 1, nu = d->nunits + 1;
+    size_t nitems = 1;
+    for (size_t k = 0; k < d->nunits; k++)
+        nitems += d->units[k].items.n;
+    m->psu_dev = malloc(np * sizeof(*m->psu_dev));
+    m->psu_switch = malloc(np * sizeof(*m->psu_switch));
+    m->server = malloc(ns * sizeof(*m->server));
+    m->dev_psu = malloc(nu * sizeof(*m->dev_psu));
+    m->dev_items = malloc(nu * sizeof(*m->dev_items));
+    m->items = malloc(nitems * sizeof(*m->items));
+    m->rated_mw = malloc(np * sizeof(*m->rated_mw));
+    m->health = malloc(np * sizeof(*m->health));
+    m->power_mw = malloc(ns * sizeof(*m->power_mw));
+    if (!m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items || !m->items ||
+        !m->rated_mw || !m->health || !m->power_mw) {
+        snprintf(err, errlen, "out of memory");
+        mbdev_close(m);
+        return NULL;
+    }
+    for (int i = 0; i < r->npsus; i++) {
+        m->psu_dev[i] = m->psu_switch[i] = (struct where){-1, -1};
+        m->rated_mw[i] = r->psus[i].rated_mw;
+        m->health[i] = r->psus[i].health == RACK_PSU_FAILED     ? ORV3_FAILED
+                       : r->psus[i].health == RACK_PSU_DEGRADED ? ORV3_DEGRADED
+                                                                : ORV3_OK;
+    }
+    for (int i = 0; i < r->nservers; i++) {
+        m->server[i] = (struct where){-1, -1};
+        m->power_mw[i] = r->servers[i].power_mw;
+    }
+    struct mbdrv_bus_config c;
+    bus_config(d, &c);
+    m->bus = mbdrv_bus_new(&c, sink, m, err, errlen);
+    if (!m->bus) {
+        mbdev_close(m);
+        return NULL;
+    }
+    int used = 0;
+    for (size_t k = 0; k < d->nunits; k++)
+        if (add_unit(m, &d->units[k], &used, err, errlen)) {
+            mbdev_close(m);
+            return NULL;
+        }
+    reconcile(m, r);
+    return m;
+}
+
+static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, char *err,
+                      size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct mbdev *m = inst;
+    int64_t now = mono_ns();
+    int64_t due = mbdrv_next_due_ns(m->bus);
+    int64_t wait = due == INT64_MAX ? (int64_t)timeout_ms * 1000000 : due - now;
+    if (wait > (int64_t)timeout_ms * 1000000)
+        wait = (int64_t)timeout_ms * 1000000;
+    alert_connect(m, now);
+    if (wait > 0 && mbdrv_wait(m->bus, m->alert_fd, wait) < 0) {
+        /* the alert line's writer is gone: poll on, reconnect later */
+        close(m->alert_fd);
+        m->alert_fd = -1;
+    }
+    m->out = out;
+    now = mono_ns();
+    mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
+    m->out = NULL;
+    return 0;
+}
+
+static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_t errlen)
+{
+    struct mbdev *m = inst;
+    if (a->kind == POLICY_ACT_SWITCH) {
+        struct where w = m->psu_switch[a->psu];
+        if (w.dev < 0)
+            return 0;
+        return a->to_bus >= 0
+                   ? mbdrv_set_switch(m->bus, w.dev, w.item, a->to_bus, true, err, errlen)
+                   : mbdrv_set_switch(m->bus, w.dev, w.item, a->from_bus, false, err, errlen);
+    }
+    if (a->server < 0 || a->server >= m->nservers || m->server[a->server].dev < 0)
+        return 0;
+    struct where w = m->server[a->server];
+    /* a cap below the grant is written before the power, so the server never
+     * draws above what it was granted; 0 means uncapped */
+    int64_t cap = a->watts_mw > 0 && a->watts_mw < m->power_mw[a->server] ? a->watts_mw : 0;
+    switch (a->kind) {
+    case POLICY_ACT_CAP:
+        return mbdrv_set_slot_cap(m->bus, w.dev, w.item, cap, err, errlen);
+    case POLICY_ACT_GRANT:
+    case POLICY_ACT_RESTORE:
+        if (mbdrv_set_slot_cap(m->bus, w.dev, w.item, cap, err, errlen) ||
+            mbdrv_set_slot_power(m->bus, w.dev, w.item, true, err, errlen))
+            return -1;
+        return mbdrv_clear_ask(m->bus, w.dev, w.item, err, errlen);
+    case POLICY_ACT_SHED:
+        return mbdrv_set_slot_power(m->bus, w.dev, w.item, false, err, errlen);
+    case POLICY_ACT_RELEASE:
+        return mbdrv_clear_ask(m->bus, w.dev, w.item, err, errlen);
+    default:
+        return 0;
+    }
+}
+
+const struct driver_ops mbdev_tcp_ops = {
+    .kind = "modbus-tcp",
+    .open = mbdev_open,
+    .poll = mbdev_poll,
+    .act = mbdev_act,
+    .close = mbdev_close,
+};
+
+const struct driver_ops mbdev_rtu_ops = {
+    .kind = "modbus-rtu",
+    .open = mbdev_open,
+    .poll = mbdev_poll,
+    .act = mbdev_act,
+    .close = mbdev_close,
+};
