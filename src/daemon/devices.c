@@ -3,11 +3,15 @@
  */
 #include "devices.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define REOPEN_NS 5000000000LL /* between attempts to open a device */
 
@@ -21,7 +25,7 @@ struct worker {
     /* under d->mu */
     struct policy_action *acts;
     size_t nacts, cap;
-    pthread_cond_t cond;
+    int wake[2]; /* a byte in it: actions queued, or stop */
 };
 
 struct devices {
@@ -91,12 +95,32 @@ static void post(struct worker *w, enum devices_msg_kind kind, struct driver_rep
     d->wake(d->arg);
 }
 
-/* Waits on the worker's condition until the absolute monotonic time until,
- * actions or stop. Called with d->mu held. */
-static void wait_until(struct worker *w, int64_t until)
+static void wake_worker(struct worker *w)
 {
-    struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
-    pthread_cond_timedwait(&w->cond, &w->d->mu, &ts);
+    char c = 1;
+    if (write(w->wake[1], &c, 1) < 0 && errno != EAGAIN)
+        return; /* the pipe is full: the worker is awake anyway */
+}
+
+/*
+ * Waits until the absolute monotonic time until, a wake (actions, stop) or
+ * news on the driver's fd (an alert line). Called with d->mu held, which it
+ * releases while waiting. Returns true when the driver's fd has news.
+ */
+static bool wait_until(struct worker *w, int64_t until, int fd)
+{
+    pthread_mutex_unlock(&w->d->mu);
+    int64_t left = until - mono_ns();
+    int ms = left <= 0 ? 0 : left > 3600000000000LL ? 3600000 : (int)((left + 999999) / 1000000);
+    struct pollfd p[2] = {{.fd = w->wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    int n = poll(p, fd >= 0 ? 2 : 1, ms);
+    if (n > 0 && (p[0].revents & POLLIN)) {
+        char buf[64];
+        while (read(w->wake[0], buf, sizeof(buf)) > 0)
+            ;
+    }
+    pthread_mutex_lock(&w->d->mu);
+    return n > 0 && fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR));
 }
 
 static void *worker_main(void *arg)
@@ -137,14 +161,19 @@ static void *worker_main(void *arg)
                 post(w, DEVICES_DOWN, NULL, err);
             }
         }
+        /* the driver may want a poll sooner than the interval (a new alarm
+         * to confirm) and may have an alert line to wait on */
+        int64_t due = inst && w->ops->next_due_ns ? w->ops->next_due_ns(inst) : INT64_MAX;
+        int fd = inst && w->ops->fd ? w->ops->fd(inst) : -1;
+        bool alerted = false;
         pthread_mutex_lock(&d->mu);
-        int64_t until = inst ? next_poll : mono_ns() + REOPEN_NS;
+        int64_t until = inst ? (due < next_poll ? due : next_poll) : mono_ns() + REOPEN_NS;
         for (;;) {
             if (!inst) /* decisions before open: open reconciles with the rack */
                 w->nacts = 0;
-            if (d->stop || w->nacts || mono_ns() >= until)
+            if (d->stop || w->nacts || alerted || mono_ns() >= until)
                 break;
-            wait_until(w, until);
+            alerted = wait_until(w, until, fd);
         }
         bool stop = d->stop;
         if (inst && w->nacts) { /* swap the queue out: act without the lock */
@@ -175,7 +204,9 @@ static void *worker_main(void *arg)
             }
         }
         nacts = 0;
-        if (mono_ns() < next_poll)
+        int64_t now = mono_ns();
+        bool scheduled = now >= next_poll;
+        if (!scheduled && !alerted && now < due)
             continue;
         driver_report_clear(&rep);
         err[0] = '\0';
@@ -195,8 +226,10 @@ static void *worker_main(void *arg)
             if (rep.ninputs || rep.npsus)
                 post(w, DEVICES_REPORT, &rep, NULL);
         }
+        if (!scheduled)
+            continue;
         next_poll += w->dev->poll_ns;
-        int64_t now = mono_ns();
+        now = mono_ns();
         if (next_poll < now) /* fell behind (a slow device): no burst to catch up */
             next_poll = now + w->dev->poll_ns;
     }
@@ -233,6 +266,7 @@ struct devices *devices_start(const struct rackfile_device *devs, size_t n, cons
         w->index = i;
         w->dev = &devs[i];
         w->ops = driver_find(devs[i].kind);
+        w->wake[0] = w->wake[1] = -1;
         devices_describe(&devs[i], name, sizeof(name));
         if (!w->ops) {
             snprintf(err, errlen, "device at line %d (%s): this build has no %s driver yet",
@@ -243,14 +277,19 @@ struct devices *devices_start(const struct rackfile_device *devs, size_t n, cons
     }
     for (size_t i = 0; i < n; i++) {
         struct worker *w = &d->w[i];
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&w->cond, &ca);
-        pthread_condattr_destroy(&ca);
+        if (pipe(w->wake) < 0) {
+            snprintf(err, errlen, "cannot start the worker of device %zu: pipe: %s", i + 1,
+                     strerror(errno));
+            w->wake[0] = w->wake[1] = -1;
+            devices_stop(d);
+            return NULL;
+        }
+        for (int k = 0; k < 2; k++) {
+            fcntl(w->wake[k], F_SETFL, O_NONBLOCK);
+            fcntl(w->wake[k], F_SETFD, FD_CLOEXEC);
+        }
         int e = pthread_create(&w->thread, NULL, worker_main, w);
         if (e) {
-            pthread_cond_destroy(&w->cond);
             snprintf(err, errlen, "cannot start the worker of device %zu: %s", i + 1, strerror(e));
             devices_stop(d);
             return NULL;
@@ -279,7 +318,7 @@ void devices_act(struct devices *d, const struct policy_action *a, size_t n)
         }
         memcpy(w->acts + w->nacts, a, n * sizeof(*a));
         w->nacts += n;
-        pthread_cond_signal(&w->cond);
+        wake_worker(w);
     }
     pthread_mutex_unlock(&d->mu);
 }
@@ -328,16 +367,19 @@ void devices_stop(struct devices *d)
     d->stop = true;
     for (size_t i = 0; i < d->n; i++)
         if (d->w[i].started)
-            pthread_cond_signal(&d->w[i].cond);
+            wake_worker(&d->w[i]);
     pthread_mutex_unlock(&d->mu);
     for (size_t i = 0; i < d->n; i++) {
         struct worker *w = &d->w[i];
         if (!w->started)
             continue;
         pthread_join(w->thread, NULL);
-        pthread_cond_destroy(&w->cond);
         free(w->acts);
     }
+    for (size_t i = 0; i < d->n; i++)
+        for (int k = 0; k < 2; k++)
+            if (d->w[i].wake[k] >= 0)
+                close(d->w[i].wake[k]);
     devices_msg_free(d->head);
     rack_free(&d->rack);
     pthread_mutex_destroy(&d->mu);

@@ -66,6 +66,14 @@ struct driver_ops {
      * drive (another device's PSU, a WAIT) is not an error: return 0. */
     int (*act)(void *inst, const struct policy_action *a, char *err, size_t errlen);
     void (*close)(void *inst);
+    /* Optional. A file descriptor that becomes readable when the devices have
+     * news (an alert line): the worker then polls at once instead of at the
+     * next interval. -1 for none at the moment. */
+    int (*fd)(void *inst);
+    /* Optional. When the driver wants its next poll, if sooner than the
+     * configured interval (a new alarm to confirm), in CLOCK_MONOTONIC ns;
+     * INT64_MAX for no wish. */
+    int64_t (*next_due_ns)(void *inst);
 };
 
 /* The driver for a device kind, or NULL when this build has none for it. */

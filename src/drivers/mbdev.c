@@ -332,6 +332,8 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     return m;
 }
 
+/* Reads what is due (everything of a device that raised an alert first).
+ * Waiting happens in the worker, on mbdev_fd and mbdev_next_due_ns. */
 static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, char *err,
                       size_t errlen)
 {
@@ -339,21 +341,28 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
     (void)errlen;
     struct mbdev *m = inst;
     int64_t now = mono_ns();
-    int64_t due = mbdrv_next_due_ns(m->bus);
-    int64_t wait = due == INT64_MAX ? (int64_t)timeout_ms * 1000000 : due - now;
-    if (wait > (int64_t)timeout_ms * 1000000)
-        wait = (int64_t)timeout_ms * 1000000;
     alert_connect(m, now);
-    if (wait > 0 && mbdrv_wait(m->bus, m->alert_fd, wait) < 0) {
+    if (m->alert_fd >= 0 && mbdrv_wait(m->bus, m->alert_fd, 0) < 0) {
         /* the alert line's writer is gone: poll on, reconnect later */
         close(m->alert_fd);
         m->alert_fd = -1;
     }
     m->out = out;
-    now = mono_ns();
     mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
     m->out = NULL;
     return 0;
+}
+
+static int mbdev_fd(void *inst)
+{
+    struct mbdev *m = inst;
+    alert_connect(m, mono_ns());
+    return m->alert_fd;
+}
+
+static int64_t mbdev_next_due_ns(void *inst)
+{
+    return mbdrv_next_due_ns(((struct mbdev *)inst)->bus);
 }
 
 static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_t errlen)
@@ -397,6 +406,8 @@ const struct driver_ops mbdev_tcp_ops = {
     .poll = mbdev_poll,
     .act = mbdev_act,
     .close = mbdev_close,
+    .fd = mbdev_fd,
+    .next_due_ns = mbdev_next_due_ns,
 };
 
 const struct driver_ops mbdev_rtu_ops = {
@@ -405,4 +416,6 @@ const struct driver_ops mbdev_rtu_ops = {
     .poll = mbdev_poll,
     .act = mbdev_act,
     .close = mbdev_close,
+    .fd = mbdev_fd,
+    .next_due_ns = mbdev_next_due_ns,
 };
