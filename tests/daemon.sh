@@ -187,7 +187,7 @@ wait "$pid" 2>/dev/null
 pid=""
 cp "$tmp/log" "$tmp/log.1"
 start
-srv_state >"$tmp/states2"
+until_ok 'srv_state >"$tmp/states2" && [ -s "$tmp/states2" ]'
 cmp -s "$tmp/states" "$tmp/states2" ||
     fail "after kill -9: $(diff "$tmp/states" "$tmp/states2")"
 grep -q 'from the ledger: 1 on, 1 capped, 3 shed, 1 waiting' "$tmp/log" ||

@@ -74,7 +74,7 @@ run() { # transport: tcp | rtu
         mbdev="$tmp/tty"
     fi
     { cat "$tmp/rack.yaml"
-      printf "devices:\n  - $dev\n    poll_ms: 200\n    timeout_ms: 200\n    alert: $tmp/alert\n"
+      printf "devices:\n  - $dev\n    poll_ms: 200\n    timeout_ms: 200\n    reprobe_s: 1\n    alert: $tmp/alert\n"
       printf '    units:\n'
       printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
       printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
@@ -110,6 +110,19 @@ run() { # transport: tcp | rtu
     until_ok 'mbread "^\[0\]:[[:space:]]*0" -a 12 -t 0 -r 0 -c 1' "batch1's power coil reads off ($mode)"
     grep -q "shed.*batch1" "$tmp/dlog" || fail "$mode: the shed is not in the daemon's log"; ok
 
+    if [ "$mode" = tcp ]; then
+        # the device bus dies: the daemon says so, goes on deciding, loses nothing
+        kill "$spid"; wait "$spid" 2>/dev/null; spid=""
+        until_ok 'grep -q "warning: device modbus-tcp 127.0.0.1:$mport" "$tmp/dlog"' "the dead bus reported"
+        "$ctl" --api "$api" status >/dev/null || fail "the API must answer with the device bus down"; ok
+        "$ctl" --api "$api" power-off web2 >/dev/null || fail "a power-off must be decided with the bus down"; ok
+        # the devices come back, blank: the daemon puts its decisions back on them
+        "$sim" serve "$tmp/rack.yaml" --tcp 127.0.0.1:$mport --control "$tmp/ctl" >"$tmp/sout" 2>"$tmp/slog" &
+        spid=$!
+        until_ok 'simstat "server db1 .*present on"' "db1 powered again after the devices came back"
+        until_ok 'simstat "psu ps4 unit 203 bus A"' "ps4 switched again after the devices came back"
+        simstat "server web2 .*present on" && fail "web2 was released while the bus was down"; ok
+    fi
     kill "$dpid"; wait "$dpid" 2>/dev/null; dpid=""
     kill "$spid"; wait "$spid" 2>/dev/null; spid=""
 }

@@ -228,6 +228,8 @@ static const struct field tcp_fields[] = {
     {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
      .scale = 1e6},
     {"alert", set_path, .off = DEV(alert)},
+    {"reprobe_s", set_num, .def = "60", .off = DEV(reprobe_ns), .min_open = true, .max = 86400,
+     .scale = 1e9},
     {"units", set_units, .required = true},
 };
 static const struct field rtu_fields[] = {
@@ -242,6 +244,8 @@ static const struct field rtu_fields[] = {
     {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
      .scale = 1e6},
     {"alert", set_path, .off = DEV(alert)},
+    {"reprobe_s", set_num, .def = "60", .off = DEV(reprobe_ns), .min_open = true, .max = 86400,
+     .scale = 1e9},
     {"units", set_units, .required = true},
 };
 enum { HWMON_KIND, HWMON_PATH, HWMON_PSU };

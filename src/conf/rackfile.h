@@ -107,7 +107,8 @@ struct rackfile_device {
     enum rackfile_parity parity;
     int data_bits, stop_bits;
     /* modbus-tcp and modbus-rtu */
-    char alert[256]; /* a Unix socket sending a line per alert (ALERT#), "" for none */
+    char alert[256];    /* a Unix socket sending a line per alert (ALERT#), "" for none */
+    int64_t reprobe_ns; /* how often a device that stopped answering is tried again */
     size_t nunits;
     struct rackfile_unit *units;
     /* hwmon */

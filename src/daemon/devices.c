@@ -217,6 +217,9 @@ static void *worker_main(void *arg)
                 post(w, DEVICES_DOWN, NULL, err);
                 up = false;
             }
+            /* some of its devices may still have spoken */
+            if (rep.ninputs || rep.npsus)
+                post(w, DEVICES_REPORT, &rep, NULL);
         } else {
             if (!up && ok) {
                 post(w, DEVICES_UP, NULL, "answering again");

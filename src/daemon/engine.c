@@ -1126,6 +1126,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         snprintf(err, errlen, "%s", dberr);
         goto fail;
     }
+    publish(e); /* before the API serves: no request sees an empty rack */
     struct api_opts ao = {
         .listen = e->conf.api.listen[0] ? e->conf.api.listen : "127.0.0.1",
         .port = e->conf.api.port,
@@ -1139,7 +1140,6 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     }
     log_info("serving the API on http://%s%s%s:%u", strchr(ao.listen, ':') ? "[" : "", ao.listen,
              strchr(ao.listen, ':') ? "]" : "", api_port(e->api));
-    publish(e);
 
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000)

@@ -8,7 +8,8 @@
  *   PSU health: failed -> psu_fail, degraded -> psu_degrade (derated to
  *   MBDEV_DERATE_PCT of rated: ORv3 does not say by how much), back to ok ->
  *   psu_repair; at risk is logged, not acted on (prediction comes later); a
- *   PSU that stops answering counts as failed until it answers again.
+ *   PSU that stops answering keeps its last health (the poll reports the
+ *   device down).
  *   Chassis slots: an ask to power on -> power_on, an orderly power-off ->
  *   power_off, a server gone from its slot -> remove, a measured draw ->
  *   report.
@@ -55,6 +56,12 @@ struct mbdev {
     int64_t *power_mw;         /* per rack server: what it asks for */
     enum orv3_health *health;  /* per rack psu, as last reported to the policy */
     struct driver_report *out; /* during a poll */
+    /* What the controller last decided, put back where a device differs (a
+     * write that was lost, a server that browned out); -1: no decision yet. */
+    signed char *want_power; /* per server: 1 powered, 0 off */
+    int64_t *want_cap_mw;    /* per server: 0 uncapped */
+    int *want_bus;           /* per psu */
+    bool *fix_server, *fix_psu;
 };
 
 static int64_t mono_ns(void)
@@ -107,10 +114,11 @@ static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
         health_input(m, psu, h->a.level);
         break;
     case ORV3_EV_COMM_LOST:
-        health_input(m, psu, ORV3_FAILED);
-        break;
     case ORV3_EV_COMM_BACK:
-        break; /* the next read's health follows */
+        /* A PSU that does not answer most likely still delivers: a cut
+         * monitoring cable must not shed a rack. The poll reports the device
+         * down instead; its next good read says its health. */
+        break;
     }
 }
 
@@ -142,8 +150,18 @@ static void sink(void *ctx, const struct mbdrv_event *ev)
         return;
     }
     if (ev->kind == MBDRV_EV_SLOT) {
-        int server = m->items[m->dev_items[ev->device] + ev->u.slot.slot];
-        on_slot(m, server, &ev->u.slot);
+        const struct mbdrv_slot *sl = &ev->u.slot;
+        int server = m->items[m->dev_items[ev->device] + sl->slot];
+        on_slot(m, server, sl);
+        bool on = sl->state != SIMDEV_OFF;
+        if (m->want_power[server] >= 0 && sl->present && sl->ask != SIMDEV_ASK_POWER_OFF &&
+            (on != (m->want_power[server] == 1) ||
+             (on && sl->cap_mw / 1000 != m->want_cap_mw[server] / 1000)))
+            m->fix_server[server] = true;
+    } else if (ev->kind == MBDRV_EV_SWITCH) {
+        int p = m->items[m->dev_items[ev->device] + ev->u.sw.psu];
+        if (m->want_bus[p] >= 0 && ev->u.sw.bus != m->want_bus[p])
+            m->fix_psu[p] = true;
     }
 }
 
@@ -181,6 +199,11 @@ static void mbdev_close(void *inst)
     free(m->items);
     free(m->rated_mw);
     free(m->power_mw);
+    free(m->want_power);
+    free(m->want_cap_mw);
+    free(m->want_bus);
+    free(m->fix_server);
+    free(m->fix_psu);
     free(m->health);
     free(m);
 }
@@ -203,6 +226,8 @@ static void bus_config(const struct rackfile_device *d, struct mbdrv_bus_config 
         c->stop_bits = d->stop_bits;
     if (d->timeout_ns)
         c->response_timeout_ns = d->timeout_ns;
+    if (d->reprobe_ns)
+        c->reprobe_ns = d->reprobe_ns;
 }
 
 /* Adds the engine device for one configured unit and records where the rack
@@ -248,20 +273,40 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
  * asking or running without a grant is reported at the first poll. */
 static void reconcile(struct mbdev *m, const struct rack *r)
 {
-    char err[256];
-    for (int i = 0; i < r->npsus; i++) {
-        struct where w = m->psu_switch[i];
-        if (w.dev >= 0 && r->psus[i].bus >= 0)
-            mbdrv_set_switch(m->bus, w.dev, w.item, r->psus[i].bus, true, err, sizeof(err));
-    }
+    for (int i = 0; i < r->npsus; i++)
+        if (m->psu_switch[i].dev >= 0 && r->psus[i].bus >= 0) {
+            m->want_bus[i] = r->psus[i].bus;
+            m->fix_psu[i] = true;
+        }
     for (int i = 0; i < r->nservers; i++) {
-        struct where w = m->server[i];
         const struct rack_server *s = &r->servers[i];
-        if (w.dev < 0 || !rack_server_draws(s))
+        if (m->server[i].dev < 0 || !rack_server_draws(s))
             continue;
-        mbdrv_set_slot_cap(m->bus, w.dev, w.item, s->state == RACK_SRV_CAPPED ? s->alloc_mw : 0,
-                           err, sizeof(err));
-        mbdrv_set_slot_power(m->bus, w.dev, w.item, true, err, sizeof(err));
+        m->want_power[i] = 1;
+        m->want_cap_mw[i] = s->state == RACK_SRV_CAPPED ? s->alloc_mw : 0;
+        m->fix_server[i] = true;
+    }
+}
+
+/* Puts back what the controller decided where a device differs. */
+static void apply_fixes(struct mbdev *m)
+{
+    char err[256];
+    for (int i = 0; i < m->npsus; i++) {
+        if (!m->fix_psu[i])
+            continue;
+        m->fix_psu[i] = false;
+        struct where w = m->psu_switch[i];
+        mbdrv_set_switch(m->bus, w.dev, w.item, m->want_bus[i], true, err, sizeof(err));
+    }
+    for (int i = 0; i < m->nservers; i++) {
+        if (!m->fix_server[i])
+            continue;
+        m->fix_server[i] = false;
+        struct where w = m->server[i];
+        if (m->want_power[i] == 1)
+            mbdrv_set_slot_cap(m->bus, w.dev, w.item, m->want_cap_mw[i], err, sizeof(err));
+        mbdrv_set_slot_power(m->bus, w.dev, w.item, m->want_power[i] == 1, err, sizeof(err));
     }
 }
 
@@ -298,14 +343,21 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->rated_mw = malloc(np * sizeof(*m->rated_mw));
     m->health = malloc(np * sizeof(*m->health));
     m->power_mw = malloc(ns * sizeof(*m->power_mw));
+    m->want_power = malloc(ns * sizeof(*m->want_power));
+    m->want_cap_mw = calloc(ns, sizeof(*m->want_cap_mw));
+    m->want_bus = malloc(np * sizeof(*m->want_bus));
+    m->fix_server = calloc(ns, sizeof(*m->fix_server));
+    m->fix_psu = calloc(np, sizeof(*m->fix_psu));
     if (!m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items || !m->items ||
-        !m->rated_mw || !m->health || !m->power_mw) {
+        !m->rated_mw || !m->health || !m->power_mw || !m->want_power || !m->want_cap_mw ||
+        !m->want_bus || !m->fix_server || !m->fix_psu) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
         return NULL;
     }
     for (int i = 0; i < r->npsus; i++) {
         m->psu_dev[i] = m->psu_switch[i] = (struct where){-1, -1};
+        m->want_bus[i] = -1;
         m->rated_mw[i] = r->psus[i].rated_mw;
         m->health[i] = r->psus[i].health == RACK_PSU_FAILED     ? ORV3_FAILED
                        : r->psus[i].health == RACK_PSU_DEGRADED ? ORV3_DEGRADED
@@ -314,6 +366,7 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     for (int i = 0; i < r->nservers; i++) {
         m->server[i] = (struct where){-1, -1};
         m->power_mw[i] = r->servers[i].power_mw;
+        m->want_power[i] = -1;
     }
     struct mbdrv_bus_config c;
     bus_config(d, &c);
@@ -337,8 +390,6 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
 static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, char *err,
                       size_t errlen)
 {
-    (void)err;
-    (void)errlen;
     struct mbdev *m = inst;
     int64_t now = mono_ns();
     alert_connect(m, now);
@@ -350,6 +401,19 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
     m->out = out;
     mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
     m->out = NULL;
+    apply_fixes(m);
+    /* devices that stopped answering: the worker logs it once, the operator
+     * sees the device down */
+    int ndown = 0;
+    struct mbdrv_stats st, first = {0};
+    for (int k = 0; k < mbdrv_device_count(m->bus); k++)
+        if (mbdrv_device_stats(m->bus, k, &st) == 0 && st.state == MBDRV_DORMANT && !ndown++)
+            first = st;
+    if (ndown) {
+        snprintf(err, errlen, "%d unit(s) not answering (dormant, re-probed), first: %s", ndown,
+                 first.last_error);
+        return -1;
+    }
     return 0;
 }
 
@@ -372,6 +436,7 @@ static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_
         struct where w = m->psu_switch[a->psu];
         if (w.dev < 0)
             return 0;
+        m->want_bus[a->psu] = a->to_bus;
         return a->to_bus >= 0
                    ? mbdrv_set_switch(m->bus, w.dev, w.item, a->to_bus, true, err, errlen)
                    : mbdrv_set_switch(m->bus, w.dev, w.item, a->from_bus, false, err, errlen);
@@ -382,6 +447,20 @@ static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_
     /* a cap below the grant is written before the power, so the server never
      * draws above what it was granted; 0 means uncapped */
     int64_t cap = a->watts_mw > 0 && a->watts_mw < m->power_mw[a->server] ? a->watts_mw : 0;
+    switch (a->kind) {
+    case POLICY_ACT_CAP:
+    case POLICY_ACT_GRANT:
+    case POLICY_ACT_RESTORE:
+        m->want_power[a->server] = 1;
+        m->want_cap_mw[a->server] = cap;
+        break;
+    case POLICY_ACT_SHED:
+    case POLICY_ACT_RELEASE:
+        m->want_power[a->server] = 0;
+        break;
+    default:
+        break;
+    }
     switch (a->kind) {
     case POLICY_ACT_CAP:
         return mbdrv_set_slot_cap(m->bus, w.dev, w.item, cap, err, errlen);
