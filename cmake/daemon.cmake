@@ -6,10 +6,11 @@ pkg_check_modules(SQLITE REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 find_package(Threads REQUIRED)
 
-# drivers: the vtable, its registry and the in-process simulated rack
-add_library(rpdriver STATIC src/drivers/driver.c src/drivers/simdrv.c src/drivers/mbdev.c)
+# drivers: the vtable, its registry, the in-process simulated rack, Modbus and hwmon
+add_library(rpdriver STATIC src/drivers/driver.c src/drivers/simdrv.c src/drivers/mbdev.c
+  src/drivers/hwdev.c)
 target_include_directories(rpdriver PUBLIC src/drivers)
-target_link_libraries(rpdriver PUBLIC rpconf rpcore rpdrv_modbus m)
+target_link_libraries(rpdriver PUBLIC rpconf rpcore rpdrv_modbus rpdrv_hwmon m)
 
 # daemon: store, hub, API, device workers, engine (linked by tests too)
 add_library(rpdaemon STATIC
@@ -38,3 +39,6 @@ add_test(NAME daemon_modbus COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_modbus.s
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_modbus PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_hwmon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_hwmon.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_hwmon PROPERTIES TIMEOUT 300)

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "hwdev.h"
 #include "mbdev.h"
 #include "simdrv.h"
 
@@ -17,8 +18,8 @@ const struct driver_ops *driver_find(enum rackfile_device_kind kind)
         return &mbdev_tcp_ops;
     case RACKFILE_DEV_MODBUS_RTU:
         return &mbdev_rtu_ops;
-    case RACKFILE_DEV_HWMON: /* src/drivers/hwmon.c: its adapter is still to come */
-        break;
+    case RACKFILE_DEV_HWMON:
+        return &hwdev_ops;
     }
     return NULL;
 }
