@@ -915,7 +915,7 @@ static void test_config_unit_mistakes(void **state)
     expect_config_error(TCP("{unit: 0, psu: ps1}"),
                         "t.yaml:13:48: unit: expected an integer >= 1, got '0'");
     expect_config_error(TCP("{unit: 256, psu: ps1}"),
-                        "t.yaml:13:48: unit: must be at most 255, got '256'");
+                        "t.yaml:13:48: unit: must be at most 247, got '256'");
     expect_config_error(TCP("{unit: 1, chassis: c9}"),
                         "t.yaml:13:60: chassis: unknown chassis 'c9'");
     expect_config_error(TCP("{unit: 1, switches: [ps1, ps1]}"),

@@ -269,7 +269,7 @@ static const struct table device_tables[] = {
  * (servers is the other way to name a chassis module's slots). */
 enum { UNIT_UNIT, UNIT_PSU, UNIT_SWITCHES, UNIT_CHASSIS, UNIT_SERVERS };
 static const struct field unit_fields[] = {
-    [UNIT_UNIT] = {"unit", set_int, .required = true, .off = UNIT(unit), .min = 1, .max = 255},
+    [UNIT_UNIT] = {"unit", set_int, .required = true, .off = UNIT(unit), .min = 1, .max = 247},
     [UNIT_PSU] = {"psu", set_ref, .off = UNIT(psu), .ref = REF_PSU},
     [UNIT_SWITCHES] = {"switches", set_ids, .off = UNIT(items), .min = 1, .ref = REF_PSU},
     [UNIT_CHASSIS] = {"chassis", set_ref, .off = UNIT(chassis), .ref = REF_CHASSIS},
