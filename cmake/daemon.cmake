@@ -18,7 +18,7 @@ add_library(rpdaemon STATIC
   src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/engine.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
-target_link_libraries(rpdaemon PUBLIC rpdriver rpconf rpcore PkgConfig::UV PkgConfig::MHD
+target_link_libraries(rpdaemon PUBLIC rpdriver rpconf rpcore rpevjson PkgConfig::UV PkgConfig::MHD
   PkgConfig::SQLITE PkgConfig::SYSTEMD PkgConfig::JANSSON Threads::Threads)
 
 add_executable(rackpowerd src/daemon/main.c)

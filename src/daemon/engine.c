@@ -492,7 +492,7 @@ static int server_cmd(struct engine *e, struct hub_cmd *c, char **body)
     json_object_set_new(o, "server", json_string(s->id));
     json_object_set_new(o, "result", json_string(result));
     json_object_set_new(o, "state", json_string(rack_server_state_name(s->state)));
-    json_object_set_new(o, "watts", event_watts(rack_server_draws(s) ? s->alloc_mw : 0));
+    json_object_set_new(o, "watts", evjson_watts(rack_server_draws(s) ? s->alloc_mw : 0));
     json_object_set_new(o, "reason", json_string(a ? a->reason : ""));
     json_object_set_new(o, "events", evs);
     *body = dump(o);

@@ -8,14 +8,13 @@
 #define EVENT_H
 
 #include <jansson.h>
+
+#include "evjson.h"
 #include <stddef.h>
 #include <stdint.h>
 
 #include "policy.h"
 #include "rack.h"
-
-/* Watts from milliwatts: an integer when whole. */
-json_t *event_watts(int64_t mw);
 
 /* {"id": 0, "t", "time", "event"}: the rest is the caller's. */
 json_t *event_new(int64_t t_ns, double time, const char *name);

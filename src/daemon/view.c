@@ -26,15 +26,15 @@ json_t *view_server(const struct rack *r, int i)
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(s->id));
     json_object_set_new(o, "state", json_string(rack_server_state_name(s->state)));
-    json_object_set_new(o, "watts", event_watts(draws ? s->alloc_mw : 0));
-    json_object_set_new(o, "power_w", event_watts(s->power_mw));
-    json_object_set_new(o, "min_w", event_watts(s->min_mw));
+    json_object_set_new(o, "watts", evjson_watts(draws ? s->alloc_mw : 0));
+    json_object_set_new(o, "power_w", evjson_watts(s->power_mw));
+    json_object_set_new(o, "min_w", evjson_watts(s->min_mw));
     json_object_set_new(o, "priority", json_integer(s->priority));
     json_object_set_new(o, "buses", bus_names(r, s->wired));
     json_object_set_new(o, "chassis",
                         s->chassis >= 0 ? json_string(r->chassis[s->chassis]) : json_null());
     json_object_set_new(o, "draw_w",
-                        draws && s->draw_mw >= 0 ? event_watts(s->draw_mw) : json_null());
+                        draws && s->draw_mw >= 0 ? evjson_watts(s->draw_mw) : json_null());
     json_object_set_new(o, "seq", json_integer((json_int_t)s->seq));
     return o;
 }
@@ -52,14 +52,14 @@ static json_t *psu_obj(const struct view_in *in, int i)
     json_object_set_new(o, "bus", p->bus >= 0 ? json_string(r->buses[p->bus]) : json_null());
     json_object_set_new(o, "buses", bus_names(r, p->wired));
     json_object_set_new(o, "feed", json_string(r->feeds[p->feed]));
-    json_object_set_new(o, "capacity_w", event_watts(dead ? 0 : rack_psu_health_mw(p)));
-    json_object_set_new(o, "rated_w", event_watts(p->rated_mw));
+    json_object_set_new(o, "capacity_w", evjson_watts(dead ? 0 : rack_psu_health_mw(p)));
+    json_object_set_new(o, "rated_w", evjson_watts(p->rated_mw));
     json_object_set_new(o, "switch", json_string(rack_switch_name(p->sw)));
     json_object_set_new(o, "switch_ms", json_real((double)p->switch_ns / 1e6));
     bool have = t->psu == i;
     json_object_set_new(o, "output_w",
-                        have && t->out_mw >= 0 ? event_watts(t->out_mw) : json_null());
-    json_object_set_new(o, "input_w", have && t->in_mw >= 0 ? event_watts(t->in_mw) : json_null());
+                        have && t->out_mw >= 0 ? evjson_watts(t->out_mw) : json_null());
+    json_object_set_new(o, "input_w", have && t->in_mw >= 0 ? evjson_watts(t->in_mw) : json_null());
     json_object_set_new(o, "voltage_v",
                         have && t->out_mv >= 0 ? json_real((double)t->out_mv / 1e3) : json_null());
     json_object_set_new(o, "current_a",
@@ -77,8 +77,8 @@ static json_t *bus_obj(const struct view_in *in, int b, const int64_t *cap, cons
     json_object_set_new(o, "id", json_string(r->buses[b]));
     json_object_set_new(o, "state", json_string(r->bus_failed[b] ? "failed" : "ok"));
     json_object_set_new(o, "out_of_service", json_boolean(in->bus_oos[b]));
-    json_object_set_new(o, "capacity_w", event_watts(cap[b]));
-    json_object_set_new(o, "load_w", event_watts(load[b]));
+    json_object_set_new(o, "capacity_w", evjson_watts(cap[b]));
+    json_object_set_new(o, "load_w", evjson_watts(load[b]));
     json_t *ps = json_array();
     for (int i = 0; i < r->npsus; i++)
         if (r->psus[i].bus == b)
@@ -104,8 +104,8 @@ static json_t *status_obj(const struct view_in *in)
                         json_string(r->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold"));
     json_object_set_new(o, "protected", json_boolean(r->is_protected));
     json_object_set_new(o, "redundancy_lost", json_boolean(r->redundancy_lost));
-    json_object_set_new(o, "capacity_w", event_watts(rack_capacity_mw(r)));
-    json_object_set_new(o, "allocated_w", event_watts(rack_allocated_mw(r)));
+    json_object_set_new(o, "capacity_w", evjson_watts(rack_capacity_mw(r)));
+    json_object_set_new(o, "allocated_w", evjson_watts(rack_allocated_mw(r)));
     json_object_set_new(c, "servers", json_integer(r->nservers));
     static const enum rack_server_state order[] = {RACK_SRV_ON, RACK_SRV_CAPPED, RACK_SRV_SHED,
                                                    RACK_SRV_WAITING, RACK_SRV_OFF};

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evjson.h"
 #include "policy.h"
 
 struct run {
@@ -45,13 +46,6 @@ static int64_t simulated_draw(struct run *ru, const struct rack_server *s)
     double u = (double)(next_rand(&ru->rng) >> 11) / 9007199254740992.0;
     double peak = (double)s->alloc_mw, idle = peak / 2;
     return 1000 * llround((idle + (peak - idle) * (2 * u - pow(u, 1.4))) / 1000);
-}
-
-static json_t *watts(int64_t mw)
-{
-    if (mw % 1000 == 0)
-        return json_integer(mw / 1000);
-    return json_real((double)mw / 1000);
 }
 
 static json_t *seconds(int64_t ns)
@@ -96,48 +90,24 @@ static void print_input(struct run *ru, int64_t t, const struct policy_input *in
 {
     const struct rack *r = ru->r;
     const char *name = policy_input_name(in->kind);
-    const char *what = NULL, *key = NULL;
-    switch (in->kind) {
-    case POLICY_PSU_FAIL:
-    case POLICY_PSU_DEGRADE:
-    case POLICY_PSU_REPAIR:
-        key = "psu";
-        what = r->psus[in->index].id;
-        break;
-    case POLICY_BUS_FAIL:
-    case POLICY_BUS_REPAIR:
-        key = "bus";
-        what = r->buses[in->index];
-        break;
-    case POLICY_FEED_FAIL:
-    case POLICY_FEED_REPAIR:
-        key = "feed";
-        what = r->feeds[in->index];
-        break;
-    case POLICY_REPORT:
-        key = "server";
-        what = r->servers[in->index].id;
-        break;
-    default:
-        return; /* requests show as grant, wait or release */
+    json_t *o = event_obj(t, name);
+    if (evjson_input(o, r, in)) { /* requests show as grant, wait or release */
+        json_decref(o);
+        return;
     }
     if (ru->o->json) {
-        json_t *o = event_obj(t, name);
-        json_object_set_new(o, key, json_string(what));
-        if (in->kind == POLICY_PSU_DEGRADE)
-            json_object_set_new(o, "capacity_w", watts(in->watts_mw));
-        if (in->kind == POLICY_REPORT)
-            json_object_set_new(o, "watts", watts(in->watts_mw));
-        if (in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR) {
-            json_t *ps = json_array();
-            for (int i = 0; i < r->npsus; i++)
-                if (r->psus[i].feed == in->index)
-                    json_array_append_new(ps, json_string(r->psus[i].id));
-            json_object_set_new(o, "psus", ps);
-        }
         emit_json(ru, o);
         return;
     }
+    /* the text line names what the event names */
+    const char *what = "";
+    static const char *const keys[] = {"psu", "bus", "feed", "server"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(*keys) && !what[0]; k++)
+        if (json_is_string(json_object_get(o, keys[k])))
+            what = json_string_value(json_object_get(o, keys[k]));
+    char subject[RACK_ID_LEN];
+    snprintf(subject, sizeof(subject), "%s", what);
+    json_decref(o);
     char fig[32] = "", detail[128] = "";
     if (in->kind == POLICY_PSU_DEGRADE || in->kind == POLICY_REPORT)
         snprintf(fig, sizeof(fig), "%.0f W", (double)in->watts_mw / 1000);
@@ -145,12 +115,12 @@ static void print_input(struct run *ru, int64_t t, const struct policy_input *in
         snprintf(detail, sizeof(detail), "derated from %.0f W",
                  (double)r->psus[in->index].rated_mw / 1000);
     if (in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR) {
-        size_t o = (size_t)snprintf(detail, sizeof(detail), "psus:");
-        for (int i = 0; i < r->npsus && o < sizeof(detail); i++)
+        size_t len = (size_t)snprintf(detail, sizeof(detail), "psus:");
+        for (int i = 0; i < r->npsus && len < sizeof(detail); i++)
             if (r->psus[i].feed == in->index)
-                o += (size_t)snprintf(detail + o, sizeof(detail) - o, " %s", r->psus[i].id);
+                len += (size_t)snprintf(detail + len, sizeof(detail) - len, " %s", r->psus[i].id);
     }
-    text_line(ru, t, name, what, fig, detail);
+    text_line(ru, t, name, subject, fig, detail);
 }
 
 static void print_action(struct run *ru, int64_t t, const struct policy_action *a)
@@ -159,32 +129,7 @@ static void print_action(struct run *ru, int64_t t, const struct policy_action *
     const char *name = policy_action_name(a->kind);
     if (ru->o->json) {
         json_t *o = event_obj(t, name);
-        if (a->kind == POLICY_ACT_SWITCH) {
-            const struct rack_psu *q = &r->psus[a->psu];
-            json_object_set_new(o, "psu", json_string(q->id));
-            json_object_set_new(
-                o, "from", a->from_bus >= 0 ? json_string(r->buses[a->from_bus]) : json_null());
-            json_object_set_new(o, "to", json_string(r->buses[a->to_bus]));
-            json_object_set_new(o, "switch", json_string(rack_switch_name(q->sw)));
-            json_object_set_new(o, "switch_ms", json_real((double)q->switch_ns / 1e6));
-            json_object_set_new(o, "instant", json_boolean(a->instant));
-        } else if (a->kind == POLICY_ACT_PROTECTION) {
-            json_object_set_new(o, "protected", json_boolean(a->is_protected));
-            json_object_set_new(o, "level", json_string(rack_protection_name(r->protection)));
-            json_object_set_new(o, "redundancy_lost", json_boolean(a->redundancy_lost));
-        } else if (a->server >= 0) {
-            const struct rack_server *s = &r->servers[a->server];
-            json_object_set_new(o, "server", json_string(s->id));
-            if (a->kind != POLICY_ACT_IGNORED) {
-                json_object_set_new(o, "watts", watts(a->watts_mw));
-                json_object_set_new(o, "priority", json_integer(s->priority));
-            }
-        }
-        if (a->kind != POLICY_ACT_IGNORED) {
-            json_object_set_new(o, "capacity_w", watts(a->capacity_mw));
-            json_object_set_new(o, "allocated_w", watts(a->allocated_mw));
-        }
-        json_object_set_new(o, "reason", json_string(a->reason));
+        evjson_action(o, r, a);
         emit_json(ru, o);
         return;
     }
@@ -244,8 +189,8 @@ static void print_state(struct run *ru, int64_t t)
         return;
     }
     json_t *o = event_obj(t, "state");
-    json_object_set_new(o, "allocated_w", watts(rack_allocated_mw(r)));
-    json_object_set_new(o, "capacity_w", watts(rack_capacity_mw(r)));
+    json_object_set_new(o, "allocated_w", evjson_watts(rack_allocated_mw(r)));
+    json_object_set_new(o, "capacity_w", evjson_watts(rack_capacity_mw(r)));
     json_object_set_new(o, "protected", json_boolean(r->is_protected));
     json_object_set_new(o, "redundancy_lost", json_boolean(r->redundancy_lost));
     json_t *servers = json_object();
@@ -253,9 +198,9 @@ static void print_state(struct run *ru, int64_t t)
         const struct rack_server *s = &r->servers[i];
         json_t *so = json_object();
         json_object_set_new(so, "state", json_string(rack_server_state_name(s->state)));
-        json_object_set_new(so, "watts", watts(rack_server_draws(s) ? s->alloc_mw : 0));
+        json_object_set_new(so, "watts", evjson_watts(rack_server_draws(s) ? s->alloc_mw : 0));
         if (rack_server_draws(s))
-            json_object_set_new(so, "draw_w", watts(simulated_draw(ru, s)));
+            json_object_set_new(so, "draw_w", evjson_watts(simulated_draw(ru, s)));
         json_object_set_new(servers, s->id, so);
     }
     json_object_set_new(o, "servers", servers);
@@ -267,7 +212,7 @@ static void print_state(struct run *ru, int64_t t)
         json_object_set_new(po, "bus", q->bus >= 0 ? json_string(r->buses[q->bus]) : json_null());
         json_object_set_new(po, "state",
                             json_string(dead ? "failed" : rack_psu_health_name(q->health)));
-        json_object_set_new(po, "capacity_w", watts(dead ? 0 : rack_psu_health_mw(q)));
+        json_object_set_new(po, "capacity_w", evjson_watts(dead ? 0 : rack_psu_health_mw(q)));
         json_object_set_new(psus, q->id, po);
     }
     json_object_set_new(o, "psus", psus);
@@ -275,8 +220,8 @@ static void print_state(struct run *ru, int64_t t)
     for (int b = 0; b < r->nbuses; b++) {
         json_t *bo = json_object();
         json_object_set_new(bo, "state", json_string(r->bus_failed[b] ? "failed" : "ok"));
-        json_object_set_new(bo, "capacity_w", watts(bus_cap[b]));
-        json_object_set_new(bo, "load_w", watts(loads[b]));
+        json_object_set_new(bo, "capacity_w", evjson_watts(bus_cap[b]));
+        json_object_set_new(bo, "load_w", evjson_watts(loads[b]));
         json_object_set_new(buses, r->buses[b], bo);
     }
     json_object_set_new(o, "buses", buses);
