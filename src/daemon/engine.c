@@ -609,7 +609,7 @@ static bool pass_health(struct engine *e, const struct policy_input *in)
 
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
-    char err[256], why[400];
+    char err[256], why[900];
     struct policy_input *keep = m->rep.inputs;
     size_t n = 0;
     for (size_t k = 0; k < m->rep.npsus; k++) {
@@ -628,7 +628,8 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         }
     }
     if (n) {
-        snprintf(why, sizeof(why), "reported by %s", e->vdev[m->dev].name);
+        snprintf(why, sizeof(why), "reported by %s%s%s", e->vdev[m->dev].name,
+                 m->rep.note[0] ? ": " : "", m->rep.note);
         if (decide(e, &DECISION(.in = keep, .n = n, .why = why), err, sizeof(err)))
             log_warnx("%s: report not applied: %s", e->vdev[m->dev].name, err);
     } else {

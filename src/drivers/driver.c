@@ -3,7 +3,10 @@
  */
 #include "driver.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hwdev.h"
 #include "mbdev.h"
@@ -56,10 +59,26 @@ int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading
     return 0;
 }
 
+void driver_report_note(struct driver_report *rep, const char *fmt, ...)
+{
+    size_t len = strlen(rep->note);
+    if (len && len + 2 < sizeof(rep->note)) {
+        memcpy(rep->note + len, "; ", 3);
+        len += 2;
+    }
+    if (len + 1 >= sizeof(rep->note))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rep->note + len, sizeof(rep->note) - len, fmt, ap);
+    va_end(ap);
+}
+
 void driver_report_clear(struct driver_report *rep)
 {
     rep->ninputs = 0;
     rep->npsus = 0;
+    rep->note[0] = '\0';
 }
 
 void driver_report_free(struct driver_report *rep)

@@ -36,6 +36,9 @@ struct driver_report {
     size_t ninputs, inputs_cap;
     struct driver_psu_reading *psus;
     size_t npsus, psus_cap;
+    /* What the device said that made the inputs: the alarm bits and raw
+     * registers of a fault episode. Goes into the journal with them. */
+    char note[512];
 };
 
 /* Appends to a report; 0, or -1 when out of memory (the report keeps what it
@@ -43,6 +46,9 @@ struct driver_report {
 int driver_report_input(struct driver_report *rep, enum policy_input_kind kind, int index,
                         int64_t watts_mw);
 int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x);
+/* Adds to the note ("; " between parts); what does not fit is cut. */
+void driver_report_note(struct driver_report *rep, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void driver_report_clear(struct driver_report *rep);
 void driver_report_free(struct driver_report *rep);
 

@@ -41,6 +41,7 @@ struct hwdev {
     bool comm_lost;           /* the reader said COMM_LOST and not yet COMM_BACK */
     struct policy_input want; /* what the policy should believe of the PSU */
     struct policy_input told; /* what it was last told */
+    char why[HWMON_REASON_LEN + HWMON_ALARMS_LEN + 2]; /* what the device said for want */
     /* per poll; kept here rather than on the worker's stack (a few KiB) */
     struct hwmon_snapshot snap;
     struct hwmon_event ev[HWDEV_EVENTS];
@@ -142,12 +143,18 @@ static int hwdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
             d->comm_lost = true;
         else if (e->kind == HWMON_EV_COMM_BACK)
             d->comm_lost = false;
-        if (hwmon_event_policy_input(e, d->psu, d->rated_mw, &in))
+        if (hwmon_event_policy_input(e, d->psu, d->rated_mw, &in)) {
             d->want = in;
+            snprintf(d->why, sizeof(d->why), "%s%s%s", e->reason, e->alarms[0] ? " " : "",
+                     e->alarms);
+        }
     }
     if (d->want.kind != d->told.kind || d->want.watts_mw != d->told.watts_mw) {
-        if (driver_report_input(out, d->want.kind, d->psu, d->want.watts_mw) == 0)
+        if (driver_report_input(out, d->want.kind, d->psu, d->want.watts_mw) == 0) {
             d->told = d->want;
+            if (d->why[0])
+                driver_report_note(out, "%s", d->why);
+        }
     }
     report_telemetry(d, out);
     return 0;

@@ -71,11 +71,17 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void health_input(struct mbdev *m, int psu, enum orv3_health h)
+static void health_input(struct mbdev *m, int psu, const struct mbdrv_event *ev)
 {
+    enum orv3_health h = ev->u.health.a.level;
     if (m->health[psu] == h)
         return;
     m->health[psu] = h;
+    char causes[160];
+    const uint16_t *al = ev->u.health.alarm;
+    orv3_causes_format(ev->u.health.a.causes, causes, sizeof(causes));
+    driver_report_note(m->out, "unit %d %s: %s (alarm registers 60-64: %04x %04x %04x %04x %04x)",
+                       ev->unit, orv3_health_name(h), causes, al[0], al[1], al[2], al[3], al[4]);
     switch (h) {
     case ORV3_FAILED:
         driver_report_input(m->out, POLICY_PSU_FAIL, psu, 0);
@@ -111,7 +117,7 @@ static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
     case ORV3_EV_RAISE:
     case ORV3_EV_CHANGE:
     case ORV3_EV_CLEAR:
-        health_input(m, psu, h->a.level);
+        health_input(m, psu, ev);
         break;
     case ORV3_EV_COMM_LOST:
     case ORV3_EV_COMM_BACK:
