@@ -90,6 +90,8 @@ run() { # transport: tcp | rtu
     ctlsend "power_on db1 app1 web1 web2 batch1 ml1"
     until_ok '[ "$(srv batch1)" = on ]' "batch1 granted over $mode"
     [ "$(srv ml1)" = waiting ] || fail "$mode: ml1 should wait (n+1), is $(srv ml1)"; ok
+    # the operator sees every unit's counters
+    until_ok '"$ctl" --api "$api" status | grep -q "unit 200 orv3-psu *live *[1-9][0-9]* ok"' "unit counters in status ($mode)"
     # the simulator powered db1 (chassis c1 unit 10, slot 0)
     until_ok 'simstat "server db1 .*present on"' "db1 powered in the simulator ($mode)"
     until_ok 'mbread "^\[2\]:[[:space:]]*1" -a 10 -r 2 -c 1' "db1's slot state register reads on ($mode)"
@@ -115,6 +117,7 @@ run() { # transport: tcp | rtu
         kill "$spid"; wait "$spid" 2>/dev/null; spid=""
         until_ok 'grep -q "warning: device modbus-tcp 127.0.0.1:$mport" "$tmp/dlog"' "the dead bus reported"
         "$ctl" --api "$api" status >/dev/null || fail "the API must answer with the device bus down"; ok
+        until_ok '"$ctl" --api "$api" status | grep -q "unit 200 orv3-psu *dormant"' "unit 200 shown dormant"
         "$ctl" --api "$api" power-off web2 >/dev/null || fail "a power-off must be decided with the bus down"; ok
         # the devices come back, blank: the daemon puts its decisions back on them
         "$sim" serve "$tmp/rack.yaml" --tcp 127.0.0.1:$mport --control "$tmp/ctl" >"$tmp/sout" 2>"$tmp/slog" &

@@ -237,6 +237,19 @@ static void print_status(json_t *j)
     {
         const char *e = json_string_value(json_object_get(d, "error"));
         printf("device %s: %s%s%s\n", str(d, "device"), str(d, "state"), e ? ": " : "", e ? e : "");
+        size_t k;
+        json_t *u;
+        json_array_foreach(json_object_get(d, "units"), k, u)
+        {
+#define U(key) ((long long)json_integer_value(json_object_get(u, key)))
+            const char *le = json_string_value(json_object_get(u, "last_error"));
+            printf("  unit %3lld %-15s %-8s %lld ok, %lld timeouts, %lld crc errors, %lld "
+                   "exceptions, %lld retries, %lld/%lld writes failed%s%s\n",
+                   U("unit"), str(u, "kind"), str(u, "state"), U("ok"), U("timeouts"),
+                   U("crc_errors"), U("exceptions"), U("retries"), U("write_errors"), U("writes"),
+                   le ? "; last: " : "", le ? le : "");
+#undef U
+        }
     }
     printf("events: %lld, up %.0f s\n",
            (long long)json_integer_value(json_object_get(j, "last_event_id")),

@@ -218,7 +218,7 @@ static void *worker_main(void *arg)
                 up = false;
             }
             /* some of its devices may still have spoken */
-            if (rep.ninputs || rep.npsus)
+            if (rep.ninputs || rep.npsus || rep.nunits)
                 post(w, DEVICES_REPORT, &rep, NULL);
         } else {
             if (!up && ok) {
@@ -226,7 +226,7 @@ static void *worker_main(void *arg)
                 up = true;
                 last_err[0] = '\0';
             }
-            if (rep.ninputs || rep.npsus)
+            if (rep.ninputs || rep.npsus || rep.nunits)
                 post(w, DEVICES_REPORT, &rep, NULL);
         }
         if (!scheduled)

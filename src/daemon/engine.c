@@ -617,6 +617,14 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         if (i >= 0 && i < e->rack.npsus)
             e->tel[i] = m->rep.psus[k];
     }
+    if (m->rep.nunits) { /* the counters: take the report's array */
+        struct view_device *v = &e->vdev[m->dev];
+        free(v->units);
+        v->units = m->rep.units;
+        v->nunits = m->rep.nunits;
+        m->rep.units = NULL;
+        m->rep.nunits = m->rep.units_cap = 0;
+    }
     /* measured draw is shown, not decided on: applied without a journal line */
     for (size_t k = 0; k < m->rep.ninputs; k++) {
         struct policy_input *in = &m->rep.inputs[k];
@@ -1200,6 +1208,8 @@ void engine_free(struct engine *e)
     free(e->bus_oos);
     free(e->psu_seen);
     free(e->tel);
+    for (size_t i = 0; e->vdev && i < e->ndevs; i++)
+        free(e->vdev[i].units);
     free(e->vdev);
     free(e);
 }

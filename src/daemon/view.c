@@ -124,6 +124,27 @@ static json_t *status_obj(const struct view_in *in)
                             in->devices[k].up || !in->devices[k].error[0]
                                 ? json_null()
                                 : json_string(in->devices[k].error));
+        if (in->devices[k].nunits) {
+            json_t *us = json_array();
+            for (size_t j = 0; j < in->devices[k].nunits; j++) {
+                const struct driver_unit_stats *u = &in->devices[k].units[j];
+                json_t *uo = json_object();
+                json_object_set_new(uo, "unit", json_integer(u->unit));
+                json_object_set_new(uo, "kind", json_string(u->kind));
+                json_object_set_new(uo, "state", json_string(u->state));
+                json_object_set_new(uo, "ok", json_integer((json_int_t)u->ok));
+                json_object_set_new(uo, "timeouts", json_integer((json_int_t)u->timeouts));
+                json_object_set_new(uo, "crc_errors", json_integer((json_int_t)u->crc_errors));
+                json_object_set_new(uo, "exceptions", json_integer((json_int_t)u->exceptions));
+                json_object_set_new(uo, "retries", json_integer((json_int_t)u->retries));
+                json_object_set_new(uo, "writes", json_integer((json_int_t)u->writes));
+                json_object_set_new(uo, "write_errors", json_integer((json_int_t)u->write_errors));
+                json_object_set_new(uo, "last_error",
+                                    u->last_error[0] ? json_string(u->last_error) : json_null());
+                json_array_append_new(us, uo);
+            }
+            json_object_set_new(d, "units", us);
+        }
         json_array_append_new(devs, d);
     }
     json_object_set_new(o, "devices", devs);

@@ -18,7 +18,9 @@
 struct view_device {
     char name[300]; /* "modbus-tcp 10.0.0.5:502" */
     bool up;
-    char error[256]; /* the last error while down */
+    char error[256];                 /* the last error while down */
+    struct driver_unit_stats *units; /* its units' counters, as last reported */
+    size_t nunits;
 };
 
 struct view_in {

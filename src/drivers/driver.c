@@ -59,6 +59,14 @@ int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading
     return 0;
 }
 
+int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u)
+{
+    if (grow((void **)&rep->units, &rep->units_cap, rep->nunits, sizeof(*rep->units)))
+        return -1;
+    rep->units[rep->nunits++] = *u;
+    return 0;
+}
+
 void driver_report_note(struct driver_report *rep, const char *fmt, ...)
 {
     size_t len = strlen(rep->note);
@@ -78,6 +86,7 @@ void driver_report_clear(struct driver_report *rep)
 {
     rep->ninputs = 0;
     rep->npsus = 0;
+    rep->nunits = 0;
     rep->note[0] = '\0';
 }
 
@@ -85,5 +94,6 @@ void driver_report_free(struct driver_report *rep)
 {
     free(rep->inputs);
     free(rep->psus);
+    free(rep->units);
     *rep = (struct driver_report){0};
 }

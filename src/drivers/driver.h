@@ -28,6 +28,15 @@ struct driver_psu_reading {
     int64_t temp_mc; /* milli-degrees Celsius */
 };
 
+/* Counters of one unit on a device bus (Modbus), for the operator. */
+struct driver_unit_stats {
+    int unit;
+    char kind[16];  /* "orv3-psu", "simdev-chassis" ... */
+    char state[12]; /* "live", "dormant", "absent" */
+    uint64_t ok, timeouts, crc_errors, exceptions, retries, writes, write_errors;
+    char last_error[160];
+};
+
 /* What one poll saw: facts for the policy (a server asks for power, a PSU
  * failed, a server's measured draw as POLICY_REPORT) and telemetry for the
  * operator. Inputs are edges: report a change once, not every poll. */
@@ -39,6 +48,9 @@ struct driver_report {
     /* What the device said that made the inputs: the alarm bits and raw
      * registers of a fault episode. Goes into the journal with them. */
     char note[512];
+    /* the device's per-unit counters, when it has them (every poll) */
+    struct driver_unit_stats *units;
+    size_t nunits, units_cap;
 };
 
 /* Appends to a report; 0, or -1 when out of memory (the report keeps what it
@@ -46,6 +58,7 @@ struct driver_report {
 int driver_report_input(struct driver_report *rep, enum policy_input_kind kind, int index,
                         int64_t watts_mw);
 int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x);
+int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u);
 /* Adds to the note ("; " between parts); what does not fit is cut. */
 void driver_report_note(struct driver_report *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -50,6 +50,7 @@ struct mbdev {
     struct where *psu_switch;  /* per rack psu: the switch module and its coil index */
     struct where *server;      /* per rack server: chassis module and slot */
     int *dev_psu;              /* per engine device: the rack psu of an ORv3 PSU, else -1 */
+    enum mbdrv_kind *kinds;    /* per engine device */
     int *dev_items;            /* per engine device: offset into items */
     int *items;                /* rack indices of switch and chassis items, per device */
     int64_t *rated_mw;         /* per rack psu */
@@ -201,6 +202,7 @@ static void mbdev_close(void *inst)
     free(m->psu_switch);
     free(m->server);
     free(m->dev_psu);
+    free(m->kinds);
     free(m->dev_items);
     free(m->items);
     free(m->rated_mw);
@@ -260,6 +262,7 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
     if (dev < 0)
         return -1;
     m->dev_psu[dev] = u->role == RACKFILE_UNIT_PSU ? u->psu : -1;
+    m->kinds[dev] = c.kind;
     m->dev_items[dev] = *nitems;
     for (size_t k = 0; k < u->items.n; k++) {
         int idx = u->items.v[k];
@@ -344,6 +347,7 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->psu_switch = malloc(np * sizeof(*m->psu_switch));
     m->server = malloc(ns * sizeof(*m->server));
     m->dev_psu = malloc(nu * sizeof(*m->dev_psu));
+    m->kinds = malloc(nu * sizeof(*m->kinds));
     m->dev_items = malloc(nu * sizeof(*m->dev_items));
     m->items = malloc(nitems * sizeof(*m->items));
     m->rated_mw = malloc(np * sizeof(*m->rated_mw));
@@ -354,9 +358,9 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->want_bus = malloc(np * sizeof(*m->want_bus));
     m->fix_server = calloc(ns, sizeof(*m->fix_server));
     m->fix_psu = calloc(np, sizeof(*m->fix_psu));
-    if (!m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items || !m->items ||
-        !m->rated_mw || !m->health || !m->power_mw || !m->want_power || !m->want_cap_mw ||
-        !m->want_bus || !m->fix_server || !m->fix_psu) {
+    if (!m->kinds || !m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items ||
+        !m->items || !m->rated_mw || !m->health || !m->power_mw || !m->want_power ||
+        !m->want_cap_mw || !m->want_bus || !m->fix_server || !m->fix_psu) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
         return NULL;
@@ -408,13 +412,28 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
     mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
     m->out = NULL;
     apply_fixes(m);
-    /* devices that stopped answering: the worker logs it once, the operator
-     * sees the device down */
+    /* the counters for the operator; devices that stopped answering: the
+     * worker logs it once, the operator sees the device down */
     int ndown = 0;
     struct mbdrv_stats st, first = {0};
-    for (int k = 0; k < mbdrv_device_count(m->bus); k++)
-        if (mbdrv_device_stats(m->bus, k, &st) == 0 && st.state == MBDRV_DORMANT && !ndown++)
+    for (int k = 0; k < mbdrv_device_count(m->bus); k++) {
+        if (mbdrv_device_stats(m->bus, k, &st))
+            continue;
+        if (st.state == MBDRV_DORMANT && !ndown++)
             first = st;
+        struct driver_unit_stats u = {.unit = mbdrv_device_unit(m->bus, k),
+                                      .ok = st.ok,
+                                      .timeouts = st.timeouts,
+                                      .crc_errors = st.crc_errors,
+                                      .exceptions = st.exceptions,
+                                      .retries = st.retries,
+                                      .writes = st.writes,
+                                      .write_errors = st.write_errors};
+        snprintf(u.kind, sizeof(u.kind), "%s", mbdrv_kind_name(m->kinds[k]));
+        snprintf(u.state, sizeof(u.state), "%s", mbdrv_state_name(st.state));
+        snprintf(u.last_error, sizeof(u.last_error), "%s", st.last_error);
+        driver_report_unit(out, &u);
+    }
     if (ndown) {
         snprintf(err, errlen, "%d unit(s) not answering (dormant, re-probed), first: %s", ndown,
                  first.last_error);
