@@ -526,6 +526,26 @@ static void test_monitor_debounces_and_raises_once_per_episode(void **state)
         assert_int_equal(orv3_monitor_feed_psu(&m, S(++t), &ok, ev), 0);
 }
 
+static void test_monitor_believes_a_failure_with_its_output_gone_at_once(void **state)
+{
+    (void)state;
+    struct orv3_monitor m;
+    orv3_monitor_init(&m, ORV3_DEV_PSU, NULL);
+    struct orv3_event ev[ORV3_MONITOR_MAX_EVENTS];
+    struct orv3_psu_telemetry ok = healthy(), dead = healthy();
+    dead.alarm[2] = 1u << 8; /* DCDC fail */
+    dead.vout_mv = 0;        /* and no output: the servers are on their hold-up time */
+    assert_int_equal(orv3_monitor_feed_psu(&m, S(0), &ok, ev), 0);
+    assert_int_equal(orv3_monitor_feed_psu(&m, S(1), &dead, ev), 1);
+    assert_int_equal(ev[0].kind, ORV3_EV_RAISE);
+    assert_int_equal(ev[0].a.level, ORV3_FAILED);
+    /* coming back still needs the debounce */
+    assert_int_equal(orv3_monitor_feed_psu(&m, S(2), &ok, ev), 0);
+    assert_int_equal(orv3_monitor_feed_psu(&m, S(3), &ok, ev), 0);
+    assert_int_equal(orv3_monitor_feed_psu(&m, S(4), &ok, ev), 1);
+    assert_int_equal(ev[0].kind, ORV3_EV_CLEAR);
+}
+
 static void test_monitor_flapping_alarm_never_raises(void **state)
 {
     (void)state;
@@ -660,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_worst_cause_wins_and_formats),
         cmocka_unit_test(test_bbu_flags_to_health),
         cmocka_unit_test(test_monitor_debounces_and_raises_once_per_episode),
+        cmocka_unit_test(test_monitor_believes_a_failure_with_its_output_gone_at_once),
         cmocka_unit_test(test_monitor_flapping_alarm_never_raises),
         cmocka_unit_test(test_monitor_escalation_is_a_change_in_the_episode),
         cmocka_unit_test(test_monitor_rising_temperature),

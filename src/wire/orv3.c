@@ -684,8 +684,10 @@ static void fill(const struct orv3_monitor *m, enum orv3_event_kind k, int64_t n
 }
 
 /* One good read with its assessment: comm back, then the debounce. */
+/* at_once: the read proves its health beyond doubt (a failure the output
+ * voltage confirms): believed without waiting for more reads. */
 static int feed(struct orv3_monitor *m, int64_t now_ns, const struct orv3_assessment *a,
-                const uint16_t *alarm, int nalarm, struct orv3_event *out)
+                const uint16_t *alarm, int nalarm, bool at_once, struct orv3_event *out)
 {
     int n = 0;
     m->failed_reads = 0;
@@ -700,6 +702,8 @@ static int feed(struct orv3_monitor *m, int64_t now_ns, const struct orv3_assess
         m->cand = *a;
         m->cand_reads = 1;
     }
+    if (at_once)
+        m->cand_reads = m->cfg.debounce_reads;
     m->cand.causes = a->causes;
     if (m->cand_reads < m->cfg.debounce_reads || same(&m->cand, &m->stable)) {
         if (same(&m->cand, &m->stable))
@@ -733,7 +737,10 @@ int orv3_monitor_feed_psu(struct orv3_monitor *m, int64_t now_ns,
     m->temp_alarm = alarm;
     bool rising = alarm && (int64_t)temp - m->temp_ref_mc >= m->cfg.temp_rise_mc;
     struct orv3_assessment a = orv3_psu_assess(t, rising);
-    return feed(m, now_ns, &a, t->alarm, 5, out);
+    /* A failure whose output is gone is no flicker of a flag: the servers
+     * are on their hold-up time, the policy must hear it now. */
+    bool gone = a.level == ORV3_FAILED && t->vout_mv < ORV3_VOUT_GONE_MV;
+    return feed(m, now_ns, &a, t->alarm, 5, gone, out);
 }
 
 int orv3_monitor_feed_bbu(struct orv3_monitor *m, int64_t now_ns,
@@ -741,7 +748,7 @@ int orv3_monitor_feed_bbu(struct orv3_monitor *m, int64_t now_ns,
 {
     struct orv3_assessment a = orv3_bbu_assess(t);
     uint16_t alarm[3] = {t->status, t->perm_failures, t->battery_status};
-    return feed(m, now_ns, &a, alarm, 3, out);
+    return feed(m, now_ns, &a, alarm, 3, false, out);
 }
 
 int orv3_monitor_feed_fail(struct orv3_monitor *m, int64_t now_ns, struct orv3_event *out)
