@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN  ?= build-asan
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon format clean
 
 all: build
 
@@ -30,6 +30,11 @@ test-asan: deps
 
 bench: build
 	@$(BUILD)/bench-policy
+
+# rackpowerd against rackpower-sim serve: fault to action, Modbus polling cost,
+# memory (docs/benchmarks.md). About 3 minutes; figures only, never a test.
+bench-daemon: build
+	@sh bench/daemon_bench.sh $(BUILD) .
 
 format:
 	@clang-format -i src/*/*.c src/*/*.h tests/*.c bench/*.c

@@ -1001,13 +1001,37 @@ int mbdrv_wait(struct mbdrv_bus *b, int fd, int64_t timeout_ns)
     }
     if (rc <= 0)
         return rc;
-    unsigned char buf[64];
-    ssize_t n = read(fd, buf, sizeof(buf));
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
     if (n <= 0)
         return -1; /* error, or the alert line's writer is gone */
+    /* An alert line that names its units ("unit 203\n" per alert) makes only
+     * those due, so the one that raised it is read first and alone; any
+     * other byte counts as an alert from anyone. */
+    buf[n] = '\0';
+    int named[64], nnamed = 0;
+    bool all = false;
+    for (char *c = buf; *c && !all;) {
+        int unit, used = 0;
+        if (sscanf(c, "unit %d%n", &unit, &used) == 1 && used > 0 && nnamed < 64) {
+            named[nnamed++] = unit;
+            c += used;
+            while (*c == '\n' || *c == '\r')
+                c++;
+        } else {
+            all = true;
+        }
+    }
+    if (!nnamed)
+        all = true;
     for (int i = 0; i < b->ndevs; i++) {
         struct device *d = &b->devs[i];
         if (d->st.state != MBDRV_LIVE)
+            continue;
+        bool hit = all;
+        for (int k = 0; k < nnamed && !hit; k++)
+            hit = named[k] == d->cfg.unit;
+        if (!hit)
             continue;
         for (int k = 0; k < d->nspans; k++)
             if ((d->spans[k].groups & ORV3_GROUP_BIT(ORV3_G_ALARM)) ||

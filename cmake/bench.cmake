@@ -1,0 +1,8 @@
+# Benchmarks beyond the policy core's (docs/benchmarks.md). They print figures
+# and are never tests: nothing here goes to ctest. `make bench-daemon` runs
+# them through bench/daemon_bench.sh.
+#
+# This file is included before modbus.cmake (cmake/*.cmake in name order):
+# rpdrv_modbus and PkgConfig::MODBUS are resolved when the build is generated.
+add_executable(bench-modbus bench/bench_modbus.c)
+target_link_libraries(bench-modbus PRIVATE rpdrv_modbus PkgConfig::MODBUS)
