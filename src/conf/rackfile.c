@@ -219,19 +219,21 @@ static const struct field sim_fields[] = {
     {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
      .scale = 1e6},
 };
+/* What TCP and RTU devices have alike, after their transport's own keys. */
+#define MODBUS_FIELDS                                                                              \
+    {"timeout_ms",          set_num,     .def = "500", .off = DEV(timeout_ns), .min_open = true,   \
+     .max = MAX_TIMEOUT_MS, .scale = 1e6},                                                         \
+        {"poll_ms",          set_num,     .def = "1000", .off = DEV(poll_ns), .min_open = true,    \
+         .max = MAX_POLL_MS, .scale = 1e6},                                                        \
+        {"alert", set_path, .off = DEV(alert)},                                                    \
+        {"reprobe_s",      set_num,      .def = "60", .off = DEV(reprobe_ns),                      \
+         .min_open = true, .max = 86400, .scale = 1e9},                                            \
+        {"units", set_units, .required = true},
 static const struct field tcp_fields[] = {
     {"kind", set_enum, .required = true, .off = DEV(kind), .words = device_words},
     {"host", set_host, .required = true, .off = DEV(host)},
     {"port", set_int, .def = "502", .off = DEV(port), .min = 1, .max = 65535},
-    {"timeout_ms", set_num, .def = "500", .off = DEV(timeout_ns), .min_open = true,
-     .max = MAX_TIMEOUT_MS, .scale = 1e6},
-    {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
-     .scale = 1e6},
-    {"alert", set_path, .off = DEV(alert)},
-    {"reprobe_s", set_num, .def = "60", .off = DEV(reprobe_ns), .min_open = true, .max = 86400,
-     .scale = 1e9},
-    {"units", set_units, .required = true},
-};
+    MODBUS_FIELDS};
 static const struct field rtu_fields[] = {
     {"kind", set_enum, .required = true, .off = DEV(kind), .words = device_words},
     {"device", set_path, .required = true, .off = DEV(device)},
@@ -239,15 +241,7 @@ static const struct field rtu_fields[] = {
     {"parity", set_enum, .def = "even", .off = DEV(parity), .words = parity_words},
     {"data_bits", set_int, .def = "8", .off = DEV(data_bits), .min = 7, .max = 8},
     {"stop_bits", set_int, .def = "1", .off = DEV(stop_bits), .min = 1, .max = 2},
-    {"timeout_ms", set_num, .def = "500", .off = DEV(timeout_ns), .min_open = true,
-     .max = MAX_TIMEOUT_MS, .scale = 1e6},
-    {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true, .max = MAX_POLL_MS,
-     .scale = 1e6},
-    {"alert", set_path, .off = DEV(alert)},
-    {"reprobe_s", set_num, .def = "60", .off = DEV(reprobe_ns), .min_open = true, .max = 86400,
-     .scale = 1e9},
-    {"units", set_units, .required = true},
-};
+    MODBUS_FIELDS};
 enum { HWMON_KIND, HWMON_PATH, HWMON_PSU };
 static const struct field hwmon_fields[] = {
     [HWMON_KIND] = {"kind", set_enum, .required = true, .off = DEV(kind), .words = device_words},

@@ -504,22 +504,10 @@ static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_
     }
 }
 
-const struct driver_ops mbdev_tcp_ops = {
-    .kind = "modbus-tcp",
-    .open = mbdev_open,
-    .poll = mbdev_poll,
-    .act = mbdev_act,
-    .close = mbdev_close,
-    .fd = mbdev_fd,
-    .next_due_ns = mbdev_next_due_ns,
-};
-
-const struct driver_ops mbdev_rtu_ops = {
-    .kind = "modbus-rtu",
-    .open = mbdev_open,
-    .poll = mbdev_poll,
-    .act = mbdev_act,
-    .close = mbdev_close,
-    .fd = mbdev_fd,
-    .next_due_ns = mbdev_next_due_ns,
-};
+#define MBDEV_OPS(name)                                                                            \
+    {                                                                                              \
+        .kind = name, .open = mbdev_open, .poll = mbdev_poll, .act = mbdev_act,                    \
+        .close = mbdev_close, .fd = mbdev_fd, .next_due_ns = mbdev_next_due_ns,                    \
+    }
+const struct driver_ops mbdev_tcp_ops = MBDEV_OPS("modbus-tcp");
+const struct driver_ops mbdev_rtu_ops = MBDEV_OPS("modbus-rtu");

@@ -31,7 +31,7 @@ static const unsigned char simdev_psu_units[SIMDEV_MAX_PSUS] = {
  * Holding registers (0x03): register SIMDEV_SW_REG_BUS(psu) = bus + 1, or 0
  * when the PSU is connected to none. Read-only.
  */
-#define SIMDEV_SW_COIL(psu, bus) ((psu) * 8 + (bus))
+#define SIMDEV_SW_COIL(psu, bus) ((psu)*8 + (bus))
 #define SIMDEV_SW_REG_BUS(psu) (psu)
 
 /*
@@ -49,7 +49,7 @@ enum simdev_slot_field {
     SIMDEV_SLOT_CHANGES = 6,   /* counts every change of PRESENT or ASK (wraps at 65536) */
     SIMDEV_SLOT_FIELDS = 8,    /* registers per slot */
 };
-#define SIMDEV_SLOT_REG(slot, field) ((slot) * SIMDEV_SLOT_FIELDS + (field))
+#define SIMDEV_SLOT_REG(slot, field) ((slot)*SIMDEV_SLOT_FIELDS + (field))
 
 enum simdev_power_state { SIMDEV_OFF = 0, SIMDEV_ON = 1, SIMDEV_CAPPED = 2 };
 enum simdev_ask {
