@@ -220,15 +220,17 @@ static const struct field sim_fields[] = {
      .scale = 1e6},
 };
 /* What TCP and RTU devices have alike, after their transport's own keys. */
-#define MODBUS_FIELDS                                                                              \
-    {"timeout_ms",          set_num,     .def = "500", .off = DEV(timeout_ns), .min_open = true,   \
-     .max = MAX_TIMEOUT_MS, .scale = 1e6},                                                         \
-        {"poll_ms",          set_num,     .def = "1000", .off = DEV(poll_ns), .min_open = true,    \
-         .max = MAX_POLL_MS, .scale = 1e6},                                                        \
-        {"alert", set_path, .off = DEV(alert)},                                                    \
-        {"reprobe_s",      set_num,      .def = "60", .off = DEV(reprobe_ns),                      \
-         .min_open = true, .max = 86400, .scale = 1e9},                                            \
-        {"units", set_units, .required = true},
+/* clang-format off */
+#define MODBUS_FIELDS                                                                             \
+    {"timeout_ms", set_num, .def = "500", .off = DEV(timeout_ns), .min_open = true,              \
+     .max = MAX_TIMEOUT_MS, .scale = 1e6},                                                        \
+    {"poll_ms", set_num, .def = "1000", .off = DEV(poll_ns), .min_open = true,                   \
+     .max = MAX_POLL_MS, .scale = 1e6},                                                           \
+    {"alert", set_path, .off = DEV(alert)},                                                       \
+    {"reprobe_s", set_num, .def = "60", .off = DEV(reprobe_ns), .min_open = true,                \
+     .max = 86400, .scale = 1e9},                                                                 \
+    {"units", set_units, .required = true},
+/* clang-format on */
 static const struct field tcp_fields[] = {
     {"kind", set_enum, .required = true, .off = DEV(kind), .words = device_words},
     {"host", set_host, .required = true, .off = DEV(host)},
