@@ -2,7 +2,7 @@
 # (docs/sim-devices.md). Its pure parts are a library for the unit tests.
 add_library(rpsimdev STATIC src/sim/mbsrv.c src/sim/physics.c src/sim/simdevs.c)
 target_include_directories(rpsimdev PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
-target_link_libraries(rpsimdev PUBLIC rpconf rpcore m)
+target_link_libraries(rpsimdev PUBLIC rpconf rpcore rpwire_orv3 m)
 
 target_sources(rackpower-sim PRIVATE ${CMAKE_SOURCE_DIR}/src/sim/serve.c)
 target_link_libraries(rackpower-sim PRIVATE rpsimdev)

@@ -379,28 +379,39 @@ static void test_control_lines(void **state)
 
 /* ---- encodings and registers --------------------------------------------- */
 
+/* The simulator serves its PSUs through orv3.h's encoders: the figures
+ * that matter on the wire. */
+static uint16_t enc(int field, double value)
+{
+    uint16_t img[ORV3_PSU_NREGS] = {0};
+    const struct orv3_field *f = &orv3_psu_fields[field];
+    orv3_encode_float(f, value, img + f->reg);
+    return img[f->reg];
+}
+
 static void test_orv3_float_encoding(void **state)
 {
     (void)state;
-    assert_int_equal(simdevs_enc_float(51.0, 10, false), 52224);
-    assert_int_equal(simdevs_enc_float(25.0, 7, true), 3200);
-    assert_int_equal(simdevs_enc_float(-1.0, 7, true), 0xFF80);
-    assert_int_equal(simdevs_enc_float(3000.0, 3, false), 24000);
-    assert_int_equal(simdevs_enc_float(9000.0, 3, false), 65535); /* saturates */
-    assert_int_equal(simdevs_enc_float(-5.0, 6, false), 0);
-    assert_int_equal(simdevs_enc_float(300.0, 7, true), 32767);
+    assert_int_equal(enc(ORV3_PSU_VOUT, 51.0), 52224);
+    assert_int_equal(enc(ORV3_PSU_TEMP_INLET, 25.0), 3200);
+    assert_int_equal(enc(ORV3_PSU_TEMP_INLET, -1.0), 0xFF80);
+    assert_int_equal(enc(ORV3_PSU_POUT, 3000.0), 24000);
+    assert_int_equal(enc(ORV3_PSU_POUT, 9000.0), 65535); /* saturates */
+    assert_int_equal(enc(ORV3_PSU_VBULK, -5.0), 0);
+    assert_int_equal(enc(ORV3_PSU_TEMP_INLET, 300.0), 32767);
 }
 
 static void test_orv3_string_high_byte_first(void **state)
 {
     (void)state;
-    uint16_t w[3];
-    simdevs_enc_string(w, 3, "ABC");
-    assert_int_equal(w[0], 0x4142);
-    assert_int_equal(w[1], 0x4320);
-    assert_int_equal(w[2], 0x2020);
-    simdevs_enc_string(w, 1, "TOOLONG");
-    assert_int_equal(w[0], 0x544F);
+    uint16_t img[ORV3_PSU_NREGS] = {0};
+    const struct orv3_field *f = &orv3_psu_fields[ORV3_PSU_HW_REV]; /* 4 words */
+    orv3_encode_string(f, "ABC", img + f->reg);
+    assert_int_equal(img[f->reg], 0x4142);
+    assert_int_equal(img[f->reg + 1], 0x4320);
+    assert_int_equal(img[f->reg + 2], 0x2020);
+    orv3_encode_string(f, "TOOLONGFORIT", img + f->reg);
+    assert_int_equal(img[f->reg], 0x544F);
 }
 
 static size_t req(struct simdevs *d, uint8_t unit, const uint8_t *pdu, size_t len, uint8_t *rsp)

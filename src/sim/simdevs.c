@@ -4,6 +4,8 @@
  */
 #include "simdevs.h"
 
+#include "orv3.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,73 +13,23 @@
 
 #include "simdev.h"
 
-/* ORv3 PSU registers served (shared/reference/orv3-modbus.md). */
-enum {
-    REG_PART = 0,
-    REG_MODEL = 8,
-    REG_DATE = 16,
-    REG_SERIAL = 24,
-    REG_HW_REV = 44,
-    REG_FW_REV = 48,
-    REG_UPTIME = 52,
-    REG_AC_CYCLES = 56,
-    REG_AC_OUTAGES = 57,
-    REG_ALARM = 60, /* 60..64 */
-    REG_FAN0 = 67,
-    REG_FAN1 = 68,
-    REG_T_INLET = 69,
-    REG_T_OUTLET = 70,
-    REG_T_MAX = 71,
-    REG_T_MIN = 72,
-    REG_CRC_ERRORS = 75,
-    REG_TIMEOUTS = 77,
-    REG_VOUT = 79,
-    REG_IOUT = 80,
-    REG_ISHARE = 81,
-    REG_POUT = 82,
-    REG_VBULK = 83,
-    REG_FIN = 84,
-    REG_THD = 85,
-    REG_PF = 86,
-    REG_PIN = 87,
-    REG_VIN = 88,
-    REG_IIN = 89,
-    REG_FAULTS = 90,
-    REG_SETTING = 94,
-    REG_BAUD = 95,
-    REG_VIN_MIN = 101,
-    REG_VIN_MAX = 102,
-    REG_VSET_HIGH = 103,
-    REG_VSET_LOW = 104,
-};
-
-uint16_t simdevs_enc_float(double value, int precision, bool is_signed)
+/* The ORv3 PSU registers are served from the one layout of src/wire/orv3.h. */
+static void put_float(uint16_t *img, int field, double value)
 {
-    double raw = nearbyint(ldexp(value, precision));
-    double lo = is_signed ? -32768 : 0, hi = is_signed ? 32767 : 65535;
-    if (!(raw >= lo)) /* also NaN */
-        raw = lo;
-    if (raw > hi)
-        raw = hi;
-    return (uint16_t)(int32_t)raw;
+    const struct orv3_field *f = &orv3_psu_fields[field];
+    orv3_encode_float(f, value, img + f->reg); /* out of range saturates */
 }
 
-void simdevs_enc_string(uint16_t *words, size_t nwords, const char *s)
+static void put_int(uint16_t *img, int field, int64_t value)
 {
-    size_t len = strlen(s);
-    for (size_t i = 0; i < nwords; i++) {
-        unsigned char hi = 2 * i < len ? (unsigned char)s[2 * i] : ' ';
-        unsigned char lo = 2 * i + 1 < len ? (unsigned char)s[2 * i + 1] : ' ';
-        words[i] = (uint16_t)(hi << 8 | lo);
-    }
+    const struct orv3_field *f = &orv3_psu_fields[field];
+    orv3_encode_int(f, value, img + f->reg);
 }
 
-static void put32(uint16_t *w, uint64_t v)
+static void put_string(uint16_t *img, int field, const char *value)
 {
-    if (v > 0xffffffffu)
-        v = 0xffffffffu;
-    w[0] = (uint16_t)(v >> 16);
-    w[1] = (uint16_t)v;
+    const struct orv3_field *f = &orv3_psu_fields[field];
+    orv3_encode_string(f, value, img + f->reg); /* too long is cut */
 }
 
 static uint16_t clamp16(uint64_t v)
@@ -106,13 +58,14 @@ int simdevs_init(struct simdevs *d, struct phys *ph, int baud)
         int unit = simdev_psu_units[i];
         d->kind[unit] = SIMDEVS_PSU;
         d->index[unit] = i;
-        uint16_t *s = d->settings[i];
-        s[REG_SETTING - SIMDEVS_PSU_SETTINGS] = 1u << 11 | 1u << 9; /* current sharing, 51 V */
-        s[REG_BAUD - SIMDEVS_PSU_SETTINGS] = clamp16((uint64_t)(baud > 0 ? baud : 0) / 100);
-        s[REG_VIN_MIN - SIMDEVS_PSU_SETTINGS] = simdevs_enc_float(180.0, 6, false);
-        s[REG_VIN_MAX - SIMDEVS_PSU_SETTINGS] = simdevs_enc_float(277.0, 6, false);
-        s[REG_VSET_HIGH - SIMDEVS_PSU_SETTINGS] = simdevs_enc_float(51.0, 10, false);
-        s[REG_VSET_LOW - SIMDEVS_PSU_SETTINGS] = simdevs_enc_float(48.0, 10, false);
+        uint16_t img[ORV3_PSU_NREGS] = {0};
+        put_int(img, ORV3_PSU_SETTING, 1u << 11 | 1u << 9); /* current sharing, 51 V */
+        put_int(img, ORV3_PSU_BAUD, (baud > 0 ? baud : 0) / 100);
+        put_float(img, ORV3_PSU_VIN_MIN, 180.0);
+        put_float(img, ORV3_PSU_VIN_MAX, 277.0);
+        put_float(img, ORV3_PSU_VSET_HIGH, 51.0);
+        put_float(img, ORV3_PSU_VSET_LOW, 48.0);
+        memcpy(d->settings[i], img + SIMDEVS_PSU_SETTINGS, sizeof(d->settings[i]));
     }
     /* chassis modules: servers without a chassis first (unit 9), then 10 + c */
     int next = 0;
@@ -195,38 +148,37 @@ void simdevs_psu_image(const struct simdevs *d, int psu, uint16_t img[SIMDEVS_PS
     memset(img, 0, SIMDEVS_PSU_NREGS * sizeof(*img));
 
     snprintf(s, sizeof(s), "RPSIM-%.0fW", (double)q->rated_mw / 1000);
-    simdevs_enc_string(img + REG_PART, 8, s);
-    simdevs_enc_string(img + REG_MODEL, 8, "RPSIM-ORV3-PSU");
-    simdevs_enc_string(img + REG_DATE, 8, "2024-01-15");
+    put_string(img, ORV3_PSU_PART_NUMBER, s);
+    put_string(img, ORV3_PSU_MODEL, "RPSIM-ORV3-PSU");
+    put_string(img, ORV3_PSU_MFG_DATE, "2024-01-15");
     snprintf(s, sizeof(s), "RPSIM-%s-%s", r->name, q->id);
-    simdevs_enc_string(img + REG_SERIAL, 16, s);
-    simdevs_enc_string(img + REG_HW_REV, 4, "A1");
-    simdevs_enc_string(img + REG_FW_REV, 4, "1.0.0");
-    put32(img + REG_UPTIME, (uint64_t)(p->up_ns / 1000000000));
-    img[REG_AC_CYCLES] = clamp16(p->ac_cycles);
-    img[REG_AC_OUTAGES] = clamp16(p->ac_outages);
-    memcpy(img + REG_ALARM, p->alarm, sizeof(p->alarm));
-    img[REG_FAN0] = clamp16((uint64_t)llround(p->fan_rpm[0]));
-    img[REG_FAN1] = clamp16((uint64_t)llround(p->fan_rpm[1]));
-    img[REG_T_INLET] = simdevs_enc_float(p->inlet_c, 7, true);
-    img[REG_T_OUTLET] = simdevs_enc_float(p->outlet_c, 7, true);
-    img[REG_T_MAX] = simdevs_enc_float(p->max_c, 7, true);
-    img[REG_T_MIN] = simdevs_enc_float(p->min_c, 7, true);
-    int unit = simdevs_psu_unit(d, psu);
-    put32(img + REG_CRC_ERRORS, d->crc_errors[unit]);
-    put32(img + REG_TIMEOUTS, 0);
-    img[REG_VOUT] = simdevs_enc_float((double)p->vout_mv / 1000, 10, false);
-    img[REG_IOUT] = simdevs_enc_float((double)p->iout_ma / 1000, 6, false);
-    img[REG_ISHARE] = img[REG_IOUT];
-    img[REG_POUT] = simdevs_enc_float((double)p->out_mw / 1000, 3, false);
-    img[REG_VBULK] = simdevs_enc_float((double)p->vbulk_mv / 1000, 6, false);
-    img[REG_FIN] = simdevs_enc_float(p->freq_hz, 0, false);
-    img[REG_THD] = simdevs_enc_float(p->thd, 9, false);
-    img[REG_PF] = simdevs_enc_float(p->pf, 9, false);
-    img[REG_PIN] = simdevs_enc_float((double)p->pin_mw / 1000, 3, false);
-    img[REG_VIN] = simdevs_enc_float((double)p->vin_mv / 1000, 6, false);
-    img[REG_IIN] = simdevs_enc_float((double)p->iin_ma / 1000, 10, false);
-    img[REG_FAULTS] = clamp16(p->fault_count);
+    put_string(img, ORV3_PSU_SERIAL, s);
+    put_string(img, ORV3_PSU_HW_REV, "A1");
+    put_string(img, ORV3_PSU_FW_REV, "1.0.0");
+    put_int(img, ORV3_PSU_UPTIME, p->up_ns / 1000000000);
+    put_int(img, ORV3_PSU_AC_CYCLES, (int64_t)p->ac_cycles);
+    put_int(img, ORV3_PSU_AC_OUTAGES, (int64_t)p->ac_outages);
+    memcpy(img + orv3_psu_fields[ORV3_PSU_ALARM_GENERAL].reg, p->alarm, sizeof(p->alarm));
+    put_int(img, ORV3_PSU_FAN0_RPM, llround(p->fan_rpm[0]));
+    put_int(img, ORV3_PSU_FAN1_RPM, llround(p->fan_rpm[1]));
+    put_float(img, ORV3_PSU_TEMP_INLET, p->inlet_c);
+    put_float(img, ORV3_PSU_TEMP_OUTLET, p->outlet_c);
+    put_float(img, ORV3_PSU_TEMP_MAX, p->max_c);
+    put_float(img, ORV3_PSU_TEMP_MIN, p->min_c);
+    put_int(img, ORV3_PSU_CRC_ERRORS, (int64_t)d->crc_errors[simdevs_psu_unit(d, psu)]);
+    put_int(img, ORV3_PSU_TIMEOUT_ERRORS, 0);
+    put_float(img, ORV3_PSU_VOUT, (double)p->vout_mv / 1000);
+    put_float(img, ORV3_PSU_IOUT, (double)p->iout_ma / 1000);
+    put_float(img, ORV3_PSU_ISHARE, (double)p->iout_ma / 1000);
+    put_float(img, ORV3_PSU_POUT, (double)p->out_mw / 1000);
+    put_float(img, ORV3_PSU_VBULK, (double)p->vbulk_mv / 1000);
+    put_float(img, ORV3_PSU_FIN, p->freq_hz);
+    put_float(img, ORV3_PSU_THD, p->thd);
+    put_float(img, ORV3_PSU_PF, p->pf);
+    put_float(img, ORV3_PSU_PIN, (double)p->pin_mw / 1000);
+    put_float(img, ORV3_PSU_VIN, (double)p->vin_mv / 1000);
+    put_float(img, ORV3_PSU_IIN, (double)p->iin_ma / 1000);
+    put_int(img, ORV3_PSU_FAULT_COUNT, (int64_t)p->fault_count);
     memcpy(img + SIMDEVS_PSU_SETTINGS, d->settings[psu], sizeof(d->settings[psu]));
 }
 

@@ -60,7 +60,5 @@ void simdevs_psu_image(const struct simdevs *d, int psu, uint16_t img[SIMDEVS_PS
  * 2^precision rounded, two's complement when signed, saturated to the word.
  * STRING: two characters a word, high byte first, space-padded, truncated.
  */
-uint16_t simdevs_enc_float(double value, int precision, bool is_signed);
-void simdevs_enc_string(uint16_t *words, size_t nwords, const char *s);
 
 #endif
