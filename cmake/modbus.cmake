@@ -10,7 +10,7 @@ target_include_directories(rpwire_orv3 PUBLIC src/wire)
 # mbdrv.h, so the two never meet on an include path.
 add_library(rpdrv_modbus STATIC src/drivers/mbdrv.c)
 target_include_directories(rpdrv_modbus PUBLIC src/drivers)
-target_link_libraries(rpdrv_modbus PUBLIC rpwire_orv3 PRIVATE PkgConfig::MODBUS)
+target_link_libraries(rpdrv_modbus PUBLIC rpwire_orv3 rputil PRIVATE PkgConfig::MODBUS)
 
 rp_test(test_orv3 rpwire_orv3)
 rp_test(test_modbus_drv rpdrv_modbus PkgConfig::MODBUS Threads::Threads)

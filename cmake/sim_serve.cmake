@@ -5,7 +5,7 @@ target_include_directories(rpsimdev PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_S
 target_link_libraries(rpsimdev PUBLIC rpconf rpcore rpwire_orv3 m)
 
 target_sources(rackpower-sim PRIVATE ${CMAKE_SOURCE_DIR}/src/sim/serve.c)
-target_link_libraries(rackpower-sim PRIVATE rpsimdev)
+target_link_libraries(rackpower-sim PRIVATE rpsimdev rputil)
 
 # test_physics also checks that the PSU registers decode with the daemon's ORv3
 # decoder (rpwire_orv3, cmake/modbus.cmake).

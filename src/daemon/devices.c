@@ -2,6 +2,7 @@
  * devices.c - one worker thread per driver instance.
  */
 #include "devices.h"
+#include "monoclock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,13 +43,6 @@ struct devices {
     void (*wake)(void *arg);
     void *arg;
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void devices_describe(const struct rackfile_device *dev, char *buf, size_t len)
 {

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "hwmon.h"
+#include "monoclock.h"
 
 #define HWDEV_EVENTS 4 /* 2 suffice per step (COMM_BACK and a health event) */
 
@@ -54,13 +55,6 @@ static void hwdev_close(void *inst)
         return;
     hwmon_close(d->h);
     free(d);
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static void *hwdev_open(const struct rackfile_device *dev, const struct rack *r, char *err,

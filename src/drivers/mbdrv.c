@@ -16,6 +16,7 @@
 #include <modbus/modbus.h>
 
 #include "simdev.h"
+#include "monoclock.h"
 
 #define MAX_SPANS 64
 #define MAX_FIELDS ORV3_BBU_NFIELDS
@@ -60,13 +61,6 @@ struct mbdrv_bus {
     uint64_t round; /* count of mbdrv_poll_once calls, from 1 */
     int64_t now_ns; /* now_ns of the last poll: the time frame writes are stamped in */
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 static void sleep_ns(int64_t ns)
 {

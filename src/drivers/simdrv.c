@@ -8,6 +8,7 @@
  * change it.
  */
 #include "simdrv.h"
+#include "monoclock.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -30,13 +31,6 @@ struct sim {
     int64_t start_ns;
     uint64_t rng;
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* splitmix64, as the scenario runner */
 static uint64_t next_rand(uint64_t *s)

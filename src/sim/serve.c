@@ -34,6 +34,7 @@
 #include "physics.h"
 #include "rackfile.h"
 #include "simdevs.h"
+#include "monoclock.h"
 
 #define MAX_TCP 64
 #define MAX_CTL 16
@@ -103,13 +104,6 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
     stop_signal = sig;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void sleep_ms(int ms)
