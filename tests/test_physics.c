@@ -226,8 +226,8 @@ static void test_failed_psu_shows_dcdc_fail_and_no_output(void **state)
     (void)state;
     ph.nev = 0;
     in(POLICY_PSU_FAIL, 0, 0, 0);
-    assert_int_equal(ph.psu[0].alarm[0], PHYS_GEN_DCDC_FAIL | PHYS_GEN_DCDC);
-    assert_int_equal(ph.psu[0].alarm[2], PHYS_DCDC_FAIL);
+    assert_int_equal(ph.psu[0].alarm[0], ORV3_GEN_DCDC_FAIL | ORV3_GEN_DCDC);
+    assert_int_equal(ph.psu[0].alarm[2], ORV3_DCDC_FAIL);
     assert_int_equal(ph.psu[0].vout_mv, 0);
     assert_true(has_event(PHYS_EV_PSU, 0));
     assert_int_equal(ph.psu[0].fault_count, 1);
@@ -241,8 +241,8 @@ static void test_feed_down_shows_ac_not_ok_and_relay_off(void **state)
     (void)state;
     in(POLICY_FEED_FAIL, 0, 0, 0); /* ps1 and ps3 */
     for (int i = 0; i < 3; i += 2) {
-        assert_true(ph.psu[i].alarm[1] & PHYS_PFC_AC_NOK);
-        assert_true(ph.psu[i].alarm[1] & PHYS_PFC_RELAY_OFF);
+        assert_true(ph.psu[i].alarm[1] & ORV3_PFC_AC_NOK);
+        assert_true(ph.psu[i].alarm[1] & ORV3_PFC_RELAY_OFF);
         assert_int_equal(ph.psu[i].vout_mv, 0);
         assert_int_equal(ph.psu[i].vin_mv, 0);
         assert_int_equal(ph.psu[i].ac_outages, 1);
@@ -258,8 +258,8 @@ static void test_degraded_psu_shows_a_fan_alarm_and_runs_hot(void **state)
     on_at(0, 1000, 0);
     double before = ph.psu[1].outlet_c;
     in(POLICY_PSU_DEGRADE, 1, 1500000, 0);
-    assert_true(ph.psu[1].alarm[0] & PHYS_GEN_FAN);
-    assert_true(ph.psu[1].alarm[3] & PHYS_TEMP_FAN_FAIL);
+    assert_true(ph.psu[1].alarm[0] & ORV3_GEN_FAN);
+    assert_true(ph.psu[1].alarm[3] & ORV3_TEMP_FAN_FAIL);
     assert_int_equal(ph.bus_cap_mw[0], 3500000);
     phys_step(&ph, 120 * S);
     assert_true(ph.psu[1].outlet_c > before + 5);
@@ -454,7 +454,7 @@ static void test_psu_registers(void **state)
     assert_int_equal(img[95], 192);
     in(POLICY_PSU_FAIL, 0, 0, 0);
     simdevs_psu_image(&d, 0, img);
-    assert_int_equal(img[60], PHYS_GEN_DCDC_FAIL | PHYS_GEN_DCDC);
+    assert_int_equal(img[60], ORV3_GEN_DCDC_FAIL | ORV3_GEN_DCDC);
     assert_int_equal(img[79], 0);
     simdevs_free(&d);
 }

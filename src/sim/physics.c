@@ -398,18 +398,19 @@ static void readings(struct phys *ph, int64_t dt_ns, bool snap)
         p->fan_rpm[0] = lag(p->fan_rpm[0], ac && degraded ? 12000 : fan, dt_s, FAN_TAU_S, snap);
         p->fan_rpm[1] = lag(p->fan_rpm[1], degraded ? 0 : fan, dt_s, FAN_TAU_S, snap);
 
-        uint16_t a[5] = {0};
+        uint16_t a[ORV3_PSU_NALARMS] = {0};
         if (failed) {
-            a[0] |= PHYS_GEN_DCDC_FAIL | PHYS_GEN_DCDC;
-            a[2] |= PHYS_DCDC_FAIL;
+            a[ORV3_AL_GENERAL] |= ORV3_GEN_DCDC_FAIL | ORV3_GEN_DCDC;
+            a[ORV3_AL_DCDC] |= ORV3_DCDC_FAIL;
         }
         if (!ac) {
-            a[0] |= PHYS_GEN_PFC;
-            a[1] |= PHYS_PFC_RELAY_OFF | PHYS_PFC_BULK_NOK | PHYS_PFC_AC_NOK | PHYS_PFC_AC_UVP;
+            a[ORV3_AL_GENERAL] |= ORV3_GEN_PFC;
+            a[ORV3_AL_PFC] |=
+                ORV3_PFC_RELAY_OFF | ORV3_PFC_BULK_NOK | ORV3_PFC_AC_NOK | ORV3_PFC_AC_UVP;
         }
         if (degraded) {
-            a[0] |= PHYS_GEN_FAN;
-            a[3] |= PHYS_TEMP_FAN_FAIL;
+            a[ORV3_AL_GENERAL] |= ORV3_GEN_FAN;
+            a[ORV3_AL_TEMP] |= ORV3_TEMP_FAN_FAIL;
         }
         if (memcmp(a, p->alarm, sizeof(a)) != 0) {
             memcpy(p->alarm, a, sizeof(a));

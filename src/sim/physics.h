@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "orv3.h"
 #include "policy.h"
 #include "rack.h"
 
@@ -27,19 +28,6 @@
 #define PHYS_VBULK_MV 400000
 #define PHYS_FREQ_HZ 50
 #define PHYS_AMBIENT_C 25.0
-
-/* Alarm bits of the ORv3 PSU registers 60..64 (shared/reference/orv3-modbus.md). */
-#define PHYS_GEN_FAN (1u << 11)       /* 60: fan */
-#define PHYS_GEN_DCDC_FAIL (1u << 9)  /* 60: DCDC fail */
-#define PHYS_GEN_PFC_FAIL (1u << 8)   /* 60: PFC fail */
-#define PHYS_GEN_DCDC (1u << 1)       /* 60: a DCDC alarm (register 62) */
-#define PHYS_GEN_PFC (1u << 0)        /* 60: a PFC alarm (register 61) */
-#define PHYS_PFC_RELAY_OFF (1u << 10) /* 61: input relay off */
-#define PHYS_PFC_BULK_NOK (1u << 9)   /* 61: bulk capacitor not ok */
-#define PHYS_PFC_AC_NOK (1u << 8)     /* 61: AC not ok */
-#define PHYS_PFC_AC_UVP (1u << 0)     /* 61: AC under-voltage */
-#define PHYS_DCDC_FAIL (1u << 8)      /* 62: DCDC fail */
-#define PHYS_TEMP_FAN_FAIL (1u << 8)  /* 63: fan failure */
 
 struct phys_server {
     bool present;      /* sits in its slot (0 after remove) */
@@ -59,14 +47,14 @@ struct phys_psu {
     double pf, thd; /* ratios */
     double inlet_c, outlet_c, max_c, min_c;
     double fan_rpm[2];
-    uint16_t alarm[5];     /* registers 60..64 */
-    uint32_t fault_count;  /* psu_fail events */
-    uint32_t ac_cycles;    /* power-ups: 1 at start, +1 per feed repair */
-    uint32_t ac_outages;   /* feed failures */
-    int64_t up_ns;         /* time with AC since start */
-    int pending_bus;       /* switch moving: the bus it reaches (-1 none), or -2 */
-    int64_t pending_at_ns; /* when it gets there */
-    uint16_t settings[11]; /* registers 94..104 as last written */
+    uint16_t alarm[ORV3_PSU_NALARMS]; /* registers 60..64, orv3.h's bits */
+    uint32_t fault_count;             /* psu_fail events */
+    uint32_t ac_cycles;               /* power-ups: 1 at start, +1 per feed repair */
+    uint32_t ac_outages;              /* feed failures */
+    int64_t up_ns;                    /* time with AC since start */
+    int pending_bus;                  /* switch moving: the bus it reaches (-1 none), or -2 */
+    int64_t pending_at_ns;            /* when it gets there */
+    uint16_t settings[11];            /* registers 94..104 as last written */
 };
 
 enum phys_event_kind {

@@ -395,8 +395,8 @@ void orv3_psu_decode(const uint16_t *image, struct orv3_psu_telemetry *t)
     t->uptime = (uint32_t)ival(f, ORV3_PSU_UPTIME, image);
     t->ac_cycles = (uint16_t)ival(f, ORV3_PSU_AC_CYCLES, image);
     t->ac_outages = (uint16_t)ival(f, ORV3_PSU_AC_OUTAGES, image);
-    for (int i = 0; i < 5; i++)
-        t->alarm[i] = image[60 + i];
+    for (int i = 0; i < ORV3_PSU_NALARMS; i++)
+        t->alarm[i] = image[ORV3_PSU_ALARM_REG + i];
     t->fan_rpm[0] = (uint16_t)ival(f, ORV3_PSU_FAN0_RPM, image);
     t->fan_rpm[1] = (uint16_t)ival(f, ORV3_PSU_FAN1_RPM, image);
     t->inlet_mc = milli(f, ORV3_PSU_TEMP_INLET, image);
@@ -556,87 +556,89 @@ static struct orv3_assessment finish(uint32_t set)
     return a;
 }
 
-#define BIT(w, b) (((w) >> (b)) & 1u)
-
 /* Whether the temperature alarm bits of the PSU are set (60.10, 60.2, 63.5..0). */
 static bool psu_temp_alarm(const uint16_t *al)
 {
-    return BIT(al[0], 10) || BIT(al[0], 2) || (al[3] & 0x3f);
+    return (al[ORV3_AL_GENERAL] & (ORV3_GEN_TEMP | ORV3_GEN_TEMP_WARN)) ||
+           (al[ORV3_AL_TEMP] & ORV3_TEMP_SENSORS);
 }
 
 struct orv3_assessment orv3_psu_assess(const struct orv3_psu_telemetry *t, bool temp_rising)
 {
-    const uint16_t *al = t->alarm; /* 60 general, 61 PFC, 62 DCDC, 63 temp, 64 comm */
+    const uint16_t gen = t->alarm[ORV3_AL_GENERAL], pfc = t->alarm[ORV3_AL_PFC],
+                   dcdc = t->alarm[ORV3_AL_DCDC], temp = t->alarm[ORV3_AL_TEMP],
+                   comm = t->alarm[ORV3_AL_COMM];
     uint32_t set = 0;
-#define ADD(c) (set |= ORV3_CAUSE_BIT(c))
-    if (BIT(al[0], 9) || BIT(al[2], 8))
-        ADD(ORV3_C_DCDC_FAIL);
-    if (BIT(al[0], 8) || BIT(al[1], 11))
-        ADD(ORV3_C_PFC_FAIL);
-    if (BIT(al[2], 10))
-        ADD(ORV3_C_ORING_FAIL);
-    if (BIT(al[2], 9))
-        ADD(ORV3_C_MCU_FAIL);
-    if (BIT(al[2], 3))
-        ADD(ORV3_C_SHORT);
-    if (BIT(al[2], 2))
-        ADD(ORV3_C_OUT_OCP);
-    if (BIT(al[2], 1))
-        ADD(ORV3_C_OUT_OVP);
-    if (BIT(al[2], 0))
-        ADD(ORV3_C_OUT_UVP);
+    if ((gen & ORV3_GEN_DCDC_FAIL) || (dcdc & ORV3_DCDC_FAIL))
+        set |= ORV3_CAUSE_BIT(ORV3_C_DCDC_FAIL);
+    if ((gen & ORV3_GEN_PFC_FAIL) || (pfc & ORV3_PFC_FAIL))
+        set |= ORV3_CAUSE_BIT(ORV3_C_PFC_FAIL);
+    if (dcdc & ORV3_DCDC_ORING_FAIL)
+        set |= ORV3_CAUSE_BIT(ORV3_C_ORING_FAIL);
+    if (dcdc & ORV3_DCDC_MCU_FAIL)
+        set |= ORV3_CAUSE_BIT(ORV3_C_MCU_FAIL);
+    if (dcdc & ORV3_DCDC_SHORT)
+        set |= ORV3_CAUSE_BIT(ORV3_C_SHORT);
+    if (dcdc & ORV3_DCDC_OCP)
+        set |= ORV3_CAUSE_BIT(ORV3_C_OUT_OCP);
+    if (dcdc & ORV3_DCDC_OVP)
+        set |= ORV3_CAUSE_BIT(ORV3_C_OUT_OVP);
+    if (dcdc & ORV3_DCDC_UVP)
+        set |= ORV3_CAUSE_BIT(ORV3_C_OUT_UVP);
     /* Input trouble (AC not ok, input relay off, AC over/under voltage): the
      * PSU rides it out on its bulk capacitor for the hold-up time; once the
      * output has collapsed it has failed for the rack. */
-    bool input = BIT(al[1], 8) || BIT(al[1], 10) || BIT(al[1], 1) || BIT(al[1], 0);
-    if (input)
-        ADD(t->vout_mv < ORV3_VOUT_GONE_MV ? ORV3_C_INPUT_LOST : ORV3_C_INPUT);
-    if (BIT(al[0], 11) || BIT(al[3], 8))
-        ADD(ORV3_C_FAN);
-    if (psu_temp_alarm(al)) {
-        ADD(ORV3_C_TEMP);
+    if (pfc & (ORV3_PFC_AC_NOK | ORV3_PFC_RELAY_OFF | ORV3_PFC_AC_OVP | ORV3_PFC_AC_UVP))
+        set |= ORV3_CAUSE_BIT(t->vout_mv < ORV3_VOUT_GONE_MV ? ORV3_C_INPUT_LOST : ORV3_C_INPUT);
+    if ((gen & ORV3_GEN_FAN) || (temp & ORV3_TEMP_FAN_FAIL))
+        set |= ORV3_CAUSE_BIT(ORV3_C_FAN);
+    if (psu_temp_alarm(t->alarm)) {
+        set |= ORV3_CAUSE_BIT(ORV3_C_TEMP);
         if (temp_rising)
-            ADD(ORV3_C_TEMP_RISING);
+            set |= ORV3_CAUSE_BIT(ORV3_C_TEMP_RISING);
     }
     if (t->ishare_ma >= ORV3_SHARE_MIN_MA) {
         int64_t dev = (int64_t)t->iout_ma - t->ishare_ma;
         if (dev < 0)
             dev = -dev;
         if (dev * 100 > (int64_t)t->ishare_ma * ORV3_SHARE_TOLERANCE_PCT)
-            ADD(ORV3_C_SHARE);
+            set |= ORV3_CAUSE_BIT(ORV3_C_SHARE);
     }
-    if (BIT(al[1], 9))
-        ADD(ORV3_C_BULK);
-    if (BIT(al[1], 5) || BIT(al[1], 4))
-        ADD(ORV3_C_FREQ);
-    if (BIT(al[0], 0))
-        ADD(ORV3_C_PFC_WARN);
-    if (BIT(al[0], 1))
-        ADD(ORV3_C_DCDC_WARN);
-    if (BIT(al[0], 3) || al[4])
-        ADD(ORV3_C_COMM);
+    if (pfc & ORV3_PFC_BULK_NOK)
+        set |= ORV3_CAUSE_BIT(ORV3_C_BULK);
+    if (pfc & (ORV3_PFC_FREQ_HIGH | ORV3_PFC_FREQ_LOW))
+        set |= ORV3_CAUSE_BIT(ORV3_C_FREQ);
+    if (gen & ORV3_GEN_PFC)
+        set |= ORV3_CAUSE_BIT(ORV3_C_PFC_WARN);
+    if (gen & ORV3_GEN_DCDC)
+        set |= ORV3_CAUSE_BIT(ORV3_C_DCDC_WARN);
+    if ((gen & ORV3_GEN_COMM) || comm)
+        set |= ORV3_CAUSE_BIT(ORV3_C_COMM);
     return finish(set);
 }
 
 struct orv3_assessment orv3_bbu_assess(const struct orv3_bbu_telemetry *t)
 {
-    uint32_t set = 0;
+    const uint32_t protect = ORV3_BBU_NO_DISCHARGE | ORV3_BBU_TEMP_FAIL | ORV3_BBU_PACK_OC |
+                             ORV3_BBU_CELL_UV | ORV3_BBU_PACK_UV | ORV3_BBU_CELL_OV |
+                             ORV3_BBU_PACK_OV;
+    const uint32_t hw = ORV3_BBU_MICRO | ORV3_BBU_AFE | ORV3_BBU_FUSE;
     uint16_t st = t->status;
+    uint32_t set = 0;
     if (t->perm_failures)
-        ADD(ORV3_C_BBU_PERM);
-    if (st & 0xbf00) /* 15, 13..8: discharge not allowed, temp, OC, UV, OV */
-        ADD(ORV3_C_BBU_PROTECT);
-    if (st & 0x001e) /* 4 micro, 3 AFE, 2..1 fuse */
-        ADD(ORV3_C_BBU_HW);
-    if (BIT(st, 14) || BIT(st, 0))
-        ADD(ORV3_C_BBU_NO_CHARGE);
-    if (BIT(st, 6))
-        ADD(ORV3_C_BBU_FAN);
-    if (BIT(st, 7))
-        ADD(ORV3_C_BBU_EOL);
-    if (t->battery_status & 0xff00)
-        ADD(ORV3_C_BBU_ALARM);
-#undef ADD
+        set |= ORV3_CAUSE_BIT(ORV3_C_BBU_PERM);
+    if (st & protect)
+        set |= ORV3_CAUSE_BIT(ORV3_C_BBU_PROTECT);
+    if (st & hw)
+        set |= ORV3_CAUSE_BIT(ORV3_C_BBU_HW);
+    if (st & (ORV3_BBU_NO_CHARGE | ORV3_BBU_CHARGE_FET))
+        set |= ORV3_CAUSE_BIT(ORV3_C_BBU_NO_CHARGE);
+    if (st & ORV3_BBU_FAN_FAIL)
+        set |= ORV3_CAUSE_BIT(ORV3_C_BBU_FAN);
+    if (st & ORV3_BBU_EOL)
+        set |= ORV3_CAUSE_BIT(ORV3_C_BBU_EOL);
+    if (t->battery_status & ORV3_BATT_ALARMS)
+        set |= ORV3_CAUSE_BIT(ORV3_C_BBU_ALARM);
     return finish(set);
 }
 
@@ -740,7 +742,7 @@ int orv3_monitor_feed_psu(struct orv3_monitor *m, int64_t now_ns,
     /* A failure whose output is gone is no flicker of a flag: the servers
      * are on their hold-up time, the policy must hear it now. */
     bool gone = a.level == ORV3_FAILED && t->vout_mv < ORV3_VOUT_GONE_MV;
-    return feed(m, now_ns, &a, t->alarm, 5, gone, out);
+    return feed(m, now_ns, &a, t->alarm, ORV3_PSU_NALARMS, gone, out);
 }
 
 int orv3_monitor_feed_bbu(struct orv3_monitor *m, int64_t now_ns,

@@ -239,13 +239,77 @@ int orv3_encode_milli(const struct orv3_field *f, int64_t milli, uint16_t *words
 /* Space-padded. */
 int orv3_encode_string(const struct orv3_field *f, const char *s, uint16_t *words);
 
+/* ---- alarm bits ---------------------------------------------------------- */
+
+/*
+ * The PSU's alarm registers 60..64 (orv3_psu_telemetry.alarm[ORV3_AL_*]) and
+ * their bits, as shared/reference/orv3-modbus.md names them. The decoder's
+ * health mapping tests these and the simulator sets them: one set of names.
+ */
+#define ORV3_PSU_ALARM_REG 60 /* the first of the five */
+enum orv3_psu_alarm_reg {
+    ORV3_AL_GENERAL, /* 60 */
+    ORV3_AL_PFC,     /* 61 */
+    ORV3_AL_DCDC,    /* 62 */
+    ORV3_AL_TEMP,    /* 63 */
+    ORV3_AL_COMM,    /* 64: any bit is a communication alarm */
+    ORV3_PSU_NALARMS,
+};
+/* 60 general alarm status */
+#define ORV3_GEN_FAN (1u << 11)
+#define ORV3_GEN_TEMP (1u << 10)
+#define ORV3_GEN_DCDC_FAIL (1u << 9)
+#define ORV3_GEN_PFC_FAIL (1u << 8)
+#define ORV3_GEN_COMM (1u << 3)
+#define ORV3_GEN_TEMP_WARN (1u << 2) /* the reference's second "temp" bit */
+#define ORV3_GEN_DCDC (1u << 1)      /* a DCDC alarm: see register 62 */
+#define ORV3_GEN_PFC (1u << 0)       /* a PFC alarm: see register 61 */
+/* 61 PFC alarm */
+#define ORV3_PFC_FAIL (1u << 11)
+#define ORV3_PFC_RELAY_OFF (1u << 10) /* input relay off */
+#define ORV3_PFC_BULK_NOK (1u << 9)   /* bulk capacitor not ok */
+#define ORV3_PFC_AC_NOK (1u << 8)
+#define ORV3_PFC_FREQ_HIGH (1u << 5)
+#define ORV3_PFC_FREQ_LOW (1u << 4)
+#define ORV3_PFC_AC_OVP (1u << 1)
+#define ORV3_PFC_AC_UVP (1u << 0)
+/* 62 DCDC alarm */
+#define ORV3_DCDC_ORING_FAIL (1u << 10)
+#define ORV3_DCDC_MCU_FAIL (1u << 9) /* secondary MCU */
+#define ORV3_DCDC_FAIL (1u << 8)
+#define ORV3_DCDC_SHORT (1u << 3)
+#define ORV3_DCDC_OCP (1u << 2)
+#define ORV3_DCDC_OVP (1u << 1)
+#define ORV3_DCDC_UVP (1u << 0)
+/* 63 temperature alarm */
+#define ORV3_TEMP_FAN_FAIL (1u << 8)
+#define ORV3_TEMP_SENSORS 0x003fu /* 5..0: one per sensor */
+
+/* BBU register 104, BBU status */
+#define ORV3_BBU_NO_DISCHARGE (1u << 15) /* discharge not allowed */
+#define ORV3_BBU_NO_CHARGE (1u << 14)    /* charge not allowed */
+#define ORV3_BBU_TEMP_FAIL (1u << 13)
+#define ORV3_BBU_PACK_OC (1u << 12)
+#define ORV3_BBU_CELL_UV (1u << 11)
+#define ORV3_BBU_PACK_UV (1u << 10)
+#define ORV3_BBU_CELL_OV (1u << 9)
+#define ORV3_BBU_PACK_OV (1u << 8)
+#define ORV3_BBU_EOL (1u << 7) /* end of life */
+#define ORV3_BBU_FAN_FAIL (1u << 6)
+#define ORV3_BBU_MICRO (1u << 4)
+#define ORV3_BBU_AFE (1u << 3)
+#define ORV3_BBU_FUSE (3u << 1) /* 2..1 */
+#define ORV3_BBU_CHARGE_FET (1u << 0)
+/* BBU register 108, battery status: 15..8 are alarms */
+#define ORV3_BATT_ALARMS 0xff00u
+
 /* ---- decoded readings (integer units) ----------------------------------- */
 
 struct orv3_psu_telemetry {
     char part_number[17], model[17], mfg_date[17], serial[33], hw_rev[9], fw_rev[9];
     uint32_t uptime; /* as reported */
     uint16_t ac_cycles, ac_outages;
-    uint16_t alarm[5]; /* regs 60..64 raw */
+    uint16_t alarm[ORV3_PSU_NALARMS]; /* regs 60..64 raw, ORV3_AL_* */
     uint16_t fan_rpm[2];
     int32_t inlet_mc, outlet_mc, max_mc, min_mc; /* milli-degrees Celsius */
     uint32_t crc_errors, timeout_errors;
