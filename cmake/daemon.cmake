@@ -15,10 +15,11 @@ target_link_libraries(rpdriver PUBLIC rpconf rpcore rpdrv_modbus rpdrv_hwmon rpu
 # daemon: store, hub, API, device workers, engine (linked by tests too)
 add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
-  src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/engine.c)
+  src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/ledger.c
+  src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/engine.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
-target_link_libraries(rpdaemon PUBLIC rpdriver rpconf rpcore rpevjson PkgConfig::UV PkgConfig::MHD
+target_link_libraries(rpdaemon PUBLIC rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
   PkgConfig::SQLITE PkgConfig::SYSTEMD PkgConfig::JANSSON Threads::Threads)
 
 add_executable(rackpowerd src/daemon/main.c)

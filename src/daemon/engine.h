@@ -8,7 +8,7 @@
  * an HTTP thread, src/daemon/hub.c), the policy's own deadline, a signal.
  * Each is decided by the pure policy, journaled with the ledger in one
  * transaction, and only then logged, published (snapshot, event streams)
- * and handed to the devices. docs/daemon.md describes the model.
+ * and handed to the devices (decide.h). docs/daemon.md describes the model.
  */
 #ifndef ENGINE_H
 #define ENGINE_H

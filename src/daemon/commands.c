@@ -1,0 +1,223 @@
+/*
+ * commands.c - the operator's commands and out-of-service overlay
+ * (commands.h).
+ */
+#include "commands.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evjson.h"
+#include "log.h"
+
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12))
+
+int commands_overlay_init(struct commands_overlay *ov, const struct rack *r)
+{
+    size_t np = (size_t)r->npsus + 1;
+    *ov = (struct commands_overlay){0};
+    ov->psu_oos = calloc(np, sizeof(*ov->psu_oos));
+    ov->psu_seen = calloc(np, sizeof(*ov->psu_seen));
+    if (!ov->psu_oos || !ov->psu_seen) {
+        commands_overlay_fini(ov);
+        return -1;
+    }
+    return 0;
+}
+
+void commands_overlay_fini(struct commands_overlay *ov)
+{
+    free(ov->psu_oos);
+    free(ov->psu_seen);
+    ov->psu_oos = NULL;
+    ov->psu_seen = NULL;
+}
+
+static char *dump(json_t *o)
+{
+    char *s = json_dumps(o, DUMP_FLAGS);
+    json_decref(o);
+    return s;
+}
+
+__attribute__((format(printf, 1, 2))) static char *error_body(const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return dump(json_pack("{ss}", "error", msg));
+}
+
+/* What became of server i in the last decision. */
+static const char *outcome(const struct decider *d, int i, const struct policy_action **found)
+{
+    *found = NULL;
+    for (size_t k = 0; k < d->acts.n; k++) {
+        const struct policy_action *a = &d->acts.v[k];
+        if (a->server != i)
+            continue;
+        *found = a;
+        switch (a->kind) {
+        case POLICY_ACT_GRANT:
+            return "granted";
+        case POLICY_ACT_WAIT:
+            return "queued";
+        case POLICY_ACT_RELEASE:
+            return "released";
+        case POLICY_ACT_IGNORED:
+            return "ignored";
+        default:
+            break;
+        }
+    }
+    switch (d->rack->servers[i].state) {
+    case RACK_SRV_WAITING:
+        return "queued";
+    case RACK_SRV_OFF:
+        return "released";
+    default:
+        return "granted";
+    }
+}
+
+static int server_cmd(struct decider *d, const struct hub_cmd *c, char **body)
+{
+    int i = rack_find_server(d->rack, c->id);
+    if (i < 0) {
+        *body = error_body("no server '%s'", c->id);
+        return 404;
+    }
+    struct policy_input in = {.kind = c->kind == HUB_POWER_ON ? POLICY_POWER_ON : POLICY_POWER_OFF,
+                              .index = i};
+    json_t *evs = NULL;
+    char err[256];
+    struct decision x = decision_inputs(&in, 1, NULL);
+    x.note = c->note;
+    x.events = &evs;
+    if (decide(d, &x, err, sizeof(err))) {
+        *body = error_body("cannot journal the decision, nothing was done: %s", err);
+        return 503;
+    }
+    if (c->note[0])
+        log_info("%s %s asked by operator: %s", c->kind == HUB_POWER_ON ? "power-on" : "power-off",
+                 c->id, c->note);
+    const struct policy_action *a;
+    const struct rack_server *s = &d->rack->servers[i];
+    const char *result = outcome(d, i, &a);
+    json_t *o = json_object();
+    json_object_set_new(o, "server", json_string(s->id));
+    json_object_set_new(o, "result", json_string(result));
+    json_object_set_new(o, "state", json_string(rack_server_state_name(s->state)));
+    json_object_set_new(o, "watts", evjson_watts(rack_server_draws(s) ? s->alloc_mw : 0));
+    json_object_set_new(o, "reason", json_string(a ? a->reason : ""));
+    json_object_set_new(o, "events", evs);
+    *body = dump(o);
+    return 200;
+}
+
+/* Takes a PSU or bus out of service, or puts it back. The policy sees an
+ * operator's "out" as a failure; "in" as a repair, unless the devices say
+ * it is still failed (or degraded). */
+static int health_cmd(struct decider *d, struct commands_overlay *ov, const struct hub_cmd *c,
+                      char **body)
+{
+    bool is_psu = c->kind == HUB_PSU_OUT || c->kind == HUB_PSU_IN;
+    bool out = c->kind == HUB_PSU_OUT || c->kind == HUB_BUS_OUT;
+    int i = is_psu ? rack_find_psu(d->rack, c->id) : rack_find_bus(d->rack, c->id);
+    const char *noun = is_psu ? "psu" : "bus";
+    if (i < 0) {
+        *body = error_body("no %s '%s'", noun, c->id);
+        return 404;
+    }
+    bool *flag = is_psu ? &ov->psu_oos[i] : &ov->bus_oos[i];
+    json_t *evs = NULL;
+    bool changed = *flag != out;
+    if (changed) {
+        char why[400], err[256];
+        struct policy_input in = {.index = i};
+        size_t n = 1;
+        bool seen_failed = is_psu ? ov->psu_seen[i].failed : ov->bus_seen_failed[i];
+        snprintf(why, sizeof(why), "%s by operator%s%s", out ? "out of service" : "back in service",
+                 c->note[0] ? ": " : "", c->note);
+        if (out) {
+            in.kind = is_psu ? POLICY_PSU_FAIL : POLICY_BUS_FAIL;
+        } else if (seen_failed) {
+            /* stays failed: journal the operator's word, decide nothing */
+            n = 0;
+            in.kind = is_psu ? POLICY_PSU_FAIL : POLICY_BUS_FAIL;
+            snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                     "; still failed: its device reports it failed");
+        } else if (is_psu && ov->psu_seen[i].derated_mw) {
+            in.kind = POLICY_PSU_DEGRADE;
+            in.watts_mw = ov->psu_seen[i].derated_mw;
+        } else {
+            in.kind = is_psu ? POLICY_PSU_REPAIR : POLICY_BUS_REPAIR;
+        }
+        *flag = out;
+        json_t *pre = json_array();
+        if (n == 0)
+            json_array_append_new(pre, decider_input_event(d, &in, why));
+        struct decision x = decision_inputs(&in, n, why);
+        x.note = c->note;
+        x.pre = pre;
+        x.flag_psu = is_psu;
+        x.flag_bus = !is_psu;
+        x.flag_index = i;
+        x.events = &evs;
+        if (decide(d, &x, err, sizeof(err))) {
+            *flag = !out;
+            *body = error_body("cannot journal the decision, nothing was done: %s", err);
+            return 503;
+        }
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, noun, json_string(c->id));
+    json_object_set_new(o, "out_of_service", json_boolean(out));
+    json_object_set_new(o, "changed", json_boolean(changed));
+    bool failed = is_psu ? !rack_psu_alive(d->rack, &d->rack->psus[i]) : d->rack->bus_failed[i];
+    json_object_set_new(o, "state", json_string(failed ? "failed" : "ok"));
+    json_object_set_new(o, "events", evs ? evs : json_array());
+    *body = dump(o);
+    return 200;
+}
+
+int commands_run(struct decider *d, struct commands_overlay *ov, const struct hub_cmd *c,
+                 char **body)
+{
+    *body = NULL;
+    switch (c->kind) {
+    case HUB_POWER_ON:
+    case HUB_POWER_OFF:
+        return server_cmd(d, c, body);
+    default:
+        return health_cmd(d, ov, c, body);
+    }
+}
+
+bool commands_pass_health(struct commands_overlay *ov, const struct rack *r,
+                          const struct policy_input *in)
+{
+    int i = in->index;
+    switch (in->kind) {
+    case POLICY_PSU_FAIL:
+    case POLICY_PSU_REPAIR:
+    case POLICY_PSU_DEGRADE:
+        if (i < 0 || i >= r->npsus)
+            return false;
+        ov->psu_seen[i].failed = in->kind == POLICY_PSU_FAIL;
+        ov->psu_seen[i].derated_mw = in->kind == POLICY_PSU_DEGRADE ? in->watts_mw : 0;
+        return !ov->psu_oos[i];
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        if (i < 0 || i >= r->nbuses)
+            return false;
+        ov->bus_seen_failed[i] = in->kind == POLICY_BUS_FAIL;
+        return !ov->bus_oos[i];
+    default:
+        return true;
+    }
+}

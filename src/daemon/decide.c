@@ -1,0 +1,304 @@
+/*
+ * decide.c - decide, journal, then execute (decide.h).
+ */
+#include "decide.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "event.h"
+#include "ledger.h"
+#include "log.h"
+#include "monoclock.h"
+
+/* Unix time, to the millisecond. */
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1e3;
+}
+
+int decider_init(struct decider *d, struct rack *r, struct store *s, const bool *psu_oos,
+                 const bool *bus_oos, int64_t start_ns, char *err, size_t len)
+{
+    *d = (struct decider){
+        .rack = r, .store = s, .psu_oos = psu_oos, .bus_oos = bus_oos, .start_ns = start_ns};
+    d->pol = policy_new(r);
+    d->spare = policy_new(r);
+    if (!d->pol || !d->spare) {
+        decider_fini(d);
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    d->last_id = s ? store_last_id(s) : 0;
+    return 0;
+}
+
+void decider_fini(struct decider *d)
+{
+    policy_free(d->pol);
+    policy_free(d->spare);
+    policy_actions_free(&d->acts);
+    d->pol = d->spare = NULL;
+}
+
+struct decision decision_inputs(const struct policy_input *in, size_t n, const char *why)
+{
+    struct decision x = {0};
+    x.in = in;
+    x.n = n;
+    x.why = why;
+    return x;
+}
+
+struct decision decision_settle(json_t *pre)
+{
+    struct decision x = {0};
+    x.settle = true;
+    x.pre = pre;
+    return x;
+}
+
+json_t *decider_event(const struct decider *d, const char *name)
+{
+    return event_new(mono_ns() - d->start_ns, wall_now(), name);
+}
+
+json_t *decider_input_event(const struct decider *d, const struct policy_input *in, const char *why)
+{
+    return event_input(d->rack, in, mono_ns() - d->start_ns, wall_now(), why);
+}
+
+/* The rows a decision changed: its PSUs and buses (servers come from the
+ * actions). */
+struct marks {
+    bool *psu; /* per PSU */
+    bool bus[RACK_MAX_BUSES];
+    bool all; /* every row (a settle, or actions lost to memory) */
+};
+
+/* Which psu or bus an input names (to write its row). */
+static void mark_input(struct marks *m, const struct policy_input *in)
+{
+    switch (in->kind) {
+    case POLICY_PSU_FAIL:
+    case POLICY_PSU_DEGRADE:
+    case POLICY_PSU_REPAIR:
+        m->psu[in->index] = true;
+        break;
+    case POLICY_BUS_FAIL:
+    case POLICY_BUS_REPAIR:
+        m->bus[in->index] = true;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Appends the events of the inputs and of the actions to evs and marks the
+ * rows they change. Returns how many events are facts (pre and inputs): the
+ * decisions' events follow them. */
+static size_t collect(struct decider *d, const struct decision *x, int64_t t_ns, double time,
+                      json_t *evs, struct marks *m)
+{
+    for (size_t k = 0; k < x->n; k++) {
+        json_t *ev = event_input(d->rack, &x->in[k], t_ns, time, x->why);
+        if (ev)
+            json_array_append_new(evs, ev);
+        mark_input(m, &x->in[k]);
+    }
+    size_t nfacts = json_array_size(evs);
+    for (size_t k = 0; k < d->acts.n; k++) {
+        const struct policy_action *a = &d->acts.v[k];
+        json_array_append_new(evs, event_action(d->rack, a, t_ns, time));
+        if (a->psu >= 0)
+            m->psu[a->psu] = true;
+    }
+    if (x->note && x->note[0]) {
+        size_t k;
+        json_t *ev;
+        json_array_foreach(evs, k, ev) json_object_set_new(ev, "note", json_string(x->note));
+    }
+    return nfacts;
+}
+
+/* Writes the rows the marks name, inside the open transaction. */
+static int put_rows(struct decider *d, const struct marks *m, double time, char *err, size_t len)
+{
+    const struct rack *r = d->rack;
+    if (m->all)
+        return ledger_put_all(d->store, r, d->psu_oos, d->bus_oos, time, err, len);
+    for (size_t j = 0; j < d->acts.n; j++) {
+        int i = d->acts.v[j].server;
+        if (i >= 0 && ledger_put_server(d->store, r, i, time, err, len))
+            return -1;
+    }
+    for (int i = 0; i < r->npsus; i++)
+        if (m->psu[i] && ledger_put_psu(d->store, r, i, d->psu_oos[i], err, len))
+            return -1;
+    for (int b = 0; b < r->nbuses; b++)
+        if (m->bus[b] && ledger_put_bus(d->store, r, b, d->bus_oos[b], err, len))
+            return -1;
+    return 0;
+}
+
+/* The events and the rows in one transaction. 0, or -1 with err and
+ * nothing written. */
+static int write_journal(struct decider *d, json_t *evs, const struct marks *m, double time,
+                         char *err, size_t len)
+{
+    if (store_begin(d->store, err, len))
+        return -1;
+    size_t k;
+    json_t *ev;
+    int64_t id = 0;
+    json_array_foreach(evs, k, ev)
+    {
+        if ((id = store_append(d->store, ev, err, len)) < 0)
+            break;
+    }
+    if (id < 0 || put_rows(d, m, time, err, len) || store_commit(d->store, err, len)) {
+        store_rollback(d->store);
+        return -1;
+    }
+    if (id > 0)
+        d->last_id = id;
+    return 0;
+}
+
+/* Log lines: what happened to PSUs, buses and feeds as the policy was told,
+ * then each decision. */
+static void log_decision(const struct decider *d, json_t *evs, size_t nfacts)
+{
+    static const char *const subjects[] = {"psu", "bus", "feed"};
+    if (d->acts.dropped)
+        log_warnx("%zu decisions were applied but not reported (out of memory); the ledger was "
+                  "written in full",
+                  d->acts.dropped);
+    for (size_t k = 0; k < nfacts; k++) {
+        json_t *ev = json_array_get(evs, k);
+        for (size_t j = 0; j < sizeof(subjects) / sizeof(*subjects); j++) {
+            const char *id = json_string_value(json_object_get(ev, subjects[j]));
+            const char *name = json_string_value(json_object_get(ev, "event"));
+            const char *reason = json_string_value(json_object_get(ev, "reason"));
+            if (id)
+                log_info("%s %s: %s", name ? name : "?", id, reason ? reason : "");
+        }
+    }
+    for (size_t j = 0; j < d->acts.n; j++) {
+        char line[600];
+        event_action_text(d->rack, &d->acts.v[j], line, sizeof(line));
+        log_info("%s", line);
+    }
+}
+
+/* A fresh policy for the next decision, from the spare (the old one may
+ * remember what the undone decision saw). */
+static void fresh_policy(struct decider *d)
+{
+    policy_free(d->pol);
+    d->pol = d->spare;
+    d->spare = policy_new(d->rack);
+}
+
+/* Back to before the decision. */
+static void undo(struct decider *d, struct rack *before)
+{
+    rack_free(d->rack);
+    *d->rack = *before;
+    *before = (struct rack){0};
+    fresh_policy(d);
+    policy_actions_clear(&d->acts);
+}
+
+int decide(struct decider *d, const struct decision *x, char *err, size_t len)
+{
+    json_t *evs = x->pre ? x->pre : json_array();
+    struct rack before;
+    struct marks m = {.all = x->settle};
+    int64_t now = mono_ns();
+    double time = wall_now();
+
+    policy_actions_clear(&d->acts);
+    d->acts.dropped = 0;
+    if (!d->spare)
+        d->spare = policy_new(d->rack);
+    m.psu = calloc((size_t)d->rack->npsus + 1, sizeof(*m.psu));
+    if (!evs || !d->spare || !m.psu || rack_copy(&before, d->rack)) {
+        snprintf(err, len, "out of memory");
+        json_decref(evs);
+        free(m.psu);
+        return -1;
+    }
+    if (x->settle) {
+        policy_settle(d->pol, d->rack, now, &d->acts);
+    } else if (policy_handle_many(d->pol, d->rack, x->in, x->n, now, &d->acts, err, len)) {
+        rack_free(&before); /* names nothing: the rack is unchanged */
+        json_decref(evs);
+        free(m.psu);
+        return -1;
+    }
+    if (x->flag_psu)
+        m.psu[x->flag_index] = true;
+    if (x->flag_bus)
+        m.bus[x->flag_index] = true;
+
+    size_t nfacts = collect(d, x, now - d->start_ns, time, evs, &m);
+    m.all = m.all || d->acts.dropped;
+    bool any = m.all || json_array_size(evs) || x->flag_psu || x->flag_bus;
+    if (any && write_journal(d, evs, &m, time, err, len)) {
+        undo(d, &before);
+        log_warnx("journal: %s; the decision was not taken", err);
+        json_decref(evs);
+        free(m.psu);
+        return -1;
+    }
+    rack_free(&before);
+    free(m.psu);
+
+    /* journaled: now it may be announced and executed */
+    log_decision(d, evs, nfacts);
+    if (any && d->hooks.journaled)
+        d->hooks.journaled(d->hooks.arg, d->last_id);
+    if (d->hooks.execute)
+        d->hooks.execute(d->hooks.arg, &d->acts);
+    if (x->events)
+        *x->events = json_incref(evs);
+    json_decref(evs);
+    return 0;
+}
+
+int64_t decider_journal(struct decider *d, json_t *ev, char *err, size_t len)
+{
+    int64_t id = -1;
+    if (!store_begin(d->store, err, len)) {
+        id = store_append(d->store, ev, err, len);
+        if (id < 0 || store_commit(d->store, err, len)) {
+            store_rollback(d->store);
+            id = -1;
+        }
+    }
+    json_decref(ev);
+    if (id < 0)
+        return -1;
+    d->last_id = id;
+    if (d->hooks.journaled)
+        d->hooks.journaled(d->hooks.arg, id);
+    return id;
+}
+
+int decider_restore(struct decider *d, struct rack *saved, char *err, size_t len)
+{
+    rack_free(d->rack);
+    *d->rack = *saved;
+    *saved = (struct rack){0};
+    policy_actions_clear(&d->acts);
+    if (!d->spare && !(d->spare = policy_new(d->rack))) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    fresh_policy(d);
+    return 0;
+}
