@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "rackfile.h"
+#include "daemonconf.h"
 
 static char err[512];
 static struct rack r;

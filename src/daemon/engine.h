@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "rack.h"
-#include "rackfile.h"
+#include "daemonconf.h"
 
 struct engine_opts {
     const char *config_path; /* reloaded from on SIGHUP */

@@ -18,7 +18,7 @@
 
 #include "policy.h"
 #include "rack.h"
-#include "rackfile.h"
+#include "daemonconf.h"
 
 /* Telemetry of one PSU; every figure is -1 when the device does not say. */
 struct driver_psu_reading {

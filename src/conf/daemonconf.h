@@ -1,0 +1,90 @@
+/*
+ * daemonconf.h - the daemon config schema (docs/daemon.md): a rack file plus
+ * `devices:` (where the rack's elements are read and switched) and `api:`
+ * (where rackpowerd listens). Only rackfile_load_config accepts these keys;
+ * rackfile_load refuses them ("devices: only allowed in a daemon config").
+ * Errors are "file:line:column: message", as for rack files (rackfile.h).
+ */
+#ifndef DAEMONCONF_H
+#define DAEMONCONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rack.h"
+#include "rackfile.h"
+
+enum rackfile_device_kind {
+    RACKFILE_DEV_SIM,        /* the in-process simulated rack */
+    RACKFILE_DEV_MODBUS_TCP, /* Modbus TCP gateway or devices */
+    RACKFILE_DEV_MODBUS_RTU, /* Modbus RTU on a serial line */
+    RACKFILE_DEV_HWMON,      /* one PSU seen through Linux hwmon (PMBus) */
+};
+enum rackfile_parity { RACKFILE_PARITY_NONE, RACKFILE_PARITY_EVEN, RACKFILE_PARITY_ODD };
+
+/* What a Modbus unit id is (docs/sim-devices.md has the simulated layouts). */
+enum rackfile_unit_role {
+    RACKFILE_UNIT_PSU,     /* a PSU (ORv3 PSU registers): psu */
+    RACKFILE_UNIT_SWITCH,  /* the switch module: items = PSUs in coil order */
+    RACKFILE_UNIT_CHASSIS, /* a chassis module: items = servers in slot order */
+};
+
+struct rackfile_unit {
+    int unit; /* Modbus unit id, 1 to 255 */
+    enum rackfile_unit_role role;
+    int psu;                   /* RACKFILE_UNIT_PSU: rack index */
+    int chassis;               /* RACKFILE_UNIT_CHASSIS named by chassis: index, else -1 */
+    struct rackfile_ids items; /* SWITCH: psu indices; CHASSIS: server indices */
+    int line;
+};
+
+struct rackfile_device {
+    enum rackfile_device_kind kind;
+    int line; /* of the entry, for messages */
+    int64_t poll_ns;
+    int64_t timeout_ns; /* one request's answer (modbus) */
+    /* sim */
+    struct rackfile_ids boot;          /* servers asking for power at start */
+    struct rackfile_timeline timeline; /* events, `at` seconds after start */
+    int seed;                          /* of the simulated draw */
+    /* modbus-tcp */
+    char host[256];
+    int port;
+    /* modbus-rtu */
+    char device[256];
+    int baud;
+    enum rackfile_parity parity;
+    int data_bits, stop_bits;
+    /* modbus-tcp and modbus-rtu */
+    char alert[256];    /* a Unix socket sending a line per alert (ALERT#), "" for none */
+    int64_t reprobe_ns; /* how often a device that stopped answering is tried again */
+    size_t nunits;
+    struct rackfile_unit *units;
+    /* hwmon */
+    char path[256];
+    int psu;
+};
+
+struct rackfile_api {
+    char listen[64]; /* an IPv4 or IPv6 address */
+    int port;        /* 0: any free port */
+    int64_t keepalive_ns;
+};
+
+struct rackfile_daemon {
+    size_t ndevices;
+    struct rackfile_device *devices;
+    struct rackfile_api api;
+};
+
+/* Loads a daemon config: like rackfile_load, plus `devices:` and `api:` into
+ * d (which may be uninitialised; on error it is left empty). A missing
+ * `devices:` is an empty list; `api:` defaults to 127.0.0.1:8470. */
+int rackfile_load_config(const char *path, struct rack *r, struct rackfile_daemon *d, char *err,
+                         size_t errlen);
+int rackfile_load_config_string(const char *name, const char *text, size_t len, struct rack *r,
+                                struct rackfile_daemon *d, char *err, size_t errlen);
+void rackfile_daemon_free(struct rackfile_daemon *d);
+const char *rackfile_device_kind_name(enum rackfile_device_kind k);
+
+#endif
