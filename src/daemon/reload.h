@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "rack.h"
-#include "rackfile.h"
+#include "daemonconf.h"
 
 /* A config as the daemon runs it. */
 struct reload_config {
