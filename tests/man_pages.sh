@@ -102,13 +102,14 @@ help_of "$sim" serve
 check_options rackpower-sim rackpower-sim.1 "$src"/src/sim/*.c
 
 # Every key of the field tables (the rack file, the config, the drivers'
-# device keys): a table row starts {"key", set_...
+# device keys): a table row starts {"key", a setter (conf_set_num, set_units ...)
 render rackpower.yaml.5 >"$tmp/yaml5"
-cat "$src"/src/conf/*.c "$src"/src/drivers/*.c 2>/dev/null |
-    grep -o '{ *"[a-z][a-z0-9_]*", *set_' | sed 's/{ *"\([^"]*\)".*/\1/' | sort -u >"$tmp/keys"
+cat "$src"/src/conf/*.[ch] "$src"/src/drivers/*.[ch] 2>/dev/null |
+    grep -o '{ *"[a-z][a-z0-9_]*", *[a-z_]*set_' | sed 's/{ *"\([^"]*\)".*/\1/' |
+    sort -u >"$tmp/keys"
 ok
 [ -s "$tmp/keys" ] ||
-    fail "found no field table rows ({\"key\", set_...) in src/conf or src/drivers: update this check"
+    fail "found no field table rows ({\"key\", ..set_...) in src/conf or src/drivers: update this check"
 while read -r key; do
     ok
     grep -qw -- "$key" "$tmp/yaml5" || fail "key '$key' is in a field table but not in rackpower.yaml.5"
