@@ -29,7 +29,7 @@ target_link_libraries(rackpowerd PRIVATE rpdaemon)
 add_library(rpctl STATIC src/cli/http.c)
 target_include_directories(rpctl PUBLIC src/cli)
 add_executable(rackpowerctl src/cli/rackpowerctl.c)
-target_link_libraries(rackpowerctl PRIVATE rpctl PkgConfig::JANSSON)
+target_link_libraries(rackpowerctl PRIVATE rpctl rpevjson PkgConfig::JANSSON)
 
 rp_test(test_store rpdaemon)
 rp_test(test_ctl_http rpctl)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evjson.h"
 #include "http.h"
 
 #define TIMEOUT_MS 15000
@@ -112,35 +113,12 @@ static void join_array(char *buf, size_t len, json_t *a)
 
 static void print_event(json_t *ev)
 {
-    const char *name = str(ev, "event");
-    char subject[64] = "", fig[64] = "", w[32];
-    static const char *const keys[] = {"server", "psu", "bus", "feed", "device"};
-    for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
-        if (json_object_get(ev, keys[k])) {
-            snprintf(subject, sizeof(subject), "%s", str(ev, keys[k]));
-            break;
-        }
-    if (!strcmp(name, "switch")) {
-        snprintf(fig, sizeof(fig), "%s -> %s%s", str(ev, "from"), str(ev, "to"),
-                 json_is_false(json_object_get(ev, "instant")) ? " (slow)" : "");
-    } else if (!strcmp(name, "protection")) {
-        snprintf(subject, sizeof(subject), "%s", str(ev, "level"));
-        snprintf(fig, sizeof(fig), "%s",
-                 json_is_true(json_object_get(ev, "protected")) ? "protected" : "NOT protected");
-    } else if (json_object_get(ev, "watts") && json_object_get(ev, "priority")) {
-        fmt_w(w, sizeof(w), json_object_get(ev, "watts"));
-        snprintf(fig, sizeof(fig), "%s W p%lld", w,
-                 (long long)json_integer_value(json_object_get(ev, "priority")));
-    } else if (json_object_get(ev, "capacity_w") && !json_object_get(ev, "allocated_w")) {
-        fmt_w(w, sizeof(w), json_object_get(ev, "capacity_w"));
-        snprintf(fig, sizeof(fig), "%s W", w);
-    } else if (json_object_get(ev, "state")) {
-        snprintf(fig, sizeof(fig), "%s", str(ev, "state"));
-    }
-    const char *why = json_string_value(json_object_get(ev, "reason"));
-    printf("%6lld %10.3fs  %-11s %-10s %-13s %s\n",
-           (long long)json_integer_value(json_object_get(ev, "id")),
-           json_number_value(json_object_get(ev, "t")), name, subject, fig, why ? why : "");
+    struct evjson_text x;
+    char cols[1024];
+    evjson_text(ev, &x);
+    evjson_columns(&x, cols, sizeof(cols));
+    printf("%6lld %10.3fs  %s\n", (long long)json_integer_value(json_object_get(ev, "id")),
+           json_number_value(json_object_get(ev, "t")), cols);
 }
 
 static void print_event_json(json_t *ev)

@@ -5,20 +5,12 @@
 
 #include <stdio.h>
 
-/* Seconds, to the millisecond: an integer when whole. */
-static json_t *seconds(int64_t ns)
-{
-    int64_t ms = ns / 1000000;
-    if (ms % 1000 == 0)
-        return json_integer(ms / 1000);
-    return json_real((double)ms / 1000);
-}
-
 json_t *event_new(int64_t t_ns, double time, const char *name)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(0));
-    json_object_set_new(o, "t", seconds(t_ns));
+    /* the daemon's events keep their time to the millisecond */
+    json_object_set_new(o, "t", evjson_seconds(t_ns - t_ns % 1000000));
     json_object_set_new(o, "time", json_real(time));
     json_object_set_new(o, "event", json_string(name));
     return o;
@@ -48,18 +40,12 @@ json_t *event_input(const struct rack *r, const struct policy_input *in, int64_t
 
 void event_action_text(const struct rack *r, const struct policy_action *a, char *buf, size_t len)
 {
-    const char *name = policy_action_name(a->kind);
-    if (a->kind == POLICY_ACT_SWITCH)
-        snprintf(buf, len, "%s %s %s -> %s%s: %s", name, r->psus[a->psu].id,
-                 a->from_bus >= 0 ? r->buses[a->from_bus] : "-", r->buses[a->to_bus],
-                 a->instant ? "" : " (slow)", a->reason);
-    else if (a->kind == POLICY_ACT_PROTECTION)
-        snprintf(buf, len, "%s %s %s%s: %s", name, rack_protection_name(r->protection),
-                 a->is_protected ? "protected" : "NOT protected",
-                 a->redundancy_lost ? ", redundancy lost" : "", a->reason);
-    else if (a->server >= 0 && a->kind != POLICY_ACT_IGNORED)
-        snprintf(buf, len, "%s %s %.15g W p%d: %s", name, r->servers[a->server].id,
-                 (double)a->watts_mw / 1000, r->servers[a->server].priority, a->reason);
-    else
-        snprintf(buf, len, "%s: %s", name, a->reason);
+    json_t *o = json_object();
+    json_object_set_new(o, "event", json_string(policy_action_name(a->kind)));
+    evjson_action(o, r, a);
+    struct evjson_text x;
+    evjson_text(o, &x);
+    snprintf(buf, len, "%s%s%s%s%s: %s", x.event, x.subject[0] ? " " : "", x.subject,
+             x.figure[0] ? " " : "", x.figure, x.why);
+    json_decref(o);
 }

@@ -26,7 +26,8 @@ json_t *event_action(const struct rack *r, const struct policy_action *a, int64_
 json_t *event_input(const struct rack *r, const struct policy_input *in, int64_t t_ns, double time,
                     const char *reason);
 
-/* One readable line for the log: "grant db1 1000 W p1: fits with ...". */
+/* One readable line for the log, from the event's readable parts (evjson_text):
+ * "grant db1 1000 W p1: fits with ...". */
 void event_action_text(const struct rack *r, const struct policy_action *a, char *buf, size_t len);
 
 #endif

@@ -48,13 +48,6 @@ static int64_t simulated_draw(struct run *ru, const struct rack_server *s)
     return 1000 * llround((idle + (peak - idle) * (2 * u - pow(u, 1.4))) / 1000);
 }
 
-static json_t *seconds(int64_t ns)
-{
-    if (ns % 1000000000 == 0)
-        return json_integer(ns / 1000000000);
-    return json_real((double)ns / 1e9);
-}
-
 static void emit_json(struct run *ru, json_t *obj)
 {
     char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
@@ -69,85 +62,60 @@ static void emit_json(struct run *ru, json_t *obj)
 static json_t *event_obj(int64_t t, const char *event)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "t", seconds(t));
+    json_object_set_new(o, "t", evjson_seconds(t));
     json_object_set_new(o, "event", json_string(event));
     return o;
 }
 
-static void text_line(struct run *ru, int64_t t, const char *event, const char *subject,
-                      const char *figure, const char *detail)
+/* One text line: the time, then the event's columns (evjson). */
+static void text_line(struct run *ru, int64_t t, const struct evjson_text *x)
 {
-    fprintf(ru->o->out, "%9.3fs  %-11s %-10s %-13s %s\n", (double)t / 1e9, event, subject, figure,
-            detail);
+    char cols[1024];
+    evjson_columns(x, cols, sizeof(cols));
+    fprintf(ru->o->out, "%9.3fs  %s\n", (double)t / 1e9, cols);
 }
 
-static const char *bus_name(const struct rack *r, int b)
+static void print_event(struct run *ru, int64_t t, json_t *o)
 {
-    return b >= 0 ? r->buses[b] : "-";
+    if (ru->o->json) {
+        emit_json(ru, o);
+        return;
+    }
+    struct evjson_text x;
+    evjson_text(o, &x);
+    text_line(ru, t, &x);
+    json_decref(o);
 }
 
 static void print_input(struct run *ru, int64_t t, const struct policy_input *in)
 {
     const struct rack *r = ru->r;
-    const char *name = policy_input_name(in->kind);
-    json_t *o = event_obj(t, name);
+    json_t *o = event_obj(t, policy_input_name(in->kind));
     if (evjson_input(o, r, in)) { /* requests show as grant, wait or release */
         json_decref(o);
         return;
     }
-    if (ru->o->json) {
-        emit_json(ru, o);
-        return;
-    }
-    /* the text line names what the event names */
-    const char *what = "";
-    static const char *const keys[] = {"psu", "bus", "feed", "server"};
-    for (size_t k = 0; k < sizeof(keys) / sizeof(*keys) && !what[0]; k++)
-        if (json_is_string(json_object_get(o, keys[k])))
-            what = json_string_value(json_object_get(o, keys[k]));
-    char subject[RACK_ID_LEN];
-    snprintf(subject, sizeof(subject), "%s", what);
-    json_decref(o);
-    char fig[32] = "", detail[128] = "";
-    if (in->kind == POLICY_PSU_DEGRADE || in->kind == POLICY_REPORT)
-        snprintf(fig, sizeof(fig), "%.0f W", (double)in->watts_mw / 1000);
-    if (in->kind == POLICY_PSU_DEGRADE)
+    /* an input has no reason: the text line says what the simulator knows */
+    char detail[128] = "";
+    if (!ru->o->json && in->kind == POLICY_PSU_DEGRADE)
         snprintf(detail, sizeof(detail), "derated from %.0f W",
                  (double)r->psus[in->index].rated_mw / 1000);
-    if (in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR) {
+    if (!ru->o->json && (in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR)) {
         size_t len = (size_t)snprintf(detail, sizeof(detail), "psus:");
         for (int i = 0; i < r->npsus && len < sizeof(detail); i++)
             if (r->psus[i].feed == in->index)
                 len += (size_t)snprintf(detail + len, sizeof(detail) - len, " %s", r->psus[i].id);
     }
-    text_line(ru, t, name, subject, fig, detail);
+    if (detail[0])
+        json_object_set_new(o, "reason", json_string(detail));
+    print_event(ru, t, o);
 }
 
 static void print_action(struct run *ru, int64_t t, const struct policy_action *a)
 {
-    const struct rack *r = ru->r;
-    const char *name = policy_action_name(a->kind);
-    if (ru->o->json) {
-        json_t *o = event_obj(t, name);
-        evjson_action(o, r, a);
-        emit_json(ru, o);
-        return;
-    }
-    char subject[64] = "", fig[32] = "";
-    if (a->kind == POLICY_ACT_SWITCH) {
-        snprintf(subject, sizeof(subject), "%s", r->psus[a->psu].id);
-        snprintf(fig, sizeof(fig), "%s -> %s%s", bus_name(r, a->from_bus), bus_name(r, a->to_bus),
-                 a->instant ? "" : " (slow)");
-    } else if (a->kind == POLICY_ACT_PROTECTION) {
-        snprintf(subject, sizeof(subject), "%s", rack_protection_name(r->protection));
-        snprintf(fig, sizeof(fig), "%s", a->is_protected ? "protected" : "NOT protected");
-    } else if (a->server >= 0) {
-        snprintf(subject, sizeof(subject), "%s", r->servers[a->server].id);
-        if (a->kind != POLICY_ACT_IGNORED)
-            snprintf(fig, sizeof(fig), "%.0f W p%d", (double)a->watts_mw / 1000,
-                     r->servers[a->server].priority);
-    }
-    text_line(ru, t, name, subject, fig, a->reason);
+    json_t *o = event_obj(t, policy_action_name(a->kind));
+    evjson_action(o, ru->r, a);
+    print_event(ru, t, o);
 }
 
 static void print_state(struct run *ru, int64_t t)
@@ -185,7 +153,8 @@ static void print_state(struct run *ru, int64_t t)
                                           (double)s->alloc_mw / 1000);
             }
         }
-        text_line(ru, t, "state", "", "", line);
+        struct evjson_text x = {.event = "state", .why = line};
+        text_line(ru, t, &x);
         return;
     }
     json_t *o = event_obj(t, "state");
@@ -263,7 +232,11 @@ static void print_header(struct run *ru)
             r->name, r->npsus, (double)rack_capacity_mw(r) / 1000, r->nbuses, r->nfeeds,
             r->nservers, rack_protection_name(r->protection),
             r->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold", (double)r->restore_after_ns / 1e9);
-    fprintf(ru->o->out, "%10s  %-11s %-10s %-13s %s\n", "t", "event", "subject", "figure", "why");
+    struct evjson_text head = {
+        .event = "event", .subject = "subject", .figure = "figure", .why = "why"};
+    char cols[128];
+    evjson_columns(&head, cols, sizeof(cols));
+    fprintf(ru->o->out, "%10s  %s\n", "t", cols);
 }
 
 int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct runner_opts *o,

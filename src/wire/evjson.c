@@ -3,11 +3,21 @@
  */
 #include "evjson.h"
 
+#include <stdio.h>
+#include <string.h>
+
 json_t *evjson_watts(int64_t mw)
 {
     if (mw % 1000 == 0)
         return json_integer(mw / 1000);
     return json_real((double)mw / 1000);
+}
+
+json_t *evjson_seconds(int64_t t_ns)
+{
+    if (t_ns % 1000000000 == 0)
+        return json_integer(t_ns / 1000000000);
+    return json_real((double)t_ns / 1e9);
 }
 
 void evjson_action(json_t *o, const struct rack *r, const struct policy_action *a)
@@ -75,4 +85,60 @@ int evjson_input(json_t *o, const struct rack *r, const struct policy_input *in)
         break;
     }
     return -1;
+}
+
+static const char *str(const json_t *ev, const char *key)
+{
+    const char *s = json_string_value(json_object_get(ev, key));
+    return s ? s : "-";
+}
+
+/* A number in W, or "-" when it is not one. */
+static void fmt_watts(char *buf, size_t len, const json_t *v)
+{
+    if (json_is_number(v))
+        snprintf(buf, len, "%.15g", json_number_value(v));
+    else
+        snprintf(buf, len, "-");
+}
+
+void evjson_text(const json_t *ev, struct evjson_text *t)
+{
+    const char *name = json_string_value(json_object_get(ev, "event"));
+    const char *why = json_string_value(json_object_get(ev, "reason"));
+    t->event = name ? name : "";
+    t->why = why ? why : "";
+    t->subject[0] = t->figure[0] = '\0';
+    static const char *const keys[] = {"server", "psu", "bus", "feed", "device"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
+        if (json_object_get(ev, keys[k])) {
+            snprintf(t->subject, sizeof(t->subject), "%s", str(ev, keys[k]));
+            break;
+        }
+    char w[32];
+    if (!strcmp(t->event, "switch")) {
+        snprintf(t->figure, sizeof(t->figure), "%s -> %s%s", str(ev, "from"), str(ev, "to"),
+                 json_is_false(json_object_get(ev, "instant")) ? " (slow)" : "");
+    } else if (!strcmp(t->event, "protection")) {
+        snprintf(t->subject, sizeof(t->subject), "%s", str(ev, "level"));
+        snprintf(t->figure, sizeof(t->figure), "%s",
+                 json_is_true(json_object_get(ev, "protected")) ? "protected" : "NOT protected");
+    } else if (json_object_get(ev, "watts") && json_object_get(ev, "priority")) {
+        fmt_watts(w, sizeof(w), json_object_get(ev, "watts"));
+        snprintf(t->figure, sizeof(t->figure), "%s W p%lld", w,
+                 (long long)json_integer_value(json_object_get(ev, "priority")));
+    } else if (json_object_get(ev, "watts")) { /* a report: what the server draws */
+        fmt_watts(w, sizeof(w), json_object_get(ev, "watts"));
+        snprintf(t->figure, sizeof(t->figure), "%s W", w);
+    } else if (json_object_get(ev, "capacity_w") && !json_object_get(ev, "allocated_w")) {
+        fmt_watts(w, sizeof(w), json_object_get(ev, "capacity_w"));
+        snprintf(t->figure, sizeof(t->figure), "%s W", w);
+    } else if (json_object_get(ev, "state")) {
+        snprintf(t->figure, sizeof(t->figure), "%s", str(ev, "state"));
+    }
+}
+
+void evjson_columns(const struct evjson_text *t, char *buf, size_t len)
+{
+    snprintf(buf, len, "%-11s %-10s %-13s %s", t->event, t->subject, t->figure, t->why);
 }
