@@ -6,48 +6,21 @@
 # SIGTERM, and rackpowerctl against a daemon that is gone.
 # Usage: daemon.sh RACKPOWERD RACKPOWERCTL SOURCE_DIR
 set -u
+. "${0%/*}/lib.sh"
+test_begin daemon.sh
 rpd="$1"
 ctl="$2"
 src="$3"
-tmp=$(mktemp -d)
-pid=""
-fpid=""
-spid=""
-cleanup() {
-    [ -n "$fpid" ] && kill "$fpid" 2>/dev/null
-    [ -n "$spid" ] && kill "$spid" 2>/dev/null
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-n=0
-fail() {
-    echo "FAIL: $*"
-    echo "--- daemon log:"
-    tail -n 30 "$tmp/log" 2>/dev/null
-    exit 1
-}
-ok() { n=$((n + 1)); }
+need socat
+log_show "daemon-log" "$tmp/log"
 
 # The demo rack without its timeline, the API on any free port.
-sed -n '/^rack:/,/^timeline:/p' "$src/examples/demo.yaml" | grep -v '^timeline:' >"$tmp/rack.yaml"
+demo_rack "$src" "$tmp/rack.yaml"
 { cat "$tmp/rack.yaml"; printf 'api:\n  port: 0\n  keepalive_s: 1\n'; } >"$tmp/conf.yaml"
 cp "$tmp/conf.yaml" "$tmp/good.yaml"
 
-# Starts the daemon on the test database; sets pid, api and port.
-start() {
-    "$rpd" --config "$tmp/conf.yaml" --db "$tmp/rp.db" --foreground >"$tmp/log" 2>&1 &
-    pid=$!
-    i=0
-    while ! grep -q 'serving the API on' "$tmp/log"; do
-        kill -0 "$pid" 2>/dev/null || fail "rackpowerd exited while starting"
-        i=$((i + 1))
-        [ $i -gt 400 ] && fail "rackpowerd did not start"
-        sleep 0.05
-    done
-    api=$(sed -n 's/.*serving the API on \(http:[^ ]*\).*/\1/p' "$tmp/log" | head -n 1)
-    port=${api##*:}
-}
+# Starts the daemon on the test database; sets rpd_pid, api and port.
+start() { rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/rp.db" "$tmp/log"; }
 c() { "$ctl" --api "$api" "$@"; }
 # raw HTTP: prints the status code of the answer to the request in $1
 raw() {
@@ -59,92 +32,77 @@ expect_raw() { # code request what
     [ "$got" = "$1" ] || fail "$3: expected $1, got '$got': $(tail -c 200 "$tmp/raw")"
     ok
 }
-# waits until the command in $1 succeeds (10 s)
-until_ok() {
-    i=0
-    while ! eval "$1" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -gt 200 ] && fail "timed out waiting for: $1"
-        sleep 0.05
-    done
-}
 srv_state() { # the "id state watts" of every server, from the API
     c servers --json | grep -o '"id":"[^"]*","state":"[^"]*","watts":[0-9.]*'
 }
 
 # ---- usage ----
 "$ctl" >/dev/null 2>&1; [ $? -eq 2 ] || fail "rackpowerctl without a command: exit is not 2"; ok
-"$ctl" bogus >/dev/null 2>"$tmp/err"; [ $? -eq 2 ] || fail "unknown command: exit is not 2"
+"$ctl" bogus >/dev/null 2>"$tmp/err"; [ $? -eq 2 ] || fail "unknown command: exit is not 2"; ok
 grep -q "unknown command 'bogus'" "$tmp/err" || fail "unknown command not named"; ok
 "$ctl" power-on >/dev/null 2>&1; [ $? -eq 2 ] || fail "power-on without an id: exit is not 2"; ok
 "$rpd" >/dev/null 2>&1; [ $? -eq 2 ] || fail "rackpowerd without --config: exit is not 2"; ok
 printf 'rack:\n  buses: [A]\ndevices:\n  - {kind: modbus-tcp, port: 502}\n' >"$tmp/bad.yaml"
 "$rpd" --config "$tmp/bad.yaml" --db "$tmp/x.db" --foreground 2>"$tmp/err"; [ $? -eq 1 ] ||
-    fail "bad config: exit is not 1"
+    fail "bad config: exit is not 1"; ok
 grep -q "bad.yaml:4:5: missing required key 'host' in modbus-tcp device" "$tmp/err" ||
-    fail "bad config message: $(cat "$tmp/err")"
-ok
+    fail "bad config message: $(cat "$tmp/err")"; ok
 
 # ---- serving ----
 start
-c status >"$tmp/out" || fail "status"
-grep -q '^rack demo: n+1 protected; 0 of 10000 W allocated' "$tmp/out" || fail "status: $(cat "$tmp/out")"
-grep -q '^device sim: up' "$tmp/out" || fail "status shows no sim device"
-c status --json | grep -q '"name":"demo","protection":"n+1"' || fail "status --json"
-ok
+c status >"$tmp/out" || fail "status"; ok
+grep -q '^rack demo: n+1 protected; 0 of 10000 W allocated' "$tmp/out" || fail "status: $(cat "$tmp/out")"; ok
+grep -q '^device sim: up' "$tmp/out" || fail "status shows no sim device"; ok
+c status --json | grep -q '"name":"demo","protection":"n+1"' || fail "status --json"; ok
 
 # an event stream, from now on
 c events --follow --json >"$tmp/follow" 2>&1 &
 fpid=$!
+track "$fpid"
 until_ok "grep -q '\"event\":\"device\"' '$tmp/follow'"
 
-c power-on db1 >"$tmp/out" || fail "power-on db1"
+c power-on db1 >"$tmp/out" || fail "power-on db1"; ok
 grep -qx 'db1: granted 1000 W (fits with n+1 kept: 1000 of 10000 W allocated)' "$tmp/out" ||
-    fail "power-on answer: $(cat "$tmp/out")"
-for s in app1 web1 web2 batch1; do c power-on $s >/dev/null || fail "power-on $s"; done
-c power-on ml1 --json >"$tmp/out" || fail "power-on ml1"
-grep -q '"server":"ml1","result":"queued","state":"waiting"' "$tmp/out" || fail "ml1: $(cat "$tmp/out")"
-grep -q 'losing ps3 would leave A+B 7000 W for 8000 W' "$tmp/out" || fail "ml1: no reason"
-c power-on ml1 >"$tmp/out" || fail "power-on ml1 again"
-grep -q '^ml1: ignored' "$tmp/out" || fail "second power-on: $(cat "$tmp/out")"
-ok
+    fail "power-on answer: $(cat "$tmp/out")"; ok
+for s in app1 web1 web2 batch1; do c power-on $s >/dev/null || fail "power-on $s"; ok; done
+c power-on ml1 --json >"$tmp/out" || fail "power-on ml1"; ok
+grep -q '"server":"ml1","result":"queued","state":"waiting"' "$tmp/out" || fail "ml1: $(cat "$tmp/out")"; ok
+grep -q 'losing ps3 would leave A+B 7000 W for 8000 W' "$tmp/out" || fail "ml1: no reason"; ok
+c power-on ml1 >"$tmp/out" || fail "power-on ml1 again"; ok
+grep -q '^ml1: ignored' "$tmp/out" || fail "second power-on: $(cat "$tmp/out")"; ok
 
 until_ok "grep -q '\"event\":\"grant\",\"server\":\"db1\"' '$tmp/follow'"
-kill "$fpid"; wait "$fpid" 2>/dev/null; fpid=""
-ok
+stop "$fpid"
 
-c servers >"$tmp/out" || fail "servers"
-grep -Eq '^db1 +on +1000 +1000 +1 +A,B +c1' "$tmp/out" || fail "servers table: $(cat "$tmp/out")"
-grep -Eq '^ml1 +waiting +0 +3000 +5' "$tmp/out" || fail "servers table: ml1"
-c psus >"$tmp/out" || fail "psus"
-grep -Eq '^ps3 +ok +no +B +3000 +3000 +F1 +fet' "$tmp/out" || fail "psus table: $(cat "$tmp/out")"
+c servers >"$tmp/out" || fail "servers"; ok
+grep -Eq '^db1 +on +1000 +1000 +1 +A,B +c1' "$tmp/out" || fail "servers table: $(cat "$tmp/out")"; ok
+grep -Eq '^ml1 +waiting +0 +3000 +5' "$tmp/out" || fail "servers table: ml1"; ok
+c psus >"$tmp/out" || fail "psus"; ok
+grep -Eq '^ps3 +ok +no +B +3000 +3000 +F1 +fet' "$tmp/out" || fail "psus table: $(cat "$tmp/out")"; ok
 c psus --json | grep -q '"id":"ps1","state":"ok","out_of_service":false,"bus":"A"' ||
-    fail "psus --json"
-c buses >/dev/null || fail "buses"
-c events --tail 3 >"$tmp/out" || fail "events"
-[ "$(wc -l <"$tmp/out")" -eq 3 ] || fail "events --tail 3: $(cat "$tmp/out")"
-ok
+    fail "psus --json"; ok
+c buses >/dev/null || fail "buses"; ok
+c events --tail 3 >"$tmp/out" || fail "events"; ok
+[ "$(wc -l <"$tmp/out")" -eq 3 ] || fail "events --tail 3: $(cat "$tmp/out")"; ok
 
-c power-off web2 >"$tmp/out" || fail "power-off web2"
-grep -q '^web2: released' "$tmp/out" || fail "power-off answer: $(cat "$tmp/out")"
-c power-on web2 >/dev/null || fail "power-on web2 again"
-ok
+c power-off web2 >"$tmp/out" || fail "power-off web2"; ok
+grep -q '^web2: released' "$tmp/out" || fail "power-off answer: $(cat "$tmp/out")"; ok
+c power-on web2 >/dev/null || fail "power-on web2 again"; ok
 
 # ---- the API's refusals ----
-"$ctl" --api "$api" power-on ghost >/dev/null 2>"$tmp/err"; [ $? -eq 1 ] || fail "unknown server: exit is not 1"
-[ "$(cat "$tmp/err")" = "rackpowerctl: no server 'ghost'" ] || fail "unknown server: $(cat "$tmp/err")"
-"$ctl" --api "$api" out-of-service psu ghost >/dev/null 2>"$tmp/err"; [ $? -eq 1 ] || fail "unknown psu"
-[ "$(cat "$tmp/err")" = "rackpowerctl: no psu 'ghost'" ] || fail "unknown psu: $(cat "$tmp/err")"
-ok
+"$ctl" --api "$api" power-on ghost >/dev/null 2>"$tmp/err"; [ $? -eq 1 ] || fail "unknown server: exit is not 1"; ok
+[ "$(cat "$tmp/err")" = "rackpowerctl: no server 'ghost'" ] || fail "unknown server: $(cat "$tmp/err")"; ok
+"$ctl" --api "$api" out-of-service psu ghost >/dev/null 2>"$tmp/err"; [ $? -eq 1 ] || fail "unknown psu"; ok
+[ "$(cat "$tmp/err")" = "rackpowerctl: no psu 'ghost'" ] || fail "unknown psu: $(cat "$tmp/err")"; ok
 H='Host: t\r\nConnection: close\r\n'
 expect_raw 404 "GET /v1/servers/ghost HTTP/1.1\r\n$H\r\n" "unknown server"
-grep -q '{"error":"no server '"'"'ghost'"'"'"}' "$tmp/raw" || fail "404 body: $(cat "$tmp/raw")"
+grep -q '{"error":"no server '"'"'ghost'"'"'"}' "$tmp/raw" || fail "404 body: $(cat "$tmp/raw")"; ok
 expect_raw 404 "GET /v1/psus/ghost HTTP/1.1\r\n$H\r\n" "unknown psu"
 expect_raw 404 "POST /v1/buses/Z/out-of-service HTTP/1.1\r\n${H}Content-Length: 0\r\n\r\n" "unknown bus"
 expect_raw 404 "GET /v2/status HTTP/1.1\r\n$H\r\n" "unknown path"
 expect_raw 404 "POST /v1/servers/db1/reboot HTTP/1.1\r\n${H}Content-Length: 0\r\n\r\n" "unknown verb"
 expect_raw 405 "DELETE /v1/status HTTP/1.1\r\n$H\r\n" "DELETE status"
-grep -qi '^Allow: GET, HEAD' "$tmp/raw" || fail "405 without Allow"
+grep -qi '^Allow: GET, HEAD' "$tmp/raw" || fail "405 without Allow"; ok
 expect_raw 405 "GET /v1/servers/db1/power-on HTTP/1.1\r\n$H\r\n" "GET a command"
 expect_raw 405 "PUT /v1/servers HTTP/1.1\r\n${H}Content-Length: 0\r\n\r\n" "PUT servers"
 expect_raw 400 "POST /v1/servers/db1/power-on HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\n{bad}" "bad JSON"
@@ -165,79 +123,67 @@ raw "GARBAGE\r\n\r\n" >/dev/null # not HTTP: refused or dropped, never a crash
 expect_raw 200 "GET /v1/status HTTP/1.1\r\n$H\r\n" "still serving"
 
 # ---- an operator takes PSUs out: re-route, then cap and shed ----
-c out-of-service psu ps1 --reason "fan swap" >"$tmp/out" || fail "out-of-service ps1"
-grep -q '^psu ps1: out of service, failed' "$tmp/out" || fail "oos answer: $(cat "$tmp/out")"
-grep -Eq 'psu_fail +ps1 +out of service by operator' "$tmp/out" || fail "oos: no psu_fail event"
-grep -Eq 'switch +ps4 +B -> A' "$tmp/out" || fail "oos: no re-route: $(cat "$tmp/out")"
+c out-of-service psu ps1 --reason "fan swap" >"$tmp/out" || fail "out-of-service ps1"; ok
+grep -q '^psu ps1: out of service, failed' "$tmp/out" || fail "oos answer: $(cat "$tmp/out")"; ok
+grep -Eq 'psu_fail +ps1 +out of service by operator' "$tmp/out" || fail "oos: no psu_fail event"; ok
+grep -Eq 'switch +ps4 +B -> A' "$tmp/out" || fail "oos: no re-route: $(cat "$tmp/out")"; ok
 c psus --json | grep -q '"id":"ps4","state":"ok","out_of_service":false,"bus":"A"' ||
-    fail "ps4 not re-routed in /v1/psus"
-c events --tail 5 --json | grep -q '"note":"fan swap"' || fail "the operator's reason is not journaled"
-c out-of-service psu ps4 >"$tmp/out" || fail "out-of-service ps4"
+    fail "ps4 not re-routed in /v1/psus"; ok
+c events --tail 5 --json | grep -q '"note":"fan swap"' || fail "the operator's reason is not journaled"; ok
+c out-of-service psu ps4 >"$tmp/out" || fail "out-of-service ps4"; ok
 srv_state >"$tmp/states"
-grep -q '"id":"batch1","state":"shed","watts":0' "$tmp/states" || fail "batch1 not shed: $(cat "$tmp/states")"
-grep -q '"id":"app1","state":"capped","watts":1000' "$tmp/states" || fail "app1 not capped"
-grep -q '"id":"db1","state":"on","watts":1000' "$tmp/states" || fail "db1 not on"
-c status | grep -q 'psus: 4 (2 failed)' || fail "status: failed PSUs"
-c out-of-service psu ps4 | grep -q 'out of service (already)' || fail "oos twice"
-ok
+grep -q '"id":"batch1","state":"shed","watts":0' "$tmp/states" || fail "batch1 not shed: $(cat "$tmp/states")"; ok
+grep -q '"id":"app1","state":"capped","watts":1000' "$tmp/states" || fail "app1 not capped"; ok
+grep -q '"id":"db1","state":"on","watts":1000' "$tmp/states" || fail "db1 not on"; ok
+c status | grep -q 'psus: 4 (2 failed)' || fail "status: failed PSUs"; ok
+c out-of-service psu ps4 | grep -q 'out of service (already)' || fail "oos twice"; ok
 
 # ---- kill -9: every grant comes back ----
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-pid=""
+rpd_stop KILL
 cp "$tmp/log" "$tmp/log.1"
 start
 until_ok 'srv_state >"$tmp/states2" && [ -s "$tmp/states2" ]'
 cmp -s "$tmp/states" "$tmp/states2" ||
-    fail "after kill -9: $(diff "$tmp/states" "$tmp/states2")"
+    fail "after kill -9: $(diff "$tmp/states" "$tmp/states2")"; ok
 grep -q 'from the ledger: 1 on, 1 capped, 3 shed, 1 waiting' "$tmp/log" ||
-    fail "restart: $(grep started "$tmp/log")"
+    fail "restart: $(grep started "$tmp/log")"; ok
 c psus --json | grep -q '"id":"ps1","state":"failed","out_of_service":true' ||
-    fail "the out-of-service flag did not survive"
-c in-service psu ps1 >"$tmp/out" || fail "in-service ps1"
-grep -Eq 'psu_repair +ps1 +back in service by operator' "$tmp/out" || fail "in-service: $(cat "$tmp/out")"
-ok
+    fail "the out-of-service flag did not survive"; ok
+c in-service psu ps1 >"$tmp/out" || fail "in-service ps1"; ok
+grep -Eq 'psu_repair +ps1 +back in service by operator' "$tmp/out" || fail "in-service: $(cat "$tmp/out")"; ok
 
 # ---- SIGHUP ----
 sed 's/protection: n+1/protection: n+3/' "$tmp/good.yaml" >"$tmp/conf.yaml"
-kill -HUP "$pid"
+kill -HUP "$rpd_pid"
 until_ok "grep -q 'reload refused' '$tmp/log'"
 grep -q "reload refused: $tmp/conf.yaml:3:15: protection: expected one of none, n+1, n+n, got 'n+3'; the running config stays" "$tmp/log" ||
-    fail "reload message: $(grep reload "$tmp/log")"
-kill -0 "$pid" || fail "died on a bad reload"
-c status | grep -q '^rack demo: n+1' || fail "the running config changed"
-ok
+    fail "reload message: $(grep reload "$tmp/log")"; ok
+kill -0 "$rpd_pid" || fail "died on a bad reload"; ok
+c status | grep -q '^rack demo: n+1' || fail "the running config changed"; ok
 sed 's/id: ml1,    power_w: 3000, priority: 5/id: ml1,    power_w: 3000, priority: 2/' "$tmp/good.yaml" >"$tmp/conf.yaml"
-kill -HUP "$pid"
+kill -HUP "$rpd_pid"
 until_ok "grep -q 'reload applied' '$tmp/log'"
-grep -q 'reload applied: ml1 priority 5 -> 2' "$tmp/log" || fail "reload: $(grep reload "$tmp/log")"
+grep -q 'reload applied: ml1 priority 5 -> 2' "$tmp/log" || fail "reload: $(grep reload "$tmp/log")"; ok
 c servers --json | grep -q '"id":"ml1","state":"[a-z]*","watts":[0-9]*,"power_w":3000,"min_w":3000,"priority":2' ||
-    fail "priority not reloaded"
-ok
+    fail "priority not reloaded"; ok
 # new1 as the last server (before api:)
 sed 's/^api:/    - {id: new1, power_w: 100, priority: 1, buses: [A]}\napi:/' "$tmp/good.yaml" >"$tmp/conf.yaml"
-kill -HUP "$pid"
+kill -HUP "$rpd_pid"
 until_ok "grep -q 'shape changed' '$tmp/log'"
-grep -q "server 'new1' added); that needs a restart" "$tmp/log" || fail "shape: $(grep refused "$tmp/log")"
-c servers --json | grep -q new1 && fail "a refused reload added a server"
-ok
+grep -q "server 'new1' added); that needs a restart" "$tmp/log" || fail "shape: $(grep refused "$tmp/log")"; ok
+c servers --json | grep -q new1 && fail "a refused reload added a server"; ok
 
 # ---- SIGTERM ----
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=""
-[ $rc -eq 0 ] || fail "SIGTERM: exit $rc"
-grep -q 'stopped' "$tmp/log" || fail "no 'stopped' in the log"
-ok
+rpd_stop
+[ $stop_rc -eq 0 ] || fail "SIGTERM: exit $stop_rc"; ok
+grep -q 'stopped' "$tmp/log" || fail "no 'stopped' in the log"; ok
 
 # ---- nobody there ----
 "$ctl" --api "$api" status >"$tmp/out" 2>"$tmp/err"
-[ $? -eq 1 ] || fail "dead daemon: exit is not 1"
+[ $? -eq 1 ] || fail "dead daemon: exit is not 1"; ok
 [ "$(cat "$tmp/err")" = "rackpowerctl: cannot reach rackpowerd at 127.0.0.1:$port: Connection refused" ] ||
-    fail "dead daemon: $(cat "$tmp/err")"
-[ -s "$tmp/out" ] && fail "dead daemon: something on stdout"
-ok
+    fail "dead daemon: $(cat "$tmp/err")"; ok
+[ -s "$tmp/out" ] && fail "dead daemon: something on stdout"; ok
 
 # ---- the sim driver (boot list, timeline, telemetry) and the policy's restore
 # deadline, under a systemd notify socket ----
@@ -251,27 +197,24 @@ ok
 rm -f "$tmp/rp.db" "$tmp/rp.db-wal" "$tmp/rp.db-shm"
 socat -u "UNIX-RECV:$tmp/notify" - >"$tmp/notified" 2>/dev/null &
 spid=$!
+track "$spid"
 until_ok "[ -S '$tmp/notify' ]"
 NOTIFY_SOCKET="$tmp/notify" WATCHDOG_USEC=200000 start
 until_ok "grep -q 'READY=1' '$tmp/notified'"
 until_ok "grep -q 'WATCHDOG=1' '$tmp/notified'"
-ok
 # shed at 0.2 s, repaired at 0.4 s, back 0.5 s later on the policy's own deadline
 until_ok "c events --tail 100 --json | grep -q '\"event\":\"restore\",\"server\":\"web2\"'"
 c events --tail 100 --json >"$tmp/out"
-grep -q '"event":"grant","server":"db1"' "$tmp/out" || fail "boot list: db1 not granted"
-grep -q '"event":"grant","server":"batch1"' "$tmp/out" || fail "boot list: batch1 not granted"
-grep -q '"event":"psu_fail","psu":"ps4","reason":"reported by sim"' "$tmp/out" || fail "timeline: no psu_fail"
-grep -q '"event":"shed","server":"web2"' "$tmp/out" || fail "no shed after the simulated failures"
-grep -q '"event":"psu_repair","psu":"ps1","reason":"reported by sim"' "$tmp/out" || fail "no repair"
+grep -q '"event":"grant","server":"db1"' "$tmp/out" || fail "boot list: db1 not granted"; ok
+grep -q '"event":"grant","server":"batch1"' "$tmp/out" || fail "boot list: batch1 not granted"; ok
+grep -q '"event":"psu_fail","psu":"ps4","reason":"reported by sim"' "$tmp/out" || fail "timeline: no psu_fail"; ok
+grep -q '"event":"shed","server":"web2"' "$tmp/out" || fail "no shed after the simulated failures"; ok
+grep -q '"event":"psu_repair","psu":"ps1","reason":"reported by sim"' "$tmp/out" || fail "no repair"; ok
 until_ok "c servers --json | grep -q '\"id\":\"db1\",[^}]*\"draw_w\":[0-9]'"
 until_ok "c psus --json | grep -q '\"id\":\"ps1\",[^}]*\"output_w\":[0-9]'"
-ok
-kill -TERM "$pid"
-wait "$pid" || fail "SIGTERM under a notify socket: exit $?"
-pid=""
+rpd_stop
+[ $stop_rc -eq 0 ] || fail "SIGTERM under a notify socket: exit $stop_rc"; ok
 until_ok "grep -q 'STOPPING=1' '$tmp/notified'"
-kill "$spid" 2>/dev/null
-ok
+stop "$spid"
 
-echo "$n passed, 0 failed"
+test_end

@@ -13,33 +13,12 @@
 #   - ps2 unreadable (a file turns to garbage): COMM_LOST -> failed; then back.
 # Usage: daemon_hwmon.sh RACKPOWERD RACKPOWERCTL SOURCE_DIR
 set -u
+. "${0%/*}/lib.sh"
+test_begin daemon_hwmon.sh
 rpd="$1"
 ctl="$2"
 src="$3"
-tmp=$(mktemp -d)
-dpid=""
-cleanup() {
-    [ -n "$dpid" ] && kill "$dpid" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-n=0
-fail() {
-    echo "FAIL: $*"
-    echo "--- daemon log:"; tail -n 30 "$tmp/dlog" 2>/dev/null
-    exit 1
-}
-ok() { n=$((n + 1)); }
-until_ok() { # command, what, [tenths of a second: default 100]
-    i=0
-    while ! eval "$1" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -gt "${3:-100}" ] && fail "timed out waiting for: $2"
-        sleep 0.1
-    done
-    ok
-}
+log_show daemon-log "$tmp/dlog"
 c() { "$ctl" --api "$api" "$@"; }
 srv() { c servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
 psu() { c psus --json | grep -o "{\"id\":\"$1\",[^}]*}"; }
@@ -76,7 +55,7 @@ make_psu "$hw/ps2"
 put "$hw/ps2" power2_cap 1500000000 # the device's own limit: what a derating uses
 
 # The demo rack (4 PSUs on 2 buses, 6 servers); ps1 and ps2 read through hwmon.
-sed -n '/^rack:/,/^timeline:/p' "$src/examples/demo.yaml" | grep -v '^timeline:' >"$tmp/rack.yaml"
+demo_rack "$src" "$tmp/rack.yaml"
 { cat "$tmp/rack.yaml"
   printf 'devices:\n'
   printf '  - {kind: hwmon, path: %s, psu: ps1, poll_ms: 100}\n' "$hw/ps1"
@@ -84,19 +63,16 @@ sed -n '/^rack:/,/^timeline:/p' "$src/examples/demo.yaml" | grep -v '^timeline:'
   printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
 
 t0=$(date +%s)
-"$rpd" --config "$tmp/conf.yaml" --db "$tmp/db" --foreground >"$tmp/dlog" 2>&1 &
-dpid=$!
-until_ok 'grep -q "serving the API on" "$tmp/dlog"' "rackpowerd to start"
-api=$(sed -n 's/.*serving the API on \(http:[^ ]*\).*/\1/p' "$tmp/dlog" | head -n 1)
+rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog"
+ok # rackpowerd serves its API
 
 # ---- ps1's directory is not there (yet): a clear error, and the API serves ----
 until_ok "grep -q 'device hwmon $hw/ps1: psu ps1: $hw/ps1: No such file or directory' \"\$tmp/dlog\"" \
     "the log to name the missing hwmon directory"
-c status >"$tmp/out" || fail "status while ps1's directory is missing"
+c status >"$tmp/out" || fail "status while ps1's directory is missing"; ok
 grep -q "^device hwmon $hw/ps1: down: psu ps1: .*No such file or directory" "$tmp/out" ||
-    fail "status does not show ps1's device down: $(cat "$tmp/out")"
-grep -q "^device hwmon $hw/ps2: up" "$tmp/out" || fail "ps2's device is not up: $(cat "$tmp/out")"
-ok
+    fail "status does not show ps1's device down: $(cat "$tmp/out")"; ok
+grep -q "^device hwmon $hw/ps2: up" "$tmp/out" || fail "ps2's device is not up: $(cat "$tmp/out")"; ok
 # the directory appears (a driver loaded late): the device opens at its next attempt (5 s)
 make_psu "$hw/ps1"
 until_ok "grep -q 'device hwmon $hw/ps1: opened' \"\$tmp/dlog\"" "ps1's device to open" 150
@@ -105,19 +81,17 @@ until_ok "grep -q 'device hwmon $hw/ps1: opened' \"\$tmp/dlog\"" "ps1's device t
 until_ok 'psu ps1 | grep -q "\"output_w\":1004"' "ps1's output power in the API"
 p=$(psu ps1)
 for want in '"input_w":1030.5' '"voltage_v":12.1' '"current_a":83' '"temperature_c":45.5'; do
-    echo "$p" | grep -q "$want" || fail "ps1 telemetry: no $want in $p"
+    echo "$p" | grep -q "$want" || fail "ps1 telemetry: no $want in $p"; ok
 done
-ok
 
 # ---- servers ask through the API ----
 for s in db1 app1 web1 web2 batch1; do
-    c power-on "$s" >"$tmp/out" || fail "power-on $s: $(cat "$tmp/out")"
+    c power-on "$s" >"$tmp/out" || fail "power-on $s: $(cat "$tmp/out")"; ok
 done
-c power-on ml1 >/dev/null || fail "power-on ml1"
-[ "$(srv batch1)" = on ] || fail "batch1 should be on, is $(srv batch1)"
-[ "$(srv ml1)" = waiting ] || fail "ml1 should wait (n+1), is $(srv ml1)"
-[ "$(psu_bus ps3)" = B ] && [ "$(psu_bus ps4)" = B ] || fail "ps3/ps4 should start on B"
-ok
+c power-on ml1 >/dev/null || fail "power-on ml1"; ok
+[ "$(srv batch1)" = on ] || fail "batch1 should be on, is $(srv batch1)"; ok
+[ "$(srv ml1)" = waiting ] || fail "ml1 should wait (n+1), is $(srv ml1)"; ok
+[ "$(psu_bus ps3)" = B ] && [ "$(psu_bus ps4)" = B ] || fail "ps3/ps4 should start on B"; ok
 
 # ---- ps1's output is lost: failed after the debounce, the policy re-routes ----
 from=$(loglines)
@@ -126,61 +100,56 @@ put "$hw/ps1" in2_lcrit_alarm 1
 until_ok '[ "$(psu_state ps1)" = failed ]' "ps1 failed through hwmon"
 t2=$(date +%s.%N)
 # debounced: the output-lost alarm counts after 5 reads 100 ms apart, not at the first
-awk "BEGIN { exit !($t2 - $t1 >= 0.3) }" || fail "ps1 failed too soon: $t1 -> $t2"
+awk "BEGIN { exit !($t2 - $t1 >= 0.3) }" || fail "ps1 failed too soon: $t1 -> $t2"; ok
 fl=$(log_after "psu_fail ps1: reported by hwmon $hw/ps1" "$from")
-[ -n "$fl" ] || fail "no psu_fail ps1 in the log"
+[ -n "$fl" ] || fail "no psu_fail ps1 in the log"; ok
 sl=$(log_after "switch ps[34] B -> A" "$fl")
-[ -n "$sl" ] || fail "no switch of ps3 or ps4 to bus A after ps1 failed"
-[ "$(grep -c "psu_fail ps1" "$tmp/dlog")" = 1 ] || fail "ps1's failure told more than once"
+[ -n "$sl" ] || fail "no switch of ps3 or ps4 to bus A after ps1 failed"; ok
+[ "$(grep -c "psu_fail ps1" "$tmp/dlog")" = 1 ] || fail "ps1's failure told more than once"; ok
 moved=$(sed -n "${sl}s/.*switch \(ps[34]\) B -> A.*/\1/p" "$tmp/dlog")
-[ "$(psu_bus "$moved")" = A ] || fail "$moved is not on bus A in the API"
+[ "$(psu_bus "$moved")" = A ] || fail "$moved is not on bus A in the API"; ok
 for s in db1 app1 web1 web2 batch1; do
-    [ "$(srv $s)" = on ] || fail "$s should stay on after a re-route, is $(srv $s)"
+    [ "$(srv $s)" = on ] || fail "$s should stay on after a re-route, is $(srv $s)"; ok
 done
-ok
 # the alarm is over: psu_repair after clear_reads clean reads
 from=$(loglines)
 put "$hw/ps1" in2_lcrit_alarm 0
 until_ok '[ "$(psu_state ps1)" = ok ]' "ps1 repaired"
-[ -n "$(log_after "psu_repair ps1: reported by hwmon $hw/ps1" "$from")" ] || fail "no psu_repair ps1 in the log"
-ok
+[ -n "$(log_after "psu_repair ps1: reported by hwmon $hw/ps1" "$from")" ] || fail "no psu_repair ps1 in the log"; ok
 
 # ---- ps2 runs hot: degraded to its own power cap ----
 from=$(loglines)
 put "$hw/ps2" temp1_max_alarm 1
 until_ok '[ "$(psu_state ps2)" = degraded ]' "ps2 degraded"
-psu ps2 | grep -q '"capacity_w":1500' || fail "ps2 not derated to its 1500 W cap: $(psu ps2)"
-[ -n "$(log_after "psu_degrade ps2" "$from")" ] || fail "no psu_degrade ps2 in the log"
+psu ps2 | grep -q '"capacity_w":1500' || fail "ps2 not derated to its 1500 W cap: $(psu ps2)"; ok
+[ -n "$(log_after "psu_degrade ps2" "$from")" ] || fail "no psu_degrade ps2 in the log"; ok
 put "$hw/ps2" temp1_max_alarm 0
 until_ok '[ "$(psu_state ps2)" = ok ]' "ps2 healthy again"
-psu ps2 | grep -q '"capacity_w":2000' || fail "ps2's capacity not back: $(psu ps2)"
-ok
+psu ps2 | grep -q '"capacity_w":2000' || fail "ps2's capacity not back: $(psu ps2)"; ok
 
 # ---- ps2 cannot be read: failed after comm_reads bad reads; readable again: back ----
 from=$(loglines)
 put "$hw/ps2" in2_input 12abc
 until_ok '[ "$(psu_state ps2)" = failed ]' "ps2 failed while unreadable"
-[ -n "$(log_after "psu_fail ps2: reported by hwmon $hw/ps2" "$from")" ] || fail "no psu_fail ps2 in the log"
-psu ps2 | grep -q '"output_w":null' || fail "unreadable ps2 still shows telemetry: $(psu ps2)"
-kill -0 "$dpid" 2>/dev/null || fail "the daemon died on an unreadable PSU"
+[ -n "$(log_after "psu_fail ps2: reported by hwmon $hw/ps2" "$from")" ] || fail "no psu_fail ps2 in the log"; ok
+psu ps2 | grep -q '"output_w":null' || fail "unreadable ps2 still shows telemetry: $(psu ps2)"; ok
+kill -0 "$rpd_pid" 2>/dev/null || fail "the daemon died on an unreadable PSU"; ok
 put "$hw/ps2" in2_input 12100
 until_ok '[ "$(psu_state ps2)" = ok ]' "ps2 back once readable"
-psu ps2 | grep -q '"voltage_v":12.1' || fail "ps2 telemetry not back: $(psu ps2)"
-ok
+psu ps2 | grep -q '"voltage_v":12.1' || fail "ps2 telemetry not back: $(psu ps2)"; ok
 
 # ---- stop: the workers leave their waits promptly ----
-kill "$dpid"
+kill "$rpd_pid"
 i=0
-while kill -0 "$dpid" 2>/dev/null; do
+while kill -0 "$rpd_pid" 2>/dev/null; do
     i=$((i + 1))
     [ $i -gt 50 ] && fail "rackpowerd did not stop within 5 s"
     sleep 0.1
 done
-wait "$dpid"
-rc=$?
-dpid=""
-[ $rc -eq 0 ] || fail "rackpowerd exited $rc after SIGTERM"
-grep -q "stopped" "$tmp/dlog" || fail "no 'stopped' in the log"
-ok
+ok # stopped within 5 s
+rpd_stop
+[ $stop_rc -eq 0 ] || fail "rackpowerd exited $stop_rc after SIGTERM"; ok
+grep -q "stopped" "$tmp/dlog" || fail "no 'stopped' in the log"; ok
 echo "ps1 failed $(awk "BEGIN { printf \"%.2f\", $t2 - $t1 }") s after its alarm was set (poll 100 ms, 5 reads)"
-echo "$n passed, 0 failed in $(($(date +%s) - t0)) s"
+echo "$test_name: ran $(($(date +%s) - t0)) s"
+test_end

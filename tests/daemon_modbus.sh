@@ -7,40 +7,18 @@
 # coils. Checked through the API and, independently, with mbpoll.
 # Usage: daemon_modbus.sh RACKPOWERD RACKPOWERCTL RACKPOWER-SIM SOURCE_DIR
 set -u
+. "${0%/*}/lib.sh"
+test_begin daemon_modbus.sh
 rpd="$1"
 ctl="$2"
 sim="$3"
 src="$4"
-tmp=$(mktemp -d)
-dpid=""
-spid=""
-cleanup() {
-    [ -n "$dpid" ] && kill "$dpid" 2>/dev/null
-    [ -n "$spid" ] && kill "$spid" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-n=0
-fail() {
-    echo "FAIL: $*"
-    echo "--- daemon log:"; tail -n 25 "$tmp/dlog" 2>/dev/null
-    echo "--- simulator log:"; tail -n 15 "$tmp/slog" 2>/dev/null
-    exit 1
-}
-ok() { n=$((n + 1)); }
-until_ok() { # command, what (10 s)
-    i=0
-    while ! eval "$1" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -gt 200 ] && fail "timed out waiting for: $2"
-        sleep 0.05
-    done
-    ok
-}
-ctlsend() { printf '%s\n' "$1" | socat -t 2 - "UNIX-CONNECT:$tmp/ctl" >/dev/null 2>&1; }
+need socat mbpoll
+log_show daemon-log "$tmp/dlog"
+log_show simulator-log "$tmp/slog"
+ctlsend() { sim_ctl "$tmp/ctl" "$1" >/dev/null; }
 # the simulator's own view of its devices (its control socket's status)
-simstat() { printf 'status\n' | socat -t 2 - "UNIX-CONNECT:$tmp/ctl" 2>/dev/null | grep -q "$1"; }
+simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
 # mbpoll as a second, outside client: only over TCP (an RTU line has one master)
 mbread() { # pattern, mbpoll arguments
     pat="$1"; shift
@@ -49,22 +27,21 @@ mbread() { # pattern, mbpoll arguments
 srv() { "$ctl" --api "$api" servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
 
 # The demo rack: 4 PSUs on 2 buses, 6 servers in 3 chassis.
-sed -n '/^rack:/,/^timeline:/p' "$src/examples/demo.yaml" | grep -v '^timeline:' >"$tmp/rack.yaml"
+demo_rack "$src" "$tmp/rack.yaml"
 
 run() { # transport: tcp | rtu
     mode="$1"
     rm -f "$tmp/slog" "$tmp/dlog" "$tmp/db"*
     if [ "$mode" = tcp ]; then
-        "$sim" serve "$tmp/rack.yaml" --tcp 127.0.0.1:0 --control "$tmp/ctl" --alert "$tmp/alert" \
-            >"$tmp/sout" 2>"$tmp/slog" &
+        sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp 127.0.0.1:0 \
+            --control "$tmp/ctl" --alert "$tmp/alert"
     else
-        "$sim" serve "$tmp/rack.yaml" --rtu "$tmp/tty" --control "$tmp/ctl" --alert "$tmp/alert" \
-            >"$tmp/sout" 2>"$tmp/slog" &
+        sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --rtu "$tmp/tty" \
+            --control "$tmp/ctl" --alert "$tmp/alert"
     fi
-    spid=$!
-    until_ok 'grep -q serving "$tmp/sout"' "the simulator to serve"
+    ok # the simulator serves
     if [ "$mode" = tcp ]; then
-        mport=$(sed -n 's/.*on tcp 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/sout")
+        mport=$sim_port
         dev="kind: modbus-tcp\n    host: 127.0.0.1\n    port: $mport"
         mb="mbpoll -m tcp -p $mport -0 -1"
         mbdev=127.0.0.1
@@ -81,13 +58,13 @@ run() { # transport: tcp | rtu
       printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
       printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n      - {unit: 12, chassis: c3}\n'
       printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
-    "$rpd" --config "$tmp/conf.yaml" --db "$tmp/db" --foreground >"$tmp/dlog" 2>&1 &
-    dpid=$!
-    until_ok 'grep -q "serving the API on" "$tmp/dlog"' "rackpowerd to start ($mode)"
-    api=$(sed -n 's/.*serving the API on \(http:[^ ]*\).*/\1/p' "$tmp/dlog" | head -n 1)
-
-    # servers ask through their chassis modules; the grants come back as coils
+    # servers ask through their chassis modules before the daemon starts, so
+    # that its first poll sees every ask at once and decides them by priority
+    # (asks that land between its reads of c1 and c3 would be decided in the
+    # order it reads them); the grants come back as coils
     ctlsend "power_on db1 app1 web1 web2 batch1 ml1"
+    rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog"
+    ok # rackpowerd serves its API
     until_ok '[ "$(srv batch1)" = on ]' "batch1 granted over $mode"
     [ "$(srv ml1)" = waiting ] || fail "$mode: ml1 should wait (n+1), is $(srv ml1)"; ok
     # the operator sees every unit's counters
@@ -114,22 +91,22 @@ run() { # transport: tcp | rtu
 
     if [ "$mode" = tcp ]; then
         # the device bus dies: the daemon says so, goes on deciding, loses nothing
-        kill "$spid"; wait "$spid" 2>/dev/null; spid=""
+        sim_stop
         until_ok 'grep -q "warning: device modbus-tcp 127.0.0.1:$mport" "$tmp/dlog"' "the dead bus reported"
         "$ctl" --api "$api" status >/dev/null || fail "the API must answer with the device bus down"; ok
         until_ok '"$ctl" --api "$api" status | grep -q "unit 200 orv3-psu *dormant"' "unit 200 shown dormant"
         "$ctl" --api "$api" power-off web2 >/dev/null || fail "a power-off must be decided with the bus down"; ok
         # the devices come back, blank: the daemon puts its decisions back on them
-        "$sim" serve "$tmp/rack.yaml" --tcp 127.0.0.1:$mport --control "$tmp/ctl" >"$tmp/sout" 2>"$tmp/slog" &
-        spid=$!
+        sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp 127.0.0.1:$mport \
+            --control "$tmp/ctl"
         until_ok 'simstat "server db1 .*present on"' "db1 powered again after the devices came back"
         until_ok 'simstat "psu ps4 unit 203 bus A"' "ps4 switched again after the devices came back"
         simstat "server web2 .*present on" && fail "web2 was released while the bus was down"; ok
     fi
-    kill "$dpid"; wait "$dpid" 2>/dev/null; dpid=""
-    kill "$spid"; wait "$spid" 2>/dev/null; spid=""
+    rpd_stop
+    sim_stop
 }
 
 run tcp
 run rtu
-echo "$n passed, 0 failed"
+test_end

@@ -4,32 +4,12 @@
 # input of every kind, and a clean stop. No fixed ports: the OS picks one.
 # Waits are bounded polls; nothing here asserts on how fast anything is.
 set -u
+. "${0%/*}/lib.sh"
+test_begin sim_serve.sh
 sim="$1"
 src="$2"
-tmp=$(mktemp -d)
-pid=""
-listener=""
-idle=""
-cleanup() {
-    for p in $listener $idle $pid; do
-        kill "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    echo "--- simulator log:"
-    cat "$tmp/err" 2>/dev/null
-    exit 1
-}
-passed=0
-ok() { passed=$((passed + 1)); }
-
-for tool in mbpoll socat; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed"
-done
+log_show simulator-log "$tmp/err"
+need mbpoll socat
 
 # the register values mbpoll prints, on one line ("[79]: 52224 (-13312)" -> 52224)
 values() { sed -n 's/^\[[0-9]*\]:[[:space:]]*\([0-9]*\).*/\1/p' | tr '\n' ' ' | sed 's/ $//'; }
@@ -38,7 +18,7 @@ tcp_read() { mbpoll -m tcp -p "$port" -0 -1 -o 2 -a "$1" -r "$2" -c "$3" -t "${4
 tcp_write() { mbpoll -m tcp -p "$port" -0 -1 -o 2 -a "$1" -r "$2" -t "$3" 127.0.0.1 "$4" >/dev/null 2>"$tmp/mberr"; }
 rtu_read() { mbpoll -m rtu -b 19200 -P even -0 -1 -o 1 -a "$1" -r "$2" -c "$3" -t "${4:-4}" "$tmp/rtu" 2>"$tmp/mberr" | values; }
 rtu_write() { mbpoll -m rtu -b 19200 -P even -0 -1 -o 1 -a "$1" -r "$2" -t "$3" "$tmp/rtu" "$4" >/dev/null 2>"$tmp/mberr"; }
-ctl() { printf '%s\n' "$1" | socat -t 5 - "UNIX-CONNECT:$tmp/ctl"; }
+ctl() { sim_ctl "$tmp/ctl" "$1"; }
 # eventually "WANT" CMD...: retries CMD until it prints WANT (bounded: 50 x 0.1 s)
 eventually() {
     want="$1"
@@ -57,122 +37,107 @@ eventually() {
 between() { [ -n "$3" ] && [ "$3" -ge "$1" ] && [ "$3" -le "$2" ]; }
 
 # --- start: a free TCP port, RTU on socat's ptys, control and alert sockets
-"$sim" serve "$src/examples/demo.yaml" --tcp 127.0.0.1:0 --rtu "$tmp/rtu" --control "$tmp/ctl" \
-    --alert "$tmp/alert" --seed 3 >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-i=0
-until grep -q "serving rack demo" "$tmp/out" 2>/dev/null; do
-    kill -0 "$pid" 2>/dev/null || fail "the simulator exited before it was ready"
-    [ $i -lt 100 ] || fail "no ready line"
-    sleep 0.1
-    i=$((i + 1))
-done
-grep -q "rtu $tmp/rtu (19200 8E1)" "$tmp/out" || fail "ready line: $(cat "$tmp/out")"
-port=$(sed -n 's/.*tcp 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/out")
-[ -n "$port" ] && [ "$port" -gt 0 ] || fail "no port in the ready line: $(cat "$tmp/out")"
+sim_start "$sim" "$tmp/out" "$tmp/err" "$src/examples/demo.yaml" --tcp 127.0.0.1:0 --rtu "$tmp/rtu" \
+    --control "$tmp/ctl" --alert "$tmp/alert" --seed 3
+grep -q "serving rack demo" "$tmp/out" || fail "ready line: $(cat "$tmp/out")"; ok
+grep -q "rtu $tmp/rtu (19200 8E1)" "$tmp/out" || fail "ready line: $(cat "$tmp/out")"; ok
+port=$sim_port
+[ -n "$port" ] && [ "$port" -gt 0 ] || fail "no port in the ready line: $(cat "$tmp/out")"; ok
 socat_pid=$(sed -n 's/.*rtu: socat (pid \([0-9]*\)).*/\1/p' "$tmp/err")
-[ -n "$socat_pid" ] || fail "socat's pid not logged"
-[ -L "$tmp/rtu" ] && [ -L "$tmp/rtu.sim" ] || fail "no pty links"
-ok
+[ -n "$socat_pid" ] || fail "socat's pid not logged"; ok
+[ -L "$tmp/rtu" ] && [ -L "$tmp/rtu.sim" ] || fail "no pty links"; ok
 
 socat -u "UNIX-CONNECT:$tmp/alert" - >"$tmp/alerts" 2>/dev/null &
 listener=$!
+track "$listener"
 
 # --- a PSU's output voltage: register 79, precision 10 -> about 51 V (50..52 V)
 v=$(tcp_read 200 79 1)
-between 51200 53248 "$v" || fail "tcp: ps1 output voltage raw '$v' is not about 51 V ($(cat "$tmp/mberr"))"
+between 51200 53248 "$v" || fail "tcp: ps1 output voltage raw '$v' is not about 51 V ($(cat "$tmp/mberr"))"; ok
 v=$(rtu_read 200 79 1)
-between 51200 53248 "$v" || fail "rtu: ps1 output voltage raw '$v' is not about 51 V ($(cat "$tmp/mberr"))"
-ok
+between 51200 53248 "$v" || fail "rtu: ps1 output voltage raw '$v' is not about 51 V ($(cat "$tmp/mberr"))"; ok
 
 # --- other unit ids over the same RTU line: the switch module and a chassis module
-[ "$(rtu_read 1 0 4)" = "1 1 2 2" ] || fail "rtu: switch positions '$(rtu_read 1 0 4)' (want 1 1 2 2)"
-[ "$(rtu_read 10 1 1)" = "1000" ] || fail "rtu: c1 slot 0 REQUEST_W is not 1000 ($(cat "$tmp/mberr"))"
-[ "$(rtu_read 203 8 1)" = "$(tcp_read 203 8 1)" ] || fail "rtu and tcp disagree on ps4's model"
-ok
+[ "$(rtu_read 1 0 4)" = "1 1 2 2" ] || fail "rtu: switch positions '$(rtu_read 1 0 4)' (want 1 1 2 2)"; ok
+[ "$(rtu_read 10 1 1)" = "1000" ] || fail "rtu: c1 slot 0 REQUEST_W is not 1000 ($(cat "$tmp/mberr"))"; ok
+[ "$(rtu_read 203 8 1)" = "$(tcp_read 203 8 1)" ] || fail "rtu and tcp disagree on ps4's model"; ok
 
 # --- a unit nobody serves: silence on RTU, exception 0x0B on TCP
 rtu_read 77 0 1 >/dev/null
-grep -qi "timed out" "$tmp/mberr" || fail "rtu: unit 77 should time out: $(cat "$tmp/mberr")"
+grep -qi "timed out" "$tmp/mberr" || fail "rtu: unit 77 should time out: $(cat "$tmp/mberr")"; ok
 tcp_read 77 0 1 >/dev/null
-grep -q "Target device failed to respond" "$tmp/mberr" || fail "tcp: unit 77: $(cat "$tmp/mberr")"
-[ "$(rtu_read 200 8 1)" = "$(tcp_read 200 8 1)" ] || fail "rtu stopped answering after a silent unit"
-ok
+grep -q "Target device failed to respond" "$tmp/mberr" || fail "tcp: unit 77: $(cat "$tmp/mberr")"; ok
+[ "$(rtu_read 200 8 1)" = "$(tcp_read 200 8 1)" ] || fail "rtu stopped answering after a silent unit"; ok
 
 # --- exceptions: out of range 0x02, unsupported function 0x01, bad coil 0x03
 tcp_read 200 100 10 >/dev/null
-grep -q "Illegal data address" "$tmp/mberr" || fail "ps1 register 100..109: $(cat "$tmp/mberr")"
+grep -q "Illegal data address" "$tmp/mberr" || fail "ps1 register 100..109: $(cat "$tmp/mberr")"; ok
 tcp_read 200 0 1 3 >/dev/null
-grep -q "Illegal function" "$tmp/mberr" || fail "input registers: $(cat "$tmp/mberr")"
+grep -q "Illegal function" "$tmp/mberr" || fail "input registers: $(cat "$tmp/mberr")"; ok
 tcp_read 200 0 1 0 >/dev/null
-grep -q "Illegal function" "$tmp/mberr" || fail "coils of a PSU: $(cat "$tmp/mberr")"
-tcp_write 1 50 0 1 && fail "coil of a PSU that does not exist was accepted"
-grep -q "Illegal data address" "$tmp/mberr" || fail "switch coil 50: $(cat "$tmp/mberr")"
-tcp_write 1 2 0 1 && fail "a coil for bus 2 of a two-bus rack was accepted"
-grep -q "Illegal data value" "$tmp/mberr" || fail "switch coil for bus 2: $(cat "$tmp/mberr")"
-ok
+grep -q "Illegal function" "$tmp/mberr" || fail "coils of a PSU: $(cat "$tmp/mberr")"; ok
+tcp_write 1 50 0 1 && fail "coil of a PSU that does not exist was accepted"; ok
+grep -q "Illegal data address" "$tmp/mberr" || fail "switch coil 50: $(cat "$tmp/mberr")"; ok
+tcp_write 1 2 0 1 && fail "a coil for bus 2 of a two-bus rack was accepted"; ok
+grep -q "Illegal data value" "$tmp/mberr" || fail "switch coil for bus 2: $(cat "$tmp/mberr")"; ok
 
 # --- switch coils: ps3 (PSU index 2) to bus A = coil 16, back to B over RTU = coil 17
-tcp_write 1 16 0 1 || fail "write coil 16: $(cat "$tmp/mberr")"
-[ "$(tcp_read 1 16 2 0)" = "1 0" ] || fail "coils 16,17 after the write: $(tcp_read 1 16 2 0)"
-[ "$(tcp_read 1 2 1)" = "1" ] || fail "switch register 2 is not bus A (1)"
-grep -q "write unit 1 (switch) coil 16 = 1: ps3 moved B -> A" "$tmp/err" || fail "switch write not logged"
-rtu_write 1 17 0 1 || fail "rtu: write coil 17: $(cat "$tmp/mberr")"
-[ "$(tcp_read 1 0 4)" = "1 1 2 2" ] || fail "ps3 not back on B"
-ok
+tcp_write 1 16 0 1 || fail "write coil 16: $(cat "$tmp/mberr")"; ok
+[ "$(tcp_read 1 16 2 0)" = "1 0" ] || fail "coils 16,17 after the write: $(tcp_read 1 16 2 0)"; ok
+[ "$(tcp_read 1 2 1)" = "1" ] || fail "switch register 2 is not bus A (1)"; ok
+grep -q "write unit 1 (switch) coil 16 = 1: ps3 moved B -> A" "$tmp/err" || fail "switch write not logged"; ok
+rtu_write 1 17 0 1 || fail "rtu: write coil 17: $(cat "$tmp/mberr")"; ok
+[ "$(tcp_read 1 0 4)" = "1 1 2 2" ] || fail "ps3 not back on B"; ok
 
 # --- a server asks through the control socket; the "controller" grants with the coil
-[ "$(ctl 'power_on db1')" = "ok" ] || fail "power_on db1 not ok"
-[ "$(tcp_read 10 0 7)" = "1 1000 0 0 0 1 1" ] || fail "db1's slot after the ask: $(tcp_read 10 0 7)"
-tcp_write 10 0 0 1 || fail "grant coil: $(cat "$tmp/mberr")"
-eventually "1" tcp_read 10 2 1 || fail "db1 is not on"
-[ "$(tcp_read 10 5 1)" = "0" ] || fail "the grant did not clear db1's ask"
+[ "$(ctl 'power_on db1')" = "ok" ] || fail "power_on db1 not ok"; ok
+[ "$(tcp_read 10 0 7)" = "1 1000 0 0 0 1 1" ] || fail "db1's slot after the ask: $(tcp_read 10 0 7)"; ok
+tcp_write 10 0 0 1 || fail "grant coil: $(cat "$tmp/mberr")"; ok
+eventually "1" tcp_read 10 2 1 || fail "db1 is not on"; ok
+[ "$(tcp_read 10 5 1)" = "0" ] || fail "the grant did not clear db1's ask"; ok
 draw=$(tcp_read 10 4 1)
-between 500 1000 "$draw" || fail "db1 draws '$draw' W (idle 500 .. peak 1000)"
+between 500 1000 "$draw" || fail "db1 draws '$draw' W (idle 500 .. peak 1000)"; ok
 cur=$(tcp_read 200 80 1)
-between 1 64000 "$cur" || fail "ps1 carries no current with db1 on ('$cur')"
-ok
+between 1 64000 "$cur" || fail "ps1 carries no current with db1 on ('$cur')"; ok
 
 # --- psu_fail through the control socket: alarms and voltage change, an alert goes out
-[ "$(tcp_read 202 60 1)" = "0" ] || fail "ps3 has alarms before the fault"
-[ "$(ctl 'psu_fail ps3')" = "ok" ] || fail "psu_fail ps3 not ok"
-eventually "514" tcp_read 202 60 1 || fail "ps3 general alarm is not DCDC fail (0x0202)"
-[ "$(tcp_read 202 62 1)" = "256" ] || fail "ps3 DCDC alarm register is not DCDC fail (0x0100)"
-[ "$(tcp_read 202 79 1)" = "0" ] || fail "a failed PSU still shows an output voltage"
-[ "$(rtu_read 202 79 1)" = "0" ] || fail "rtu: a failed PSU still shows an output voltage"
-eventually "1" sh -c "grep -c '^unit 202$' '$tmp/alerts'" || fail "no alert for ps3: $(cat "$tmp/alerts")"
-grep -q '^unit 10$' "$tmp/alerts" || fail "no alert for db1's ask"
-grep -q "control: psu_fail ps3" "$tmp/err" || fail "the fault is not logged"
-ok
+[ "$(tcp_read 202 60 1)" = "0" ] || fail "ps3 has alarms before the fault"; ok
+[ "$(ctl 'psu_fail ps3')" = "ok" ] || fail "psu_fail ps3 not ok"; ok
+eventually "514" tcp_read 202 60 1 || fail "ps3 general alarm is not DCDC fail (0x0202)"; ok
+[ "$(tcp_read 202 62 1)" = "256" ] || fail "ps3 DCDC alarm register is not DCDC fail (0x0100)"; ok
+[ "$(tcp_read 202 79 1)" = "0" ] || fail "a failed PSU still shows an output voltage"; ok
+[ "$(rtu_read 202 79 1)" = "0" ] || fail "rtu: a failed PSU still shows an output voltage"; ok
+eventually "1" sh -c "grep -c '^unit 202$' '$tmp/alerts'" || fail "no alert for ps3: $(cat "$tmp/alerts")"; ok
+grep -q '^unit 10$' "$tmp/alerts" || fail "no alert for db1's ask"; ok
+grep -q "control: psu_fail ps3" "$tmp/err" || fail "the fault is not logged"; ok
 
 # --- a feed down: AC not ok and input relay off on its PSUs
-[ "$(ctl 'feed_fail F2')" = "ok" ] || fail "feed_fail F2 not ok"
+[ "$(ctl 'feed_fail F2')" = "ok" ] || fail "feed_fail F2 not ok"; ok
 pfc=$(tcp_read 201 61 1)
-[ $((pfc & 0x500)) -eq $((0x500)) ] || fail "ps2 PFC alarm '$pfc' lacks AC not ok / relay off"
-[ "$(tcp_read 201 79 1)" = "0" ] || fail "ps2 without AC shows an output voltage"
-[ "$(ctl 'feed_repair F2')" = "ok" ] || fail "feed_repair F2 not ok"
-eventually "0" tcp_read 201 61 1 || fail "ps2 PFC alarm stays after the repair"
-ok
+[ $((pfc & 0x500)) -eq $((0x500)) ] || fail "ps2 PFC alarm '$pfc' lacks AC not ok / relay off"; ok
+[ "$(tcp_read 201 79 1)" = "0" ] || fail "ps2 without AC shows an output voltage"; ok
+[ "$(ctl 'feed_repair F2')" = "ok" ] || fail "feed_repair F2 not ok"; ok
+eventually "0" tcp_read 201 61 1 || fail "ps2 PFC alarm stays after the repair"; ok
 
 # --- bad control lines: a clear error, nothing changes, serving goes on
 r=$(ctl 'psu_fail ghost')
-[ "$r" = "error: psu_fail: unknown psu 'ghost'" ] || fail "unknown psu: '$r'"
+[ "$r" = "error: psu_fail: unknown psu 'ghost'" ] || fail "unknown psu: '$r'"; ok
 r=$(ctl 'explode ps1')
-case "$r" in "error: unknown command 'explode'"*) ;; *) fail "unknown word: '$r'" ;; esac
+case "$r" in "error: unknown command 'explode'"*) ;; *) fail "unknown word: '$r'" ;; esac; ok
 r=$(ctl 'psu_degrade ps4 99999')
-case "$r" in error:*) ;; *) fail "degrade above rating: '$r'" ;; esac
+case "$r" in error:*) ;; *) fail "degrade above rating: '$r'" ;; esac; ok
 r=$(printf 'power_on web1 ghost\n' | socat -t 5 - "UNIX-CONNECT:$tmp/ctl")
-case "$r" in error:*) ;; *) fail "a line naming a ghost: '$r'" ;; esac
-[ "$(tcp_read 11 5 1)" = "0" ] || fail "web1 asked although its line was refused"
+case "$r" in error:*) ;; *) fail "a line naming a ghost: '$r'" ;; esac; ok
+[ "$(tcp_read 11 5 1)" = "0" ] || fail "web1 asked although its line was refused"; ok
 head -c 3000 /dev/urandom | socat -t 5 - "UNIX-CONNECT:$tmp/ctl" >/dev/null 2>&1
-grep -q "unknown psu 'ghost'" "$tmp/err" || fail "the error is not on stderr"
-[ "$(tcp_read 200 60 1)" = "0" ] || fail "ps1 changed after bad lines"
-[ "$(ctl 'status' | tail -1)" = "ok" ] || fail "status"
-ok
+grep -q "unknown psu 'ghost'" "$tmp/err" || fail "the error is not on stderr"; ok
+[ "$(tcp_read 200 60 1)" = "0" ] || fail "ps1 changed after bad lines"; ok
+[ "$(ctl 'status' | tail -1)" = "ok" ] || fail "status"; ok
 
 # --- many clients at once, a silent one, one vanishing mid-request, garbage
 socat -u -T 3 "TCP:127.0.0.1:$port" - >/dev/null 2>&1 &
 idle=$!
+track "$idle"
 printf '\000\001\000\000\000\006\310\003' | socat -u - "TCP:127.0.0.1:$port" 2>/dev/null
 printf 'GET / HTTP/1.0\r\n\r\n' | socat -t 1 - "TCP:127.0.0.1:$port" >/dev/null 2>&1
 head -c 2000 /dev/urandom | socat -t 1 - "TCP:127.0.0.1:$port" >/dev/null 2>&1
@@ -196,42 +161,36 @@ while [ $k -lt 8 ]; do
     eval "wait \$client$k" || bad=$((bad + 1))
     k=$((k + 1))
 done
-[ $bad -eq 0 ] || fail "$bad of 8 concurrent clients failed"
-eventually "1 1 2 2" rtu_read 1 0 4 || fail "rtu does not recover from garbage"
-kill -0 "$pid" 2>/dev/null || fail "the simulator died"
-ok
+[ $bad -eq 0 ] || fail "$bad of 8 concurrent clients failed"; ok
+eventually "1 1 2 2" rtu_read 1 0 4 || fail "rtu does not recover from garbage"; ok
+kill -0 "$sim_pid" 2>/dev/null || fail "the simulator died"; ok
 
 # --- SIGTERM: exit 0, socat gone, the ptys and sockets removed
-kill "$listener" 2>/dev/null
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=""
-[ $rc -eq 0 ] || fail "exit status $rc after SIGTERM"
-grep -q "stopping on SIGTERM" "$tmp/err" || fail "no stop line"
-kill -0 "$socat_pid" 2>/dev/null && fail "socat still runs"
-[ -e "$tmp/rtu" ] || [ -L "$tmp/rtu" ] && fail "$tmp/rtu left behind"
-[ -e "$tmp/rtu.sim" ] || [ -L "$tmp/rtu.sim" ] && fail "$tmp/rtu.sim left behind"
-[ -e "$tmp/ctl" ] && fail "control socket left behind"
-[ -e "$tmp/alert" ] && fail "alert socket left behind"
-ok
+stop "$listener"
+sim_stop
+[ $stop_rc -eq 0 ] || fail "exit status $stop_rc after SIGTERM"; ok
+grep -q "stopping on SIGTERM" "$tmp/err" || fail "no stop line"; ok
+kill -0 "$socat_pid" 2>/dev/null && fail "socat still runs"; ok
+[ -e "$tmp/rtu" ] || [ -L "$tmp/rtu" ] && fail "$tmp/rtu left behind"; ok
+[ -e "$tmp/rtu.sim" ] || [ -L "$tmp/rtu.sim" ] && fail "$tmp/rtu.sim left behind"; ok
+[ -e "$tmp/ctl" ] && fail "control socket left behind"; ok
+[ -e "$tmp/alert" ] && fail "alert socket left behind"; ok
 
 # --- the command line
-"$sim" serve --help | grep -q "usage: rackpower-sim serve" || fail "serve --help"
+"$sim" serve --help | grep -q "usage: rackpower-sim serve" || fail "serve --help"; ok
 "$sim" serve >/dev/null 2>&1
-[ $? -eq 2 ] || fail "serve without a rack: exit is not 2"
+[ $? -eq 2 ] || fail "serve without a rack: exit is not 2"; ok
 "$sim" serve "$src/examples/demo.yaml" --bogus >/dev/null 2>"$tmp/e"
-[ $? -eq 2 ] || fail "bad option: exit is not 2"
+[ $? -eq 2 ] || fail "bad option: exit is not 2"; ok
 "$sim" serve "$src/examples/demo.yaml" --parity X >/dev/null 2>&1
-[ $? -eq 2 ] || fail "bad parity: exit is not 2"
+[ $? -eq 2 ] || fail "bad parity: exit is not 2"; ok
 "$sim" serve "$tmp/missing.yaml" --tcp 127.0.0.1:0 >/dev/null 2>"$tmp/e"
-[ $? -eq 1 ] || fail "missing rack: exit is not 1"
-grep -q "missing.yaml: cannot open" "$tmp/e" || fail "missing rack message: $(cat "$tmp/e")"
+[ $? -eq 1 ] || fail "missing rack: exit is not 1"; ok
+grep -q "missing.yaml: cannot open" "$tmp/e" || fail "missing rack message: $(cat "$tmp/e")"; ok
 printf 'rack:\n  buses: [A]\ntimeline:\n  - {at: 1, psu_fail: ps9}\n' >"$tmp/bad.yaml"
 "$sim" serve "$src/examples/demo.yaml" --tcp 127.0.0.1:0 --scenario "$tmp/bad.yaml" >/dev/null 2>"$tmp/e"
-[ $? -eq 1 ] || fail "bad scenario: exit is not 1"
-grep -q "bad.yaml:4:" "$tmp/e" || fail "bad scenario message: $(cat "$tmp/e")"
-ok
+[ $? -eq 1 ] || fail "bad scenario: exit is not 1"; ok
+grep -q "bad.yaml:4:" "$tmp/e" || fail "bad scenario message: $(cat "$tmp/e")"; ok
 
 # --- a scenario timeline in real seconds
 cat >"$tmp/scen.yaml" <<EOF
@@ -245,25 +204,14 @@ timeline:
   - {at: 0.2, psu_fail: ps2}
   - {at: 0.3, power_on: [web2]}
 EOF
-"$sim" serve "$src/examples/demo.yaml" --tcp 127.0.0.1:0 --scenario "$tmp/scen.yaml" \
-    >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-i=0
-until grep -q "scenario: last step played" "$tmp/err" 2>/dev/null; do
-    kill -0 "$pid" 2>/dev/null || fail "scenario run exited"
-    [ $i -lt 100 ] || fail "the scenario did not play"
-    sleep 0.1
-    i=$((i + 1))
-done
-port=$(sed -n 's/.*tcp 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/out")
-[ "$(tcp_read 201 60 1)" = "514" ] || fail "scenario psu_fail ps2 not served"
-[ "$(tcp_read 11 13 1)" = "1" ] || fail "scenario power_on web2 not served (c2 slot 1 ask)"
-grep -q "scenario (line 8, at 0.2s): psu_fail ps2" "$tmp/err" || fail "scenario step not logged"
-kill -INT "$pid"
-wait "$pid"
-rc=$?
-pid=""
-[ $rc -eq 0 ] || fail "exit status $rc after SIGINT"
-ok
+sim_start "$sim" "$tmp/out" "$tmp/err" "$src/examples/demo.yaml" --tcp 127.0.0.1:0 \
+    --scenario "$tmp/scen.yaml"
+until_ok 'grep -q "scenario: last step played" "$tmp/err"' "the scenario to play"
+port=$sim_port
+[ "$(tcp_read 201 60 1)" = "514" ] || fail "scenario psu_fail ps2 not served"; ok
+[ "$(tcp_read 11 13 1)" = "1" ] || fail "scenario power_on web2 not served (c2 slot 1 ask)"; ok
+grep -q "scenario (line 8, at 0.2s): psu_fail ps2" "$tmp/err" || fail "scenario step not logged"; ok
+sim_stop INT
+[ $stop_rc -eq 0 ] || fail "exit status $stop_rc after SIGINT"; ok
 
-echo "$passed passed, 0 failed"
+test_end

@@ -1,0 +1,168 @@
+# tests/lib.sh: what the shell tests share (chrony's test/simulation/test.common
+# is the model). A test sources it and names itself:
+#     . "${0%/*}/lib.sh"
+#     test_begin daemon.sh
+# then makes its checks, each ending in a count or a failure:
+#     grep -q 'up' "$tmp/out" || fail "the device is not up"; ok
+#     until_ok '[ "$(srv db1)" = on ]' "db1 powered"
+# and ends with test_end, which prints "daemon.sh: 37 checks passed".
+# fail names the test, the number and the text of the failed check, shows the
+# last lines of every log registered with log_show, and exits 1. The cleanup
+# trap stops every process started through lib.sh (or given to track) and
+# removes $tmp. POSIX sh; the caller may `set -u`.
+
+# ---- checks --------------------------------------------------------------------
+
+# test_begin NAME: the test's name, a temporary directory $tmp, the counter
+# and the cleanup trap.
+test_begin() {
+    test_name="$1"
+    checks=0
+    lib_pids=""
+    lib_logs=""
+    rpd_pid=""
+    sim_pid=""
+    tmp=$(mktemp -d) || { echo "$test_name: no temporary directory"; exit 1; }
+    trap lib_cleanup EXIT
+    trap 'exit 1' INT TERM
+}
+
+# ok: counts the check just made (after `condition || fail "what"`).
+ok() { checks=$((checks + 1)); }
+
+# fail WHAT: the check that did not hold; the logs; exit 1.
+fail() {
+    echo "FAIL: $test_name: check $((checks + 1)): $*"
+    for lib_l in $lib_logs; do
+        echo "--- ${lib_l%%=*} (${lib_l#*=}):"
+        tail -n 30 "${lib_l#*=}" 2>/dev/null
+    done
+    exit 1
+}
+
+# log_show LABEL FILE: shows FILE's last lines when a check fails (no spaces).
+log_show() { lib_logs="$lib_logs $1=$2"; }
+
+# until_ok COMMAND [WHAT [TENTHS]]: a check that COMMAND (eval'd, so it may be
+# a pipeline or use the test's functions) succeeds within TENTHS tenths of a
+# second (default 100: 10 s), polled every 0.1 s. WHAT names it (default: COMMAND).
+until_ok() {
+    lib_i=0
+    while ! eval "$1" >/dev/null 2>&1; do
+        lib_i=$((lib_i + 1))
+        [ "$lib_i" -gt "${3:-100}" ] && fail "timed out waiting for: ${2:-$1}"
+        sleep 0.1
+    done
+    ok
+}
+
+# test_end: the count, on success.
+test_end() { echo "$test_name: $checks checks passed"; }
+
+# ---- processes -----------------------------------------------------------------
+
+# track PID / untrack PID: a background process the cleanup stops if it runs.
+track() { lib_pids="$lib_pids $1"; }
+untrack() {
+    lib_left=""
+    for lib_p in $lib_pids; do
+        [ "$lib_p" = "$1" ] || lib_left="$lib_left $lib_p"
+    done
+    lib_pids="$lib_left"
+}
+
+# stop PID [SIGNAL]: signals (TERM by default) and reaps a tracked process;
+# its exit status is in $stop_rc.
+stop() {
+    kill "-${2:-TERM}" "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    stop_rc=$?
+    untrack "$1"
+}
+
+lib_cleanup() {
+    for lib_p in $lib_pids; do
+        kill -9 "$lib_p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+
+# ---- rackpowerd ----------------------------------------------------------------
+
+# rpd_start RACKPOWERD CONFIG DB LOG [ARGS...]: starts the daemon in the
+# foreground (log_show it), waits for its API, and sets rpd_pid, api (the URL
+# it logged) and port. Environment the caller puts before the call reaches it.
+rpd_start() {
+    lib_bin="$1"
+    lib_conf="$2"
+    lib_db="$3"
+    rpd_log="$4"
+    shift 4
+    "$lib_bin" --config "$lib_conf" --db "$lib_db" --foreground "$@" >"$rpd_log" 2>&1 &
+    rpd_pid=$!
+    track "$rpd_pid"
+    lib_i=0
+    while ! grep -q 'serving the API on' "$rpd_log"; do
+        kill -0 "$rpd_pid" 2>/dev/null || fail "rackpowerd exited while starting"
+        lib_i=$((lib_i + 1))
+        [ "$lib_i" -gt 200 ] && fail "rackpowerd did not start within 20 s"
+        sleep 0.1
+    done
+    api=$(sed -n 's/.*serving the API on \(http:[^ ]*\).*/\1/p' "$rpd_log" | head -n 1)
+    port=${api##*:}
+}
+
+# rpd_stop [SIGNAL]: stops the daemon (TERM by default); its exit status is in
+# $stop_rc.
+rpd_stop() {
+    stop "$rpd_pid" "${1:-TERM}"
+    rpd_pid=""
+}
+
+# ---- rackpower-sim serve -------------------------------------------------------
+
+# sim_start RACKPOWER-SIM STDOUT STDERR ARGS...: `rackpower-sim serve ARGS`,
+# waits for its ready line on STDOUT and sets sim_pid and, when it serves TCP,
+# sim_port.
+sim_start() {
+    lib_bin="$1"
+    lib_out="$2"
+    lib_err="$3"
+    shift 3
+    "$lib_bin" serve "$@" >"$lib_out" 2>"$lib_err" &
+    sim_pid=$!
+    track "$sim_pid"
+    lib_i=0
+    while ! grep -q 'serving' "$lib_out" 2>/dev/null; do
+        kill -0 "$sim_pid" 2>/dev/null || fail "rackpower-sim serve exited while starting"
+        lib_i=$((lib_i + 1))
+        [ "$lib_i" -gt 100 ] && fail "rackpower-sim serve did not start within 10 s"
+        sleep 0.1
+    done
+    sim_port=$(sed -n 's/.*tcp 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$lib_out")
+}
+
+# sim_stop [SIGNAL]: stops the simulator (TERM by default); exit status in $stop_rc.
+sim_stop() {
+    stop "$sim_pid" "${1:-TERM}"
+    sim_pid=""
+}
+
+# sim_ctl SOCKET LINE: one line to a simulator's control socket; prints the answer.
+sim_ctl() { printf '%s\n' "$2" | socat -t 5 - "UNIX-CONNECT:$1" 2>/dev/null; }
+
+# ---- the demo rack -------------------------------------------------------------
+
+# demo_rack SOURCE_DIR FILE: examples/demo.yaml's rack without its timeline
+# (4 PSUs on 2 buses and 2 feeds, 6 servers in 3 chassis, n+1).
+demo_rack() {
+    sed -n '/^rack:/,/^timeline:/p' "$1/examples/demo.yaml" | grep -v '^timeline:' >"$2"
+}
+
+# need TOOL...: fails when a tool the test drives is not installed.
+need() {
+    for lib_t in "$@"; do
+        command -v "$lib_t" >/dev/null || fail "$lib_t is not installed"
+    done
+}
