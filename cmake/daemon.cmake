@@ -25,9 +25,12 @@ target_link_libraries(rpdaemon PUBLIC rpdriver rpconf rpcore rpevjson rputil Pkg
 add_executable(rackpowerd src/daemon/main.c)
 target_link_libraries(rackpowerd PRIVATE rpdaemon)
 
-# cli: rackpowerctl and its small HTTP/1.1 client
-add_library(rpctl STATIC src/cli/http.c)
+# cli: rackpowerctl, its requests over libcurl (GnuTLS build) and its
+# Server-Sent Events parser
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+add_library(rpctl STATIC src/cli/http.c src/cli/sse.c)
 target_include_directories(rpctl PUBLIC src/cli)
+target_link_libraries(rpctl PUBLIC PkgConfig::CURL)
 add_executable(rackpowerctl src/cli/rackpowerctl.c)
 target_link_libraries(rackpowerctl PRIVATE rpctl rpevjson PkgConfig::JANSSON)
 

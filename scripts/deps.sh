@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the sudo line to run and fails.
 set -eu
 PKGS="build-essential cmake pkg-config libyaml-dev libjansson-dev libcmocka-dev
-libmodbus-dev libuv1-dev libmicrohttpd-dev libsqlite3-dev libsystemd-dev mbpoll socat
+libmodbus-dev libuv1-dev libmicrohttpd-dev libsqlite3-dev libsystemd-dev libcurl4-gnutls-dev mbpoll socat
 mandoc"
 missing=""
 for p in $PKGS; do

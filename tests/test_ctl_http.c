@@ -1,7 +1,8 @@
 /*
- * test_ctl_http.c - rackpowerctl's HTTP client: URLs, bodies by length,
- * chunked and until close, Server-Sent Events, and the message when nobody
- * listens. A forked child plays the server with canned answers.
+ * test_ctl_http.c - rackpowerctl's requests over libcurl (URLs, bodies by
+ * length, chunked and until close, answers cut short, a stream, a Unix-domain
+ * socket, the message when nobody listens) and its Server-Sent Events parser.
+ * A forked child plays the server with canned answers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,39 +13,42 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "http.h"
+#include "sse.h"
 
 static char err[600];
 
 static void test_urls(void **state)
 {
     (void)state;
-    struct http_url u;
-    assert_int_equal(http_parse_url("http://127.0.0.1:8470", &u, err, sizeof(err)), 0);
-    assert_string_equal(u.host, "127.0.0.1");
-    assert_string_equal(u.port, "8470");
-    assert_string_equal(u.base, "");
-    assert_int_equal(http_parse_url("localhost", &u, err, sizeof(err)), 0);
-    assert_string_equal(u.host, "localhost");
-    assert_string_equal(u.port, "8470");
-    assert_int_equal(http_parse_url("http://[::1]:9000/rp/", &u, err, sizeof(err)), 0);
-    assert_string_equal(u.host, "::1");
-    assert_string_equal(u.port, "9000");
-    assert_string_equal(u.base, "/rp");
-    char shown[64];
-    http_url_show(&u, shown, sizeof(shown));
-    assert_string_equal(shown, "[::1]:9000");
-    assert_int_equal(http_parse_url("https://x", &u, err, sizeof(err)), -1);
-    assert_string_equal(err, "https://x: only http:// is supported");
-    assert_int_equal(http_parse_url("http://x:0", &u, err, sizeof(err)), -1);
-    assert_int_equal(http_parse_url("http://x:99999", &u, err, sizeof(err)), -1);
-    assert_int_equal(http_parse_url("http://:80", &u, err, sizeof(err)), -1);
-    assert_int_equal(http_parse_url("http://[::1", &u, err, sizeof(err)), -1);
+    struct http_api a;
+    assert_int_equal(http_api_init(&a, "http://127.0.0.1:8470", NULL, NULL, err, sizeof(err)), 0);
+    assert_string_equal(a.base, "http://127.0.0.1:8470");
+    assert_string_equal(a.where, "127.0.0.1:8470");
+    assert_int_equal(http_api_init(&a, "localhost", NULL, NULL, err, sizeof(err)), 0);
+    assert_string_equal(a.base, "http://localhost:8470");
+    assert_int_equal(http_api_init(&a, "http://[::1]:9000/rp/", NULL, NULL, err, sizeof(err)), 0);
+    assert_string_equal(a.base, "http://[::1]:9000/rp");
+    assert_string_equal(a.where, "[::1]:9000");
+    assert_int_equal(http_api_init(&a, "https://x", "ca.pem", NULL, err, sizeof(err)), 0);
+    assert_string_equal(a.base, "https://x:8470");
+    assert_string_equal(a.cacert, "ca.pem");
+    assert_int_equal(http_api_init(&a, "http://localhost", NULL, "/run/rp.sock", err, sizeof(err)),
+                     0);
+    assert_string_equal(a.where, "/run/rp.sock");
+    assert_int_equal(http_api_init(&a, "ftp://x", NULL, NULL, err, sizeof(err)), -1);
+    assert_string_equal(err, "ftp://x: only http:// and https:// are supported");
+    assert_int_equal(http_api_init(&a, "http://x:0", NULL, NULL, err, sizeof(err)), -1);
+    assert_int_equal(http_api_init(&a, "http://x:99999", NULL, NULL, err, sizeof(err)), -1);
+    assert_int_equal(http_api_init(&a, "http://:80", NULL, NULL, err, sizeof(err)), -1);
+    assert_int_equal(http_api_init(&a, "http://[::1", NULL, NULL, err, sizeof(err)), -1);
+    assert_int_equal(http_api_init(&a, "http://x/v1?a=1", NULL, NULL, err, sizeof(err)), -1);
 }
 
 struct got {
@@ -67,30 +71,25 @@ static void test_sse_events_split_anywhere(void **state)
                                  "event: x\ndata\n\n";
     /* the same events however the bytes are cut */
     for (size_t step = 1; step <= sizeof(stream); step++) {
-        struct http_sse s = {0};
+        struct sse s = {0};
         struct got g = {0};
         for (size_t i = 0; i < sizeof(stream) - 1; i += step) {
             size_t n = sizeof(stream) - 1 - i < step ? sizeof(stream) - 1 - i : step;
-            assert_int_equal(http_sse_feed(&s, stream + i, n, on_event, &g), 0);
+            assert_int_equal(sse_feed(&s, stream + i, n, on_event, &g), 0);
         }
         assert_int_equal(g.n, 3);
         assert_string_equal(g.data[0], "{\"a\":1}");
         assert_string_equal(g.data[1], "line1\nline2");
         assert_string_equal(g.data[2], "");
-        http_sse_free(&s);
+        sse_free(&s);
     }
 }
 
-/* Serves one connection with answer, after reading the request head. */
-static pid_t serve(int *port, const char *answer)
+/* Serves one connection on the listening fd with answer, after reading the
+ * request head; the answer is "HTTP/1.1 400" when the head does not start
+ * with want (NULL: any). */
+static pid_t serve_on(int fd, const char *want, const char *answer)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(fd, 1), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -106,6 +105,8 @@ static pid_t serve(int *port, const char *answer)
             if (strstr(buf, "\r\n\r\n"))
                 break;
         }
+        if (want && strncmp(buf, want, strlen(want)))
+            answer = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
         ssize_t w = write(c, answer, strlen(answer));
         (void)w;
         close(c);
@@ -115,15 +116,27 @@ static pid_t serve(int *port, const char *answer)
     return pid;
 }
 
+static pid_t serve(int *port, const char *answer)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return serve_on(fd, NULL, answer);
+}
+
 static void fetch(const char *answer, struct http_response *r)
 {
     int port, st;
     pid_t pid = serve(&port, answer);
     char url[64];
-    struct http_url u;
+    struct http_api a;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-    assert_int_equal(http_parse_url(url, &u, err, sizeof(err)), 0);
-    int rc = http_request(&u, "GET", "/v1/status", NULL, 5000, r, err, sizeof(err));
+    assert_int_equal(http_api_init(&a, url, NULL, NULL, err, sizeof(err)), 0);
+    int rc = http_request(&a, "GET", "/v1/status", NULL, 5000, r, err, sizeof(err));
     waitpid(pid, &st, 0);
     if (rc)
         fail_msg("http_request: %s", err);
@@ -152,7 +165,7 @@ static void test_cut_short_and_garbage(void **state)
 {
     (void)state;
     int port, st;
-    struct http_url u;
+    struct http_api a;
     struct http_response r;
     char url[64];
     static const char *const bad[] = {
@@ -164,8 +177,8 @@ static void test_cut_short_and_garbage(void **state)
     for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
         pid_t pid = serve(&port, bad[k]);
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-        assert_int_equal(http_parse_url(url, &u, err, sizeof(err)), 0);
-        assert_int_equal(http_request(&u, "GET", "/", NULL, 5000, &r, err, sizeof(err)), -1);
+        assert_int_equal(http_api_init(&a, url, NULL, NULL, err, sizeof(err)), 0);
+        assert_int_equal(http_request(&a, "GET", "/", NULL, 5000, &r, err, sizeof(err)), -1);
         waitpid(pid, &st, 0);
     }
 }
@@ -181,14 +194,89 @@ static void test_nobody_listening(void **state)
     assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
     close(fd);
     char url[64], want[128];
-    struct http_url u;
+    struct http_api a;
     struct http_response r;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
-    assert_int_equal(http_parse_url(url, &u, err, sizeof(err)), 0);
-    assert_int_equal(http_request(&u, "GET", "/", NULL, 5000, &r, err, sizeof(err)), -1);
+    assert_int_equal(http_api_init(&a, url, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(http_request(&a, "GET", "/", NULL, 5000, &r, err, sizeof(err)), -1);
     snprintf(want, sizeof(want), "cannot reach rackpowerd at 127.0.0.1:%d: Connection refused",
              ntohs(sa.sin_port));
     assert_string_equal(err, want);
+}
+
+static int collect(void *arg, const char *data, size_t len)
+{
+    char *buf = arg;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 256 - n, "%.*s", (int)len, data);
+    return 0;
+}
+
+static void test_stream_passes_2xx_keeps_4xx(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n: ka\n\n",
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 15\r\n\r\n{\"error\":\"bad\"}",
+    };
+    for (size_t k = 0; k < 2; k++) {
+        int port, st, status = 0;
+        pid_t pid = serve(&port, answers[k]);
+        char url[64], got[256] = "";
+        struct http_api a;
+        struct http_response r;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+        assert_int_equal(http_api_init(&a, url, NULL, NULL, err, sizeof(err)), 0);
+        int rc = http_stream(&a, "/v1/events/stream", collect, got, &status, &r, err, sizeof(err));
+        waitpid(pid, &st, 0);
+        if (rc)
+            fail_msg("http_stream %zu: %s", k, err);
+        if (k == 0) {
+            assert_int_equal(status, 200);
+            assert_string_equal(got, "data: 1\n\n: ka\n\n");
+        } else {
+            assert_int_equal(status, 400);
+            assert_string_equal(got, "");
+            assert_string_equal(r.body, "{\"error\":\"bad\"}");
+        }
+        http_response_free(&r);
+    }
+}
+
+static void test_unix_socket_with_prefix(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rpctl.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/api.sock", dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    /* the URL's host does not matter; its prefix does */
+    pid_t pid = serve_on(fd, "POST /rp/v1/servers/db1/power-on HTTP/1.1\r\n",
+                         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    struct http_api a;
+    struct http_response r;
+    int st;
+    assert_int_equal(
+        http_api_init(&a, "http://nowhere.invalid/rp", NULL, sa.sun_path, err, sizeof(err)), 0);
+    int rc = http_request(&a, "POST", "/v1/servers/db1/power-on", "", 5000, &r, err, sizeof(err));
+    waitpid(pid, &st, 0);
+    if (rc)
+        fail_msg("http_request: %s", err);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{}");
+    http_response_free(&r);
+    unlink(sa.sun_path);
+
+    /* nobody on the socket now */
+    char want[200];
+    assert_int_equal(http_request(&a, "GET", "/v1/status", NULL, 5000, &r, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "cannot reach rackpowerd at %s: No such file or directory",
+             sa.sun_path);
+    assert_string_equal(err, want);
+    rmdir(dir);
 }
 
 int main(void)
@@ -199,6 +287,12 @@ int main(void)
         cmocka_unit_test(test_bodies_by_length_chunked_and_close),
         cmocka_unit_test(test_cut_short_and_garbage),
         cmocka_unit_test(test_nobody_listening),
+        cmocka_unit_test(test_stream_passes_2xx_keeps_4xx),
+        cmocka_unit_test(test_unix_socket_with_prefix),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (http_init())
+        return 1;
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    http_fini();
+    return failed;
 }

@@ -1,345 +1,96 @@
 /*
- * http.c - HTTP/1.1 over a socket, for rackpowerctl.
+ * http.c - rackpowerctl's requests, over libcurl.
  */
 #include "http.h"
 
-#include <errno.h>
-#include <netdb.h>
-#include <stdint.h>
+#include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
-#define MAX_HEAD 65536
+#define DEFAULT_PORT "8470"
+#define CONNECT_TIMEOUT_MS 15000L
 #define MAX_BODY ((size_t)64 << 20)
 
-int http_parse_url(const char *url, struct http_url *u, char *err, size_t errlen)
+int http_init(void)
 {
-    *u = (struct http_url){.port = "8470"};
-    const char *p = url;
-    if (!strncmp(p, "http://", 7))
-        p += 7;
-    else if (strstr(p, "://")) {
-        snprintf(err, errlen, "%s: only http:// is supported", url);
-        return -1;
-    }
-    const char *host = p, *host_end;
-    if (*p == '[') { /* [v6]:port */
-        host = p + 1;
-        host_end = strchr(host, ']');
-        if (!host_end) {
-            snprintf(err, errlen, "%s: missing ']'", url);
-            return -1;
-        }
-        p = host_end + 1;
-    } else {
-        host_end = p + strcspn(p, ":/");
-        p = host_end;
-    }
-    size_t hl = (size_t)(host_end - host);
-    if (hl == 0 || hl >= sizeof(u->host)) {
-        snprintf(err, errlen, "%s: expected http://HOST[:PORT]", url);
-        return -1;
-    }
-    memcpy(u->host, host, hl);
-    if (*p == ':') {
-        p++;
-        size_t pl = strspn(p, "0123456789");
-        long port = strtol(p, NULL, 10);
-        if (pl == 0 || pl > 5 || port < 1 || port > 65535 || (p[pl] && p[pl] != '/')) {
-            snprintf(err, errlen, "%s: bad port", url);
-            return -1;
-        }
-        snprintf(u->port, sizeof(u->port), "%ld", port);
-        p += pl;
-    }
-    if (*p && *p != '/') {
-        snprintf(err, errlen, "%s: expected http://HOST[:PORT]", url);
-        return -1;
-    }
-    size_t bl = strlen(p);
-    while (bl && p[bl - 1] == '/')
-        bl--;
-    if (bl >= sizeof(u->base)) {
-        snprintf(err, errlen, "%s: path too long", url);
-        return -1;
-    }
-    memcpy(u->base, p, bl);
-    return 0;
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 
-void http_url_show(const struct http_url *u, char *buf, size_t len)
+void http_fini(void)
 {
-    bool v6 = strchr(u->host, ':') != NULL;
-    snprintf(buf, len, "%s%s%s:%s", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
+    curl_global_cleanup();
 }
 
-static int dial(const struct http_url *u, int timeout_ms, char *err, size_t errlen)
+static bool scheme_ok(const char *s)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
-    char where[300];
-    http_url_show(u, where, sizeof(where));
-    int rc = getaddrinfo(u->host, u->port, &hints, &res);
-    if (rc) {
-        snprintf(err, errlen, "cannot reach rackpowerd at %s: %s", where, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1, e = 0;
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0) {
-            e = errno;
-            continue;
-        }
-        if (timeout_ms > 0) {
-            struct timeval tv = {.tv_sec = timeout_ms / 1000,
-                                 .tv_usec = (timeout_ms % 1000) * 1000};
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* bounds connect too */
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        e = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        snprintf(err, errlen, "cannot reach rackpowerd at %s: %s", where, strerror(e));
-    return fd;
+    return !strcmp(s, "http") || !strcmp(s, "https");
 }
 
-static int send_all(int fd, const char *buf, size_t len)
+int http_api_init(struct http_api *a, const char *url, const char *cacert, const char *unix_socket,
+                  char *err, size_t errlen)
 {
-    while (len) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* A buffered reader over the socket. */
-struct rd {
-    int fd;
-    char buf[16384];
-    size_t off, len;
-    bool eof;
-};
-
-/* Makes bytes available; 0, or -1 on error (errno) or end of stream (eof). */
-static int fill(struct rd *r)
-{
-    if (r->off < r->len)
-        return 0;
-    for (;;) {
-        ssize_t n = recv(r->fd, r->buf, sizeof(r->buf), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r->eof = n == 0;
-            return -1;
-        }
-        r->off = 0;
-        r->len = (size_t)n;
-        return 0;
-    }
-}
-
-/* Reads a line ending in LF (CR dropped), at most len - 1 bytes. */
-static int read_line(struct rd *r, char *line, size_t len)
-{
-    size_t n = 0;
-    for (;;) {
-        if (fill(r))
-            return -1;
-        char ch = r->buf[r->off++];
-        if (ch == '\n')
-            break;
-        if (n + 1 >= len)
-            return -1;
-        line[n++] = ch;
-    }
-    if (n && line[n - 1] == '\r')
-        n--;
-    line[n] = '\0';
-    return 0;
-}
-
-typedef int sink_fn(void *arg, const char *data, size_t len);
-
-/* Passes up to n bytes (or all until close when n is SIZE_MAX) to fn. */
-static int read_body(struct rd *r, size_t n, sink_fn *fn, void *arg, int *stop)
-{
-    while (n) {
-        if (fill(r))
-            return n == SIZE_MAX && r->eof ? 0 : -1;
-        size_t k = r->len - r->off;
-        if (k > n)
-            k = n;
-        if ((*stop = fn(arg, r->buf + r->off, k)))
-            return 0;
-        r->off += k;
-        if (n != SIZE_MAX)
-            n -= k;
-    }
-    return 0;
-}
-
-static int read_chunked(struct rd *r, sink_fn *fn, void *arg, int *stop)
-{
-    char line[256];
-    for (;;) {
-        if (read_line(r, line, sizeof(line)))
-            return -1;
-        char *end;
-        errno = 0;
-        unsigned long long size = strtoull(line, &end, 16);
-        if (end == line || errno || (*end && *end != ';' && *end != ' '))
-            return -1;
-        if (size == 0) { /* trailers up to the empty line */
-            while (!read_line(r, line, sizeof(line)) && line[0])
-                ;
-            return 0;
-        }
-        if (read_body(r, (size_t)size, fn, arg, stop) || *stop)
-            return *stop ? 0 : -1;
-        if (read_line(r, line, sizeof(line)) || line[0])
-            return -1;
-    }
-}
-
-struct buf {
-    char *s;
-    size_t len, cap;
-};
-
-static int buf_sink(void *arg, const char *data, size_t len)
-{
-    struct buf *b = arg;
-    if (b->len + len + 1 > MAX_BODY)
-        return -1;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s)
-            return -1;
-        b->s = s;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, data, len);
-    b->len += len;
-    b->s[b->len] = '\0';
-    return 0;
-}
-
-/* One exchange: sends, reads the head, then the body into fn (or into out
- * for a non-2xx answer when out is given). */
-static int exchange(const struct http_url *u, const char *method, const char *path,
-                    const char *body, int timeout_ms, sink_fn *fn, void *arg, int *status,
-                    struct http_response *out, char *err, size_t errlen)
-{
-    char where[300], head[2048], line[MAX_HEAD];
-    http_url_show(u, where, sizeof(where));
-    int fd = dial(u, timeout_ms, err, errlen);
-    if (fd < 0)
-        return -1;
-    size_t blen = body ? strlen(body) : 0;
-    int n = snprintf(head, sizeof(head),
-                     "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: rackpowerctl\r\n"
-                     "Accept: application/json, text/event-stream\r\nConnection: close\r\n",
-                     method, u->base, path, where);
-    if (body && n > 0 && (size_t)n < sizeof(head))
-        n += snprintf(head + n, sizeof(head) - (size_t)n,
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
-    if (n > 0 && (size_t)n < sizeof(head))
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
-    if (n < 0 || (size_t)n >= sizeof(head)) {
-        snprintf(err, errlen, "request too long");
-        close(fd);
-        return -1;
-    }
-    struct rd *r = calloc(1, sizeof(*r));
-    if (!r) {
-        close(fd);
+    *a = (struct http_api){.cacert = cacert, .unix_socket = unix_socket};
+    char full[600];
+    snprintf(full, sizeof(full), "%s%s", strstr(url, "://") ? "" : "http://", url);
+    CURLU *u = curl_url();
+    if (!u) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    r->fd = fd;
-    int rc = -1, stop = 0;
-    if (send_all(fd, head, (size_t)n) || (blen && send_all(fd, body, blen))) {
-        snprintf(err, errlen, "%s: cannot send: %s", where, strerror(errno));
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *frag = NULL,
+         *user = NULL;
+    int rc = -1;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, full, CURLU_NON_SUPPORT_SCHEME);
+    if (uc) {
+        snprintf(err, errlen, "%s: %s", url, curl_url_strerror(uc));
         goto out;
     }
-    if (read_line(r, line, sizeof(line)) || sscanf(line, "HTTP/1.%*d %d", status) != 1) {
-        snprintf(err, errlen, "%s: %s", where,
-                 r->eof || !errno ? "no HTTP answer" : strerror(errno));
+    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    curl_url_get(u, CURLUPART_HOST, &host, 0);
+    curl_url_get(u, CURLUPART_PORT, &port, 0);
+    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    curl_url_get(u, CURLUPART_QUERY, &query, 0);
+    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
+    curl_url_get(u, CURLUPART_USER, &user, 0);
+    if (!scheme || !scheme_ok(scheme)) {
+        snprintf(err, errlen, "%s: only http:// and https:// are supported", url);
         goto out;
     }
-    size_t length = SIZE_MAX;
-    bool chunked = false;
-    for (;;) {
-        if (read_line(r, line, sizeof(line))) {
-            snprintf(err, errlen, "%s: answer cut short", where);
-            goto out;
-        }
-        if (!line[0])
-            break;
-        char *colon = strchr(line, ':');
-        if (!colon)
-            continue;
-        *colon = '\0';
-        const char *v = colon + 1 + strspn(colon + 1, " \t");
-        if (!strcasecmp(line, "Content-Length"))
-            length = (size_t)strtoull(v, NULL, 10);
-        else if (!strcasecmp(line, "Transfer-Encoding") && strstr(v, "chunked"))
-            chunked = true;
-    }
-    struct buf whole = {0};
-    bool keep = out && (*status < 200 || *status > 299 || !fn);
-    sink_fn *sink = keep ? buf_sink : fn;
-    void *sarg = keep ? (void *)&whole : arg;
-    int brc =
-        chunked ? read_chunked(r, sink, sarg, &stop) : read_body(r, length, sink, sarg, &stop);
-    if (keep) {
-        out->status = *status;
-        out->body = whole.s ? whole.s : calloc(1, 1);
-        out->len = whole.len;
-        if (stop || !out->body) {
-            snprintf(err, errlen, "%s: answer too large", where);
-            http_response_free(out);
-            goto out;
-        }
-    }
-    if (brc && !stop) {
-        snprintf(err, errlen, "%s: answer cut short", where);
-        if (keep)
-            http_response_free(out);
+    if (!host || query || frag || user) {
+        snprintf(err, errlen, "%s: expected http[s]://HOST[:PORT][/PREFIX]", url);
         goto out;
     }
+    if (port && atoi(port) < 1) {
+        snprintf(err, errlen, "%s: bad port", url);
+        goto out;
+    }
+    size_t pl = path ? strlen(path) : 0;
+    while (pl && path[pl - 1] == '/')
+        pl--;
+    const char *p = port ? port : DEFAULT_PORT;
+    int n = snprintf(a->base, sizeof(a->base), "%s://%s:%s%.*s", scheme, host, p, (int)pl,
+                     path ? path : "");
+    if (n < 0 || (size_t)n >= sizeof(a->base)) {
+        snprintf(err, errlen, "%s: too long", url);
+        goto out;
+    }
+    if (unix_socket)
+        snprintf(a->where, sizeof(a->where), "%s", unix_socket);
+    else
+        snprintf(a->where, sizeof(a->where), "%s:%s", host, p);
     rc = 0;
 out:
-    close(fd);
-    free(r);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    curl_free(frag);
+    curl_free(user);
+    curl_url_cleanup(u);
     return rc;
-}
-
-int http_request(const struct http_url *u, const char *method, const char *path, const char *body,
-                 int timeout_ms, struct http_response *out, char *err, size_t errlen)
-{
-    int status = 0;
-    *out = (struct http_response){0};
-    return exchange(u, method, path, body, timeout_ms, NULL, NULL, &status, out, err, errlen);
 }
 
 void http_response_free(struct http_response *r)
@@ -349,83 +100,160 @@ void http_response_free(struct http_response *r)
     r->len = 0;
 }
 
-int http_stream(const struct http_url *u, const char *path, sink_fn *fn, void *arg, int *status,
+/* Where the answer's bytes go: a 2xx to fn when there is one, anything else
+ * into body (a non-2xx answer is kept whole for its message). */
+struct sink {
+    CURL *c;
+    int (*fn)(void *arg, const char *data, size_t len);
+    void *arg;
+    char *body;
+    size_t len, cap;
+    bool too_large, stopped;
+};
+
+static bool status_2xx(CURL *c)
+{
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    return code >= 200 && code <= 299;
+}
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct sink *s = arg;
+    size_t n = size * nmemb;
+    if (s->fn && status_2xx(s->c)) {
+        if (s->fn(s->arg, data, n)) {
+            s->stopped = true;
+            return 0; /* libcurl stops the transfer */
+        }
+        return n;
+    }
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *b = cap <= MAX_BODY ? realloc(s->body, cap) : NULL;
+        if (!b) {
+            s->too_large = true;
+            return 0;
+        }
+        s->body = b;
+        s->cap = cap;
+    }
+    memcpy(s->body + s->len, data, n);
+    s->len += n;
+    s->body[s->len] = '\0';
+    return n;
+}
+
+/* libcurl's reason, or the system's (Connection refused) when it has one. */
+static void explain(CURL *c, CURLcode cc, const char *curl_err, const struct http_api *a, char *err,
+                    size_t errlen)
+{
+    long os_errno = 0, code = 0;
+    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    const char *why = curl_err[0] ? curl_err : curl_easy_strerror(cc);
+    if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+        (cc == CURLE_OPERATION_TIMEDOUT && code == 0))
+        snprintf(err, errlen, "cannot reach rackpowerd at %s: %s", a->where,
+                 os_errno ? strerror((int)os_errno) : why);
+    else
+        snprintf(err, errlen, "rackpowerd at %s: %s", a->where, why);
+}
+
+static int exchange(const struct http_api *a, const char *method, const char *path,
+                    const char *body, long timeout_ms, struct sink *s, int *status,
+                    struct http_response *out, char *err, size_t errlen)
+{
+    char url[1200], curl_err[CURL_ERROR_SIZE] = "";
+    *out = (struct http_response){0};
+    if ((size_t)snprintf(url, sizeof(url), "%s%s", a->base, path) >= sizeof(url)) {
+        snprintf(err, errlen, "request too long");
+        return -1;
+    }
+    CURL *c = curl_easy_init();
+    bool get = !strcmp(method, "GET");
+    struct curl_slist *head =
+        curl_slist_append(NULL, "Accept: application/json, text/event-stream");
+    if (!get && head)
+        head = curl_slist_append(head, "Content-Type: application/json");
+    if (!get && head) /* no 100-continue round trip for a body: send it */
+        head = curl_slist_append(head, "Expect:");
+    if (!c || !head) {
+        curl_easy_cleanup(c);
+        curl_slist_free_all(head);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->c = c;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    if (get) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, body ? (long)strlen(body) : 0L);
+        if (strcmp(method, "POST"))
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, head);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "rackpowerctl");
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+    if (timeout_ms > 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    /* libcurl checks the server's certificate and name by default: say so anyway */
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (a->cacert)
+        curl_easy_setopt(c, CURLOPT_CAINFO, a->cacert);
+    if (a->unix_socket)
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, a->unix_socket);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+
+    CURLcode cc = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    *status = (int)code;
+    int rc = 0;
+    if (s->too_large) {
+        snprintf(err, errlen, "rackpowerd at %s: answer too large", a->where);
+        rc = -1;
+    } else if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && s->stopped)) {
+        explain(c, cc, curl_err, a, err, errlen);
+        rc = -1;
+    } else {
+        out->status = *status;
+        out->body = s->body ? s->body : calloc(1, 1);
+        out->len = s->len;
+        s->body = NULL;
+        if (!out->body) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    free(s->body);
+    curl_slist_free_all(head);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+int http_request(const struct http_api *a, const char *method, const char *path, const char *body,
+                 long timeout_ms, struct http_response *out, char *err, size_t errlen)
+{
+    struct sink s = {0};
+    int status = 0;
+    return exchange(a, method, path, body, timeout_ms, &s, &status, out, err, errlen);
+}
+
+int http_stream(const struct http_api *a, const char *path,
+                int (*fn)(void *arg, const char *data, size_t len), void *arg, int *status,
                 struct http_response *out, char *err, size_t errlen)
 {
-    *out = (struct http_response){0};
-    return exchange(u, "GET", path, NULL, 0, fn, arg, status, out, err, errlen);
-}
-
-static int grow(char **s, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    char *n = realloc(*s, c);
-    if (!n)
-        return -1;
-    *s = n;
-    *cap = c;
-    return 0;
-}
-
-/* One complete line of the stream. */
-static int sse_line(struct http_sse *s, int (*fn)(void *arg, const char *data), void *arg)
-{
-    const char *l = s->line;
-    if (s->len == 0) { /* blank line: dispatch */
-        if (!s->has_data)
-            return 0;
-        s->data[s->dlen] = '\0';
-        s->dlen = 0;
-        s->has_data = false;
-        return fn(arg, s->data);
-    }
-    if (l[0] == ':' || strncmp(l, "data", 4) || (l[4] != ':' && l[4] != '\0'))
-        return 0; /* a comment, or a field other than data */
-    const char *v = l[4] == ':' ? l + 5 : l + 4;
-    if (*v == ' ')
-        v++;
-    size_t vl = s->len - (size_t)(v - l);
-    if (grow(&s->data, &s->dcap, s->dlen + vl + 2))
-        return -1;
-    if (s->has_data)
-        s->data[s->dlen++] = '\n';
-    memcpy(s->data + s->dlen, v, vl);
-    s->dlen += vl;
-    s->has_data = true;
-    return 0;
-}
-
-int http_sse_feed(struct http_sse *s, const char *buf, size_t len,
-                  int (*fn)(void *arg, const char *data), void *arg)
-{
-    for (size_t i = 0; i < len; i++) {
-        char ch = buf[i];
-        if (ch == '\n') {
-            if (s->len && s->line[s->len - 1] == '\r')
-                s->len--;
-            if (grow(&s->line, &s->cap, s->len + 1))
-                return -1;
-            s->line[s->len] = '\0';
-            int rc = sse_line(s, fn, arg);
-            s->len = 0;
-            if (rc)
-                return rc;
-            continue;
-        }
-        if (grow(&s->line, &s->cap, s->len + 2))
-            return -1;
-        s->line[s->len++] = ch;
-    }
-    return 0;
-}
-
-void http_sse_free(struct http_sse *s)
-{
-    free(s->line);
-    free(s->data);
-    *s = (struct http_sse){0};
+    struct sink s = {.fn = fn, .arg = arg};
+    return exchange(a, "GET", path, NULL, 0, &s, status, out, err, errlen);
 }

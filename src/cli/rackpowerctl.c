@@ -15,12 +15,13 @@
 
 #include "evjson.h"
 #include "http.h"
+#include "sse.h"
 
 #define TIMEOUT_MS 15000
 #define DEFAULT_API "http://127.0.0.1:8470"
 
 struct opts {
-    struct http_url url;
+    struct http_api api;
     bool json, follow;
     long tail;
     long long since;
@@ -29,7 +30,7 @@ struct opts {
 
 static void usage(FILE *f)
 {
-    fputs("usage: rackpowerctl [--api URL] [--json] COMMAND\n"
+    fputs("usage: rackpowerctl [--api URL] [--cacert FILE] [--unix-socket PATH] [--json] COMMAND\n"
           "  status                          the rack: protection, capacity, allocation\n"
           "  servers | psus | buses          every server, PSU or bus bar\n"
           "  events [--tail N | --since ID] [--follow]\n"
@@ -38,7 +39,13 @@ static void usage(FILE *f)
           "  out-of-service psu|bus ID       take a PSU or bus out (the policy sees it fail)\n"
           "  in-service psu|bus ID           put it back\n"
           "options:\n"
-          "  --api URL      rackpowerd's API (default $RACKPOWER_API, else " DEFAULT_API ")\n"
+          "  --api URL      rackpowerd's API, http:// or https:// (default $RACKPOWER_API,\n"
+          "                 else " DEFAULT_API ")\n"
+          "  --cacert FILE  check an https server's certificate against the CAs in FILE\n"
+          "                 (default: the system's); it is always checked\n"
+          "  --unix-socket PATH\n"
+          "                 reach rackpowerd over this Unix-domain socket (the URL still\n"
+          "                 gives the path prefix and Host)\n"
           "  --json         print the API's JSON as it comes\n"
           "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n",
           f);
@@ -69,7 +76,7 @@ static json_t *call(const struct opts *o, const char *method, const char *path, 
                     struct http_response *raw)
 {
     char err[600];
-    if (http_request(&o->url, method, path, body, TIMEOUT_MS, raw, err, sizeof(err)))
+    if (http_request(&o->api, method, path, body, TIMEOUT_MS, raw, err, sizeof(err)))
         die(err);
     if (raw->status < 200 || raw->status > 299)
         die_answer(raw);
@@ -131,7 +138,7 @@ static void print_event_json(json_t *ev)
 
 struct follow {
     const struct opts *o;
-    struct http_sse sse;
+    struct sse sse;
 };
 
 static int on_event(void *arg, const char *data)
@@ -150,7 +157,7 @@ static int on_event(void *arg, const char *data)
 static int on_bytes(void *arg, const char *data, size_t len)
 {
     struct follow *f = arg;
-    return http_sse_feed(&f->sse, data, len, on_event, f) < 0 ? -1 : 0;
+    return sse_feed(&f->sse, data, len, on_event, f) < 0 ? -1 : 0;
 }
 
 static int cmd_events(const struct opts *o)
@@ -181,9 +188,9 @@ static int cmd_events(const struct opts *o)
     snprintf(path, sizeof(path), "/v1/events/stream?since=%lld", last);
     struct follow f = {.o = o};
     int status = 0;
-    if (http_stream(&o->url, path, on_bytes, &f, &status, &raw, err, sizeof(err)))
+    if (http_stream(&o->api, path, on_bytes, &f, &status, &raw, err, sizeof(err)))
         die(status == 200 ? "the event stream ended: rackpowerd stopped" : err);
-    http_sse_free(&f.sse);
+    sse_free(&f.sse);
     if (status < 200 || status > 299)
         die_answer(&raw);
     http_response_free(&raw);
@@ -393,7 +400,7 @@ static long long number(const char *opt, const char *s, long long min, long long
 int main(int argc, char **argv)
 {
     struct opts o = {.tail = 20, .since = -1};
-    const char *api = getenv("RACKPOWER_API"), *args[4];
+    const char *api = getenv("RACKPOWER_API"), *args[4], *cacert = NULL, *unix_socket = NULL;
     int nargs = 0;
     char err[600];
     if (!api || !*api)
@@ -401,7 +408,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool value = !strcmp(a, "--api") || !strcmp(a, "--tail") || !strcmp(a, "--since") ||
-                     !strcmp(a, "--reason");
+                     !strcmp(a, "--reason") || !strcmp(a, "--cacert") ||
+                     !strcmp(a, "--unix-socket");
         if (value && i + 1 >= argc)
             bad_usage("%s needs a value", a);
         if (!strcmp(a, "--api"))
@@ -412,6 +420,10 @@ int main(int argc, char **argv)
             o.since = number(a, argv[++i], 0, INT64_MAX);
         else if (!strcmp(a, "--reason"))
             o.reason = argv[++i];
+        else if (!strcmp(a, "--cacert"))
+            cacert = argv[++i];
+        else if (!strcmp(a, "--unix-socket"))
+            unix_socket = argv[++i];
         else if (!strcmp(a, "--json"))
             o.json = true;
         else if (!strcmp(a, "--follow") || !strcmp(a, "-f"))
@@ -426,7 +438,9 @@ int main(int argc, char **argv)
         else
             args[nargs++] = a;
     }
-    if (http_parse_url(api, &o.url, err, sizeof(err)))
+    if (http_init())
+        die("cannot set up libcurl");
+    if (http_api_init(&o.api, api, cacert, unix_socket, err, sizeof(err)))
         bad_usage("--api: %s", err);
     if (!nargs) {
         usage(stderr);
