@@ -30,7 +30,7 @@
 
 #include "mbdrv.h"
 #include "orv3.h"
-#include "simdev.h"
+#include "rackmod.h"
 
 #define MS(x) ((int64_t)(x)*1000000LL)
 #define SEC(x) ((int64_t)(x)*1000000000LL)
@@ -609,9 +609,9 @@ static void test_discovery_probes_one_absent_unit_per_round(void **state)
 static void test_writes_reach_the_server(void **state)
 {
     struct fixture *f = *state;
-    struct unitsim *ch = add_unit(&f->srv, 10, 4, 4 * SIMDEV_SLOT_FIELDS);
+    struct unitsim *ch = add_unit(&f->srv, 10, 4, 4 * RACKMOD_SLOT_FIELDS);
     struct unitsim *sw = add_unit(&f->srv, 1, 2 * 8, 2);
-    ch->map->tab_registers[SIMDEV_SLOT_REG(3, SIMDEV_SLOT_ASK)] = SIMDEV_ASK_POWER_ON;
+    ch->map->tab_registers[RACKMOD_SLOT_REG(3, RACKMOD_SLOT_ASK)] = RACKMOD_ASK_POWER_ON;
     open_bus(f);
     int dc = add_dev(f, MBDRV_SIM_CHASSIS, 10, 4);
     int ds = add_dev(f, MBDRV_SIM_SWITCH, 1, 2);
@@ -622,15 +622,15 @@ static void test_writes_reach_the_server(void **state)
     assert_int_equal(mbdrv_set_slot_cap(f->bus, dc, 1, 750900, err, sizeof(err)), 0);
     assert_int_equal(mbdrv_clear_ask(f->bus, dc, 3, err, sizeof(err)), 0);
     assert_int_equal(mbdrv_set_switch(f->bus, ds, 1, 1, true, err, sizeof(err)), 0);
-    assert_int_equal(mbdrv_write_register(f->bus, dc, SIMDEV_SLOT_REG(0, SIMDEV_SLOT_CAP_W), 42,
+    assert_int_equal(mbdrv_write_register(f->bus, dc, RACKMOD_SLOT_REG(0, RACKMOD_SLOT_CAP_W), 42,
                                           err, sizeof(err)),
                      0);
     pthread_mutex_lock(&f->srv.mu);
-    assert_int_equal(ch->map->tab_bits[SIMDEV_SLOT_COIL(2)], 1);
-    assert_int_equal(ch->map->tab_registers[SIMDEV_SLOT_REG(1, SIMDEV_SLOT_CAP_W)], 750);
-    assert_int_equal(ch->map->tab_registers[SIMDEV_SLOT_REG(3, SIMDEV_SLOT_ASK)], 0);
-    assert_int_equal(ch->map->tab_registers[SIMDEV_SLOT_REG(0, SIMDEV_SLOT_CAP_W)], 42);
-    assert_int_equal(sw->map->tab_bits[SIMDEV_SW_COIL(1, 1)], 1);
+    assert_int_equal(ch->map->tab_bits[RACKMOD_SLOT_COIL(2)], 1);
+    assert_int_equal(ch->map->tab_registers[RACKMOD_SLOT_REG(1, RACKMOD_SLOT_CAP_W)], 750);
+    assert_int_equal(ch->map->tab_registers[RACKMOD_SLOT_REG(3, RACKMOD_SLOT_ASK)], 0);
+    assert_int_equal(ch->map->tab_registers[RACKMOD_SLOT_REG(0, RACKMOD_SLOT_CAP_W)], 42);
+    assert_int_equal(sw->map->tab_bits[RACKMOD_SW_COIL(1, 1)], 1);
     pthread_mutex_unlock(&f->srv.mu);
     assert_int_equal(stats(f, dc).writes, 4);
     assert_int_equal(stats(f, ds).writes, 1);
@@ -669,13 +669,13 @@ static void test_writes_reach_the_server(void **state)
 static void test_chassis_slots_and_switch_positions_reported(void **state)
 {
     struct fixture *f = *state;
-    struct unitsim *ch = add_unit(&f->srv, 10, 3, 3 * SIMDEV_SLOT_FIELDS);
+    struct unitsim *ch = add_unit(&f->srv, 10, 3, 3 * RACKMOD_SLOT_FIELDS);
     struct unitsim *sw = add_unit(&f->srv, 1, 16, 2);
     uint16_t *r = ch->map->tab_registers;
     for (int s = 0; s < 3; s++) {
-        r[SIMDEV_SLOT_REG(s, SIMDEV_SLOT_PRESENT)] = 1;
-        r[SIMDEV_SLOT_REG(s, SIMDEV_SLOT_REQUEST_W)] = (uint16_t)(500 + s);
-        r[SIMDEV_SLOT_REG(s, SIMDEV_SLOT_DRAW_W)] = 300;
+        r[RACKMOD_SLOT_REG(s, RACKMOD_SLOT_PRESENT)] = 1;
+        r[RACKMOD_SLOT_REG(s, RACKMOD_SLOT_REQUEST_W)] = (uint16_t)(500 + s);
+        r[RACKMOD_SLOT_REG(s, RACKMOD_SLOT_DRAW_W)] = 300;
     }
     sw->map->tab_registers[0] = 1; /* PSU 0 on bus 0 */
     sw->map->tab_registers[1] = 2; /* PSU 1 on bus 1 */
@@ -702,9 +702,9 @@ static void test_chassis_slots_and_switch_positions_reported(void **state)
 
     /* slot 1 asks to power on; slot 2's draw moves 3 W (inside the deadband) */
     pthread_mutex_lock(&f->srv.mu);
-    r[SIMDEV_SLOT_REG(1, SIMDEV_SLOT_ASK)] = SIMDEV_ASK_POWER_ON;
-    r[SIMDEV_SLOT_REG(1, SIMDEV_SLOT_CHANGES)] = 1;
-    r[SIMDEV_SLOT_REG(2, SIMDEV_SLOT_DRAW_W)] = 303;
+    r[RACKMOD_SLOT_REG(1, RACKMOD_SLOT_ASK)] = RACKMOD_ASK_POWER_ON;
+    r[RACKMOD_SLOT_REG(1, RACKMOD_SLOT_CHANGES)] = 1;
+    r[RACKMOD_SLOT_REG(2, RACKMOD_SLOT_DRAW_W)] = 303;
     sw->map->tab_registers[0] = 2;
     pthread_mutex_unlock(&f->srv.mu);
     int nev = f->rec.n;
@@ -714,10 +714,10 @@ static void test_chassis_slots_and_switch_positions_reported(void **state)
     assert_int_equal(e->kind, MBDRV_EV_SLOT);
     assert_int_equal(e->u.slot.slot, 1);
     assert_int_equal(e->u.slot.changed, MBDRV_SLOT_ASK | MBDRV_SLOT_CHANGES);
-    assert_int_equal(e->u.slot.ask, SIMDEV_ASK_POWER_ON);
+    assert_int_equal(e->u.slot.ask, RACKMOD_ASK_POWER_ON);
     /* another 3 W: 6 W from the last reported draw, past the deadband */
     pthread_mutex_lock(&f->srv.mu);
-    r[SIMDEV_SLOT_REG(2, SIMDEV_SLOT_DRAW_W)] = 306;
+    r[RACKMOD_SLOT_REG(2, RACKMOD_SLOT_DRAW_W)] = 306;
     pthread_mutex_unlock(&f->srv.mu);
     nev = f->rec.n;
     mbdrv_poll_once(f->bus, SEC(1), 0);

@@ -18,7 +18,7 @@
 #include "orv3.h"
 #include "physics.h"
 #include "rackfile.h"
-#include "simdev.h"
+#include "rackmod.h"
 #include "simdevs.h"
 
 #define S 1000000000LL
@@ -315,7 +315,7 @@ static void test_power_on_asks_and_a_grant_clears_the_ask(void **state)
     (void)state;
     ph.nev = 0;
     in(POLICY_POWER_ON, 0, 0, 0);
-    assert_int_equal(ph.srv[0].ask, SIMDEV_ASK_POWER_ON);
+    assert_int_equal(ph.srv[0].ask, RACKMOD_ASK_POWER_ON);
     assert_int_equal(ph.srv[0].changes, 1);
     assert_false(ph.srv[0].powered); /* it waits for the controller */
     assert_true(has_event(PHYS_EV_SLOT, 0));
@@ -323,13 +323,13 @@ static void test_power_on_asks_and_a_grant_clears_the_ask(void **state)
     struct policy_input again = {.kind = POLICY_POWER_ON, .index = 0};
     assert_int_equal(phys_check(&ph, &again, err, sizeof(err)), -1);
     assert_int_equal(phys_power(&ph, 0, true, 1, "grant"), 0);
-    assert_int_equal(ph.srv[0].ask, SIMDEV_ASK_NONE);
+    assert_int_equal(ph.srv[0].ask, RACKMOD_ASK_NONE);
     assert_int_equal(ph.srv[0].changes, 2);
     in(POLICY_POWER_OFF, 0, 0, 2);
     assert_false(ph.srv[0].powered);
-    assert_int_equal(ph.srv[0].ask, SIMDEV_ASK_POWER_OFF);
+    assert_int_equal(ph.srv[0].ask, RACKMOD_ASK_POWER_OFF);
     phys_clear_ask(&ph, 0, 3, "test");
-    assert_int_equal(ph.srv[0].ask, SIMDEV_ASK_NONE);
+    assert_int_equal(ph.srv[0].ask, RACKMOD_ASK_NONE);
     assert_int_equal(ph.srv[0].changes, 4);
 }
 
@@ -508,23 +508,23 @@ static void test_switch_module_registers(void **state)
     assert_int_equal(simdevs_init(&d, &ph, 19200), 0);
     uint8_t rsp[MBSRV_PDU_MAX];
     const uint8_t regs[] = {0x03, 0, 0, 0, 3};
-    assert_int_equal(req(&d, SIMDEV_SWITCH_UNIT, regs, sizeof(regs), rsp), 8);
+    assert_int_equal(req(&d, RACKMOD_SWITCH_UNIT, regs, sizeof(regs), rsp), 8);
     assert_int_equal(rsp[3], 1); /* ps1 on A */
     assert_int_equal(rsp[7], 2); /* ps3 on B */
     /* ps2 (index 1) to B: coil 1*8+1 */
-    const uint8_t to_b[] = {0x05, 0, SIMDEV_SW_COIL(1, 1), 0xFF, 0};
-    assert_int_equal(req(&d, SIMDEV_SWITCH_UNIT, to_b, sizeof(to_b), rsp), 5);
+    const uint8_t to_b[] = {0x05, 0, RACKMOD_SW_COIL(1, 1), 0xFF, 0};
+    assert_int_equal(req(&d, RACKMOD_SWITCH_UNIT, to_b, sizeof(to_b), rsp), 5);
     assert_int_equal(ph.r.psus[1].bus, 1);
     const uint8_t read[] = {0x01, 0, 8, 0, 8};
-    assert_int_equal(req(&d, SIMDEV_SWITCH_UNIT, read, sizeof(read), rsp), 3);
+    assert_int_equal(req(&d, RACKMOD_SWITCH_UNIT, read, sizeof(read), rsp), 3);
     assert_int_equal(rsp[2], 0x02);
     /* ps3 is not wired to A: exception 3, nothing moves */
-    const uint8_t unwired[] = {0x05, 0, SIMDEV_SW_COIL(2, 0), 0xFF, 0};
-    assert_int_equal(req(&d, SIMDEV_SWITCH_UNIT, unwired, sizeof(unwired), rsp), 2);
+    const uint8_t unwired[] = {0x05, 0, RACKMOD_SW_COIL(2, 0), 0xFF, 0};
+    assert_int_equal(req(&d, RACKMOD_SWITCH_UNIT, unwired, sizeof(unwired), rsp), 2);
     assert_int_equal(rsp[1], MBSRV_EX_ILLEGAL_VALUE);
     assert_int_equal(ph.r.psus[2].bus, 1);
     const uint8_t beyond[] = {0x01, 0, 30, 0, 8};
-    assert_int_equal(req(&d, SIMDEV_SWITCH_UNIT, beyond, sizeof(beyond), rsp), 2);
+    assert_int_equal(req(&d, RACKMOD_SWITCH_UNIT, beyond, sizeof(beyond), rsp), 2);
     assert_int_equal(rsp[1], MBSRV_EX_ILLEGAL_ADDRESS);
     simdevs_free(&d);
 }
@@ -535,36 +535,36 @@ static void test_chassis_module_registers(void **state)
     struct simdevs d;
     assert_int_equal(simdevs_init(&d, &ph, 19200), 0);
     int slot;
-    assert_int_equal(simdevs_server_unit(&d, 2, &slot), SIMDEV_CHASSIS_UNIT_BASE + 1);
+    assert_int_equal(simdevs_server_unit(&d, 2, &slot), RACKMOD_CHASSIS_UNIT_BASE + 1);
     assert_int_equal(slot, 0);
-    assert_int_equal(simdevs_server_unit(&d, 3, &slot), SIMDEV_LOOSE_CHASSIS_UNIT);
+    assert_int_equal(simdevs_server_unit(&d, 3, &slot), RACKMOD_LOOSE_CHASSIS_UNIT);
     uint8_t rsp[MBSRV_PDU_MAX];
-    uint8_t unit = SIMDEV_CHASSIS_UNIT_BASE; /* c1: a1, a2 */
+    uint8_t unit = RACKMOD_CHASSIS_UNIT_BASE; /* c1: a1, a2 */
     in(POLICY_POWER_ON, 1, 0, 0);
-    const uint8_t slot1[] = {0x03, 0, SIMDEV_SLOT_FIELDS, 0, SIMDEV_SLOT_FIELDS};
-    assert_int_equal(req(&d, unit, slot1, sizeof(slot1), rsp), 2 + 2 * SIMDEV_SLOT_FIELDS);
-    assert_int_equal(rsp[2 + 2 * SIMDEV_SLOT_PRESENT + 1], 1);
-    assert_int_equal(rsp[2 + 2 * SIMDEV_SLOT_REQUEST_W] << 8 | rsp[3 + 2 * SIMDEV_SLOT_REQUEST_W],
+    const uint8_t slot1[] = {0x03, 0, RACKMOD_SLOT_FIELDS, 0, RACKMOD_SLOT_FIELDS};
+    assert_int_equal(req(&d, unit, slot1, sizeof(slot1), rsp), 2 + 2 * RACKMOD_SLOT_FIELDS);
+    assert_int_equal(rsp[2 + 2 * RACKMOD_SLOT_PRESENT + 1], 1);
+    assert_int_equal(rsp[2 + 2 * RACKMOD_SLOT_REQUEST_W] << 8 | rsp[3 + 2 * RACKMOD_SLOT_REQUEST_W],
                      1500);
-    assert_int_equal(rsp[3 + 2 * SIMDEV_SLOT_ASK], SIMDEV_ASK_POWER_ON);
-    assert_int_equal(rsp[3 + 2 * SIMDEV_SLOT_CHANGES], 1);
+    assert_int_equal(rsp[3 + 2 * RACKMOD_SLOT_ASK], RACKMOD_ASK_POWER_ON);
+    assert_int_equal(rsp[3 + 2 * RACKMOD_SLOT_CHANGES], 1);
     /* grant: coil 1 */
     const uint8_t grant[] = {0x05, 0, 1, 0xFF, 0};
     assert_int_equal(req(&d, unit, grant, sizeof(grant), rsp), 5);
     assert_true(ph.srv[1].powered);
-    assert_int_equal(ph.srv[1].ask, SIMDEV_ASK_NONE);
+    assert_int_equal(ph.srv[1].ask, RACKMOD_ASK_NONE);
     /* cap: register 11 */
-    const uint8_t cap[] = {0x06, 0, SIMDEV_SLOT_REG(1, SIMDEV_SLOT_CAP_W), 0x03, 0xE8};
+    const uint8_t cap[] = {0x06, 0, RACKMOD_SLOT_REG(1, RACKMOD_SLOT_CAP_W), 0x03, 0xE8};
     assert_int_equal(req(&d, unit, cap, sizeof(cap), rsp), 5);
     assert_int_equal(ph.srv[1].cap_mw, 1000000);
-    const uint8_t state_reg[] = {0x03, 0, SIMDEV_SLOT_REG(1, SIMDEV_SLOT_STATE), 0, 1};
+    const uint8_t state_reg[] = {0x03, 0, RACKMOD_SLOT_REG(1, RACKMOD_SLOT_STATE), 0, 1};
     assert_int_equal(req(&d, unit, state_reg, sizeof(state_reg), rsp), 4);
-    assert_int_equal(rsp[3], SIMDEV_CAPPED);
+    assert_int_equal(rsp[3], RACKMOD_SLOT_CAPPED);
     /* read-only fields and asks other than 0 are refused */
-    const uint8_t present[] = {0x06, 0, SIMDEV_SLOT_REG(1, SIMDEV_SLOT_PRESENT), 0, 0};
+    const uint8_t present[] = {0x06, 0, RACKMOD_SLOT_REG(1, RACKMOD_SLOT_PRESENT), 0, 0};
     assert_int_equal(req(&d, unit, present, sizeof(present), rsp), 2);
     assert_int_equal(rsp[1], MBSRV_EX_ILLEGAL_ADDRESS);
-    const uint8_t ask1[] = {0x06, 0, SIMDEV_SLOT_REG(1, SIMDEV_SLOT_ASK), 0, 1};
+    const uint8_t ask1[] = {0x06, 0, RACKMOD_SLOT_REG(1, RACKMOD_SLOT_ASK), 0, 1};
     assert_int_equal(req(&d, unit, ask1, sizeof(ask1), rsp), 2);
     assert_int_equal(rsp[1], MBSRV_EX_ILLEGAL_VALUE);
     /* an empty slot cannot be powered */

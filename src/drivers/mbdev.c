@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "mbdrv.h"
-#include "simdev.h"
+#include "rackmod.h"
 
 #define MBDEV_DERATE_PCT 50
 
@@ -137,9 +137,9 @@ static void on_slot(struct mbdev *m, int server, const struct mbdrv_slot *s)
         return;
     }
     if ((c & (MBDRV_SLOT_ASK | MBDRV_SLOT_FIRST)) && s->present) {
-        if (s->ask == SIMDEV_ASK_POWER_ON)
+        if (s->ask == RACKMOD_ASK_POWER_ON)
             driver_report_input(m->out, POLICY_POWER_ON, server, 0);
-        else if (s->ask == SIMDEV_ASK_POWER_OFF)
+        else if (s->ask == RACKMOD_ASK_POWER_OFF)
             driver_report_input(m->out, POLICY_POWER_OFF, server, 0);
     }
     if ((c & MBDRV_SLOT_DRAW) && s->present && s->draw_mw >= 0)
@@ -160,8 +160,8 @@ static void sink(void *ctx, const struct mbdrv_event *ev)
         const struct mbdrv_slot *sl = &ev->u.slot;
         int server = m->items[m->dev_items[ev->device] + sl->slot];
         on_slot(m, server, sl);
-        bool on = sl->state != SIMDEV_OFF;
-        if (m->want_power[server] >= 0 && sl->present && sl->ask != SIMDEV_ASK_POWER_OFF &&
+        bool on = sl->state != RACKMOD_SLOT_OFF;
+        if (m->want_power[server] >= 0 && sl->present && sl->ask != RACKMOD_ASK_POWER_OFF &&
             (on != (m->want_power[server] == 1) ||
              (on && sl->cap_mw / 1000 != m->want_cap_mw[server] / 1000)))
             m->fix_server[server] = true;

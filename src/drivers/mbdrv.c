@@ -15,7 +15,7 @@
 
 #include <modbus/modbus.h>
 
-#include "simdev.h"
+#include "rackmod.h"
 #include "monoclock.h"
 
 #define MAX_SPANS 64
@@ -353,17 +353,17 @@ static int build_plan(const struct mbdrv_bus *b, struct device *d, char *err, si
     uint32_t g = 1u << MBDRV_G_MODULE;
     if (d->cfg.kind == MBDRV_SIM_CHASSIS) {
         /* Whole slots per span, so a slot is always seen in one piece. */
-        int per = b->cfg.max_span_words / SIMDEV_SLOT_FIELDS;
+        int per = b->cfg.max_span_words / RACKMOD_SLOT_FIELDS;
         for (int s = 0; s < d->cfg.count; s += per) {
             int n = d->cfg.count - s < per ? d->cfg.count - s : per;
-            if (add_span(d, SIMDEV_SLOT_REG(s, 0), n * SIMDEV_SLOT_FIELDS, g, iv) < 0)
+            if (add_span(d, RACKMOD_SLOT_REG(s, 0), n * RACKMOD_SLOT_FIELDS, g, iv) < 0)
                 goto too_long;
         }
     } else {
         for (int p = 0; p < d->cfg.count; p += b->cfg.max_span_words) {
             int n =
                 d->cfg.count - p < b->cfg.max_span_words ? d->cfg.count - p : b->cfg.max_span_words;
-            if (add_span(d, SIMDEV_SW_REG_BUS(p), n, g, iv) < 0)
+            if (add_span(d, RACKMOD_SW_REG_BUS(p), n, g, iv) < 0)
                 goto too_long;
         }
     }
@@ -404,15 +404,15 @@ static int add(struct mbdrv_bus *b, const struct mbdrv_device_config *c, enum mb
         seterr(err, errlen, "unit %d (%s): already on the bus", c->unit, kn);
         return -1;
     }
-    if (c->kind == MBDRV_SIM_CHASSIS && (c->count < 1 || c->count > SIMDEV_MAX_SLOTS)) {
+    if (c->kind == MBDRV_SIM_CHASSIS && (c->count < 1 || c->count > RACKMOD_MAX_SLOTS)) {
         seterr(err, errlen, "unit %d (%s): slot count must be 1..%d (got %d)", c->unit, kn,
-               SIMDEV_MAX_SLOTS, c->count);
+               RACKMOD_MAX_SLOTS, c->count);
         return -1;
     }
     if (c->kind == MBDRV_SIM_SWITCH &&
-        (c->count < 1 || c->count > SIMDEV_MAX_PSUS || c->nbuses < 1 || c->nbuses > 8)) {
+        (c->count < 1 || c->count > RACKMOD_MAX_PSUS || c->nbuses < 1 || c->nbuses > 8)) {
         seterr(err, errlen, "unit %d (%s): PSU count must be 1..%d and buses 1..8 (got %d, %d)",
-               c->unit, kn, SIMDEV_MAX_PSUS, c->count, c->nbuses);
+               c->unit, kn, RACKMOD_MAX_PSUS, c->count, c->nbuses);
         return -1;
     }
     for (int g = 0; g < MBDRV_NGROUPS; g++) {
@@ -451,7 +451,7 @@ static int add(struct mbdrv_bus *b, const struct mbdrv_device_config *c, enum mb
             goto oom_dev;
         break;
     case MBDRV_SIM_CHASSIS:
-        d->nregs = c->count * SIMDEV_SLOT_FIELDS;
+        d->nregs = c->count * RACKMOD_SLOT_FIELDS;
         d->slots = calloc((size_t)c->count, sizeof(*d->slots));
         d->seen = calloc((size_t)c->count, sizeof(*d->seen));
         if (!d->slots || !d->seen)
@@ -743,19 +743,19 @@ static int64_t abs64(int64_t v)
 static void after_chassis_read(struct mbdrv_bus *b, struct device *d, const struct span *s,
                                int64_t now_ns)
 {
-    int first = s->start / SIMDEV_SLOT_FIELDS;
-    int last = (s->start + s->words) / SIMDEV_SLOT_FIELDS;
+    int first = s->start / RACKMOD_SLOT_FIELDS;
+    int last = (s->start + s->words) / RACKMOD_SLOT_FIELDS;
     for (int k = first; k < last && k < d->cfg.count; k++) {
-        const uint16_t *r = d->image + SIMDEV_SLOT_REG(k, 0);
+        const uint16_t *r = d->image + RACKMOD_SLOT_REG(k, 0);
         struct mbdrv_slot n = {
             .slot = k,
-            .present = r[SIMDEV_SLOT_PRESENT] != 0,
-            .state = r[SIMDEV_SLOT_STATE],
-            .ask = r[SIMDEV_SLOT_ASK],
-            .request_mw = (int64_t)r[SIMDEV_SLOT_REQUEST_W] * 1000,
-            .cap_mw = (int64_t)r[SIMDEV_SLOT_CAP_W] * 1000,
-            .draw_mw = (int64_t)r[SIMDEV_SLOT_DRAW_W] * 1000,
-            .changes = r[SIMDEV_SLOT_CHANGES],
+            .present = r[RACKMOD_SLOT_PRESENT] != 0,
+            .state = r[RACKMOD_SLOT_STATE],
+            .ask = r[RACKMOD_SLOT_ASK],
+            .request_mw = (int64_t)r[RACKMOD_SLOT_REQUEST_W] * 1000,
+            .cap_mw = (int64_t)r[RACKMOD_SLOT_CAP_W] * 1000,
+            .draw_mw = (int64_t)r[RACKMOD_SLOT_DRAW_W] * 1000,
+            .changes = r[RACKMOD_SLOT_CHANGES],
         };
         struct mbdrv_slot *o = &d->slots[k];
         unsigned ch = 0;
@@ -783,7 +783,7 @@ static void after_chassis_read(struct mbdrv_bus *b, struct device *d, const stru
         struct mbdrv_event ev;
         event_init(&ev, MBDRV_EV_SLOT, b, d, now_ns);
         ev.u.slot = n;
-        ev.u.slot.draw_mw = (int64_t)r[SIMDEV_SLOT_DRAW_W] * 1000;
+        ev.u.slot.draw_mw = (int64_t)r[RACKMOD_SLOT_DRAW_W] * 1000;
         emit(b, &ev);
     }
 }
@@ -792,7 +792,7 @@ static void after_switch_read(struct mbdrv_bus *b, struct device *d, const struc
                               int64_t now_ns)
 {
     for (int p = s->start; p < s->start + s->words && p < d->cfg.count; p++) {
-        int bus = (int)d->image[SIMDEV_SW_REG_BUS(p)] - 1;
+        int bus = (int)d->image[RACKMOD_SW_REG_BUS(p)] - 1;
         if (d->seen[p] && bus == d->sw_bus[p])
             continue;
         struct mbdrv_event ev;
@@ -1123,7 +1123,7 @@ int mbdrv_set_switch(struct mbdrv_bus *b, int dev, int psu, int bus, bool on, ch
                d->cfg.unit, mbdrv_kind_name(d->cfg.kind), psu, bus, d->cfg.count, d->cfg.nbuses);
         return -1;
     }
-    int rc = do_write(b, d, OP_WRITE_COIL, SIMDEV_SW_COIL(psu, bus), on, err, errlen);
+    int rc = do_write(b, d, OP_WRITE_COIL, RACKMOD_SW_COIL(psu, bus), on, err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN); /* read the new position back at the next poll */
     return rc;
@@ -1134,7 +1134,7 @@ int mbdrv_set_slot_power(struct mbdrv_bus *b, int dev, int slot, bool on, char *
     struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
     if (!d || slot_ok(d, slot, err, errlen) < 0)
         return -1;
-    int rc = do_write(b, d, OP_WRITE_COIL, SIMDEV_SLOT_COIL(slot), on, err, errlen);
+    int rc = do_write(b, d, OP_WRITE_COIL, RACKMOD_SLOT_COIL(slot), on, err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN);
     return rc;
@@ -1151,7 +1151,7 @@ int mbdrv_set_slot_cap(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, c
                mbdrv_kind_name(d->cfg.kind), slot, (long long)cap_mw, UINT16_MAX);
         return -1;
     }
-    int rc = do_write(b, d, OP_WRITE_REG, SIMDEV_SLOT_REG(slot, SIMDEV_SLOT_CAP_W),
+    int rc = do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_CAP_W),
                       (int)(cap_mw / 1000), err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN);
@@ -1163,8 +1163,8 @@ int mbdrv_clear_ask(struct mbdrv_bus *b, int dev, int slot, char *err, size_t er
     struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
     if (!d || slot_ok(d, slot, err, errlen) < 0)
         return -1;
-    int rc = do_write(b, d, OP_WRITE_REG, SIMDEV_SLOT_REG(slot, SIMDEV_SLOT_ASK), SIMDEV_ASK_NONE,
-                      err, errlen);
+    int rc = do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_ASK),
+                      RACKMOD_ASK_NONE, err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN);
     return rc;

@@ -68,7 +68,7 @@ enum mbdrv_group {
 struct mbdrv_device_config {
     enum mbdrv_kind kind;
     int unit;   /* 1..247 */
-    int count;  /* simdev-chassis: slots (1..SIMDEV_MAX_SLOTS); simdev-switch: PSUs */
+    int count;  /* simdev-chassis: slots (1..RACKMOD_MAX_SLOTS); simdev-switch: PSUs */
     int nbuses; /* simdev-switch: buses per PSU (for coil addresses), 1..8 */
     /* 0 = the default for the kind (docs/modbus.md), MBDRV_ONCE, MBDRV_NEVER
      * or an interval in ns. */
@@ -123,8 +123,8 @@ enum mbdrv_event_kind {
 struct mbdrv_slot {
     int slot;
     bool present;
-    int state; /* enum simdev_power_state */
-    int ask;   /* enum simdev_ask */
+    int state; /* enum rackmod_power_state */
+    int ask;   /* enum rackmod_ask */
     int64_t request_mw, cap_mw, draw_mw;
     uint16_t changes; /* the module's change counter */
     unsigned changed; /* MBDRV_SLOT_* */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simdev.h"
+#include "rackmod.h"
 
 #define NO_OVERLOAD INT64_MIN
 #define NO_PENDING (-2)
@@ -563,14 +563,14 @@ int phys_check(const struct phys *ph, const struct policy_input *in, char *err, 
     const char *why = NULL;
     switch (in->kind) {
     case POLICY_POWER_ON:
-        why = s->powered                      ? "is already on"
-              : s->ask == SIMDEV_ASK_POWER_ON ? "already asks for power"
-                                              : NULL;
+        why = s->powered                       ? "is already on"
+              : s->ask == RACKMOD_ASK_POWER_ON ? "already asks for power"
+                                               : NULL;
         break;
     case POLICY_POWER_OFF:
-        why = !s->present                                    ? "is not present"
-              : !s->powered && s->ask != SIMDEV_ASK_POWER_ON ? "is already off"
-                                                             : NULL;
+        why = !s->present                                     ? "is not present"
+              : !s->powered && s->ask != RACKMOD_ASK_POWER_ON ? "is already off"
+                                                              : NULL;
         break;
     case POLICY_REMOVE:
         why = s->present ? NULL : "is already removed";
@@ -635,7 +635,7 @@ int phys_apply(struct phys *ph, const struct policy_input *in, int64_t now_ns, c
     case POLICY_POWER_ON: {
         struct phys_server *s = &ph->srv[i];
         s->present = true;
-        s->ask = SIMDEV_ASK_POWER_ON;
+        s->ask = RACKMOD_ASK_POWER_ON;
         slot_change(ph, i);
         phys_event(ph, PHYS_EV_SLOT, i, "%s asks for power (%g W)", r->servers[i].id,
                    (double)r->servers[i].power_mw / 1000);
@@ -645,7 +645,7 @@ int phys_apply(struct phys *ph, const struct policy_input *in, int64_t now_ns, c
         struct phys_server *s = &ph->srv[i];
         bool was_on = s->powered;
         s->powered = false;
-        s->ask = SIMDEV_ASK_POWER_OFF;
+        s->ask = RACKMOD_ASK_POWER_OFF;
         slot_change(ph, i);
         phys_event(ph, PHYS_EV_SLOT, i, "%s %s", r->servers[i].id,
                    was_on ? "powered down in order" : "withdrew its request");
@@ -655,7 +655,7 @@ int phys_apply(struct phys *ph, const struct policy_input *in, int64_t now_ns, c
         struct phys_server *s = &ph->srv[i];
         s->present = false;
         s->powered = false;
-        s->ask = SIMDEV_ASK_NONE;
+        s->ask = RACKMOD_ASK_NONE;
         slot_change(ph, i);
         phys_event(ph, PHYS_EV_SLOT, i, "%s pulled out of its slot", r->servers[i].id);
         break;
@@ -861,8 +861,8 @@ int phys_power(struct phys *ph, int server, bool on, int64_t now_ns, const char 
     phys_step(ph, now_ns);
     bool was = s->powered;
     s->powered = on;
-    if (on && s->ask == SIMDEV_ASK_POWER_ON) {
-        s->ask = SIMDEV_ASK_NONE;
+    if (on && s->ask == RACKMOD_ASK_POWER_ON) {
+        s->ask = RACKMOD_ASK_NONE;
         slot_change(ph, server);
         phys_event(ph, PHYS_EV_NOTE, server, "%s: %s powered on (granted, ask cleared)", why, id);
     } else {
@@ -891,8 +891,8 @@ void phys_clear_ask(struct phys *ph, int server, int64_t now_ns, const char *why
 {
     struct phys_server *s = &ph->srv[server];
     phys_step(ph, now_ns);
-    if (s->ask != SIMDEV_ASK_NONE) {
-        s->ask = SIMDEV_ASK_NONE;
+    if (s->ask != RACKMOD_ASK_NONE) {
+        s->ask = RACKMOD_ASK_NONE;
         slot_change(ph, server);
         phys_event(ph, PHYS_EV_NOTE, server, "%s: %s ask cleared", why, ph->r.servers[server].id);
     }

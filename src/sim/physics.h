@@ -32,7 +32,7 @@
 struct phys_server {
     bool present;      /* sits in its slot (0 after remove) */
     bool powered;      /* slot coil: the controller granted power */
-    uint16_t ask;      /* enum simdev_ask */
+    uint16_t ask;      /* enum rackmod_ask */
     uint16_t changes;  /* +1 for each event that changes present or ask */
     int64_t cap_mw;    /* cap written by the controller, 0 = none */
     int64_t report_mw; /* a reported fixed draw, -1 = the power model */

@@ -1160,7 +1160,7 @@ static int start(struct serve *s, char *err, size_t errlen)
     }
     s->dev_ok = true;
     if (s->dev.unserved_psus || s->dev.unserved_servers)
-        say(s, "not served (beyond the unit ids of simdev.h): %d PSUs, %d servers",
+        say(s, "not served (beyond the unit ids of rackmod.h): %d PSUs, %d servers",
             s->dev.unserved_psus, s->dev.unserved_servers);
     if (s->o.tcp && tcp_listen(s, err, errlen))
         return -1;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simdev.h"
+#include "rackmod.h"
 
 /* The ORv3 PSU registers are served from the one layout of src/wire/orv3.h. */
 static void put_float(uint16_t *img, int field, double value)
@@ -51,11 +51,11 @@ int simdevs_init(struct simdevs *d, struct phys *ph, int baud)
         simdevs_free(d);
         return -1;
     }
-    d->kind[SIMDEV_SWITCH_UNIT] = SIMDEVS_SWITCH;
-    d->npsus = r->npsus < SIMDEV_MAX_PSUS ? r->npsus : SIMDEV_MAX_PSUS;
+    d->kind[RACKMOD_SWITCH_UNIT] = SIMDEVS_SWITCH;
+    d->npsus = r->npsus < RACKMOD_MAX_PSUS ? r->npsus : RACKMOD_MAX_PSUS;
     d->unserved_psus = r->npsus - d->npsus;
     for (int i = 0; i < d->npsus; i++) {
-        int unit = simdev_psu_units[i];
+        int unit = rackmod_psu_units[i];
         d->kind[unit] = SIMDEVS_PSU;
         d->index[unit] = i;
         uint16_t img[ORV3_PSU_NREGS] = {0};
@@ -70,13 +70,13 @@ int simdevs_init(struct simdevs *d, struct phys *ph, int baud)
     /* chassis modules: servers without a chassis first (unit 9), then 10 + c */
     int next = 0;
     for (int c = -1; c < r->nchassis; c++) {
-        int unit = c < 0 ? SIMDEV_LOOSE_CHASSIS_UNIT : SIMDEV_CHASSIS_UNIT_BASE + c;
-        bool served = c < SIMDEV_MAX_CHASSIS;
+        int unit = c < 0 ? RACKMOD_LOOSE_CHASSIS_UNIT : RACKMOD_CHASSIS_UNIT_BASE + c;
+        bool served = c < RACKMOD_MAX_CHASSIS;
         int first = next, n = 0;
         for (int i = 0; i < r->nservers; i++) {
             if (r->servers[i].chassis != c)
                 continue;
-            if (!served || n >= SIMDEV_MAX_SLOTS) {
+            if (!served || n >= RACKMOD_MAX_SLOTS) {
                 d->unserved_servers++;
                 continue;
             }
@@ -111,7 +111,7 @@ enum simdevs_kind simdevs_kind(const struct simdevs *d, int unit)
 
 int simdevs_psu_unit(const struct simdevs *d, int psu)
 {
-    return psu >= 0 && psu < d->npsus ? simdev_psu_units[psu] : 0;
+    return psu >= 0 && psu < d->npsus ? rackmod_psu_units[psu] : 0;
 }
 
 int simdevs_server_unit(const struct simdevs *d, int server, int *slot)
@@ -131,7 +131,7 @@ void simdevs_describe(const struct simdevs *d, char *buf, size_t len)
     for (int i = 0; i < d->npsus && o < len; i++)
         o += (size_t)snprintf(buf + o, len - o, "%s=%d ", r->psus[i].id, simdevs_psu_unit(d, i));
     if (o < len)
-        o += (size_t)snprintf(buf + o, len - o, "switch=%d", SIMDEV_SWITCH_UNIT);
+        o += (size_t)snprintf(buf + o, len - o, "switch=%d", RACKMOD_SWITCH_UNIT);
     for (int unit = 0; unit < 256 && o < len; unit++)
         if (d->kind[unit] == SIMDEVS_CHASSIS)
             o += (size_t)snprintf(buf + o, len - o, " %s=%d (%d slots)",
@@ -238,25 +238,25 @@ static int read_coils(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, uint8_
 
 static uint16_t slot_reg(const struct simdevs *d, int unit, unsigned reg)
 {
-    int i = chassis_server(d, unit, (int)(reg / SIMDEV_SLOT_FIELDS));
+    int i = chassis_server(d, unit, (int)(reg / RACKMOD_SLOT_FIELDS));
     const struct phys_server *s = &d->ph->srv[i];
     const struct rack_server *rs = &d->ph->r.servers[i];
-    switch (reg % SIMDEV_SLOT_FIELDS) {
-    case SIMDEV_SLOT_PRESENT:
+    switch (reg % RACKMOD_SLOT_FIELDS) {
+    case RACKMOD_SLOT_PRESENT:
         return s->present;
-    case SIMDEV_SLOT_REQUEST_W:
+    case RACKMOD_SLOT_REQUEST_W:
         return s->present ? clamp16((uint64_t)llround((double)rs->power_mw / 1000)) : 0;
-    case SIMDEV_SLOT_STATE:
+    case RACKMOD_SLOT_STATE:
         if (!s->powered)
-            return SIMDEV_OFF;
-        return s->cap_mw > 0 && s->cap_mw < rs->power_mw ? SIMDEV_CAPPED : SIMDEV_ON;
-    case SIMDEV_SLOT_CAP_W:
+            return RACKMOD_SLOT_OFF;
+        return s->cap_mw > 0 && s->cap_mw < rs->power_mw ? RACKMOD_SLOT_CAPPED : RACKMOD_SLOT_ON;
+    case RACKMOD_SLOT_CAP_W:
         return clamp16((uint64_t)(s->cap_mw / 1000));
-    case SIMDEV_SLOT_DRAW_W:
+    case RACKMOD_SLOT_DRAW_W:
         return clamp16((uint64_t)llround((double)s->draw_mw / 1000));
-    case SIMDEV_SLOT_ASK:
+    case RACKMOD_SLOT_ASK:
         return s->ask;
-    case SIMDEV_SLOT_CHANGES:
+    case RACKMOD_SLOT_CHANGES:
         return s->changes;
     default:
         return 0;
@@ -283,7 +283,7 @@ static int read_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, uint16_
             regs[k] = (uint16_t)(r->psus[addr + k].bus + 1);
         return 0;
     case SIMDEVS_CHASSIS:
-        if ((uint32_t)addr + n > (uint32_t)d->nslots[unit] * SIMDEV_SLOT_FIELDS)
+        if ((uint32_t)addr + n > (uint32_t)d->nslots[unit] * RACKMOD_SLOT_FIELDS)
             return MBSRV_EX_ILLEGAL_ADDRESS;
         for (unsigned k = 0; k < n; k++)
             regs[k] = slot_reg(d, unit, addr + k);
@@ -370,17 +370,17 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
         }
         return 0;
     case SIMDEVS_CHASSIS:
-        if ((uint32_t)addr + n > (uint32_t)d->nslots[unit] * SIMDEV_SLOT_FIELDS)
+        if ((uint32_t)addr + n > (uint32_t)d->nslots[unit] * RACKMOD_SLOT_FIELDS)
             return MBSRV_EX_ILLEGAL_ADDRESS;
         for (unsigned k = 0; k < n; k++) {
-            unsigned field = (addr + k) % SIMDEV_SLOT_FIELDS;
-            if (field != SIMDEV_SLOT_CAP_W && field != SIMDEV_SLOT_ASK) {
+            unsigned field = (addr + k) % RACKMOD_SLOT_FIELDS;
+            if (field != RACKMOD_SLOT_CAP_W && field != RACKMOD_SLOT_ASK) {
                 phys_event(ph, PHYS_EV_ERROR, -1,
                            "write %s reg %u refused: only CAP_W and ASK are writable", name,
                            addr + k);
                 return MBSRV_EX_ILLEGAL_ADDRESS;
             }
-            if (field == SIMDEV_SLOT_ASK && regs[k] != SIMDEV_ASK_NONE) {
+            if (field == RACKMOD_SLOT_ASK && regs[k] != RACKMOD_ASK_NONE) {
                 phys_event(ph, PHYS_EV_ERROR, -1,
                            "write %s reg %u = %u refused: an ask can only be cleared (0)", name,
                            addr + k, regs[k]);
@@ -389,9 +389,9 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
         }
         for (unsigned k = 0; k < n; k++) {
             unsigned reg = addr + k;
-            int i = chassis_server(d, unit, (int)(reg / SIMDEV_SLOT_FIELDS));
+            int i = chassis_server(d, unit, (int)(reg / RACKMOD_SLOT_FIELDS));
             snprintf(why, sizeof(why), "write %s reg %u = %u", name, reg, regs[k]);
-            if (reg % SIMDEV_SLOT_FIELDS == SIMDEV_SLOT_CAP_W)
+            if (reg % RACKMOD_SLOT_FIELDS == RACKMOD_SLOT_CAP_W)
                 phys_cap(ph, i, (int64_t)regs[k] * 1000, d->now_ns, why);
             else
                 phys_clear_ask(ph, i, d->now_ns, why);

@@ -1,6 +1,6 @@
 /*
  * simdevs.h - the simulated rack's Modbus devices over struct phys, with the
- * register layout of src/wire/simdev.h: an ORv3 PSU per PSU (its registers
+ * register layout of src/wire/rackmod.h: an ORv3 PSU per PSU (its registers
  * from shared/reference/orv3-modbus.md), the switch module, and a chassis
  * module per chassis (plus one for servers whose rack file names none).
  * docs/sim-devices.md is the reference. Pure: serve.c moves the bytes.
@@ -29,14 +29,14 @@ struct simdevs {
     int slot_first[256], nslots[256]; /* chassis units: their servers in slot_server */
     int *slot_server;
     int *server_unit, *server_slot; /* per server; unit 0 when not served */
-    int npsus;                      /* PSUs served (at most SIMDEV_MAX_PSUS) */
+    int npsus;                      /* PSUs served (at most RACKMOD_MAX_PSUS) */
     uint16_t (*settings)[SIMDEVS_NSETTINGS];
     uint32_t crc_errors[256]; /* RTU frames with a bad CRC, by address byte */
     int unserved_psus, unserved_servers;
 };
 
-/* Assigns unit ids (simdev.h). baud is shown in PSU register 95. Returns 0,
- * -1 when out of memory. PSUs, chassis or slots beyond simdev.h's limits are
+/* Assigns unit ids (rackmod.h). baud is shown in PSU register 95. Returns 0,
+ * -1 when out of memory. PSUs, chassis or slots beyond rackmod.h's limits are
  * not served; unserved_psus and unserved_servers count them. */
 int simdevs_init(struct simdevs *d, struct phys *ph, int baud);
 void simdevs_free(struct simdevs *d);
