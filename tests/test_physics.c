@@ -83,51 +83,6 @@ static bool has_event(enum phys_event_kind k, int index)
     return false;
 }
 
-/* ---- spreading ----------------------------------------------------------- */
-
-static void test_spread_single_bus_carries_its_servers(void **state)
-{
-    (void)state;
-    int64_t cap[2] = {4000, 3000}, load[2];
-    uint32_t mask[] = {1, 2}, worst;
-    int64_t dem[] = {1000, 1500};
-    double r = phys_spread(2, cap, 2, mask, dem, load, &worst);
-    assert_true(r == 0.5);
-    assert_int_equal(worst, 2);
-    assert_int_equal(load[0], 1000);
-    assert_int_equal(load[1], 1500);
-}
-
-static void test_spread_dual_servers_balance_the_buses(void **state)
-{
-    (void)state;
-    int64_t cap[2] = {5000, 5000}, load[2];
-    uint32_t mask[] = {1, 3}, worst;
-    int64_t dem[] = {3000, 1000};
-    double r = phys_spread(2, cap, 2, mask, dem, load, &worst);
-    assert_true(fabs(r - 0.6) < 1e-9);
-    assert_true(load[0] >= 2990 && load[0] <= 3010);
-    assert_int_equal(load[0] + load[1], 4000);
-    /* the dual demand went to B: A carries only what must be on A */
-    assert_true(load[1] >= 990);
-}
-
-static void test_spread_overload_names_the_short_buses(void **state)
-{
-    (void)state;
-    int64_t cap[3] = {2000, 6000, 1000}, load[3];
-    uint32_t mask[] = {1, 3, 4}, worst;
-    int64_t dem[] = {2500, 1000, 500};
-    double r = phys_spread(3, cap, 3, mask, dem, load, &worst);
-    assert_true(fabs(r - 1.25) < 1e-9);
-    assert_int_equal(worst, 1); /* A alone; the dual server is fed from B */
-    cap[0] = 0;
-    r = phys_spread(3, cap, 3, mask, dem, load, &worst);
-    assert_true(isinf(r));
-    assert_int_equal(worst & 1, 1);
-    assert_int_equal(load[0], 0);
-}
-
 /* ---- the rack -------------------------------------------------------------- */
 
 static void test_psus_share_their_bus_by_capacity(void **state)
@@ -583,9 +538,6 @@ static void test_chassis_module_registers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spread_single_bus_carries_its_servers),
-        cmocka_unit_test(test_spread_dual_servers_balance_the_buses),
-        cmocka_unit_test(test_spread_overload_names_the_short_buses),
         T(test_psus_share_their_bus_by_capacity),
         T(test_servers_draw_only_while_powered),
         T(test_capped_server_never_draws_above_its_cap),

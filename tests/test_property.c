@@ -34,6 +34,7 @@
 
 #include "policy.h"
 #include "rack.h"
+#include "splitmix.h"
 
 /* ------------------------------------------------------------------------ */
 /* Oracle                                                                   */
@@ -830,10 +831,7 @@ struct rng {
 
 static uint64_t rng_next(struct rng *g)
 {
-    uint64_t z = (g->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return splitmix64_next(&g->s);
 }
 
 /* Uniform in [lo, hi]. */

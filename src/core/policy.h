@@ -112,10 +112,6 @@ struct policy_check {
 };
 void policy_check(struct policy *p, const struct rack *r, struct policy_check *out);
 
-/* Flow of power for display: load_mw[b] carried by each bus (a feasible
- * split of servers on several buses). Returns -1 when serving is infeasible. */
-int policy_bus_loads(struct policy *p, const struct rack *r, int64_t load_mw[RACK_MAX_BUSES]);
-
 const char *policy_action_name(enum policy_action_kind k);
 const char *policy_input_name(enum policy_input_kind k);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "flow.h"
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12))
 
@@ -192,12 +193,9 @@ struct hub_snap *view_build(const struct view_in *in)
     struct hub_snap *s = calloc(1, sizeof(*s));
     json_t *servers = json_array(), *psus = json_array(), *buses = json_array();
     json_t *status = status_obj(in);
-    int64_t cap[RACK_MAX_BUSES] = {0}, load[RACK_MAX_BUSES];
-    if (policy_bus_loads(in->pol, r, load) < 0)
+    int64_t cap[RACK_MAX_BUSES], load[RACK_MAX_BUSES];
+    if (flow_rack(r, NULL, cap, load) > 1.0) /* the granted power does not fit: no split to show */
         memset(load, 0, sizeof(load));
-    for (int i = 0; i < r->npsus; i++)
-        if (r->psus[i].bus >= 0)
-            cap[r->psus[i].bus] += rack_psu_capacity_mw(r, &r->psus[i]);
     for (int i = 0; i < r->nservers; i++)
         json_array_append_new(servers, view_server(r, i));
     for (int i = 0; i < r->npsus; i++)

@@ -8,7 +8,9 @@
  * change it.
  */
 #include "simdrv.h"
+#include "flow.h"
 #include "monoclock.h"
+#include "splitmix.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -32,21 +34,12 @@ struct sim {
     uint64_t rng;
 };
 
-/* splitmix64, as the scenario runner */
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* P(u) = idle + (peak - idle)(2u - u^1.4), idle half the grant, u random. */
 static int64_t draw_mw(struct sim *sim, int i)
 {
     if (sim->pinned_mw[i] >= 0)
         return sim->pinned_mw[i] < sim->alloc_mw[i] ? sim->pinned_mw[i] : sim->alloc_mw[i];
-    double u = (double)(next_rand(&sim->rng) >> 11) / 9007199254740992.0;
+    double u = splitmix64_unit(&sim->rng);
     double peak = (double)sim->alloc_mw[i], idle = peak / 2;
     return 1000 * llround((idle + (peak - idle) * (2 * u - pow(u, 1.4))) / 1000);
 }
@@ -155,28 +148,13 @@ static bool happen(struct sim *sim, const struct policy_input *in)
     return false;
 }
 
-/* PSU telemetry: each bus's draw shared by its PSUs in proportion to what
- * they deliver; a server on several live buses splits its draw evenly. */
+/* PSU telemetry: each bus's load (flow.h) shared by its PSUs in proportion
+ * to what they deliver. */
 static int report_psus(struct sim *sim, const int64_t *draw, struct driver_report *out)
 {
     const struct rack *r = &sim->r;
-    int64_t cap[RACK_MAX_BUSES] = {0}, load[RACK_MAX_BUSES] = {0};
-    uint32_t live = 0;
-    for (int i = 0; i < r->npsus; i++) {
-        int b = r->psus[i].bus;
-        if (b >= 0 && !r->bus_failed[b])
-            cap[b] += rack_psu_capacity_mw(r, &r->psus[i]);
-    }
-    for (int b = 0; b < r->nbuses; b++)
-        if (cap[b] > 0)
-            live |= 1u << b;
-    for (int i = 0; i < r->nservers; i++) {
-        uint32_t m = r->servers[i].wired & live;
-        int n = __builtin_popcount(m);
-        for (int b = 0; n && b < r->nbuses; b++)
-            if ((m >> b) & 1)
-                load[b] += draw[i] / n;
-    }
+    int64_t cap[RACK_MAX_BUSES], load[RACK_MAX_BUSES];
+    flow_rack(r, draw, cap, load);
     for (int i = 0; i < r->npsus; i++) {
         const struct rack_psu *p = &r->psus[i];
         int64_t c = rack_psu_capacity_mw(r, p);

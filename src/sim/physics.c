@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flow.h"
 #include "rackmod.h"
+#include "splitmix.h"
 
 #define NO_OVERLOAD INT64_MIN
 #define NO_PENDING (-2)
@@ -22,28 +24,6 @@
 #define FAN_TAU_S 2.0
 #define WALK_PER_SQRT_S 0.1 /* utilisation random walk: spread of one step per sqrt(s) */
 #define STANDBY_MW 12000    /* a PSU with AC and no load */
-
-/* splitmix64: small, and the same everywhere */
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rnd01(uint64_t *s)
-{
-    return (double)(rnd(s) >> 11) / 9007199254740992.0;
-}
-
-static int popcount8(uint32_t m)
-{
-    int n = 0;
-    for (; m; m &= m - 1)
-        n++;
-    return n;
-}
 
 void phys_event(struct phys *ph, enum phys_event_kind kind, int index, const char *fmt, ...)
 {
@@ -74,146 +54,6 @@ int64_t phys_model_mw(int64_t peak_mw, double u)
         u = 1;
     double peak = (double)peak_mw, idle = peak / 2;
     return llround(idle + (peak - idle) * (2 * u - pow(u, 1.4)));
-}
-
-/* ---- load spreading ------------------------------------------------------ */
-
-/*
- * Max flow from demands to buses (Edmonds-Karp on the tiny graph source ->
- * demand -> bus -> sink; demand->bus edges are unbounded). flow[k][b] is
- * what demand k draws from bus b.
- */
-static void max_flow(int nb, const int64_t cap[], int nk, const uint32_t mask[],
-                     const int64_t dem[], int64_t (*flow)[RACK_MAX_BUSES], int64_t into[])
-{
-    int64_t *sent = calloc((size_t)nk + 1, sizeof(*sent));
-    int *parent = malloc(((size_t)nk + RACK_MAX_BUSES) * sizeof(*parent));
-    int *queue = malloc(((size_t)nk + RACK_MAX_BUSES) * sizeof(*queue));
-    if (!sent || !parent || !queue)
-        goto out;
-    for (int guard = 0; guard < 100000; guard++) {
-        /* nodes: demands 0..nk-1, buses nk..nk+nb-1; parent -1 = from the source */
-        int nn = nk + nb, head = 0, tail = 0, end = -1;
-        for (int v = 0; v < nn; v++)
-            parent[v] = -2;
-        for (int k = 0; k < nk; k++)
-            if (dem[k] - sent[k] > 0) {
-                parent[k] = -1;
-                queue[tail++] = k;
-            }
-        while (head < tail && end < 0) {
-            int v = queue[head++];
-            if (v < nk) {
-                for (int b = 0; b < nb; b++)
-                    if ((mask[v] >> b & 1) && parent[nk + b] == -2) {
-                        parent[nk + b] = v;
-                        queue[tail++] = nk + b;
-                    }
-            } else {
-                int b = v - nk;
-                if (cap[b] - into[b] > 0) {
-                    end = b;
-                    break;
-                }
-                for (int k = 0; k < nk; k++)
-                    if (flow[k][b] > 0 && parent[k] == -2) {
-                        parent[k] = v;
-                        queue[tail++] = k;
-                    }
-            }
-        }
-        if (end < 0)
-            break;
-        /* bottleneck along sink <- end <- k <- bus <- k ... <- source */
-        int64_t amount = cap[end] - into[end];
-        int v = nk + end;
-        while (v >= 0) {
-            int k = parent[v];  /* a demand */
-            int up = parent[k]; /* a bus node or -1 */
-            if (up < 0) {
-                if (dem[k] - sent[k] < amount)
-                    amount = dem[k] - sent[k];
-            } else if (flow[k][up - nk] < amount) {
-                amount = flow[k][up - nk];
-            }
-            v = up;
-        }
-        into[end] += amount;
-        v = nk + end;
-        while (v >= 0) {
-            int k = parent[v], up = parent[k];
-            flow[k][v - nk] += amount;
-            if (up < 0)
-                sent[k] += amount;
-            else
-                flow[k][up - nk] -= amount;
-            v = up;
-        }
-    }
-out:
-    free(sent);
-    free(parent);
-    free(queue);
-}
-
-double phys_spread(int nbuses, const int64_t cap_mw[], int nclass, const uint32_t mask[],
-                   const int64_t demand_mw[], int64_t load_mw[], uint32_t *worst)
-{
-    uint32_t all = nbuses >= 32 ? 0xffffffffu : (1u << nbuses) - 1;
-    double worst_ratio = 0, fed_ratio = 0;
-    uint32_t worst_set = 0;
-    for (int b = 0; b < nbuses; b++)
-        load_mw[b] = 0;
-    for (uint32_t x = 1; x <= all && x != 0; x++) {
-        int64_t d = 0, dfed = 0, c = 0;
-        for (int b = 0; b < nbuses; b++)
-            if (x >> b & 1)
-                c += cap_mw[b];
-        for (int k = 0; k < nclass; k++) {
-            if (!mask[k] || (mask[k] & ~x) || demand_mw[k] <= 0)
-                continue;
-            d += demand_mw[k];
-            int64_t under = 0;
-            for (int b = 0; b < nbuses; b++)
-                if (mask[k] >> b & 1)
-                    under += cap_mw[b];
-            if (under > 0)
-                dfed += demand_mw[k];
-        }
-        double r = d == 0 ? 0 : c == 0 ? INFINITY : (double)d / (double)c;
-        if (r > worst_ratio || (r > 0 && r == worst_ratio && popcount8(x) > popcount8(worst_set))) {
-            worst_ratio = r;
-            worst_set = x;
-        }
-        if (c > 0 && (double)dfed / (double)c > fed_ratio)
-            fed_ratio = (double)dfed / (double)c;
-    }
-    if (worst)
-        *worst = worst_set;
-    if (fed_ratio <= 0)
-        return worst_ratio;
-
-    /* route the fed demands with every bus's capacity scaled to fed_ratio */
-    int64_t scaled[RACK_MAX_BUSES], into[RACK_MAX_BUSES] = {0};
-    for (int b = 0; b < nbuses && b < RACK_MAX_BUSES; b++)
-        scaled[b] = cap_mw[b] > 0 ? (int64_t)ceil((double)cap_mw[b] * fed_ratio) + nclass : 0;
-    int64_t *fed = calloc((size_t)nclass + 1, sizeof(*fed));
-    int64_t(*flow)[RACK_MAX_BUSES] = calloc((size_t)nclass + 1, sizeof(*flow));
-    if (fed && flow) {
-        for (int k = 0; k < nclass; k++) {
-            int64_t under = 0;
-            for (int b = 0; b < nbuses; b++)
-                if (mask[k] >> b & 1)
-                    under += cap_mw[b];
-            fed[k] = under > 0 && demand_mw[k] > 0 ? demand_mw[k] : 0;
-        }
-        max_flow(nbuses, scaled, nclass, mask, fed, flow, into);
-        for (int b = 0; b < nbuses; b++)
-            load_mw[b] = into[b];
-    }
-    free(fed);
-    free(flow);
-    return worst_ratio;
 }
 
 /* ---- the rack ------------------------------------------------------------ */
@@ -251,11 +91,7 @@ static void settle(struct phys *ph)
 {
     struct rack *r = &ph->r;
     uint32_t alive = rack_alive_buses(r);
-    for (int b = 0; b < r->nbuses; b++)
-        ph->bus_cap_mw[b] = 0;
-    for (int i = 0; i < r->npsus; i++)
-        if (r->psus[i].bus >= 0)
-            ph->bus_cap_mw[r->psus[i].bus] += rack_psu_capacity_mw(r, &r->psus[i]);
+    flow_bus_capacity(r, ph->bus_cap_mw);
 
     for (int i = 0; i < r->nservers; i++) {
         struct phys_server *s = &ph->srv[i];
@@ -269,18 +105,18 @@ static void settle(struct phys *ph)
         s->draw_mw = s->powered ? server_draw(s, &r->servers[i]) : 0;
     }
 
-    int cls[256];
-    uint32_t mask[256];
-    int64_t dem[256];
+    int cls[FLOW_MAX_CLASSES];
+    uint32_t mask[FLOW_MAX_CLASSES];
+    int64_t dem[FLOW_MAX_CLASSES];
     bool browned = false;
     for (int guard = 0; guard <= r->nservers; guard++) {
         int nk = 0;
-        for (int m = 0; m < 256; m++)
+        for (int m = 0; m < FLOW_MAX_CLASSES; m++)
             cls[m] = -1;
         for (int i = 0; i < r->nservers; i++) {
             if (!ph->srv[i].powered)
                 continue;
-            uint32_t m = r->servers[i].wired & alive & 0xff;
+            uint32_t m = r->servers[i].wired & alive & (FLOW_MAX_CLASSES - 1);
             if (cls[m] < 0) {
                 cls[m] = nk;
                 mask[nk] = m;
@@ -290,7 +126,7 @@ static void settle(struct phys *ph)
         }
         uint32_t worst = 0;
         double ratio =
-            phys_spread(r->nbuses, ph->bus_cap_mw, nk, mask, dem, ph->bus_load_mw, &worst);
+            flow_spread(r->nbuses, ph->bus_cap_mw, nk, mask, dem, ph->bus_load_mw, &worst);
         if (ratio <= 1.0) {
             if (ph->overload_since_ns != NO_OVERLOAD && !browned)
                 phys_event(ph, PHYS_EV_NOTE, -1, "overload relieved after %.3f s",
@@ -442,7 +278,7 @@ int phys_init(struct phys *ph, const struct rack *r, uint64_t seed, int64_t over
         struct phys_server *s = &ph->srv[i];
         s->present = true;
         s->report_mw = -1;
-        s->u = 0.2 + 0.6 * rnd01(&ph->rng);
+        s->u = 0.2 + 0.6 * splitmix64_unit(&ph->rng);
     }
     for (int i = 0; i < r->npsus; i++) {
         ph->psu[i].ac_cycles = 1;
@@ -482,7 +318,7 @@ void phys_step(struct phys *ph, int64_t now_ns)
         double step = WALK_PER_SQRT_S * sqrt((double)dt / 1e9);
         for (int i = 0; i < r->nservers; i++) {
             struct phys_server *s = &ph->srv[i];
-            s->u += (rnd01(&ph->rng) - 0.5) * 2 * step;
+            s->u += (splitmix64_unit(&ph->rng) - 0.5) * 2 * step;
             if (s->u < 0)
                 s->u = -s->u;
             if (s->u > 1)

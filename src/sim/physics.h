@@ -142,19 +142,6 @@ void phys_clear_ask(struct phys *ph, int server, int64_t now_ns, const char *why
 void phys_event(struct phys *ph, enum phys_event_kind kind, int index, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/*
- * Spreads demands over buses, the pure heart of the load model. Demand k
- * may be drawn from any bus in mask[k]. Returns the worst ratio of demand to
- * capacity over every set of buses X (the demands that can only be drawn from
- * X against the capacity of X; INFINITY when some demand has a set with no
- * capacity at all), the set in *worst (on ties the larger set), and in
- * load_mw the spread that keeps the most loaded bus, relative to its
- * capacity, as little loaded as possible (demands with no capacity under
- * them are left out of it). Serving is feasible when the ratio is <= 1.
- */
-double phys_spread(int nbuses, const int64_t cap_mw[], int nclass, const uint32_t mask[],
-                   const int64_t demand_mw[], int64_t load_mw[], uint32_t *worst);
-
 /* The published server power model: idle + (peak - idle)(2u - u^1.4), idle
  * half the peak. */
 int64_t phys_model_mw(int64_t peak_mw, double u);

@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "evjson.h"
+#include "flow.h"
 #include "policy.h"
+#include "splitmix.h"
 
 struct run {
     struct rack *r;
@@ -24,15 +26,6 @@ struct run {
     const struct runner_opts *o;
     uint64_t rng;
 };
-
-/* splitmix64: small, and the same everywhere */
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /*
  * What a drawing server really takes: the published cluster power model
@@ -43,7 +36,7 @@ static int64_t simulated_draw(struct run *ru, const struct rack_server *s)
 {
     if (s->draw_mw >= 0)
         return s->draw_mw;
-    double u = (double)(next_rand(&ru->rng) >> 11) / 9007199254740992.0;
+    double u = splitmix64_unit(&ru->rng);
     double peak = (double)s->alloc_mw, idle = peak / 2;
     return 1000 * llround((idle + (peak - idle) * (2 * u - pow(u, 1.4))) / 1000);
 }
@@ -121,12 +114,8 @@ static void print_action(struct run *ru, int64_t t, const struct policy_action *
 static void print_state(struct run *ru, int64_t t)
 {
     struct rack *r = ru->r;
-    int64_t loads[RACK_MAX_BUSES];
-    policy_bus_loads(ru->pol, r, loads);
-    int64_t bus_cap[RACK_MAX_BUSES] = {0};
-    for (int i = 0; i < r->npsus; i++)
-        if (r->psus[i].bus >= 0)
-            bus_cap[r->psus[i].bus] += rack_psu_capacity_mw(r, &r->psus[i]);
+    int64_t loads[RACK_MAX_BUSES], bus_cap[RACK_MAX_BUSES];
+    flow_rack(r, NULL, bus_cap, loads); /* the granted power, shown even when it does not fit */
 
     if (!ru->o->json) {
         char line[4096];
