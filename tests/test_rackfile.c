@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "daemonconf.h"
+#include "driver_conf.h"
 
 static char err[512];
 static struct rack r;
@@ -694,7 +695,8 @@ static void test_degrade_and_report_are_checked(void **state)
 
 static int load_config(const char *text)
 {
-    return rackfile_load_config_string("t.yaml", text, strlen(text), &r, &dc, err, sizeof(err));
+    return rackfile_load_config_string("t.yaml", text, strlen(text), driver_conf_keys, &r, &dc, err,
+                                       sizeof(err));
 }
 
 /* A failed config load reports exactly want and leaves everything empty. */
@@ -774,7 +776,7 @@ static void test_config_loads_every_device_field(void **state)
     assert_string_equal(dc.api.listen, "::1");
     assert_int_equal(dc.api.port, 0);
     assert_int_equal(dc.api.keepalive_ns, 2500000000LL);
-    assert_string_equal(rackfile_device_kind_name(RACKFILE_DEV_MODBUS_RTU), "modbus-rtu");
+    assert_string_equal(driver_kind_name(RACKFILE_DEV_MODBUS_RTU), "modbus-rtu");
 }
 
 static void test_config_defaults_and_the_sim(void **state)

@@ -47,6 +47,7 @@ struct conf_idx {
 
 struct rackfile_timeline;
 struct rackfile_daemon;
+struct daemonconf_driver;
 
 /* One load: the engine's part, then the state of the schemas (owned and freed
  * by them, zero when unused). */
@@ -66,6 +67,7 @@ struct conf_ctx {
      * that already reads each PSU, switches it, or holds each server (0:
      * none), so no element is claimed by two devices. */
     struct rackfile_daemon *d;
+    const struct daemonconf_driver *const *drivers; /* NULL-terminated */
     int *psu_line, *switch_line, *server_line;
 };
 

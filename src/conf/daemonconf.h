@@ -14,6 +14,9 @@
 #include "rack.h"
 #include "rackfile.h"
 
+/* What a device entry holds once read. The keys that fill it are each
+ * driver's own (daemonconf_driver.h, the *_conf.c files of src/drivers); an
+ * entry's kind is the id its driver's keys declare. */
 enum rackfile_device_kind {
     RACKFILE_DEV_SIM,        /* the in-process simulated rack */
     RACKFILE_DEV_MODBUS_TCP, /* Modbus TCP gateway or devices */
@@ -77,14 +80,18 @@ struct rackfile_daemon {
     struct rackfile_api api;
 };
 
+struct daemonconf_driver; /* a driver's keys: daemonconf_driver.h */
+
 /* Loads a daemon config: like rackfile_load, plus `devices:` and `api:` into
- * d (which may be uninitialised; on error it is left empty). A missing
- * `devices:` is an empty list; `api:` defaults to 127.0.0.1:8470. */
-int rackfile_load_config(const char *path, struct rack *r, struct rackfile_daemon *d, char *err,
-                         size_t errlen);
-int rackfile_load_config_string(const char *name, const char *text, size_t len, struct rack *r,
+ * d (which may be uninitialised; on error it is left empty). Each entry of
+ * devices: is read with the keys of the driver its kind names, among drivers
+ * (NULL-terminated; the daemon passes driver_conf_keys, driver_conf.h). A
+ * missing `devices:` is an empty list; `api:` defaults to 127.0.0.1:8470. */
+int rackfile_load_config(const char *path, const struct daemonconf_driver *const drivers[],
+                         struct rack *r, struct rackfile_daemon *d, char *err, size_t errlen);
+int rackfile_load_config_string(const char *name, const char *text, size_t len,
+                                const struct daemonconf_driver *const drivers[], struct rack *r,
                                 struct rackfile_daemon *d, char *err, size_t errlen);
 void rackfile_daemon_free(struct rackfile_daemon *d);
-const char *rackfile_device_kind_name(enum rackfile_device_kind k);
 
 #endif

@@ -2,6 +2,7 @@
  * devices.c - one worker thread per driver instance.
  */
 #include "devices.h"
+#include "driver_conf.h"
 #include "monoclock.h"
 
 #include <errno.h>
@@ -46,7 +47,7 @@ struct devices {
 
 void devices_describe(const struct rackfile_device *dev, char *buf, size_t len)
 {
-    const char *kind = rackfile_device_kind_name(dev->kind);
+    const char *kind = driver_kind_name(dev->kind);
     switch (dev->kind) {
     case RACKFILE_DEV_MODBUS_TCP:
         snprintf(buf, len, "%s %s:%d", kind, dev->host, dev->port);
@@ -267,7 +268,7 @@ struct devices *devices_start(const struct rackfile_device *devs, size_t n, cons
         devices_describe(&devs[i], name, sizeof(name));
         if (!w->ops) {
             snprintf(err, errlen, "device at line %d (%s): this build has no %s driver yet",
-                     devs[i].line, name, rackfile_device_kind_name(devs[i].kind));
+                     devs[i].line, name, driver_kind_name(devs[i].kind));
             devices_stop(d);
             return NULL;
         }

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "decide.h"
 #include "devices.h"
+#include "driver_conf.h"
 #include "hub.h"
 #include "ledger.h"
 #include "log.h"
@@ -254,7 +255,7 @@ static void reload(struct engine *e)
     char err[600] = "", what[1500] = "";
     sd_notify(0, "RELOADING=1");
     log_info("reloading %s", e->config_path);
-    if (rackfile_load_config(e->config_path, &nr, &nd, err, sizeof(err)) == 0) {
+    if (rackfile_load_config(e->config_path, driver_conf_keys, &nr, &nd, err, sizeof(err)) == 0) {
         struct reload_config cur = {
             .rack = &e->rack, .devs = e->devs, .ndevs = e->ndevs, .api = &e->conf.api};
         struct reload_config next = {.rack = &nr, .api = &nd.api};

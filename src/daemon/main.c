@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "driver_conf.h"
 #include "rackfile.h"
 
 static void usage(FILE *f)
@@ -161,7 +162,7 @@ int main(int argc, char **argv)
     }
     struct rack rack;
     struct rackfile_daemon conf;
-    if (rackfile_load_config(config_path, &rack, &conf, err, sizeof(err))) {
+    if (rackfile_load_config(config_path, driver_conf_keys, &rack, &conf, err, sizeof(err))) {
         fprintf(stderr, "rackpowerd: %s\n", err);
         return 1;
     }
