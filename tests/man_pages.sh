@@ -5,40 +5,40 @@
 #   is in its page, and every long option a page names is accepted;
 # - every key of the rack file and config field tables is in rackpower.yaml(5);
 # - the examples of rackpower.yaml(5) load.
+# Every check runs and every miss is listed (a page out of date usually misses
+# several things); then the test fails if any did.
 # Usage: man_pages.sh SOURCE_DIR RACKPOWERD RACKPOWERCTL RACKPOWER_SIM
 set -u
+. "${0%/*}/lib.sh"
+test_begin man_pages.sh
 src="$1"
 daemon="$2"
 ctl="$3"
 sim="$4"
 man="$src/man"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-checks=0
-failed=0
-fail() {
-    echo "FAIL: $*"
-    failed=$((failed + 1))
+missed=0
+# miss WHAT: a check that did not hold, listed; the test goes on.
+miss() {
+    echo "MISS: $*"
+    missed=$((missed + 1))
 }
-ok() { checks=$((checks + 1)); }
 
-command -v mandoc >/dev/null || {
-    echo "FAIL: mandoc is not installed (scripts/deps.sh installs it)"
-    exit 1
-}
+command -v mandoc >/dev/null || fail "mandoc is not installed (scripts/deps.sh installs it)"
+ok
 
 pages="rackpowerd.8 rackpowerctl.8 rackpower-sim.1 rackpower.yaml.5"
 for p in $pages; do
-    ok
     if [ ! -f "$man/$p" ]; then
-        fail "$p: missing"
+        miss "$p: missing"
         continue
     fi
     mandoc -T lint -W warning "$man/$p" >"$tmp/lint" 2>&1
     rc=$?
     if [ $rc -ne 0 ] || [ -s "$tmp/lint" ]; then
-        fail "$p: mandoc -T lint -W warning (exit $rc):"
+        miss "$p: mandoc -T lint -W warning (exit $rc):"
         cat "$tmp/lint"
+    else
+        ok
     fi
 done
 
@@ -70,22 +70,20 @@ check_options() {
     # --help is accepted: help_of ran it
     { echo --help; long_options <"$tmp/help"; table_options "$@"; } | sort -u >"$tmp/accepted"
     render "$page" | long_options >"$tmp/documented"
-    ok
-    [ -s "$tmp/accepted" ] || fail "$name: found no long options in --help nor in a table"
+    [ "$(wc -l <"$tmp/accepted")" -gt 1 ] && ok ||
+        miss "$name: found no long options in --help nor in a getopt table"
     while read -r opt; do
-        ok
-        grep -qx -- "$opt" "$tmp/documented" || fail "$name accepts $opt but $page does not say it"
+        grep -qx -- "$opt" "$tmp/documented" && ok ||
+            miss "$name accepts $opt but $page does not say it"
     done <"$tmp/accepted"
     while read -r opt; do
-        ok
-        grep -qx -- "$opt" "$tmp/accepted" ||
-            fail "$page names $opt but $name does not accept it (not in --help nor a getopt table)"
+        grep -qx -- "$opt" "$tmp/accepted" && ok ||
+            miss "$page names $opt but $name does not accept it (not in --help nor a getopt table)"
     done <"$tmp/documented"
 }
 
 help_of() { # the program's --help on stdout, which must exit 0
-    ok
-    "$@" --help >>"$tmp/help" 2>&1 || fail "$* --help exits $?"
+    "$@" --help >>"$tmp/help" 2>&1 && ok || miss "$* --help exits non-zero"
 }
 
 : >"$tmp/help"
@@ -107,12 +105,11 @@ render rackpower.yaml.5 >"$tmp/yaml5"
 cat "$src"/src/conf/*.[ch] "$src"/src/drivers/*.[ch] 2>/dev/null |
     grep -o '{ *"[a-z][a-z0-9_]*", *[a-z_]*set_' | sed 's/{ *"\([^"]*\)".*/\1/' |
     sort -u >"$tmp/keys"
-ok
-[ -s "$tmp/keys" ] ||
-    fail "found no field table rows ({\"key\", ..set_...) in src/conf or src/drivers: update this check"
+[ -s "$tmp/keys" ] && ok ||
+    miss "found no field table rows ({\"key\", ..set_...) in src/conf or src/drivers: update this check"
 while read -r key; do
-    ok
-    grep -qw -- "$key" "$tmp/yaml5" || fail "key '$key' is in a field table but not in rackpower.yaml.5"
+    grep -qw -- "$key" "$tmp/yaml5" && ok ||
+        miss "key '$key' is in a field table but not in rackpower.yaml.5"
 done <"$tmp/keys"
 
 # rackpower.yaml(5)'s examples: the first is a daemon config, the second a
@@ -121,16 +118,12 @@ awk -v dir="$tmp" '/^\.Bd -literal/ { n++; on = 1; next }
     /^\.Ed/ { on = 0; next }
     on { gsub(/\\e/, "\\"); gsub(/\\&/, ""); print > (dir "/example" n ".yaml") }' \
     "$man/rackpower.yaml.5"
-ok
-if "$daemon" --config "$tmp/example1.yaml" --check >"$tmp/out" 2>&1; then :; else
-    fail "rackpower.yaml.5: the config example does not load: $(cat "$tmp/out")"
-fi
+"$daemon" --config "$tmp/example1.yaml" --check >"$tmp/out" 2>&1 && ok ||
+    miss "rackpower.yaml.5: the config example does not load: $(cat "$tmp/out")"
 sed '/^devices:/,$d' "$tmp/example1.yaml" >"$tmp/scenario.yaml"
 cat "$tmp/example2.yaml" >>"$tmp/scenario.yaml" 2>/dev/null
-ok
-if "$sim" "$tmp/scenario.yaml" >"$tmp/out" 2>&1; then :; else
-    fail "rackpower.yaml.5: the scenario example does not play: $(cat "$tmp/out")"
-fi
+"$sim" "$tmp/scenario.yaml" >"$tmp/out" 2>&1 && ok ||
+    miss "rackpower.yaml.5: the scenario example does not play: $(cat "$tmp/out")"
 
-echo "$((checks - failed)) passed, $failed failed"
-[ "$failed" -eq 0 ]
+[ "$missed" -eq 0 ] || fail "$missed checks missed (listed above)"
+test_end
