@@ -25,6 +25,7 @@
  * Only one master may use an RTU line, so each run opens and closes it.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -325,51 +326,76 @@ static void bench_plan(const struct opts *o, enum plan p)
         bare_free(ctx);
 }
 
-static void usage(void)
+static void usage(FILE *f, int code)
 {
     fputs("usage: bench-modbus --tcp HOST:PORT | --rtu PATH [--baud 19200] [--parity E]\n"
           "                    [--psus 4] [--seconds S] [--rounds R]\n",
-          stderr);
-    exit(2);
+          f);
+    exit(code);
 }
 
 int main(int argc, char **argv)
 {
     struct opts o = {.transport = MBDRV_TCP, .baud = 19200, .parity = 'E', .npsus = 4};
     bool have = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            usage();
-        i++;
-        if (strcmp(a, "--tcp") == 0) {
+    enum { OPT_TCP = 256, OPT_RTU, OPT_BAUD, OPT_PARITY, OPT_PSUS, OPT_SECONDS, OPT_ROUNDS };
+    static const struct option longopts[] = {
+        {"tcp", required_argument, NULL, OPT_TCP},
+        {"rtu", required_argument, NULL, OPT_RTU},
+        {"baud", required_argument, NULL, OPT_BAUD},
+        {"parity", required_argument, NULL, OPT_PARITY},
+        {"psus", required_argument, NULL, OPT_PSUS},
+        {"seconds", required_argument, NULL, OPT_SECONDS},
+        {"rounds", required_argument, NULL, OPT_ROUNDS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* any mistake shows the usage */
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        const char *v = optarg;
+        switch (c) {
+        case OPT_TCP: {
             const char *colon = strrchr(v, ':');
             if (!colon || colon == v || (size_t)(colon - v) >= sizeof(o.host))
-                usage();
+                usage(stderr, 2);
             snprintf(o.host, sizeof(o.host), "%.*s", (int)(colon - v), v);
             o.port = atoi(colon + 1);
             o.transport = MBDRV_TCP;
             have = true;
-        } else if (strcmp(a, "--rtu") == 0) {
+            break;
+        }
+        case OPT_RTU:
             snprintf(o.device, sizeof(o.device), "%s", v);
             o.transport = MBDRV_RTU;
             have = true;
-        } else if (strcmp(a, "--baud") == 0) {
+            break;
+        case OPT_BAUD:
             o.baud = atoi(v);
-        } else if (strcmp(a, "--parity") == 0) {
+            break;
+        case OPT_PARITY:
             o.parity = v[0];
-        } else if (strcmp(a, "--psus") == 0) {
+            break;
+        case OPT_PSUS:
             o.npsus = atoi(v);
-        } else if (strcmp(a, "--seconds") == 0) {
+            break;
+        case OPT_SECONDS:
             o.seconds = atof(v);
-        } else if (strcmp(a, "--rounds") == 0) {
+            break;
+        case OPT_ROUNDS:
             o.rounds = atoi(v);
-        } else {
-            usage();
+            break;
+        case 'h':
+            usage(stdout, 0);
+            break;
+        default:
+            usage(stderr, 2);
         }
     }
+    if (optind < argc)
+        usage(stderr, 2);
     if (!have || o.npsus < 1 || o.npsus > MAX_PSUS || o.baud <= 0 || o.rounds > MAX_ROUNDS)
-        usage();
+        usage(stderr, 2);
     if (o.seconds <= 0)
         o.seconds = o.transport == MBDRV_TCP ? 1.0 : 2.0;
     if (o.rounds <= 0)

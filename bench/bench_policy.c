@@ -11,6 +11,7 @@
  * answer to the failure of one PSU (re-route, cap, shed, re-admit), cycling
  * over the PSUs. Each size runs in its own process so peak memory is its own.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,9 +144,27 @@ static void run(int nservers, int npsus, int samples)
     rack_free(&r);
 }
 
+static void usage(FILE *f, int code)
+{
+    fputs("usage: bench-policy [SCALE]\n"
+          "  SCALE multiplies the samples of each rack size (default 1)\n",
+          f);
+    exit(code);
+}
+
 int main(int argc, char **argv)
 {
-    int scale = argc > 1 ? atoi(argv[1]) : 1;
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* any mistake shows the usage */
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+        usage(c == 'h' ? stdout : stderr, c == 'h' ? 0 : 2);
+    if (argc - optind > 1)
+        usage(stderr, 2);
+    int scale = optind < argc ? atoi(argv[optind]) : 1;
     if (scale < 1)
         scale = 1;
     static const struct {

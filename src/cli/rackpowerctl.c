@@ -6,6 +6,7 @@
  * be reached (one line on stderr saying why), 2 bad usage.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -47,7 +48,8 @@ static void usage(FILE *f)
           "                 reach rackpowerd over this Unix-domain socket (the URL still\n"
           "                 gives the path prefix and Host)\n"
           "  --json         print the API's JSON as it comes\n"
-          "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n",
+          "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n"
+          "  -h, --help     print this and exit\n",
           f);
 }
 
@@ -405,38 +407,63 @@ int main(int argc, char **argv)
     char err[600];
     if (!api || !*api)
         api = DEFAULT_API;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool value = !strcmp(a, "--api") || !strcmp(a, "--tail") || !strcmp(a, "--since") ||
-                     !strcmp(a, "--reason") || !strcmp(a, "--cacert") ||
-                     !strcmp(a, "--unix-socket");
-        if (value && i + 1 >= argc)
-            bad_usage("%s needs a value", a);
-        if (!strcmp(a, "--api"))
-            api = argv[++i];
-        else if (!strcmp(a, "--tail"))
-            o.tail = (long)number(a, argv[++i], 1, 1000);
-        else if (!strcmp(a, "--since"))
-            o.since = number(a, argv[++i], 0, INT64_MAX);
-        else if (!strcmp(a, "--reason"))
-            o.reason = argv[++i];
-        else if (!strcmp(a, "--cacert"))
-            cacert = argv[++i];
-        else if (!strcmp(a, "--unix-socket"))
-            unix_socket = argv[++i];
-        else if (!strcmp(a, "--json"))
+    enum { OPT_API = 256, OPT_TAIL, OPT_SINCE, OPT_REASON, OPT_CACERT, OPT_UNIX_SOCKET, OPT_JSON };
+    static const struct option longopts[] = {
+        {"api", required_argument, NULL, OPT_API},
+        {"tail", required_argument, NULL, OPT_TAIL},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"reason", required_argument, NULL, OPT_REASON},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"unix-socket", required_argument, NULL, OPT_UNIX_SOCKET},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"follow", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* the messages below are ours */
+    int c;
+    while ((c = getopt_long(argc, argv, ":fh", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_API:
+            api = optarg;
+            break;
+        case OPT_TAIL:
+            o.tail = (long)number("--tail", optarg, 1, 1000);
+            break;
+        case OPT_SINCE:
+            o.since = number("--since", optarg, 0, INT64_MAX);
+            break;
+        case OPT_REASON:
+            o.reason = optarg;
+            break;
+        case OPT_CACERT:
+            cacert = optarg;
+            break;
+        case OPT_UNIX_SOCKET:
+            unix_socket = optarg;
+            break;
+        case OPT_JSON:
             o.json = true;
-        else if (!strcmp(a, "--follow") || !strcmp(a, "-f"))
+            break;
+        case 'f':
             o.follow = true;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            break;
+        case 'h':
             usage(stdout);
             return 0;
-        } else if (a[0] == '-' && a[1])
-            bad_usage("unknown option '%s'", a);
-        else if (nargs == 4)
-            bad_usage("too many arguments ('%s')", a);
-        else
-            args[nargs++] = a;
+        case ':':
+            bad_usage("%s needs a value", argv[optind - 1]);
+        default:
+            if (optopt)
+                bad_usage("unknown option '-%c'", optopt);
+            bad_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    /* getopt_long moved the commands and ids after the options */
+    for (int i = optind; i < argc; i++) {
+        if (nargs == 4)
+            bad_usage("too many arguments ('%s')", argv[i]);
+        args[nargs++] = argv[i];
     }
     if (http_init())
         die("cannot set up libcurl");

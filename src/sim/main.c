@@ -3,6 +3,7 @@
  * time and prints every decision with its reason.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@ static void usage(FILE *f)
           "  Plays the scenario (a rack file plus a timeline, see docs/rack-file.md)\n"
           "  in virtual time and prints each decision with its reason.\n"
           "  --json     one JSON object per line (docs/simulator.md)\n"
-          "  --seed N   seed of the simulated servers' actual draw (default 1)\n",
+          "  --seed N   seed of the simulated servers' actual draw (default 1)\n"
+          "  -h, --help print this and exit\n",
           f);
 }
 
@@ -27,36 +29,53 @@ int main(int argc, char **argv)
     const char *path = NULL;
     if (argc > 1 && strcmp(argv[1], "serve") == 0)
         return serve_main(argc - 1, argv + 1);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
+    enum { OPT_JSON = 256, OPT_SEED };
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* the messages below are ours */
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON:
             o.json = true;
-        } else if (strcmp(argv[i], "--seed") == 0) {
+            break;
+        case OPT_SEED: {
             char *end;
-            if (i + 1 >= argc) {
-                fprintf(stderr, "rackpower-sim: --seed needs a number\n");
-                return 2;
-            }
             errno = 0;
-            o.seed = strtoull(argv[++i], &end, 10);
-            if (errno || *end || end == argv[i] || argv[i][0] == '-') {
+            o.seed = strtoull(optarg, &end, 10);
+            if (errno || *end || end == optarg || optarg[0] == '-') {
                 fprintf(stderr, "rackpower-sim: --seed: '%s' is not a non-negative integer\n",
-                        argv[i]);
+                        optarg);
                 return 2;
             }
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            break;
+        }
+        case 'h':
             usage(stdout);
             return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "rackpower-sim: unknown option '%s'\n", argv[i]);
+        case ':':
+            fprintf(stderr, "rackpower-sim: --seed needs a number\n");
+            return 2;
+        default:
+            if (optopt)
+                fprintf(stderr, "rackpower-sim: unknown option '-%c'\n", optopt);
+            else
+                fprintf(stderr, "rackpower-sim: unknown option '%s'\n", argv[optind - 1]);
             usage(stderr);
             return 2;
-        } else if (path) {
-            fprintf(stderr, "rackpower-sim: one scenario at a time ('%s' and '%s')\n", path,
-                    argv[i]);
-            return 2;
-        } else {
-            path = argv[i];
         }
+    }
+    /* getopt_long moved the scenario after the options */
+    if (optind < argc)
+        path = argv[optind];
+    if (optind + 1 < argc) {
+        fprintf(stderr, "rackpower-sim: one scenario at a time ('%s' and '%s')\n", path,
+                argv[optind + 1]);
+        return 2;
     }
     if (!path) {
         usage(stderr);
