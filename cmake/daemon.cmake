@@ -36,6 +36,7 @@ target_link_libraries(rackpowerctl PRIVATE rpctl rpevjson PkgConfig::JANSSON)
 
 rp_test(test_store rpdaemon)
 rp_test(test_ctl_http rpctl)
+add_dependencies(test_ctl_http rackpowerctl) # it runs the binary against a canned status
 add_test(NAME daemon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon PROPERTIES TIMEOUT 300)

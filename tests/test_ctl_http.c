@@ -1,7 +1,8 @@
 /*
  * test_ctl_http.c - rackpowerctl's requests over libcurl (URLs, bodies by
  * length, chunked and until close, answers cut short, a stream, a Unix-domain
- * socket, the message when nobody listens) and its Server-Sent Events parser.
+ * socket, the message when nobody listens), its Server-Sent Events parser, and
+ * the rackpowerctl binary's alarms against a canned status.
  * A forked child plays the server with canned answers.
  */
 #include <setjmp.h>
@@ -279,6 +280,63 @@ static void test_unix_socket_with_prefix(void **state)
     rmdir(dir);
 }
 
+/* Runs the rackpowerctl binary with args against a server that answers
+ * GET /v1/status with status_body; its stdout in out. */
+static void ctl_against(const char *status_body, const char *args, char *out, size_t outlen)
+{
+    const char *bin = getenv("RP_BINARY_DIR");
+    char answer[2048], cmd[512];
+    snprintf(answer, sizeof(answer),
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(status_body), status_body);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    pid_t pid = serve_on(fd, "GET /v1/status HTTP/1.1\r\n", answer);
+    snprintf(cmd, sizeof(cmd), "%s/rackpowerctl --api http://127.0.0.1:%d %s", bin ? bin : ".",
+             ntohs(sa.sin_port), args);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, outlen - 1, f);
+    out[n] = '\0';
+    assert_int_equal(pclose(f), 0);
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+static void test_alarms_listed_and_counted(void **state)
+{
+    (void)state;
+    static const char with[] =
+        "{\"name\":\"demo\",\"counts\":{},\"alarms\":["
+        "{\"kind\":\"device_down\",\"subject\":\"modbus-tcp\",\"since\":12.5,"
+        "\"reason\":\"no answer\"},"
+        "{\"kind\":\"psu_unknown\",\"subject\":\"ps3\",\"since\":40,\"reason\":\"unreadable\"}]}";
+    char out[2048];
+    ctl_against(with, "alarms", out, sizeof(out));
+    assert_string_equal(out, "KIND             SUBJECT           SINCE  REASON\n"
+                             "device_down      modbus-tcp      12.500s  no answer\n"
+                             "psu_unknown      ps3             40.000s  unreadable\n");
+    ctl_against(with, "alarms --json", out, sizeof(out));
+    assert_string_equal(out, "{\"alarms\":[{\"kind\":\"device_down\",\"subject\":\"modbus-tcp\","
+                             "\"since\":12.5,\"reason\":\"no answer\"},{\"kind\":\"psu_unknown\","
+                             "\"subject\":\"ps3\",\"since\":40,\"reason\":\"unreadable\"}]}\n");
+    ctl_against(with, "status", out, sizeof(out));
+    assert_non_null(strstr(out, "\nalarms: 2\n"));
+
+    /* a daemon from before alarms: none */
+    static const char without[] = "{\"name\":\"demo\",\"counts\":{}}";
+    ctl_against(without, "alarms", out, sizeof(out));
+    assert_string_equal(out, "no active alarms\n");
+    ctl_against(without, "alarms --json", out, sizeof(out));
+    assert_string_equal(out, "{\"alarms\":[]}\n");
+    ctl_against(without, "status", out, sizeof(out));
+    assert_non_null(strstr(out, "\nalarms: 0\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_nobody_listening),
         cmocka_unit_test(test_stream_passes_2xx_keeps_4xx),
         cmocka_unit_test(test_unix_socket_with_prefix),
+        cmocka_unit_test(test_alarms_listed_and_counted),
     };
     if (http_init())
         return 1;

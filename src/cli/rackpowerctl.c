@@ -33,6 +33,7 @@ static void usage(FILE *f)
 {
     fputs("usage: rackpowerctl [--api URL] [--cacert FILE] [--unix-socket PATH] [--json] COMMAND\n"
           "  status                          the rack: protection, capacity, allocation\n"
+          "  alarms                          the active alarms: kind, subject, since, why\n"
           "  servers | psus | buses          every server, PSU or bus bar\n"
           "  events [--tail N | --since ID] [--follow]\n"
           "                                  the journal (last 20); --follow waits for more\n"
@@ -217,6 +218,7 @@ static void print_status(json_t *j)
            N("servers"), N("on"), N("capped"), N("shed"), N("waiting"), N("off"));
     printf("psus: %lld (%lld failed); buses: %lld (%lld failed)\n", N("psus"), N("psus_failed"),
            N("buses"), N("buses_failed"));
+    printf("alarms: %zu\n", json_array_size(json_object_get(j, "alarms")));
 #undef N
     size_t i;
     json_t *d;
@@ -241,6 +243,27 @@ static void print_status(json_t *j)
     printf("events: %lld, up %.0f s\n",
            (long long)json_integer_value(json_object_get(j, "last_event_id")),
            json_number_value(json_object_get(j, "t")));
+}
+
+/* A daemon without alarms in its status has none to show. */
+static void print_alarms(json_t *j)
+{
+    json_t *alarms = json_object_get(j, "alarms");
+    if (!json_array_size(alarms)) {
+        printf("no active alarms\n");
+        return;
+    }
+    printf("%-16s %-12s %10s  %s\n", "KIND", "SUBJECT", "SINCE", "REASON");
+    size_t i;
+    json_t *a;
+    json_array_foreach(alarms, i, a)
+    {
+        char since[32] = "-";
+        if (json_is_number(json_object_get(a, "since")))
+            snprintf(since, sizeof(since), "%.3fs", json_number_value(json_object_get(a, "since")));
+        printf("%-16s %-12s %10s  %s\n", str(a, "kind"), str(a, "subject"), since,
+               str(a, "reason"));
+    }
 }
 
 static void print_servers(json_t *j)
@@ -359,11 +382,19 @@ static int post(const struct opts *o, const char *kind, const char *id, const ch
 static int get(const struct opts *o, const char *what)
 {
     char path[64];
-    snprintf(path, sizeof(path), "/v1/%s", what);
+    bool alarms = !strcmp(what, "alarms"); /* they are a part of the status */
+    snprintf(path, sizeof(path), "/v1/%s", alarms ? "status" : what);
     struct http_response raw;
     json_t *j = call(o, "GET", path, NULL, &raw);
-    if (o->json)
+    if (o->json && alarms) {
+        json_t *a = json_object_get(j, "alarms");
+        json_t *out = json_pack("{so}", "alarms", a ? json_incref(a) : json_array());
+        print_event_json(out);
+        json_decref(out);
+    } else if (o->json)
         puts(raw.body);
+    else if (alarms)
+        print_alarms(j);
     else if (!strcmp(what, "status"))
         print_status(j);
     else if (!strcmp(what, "servers"))
@@ -479,8 +510,8 @@ int main(int argc, char **argv)
         want = 2;
     else if (!strcmp(cmd, "out-of-service") || !strcmp(cmd, "in-service"))
         want = 3;
-    else if (strcmp(cmd, "status") && strcmp(cmd, "servers") && strcmp(cmd, "psus") &&
-             strcmp(cmd, "buses") && strcmp(cmd, "events"))
+    else if (strcmp(cmd, "status") && strcmp(cmd, "alarms") && strcmp(cmd, "servers") &&
+             strcmp(cmd, "psus") && strcmp(cmd, "buses") && strcmp(cmd, "events"))
         bad_usage("unknown command '%s'", cmd);
     if (nargs != want)
         bad_usage(nargs < want ? "%s: missing argument" : "%s: too many arguments", cmd);
