@@ -58,23 +58,9 @@ static const char *const action_names[] = {
     [POLICY_ACT_IGNORED] = "ignored",
 };
 
-static const char *const input_names[] = {
-    [POLICY_POWER_ON] = "power_on",       [POLICY_POWER_OFF] = "power_off",
-    [POLICY_REMOVE] = "remove",           [POLICY_PSU_FAIL] = "psu_fail",
-    [POLICY_PSU_DEGRADE] = "psu_degrade", [POLICY_PSU_REPAIR] = "psu_repair",
-    [POLICY_BUS_FAIL] = "bus_fail",       [POLICY_BUS_REPAIR] = "bus_repair",
-    [POLICY_FEED_FAIL] = "feed_fail",     [POLICY_FEED_REPAIR] = "feed_repair",
-    [POLICY_REPORT] = "report",           [POLICY_TICK] = "tick",
-};
-
 const char *policy_action_name(enum policy_action_kind k)
 {
     return (unsigned)k < sizeof(action_names) / sizeof(*action_names) ? action_names[k] : "?";
-}
-
-const char *policy_input_name(enum policy_input_kind k)
-{
-    return (unsigned)k < sizeof(input_names) / sizeof(*input_names) ? input_names[k] : "?";
 }
 
 void policy_actions_clear(struct policy_actions *a)
@@ -793,53 +779,6 @@ void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct poli
     settle(p, r, now_ns, "rack settled", out);
 }
 
-static int bad_index(const struct rack *r, const struct policy_input *in, char *err, size_t len)
-{
-    int n = 0;
-    switch (in->kind) {
-    case POLICY_POWER_ON:
-    case POLICY_POWER_OFF:
-    case POLICY_REMOVE:
-    case POLICY_REPORT:
-        n = r->nservers;
-        break;
-    case POLICY_PSU_FAIL:
-    case POLICY_PSU_DEGRADE:
-    case POLICY_PSU_REPAIR:
-        n = r->npsus;
-        break;
-    case POLICY_BUS_FAIL:
-    case POLICY_BUS_REPAIR:
-        n = r->nbuses;
-        break;
-    case POLICY_FEED_FAIL:
-    case POLICY_FEED_REPAIR:
-        n = r->nfeeds;
-        break;
-    case POLICY_TICK:
-        return 0;
-    default:
-        snprintf(err, len, "unknown input kind %d", (int)in->kind);
-        return -1;
-    }
-    if (in->index < 0 || in->index >= n) {
-        snprintf(err, len, "%s: no element %d in this rack", policy_input_name(in->kind),
-                 in->index);
-        return -1;
-    }
-    if (in->kind == POLICY_PSU_DEGRADE &&
-        (in->watts_mw <= 0 || in->watts_mw > r->psus[in->index].rated_mw)) {
-        snprintf(err, len, "psu_degrade: %s capacity must be in (0, %lld] W", r->psus[in->index].id,
-                 watts(r->psus[in->index].rated_mw));
-        return -1;
-    }
-    if (in->kind == POLICY_REPORT && in->watts_mw < 0) {
-        snprintf(err, len, "report: %s draw must not be negative", r->servers[in->index].id);
-        return -1;
-    }
-    return 0;
-}
-
 static void ignored(struct policy_actions *out, int server, const char *id, const char *what)
 {
     struct policy_action *a = push(out, POLICY_ACT_IGNORED);
@@ -926,7 +865,7 @@ int policy_handle_many(struct policy *p, struct rack *r, const struct policy_inp
         return -1;
     }
     for (size_t k = 0; k < n; k++)
-        if (bad_index(r, &in[k], err, errlen))
+        if (policy_input_check(r, &in[k], err, errlen))
             return -1;
     char cause[POLICY_REASON_LEN] = "";
     size_t len = 0;

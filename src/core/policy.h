@@ -33,6 +33,35 @@ struct policy_input {
     int64_t watts_mw;
 };
 
+/* Which kind of element an input kind names (policy_input.index indexes it). */
+enum policy_target {
+    POLICY_TARGET_NONE, /* names no element (tick) */
+    POLICY_TARGET_SERVER,
+    POLICY_TARGET_PSU,
+    POLICY_TARGET_BUS,
+    POLICY_TARGET_FEED,
+};
+
+/* Largest draw a server may report: 10 MW, far above any rack, and low enough
+ * that sums over a rack's servers cannot overflow. */
+#define POLICY_MAX_REPORT_MW 10000000000LL
+
+enum policy_target policy_input_target(enum policy_input_kind k);
+const char *policy_target_name(enum policy_target t);
+
+/* The id of the element an input names, or NULL when it names none in r
+ * (a tick, or an index out of range). */
+const char *policy_input_subject(const struct rack *r, const struct policy_input *in);
+
+/*
+ * Whether an input fits rack r, as policy_handle checks it: a known kind, an
+ * index in range for its target, and sound watts (a derated capacity in
+ * (0, rated], a reported draw in [0, POLICY_MAX_REPORT_MW]). It does not
+ * judge whether the input changes anything (a repair of a healthy PSU is
+ * valid). Returns 0, or -1 with a message in err naming the input.
+ */
+int policy_input_check(const struct rack *r, const struct policy_input *in, char *err, size_t len);
+
 enum policy_action_kind {
     POLICY_ACT_GRANT,      /* server may draw power_mw */
     POLICY_ACT_WAIT,       /* request queued */
