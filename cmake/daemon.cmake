@@ -10,7 +10,7 @@ find_package(Threads REQUIRED)
 add_library(rpdriver STATIC src/drivers/driver.c src/drivers/simdrv.c src/drivers/mbdev.c
   src/drivers/hwdev.c)
 target_include_directories(rpdriver PUBLIC src/drivers)
-target_link_libraries(rpdriver PUBLIC rpdrvconf rpconf rpcore rpdrv_modbus rpdrv_hwmon rputil m)
+target_link_libraries(rpdriver PUBLIC rpdrvconf rpconf rpcore rpphys rpdrv_modbus rpdrv_hwmon rputil m)
 
 # daemon: store, hub, API, device workers, engine (linked by tests too)
 add_library(rpdaemon STATIC

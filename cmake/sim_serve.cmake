@@ -1,8 +1,13 @@
 # rackpower-sim serve: the simulated rack's devices over Modbus TCP and RTU
 # (docs/sim-devices.md). Its pure parts are a library for the unit tests.
-add_library(rpsimdev STATIC src/sim/mbsrv.c src/sim/physics.c src/sim/simdevs.c)
+# The physics alone is a library of its own: the daemon's sim driver
+# (src/drivers/simdrv.c) is a thin driver over it.
+add_library(rpphys STATIC src/sim/physics.c)
+target_include_directories(rpphys PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
+target_link_libraries(rpphys PUBLIC rpcore rpwire_orv3 m)
+add_library(rpsimdev STATIC src/sim/mbsrv.c src/sim/simdevs.c)
 target_include_directories(rpsimdev PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
-target_link_libraries(rpsimdev PUBLIC rpconf rpcore rpwire_orv3 m)
+target_link_libraries(rpsimdev PUBLIC rpphys rpconf rpcore rpwire_orv3 m)
 
 target_sources(rackpower-sim PRIVATE ${CMAKE_SOURCE_DIR}/src/sim/serve.c)
 target_link_libraries(rackpower-sim PRIVATE rpsimdev rputil)
@@ -15,3 +20,7 @@ rp_test(test_mbsrv rpsimdev)
 add_test(NAME sim_serve COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_serve.sh
          $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})
 set_tests_properties(sim_serve PROPERTIES TIMEOUT 180)
+
+# The daemon's embedded rack against the physics: same draws, temperatures
+# and faults for the same seed and time.
+rp_test(test_simdrv rpdriver rpphys)

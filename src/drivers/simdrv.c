@@ -1,48 +1,37 @@
 /*
- * simdrv.c - the simulated rack as a driver.
+ * simdrv.c - the simulated rack as a driver: a thin shell over the
+ * simulator's physics (src/sim/physics.h), so that the daemon's embedded
+ * rack and rackpower-sim behave alike: same draws, same temperatures, same
+ * faults, from the same seed.
  *
- * The simulation keeps its own copy of the rack: the controller's copy says
+ * The physics keeps its own copy of the rack: the controller's copy says
  * what was decided, this one what the hardware does. At open the hardware is
  * where the controller believes it is (a daemon restarted over a running
  * rack finds its grants powered); after that only actions and the timeline
- * change it.
+ * change it. Like the Modbus driver over rackpower-sim serve, the driver
+ * powers a granted server again when the hardware has it off (a brown-out).
  */
 #include "simdrv.h"
-#include "flow.h"
-#include "monoclock.h"
-#include "splitmix.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define SIM_BUS_MV 51000 /* ORv3 bus bar */
-#define SIM_EFFICIENCY 0.96
+#include "monoclock.h"
+#include "physics.h"
+#include "rackmod.h"
 
 struct sim {
-    struct rack r;      /* the simulated hardware */
-    int64_t *alloc_mw;  /* per server: what it may draw, 0 when off */
-    int64_t *pinned_mw; /* per server: a draw set by a report step, -1 when none */
+    struct phys ph;
+    bool *want_on; /* per server: the controller granted it (the coil it writes) */
     int *boot;
     size_t nboot;
     bool booted;
     struct rackfile_step *steps; /* the timeline, copied */
     size_t nsteps, next;
-    int64_t start_ns;
-    uint64_t rng;
+    int64_t start_ns; /* CLOCK_MONOTONIC at open: virtual time 0 */
 };
-
-/* P(u) = idle + (peak - idle)(2u - u^1.4), idle half the grant, u random. */
-static int64_t draw_mw(struct sim *sim, int i)
-{
-    if (sim->pinned_mw[i] >= 0)
-        return sim->pinned_mw[i] < sim->alloc_mw[i] ? sim->pinned_mw[i] : sim->alloc_mw[i];
-    double u = splitmix64_unit(&sim->rng);
-    double peak = (double)sim->alloc_mw[i], idle = peak / 2;
-    return 1000 * llround((idle + (peak - idle) * (2 * u - pow(u, 1.4))) / 1000);
-}
 
 static void sim_close(void *inst)
 {
@@ -53,55 +42,74 @@ static void sim_close(void *inst)
         free(sim->steps[k].inputs);
     free(sim->steps);
     free(sim->boot);
-    free(sim->alloc_mw);
-    free(sim->pinned_mw);
-    rack_free(&sim->r);
+    free(sim->want_on);
+    phys_free(&sim->ph);
     free(sim);
 }
 
-static void *sim_open(const struct rackfile_device *dev, const struct rack *rack, char *err,
-                      size_t errlen)
+static int64_t cap_of(const struct rack_server *s, int64_t watts_mw)
+{
+    return watts_mw > 0 && watts_mw < s->power_mw ? watts_mw : 0;
+}
+
+void *simdrv_open_at(const struct rackfile_device *dev, const struct rack *rack, int64_t now_ns,
+                     char *err, size_t errlen)
 {
     struct sim *sim = calloc(1, sizeof(*sim));
-    if (!sim || rack_copy(&sim->r, rack)) {
+    struct rack hw;
+    rack_init(&hw);
+    if (!sim || rack_copy(&hw, rack)) {
         free(sim);
         snprintf(err, errlen, "sim: out of memory");
         return NULL;
     }
-    size_t ns = (size_t)(rack->nservers ? rack->nservers : 1);
-    sim->alloc_mw = calloc(ns, sizeof(*sim->alloc_mw));
-    sim->pinned_mw = calloc(ns, sizeof(*sim->pinned_mw));
-    sim->boot = calloc(dev->boot.n ? dev->boot.n : 1, sizeof(*sim->boot));
-    sim->steps = calloc(dev->timeline.nsteps ? dev->timeline.nsteps : 1, sizeof(*sim->steps));
-    if (!sim->alloc_mw || !sim->pinned_mw || !sim->boot || !sim->steps)
+    /* the hardware itself is healthy: failures seen by the controller come
+     * back through the timeline or an operator, not from here */
+    for (int i = 0; i < hw.npsus; i++) {
+        hw.psus[i].health = RACK_PSU_OK;
+        hw.psus[i].derated_mw = hw.psus[i].rated_mw;
+    }
+    memset(hw.bus_failed, 0, sizeof(hw.bus_failed));
+    memset(hw.feed_failed, 0, sizeof(hw.feed_failed));
+    int rc = phys_init(&sim->ph, &hw, (uint64_t)dev->seed, PHYS_DEFAULT_OVERLOAD_NS, now_ns);
+    rack_free(&hw);
+    if (rc) {
+        free(sim);
+        snprintf(err, errlen, "sim: out of memory");
+        return NULL;
+    }
+    sim->start_ns = now_ns;
+    sim->want_on = calloc((size_t)rack->nservers + 1, sizeof(*sim->want_on));
+    sim->boot = calloc(dev->boot.n + 1, sizeof(*sim->boot));
+    sim->steps = calloc(dev->timeline.nsteps + 1, sizeof(*sim->steps));
+    if (!sim->want_on || !sim->boot || !sim->steps)
         goto oom;
     for (int i = 0; i < rack->nservers; i++) {
         const struct rack_server *s = &rack->servers[i];
-        sim->alloc_mw[i] = rack_server_draws(s) ? s->alloc_mw : 0;
-        sim->pinned_mw[i] = -1;
+        if (s->state == RACK_SRV_WAITING) { /* it still asks */
+            struct policy_input ask = {.kind = POLICY_POWER_ON, .index = i};
+            phys_apply(&sim->ph, &ask, now_ns, err, errlen);
+        }
+        if (!rack_server_draws(s))
+            continue;
+        sim->want_on[i] = true;
+        phys_power(&sim->ph, i, true, now_ns, "open: granted before");
+        if (cap_of(s, s->alloc_mw))
+            phys_cap(&sim->ph, i, s->alloc_mw, now_ns, "open: capped before");
     }
-    /* the hardware itself is healthy: failures seen by the controller come
-     * back through the timeline or an operator, not from here */
-    for (int i = 0; i < rack->npsus; i++) {
-        sim->r.psus[i].health = RACK_PSU_OK;
-        sim->r.psus[i].derated_mw = sim->r.psus[i].rated_mw;
-    }
-    memset(sim->r.bus_failed, 0, sizeof(sim->r.bus_failed));
-    memset(sim->r.feed_failed, 0, sizeof(sim->r.feed_failed));
     if (dev->boot.n)
         memcpy(sim->boot, dev->boot.v, dev->boot.n * sizeof(*sim->boot));
     sim->nboot = dev->boot.n;
     for (size_t k = 0; k < dev->timeline.nsteps; k++) {
         const struct rackfile_step *st = &dev->timeline.steps[k];
         sim->steps[k] = *st;
-        sim->steps[k].inputs = calloc(st->ninputs ? st->ninputs : 1, sizeof(*st->inputs));
+        sim->steps[k].inputs = calloc(st->ninputs + 1, sizeof(*st->inputs));
         if (!sim->steps[k].inputs)
             goto oom;
         sim->nsteps = k + 1;
         memcpy(sim->steps[k].inputs, st->inputs, st->ninputs * sizeof(*st->inputs));
     }
-    sim->rng = (uint64_t)dev->seed;
-    sim->start_ns = mono_ns();
+    sim->ph.nev = 0;
     return sim;
 oom:
     sim_close(sim);
@@ -109,63 +117,44 @@ oom:
     return NULL;
 }
 
-/* A timeline input happens to the hardware; returns whether to report it. */
-static bool happen(struct sim *sim, const struct policy_input *in)
+static void *sim_open(const struct rackfile_device *dev, const struct rack *rack, char *err,
+                      size_t errlen)
 {
-    struct rack *r = &sim->r;
-    switch (in->kind) {
-    case POLICY_POWER_ON:
-        return true; /* the server asks; power comes with the grant */
-    case POLICY_POWER_OFF:
-    case POLICY_REMOVE:
-        sim->alloc_mw[in->index] = 0;
-        return true;
-    case POLICY_PSU_FAIL:
-        r->psus[in->index].health = RACK_PSU_FAILED;
-        return true;
-    case POLICY_PSU_DEGRADE:
-        r->psus[in->index].health = RACK_PSU_DEGRADED;
-        r->psus[in->index].derated_mw = in->watts_mw;
-        return true;
-    case POLICY_PSU_REPAIR:
-        r->psus[in->index].health = RACK_PSU_OK;
-        r->psus[in->index].derated_mw = r->psus[in->index].rated_mw;
-        return true;
-    case POLICY_BUS_FAIL:
-    case POLICY_BUS_REPAIR:
-        r->bus_failed[in->index] = in->kind == POLICY_BUS_FAIL;
-        return true;
-    case POLICY_FEED_FAIL:
-    case POLICY_FEED_REPAIR:
-        r->feed_failed[in->index] = in->kind == POLICY_FEED_FAIL;
-        return true;
-    case POLICY_REPORT:
-        sim->pinned_mw[in->index] = in->watts_mw;
-        return false; /* shows in the draw below */
-    case POLICY_TICK:
-        break;
-    }
-    return false;
+    return simdrv_open_at(dev, rack, mono_ns(), err, errlen);
 }
 
-/* PSU telemetry: each bus's load (flow.h) shared by its PSUs in proportion
- * to what they deliver. */
-static int report_psus(struct sim *sim, const int64_t *draw, struct driver_report *out)
+/*
+ * A timeline input happens to the hardware; the controller hears of what
+ * happened (a server's ask, a fault). A report pins a server's draw, which
+ * shows in its draw; what the hardware refuses (a server already on) does
+ * not happen.
+ */
+static int happen(struct sim *sim, const struct policy_input *in, int64_t now_ns,
+                  struct driver_report *out)
 {
-    const struct rack *r = &sim->r;
-    int64_t cap[RACK_MAX_BUSES], load[RACK_MAX_BUSES];
-    flow_rack(r, draw, cap, load);
-    for (int i = 0; i < r->npsus; i++) {
-        const struct rack_psu *p = &r->psus[i];
-        int64_t c = rack_psu_capacity_mw(r, p);
-        int64_t w = p->bus >= 0 && cap[p->bus] > 0 ? load[p->bus] * c / cap[p->bus] : 0;
+    char err[PHYS_MSG_LEN];
+    if (phys_apply(&sim->ph, in, now_ns, err, sizeof(err)))
+        return 0;
+    if (in->kind == POLICY_REPORT)
+        return 0;
+    if (in->kind == POLICY_POWER_OFF || in->kind == POLICY_REMOVE)
+        phys_clear_ask(&sim->ph, in->index, now_ns, "sim: reported");
+    return driver_report_input(out, in->kind, in->index, in->watts_mw);
+}
+
+/* PSU telemetry as the ORv3 registers say it (the Modbus driver reports the
+ * same figures, the outlet temperature for the PSU's). */
+static int report_psus(const struct phys *ph, struct driver_report *out)
+{
+    for (int i = 0; i < ph->r.npsus; i++) {
+        const struct phys_psu *p = &ph->psu[i];
         struct driver_psu_reading x = {
             .psu = i,
-            .out_mw = w,
-            .in_mw = llround((double)w / SIM_EFFICIENCY),
-            .out_mv = c > 0 ? SIM_BUS_MV : 0,
-            .out_ma = c > 0 ? w * 1000 / SIM_BUS_MV : 0,
-            .temp_mc = 30000 + (p->rated_mw ? 25000 * w / p->rated_mw : 0),
+            .out_mw = p->out_mw,
+            .in_mw = p->pin_mw,
+            .out_mv = p->vout_mv,
+            .out_ma = p->iout_ma,
+            .temp_mc = llround(p->outlet_c * 1000),
         };
         if (driver_report_psu(out, &x))
             return -1;
@@ -173,38 +162,40 @@ static int report_psus(struct sim *sim, const int64_t *draw, struct driver_repor
     return 0;
 }
 
-static int sim_poll(void *inst, int timeout_ms, struct driver_report *out, char *err, size_t errlen)
+int simdrv_poll_at(void *inst, int64_t now_ns, struct driver_report *out, char *err, size_t errlen)
 {
-    (void)timeout_ms; /* the simulated devices answer at once */
     struct sim *sim = inst;
-    struct rack *r = &sim->r;
+    struct phys *ph = &sim->ph;
+    const struct rack *r = &ph->r;
     int rc = 0;
+    phys_step(ph, now_ns);
     if (!sim->booted) {
-        for (size_t k = 0; k < sim->nboot; k++)
-            if (r->servers[sim->boot[k]].state == RACK_SRV_OFF)
-                rc |= driver_report_input(out, POLICY_POWER_ON, sim->boot[k], 0);
+        for (size_t k = 0; k < sim->nboot; k++) {
+            struct policy_input in = {.kind = POLICY_POWER_ON, .index = sim->boot[k]};
+            if (!ph->srv[in.index].powered)
+                rc |= happen(sim, &in, now_ns, out);
+        }
         sim->booted = true;
     }
-    int64_t now = mono_ns() - sim->start_ns;
-    for (; sim->next < sim->nsteps && sim->steps[sim->next].at_ns <= now; sim->next++) {
+    for (; sim->next < sim->nsteps && sim->start_ns + sim->steps[sim->next].at_ns <= now_ns;
+         sim->next++) {
         const struct rackfile_step *st = &sim->steps[sim->next];
         for (size_t j = 0; j < st->ninputs; j++)
-            if (happen(sim, &st->inputs[j]))
-                rc |= driver_report_input(out, st->inputs[j].kind, st->inputs[j].index,
-                                          st->inputs[j].watts_mw);
+            rc |= happen(sim, &st->inputs[j], now_ns, out);
     }
-    int64_t *draw = calloc((size_t)(r->nservers ? r->nservers : 1), sizeof(*draw));
-    if (!draw)
-        rc = -1;
-    for (int i = 0; draw && i < r->nservers; i++) {
-        if (!sim->alloc_mw[i])
-            continue;
-        draw[i] = draw_mw(sim, i);
-        rc |= driver_report_input(out, POLICY_REPORT, i, draw[i]);
-    }
-    if (draw)
-        rc |= report_psus(sim, draw, out);
-    free(draw);
+    /* a granted server the hardware has off (a brown-out) is powered again,
+     * as the Modbus driver rewrites a slot's coil */
+    for (int i = 0; i < r->nservers; i++)
+        if (sim->want_on[i] && !ph->srv[i].powered && ph->srv[i].present &&
+            ph->srv[i].ask != RACKMOD_ASK_POWER_OFF)
+            phys_power(ph, i, true, now_ns, "sim: granted, found off");
+    ph->nev = 0; /* the physics' log lines: the daemon journals its own decisions */
+    /* the measured draw, in whole watts as a chassis module's register */
+    for (int i = 0; i < r->nservers; i++)
+        if (ph->srv[i].powered)
+            rc |= driver_report_input(out, POLICY_REPORT, i,
+                                      1000 * llround((double)ph->srv[i].draw_mw / 1000));
+    rc |= report_psus(ph, out);
     if (rc) {
         snprintf(err, errlen, "sim: out of memory");
         return -1;
@@ -212,26 +203,50 @@ static int sim_poll(void *inst, int timeout_ms, struct driver_report *out, char 
     return 0;
 }
 
-static int sim_act(void *inst, const struct policy_action *a, char *err, size_t errlen)
+static int sim_poll(void *inst, int timeout_ms, struct driver_report *out, char *err, size_t errlen)
 {
-    (void)err;
-    (void)errlen;
+    (void)timeout_ms; /* the simulated devices answer at once */
+    return simdrv_poll_at(inst, mono_ns(), out, err, errlen);
+}
+
+int simdrv_act_at(void *inst, const struct policy_action *a, int64_t now_ns, char *err,
+                  size_t errlen)
+{
     struct sim *sim = inst;
+    struct phys *ph = &sim->ph;
+    const struct rack *r = &ph->r;
+    const char *why = policy_action_name(a->kind);
+    bool server = a->server >= 0 && a->server < r->nservers;
     switch (a->kind) {
     case POLICY_ACT_GRANT:
     case POLICY_ACT_RESTORE:
+        if (!server)
+            break;
+        sim->want_on[a->server] = true;
+        phys_cap(ph, a->server, cap_of(&r->servers[a->server], a->watts_mw), now_ns, why);
+        phys_power(ph, a->server, true, now_ns, why); /* -1: the slot is empty, nothing to do */
+        break;
     case POLICY_ACT_CAP:
-        if (a->server >= 0 && a->server < sim->r.nservers)
-            sim->alloc_mw[a->server] = a->watts_mw;
+        if (server)
+            phys_cap(ph, a->server, cap_of(&r->servers[a->server], a->watts_mw), now_ns, why);
         break;
     case POLICY_ACT_SHED:
     case POLICY_ACT_RELEASE:
-        if (a->server >= 0 && a->server < sim->r.nservers)
-            sim->alloc_mw[a->server] = 0;
+        if (!server)
+            break;
+        sim->want_on[a->server] = false;
+        phys_power(ph, a->server, false, now_ns, why);
         break;
     case POLICY_ACT_SWITCH:
-        if (a->psu >= 0 && a->psu < sim->r.npsus)
-            sim->r.psus[a->psu].bus = a->to_bus;
+        if (a->psu < 0 || a->psu >= r->npsus)
+            break;
+        if (a->to_bus >= 0 ? phys_switch(ph, a->psu, a->to_bus, true, now_ns, why)
+            : r->psus[a->psu].bus >= 0
+                ? phys_switch(ph, a->psu, r->psus[a->psu].bus, false, now_ns, why)
+                : 0) {
+            snprintf(err, errlen, "sim: %s is not wired to bus %d", r->psus[a->psu].id, a->to_bus);
+            return -1;
+        }
         break;
     case POLICY_ACT_WAIT:
     case POLICY_ACT_PROTECTION:
@@ -241,10 +256,23 @@ static int sim_act(void *inst, const struct policy_action *a, char *err, size_t 
     return 0;
 }
 
+static int sim_act(void *inst, const struct policy_action *a, char *err, size_t errlen)
+{
+    return simdrv_act_at(inst, a, mono_ns(), err, errlen);
+}
+
+/* A switch that arrives or an overload that outlasts the hold-up: poll then. */
+static int64_t sim_next_due(void *inst)
+{
+    const struct sim *sim = inst;
+    return phys_next_deadline(&sim->ph);
+}
+
 const struct driver_ops simdrv_ops = {
     .kind = "sim",
     .open = sim_open,
     .poll = sim_poll,
     .act = sim_act,
     .close = sim_close,
+    .next_due_ns = sim_next_due,
 };
