@@ -343,28 +343,12 @@ int64_t phys_next_deadline(const struct phys *ph)
 
 /* ---- inputs -------------------------------------------------------------- */
 
-static bool is_server_input(enum policy_input_kind k)
-{
-    return k == POLICY_POWER_ON || k == POLICY_POWER_OFF || k == POLICY_REMOVE ||
-           k == POLICY_REPORT;
-}
-
-static bool is_psu_input(enum policy_input_kind k)
-{
-    return k == POLICY_PSU_FAIL || k == POLICY_PSU_DEGRADE || k == POLICY_PSU_REPAIR;
-}
-
+/* The id an input names, "?" when none (phys_describe is also handed
+ * inputs that were refused). */
 static const char *subject(const struct rack *r, const struct policy_input *in)
 {
-    if (is_server_input(in->kind))
-        return in->index >= 0 && in->index < r->nservers ? r->servers[in->index].id : "?";
-    if (is_psu_input(in->kind))
-        return in->index >= 0 && in->index < r->npsus ? r->psus[in->index].id : "?";
-    if (in->kind == POLICY_BUS_FAIL || in->kind == POLICY_BUS_REPAIR)
-        return in->index >= 0 && in->index < r->nbuses ? r->buses[in->index] : "?";
-    if (in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR)
-        return in->index >= 0 && in->index < r->nfeeds ? r->feeds[in->index] : "?";
-    return "?";
+    const char *id = policy_input_subject(r, in);
+    return id ? id : "?";
 }
 
 void phys_describe(const struct rack *r, const struct policy_input *in, char *buf, size_t len)
@@ -379,23 +363,17 @@ void phys_describe(const struct rack *r, const struct policy_input *in, char *bu
 int phys_check(const struct phys *ph, const struct policy_input *in, char *err, size_t errlen)
 {
     const struct rack *r = &ph->r;
-    int n = is_server_input(in->kind)                                        ? r->nservers
-            : is_psu_input(in->kind)                                         ? r->npsus
-            : in->kind == POLICY_BUS_FAIL || in->kind == POLICY_BUS_REPAIR   ? r->nbuses
-            : in->kind == POLICY_FEED_FAIL || in->kind == POLICY_FEED_REPAIR ? r->nfeeds
-                                                                             : 0;
-    if (n == 0) {
+    enum policy_target t = policy_input_target(in->kind);
+    if (t == POLICY_TARGET_NONE) {
         snprintf(err, errlen, "%s: not a simulator input", policy_input_name(in->kind));
         return -1;
     }
-    if (in->index < 0 || in->index >= n) {
-        snprintf(err, errlen, "%s: no such element (index %d)", policy_input_name(in->kind),
-                 in->index);
+    if (policy_input_check(r, in, err, errlen))
         return -1;
-    }
+    /* what the hardware cannot do from where it is */
     const char *id = subject(r, in);
-    const struct phys_server *s = is_server_input(in->kind) ? &ph->srv[in->index] : NULL;
-    const struct rack_psu *q = is_psu_input(in->kind) ? &r->psus[in->index] : NULL;
+    const struct phys_server *s = t == POLICY_TARGET_SERVER ? &ph->srv[in->index] : NULL;
+    const struct rack_psu *q = t == POLICY_TARGET_PSU ? &r->psus[in->index] : NULL;
     const char *why = NULL;
     switch (in->kind) {
     case POLICY_POWER_ON:
@@ -411,23 +389,8 @@ int phys_check(const struct phys *ph, const struct policy_input *in, char *err, 
     case POLICY_REMOVE:
         why = s->present ? NULL : "is already removed";
         break;
-    case POLICY_REPORT:
-        if (in->watts_mw < 0 || in->watts_mw > 10000000000LL) {
-            snprintf(err, errlen, "report %s: watts must be 0 to 10000000, got %g", id,
-                     (double)in->watts_mw / 1000);
-            return -1;
-        }
-        break;
     case POLICY_PSU_FAIL:
         why = q->health == RACK_PSU_FAILED ? "has already failed" : NULL;
-        break;
-    case POLICY_PSU_DEGRADE:
-        if (in->watts_mw <= 0 || in->watts_mw > q->rated_mw) {
-            snprintf(err, errlen,
-                     "psu_degrade %s: capacity must be > 0 and at most its rated %g W, got %g", id,
-                     (double)q->rated_mw / 1000, (double)in->watts_mw / 1000);
-            return -1;
-        }
         break;
     case POLICY_PSU_REPAIR:
         why = q->health == RACK_PSU_OK ? "is neither failed nor degraded" : NULL;
@@ -444,7 +407,7 @@ int phys_check(const struct phys *ph, const struct policy_input *in, char *err, 
     case POLICY_FEED_REPAIR:
         why = r->feed_failed[in->index] ? NULL : "has not failed";
         break;
-    default:
+    default: /* psu_degrade and report: any sound figure applies */
         break;
     }
     if (why) {
@@ -544,21 +507,19 @@ static const enum policy_input_kind words[] = {
 
 static int find_id(const struct rack *r, enum policy_input_kind k, const char *id)
 {
-    if (is_server_input(k))
+    switch (policy_input_target(k)) {
+    case POLICY_TARGET_SERVER:
         return rack_find_server(r, id);
-    if (is_psu_input(k))
+    case POLICY_TARGET_PSU:
         return rack_find_psu(r, id);
-    if (k == POLICY_BUS_FAIL || k == POLICY_BUS_REPAIR)
+    case POLICY_TARGET_BUS:
         return rack_find_bus(r, id);
-    return rack_find_feed(r, id);
-}
-
-static const char *id_kind(enum policy_input_kind k)
-{
-    return is_server_input(k)                               ? "server"
-           : is_psu_input(k)                                ? "psu"
-           : k == POLICY_BUS_FAIL || k == POLICY_BUS_REPAIR ? "bus"
-                                                            : "feed";
+    case POLICY_TARGET_FEED:
+        return rack_find_feed(r, id);
+    case POLICY_TARGET_NONE:
+        break;
+    }
+    return -1;
 }
 
 int phys_parse(const struct rack *r, const char *line, struct policy_input *in, size_t max,
@@ -603,12 +564,14 @@ int phys_parse(const struct rack *r, const char *line, struct policy_input *in, 
     const char *word = policy_input_name(k);
     if (k == POLICY_PSU_DEGRADE || k == POLICY_REPORT) {
         if (ntok != 3) {
-            snprintf(err, errlen, "%s: expected a %s and watts, e.g. '%s'", word, id_kind(k),
+            snprintf(err, errlen, "%s: expected a %s and watts, e.g. '%s'", word,
+                     policy_target_name(policy_input_target(k)),
                      k == POLICY_REPORT ? "report db1 612" : "psu_degrade ps4 1500");
             return -1;
         }
     } else if (ntok < 2) {
-        snprintf(err, errlen, "%s: expected one or more %s ids", word, id_kind(k));
+        snprintf(err, errlen, "%s: expected one or more %s ids", word,
+                 policy_target_name(policy_input_target(k)));
         return -1;
     }
     size_t nids = (k == POLICY_PSU_DEGRADE || k == POLICY_REPORT) ? 1 : ntok - 1;
@@ -631,7 +594,8 @@ int phys_parse(const struct rack *r, const char *line, struct policy_input *in, 
     for (size_t j = 0; j < nids; j++) {
         int idx = find_id(r, k, tok[1 + j]);
         if (idx < 0) {
-            snprintf(err, errlen, "%s: unknown %s '%.40s'", word, id_kind(k), tok[1 + j]);
+            snprintf(err, errlen, "%s: unknown %s '%.40s'", word,
+                     policy_target_name(policy_input_target(k)), tok[1 + j]);
             return -1;
         }
         in[j] = (struct policy_input){.kind = k, .index = idx, .watts_mw = mw};
