@@ -1,9 +1,11 @@
 # The two commands of the README. Each installs what is missing, builds, runs.
 BUILD ?= build
 ASAN  ?= build-asan
+FUZZ  ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon fuzz format clean
 
 all: build
 
@@ -36,8 +38,19 @@ bench: build
 bench-daemon: build
 	@sh bench/daemon_bench.sh $(BUILD) .
 
+# Every libFuzzer target (cmake/fuzz.cmake), built with clang in $(FUZZ) and
+# run FUZZ_SECONDS each: inputs per second and findings (docs/benchmarks.md).
+FUZZ_TARGETS = fuzz_rackfile fuzz_config fuzz_mbsrv_tcp fuzz_mbsrv_rtu fuzz_control fuzz_orv3 \
+	fuzz_pmbus fuzz_api
+fuzz:
+	@sh scripts/deps.sh fuzz
+	@cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_FUZZ=ON \
+		-DCMAKE_C_COMPILER=clang >/dev/null
+	@cmake --build $(FUZZ) -j $(JOBS) --target $(FUZZ_TARGETS)
+	@sh scripts/fuzz.sh $(FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 format:
 	@clang-format -i src/*/*.c src/*/*.h tests/*.c bench/*.c
 
 clean:
-	@rm -rf $(BUILD) $(ASAN)
+	@rm -rf $(BUILD) $(ASAN) $(FUZZ)

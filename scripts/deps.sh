@@ -1,10 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages rackpower builds and tests with, if any is missing.
 # As root it runs apt-get; otherwise it prints the sudo line to run and fails.
+# `deps.sh fuzz` adds clang and its libFuzzer runtime (make fuzz only).
 set -eu
 PKGS="build-essential cmake pkg-config libyaml-dev libjansson-dev libcmocka-dev
 libmodbus-dev libuv1-dev libmicrohttpd-dev libsqlite3-dev libsystemd-dev libcurl4-gnutls-dev mbpoll socat
 mandoc"
+[ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
