@@ -179,13 +179,14 @@ static void log_decision(const struct decider *d, json_t *evs, size_t nfacts)
                   d->acts.dropped);
     for (size_t k = 0; k < nfacts; k++) {
         json_t *ev = json_array_get(evs, k);
-        for (size_t j = 0; j < sizeof(subjects) / sizeof(*subjects); j++) {
-            const char *id = json_string_value(json_object_get(ev, subjects[j]));
-            const char *name = json_string_value(json_object_get(ev, "event"));
-            const char *reason = json_string_value(json_object_get(ev, "reason"));
-            if (id)
-                log_info("%s %s: %s", name ? name : "?", id, reason ? reason : "");
-        }
+        bool named = false;
+        for (size_t j = 0; j < sizeof(subjects) / sizeof(*subjects); j++)
+            named = named || json_is_string(json_object_get(ev, subjects[j]));
+        if (!named) /* the log tells what happened to PSUs, buses and feeds */
+            continue;
+        char line[600];
+        event_text(ev, line, sizeof(line));
+        log_info("%s", line);
     }
     for (size_t j = 0; j < d->acts.n; j++) {
         char line[600];

@@ -38,14 +38,19 @@ json_t *event_input(const struct rack *r, const struct policy_input *in, int64_t
     return o;
 }
 
+void event_text(const json_t *ev, char *buf, size_t len)
+{
+    struct evjson_text x;
+    evjson_text(ev, &x);
+    snprintf(buf, len, "%s%s%s%s%s: %s", x.event, x.subject[0] ? " " : "", x.subject,
+             x.figure[0] ? " " : "", x.figure, x.why);
+}
+
 void event_action_text(const struct rack *r, const struct policy_action *a, char *buf, size_t len)
 {
     json_t *o = json_object();
     json_object_set_new(o, "event", json_string(policy_action_name(a->kind)));
     evjson_action(o, r, a);
-    struct evjson_text x;
-    evjson_text(o, &x);
-    snprintf(buf, len, "%s%s%s%s%s: %s", x.event, x.subject[0] ? " " : "", x.subject,
-             x.figure[0] ? " " : "", x.figure, x.why);
+    event_text(o, buf, len);
     json_decref(o);
 }

@@ -27,7 +27,9 @@ json_t *event_input(const struct rack *r, const struct policy_input *in, int64_t
                     const char *reason);
 
 /* One readable line for the log, from the event's readable parts (evjson_text):
- * "grant db1 1000 W p1: fits with ...". */
+ * "grant db1 1000 W p1: fits with ...", "psu_fail ps1: reported by ...". */
+void event_text(const json_t *ev, char *buf, size_t len);
+/* The same for a decision of the policy. */
 void event_action_text(const struct rack *r, const struct policy_action *a, char *buf, size_t len);
 
 #endif
