@@ -5,11 +5,14 @@
 add_library(rpphys STATIC src/sim/physics.c)
 target_include_directories(rpphys PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
 target_link_libraries(rpphys PUBLIC rpcore rpwire_orv3 m)
-add_library(rpsimdev STATIC src/sim/mbsrv.c src/sim/simdevs.c)
+add_library(rpsimdev STATIC src/sim/mbsrv.c src/sim/simdevs.c src/sim/control.c)
 target_include_directories(rpsimdev PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
 target_link_libraries(rpsimdev PUBLIC rpphys rpconf rpcore rpwire_orv3 m)
 
-target_sources(rackpower-sim PRIVATE ${CMAKE_SOURCE_DIR}/src/sim/serve.c)
+target_sources(rackpower-sim PRIVATE
+  ${CMAKE_SOURCE_DIR}/src/sim/serve.c ${CMAKE_SOURCE_DIR}/src/sim/serve_args.c
+  ${CMAKE_SOURCE_DIR}/src/sim/serve_ctl.c ${CMAKE_SOURCE_DIR}/src/sim/serve_tcp.c
+  ${CMAKE_SOURCE_DIR}/src/sim/serve_rtu.c ${CMAKE_SOURCE_DIR}/src/sim/serve_unix.c)
 target_link_libraries(rackpower-sim PRIVATE rpsimdev rputil)
 
 # test_physics also checks that the PSU registers decode with the daemon's ORv3

@@ -1,7 +1,7 @@
 /*
  * fuzz_control.c - libFuzzer target for the simulator's control lines
  * (`rackpower-sim serve --control`, "psu_fail ps3", "psu_degrade ps4 1500"):
- * each line of the input is parsed by phys_parse against the demo rack, and
+ * each line of the input is parsed by control_parse (control.h) against the demo rack, and
  * what parses is checked by phys_check and applied by phys_apply to the
  * physics, as the control socket does. Any line must be taken or refused with
  * a message, never crash. The physics start afresh for each input.
@@ -13,9 +13,10 @@
 #include <string.h>
 
 #include "fuzz_simrack.h"
+#include "control.h"
 #include "physics.h"
 
-#define MAX_INPUTS 64 /* as serve.c's control socket */
+#define MAX_INPUTS 64 /* as serve_ctl.c's control socket */
 #define MAX_LINE 512
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             struct policy_input in[MAX_INPUTS];
             size_t n = 0;
             char err[256] = "";
-            int rc = phys_parse(&ph.r, line, in, MAX_INPUTS, &n, err, sizeof(err));
+            int rc = control_parse(&ph.r, line, in, MAX_INPUTS, &n, err, sizeof(err));
             if (rc && !err[0])
                 __builtin_trap(); /* a refusal says why */
             if (!rc && n > MAX_INPUTS)

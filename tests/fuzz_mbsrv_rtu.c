@@ -2,7 +2,7 @@
  * fuzz_mbsrv_rtu.c - libFuzzer target for rackpower-sim serve's Modbus RTU
  * framing: the input's first byte sets how many bytes each read from the
  * line brings (1..64), the rest is what the line carries, ending in a
- * silence. Frames are cut as serve.c's rtu_process cuts them: by the length
+ * silence. Frames are cut as serve_rtu.c's serve_rtu_process cuts them: by the length
  * mbsrv_rtu_request_len derives from the function code, checked by CRC, or,
  * for a function of unknown length, at the silence; each good frame is
  * answered by mbsrv_handle over the demo rack's simulated devices. Any bytes
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct line {
     struct phys ph;
     struct simdevs dev;
-    uint8_t buf[4 * MBSRV_RTU_MAX]; /* as serve.c's receive buffer */
+    uint8_t buf[4 * MBSRV_RTU_MAX]; /* as serve_rtu.c's receive buffer */
     size_t len;
     bool discard;
     int64_t now_ns;

@@ -16,6 +16,7 @@
 
 #include "mbsrv.h"
 #include "orv3.h"
+#include "control.h"
 #include "physics.h"
 #include "rackfile.h"
 #include "rackmod.h"
@@ -305,29 +306,29 @@ static void test_control_lines(void **state)
     struct policy_input v[8];
     size_t n;
     char err[256];
-    assert_int_equal(phys_parse(&ph.r, "  power_on a1 ab ", v, 8, &n, err, sizeof(err)), 0);
+    assert_int_equal(control_parse(&ph.r, "  power_on a1 ab ", v, 8, &n, err, sizeof(err)), 0);
     assert_int_equal(n, 2);
     assert_int_equal(v[0].kind, POLICY_POWER_ON);
     assert_int_equal(v[1].index, 2);
-    assert_int_equal(phys_parse(&ph.r, "psu_degrade ps2 1500", v, 8, &n, err, sizeof(err)), 0);
+    assert_int_equal(control_parse(&ph.r, "psu_degrade ps2 1500", v, 8, &n, err, sizeof(err)), 0);
     assert_int_equal(v[0].watts_mw, 1500000);
-    assert_int_equal(phys_parse(&ph.r, "feed_fail F2", v, 8, &n, err, sizeof(err)), 0);
+    assert_int_equal(control_parse(&ph.r, "feed_fail F2", v, 8, &n, err, sizeof(err)), 0);
     assert_int_equal(v[0].index, 1);
-    assert_int_equal(phys_parse(&ph.r, "# comment", v, 8, &n, err, sizeof(err)), 0);
+    assert_int_equal(control_parse(&ph.r, "# comment", v, 8, &n, err, sizeof(err)), 0);
     assert_int_equal(n, 0);
 
-    assert_int_equal(phys_parse(&ph.r, "psu_fail ghost", v, 8, &n, err, sizeof(err)), -1);
+    assert_int_equal(control_parse(&ph.r, "psu_fail ghost", v, 8, &n, err, sizeof(err)), -1);
     assert_string_equal(err, "psu_fail: unknown psu 'ghost'");
-    assert_int_equal(phys_parse(&ph.r, "explode ps1", v, 8, &n, err, sizeof(err)), -1);
+    assert_int_equal(control_parse(&ph.r, "explode ps1", v, 8, &n, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "unknown command 'explode'"));
-    assert_int_equal(phys_parse(&ph.r, "psu_degrade ps2", v, 8, &n, err, sizeof(err)), -1);
-    assert_int_equal(phys_parse(&ph.r, "psu_degrade ps2 lots", v, 8, &n, err, sizeof(err)), -1);
-    assert_int_equal(phys_parse(&ph.r, "bus_fail a1", v, 8, &n, err, sizeof(err)), -1);
-    assert_int_equal(phys_parse(&ph.r, "remove", v, 8, &n, err, sizeof(err)), -1);
-    assert_int_equal(phys_parse(&ph.r, "power_on a1 a1 a1", v, 2, &n, err, sizeof(err)), -1);
+    assert_int_equal(control_parse(&ph.r, "psu_degrade ps2", v, 8, &n, err, sizeof(err)), -1);
+    assert_int_equal(control_parse(&ph.r, "psu_degrade ps2 lots", v, 8, &n, err, sizeof(err)), -1);
+    assert_int_equal(control_parse(&ph.r, "bus_fail a1", v, 8, &n, err, sizeof(err)), -1);
+    assert_int_equal(control_parse(&ph.r, "remove", v, 8, &n, err, sizeof(err)), -1);
+    assert_int_equal(control_parse(&ph.r, "power_on a1 a1 a1", v, 2, &n, err, sizeof(err)), -1);
 
     /* a degrade above the rating parses, and is refused without a change */
-    assert_int_equal(phys_parse(&ph.r, "psu_degrade ps1 2500", v, 8, &n, err, sizeof(err)), 0);
+    assert_int_equal(control_parse(&ph.r, "psu_degrade ps1 2500", v, 8, &n, err, sizeof(err)), 0);
     assert_int_equal(phys_apply(&ph, &v[0], 0, err, sizeof(err)), -1);
     assert_int_equal(ph.r.psus[0].health, RACK_PSU_OK);
 }

@@ -114,15 +114,6 @@ int phys_apply(struct phys *ph, const struct policy_input *in, int64_t now_ns, c
 void phys_describe(const struct rack *r, const struct policy_input *in, char *buf, size_t len);
 
 /*
- * Parses a control line: a word of the timeline and its ids, e.g.
- * "psu_fail ps3", "power_on db1 web1", "psu_degrade ps4 1500",
- * "report db1 612". Writes up to max inputs, *n how many. Returns 0, or -1
- * with err ("unknown psu 'ps9'", ...).
- */
-int phys_parse(const struct rack *r, const char *line, struct policy_input *in, size_t max,
-               size_t *n, char *err, size_t errlen);
-
-/*
  * The controller's side, from the device registers. Each logs one line,
  * "<why>: <what happened>" (why: the write, e.g. "write unit 1 coil 16 = 1").
  *

@@ -1,0 +1,158 @@
+/*
+ * serve_ctl.c - the control socket's clients: lines in (control.c parses
+ * them), inputs applied, one reply line each ("ok", "error: ...", status).
+ */
+#include "serve_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "monoclock.h"
+
+static void ctl_reply(struct ctl_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void ctl_reply(struct ctl_client *c, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(line) - 2)
+        n = (int)sizeof(line) - 2;
+    line[n++] = '\n';
+    /* best effort: a reader that does not read loses its replies, nothing else */
+    if (send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        /* the read side will see the hangup */
+    }
+}
+
+static void ctl_status(struct serve *s, struct ctl_client *c)
+{
+    const struct phys *ph = &s->ph;
+    const struct rack *r = &ph->r;
+    ctl_reply(c, "rack %s at %.3fs", r->name, (double)(mono_ns() - s->t0) / 1e9);
+    for (int f = 0; f < r->nfeeds; f++)
+        ctl_reply(c, "feed %s %s", r->feeds[f], r->feed_failed[f] ? "failed" : "ok");
+    for (int b = 0; b < r->nbuses; b++)
+        ctl_reply(c, "bus %s %s load %.0f W capacity %.0f W", r->buses[b],
+                  r->bus_failed[b] ? "failed" : "ok", (double)ph->bus_load_mw[b] / 1000,
+                  (double)ph->bus_cap_mw[b] / 1000);
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *q = &r->psus[i];
+        const struct phys_psu *p = &ph->psu[i];
+        ctl_reply(c,
+                  "psu %s unit %d bus %s %s capacity %.0f W out %.0f W %.2f V alarms "
+                  "%04x %04x %04x %04x %04x",
+                  q->id, simdevs_psu_unit(&s->dev, i), q->bus >= 0 ? r->buses[q->bus] : "-",
+                  r->feed_failed[q->feed] ? "no-ac" : rack_psu_health_name(q->health),
+                  (double)rack_psu_capacity_mw(r, q) / 1000, (double)p->out_mw / 1000,
+                  (double)p->vout_mv / 1000, p->alarm[0], p->alarm[1], p->alarm[2], p->alarm[3],
+                  p->alarm[4]);
+    }
+    for (int i = 0; i < r->nservers; i++) {
+        const struct phys_server *v = &ph->srv[i];
+        int slot = 0, unit = simdevs_server_unit(&s->dev, i, &slot);
+        ctl_reply(c, "server %s unit %d slot %d %s %s draw %.0f W cap %.0f W ask %u changes %u",
+                  r->servers[i].id, unit, slot, v->present ? "present" : "absent",
+                  v->powered ? "on" : "off", (double)v->draw_mw / 1000, (double)v->cap_mw / 1000,
+                  v->ask, v->changes);
+    }
+}
+
+static void ctl_line(struct serve *s, struct ctl_client *c, char *line, int64_t now)
+{
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+        line[--len] = 0;          /* also "\r\n" line ends */
+    for (char *q = line; *q; q++) /* commands are ASCII: keep the log readable */
+        if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+            *q = (*q == '\t') ? ' ' : '?';
+    char *p = line;
+    while (*p == ' ')
+        p++;
+    if (!*p || *p == '#')
+        return;
+    if (strcmp(p, "status") == 0) {
+        ctl_status(s, c);
+        ctl_reply(c, "ok");
+        return;
+    }
+    if (strcmp(p, "help") == 0) {
+        ctl_reply(c, "power_on|power_off|remove SERVER...; psu_fail|psu_repair PSU...; "
+                     "psu_degrade PSU WATTS; bus_fail|bus_repair BUS...; "
+                     "feed_fail|feed_repair FEED...; report SERVER WATTS; status; help");
+        ctl_reply(c, "ok");
+        return;
+    }
+    struct policy_input in[MAX_CTL_INPUTS];
+    size_t n = 0;
+    char err[256];
+    int rc = control_parse(&s->ph.r, p, in, MAX_CTL_INPUTS, &n, err, sizeof(err));
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        rc = phys_check(&s->ph, &in[k], err, sizeof(err));
+    if (rc) {
+        serve_say(s, "control: error: %s (line '%.80s'; nothing changed)", err, p);
+        ctl_reply(c, "error: %s", err);
+        return;
+    }
+    int failed = 0;
+    for (size_t k = 0; k < n; k++)
+        failed += serve_apply_input(s, &in[k], "control", now) != 0;
+    if (failed)
+        ctl_reply(c, "error: %d of %zu inputs did not apply (see the log)", failed, n);
+    else
+        ctl_reply(c, "ok");
+}
+
+static void ctl_close(struct ctl_client *c)
+{
+    close(c->fd);
+    c->fd = -1;
+}
+
+void serve_ctl_read(struct serve *s, struct ctl_client *c, int64_t now)
+{
+    char buf[512];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        if (c->inlen && !c->skipping) { /* a last line without its newline */
+            c->in[c->inlen] = 0;
+            ctl_line(s, c, c->in, now);
+        }
+        ctl_close(c);
+        return;
+    }
+    for (ssize_t k = 0; k < n; k++) {
+        char ch = buf[k];
+        if (ch == '\n') {
+            if (!c->skipping) {
+                c->in[c->inlen] = 0;
+                ctl_line(s, c, c->in, now);
+            }
+            c->inlen = 0;
+            c->skipping = false;
+        } else if (c->skipping) {
+            continue;
+        } else if (c->inlen + 1 >= sizeof(c->in) || ch == 0) {
+            serve_say(s, "control: error: %s (nothing changed)",
+                      ch == 0 ? "a NUL byte in a line" : "line too long");
+            ctl_reply(c, "error: %s", ch == 0 ? "a NUL byte in the line" : "line too long");
+            c->skipping = true;
+            c->inlen = 0;
+        } else {
+            c->in[c->inlen++] = ch;
+        }
+    }
+}
