@@ -25,8 +25,8 @@ enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API };
 static const struct conf_field top_fields[] = {
     [TOP_RACK] = {"rack", rackfile_set_rack, .required = true},
     [TOP_TIMELINE] = {"timeline", rackfile_set_timeline, .hidden = true},
-    [TOP_DEVICES] = {"devices", set_devices},
-    [TOP_API] = {"api", set_api},
+    [TOP_DEVICES] = {"devices", set_devices, .required = false},
+    [TOP_API] = {"api", set_api, .required = false},
 };
 static const struct conf_table top_table = {
     .what = "top-level", .f = top_fields, .n = LEN(top_fields), .top = true};

@@ -141,7 +141,7 @@ static const struct conf_table step_table = {
 enum { TOP_RACK, TOP_TIMELINE };
 static const struct conf_field top_fields[] = {
     [TOP_RACK] = {"rack", rackfile_set_rack, .required = true},
-    [TOP_TIMELINE] = {"timeline", rackfile_set_timeline},
+    [TOP_TIMELINE] = {"timeline", rackfile_set_timeline, .required = false},
     {"devices", set_daemon_only, .hidden = true},
     {"api", set_daemon_only, .hidden = true},
 };
