@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "daemonconf.h"
+#include "daemonconf_driver.h"
 #include "driver_conf.h"
 
 static char err[512];
@@ -959,6 +960,85 @@ static void test_config_api_mistakes(void **state)
                         "keepalive_s)");
 }
 
+/* ---- the schema knows no driver: it reads what the drivers it is given define ---- */
+
+enum { FAKE_KIND = 42 }; /* no driver of the build has it */
+
+/* A driver's check: what spans keys, reported at the entry like any mistake. */
+static int fake_check(struct conf_ctx *c, const yaml_node_t *map, struct rackfile_device *dev,
+                      const yaml_node_t *vals[])
+{
+    (void)vals;
+    if (strcmp(dev->path, "/refused") == 0)
+        return conf_fail(c, map, "fake: %s is refused", dev->path);
+    return daemonconf_claim(c, DAEMONCONF_READ_PSU, 0, dev->line, map, "fake");
+}
+
+static const struct conf_field fake_fields[] = {
+    {"kind", daemonconf_set_kind, .required = true},
+    {"path", conf_set_path, .required = true, .off = offsetof(struct rackfile_device, path)},
+    {"seed", conf_set_int, .def = "7", .off = offsetof(struct rackfile_device, seed), .max = 9},
+};
+static const struct conf_table fake_table = {
+    .what = "fake device", .f = fake_fields, .n = sizeof(fake_fields) / sizeof(fake_fields[0])};
+static const struct daemonconf_driver fake_keys = {.kind = "fake",
+                                                   .id = (enum rackfile_device_kind)FAKE_KIND,
+                                                   .keys = &fake_table,
+                                                   .check = fake_check};
+static const struct daemonconf_driver fake_alone_keys = {
+    .kind = "alone",
+    .id = (enum rackfile_device_kind)(FAKE_KIND + 1),
+    .keys = &fake_table,
+    .whole_rack = true};
+
+static int load_with_fakes(const char *text)
+{
+    static const struct daemonconf_driver *const drivers[] = {&fake_keys, &fake_alone_keys, NULL};
+    return rackfile_load_config_string("t.yaml", text, strlen(text), drivers, &r, &dc, err,
+                                       sizeof(err));
+}
+
+static void expect_fake_error(const char *text, const char *want)
+{
+    assert_int_equal(load_with_fakes(text), -1);
+    assert_string_equal(err, want);
+    assert_null(r.psus);
+    assert_null(dc.devices);
+}
+
+static void test_config_reads_the_keys_of_the_drivers_it_is_given(void **state)
+{
+    (void)state;
+    assert_int_equal(load_with_fakes(DEV("{kind: fake, path: /a}")), 0);
+    assert_int_equal(dc.ndevices, 1);
+    assert_int_equal(dc.devices[0].kind, FAKE_KIND);
+    assert_string_equal(dc.devices[0].path, "/a");
+    assert_int_equal(dc.devices[0].seed, 7); /* the driver's default */
+    assert_int_equal(dc.devices[0].line, 13);
+    rackfile_daemon_free(&dc);
+    rack_free(&r);
+
+    /* The build's drivers are unknown to a schema not given them. */
+    expect_fake_error(DEV("{kind: sim}"),
+                      "t.yaml:13:12: kind: expected one of fake, alone, got 'sim'");
+    expect_fake_error(DEV("{path: /a}"),
+                      "t.yaml:13:5: missing required key 'kind' in device (one of fake, alone)");
+    expect_fake_error(DEV("{kind: fake, path: /a, seed: 10}"),
+                      "t.yaml:13:34: seed: must be at most 9, got '10'");
+    expect_fake_error(
+        DEV("{kind: fake, path: /a, host: x}"),
+        "t.yaml:13:28: unknown key 'host' in fake device (expected kind, path, seed)");
+    /* The driver's check runs after its table, and claims are the schema's. */
+    expect_fake_error(DEV("{kind: fake, path: /refused}"),
+                      "t.yaml:13:5: fake: /refused is refused");
+    expect_fake_error(DEV("{kind: fake, path: /a}\n  - {kind: fake, path: /b}"),
+                      "t.yaml:14:5: fake: psu 'ps1' is already mapped at line 13 (a PSU is read "
+                      "by one device)");
+    expect_fake_error(DEV("{kind: fake, path: /a}\n  - {kind: alone, path: /b}"),
+                      "t.yaml:14:5: devices: a alone device simulates the whole rack and cannot "
+                      "be combined with other devices (the alone is at line 14)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1002,6 +1082,7 @@ int main(void)
         cmocka_unit_test_teardown(test_config_device_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_unit_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_api_mistakes, teardown),
+        cmocka_unit_test_teardown(test_config_reads_the_keys_of_the_drivers_it_is_given, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
