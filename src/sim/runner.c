@@ -16,6 +16,7 @@
 
 #include "evjson.h"
 #include "flow.h"
+#include "physics.h"
 #include "policy.h"
 #include "splitmix.h"
 
@@ -29,16 +30,15 @@ struct run {
 
 /*
  * What a drawing server really takes: the published cluster power model
- * P(u) = idle + (peak - idle)(2u - u^1.4), idle half of peak, with a random
+ * (phys_model_mw, the one draw curve), peak its grant, with a random
  * utilisation; a server that reported its draw keeps its report.
  */
 static int64_t simulated_draw(struct run *ru, const struct rack_server *s)
 {
     if (s->draw_mw >= 0)
         return s->draw_mw;
-    double u = splitmix64_unit(&ru->rng);
-    double peak = (double)s->alloc_mw, idle = peak / 2;
-    return 1000 * llround((idle + (peak - idle) * (2 * u - pow(u, 1.4))) / 1000);
+    int64_t mw = phys_model_mw(s->alloc_mw, splitmix64_unit(&ru->rng));
+    return 1000 * llround((double)mw / 1000); /* whole watts */
 }
 
 static void emit_json(struct run *ru, json_t *obj)
