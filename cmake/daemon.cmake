@@ -35,6 +35,9 @@ add_executable(rackpowerctl src/cli/rackpowerctl.c)
 target_link_libraries(rackpowerctl PRIVATE rpctl rpevjson PkgConfig::JANSSON)
 
 rp_test(test_store rpdaemon)
+rp_test(test_reload rpdaemon)
+rp_test(test_ledger rpdaemon)
+rp_test(test_commands rpdaemon)
 rp_test(test_ctl_http rpctl)
 add_dependencies(test_ctl_http rackpowerctl) # it runs the binary against a canned status
 add_test(NAME daemon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon.sh

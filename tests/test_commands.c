@@ -1,0 +1,364 @@
+/*
+ * test_commands.c - the operator's commands and out-of-service overlay
+ * (src/daemon/commands.h), decided and journaled through a real decider on
+ * a real store: what the answer says, what the rack becomes, what the
+ * journal and the ledger hold, and what the devices' word does meanwhile.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "commands.h"
+#include "ledger.h"
+#include "monoclock.h"
+#include "rackfile.h"
+
+/* n+1 over three PSUs: 4000 W may be granted. */
+static const char rack_text[] = "rack:\n"
+                                "  name: r1\n"
+                                "  protection: n+1\n"
+                                "  buses: [A, B]\n"
+                                "  psus:\n"
+                                "    - {id: p1, capacity_w: 2000, buses: [A, B], bus: A}\n"
+                                "    - {id: p2, capacity_w: 2000, buses: [A, B], bus: B}\n"
+                                "    - {id: p3, capacity_w: 2000, buses: [A, B], bus: A}\n"
+                                "  servers:\n"
+                                "    - {id: db1, power_w: 1500, priority: 1, buses: [A, B]}\n"
+                                "    - {id: web1, power_w: 2000, priority: 3, buses: [A, B]}\n"
+                                "    - {id: ml1, power_w: 1500, priority: 4, buses: [A, B]}\n";
+
+static char dir[64], path[128], err[512];
+static struct rack r;
+static struct store *st;
+static struct decider d;
+static struct commands_overlay ov;
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/test_commands_XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof(path), "%s/rp.db", dir);
+    if (rackfile_load_string("t.yaml", rack_text, strlen(rack_text), &r, NULL, err, sizeof(err)) ||
+        !(st = store_open(path, false, err, sizeof(err))) || commands_overlay_init(&ov, &r) ||
+        decider_init(&d, &r, st, ov.psu_oos, ov.bus_oos, mono_ns(), err, sizeof(err)))
+        return -1;
+    struct decision x = decision_settle(NULL);
+    return decide(&d, &x, err, sizeof(err));
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    decider_fini(&d);
+    commands_overlay_fini(&ov);
+    store_close(st);
+    st = NULL;
+    rack_free(&r);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs a command; returns its status and the answer parsed into *answer. */
+static int run(enum hub_cmd_kind kind, const char *id, const char *note, json_t **answer)
+{
+    struct hub_cmd c = {.kind = kind};
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    snprintf(c.note, sizeof(c.note), "%s", note);
+    char *body = NULL;
+    int status = commands_run(&d, &ov, &c, &body);
+    assert_non_null(body);
+    json_error_t jerr;
+    *answer = json_loads(body, 0, &jerr);
+    free(body);
+    assert_non_null(*answer);
+    return status;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    assert_non_null(s);
+    return s;
+}
+
+/* The events of an answer, by name: how many, and the first one. */
+static size_t events_named(json_t *answer, const char *name, json_t **first)
+{
+    size_t k, n = 0;
+    json_t *ev;
+    *first = NULL;
+    json_array_foreach(json_object_get(answer, "events"), k, ev)
+    {
+        if (!strcmp(str(ev, "event"), name) && !n++)
+            *first = ev;
+    }
+    return n;
+}
+
+static int count_journal(void *arg, int64_t id, const char *json)
+{
+    (void)id;
+    (void)json;
+    ++*(int *)arg;
+    return 0;
+}
+
+static int journal_size(void)
+{
+    int n = 0;
+    assert_int_equal(store_events(st, 0, 1000, false, count_journal, &n, err, sizeof(err)), 0);
+    return n;
+}
+
+static int find_server_row(void *arg, const struct store_server *x)
+{
+    struct store_server *want = arg;
+    if (!strcmp(x->id, want->id))
+        *want = *x;
+    return 0;
+}
+
+static struct store_server server_row(const char *id)
+{
+    struct store_server x = {.state = -1};
+    snprintf(x.id, sizeof(x.id), "%s", id);
+    assert_int_equal(store_load_servers(st, find_server_row, &x, err, sizeof(err)), 0);
+    return x;
+}
+
+static int find_psu_row(void *arg, const struct store_psu *x)
+{
+    struct store_psu *want = arg;
+    if (!strcmp(x->id, want->id))
+        *want = *x;
+    return 0;
+}
+
+static void test_power_on_grants_and_journals_the_grant(void **state)
+{
+    (void)state;
+    json_t *a, *ev;
+    int before = journal_size();
+    assert_int_equal(run(HUB_POWER_ON, "db1", "maintenance done", &a), 200);
+    assert_string_equal(str(a, "result"), "granted");
+    assert_string_equal(str(a, "state"), "on");
+    assert_int_equal(json_integer_value(json_object_get(a, "watts")), 1500);
+    assert_int_equal(events_named(a, "grant", &ev), 1);
+    assert_string_equal(str(ev, "server"), "db1");
+    assert_string_equal(str(ev, "note"), "maintenance done");
+    assert_int_equal(journal_size(), before + 1);
+    assert_int_equal(r.servers[0].state, RACK_SRV_ON);
+    struct store_server row = server_row("db1");
+    assert_int_equal(row.state, RACK_SRV_ON);
+    assert_int_equal(row.watts_mw, 1500000);
+    json_decref(a);
+}
+
+static void test_power_on_queues_what_does_not_fit(void **state)
+{
+    (void)state;
+    json_t *a, *ev;
+    assert_int_equal(run(HUB_POWER_ON, "web1", "", &a), 200);
+    json_decref(a);
+    assert_int_equal(run(HUB_POWER_ON, "db1", "", &a), 200);
+    json_decref(a);
+    /* 3500 W granted of 4000 W protected: ml1's 1500 W waits */
+    assert_int_equal(run(HUB_POWER_ON, "ml1", "", &a), 200);
+    assert_string_equal(str(a, "result"), "queued");
+    assert_string_equal(str(a, "state"), "waiting");
+    assert_int_equal(json_integer_value(json_object_get(a, "watts")), 0);
+    assert_int_equal(events_named(a, "wait", &ev), 1);
+    assert_true(strlen(str(a, "reason")) > 0);
+    assert_int_equal(server_row("ml1").state, RACK_SRV_WAITING);
+    json_decref(a);
+    /* web1 lets go: the waiting request is granted in the same decision */
+    assert_int_equal(run(HUB_POWER_OFF, "web1", "", &a), 200);
+    assert_string_equal(str(a, "result"), "released");
+    assert_string_equal(str(a, "state"), "off");
+    assert_int_equal(events_named(a, "grant", &ev), 1);
+    assert_string_equal(str(ev, "server"), "ml1");
+    assert_int_equal(r.servers[2].state, RACK_SRV_ON);
+    assert_int_equal(server_row("web1").state, RACK_SRV_OFF);
+    json_decref(a);
+}
+
+static void test_command_naming_nothing_is_404_and_journals_nothing(void **state)
+{
+    (void)state;
+    json_t *a;
+    int before = journal_size();
+    assert_int_equal(run(HUB_POWER_ON, "ghost", "", &a), 404);
+    assert_string_equal(str(a, "error"), "no server 'ghost'");
+    json_decref(a);
+    assert_int_equal(run(HUB_PSU_OUT, "p9", "", &a), 404);
+    assert_string_equal(str(a, "error"), "no psu 'p9'");
+    json_decref(a);
+    assert_int_equal(run(HUB_BUS_IN, "Z", "", &a), 404);
+    assert_string_equal(str(a, "error"), "no bus 'Z'");
+    json_decref(a);
+    assert_int_equal(journal_size(), before);
+}
+
+static void test_psu_out_of_service_is_a_failure_for_the_policy(void **state)
+{
+    (void)state;
+    json_t *a, *ev;
+    assert_int_equal(run(HUB_PSU_OUT, "p2", "swap fan", &a), 200);
+    assert_string_equal(str(a, "psu"), "p2");
+    assert_true(json_is_true(json_object_get(a, "out_of_service")));
+    assert_true(json_is_true(json_object_get(a, "changed")));
+    assert_string_equal(str(a, "state"), "failed");
+    assert_int_equal(events_named(a, "psu_fail", &ev), 1);
+    assert_string_equal(str(ev, "reason"), "out of service by operator: swap fan");
+    assert_true(ov.psu_oos[1]);
+    assert_int_equal(r.psus[1].health, RACK_PSU_FAILED);
+    struct store_psu row = {.id = "p2"};
+    assert_int_equal(store_load_psus(st, find_psu_row, &row, err, sizeof(err)), 0);
+    assert_true(row.out_of_service);
+    json_decref(a);
+    /* asked again: nothing changes, nothing is journaled */
+    int before = journal_size();
+    assert_int_equal(run(HUB_PSU_OUT, "p2", "", &a), 200);
+    assert_true(json_is_false(json_object_get(a, "changed")));
+    assert_int_equal(json_array_size(json_object_get(a, "events")), 0);
+    assert_int_equal(journal_size(), before);
+    json_decref(a);
+    /* back in service: a repair */
+    assert_int_equal(run(HUB_PSU_IN, "p2", "", &a), 200);
+    assert_string_equal(str(a, "state"), "ok");
+    assert_int_equal(events_named(a, "psu_repair", &ev), 1);
+    assert_string_equal(str(ev, "reason"), "back in service by operator");
+    assert_false(ov.psu_oos[1]);
+    assert_int_equal(r.psus[1].health, RACK_PSU_OK);
+    json_decref(a);
+}
+
+static void test_devices_word_is_held_while_out_of_service(void **state)
+{
+    (void)state;
+    json_t *a;
+    assert_int_equal(run(HUB_PSU_OUT, "p1", "", &a), 200);
+    json_decref(a);
+    struct policy_input repair = {.kind = POLICY_PSU_REPAIR, .index = 0};
+    assert_false(commands_pass_health(&ov, &r, &repair));
+    struct policy_input fail = {.kind = POLICY_PSU_FAIL, .index = 0};
+    assert_false(commands_pass_health(&ov, &r, &fail));
+    assert_true(ov.psu_seen[0].failed);
+    /* another PSU's word passes */
+    struct policy_input other = {.kind = POLICY_PSU_FAIL, .index = 2};
+    assert_true(commands_pass_health(&ov, &r, &other));
+    /* inputs that name nothing do not */
+    struct policy_input ghost = {.kind = POLICY_PSU_FAIL, .index = 3};
+    assert_false(commands_pass_health(&ov, &r, &ghost));
+    struct policy_input no_bus = {.kind = POLICY_BUS_FAIL, .index = -1};
+    assert_false(commands_pass_health(&ov, &r, &no_bus));
+    struct policy_input request = {.kind = POLICY_POWER_ON, .index = 0};
+    assert_true(commands_pass_health(&ov, &r, &request));
+}
+
+static void test_back_in_service_stays_failed_when_its_device_says_failed(void **state)
+{
+    (void)state;
+    json_t *a, *ev;
+    assert_int_equal(run(HUB_PSU_OUT, "p1", "", &a), 200);
+    json_decref(a);
+    struct policy_input fail = {.kind = POLICY_PSU_FAIL, .index = 0};
+    assert_false(commands_pass_health(&ov, &r, &fail));
+    assert_int_equal(run(HUB_PSU_IN, "p1", "checked", &a), 200);
+    assert_true(json_is_true(json_object_get(a, "changed")));
+    assert_string_equal(str(a, "state"), "failed");
+    assert_int_equal(events_named(a, "psu_fail", &ev), 1);
+    assert_string_equal(str(ev, "reason"), "back in service by operator: checked; still failed: "
+                                           "its device reports it failed");
+    assert_false(ov.psu_oos[0]);
+    assert_int_equal(r.psus[0].health, RACK_PSU_FAILED);
+    json_decref(a);
+    /* the device's repair now reaches the policy */
+    struct policy_input repair = {.kind = POLICY_PSU_REPAIR, .index = 0};
+    assert_true(commands_pass_health(&ov, &r, &repair));
+}
+
+static void test_back_in_service_degraded_when_its_device_says_degraded(void **state)
+{
+    (void)state;
+    json_t *a, *ev;
+    assert_int_equal(run(HUB_PSU_OUT, "p3", "", &a), 200);
+    json_decref(a);
+    struct policy_input derate = {.kind = POLICY_PSU_DEGRADE, .index = 2, .watts_mw = 1200000};
+    assert_false(commands_pass_health(&ov, &r, &derate));
+    assert_int_equal(run(HUB_PSU_IN, "p3", "", &a), 200);
+    assert_int_equal(events_named(a, "psu_degrade", &ev), 1);
+    assert_int_equal(r.psus[2].health, RACK_PSU_DEGRADED);
+    assert_int_equal(r.psus[2].derated_mw, 1200000);
+    json_decref(a);
+}
+
+static void test_bus_out_of_service_fails_the_bus(void **state)
+{
+    (void)state;
+    json_t *a, *ev;
+    assert_int_equal(run(HUB_BUS_OUT, "B", "", &a), 200);
+    assert_string_equal(str(a, "bus"), "B");
+    assert_string_equal(str(a, "state"), "failed");
+    assert_int_equal(events_named(a, "bus_fail", &ev), 1);
+    assert_true(ov.bus_oos[1]);
+    assert_true(r.bus_failed[1]);
+    json_decref(a);
+    struct policy_input repair = {.kind = POLICY_BUS_REPAIR, .index = 1};
+    assert_false(commands_pass_health(&ov, &r, &repair));
+    assert_int_equal(run(HUB_BUS_IN, "B", "", &a), 200);
+    assert_string_equal(str(a, "state"), "ok");
+    assert_false(r.bus_failed[1]);
+    json_decref(a);
+}
+
+static void test_journal_refused_answers_503_and_changes_nothing(void **state)
+{
+    (void)state;
+    json_t *a;
+    /* a read-only store: every transaction fails */
+    struct store *ro = store_open(path, true, err, sizeof(err));
+    assert_non_null(ro);
+    d.store = ro;
+    assert_int_equal(run(HUB_POWER_ON, "db1", "", &a), 503);
+    assert_non_null(strstr(str(a, "error"), "cannot journal the decision, nothing was done: "));
+    assert_int_equal(r.servers[0].state, RACK_SRV_OFF);
+    json_decref(a);
+    assert_int_equal(run(HUB_PSU_OUT, "p1", "", &a), 503);
+    assert_false(ov.psu_oos[0]);
+    assert_int_equal(r.psus[0].health, RACK_PSU_OK);
+    json_decref(a);
+    d.store = st;
+    store_close(ro);
+    /* and the next decision is taken as if nothing happened */
+    assert_int_equal(run(HUB_POWER_ON, "db1", "", &a), 200);
+    assert_string_equal(str(a, "result"), "granted");
+    json_decref(a);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_power_on_grants_and_journals_the_grant),
+        T(test_power_on_queues_what_does_not_fit),
+        T(test_command_naming_nothing_is_404_and_journals_nothing),
+        T(test_psu_out_of_service_is_a_failure_for_the_policy),
+        T(test_devices_word_is_held_while_out_of_service),
+        T(test_back_in_service_stays_failed_when_its_device_says_failed),
+        T(test_back_in_service_degraded_when_its_device_says_degraded),
+        T(test_bus_out_of_service_fails_the_bus),
+        T(test_journal_refused_answers_503_and_changes_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
