@@ -89,16 +89,3 @@ void log_warnx(const char *fmt, ...)
 {
     LOG_BODY(LOG_WARNING, NULL);
 }
-
-void fatal(const char *fmt, ...)
-{
-    ERRNO_TEXT(e);
-    LOG_BODY(LOG_CRIT, e);
-    exit(1);
-}
-
-void fatalx(const char *fmt, ...)
-{
-    LOG_BODY(LOG_CRIT, NULL);
-    exit(1);
-}

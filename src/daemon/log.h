@@ -4,8 +4,8 @@
  * daemon has detached. Callable from any thread.
  *
  * log_warn appends ": strerror(errno)" (a system call failed); log_warnx does
- * not (the problem is the input, not the system). fatal/fatalx log and exit 1:
- * only main and code where recovery is impossible use them.
+ * not (the problem is the input, not the system). Nothing here exits: code
+ * that fails returns an error, and only main decides to exit (DESIGN.md).
  */
 #ifndef LOG_H
 #define LOG_H
@@ -20,7 +20,5 @@ __attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_debug(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_warnx(const char *fmt, ...);
-__attribute__((format(printf, 1, 2), noreturn)) void fatal(const char *fmt, ...);
-__attribute__((format(printf, 1, 2), noreturn)) void fatalx(const char *fmt, ...);
 
 #endif

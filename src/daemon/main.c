@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <getopt.h>
 
 #include "engine.h"
 #include "log.h"
@@ -25,14 +26,85 @@ static void usage(FILE *f)
 {
     fputs("usage: rackpowerd --config FILE [--sim] [--db PATH] [--foreground] [--check] "
           "[--verbose]\n"
-          "  --config FILE  the rack and its devices (docs/daemon.md)\n"
-          "  --sim          manage an in-process simulated rack, whatever devices: says\n"
-          "  --db PATH      the ledger and journal (default $STATE_DIRECTORY/rackpower.db,\n"
-          "                 else /var/lib/rackpower/rackpower.db)\n"
-          "  --foreground   stay attached, log to stderr (what systemd runs)\n"
-          "  --check        check the config, print what it holds, and exit\n"
-          "  --verbose      log debug lines too\n",
+          "  --config FILE    the rack and its devices (docs/daemon.md)\n"
+          "  --sim            manage an in-process simulated rack, whatever devices: says\n"
+          "  --db PATH        the ledger and journal (default $STATE_DIRECTORY/rackpower.db,\n"
+          "                   else /var/lib/rackpower/rackpower.db)\n"
+          "  -f, --foreground stay attached, log to stderr (what systemd runs)\n"
+          "  --check          check the config, print what it holds, and exit\n"
+          "  -v, --verbose    log debug lines too\n"
+          "  -h, --help       this text\n",
           f);
+}
+
+enum opt { OPT_CONFIG = 256, OPT_DB, OPT_SIM, OPT_CHECK };
+
+static const struct option options[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"db", required_argument, NULL, OPT_DB},
+    {"sim", no_argument, NULL, OPT_SIM},
+    {"foreground", no_argument, NULL, 'f'},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+struct args {
+    const char *config, *db;
+    bool sim, foreground, check, verbose;
+};
+
+/* Parses argv into a: 0, 1 when --help was printed, -1 after a message on
+ * stderr. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    int c;
+    opterr = 0; /* our messages, not getopt's */
+    while ((c = getopt_long(argc, argv, ":fvh", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_CONFIG:
+            a->config = optarg;
+            break;
+        case OPT_DB:
+            a->db = optarg;
+            break;
+        case OPT_SIM:
+            a->sim = true;
+            break;
+        case 'f':
+            a->foreground = true;
+            break;
+        case OPT_CHECK:
+            a->check = true;
+            break;
+        case 'v':
+            a->verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        case ':':
+            fprintf(stderr, "rackpowerd: %s needs a value\n", argv[optind - 1]);
+            usage(stderr);
+            return -1;
+        default:
+            fprintf(stderr, "rackpowerd: unknown argument '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rackpowerd: unknown argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    if (!a->config) {
+        fprintf(stderr, "rackpowerd: --config FILE is required\n");
+        usage(stderr);
+        return -1;
+    }
+    return 0;
 }
 
 /* An absolute path: the daemon changes to / and rereads the config on SIGHUP. */
@@ -60,16 +132,21 @@ static void default_db(char *out, size_t len)
 /*
  * Detaches: the parent waits until the child serves (exit 0) or says why it
  * could not (that text on stderr, exit 1). Done before any thread starts.
- * Returns the write end of the pipe in the child.
+ * Returns the write end of the pipe in the child, or -1 (logged) when the
+ * system refused.
  */
 static int detach(void)
 {
     int fds[2];
-    if (pipe(fds))
-        fatal("pipe");
+    if (pipe(fds)) {
+        log_warn("pipe");
+        return -1;
+    }
     pid_t pid = fork();
-    if (pid < 0)
-        fatal("fork");
+    if (pid < 0) {
+        log_warn("fork");
+        return -1;
+    }
     if (pid > 0) {
         char buf[1024];
         size_t len = 0;
@@ -91,8 +168,10 @@ static int detach(void)
         exit(0);
     }
     close(fds[0]);
-    if (setsid() < 0)
-        fatal("setsid");
+    if (setsid() < 0) {
+        log_warn("setsid");
+        return -1;
+    }
     log_to_syslog();
     return fds[1];
 }
@@ -119,38 +198,12 @@ static void tell_parent(int fd, const char *msg)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL, *db = NULL;
-    bool sim = false, foreground = false, check = false, verbose = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((!strcmp(a, "--config") || !strcmp(a, "--db")) && i + 1 < argc)
-            *(!strcmp(a, "--config") ? &config : &db) = argv[++i];
-        else if (!strcmp(a, "--sim"))
-            sim = true;
-        else if (!strcmp(a, "--foreground") || !strcmp(a, "-f"))
-            foreground = true;
-        else if (!strcmp(a, "--check"))
-            check = true;
-        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))
-            verbose = true;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else {
-            if (!strcmp(a, "--config") || !strcmp(a, "--db"))
-                fprintf(stderr, "rackpowerd: %s needs a value\n", a);
-            else
-                fprintf(stderr, "rackpowerd: unknown argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!config) {
-        fprintf(stderr, "rackpowerd: --config FILE is required\n");
-        usage(stderr);
-        return 2;
-    }
-    log_init("rackpowerd", verbose);
+    struct args a = {0};
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed)
+        return parsed > 0 ? 0 : 2;
+    const char *config = a.config, *db = a.db;
+    log_init("rackpowerd", a.verbose);
 
     char config_path[PATH_MAX], db_path[PATH_MAX], err[1024];
     if (!db)
@@ -166,7 +219,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rackpowerd: %s\n", err);
         return 1;
     }
-    if (check) {
+    if (a.check) {
         printf("%s: ok: rack %s, %d PSUs, %d buses, %d servers, %zu devices%s, api %s:%d\n", config,
                rack.name, rack.npsus, rack.nbuses, rack.nservers, conf.ndevices,
                conf.ndevices ? "" : " (the simulated rack)", conf.api.listen, conf.api.port);
@@ -177,11 +230,16 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is an error return, not a death */
     json_object_seed(0);      /* before any thread: jansson's hash seed */
-    int parent = foreground ? -1 : detach();
+    int parent = -1;
+    if (!a.foreground && (parent = detach()) < 0) {
+        rack_free(&rack);
+        rackfile_daemon_free(&conf);
+        return 1;
+    }
     if (parent >= 0 && chdir("/"))
         log_warn("chdir /");
 
-    struct engine_opts o = {.config_path = config_path, .db_path = db_path, .force_sim = sim};
+    struct engine_opts o = {.config_path = config_path, .db_path = db_path, .force_sim = a.sim};
     struct engine *e = engine_new(&o, &rack, &conf, err, sizeof(err));
     rack_free(&rack);
     rackfile_daemon_free(&conf);
