@@ -16,7 +16,7 @@ target_link_libraries(rpdriver PUBLIC rpdrvconf rpconf rpcore rpphys rpdrv_modbu
 add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
   src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/ledger.c
-  src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/engine.c)
+  src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/engine.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
 target_link_libraries(rpdaemon PUBLIC rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
@@ -38,6 +38,7 @@ rp_test(test_store rpdaemon)
 rp_test(test_reload rpdaemon)
 rp_test(test_ledger rpdaemon)
 rp_test(test_commands rpdaemon)
+rp_test(test_alarms rpdaemon)
 rp_test(test_ctl_http rpctl)
 add_dependencies(test_ctl_http rackpowerctl) # it runs the binary against a canned status
 add_test(NAME daemon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon.sh

@@ -15,11 +15,13 @@
 #include <time.h>
 #include <uv.h>
 
+#include "alarms.h"
 #include "api.h"
 #include "commands.h"
 #include "decide.h"
 #include "devices.h"
 #include "driver_conf.h"
+#include "evjson.h"
 #include "hub.h"
 #include "ledger.h"
 #include "log.h"
@@ -59,6 +61,11 @@ struct engine {
     struct devices *devices;
     struct view_device *vdev;
     struct driver_psu_reading *tel;
+    bool *dev_down; /* per device: its worker reported it down (not yet up again) */
+
+    /* conditions that last: the active alarms, and the scratch to update them */
+    struct alarm_set alarms, conditions, raised, cleared;
+    char protection_reason[POLICY_REASON_LEN]; /* the policy's last word on protection */
 
     double started;
     const char *stop_reason;
@@ -83,6 +90,8 @@ static void publish(struct engine *e)
         .tel = e->tel,
         .devices = e->vdev,
         .ndevices = e->ndevs,
+        .alarms = &e->alarms,
+        .start_ns = e->dec.start_ns,
         .t_ns = mono_ns() - e->dec.start_ns,
         .started = e->started,
         .last_event_id = e->dec.last_id,
@@ -112,6 +121,63 @@ static void schedule(struct engine *e)
     uv_timer_start(&e->deadline, on_deadline, ms, 0);
 }
 
+/* Journals an event that decides nothing; a failure is logged, not fatal:
+ * the event is lost, the daemon goes on. */
+static void journal(struct engine *e, json_t *ev)
+{
+    char err[256];
+    if (decider_journal(&e->dec, ev, err, sizeof(err)) < 0)
+        log_warnx("journal: %s", err);
+}
+
+static void journal_alarm(struct engine *e, const char *name, const struct alarm *a)
+{
+    json_t *ev = decider_event(&e->dec, name);
+    if (!strcmp(name, "alarm_raise")) { /* its t is the alarm's since, as /v1/status shows it */
+        int64_t since_ns = a->since_ns - e->dec.start_ns;
+        json_object_set_new(ev, "t", evjson_seconds(since_ns - since_ns % 1000000));
+    }
+    json_object_set_new(ev, "kind", json_string(alarm_kind_name(a->kind)));
+    json_object_set_new(ev, "subject", json_string(a->subject));
+    json_object_set_new(ev, "reason", json_string(a->reason));
+    journal(e, ev);
+}
+
+/* The conditions that hold now, as alarms.h takes them. */
+static int alarm_conditions(struct engine *e, struct alarm_set *c)
+{
+    alarm_set_clear(c);
+    for (size_t i = 0; i < e->ndevs; i++)
+        if (e->dev_down[i] &&
+            alarm_set_add(c, ALARM_DEVICE_DOWN, e->vdev[i].name, e->vdev[i].error))
+            return -1;
+    if ((!e->rack.is_protected || e->rack.redundancy_lost) &&
+        alarm_set_add(c, ALARM_REDUNDANCY_LOST, e->rack.name, e->protection_reason))
+        return -1;
+    return 0;
+}
+
+/* Raises and clears alarms after a change: one event each, journaled after
+ * what caused it. */
+static void update_alarms(struct engine *e)
+{
+    if (alarm_conditions(e, &e->conditions) ||
+        alarms_update(&e->alarms, &e->conditions, mono_ns(), &e->raised, &e->cleared)) {
+        log_warnx("alarms: out of memory; they are brought up to date at the next change");
+        return;
+    }
+    for (size_t k = 0; k < e->raised.n; k++) {
+        const struct alarm *a = &e->raised.v[k];
+        log_warnx("alarm %s %s: %s", alarm_kind_name(a->kind), a->subject, a->reason);
+        journal_alarm(e, "alarm_raise", a);
+    }
+    for (size_t k = 0; k < e->cleared.n; k++) {
+        const struct alarm *a = &e->cleared.v[k];
+        log_info("alarm %s %s cleared", alarm_kind_name(a->kind), a->subject);
+        journal_alarm(e, "alarm_clear", a);
+    }
+}
+
 /* The decider's hooks: after a decision is journaled. */
 static void on_journaled(void *arg, int64_t last_id)
 {
@@ -122,21 +188,16 @@ static void on_journaled(void *arg, int64_t last_id)
 static void on_decided(void *arg, const struct policy_actions *acts)
 {
     struct engine *e = arg;
+    for (size_t k = 0; k < acts->n; k++)
+        if (acts->v[k].kind == POLICY_ACT_PROTECTION)
+            snprintf(e->protection_reason, sizeof(e->protection_reason), "%s", acts->v[k].reason);
+    update_alarms(e);
     devices_act(e->devices, acts->v, acts->n);
     devices_rack(e->devices, &e->rack);
     if (e->hub)
         publish(e);
     if (e->loop_ready)
         schedule(e);
-}
-
-/* Journals an event that decides nothing; a failure is logged, not fatal:
- * the event is lost, the daemon goes on. */
-static void journal(struct engine *e, json_t *ev)
-{
-    char err[256];
-    if (decider_journal(&e->dec, ev, err, sizeof(err)) < 0)
-        log_warnx("journal: %s", err);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -208,6 +269,7 @@ static void handle_msg(struct engine *e, struct devices_msg *m)
     }
     bool up = m->kind == DEVICES_UP;
     v->up = up;
+    e->dev_down[m->dev] = !up;
     snprintf(v->error, sizeof(v->error), "%s", up ? "" : m->text);
     if (up)
         log_info("device %s: %s", v->name, m->text);
@@ -218,6 +280,7 @@ static void handle_msg(struct engine *e, struct devices_msg *m)
     json_object_set_new(ev, "state", json_string(up ? "up" : "down"));
     json_object_set_new(ev, "reason", json_string(m->text));
     journal(e, ev);
+    update_alarms(e);
     publish(e);
 }
 
@@ -349,7 +412,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     size_t np = (size_t)r->npsus + 1;
     e->tel = calloc(np, sizeof(*e->tel));
     e->vdev = calloc(e->ndevs, sizeof(*e->vdev));
-    if (commands_overlay_init(&e->ov, r) || !e->tel || !e->vdev) {
+    e->dev_down = calloc(e->ndevs, sizeof(*e->dev_down));
+    if (commands_overlay_init(&e->ov, r) || !e->tel || !e->vdev || !e->dev_down) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -490,6 +554,11 @@ void engine_free(struct engine *e)
     rackfile_daemon_free(&e->conf);
     commands_overlay_fini(&e->ov);
     free(e->tel);
+    free(e->dev_down);
+    alarm_set_free(&e->alarms);
+    alarm_set_free(&e->conditions);
+    alarm_set_free(&e->raised);
+    alarm_set_free(&e->cleared);
     for (size_t i = 0; e->vdev && i < e->ndevs; i++)
         free(e->vdev[i].units);
     free(e->vdev);

@@ -149,6 +149,19 @@ static json_t *status_obj(const struct view_in *in)
         json_array_append_new(devs, d);
     }
     json_object_set_new(o, "devices", devs);
+    json_t *alarms = json_array();
+    for (size_t k = 0; in->alarms && k < in->alarms->n; k++) {
+        const struct alarm *a = &in->alarms->v[k];
+        json_t *ao = json_object();
+        json_object_set_new(ao, "kind", json_string(alarm_kind_name(a->kind)));
+        json_object_set_new(ao, "subject", json_string(a->subject));
+        int64_t since_ns = a->since_ns - in->start_ns;
+        /* as an event's t: to the millisecond */
+        json_object_set_new(ao, "since", evjson_seconds(since_ns - since_ns % 1000000));
+        json_object_set_new(ao, "reason", json_string(a->reason));
+        json_array_append_new(alarms, ao);
+    }
+    json_object_set_new(o, "alarms", alarms);
     json_object_set_new(o, "t", json_real((double)(in->t_ns / 1000000) / 1e3));
     json_object_set_new(o, "started", json_real(in->started));
     json_object_set_new(o, "last_event_id", json_integer(in->last_event_id));

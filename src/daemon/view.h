@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alarms.h"
 #include "driver.h"
 #include "hub.h"
 #include "policy.h"
@@ -30,8 +31,10 @@ struct view_in {
     const struct driver_psu_reading *tel; /* per PSU; tel[i].psu < 0: none yet */
     const struct view_device *devices;
     size_t ndevices;
-    int64_t t_ns;   /* since start */
-    double started; /* Unix time of the start */
+    const struct alarm_set *alarms; /* the active alarms */
+    int64_t start_ns;               /* mono_ns of the start: an alarm's since counts from it */
+    int64_t t_ns;                   /* since start */
+    double started;                 /* Unix time of the start */
     int64_t last_event_id;
     const char *version;
 };
