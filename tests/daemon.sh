@@ -173,6 +173,28 @@ until_ok "grep -q 'shape changed' '$tmp/log'"
 grep -q "server 'new1' added); that needs a restart" "$tmp/log" || fail "shape: $(grep refused "$tmp/log")"; ok
 c servers --json | grep -q new1 && fail "a refused reload added a server"; ok
 
+# ---- alarms: under hold, redundancy lost raises one alarm, and it clears ----
+sed -e 's/id: ml1,    power_w: 3000, priority: 5/id: ml1,    power_w: 3000, priority: 2/' \
+    -e 's/on_protection_loss: shed/on_protection_loss: hold/' "$tmp/good.yaml" >"$tmp/conf.yaml"
+kill -HUP "$rpd_pid"
+until_ok "grep -q 'reload applied: on_protection_loss -> hold' '$tmp/log'"
+c alarms | grep -q '^no active alarms' || fail "alarms before: $(c alarms)"; ok
+since=$(c status --json | sed -n 's/.*"last_event_id":\([0-9]*\).*/\1/p')
+c out-of-service psu ps3 >/dev/null || fail "out-of-service ps3"
+c out-of-service psu ps2 >/dev/null || fail "out-of-service ps2"
+c alarms >"$tmp/out" || fail "alarms"
+grep -Eq '^redundancy_lost +demo +[0-9.]+s +n\+1' "$tmp/out" || fail "no alarm: $(cat "$tmp/out")"; ok
+c status --json | grep -q '"alarms":\[{"kind":"redundancy_lost","subject":"demo","since":' ||
+    fail "status: no alarms"; ok
+c in-service psu ps2 >/dev/null || fail "in-service ps2"
+c in-service psu ps3 >/dev/null || fail "in-service ps3"
+c alarms | grep -q '^no active alarms' || fail "alarm not cleared: $(c alarms)"; ok
+c events --since "$since" --json >"$tmp/out" || fail "events --since $since"
+[ "$(grep -c '"event":"alarm_raise","kind":"redundancy_lost","subject":"demo"' "$tmp/out")" -eq 1 ] ||
+    fail "not one alarm_raise: $(grep alarm_ "$tmp/out")"; ok
+[ "$(grep -c '"event":"alarm_clear","kind":"redundancy_lost","subject":"demo"' "$tmp/out")" -eq 1 ] ||
+    fail "not one alarm_clear: $(grep alarm_ "$tmp/out")"; ok
+
 # ---- SIGTERM ----
 rpd_stop
 [ $stop_rc -eq 0 ] || fail "SIGTERM: exit $stop_rc"; ok
