@@ -202,22 +202,16 @@ bool commands_pass_health(struct commands_overlay *ov, const struct rack *r,
                           const struct policy_input *in)
 {
     int i = in->index;
-    switch (in->kind) {
-    case POLICY_PSU_FAIL:
-    case POLICY_PSU_REPAIR:
-    case POLICY_PSU_DEGRADE:
-        if (i < 0 || i >= r->npsus)
-            return false;
+    enum policy_target t = policy_input_target(in->kind);
+    if (t != POLICY_TARGET_PSU && t != POLICY_TARGET_BUS)
+        return true; /* not the overlay's: the policy checks it */
+    if (!policy_input_subject(r, in))
+        return false; /* names no element of this rack */
+    if (t == POLICY_TARGET_PSU) {
         ov->psu_seen[i].failed = in->kind == POLICY_PSU_FAIL;
         ov->psu_seen[i].derated_mw = in->kind == POLICY_PSU_DEGRADE ? in->watts_mw : 0;
         return !ov->psu_oos[i];
-    case POLICY_BUS_FAIL:
-    case POLICY_BUS_REPAIR:
-        if (i < 0 || i >= r->nbuses)
-            return false;
-        ov->bus_seen_failed[i] = in->kind == POLICY_BUS_FAIL;
-        return !ov->bus_oos[i];
-    default:
-        return true;
     }
+    ov->bus_seen_failed[i] = in->kind == POLICY_BUS_FAIL;
+    return !ov->bus_oos[i];
 }

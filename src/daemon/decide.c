@@ -79,17 +79,15 @@ struct marks {
     bool all; /* every row (a settle, or actions lost to memory) */
 };
 
-/* Which psu or bus an input names (to write its row). */
+/* The psu or bus an input names (to write its row); the policy has checked
+ * the index. */
 static void mark_input(struct marks *m, const struct policy_input *in)
 {
-    switch (in->kind) {
-    case POLICY_PSU_FAIL:
-    case POLICY_PSU_DEGRADE:
-    case POLICY_PSU_REPAIR:
+    switch (policy_input_target(in->kind)) {
+    case POLICY_TARGET_PSU:
         m->psu[in->index] = true;
         break;
-    case POLICY_BUS_FAIL:
-    case POLICY_BUS_REPAIR:
+    case POLICY_TARGET_BUS:
         m->bus[in->index] = true;
         break;
     default:
