@@ -213,6 +213,25 @@ static void test_reload_refuses_changed_device(void **state)
                    "restart");
 }
 
+static void test_reload_refuses_changed_alert_line_and_reprobe(void **state)
+{
+    (void)state;
+    expect_refused(
+        RACK_HEAD BUSES PSUS SERVERS
+        "devices:\n"
+        "  - {kind: modbus-tcp, host: 10.0.0.5, alert: /run/alert.sock, units: [{unit: 1, "
+        "psu: p1}]}\n" API,
+        "t.yaml: devices: the device at line 14 changed; devices change with a "
+        "restart");
+    teardown(NULL);
+    expect_refused(RACK_HEAD BUSES PSUS SERVERS
+                   "devices:\n"
+                   "  - {kind: modbus-tcp, host: 10.0.0.5, reprobe_s: 9, units: [{unit: 1, "
+                   "psu: p1}]}\n" API,
+                   "t.yaml: devices: the device at line 14 changed; devices change with a "
+                   "restart");
+}
+
 static void test_reload_refuses_added_device(void **state)
 {
     (void)state;
@@ -381,6 +400,7 @@ int main(void)
         T(test_reload_refuses_server_moved_to_another_chassis),
         T(test_reload_refuses_rewired_server),
         T(test_reload_refuses_changed_device),
+        T(test_reload_refuses_changed_alert_line_and_reprobe),
         T(test_reload_refuses_added_device),
         T(test_reload_refuses_removed_devices_which_means_the_sim),
         T(test_reload_refuses_api_change),

@@ -51,6 +51,7 @@ static bool same_device(const struct rackfile_device *a, const struct rackfile_d
     if (a->kind != b->kind || a->poll_ns != b->poll_ns || a->timeout_ns != b->timeout_ns ||
         a->seed != b->seed || strcmp(a->host, b->host) || a->port != b->port ||
         strcmp(a->device, b->device) || a->baud != b->baud || a->parity != b->parity ||
+        strcmp(a->alert, b->alert) || a->reprobe_ns != b->reprobe_ns ||
         a->data_bits != b->data_bits || a->stop_bits != b->stop_bits || strcmp(a->path, b->path) ||
         a->psu != b->psu || a->nunits != b->nunits || !same_ids(&a->boot, &b->boot) ||
         !same_timeline(&a->timeline, &b->timeline))
