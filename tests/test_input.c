@@ -61,6 +61,8 @@ static void test_input_target_names_element_kind(void **state)
     assert_int_equal(policy_input_target(POLICY_PSU_FAIL), POLICY_TARGET_PSU);
     assert_int_equal(policy_input_target(POLICY_PSU_DEGRADE), POLICY_TARGET_PSU);
     assert_int_equal(policy_input_target(POLICY_PSU_REPAIR), POLICY_TARGET_PSU);
+    assert_int_equal(policy_input_target(POLICY_PSU_UNKNOWN), POLICY_TARGET_PSU);
+    assert_string_equal(policy_input_name(POLICY_PSU_UNKNOWN), "psu_unknown");
     assert_int_equal(policy_input_target(POLICY_BUS_FAIL), POLICY_TARGET_BUS);
     assert_int_equal(policy_input_target(POLICY_BUS_REPAIR), POLICY_TARGET_BUS);
     assert_int_equal(policy_input_target(POLICY_FEED_FAIL), POLICY_TARGET_FEED);

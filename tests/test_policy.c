@@ -763,6 +763,222 @@ static void test_report_records_actual_draw(void **state)
     done(&f);
 }
 
+/* ---- a PSU that cannot be read (docs/policy.md, "Unknown PSUs") --------- */
+
+static int count_cuts(const struct fx *f)
+{
+    return count(f, POLICY_ACT_SHED) + count(f, POLICY_ACT_CAP);
+}
+
+/* n+1 rack: three 1000 W PSUs on one bus, a and b on at 700 W each. */
+static void n1_three_psus(struct fx *f, int *a, int *b, int *c)
+{
+    rack_begin(f, RACK_PROT_N1, 1, 1);
+    for (int i = 0; i < 3; i++)
+        add_psu(f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    *a = add_server(f, "a", 700, 0, 1, BA);
+    *b = add_server(f, "b", 700, 0, 2, BA);
+    *c = add_server(f, "c", 300, 0, 1, BA);
+    rack_end(f);
+    in(f, POLICY_POWER_ON, *a, 0);
+    in(f, POLICY_POWER_ON, *b, 0);
+    assert_true(f->r.is_protected);
+}
+
+static void test_unknown_psu_keeps_serving(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 900, 0, 1, BA);
+    int b = add_server(&f, "b", 900, 0, 2, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 0);
+    in(&f, POLICY_POWER_ON, b, 0);
+    in(&f, POLICY_PSU_UNKNOWN, 1, 1);
+    /* 1800 W needs both: the unknown one still carries its share */
+    assert_int_equal(f.r.psus[1].health, RACK_PSU_UNKNOWN);
+    assert_string_equal(rack_psu_health_name(f.r.psus[1].health), "unknown");
+    assert_int_equal(rack_capacity_mw(&f.r), W(2000));
+    assert_int_equal(count_cuts(&f), 0);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    assert_int_equal(st(&f, b), RACK_SRV_ON);
+    struct policy_check c;
+    policy_check(f.p, &f.r, &c);
+    assert_true(c.feasible);
+    done(&f);
+}
+
+static void test_unknown_psu_keeps_its_derated_capacity(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    rack_end(&f);
+    degrade(&f, 1, 600, 0);
+    in(&f, POLICY_PSU_UNKNOWN, 1, 1);
+    in(&f, POLICY_PSU_UNKNOWN, 0, 1);
+    assert_int_equal(f.r.psus[1].health, RACK_PSU_UNKNOWN);
+    assert_int_equal(rack_psu_capacity_mw(&f.r, &f.r.psus[1]), W(600));
+    assert_int_equal(rack_psu_capacity_mw(&f.r, &f.r.psus[0]), W(1000));
+    in(&f, POLICY_PSU_REPAIR, 1, 2); /* read again, and ok */
+    assert_int_equal(f.r.psus[1].health, RACK_PSU_OK);
+    assert_int_equal(rack_psu_capacity_mw(&f.r, &f.r.psus[1]), W(1000));
+    done(&f);
+}
+
+static void test_failed_psu_stays_failed_when_it_cannot_be_read(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    rack_end(&f);
+    in(&f, POLICY_PSU_FAIL, 1, 0);
+    in(&f, POLICY_PSU_UNKNOWN, 1, 1);
+    assert_int_equal(f.r.psus[1].health, RACK_PSU_FAILED);
+    assert_int_equal(rack_capacity_mw(&f.r), W(1000));
+    done(&f);
+}
+
+static void test_unknown_psu_does_not_count_for_protection(void **state)
+{
+    (void)state;
+    struct fx f;
+    int a, b, c;
+    n1_three_psus(&f, &a, &b, &c);
+    in(&f, POLICY_PSU_UNKNOWN, 2, 1);
+    /* without ps3, losing one more leaves 1000 W for 1400 W */
+    assert_false(f.r.is_protected);
+    const struct policy_action *p = find(&f, POLICY_ACT_PROTECTION, -1);
+    assert_non_null(p);
+    assert_false(p->is_protected);
+    assert_non_null(strstr(p->reason, "1000 W for 1400 W"));
+    assert_non_null(strstr(p->reason, "ps3 not counted: cannot be read"));
+    struct policy_check k;
+    policy_check(f.p, &f.r, &k);
+    assert_true(k.feasible);
+    assert_false(k.is_protected);
+    done(&f);
+}
+
+static void test_unknown_psu_admission_waits(void **state)
+{
+    (void)state;
+    struct fx f;
+    int a, b, c;
+    n1_three_psus(&f, &a, &b, &c);
+    in(&f, POLICY_PSU_UNKNOWN, 2, 1);
+    in(&f, POLICY_POWER_ON, c, 2);
+    /* 1700 W of 3000 W fits, but not without ps3 */
+    assert_int_equal(st(&f, c), RACK_SRV_WAITING);
+    const struct policy_action *w = find(&f, POLICY_ACT_WAIT, c);
+    assert_non_null(w);
+    assert_non_null(strstr(w->reason, "ps3 not counted"));
+    in(&f, POLICY_PSU_REPAIR, 2, 3); /* an ok reading: counts again */
+    assert_int_equal(f.r.psus[2].health, RACK_PSU_OK);
+    assert_int_equal(st(&f, c), RACK_SRV_ON);
+    assert_true(f.r.is_protected);
+    done(&f);
+}
+
+/* With protection none, an unknown PSU's capacity still serves but admits
+ * nobody new: the rack must serve everyone without it. */
+static void test_unknown_psu_admission_waits_without_protection(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 900, 0, 1, BA);
+    int b = add_server(&f, "b", 900, 0, 1, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 0);
+    in(&f, POLICY_PSU_UNKNOWN, 1, 1);
+    assert_true(f.r.is_protected); /* 900 W fit ps1 alone */
+    in(&f, POLICY_POWER_ON, b, 2);
+    assert_int_equal(st(&f, b), RACK_SRV_WAITING);
+    assert_non_null(strstr(find(&f, POLICY_ACT_WAIT, b)->reason, "ps2 cannot be read"));
+    done(&f);
+}
+
+static void test_protection_lost_to_unknown_psu_holds_despite_on_loss_shed(void **state)
+{
+    (void)state;
+    struct fx f;
+    int a, b, c;
+    n1_three_psus(&f, &a, &b, &c);
+    assert_int_equal(f.r.on_loss, RACK_ON_LOSS_SHED);
+    in(&f, POLICY_PSU_UNKNOWN, 2, 1);
+    assert_int_equal(count_cuts(&f), 0);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    assert_int_equal(st(&f, b), RACK_SRV_ON);
+    assert_non_null(strstr(find(&f, POLICY_ACT_PROTECTION, -1)->reason, "holding"));
+    /* and time passing changes nothing */
+    struct policy_input t = {.kind = POLICY_TICK};
+    char err[128];
+    policy_actions_clear(&f.a);
+    assert_int_equal(policy_handle(f.p, &f.r, &t, W(3600) * 1000000, &f.a, err, sizeof(err)), 0);
+    assert_int_equal(count_cuts(&f), 0);
+    done(&f);
+}
+
+/* A real failure on top of an unknown PSU sheds what the failure needs,
+ * counting the unknown PSU as healthy: nothing more. */
+static void test_failure_beside_unknown_psu_sheds_only_for_the_failure(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_N1, 1, 1);
+    for (int i = 0; i < 4; i++)
+        add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 1000, 0, 1, BA);
+    int b = add_server(&f, "b", 1000, 0, 2, BA);
+    int c = add_server(&f, "c", 1000, 0, 3, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 0);
+    in(&f, POLICY_POWER_ON, b, 0);
+    in(&f, POLICY_POWER_ON, c, 0);
+    assert_true(f.r.is_protected);
+    in(&f, POLICY_PSU_UNKNOWN, 3, 1);
+    assert_int_equal(count_cuts(&f), 0);
+    in(&f, POLICY_PSU_FAIL, 0, 2);
+    /* ps2, ps3 and the unknown ps4 are 3000 W: n+1 keeps 2000 W, so c goes;
+     * without ps4 n+1 would leave 1000 W and b would go too */
+    assert_int_equal(st(&f, c), RACK_SRV_SHED);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    assert_int_equal(st(&f, b), RACK_SRV_ON);
+    assert_int_equal(count(&f, POLICY_ACT_SHED), 1);
+    done(&f);
+}
+
+static void test_only_positive_evidence_sheds(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 900, 0, 1, BA);
+    int b = add_server(&f, "b", 900, 0, 2, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 0);
+    in(&f, POLICY_POWER_ON, b, 0);
+    in(&f, POLICY_PSU_UNKNOWN, 1, 1);
+    in(&f, POLICY_PSU_UNKNOWN, 0, 1);
+    assert_int_equal(count_cuts(&f), 0); /* nothing can be read: nothing is shed */
+    in(&f, POLICY_PSU_FAIL, 1, 2);       /* an alarm: positive evidence */
+    assert_int_equal(st(&f, b), RACK_SRV_SHED);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -794,6 +1010,15 @@ int main(void)
         cmocka_unit_test(test_non_uniform_psus),
         cmocka_unit_test(test_bad_input_index_is_refused),
         cmocka_unit_test(test_report_records_actual_draw),
+        cmocka_unit_test(test_unknown_psu_keeps_serving),
+        cmocka_unit_test(test_unknown_psu_keeps_its_derated_capacity),
+        cmocka_unit_test(test_failed_psu_stays_failed_when_it_cannot_be_read),
+        cmocka_unit_test(test_unknown_psu_does_not_count_for_protection),
+        cmocka_unit_test(test_unknown_psu_admission_waits),
+        cmocka_unit_test(test_unknown_psu_admission_waits_without_protection),
+        cmocka_unit_test(test_protection_lost_to_unknown_psu_holds_despite_on_loss_shed),
+        cmocka_unit_test(test_failure_beside_unknown_psu_sheds_only_for_the_failure),
+        cmocka_unit_test(test_only_positive_evidence_sheds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,15 @@
  * protection flags, I3 strict priority, I4 least shedding, I5 no waiting
  * server that fits; and, beyond the brief, I6 restore once stable, I7 a
  * grant leaves the rack protected, I8 a grant takes nothing a shed or capped
- * server at least as important could get back.
+ * server at least as important could get back; I9 a PSU that cannot be read
+ * cuts nobody and keeps serving what it served.
+ *
+ * A PSU whose state is unknown serves (it counts for feasibility) but not for
+ * protection: "protected" means every drawing server is served without the
+ * unknown PSUs (no server left out), and each failure of the set is survived
+ * without them too. Shedding and capping (I2 shed, I3, I4) answer to
+ * protection counting them as healthy: protection lost only to unknown PSUs
+ * sheds nobody.
  *
  * Environment: RP_PROPERTY_ITERS (racks, default 20000), RP_PROPERTY_SEED
  * (default fixed), RP_PROPERTY_FIRST (first iteration, to replay one),
@@ -44,7 +52,7 @@
 #define OR_NSUB (1 << OR_MAX_BUSES)
 #define OR_MAX_PSUS 12
 #define OR_MAX_SERVERS 16
-#define OR_MAX_FAILS (OR_MAX_PSUS + RACK_MAX_FEEDS + OR_MAX_BUSES)
+#define OR_MAX_FAILS (2 * (OR_MAX_PSUS + RACK_MAX_FEEDS + OR_MAX_BUSES) + 1)
 
 /* A hypothetical serving state: who draws and how much. */
 struct oload {
@@ -52,11 +60,20 @@ struct oload {
     int64_t alloc_mw[OR_MAX_SERVERS];
 };
 
-enum ofail_kind { OF_NONE, OF_PSU, OF_FEED, OF_BUS };
+/* OF_UNKNOWN: every PSU that cannot be read is gone, and nothing else. */
+enum ofail_kind { OF_NONE, OF_PSU, OF_FEED, OF_BUS, OF_UNKNOWN };
 
 struct ofail {
     enum ofail_kind kind;
     int index;
+    bool without_unknown; /* the unknown PSUs are gone as well */
+};
+
+/* What a question asks of the rack. */
+enum oneed {
+    ON_SERVE,            /* feasible */
+    ON_PROTECT,          /* and protected, unknown PSUs not counted */
+    ON_PROTECT_TRUSTING, /* and protected, unknown PSUs counted as healthy */
 };
 
 /* One feasibility question: fixed capacity on buses plus PSUs free to go to
@@ -103,6 +120,8 @@ static bool or_psu_alive(const struct rack *r, int i, const struct ofail *f)
         return false;
     if (f->kind == OF_PSU && f->index == i)
         return false;
+    if (f->without_unknown && p->health == RACK_PSU_UNKNOWN)
+        return false;
     if (f->kind == OF_FEED && f->index == p->feed)
         return false;
     return true;
@@ -113,25 +132,41 @@ static bool or_bus_valid(const struct rack *r, int b)
     return b >= 0 && b < r->nbuses;
 }
 
-/* The failure set of the rack's protection level. */
-static int or_failures(const struct rack *r, struct ofail *out)
+/* The failure set of the rack's protection level, with the unknown PSUs
+ * counted (without_unknown false). */
+static int or_failure_set(const struct rack *r, bool without_unknown, struct ofail *out)
 {
     int n = 0;
-    const struct ofail none = {OF_NONE, -1};
+    const struct ofail gone = {OF_NONE, -1, without_unknown};
     if (r->protection == RACK_PROT_NONE)
         return 0;
     for (int i = 0; i < r->npsus; i++)
-        if (or_psu_alive(r, i, &none) && r->protection == RACK_PROT_N1)
-            out[n++] = (struct ofail){OF_PSU, i};
+        if (or_psu_alive(r, i, &gone) && r->protection == RACK_PROT_N1)
+            out[n++] = (struct ofail){OF_PSU, i, without_unknown};
     if (r->protection == RACK_PROT_NN) {
         for (int f = 0; f < r->nfeeds; f++)
             if (!r->feed_failed[f])
-                out[n++] = (struct ofail){OF_FEED, f};
+                out[n++] = (struct ofail){OF_FEED, f, without_unknown};
         for (int b = 0; b < r->nbuses; b++)
             if (!r->bus_failed[b])
-                out[n++] = (struct ofail){OF_BUS, b};
+                out[n++] = (struct ofail){OF_BUS, b, without_unknown};
     }
     return n;
+}
+
+/* What protection must survive. strict (unknown PSUs do not count): the set
+ * as if they were healthy, then their loss alone, then the set without them. */
+static int or_failures(const struct rack *r, bool strict, struct ofail *out)
+{
+    int n = or_failure_set(r, false, out);
+    bool any_unknown = false;
+    for (int i = 0; i < r->npsus; i++)
+        if (rack_psu_alive(r, &r->psus[i]) && r->psus[i].health == RACK_PSU_UNKNOWN)
+            any_unknown = true;
+    if (!strict || !any_unknown)
+        return n;
+    out[n++] = (struct ofail){OF_UNKNOWN, -1, true};
+    return n + or_failure_set(r, true, out + n);
 }
 
 /* No re-routing after f could give server s any capacity at all. */
@@ -268,7 +303,7 @@ static bool asg_solve(struct asg *g)
 static bool or_feasible_now(const struct rack *r, const struct oload *ld)
 {
     struct asg g;
-    const struct ofail none = {OF_NONE, -1};
+    const struct ofail none = {OF_NONE, -1, false};
     asg_init(&g, r, rack_alive_buses(r));
     for (int i = 0; i < r->npsus; i++)
         if (or_psu_alive(r, i, &none))
@@ -292,14 +327,17 @@ static bool or_protected_under(const struct rack *r, const struct oload *ld, con
         else
             asg_fixed(&g, pos[i], rack_psu_health_mw(p));
     }
-    asg_demand(&g, r, ld, f, true);
+    /* unknown PSUs may be alive: losing them is no failure beyond reach,
+     * so nobody is left out of it */
+    asg_demand(&g, r, ld, f, f->kind != OF_UNKNOWN);
     return asg_solve(&g);
 }
 
-static bool or_protected_at(const struct rack *r, const struct oload *ld, const int *pos)
+static bool or_protected_at(const struct rack *r, const struct oload *ld, const int *pos,
+                            bool strict)
 {
     struct ofail fs[OR_MAX_FAILS];
-    int nf = or_failures(r, fs);
+    int nf = or_failures(r, strict, fs);
     for (int k = 0; k < nf; k++)
         if (!or_protected_under(r, ld, pos, &fs[k]))
             return false;
@@ -307,21 +345,22 @@ static bool or_protected_at(const struct rack *r, const struct oload *ld, const 
 }
 
 /* I2: protected with the current switch positions. */
-static bool or_protected(const struct rack *r, const struct oload *ld)
+static bool or_protected(const struct rack *r, const struct oload *ld, bool strict)
 {
     int pos[OR_MAX_PSUS];
     for (int i = 0; i < r->npsus; i++)
         pos[i] = r->psus[i].bus;
-    return or_protected_at(r, ld, pos);
+    return or_protected_at(r, ld, pos, strict);
 }
 
+/* As the rack reports it: unknown PSUs not counted. */
 static bool or_redundancy_lost(const struct rack *r, const struct oload *ld)
 {
     struct ofail fs[OR_MAX_FAILS];
-    int nf = or_failures(r, fs);
+    int nf = or_failures(r, true, fs);
     for (int k = 0; k < nf; k++)
         for (int s = 0; s < r->nservers; s++)
-            if (ld->draws[s] && or_excluded(r, s, &fs[k]))
+            if (fs[k].kind != OF_UNKNOWN && ld->draws[s] && or_excluded(r, s, &fs[k]))
                 return true;
     return false;
 }
@@ -329,6 +368,7 @@ static bool or_redundancy_lost(const struct rack *r, const struct oload *ld)
 struct okctx {
     const struct rack *r;
     const struct oload *ld;
+    bool strict;
     int slow[OR_MAX_PSUS];
     int nslow;
     int pos[OR_MAX_PSUS];
@@ -338,7 +378,7 @@ struct okctx {
 static bool ok_config(struct okctx *c)
 {
     const struct rack *r = c->r;
-    const struct ofail none = {OF_NONE, -1};
+    const struct ofail none = {OF_NONE, -1, false};
     struct asg g;
     asg_init(&g, r, rack_alive_buses(r));
     for (int i = 0; i < r->npsus; i++) {
@@ -353,7 +393,7 @@ static bool ok_config(struct okctx *c)
     asg_demand(&g, r, c->ld, &none, false);
     if (!asg_solve(&g))
         return false;
-    return or_protected_at(r, c->ld, c->pos);
+    return or_protected_at(r, c->ld, c->pos, c->strict);
 }
 
 static bool ok_slow(struct okctx *c, int k)
@@ -385,16 +425,17 @@ static bool ok_slow(struct okctx *c, int k)
 }
 
 /*
- * OK(state, need_protection): some routing (every alive PSU on any one of its
- * wired alive buses) serves the load and, if asked, is protected. Protection
- * from a routing does not depend on where fast PSUs sit (they re-route
- * instantly), so only slow PSUs are enumerated in the outer loop.
+ * OK(state, need): some routing (every alive PSU on any one of its wired
+ * alive buses) serves the load and, if asked, is protected. Protection from a
+ * routing does not depend on where fast PSUs sit (they re-route instantly),
+ * so only slow PSUs are enumerated in the outer loop.
  */
-static bool or_ok(const struct rack *r, const struct oload *ld, bool need_protection)
+static bool or_ok(const struct rack *r, const struct oload *ld, enum oneed need)
 {
-    const struct ofail none = {OF_NONE, -1};
+    const struct ofail none = {OF_NONE, -1, false};
     struct ofail fs[OR_MAX_FAILS];
-    int nf = need_protection ? or_failures(r, fs) : 0;
+    bool strict = need == ON_PROTECT;
+    int nf = need != ON_SERVE ? or_failures(r, strict, fs) : 0;
     if (nf == 0) {
         struct asg g;
         asg_init(&g, r, rack_alive_buses(r));
@@ -404,7 +445,7 @@ static bool or_ok(const struct rack *r, const struct oload *ld, bool need_protec
         asg_demand(&g, r, ld, &none, false);
         return asg_solve(&g);
     }
-    struct okctx c = {.r = r, .ld = ld};
+    struct okctx c = {.r = r, .ld = ld, .strict = strict};
     for (int i = 0; i < r->npsus; i++) {
         c.pos[i] = r->psus[i].bus;
         if (or_psu_alive(r, i, &none) && !or_fast(r, &r->psus[i]))
@@ -470,6 +511,8 @@ static const char *input_name(enum policy_input_kind k)
         return "report";
     case POLICY_TICK:
         return "tick";
+    case POLICY_PSU_UNKNOWN:
+        return "psu_unknown";
     }
     return "?";
 }
@@ -554,6 +597,7 @@ static void dump_input(FILE *o, const struct policy_input *in, int64_t t)
         break;
     case POLICY_PSU_FAIL:
     case POLICY_PSU_REPAIR:
+    case POLICY_PSU_UNKNOWN:
         fprintf(o, " psu%d", in->index);
         break;
     case POLICY_BUS_FAIL:
@@ -651,7 +695,7 @@ static void test_oracle_hall_condition(void **state)
     hand_server(&r, 1500, 1, 1u << 0);
     load_from_rack(&r, &ld);
     assert_false(or_feasible_now(&r, &ld)); /* 2000 W in total, 1000 W on bus0 */
-    assert_false(or_ok(&r, &ld, false));
+    assert_false(or_ok(&r, &ld, ON_SERVE));
     /* A server on both buses splits its load across them. */
     hand_set_alloc(&r, 0, 600);
     hand_server(&r, 1200, 1, 0x3);
@@ -679,21 +723,21 @@ static void test_oracle_feasible_not_n1(void **state)
     hand_server(&r, 1500, 1, 1u);
     load_from_rack(&r, &ld);
     assert_true(or_feasible_now(&r, &ld));
-    assert_false(or_protected(&r, &ld));
+    assert_false(or_protected(&r, &ld, true));
     assert_false(or_redundancy_lost(&r, &ld));
-    assert_true(or_ok(&r, &ld, false));
-    assert_false(or_ok(&r, &ld, true));
+    assert_true(or_ok(&r, &ld, ON_SERVE));
+    assert_false(or_ok(&r, &ld, ON_PROTECT));
     hand_set_alloc(&r, 0, 1000);
     load_from_rack(&r, &ld);
-    assert_true(or_protected(&r, &ld));
-    assert_true(or_ok(&r, &ld, true));
+    assert_true(or_protected(&r, &ld, true));
+    assert_true(or_ok(&r, &ld, ON_PROTECT));
     /* A degraded PSU counts its derated capacity only. */
     r.psus[1].health = RACK_PSU_DEGRADED;
     r.psus[1].derated_mw = 900000;
-    assert_false(or_protected(&r, &ld));
+    assert_false(or_protected(&r, &ld, true));
     /* Protection none: nothing to survive. */
     r.protection = RACK_PROT_NONE;
-    assert_true(or_protected(&r, &ld));
+    assert_true(or_protected(&r, &ld, true));
     rack_free(&r);
 }
 
@@ -717,18 +761,18 @@ static void test_oracle_protected_by_rerouting(void **state)
     make_reroute_rack(&r, RACK_SWITCH_FET);
     load_from_rack(&r, &ld);
     assert_true(or_feasible_now(&r, &ld));
-    assert_true(or_protected(&r, &ld));
+    assert_true(or_protected(&r, &ld, true));
     assert_false(or_redundancy_lost(&r, &ld));
-    assert_true(or_ok(&r, &ld, true));
+    assert_true(or_ok(&r, &ld, ON_PROTECT));
     /* Without the spare nothing could reach bus1 after losing psu1: the
      * server there is left out of the check, and redundancy is lost. */
     r.psus[2].health = RACK_PSU_FAILED;
-    assert_true(or_protected(&r, &ld));
+    assert_true(or_protected(&r, &ld, true));
     assert_true(or_redundancy_lost(&r, &ld));
     /* Instant re-routing is limited by the hold-up budget, not the kind. */
     r.psus[2].health = RACK_PSU_OK;
     r.holdup_ns = RACK_FET_SWITCH_NS;
-    assert_false(or_protected(&r, &ld));
+    assert_false(or_protected(&r, &ld, true));
     rack_free(&r);
 }
 
@@ -741,20 +785,20 @@ static void test_oracle_relay_breaks_protection(void **state)
     load_from_rack(&r, &ld);
     assert_true(r.psus[2].switch_ns > r.holdup_ns);
     assert_true(or_feasible_now(&r, &ld));
-    assert_false(or_protected(&r, &ld));       /* relay on bus0: losing psu1 starves bus1 */
+    assert_false(or_protected(&r, &ld, true)); /* relay on bus0: losing psu1 starves bus1 */
     assert_false(or_redundancy_lost(&r, &ld)); /* the relay could reach it: not excluded */
-    assert_true(or_ok(&r, &ld, false));
-    assert_false(or_ok(&r, &ld, true)); /* on bus1 it is losing psu0 instead */
+    assert_true(or_ok(&r, &ld, ON_SERVE));
+    assert_false(or_ok(&r, &ld, ON_PROTECT)); /* on bus1 it is losing psu0 instead */
     /* Smaller loads: each bus survives alone, wherever the relay sits. */
     hand_set_alloc(&r, 0, 500);
     hand_set_alloc(&r, 1, 500);
     load_from_rack(&r, &ld);
-    assert_false(or_protected(&r, &ld)); /* losing psu1 still leaves bus1 with nothing */
+    assert_false(or_protected(&r, &ld, true)); /* losing psu1 still leaves bus1 with nothing */
     r.psus[1].rated_mw = 0;
     r.psus[1].health = RACK_PSU_FAILED;
     /* psu1 dead: the relay must be on bus1 now; OK finds that routing. */
     assert_false(or_feasible_now(&r, &ld));
-    assert_true(or_ok(&r, &ld, false));
+    assert_true(or_ok(&r, &ld, ON_SERVE));
     rack_free(&r);
 }
 
@@ -769,18 +813,18 @@ static void test_oracle_excluded_server(void **state)
     hand_server(&r, 500, 1, 1u << 0); /* single-bus: bus0 or feed0 lost takes it */
     hand_server(&r, 500, 1, 0x3);
     load_from_rack(&r, &ld);
-    assert_true(or_excluded(&r, 0, &(struct ofail){OF_BUS, 0}));
-    assert_true(or_excluded(&r, 0, &(struct ofail){OF_FEED, 0}));
-    assert_false(or_excluded(&r, 0, &(struct ofail){OF_BUS, 1}));
-    assert_false(or_excluded(&r, 1, &(struct ofail){OF_BUS, 0}));
-    assert_true(or_protected(&r, &ld));
+    assert_true(or_excluded(&r, 0, &(struct ofail){OF_BUS, 0, false}));
+    assert_true(or_excluded(&r, 0, &(struct ofail){OF_FEED, 0, false}));
+    assert_false(or_excluded(&r, 0, &(struct ofail){OF_BUS, 1, false}));
+    assert_false(or_excluded(&r, 1, &(struct ofail){OF_BUS, 0, false}));
+    assert_true(or_protected(&r, &ld, true));
     assert_true(or_redundancy_lost(&r, &ld));
-    assert_true(or_ok(&r, &ld, true));
+    assert_true(or_ok(&r, &ld, ON_PROTECT));
     /* The dual-wired server must still survive on one side. */
     hand_set_alloc(&r, 1, 2500);
     load_from_rack(&r, &ld);
     assert_true(or_feasible_now(&r, &ld));
-    assert_false(or_protected(&r, &ld));
+    assert_false(or_protected(&r, &ld, true));
     /* Not drawing: nothing is lost. */
     hand_set_alloc(&r, 1, 500);
     r.servers[0].state = RACK_SRV_SHED;
@@ -808,16 +852,16 @@ static void test_oracle_nn_is_feeds_and_buses(void **state)
     hand_psu(&r, 1000, 0, 1u, 0, RACK_SWITCH_FET);
     hand_server(&r, 1500, 1, 1u);
     load_from_rack(&r, &ld);
-    assert_true(or_excluded(&r, 0, &(struct ofail){OF_FEED, 0}));
-    assert_false(or_excluded(&r, 0, &(struct ofail){OF_PSU, 0}));
+    assert_true(or_excluded(&r, 0, &(struct ofail){OF_FEED, 0, false}));
+    assert_false(or_excluded(&r, 0, &(struct ofail){OF_PSU, 0, false}));
     assert_true(or_redundancy_lost(&r, &ld));
-    assert_true(or_protected(&r, &ld));
+    assert_true(or_protected(&r, &ld, true));
     r.protection = RACK_PROT_N1;
     load_from_rack(&r, &ld);
-    assert_false(or_protected(&r, &ld));
+    assert_false(or_protected(&r, &ld, true));
     hand_set_alloc(&r, 0, 1000);
     load_from_rack(&r, &ld);
-    assert_true(or_protected(&r, &ld));
+    assert_true(or_protected(&r, &ld, true));
     rack_free(&r);
 }
 
@@ -927,7 +971,7 @@ static void gen_input(struct rng *g, const struct rack *r, struct policy_input *
         {POLICY_POWER_ON, 40},   {POLICY_POWER_OFF, 8},   {POLICY_REMOVE, 4},
         {POLICY_PSU_FAIL, 10},   {POLICY_PSU_DEGRADE, 6}, {POLICY_PSU_REPAIR, 8},
         {POLICY_BUS_FAIL, 4},    {POLICY_BUS_REPAIR, 4},  {POLICY_FEED_FAIL, 4},
-        {POLICY_FEED_REPAIR, 4}, {POLICY_REPORT, 8},
+        {POLICY_FEED_REPAIR, 4}, {POLICY_REPORT, 8},      {POLICY_PSU_UNKNOWN, 10},
     };
     int total = 0;
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
@@ -954,6 +998,7 @@ static void gen_input(struct rng *g, const struct rack *r, struct policy_input *
         break;
     case POLICY_PSU_FAIL:
     case POLICY_PSU_REPAIR:
+    case POLICY_PSU_UNKNOWN:
         in->index = (int)rng_range(g, 0, r->npsus - 1);
         break;
     case POLICY_BUS_FAIL:
@@ -975,8 +1020,8 @@ static void gen_input(struct rng *g, const struct rack *r, struct policy_input *
 static bool is_health_input(enum policy_input_kind k)
 {
     return k == POLICY_PSU_FAIL || k == POLICY_PSU_DEGRADE || k == POLICY_PSU_REPAIR ||
-           k == POLICY_BUS_FAIL || k == POLICY_BUS_REPAIR || k == POLICY_FEED_FAIL ||
-           k == POLICY_FEED_REPAIR;
+           k == POLICY_PSU_UNKNOWN || k == POLICY_BUS_FAIL || k == POLICY_BUS_REPAIR ||
+           k == POLICY_FEED_FAIL || k == POLICY_FEED_REPAIR;
 }
 
 static bool input_valid(const struct rack *r, const struct policy_input *in)
@@ -992,6 +1037,7 @@ static bool input_valid(const struct rack *r, const struct policy_input *in)
     case POLICY_PSU_FAIL:
     case POLICY_PSU_DEGRADE:
     case POLICY_PSU_REPAIR:
+    case POLICY_PSU_UNKNOWN:
         n = r->npsus;
         break;
     case POLICY_BUS_FAIL:
@@ -1025,6 +1071,7 @@ enum inv {
     INV_I6,
     INV_I7,
     INV_I8,
+    INV_I9,
     INV_TICK,
     INV_COUNT,
 };
@@ -1044,6 +1091,7 @@ static const char *const inv_names[INV_COUNT] = {
     "I6 (extra): restore after stability",
     "I7 (extra): grant keeps protection",
     "I8 (extra): grant respects held places",
+    "I9: psu_unknown cuts nobody, keeps serving",
     "T: tick deadline does not advance",
 };
 
@@ -1114,10 +1162,11 @@ __attribute__((format(printf, 4, 5))) static void prop_fail(struct run *run, con
     fflush(o);
 }
 
-static bool ok_counted(struct run *run, const struct rack *r, const struct oload *ld, bool prot)
+static bool ok_counted(struct run *run, const struct rack *r, const struct oload *ld,
+                       enum oneed need)
 {
     run->pp->oks++;
-    return or_ok(r, ld, prot);
+    return or_ok(r, ld, need);
 }
 
 static void check_actions(struct run *run, const struct rack *b, const struct rack *r,
@@ -1246,7 +1295,7 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
     for (int k = 0; k < r->npsus; k++) {
         const struct rack_psu *p = &r->psus[k], *q = &b->psus[k];
         bool target = (in->kind == POLICY_PSU_FAIL || in->kind == POLICY_PSU_DEGRADE ||
-                       in->kind == POLICY_PSU_REPAIR) &&
+                       in->kind == POLICY_PSU_REPAIR || in->kind == POLICY_PSU_UNKNOWN) &&
                       k == i;
         if (p->rated_mw != q->rated_mw || p->feed != q->feed || p->wired != q->wired ||
             p->switch_ns != q->switch_ns ||
@@ -1288,6 +1337,21 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
     case POLICY_PSU_REPAIR:
         ok = r->psus[i].health == RACK_PSU_OK;
         break;
+    case POLICY_PSU_UNKNOWN: {
+        /* I9: it keeps serving what it served when last read; a failed PSU
+         * stays failed */
+        const struct rack_psu *p = &r->psus[i], *q = &b->psus[i];
+        int64_t was = q->health == RACK_PSU_OK       ? q->rated_mw
+                      : q->health == RACK_PSU_FAILED ? 0
+                                                     : q->derated_mw;
+        ok = p->health == (q->health == RACK_PSU_FAILED ? RACK_PSU_FAILED : RACK_PSU_UNKNOWN) &&
+             rack_psu_health_mw(p) == was;
+        if (!ok)
+            prop_fail(run, r, INV_I9, "psu%d %s -> %s, delivering %" PRId64 " mW (was %" PRId64 ")",
+                      i, rack_psu_health_name(q->health), rack_psu_health_name(p->health),
+                      rack_psu_health_mw(p), was);
+        break;
+    }
     case POLICY_BUS_FAIL:
     case POLICY_BUS_REPAIR:
         ok = r->bus_failed[i] == (in->kind == POLICY_BUS_FAIL);
@@ -1318,13 +1382,25 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
     if (!or_feasible_now(r, &ld))
         prop_fail(run, r, INV_I1, "drawing servers do not fit the current switch positions");
 
-    bool prot = or_protected(r, &ld);
+    bool prot = or_protected(r, &ld, true);
     bool lost = or_redundancy_lost(r, &ld);
     if (prot != r->is_protected || lost != r->redundancy_lost)
         prop_fail(run, r, INV_I2, "rack says is_protected %d redundancy_lost %d, oracle %d %d",
                   r->is_protected, r->redundancy_lost, prot, lost);
-    if (shed_mode && !r->is_protected)
-        prop_fail(run, r, INV_I2_SHED, "on_loss shed, settled, is_protected false");
+    /* protection lost only to unknown PSUs holds: what sheds counts them */
+    enum oneed cut_need = shed_mode ? ON_PROTECT_TRUSTING : ON_SERVE;
+    if (shed_mode && !r->is_protected && !or_protected(r, &ld, false))
+        prop_fail(run, r, INV_I2_SHED,
+                  "on_loss shed, settled, not protected even counting unknown PSUs");
+
+    /* I9: a PSU that cannot be read cuts nobody. */
+    if (in->kind == POLICY_PSU_UNKNOWN) {
+        struct oload lb9;
+        load_from_rack(b, &lb9);
+        for (int s = 0; s < r->nservers; s++)
+            if (ld.alloc_mw[s] < lb9.alloc_mw[s])
+                prop_fail(run, r, INV_I9, "psu_unknown cut srv%d", s);
+    }
 
     /* I3: s held down while a less important t draws that would relieve it.
      * A server shed or capped earlier and waiting for the rack to be stable
@@ -1353,11 +1429,11 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
             x.alloc_mw[s] = cur + raise;
             /* Raising s fits without touching t: s waits for its restore, it
              * is not held down by t (I6 covers restore). */
-            if (ok_counted(run, r, &x, shed_mode))
+            if (ok_counted(run, r, &x, cut_need))
                 continue;
             x.draws[t] = false;
             x.alloc_mw[t] = 0;
-            if (ok_counted(run, r, &x, shed_mode)) {
+            if (ok_counted(run, r, &x, cut_need)) {
                 char b1[32];
                 prop_fail(run, r, INV_I3,
                           "srv%d (prio %d, %s) would get +%s if srv%d (prio %d, drawing) were "
@@ -1379,7 +1455,7 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
         x = ld;
         x.draws[s] = true;
         x.alloc_mw[s] = sv->min_mw;
-        if (ok_counted(run, r, &x, shed_mode))
+        if (ok_counted(run, r, &x, cut_need))
             prop_fail(run, r, INV_I4, "srv%d shed, but the rack is OK with it back at its min", s);
     }
 
@@ -1399,7 +1475,7 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
         }
         x.draws[w] = true;
         x.alloc_mw[w] = wv->power_mw;
-        if (ok_counted(run, r, &x, true))
+        if (ok_counted(run, r, &x, ON_PROTECT))
             prop_fail(run, r, INV_I5,
                       "srv%d (prio %d) waits, but fits protected with its betters back", w,
                       wv->priority);
@@ -1415,7 +1491,7 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
             x = ld;
             x.draws[s] = true;
             x.alloc_mw[s] = sv->state == RACK_SRV_SHED ? sv->min_mw : sv->power_mw;
-            if (ok_counted(run, r, &x, true))
+            if (ok_counted(run, r, &x, ON_PROTECT))
                 prop_fail(run, r, INV_I6, "srv%d still %s after the rack was stable, but fits back",
                           s, rack_server_state_name(sv->state));
         }
@@ -1443,11 +1519,11 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
                 x = ld;
                 x.draws[h] = true;
                 x.alloc_mw[h] = lv == 0 ? hv->min_mw : hv->power_mw;
-                if (ok_counted(run, r, &x, true))
+                if (ok_counted(run, r, &x, ON_PROTECT))
                     continue; /* h could come back with the grant too */
                 x.draws[g] = false;
                 x.alloc_mw[g] = 0;
-                if (ok_counted(run, r, &x, true)) {
+                if (ok_counted(run, r, &x, ON_PROTECT)) {
                     char b1[32];
                     prop_fail(run, r, INV_I8,
                               "srv%d (prio %d) granted, but srv%d (prio %d, %s) would fit back at "

@@ -106,6 +106,7 @@ static void test_names_are_the_documented_words(void **state)
     assert_string_equal(rack_protection_name(RACK_PROT_NN), "n+n");
     assert_string_equal(rack_switch_name(RACK_SWITCH_BREAKER), "breaker");
     assert_string_equal(rack_psu_health_name(RACK_PSU_DEGRADED), "degraded");
+    assert_string_equal(rack_psu_health_name(RACK_PSU_UNKNOWN), "unknown");
     assert_string_equal(rack_server_state_name(RACK_SRV_WAITING), "waiting");
     assert_true(rack_switch_default_ns(RACK_SWITCH_FET) < RACK_DEFAULT_HOLDUP_NS);
     assert_true(rack_switch_default_ns(RACK_SWITCH_RELAY) > RACK_DEFAULT_HOLDUP_NS);

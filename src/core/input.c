@@ -15,6 +15,7 @@ static const char *const input_names[] = {
     [POLICY_BUS_FAIL] = "bus_fail",       [POLICY_BUS_REPAIR] = "bus_repair",
     [POLICY_FEED_FAIL] = "feed_fail",     [POLICY_FEED_REPAIR] = "feed_repair",
     [POLICY_REPORT] = "report",           [POLICY_TICK] = "tick",
+    [POLICY_PSU_UNKNOWN] = "psu_unknown",
 };
 
 static const char *const target_names[] = {
@@ -51,6 +52,7 @@ enum policy_target policy_input_target(enum policy_input_kind k)
     case POLICY_PSU_FAIL:
     case POLICY_PSU_DEGRADE:
     case POLICY_PSU_REPAIR:
+    case POLICY_PSU_UNKNOWN:
         return POLICY_TARGET_PSU;
     case POLICY_BUS_FAIL:
     case POLICY_BUS_REPAIR:

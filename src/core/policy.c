@@ -46,7 +46,8 @@ struct policy {
     int *pos;    /* planned PSU positions */
     struct skey *keys;
     int64_t fail_min[ROUTE_NMASKS]; /* smallest raise known not to fit, per mask */
-    bool protect;                   /* the settle keeps protection, not only feasibility */
+    enum route_need need;           /* what a settle keeps: serving, or with on_loss shed
+                                     * protection counting unknown PSUs (they shed nobody) */
     bool announced;
 };
 
@@ -151,9 +152,18 @@ static void set_plan(struct policy *p, const struct rack *r, int i, int64_t mw)
     p->plan[i] = mw;
 }
 
-static bool ok(struct policy *p, bool protect)
+static bool ok(struct policy *p, enum route_need need)
 {
-    return route_ok(p->rt, p->demand, protect);
+    return route_ok(p->rt, p->demand, need);
+}
+
+/* Some live PSU cannot be read. */
+static bool has_unknown(const struct rack *r)
+{
+    for (int i = 0; i < r->npsus; i++)
+        if (!rack_psu_known(&r->psus[i]) && rack_psu_alive(r, &r->psus[i]))
+            return true;
+    return false;
 }
 
 static int cmp_skey(const void *a, const void *b)
@@ -234,7 +244,7 @@ static int64_t bisect_level(struct policy *p, const struct rack *r, const int *g
     while (hi - lo > 1) { /* lo fails, hi works */
         int64_t mid = lo + (hi - lo) / 2;
         apply_level(p, r, g, n, mask, mid);
-        if (ok(p, p->protect))
+        if (ok(p, p->need))
             hi = mid;
         else
             lo = mid;
@@ -264,7 +274,7 @@ static bool cap_group(struct policy *p, const struct rack *r, const int *g, int 
     }
     int64_t hi = (top + 999) / 1000;
     apply_level(p, r, g, n, 0, hi);
-    if (!ok(p, p->protect))
+    if (!ok(p, p->need))
         return false;
     if (hi == 0)
         return true;
@@ -273,7 +283,7 @@ static bool cap_group(struct policy *p, const struct rack *r, const int *g, int 
         if (!(masks[m / 32] & (1u << (m % 32))))
             continue;
         apply_level(p, r, g, n, m, 0);
-        if (ok(p, p->protect))
+        if (ok(p, p->need))
             continue;
         bisect_level(p, r, g, n, m, hi);
     }
@@ -286,17 +296,17 @@ static void reset_fail_min(struct policy *p)
         p->fail_min[m] = INT64_MAX;
 }
 
-/* Does raising server i to `mw` fit (protect as asked)? Remembers the
+/* Does raising server i to `mw` fit (achieving need)? Remembers the
  * smallest raise that did not, per mask: while the plan only grows, a raise
  * that did not fit still does not. */
-static bool fits(struct policy *p, const struct rack *r, int i, int64_t mw, bool protect)
+static bool fits(struct policy *p, const struct rack *r, int i, int64_t mw, enum route_need need)
 {
     uint32_t m = r->servers[i].wired;
     int64_t before = p->plan[i];
     if (mw - before >= p->fail_min[m])
         return false;
     set_plan(p, r, i, mw);
-    bool yes = ok(p, protect);
+    bool yes = ok(p, need);
     set_plan(p, r, i, before);
     if (!yes)
         p->fail_min[m] = mw - before;
@@ -305,16 +315,16 @@ static bool fits(struct policy *p, const struct rack *r, int i, int64_t mw, bool
 
 /* Highest allocation in [lo, hi] (whole watts above lo) that fits, or 0. */
 static int64_t best_fit(struct policy *p, const struct rack *r, int i, int64_t lo, int64_t hi,
-                        bool protect)
+                        enum route_need need)
 {
-    if (fits(p, r, i, hi, protect))
+    if (fits(p, r, i, hi, need))
         return hi;
-    if (lo >= hi || !fits(p, r, i, lo, protect))
+    if (lo >= hi || !fits(p, r, i, lo, need))
         return 0;
     int64_t a = 0, b = (hi - lo + 999) / 1000; /* lo + a*1000 fits, lo + b*1000 does not */
     while (b - a > 1) {
         int64_t mid = a + (b - a) / 2;
-        if (fits(p, r, i, lo + mid * 1000, protect))
+        if (fits(p, r, i, lo + mid * 1000, need))
             a = mid;
         else
             b = mid;
@@ -327,7 +337,7 @@ static int64_t best_fit(struct policy *p, const struct rack *r, int i, int64_t l
  * the largest, again. */
 static void shed_in_group(struct policy *p, const struct rack *r, const int *g, int n)
 {
-    while (!ok(p, p->protect)) {
+    while (!ok(p, p->need)) {
         int pick = -1;
         int64_t no_max[ROUTE_NMASKS]; /* largest allocation known not to settle it */
         for (uint32_t m = 0; m < ROUTE_NMASKS; m++)
@@ -339,7 +349,7 @@ static void shed_in_group(struct policy *p, const struct rack *r, const int *g, 
             if (a == 0 || a <= no_max[m] || (pick >= 0 && a >= p->plan[pick]))
                 continue;
             set_plan(p, r, i, 0);
-            bool yes = ok(p, p->protect);
+            bool yes = ok(p, p->need);
             set_plan(p, r, i, a);
             if (yes)
                 pick = i;
@@ -358,7 +368,8 @@ static void shed_in_group(struct policy *p, const struct rack *r, const int *g, 
 }
 
 /*
- * Brings the plan back to feasible (and protected when p->protect), taking
+ * Brings the plan back to what p->need asks (feasible, or protected counting
+ * the unknown PSUs when on_loss is shed), taking
  * from the least important first; p->orig holds what each server should
  * have if it could.
  */
@@ -381,7 +392,7 @@ static void reduce(struct policy *p, const struct rack *r)
         int gn = b - a;
         for (int k = 0; k < gn; k++)
             set_plan(p, r, g[k], 0);
-        if (!ok(p, p->protect)) { /* even the whole group is not enough */
+        if (!ok(p, p->need)) { /* even the whole group is not enough */
             for (int k = 0; k < gn; k++)
                 p->taken[g[k]] = true;
             a = b;
@@ -401,7 +412,7 @@ static void reduce(struct policy *p, const struct rack *r)
         int i = p->sorted[k];
         if (!p->taken[i])
             continue;
-        int64_t mw = best_fit(p, r, i, r->servers[i].min_mw, p->orig[i], p->protect);
+        int64_t mw = best_fit(p, r, i, r->servers[i].min_mw, p->orig[i], p->need);
         if (mw > 0)
             set_plan(p, r, i, mw);
     }
@@ -427,7 +438,7 @@ static void restore(struct policy *p, const struct rack *r)
         }
         p->orig[i] = p->plan[i];
     }
-    if (any && !ok(p, p->protect))
+    if (any && !ok(p, p->need))
         reduce(p, r);
 }
 
@@ -458,7 +469,7 @@ static void admit(struct policy *p, const struct rack *r)
         for (int j = k; waiting && j < e; j++) {
             int w = p->sorted[j];
             if (r->servers[w].state == RACK_SRV_WAITING && p->plan[w] == 0 &&
-                fits(p, r, w, r->servers[w].power_mw, true))
+                fits(p, r, w, r->servers[w].power_mw, ROUTE_NEED_PROTECT))
                 set_plan(p, r, w, r->servers[w].power_mw);
         }
         k = e;
@@ -486,6 +497,23 @@ static void bus_names(const struct rack *r, uint32_t mask, char *buf, size_t len
         snprintf(buf, len, "no live bus");
 }
 
+/* "ps2", "ps2, ps5", "ps2, ps5 and 3 more": the live PSUs that cannot be read. */
+static void unknown_names(const struct rack *r, char *buf, size_t len)
+{
+    size_t o = 0;
+    int n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < r->npsus; i++) {
+        if (rack_psu_known(&r->psus[i]) || !rack_psu_alive(r, &r->psus[i]))
+            continue;
+        if (n < 2 && o < len)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", n ? ", " : "", r->psus[i].id);
+        n++;
+    }
+    if (n > 2 && o < len)
+        snprintf(buf + o, len - o, " and %d more", n - 2);
+}
+
 static void why_text(const struct rack *r, const struct route_why *w, char *buf, size_t len)
 {
     char bn[96];
@@ -508,20 +536,44 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
         snprintf(buf, len, "%s: losing bus %s would leave %s %lld W for %lld W", lvl,
                  r->buses[w->index], bn, c, d);
         break;
+    case ROUTE_FAIL_UNKNOWN: {
+        char ids[96];
+        unknown_names(r, ids, sizeof(ids));
+        snprintf(buf, len, "%s: %s cannot be read: without it %s has %lld W for %lld W", lvl, ids,
+                 bn, c, d);
+        break;
     }
+    }
+}
+
+/* Why protection does not hold without the unknown PSUs: the failure, and
+ * which PSUs were not counted. */
+static void why_text_unknown(const struct rack *r, const struct route_why *w, char *buf, size_t len)
+{
+    why_text(r, w, buf, len);
+    if (w->failure == ROUTE_FAIL_UNKNOWN || !w->unknown_gone)
+        return;
+    char ids[96];
+    unknown_names(r, ids, sizeof(ids));
+    size_t o = strlen(buf);
+    if (o < len)
+        snprintf(buf + o, len - o, " (%s not counted: cannot be read)", ids);
 }
 
 /* Why the demand does not settle. now: as the PSUs are switched at this
  * moment (what a re-route answers); else after the best re-routing (what
- * capping and shedding answer): overload first, then the protection gap. */
-static void explain(struct policy *p, const struct rack *r, bool now, char *buf, size_t len)
+ * capping and shedding answer): overload first, then the protection gap,
+ * counting the unknown PSUs when trust (what sheds), else not (what admits). */
+static void explain(struct policy *p, const struct rack *r, bool now, bool trust, char *buf,
+                    size_t len)
 {
     struct route_why w = {0};
     bool lost;
-    if (!route_feasible(p->rt, p->demand, &w) && (now || !route_ok(p->rt, p->demand, false)))
+    if (!route_feasible(p->rt, p->demand, &w) &&
+        (now || !route_ok(p->rt, p->demand, ROUTE_NEED_SERVE)))
         why_text(r, &w, buf, len);
-    else if (!route_protected(p->rt, p->demand, &w, &lost))
-        why_text(r, &w, buf, len);
+    else if (!route_protected(p->rt, p->demand, trust, &w, &lost))
+        why_text_unknown(r, &w, buf, len);
     else
         snprintf(buf, len, "%s kept", rack_protection_name(r->protection));
 }
@@ -537,6 +589,9 @@ static void input_text(const struct rack *r, const struct policy_input *in, char
         return;
     case POLICY_PSU_REPAIR:
         snprintf(buf, len, "%s repaired", r->psus[in->index].id);
+        return;
+    case POLICY_PSU_UNKNOWN:
+        snprintf(buf, len, "%s cannot be read", r->psus[in->index].id);
         return;
     case POLICY_BUS_FAIL:
         snprintf(buf, len, "bus %s failed", r->buses[in->index]);
@@ -690,7 +745,7 @@ static void emit_grants(struct settle_ctx *c)
             a->watts_mw = s->power_mw;
             char w[POLICY_REASON_LEN];
             set_plan(p, r, i, s->power_mw);
-            explain(p, r, false, w, sizeof(w));
+            explain(p, r, false, false, w, sizeof(w));
             set_plan(p, r, i, 0);
             snprintf(a->reason, sizeof(a->reason), "queued: %s", w);
         }
@@ -705,17 +760,27 @@ static void emit_protection(struct settle_ctx *c)
     route_load(p->rt, r);
     bool lost = false;
     struct route_why pw = {0};
-    bool prot =
-        route_protected(p->rt, p->demand, &pw, &lost) && route_feasible(p->rt, p->demand, NULL);
+    bool feasible = route_feasible(p->rt, p->demand, NULL);
+    bool prot = route_protected(p->rt, p->demand, false, &pw, &lost) && feasible;
     if (!p->announced || prot != r->is_protected || lost != r->redundancy_lost) {
         struct policy_action *a = emit(c, POLICY_ACT_PROTECTION, -1, c->cap1);
         a->is_protected = prot;
         a->redundancy_lost = lost;
-        if (prot)
+        if (prot) {
             snprintf(a->reason, sizeof(a->reason), "%s kept%s", rack_protection_name(r->protection),
                      lost ? "; redundancy lost for servers no re-routing can reach" : "");
-        else
-            why_text(r, &pw, a->reason, sizeof(a->reason));
+        } else {
+            why_text_unknown(r, &pw, a->reason, sizeof(a->reason));
+            /* lost only because unknown PSUs do not count: hold, whatever
+             * on_protection_loss says (the settle kept it so) */
+            if (feasible && has_unknown(r) && route_protected(p->rt, p->demand, true, NULL, NULL)) {
+                size_t o = strlen(a->reason);
+                if (o < sizeof(a->reason))
+                    snprintf(a->reason + o, sizeof(a->reason) - o,
+                             "; holding: no server is capped or shed for a PSU that cannot be "
+                             "read");
+            }
+        }
     }
     p->announced = true;
     r->is_protected = prot;
@@ -728,7 +793,7 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
                    struct policy_actions *out)
 {
     struct settle_ctx c = {.p = p, .r = r, .out = out, .cause = cause};
-    p->protect = r->on_loss == RACK_ON_LOSS_SHED;
+    p->need = r->on_loss == RACK_ON_LOSS_SHED ? ROUTE_NEED_PROTECT_TRUSTING : ROUTE_NEED_SERVE;
     route_load(p->rt, r);
     load_plan(p, r);
     c.cap0 = rack_capacity_mw(r);
@@ -737,9 +802,9 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     struct route_why w0 = {0};
     if (!route_feasible(p->rt, p->demand, &w0)) /* overload where the PSUs stand now */
         why_text(r, &w0, c.why_now, sizeof(c.why_now));
-    c.trouble = !ok(p, p->protect);
+    c.trouble = !ok(p, p->need);
     if (c.trouble) {
-        explain(p, r, false, c.why, sizeof(c.why));
+        explain(p, r, false, true, c.why, sizeof(c.why));
         reduce(p, r);
     }
     if (r->last_change_ns == INT64_MIN || now - r->last_change_ns >= r->restore_after_ns) {
@@ -748,10 +813,14 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     }
     admit(p, r);
 
-    bool can_protect = ok(p, true);
-    int moves = route_best(p->rt, p->demand, can_protect || p->protect, p->pos);
-    if (moves < 0)
-        moves = route_best(p->rt, p->demand, false, p->pos);
+    /* route for protection if the plan can have it; else, when unknown PSUs
+     * are all that stands in the way, as if they were healthy */
+    enum route_need rn = ok(p, ROUTE_NEED_PROTECT) ? ROUTE_NEED_PROTECT : p->need;
+    if (rn == ROUTE_NEED_SERVE && has_unknown(r) && ok(p, ROUTE_NEED_PROTECT_TRUSTING))
+        rn = ROUTE_NEED_PROTECT_TRUSTING;
+    int moves = route_best(p->rt, p->demand, rn, p->pos);
+    if (moves < 0 && rn != ROUTE_NEED_SERVE)
+        moves = route_best(p->rt, p->demand, ROUTE_NEED_SERVE, p->pos);
     if (moves < 0) /* search gave up: stay where we are */
         for (int i = 0; i < r->npsus; i++)
             p->pos[i] = r->psus[i].bus;
@@ -761,7 +830,7 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
         if (c.trouble)
             snprintf(c.why_now, sizeof(c.why_now), "%s", c.why);
         else
-            explain(p, r, true, c.why_now, sizeof(c.why_now));
+            explain(p, r, true, false, c.why_now, sizeof(c.why_now));
     }
 
     ensure_sorted(p, r);
@@ -839,6 +908,17 @@ static bool health_input(struct rack *r, const struct policy_input *in, int64_t 
         r->psus[in->index].health = RACK_PSU_OK;
         r->psus[in->index].derated_mw = r->psus[in->index].rated_mw;
         break;
+    case POLICY_PSU_UNKNOWN: {
+        /* It keeps serving what it served when last read; a failed PSU was
+         * last read failed and stays so (only a reading brings it back). */
+        struct rack_psu *q = &r->psus[in->index];
+        changed = q->health == RACK_PSU_OK || q->health == RACK_PSU_DEGRADED;
+        if (changed) {
+            q->derated_mw = rack_psu_health_mw(q);
+            q->health = RACK_PSU_UNKNOWN;
+        }
+        break;
+    }
     case POLICY_BUS_FAIL:
     case POLICY_BUS_REPAIR:
         changed = r->bus_failed[in->index] != (in->kind == POLICY_BUS_FAIL);
@@ -930,5 +1010,5 @@ void policy_check(struct policy *p, const struct rack *r, struct policy_check *o
     route_load(p->rt, r);
     load_plan(p, r);
     out->feasible = route_feasible(p->rt, p->demand, NULL);
-    out->is_protected = route_protected(p->rt, p->demand, NULL, &out->redundancy_lost);
+    out->is_protected = route_protected(p->rt, p->demand, false, NULL, &out->redundancy_lost);
 }

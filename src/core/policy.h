@@ -23,8 +23,10 @@ enum policy_input_kind {
     POLICY_BUS_REPAIR,
     POLICY_FEED_FAIL,
     POLICY_FEED_REPAIR,
-    POLICY_REPORT, /* server reports its actual draw, watts_mw (claim 26) */
-    POLICY_TICK,   /* time passes: restores that were waiting for stability */
+    POLICY_REPORT,      /* server reports its actual draw, watts_mw (claim 26) */
+    POLICY_TICK,        /* time passes: restores that were waiting for stability */
+    POLICY_PSU_UNKNOWN, /* psu cannot be read: it keeps serving, does not count for
+                         * protection; a failed one stays failed (docs/policy.md) */
 };
 
 struct policy_input {

@@ -92,11 +92,17 @@ int64_t rack_psu_health_mw(const struct rack_psu *p)
     case RACK_PSU_OK:
         return p->rated_mw;
     case RACK_PSU_DEGRADED:
+    case RACK_PSU_UNKNOWN:
         return p->derated_mw;
     case RACK_PSU_FAILED:
         break;
     }
     return 0;
+}
+
+bool rack_psu_known(const struct rack_psu *p)
+{
+    return p->health != RACK_PSU_UNKNOWN;
 }
 
 bool rack_psu_alive(const struct rack *r, const struct rack_psu *p)
@@ -190,6 +196,8 @@ const char *rack_psu_health_name(enum rack_psu_health h)
         return "degraded";
     case RACK_PSU_FAILED:
         return "failed";
+    case RACK_PSU_UNKNOWN:
+        return "unknown";
     }
     return "?";
 }

@@ -27,7 +27,10 @@
 enum rack_protection { RACK_PROT_NONE, RACK_PROT_N1, RACK_PROT_NN };
 enum rack_on_loss { RACK_ON_LOSS_SHED, RACK_ON_LOSS_HOLD };
 enum rack_switch_kind { RACK_SWITCH_FET, RACK_SWITCH_RELAY, RACK_SWITCH_BREAKER };
-enum rack_psu_health { RACK_PSU_OK, RACK_PSU_DEGRADED, RACK_PSU_FAILED };
+/* Only positive evidence (an alarm, zero output, a dead bus) makes a PSU
+ * failed. One that cannot be read is unknown: it keeps serving what it last
+ * served, but does not count for protection (docs/policy.md). */
+enum rack_psu_health { RACK_PSU_OK, RACK_PSU_DEGRADED, RACK_PSU_FAILED, RACK_PSU_UNKNOWN };
 enum rack_server_state {
     RACK_SRV_OFF,     /* not asking for power */
     RACK_SRV_WAITING, /* asked, not granted yet */
@@ -39,7 +42,8 @@ enum rack_server_state {
 struct rack_psu {
     char id[RACK_ID_LEN];
     int64_t rated_mw;   /* nameplate capacity */
-    int64_t derated_mw; /* what it delivers while degraded */
+    int64_t derated_mw; /* what it delivers while degraded; while unknown, what
+                         * it delivered when last read (rated_mw if it was ok) */
     int feed;           /* index into rack.feeds */
     uint32_t wired;     /* mask of buses its switch can connect it to */
     int bus;            /* bus it is connected to now, -1 for none */
@@ -105,8 +109,11 @@ int rack_find_feed(const struct rack *r, const char *id);
 
 /* What a PSU delivers now given its health, feed and bus (0 when it cannot). */
 int64_t rack_psu_capacity_mw(const struct rack *r, const struct rack_psu *p);
-/* Capacity of a PSU from its health alone, wherever it is connected. */
+/* Capacity of a PSU from its health alone, wherever it is connected (an
+ * unknown PSU counts at what it last delivered). */
 int64_t rack_psu_health_mw(const struct rack_psu *p);
+/* Whether a PSU counts for protection: its state is known. */
+bool rack_psu_known(const struct rack_psu *p);
 bool rack_psu_alive(const struct rack *r, const struct rack_psu *p);
 uint32_t rack_alive_buses(const struct rack *r);
 /* Whether a server's grant counts (on or capped). */

@@ -23,8 +23,9 @@ struct unit {
     int64_t cap;
     int feed;
     uint32_t wired;
-    bool fast; /* switch faster than the hold-up time */
-    int pos;   /* bus, -1 for none */
+    bool fast;    /* switch faster than the hold-up time */
+    bool unknown; /* its state cannot be read: serves, not counted for protection */
+    int pos;      /* bus, -1 for none */
     int n;
     int first; /* offset of its members in route.members (base units only) */
 };
@@ -67,6 +68,7 @@ struct route {
     int ndu;
     struct unit *du; /* units after the moves of an outer leaf */
     struct unit *fu; /* units under a failure */
+    struct unit *ku; /* units without the unknown PSUs */
     struct search outer, inner;
     /* demand per subset under the failure being checked, reused while the
      * live buses and the buses still reachable stay the same */
@@ -76,6 +78,7 @@ struct route {
     /* context of the running call */
     const int64_t *demand;
     bool protect;
+    bool trust; /* unknown PSUs count for protection */
 };
 
 static int search_alloc(struct search *s, size_t n, int nb, uint32_t nsub)
@@ -110,7 +113,8 @@ struct route *route_new(int npsus, int nbuses)
     rt->pos = calloc(n, sizeof(*rt->pos));
     rt->du = calloc(nd, sizeof(*rt->du));
     rt->fu = calloc(nd, sizeof(*rt->fu));
-    if (!rt->u || !rt->members || !rt->pos || !rt->du || !rt->fu ||
+    rt->ku = calloc(nd, sizeof(*rt->ku));
+    if (!rt->u || !rt->members || !rt->pos || !rt->du || !rt->fu || !rt->ku ||
         search_alloc(&rt->outer, nd, nbuses, rt->nsub) ||
         search_alloc(&rt->inner, nd, nbuses, rt->nsub)) {
         route_free(rt);
@@ -130,13 +134,14 @@ void route_free(struct route *rt)
     free(rt->pos);
     free(rt->du);
     free(rt->fu);
+    free(rt->ku);
     free(rt);
 }
 
 static bool same_unit(const struct unit *a, const struct unit *b)
 {
     return a->cap == b->cap && a->feed == b->feed && a->wired == b->wired && a->fast == b->fast &&
-           a->pos == b->pos;
+           a->unknown == b->unknown && a->pos == b->pos;
 }
 
 static struct unit unit_of(const struct rack *r, const struct rack_psu *q)
@@ -145,6 +150,7 @@ static struct unit unit_of(const struct rack *r, const struct rack_psu *q)
                          .feed = q->feed,
                          .wired = q->wired,
                          .fast = q->switch_ns < r->holdup_ns,
+                         .unknown = !rack_psu_known(q),
                          .pos = q->bus};
 }
 
@@ -449,15 +455,18 @@ static void explain_bound(const struct route *rt, const struct unit *u, int nu, 
         hall(rt, dd, cbus, why);
 }
 
-/* Survives one failure: fu (nu units) and A are the rack after it. */
+/* Survives one failure: fu (nu units) and A are the rack after it. Unless
+ * keep_all, servers that nothing in fu could reach are left out. */
 static bool survives(struct route *rt, const struct unit *fu, int nu, uint32_t A,
-                     const int64_t *demand, struct route_why *why, bool *lost)
+                     const int64_t *demand, bool keep_all, struct route_why *why, bool *lost)
 {
     uint32_t useful = 0;
     for (int k = 0; k < nu; k++)
         if (fu[k].n > 0)
             useful |= fu[k].wired;
     useful &= A;
+    if (keep_all)
+        useful = UINT32_MAX;
     struct search *s = &rt->inner;
     /* failures of one protection check mostly share live buses and reach:
      * the demand per subset is then the same */
@@ -484,6 +493,20 @@ static bool survives(struct route *rt, const struct unit *fu, int nu, uint32_t A
     return false;
 }
 
+/* Units u without their unknown PSUs, in rt->ku; NULL when none is unknown. */
+static const struct unit *known_units(struct route *rt, const struct unit *u, int nu)
+{
+    bool any = false;
+    for (int k = 0; k < nu; k++) {
+        rt->ku[k] = u[k];
+        if (u[k].unknown && u[k].n > 0) {
+            rt->ku[k].n = 0;
+            any = true;
+        }
+    }
+    return any ? rt->ku : NULL;
+}
+
 /*
  * Protection of the units u: every failure of the set survived after the
  * instant re-routing of fast switches. n+1: each PSU alone (one per unit:
@@ -491,21 +514,22 @@ static bool survives(struct route *rt, const struct unit *fu, int nu, uint32_t A
  * of its feed; once a feed is down, losing the other cannot be survived and
  * only shows as redundancy lost).
  */
-static bool protected_units(struct route *rt, const struct unit *u, int nu, const int64_t *demand,
-                            struct route_why *why, bool *lost)
+static bool protected_set(struct route *rt, const struct unit *u, int nu, const int64_t *demand,
+                          struct route_why *why, bool *lost)
 {
-    if (rt->prot == RACK_PROT_NONE)
-        return true;
     rt->dd_valid = false; /* the demand may have changed since the last check */
     bool all = true;
     struct route_why w = {0};
+    if (rt->prot == RACK_PROT_NONE)
+        return true;
     if (rt->prot == RACK_PROT_N1) {
         memcpy(rt->fu, u, (size_t)nu * sizeof(*u));
         for (int k = 0; k < nu; k++) {
             if (u[k].n <= 0)
                 continue;
             rt->fu[k].n--;
-            bool yes = survives(rt, rt->fu, nu, rt->alive_buses, demand, why ? &w : NULL, lost);
+            bool yes =
+                survives(rt, rt->fu, nu, rt->alive_buses, demand, false, why ? &w : NULL, lost);
             rt->fu[k].n++;
             if (yes)
                 continue;
@@ -529,7 +553,8 @@ static bool protected_units(struct route *rt, const struct unit *u, int nu, cons
                 changes = true;
             }
         }
-        if (!changes || survives(rt, rt->fu, nu, rt->alive_buses, demand, why ? &w : NULL, lost))
+        if (!changes ||
+            survives(rt, rt->fu, nu, rt->alive_buses, demand, false, why ? &w : NULL, lost))
             continue;
         if (why && all) {
             *why = w;
@@ -543,7 +568,7 @@ static bool protected_units(struct route *rt, const struct unit *u, int nu, cons
     for (int b = 0; b < rt->nb; b++) {
         if (!(rt->alive_buses & (1u << b)))
             continue;
-        if (survives(rt, u, nu, rt->alive_buses & ~(1u << b), demand, why ? &w : NULL, lost))
+        if (survives(rt, u, nu, rt->alive_buses & ~(1u << b), demand, false, why ? &w : NULL, lost))
             continue;
         if (why && all) {
             *why = w;
@@ -553,6 +578,44 @@ static bool protected_units(struct route *rt, const struct unit *u, int nu, cons
         all = false;
         if (!lost)
             return false;
+    }
+    return all;
+}
+
+/*
+ * Protection, unless trust, without counting the unknown PSUs: protected
+ * counting them (so what admits never asks more of the rack than what sheds),
+ * and every drawing server served without them (none left out: they may
+ * well be alive, so this is no failure beyond the policy's reach), and each
+ * failure of the set survived without them too.
+ */
+static bool protected_units(struct route *rt, const struct unit *u, int nu, const int64_t *demand,
+                            bool trust, struct route_why *why, bool *lost)
+{
+    bool all = protected_set(rt, u, nu, demand, why, lost);
+    const struct unit *ku = trust ? NULL : known_units(rt, u, nu);
+    if (!ku || (!all && !lost))
+        return all;
+    struct route_why w = {0};
+    struct route_why *wp = why && all ? &w : NULL; /* the first failure is the one told */
+    if (!survives(rt, ku, nu, rt->alive_buses, demand, true, wp, NULL)) {
+        if (wp) {
+            *why = w;
+            why->failure = ROUTE_FAIL_UNKNOWN;
+            why->index = -1;
+            why->unknown_gone = true;
+            wp = NULL;
+        }
+        all = false;
+        if (!lost)
+            return false;
+    }
+    if (!protected_set(rt, ku, nu, demand, wp, lost)) {
+        if (wp) {
+            *why = w;
+            why->unknown_gone = true;
+        }
+        all = false;
     }
     return all;
 }
@@ -567,11 +630,12 @@ bool route_feasible(struct route *rt, const int64_t *demand, struct route_why *w
     return hall(rt, dd, cbus, why);
 }
 
-bool route_protected(struct route *rt, const int64_t *demand, struct route_why *why, bool *lost)
+bool route_protected(struct route *rt, const int64_t *demand, bool trust_unknown,
+                     struct route_why *why, bool *lost)
 {
     if (lost)
         *lost = false;
-    return protected_units(rt, rt->u, rt->nu, demand, why, lost);
+    return protected_units(rt, rt->u, rt->nu, demand, trust_unknown, why, lost);
 }
 
 /* Feasible with the fast PSUs of u free and the others where they are? */
@@ -590,14 +654,16 @@ static bool leaf_slow_then_fast(struct route *rt, struct search *s, const int64_
 {
     (void)cbus;
     leaf_units(rt, s);
-    return protected_units(rt, rt->du, rt->ndu, rt->demand, NULL, NULL) &&
+    return protected_units(rt, rt->du, rt->ndu, rt->demand, rt->trust, NULL, NULL) &&
            feasible_with_fast(rt, rt->du, rt->ndu, rt->demand);
 }
 
-bool route_ok(struct route *rt, const int64_t *demand, bool protect)
+bool route_ok(struct route *rt, const int64_t *demand, enum route_need need)
 {
+    bool protect = need != ROUTE_NEED_SERVE;
+    rt->trust = need == ROUTE_NEED_PROTECT_TRUSTING;
     if (route_feasible(rt, demand, NULL) &&
-        (!protect || protected_units(rt, rt->u, rt->nu, demand, NULL, NULL)))
+        (!protect || protected_units(rt, rt->u, rt->nu, demand, rt->trust, NULL, NULL)))
         return true;
     struct search *s = &rt->outer;
     rt->demand = demand;
@@ -623,14 +689,15 @@ static bool leaf_best(struct route *rt, struct search *s, const int64_t *cbus)
     if (!rt->protect)
         return true;
     leaf_units(rt, s);
-    return protected_units(rt, rt->du, rt->ndu, rt->demand, NULL, NULL);
+    return protected_units(rt, rt->du, rt->ndu, rt->demand, rt->trust, NULL, NULL);
 }
 
-int route_best(struct route *rt, const int64_t *demand, bool protect, int *pos)
+int route_best(struct route *rt, const int64_t *demand, enum route_need need, int *pos)
 {
     struct search *s = &rt->outer;
     rt->demand = demand;
-    rt->protect = protect;
+    rt->protect = need != ROUTE_NEED_SERVE;
+    rt->trust = need == ROUTE_NEED_PROTECT_TRUSTING;
     demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL);
     s->dd = s->own_dd;
     search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_ALL);

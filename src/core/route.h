@@ -15,7 +15,30 @@
 
 #define ROUTE_NMASKS (1u << RACK_MAX_BUSES)
 
-enum route_failure_kind { ROUTE_FAIL_NONE, ROUTE_FAIL_PSU, ROUTE_FAIL_FEED, ROUTE_FAIL_BUS };
+/* ROUTE_FAIL_UNKNOWN: the PSUs whose state is unknown, all at once. */
+enum route_failure_kind {
+    ROUTE_FAIL_NONE,
+    ROUTE_FAIL_PSU,
+    ROUTE_FAIL_FEED,
+    ROUTE_FAIL_BUS,
+    ROUTE_FAIL_UNKNOWN,
+};
+
+/*
+ * What a routing must achieve. A PSU whose state is unknown serves (it counts
+ * for feasibility) but does not count for protection: ROUTE_NEED_PROTECT
+ * asks for protection counting them, and that the rack serve every drawing
+ * server without them, and survive each failure of the protection set
+ * without them too.
+ * ROUTE_NEED_PROTECT_TRUSTING counts them as healthy: it is what the policy
+ * sheds for, so that protection lost only to unknown PSUs sheds nobody. With
+ * no unknown PSU the two are the same.
+ */
+enum route_need {
+    ROUTE_NEED_SERVE = 0,            /* feasible */
+    ROUTE_NEED_PROTECT = 1,          /* feasible, and protected without the unknown PSUs */
+    ROUTE_NEED_PROTECT_TRUSTING = 2, /* feasible, and protected counting them */
+};
 
 /* Why a check failed: the failure considered (none for plain overload) and
  * the bus subset whose demand did not fit, with the figures. */
@@ -25,6 +48,7 @@ struct route_why {
     uint32_t buses; /* the subset X that did not fit */
     int64_t demand_mw;
     int64_t capacity_mw;
+    bool unknown_gone; /* checked without the unknown PSUs (they did not count) */
 };
 
 struct route;
@@ -38,21 +62,21 @@ void route_load(struct route *rt, const struct rack *r);
 /* Current positions: feasible? (why is optional) */
 bool route_feasible(struct route *rt, const int64_t *demand, struct route_why *why);
 
-/* Protected with the current positions (instant re-routing only)?
- * lost is set when some drawing server has a failure it cannot survive. */
-bool route_protected(struct route *rt, const int64_t *demand, struct route_why *why, bool *lost);
+/* Protected with the current positions (instant re-routing only)? Without
+ * trust_unknown the unknown PSUs do not count (ROUTE_NEED_PROTECT). lost is
+ * set when some drawing server has a failure it cannot survive. */
+bool route_protected(struct route *rt, const int64_t *demand, bool trust_unknown,
+                     struct route_why *why, bool *lost);
 
-/* Is there any routing (all switches) that is feasible and, if protect,
- * protected? */
-bool route_ok(struct route *rt, const int64_t *demand, bool protect);
+/* Is there any routing (all switches) that achieves need? */
+bool route_ok(struct route *rt, const int64_t *demand, enum route_need need);
 
 /*
- * The routing with the fewest switch operations that is feasible and, if
- * protect, protected. pos[i] receives the bus of psu i (unchanged for PSUs
- * that do not move). Returns the number of moves, or -1 when none exists
- * (or the search gave up: see ROUTE_BUDGET).
+ * The routing with the fewest switch operations that achieves need. pos[i] receives the bus of psu
+ * i (unchanged for PSUs that do not move). Returns the number of moves, or -1 when none exists (or
+ * the search gave up: see ROUTE_BUDGET).
  */
-int route_best(struct route *rt, const int64_t *demand, bool protect, int *pos);
+int route_best(struct route *rt, const int64_t *demand, enum route_need need, int *pos);
 
 /* Search effort bound per call, in visited nodes. Beyond it a search answers
  * "no": the policy then sheds rather than stalls. Racks of identical PSUs

@@ -136,6 +136,7 @@ static int map_input(const struct rack *from, const struct rack *to, struct poli
     case POLICY_PSU_FAIL:
     case POLICY_PSU_DEGRADE:
     case POLICY_PSU_REPAIR:
+    case POLICY_PSU_UNKNOWN:
         kind = "psu";
         id = from->psus[in->index].id;
         idx = rack_find_psu(to, id);
