@@ -10,7 +10,7 @@
 #   - ps1's output lost (vout lcrit alarm): after the debounce one psu_fail,
 #     and the policy re-routes; the alarm cleared: psu_repair;
 #   - ps2 with an over-temperature warning: degraded to its power cap;
-#   - ps2 unreadable (a file turns to garbage): COMM_LOST -> failed; then back.
+#   - ps2 unreadable (a file turns to garbage): COMM_LOST -> unknown; then back.
 # Usage: daemon_hwmon.sh RACKPOWERD RACKPOWERCTL SOURCE_DIR
 set -u
 . "${0%/*}/lib.sh"
@@ -127,11 +127,11 @@ put "$hw/ps2" temp1_max_alarm 0
 until_ok '[ "$(psu_state ps2)" = ok ]' "ps2 healthy again"
 psu ps2 | grep -q '"capacity_w":2000' || fail "ps2's capacity not back: $(psu ps2)"; ok
 
-# ---- ps2 cannot be read: failed after comm_reads bad reads; readable again: back ----
+# ---- ps2 cannot be read: unknown after comm_reads bad reads; readable again: back ----
 from=$(loglines)
 put "$hw/ps2" in2_input 12abc
-until_ok '[ "$(psu_state ps2)" = failed ]' "ps2 failed while unreadable"
-[ -n "$(log_after "psu_fail ps2: reported by hwmon $hw/ps2" "$from")" ] || fail "no psu_fail ps2 in the log"; ok
+until_ok '[ "$(psu_state ps2)" = unknown ]' "ps2 unknown while unreadable"
+[ -n "$(log_after "psu_unknown ps2: reported by hwmon $hw/ps2" "$from")" ] || fail "no psu_unknown ps2 in the log"; ok
 psu ps2 | grep -q '"output_w":null' || fail "unreadable ps2 still shows telemetry: $(psu ps2)"; ok
 kill -0 "$rpd_pid" 2>/dev/null || fail "the daemon died on an unreadable PSU"; ok
 put "$hw/ps2" in2_input 12100

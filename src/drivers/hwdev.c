@@ -7,12 +7,13 @@
  * rack's PSU and its snapshots into telemetry.
  *   Health is kept as a state, not passed on as edges: each event sets what
  *   the policy should believe (hwmon_event_policy_input), and a poll reports
- *   it when it differs from what was last told. So COMM_LOST followed by
- *   FAILED is one psu_fail, and an input lost to a failed allocation is
- *   reported again at the next poll (the reader itself says each change
- *   only once).
+ *   it when it differs from what was last told. So an input lost to a
+ *   failed allocation is reported again at the next poll (the reader itself
+ *   says each change only once).
  *   A read that fails is not an error of the device: the reader counts it,
- *   and after comm_reads of them COMM_LOST makes the PSU failed.
+ *   and after comm_reads of them COMM_LOST makes the PSU unknown (it keeps
+ *   serving, does not count for protection); COMM_BACK is followed by its
+ *   health again.
  * Pacing: the worker calls poll every poll_ms, counted from the previous
  * call, and sleeps where nothing can wake it on an alarm. So poll spends that
  * interval itself, in hwmon_wait (which an alarm notification ends early),

@@ -1136,8 +1136,10 @@ int hwmon_event_policy_input(const struct hwmon_event *ev, int psu_index, int64_
     out->index = psu_index;
     switch (ev->kind) {
     case HWMON_EV_FAILED:
-    case HWMON_EV_COMM_LOST:
         out->kind = POLICY_PSU_FAIL;
+        return 1;
+    case HWMON_EV_COMM_LOST:
+        out->kind = POLICY_PSU_UNKNOWN;
         return 1;
     case HWMON_EV_DEGRADED: {
         int64_t w = ev->derated_mw >= 0 ? ev->derated_mw : rated_mw * ev->derate_pct / 100;

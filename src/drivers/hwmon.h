@@ -189,8 +189,9 @@ size_t hwmon_fds(const struct hwmon *h, struct pollfd *out, size_t max);
 bool hwmon_notified(struct hwmon *h, const struct pollfd *pfds, size_t n);
 
 /*
- * What the policy should hear: FAILED and COMM_LOST -> POLICY_PSU_FAIL (a
- * PSU that cannot be seen is not counted on), DEGRADED -> POLICY_PSU_DEGRADE
+ * What the policy should hear: FAILED -> POLICY_PSU_FAIL, COMM_LOST ->
+ * POLICY_PSU_UNKNOWN (a PSU that cannot be read most likely still delivers:
+ * it keeps serving but does not count for protection), DEGRADED -> POLICY_PSU_DEGRADE
  * at derated_mw, or derate_pct of rated_mw when the device gives no figure
  * (never above rated_mw), OK -> POLICY_PSU_REPAIR. COMM_BACK says nothing by
  * itself (the health event after it does); BLACKOUT* are the daemon's to map

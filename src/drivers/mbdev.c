@@ -8,8 +8,9 @@
  *   PSU health: failed -> psu_fail, degraded -> psu_degrade (derated to
  *   MBDEV_DERATE_PCT of rated: ORv3 does not say by how much), back to ok ->
  *   psu_repair; at risk is logged, not acted on (prediction comes later); a
- *   PSU that stops answering keeps its last health (the poll reports the
- *   device down).
+ *   PSU that stops answering (its monitor's comm loss, or its device gone
+ *   dormant) -> psu_unknown: it keeps serving but does not count for
+ *   protection (docs/policy.md); its next good read says its health again.
  *   Chassis slots: an ask to power on -> power_on, an orderly power-off ->
  *   power_off, a server gone from its slot -> remove, a measured draw ->
  *   report.
@@ -56,6 +57,7 @@ struct mbdev {
     int64_t *rated_mw;         /* per rack psu */
     int64_t *power_mw;         /* per rack server: what it asks for */
     enum orv3_health *health;  /* per rack psu, as last reported to the policy */
+    bool *unknown;             /* per rack psu: reported unknown since (health is to be retold) */
     struct driver_report *out; /* during a poll */
     /* What the controller last decided, put back where a device differs (a
      * write that was lost, a server that browned out); -1: no decision yet. */
@@ -72,17 +74,9 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void health_input(struct mbdev *m, int psu, const struct mbdrv_event *ev)
+/* Tells the policy the health h, unless it was the last thing told. */
+static void tell_health(struct mbdev *m, int psu, enum orv3_health h)
 {
-    enum orv3_health h = ev->u.health.a.level;
-    if (m->health[psu] == h)
-        return;
-    m->health[psu] = h;
-    char causes[160];
-    const uint16_t *al = ev->u.health.alarm;
-    orv3_causes_format(ev->u.health.a.causes, causes, sizeof(causes));
-    driver_report_note(m->out, "unit %d %s: %s (alarm registers 60-64: %04x %04x %04x %04x %04x)",
-                       ev->unit, orv3_health_name(h), causes, al[0], al[1], al[2], al[3], al[4]);
     switch (h) {
     case ORV3_FAILED:
         driver_report_input(m->out, POLICY_PSU_FAIL, psu, 0);
@@ -98,6 +92,42 @@ static void health_input(struct mbdev *m, int psu, const struct mbdrv_event *ev)
     }
 }
 
+/* A PSU that does not answer most likely still delivers: a cut monitoring
+ * cable must not shed a rack. It is unknown until a good read. */
+static void unknown_input(struct mbdev *m, int psu, const char *why)
+{
+    if (m->unknown[psu])
+        return;
+    m->unknown[psu] = true;
+    driver_report_note(m->out, "psu unknown: %s", why);
+    driver_report_input(m->out, POLICY_PSU_UNKNOWN, psu, 0);
+}
+
+/* Read again: its health as last believed (every change of the monitor's
+ * belief is told), until the reads say more. */
+static void known_again(struct mbdev *m, int psu)
+{
+    if (!m->unknown[psu])
+        return;
+    m->unknown[psu] = false;
+    tell_health(m, psu, m->health[psu]);
+}
+
+static void health_input(struct mbdev *m, int psu, const struct mbdrv_event *ev)
+{
+    enum orv3_health h = ev->u.health.a.level;
+    if (m->health[psu] == h && !m->unknown[psu])
+        return;
+    m->health[psu] = h;
+    m->unknown[psu] = false;
+    char causes[160];
+    const uint16_t *al = ev->u.health.alarm;
+    orv3_causes_format(ev->u.health.a.causes, causes, sizeof(causes));
+    driver_report_note(m->out, "unit %d %s: %s (alarm registers 60-64: %04x %04x %04x %04x %04x)",
+                       ev->unit, orv3_health_name(h), causes, al[0], al[1], al[2], al[3], al[4]);
+    tell_health(m, psu, h);
+}
+
 static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
 {
     if (ev->kind == MBDRV_EV_PSU) {
@@ -108,7 +138,13 @@ static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
                                        .out_mv = t->vout_mv,
                                        .out_ma = t->iout_ma,
                                        .temp_mc = t->outlet_mc};
+        known_again(m, psu); /* a good read */
         driver_report_psu(m->out, &x);
+        return;
+    }
+    if (ev->kind == MBDRV_EV_DEVICE) {
+        if (ev->u.dev.to == MBDRV_DORMANT)
+            unknown_input(m, psu, "its device stopped answering");
         return;
     }
     if (ev->kind != MBDRV_EV_HEALTH)
@@ -121,10 +157,11 @@ static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
         health_input(m, psu, ev);
         break;
     case ORV3_EV_COMM_LOST:
+        unknown_input(m, psu, "its reads get no answer");
+        break;
     case ORV3_EV_COMM_BACK:
-        /* A PSU that does not answer most likely still delivers: a cut
-         * monitoring cable must not shed a rack. The poll reports the device
-         * down instead; its next good read says its health. */
+        m->health[psu] = h->a.level; /* the monitor's belief, debounced */
+        known_again(m, psu);
         break;
     }
 }
@@ -213,6 +250,7 @@ static void mbdev_close(void *inst)
     free(m->fix_server);
     free(m->fix_psu);
     free(m->health);
+    free(m->unknown);
     free(m);
 }
 
@@ -352,6 +390,7 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->items = malloc(nitems * sizeof(*m->items));
     m->rated_mw = malloc(np * sizeof(*m->rated_mw));
     m->health = malloc(np * sizeof(*m->health));
+    m->unknown = calloc(np, sizeof(*m->unknown));
     m->power_mw = malloc(ns * sizeof(*m->power_mw));
     m->want_power = malloc(ns * sizeof(*m->want_power));
     m->want_cap_mw = calloc(ns, sizeof(*m->want_cap_mw));
@@ -359,7 +398,7 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->fix_server = calloc(ns, sizeof(*m->fix_server));
     m->fix_psu = calloc(np, sizeof(*m->fix_psu));
     if (!m->kinds || !m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items ||
-        !m->items || !m->rated_mw || !m->health || !m->power_mw || !m->want_power ||
+        !m->items || !m->rated_mw || !m->health || !m->unknown || !m->power_mw || !m->want_power ||
         !m->want_cap_mw || !m->want_bus || !m->fix_server || !m->fix_psu) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
@@ -372,6 +411,8 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
         m->health[i] = r->psus[i].health == RACK_PSU_FAILED     ? ORV3_FAILED
                        : r->psus[i].health == RACK_PSU_DEGRADED ? ORV3_DEGRADED
                                                                 : ORV3_OK;
+        /* unknown to the rack: the first health the reads give is told */
+        m->unknown[i] = r->psus[i].health == RACK_PSU_UNKNOWN;
     }
     for (int i = 0; i < r->nservers; i++) {
         m->server[i] = (struct where){-1, -1};
