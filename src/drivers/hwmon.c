@@ -22,25 +22,20 @@
 #include <unistd.h>
 
 #include "pmbus.h"
+#include "pmbus_monitor.h"
 
 #define FILE_LEN 48    /* longest attribute name we track */
 #define MAX_SENSORS 64 /* labelled in/curr/power sensors */
-#define MAX_COUNT 1000000
 
 enum type { T_IN, T_CURR, T_POWER, T_TEMP, T_FAN, T_NONE };
 enum role { R_OTHER, R_VIN, R_VOUT, R_IIN, R_IOUT, R_PIN, R_POUT, R_TEMP, R_FAN };
 enum suffix { S_ALARM, S_MIN, S_MAX, S_LCRIT, S_CRIT, S_CAP, S_EMERGENCY, S_FAULT, S_OTHER };
 
+/* An alarm file; its debouncing is the monitor's alarm of the same index. */
 struct alarm {
     char file[FILE_LEN];
-    unsigned reg; /* PMBUS_STATUS_WORD or a sub-register it maps to */
-    unsigned bit;
-    bool pgood;       /* output lost: needs pgood_reads */
-    bool input_fault; /* vin fault: counts for brownouts */
-    int fd;           /* kept open on sysfs for poll(), else -1 */
-    bool latched;     /* seen set since the last good snapshot */
-    int on, off;      /* consecutive reads set / clear */
-    bool active;      /* debounced */
+    int fd;       /* kept open on sysfs for poll(), else -1 */
+    bool latched; /* seen set since the last good snapshot */
 };
 
 struct hwmon {
@@ -55,12 +50,7 @@ struct hwmon {
     int nalarms;
     struct alarm alarms[HWMON_MAX_ALARMS];
 
-    /* debouncer */
-    int failed_reads;
-    bool comm_lost;
-    enum pmbus_health level;
-    bool rep_comm_lost; /* what the last delivered events said */
-    int rep_level;      /* enum pmbus_health, or -1 to say it again */
+    struct pmbus_monitor mon; /* the debouncer (pure: src/wire/pmbus_monitor.h) */
     struct hwmon_snapshot last_good, last_bad;
 };
 
@@ -321,8 +311,9 @@ static bool names_has(const struct names *ns, const char *name)
     return bsearch(&name, ns->v, ns->n, sizeof(*ns->v), cmp_str) != NULL;
 }
 
-/* Where an alarm of this sensor and kind lands in the PMBus status registers. */
-static void map_alarm(struct alarm *a, enum role role, enum suffix sfx, int no)
+/* Where an alarm of this sensor and kind lands in the PMBus status registers:
+ * its monitor alarm (reg, bit, pgood, input_fault). */
+static void map_alarm(struct pmbus_alarm *a, enum role role, enum suffix sfx, int no)
 {
     unsigned reg = PMBUS_STATUS_WORD, bit = PMBUS_SW_UNKNOWN;
     switch (role) {
@@ -493,7 +484,11 @@ struct hwmon *hwmon_open(const char *dir, const char *id, const struct hwmon_con
     snprintf(h->dir, sizeof(h->dir), "%s", dir);
     snprintf(h->id, sizeof(h->id), "%s", id ? id : dir);
     h->cfg = *cfg;
-    h->rep_level = PMBUS_HEALTH_OK; /* a PSU is assumed healthy until shown otherwise */
+    struct pmbus_monitor_config mc = {.fault_reads = cfg->fault_reads,
+                                      .pgood_reads = cfg->pgood_reads,
+                                      .clear_reads = cfg->clear_reads,
+                                      .comm_reads = cfg->comm_reads};
+    pmbus_monitor_init(&h->mon, &mc); /* a PSU is assumed healthy until shown otherwise */
 
     struct names ns = {0};
     struct sensor sens[MAX_SENSORS];
@@ -588,7 +583,10 @@ struct hwmon *hwmon_open(const char *dir, const char *id, const struct hwmon_con
         for (int k = 0; k < nsens; k++)
             if (sens[k].type == t && sens[k].no == no)
                 role = sens[k].role;
-        map_alarm(a, role, parse_suffix(rest), no);
+        struct pmbus_alarm pa = {0};
+        map_alarm(&pa, role, parse_suffix(rest), no);
+        /* same capacity as h->alarms: one monitor alarm per file, same index */
+        (void)pmbus_monitor_add_alarm(&h->mon, pa.reg, pa.bit, pa.pgood, pa.input_fault);
     }
     names_free(&ns);
 
@@ -707,7 +705,7 @@ int hwmon_read(struct hwmon *h, struct hwmon_snapshot *s)
     for (int i = 0; i < h->nalarms; i++) {
         s->alarm[i] = h->alarms[i].latched;
         h->alarms[i].latched = false;
-        if (s->alarm[i] && h->alarms[i].input_fault)
+        if (s->alarm[i] && h->mon.alarms[i].input_fault)
             s->input_fault = true;
     }
     s->valid = true;
@@ -717,102 +715,33 @@ fail:
     return -1;
 }
 
-/* ---- health and debouncing ---- */
+/* ---- health and debouncing (the monitor's; here the files behind it) ---- */
 
-static void set_status(struct pmbus_status *st, unsigned reg, unsigned bit)
-{
-    switch (reg) {
-    case PMBUS_STATUS_VOUT:
-        st->vout |= (uint8_t)bit;
-        st->word |= PMBUS_SW_VOUT;
-        break;
-    case PMBUS_STATUS_IOUT:
-        st->iout |= (uint8_t)bit;
-        st->word |= PMBUS_SW_IOUT_POUT;
-        break;
-    case PMBUS_STATUS_INPUT:
-        st->input |= (uint8_t)bit;
-        st->word |= PMBUS_SW_INPUT;
-        break;
-    case PMBUS_STATUS_TEMPERATURE:
-        st->temperature |= (uint8_t)bit;
-        st->word |= PMBUS_SW_TEMPERATURE;
-        break;
-    case PMBUS_STATUS_FANS_1_2:
-        st->fans |= (uint8_t)bit;
-        st->word |= PMBUS_SW_FANS;
-        break;
-    default:
-        st->word |= (uint16_t)bit;
-        break;
-    }
-}
-
-/*
- * Health of the debounced alarms, with the PMBus rules; one hwmon-specific
- * rule on top: a vin fault (lcrit/crit) fails the PSU, because hwmon does
- * not show STATUS_INPUT's "unit off" nor OFF, and the PMBus default response
- * to VIN UV/OV faults is to shut the converter down.
- */
+/* Health of the debounced alarms, and the alarm files behind it. */
 static enum pmbus_health evaluate(const struct hwmon *h, char *reason, size_t rlen, char *alarms,
                                   size_t alen)
 {
-    struct pmbus_status st = {.have = PMBUS_HAVE_ALL};
-    bool input_fault = false;
     size_t len = 0;
     if (alarms && alen)
         alarms[0] = '\0';
-    for (int i = 0; i < h->nalarms; i++) {
-        const struct alarm *a = &h->alarms[i];
-        if (!a->active)
+    for (int i = 0; i < h->nalarms && alarms; i++) {
+        if (!h->mon.alarms[i].active || len >= alen)
             continue;
-        set_status(&st, a->reg, a->bit);
-        input_fault |= a->input_fault;
-        if (alarms && len < alen) {
-            int k = snprintf(alarms + len, alen - len, "%s%s", len ? " " : "", a->file);
-            len = k < 0 ? alen : len + (size_t)k;
-        }
+        int k = snprintf(alarms + len, alen - len, "%s%s", len ? " " : "", h->alarms[i].file);
+        len = k < 0 ? alen : len + (size_t)k;
     }
-    enum pmbus_health hl = pmbus_status_health(&st, reason, rlen);
-    return input_fault ? PMBUS_HEALTH_FAILED : hl;
-}
-
-static void debounce(struct hwmon *h, const struct hwmon_snapshot *s)
-{
-    for (int i = 0; i < h->nalarms && i < s->nalarms; i++) {
-        struct alarm *a = &h->alarms[i];
-        int need = a->pgood ? h->cfg.pgood_reads : h->cfg.fault_reads;
-        if (s->alarm[i]) {
-            a->off = 0;
-            if (a->on < MAX_COUNT)
-                a->on++;
-            if (a->on >= need)
-                a->active = true;
-        } else {
-            a->on = 0;
-            if (a->off < MAX_COUNT)
-                a->off++;
-            if (a->off >= h->cfg.clear_reads)
-                a->active = false;
-        }
-    }
+    return pmbus_monitor_health(&h->mon, reason, rlen);
 }
 
 static void update(struct hwmon *h, const struct hwmon_snapshot *s)
 {
     if (!s->valid) {
         h->last_bad = *s;
-        if (h->failed_reads < MAX_COUNT)
-            h->failed_reads++;
-        if (h->failed_reads >= h->cfg.comm_reads)
-            h->comm_lost = true;
+        pmbus_monitor_feed_fail(&h->mon);
         return;
     }
     h->last_good = *s;
-    h->failed_reads = 0;
-    h->comm_lost = false;
-    debounce(h, s);
-    h->level = evaluate(h, NULL, 0, NULL, 0);
+    pmbus_monitor_feed(&h->mon, s->alarm, s->nalarms < h->nalarms ? s->nalarms : h->nalarms);
 }
 
 static void fill_event(struct hwmon_event *e, const struct hwmon *h, enum hwmon_event_kind k)
@@ -832,14 +761,15 @@ static void fill_health(struct hwmon_event *e, const struct hwmon *h)
         [PMBUS_HEALTH_FAILED] = HWMON_EV_FAILED,
     };
     char bits[HWMON_REASON_LEN];
-    fill_event(e, h, kinds[h->level]);
+    enum pmbus_health level = h->mon.level;
+    fill_event(e, h, kinds[level]);
     e->raw = h->last_good;
     evaluate(h, bits, sizeof(bits), e->alarms, sizeof(e->alarms));
-    if (h->level == PMBUS_HEALTH_OK) {
+    if (level == PMBUS_HEALTH_OK) {
         snprintf(e->reason, sizeof(e->reason), "%s", bits[0] ? bits : "no alarms");
         return;
     }
-    if (h->level == PMBUS_HEALTH_FAILED) {
+    if (level == PMBUS_HEALTH_FAILED) {
         snprintf(e->reason, sizeof(e->reason), "%s", bits);
         return;
     }
@@ -860,35 +790,30 @@ static void fill_health(struct hwmon_event *e, const struct hwmon *h)
                  h->cfg.derate_pct);
 }
 
-/* Emits the difference between the state and what was last told. */
+/* Emits the monitor's news: what changed since it was last told. */
 static size_t report(struct hwmon *h, struct hwmon_event *ev, size_t maxev)
 {
     size_t n = 0;
-    if (h->comm_lost && !h->rep_comm_lost) {
-        if (n == maxev)
-            return n;
+    enum pmbus_news k;
+    while (n < maxev && (k = pmbus_monitor_next(&h->mon)) != PMBUS_NEWS_NONE) {
         struct hwmon_event *e = &ev[n++];
-        fill_event(e, h, HWMON_EV_COMM_LOST);
-        e->raw = h->last_bad;
-        snprintf(e->reason, sizeof(e->reason), "%d failed reads: %s", h->failed_reads,
-                 h->last_bad.err);
-        h->rep_comm_lost = true;
-    }
-    if (!h->comm_lost && h->rep_comm_lost) {
-        if (n == maxev)
-            return n;
-        struct hwmon_event *e = &ev[n++];
-        fill_event(e, h, HWMON_EV_COMM_BACK);
-        e->raw = h->last_good;
-        snprintf(e->reason, sizeof(e->reason), "reads work again");
-        h->rep_comm_lost = false;
-        h->rep_level = -1; /* say the health again: COMM_LOST made it unknown */
-    }
-    if (!h->comm_lost && h->rep_level != (int)h->level) {
-        if (n == maxev)
-            return n;
-        fill_health(&ev[n++], h);
-        h->rep_level = (int)h->level;
+        switch (k) {
+        case PMBUS_NEWS_COMM_LOST:
+            fill_event(e, h, HWMON_EV_COMM_LOST);
+            e->raw = h->last_bad;
+            snprintf(e->reason, sizeof(e->reason), "%d failed reads: %s", h->mon.failed_reads,
+                     h->last_bad.err);
+            break;
+        case PMBUS_NEWS_COMM_BACK:
+            fill_event(e, h, HWMON_EV_COMM_BACK);
+            e->raw = h->last_good;
+            snprintf(e->reason, sizeof(e->reason), "reads work again");
+            break;
+        case PMBUS_NEWS_HEALTH:
+        case PMBUS_NEWS_NONE:
+            fill_health(e, h);
+            break;
+        }
     }
     return n;
 }
@@ -910,11 +835,14 @@ size_t hwmon_poll(struct hwmon *h, struct hwmon_snapshot *s, struct hwmon_event 
 
 void hwmon_host_init(struct hwmon_host *host, const struct hwmon_config *cfg)
 {
-    memset(host, 0, sizeof(*host));
-    if (cfg)
-        host->cfg = *cfg;
-    else
-        hwmon_config_default(&host->cfg);
+    struct hwmon_config d;
+    if (!cfg) {
+        hwmon_config_default(&d);
+        cfg = &d;
+    }
+    struct pmbus_monitor_config mc = {.fault_reads = cfg->fault_reads,
+                                      .clear_reads = cfg->clear_reads};
+    pmbus_blackout_init(&host->b, &mc);
 }
 
 bool hwmon_blackout(const struct hwmon_snapshot *snaps, size_t n)
@@ -951,7 +879,8 @@ static void fill_blackout(struct hwmon_event *e, struct hwmon *const *psus,
             rl = k < 0 ? sizeof(e->reason) : rl + (size_t)k;
         }
         for (int a = 0; a < snaps[i].nalarms && a < psus[i]->nalarms; a++) {
-            if (!snaps[i].alarm[a] || !psus[i]->alarms[a].input_fault || al >= sizeof(e->alarms))
+            if (!snaps[i].alarm[a] || !psus[i]->mon.alarms[a].input_fault ||
+                al >= sizeof(e->alarms))
                 continue;
             int k = snprintf(e->alarms + al, sizeof(e->alarms) - al, "%s%s:%s", al ? " " : "",
                              psus[i]->id, psus[i]->alarms[a].file);
@@ -970,27 +899,11 @@ size_t hwmon_host_step(struct hwmon_host *host, struct hwmon *const *psus,
     size_t present = 0, nev = 0;
     for (size_t i = 0; i < n; i++)
         present += snaps[i].valid;
-    if (present > 0) {
-        if (hwmon_blackout(snaps, n)) {
-            host->off_rounds = 0;
-            if (host->on_rounds < MAX_COUNT)
-                host->on_rounds++;
-            if (host->on_rounds >= host->cfg.fault_reads)
-                host->active = true;
-        } else {
-            host->on_rounds = 0;
-            if (host->off_rounds < MAX_COUNT)
-                host->off_rounds++;
-            if (host->off_rounds >= host->cfg.clear_reads)
-                host->active = false;
-        }
-    }
-    if (host->active != host->reported && nev < maxev) {
-        fill_blackout(&ev[nev++], psus, snaps, n, host->active);
-        host->reported = host->active;
-    }
+    pmbus_blackout_feed(&host->b, present, hwmon_blackout(snaps, n));
+    if (nev < maxev && pmbus_blackout_news(&host->b))
+        fill_blackout(&ev[nev++], psus, snaps, n, host->b.active);
     /* Hold per-PSU news while a blackout is suspected, on, or not yet told. */
-    bool mute = host->active || host->reported || host->on_rounds > 0;
+    bool mute = pmbus_blackout_mute(&host->b);
     for (size_t i = 0; i < n; i++) {
         update(psus[i], &snaps[i]);
         if (!mute)

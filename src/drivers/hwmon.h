@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pmbus_monitor.h"
 #include "policy.h"
 
 #define HWMON_MAX_TEMPS 8
@@ -148,10 +149,7 @@ size_t hwmon_poll(struct hwmon *h, struct hwmon_snapshot *s, struct hwmon_event 
  * to hwmon_step (each read would count twice).
  */
 struct hwmon_host {
-    struct hwmon_config cfg;
-    int on_rounds, off_rounds;
-    bool active;   /* debounced blackout */
-    bool reported; /* what the last delivered event said */
+    struct pmbus_blackout b; /* the debouncing (pure: pmbus_monitor.h) */
 };
 void hwmon_host_init(struct hwmon_host *host, const struct hwmon_config *cfg);
 bool hwmon_blackout(const struct hwmon_snapshot *snaps, size_t n);
