@@ -302,6 +302,25 @@ static void test_back_in_service_degraded_when_its_device_says_degraded(void **s
     json_decref(a);
 }
 
+static void test_back_in_service_stays_failed_while_its_device_cannot_read_it(void **state)
+{
+    (void)state;
+    json_t *a, *ev;
+    assert_int_equal(run(HUB_PSU_OUT, "p2", "", &a), 200);
+    json_decref(a);
+    struct policy_input unknown = {.kind = POLICY_PSU_UNKNOWN, .index = 1};
+    assert_false(commands_pass_health(&ov, &r, &unknown));
+    assert_int_equal(r.psus[1].health, RACK_PSU_FAILED);
+    /* the core's rule: a failed PSU stays failed until a reading says otherwise */
+    assert_int_equal(run(HUB_PSU_IN, "p2", "", &a), 200);
+    assert_int_equal(events_named(a, "psu_unknown", &ev), 1);
+    assert_false(ov.psu_oos[1]);
+    assert_int_equal(r.psus[1].health, RACK_PSU_FAILED);
+    json_decref(a);
+    struct policy_input repair = {.kind = POLICY_PSU_REPAIR, .index = 1};
+    assert_true(commands_pass_health(&ov, &r, &repair));
+}
+
 static void test_bus_out_of_service_fails_the_bus(void **state)
 {
     (void)state;
@@ -357,6 +376,7 @@ int main(void)
         T(test_devices_word_is_held_while_out_of_service),
         T(test_back_in_service_stays_failed_when_its_device_says_failed),
         T(test_back_in_service_degraded_when_its_device_says_degraded),
+        T(test_back_in_service_stays_failed_while_its_device_cannot_read_it),
         T(test_bus_out_of_service_fails_the_bus),
         T(test_journal_refused_answers_503_and_changes_nothing),
     };

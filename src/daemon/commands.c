@@ -151,6 +151,8 @@ static int health_cmd(struct decider *d, struct commands_overlay *ov, const stru
             in.kind = is_psu ? POLICY_PSU_FAIL : POLICY_BUS_FAIL;
             snprintf(why + strlen(why), sizeof(why) - strlen(why),
                      "; still failed: its device reports it failed");
+        } else if (is_psu && ov->psu_seen[i].unknown) {
+            in.kind = POLICY_PSU_UNKNOWN; /* back, as its device last said */
         } else if (is_psu && ov->psu_seen[i].derated_mw) {
             in.kind = POLICY_PSU_DEGRADE;
             in.watts_mw = ov->psu_seen[i].derated_mw;
@@ -209,6 +211,7 @@ bool commands_pass_health(struct commands_overlay *ov, const struct rack *r,
         return false; /* names no element of this rack */
     if (t == POLICY_TARGET_PSU) {
         ov->psu_seen[i].failed = in->kind == POLICY_PSU_FAIL;
+        ov->psu_seen[i].unknown = in->kind == POLICY_PSU_UNKNOWN;
         ov->psu_seen[i].derated_mw = in->kind == POLICY_PSU_DEGRADE ? in->watts_mw : 0;
         return !ov->psu_oos[i];
     }

@@ -25,6 +25,7 @@
 /* What the devices say about a PSU's health, apart from the operator. */
 struct commands_psu_seen {
     bool failed;
+    bool unknown;       /* its health cannot be read */
     int64_t derated_mw; /* 0: full capacity */
 };
 

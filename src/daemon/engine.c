@@ -151,6 +151,10 @@ static int alarm_conditions(struct engine *e, struct alarm_set *c)
         if (e->dev_down[i] &&
             alarm_set_add(c, ALARM_DEVICE_DOWN, e->vdev[i].name, e->vdev[i].error))
             return -1;
+    for (int i = 0; i < e->rack.npsus; i++)
+        if (e->rack.psus[i].health == RACK_PSU_UNKNOWN &&
+            alarm_set_add(c, ALARM_PSU_UNKNOWN, e->rack.psus[i].id, "its health cannot be read"))
+            return -1;
     if ((!e->rack.is_protected || e->rack.redundancy_lost) &&
         alarm_set_add(c, ALARM_REDUNDANCY_LOST, e->rack.name, e->protection_reason))
         return -1;
