@@ -81,19 +81,23 @@ send_error(struct MHD_Connection *c, unsigned status, const char *allow, const c
     json_t *o = json_pack("{ss}", "error", msg);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!text)
-        return MHD_NO;
+    if (!text) /* out of memory: still an answer, not a dropped connection */
+        return send_json(c, status, "{\"error\":\"request refused\"}");
     enum MHD_Result ret = send_text(c, status, text, strlen(text), allow);
     free(text);
     return ret;
 }
 
-/* An id from a URL, fit to be echoed in a message: printable, cut short. */
+/* An id from a URL, fit to be echoed in a message: printable ASCII, cut
+ * short. Bytes above 0x7f go too: they may not be UTF-8, and jansson refuses
+ * a string that is not, which would leave the request without an answer. */
 static void show_id(char *out, size_t len, const char *id)
 {
     size_t n = 0;
-    for (; id[n] && n + 1 < len && n < SHOW_ID; n++)
-        out[n] = (unsigned char)id[n] >= 0x20 && id[n] != 0x7f ? id[n] : '?';
+    for (; id[n] && n + 1 < len && n < SHOW_ID; n++) {
+        unsigned char ch = (unsigned char)id[n];
+        out[n] = ch >= 0x20 && ch < 0x7f ? id[n] : '?';
+    }
     out[n] = '\0';
     if (id[n] && n + 4 < len)
         memcpy(out + n, "...", 4);
