@@ -51,7 +51,7 @@ run() { # transport: tcp | rtu
         mbdev="$tmp/tty"
     fi
     { cat "$tmp/rack.yaml"
-      printf "devices:\n  - $dev\n    poll_ms: 200\n    timeout_ms: 200\n    reprobe_s: 1\n    alert: $tmp/alert\n"
+      printf "devices:\n  - $dev\n    poll_ms: 200\n    timeout_ms: 1000\n    reprobe_s: 1\n    alert: $tmp/alert\n"
       printf '    units:\n'
       printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
       printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'

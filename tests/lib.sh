@@ -45,12 +45,13 @@ log_show() { lib_logs="$lib_logs $1=$2"; }
 
 # until_ok COMMAND [WHAT [TENTHS]]: a check that COMMAND (eval'd, so it may be
 # a pipeline or use the test's functions) succeeds within TENTHS tenths of a
-# second (default 100: 10 s), polled every 0.1 s. WHAT names it (default: COMMAND).
+# second (default 300: 30 s, room for a loaded machine; a passing check
+# waits only as long as it needs), polled every 0.1 s. WHAT names it (default: COMMAND).
 until_ok() {
     lib_i=0
     while ! eval "$1" >/dev/null 2>&1; do
         lib_i=$((lib_i + 1))
-        [ "$lib_i" -gt "${3:-100}" ] && fail "timed out waiting for: ${2:-$1}"
+        [ "$lib_i" -gt "${3:-300}" ] && fail "timed out waiting for: ${2:-$1}"
         sleep 0.1
     done
     ok
