@@ -162,7 +162,7 @@ static json_t *status_obj(const struct view_in *in)
         json_array_append_new(alarms, ao);
     }
     json_object_set_new(o, "alarms", alarms);
-    json_object_set_new(o, "t", json_real((double)(in->t_ns / 1000000) / 1e3));
+    json_object_set_new(o, "t", evjson_seconds(in->t_ns - in->t_ns % 1000000));
     json_object_set_new(o, "started", json_real(in->started));
     json_object_set_new(o, "last_event_id", json_integer(in->last_event_id));
     json_object_set_new(o, "version", json_string(in->version));
