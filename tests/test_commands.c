@@ -18,6 +18,7 @@
 #include "ledger.h"
 #include "monoclock.h"
 #include "rackfile.h"
+#include "testdir.h"
 
 /* n+1 over three PSUs: 4000 W may be granted. */
 static const char rack_text[] = "rack:\n"
@@ -42,10 +43,8 @@ static struct commands_overlay ov;
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/test_commands_XXXXXX");
-    if (!mkdtemp(dir))
+    if (testdir_make(dir, sizeof(dir), path, sizeof(path), "test_commands"))
         return -1;
-    snprintf(path, sizeof(path), "%s/rp.db", dir);
     if (rackfile_load_string("t.yaml", rack_text, strlen(rack_text), &r, NULL, err, sizeof(err)) ||
         !(st = store_open(path, false, err, sizeof(err))) || commands_overlay_init(&ov, &r) ||
         decider_init(&d, &r, st, ov.psu_oos, ov.bus_oos, mono_ns(), err, sizeof(err)))
@@ -62,9 +61,7 @@ static int teardown(void **state)
     store_close(st);
     st = NULL;
     rack_free(&r);
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return testdir_remove(dir);
 }
 
 /* Runs a command; returns its status and the answer parsed into *answer. */

@@ -15,6 +15,7 @@
 
 #include "ledger.h"
 #include "rackfile.h"
+#include "testdir.h"
 
 static const char rack_text[] = "rack:\n"
                                 "  name: r1\n"
@@ -43,19 +44,15 @@ static void load_rack(struct rack *r)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/test_ledger_XXXXXX");
-    if (!mkdtemp(dir))
+    if (testdir_make(dir, sizeof(dir), path, sizeof(path), "test_ledger"))
         return -1;
-    snprintf(path, sizeof(path), "%s/rp.db", dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return testdir_remove(dir);
 }
 
 static void set_server(struct rack *r, int i, enum rack_server_state st, int64_t alloc_mw,

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "testdir.h"
 
 static char dir[64], path[128];
 static char err[512];
@@ -23,19 +24,15 @@ static char err[512];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/test_store_XXXXXX");
-    if (!mkdtemp(dir))
+    if (testdir_make(dir, sizeof(dir), path, sizeof(path), "test_store"))
         return -1;
-    snprintf(path, sizeof(path), "%s/rp.db", dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return testdir_remove(dir);
 }
 
 static struct store *open_rw(void)
