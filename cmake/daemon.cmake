@@ -30,7 +30,7 @@ target_link_libraries(rackpowerd PRIVATE rpdaemon)
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 add_library(rpctl STATIC src/cli/http.c src/cli/sse.c)
 target_include_directories(rpctl PUBLIC src/cli)
-target_link_libraries(rpctl PUBLIC PkgConfig::CURL)
+target_link_libraries(rpctl PUBLIC rputil PkgConfig::CURL)
 add_executable(rackpowerctl src/cli/rackpowerctl.c)
 target_link_libraries(rackpowerctl PRIVATE rpctl rpevjson PkgConfig::JANSSON)
 

@@ -7,7 +7,7 @@ target_link_libraries(rpwire_pmbus PUBLIC m)
 
 add_library(rpdrv_hwmon STATIC src/drivers/hwmon.c)
 target_include_directories(rpdrv_hwmon PUBLIC src/drivers)
-target_link_libraries(rpdrv_hwmon PUBLIC rpwire_pmbus rpcore)
+target_link_libraries(rpdrv_hwmon PUBLIC rpwire_pmbus rpcore rputil)
 
 rp_test(test_pmbus rpwire_pmbus)
 rp_test(test_pmbus_monitor rpwire_pmbus)

@@ -2,6 +2,7 @@
  * http.c - rackpowerctl's requests, over libcurl.
  */
 #include "http.h"
+#include "grow.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
@@ -129,17 +130,9 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
         }
         return n;
     }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *b = cap <= MAX_BODY ? realloc(s->body, cap) : NULL;
-        if (!b) {
-            s->too_large = true;
-            return 0;
-        }
-        s->body = b;
-        s->cap = cap;
+    if (grow_to((void **)&s->body, &s->cap, s->len + n + 1, 1, 4096, MAX_BODY)) {
+        s->too_large = true;
+        return 0;
     }
     memcpy(s->body + s->len, data, n);
     s->len += n;

@@ -2,23 +2,14 @@
  * sse.c - Server-Sent Events, parsed line by line as the bytes come.
  */
 #include "sse.h"
+#include "grow.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static int grow(char **s, size_t *cap, size_t need)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    char *n = realloc(*s, c);
-    if (!n)
-        return -1;
-    *s = n;
-    *cap = c;
-    return 0;
+    return grow_to((void **)s, cap, need, 1, 256, 0);
 }
 
 /* One complete line of the stream. */

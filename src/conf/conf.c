@@ -3,6 +3,7 @@
  * against tables, typed scalar setters, messages with file:line:column.
  */
 #include "conf.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -454,15 +455,9 @@ int conf_read_file(const char *path, char **out, size_t *outlen, char *err, size
     size_t len = 0, cap = 0;
     int e = 0;
     while (len <= MAX_FILE_BYTES) { /* reads at most one byte too many */
-        if (len == cap) {
-            cap = cap ? 2 * cap : 65536;
-            cap = cap < MAX_FILE_BYTES + 1 ? cap : MAX_FILE_BYTES + 1;
-            char *nbuf = realloc(buf, cap);
-            if (!nbuf) {
-                e = ENOMEM;
-                break;
-            }
-            buf = nbuf;
+        if (grow_to((void **)&buf, &cap, len + 1, 1, 65536, MAX_FILE_BYTES + 1)) {
+            e = ENOMEM;
+            break;
         }
         size_t n = fread(buf + len, 1, cap - len, f);
         len += n;

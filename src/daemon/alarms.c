@@ -2,6 +2,7 @@
  * alarms.c - active alarms from the conditions that hold (alarms.h).
  */
 #include "alarms.h"
+#include "grow.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,17 +22,7 @@ const char *alarm_kind_name(enum alarm_kind k)
 
 static int reserve(struct alarm_set *s, size_t n)
 {
-    if (n <= s->cap)
-        return 0;
-    size_t cap = s->cap ? s->cap * 2 : 8;
-    while (cap < n)
-        cap *= 2;
-    struct alarm *v = realloc(s->v, cap * sizeof(*v));
-    if (!v)
-        return -1;
-    s->v = v;
-    s->cap = cap;
-    return 0;
+    return grow_to((void **)&s->v, &s->cap, n, sizeof(*s->v), 8, 0);
 }
 
 static int append(struct alarm_set *s, const struct alarm *a)

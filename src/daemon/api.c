@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "grow.h"
 
 #define MAX_STREAMS 32
 #define MAX_EVENTS 1000 /* per GET /v1/events */
@@ -197,17 +198,9 @@ static void text_add(struct text *t, const char *s, size_t n)
 {
     if (t->oom)
         return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 1024;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *ns = realloc(t->s, cap);
-        if (!ns) {
-            t->oom = true;
-            return;
-        }
-        t->s = ns;
-        t->cap = cap;
+    if (grow_to((void **)&t->s, &t->cap, t->len + n + 1, 1, 1024, 0)) {
+        t->oom = true;
+        return;
     }
     memcpy(t->s + t->len, s, n);
     t->len += n;

@@ -4,6 +4,7 @@
 #include "devices.h"
 #include "driver_conf.h"
 #include "monoclock.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -304,16 +305,8 @@ void devices_act(struct devices *d, const struct policy_action *a, size_t n)
     pthread_mutex_lock(&d->mu);
     for (size_t i = 0; i < d->n; i++) {
         struct worker *w = &d->w[i];
-        if (w->nacts + n > w->cap) {
-            size_t cap = w->cap ? w->cap : 16;
-            while (cap < w->nacts + n)
-                cap *= 2;
-            struct policy_action *v = realloc(w->acts, cap * sizeof(*v));
-            if (!v)
-                continue; /* lost: the driver reconciles at its next open */
-            w->acts = v;
-            w->cap = cap;
-        }
+        if (grow_to((void **)&w->acts, &w->cap, w->nacts + n, sizeof(*w->acts), 16, 0))
+            continue; /* lost: the driver reconciles at its next open */
         memcpy(w->acts + w->nacts, a, n * sizeof(*a));
         w->nacts += n;
         wake_worker(w);

@@ -11,6 +11,7 @@
 #include "hwdev.h"
 #include "mbdev.h"
 #include "simdrv.h"
+#include "grow.h"
 
 const struct driver_ops *driver_find(enum rackfile_device_kind kind)
 {
@@ -30,15 +31,7 @@ const struct driver_ops *driver_find(enum rackfile_device_kind kind)
 /* Grows an array to hold one more; -1 when out of memory. */
 static int grow(void **v, size_t *cap, size_t n, size_t size)
 {
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *nv = realloc(*v, ncap * size);
-    if (!nv)
-        return -1;
-    *v = nv;
-    *cap = ncap;
-    return 0;
+    return grow_to(v, cap, n + 1, size, 16, 0);
 }
 
 int driver_report_input(struct driver_report *rep, enum policy_input_kind kind, int index,

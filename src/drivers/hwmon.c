@@ -23,6 +23,7 @@
 
 #include "pmbus.h"
 #include "pmbus_monitor.h"
+#include "grow.h"
 
 #define FILE_LEN 48    /* longest attribute name we track */
 #define MAX_SENSORS 64 /* labelled in/curr/power sensors */
@@ -285,14 +286,8 @@ static int list_dir(const char *dir, struct names *ns, char *err, size_t errlen)
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.' || strlen(de->d_name) >= FILE_LEN)
             continue;
-        if (ns->n == ns->cap) {
-            size_t cap = ns->cap ? ns->cap * 2 : 64;
-            char **v = realloc(ns->v, cap * sizeof(*v));
-            if (!v)
-                goto oom;
-            ns->v = v;
-            ns->cap = cap;
-        }
+        if (grow_to((void **)&ns->v, &ns->cap, ns->n + 1, sizeof(*ns->v), 64, 0))
+            goto oom;
         if (!(ns->v[ns->n] = strdup(de->d_name)))
             goto oom;
         ns->n++;

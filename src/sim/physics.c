@@ -16,6 +16,7 @@
 #include "flow.h"
 #include "rackmod.h"
 #include "splitmix.h"
+#include "grow.h"
 
 #define NO_OVERLOAD INT64_MIN
 #define NO_PENDING (-2)
@@ -27,15 +28,9 @@
 
 void phys_event(struct phys *ph, enum phys_event_kind kind, int index, const char *fmt, ...)
 {
-    if (ph->nev == ph->evcap) {
-        size_t cap = ph->evcap ? ph->evcap * 2 : 32;
-        struct phys_event *v = cap <= EVENTS_MAX ? realloc(ph->ev, cap * sizeof(*v)) : NULL;
-        if (!v) {
-            ph->dropped++;
-            return;
-        }
-        ph->ev = v;
-        ph->evcap = cap;
+    if (grow_to((void **)&ph->ev, &ph->evcap, ph->nev + 1, sizeof(*ph->ev), 32, EVENTS_MAX)) {
+        ph->dropped++;
+        return;
     }
     struct phys_event *e = &ph->ev[ph->nev++];
     e->kind = kind;
