@@ -33,8 +33,7 @@ struct reload_config {
  * *devs points into conf or at *simdev.
  */
 void reload_devices(const struct rackfile_daemon *conf, bool force_sim,
-                    struct rackfile_device *simdev, const struct rackfile_device **devs,
-                    size_t *n);
+                    struct rackfile_device *simdev, const struct rackfile_device **devs, size_t *n);
 
 /*
  * Whether next may replace cur live: 0, or -1 with why, the refusal as the
