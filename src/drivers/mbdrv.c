@@ -16,6 +16,7 @@
 #include <modbus/modbus.h>
 
 #include "rackmod.h"
+#include "grow.h"
 #include "monoclock.h"
 
 #define MAX_SPANS 64
@@ -56,7 +57,8 @@ struct mbdrv_bus {
     mbdrv_sink sink;
     void *sink_ctx;
     struct device *devs;
-    int ndevs, capdevs;
+    int ndevs;
+    size_t capdevs;
     int cursor;     /* round robin: the device to look at first */
     uint64_t round; /* count of mbdrv_poll_once calls, from 1 */
     int64_t now_ns; /* now_ns of the last poll: the time frame writes are stamped in */
@@ -422,14 +424,8 @@ static int add(struct mbdrv_bus *b, const struct mbdrv_device_config *c, enum mb
             return -1;
         }
     }
-    if (b->ndevs == b->capdevs) {
-        int ncap = b->capdevs ? 2 * b->capdevs : 8;
-        struct device *nd = realloc(b->devs, (size_t)ncap * sizeof(*nd));
-        if (!nd)
-            goto oom;
-        b->devs = nd;
-        b->capdevs = ncap;
-    }
+    if (grow_to((void **)&b->devs, &b->capdevs, (size_t)b->ndevs + 1, sizeof(*b->devs), 8, 0))
+        goto oom;
     struct device *d = &b->devs[b->ndevs];
     memset(d, 0, sizeof(*d));
     d->cfg = *c;
