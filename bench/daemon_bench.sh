@@ -30,36 +30,17 @@ parts="${PARTS:-fault modbus memory}"
 for b in "$sim" "$rpd" "$ctl" "$mbb"; do
     [ -x "$b" ] || { echo "daemon_bench: $b missing: build first (make build)"; exit 1; }
 done
-tmp=$(mktemp -d)
+# The tests' helpers (tests/lib.sh): $tmp, the cleanup trap that stops what
+# this script started, until_ok, fail (with the logs), sim_ctl.
+. "$src/tests/lib.sh"
+test_begin daemon_bench
+log_show daemon-log "$tmp/dlog"
+log_show simulator-log "$tmp/slog"
 spid=""
 dpid=""
-stop_sim() { [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null; spid=""; }
-stop_daemon() { [ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null; dpid=""; }
-cleanup() {
-    stop_daemon
-    stop_sim
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-die() {
-    echo "daemon_bench: $*"
-    [ -n "$spid" ] && ! kill -0 "$spid" 2>/dev/null && echo "(the simulator is gone)"
-    [ -n "$dpid" ] && ! kill -0 "$dpid" 2>/dev/null && echo "(rackpowerd is gone)"
-    echo "--- daemon log:"; tail -n 15 "$tmp/dlog" 2>/dev/null
-    echo "--- simulator log:"; tail -n 15 "$tmp/slog" 2>/dev/null
-    exit 1
-}
-# until_ok COMMAND WHAT [TENTHS]: polls COMMAND every 0.1 s (default 15 s)
-until_ok() {
-    i=0
-    while ! eval "$1" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ "$i" -gt "${3:-150}" ] && die "timed out waiting for: $2"
-        sleep 0.1
-    done
-}
-ctlsend() { printf '%s\n' "$1" | socat -t 2 - "UNIX-CONNECT:$tmp/ctl" >/dev/null 2>&1; }
+stop_sim() { [ -n "$spid" ] && stop "$spid"; spid=""; }
+stop_daemon() { [ -n "$dpid" ] && stop "$dpid"; dpid=""; }
+ctlsend() { sim_ctl "$tmp/ctl" "$1" >/dev/null; }
 # The simulated devices' state that a sample must start from: server power,
 # cap and ask; PSU bus and health. Draws and counters move on their own.
 simstate() {
@@ -94,6 +75,7 @@ fault_run() { # mode (alert | poll), samples
     "$sim" serve "$tmp/rack.yaml" --tcp 127.0.0.1:0 --control "$tmp/ctl" --alert "$tmp/alert" \
         >"$tmp/sout" 2>"$tmp/slog" &
     spid=$!
+    track "$spid"
     until_ok 'grep -q serving "$tmp/sout"' "the simulator to serve"
     port=$(sed -n 's/.*on tcp 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/sout")
     if [ "$mode" = alert ]; then
@@ -112,6 +94,7 @@ fault_run() { # mode (alert | poll), samples
       printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
     "$rpd" --config "$tmp/conf.yaml" --db "$tmp/db" --foreground >"$tmp/dlog" 2>&1 &
     dpid=$!
+    track "$dpid"
     until_ok 'grep -q "serving the API on" "$tmp/dlog"' "rackpowerd to start"
     ctlsend "power_on db1 app1 web1 web2 batch1 ml1"
     until_ok '[ "$(simstate | grep -c " present on 0 0$")" = 5 ]' "five servers powered"
@@ -126,7 +109,7 @@ fault_run() { # mode (alert | poll), samples
         until_ok 'tail -n +$((mark + 1)) "$tmp/slog" | grep -q "write unit"' "a decision ($mode)" 100
         fl=$(tail -n +$((mark + 1)) "$tmp/slog" | grep -n "control: psu_fail ps4" | head -n 1 | cut -d: -f1)
         wl=$(tail -n +$((mark + 1)) "$tmp/slog" | grep -n "write unit" | head -n 1 | cut -d: -f1)
-        [ -n "$fl" ] || die "the simulator did not log the fault"
+        [ -n "$fl" ] || fail "the simulator did not log the fault"
         t0=$(simtime $((mark + fl)))
         t1=$(simtime $((mark + wl)))
         echo "$t0 $t1" | awk '{ printf "%d\n", ($2 - $1) * 1000 + 0.5 }' >>"$tmp/lat"
@@ -137,14 +120,14 @@ fault_run() { # mode (alert | poll), samples
         i=0
         while :; do
             i=$((i + 1))
-            [ "$i" -gt 75 ] && die "writes go on after the repair ($mode)"
+            [ "$i" -gt 75 ] && fail "writes go on after the repair ($mode)"
             last=$(grep "write unit" "$tmp/slog" | tail -n 1 | awk '{ sub(/s$/, "", $2); print $2 }')
             nowt=$(printf 'status\n' | socat -t 2 - "UNIX-CONNECT:$tmp/ctl" |
                 sed -n 's/^rack .* at \([0-9.]*\)s$/\1/p')
             echo "$last $nowt" | awk '{ exit !($2 - $1 >= 0.5) }' && break
             sleep 0.2
         done
-        simstate | cmp -s - "$tmp/base" || die "the rack moved after settling ($mode)"
+        simstate | cmp -s - "$tmp/base" || fail "the rack moved after settling ($mode)"
         k=$((k + 1))
     done
     if [ "$mode" = alert ]; then
@@ -174,11 +157,12 @@ if echo "$parts" | grep -q modbus; then
     rm -f "$tmp/slog" "$tmp/sout"
     "$sim" serve "$tmp/rack.yaml" --tcp 127.0.0.1:0 --rtu "$tmp/tty" >"$tmp/sout" 2>"$tmp/slog" &
     spid=$!
+    track "$spid"
     until_ok 'grep -q serving "$tmp/sout"' "the simulator to serve"
     port=$(sed -n 's/.*on tcp 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/sout")
-    "$mbb" --tcp "127.0.0.1:$port" --rounds 30 --seconds 0.25 || die "bench-modbus over tcp failed"
+    "$mbb" --tcp "127.0.0.1:$port" --rounds 30 --seconds 0.25 || fail "bench-modbus over tcp failed"
     "$mbb" --rtu "$tmp/tty" --baud 19200 --parity E --rounds 2 --seconds 2 ||
-        die "bench-modbus over rtu failed"
+        fail "bench-modbus over rtu failed"
     stop_sim
 fi
 
@@ -208,8 +192,9 @@ if echo "$parts" | grep -q memory; then
     rm -f "$tmp/db"* "$tmp/dlog"
     "$rpd" --config "$tmp/rack48.yaml" --db "$tmp/db" --foreground >"$tmp/dlog" 2>&1 &
     dpid=$!
+    track "$dpid"
     until_ok 'grep -q "serving the API on" "$tmp/dlog"' "rackpowerd to start (48 servers)"
-    [ "$(cat "/proc/$dpid/comm")" = rackpowerd ] || die "pid $dpid is not rackpowerd"
+    [ "$(cat "/proc/$dpid/comm")" = rackpowerd ] || fail "pid $dpid is not rackpowerd"
     api=$(sed -n 's/.*serving the API on \(http:[^ ]*\).*/\1/p' "$tmp/dlog" | head -n 1)
     until_ok '"$ctl" --api "$api" status --json | grep -q "\"on\":48"' "48 servers on"
     sleep 2
@@ -227,7 +212,7 @@ if echo "$parts" | grep -q memory; then
     while [ "$i" -lt "$requests" ]; do
         s=$((i / 2 % 48 + 1))
         if [ $((i % 2)) = 0 ]; then op=power-off; else op=power-on; fi
-        "$ctl" --api "$api" "$op" "s$s" >/dev/null || die "request $i ($op s$s) failed"
+        "$ctl" --api "$api" "$op" "s$s" >/dev/null || fail "request $i ($op s$s) failed"
         i=$((i + 1))
     done
     t=$(echo "$t $(date +%s.%N)" | awk '{ printf "%.1f", $2 - $1 }')
