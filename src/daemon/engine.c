@@ -84,7 +84,6 @@ static void publish(struct engine *e)
 {
     struct view_in in = {
         .r = &e->rack,
-        .pol = e->dec.pol,
         .psu_oos = e->ov.psu_oos,
         .bus_oos = e->ov.bus_oos,
         .tel = e->tel,

@@ -26,7 +26,6 @@ struct view_device {
 
 struct view_in {
     const struct rack *r;
-    struct policy *pol;
     const bool *psu_oos, *bus_oos;        /* operator's out-of-service flags */
     const struct driver_psu_reading *tel; /* per PSU; tel[i].psu < 0: none yet */
     const struct view_device *devices;
