@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -309,6 +310,44 @@ static void test_bad_paths_and_states(void **state)
     assert_non_null(strstr(err, "not a database"));
 }
 
+static unsigned mode_of(const char *suffix)
+{
+    char p[160];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    if (stat(p, &st))
+        fail_msg("%s: missing", p);
+    return st.st_mode & 0777;
+}
+
+static void test_files_are_private_whatever_the_umask(void **state)
+{
+    (void)state;
+    mode_t old = umask(0);
+    struct store *s = open_rw();
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_true(append(s, "grant", 1) > 0);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    assert_int_equal(mode_of(""), 0600);
+    assert_int_equal(mode_of("-wal"), 0600);
+    assert_int_equal(mode_of("-shm"), 0600);
+    store_close(s);
+    /* one left readable by others (an old install, a copy) is tightened */
+    assert_int_equal(chmod(path, 0666), 0);
+    s = open_rw();
+    assert_int_equal(mode_of(""), 0600);
+    store_close(s);
+    umask(old);
+}
+
+static void test_path_that_is_not_a_file_is_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_null(store_open(path, false, err, sizeof(err)));
+    assert_non_null(strstr(err, "not a regular file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +360,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_readers_see_only_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths_and_states, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_are_private_whatever_the_umask, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_that_is_not_a_file_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,10 +7,14 @@
  */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define SCHEMA_VERSION 1
 #define BUSY_MS 2000
@@ -146,8 +150,41 @@ static int setup_writer(struct store *s, const char *path, char *err, size_t err
     return 0;
 }
 
+/*
+ * The ledger says who holds power and the journal who asked: private to the
+ * daemon whatever the umask. SQLite gives the -wal and -shm files the mode
+ * of the database file, so creating that one 0600 covers all three. A file
+ * that group or others can read or write is tightened to its owner's bits.
+ */
+static int make_private(const char *path, char *err, size_t errlen)
+{
+    if (!strcmp(path, ":memory:"))
+        return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int rc = fstat(fd, &st);
+    if (!rc && !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        rc = -1;
+    } else if (!rc && (st.st_mode & 0077) && fchmod(fd, st.st_mode & 0700)) {
+        snprintf(err, errlen, "%s: cannot make it private: %s", path, strerror(errno));
+        rc = -1;
+    } else if (rc) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
 struct store *store_open(const char *path, bool readonly, char *err, size_t errlen)
 {
+    if (!readonly && make_private(path, err, errlen))
+        return NULL;
+
     struct store *s = calloc(1, sizeof(*s));
     if (!s) {
         snprintf(err, errlen, "%s: out of memory", path);
