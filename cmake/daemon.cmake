@@ -22,7 +22,14 @@ target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
 target_link_libraries(rpdaemon PUBLIC rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
   PkgConfig::SQLITE PkgConfig::SYSTEMD PkgConfig::JANSSON Threads::Threads)
 
-add_executable(rackpowerd src/daemon/main.c)
+# `rackpowerd --sim` with no --config runs contrib/rackpower.yaml, built in
+add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/democonf.c
+  COMMAND ${CMAKE_COMMAND} -DIN=${CMAKE_SOURCE_DIR}/contrib/rackpower.yaml
+          -DOUT=${CMAKE_BINARY_DIR}/democonf.c -DNAME=rp_demo_config
+          -P ${CMAKE_SOURCE_DIR}/cmake/tools/embed_text.cmake
+  DEPENDS ${CMAKE_SOURCE_DIR}/contrib/rackpower.yaml ${CMAKE_SOURCE_DIR}/cmake/tools/embed_text.cmake
+  COMMENT "Building in contrib/rackpower.yaml")
+add_executable(rackpowerd src/daemon/main.c ${CMAKE_BINARY_DIR}/democonf.c)
 target_link_libraries(rackpowerd PRIVATE rpdaemon)
 
 # cli: rackpowerctl, its requests over libcurl (GnuTLS build) and its
@@ -48,6 +55,9 @@ add_test(NAME daemon_modbus COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_modbus.s
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_modbus PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_firstrun COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_firstrun.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl>)
+set_tests_properties(daemon_firstrun PROPERTIES TIMEOUT 120)
 add_test(NAME daemon_hwmon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_hwmon.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_hwmon PROPERTIES TIMEOUT 300)

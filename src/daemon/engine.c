@@ -312,6 +312,15 @@ static void wake(void *arg)
 
 /* Loads the config again and, when reload_check allows it, applies it: a
  * refusal and a change are journaled either way. */
+int engine_load_config(const struct engine_opts *o, struct rack *r, struct rackfile_daemon *d,
+                       char *err, size_t errlen)
+{
+    if (o->config_text)
+        return rackfile_load_config_string(o->config_path, o->config_text, o->config_len,
+                                           driver_conf_keys, r, d, err, errlen);
+    return rackfile_load_config(o->config_path, driver_conf_keys, r, d, err, errlen);
+}
+
 static void reload(struct engine *e)
 {
     struct rack nr;
@@ -321,7 +330,7 @@ static void reload(struct engine *e)
     char err[600] = "", what[1500] = "";
     sd_notify(0, "RELOADING=1");
     log_info("reloading %s", e->config_path);
-    if (rackfile_load_config(e->config_path, driver_conf_keys, &nr, &nd, err, sizeof(err)) == 0) {
+    if (engine_load_config(&e->opts, &nr, &nd, err, sizeof(err)) == 0) {
         struct reload_config cur = {
             .rack = &e->rack, .devs = e->devs, .ndevs = e->ndevs, .api = &e->conf.api};
         struct reload_config next = {.rack = &nr, .api = &nd.api};

@@ -20,12 +20,19 @@
 #include "daemonconf.h"
 
 struct engine_opts {
-    const char *config_path; /* reloaded from on SIGHUP */
+    const char *config_path; /* reloaded from on SIGHUP; a name when config_text is set */
+    const char *config_text; /* a built-in config (rackpowerd --sim alone), or NULL */
+    size_t config_len;
     const char *db_path;
     bool force_sim; /* --sim: manage the in-process simulated rack whatever devices: says */
 };
 
 struct engine;
+
+/* Loads o's config: its file, or the built-in text that stands in for it.
+ * 0, or -1 and err. */
+int engine_load_config(const struct engine_opts *o, struct rack *r, struct rackfile_daemon *d,
+                       char *err, size_t errlen);
 
 /*
  * Takes the loaded config (rack and conf are moved into the engine and

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 
+#include "democonf.h"
 #include "engine.h"
 #include "log.h"
 #include "driver_conf.h"
@@ -26,10 +27,14 @@ static void usage(FILE *f)
 {
     fputs("usage: rackpowerd --config FILE [--sim] [--db PATH] [--foreground] [--check] "
           "[--verbose]\n"
+          "       rackpowerd --sim [--db PATH] [--foreground]   (the built-in demo rack)\n"
           "  --config FILE    the rack and its devices (docs/daemon.md)\n"
-          "  --sim            manage an in-process simulated rack, whatever devices: says\n"
-          "  --db PATH        the ledger and journal (default $STATE_DIRECTORY/rackpower.db,\n"
-          "                   else /var/lib/rackpower/rackpower.db)\n"
+          "  --sim            manage an in-process simulated rack, whatever devices: says;\n"
+          "                   with no --config, the built-in demo rack (contrib/rackpower.yaml)\n"
+          "  --db PATH        the ledger and journal (default $STATE_DIRECTORY/rackpower.db;\n"
+          "                   else /var/lib/rackpower/rackpower.db as root, and\n"
+          "                   $XDG_STATE_HOME/rackpower/rackpower.db or\n"
+          "                   ~/.local/state/rackpower/rackpower.db as another user)\n"
           "  -f, --foreground stay attached, log to stderr (what systemd runs)\n"
           "  --check          check the config, print what it holds, and exit\n"
           "  -v, --verbose    log debug lines too\n"
@@ -99,8 +104,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         usage(stderr);
         return -1;
     }
-    if (!a->config) {
-        fprintf(stderr, "rackpowerd: --config FILE is required\n");
+    if (!a->config && !a->sim) {
+        fprintf(stderr, "rackpowerd: --config FILE is required (or --sim alone, for the "
+                        "built-in demo rack)\n");
         usage(stderr);
         return -1;
     }
@@ -118,15 +124,55 @@ static int absolute(const char *path, char *out, size_t len)
     return snprintf(out, len, "%s/%s", cwd, path) < (int)len ? 0 : -1;
 }
 
-static void default_db(char *out, size_t len)
+/* mkdir -p for the default database's directory; the last part 0700. */
+static int make_dirs(char *dir)
 {
-    const char *dir = getenv("STATE_DIRECTORY"); /* systemd's StateDirectory= */
-    if (dir && *dir) {
-        size_t n = strcspn(dir, ":");
-        snprintf(out, len, "%.*s/rackpower.db", (int)n, dir);
-    } else {
-        snprintf(out, len, "/var/lib/rackpower/rackpower.db");
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(dir, 0755);
+        *p = '/';
+        if (rc && errno != EEXIST)
+            return -1;
     }
+    return mkdir(dir, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+/*
+ * Where the database goes when --db is not given: systemd's StateDirectory=,
+ * else /var/lib/rackpower for root, else the user's state directory (XDG), so
+ * that a newcomer's first run as themselves works. Creates the directory.
+ * 0, or -1 and a message in err.
+ */
+static int default_db(char *out, size_t len, char *err, size_t errlen)
+{
+    const char *dir = getenv("STATE_DIRECTORY"), *xdg = getenv("XDG_STATE_HOME"),
+               *home = getenv("HOME");
+    char d[PATH_MAX];
+    int n;
+    if (dir && *dir)
+        n = snprintf(d, sizeof(d), "%.*s", (int)strcspn(dir, ":"), dir);
+    else if (geteuid() == 0)
+        n = snprintf(d, sizeof(d), "/var/lib/rackpower");
+    else if (xdg && xdg[0] == '/') /* the XDG spec: a relative one is ignored */
+        n = snprintf(d, sizeof(d), "%s/rackpower", xdg);
+    else if (home && home[0] == '/')
+        n = snprintf(d, sizeof(d), "%s/.local/state/rackpower", home);
+    else {
+        snprintf(err, errlen, "no --db, and no HOME to keep the database under: give --db PATH");
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= sizeof(d) || snprintf(out, len, "%s/rackpower.db", d) >= (int)len) {
+        snprintf(err, errlen, "the database path is too long: give --db PATH");
+        return -1;
+    }
+    if (make_dirs(d)) {
+        snprintf(err, errlen, "cannot create %s for the database: %s (or give --db PATH)", d,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /*
@@ -205,28 +251,41 @@ int main(int argc, char **argv)
     const char *config = a.config, *db = a.db;
     log_init("rackpowerd", a.verbose);
 
-    char config_path[PATH_MAX], db_path[PATH_MAX], err[1024];
-    if (!db)
-        default_db(db_path, sizeof(db_path));
-    if (absolute(config, config_path, sizeof(config_path)) ||
+    char config_path[PATH_MAX] = "built-in demo rack (contrib/rackpower.yaml)", db_path[PATH_MAX],
+         err[1024];
+    if ((config && absolute(config, config_path, sizeof(config_path))) ||
         (db && absolute(db, db_path, sizeof(db_path)))) {
         fprintf(stderr, "rackpowerd: path too long\n");
         return 1;
     }
+    struct engine_opts o = {.config_path = config_path, .force_sim = a.sim};
+    if (!config) {
+        o.config_text = rp_demo_config;
+        o.config_len = rp_demo_config_len;
+    }
     struct rack rack;
     struct rackfile_daemon conf;
-    if (rackfile_load_config(config_path, driver_conf_keys, &rack, &conf, err, sizeof(err))) {
+    if (engine_load_config(&o, &rack, &conf, err, sizeof(err))) {
         fprintf(stderr, "rackpowerd: %s\n", err);
         return 1;
     }
     if (a.check) {
-        printf("%s: ok: rack %s, %d PSUs, %d buses, %d servers, %zu devices%s, api %s:%d\n", config,
-               rack.name, rack.npsus, rack.nbuses, rack.nservers, conf.ndevices,
-               conf.ndevices ? "" : " (the simulated rack)", conf.api.listen, conf.api.port);
+        printf("%s: ok: rack %s, %d PSUs, %d buses, %d servers, %zu devices%s, api %s:%d\n",
+               config ? config : config_path, rack.name, rack.npsus, rack.nbuses, rack.nservers,
+               conf.ndevices, conf.ndevices ? "" : " (the simulated rack)", conf.api.listen,
+               conf.api.port);
         rack_free(&rack);
         rackfile_daemon_free(&conf);
         return 0;
     }
+
+    if (!db && default_db(db_path, sizeof(db_path), err, sizeof(err))) {
+        fprintf(stderr, "rackpowerd: %s\n", err);
+        rack_free(&rack);
+        rackfile_daemon_free(&conf);
+        return 1;
+    }
+    o.db_path = db_path;
 
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is an error return, not a death */
     json_object_seed(0);      /* before any thread: jansson's hash seed */
@@ -239,7 +298,6 @@ int main(int argc, char **argv)
     if (parent >= 0 && chdir("/"))
         log_warn("chdir /");
 
-    struct engine_opts o = {.config_path = config_path, .db_path = db_path, .force_sim = a.sim};
     struct engine *e = engine_new(&o, &rack, &conf, err, sizeof(err));
     rack_free(&rack);
     rackfile_daemon_free(&conf);
