@@ -111,6 +111,18 @@ expect_raw 405 "GET\\0366T /v1/status HTTP/1.1\r\n$H\r\n" "a method with a byte 
 grep -q '"error":"method GET?T not allowed' "$tmp/raw" || fail "405 body: $(cat "$tmp/raw")"; ok
 expect_raw 404 "GET /v1/servers/db%F6 HTTP/1.1\r\n$H\r\n" "an id with a byte above 0x7f"
 grep -q "no server 'db?'" "$tmp/raw" || fail "404 body: $(cat "$tmp/raw")"; ok
+# strict HTTP: what a proxy and this server could read differently is refused
+expect_raw 400 "POST /v1/servers/web2/power-off%00junk HTTP/1.1\r\n${H}Content-Length: 0\r\n\r\n" "a %00 in the path"
+grep -q '"error":"a NUL byte (%00) in the request target"' "$tmp/raw" || fail "%00 body: $(cat "$tmp/raw")"; ok
+expect_raw 400 "GET /v1/servers/db1?x=%00 HTTP/1.1\r\n$H\r\n" "a %00 in the query"
+c servers --json | grep -q '"id":"web2","state":"on"' || fail "the %00 request acted on web2"; ok
+expect_raw 400 "GET /v1/status HTTP/1.1\r\nConnection: close\r\n\r\n" "HTTP/1.1 without Host"
+grep -q '"error":"missing Host header"' "$tmp/raw" || fail "no Host body: $(cat "$tmp/raw")"; ok
+expect_raw 400 "GET /v1/status HTTP/1.0\r\n\r\n" "HTTP/1.0 without Host"
+expect_raw 400 "POST /v1/servers/web2/power-off HTTP/1.1\r\n${H}Content-Length: 0\r\nContent-Length: 7\r\n\r\n{\"x\":1}" "two different Content-Length headers"
+grep -q '"error":"two different Content-Length headers"' "$tmp/raw" || fail "Content-Length body: $(cat "$tmp/raw")"; ok
+c servers --json | grep -q '"id":"web2","state":"on"' || fail "the two-length request acted on web2"; ok
+expect_raw 200 "GET /v1/status HTTP/1.1\r\n${H}Content-Length: 0\r\nContent-Length: 0\r\n\r\n" "the same Content-Length twice"
 expect_raw 400 "POST /v1/servers/db1/power-on HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\n{bad}" "bad JSON"
 expect_raw 400 "POST /v1/servers/db1/power-on HTTP/1.1\r\n${H}Content-Length: 7\r\n\r\n{\"x\":1}" "unknown key"
 expect_raw 400 "POST /v1/psus/ps1/out-of-service HTTP/1.1\r\n${H}Content-Length: 2\r\n\r\n[]" "not an object"

@@ -1,9 +1,14 @@
 /*
  * fuzz_api.c - libFuzzer target for rackpowerd's HTTP API (src/daemon/api.c):
- * the paths, query strings and bodies of requests, driven through the real
- * handler. The input is a method (first line), a path with its query (second
- * line; bytes a request line cannot carry are percent-encoded, so the
- * handler sees them decoded) and a body (the rest). Each becomes one HTTP/1.1
+ * the paths, query strings, headers and bodies of requests, driven through
+ * the real handler. The input is a method (first line), a path with its
+ * query (second line; bytes a request line cannot carry are percent-encoded,
+ * so the handler sees them decoded, except a '%' the input holds itself) and
+ * a body (the rest). The first line may go on after a tab with header lines
+ * of the fuzzer's own, tab-separated: then they stand instead of the
+ * harness's Host and Content-Length (so a request may lack Host or carry two
+ * lengths), and the harness ends its side after sending, as a length that
+ * promises more than the body would otherwise wait. Each becomes one HTTP/1.1
  * request to the API, started once on a loopback port over a hub whose
  * "loop" answers every command at once and a snapshot of a small rack, and a
  * journal in a temporary directory.
@@ -17,6 +22,7 @@
  */
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,7 +130,7 @@ static size_t put_url(char *out, const uint8_t *p, size_t n)
     return k;
 }
 
-static int exchange(const char *req, size_t len, char *rsp, size_t cap)
+static int exchange(const char *req, size_t len, bool end_send, char *rsp, size_t cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -138,6 +144,8 @@ static int exchange(const char *req, size_t len, char *rsp, size_t cap)
         return -1;
     }
     (void)!send(fd, req, len, MSG_NOSIGNAL);
+    if (end_send)
+        shutdown(fd, SHUT_WR);
     size_t got = 0;
     for (;;) {
         ssize_t r = recv(fd, rsp + got, cap - 1 - got, 0);
@@ -174,13 +182,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *nl2 = memchr(url, '\n', size - (size_t)(url - data));
     if (!nl2)
         return 0;
-    size_t mlen = (size_t)(nl1 - data), ulen = (size_t)(nl2 - url);
-    const uint8_t *body = nl2 + 1;
+    size_t mlen = (size_t)(nl1 - data), ulen = (size_t)(nl2 - url), hlen = 0;
+    const uint8_t *body = nl2 + 1, *hdrs = memchr(data, '\t', mlen);
     size_t blen = size - (size_t)(body - data);
+    if (hdrs) {
+        hlen = (size_t)(nl1 - hdrs - 1);
+        mlen = (size_t)(hdrs - data);
+        hdrs++;
+        if (memchr(hdrs, '\r', hlen) || hlen > 1024)
+            return 0;
+    }
     if (mlen < 1 || mlen > 16 || memchr(data, '\r', mlen) || memchr(data, ' ', mlen) ||
         ulen > 2 * API_MAX_URL)
         return 0;
-    size_t cap = mlen + 3 * ulen + blen + 128;
+    size_t cap = mlen + 3 * ulen + 2 * hlen + blen + 128;
     char *req = malloc(cap), rsp[65536];
     if (!req)
         return 0;
@@ -191,13 +206,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ulen || url[0] != '/')
         req[k++] = '/';
     k += put_url(req + k, url, ulen);
-    k += (size_t)snprintf(req + k, cap - k,
-                          " HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n"
-                          "Content-Length: %zu\r\n\r\n",
-                          blen);
+    if (hdrs) {
+        k += (size_t)snprintf(req + k, cap - k, " HTTP/1.1\r\nConnection: close\r\n");
+        for (size_t i = 0; i < hlen; i++) {
+            if (hdrs[i] == '\t') {
+                req[k++] = '\r';
+                req[k++] = '\n';
+            } else {
+                req[k++] = (char)hdrs[i];
+            }
+        }
+        k += (size_t)snprintf(req + k, cap - k, "\r\n\r\n");
+    } else {
+        k += (size_t)snprintf(req + k, cap - k,
+                              " HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n"
+                              "Content-Length: %zu\r\n\r\n",
+                              blen);
+    }
     memcpy(req + k, body, blen);
     k += blen;
-    int got = exchange(req, k, rsp, sizeof(rsp));
+    int got = exchange(req, k, hdrs != NULL, rsp, sizeof(rsp));
     free(req);
     if (got == -2)
         __builtin_trap(); /* the API did not answer */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -44,6 +45,8 @@ struct api {
 struct req {
     char body[API_MAX_BODY + 1];
     size_t len;
+    bool started; /* its headers have been seen */
+    bool raw_nul; /* its request target holds %00 (the path we see is cut there) */
     bool too_large;
     bool answered; /* refused before its body: nothing more to say */
 };
@@ -373,7 +376,7 @@ static enum MHD_Result get_stream(struct api *a, struct MHD_Connection *c)
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
     if (!r) {
         stream_free(s);
-        return MHD_NO;
+        return send_error(c, 503, NULL, "out of memory");
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -583,7 +586,59 @@ static enum MHD_Result route(struct api *a, struct MHD_Connection *c, const char
     case R_STREAM:
         return get_stream(a, c);
     }
-    return MHD_NO;
+    return send_error(c, 404, NULL, "no such path");
+}
+
+/* Called with the request target as it came, before libmicrohttpd decodes
+ * it: the one place where a %00 can be seen (the decoded path the handler
+ * gets ends there, so /v1/servers/db1/power-off%00junk would act on db1).
+ * What it returns becomes the request's *con_cls. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct req *rq = calloc(1, sizeof(*rq));
+    if (rq) {
+        for (const char *p = strchr(uri, '%'); p; p = strchr(p + 1, '%'))
+            if (p[1] == '0' && p[2] == '0')
+                rq->raw_nul = true;
+    }
+    return rq;
+}
+
+struct content_length {
+    const char *first;
+    bool differ;
+};
+
+static enum MHD_Result check_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    struct content_length *k = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+        return MHD_YES;
+    if (!k->first)
+        k->first = value;
+    else if (strcmp(k->first, value))
+        k->differ = true;
+    return MHD_YES;
+}
+
+/* What makes a request ambiguous, or NULL. Two different lengths let a proxy
+ * and this server disagree on where a request ends; a request without Host
+ * cannot be checked against the names this server answers to. */
+static const char *strict_http(struct MHD_Connection *c, const struct req *rq)
+{
+    struct content_length k = {0};
+    if (rq->raw_nul)
+        return "a NUL byte (%00) in the request target";
+    if (!MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))
+        return "missing Host header";
+    MHD_get_connection_values(c, MHD_HEADER_KIND, check_length, &k);
+    if (k.differ)
+        return "two different Content-Length headers";
+    return NULL;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -593,10 +648,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     (void)version;
     struct api *a = cls;
     struct req *rq = *con_cls;
-    if (!rq) { /* headers are in */
+    if (!rq) { /* uri_seen had no memory */
         if (!(rq = calloc(1, sizeof(*rq))))
-            return MHD_NO;
+            return send_json(c, 503, "{\"error\":\"out of memory\"}");
         *con_cls = rq;
+    }
+    if (!rq->started) { /* headers are in */
+        rq->started = true;
+        const char *why = strict_http(c, rq);
+        if (why) {
+            rq->answered = true;
+            return send_error(c, 400, NULL, "%s", why);
+        }
         /* A body a little too large is read and dropped, then refused: an
          * answer sent while the client still sends is often lost (the close
          * resets the connection). A huge one is refused at once. */
@@ -675,11 +738,12 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
     }
     unsigned timeout_s = (unsigned)(a->keepalive_ms / 1000 + 60);
     errno = 0;
-    a->mhd = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handler, a,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, /* first: see its doc */
-                              MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, a,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                              MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_END);
+    a->mhd =
+        MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handler, a,
+                         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, /* first: see its doc */
+                         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, a,
+                         MHD_OPTION_URI_LOG_CALLBACK, uri_seen, a, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_END);
     if (!a->mhd) {
         snprintf(err, errlen, "api: cannot listen on %s port %d: %s", o->listen, o->port,
                  errno ? strerror(errno) : "libmicrohttpd failed to start");
