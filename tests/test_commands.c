@@ -361,6 +361,93 @@ static void test_journal_refused_answers_503_and_changes_nothing(void **state)
     json_decref(a);
 }
 
+static void test_command_that_changes_nothing_journals_nothing(void **state)
+{
+    (void)state;
+    json_t *a;
+    assert_int_equal(run(HUB_POWER_ON, "db1", "", &a), 200);
+    json_decref(a);
+    int before = journal_size();
+    /* asked again while on: answered, no row */
+    assert_int_equal(run(HUB_POWER_ON, "db1", "again", &a), 200);
+    assert_string_equal(str(a, "result"), "ignored");
+    assert_string_equal(str(a, "state"), "on");
+    assert_string_equal(str(a, "reason"), "db1 already asked for power");
+    assert_int_equal(json_array_size(json_object_get(a, "events")), 0);
+    json_decref(a);
+    /* off while off */
+    assert_int_equal(run(HUB_POWER_OFF, "ml1", "", &a), 200);
+    assert_string_equal(str(a, "result"), "ignored");
+    assert_string_equal(str(a, "reason"), "ml1 is already off");
+    assert_int_equal(json_array_size(json_object_get(a, "events")), 0);
+    json_decref(a);
+    /* back in service while in service */
+    assert_int_equal(run(HUB_PSU_IN, "p1", "", &a), 200);
+    assert_true(json_is_false(json_object_get(a, "changed")));
+    json_decref(a);
+    assert_int_equal(journal_size(), before);
+    /* a device asking again for a server that is on: no row either */
+    struct policy_input again = {.kind = POLICY_POWER_ON, .index = 0};
+    struct decision x = decision_inputs(&again, 1, "reported by test");
+    assert_int_equal(decide(&d, &x, err, sizeof(err)), 0);
+    assert_int_equal(journal_size(), before);
+}
+
+static size_t count_events(json_t *answer, const char *name)
+{
+    json_t *first;
+    return events_named(answer, name, &first);
+}
+
+static void test_untrusted_journal_holds_what_raises_power_and_keeps_lowering(void **state)
+{
+    (void)state;
+    json_t *a;
+    assert_int_equal(run(HUB_POWER_ON, "web1", "", &a), 200);
+    json_decref(a);
+    assert_int_equal(run(HUB_POWER_ON, "db1", "", &a), 200);
+    json_decref(a);
+    assert_true(decider_journal_trusted(&d));
+    decider_distrust(&d, "the database file was replaced");
+    assert_false(decider_journal_trusted(&d));
+
+    /* lowering power goes on: p2 out leaves 2000 W under n+1 for 3500 W */
+    assert_int_equal(run(HUB_PSU_OUT, "p2", "", &a), 200);
+    assert_int_equal(count_events(a, "shed"), 1);
+    assert_int_equal(r.servers[1].state, RACK_SRV_SHED);
+    json_decref(a);
+
+    /* capacity back at once: the restore is not made */
+    r.restore_after_ns = 0;
+    assert_int_equal(run(HUB_PSU_IN, "p2", "", &a), 200);
+    assert_int_equal(count_events(a, "psu_repair"), 1);
+    assert_int_equal(count_events(a, "restore"), 0);
+    json_decref(a);
+    assert_int_equal(r.servers[1].state, RACK_SRV_SHED);
+    assert_int_equal(server_row("web1").state, RACK_SRV_SHED);
+
+    /* power-offs are taken */
+    assert_int_equal(run(HUB_POWER_OFF, "web1", "", &a), 200);
+    assert_string_equal(str(a, "result"), "released");
+    json_decref(a);
+    assert_int_equal(run(HUB_POWER_OFF, "db1", "", &a), 200);
+    assert_string_equal(str(a, "result"), "released");
+    json_decref(a);
+    assert_int_equal(rack_allocated_mw(&r), 0);
+
+    /* a new request that fits is held, and says why */
+    assert_int_equal(run(HUB_POWER_ON, "ml1", "", &a), 200);
+    assert_string_equal(str(a, "result"), "queued");
+    assert_string_equal(str(a, "state"), "waiting");
+    assert_string_equal(str(a, "reason"), "held: the database file was replaced");
+    assert_int_equal(count_events(a, "grant"), 0);
+    assert_int_equal(count_events(a, "wait"), 1);
+    json_decref(a);
+    assert_int_equal(r.servers[2].state, RACK_SRV_WAITING);
+    assert_int_equal(server_row("ml1").state, RACK_SRV_WAITING);
+    assert_int_equal(rack_allocated_mw(&r), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -376,6 +463,8 @@ int main(void)
         T(test_back_in_service_stays_failed_while_its_device_cannot_read_it),
         T(test_bus_out_of_service_fails_the_bus),
         T(test_journal_refused_answers_503_and_changes_nothing),
+        T(test_command_that_changes_nothing_journals_nothing),
+        T(test_untrusted_journal_holds_what_raises_power_and_keeps_lowering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

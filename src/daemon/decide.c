@@ -3,6 +3,7 @@
  */
 #include "decide.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -95,6 +96,71 @@ static void mark_input(struct marks *m, const struct policy_input *in)
     }
 }
 
+bool decider_journal_trusted(const struct decider *d)
+{
+    return !d->distrust[0];
+}
+
+void decider_distrust(struct decider *d, const char *why)
+{
+    snprintf(d->distrust, sizeof(d->distrust), "%s", why && why[0] ? why : "journal untrusted");
+}
+
+static int64_t draws_mw(const struct rack_server *s)
+{
+    return rack_server_draws(s) ? s->alloc_mw : 0;
+}
+
+static bool raises_power(enum policy_action_kind k)
+{
+    return k == POLICY_ACT_GRANT || k == POLICY_ACT_RESTORE || k == POLICY_ACT_CAP;
+}
+
+/*
+ * Holds what the decision raised (decider_journal_trusted): every server
+ * that draws more than before it goes back to where it was (a server that
+ * asked in this decision to waiting), its grant, restore or raised cap
+ * leaves the actions, and a new request's grant becomes a wait saying why.
+ * What lowers power stays. 0, or -1 when out of memory.
+ */
+static int hold_raises(struct decider *d, const struct rack *before)
+{
+    struct rack *r = d->rack;
+    bool *held = calloc((size_t)r->nservers + 1, sizeof(*held));
+    if (!held)
+        return -1;
+    for (size_t k = 0; k < d->acts.n; k++) {
+        int i = d->acts.v[k].server;
+        if (i >= 0 && raises_power(d->acts.v[k].kind) &&
+            draws_mw(&r->servers[i]) > draws_mw(&before->servers[i]))
+            held[i] = true;
+    }
+    size_t kept = 0;
+    for (size_t k = 0; k < d->acts.n; k++) {
+        struct policy_action a = d->acts.v[k];
+        int i = a.server;
+        if (i >= 0 && held[i] && raises_power(a.kind)) {
+            const struct rack_server *b = &before->servers[i];
+            if (b->state != RACK_SRV_OFF || a.kind != POLICY_ACT_GRANT)
+                continue;             /* it stays as it was: no event */
+            a.kind = POLICY_ACT_WAIT; /* a new request: it waits */
+            snprintf(a.reason, sizeof(a.reason), "held: %s", d->distrust);
+        }
+        d->acts.v[kept++] = a;
+    }
+    d->acts.n = kept;
+    for (int i = 0; i < r->nservers; i++) {
+        if (!held[i])
+            continue;
+        struct rack_server *s = &r->servers[i];
+        const struct rack_server *b = &before->servers[i];
+        s->state = b->state == RACK_SRV_OFF ? RACK_SRV_WAITING : b->state;
+        s->alloc_mw = b->state == RACK_SRV_OFF ? 0 : b->alloc_mw;
+    }
+    free(held);
+    return 0;
+}
+
 /* Appends the events of the inputs and of the actions to evs and marks the
  * rows they change. Returns how many events are facts (pre and inputs): the
  * decisions' events follow them. */
@@ -110,6 +176,8 @@ static size_t collect(struct decider *d, const struct decision *x, int64_t t_ns,
     size_t nfacts = json_array_size(evs);
     for (size_t k = 0; k < d->acts.n; k++) {
         const struct policy_action *a = &d->acts.v[k];
+        if (a->kind == POLICY_ACT_IGNORED)
+            continue; /* it changed nothing: no journal row (the answer says it) */
         json_array_append_new(evs, event_action(d->rack, a, t_ns, time));
         if (a->psu >= 0)
             m->psu[a->psu] = true;
@@ -235,6 +303,13 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
         policy_settle(d->pol, d->rack, now, &d->acts);
     } else if (policy_handle_many(d->pol, d->rack, x->in, x->n, now, &d->acts, err, len)) {
         rack_free(&before); /* names nothing: the rack is unchanged */
+        json_decref(evs);
+        free(m.psu);
+        return -1;
+    }
+    if (!decider_journal_trusted(d) && hold_raises(d, &before)) {
+        undo(d, &before);
+        snprintf(err, len, "out of memory");
         json_decref(evs);
         free(m.psu);
         return -1;

@@ -46,6 +46,9 @@ struct decider {
     int64_t start_ns;              /* an event's t counts from here (mono_ns) */
     int64_t last_id;               /* the journal's newest id */
     struct decider_hooks hooks;
+    /* Why the journal cannot be trusted with a decision that raises power,
+     * "" while it can (decider_distrust). */
+    char distrust[256];
 };
 
 /* Sets d up for rack r, journaling to s. 0, or -1 with err (out of memory). */
@@ -78,6 +81,23 @@ struct decision decision_settle(json_t *pre);
  * written or memory ran out: the rack and the ledger are as before.
  */
 int decide(struct decider *d, const struct decision *x, char *err, size_t len);
+
+/*
+ * The gate for decisions that raise power (DESIGN.md: "when the controller
+ * cannot know, lowering power is allowed, raising it needs proof"). While
+ * the journal is trusted every decision is taken as the policy made it.
+ * Once it is not (its database file was unlinked or replaced under the
+ * daemon), decide() still takes every decision that lowers power or keeps
+ * the rack within its capacity (re-route, cap, shed, release, refusals),
+ * but holds each one that would raise a server's power: a server granted
+ * in the decision stays waiting (its grant becomes a wait whose reason is
+ * why), a restore or a raised cap is not made. Held decisions are not
+ * retried until the next decision.
+ */
+bool decider_journal_trusted(const struct decider *d);
+/* Distrusts the journal from now on; why says so in held decisions' place
+ * ("the database file was replaced"). It lasts until the daemon restarts. */
+void decider_distrust(struct decider *d, const char *why);
 
 /* Journals one event that decides nothing (a device up or down, a refused
  * reload, the stop); takes ev. Returns its id, or -1 with err. */
