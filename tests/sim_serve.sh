@@ -62,6 +62,13 @@ between 51200 53248 "$v" || fail "rtu: ps1 output voltage raw '$v' is not about 
 [ "$(rtu_read 10 1 1)" = "1000" ] || fail "rtu: c1 slot 0 REQUEST_W is not 1000 ($(cat "$tmp/mberr"))"; ok
 [ "$(rtu_read 203 8 1)" = "$(tcp_read 203 8 1)" ] || fail "rtu and tcp disagree on ps4's model"; ok
 
+# --- the span a deployed monitor reads, 92..109: answered whole on both
+# transports; 105 the Vout change timer, 106..109 the bootloader revision "0.9.2"
+span=$(tcp_read 200 92 18)
+[ "$(echo "$span" | wc -w)" -eq 18 ] || fail "tcp: ps1 92..109: '$span' ($(cat "$tmp/mberr"))"; ok
+[ "$(rtu_read 200 92 18)" = "$span" ] || fail "rtu and tcp disagree on ps1 92..109"; ok
+[ "$(tcp_read 200 105 5)" = "60 12334 14638 12832 8224" ] || fail "ps1 105..109: $(tcp_read 200 105 5)"; ok
+
 # --- a unit nobody serves: silence on RTU, exception 0x0B on TCP
 rtu_read 77 0 1 >/dev/null
 grep -qi "timed out" "$tmp/mberr" || fail "rtu: unit 77 should time out: $(cat "$tmp/mberr")"; ok
@@ -70,8 +77,8 @@ grep -q "Target device failed to respond" "$tmp/mberr" || fail "tcp: unit 77: $(
 [ "$(rtu_read 200 8 1)" = "$(tcp_read 200 8 1)" ] || fail "rtu stopped answering after a silent unit"; ok
 
 # --- exceptions: out of range 0x02, unsupported function 0x01, bad coil 0x03
-tcp_read 200 100 10 >/dev/null
-grep -q "Illegal data address" "$tmp/mberr" || fail "ps1 register 100..109: $(cat "$tmp/mberr")"; ok
+tcp_read 200 105 6 >/dev/null
+grep -q "Illegal data address" "$tmp/mberr" || fail "ps1 register 105..110: $(cat "$tmp/mberr")"; ok
 tcp_read 200 0 1 3 >/dev/null
 grep -q "Illegal function" "$tmp/mberr" || fail "input registers: $(cat "$tmp/mberr")"; ok
 tcp_read 200 0 1 0 >/dev/null

@@ -46,6 +46,13 @@ static void test_tables_sorted_and_complete(void **state)
     assert_int_equal(orv3_bbu_fields[ORV3_BBU_TEMP4].reg, 125);
     assert_int_equal(orv3_psu_units[14], 242);
     assert_int_equal(orv3_bbu_units[14], 101);
+    /* 105..109 follow the reference's table without a gap or an overlap */
+    const struct orv3_field *timer = &orv3_psu_ext_fields[ORV3_PSU_VOUT_TIMER];
+    const struct orv3_field *fbl = &orv3_psu_ext_fields[ORV3_PSU_FBL_REV];
+    assert_int_equal(timer->reg, ORV3_PSU_NREGS);
+    assert_int_equal(fbl->reg, timer->reg + timer->words);
+    assert_int_equal(fbl->reg + fbl->words, ORV3_PSU_EXT_NREGS);
+    assert_int_equal(fbl->format, ORV3_STRING);
 }
 
 static void test_plan_whole_psu_in_one_120_word_span(void **state)

@@ -392,7 +392,7 @@ static void test_psu_registers(void **state)
     const uint8_t model[] = {0x03, 0, 8, 0, 8};
     assert_int_equal(req(&d, 200, model, sizeof(model), rsp), 18);
     assert_memory_equal(rsp + 2, "RPSIM-ORV3-PSU  ", 16);
-    const uint8_t past[] = {0x03, 0, 100, 0, 6};
+    const uint8_t past[] = {0x03, 0, 105, 0, 6}; /* 105..110: 110 is past the map */
     assert_int_equal(req(&d, 200, past, sizeof(past), rsp), 2);
     assert_int_equal(rsp[1], MBSRV_EX_ILLEGAL_ADDRESS);
     const uint8_t coils[] = {0x01, 0, 0, 0, 1};
@@ -412,6 +412,50 @@ static void test_psu_registers(void **state)
     simdevs_psu_image(&d, 0, img);
     assert_int_equal(img[60], ORV3_GEN_DCDC_FAIL | ORV3_GEN_DCDC);
     assert_int_equal(img[79], 0);
+    simdevs_free(&d);
+}
+
+/* A deployed monitor reads 92..109 in one span: the span is answered whole,
+ * and nothing it names reads as a bare 0 when a real PSU would show a value. */
+static void test_psu_answers_the_monitor_span_up_to_109(void **state)
+{
+    (void)state;
+    struct simdevs d;
+    assert_int_equal(simdevs_init(&d, &ph, 19200), 0);
+    uint8_t rsp[MBSRV_PDU_MAX];
+    const uint8_t span[] = {0x03, 0, 92, 0, 18};
+    assert_int_equal(req(&d, 200, span, sizeof(span), rsp), 2 + 36);
+    const uint8_t *r = rsp + 2 - 2 * 92; /* r + 2 * reg: that register's bytes */
+    assert_int_equal(r[2 * 105] << 8 | r[2 * 105 + 1], SIMDEVS_VOUT_TIMER_DEFAULT);
+    assert_memory_equal(r + 2 * 106, "0.9.2   ", 8);
+    assert_int_equal(r[2 * 103] << 8 | r[2 * 103 + 1], 51 * 1024); /* Vout set high */
+    const uint8_t whole[] = {0x03, 0, 0, 0, 110};
+    assert_int_equal(req(&d, 201, whole, sizeof(whole), rsp), 2 + 220);
+
+    const uint8_t timer[] = {0x06, 0, 105, 0, 30};
+    assert_int_equal(req(&d, 200, timer, sizeof(timer), rsp), 5);
+    const uint8_t fbl[] = {0x06, 0, 106, 0x41, 0x41};
+    assert_int_equal(req(&d, 200, fbl, sizeof(fbl), rsp), 2);
+    assert_int_equal(rsp[1], MBSRV_EX_ILLEGAL_ADDRESS);
+    uint16_t img[SIMDEVS_PSU_NREGS];
+    simdevs_psu_image(&d, 0, img);
+    assert_int_equal(img[105], 30);
+    assert_int_equal(img[106], 0x302E); /* "0." */
+
+    /* The clock counts on from what the controller wrote, as a PSU's does. */
+    assert_int_equal(img[98] << 16 | img[99], 0);
+    d.now_ns = 5 * 1000000000LL;
+    const uint8_t clock[] = {0x10, 0, 98, 0, 2, 4, 0x65, 0x00, 0x00, 0x10};
+    assert_int_equal(req(&d, 200, clock, sizeof(clock), rsp), 5);
+    d.now_ns += 3500000000LL;
+    simdevs_psu_image(&d, 0, img);
+    assert_int_equal((uint32_t)img[98] << 16 | img[99], 0x65000010u + 3);
+    /* a write of the low word alone keeps the high word the clock reached */
+    const uint8_t low[] = {0x06, 0, 99, 0, 0x20};
+    assert_int_equal(req(&d, 200, low, sizeof(low), rsp), 5);
+    d.now_ns += 1000000000LL;
+    simdevs_psu_image(&d, 0, img);
+    assert_int_equal((uint32_t)img[98] << 16 | img[99], 0x65000021u);
     simdevs_free(&d);
 }
 
@@ -558,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_orv3_float_encoding),
         cmocka_unit_test(test_orv3_string_high_byte_first),
         T(test_psu_registers),
+        T(test_psu_answers_the_monitor_span_up_to_109),
         T(test_psu_image_decodes_to_the_health_it_simulates),
         T(test_switch_module_registers),
         T(test_chassis_module_registers),

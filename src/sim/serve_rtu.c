@@ -222,6 +222,9 @@ void serve_rtu_process(struct serve *s, bool silent, int64_t now)
             }
         }
         serve_say(s, "rtu: %zu bytes that make no frame dropped at the silence", s->rtu_len);
+        /* a request cut short: the addressed PSU counts it (register 77) */
+        if (simdevs_kind(&s->dev, s->rtu_buf[0]) == SIMDEVS_PSU)
+            s->dev.timeout_errors[s->rtu_buf[0]]++;
         s->rtu_len = 0;
     }
 }

@@ -32,6 +32,29 @@ static void put_string(uint16_t *img, int field, const char *value)
     orv3_encode_string(f, value, img + f->reg); /* too long is cut */
 }
 
+static void put_ext_int(uint16_t *img, int field, int64_t value)
+{
+    const struct orv3_field *f = &orv3_psu_ext_fields[field];
+    orv3_encode_int(f, value, img + f->reg);
+}
+
+static void put_ext_string(uint16_t *img, int field, const char *value)
+{
+    const struct orv3_field *f = &orv3_psu_ext_fields[field];
+    orv3_encode_string(f, value, img + f->reg);
+}
+
+/* The unix time PSU psu shows at now_ns: the written value counted on. */
+static uint32_t psu_clock(const struct simdevs *d, int psu, int64_t now_ns)
+{
+    const uint16_t *w =
+        d->settings[psu] + (orv3_psu_fields[ORV3_PSU_UNIX_TIME].reg - SIMDEVS_PSU_SETTINGS);
+    uint32_t t = (uint32_t)w[0] << 16 | w[1];
+    if (d->clock_set_ns[psu] > 0 && now_ns > d->clock_set_ns[psu])
+        t += (uint32_t)((now_ns - d->clock_set_ns[psu]) / 1000000000);
+    return t;
+}
+
 static uint16_t clamp16(uint64_t v)
 {
     return v > 0xffff ? 0xffff : (uint16_t)v;
@@ -47,7 +70,8 @@ int simdevs_init(struct simdevs *d, struct phys *ph, int baud)
     d->server_unit = calloc((size_t)r->nservers + 1, sizeof(int));
     d->server_slot = calloc((size_t)r->nservers + 1, sizeof(int));
     d->settings = calloc((size_t)r->npsus + 1, sizeof(*d->settings));
-    if (!d->slot_server || !d->server_unit || !d->server_slot || !d->settings) {
+    d->clock_set_ns = calloc((size_t)r->npsus + 1, sizeof(*d->clock_set_ns));
+    if (!d->slot_server || !d->server_unit || !d->server_slot || !d->settings || !d->clock_set_ns) {
         simdevs_free(d);
         return -1;
     }
@@ -58,13 +82,16 @@ int simdevs_init(struct simdevs *d, struct phys *ph, int baud)
         int unit = rackmod_psu_units[i];
         d->kind[unit] = SIMDEVS_PSU;
         d->index[unit] = i;
-        uint16_t img[ORV3_PSU_NREGS] = {0};
+        uint16_t img[SIMDEVS_PSU_NREGS] = {0};
         put_int(img, ORV3_PSU_SETTING, 1u << 11 | 1u << 9); /* current sharing, 51 V */
         put_int(img, ORV3_PSU_BAUD, (baud > 0 ? baud : 0) / 100);
         put_float(img, ORV3_PSU_VIN_MIN, 180.0);
         put_float(img, ORV3_PSU_VIN_MAX, 277.0);
         put_float(img, ORV3_PSU_VSET_HIGH, 51.0);
         put_float(img, ORV3_PSU_VSET_LOW, 48.0);
+        /* The reference gives the timer no unit; a non-zero default shows
+         * the register is there (0 would read like a refused one). */
+        put_ext_int(img, ORV3_PSU_VOUT_TIMER, SIMDEVS_VOUT_TIMER_DEFAULT);
         memcpy(d->settings[i], img + SIMDEVS_PSU_SETTINGS, sizeof(d->settings[i]));
     }
     /* chassis modules: servers without a chassis first (unit 9), then 10 + c */
@@ -100,8 +127,10 @@ void simdevs_free(struct simdevs *d)
     free(d->server_unit);
     free(d->server_slot);
     free(d->settings);
+    free(d->clock_set_ns);
     d->slot_server = d->server_unit = d->server_slot = NULL;
     d->settings = NULL;
+    d->clock_set_ns = NULL;
 }
 
 enum simdevs_kind simdevs_kind(const struct simdevs *d, int unit)
@@ -166,7 +195,7 @@ void simdevs_psu_image(const struct simdevs *d, int psu, uint16_t img[SIMDEVS_PS
     put_float(img, ORV3_PSU_TEMP_MAX, p->max_c);
     put_float(img, ORV3_PSU_TEMP_MIN, p->min_c);
     put_int(img, ORV3_PSU_CRC_ERRORS, (int64_t)d->crc_errors[simdevs_psu_unit(d, psu)]);
-    put_int(img, ORV3_PSU_TIMEOUT_ERRORS, 0);
+    put_int(img, ORV3_PSU_TIMEOUT_ERRORS, (int64_t)d->timeout_errors[simdevs_psu_unit(d, psu)]);
     put_float(img, ORV3_PSU_VOUT, (double)p->vout_mv / 1000);
     put_float(img, ORV3_PSU_IOUT, (double)p->iout_ma / 1000);
     put_float(img, ORV3_PSU_ISHARE, (double)p->iout_ma / 1000);
@@ -180,6 +209,8 @@ void simdevs_psu_image(const struct simdevs *d, int psu, uint16_t img[SIMDEVS_PS
     put_float(img, ORV3_PSU_IIN, (double)p->iin_ma / 1000);
     put_int(img, ORV3_PSU_FAULT_COUNT, (int64_t)p->fault_count);
     memcpy(img + SIMDEVS_PSU_SETTINGS, d->settings[psu], sizeof(d->settings[psu]));
+    put_int(img, ORV3_PSU_UNIX_TIME, psu_clock(d, psu, d->now_ns));
+    put_ext_string(img, ORV3_PSU_FBL_REV, SIMDEVS_FBL_REV);
 }
 
 /* ---- Modbus --------------------------------------------------------------- */
@@ -357,14 +388,25 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
     unit_name(d, unit, name, sizeof(name));
     switch (simdevs_kind(d, unit)) {
     case SIMDEVS_PSU:
-        if (addr < SIMDEVS_PSU_SETTINGS || (uint32_t)addr + n > SIMDEVS_PSU_NREGS) {
+        if (addr < SIMDEVS_PSU_SETTINGS || (uint32_t)addr + n > SIMDEVS_PSU_SETTINGS_END) {
             phys_event(ph, PHYS_EV_ERROR, -1,
-                       "write %s regs %u..%u refused: only 94..104 are writable", name, addr,
+                       "write %s regs %u..%u refused: only 94..105 are writable", name, addr,
                        addr + n - 1u);
             return MBSRV_EX_ILLEGAL_ADDRESS;
         }
+        int psu = d->index[unit];
+        unsigned clock_reg = orv3_psu_fields[ORV3_PSU_UNIX_TIME].reg;
+        if (addr <= clock_reg + 1 && addr + n > clock_reg) {
+            /* A write of one word of the clock keeps the other where the
+             * clock had counted it; then it counts from now. */
+            uint32_t t = psu_clock(d, psu, d->now_ns);
+            uint16_t *w = d->settings[psu] + (clock_reg - SIMDEVS_PSU_SETTINGS);
+            w[0] = (uint16_t)(t >> 16);
+            w[1] = (uint16_t)t;
+            d->clock_set_ns[psu] = d->now_ns > 0 ? d->now_ns : 1;
+        }
         for (unsigned k = 0; k < n; k++) {
-            d->settings[d->index[unit]][addr + k - SIMDEVS_PSU_SETTINGS] = regs[k];
+            d->settings[psu][addr + k - SIMDEVS_PSU_SETTINGS] = regs[k];
             phys_event(ph, PHYS_EV_NOTE, d->index[unit], "write %s reg %u = %u: stored", name,
                        addr + k, regs[k]);
         }

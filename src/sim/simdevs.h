@@ -15,9 +15,12 @@
 #include "mbsrv.h"
 #include "physics.h"
 
-#define SIMDEVS_PSU_NREGS 105   /* registers 0..104 */
-#define SIMDEVS_PSU_SETTINGS 94 /* 94..104: written by the controller, stored */
-#define SIMDEVS_NSETTINGS (SIMDEVS_PSU_NREGS - SIMDEVS_PSU_SETTINGS)
+#define SIMDEVS_PSU_NREGS 110        /* registers 0..109 (ORV3_PSU_EXT_NREGS) */
+#define SIMDEVS_PSU_SETTINGS 94      /* 94..105: written by the controller, stored */
+#define SIMDEVS_PSU_SETTINGS_END 106 /* 106..109 (bootloader revision) are read-only */
+#define SIMDEVS_NSETTINGS (SIMDEVS_PSU_SETTINGS_END - SIMDEVS_PSU_SETTINGS)
+#define SIMDEVS_VOUT_TIMER_DEFAULT 60 /* register 105 until written */
+#define SIMDEVS_FBL_REV "0.9.2"       /* registers 106..109, bootloader firmware revision */
 
 enum simdevs_kind { SIMDEVS_NONE, SIMDEVS_PSU, SIMDEVS_SWITCH, SIMDEVS_CHASSIS };
 
@@ -31,7 +34,11 @@ struct simdevs {
     int *server_unit, *server_slot; /* per server; unit 0 when not served */
     int npsus;                      /* PSUs served (at most RACKMOD_MAX_PSUS) */
     uint16_t (*settings)[SIMDEVS_NSETTINGS];
-    uint32_t crc_errors[256]; /* RTU frames with a bad CRC, by address byte */
+    /* When the unix time (98..99) was last written, per PSU; 0 = never: the
+     * PSU's clock then counts on from the written value. */
+    int64_t *clock_set_ns;
+    uint32_t crc_errors[256];     /* RTU frames with a bad CRC, by address byte */
+    uint32_t timeout_errors[256]; /* RTU frames cut short (ended at the silence), by address */
     int unserved_psus, unserved_servers;
 };
 
@@ -52,7 +59,7 @@ void simdevs_describe(const struct simdevs *d, char *buf, size_t len);
 /* The Modbus face of the devices; ctx is a struct simdevs. */
 extern const struct mbsrv_ops simdevs_ops;
 
-/* PSU psu's registers 0..104 as a client reads them now. */
+/* PSU psu's registers 0..109 as a client reads them at now_ns. */
 void simdevs_psu_image(const struct simdevs *d, int psu, uint16_t img[SIMDEVS_PSU_NREGS]);
 
 /*

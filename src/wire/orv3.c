@@ -90,6 +90,11 @@ const struct orv3_field orv3_psu_fields[ORV3_PSU_NFIELDS] = {
     [ORV3_PSU_VSET_LOW] = F(104, 10, G_CF, "vset_low", "V"),
 };
 
+const struct orv3_field orv3_psu_ext_fields[ORV3_PSU_NEXT_FIELDS] = {
+    [ORV3_PSU_VOUT_TIMER] = I(105, G_CF, "vout_change_timer", ""),
+    [ORV3_PSU_FBL_REV] = S(106, 4, "bootloader_fw_rev"),
+};
+
 #define CELL(k) [ORV3_BBU_CELL1 + (k)-1] = I(108 + (k), G_TE, "cell" #k, "mV")
 #define BTEMP(k) [ORV3_BBU_TEMP1 + (k)-1] = IS(121 + (k), G_TE, "temp" #k, "C")
 

@@ -154,6 +154,19 @@ enum orv3_bbu_field {
 #define ORV3_STRING_MAX 32 /* characters of the longest string field (16 words) */
 
 extern const struct orv3_field orv3_psu_fields[ORV3_PSU_NFIELDS];
+
+/*
+ * PSU registers 105..109, beyond the reference's table: the Vout change
+ * timer (105, INT, no unit given) and the bootloader firmware revision
+ * (106..109, STRING), as deployed rack monitors read them in one span with
+ * 92..104. The simulator serves them (ORV3_PSU_EXT_NREGS words) so that
+ * such a monitor's span is not refused; the daemon's plans do not read them,
+ * because the reference does not name them and a PSU without them would
+ * refuse every read that reached past 104.
+ */
+enum orv3_psu_ext_field { ORV3_PSU_VOUT_TIMER, ORV3_PSU_FBL_REV, ORV3_PSU_NEXT_FIELDS };
+#define ORV3_PSU_EXT_NREGS 110
+extern const struct orv3_field orv3_psu_ext_fields[ORV3_PSU_NEXT_FIELDS];
 extern const struct orv3_field orv3_bbu_fields[ORV3_BBU_NFIELDS];
 extern const struct orv3_table orv3_psu_table;
 extern const struct orv3_table orv3_bbu_table;
