@@ -23,6 +23,11 @@ rp_test(test_mbsrv rpsimdev)
 add_test(NAME sim_serve COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_serve.sh
          $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})
 set_tests_properties(sim_serve PROPERTIES TIMEOUT 180)
+# pymodbus (Debian python3-pymodbus) as a third outside client: a scan of the
+# units and every PSU's whole map over TCP, against mbpoll and the control socket.
+add_test(NAME sim_pymodbus COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_pymodbus.sh
+         $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})
+set_tests_properties(sim_pymodbus PROPERTIES TIMEOUT 120)
 
 # The daemon's embedded rack against the physics: same draws, temperatures
 # and faults for the same seed and time.
