@@ -180,8 +180,10 @@ void conf_idx_free(struct conf_idx *h);
  */
 int conf_load_text(struct conf_ctx *c, const char *text, size_t len,
                    int (*parse)(struct conf_ctx *c, const yaml_node_t *root, void *arg), void *arg);
-/* Reads a whole file of at most 256 MiB into *buf (free it); 0 or -1 with
- * "path: cannot open: ..." (or read, or too large) in err. */
+/* Reads a whole regular file of at most 256 MiB into *buf (free it); 0 or
+ * -1 with "path: cannot open: ..." (or read, too large, not a regular file)
+ * in err. Never waits: a FIFO or a device is refused, not opened for
+ * reading until a writer comes. */
 int conf_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen);
 
 #endif
