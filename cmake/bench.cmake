@@ -6,3 +6,10 @@
 # rpdrv_modbus and PkgConfig::MODBUS are resolved when the build is generated.
 add_executable(bench-modbus bench/bench_modbus.c)
 target_link_libraries(bench-modbus PRIVATE rpdrv_modbus PkgConfig::MODBUS)
+
+# bench-abuse: slowloris, floods, stream churn and command storms against
+# rackpowerd's API (bench/abuse_bench.sh); its hold mode serves
+# tests/daemon_abuse.sh too.
+find_package(Threads REQUIRED)
+add_executable(bench-abuse bench/bench_abuse.c)
+target_link_libraries(bench-abuse PRIVATE Threads::Threads)

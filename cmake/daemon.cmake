@@ -61,3 +61,7 @@ set_tests_properties(daemon_firstrun PROPERTIES TIMEOUT 120)
 add_test(NAME daemon_hwmon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_hwmon.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_hwmon PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_abuse COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_abuse.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:bench-abuse>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_abuse PROPERTIES TIMEOUT 300)

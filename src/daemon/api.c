@@ -1,11 +1,15 @@
 /*
  * api.c - routes, answers and event streams.
  *
- * libmicrohttpd runs one thread per connection (MHD_USE_THREAD_PER_
- * CONNECTION), so a request may block: a command waits for the loop's answer
- * on the hub, an event stream waits on the hub for the next journal entry.
+ * libmicrohttpd runs a small pool of threads over epoll (API_THREADS), so no
+ * request may block one: a command is posted to the loop and its connection
+ * suspended until the hub's watcher hears the answer (or API_CMD_TIMEOUT_MS
+ * pass); an event stream with nothing to send is suspended until the journal
+ * grows, its keep-alive is due, or its client hangs up. One helper thread
+ * (the resumer) watches those deadlines and the parked streams' sockets.
  * Every answer is JSON; every error is {"error": "..."} with a 4xx/5xx.
  */
+#define _GNU_SOURCE /* POLLRDHUP: the peer closed its side (Linux) */
 #include "api.h"
 
 #include <arpa/inet.h>
@@ -13,23 +17,35 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "log.h"
-#include "store.h"
 #include "grow.h"
+#include "log.h"
+#include "monoclock.h"
+#include "store.h"
 
 #define MAX_STREAMS 32
 #define MAX_EVENTS 1000 /* per GET /v1/events */
 #define DEFAULT_EVENTS 100
 #define SHOW_ID 64
 #define API_DRAIN_BODY (1 << 20) /* bodies up to this are read before a 413 */
+#define API_THREADS 2
+#define RESUMER_MAX_WAIT_MS 1000 /* the resumer looks again at least this often */
+#define SPARE_FDS 64             /* beyond the connections: journal, devices, logs */
+
+struct stream;
+struct req;
 
 struct api {
     struct MHD_Daemon *mhd;
@@ -38,15 +54,28 @@ struct api {
     int keepalive_ms;
     unsigned port;
     pthread_mutex_t mu;
-    int streams; /* under mu */
+    int streams;             /* under mu */
+    struct stream *parkable; /* under mu: every open event stream */
+    struct req *waiting;     /* under mu: every command waiting for the loop */
+    bool stopping;           /* under mu: nothing may be suspended any more */
+    int wake_fd;             /* eventfd: the resumer looks again */
+    pthread_t resumer;
+    bool resumer_started;
+    struct log_limit mhd_warnings;
 };
 
-/* One request's body as it arrives. */
+/* One request's body as it arrives, and the command it waits for. */
 struct req {
     char body[API_MAX_BODY + 1];
     size_t len;
-    bool started; /* its headers have been seen */
-    bool raw_nul; /* its request target holds %00 (the path we see is cut there) */
+    struct MHD_Connection *c;
+    struct hub_cmd *cmd;     /* posted to the loop, not yet answered to the client */
+    int64_t deadline_ns;     /* the command's answer is given up then */
+    bool suspended;          /* under mu */
+    bool listed;             /* under mu: in api.waiting */
+    struct req *prev, *next; /* under mu */
+    bool started;            /* its headers have been seen */
+    bool raw_nul;            /* its request target holds %00 (the path we see is cut there) */
     bool too_large;
     bool answered; /* refused before its body: nothing more to say */
 };
@@ -266,15 +295,31 @@ static enum MHD_Result get_events(struct api *a, struct MHD_Connection *c)
     return ret;
 }
 
+/* ---- parking: suspended connections and the resumer ---- */
+
+/* Makes the resumer look at its lists again. */
+static void kick(struct api *a)
+{
+    uint64_t one = 1;
+    if (write(a->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("api: cannot wake the resumer");
+}
+
 /* ---- the event stream ---- */
 
 struct stream {
     struct api *a;
+    struct MHD_Connection *c;
+    int fd;
     struct store *st;
-    int64_t last;
+    int64_t last;         /* the last event sent */
+    int64_t seen;         /* under mu: the hub's newest id when last looked */
+    int64_t keepalive_ns; /* a comment is due then when nothing else was sent */
     struct text out;
     size_t off;
     bool said_hello;
+    bool suspended;             /* under mu */
+    struct stream *prev, *next; /* under mu: api.parkable */
 };
 
 static int stream_event(void *arg, int64_t id, const char *json)
@@ -289,12 +334,28 @@ static int stream_event(void *arg, int64_t id, const char *json)
     return 0;
 }
 
-/* Called on the connection's thread whenever it can send: blocks until
- * there is something to send (events, or a keep-alive comment). */
+/* Whether the client closed its side or the connection broke: a parked
+ * stream's slot is given back then, not at the next keep-alive. */
+static bool client_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static void pause_10ms(void)
+{
+    struct timespec ts = {.tv_nsec = 10 * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Called on a pool thread whenever the stream can send: never blocks. With
+ * nothing to send it suspends the connection (returning 0), and the resumer
+ * resumes it when the journal grows, a keep-alive is due or the client goes. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct stream *s = cls;
+    struct api *a = s->a;
     char err[256];
     while (s->off >= s->out.len) {
         s->off = s->out.len = 0;
@@ -305,35 +366,66 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             s->said_hello = true;
             break;
         }
-        int64_t id = hub_wait_event(s->a->hub, s->last, s->a->keepalive_ms);
+        if (client_gone(s->fd))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        int64_t id = hub_last_event(a->hub);
         if (id < 0)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        if (id <= s->last) {
+        pthread_mutex_lock(&a->mu);
+        bool news = id > s->seen;
+        s->seen = id;
+        pthread_mutex_unlock(&a->mu);
+        if (news && id > s->last) {
+            if (store_events(s->st, s->last, 100, false, stream_event, s, err, sizeof(err))) {
+                log_warnx("api: event stream: %s", err);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            if (s->out.oom)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (s->out.len)
+                break;
+        }
+        if (mono_ns() >= s->keepalive_ns) {
             static const char ka[] = ": keep-alive\n\n";
             text_add(&s->out, ka, sizeof(ka) - 1);
             break;
         }
-        if (store_events(s->st, s->last, 100, false, stream_event, s, err, sizeof(err))) {
-            log_warnx("api: event stream: %s", err);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+        pthread_mutex_lock(&a->mu);
+        bool stopping = a->stopping;
+        if (!stopping) {
+            s->suspended = true;
+            MHD_suspend_connection(s->c);
         }
-        if (s->out.oom)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+        pthread_mutex_unlock(&a->mu);
+        if (stopping)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        kick(a); /* a new socket to watch, a new deadline */
+        return 0;
     }
     size_t n = s->out.len - s->off;
     if (n > max)
         n = max;
     memcpy(buf, s->out.s + s->off, n);
     s->off += n;
+    s->keepalive_ns = mono_ns() + (int64_t)a->keepalive_ms * 1000000;
     return (ssize_t)n;
 }
 
 static void stream_free(void *cls)
 {
     struct stream *s = cls;
-    pthread_mutex_lock(&s->a->mu);
-    s->a->streams--;
-    pthread_mutex_unlock(&s->a->mu);
+    struct api *a = s->a;
+    pthread_mutex_lock(&a->mu);
+    a->streams--;
+    if (s->prev || a->parkable == s) {
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            a->parkable = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+    }
+    pthread_mutex_unlock(&a->mu);
     store_close(s->st);
     free(s->out.s);
     free(s);
@@ -351,6 +443,10 @@ static enum MHD_Result get_stream(struct api *a, struct MHD_Connection *c)
         if (*end || end == from || since < 0)
             return send_error(c, 400, NULL, "Last-Event-ID: expected an event id");
     }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return send_error(c, 503, NULL, "cannot follow this connection");
     pthread_mutex_lock(&a->mu);
     bool full = a->streams >= MAX_STREAMS;
     if (!full)
@@ -360,8 +456,11 @@ static enum MHD_Result get_stream(struct api *a, struct MHD_Connection *c)
         return send_error(c, 503, NULL, "too many event streams (at most %d)", MAX_STREAMS);
     char err[512];
     struct stream *s = calloc(1, sizeof(*s));
-    if (s)
+    if (s) {
         s->a = a;
+        s->c = c;
+        s->fd = ci->connect_fd;
+    }
     if (!s || !(s->st = store_open(a->db_path, true, err, sizeof(err)))) {
         if (s)
             log_warnx("api: %s", err);
@@ -372,6 +471,14 @@ static enum MHD_Result get_stream(struct api *a, struct MHD_Connection *c)
         return send_error(c, 503, NULL, "journal unavailable");
     }
     s->last = since >= 0 ? since : store_last_id(s->st);
+    s->keepalive_ns = mono_ns() + (int64_t)a->keepalive_ms * 1000000;
+    pthread_mutex_lock(&a->mu);
+    s->seen = s->last; /* anything newer is news */
+    s->next = a->parkable;
+    if (a->parkable)
+        a->parkable->prev = s;
+    a->parkable = s;
+    pthread_mutex_unlock(&a->mu);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
     if (!r) {
@@ -383,6 +490,124 @@ static enum MHD_Result get_stream(struct api *a, struct MHD_Connection *c)
     enum MHD_Result ret = MHD_queue_response(c, 200, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* Resumes a parked stream or command; under mu. */
+static void resume_stream(struct stream *s)
+{
+    s->suspended = false;
+    MHD_resume_connection(s->c);
+}
+
+static void resume_req(struct req *rq)
+{
+    rq->suspended = false;
+    MHD_resume_connection(rq->c);
+}
+
+/* The hub's watcher: an answered command's connection is resumed at once;
+ * new events and the shutdown go through the resumer. */
+static void on_hub(void *arg, struct hub_cmd *answered)
+{
+    struct api *a = arg;
+    if (!answered) {
+        kick(a);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    for (struct req *rq = a->waiting; rq; rq = rq->next)
+        if (rq->cmd == answered && rq->suspended)
+            resume_req(rq);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* The poll set of one look: the wake fd, then each parked stream's socket. */
+struct watch {
+    struct pollfd *fds;
+    struct stream **who;
+    size_t n, fds_cap, who_cap;
+};
+
+/*
+ * Resumes what is due and fills w with the sockets of the streams still
+ * parked; returns how long to wait, in ms. Under mu.
+ */
+static int look(struct api *a, struct watch *w)
+{
+    int64_t now = mono_ns(), next = now + (int64_t)RESUMER_MAX_WAIT_MS * 1000000;
+    int64_t last = hub_last_event(a->hub);
+    w->n = 1;
+    for (struct stream *s = a->parkable; s; s = s->next) {
+        if (!s->suspended)
+            continue;
+        if (a->stopping || last < 0 || last > s->seen || now >= s->keepalive_ns) {
+            resume_stream(s);
+            continue;
+        }
+        if (s->keepalive_ns < next)
+            next = s->keepalive_ns;
+        if (grow_to((void **)&w->fds, &w->fds_cap, w->n + 1, sizeof(*w->fds), 64, 0) ||
+            grow_to((void **)&w->who, &w->who_cap, w->n + 1, sizeof(*w->who), 64, 0)) {
+            next = now + 10 * 1000000; /* out of memory: watched at the next look */
+            continue;
+        }
+        w->fds[w->n] = (struct pollfd){.fd = s->fd, .events = POLLRDHUP};
+        w->who[w->n++] = s;
+    }
+    for (struct req *rq = a->waiting; rq; rq = rq->next) {
+        if (!rq->suspended)
+            continue;
+        if (a->stopping || last < 0 || now >= rq->deadline_ns)
+            resume_req(rq);
+        else if (rq->deadline_ns < next)
+            next = rq->deadline_ns;
+    }
+    return (int)((next - now + 999999) / 1000000);
+}
+
+static void *resumer(void *arg)
+{
+    struct api *a = arg;
+    struct watch w = {0};
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        bool stopping = a->stopping;
+        int wait_ms = look(a, &w);
+        pthread_mutex_unlock(&a->mu);
+        log_limit_flush(&a->mhd_warnings);
+        if (stopping)
+            break;
+        if (!w.fds && grow_to((void **)&w.fds, &w.fds_cap, 1, sizeof(*w.fds), 64, 0)) {
+            pause_10ms();
+            continue;
+        }
+        w.fds[0] = (struct pollfd){.fd = a->wake_fd, .events = POLLIN};
+        if (poll(w.fds, w.n, wait_ms) < 0 && errno != EINTR) {
+            log_warn("api: poll");
+            pause_10ms();
+            continue;
+        }
+        if (w.fds[0].revents & POLLIN) {
+            uint64_t count;
+            if (read(a->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+                log_warn("api: reading the resumer's wake-up");
+        }
+        /* A stream whose socket says hang-up is resumed: its reader sees the
+         * client gone and ends it. The stream is checked to be still parked
+         * (a connection that ended meanwhile is not in the list any more). */
+        pthread_mutex_lock(&a->mu);
+        for (size_t i = 1; i < w.n; i++) {
+            if (!w.fds[i].revents)
+                continue;
+            for (struct stream *s = a->parkable; s; s = s->next)
+                if (s == w.who[i] && s->suspended && s->fd == w.fds[i].fd)
+                    resume_stream(s);
+        }
+        pthread_mutex_unlock(&a->mu);
+    }
+    free(w.fds);
+    free(w.who);
+    return NULL;
 }
 
 /* ---- commands ---- */
@@ -433,8 +658,10 @@ static int parse_note(const struct req *rq, char *note, size_t len, char *why, s
     return rc;
 }
 
+/* Posts a command to the loop and parks its connection until the loop has
+ * answered (command_done then sends the answer). */
 static enum MHD_Result command(struct api *a, struct MHD_Connection *c, enum hub_cmd_kind kind,
-                               const char *id, const struct req *rq)
+                               const char *id, struct req *rq)
 {
     char note[256], why[300];
     if (parse_note(rq, note, sizeof(note), why, sizeof(why)))
@@ -442,14 +669,63 @@ static enum MHD_Result command(struct api *a, struct MHD_Connection *c, enum hub
     struct hub_cmd *cmd = hub_cmd_new(kind, id, note);
     if (!cmd)
         return send_error(c, 503, NULL, "out of memory");
-    enum MHD_Result ret;
-    if (hub_submit(a->hub, cmd, API_CMD_TIMEOUT_MS))
-        ret = hub_is_shutdown(a->hub)
-                  ? send_error(c, 503, NULL, "rackpowerd is stopping")
-                  : send_error(c, 503, NULL, "rackpowerd did not decide within %d s",
-                               API_CMD_TIMEOUT_MS / 1000);
+    pthread_mutex_lock(&a->mu);
+    if (a->stopping) {
+        pthread_mutex_unlock(&a->mu);
+        hub_cmd_put(a->hub, cmd);
+        return send_error(c, 503, NULL, "rackpowerd is stopping");
+    }
+    rq->cmd = cmd;
+    rq->c = c;
+    rq->deadline_ns = mono_ns() + (int64_t)API_CMD_TIMEOUT_MS * 1000000;
+    rq->prev = NULL;
+    rq->next = a->waiting;
+    if (a->waiting)
+        a->waiting->prev = rq;
+    a->waiting = rq;
+    rq->listed = rq->suspended = true;
+    MHD_suspend_connection(c);
+    pthread_mutex_unlock(&a->mu);
+    if (hub_post(a->hub, cmd)) { /* stopping: answered at once */
+        pthread_mutex_lock(&a->mu);
+        if (rq->suspended)
+            resume_req(rq);
+        pthread_mutex_unlock(&a->mu);
+    }
+    kick(a); /* a new deadline */
+    return MHD_YES;
+}
+
+static void unlist(struct api *a, struct req *rq)
+{
+    if (!rq->listed)
+        return;
+    if (rq->prev)
+        rq->prev->next = rq->next;
     else
+        a->waiting = rq->next;
+    if (rq->next)
+        rq->next->prev = rq->prev;
+    rq->prev = rq->next = NULL;
+    rq->listed = false;
+}
+
+/* The connection of a command is back: its answer, or why there is none. */
+static enum MHD_Result command_done(struct api *a, struct MHD_Connection *c, struct req *rq)
+{
+    pthread_mutex_lock(&a->mu);
+    unlist(a, rq);
+    pthread_mutex_unlock(&a->mu);
+    struct hub_cmd *cmd = rq->cmd;
+    rq->cmd = NULL;
+    enum MHD_Result ret;
+    if (hub_cmd_answered(a->hub, cmd))
         ret = send_json(c, (unsigned)cmd->status, cmd->body);
+    else if (hub_is_shutdown(a->hub))
+        ret = send_error(c, 503, NULL, "rackpowerd is stopping");
+    else
+        ret = send_error(c, 503, NULL, "rackpowerd did not decide within %d s",
+                         API_CMD_TIMEOUT_MS / 1000);
     hub_cmd_put(a->hub, cmd);
     return ret;
 }
@@ -546,7 +822,7 @@ static int match(const char *url, struct route *rt, char *id, size_t idlen)
 }
 
 static enum MHD_Result route(struct api *a, struct MHD_Connection *c, const char *url,
-                             const char *method, const struct req *rq)
+                             const char *method, struct req *rq)
 {
     char id[API_MAX_URL + 1], shown[SHOW_ID + 8], bad[SHOW_ID + 8];
     struct route rt;
@@ -684,28 +960,63 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (rq->answered)
         return MHD_YES;
+    if (rq->cmd) /* resumed */
+        return command_done(a, c, rq);
     return route(a, c, url, method, rq);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)c;
     (void)toe;
-    free(*con_cls);
+    struct api *a = cls;
+    struct req *rq = *con_cls;
+    if (rq) {
+        pthread_mutex_lock(&a->mu);
+        unlist(a, rq); /* a command cut short (the daemon stopping) */
+        pthread_mutex_unlock(&a->mu);
+        if (rq->cmd)
+            hub_cmd_put(a->hub, rq->cmd);
+    }
+    free(rq);
     *con_cls = NULL;
 }
 
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    struct api *a = cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    log_warnx("api: %s", msg);
+    /* a flood of bad requests or refused connections is one warning each:
+     * a few lines, then a count */
+    log_warnx_limited(&a->mhd_warnings, "api: %s", msg);
+}
+
+/* Room for every connection the API may hold: the soft limit on open files
+ * is raised toward the hard one (systemd starts services at 1024). */
+static void enough_files(void)
+{
+    struct rlimit rl;
+    rlim_t want = API_MAX_CONNECTIONS + SPARE_FDS;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl))
+        log_warn("api: cannot raise the open files limit to %lu", (unsigned long)rl.rlim_cur);
+}
+
+/* How many connections fit under the open files limit. */
+static unsigned connection_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= API_MAX_CONNECTIONS + SPARE_FDS)
+        return API_MAX_CONNECTIONS;
+    return rl.rlim_cur > 2 * SPARE_FDS ? (unsigned)(rl.rlim_cur - SPARE_FDS) : SPARE_FDS;
 }
 
 struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
@@ -714,16 +1025,17 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
     struct sockaddr_in v4 = {.sin_family = AF_INET};
     struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
     const struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (!a) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     a->hub = o->hub;
     a->keepalive_ms = o->keepalive_ms > 0 ? o->keepalive_ms : 15000;
+    a->wake_fd = -1;
     snprintf(a->db_path, sizeof(a->db_path), "%s", o->db_path);
     pthread_mutex_init(&a->mu, NULL);
+    log_limit_init(&a->mhd_warnings, API_WARN_BURST, API_WARN_WINDOW_S);
     if (inet_pton(AF_INET, o->listen, &v4.sin_addr) == 1) {
         v4.sin_port = htons((uint16_t)o->port);
         sa = (const struct sockaddr *)&v4;
@@ -736,14 +1048,22 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
         api_stop(a);
         return NULL;
     }
-    unsigned timeout_s = (unsigned)(a->keepalive_ms / 1000 + 60);
+    if ((a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        snprintf(err, errlen, "api: eventfd: %s", strerror(errno));
+        api_stop(a);
+        return NULL;
+    }
+    enough_files();
+    hub_watch(a->hub, on_hub, a);
     errno = 0;
-    a->mhd =
-        MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handler, a,
-                         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, /* first: see its doc */
-                         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, a,
-                         MHD_OPTION_URI_LOG_CALLBACK, uri_seen, a, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_END);
+    a->mhd = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handler, a,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, /* first: see its doc */
+                              MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, a,
+                              MHD_OPTION_URI_LOG_CALLBACK, uri_seen, a, MHD_OPTION_THREAD_POOL_SIZE,
+                              (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+                              connection_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                              (unsigned)API_MAX_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_END);
     if (!a->mhd) {
         snprintf(err, errlen, "api: cannot listen on %s port %d: %s", o->listen, o->port,
                  errno ? strerror(errno) : "libmicrohttpd failed to start");
@@ -752,6 +1072,12 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info ? info->port : (unsigned)o->port;
+    if (pthread_create(&a->resumer, NULL, resumer, a)) {
+        snprintf(err, errlen, "api: cannot start a thread");
+        api_stop(a);
+        return NULL;
+    }
+    a->resumer_started = true;
     return a;
 }
 
@@ -764,8 +1090,31 @@ void api_stop(struct api *a)
 {
     if (!a)
         return;
+    /* Nothing parks any more and everything parked is resumed (ends):
+     * libmicrohttpd must not be stopped with suspended connections. */
+    pthread_mutex_lock(&a->mu);
+    a->stopping = true;
+    pthread_mutex_unlock(&a->mu);
+    if (a->resumer_started) {
+        kick(a);
+        pthread_join(a->resumer, NULL);
+    }
+    pthread_mutex_lock(&a->mu);
+    for (struct stream *s = a->parkable; s; s = s->next)
+        if (s->suspended)
+            resume_stream(s);
+    for (struct req *rq = a->waiting; rq; rq = rq->next)
+        if (rq->suspended)
+            resume_req(rq);
+    pthread_mutex_unlock(&a->mu);
     if (a->mhd)
         MHD_stop_daemon(a->mhd);
+    if (a->hub)
+        hub_watch(a->hub, NULL, NULL);
+    log_limit_flush(&a->mhd_warnings);
+    log_limit_fini(&a->mhd_warnings);
+    if (a->wake_fd >= 0)
+        close(a->wake_fd);
     pthread_mutex_destroy(&a->mu);
     free(a);
 }

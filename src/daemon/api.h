@@ -1,10 +1,10 @@
 /*
  * api.h - rackpowerd's HTTP API (libmicrohttpd, JSON; docs/api.md).
  *
- * Requests run on their own threads (one per connection) and never touch
- * the loop's state: reads come from the hub's snapshot and from the journal
- * (a read-only store per request), commands are posted to the loop through
- * the hub and answered when the loop has decided.
+ * Requests run on a small pool of threads and never touch the loop's state:
+ * reads come from the hub's snapshot and from the journal (a read-only store
+ * per request), commands are posted to the loop through the hub and answered
+ * when the loop has decided. No request blocks a thread of the pool.
  */
 #ifndef API_H
 #define API_H
@@ -16,6 +16,19 @@
 #define API_MAX_BODY 4096 /* bytes of a request body */
 #define API_MAX_URL 1024  /* bytes of a request path */
 #define API_CMD_TIMEOUT_MS 10000
+/* Connections (docs/api.md, "Connections"): at most API_MAX_CONNECTIONS in
+ * all (fewer when the open files limit cannot be raised for them), at most
+ * API_MAX_PER_IP from one address (more are closed at once), and one idle
+ * for API_IDLE_TIMEOUT_S (a request that does not come, or comes a byte at
+ * a time without ending) is closed. Parked ones (an event stream between
+ * events, a command waiting for the loop) do not time out. */
+#define API_MAX_CONNECTIONS 1000
+#define API_MAX_PER_IP 500
+#define API_IDLE_TIMEOUT_S 10
+/* libmicrohttpd's own warnings (malformed requests, refused connections):
+ * at most this many lines per window, then one line with the count. */
+#define API_WARN_BURST 5
+#define API_WARN_WINDOW_S 60
 
 struct api_opts {
     const char *listen; /* IPv4 or IPv6 address */
@@ -27,11 +40,13 @@ struct api_opts {
 
 struct api;
 
-/* Listens and serves until api_stop. NULL with err when it cannot listen. */
+/* Listens and serves until api_stop. NULL with err when it cannot listen.
+ * It becomes the hub's watcher, and raises the process's soft limit on open
+ * files to API_MAX_CONNECTIONS and some when it is lower. */
 struct api *api_start(const struct api_opts *o, char *err, size_t errlen);
 unsigned api_port(const struct api *a);
-/* Stops listening and waits for every request thread. Call hub_shutdown
- * first so that event streams and waiting commands end. NULL is fine. */
+/* Ends every event stream and waiting command (they answer "stopping"),
+ * stops listening and waits for the pool's threads. NULL is fine. */
 void api_stop(struct api *a);
 
 #endif

@@ -1,28 +1,27 @@
 /*
  * hub.c - snapshot, event notification and commands between threads.
  *
- * One mutex guards everything here; one condition variable (on the
- * monotonic clock) wakes event streams and threads waiting for answers.
- * Nothing blocks while holding the mutex.
+ * One mutex guards everything here; nothing blocks while holding it. Nobody
+ * waits here either: a watcher (the API) is told of new events, answers and
+ * the shutdown, and wakes what it has parked.
  */
 #include "hub.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct hub {
     pthread_mutex_t mu;
-    pthread_cond_t cond;
     struct hub_snap *snap;
     int64_t last_id;
     struct hub_cmd *head, *tail;
     bool shutdown;
     void (*wake)(void *arg);
     void *arg;
+    void (*watch)(void *arg, struct hub_cmd *answered);
+    void *watch_arg;
 };
 
 long hub_list_find(const struct hub_list *l, const char *id)
@@ -56,16 +55,11 @@ void hub_snap_free(struct hub_snap *s)
 struct hub *hub_new(void (*wake)(void *arg), void *arg)
 {
     struct hub *h = calloc(1, sizeof(*h));
-    pthread_condattr_t ca;
     if (!h)
         return NULL;
     h->wake = wake;
     h->arg = arg;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->cond, &ca);
-    pthread_condattr_destroy(&ca);
     return h;
 }
 
@@ -79,7 +73,6 @@ void hub_free(struct hub *h)
         free(c->body);
         free(c);
     }
-    pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
@@ -117,38 +110,40 @@ void hub_snap_put(struct hub *h, struct hub_snap *s)
         hub_snap_free(s);
 }
 
+/* Tells the watcher, outside the mutex (it may take its own locks). */
+static void tell(struct hub *h, struct hub_cmd *answered)
+{
+    pthread_mutex_lock(&h->mu);
+    void (*fn)(void *, struct hub_cmd *) = h->watch;
+    void *arg = h->watch_arg;
+    pthread_mutex_unlock(&h->mu);
+    if (fn)
+        fn(arg, answered);
+}
+
 void hub_notify(struct hub *h, int64_t last_id)
 {
     pthread_mutex_lock(&h->mu);
     if (last_id > h->last_id)
         h->last_id = last_id;
-    pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->mu);
+    tell(h, NULL);
 }
 
-static struct timespec deadline(int timeout_ms)
+int64_t hub_last_event(struct hub *h)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-int64_t hub_wait_event(struct hub *h, int64_t after, int timeout_ms)
-{
-    struct timespec until = deadline(timeout_ms);
     pthread_mutex_lock(&h->mu);
-    int rc = 0;
-    while (!h->shutdown && h->last_id <= after && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&h->cond, &h->mu, &until);
     int64_t id = h->shutdown ? -1 : h->last_id;
     pthread_mutex_unlock(&h->mu);
     return id;
+}
+
+void hub_watch(struct hub *h, void (*fn)(void *arg, struct hub_cmd *answered), void *arg)
+{
+    pthread_mutex_lock(&h->mu);
+    h->watch = fn;
+    h->watch_arg = arg;
+    pthread_mutex_unlock(&h->mu);
 }
 
 struct hub_cmd *hub_cmd_new(enum hub_cmd_kind kind, const char *id, const char *note)
@@ -176,9 +171,8 @@ void hub_cmd_put(struct hub *h, struct hub_cmd *c)
     }
 }
 
-int hub_submit(struct hub *h, struct hub_cmd *c, int timeout_ms)
+int hub_post(struct hub *h, struct hub_cmd *c)
 {
-    struct timespec until = deadline(timeout_ms);
     pthread_mutex_lock(&h->mu);
     if (h->shutdown) {
         pthread_mutex_unlock(&h->mu);
@@ -193,14 +187,15 @@ int hub_submit(struct hub *h, struct hub_cmd *c, int timeout_ms)
     h->tail = c;
     pthread_mutex_unlock(&h->mu);
     h->wake(h->arg);
+    return 0;
+}
 
+bool hub_cmd_answered(struct hub *h, const struct hub_cmd *c)
+{
     pthread_mutex_lock(&h->mu);
-    int rc = 0;
-    while (!c->done && !h->shutdown && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&h->cond, &h->mu, &until);
     bool done = c->done;
     pthread_mutex_unlock(&h->mu);
-    return done ? 0 : -1;
+    return done;
 }
 
 struct hub_cmd *hub_take(struct hub *h)
@@ -220,8 +215,8 @@ void hub_answer(struct hub *h, struct hub_cmd *c, int status, char *body)
     c->body = body;
     c->done = true;
     c->next = NULL;
-    pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->mu);
+    tell(h, c);
     hub_cmd_put(h, c);
 }
 
@@ -229,8 +224,8 @@ void hub_shutdown(struct hub *h)
 {
     pthread_mutex_lock(&h->mu);
     h->shutdown = true;
-    pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->mu);
+    tell(h, NULL);
 }
 
 bool hub_is_shutdown(struct hub *h)

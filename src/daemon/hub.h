@@ -4,9 +4,9 @@
  *   - the snapshot: immutable JSON texts of the rack, rebuilt by the loop
  *     after each change and swapped in; readers take a reference and never
  *     see the live state or a half-built document;
- *   - the journal's newest event id, which event streams wait on;
- *   - commands (power on, out of service ...) that HTTP threads post to the
- *     loop and wait for, with a timeout.
+ *   - the journal's newest event id, which event streams follow;
+ *   - commands (power on, out of service ...) that the HTTP side posts to
+ *     the loop; a watcher hears of each answer.
  */
 #ifndef HUB_H
 #define HUB_H
@@ -72,17 +72,22 @@ void hub_snap_put(struct hub *h, struct hub_snap *s);
 
 /* The loop announces the journal's newest id. */
 void hub_notify(struct hub *h, int64_t last_id);
-/* Waits until the newest id is above after or timeout_ms pass; returns the
- * newest id, or -1 when the hub is shutting down. */
-int64_t hub_wait_event(struct hub *h, int64_t after, int timeout_ms);
+/* The newest id, or -1 when the hub is shutting down. */
+int64_t hub_last_event(struct hub *h);
+/* fn(arg, c) is called after each hub_notify and hub_shutdown (c NULL) and
+ * each hub_answer (c the command answered, still referenced), from the
+ * calling thread, outside the hub's mutex; it must not block. One watcher. */
+void hub_watch(struct hub *h, void (*fn)(void *arg, struct hub_cmd *answered), void *arg);
 
 /* A new command with one reference for the caller. NULL when out of memory. */
 struct hub_cmd *hub_cmd_new(enum hub_cmd_kind kind, const char *id, const char *note);
 /* Drops a reference. */
 void hub_cmd_put(struct hub *h, struct hub_cmd *c);
-/* Posts c to the loop and waits for its answer: 0 answered (status, body
- * set), -1 when timeout_ms passed or the hub shut down first. */
-int hub_submit(struct hub *h, struct hub_cmd *c, int timeout_ms);
+/* Posts c to the loop without waiting: 0, or -1 when the hub is shutting
+ * down. The watcher hears of its answer. */
+int hub_post(struct hub *h, struct hub_cmd *c);
+/* Whether the loop has answered c (status, body set). */
+bool hub_cmd_answered(struct hub *h, const struct hub_cmd *c);
 /* The loop: takes the waiting commands (oldest first; each holds a reference
  * the loop drops with hub_answer). */
 struct hub_cmd *hub_take(struct hub *h);
@@ -90,8 +95,8 @@ struct hub_cmd *hub_take(struct hub *h);
  * reference. */
 void hub_answer(struct hub *h, struct hub_cmd *c, int status, char *body);
 
-/* Wakes every waiting thread for good: waits return -1, commands not yet
- * answered fail. */
+/* For good: hub_last_event returns -1, hub_post fails, the watcher is
+ * told. */
 void hub_shutdown(struct hub *h);
 bool hub_is_shutdown(struct hub *h);
 

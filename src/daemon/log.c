@@ -3,7 +3,10 @@
  */
 #include "log.h"
 
+#include "monoclock.h"
+
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,4 +91,58 @@ void log_warn(const char *fmt, ...)
 void log_warnx(const char *fmt, ...)
 {
     LOG_BODY(LOG_WARNING, NULL);
+}
+
+void log_limit_init(struct log_limit *l, unsigned burst, unsigned window_s)
+{
+    *l = (struct log_limit){.burst = burst, .window_ns = (int64_t)window_s * 1000000000};
+    pthread_mutex_init(&l->mu, NULL);
+}
+
+void log_limit_fini(struct log_limit *l)
+{
+    pthread_mutex_destroy(&l->mu);
+}
+
+/* Under l->mu: says how many were held back in the window that ended, and
+ * starts a new one at now. */
+static void limit_roll(struct log_limit *l, int64_t now_ns)
+{
+    if (l->held)
+        log_warnx("%u more warnings like these in the last %lld s, not shown; the last: %s",
+                  l->held, (long long)((now_ns - l->start_ns + 500000000) / 1000000000), l->last);
+    l->start_ns = now_ns;
+    l->shown = l->held = 0;
+}
+
+void log_warnx_limited(struct log_limit *l, const char *fmt, ...)
+{
+    char msg[sizeof(l->last)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    int64_t now = mono_ns();
+    pthread_mutex_lock(&l->mu);
+    if (!l->start_ns || now - l->start_ns >= l->window_ns)
+        limit_roll(l, now);
+    bool show = l->shown < l->burst;
+    if (show)
+        l->shown++;
+    else {
+        l->held++;
+        memcpy(l->last, msg, sizeof(msg));
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (show)
+        log_warnx("%s", msg);
+}
+
+void log_limit_flush(struct log_limit *l)
+{
+    int64_t now = mono_ns();
+    pthread_mutex_lock(&l->mu);
+    if (l->held && now - l->start_ns >= l->window_ns)
+        limit_roll(l, now);
+    pthread_mutex_unlock(&l->mu);
 }
