@@ -58,6 +58,10 @@ set_tests_properties(daemon_modbus PROPERTIES TIMEOUT 300)
 add_test(NAME daemon_firstrun COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_firstrun.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl>)
 set_tests_properties(daemon_firstrun PROPERTIES TIMEOUT 120)
+add_test(NAME daemon_diskfull COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_diskfull.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_diskfull PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
 add_test(NAME daemon_hwmon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_hwmon.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_hwmon PROPERTIES TIMEOUT 300)

@@ -337,25 +337,59 @@ static void test_bus_out_of_service_fails_the_bus(void **state)
     json_decref(a);
 }
 
-static void test_journal_refused_answers_503_and_changes_nothing(void **state)
+/* Appends each event's JSON to the string arg (a char[8192]). */
+static int gather(void *arg, int64_t id, const char *json)
+{
+    (void)id;
+    char *buf = arg;
+    snprintf(buf + strlen(buf), 8192 - strlen(buf), "%s\n", json);
+    return 0;
+}
+
+static int psu_oos_row(void *arg, const struct store_psu *x)
+{
+    if (!strcmp(x->id, "p1"))
+        *(int *)arg = x->out_of_service;
+    return 0;
+}
+
+static void test_journal_refused_refuses_grants_and_keeps_what_lowers_power(void **state)
 {
     (void)state;
     json_t *a;
-    /* a read-only store: every transaction fails */
+    /* a read-only store: every transaction fails, as SQLite fails them */
     struct store *ro = store_open(path, true, err, sizeof(err));
     assert_non_null(ro);
     d.store = ro;
     assert_int_equal(run(HUB_POWER_ON, "db1", "", &a), 503);
-    assert_non_null(strstr(str(a, "error"), "cannot journal the decision, nothing was done: "));
+    assert_non_null(strstr(str(a, "error"), "the journal cannot be written ("));
+    assert_non_null(strstr(str(a, "error"), "power is not granted until it can be"));
     assert_int_equal(r.servers[0].state, RACK_SRV_OFF);
     json_decref(a);
-    assert_int_equal(run(HUB_PSU_OUT, "p1", "", &a), 503);
-    assert_false(ov.psu_oos[0]);
-    assert_int_equal(r.psus[0].health, RACK_PSU_OK);
+    /* an operator's out of service is a failure: it lowers power, it stands */
+    assert_int_equal(run(HUB_PSU_OUT, "p1", "", &a), 200);
+    assert_true(ov.psu_oos[0]);
+    assert_int_equal(r.psus[0].health, RACK_PSU_FAILED);
     json_decref(a);
+    assert_true(decider_behind(&d));
+    assert_int_equal(decider_catch_up(&d, err, sizeof(err)), -1);
+    /* the journal works again: what waited is written, the flag's row too */
     d.store = st;
     store_close(ro);
-    /* and the next decision is taken as if nothing happened */
+    assert_int_equal(decider_catch_up(&d, err, sizeof(err)), 0);
+    assert_false(decider_behind(&d));
+    static char text[8192];
+    text[0] = '\0';
+    assert_int_equal(store_events(st, 0, 100, false, gather, text, err, sizeof(err)), 0);
+    assert_non_null(strstr(text, "\"event\":\"psu_fail\",\"psu\":\"p1\""));
+    assert_non_null(strstr(text, "\"event\":\"journal\""));
+    /* the failure and the word on protection that came with it */
+    assert_non_null(strstr(text, "\"late\":2"));
+    assert_null(strstr(text, "\"server\":\"db1\""));
+    int oos = -1;
+    assert_int_equal(store_load_psus(st, psu_oos_row, &oos, err, sizeof(err)), 0);
+    assert_int_equal(oos, 1);
+    /* and a request is granted again */
     assert_int_equal(run(HUB_POWER_ON, "db1", "", &a), 200);
     assert_string_equal(str(a, "result"), "granted");
     json_decref(a);
@@ -462,7 +496,7 @@ int main(void)
         T(test_back_in_service_degraded_when_its_device_says_degraded),
         T(test_back_in_service_stays_failed_while_its_device_cannot_read_it),
         T(test_bus_out_of_service_fails_the_bus),
-        T(test_journal_refused_answers_503_and_changes_nothing),
+        T(test_journal_refused_refuses_grants_and_keeps_what_lowers_power),
         T(test_command_that_changes_nothing_journals_nothing),
         T(test_untrusted_journal_holds_what_raises_power_and_keeps_lowering),
     };

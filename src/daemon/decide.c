@@ -3,12 +3,14 @@
  */
 #include "decide.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "event.h"
+#include "grow.h"
 #include "ledger.h"
 #include "log.h"
 #include "monoclock.h"
@@ -42,7 +44,11 @@ void decider_fini(struct decider *d)
     policy_free(d->pol);
     policy_free(d->spare);
     policy_actions_free(&d->acts);
+    json_decref(d->backlog);
+    free(d->out);
     d->pol = d->spare = NULL;
+    d->backlog = NULL;
+    d->out = NULL;
 }
 
 struct decision decision_inputs(const struct policy_input *in, size_t n, const char *why)
@@ -210,28 +216,110 @@ static int put_rows(struct decider *d, const struct marks *m, double time, char 
     return 0;
 }
 
-/* The events and the rows in one transaction. 0, or -1 with err and
- * nothing written. */
+/* A "journal" event: how late the events written with it are. */
+static json_t *late_event(const struct decider *d, size_t n)
+{
+    char why[700];
+    snprintf(why, sizeof(why),
+             "the journal could not be written for %.1f s (%s); %zu events kept in memory are "
+             "written now, late (their t and time say when each happened)%s",
+             wall_now() - d->failing_since, d->failing_err, n,
+             d->backlog_lost ? "; some were lost:" : "");
+    if (d->backlog_lost)
+        snprintf(why + strlen(why), sizeof(why) - strlen(why), " %zu, the oldest", d->backlog_lost);
+    json_t *ev = decider_event(d, "journal");
+    json_object_set_new(ev, "reason", json_string(why));
+    json_object_set_new(ev, "late", json_integer((json_int_t)n));
+    json_object_set_new(ev, "lost", json_integer((json_int_t)d->backlog_lost));
+    return ev;
+}
+
+static int append_all(struct decider *d, json_t *evs, int64_t *id, char *err, size_t len)
+{
+    size_t k;
+    json_t *ev;
+    json_array_foreach(evs, k, ev)
+    {
+        if ((*id = store_append(d->store, ev, err, len)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The backlog (with a "journal" event saying so), then the events, then the
+ * rows (every row when some changed unjournaled) in one transaction. 0, or
+ * -1 with err and nothing written. m may be NULL: no rows of its own. */
 static int write_journal(struct decider *d, json_t *evs, const struct marks *m, double time,
                          char *err, size_t len)
 {
-    if (store_begin(d->store, err, len))
+    if (d->failing_since && !d->retrying) {
+        /* failing: only decider_catch_up tries again, so that no decision
+         * waits on a write that is bound to fail */
+        snprintf(err, len, "%s", d->failing_err);
         return -1;
-    size_t k;
-    json_t *ev;
+    }
+    size_t nlate = d->backlog ? json_array_size(d->backlog) : 0;
+    json_t *late = nlate || d->rows_dirty || d->failing_since ? late_event(d, nlate) : NULL;
     int64_t id = 0;
-    json_array_foreach(evs, k, ev)
-    {
-        if ((id = store_append(d->store, ev, err, len)) < 0)
-            break;
-    }
-    if (id < 0 || put_rows(d, m, time, err, len) || store_commit(d->store, err, len)) {
+    int rc = store_begin(d->store, err, len);
+    if (!rc && nlate)
+        rc = append_all(d, d->backlog, &id, err, len);
+    if (!rc && late)
+        rc = (id = store_append(d->store, late, err, len)) < 0 ? -1 : 0;
+    if (!rc && evs)
+        rc = append_all(d, evs, &id, err, len);
+    if (!rc && d->rows_dirty)
+        rc = ledger_put_all(d->store, d->rack, d->psu_oos, d->bus_oos, time, err, len);
+    else if (!rc && m)
+        rc = put_rows(d, m, time, err, len);
+    if (!rc)
+        rc = store_commit(d->store, err, len);
+    if (rc) {
         store_rollback(d->store);
+        json_decref(late);
+        if (!d->failing_since) {
+            d->failing_since = time;
+            log_warnx("journal: %s; from now on what lowers power is done and journaled later, "
+                      "what raises power waits for the journal",
+                      err);
+        }
+        snprintf(d->failing_err, sizeof(d->failing_err), "%s", err);
         return -1;
     }
+    if (late) {
+        log_info("journal: written again after %.1f s; %zu late events written%s",
+                 time - d->failing_since, nlate, d->backlog_lost ? " (some were lost)" : "");
+        json_decref(late);
+    }
+    json_decref(d->backlog);
+    d->backlog = NULL;
+    d->backlog_lost = 0;
+    d->rows_dirty = false;
+    d->failing_since = 0;
     if (id > 0)
         d->last_id = id;
     return 0;
+}
+
+/* Keeps events for the next write that succeeds (their ids reset: the
+ * journal numbers them then). */
+static void keep_events(struct decider *d, json_t *evs)
+{
+    if (!d->backlog && !(d->backlog = json_array())) {
+        d->backlog_lost += json_array_size(evs);
+        return;
+    }
+    size_t k;
+    json_t *ev;
+    json_array_foreach(evs, k, ev)
+    {
+        json_object_set_new(ev, "id", json_integer(0));
+        if (json_array_size(d->backlog) >= DECIDE_BACKLOG_MAX) {
+            json_array_remove(d->backlog, 0);
+            d->backlog_lost++;
+        }
+        json_array_append(d->backlog, ev);
+    }
 }
 
 /* Log lines: what happened to PSUs, buses and feeds as the policy was told,
@@ -280,6 +368,127 @@ static void undo(struct decider *d, struct rack *before)
     policy_actions_clear(&d->acts);
 }
 
+/* What server i was granted before the decision (0 unless it drew). */
+static int64_t drew_mw(const struct rack *before, int i)
+{
+    const struct rack_server *s = &before->servers[i];
+    return rack_server_draws(s) ? s->alloc_mw : 0;
+}
+
+/* Whether an action raises power: a grant, a restore, a cap above what the
+ * server drew. A switch, a shed, a lower cap, a release lower it or keep the
+ * rack within its capacity; a wait or a change of protection sends nothing. */
+static bool raises(const struct policy_action *a, const struct rack *before)
+{
+    switch (a->kind) {
+    case POLICY_ACT_GRANT:
+    case POLICY_ACT_RESTORE:
+        return true;
+    case POLICY_ACT_CAP:
+        return a->server >= 0 && a->watts_mw > drew_mw(before, a->server);
+    default:
+        return false;
+    }
+}
+
+/* Hands the actions with raises(a) == want to the devices, in order. */
+static size_t send(struct decider *d, const struct rack *before, bool want)
+{
+    size_t n = 0;
+    if (!d->hooks.send || !d->acts.n)
+        return 0;
+    if (grow_to((void **)&d->out, &d->out_cap, d->acts.n, sizeof(*d->out), 16, 0)) {
+        /* out of memory: one at a time, the same order */
+        for (size_t k = 0; k < d->acts.n; k++)
+            if (raises(&d->acts.v[k], before) == want) {
+                d->hooks.send(d->hooks.arg, &d->acts.v[k], 1);
+                n++;
+            }
+        return n;
+    }
+    for (size_t k = 0; k < d->acts.n; k++)
+        if (raises(&d->acts.v[k], before) == want)
+            d->out[n++] = d->acts.v[k];
+    if (n)
+        d->hooks.send(d->hooks.arg, d->out, n);
+    return n;
+}
+
+/* Whether server i was named by a power-on request among the inputs. */
+static bool asked_on(const struct decision *x, int i)
+{
+    for (size_t k = 0; k < x->n; k++)
+        if (x->in[k].kind == POLICY_POWER_ON && x->in[k].index == i)
+            return true;
+    return false;
+}
+
+/*
+ * The journal failed on a decision about inputs whose lowering actions are
+ * already on their way: it stands, but what raises power is taken back (the
+ * server as it was before) and a power-on request is refused. The events of
+ * what stands (evs: nfacts facts, then one per action) go to the backlog.
+ * Returns whether a request was refused.
+ */
+static bool keep_lowering(struct decider *d, const struct decision *x, const struct rack *before,
+                          json_t *evs, size_t nfacts)
+{
+    bool refused = false;
+    size_t nraised = 0, nback = 0;
+    for (size_t k = 0; k < d->acts.n; k++) {
+        const struct policy_action *a = &d->acts.v[k];
+        nraised += raises(a, before);
+        nback += raises(a, before) || (a->server >= 0 && asked_on(x, a->server));
+    }
+    json_t *kept = json_array();
+    for (size_t k = 0; k < nfacts; k++)
+        json_array_append(kept, json_array_get(evs, k));
+    size_t n = 0, ev = nfacts; /* the event of each action but an ignored one (collect) */
+    for (size_t k = 0; k < d->acts.n; k++) {
+        struct policy_action *a = &d->acts.v[k];
+        size_t its = a->kind == POLICY_ACT_IGNORED ? SIZE_MAX : ev++;
+        /* what was taken back goes, and with it the word on protection,
+         * which was about the rack with it: the next settle says it again */
+        if (raises(a, before) || (a->server >= 0 && asked_on(x, a->server)) ||
+            (nback && a->kind == POLICY_ACT_PROTECTION))
+            continue;
+        if (its != SIZE_MAX)
+            json_array_append(kept, json_array_get(evs, its));
+        d->acts.v[n++] = *a;
+    }
+    d->acts.n = n;
+    for (int i = 0; i < d->rack->nservers; i++) {
+        struct rack_server *s = &d->rack->servers[i];
+        const struct rack_server *b = &before->servers[i];
+        if (asked_on(x, i)) {
+            refused = refused || s->state != b->state || b->state == RACK_SRV_OFF;
+            s->state = b->state;
+            s->alloc_mw = b->alloc_mw;
+            s->seq = b->seq;
+        } else if ((rack_server_draws(s) ? s->alloc_mw : 0) > drew_mw(before, i)) {
+            s->state = b->state;
+            s->alloc_mw = b->alloc_mw;
+        }
+    }
+    if (nback) {
+        d->rack->is_protected = before->is_protected;
+        d->rack->redundancy_lost = before->redundancy_lost;
+    }
+    /* the policy's scratch may remember the raises */
+    if (d->spare)
+        fresh_policy(d);
+    json_array_clear(evs);
+    json_array_extend(evs, kept);
+    json_decref(kept);
+    keep_events(d, evs);
+    d->rows_dirty = true;
+    d->withheld = d->withheld || nback;
+    log_warnx("journal behind: %zu decisions stand and wait to be journaled; %zu that raise power "
+              "were taken back%s",
+              d->acts.n, nraised, refused ? "; a power-on request was refused" : "");
+    return refused;
+}
+
 int decide(struct decider *d, const struct decision *x, char *err, size_t len)
 {
     json_t *evs = x->pre ? x->pre : json_array();
@@ -288,6 +497,7 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
     int64_t now = mono_ns();
     double time = wall_now();
 
+    d->trace = (struct decide_trace){.begin_ns = now};
     policy_actions_clear(&d->acts);
     d->acts.dropped = 0;
     if (!d->spare)
@@ -314,6 +524,12 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
         free(m.psu);
         return -1;
     }
+    d->trace.decided_ns = mono_ns();
+    /* a decision on inputs lowers power at once; a settle is all or nothing */
+    bool early = !x->settle;
+    if (early)
+        d->trace.nsent = send(d, &before, false);
+    d->trace.sent_ns = mono_ns();
     if (x->flag_psu)
         m.psu[x->flag_index] = true;
     if (x->flag_bus)
@@ -322,45 +538,87 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
     size_t nfacts = collect(d, x, now - d->start_ns, time, evs, &m);
     m.all = m.all || d->acts.dropped;
     bool any = m.all || json_array_size(evs) || x->flag_psu || x->flag_bus;
-    if (any && write_journal(d, evs, &m, time, err, len)) {
-        undo(d, &before);
-        log_warnx("journal: %s; the decision was not taken", err);
-        json_decref(evs);
-        free(m.psu);
-        return -1;
+    bool refused = false;
+    if ((any || d->backlog || d->rows_dirty) && write_journal(d, evs, &m, time, err, len)) {
+        if (!early) {
+            undo(d, &before);
+            log_warnx("journal: %s; the decision was not taken", err);
+            json_decref(evs);
+            free(m.psu);
+            return -1;
+        }
+        refused = keep_lowering(d, x, &before, evs, nfacts);
+        any = false; /* nothing new in the journal */
     }
-    rack_free(&before);
-    free(m.psu);
+    d->trace.journaled_ns = mono_ns();
 
-    /* journaled: now it may be announced and executed */
+    /* journaled (or, for what lowers power, done without it): announce and
+     * execute the rest */
     log_decision(d, evs, nfacts);
     if (any && d->hooks.journaled)
         d->hooks.journaled(d->hooks.arg, d->last_id);
+    send(d, &before, true);
+    if (!early)
+        send(d, &before, false);
+    rack_free(&before);
+    free(m.psu);
     if (d->hooks.execute)
         d->hooks.execute(d->hooks.arg, &d->acts);
-    if (x->events)
+    d->trace.done_ns = mono_ns();
+    if (x->events && !refused) /* a caller that gets -1 takes no events */
         *x->events = json_incref(evs);
     json_decref(evs);
+    if (refused) {
+        snprintf(err, len,
+                 "the journal cannot be written (%s); power is not granted until it can be",
+                 d->failing_err);
+        return -1;
+    }
     return 0;
 }
 
 int64_t decider_journal(struct decider *d, json_t *ev, char *err, size_t len)
 {
-    int64_t id = -1;
-    if (!store_begin(d->store, err, len)) {
-        id = store_append(d->store, ev, err, len);
-        if (id < 0 || store_commit(d->store, err, len)) {
-            store_rollback(d->store);
-            id = -1;
-        }
-    }
-    json_decref(ev);
-    if (id < 0)
+    json_t *evs = json_array();
+    if (!evs || json_array_append_new(evs, ev)) {
+        json_decref(evs);
+        snprintf(err, len, "out of memory");
         return -1;
-    d->last_id = id;
+    }
+    if (write_journal(d, evs, NULL, wall_now(), err, len)) {
+        keep_events(d, evs);
+        json_decref(evs);
+        return -1;
+    }
+    json_decref(evs);
     if (d->hooks.journaled)
-        d->hooks.journaled(d->hooks.arg, id);
-    return id;
+        d->hooks.journaled(d->hooks.arg, d->last_id);
+    return d->last_id;
+}
+
+bool decider_behind(const struct decider *d)
+{
+    return d->backlog || d->rows_dirty || d->withheld || d->failing_since;
+}
+
+int decider_catch_up(struct decider *d, char *err, size_t len)
+{
+    if (d->backlog || d->rows_dirty || d->failing_since) {
+        d->retrying = true;
+        int rc = write_journal(d, NULL, NULL, wall_now(), err, len);
+        d->retrying = false;
+        if (rc)
+            return -1;
+        if (d->hooks.journaled)
+            d->hooks.journaled(d->hooks.arg, d->last_id);
+    }
+    if (d->withheld) {
+        struct decision x = decision_settle(NULL);
+        if (decide(d, &x, err, len))
+            return -1;
+        d->withheld = false;
+    }
+    return 0;
 }
 
 int decider_restore(struct decider *d, struct rack *saved, char *err, size_t len)

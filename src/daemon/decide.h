@@ -1,15 +1,26 @@
 /*
  * decide.h - deciding and journaling: the order every change of the rack
- * follows (DESIGN.md: "a grant is journaled before it is announced").
+ * follows (DESIGN.md: "safety before bookkeeping").
  *
  *   1. the policy decides on the live rack, a copy kept as the undo;
- *   2. the events and the ledger rows the decision changed are written in
- *      one SQLite transaction; if that fails the rack is put back, the
- *      policy starts afresh and nothing happened (an API caller gets 503, a
- *      device reports again);
- *   3. only then: log lines, and the caller's hooks (event streams woken,
- *      actions to the devices, the snapshot, the policy's timer).
- * So no device is told of a grant the ledger does not hold.
+ *   2. the actions that lower power (a switch, a shed, a lowered cap, a
+ *      release) go to the devices at once;
+ *   3. the events and the ledger rows the decision changed are written in
+ *      one SQLite transaction;
+ *   4. only then: log lines, the actions that raise power (a grant, a
+ *      restore, a raised cap) to the devices, and the caller's hooks (event
+ *      streams woken, the snapshot, the policy's timer).
+ * So no device is told of a grant the ledger does not hold, and no shed
+ * waits for the disk.
+ *
+ * When the transaction fails (a full disk, an I/O error) a decision on
+ * inputs still stands as far as it lowers power: what raises power is taken
+ * back (the servers are as before: a grant waits, a restore stays shed), a
+ * power-on request is refused, and the events of what was done wait in
+ * memory, in order, to be journaled with the ledger rows by the next write
+ * that succeeds (decider_catch_up). A settle (a start, a reload) is all or
+ * nothing: it is undone, and its actions go to the devices only after the
+ * commit.
  *
  * Called on the loop thread only. Nothing here exits: out of memory is an
  * error returned like a journal that cannot be written.
@@ -26,14 +37,27 @@
 #include "rack.h"
 #include "store.h"
 
-/* What the decider tells its owner after a decision was journaled. Each may
- * be NULL. */
+/* What the decider tells its owner. Each may be NULL. */
 struct decider_hooks {
     /* the journal's newest id grew to last_id (event streams wait on it) */
     void (*journaled)(void *arg, int64_t last_id);
-    /* the decision is journaled: execute acts (devices, snapshot, timer) */
+    /* actions for the devices: those that lower power before the journal is
+     * written, those that raise it after (each call in the policy's order) */
+    void (*send)(void *arg, const struct policy_action *v, size_t n);
+    /* the decision stands: what follows from it (alarms, snapshot, timer) */
     void (*execute)(void *arg, const struct policy_actions *acts);
     void *arg;
+};
+
+/* Monotonic stamps (mono_ns) of the last decision's steps, for the log and
+ * the benchmark: where the time from an input to the devices goes. */
+struct decide_trace {
+    int64_t begin_ns;     /* decide was called */
+    int64_t decided_ns;   /* the policy answered */
+    int64_t sent_ns;      /* the lowering actions were handed to the devices */
+    int64_t journaled_ns; /* the transaction committed (or failed) */
+    int64_t done_ns;      /* the raising actions were handed over, the hooks ran */
+    size_t nsent;         /* how many actions went before the journal */
 };
 
 struct decider {
@@ -49,7 +73,23 @@ struct decider {
     /* Why the journal cannot be trusted with a decision that raises power,
      * "" while it can (decider_distrust). */
     char distrust[256];
+    struct decide_trace trace;
+
+    /* while the journal cannot be written */
+    json_t *backlog;           /* events not journaled yet, oldest first */
+    size_t backlog_lost;       /* events dropped past DECIDE_BACKLOG_MAX */
+    bool rows_dirty;           /* ledger rows changed unjournaled: all are written next */
+    bool withheld;             /* raises were taken back: a settle when it works again */
+    double failing_since;      /* Unix time of the first failure, 0 when none */
+    bool retrying;             /* decider_catch_up is writing */
+    char failing_err[256];     /* the last failure */
+    struct policy_action *out; /* the actions handed to send (scratch) */
+    size_t out_cap;
 };
+
+/* Events kept in memory while the journal fails; past it the oldest are
+ * dropped and counted (the ledger rows are written whole all the same). */
+#define DECIDE_BACKLOG_MAX 10000
 
 /* Sets d up for rack r, journaling to s. 0, or -1 with err (out of memory). */
 int decider_init(struct decider *d, struct rack *r, struct store *s, const bool *psu_oos,
@@ -76,9 +116,13 @@ struct decision decision_inputs(const struct policy_input *in, size_t n, const c
 struct decision decision_settle(json_t *pre);
 
 /*
- * Decides, journals and then executes. Returns 0, or -1 with err when
- * nothing was decided (the inputs name nothing), the journal could not be
- * written or memory ran out: the rack and the ledger are as before.
+ * Decides, sends what lowers power, journals, then sends what raises it and
+ * executes. Returns 0 when the decision stands (with the journal behind
+ * when it could not be written: decider_behind). -1 with err when nothing
+ * was decided (the inputs name nothing, memory ran out, a settle the
+ * journal refused: the rack and the ledger are as before), or when the
+ * journal failed and the inputs held a power-on request: the request is
+ * refused, while what lowered power stands.
  */
 int decide(struct decider *d, const struct decision *x, char *err, size_t len);
 
@@ -100,8 +144,21 @@ bool decider_journal_trusted(const struct decider *d);
 void decider_distrust(struct decider *d, const char *why);
 
 /* Journals one event that decides nothing (a device up or down, a refused
- * reload, the stop); takes ev. Returns its id, or -1 with err. */
+ * reload, the stop); takes ev. Returns its id, or -1 with err: the event
+ * then waits in the backlog for the next write that succeeds. */
 int64_t decider_journal(struct decider *d, json_t *ev, char *err, size_t len);
+
+/* Whether the journal is behind: events wait to be written, or raises were
+ * taken back and wait for a settle. */
+bool decider_behind(const struct decider *d);
+
+/*
+ * Writes what waits (the backlog, every ledger row, and a "journal" event
+ * that says what was late) and, once written, settles so that the raises
+ * taken back happen, journaled. 0 when the journal has caught up, -1 with
+ * err when it still cannot be written (the owner tries again later).
+ */
+int decider_catch_up(struct decider *d, char *err, size_t len);
 
 /* A new event named name, at now: {"id": 0, "t", "time", "event"}. */
 json_t *decider_event(const struct decider *d, const char *name);

@@ -5,9 +5,11 @@
 #include "driver_conf.h"
 #include "monoclock.h"
 #include "grow.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,7 +30,8 @@ struct worker {
     /* under d->mu */
     struct policy_action *acts;
     size_t nacts, cap;
-    int wake[2]; /* a byte in it: actions queued, or stop */
+    int64_t queued_ns; /* when the first of acts was queued (mono_ns) */
+    int wake[2];       /* a byte in it: actions queued, or stop */
 };
 
 struct devices {
@@ -76,6 +79,7 @@ static void post(struct worker *w, enum devices_msg_kind kind, struct driver_rep
         return;
     m->kind = kind;
     m->dev = w->index;
+    m->posted_ns = mono_ns();
     if (rep) {
         m->rep = *rep;
         *rep = (struct driver_report){0};
@@ -172,6 +176,7 @@ static void *worker_main(void *arg)
             alerted = wait_until(w, until, fd);
         }
         bool stop = d->stop;
+        int64_t queued_ns = w->queued_ns, taken_ns = mono_ns();
         if (inst && w->nacts) { /* swap the queue out: act without the lock */
             struct policy_action *t = acts;
             size_t tcap = cap;
@@ -198,6 +203,15 @@ static void *worker_main(void *arg)
                     up = false;
                 }
             }
+        }
+        if (nacts && log_debugging()) { /* the benchmark's stamps (docs/benchmarks.md) */
+            int64_t done_ns = mono_ns();
+            char name[300];
+            devices_describe(w->dev, name, sizeof(name));
+            log_debug("%s: %zu actions queued at %.6f, taken +%" PRId64 " us, written +%" PRId64
+                      " us (monotonic s)",
+                      name, nacts, (double)queued_ns / 1e9, (taken_ns - queued_ns) / 1000,
+                      (done_ns - queued_ns) / 1000);
         }
         nacts = 0;
         int64_t now = mono_ns();
@@ -307,6 +321,8 @@ void devices_act(struct devices *d, const struct policy_action *a, size_t n)
         struct worker *w = &d->w[i];
         if (grow_to((void **)&w->acts, &w->cap, w->nacts + n, sizeof(*w->acts), 16, 0))
             continue; /* lost: the driver reconciles at its next open */
+        if (!w->nacts)
+            w->queued_ns = mono_ns();
         memcpy(w->acts + w->nacts, a, n * sizeof(*a));
         w->nacts += n;
         wake_worker(w);

@@ -27,7 +27,8 @@ enum devices_msg_kind {
 
 struct devices_msg {
     enum devices_msg_kind kind;
-    size_t dev; /* index in the config's devices */
+    size_t dev;        /* index in the config's devices */
+    int64_t posted_ns; /* when the worker posted it (mono_ns) */
     struct driver_report rep;
     char text[256];
     struct devices_msg *next;

@@ -7,6 +7,7 @@
  */
 #include "engine.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@
 struct engine {
     uv_loop_t loop;
     uv_async_t async;
-    uv_timer_t deadline, watchdog;
+    uv_timer_t deadline, watchdog, catchup;
     uv_signal_t sig[NSIGNALS];
     bool loop_ready;
 
@@ -120,13 +121,34 @@ static void schedule(struct engine *e)
     uv_timer_start(&e->deadline, on_deadline, ms, 0);
 }
 
+static void on_catchup(uv_timer_t *t);
+
+/* While the journal is behind, it is tried again every second. */
+static void watch_journal(struct engine *e)
+{
+    if (e->loop_ready && decider_behind(&e->dec) && !uv_is_active((uv_handle_t *)&e->catchup))
+        uv_timer_start(&e->catchup, on_catchup, 1000, 1000);
+}
+
+static void on_catchup(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    char err[256];
+    if (decider_catch_up(&e->dec, err, sizeof(err)))
+        return; /* the next tick tries again */
+    uv_timer_stop(&e->catchup);
+    publish(e);
+}
+
 /* Journals an event that decides nothing; a failure is logged, not fatal:
- * the event is lost, the daemon goes on. */
+ * the event waits in memory for the journal, the daemon goes on. */
 static void journal(struct engine *e, json_t *ev)
 {
     char err[256];
-    if (decider_journal(&e->dec, ev, err, sizeof(err)) < 0)
-        log_warnx("journal: %s", err);
+    if (decider_journal(&e->dec, ev, err, sizeof(err)) < 0) {
+        log_warnx("journal: %s; the event waits for the journal", err);
+        watch_journal(e);
+    }
 }
 
 static void journal_alarm(struct engine *e, const char *name, const struct alarm *a)
@@ -181,11 +203,18 @@ static void update_alarms(struct engine *e)
     }
 }
 
-/* The decider's hooks: after a decision is journaled. */
+/* The decider's hooks: the journal grew, actions for the devices, after a
+ * decision. */
 static void on_journaled(void *arg, int64_t last_id)
 {
     struct engine *e = arg;
     hub_notify(e->hub, last_id);
+}
+
+static void on_send(void *arg, const struct policy_action *v, size_t n)
+{
+    struct engine *e = arg;
+    devices_act(e->devices, v, n);
 }
 
 static void on_decided(void *arg, const struct policy_actions *acts)
@@ -195,12 +224,12 @@ static void on_decided(void *arg, const struct policy_actions *acts)
         if (acts->v[k].kind == POLICY_ACT_PROTECTION)
             snprintf(e->protection_reason, sizeof(e->protection_reason), "%s", acts->v[k].reason);
     update_alarms(e);
-    devices_act(e->devices, acts->v, acts->n);
     devices_rack(e->devices, &e->rack);
     if (e->hub)
         publish(e);
     if (e->loop_ready)
         schedule(e);
+    watch_journal(e);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -258,6 +287,14 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         struct decision x = decision_inputs(keep, n, why);
         if (decide(&e->dec, &x, err, sizeof(err)))
             log_warnx("%s: report not applied: %s", e->vdev[m->dev].name, err);
+        const struct decide_trace *t = &e->dec.trace;
+        log_debug("%s: report posted at %.6f, taken +%" PRId64 " us, decided +%" PRId64
+                  " us, %zu actions sent +%" PRId64 " us, journaled +%" PRId64 " us, done +%" PRId64
+                  " us (monotonic s; from the post)",
+                  e->vdev[m->dev].name, (double)m->posted_ns / 1e9,
+                  (t->begin_ns - m->posted_ns) / 1000, (t->decided_ns - m->posted_ns) / 1000,
+                  t->nsent, (t->sent_ns - m->posted_ns) / 1000,
+                  (t->journaled_ns - m->posted_ns) / 1000, (t->done_ns - m->posted_ns) / 1000);
     } else {
         publish(e);
     }
@@ -442,8 +479,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     if (decider_init(&e->dec, r, e->store, e->ov.psu_oos, e->ov.bus_oos, start_ns, err, errlen))
         goto fail;
     e->dec_ready = true;
-    e->dec.hooks =
-        (struct decider_hooks){.journaled = on_journaled, .execute = on_decided, .arg = e};
+    e->dec.hooks = (struct decider_hooks){
+        .journaled = on_journaled, .send = on_send, .execute = on_decided, .arg = e};
     struct ledger_counts counts;
     if (ledger_restore(e->store, r, e->ov.psu_oos, e->ov.bus_oos, mono_ns(), &counts, dberr,
                        sizeof(dberr))) {
@@ -462,6 +499,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->deadline.data = e;
     uv_timer_init(&e->loop, &e->watchdog);
     e->watchdog.data = e;
+    uv_timer_init(&e->loop, &e->catchup);
+    e->catchup.data = e;
     for (int k = 0; k < NSIGNALS; k++) {
         uv_signal_init(&e->loop, &e->sig[k]);
         e->sig[k].data = e;
@@ -547,6 +586,9 @@ void engine_free(struct engine *e)
         json_t *ev = decider_event(&e->dec, "stop");
         json_object_set_new(ev, "reason", json_string(e->stop_reason));
         journal(e, ev);
+        if (decider_behind(&e->dec))
+            log_warnx("journal: still cannot be written; %zu events kept in memory are lost",
+                      e->dec.backlog ? json_array_size(e->dec.backlog) : 0);
         log_info("stopped");
     }
     store_close(e->store);
@@ -554,6 +596,7 @@ void engine_free(struct engine *e)
         uv_close((uv_handle_t *)&e->async, on_close);
         uv_close((uv_handle_t *)&e->deadline, on_close);
         uv_close((uv_handle_t *)&e->watchdog, on_close);
+        uv_close((uv_handle_t *)&e->catchup, on_close);
         for (int k = 0; k < NSIGNALS; k++)
             uv_close((uv_handle_t *)&e->sig[k], on_close);
         uv_run(&e->loop, UV_RUN_DEFAULT);

@@ -6,9 +6,11 @@
  * Everything that changes the rack comes to the loop as an input: a device's
  * report (from a worker, src/daemon/devices.c), an operator's command (from
  * an HTTP thread, src/daemon/hub.c), the policy's own deadline, a signal.
- * Each is decided by the pure policy, journaled with the ledger in one
+ * Each is decided by the pure policy; what lowers power goes to the devices
+ * at once, then the decision is journaled with the ledger in one
  * transaction, and only then logged, published (snapshot, event streams)
- * and handed to the devices (decide.h). docs/daemon.md describes the model.
+ * and what raises power handed to the devices (decide.h). docs/daemon.md
+ * describes the model.
  */
 #ifndef ENGINE_H
 #define ENGINE_H

@@ -54,8 +54,9 @@ __attribute__((format(printf, 3, 0))) static void vlog(int pri, const char *err,
     clock_gettime(CLOCK_REALTIME, &ts);
     if (localtime_r(&ts.tv_sec, &tm))
         strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-    /* one fprintf: stdio locks the stream, so lines of threads never mix */
-    fprintf(stderr, "%s.%03ld %s: %s%s\n", stamp, ts.tv_nsec / 1000000, log_name, level, msg);
+    /* one fprintf: stdio locks the stream, so lines of threads never mix;
+     * microseconds, so that a line says where the time of a fast path went */
+    fprintf(stderr, "%s.%06ld %s: %s%s\n", stamp, ts.tv_nsec / 1000, log_name, level, msg);
 }
 
 #define LOG_BODY(pri, err)                                                                         \
@@ -67,6 +68,11 @@ __attribute__((format(printf, 3, 0))) static void vlog(int pri, const char *err,
 void log_info(const char *fmt, ...)
 {
     LOG_BODY(LOG_INFO, NULL);
+}
+
+bool log_debugging(void)
+{
+    return log_verbose;
 }
 
 void log_debug(const char *fmt, ...)

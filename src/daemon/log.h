@@ -20,6 +20,8 @@ void log_to_syslog(void);
 
 __attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_debug(const char *fmt, ...);
+/* Whether debug lines are written (to skip the work of building one). */
+bool log_debugging(void);
 __attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_warnx(const char *fmt, ...);
 

@@ -42,7 +42,8 @@ void serve_say(const struct serve *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "rackpower-sim %9.3fs  %s\n", (double)(mono_ns() - s->t0) / 1e9, msg);
+    /* microseconds: the benchmark times the daemon by these stamps */
+    fprintf(stderr, "rackpower-sim %12.6fs  %s\n", (double)(mono_ns() - s->t0) / 1e9, msg);
 }
 
 void serve_set_nonblock_cloexec(int fd)
@@ -446,6 +447,8 @@ int serve_main(int argc, char **argv)
         char units[4096];
         simdevs_describe(&s->dev, units, sizeof(units));
         serve_say(s, "units: %s", units);
+        serve_say(s, "clock: 0 s here is %.6f s on CLOCK_MONOTONIC (rackpowerd's debug stamps)",
+                  (double)s->t0 / 1e9);
         if (s->socat > 0)
             serve_say(s, "rtu: socat (pid %d) links %s <-> %s", (int)s->socat, s->o.rtu,
                       s->rtu_sim);
