@@ -569,10 +569,208 @@ static void test_shed_server_holds_its_place_against_less_important_request(void
     in(&f, POLICY_POWER_ON, late, 21);
     /* 700 W would fit now, but not with app back: late waits */
     assert_int_equal(st(&f, late), RACK_SRV_WAITING);
+    /* 200 W would fit even with app back, but app is more important and
+     * could come back: tiny waits too, until app is back */
     in(&f, POLICY_POWER_ON, tiny, 22);
-    assert_int_equal(st(&f, tiny), RACK_SRV_ON);
+    assert_int_equal(st(&f, tiny), RACK_SRV_WAITING);
     tick(&f);
     assert_int_equal(st(&f, app), RACK_SRV_ON);
+    assert_int_equal(st(&f, tiny), RACK_SRV_ON); /* 800 + 900 + 200 of 2000 W */
+    assert_int_equal(st(&f, late), RACK_SRV_WAITING);
+    done(&f);
+}
+
+/* ---- priority at every moment (issue 7) --------------------------------- */
+
+/* Two 1000 W PSUs; db (priority 1) asks 1200 W and can run at 600 W. One
+ * PSU fails: db is capped to 1000 W. The PSU comes back: db waits for the
+ * rack to be stable before it is back at 1200 W. */
+static void capped_db(struct fx *f, int *db, int *p2)
+{
+    rack_begin(f, RACK_PROT_NONE, 1, 1);
+    f->r.restore_after_ns = 30 * 1000000000LL;
+    add_psu(f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    *p2 = add_psu(f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    *db = add_server(f, "db", 1200, 600, 1, BA);
+}
+
+static void test_restore_wait_blocks_less_important_request(void **state)
+{
+    (void)state;
+    struct fx f;
+    int db, p2;
+    capped_db(&f, &db, &p2);
+    int batch = add_server(&f, "batch", 300, 0, 3, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_PSU_FAIL, p2, 10);
+    assert_int_equal(st(&f, db), RACK_SRV_CAPPED);
+    in(&f, POLICY_PSU_REPAIR, p2, 20);
+    assert_int_equal(st(&f, db), RACK_SRV_CAPPED); /* not before 50 s */
+    assert_true(policy_could_come_back(f.p, &f.r, db));
+    /* 300 W fits even with db back at 1200 W, but db could come back: the
+     * place is held in time too */
+    in(&f, POLICY_POWER_ON, batch, 21);
+    assert_int_equal(st(&f, batch), RACK_SRV_WAITING);
+    const struct policy_action *w = find(&f, POLICY_ACT_WAIT, batch);
+    assert_non_null(w);
+    assert_non_null(strstr(w->reason, "db (priority 1, capped)"));
+    tick(&f);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_int_equal(st(&f, batch), RACK_SRV_ON); /* granted as soon as db is back */
+    assert_int_equal(f.a.v[0].kind, POLICY_ACT_RESTORE);
+    assert_int_equal(f.a.v[0].server, db);
+    assert_non_null(find(&f, POLICY_ACT_GRANT, batch));
+    done(&f);
+}
+
+static void test_request_as_important_passes_if_it_fits_with_held(void **state)
+{
+    (void)state;
+    struct fx f;
+    int db, p2;
+    capped_db(&f, &db, &p2);
+    int db2 = add_server(&f, "db2", 500, 0, 1, BA);
+    int db3 = add_server(&f, "db3", 400, 0, 1, BA);
+    int batch = add_server(&f, "batch", 100, 0, 3, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_PSU_FAIL, p2, 10);
+    in(&f, POLICY_PSU_REPAIR, p2, 20);
+    assert_int_equal(st(&f, db), RACK_SRV_CAPPED);
+    /* as important as db: passes, since 1200 + 500 W fit 2000 W */
+    in(&f, POLICY_POWER_ON, db2, 21);
+    assert_int_equal(st(&f, db2), RACK_SRV_ON);
+    /* 1000 + 500 + 400 W would fit now, but not with db back at 1200 W */
+    in(&f, POLICY_POWER_ON, db3, 22);
+    assert_int_equal(st(&f, db3), RACK_SRV_WAITING);
+    in(&f, POLICY_POWER_ON, batch, 23);
+    assert_int_equal(st(&f, batch), RACK_SRV_WAITING);
+    tick(&f);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_int_equal(st(&f, db3), RACK_SRV_WAITING);
+    assert_int_equal(st(&f, batch), RACK_SRV_ON); /* 1200 + 500 + 100 W */
+    done(&f);
+}
+
+static void test_server_that_cannot_come_back_blocks_nobody(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    f.r.restore_after_ns = 30 * 1000000000LL;
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int p2 = add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int big = add_server(&f, "big", 1500, 0, 1, BA);
+    int batch = add_server(&f, "batch", 300, 0, 3, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, big, 0);
+    in(&f, POLICY_PSU_FAIL, p2, 10);
+    assert_int_equal(st(&f, big), RACK_SRV_SHED);
+    /* 1500 W cannot fit 1000 W even with everyone less important off */
+    assert_false(policy_could_come_back(f.p, &f.r, big));
+    in(&f, POLICY_POWER_ON, batch, 11); /* in the restore wait */
+    assert_int_equal(st(&f, batch), RACK_SRV_ON);
+    /* once the PSU is back, big could come back: it holds its place again
+     * (batch, already drawing, fits beside it) and is back after the wait */
+    in(&f, POLICY_PSU_REPAIR, p2, 20);
+    assert_true(policy_could_come_back(f.p, &f.r, big));
+    tick(&f);
+    assert_int_equal(st(&f, big), RACK_SRV_ON);
+    assert_int_equal(st(&f, batch), RACK_SRV_ON);
+    done(&f);
+}
+
+static void test_power_off_frees_held_place(void **state)
+{
+    (void)state;
+    struct fx f;
+    int db, p2;
+    capped_db(&f, &db, &p2);
+    int batch = add_server(&f, "batch", 900, 0, 3, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_PSU_FAIL, p2, 10);
+    in(&f, POLICY_PSU_REPAIR, p2, 20);
+    in(&f, POLICY_POWER_ON, batch, 21);
+    assert_int_equal(st(&f, batch), RACK_SRV_WAITING);
+    /* the operator powers db off: its place is free at once, no tick */
+    in(&f, POLICY_POWER_OFF, db, 22);
+    assert_int_equal(st(&f, db), RACK_SRV_OFF);
+    assert_false(policy_could_come_back(f.p, &f.r, db));
+    assert_int_equal(st(&f, batch), RACK_SRV_ON);
+    assert_non_null(find(&f, POLICY_ACT_GRANT, batch));
+    done(&f);
+}
+
+/* app is shed when it cannot come back, batch (less important) still fits
+ * and draws. The PSU is repaired: app could come back beside batch and waits
+ * for the rack to be stable. A second failure in that wait leaves no room
+ * for both: batch gives app's place up at once, not at the restore tick. */
+static void test_failure_during_restore_wait_replans_at_once(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    f.r.restore_after_ns = 30 * 1000000000LL;
+    int p1 = add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int p3 = add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 1000, 0, 1, BA);
+    int app = add_server(&f, "app", 1500, 0, 2, BA);
+    int batch = add_server(&f, "batch", 500, 0, 3, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_POWER_ON, app, 0);
+    in(&f, POLICY_POWER_ON, batch, 1);
+    assert_int_equal(st(&f, batch), RACK_SRV_ON); /* 3000 of 3000 W */
+    in(&f, POLICY_PSU_FAIL, p3, 10);
+    assert_int_equal(st(&f, app), RACK_SRV_SHED); /* 2500 W cannot fit 2000 W */
+    assert_int_equal(st(&f, batch), RACK_SRV_ON);
+    in(&f, POLICY_PSU_REPAIR, p3, 20);
+    assert_true(policy_could_come_back(f.p, &f.r, app));
+    assert_int_equal(st(&f, batch), RACK_SRV_ON); /* app's place fits beside it */
+    degrade(&f, p1, 500, 25); /* 2500 W: db and batch fit, app's place does not */
+    assert_int_equal(st(&f, batch), RACK_SRV_SHED);
+    assert_int_equal(st(&f, app), RACK_SRV_SHED); /* not back before the rack is stable */
+    const struct policy_action *a = find(&f, POLICY_ACT_SHED, batch);
+    assert_non_null(a);
+    assert_non_null(strstr(a->reason, "ps1 degraded to 500 W"));
+    assert_non_null(strstr(a->reason, "places of servers waiting to come back"));
+    tick(&f);
+    assert_int_equal(st(&f, app), RACK_SRV_ON);
+    assert_int_equal(st(&f, batch), RACK_SRV_SHED);
+    done(&f);
+}
+
+static void test_shed_on_dead_bus_holds_no_place(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 3, 1);
+    f.r.restore_after_ns = 30 * 1000000000LL;
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BB, 1, RACK_SWITCH_FET);
+    int pc = add_psu(&f, 1000, 0, 4u, 2, RACK_SWITCH_FET);
+    int dba = add_server(&f, "dbA", 800, 0, 1, BA);
+    int dbc = add_server(&f, "dbC", 800, 0, 1, 4u);
+    int batch = add_server(&f, "batch", 900, 0, 3, BB);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, dba, 0);
+    in(&f, POLICY_POWER_ON, dbc, 0);
+    in(&f, POLICY_BUS_FAIL, 0, 10);
+    assert_int_equal(st(&f, dba), RACK_SRV_SHED);
+    in(&f, POLICY_PSU_FAIL, pc, 11); /* bus C lives, but nothing can feed it */
+    assert_int_equal(st(&f, dbc), RACK_SRV_SHED);
+    assert_false(policy_could_come_back(f.p, &f.r, dba));
+    assert_false(policy_could_come_back(f.p, &f.r, dbc));
+    in(&f, POLICY_POWER_ON, batch, 12); /* in the restore wait */
+    assert_int_equal(st(&f, batch), RACK_SRV_ON);
+    /* and after it: still nobody to wait for */
+    in(&f, POLICY_POWER_OFF, batch, 100);
+    in(&f, POLICY_POWER_ON, batch, 101);
+    assert_int_equal(st(&f, batch), RACK_SRV_ON);
+    assert_int_equal(st(&f, dba), RACK_SRV_SHED);
     done(&f);
 }
 
@@ -1001,6 +1199,12 @@ int main(void)
         cmocka_unit_test(test_restore_after_stable_time_most_important_first),
         cmocka_unit_test(test_flapping_psu_restarts_stability_timer),
         cmocka_unit_test(test_shed_server_holds_its_place_against_less_important_request),
+        cmocka_unit_test(test_restore_wait_blocks_less_important_request),
+        cmocka_unit_test(test_request_as_important_passes_if_it_fits_with_held),
+        cmocka_unit_test(test_server_that_cannot_come_back_blocks_nobody),
+        cmocka_unit_test(test_power_off_frees_held_place),
+        cmocka_unit_test(test_failure_during_restore_wait_replans_at_once),
+        cmocka_unit_test(test_shed_on_dead_bus_holds_no_place),
         cmocka_unit_test(test_abrupt_removal_releases_power),
         cmocka_unit_test(test_degraded_psu_counts_derated_capacity),
         cmocka_unit_test(test_feed_failure_fails_all_its_psus),

@@ -9,11 +9,14 @@
  *
  * Checked after every policy_handle: the input took effect (P), actions tell
  * what changed (A), allocations are consistent (C), I1 feasible now, I2 the
- * protection flags, I3 strict priority, I4 least shedding, I5 no waiting
- * server that fits; and, beyond the brief, I6 restore once stable, I7 a
- * grant leaves the rack protected, I8 a grant takes nothing a shed or capped
- * server at least as important could get back; I9 a PSU that cannot be read
- * cuts nobody and keeps serving what it served.
+ * protection flags, I3 strict priority (at every event, the restore wait
+ * included), I4 least shedding, I5 no waiting server that fits; and, beyond
+ * the brief, I6 restore once stable, I7 a grant leaves the rack protected, I8
+ * a grant takes nothing a shed or capped server at least as important could
+ * get back; I9 a PSU that cannot be read cuts nobody and keeps serving what
+ * it served; I10 no grant while a more important server that could come back
+ * is shed or capped (or_could_come_back: docs/policy.md's definition, written
+ * again here from its words).
  *
  * A PSU whose state is unknown serves (it counts for feasibility) but not for
  * protection: "protected" means every drawing server is served without the
@@ -452,6 +455,31 @@ static bool or_ok(const struct rack *r, const struct oload *ld, enum oneed need)
             c.slow[c.nslow++] = i;
     }
     return ok_slow(&c, 0);
+}
+
+/*
+ * "Could come back", from docs/policy.md's words and nothing of policy.c: h
+ * is shed or capped and, with every server less important than h off, h at
+ * its min_w fits the rack as it is now, as a restore brings servers back:
+ * feasible and protected counting unknown PSUs as healthy, or with on_loss
+ * hold feasible; some routing of the live PSUs does it. A server whose buses
+ * are dead, or that no live PSU can reach, fails Hall's condition here and so
+ * could not come back.
+ */
+static bool or_could_come_back(const struct rack *r, const struct oload *ld, int h)
+{
+    const struct rack_server *hv = &r->servers[h];
+    if (hv->state != RACK_SRV_SHED && hv->state != RACK_SRV_CAPPED)
+        return false;
+    struct oload x = *ld;
+    for (int t = 0; t < r->nservers; t++)
+        if (r->servers[t].priority > hv->priority) {
+            x.draws[t] = false;
+            x.alloc_mw[t] = 0;
+        }
+    x.draws[h] = true;
+    x.alloc_mw[h] = hv->min_mw;
+    return or_ok(r, &x, r->on_loss == RACK_ON_LOSS_SHED ? ON_PROTECT_TRUSTING : ON_SERVE);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1072,6 +1100,7 @@ enum inv {
     INV_I7,
     INV_I8,
     INV_I9,
+    INV_I10,
     INV_TICK,
     INV_COUNT,
 };
@@ -1092,6 +1121,7 @@ static const char *const inv_names[INV_COUNT] = {
     "I7 (extra): grant keeps protection",
     "I8 (extra): grant respects held places",
     "I9: psu_unknown cuts nobody, keeps serving",
+    "I10: grant while a more important server could come back",
     "T: tick deadline does not advance",
 };
 
@@ -1403,9 +1433,9 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
     }
 
     /* I3: s held down while a less important t draws that would relieve it.
-     * A server shed or capped earlier and waiting for the rack to be stable
-     * is not held down by t; the pair counts once the rack is stable, or
-     * when this call cut s or gave t more. */
+     * Checked at every event, the restore wait included: a held place is
+     * held in time, so a change of health that leaves it short makes the
+     * less important servers in its way give it up at once. */
     struct oload lb;
     load_from_rack(b, &lb);
     for (int s = 0; s < r->nservers; s++) {
@@ -1418,8 +1448,6 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
             if (!rack_server_draws(tv) || tv->priority <= sv->priority)
                 continue;
             bool t_raised = ld.alloc_mw[t] > lb.alloc_mw[t];
-            if (!stable && !s_cut && !t_raised)
-                continue;
             int64_t cur = sv->state == RACK_SRV_SHED ? 0 : sv->alloc_mw;
             int64_t raise = sv->power_mw - cur < tv->alloc_mw ? sv->power_mw - cur : tv->alloc_mw;
             if (cur + raise < sv->min_mw)
@@ -1442,33 +1470,53 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
                           fmt_w(b1, sizeof(b1), raise), t, tv->priority,
                           s_cut      ? "this call cut it"
                           : t_raised ? "this call gave the other more"
-                                     : "rack stable");
+                          : stable   ? "rack stable"
+                                     : "restore wait");
             }
         }
     }
 
-    /* I4: a server shed in this call could not have stayed on alone. */
+    /* I4: a server shed in this call could not have stayed on alone. In the
+     * restore wait, alone beside the places held by the other shed and
+     * capped servers at least as important (at full power). */
     for (int s = 0; s < r->nservers; s++) {
         const struct rack_server *sv = &r->servers[s];
         if (sv->state != RACK_SRV_SHED || b->servers[s].state == RACK_SRV_SHED)
             continue;
         x = ld;
+        for (int h = 0; h < r->nservers && !stable; h++) {
+            const struct rack_server *hv = &r->servers[h];
+            if (h != s && (hv->state == RACK_SRV_SHED || hv->state == RACK_SRV_CAPPED) &&
+                hv->priority <= sv->priority) {
+                x.draws[h] = true;
+                x.alloc_mw[h] = hv->power_mw;
+            }
+        }
         x.draws[s] = true;
         x.alloc_mw[s] = sv->min_mw;
         if (ok_counted(run, r, &x, cut_need))
             prop_fail(run, r, INV_I4, "srv%d shed, but the rack is OK with it back at its min", s);
     }
 
-    /* I5: a waiting server that fits with its betters back is not left waiting. */
+    /* I5: a waiting server is not left waiting when no more important shed
+     * or capped server could come back and it fits with the held servers
+     * that could come back at full power (held that could not hold no place). */
+    bool back[OR_MAX_SERVERS];
+    for (int s = 0; s < r->nservers; s++)
+        back[s] = or_could_come_back(r, &ld, s);
     for (int w = 0; w < r->nservers; w++) {
         const struct rack_server *wv = &r->servers[w];
         if (wv->state != RACK_SRV_WAITING)
             continue;
+        bool behind = false;
+        for (int s = 0; s < r->nservers; s++)
+            behind |= back[s] && r->servers[s].priority < wv->priority;
+        if (behind)
+            continue;
         x = ld;
         for (int s = 0; s < r->nservers; s++) {
             const struct rack_server *sv = &r->servers[s];
-            if ((sv->state == RACK_SRV_SHED || sv->state == RACK_SRV_CAPPED) &&
-                sv->priority <= wv->priority) {
+            if (back[s] && sv->priority <= wv->priority) {
                 x.draws[s] = true;
                 x.alloc_mw[s] = sv->power_mw;
             }
@@ -1479,6 +1527,23 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
             prop_fail(run, r, INV_I5,
                       "srv%d (prio %d) waits, but fits protected with its betters back", w,
                       wv->priority);
+    }
+
+    /* I10, at every event: no less important server is granted while a
+     * more important one that could come back is shed or capped. */
+    for (int g = 0; g < r->nservers; g++) {
+        const struct rack_server *gv = &r->servers[g];
+        enum rack_server_state was = b->servers[g].state;
+        if ((was != RACK_SRV_OFF && was != RACK_SRV_WAITING) || !rack_server_draws(gv))
+            continue;
+        for (int h = 0; h < r->nservers; h++)
+            if (back[h] && r->servers[h].priority < gv->priority) {
+                prop_fail(run, r, INV_I10,
+                          "srv%d (prio %d) granted while srv%d (prio %d, %s) could come back", g,
+                          gv->priority, h, r->servers[h].priority,
+                          rack_server_state_name(r->servers[h].state));
+                break;
+            }
     }
 
     /* I6: once stable for restore_after, no shed or capped server could come

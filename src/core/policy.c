@@ -12,10 +12,14 @@
  *      settles it, else the largest), then its caps are relaxed; finally every
  *      server taken away comes back, most important first, if it fits alone.
  *   2. restore: once stable for restore_after, shed and capped servers come
- *      back most important first, as far as they fit.
- *   3. admit: waiting servers most important first, first come first served,
- *      each granted if the rack stays protected with it and with the shed and
- *      capped servers at least as important back at full power.
+ *      back most important first, as far as they fit. Before that (the
+ *      restore wait) the same plan is made and nobody is raised: a server in
+ *      the way of a held place gives it up at once.
+ *   3. admit: waiting servers most important first, first come first served.
+ *      While a more important shed or capped server could come back
+ *      (come_back_fits), a request waits; else it is granted if the rack
+ *      stays protected with it and with the held servers of its priority
+ *      that could come back at full power.
  *   4. route: the routing with the fewest switch operations for the plan.
  */
 #include "policy.h"
@@ -40,10 +44,13 @@ struct policy {
     int64_t *saved; /* scratch allocations */
     int *sorted;    /* all servers, most important first, first come first */
     bool sorted_dirty;
-    int *order;  /* scratch server indices */
-    bool *taken; /* servers a reduce took away */
-    bool *asked; /* servers that asked for power in the inputs being handled */
-    int *pos;    /* planned PSU positions */
+    int *order;     /* scratch server indices */
+    bool *taken;    /* servers a reduce took away */
+    bool *asked;    /* servers that asked for power in the inputs being handled */
+    int *pos;       /* planned PSU positions */
+    int64_t *cur;   /* allocations before the restore plan, in the restore wait */
+    int *blocker;   /* per waiting server: the held server it waits behind, or -1 */
+    uint32_t reach; /* live buses some live PSU is wired to */
     struct skey *keys;
     int64_t fail_min[ROUTE_NMASKS]; /* smallest raise known not to fit, per mask */
     enum route_need need;           /* what a settle keeps: serving, or with on_loss shed
@@ -118,9 +125,11 @@ struct policy *policy_new(const struct rack *r)
     p->asked = calloc(ns, sizeof(*p->asked));
     p->pos = calloc(np, sizeof(*p->pos));
     p->keys = calloc(ns, sizeof(*p->keys));
+    p->cur = calloc(ns, sizeof(*p->cur));
+    p->blocker = calloc(ns, sizeof(*p->blocker));
     p->sorted_dirty = true;
     if (!p->rt || !p->plan || !p->orig || !p->saved || !p->sorted || !p->order || !p->taken ||
-        !p->asked || !p->pos || !p->keys) {
+        !p->asked || !p->pos || !p->keys || !p->cur || !p->blocker) {
         policy_free(p);
         return NULL;
     }
@@ -141,6 +150,8 @@ void policy_free(struct policy *p)
     free(p->asked);
     free(p->pos);
     free(p->keys);
+    free(p->cur);
+    free(p->blocker);
     free(p);
 }
 
@@ -418,11 +429,47 @@ static void reduce(struct policy *p, const struct rack *r)
     }
 }
 
-/* Granted before (on, capped or shed) and now below its full power. */
+/* Live buses that some live PSU is wired to: a server wired to none of them
+ * can never come back as the rack stands (its buses are dead, or nothing that
+ * delivers can reach them). */
+static uint32_t live_reach(const struct rack *r)
+{
+    uint32_t alive = rack_alive_buses(r), m = 0;
+    for (int i = 0; i < r->npsus; i++)
+        if (rack_psu_alive(r, &r->psus[i]))
+            m |= r->psus[i].wired;
+    return m & alive;
+}
+
+/* Granted before (on, capped or shed), now below its full power, and on a bus
+ * that something could feed: it holds a place. A server that can never come
+ * back holds none. */
 static bool holds_place(const struct rack *r, const struct policy *p, int i)
 {
     const struct rack_server *s = &r->servers[i];
-    return (rack_server_draws(s) || s->state == RACK_SRV_SHED) && p->plan[i] < s->power_mw;
+    return (rack_server_draws(s) || s->state == RACK_SRV_SHED) && p->plan[i] < s->power_mw &&
+           (s->wired & p->reach);
+}
+
+/*
+ * "Could come back", the one definition (docs/policy.md): with every server
+ * less important than i off, i would fit at its min_w (power_w when it cannot
+ * be capped) as the rack stands now, feasible and protected as a restore
+ * would bring it back (p->need: unknown PSUs counted as healthy; with
+ * on_protection_loss hold, feasible). upto is the plan's demand per bus mask
+ * of the servers at least as important as i (i included): only they count, so
+ * grants of less important ones never change the answer. The caller knows i
+ * is held (shed or capped).
+ */
+static bool come_back_fits(struct policy *p, const struct rack *r, int i, const int64_t *upto)
+{
+    const struct rack_server *s = &r->servers[i];
+    if (!(s->wired & p->reach))
+        return false;
+    int64_t d[ROUTE_NMASKS];
+    memcpy(d, upto, sizeof(d));
+    d[s->wired] += (s->min_mw > 0 ? s->min_mw : s->power_mw) - p->plan[i];
+    return route_ok(p->rt, d, p->need);
 }
 
 /* Shed and capped servers back: all of them at full power, then, if that
@@ -442,40 +489,153 @@ static void restore(struct policy *p, const struct rack *r)
         reduce(p, r);
 }
 
-/* Waiting servers granted as they fit, most important first, first come
- * first served; each must leave the rack protected with the shed and capped
- * servers at least as important back at full power (they hold their place). */
+/*
+ * In the restore wait: nobody is raised before the rack is stable, but the
+ * places are kept. Group by group, most important first, the held servers of
+ * the group are put at their place (full power, or with the less important
+ * servers off the most that fits, first come first served) and the servers
+ * less important than the group give way as a failure would make them
+ * (reduce, least important first: it never reaches the group, since the
+ * place fits with them off). Each server then keeps the lower of what it has
+ * and what that gives it. So when a change of health leaves a held place
+ * that no longer fits, the servers in its way give it up at once, not at the
+ * restore; nobody as important as a held server is cut for its place (the
+ * restore decides between them). Only lowers the plan.
+ */
+static void hold_places(struct policy *p, const struct rack *r)
+{
+    ensure_sorted(p, r);
+    bool any = false;
+    for (int i = 0; i < r->nservers; i++) {
+        p->cur[i] = p->plan[i];
+        if (holds_place(r, p, i)) {
+            set_plan(p, r, i, r->servers[i].power_mw);
+            any = true;
+        }
+    }
+    bool fit = !any || ok(p, p->need);
+    for (int i = 0; i < r->nservers; i++)
+        if (p->plan[i] != p->cur[i])
+            set_plan(p, r, i, p->cur[i]);
+    if (fit) /* every place fits as things are: nobody gives way */
+        return;
+    int k = 0;
+    while (k < r->nservers) {
+        int prio = r->servers[p->sorted[k]].priority, e = k, nh = 0;
+        while (e < r->nservers && r->servers[p->sorted[e]].priority == prio)
+            e++;
+        for (int j = k; j < e; j++) {
+            int i = p->sorted[j];
+            if (holds_place(r, p, i)) {
+                p->saved[i] = p->plan[i];
+                p->order[nh++] = i;
+                set_plan(p, r, i, r->servers[i].power_mw);
+            }
+        }
+        if (nh == 0 || ok(p, p->need)) {
+            k = e;
+            continue;
+        }
+        /* the less important off, then each place as far as it fits */
+        for (int j = e; j < r->nservers; j++) {
+            int i = p->sorted[j];
+            p->orig[i] = p->plan[i];
+            set_plan(p, r, i, 0);
+        }
+        if (!ok(p, p->need)) {
+            for (int h = 0; h < nh; h++)
+                set_plan(p, r, p->order[h], p->saved[p->order[h]]);
+            reset_fail_min(p);
+            for (int h = 0; h < nh; h++) {
+                int i = p->order[h];
+                const struct rack_server *s = &r->servers[i];
+                int64_t lo = p->saved[i] > s->min_mw ? p->saved[i] : s->min_mw;
+                int64_t mw = best_fit(p, r, i, lo, s->power_mw, p->need);
+                if (mw > p->plan[i])
+                    set_plan(p, r, i, mw);
+            }
+        }
+        for (int j = e; j < r->nservers; j++)
+            set_plan(p, r, p->sorted[j], p->orig[p->sorted[j]]);
+        for (int i = 0; i < r->nservers; i++)
+            p->orig[i] = p->plan[i];
+        if (!ok(p, p->need))
+            reduce(p, r);
+        k = e;
+    }
+    for (int i = 0; i < r->nservers; i++)
+        if (p->plan[i] > p->cur[i])
+            set_plan(p, r, i, p->cur[i]);
+}
+
+/*
+ * Waiting servers granted as they fit, most important first, first come
+ * first served. A place is held in time as well as in watts: while a held
+ * (shed or capped) server more important than a request could come back,
+ * the request waits; a request as important is granted only if the rack
+ * stays protected with it and with the held servers of its priority that
+ * could come back at full power. A held server that could not come back
+ * holds no place.
+ */
 static void admit(struct policy *p, const struct rack *r)
 {
     ensure_sorted(p, r);
     reset_fail_min(p);
-    int nh = 0;
+    int last = -1; /* the last waiting server in priority order: nothing to do past it */
+    for (int k = 0; k < r->nservers; k++) {
+        p->blocker[p->sorted[k]] = -1;
+        if (r->servers[p->sorted[k]].state == RACK_SRV_WAITING)
+            last = k;
+    }
+    int64_t upto[ROUTE_NMASKS] = {0}; /* demand of the groups before this one */
+    int blocker = -1; /* the first more important held server that could come back */
     int k = 0;
-    while (k < r->nservers) {
+    while (k <= last) {
         int prio = r->servers[p->sorted[k]].priority, e = k;
         bool waiting = false;
         while (e < r->nservers && r->servers[p->sorted[e]].priority == prio) {
             waiting |= r->servers[p->sorted[e]].state == RACK_SRV_WAITING;
             e++;
         }
-        for (int j = k; j < e; j++) { /* places held at this priority */
+        if (blocker >= 0) { /* every request from here on waits behind it */
+            for (int j = k; j < e; j++)
+                if (r->servers[p->sorted[j]].state == RACK_SRV_WAITING)
+                    p->blocker[p->sorted[j]] = blocker;
+            k = e;
+            continue;
+        }
+        /* places held at this priority: judged before its grants, which fit
+         * with them back and so cannot change the answer */
+        for (int j = k; j < e; j++)
+            upto[r->servers[p->sorted[j]].wired] += p->plan[p->sorted[j]];
+        int nh = 0;
+        for (int j = k; j < e; j++) {
             int i = p->sorted[j];
-            if (r->servers[i].state != RACK_SRV_WAITING && holds_place(r, p, i)) {
-                p->saved[i] = p->plan[i];
+            if (r->servers[i].state != RACK_SRV_WAITING && holds_place(r, p, i) &&
+                come_back_fits(p, r, i, upto))
                 p->order[nh++] = i;
-                set_plan(p, r, i, r->servers[i].power_mw);
+        }
+        if (waiting) {
+            for (int h = 0; h < nh; h++) {
+                p->saved[p->order[h]] = p->plan[p->order[h]];
+                set_plan(p, r, p->order[h], r->servers[p->order[h]].power_mw);
             }
+            for (int j = k; j < e; j++) {
+                int w = p->sorted[j];
+                if (r->servers[w].state == RACK_SRV_WAITING && p->plan[w] == 0 &&
+                    fits(p, r, w, r->servers[w].power_mw, ROUTE_NEED_PROTECT)) {
+                    set_plan(p, r, w, r->servers[w].power_mw);
+                    upto[r->servers[w].wired] += p->plan[w];
+                }
+            }
+            for (int h = 0; h < nh; h++)
+                set_plan(p, r, p->order[h], p->saved[p->order[h]]);
+            reset_fail_min(p); /* the plan shrank */
         }
-        for (int j = k; waiting && j < e; j++) {
-            int w = p->sorted[j];
-            if (r->servers[w].state == RACK_SRV_WAITING && p->plan[w] == 0 &&
-                fits(p, r, w, r->servers[w].power_mw, ROUTE_NEED_PROTECT))
-                set_plan(p, r, w, r->servers[w].power_mw);
-        }
+        if (nh > 0)
+            blocker = p->order[0];
         k = e;
     }
-    for (int h = 0; h < nh; h++)
-        set_plan(p, r, p->order[h], p->saved[p->order[h]]);
 }
 
 /* ---- reasons ----------------------------------------------------------- */
@@ -638,6 +798,7 @@ struct settle_ctx {
     struct policy_actions *out;
     const char *cause;
     bool trouble;                    /* the rack needed capping or shedding */
+    bool stable;                     /* restore_after has passed since the last change */
     char why[POLICY_REASON_LEN];     /* why, after the best re-routing */
     char why_now[POLICY_REASON_LEN]; /* why, as the PSUs stood */
     int64_t cap0, cap1;              /* capacity before and after the switches */
@@ -687,10 +848,14 @@ static void emit_reductions(struct settle_ctx *c)
         if (c->trouble)
             snprintf(a->reason, sizeof(a->reason), "%s: %s; %s priority %d", c->cause, c->why, how,
                      s->priority);
-        else
+        else if (c->stable)
             snprintf(a->reason, sizeof(a->reason),
                      "rack stable: making room for more important servers; %s priority %d", how,
                      s->priority);
+        else
+            snprintf(a->reason, sizeof(a->reason),
+                     "%s: keeping the places of servers waiting to come back; %s priority %d",
+                     c->cause, how, s->priority);
         c->alloc -= was - mw;
         a->allocated_mw = c->alloc;
         s->alloc_mw = mw;
@@ -740,6 +905,13 @@ static void emit_grants(struct settle_ctx *c)
                      rack_protection_name(r->protection), watts(c->alloc), watts(c->cap1));
             s->alloc_mw = p->plan[i];
             s->state = RACK_SRV_ON;
+        } else if (p->asked[i] && p->blocker[i] >= 0) {
+            const struct rack_server *h = &r->servers[p->blocker[i]];
+            struct policy_action *a = emit(c, POLICY_ACT_WAIT, i, c->cap1);
+            a->watts_mw = s->power_mw;
+            snprintf(a->reason, sizeof(a->reason),
+                     "queued: %s (priority %d, %s) holds its place until it is back", h->id,
+                     h->priority, rack_server_state_name(h->state));
         } else if (p->asked[i]) {
             struct policy_action *a = emit(c, POLICY_ACT_WAIT, i, c->cap1);
             a->watts_mw = s->power_mw;
@@ -796,6 +968,7 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     p->need = r->on_loss == RACK_ON_LOSS_SHED ? ROUTE_NEED_PROTECT_TRUSTING : ROUTE_NEED_SERVE;
     route_load(p->rt, r);
     load_plan(p, r);
+    p->reach = live_reach(r);
     c.cap0 = rack_capacity_mw(r);
     c.alloc = rack_allocated_mw(r);
 
@@ -807,11 +980,16 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
         explain(p, r, false, true, c.why, sizeof(c.why));
         reduce(p, r);
     }
-    if (r->last_change_ns == INT64_MIN || now - r->last_change_ns >= r->restore_after_ns) {
+    c.stable = r->last_change_ns == INT64_MIN || now - r->last_change_ns >= r->restore_after_ns;
+    if (c.stable) {
         restore(p, r);
         r->restore_done_ns = r->last_change_ns;
+    } else {
+        hold_places(p, r);
     }
     admit(p, r);
+    if (!c.stable) /* a more important grant may have taken room a place needs */
+        hold_places(p, r);
 
     /* route for protection if the plan can have it; else, when unknown PSUs
      * are all that stands in the way, as if they were healthy */
@@ -1003,6 +1181,24 @@ int64_t policy_next_deadline(const struct rack *r)
         if (r->servers[i].state == RACK_SRV_SHED || r->servers[i].state == RACK_SRV_CAPPED)
             return r->last_change_ns + r->restore_after_ns;
     return INT64_MAX;
+}
+
+bool policy_could_come_back(struct policy *p, const struct rack *r, int server)
+{
+    if (server < 0 || server >= r->nservers || r->nservers != p->ns || r->npsus != p->np)
+        return false;
+    const struct rack_server *s = &r->servers[server];
+    if (s->state != RACK_SRV_SHED && s->state != RACK_SRV_CAPPED)
+        return false;
+    p->need = r->on_loss == RACK_ON_LOSS_SHED ? ROUTE_NEED_PROTECT_TRUSTING : ROUTE_NEED_SERVE;
+    route_load(p->rt, r);
+    load_plan(p, r);
+    p->reach = live_reach(r);
+    int64_t upto[ROUTE_NMASKS] = {0};
+    for (int j = 0; j < r->nservers; j++)
+        if (r->servers[j].priority <= s->priority)
+            upto[r->servers[j].wired] += p->plan[j];
+    return come_back_fits(p, r, server, upto);
 }
 
 void policy_check(struct policy *p, const struct rack *r, struct policy_check *out)

@@ -143,6 +143,18 @@ struct policy_check {
 };
 void policy_check(struct policy *p, const struct rack *r, struct policy_check *out);
 
+/*
+ * Whether a shed or capped server could come back (docs/policy.md): with
+ * every less important server off, it would fit at its min_w (power_w when it
+ * cannot be capped) in the rack as it stands, feasible and protected as a
+ * restore would bring it back (unknown PSUs counted as healthy; with
+ * on_protection_loss hold, feasible). While one could, every less important request waits; one
+ * that could not holds no place and blocks nobody. False for a server that is
+ * not shed or capped, or an index out of range. The policy's own rule, for
+ * tests and status.
+ */
+bool policy_could_come_back(struct policy *p, const struct rack *r, int server);
+
 const char *policy_action_name(enum policy_action_kind k);
 const char *policy_input_name(enum policy_input_kind k);
 
