@@ -5,7 +5,7 @@ FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon fuzz format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu fuzz format clean
 
 all: build
 
@@ -37,6 +37,10 @@ bench: build
 # memory (docs/benchmarks.md). About 3 minutes; figures only, never a test.
 bench-daemon: build
 	@sh bench/daemon_bench.sh $(BUILD) .
+
+# The simulator's RTU reply timing against the wire model (docs/benchmarks.md).
+bench-rtu: build
+	@sh bench/rtu_bench.sh $(BUILD) .
 
 # Every libFuzzer target (cmake/fuzz.cmake), built with clang in $(FUZZ) and
 # run FUZZ_SECONDS each: inputs per second and findings (docs/benchmarks.md).

@@ -13,3 +13,7 @@ target_link_libraries(bench-modbus PRIVATE rpdrv_modbus PkgConfig::MODBUS)
 find_package(Threads REQUIRED)
 add_executable(bench-abuse bench/bench_abuse.c)
 target_link_libraries(bench-abuse PRIVATE Threads::Threads)
+
+# The simulator's RTU reply timing against the wire model (bench/rtu_bench.sh).
+add_executable(bench-rtu bench/bench_rtu.c)
+target_link_libraries(bench-rtu PRIVATE PkgConfig::MODBUS)

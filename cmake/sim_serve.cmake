@@ -5,7 +5,7 @@
 add_library(rpphys STATIC src/sim/physics.c)
 target_include_directories(rpphys PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
 target_link_libraries(rpphys PUBLIC rpcore rpwire_orv3 rputil m)
-add_library(rpsimdev STATIC src/sim/mbsrv.c src/sim/simdevs.c src/sim/control.c)
+add_library(rpsimdev STATIC src/sim/mbsrv.c src/sim/simdevs.c src/sim/control.c src/sim/uart.c)
 target_include_directories(rpsimdev PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
 target_link_libraries(rpsimdev PUBLIC rpphys rpconf rpcore rpwire_orv3 m)
 
@@ -19,6 +19,7 @@ target_link_libraries(rackpower-sim PRIVATE rpsimdev rputil)
 # decoder (rpwire_orv3, cmake/modbus.cmake).
 rp_test(test_physics rpsimdev rpwire_orv3)
 rp_test(test_mbsrv rpsimdev)
+rp_test(test_uart rpsimdev)
 
 add_test(NAME sim_serve COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_serve.sh
          $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})

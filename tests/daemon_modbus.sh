@@ -109,4 +109,41 @@ run() { # transport: tcp | rtu
 
 run tcp
 run rtu
+
+# --- the timed line (docs/sim-devices.md, "Wire timing"): the simulator
+# answers after the wire time of the frames at its baud rate and hears
+# garbage from a client set otherwise, so the daemon's timeouts, retries and
+# dormancy meet a real line's. timed SIM_BAUD DAEMON_BAUD TIMEOUT_MS
+timed() {
+    rm -f "$tmp/slog" "$tmp/dlog" "$tmp/db"*
+    sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --rtu "$tmp/tty" --baud "$1" \
+        --control "$tmp/ctl"
+    { cat "$tmp/rack.yaml"
+      printf "devices:\n  - kind: modbus-rtu\n    device: $tmp/tty\n    baud: $2\n    parity: even\n"
+      printf "    poll_ms: 200\n    timeout_ms: $3\n    reprobe_s: 1\n    units:\n"
+      printf '      - {unit: 200, psu: ps1}\n'
+      printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
+    rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog"
+}
+unit200() { "$ctl" --api "$api" status | grep "unit 200 orv3-psu"; }
+# a daemon at 9600 baud on a 19200 line: every try times out and is retried,
+# the unit goes dormant; the simulator's UART saw framing errors
+timed 19200 9600 100
+until_ok 'unit200 | grep -q "dormant *0 ok, [1-9][0-9]* timeouts, .* [1-9][0-9]* retries"' "unit 200 dormant after timeouts and retries at the wrong baud rate"
+echo "daemon_modbus.sh: 9600 on 19200: $(unit200)"
+grep -q "from a client at 9600 8E1 on a 19200 8E1 line: [0-9]* parity/framing errors" "$tmp/slog" ||
+    fail "the simulator did not hear the 9600-baud daemon as garbage"; ok
+rpd_stop
+sim_stop
+# 1200 baud, 500 ms per try: a one-word probe (about 150 ms on the wire) and
+# the 11-word config span (about 330 ms) are answered; the 52-word identity
+# span (about 1.1 s) and the 30-word alarm span (about 660 ms) never are, and
+# the retry that the daemon sends while the late answer is still on the wire
+# collides with it, as on a half-duplex RS-485 line
+timed 1200 1200 500
+until_ok 'unit200 | grep -q "[1-9][0-9]* ok, [1-9][0-9]* timeouts, .* [1-9][0-9]* retries"' "unit 200 answers short reads and times out long ones at 1200 baud"
+echo "daemon_modbus.sh: 1200 baud, 500 ms: $(unit200)"
+grep -q "rtu: collision: " "$tmp/slog" || fail "no collision of a retry with a late answer"; ok
+rpd_stop
+sim_stop
 test_end

@@ -62,6 +62,20 @@ between 51200 53248 "$v" || fail "rtu: ps1 output voltage raw '$v' is not about 
 [ "$(rtu_read 10 1 1)" = "1000" ] || fail "rtu: c1 slot 0 REQUEST_W is not 1000 ($(cat "$tmp/mberr"))"; ok
 [ "$(rtu_read 203 8 1)" = "$(tcp_read 203 8 1)" ] || fail "rtu and tcp disagree on ps4's model"; ok
 
+# --- the wire (docs/sim-devices.md, "Wire timing"): a client at the wrong baud
+# rate or parity is garbage to the PSUs' UART: no answer, and the log says why
+mis_read() { mbpoll -m rtu -b "$1" -P "$2" -0 -1 -o 1 -a 200 -r 79 -c 1 "$tmp/rtu" 2>"$tmp/mberr" | values; }
+for bad in "9600 even 9600 8E1" "38400 even 38400 8E1" "19200 none 19200 8N1" "19200 odd 19200 8O1"; do
+    set -- $bad
+    v=$(mis_read "$1" "$2")
+    [ -z "$v" ] || fail "a client at $1 $2 parity read '$v' from a 19200 8E1 line"; ok
+    grep -qi "timed out" "$tmp/mberr" || fail "a client at $1 $2: $(cat "$tmp/mberr")"; ok
+    grep -q "from a client at $3 $4 on a 19200 8E1 line: [0-9]* parity/framing errors" "$tmp/err" ||
+        fail "the simulator does not log the client at $3 $4"; ok
+done
+v=$(mis_read 19200 even)
+between 51200 53248 "$v" || fail "the matched client after the mismatched ones read '$v'"; ok
+
 # --- the span a deployed monitor reads, 92..109: answered whole on both
 # transports; 105 the Vout change timer, 106..109 the bootloader revision "0.9.2"
 span=$(tcp_read 200 92 18)

@@ -4,6 +4,7 @@
  * physics' log and alerts. The transports, the control lines and the
  * command line are in serve_*.c (serve_int.h).
  */
+#define _GNU_SOURCE /* ppoll: the loop waits to the ns for an RTU answer's wire time */
 #include "serve.h"
 #include "serve_int.h"
 
@@ -203,6 +204,8 @@ static int64_t next_deadline(const struct serve *s)
         d = s->t0 + s->tl.steps[s->next_step].at_ns;
     if (s->rtu_fd >= 0 && (s->rtu_len || s->rtu_discard) && s->rtu_last_ns + s->silence_ns < d)
         d = s->rtu_last_ns + s->silence_ns;
+    if (s->rtu_nout > 0 && s->rtu_out[0].due_ns < d)
+        d = s->rtu_out[0].due_ns; /* an answer's wire time ends */
     return d;
 }
 
@@ -214,9 +217,12 @@ static int run(struct serve *s)
     while (!serve_stop_signal) {
         int64_t now = mono_ns();
         int64_t d = next_deadline(s);
-        int timeout = d <= now ? 0 : (int)((d - now + 999999) / 1000000);
-        if (timeout > 1000)
-            timeout = 1000;
+        /* ns, not ms: an RTU answer's wire time is due to the microsecond */
+        int64_t wait_ns = d <= now ? 0 : d - now;
+        if (wait_ns > 1000000000LL)
+            wait_ns = 1000000000LL;
+        struct timespec timeout = {(time_t)(wait_ns / 1000000000LL),
+                                   (long)(wait_ns % 1000000000LL)};
         fds[SLOT_TCP_LISTEN] = (struct pollfd){.fd = s->tcp_fd, .events = POLLIN};
         fds[SLOT_RTU] = (struct pollfd){.fd = s->rtu_fd, .events = POLLIN};
         fds[SLOT_CTL_LISTEN] = (struct pollfd){.fd = s->ctl_fd, .events = POLLIN};
@@ -229,7 +235,7 @@ static int run(struct serve *s)
             fds[n++] = (struct pollfd){.fd = s->ctl[k].fd, .events = POLLIN};
         for (int k = 0; k < MAX_ALERT; k++)
             fds[n++] = (struct pollfd){.fd = s->alert[k], .events = POLLIN};
-        int rc = poll(fds, (nfds_t)n, timeout);
+        int rc = ppoll(fds, (nfds_t)n, &timeout, NULL);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -249,6 +255,7 @@ static int run(struct serve *s)
             }
         }
         play_steps(s, now);
+        serve_rtu_send_due(s, now);
         if (s->rtu_fd >= 0 && now - s->rtu_last_ns >= s->silence_ns) {
             s->rtu_discard = false;
             if (s->rtu_len)
@@ -410,7 +417,7 @@ int serve_main(int argc, char **argv)
         free(s);
         return pr > 0 ? 0 : 2;
     }
-    s->tcp_fd = s->rtu_fd = s->ctl_fd = s->alert_fd = -1;
+    s->tcp_fd = s->rtu_fd = s->rtu_peer_fd = s->ctl_fd = s->alert_fd = -1;
     for (int k = 0; k < MAX_TCP; k++)
         s->tcp[k].fd = -1;
     for (int k = 0; k < MAX_CTL; k++)

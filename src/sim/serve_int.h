@@ -20,6 +20,7 @@
 #include "physics.h"
 #include "rackfile.h"
 #include "simdevs.h"
+#include "uart.h"
 
 #define MAX_TCP 64
 #define MAX_CTL 16
@@ -29,6 +30,16 @@
 #define MAX_CTL_INPUTS 64
 #define DEFAULT_TCP "127.0.0.1:1502"
 #define RTU_MIN_SILENCE_NS 5000000LL
+#define RTU_OUT_MAX 8 /* answers waiting for their wire time */
+
+/* An RTU answer on its way: written to the pty when its last byte would
+ * arrive on a real line (docs/sim-devices.md, "Wire timing"). */
+struct rtu_answer {
+    int64_t due_ns;
+    uint8_t unit;
+    size_t len;
+    uint8_t b[MBSRV_RTU_MAX];
+};
 
 struct serve_opts {
     const char *rack_path, *tcp, *rtu, *alert, *control, *scenario;
@@ -76,6 +87,15 @@ struct serve {
     size_t rtu_len;
     int64_t rtu_last_ns, silence_ns;
     bool rtu_discard; /* after a bad frame: drop bytes until the line is silent */
+    /* The wire: the line's format (--baud, --parity, 8 data bits, 1 stop bit)
+     * and the client's, read from its side of the pty (rtu_peer_fd). */
+    struct uart_fmt line_fmt;
+    int rtu_peer_fd;
+    bool rtu_peer_warned;
+    int64_t rtu_rx_end_ns; /* when the client's last byte ends on the wire */
+    int64_t rtu_tx_end_ns; /* when our last answer ends on the wire */
+    struct rtu_answer rtu_out[RTU_OUT_MAX];
+    int rtu_nout;
 
     int ctl_fd;
     struct ctl_client ctl[MAX_CTL];
@@ -111,6 +131,8 @@ void serve_rtu_stop(struct serve *s);
 void serve_rtu_read(struct serve *s, int64_t now);
 /* silent: the line has been silent long enough to end a frame */
 void serve_rtu_process(struct serve *s, bool silent, int64_t now);
+/* Writes the answers whose wire time is over; the next due time, or INT64_MAX. */
+int64_t serve_rtu_send_due(struct serve *s, int64_t now);
 
 /* serve_unix.c: Unix stream sockets. opt names the option in messages. */
 int serve_unix_listen(const char *path, const char *opt, bool *ours, char *err, size_t errlen);

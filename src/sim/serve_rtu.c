@@ -46,6 +46,10 @@ void serve_rtu_stop(struct serve *s)
     if (s->rtu_fd >= 0)
         close(s->rtu_fd);
     s->rtu_fd = -1;
+    if (s->rtu_peer_fd >= 0)
+        close(s->rtu_peer_fd);
+    s->rtu_peer_fd = -1;
+    s->rtu_nout = 0;
     if (s->socat > 0) {
         kill(s->socat, SIGTERM);
         int st;
@@ -160,7 +164,32 @@ int serve_rtu_start(struct serve *s, char *err, size_t errlen)
     s->silence_ns = mbsrv_rtu_silence_ns(s->o.baud);
     if (s->silence_ns < RTU_MIN_SILENCE_NS)
         s->silence_ns = RTU_MIN_SILENCE_NS;
+    s->line_fmt = (struct uart_fmt){s->o.baud, 8, s->o.parity, 1};
+    /* The client's side of the pty, opened only to read the termios its
+     * client sets (a pty ignores baud and parity; uart.h models them). It
+     * is never read: the bytes stay the client's. */
+    s->rtu_peer_fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (s->rtu_peer_fd < 0)
+        serve_say(s, "rtu: %s: %s; every client is taken to match the line", path, strerror(errno));
     return 0;
+}
+
+/* The client's line format now; the line's own when it cannot be read. */
+static struct uart_fmt client_fmt(struct serve *s, tcflag_t *iflag)
+{
+    struct termios t;
+    struct uart_fmt f;
+    *iflag = 0;
+    if (s->rtu_peer_fd >= 0 && tcgetattr(s->rtu_peer_fd, &t) == 0 &&
+        uart_fmt_from_pty_termios(&t, &f) == 0) {
+        *iflag = t.c_iflag;
+        return f;
+    }
+    if (!s->rtu_peer_warned && s->rtu_peer_fd >= 0)
+        serve_say(s, "rtu: the client's line settings cannot be read (%s); taken to match",
+                  strerror(errno));
+    s->rtu_peer_warned = true;
+    return s->line_fmt;
 }
 
 static void rtu_frame(struct serve *s, const uint8_t *f, size_t len, int64_t now)
@@ -177,10 +206,69 @@ static void rtu_frame(struct serve *s, const uint8_t *f, size_t len, int64_t now
     uint16_t crc = mbsrv_crc16(rsp, n + 1);
     rsp[n + 1] = (uint8_t)crc;
     rsp[n + 2] = (uint8_t)(crc >> 8);
-    ssize_t w = write(s->rtu_fd, rsp, n + 3);
-    if (w != (ssize_t)(n + 3))
-        serve_say(s, "rtu: answer to unit %d not sent whole (%s)", unit,
+    if (s->rtu_nout == RTU_OUT_MAX) {
+        serve_say(s, "rtu: %d answers already wait for the line; unit %d's dropped", RTU_OUT_MAX,
+                  unit);
+        return;
+    }
+    /* The answer starts t3.5 after the request's last character (and after
+     * our previous answer), and is read when its last character arrives. */
+    int64_t t35 = mbsrv_rtu_silence_ns(s->line_fmt.baud);
+    int64_t start = s->rtu_rx_end_ns + t35;
+    if (s->rtu_tx_end_ns + t35 > start)
+        start = s->rtu_tx_end_ns + t35;
+    if (start < now)
+        start = now;
+    struct rtu_answer *a = &s->rtu_out[s->rtu_nout++];
+    a->due_ns = start + (int64_t)(n + 3) * uart_char_ns(&s->line_fmt);
+    a->unit = unit;
+    a->len = n + 3;
+    memcpy(a->b, rsp, n + 3);
+    s->rtu_tx_end_ns = a->due_ns;
+}
+
+/* One answer onto the pty, as a client set to its own format reads it. */
+static void rtu_send(struct serve *s, const struct rtu_answer *a)
+{
+    tcflag_t iflag;
+    struct uart_fmt cf = client_fmt(s, &iflag);
+    const uint8_t *bytes = a->b;
+    size_t len = a->len;
+    uint8_t garbled[3 * MBSRV_RTU_MAX];
+    if (!uart_fmt_match(&s->line_fmt, &cf)) {
+        struct uart_char c[2 * MBSRV_RTU_MAX];
+        size_t nc = uart_receive(&s->line_fmt, &cf, a->b, a->len, c, sizeof(c) / sizeof(*c));
+        len = uart_tty_bytes(c, nc, iflag, garbled, sizeof(garbled));
+        bytes = garbled;
+        char l[32], cl[32];
+        uart_fmt_name(&s->line_fmt, l, sizeof(l));
+        uart_fmt_name(&cf, cl, sizeof(cl));
+        serve_say(s,
+                  "rtu: answer of unit %d sent at %s reaches a client at %s as %zu bytes of "
+                  "garbage",
+                  a->unit, l, cl, len);
+    }
+    if (len == 0)
+        return;
+    ssize_t w = write(s->rtu_fd, bytes, len);
+    if (w != (ssize_t)len)
+        serve_say(s, "rtu: answer to unit %d not sent whole (%s)", a->unit,
                   w < 0 ? strerror(errno) : "line full");
+}
+
+int64_t serve_rtu_send_due(struct serve *s, int64_t now)
+{
+    int k = 0;
+    while (k < s->rtu_nout && s->rtu_out[k].due_ns <= now) {
+        if (s->rtu_fd >= 0)
+            rtu_send(s, &s->rtu_out[k]);
+        k++;
+    }
+    if (k > 0) {
+        memmove(s->rtu_out, s->rtu_out + k, (size_t)(s->rtu_nout - k) * sizeof(*s->rtu_out));
+        s->rtu_nout -= k;
+    }
+    return s->rtu_nout ? s->rtu_out[0].due_ns : INT64_MAX;
 }
 
 /* Frames on the line: a frame ends when its length (from its function code)
@@ -242,9 +330,56 @@ void serve_rtu_read(struct serve *s, int64_t now)
             }
             return;
         }
-        s->rtu_last_ns = now;
+        /* On the wire the client's bytes follow its previous ones at its own
+         * rate: the line is busy until the last of them has arrived. */
+        tcflag_t iflag;
+        struct uart_fmt cf = client_fmt(s, &iflag);
+        if (s->rtu_rx_end_ns < now)
+            s->rtu_rx_end_ns = now;
+        s->rtu_rx_end_ns += (int64_t)n * uart_char_ns(&cf);
+        s->rtu_last_ns = s->rtu_rx_end_ns;
+        if (s->rtu_nout > 0) {
+            /* RS-485 is half duplex: a client that talks while an answer is
+             * on the wire (it gave up waiting) collides with it; the two
+             * are lost, as the garbage they make on a real line would be. */
+            serve_say(s,
+                      "rtu: collision: %zd bytes from the client while %d answer(s) (unit %d) "
+                      "were on the wire; both lost",
+                      n, s->rtu_nout, s->rtu_out[0].unit);
+            s->rtu_nout = 0;
+            s->rtu_tx_end_ns = now;
+            s->rtu_len = 0;
+            s->rtu_discard = true;
+            continue;
+        }
         if (s->rtu_discard)
             continue;
+        if (!uart_fmt_match(&cf, &s->line_fmt)) {
+            /* what our UART makes of a client set to another baud or parity */
+            struct uart_char c[2 * sizeof(buf)];
+            size_t nc = uart_receive(&cf, &s->line_fmt, buf, (size_t)n, c, sizeof(c) / sizeof(*c));
+            size_t bad = 0;
+            for (size_t k = 0; k < nc; k++)
+                bad += c[k].errors != 0;
+            char l[32], cl[32];
+            uart_fmt_name(&s->line_fmt, l, sizeof(l));
+            uart_fmt_name(&cf, cl, sizeof(cl));
+            if (bad) {
+                /* a device drops a frame with parity or framing errors */
+                serve_say(s,
+                          "rtu: %zd bytes from a client at %s on a %s line: %zu parity/framing "
+                          "errors; dropped to the next silence",
+                          n, cl, l, bad);
+                s->rtu_len = 0;
+                s->rtu_discard = true;
+                continue;
+            }
+            serve_say(s, "rtu: %zd bytes from a client at %s on a %s line read as %zu others", n,
+                      cl, l, nc);
+            n = (ssize_t)(nc < sizeof(buf) ? nc : sizeof(buf));
+            for (size_t k = 0; k < (size_t)n; k++)
+                buf[k] = c[k].value;
+        }
         size_t take = (size_t)n;
         if (s->rtu_len + take > sizeof(s->rtu_buf)) {
             serve_say(s, "rtu: %zu bytes without a frame; dropped", s->rtu_len + take);
