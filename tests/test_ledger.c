@@ -123,7 +123,8 @@ static void test_ledger_round_trip_gives_the_same_rack(void **state)
     struct ledger_counts counts;
     load_rack(&back);
     assert_int_equal(
-        ledger_restore(s, &back, psu_back, bus_back, 123456789, &counts, err, sizeof(err)), 0);
+        ledger_restore(s, &back, psu_back, bus_back, 123456789, &counts, NULL, err, sizeof(err)),
+        0);
     store_close(s);
     for (int i = 0; i < r.nservers; i++) {
         assert_int_equal(back.servers[i].state, r.servers[i].state);
@@ -213,10 +214,68 @@ static void test_ledger_ignores_a_position_the_psu_is_not_wired_to(void **state)
     rack_free(&r);
 }
 
+static void test_ledger_missing_knows_no_server(void **state)
+{
+    (void)state;
+    struct rack r;
+    load_rack(&r);
+    struct store *s = store_open(path, false, err, sizeof(err)); /* a new, empty database */
+    assert_non_null(s);
+    bool psu_oos[4] = {false}, bus_oos[RACK_MAX_BUSES] = {false};
+    bool known[5] = {true, true, true, true, true};
+    struct ledger_counts counts;
+    assert_int_equal(ledger_restore(s, &r, psu_oos, bus_oos, 1, &counts, known, err, sizeof(err)),
+                     0);
+    assert_int_equal(counts.rows, 0);
+    for (int i = 0; i < r.nservers; i++)
+        assert_false(known[i]);
+    /* one row: that server is known, the others are not */
+    set_server(&r, 1, RACK_SRV_ON, 600000, 1);
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(ledger_put_server(s, &r, 1, 0, err, sizeof(err)), 0);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    assert_int_equal(ledger_restore(s, &r, psu_oos, bus_oos, 1, &counts, known, err, sizeof(err)),
+                     0);
+    assert_int_equal(counts.rows, 1);
+    assert_true(known[1]);
+    assert_false(known[0]);
+    store_close(s);
+    rack_free(&r);
+}
+
+static void test_ledger_adopts_a_server_its_device_reports_drawing(void **state)
+{
+    (void)state;
+    struct rack r;
+    load_rack(&r);
+    r.next_seq = 4;
+    /* off, drawing: on at its power_w, next in the request order */
+    assert_true(ledger_adopt(&r, 0, 750000));
+    assert_int_equal(r.servers[0].state, RACK_SRV_ON);
+    assert_int_equal(r.servers[0].alloc_mw, 800000);
+    assert_int_equal(r.servers[0].seq, 4);
+    assert_int_equal(r.next_seq, 5);
+    /* waiting, drawing: on, keeping its place */
+    set_server(&r, 1, RACK_SRV_WAITING, 0, 2);
+    assert_true(ledger_adopt(&r, 1, 100000));
+    assert_int_equal(r.servers[1].state, RACK_SRV_ON);
+    assert_int_equal(r.servers[1].alloc_mw, 600000);
+    assert_int_equal(r.servers[1].seq, 2);
+    /* drawing nothing, or already drawing: nothing to adopt */
+    assert_false(ledger_adopt(&r, 2, 0));
+    assert_int_equal(r.servers[2].state, RACK_SRV_OFF);
+    set_server(&r, 3, RACK_SRV_CAPPED, 450000, 3);
+    assert_false(ledger_adopt(&r, 3, 900000));
+    assert_int_equal(r.servers[3].alloc_mw, 450000);
+    rack_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ledger_rows_say_what_the_rack_holds),
+        cmocka_unit_test_setup_teardown(test_ledger_missing_knows_no_server, setup, teardown),
+        cmocka_unit_test(test_ledger_adopts_a_server_its_device_reports_drawing),
         cmocka_unit_test_setup_teardown(test_ledger_round_trip_gives_the_same_rack, setup,
                                         teardown),
         cmocka_unit_test(test_ledger_forgets_a_server_not_in_the_rack),

@@ -1,7 +1,7 @@
 /*
  * alarms.h - conditions that last until they clear: a device down, a PSU
- * whose health cannot be read, redundancy lost (and, in what comes next, a
- * database replaced, a peer lost, a PSU at risk).
+ * whose health cannot be read, redundancy lost, a database replaced (and, in
+ * what comes next, a peer lost, a PSU at risk).
  *
  * Pure: the caller says which conditions hold now (each a kind, a subject
  * and a reason) and what time it is; alarms_update compares them with the
@@ -24,11 +24,13 @@
  *   device_down      a device (as /v1/status names it): its worker reports it down
  *   psu_unknown      a psu id: its health cannot be read
  *   redundancy_lost  the rack's name: not protected for its configured protection
+ *   database_replaced  the database's path: its file or WAL was unlinked or replaced
  */
 #define ALARM_KIND_LIST(X)                                                                         \
     X(ALARM_DEVICE_DOWN, "device_down")                                                            \
     X(ALARM_PSU_UNKNOWN, "psu_unknown")                                                            \
-    X(ALARM_REDUNDANCY_LOST, "redundancy_lost")
+    X(ALARM_REDUNDANCY_LOST, "redundancy_lost")                                                    \
+    X(ALARM_DATABASE_REPLACED, "database_replaced")
 
 #define ALARM_ENUM(kind, name) kind,
 enum alarm_kind { ALARM_KIND_LIST(ALARM_ENUM) ALARM_NKINDS };

@@ -37,11 +37,12 @@
 #endif
 
 #define NSIGNALS 3
+#define DB_CHECK_MS 1000 /* how often the database's file is looked at */
 
 struct engine {
     uv_loop_t loop;
     uv_async_t async;
-    uv_timer_t deadline, watchdog, catchup;
+    uv_timer_t deadline, watchdog, catchup, dbcheck;
     uv_signal_t sig[NSIGNALS];
     bool loop_ready;
 
@@ -63,10 +64,14 @@ struct engine {
     struct view_device *vdev;
     struct driver_psu_reading *tel;
     bool *dev_down; /* per device: its worker reported it down (not yet up again) */
+    /* per server: the ledger named it at start, or its device said since
+     * what it draws; a server drawing power that neither knew is adopted */
+    bool *srv_known;
 
     /* conditions that last: the active alarms, and the scratch to update them */
     struct alarm_set alarms, conditions, raised, cleared;
     char protection_reason[POLICY_REASON_LEN]; /* the policy's last word on protection */
+    char db_lost[600]; /* why the database file cannot be trusted, "" while it can */
 
     double started;
     const char *stop_reason;
@@ -179,6 +184,8 @@ static int alarm_conditions(struct engine *e, struct alarm_set *c)
     if ((!e->rack.is_protected || e->rack.redundancy_lost) &&
         alarm_set_add(c, ALARM_REDUNDANCY_LOST, e->rack.name, e->protection_reason))
         return -1;
+    if (e->db_lost[0] && alarm_set_add(c, ALARM_DATABASE_REPLACED, e->db_path, e->db_lost))
+        return -1;
     return 0;
 }
 
@@ -242,6 +249,30 @@ static void on_deadline(uv_timer_t *t)
         uv_timer_start(&e->deadline, on_deadline, 1000, 0); /* try again */
 }
 
+/*
+ * The database file unlinked or replaced under the daemon (an operator's
+ * mistake, a restore from a backup, a clean-up script): from then on what
+ * is journaled goes to a file that nobody opens again, and the next start
+ * would find another ledger. Said once, loudly; the journal is distrusted
+ * (decide.h: what raises power is held, what lowers it goes on) until a
+ * restart.
+ */
+static void on_dbcheck(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    char why[sizeof(e->db_lost)];
+    if (!store_check_file(e->store, why, sizeof(why)))
+        return;
+    uv_timer_stop(t);
+    snprintf(e->db_lost, sizeof(e->db_lost), "%s", why);
+    log_warnx("DATABASE LOST: %s; what is journaled now is lost at exit, decisions that raise "
+              "power are refused until rackpowerd restarts, decisions that lower it go on",
+              why);
+    decider_distrust(&e->dec, why);
+    update_alarms(e);
+    publish(e);
+}
+
 /* ---- commands and device reports ---- */
 
 static void handle_cmd(struct engine *e, struct hub_cmd *c)
@@ -253,9 +284,52 @@ static void handle_cmd(struct engine *e, struct hub_cmd *c)
     hub_answer(e->hub, c, status, body);
 }
 
+/*
+ * Servers the ledger did not know that the report shows drawing power are
+ * adopted (ledger.h: never powered off to match a missing ledger), said
+ * loudly, journaled, and the policy settles the rack with them.
+ */
+static void adopt(struct engine *e, const struct devices_msg *m)
+{
+    json_t *pre = NULL;
+    for (size_t k = 0; k < m->rep.ninputs; k++) {
+        const struct policy_input *in = &m->rep.inputs[k];
+        int i = in->index;
+        if (in->kind != POLICY_REPORT || i < 0 || i >= e->rack.nservers || e->srv_known[i])
+            continue;
+        e->srv_known[i] = true;
+        const struct rack_server *s = &e->rack.servers[i];
+        const char *was = rack_server_state_name(s->state);
+        if (!ledger_adopt(&e->rack, i, in->watts_mw))
+            continue;
+        char why[700];
+        snprintf(why, sizeof(why),
+                 "%s reports it drawing %lld W; the ledger does not know it (its database is new, "
+                 "was deleted or replaced): adopted as on at %lld W, not powered off (it was %s "
+                 "here)",
+                 e->vdev[m->dev].name, (long long)(in->watts_mw / 1000),
+                 (long long)(s->power_mw / 1000), was);
+        log_warnx("ADOPTED %s: %s", s->id, why);
+        json_t *ev = decider_event(&e->dec, "adopt");
+        json_object_set_new(ev, "server", json_string(s->id));
+        json_object_set_new(ev, "watts", evjson_watts(s->power_mw));
+        json_object_set_new(ev, "reason", json_string(why));
+        if (!pre)
+            pre = json_array();
+        json_array_append_new(pre, ev);
+    }
+    if (!pre)
+        return;
+    char err[256];
+    struct decision x = decision_settle(pre);
+    if (decide(&e->dec, &x, err, sizeof(err)))
+        log_warnx("adoption not journaled: %s", err);
+}
+
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
     char err[256], why[900];
+    adopt(e, m);
     struct policy_input *keep = m->rep.inputs;
     size_t n = 0;
     for (size_t k = 0; k < m->rep.npsus; k++) {
@@ -308,9 +382,16 @@ static void handle_msg(struct engine *e, struct devices_msg *m)
         return;
     }
     bool up = m->kind == DEVICES_UP;
+    bool again = !up && e->dev_down[m->dev]; /* the same outage, in other words */
     v->up = up;
     e->dev_down[m->dev] = !up;
     snprintf(v->error, sizeof(v->error), "%s", up ? "" : m->text);
+    if (again) { /* one event per outage: the status and the alarm show the latest word */
+        log_info("device %s: still down: %s", v->name, m->text);
+        update_alarms(e);
+        publish(e);
+        return;
+    }
     if (up)
         log_info("device %s: %s", v->name, m->text);
     else
@@ -462,7 +543,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->tel = calloc(np, sizeof(*e->tel));
     e->vdev = calloc(e->ndevs, sizeof(*e->vdev));
     e->dev_down = calloc(e->ndevs, sizeof(*e->dev_down));
-    if (commands_overlay_init(&e->ov, r) || !e->tel || !e->vdev || !e->dev_down) {
+    e->srv_known = calloc((size_t)r->nservers + 1, sizeof(*e->srv_known));
+    if (commands_overlay_init(&e->ov, r) || !e->tel || !e->vdev || !e->dev_down || !e->srv_known) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -482,8 +564,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->dec.hooks = (struct decider_hooks){
         .journaled = on_journaled, .send = on_send, .execute = on_decided, .arg = e};
     struct ledger_counts counts;
-    if (ledger_restore(e->store, r, e->ov.psu_oos, e->ov.bus_oos, mono_ns(), &counts, dberr,
-                       sizeof(dberr))) {
+    if (ledger_restore(e->store, r, e->ov.psu_oos, e->ov.bus_oos, mono_ns(), &counts, e->srv_known,
+                       dberr, sizeof(dberr))) {
         snprintf(err, errlen, "cannot read the ledger: %s", dberr);
         goto fail;
     }
@@ -501,6 +583,9 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->watchdog.data = e;
     uv_timer_init(&e->loop, &e->catchup);
     e->catchup.data = e;
+    uv_timer_init(&e->loop, &e->dbcheck);
+    e->dbcheck.data = e;
+    uv_timer_start(&e->dbcheck, on_dbcheck, DB_CHECK_MS, DB_CHECK_MS);
     for (int k = 0; k < NSIGNALS; k++) {
         uv_signal_init(&e->loop, &e->sig[k]);
         e->sig[k].data = e;
@@ -524,6 +609,18 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     json_object_set_new(start, "reason", json_string(why));
     json_t *pre = json_array();
     json_array_append_new(pre, start);
+    if (counts.rows == 0 && r->nservers > 0) {
+        /* a first start, or a database deleted or replaced: say it loudly */
+        snprintf(why, sizeof(why),
+                 "the database %s holds no ledger (new, deleted or replaced): no server is "
+                 "known to be granted; servers the devices report drawing power are adopted, "
+                 "none is powered off to match it",
+                 e->db_path);
+        log_warnx("NO LEDGER: %s", why);
+        json_t *ev = decider_event(&e->dec, "ledger_missing");
+        json_object_set_new(ev, "reason", json_string(why));
+        json_array_append_new(pre, ev);
+    }
     struct decision x = decision_settle(pre);
     if (decide(&e->dec, &x, dberr, sizeof(dberr))) {
         snprintf(err, errlen, "cannot write the journal: %s", dberr);
@@ -597,6 +694,7 @@ void engine_free(struct engine *e)
         uv_close((uv_handle_t *)&e->deadline, on_close);
         uv_close((uv_handle_t *)&e->watchdog, on_close);
         uv_close((uv_handle_t *)&e->catchup, on_close);
+        uv_close((uv_handle_t *)&e->dbcheck, on_close);
         for (int k = 0; k < NSIGNALS; k++)
             uv_close((uv_handle_t *)&e->sig[k], on_close);
         uv_run(&e->loop, UV_RUN_DEFAULT);
@@ -610,6 +708,7 @@ void engine_free(struct engine *e)
     commands_overlay_fini(&e->ov);
     free(e->tel);
     free(e->dev_down);
+    free(e->srv_known);
     alarm_set_free(&e->alarms);
     alarm_set_free(&e->conditions);
     alarm_set_free(&e->raised);

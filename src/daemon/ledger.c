@@ -118,6 +118,7 @@ int ledger_put_all(struct store *s, const struct rack *r, const bool *psu_oos, c
 struct restore {
     struct rack *r;
     bool *psu_oos, *bus_oos;
+    bool *known;
     struct ledger_counts *counts;
     uint64_t max_seq;
 };
@@ -129,6 +130,9 @@ static int restore_server(void *arg, const struct store_server *x)
     if (i < 0)
         return 0;
     rs->counts->servers[rs->r->servers[i].state]++;
+    rs->counts->rows++;
+    if (rs->known)
+        rs->known[i] = true;
     if (x->seq > rs->max_seq)
         rs->max_seq = x->seq;
     return 0;
@@ -149,10 +153,13 @@ static int restore_bus(void *arg, const struct store_bus *x)
 }
 
 int ledger_restore(struct store *s, struct rack *r, bool *psu_oos, bool *bus_oos, int64_t now_ns,
-                   struct ledger_counts *counts, char *err, size_t len)
+                   struct ledger_counts *counts, bool *known, char *err, size_t len)
 {
-    struct restore rs = {.r = r, .psu_oos = psu_oos, .bus_oos = bus_oos, .counts = counts};
-    *counts = (struct ledger_counts){{0}};
+    struct restore rs = {
+        .r = r, .psu_oos = psu_oos, .bus_oos = bus_oos, .known = known, .counts = counts};
+    for (int i = 0; known && i < r->nservers; i++)
+        known[i] = false;
+    *counts = (struct ledger_counts){.rows = 0};
     if (store_load_servers(s, restore_server, &rs, err, len) ||
         store_load_psus(s, restore_psu, &rs, err, len) ||
         store_load_buses(s, restore_bus, &rs, err, len))
@@ -160,4 +167,16 @@ int ledger_restore(struct store *s, struct rack *r, bool *psu_oos, bool *bus_oos
     r->next_seq = rs.max_seq + 1;
     r->last_change_ns = now_ns;
     return 0;
+}
+
+bool ledger_adopt(struct rack *r, int i, int64_t drawn_mw)
+{
+    struct rack_server *s = &r->servers[i];
+    if (drawn_mw <= 0 || rack_server_draws(s))
+        return false;
+    if (s->state == RACK_SRV_OFF) /* a waiting one keeps its place in the order */
+        s->seq = r->next_seq++;
+    s->state = RACK_SRV_ON;
+    s->alloc_mw = s->power_mw;
+    return true;
 }

@@ -44,6 +44,7 @@ int ledger_put_all(struct store *s, const struct rack *r, const bool *psu_oos, c
 /* What came back from the ledger: servers per state (enum rack_server_state). */
 struct ledger_counts {
     int servers[RACK_SRV_SHED + 1];
+    int rows; /* server rows that named a server of the rack: 0 for no ledger */
 };
 
 /*
@@ -53,8 +54,22 @@ struct ledger_counts {
  * on after the highest one read, and now_ns counts as a change of health:
  * shed servers come back only after the rack has been stable for
  * restore_after_s. The settle that follows reconciles it with the config.
+ * known (per server, may be NULL) says which servers a row named: the
+ * others are unknown to the ledger (a new server, or a ledger that is
+ * missing: a database new, deleted or replaced).
  */
 int ledger_restore(struct store *s, struct rack *r, bool *psu_oos, bool *bus_oos, int64_t now_ns,
-                   struct ledger_counts *counts, char *err, size_t len);
+                   struct ledger_counts *counts, bool *known, char *err, size_t len);
+
+/*
+ * Adoption: server i, unknown to the ledger, is reported drawing drawn_mw
+ * by its device. The device's word stands (it is never powered off to match
+ * a ledger that does not know it): a server that draws power and that the
+ * rack holds off or waiting becomes on at its power_w, in the request order
+ * after the others (a waiting one keeps its place). Returns true when it
+ * changed the rack; the caller journals it and lets the policy settle (which
+ * may then cap or shed by priority like after any change).
+ */
+bool ledger_adopt(struct rack *r, int i, int64_t drawn_mw);
 
 #endif

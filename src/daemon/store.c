@@ -70,6 +70,13 @@ struct store {
     bool readonly;
     bool in_txn;
     int64_t last_id; /* writer: the journal's highest id */
+    /* writer: the files it opened (store_check_file) */
+    char path[4096];
+    struct file_id {
+        bool known; /* it existed when the store opened */
+        dev_t dev;
+        ino_t ino;
+    } file, wal;
 };
 
 static int db_fail(struct store *s, const char *what, char *err, size_t errlen)
@@ -180,6 +187,51 @@ static int make_private(const char *path, char *err, size_t errlen)
     return rc;
 }
 
+/* The identity (device, inode) of the file at path: false when there is
+ * none (or it cannot be seen). */
+static bool file_id(const char *path, struct file_id *id)
+{
+    struct stat st;
+    if (stat(path, &st))
+        return false;
+    *id = (struct file_id){.known = true, .dev = st.st_dev, .ino = st.st_ino};
+    return true;
+}
+
+/* The writer's files as they are now: the database and, in WAL mode, its
+ * -wal, which SQLite keeps while a connection is open. An in-memory
+ * database has neither. */
+static void remember_files(struct store *s, const char *path)
+{
+    char wal[sizeof(s->path) + 8];
+    if (!strcmp(path, ":memory:"))
+        return;
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    file_id(path, &s->file);
+    file_id(wal, &s->wal);
+}
+
+/* Whether the file at path is no longer the one remembered in id: 1 with why. */
+static int file_changed(const char *path, const struct file_id *id, const char *what, char *why,
+                        size_t len)
+{
+    struct stat st;
+    if (stat(path, &st)) {
+        if (errno == ENOENT)
+            snprintf(why, len, "the %s %s was unlinked", what, path);
+        else
+            snprintf(why, len, "the %s %s cannot be checked: %s", what, path, strerror(errno));
+        return 1;
+    }
+    if (st.st_dev != id->dev || st.st_ino != id->ino) {
+        snprintf(why, len, "the %s %s was replaced (inode %llu, now %llu)", what, path,
+                 (unsigned long long)id->ino, (unsigned long long)st.st_ino);
+        return 1;
+    }
+    return 0;
+}
+
 struct store *store_open(const char *path, bool readonly, char *err, size_t errlen)
 {
     if (!readonly && make_private(path, err, errlen))
@@ -205,7 +257,21 @@ struct store *store_open(const char *path, bool readonly, char *err, size_t errl
         store_close(s);
         return NULL;
     }
+    if (!readonly)
+        remember_files(s, path);
     return s;
+}
+
+int store_check_file(struct store *s, char *why, size_t len)
+{
+    char wal[sizeof(s->path) + 8];
+    snprintf(wal, sizeof(wal), "%s-wal", s->path);
+    if (!s->file.known)
+        return 0;
+    if (file_changed(s->path, &s->file, "database file", why, len) ||
+        (s->wal.known && file_changed(wal, &s->wal, "database's WAL", why, len)))
+        return 1;
+    return 0;
 }
 
 void store_close(struct store *s)

@@ -49,6 +49,16 @@ struct store *store_open(const char *path, bool readonly, char *err, size_t errl
  * into the database first. NULL is fine. */
 void store_close(struct store *s);
 
+/*
+ * Whether the files a writer opened are still the ones at its path: 0 when
+ * they are (or the store has no file: ":memory:", a reader), 1 with why
+ * when the database file or its WAL was unlinked, replaced (another inode
+ * or device at the path) or cannot be looked at. Then what the writer
+ * commits goes to a file nobody will open again: the journal cannot be
+ * trusted. A stat(2) per file: cheap enough for a timer.
+ */
+int store_check_file(struct store *s, char *why, size_t len);
+
 int store_begin(struct store *s, char *err, size_t errlen);
 int store_commit(struct store *s, char *err, size_t errlen);
 void store_rollback(struct store *s);

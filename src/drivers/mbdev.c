@@ -179,7 +179,9 @@ static void on_slot(struct mbdev *m, int server, const struct mbdrv_slot *s)
         else if (s->ask == RACKMOD_ASK_POWER_OFF)
             driver_report_input(m->out, POLICY_POWER_OFF, server, 0);
     }
-    if ((c & MBDRV_SLOT_DRAW) && s->present && s->draw_mw >= 0)
+    /* the first read too: a server drawing power that the controller does
+     * not know of is adopted (a ledger lost), not powered off */
+    if ((c & (MBDRV_SLOT_DRAW | MBDRV_SLOT_FIRST)) && s->present && s->draw_mw >= 0)
         driver_report_input(m->out, POLICY_REPORT, server, s->draw_mw);
 }
 
