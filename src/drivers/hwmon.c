@@ -293,7 +293,8 @@ static int list_dir(const char *dir, struct names *ns, char *err, size_t errlen)
         ns->n++;
     }
     closedir(d);
-    qsort(ns->v, ns->n, sizeof(*ns->v), cmp_str);
+    if (ns->n) /* an empty directory has no array: qsort must not see NULL */
+        qsort(ns->v, ns->n, sizeof(*ns->v), cmp_str);
     return 0;
 oom:
     closedir(d);
