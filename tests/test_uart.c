@@ -168,6 +168,40 @@ static void test_format_read_from_termios(void **state)
     assert_true(f.data_bits == 8 && f.parity == 'N');
 }
 
+/* Any bytes, any two formats: the receiver stays within its buffer and ends;
+ * with the same format it reads what was sent (the data bits of it). */
+static void test_random_formats_and_bytes_stay_in_bounds(void **state)
+{
+    (void)state;
+    static const int bauds[] = {50, 1200, 9600, 19200, 38400, 115200, 921600};
+    static const char parities[] = "NEO";
+    uint32_t x = 12345;
+#define RND() (x = x * 1103515245u + 12345u, x >> 16)
+    uint8_t in[300];
+    struct uart_char out[64 + 1];
+    for (int round = 0; round < 2000; round++) {
+        struct uart_fmt f[2];
+        for (int k = 0; k < 2; k++)
+            f[k] = (struct uart_fmt){bauds[RND() % 7], 5 + (int)(RND() % 4), parities[RND() % 3],
+                                     1 + (int)(RND() % 2)};
+        size_t n = RND() % sizeof(in);
+        for (size_t k = 0; k < n; k++)
+            in[k] = (uint8_t)RND();
+        size_t cap = 1 + RND() % 64;
+        out[cap].value = 0xA5; /* a guard past the end */
+        size_t got = uart_receive(&f[0], &f[1], in, n, out, cap);
+        assert_true(got <= cap);
+        assert_int_equal(out[cap].value, 0xA5);
+        got = uart_receive(&f[0], &f[0], in, n, out, cap);
+        assert_int_equal(got, n < cap ? n : cap);
+        for (size_t k = 0; k < got; k++) {
+            assert_int_equal(out[k].value, in[k] & ((1u << f[0].data_bits) - 1));
+            assert_int_equal(out[k].errors, 0);
+        }
+    }
+#undef RND
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_a_wrong_parity_gives_parity_or_framing_errors),
         cmocka_unit_test(test_tty_flags_decide_what_read_returns_for_bad_characters),
         cmocka_unit_test(test_format_read_from_termios),
+        cmocka_unit_test(test_random_formats_and_bytes_stay_in_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
