@@ -10,7 +10,10 @@
 #   - a repair: the restore it calls for waits for the journal;
 #   - space returns: the journal catches up (the shed and a "journal" event
 #     saying how late), the withheld restore happens, journaled; a kill -9
-#     and a restart find the ledger as the devices are.
+#     and a restart find the ledger as the devices are;
+#   - full again, a shed, a kill -9 before the journal catches up: after the
+#     restart the device's lower power stands (a reconcile event), and only
+#     the policy's fresh decision powers the server again.
 # Without root, or where neither mount works, the test says so and is
 # skipped (exit 77).
 # Usage: daemon_diskfull.sh RACKPOWERD RACKPOWERCTL RACKPOWER-SIM SOURCE_DIR
@@ -132,8 +135,36 @@ until_ok 'events | grep -q "\"event\":\"restore\",\"server\":\"batch1\""' "batch
 # the ledger is as the devices are: a kill -9 and a restart
 rpd_stop KILL
 rpd_start "$rpd" "$tmp/conf.yaml" "$fs/db" "$tmp/dlog2"
+log_show daemon-log-2 "$tmp/dlog2"
 grep -q "from the ledger: 5 on, 0 capped, 0 shed, 1 waiting" "$tmp/dlog2" ||
     fail "after the restart: $(grep 'from the ledger' "$tmp/dlog2")"; ok
+
+# ---- a crash before the journal caught up ---------------------------------------
+# The disk fills again, batch1 is shed on its device unjournaled, the daemon
+# is killed: its ledger says batch1 is on. After the restart (space back,
+# ps4 repaired) the device's lower power stands: batch1 is not powered to
+# match the ledger, it counts as shed (a reconcile event), and only the
+# policy's fresh decision, journaled, restores it (restore_after_s 3 now).
+dd if=/dev/zero of="$fs/fill" bs=4k 2>/dev/null && fail "dd filled nothing up"
+ctlsend "psu_fail ps4"
+until_ok 'simstat "server batch1 .*present off"' "batch1 shed on its device, the journal full again"
+until_ok 'grep -c "journal behind:" "$tmp/dlog2" | grep -q "^[1-9]"' "the shed unjournaled"
+rpd_stop KILL
+rm -f "$fs/fill"
+ctlsend "psu_repair ps4"
+sed 's/restore_after_s: 0/restore_after_s: 3/' "$tmp/conf.yaml" >"$tmp/conf3.yaml"
+rpd_start "$rpd" "$tmp/conf3.yaml" "$fs/db" "$tmp/dlog3"
+log_show daemon-log-3 "$tmp/dlog3"
+grep "from the ledger" "$tmp/dlog3" | grep -q " 0 shed" || fail "the ledger knew the shed: $(grep 'from the ledger' "$tmp/dlog3")"; ok
+until_ok 'grep -q "reconcile batch1: modbus-tcp .* shows it powered off while the ledger has it on" "$tmp/dlog3"' "the reconcile logged"
+[ "$(srv batch1)" = shed ] || fail "batch1 is $(srv batch1) after the restart, not shed"; ok
+sleep 1.5
+simstat "server batch1 .*present off" || fail "batch1 was powered to match the ledger"; ok
+until_ok 'events | grep -q "\"event\":\"reconcile\",\"server\":\"batch1\",\"state\":\"shed\",\"was\":\"on\""' "the reconcile journaled"
+until_ok 'simstat "server batch1 .*present on"' "batch1 restored by the policy"
+events | grep -o '"event":"[a-z_]*","server":"batch1"' | tail -n 2 >"$tmp/last2"
+printf '%s\n' '"event":"reconcile","server":"batch1"' '"event":"restore","server":"batch1"' |
+    cmp -s - "$tmp/last2" || fail "batch1's last events: $(cat "$tmp/last2")"; ok
 rpd_stop
 sim_stop
 umount_fs

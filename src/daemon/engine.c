@@ -326,6 +326,50 @@ static void adopt(struct engine *e, const struct devices_msg *m)
         log_warnx("adoption not journaled: %s", err);
 }
 
+/* Servers the rack has drawing that a device, read after it opened, shows
+ * powered off: after a crash the ledger may lack a shed that the device
+ * carried out. The lower power stands: they count as shed (journaled as a
+ * reconcile event), and only a fresh decision of the policy, journaled,
+ * powers them again (a restore after restore_after_s of stability). */
+static void reconcile_found_off(struct engine *e, const struct devices_msg *m)
+{
+    char err[256], why[600];
+    json_t *pre = json_array();
+    size_t n = 0;
+    for (size_t k = 0; pre && k < m->rep.nfound_off; k++) {
+        int i = m->rep.found_off[k];
+        if (i < 0 || i >= e->rack.nservers || !rack_server_draws(&e->rack.servers[i]))
+            continue;
+        struct rack_server *s = &e->rack.servers[i];
+        snprintf(why, sizeof(why),
+                 "%s shows it powered off while the ledger has it %s: the lower power stands "
+                 "until the policy decides again",
+                 e->vdev[m->dev].name, rack_server_state_name(s->state));
+        log_warnx("reconcile %s: %s", s->id, why);
+        json_t *ev = decider_event(&e->dec, "reconcile");
+        json_object_set_new(ev, "server", json_string(s->id));
+        json_object_set_new(ev, "state", json_string(rack_server_state_name(RACK_SRV_SHED)));
+        json_object_set_new(ev, "was", json_string(rack_server_state_name(s->state)));
+        json_object_set_new(ev, "reason", json_string(why));
+        json_array_append_new(pre, ev);
+        s->state = RACK_SRV_SHED;
+        s->alloc_mw = 0;
+        n++;
+    }
+    if (!n) {
+        json_decref(pre);
+        return;
+    }
+    e->rack.last_change_ns = mono_ns(); /* a restore waits for stability from now */
+    /* a tick, not a settle: a decision on inputs, so that what it lowers
+     * stands even when the journal fails */
+    struct policy_input tick = {.kind = POLICY_TICK};
+    struct decision x = decision_inputs(&tick, 1, NULL);
+    x.pre = pre;
+    if (decide(&e->dec, &x, err, sizeof(err)))
+        log_warnx("reconcile: %s", err);
+}
+
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
     char err[256], why[900];
@@ -345,6 +389,7 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         m->rep.units = NULL;
         m->rep.nunits = m->rep.units_cap = 0;
     }
+    reconcile_found_off(e, m);
     /* measured draw is shown, not decided on: applied without a journal line */
     for (size_t k = 0; k < m->rep.ninputs; k++) {
         struct policy_input *in = &m->rep.inputs[k];

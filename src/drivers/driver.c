@@ -75,8 +75,18 @@ void driver_report_note(struct driver_report *rep, const char *fmt, ...)
     va_end(ap);
 }
 
+int driver_report_found_off(struct driver_report *rep, int server)
+{
+    if (grow((void **)&rep->found_off, &rep->found_off_cap, rep->nfound_off,
+             sizeof(*rep->found_off)))
+        return -1;
+    rep->found_off[rep->nfound_off++] = server;
+    return 0;
+}
+
 void driver_report_clear(struct driver_report *rep)
 {
+    rep->nfound_off = 0;
     rep->ninputs = 0;
     rep->npsus = 0;
     rep->nunits = 0;
@@ -88,5 +98,6 @@ void driver_report_free(struct driver_report *rep)
     free(rep->inputs);
     free(rep->psus);
     free(rep->units);
+    free(rep->found_off);
     *rep = (struct driver_report){0};
 }

@@ -51,6 +51,11 @@ struct driver_report {
     /* the device's per-unit counters, when it has them (every poll) */
     struct driver_unit_stats *units;
     size_t nunits, units_cap;
+    /* servers the controller's rack had drawing when the driver opened that
+     * its device shows powered off: the driver leaves them off (the lower
+     * power stands until the policy decides again) and says so here */
+    int *found_off;
+    size_t nfound_off, found_off_cap;
 };
 
 /* Appends to a report; 0, or -1 when out of memory (the report keeps what it
@@ -59,6 +64,7 @@ int driver_report_input(struct driver_report *rep, enum policy_input_kind kind, 
                         int64_t watts_mw);
 int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x);
 int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u);
+int driver_report_found_off(struct driver_report *rep, int server);
 /* Adds to the note ("; " between parts); what does not fit is cut. */
 void driver_report_note(struct driver_report *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

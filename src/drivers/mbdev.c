@@ -65,6 +65,9 @@ struct mbdev {
     int64_t *want_cap_mw;    /* per server: 0 uncapped */
     int *want_bus;           /* per psu */
     bool *fix_server, *fix_psu;
+    /* per server: granted in the rack at open, its slot not read since; the
+     * first read says whether it is powered (the lower power stands) */
+    bool *check_power;
 };
 
 static int64_t mono_ns(void)
@@ -200,6 +203,13 @@ static void sink(void *ctx, const struct mbdrv_event *ev)
         int server = m->items[m->dev_items[ev->device] + sl->slot];
         on_slot(m, server, sl);
         bool on = sl->state != RACKMOD_SLOT_OFF;
+        if (m->check_power[server]) {
+            m->check_power[server] = false;
+            if (sl->present && !on) {
+                m->want_power[server] = 0;
+                driver_report_found_off(m->out, server);
+            }
+        }
         if (m->want_power[server] >= 0 && sl->present && sl->ask != RACKMOD_ASK_POWER_OFF &&
             (on != (m->want_power[server] == 1) ||
              (on && sl->cap_mw / 1000 != m->want_cap_mw[server] / 1000)))
@@ -250,6 +260,7 @@ static void mbdev_close(void *inst)
     free(m->want_cap_mw);
     free(m->want_bus);
     free(m->fix_server);
+    free(m->check_power);
     free(m->fix_psu);
     free(m->health);
     free(m->unknown);
@@ -318,8 +329,11 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
 }
 
 /* Puts the devices where the controller believes they are: PSUs on their
- * buses, granted servers powered at their grant. A server the devices show
- * asking or running without a grant is reported at the first poll. */
+ * buses, granted servers at their grant. A server the devices show asking or
+ * running without a grant is reported at the first poll. A granted server
+ * its slot shows off is not powered to match: after a crash the ledger may
+ * lack a shed the device carried out, and the lower power stands until the
+ * policy decides again (found_off in the first poll's report). */
 static void reconcile(struct mbdev *m, const struct rack *r)
 {
     for (int i = 0; i < r->npsus; i++)
@@ -333,7 +347,7 @@ static void reconcile(struct mbdev *m, const struct rack *r)
             continue;
         m->want_power[i] = 1;
         m->want_cap_mw[i] = s->state == RACK_SRV_CAPPED ? s->alloc_mw : 0;
-        m->fix_server[i] = true;
+        m->check_power[i] = true;
     }
 }
 
@@ -399,9 +413,10 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->want_bus = malloc(np * sizeof(*m->want_bus));
     m->fix_server = calloc(ns, sizeof(*m->fix_server));
     m->fix_psu = calloc(np, sizeof(*m->fix_psu));
+    m->check_power = calloc(ns, sizeof(*m->check_power));
     if (!m->kinds || !m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items ||
         !m->items || !m->rated_mw || !m->health || !m->unknown || !m->power_mw || !m->want_power ||
-        !m->want_cap_mw || !m->want_bus || !m->fix_server || !m->fix_psu) {
+        !m->want_cap_mw || !m->want_bus || !m->fix_server || !m->fix_psu || !m->check_power) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
         return NULL;
