@@ -1,7 +1,7 @@
 """pymodbus, a third outside Modbus client (beside mbpoll and the daemon's
 libmodbus), against rackpower-sim serve over Modbus TCP.
 
-    sim_pymodbus.py PORT CONTROL_SOCKET MBPOLL_DUMP
+    sim_pymodbus.py PORT CONTROL_SOCKET MBPOLL_DUMP [RTU_PATH]
 
 It scans every unit id, reads each PSU's whole map (registers 0..109) in one
 request, decodes it with its own reading of shared/reference/orv3-modbus.md
@@ -9,7 +9,11 @@ request, decodes it with its own reading of shared/reference/orv3-modbus.md
 control socket says (`status`) and what mbpoll read (MBPOLL_DUMP: lines
 "UNIT REG VALUE", written by tests/sim_pymodbus.sh). Then it fails a PSU
 through the control socket and writes a register, and checks both show.
-Prints one line per check; exits 1 at the first that fails.
+With RTU_PATH (a simulator serving RTU at 19200 8N1: pyserial clears INPCK,
+and a Linux pty clears PARENB, so the simulator sees any pyserial client as
+8N1; docs/sim-devices.md, "Wire timing"), it also reads the first PSU's map over RTU and prints the round trip
+against the wire model (a print, not a check: the machine is shared).
+Exits 1 at the first check that fails.
 """
 import socket
 import sys
@@ -19,6 +23,7 @@ from pymodbus.client import ModbusTcpClient
 from pymodbus.pdu import ExceptionResponse
 
 PORT, CTL, DUMP = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+RTU = sys.argv[4] if len(sys.argv) > 4 else None
 checks = 0
 
 
@@ -180,6 +185,30 @@ if compared < 110 * len(psus):
     fail(f"mbpoll's dump has {compared} PSU registers, want {110 * len(psus)}")
 ok()
 print(f"sim_pymodbus.py: {len(psus)} PSU maps of 110 registers agree with mbpoll and status")
+
+# ---- the same map over RTU, on the timed line --------------------------------------
+if RTU:
+    from pymodbus.client import ModbusSerialClient
+
+    unit = sorted(psus)[0]
+    tcp_regs = psu_map(client, unit)
+    serial = ModbusSerialClient(RTU, baudrate=19200, parity="N", bytesize=8, stopbits=1, timeout=3)
+    if not serial.connect():
+        fail(f"cannot open {RTU}")
+    t0 = time.monotonic()
+    r = serial.read_holding_registers(0, 110, slave=unit)
+    rtt_ms = (time.monotonic() - t0) * 1e3
+    serial.close()
+    if r.isError():
+        fail(f"rtu: unit {unit}: read 0..109: {r}")
+    ok()
+    same = [reg for reg in range(110) if reg not in MOVING and r.registers[reg] == tcp_regs[reg]]
+    if len(same) != 110 - len(MOVING):
+        fail(f"rtu: unit {unit}: registers {sorted(set(range(110)) - MOVING - set(same))} differ from tcp")
+    ok()
+    # 8 + 5 + 220 characters of 10 bits at 19200, and t3.5 (1.823 ms)
+    model_ms = (8 + 5 + 220) * 10 / 19200 * 1e3 + 1.823
+    print(f"sim_pymodbus.py: rtu 19200 8N1, 110 registers: {rtt_ms:.1f} ms (wire model {model_ms:.1f} ms)")
 
 # ---- a fault through the control socket, a write through pymodbus --------------
 unit = sorted(psus)[-1]

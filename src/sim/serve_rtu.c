@@ -174,14 +174,16 @@ int serve_rtu_start(struct serve *s, char *err, size_t errlen)
     return 0;
 }
 
-/* The client's line format now; the line's own when it cannot be read. */
+/* The client's line format now; the line's own when it cannot be read. A
+ * speed uart.h does not know (B0, B500000) comes back as baud 0: it matches
+ * nothing, and such a client hears and is heard as nothing. */
 static struct uart_fmt client_fmt(struct serve *s, tcflag_t *iflag)
 {
     struct termios t;
     struct uart_fmt f;
     *iflag = 0;
-    if (s->rtu_peer_fd >= 0 && tcgetattr(s->rtu_peer_fd, &t) == 0 &&
-        uart_fmt_from_pty_termios(&t, &f) == 0) {
+    if (s->rtu_peer_fd >= 0 && tcgetattr(s->rtu_peer_fd, &t) == 0) {
+        uart_fmt_from_pty_termios(&t, &f);
         *iflag = t.c_iflag;
         return f;
     }
