@@ -5,7 +5,7 @@ FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu fuzz format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-abuse fuzz format clean
 
 all: build
 
@@ -41,6 +41,11 @@ bench-daemon: build
 # The simulator's RTU reply timing against the wire model (docs/benchmarks.md).
 bench-rtu: build
 	@sh bench/rtu_bench.sh $(BUILD) .
+
+# rackpowerd's API under slowloris, floods, stream churn and command storms:
+# status latency, commands/s, RSS (docs/benchmarks.md). About a minute.
+bench-abuse: build
+	@sh bench/abuse_bench.sh $(BUILD) .
 
 # Every libFuzzer target (cmake/fuzz.cmake), built with clang in $(FUZZ) and
 # run FUZZ_SECONDS each: inputs per second and findings (docs/benchmarks.md).

@@ -16,6 +16,7 @@
  *       server ends it or the process is killed (never closes its side
  *       first, as a client that half-closes could be taken for gone).
  *   bench-abuse run HOST PORT [--seconds S] [--slow N] [--clients C] [--pid PID]
+ *                   [--abuse "slow flood churn commands"]
  *       S seconds of status alone (the baseline), then S seconds of: N
  *       slowloris connections from 127.0.0.2, a connection flood (connect
  *       and close at once, 4 threads from 127.0.0.4), event stream churn
@@ -23,8 +24,8 @@
  *       127.0.0.5), C clients each sending power-off and power-on of its
  *       servers (s1..s48 in turn) as fast as answered, one connection per
  *       command (127.0.0.6); and GET /v1/status from 127.0.0.3 every 20 ms
- *       throughout. Prints commands/s, the status latency (p50, p99, max,
- *       failures) in each phase, and PID's VmRSS every 5 s.
+ *       throughout (--abuse: which of them run). Prints commands/s, the status latency (p50, p99,
+ * max, failures) in each phase, and PID's VmRSS every 5 s.
  *
  * Every connection of a kind comes from its own loopback address, so the
  * server's per-address limit applies to each kind alone.
@@ -366,8 +367,13 @@ static int status_mode(const char *from, int n, int interval_ms)
     return 0;
 }
 
-static int run(int seconds, int nslow, int clients, int pid)
+static int run(int seconds, int nslow, int clients, int pid, const char *kinds)
 {
+    bool flood = strstr(kinds, "flood") != NULL, churn = strstr(kinds, "churn") != NULL;
+    if (!strstr(kinds, "slow"))
+        nslow = 0;
+    if (!strstr(kinds, "commands"))
+        clients = 0;
     static struct samples quiet, loud;
     printf("status from 127.0.0.3 every 20 ms, alone for %d s\n", seconds);
     int64_t end = now_ns() + seconds * NS_PER_S;
@@ -378,21 +384,24 @@ static int run(int seconds, int nslow, int clients, int pid)
     print_samples("  status, quiet", &quiet);
     long rss0 = pid ? rss_kib(pid) : -1;
 
-    struct slow w = {.from = "127.0.0.2", .n = nslow, .fds = calloc((size_t)nslow, sizeof(int))};
+    struct slow w = {
+        .from = "127.0.0.2", .n = nslow, .fds = calloc((size_t)nslow + 1, sizeof(int))};
     if (!w.fds)
         return 1;
     int opened = open_slow(&w);
     sleep_ms(1000);
-    printf("abuse for %d s: %d slowloris connections from 127.0.0.2 (%d held), a connection "
-           "flood (4 threads), event stream churn, %d command clients\n",
-           seconds, nslow, count_held(&w), clients);
+    printf("abuse for %d s: %d slowloris connections from 127.0.0.2 (%d held), %s, %s, %d "
+           "command clients\n",
+           seconds, nslow, count_held(&w), flood ? "a connection flood (4 threads)" : "no flood",
+           churn ? "event stream churn" : "no stream churn", clients);
     (void)opened;
     pthread_t th[64];
     int nth = 0;
     pthread_create(&th[nth++], NULL, slow_thread, &w);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; flood && i < 4; i++)
         pthread_create(&th[nth++], NULL, flood_thread, NULL);
-    pthread_create(&th[nth++], NULL, churn_thread, NULL);
+    if (churn)
+        pthread_create(&th[nth++], NULL, churn_thread, NULL);
     for (int i = 0; i < clients && nth < 64; i++)
         pthread_create(&th[nth++], NULL, command_thread, (void *)(intptr_t)i);
     int64_t t0 = now_ns(), next_rss = t0;
@@ -437,7 +446,8 @@ static void usage(void)
     fputs("usage: bench-abuse hold HOST PORT --from ADDR -n N\n"
           "       bench-abuse follow HOST PORT [--from ADDR]\n"
           "       bench-abuse status HOST PORT --from ADDR [-n N] [--interval-ms MS]\n"
-          "       bench-abuse run HOST PORT [--seconds S] [--slow N] [--clients C] [--pid PID]\n",
+          "       bench-abuse run HOST PORT [--seconds S] [--slow N] [--clients C] [--pid PID]\n"
+          "                       [--abuse \"slow flood churn commands\"]\n",
           stderr);
 }
 
@@ -451,6 +461,7 @@ int main(int argc, char **argv)
     host = argv[2];
     port = atoi(argv[3]);
     int n = 100, interval_ms = 0, seconds = 20, nslow = 500, clients = 16, pid = 0;
+    const char *kinds = "slow flood churn commands";
     for (int i = 4; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -471,6 +482,8 @@ int main(int argc, char **argv)
             clients = atoi(v);
         else if (!strcmp(a, "--pid"))
             pid = atoi(v);
+        else if (!strcmp(a, "--abuse"))
+            kinds = v;
         else {
             usage();
             return 2;
@@ -485,7 +498,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "status"))
         return status_mode(from, n, interval_ms);
     if (!strcmp(mode, "run"))
-        return run(seconds, nslow, clients, pid);
+        return run(seconds, nslow, clients, pid, kinds);
     usage();
     return 2;
 }

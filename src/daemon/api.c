@@ -366,8 +366,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             s->said_hello = true;
             break;
         }
-        if (client_gone(s->fd))
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (client_gone(s->fd)) /* a normal end: no warning for every client that leaves */
+            return MHD_CONTENT_READER_END_OF_STREAM;
         int64_t id = hub_last_event(a->hub);
         if (id < 0)
             return MHD_CONTENT_READER_END_OF_STREAM;

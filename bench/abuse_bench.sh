@@ -1,0 +1,97 @@
+#!/bin/sh
+# Figures for rackpowerd's API under abuse (issue 7, part 4), printed, never
+# judged (docs/benchmarks.md, "The API under abuse"):
+#  - GET /v1/status from 127.0.0.3 every 20 ms, alone, then while
+#    bench-abuse (bench/bench_abuse.c) holds SLOW slowloris connections from
+#    127.0.0.2, floods connections from 127.0.0.4, opens and drops event
+#    streams from 127.0.0.5 and runs CLIENTS command clients from 127.0.0.6
+#    (power-off and power-on of the 48 servers in turn, as fast as answered):
+#    p50, p99 and max of the answer time;
+#  - the commands answered per second during the abuse;
+#  - `rackpowerctl status` (a process each: start, HTTP, exit), timed the
+#    same way alone and under the abuse;
+#  - rackpowerd's VmRSS every 5 s.
+# The rack: 48 servers, 12 PSUs on the in-process simulated rack, every
+# server booting on (as bench/daemon_bench.sh's memory part).
+# Usage: abuse_bench.sh BUILD_DIR SOURCE_DIR
+# Environment: SECONDS_EACH (20: each phase), SLOW (500), CLIENTS (16),
+#              CTL_RUNS (50: rackpowerctl status per phase),
+#              ABUSE ("slow flood churn commands": which abusers run)
+set -u
+build="$1"
+src="$2"
+rpd="$build/rackpowerd"
+ctl="$build/rackpowerctl"
+abuse="$build/bench-abuse"
+each="${SECONDS_EACH:-20}"
+slow="${SLOW:-500}"
+clients="${CLIENTS:-16}"
+ctl_runs="${CTL_RUNS:-50}"
+kinds="${ABUSE:-slow flood churn commands}"
+for b in "$rpd" "$ctl" "$abuse"; do
+    [ -x "$b" ] || { echo "abuse_bench: $b missing: build first (make build)"; exit 1; }
+done
+. "$src/tests/lib.sh"
+test_begin abuse_bench
+log_show daemon-log "$tmp/dlog"
+
+awk 'BEGIN {
+    print "rack:\n  name: bench48\n  protection: n+1\n  on_protection_loss: shed"
+    print "  restore_after_s: 30\n  holdup_ms: 16\n  feeds: [F1, F2]\n  buses: [A, B]\n  psus:"
+    for (i = 1; i <= 12; i++)
+        printf "    - {id: ps%d, capacity_w: 3000, feed: F%d, buses: [A, B], bus: %s, switch: fet}\n",
+               i, 1 + i % 2, (i % 4 < 2 ? "A" : "B")
+    print "  servers:"
+    for (i = 1; i <= 48; i++) {
+        b = i % 5 == 0 ? "[A]" : i % 5 == 1 ? "[B]" : "[A, B]"
+        printf "    - {id: s%d, power_w: %d, priority: %d, buses: %s, chassis: c%d}\n",
+               i, 300 + (i * 137) % 601, 1 + i % 8, b, 1 + int((i - 1) / 4)
+    }
+    printf "devices:\n  - kind: sim\n    boot: ["
+    for (i = 1; i <= 48; i++)
+        printf "%ss%d", (i > 1 ? ", " : ""), i
+    print "]\napi:\n  port: 0"
+}' >"$tmp/rack48.yaml"
+rpd_start "$rpd" "$tmp/rack48.yaml" "$tmp/db" "$tmp/dlog"
+until_ok '"$ctl" --api "$api" status --json | grep -q "\"on\":48"' "48 servers on"
+
+# p50 p99 max (nearest rank) of the numbers (ms) in a file
+stats() {
+    sort -n "$1" | awk '{ v[NR] = $1 }
+        END { p50 = int(NR * 0.50); if (p50 < NR * 0.50) p50++
+              p99 = int(NR * 0.99); if (p99 < NR * 0.99) p99++
+              printf "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d runs)\n", v[p50], v[p99], v[NR], NR }'
+}
+ctl_times() { # FILE: CTL_RUNS timed rackpowerctl status
+    : >"$1"
+    i=0
+    while [ "$i" -lt "$ctl_runs" ]; do
+        t0=$(date +%s%N)
+        "$ctl" --api "$api" status >/dev/null || echo "rackpowerctl status failed" >&2
+        t1=$(date +%s%N)
+        echo "$t0 $t1" | awk '{ printf "%.2f\n", ($2 - $1) / 1e6 }' >>"$1"
+        i=$((i + 1))
+        sleep 0.1
+    done
+}
+
+echo "rackpowerd's API under abuse: 48 servers, 12 PSUs, in-process simulated rack; $each s a phase"
+ctl_times "$tmp/ctl_quiet"
+printf '  rackpowerctl status, quiet: '
+stats "$tmp/ctl_quiet"
+"$abuse" run 127.0.0.1 "$port" --seconds "$each" --slow "$slow" --clients "$clients" \
+    --pid "$rpd_pid" --abuse "$kinds" >"$tmp/run" 2>&1 &
+bpid=$!
+track "$bpid"
+# the abuse starts after bench-abuse's quiet phase and its slowloris set-up
+until_ok 'grep -q "^abuse for" "$tmp/run"' "the abuse to start" $((each * 10 + 300))
+sleep 2
+ctl_times "$tmp/ctl_loud"
+wait "$bpid"
+untrack "$bpid"
+sed 's/^/  /' "$tmp/run"
+printf '  rackpowerctl status, under abuse: '
+stats "$tmp/ctl_loud"
+n=$(grep -c 'warning: api:' "$tmp/dlog")
+echo "  api warnings logged: $n lines; $(grep -c 'more warnings like these' "$tmp/dlog") of them counts"
+rpd_stop
