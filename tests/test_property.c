@@ -29,6 +29,7 @@
  * (default fixed), RP_PROPERTY_FIRST (first iteration, to replay one),
  * RP_PROPERTY_KEEP_GOING=1 (count every failure, report the first of each
  * invariant, instead of stopping at the first failing rack),
+ * RP_PROPERTY_LARGE=1 (larger racks: up to 4 buses, 8 PSUs, 16 servers),
  * n+n is each feed and each bus (DESIGN.md); a PSU alone is not in its set.
  */
 #include <setjmp.h>
@@ -941,11 +942,15 @@ static int rng_bit(struct rng *g, uint32_t m)
 
 static const int64_t psu_watts[] = {500, 800, 1000, 1500, 2000, 3000};
 
+/* RP_PROPERTY_LARGE=1: racks up to the oracle's limits (4 buses, 8 PSUs, 16
+ * servers) instead of 3, 5 and 8; slower, for runs beyond CI's. */
+static bool large_racks;
+
 static void gen_rack(struct rng *g, struct rack *r)
 {
     rack_init(r);
     snprintf(r->name, sizeof(r->name), "prop");
-    r->nbuses = (int)rng_range(g, 1, 3);
+    r->nbuses = (int)rng_range(g, 1, large_racks ? OR_MAX_BUSES : 3);
     r->nfeeds = (int)rng_range(g, 1, 2);
     for (int b = 0; b < r->nbuses; b++)
         snprintf(r->buses[b], RACK_ID_LEN, "bus%d", b);
@@ -956,7 +961,7 @@ static void gen_rack(struct rng *g, struct rack *r)
     r->on_loss = rng_chance(g, 70) ? RACK_ON_LOSS_SHED : RACK_ON_LOSS_HOLD;
     r->restore_after_ns = rng_chance(g, 25) ? 0 : rng_range(g, 1, 30) * 1000000000LL;
 
-    r->npsus = (int)rng_range(g, 1, 5);
+    r->npsus = (int)rng_range(g, 1, large_racks ? 8 : 5);
     r->psus = calloc((size_t)r->npsus, sizeof(*r->psus));
     assert_non_null(r->psus);
     int nw = (int)(sizeof(psu_watts) / sizeof(psu_watts[0]));
@@ -974,7 +979,7 @@ static void gen_rack(struct rng *g, struct rack *r)
         q->health = RACK_PSU_OK;
     }
 
-    r->nservers = (int)rng_range(g, 1, 8);
+    r->nservers = (int)rng_range(g, 1, large_racks ? OR_MAX_SERVERS : 8);
     r->servers = calloc((size_t)r->nservers, sizeof(*r->servers));
     assert_non_null(r->servers);
     for (int s = 0; s < r->nservers; s++) {
@@ -1131,6 +1136,8 @@ struct prop {
     int counts[INV_COUNT];
     bool reported[INV_COUNT];
     long calls, oks;
+    long behind;      /* waiting requests judged behind a held server that could come back */
+    long held_grants; /* grants checked by I10 while a more important server was held */
 };
 
 /* One rack's run: what is needed to report a failure so it replays. */
@@ -1511,8 +1518,10 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
         bool behind = false;
         for (int s = 0; s < r->nservers; s++)
             behind |= back[s] && r->servers[s].priority < wv->priority;
-        if (behind)
+        if (behind) {
+            run->pp->behind++;
             continue;
+        }
         x = ld;
         for (int s = 0; s < r->nservers; s++) {
             const struct rack_server *sv = &r->servers[s];
@@ -1536,6 +1545,12 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
         enum rack_server_state was = b->servers[g].state;
         if ((was != RACK_SRV_OFF && was != RACK_SRV_WAITING) || !rack_server_draws(gv))
             continue;
+        for (int h = 0; h < r->nservers; h++)
+            if ((r->servers[h].state == RACK_SRV_SHED || r->servers[h].state == RACK_SRV_CAPPED) &&
+                r->servers[h].priority < gv->priority) {
+                run->pp->held_grants++;
+                break;
+            }
         for (int h = 0; h < r->nservers; h++)
             if (back[h] && r->servers[h].priority < gv->priority) {
                 prop_fail(run, r, INV_I10,
@@ -1735,6 +1750,7 @@ static void test_property_random(void **state)
     int iters = (int)env_u64("RP_PROPERTY_ITERS", 20000);
     int first = (int)env_u64("RP_PROPERTY_FIRST", 0);
     pp.keep_going = env_u64("RP_PROPERTY_KEEP_GOING", 0) != 0;
+    large_racks = env_u64("RP_PROPERTY_LARGE", 0) != 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int failed_racks = 0, done = 0;
@@ -1758,6 +1774,9 @@ static void test_property_random(void **state)
     printf("property: seed %" PRIu64 ", %d racks, %ld policy calls, %ld oracle OK searches, "
            "%.2f s, %d failing racks\n",
            pp.seed, done, pp.calls, pp.oks, secs, failed_racks);
+    printf("  held places: %ld waits behind a server that could come back, %ld grants beside a "
+           "more important held server (I10 checked)\n",
+           pp.behind, pp.held_grants);
     for (int k = 0; k < INV_COUNT; k++)
         if (pp.counts[k])
             printf("  %-45s %d\n", inv_names[k], pp.counts[k]);

@@ -502,8 +502,9 @@ static void restore(struct policy *p, const struct rack *r)
  * restore; nobody as important as a held server is cut for its place (the
  * restore decides between them). Only lowers the plan.
  */
-static void hold_places(struct policy *p, const struct rack *r)
+static bool hold_places(struct policy *p, const struct rack *r)
 {
+    bool cut = false;
     ensure_sorted(p, r);
     bool any = false;
     for (int i = 0; i < r->nservers; i++) {
@@ -518,7 +519,7 @@ static void hold_places(struct policy *p, const struct rack *r)
         if (p->plan[i] != p->cur[i])
             set_plan(p, r, i, p->cur[i]);
     if (fit) /* every place fits as things are: nobody gives way */
-        return;
+        return false;
     int k = 0;
     while (k < r->nservers) {
         int prio = r->servers[p->sorted[k]].priority, e = k, nh = 0;
@@ -563,9 +564,12 @@ static void hold_places(struct policy *p, const struct rack *r)
             reduce(p, r);
         k = e;
     }
-    for (int i = 0; i < r->nservers; i++)
+    for (int i = 0; i < r->nservers; i++) {
         if (p->plan[i] > p->cur[i])
             set_plan(p, r, i, p->cur[i]);
+        cut |= p->plan[i] < p->cur[i];
+    }
+    return cut;
 }
 
 /*
@@ -577,8 +581,9 @@ static void hold_places(struct policy *p, const struct rack *r)
  * could come back at full power. A held server that could not come back
  * holds no place.
  */
-static void admit(struct policy *p, const struct rack *r)
+static int admit(struct policy *p, const struct rack *r)
 {
+    int granted = 0;
     ensure_sorted(p, r);
     reset_fail_min(p);
     int last = -1; /* the last waiting server in priority order: nothing to do past it */
@@ -626,6 +631,7 @@ static void admit(struct policy *p, const struct rack *r)
                     fits(p, r, w, r->servers[w].power_mw, ROUTE_NEED_PROTECT)) {
                     set_plan(p, r, w, r->servers[w].power_mw);
                     upto[r->servers[w].wired] += p->plan[w];
+                    granted++;
                 }
             }
             for (int h = 0; h < nh; h++)
@@ -636,6 +642,7 @@ static void admit(struct policy *p, const struct rack *r)
             blocker = p->order[0];
         k = e;
     }
+    return granted;
 }
 
 /* ---- reasons ----------------------------------------------------------- */
@@ -975,6 +982,9 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     struct route_why w0 = {0};
     if (!route_feasible(p->rt, p->demand, &w0)) /* overload where the PSUs stand now */
         why_text(r, &w0, c.why_now, sizeof(c.why_now));
+    bool held = false; /* some server was shed or capped before this input */
+    for (int i = 0; i < r->nservers && !held; i++)
+        held = r->servers[i].state == RACK_SRV_SHED || r->servers[i].state == RACK_SRV_CAPPED;
     c.trouble = !ok(p, p->need);
     if (c.trouble) {
         explain(p, r, false, true, c.why, sizeof(c.why));
@@ -984,12 +994,16 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     if (c.stable) {
         restore(p, r);
         r->restore_done_ns = r->last_change_ns;
-    } else {
+    } else if (held) {
+        /* places held before this input: a change may have left one short.
+         * (Servers the reduce above just cut are in strict order already.) */
         hold_places(p, r);
     }
-    admit(p, r);
-    if (!c.stable) /* a more important grant may have taken room a place needs */
-        hold_places(p, r);
+    /* In the wait, a more important grant may take room a place needs; the
+     * servers then cut may leave room for a request that waited: admit again.
+     * Each round grants someone, so it ends. */
+    while (admit(p, r) > 0 && !c.stable && hold_places(p, r))
+        ;
 
     /* route for protection if the plan can have it; else, when unknown PSUs
      * are all that stands in the way, as if they were healthy */
