@@ -104,11 +104,14 @@ static int request(const char *from, const char *method, const char *path, int t
         return -1;
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char req[512], rsp[65536];
+    char req[640], rsp[65536], authz[200] = "";
+    const char *token = getenv("RACKPOWER_TOKEN"); /* commands over TCP need one */
+    if (token && *token)
+        snprintf(authz, sizeof(authz), "Authorization: Bearer %s\r\n", token);
     int n = snprintf(req, sizeof(req),
                      "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: 0\r\nConnection: close\r\n\r\n",
-                     method, path, host);
+                     "%sContent-Length: 0\r\nConnection: close\r\n\r\n",
+                     method, path, host, authz);
     if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
         close(fd);
         return -1;

@@ -91,7 +91,7 @@ fault_run() { # mode (alert | poll), samples
       printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
       printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n'
       printf '      - {unit: 12, chassis: c3}\n'
-      printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
+      printf 'api:\n  port: 0\n  command_rate: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
     "$rpd" --config "$tmp/conf.yaml" --db "$tmp/db" --foreground >"$tmp/dlog" 2>&1 &
     dpid=$!
     track "$dpid"
@@ -187,8 +187,8 @@ if echo "$parts" | grep -q memory; then
         printf "devices:\n  - kind: sim\n    boot: ["
         for (i = 1; i <= 48; i++)
             printf "%ss%d", (i > 1 ? ", " : ""), i
-        print "]\napi:\n  port: 0"
-    }' >"$tmp/rack48.yaml"
+        print "]\napi:\n  port: 0\n  command_rate: 0\n  socket: " sock
+    }' sock="$tmp/rp.sock" >"$tmp/rack48.yaml"
     rm -f "$tmp/db"* "$tmp/dlog"
     "$rpd" --config "$tmp/rack48.yaml" --db "$tmp/db" --foreground >"$tmp/dlog" 2>&1 &
     dpid=$!
@@ -196,14 +196,14 @@ if echo "$parts" | grep -q memory; then
     until_ok 'grep -q "serving the API on" "$tmp/dlog"' "rackpowerd to start (48 servers)"
     [ "$(cat "/proc/$dpid/comm")" = rackpowerd ] || fail "pid $dpid is not rackpowerd"
     api=$(sed -n 's/.*serving the API on \(http:[^ ]*\).*/\1/p' "$tmp/dlog" | head -n 1)
-    until_ok '"$ctl" --api "$api" status --json | grep -q "\"on\":48"' "48 servers on"
+    until_ok '"$ctl" --unix-socket "$tmp/rp.sock" status --json | grep -q "\"on\":48"' "48 servers on"
     sleep 2
     mem() {
         awk '/^VmRSS/ { r = $2 } /^VmHWM/ { h = $2 } /^RssAnon/ { a = $2 } /^RssFile/ { f = $2 }
              END { printf "VmRSS %.1f MiB, VmHWM %.1f MiB (anonymous %.1f, files %.1f)",
                           r / 1024, h / 1024, a / 1024, f / 1024 }' "/proc/$dpid/status"
     }
-    events() { "$ctl" --api "$api" status --json | sed -n 's/.*"last_event_id":\([0-9]*\).*/\1/p'; }
+    events() { "$ctl" --unix-socket "$tmp/rp.sock" status --json | sed -n 's/.*"last_event_id":\([0-9]*\).*/\1/p'; }
     echo "memory: rackpowerd, 48 servers, 12 PSUs, in-process simulated rack"
     echo "  after boot:          $(mem)"
     e0=$(events)
@@ -212,7 +212,7 @@ if echo "$parts" | grep -q memory; then
     while [ "$i" -lt "$requests" ]; do
         s=$((i / 2 % 48 + 1))
         if [ $((i % 2)) = 0 ]; then op=power-off; else op=power-on; fi
-        "$ctl" --api "$api" "$op" "s$s" >/dev/null || fail "request $i ($op s$s) failed"
+        "$ctl" --unix-socket "$tmp/rp.sock" "$op" "s$s" >/dev/null || fail "request $i ($op s$s) failed"
         i=$((i + 1))
     done
     t=$(echo "$t $(date +%s.%N)" | awk '{ printf "%.1f", $2 - $1 }')

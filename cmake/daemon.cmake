@@ -12,6 +12,13 @@ add_library(rpdriver STATIC src/drivers/driver.c src/drivers/simdrv.c src/driver
 target_include_directories(rpdriver PUBLIC src/drivers)
 target_link_libraries(rpdriver PUBLIC rpdrvconf rpconf rpcore rpphys rpdrv_modbus rpdrv_hwmon rputil m)
 
+# auth: roles, tokens, peer credentials, request checks (the daemon's API and
+# rackpowerctl's token commands); GnuTLS hashes and draws the random bytes
+pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET gnutls)
+add_library(rpauth STATIC src/daemon/auth.c)
+target_include_directories(rpauth PUBLIC src/daemon)
+target_link_libraries(rpauth PUBLIC PkgConfig::GNUTLS)
+
 # daemon: store, hub, API, device workers, engine (linked by tests too)
 add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
@@ -19,7 +26,7 @@ add_library(rpdaemon STATIC
   src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/engine.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
-target_link_libraries(rpdaemon PUBLIC rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
+target_link_libraries(rpdaemon PUBLIC rpauth rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
   PkgConfig::SQLITE PkgConfig::SYSTEMD PkgConfig::JANSSON Threads::Threads)
 
 # `rackpowerd --sim` with no --config runs contrib/rackpower.yaml, built in
@@ -39,7 +46,7 @@ add_library(rpctl STATIC src/cli/http.c src/cli/sse.c)
 target_include_directories(rpctl PUBLIC src/cli)
 target_link_libraries(rpctl PUBLIC rputil PkgConfig::CURL)
 add_executable(rackpowerctl src/cli/rackpowerctl.c)
-target_link_libraries(rackpowerctl PRIVATE rpctl rpevjson PkgConfig::JANSSON)
+target_link_libraries(rackpowerctl PRIVATE rpctl rpauth rpevjson PkgConfig::JANSSON)
 
 rp_test(test_store rpdaemon)
 rp_test(test_reload rpdaemon)
@@ -47,6 +54,7 @@ rp_test(test_ledger rpdaemon)
 rp_test(test_commands rpdaemon)
 rp_test(test_alarms rpdaemon)
 rp_test(test_ctl_http rpctl)
+rp_test(test_auth rpauth)
 add_dependencies(test_ctl_http rackpowerctl) # it runs the binary against a canned status
 add_test(NAME daemon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})

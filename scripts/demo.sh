@@ -19,8 +19,10 @@ echo "== 2. rackpowerd on its embedded simulated rack (contrib/rackpower.yaml), 
 tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-# the example config, with the API on a free port
-sed 's/^  port: 8470/  port: 0/' contrib/rackpower.yaml >"$tmp/rack.yaml"
+# the example config, with the API on a free port and its local socket here
+# (root and the daemon's own user are admin on it: docs/security.md)
+sed -e 's/^  port: 8470/  port: 0/' -e "s|^  listen: 127.0.0.1|  listen: 127.0.0.1\n  socket: $tmp/rackpowerd.sock|" \
+    contrib/rackpower.yaml >"$tmp/rack.yaml"
 "$build/rackpowerd" --config "$tmp/rack.yaml" --db "$tmp/rackpower.db" --foreground \
     >"$tmp/log" 2>&1 &
 pid=$!
@@ -28,9 +30,8 @@ i=0
 until grep -q 'serving the API on' "$tmp/log"; do
     i=$((i + 1)); [ $i -gt 100 ] && { cat "$tmp/log"; exit 1; }; sleep 0.1
 done
-api=$(sed -n 's/.*serving the API on \(http:[^ ]*\).*/\1/p' "$tmp/log" | head -n 1)
 sleep 1.5 # the simulated servers of the boot list ask for power
-show() { echo; echo "\$ rackpowerctl $*"; "$build/rackpowerctl" --api "$api" "$@"; }
+show() { echo; echo "\$ rackpowerctl $*"; "$build/rackpowerctl" --unix-socket "$tmp/rackpowerd.sock" "$@"; }
 show status
 show servers
 show power-on ml1

@@ -14,17 +14,21 @@ src="$3"
 need socat
 log_show "daemon-log" "$tmp/log"
 
-# The demo rack without its timeline, the API on any free port.
+# The demo rack without its timeline, the API on any free port and on a
+# socket of the test's own (root and the daemon's own uid are admin there:
+# the commands go through it; tests/daemon_auth.sh tries the others).
 demo_rack "$src" "$tmp/rack.yaml"
-{ cat "$tmp/rack.yaml"; printf 'api:\n  port: 0\n  keepalive_s: 1\n'; } >"$tmp/conf.yaml"
+sock="$tmp/rp.sock"
+apiconf="api:\n  port: 0\n  socket: $sock\n  tokens: $tmp/tokens\n  plain_reads: true\n"
+{ cat "$tmp/rack.yaml"; printf "$apiconf"'  keepalive_s: 1\n'; } >"$tmp/conf.yaml"
 cp "$tmp/conf.yaml" "$tmp/good.yaml"
 
 # Starts the daemon on the test database; sets rpd_pid, api and port.
 start() { rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/rp.db" "$tmp/log"; }
-c() { "$ctl" --api "$api" "$@"; }
-# raw HTTP: prints the status code of the answer to the request in $1
+c() { "$ctl" --unix-socket "$sock" "$@"; }
+# raw HTTP on the socket: prints the status code of the answer to the request in $1
 raw() {
-    printf '%b' "$1" | socat -t 5 - "TCP:127.0.0.1:$port" >"$tmp/raw" 2>/dev/null
+    printf '%b' "$1" | socat -t 5 - "UNIX-CONNECT:$sock" >"$tmp/raw" 2>/dev/null
     sed -n '1s/^HTTP\/1\.[01] \([0-9]*\).*/\1/p' "$tmp/raw"
 }
 expect_raw() { # code request what
@@ -90,11 +94,11 @@ grep -q '^web2: released' "$tmp/out" || fail "power-off answer: $(cat "$tmp/out"
 c power-on web2 >/dev/null || fail "power-on web2 again"; ok
 
 # ---- the API's refusals ----
-"$ctl" --api "$api" power-on ghost >/dev/null 2>"$tmp/err"; [ $? -eq 1 ] || fail "unknown server: exit is not 1"; ok
+c power-on ghost >/dev/null 2>"$tmp/err"; [ $? -eq 1 ] || fail "unknown server: exit is not 1"; ok
 [ "$(cat "$tmp/err")" = "rackpowerctl: no server 'ghost'" ] || fail "unknown server: $(cat "$tmp/err")"; ok
-"$ctl" --api "$api" out-of-service psu ghost >/dev/null 2>"$tmp/err"; [ $? -eq 1 ] || fail "unknown psu"; ok
+c out-of-service psu ghost >/dev/null 2>"$tmp/err"; [ $? -eq 1 ] || fail "unknown psu"; ok
 [ "$(cat "$tmp/err")" = "rackpowerctl: no psu 'ghost'" ] || fail "unknown psu: $(cat "$tmp/err")"; ok
-H='Host: t\r\nConnection: close\r\n'
+H='Host: t\r\nConnection: close\r\nContent-Type: application/json\r\n'
 expect_raw 404 "GET /v1/servers/ghost HTTP/1.1\r\n$H\r\n" "unknown server"
 grep -q '{"error":"no server '"'"'ghost'"'"'"}' "$tmp/raw" || fail "404 body: $(cat "$tmp/raw")"; ok
 expect_raw 404 "GET /v1/psus/ghost HTTP/1.1\r\n$H\r\n" "unknown psu"
@@ -232,7 +236,7 @@ grep -q 'stopped' "$tmp/log" || fail "no 'stopped' in the log"; ok
     printf 'devices:\n  - kind: sim\n    boot: [db1, app1, web1, web2, batch1]\n    poll_ms: 100\n'
     printf '    timeline:\n      - {at: 0.2, psu_fail: [ps1, ps4]}\n'
     printf '      - {at: 0.4, psu_repair: [ps1, ps4]}\n'
-    printf 'api:\n  port: 0\n'
+    printf "$apiconf"
 } >"$tmp/conf.yaml"
 rm -f "$tmp/rp.db" "$tmp/rp.db-wal" "$tmp/rp.db-shm"
 socat -u "UNIX-RECV:$tmp/notify" - >"$tmp/notified" 2>/dev/null &

@@ -23,7 +23,18 @@ log_show "hold-log" "$tmp/hold"
 # The demo rack; keep-alive comments far apart, so that a stream's slot
 # coming back fast is the hang-up being seen, not a keep-alive write failing.
 demo_rack "$src" "$tmp/rack.yaml"
-{ cat "$tmp/rack.yaml"; printf 'api:\n  port: 0\n  keepalive_s: 60\n'; } >"$tmp/conf.yaml"
+# Reads over plain HTTP need no token here; commands carry an operator's
+# (RACKPOWER_TOKEN: rackpowerctl and bench-abuse send it); the raw requests
+# below name the server "t" or "x".
+"$ctl" token add abuse --role operator --tokens "$tmp/tokens" >"$tmp/token" 2>/dev/null ||
+    fail "token add"
+RACKPOWER_TOKEN=$(cat "$tmp/token")
+export RACKPOWER_TOKEN
+{
+    cat "$tmp/rack.yaml"
+    printf 'api:\n  port: 0\n  keepalive_s: 60\n  plain_reads: true\n  hosts: [t, x]\n'
+    printf '  tokens: %s\n  socket: %s\n  command_rate: 0\n' "$tmp/tokens" "$tmp/rp.sock"
+} >"$tmp/conf.yaml"
 rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/rp.db" "$tmp/log"
 c() { "$ctl" --api "$api" "$@"; }
 status_from() { # ADDR: whether GET /v1/status from ADDR is answered 200

@@ -29,8 +29,8 @@ log_show daemon-log "$tmp/dlog"
 log_show simulator-log "$tmp/slog"
 ctlsend() { sim_ctl "$tmp/ctl" "$1" >/dev/null; }
 simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
-srv() { "$ctl" --api "$api" servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
-events() { "$ctl" --api "$api" events --tail 200 --json; }
+srv() { "$ctl" --unix-socket "$tmp/rp.sock" servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
+events() { "$ctl" --unix-socket "$tmp/rp.sock" events --tail 200 --json; }
 
 # ---- a small file system of its own ------------------------------------------
 fs="$tmp/fs"
@@ -76,13 +76,13 @@ ok # the simulator serves
   printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
   printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
   printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n      - {unit: 12, chassis: c3}\n'
-  printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
 ctlsend "power_on db1 app1 web1 web2 batch1 ml1"
 rpd_start "$rpd" "$tmp/conf.yaml" "$fs/db" "$tmp/dlog"
 ok # rackpowerd serves, its database on the small file system
 until_ok '[ "$(srv batch1)" = on ]' "batch1 granted"
 until_ok 'simstat "server batch1 .*present on"' "batch1 powered on its device"
-"$ctl" --api "$api" power-off web2 >/dev/null || fail "web2's power-off"
+"$ctl" --unix-socket "$tmp/rp.sock" power-off web2 >/dev/null || fail "web2's power-off"
 until_ok 'simstat "server web2 .*present off"' "web2 powered off on its device"
 [ "$(srv ml1)" = waiting ] || fail "ml1 should wait (n+1), is $(srv ml1)"; ok
 
@@ -104,7 +104,7 @@ fi
 ok # not journaled yet
 
 # a grant asked for while the journal fails is not carried out
-if "$ctl" --api "$api" power-on web2 >"$tmp/on.out" 2>&1; then
+if "$ctl" --unix-socket "$tmp/rp.sock" power-on web2 >"$tmp/on.out" 2>&1; then
     fail "power-on web2 succeeded with a full disk: $(cat "$tmp/on.out")"
 fi
 grep -q "journal cannot be written.*power is not granted until it can be" "$tmp/on.out" ||
@@ -114,7 +114,7 @@ simstat "server web2 .*present off" || fail "web2 was powered on its device"; ok
 
 # a repair calls for a restore: it waits for the journal
 ctlsend "psu_repair ps4"
-until_ok '"$ctl" --api "$api" psus --json | grep -q "\"id\":\"ps4\"[^}]*\"state\":\"ok\""' "ps4 repaired"
+until_ok '"$ctl" --unix-socket "$tmp/rp.sock" psus --json | grep -q "\"id\":\"ps4\"[^}]*\"state\":\"ok\""' "ps4 repaired"
 sleep 1.5
 simstat "server batch1 .*present off" || fail "batch1 was restored while the journal fails"; ok
 [ "$(srv batch1)" = shed ] || fail "batch1 is $(srv batch1) while the journal fails"; ok
@@ -130,7 +130,7 @@ grep -q "journal: written again after" "$tmp/dlog" || fail "the log does not say
 # the restore withheld now happens, journaled
 until_ok 'simstat "server batch1 .*present on"' "batch1 restored once the journal works"
 until_ok 'events | grep -q "\"event\":\"restore\",\"server\":\"batch1\""' "batch1's restore journaled"
-"$ctl" --api "$api" power-on web2 >"$tmp/on.out" 2>&1 || fail "power-on web2 after: $(cat "$tmp/on.out")"; ok
+"$ctl" --unix-socket "$tmp/rp.sock" power-on web2 >"$tmp/on.out" 2>&1 || fail "power-on web2 after: $(cat "$tmp/on.out")"; ok
 
 # the ledger is as the devices are: a kill -9 and a restart
 rpd_stop KILL

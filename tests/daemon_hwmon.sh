@@ -19,7 +19,7 @@ rpd="$1"
 ctl="$2"
 src="$3"
 log_show daemon-log "$tmp/dlog"
-c() { "$ctl" --api "$api" "$@"; }
+c() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }
 srv() { c servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
 psu() { c psus --json | grep -o "{\"id\":\"$1\",[^}]*}"; }
 psu_state() { psu "$1" | cut -d'"' -f8; }
@@ -60,7 +60,7 @@ demo_rack "$src" "$tmp/rack.yaml"
   printf 'devices:\n'
   printf '  - {kind: hwmon, path: %s, psu: ps1, poll_ms: 100}\n' "$hw/ps1"
   printf '  - {kind: hwmon, path: %s, psu: ps2, poll_ms: 100}\n' "$hw/ps2"
-  printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
 
 t0=$(date +%s)
 rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog"

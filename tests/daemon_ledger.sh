@@ -18,13 +18,13 @@ src="$4"
 need socat
 log_show daemon-log "$tmp/log"
 log_show simulator-log "$tmp/slog"
-c() { "$ctl" --api "$api" "$@"; }
+c() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }
 srv() { c servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
 # how many journaled events match the pattern
 nevents() { c events --tail 1000 --json | grep -c "$1"; }
 
 demo_rack "$src" "$tmp/rack.yaml"
-{ cat "$tmp/rack.yaml"; printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
+{ cat "$tmp/rack.yaml"; printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
 db="$tmp/rp.db"
 
 # ---- a first start: no ledger, said loudly ----
@@ -78,7 +78,7 @@ rpd_stop
 rm -f "$db" "$db-wal" "$db-shm"
 { cat "$tmp/rack.yaml"
   printf 'devices:\n  - {kind: hwmon, path: %s, psu: ps1, poll_ms: 100}\n' "$tmp/hw1"
-  printf 'api:\n  port: 0\n'; } >"$tmp/hw.yaml"
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/hw.yaml"
 rpd_start "$rpd" "$tmp/hw.yaml" "$db" "$tmp/log"
 until_ok "grep -q '$tmp/hw1: No such file or directory' '$tmp/log'" "the device down"
 mkdir "$tmp/hw1" # there, but no hwmon directory: another error at the next attempt (5 s)
@@ -102,7 +102,7 @@ simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
   printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
   printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
   printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n      - {unit: 12, chassis: c3}\n'
-  printf 'api:\n  port: 0\n'; } >"$tmp/mb.yaml"
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/mb.yaml"
 sim_ctl "$tmp/ctl" "power_on db1 app1 web1 web2 batch1" >/dev/null
 rpd_start "$rpd" "$tmp/mb.yaml" "$db" "$tmp/log"
 until_ok '[ "$(srv batch1)" = on ]' "batch1 granted over Modbus"

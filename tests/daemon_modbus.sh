@@ -24,7 +24,7 @@ mbread() { # pattern, mbpoll arguments
     pat="$1"; shift
     [ "$mode" = rtu ] || $mb "$@" $mbdev 2>/dev/null | grep -q "$pat"
 }
-srv() { "$ctl" --api "$api" servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
+srv() { "$ctl" --unix-socket "$tmp/rp.sock" servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
 
 # The demo rack: 4 PSUs on 2 buses, 6 servers in 3 chassis.
 demo_rack "$src" "$tmp/rack.yaml"
@@ -57,7 +57,7 @@ run() { # transport: tcp | rtu
       printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
       printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
       printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n      - {unit: 12, chassis: c3}\n'
-      printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
+      printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
     # servers ask through their chassis modules before the daemon starts, so
     # that its first poll sees every ask at once and decides them by priority
     # (asks that land between its reads of c1 and c3 would be decided in the
@@ -68,14 +68,14 @@ run() { # transport: tcp | rtu
     until_ok '[ "$(srv batch1)" = on ]' "batch1 granted over $mode"
     [ "$(srv ml1)" = waiting ] || fail "$mode: ml1 should wait (n+1), is $(srv ml1)"; ok
     # the operator sees every unit's counters
-    until_ok '"$ctl" --api "$api" status | grep -q "unit 200 orv3-psu *live *[1-9][0-9]* ok"' "unit counters in status ($mode)"
+    until_ok '"$ctl" --unix-socket "$tmp/rp.sock" status | grep -q "unit 200 orv3-psu *live *[1-9][0-9]* ok"' "unit counters in status ($mode)"
     # the simulator powered db1 (chassis c1 unit 10, slot 0)
     until_ok 'simstat "server db1 .*present on"' "db1 powered in the simulator ($mode)"
     until_ok 'mbread "^\[2\]:[[:space:]]*1" -a 10 -r 2 -c 1' "db1's slot state register reads on ($mode)"
 
     # first failure: bus A is short; ps4 (switch coil group 3) moves from B to A
     ctlsend "psu_fail ps1"
-    until_ok '"$ctl" --api "$api" psus --json | grep -q "\"id\":\"ps1\"[^}]*\"state\":\"failed\""' "ps1 seen failed ($mode)"
+    until_ok '"$ctl" --unix-socket "$tmp/rp.sock" psus --json | grep -q "\"id\":\"ps1\"[^}]*\"state\":\"failed\""' "ps1 seen failed ($mode)"
     until_ok 'simstat "psu ps4 unit 203 bus A"' "ps4 switched to bus A in the simulator ($mode)"
     until_ok 'mbread "^\[3\]:[[:space:]]*1" -a 1 -r 3 -c 1' "ps4's switch register reads bus A ($mode)"
     [ "$(srv batch1)" = on ] || fail "$mode: nobody should be shed after the first failure"; ok
@@ -93,9 +93,9 @@ run() { # transport: tcp | rtu
         # the device bus dies: the daemon says so, goes on deciding, loses nothing
         sim_stop
         until_ok 'grep -q "warning: device modbus-tcp 127.0.0.1:$mport" "$tmp/dlog"' "the dead bus reported"
-        "$ctl" --api "$api" status >/dev/null || fail "the API must answer with the device bus down"; ok
-        until_ok '"$ctl" --api "$api" status | grep -q "unit 200 orv3-psu *dormant"' "unit 200 shown dormant"
-        "$ctl" --api "$api" power-off web2 >/dev/null || fail "a power-off must be decided with the bus down"; ok
+        "$ctl" --unix-socket "$tmp/rp.sock" status >/dev/null || fail "the API must answer with the device bus down"; ok
+        until_ok '"$ctl" --unix-socket "$tmp/rp.sock" status | grep -q "unit 200 orv3-psu *dormant"' "unit 200 shown dormant"
+        "$ctl" --unix-socket "$tmp/rp.sock" power-off web2 >/dev/null || fail "a power-off must be decided with the bus down"; ok
         # the devices come back, blank: the daemon puts its decisions back on them
         sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp 127.0.0.1:$mport \
             --control "$tmp/ctl"
@@ -122,10 +122,10 @@ timed() {
       printf "devices:\n  - kind: modbus-rtu\n    device: $tmp/tty\n    baud: $2\n    parity: even\n"
       printf "    poll_ms: 200\n    timeout_ms: $3\n    reprobe_s: 1\n    units:\n"
       printf '      - {unit: 200, psu: ps1}\n'
-      printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"
+      printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
     rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog"
 }
-unit200() { "$ctl" --api "$api" status | grep "unit 200 orv3-psu"; }
+unit200() { "$ctl" --unix-socket "$tmp/rp.sock" status | grep "unit 200 orv3-psu"; }
 # a daemon at 9600 baud on a 19200 line: every try times out and is retried,
 # the unit goes dormant; the simulator's UART saw framing errors
 timed 19200 9600 100

@@ -18,7 +18,9 @@
  * no entry point without a connection), so requests go over 127.0.0.1; the
  * sanitizers and libFuzzer's coverage see those threads too. Checked beyond
  * "no crash": every answer comes within 5 s, no status is 5xx but 503, and
- * every application/json answer parses as JSON.
+ * every application/json answer parses as JSON. Every request carries an
+ * admin's token and a JSON Content-Type, so that it gets past the checks of
+ * who may (those have their own tests: test_auth, daemon_auth.sh).
  * Run: make fuzz (tests/fuzz/api holds the seeds).
  */
 #include <arpa/inet.h>
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "hub.h"
 #include "log.h"
 #include "store.h"
@@ -43,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct hub *hub;
 static struct api *api; /* serves until the process ends */
 static unsigned port;
-static char db[64];
+static char db[64], tokens[64], secret[AUTH_TOKEN_LEN];
 
 /* The loop's side: every command is answered at once, as decided. */
 static void wake(void *arg)
@@ -92,8 +95,25 @@ static void start(void)
     list_one(&s->psus, "psus", "ps1");
     list_one(&s->buses, "buses", "A");
     hub_publish(hub, s);
-    struct api_opts o = {
-        .listen = "127.0.0.1", .port = 0, .keepalive_ms = 100, .db_path = db, .hub = hub};
+    struct auth_tokens t = {0};
+    struct auth_token tok;
+    snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
+    if (auth_token_new("fuzz", AUTH_ADMIN, &tok, secret, err, sizeof(err)) ||
+        auth_tokens_add(&t, &tok, err, sizeof(err)) ||
+        auth_tokens_save(tokens, &t, err, sizeof(err))) {
+        fprintf(stderr, "fuzz_api: %s\n", err);
+        abort();
+    }
+    auth_tokens_free(&t);
+    static struct rackfile_api conf = {
+        .listen = "127.0.0.1", .socket_role = 1, .nhosts = 1, .hosts = {"fuzz"}};
+    struct api_opts o = {.listen = "127.0.0.1",
+                         .port = 0,
+                         .keepalive_ms = 100,
+                         .db_path = db,
+                         .hub = hub,
+                         .conf = &conf,
+                         .tokens_path = tokens};
     api = api_start(&o, err, sizeof(err));
     if (!api) {
         fprintf(stderr, "fuzz_api: %s\n", err);
@@ -222,7 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mlen < 1 || mlen > 16 || memchr(data, '\r', mlen) || memchr(data, ' ', mlen) ||
         ulen > 2 * API_MAX_URL)
         return 0;
-    size_t cap = mlen + 3 * ulen + 2 * hlen + blen + 128;
+    size_t cap = mlen + 3 * ulen + 2 * hlen + blen + 256;
     char *req = malloc(cap), rsp[65536];
     if (!req)
         return 0;
@@ -233,8 +253,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ulen || url[0] != '/')
         req[k++] = '/';
     k += put_url(req + k, url, ulen);
-    if (hdrs) {
-        k += (size_t)snprintf(req + k, cap - k, " HTTP/1.1\r\nConnection: close\r\n");
+    if (hdrs) { /* the fuzzer's own header lines, after the token */
+        k += (size_t)snprintf(req + k, cap - k,
+                              " HTTP/1.1\r\nConnection: close\r\nAuthorization: Bearer %s\r\n",
+                              secret);
         for (size_t i = 0; i < hlen; i++) {
             if (hdrs[i] == '\t') {
                 req[k++] = '\r';
@@ -247,8 +269,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         k += (size_t)snprintf(req + k, cap - k,
                               " HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n"
+                              "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
                               "Content-Length: %zu\r\n\r\n",
-                              blen);
+                              secret, blen);
     }
     memcpy(req + k, body, blen);
     k += blen;

@@ -710,6 +710,71 @@ static void expect_config_error(const char *text, const char *want)
     assert_null(dc.devices);
 }
 
+static void test_config_api_security_keys(void **state)
+{
+    (void)state;
+    assert_int_equal(load_config(CONF_RACK "api:\n"
+                                           "  listen: 0.0.0.0\n"
+                                           "  socket: /run/rp/rp.sock\n"
+                                           "  socket_group: rackops\n"
+                                           "  socket_role: operator\n"
+                                           "  tokens: /etc/rp/tokens\n"
+                                           "  tls_cert: /etc/rp/cert.pem\n"
+                                           "  tls_key: /etc/rp/key.pem\n"
+                                           "  hosts: [rack1.example.net, 10.0.0.7]\n"
+                                           "  origins: ['https://rack1.example.net:8470']\n"
+                                           "  command_rate: 0.5\n"
+                                           "  command_burst: 3\n"),
+                     0);
+    assert_string_equal(dc.api.socket, "/run/rp/rp.sock");
+    assert_string_equal(dc.api.socket_group, "rackops");
+    assert_int_equal(dc.api.socket_role, 2);
+    assert_string_equal(dc.api.tokens, "/etc/rp/tokens");
+    assert_string_equal(dc.api.tls_cert, "/etc/rp/cert.pem");
+    assert_string_equal(dc.api.tls_key, "/etc/rp/key.pem");
+    assert_int_equal(dc.api.plain_reads, 0);
+    assert_int_equal(dc.api.nhosts, 2);
+    assert_string_equal(dc.api.hosts[1], "10.0.0.7");
+    assert_int_equal(dc.api.norigins, 1);
+    assert_string_equal(dc.api.origins[0], "https://rack1.example.net:8470");
+    assert_int_equal(dc.api.command_rate_milli, 500);
+    assert_int_equal(dc.api.command_burst, 3);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    /* the defaults: the default socket and tokens places, viewers on the
+     * socket's group, no plain reads, 10 commands a second, 20 at once */
+    assert_int_equal(load_config(CONF_RACK "api: {socket: none}\n"), 0);
+    assert_string_equal(dc.api.socket, "none");
+    assert_string_equal(dc.api.tokens, "");
+    assert_int_equal(dc.api.socket_role, 1);
+    assert_int_equal(dc.api.command_rate_milli, 10000);
+    assert_int_equal(dc.api.command_burst, 20);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+
+    expect_config_error(CONF_RACK "api: {listen: 0.0.0.0}\n",
+                        "t.yaml:12:6: api: listen 0.0.0.0 without tls_cert and tls_key: plain "
+                        "HTTP is served on loopback only (127.0.0.1 or ::1), tokens must not "
+                        "cross a network in clear");
+    expect_config_error(CONF_RACK "api: {tls_cert: /c.pem}\n",
+                        "t.yaml:12:17: api: tls_cert and tls_key go together");
+    expect_config_error(CONF_RACK "api: {tls_cert: /c.pem, tls_key: /k.pem, plain_reads: true}\n",
+                        "t.yaml:12:55: api: plain_reads: with tls_cert every request needs a "
+                        "token");
+    expect_config_error(CONF_RACK "api: {socket_role: root}\n",
+                        "t.yaml:12:20: socket_role: expected one of none, viewer, operator, "
+                        "admin, got 'root'");
+    expect_config_error(CONF_RACK "api: {socket: rp.sock}\n",
+                        "t.yaml:12:15: socket: expected an absolute path (starting with /), got "
+                        "'rp.sock'");
+    expect_config_error(CONF_RACK "api: {origins: [evil.example.com]}\n",
+                        "t.yaml:12:17: origins: expected an origin such as "
+                        "https://rack1.example.net:8470, got 'evil.example.com'");
+    expect_config_error(CONF_RACK "api: {hosts: x}\n",
+                        "t.yaml:12:14: hosts: expected a list such as [rack1.example.net], got "
+                        "'x'");
+}
+
 static void test_config_loads_every_device_field(void **state)
 {
     (void)state;
@@ -957,7 +1022,8 @@ static void test_config_api_mistakes(void **state)
     expect_config_error(CONF_RACK "api:\n", "t.yaml:12:5: api: expected a mapping, got nothing");
     expect_config_error(CONF_RACK "api: {bind: x}\n",
                         "t.yaml:12:7: unknown key 'bind' in api (expected listen, port, "
-                        "keepalive_s)");
+                        "keepalive_s, socket, socket_group, socket_role, tokens, tls_cert, "
+                        "tls_key, plain_reads, hosts, origins, command_rate, command_burst)");
 }
 
 /* ---- the schema knows no driver: it reads what the drivers it is given define ---- */
@@ -1082,6 +1148,7 @@ int main(void)
         cmocka_unit_test_teardown(test_config_device_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_unit_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_api_mistakes, teardown),
+        cmocka_unit_test_teardown(test_config_api_security_keys, teardown),
         cmocka_unit_test_teardown(test_config_reads_the_keys_of_the_drivers_it_is_given, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

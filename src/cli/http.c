@@ -174,6 +174,11 @@ static int exchange(const struct http_api *a, const char *method, const char *pa
         head = curl_slist_append(head, "Content-Type: application/json");
     if (!get && head) /* no 100-continue round trip for a body: send it */
         head = curl_slist_append(head, "Expect:");
+    char authz[200];
+    if (a->token && head) {
+        snprintf(authz, sizeof(authz), "Authorization: Bearer %s", a->token);
+        head = curl_slist_append(head, authz);
+    }
     if (!c || !head) {
         curl_easy_cleanup(c);
         curl_slist_free_all(head);

@@ -18,6 +18,7 @@ struct http_api {
     char where[600];         /* "127.0.0.1:8470", "[::1]:9000" or the socket, for messages */
     const char *cacert;      /* the CA bundle for https, or NULL for the system's */
     const char *unix_socket; /* connect to this socket instead of the URL's host, or NULL */
+    const char *token;       /* sent as "Authorization: Bearer TOKEN", or NULL */
 };
 
 /* Takes "[http[s]://]HOST[:PORT][/PREFIX]": the scheme defaults to http://,

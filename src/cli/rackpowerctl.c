@@ -13,13 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "auth.h"
 #include "evjson.h"
 #include "http.h"
 #include "sse.h"
 
 #define TIMEOUT_MS 15000
 #define DEFAULT_API "http://127.0.0.1:8470"
+#define SYSTEM_SOCKET "/run/rackpower/rackpowerd.sock"
+#define DEFAULT_TOKENS "/etc/rackpower/tokens"
 
 struct opts {
     struct http_api api;
@@ -31,27 +36,41 @@ struct opts {
 
 static void usage(FILE *f)
 {
-    fputs("usage: rackpowerctl [--api URL] [--cacert FILE] [--unix-socket PATH] [--json] COMMAND\n"
-          "  status                          the rack: protection, capacity, allocation\n"
-          "  alarms                          the active alarms: kind, subject, since, why\n"
-          "  servers | psus | buses          every server, PSU or bus bar\n"
-          "  events [--tail N | --since ID] [--follow]\n"
-          "                                  the journal (last 20); --follow waits for more\n"
-          "  power-on ID | power-off ID      ask power for a server, or release it\n"
-          "  out-of-service psu|bus ID       take a PSU or bus out (the policy sees it fail)\n"
-          "  in-service psu|bus ID           put it back\n"
-          "options:\n"
-          "  --api URL      rackpowerd's API, http:// or https:// (default $RACKPOWER_API,\n"
-          "                 else " DEFAULT_API ")\n"
-          "  --cacert FILE  check an https server's certificate against the CAs in FILE\n"
-          "                 (default: the system's); it is always checked\n"
-          "  --unix-socket PATH\n"
-          "                 reach rackpowerd over this Unix-domain socket (the URL still\n"
-          "                 gives the path prefix and Host)\n"
-          "  --json         print the API's JSON as it comes\n"
-          "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n"
-          "  -h, --help     print this and exit\n",
-          f);
+    fputs(
+        "usage: rackpowerctl [--api URL | --unix-socket PATH] [--cacert FILE] [--token-file FILE]\n"
+        "                    [--json] COMMAND\n"
+        "  status                          the rack: protection, capacity, allocation\n"
+        "  alarms                          the active alarms: kind, subject, since, why\n"
+        "  servers | psus | buses          every server, PSU or bus bar\n"
+        "  events [--tail N | --since ID] [--follow]\n"
+        "                                  the journal (last 20); --follow waits for more\n"
+        "  power-on ID | power-off ID      ask power for a server, or release it\n"
+        "  out-of-service psu|bus ID       take a PSU or bus out (the policy sees it fail)\n"
+        "  in-service psu|bus ID           put it back\n"
+        "  reload | shutdown               reload the config and tokens, or stop (admin)\n"
+        "  token add NAME --role ROLE      a new API token (viewer, operator, admin),\n"
+        "                                  printed once; written to the tokens file\n"
+        "  token list | token revoke NAME  the tokens in the file; remove one\n"
+        "options:\n"
+        "  --api URL      rackpowerd's API over TCP, http:// or https:// (default\n"
+        "                 $RACKPOWER_API; without either, the local socket when it\n"
+        "                 exists, else " DEFAULT_API ")\n"
+        "  --cacert FILE  check an https server's certificate against the CAs in FILE\n"
+        "                 (default: the system's); it is always checked\n"
+        "  --unix-socket PATH\n"
+        "                 reach rackpowerd over this Unix-domain socket (the URL still\n"
+        "                 gives the path prefix and Host); default $RACKPOWER_SOCKET,\n"
+        "                 else " SYSTEM_SOCKET ",\n"
+        "                 else the user's own (rackpower.yaml(5): socket), when it exists\n"
+        "  --token-file FILE\n"
+        "                 send the token in FILE (default $RACKPOWER_TOKEN's token)\n"
+        "  --tokens FILE  the tokens file of token add|list|revoke (default\n"
+        "                 " DEFAULT_TOKENS ")\n"
+        "  --role ROLE    token add: viewer, operator or admin\n"
+        "  --json         print the API's JSON as it comes\n"
+        "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n"
+        "  -h, --help     print this and exit\n",
+        f);
 }
 
 static void die(const char *msg)
@@ -408,6 +427,108 @@ static int get(const struct opts *o, const char *what)
     return 0;
 }
 
+/* ---- the tokens file (run on the daemon's host, as root or its owner) ---- */
+
+static void load_tokens(const char *path, struct auth_tokens *t)
+{
+    char err[600];
+    bool missing;
+    if (auth_tokens_load(path, geteuid(), t, &missing, err, sizeof(err)))
+        die(err);
+}
+
+static int cmd_token(const char *verb, const char *name, const char *path, const char *role)
+{
+    struct auth_tokens t;
+    char err[600];
+    if (!strcmp(verb, "list")) {
+        load_tokens(path, &t);
+        printf("%-32s %s\n", "NAME", "ROLE");
+        for (size_t i = 0; i < t.n; i++)
+            printf("%-32s %s\n", t.v[i].name, auth_role_name(t.v[i].role));
+        auth_tokens_free(&t);
+        return 0;
+    }
+    load_tokens(path, &t);
+    if (!strcmp(verb, "add")) {
+        struct auth_token tok;
+        char secret[AUTH_TOKEN_LEN];
+        if (auth_token_new(name, auth_role_parse(role), &tok, secret, err, sizeof(err)) ||
+            auth_tokens_add(&t, &tok, err, sizeof(err)) ||
+            auth_tokens_save(path, &t, err, sizeof(err)))
+            die(err);
+        printf("%s\n", secret);
+        fprintf(stderr,
+                "rackpowerctl: token '%s' (%s) added to %s; it is shown only now. rackpowerd "
+                "reads it on reload (systemctl reload rackpowerd, or kill -HUP)\n",
+                name, role, path);
+    } else {
+        long i = auth_tokens_find(&t, name);
+        if (i < 0) {
+            snprintf(err, sizeof(err), "no token named '%s' in %s", name, path);
+            die(err);
+        }
+        auth_tokens_remove(&t, (size_t)i);
+        if (auth_tokens_save(path, &t, err, sizeof(err)))
+            die(err);
+        fprintf(stderr, "rackpowerctl: token '%s' revoked in %s; rackpowerd forgets it on reload\n",
+                name, path);
+    }
+    auth_tokens_free(&t);
+    return 0;
+}
+
+/* The token of --token-file FILE (its first line) or $RACKPOWER_TOKEN. */
+static const char *read_token(const char *file, char *buf, size_t len)
+{
+    if (!file) {
+        const char *env = getenv("RACKPOWER_TOKEN");
+        return env && *env ? env : NULL;
+    }
+    FILE *f = fopen(file, "r");
+    if (!f || !fgets(buf, (int)len, f)) {
+        fprintf(stderr, "rackpowerctl: --token-file %s: %s\n", file, f ? "empty" : strerror(errno));
+        exit(1);
+    }
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return buf;
+}
+
+/* The local socket to use when neither --api nor $RACKPOWER_API says. */
+static const char *default_socket(char *buf, size_t len)
+{
+    struct stat st;
+    const char *env = getenv("RACKPOWER_SOCKET");
+    if (env && *env)
+        return env;
+    if (stat(SYSTEM_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode))
+        return SYSTEM_SOCKET;
+    auth_socket_default(buf, len); /* a user's own rackpowerd */
+    if (buf[0] && stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
+        return buf;
+    return NULL;
+}
+
+static int admin(const struct opts *o, const char *verb)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/%s", verb);
+    struct http_response raw;
+    json_t *j = call(o, "POST", path, "", &raw);
+    if (o->json)
+        puts(raw.body);
+    else if (!strcmp(verb, "shutdown"))
+        printf("rackpowerd is stopping\n");
+    else
+        printf("reload %s: %s; tokens: %s\n",
+               json_is_true(json_object_get(j, "applied")) ? "applied" : "refused",
+               str(j, "reason"), str(j, "tokens"));
+    json_decref(j);
+    http_response_free(&raw);
+    return 0;
+}
+
 __attribute__((format(printf, 1, 2), noreturn)) static void bad_usage(const char *fmt, ...)
 {
     va_list ap;
@@ -434,11 +555,23 @@ int main(int argc, char **argv)
 {
     struct opts o = {.tail = 20, .since = -1};
     const char *api = getenv("RACKPOWER_API"), *args[4], *cacert = NULL, *unix_socket = NULL;
+    const char *token_file = NULL, *tokens = DEFAULT_TOKENS, *role = NULL;
     int nargs = 0;
-    char err[600];
+    char err[600], sockbuf[300], tokbuf[200];
     if (!api || !*api)
-        api = DEFAULT_API;
-    enum { OPT_API = 256, OPT_TAIL, OPT_SINCE, OPT_REASON, OPT_CACERT, OPT_UNIX_SOCKET, OPT_JSON };
+        api = NULL;
+    enum {
+        OPT_API = 256,
+        OPT_TAIL,
+        OPT_SINCE,
+        OPT_REASON,
+        OPT_CACERT,
+        OPT_UNIX_SOCKET,
+        OPT_JSON,
+        OPT_TOKEN_FILE,
+        OPT_TOKENS,
+        OPT_ROLE,
+    };
     static const struct option longopts[] = {
         {"api", required_argument, NULL, OPT_API},
         {"tail", required_argument, NULL, OPT_TAIL},
@@ -446,6 +579,9 @@ int main(int argc, char **argv)
         {"reason", required_argument, NULL, OPT_REASON},
         {"cacert", required_argument, NULL, OPT_CACERT},
         {"unix-socket", required_argument, NULL, OPT_UNIX_SOCKET},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"tokens", required_argument, NULL, OPT_TOKENS},
+        {"role", required_argument, NULL, OPT_ROLE},
         {"json", no_argument, NULL, OPT_JSON},
         {"follow", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
@@ -473,6 +609,15 @@ int main(int argc, char **argv)
         case OPT_UNIX_SOCKET:
             unix_socket = optarg;
             break;
+        case OPT_TOKEN_FILE:
+            token_file = optarg;
+            break;
+        case OPT_TOKENS:
+            tokens = optarg;
+            break;
+        case OPT_ROLE:
+            role = optarg;
+            break;
         case OPT_JSON:
             o.json = true;
             break;
@@ -496,15 +641,41 @@ int main(int argc, char **argv)
             bad_usage("too many arguments ('%s')", argv[i]);
         args[nargs++] = argv[i];
     }
-    if (http_init())
-        die("cannot set up libcurl");
-    if (http_api_init(&o.api, api, cacert, unix_socket, err, sizeof(err)))
-        bad_usage("--api: %s", err);
     if (!nargs) {
         usage(stderr);
         return 2;
     }
     const char *cmd = args[0];
+    if (!strcmp(cmd, "token")) { /* the file, not the daemon */
+        const char *verb = nargs > 1 ? args[1] : "";
+        int want = !strcmp(verb, "list") ? 2 : 3;
+        if (strcmp(verb, "add") && strcmp(verb, "list") && strcmp(verb, "revoke"))
+            bad_usage("token: expected add, list or revoke");
+        if (nargs != want)
+            bad_usage(nargs < want ? "token %s: missing argument" : "token %s: too many arguments",
+                      verb);
+        if (!strcmp(verb, "add") && (!role || auth_role_parse(role) == AUTH_NONE))
+            bad_usage("token add: --role viewer, operator or admin");
+        if (role && strcmp(verb, "add"))
+            bad_usage("--role goes with token add");
+        return cmd_token(verb, want == 3 ? args[2] : NULL, tokens, role);
+    }
+    if (role)
+        bad_usage("--role goes with token add");
+    if (!api && !unix_socket)
+        unix_socket = default_socket(sockbuf, sizeof(sockbuf));
+    if (http_init())
+        die("cannot set up libcurl");
+    if (http_api_init(&o.api, api ? api : DEFAULT_API, cacert, unix_socket, err, sizeof(err)))
+        bad_usage("--api: %s", err);
+    o.api.token = read_token(token_file, tokbuf, sizeof(tokbuf));
+    if (!strcmp(cmd, "reload") || !strcmp(cmd, "shutdown")) {
+        if (nargs != 1)
+            bad_usage("%s: too many arguments", cmd);
+        if (o.reason || o.follow || o.since >= 0 || o.tail != 20)
+            bad_usage("%s takes no options", cmd);
+        return admin(&o, cmd);
+    }
     int want = 1;
     if (!strcmp(cmd, "power-on") || !strcmp(cmd, "power-off"))
         want = 2;

@@ -25,7 +25,7 @@
 #include "rack.h"
 
 /* collect() keeps a table's nodes in arrays of this many. */
-#define CONF_MAX_FIELDS 16
+#define CONF_MAX_FIELDS 24
 #define CONF_SHOW_CHARS 40 /* of a value quoted in a message */
 
 /* What the ids in a value name. */

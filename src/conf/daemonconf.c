@@ -17,7 +17,7 @@
 #define MAX_DEVICES 256
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-static conf_setter set_devices, set_api, set_listen;
+static conf_setter set_devices, set_api, set_listen, set_socket, set_group, set_names;
 
 /* Daemon configs: rack, devices, api. A scenario's timeline is known so that
  * a config using it hears where it belongs. */
@@ -32,11 +32,35 @@ static const struct conf_table top_table = {
     .what = "top-level", .f = top_fields, .n = LEN(top_fields), .top = true};
 
 #define API(m) offsetof(struct rackfile_api, m)
+static const char *const roles[] = {"none", "viewer", "operator", "admin", NULL};
+static const char *const booleans[] = {"false", "true", NULL};
+enum {
+    API_SOCKET = 3,
+    API_TLS_CERT = 7,
+    API_TLS_KEY,
+    API_PLAIN_READS,
+    API_HOSTS,
+    API_ORIGINS,
+};
 static const struct conf_field api_fields[] = {
     {"listen", set_listen, .def = "127.0.0.1", .off = API(listen)},
     {"port", conf_set_int, .def = "8470", .off = API(port), .max = 65535},
     {"keepalive_s", conf_set_num, .def = "15", .off = API(keepalive_ns), .min_open = true,
      .max = 3600, .scale = 1e9},
+    [API_SOCKET] = {"socket", set_socket, .off = API(socket)},
+    {"socket_group", set_group, .off = API(socket_group)},
+    {"socket_role", conf_set_enum, .def = "viewer", .off = API(socket_role), .words = roles},
+    {"tokens", conf_set_path, .off = API(tokens)},
+    [API_TLS_CERT] = {"tls_cert", conf_set_path, .off = API(tls_cert)},
+    [API_TLS_KEY] = {"tls_key", conf_set_path, .off = API(tls_key)},
+    [API_PLAIN_READS] = {"plain_reads", conf_set_enum, .def = "false", .off = API(plain_reads),
+                         .words = booleans},
+    [API_HOSTS] = {"hosts", set_names, .off = API(hosts)},
+    [API_ORIGINS] = {"origins", set_names, .off = API(origins)},
+    {"command_rate", conf_set_num, .def = "10", .off = API(command_rate_milli), .max = 1e6,
+     .scale = 1e3},
+    {"command_burst", conf_set_int, .def = "20", .min = 1, .off = API(command_burst),
+     .max = 1000000},
 };
 static const struct conf_table api_table = {.what = "api", .f = api_fields, .n = LEN(api_fields)};
 
@@ -58,6 +82,77 @@ static int set_listen(struct conf_ctx *c, const struct conf_field *f, const yaml
                          f->key, conf_show(c, v));
     memcpy(conf_at(obj, f), s, v->data.scalar.length + 1);
     return 0;
+}
+
+/* An absolute path, or none (no local socket). */
+static int set_socket(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                      void *obj)
+{
+    const char *s = conf_str(v);
+    if (s && conf_is_plain(v) && !strcmp(s, "none")) {
+        memcpy(conf_at(obj, f), "none", 5);
+        return 0;
+    }
+    /* sun_path holds 108 bytes with its NUL */
+    if (s && v->data.scalar.length > 107)
+        return conf_fail(c, v, "%s: a socket's path is at most 107 bytes", f->key);
+    return conf_set_path(c, f, v, obj);
+}
+
+static bool group_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-' || ch == '.';
+}
+
+static int set_group(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                     void *obj)
+{
+    if (!conf_check_text(v, 63, group_char))
+        return conf_fail(c, v, "%s: expected a group's name, got %s", f->key, conf_show(c, v));
+    memcpy(conf_at(obj, f), conf_str(v), v->data.scalar.length + 1);
+    return 0;
+}
+
+static bool name_char(char ch)
+{
+    return ch > ' ' && ch < 0x7f && ch != ',' && ch != '"';
+}
+
+/* hosts: names (or addresses) a Host header may carry; origins: scheme,
+ * host and port as a browser sends them. */
+static int set_names(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                     void *obj)
+{
+    struct rackfile_api *a = obj;
+    bool origins = !strcmp(f->key, "origins");
+    size_t *n = origins ? &a->norigins : &a->nhosts;
+    char(*out)[256] = origins ? a->origins : a->hosts;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return conf_fail(c, v, "%s: expected a list such as [%s], got %s", f->key,
+                         origins ? "https://rack1.example.net:8470" : "rack1.example.net",
+                         conf_show(c, v));
+    if (conf_seq_len(v) > RACKFILE_API_NAMES)
+        return conf_fail(c, v, "%s: at most %d", f->key, RACKFILE_API_NAMES);
+    for (size_t i = 0; i < conf_seq_len(v); i++) {
+        const yaml_node_t *item = conf_seq_item(c, v, i);
+        const char *s = conf_str(item);
+        if (!conf_check_text(item, 255, name_char) ||
+            (origins && strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) ||
+            (!origins && strchr(s, '/')))
+            return conf_fail(c, item, "%s: expected %s, got %s", f->key,
+                             origins ? "an origin such as https://rack1.example.net:8470"
+                                     : "a host name or an address",
+                             conf_show(c, item));
+        memcpy(out[i], s, item->data.scalar.length + 1);
+    }
+    *n = conf_seq_len(v);
+    return 0;
+}
+
+static bool loopback(const char *addr)
+{
+    return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1");
 }
 
 int daemonconf_set_kind(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
@@ -166,12 +261,31 @@ static int set_devices(struct conf_ctx *c, const struct conf_field *f, const yam
     return 0;
 }
 
+/* What depends on several keys of api:. */
+static int check_api(struct conf_ctx *c, const yaml_node_t *map, const yaml_node_t *vals[])
+{
+    struct rackfile_api *a = &c->d->api;
+    if (!a->tls_cert[0] != !a->tls_key[0])
+        return conf_fail(c, vals[API_TLS_CERT] ? vals[API_TLS_CERT] : vals[API_TLS_KEY],
+                         "api: tls_cert and tls_key go together");
+    if (!a->tls_cert[0] && !loopback(a->listen))
+        return conf_fail(
+            c, map,
+            "api: listen %s without tls_cert and tls_key: plain HTTP is served on "
+            "loopback only (127.0.0.1 or ::1), tokens must not cross a network in clear",
+            a->listen);
+    if (a->tls_cert[0] && a->plain_reads)
+        return conf_fail(c, vals[API_PLAIN_READS],
+                         "api: plain_reads: with tls_cert every request needs a token");
+    return 0;
+}
+
 static int set_api(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v, void *obj)
 {
     (void)f;
     (void)obj;
     const yaml_node_t *vals[CONF_MAX_FIELDS];
-    return conf_parse_map(c, v, &api_table, &c->d->api, vals);
+    return conf_parse_map(c, v, &api_table, &c->d->api, vals) || check_api(c, v, vals);
 }
 
 /* ---- entry points ---- */

@@ -68,10 +68,25 @@ struct rackfile_device {
     int psu;
 };
 
+#define RACKFILE_API_NAMES 8 /* hosts:, origins: */
+
+/* Who may do what, and over which transports: docs/security.md. */
 struct rackfile_api {
     char listen[64]; /* an IPv4 or IPv6 address */
     int port;        /* 0: any free port */
     int64_t keepalive_ns;
+    char socket[256];      /* the local Unix socket; "" the default place, "none" no socket */
+    char socket_group[64]; /* the socket's group, "" rackpowerd's own */
+    int socket_role;       /* what its members may do: 0 none, 1 viewer, 2 operator, 3 admin */
+    char tokens[256];      /* the tokens file, "" the default place */
+    char tls_cert[256];    /* PEM files: HTTPS when set (both or neither) */
+    char tls_key[256];
+    int plain_reads;         /* 1: plain HTTP (loopback only) serves reads without a token */
+    size_t nhosts, norigins; /* names a Host header may carry; Origins a browser may send */
+    char hosts[RACKFILE_API_NAMES][256];
+    char origins[RACKFILE_API_NAMES][256];
+    int64_t command_rate_milli; /* commands a second per client on average, x1000; 0 no limit */
+    int command_burst;          /* ... and at once */
 };
 
 struct rackfile_daemon {

@@ -8,12 +8,18 @@
  * grows, its keep-alive is due, or its client hangs up. One helper thread
  * (the resumer) watches those deadlines and the parked streams' sockets.
  * Every answer is JSON; every error is {"error": "..."} with a 4xx/5xx.
+ *
+ * Two listeners: TCP (plain HTTP on loopback, or HTTPS) and the local Unix
+ * socket, each its own libmicrohttpd daemon (so the socket keeps its own
+ * capacity whatever TCP clients hold). Every request is checked before it
+ * is routed (authorize, then permit): docs/security.md says who may do what.
  */
 #define _GNU_SOURCE /* POLLRDHUP: the peer closed its side (Linux) */
 #include "api.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -27,9 +33,12 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "grow.h"
 #include "log.h"
 #include "monoclock.h"
@@ -43,12 +52,24 @@
 #define API_THREADS 2
 #define RESUMER_MAX_WAIT_MS 1000 /* the resumer looks again at least this often */
 #define SPARE_FDS 64             /* beyond the connections: journal, devices, logs */
+#define LOCAL_MAX_CONNECTIONS 64 /* on the Unix socket */
+#define MAX_PEM_BYTES (1 << 20)
+#define MAX_NAMES (RACKFILE_API_NAMES + 4)
+#define PEER_GROUPS 64
 
 struct stream;
 struct req;
+struct api;
+
+/* Which listener a request came in on: the handler's argument. */
+struct listener {
+    struct api *a;
+    bool local; /* the Unix socket */
+};
 
 struct api {
-    struct MHD_Daemon *mhd;
+    struct MHD_Daemon *mhd, *local_mhd;
+    struct listener tcp, local;
     struct hub *hub;
     char db_path[4096];
     int keepalive_ms;
@@ -62,6 +83,28 @@ struct api {
     pthread_t resumer;
     bool resumer_started;
     struct log_limit mhd_warnings;
+    /* who may do what */
+    bool tls, plain_reads;
+    char *tls_cert, *tls_key; /* PEM, alive as long as the daemon */
+    char socket_path[108];
+    gid_t socket_group; /* (gid_t)-1: none */
+    enum auth_role socket_role;
+    uid_t self_uid;
+    char tokens_path[4096];
+    pthread_rwlock_t tokens_lock;
+    struct auth_tokens tokens;    /* under tokens_lock */
+    const char *names[MAX_NAMES]; /* a Host may name these */
+    size_t nnames;
+    const char *origins[RACKFILE_API_NAMES];
+    size_t norigins;
+    struct rackfile_api conf; /* a copy: names and origins point into it */
+    struct auth_rate rate;    /* under mu */
+};
+
+/* Who sent a request, once authorize has said. */
+struct who {
+    enum auth_role role;
+    char name[80]; /* a token's name, "uid:N", or "" for an anonymous reader */
 };
 
 /* One request's body as it arrives, and the command it waits for. */
@@ -661,12 +704,12 @@ static int parse_note(const struct req *rq, char *note, size_t len, char *why, s
 /* Posts a command to the loop and parks its connection until the loop has
  * answered (command_done then sends the answer). */
 static enum MHD_Result command(struct api *a, struct MHD_Connection *c, enum hub_cmd_kind kind,
-                               const char *id, struct req *rq)
+                               const char *id, struct req *rq, const struct who *w)
 {
     char note[256], why[300];
     if (parse_note(rq, note, sizeof(note), why, sizeof(why)))
         return send_error(c, 400, NULL, "%s", why);
-    struct hub_cmd *cmd = hub_cmd_new(kind, id, note);
+    struct hub_cmd *cmd = hub_cmd_new(kind, id, note, w->name);
     if (!cmd)
         return send_error(c, 503, NULL, "out of memory");
     pthread_mutex_lock(&a->mu);
@@ -737,7 +780,7 @@ static const char *const event_args[] = {"since", "limit", "tail", NULL};
 static const char *const stream_args[] = {"since", NULL};
 
 struct route {
-    enum { R_STATUS, R_LIST, R_ITEM, R_CMD, R_EVENTS, R_STREAM } kind;
+    enum { R_STATUS, R_LIST, R_ITEM, R_CMD, R_EVENTS, R_STREAM, R_ADMIN } kind;
     const char *what; /* "server", "psu", "bus" */
     enum hub_cmd_kind cmd;
     bool post;
@@ -783,6 +826,12 @@ static int match(const char *url, struct route *rt, char *id, size_t idlen)
         rt->args = stream_args;
         return 0;
     }
+    if (!strcmp(url, "/v1/reload") || !strcmp(url, "/v1/shutdown")) {
+        rt->kind = R_ADMIN;
+        rt->post = true;
+        rt->cmd = url[4] == 'r' ? HUB_RELOAD : HUB_SHUTDOWN;
+        return 0;
+    }
     for (size_t k = 0; k < sizeof(kinds) / sizeof(*kinds); k++) {
         size_t pl = strlen(kinds[k].prefix);
         if (strncmp(url, kinds[k].prefix, pl))
@@ -821,11 +870,196 @@ static int match(const char *url, struct route *rt, char *id, size_t idlen)
     return -1;
 }
 
-static enum MHD_Result route(struct api *a, struct MHD_Connection *c, const char *url,
+/* ---- who may ---- */
+
+static enum auth_action action_of(const struct route *rt)
+{
+    if (!rt->post)
+        return AUTH_READ;
+    switch (rt->cmd) {
+    case HUB_POWER_OFF:
+    case HUB_PSU_OUT:
+    case HUB_BUS_OUT:
+        return AUTH_LOWER;
+    case HUB_RELOAD:
+        return AUTH_RELOAD;
+    case HUB_SHUTDOWN:
+        return AUTH_SHUTDOWN;
+    default:
+        return AUTH_RAISE;
+    }
+}
+
+static enum MHD_Result send_unauthorized(struct MHD_Connection *c, const char *msg)
+{
+    json_t *o = json_pack("{ss}", "error", msg);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        text ? strlen(text) : 2, text ? text : "{}", MHD_RESPMEM_MUST_COPY);
+    free(text);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"rackpowerd\"");
+    enum MHD_Result ret = MHD_queue_response(c, 401, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* The role of the peer on the local socket. */
+static int local_peer(struct api *a, struct MHD_Connection *c, struct who *w)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    uid_t uid;
+    gid_t gid, groups[PEER_GROUPS];
+    size_t ngroups = PEER_GROUPS;
+    if (!ci || auth_peer(ci->connect_fd, &uid, &gid, groups, &ngroups))
+        return -1;
+    w->role =
+        auth_peer_role(uid, gid, groups, ngroups, a->self_uid, a->socket_group, a->socket_role);
+    snprintf(w->name, sizeof(w->name), "uid:%u", (unsigned)uid);
+    return 0;
+}
+
+/*
+ * Who sent the request, before it is routed: the peer's uid on the local
+ * socket; over TCP, after the Host and Origin checks, a bearer token or,
+ * when plain_reads allows it, nobody (a reader). 0 with *w, or -1 when the
+ * request was answered (refused).
+ */
+static int authorize(const struct listener *l, struct MHD_Connection *c, struct who *w,
+                     enum MHD_Result *ret)
+{
+    struct api *a = l->a;
+    *w = (struct who){0};
+    if (l->local) {
+        if (local_peer(a, c, w)) {
+            *ret = send_error(c, 500, NULL, "cannot read the peer's credentials");
+            return -1;
+        }
+        if (w->role == AUTH_NONE) {
+            *ret = send_error(c, 403, NULL,
+                              "%s may not use rackpowerd's socket (see "
+                              "docs/security.md: socket_group, socket_role)",
+                              w->name);
+            return -1;
+        }
+        return 0;
+    }
+    /* A browser sends the name it looked up: a page of another site that
+     * rebound its name to us is refused here. No Host at all is the strict
+     * HTTP check's to refuse. */
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char shown[SHOW_ID + 8];
+    if (host && !auth_host_ok(host, a->names, a->nnames)) {
+        show_id(shown, sizeof(shown), host);
+        *ret =
+            send_error(c, 403, NULL, "Host '%s' is not a name of this server (api: hosts)", shown);
+        return -1;
+    }
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (origin && !auth_origin_ok(origin, a->origins, a->norigins)) {
+        show_id(shown, sizeof(shown), origin);
+        *ret = send_error(c, 403, NULL, "Origin '%s' is not allowed (api: origins)", shown);
+        return -1;
+    }
+    const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *secret = auth_bearer(authz);
+    if (authz && !secret) {
+        *ret = send_unauthorized(c, "Authorization: expected Bearer TOKEN");
+        return -1;
+    }
+    if (!secret) {
+        if (a->plain_reads && !a->tls) {
+            w->role = AUTH_VIEWER; /* reads only: commands need a token (permit) */
+            return 0;
+        }
+        *ret = send_unauthorized(c, "a token is needed: Authorization: Bearer TOKEN "
+                                    "(rackpowerctl token add), or the local socket");
+        return -1;
+    }
+    pthread_rwlock_rdlock(&a->tokens_lock);
+    const struct auth_token *t = auth_tokens_verify(&a->tokens, secret);
+    if (t) {
+        w->role = t->role;
+        snprintf(w->name, sizeof(w->name), "%s", t->name);
+    }
+    pthread_rwlock_unlock(&a->tokens_lock);
+    if (!t) {
+        *ret = send_unauthorized(c, "unknown or revoked token");
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether w may do what rt is: role, a JSON body, the command rate. 0, or
+ * -1 when the request was answered (refused). */
+static int permit(struct api *a, struct MHD_Connection *c, const struct route *rt,
+                  const struct who *w, enum MHD_Result *ret)
+{
+    enum auth_action act = action_of(rt);
+    enum auth_role need = auth_needs(act);
+    if (act != AUTH_READ && !w->name[0]) {
+        *ret = send_unauthorized(c, "commands over TCP need a token: Authorization: Bearer "
+                                    "TOKEN (rackpowerctl token add), or use the local socket");
+        return -1;
+    }
+    if (w->role < need) {
+        *ret = send_error(c, 403, NULL, "%s (%s) may not do this: it needs %s", w->name,
+                          auth_role_name(w->role), auth_role_name(need));
+        return -1;
+    }
+    if (act == AUTH_READ)
+        return 0;
+    /* A browser posts text/plain, a form or a multipart body across sites
+     * without asking first; application/json it must ask for (CORS). */
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!auth_json_type(ct)) {
+        char shown[SHOW_ID + 8];
+        show_id(shown, sizeof(shown), ct ? ct : "none");
+        *ret = send_error(c, 415, NULL, "commands need Content-Type: application/json (got %s)",
+                          shown);
+        return -1;
+    }
+    pthread_mutex_lock(&a->mu);
+    int64_t wait_ms = auth_rate_take(&a->rate, w->name, act, mono_ns());
+    pthread_mutex_unlock(&a->mu);
+    if (wait_ms > 0) {
+        char after[32];
+        snprintf(after, sizeof(after), "%lld", (long long)((wait_ms + 999) / 1000));
+        json_t *o = json_pack("{ss}", "error", "too many commands: try again later");
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        struct MHD_Response *r =
+            text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY)
+                 : NULL;
+        free(text);
+        if (!r) {
+            *ret = MHD_NO;
+            return -1;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, after);
+        *ret = MHD_queue_response(c, 429, r);
+        MHD_destroy_response(r);
+        return -1;
+    }
+    return 0;
+}
+
+static enum MHD_Result route(const struct listener *l, struct MHD_Connection *c, const char *url,
                              const char *method, struct req *rq)
 {
+    struct api *a = l->a;
     char id[API_MAX_URL + 1], shown[SHOW_ID + 8], bad[SHOW_ID + 8];
     struct route rt;
+    struct who w;
+    enum MHD_Result refused;
+    if (authorize(l, c, &w, &refused))
+        return refused;
     if (strlen(url) > API_MAX_URL)
         return send_error(c, 414, NULL, "URL too long (at most %d bytes)", API_MAX_URL);
     if (match(url, &rt, id, sizeof(id))) {
@@ -844,6 +1078,8 @@ static enum MHD_Result route(struct api *a, struct MHD_Connection *c, const char
         return send_error(c, 413, NULL, "request body too large (at most %d bytes)", API_MAX_BODY);
     if (unknown_args(c, rt.args, bad, sizeof(bad)))
         return send_error(c, 400, NULL, "unknown query parameter '%s'", bad);
+    if (permit(a, c, &rt, &w, &refused))
+        return refused;
     if ((rt.kind == R_ITEM || rt.kind == R_CMD) && !is_id(id, strlen(id))) {
         show_id(shown, sizeof(shown), id);
         return send_error(c, 404, NULL, "no %s '%s'", rt.what, shown);
@@ -856,7 +1092,8 @@ static enum MHD_Result route(struct api *a, struct MHD_Connection *c, const char
     case R_ITEM:
         return get_list(a, c, rt.what, id);
     case R_CMD:
-        return command(a, c, rt.cmd, id, rq);
+    case R_ADMIN:
+        return command(a, c, rt.cmd, id, rq, &w);
     case R_EVENTS:
         return get_events(a, c);
     case R_STREAM:
@@ -922,7 +1159,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                size_t *upload_size, void **con_cls)
 {
     (void)version;
-    struct api *a = cls;
+    const struct listener *l = cls;
+    struct api *a = l->a;
     struct req *rq = *con_cls;
     if (!rq) { /* uri_seen had no memory */
         if (!(rq = calloc(1, sizeof(*rq))))
@@ -962,7 +1200,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     if (rq->cmd) /* resumed */
         return command_done(a, c, rq);
-    return route(a, c, url, method, rq);
+    return route(l, c, url, method, rq);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -1019,6 +1257,148 @@ static unsigned connection_limit(void)
     return rl.rlim_cur > 2 * SPARE_FDS ? (unsigned)(rl.rlim_cur - SPARE_FDS) : SPARE_FDS;
 }
 
+/* A PEM file's text (NUL-terminated, malloc'd), or NULL with err. */
+static char *read_pem(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "api: %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(MAX_PEM_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, MAX_PEM_BYTES + 1, f) : 0;
+    bool bad = ferror(f);
+    fclose(f);
+    if (!buf || bad || n > MAX_PEM_BYTES || n == 0) {
+        snprintf(err, errlen, "api: %s: %s", path,
+                 !buf  ? "out of memory"
+                 : bad ? "cannot read"
+                 : n   ? "too large"
+                       : "empty");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The names a Host header may carry: the listen address, localhost on
+ * loopback, and the config's hosts. */
+static void set_names(struct api *a)
+{
+    const struct rackfile_api *k = &a->conf;
+    a->names[a->nnames++] = k->listen;
+    if (!strncmp(k->listen, "127.", 4) || !strcmp(k->listen, "::1"))
+        a->names[a->nnames++] = "localhost";
+    for (size_t i = 0; i < k->nhosts && a->nnames < MAX_NAMES; i++)
+        a->names[a->nnames++] = k->hosts[i];
+    for (size_t i = 0; i < k->norigins; i++)
+        a->origins[a->norigins++] = k->origins[i];
+}
+
+int api_reload_tokens(struct api *a, size_t *n, char *err, size_t errlen)
+{
+    struct auth_tokens t;
+    bool missing;
+    *n = 0;
+    if (!a->tokens_path[0])
+        return 0;
+    if (auth_tokens_load(a->tokens_path, a->self_uid, &t, &missing, err, errlen))
+        return -1;
+    pthread_rwlock_wrlock(&a->tokens_lock);
+    struct auth_tokens old = a->tokens;
+    a->tokens = t;
+    pthread_rwlock_unlock(&a->tokens_lock);
+    auth_tokens_free(&old);
+    *n = t.n;
+    return 0;
+}
+
+/*
+ * The local socket's listening fd at path, mode 0660, group a->socket_group;
+ * -1 with err. A socket left by a daemon that died is replaced; one another
+ * process answers on is not (err says so, *busy is set).
+ */
+static int listen_local(struct api *a, const char *path, bool *busy, char *err, size_t errlen)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct stat st;
+    *busy = false;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "api: socket %s: path too long", path);
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "api: socket: %s", strerror(errno));
+        return -1;
+    }
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "api: socket %s: exists and is not a socket", path);
+            close(fd);
+            return -1;
+        }
+        if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+            snprintf(err, errlen, "api: socket %s: another process serves it", path);
+            *busy = true;
+            close(fd);
+            return -1;
+        }
+        close(fd);
+        unlink(path); /* left by a daemon that died */
+        if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+            snprintf(err, errlen, "api: socket: %s", strerror(errno));
+            return -1;
+        }
+    }
+    /* Born 0600 whatever the umask (only the main thread runs here that
+     * creates files), then opened to the group: nobody else is ever let in. */
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    umask(old);
+    if (rc || (a->socket_group != (gid_t)-1 && chown(path, (uid_t)-1, a->socket_group)) ||
+        chmod(path, 0660) || listen(fd, 64)) {
+        snprintf(err, errlen, "api: socket %s: %s", path, strerror(errno));
+        if (!rc)
+            unlink(path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The local socket's own daemon, when there is a socket. 0, or -1 with err;
+ * a socket another process serves is left to it (logged, 0). */
+static int start_local(struct api *a, const struct api_opts *o, unsigned flags, char *err,
+                       size_t errlen)
+{
+    if (!o->socket_path || !o->socket_path[0])
+        return 0;
+    bool busy;
+    int fd = listen_local(a, o->socket_path, &busy, err, errlen);
+    if (fd < 0 && busy) {
+        log_warnx("%s; no local socket", err);
+        return 0;
+    }
+    if (fd < 0)
+        return -1;
+    snprintf(a->socket_path, sizeof(a->socket_path), "%s", o->socket_path);
+    a->local_mhd = MHD_start_daemon(
+        flags & ~(unsigned)MHD_USE_IPv6, 0, NULL, NULL, handler, &a->local,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, a, MHD_OPTION_URI_LOG_CALLBACK, uri_seen, a,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LOCAL_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_END);
+    if (!a->local_mhd) {
+        snprintf(err, errlen, "api: cannot serve the socket %s", o->socket_path);
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
 struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
 {
     struct api *a = calloc(1, sizeof(*a));
@@ -1036,6 +1416,42 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
     snprintf(a->db_path, sizeof(a->db_path), "%s", o->db_path);
     pthread_mutex_init(&a->mu, NULL);
     log_limit_init(&a->mhd_warnings, API_WARN_BURST, API_WARN_WINDOW_S);
+    pthread_rwlock_init(&a->tokens_lock, NULL);
+    a->tcp = (struct listener){.a = a};
+    a->local = (struct listener){.a = a, .local = true};
+    a->self_uid = geteuid();
+    a->socket_group = (gid_t)-1;
+    if (o->conf)
+        a->conf = *o->conf;
+    else
+        snprintf(a->conf.listen, sizeof(a->conf.listen), "%s", o->listen);
+    a->plain_reads = a->conf.plain_reads != 0;
+    a->socket_role = (enum auth_role)a->conf.socket_role;
+    auth_rate_init(&a->rate, (double)a->conf.command_rate_milli / 1000.0, a->conf.command_burst);
+    set_names(a);
+    if (a->conf.socket_group[0]) {
+        struct group *g = getgrnam(a->conf.socket_group); /* before any request thread */
+        if (!g) {
+            snprintf(err, errlen, "api: socket_group: no group '%s'", a->conf.socket_group);
+            api_stop(a);
+            return NULL;
+        }
+        a->socket_group = g->gr_gid;
+    }
+    snprintf(a->tokens_path, sizeof(a->tokens_path), "%s", o->tokens_path ? o->tokens_path : "");
+    size_t ntokens;
+    if (api_reload_tokens(a, &ntokens, err, errlen)) {
+        api_stop(a);
+        return NULL;
+    }
+    if (a->conf.tls_cert[0]) {
+        if (!(a->tls_cert = read_pem(a->conf.tls_cert, err, errlen)) ||
+            !(a->tls_key = read_pem(a->conf.tls_key, err, errlen))) {
+            api_stop(a);
+            return NULL;
+        }
+        a->tls = true;
+    }
     if (inet_pton(AF_INET, o->listen, &v4.sin_addr) == 1) {
         v4.sin_port = htons((uint16_t)o->port);
         sa = (const struct sockaddr *)&v4;
@@ -1056,14 +1472,17 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
     enough_files();
     hub_watch(a->hub, on_hub, a);
     errno = 0;
-    a->mhd = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handler, a,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, /* first: see its doc */
-                              MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, a,
-                              MHD_OPTION_URI_LOG_CALLBACK, uri_seen, a, MHD_OPTION_THREAD_POOL_SIZE,
-                              (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-                              connection_limit(), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                              (unsigned)API_MAX_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_END);
+    /* the certificate and key only when there are (the option list ends
+     * before them otherwise) */
+    a->mhd = MHD_start_daemon(
+        flags | (a->tls ? MHD_USE_TLS : 0), (uint16_t)o->port, NULL, NULL, handler, &a->tcp,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, /* first: see its doc */
+        MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, a,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_seen, a, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)API_MAX_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)API_IDLE_TIMEOUT_S, a->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+        a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key, MHD_OPTION_END);
     if (!a->mhd) {
         snprintf(err, errlen, "api: cannot listen on %s port %d: %s", o->listen, o->port,
                  errno ? strerror(errno) : "libmicrohttpd failed to start");
@@ -1072,6 +1491,10 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info ? info->port : (unsigned)o->port;
+    if (start_local(a, o, flags, err, errlen)) {
+        api_stop(a);
+        return NULL;
+    }
     if (pthread_create(&a->resumer, NULL, resumer, a)) {
         snprintf(err, errlen, "api: cannot start a thread");
         api_stop(a);
@@ -1084,6 +1507,16 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
 unsigned api_port(const struct api *a)
 {
     return a ? a->port : 0;
+}
+
+bool api_tls(const struct api *a)
+{
+    return a && a->tls;
+}
+
+const char *api_socket(const struct api *a)
+{
+    return a ? a->socket_path : "";
 }
 
 void api_stop(struct api *a)
@@ -1109,6 +1542,10 @@ void api_stop(struct api *a)
     pthread_mutex_unlock(&a->mu);
     if (a->mhd)
         MHD_stop_daemon(a->mhd);
+    if (a->local_mhd)
+        MHD_stop_daemon(a->local_mhd); /* closes the listening socket */
+    if (a->socket_path[0])
+        unlink(a->socket_path);
     if (a->hub)
         hub_watch(a->hub, NULL, NULL);
     log_limit_flush(&a->mhd_warnings);
@@ -1116,5 +1553,9 @@ void api_stop(struct api *a)
     if (a->wake_fd >= 0)
         close(a->wake_fd);
     pthread_mutex_destroy(&a->mu);
+    pthread_rwlock_destroy(&a->tokens_lock);
+    auth_tokens_free(&a->tokens);
+    free(a->tls_cert);
+    free(a->tls_key);
     free(a);
 }

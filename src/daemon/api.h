@@ -9,8 +9,10 @@
 #ifndef API_H
 #define API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "daemonconf.h"
 #include "hub.h"
 
 #define API_MAX_BODY 4096 /* bytes of a request body */
@@ -36,6 +38,11 @@ struct api_opts {
     int keepalive_ms;   /* event streams: a comment when nothing happened for this long */
     const char *db_path;
     struct hub *hub;
+    /* who may do what (docs/security.md): the config's api: keys; NULL is
+     * the defaults (no tokens, no socket, plain HTTP refusing everything) */
+    const struct rackfile_api *conf;
+    const char *socket_path; /* the local socket, "" none (auth_socket_default) */
+    const char *tokens_path; /* the tokens file, "" none (auth_tokens_default) */
 };
 
 struct api;
@@ -45,6 +52,13 @@ struct api;
  * files to API_MAX_CONNECTIONS and some when it is lower. */
 struct api *api_start(const struct api_opts *o, char *err, size_t errlen);
 unsigned api_port(const struct api *a);
+/* Whether the TCP listener speaks HTTPS. */
+bool api_tls(const struct api *a);
+/* The local socket it serves, "" when none. */
+const char *api_socket(const struct api *a);
+/* Reads the tokens file again (a reload): 0 with the count in *n, or -1 with
+ * err (the tokens in use stay). Any thread. */
+int api_reload_tokens(struct api *a, size_t *n, char *err, size_t errlen);
 /* Ends every event stream and waiting command (they answer "stopping"),
  * stops listening and waits for the pool's threads. NULL is fine. */
 void api_stop(struct api *a);

@@ -97,14 +97,15 @@ static int server_cmd(struct decider *d, const struct hub_cmd *c, char **body)
     char err[256];
     struct decision x = decision_inputs(&in, 1, NULL);
     x.note = c->note;
+    x.who = c->who;
     x.events = &evs;
     if (decide(d, &x, err, sizeof(err))) {
         *body = error_body("cannot journal the decision, nothing was done: %s", err);
         return 503;
     }
     if (c->note[0])
-        log_info("%s %s asked by operator: %s", c->kind == HUB_POWER_ON ? "power-on" : "power-off",
-                 c->id, c->note);
+        log_info("%s %s asked by %s: %s", c->kind == HUB_POWER_ON ? "power-on" : "power-off", c->id,
+                 c->who[0] ? c->who : "operator", c->note);
     const struct policy_action *a;
     const struct rack_server *s = &d->rack->servers[i];
     const char *result = outcome(d, i, &a);
@@ -165,6 +166,7 @@ static int health_cmd(struct decider *d, struct commands_overlay *ov, const stru
             json_array_append_new(pre, decider_input_event(d, &in, why));
         struct decision x = decision_inputs(&in, n, why);
         x.note = c->note;
+        x.who = c->who;
         x.pre = pre;
         x.flag_psu = is_psu;
         x.flag_bus = !is_psu;

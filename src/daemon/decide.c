@@ -193,6 +193,11 @@ static size_t collect(struct decider *d, const struct decision *x, int64_t t_ns,
         json_t *ev;
         json_array_foreach(evs, k, ev) json_object_set_new(ev, "note", json_string(x->note));
     }
+    if (x->who && x->who[0]) {
+        size_t k;
+        json_t *ev;
+        json_array_foreach(evs, k, ev) json_object_set_new(ev, "who", json_string(x->who));
+    }
     return nfacts;
 }
 

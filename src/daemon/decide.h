@@ -103,6 +103,7 @@ struct decision {
     bool settle;
     const char *why;         /* the reason shown on input events */
     const char *note;        /* the operator's words, added to every event; NULL: none */
+    const char *who;         /* who asked (a token's name, "uid:N"), on every event; NULL: none */
     json_t *pre;             /* events to journal first (an operator's action, a reload); taken */
     bool flag_psu, flag_bus; /* write the row of flag_index too (an out-of-service flag) */
     int flag_index;

@@ -7,8 +7,10 @@
  */
 #include "engine.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 
 #include "alarms.h"
 #include "api.h"
+#include "auth.h"
 #include "commands.h"
 #include "decide.h"
 #include "devices.h"
@@ -75,6 +78,7 @@ struct engine {
 
     double started;
     const char *stop_reason;
+    char stop_why[128];
 };
 
 static double wall_now(void)
@@ -275,10 +279,27 @@ static void on_dbcheck(uv_timer_t *t)
 
 /* ---- commands and device reports ---- */
 
+static json_t *reload(struct engine *e, const char *who);
+static void stop(struct engine *e, const char *why);
+
 static void handle_cmd(struct engine *e, struct hub_cmd *c)
 {
     char *body = NULL;
-    int status = commands_run(&e->dec, &e->ov, c, &body);
+    int status = 200;
+    if (c->kind == HUB_RELOAD) {
+        json_t *ev = reload(e, c->who);
+        body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+        json_decref(ev);
+    } else if (c->kind == HUB_SHUTDOWN) {
+        char why[120];
+        snprintf(why, sizeof(why), "shutdown asked by %s", c->who[0] ? c->who : "the API");
+        body = strdup("{\"stopping\":true}");
+        hub_answer(e->hub, c, body ? 202 : 500, body);
+        stop(e, why);
+        return;
+    } else {
+        status = commands_run(&e->dec, &e->ov, c, &body);
+    }
     if (!body)
         status = 500;
     hub_answer(e->hub, c, status, body);
@@ -473,8 +494,7 @@ static void wake(void *arg)
 
 /* ---- reload ---- */
 
-/* Loads the config again and, when reload_check allows it, applies it: a
- * refusal and a change are journaled either way. */
+/* Loads the config, from its file or the embedded text (engine.h). */
 int engine_load_config(const struct engine_opts *o, struct rack *r, struct rackfile_daemon *d,
                        char *err, size_t errlen)
 {
@@ -484,7 +504,11 @@ int engine_load_config(const struct engine_opts *o, struct rack *r, struct rackf
     return rackfile_load_config(o->config_path, driver_conf_keys, r, d, err, errlen);
 }
 
-static void reload(struct engine *e)
+/* Loads the config again and, when reload_check allows it, applies it: a
+ * refusal and a change are journaled either way. Reads the tokens file
+ * again too. Returns the reload's event (a new reference, NULL when out of
+ * memory). who: who asked, NULL for a signal. */
+static json_t *reload(struct engine *e, const char *who)
 {
     struct rack nr;
     struct rackfile_daemon nd;
@@ -507,6 +531,18 @@ static void reload(struct engine *e)
         rackfile_daemon_free(&nd);
     }
     json_t *ev = decider_event(&e->dec, "reload");
+    if (who && who[0])
+        json_object_set_new(ev, "who", json_string(who));
+    char terr[600];
+    size_t ntokens;
+    if (api_reload_tokens(e->api, &ntokens, terr, sizeof(terr))) {
+        log_warnx("reload: tokens refused: %s; the tokens in use stay", terr);
+        json_object_set_new(ev, "tokens", json_string(terr));
+    } else {
+        snprintf(terr, sizeof(terr), "%zu read", ntokens);
+        json_object_set_new(ev, "tokens", json_string(terr));
+    }
+    json_incref(ev);
     if (err[0]) {
         log_warnx("reload refused: %s; the running config stays", err);
         json_object_set_new(ev, "applied", json_false());
@@ -531,6 +567,7 @@ static void reload(struct engine *e)
     rack_free(&saved);
     publish(e);
     sd_notify(0, "READY=1");
+    return ev;
 }
 
 /* ---- signals and the watchdog ---- */
@@ -539,10 +576,16 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     struct engine *e = h->data;
     if (signum == SIGHUP) {
-        reload(e);
+        json_decref(reload(e, NULL));
         return;
     }
-    e->stop_reason = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+    stop(e, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void stop(struct engine *e, const char *why)
+{
+    snprintf(e->stop_why, sizeof(e->stop_why), "%s", why);
+    e->stop_reason = e->stop_why;
     log_info("%s: stopping", e->stop_reason);
     sd_notify(0, "STOPPING=1");
     uv_stop(&e->loop);
@@ -555,6 +598,38 @@ static void on_watchdog(uv_timer_t *t)
 }
 
 /* ---- start and stop ---- */
+
+/* Makes the missing directories above the file path, with mode. */
+static void make_dirs(const char *path, mode_t mode)
+{
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s", path);
+    for (char *p = strchr(dir + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(dir, mode) && errno != EEXIST)
+            log_warn("mkdir %s", dir);
+        *p = '/';
+    }
+}
+
+/* The local socket's and the tokens file's paths: the config's, or the
+ * defaults (auth.h); a default socket's directory is made when missing. */
+static void where_api(const struct rackfile_api *k, char *sock, size_t slen, char *tokens,
+                      size_t tlen)
+{
+    if (!strcmp(k->socket, "none"))
+        snprintf(sock, slen, "%s", "");
+    else if (k->socket[0])
+        snprintf(sock, slen, "%s", k->socket);
+    else {
+        auth_socket_default(sock, slen);
+        make_dirs(sock, !strcmp(sock, "/run/rackpower/rackpowerd.sock") ? 0755 : 0700);
+    }
+    if (k->tokens[0])
+        snprintf(tokens, tlen, "%s", k->tokens);
+    else
+        auth_tokens_default(tokens, tlen);
+}
 
 unsigned engine_api_port(const struct engine *e)
 {
@@ -677,19 +752,27 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         goto fail;
     }
     publish(e); /* before the API serves: no request sees an empty rack */
+    char sock[256], tokens[4096];
+    where_api(&e->conf.api, sock, sizeof(sock), tokens, sizeof(tokens));
     struct api_opts ao = {
         .listen = e->conf.api.listen[0] ? e->conf.api.listen : "127.0.0.1",
         .port = e->conf.api.port,
         .keepalive_ms = (int)(e->conf.api.keepalive_ns / 1000000),
         .db_path = e->db_path,
         .hub = e->hub,
+        .conf = &e->conf.api,
+        .socket_path = sock,
+        .tokens_path = tokens,
     };
     if (!(e->api = api_start(&ao, dberr, sizeof(dberr)))) {
         snprintf(err, errlen, "%s", dberr);
         goto fail;
     }
-    log_info("serving the API on http://%s%s%s:%u", strchr(ao.listen, ':') ? "[" : "", ao.listen,
-             strchr(ao.listen, ':') ? "]" : "", api_port(e->api));
+    if (api_socket(e->api)[0])
+        log_info("serving the local socket %s", api_socket(e->api));
+    log_info("serving the API on http%s://%s%s%s:%u", api_tls(e->api) ? "s" : "",
+             strchr(ao.listen, ':') ? "[" : "", ao.listen, strchr(ao.listen, ':') ? "]" : "",
+             api_port(e->api));
 
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000)

@@ -146,7 +146,8 @@ void hub_watch(struct hub *h, void (*fn)(void *arg, struct hub_cmd *answered), v
     pthread_mutex_unlock(&h->mu);
 }
 
-struct hub_cmd *hub_cmd_new(enum hub_cmd_kind kind, const char *id, const char *note)
+struct hub_cmd *hub_cmd_new(enum hub_cmd_kind kind, const char *id, const char *note,
+                            const char *who)
 {
     struct hub_cmd *c = calloc(1, sizeof(*c));
     if (!c)
@@ -154,6 +155,7 @@ struct hub_cmd *hub_cmd_new(enum hub_cmd_kind kind, const char *id, const char *
     c->kind = kind;
     snprintf(c->id, sizeof(c->id), "%s", id);
     snprintf(c->note, sizeof(c->note), "%s", note ? note : "");
+    snprintf(c->who, sizeof(c->who), "%s", who ? who : "");
     c->refs = 1;
     return c;
 }

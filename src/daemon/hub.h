@@ -43,12 +43,15 @@ enum hub_cmd_kind {
     HUB_PSU_IN,
     HUB_BUS_OUT,
     HUB_BUS_IN,
+    HUB_RELOAD,   /* reload the config and the tokens, as SIGHUP does */
+    HUB_SHUTDOWN, /* stop, as SIGTERM does */
 };
 
 struct hub_cmd {
     enum hub_cmd_kind kind;
     char id[RACK_ID_LEN + 32]; /* as asked: may name nothing */
     char note[256];            /* the operator's reason, "" when none */
+    char who[80];              /* who asked: a token's name or "uid:N" (the journal says) */
     /* the answer, set by the loop */
     int status; /* HTTP status */
     char *body; /* JSON, malloc'd */
@@ -79,8 +82,10 @@ int64_t hub_last_event(struct hub *h);
  * calling thread, outside the hub's mutex; it must not block. One watcher. */
 void hub_watch(struct hub *h, void (*fn)(void *arg, struct hub_cmd *answered), void *arg);
 
-/* A new command with one reference for the caller. NULL when out of memory. */
-struct hub_cmd *hub_cmd_new(enum hub_cmd_kind kind, const char *id, const char *note);
+/* A new command with one reference for the caller. NULL when out of memory.
+ * who: who asked (NULL: nobody said). */
+struct hub_cmd *hub_cmd_new(enum hub_cmd_kind kind, const char *id, const char *note,
+                            const char *who);
 /* Drops a reference. */
 void hub_cmd_put(struct hub *h, struct hub_cmd *c);
 /* Posts c to the loop without waiting: 0, or -1 when the hub is shutting
