@@ -172,7 +172,7 @@ fi
 # Every server boots asking for power (all fit), then each request is a
 # power-off or a power-on of one server, in turn.
 if echo "$parts" | grep -q memory; then
-    awk 'BEGIN {
+    awk -v sock="$tmp/rp.sock" 'BEGIN {
         print "rack:\n  name: bench48\n  protection: n+1\n  on_protection_loss: shed"
         print "  restore_after_s: 30\n  holdup_ms: 16\n  feeds: [F1, F2]\n  buses: [A, B]\n  psus:"
         for (i = 1; i <= 12; i++)
@@ -188,7 +188,7 @@ if echo "$parts" | grep -q memory; then
         for (i = 1; i <= 48; i++)
             printf "%ss%d", (i > 1 ? ", " : ""), i
         print "]\napi:\n  port: 0\n  command_rate: 0\n  socket: " sock
-    }' sock="$tmp/rp.sock" >"$tmp/rack48.yaml"
+    }' >"$tmp/rack48.yaml"
     rm -f "$tmp/db"* "$tmp/dlog"
     "$rpd" --config "$tmp/rack48.yaml" --db "$tmp/db" --foreground >"$tmp/dlog" 2>&1 &
     dpid=$!
