@@ -21,6 +21,7 @@ rp_fuzz(fuzz_rackfile rpconf)          # the rack and scenario file
 rp_fuzz(fuzz_config rpdriver)          # rackpowerd's config (rack + devices + api)
 rp_fuzz(fuzz_mbsrv_tcp rpsimdev)       # Modbus TCP framing (MBAP) and requests
 rp_fuzz(fuzz_mbsrv_rtu rpsimdev)       # Modbus RTU framing (length, CRC, silence)
+rp_fuzz(fuzz_uart rpsimdev)            # the RTU line model: wrong baud or parity, tty flags
 rp_fuzz(fuzz_control rpsimdev)         # the simulator's control lines (control_parse)
 rp_fuzz(fuzz_orv3 rpwire_orv3 m)       # ORv3 register images, health, monitor
 rp_fuzz(fuzz_pmbus rpwire_pmbus m)     # PMBus words and status registers
