@@ -53,6 +53,7 @@ rp_test(test_reload rpdaemon)
 rp_test(test_ledger rpdaemon)
 rp_test(test_commands rpdaemon)
 rp_test(test_alarms rpdaemon)
+rp_test(test_log rpdaemon)
 rp_test(test_ctl_http rpctl)
 rp_test(test_auth rpauth)
 add_dependencies(test_ctl_http rackpowerctl) # it runs the binary against a canned status
