@@ -743,6 +743,40 @@ static void test_failure_during_restore_wait_replans_at_once(void **state)
     done(&f);
 }
 
+/* h3 (bus A only) was shed when A's PSU failed; it is back, and h3 waits
+ * for the rack to be stable. r1 (priority 1) does not fit beside t4; r2
+ * (priority 2) does, and its grant leaves h3's place short, so t4 gives way
+ * at once: the room it frees goes to r1 in the same settle, not later. */
+static void test_room_freed_for_a_held_place_goes_to_a_waiting_request(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 2, 1);
+    f.r.restore_after_ns = 30 * 1000000000LL;
+    int pa = add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BB, 1, RACK_SWITCH_FET);
+    int h3 = add_server(&f, "h3", 800, 0, 3, BA);
+    int t4 = add_server(&f, "t4", 1000, 0, 4, BAB);
+    int r1 = add_server(&f, "r1", 1200, 0, 1, BAB);
+    int r2 = add_server(&f, "r2", 300, 0, 2, BAB);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, h3, 0);
+    in(&f, POLICY_POWER_ON, t4, 0);
+    in(&f, POLICY_PSU_FAIL, pa, 10);
+    assert_int_equal(st(&f, h3), RACK_SRV_SHED);
+    assert_int_equal(st(&f, t4), RACK_SRV_ON);
+    in(&f, POLICY_PSU_REPAIR, pa, 20);
+    assert_true(policy_could_come_back(f.p, &f.r, h3));
+    in(&f, POLICY_POWER_ON, r1, 21); /* 1000 + 1200 W of 2000 W */
+    assert_int_equal(st(&f, r1), RACK_SRV_WAITING);
+    in(&f, POLICY_POWER_ON, r2, 22);
+    assert_int_equal(st(&f, r2), RACK_SRV_ON);
+    assert_int_equal(st(&f, t4), RACK_SRV_SHED);
+    assert_int_equal(st(&f, r1), RACK_SRV_ON); /* 300 + 1200 W */
+    assert_non_null(find(&f, POLICY_ACT_GRANT, r1));
+    done(&f);
+}
+
 static void test_shed_on_dead_bus_holds_no_place(void **state)
 {
     (void)state;
@@ -1204,6 +1238,7 @@ int main(void)
         cmocka_unit_test(test_server_that_cannot_come_back_blocks_nobody),
         cmocka_unit_test(test_power_off_frees_held_place),
         cmocka_unit_test(test_failure_during_restore_wait_replans_at_once),
+        cmocka_unit_test(test_room_freed_for_a_held_place_goes_to_a_waiting_request),
         cmocka_unit_test(test_shed_on_dead_bus_holds_no_place),
         cmocka_unit_test(test_abrupt_removal_releases_power),
         cmocka_unit_test(test_degraded_psu_counts_derated_capacity),
