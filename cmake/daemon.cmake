@@ -23,7 +23,8 @@ target_link_libraries(rpauth PUBLIC PkgConfig::GNUTLS)
 add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
   src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/ledger.c
-  src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/engine.c)
+  src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/engine.c
+  src/daemon/prune.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
 target_link_libraries(rpdaemon PUBLIC rpauth rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD

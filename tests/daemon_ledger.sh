@@ -6,7 +6,8 @@
 #   - a ledger lost between runs while Modbus devices keep their servers
 #     powered (`rackpower-sim serve`): the new daemon adopts them, powers
 #     none off;
-#   - a device that stays down while its error changes is journaled once.
+#   - a device that stays down while its error changes is journaled once;
+#   - the journal pruned by size and, after a reload, by age.
 # Usage: daemon_ledger.sh RACKPOWERD RACKPOWERCTL RACKPOWER-SIM SOURCE_DIR
 set -u
 . "${0%/*}/lib.sh"
@@ -90,6 +91,37 @@ c alarms | grep -q "device_down .*not a hwmon directory" || fail "the alarm's re
     fail "not one device down event: $(c events --tail 100 --json | grep '"device"')"; ok
 [ "$(nevents '"event":"alarm_raise","kind":"device_down"')" -eq 1 ] || fail "not one alarm_raise"; ok
 rpd_stop
+
+# ---- the journal pruned by size, then (a reload) by age ----
+rm -f "$db" "$db-wal" "$db-shm"
+{ cat "$tmp/rack.yaml"; printf 'api:\n  port: 0\n  socket: %s\njournal:\n  max_mb: 0\n' "$tmp/rp.sock"; } >"$tmp/prune.yaml"
+"$rpd" --config "$tmp/prune.yaml" --check >"$tmp/out" 2>&1 && fail "max_mb: 0 accepted"
+grep -q "prune.yaml:[0-9]*:[0-9]*: max_mb: must be > 0, got '0'" "$tmp/out" || fail "max_mb: 0: $(cat "$tmp/out")"; ok
+{ cat "$tmp/rack.yaml"; printf 'api:\n  port: 0\n  socket: %s\njournal:\n  max_mb: 0.003\n' "$tmp/rp.sock"; } >"$tmp/prune.yaml"
+rpd_start "$rpd" "$tmp/prune.yaml" "$db" "$tmp/log"
+for i in 1 2 3 4 5 6 7 8; do
+    c power-on db1 >/dev/null || fail "power-on db1"
+    c power-off db1 >/dev/null || fail "power-off db1"
+done
+last=$(c status --json | sed -n 's/.*"last_event_id":\([0-9]*\).*/\1/p')
+[ "$last" -ge 17 ] || fail "too few events to prune: $last"; ok
+first_id() { c events --tail 1000 --json | sed -n '1s/^{"id":\([0-9]*\),.*/\1/p'; }
+until_ok '[ "$(first_id)" -gt 1 ]' "the oldest events pruned"
+# what is kept fits in 3000 bytes of JSON (one event more at most: a pass may be due)
+kept=$(c events --tail 1000 --json | wc -c)
+[ "$kept" -le 3600 ] || fail "$kept bytes of events kept for max_mb 0.003"; ok
+c events --tail 1000 --json | grep -q "\"id\":$last," || fail "the newest event was pruned"; ok
+# a reload sets an age of 2.6 s and lifts the size: all but the newest go
+sed 's/max_mb: 0.003/max_age_days: 0.00003/' "$tmp/prune.yaml" >"$tmp/prune2.yaml"
+cp "$tmp/prune2.yaml" "$tmp/prune.yaml"
+kill -HUP "$rpd_pid"
+until_ok "grep -q 'reload applied: journal max_age_days 365 -> 3e-05, max_mb 0.003 -> 100' '$tmp/log'"
+until_ok '[ "$(c events --tail 1000 --json | wc -l)" -eq 1 ]' "every event but the newest older than 2.6 s pruned"
+c power-on db1 >/dev/null || fail "power-on db1 after pruning"
+new=$(c status --json | sed -n 's/.*"last_event_id":\([0-9]*\).*/\1/p')
+[ "$new" -gt "$last" ] || fail "ids went back: $new after $last"; ok
+rpd_stop
+[ $stop_rc -eq 0 ] || fail "SIGTERM: exit $stop_rc"; ok
 
 # ---- a ledger lost between runs; the devices keep their servers powered ----
 rm -f "$db" "$db-wal" "$db-shm"

@@ -348,6 +348,159 @@ static void test_path_that_is_not_a_file_is_refused(void **state)
     assert_non_null(strstr(err, "not a regular file"));
 }
 
+/* Appends an event at Unix time t with a padding of pad bytes. */
+static int64_t append_at(struct store *s, double t, int pad)
+{
+    char text[2048];
+    memset(text, 'x', (size_t)pad);
+    text[pad] = '\0';
+    json_t *ev = json_pack("{si s:f ss ss}", "id", 0, "time", t, "event", "e", "pad", text);
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    int64_t id = store_append(s, ev, err, sizeof(err));
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+    json_decref(ev);
+    return id;
+}
+
+static int first_id(void *arg, int64_t id, const char *json)
+{
+    (void)json;
+    int64_t *first = arg;
+    if (!*first)
+        *first = id;
+    return 0;
+}
+
+static int count_event(void *arg, int64_t id, const char *json)
+{
+    (void)id;
+    (void)json;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* The oldest id left and how many there are. */
+static int64_t oldest(struct store *s, int *count)
+{
+    int64_t first = 0;
+    assert_int_equal(store_events(s, 0, 100000, false, first_id, &first, err, sizeof(err)), 0);
+    int n = 0;
+    assert_int_equal(store_events(s, 0, 100000, false, count_event, &n, err, sizeof(err)), 0);
+    *count = n;
+    return first;
+}
+
+static void test_prune_by_age_keeps_the_young_and_the_newest(void **state)
+{
+    (void)state;
+    struct store *w = open_rw();
+    for (int k = 0; k < 10; k++) /* ids 1..10 at 1000..1009 */
+        append_at(w, 1000 + k, 10);
+    /* the loop's writer and the pruner: two connections on one file */
+    struct store *p = open_rw();
+    assert_int_equal(store_prune(p, 1004, INT64_MAX, 500, err, sizeof(err)), 4);
+    int n;
+    assert_int_equal(oldest(w, &n), 5);
+    assert_int_equal(n, 6);
+    /* nothing more is old enough */
+    assert_int_equal(store_prune(p, 1004, INT64_MAX, 500, err, sizeof(err)), 0);
+    /* everything is old: the newest stays, and ids go on after it */
+    assert_int_equal(store_prune(p, 5000, INT64_MAX, 500, err, sizeof(err)), 5);
+    assert_int_equal(oldest(w, &n), 10);
+    assert_int_equal(n, 1);
+    assert_int_equal(append_at(w, 1010, 10), 11);
+    store_close(p);
+    store_close(w);
+    /* a restart numbers on */
+    w = open_rw();
+    assert_int_equal(append_at(w, 1011, 10), 12);
+    store_close(w);
+}
+
+static void test_prune_by_size_counts_what_is_appended_meanwhile(void **state)
+{
+    (void)state;
+    struct store *w = open_rw();
+    struct store *p = open_rw();
+    for (int k = 0; k < 10; k++)
+        append_at(w, 1000 + k, 1000);
+    assert_int_equal(store_prune(p, 0, INT64_MAX, 500, err, sizeof(err)), 0);
+    int64_t all = store_journal_bytes(p);
+    assert_true(all > 10 * 1000 && all < 10 * 1100);
+    int64_t one = all / 10;
+    /* room for 4: the 6 oldest go */
+    assert_int_equal(store_prune(p, 0, 4 * one + one / 2, 500, err, sizeof(err)), 6);
+    int n;
+    assert_int_equal(oldest(w, &n), 7);
+    assert_int_equal(n, 4);
+    assert_true(store_journal_bytes(p) <= 4 * one + one / 2);
+    /* 5 more appended by the writer: counted, and the 5 oldest go */
+    for (int k = 0; k < 5; k++)
+        append_at(w, 2000 + k, 1000);
+    assert_int_equal(store_prune(p, 0, 4 * one + one / 2, 500, err, sizeof(err)), 5);
+    assert_int_equal(oldest(w, &n), 12);
+    assert_int_equal(n, 4);
+    store_close(p);
+    store_close(w);
+}
+
+static void test_prune_goes_by_batches(void **state)
+{
+    (void)state;
+    struct store *w = open_rw();
+    for (int k = 0; k < 25; k++)
+        append_at(w, 1000 + k, 10);
+    struct store *p = open_rw();
+    assert_int_equal(store_prune(p, 1020, INT64_MAX, 8, err, sizeof(err)), 8);
+    assert_int_equal(store_prune(p, 1020, INT64_MAX, 8, err, sizeof(err)), 8);
+    assert_int_equal(store_prune(p, 1020, INT64_MAX, 8, err, sizeof(err)), 4);
+    assert_int_equal(store_prune(p, 1020, INT64_MAX, 8, err, sizeof(err)), 0);
+    int n;
+    assert_int_equal(oldest(w, &n), 21);
+    assert_int_equal(n, 5);
+    store_close(p);
+    store_close(w);
+}
+
+static void test_file_check_sees_unlink_and_replace(void **state)
+{
+    (void)state;
+    char why[512], other[160];
+    struct store *w = open_rw();
+    assert_int_equal(store_check_file(w, why, sizeof(why)), 0);
+    /* replaced: another file renamed over it */
+    snprintf(other, sizeof(other), "%s.other", path);
+    FILE *f = fopen(other, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(rename(other, path), 0);
+    assert_int_equal(store_check_file(w, why, sizeof(why)), 1);
+    assert_non_null(strstr(why, "was replaced (inode"));
+    store_close(w);
+    unlink(path);
+    char wal[160];
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    unlink(wal);
+    /* unlinked */
+    w = open_rw();
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(store_check_file(w, why, sizeof(why)), 1);
+    assert_non_null(strstr(why, "was unlinked"));
+    store_close(w);
+    /* the WAL unlinked, the file kept */
+    w = open_rw();
+    assert_int_equal(store_check_file(w, why, sizeof(why)), 0);
+    assert_int_equal(unlink(wal), 0);
+    assert_int_equal(store_check_file(w, why, sizeof(why)), 1);
+    assert_non_null(strstr(why, "database's WAL"));
+    store_close(w);
+    /* readers and memory databases have nothing to check */
+    struct store *m = store_open(":memory:", false, err, sizeof(err));
+    assert_non_null(m);
+    assert_int_equal(store_check_file(m, why, sizeof(why)), 0);
+    store_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +515,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_paths_and_states, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_are_private_whatever_the_umask, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_that_is_not_a_file_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_by_age_keeps_the_young_and_the_newest, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_prune_by_size_counts_what_is_appended_meanwhile, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_prune_goes_by_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_check_sees_unlink_and_replace, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,16 +17,17 @@
 #define MAX_DEVICES 256
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-static conf_setter set_devices, set_api, set_listen, set_socket, set_group, set_names;
+static conf_setter set_devices, set_api, set_listen, set_socket, set_group, set_names, set_journal;
 
-/* Daemon configs: rack, devices, api. A scenario's timeline is known so that
+/* Daemon configs: rack, devices, api, journal. A scenario's timeline is known so that
  * a config using it hears where it belongs. */
-enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API };
+enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API, TOP_JOURNAL };
 static const struct conf_field top_fields[] = {
     [TOP_RACK] = {"rack", rackfile_set_rack, .required = true},
     [TOP_TIMELINE] = {"timeline", rackfile_set_timeline, .hidden = true},
     [TOP_DEVICES] = {"devices", set_devices, .required = false},
     [TOP_API] = {"api", set_api, .required = false},
+    [TOP_JOURNAL] = {"journal", set_journal, .required = false},
 };
 static const struct conf_table top_table = {
     .what = "top-level", .f = top_fields, .n = LEN(top_fields), .top = true};
@@ -63,6 +64,16 @@ static const struct conf_field api_fields[] = {
      .max = 1000000},
 };
 static const struct conf_table api_table = {.what = "api", .f = api_fields, .n = LEN(api_fields)};
+
+#define JOURNAL(m) offsetof(struct rackfile_journal, m)
+static const struct conf_field journal_fields[] = {
+    {"max_age_days", conf_set_num, .def = "365", .off = JOURNAL(max_age_ns), .min_open = true,
+     .max = 36500, .scale = 86400e9},
+    {"max_mb", conf_set_num, .def = "100", .off = JOURNAL(max_bytes), .min_open = true,
+     .max = 1000000, .scale = 1e6},
+};
+static const struct conf_table journal_table = {
+    .what = "journal", .f = journal_fields, .n = LEN(journal_fields)};
 
 /* conf_collect keeps a table's nodes in arrays of CONF_MAX_FIELDS. */
 _Static_assert(LEN(top_fields) <= CONF_MAX_FIELDS && LEN(api_fields) <= CONF_MAX_FIELDS,
@@ -288,19 +299,31 @@ static int set_api(struct conf_ctx *c, const struct conf_field *f, const yaml_no
     return conf_parse_map(c, v, &api_table, &c->d->api, vals) || check_api(c, v, vals);
 }
 
+static int set_journal(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                       void *obj)
+{
+    (void)f;
+    (void)obj;
+    const yaml_node_t *vals[CONF_MAX_FIELDS];
+    return conf_parse_map(c, v, &journal_table, &c->d->journal, vals);
+}
+
 /* ---- entry points ---- */
 
 static int parse_top(struct conf_ctx *c, const yaml_node_t *root, void *arg)
 {
     (void)arg;
     const yaml_node_t *vals[CONF_MAX_FIELDS];
+    const yaml_node_t *sub[CONF_MAX_FIELDS];
     if (conf_parse_map(c, root, &top_table, NULL, vals))
         return -1;
-    if (vals[TOP_API])
-        return 0;
-    yaml_node_t none = {.type = YAML_MAPPING_NODE}; /* the api's defaults */
+    yaml_node_t none = {.type = YAML_MAPPING_NODE}; /* a section's defaults */
     c->key = NULL;
-    return conf_parse_map(c, &none, &api_table, &c->d->api, vals);
+    if (!vals[TOP_API] && conf_parse_map(c, &none, &api_table, &c->d->api, sub))
+        return -1;
+    if (!vals[TOP_JOURNAL] && conf_parse_map(c, &none, &journal_table, &c->d->journal, sub))
+        return -1;
+    return 0;
 }
 
 int rackfile_load_config_string(const char *name, const char *text, size_t len,

@@ -89,19 +89,27 @@ struct rackfile_api {
     int command_burst;          /* ... and at once */
 };
 
+/* How much of the journal is kept (docs/daemon.md: pruning). */
+struct rackfile_journal {
+    int64_t max_age_ns; /* events older than this are pruned */
+    int64_t max_bytes;  /* the oldest events are pruned past this much JSON */
+};
+
 struct rackfile_daemon {
     size_t ndevices;
     struct rackfile_device *devices;
     struct rackfile_api api;
+    struct rackfile_journal journal;
 };
 
 struct daemonconf_driver; /* a driver's keys: daemonconf_driver.h */
 
-/* Loads a daemon config: like rackfile_load, plus `devices:` and `api:` into
+/* Loads a daemon config: like rackfile_load, plus `devices:`, `api:` and `journal:` into
  * d (which may be uninitialised; on error it is left empty). Each entry of
  * devices: is read with the keys of the driver its kind names, among drivers
  * (NULL-terminated; the daemon passes driver_conf_keys, driver_conf.h). A
- * missing `devices:` is an empty list; `api:` defaults to 127.0.0.1:8470. */
+ * missing `devices:` is an empty list; `api:` defaults to 127.0.0.1:8470,
+ * `journal:` to 365 days and 100 MB. */
 int rackfile_load_config(const char *path, const struct daemonconf_driver *const drivers[],
                          struct rack *r, struct rackfile_daemon *d, char *err, size_t errlen);
 int rackfile_load_config_string(const char *name, const char *text, size_t len,

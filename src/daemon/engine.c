@@ -31,6 +31,7 @@
 #include "log.h"
 #include "monoclock.h"
 #include "policy.h"
+#include "prune.h"
 #include "reload.h"
 #include "store.h"
 #include "view.h"
@@ -61,6 +62,7 @@ struct engine {
     bool dec_ready;
     struct commands_overlay ov;
     struct store *store;
+    struct pruner *pruner; /* keeps the journal within the config's journal: limits */
     struct hub *hub;
     struct api *api;
     struct devices *devices;
@@ -494,6 +496,21 @@ static void wake(void *arg)
 
 /* ---- reload ---- */
 
+/* The journal's limits take effect at the pruner's next pass; said in what. */
+static void reload_journal(struct engine *e, const struct rackfile_journal *j, char *what,
+                           size_t len)
+{
+    struct rackfile_journal *cur = &e->conf.journal;
+    if (cur->max_age_ns == j->max_age_ns && cur->max_bytes == j->max_bytes)
+        return;
+    size_t n = strlen(what);
+    snprintf(what + n, len - n, "%sjournal max_age_days %g -> %g, max_mb %g -> %g", n ? ", " : "",
+             (double)cur->max_age_ns / 86400e9, (double)j->max_age_ns / 86400e9,
+             (double)cur->max_bytes / 1e6, (double)j->max_bytes / 1e6);
+    *cur = *j;
+    pruner_limits(e->pruner, j);
+}
+
 /* Loads the config, from its file or the embedded text (engine.h). */
 int engine_load_config(const struct engine_opts *o, struct rack *r, struct rackfile_daemon *d,
                        char *err, size_t errlen)
@@ -525,8 +542,10 @@ static json_t *reload(struct engine *e, const char *who)
         if (!reload_check(&cur, &next, e->config_path, err, sizeof(err)) &&
             rack_copy(&saved, &e->rack))
             snprintf(err, sizeof(err), "out of memory");
-        if (!err[0])
+        if (!err[0]) {
             reload_apply(&e->rack, &nr, what, sizeof(what));
+            reload_journal(e, &nd.journal, what, sizeof(what));
+        }
         rack_free(&nr);
         rackfile_daemon_free(&nd);
     }
@@ -747,6 +766,10 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         goto fail;
     }
 
+    if (!(e->pruner = pruner_start(e->db_path, &e->conf.journal, dberr, sizeof(dberr)))) {
+        snprintf(err, errlen, "%s", dberr);
+        goto fail;
+    }
     if (!(e->devices = devices_start(e->devs, e->ndevs, r, wake, e, dberr, sizeof(dberr)))) {
         snprintf(err, errlen, "%s", dberr);
         goto fail;
@@ -806,6 +829,8 @@ void engine_free(struct engine *e)
         hub_shutdown(e->hub); /* HTTP threads waiting on the loop give up */
     api_stop(e->api);
     devices_stop(e->devices);
+    pruner_stop(e->pruner);
+    e->pruner = NULL;
     e->devices = NULL;
     if (e->store && e->hub && e->stop_reason) {
         json_t *ev = decider_event(&e->dec, "stop");

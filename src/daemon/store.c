@@ -33,6 +33,9 @@ enum stmt {
     ST_BUSES,
     ST_EVENTS,
     ST_TAIL,
+    ST_PRUNE_NEW,
+    ST_PRUNE_OLDEST,
+    ST_PRUNE_DELETE,
     ST_COUNT
 };
 
@@ -52,6 +55,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EVENTS] = "SELECT id, json FROM journal WHERE id > ? ORDER BY id LIMIT ?",
     [ST_TAIL] = "SELECT id, json FROM (SELECT id, json FROM journal ORDER BY id DESC LIMIT ?) "
                 "ORDER BY id",
+    [ST_PRUNE_NEW] = "SELECT COALESCE(SUM(length(CAST(json AS BLOB))), 0), COALESCE(MAX(id), 0) "
+                     "FROM journal WHERE id > ?",
+    [ST_PRUNE_OLDEST] = "SELECT id, time, length(CAST(json AS BLOB)) FROM journal ORDER BY id "
+                        "LIMIT ?",
+    [ST_PRUNE_DELETE] = "DELETE FROM journal WHERE id <= ?",
 };
 
 static const char schema[] =
@@ -77,6 +85,8 @@ struct store {
         dev_t dev;
         ino_t ino;
     } file, wal;
+    /* store_prune: the journal's JSON bytes in rows up to id counted_id */
+    int64_t bytes, counted_id;
 };
 
 static int db_fail(struct store *s, const char *what, char *err, size_t errlen)
@@ -503,4 +513,71 @@ int store_state_parse(const char *name)
         if (!strcmp(name, rack_server_state_name(all[i])))
             return (int)all[i];
     return -1;
+}
+
+/* Adds the JSON of the rows appended since the last count. */
+static int count_new(struct store *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *q = stmt(s, ST_PRUNE_NEW, err, errlen);
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, s->counted_id);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        s->bytes += sqlite3_column_int64(q, 0);
+        int64_t newest = sqlite3_column_int64(q, 1);
+        if (newest > s->counted_id)
+            s->counted_id = newest;
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : db_fail(s, "journal size", err, errlen);
+}
+
+int store_prune(struct store *s, double before_time, int64_t max_bytes, int batch, char *err,
+                size_t errlen)
+{
+    if (count_new(s, err, errlen))
+        return -1;
+    sqlite3_stmt *q = stmt(s, ST_PRUNE_OLDEST, err, errlen);
+    if (!q)
+        return -1;
+    sqlite3_bind_int(q, 1, batch);
+    int64_t cutoff = 0, freed = 0;
+    int n = 0, rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        /* the newest row stays: the next start numbers on from it */
+        if (id >= s->counted_id)
+            break;
+        if (sqlite3_column_double(q, 1) >= before_time && s->bytes - freed <= max_bytes)
+            break; /* young enough, and what is left fits */
+        cutoff = id;
+        freed += sqlite3_column_int64(q, 2);
+        n++;
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, "journal", err, errlen);
+    if (!n)
+        return 0;
+    /* only this store deletes: the rows read are still there, the writer
+     * only appends after them */
+    if (store_begin(s, err, errlen))
+        return -1;
+    if (!(q = stmt(s, ST_PRUNE_DELETE, err, errlen))) {
+        store_rollback(s);
+        return -1;
+    }
+    sqlite3_bind_int64(q, 1, cutoff);
+    if (run(s, q, "journal prune", err, errlen) || store_commit(s, err, errlen)) {
+        store_rollback(s);
+        return -1;
+    }
+    s->bytes -= freed;
+    return n;
+}
+
+int64_t store_journal_bytes(const struct store *s)
+{
+    return s->bytes;
 }

@@ -88,6 +88,21 @@ int store_events(struct store *s, int64_t since, int limit, bool tail,
                  int (*fn)(void *arg, int64_t id, const char *json), void *arg, char *err,
                  size_t errlen);
 
+/*
+ * Pruning, by age and size: deletes the journal's oldest events, those
+ * whose time (Unix seconds) is before before_time and then the oldest while
+ * the events' JSON is over max_bytes, at most batch of them, in one short
+ * transaction. The newest event always stays (ids go on from it). Returns
+ * how many were deleted (0: nothing to prune), or -1 with err. The journal
+ * is taken as ordered by time (a wall clock set back makes the age
+ * approximate). The size is counted in the store, from its first call on:
+ * use one store for pruning, and no other store deletes events.
+ */
+int store_prune(struct store *s, double before_time, int64_t max_bytes, int batch, char *err,
+                size_t errlen);
+/* The journal's JSON bytes as the last store_prune counted them. */
+int64_t store_journal_bytes(const struct store *s);
+
 /* Parses a state name as rack_server_state_name writes it; -1 when unknown. */
 int store_state_parse(const char *name);
 
