@@ -103,6 +103,9 @@ run() { # transport: tcp | rtu
         until_ok 'simstat "psu ps4 unit 203 bus A"' "ps4 switched again after the devices came back"
         simstat "server web2 .*present on" && fail "web2 was released while the bus was down"; ok
     fi
+    # the counters on the timed line at 19200 8E1 (a print, not a check)
+    [ "$mode" = rtu ] && "$ctl" --unix-socket "$tmp/rp.sock" status | grep "unit .*live" |
+        sed "s/^ */daemon_modbus.sh: rtu: /"
     rpd_stop
     sim_stop
 }
