@@ -110,7 +110,7 @@ rpd_start() {
         [ "$lib_i" -gt 200 ] && fail "rackpowerd did not start within 20 s"
         sleep 0.1
     done
-    api=$(sed -n 's/.*serving the API on \(http:[^ ]*\).*/\1/p' "$rpd_log" | head -n 1)
+    api=$(sed -n 's/.*serving the API on \(https\{0,1\}:[^ ]*\).*/\1/p' "$rpd_log" | head -n 1)
     port=${api##*:}
 }
 

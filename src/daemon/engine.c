@@ -41,12 +41,13 @@
 #endif
 
 #define NSIGNALS 3
-#define DB_CHECK_MS 1000 /* how often the database's file is looked at */
+#define SHUTDOWN_ANSWER_MS 200 /* POST /v1/shutdown: the loop stops this long after its answer */
+#define DB_CHECK_MS 1000       /* how often the database's file is looked at */
 
 struct engine {
     uv_loop_t loop;
     uv_async_t async;
-    uv_timer_t deadline, watchdog, catchup, dbcheck;
+    uv_timer_t deadline, watchdog, catchup, dbcheck, stopper;
     uv_signal_t sig[NSIGNALS];
     bool loop_ready;
 
@@ -284,6 +285,14 @@ static void on_dbcheck(uv_timer_t *t)
 static json_t *reload(struct engine *e, const char *who);
 static void stop(struct engine *e, const char *why);
 
+static void on_stopper(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    char why[sizeof(e->stop_why)];
+    snprintf(why, sizeof(why), "%s", e->stop_why);
+    stop(e, why);
+}
+
 static void handle_cmd(struct engine *e, struct hub_cmd *c)
 {
     char *body = NULL;
@@ -297,7 +306,9 @@ static void handle_cmd(struct engine *e, struct hub_cmd *c)
         snprintf(why, sizeof(why), "shutdown asked by %s", c->who[0] ? c->who : "the API");
         body = strdup("{\"stopping\":true}");
         hub_answer(e->hub, c, body ? 202 : 500, body);
-        stop(e, why);
+        /* the answer goes out first: the API is stopped with the loop */
+        snprintf(e->stop_why, sizeof(e->stop_why), "%s", why);
+        uv_timer_start(&e->stopper, on_stopper, SHUTDOWN_ANSWER_MS, 0);
         return;
     } else {
         status = commands_run(&e->dec, &e->ov, c, &body);
@@ -724,6 +735,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->catchup.data = e;
     uv_timer_init(&e->loop, &e->dbcheck);
     e->dbcheck.data = e;
+    uv_timer_init(&e->loop, &e->stopper);
+    e->stopper.data = e;
     uv_timer_start(&e->dbcheck, on_dbcheck, DB_CHECK_MS, DB_CHECK_MS);
     for (int k = 0; k < NSIGNALS; k++) {
         uv_signal_init(&e->loop, &e->sig[k]);
@@ -848,6 +861,7 @@ void engine_free(struct engine *e)
         uv_close((uv_handle_t *)&e->watchdog, on_close);
         uv_close((uv_handle_t *)&e->catchup, on_close);
         uv_close((uv_handle_t *)&e->dbcheck, on_close);
+        uv_close((uv_handle_t *)&e->stopper, on_close);
         for (int k = 0; k < NSIGNALS; k++)
             uv_close((uv_handle_t *)&e->sig[k], on_close);
         uv_run(&e->loop, UV_RUN_DEFAULT);
