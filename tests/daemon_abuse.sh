@@ -1,7 +1,8 @@
 #!/bin/sh
 # No client can silence rackpowerd's API (issue 7, part 4): 500 slowloris
 # connections from 127.0.0.2 are held, the 501st is refused, and status
-# still answers to a TCP client from 127.0.0.3 and to rackpowerctl; an event
+# still answers to a TCP client from 127.0.0.3 and to rackpowerctl, over TCP
+# and over the local socket; an event
 # stream's slot comes back as soon as its client goes; commands are answered
 # while streams and slow clients are parked; a config that is a FIFO is
 # refused on SIGHUP and at start, never waited for; the daemon stops cleanly
@@ -52,6 +53,9 @@ grep -q '^held 500 of 501 (501 connected)' "$tmp/hold" ||
 status_from 127.0.0.3 || fail "status from 127.0.0.3 with 500 slow clients"; ok
 c status >"$tmp/out" || fail "rackpowerctl status with 500 slow clients"; ok
 grep -q '^rack demo' "$tmp/out" || fail "status: $(cat "$tmp/out")"; ok
+"$ctl" --unix-socket "$tmp/rp.sock" status >"$tmp/out" ||
+    fail "rackpowerctl status over the local socket with 500 slow clients"; ok
+grep -q '^rack demo' "$tmp/out" || fail "status over the socket: $(cat "$tmp/out")"; ok
 status_from 127.0.0.2 && fail "a 502nd connection from 127.0.0.2 was served"; ok
 c power-on db1 >"$tmp/out" || fail "power-on db1 with 500 slow clients"; ok
 grep -q '^db1: granted' "$tmp/out" || fail "power-on: $(cat "$tmp/out")"; ok
