@@ -64,6 +64,8 @@ set_tests_properties(daemon PROPERTIES TIMEOUT 300)
 add_test(NAME daemon_auth COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_auth.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_auth PROPERTIES TIMEOUT 300)
+add_test(NAME systemd_unit COMMAND sh ${CMAKE_SOURCE_DIR}/tests/systemd_unit.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 add_test(NAME daemon_modbus COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_modbus.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
