@@ -98,6 +98,8 @@ until_ok '[ "$(srv batch1)" = shed ]' "batch1 shed in /v1/servers"
 grep -q "journal: .*full" "$tmp/dlog" || fail "the log does not say that the journal is full"; ok
 grep -q "journal behind: [1-9][0-9]* decisions stand and wait to be journaled" "$tmp/dlog" ||
     fail "the log does not say that the shed was carried out unjournaled"; ok
+"$ctl" --unix-socket "$tmp/rp.sock" alarms | grep -q "journal_behind .*database or disk is full" ||
+    fail "no journal_behind alarm: $("$ctl" --unix-socket "$tmp/rp.sock" alarms)"; ok
 if events | grep -q '"event":"shed","server":"batch1"'; then
     fail "the shed is in the journal although the disk is full"
 fi
@@ -127,6 +129,9 @@ grep -q '"event":"shed","server":"batch1"' "$tmp/ev" || fail "the shed is not in
 grep -q '"event":"psu_fail","psu":"ps4"' "$tmp/ev" || fail "ps4's failure is not in the journal"; ok
 grep '"event":"journal"' "$tmp/ev" | grep -q '"late":[1-9]' || fail "the journal event counts no late events"; ok
 grep -q "journal: written again after" "$tmp/dlog" || fail "the log does not say the journal works again"; ok
+until_ok '! "$ctl" --unix-socket "$tmp/rp.sock" alarms | grep -q journal_behind' "the journal_behind alarm cleared"
+until_ok 'events | grep -q "\"event\":\"alarm_clear\",\"kind\":\"journal_behind\""' "its clear journaled"
+events | grep -q '"event":"alarm_raise","kind":"journal_behind"' || fail "its raise is not in the journal"; ok
 # the restore withheld now happens, journaled
 until_ok 'simstat "server batch1 .*present on"' "batch1 restored once the journal works"
 until_ok 'events | grep -q "\"event\":\"restore\",\"server\":\"batch1\""' "batch1's restore journaled"

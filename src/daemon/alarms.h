@@ -30,7 +30,8 @@
     X(ALARM_DEVICE_DOWN, "device_down")                                                            \
     X(ALARM_PSU_UNKNOWN, "psu_unknown")                                                            \
     X(ALARM_REDUNDANCY_LOST, "redundancy_lost")                                                    \
-    X(ALARM_DATABASE_REPLACED, "database_replaced")
+    X(ALARM_DATABASE_REPLACED, "database_replaced")                                                \
+    X(ALARM_JOURNAL_BEHIND, "journal_behind")
 
 #define ALARM_ENUM(kind, name) kind,
 enum alarm_kind { ALARM_KIND_LIST(ALARM_ENUM) ALARM_NKINDS };

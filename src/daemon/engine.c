@@ -134,6 +134,7 @@ static void schedule(struct engine *e)
 }
 
 static void on_catchup(uv_timer_t *t);
+static void update_alarms(struct engine *e);
 
 /* While the journal is behind, it is tried again every second. */
 static void watch_journal(struct engine *e)
@@ -149,6 +150,7 @@ static void on_catchup(uv_timer_t *t)
     if (decider_catch_up(&e->dec, err, sizeof(err)))
         return; /* the next tick tries again */
     uv_timer_stop(&e->catchup);
+    update_alarms(e); /* journal_behind clears */
     publish(e);
 }
 
@@ -193,6 +195,15 @@ static int alarm_conditions(struct engine *e, struct alarm_set *c)
         return -1;
     if (e->db_lost[0] && alarm_set_add(c, ALARM_DATABASE_REPLACED, e->db_path, e->db_lost))
         return -1;
+    if (e->dec.failing_since) {
+        char why[ALARM_REASON_LEN];
+        snprintf(why, sizeof(why),
+                 "the journal cannot be written (%s): what lowers power is done and waits to be "
+                 "journaled, what raises power waits for the journal",
+                 e->dec.failing_err);
+        if (alarm_set_add(c, ALARM_JOURNAL_BEHIND, e->db_path, why))
+            return -1;
+    }
     return 0;
 }
 
