@@ -47,13 +47,19 @@ unshare -n sh -c '
     done
     "$1/bin/rackpowerctl" --api http://127.0.0.1:8470 status >"$1/status.out" 2>&1
     rc=$?
+    # the newcomer commands with no option at all: the daemon'"'"'s own user is
+    # admin on its socket, which both find beside the database
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        env -i HOME="$1/home" PATH=/usr/bin:/bin "$1/bin/rackpowerctl" power-on ml1 \
+        >"$1/on.out" 2>&1 || rc=6
     kill $pid; wait $pid
     exit $rc
 ' sh "$tmp"
 rc=$?
 log_show rackpowerd "$tmp/rpd.log"
-[ $rc -eq 0 ] || fail "the first run as nobody failed ($rc): $(cat "$tmp/status.out" 2>/dev/null)"; ok
+[ $rc -eq 0 ] || fail "the first run as nobody failed ($rc): $(cat "$tmp/status.out" "$tmp/on.out" 2>/dev/null)"; ok
 grep -q '^rack demo:' "$tmp/status.out" || fail "status: $(cat "$tmp/status.out")"; ok
+grep -q '^ml1: queued' "$tmp/on.out" || fail "power-on with no option: $(cat "$tmp/on.out")"; ok
 db="$tmp/home/.local/state/rackpower/rackpower.db"
 [ -f "$db" ] || fail "no database in the user's state directory"; ok
 [ "$(stat -c '%a %U' "$db")" = "600 nobody" ] || fail "database mode/owner: $(stat -c '%a %U' "$db")"; ok

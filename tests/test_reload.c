@@ -252,7 +252,22 @@ static void test_reload_refuses_api_change(void **state)
 {
     (void)state;
     expect_refused(RACK_HEAD BUSES PSUS SERVERS DEVICES "api: {port: 8471}\n",
-                   "t.yaml: api: changes need a restart");
+                   "t.yaml: api: changes need a restart (the tokens file's content is read again "
+                   "on every reload)");
+    /* who may do what is set up at start too */
+    static const char *const keys[] = {
+        "{port: 8470, plain_reads: true}\n",    "{port: 8470, socket: /run/x.sock}\n",
+        "{port: 8470, socket_role: admin}\n",   "{port: 8470, tokens: /etc/x}\n",
+        "{port: 8470, hosts: [rack.test]}\n",   "{port: 8470, origins: ['https://x']}\n",
+        "{port: 8470, command_rate: 1}\n",      "{port: 8470, command_burst: 1}\n",
+        "{port: 8470, socket_group: daemon}\n",
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+        char text[2048];
+        snprintf(text, sizeof(text), "%sapi: %s", RACK_HEAD BUSES PSUS SERVERS DEVICES, keys[i]);
+        expect_refused(text, "t.yaml: api: changes need a restart (the tokens file's content is "
+                             "read again on every reload)");
+    }
 }
 
 static void test_reload_applies_figures_live(void **state)

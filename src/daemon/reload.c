@@ -125,6 +125,26 @@ static bool shape_differs(const struct rack *a, const struct rack *b, char *why,
     return false;
 }
 
+/* Every key of api: alike (the listeners, the socket, TLS and the checks
+ * are set up at start; only the tokens file's content is read again). */
+static bool same_api(const struct rackfile_api *a, const struct rackfile_api *b)
+{
+    if (strcmp(a->listen, b->listen) || a->port != b->port || a->keepalive_ns != b->keepalive_ns ||
+        strcmp(a->socket, b->socket) || strcmp(a->socket_group, b->socket_group) ||
+        a->socket_role != b->socket_role || strcmp(a->tokens, b->tokens) ||
+        strcmp(a->tls_cert, b->tls_cert) || strcmp(a->tls_key, b->tls_key) ||
+        a->plain_reads != b->plain_reads || a->nhosts != b->nhosts || a->norigins != b->norigins ||
+        a->command_rate_milli != b->command_rate_milli || a->command_burst != b->command_burst)
+        return false;
+    for (size_t i = 0; i < a->nhosts; i++)
+        if (strcmp(a->hosts[i], b->hosts[i]))
+            return false;
+    for (size_t i = 0; i < a->norigins; i++)
+        if (strcmp(a->origins[i], b->origins[i]))
+            return false;
+    return true;
+}
+
 int reload_check(const struct reload_config *cur, const struct reload_config *next,
                  const char *path, char *why, size_t len)
 {
@@ -144,9 +164,11 @@ int reload_check(const struct reload_config *cur, const struct reload_config *ne
                      path, next->devs[i].line);
             return -1;
         }
-    if (strcmp(next->api->listen, cur->api->listen) || next->api->port != cur->api->port ||
-        next->api->keepalive_ns != cur->api->keepalive_ns) {
-        snprintf(why, len, "%s: api: changes need a restart", path);
+    if (!same_api(next->api, cur->api)) {
+        snprintf(why, len,
+                 "%s: api: changes need a restart (the tokens file's content is read "
+                 "again on every reload)",
+                 path);
         return -1;
     }
     return 0;

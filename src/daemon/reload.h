@@ -5,7 +5,8 @@
  *
  * The policy, the ledger and the drivers all hold indices into the rack, so
  * its shape (the feeds, buses, PSUs and servers, their order and wiring),
- * the devices and the API's address change only with a restart. Figures
+ * the devices and every key of api: change only with a restart (the tokens
+ * file's content is read again on every reload, api.h). Figures
  * change live: the rack's name, protection, on_protection_loss,
  * restore_after_s, holdup_ms, a PSU's capacity and switch, a server's
  * power, minimum and priority.
