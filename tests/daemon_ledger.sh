@@ -7,7 +7,9 @@
 #     powered (`rackpower-sim serve`): the new daemon adopts them, powers
 #     none off;
 #   - a device that stays down while its error changes is journaled once;
-#   - the journal pruned by size and, after a reload, by age.
+#   - the journal pruned by size and, after a reload, by age;
+#   - without a ledger, a grant waits for the first read of the devices that
+#     power servers.
 # Usage: daemon_ledger.sh RACKPOWERD RACKPOWERCTL RACKPOWER-SIM SOURCE_DIR
 set -u
 . "${0%/*}/lib.sh"
@@ -129,7 +131,7 @@ sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp 127.0.0.1:0 --co
 simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
 { cat "$tmp/rack.yaml"
   printf 'devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$sim_port"
-  printf '    poll_ms: 200\n    timeout_ms: 1000\n    units:\n'
+  printf '    poll_ms: 200\n    timeout_ms: 1000\n    reprobe_s: 1\n    units:\n'
   printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
   printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
   printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
@@ -166,6 +168,45 @@ rpd_start "$rpd" "$tmp/mb.yaml" "$db" "$tmp/log"
 grep -q "from the ledger: 5 on" "$tmp/log" || fail "restart: $(grep started "$tmp/log")"; ok
 grep -q "NO LEDGER" "$tmp/log" && fail "a ledger was there"; ok
 rpd_stop
+
+# ---- without a ledger, power is raised only once the devices were read ----
+# The PSUs and the switch on the first simulator, the chassis modules on a
+# second one that is not there yet (its port reserved by a first start).
+sim_stop
+port1=$sim_port
+sim_start "$sim" "$tmp/sout2" "$tmp/slog2" "$tmp/rack.yaml" --tcp 127.0.0.1:0 --control "$tmp/ctl2"
+port2=$sim_port
+sim_stop
+sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp "127.0.0.1:$port1" --control "$tmp/ctl"
+sim1=$sim_pid
+{ cat "$tmp/rack.yaml"
+  printf 'devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$port1"
+  printf '    poll_ms: 200\n    reprobe_s: 1\n    units:\n'
+  printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
+  printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
+  printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
+  printf '  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$port2"
+  printf '    poll_ms: 200\n    reprobe_s: 1\n    units:\n'
+  printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n      - {unit: 12, chassis: c3}\n'
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/mb2.yaml"
+rm -f "$db" "$db-wal" "$db-shm"
+rpd_start "$rpd" "$tmp/mb2.yaml" "$db" "$tmp/log"
+grep -q "warning: no ledger: waiting for the first read of 1 device that powers servers; decisions that raise power are held" "$tmp/log" ||
+    fail "no word of the wait: $(grep -i ledger "$tmp/log")"; ok
+until_ok "c psus --json | grep -q '\"id\":\"ps1\",[^}]*\"output_w\":[0-9]'" "the PSUs read"
+c power-on ml1 --json >"$tmp/out" || fail "power-on ml1"
+grep -q '"result":"queued","state":"waiting"' "$tmp/out" || fail "ml1 granted unread: $(cat "$tmp/out")"; ok
+grep -q '"reason":"held: no ledger: waiting for the first read of 1 device that powers servers"' "$tmp/out" ||
+    fail "no reason: $(cat "$tmp/out")"; ok
+sim_start "$sim" "$tmp/sout2" "$tmp/slog2" "$tmp/rack.yaml" --tcp "127.0.0.1:$port2" --control "$tmp/ctl2"
+until_ok '[ "$(srv ml1)" = on ]' "ml1 granted once the chassis modules were read"
+until_ok "sim_ctl '$tmp/ctl2' status | grep -q 'server ml1 .*present on'" "ml1 powered in the second simulator"
+grep -q "the devices' first reads are in: decisions that raise power are taken again" "$tmp/log" ||
+    fail "no word of the first reads"; ok
+rpd_stop
+[ $stop_rc -eq 0 ] || fail "SIGTERM: exit $stop_rc"; ok
+sim_stop # the second
+sim_pid=$sim1
 sim_stop
 
 test_end

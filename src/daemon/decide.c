@@ -112,6 +112,11 @@ void decider_distrust(struct decider *d, const char *why)
     snprintf(d->distrust, sizeof(d->distrust), "%s", why && why[0] ? why : "journal untrusted");
 }
 
+void decider_trust(struct decider *d)
+{
+    d->distrust[0] = '\0';
+}
+
 static int64_t draws_mw(const struct rack_server *s)
 {
     return rack_server_draws(s) ? s->alloc_mw : 0;

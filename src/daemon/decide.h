@@ -141,8 +141,10 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len);
  */
 bool decider_journal_trusted(const struct decider *d);
 /* Distrusts the journal from now on; why says so in held decisions' place
- * ("the database file was replaced"). It lasts until the daemon restarts. */
+ * ("the database file was replaced"). It lasts until decider_trust. */
 void decider_distrust(struct decider *d, const char *why);
+/* Trusts it again (the proof came: a missing ledger's devices were read). */
+void decider_trust(struct decider *d);
 
 /* Journals one event that decides nothing (a device up or down, a refused
  * reload, the stop); takes ev. Returns its id, or -1 with err: the event

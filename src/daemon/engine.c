@@ -73,6 +73,10 @@ struct engine {
     /* per server: the ledger named it at start, or its device said since
      * what it draws; a server drawing power that neither knew is adopted */
     bool *srv_known;
+    /* per device: without a ledger, its first read is awaited before power
+     * is raised (it may show servers drawing power to adopt) */
+    bool *dev_awaited;
+    size_t awaited;
 
     /* conditions that last: the active alarms, and the scratch to update them */
     struct alarm_set alarms, conditions, raised, cleared;
@@ -415,10 +419,58 @@ static void reconcile_found_off(struct engine *e, const struct devices_msg *m)
         log_warnx("reconcile: %s", err);
 }
 
+/* A device awaited since a start without a ledger was read: once the last
+ * one was, what raises power is decided again (unless the database was
+ * lost meanwhile), and a settle grants what was held. */
+static void first_read(struct engine *e, const struct devices_msg *m)
+{
+    size_t dev = m->dev;
+    if (!e->dev_awaited[dev])
+        return;
+    bool servers_read = false; /* a chassis module answered (a PSU's word is not enough) */
+    for (size_t k = 0; k < m->rep.ninputs; k++)
+        servers_read =
+            servers_read || policy_input_target(m->rep.inputs[k].kind) == POLICY_TARGET_SERVER;
+    if (!servers_read)
+        return;
+    e->dev_awaited[dev] = false;
+    if (--e->awaited || e->db_lost[0])
+        return;
+    log_info("the devices' first reads are in: decisions that raise power are taken again");
+    decider_trust(&e->dec);
+    char err[256];
+    struct decision x = decision_settle(NULL);
+    if (decide(&e->dec, &x, err, sizeof(err)))
+        log_warnx("settle after the first reads: %s", err);
+}
+
+/* Devices whose first read is awaited without a ledger: those that power
+ * servers (a Modbus chassis module); the in-process sim starts with
+ * nothing powered. Decisions that raise power are held meanwhile. */
+static void await_first_reads(struct engine *e)
+{
+    for (size_t i = 0; i < e->ndevs; i++)
+        for (size_t u = 0; u < e->devs[i].nunits; u++)
+            if (e->devs[i].units[u].role == RACKFILE_UNIT_CHASSIS && !e->dev_awaited[i]) {
+                e->dev_awaited[i] = true;
+                e->awaited++;
+            }
+    if (!e->awaited)
+        return;
+    char why[300];
+    snprintf(why, sizeof(why),
+             "no ledger: waiting for the first read of %zu device%s that power%s "
+             "servers",
+             e->awaited, e->awaited == 1 ? "" : "s", e->awaited == 1 ? "s" : "");
+    log_warnx("%s; decisions that raise power are held until then", why);
+    decider_distrust(&e->dec, why);
+}
+
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
     char err[256], why[900];
     adopt(e, m);
+    first_read(e, m);
     struct policy_input *keep = m->rep.inputs;
     size_t n = 0;
     for (size_t k = 0; k < m->rep.npsus; k++) {
@@ -705,7 +757,9 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->vdev = calloc(e->ndevs, sizeof(*e->vdev));
     e->dev_down = calloc(e->ndevs, sizeof(*e->dev_down));
     e->srv_known = calloc((size_t)r->nservers + 1, sizeof(*e->srv_known));
-    if (commands_overlay_init(&e->ov, r) || !e->tel || !e->vdev || !e->dev_down || !e->srv_known) {
+    e->dev_awaited = calloc(e->ndevs + 1, sizeof(*e->dev_awaited));
+    if (commands_overlay_init(&e->ov, r) || !e->tel || !e->vdev || !e->dev_down || !e->srv_known ||
+        !e->dev_awaited) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -783,6 +837,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         json_t *ev = decider_event(&e->dec, "ledger_missing");
         json_object_set_new(ev, "reason", json_string(why));
         json_array_append_new(pre, ev);
+        await_first_reads(e);
     }
     struct decision x = decision_settle(pre);
     if (decide(&e->dec, &x, dberr, sizeof(dberr))) {
@@ -887,6 +942,7 @@ void engine_free(struct engine *e)
     free(e->tel);
     free(e->dev_down);
     free(e->srv_known);
+    free(e->dev_awaited);
     alarm_set_free(&e->alarms);
     alarm_set_free(&e->conditions);
     alarm_set_free(&e->raised);
