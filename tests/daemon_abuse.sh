@@ -2,12 +2,12 @@
 # No client can silence rackpowerd's API (issue 7, part 4): 500 slowloris
 # connections from 127.0.0.2 are held, the 501st is refused, and status
 # still answers to a TCP client from 127.0.0.3 and to rackpowerctl, over TCP
-# and over the local socket; an event
-# stream's slot comes back as soon as its client goes; commands are answered
-# while streams and slow clients are parked; a config that is a FIFO is
-# refused on SIGHUP and at start, never waited for; the daemon stops cleanly
-# with everything open; the flood of refusals is logged as a few lines and a
-# count.
+# and over the local socket; an event stream's slot comes back as soon as its
+# client goes; commands are answered while streams and slow clients are
+# parked; ids cut inside a UTF-8 sequence and a reason that is not UTF-8 get
+# JSON errors; a config that is a FIFO is refused on SIGHUP and at start,
+# never waited for; the daemon stops cleanly with everything open; the flood
+# of refusals is logged as a few lines and a count.
 # Behaviour only: the latency under abuse is bench/abuse_bench.sh's.
 # Usage: daemon_abuse.sh RACKPOWERD RACKPOWERCTL BENCH_ABUSE SOURCE_DIR
 set -u
@@ -91,6 +91,19 @@ track "$apid"
 sleep 1
 grep -q '^: rackpowerd events' "$tmp/again" ||
     fail "the slot of a stream whose client went did not come back: $(cat "$tmp/again")"; ok
+
+# ---- odd ids: every request gets a JSON answer ----
+raw() { # REQUEST: the answer, in $tmp/raw
+    printf '%b' "$1" | socat -t 5 - "TCP:127.0.0.1:$port" >"$tmp/raw" 2>/dev/null
+}
+H='Host: t\r\nConnection: close\r\n'
+raw "GET /v1/servers/db%E2%82 HTTP/1.1\r\n$H\r\n" # a UTF-8 sequence cut short
+grep -q '^{"error":"no server .db??."}$' "$tmp/raw" || fail "a split UTF-8 id: $(cat "$tmp/raw")"; ok
+raw "POST /v1/servers/%F0%9F/power-on HTTP/1.1\r\n${H}Authorization: Bearer $RACKPOWER_TOKEN\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n"
+grep -q '^{"error":"no server .??."}$' "$tmp/raw" || fail "a split UTF-8 command id: $(cat "$tmp/raw")"; ok
+raw "POST /v1/servers/db1/power-on HTTP/1.1\r\n${H}Authorization: Bearer $RACKPOWER_TOKEN\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"reason\":\"\0342\0202\"}"
+grep -q '^HTTP/1.1 400' "$tmp/raw" || fail "a reason that is not UTF-8: $(head -n 1 "$tmp/raw")"; ok
+grep -q '^{"error":"body: not JSON: .*"}$' "$tmp/raw" || fail "a reason that is not UTF-8: no JSON error: $(cat "$tmp/raw")"; ok
 
 # ---- a config that is a FIFO: refused, never waited for ----
 mv "$tmp/conf.yaml" "$tmp/conf.good"
