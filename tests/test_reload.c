@@ -254,6 +254,7 @@ static void test_reload_refuses_api_change(void **state)
     expect_refused(RACK_HEAD BUSES PSUS SERVERS DEVICES "api: {port: 8471}\n",
                    "t.yaml: api: changes need a restart (the tokens file's content is read again "
                    "on every reload)");
+    teardown(NULL);
     /* who may do what is set up at start too */
     static const char *const keys[] = {
         "{port: 8470, plain_reads: true}\n",    "{port: 8470, socket: /run/x.sock}\n",
@@ -267,6 +268,7 @@ static void test_reload_refuses_api_change(void **state)
         snprintf(text, sizeof(text), "%sapi: %s", RACK_HEAD BUSES PSUS SERVERS DEVICES, keys[i]);
         expect_refused(text, "t.yaml: api: changes need a restart (the tokens file's content is "
                              "read again on every reload)");
+        teardown(NULL); /* the next check loads both again */
     }
 }
 
