@@ -567,9 +567,10 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
     log_decision(d, evs, nfacts);
     if (any && d->hooks.journaled)
         d->hooks.journaled(d->hooks.arg, d->last_id);
-    send(d, &before, true);
-    if (!early)
-        send(d, &before, false);
+    if (early)
+        send(d, &before, true);
+    else if (d->hooks.send && d->acts.n) /* a settle: every action, in the policy's order */
+        d->hooks.send(d->hooks.arg, d->acts.v, d->acts.n);
     rack_free(&before);
     free(m.psu);
     if (d->hooks.execute)
