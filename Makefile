@@ -32,6 +32,7 @@ test-asan: deps
 
 bench: build
 	@$(BUILD)/bench-policy
+	@$(BUILD)/bench-auth
 
 # rackpowerd against rackpower-sim serve: fault to action, Modbus polling cost,
 # memory (docs/benchmarks.md). About 3 minutes; figures only, never a test.

@@ -17,3 +17,8 @@ target_link_libraries(bench-abuse PRIVATE Threads::Threads)
 # The simulator's RTU reply timing against the wire model (bench/rtu_bench.sh).
 add_executable(bench-rtu bench/bench_rtu.c)
 target_link_libraries(bench-rtu PRIVATE PkgConfig::MODBUS)
+
+# What the API's checks of who may cost per request (src/daemon/auth.c; rpauth
+# comes from daemon.cmake, resolved when the build is generated).
+add_executable(bench-auth bench/bench_auth.c)
+target_link_libraries(bench-auth PRIVATE rpauth)
