@@ -100,6 +100,9 @@ rpd_start() {
     lib_db="$3"
     rpd_log="$4"
     shift 4
+    # emptied here, not only by the child's redirection: a log left by the
+    # last run would otherwise say 'serving' before the new daemon has started
+    : >"$rpd_log"
     "$lib_bin" --config "$lib_conf" --db "$lib_db" --foreground "$@" >"$rpd_log" 2>&1 &
     rpd_pid=$!
     track "$rpd_pid"
@@ -131,6 +134,7 @@ sim_start() {
     lib_out="$2"
     lib_err="$3"
     shift 3
+    : >"$lib_out" # as in rpd_start
     "$lib_bin" serve "$@" >"$lib_out" 2>"$lib_err" &
     sim_pid=$!
     track "$sim_pid"
