@@ -139,8 +139,8 @@ until_ok 'events | grep -q "\"event\":\"restore\",\"server\":\"batch1\""' "batch
 
 # the ledger is as the devices are: a kill -9 and a restart
 rpd_stop KILL
-rpd_start "$rpd" "$tmp/conf.yaml" "$fs/db" "$tmp/dlog2"
 log_show daemon-log-2 "$tmp/dlog2"
+rpd_start "$rpd" "$tmp/conf.yaml" "$fs/db" "$tmp/dlog2"
 grep -q "from the ledger: 5 on, 0 capped, 0 shed, 1 waiting" "$tmp/dlog2" ||
     fail "after the restart: $(grep 'from the ledger' "$tmp/dlog2")"; ok
 
@@ -158,8 +158,8 @@ rpd_stop KILL
 rm -f "$fs/fill"
 ctlsend "psu_repair ps4"
 sed 's/restore_after_s: 0/restore_after_s: 3/' "$tmp/conf.yaml" >"$tmp/conf3.yaml"
-rpd_start "$rpd" "$tmp/conf3.yaml" "$fs/db" "$tmp/dlog3"
 log_show daemon-log-3 "$tmp/dlog3"
+rpd_start "$rpd" "$tmp/conf3.yaml" "$fs/db" "$tmp/dlog3"
 grep "from the ledger" "$tmp/dlog3" | grep -q " 0 shed" || fail "the ledger knew the shed: $(grep 'from the ledger' "$tmp/dlog3")"; ok
 until_ok 'grep -q "reconcile batch1: modbus-tcp .* shows it powered off while the ledger has it on" "$tmp/dlog3"' "the reconcile logged"
 [ "$(srv batch1)" = shed ] || fail "batch1 is $(srv batch1) after the restart, not shed"; ok
@@ -171,6 +171,7 @@ events | grep -o '"event":"[a-z_]*","server":"batch1"' | tail -n 2 >"$tmp/last2"
 printf '%s\n' '"event":"reconcile","server":"batch1"' '"event":"restore","server":"batch1"' |
     cmp -s - "$tmp/last2" || fail "batch1's last events: $(cat "$tmp/last2")"; ok
 rpd_stop
+[ "$stop_rc" = 0 ] || fail "rackpowerd exited $stop_rc"; ok
 sim_stop
 umount_fs
 test_end
