@@ -5,7 +5,7 @@ FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-abuse fuzz format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-abuse bench-prune fuzz format clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench-daemon: build
 # The simulator's RTU reply timing against the wire model (docs/benchmarks.md).
 bench-rtu: build
 	@sh bench/rtu_bench.sh $(BUILD) .
+
+# The journal's pruning against the loop's appends (docs/benchmarks.md).
+# About 2 minutes for 200000 events; figures only.
+bench-prune: build
+	@$(BUILD)/bench-prune 200000
 
 # rackpowerd's API under slowloris, floods, stream churn and command storms:
 # status latency, commands/s, RSS (docs/benchmarks.md). About a minute.

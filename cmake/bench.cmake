@@ -22,3 +22,7 @@ target_link_libraries(bench-rtu PRIVATE PkgConfig::MODBUS)
 # comes from daemon.cmake, resolved when the build is generated).
 add_executable(bench-auth bench/bench_auth.c)
 target_link_libraries(bench-auth PRIVATE rpauth)
+
+# The journal's pruning against the loop's appends (docs/benchmarks.md).
+add_executable(bench-prune bench/bench_prune.c)
+target_link_libraries(bench-prune PRIVATE rpdaemon)

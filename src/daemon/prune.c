@@ -56,7 +56,9 @@ static void *prune_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         double before = wall_now() - (double)lim.max_age_ns / 1e9;
         int n = store_prune(p->s, before, lim.max_bytes, PRUNE_BATCH, err, sizeof(err));
-        if (n < 0 && strcmp(err, last_err)) { /* once per kind of trouble */
+        if (n < 0 && strstr(err, "locked")) { /* the loop was writing for long: no matter */
+            log_debug("journal pruning: %s; trying again", err);
+        } else if (n < 0 && strcmp(err, last_err)) { /* once per kind of trouble */
             log_warnx("journal pruning: %s; trying again", err);
             snprintf(last_err, sizeof(last_err), "%s", err);
         } else if (n >= 0) {
@@ -83,8 +85,10 @@ struct pruner *pruner_start(const char *path, const struct rackfile_journal *lim
         return NULL;
     }
     char dberr[512];
-    if (!(p->s = store_open(path, false, dberr, sizeof(dberr)))) {
+    if (!(p->s = store_open(path, false, dberr, sizeof(dberr))) ||
+        store_sync_normal(p->s, dberr, sizeof(dberr))) {
         snprintf(err, errlen, "journal pruning: %s", dberr);
+        store_close(p->s);
         free(p);
         return NULL;
     }

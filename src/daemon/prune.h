@@ -5,8 +5,9 @@
  *
  * Off the critical path: a thread of its own with its own SQLite
  * connection, which deletes at most PRUNE_BATCH events per short
- * transaction and lets the loop's writes in between (WAL: readers never
- * wait; the loop's transaction waits at most for one batch). It looks
+ * transaction, not synced to disk (a deletion lost to a power cut is done
+ * again), and lets the loop's writes in between (WAL: readers never wait;
+ * the loop's transaction waits at most for one batch). It looks
  * every second; while it finds more than a batch to delete it goes on
  * after a short pause.
  */
@@ -18,7 +19,7 @@
 
 #include "daemonconf.h"
 
-#define PRUNE_BATCH 500
+#define PRUNE_BATCH 100
 
 struct pruner;
 

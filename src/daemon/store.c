@@ -577,6 +577,13 @@ int store_prune(struct store *s, double before_time, int64_t max_bytes, int batc
     return n;
 }
 
+int store_sync_normal(struct store *s, char *err, size_t errlen)
+{
+    if (pragma_int(s, "PRAGMA synchronous=NORMAL", NULL))
+        return db_fail(s, "synchronous", err, errlen);
+    return 0;
+}
+
 int64_t store_journal_bytes(const struct store *s)
 {
     return s->bytes;

@@ -100,6 +100,11 @@ int store_events(struct store *s, int64_t since, int limit, bool tail,
  */
 int store_prune(struct store *s, double before_time, int64_t max_bytes, int batch, char *err,
                 size_t errlen);
+/* Commits of this store are no longer synced to disk each (WAL's
+ * synchronous=NORMAL: a power loss may undo the last ones, never corrupt).
+ * For the pruner: a deletion undone is done again, and its commits hold
+ * the write lock shorter. 0, or -1 with err. */
+int store_sync_normal(struct store *s, char *err, size_t errlen);
 /* The journal's JSON bytes as the last store_prune counted them. */
 int64_t store_journal_bytes(const struct store *s);
 
