@@ -13,7 +13,9 @@
 #     and a restart find the ledger as the devices are;
 #   - full again, a shed, a kill -9 before the journal catches up: after the
 #     restart the device's lower power stands (a reconcile event), and only
-#     the policy's fresh decision powers the server again.
+#     the policy's fresh decision powers the server again;
+#   - a restart on a full disk: the daemon starts with the journal behind,
+#     a failure is still shed, and the start is journaled once space returns.
 # Without root, or where neither mount works, the test says so and is
 # skipped (exit 77).
 # Usage: daemon_diskfull.sh RACKPOWERD RACKPOWERCTL RACKPOWER-SIM SOURCE_DIR
@@ -170,6 +172,33 @@ until_ok 'simstat "server batch1 .*present on"' "batch1 restored by the policy"
 events | grep -o '"event":"[a-z_]*","server":"batch1"' | tail -n 2 >"$tmp/last2"
 printf '%s\n' '"event":"reconcile","server":"batch1"' '"event":"restore","server":"batch1"' |
     cmp -s - "$tmp/last2" || fail "batch1's last events: $(cat "$tmp/last2")"; ok
+rpd_stop
+[ "$stop_rc" = 0 ] || fail "rackpowerd exited $stop_rc"; ok
+
+# ---- a restart on a full disk ---------------------------------------------------
+# A daemon restarted (by hand, by systemd's watchdog) while the disk is full
+# still starts: it reads its ledger without writing, runs with the journal
+# behind, and a failure is still shed; once space returns the start and the
+# shed are journaled.
+[ -f "$fs/db-wal" ] && [ -f "$fs/db-shm" ] || fail "the WAL and shm files did not stay after a clean stop"; ok
+dd if=/dev/zero of="$fs/fill" bs=4k 2>/dev/null && fail "dd filled nothing up"
+log_show daemon-log-4 "$tmp/dlog4"
+rpd_start "$rpd" "$tmp/conf3.yaml" "$fs/db" "$tmp/dlog4"
+ok # it starts on a full disk
+grep -q "starting with the journal behind: .*full" "$tmp/dlog4" ||
+    fail "the log does not say it starts with the journal behind"; ok
+"$ctl" --unix-socket "$tmp/rp.sock" alarms | grep -q "journal_behind" ||
+    fail "no journal_behind alarm after a start on a full disk"; ok
+until_ok '[ "$(srv batch1)" = on ]' "batch1 on, from the ledger"
+ctlsend "psu_fail ps4"
+until_ok 'simstat "server batch1 .*present off"' "batch1 shed on its device after a start on a full disk"
+rm -f "$fs/fill"
+until_ok '! "$ctl" --unix-socket "$tmp/rp.sock" alarms | grep -q journal_behind' "the journal catches up after a start on a full disk"
+events | grep -o '"event":"st[a-z]*"' | tail -n 2 | tr '\n' ' ' >"$tmp/last2"
+[ "$(cat "$tmp/last2")" = '"event":"stop" "event":"start" ' ] ||
+    fail "the start on a full disk is not journaled after the last stop: $(cat "$tmp/last2")"; ok
+events | grep -o '"event":"[a-z_]*","server":"batch1"' | tail -n 1 | grep -q shed ||
+    fail "batch1's shed is not the last of its events in the journal"; ok
 rpd_stop
 [ "$stop_rc" = 0 ] || fail "rackpowerd exited $stop_rc"; ok
 sim_stop

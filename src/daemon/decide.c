@@ -551,6 +551,15 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
     bool refused = false;
     if ((any || d->backlog || d->rows_dirty) && write_journal(d, evs, &m, time, err, len)) {
         if (!early) {
+            if (x->defer) { /* the facts wait; the catch-up settles again */
+                json_t *facts = json_array();
+                for (size_t k = 0; facts && k < nfacts; k++)
+                    json_array_append(facts, json_array_get(evs, k));
+                if (facts)
+                    keep_events(d, facts);
+                json_decref(facts);
+                d->withheld = true;
+            }
             undo(d, &before);
             log_warnx("journal: %s; the decision was not taken", err);
             json_decref(evs);

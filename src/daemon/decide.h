@@ -108,6 +108,8 @@ struct decision {
     bool flag_psu, flag_bus; /* write the row of flag_index too (an out-of-service flag) */
     int flag_index;
     json_t **events; /* when not NULL: every journaled event (a new reference) */
+    bool defer;      /* a settle whose journal fails keeps its facts (pre) for the
+                      * catch-up, which settles again: the start on a full disk */
 };
 
 /* A decision on n inputs that the devices or the clock reported. */

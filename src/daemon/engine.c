@@ -839,11 +839,22 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         json_array_append_new(pre, ev);
         await_first_reads(e);
     }
+    /* A journal that cannot be written (a full disk) does not keep the rack
+     * without a controller: the start goes on with the journal behind, the
+     * devices as they are, and nothing raised until the catch-up settles. */
     struct decision x = decision_settle(pre);
+    x.defer = true;
     if (decide(&e->dec, &x, dberr, sizeof(dberr))) {
-        snprintf(err, errlen, "cannot write the journal: %s", dberr);
-        goto fail;
+        if (!decider_behind(&e->dec)) {
+            snprintf(err, errlen, "cannot write the journal: %s", dberr);
+            goto fail;
+        }
+        log_warnx("starting with the journal behind: %s; what lowers power is done, what "
+                  "raises it waits until the journal can be written",
+                  dberr);
     }
+    update_alarms(e); /* journal_behind */
+    watch_journal(e);
 
     if (!(e->pruner = pruner_start(e->db_path, &e->conf.journal, dberr, sizeof(dberr)))) {
         snprintf(err, errlen, "%s", dberr);

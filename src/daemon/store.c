@@ -155,8 +155,10 @@ static int setup_writer(struct store *s, const char *path, char *err, size_t err
                  version, SCHEMA_VERSION);
         return -1;
     }
-    if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(s->db, "PRAGMA user_version=1", NULL, NULL, &msg) != SQLITE_OK) {
+    /* only a new or older database is written to: an open writes nothing */
+    if (version < SCHEMA_VERSION &&
+        (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+         sqlite3_exec(s->db, "PRAGMA user_version=1", NULL, NULL, &msg) != SQLITE_OK)) {
         snprintf(err, errlen, "%s: %s", path, msg ? msg : "cannot create the tables");
         sqlite3_free(msg);
         return -1;
@@ -263,6 +265,12 @@ struct store *store_open(const char *path, bool readonly, char *err, size_t errl
     }
     sqlite3_busy_timeout(s->db, BUSY_MS);
     sqlite3_extended_result_codes(s->db, 1);
+    /* The WAL and shm files stay after the last close: a restart on a full
+     * disk then opens and reads the ledger without creating a file (the
+     * writes wait for space; the daemon starts with the journal behind). */
+    int persist = 1;
+    if (!readonly)
+        sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
     if (!readonly && setup_writer(s, path, err, errlen)) {
         store_close(s);
         return NULL;
