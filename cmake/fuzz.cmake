@@ -26,3 +26,4 @@ rp_fuzz(fuzz_control rpsimdev)         # the simulator's control lines (control_
 rp_fuzz(fuzz_orv3 rpwire_orv3 m)       # ORv3 register images, health, monitor
 rp_fuzz(fuzz_pmbus rpwire_pmbus m)     # PMBus words and status registers
 rp_fuzz(fuzz_api rpdaemon)             # the HTTP API: paths, queries, bodies
+rp_fuzz(fuzz_tokens rpauth)            # the tokens file, Host, Content-Type, Authorization
