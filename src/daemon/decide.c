@@ -117,14 +117,28 @@ void decider_trust(struct decider *d)
     d->distrust[0] = '\0';
 }
 
-static int64_t draws_mw(const struct rack_server *s)
+/* What server i of r draws: its grant, 0 unless it draws (r: the rack before
+ * the decision, or as it stands). */
+static int64_t drew_mw(const struct rack *r, int i)
 {
+    const struct rack_server *s = &r->servers[i];
     return rack_server_draws(s) ? s->alloc_mw : 0;
 }
 
-static bool raises_power(enum policy_action_kind k)
+/* Whether an action raises power: a grant, a restore, a cap above what the
+ * server drew. A switch, a shed, a lower cap, a release lower it or keep the
+ * rack within its capacity; a wait or a change of protection sends nothing. */
+static bool raises(const struct policy_action *a, const struct rack *before)
 {
-    return k == POLICY_ACT_GRANT || k == POLICY_ACT_RESTORE || k == POLICY_ACT_CAP;
+    switch (a->kind) {
+    case POLICY_ACT_GRANT:
+    case POLICY_ACT_RESTORE:
+        return true;
+    case POLICY_ACT_CAP:
+        return a->server >= 0 && a->watts_mw > drew_mw(before, a->server);
+    default:
+        return false;
+    }
 }
 
 /*
@@ -142,15 +156,14 @@ static int hold_raises(struct decider *d, const struct rack *before)
         return -1;
     for (size_t k = 0; k < d->acts.n; k++) {
         int i = d->acts.v[k].server;
-        if (i >= 0 && raises_power(d->acts.v[k].kind) &&
-            draws_mw(&r->servers[i]) > draws_mw(&before->servers[i]))
+        if (i >= 0 && raises(&d->acts.v[k], before) && drew_mw(r, i) > drew_mw(before, i))
             held[i] = true;
     }
     size_t kept = 0;
     for (size_t k = 0; k < d->acts.n; k++) {
         struct policy_action a = d->acts.v[k];
         int i = a.server;
-        if (i >= 0 && held[i] && raises_power(a.kind)) {
+        if (i >= 0 && held[i] && raises(&a, before)) {
             const struct rack_server *b = &before->servers[i];
             if (b->state != RACK_SRV_OFF || a.kind != POLICY_ACT_GRANT)
                 continue;             /* it stays as it was: no event */
@@ -376,29 +389,6 @@ static void undo(struct decider *d, struct rack *before)
     *before = (struct rack){0};
     fresh_policy(d);
     policy_actions_clear(&d->acts);
-}
-
-/* What server i was granted before the decision (0 unless it drew). */
-static int64_t drew_mw(const struct rack *before, int i)
-{
-    const struct rack_server *s = &before->servers[i];
-    return rack_server_draws(s) ? s->alloc_mw : 0;
-}
-
-/* Whether an action raises power: a grant, a restore, a cap above what the
- * server drew. A switch, a shed, a lower cap, a release lower it or keep the
- * rack within its capacity; a wait or a change of protection sends nothing. */
-static bool raises(const struct policy_action *a, const struct rack *before)
-{
-    switch (a->kind) {
-    case POLICY_ACT_GRANT:
-    case POLICY_ACT_RESTORE:
-        return true;
-    case POLICY_ACT_CAP:
-        return a->server >= 0 && a->watts_mw > drew_mw(before, a->server);
-    default:
-        return false;
-    }
 }
 
 /* Hands the actions with raises(a) == want to the devices, in order. */
