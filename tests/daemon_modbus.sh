@@ -102,6 +102,21 @@ run() { # transport: tcp | rtu
         until_ok 'simstat "server db1 .*present on"' "db1 powered again after the devices came back"
         until_ok 'simstat "psu ps4 unit 203 bus A"' "ps4 switched again after the devices came back"
         simstat "server web2 .*present on" && fail "web2 was released while the bus was down"; ok
+        # A slot capped below the ledger's grant (a cap a crash kept out of
+        # the journal): at the next start the lower power stands, the
+        # daemon counts db1 capped, and never writes the cap back up.
+        rpd_stop
+        $mb -a 10 -r 3 $mbdev 500 >/dev/null 2>&1 || fail "mbpoll could not write db1's cap"; ok
+        until_ok 'mbread "^\[2\]:[[:space:]]*2" -a 10 -r 2 -c 1' "db1's slot reads capped"
+        log_show daemon-log-2 "$tmp/dlog2"
+        rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog2"
+        until_ok 'grep -q "reconcile db1: .* shows it capped at 500 W while the ledger has it on at 1000 W" "$tmp/dlog2"' "db1's lower cap reconciled"
+        until_ok '[ "$(srv db1)" = capped ]' "db1 counted capped"
+        sleep 1
+        mbread "^\[3\]:[[:space:]]*500" -a 10 -r 3 -c 1 || fail "db1's cap was written back up"; ok
+        "$ctl" --unix-socket "$tmp/rp.sock" events --tail 50 --json >"$tmp/ev" 2>&1
+        grep -q '"event":"reconcile","server":"db1","state":"capped"' "$tmp/ev" ||
+            fail "the reconcile of db1's cap is not in the journal: $(tail -3 "$tmp/ev")"; ok
     fi
     # the counters on the timed line at 19200 8E1 (a print, not a check)
     [ "$mode" = rtu ] && "$ctl" --unix-socket "$tmp/rp.sock" status | grep "unit .*live" |

@@ -380,29 +380,38 @@ static void adopt(struct engine *e, const struct devices_msg *m)
  * carried out. The lower power stands: they count as shed (journaled as a
  * reconcile event), and only a fresh decision of the policy, journaled,
  * powers them again (a restore after restore_after_s of stability). */
-static void reconcile_found_off(struct engine *e, const struct devices_msg *m)
+static void reconcile_found(struct engine *e, const struct devices_msg *m)
 {
     char err[256], why[600];
     json_t *pre = json_array();
     size_t n = 0;
-    for (size_t k = 0; pre && k < m->rep.nfound_off; k++) {
-        int i = m->rep.found_off[k];
+    for (size_t k = 0; pre && k < m->rep.nfound; k++) {
+        int i = m->rep.found[k].server;
+        int64_t cap_mw = m->rep.found[k].cap_mw;
         if (i < 0 || i >= e->rack.nservers || !rack_server_draws(&e->rack.servers[i]))
             continue;
         struct rack_server *s = &e->rack.servers[i];
+        if (cap_mw && cap_mw >= s->alloc_mw)
+            continue; /* not lower than the ledger's grant */
+        enum rack_server_state now = cap_mw ? RACK_SRV_CAPPED : RACK_SRV_SHED;
+        char shows[64] = "powered off";
+        if (cap_mw)
+            snprintf(shows, sizeof(shows), "capped at %lld W", (long long)(cap_mw / 1000));
         snprintf(why, sizeof(why),
-                 "%s shows it powered off while the ledger has it %s: the lower power stands "
+                 "%s shows it %s while the ledger has it %s at %lld W: the lower power stands "
                  "until the policy decides again",
-                 e->vdev[m->dev].name, rack_server_state_name(s->state));
+                 e->vdev[m->dev].name, shows, rack_server_state_name(s->state),
+                 (long long)(s->alloc_mw / 1000));
         log_warnx("reconcile %s: %s", s->id, why);
         json_t *ev = decider_event(&e->dec, "reconcile");
         json_object_set_new(ev, "server", json_string(s->id));
-        json_object_set_new(ev, "state", json_string(rack_server_state_name(RACK_SRV_SHED)));
+        json_object_set_new(ev, "state", json_string(rack_server_state_name(now)));
         json_object_set_new(ev, "was", json_string(rack_server_state_name(s->state)));
+        json_object_set_new(ev, "watts", evjson_watts(cap_mw));
         json_object_set_new(ev, "reason", json_string(why));
         json_array_append_new(pre, ev);
-        s->state = RACK_SRV_SHED;
-        s->alloc_mw = 0;
+        s->state = now;
+        s->alloc_mw = cap_mw;
         n++;
     }
     if (!n) {
@@ -486,7 +495,7 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         m->rep.units = NULL;
         m->rep.nunits = m->rep.units_cap = 0;
     }
-    reconcile_found_off(e, m);
+    reconcile_found(e, m);
     /* measured draw is shown, not decided on: applied without a journal line */
     for (size_t k = 0; k < m->rep.ninputs; k++) {
         struct policy_input *in = &m->rep.inputs[k];

@@ -75,18 +75,17 @@ void driver_report_note(struct driver_report *rep, const char *fmt, ...)
     va_end(ap);
 }
 
-int driver_report_found_off(struct driver_report *rep, int server)
+int driver_report_found(struct driver_report *rep, int server, int64_t cap_mw)
 {
-    if (grow((void **)&rep->found_off, &rep->found_off_cap, rep->nfound_off,
-             sizeof(*rep->found_off)))
+    if (grow((void **)&rep->found, &rep->found_cap, rep->nfound, sizeof(*rep->found)))
         return -1;
-    rep->found_off[rep->nfound_off++] = server;
+    rep->found[rep->nfound++] = (struct driver_found){.server = server, .cap_mw = cap_mw};
     return 0;
 }
 
 void driver_report_clear(struct driver_report *rep)
 {
-    rep->nfound_off = 0;
+    rep->nfound = 0;
     rep->ninputs = 0;
     rep->npsus = 0;
     rep->nunits = 0;
@@ -98,6 +97,6 @@ void driver_report_free(struct driver_report *rep)
     free(rep->inputs);
     free(rep->psus);
     free(rep->units);
-    free(rep->found_off);
+    free(rep->found);
     *rep = (struct driver_report){0};
 }

@@ -40,6 +40,12 @@ struct driver_unit_stats {
 /* What one poll saw: facts for the policy (a server asks for power, a PSU
  * failed, a server's measured draw as POLICY_REPORT) and telemetry for the
  * operator. Inputs are edges: report a change once, not every poll. */
+/* A server its device shows at lower power than the controller's rack. */
+struct driver_found {
+    int server;
+    int64_t cap_mw; /* 0: powered off; else on, capped at this */
+};
+
 struct driver_report {
     struct policy_input *inputs;
     size_t ninputs, inputs_cap;
@@ -52,10 +58,11 @@ struct driver_report {
     struct driver_unit_stats *units;
     size_t nunits, units_cap;
     /* servers the controller's rack had drawing when the driver opened that
-     * its device shows powered off: the driver leaves them off (the lower
-     * power stands until the policy decides again) and says so here */
-    int *found_off;
-    size_t nfound_off, found_off_cap;
+     * its device shows at lower power (off, or capped below the ledger): the
+     * driver leaves them so (the lower power stands until the policy decides
+     * again) and says so here */
+    struct driver_found *found;
+    size_t nfound, found_cap;
 };
 
 /* Appends to a report; 0, or -1 when out of memory (the report keeps what it
@@ -64,7 +71,7 @@ int driver_report_input(struct driver_report *rep, enum policy_input_kind kind, 
                         int64_t watts_mw);
 int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x);
 int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u);
-int driver_report_found_off(struct driver_report *rep, int server);
+int driver_report_found(struct driver_report *rep, int server, int64_t cap_mw);
 /* Adds to the note ("; " between parts); what does not fit is cut. */
 void driver_report_note(struct driver_report *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

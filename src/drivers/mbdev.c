@@ -203,11 +203,15 @@ static void sink(void *ctx, const struct mbdrv_event *ev)
         int server = m->items[m->dev_items[ev->device] + sl->slot];
         on_slot(m, server, sl);
         bool on = sl->state != RACKMOD_SLOT_OFF;
-        if (m->check_power[server]) {
+        if (m->check_power[server]) { /* the first read since the driver opened */
             m->check_power[server] = false;
+            int64_t want = m->want_cap_mw[server];
             if (sl->present && !on) {
                 m->want_power[server] = 0;
-                driver_report_found_off(m->out, server);
+                driver_report_found(m->out, server, 0);
+            } else if (sl->present && sl->cap_mw > 0 && (want == 0 || sl->cap_mw < want)) {
+                m->want_cap_mw[server] = sl->cap_mw; /* never raised to match the ledger */
+                driver_report_found(m->out, server, sl->cap_mw);
             }
         }
         if (m->want_power[server] >= 0 && sl->present && sl->ask != RACKMOD_ASK_POWER_OFF &&
@@ -331,9 +335,10 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
 /* Puts the devices where the controller believes they are: PSUs on their
  * buses, granted servers at their grant. A server the devices show asking or
  * running without a grant is reported at the first poll. A granted server
- * its slot shows off is not powered to match: after a crash the ledger may
- * lack a shed the device carried out, and the lower power stands until the
- * policy decides again (found_off in the first poll's report). */
+ * its slot shows off, or capped below its grant, is not raised to match:
+ * after a crash the ledger may lack a shed or a cap the device carried out,
+ * and the lower power stands until the policy decides again (found in the
+ * first poll's report). */
 static void reconcile(struct mbdev *m, const struct rack *r)
 {
     for (int i = 0; i < r->npsus; i++)
