@@ -41,24 +41,7 @@ log_show daemon-log "$tmp/dlog"
     fail "token add"
 RACKPOWER_TOKEN=$(cat "$tmp/token")
 export RACKPOWER_TOKEN
-awk -v tmp="$tmp" 'BEGIN {
-    print "rack:\n  name: bench48\n  protection: n+1\n  on_protection_loss: shed"
-    print "  restore_after_s: 30\n  holdup_ms: 16\n  feeds: [F1, F2]\n  buses: [A, B]\n  psus:"
-    for (i = 1; i <= 12; i++)
-        printf "    - {id: ps%d, capacity_w: 3000, feed: F%d, buses: [A, B], bus: %s, switch: fet}\n",
-               i, 1 + i % 2, (i % 4 < 2 ? "A" : "B")
-    print "  servers:"
-    for (i = 1; i <= 48; i++) {
-        b = i % 5 == 0 ? "[A]" : i % 5 == 1 ? "[B]" : "[A, B]"
-        printf "    - {id: s%d, power_w: %d, priority: %d, buses: %s, chassis: c%d}\n",
-               i, 300 + (i * 137) % 601, 1 + i % 8, b, 1 + int((i - 1) / 4)
-    }
-    printf "devices:\n  - kind: sim\n    boot: ["
-    for (i = 1; i <= 48; i++)
-        printf "%ss%d", (i > 1 ? ", " : ""), i
-    print "]\napi:\n  port: 0\n  plain_reads: true\n  hosts: [x]\n  command_rate: 0"
-    print "  tokens: " tmp "/tokens\n  socket: " tmp "/rp.sock"
-}' >"$tmp/rack48.yaml"
+rack48 "$tmp/rack48.yaml" "  plain_reads: true\n  hosts: [x]\n  command_rate: 0\n  tokens: $tmp/tokens\n  socket: $tmp/rp.sock"
 rpd_start "$rpd" "$tmp/rack48.yaml" "$tmp/db" "$tmp/dlog"
 until_ok '"$ctl" --api "$api" status --json | grep -q "\"on\":48"' "48 servers on"
 

@@ -278,23 +278,7 @@ fi
 # Every server boots asking for power (all fit), then each request is a
 # power-off or a power-on of one server, in turn.
 if echo "$parts" | grep -q memory; then
-    awk -v sock="$tmp/rp.sock" 'BEGIN {
-        print "rack:\n  name: bench48\n  protection: n+1\n  on_protection_loss: shed"
-        print "  restore_after_s: 30\n  holdup_ms: 16\n  feeds: [F1, F2]\n  buses: [A, B]\n  psus:"
-        for (i = 1; i <= 12; i++)
-            printf "    - {id: ps%d, capacity_w: 3000, feed: F%d, buses: [A, B], bus: %s, switch: fet}\n",
-                   i, 1 + i % 2, (i % 4 < 2 ? "A" : "B")
-        print "  servers:"
-        for (i = 1; i <= 48; i++) {
-            b = i % 5 == 0 ? "[A]" : i % 5 == 1 ? "[B]" : "[A, B]"
-            printf "    - {id: s%d, power_w: %d, priority: %d, buses: %s, chassis: c%d}\n",
-                   i, 300 + (i * 137) % 601, 1 + i % 8, b, 1 + int((i - 1) / 4)
-        }
-        printf "devices:\n  - kind: sim\n    boot: ["
-        for (i = 1; i <= 48; i++)
-            printf "%ss%d", (i > 1 ? ", " : ""), i
-        print "]\napi:\n  port: 0\n  command_rate: 0\n  socket: " sock
-    }' >"$tmp/rack48.yaml"
+    rack48 "$tmp/rack48.yaml" "  command_rate: 0\n  socket: $tmp/rp.sock"
     rm -f "$tmp/db"* "$tmp/dlog"
     "$rpd" --config "$tmp/rack48.yaml" --db "$tmp/db" --foreground >"$tmp/dlog" 2>&1 &
     dpid=$!

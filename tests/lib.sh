@@ -165,6 +165,31 @@ demo_rack() {
     sed -n '/^rack:/,/^timeline:/p' "$1/examples/demo.yaml" | grep -v '^timeline:' >"$2"
 }
 
+# rack48 FILE API_LINES: the benchmarks' 48-server rack with the in-process
+# simulated rack booting every server: 48 servers of 300-900 W in 12 chassis,
+# 8 priorities, a fifth on bus A only, a fifth on B only; 12 fet PSUs of
+# 3000 W on two feeds, half on each bus; n+1. API_LINES follow `api:` and
+# `port: 0` (YAML lines, two spaces in, "\n" between them).
+rack48() {
+    awk -v api="$2" 'BEGIN {
+        print "rack:\n  name: bench48\n  protection: n+1\n  on_protection_loss: shed"
+        print "  restore_after_s: 30\n  holdup_ms: 16\n  feeds: [F1, F2]\n  buses: [A, B]\n  psus:"
+        for (i = 1; i <= 12; i++)
+            printf "    - {id: ps%d, capacity_w: 3000, feed: F%d, buses: [A, B], bus: %s, switch: fet}\n",
+                   i, 1 + i % 2, (i % 4 < 2 ? "A" : "B")
+        print "  servers:"
+        for (i = 1; i <= 48; i++) {
+            b = i % 5 == 0 ? "[A]" : i % 5 == 1 ? "[B]" : "[A, B]"
+            printf "    - {id: s%d, power_w: %d, priority: %d, buses: %s, chassis: c%d}\n",
+                   i, 300 + (i * 137) % 601, 1 + i % 8, b, 1 + int((i - 1) / 4)
+        }
+        printf "devices:\n  - kind: sim\n    boot: ["
+        for (i = 1; i <= 48; i++)
+            printf "%ss%d", (i > 1 ? ", " : ""), i
+        print "]\napi:\n  port: 0\n" api
+    }' >"$1"
+}
+
 # need TOOL...: fails when a tool the test drives is not installed.
 need() {
     for lib_t in "$@"; do
