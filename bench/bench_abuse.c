@@ -47,21 +47,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monoclock.h"
+
 #define NS_PER_MS 1000000LL
-#define NS_PER_S 1000000000LL
 #define MAX_SAMPLES 100000
 #define SLOW_BYTE_S 5 /* under the server's 10 s idle timeout: each byte renews it */
 
 static const char *host;
 static int port;
 static atomic_bool stop_abuse;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 static void sleep_ms(long ms)
 {
@@ -165,12 +159,12 @@ static void print_samples(const char *what, struct samples *s)
 /* One timed GET /v1/status into s. */
 static void probe(const char *from, struct samples *s)
 {
-    int64_t t = now_ns();
+    int64_t t = mono_ns();
     int st = request(from, "GET", "/v1/status", 5000);
     if (st != 200 || s->n == MAX_SAMPLES)
         s->failed++;
     else
-        s->v[s->n++] = now_ns() - t;
+        s->v[s->n++] = mono_ns() - t;
 }
 
 /* ---- slowloris ---- */
@@ -226,12 +220,12 @@ static void trickle(struct slow *w)
 static void *slow_thread(void *arg)
 {
     struct slow *w = arg;
-    int64_t next = now_ns() + SLOW_BYTE_S * NS_PER_S;
+    int64_t next = mono_ns() + SLOW_BYTE_S * MONO_NS_PER_S;
     while (!atomic_load(&stop_abuse)) {
         sleep_ms(100);
-        if (now_ns() >= next) {
+        if (mono_ns() >= next) {
             trickle(w);
-            next += SLOW_BYTE_S * NS_PER_S;
+            next += SLOW_BYTE_S * MONO_NS_PER_S;
         }
     }
     return NULL;
@@ -379,8 +373,8 @@ static int run(int seconds, int nslow, int clients, int pid, const char *kinds)
         clients = 0;
     static struct samples quiet, loud;
     printf("status from 127.0.0.3 every 20 ms, alone for %d s\n", seconds);
-    int64_t end = now_ns() + seconds * NS_PER_S;
-    while (now_ns() < end) {
+    int64_t end = mono_ns() + seconds * MONO_NS_PER_S;
+    while (mono_ns() < end) {
         probe("127.0.0.3", &quiet);
         sleep_ms(20);
     }
@@ -407,21 +401,22 @@ static int run(int seconds, int nslow, int clients, int pid, const char *kinds)
         pthread_create(&th[nth++], NULL, churn_thread, NULL);
     for (int i = 0; i < clients && nth < 64; i++)
         pthread_create(&th[nth++], NULL, command_thread, (void *)(intptr_t)i);
-    int64_t t0 = now_ns(), next_rss = t0;
-    end = t0 + seconds * NS_PER_S;
+    int64_t t0 = mono_ns(), next_rss = t0;
+    end = t0 + seconds * MONO_NS_PER_S;
     if (pid)
         printf("  VmRSS before: %.1f MiB\n", rss0 / 1024.0);
-    while (now_ns() < end) {
-        if (pid && now_ns() >= next_rss) {
+    while (mono_ns() < end) {
+        if (pid && mono_ns() >= next_rss) {
             printf("  VmRSS at %2lld s: %.1f MiB (%d slowloris held)\n",
-                   (long long)((now_ns() - t0) / NS_PER_S), rss_kib(pid) / 1024.0, count_held(&w));
+                   (long long)((mono_ns() - t0) / MONO_NS_PER_S), rss_kib(pid) / 1024.0,
+                   count_held(&w));
             fflush(stdout);
-            next_rss += 5 * NS_PER_S;
+            next_rss += 5 * MONO_NS_PER_S;
         }
         probe("127.0.0.3", &loud);
         sleep_ms(20);
     }
-    double took = (double)(now_ns() - t0) / NS_PER_S;
+    double took = (double)(mono_ns() - t0) / MONO_NS_PER_S;
     int held = count_held(&w);
     atomic_store(&stop_abuse, true);
     for (int i = 0; i < nth; i++)

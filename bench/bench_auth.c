@@ -10,12 +10,11 @@
 #include <time.h>
 
 #include "auth.h"
+#include "monoclock.h"
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)mono_ns() / MONO_NS_PER_S;
 }
 
 static int verify(size_t ntokens)

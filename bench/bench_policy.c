@@ -20,14 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monoclock.h"
 #include "policy.h"
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static uint64_t rng = 42;
 static uint32_t rnd(uint32_t n)
@@ -97,13 +91,13 @@ static void run(int nservers, int npsus, int samples)
     policy_settle(p, &r, 0, &acts);
 
     /* boot storm: every server asks */
-    int64_t t0 = now_ns();
+    int64_t t0 = mono_ns();
     for (int i = 0; i < nservers; i++) {
         struct policy_input in = {.kind = POLICY_POWER_ON, .index = i};
         policy_actions_clear(&acts);
         policy_handle(p, &r, &in, 0, &acts, err, sizeof(err));
     }
-    double boot_s = (double)(now_ns() - t0) / 1e9;
+    double boot_s = (double)(mono_ns() - t0) / 1e9;
     int granted = 0;
     for (int i = 0; i < nservers; i++)
         granted += rack_server_draws(&r.servers[i]);
@@ -121,9 +115,9 @@ static void run(int nservers, int npsus, int samples)
         r.redundancy_lost = snap.redundancy_lost;
         struct policy_input in = {.kind = POLICY_PSU_FAIL, .index = k % npsus};
         policy_actions_clear(&acts);
-        int64_t a = now_ns();
+        int64_t a = mono_ns();
         policy_handle(p, &r, &in, 1000000000LL, &acts, err, sizeof(err));
-        lat[k] = now_ns() - a;
+        lat[k] = mono_ns() - a;
         nacts += acts.n;
     }
     qsort(lat, (size_t)samples, sizeof(*lat), cmp64);

@@ -18,17 +18,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "monoclock.h"
 #include "prune.h"
 #include "store.h"
 
 #define APPEND_EVERY_NS 2000000LL
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static double wall_now(void)
 {

@@ -20,12 +20,9 @@
 
 #include <modbus/modbus.h>
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+#include "mbsrv.h"
+#include "monoclock.h"
+#include "uart.h"
 
 static int cmp64(const void *a, const void *b)
 {
@@ -52,9 +49,10 @@ int main(int argc, char **argv)
     }
     modbus_set_response_timeout(ctx, 5, 0);
     modbus_set_slave(ctx, 200);
-    int bits = parity == 'N' ? 10 : 11;
-    double char_ms = bits * 1e3 / baud;
-    double t35_ms = baud > 19200 ? 1.75 : 35.0 * 1e3 / baud; /* 35,000,000 / baud us */
+    /* the simulator's own wire model: its character time and its t3.5 */
+    const struct uart_fmt fmt = {.baud = baud, .data_bits = 8, .parity = parity, .stop_bits = 1};
+    double char_ms = (double)uart_char_ns(&fmt) / 1e6;
+    double t35_ms = (double)mbsrv_rtu_silence_ns(baud) / 1e6;
     printf("rtu %s at %d 8%c1: %.3f ms a character, t3.5 %.3f ms; %d reads of unit 200 each\n",
            argv[1], baud, parity, char_ms, t35_ms, count);
     printf("  %5s %9s %9s %9s %9s %9s\n", "words", "model ms", "median", "lowest", "highest",

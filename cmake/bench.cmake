@@ -12,16 +12,16 @@ target_link_libraries(bench-modbus PRIVATE rpdrv_modbus PkgConfig::MODBUS)
 # tests/daemon_abuse.sh too.
 find_package(Threads REQUIRED)
 add_executable(bench-abuse bench/bench_abuse.c)
-target_link_libraries(bench-abuse PRIVATE Threads::Threads)
+target_link_libraries(bench-abuse PRIVATE rputil Threads::Threads)
 
 # The simulator's RTU reply timing against the wire model (bench/rtu_bench.sh).
 add_executable(bench-rtu bench/bench_rtu.c)
-target_link_libraries(bench-rtu PRIVATE PkgConfig::MODBUS)
+target_link_libraries(bench-rtu PRIVATE rpsimdev rputil PkgConfig::MODBUS) # rpsimdev: sim_serve.cmake
 
 # What the API's checks of who may cost per request (src/daemon/auth.c; rpauth
 # comes from daemon.cmake, resolved when the build is generated).
 add_executable(bench-auth bench/bench_auth.c)
-target_link_libraries(bench-auth PRIVATE rpauth)
+target_link_libraries(bench-auth PRIVATE rpauth rputil)
 
 # The journal's pruning against the loop's appends (docs/benchmarks.md).
 add_executable(bench-prune bench/bench_prune.c)
