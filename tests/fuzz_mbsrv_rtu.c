@@ -2,9 +2,9 @@
  * fuzz_mbsrv_rtu.c - libFuzzer target for rackpower-sim serve's Modbus RTU
  * framing: the input's first byte sets how many bytes each read from the
  * line brings (1..64), the rest is what the line carries, ending in a
- * silence. Frames are cut as serve_rtu.c's serve_rtu_process cuts them: by the length
- * mbsrv_rtu_request_len derives from the function code, checked by CRC, or,
- * for a function of unknown length, at the silence; each good frame is
+ * silence. Frames are cut by mbsrv_rtu_cut, the rule serve_rtu.c's line
+ * uses: by the length the function code gives, checked by CRC, or, for a
+ * function of unknown length, at the silence; each good frame is
  * answered by mbsrv_handle over the demo rack's simulated devices. Any bytes
  * must be framed, answered or dropped, never crash or overrun.
  * Run: make fuzz (tests/fuzz/mbsrv_rtu holds the seeds).
@@ -54,31 +54,19 @@ static void answer(struct line *l, const uint8_t *f, size_t len)
 static void process(struct line *l, bool silent)
 {
     while (l->len > 0) {
-        int need = mbsrv_rtu_request_len(l->buf, l->len);
-        if (need > MBSRV_RTU_MAX) {
-            l->discard = true;
-            l->len = 0;
+        size_t n;
+        enum mbsrv_rtu_cut cut = mbsrv_rtu_cut(l->buf, l->len, silent, &n);
+        if (n < 1 || n > l->len)
+            __builtin_trap(); /* a cut past the bytes received */
+        if (cut == MBSRV_RTU_WAIT)
             return;
-        }
-        if (need > 0 && (size_t)need <= l->len) {
-            uint16_t crc = mbsrv_crc16(l->buf, (size_t)need - 2);
-            if (l->buf[need - 2] != (uint8_t)crc || l->buf[need - 1] != (crc >> 8)) {
-                l->discard = !silent;
-                l->len = 0;
-                return;
-            }
-            answer(l, l->buf, (size_t)need);
-            memmove(l->buf, l->buf + need, l->len - (size_t)need);
-            l->len -= (size_t)need;
+        if (cut == MBSRV_RTU_FRAME) {
+            answer(l, l->buf, n);
+            memmove(l->buf, l->buf + n, l->len - n);
+            l->len -= n;
             continue;
         }
-        if (!silent)
-            return;
-        if (need < 0 && l->len >= 4) {
-            uint16_t crc = mbsrv_crc16(l->buf, l->len - 2);
-            if (l->buf[l->len - 2] == (uint8_t)crc && l->buf[l->len - 1] == (crc >> 8))
-                answer(l, l->buf, l->len);
-        }
+        l->discard = cut == MBSRV_RTU_TOO_LONG || (cut == MBSRV_RTU_BAD_CRC && !silent);
         l->len = 0;
     }
 }

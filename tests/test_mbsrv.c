@@ -232,6 +232,43 @@ static void test_rtu_request_length(void **state)
     assert_int_equal(mbsrv_rtu_request_len(odd, 2), -1);
 }
 
+/* A frame with its CRC on the end, as a master sends it. */
+static size_t with_crc(uint8_t *f, size_t n)
+{
+    uint16_t crc = mbsrv_crc16(f, n);
+    f[n] = (uint8_t)crc;
+    f[n + 1] = (uint8_t)(crc >> 8);
+    return n + 2;
+}
+
+static void test_rtu_cut_frames_by_length_crc_and_silence(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t f[32] = {200, 0x03, 0, 79, 0, 1};
+    size_t len = with_crc(f, 6);
+    f[len] = 201; /* the start of the next frame behind it */
+    assert_int_equal(mbsrv_rtu_cut(f, 5, false, &n), MBSRV_RTU_WAIT);
+    assert_int_equal(mbsrv_rtu_cut(f, len + 1, false, &n), MBSRV_RTU_FRAME);
+    assert_int_equal(n, len);
+    f[len - 1] ^= 0xFF;
+    assert_int_equal(mbsrv_rtu_cut(f, len, false, &n), MBSRV_RTU_BAD_CRC);
+    assert_int_equal(n, len);
+    /* a cut-short request is nothing at the silence */
+    assert_int_equal(mbsrv_rtu_cut(f, 5, true, &n), MBSRV_RTU_NO_FRAME);
+    /* a function of unknown length ends at the silence, if its CRC is good */
+    uint8_t odd[8] = {1, 0x2B, 0x0E, 0x01};
+    size_t olen = with_crc(odd, 4);
+    assert_int_equal(mbsrv_rtu_cut(odd, olen, false, &n), MBSRV_RTU_WAIT);
+    assert_int_equal(mbsrv_rtu_cut(odd, olen, true, &n), MBSRV_RTU_FRAME);
+    assert_int_equal(n, olen);
+    odd[0] = 2;
+    assert_int_equal(mbsrv_rtu_cut(odd, olen, true, &n), MBSRV_RTU_NO_FRAME);
+    /* a byte count past one frame's room is noise */
+    uint8_t big[8] = {1, 0x10, 0, 0, 0, 0x7F, 0xFE};
+    assert_int_equal(mbsrv_rtu_cut(big, 7, false, &n), MBSRV_RTU_TOO_LONG);
+}
+
 static void test_rtu_silence(void **state)
 {
     (void)state;
@@ -269,6 +306,7 @@ int main(void)
         cmocka_unit_test_setup(test_report_server_id, setup),
         cmocka_unit_test(test_crc16_modbus),
         cmocka_unit_test(test_rtu_request_length),
+        cmocka_unit_test(test_rtu_cut_frames_by_length_crc_and_silence),
         cmocka_unit_test(test_rtu_silence),
         cmocka_unit_test(test_tcp_frame_length),
     };

@@ -242,6 +242,29 @@ int mbsrv_rtu_request_len(const uint8_t *buf, size_t n)
     }
 }
 
+static bool crc_ok(const uint8_t *f, size_t n)
+{
+    uint16_t crc = mbsrv_crc16(f, n - 2);
+    return f[n - 2] == (uint8_t)crc && f[n - 1] == (crc >> 8);
+}
+
+enum mbsrv_rtu_cut mbsrv_rtu_cut(const uint8_t *buf, size_t n, bool silent, size_t *len)
+{
+    int need = mbsrv_rtu_request_len(buf, n);
+    *len = n;
+    if (need > MBSRV_RTU_MAX)
+        return MBSRV_RTU_TOO_LONG;
+    if (need > 0 && (size_t)need <= n) {
+        *len = (size_t)need;
+        return crc_ok(buf, (size_t)need) ? MBSRV_RTU_FRAME : MBSRV_RTU_BAD_CRC;
+    }
+    if (!silent)
+        return MBSRV_RTU_WAIT;
+    if (need < 0 && n >= 4 && crc_ok(buf, n))
+        return MBSRV_RTU_FRAME;
+    return MBSRV_RTU_NO_FRAME;
+}
+
 int64_t mbsrv_rtu_silence_ns(int baud)
 {
     if (baud <= 0 || baud > 19200)

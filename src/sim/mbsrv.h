@@ -12,6 +12,7 @@
 #ifndef MBSRV_H
 #define MBSRV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +73,23 @@ uint16_t mbsrv_crc16(const uint8_t *p, size_t n);
  * length cannot be told (such a frame ends at the silent interval).
  */
 int mbsrv_rtu_request_len(const uint8_t *buf, size_t n);
+
+/* What the bytes received so far make (mbsrv_rtu_cut). */
+enum mbsrv_rtu_cut {
+    MBSRV_RTU_WAIT,     /* a frame not yet whole: wait for more, or for the silence */
+    MBSRV_RTU_FRAME,    /* a whole frame, its CRC good: *n bytes */
+    MBSRV_RTU_BAD_CRC,  /* a whole frame, its CRC bad (*n bytes): the rest is noise */
+    MBSRV_RTU_TOO_LONG, /* a length past MBSRV_RTU_MAX: noise until the silence */
+    MBSRV_RTU_NO_FRAME, /* at the silence, bytes that make no frame */
+};
+
+/*
+ * RTU framing, the one rule for the simulator's line and its fuzz target:
+ * a frame ends when the length its function code gives is complete, or, for
+ * a function of unknown length, at the silence (silent: t3.5 has passed
+ * since the last byte), if its CRC is good. buf holds n bytes, n > 0.
+ */
+enum mbsrv_rtu_cut mbsrv_rtu_cut(const uint8_t *buf, size_t n, bool silent, size_t *len);
 
 /* t3.5 in ns: 35,000,000 / baud us up to 19200 baud, 1.75 ms above. */
 int64_t mbsrv_rtu_silence_ns(int baud);

@@ -278,43 +278,32 @@ int64_t serve_rtu_send_due(struct serve *s, int64_t now)
 void serve_rtu_process(struct serve *s, bool silent, int64_t now)
 {
     while (s->rtu_len > 0) {
-        int need = mbsrv_rtu_request_len(s->rtu_buf, s->rtu_len);
-        if (need > MBSRV_RTU_MAX) {
-            s->rtu_discard = true;
-            s->rtu_len = 0;
-            return;
-        }
-        if (need > 0 && (size_t)need <= s->rtu_len) {
-            uint16_t crc = mbsrv_crc16(s->rtu_buf, (size_t)need - 2);
-            if (s->rtu_buf[need - 2] != (uint8_t)crc || s->rtu_buf[need - 1] != (crc >> 8)) {
-                s->dev.crc_errors[s->rtu_buf[0]]++;
-                serve_say(
-                    s, "rtu: bad CRC in a %d-byte frame for unit %d; dropped to the next silence",
-                    need, s->rtu_buf[0]);
-                s->rtu_discard = !silent;
-                s->rtu_len = 0;
-                return;
-            }
-            rtu_frame(s, s->rtu_buf, (size_t)need, now);
-            memmove(s->rtu_buf, s->rtu_buf + need, s->rtu_len - (size_t)need);
-            s->rtu_len -= (size_t)need;
-            continue;
-        }
-        if (!silent)
+        size_t n;
+        switch (mbsrv_rtu_cut(s->rtu_buf, s->rtu_len, silent, &n)) {
+        case MBSRV_RTU_WAIT:
             return; /* wait for the rest, or for the silence */
-        if (need < 0 && s->rtu_len >= 4) {
-            uint16_t crc = mbsrv_crc16(s->rtu_buf, s->rtu_len - 2);
-            if (s->rtu_buf[s->rtu_len - 2] == (uint8_t)crc &&
-                s->rtu_buf[s->rtu_len - 1] == (crc >> 8)) {
-                rtu_frame(s, s->rtu_buf, s->rtu_len, now);
-                s->rtu_len = 0;
-                return;
-            }
+        case MBSRV_RTU_FRAME:
+            rtu_frame(s, s->rtu_buf, n, now);
+            memmove(s->rtu_buf, s->rtu_buf + n, s->rtu_len - n);
+            s->rtu_len -= n;
+            continue;
+        case MBSRV_RTU_BAD_CRC:
+            s->dev.crc_errors[s->rtu_buf[0]]++;
+            serve_say(s,
+                      "rtu: bad CRC in a %zu-byte frame for unit %d; dropped to the next silence",
+                      n, s->rtu_buf[0]);
+            s->rtu_discard = !silent;
+            break;
+        case MBSRV_RTU_TOO_LONG:
+            s->rtu_discard = true;
+            break;
+        case MBSRV_RTU_NO_FRAME:
+            serve_say(s, "rtu: %zu bytes that make no frame dropped at the silence", s->rtu_len);
+            /* a request cut short: the addressed PSU counts it (register 77) */
+            if (simdevs_kind(&s->dev, s->rtu_buf[0]) == SIMDEVS_PSU)
+                s->dev.timeout_errors[s->rtu_buf[0]]++;
+            break;
         }
-        serve_say(s, "rtu: %zu bytes that make no frame dropped at the silence", s->rtu_len);
-        /* a request cut short: the addressed PSU counts it (register 77) */
-        if (simdevs_kind(&s->dev, s->rtu_buf[0]) == SIMDEVS_PSU)
-            s->dev.timeout_errors[s->rtu_buf[0]]++;
         s->rtu_len = 0;
     }
 }
