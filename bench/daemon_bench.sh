@@ -144,11 +144,7 @@ fault_run() {
     { cat "$tmp/rack.yaml"
       printf "devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: $port\n$dev"
       printf '    units:\n'
-      printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
-      printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
-      printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
-      printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n'
-      printf '      - {unit: 12, chassis: c3}\n'
+      demo_units
       # no command goes through the API here, so no socket or token: the
       # plain key that an older rackpowerd (BASELINE) reads too
       printf 'api:\n  port: 0\n'; } >"$tmp/conf.yaml"

@@ -74,10 +74,7 @@ ok # the simulator serves
 { cat "$tmp/rack.yaml"
   printf "devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: $sim_port\n"
   printf "    poll_ms: 200\n    timeout_ms: 1000\n    alert: $tmp/alert\n    units:\n"
-  printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
-  printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
-  printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
-  printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n      - {unit: 12, chassis: c3}\n'
+  demo_units
   printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
 ctlsend "power_on db1 app1 web1 web2 batch1 ml1"
 rpd_start "$rpd" "$tmp/conf.yaml" "$fs/db" "$tmp/dlog"

@@ -132,10 +132,7 @@ simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
 { cat "$tmp/rack.yaml"
   printf 'devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$sim_port"
   printf '    poll_ms: 200\n    timeout_ms: 1000\n    reprobe_s: 1\n    units:\n'
-  printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
-  printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
-  printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
-  printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n      - {unit: 12, chassis: c3}\n'
+  demo_units
   printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/mb.yaml"
 sim_ctl "$tmp/ctl" "power_on db1 app1 web1 web2 batch1" >/dev/null
 rpd_start "$rpd" "$tmp/mb.yaml" "$db" "$tmp/log"
@@ -182,12 +179,10 @@ sim1=$sim_pid
 { cat "$tmp/rack.yaml"
   printf 'devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$port1"
   printf '    poll_ms: 200\n    reprobe_s: 1\n    units:\n'
-  printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
-  printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
-  printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
+  demo_units psus
   printf '  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$port2"
   printf '    poll_ms: 200\n    reprobe_s: 1\n    units:\n'
-  printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n      - {unit: 12, chassis: c3}\n'
+  demo_units chassis
   printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/mb2.yaml"
 rm -f "$db" "$db-wal" "$db-shm"
 rpd_start "$rpd" "$tmp/mb2.yaml" "$db" "$tmp/log"

@@ -53,10 +53,7 @@ run() { # transport: tcp | rtu
     { cat "$tmp/rack.yaml"
       printf "devices:\n  - $dev\n    poll_ms: 200\n    timeout_ms: 1000\n    reprobe_s: 1\n    alert: $tmp/alert\n"
       printf '    units:\n'
-      printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
-      printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
-      printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
-      printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n      - {unit: 12, chassis: c3}\n'
+      demo_units
       printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
     # servers ask through their chassis modules before the daemon starts, so
     # that its first poll sees every ask at once and decides them by priority

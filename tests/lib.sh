@@ -165,6 +165,22 @@ demo_rack() {
     sed -n '/^rack:/,/^timeline:/p' "$1/examples/demo.yaml" | grep -v '^timeline:' >"$2"
 }
 
+# demo_units [psus|chassis]: the `units:` entries of one Modbus device serving
+# the demo rack as rackpower-sim serve does (docs/sim-devices.md): the PSUs on
+# units 200-203 and the switch module on unit 1 (psus), the chassis modules
+# on units 10-12 (chassis); both without an argument.
+demo_units() {
+    if [ "${1:-both}" != chassis ]; then
+        printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
+        printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
+        printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
+    fi
+    if [ "${1:-both}" != psus ]; then
+        printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n'
+        printf '      - {unit: 12, chassis: c3}\n'
+    fi
+}
+
 # rack48 FILE API_LINES: the benchmarks' 48-server rack with the in-process
 # simulated rack booting every server: 48 servers of 300-900 W in 12 chassis,
 # 8 priorities, a fifth on bus A only, a fifth on B only; 12 fet PSUs of
