@@ -58,6 +58,8 @@ static void test_input_target_names_element_kind(void **state)
     assert_int_equal(policy_input_target(POLICY_POWER_OFF), POLICY_TARGET_SERVER);
     assert_int_equal(policy_input_target(POLICY_REMOVE), POLICY_TARGET_SERVER);
     assert_int_equal(policy_input_target(POLICY_REPORT), POLICY_TARGET_SERVER);
+    assert_int_equal(policy_input_target(POLICY_LOST_POWER), POLICY_TARGET_SERVER);
+    assert_string_equal(policy_input_name(POLICY_LOST_POWER), "lost_power");
     assert_int_equal(policy_input_target(POLICY_PSU_FAIL), POLICY_TARGET_PSU);
     assert_int_equal(policy_input_target(POLICY_PSU_DEGRADE), POLICY_TARGET_PSU);
     assert_int_equal(policy_input_target(POLICY_PSU_REPAIR), POLICY_TARGET_PSU);

@@ -1211,6 +1211,142 @@ static void test_only_positive_evidence_sheds(void **state)
     done(&f);
 }
 
+/* ---- power lost without a decision ------------------------------------- */
+
+static void lose(struct fx *f, int server, int64_t t_s)
+{
+    in(f, POLICY_LOST_POWER, server, t_s);
+}
+
+static void test_lost_power_sheds_and_holds_its_place_until_its_back_off(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    f.r.restore_after_ns = 30 * 1000000000LL;
+    add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 800, 0, 1, BA);
+    int web = add_server(&f, "web", 800, 0, 2, BA);
+    int low = add_server(&f, "low", 800, 0, 3, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_POWER_ON, web, 0);
+    lose(&f, db, 10);
+    assert_int_equal(st(&f, db), RACK_SRV_SHED);
+    assert_int_equal(f.r.servers[db].alloc_mw, 0);
+    const struct policy_action *s = find(&f, POLICY_ACT_SHED, db);
+    assert_non_null(s);
+    assert_non_null(strstr(s->reason, "db lost power without a decision"));
+    assert_non_null(strstr(s->reason, "not restored for 30 s (loss 1 in a row)"));
+    assert_int_equal(count(&f, POLICY_ACT_RESTORE), 0);
+    assert_int_equal(st(&f, web), RACK_SRV_ON);
+    assert_int_equal(policy_next_deadline(&f.r), 40 * 1000000000LL);
+    /* its place is held: a less important request waits behind it */
+    in(&f, POLICY_POWER_ON, low, 11);
+    assert_int_equal(st(&f, low), RACK_SRV_WAITING);
+    assert_non_null(strstr(find(&f, POLICY_ACT_WAIT, low)->reason, "db (priority 1, shed)"));
+    tick(&f);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_non_null(find(&f, POLICY_ACT_RESTORE, db));
+    assert_int_equal(policy_next_deadline(&f.r), INT64_MAX);
+    done(&f);
+}
+
+static void test_repeated_loss_doubles_the_back_off_up_to_its_cap(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    f.r.restore_after_ns = 10 * 1000000000LL;
+    add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 800, 0, 1, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    int64_t t = 1, want = 10;
+    for (int n = 1; n <= 7; n++) {
+        lose(&f, db, t);
+        assert_int_equal(st(&f, db), RACK_SRV_SHED);
+        assert_int_equal(f.r.servers[db].losses, n);
+        int64_t d = policy_next_deadline(&f.r);
+        assert_int_equal(d, (t + want) * 1000000000LL);
+        /* nothing raises it before: another input in the back-off changes nothing */
+        in(&f, POLICY_TICK, 0, t + want - 1);
+        assert_int_equal(st(&f, db), RACK_SRV_SHED);
+        tick(&f);
+        assert_int_equal(st(&f, db), RACK_SRV_ON);
+        t += want + 1; /* browns out again one second after it is back */
+        if (want < 10 * POLICY_LOSS_BACKOFF_MAX)
+            want *= 2;
+    }
+    assert_int_equal(want, 160);
+    /* a loss long after the last back-off ended starts over */
+    lose(&f, db, t + POLICY_LOSS_WINDOW_NS / 1000000000LL + 1);
+    assert_int_equal(f.r.servers[db].losses, 1);
+    assert_non_null(strstr(find(&f, POLICY_ACT_SHED, db)->reason, "for 10 s (loss 1 in a row)"));
+    done(&f);
+}
+
+static void test_lost_power_of_a_server_not_granted_is_ignored(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 800, 0, 1, BA);
+    int web = add_server(&f, "web", 800, 0, 2, BA);
+    rack_end(&f);
+    lose(&f, db, 1); /* off */
+    assert_int_equal(st(&f, db), RACK_SRV_OFF);
+    assert_non_null(find(&f, POLICY_ACT_IGNORED, db));
+    in(&f, POLICY_POWER_ON, db, 2);
+    in(&f, POLICY_POWER_ON, web, 3); /* waits */
+    lose(&f, web, 4);
+    assert_int_equal(st(&f, web), RACK_SRV_WAITING);
+    assert_int_equal(f.r.servers[web].losses, 0);
+    assert_int_equal(count(&f, POLICY_ACT_SHED), 0);
+    assert_int_equal(policy_next_deadline(&f.r), INT64_MAX);
+    done(&f);
+}
+
+static void test_back_off_also_waits_for_a_stable_rack(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    f.r.restore_after_ns = 30 * 1000000000LL;
+    add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    int p2 = add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 800, 0, 1, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    lose(&f, db, 10);
+    in(&f, POLICY_PSU_FAIL, p2, 20); /* the rack changed: stable from 50 s on */
+    assert_int_equal(policy_next_deadline(&f.r), 50 * 1000000000LL);
+    tick(&f);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_int_equal(policy_next_deadline(&f.r), INT64_MAX);
+    done(&f);
+}
+
+static void test_power_off_ends_a_back_off(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 800, 0, 1, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    lose(&f, db, 10);
+    in(&f, POLICY_POWER_OFF, db, 11);
+    assert_int_equal(st(&f, db), RACK_SRV_OFF);
+    assert_int_equal(policy_next_deadline(&f.r), INT64_MAX);
+    /* asking again is a new request, granted at once */
+    in(&f, POLICY_POWER_ON, db, 12);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1258,6 +1394,11 @@ int main(void)
         cmocka_unit_test(test_protection_lost_to_unknown_psu_holds_despite_on_loss_shed),
         cmocka_unit_test(test_failure_beside_unknown_psu_sheds_only_for_the_failure),
         cmocka_unit_test(test_only_positive_evidence_sheds),
+        cmocka_unit_test(test_lost_power_sheds_and_holds_its_place_until_its_back_off),
+        cmocka_unit_test(test_repeated_loss_doubles_the_back_off_up_to_its_cap),
+        cmocka_unit_test(test_lost_power_of_a_server_not_granted_is_ignored),
+        cmocka_unit_test(test_back_off_also_waits_for_a_stable_rack),
+        cmocka_unit_test(test_power_off_ends_a_back_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

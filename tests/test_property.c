@@ -542,6 +542,8 @@ static const char *input_name(enum policy_input_kind k)
         return "tick";
     case POLICY_PSU_UNKNOWN:
         return "psu_unknown";
+    case POLICY_LOST_POWER:
+        return "lost_power";
     }
     return "?";
 }
@@ -616,6 +618,7 @@ static void dump_input(FILE *o, const struct policy_input *in, int64_t t)
     case POLICY_POWER_ON:
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
+    case POLICY_LOST_POWER:
         fprintf(o, " srv%d", in->index);
         break;
     case POLICY_REPORT:
@@ -1019,6 +1022,7 @@ static void gen_input(struct rng *g, const struct rack *r, struct policy_input *
     case POLICY_POWER_ON:
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
+    case POLICY_LOST_POWER:
         in->index = (int)rng_range(g, 0, r->nservers - 1);
         break;
     case POLICY_REPORT:
@@ -1065,6 +1069,7 @@ static bool input_valid(const struct rack *r, const struct policy_input *in)
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
     case POLICY_REPORT:
+    case POLICY_LOST_POWER:
         n = r->nservers;
         break;
     case POLICY_PSU_FAIL:
@@ -1364,6 +1369,9 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
         break;
     case POLICY_REPORT:
         ok = r->servers[i].draw_mw == in->watts_mw;
+        break;
+    case POLICY_LOST_POWER:
+        ok = !rack_server_draws(&r->servers[i]) || !rack_server_draws(&b->servers[i]);
         break;
     case POLICY_PSU_FAIL:
         ok = r->psus[i].health == RACK_PSU_FAILED;

@@ -15,7 +15,7 @@ static const char *const input_names[] = {
     [POLICY_BUS_FAIL] = "bus_fail",       [POLICY_BUS_REPAIR] = "bus_repair",
     [POLICY_FEED_FAIL] = "feed_fail",     [POLICY_FEED_REPAIR] = "feed_repair",
     [POLICY_REPORT] = "report",           [POLICY_TICK] = "tick",
-    [POLICY_PSU_UNKNOWN] = "psu_unknown",
+    [POLICY_PSU_UNKNOWN] = "psu_unknown", [POLICY_LOST_POWER] = "lost_power",
 };
 
 static const char *const target_names[] = {
@@ -48,6 +48,7 @@ enum policy_target policy_input_target(enum policy_input_kind k)
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
     case POLICY_REPORT:
+    case POLICY_LOST_POWER:
         return POLICY_TARGET_SERVER;
     case POLICY_PSU_FAIL:
     case POLICY_PSU_DEGRADE:

@@ -474,12 +474,13 @@ static bool come_back_fits(struct policy *p, const struct rack *r, int i, const 
 
 /* Shed and capped servers back: all of them at full power, then, if that
  * does not settle, the same reduction as for a failure decides who stays
- * down: the least important. */
-static void restore(struct policy *p, const struct rack *r)
+ * down: the least important. A server that lost power is not raised before
+ * its back-off ends (it keeps its place meanwhile). */
+static void restore(struct policy *p, const struct rack *r, int64_t now)
 {
     bool any = false;
     for (int i = 0; i < r->nservers; i++) {
-        if (holds_place(r, p, i)) {
+        if (holds_place(r, p, i) && r->servers[i].back_ns <= now) {
             set_plan(p, r, i, r->servers[i].power_mw);
             any = true;
         }
@@ -778,6 +779,9 @@ static void input_text(const struct rack *r, const struct policy_input *in, char
     case POLICY_REPORT:
         snprintf(buf, len, "%s %s", r->servers[in->index].id, policy_input_name(in->kind));
         return;
+    case POLICY_LOST_POWER:
+        snprintf(buf, len, "%s lost power", r->servers[in->index].id);
+        return;
     case POLICY_TICK:
         snprintf(buf, len, "rack stable for %lld s", (long long)(r->restore_after_ns / 1000000000));
         return;
@@ -992,8 +996,11 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     }
     c.stable = r->last_change_ns == INT64_MIN || now - r->last_change_ns >= r->restore_after_ns;
     if (c.stable) {
-        restore(p, r);
+        restore(p, r, now);
         r->restore_done_ns = r->last_change_ns;
+        for (int i = 0; i < r->nservers; i++) /* back-offs this pass considered */
+            if (r->servers[i].back_ns <= now)
+                r->servers[i].back_ns = 0;
     } else if (held) {
         /* places held before this input: a change may have left one short.
          * (Servers the reduce above just cut are in strict order already.) */
@@ -1076,8 +1083,55 @@ static bool server_input(struct rack *r, const struct policy_input *in, struct p
     snprintf(a->reason, sizeof(a->reason), "%s", how);
     s->state = RACK_SRV_OFF;
     s->alloc_mw = 0;
+    s->back_ns = 0;
     if (in->kind == POLICY_REMOVE)
         s->draw_mw = -1;
+    return true;
+}
+
+int64_t policy_loss_backoff_ns(int64_t restore_after_ns, int n)
+{
+    int64_t base = restore_after_ns > 0 ? restore_after_ns : 0, b = base;
+    for (int k = 1; k < n && b < INT64_MAX / 2 && b * 2 <= base * POLICY_LOSS_BACKOFF_MAX; k++)
+        b *= 2;
+    return b;
+}
+
+/*
+ * A granted server lost power without a decision (brown-out, breaker,
+ * cable). It is shed as if the controller had shed it: it holds its place,
+ * and comes back by the restore, not before its back-off, which doubles for
+ * each loss in a row (a server that powers itself on again after a loss and
+ * browns out again must not loop). Returns false when it drew nothing.
+ */
+static bool lost_power(struct rack *r, const struct policy_input *in, int64_t now,
+                       struct policy_actions *out)
+{
+    struct rack_server *s = &r->servers[in->index];
+    if (!rack_server_draws(s)) {
+        ignored(out, in->index, s->id, "lost power while not granted: nothing to take back");
+        return false;
+    }
+    bool in_a_row =
+        s->losses > 0 && now - s->lost_ns < policy_loss_backoff_ns(r->restore_after_ns, s->losses) +
+                                                POLICY_LOSS_WINDOW_NS;
+    s->losses = in_a_row ? s->losses + 1 : 1;
+    s->lost_ns = now;
+    int64_t back = policy_loss_backoff_ns(r->restore_after_ns, s->losses);
+    s->back_ns = now + back;
+    if (s->back_ns == 0) /* 0 means none */
+        s->back_ns = 1;
+    struct policy_action *a = push(out, POLICY_ACT_SHED);
+    a->server = in->index;
+    a->watts_mw = 0;
+    a->capacity_mw = rack_capacity_mw(r);
+    a->allocated_mw = rack_allocated_mw(r) - s->alloc_mw;
+    snprintf(a->reason, sizeof(a->reason),
+             "%s lost power without a decision (brown-out, breaker or cable): kept off, not "
+             "restored for %lld s (loss %d in a row); priority %d",
+             s->id, (long long)(back / 1000000000), s->losses, s->priority);
+    s->state = RACK_SRV_SHED;
+    s->alloc_mw = 0;
     return true;
 }
 
@@ -1166,6 +1220,9 @@ int policy_handle_many(struct policy *p, struct rack *r, const struct policy_inp
         case POLICY_REPORT:
             r->servers[in[k].index].draw_mw = in[k].watts_mw;
             break;
+        case POLICY_LOST_POWER:
+            changed |= lost_power(r, &in[k], now_ns, out);
+            break;
         case POLICY_TICK:
             changed = true;
             break;
@@ -1189,12 +1246,24 @@ int policy_handle(struct policy *p, struct rack *r, const struct policy_input *i
 
 int64_t policy_next_deadline(const struct rack *r)
 {
-    if (r->last_change_ns == INT64_MIN || r->restore_done_ns == r->last_change_ns)
-        return INT64_MAX;
-    for (int i = 0; i < r->nservers; i++)
-        if (r->servers[i].state == RACK_SRV_SHED || r->servers[i].state == RACK_SRV_CAPPED)
-            return r->last_change_ns + r->restore_after_ns;
-    return INT64_MAX;
+    bool pending = r->last_change_ns != INT64_MIN && r->restore_done_ns != r->last_change_ns;
+    int64_t stable =
+        r->last_change_ns == INT64_MIN ? INT64_MIN : r->last_change_ns + r->restore_after_ns;
+    int64_t t = INT64_MAX;
+    for (int i = 0; i < r->nservers; i++) {
+        const struct rack_server *s = &r->servers[i];
+        if (s->state != RACK_SRV_SHED && s->state != RACK_SRV_CAPPED)
+            continue;
+        if (pending && stable < t)
+            t = stable;
+        /* a back-off not yet considered: at its end, once the rack is stable */
+        if (s->state == RACK_SRV_SHED && s->back_ns != 0) {
+            int64_t b = s->back_ns > stable ? s->back_ns : stable;
+            if (b < t)
+                t = b;
+        }
+    }
+    return t;
 }
 
 bool policy_could_come_back(struct policy *p, const struct rack *r, int server)

@@ -27,7 +27,20 @@ enum policy_input_kind {
     POLICY_TICK,        /* time passes: restores that were waiting for stability */
     POLICY_PSU_UNKNOWN, /* psu cannot be read: it keeps serving, does not count for
                          * protection; a failed one stays failed (docs/policy.md) */
+    POLICY_LOST_POWER,  /* a granted server lost power without a decision (brown-out,
+                         * breaker, cable): shed, holding its place, not restored
+                         * before its back-off (docs/policy.md) */
 };
+
+/* Back-off after a loss of power: restore_after for the first loss, doubled
+ * for each loss in a row, at most POLICY_LOSS_BACKOFF_MAX times restore_after.
+ * A loss counts as in a row when it comes less than POLICY_LOSS_WINDOW_NS after
+ * the previous loss's back-off ended. */
+#define POLICY_LOSS_BACKOFF_MAX 16
+#define POLICY_LOSS_WINDOW_NS 600000000000LL /* 10 min */
+
+/* The back-off of the n-th loss in a row (n >= 1) with restore_after_ns. */
+int64_t policy_loss_backoff_ns(int64_t restore_after_ns, int n);
 
 struct policy_input {
     enum policy_input_kind kind;

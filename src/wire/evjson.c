@@ -79,6 +79,9 @@ int evjson_input(json_t *o, const struct rack *r, const struct policy_input *in)
         json_object_set_new(o, "server", json_string(r->servers[in->index].id));
         json_object_set_new(o, "watts", evjson_watts(in->watts_mw));
         return 0;
+    case POLICY_LOST_POWER: /* an event of its own: no decision says it */
+        json_object_set_new(o, "server", json_string(r->servers[in->index].id));
+        return 0;
     case POLICY_POWER_ON:
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
