@@ -475,6 +475,7 @@ static void test_dormant_after_10_failures_and_back_on_reprobe(void **state)
 {
     struct fixture *f = *state;
     f->cfg.response_timeout_ns = MS(30);
+    f->cfg.reprobe_min_ns = SEC(60); /* no fast re-probes: the slow one alone */
     struct unitsim *u = add_unit(&f->srv, 200, 0, ORV3_PSU_NREGS);
     fill_psu(u, "D");
     open_bus(f);
@@ -541,6 +542,128 @@ static void test_dormant_after_10_failures_and_back_on_reprobe(void **state)
         back +=
             f->rec.ev[i].kind == MBDRV_EV_HEALTH && f->rec.ev[i].u.health.kind == ORV3_EV_COMM_BACK;
     assert_int_equal(back, 1);
+}
+
+/* Makes unit u of the fixture's server answer or not. */
+static void set_present(struct fixture *f, struct unitsim *u, bool present)
+{
+    pthread_mutex_lock(&f->srv.mu);
+    u->present = present;
+    pthread_mutex_unlock(&f->srv.mu);
+}
+
+/* Polls every second from t until dev is dormant; returns the time it went. */
+static int64_t poll_until_dormant(struct fixture *f, int dev, int64_t t)
+{
+    for (int polls = 0; stats(f, dev).state == MBDRV_LIVE; polls++) {
+        assert_true(polls < 20);
+        t += SEC(1);
+        mbdrv_poll_once(f->bus, t, 0);
+    }
+    return t;
+}
+
+static int probes_since(struct fixture *f, int base, int unit)
+{
+    int n = 0;
+    for (int i = base; i < log_count(&f->srv); i++)
+        n += f->srv.log[i].unit == unit && f->srv.log[i].addr == ORV3_PROBE_REG &&
+             f->srv.log[i].n == 1;
+    return n;
+}
+
+static void test_dormant_unit_reprobed_after_a_poll_then_doubling_to_reprobe(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.response_timeout_ns = MS(30);
+    f->cfg.reprobe_min_ns = SEC(1); /* the daemon gives its poll interval */
+    struct unitsim *u = add_unit(&f->srv, 200, 0, ORV3_PSU_NREGS);
+    fill_psu(u, "B");
+    open_bus(f);
+    int d = add_dev(f, MBDRV_ORV3_PSU, 200, 0);
+    mbdrv_poll_once(f->bus, 0, 0);
+    assert_int_equal(stats(f, d).last_ok_ns, 0);
+    set_present(f, u, false);
+    int64_t t0 = poll_until_dormant(f, d, 0);
+    assert_int_equal(stats(f, d).last_ok_ns, 0); /* its last answer, kept while silent */
+
+    /* waits 1, 2, 4, 8, 16, 32 s, then reprobe_ns (60 s) for good */
+    static const int gaps_s[] = {1, 2, 4, 8, 16, 32, 60, 60};
+    int64_t t = t0;
+    for (size_t k = 0; k < sizeof(gaps_s) / sizeof(*gaps_s); k++) {
+        assert_int_equal(mbdrv_next_due_ns(f->bus), t + SEC(gaps_s[k]));
+        int base = log_count(&f->srv);
+        mbdrv_poll_once(f->bus, t + SEC(gaps_s[k]) - MS(1), 0); /* not yet */
+        assert_int_equal(log_count(&f->srv), base);
+        t += SEC(gaps_s[k]);
+        mbdrv_poll_once(f->bus, t, 0);
+        assert_int_equal(probes_since(f, base, 200), 1);
+        assert_int_equal(stats(f, d).state, MBDRV_DORMANT);
+    }
+
+    /* back: the next probe finds it, and a new outage starts fast again */
+    set_present(f, u, true);
+    t += SEC(60);
+    mbdrv_poll_once(f->bus, t, 0);
+    assert_int_equal(stats(f, d).state, MBDRV_LIVE);
+    assert_int_equal(stats(f, d).last_ok_ns, t);
+    assert_int_equal(stats(f, d).probe_gap_ns, 0);
+    set_present(f, u, false);
+    t = poll_until_dormant(f, d, t);
+    assert_int_equal(mbdrv_next_due_ns(f->bus), t + SEC(1));
+}
+
+static void test_a_dormant_unit_that_answers_brings_its_dormant_peers_back_at_once(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.response_timeout_ns = MS(30);
+    f->cfg.reprobe_min_ns = SEC(1);
+    struct unitsim *u1 = add_unit(&f->srv, 200, 0, ORV3_PSU_NREGS);
+    struct unitsim *u2 = add_unit(&f->srv, 201, 0, ORV3_PSU_NREGS);
+    struct unitsim *u3 = add_unit(&f->srv, 202, 0, ORV3_PSU_NREGS);
+    fill_psu(u1, "P1");
+    fill_psu(u2, "P2");
+    fill_psu(u3, "P3");
+    open_bus(f);
+    int d1 = add_dev(f, MBDRV_ORV3_PSU, 200, 0);
+    int d2 = add_dev(f, MBDRV_ORV3_PSU, 201, 0);
+    int d3 = add_dev(f, MBDRV_ORV3_PSU, 202, 0);
+    mbdrv_poll_once(f->bus, 0, 0);
+    set_present(f, u1, false);
+    set_present(f, u2, false);
+    set_present(f, u3, false);
+    int64_t t = 0;
+    while (stats(f, d1).state == MBDRV_LIVE || stats(f, d2).state == MBDRV_LIVE ||
+           stats(f, d3).state == MBDRV_LIVE) {
+        assert_true(t < SEC(20));
+        t += SEC(1);
+        mbdrv_poll_once(f->bus, t, 0);
+    }
+    /* some probes without an answer: one per round, never more */
+    for (int k = 0; k < 5; k++) {
+        int base = log_count(&f->srv);
+        t += SEC(1);
+        mbdrv_poll_once(f->bus, t, 0);
+        assert_true(probes_since(f, base, 200) + probes_since(f, base, 201) +
+                        probes_since(f, base, 202) <=
+                    1);
+    }
+    /* the gateway is back for 200 and 201; 202 stays silent */
+    set_present(f, u1, true);
+    set_present(f, u2, true);
+    int base = 0, rounds = 0;
+    while (stats(f, d1).state != MBDRV_LIVE && stats(f, d2).state != MBDRV_LIVE) {
+        assert_true(rounds++ < 10);
+        base = log_count(&f->srv);
+        mbdrv_poll_once(f->bus, mbdrv_next_due_ns(f->bus), 0);
+    }
+    /* the round in which one answered asked the others too */
+    assert_int_equal(stats(f, d1).state, MBDRV_LIVE);
+    assert_int_equal(stats(f, d2).state, MBDRV_LIVE);
+    assert_int_equal(stats(f, d3).state, MBDRV_DORMANT);
+    assert_int_equal(probes_since(f, base, 202), 1);
+    /* 202 stays on its own back-off */
+    assert_true(stats(f, d3).probe_gap_ns > SEC(1));
 }
 
 static void test_discovery_probes_one_absent_unit_per_round(void **state)
@@ -929,6 +1052,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retries_and_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dormant_after_10_failures_and_back_on_reprobe, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_dormant_unit_reprobed_after_a_poll_then_doubling_to_reprobe, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_dormant_unit_that_answers_brings_its_dormant_peers_back_at_once, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_discovery_probes_one_absent_unit_per_round, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_writes_reach_the_server, setup, teardown),

@@ -291,6 +291,9 @@ static void bus_config(const struct rackfile_device *d, struct mbdrv_bus_config 
         c->response_timeout_ns = d->timeout_ns;
     if (d->reprobe_ns)
         c->reprobe_ns = d->reprobe_ns;
+    /* a unit that just stopped answering is tried again a poll later */
+    if (d->poll_ns)
+        c->reprobe_min_ns = d->poll_ns;
 }
 
 /* Adds the engine device for one configured unit and records where the rack

@@ -100,6 +100,7 @@ void mbdrv_bus_config_default(struct mbdrv_bus_config *c, enum mbdrv_transport t
     c->retries = 2;
     c->dormant_after = 10;
     c->reprobe_ns = 60 * NS_PER_S;
+    c->reprobe_min_ns = NS_PER_S;
     c->probe_timeout_ns = 70000000LL;
     c->confirm_ns = 50000000LL;
     c->max_span_words = ORV3_MAX_SPAN_WORDS;
@@ -165,7 +166,8 @@ static int check_config(const struct mbdrv_bus_config *c, char *err, size_t errl
         return -1;
     }
     if (c->idle_gap_ns < 0 || c->idle_gap_ns > NS_PER_S || c->retries < 0 || c->retries > 10 ||
-        c->dormant_after < 1 || c->reprobe_ns < 1000000 || c->confirm_ns < 1000000) {
+        c->dormant_after < 1 || c->reprobe_ns < 1000000 || c->reprobe_min_ns < 1000000 ||
+        c->confirm_ns < 1000000) {
         seterr(err, errlen,
                "modbus: idle gap 0..1 s, retries 0..10, dormant_after >= 1, reprobe and confirm "
                "intervals >= 1 ms");
@@ -464,6 +466,7 @@ static int add(struct mbdrv_bus *b, const struct mbdrv_device_config *c, enum mb
     orv3_monitor_init(&d->mon, c->kind == MBDRV_ORV3_BBU ? ORV3_DEV_BBU : ORV3_DEV_PSU,
                       &b->cfg.monitor);
     d->st.state = state;
+    d->st.last_ok_ns = INT64_MIN;
     d->next_probe_ns = INT64_MIN;
     all_due(d, INT64_MIN);
     return b->ndevs++;
@@ -513,6 +516,20 @@ static const char *op_name(enum op op)
                                 : "write coil (0x05)";
 }
 
+static int64_t first_probe_gap(const struct mbdrv_bus *b)
+{
+    return b->cfg.reprobe_min_ns < b->cfg.reprobe_ns ? b->cfg.reprobe_min_ns : b->cfg.reprobe_ns;
+}
+
+/* The wait after a probe without an answer: a dormant unit's doubles up to
+ * reprobe_ns; an absent unit (never answered) waits reprobe_ns. */
+static int64_t next_probe_gap(const struct mbdrv_bus *b, const struct device *d)
+{
+    if (d->st.state != MBDRV_DORMANT || d->st.probe_gap_ns <= 0)
+        return b->cfg.reprobe_ns;
+    return d->st.probe_gap_ns >= b->cfg.reprobe_ns / 2 ? b->cfg.reprobe_ns : 2 * d->st.probe_gap_ns;
+}
+
 static void set_state(struct mbdrv_bus *b, struct device *d, enum mbdrv_state to, int64_t now_ns,
                       const char *why)
 {
@@ -521,10 +538,15 @@ static void set_state(struct mbdrv_bus *b, struct device *d, enum mbdrv_state to
         return;
     d->st.state = to;
     if (to == MBDRV_DORMANT) {
+        /* It answered a moment ago: most outages (a restart, a cable
+         * re-seated) are short, so the first re-probes come fast; the slow
+         * reprobe_ns is for units that stay silent. */
         d->st.dormant_count++;
-        d->next_probe_ns = now_ns + b->cfg.reprobe_ns;
+        d->st.probe_gap_ns = first_probe_gap(b);
+        d->next_probe_ns = now_ns + d->st.probe_gap_ns;
     }
     if (to == MBDRV_LIVE) {
+        d->st.probe_gap_ns = 0;
         /* Coming back: read everything again, report slots and switches afresh. */
         all_due(d, INT64_MIN);
         if (d->seen)
@@ -655,6 +677,7 @@ static enum outcome transact(struct mbdrv_bus *b, struct device *d, int64_t now_
                      sizeof(why));
         if (o != NO_ANSWER) {
             d->st.consecutive_failures = 0;
+            d->st.last_ok_ns = now_ns;
             if (o == ANSWERED)
                 d->st.ok++;
             if (d->st.state != MBDRV_LIVE)
@@ -874,7 +897,8 @@ static void probe(struct mbdrv_bus *b, struct device *d, int64_t now_ns)
     enum outcome o =
         try_once(b, d, OP_READ, reg, 1, &v, 0, b->cfg.probe_timeout_ns, &exc, why, sizeof(why));
     if (o == NO_ANSWER) {
-        d->next_probe_ns = now_ns + b->cfg.reprobe_ns;
+        d->st.probe_gap_ns = next_probe_gap(b, d);
+        d->next_probe_ns = now_ns + d->st.probe_gap_ns;
         snprintf(d->st.last_error, sizeof(d->st.last_error),
                  "unit %d (%s): probe of register %d: %s", d->cfg.unit,
                  mbdrv_kind_name(d->cfg.kind), reg, why);
@@ -885,8 +909,25 @@ static void probe(struct mbdrv_bus *b, struct device *d, int64_t now_ns)
     if (o == ANSWERED)
         d->st.ok++;
     d->st.consecutive_failures = 0;
+    d->st.last_ok_ns = now_ns;
     set_state(b, d, MBDRV_LIVE, now_ns,
               d->st.state == MBDRV_ABSENT ? "found by discovery" : "answered a re-probe");
+}
+
+/* The dormant unit due first (absent ones too unless only_dormant), -1 for
+ * none. */
+static int due_probe(const struct mbdrv_bus *b, int64_t now_ns, bool only_dormant)
+{
+    int pick = -1;
+    for (int i = 0; i < b->ndevs; i++) {
+        const struct device *d = &b->devs[i];
+        if (d->st.state == MBDRV_LIVE || (only_dormant && d->st.state != MBDRV_DORMANT))
+            continue;
+        if (d->next_probe_ns <= now_ns &&
+            (pick < 0 || d->next_probe_ns < b->devs[pick].next_probe_ns))
+            pick = i;
+    }
+    return pick;
 }
 
 static int due_span(const struct device *d, int64_t now_ns)
@@ -929,20 +970,24 @@ int mbdrv_poll_once(struct mbdrv_bus *b, int64_t now_ns, int64_t deadline_ns)
         read_span(b, &b->devs[pick], si, now_ns);
         done++;
     }
-    /* One probe per round at most: an empty address costs one probe timeout
-     * per round, never a stall of the live devices. */
-    if (past(deadline_ns))
-        return done;
-    int pick = -1;
-    for (int i = 0; i < b->ndevs; i++) {
-        const struct device *d = &b->devs[i];
-        if (d->st.state != MBDRV_LIVE && d->next_probe_ns <= now_ns &&
-            (pick < 0 || d->next_probe_ns < b->devs[pick].next_probe_ns))
-            pick = i;
-    }
-    if (pick >= 0) {
-        probe(b, &b->devs[pick], now_ns);
+    /* One probe without an answer per round at most: an empty address costs
+     * one probe timeout per round, never a stall of the live devices. */
+    bool peer_back = false;
+    int pick;
+    while (!past(deadline_ns) && (pick = due_probe(b, now_ns, peer_back)) >= 0) {
+        struct device *d = &b->devs[pick];
+        bool was_dormant = d->st.state == MBDRV_DORMANT;
+        probe(b, d, now_ns);
         done++;
+        if (d->st.state != MBDRV_LIVE || !was_dormant)
+            break;
+        /* A dormant unit answered: the bus or its gateway is likely back, so
+         * the other dormant units are asked now, not at their own time. */
+        if (!peer_back)
+            for (int i = 0; i < b->ndevs; i++)
+                if (b->devs[i].st.state == MBDRV_DORMANT && b->devs[i].next_probe_ns > now_ns)
+                    b->devs[i].next_probe_ns = now_ns;
+        peer_back = true;
     }
     return done;
 }

@@ -35,7 +35,10 @@ struct mbdrv_bus_config {
     int64_t idle_gap_ns;         /* silence after each transaction: RTU 3 ms, TCP 0 */
     int retries;                 /* extra tries of a failed transaction (2) */
     int dormant_after;           /* consecutive failed tries that make a device dormant (10) */
-    int64_t reprobe_ns;          /* how often a dormant or absent unit is probed (60 s) */
+    int64_t reprobe_ns;          /* how often a long-dormant or absent unit is probed (60 s) */
+    int64_t reprobe_min_ns;      /* the first re-probe of a unit that just went dormant (1 s);
+                                  * each probe without an answer doubles the wait, up to
+                                  * reprobe_ns */
     int64_t probe_timeout_ns;    /* response timeout of a probe (70 ms) */
     int64_t confirm_ns;          /* alarm re-read while a new health awaits debounce (50 ms) */
     int max_span_words;          /* 120 */
@@ -77,7 +80,8 @@ struct mbdrv_device_config {
 
 enum mbdrv_state {
     MBDRV_LIVE,    /* answering, polled by its plan */
-    MBDRV_DORMANT, /* stopped answering: probed every reprobe_ns */
+    MBDRV_DORMANT, /* stopped answering: probed after reprobe_min_ns, then doubling to
+                    * reprobe_ns */
     MBDRV_ABSENT,  /* a discovery candidate that never answered */
 };
 const char *mbdrv_state_name(enum mbdrv_state s);
@@ -96,6 +100,8 @@ struct mbdrv_stats {
     uint64_t writes, write_errors;
     uint64_t dormant_count; /* times it went dormant */
     int consecutive_failures;
+    int64_t last_ok_ns; /* now_ns of its last answer (a read, a write, a probe); INT64_MIN never */
+    int64_t probe_gap_ns; /* dormant: the wait before the next probe; 0 otherwise */
     char last_error[200];
 };
 
@@ -187,8 +193,11 @@ int mbdrv_discover(struct mbdrv_bus *b, const struct mbdrv_device_config *tmpl,
 
 /*
  * Serves every span that is due at now_ns, one span per device in turn
- * (round robin, resumed at the next call), then probes at most one absent or
- * dormant unit that is due. Stops starting transactions once
+ * (round robin, resumed at the next call), then probes the absent or dormant
+ * units that are due: at most one probe without an answer per call. A
+ * dormant unit that answers makes the other dormant units due at once (the
+ * bus or gateway is likely back), and they are probed in the same call while
+ * they answer. Stops starting transactions once
  * CLOCK_MONOTONIC passes deadline_ns (0: no deadline); the span under way
  * finishes with its retries, so a call can overrun the deadline by
  * (1 + retries) response timeouts. A device whose span got no answer waits
