@@ -22,6 +22,7 @@
 #include "log.h"
 #include "driver_conf.h"
 #include "rackfile.h"
+#include "sizing.h"
 
 static void usage(FILE *f)
 {
@@ -36,7 +37,8 @@ static void usage(FILE *f)
           "                   $XDG_STATE_HOME/rackpower/rackpower.db or\n"
           "                   ~/.local/state/rackpower/rackpower.db as another user)\n"
           "  -f, --foreground stay attached, log to stderr (what systemd runs)\n"
-          "  --check          check the config, print what it holds, and exit\n"
+          "  --check          check the config, print what it holds, its sizing figures and\n"
+          "                   warnings, and exit (0: valid, even with warnings)\n"
           "  -v, --verbose    log debug lines too\n"
           "  -h, --help       this text\n",
           f);
@@ -274,6 +276,13 @@ int main(int argc, char **argv)
                config ? config : config_path, rack.name, rack.npsus, rack.nbuses, rack.nservers,
                conf.ndevices, conf.ndevices ? "" : " (the simulated rack)", conf.api.listen,
                conf.api.port);
+        /* the figures and warnings: a rack that cannot work is still a valid file */
+        struct sizing *sz = malloc(sizeof(*sz));
+        if (!sz || sizing_check(&rack, sz))
+            printf("sizing: out of memory\n");
+        else
+            sizing_print(stdout, &rack, sz);
+        free(sz);
         rack_free(&rack);
         rackfile_daemon_free(&conf);
         return 0;

@@ -8,31 +8,64 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rackfile.h"
 #include "runner.h"
+#include "sizing.h"
 #include "serve.h"
 
 static void usage(FILE *f)
 {
     fputs("usage: rackpower-sim SCENARIO.yaml [--json] [--seed N]\n"
+          "       rackpower-sim --check SCENARIO.yaml   (its sizing figures and warnings)\n"
           "       rackpower-sim serve RACK.yaml [options]   (serve --help)\n"
           "  Plays the scenario (a rack file plus a timeline, see docs/rack-file.md)\n"
           "  in virtual time and prints each decision with its reason.\n"
           "  --json     one JSON object per line (docs/simulator.md)\n"
           "  --seed N   seed of the simulated servers' actual draw (default 1)\n"
+          "  --check    load the file, print its sizing figures and warnings, exit\n"
+          "             (0: valid, even with warnings; 1: the file does not load)\n"
           "  -h, --help print this and exit\n",
           f);
 }
 
+/* --check: the same sizing check as rackpowerd --check (sizing.h). */
+static int check_file(const char *path)
+{
+    char err[512];
+    struct rack r;
+    struct rackfile_timeline tl;
+    if (rackfile_load(path, &r, &tl, err, sizeof(err))) {
+        fprintf(stderr, "rackpower-sim: %s\n", err);
+        return 1;
+    }
+    printf("%s: ok: rack %s, %d PSUs, %d buses, %d servers, %zu timeline steps\n", path, r.name,
+           r.npsus, r.nbuses, r.nservers, tl.nsteps);
+    struct sizing *sz = malloc(sizeof(*sz));
+    int rc = 0;
+    if (!sz || sizing_check(&r, sz)) {
+        fprintf(stderr, "rackpower-sim: out of memory\n");
+        rc = 1;
+    } else {
+        sizing_print(stdout, &r, sz);
+    }
+    free(sz);
+    rack_free(&r);
+    rackfile_timeline_free(&tl);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    bool check = false;
     struct runner_opts o = {.json = false, .seed = 1, .out = stdout};
     const char *path = NULL;
     if (argc > 1 && strcmp(argv[1], "serve") == 0)
         return serve_main(argc - 1, argv + 1);
-    enum { OPT_JSON = 256, OPT_SEED };
+    enum { OPT_JSON = 256, OPT_SEED, OPT_CHECK };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
         {"seed", required_argument, NULL, OPT_SEED},
+        {"check", no_argument, NULL, OPT_CHECK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -54,6 +87,9 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case OPT_CHECK:
+            check = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -81,6 +117,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (check)
+        return check_file(path);
     char err[512];
     if (runner_run_file(path, &o, err, sizeof(err))) {
         fprintf(stderr, "rackpower-sim: %s\n", err);
