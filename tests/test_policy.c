@@ -890,11 +890,15 @@ static void test_nn_survives_either_feed(void **state)
     assert_non_null(strstr(find(&f, POLICY_ACT_WAIT, b)->reason, "losing feed F"));
     in(&f, POLICY_FEED_FAIL, 1, 1);
     /* the other half carries everything; losing the last feed could not be
-     * survived by anyone, which shows as redundancy lost, not as shedding */
+     * survived by anyone: nobody is shed for it, but the rack is not
+     * protected any more and says which failure it cannot survive */
     assert_int_equal(st(&f, a), RACK_SRV_ON);
-    assert_true(f.r.is_protected);
+    assert_false(f.r.is_protected);
     assert_true(f.r.redundancy_lost);
     assert_int_equal(count(&f, POLICY_ACT_SHED), 0);
+    assert_string_equal(find(&f, POLICY_ACT_PROTECTION, -1)->reason,
+                        "n+n impossible: every PSU that reaches A+B is on feed F1 (a); nobody is "
+                        "shed for a failure that shedding cannot fix");
     done(&f);
 }
 
@@ -932,10 +936,60 @@ static void test_nn_single_bus_server_loses_redundancy(void **state)
     rack_end(&f);
     in(&f, POLICY_POWER_ON, onlya, 0);
     /* losing bus A cannot be survived by a server only on A: it is left out
-     * of that check, granted, and the rack says redundancy is lost */
+     * of the check that admits, so it is granted, but n+n (each feed and each
+     * bus) cannot hold for it: the rack is not protected and says why */
     assert_int_equal(st(&f, onlya), RACK_SRV_ON);
-    assert_true(f.r.is_protected);
+    assert_false(f.r.is_protected);
     assert_true(f.r.redundancy_lost);
+    assert_string_equal(find(&f, POLICY_ACT_PROTECTION, -1)->reason,
+                        "n+n impossible: onlya has no live bus but A; nobody is shed for a "
+                        "failure that shedding cannot fix");
+    assert_non_null(strstr(find(&f, POLICY_ACT_GRANT, onlya)->reason, "redundancy lost"));
+    done(&f);
+}
+
+/* The issue's rack: after ps1 and ps2 fail, ps3 alone feeds A+B. Losing it
+ * too could not be survived whatever is shed: nobody is shed, but the rack
+ * is not protected, redundancy is lost and the reason names the failure. */
+static void test_last_psu_for_bus_set_reports_not_protected_and_sheds_nobody(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_N1, 2, 1);
+    add_psu(&f, 1500, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1500, 0, BB, 1, RACK_SWITCH_FET);
+    add_psu(&f, 1500, 0, BAB, 0, RACK_SWITCH_FET);
+    int db1 = add_server(&f, "db1", 800, 0, 1, BAB);
+    int web1 = add_server(&f, "web1", 700, 0, 2, BAB);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db1, 0);
+    in(&f, POLICY_POWER_ON, web1, 0);
+    assert_true(f.r.is_protected);
+    assert_false(f.r.redundancy_lost);
+    in(&f, POLICY_PSU_FAIL, 0, 1);
+    assert_true(f.r.is_protected);
+    in(&f, POLICY_PSU_FAIL, 1, 2);
+    assert_int_equal(st(&f, db1), RACK_SRV_ON);
+    assert_int_equal(st(&f, web1), RACK_SRV_ON);
+    assert_int_equal(count(&f, POLICY_ACT_SHED) + count(&f, POLICY_ACT_CAP), 0);
+    assert_false(f.r.is_protected);
+    assert_true(f.r.redundancy_lost);
+    const struct policy_action *a = find(&f, POLICY_ACT_PROTECTION, -1);
+    assert_non_null(a);
+    assert_false(a->is_protected);
+    assert_true(a->redundancy_lost);
+    assert_string_equal(a->reason, "n+1 impossible: ps3 is the last PSU that reaches A+B (db1, "
+                                   "web1); nobody is shed for a failure that shedding cannot fix");
+    struct policy_check c;
+    policy_check(f.p, &f.r, &c);
+    assert_true(c.feasible);
+    assert_false(c.is_protected);
+    assert_true(c.redundancy_lost);
+    /* a repair gives the protection back */
+    in(&f, POLICY_PSU_REPAIR, 0, 3);
+    assert_true(f.r.is_protected);
+    assert_false(f.r.redundancy_lost);
+    assert_string_equal(find(&f, POLICY_ACT_PROTECTION, -1)->reason, "n+1 kept");
     done(&f);
 }
 
@@ -1382,6 +1436,7 @@ int main(void)
         cmocka_unit_test(test_nn_survives_either_feed),
         cmocka_unit_test(test_bus_failure_sheds_servers_only_on_it),
         cmocka_unit_test(test_nn_single_bus_server_loses_redundancy),
+        cmocka_unit_test(test_last_psu_for_bus_set_reports_not_protected_and_sheds_nobody),
         cmocka_unit_test(test_non_uniform_psus),
         cmocka_unit_test(test_bad_input_index_is_refused),
         cmocka_unit_test(test_report_records_actual_draw),

@@ -11,7 +11,8 @@
  * what changed (A), allocations are consistent (C), I1 feasible now, I2 the
  * protection flags, I3 strict priority (at every event, the restore wait
  * included), I4 least shedding, I5 no waiting server that fits; and, beyond
- * the brief, I6 restore once stable, I7 a grant leaves the rack protected, I8
+ * the brief, I6 restore once stable, I7 a grant leaves the rack protected
+ * (against every failure shedding could fix), I8
  * a grant takes nothing a shed or capped server at least as important could
  * get back; I9 a PSU that cannot be read cuts nobody and keeps serving what
  * it served; I10 no grant while a more important server that could come back
@@ -316,9 +317,12 @@ static bool or_feasible_now(const struct rack *r, const struct oload *ld)
     return asg_solve(&g);
 }
 
-/* Protected under f, slow PSUs at pos[], fast PSUs moved at will. */
+/* Protected under f, slow PSUs at pos[], fast PSUs moved at will. With
+ * exclude, servers that no re-routing could reach after f are left out (what
+ * the policy sheds and admits for); without, every drawing server counts
+ * (what "protected" reports). */
 static bool or_protected_under(const struct rack *r, const struct oload *ld, const int *pos,
-                               const struct ofail *f)
+                               const struct ofail *f, bool exclude)
 {
     struct asg g;
     asg_init(&g, r, or_alive_buses(r, f));
@@ -333,28 +337,31 @@ static bool or_protected_under(const struct rack *r, const struct oload *ld, con
     }
     /* unknown PSUs may be alive: losing them is no failure beyond reach,
      * so nobody is left out of it */
-    asg_demand(&g, r, ld, f, f->kind != OF_UNKNOWN);
+    asg_demand(&g, r, ld, f, exclude && f->kind != OF_UNKNOWN);
     return asg_solve(&g);
 }
 
 static bool or_protected_at(const struct rack *r, const struct oload *ld, const int *pos,
-                            bool strict)
+                            bool strict, bool exclude)
 {
     struct ofail fs[OR_MAX_FAILS];
     int nf = or_failures(r, strict, fs);
     for (int k = 0; k < nf; k++)
-        if (!or_protected_under(r, ld, pos, &fs[k]))
+        if (!or_protected_under(r, ld, pos, &fs[k], exclude))
             return false;
     return true;
 }
 
-/* I2: protected with the current switch positions. */
-static bool or_protected(const struct rack *r, const struct oload *ld, bool strict)
+/* Protected with the current switch positions. exclude: for every failure
+ * that shedding could fix (what the policy acts on); without, as issue 8
+ * defines what the rack reports (I2): every drawing server survives every
+ * failure of the set, nobody left out. */
+static bool or_protected(const struct rack *r, const struct oload *ld, bool strict, bool exclude)
 {
     int pos[OR_MAX_PSUS];
     for (int i = 0; i < r->npsus; i++)
         pos[i] = r->psus[i].bus;
-    return or_protected_at(r, ld, pos, strict);
+    return or_protected_at(r, ld, pos, strict, exclude);
 }
 
 /* As the rack reports it: unknown PSUs not counted. */
@@ -397,7 +404,7 @@ static bool ok_config(struct okctx *c)
     asg_demand(&g, r, c->ld, &none, false);
     if (!asg_solve(&g))
         return false;
-    return or_protected_at(r, c->ld, c->pos, c->strict);
+    return or_protected_at(r, c->ld, c->pos, c->strict, true);
 }
 
 static bool ok_slow(struct okctx *c, int k)
@@ -755,21 +762,21 @@ static void test_oracle_feasible_not_n1(void **state)
     hand_server(&r, 1500, 1, 1u);
     load_from_rack(&r, &ld);
     assert_true(or_feasible_now(&r, &ld));
-    assert_false(or_protected(&r, &ld, true));
+    assert_false(or_protected(&r, &ld, true, true));
     assert_false(or_redundancy_lost(&r, &ld));
     assert_true(or_ok(&r, &ld, ON_SERVE));
     assert_false(or_ok(&r, &ld, ON_PROTECT));
     hand_set_alloc(&r, 0, 1000);
     load_from_rack(&r, &ld);
-    assert_true(or_protected(&r, &ld, true));
+    assert_true(or_protected(&r, &ld, true, true));
     assert_true(or_ok(&r, &ld, ON_PROTECT));
     /* A degraded PSU counts its derated capacity only. */
     r.psus[1].health = RACK_PSU_DEGRADED;
     r.psus[1].derated_mw = 900000;
-    assert_false(or_protected(&r, &ld, true));
+    assert_false(or_protected(&r, &ld, true, true));
     /* Protection none: nothing to survive. */
     r.protection = RACK_PROT_NONE;
-    assert_true(or_protected(&r, &ld, true));
+    assert_true(or_protected(&r, &ld, true, true));
     rack_free(&r);
 }
 
@@ -793,18 +800,18 @@ static void test_oracle_protected_by_rerouting(void **state)
     make_reroute_rack(&r, RACK_SWITCH_FET);
     load_from_rack(&r, &ld);
     assert_true(or_feasible_now(&r, &ld));
-    assert_true(or_protected(&r, &ld, true));
+    assert_true(or_protected(&r, &ld, true, true));
     assert_false(or_redundancy_lost(&r, &ld));
     assert_true(or_ok(&r, &ld, ON_PROTECT));
     /* Without the spare nothing could reach bus1 after losing psu1: the
      * server there is left out of the check, and redundancy is lost. */
     r.psus[2].health = RACK_PSU_FAILED;
-    assert_true(or_protected(&r, &ld, true));
+    assert_true(or_protected(&r, &ld, true, true));
     assert_true(or_redundancy_lost(&r, &ld));
     /* Instant re-routing is limited by the hold-up budget, not the kind. */
     r.psus[2].health = RACK_PSU_OK;
     r.holdup_ns = RACK_FET_SWITCH_NS;
-    assert_false(or_protected(&r, &ld, true));
+    assert_false(or_protected(&r, &ld, true, true));
     rack_free(&r);
 }
 
@@ -817,15 +824,16 @@ static void test_oracle_relay_breaks_protection(void **state)
     load_from_rack(&r, &ld);
     assert_true(r.psus[2].switch_ns > r.holdup_ns);
     assert_true(or_feasible_now(&r, &ld));
-    assert_false(or_protected(&r, &ld, true)); /* relay on bus0: losing psu1 starves bus1 */
-    assert_false(or_redundancy_lost(&r, &ld)); /* the relay could reach it: not excluded */
+    assert_false(or_protected(&r, &ld, true, true)); /* relay on bus0: losing psu1 starves bus1 */
+    assert_false(or_redundancy_lost(&r, &ld));       /* the relay could reach it: not excluded */
     assert_true(or_ok(&r, &ld, ON_SERVE));
     assert_false(or_ok(&r, &ld, ON_PROTECT)); /* on bus1 it is losing psu0 instead */
     /* Smaller loads: each bus survives alone, wherever the relay sits. */
     hand_set_alloc(&r, 0, 500);
     hand_set_alloc(&r, 1, 500);
     load_from_rack(&r, &ld);
-    assert_false(or_protected(&r, &ld, true)); /* losing psu1 still leaves bus1 with nothing */
+    assert_false(
+        or_protected(&r, &ld, true, true)); /* losing psu1 still leaves bus1 with nothing */
     r.psus[1].rated_mw = 0;
     r.psus[1].health = RACK_PSU_FAILED;
     /* psu1 dead: the relay must be on bus1 now; OK finds that routing. */
@@ -849,14 +857,17 @@ static void test_oracle_excluded_server(void **state)
     assert_true(or_excluded(&r, 0, &(struct ofail){OF_FEED, 0, false}));
     assert_false(or_excluded(&r, 0, &(struct ofail){OF_BUS, 1, false}));
     assert_false(or_excluded(&r, 1, &(struct ofail){OF_BUS, 0, false}));
-    assert_true(or_protected(&r, &ld, true));
+    assert_true(or_protected(&r, &ld, true, true));
     assert_true(or_redundancy_lost(&r, &ld));
+    /* what the rack reports: the single-bus server does not survive losing
+     * bus0, so the rack is not protected (nobody is shed for it) */
+    assert_false(or_protected(&r, &ld, true, false));
     assert_true(or_ok(&r, &ld, ON_PROTECT));
     /* The dual-wired server must still survive on one side. */
     hand_set_alloc(&r, 1, 2500);
     load_from_rack(&r, &ld);
     assert_true(or_feasible_now(&r, &ld));
-    assert_false(or_protected(&r, &ld, true));
+    assert_false(or_protected(&r, &ld, true, true));
     /* Not drawing: nothing is lost. */
     hand_set_alloc(&r, 1, 500);
     r.servers[0].state = RACK_SRV_SHED;
@@ -887,13 +898,14 @@ static void test_oracle_nn_is_feeds_and_buses(void **state)
     assert_true(or_excluded(&r, 0, &(struct ofail){OF_FEED, 0, false}));
     assert_false(or_excluded(&r, 0, &(struct ofail){OF_PSU, 0, false}));
     assert_true(or_redundancy_lost(&r, &ld));
-    assert_true(or_protected(&r, &ld, true));
+    assert_true(or_protected(&r, &ld, true, true));
+    assert_false(or_protected(&r, &ld, true, false));
     r.protection = RACK_PROT_N1;
     load_from_rack(&r, &ld);
-    assert_false(or_protected(&r, &ld, true));
+    assert_false(or_protected(&r, &ld, true, true));
     hand_set_alloc(&r, 0, 1000);
     load_from_rack(&r, &ld);
-    assert_true(or_protected(&r, &ld, true));
+    assert_true(or_protected(&r, &ld, true, true));
     rack_free(&r);
 }
 
@@ -1427,14 +1439,15 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
     if (!or_feasible_now(r, &ld))
         prop_fail(run, r, INV_I1, "drawing servers do not fit the current switch positions");
 
-    bool prot = or_protected(r, &ld, true);
+    bool prot = or_protected(r, &ld, true, false);
     bool lost = or_redundancy_lost(r, &ld);
+    bool fixable = or_protected(r, &ld, true, true);
     if (prot != r->is_protected || lost != r->redundancy_lost)
         prop_fail(run, r, INV_I2, "rack says is_protected %d redundancy_lost %d, oracle %d %d",
                   r->is_protected, r->redundancy_lost, prot, lost);
     /* protection lost only to unknown PSUs holds: what sheds counts them */
     enum oneed cut_need = shed_mode ? ON_PROTECT_TRUSTING : ON_SERVE;
-    if (shed_mode && !r->is_protected && !or_protected(r, &ld, false))
+    if (shed_mode && !fixable && !or_protected(r, &ld, false, true))
         prop_fail(run, r, INV_I2_SHED,
                   "on_loss shed, settled, not protected even counting unknown PSUs");
 
@@ -1594,8 +1607,11 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
         enum rack_server_state was = b->servers[g].state;
         if ((was != RACK_SRV_OFF && was != RACK_SRV_WAITING) || !rack_server_draws(gv))
             continue;
-        if (!prot)
-            prop_fail(run, r, INV_I7, "srv%d granted, but the rack is not protected after it", g);
+        if (!fixable)
+            prop_fail(run, r, INV_I7,
+                      "srv%d granted, but the rack is not protected after it against a failure "
+                      "that shedding could fix",
+                      g);
         for (int h = 0; h < r->nservers; h++) {
             const struct rack_server *hv = &r->servers[h];
             if ((hv->state != RACK_SRV_SHED && hv->state != RACK_SRV_CAPPED) ||

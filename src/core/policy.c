@@ -714,6 +714,68 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
     }
 }
 
+/* "db1", "db1, db2", "db1, db2 and 3 more": the drawing servers wired to
+ * exactly the buses of mask. */
+static void server_names(const struct rack *r, uint32_t mask, char *buf, size_t len)
+{
+    size_t o = 0;
+    int n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < r->nservers; i++) {
+        if (r->servers[i].wired != mask || !rack_server_draws(&r->servers[i]))
+            continue;
+        if (n < 2 && o < len)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", n ? ", " : "", r->servers[i].id);
+        n++;
+    }
+    if (n > 2 && o < len)
+        snprintf(buf + o, len - o, " and %d more", n - 2);
+}
+
+/*
+ * Why the rack cannot be protected whatever is shed: the first failure of the
+ * set that would leave some drawing servers nothing, in the operator's words,
+ * e.g. "n+1 impossible: ps3 is the last PSU that reaches A+B (db1, db2)".
+ */
+static void lost_text(const struct rack *r, const struct route_lost *l, char *buf, size_t len)
+{
+    const char *lvl = rack_protection_name(r->protection);
+    uint32_t live = l->wired & rack_alive_buses(r);
+    char bn[96], who[96], on[96];
+    bus_names(r, live, bn, sizeof(bn));
+    server_names(r, l->wired, who, sizeof(who));
+    switch (l->failure) {
+    case ROUTE_FAIL_PSU:
+        snprintf(buf, len, "%s impossible: %s is the last PSU that reaches %s (%s)", lvl,
+                 l->index >= 0 ? r->psus[l->index].id : "one psu", bn, who);
+        break;
+    case ROUTE_FAIL_FEED:
+        snprintf(buf, len, "%s impossible: every PSU that reaches %s is on feed %s (%s)", lvl, bn,
+                 r->feeds[l->index], who);
+        break;
+    case ROUTE_FAIL_BUS:
+        if ((live & ~(1u << l->index)) == 0) {
+            snprintf(buf, len, "%s impossible: %s %s no live bus but %s", lvl, who,
+                     strchr(who, ',') || strstr(who, " and ") ? "have" : "has", r->buses[l->index]);
+        } else {
+            bus_names(r, live & ~(1u << l->index), on, sizeof(on));
+            snprintf(buf, len, "%s impossible: without bus %s no PSU reaches %s (%s)", lvl,
+                     r->buses[l->index], on, who);
+        }
+        break;
+    default:
+        snprintf(buf, len, "%s impossible for %s", lvl, who);
+        break;
+    }
+    if (l->unknown_gone) {
+        char ids[96];
+        unknown_names(r, ids, sizeof(ids));
+        size_t o = strlen(buf);
+        if (o < len)
+            snprintf(buf + o, len - o, " (%s not counted: cannot be read)", ids);
+    }
+}
+
 /* Why protection does not hold without the unknown PSUs: the failure, and
  * which PSUs were not counted. */
 static void why_text_unknown(const struct rack *r, const struct route_why *w, char *buf, size_t len)
@@ -740,7 +802,7 @@ static void explain(struct policy *p, const struct rack *r, bool now, bool trust
     if (!route_feasible(p->rt, p->demand, &w) &&
         (now || !route_ok(p->rt, p->demand, ROUTE_NEED_SERVE)))
         why_text(r, &w, buf, len);
-    else if (!route_protected(p->rt, p->demand, trust, &w, &lost))
+    else if (!route_protected(p->rt, p->demand, trust, &w, &lost, NULL))
         why_text_unknown(r, &w, buf, len);
     else
         snprintf(buf, len, "%s kept", rack_protection_name(r->protection));
@@ -943,20 +1005,38 @@ static void emit_protection(struct settle_ctx *c)
     route_load(p->rt, r);
     bool lost = false;
     struct route_why pw = {0};
+    struct route_lost lw;
     bool feasible = route_feasible(p->rt, p->demand, NULL);
-    bool prot = route_protected(p->rt, p->demand, false, &pw, &lost) && feasible;
+    /* protected for every failure that shedding could fix ... */
+    bool fixable = route_protected(p->rt, p->demand, false, &pw, &lost, &lw) && feasible;
+    /* ... and none that it could not: protected means every granted server
+     * survives every failure of the set */
+    bool prot = fixable && !lost;
     if (!p->announced || prot != r->is_protected || lost != r->redundancy_lost) {
         struct policy_action *a = emit(c, POLICY_ACT_PROTECTION, -1, c->cap1);
         a->is_protected = prot;
         a->redundancy_lost = lost;
         if (prot) {
-            snprintf(a->reason, sizeof(a->reason), "%s kept%s", rack_protection_name(r->protection),
-                     lost ? "; redundancy lost for servers no re-routing can reach" : "");
+            snprintf(a->reason, sizeof(a->reason), "%s kept", rack_protection_name(r->protection));
+        } else if (fixable) {
+            lost_text(r, &lw, a->reason, sizeof(a->reason));
+            size_t o = strlen(a->reason);
+            if (o < sizeof(a->reason))
+                snprintf(a->reason + o, sizeof(a->reason) - o,
+                         "; nobody is shed for a failure that shedding cannot fix");
         } else {
             why_text_unknown(r, &pw, a->reason, sizeof(a->reason));
+            if (lost) {
+                char lt[POLICY_REASON_LEN];
+                lost_text(r, &lw, lt, sizeof(lt));
+                size_t o = strlen(a->reason);
+                if (o < sizeof(a->reason))
+                    snprintf(a->reason + o, sizeof(a->reason) - o, "; %s", lt);
+            }
             /* lost only because unknown PSUs do not count: hold, whatever
              * on_protection_loss says (the settle kept it so) */
-            if (feasible && has_unknown(r) && route_protected(p->rt, p->demand, true, NULL, NULL)) {
+            if (feasible && has_unknown(r) &&
+                route_protected(p->rt, p->demand, true, NULL, NULL, NULL)) {
                 size_t o = strlen(a->reason);
                 if (o < sizeof(a->reason))
                     snprintf(a->reason + o, sizeof(a->reason) - o,
@@ -1037,8 +1117,18 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     c.cap1 = rack_capacity_mw(r);
     emit_reductions(&c);
     emit_restores(&c);
+    size_t g0 = out->n;
     emit_grants(&c);
     emit_protection(&c);
+    /* a grant does not claim what the rack cannot have: with redundancy
+     * lost it fits every failure shedding could fix, not every failure */
+    for (size_t k = g0; r->redundancy_lost && k < out->n; k++)
+        if (out->v[k].kind == POLICY_ACT_GRANT)
+            snprintf(out->v[k].reason, sizeof(out->v[k].reason),
+                     "fits with %s kept where shedding can keep it (redundancy lost): %lld of "
+                     "%lld W allocated",
+                     rack_protection_name(r->protection), watts(out->v[k].allocated_mw),
+                     watts(out->v[k].capacity_mw));
 }
 
 void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct policy_actions *out)
@@ -1289,5 +1379,7 @@ void policy_check(struct policy *p, const struct rack *r, struct policy_check *o
     route_load(p->rt, r);
     load_plan(p, r);
     out->feasible = route_feasible(p->rt, p->demand, NULL);
-    out->is_protected = route_protected(p->rt, p->demand, false, NULL, &out->redundancy_lost);
+    out->is_protected =
+        route_protected(p->rt, p->demand, false, NULL, &out->redundancy_lost, NULL) &&
+        !out->redundancy_lost;
 }

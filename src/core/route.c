@@ -75,6 +75,9 @@ struct route {
     int64_t dd_cache[ROUTE_NMASKS];
     bool dd_valid, dd_lost;
     uint32_t dd_A, dd_useful;
+    uint32_t dd_lost_wired; /* the first bus mask left out when dd_lost */
+    struct route_lost *lw;  /* where route_protected names the first such failure */
+    bool lw_unknown_gone;   /* the failures being checked are without the unknown PSUs */
     /* context of the running call */
     const int64_t *demand;
     bool protect;
@@ -204,13 +207,15 @@ void route_load(struct route *rt, const struct rack *r)
  * raised when one of them draws): no re-routing could reach them.
  */
 static void demand_subsets(const struct route *rt, const int64_t *demand, uint32_t A,
-                           uint32_t useful, int64_t *dd, bool *lost)
+                           uint32_t useful, int64_t *dd, bool *lost, uint32_t *lost_wired)
 {
     memset(dd, 0, rt->nsub * sizeof(*dd));
     for (uint32_t m = 0; m < rt->nsub; m++) {
         if (demand[m] == 0)
             continue;
         if ((m & useful) == 0 && useful != UINT32_MAX) {
+            if (lost && !*lost && lost_wired)
+                *lost_wired = m;
             if (lost)
                 *lost = true;
             continue;
@@ -472,7 +477,7 @@ static bool survives(struct route *rt, const struct unit *fu, int nu, uint32_t A
      * the demand per subset is then the same */
     if (!rt->dd_valid || rt->dd_A != A || rt->dd_useful != useful) {
         rt->dd_lost = false;
-        demand_subsets(rt, demand, A, useful, rt->dd_cache, &rt->dd_lost);
+        demand_subsets(rt, demand, A, useful, rt->dd_cache, &rt->dd_lost, &rt->dd_lost_wired);
         rt->dd_valid = true;
         rt->dd_A = A;
         rt->dd_useful = useful;
@@ -491,6 +496,18 @@ static bool survives(struct route *rt, const struct unit *fu, int nu, uint32_t A
     if (why)
         explain_bound(rt, fu, nu, A, s->dd, cbus, why);
     return false;
+}
+
+/* After survives(): names the failure just checked when it left some drawing
+ * server nothing at all, if none was named yet (route_protected's lw). */
+static void note_lost(struct route *rt, enum route_failure_kind kind, int index)
+{
+    if (!rt->lw || rt->lw->failure != ROUTE_FAIL_NONE || !rt->dd_valid || !rt->dd_lost)
+        return;
+    rt->lw->failure = kind;
+    rt->lw->index = index;
+    rt->lw->wired = rt->dd_lost_wired;
+    rt->lw->unknown_gone = rt->lw_unknown_gone;
 }
 
 /* Units u without their unknown PSUs, in rt->ku; NULL when none is unknown. */
@@ -531,6 +548,7 @@ static bool protected_set(struct route *rt, const struct unit *u, int nu, const 
             bool yes =
                 survives(rt, rt->fu, nu, rt->alive_buses, demand, false, why ? &w : NULL, lost);
             rt->fu[k].n++;
+            note_lost(rt, ROUTE_FAIL_PSU, u[k].first >= 0 ? rt->members[u[k].first] : -1);
             if (yes)
                 continue;
             if (why && all) {
@@ -553,8 +571,11 @@ static bool protected_set(struct route *rt, const struct unit *u, int nu, const 
                 changes = true;
             }
         }
-        if (!changes ||
-            survives(rt, rt->fu, nu, rt->alive_buses, demand, false, why ? &w : NULL, lost))
+        if (!changes)
+            continue;
+        bool yes = survives(rt, rt->fu, nu, rt->alive_buses, demand, false, why ? &w : NULL, lost);
+        note_lost(rt, ROUTE_FAIL_FEED, f);
+        if (yes)
             continue;
         if (why && all) {
             *why = w;
@@ -568,7 +589,10 @@ static bool protected_set(struct route *rt, const struct unit *u, int nu, const 
     for (int b = 0; b < rt->nb; b++) {
         if (!(rt->alive_buses & (1u << b)))
             continue;
-        if (survives(rt, u, nu, rt->alive_buses & ~(1u << b), demand, false, why ? &w : NULL, lost))
+        bool yes =
+            survives(rt, u, nu, rt->alive_buses & ~(1u << b), demand, false, why ? &w : NULL, lost);
+        note_lost(rt, ROUTE_FAIL_BUS, b);
+        if (yes)
             continue;
         if (why && all) {
             *why = w;
@@ -610,7 +634,10 @@ static bool protected_units(struct route *rt, const struct unit *u, int nu, cons
         if (!lost)
             return false;
     }
-    if (!protected_set(rt, ku, nu, demand, wp, lost)) {
+    rt->lw_unknown_gone = true;
+    bool known_all = protected_set(rt, ku, nu, demand, wp, lost);
+    rt->lw_unknown_gone = false;
+    if (!known_all) {
         if (wp) {
             *why = w;
             why->unknown_gone = true;
@@ -623,7 +650,7 @@ static bool protected_units(struct route *rt, const struct unit *u, int nu, cons
 bool route_feasible(struct route *rt, const int64_t *demand, struct route_why *why)
 {
     int64_t dd[ROUTE_NMASKS], cbus[RACK_MAX_BUSES];
-    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, dd, NULL);
+    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, dd, NULL, NULL);
     capacity_of(rt->u, rt->nu, rt->alive_buses, cbus);
     if (why)
         why->failure = ROUTE_FAIL_NONE;
@@ -631,11 +658,17 @@ bool route_feasible(struct route *rt, const int64_t *demand, struct route_why *w
 }
 
 bool route_protected(struct route *rt, const int64_t *demand, bool trust_unknown,
-                     struct route_why *why, bool *lost)
+                     struct route_why *why, bool *lost, struct route_lost *lw)
 {
     if (lost)
         *lost = false;
-    return protected_units(rt, rt->u, rt->nu, demand, trust_unknown, why, lost);
+    if (lw)
+        *lw = (struct route_lost){.failure = ROUTE_FAIL_NONE, .index = -1};
+    rt->lw = lost ? lw : NULL;
+    rt->lw_unknown_gone = false;
+    bool yes = protected_units(rt, rt->u, rt->nu, demand, trust_unknown, why, lost);
+    rt->lw = NULL;
+    return yes;
 }
 
 /* Feasible with the fast PSUs of u free and the others where they are? */
@@ -643,7 +676,7 @@ static bool feasible_with_fast(struct route *rt, const struct unit *u, int nu,
                                const int64_t *demand)
 {
     struct search *s = &rt->inner;
-    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL);
+    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL, NULL);
     s->dd = s->own_dd;
     search_setup(rt, s, u, nu, rt->alive_buses, MOVE_FAST);
     s->leaf = leaf_hall;
@@ -667,7 +700,7 @@ bool route_ok(struct route *rt, const int64_t *demand, enum route_need need)
         return true;
     struct search *s = &rt->outer;
     rt->demand = demand;
-    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL);
+    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL, NULL);
     s->dd = s->own_dd;
     if (!protect) {
         search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_ALL);
@@ -698,7 +731,7 @@ int route_best(struct route *rt, const int64_t *demand, enum route_need need, in
     rt->demand = demand;
     rt->protect = need != ROUTE_NEED_SERVE;
     rt->trust = need == ROUTE_NEED_PROTECT_TRUSTING;
-    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL);
+    demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL, NULL);
     s->dd = s->own_dd;
     search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_ALL);
     s->leaf = leaf_best;

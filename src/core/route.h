@@ -51,6 +51,17 @@ struct route_why {
     bool unknown_gone; /* checked without the unknown PSUs (they did not count) */
 };
 
+/* The first failure of the protection set that leaves some drawing server no
+ * capacity at all (no PSU alive after it reaches its live buses): shedding
+ * others cannot fix it, so the policy does not shed for it, but the rack is
+ * not protected. */
+struct route_lost {
+    enum route_failure_kind failure; /* ROUTE_FAIL_NONE: no such failure */
+    int index;                       /* psu, feed or bus index; -1 for a psu not named */
+    uint32_t wired;                  /* bus mask of the servers it leaves with nothing */
+    bool unknown_gone;               /* found with the unknown PSUs not counted */
+};
+
 struct route;
 struct route *route_new(int npsus, int nbuses);
 void route_free(struct route *rt);
@@ -62,11 +73,13 @@ void route_load(struct route *rt, const struct rack *r);
 /* Current positions: feasible? (why is optional) */
 bool route_feasible(struct route *rt, const int64_t *demand, struct route_why *why);
 
-/* Protected with the current positions (instant re-routing only)? Without
- * trust_unknown the unknown PSUs do not count (ROUTE_NEED_PROTECT). lost is
- * set when some drawing server has a failure it cannot survive. */
+/* Protected with the current positions (instant re-routing only), for every
+ * failure that shedding could fix? Without trust_unknown the unknown PSUs do
+ * not count (ROUTE_NEED_PROTECT). lost is set when some drawing server has a
+ * failure it cannot survive (the rack is then not protected, but nobody is
+ * shed for it); lw (optional, with lost) names the first such failure. */
 bool route_protected(struct route *rt, const int64_t *demand, bool trust_unknown,
-                     struct route_why *why, bool *lost);
+                     struct route_why *why, bool *lost, struct route_lost *lw);
 
 /* Is there any routing (all switches) that achieves need? */
 bool route_ok(struct route *rt, const int64_t *demand, enum route_need need);
