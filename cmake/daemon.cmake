@@ -61,6 +61,9 @@ add_dependencies(test_ctl_http rackpowerctl) # it runs the binary against a cann
 add_test(NAME daemon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_view COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_view.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_view PROPERTIES TIMEOUT 300)
 add_test(NAME daemon_auth COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_auth.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_auth PROPERTIES TIMEOUT 300)

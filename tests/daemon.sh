@@ -205,7 +205,7 @@ since=$(c status --json | sed -n 's/.*"last_event_id":\([0-9]*\).*/\1/p')
 c out-of-service psu ps3 >/dev/null || fail "out-of-service ps3"
 c out-of-service psu ps2 >/dev/null || fail "out-of-service ps2"
 c alarms >"$tmp/out" || fail "alarms"
-grep -Eq '^redundancy_lost +demo +[0-9.]+s +n\+1' "$tmp/out" || fail "no alarm: $(cat "$tmp/out")"; ok
+grep -Eq '^redundancy_lost +demo +[0-9-]+T[0-9:]+[+-][0-9:]+ +n\+1' "$tmp/out" || fail "no alarm: $(cat "$tmp/out")"; ok
 c status --json | grep -q '"alarms":\[{"kind":"redundancy_lost","subject":"demo","since":' ||
     fail "status: no alarms"; ok
 c in-service psu ps2 >/dev/null || fail "in-service ps2"

@@ -310,16 +310,24 @@ static void ctl_against(const char *status_body, const char *args, char *out, si
 static void test_alarms_listed_and_counted(void **state)
 {
     (void)state;
+    setenv("TZ", "UTC", 1); /* rackpowerctl's wall clock, for the comparison */
     static const char with[] =
-        "{\"name\":\"demo\",\"counts\":{},\"alarms\":["
+        "{\"name\":\"demo\",\"counts\":{},\"started\":1795260744.28,\"alarms\":["
         "{\"kind\":\"device_down\",\"subject\":\"modbus-tcp\",\"since\":12.5,"
         "\"reason\":\"no answer\"},"
         "{\"kind\":\"psu_unknown\",\"subject\":\"ps3\",\"since\":40,\"reason\":\"unreadable\"}]}";
     char out[2048];
     ctl_against(with, "alarms", out, sizeof(out));
-    assert_string_equal(out, "KIND             SUBJECT           SINCE  REASON\n"
-                             "device_down      modbus-tcp      12.500s  no answer\n"
-                             "psu_unknown      ps3             40.000s  unreadable\n");
+    /* since: the start's time plus the alarm's since, on the wall clock */
+    assert_string_equal(out,
+                        "KIND             SUBJECT      SINCE                      REASON\n"
+                        "device_down      modbus-tcp   2026-11-21T11:32:36+00:00  no answer\n"
+                        "psu_unknown      ps3          2026-11-21T11:33:04+00:00  unreadable\n");
+    setenv("TZ", "XYZ-5:30", 1); /* local time, with its offset */
+    ctl_against(with, "alarms", out, sizeof(out));
+    assert_non_null(
+        strstr(out, "\ndevice_down      modbus-tcp   2026-11-21T17:02:36+05:30  no answer\n"));
+    setenv("TZ", "UTC", 1);
     ctl_against(with, "alarms --json", out, sizeof(out));
     assert_string_equal(out, "{\"alarms\":[{\"kind\":\"device_down\",\"subject\":\"modbus-tcp\","
                              "\"since\":12.5,\"reason\":\"no answer\"},{\"kind\":\"psu_unknown\","

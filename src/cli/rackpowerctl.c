@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -42,6 +44,7 @@ static void usage(FILE *f)
         "  status                          the rack: protection, capacity, allocation\n"
         "  alarms                          the active alarms: kind, subject, since, why\n"
         "  servers | psus | buses          every server, PSU or bus bar\n"
+        "  servers ID                      one server: state, grant, draw, queue position, why\n"
         "  events [--tail N | --since ID] [--follow]\n"
         "                                  the journal (last 20); --follow waits for more\n"
         "  power-on ID | power-off ID      ask power for a server, or release it\n"
@@ -117,13 +120,32 @@ static const char *str(json_t *o, const char *key)
     return s ? s : "-";
 }
 
-/* A number in W, or "-" for null. */
+/* A number in W rounded to a whole watt (half away from zero), or "-" for
+ * null: tables show whole watts; --json has the API's figures, fractional
+ * where a device measured them. */
 static void fmt_w(char *buf, size_t len, json_t *v)
 {
     if (json_is_number(v))
-        snprintf(buf, len, "%.15g", json_number_value(v));
+        snprintf(buf, len, "%lld", (long long)llround(json_number_value(v)));
     else
         snprintf(buf, len, "-");
+}
+
+/* Unix time as local ISO 8601 with its offset, to the second:
+ * "2026-11-30T21:04:05+01:00" ("-" when not a number). */
+static void fmt_time(char *buf, size_t len, json_t *v)
+{
+    struct tm tm;
+    char off[8];
+    time_t t = json_is_number(v) ? (time_t)floor(json_number_value(v)) : 0;
+    if (!json_is_number(v) || !localtime_r(&t, &tm) ||
+        !strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm) || !strftime(off, sizeof(off), "%z", &tm) ||
+        strlen(off) != 5) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    size_t n = strlen(buf); /* %z is +hhmm; ISO 8601's extended form is +hh:mm */
+    snprintf(buf + n, len - n, "%.3s:%.2s", off, off + 3);
 }
 
 static void join_array(char *buf, size_t len, json_t *a)
@@ -140,14 +162,21 @@ static void join_array(char *buf, size_t len, json_t *a)
 
 /* ---- events, as the simulator prints them ---- */
 
+/* id, wall-clock time, the event's columns, then the operator's note (unless
+ * the reason already ends with it, as an out-of-service's does) */
 static void print_event(json_t *ev)
 {
     struct evjson_text x;
-    char cols[1024];
+    char cols[1024], when[64];
     evjson_text(ev, &x);
     evjson_columns(&x, cols, sizeof(cols));
-    printf("%6lld %10.3fs  %s\n", (long long)json_integer_value(json_object_get(ev, "id")),
-           json_number_value(json_object_get(ev, "t")), cols);
+    fmt_time(when, sizeof(when), json_object_get(ev, "time"));
+    const char *note = json_string_value(json_object_get(ev, "note"));
+    size_t nl = note ? strlen(note) : 0, wl = strlen(x.why);
+    if (note && (!*note || (wl >= nl && !strcmp(x.why + wl - nl, note))))
+        note = NULL;
+    printf("%6lld %s  %s%s%s%s\n", (long long)json_integer_value(json_object_get(ev, "id")), when,
+           cols, note ? " [note: " : "", note ? note : "", note ? "]" : "");
 }
 
 static void print_event_json(json_t *ev)
@@ -272,15 +301,22 @@ static void print_alarms(json_t *j)
         printf("no active alarms\n");
         return;
     }
-    printf("%-16s %-12s %10s  %s\n", "KIND", "SUBJECT", "SINCE", "REASON");
+    /* since counts from the start, as an event's t: the wall clock is the
+     * start's time plus it */
+    json_t *started = json_object_get(j, "started");
+    printf("%-16s %-12s %-25s  %s\n", "KIND", "SUBJECT", "SINCE", "REASON");
     size_t i;
     json_t *a;
     json_array_foreach(alarms, i, a)
     {
-        char since[32] = "-";
-        if (json_is_number(json_object_get(a, "since")))
-            snprintf(since, sizeof(since), "%.3fs", json_number_value(json_object_get(a, "since")));
-        printf("%-16s %-12s %10s  %s\n", str(a, "kind"), str(a, "subject"), since,
+        char since[64] = "-";
+        json_t *at = json_is_number(json_object_get(a, "since")) && json_is_number(started)
+                         ? json_real(json_number_value(started) +
+                                     json_number_value(json_object_get(a, "since")))
+                         : json_null();
+        fmt_time(since, sizeof(since), at);
+        json_decref(at);
+        printf("%-16s %-12s %-25s  %s\n", str(a, "kind"), str(a, "subject"), since,
                str(a, "reason"));
     }
 }
@@ -289,19 +325,37 @@ static void print_servers(json_t *j)
 {
     size_t i;
     json_t *s;
-    char watts[32], asks[32], draw[32], buses[64];
-    printf("%-12s %-8s %8s %8s %5s %-8s %-10s %8s\n", "ID", "STATE", "WATTS", "ASKS", "PRIO",
-           "BUSES", "CHASSIS", "DRAW");
+    char watts[32], asks[32], draw[32], buses[64], queue[32];
+    printf("%-12s %-8s %8s %8s %5s %-8s %-10s %8s %5s\n", "ID", "STATE", "GRANT W", "ASKS W",
+           "PRIO", "BUSES", "CHASSIS", "DRAW W", "QUEUE");
     json_array_foreach(json_object_get(j, "servers"), i, s)
     {
         fmt_w(watts, sizeof(watts), json_object_get(s, "watts"));
         fmt_w(asks, sizeof(asks), json_object_get(s, "power_w"));
         fmt_w(draw, sizeof(draw), json_object_get(s, "draw_w"));
+        fmt_w(queue, sizeof(queue), json_object_get(s, "queue_position"));
         join_array(buses, sizeof(buses), json_object_get(s, "buses"));
-        printf("%-12s %-8s %8s %8s %5lld %-8s %-10s %8s\n", str(s, "id"), str(s, "state"), watts,
-               asks, (long long)json_integer_value(json_object_get(s, "priority")), buses,
-               str(s, "chassis"), draw);
+        printf("%-12s %-8s %8s %8s %5lld %-8s %-10s %8s %5s\n", str(s, "id"), str(s, "state"),
+               watts, asks, (long long)json_integer_value(json_object_get(s, "priority")), buses,
+               str(s, "chassis"), draw, queue);
     }
+}
+
+/* One server in one line: "ml1: waiting, priority 5, granted 0 of 3000 W,
+ * draws - W, queue position 1; queued: n+1: ..." */
+static void print_server(json_t *s)
+{
+    char watts[32], asks[32], draw[32], queue[48] = "not queued";
+    fmt_w(watts, sizeof(watts), json_object_get(s, "watts"));
+    fmt_w(asks, sizeof(asks), json_object_get(s, "power_w"));
+    fmt_w(draw, sizeof(draw), json_object_get(s, "draw_w"));
+    json_t *q = json_object_get(s, "queue_position");
+    if (json_is_integer(q))
+        snprintf(queue, sizeof(queue), "queue position %lld", (long long)json_integer_value(q));
+    const char *why = json_string_value(json_object_get(s, "reason"));
+    printf("%s: %s, priority %lld, granted %s of %s W, draws %s W, %s; %s\n", str(s, "id"),
+           str(s, "state"), (long long)json_integer_value(json_object_get(s, "priority")), watts,
+           asks, draw, queue, why ? why : "no decision about it on record");
 }
 
 static void print_psus(json_t *j)
@@ -309,14 +363,14 @@ static void print_psus(json_t *j)
     size_t i;
     json_t *p;
     char cap[32], rated[32], out[32];
-    printf("%-10s %-9s %-4s %-5s %9s %9s %-6s %-8s %8s\n", "ID", "STATE", "OOS", "BUS", "CAPACITY",
-           "RATED", "FEED", "SWITCH", "OUTPUT");
+    printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s\n", "ID", "STATE", "OOS", "BUS",
+           "CAPACITY W", "RATED W", "FEED", "SWITCH", "OUTPUT W");
     json_array_foreach(json_object_get(j, "psus"), i, p)
     {
         fmt_w(cap, sizeof(cap), json_object_get(p, "capacity_w"));
         fmt_w(rated, sizeof(rated), json_object_get(p, "rated_w"));
         fmt_w(out, sizeof(out), json_object_get(p, "output_w"));
-        printf("%-10s %-9s %-4s %-5s %9s %9s %-6s %-8s %8s\n", str(p, "id"), str(p, "state"),
+        printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s\n", str(p, "id"), str(p, "state"),
                json_is_true(json_object_get(p, "out_of_service")) ? "yes" : "no", str(p, "bus"),
                cap, rated, str(p, "feed"), str(p, "switch"), out);
     }
@@ -327,13 +381,13 @@ static void print_buses(json_t *j)
     size_t i;
     json_t *b;
     char cap[32], load[32], psus[256];
-    printf("%-8s %-7s %-4s %9s %9s %s\n", "ID", "STATE", "OOS", "CAPACITY", "LOAD", "PSUS");
+    printf("%-8s %-7s %-4s %10s %9s %s\n", "ID", "STATE", "OOS", "CAPACITY W", "LOAD W", "PSUS");
     json_array_foreach(json_object_get(j, "buses"), i, b)
     {
         fmt_w(cap, sizeof(cap), json_object_get(b, "capacity_w"));
         fmt_w(load, sizeof(load), json_object_get(b, "load_w"));
         join_array(psus, sizeof(psus), json_object_get(b, "psus"));
-        printf("%-8s %-7s %-4s %9s %9s %s\n", str(b, "id"), str(b, "state"),
+        printf("%-8s %-7s %-4s %10s %9s %s\n", str(b, "id"), str(b, "state"),
                json_is_true(json_object_get(b, "out_of_service")) ? "yes" : "no", cap, load, psus);
     }
 }
@@ -398,11 +452,17 @@ static int post(const struct opts *o, const char *kind, const char *id, const ch
     return 0;
 }
 
-static int get(const struct opts *o, const char *what)
+/* GET of a list, or of one element when id is not NULL (servers ID). */
+static int get(const struct opts *o, const char *what, const char *id)
 {
-    char path[64];
+    char path[128];
     bool alarms = !strcmp(what, "alarms"); /* they are a part of the status */
-    snprintf(path, sizeof(path), "/v1/%s", alarms ? "status" : what);
+    if (id) {
+        check_id(id);
+        snprintf(path, sizeof(path), "/v1/%s/%s", what, id);
+    } else {
+        snprintf(path, sizeof(path), "/v1/%s", alarms ? "status" : what);
+    }
     struct http_response raw;
     json_t *j = call(o, "GET", path, NULL, &raw);
     if (o->json && alarms) {
@@ -416,6 +476,8 @@ static int get(const struct opts *o, const char *what)
         print_alarms(j);
     else if (!strcmp(what, "status"))
         print_status(j);
+    else if (id)
+        print_server(j);
     else if (!strcmp(what, "servers"))
         print_servers(j);
     else if (!strcmp(what, "psus"))
@@ -684,17 +746,21 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "status") && strcmp(cmd, "alarms") && strcmp(cmd, "servers") &&
              strcmp(cmd, "psus") && strcmp(cmd, "buses") && strcmp(cmd, "events"))
         bad_usage("unknown command '%s'", cmd);
+    if (!strcmp(cmd, "servers") && nargs == 2)
+        want = 2; /* one server */
     if (nargs != want)
         bad_usage(nargs < want ? "%s: missing argument" : "%s: too many arguments", cmd);
     if ((o.follow || o.since >= 0 || o.tail != 20) && strcmp(cmd, "events"))
         bad_usage("%s: --follow, --tail and --since go with events", cmd);
-    if (o.reason && want == 1)
+    if (o.reason && (want == 1 || !strcmp(cmd, "servers")))
         bad_usage("%s: --reason goes with power-on/off and (in|out-of)-service", cmd);
 
     if (!strcmp(cmd, "events"))
         return cmd_events(&o);
     if (want == 1)
-        return get(&o, cmd);
+        return get(&o, cmd, NULL);
+    if (!strcmp(cmd, "servers"))
+        return get(&o, cmd, args[1]);
     if (want == 2)
         return post(&o, "servers", args[1], cmd);
     if (strcmp(args[1], "psu") && strcmp(args[1], "bus"))

@@ -81,6 +81,8 @@ struct engine {
     /* conditions that last: the active alarms, and the scratch to update them */
     struct alarm_set alarms, conditions, raised, cleared;
     char protection_reason[POLICY_REASON_LEN]; /* the policy's last word on protection */
+    /* per server: the reason of the last decision about it (GET /v1/servers/{id}) */
+    char (*srv_reason)[POLICY_REASON_LEN];
     char db_lost[600]; /* why the database file cannot be trusted, "" while it can */
 
     double started;
@@ -107,6 +109,7 @@ static void publish(struct engine *e)
         .devices = e->vdev,
         .ndevices = e->ndevs,
         .alarms = &e->alarms,
+        .srv_reason = e->srv_reason,
         .start_ns = e->dec.start_ns,
         .t_ns = mono_ns() - e->dec.start_ns,
         .started = e->started,
@@ -249,9 +252,15 @@ static void on_send(void *arg, const struct policy_action *v, size_t n)
 static void on_decided(void *arg, const struct policy_actions *acts)
 {
     struct engine *e = arg;
-    for (size_t k = 0; k < acts->n; k++)
-        if (acts->v[k].kind == POLICY_ACT_PROTECTION)
-            snprintf(e->protection_reason, sizeof(e->protection_reason), "%s", acts->v[k].reason);
+    for (size_t k = 0; k < acts->n; k++) {
+        const struct policy_action *a = &acts->v[k];
+        if (a->kind == POLICY_ACT_PROTECTION)
+            snprintf(e->protection_reason, sizeof(e->protection_reason), "%s", a->reason);
+        /* an ignored request changed nothing: the reason that stands is the
+         * decision's before it */
+        if (a->server >= 0 && a->server < e->rack.nservers && a->kind != POLICY_ACT_IGNORED)
+            snprintf(e->srv_reason[a->server], sizeof(*e->srv_reason), "%s", a->reason);
+    }
     update_alarms(e);
     devices_rack(e->devices, &e->rack);
     if (e->hub)
@@ -738,6 +747,40 @@ unsigned engine_api_port(const struct engine *e)
     return api_port(e->api);
 }
 
+/* Why a server is as it is survives a restart: its last decision's reason
+ * comes from the journal's last events (a waiting server's queue reason, a
+ * shed server's), until a new decision replaces it. */
+#define RECALL_EVENTS 1000
+
+static int recall_one(void *arg, int64_t id, const char *json)
+{
+    struct engine *e = arg;
+    (void)id;
+    json_t *ev = json_loads(json, 0, NULL);
+    const char *kind = json_string_value(json_object_get(ev, "event"));
+    const char *server = json_string_value(json_object_get(ev, "server"));
+    const char *reason = json_string_value(json_object_get(ev, "reason"));
+    /* decisions about a server, as on_decided keeps them (not a report, not
+     * an ignored request: they change nothing) */
+    static const char *const decisions[] = {"grant", "wait",    "release",   "cap",
+                                            "shed",  "restore", "reconcile", "adopt"};
+    bool decision = false;
+    for (size_t k = 0; kind && k < sizeof(decisions) / sizeof(*decisions); k++)
+        decision |= !strcmp(kind, decisions[k]);
+    int i = decision && server && reason ? rack_find_server(&e->rack, server) : -1;
+    if (i >= 0)
+        snprintf(e->srv_reason[i], sizeof(*e->srv_reason), "%s", reason);
+    json_decref(ev);
+    return 0;
+}
+
+static void recall_reasons(struct engine *e)
+{
+    char err[256];
+    if (store_events(e->store, 0, RECALL_EVENTS, true, recall_one, e, err, sizeof(err)))
+        log_warnx("the servers' last reasons cannot be read from the journal: %s", err);
+}
+
 struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
                           struct rackfile_daemon *conf, char *err, size_t errlen)
 {
@@ -766,9 +809,10 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->vdev = calloc(e->ndevs, sizeof(*e->vdev));
     e->dev_down = calloc(e->ndevs, sizeof(*e->dev_down));
     e->srv_known = calloc((size_t)r->nservers + 1, sizeof(*e->srv_known));
+    e->srv_reason = calloc((size_t)r->nservers + 1, sizeof(*e->srv_reason));
     e->dev_awaited = calloc(e->ndevs + 1, sizeof(*e->dev_awaited));
     if (commands_overlay_init(&e->ov, r) || !e->tel || !e->vdev || !e->dev_down || !e->srv_known ||
-        !e->dev_awaited) {
+        !e->srv_reason || !e->dev_awaited) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -793,6 +837,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         snprintf(err, errlen, "cannot read the ledger: %s", dberr);
         goto fail;
     }
+
+    recall_reasons(e);
 
     if (uv_loop_init(&e->loop)) {
         snprintf(err, errlen, "cannot start the event loop");
@@ -962,6 +1008,7 @@ void engine_free(struct engine *e)
     free(e->tel);
     free(e->dev_down);
     free(e->srv_known);
+    free(e->srv_reason);
     free(e->dev_awaited);
     alarm_set_free(&e->alarms);
     alarm_set_free(&e->conditions);

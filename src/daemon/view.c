@@ -20,7 +20,28 @@ static json_t *bus_names(const struct rack *r, uint32_t mask)
     return a;
 }
 
-json_t *view_server(const struct rack *r, int i)
+void view_queue_positions(const struct rack *r, int *pos)
+{
+    /* a waiting request's place: one more than the waiting requests the
+     * policy considers before it (quadratic, but racks hold tens of servers
+     * and this runs once per snapshot) */
+    for (int i = 0; i < r->nservers; i++) {
+        const struct rack_server *s = &r->servers[i];
+        pos[i] = 0;
+        if (s->state != RACK_SRV_WAITING)
+            continue;
+        pos[i] = 1;
+        for (int j = 0; j < r->nservers; j++) {
+            const struct rack_server *o = &r->servers[j];
+            if (j != i && o->state == RACK_SRV_WAITING &&
+                (o->priority < s->priority ||
+                 (o->priority == s->priority && (o->seq < s->seq || (o->seq == s->seq && j < i)))))
+                pos[i]++;
+        }
+    }
+}
+
+json_t *view_server(const struct rack *r, int i, int queue_pos, const char *reason)
 {
     const struct rack_server *s = &r->servers[i];
     bool draws = rack_server_draws(s);
@@ -37,6 +58,8 @@ json_t *view_server(const struct rack *r, int i)
     json_object_set_new(o, "draw_w",
                         draws && s->draw_mw >= 0 ? evjson_watts(s->draw_mw) : json_null());
     json_object_set_new(o, "seq", json_integer((json_int_t)s->seq));
+    json_object_set_new(o, "queue_position", queue_pos > 0 ? json_integer(queue_pos) : json_null());
+    json_object_set_new(o, "reason", reason && *reason ? json_string(reason) : json_null());
     return o;
 }
 
@@ -209,13 +232,20 @@ struct hub_snap *view_build(const struct view_in *in)
     int64_t cap[RACK_MAX_BUSES], load[RACK_MAX_BUSES];
     if (flow_rack(r, NULL, cap, load) > 1.0) /* the granted power does not fit: no split to show */
         memset(load, 0, sizeof(load));
-    for (int i = 0; i < r->nservers; i++)
-        json_array_append_new(servers, view_server(r, i));
+    int *queue = calloc((size_t)r->nservers + 1, sizeof(*queue));
+    bool listed = queue != NULL;
+    if (listed) {
+        view_queue_positions(r, queue);
+        for (int i = 0; i < r->nservers; i++)
+            json_array_append_new(
+                servers, view_server(r, i, queue[i], in->srv_reason ? in->srv_reason[i] : NULL));
+    }
+    free(queue);
     for (int i = 0; i < r->npsus; i++)
         json_array_append_new(psus, psu_obj(in, i));
     for (int b = 0; b < r->nbuses; b++)
         json_array_append_new(buses, bus_obj(in, b, cap, load));
-    bool ok = s && servers && psus && buses && status &&
+    bool ok = s && listed && servers && psus && buses && status &&
               (s->status = json_dumps(status, DUMP_FLAGS)) &&
               !fill_list(&s->servers, "servers", servers) && !fill_list(&s->psus, "psus", psus) &&
               !fill_list(&s->buses, "buses", buses);

@@ -31,16 +31,27 @@ struct view_in {
     const struct view_device *devices;
     size_t ndevices;
     const struct alarm_set *alarms; /* the active alarms */
-    int64_t start_ns;               /* mono_ns of the start: an alarm's since counts from it */
-    int64_t t_ns;                   /* since start */
-    double started;                 /* Unix time of the start */
+    /* per server: the reason of the last decision about it, "" when none is
+     * known (NULL: none for any) */
+    const char (*srv_reason)[POLICY_REASON_LEN];
+    int64_t start_ns; /* mono_ns of the start: an alarm's since counts from it */
+    int64_t t_ns;     /* since start */
+    double started;   /* Unix time of the start */
     int64_t last_event_id;
     const char *version;
 };
 
 /* A new snapshot, or NULL when out of memory. */
 struct hub_snap *view_build(const struct view_in *in);
-/* One server's object, as in GET /v1/servers/{id}. */
-json_t *view_server(const struct rack *r, int i);
+/*
+ * Each server's place in the queue: pos[i] is 1 for the waiting request the
+ * policy considers first (most important, then first come: the lowest
+ * priority number, then the lowest seq), 2 for the next ..., and 0 for a
+ * server that is not waiting. pos has r->nservers entries.
+ */
+void view_queue_positions(const struct rack *r, int *pos);
+/* One server's object, as in GET /v1/servers/{id}: queue_pos is its
+ * view_queue_positions entry, reason its last decision's ("" or NULL: null). */
+json_t *view_server(const struct rack *r, int i, int queue_pos, const char *reason);
 
 #endif

@@ -97,9 +97,15 @@ void *simdrv_open_at(const struct rackfile_device *dev, const struct rack *rack,
         if (cap_of(s, s->alloc_mw))
             phys_cap(&sim->ph, i, s->alloc_mw, now_ns, "open: capped before");
     }
-    if (dev->boot.n)
-        memcpy(sim->boot, dev->boot.v, dev->boot.n * sizeof(*sim->boot));
-    sim->nboot = dev->boot.n;
+    /* The boot list is for servers with no record of a power-off: one the
+     * controller has off after a request (seq > 0: it asked once, then was
+     * released by a power-off, an operator's or its own, or removed) stays
+     * off until someone asks again (docs/daemon.md). */
+    for (size_t k = 0; k < dev->boot.n; k++) {
+        const struct rack_server *s = &rack->servers[dev->boot.v[k]];
+        if (!(s->state == RACK_SRV_OFF && s->seq > 0))
+            sim->boot[sim->nboot++] = dev->boot.v[k];
+    }
     for (size_t k = 0; k < dev->timeline.nsteps; k++) {
         const struct rackfile_step *st = &dev->timeline.steps[k];
         sim->steps[k] = *st;
