@@ -279,7 +279,7 @@ static int routing(const struct rack *r, struct sizing *s)
         why_text(r, &w, s->power_why, sizeof(s->power_why));
     } else if (stranding_failure(r, false, s->power_why, sizeof(s->power_why))) {
         s->power_protected = false;
-    } else if (!s->power_protected && !route_protected(rt, demand, true, &w, &lost)) {
+    } else if (!s->power_protected && !route_protected(rt, demand, true, &w, &lost, NULL)) {
         why_text(r, &w, s->power_why, sizeof(s->power_why));
     }
     route_free(rt);
