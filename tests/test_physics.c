@@ -578,6 +578,99 @@ static void test_chassis_module_registers(void **state)
     simdevs_free(&d);
 }
 
+/* ---- power lost without the controller ------------------------------------ */
+
+/* a1 and a2 (A only) draw 2500 W; ps2 fails at 1 s and leaves A 2000 W: both
+ * brown out at 2 s. */
+static void brown_out_a1_a2(void)
+{
+    on_at(0, 1000, 0);
+    on_at(1, 1500, 0);
+    in(POLICY_PSU_FAIL, 1, 0, 1 * S);
+    phys_step(&ph, 2 * S);
+    assert_false(ph.srv[0].powered);
+    assert_false(ph.srv[1].powered);
+}
+
+static void test_brown_out_is_latched_until_the_controller_clears_it(void **state)
+{
+    (void)state;
+    struct simdevs d;
+    assert_int_equal(simdevs_init(&d, &ph, 19200), 0);
+    uint8_t rsp[MBSRV_PDU_MAX];
+    uint8_t unit = RACKMOD_CHASSIS_UNIT_BASE; /* c1: a1, a2 */
+    const uint8_t lost0[] = {0x03, 0, RACKMOD_SLOT_REG(0, RACKMOD_SLOT_LOST), 0, 1};
+    assert_int_equal(req(&d, unit, lost0, sizeof(lost0), rsp), 4);
+    assert_int_equal(rsp[3], 0);
+    /* the controller's own shed is no loss */
+    on_at(3, 500, 0);
+    assert_int_equal(phys_power(&ph, 3, false, 0, "test"), 0);
+    assert_int_equal(ph.srv[3].lost, 0);
+    brown_out_a1_a2();
+    assert_int_equal(ph.srv[0].lost, 1);
+    assert_int_equal(req(&d, unit, lost0, sizeof(lost0), rsp), 4);
+    assert_int_equal(rsp[2] << 8 | rsp[3], 1);
+    /* it stays latched, the server off (no power-on after AC loss) */
+    phys_step(&ph, 10 * S);
+    assert_false(ph.srv[0].powered);
+    assert_int_equal(req(&d, unit, lost0, sizeof(lost0), rsp), 4);
+    assert_int_equal(rsp[3], 1);
+    /* only 0 may be written */
+    const uint8_t set5[] = {0x06, 0, RACKMOD_SLOT_REG(0, RACKMOD_SLOT_LOST), 0, 5};
+    assert_int_equal(req(&d, unit, set5, sizeof(set5), rsp), 2);
+    assert_int_equal(rsp[1], MBSRV_EX_ILLEGAL_VALUE);
+    const uint8_t clear[] = {0x06, 0, RACKMOD_SLOT_REG(0, RACKMOD_SLOT_LOST), 0, 0};
+    assert_int_equal(req(&d, unit, clear, sizeof(clear), rsp), 5);
+    assert_int_equal(ph.srv[0].lost, 0);
+    assert_int_equal(ph.srv[1].lost, 1); /* its neighbour's latch is its own */
+    simdevs_free(&d);
+}
+
+static void test_power_on_after_ac_loss_loops_until_the_coil_is_written(void **state)
+{
+    (void)state;
+    ph.r.servers[0].ac_restart = 1;
+    ph.r.servers[1].ac_restart = 1;
+    brown_out_a1_a2();
+    assert_int_equal(phys_next_deadline(&ph), 2 * S + PHYS_AC_RESTART_NS);
+    phys_step(&ph, 2 * S + PHYS_AC_RESTART_NS - S / 10);
+    assert_false(ph.srv[0].powered);
+    ph.nev = 0;
+    phys_step(&ph, 2 * S + PHYS_AC_RESTART_NS);
+    assert_true(ph.srv[0].powered); /* power returned: it boots by itself */
+    assert_true(ph.srv[1].powered);
+    assert_true(has_event(PHYS_EV_SLOT, 0));
+    /* the overload is back: brown-out again, and again */
+    int64_t t = 2 * S + PHYS_AC_RESTART_NS;
+    for (int k = 0; k < 20; k++) {
+        t += S / 10;
+        phys_step(&ph, t);
+    }
+    assert_true(ph.srv[0].lost >= 2);
+    /* the controller writes its coil 0: it stays off */
+    assert_int_equal(phys_power(&ph, 0, false, t, "test"), 0);
+    assert_int_equal(phys_power(&ph, 1, false, t, "test"), 0);
+    uint16_t lost = ph.srv[0].lost;
+    phys_step(&ph, t + 10 * S);
+    assert_false(ph.srv[0].powered);
+    assert_false(ph.srv[1].powered);
+    assert_int_equal(ph.srv[0].lost, lost);
+}
+
+static void test_bus_failure_with_power_on_after_ac_loss_boots_at_its_repair(void **state)
+{
+    (void)state;
+    ph.r.servers[3].ac_restart = 1;
+    on_at(3, 500, 0); /* b1 on B only */
+    in(POLICY_BUS_FAIL, 1, 0, 1 * S);
+    assert_false(ph.srv[3].powered);
+    assert_int_equal(ph.srv[3].lost, 1);
+    phys_step(&ph, 5 * S); /* no power yet */
+    assert_false(ph.srv[3].powered);
+    in(POLICY_BUS_REPAIR, 1, 0, 6 * S);
+    assert_true(ph.srv[3].powered);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -598,6 +691,9 @@ int main(void)
         T(test_slow_switch_leaves_the_psu_on_no_bus_meanwhile),
         T(test_power_on_asks_and_a_grant_clears_the_ask),
         T(test_remove_leaves_an_empty_slot),
+        T(test_brown_out_is_latched_until_the_controller_clears_it),
+        T(test_power_on_after_ac_loss_loops_until_the_coil_is_written),
+        T(test_bus_failure_with_power_on_after_ac_loss_boots_at_its_repair),
         T(test_control_lines),
         cmocka_unit_test(test_orv3_float_encoding),
         cmocka_unit_test(test_orv3_string_high_byte_first),

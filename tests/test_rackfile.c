@@ -264,6 +264,7 @@ static void test_defaults_applied(void **state)
     assert_int_equal(r.psus[1].switch_ns, RACK_RELAY_SWITCH_NS);
     assert_int_equal(r.servers[0].min_mw, 500000);
     assert_int_equal(r.servers[0].chassis, -1);
+    assert_int_equal(r.servers[0].ac_restart, 0); /* stays off after a loss of power */
     assert_int_equal(r.nchassis, 0);
     assert_null(r.chassis);
 }
@@ -354,7 +355,7 @@ static void test_unknown_key_reports_line_and_column(void **state)
                        "    - id: s1\n"
                        "      power: 100\n",
                  "t.yaml:5:7: unknown key 'power' in server (expected id, power_w, min_w, "
-                 "priority, buses, chassis)");
+                 "priority, buses, chassis, power_on_after_ac_loss)");
     expect_error("rack:\n  buses: [A]\n  protecton: n+1\n",
                  "t.yaml:3:3: unknown key 'protecton' in rack (expected name, protection, "
                  "on_protection_loss, restore_after_s, holdup_ms, feeds, buses, psus, servers)");
@@ -475,6 +476,22 @@ static void test_bad_words_list_the_allowed_ones(void **state)
                  "t.yaml:3:23: on_protection_loss: expected one of shed, hold, got a list");
     expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1, buses: [A], switch: mosfet}\n",
                  "t.yaml:4:50: switch: expected one of fet, relay, breaker, got 'mosfet'");
+    expect_error(BUSES "  servers:\n    - {id: s, power_w: 1, priority: 1, buses: [A], "
+                       "power_on_after_ac_loss: yes}\n",
+                 "t.yaml:4:76: power_on_after_ac_loss: expected one of false, true, got 'yes'");
+}
+
+static void test_power_on_after_ac_loss_is_read_per_server(void **state)
+{
+    (void)state;
+    assert_int_equal(load_rack(BUSES "  servers:\n"
+                                     "    - {id: s1, power_w: 5, priority: 1, buses: [A], "
+                                     "power_on_after_ac_loss: true}\n"
+                                     "    - {id: s2, power_w: 5, priority: 1, buses: [A], "
+                                     "power_on_after_ac_loss: false}\n"),
+                     0);
+    assert_int_equal(r.servers[0].ac_restart, 1);
+    assert_int_equal(r.servers[1].ac_restart, 0);
 }
 
 static void test_bad_ids_and_names(void **state)
@@ -1129,6 +1146,7 @@ int main(void)
         cmocka_unit_test_teardown(test_absurd_values_rejected, teardown),
         cmocka_unit_test_teardown(test_priority_must_be_integer, teardown),
         cmocka_unit_test_teardown(test_bad_words_list_the_allowed_ones, teardown),
+        cmocka_unit_test_teardown(test_power_on_after_ac_loss_is_read_per_server, teardown),
         cmocka_unit_test_teardown(test_bad_ids_and_names, teardown),
         cmocka_unit_test_teardown(test_duplicate_ids_name_the_first, teardown),
         cmocka_unit_test_teardown(test_unknown_references, teardown),

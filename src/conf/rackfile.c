@@ -79,7 +79,8 @@ static const struct conf_field psu_fields[] = {
 };
 static const struct conf_table psu_table = {.what = "psu", .f = psu_fields, .n = LEN(psu_fields)};
 
-enum { SRV_ID, SRV_POWER, SRV_MIN, SRV_PRIORITY, SRV_BUSES, SRV_CHASSIS };
+enum { SRV_ID, SRV_POWER, SRV_MIN, SRV_PRIORITY, SRV_BUSES, SRV_CHASSIS, SRV_AC_RESTART };
+static const char *const booleans[] = {"false", "true", NULL};
 static const struct conf_field server_fields[] = {
     [SRV_ID] = {"id", conf_set_id, .required = true, .off = offsetof(struct rack_server, id)},
     [SRV_POWER] = {"power_w", conf_set_num, .required = true,
@@ -92,6 +93,8 @@ static const struct conf_field server_fields[] = {
     [SRV_BUSES] = {"buses", set_busmask, .required = true,
                    .off = offsetof(struct rack_server, wired)},
     [SRV_CHASSIS] = {"chassis", set_chassis, .off = offsetof(struct rack_server, chassis)},
+    [SRV_AC_RESTART] = {"power_on_after_ac_loss", conf_set_enum, .def = "false",
+                        .off = offsetof(struct rack_server, ac_restart), .words = booleans},
 };
 static const struct conf_table server_table = {
     .what = "server", .f = server_fields, .n = LEN(server_fields)};

@@ -63,6 +63,8 @@ struct rack_server {
     int64_t alloc_mw; /* granted now: power_mw when on, the cap when capped, else 0 */
     int64_t draw_mw;  /* last reported actual draw, -1 when never reported */
     uint64_t seq;     /* order of its request, first come first served */
+    int ac_restart;   /* 1: powers on by itself when power returns after a loss
+                       * (its BIOS's power-on-after-AC-loss); the simulator's */
     /* Power lost without a decision (POLICY_LOST_POWER, docs/policy.md). */
     int losses;      /* losses in a row, each soon after the one before; 0 = none */
     int64_t lost_ns; /* when it last lost power (meaningful while losses > 0) */

@@ -64,12 +64,35 @@ static int64_t server_draw(const struct phys_server *s, const struct rack_server
     return d;
 }
 
+/* Its power is gone, the coil still on: latched for the controller, and a
+ * server set to power on after AC loss will boot again once power returns. */
 static void drop(struct phys *ph, int i, const char *why)
 {
     struct phys_server *s = &ph->srv[i];
     s->powered = false;
     s->draw_mw = 0;
-    phys_event(ph, PHYS_EV_SLOT, i, "brown-out: %s lost power (%s)", ph->r.servers[i].id, why);
+    if (s->lost < UINT16_MAX)
+        s->lost++;
+    s->ac_lost = true;
+    s->ac_lost_ns = ph->now_ns;
+    phys_event(ph, PHYS_EV_SLOT, i, "brown-out: %s lost power (%s)%s", ph->r.servers[i].id, why,
+               ph->r.servers[i].ac_restart ? "; it powers on again when power returns" : "");
+}
+
+/* Whether a browned-out server set to power on after AC loss boots now:
+ * its delay has passed and some bus it is wired to delivers again. */
+static bool ac_restart_due(const struct phys *ph, int i)
+{
+    const struct phys_server *s = &ph->srv[i];
+    const struct rack *r = &ph->r;
+    if (!s->ac_lost || s->powered || !s->present || !r->servers[i].ac_restart ||
+        ph->now_ns - s->ac_lost_ns < PHYS_AC_RESTART_NS)
+        return false;
+    uint32_t alive = rack_alive_buses(r);
+    for (int b = 0; b < r->nbuses; b++)
+        if ((r->servers[i].wired & alive) >> b & 1 && ph->bus_cap_mw[b] > 0)
+            return true;
+    return false;
 }
 
 static void bus_names(const struct rack *r, uint32_t set, char *buf, size_t len)
@@ -88,6 +111,15 @@ static void settle(struct phys *ph)
     uint32_t alive = rack_alive_buses(r);
     flow_bus_capacity(r, ph->bus_cap_mw);
 
+    for (int i = 0; i < r->nservers; i++) {
+        if (!ac_restart_due(ph, i))
+            continue;
+        ph->srv[i].powered = true;
+        ph->srv[i].ac_lost = false;
+        phys_event(ph, PHYS_EV_SLOT, i,
+                   "power returned: %s powers on again by itself (power_on_after_ac_loss)",
+                   r->servers[i].id);
+    }
     for (int i = 0; i < r->nservers; i++) {
         struct phys_server *s = &ph->srv[i];
         if (s->powered && !(r->servers[i].wired & alive)) {
@@ -333,6 +365,11 @@ int64_t phys_next_deadline(const struct phys *ph)
             d = ph->psu[i].pending_at_ns;
     if (ph->overload_since_ns != NO_OVERLOAD && ph->overload_since_ns + ph->overload_ns < d)
         d = ph->overload_since_ns + ph->overload_ns;
+    for (int i = 0; i < ph->r.nservers; i++) {
+        const struct phys_server *s = &ph->srv[i];
+        if (s->ac_lost && ph->r.servers[i].ac_restart && s->ac_lost_ns + PHYS_AC_RESTART_NS < d)
+            d = s->ac_lost_ns + PHYS_AC_RESTART_NS;
+    }
     return d;
 }
 
@@ -439,6 +476,7 @@ int phys_apply(struct phys *ph, const struct policy_input *in, int64_t now_ns, c
         struct phys_server *s = &ph->srv[i];
         bool was_on = s->powered;
         s->powered = false;
+        s->ac_lost = false;
         s->ask = RACKMOD_ASK_POWER_OFF;
         slot_change(ph, i);
         phys_event(ph, PHYS_EV_SLOT, i, "%s %s", r->servers[i].id,
@@ -449,6 +487,7 @@ int phys_apply(struct phys *ph, const struct policy_input *in, int64_t now_ns, c
         struct phys_server *s = &ph->srv[i];
         s->present = false;
         s->powered = false;
+        s->ac_lost = false;
         s->ask = RACKMOD_ASK_NONE;
         slot_change(ph, i);
         phys_event(ph, PHYS_EV_SLOT, i, "%s pulled out of its slot", r->servers[i].id);
@@ -549,6 +588,7 @@ int phys_power(struct phys *ph, int server, bool on, int64_t now_ns, const char 
     phys_step(ph, now_ns);
     bool was = s->powered;
     s->powered = on;
+    s->ac_lost = false; /* the controller decided: it stays as written */
     if (on && s->ask == RACKMOD_ASK_POWER_ON) {
         s->ask = RACKMOD_ASK_NONE;
         slot_change(ph, server);
@@ -583,5 +623,16 @@ void phys_clear_ask(struct phys *ph, int server, int64_t now_ns, const char *why
         s->ask = RACKMOD_ASK_NONE;
         slot_change(ph, server);
         phys_event(ph, PHYS_EV_NOTE, server, "%s: %s ask cleared", why, ph->r.servers[server].id);
+    }
+}
+
+void phys_clear_lost(struct phys *ph, int server, int64_t now_ns, const char *why)
+{
+    struct phys_server *s = &ph->srv[server];
+    phys_step(ph, now_ns);
+    if (s->lost) {
+        phys_event(ph, PHYS_EV_NOTE, server, "%s: %s lost latch cleared (was %u)", why,
+                   ph->r.servers[server].id, s->lost);
+        s->lost = 0;
     }
 }

@@ -23,7 +23,9 @@
 
 #define PHYS_TICK_NS 100000000LL              /* the caller steps at least this often */
 #define PHYS_DEFAULT_OVERLOAD_NS 1000000000LL /* hold-up and batteries carry an overload */
-#define PHYS_VOUT_MV 51000                    /* output voltage at no load */
+/* A server set to power on after AC loss boots this long after power returns. */
+#define PHYS_AC_RESTART_NS 1000000000LL
+#define PHYS_VOUT_MV 51000 /* output voltage at no load */
 #define PHYS_VIN_MV 230000
 #define PHYS_VBULK_MV 400000
 #define PHYS_FREQ_HZ 50
@@ -37,7 +39,11 @@ struct phys_server {
     int64_t cap_mw;    /* cap written by the controller, 0 = none */
     int64_t report_mw; /* a reported fixed draw, -1 = the power model */
     int64_t draw_mw;   /* what it draws now, 0 unless powered */
-    double u;          /* utilisation, a slow random walk in 0..1 */
+    uint16_t lost;     /* latch: losses of power the controller did not order (RACKMOD_SLOT_LOST) */
+    bool ac_lost;      /* lost power with its coil on: a server set to power on after AC
+                        * loss boots again when power returns (until the coil is written) */
+    int64_t ac_lost_ns; /* when it lost it */
+    double u;           /* utilisation, a slow random walk in 0..1 */
 };
 
 struct phys_psu {
@@ -128,6 +134,8 @@ int phys_power(struct phys *ph, int server, bool on, int64_t now_ns, const char 
 void phys_cap(struct phys *ph, int server, int64_t cap_mw, int64_t now_ns, const char *why);
 /* The controller handled the ask: it goes back to none. */
 void phys_clear_ask(struct phys *ph, int server, int64_t now_ns, const char *why);
+/* The controller saw the losses of power latched in the slot: the latch goes back to 0. */
+void phys_clear_lost(struct phys *ph, int server, int64_t now_ns, const char *why);
 
 /* Appends an event (the log line is printf-formatted). */
 void phys_event(struct phys *ph, enum phys_event_kind kind, int index, const char *fmt, ...)

@@ -64,10 +64,12 @@ static void ctl_status(struct serve *s, struct ctl_client *c)
     for (int i = 0; i < r->nservers; i++) {
         const struct phys_server *v = &ph->srv[i];
         int slot = 0, unit = simdevs_server_unit(&s->dev, i, &slot);
-        ctl_reply(c, "server %s unit %d slot %d %s %s draw %.0f W cap %.0f W ask %u changes %u",
+        ctl_reply(c,
+                  "server %s unit %d slot %d %s %s draw %.0f W cap %.0f W ask %u changes %u "
+                  "lost %u",
                   r->servers[i].id, unit, slot, v->present ? "present" : "absent",
                   v->powered ? "on" : "off", (double)v->draw_mw / 1000, (double)v->cap_mw / 1000,
-                  v->ask, v->changes);
+                  v->ask, v->changes, v->lost);
     }
 }
 

@@ -289,6 +289,8 @@ static uint16_t slot_reg(const struct simdevs *d, int unit, unsigned reg)
         return s->ask;
     case RACKMOD_SLOT_CHANGES:
         return s->changes;
+    case RACKMOD_SLOT_LOST:
+        return s->lost;
     default:
         return 0;
     }
@@ -416,9 +418,10 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
             return MBSRV_EX_ILLEGAL_ADDRESS;
         for (unsigned k = 0; k < n; k++) {
             unsigned field = (addr + k) % RACKMOD_SLOT_FIELDS;
-            if (field != RACKMOD_SLOT_CAP_W && field != RACKMOD_SLOT_ASK) {
+            if (field != RACKMOD_SLOT_CAP_W && field != RACKMOD_SLOT_ASK &&
+                field != RACKMOD_SLOT_LOST) {
                 phys_event(ph, PHYS_EV_ERROR, -1,
-                           "write %s reg %u refused: only CAP_W and ASK are writable", name,
+                           "write %s reg %u refused: only CAP_W, ASK and LOST are writable", name,
                            addr + k);
                 return MBSRV_EX_ILLEGAL_ADDRESS;
             }
@@ -428,6 +431,12 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
                            addr + k, regs[k]);
                 return MBSRV_EX_ILLEGAL_VALUE;
             }
+            if (field == RACKMOD_SLOT_LOST && regs[k] != 0) {
+                phys_event(ph, PHYS_EV_ERROR, -1,
+                           "write %s reg %u = %u refused: the lost latch can only be cleared (0)",
+                           name, addr + k, regs[k]);
+                return MBSRV_EX_ILLEGAL_VALUE;
+            }
         }
         for (unsigned k = 0; k < n; k++) {
             unsigned reg = addr + k;
@@ -435,6 +444,8 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
             snprintf(why, sizeof(why), "write %s reg %u = %u", name, reg, regs[k]);
             if (reg % RACKMOD_SLOT_FIELDS == RACKMOD_SLOT_CAP_W)
                 phys_cap(ph, i, (int64_t)regs[k] * 1000, d->now_ns, why);
+            else if (reg % RACKMOD_SLOT_FIELDS == RACKMOD_SLOT_LOST)
+                phys_clear_lost(ph, i, d->now_ns, why);
             else
                 phys_clear_ask(ph, i, d->now_ns, why);
         }

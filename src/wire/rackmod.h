@@ -50,6 +50,9 @@ enum rackmod_slot_field {
     RACKMOD_SLOT_DRAW_W = 4,    /* measured draw, W */
     RACKMOD_SLOT_ASK = 5,       /* enum rackmod_ask; written 0 by the controller once handled */
     RACKMOD_SLOT_CHANGES = 6,   /* counts every change of PRESENT or ASK (wraps at 65536) */
+    RACKMOD_SLOT_LOST = 7,      /* latch: +1 each time the server lost power without the
+                                 * coil being written 0 (brown-out, breaker), saturating at
+                                 * 65535; written 0 by the controller once it has seen it */
     RACKMOD_SLOT_FIELDS = 8,    /* registers per slot */
 };
 #define RACKMOD_SLOT_REG(slot, field) ((slot)*RACKMOD_SLOT_FIELDS + (field))
