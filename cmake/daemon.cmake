@@ -73,6 +73,10 @@ add_test(NAME daemon_modbus COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_modbus.s
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_modbus PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_oos COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_oos.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_oos PROPERTIES TIMEOUT 300)
 add_test(NAME daemon_ledger COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_ledger.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})

@@ -35,7 +35,9 @@ show() { echo; echo "\$ rackpowerctl $*"; "$build/rackpowerctl" --unix-socket "$
 show status
 show servers
 show power-on ml1
+show out-of-service psu ps1 --dry-run
 show out-of-service psu ps1 --reason "fan replacement"
+show out-of-service psu ps4 || true # it would shed: refused without --force
 show servers
 show in-service psu ps1
 show events --tail 6

@@ -130,6 +130,12 @@ expect_raw 200 "GET /v1/status HTTP/1.1\r\n${H}Content-Length: 0\r\nContent-Leng
 expect_raw 400 "POST /v1/servers/db1/power-on HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\n{bad}" "bad JSON"
 expect_raw 400 "POST /v1/servers/db1/power-on HTTP/1.1\r\n${H}Content-Length: 7\r\n\r\n{\"x\":1}" "unknown key"
 expect_raw 400 "POST /v1/psus/ps1/out-of-service HTTP/1.1\r\n${H}Content-Length: 2\r\n\r\n[]" "not an object"
+expect_raw 400 "POST /v1/psus/ps1/out-of-service HTTP/1.1\r\n${H}Content-Length: 15\r\n\r\n{\"force\":\"yes\"}" "force not a boolean"
+grep -q '"error":"body: force: expected true or false"' "$tmp/raw" || fail "force: $(cat "$tmp/raw")"; ok
+expect_raw 400 "POST /v1/servers/db1/power-on HTTP/1.1\r\n${H}Content-Length: 16\r\n\r\n{\"dry_run\":true}" "dry_run on power-on"
+expect_raw 400 "POST /v1/psus/ps1/in-service HTTP/1.1\r\n${H}Content-Length: 14\r\n\r\n{\"force\":true}" "force on in-service"
+expect_raw 200 "POST /v1/psus/ps1/out-of-service HTTP/1.1\r\n${H}Content-Length: 16\r\n\r\n{\"dry_run\":true}" "a dry run"
+grep -q '"dry_run":true,"would_change":true,"changed":false' "$tmp/raw" || fail "dry run: $(cat "$tmp/raw")"; ok
 expect_raw 400 "GET /v1/events?since=abc HTTP/1.1\r\n$H\r\n" "bad since"
 expect_raw 400 "GET /v1/events?limit=0 HTTP/1.1\r\n$H\r\n" "bad limit"
 expect_raw 400 "GET /v1/status?x=1 HTTP/1.1\r\n$H\r\n" "unknown parameter"
@@ -147,12 +153,25 @@ expect_raw 200 "GET /v1/status HTTP/1.1\r\n$H\r\n" "still serving"
 # ---- an operator takes PSUs out: re-route, then cap and shed ----
 c out-of-service psu ps1 --reason "fan swap" >"$tmp/out" || fail "out-of-service ps1"; ok
 grep -q '^psu ps1: out of service, failed' "$tmp/out" || fail "oos answer: $(cat "$tmp/out")"; ok
-grep -Eq 'psu_fail +ps1 +out of service by operator' "$tmp/out" || fail "oos: no psu_fail event"; ok
-grep -Eq 'switch +ps4 +B -> A' "$tmp/out" || fail "oos: no re-route: $(cat "$tmp/out")"; ok
+grep -Eq '^  switch +ps4 +B -> A' "$tmp/out" || fail "oos: no re-route: $(cat "$tmp/out")"; ok
 c psus --json | grep -q '"id":"ps4","state":"ok","out_of_service":false,"bus":"A"' ||
     fail "ps4 not re-routed in /v1/psus"; ok
 c events --tail 5 --json | grep -q '"note":"fan swap"' || fail "the operator's reason is not journaled"; ok
-c out-of-service psu ps4 >"$tmp/out" || fail "out-of-service ps4"; ok
+grep -Eq 'switch +ps1 +A -> none +out of service: ps1 leaves every bus' "$tmp/out" ||
+    fail "oos: ps1's switch did not open: $(cat "$tmp/out")"; ok
+c psus --json | grep -q '"id":"ps1","state":"failed","out_of_service":true,"bus":null' ||
+    fail "ps1 still on a bus in /v1/psus: $(c psus --json)"; ok
+# ps4 out would shed and cap: refused without --force, nothing done
+srv_state >"$tmp/states0"
+c out-of-service psu ps4 >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] || fail "oos ps4 without --force: not refused: $(cat "$tmp/out")"; ok
+grep -q '^psu ps4: refused: out of service would cause:' "$tmp/out" || fail "refusal: $(cat "$tmp/out")"; ok
+grep -Eq '^  shed +batch1 +700 -> 0 W p4' "$tmp/out" || fail "refusal: no shed: $(cat "$tmp/out")"; ok
+grep -q 'psu ps4 out of service would shed batch1' "$tmp/err" || fail "refusal: $(cat "$tmp/err")"; ok
+srv_state >"$tmp/states1"
+cmp -s "$tmp/states0" "$tmp/states1" || fail "a refused oos changed: $(diff "$tmp/states0" "$tmp/states1")"; ok
+c out-of-service psu ps4 --force >"$tmp/out" || fail "out-of-service ps4 --force"; ok
+grep -Eq '^  shed +batch1 ' "$tmp/out" || fail "forced: no shed listed: $(cat "$tmp/out")"; ok
 srv_state >"$tmp/states"
 grep -q '"id":"batch1","state":"shed","watts":0' "$tmp/states" || fail "batch1 not shed: $(cat "$tmp/states")"; ok
 grep -q '"id":"app1","state":"capped","watts":1000' "$tmp/states" || fail "app1 not capped"; ok
@@ -172,7 +191,9 @@ grep -q 'from the ledger: 1 on, 1 capped, 3 shed, 1 waiting' "$tmp/log" ||
 c psus --json | grep -q '"id":"ps1","state":"failed","out_of_service":true' ||
     fail "the out-of-service flag did not survive"; ok
 c in-service psu ps1 >"$tmp/out" || fail "in-service ps1"; ok
-grep -Eq 'psu_repair +ps1 +back in service by operator' "$tmp/out" || fail "in-service: $(cat "$tmp/out")"; ok
+grep -q '^psu ps1: in service, ok' "$tmp/out" || fail "in-service: $(cat "$tmp/out")"; ok
+c events --tail 20 | grep -Eq 'psu_repair +ps1 +back in service by operator' ||
+    fail "in-service: no psu_repair event"; ok
 
 # ---- SIGHUP ----
 sed 's/protection: n+1/protection: n+3/' "$tmp/good.yaml" >"$tmp/conf.yaml"

@@ -55,7 +55,7 @@ grep -q "\"reason\":\"held: the database file $db was unlinked\"" "$tmp/out" ||
     fail "no reason: $(cat "$tmp/out")"; ok
 # lowering power goes on: two PSUs out, batch1 shed and app1 capped
 c out-of-service psu ps1 >/dev/null || fail "out-of-service ps1"
-c out-of-service psu ps4 >/dev/null || fail "out-of-service ps4"
+c out-of-service psu ps4 --force >/dev/null || fail "out-of-service ps4"
 [ "$(srv batch1)" = shed ] || fail "batch1 not shed: $(srv batch1)"; ok
 [ "$(srv app1)" = capped ] || fail "app1 not capped: $(srv app1)"; ok
 [ "$(srv db1)" = on ] || fail "db1 not on: $(srv db1)"; ok

@@ -64,10 +64,12 @@ static int teardown(void **state)
     return testdir_remove(dir);
 }
 
-/* Runs a command; returns its status and the answer parsed into *answer. */
-static int run(enum hub_cmd_kind kind, const char *id, const char *note, json_t **answer)
+/* Runs a command, as a dry run or forced; returns its status and the answer
+ * parsed into *answer. */
+static int run_with(enum hub_cmd_kind kind, const char *id, const char *note, bool dry_run,
+                    bool force, json_t **answer)
 {
-    struct hub_cmd c = {.kind = kind};
+    struct hub_cmd c = {.kind = kind, .dry_run = dry_run, .force = force};
     snprintf(c.id, sizeof(c.id), "%s", id);
     snprintf(c.note, sizeof(c.note), "%s", note);
     char *body = NULL;
@@ -78,6 +80,12 @@ static int run(enum hub_cmd_kind kind, const char *id, const char *note, json_t 
     free(body);
     assert_non_null(*answer);
     return status;
+}
+
+/* Runs a command as asked plainly. */
+static int run(enum hub_cmd_kind kind, const char *id, const char *note, json_t **answer)
+{
+    return run_with(kind, id, note, false, false, answer);
 }
 
 static const char *str(json_t *o, const char *key)
@@ -383,8 +391,9 @@ static void test_journal_refused_refuses_grants_and_keeps_what_lowers_power(void
     assert_int_equal(store_events(st, 0, 100, false, gather, text, err, sizeof(err)), 0);
     assert_non_null(strstr(text, "\"event\":\"psu_fail\",\"psu\":\"p1\""));
     assert_non_null(strstr(text, "\"event\":\"journal\""));
-    /* the failure and the word on protection that came with it */
-    assert_non_null(strstr(text, "\"late\":2"));
+    /* the failure, the word on protection that came with it, and p1's
+     * switch opening */
+    assert_non_null(strstr(text, "\"late\":3"));
     assert_null(strstr(text, "\"server\":\"db1\""));
     int oos = -1;
     assert_int_equal(store_load_psus(st, psu_oos_row, &oos, err, sizeof(err)), 0);
@@ -446,7 +455,7 @@ static void test_untrusted_journal_holds_what_raises_power_and_keeps_lowering(vo
     assert_false(decider_journal_trusted(&d));
 
     /* lowering power goes on: p2 out leaves 2000 W under n+1 for 3500 W */
-    assert_int_equal(run(HUB_PSU_OUT, "p2", "", &a), 200);
+    assert_int_equal(run_with(HUB_PSU_OUT, "p2", "", false, true, &a), 200);
     assert_int_equal(count_events(a, "shed"), 1);
     assert_int_equal(r.servers[1].state, RACK_SRV_SHED);
     json_decref(a);
@@ -482,6 +491,223 @@ static void test_untrusted_journal_holds_what_raises_power_and_keeps_lowering(vo
     assert_int_equal(rack_allocated_mw(&r), 0);
 }
 
+/* Grants web1 and db1: 3500 W of the 4000 W n+1 allows over three PSUs. */
+static void grant_web1_db1(void)
+{
+    json_t *a;
+    assert_int_equal(run(HUB_POWER_ON, "web1", "", &a), 200);
+    json_decref(a);
+    assert_int_equal(run(HUB_POWER_ON, "db1", "", &a), 200);
+    json_decref(a);
+}
+
+/* Whether two racks hold the same state: servers, PSUs, buses, protection. */
+static void assert_same_rack(const struct rack *x, const struct rack *y)
+{
+    for (int i = 0; i < x->nservers; i++) {
+        assert_int_equal(x->servers[i].state, y->servers[i].state);
+        assert_int_equal(x->servers[i].alloc_mw, y->servers[i].alloc_mw);
+    }
+    for (int i = 0; i < x->npsus; i++) {
+        assert_int_equal(x->psus[i].bus, y->psus[i].bus);
+        assert_int_equal(x->psus[i].health, y->psus[i].health);
+    }
+    for (int b = 0; b < x->nbuses; b++)
+        assert_int_equal(x->bus_failed[b], y->bus_failed[b]);
+    assert_int_equal(x->is_protected, y->is_protected);
+    assert_int_equal(x->redundancy_lost, y->redundancy_lost);
+}
+
+/* The consequences of an answer of one action kind: how many, and the
+ * first one. */
+static size_t caused(json_t *answer, const char *action, json_t **first)
+{
+    size_t k, n = 0;
+    json_t *c;
+    *first = NULL;
+    json_array_foreach(json_object_get(answer, "consequences"), k, c)
+    {
+        if (!strcmp(str(c, "action"), action) && !n++)
+            *first = c;
+    }
+    return n;
+}
+
+static void test_out_of_service_dry_run_shows_the_sheds_and_changes_nothing(void **state)
+{
+    (void)state;
+    json_t *a, *c;
+    grant_web1_db1();
+    struct rack saved;
+    assert_int_equal(rack_copy(&saved, &r), 0);
+    int before = journal_size();
+    assert_int_equal(run_with(HUB_PSU_OUT, "p2", "fan", true, false, &a), 200);
+    assert_true(json_is_true(json_object_get(a, "dry_run")));
+    assert_true(json_is_true(json_object_get(a, "would_change")));
+    assert_true(json_is_false(json_object_get(a, "changed")));
+    assert_true(json_is_false(json_object_get(a, "out_of_service")));
+    assert_string_equal(str(a, "state"), "ok");
+    /* 2000 W left under n+1 for 3500 W: web1 (priority 3) goes, db1 stays */
+    assert_int_equal(caused(a, "shed", &c), 1);
+    assert_string_equal(str(c, "server"), "web1");
+    assert_int_equal(json_integer_value(json_object_get(c, "watts")), 0);
+    assert_int_equal(json_integer_value(json_object_get(c, "was_w")), 2000);
+    assert_true(strlen(str(c, "reason")) > 0);
+    assert_int_equal(caused(a, "switch", &c), 1);
+    assert_string_equal(str(c, "psu"), "p2");
+    assert_string_equal(str(c, "from"), "B");
+    assert_true(json_is_null(json_object_get(c, "to")));
+    assert_int_equal(json_array_size(json_object_get(a, "events")), 0);
+    json_decref(a);
+    /* nothing changed: the rack, the flag, the journal, the ledger */
+    assert_same_rack(&r, &saved);
+    assert_false(ov.psu_oos[1]);
+    assert_int_equal(journal_size(), before);
+    assert_int_equal(server_row("web1").state, RACK_SRV_ON);
+    struct store_psu row = {.id = "p2"};
+    assert_int_equal(store_load_psus(st, find_psu_row, &row, err, sizeof(err)), 0);
+    assert_false(row.out_of_service);
+    assert_string_equal(row.bus, "B");
+    rack_free(&saved);
+    /* and the same decision, taken for real, does what the preview said */
+    assert_int_equal(run_with(HUB_PSU_OUT, "p2", "fan", false, true, &a), 200);
+    assert_int_equal(caused(a, "shed", &c), 1);
+    assert_string_equal(str(c, "server"), "web1");
+    json_decref(a);
+}
+
+static void test_out_of_service_that_sheds_is_refused_without_force(void **state)
+{
+    (void)state;
+    json_t *a, *c;
+    grant_web1_db1();
+    struct rack saved;
+    assert_int_equal(rack_copy(&saved, &r), 0);
+    int before = journal_size();
+    assert_int_equal(run(HUB_PSU_OUT, "p2", "", &a), 409);
+    assert_string_equal(str(a, "error"),
+                        "psu p2 out of service would shed web1; nothing was done: ask again with "
+                        "force (rackpowerctl --force) to do it, or see what it would do with "
+                        "dry_run");
+    assert_true(json_is_false(json_object_get(a, "dry_run")));
+    assert_true(json_is_false(json_object_get(a, "changed")));
+    assert_int_equal(caused(a, "shed", &c), 1);
+    json_decref(a);
+    assert_same_rack(&r, &saved);
+    assert_false(ov.psu_oos[1]);
+    assert_int_equal(journal_size(), before);
+    rack_free(&saved);
+
+    /* with force it is done: the shed, then the PSU leaves every bus */
+    assert_int_equal(run_with(HUB_PSU_OUT, "p2", "", false, true, &a), 200);
+    assert_true(json_is_true(json_object_get(a, "changed")));
+    assert_int_equal(caused(a, "shed", &c), 1);
+    assert_string_equal(str(c, "server"), "web1");
+    assert_int_equal(caused(a, "switch", &c), 1);
+    assert_true(json_is_null(json_object_get(c, "to")));
+    assert_non_null(strstr(str(c, "reason"), "the PSU may still be live on its feed"));
+    size_t k, shed_at = 0, switch_at = 0;
+    json_array_foreach(json_object_get(a, "consequences"), k, c)
+    {
+        if (!strcmp(str(c, "action"), "shed"))
+            shed_at = k;
+        if (!strcmp(str(c, "action"), "switch"))
+            switch_at = k;
+    }
+    assert_true(shed_at < switch_at); /* the load goes before the supply */
+    /* the journal has the switch, the ledger p2 on no bus */
+    json_t *ev;
+    assert_int_equal(events_named(a, "switch", &ev), 1);
+    assert_true(json_is_null(json_object_get(ev, "to")));
+    json_decref(a);
+    assert_true(ov.psu_oos[1]);
+    assert_int_equal(r.psus[1].bus, -1);
+    assert_int_equal(r.servers[1].state, RACK_SRV_SHED);
+    struct store_psu row = {.id = "p2"};
+    assert_int_equal(store_load_psus(st, find_psu_row, &row, err, sizeof(err)), 0);
+    assert_true(row.out_of_service);
+    assert_string_equal(row.bus, "");
+}
+
+static void test_out_of_service_that_sheds_nobody_needs_no_force(void **state)
+{
+    (void)state;
+    json_t *a, *c;
+    assert_int_equal(run(HUB_POWER_ON, "db1", "", &a), 200);
+    json_decref(a);
+    /* 1500 W granted; two PSUs left carry it under n+1 */
+    assert_int_equal(run(HUB_PSU_OUT, "p3", "", &a), 200);
+    assert_true(json_is_true(json_object_get(a, "changed")));
+    assert_int_equal(caused(a, "shed", &c), 0);
+    assert_int_equal(caused(a, "cap", &c), 0);
+    assert_int_equal(caused(a, "switch", &c), 1);
+    assert_string_equal(str(c, "psu"), "p3");
+    assert_string_equal(str(c, "from"), "A");
+    json_decref(a);
+    assert_int_equal(r.psus[2].bus, -1);
+    assert_int_equal(r.servers[0].state, RACK_SRV_ON);
+}
+
+static void test_back_in_service_counts_the_psu_again(void **state)
+{
+    (void)state;
+    json_t *a;
+    assert_int_equal(run(HUB_PSU_OUT, "p1", "", &a), 200);
+    json_decref(a);
+    assert_int_equal(r.psus[0].bus, -1);
+    assert_int_equal(rack_capacity_mw(&r), 4000000);
+    /* a dry run of the way back: it raises power, so it is only shown */
+    assert_int_equal(run_with(HUB_PSU_IN, "p1", "", true, false, &a), 200);
+    assert_true(json_is_true(json_object_get(a, "would_change")));
+    assert_int_equal(json_array_size(json_object_get(a, "events")), 0);
+    json_decref(a);
+    assert_int_equal(r.psus[0].health, RACK_PSU_FAILED);
+    assert_true(ov.psu_oos[0]);
+    /* for real: healthy again, and it counts: 3500 W under n+1, which two
+     * PSUs cannot carry, is granted (the routing puts it on a bus when it
+     * chooses: docs/api.md) */
+    assert_int_equal(run(HUB_PSU_IN, "p1", "", &a), 200);
+    json_decref(a);
+    assert_int_equal(r.psus[0].health, RACK_PSU_OK);
+    grant_web1_db1();
+    assert_int_equal(r.servers[0].state, RACK_SRV_ON);
+    assert_int_equal(r.servers[1].state, RACK_SRV_ON);
+    assert_true(r.is_protected);
+}
+
+static void test_power_off_lists_the_grant_it_caused(void **state)
+{
+    (void)state;
+    json_t *a, *c;
+    grant_web1_db1();
+    assert_int_equal(run(HUB_POWER_ON, "ml1", "", &a), 200);
+    assert_string_equal(str(a, "result"), "queued");
+    assert_int_equal(caused(a, "wait", &c), 1);
+    json_decref(a);
+    assert_int_equal(run(HUB_POWER_OFF, "web1", "", &a), 200);
+    assert_int_equal(caused(a, "release", &c), 1);
+    assert_string_equal(str(c, "server"), "web1");
+    assert_int_equal(caused(a, "grant", &c), 1);
+    assert_string_equal(str(c, "server"), "ml1");
+    assert_int_equal(json_integer_value(json_object_get(c, "watts")), 1500);
+    assert_true(strlen(str(c, "reason")) > 0);
+    json_decref(a);
+}
+
+static void test_out_of_service_already_out_changes_nothing_even_dry(void **state)
+{
+    (void)state;
+    json_t *a;
+    assert_int_equal(run(HUB_PSU_OUT, "p3", "", &a), 200);
+    json_decref(a);
+    int before = journal_size();
+    assert_int_equal(run_with(HUB_PSU_OUT, "p3", "", true, false, &a), 200);
+    assert_true(json_is_false(json_object_get(a, "would_change")));
+    assert_int_equal(json_array_size(json_object_get(a, "consequences")), 0);
+    json_decref(a);
+    assert_int_equal(journal_size(), before);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -499,6 +725,12 @@ int main(void)
         T(test_journal_refused_refuses_grants_and_keeps_what_lowers_power),
         T(test_command_that_changes_nothing_journals_nothing),
         T(test_untrusted_journal_holds_what_raises_power_and_keeps_lowering),
+        T(test_out_of_service_dry_run_shows_the_sheds_and_changes_nothing),
+        T(test_out_of_service_that_sheds_is_refused_without_force),
+        T(test_out_of_service_that_sheds_nobody_needs_no_force),
+        T(test_back_in_service_counts_the_psu_again),
+        T(test_power_off_lists_the_grant_it_caused),
+        T(test_out_of_service_already_out_changes_nothing_even_dry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,7 @@ struct opts {
     long tail;
     long long since;
     const char *reason;
+    bool dry_run, force;
 };
 
 static void usage(FILE *f)
@@ -48,8 +49,12 @@ static void usage(FILE *f)
         "  events [--tail N | --since ID] [--follow]\n"
         "                                  the journal (last 20); --follow waits for more\n"
         "  power-on ID | power-off ID      ask power for a server, or release it\n"
-        "  out-of-service psu|bus ID       take a PSU or bus out (the policy sees it fail)\n"
-        "  in-service psu|bus ID           put it back\n"
+        "  out-of-service psu|bus ID [--dry-run | --force]\n"
+        "                                  take a PSU or bus out: the policy sees it fail,\n"
+        "                                  a PSU's switch opens; refused when it would shed\n"
+        "                                  or cap anyone, unless --force\n"
+        "  in-service psu|bus ID [--dry-run]\n"
+        "                                  put it back\n"
         "  reload | shutdown               reload the config and tokens, or stop (admin)\n"
         "  token add NAME --role ROLE      a new API token (viewer, operator, admin),\n"
         "                                  printed once; written to the tokens file\n"
@@ -72,6 +77,8 @@ static void usage(FILE *f)
         "  --role ROLE    token add: viewer, operator or admin\n"
         "  --json         print the API's JSON as it comes\n"
         "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n"
+        "  --dry-run      (in|out-of)-service: show what it would do, change nothing\n"
+        "  --force        out-of-service: do it even when it sheds or caps servers\n"
         "  -h, --help     print this and exit\n",
         f);
 }
@@ -396,9 +403,15 @@ static void print_buses(json_t *j)
 
 static char *reason_body(const struct opts *o)
 {
-    if (!o->reason)
+    if (!o->reason && !o->dry_run && !o->force)
         return NULL;
-    json_t *b = json_pack("{ss}", "reason", o->reason);
+    json_t *b = json_object();
+    if (b && o->reason)
+        json_object_set_new(b, "reason", json_string(o->reason));
+    if (b && o->dry_run)
+        json_object_set_new(b, "dry_run", json_true());
+    if (b && o->force)
+        json_object_set_new(b, "force", json_true());
     char *s = b ? json_dumps(b, JSON_COMPACT) : NULL;
     json_decref(b);
     return s;
@@ -418,15 +431,91 @@ static void check_id(const char *id)
     }
 }
 
+/* What a command caused (its "consequences"), one line each. */
+static void print_consequences(json_t *j)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(j, "consequences"), i, a)
+    {
+        json_t *ev = json_deep_copy(a);
+        if (!ev)
+            continue;
+        json_object_set(ev, "event", json_object_get(a, "action"));
+        struct evjson_text x;
+        char cols[1024];
+        evjson_text(ev, &x);
+        json_t *was = json_object_get(a, "was_w"), *w = json_object_get(a, "watts");
+        if (json_is_number(was) && json_is_number(w)) /* "2000 -> 0 W p3" */
+            snprintf(x.figure, sizeof(x.figure), "%.15g -> %.15g W p%lld", json_number_value(was),
+                     json_number_value(w),
+                     (long long)json_integer_value(json_object_get(a, "priority")));
+        evjson_columns(&x, cols, sizeof(cols));
+        printf("  %s\n", cols);
+        json_decref(ev);
+    }
+}
+
+/* The answer of (in|out-of)-service: what it did, or would do. */
+static void print_service(json_t *j, const char *kind, const char *id, const char *verb)
+{
+    const char *noun = !strcmp(kind, "psus") ? "psu" : "bus";
+    size_t n = json_array_size(json_object_get(j, "consequences"));
+    bool out = !strcmp(verb, "out-of-service");
+    if (json_is_true(json_object_get(j, "dry_run"))) {
+        bool would = json_is_true(json_object_get(j, "would_change"));
+        printf("%s %s: dry run: %s %s\n", noun, id, out ? "out of service" : "back in service",
+               !would ? "changes nothing (already)"
+               : n    ? "would cause:"
+                      : "would cause nothing");
+        print_consequences(j);
+        printf("nothing was done\n");
+        return;
+    }
+    bool oos = json_is_true(json_object_get(j, "out_of_service"));
+    printf("%s %s: %s%s, %s\n", noun, id, oos ? "out of service" : "in service",
+           json_is_true(json_object_get(j, "changed")) ? "" : " (already)", str(j, "state"));
+    if (n)
+        printf("caused:\n");
+    print_consequences(j);
+}
+
 static int post(const struct opts *o, const char *kind, const char *id, const char *verb)
 {
-    char path[128];
+    char path[128], err[600];
     check_id(id);
     snprintf(path, sizeof(path), "/v1/%s/%s/%s", kind, id, verb);
     char *body = reason_body(o);
     struct http_response raw;
-    json_t *j = call(o, "POST", path, body ? body : "", &raw);
+    if (http_request(&o->api, "POST", path, body ? body : "", TIMEOUT_MS, &raw, err, sizeof(err)))
+        die(err);
     free(body);
+    json_t *j = NULL;
+    if (raw.status == 409 && (j = json_loadb(raw.body, raw.len, 0, NULL)) &&
+        json_object_get(j, "consequences")) {
+        /* refused: it would shed or cap; the preview says what it would do */
+        if (o->json) {
+            puts(raw.body);
+        } else {
+            printf("%s %s: refused: out of service would cause:\n",
+                   !strcmp(kind, "psus") ? "psu" : "bus", id);
+            print_consequences(j);
+            printf("nothing was done; to do it anyway: rackpowerctl out-of-service %s %s --force\n",
+                   !strcmp(kind, "psus") ? "psu" : "bus", id);
+        }
+        fprintf(stderr, "rackpowerctl: %s\n", str(j, "error"));
+        json_decref(j);
+        http_response_free(&raw);
+        return 1;
+    }
+    json_decref(j);
+    if (raw.status < 200 || raw.status > 299)
+        die_answer(&raw);
+    json_error_t je;
+    if (!(j = json_loadb(raw.body, raw.len, 0, &je))) {
+        snprintf(err, sizeof(err), "rackpowerd's answer is not JSON: %s", je.text);
+        die(err);
+    }
     if (o->json) {
         puts(raw.body);
     } else if (!strcmp(kind, "servers")) {
@@ -438,14 +527,23 @@ static int post(const struct opts *o, const char *kind, const char *id, const ch
             printf(" %s W", w);
         const char *why = json_string_value(json_object_get(j, "reason"));
         printf("%s%s%s\n", why && *why ? " (" : "", why && *why ? why : "", why && *why ? ")" : "");
-    } else {
-        bool oos = json_is_true(json_object_get(j, "out_of_service"));
-        printf("%s %s: %s%s, %s\n", !strcmp(kind, "psus") ? "psu" : "bus", id,
-               oos ? "out of service" : "in service",
-               json_is_true(json_object_get(j, "changed")) ? "" : " (already)", str(j, "state"));
+        /* what else it caused: a power-off that let a waiting server in */
+        json_t *all = json_object_get(j, "consequences"), *others = json_array();
         size_t i;
-        json_t *ev;
-        json_array_foreach(json_object_get(j, "events"), i, ev) print_event(ev);
+        json_t *a;
+        json_array_foreach(all, i, a)
+        {
+            const char *srv = json_string_value(json_object_get(a, "server"));
+            if (!srv || strcmp(srv, id))
+                json_array_append(others, a);
+        }
+        json_t *view = json_pack("{so}", "consequences", others);
+        if (view && json_array_size(others))
+            printf("caused:\n");
+        print_consequences(view);
+        json_decref(view);
+    } else {
+        print_service(j, kind, id, verb);
     }
     json_decref(j);
     http_response_free(&raw);
@@ -633,6 +731,8 @@ int main(int argc, char **argv)
         OPT_TOKEN_FILE,
         OPT_TOKENS,
         OPT_ROLE,
+        OPT_DRY_RUN,
+        OPT_FORCE,
     };
     static const struct option longopts[] = {
         {"api", required_argument, NULL, OPT_API},
@@ -645,6 +745,8 @@ int main(int argc, char **argv)
         {"tokens", required_argument, NULL, OPT_TOKENS},
         {"role", required_argument, NULL, OPT_ROLE},
         {"json", no_argument, NULL, OPT_JSON},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"follow", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -683,6 +785,12 @@ int main(int argc, char **argv)
         case OPT_JSON:
             o.json = true;
             break;
+        case OPT_DRY_RUN:
+            o.dry_run = true;
+            break;
+        case OPT_FORCE:
+            o.force = true;
+            break;
         case 'f':
             o.follow = true;
             break;
@@ -718,6 +826,8 @@ int main(int argc, char **argv)
                       verb);
         if (!strcmp(verb, "add") && (!role || auth_role_parse(role) == AUTH_NONE))
             bad_usage("token add: --role viewer, operator or admin");
+        if (o.dry_run || o.force)
+            bad_usage("--dry-run and --force go with (in|out-of)-service");
         if (role && strcmp(verb, "add"))
             bad_usage("--role goes with token add");
         return cmd_token(verb, want == 3 ? args[2] : NULL, tokens, role);
@@ -734,7 +844,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "reload") || !strcmp(cmd, "shutdown")) {
         if (nargs != 1)
             bad_usage("%s: too many arguments", cmd);
-        if (o.reason || o.follow || o.since >= 0 || o.tail != 20)
+        if (o.reason || o.follow || o.since >= 0 || o.tail != 20 || o.dry_run || o.force)
             bad_usage("%s takes no options", cmd);
         return admin(&o, cmd);
     }
@@ -754,6 +864,12 @@ int main(int argc, char **argv)
         bad_usage("%s: --follow, --tail and --since go with events", cmd);
     if (o.reason && (want == 1 || !strcmp(cmd, "servers")))
         bad_usage("%s: --reason goes with power-on/off and (in|out-of)-service", cmd);
+    if (o.dry_run && want != 3)
+        bad_usage("%s: --dry-run goes with out-of-service and in-service", cmd);
+    if (o.force && strcmp(cmd, "out-of-service"))
+        bad_usage("%s: --force goes with out-of-service", cmd);
+    if (o.force && o.dry_run)
+        bad_usage("%s: --dry-run or --force, not both", cmd);
 
     if (!strcmp(cmd, "events"))
         return cmd_events(&o);

@@ -655,10 +655,30 @@ static void *resumer(void *arg)
 
 /* ---- commands ---- */
 
-/* The optional body of a command: {"reason": "..."}. */
-static int parse_note(const struct req *rq, char *note, size_t len, char *why, size_t wlen)
+/* What a command's optional body may say: {"reason": "...", "dry_run": true,
+ * "force": true}. */
+struct cmd_body {
+    char note[256];
+    bool dry_run, force;
+};
+
+/* A boolean key of a command's body into *flag. 0, or -1 with why. */
+static int bool_key(const char *key, json_t *v, bool *flag, char *why, size_t wlen)
 {
-    note[0] = '\0';
+    if (!json_is_boolean(v)) {
+        snprintf(why, wlen, "body: %s: expected true or false", key);
+        return -1;
+    }
+    *flag = json_is_true(v);
+    return 0;
+}
+
+/* The optional body of a command (struct cmd_body). */
+static int parse_body(const struct req *rq, struct cmd_body *b, char *why, size_t wlen)
+{
+    char *note = b->note;
+    size_t len = sizeof(b->note);
+    *b = (struct cmd_body){0};
     size_t i = 0;
     while (i < rq->len && strchr(" \t\r\n", rq->body[i]))
         i++;
@@ -681,10 +701,15 @@ static int parse_note(const struct req *rq, char *note, size_t len, char *why, s
     {
         if (rc)
             break;
-        if (strcmp(key, "reason")) {
+        if (!strcmp(key, "dry_run")) {
+            rc = bool_key(key, v, &b->dry_run, why, wlen);
+        } else if (!strcmp(key, "force")) {
+            rc = bool_key(key, v, &b->force, why, wlen);
+        } else if (strcmp(key, "reason")) {
             char shown[SHOW_ID + 8];
             show_id(shown, sizeof(shown), key);
-            snprintf(why, wlen, "body: unknown key '%s' (expected reason)", shown);
+            snprintf(why, wlen, "body: unknown key '%s' (expected reason, dry_run or force)",
+                     shown);
             rc = -1;
         } else if (!json_is_string(v) || json_string_length(v) > 200) {
             snprintf(why, wlen, "body: reason: expected text of at most 200 bytes");
@@ -706,12 +731,22 @@ static int parse_note(const struct req *rq, char *note, size_t len, char *why, s
 static enum MHD_Result command(struct api *a, struct MHD_Connection *c, enum hub_cmd_kind kind,
                                const char *id, struct req *rq, const struct who *w)
 {
-    char note[256], why[300];
-    if (parse_note(rq, note, sizeof(note), why, sizeof(why)))
+    struct cmd_body b;
+    char why[300];
+    bool service =
+        kind == HUB_PSU_OUT || kind == HUB_PSU_IN || kind == HUB_BUS_OUT || kind == HUB_BUS_IN;
+    bool takes_out = kind == HUB_PSU_OUT || kind == HUB_BUS_OUT;
+    if (parse_body(rq, &b, why, sizeof(why)))
         return send_error(c, 400, NULL, "%s", why);
-    struct hub_cmd *cmd = hub_cmd_new(kind, id, note, w->name);
+    if (b.dry_run && !service)
+        return send_error(c, 400, NULL, "body: dry_run goes with out-of-service and in-service");
+    if (b.force && !takes_out)
+        return send_error(c, 400, NULL, "body: force goes with out-of-service");
+    struct hub_cmd *cmd = hub_cmd_new(kind, id, b.note, w->name);
     if (!cmd)
         return send_error(c, 503, NULL, "out of memory");
+    cmd->dry_run = b.dry_run;
+    cmd->force = b.force;
     pthread_mutex_lock(&a->mu);
     if (a->stopping) {
         pthread_mutex_unlock(&a->mu);

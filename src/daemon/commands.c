@@ -52,6 +52,41 @@ __attribute__((format(printf, 1, 2))) static char *error_body(const char *fmt, .
     return dump(json_pack("{ss}", "error", msg));
 }
 
+/* What each server draws now (its grant when it draws, else 0): what a
+ * decision's consequences start from. NULL when out of memory. */
+static int64_t *drawn_now(const struct rack *r)
+{
+    int64_t *v = calloc((size_t)r->nservers + 1, sizeof(*v));
+    for (int i = 0; v && i < r->nservers; i++)
+        v[i] = rack_server_draws(&r->servers[i]) ? r->servers[i].alloc_mw : 0;
+    return v;
+}
+
+/* What a decision caused, one object per action: {"action", the server or
+ * PSU, watts, reason, ...} (docs/api.md "consequences"); a shed, cap,
+ * restore or release says in was_w what the server drew before (drew: per
+ * server, NULL when not known). An ignored input caused nothing and is left
+ * out. */
+static json_t *consequences(const struct rack *r, const struct policy_actions *acts,
+                            const int64_t *drew)
+{
+    json_t *arr = json_array();
+    for (size_t k = 0; arr && k < acts->n; k++) {
+        const struct policy_action *a = &acts->v[k];
+        if (a->kind == POLICY_ACT_IGNORED)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "action", json_string(policy_action_name(a->kind)));
+        evjson_action(o, r, a);
+        bool changes = a->kind == POLICY_ACT_SHED || a->kind == POLICY_ACT_CAP ||
+                       a->kind == POLICY_ACT_RESTORE || a->kind == POLICY_ACT_RELEASE;
+        if (drew && a->server >= 0 && changes)
+            json_object_set_new(o, "was_w", evjson_watts(drew[a->server]));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
 /* What became of server i in the last decision. */
 static const char *outcome(const struct decider *d, int i, const struct policy_action **found)
 {
@@ -99,7 +134,9 @@ static int server_cmd(struct decider *d, const struct hub_cmd *c, char **body)
     x.note = c->note;
     x.who = c->who;
     x.events = &evs;
+    int64_t *drew = drawn_now(d->rack);
     if (decide(d, &x, err, sizeof(err))) {
+        free(drew);
         *body = error_body("cannot journal the decision, nothing was done: %s", err);
         return 503;
     }
@@ -115,14 +152,90 @@ static int server_cmd(struct decider *d, const struct hub_cmd *c, char **body)
     json_object_set_new(o, "state", json_string(rack_server_state_name(s->state)));
     json_object_set_new(o, "watts", evjson_watts(rack_server_draws(s) ? s->alloc_mw : 0));
     json_object_set_new(o, "reason", json_string(a ? a->reason : ""));
+    json_object_set_new(o, "consequences", consequences(d->rack, &d->acts, drew));
+    free(drew);
     json_object_set_new(o, "events", evs);
     *body = dump(o);
     return 200;
 }
 
-/* Takes a PSU or bus out of service, or puts it back. The policy sees an
+/* Whether a lowers a server's power below what it draws now: a shed, or a
+ * cap under its grant. */
+static bool takes_power(const struct rack *r, const struct policy_action *a)
+{
+    if (a->server < 0)
+        return false;
+    const struct rack_server *s = &r->servers[a->server];
+    return a->kind == POLICY_ACT_SHED ||
+           (a->kind == POLICY_ACT_CAP && rack_server_draws(s) && a->watts_mw < s->alloc_mw);
+}
+
+/* "shed web1, ml1; cap db1" for the servers acts would take power from. */
+static void taken_text(const struct rack *r, const struct policy_actions *acts, char *buf,
+                       size_t len)
+{
+    static const enum policy_action_kind kinds[] = {POLICY_ACT_SHED, POLICY_ACT_CAP};
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t j = 0; j < sizeof(kinds) / sizeof(*kinds); j++) {
+        int n = 0;
+        for (size_t k = 0; k < acts->n && o < len; k++) {
+            const struct policy_action *a = &acts->v[k];
+            if (a->kind != kinds[j] || !takes_power(r, a))
+                continue;
+            o += (size_t)snprintf(buf + o, len - o, "%s%s%s",
+                                  n   ? ", "
+                                  : o ? "; "
+                                      : "",
+                                  n ? "" : policy_action_name(a->kind), n ? "" : " ");
+            if (o < len)
+                o += (size_t)snprintf(buf + o, len - o, "%s", r->servers[a->server].id);
+            n++;
+        }
+    }
+}
+
+/*
+ * The input that taking element i out of service (out) or back stands for,
+ * and why, in *in and why. Returns how many inputs the policy gets: 0 when a
+ * PSU or bus comes back that its device still reports failed (the operator's
+ * word is journaled, nothing is decided).
+ */
+static size_t health_input(const struct commands_overlay *ov, const struct hub_cmd *c, bool is_psu,
+                           bool out, int i, struct policy_input *in, char *why, size_t wlen)
+{
+    size_t n = 1;
+    bool seen_failed = is_psu ? ov->psu_seen[i].failed : ov->bus_seen_failed[i];
+    *in = (struct policy_input){.index = i};
+    snprintf(why, wlen, "%s by operator%s%s", out ? "out of service" : "back in service",
+             c->note[0] ? ": " : "", c->note);
+    if (out) {
+        in->kind = is_psu ? POLICY_PSU_FAIL : POLICY_BUS_FAIL;
+    } else if (seen_failed) {
+        /* stays failed: journal the operator's word, decide nothing */
+        n = 0;
+        in->kind = is_psu ? POLICY_PSU_FAIL : POLICY_BUS_FAIL;
+        snprintf(why + strlen(why), wlen - strlen(why),
+                 "; still failed: its device reports it failed");
+    } else if (is_psu && ov->psu_seen[i].unknown) {
+        in->kind = POLICY_PSU_UNKNOWN; /* back, as its device last said */
+    } else if (is_psu && ov->psu_seen[i].derated_mw) {
+        in->kind = POLICY_PSU_DEGRADE;
+        in->watts_mw = ov->psu_seen[i].derated_mw;
+    } else {
+        in->kind = is_psu ? POLICY_PSU_REPAIR : POLICY_BUS_REPAIR;
+    }
+    return n;
+}
+
+/*
+ * Takes a PSU or bus out of service, or puts it back. The policy sees an
  * operator's "out" as a failure; "in" as a repair, unless the devices say
- * it is still failed (or degraded). */
+ * it is still failed (or degraded). A PSU taken out leaves every bus (its
+ * switch opens). With dry_run nothing is done: the answer is what would be.
+ * Without force, an "out" that would shed or cap anyone is refused (409)
+ * with that preview; "in" only raises power and is never refused.
+ */
 static int health_cmd(struct decider *d, struct commands_overlay *ov, const struct hub_cmd *c,
                       char **body)
 {
@@ -135,34 +248,16 @@ static int health_cmd(struct decider *d, struct commands_overlay *ov, const stru
         return 404;
     }
     bool *flag = is_psu ? &ov->psu_oos[i] : &ov->bus_oos[i];
-    json_t *evs = NULL;
+    json_t *evs = NULL, *caused = NULL;
     bool changed = *flag != out;
+    int status = 200;
+    char err[256], taken[300] = "";
     if (changed) {
-        char why[400], err[256];
-        struct policy_input in = {.index = i};
-        size_t n = 1;
-        bool seen_failed = is_psu ? ov->psu_seen[i].failed : ov->bus_seen_failed[i];
-        snprintf(why, sizeof(why), "%s by operator%s%s", out ? "out of service" : "back in service",
-                 c->note[0] ? ": " : "", c->note);
-        if (out) {
-            in.kind = is_psu ? POLICY_PSU_FAIL : POLICY_BUS_FAIL;
-        } else if (seen_failed) {
-            /* stays failed: journal the operator's word, decide nothing */
-            n = 0;
-            in.kind = is_psu ? POLICY_PSU_FAIL : POLICY_BUS_FAIL;
-            snprintf(why + strlen(why), sizeof(why) - strlen(why),
-                     "; still failed: its device reports it failed");
-        } else if (is_psu && ov->psu_seen[i].unknown) {
-            in.kind = POLICY_PSU_UNKNOWN; /* back, as its device last said */
-        } else if (is_psu && ov->psu_seen[i].derated_mw) {
-            in.kind = POLICY_PSU_DEGRADE;
-            in.watts_mw = ov->psu_seen[i].derated_mw;
-        } else {
-            in.kind = is_psu ? POLICY_PSU_REPAIR : POLICY_BUS_REPAIR;
-        }
-        *flag = out;
+        char why[400];
+        struct policy_input in;
+        size_t n = health_input(ov, c, is_psu, out, i, &in, why, sizeof(why));
         json_t *pre = json_array();
-        if (n == 0)
+        if (n == 0 && pre)
             json_array_append_new(pre, decider_input_event(d, &in, why));
         struct decision x = decision_inputs(&in, n, why);
         x.note = c->note;
@@ -171,22 +266,66 @@ static int health_cmd(struct decider *d, struct commands_overlay *ov, const stru
         x.flag_psu = is_psu;
         x.flag_bus = !is_psu;
         x.flag_index = i;
+        x.open_switch = is_psu && out;
         x.events = &evs;
-        if (decide(d, &x, err, sizeof(err))) {
-            *flag = !out;
-            *body = error_body("cannot journal the decision, nothing was done: %s", err);
-            return 503;
+        if (c->dry_run || (out && !c->force)) {
+            struct policy_actions prev = {0};
+            if (decider_preview(d, &x, &prev, err, sizeof(err))) {
+                policy_actions_free(&prev);
+                json_decref(pre);
+                *body = error_body("cannot preview the decision, nothing was done: %s", err);
+                return 503;
+            }
+            int64_t *drew = drawn_now(d->rack);
+            caused = consequences(d->rack, &prev, drew);
+            free(drew);
+            if (out)
+                taken_text(d->rack, &prev, taken, sizeof(taken));
+            policy_actions_free(&prev);
+            if (c->dry_run || taken[0]) {
+                json_decref(pre);
+                status = c->dry_run ? 200 : 409;
+            }
+        }
+        if (status == 200 && !c->dry_run) {
+            json_decref(caused);
+            int64_t *drew = drawn_now(d->rack);
+            *flag = out;
+            if (decide(d, &x, err, sizeof(err))) {
+                *flag = !out;
+                free(drew);
+                *body = error_body("cannot journal the decision, nothing was done: %s", err);
+                return 503;
+            }
+            caused = consequences(d->rack, &d->acts, drew);
+            free(drew);
         }
     }
     json_t *o = json_object();
+    if (status == 409) {
+        char msg[600];
+        snprintf(msg, sizeof(msg),
+                 "%s %s out of service would %s; nothing was done: ask again with force "
+                 "(rackpowerctl --force) to do it, or see what it would do with dry_run",
+                 noun, c->id, taken);
+        json_object_set_new(o, "error", json_string(msg));
+    }
     json_object_set_new(o, noun, json_string(c->id));
-    json_object_set_new(o, "out_of_service", json_boolean(out));
-    json_object_set_new(o, "changed", json_boolean(changed));
+    json_object_set_new(o, "out_of_service",
+                        json_boolean(status == 200 && !c->dry_run ? out : *flag));
+    if (c->dry_run || status == 409) {
+        json_object_set_new(o, "dry_run", json_boolean(c->dry_run));
+        json_object_set_new(o, "would_change", json_boolean(changed));
+        json_object_set_new(o, "changed", json_false());
+    } else {
+        json_object_set_new(o, "changed", json_boolean(changed));
+    }
     bool failed = is_psu ? !rack_psu_alive(d->rack, &d->rack->psus[i]) : d->rack->bus_failed[i];
     json_object_set_new(o, "state", json_string(failed ? "failed" : "ok"));
+    json_object_set_new(o, "consequences", caused ? caused : json_array());
     json_object_set_new(o, "events", evs ? evs : json_array());
     *body = dump(o);
-    return 200;
+    return status;
 }
 
 int commands_run(struct decider *d, struct commands_overlay *ov, const struct hub_cmd *c,

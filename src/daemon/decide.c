@@ -185,6 +185,30 @@ static int hold_raises(struct decider *d, const struct rack *before)
     return 0;
 }
 
+/* PSU i leaves every bus: a switch action to no bus after the policy's
+ * own, and the rack shows it on none. Its capacity left the policy's sums
+ * with its failure, so no grant rests on it. 0, or -1 when out of memory. */
+static int open_switch(struct rack *r, int i, struct policy_actions *acts)
+{
+    struct rack_psu *p = &r->psus[i];
+    if (p->bus < 0)
+        return 0; /* on no bus already */
+    if (grow_to((void **)&acts->v, &acts->cap, acts->n + 1, sizeof(*acts->v), 16, 0))
+        return -1;
+    struct policy_action *a = &acts->v[acts->n++];
+    *a = (struct policy_action){
+        .kind = POLICY_ACT_SWITCH, .server = -1, .psu = i, .from_bus = p->bus, .to_bus = -1};
+    a->instant = p->switch_ns <= r->holdup_ns;
+    p->bus = -1;
+    a->capacity_mw = rack_capacity_mw(r);
+    a->allocated_mw = rack_allocated_mw(r);
+    snprintf(a->reason, sizeof(a->reason),
+             "out of service: %s leaves every bus (its switch is told to open; the PSU may "
+             "still be live on its feed %s)",
+             p->id, r->feeds[p->feed]);
+    return 0;
+}
+
 /* Appends the events of the inputs and of the actions to evs and marks the
  * rows they change. Returns how many events are facts (pre and inputs): the
  * decisions' events follow them. */
@@ -517,6 +541,13 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
         free(m.psu);
         return -1;
     }
+    if (x->flag_psu && x->open_switch && open_switch(d->rack, x->flag_index, &d->acts)) {
+        undo(d, &before);
+        snprintf(err, len, "out of memory");
+        json_decref(evs);
+        free(m.psu);
+        return -1;
+    }
     if (!decider_journal_trusted(d) && hold_raises(d, &before)) {
         undo(d, &before);
         snprintf(err, len, "out of memory");
@@ -585,6 +616,48 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
         return -1;
     }
     return 0;
+}
+
+int decider_preview(const struct decider *d, const struct decision *x, struct policy_actions *out,
+                    char *err, size_t len)
+{
+    struct rack copy;
+    policy_actions_clear(out);
+    out->dropped = 0;
+    if (rack_copy(&copy, d->rack)) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    struct policy *p = policy_new(&copy);
+    int rc = p ? 0 : -1;
+    if (!p)
+        snprintf(err, len, "out of memory");
+    else if (x->settle)
+        policy_settle(p, &copy, mono_ns(), out);
+    else
+        rc = policy_handle_many(p, &copy, x->in, x->n, mono_ns(), out, err, len);
+    if (!rc && x->flag_psu && x->open_switch && open_switch(&copy, x->flag_index, out)) {
+        snprintf(err, len, "out of memory");
+        rc = -1;
+    }
+    if (!rc && out->dropped) {
+        snprintf(err, len, "out of memory");
+        rc = -1;
+    }
+    /* the fresh policy's first word on protection, when it is no news */
+    size_t kept = 0;
+    for (size_t k = 0; !rc && k < out->n; k++) {
+        const struct policy_action *a = &out->v[k];
+        if (a->kind == POLICY_ACT_PROTECTION && a->is_protected == d->rack->is_protected &&
+            a->redundancy_lost == d->rack->redundancy_lost)
+            continue;
+        out->v[kept++] = *a;
+    }
+    if (!rc)
+        out->n = kept;
+    policy_free(p);
+    rack_free(&copy);
+    return rc;
 }
 
 int64_t decider_journal(struct decider *d, json_t *ev, char *err, size_t len)

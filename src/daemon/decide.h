@@ -107,6 +107,10 @@ struct decision {
     json_t *pre;             /* events to journal first (an operator's action, a reload); taken */
     bool flag_psu, flag_bus; /* write the row of flag_index too (an out-of-service flag) */
     int flag_index;
+    /* with flag_psu: after the policy, PSU flag_index leaves every bus (a
+     * switch action to no bus, to_bus -1, sent with what lowers power): an
+     * operator's out of service, so that nobody's power depends on it */
+    bool open_switch;
     json_t **events; /* when not NULL: every journaled event (a new reference) */
     bool defer;      /* a settle whose journal fails keeps its facts (pre) for the
                       * catch-up, which settles again: the start on a full disk */
@@ -147,6 +151,20 @@ bool decider_journal_trusted(const struct decider *d);
 void decider_distrust(struct decider *d, const char *why);
 /* Trusts it again (the proof came: a missing ledger's devices were read). */
 void decider_trust(struct decider *d);
+
+/*
+ * What decide(d, x) would do, without doing it: the policy runs on a copy of
+ * the rack with a policy scratch of its own (allocated here, freed before
+ * returning), so the live rack, the decider's policy, the journal and the
+ * devices are untouched. out gets the actions (cleared first; the caller
+ * frees it). A fresh policy announces protection once; that word is left
+ * out when it says what the rack already says. The hold of an untrusted
+ * journal (decider_journal_trusted) is not applied: a preview may show a
+ * raise that decide would hold. 0, or -1 with err (out of memory, or inputs
+ * that name nothing).
+ */
+int decider_preview(const struct decider *d, const struct decision *x, struct policy_actions *out,
+                    char *err, size_t len);
 
 /* Journals one event that decides nothing (a device up or down, a refused
  * reload, the stop); takes ev. Returns its id, or -1 with err: the event

@@ -52,6 +52,8 @@ struct hub_cmd {
     char id[RACK_ID_LEN + 32]; /* as asked: may name nothing */
     char note[256];            /* the operator's reason, "" when none */
     char who[80];              /* who asked: a token's name or "uid:N" (the journal says) */
+    bool dry_run;              /* out/in service: answer what it would do, do nothing */
+    bool force;                /* out of service: even when it sheds or caps someone */
     /* the answer, set by the loop */
     int status; /* HTTP status */
     char *body; /* JSON, malloc'd */

@@ -156,7 +156,9 @@ static int hwdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
 }
 
 /* A hwmon PSU has no switch and no servers: every decision is another
- * device's to execute. */
+ * device's to execute. Its hwmon files are readings and alarms only, so an
+ * operator's out of service (a switch to no bus) cannot open anything here:
+ * the PSU stays on its bus, live (docs/pmbus-hwmon.md). */
 static int hwdev_act(void *inst, const struct policy_action *a, char *err, size_t errlen)
 {
     (void)inst;

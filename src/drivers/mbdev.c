@@ -64,6 +64,10 @@ struct mbdev {
     signed char *want_power; /* per server: 1 powered, 0 off */
     int64_t *want_cap_mw;    /* per server: 0 uncapped */
     int *want_bus;           /* per psu */
+    /* per psu: an operator's out of service opened its switch; a device
+     * that shows it on a bus (open_from) is told to open it again */
+    bool *want_open;
+    int *open_from;
     bool *fix_server, *fix_psu;
     /* per server: granted in the rack at open, its slot not read since; the
      * first read says whether it is powered (the lower power stands) */
@@ -222,6 +226,10 @@ static void sink(void *ctx, const struct mbdrv_event *ev)
         int p = m->items[m->dev_items[ev->device] + ev->u.sw.psu];
         if (m->want_bus[p] >= 0 && ev->u.sw.bus != m->want_bus[p])
             m->fix_psu[p] = true;
+        if (m->want_open[p] && ev->u.sw.bus >= 0) {
+            m->open_from[p] = ev->u.sw.bus;
+            m->fix_psu[p] = true;
+        }
     }
 }
 
@@ -263,6 +271,8 @@ static void mbdev_close(void *inst)
     free(m->want_power);
     free(m->want_cap_mw);
     free(m->want_bus);
+    free(m->want_open);
+    free(m->open_from);
     free(m->fix_server);
     free(m->check_power);
     free(m->fix_psu);
@@ -368,7 +378,10 @@ static void apply_fixes(struct mbdev *m)
             continue;
         m->fix_psu[i] = false;
         struct where w = m->psu_switch[i];
-        mbdrv_set_switch(m->bus, w.dev, w.item, m->want_bus[i], true, err, sizeof(err));
+        if (m->want_open[i])
+            mbdrv_set_switch(m->bus, w.dev, w.item, m->open_from[i], false, err, sizeof(err));
+        else
+            mbdrv_set_switch(m->bus, w.dev, w.item, m->want_bus[i], true, err, sizeof(err));
     }
     for (int i = 0; i < m->nservers; i++) {
         if (!m->fix_server[i])
@@ -419,12 +432,15 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->want_power = malloc(ns * sizeof(*m->want_power));
     m->want_cap_mw = calloc(ns, sizeof(*m->want_cap_mw));
     m->want_bus = malloc(np * sizeof(*m->want_bus));
+    m->want_open = calloc(np, sizeof(*m->want_open));
+    m->open_from = calloc(np, sizeof(*m->open_from));
     m->fix_server = calloc(ns, sizeof(*m->fix_server));
     m->fix_psu = calloc(np, sizeof(*m->fix_psu));
     m->check_power = calloc(ns, sizeof(*m->check_power));
     if (!m->kinds || !m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items ||
         !m->items || !m->rated_mw || !m->health || !m->unknown || !m->power_mw || !m->want_power ||
-        !m->want_cap_mw || !m->want_bus || !m->fix_server || !m->fix_psu || !m->check_power) {
+        !m->want_cap_mw || !m->want_bus || !m->want_open || !m->open_from || !m->fix_server ||
+        !m->fix_psu || !m->check_power) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
         return NULL;
@@ -528,6 +544,9 @@ static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_
         if (w.dev < 0)
             return 0;
         m->want_bus[a->psu] = a->to_bus;
+        m->want_open[a->psu] = a->to_bus < 0;
+        if (a->to_bus < 0 && a->from_bus < 0)
+            return 0; /* on no bus already: nothing to open */
         return a->to_bus >= 0
                    ? mbdrv_set_switch(m->bus, w.dev, w.item, a->to_bus, true, err, errlen)
                    : mbdrv_set_switch(m->bus, w.dev, w.item, a->from_bus, false, err, errlen);

@@ -27,7 +27,9 @@ void evjson_action(json_t *o, const struct rack *r, const struct policy_action *
         json_object_set_new(o, "psu", json_string(q->id));
         json_object_set_new(o, "from",
                             a->from_bus >= 0 ? json_string(r->buses[a->from_bus]) : json_null());
-        json_object_set_new(o, "to", json_string(r->buses[a->to_bus]));
+        /* to no bus: its switch opened (an operator's out of service) */
+        json_object_set_new(o, "to",
+                            a->to_bus >= 0 ? json_string(r->buses[a->to_bus]) : json_null());
         json_object_set_new(o, "switch", json_string(rack_switch_name(q->sw)));
         json_object_set_new(o, "switch_ms", json_real((double)q->switch_ns / 1e6));
         json_object_set_new(o, "instant", json_boolean(a->instant));
@@ -121,7 +123,8 @@ void evjson_text(const json_t *ev, struct evjson_text *t)
         }
     char w[32];
     if (!strcmp(t->event, "switch")) {
-        snprintf(t->figure, sizeof(t->figure), "%s -> %s%s", str(ev, "from"), str(ev, "to"),
+        const char *to = json_is_null(json_object_get(ev, "to")) ? "none" : str(ev, "to");
+        snprintf(t->figure, sizeof(t->figure), "%s -> %s%s", str(ev, "from"), to,
                  json_is_false(json_object_get(ev, "instant")) ? " (slow)" : "");
     } else if (!strcmp(t->event, "protection")) {
         snprintf(t->subject, sizeof(t->subject), "%s", str(ev, "level"));
