@@ -82,7 +82,7 @@ struct engine {
     struct alarm_set alarms, conditions, raised, cleared;
     char protection_reason[POLICY_REASON_LEN]; /* the policy's last word on protection */
     /* per server: the reason of the last decision about it (GET /v1/servers/{id}) */
-    char (*srv_reason)[POLICY_REASON_LEN];
+    char (*srv_reason)[VIEW_REASON_LEN];
     char db_lost[600]; /* why the database file cannot be trusted, "" while it can */
 
     double started;
@@ -372,6 +372,7 @@ static void adopt(struct engine *e, const struct devices_msg *m)
         json_object_set_new(ev, "server", json_string(s->id));
         json_object_set_new(ev, "watts", evjson_watts(s->power_mw));
         json_object_set_new(ev, "reason", json_string(why));
+        snprintf(e->srv_reason[i], sizeof(*e->srv_reason), "%s", why);
         if (!pre)
             pre = json_array();
         json_array_append_new(pre, ev);
@@ -419,6 +420,7 @@ static void reconcile_found(struct engine *e, const struct devices_msg *m)
         json_object_set_new(ev, "watts", evjson_watts(cap_mw));
         json_object_set_new(ev, "reason", json_string(why));
         json_array_append_new(pre, ev);
+        snprintf(e->srv_reason[i], sizeof(*e->srv_reason), "%s", why);
         s->state = now;
         s->alloc_mw = cap_mw;
         n++;

@@ -16,6 +16,10 @@
 #include "policy.h"
 #include "rack.h"
 
+/* Room for a server's last reason: the policy's, or the daemon's own on an
+ * adopt or reconcile event, which are longer. */
+#define VIEW_REASON_LEN 768
+
 struct view_device {
     char name[300]; /* "modbus-tcp 10.0.0.5:502" */
     bool up;
@@ -33,7 +37,7 @@ struct view_in {
     const struct alarm_set *alarms; /* the active alarms */
     /* per server: the reason of the last decision about it, "" when none is
      * known (NULL: none for any) */
-    const char (*srv_reason)[POLICY_REASON_LEN];
+    const char (*srv_reason)[VIEW_REASON_LEN];
     int64_t start_ns; /* mono_ns of the start: an alarm's since counts from it */
     int64_t t_ns;     /* since start */
     double started;   /* Unix time of the start */
