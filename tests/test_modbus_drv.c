@@ -855,6 +855,56 @@ static void test_chassis_slots_and_switch_positions_reported(void **state)
     assert_int_equal(e->u.sw.prev_bus, 0);
 }
 
+static void test_chassis_lost_latch_read_and_cleared(void **state)
+{
+    struct fixture *f = *state;
+    struct unitsim *ch = add_unit(&f->srv, 10, 2, 2 * RACKMOD_SLOT_FIELDS);
+    uint16_t *r = ch->map->tab_registers;
+    for (int s = 0; s < 2; s++) {
+        r[RACKMOD_SLOT_REG(s, RACKMOD_SLOT_PRESENT)] = 1;
+        r[RACKMOD_SLOT_REG(s, RACKMOD_SLOT_STATE)] = RACKMOD_SLOT_ON;
+        ch->map->tab_bits[RACKMOD_SLOT_COIL(s)] = 1;
+    }
+    r[RACKMOD_SLOT_REG(1, RACKMOD_SLOT_LOST)] = 2; /* latched before the first read */
+    open_bus(f);
+    int dc = add_dev(f, MBDRV_SIM_CHASSIS, 10, 2);
+    mbdrv_poll_once(f->bus, 0, 0);
+    assert_int_equal(count_events(&f->rec, MBDRV_EV_SLOT, 0), 2);
+    const struct mbdrv_event *e = last_event(&f->rec, MBDRV_EV_SLOT);
+    assert_int_equal(e->u.slot.slot, 1);
+    assert_int_equal(e->u.slot.lost, 2);
+
+    /* slot 0 browns out and powers on again between two reads: only the
+     * latch tells; the state reads on as before */
+    pthread_mutex_lock(&f->srv.mu);
+    r[RACKMOD_SLOT_REG(0, RACKMOD_SLOT_LOST)] = 1;
+    pthread_mutex_unlock(&f->srv.mu);
+    int nev = f->rec.n;
+    mbdrv_poll_once(f->bus, MS(200), 0);
+    assert_int_equal(count_events(&f->rec, MBDRV_EV_SLOT, nev), 1);
+    e = last_event(&f->rec, MBDRV_EV_SLOT);
+    assert_int_equal(e->u.slot.slot, 0);
+    assert_int_equal(e->u.slot.changed, MBDRV_SLOT_LOST);
+    assert_int_equal(e->u.slot.lost, 1);
+    assert_int_equal(e->u.slot.state, RACKMOD_SLOT_ON);
+
+    /* the controller clears it: written 0, read back, reported as moved */
+    char err[256];
+    assert_int_equal(mbdrv_clear_lost(f->bus, dc, 0, err, sizeof(err)), 0);
+    pthread_mutex_lock(&f->srv.mu);
+    assert_int_equal(r[RACKMOD_SLOT_REG(0, RACKMOD_SLOT_LOST)], 0);
+    assert_int_equal(r[RACKMOD_SLOT_REG(1, RACKMOD_SLOT_LOST)], 2);
+    pthread_mutex_unlock(&f->srv.mu);
+    nev = f->rec.n;
+    mbdrv_poll_once(f->bus, MS(400), 0);
+    assert_int_equal(count_events(&f->rec, MBDRV_EV_SLOT, nev), 1);
+    e = last_event(&f->rec, MBDRV_EV_SLOT);
+    assert_int_equal(e->u.slot.changed, MBDRV_SLOT_LOST);
+    assert_int_equal(e->u.slot.lost, 0);
+    assert_int_equal(mbdrv_clear_lost(f->bus, dc, 2, err, sizeof(err)), -1);
+    assert_string_equal(err, "unit 10 (simdev-chassis): no slot 2 (it has 2)");
+}
+
 static void test_alarm_raised_after_fast_confirm_reads(void **state)
 {
     struct fixture *f = *state;
@@ -1062,6 +1112,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writes_reach_the_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chassis_slots_and_switch_positions_reported, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_chassis_lost_latch_read_and_cleared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_raised_after_fast_confirm_reads, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_alert_fd_wakes_the_poller, setup, teardown),

@@ -13,7 +13,9 @@
  *   protection (docs/policy.md); its next good read says its health again.
  *   Chassis slots: an ask to power on -> power_on, an orderly power-off ->
  *   power_off, a server gone from its slot -> remove, a measured draw ->
- *   report.
+ *   report, a loss of power nobody ordered (the slot's LOST latch, or a
+ *   granted slot read on before and off now) -> lost_power: never powered
+ *   back to match the last decision (docs/daemon.md, "Lost power").
  */
 #include "mbdev.h"
 
@@ -69,9 +71,11 @@ struct mbdev {
     bool *want_open;
     int *open_from;
     bool *fix_server, *fix_psu;
+    bool *clear_lost; /* per server: its slot's LOST latch is to be written 0 */
     /* per server: granted in the rack at open, its slot not read since; the
      * first read says whether it is powered (the lower power stands) */
     bool *check_power;
+    int *server_unit; /* per server: the unit id of its chassis module, for notes */
 };
 
 static int64_t mono_ns(void)
@@ -192,6 +196,35 @@ static void on_slot(struct mbdev *m, int server, const struct mbdrv_slot *s)
         driver_report_input(m->out, POLICY_REPORT, server, s->draw_mw);
 }
 
+/*
+ * A granted server that lost power without a decision: the module latched
+ * it (seen even when the server has powered itself on again since, as one
+ * set to power on after AC loss does), or the slot, on at the last read, is
+ * off now. The policy hears lost_power and decides; meanwhile the lower
+ * power stands: the slot is not powered back to match the grant, and one
+ * that came back on by itself is put off (a loop of brown-outs stops here).
+ */
+static void lost_power(struct mbdev *m, int server, const struct mbdrv_slot *s, bool on)
+{
+    if (s->lost)
+        m->clear_lost[server] = true;
+    bool went_off = (s->changed & MBDRV_SLOT_STATE) && !(s->changed & MBDRV_SLOT_FIRST) && !on;
+    if (m->want_power[server] != 1 || !s->present || s->ask == RACKMOD_ASK_POWER_OFF ||
+        (!s->lost && !went_off))
+        return;
+    m->want_power[server] = 0;
+    if (s->lost)
+        driver_report_note(m->out,
+                           "slot %d of unit %d lost power %u time%s without a decision (its "
+                           "LOST latch); now %s",
+                           s->slot, m->server_unit[server], s->lost, s->lost == 1 ? "" : "s",
+                           on ? "on again by itself: put off" : "off");
+    else
+        driver_report_note(m->out, "slot %d of unit %d went off without a decision", s->slot,
+                           m->server_unit[server]);
+    driver_report_input(m->out, POLICY_LOST_POWER, server, 0);
+}
+
 static void sink(void *ctx, const struct mbdrv_event *ev)
 {
     struct mbdev *m = ctx;
@@ -218,6 +251,7 @@ static void sink(void *ctx, const struct mbdrv_event *ev)
                 driver_report_found(m->out, server, sl->cap_mw);
             }
         }
+        lost_power(m, server, sl, on);
         if (m->want_power[server] >= 0 && sl->present && sl->ask != RACKMOD_ASK_POWER_OFF &&
             (on != (m->want_power[server] == 1) ||
              (on && sl->cap_mw / 1000 != m->want_cap_mw[server] / 1000)))
@@ -274,6 +308,8 @@ static void mbdev_close(void *inst)
     free(m->want_open);
     free(m->open_from);
     free(m->fix_server);
+    free(m->clear_lost);
+    free(m->server_unit);
     free(m->check_power);
     free(m->fix_psu);
     free(m->health);
@@ -337,8 +373,10 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
         m->items[(*nitems)++] = idx;
         if (u->role == RACKFILE_UNIT_SWITCH)
             m->psu_switch[idx] = (struct where){dev, (int)k};
-        else
+        else {
             m->server[idx] = (struct where){dev, (int)k};
+            m->server_unit[idx] = u->unit;
+        }
     }
     if (u->role == RACKFILE_UNIT_PSU)
         m->psu_dev[u->psu] = (struct where){dev, 0};
@@ -384,10 +422,13 @@ static void apply_fixes(struct mbdev *m)
             mbdrv_set_switch(m->bus, w.dev, w.item, m->want_bus[i], true, err, sizeof(err));
     }
     for (int i = 0; i < m->nservers; i++) {
+        struct where w = m->server[i];
+        /* kept until written: the latch may not move again to say it */
+        if (m->clear_lost[i] && mbdrv_clear_lost(m->bus, w.dev, w.item, err, sizeof(err)) == 0)
+            m->clear_lost[i] = false;
         if (!m->fix_server[i])
             continue;
         m->fix_server[i] = false;
-        struct where w = m->server[i];
         if (m->want_power[i] == 1)
             mbdrv_set_slot_cap(m->bus, w.dev, w.item, m->want_cap_mw[i], err, sizeof(err));
         mbdrv_set_slot_power(m->bus, w.dev, w.item, m->want_power[i] == 1, err, sizeof(err));
@@ -435,12 +476,14 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->want_open = calloc(np, sizeof(*m->want_open));
     m->open_from = calloc(np, sizeof(*m->open_from));
     m->fix_server = calloc(ns, sizeof(*m->fix_server));
+    m->clear_lost = calloc(ns, sizeof(*m->clear_lost));
+    m->server_unit = calloc(ns, sizeof(*m->server_unit));
     m->fix_psu = calloc(np, sizeof(*m->fix_psu));
     m->check_power = calloc(ns, sizeof(*m->check_power));
     if (!m->kinds || !m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items ||
         !m->items || !m->rated_mw || !m->health || !m->unknown || !m->power_mw || !m->want_power ||
         !m->want_cap_mw || !m->want_bus || !m->want_open || !m->open_from || !m->fix_server ||
-        !m->fix_psu || !m->check_power) {
+        !m->fix_psu || !m->check_power || !m->clear_lost || !m->server_unit) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
         return NULL;
@@ -557,6 +600,10 @@ static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_
     /* a cap below the grant is written before the power, so the server never
      * draws above what it was granted; 0 means uncapped */
     int64_t cap = a->watts_mw > 0 && a->watts_mw < m->power_mw[a->server] ? a->watts_mw : 0;
+    /* a cap action is written as it is: the daemon caps a server that draws
+     * more than its grant at the grant, power_w included (docs/daemon.md) */
+    if (a->kind == POLICY_ACT_CAP && a->watts_mw > 0)
+        cap = a->watts_mw;
     switch (a->kind) {
     case POLICY_ACT_CAP:
     case POLICY_ACT_GRANT:

@@ -775,6 +775,7 @@ static void after_chassis_read(struct mbdrv_bus *b, struct device *d, const stru
             .cap_mw = (int64_t)r[RACKMOD_SLOT_CAP_W] * 1000,
             .draw_mw = (int64_t)r[RACKMOD_SLOT_DRAW_W] * 1000,
             .changes = r[RACKMOD_SLOT_CHANGES],
+            .lost = r[RACKMOD_SLOT_LOST],
         };
         struct mbdrv_slot *o = &d->slots[k];
         unsigned ch = 0;
@@ -787,6 +788,7 @@ static void after_chassis_read(struct mbdrv_bus *b, struct device *d, const stru
             ch |= n.cap_mw != o->cap_mw ? MBDRV_SLOT_CAP : 0;
             ch |= n.ask != o->ask ? MBDRV_SLOT_ASK : 0;
             ch |= n.changes != o->changes ? MBDRV_SLOT_CHANGES : 0;
+            ch |= n.lost != o->lost ? MBDRV_SLOT_LOST : 0;
             if (n.draw_mw != o->draw_mw &&
                 (abs64(n.draw_mw - o->draw_mw) >= b->cfg.draw_deadband_mw || n.draw_mw == 0 ||
                  o->draw_mw == 0))
@@ -1206,6 +1208,18 @@ int mbdrv_clear_ask(struct mbdrv_bus *b, int dev, int slot, char *err, size_t er
         return -1;
     int rc = do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_ASK),
                       RACKMOD_ASK_NONE, err, errlen);
+    if (rc == 0)
+        all_due(d, INT64_MIN);
+    return rc;
+}
+
+int mbdrv_clear_lost(struct mbdrv_bus *b, int dev, int slot, char *err, size_t errlen)
+{
+    struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
+    if (!d || slot_ok(d, slot, err, errlen) < 0)
+        return -1;
+    int rc =
+        do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_LOST), 0, err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN);
     return rc;

@@ -125,6 +125,7 @@ enum mbdrv_event_kind {
 #define MBDRV_SLOT_ASK 0x20u
 #define MBDRV_SLOT_CHANGES 0x40u /* the module's change counter moved */
 #define MBDRV_SLOT_FIRST 0x80u   /* first read of the slot */
+#define MBDRV_SLOT_LOST 0x100u   /* the module's lost latch moved */
 
 struct mbdrv_slot {
     int slot;
@@ -133,6 +134,7 @@ struct mbdrv_slot {
     int ask;   /* enum rackmod_ask */
     int64_t request_mw, cap_mw, draw_mw;
     uint16_t changes; /* the module's change counter */
+    uint16_t lost;    /* the module's lost latch: losses of power not ordered (rackmod.h) */
     unsigned changed; /* MBDRV_SLOT_* */
 };
 
@@ -252,6 +254,8 @@ int mbdrv_set_slot_cap(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, c
                        size_t errlen);
 /* simdev-chassis: the controller handled the slot's ask. */
 int mbdrv_clear_ask(struct mbdrv_bus *b, int dev, int slot, char *err, size_t errlen);
+/* simdev-chassis: the controller saw the slot's latched losses of power. */
+int mbdrv_clear_lost(struct mbdrv_bus *b, int dev, int slot, char *err, size_t errlen);
 /* Any device: one holding register (0x06) or one coil (0x05). */
 int mbdrv_write_register(struct mbdrv_bus *b, int dev, int reg, uint16_t value, char *err,
                          size_t errlen);
