@@ -98,3 +98,7 @@ add_test(NAME daemon_abuse COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_abuse.sh
 set_tests_properties(daemon_abuse PROPERTIES TIMEOUT 300)
 add_test(NAME check_sizing COMMAND sh ${CMAKE_SOURCE_DIR}/tests/check_sizing.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})
+add_test(NAME daemon_modbus_feed COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_modbus_feed.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_modbus_feed PROPERTIES TIMEOUT 120)

@@ -216,7 +216,8 @@ static size_t collect(struct decider *d, const struct decision *x, int64_t t_ns,
                       json_t *evs, struct marks *m)
 {
     for (size_t k = 0; k < x->n; k++) {
-        json_t *ev = event_input(d->rack, &x->in[k], t_ns, time, x->why);
+        const char *why = x->whys && x->whys[k] ? x->whys[k] : x->why;
+        json_t *ev = event_input(d->rack, &x->in[k], t_ns, time, why);
         if (ev)
             json_array_append_new(evs, ev);
         mark_input(m, &x->in[k]);

@@ -102,6 +102,7 @@ struct decision {
     size_t n;
     bool settle;
     const char *why;         /* the reason shown on input events */
+    const char *const *whys; /* per input (n): its own reason, NULL for why; NULL: none */
     const char *note;        /* the operator's words, added to every event; NULL: none */
     const char *who;         /* who asked (a token's name, "uid:N"), on every event; NULL: none */
     json_t *pre;             /* events to journal first (an operator's action, a reload); taken */

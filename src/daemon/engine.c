@@ -486,6 +486,31 @@ static void await_first_reads(struct engine *e)
     decider_distrust(&e->dec, why);
 }
 
+/* The reasons of inputs that carry their own note (a PSU's alarm bits, a
+ * feed and its PSUs), "reported by DEV: note"; NULL entries take the
+ * report's. One allocation (pointers, then texts); NULL when none has one
+ * or memory ran out (then every input takes the report's reason). */
+static char **own_whys(const char *dev, const struct driver_report *rep, size_t n)
+{
+    enum { LEN = DRIVER_INPUT_NOTE_LEN + 64 };
+    bool any = false;
+    for (size_t k = 0; k < n && rep->input_notes && !any; k++)
+        any = rep->input_notes[k][0] != '\0';
+    if (!any)
+        return NULL;
+    char **whys = calloc(1, n * (sizeof(char *) + LEN));
+    if (!whys)
+        return NULL;
+    char *text = (char *)(whys + n);
+    for (size_t k = 0; k < n; k++) {
+        if (!rep->input_notes[k][0])
+            continue;
+        whys[k] = text + k * LEN;
+        snprintf(whys[k], LEN, "reported by %s: %s", dev, rep->input_notes[k]);
+    }
+    return whys;
+}
+
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
     char err[256], why[900];
@@ -514,6 +539,8 @@ static void handle_report(struct engine *e, struct devices_msg *m)
             policy_actions_clear(&e->dec.acts);
             policy_handle(e->dec.pol, &e->rack, in, mono_ns(), &e->dec.acts, err, sizeof(err));
         } else if (commands_pass_health(&e->ov, &e->rack, in)) {
+            if (m->rep.input_notes && n != k)
+                memcpy(m->rep.input_notes[n], m->rep.input_notes[k], sizeof(*m->rep.input_notes));
             keep[n++] = *in;
         }
     }
@@ -521,7 +548,11 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         snprintf(why, sizeof(why), "reported by %s%s%s", e->vdev[m->dev].name,
                  m->rep.note[0] ? ": " : "", m->rep.note);
         struct decision x = decision_inputs(keep, n, why);
-        if (decide(&e->dec, &x, err, sizeof(err)))
+        char **whys = own_whys(e->vdev[m->dev].name, &m->rep, n);
+        x.whys = (const char *const *)whys;
+        int failed = decide(&e->dec, &x, err, sizeof(err));
+        free(whys);
+        if (failed)
             log_warnx("%s: report not applied: %s", e->vdev[m->dev].name, err);
         const struct decide_trace *t = &e->dec.trace;
         log_debug("%s: report posted at %.6f, taken +%" PRId64 " us, decided +%" PRId64

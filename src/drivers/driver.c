@@ -37,10 +37,25 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
 int driver_report_input(struct driver_report *rep, enum policy_input_kind kind, int index,
                         int64_t watts_mw)
 {
-    if (grow((void **)&rep->inputs, &rep->inputs_cap, rep->ninputs, sizeof(*rep->inputs)))
+    if (grow((void **)&rep->inputs, &rep->inputs_cap, rep->ninputs, sizeof(*rep->inputs)) ||
+        grow((void **)&rep->input_notes, &rep->input_notes_cap, rep->ninputs,
+             sizeof(*rep->input_notes)))
         return -1;
+    rep->input_notes[rep->ninputs][0] = '\0';
     rep->inputs[rep->ninputs++] =
         (struct policy_input){.kind = kind, .index = index, .watts_mw = watts_mw};
+    return 0;
+}
+
+int driver_report_input_note(struct driver_report *rep, enum policy_input_kind kind, int index,
+                             int64_t watts_mw, const char *fmt, ...)
+{
+    if (driver_report_input(rep, kind, index, watts_mw))
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rep->input_notes[rep->ninputs - 1], sizeof(*rep->input_notes), fmt, ap);
+    va_end(ap);
     return 0;
 }
 
@@ -95,6 +110,7 @@ void driver_report_clear(struct driver_report *rep)
 void driver_report_free(struct driver_report *rep)
 {
     free(rep->inputs);
+    free(rep->input_notes);
     free(rep->psus);
     free(rep->units);
     free(rep->found);

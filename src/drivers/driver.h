@@ -46,9 +46,16 @@ struct driver_found {
     int64_t cap_mw; /* 0: powered off; else on, capped at this */
 };
 
+#define DRIVER_INPUT_NOTE_LEN 300
+
 struct driver_report {
     struct policy_input *inputs;
     size_t ninputs, inputs_cap;
+    /* per input, parallel to inputs: what the device said of that input
+     * alone (one PSU's alarm bits, a feed and its PSUs); "" for the report's
+     * note. So that an event carries its own cause, not its neighbours'. */
+    char (*input_notes)[DRIVER_INPUT_NOTE_LEN];
+    size_t input_notes_cap;
     struct driver_psu_reading *psus;
     size_t npsus, psus_cap;
     /* What the device said that made the inputs: the alarm bits and raw
@@ -69,6 +76,10 @@ struct driver_report {
  * had). */
 int driver_report_input(struct driver_report *rep, enum policy_input_kind kind, int index,
                         int64_t watts_mw);
+/* An input with its own note (input_notes). */
+int driver_report_input_note(struct driver_report *rep, enum policy_input_kind kind, int index,
+                             int64_t watts_mw, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x);
 int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u);
 int driver_report_found(struct driver_report *rep, int server, int64_t cap_mw);

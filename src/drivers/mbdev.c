@@ -7,7 +7,11 @@
  * index, and the policy's decisions to register and coil writes.
  *   PSU health: failed -> psu_fail, degraded -> psu_degrade (derated to
  *   MBDEV_DERATE_PCT of rated: ORv3 does not say by how much), back to ok ->
- *   psu_repair; at risk is logged, not acted on (prediction comes later); a
+ *   psu_repair; at risk is logged, not acted on (prediction comes later).
+ *   Every PSU of a feed (two or more, all on this device) with its AC input
+ *   lost -> feed_fail, one input naming the feed and its PSUs, instead of a
+ *   psu_fail per PSU; the first of them back -> feed_repair. Each input
+ *   carries its own PSU's alarm words, never its neighbours'. A
  *   PSU that stops answering (its monitor's comm loss, or its device gone
  *   dormant) -> psu_unknown: it keeps serving but does not count for
  *   protection (docs/policy.md); its next good read says its health again.
@@ -49,17 +53,28 @@ struct mbdev {
     int64_t poll_ns;
     int nbuses;
     int npsus, nservers;
-    struct where *psu_dev;     /* per rack psu: its ORv3 device (item unused) */
-    struct where *psu_switch;  /* per rack psu: the switch module and its coil index */
-    struct where *server;      /* per rack server: chassis module and slot */
-    int *dev_psu;              /* per engine device: the rack psu of an ORv3 PSU, else -1 */
-    enum mbdrv_kind *kinds;    /* per engine device */
-    int *dev_items;            /* per engine device: offset into items */
-    int *items;                /* rack indices of switch and chassis items, per device */
-    int64_t *rated_mw;         /* per rack psu */
-    int64_t *power_mw;         /* per rack server: what it asks for */
-    enum orv3_health *health;  /* per rack psu, as last reported to the policy */
-    bool *unknown;             /* per rack psu: reported unknown since (health is to be retold) */
+    struct where *psu_dev;    /* per rack psu: its ORv3 device (item unused) */
+    struct where *psu_switch; /* per rack psu: the switch module and its coil index */
+    struct where *server;     /* per rack server: chassis module and slot */
+    int *dev_psu;             /* per engine device: the rack psu of an ORv3 PSU, else -1 */
+    enum mbdrv_kind *kinds;   /* per engine device */
+    int *dev_items;           /* per engine device: offset into items */
+    int *items;               /* rack indices of switch and chassis items, per device */
+    int64_t *rated_mw;        /* per rack psu */
+    int64_t *power_mw;        /* per rack server: what it asks for */
+    enum orv3_health *health; /* per rack psu: the monitor's belief */
+    int *told;                /* per rack psu: the health last told the policy (told_of), or
+                               * TOLD_UNKNOWN */
+    bool *unknown;            /* per rack psu: not readable now (reported unknown) */
+    bool *ac_lost;            /* per rack psu: believed failed with its AC input lost */
+    char (*why)[160];         /* per rack psu: its own alarm words at its last health event */
+    int nfeeds;
+    char (*feed_id)[RACK_ID_LEN];
+    char (*psu_id)[RACK_ID_LEN];
+    int *psu_feed;             /* per rack psu */
+    int *feed_psus;            /* per feed: PSUs in the rack */
+    int *feed_here;            /* per feed: PSUs read by this device */
+    bool *feed_down;           /* per feed: feed_fail told */
     struct driver_report *out; /* during a poll */
     /* What the controller last decided, put back where a device differs (a
      * write that was lost, a server that browned out); -1: no decision yet. */
@@ -85,20 +100,32 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Tells the policy the health h, unless it was the last thing told. */
-static void tell_health(struct mbdev *m, int psu, enum orv3_health h)
+#define TOLD_UNKNOWN (-1)
+
+/* What the policy hears of a health: at risk still delivers (prediction is
+ * a later matter), so it is told as ok. */
+static int told_of(enum orv3_health h)
 {
+    return h == ORV3_AT_RISK ? ORV3_OK : (int)h;
+}
+
+/* Tells the policy the PSU's believed health, with its own alarm words. */
+static void tell_health(struct mbdev *m, int psu)
+{
+    enum orv3_health h = m->health[psu];
+    const char *why = m->why[psu][0] ? m->why[psu] : "read again";
+    m->told[psu] = told_of(h);
     switch (h) {
     case ORV3_FAILED:
-        driver_report_input(m->out, POLICY_PSU_FAIL, psu, 0);
+        driver_report_input_note(m->out, POLICY_PSU_FAIL, psu, 0, "%s", why);
         break;
     case ORV3_DEGRADED:
-        driver_report_input(m->out, POLICY_PSU_DEGRADE, psu,
-                            m->rated_mw[psu] * MBDEV_DERATE_PCT / 100);
+        driver_report_input_note(m->out, POLICY_PSU_DEGRADE, psu,
+                                 m->rated_mw[psu] * MBDEV_DERATE_PCT / 100, "%s", why);
         break;
     case ORV3_OK:
-    case ORV3_AT_RISK: /* still delivers: prediction is a later matter */
-        driver_report_input(m->out, POLICY_PSU_REPAIR, psu, 0);
+    case ORV3_AT_RISK:
+        driver_report_input_note(m->out, POLICY_PSU_REPAIR, psu, 0, "%s", why);
         break;
     }
 }
@@ -110,33 +137,114 @@ static void unknown_input(struct mbdev *m, int psu, const char *why)
     if (m->unknown[psu])
         return;
     m->unknown[psu] = true;
-    driver_report_note(m->out, "psu unknown: %s", why);
-    driver_report_input(m->out, POLICY_PSU_UNKNOWN, psu, 0);
+    m->told[psu] = TOLD_UNKNOWN;
+    driver_report_input_note(m->out, POLICY_PSU_UNKNOWN, psu, 0, "psu unknown: %s", why);
 }
 
-/* Read again: its health as last believed (every change of the monitor's
- * belief is told), until the reads say more. */
+/* Read again: its health as last believed is told at the end of the poll
+ * (every change of the monitor's belief is told), until the reads say more. */
 static void known_again(struct mbdev *m, int psu)
 {
-    if (!m->unknown[psu])
-        return;
     m->unknown[psu] = false;
-    tell_health(m, psu, m->health[psu]);
+}
+
+static void believe(struct mbdev *m, int psu, const struct orv3_assessment *a)
+{
+    m->health[psu] = a->level;
+    m->ac_lost[psu] =
+        a->level == ORV3_FAILED && (a->causes & ORV3_CAUSE_BIT(ORV3_C_INPUT_LOST)) != 0;
 }
 
 static void health_input(struct mbdev *m, int psu, const struct mbdrv_event *ev)
 {
-    enum orv3_health h = ev->u.health.a.level;
-    if (m->health[psu] == h && !m->unknown[psu])
-        return;
-    m->health[psu] = h;
+    const struct orv3_assessment *a = &ev->u.health.a;
+    believe(m, psu, a);
     m->unknown[psu] = false;
-    char causes[160];
+    char causes[96];
     const uint16_t *al = ev->u.health.alarm;
-    orv3_causes_format(ev->u.health.a.causes, causes, sizeof(causes));
-    driver_report_note(m->out, "unit %d %s: %s (alarm registers 60-64: %04x %04x %04x %04x %04x)",
-                       ev->unit, orv3_health_name(h), causes, al[0], al[1], al[2], al[3], al[4]);
-    tell_health(m, psu, h);
+    orv3_causes_format(a->causes, causes, sizeof(causes));
+    snprintf(m->why[psu], sizeof(m->why[psu]),
+             "unit %d %s: %s (alarm registers 60-64: %04x %04x %04x %04x %04x)", ev->unit,
+             orv3_health_name(a->level), causes, al[0], al[1], al[2], al[3], al[4]);
+}
+
+/* "ps1 (unit 200), ps3 (unit 202)": the PSUs of a feed. */
+static void feed_members(const struct mbdev *m, int f, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < m->npsus && n < len; i++)
+        if (m->psu_feed[i] == f)
+            n += (size_t)snprintf(buf + n, len - n, "%s%s (unit %d)", n ? ", " : "", m->psu_id[i],
+                                  mbdrv_device_unit(m->bus, m->psu_dev[i].dev));
+}
+
+/* A feed whose PSUs are read here, some with their AC input lost and not all
+ * yet: its other PSUs are made due at once, so that one poll sees the whole
+ * feed and tells one feed failure, not a PSU failure first. True when some
+ * were. */
+static bool feed_suspect(struct mbdev *m)
+{
+    bool any = false;
+    for (int f = 0; f < m->nfeeds; f++) {
+        if (m->feed_psus[f] < 2 || m->feed_here[f] != m->feed_psus[f] || m->feed_down[f])
+            continue;
+        bool lost = false;
+        for (int i = 0; i < m->npsus && !lost; i++)
+            lost = m->psu_feed[i] == f && m->ac_lost[i] && m->told[i] != ORV3_FAILED;
+        if (!lost)
+            continue;
+        for (int i = 0; i < m->npsus; i++)
+            if (m->psu_feed[i] == f && !m->ac_lost[i]) {
+                mbdrv_refresh(m->bus, m->psu_dev[i].dev);
+                any = true;
+            }
+    }
+    return any;
+}
+
+/*
+ * After a poll: what the PSUs' health says, told once. A feed all of whose
+ * PSUs (two or more, every one read here) lost their AC input is one
+ * feed_fail; while it is down its PSUs' own changes wait. When the first of
+ * them is back the feed is repaired, after a psu_fail of each one still
+ * without AC (lowering first: nothing counts a PSU that has no input).
+ * Every other PSU whose belief differs from what was told is told.
+ */
+static void settle_health(struct mbdev *m)
+{
+    char who[400];
+    for (int f = 0; f < m->nfeeds; f++) {
+        if (m->feed_psus[f] < 2 || m->feed_here[f] != m->feed_psus[f])
+            continue; /* one PSU's input, or PSUs this device cannot see */
+        bool all = true, any_back = false;
+        for (int i = 0; i < m->npsus; i++)
+            if (m->psu_feed[i] == f) {
+                all = all && !m->unknown[i] && m->ac_lost[i];
+                any_back = any_back || (!m->unknown[i] && !m->ac_lost[i]);
+            }
+        feed_members(m, f, who, sizeof(who));
+        if (all && !m->feed_down[f]) {
+            m->feed_down[f] = true;
+            driver_report_input_note(m->out, POLICY_FEED_FAIL, f, 0,
+                                     "feed %s: every PSU on it reports its AC input lost: %s",
+                                     m->feed_id[f], who);
+        } else if (m->feed_down[f] && any_back) {
+            for (int i = 0; i < m->npsus; i++)
+                if (m->psu_feed[i] == f && !m->unknown[i] && m->ac_lost[i] &&
+                    m->told[i] != told_of(m->health[i]))
+                    tell_health(m, i);
+            m->feed_down[f] = false;
+            driver_report_input_note(m->out, POLICY_FEED_REPAIR, f, 0,
+                                     "feed %s: AC input back on its PSUs: %s", m->feed_id[f], who);
+        }
+    }
+    for (int i = 0; i < m->npsus; i++) {
+        if (m->psu_dev[i].dev < 0 || m->unknown[i] || m->feed_down[m->psu_feed[i]])
+            continue;
+        if (m->told[i] != told_of(m->health[i]))
+            tell_health(m, i);
+    }
 }
 
 static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
@@ -171,7 +279,7 @@ static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
         unknown_input(m, psu, "its reads get no answer");
         break;
     case ORV3_EV_COMM_BACK:
-        m->health[psu] = h->a.level; /* the monitor's belief, debounced */
+        believe(m, psu, &h->a); /* the monitor's belief, debounced */
         known_again(m, psu);
         break;
     }
@@ -313,7 +421,16 @@ static void mbdev_close(void *inst)
     free(m->check_power);
     free(m->fix_psu);
     free(m->health);
+    free(m->told);
     free(m->unknown);
+    free(m->ac_lost);
+    free(m->why);
+    free(m->feed_id);
+    free(m->psu_id);
+    free(m->psu_feed);
+    free(m->feed_psus);
+    free(m->feed_here);
+    free(m->feed_down);
     free(m);
 }
 
@@ -435,6 +552,13 @@ static void apply_fixes(struct mbdev *m)
     }
 }
 
+/* The feed-failure state (settle_health) was allocated. */
+static bool feed_state_ok(const struct mbdev *m)
+{
+    return m->told && m->ac_lost && m->why && m->psu_id && m->psu_feed && m->feed_id &&
+           m->feed_psus && m->feed_here && m->feed_down;
+}
+
 static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, char *err,
                         size_t errlen)
 {
@@ -469,6 +593,17 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->rated_mw = malloc(np * sizeof(*m->rated_mw));
     m->health = malloc(np * sizeof(*m->health));
     m->unknown = calloc(np, sizeof(*m->unknown));
+    m->told = malloc(np * sizeof(*m->told));
+    m->ac_lost = calloc(np, sizeof(*m->ac_lost));
+    m->why = calloc(np, sizeof(*m->why));
+    m->psu_id = calloc(np, sizeof(*m->psu_id));
+    m->psu_feed = calloc(np, sizeof(*m->psu_feed));
+    size_t nf = (size_t)r->nfeeds + 1;
+    m->nfeeds = r->nfeeds;
+    m->feed_id = calloc(nf, sizeof(*m->feed_id));
+    m->feed_psus = calloc(nf, sizeof(*m->feed_psus));
+    m->feed_here = calloc(nf, sizeof(*m->feed_here));
+    m->feed_down = calloc(nf, sizeof(*m->feed_down));
     m->power_mw = malloc(ns * sizeof(*m->power_mw));
     m->want_power = malloc(ns * sizeof(*m->want_power));
     m->want_cap_mw = calloc(ns, sizeof(*m->want_cap_mw));
@@ -483,7 +618,7 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     if (!m->kinds || !m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items ||
         !m->items || !m->rated_mw || !m->health || !m->unknown || !m->power_mw || !m->want_power ||
         !m->want_cap_mw || !m->want_bus || !m->want_open || !m->open_from || !m->fix_server ||
-        !m->fix_psu || !m->check_power || !m->clear_lost || !m->server_unit) {
+        !m->fix_psu || !m->check_power || !m->clear_lost || !m->server_unit || !feed_state_ok(m)) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
         return NULL;
@@ -497,6 +632,14 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
                                                                 : ORV3_OK;
         /* unknown to the rack: the first health the reads give is told */
         m->unknown[i] = r->psus[i].health == RACK_PSU_UNKNOWN;
+        m->told[i] = m->unknown[i] ? TOLD_UNKNOWN : told_of(m->health[i]);
+        snprintf(m->psu_id[i], sizeof(m->psu_id[i]), "%s", r->psus[i].id);
+        m->psu_feed[i] = r->psus[i].feed;
+        m->feed_psus[r->psus[i].feed]++;
+    }
+    for (int f = 0; f < r->nfeeds; f++) {
+        snprintf(m->feed_id[f], sizeof(m->feed_id[f]), "%s", r->feeds[f]);
+        m->feed_down[f] = r->feed_failed[f];
     }
     for (int i = 0; i < r->nservers; i++) {
         m->server[i] = (struct where){-1, -1};
@@ -516,6 +659,9 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
             mbdev_close(m);
             return NULL;
         }
+    for (int i = 0; i < r->npsus; i++)
+        if (m->psu_dev[i].dev >= 0)
+            m->feed_here[m->psu_feed[i]]++;
     reconcile(m, r);
     return m;
 }
@@ -535,6 +681,9 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
     }
     m->out = out;
     mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
+    if (feed_suspect(m))
+        mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
+    settle_health(m);
     m->out = NULL;
     apply_fixes(m);
     /* the counters for the operator; devices that stopped answering: the

@@ -1,0 +1,81 @@
+#!/bin/sh
+# daemon_modbus_feed.sh RACKPOWERD RACKPOWERCTL RACKPOWER-SIM SOURCE_DIR: the
+# Modbus driver says what happened. Against `rackpower-sim serve` (demo rack:
+# ps1 and ps3 on feed F1, ps2 and ps4 on F2): two PSUs failing together are
+# two psu_fail events, each with its own unit's alarm words only; a feed
+# failure (every PSU on F1 with its AC input lost) is one feed_fail event
+# naming the feed and its PSUs, no psu_fail; its return one feed_repair.
+set -u
+. "${0%/*}/lib.sh"
+test_begin daemon_modbus_feed.sh
+rpd="$1"
+ctl="$2"
+sim="$3"
+src="$4"
+need socat
+log_show daemon-log "$tmp/dlog"
+log_show simulator-log "$tmp/slog"
+ctlsend() { sim_ctl "$tmp/ctl" "$1" >/dev/null; }
+rpctl() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }
+psu_state() { rpctl psus --json | grep -o "\"id\":\"$1\"[^}]*\"state\":\"[a-z]*\"" | sed 's/.*"state":"//; s/"//'; }
+events() { rpctl events --tail 200 --json >"$tmp/ev" 2>&1 || fail "events: $(cat "$tmp/ev")"; }
+
+demo_rack "$src" "$tmp/rack.yaml"
+sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp 127.0.0.1:0 \
+    --control "$tmp/ctl" --alert "$tmp/alert"
+ok
+{ cat "$tmp/rack.yaml"
+  printf "devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n" "$sim_port"
+  printf "    poll_ms: 200\n    timeout_ms: 1000\n    reprobe_s: 1\n    alert: %s\n    units:\n" "$tmp/alert"
+  demo_units psus
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
+rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog"
+ok
+until_ok '[ "$(psu_state ps4)" = ok ]' "ps4 read ok"
+
+# Two PSUs on different feeds fail at once: two events, each its own words.
+ctlsend "psu_fail ps1 ps4"
+until_ok '[ "$(psu_state ps1)" = failed ] && [ "$(psu_state ps4)" = failed ]' "ps1 and ps4 failed"
+events
+grep '"event":"psu_fail"' "$tmp/ev" | grep -q '"psu":"ps1".*unit 200 failed' ||
+    fail "ps1's psu_fail does not carry unit 200's alarm: $(grep psu_fail "$tmp/ev")"; ok
+grep '"event":"psu_fail"' "$tmp/ev" | grep -q '"psu":"ps4".*unit 203 failed' ||
+    fail "ps4's psu_fail does not carry unit 203's alarm: $(grep psu_fail "$tmp/ev")"; ok
+grep '"event":"psu_fail"' "$tmp/ev" | grep '"psu":"ps1"' | grep -q 'unit 203' &&
+    fail "ps1's psu_fail carries unit 203's alarm: $(grep psu_fail "$tmp/ev")"; ok
+grep '"event":"psu_fail"' "$tmp/ev" | grep '"psu":"ps4"' | grep -q 'unit 200' &&
+    fail "ps4's psu_fail carries unit 200's alarm: $(grep psu_fail "$tmp/ev")"; ok
+ctlsend "psu_repair ps1 ps4"
+until_ok '[ "$(psu_state ps1)" = ok ] && [ "$(psu_state ps4)" = ok ]' "ps1 and ps4 repaired"
+events
+nfail0=$(grep -c '"event":"psu_fail"' "$tmp/ev")
+
+# Feed F1 goes: one feed_fail naming F1, ps1 and ps3; no psu_fail for them.
+ctlsend "feed_fail F1"
+until_ok 'events; grep -q "\"event\":\"feed_fail\"" "$tmp/ev"' "a feed_fail event"
+[ "$(grep -c '"event":"feed_fail"' "$tmp/ev")" -eq 1 ] ||
+    fail "more than one feed_fail: $(grep feed_fail "$tmp/ev")"; ok
+grep '"event":"feed_fail"' "$tmp/ev" | grep -q '"feed":"F1".*feed F1: every PSU on it reports its AC input lost: ps1 (unit 200), ps3 (unit 202)' ||
+    fail "the feed_fail does not name F1 and its PSUs: $(grep feed_fail "$tmp/ev")"; ok
+sleep 1 # later polls add nothing
+events
+[ "$(grep -c '"event":"psu_fail"' "$tmp/ev")" -eq "$nfail0" ] ||
+    fail "psu_fail events for the feed's PSUs: $(grep psu_fail "$tmp/ev" | tail -2)"; ok
+[ "$(grep -c '"event":"feed_fail"' "$tmp/ev")" -eq 1 ] || fail "a second feed_fail"; ok
+
+# F1 back: one feed_repair, and its PSUs count again.
+ctlsend "feed_repair F1"
+until_ok 'events; grep -q "\"event\":\"feed_repair\"" "$tmp/ev"' "a feed_repair event"
+grep '"event":"feed_repair"' "$tmp/ev" | grep -q '"feed":"F1".*feed F1: AC input back' ||
+    fail "the feed_repair does not name F1: $(grep feed_repair "$tmp/ev")"; ok
+until_ok '[ "$(psu_state ps1)" = ok ] && [ "$(psu_state ps3)" = ok ]' "ps1 and ps3 ok after the feed"
+sleep 1
+events
+[ "$(grep -c '"event":"feed_repair"' "$tmp/ev")" -eq 1 ] ||
+    fail "more than one feed_repair: $(grep feed_repair "$tmp/ev")"; ok
+tail -n +1 "$tmp/ev" | grep -q '"event":"psu_fail".*"psu":"ps[13]".*input_lost' &&
+    fail "a psu_fail with input_lost on the feed's return: $(grep psu_fail "$tmp/ev" | tail -2)"; ok
+
+rpd_stop
+sim_stop
+test_end
