@@ -334,6 +334,7 @@ static void test_alarms_listed_and_counted(void **state)
                              "\"subject\":\"ps3\",\"since\":40,\"reason\":\"unreadable\"}]}\n");
     ctl_against(with, "status", out, sizeof(out));
     assert_non_null(strstr(out, "\nalarms: 2\n"));
+    assert_non_null(strstr(out, "\nevents: 0, up 0 s (started 2026-11-21T11:32:24+00:00)\n"));
 
     /* a daemon from before alarms: none */
     static const char without[] = "{\"name\":\"demo\",\"counts\":{}}";

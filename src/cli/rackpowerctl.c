@@ -295,9 +295,11 @@ static void print_status(json_t *j)
 #undef U
         }
     }
-    printf("events: %lld, up %.0f s\n",
+    char started[64];
+    fmt_time(started, sizeof(started), json_object_get(j, "started"));
+    printf("events: %lld, up %.0f s (started %s)\n",
            (long long)json_integer_value(json_object_get(j, "last_event_id")),
-           json_number_value(json_object_get(j, "t")));
+           json_number_value(json_object_get(j, "t")), started);
 }
 
 /* A daemon without alarms in its status has none to show. */
