@@ -917,8 +917,10 @@ static void test_bus_failure_sheds_servers_only_on_it(void **state)
     in(&f, POLICY_BUS_FAIL, 0, 1);
     assert_int_equal(st(&f, onlya), RACK_SRV_SHED);
     assert_int_equal(st(&f, both), RACK_SRV_ON);
-    /* B alone carries `both`: no switch needed */
-    assert_int_equal(count(&f, POLICY_ACT_SWITCH), 0);
+    /* B alone carries `both`, but ps1 is not left stranded on dead A */
+    assert_int_equal(count(&f, POLICY_ACT_SWITCH), 1);
+    assert_int_equal(find(&f, POLICY_ACT_SWITCH, -1)->psu, 0);
+    assert_int_equal(f.r.psus[0].bus, 1);
     in(&f, POLICY_BUS_REPAIR, 0, 2);
     tick(&f);
     assert_int_equal(st(&f, onlya), RACK_SRV_ON);
@@ -990,6 +992,131 @@ static void test_last_psu_for_bus_set_reports_not_protected_and_sheds_nobody(voi
     assert_true(f.r.is_protected);
     assert_false(f.r.redundancy_lost);
     assert_string_equal(find(&f, POLICY_ACT_PROTECTION, -1)->reason, "n+1 kept");
+    done(&f);
+}
+
+/* Prints the actions of the last input (when a test fails, they say why). */
+static void show(const struct fx *f)
+{
+    for (size_t i = 0; i < f->a.n; i++)
+        print_message("  %s %s: %s\n", policy_action_name(f->a.v[i].kind),
+                      f->a.v[i].server >= 0 ? f->r.servers[f->a.v[i].server].id
+                      : f->a.v[i].psu >= 0  ? f->r.psus[f->a.v[i].psu].id
+                                            : "-",
+                      f->a.v[i].reason);
+}
+
+/* The issue's rack: ps1 (relay) and ps3 (fet) wired to A+B sit on A, ps2 on
+ * B alone. Bus A fails. */
+static void stranded_rack(struct fx *f, enum rack_on_loss on_loss)
+{
+    rack_begin(f, RACK_PROT_N1, 2, 1);
+    f->r.on_loss = on_loss;
+    add_psu(f, 1500, 0, BAB, 0, RACK_SWITCH_RELAY);
+    add_psu(f, 2500, 0, BB, 1, RACK_SWITCH_FET);
+    add_psu(f, 1500, 0, BAB, 0, RACK_SWITCH_FET);
+    add_server(f, "db1", 1200, 0, 1, BAB);
+    add_server(f, "db2", 800, 0, 1, BAB);
+    add_server(f, "app1", 600, 0, 2, BA);
+    add_server(f, "web1", 300, 0, 3, BA);
+    rack_end(f);
+    for (int i = 0; i < 4; i++)
+        in(f, POLICY_POWER_ON, i, 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(st(f, i), RACK_SRV_ON);
+}
+
+static void test_psu_on_dead_bus_moves_to_live_bus(void **state)
+{
+    (void)state;
+    struct fx f;
+    stranded_rack(&f, RACK_ON_LOSS_SHED);
+    in(&f, POLICY_BUS_FAIL, 0, 1);
+    show(&f);
+    /* both PSUs wired to B leave dead A: B has all 5500 W */
+    assert_int_equal(f.r.psus[0].bus, 1);
+    assert_int_equal(f.r.psus[2].bus, 1);
+    assert_int_equal(rack_capacity_mw(&f.r), W(5500));
+    assert_int_equal(st(&f, 0), RACK_SRV_ON);
+    assert_int_equal(st(&f, 1), RACK_SRV_ON);
+    assert_feasible_and_protected(&f);
+    const struct policy_action *a = find(&f, POLICY_ACT_SWITCH, -1);
+    assert_non_null(a);
+    assert_non_null(strstr(a->reason, "delivered nothing on dead bus A: moved to live bus B"));
+    done(&f);
+}
+
+static void test_relay_psu_moves_off_dead_bus(void **state)
+{
+    (void)state;
+    struct fx f;
+    stranded_rack(&f, RACK_ON_LOSS_SHED);
+    in(&f, POLICY_BUS_FAIL, 0, 1);
+    bool seen = false;
+    for (size_t i = 0; i < f.a.n; i++) {
+        const struct policy_action *a = &f.a.v[i];
+        if (a->kind != POLICY_ACT_SWITCH || a->psu != 0)
+            continue;
+        seen = true;
+        assert_int_equal(a->from_bus, 0);
+        assert_int_equal(a->to_bus, 1);
+        assert_false(a->instant); /* a relay: not instant, but it restores 1500 W */
+        assert_string_equal(a->reason, "bus A failed: ps1 delivered nothing on dead bus A: moved "
+                                       "to live bus B, 1500 W back (a slow switch: not instant)");
+    }
+    assert_true(seen);
+    done(&f);
+}
+
+/* hold refuses to shed for protection, never to re-route: with protection
+ * out of reach and B feasible on ps2 alone, the PSUs on dead A still move */
+static void test_hold_still_reroutes(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_N1, 2, 1);
+    f.r.on_loss = RACK_ON_LOSS_HOLD;
+    add_psu(&f, 1500, 0, BAB, 0, RACK_SWITCH_RELAY);
+    add_psu(&f, 2500, 0, BB, 1, RACK_SWITCH_FET);
+    add_psu(&f, 1500, 0, BAB, 0, RACK_SWITCH_FET);
+    int db1 = add_server(&f, "db1", 1500, 0, 1, BAB);
+    int db2 = add_server(&f, "db2", 1000, 0, 1, BAB);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db1, 0);
+    in(&f, POLICY_POWER_ON, db2, 0);
+    assert_true(f.r.is_protected);
+    degrade(&f, 0, 500, 1);
+    degrade(&f, 2, 500, 2);
+    assert_false(f.r.is_protected); /* losing ps2 leaves 1000 W for 2500 W; hold: nobody cut */
+    assert_int_equal(count(&f, POLICY_ACT_SHED) + count(&f, POLICY_ACT_CAP), 0);
+    in(&f, POLICY_BUS_FAIL, 0, 3);
+    show(&f);
+    assert_int_equal(f.r.psus[0].bus, 1);
+    assert_int_equal(f.r.psus[2].bus, 1);
+    assert_int_equal(rack_capacity_mw(&f.r), W(3500));
+    assert_int_equal(count(&f, POLICY_ACT_SWITCH), 2);
+    assert_int_equal(st(&f, db1), RACK_SRV_ON);
+    assert_int_equal(st(&f, db2), RACK_SRV_ON);
+    assert_false(f.r.is_protected);
+    done(&f);
+}
+
+static void test_reason_names_servers_without_live_bus(void **state)
+{
+    (void)state;
+    struct fx f;
+    stranded_rack(&f, RACK_ON_LOSS_SHED);
+    in(&f, POLICY_BUS_FAIL, 0, 1);
+    assert_int_equal(st(&f, 2), RACK_SRV_SHED);
+    assert_int_equal(st(&f, 3), RACK_SRV_SHED);
+    for (size_t i = 0; i < f.a.n; i++) {
+        const struct policy_action *a = &f.a.v[i];
+        assert_null(strstr(a->reason, "0 W for"));
+        assert_null(strstr(a->reason, "no live bus has"));
+    }
+    assert_string_equal(find(&f, POLICY_ACT_SHED, 3)->reason,
+                        "bus A failed: app1 and web1 have no live bus; shedding lowest first, "
+                        "priority 3");
     done(&f);
 }
 
@@ -1437,6 +1564,10 @@ int main(void)
         cmocka_unit_test(test_bus_failure_sheds_servers_only_on_it),
         cmocka_unit_test(test_nn_single_bus_server_loses_redundancy),
         cmocka_unit_test(test_last_psu_for_bus_set_reports_not_protected_and_sheds_nobody),
+        cmocka_unit_test(test_psu_on_dead_bus_moves_to_live_bus),
+        cmocka_unit_test(test_relay_psu_moves_off_dead_bus),
+        cmocka_unit_test(test_hold_still_reroutes),
+        cmocka_unit_test(test_reason_names_servers_without_live_bus),
         cmocka_unit_test(test_non_uniform_psus),
         cmocka_unit_test(test_bad_input_index_is_refused),
         cmocka_unit_test(test_report_records_actual_draw),

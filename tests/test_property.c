@@ -17,7 +17,8 @@
  * get back; I9 a PSU that cannot be read cuts nobody and keeps serving what
  * it served; I10 no grant while a more important server that could come back
  * is shed or capped (or_could_come_back: docs/policy.md's definition, written
- * again here from its words).
+ * again here from its words); I11 no live PSU left on a dead bus (or on
+ * none) while a live bus it is wired to exists.
  *
  * A PSU whose state is unknown serves (it counts for feasibility) but not for
  * protection: "protected" means every drawing server is served without the
@@ -1123,6 +1124,7 @@ enum inv {
     INV_I8,
     INV_I9,
     INV_I10,
+    INV_I11,
     INV_TICK,
     INV_COUNT,
 };
@@ -1144,6 +1146,7 @@ static const char *const inv_names[INV_COUNT] = {
     "I8 (extra): grant respects held places",
     "I9: psu_unknown cuts nobody, keeps serving",
     "I10: grant while a more important server could come back",
+    "I11: a PSU stranded on a dead bus",
     "T: tick deadline does not advance",
 };
 
@@ -1438,6 +1441,17 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
 
     if (!or_feasible_now(r, &ld))
         prop_fail(run, r, INV_I1, "drawing servers do not fit the current switch positions");
+
+    /* I11: no live PSU stays on a dead bus (or on none) while a live bus it
+     * is wired to exists: what it could deliver is never stranded */
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *q = &r->psus[i];
+        uint32_t alive = rack_alive_buses(r);
+        bool on_live = q->bus >= 0 && (alive >> q->bus & 1u);
+        if (rack_psu_alive(r, q) && !on_live && (q->wired & alive))
+            prop_fail(run, r, INV_I11, "psu%d on bus %d (dead or none), wired to live buses 0x%x",
+                      i, q->bus, q->wired & alive);
+    }
 
     bool prot = or_protected(r, &ld, true, false);
     bool lost = or_redundancy_lost(r, &ld);

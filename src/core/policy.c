@@ -682,6 +682,30 @@ static void unknown_names(const struct rack *r, char *buf, size_t len)
         snprintf(buf + o, len - o, " and %d more", n - 2);
 }
 
+/* "app1 and web1", "app1, web1 and 2 more": the drawing servers none of
+ * whose buses is alive. */
+static void stranded_servers(const struct rack *r, char *buf, size_t len)
+{
+    uint32_t alive = rack_alive_buses(r);
+    int n = 0, total = 0;
+    for (int i = 0; i < r->nservers; i++)
+        total += rack_server_draws(&r->servers[i]) && !(r->servers[i].wired & alive);
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < r->nservers && n < 3; i++) {
+        if (!rack_server_draws(&r->servers[i]) || (r->servers[i].wired & alive))
+            continue;
+        n++;
+        const char *sep = n == 1 ? "" : (n == total && total <= 3) ? " and " : ", ";
+        if (o < len)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", sep, r->servers[i].id);
+    }
+    if (total > 3 && o < len)
+        snprintf(buf + o, len - o, " and %d more", total - 3);
+    if (!total)
+        snprintf(buf, len, "servers");
+}
+
 static void why_text(const struct rack *r, const struct route_why *w, char *buf, size_t len)
 {
     char bn[96];
@@ -690,7 +714,16 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
     const char *lvl = rack_protection_name(r->protection);
     switch (w->failure) {
     case ROUTE_FAIL_NONE:
-        snprintf(buf, len, "overload: %s has %lld W for %lld W", bn, c, d);
+        if (w->buses == 0) { /* servers whose every bus is dead */
+            char who[96];
+            stranded_servers(r, who, sizeof(who));
+            snprintf(buf, len, "%s %s no live bus", who,
+                     strchr(who, ',') || strstr(who, " and ") ? "have" : "has");
+        } else if (w->capacity_mw == 0) {
+            snprintf(buf, len, "overload: no PSU delivers to %s, where %lld W are granted", bn, d);
+        } else {
+            snprintf(buf, len, "overload: %s has %lld W for %lld W", bn, c, d);
+        }
         break;
     case ROUTE_FAIL_PSU:
         snprintf(buf, len, "%s: losing %s would leave %s %lld W for %lld W", lvl,
@@ -900,7 +933,16 @@ static void emit_switches(struct settle_ctx *c)
         a->from_bus = q->bus;
         a->to_bus = c->p->pos[i];
         a->instant = q->switch_ns < r->holdup_ns;
-        snprintf(a->reason, sizeof(a->reason), "%s: %s; re-route", c->cause, c->why_now);
+        bool stranded = rack_psu_alive(r, q) && (q->bus < 0 || r->bus_failed[q->bus]);
+        if (stranded)
+            snprintf(a->reason, sizeof(a->reason),
+                     "%s: %s delivered nothing %s%s: moved to live bus %s, %lld W back%s", c->cause,
+                     q->id, q->bus < 0 ? "on no bus" : "on dead bus ",
+                     q->bus < 0 ? "" : r->buses[q->bus], r->buses[a->to_bus],
+                     watts(rack_psu_health_mw(q)),
+                     a->instant ? "" : " (a slow switch: not instant)");
+        else
+            snprintf(a->reason, sizeof(a->reason), "%s: %s; re-route", c->cause, c->why_now);
         q->bus = c->p->pos[i];
     }
 }
@@ -1100,9 +1142,18 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     int moves = route_best(p->rt, p->demand, rn, p->pos);
     if (moves < 0 && rn != ROUTE_NEED_SERVE)
         moves = route_best(p->rt, p->demand, ROUTE_NEED_SERVE, p->pos);
-    if (moves < 0) /* search gave up: stay where we are */
-        for (int i = 0; i < r->npsus; i++)
-            p->pos[i] = r->psus[i].bus;
+    if (moves < 0) { /* search gave up: stay where we are, but strand nothing */
+        uint32_t alive = rack_alive_buses(r);
+        for (int i = 0; i < r->npsus; i++) {
+            const struct rack_psu *q = &r->psus[i];
+            p->pos[i] = q->bus;
+            if (rack_psu_alive(r, q) && (q->bus < 0 || !(alive & (1u << q->bus))) &&
+                (q->wired & alive)) {
+                p->pos[i] = __builtin_ctz(q->wired & alive);
+                moves = 1;
+            }
+        }
+    }
     /* why the PSUs move: the overload where they stand, else the failure
      * that was settled, else what the new plan needs of them */
     if (moves > 0 && !c.why_now[0]) {

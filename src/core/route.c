@@ -339,6 +339,11 @@ static bool rec_dest(struct route *rt, struct search *s, int ci, int b, int rema
     while (b < rt->nb && !(c->dests & (1u << b)))
         b++;
     if (b >= rt->nb) {
+        /* a PSU that delivers to no live bus while one it is wired to lives
+         * is stranded: it moves (its staying is never better, capacity only
+         * grows when it moves) */
+        if (c->cur < 0 && remaining > 0)
+            return false;
         if (c->cur >= 0)
             cbus[c->cur] += remaining * c->cap;
         bool ok = rec(rt, s, ci + 1, cbus, moves_left);
