@@ -125,6 +125,14 @@ c power-off app1 --json | grep -q '"consequences":\[{"action":"release","server"
 c in-service psu ps4 --dry-run | grep -q '^psu ps4: dry run: back in service' || fail "in-service dry run"; ok
 c in-service psu ps4 >"$tmp/out" || fail "in-service ps4: $(cat "$tmp/out")"; ok
 grep -q '^psu ps4: in service, ok' "$tmp/out" || fail "in-service: $(cat "$tmp/out")"; ok
+# a reload lists what it caused: a shorter restore wait brings the shed back
+sleep 1.5
+sed 's/restore_after_s: 30/restore_after_s: 1/' "$tmp/conf.yaml" >"$tmp/conf2.yaml"
+mv "$tmp/conf2.yaml" "$tmp/conf.yaml"
+c reload >"$tmp/out" || fail "reload: $(cat "$tmp/out")"; ok
+grep -q '^reload applied: restore_after_s 30 -> 1' "$tmp/out" || fail "reload: $(cat "$tmp/out")"; ok
+grep -Eq '^  restore +batch1 +0 -> 700 W p4 ' "$tmp/out" || fail "reload: no restore listed: $(cat "$tmp/out")"; ok
+[ "$(srv batch1)" = on ] || fail "batch1 not restored: $(srv batch1)"; ok
 c out-of-service psu ps1 --force --dry-run >/dev/null 2>&1
 [ $? -eq 2 ] || fail "--force with --dry-run should be bad usage"; ok
 c power-on ml1 --dry-run >/dev/null 2>&1

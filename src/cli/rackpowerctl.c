@@ -682,10 +682,14 @@ static int admin(const struct opts *o, const char *verb)
         puts(raw.body);
     else if (!strcmp(verb, "shutdown"))
         printf("rackpowerd is stopping\n");
-    else
+    else {
         printf("reload %s: %s; tokens: %s\n",
                json_is_true(json_object_get(j, "applied")) ? "applied" : "refused",
                str(j, "reason"), str(j, "tokens"));
+        if (json_array_size(json_object_get(j, "consequences")))
+            printf("caused:\n");
+        print_consequences(j);
+    }
     json_decref(j);
     http_response_free(&raw);
     return 0;

@@ -655,6 +655,9 @@ static void *resumer(void *arg)
 
 /* ---- commands ---- */
 
+static int rate_take(struct api *a, struct MHD_Connection *c, const struct who *w,
+                     enum auth_action act, enum MHD_Result *ret);
+
 /* What a command's optional body may say: {"reason": "...", "dry_run": true,
  * "force": true}. */
 struct cmd_body {
@@ -742,6 +745,11 @@ static enum MHD_Result command(struct api *a, struct MHD_Connection *c, enum hub
         return send_error(c, 400, NULL, "body: dry_run goes with out-of-service and in-service");
     if (b.force && !takes_out)
         return send_error(c, 400, NULL, "body: force goes with out-of-service");
+    /* a dry run lowers nothing, and each costs the loop a copy of the rack:
+     * it is held to the command rate like a command that raises power */
+    enum MHD_Result limited;
+    if (b.dry_run && takes_out && rate_take(a, c, w, AUTH_RAISE, &limited))
+        return limited;
     struct hub_cmd *cmd = hub_cmd_new(kind, id, b.note, w->name);
     if (!cmd)
         return send_error(c, 503, NULL, "out of memory");
@@ -1059,6 +1067,14 @@ static int permit(struct api *a, struct MHD_Connection *c, const struct route *r
                           shown);
         return -1;
     }
+    return rate_take(a, c, w, act, ret);
+}
+
+/* One of w's commands of kind act from the command rate. 0, or -1 when the
+ * request was answered 429 (with Retry-After). */
+static int rate_take(struct api *a, struct MHD_Connection *c, const struct who *w,
+                     enum auth_action act, enum MHD_Result *ret)
+{
     pthread_mutex_lock(&a->mu);
     int64_t wait_ms = auth_rate_take(&a->rate, w->name, act, mono_ns());
     pthread_mutex_unlock(&a->mu);

@@ -159,6 +159,15 @@ static int server_cmd(struct decider *d, const struct hub_cmd *c, char **body)
     return 200;
 }
 
+json_t *commands_consequences(const struct rack *r, const struct policy_actions *acts,
+                              const struct rack *before)
+{
+    int64_t *drew = before ? drawn_now(before) : NULL;
+    json_t *o = consequences(r, acts, drew);
+    free(drew);
+    return o;
+}
+
 /* Whether a lowers a server's power below what it draws now: a shed, or a
  * cap under its grant. */
 static bool takes_power(const struct rack *r, const struct policy_action *a)

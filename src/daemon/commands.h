@@ -14,6 +14,7 @@
 #ifndef COMMANDS_H
 #define COMMANDS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -58,5 +59,15 @@ bool commands_pass_health(struct commands_overlay *ov, const struct rack *r,
  */
 int commands_run(struct decider *d, struct commands_overlay *ov, const struct hub_cmd *c,
                  char **body);
+
+/*
+ * What a decision caused, as a command's answer lists it (docs/api.md
+ * "consequences"): one object per action of acts but an ignored one, named
+ * in rack r; a shed, cap, restore or release says in was_w what its server
+ * drew in before (the rack before the decision; NULL: not said). NULL when
+ * out of memory.
+ */
+json_t *commands_consequences(const struct rack *r, const struct policy_actions *acts,
+                              const struct rack *before);
 
 #endif

@@ -702,6 +702,14 @@ static json_t *reload(struct engine *e, const char *who)
         struct decision x = decision_settle(pre);
         if (!decide(&e->dec, &x, err, sizeof(err))) {
             log_info("reload applied: %s", what);
+            /* the answer, not the journaled event, lists what it caused */
+            json_t *answer = json_copy(ev);
+            if (answer) {
+                json_object_set_new(answer, "consequences",
+                                    commands_consequences(&e->rack, &e->dec.acts, &saved));
+                json_decref(ev);
+                ev = answer;
+            }
         } else {
             log_warnx("reload not applied: %s", err);
             if (decider_restore(&e->dec, &saved, err, sizeof(err)))
