@@ -55,6 +55,7 @@ rp_test(test_ledger rpdaemon)
 rp_test(test_commands rpdaemon)
 rp_test(test_alarms rpdaemon)
 rp_test(test_view rpdaemon)
+rp_test(test_ages rpdaemon)
 rp_test(test_log rpdaemon)
 rp_test(test_ctl_http rpctl)
 rp_test(test_auth rpauth)
@@ -78,6 +79,10 @@ add_test(NAME daemon_oos COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_oos.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_oos PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_stale COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_stale.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_stale PROPERTIES TIMEOUT 300)
 add_test(NAME daemon_ledger COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_ledger.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})

@@ -346,6 +346,43 @@ static void test_alarms_listed_and_counted(void **state)
     assert_non_null(strstr(out, "\nalarms: 0\n"));
 }
 
+static void test_headline_says_what_is_unknown_instead_of_protected(void **state)
+{
+    (void)state;
+    static const char unknown[] =
+        "{\"name\":\"demo\",\"protection\":\"n+1\",\"protected\":false,"
+        "\"redundancy_lost\":true,\"capacity_w\":10000,\"allocated_w\":5000,\"counts\":{},"
+        "\"devices\":[{\"device\":\"modbus-tcp 127.0.0.1:502\",\"state\":\"down\","
+        "\"error\":\"no answer\",\"age_s\":12.4,\"stale\":true}],"
+        "\"unknown\":[{\"psu\":\"ps1\",\"age_s\":13},{\"psu\":\"ps2\",\"age_s\":12.4}],"
+        "\"stale\":{\"psus\":4,\"servers\":6},\"alarms\":[]}";
+    char out[2048];
+    ctl_against(unknown, "status", out, sizeof(out));
+    assert_non_null(strstr(out, "rack demo: n+1 unknown: ps1, ps2 unreadable for 12 s, redundancy "
+                                "lost; 5000 of 10000 W allocated\n"));
+    assert_null(strstr(out, "protected"));
+    assert_non_null(
+        strstr(out, "\nstale: 4 psu readings, 6 server draws (not read for more than 3 polls)\n"));
+    assert_non_null(
+        strstr(out, "\ndevice modbus-tcp 127.0.0.1:502: down: no answer (last read 12s ago)\n"));
+
+    /* protected without the PSU it cannot read: protected, and says which */
+    static const char counted[] =
+        "{\"name\":\"demo\",\"protection\":\"n+1\",\"protected\":true,\"counts\":{},"
+        "\"capacity_w\":10000,\"allocated_w\":5000,"
+        "\"unknown\":[{\"psu\":\"ps3\",\"age_s\":null}],\"stale\":{\"psus\":0,\"servers\":0}}";
+    ctl_against(counted, "status", out, sizeof(out));
+    assert_non_null(strstr(out, "rack demo: n+1 protected (not counting ps3: never read); 5000 of "
+                                "10000 W allocated\n"));
+    assert_null(strstr(out, "stale:"));
+
+    /* a daemon from before ages: the headline as it was */
+    static const char old[] = "{\"name\":\"demo\",\"protection\":\"n+1\",\"protected\":true,"
+                              "\"counts\":{},\"capacity_w\":10000,\"allocated_w\":5000}";
+    ctl_against(old, "status", out, sizeof(out));
+    assert_non_null(strstr(out, "rack demo: n+1 protected; 5000 of 10000 W allocated\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_stream_passes_2xx_keeps_4xx),
         cmocka_unit_test(test_unix_socket_with_prefix),
         cmocka_unit_test(test_alarms_listed_and_counted),
+        cmocka_unit_test(test_headline_says_what_is_unknown_instead_of_protected),
     };
     if (http_init())
         return 1;

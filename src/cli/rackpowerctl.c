@@ -256,17 +256,93 @@ static int cmd_events(const struct opts *o)
     return 1;
 }
 
+/* ---- readings' ages (docs/api.md): a stale figure gets a trailing '?' ---- */
+
+/* A reading's figure in W, "851?" when its object says it is stale. */
+static void fmt_read_w(char *buf, size_t len, json_t *obj, const char *key)
+{
+    fmt_w(buf, len, json_object_get(obj, key));
+    size_t n = strlen(buf);
+    if (json_is_true(json_object_get(obj, "stale")) && strcmp(buf, "-") && n + 1 < len)
+        memcpy(buf + n, "?", 2);
+}
+
+/* An age in seconds: "0.4s", "47s"; "-" when never read (null). */
+static void fmt_age(char *buf, size_t len, json_t *age)
+{
+    if (!json_is_number(age))
+        snprintf(buf, len, "-");
+    else if (json_number_value(age) < 10)
+        snprintf(buf, len, "%.1fs", json_number_value(age));
+    else
+        snprintf(buf, len, "%.0fs", json_number_value(age));
+}
+
+/* Under a table with stale figures, what the mark means. */
+static void stale_footnote(json_t *list)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(list, i, o) if (json_is_true(json_object_get(o, "stale")))
+    {
+        printf("? stale: not read for more than 3 polls of its device, at least 3 s (AGE: since "
+               "its last read)\n");
+        return;
+    }
+}
+
+/*
+ * The headline's protection: "n+1 protected", "n+1 NOT protected", or, while
+ * PSUs the protection check depends on cannot be read, what is unknown:
+ * "n+1 unknown: ps1, ps2 unreadable for 12 s". A rack protected without
+ * them is protected, and says which are not counted.
+ */
+static void fmt_protection(char *buf, size_t len, json_t *j)
+{
+    json_t *unknown = json_object_get(j, "unknown");
+    bool prot = json_is_true(json_object_get(j, "protected"));
+    size_t n = json_array_size(unknown);
+    if (!n) {
+        snprintf(buf, len, "%s %s", str(j, "protection"), prot ? "protected" : "NOT protected");
+        return;
+    }
+    char names[160] = "";
+    double least = -1;
+    size_t i;
+    json_t *u;
+    json_array_foreach(unknown, i, u)
+    {
+        size_t o = strlen(names);
+        if (i < 4)
+            snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "", str(u, "psu"));
+        else if (i == 4)
+            snprintf(names + o, sizeof(names) - o, " and %zu more", n - 4);
+        json_t *age = json_object_get(u, "age_s");
+        if (json_is_number(age) && (least < 0 || json_number_value(age) < least))
+            least = json_number_value(age);
+    }
+    char how[48];
+    if (least < 0)
+        snprintf(how, sizeof(how), "never read");
+    else
+        snprintf(how, sizeof(how), "unreadable for %.0f s", least);
+    if (prot)
+        snprintf(buf, len, "%s protected (not counting %s: %s)", str(j, "protection"), names, how);
+    else
+        snprintf(buf, len, "%s unknown: %s %s", str(j, "protection"), names, how);
+}
+
 /* ---- tables ---- */
 
 static void print_status(json_t *j)
 {
     json_t *c = json_object_get(j, "counts");
-    char cap[32], alloc[32];
+    char cap[32], alloc[32], prot[256];
     fmt_w(cap, sizeof(cap), json_object_get(j, "capacity_w"));
     fmt_w(alloc, sizeof(alloc), json_object_get(j, "allocated_w"));
+    fmt_protection(prot, sizeof(prot), j);
 #define N(k) ((long long)json_integer_value(json_object_get(c, k)))
-    printf("rack %s: %s %s%s; %s of %s W allocated\n", str(j, "name"), str(j, "protection"),
-           json_is_true(json_object_get(j, "protected")) ? "protected" : "NOT protected",
+    printf("rack %s: %s%s; %s of %s W allocated\n", str(j, "name"), prot,
            json_is_true(json_object_get(j, "redundancy_lost")) ? ", redundancy lost" : "", alloc,
            cap);
     printf("servers: %lld (%lld on, %lld capped, %lld shed, %lld waiting, %lld off)\n",
@@ -274,13 +350,27 @@ static void print_status(json_t *j)
     printf("psus: %lld (%lld failed); buses: %lld (%lld failed)\n", N("psus"), N("psus_failed"),
            N("buses"), N("buses_failed"));
     printf("alarms: %zu\n", json_array_size(json_object_get(j, "alarms")));
+    json_t *stale = json_object_get(j, "stale");
+    long long sp = (long long)json_integer_value(json_object_get(stale, "psus"));
+    long long ss = (long long)json_integer_value(json_object_get(stale, "servers"));
+    if (sp || ss)
+        printf("stale: %lld psu readings, %lld server draws (not read for more than 3 polls)\n", sp,
+               ss);
 #undef N
     size_t i;
     json_t *d;
     json_array_foreach(json_object_get(j, "devices"), i, d)
     {
         const char *e = json_string_value(json_object_get(d, "error"));
-        printf("device %s: %s%s%s\n", str(d, "device"), str(d, "state"), e ? ": " : "", e ? e : "");
+        char last[64] = "";
+        if (json_is_true(json_object_get(d, "stale")) ||
+            (e && json_is_number(json_object_get(d, "age_s")))) {
+            char age[32];
+            fmt_age(age, sizeof(age), json_object_get(d, "age_s"));
+            snprintf(last, sizeof(last), " (last read %s ago)", age);
+        }
+        printf("device %s: %s%s%s%s\n", str(d, "device"), str(d, "state"), e ? ": " : "",
+               e ? e : "", last);
         size_t k;
         json_t *u;
         json_array_foreach(json_object_get(d, "units"), k, u)
@@ -334,20 +424,22 @@ static void print_servers(json_t *j)
 {
     size_t i;
     json_t *s;
-    char watts[32], asks[32], draw[32], buses[64], queue[32];
-    printf("%-12s %-8s %8s %8s %5s %-8s %-10s %8s %5s\n", "ID", "STATE", "GRANT W", "ASKS W",
-           "PRIO", "BUSES", "CHASSIS", "DRAW W", "QUEUE");
+    char watts[32], asks[32], draw[32], buses[64], queue[32], age[32];
+    printf("%-12s %-8s %8s %8s %5s %-8s %-10s %8s %5s %6s\n", "ID", "STATE", "GRANT W", "ASKS W",
+           "PRIO", "BUSES", "CHASSIS", "DRAW W", "QUEUE", "AGE");
     json_array_foreach(json_object_get(j, "servers"), i, s)
     {
         fmt_w(watts, sizeof(watts), json_object_get(s, "watts"));
         fmt_w(asks, sizeof(asks), json_object_get(s, "power_w"));
-        fmt_w(draw, sizeof(draw), json_object_get(s, "draw_w"));
+        fmt_read_w(draw, sizeof(draw), s, "draw_w");
         fmt_w(queue, sizeof(queue), json_object_get(s, "queue_position"));
+        fmt_age(age, sizeof(age), json_object_get(s, "age_s"));
         join_array(buses, sizeof(buses), json_object_get(s, "buses"));
-        printf("%-12s %-8s %8s %8s %5lld %-8s %-10s %8s %5s\n", str(s, "id"), str(s, "state"),
+        printf("%-12s %-8s %8s %8s %5lld %-8s %-10s %8s %5s %6s\n", str(s, "id"), str(s, "state"),
                watts, asks, (long long)json_integer_value(json_object_get(s, "priority")), buses,
-               str(s, "chassis"), draw, queue);
+               str(s, "chassis"), draw, queue, age);
     }
+    stale_footnote(json_object_get(j, "servers"));
 }
 
 /* One server in one line: "ml1: waiting, priority 5, granted 0 of 3000 W,
@@ -357,7 +449,7 @@ static void print_server(json_t *s)
     char watts[32], asks[32], draw[32], queue[48] = "not queued";
     fmt_w(watts, sizeof(watts), json_object_get(s, "watts"));
     fmt_w(asks, sizeof(asks), json_object_get(s, "power_w"));
-    fmt_w(draw, sizeof(draw), json_object_get(s, "draw_w"));
+    fmt_read_w(draw, sizeof(draw), s, "draw_w");
     json_t *q = json_object_get(s, "queue_position");
     if (json_is_integer(q))
         snprintf(queue, sizeof(queue), "queue position %lld", (long long)json_integer_value(q));
@@ -371,18 +463,20 @@ static void print_psus(json_t *j)
 {
     size_t i;
     json_t *p;
-    char cap[32], rated[32], out[32];
-    printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s\n", "ID", "STATE", "OOS", "BUS",
-           "CAPACITY W", "RATED W", "FEED", "SWITCH", "OUTPUT W");
+    char cap[32], rated[32], out[32], age[32];
+    printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s\n", "ID", "STATE", "OOS", "BUS",
+           "CAPACITY W", "RATED W", "FEED", "SWITCH", "OUTPUT W", "AGE");
     json_array_foreach(json_object_get(j, "psus"), i, p)
     {
         fmt_w(cap, sizeof(cap), json_object_get(p, "capacity_w"));
         fmt_w(rated, sizeof(rated), json_object_get(p, "rated_w"));
-        fmt_w(out, sizeof(out), json_object_get(p, "output_w"));
-        printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s\n", str(p, "id"), str(p, "state"),
+        fmt_read_w(out, sizeof(out), p, "output_w");
+        fmt_age(age, sizeof(age), json_object_get(p, "age_s"));
+        printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s\n", str(p, "id"), str(p, "state"),
                json_is_true(json_object_get(p, "out_of_service")) ? "yes" : "no", str(p, "bus"),
-               cap, rated, str(p, "feed"), str(p, "switch"), out);
+               cap, rated, str(p, "feed"), str(p, "switch"), out, age);
     }
+    stale_footnote(json_object_get(j, "psus"));
 }
 
 static void print_buses(json_t *j)

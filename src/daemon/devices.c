@@ -228,7 +228,7 @@ static void *worker_main(void *arg)
                 up = false;
             }
             /* some of its devices may still have spoken */
-            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound)
+            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread)
                 post(w, DEVICES_REPORT, &rep, NULL);
         } else {
             if (!up && ok) {
@@ -236,7 +236,7 @@ static void *worker_main(void *arg)
                 up = true;
                 last_err[0] = '\0';
             }
-            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound)
+            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread)
                 post(w, DEVICES_REPORT, &rep, NULL);
         }
         if (!scheduled)

@@ -43,11 +43,12 @@
 #define NSIGNALS 3
 #define SHUTDOWN_ANSWER_MS 200 /* POST /v1/shutdown: the loop stops this long after its answer */
 #define DB_CHECK_MS 1000       /* how often the database's file is looked at */
+#define AGES_MS 1000           /* how often the snapshot is rebuilt for its readings' ages */
 
 struct engine {
     uv_loop_t loop;
     uv_async_t async;
-    uv_timer_t deadline, watchdog, catchup, dbcheck, stopper;
+    uv_timer_t deadline, watchdog, catchup, dbcheck, stopper, ages;
     uv_signal_t sig[NSIGNALS];
     bool loop_ready;
 
@@ -69,6 +70,7 @@ struct engine {
     struct devices *devices;
     struct view_device *vdev;
     struct driver_psu_reading *tel;
+    struct view_read *psu_read, *srv_read; /* when each reading was last fresh, and by whom */
     bool *dev_down; /* per device: its worker reported it down (not yet up again) */
     /* per server: the ledger named it at start, or its device said since
      * what it draws; a server drawing power that neither knew is adopted */
@@ -110,6 +112,8 @@ static void publish(struct engine *e)
         .ndevices = e->ndevs,
         .alarms = &e->alarms,
         .srv_reason = e->srv_reason,
+        .psu_read = e->psu_read,
+        .srv_read = e->srv_read,
         .start_ns = e->dec.start_ns,
         .t_ns = mono_ns() - e->dec.start_ns,
         .started = e->started,
@@ -302,6 +306,15 @@ static void on_dbcheck(uv_timer_t *t)
     decider_distrust(&e->dec, why);
     update_alarms(e);
     publish(e);
+}
+
+/* Readers see the readings' ages grow while nothing changes (a device that
+ * stopped answering changes nothing): the snapshot is rebuilt every second. */
+static void on_ages(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    if (e->hub)
+        publish(e);
 }
 
 /* ---- commands and device reports ---- */
@@ -511,6 +524,38 @@ static char **own_whys(const char *dev, const struct driver_report *rep, size_t 
     return whys;
 }
 
+/* The readings this report made fresh: the PSUs it read (not those whose
+ * figures it withdrew), the servers its device answered for or whose draw
+ * it gave. Their ages in the API count from when the worker posted it. */
+static void stamp_reads(struct engine *e, struct devices_msg *m)
+{
+    struct view_read now = {m->posted_ns, (int)m->dev};
+    bool fresh = false;
+    for (size_t k = 0; k < m->rep.npsus; k++) {
+        int i = m->rep.psus[k].psu;
+        if (i >= 0 && i < e->rack.npsus && !m->rep.psus[k].unread) {
+            e->psu_read[i] = now;
+            fresh = true;
+        }
+    }
+    for (size_t k = 0; k < m->rep.nread; k++) {
+        int i = m->rep.read[k];
+        if (i >= 0 && i < e->rack.nservers) {
+            e->srv_read[i] = now;
+            fresh = true;
+        }
+    }
+    for (size_t k = 0; k < m->rep.ninputs; k++) {
+        const struct policy_input *in = &m->rep.inputs[k];
+        if (in->kind == POLICY_REPORT && in->index >= 0 && in->index < e->rack.nservers) {
+            e->srv_read[in->index] = now;
+            fresh = true;
+        }
+    }
+    if (fresh)
+        e->vdev[m->dev].read_ns = m->posted_ns;
+}
+
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
     char err[256], why[900];
@@ -518,6 +563,7 @@ static void handle_report(struct engine *e, struct devices_msg *m)
     first_read(e, m);
     struct policy_input *keep = m->rep.inputs;
     size_t n = 0;
+    stamp_reads(e, m);
     for (size_t k = 0; k < m->rep.npsus; k++) {
         int i = m->rep.psus[k].psu;
         if (i >= 0 && i < e->rack.npsus)
@@ -852,15 +898,24 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->srv_known = calloc((size_t)r->nservers + 1, sizeof(*e->srv_known));
     e->srv_reason = calloc((size_t)r->nservers + 1, sizeof(*e->srv_reason));
     e->dev_awaited = calloc(e->ndevs + 1, sizeof(*e->dev_awaited));
+    e->psu_read = calloc(np, sizeof(*e->psu_read));
+    e->srv_read = calloc((size_t)r->nservers + 1, sizeof(*e->srv_read));
     if (commands_overlay_init(&e->ov, r) || !e->tel || !e->vdev || !e->dev_down || !e->srv_known ||
-        !e->srv_reason || !e->dev_awaited) {
+        !e->srv_reason || !e->dev_awaited || !e->psu_read || !e->srv_read) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < r->npsus; i++)
+    for (int i = 0; i < r->npsus; i++) {
         e->tel[i].psu = -1;
-    for (size_t i = 0; i < e->ndevs; i++)
+        e->psu_read[i] = (struct view_read){INT64_MIN, -1};
+    }
+    for (int i = 0; i < r->nservers; i++)
+        e->srv_read[i] = (struct view_read){INT64_MIN, -1};
+    for (size_t i = 0; i < e->ndevs; i++) {
         devices_describe(&e->devs[i], e->vdev[i].name, sizeof(e->vdev[i].name));
+        e->vdev[i].read_ns = INT64_MIN;
+        e->vdev[i].stale_after_ns = view_stale_after_ns(e->devs[i].poll_ns);
+    }
 
     char dberr[512];
     if (!(e->store = store_open(e->db_path, false, dberr, sizeof(dberr)))) {
@@ -899,6 +954,9 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     uv_timer_init(&e->loop, &e->stopper);
     e->stopper.data = e;
     uv_timer_start(&e->dbcheck, on_dbcheck, DB_CHECK_MS, DB_CHECK_MS);
+    uv_timer_init(&e->loop, &e->ages);
+    e->ages.data = e;
+    uv_timer_start(&e->ages, on_ages, AGES_MS, AGES_MS);
     for (int k = 0; k < NSIGNALS; k++) {
         uv_signal_init(&e->loop, &e->sig[k]);
         e->sig[k].data = e;
@@ -1034,6 +1092,7 @@ void engine_free(struct engine *e)
         uv_close((uv_handle_t *)&e->watchdog, on_close);
         uv_close((uv_handle_t *)&e->catchup, on_close);
         uv_close((uv_handle_t *)&e->dbcheck, on_close);
+        uv_close((uv_handle_t *)&e->ages, on_close);
         uv_close((uv_handle_t *)&e->stopper, on_close);
         for (int k = 0; k < NSIGNALS; k++)
             uv_close((uv_handle_t *)&e->sig[k], on_close);
@@ -1047,6 +1106,8 @@ void engine_free(struct engine *e)
     rackfile_daemon_free(&e->conf);
     commands_overlay_fini(&e->ov);
     free(e->tel);
+    free(e->psu_read);
+    free(e->srv_read);
     free(e->dev_down);
     free(e->srv_known);
     free(e->srv_reason);

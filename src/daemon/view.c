@@ -11,6 +11,52 @@
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12))
 
+int64_t view_stale_after_ns(int64_t poll_ns)
+{
+    int64_t n = poll_ns > INT64_MAX / VIEW_STALE_POLLS ? INT64_MAX : VIEW_STALE_POLLS * poll_ns;
+    return n < VIEW_STALE_MIN_NS ? VIEW_STALE_MIN_NS : n;
+}
+
+/* The age of a reading last fresh at at_ns (INT64_MIN: never), in seconds
+ * to the tenth; -1 for never. */
+static int64_t age_ds(const struct view_in *in, int64_t at_ns)
+{
+    if (at_ns == INT64_MIN)
+        return -1;
+    int64_t age = in->start_ns + in->t_ns - at_ns;
+    return age > 0 ? age / 100000000 : 0;
+}
+
+static json_t *age_json(int64_t ds)
+{
+    return ds < 0 ? json_null() : ds % 10 ? json_real((double)ds / 10) : json_integer(ds / 10);
+}
+
+static bool is_stale(const struct view_in *in, const struct view_read *rd)
+{
+    if (rd->at_ns == INT64_MIN)
+        return false; /* never read: its figures are null, not old */
+    int64_t limit = rd->dev >= 0 && (size_t)rd->dev < in->ndevices
+                        ? in->devices[rd->dev].stale_after_ns
+                        : VIEW_STALE_MIN_NS;
+    return in->start_ns + in->t_ns - rd->at_ns > limit;
+}
+
+/* A reading's age beside its figures: age_s (seconds since its device last
+ * read it, to the tenth), read_at (Unix time of that read) and stale (older
+ * than a few polls of its device); null, null, false when never read. */
+static void set_age(json_t *o, const struct view_in *in, const struct view_read *rd)
+{
+    json_object_set_new(o, "age_s", age_json(age_ds(in, rd->at_ns)));
+    if (rd->at_ns == INT64_MIN) {
+        json_object_set_new(o, "read_at", json_null());
+    } else {
+        int64_t ms = (int64_t)(in->started * 1e3) + (rd->at_ns - in->start_ns) / 1000000;
+        json_object_set_new(o, "read_at", json_real((double)ms / 1e3));
+    }
+    json_object_set_new(o, "stale", json_boolean(is_stale(in, rd)));
+}
+
 static json_t *bus_names(const struct rack *r, uint32_t mask)
 {
     json_t *a = json_array();
@@ -148,6 +194,10 @@ static json_t *status_obj(const struct view_in *in)
                             in->devices[k].up || !in->devices[k].error[0]
                                 ? json_null()
                                 : json_string(in->devices[k].error));
+        struct view_read dr = {in->devices[k].read_ns, (int)k};
+        set_age(d, in, &dr);
+        json_object_set_new(d, "stale_after_s",
+                            age_json(in->devices[k].stale_after_ns / 100000000));
         if (in->devices[k].nunits) {
             json_t *us = json_array();
             for (size_t j = 0; j < in->devices[k].nunits; j++) {
@@ -165,6 +215,7 @@ static json_t *status_obj(const struct view_in *in)
                 json_object_set_new(uo, "write_errors", json_integer((json_int_t)u->write_errors));
                 json_object_set_new(uo, "last_error",
                                     u->last_error[0] ? json_string(u->last_error) : json_null());
+                json_object_set_new(uo, "age_s", age_json(age_ds(in, u->last_ok_ns)));
                 json_array_append_new(us, uo);
             }
             json_object_set_new(d, "units", us);
@@ -172,6 +223,25 @@ static json_t *status_obj(const struct view_in *in)
         json_array_append_new(devs, d);
     }
     json_object_set_new(o, "devices", devs);
+    /* what the protection check cannot count (a PSU whose health cannot be
+     * read: docs/policy.md), with how long it has not been read; and how
+     * many readings are stale */
+    json_t *unknown = json_array();
+    int stale_psus = 0, stale_servers = 0;
+    for (int i = 0; in->psu_read && i < r->npsus; i++) {
+        stale_psus += is_stale(in, &in->psu_read[i]);
+        if (rack_psu_known(&r->psus[i]) || !rack_psu_alive(r, &r->psus[i]))
+            continue;
+        json_t *u = json_object();
+        json_object_set_new(u, "psu", json_string(r->psus[i].id));
+        json_object_set_new(u, "age_s", age_json(age_ds(in, in->psu_read[i].at_ns)));
+        json_array_append_new(unknown, u);
+    }
+    for (int i = 0; in->srv_read && i < r->nservers; i++)
+        stale_servers += is_stale(in, &in->srv_read[i]);
+    json_object_set_new(o, "unknown", unknown);
+    json_object_set_new(o, "stale",
+                        json_pack("{sisi}", "psus", stale_psus, "servers", stale_servers));
     json_t *alarms = json_array();
     for (size_t k = 0; in->alarms && k < in->alarms->n; k++) {
         const struct alarm *a = &in->alarms->v[k];
@@ -236,13 +306,20 @@ struct hub_snap *view_build(const struct view_in *in)
     bool listed = queue != NULL;
     if (listed) {
         view_queue_positions(r, queue);
-        for (int i = 0; i < r->nservers; i++)
-            json_array_append_new(
-                servers, view_server(r, i, queue[i], in->srv_reason ? in->srv_reason[i] : NULL));
+        for (int i = 0; i < r->nservers; i++) {
+            json_t *so = view_server(r, i, queue[i], in->srv_reason ? in->srv_reason[i] : NULL);
+            if (in->srv_read)
+                set_age(so, in, &in->srv_read[i]);
+            json_array_append_new(servers, so);
+        }
     }
     free(queue);
-    for (int i = 0; i < r->npsus; i++)
-        json_array_append_new(psus, psu_obj(in, i));
+    for (int i = 0; i < r->npsus; i++) {
+        json_t *po = psu_obj(in, i);
+        if (in->psu_read)
+            set_age(po, in, &in->psu_read[i]);
+        json_array_append_new(psus, po);
+    }
     for (int b = 0; b < r->nbuses; b++)
         json_array_append_new(buses, bus_obj(in, b, cap, load));
     bool ok = s && listed && servers && psus && buses && status &&

@@ -26,7 +26,24 @@ struct view_device {
     char error[256];                 /* the last error while down */
     struct driver_unit_stats *units; /* its units' counters, as last reported */
     size_t nunits;
+    int64_t read_ns;        /* mono_ns of its last fresh reading; INT64_MIN: none yet */
+    int64_t stale_after_ns; /* a reading of it older than this is stale (view_stale_after_ns) */
 };
+
+/* When a reading (a PSU's telemetry and health, a server's draw and state)
+ * was last fresh, and which device read it. */
+struct view_read {
+    int64_t at_ns; /* mono_ns; INT64_MIN: never read */
+    int dev;       /* index in devices; -1: none */
+};
+
+/* "A few polls": a reading older than 3 poll intervals of its device is
+ * stale, and never one younger than 3 s (an ORv3 PSU's telemetry is read
+ * every second whatever poll_ms says, and the snapshot is rebuilt every
+ * second). */
+#define VIEW_STALE_POLLS 3
+#define VIEW_STALE_MIN_NS 3000000000LL
+int64_t view_stale_after_ns(int64_t poll_ns);
 
 struct view_in {
     const struct rack *r;
@@ -34,12 +51,13 @@ struct view_in {
     const struct driver_psu_reading *tel; /* per PSU; tel[i].psu < 0: none yet */
     const struct view_device *devices;
     size_t ndevices;
-    const struct alarm_set *alarms; /* the active alarms */
+    const struct alarm_set *alarms;              /* the active alarms */
+    const struct view_read *psu_read, *srv_read; /* per PSU, per server; NULL: no ages */
     /* per server: the reason of the last decision about it, "" when none is
      * known (NULL: none for any) */
     const char (*srv_reason)[VIEW_REASON_LEN];
     int64_t start_ns; /* mono_ns of the start: an alarm's since counts from it */
-    int64_t t_ns;     /* since start */
+    int64_t t_ns;     /* since start: now is start_ns + t_ns */
     double started;   /* Unix time of the start */
     int64_t last_event_id;
     const char *version;

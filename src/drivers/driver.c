@@ -98,8 +98,17 @@ int driver_report_found(struct driver_report *rep, int server, int64_t cap_mw)
     return 0;
 }
 
+int driver_report_read(struct driver_report *rep, int server)
+{
+    if (grow((void **)&rep->read, &rep->read_cap, rep->nread, sizeof(*rep->read)))
+        return -1;
+    rep->read[rep->nread++] = server;
+    return 0;
+}
+
 void driver_report_clear(struct driver_report *rep)
 {
+    rep->nread = 0;
     rep->nfound = 0;
     rep->ninputs = 0;
     rep->npsus = 0;
@@ -114,5 +123,6 @@ void driver_report_free(struct driver_report *rep)
     free(rep->psus);
     free(rep->units);
     free(rep->found);
+    free(rep->read);
     *rep = (struct driver_report){0};
 }

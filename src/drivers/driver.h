@@ -13,6 +13,7 @@
 #ifndef DRIVER_H
 #define DRIVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,9 @@ struct driver_psu_reading {
     int64_t out_mw, in_mw;
     int64_t out_mv, out_ma;
     int64_t temp_mc; /* milli-degrees Celsius */
+    /* the device could not be read: the figures (all -1) are withdrawn, not
+     * a fresh reading (their age goes on) */
+    bool unread;
 };
 
 /* Counters of one unit on a device bus (Modbus), for the operator. */
@@ -34,6 +38,7 @@ struct driver_unit_stats {
     char kind[16];  /* "orv3-psu", "simdev-chassis" ... */
     char state[12]; /* "live", "dormant", "absent" */
     uint64_t ok, timeouts, crc_errors, exceptions, retries, writes, write_errors;
+    int64_t last_ok_ns; /* CLOCK_MONOTONIC of its last answer; INT64_MIN never */
     char last_error[160];
 };
 
@@ -70,6 +75,11 @@ struct driver_report {
      * again) and says so here */
     struct driver_found *found;
     size_t nfound, found_cap;
+    /* servers whose device answered for them in this poll (their draw and
+     * state are fresh, changed or not): what the API's ages count from.
+     * A PSU's reading is fresh when it is in psus and not unread. */
+    int *read;
+    size_t nread, read_cap;
 };
 
 /* Appends to a report; 0, or -1 when out of memory (the report keeps what it
@@ -83,6 +93,7 @@ int driver_report_input_note(struct driver_report *rep, enum policy_input_kind k
 int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x);
 int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u);
 int driver_report_found(struct driver_report *rep, int server, int64_t cap_mw);
+int driver_report_read(struct driver_report *rep, int server);
 /* Adds to the note ("; " between parts); what does not fit is cut. */
 void driver_report_note(struct driver_report *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -109,6 +109,8 @@ static void report_telemetry(struct hwdev *d, struct driver_report *out)
                 x.temp_mc = s->temp_mc[i];
     } else if (!d->comm_lost) {
         return; /* one failed read: the last figures stand until comm_reads of them */
+    } else {
+        x.unread = true; /* withdrawn: their age goes on from the last good read */
     }
     (void)driver_report_psu(out, &x); /* out of memory: the next poll reports again */
 }

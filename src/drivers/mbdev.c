@@ -666,6 +666,18 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     return m;
 }
 
+/* The servers whose chassis module answered in the poll of now: their draw
+ * and state are fresh, changed or not (a draw is reported only when it
+ * moves). */
+static void report_read(struct mbdev *m, int64_t now, struct driver_report *out)
+{
+    struct mbdrv_stats st;
+    for (int s = 0; s < m->nservers; s++)
+        if (m->server[s].dev >= 0 && !mbdrv_device_stats(m->bus, m->server[s].dev, &st) &&
+            st.last_ok_ns == now)
+            (void)driver_report_read(out, s); /* out of memory: older for a poll */
+}
+
 /* Reads what is due (everything of a device that raised an alert first).
  * Waiting happens in the worker, on mbdev_fd and mbdev_next_due_ns. */
 static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, char *err,
@@ -686,6 +698,7 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
     settle_health(m);
     m->out = NULL;
     apply_fixes(m);
+    report_read(m, now, out);
     /* the counters for the operator; devices that stopped answering: the
      * worker logs it once, the operator sees the device down */
     int ndown = 0;
@@ -702,7 +715,8 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
                                       .exceptions = st.exceptions,
                                       .retries = st.retries,
                                       .writes = st.writes,
-                                      .write_errors = st.write_errors};
+                                      .write_errors = st.write_errors,
+                                      .last_ok_ns = st.last_ok_ns};
         snprintf(u.kind, sizeof(u.kind), "%s", mbdrv_kind_name(m->kinds[k]));
         snprintf(u.state, sizeof(u.state), "%s", mbdrv_state_name(st.state));
         snprintf(u.last_error, sizeof(u.last_error), "%s", st.last_error);

@@ -198,6 +198,8 @@ int simdrv_poll_at(void *inst, int64_t now_ns, struct driver_report *out, char *
     ph->nev = 0; /* the physics' log lines: the daemon journals its own decisions */
     /* the measured draw, in whole watts as a chassis module's register */
     for (int i = 0; i < r->nservers; i++)
+        rc |= driver_report_read(out, i);
+    for (int i = 0; i < r->nservers; i++)
         if (ph->srv[i].powered)
             rc |= driver_report_input(out, POLICY_REPORT, i,
                                       1000 * llround((double)ph->srv[i].draw_mw / 1000));
