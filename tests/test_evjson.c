@@ -36,8 +36,12 @@ static void test_line_names_subject_figure_and_why(void **state)
     line_of("{\"event\":\"protection\",\"protected\":false,\"level\":\"n+1\",\"reason\":\"r\"}", b,
             sizeof(b));
     assert_string_equal(b, "protection  n+1        NOT protected r");
+    /* a line shows whole watts, rounded half away from zero as the policy's
+     * reasons are; the JSON keeps the fraction */
     line_of("{\"event\":\"psu_degrade\",\"psu\":\"ps2\",\"capacity_w\":1500.5}", b, sizeof(b));
-    assert_string_equal(b, "psu_degrade ps2        1500.5 W      ");
+    assert_string_equal(b, "psu_degrade ps2        1501 W        ");
+    line_of("{\"event\":\"psu_degrade\",\"psu\":\"ps2\",\"capacity_w\":1500.499}", b, sizeof(b));
+    assert_string_equal(b, "psu_degrade ps2        1500 W        ");
     line_of("{\"event\":\"report\",\"server\":\"db1\",\"watts\":812}", b, sizeof(b));
     assert_string_equal(b, "report      db1        812 W         ");
     line_of("{\"event\":\"device\",\"device\":\"psu-shelf\",\"state\":\"down\",\"reason\":\"x\"}",

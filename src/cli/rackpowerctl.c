@@ -542,9 +542,11 @@ static void print_consequences(json_t *j)
         char cols[1024];
         evjson_text(ev, &x);
         json_t *was = json_object_get(a, "was_w"), *w = json_object_get(a, "watts");
+        char was_w[32], w_w[32];
+        fmt_w(was_w, sizeof(was_w), was);
+        fmt_w(w_w, sizeof(w_w), w);
         if (json_is_number(was) && json_is_number(w)) /* "2000 -> 0 W p3" */
-            snprintf(x.figure, sizeof(x.figure), "%.15g -> %.15g W p%lld", json_number_value(was),
-                     json_number_value(w),
+            snprintf(x.figure, sizeof(x.figure), "%s -> %s W p%lld", was_w, w_w,
                      (long long)json_integer_value(json_object_get(a, "priority")));
         evjson_columns(&x, cols, sizeof(cols));
         printf("  %s\n", cols);

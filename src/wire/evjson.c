@@ -3,6 +3,7 @@
  */
 #include "evjson.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -99,11 +100,13 @@ static const char *str(const json_t *ev, const char *key)
     return s ? s : "-";
 }
 
-/* A number in W, or "-" when it is not one. */
+/* A number in whole W, rounded half away from zero as the policy's reasons
+ * round, or "-" when it is not one: a line shows whole watts, the JSON keeps
+ * the fraction. */
 static void fmt_watts(char *buf, size_t len, const json_t *v)
 {
     if (json_is_number(v))
-        snprintf(buf, len, "%.15g", json_number_value(v));
+        snprintf(buf, len, "%lld", (long long)llround(json_number_value(v)));
     else
         snprintf(buf, len, "-");
 }
