@@ -4,7 +4,8 @@
 # ps1 and ps3 on feed F1, ps2 and ps4 on F2): two PSUs failing together are
 # two psu_fail events, each with its own unit's alarm words only; a feed
 # failure (every PSU on F1 with its AC input lost) is one feed_fail event
-# naming the feed and its PSUs, no psu_fail; its return one feed_repair.
+# naming the feed and its PSUs, no psu_fail; its return one feed_repair. A
+# degraded PSU whose registers say nothing of how much counts at derate_pct.
 set -u
 . "${0%/*}/lib.sh"
 test_begin daemon_modbus_feed.sh
@@ -26,7 +27,8 @@ sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp 127.0.0.1:0 \
 ok
 { cat "$tmp/rack.yaml"
   printf "devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n" "$sim_port"
-  printf "    poll_ms: 200\n    timeout_ms: 1000\n    reprobe_s: 1\n    alert: %s\n    units:\n" "$tmp/alert"
+  printf "    poll_ms: 200\n    timeout_ms: 1000\n    reprobe_s: 1\n    alert: %s\n" "$tmp/alert"
+  printf "    derate_pct: 70\n    units:\n"
   demo_units psus
   printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
 rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog"
@@ -75,6 +77,16 @@ events
     fail "more than one feed_repair: $(grep feed_repair "$tmp/ev")"; ok
 tail -n +1 "$tmp/ev" | grep -q '"event":"psu_fail".*"psu":"ps[13]".*input_lost' &&
     fail "a psu_fail with input_lost on the feed's return: $(grep psu_fail "$tmp/ev" | tail -2)"; ok
+
+# A degraded PSU (a fan) whose registers say nothing of how much: counted at
+# the entry's derate_pct (70 % of 2000 W), and the reason says so.
+ctlsend "psu_degrade ps2 600"
+until_ok '[ "$(psu_state ps2)" = degraded ]' "ps2 degraded"
+rpctl psus --json | grep -q '"id":"ps2"[^}]*"capacity_w":1400[,}]' ||
+    fail "ps2 not counted at 1400 W: $(rpctl psus --json)"; ok
+events
+grep '"event":"psu_degrade"' "$tmp/ev" | grep -q '"psu":"ps2".*unit 201 degraded: fan.*counted at 1400 W: derate_pct 70 % of 2000 W' ||
+    fail "the psu_degrade reason: $(grep psu_degrade "$tmp/ev")"; ok
 
 rpd_stop
 sim_stop

@@ -441,6 +441,51 @@ static void test_current_share_off_degrades(void **state)
     assert_int_equal(orv3_psu_assess(&t, false).level, ORV3_OK);
 }
 
+/* The share says how much a degraded PSU carries; it lowers the configured
+ * fraction, never raises it. */
+static void test_degraded_capacity_from_the_current_share(void **state)
+{
+    (void)state;
+    struct orv3_psu_telemetry t = healthy();
+    t.iout_ma = 6000; /* 30 % of its 20 A share */
+    struct orv3_assessment a = orv3_psu_assess(&t, false);
+    int share = 0;
+    assert_int_equal(orv3_psu_derated_mw(&t, a.causes, 3000000, 50, &share), 900000);
+    assert_int_equal(share, 300);
+    /* 70 % of its share: above the 50 % fallback, which stands */
+    t.iout_ma = 14000;
+    a = orv3_psu_assess(&t, false);
+    assert_int_equal(orv3_psu_derated_mw(&t, a.causes, 3000000, 50, &share), 1500000);
+    assert_int_equal(share, -1);
+    /* the same with a fallback of 80 %: the share lowers it to 70 % */
+    assert_int_equal(orv3_psu_derated_mw(&t, a.causes, 3000000, 80, &share), 2100000);
+    assert_int_equal(share, 700);
+}
+
+/* A fan or temperature cause says nothing of how much: the fraction. */
+static void test_degraded_capacity_falls_back_to_the_fraction(void **state)
+{
+    (void)state;
+    struct orv3_psu_telemetry t = healthy();
+    t.alarm[ORV3_AL_GENERAL] = ORV3_GEN_FAN;
+    struct orv3_assessment a = orv3_psu_assess(&t, false);
+    assert_int_equal(a.level, ORV3_DEGRADED);
+    int share = 0;
+    assert_int_equal(orv3_psu_derated_mw(&t, a.causes, 3000000, 50, &share), 1500000);
+    assert_int_equal(share, -1);
+    assert_int_equal(orv3_psu_derated_mw(&t, a.causes, 3000000, 70, NULL), 2100000);
+    assert_int_equal(orv3_psu_derated_mw(NULL, a.causes, 3000000, 70, NULL), 2100000);
+    /* over-sharing is no shortfall: the fraction */
+    t = healthy();
+    t.iout_ma = 30000;
+    a = orv3_psu_assess(&t, false);
+    assert_int_equal(orv3_psu_derated_mw(&t, a.causes, 3000000, 50, NULL), 1500000);
+    /* carrying nothing of its share: still 1 W, degraded is not failed */
+    t.iout_ma = 0;
+    a = orv3_psu_assess(&t, false);
+    assert_int_equal(orv3_psu_derated_mw(&t, a.causes, 3000000, 50, NULL), 1000);
+}
+
 static void test_worst_cause_wins_and_formats(void **state)
 {
     (void)state;
@@ -684,6 +729,8 @@ int main(void)
         cmocka_unit_test(test_ac_not_ok_fails_only_when_output_is_gone),
         cmocka_unit_test(test_temperature_alarm_degrades_and_rising_puts_at_risk),
         cmocka_unit_test(test_current_share_off_degrades),
+        cmocka_unit_test(test_degraded_capacity_from_the_current_share),
+        cmocka_unit_test(test_degraded_capacity_falls_back_to_the_fraction),
         cmocka_unit_test(test_worst_cause_wins_and_formats),
         cmocka_unit_test(test_bbu_flags_to_health),
         cmocka_unit_test(test_monitor_debounces_and_raises_once_per_episode),

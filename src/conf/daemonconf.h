@@ -61,6 +61,7 @@ struct rackfile_device {
     /* modbus-tcp and modbus-rtu */
     char alert[256];    /* a Unix socket sending a line per alert (ALERT#), "" for none */
     int64_t reprobe_ns; /* how often a device that stopped answering is tried again */
+    int derate_pct;     /* a degraded PSU's capacity when its registers say no less */
     size_t nunits;
     struct rackfile_unit *units;
     /* hwmon */

@@ -5,8 +5,9 @@
  * The polling itself (round robin, retries, dormancy, alerts) is the engine's
  * (mbdrv.h); this file maps what the engine sees to policy inputs by rack
  * index, and the policy's decisions to register and coil writes.
- *   PSU health: failed -> psu_fail, degraded -> psu_degrade (derated to
- *   MBDEV_DERATE_PCT of rated: ORv3 does not say by how much), back to ok ->
+ *   PSU health: failed -> psu_fail, degraded -> psu_degrade (at what its
+ *   current share says it carries, at most the entry's derate_pct of rated:
+ *   orv3_psu_derated_mw; no ORv3 register says more), back to ok ->
  *   psu_repair; at risk is logged, not acted on (prediction comes later).
  *   Every PSU of a feed (two or more, all on this device) with its AC input
  *   lost -> feed_fail, one input naming the feed and its PSUs, instead of a
@@ -35,8 +36,6 @@
 #include "mbdrv.h"
 #include "rackmod.h"
 
-#define MBDEV_DERATE_PCT 50
-
 /* Where a rack element is on this bus. */
 struct where {
     int dev;  /* engine device index, -1 when not on this bus */
@@ -53,21 +52,25 @@ struct mbdev {
     int64_t poll_ns;
     int nbuses;
     int npsus, nservers;
-    struct where *psu_dev;    /* per rack psu: its ORv3 device (item unused) */
-    struct where *psu_switch; /* per rack psu: the switch module and its coil index */
-    struct where *server;     /* per rack server: chassis module and slot */
-    int *dev_psu;             /* per engine device: the rack psu of an ORv3 PSU, else -1 */
-    enum mbdrv_kind *kinds;   /* per engine device */
-    int *dev_items;           /* per engine device: offset into items */
-    int *items;               /* rack indices of switch and chassis items, per device */
-    int64_t *rated_mw;        /* per rack psu */
-    int64_t *power_mw;        /* per rack server: what it asks for */
-    enum orv3_health *health; /* per rack psu: the monitor's belief */
-    int *told;                /* per rack psu: the health last told the policy (told_of), or
-                               * TOLD_UNKNOWN */
-    bool *unknown;            /* per rack psu: not readable now (reported unknown) */
-    bool *ac_lost;            /* per rack psu: believed failed with its AC input lost */
-    char (*why)[160];         /* per rack psu: its own alarm words at its last health event */
+    struct where *psu_dev;          /* per rack psu: its ORv3 device (item unused) */
+    struct where *psu_switch;       /* per rack psu: the switch module and its coil index */
+    struct where *server;           /* per rack server: chassis module and slot */
+    int *dev_psu;                   /* per engine device: the rack psu of an ORv3 PSU, else -1 */
+    enum mbdrv_kind *kinds;         /* per engine device */
+    int *dev_items;                 /* per engine device: offset into items */
+    int *items;                     /* rack indices of switch and chassis items, per device */
+    int64_t *rated_mw;              /* per rack psu */
+    int64_t *power_mw;              /* per rack server: what it asks for */
+    enum orv3_health *health;       /* per rack psu: the monitor's belief */
+    int *told;                      /* per rack psu: the health last told the policy (told_of), or
+                                     * TOLD_UNKNOWN */
+    bool *unknown;                  /* per rack psu: not readable now (reported unknown) */
+    bool *ac_lost;                  /* per rack psu: believed failed with its AC input lost */
+    uint32_t *causes;               /* per rack psu: the believed health's causes */
+    struct orv3_psu_telemetry *tel; /* per rack psu: its last read */
+    int64_t *told_mw;               /* per rack psu: the derated capacity last told */
+    int derate_pct;
+    char (*why)[160]; /* per rack psu: its own alarm words at its last health event */
     int nfeeds;
     char (*feed_id)[RACK_ID_LEN];
     char (*psu_id)[RACK_ID_LEN];
@@ -109,6 +112,25 @@ static int told_of(enum orv3_health h)
     return h == ORV3_AT_RISK ? ORV3_OK : (int)h;
 }
 
+/* A degraded PSU's capacity from its last read (orv3_psu_derated_mw). */
+static int64_t derated_mw(const struct mbdev *m, int psu, int *share)
+{
+    return orv3_psu_derated_mw(&m->tel[psu], m->causes[psu], m->rated_mw[psu], m->derate_pct,
+                               share);
+}
+
+/* Whether the PSU's belief differs from what the policy was told: its
+ * health, or while degraded its capacity by 5 % of its rating or more. */
+static bool untold(const struct mbdev *m, int psu)
+{
+    if (m->told[psu] != told_of(m->health[psu]))
+        return true;
+    if (m->health[psu] != ORV3_DEGRADED)
+        return false;
+    int64_t d = derated_mw(m, psu, NULL) - m->told_mw[psu];
+    return (d < 0 ? -d : d) * 20 >= m->rated_mw[psu];
+}
+
 /* Tells the policy the PSU's believed health, with its own alarm words. */
 static void tell_health(struct mbdev *m, int psu)
 {
@@ -119,10 +141,23 @@ static void tell_health(struct mbdev *m, int psu)
     case ORV3_FAILED:
         driver_report_input_note(m->out, POLICY_PSU_FAIL, psu, 0, "%s", why);
         break;
-    case ORV3_DEGRADED:
-        driver_report_input_note(m->out, POLICY_PSU_DEGRADE, psu,
-                                 m->rated_mw[psu] * MBDEV_DERATE_PCT / 100, "%s", why);
+    case ORV3_DEGRADED: {
+        int share;
+        int64_t mw = derated_mw(m, psu, &share);
+        m->told_mw[psu] = mw;
+        if (share >= 0)
+            driver_report_input_note(m->out, POLICY_PSU_DEGRADE, psu, mw,
+                                     "%s; counted at %.15g W: it carries %d.%d %% of its current "
+                                     "share",
+                                     why, (double)mw / 1000, share / 10, share % 10);
+        else
+            driver_report_input_note(m->out, POLICY_PSU_DEGRADE, psu, mw,
+                                     "%s; counted at %.15g W: derate_pct %d %% of %.15g W (no "
+                                     "register says how much)",
+                                     why, (double)mw / 1000, m->derate_pct,
+                                     (double)m->rated_mw[psu] / 1000);
         break;
+    }
     case ORV3_OK:
     case ORV3_AT_RISK:
         driver_report_input_note(m->out, POLICY_PSU_REPAIR, psu, 0, "%s", why);
@@ -151,6 +186,7 @@ static void known_again(struct mbdev *m, int psu)
 static void believe(struct mbdev *m, int psu, const struct orv3_assessment *a)
 {
     m->health[psu] = a->level;
+    m->causes[psu] = a->causes;
     m->ac_lost[psu] =
         a->level == ORV3_FAILED && (a->causes & ORV3_CAUSE_BIT(ORV3_C_INPUT_LOST)) != 0;
 }
@@ -242,7 +278,7 @@ static void settle_health(struct mbdev *m)
     for (int i = 0; i < m->npsus; i++) {
         if (m->psu_dev[i].dev < 0 || m->unknown[i] || m->feed_down[m->psu_feed[i]])
             continue;
-        if (m->told[i] != told_of(m->health[i]))
+        if (untold(m, i))
             tell_health(m, i);
     }
 }
@@ -257,6 +293,7 @@ static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
                                        .out_mv = t->vout_mv,
                                        .out_ma = t->iout_ma,
                                        .temp_mc = t->outlet_mc};
+        m->tel[psu] = *t;
         known_again(m, psu); /* a good read */
         driver_report_psu(m->out, &x);
         return;
@@ -424,6 +461,9 @@ static void mbdev_close(void *inst)
     free(m->told);
     free(m->unknown);
     free(m->ac_lost);
+    free(m->causes);
+    free(m->tel);
+    free(m->told_mw);
     free(m->why);
     free(m->feed_id);
     free(m->psu_id);
@@ -556,7 +596,7 @@ static void apply_fixes(struct mbdev *m)
 static bool feed_state_ok(const struct mbdev *m)
 {
     return m->told && m->ac_lost && m->why && m->psu_id && m->psu_feed && m->feed_id &&
-           m->feed_psus && m->feed_here && m->feed_down;
+           m->feed_psus && m->feed_here && m->feed_down && m->causes && m->tel && m->told_mw;
 }
 
 static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, char *err,
@@ -595,6 +635,10 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->unknown = calloc(np, sizeof(*m->unknown));
     m->told = malloc(np * sizeof(*m->told));
     m->ac_lost = calloc(np, sizeof(*m->ac_lost));
+    m->causes = calloc(np, sizeof(*m->causes));
+    m->tel = calloc(np, sizeof(*m->tel));
+    m->told_mw = calloc(np, sizeof(*m->told_mw));
+    m->derate_pct = d->derate_pct > 0 ? d->derate_pct : 50;
     m->why = calloc(np, sizeof(*m->why));
     m->psu_id = calloc(np, sizeof(*m->psu_id));
     m->psu_feed = calloc(np, sizeof(*m->psu_feed));
@@ -633,6 +677,7 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
         /* unknown to the rack: the first health the reads give is told */
         m->unknown[i] = r->psus[i].health == RACK_PSU_UNKNOWN;
         m->told[i] = m->unknown[i] ? TOLD_UNKNOWN : told_of(m->health[i]);
+        m->told_mw[i] = r->psus[i].derated_mw;
         snprintf(m->psu_id[i], sizeof(m->psu_id[i]), "%s", r->psus[i].id);
         m->psu_feed[i] = r->psus[i].feed;
         m->feed_psus[r->psus[i].feed]++;

@@ -31,6 +31,7 @@ _Static_assert(sizeof(enum rackfile_parity) == sizeof(int), "enum stored as int"
     {"alert", conf_set_path, .off = DEV(alert)},                                                  \
     {"reprobe_s", conf_set_num, .def = "60", .off = DEV(reprobe_ns), .min_open = true,           \
      .max = 86400, .scale = 1e9},                                                                 \
+    {"derate_pct", conf_set_int, .def = "50", .off = DEV(derate_pct), .min = 1, .max = 100},      \
     {"units", set_units, .required = true},
 /* clang-format on */
 static const struct conf_field tcp_fields[] = {

@@ -528,6 +528,26 @@ const char *orv3_health_name(enum orv3_health h)
     return (unsigned)h < 4 ? names[h] : "?";
 }
 
+int64_t orv3_psu_derated_mw(const struct orv3_psu_telemetry *t, uint32_t set, int64_t rated_mw,
+                            int fallback_pct, int *permille_of_share)
+{
+    int64_t mw = rated_mw * fallback_pct / 100;
+    if (permille_of_share)
+        *permille_of_share = -1;
+    if (t && (set & ORV3_CAUSE_BIT(ORV3_C_SHARE)) && t->ishare_ma >= ORV3_SHARE_MIN_MA &&
+        t->iout_ma >= 0 && t->iout_ma < t->ishare_ma) {
+        int64_t share_mw = rated_mw * t->iout_ma / t->ishare_ma;
+        if (share_mw < mw) {
+            mw = share_mw;
+            if (permille_of_share)
+                *permille_of_share = (int)((int64_t)t->iout_ma * 1000 / t->ishare_ma);
+        }
+    }
+    if (mw > rated_mw)
+        mw = rated_mw;
+    return mw < 1000 ? (rated_mw < 1000 ? rated_mw : 1000) : mw;
+}
+
 int orv3_causes_format(uint32_t set, char *buf, size_t len)
 {
     int total = 0;

@@ -424,6 +424,21 @@ const char *orv3_health_name(enum orv3_health h);
 /* "dcdc_fail,fan" (or "none"); returns what snprintf would. */
 int orv3_causes_format(uint32_t causes, char *buf, size_t len);
 
+/*
+ * What a degraded PSU can deliver, from what its registers say. The
+ * reference names no register for available or derated output power, nor a
+ * current limit; the one figure they give is the current share: a PSU that
+ * carries less than its share (the current_share cause, iout below ishare)
+ * carries iout/ishare of it, and counts at rated x iout/ishare. Never above
+ * fallback_pct of rated: telemetry only lowers the figure (a share ratio is
+ * no proof that a degraded PSU can deliver more than the configured
+ * fraction); never below 1 W (a PSU that delivers nothing is failed, not
+ * degraded). *permille_of_share (may be NULL) gets iout/ishare x 1000 when
+ * the share was used, else -1.
+ */
+int64_t orv3_psu_derated_mw(const struct orv3_psu_telemetry *t, uint32_t causes, int64_t rated_mw,
+                            int fallback_pct, int *permille_of_share);
+
 /* ---- monitor ------------------------------------------------------------ */
 
 enum orv3_device { ORV3_DEV_PSU, ORV3_DEV_BBU };
