@@ -125,6 +125,8 @@ c power-off app1 --json | grep -q '"consequences":\[{"action":"release","server"
 c in-service psu ps4 --dry-run | grep -q '^psu ps4: dry run: back in service' || fail "in-service dry run"; ok
 c in-service psu ps4 >"$tmp/out" || fail "in-service ps4: $(cat "$tmp/out")"; ok
 grep -q '^psu ps4: in service, ok' "$tmp/out" || fail "in-service: $(cat "$tmp/out")"; ok
+grep -Eq '^  switch +ps4 +- -> [AB] ' "$tmp/out" || fail "in-service: ps4 not switched back: $(cat "$tmp/out")"; ok
+until_ok 'coil_is 3 0 1 || coil_is 3 1 1' "ps4's switch closed again"
 # a reload lists what it caused: a shorter restore wait brings the shed back
 sleep 1.5
 sed 's/restore_after_s: 30/restore_after_s: 1/' "$tmp/conf.yaml" >"$tmp/conf2.yaml"

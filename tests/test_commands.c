@@ -651,24 +651,30 @@ static void test_out_of_service_that_sheds_nobody_needs_no_force(void **state)
 static void test_back_in_service_counts_the_psu_again(void **state)
 {
     (void)state;
-    json_t *a;
+    json_t *a, *c;
     assert_int_equal(run(HUB_PSU_OUT, "p1", "", &a), 200);
     json_decref(a);
     assert_int_equal(r.psus[0].bus, -1);
     assert_int_equal(rack_capacity_mw(&r), 4000000);
-    /* a dry run of the way back: it raises power, so it is only shown */
+    /* a dry run of the way back shows its switch closing, and does nothing */
     assert_int_equal(run_with(HUB_PSU_IN, "p1", "", true, false, &a), 200);
     assert_true(json_is_true(json_object_get(a, "would_change")));
     assert_int_equal(json_array_size(json_object_get(a, "events")), 0);
+    assert_int_equal(caused(a, "switch", &c), 1);
+    assert_string_equal(str(c, "psu"), "p1");
+    assert_true(json_is_null(json_object_get(c, "from")));
     json_decref(a);
     assert_int_equal(r.psus[0].health, RACK_PSU_FAILED);
+    assert_int_equal(r.psus[0].bus, -1);
     assert_true(ov.psu_oos[0]);
-    /* for real: healthy again, and it counts: 3500 W under n+1, which two
-     * PSUs cannot carry, is granted (the routing puts it on a bus when it
-     * chooses: docs/api.md) */
+    /* for real: healthy again, on a bus at once (no supply is stranded on
+     * none: docs/policy.md), and it counts: 3500 W under n+1, which two PSUs
+     * cannot carry, is granted */
     assert_int_equal(run(HUB_PSU_IN, "p1", "", &a), 200);
+    assert_int_equal(caused(a, "switch", &c), 1);
     json_decref(a);
     assert_int_equal(r.psus[0].health, RACK_PSU_OK);
+    assert_true(r.psus[0].bus >= 0);
     grant_web1_db1();
     assert_int_equal(r.servers[0].state, RACK_SRV_ON);
     assert_int_equal(r.servers[1].state, RACK_SRV_ON);
