@@ -1120,6 +1120,124 @@ static void test_reason_names_servers_without_live_bus(void **state)
     done(&f);
 }
 
+static void report(struct fx *f, int server, int watts, int64_t t_s)
+{
+    char err[128];
+    struct policy_input x = {.kind = POLICY_REPORT, .index = server, .watts_mw = W(watts)};
+    f->now = t_s * 1000000000LL;
+    policy_actions_clear(&f->a);
+    assert_int_equal(policy_handle(f->p, &f->r, &x, f->now, &f->a, err, sizeof(err)), 0);
+}
+
+/* Three 1000 W PSUs, n+1: 2000 W protected. db2 800 W (p1), web1 500 W (p3),
+ * batch1 400 W (p4): 1700 W granted. */
+static void overdraw_rack(struct fx *f, enum rack_protection prot)
+{
+    rack_begin(f, prot, 1, 1);
+    for (int i = 0; i < 3; i++)
+        add_psu(f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_server(f, "db2", 800, 0, 1, BA);
+    add_server(f, "web1", 500, 0, 3, BA);
+    add_server(f, "batch1", 400, 0, 4, BA);
+    rack_end(f);
+    for (int i = 0; i < 3; i++)
+        in(f, POLICY_POWER_ON, i, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(st(f, i), RACK_SRV_ON);
+}
+
+static void test_overdraw_planned_at_measured_draw(void **state)
+{
+    (void)state;
+    struct fx f;
+    overdraw_rack(&f, RACK_PROT_N1);
+    /* within its grant: nothing to plan */
+    report(&f, 0, 700, 1);
+    assert_int_equal(f.a.n, 0);
+    /* 1200 W against 800: planned at 1200, 2100 W does not survive losing
+     * a PSU; the least important goes, and only it */
+    report(&f, 0, 1200, 2);
+    show(&f);
+    assert_int_equal(st(&f, 2), RACK_SRV_SHED);
+    assert_int_equal(st(&f, 1), RACK_SRV_ON);
+    assert_int_equal(st(&f, 0), RACK_SRV_ON);
+    assert_int_equal(f.r.servers[0].alloc_mw, W(800)); /* the grant stays what it was */
+    assert_string_equal(find(&f, POLICY_ACT_SHED, 2)->reason,
+                        "db2 draws 1200 W over its 800 W grant: n+1: losing ps1 would leave A "
+                        "2000 W for 2100 W; shedding lowest first, priority 4");
+    assert_true(f.r.is_protected);
+    struct policy_check c;
+    policy_check(f.p, &f.r, &c);
+    assert_true(c.feasible && c.is_protected);
+    done(&f);
+}
+
+static void test_overdraw_sheds_lowest_priority_first(void **state)
+{
+    (void)state;
+    struct fx f;
+    overdraw_rack(&f, RACK_PROT_NONE);
+    /* 2400 + 500 + 400 W on 3000 W: the least important goes first ... */
+    report(&f, 0, 2400, 1);
+    show(&f);
+    assert_int_equal(st(&f, 2), RACK_SRV_SHED);
+    assert_int_equal(st(&f, 1), RACK_SRV_ON);
+    assert_int_equal(st(&f, 0), RACK_SRV_ON);
+    /* ... and the over-drawing server only in its own turn: at 3300 W
+     * web1 goes too, then db2 itself, and both come back without it */
+    report(&f, 0, 3200, 2);
+    show(&f);
+    assert_int_equal(st(&f, 0), RACK_SRV_SHED);
+    assert_int_equal(st(&f, 1), RACK_SRV_ON);
+    assert_int_equal(count(&f, POLICY_ACT_SHED), 1);
+    done(&f);
+}
+
+/* A report that lowers again: the plan follows the draw back down (never
+ * below the grant), but nobody comes back before the rack has been stable
+ * for restore_after since the over-draw rose. */
+static void test_overdraw_lowering_follows_draw_down_after_restore_wait(void **state)
+{
+    (void)state;
+    struct fx f;
+    overdraw_rack(&f, RACK_PROT_N1);
+    report(&f, 0, 1200, 1);
+    assert_int_equal(st(&f, 2), RACK_SRV_SHED);
+    report(&f, 0, 700, 2);
+    assert_int_equal(st(&f, 2), RACK_SRV_SHED); /* the restore wait */
+    assert_int_equal(policy_next_deadline(&f.r), 1000000000LL + f.r.restore_after_ns);
+    tick(&f);
+    assert_int_equal(st(&f, 2), RACK_SRV_ON);
+    assert_true(f.r.is_protected);
+    done(&f);
+}
+
+/* A server capped below what it was measured drawing: the cap is planned
+ * (it was within its grant), the old measurement no longer stands. */
+static void test_cap_below_draw_counts_until_a_report_says_otherwise(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 1500, 0, 1, BA);
+    int b = add_server(&f, "b", 1500, 500, 2, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 0);
+    in(&f, POLICY_POWER_ON, b, 0);
+    report(&f, b, 1400, 1);
+    in(&f, POLICY_PSU_FAIL, 1, 2); /* 2000 W for 3000 W: b capped to 500 W */
+    assert_int_equal(st(&f, b), RACK_SRV_CAPPED);
+    assert_int_equal(f.r.servers[b].alloc_mw, W(500));
+    assert_int_equal(f.r.servers[b].draw_mw, -1);
+    /* it ignores its cap: over-draw, shed in its turn */
+    report(&f, b, 1400, 3);
+    assert_int_equal(st(&f, b), RACK_SRV_SHED);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    done(&f);
+}
+
 static void test_non_uniform_psus(void **state)
 {
     (void)state;
@@ -1568,6 +1686,10 @@ int main(void)
         cmocka_unit_test(test_relay_psu_moves_off_dead_bus),
         cmocka_unit_test(test_hold_still_reroutes),
         cmocka_unit_test(test_reason_names_servers_without_live_bus),
+        cmocka_unit_test(test_overdraw_planned_at_measured_draw),
+        cmocka_unit_test(test_overdraw_sheds_lowest_priority_first),
+        cmocka_unit_test(test_overdraw_lowering_follows_draw_down_after_restore_wait),
+        cmocka_unit_test(test_cap_below_draw_counts_until_a_report_says_otherwise),
         cmocka_unit_test(test_non_uniform_psus),
         cmocka_unit_test(test_bad_input_index_is_refused),
         cmocka_unit_test(test_report_records_actual_draw),

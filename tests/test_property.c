@@ -64,7 +64,16 @@
 struct oload {
     bool draws[OR_MAX_SERVERS];
     int64_t alloc_mw[OR_MAX_SERVERS];
+    int64_t measured_mw[OR_MAX_SERVERS]; /* last reported draw, 0 when none */
 };
+
+/* Issue 8, claim 26: a server measured drawing more than its grant (as the
+ * rack stands) counts, whenever it is to draw, at the larger of what it is
+ * allocated and what it was measured drawing. */
+static int64_t or_counts(const struct oload *ld, int s)
+{
+    return ld->measured_mw[s] > ld->alloc_mw[s] ? ld->measured_mw[s] : ld->alloc_mw[s];
+}
 
 /* OF_UNKNOWN: every PSU that cannot be read is gone, and nothing else. */
 enum ofail_kind { OF_NONE, OF_PSU, OF_FEED, OF_BUS, OF_UNKNOWN };
@@ -103,6 +112,8 @@ static void load_from_rack(const struct rack *r, struct oload *ld)
     for (int i = 0; i < r->nservers; i++) {
         ld->draws[i] = rack_server_draws(&r->servers[i]);
         ld->alloc_mw[i] = ld->draws[i] ? r->servers[i].alloc_mw : 0;
+        /* over-draw: measured above its grant as it stands */
+        ld->measured_mw[i] = r->servers[i].draw_mw > ld->alloc_mw[i] ? r->servers[i].draw_mw : 0;
     }
 }
 
@@ -213,7 +224,7 @@ static void asg_demand(struct asg *g, const struct rack *r, const struct oload *
         }
         for (int x = 1; x < nsub; x++)
             if ((m & ~(uint32_t)x) == 0)
-                g->demand[x] += ld->alloc_mw[s];
+                g->demand[x] += or_counts(ld, s);
     }
 }
 
@@ -1040,7 +1051,8 @@ static void gen_input(struct rng *g, const struct rack *r, struct policy_input *
         break;
     case POLICY_REPORT:
         in->index = (int)rng_range(g, 0, r->nservers - 1);
-        in->watts_mw = r->servers[in->index].power_mw * rng_range(g, 0, 12) / 10;
+        /* up to three times its power: over-draw is planned at the draw */
+        in->watts_mw = r->servers[in->index].power_mw * rng_range(g, 0, 30) / 10;
         break;
     case POLICY_PSU_DEGRADE:
         in->index = (int)rng_range(g, 0, r->npsus - 1);
@@ -1756,6 +1768,15 @@ static void run_one(struct prop *pp, int iter)
         gen_input(&g, &r, &in);
         if (is_health_input(in.kind) && input_valid(&r, &in))
             last_health = now;
+        /* docs/policy.md: a report that raises what a drawing server counts
+         * for (over-draw) restarts the restore clock like a change of health */
+        if (in.kind == POLICY_REPORT && input_valid(&r, &in)) {
+            const struct rack_server *v = &r.servers[in.index];
+            int64_t grant = rack_server_draws(v) ? v->alloc_mw : 0;
+            int64_t was = grant > 0 && v->draw_mw > grant ? v->draw_mw : grant;
+            if (grant > 0 && in.watts_mw > was)
+                last_health = now;
+        }
         step(&run, pol, &r, &in, now, last_health);
     }
     /* Let pending restores happen, then look once more when all is stable. */

@@ -40,6 +40,8 @@ struct policy {
     int ns, np;
     int64_t demand[ROUTE_NMASKS];
     int64_t *plan;  /* planned allocation per server, 0 when not drawing */
+    int64_t *draw;  /* per server, its measured draw when above its grant, else 0:
+                     * a server planned to draw counts at max(plan, draw) */
     int64_t *orig;  /* allocation a reduce starts from and gives back */
     int64_t *saved; /* scratch allocations */
     int *sorted;    /* all servers, most important first, first come first */
@@ -117,6 +119,7 @@ struct policy *policy_new(const struct rack *r)
     p->np = r->npsus;
     p->rt = route_new(r->npsus, r->nbuses);
     p->plan = calloc(ns, sizeof(*p->plan));
+    p->draw = calloc(ns, sizeof(*p->draw));
     p->orig = calloc(ns, sizeof(*p->orig));
     p->saved = calloc(ns, sizeof(*p->saved));
     p->sorted = calloc(ns, sizeof(*p->sorted));
@@ -128,8 +131,8 @@ struct policy *policy_new(const struct rack *r)
     p->cur = calloc(ns, sizeof(*p->cur));
     p->blocker = calloc(ns, sizeof(*p->blocker));
     p->sorted_dirty = true;
-    if (!p->rt || !p->plan || !p->orig || !p->saved || !p->sorted || !p->order || !p->taken ||
-        !p->asked || !p->pos || !p->keys || !p->cur || !p->blocker) {
+    if (!p->rt || !p->plan || !p->draw || !p->orig || !p->saved || !p->sorted || !p->order ||
+        !p->taken || !p->asked || !p->pos || !p->keys || !p->cur || !p->blocker) {
         policy_free(p);
         return NULL;
     }
@@ -142,6 +145,7 @@ void policy_free(struct policy *p)
         return;
     route_free(p->rt);
     free(p->plan);
+    free(p->draw);
     free(p->orig);
     free(p->saved);
     free(p->sorted);
@@ -157,9 +161,18 @@ void policy_free(struct policy *p)
 
 /* ---- the plan ---------------------------------------------------------- */
 
+/* What server i counts for when planned at mw: nothing when it is not to
+ * draw, else mw, or more when it was measured drawing more (over-draw is
+ * planned at what is really drawn, so feasibility and protection are judged
+ * on it; a cap below the draw relieves nothing until a report shows it). */
+static int64_t eff(const struct policy *p, int i, int64_t mw)
+{
+    return mw > 0 && p->draw[i] > mw ? p->draw[i] : mw;
+}
+
 static void set_plan(struct policy *p, const struct rack *r, int i, int64_t mw)
 {
-    p->demand[r->servers[i].wired] += mw - p->plan[i];
+    p->demand[r->servers[i].wired] += eff(p, i, mw) - eff(p, i, p->plan[i]);
     p->plan[i] = mw;
 }
 
@@ -241,8 +254,14 @@ static void apply_level(struct policy *p, const struct rack *r, const int *g, in
 {
     for (int k = 0; k < n; k++) {
         int i = g[k];
-        if (p->plan[i] > 0 && (!mask || r->servers[i].wired == mask))
-            set_plan(p, r, i, capped_at(&r->servers[i], p->orig[i], lvl_w * 1000));
+        if (p->plan[i] > 0 && (!mask || r->servers[i].wired == mask)) {
+            int64_t mw = capped_at(&r->servers[i], p->orig[i], lvl_w * 1000);
+            /* a cap below what it is measured drawing relieves nothing in
+             * the plan: it is not planned (shedding, in its turn, does) */
+            if (p->draw[i] > mw)
+                mw = p->draw[i] < p->orig[i] ? p->draw[i] : p->orig[i];
+            set_plan(p, r, i, mw);
+        }
     }
 }
 
@@ -314,13 +333,14 @@ static bool fits(struct policy *p, const struct rack *r, int i, int64_t mw, enum
 {
     uint32_t m = r->servers[i].wired;
     int64_t before = p->plan[i];
-    if (mw - before >= p->fail_min[m])
+    int64_t more = eff(p, i, mw) - eff(p, i, before); /* what the demand on m grows by */
+    if (more >= p->fail_min[m])
         return false;
     set_plan(p, r, i, mw);
     bool yes = ok(p, need);
     set_plan(p, r, i, before);
     if (!yes)
-        p->fail_min[m] = mw - before;
+        p->fail_min[m] = more;
     return yes;
 }
 
@@ -355,9 +375,9 @@ static void shed_in_group(struct policy *p, const struct rack *r, const int *g, 
             no_max[m] = 0;
         for (int k = 0; k < n; k++) {
             int i = g[k];
-            int64_t a = p->plan[i];
+            int64_t a = eff(p, i, p->plan[i]); /* what shedding it takes off */
             uint32_t m = r->servers[i].wired;
-            if (a == 0 || a <= no_max[m] || (pick >= 0 && a >= p->plan[pick]))
+            if (a == 0 || a <= no_max[m] || (pick >= 0 && a >= eff(p, pick, p->plan[pick])))
                 continue;
             set_plan(p, r, i, 0);
             bool yes = ok(p, p->need);
@@ -369,7 +389,8 @@ static void shed_in_group(struct policy *p, const struct rack *r, const int *g, 
         }
         if (pick < 0)
             for (int k = 0; k < n; k++)
-                if (p->plan[g[k]] > 0 && (pick < 0 || p->plan[g[k]] > p->plan[pick]))
+                if (p->plan[g[k]] > 0 &&
+                    (pick < 0 || eff(p, g[k], p->plan[g[k]]) > eff(p, pick, p->plan[pick])))
                     pick = g[k];
         if (pick < 0)
             return; /* nothing left to shed here: cannot happen, the group alone settles it */
@@ -468,7 +489,7 @@ static bool come_back_fits(struct policy *p, const struct rack *r, int i, const 
         return false;
     int64_t d[ROUTE_NMASKS];
     memcpy(d, upto, sizeof(d));
-    d[s->wired] += (s->min_mw > 0 ? s->min_mw : s->power_mw) - p->plan[i];
+    d[s->wired] += eff(p, i, s->min_mw > 0 ? s->min_mw : s->power_mw) - eff(p, i, p->plan[i]);
     return route_ok(p->rt, d, p->need);
 }
 
@@ -613,7 +634,7 @@ static int admit(struct policy *p, const struct rack *r)
         /* places held at this priority: judged before its grants, which fit
          * with them back and so cannot change the answer */
         for (int j = k; j < e; j++)
-            upto[r->servers[p->sorted[j]].wired] += p->plan[p->sorted[j]];
+            upto[r->servers[p->sorted[j]].wired] += eff(p, p->sorted[j], p->plan[p->sorted[j]]);
         int nh = 0;
         for (int j = k; j < e; j++) {
             int i = p->sorted[j];
@@ -631,7 +652,7 @@ static int admit(struct policy *p, const struct rack *r)
                 if (r->servers[w].state == RACK_SRV_WAITING && p->plan[w] == 0 &&
                     fits(p, r, w, r->servers[w].power_mw, ROUTE_NEED_PROTECT)) {
                     set_plan(p, r, w, r->servers[w].power_mw);
-                    upto[r->servers[w].wired] += p->plan[w];
+                    upto[r->servers[w].wired] += eff(p, w, p->plan[w]);
                     granted++;
                 }
             }
@@ -868,10 +889,19 @@ static void input_text(const struct rack *r, const struct policy_input *in, char
     case POLICY_FEED_REPAIR:
         snprintf(buf, len, "feed %s repaired", r->feeds[in->index]);
         return;
+    case POLICY_REPORT: {
+        const struct rack_server *s = &r->servers[in->index];
+        int64_t grant = rack_server_draws(s) ? s->alloc_mw : 0;
+        if (grant > 0 && in->watts_mw > grant)
+            snprintf(buf, len, "%s draws %lld W over its %lld W grant", s->id, watts(in->watts_mw),
+                     watts(grant));
+        else
+            snprintf(buf, len, "%s draws %lld W", s->id, watts(in->watts_mw));
+        return;
+    }
     case POLICY_POWER_ON:
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
-    case POLICY_REPORT:
         snprintf(buf, len, "%s %s", r->servers[in->index].id, policy_input_name(in->kind));
         return;
     case POLICY_LOST_POWER:
@@ -892,8 +922,11 @@ static void load_plan(struct policy *p, const struct rack *r)
     for (int i = 0; i < r->nservers; i++) {
         const struct rack_server *s = &r->servers[i];
         p->plan[i] = rack_server_draws(s) ? s->alloc_mw : 0;
+        /* over-draw: measured above what it is granted now (nothing while
+         * it does not draw); a server within its grant is planned at it */
+        p->draw[i] = s->draw_mw > p->plan[i] ? s->draw_mw : 0;
         p->orig[i] = p->plan[i];
-        p->demand[s->wired] += p->plan[i];
+        p->demand[s->wired] += eff(p, i, p->plan[i]);
     }
 }
 
@@ -975,6 +1008,11 @@ static void emit_reductions(struct settle_ctx *c)
         a->allocated_mw = c->alloc;
         s->alloc_mw = mw;
         s->state = mw ? RACK_SRV_CAPPED : RACK_SRV_SHED;
+        /* a cap is planned only for a server within its grant: its last
+         * draw, measured under the old grant, says nothing of the new one
+         * (a report after the cap does; above the cap, it is over-draw) */
+        if (mw > 0 && s->draw_mw > mw)
+            s->draw_mw = -1;
     }
 }
 
@@ -1276,6 +1314,31 @@ static bool lost_power(struct rack *r, const struct policy_input *in, int64_t no
     return true;
 }
 
+/*
+ * A measured draw (claim 26). A server that draws more than its grant is
+ * planned at its draw; a report that lowers it again brings the plan back
+ * down with it, never below the grant (what the server may draw anyway), so
+ * the room it frees was never granted to anyone. A rise of what the rack must
+ * carry restarts the restore clock like a change of health: nobody comes
+ * back on room that an over-draw has just shown to be unsafe. Returns
+ * whether what the server counts for changed (then the rack settles).
+ */
+static bool report(struct rack *r, const struct policy_input *in, int64_t now)
+{
+    struct rack_server *s = &r->servers[in->index];
+    int64_t grant = rack_server_draws(s) ? s->alloc_mw : 0;
+    int64_t was = s->draw_mw > grant && grant > 0 ? s->draw_mw : grant;
+    int64_t now_mw = in->watts_mw > grant && grant > 0 ? in->watts_mw : grant;
+    /* the least it could be planned at: its grant while it draws, its min_w
+     * while it waits or is held (what it counts for when granted or back) */
+    int64_t floor = grant > 0 ? grant : s->state == RACK_SRV_OFF ? INT64_MAX : s->min_mw;
+    bool matters = (s->draw_mw > floor || in->watts_mw > floor) && s->draw_mw != in->watts_mw;
+    s->draw_mw = in->watts_mw;
+    if (now_mw > was)
+        r->last_change_ns = now;
+    return matters;
+}
+
 /* Health inputs: returns false when nothing changed. */
 static bool health_input(struct rack *r, const struct policy_input *in, int64_t now)
 {
@@ -1359,7 +1422,7 @@ int policy_handle_many(struct policy *p, struct rack *r, const struct policy_inp
             }
             break;
         case POLICY_REPORT:
-            r->servers[in[k].index].draw_mw = in[k].watts_mw;
+            changed |= report(r, &in[k], now_ns);
             break;
         case POLICY_LOST_POWER:
             changed |= lost_power(r, &in[k], now_ns, out);
@@ -1421,7 +1484,7 @@ bool policy_could_come_back(struct policy *p, const struct rack *r, int server)
     int64_t upto[ROUTE_NMASKS] = {0};
     for (int j = 0; j < r->nservers; j++)
         if (r->servers[j].priority <= s->priority)
-            upto[r->servers[j].wired] += p->plan[j];
+            upto[r->servers[j].wired] += eff(p, j, p->plan[j]);
     return come_back_fits(p, r, server, upto);
 }
 
