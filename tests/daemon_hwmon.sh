@@ -73,6 +73,9 @@ c status >"$tmp/out" || fail "status while ps1's directory is missing"; ok
 grep -q "^device hwmon $hw/ps1: down: psu ps1: .*No such file or directory" "$tmp/out" ||
     fail "status does not show ps1's device down: $(cat "$tmp/out")"; ok
 grep -q "^device hwmon $hw/ps2: up" "$tmp/out" || fail "ps2's device is not up: $(cat "$tmp/out")"; ok
+# never read: its reading's age is null, not 0, and it is not stale
+psu ps1 | grep -q '"output_w":null,.*"age_s":null,"read_at":null,"stale":false' ||
+    fail "ps1 never read should have no age: $(psu ps1)"; ok
 # the directory appears (a driver loaded late): the device opens at its next attempt (5 s)
 make_psu "$hw/ps1"
 until_ok "grep -q 'device hwmon $hw/ps1: opened' \"\$tmp/dlog\"" "ps1's device to open" 150
@@ -134,9 +137,14 @@ until_ok '[ "$(psu_state ps2)" = unknown ]' "ps2 unknown while unreadable"
 [ -n "$(log_after "psu_unknown ps2: reported by hwmon $hw/ps2" "$from")" ] || fail "no psu_unknown ps2 in the log"; ok
 psu ps2 | grep -q '"output_w":null' || fail "unreadable ps2 still shows telemetry: $(psu ps2)"; ok
 kill -0 "$rpd_pid" 2>/dev/null || fail "the daemon died on an unreadable PSU"; ok
+# its figures are withdrawn, its age goes on from the last good read: stale after 3 s
+until_ok 'psu ps2 | grep -q "\"age_s\":[3-9][0-9.]*,\"read_at\":[0-9.]*,\"stale\":true"' "ps2's reading stale while unreadable" 100
+c status | head -n 1 | grep -Eq "ps2:? unreadable for [0-9]+ s" ||
+    fail "the headline does not name ps2: $(c status | head -n 1)"; ok
 put "$hw/ps2" in2_input 12100
 until_ok '[ "$(psu_state ps2)" = ok ]' "ps2 back once readable"
 psu ps2 | grep -q '"voltage_v":12.1' || fail "ps2 telemetry not back: $(psu ps2)"; ok
+until_ok 'psu ps2 | grep -q "\"age_s\":0[.0-9]*,\"read_at\":[0-9.]*,\"stale\":false"' "ps2's reading fresh again" 30
 
 # ---- stop: the workers leave their waits promptly ----
 kill "$rpd_pid"

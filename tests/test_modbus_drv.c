@@ -191,6 +191,27 @@ static void server_stop(struct server *s)
     pthread_mutex_destroy(&s->mu);
 }
 
+/* The server goes away (its process dies): its connection and listener close. */
+static void server_down(struct server *s)
+{
+    atomic_store(&s->stop, 1);
+    pthread_join(s->th, NULL);
+    close(s->lfd);
+    s->lfd = -1;
+}
+
+/* ... and comes back on the same port. */
+static void server_up(struct server *s)
+{
+    modbus_free(s->ctx);
+    s->ctx = modbus_new_tcp("127.0.0.1", s->port);
+    assert_non_null(s->ctx);
+    s->lfd = modbus_tcp_listen(s->ctx, 4);
+    assert_true(s->lfd >= 0);
+    atomic_store(&s->stop, 0);
+    assert_int_equal(pthread_create(&s->th, NULL, serve, s), 0);
+}
+
 static int log_count(struct server *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -666,6 +687,37 @@ static void test_a_dormant_unit_that_answers_brings_its_dormant_peers_back_at_on
     assert_true(stats(f, d3).probe_gap_ns > SEC(1));
 }
 
+static void test_a_tcp_server_back_is_probed_at_once_however_long_it_was_gone(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.response_timeout_ns = MS(30);
+    f->cfg.reprobe_min_ns = SEC(1);
+    fill_psu(add_unit(&f->srv, 200, 0, ORV3_PSU_NREGS), "T");
+    open_bus(f);
+    int d = add_dev(f, MBDRV_ORV3_PSU, 200, 0);
+    mbdrv_poll_once(f->bus, 0, 0);
+    server_down(&f->srv);
+    int64_t t = poll_until_dormant(f, d, 0);
+    /* gone for a minute: the probes have backed off to 32 s */
+    for (int k = 0; k < 5; k++) {
+        t = mbdrv_next_due_ns(f->bus);
+        mbdrv_poll_once(f->bus, t, 0);
+    }
+    assert_int_equal(stats(f, d).state, MBDRV_DORMANT);
+    assert_int_equal(stats(f, d).probe_gap_ns, SEC(32));
+    int64_t due = mbdrv_next_due_ns(f->bus);
+    /* a round with nothing due, connection refused: still dormant */
+    mbdrv_poll_once(f->bus, t + SEC(1), 0);
+    assert_int_equal(stats(f, d).state, MBDRV_DORMANT);
+    /* back: the next round's connect is accepted and the unit is probed at
+     * once, not 31 s later */
+    server_up(&f->srv);
+    assert_true(t + SEC(2) < due);
+    mbdrv_poll_once(f->bus, t + SEC(2), 0);
+    assert_int_equal(stats(f, d).state, MBDRV_LIVE);
+    assert_int_equal(stats(f, d).last_ok_ns, t + SEC(2));
+}
+
 static void test_discovery_probes_one_absent_unit_per_round(void **state)
 {
     struct fixture *f = *state;
@@ -1107,6 +1159,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_a_dormant_unit_that_answers_brings_its_dormant_peers_back_at_once, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tcp_server_back_is_probed_at_once_however_long_it_was_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discovery_probes_one_absent_unit_per_round, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_writes_reach_the_server, setup, teardown),

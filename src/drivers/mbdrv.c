@@ -916,6 +916,27 @@ static void probe(struct mbdrv_bus *b, struct device *d, int64_t now_ns)
               d->st.state == MBDRV_ABSENT ? "found by discovery" : "answered a re-probe");
 }
 
+/*
+ * TCP: while the connection is down and units are dormant (the gateway or
+ * simulator went away), a connect is tried every round: refused, it costs
+ * nothing; accepted, the other end is back, so the dormant units are probed
+ * now rather than at their backed-off time, however long they were gone.
+ */
+static void reconnect_dormant(struct mbdrv_bus *b, int64_t now_ns)
+{
+    if (b->cfg.transport != MBDRV_TCP || b->connected)
+        return;
+    bool dormant = false;
+    for (int i = 0; i < b->ndevs && !dormant; i++)
+        dormant = b->devs[i].st.state == MBDRV_DORMANT;
+    char why[160];
+    if (!dormant || ensure_connected(b, why, sizeof(why)) < 0)
+        return;
+    for (int i = 0; i < b->ndevs; i++)
+        if (b->devs[i].st.state == MBDRV_DORMANT && b->devs[i].next_probe_ns > now_ns)
+            b->devs[i].next_probe_ns = now_ns;
+}
+
 /* The dormant unit due first (absent ones too unless only_dormant), -1 for
  * none. */
 static int due_probe(const struct mbdrv_bus *b, int64_t now_ns, bool only_dormant)
@@ -972,6 +993,8 @@ int mbdrv_poll_once(struct mbdrv_bus *b, int64_t now_ns, int64_t deadline_ns)
         read_span(b, &b->devs[pick], si, now_ns);
         done++;
     }
+    if (!past(deadline_ns))
+        reconnect_dormant(b, now_ns);
     /* One probe without an answer per round at most: an empty address costs
      * one probe timeout per round, never a stall of the live devices. */
     bool peer_back = false;

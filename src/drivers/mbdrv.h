@@ -199,7 +199,9 @@ int mbdrv_discover(struct mbdrv_bus *b, const struct mbdrv_device_config *tmpl,
  * units that are due: at most one probe without an answer per call. A
  * dormant unit that answers makes the other dormant units due at once (the
  * bus or gateway is likely back), and they are probed in the same call while
- * they answer. Stops starting transactions once
+ * they answer. Over TCP, while the connection is down and units are dormant,
+ * a connect is tried every call; when it is accepted the dormant units are
+ * probed at once. Stops starting transactions once
  * CLOCK_MONOTONIC passes deadline_ns (0: no deadline); the span under way
  * finishes with its retries, so a call can overrun the deadline by
  * (1 + retries) response timeouts. A device whose span got no answer waits
