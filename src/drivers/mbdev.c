@@ -115,8 +115,10 @@ static int told_of(enum orv3_health h)
 /* A degraded PSU's capacity from its last read (orv3_psu_derated_mw). */
 static int64_t derated_mw(const struct mbdev *m, int psu, int *share)
 {
-    return orv3_psu_derated_mw(&m->tel[psu], m->causes[psu], m->rated_mw[psu], m->derate_pct,
-                               share);
+    /* the causes of the last read: the monitor's belief keeps its level
+     * while the causes under it change without an event */
+    uint32_t causes = m->causes[psu] | orv3_psu_assess(&m->tel[psu], false).causes;
+    return orv3_psu_derated_mw(&m->tel[psu], causes, m->rated_mw[psu], m->derate_pct, share);
 }
 
 /* Whether the PSU's belief differs from what the policy was told: its

@@ -222,6 +222,16 @@ static void readings(struct phys *ph, int64_t dt_ns, bool snap)
 {
     struct rack *r = &ph->r;
     double dt_s = (double)dt_ns / 1e9;
+    /* A share bus that follows the most loaded unit (load per rated watt):
+     * healthy units all carry that; a degraded one carries less, in
+     * proportion to its derated capacity. */
+    double share_frac[RACK_MAX_BUSES] = {0};
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *q = &r->psus[i];
+        if (q->bus >= 0 && q->bus < RACK_MAX_BUSES && q->rated_mw > 0 &&
+            (double)ph->psu[i].out_mw / (double)q->rated_mw > share_frac[q->bus])
+            share_frac[q->bus] = (double)ph->psu[i].out_mw / (double)q->rated_mw;
+    }
     for (int i = 0; i < r->npsus; i++) {
         const struct rack_psu *q = &r->psus[i];
         struct phys_psu *p = &ph->psu[i];
@@ -237,6 +247,8 @@ static void readings(struct phys *ph, int64_t dt_ns, bool snap)
             vout = frac <= 1 ? 51.0 - 0.3 * frac : fmax(40.0, 50.7 - 5.0 * (frac - 1));
         p->vout_mv = llround(vout * 1000);
         p->iout_ma = vout > 0 ? llround((double)p->out_mw / vout) : 0;
+        p->ishare_ma =
+            vout > 0 && q->bus >= 0 ? llround((double)q->rated_mw * share_frac[q->bus] / vout) : 0;
         double eff = efficiency(frac);
         p->pin_mw = !ac ? 0 : p->out_mw > 0 ? llround((double)p->out_mw / eff) : STANDBY_MW;
         p->vin_mv = ac ? PHYS_VIN_MV : 0;

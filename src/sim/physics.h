@@ -49,6 +49,7 @@ struct phys_server {
 struct phys_psu {
     int64_t out_mw; /* power delivered now */
     int64_t vout_mv, iout_ma, pin_mw, vin_mv, iin_ma, vbulk_mv;
+    int64_t ishare_ma; /* current-share current: the share the bus asks of it */
     int freq_hz;
     double pf, thd; /* ratios */
     double inlet_c, outlet_c, max_c, min_c;

@@ -198,7 +198,7 @@ void simdevs_psu_image(const struct simdevs *d, int psu, uint16_t img[SIMDEVS_PS
     put_int(img, ORV3_PSU_TIMEOUT_ERRORS, (int64_t)d->timeout_errors[simdevs_psu_unit(d, psu)]);
     put_float(img, ORV3_PSU_VOUT, (double)p->vout_mv / 1000);
     put_float(img, ORV3_PSU_IOUT, (double)p->iout_ma / 1000);
-    put_float(img, ORV3_PSU_ISHARE, (double)p->iout_ma / 1000);
+    put_float(img, ORV3_PSU_ISHARE, (double)p->ishare_ma / 1000);
     put_float(img, ORV3_PSU_POUT, (double)p->out_mw / 1000);
     put_float(img, ORV3_PSU_VBULK, (double)p->vbulk_mv / 1000);
     put_float(img, ORV3_PSU_FIN, p->freq_hz);

@@ -536,7 +536,8 @@ int64_t orv3_psu_derated_mw(const struct orv3_psu_telemetry *t, uint32_t set, in
         *permille_of_share = -1;
     if (t && (set & ORV3_CAUSE_BIT(ORV3_C_SHARE)) && t->ishare_ma >= ORV3_SHARE_MIN_MA &&
         t->iout_ma >= 0 && t->iout_ma < t->ishare_ma) {
-        int64_t share_mw = rated_mw * t->iout_ma / t->ishare_ma;
+        /* whole watts, rounded down: a reading's noise claims nothing */
+        int64_t share_mw = rated_mw * t->iout_ma / t->ishare_ma / 1000 * 1000;
         if (share_mw < mw) {
             mw = share_mw;
             if (permille_of_share)

@@ -429,7 +429,8 @@ int orv3_causes_format(uint32_t causes, char *buf, size_t len);
  * reference names no register for available or derated output power, nor a
  * current limit; the one figure they give is the current share: a PSU that
  * carries less than its share (the current_share cause, iout below ishare)
- * carries iout/ishare of it, and counts at rated x iout/ishare. Never above
+ * carries iout/ishare of it, and counts at rated x iout/ishare (whole watts,
+ * rounded down). Never above
  * fallback_pct of rated: telemetry only lowers the figure (a share ratio is
  * no proof that a degraded PSU can deliver more than the configured
  * fraction); never below 1 W (a PSU that delivers nothing is failed, not
