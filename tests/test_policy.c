@@ -1120,6 +1120,39 @@ static void test_reason_names_servers_without_live_bus(void **state)
     done(&f);
 }
 
+/* Protection out of reach (hold): the routing still leaves the most margin
+ * under the worst failure, before it counts switch operations. Four relay
+ * PSUs, two per bus; x (600 W) on A, y (300 W) on B; ps1 fails. Staying
+ * puts A's 600 W on ps2 alone (losing it: 600 W short); moving one relay
+ * from B to A leaves B's 300 W on one PSU (300 W short): one move. */
+static void test_unprotectable_routing_keeps_most_margin_before_fewest_moves(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_N1, 2, 1);
+    f.r.on_loss = RACK_ON_LOSS_HOLD;
+    add_psu(&f, 1000, 0, BAB, 0, RACK_SWITCH_RELAY);
+    add_psu(&f, 1000, 0, BAB, 0, RACK_SWITCH_RELAY);
+    add_psu(&f, 1000, 0, BAB, 1, RACK_SWITCH_RELAY);
+    add_psu(&f, 1000, 0, BAB, 1, RACK_SWITCH_RELAY);
+    int x = add_server(&f, "x", 600, 0, 1, BA);
+    int y = add_server(&f, "y", 300, 0, 1, BB);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, x, 0);
+    in(&f, POLICY_POWER_ON, y, 0);
+    assert_true(f.r.is_protected);
+    in(&f, POLICY_PSU_FAIL, 0, 1);
+    show(&f);
+    assert_false(f.r.is_protected);
+    assert_int_equal(count(&f, POLICY_ACT_SWITCH), 1);
+    const struct policy_action *a = find(&f, POLICY_ACT_SWITCH, -1);
+    assert_int_equal(a->from_bus, 1);
+    assert_int_equal(a->to_bus, 0);
+    assert_int_equal(st(&f, x), RACK_SRV_ON);
+    assert_int_equal(st(&f, y), RACK_SRV_ON);
+    done(&f);
+}
+
 static void report(struct fx *f, int server, int watts, int64_t t_s)
 {
     char err[128];
@@ -1686,6 +1719,7 @@ int main(void)
         cmocka_unit_test(test_relay_psu_moves_off_dead_bus),
         cmocka_unit_test(test_hold_still_reroutes),
         cmocka_unit_test(test_reason_names_servers_without_live_bus),
+        cmocka_unit_test(test_unprotectable_routing_keeps_most_margin_before_fewest_moves),
         cmocka_unit_test(test_overdraw_planned_at_measured_draw),
         cmocka_unit_test(test_overdraw_sheds_lowest_priority_first),
         cmocka_unit_test(test_overdraw_lowering_follows_draw_down_after_restore_wait),

@@ -78,6 +78,11 @@ struct route {
     uint32_t dd_lost_wired; /* the first bus mask left out when dd_lost */
     struct route_lost *lw;  /* where route_protected names the first such failure */
     bool lw_unknown_gone;   /* the failures being checked are without the unknown PSUs */
+    /* the best routing found by a margin search (route_best without protection) */
+    int *best_pos;
+    int64_t best_margin;
+    int best_moves;
+    long leaves;
     /* context of the running call */
     const int64_t *demand;
     bool protect;
@@ -114,10 +119,11 @@ struct route *route_new(int npsus, int nbuses)
     rt->u = calloc(n, sizeof(*rt->u));
     rt->members = calloc(n, sizeof(*rt->members));
     rt->pos = calloc(n, sizeof(*rt->pos));
+    rt->best_pos = calloc(n, sizeof(*rt->best_pos));
     rt->du = calloc(nd, sizeof(*rt->du));
     rt->fu = calloc(nd, sizeof(*rt->fu));
     rt->ku = calloc(nd, sizeof(*rt->ku));
-    if (!rt->u || !rt->members || !rt->pos || !rt->du || !rt->fu || !rt->ku ||
+    if (!rt->u || !rt->members || !rt->pos || !rt->best_pos || !rt->du || !rt->fu || !rt->ku ||
         search_alloc(&rt->outer, nd, nbuses, rt->nsub) ||
         search_alloc(&rt->inner, nd, nbuses, rt->nsub)) {
         route_free(rt);
@@ -135,6 +141,7 @@ void route_free(struct route *rt)
     free(rt->u);
     free(rt->members);
     free(rt->pos);
+    free(rt->best_pos);
     free(rt->du);
     free(rt->fu);
     free(rt->ku);
@@ -720,6 +727,9 @@ bool route_ok(struct route *rt, const int64_t *demand, enum route_need need)
     return search_run(rt, s, -1);
 }
 
+static int route_best_moves(struct route *rt, const int64_t *demand, enum route_need need,
+                            int *pos);
+
 static bool leaf_best(struct route *rt, struct search *s, const int64_t *cbus)
 {
     if (!hall(rt, s->dd, cbus, NULL))
@@ -730,7 +740,144 @@ static bool leaf_best(struct route *rt, struct search *s, const int64_t *cbus)
     return protected_units(rt, rt->du, rt->ndu, rt->demand, rt->trust, NULL, NULL);
 }
 
+/*
+ * The slack of units u under one failure (fu, live buses A): for every bus
+ * subset X, what could reach X within the hold-up time (fast PSUs on any live
+ * bus they are wired to, slow ones where they stand) less the demand that
+ * must be served inside X (servers no PSU could reach after it left out, as
+ * protection leaves them out); the least of these. Negative: a deficit. A
+ * bound (fast PSUs counted wherever they could go), so it does not depend on
+ * where the fast PSUs stand.
+ */
+static int64_t slack_under(struct route *rt, const struct unit *fu, int nu, uint32_t A)
+{
+    uint32_t useful = 0;
+    for (int k = 0; k < nu; k++)
+        if (fu[k].n > 0)
+            useful |= fu[k].wired;
+    int64_t dd[ROUTE_NMASKS];
+    demand_subsets(rt, rt->demand, A, useful & A, dd, NULL, NULL);
+    int64_t least = INT64_MAX;
+    for (uint32_t x = 1; x < rt->nsub; x++) {
+        if (x & ~A)
+            continue;
+        int64_t reach = 0;
+        for (int k = 0; k < nu; k++) {
+            if (fu[k].n <= 0)
+                continue;
+            bool in = fu[k].fast ? (fu[k].wired & A & x) != 0
+                                 : fu[k].pos >= 0 && (A & x & (1u << fu[k].pos));
+            if (in)
+                reach += fu[k].cap * fu[k].n;
+        }
+        if (reach - dd[x] < least)
+            least = reach - dd[x];
+    }
+    return least;
+}
+
+/* The margin under the worst failure of the protection set, for the units
+ * of the current leaf (rt->du). */
+static int64_t worst_margin(struct route *rt)
+{
+    const struct unit *u = rt->du;
+    int nu = rt->ndu;
+    int64_t worst = INT64_MAX, m;
+    if (rt->prot == RACK_PROT_N1) {
+        memcpy(rt->fu, u, (size_t)nu * sizeof(*u));
+        for (int k = 0; k < nu; k++) {
+            if (u[k].n <= 0)
+                continue;
+            rt->fu[k].n--;
+            m = slack_under(rt, rt->fu, nu, rt->alive_buses);
+            rt->fu[k].n++;
+            worst = m < worst ? m : worst;
+        }
+        return worst;
+    }
+    if (rt->prot != RACK_PROT_NN)
+        return worst;
+    for (int f = 0; f < rt->nfeeds; f++) {
+        bool changes = false;
+        for (int k = 0; k < nu; k++) {
+            rt->fu[k] = u[k];
+            if (u[k].feed == f && u[k].n > 0) {
+                rt->fu[k].n = 0;
+                changes = true;
+            }
+        }
+        if (!changes)
+            continue;
+        m = slack_under(rt, rt->fu, nu, rt->alive_buses);
+        worst = m < worst ? m : worst;
+    }
+    for (int b = 0; b < rt->nb; b++) {
+        if (!(rt->alive_buses & (1u << b)))
+            continue;
+        m = slack_under(rt, u, nu, rt->alive_buses & ~(1u << b));
+        worst = m < worst ? m : worst;
+    }
+    return worst;
+}
+
+/* Margin search: every feasible leaf is scored, the best (largest margin
+ * under the worst failure, then fewest moves) is kept; never stops early. */
+static bool leaf_margin(struct route *rt, struct search *s, const int64_t *cbus)
+{
+    if (!hall(rt, s->dd, cbus, NULL))
+        return false;
+    if (++rt->leaves > ROUTE_MARGIN_LEAVES) {
+        s->gave_up = true;
+        return false;
+    }
+    int moves = 0;
+    for (int c = 0; c < s->ncls; c++)
+        for (int b = 0; b < rt->nb; b++)
+            moves += s->dist[c * rt->nb + b];
+    leaf_units(rt, s);
+    int64_t m = worst_margin(rt);
+    if (rt->best_moves < 0 || m > rt->best_margin ||
+        (m == rt->best_margin && moves < rt->best_moves)) {
+        rt->best_margin = m;
+        rt->best_moves = moves;
+        leaf_positions(rt, s, rt->best_pos);
+    }
+    return false;
+}
+
 int route_best(struct route *rt, const int64_t *demand, enum route_need need, int *pos)
+{
+    /* the margin (a bound that counts fast PSUs wherever they could go)
+     * depends only on where slow PSUs stand: without a slow PSU that could
+     * move, every routing has the same and the fewest moves decide */
+    bool slow_moves = false;
+    for (int k = 0; k < rt->nu && !slow_moves; k++)
+        slow_moves = !rt->u[k].fast && (rt->u[k].wired & rt->alive_buses &
+                                        ~(rt->u[k].pos >= 0 ? 1u << rt->u[k].pos : 0u));
+    if (need == ROUTE_NEED_SERVE && rt->prot != RACK_PROT_NONE && slow_moves) {
+        /* protection out of reach: the routing that leaves the most margin
+         * under the worst failure, then the fewest moves (within a bound;
+         * beyond it, the best found, else the fewest moves below) */
+        struct search *s = &rt->outer;
+        rt->demand = demand;
+        rt->protect = false;
+        demand_subsets(rt, demand, rt->alive_buses, UINT32_MAX, s->own_dd, NULL, NULL);
+        s->dd = s->own_dd;
+        search_setup(rt, s, rt->u, rt->nu, rt->alive_buses, MOVE_ALL);
+        s->leaf = leaf_margin;
+        rt->best_moves = -1;
+        rt->leaves = 0;
+        search_run(rt, s, -1);
+        if (rt->best_moves >= 0) {
+            memcpy(pos, rt->best_pos, (size_t)rt->np * sizeof(*pos));
+            return rt->best_moves;
+        }
+    }
+    return route_best_moves(rt, demand, need, pos);
+}
+
+/* The routing with the fewest switch operations that achieves need. */
+static int route_best_moves(struct route *rt, const int64_t *demand, enum route_need need, int *pos)
 {
     struct search *s = &rt->outer;
     rt->demand = demand;

@@ -85,7 +85,13 @@ bool route_protected(struct route *rt, const int64_t *demand, bool trust_unknown
 bool route_ok(struct route *rt, const int64_t *demand, enum route_need need);
 
 /*
- * The routing with the fewest switch operations that achieves need. pos[i] receives the bus of psu
+ * The routing with the fewest switch operations that achieves need. For
+ * ROUTE_NEED_SERVE with a protection level (protection is out of reach): the
+ * routing with the largest margin under the worst failure of the set (what
+ * could reach each bus subset within the hold-up time, less its demand,
+ * servers no PSU could reach after the failure left out), then the fewest
+ * moves. Either way no live PSU stays on a dead bus (or none) while a live bus
+ * it is wired to exists. pos[i] receives the bus of psu
  * i (unchanged for PSUs that do not move). Returns the number of moves, or -1 when none exists (or
  * the search gave up: see ROUTE_BUDGET).
  */
@@ -95,5 +101,9 @@ int route_best(struct route *rt, const int64_t *demand, enum route_need need, in
  * "no": the policy then sheds rather than stalls. Racks of identical PSUs
  * never come near it. */
 #define ROUTE_BUDGET 200000L
+
+/* Routings a margin search scores at most (route_best when protection is out
+ * of reach): each costs a pass over the failure set. */
+#define ROUTE_MARGIN_LEAVES 4096L
 
 #endif
