@@ -115,6 +115,19 @@ mbpoll -m tcp -p "$sim_port" -0 -1 -a 1 -t 0 -r 24 127.0.0.1 1 >/dev/null 2>&1 |
     fail "mbpoll could not write ps4's coil"; ok
 until_ok 'coil_is 3 0 0' "ps4's switch opened again after a hand close"
 
+# ---- a restart keeps the switches of the PSUs out of service open ----
+rpd_stop
+# while the daemon is down, someone closes ps1's switch onto bus B
+mbpoll -m tcp -p "$sim_port" -0 -1 -a 1 -t 0 -r 1 127.0.0.1 1 >/dev/null 2>&1 ||
+    fail "mbpoll could not write ps1's coil"; ok
+until_ok 'coil_is 0 1 1' "ps1's switch closed by hand"
+log_show daemon-log-2 "$tmp/dlog2"
+rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog2"
+until_ok 'coil_is 0 1 0 && coil_is 0 0 0' "ps1's switch opened again after the restart"
+until_ok 'coil_is 3 0 0 && coil_is 3 1 0' "ps4's switch still open after the restart"
+c psus --json | grep -q '"id":"ps1","state":"failed","out_of_service":true,"bus":null' ||
+    fail "ps1 after the restart: $(c psus --json)"; ok
+
 # ---- a power-off lists what it caused ----
 c power-off db1 >"$tmp/out" || fail "power-off db1: $(cat "$tmp/out")"; ok
 grep -q '^db1: released' "$tmp/out" || fail "power-off: $(cat "$tmp/out")"; ok

@@ -214,6 +214,21 @@ static void test_ledger_ignores_a_position_the_psu_is_not_wired_to(void **state)
     rack_free(&r);
 }
 
+static void test_ledger_keeps_a_psu_out_of_service_on_no_bus(void **state)
+{
+    (void)state;
+    struct rack r;
+    bool oos[4] = {false};
+    load_rack(&r);
+    assert_true(r.psus[0].bus >= 0); /* the rack file puts p1 on a bus */
+    struct store_psu x = {.id = "p1", .bus = "", .out_of_service = true};
+    assert_int_equal(ledger_apply_psu(&r, oos, &x), 0);
+    assert_int_equal(r.psus[0].bus, -1); /* its switch was opened: it stays on none */
+    assert_int_equal(r.psus[0].health, RACK_PSU_FAILED);
+    assert_true(oos[0]);
+    rack_free(&r);
+}
+
 static void test_ledger_missing_knows_no_server(void **state)
 {
     (void)state;
@@ -274,6 +289,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ledger_rows_say_what_the_rack_holds),
+        cmocka_unit_test(test_ledger_keeps_a_psu_out_of_service_on_no_bus),
         cmocka_unit_test_setup_teardown(test_ledger_missing_knows_no_server, setup, teardown),
         cmocka_unit_test(test_ledger_adopts_a_server_its_device_reports_drawing),
         cmocka_unit_test_setup_teardown(test_ledger_round_trip_gives_the_same_rack, setup,

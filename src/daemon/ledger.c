@@ -65,6 +65,8 @@ int ledger_apply_psu(struct rack *r, bool *psu_oos, const struct store_psu *x)
     int b = x->bus[0] ? rack_find_bus(r, x->bus) : -1;
     if (b >= 0 && ((r->psus[i].wired >> b) & 1))
         r->psus[i].bus = b;
+    else if (!x->bus[0])
+        r->psus[i].bus = -1; /* on none: an out of service opened its switch */
     psu_oos[i] = x->out_of_service;
     if (x->out_of_service)
         r->psus[i].health = RACK_PSU_FAILED;

@@ -551,11 +551,16 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
  * first poll's report). */
 static void reconcile(struct mbdev *m, const struct rack *r)
 {
-    for (int i = 0; i < r->npsus; i++)
+    for (int i = 0; i < r->npsus; i++) {
         if (m->psu_switch[i].dev >= 0 && r->psus[i].bus >= 0) {
             m->want_bus[i] = r->psus[i].bus;
             m->fix_psu[i] = true;
         }
+        /* failed and on no bus (an operator's out of service across a
+         * restart): its switch stays open; the first read says from where.
+         * The rack counts it at nothing, so no grant rests on it. */
+        m->want_open[i] = r->psus[i].bus < 0 && r->psus[i].health == RACK_PSU_FAILED;
+    }
     for (int i = 0; i < r->nservers; i++) {
         const struct rack_server *s = &r->servers[i];
         if (m->server[i].dev < 0 || !rack_server_draws(s))
