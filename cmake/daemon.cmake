@@ -23,7 +23,7 @@ target_link_libraries(rpauth PUBLIC PkgConfig::GNUTLS)
 add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
   src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/ledger.c
-  src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/engine.c
+  src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/overdraw.c src/daemon/engine.c
   src/daemon/prune.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
@@ -54,6 +54,7 @@ rp_test(test_reload rpdaemon)
 rp_test(test_ledger rpdaemon)
 rp_test(test_commands rpdaemon)
 rp_test(test_alarms rpdaemon)
+rp_test(test_overdraw rpdaemon)
 rp_test(test_view rpdaemon)
 rp_test(test_ages rpdaemon)
 rp_test(test_log rpdaemon)
@@ -83,6 +84,9 @@ add_test(NAME daemon_stale COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_stale.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_stale PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_power_loss COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_power_loss.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>)
+set_tests_properties(daemon_power_loss PROPERTIES TIMEOUT 300)
 add_test(NAME daemon_ledger COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_ledger.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})

@@ -254,6 +254,7 @@ static void test_defaults_applied(void **state)
     assert_int_equal(r.on_loss, RACK_ON_LOSS_SHED);
     assert_int_equal(r.restore_after_ns, 30000000000LL);
     assert_int_equal(r.holdup_ns, 16000000LL);
+    assert_int_equal(r.over_draw_ns, 5000000000LL);
     assert_int_equal(r.nfeeds, 1);
     assert_string_equal(r.feeds[0], "mains");
     assert_int_equal(r.psus[0].feed, 0);
@@ -358,7 +359,8 @@ static void test_unknown_key_reports_line_and_column(void **state)
                  "priority, buses, chassis, power_on_after_ac_loss)");
     expect_error("rack:\n  buses: [A]\n  protecton: n+1\n",
                  "t.yaml:3:3: unknown key 'protecton' in rack (expected name, protection, "
-                 "on_protection_loss, restore_after_s, holdup_ms, feeds, buses, psus, servers)");
+                 "on_protection_loss, restore_after_s, holdup_ms, over_draw_s, feeds, buses, psus, "
+                 "servers)");
 }
 
 static void test_nn_needs_two_feeds(void **state)

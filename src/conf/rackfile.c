@@ -53,6 +53,8 @@ static const struct conf_field rack_fields[] = {
      .max = MAX_SECONDS, .scale = 1e9},
     {"holdup_ms", conf_set_num, .def = "16", .off = offsetof(struct rack, holdup_ns),
      .min_open = true, .max = MAX_SECONDS * 1e3, .scale = 1e6},
+    {"over_draw_s", conf_set_num, .def = "5", .off = offsetof(struct rack, over_draw_ns),
+     .max = MAX_SECONDS, .scale = 1e9},
     {"feeds", set_names, .ref = CONF_REF_FEED},
     {"buses", set_names, .required = true, .ref = CONF_REF_BUS},
     {"psus", set_list, .ref = CONF_REF_PSU},

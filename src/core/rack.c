@@ -13,6 +13,7 @@ void rack_init(struct rack *r)
     r->on_loss = RACK_ON_LOSS_SHED;
     r->restore_after_ns = RACK_DEFAULT_RESTORE_NS;
     r->holdup_ns = RACK_DEFAULT_HOLDUP_NS;
+    r->over_draw_ns = RACK_DEFAULT_OVER_DRAW_NS;
     r->next_seq = 1;
     r->last_change_ns = INT64_MIN;
     r->restore_done_ns = INT64_MIN;

@@ -23,6 +23,7 @@
 #define RACK_BREAKER_SWITCH_NS 200000000LL /* 200 ms: motorised breaker */
 #define RACK_DEFAULT_HOLDUP_NS 16000000LL  /* 16 ms: ATX12VO hold-up at full load */
 #define RACK_DEFAULT_RESTORE_NS 30000000000LL
+#define RACK_DEFAULT_OVER_DRAW_NS 5000000000LL /* over its grant this long: alarmed, capped */
 
 enum rack_protection { RACK_PROT_NONE, RACK_PROT_N1, RACK_PROT_NN };
 enum rack_on_loss { RACK_ON_LOSS_SHED, RACK_ON_LOSS_HOLD };
@@ -78,6 +79,8 @@ struct rack {
     enum rack_on_loss on_loss;
     int64_t restore_after_ns;
     int64_t holdup_ns;
+    int64_t over_draw_ns; /* a server drawing more than its grant this long is alarmed and
+                           * capped (the daemon's, docs/daemon.md) */
 
     int nfeeds;
     char feeds[RACK_MAX_FEEDS][RACK_ID_LEN];

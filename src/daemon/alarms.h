@@ -25,13 +25,17 @@
  *   psu_unknown      a psu id: its health cannot be read
  *   redundancy_lost  the rack's name: not protected for its configured protection
  *   database_replaced  the database's path: its file or WAL was unlinked or replaced
+ *   over_draw        a server id: it draws more than its grant (overdraw.h)
+ *   lost_power       a server id: it lost power without a decision and is kept off
  */
 #define ALARM_KIND_LIST(X)                                                                         \
     X(ALARM_DEVICE_DOWN, "device_down")                                                            \
     X(ALARM_PSU_UNKNOWN, "psu_unknown")                                                            \
     X(ALARM_REDUNDANCY_LOST, "redundancy_lost")                                                    \
     X(ALARM_DATABASE_REPLACED, "database_replaced")                                                \
-    X(ALARM_JOURNAL_BEHIND, "journal_behind")
+    X(ALARM_JOURNAL_BEHIND, "journal_behind")                                                      \
+    X(ALARM_OVER_DRAW, "over_draw")                                                                \
+    X(ALARM_LOST_POWER, "lost_power")
 
 #define ALARM_ENUM(kind, name) kind,
 enum alarm_kind { ALARM_KIND_LIST(ALARM_ENUM) ALARM_NKINDS };

@@ -30,6 +30,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "monoclock.h"
+#include "overdraw.h"
 #include "policy.h"
 #include "prune.h"
 #include "reload.h"
@@ -48,7 +49,7 @@
 struct engine {
     uv_loop_t loop;
     uv_async_t async;
-    uv_timer_t deadline, watchdog, catchup, dbcheck, stopper, ages;
+    uv_timer_t deadline, watchdog, catchup, dbcheck, stopper, ages, overdraw;
     uv_signal_t sig[NSIGNALS];
     bool loop_ready;
 
@@ -79,6 +80,8 @@ struct engine {
      * is raised (it may show servers drawing power to adopt) */
     bool *dev_awaited;
     size_t awaited;
+
+    struct overdraw od; /* servers over their grant, servers shed by a loss of power */
 
     /* conditions that last: the active alarms, and the scratch to update them */
     struct alarm_set alarms, conditions, raised, cleared;
@@ -206,6 +209,20 @@ static int alarm_conditions(struct engine *e, struct alarm_set *c)
         return -1;
     if (e->db_lost[0] && alarm_set_add(c, ALARM_DATABASE_REPLACED, e->db_path, e->db_lost))
         return -1;
+    char why_srv[ALARM_REASON_LEN];
+    for (int i = 0; i < e->od.n; i++) {
+        const struct rack_server *s = &e->rack.servers[i];
+        if (e->od.due[i]) {
+            overdraw_reason(&e->od, &e->rack, i, e->dec.start_ns, why_srv, sizeof(why_srv));
+            if (alarm_set_add(c, ALARM_OVER_DRAW, s->id, why_srv))
+                return -1;
+        }
+        if (e->od.lost_ns[i] != INT64_MIN && s->state == RACK_SRV_SHED) {
+            overdraw_lost_reason(&e->od, &e->rack, i, e->dec.start_ns, why_srv, sizeof(why_srv));
+            if (alarm_set_add(c, ALARM_LOST_POWER, s->id, why_srv))
+                return -1;
+        }
+    }
     if (e->dec.failing_since) {
         char why[ALARM_REASON_LEN];
         snprintf(why, sizeof(why),
@@ -239,6 +256,69 @@ static void update_alarms(struct engine *e)
     }
 }
 
+/* ---- over-draw (overdraw.h, docs/daemon.md) ---- */
+
+static void on_overdraw(uv_timer_t *t);
+
+/* A server over its grant for too long (or drawing without one): said,
+ * journaled, and capped at its grant where it can be. The cap lowers power:
+ * it goes to the devices first, as every lowering action does. */
+static void over_draw(struct engine *e, int i)
+{
+    const struct rack_server *s = &e->rack.servers[i];
+    char why[ALARM_REASON_LEN];
+    overdraw_reason(&e->od, &e->rack, i, e->dec.start_ns, why, sizeof(why));
+    bool cap = overdraw_cappable(s);
+    if (cap && e->devices) {
+        struct policy_action a = {.kind = POLICY_ACT_CAP,
+                                  .server = i,
+                                  .psu = -1,
+                                  .from_bus = -1,
+                                  .to_bus = -1,
+                                  .watts_mw = s->alloc_mw,
+                                  .capacity_mw = rack_capacity_mw(&e->rack),
+                                  .allocated_mw = rack_allocated_mw(&e->rack)};
+        snprintf(a.reason, sizeof(a.reason), "over its grant: capped at it");
+        devices_act(e->devices, &a, 1);
+    }
+    log_warnx("over-draw %s: %s", s->id, why);
+    json_t *ev = decider_event(&e->dec, "over_draw");
+    json_object_set_new(ev, "server", json_string(s->id));
+    json_object_set_new(ev, "watts", evjson_watts(s->draw_mw));
+    json_object_set_new(ev, "grant_w", evjson_watts(rack_server_draws(s) ? s->alloc_mw : 0));
+    int64_t since_ns = e->od.since_ns[i] - e->dec.start_ns;
+    json_object_set_new(ev, "since", evjson_seconds(since_ns - since_ns % 1000000));
+    json_object_set_new(ev, "capped", json_boolean(cap));
+    json_object_set_new(ev, "reason", json_string(why));
+    journal(e, ev);
+}
+
+/* Brings the over-draw watch up to the rack; its timer for the next one. */
+static void watch_draws(struct engine *e)
+{
+    int64_t next;
+    int n = overdraw_update(&e->od, &e->rack, mono_ns(), &next);
+    for (int k = 0; k < n; k++)
+        over_draw(e, e->od.fresh[k]);
+    if (!e->loop_ready)
+        return;
+    if (next == INT64_MAX) {
+        uv_timer_stop(&e->overdraw);
+        return;
+    }
+    int64_t now = mono_ns();
+    uint64_t ms = next > now ? (uint64_t)((next - now + 999999) / 1000000) : 0;
+    uv_timer_start(&e->overdraw, on_overdraw, ms, 0);
+}
+
+static void on_overdraw(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    watch_draws(e);
+    update_alarms(e);
+    publish(e);
+}
+
 /* The decider's hooks: the journal grew, actions for the devices, after a
  * decision. */
 static void on_journaled(void *arg, int64_t last_id)
@@ -265,6 +345,7 @@ static void on_decided(void *arg, const struct policy_actions *acts)
         if (a->server >= 0 && a->server < e->rack.nservers && a->kind != POLICY_ACT_IGNORED)
             snprintf(e->srv_reason[a->server], sizeof(*e->srv_reason), "%s", a->reason);
     }
+    watch_draws(e);
     update_alarms(e);
     devices_rack(e->devices, &e->rack);
     if (e->hub)
@@ -588,6 +669,10 @@ static void handle_report(struct engine *e, struct devices_msg *m)
             if (m->rep.input_notes && n != k)
                 memcpy(m->rep.input_notes[n], m->rep.input_notes[k], sizeof(*m->rep.input_notes));
             keep[n++] = *in;
+            /* a loss that sheds it: alarmed while it stays shed (overdraw.h) */
+            if (in->kind == POLICY_LOST_POWER && in->index >= 0 && in->index < e->rack.nservers &&
+                rack_server_draws(&e->rack.servers[in->index]))
+                overdraw_lost(&e->od, in->index, mono_ns());
         }
     }
     if (n) {
@@ -608,7 +693,9 @@ static void handle_report(struct engine *e, struct devices_msg *m)
                   (t->begin_ns - m->posted_ns) / 1000, (t->decided_ns - m->posted_ns) / 1000,
                   t->nsent, (t->sent_ns - m->posted_ns) / 1000,
                   (t->journaled_ns - m->posted_ns) / 1000, (t->done_ns - m->posted_ns) / 1000);
-    } else {
+    } else { /* a draw may have crossed its grant (decisions watch it in on_decided) */
+        watch_draws(e);
+        update_alarms(e);
         publish(e);
     }
 }
@@ -900,8 +987,9 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->dev_awaited = calloc(e->ndevs + 1, sizeof(*e->dev_awaited));
     e->psu_read = calloc(np, sizeof(*e->psu_read));
     e->srv_read = calloc((size_t)r->nservers + 1, sizeof(*e->srv_read));
-    if (commands_overlay_init(&e->ov, r) || !e->tel || !e->vdev || !e->dev_down || !e->srv_known ||
-        !e->srv_reason || !e->dev_awaited || !e->psu_read || !e->srv_read) {
+    if (overdraw_init(&e->od, r->nservers) || commands_overlay_init(&e->ov, r) || !e->tel ||
+        !e->vdev || !e->dev_down || !e->srv_known || !e->srv_reason || !e->dev_awaited ||
+        !e->psu_read || !e->srv_read) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -953,6 +1041,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->dbcheck.data = e;
     uv_timer_init(&e->loop, &e->stopper);
     e->stopper.data = e;
+    uv_timer_init(&e->loop, &e->overdraw);
+    e->overdraw.data = e;
     uv_timer_start(&e->dbcheck, on_dbcheck, DB_CHECK_MS, DB_CHECK_MS);
     uv_timer_init(&e->loop, &e->ages);
     e->ages.data = e;
@@ -1094,6 +1184,7 @@ void engine_free(struct engine *e)
         uv_close((uv_handle_t *)&e->dbcheck, on_close);
         uv_close((uv_handle_t *)&e->ages, on_close);
         uv_close((uv_handle_t *)&e->stopper, on_close);
+        uv_close((uv_handle_t *)&e->overdraw, on_close);
         for (int k = 0; k < NSIGNALS; k++)
             uv_close((uv_handle_t *)&e->sig[k], on_close);
         uv_run(&e->loop, UV_RUN_DEFAULT);
@@ -1112,6 +1203,7 @@ void engine_free(struct engine *e)
     free(e->srv_known);
     free(e->srv_reason);
     free(e->dev_awaited);
+    overdraw_fini(&e->od);
     alarm_set_free(&e->alarms);
     alarm_set_free(&e->conditions);
     alarm_set_free(&e->raised);

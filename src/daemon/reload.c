@@ -210,11 +210,15 @@ void reload_apply(struct rack *r, const struct rack *nr, char *what, size_t len)
     if (r->holdup_ns != nr->holdup_ns)
         note(what, len, "holdup_ms %.15g -> %.15g", (double)r->holdup_ns / 1e6,
              (double)nr->holdup_ns / 1e6);
+    if (r->over_draw_ns != nr->over_draw_ns)
+        note(what, len, "over_draw_s %.15g -> %.15g", (double)r->over_draw_ns / 1e9,
+             (double)nr->over_draw_ns / 1e9);
     memcpy(r->name, nr->name, sizeof(r->name));
     r->protection = nr->protection;
     r->on_loss = nr->on_loss;
     r->restore_after_ns = nr->restore_after_ns;
     r->holdup_ns = nr->holdup_ns;
+    r->over_draw_ns = nr->over_draw_ns;
     for (int i = 0; i < r->npsus; i++) {
         struct rack_psu *p = &r->psus[i];
         const struct rack_psu *q = &nr->psus[i];

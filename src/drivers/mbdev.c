@@ -361,15 +361,15 @@ static void lost_power(struct mbdev *m, int server, const struct mbdrv_slot *s, 
         return;
     m->want_power[server] = 0;
     if (s->lost)
-        driver_report_note(m->out,
-                           "slot %d of unit %d lost power %u time%s without a decision (its "
-                           "LOST latch); now %s",
-                           s->slot, m->server_unit[server], s->lost, s->lost == 1 ? "" : "s",
-                           on ? "on again by itself: put off" : "off");
+        driver_report_input_note(m->out, POLICY_LOST_POWER, server, 0,
+                                 "slot %d of unit %d lost power %u time%s without a decision "
+                                 "(its LOST latch); now %s",
+                                 s->slot, m->server_unit[server], s->lost, s->lost == 1 ? "" : "s",
+                                 on ? "on again by itself: put off" : "off");
     else
-        driver_report_note(m->out, "slot %d of unit %d went off without a decision", s->slot,
-                           m->server_unit[server]);
-    driver_report_input(m->out, POLICY_LOST_POWER, server, 0);
+        driver_report_input_note(m->out, POLICY_LOST_POWER, server, 0,
+                                 "slot %d of unit %d went off without a decision", s->slot,
+                                 m->server_unit[server]);
 }
 
 static void sink(void *ctx, const struct mbdrv_event *ev)
