@@ -1144,6 +1144,9 @@ static void test_unprotectable_routing_keeps_most_margin_before_fewest_moves(voi
     in(&f, POLICY_PSU_FAIL, 0, 1);
     show(&f);
     assert_false(f.r.is_protected);
+    /* no "0 W for": the relays could reach B, just not in time */
+    assert_string_equal(find(&f, POLICY_ACT_PROTECTION, -1)->reason,
+                        "n+1: losing ps4 would leave B nothing within the hold-up time for 300 W");
     assert_int_equal(count(&f, POLICY_ACT_SWITCH), 1);
     const struct policy_action *a = find(&f, POLICY_ACT_SWITCH, -1);
     assert_int_equal(a->from_bus, 1);

@@ -733,6 +733,13 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
     bus_names(r, w->buses, bn, sizeof(bn));
     long long d = watts(w->demand_mw), c = watts(w->capacity_mw);
     const char *lvl = rack_protection_name(r->protection);
+    /* after a failure: the figures, or, when nothing could reach the subset
+     * within the hold-up time (only slow switches could), that */
+    char fig[64];
+    if (w->capacity_mw == 0)
+        snprintf(fig, sizeof(fig), "nothing within the hold-up time for %lld W", d);
+    else
+        snprintf(fig, sizeof(fig), "%lld W for %lld W", c, d);
     switch (w->failure) {
     case ROUTE_FAIL_NONE:
         if (w->buses == 0) { /* servers whose every bus is dead */
@@ -747,16 +754,15 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
         }
         break;
     case ROUTE_FAIL_PSU:
-        snprintf(buf, len, "%s: losing %s would leave %s %lld W for %lld W", lvl,
-                 w->index >= 0 ? r->psus[w->index].id : "a psu", bn, c, d);
+        snprintf(buf, len, "%s: losing %s would leave %s %s", lvl,
+                 w->index >= 0 ? r->psus[w->index].id : "a psu", bn, fig);
         break;
     case ROUTE_FAIL_FEED:
-        snprintf(buf, len, "%s: losing feed %s would leave %s %lld W for %lld W", lvl,
-                 r->feeds[w->index], bn, c, d);
+        snprintf(buf, len, "%s: losing feed %s would leave %s %s", lvl, r->feeds[w->index], bn,
+                 fig);
         break;
     case ROUTE_FAIL_BUS:
-        snprintf(buf, len, "%s: losing bus %s would leave %s %lld W for %lld W", lvl,
-                 r->buses[w->index], bn, c, d);
+        snprintf(buf, len, "%s: losing bus %s would leave %s %s", lvl, r->buses[w->index], bn, fig);
         break;
     case ROUTE_FAIL_UNKNOWN: {
         char ids[96];
