@@ -216,9 +216,10 @@ static void test_shed_powers_off_and_switch_moves_the_psu(void **state)
     assert_true(llabs(f->rep.psus[2].out_mw * 2 - f->rep.psus[0].out_mw * 3) <= 3);
 }
 
-/* A server whose only bus fails loses power; once the bus is back the
- * driver powers it again, as the Modbus driver rewrites a slot's coil. */
-static void test_granted_server_found_off_is_powered_again(void **state)
+/* A server whose only bus fails loses power: told as lost_power once, and
+ * not powered again when the bus is back (only the policy's restore does);
+ * one set to power on after AC loss that boots by itself is put off. */
+static void test_granted_server_that_lost_power_is_told_and_kept_off(void **state)
 {
     struct fixture *f = *state;
     char err[256];
@@ -227,6 +228,7 @@ static void test_granted_server_found_off_is_powered_again(void **state)
     struct rackfile_step steps[] = {{.at_ns = 2 * S, .ninputs = 1, .inputs = &fail},
                                     {.at_ns = 4 * S, .ninputs = 1, .inputs = &repair}};
     simdrv_ops.close(f->drv);
+    f->r.servers[2].ac_restart = 1; /* web1 */
     f->dev.timeline = (struct rackfile_timeline){.nsteps = 2, .steps = steps};
     f->drv = simdrv_open_at(&f->dev, &f->r, T0, err, sizeof(err));
     assert_non_null(f->drv);
@@ -237,10 +239,17 @@ static void test_granted_server_found_off_is_powered_again(void **state)
     poll_at(f, T0 + 2 * S);
     assert_true(reported(f, POLICY_BUS_FAIL, 1, NULL));
     assert_false(reported(f, POLICY_REPORT, 2, NULL)); /* no bus, no power */
+    assert_true(reported(f, POLICY_LOST_POWER, 2, NULL));
     poll_at(f, T0 + 3 * S);
-    assert_false(reported(f, POLICY_REPORT, 2, NULL)); /* its bus is still dead */
+    assert_false(reported(f, POLICY_REPORT, 2, NULL));     /* its bus is still dead */
+    assert_false(reported(f, POLICY_LOST_POWER, 2, NULL)); /* told once */
     poll_at(f, T0 + 4 * S);
     assert_true(reported(f, POLICY_BUS_REPAIR, 1, NULL));
+    poll_at(f, T0 + 6 * S); /* past its boot after power returned: put off again */
+    assert_false(reported(f, POLICY_REPORT, 2, NULL));
+    assert_false(reported(f, POLICY_LOST_POWER, 2, NULL));
+    act(f, POLICY_ACT_RESTORE, 2, 800000, T0 + 7 * S); /* the policy decides */
+    poll_at(f, T0 + 8 * S);
     assert_true(reported(f, POLICY_REPORT, 2, NULL));
 }
 
@@ -252,8 +261,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_shed_powers_off_and_switch_moves_the_psu, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_granted_server_found_off_is_powered_again, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_granted_server_that_lost_power_is_told_and_kept_off,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

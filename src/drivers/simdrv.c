@@ -9,7 +9,9 @@
  * where the controller believes it is (a daemon restarted over a running
  * rack finds its grants powered); after that only actions and the timeline
  * change it. Like the Modbus driver over rackpower-sim serve, the driver
- * powers a granted server again when the hardware has it off (a brown-out).
+ * tells a granted server that lost power without a decision (a brown-out:
+ * the slot's latch, or found off) as lost_power, and does not power it
+ * again to match the grant; one that powered itself on again is put off.
  */
 #include "simdrv.h"
 
@@ -189,12 +191,24 @@ int simdrv_poll_at(void *inst, int64_t now_ns, struct driver_report *out, char *
         for (size_t j = 0; j < st->ninputs; j++)
             rc |= happen(sim, &st->inputs[j], now_ns, out);
     }
-    /* a granted server the hardware has off (a brown-out) is powered again,
-     * as the Modbus driver rewrites a slot's coil */
-    for (int i = 0; i < r->nservers; i++)
-        if (sim->want_on[i] && !ph->srv[i].powered && ph->srv[i].present &&
-            ph->srv[i].ask != RACKMOD_ASK_POWER_OFF)
-            phys_power(ph, i, true, now_ns, "sim: granted, found off");
+    /* a granted server that lost power without a decision: told, and the
+     * lower power stands (as the Modbus driver reads a slot's LOST latch) */
+    for (int i = 0; i < r->nservers; i++) {
+        struct phys_server *s = &ph->srv[i];
+        bool lost = s->lost > 0 || (!s->powered && s->present);
+        if (s->lost)
+            phys_clear_lost(ph, i, now_ns, "sim: seen");
+        if (!sim->want_on[i] && s->powered) { /* it powered itself on after a loss */
+            phys_power(ph, i, false, now_ns, "sim: powered without a grant, put off");
+            continue;
+        }
+        if (!sim->want_on[i] || !lost || s->ask == RACKMOD_ASK_POWER_OFF)
+            continue;
+        sim->want_on[i] = false;
+        rc |= driver_report_input(out, POLICY_LOST_POWER, i, 0);
+        if (s->powered) /* it powered itself on again after the loss */
+            phys_power(ph, i, false, now_ns, "sim: lost power, put off");
+    }
     ph->nev = 0; /* the physics' log lines: the daemon journals its own decisions */
     /* the measured draw, in whole watts as a chassis module's register */
     for (int i = 0; i < r->nservers; i++)
@@ -234,9 +248,9 @@ int simdrv_act_at(void *inst, const struct policy_action *a, int64_t now_ns, cha
         phys_cap(ph, a->server, cap_of(&r->servers[a->server], a->watts_mw), now_ns, why);
         phys_power(ph, a->server, true, now_ns, why); /* -1: the slot is empty, nothing to do */
         break;
-    case POLICY_ACT_CAP:
+    case POLICY_ACT_CAP: /* as given: an over-draw is capped at its grant, power_w included */
         if (server)
-            phys_cap(ph, a->server, cap_of(&r->servers[a->server], a->watts_mw), now_ns, why);
+            phys_cap(ph, a->server, a->watts_mw > 0 ? a->watts_mw : 0, now_ns, why);
         break;
     case POLICY_ACT_SHED:
     case POLICY_ACT_RELEASE:
