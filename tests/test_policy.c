@@ -1656,10 +1656,49 @@ static void test_back_off_also_waits_for_a_stable_rack(void **state)
     in(&f, POLICY_POWER_ON, db, 0);
     lose(&f, db, 10);
     in(&f, POLICY_PSU_FAIL, p2, 20); /* the rack changed: stable from 50 s on */
+    /* at 40 s its back-off ends: it holds its place again, but the rack
+     * is not stable yet */
+    assert_int_equal(policy_next_deadline(&f.r), 40 * 1000000000LL);
+    tick(&f);
+    assert_int_equal(st(&f, db), RACK_SRV_SHED);
     assert_int_equal(policy_next_deadline(&f.r), 50 * 1000000000LL);
     tick(&f);
     assert_int_equal(st(&f, db), RACK_SRV_ON);
     assert_int_equal(policy_next_deadline(&f.r), INT64_MAX);
+    done(&f);
+}
+
+/* docs/policy.md: in its back-off a server that lost power holds its place
+ * against requests only; a change of health cuts nobody for it. From the end
+ * of its back-off its place is held again, and the restore brings it back
+ * before the less important server. */
+static void test_back_off_cuts_nobody_until_it_ends(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    f.r.restore_after_ns = 30 * 1000000000LL;
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int p3 = add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 1200, 0, 1, BA);
+    int web = add_server(&f, "web", 1000, 0, 2, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_POWER_ON, web, 1);
+    assert_int_equal(st(&f, web), RACK_SRV_ON);
+    lose(&f, db, 10);                /* back-off until 40 s */
+    in(&f, POLICY_PSU_FAIL, p3, 20); /* db's place no longer fits beside web */
+    assert_int_equal(st(&f, web), RACK_SRV_ON);
+    assert_int_equal(count(&f, POLICY_ACT_SHED), 0);
+    assert_int_equal(policy_next_deadline(&f.r), 40 * 1000000000LL);
+    tick(&f); /* its back-off ends in the restore wait: web gives way */
+    assert_int_equal(st(&f, web), RACK_SRV_SHED);
+    assert_int_equal(st(&f, db), RACK_SRV_SHED);
+    assert_int_equal(policy_next_deadline(&f.r), 50 * 1000000000LL);
+    tick(&f);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_int_equal(st(&f, web), RACK_SRV_SHED);
     done(&f);
 }
 
@@ -1744,6 +1783,7 @@ int main(void)
         cmocka_unit_test(test_lost_power_of_a_server_not_granted_is_ignored),
         cmocka_unit_test(test_back_off_also_waits_for_a_stable_rack),
         cmocka_unit_test(test_power_off_ends_a_back_off),
+        cmocka_unit_test(test_back_off_cuts_nobody_until_it_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -522,16 +522,19 @@ static void restore(struct policy *p, const struct rack *r, int64_t now)
  * and what that gives it. So when a change of health leaves a held place
  * that no longer fits, the servers in its way give it up at once, not at the
  * restore; nobody as important as a held server is cut for its place (the
- * restore decides between them). Only lowers the plan.
+ * restore decides between them). Only lowers the plan. A server in its
+ * back-off after a loss of power holds its place against requests (admit)
+ * but not against the servers drawing in its room: nobody is cut for it
+ * before it could be restored.
  */
-static bool hold_places(struct policy *p, const struct rack *r)
+static bool hold_places(struct policy *p, const struct rack *r, int64_t now)
 {
     bool cut = false;
     ensure_sorted(p, r);
     bool any = false;
     for (int i = 0; i < r->nservers; i++) {
         p->cur[i] = p->plan[i];
-        if (holds_place(r, p, i)) {
+        if (holds_place(r, p, i) && r->servers[i].back_ns <= now) {
             set_plan(p, r, i, r->servers[i].power_mw);
             any = true;
         }
@@ -549,7 +552,7 @@ static bool hold_places(struct policy *p, const struct rack *r)
             e++;
         for (int j = k; j < e; j++) {
             int i = p->sorted[j];
-            if (holds_place(r, p, i)) {
+            if (holds_place(r, p, i) && r->servers[i].back_ns <= now) {
                 p->saved[i] = p->plan[i];
                 p->order[nh++] = i;
                 set_plan(p, r, i, r->servers[i].power_mw);
@@ -1164,18 +1167,18 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     if (c.stable) {
         restore(p, r, now);
         r->restore_done_ns = r->last_change_ns;
-        for (int i = 0; i < r->nservers; i++) /* back-offs this pass considered */
-            if (r->servers[i].back_ns <= now)
-                r->servers[i].back_ns = 0;
     } else if (held) {
         /* places held before this input: a change may have left one short.
          * (Servers the reduce above just cut are in strict order already.) */
-        hold_places(p, r);
+        hold_places(p, r, now);
     }
+    for (int i = 0; i < r->nservers; i++) /* back-offs this pass considered */
+        if (r->servers[i].back_ns <= now)
+            r->servers[i].back_ns = 0;
     /* In the wait, a more important grant may take room a place needs; the
      * servers then cut may leave room for a request that waited: admit again.
      * Each round grants someone, so it ends. */
-    while (admit(p, r) > 0 && !c.stable && hold_places(p, r))
+    while (admit(p, r) > 0 && !c.stable && hold_places(p, r, now))
         ;
 
     /* route for protection if the plan can have it; else, when unknown PSUs
@@ -1466,12 +1469,10 @@ int64_t policy_next_deadline(const struct rack *r)
             continue;
         if (pending && stable < t)
             t = stable;
-        /* a back-off not yet considered: at its end, once the rack is stable */
-        if (s->state == RACK_SRV_SHED && s->back_ns != 0) {
-            int64_t b = s->back_ns > stable ? s->back_ns : stable;
-            if (b < t)
-                t = b;
-        }
+        /* a back-off not yet considered: at its end, when its place is held
+         * again (the restore wait) or it is restored (the rack is stable) */
+        if (s->state == RACK_SRV_SHED && s->back_ns != 0 && s->back_ns < t)
+            t = s->back_ns;
     }
     return t;
 }

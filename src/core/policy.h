@@ -142,7 +142,8 @@ int policy_handle_many(struct policy *p, struct rack *r, const struct policy_inp
 void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct policy_actions *out);
 
 /* When the policy next wants a POLICY_TICK (a restore waiting for the rack to
- * be stable), or INT64_MAX when nothing waits on time. */
+ * be stable, or the end of a back-off after lost power), or INT64_MAX when
+ * nothing waits on time. */
 int64_t policy_next_deadline(const struct rack *r);
 
 /*

@@ -69,7 +69,7 @@ struct rack_server {
     /* Power lost without a decision (POLICY_LOST_POWER, docs/policy.md). */
     int losses;      /* losses in a row, each soon after the one before; 0 = none */
     int64_t lost_ns; /* when it last lost power (meaningful while losses > 0) */
-    int64_t back_ns; /* not restored before this; 0 once a restore pass has
+    int64_t back_ns; /* not restored before this; 0 once a settle after it has
                       * considered it (or it was never set) */
 };
 
