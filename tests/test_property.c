@@ -18,7 +18,17 @@
  * it served; I10 no grant while a more important server that could come back
  * is shed or capped (or_could_come_back: docs/policy.md's definition, written
  * again here from its words); I11 no live PSU left on a dead bus (or on
- * none) while a live bus it is wired to exists.
+ * none) while a live bus it is wired to exists; I12 no server that lost power
+ * (lost_power) comes back before its back-off ends, the back-off worked out
+ * again here from docs/policy.md's words (or_loss_backoff_ns), and
+ * lost_power for a server that draws nothing is ignored.
+ *
+ * Lost power (docs/policy.md): during its back-off a server that lost power
+ * holds its place against requests (I5, I8, I10 unchanged) but not against
+ * the servers already drawing: less important ones may draw, and be
+ * restored, in its room, so I3 (held down by a less important one) and I6
+ * (restored once stable) do not apply to it until its back-off has ended.
+ * Then it is a held server like any other.
  *
  * A PSU whose state is unknown serves (it counts for feasibility) but not for
  * protection: "protected" means every drawing server is served without the
@@ -1022,7 +1032,53 @@ static void gen_rack(struct rng *g, struct rack *r)
     }
 }
 
-static void gen_input(struct rng *g, const struct rack *r, struct policy_input *in)
+/* What the oracle remembers of power lost without a decision, per server
+ * (docs/policy.md, "Power lost without a decision"); INT64_MIN: none. */
+struct oloss {
+    int losses[OR_MAX_SERVERS];      /* losses in a row */
+    int64_t lost_ns[OR_MAX_SERVERS]; /* the last loss */
+    int64_t back_end_ns[OR_MAX_SERVERS];
+};
+
+/* restore_after for the first loss, doubled for each loss in a row, at most
+ * 16 times restore_after: the doc's rule, not policy_loss_backoff_ns. */
+static int64_t or_loss_backoff_ns(int64_t restore_after_ns, int n)
+{
+    int64_t base = restore_after_ns > 0 ? restore_after_ns : 0;
+    int doublings = n - 1 < 4 ? n - 1 : 4;
+    return base << doublings;
+}
+
+#define OR_LOSS_WINDOW_NS (10 * 60 * 1000000000LL)
+
+/* In its back-off at now: not to be restored yet. */
+static bool or_backing_off(const struct oloss *ol, int s, int64_t now)
+{
+    return ol->back_end_ns[s] != INT64_MIN && now < ol->back_end_ns[s];
+}
+
+/* The oracle's own record of an input that the policy accepted, applied
+ * with the rack as it was before the call. */
+static void or_loss_input(struct oloss *ol, const struct rack *b, const struct policy_input *in,
+                          int64_t now)
+{
+    int s = in->index;
+    if ((in->kind == POLICY_POWER_OFF || in->kind == POLICY_REMOVE) &&
+        b->servers[s].state != RACK_SRV_OFF)
+        ol->back_end_ns[s] = INT64_MIN; /* a new request is a new request */
+    if (in->kind != POLICY_LOST_POWER || !rack_server_draws(&b->servers[s]))
+        return;
+    /* in a row: less than 10 min after the previous back-off's end */
+    bool in_row = ol->losses[s] > 0 &&
+                  now < ol->lost_ns[s] + or_loss_backoff_ns(b->restore_after_ns, ol->losses[s]) +
+                            OR_LOSS_WINDOW_NS;
+    ol->losses[s] = in_row ? ol->losses[s] + 1 : 1;
+    ol->lost_ns[s] = now;
+    ol->back_end_ns[s] = now + or_loss_backoff_ns(b->restore_after_ns, ol->losses[s]);
+}
+
+static void gen_input(struct rng *g, const struct rack *r, const struct oloss *ol,
+                      struct policy_input *in)
 {
     static const struct {
         enum policy_input_kind kind;
@@ -1032,6 +1088,7 @@ static void gen_input(struct rng *g, const struct rack *r, struct policy_input *
         {POLICY_PSU_FAIL, 10},   {POLICY_PSU_DEGRADE, 6}, {POLICY_PSU_REPAIR, 8},
         {POLICY_BUS_FAIL, 4},    {POLICY_BUS_REPAIR, 4},  {POLICY_FEED_FAIL, 4},
         {POLICY_FEED_REPAIR, 4}, {POLICY_REPORT, 8},      {POLICY_PSU_UNKNOWN, 10},
+        {POLICY_LOST_POWER, 8},
     };
     int total = 0;
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
@@ -1046,9 +1103,27 @@ static void gen_input(struct rng *g, const struct rack *r, struct policy_input *
     case POLICY_POWER_ON:
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
-    case POLICY_LOST_POWER:
         in->index = (int)rng_range(g, 0, r->nservers - 1);
         break;
+    case POLICY_LOST_POWER: {
+        /* a server that draws, one that lost power before when it can (a
+         * loss in a row), and now and then any server (ignored unless it draws) */
+        int draws[OR_MAX_SERVERS], nd = 0, again[OR_MAX_SERVERS], na = 0;
+        for (int s = 0; s < r->nservers; s++) {
+            if (!rack_server_draws(&r->servers[s]))
+                continue;
+            draws[nd++] = s;
+            if (ol->losses[s] > 0)
+                again[na++] = s;
+        }
+        if (na > 0 && rng_chance(g, 50))
+            in->index = again[rng_range(g, 0, na - 1)];
+        else if (nd > 0 && !rng_chance(g, 20))
+            in->index = draws[rng_range(g, 0, nd - 1)];
+        else
+            in->index = (int)rng_range(g, 0, r->nservers - 1);
+        break;
+    }
     case POLICY_REPORT:
         in->index = (int)rng_range(g, 0, r->nservers - 1);
         /* up to three times its power: over-draw is planned at the draw */
@@ -1137,6 +1212,8 @@ enum inv {
     INV_I9,
     INV_I10,
     INV_I11,
+    INV_I12,
+    INV_LOST,
     INV_TICK,
     INV_COUNT,
 };
@@ -1159,6 +1236,8 @@ static const char *const inv_names[INV_COUNT] = {
     "I9: psu_unknown cuts nobody, keeps serving",
     "I10: grant while a more important server could come back",
     "I11: a PSU stranded on a dead bus",
+    "I12: restored before its back-off after lost power",
+    "L: lost_power not shed, or not ignored",
     "T: tick deadline does not advance",
 };
 
@@ -1168,8 +1247,14 @@ struct prop {
     int counts[INV_COUNT];
     bool reported[INV_COUNT];
     long calls, oks;
-    long behind;      /* waiting requests judged behind a held server that could come back */
-    long held_grants; /* grants checked by I10 while a more important server was held */
+    long behind;          /* waiting requests judged behind a held server that could come back */
+    long held_grants;     /* grants checked by I10 while a more important server was held */
+    long lost;            /* lost_power inputs that shed a drawing server */
+    long lost_ignored;    /* lost_power inputs for a server that drew nothing */
+    long lost_in_row[6];  /* losses by their count in a row (5: 5 or more) */
+    long backing_off;     /* servers checked by I12 at an event during their back-off */
+    long back_after_loss; /* servers that came back (restore) after a back-off */
+    long exempt;          /* I3/I6 checks skipped for a server in its back-off */
 };
 
 /* One rack's run: what is needed to report a failure so it replays. */
@@ -1183,6 +1268,8 @@ struct run {
     const struct rack *before;
     const struct policy_actions *acts;
     bool failed;
+    int64_t now;       /* the time of the call being checked */
+    struct oloss loss; /* the oracle's record of lost power */
 };
 
 __attribute__((format(printf, 4, 5))) static void prop_fail(struct run *run, const struct rack *r,
@@ -1398,7 +1485,10 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
         ok = r->servers[i].draw_mw == in->watts_mw;
         break;
     case POLICY_LOST_POWER:
-        ok = !rack_server_draws(&r->servers[i]) || !rack_server_draws(&b->servers[i]);
+        /* shed; with restore_after 0 its back-off is 0 and the restore of
+         * the same call may bring it straight back (docs/policy.md) */
+        ok = !rack_server_draws(&r->servers[i]) || !rack_server_draws(&b->servers[i]) ||
+             or_loss_backoff_ns(r->restore_after_ns, 1) == 0;
         break;
     case POLICY_PSU_FAIL:
         ok = r->psus[i].health == RACK_PSU_FAILED;
@@ -1439,6 +1529,55 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
         prop_fail(run, r, INV_APPLIED, "%s did not take effect", input_name(in->kind));
 }
 
+static bool racks_equal(const struct rack *a, const struct rack *b);
+
+/* L: lost_power sheds a server that draws and ignores one that does not.
+ * I12: no server that lost power is restored before its back-off ends (the
+ * oracle's record, already updated with this call's input). */
+static void check_lost(struct run *run, const struct rack *b, const struct rack *r,
+                       const struct policy_input *in, const struct policy_actions *a)
+{
+    struct prop *pp = run->pp;
+    if (in->kind == POLICY_LOST_POWER) {
+        int s = in->index;
+        if (!rack_server_draws(&b->servers[s])) {
+            pp->lost_ignored++;
+            if (!racks_equal(b, r) || a->n != 1 || a->v[0].kind != POLICY_ACT_IGNORED)
+                prop_fail(run, r, INV_LOST,
+                          "lost_power for srv%d (%s) changed the rack or did more than ignore it",
+                          s, rack_server_state_name(b->servers[s].state));
+        } else {
+            pp->lost++;
+            int n = run->loss.losses[s];
+            pp->lost_in_row[n < 5 ? n : 5]++;
+            bool shed = false;
+            for (size_t k = 0; k < a->n; k++)
+                shed |= a->v[k].kind == POLICY_ACT_SHED && a->v[k].server == s;
+            if (!shed)
+                prop_fail(run, r, INV_LOST, "lost_power for drawing srv%d: no shed action", s);
+        }
+    }
+    for (int s = 0; s < r->nservers; s++) {
+        bool restored = false;
+        for (size_t k = 0; k < a->n; k++)
+            restored |= a->v[k].kind == POLICY_ACT_RESTORE && a->v[k].server == s;
+        if (!or_backing_off(&run->loss, s, run->now)) {
+            if (restored && run->loss.back_end_ns[s] != INT64_MIN) {
+                pp->back_after_loss++;
+                run->loss.back_end_ns[s] = INT64_MIN; /* served its back-off */
+            }
+            continue;
+        }
+        pp->backing_off++;
+        if (restored || r->servers[s].state != RACK_SRV_SHED)
+            prop_fail(run, r, INV_I12,
+                      "srv%d is %s%s at %" PRId64 " ms, its back-off (loss %d in a row) ends at "
+                      "%" PRId64 " ms",
+                      s, rack_server_state_name(r->servers[s].state), restored ? " (restored)" : "",
+                      run->now / 1000000, run->loss.losses[s], run->loss.back_end_ns[s] / 1000000);
+    }
+}
+
 /* The invariants after one settled call; b is the rack before the call. */
 static void check_step(struct run *run, const struct rack *b, const struct rack *r,
                        const struct policy_input *in, const struct policy_actions *a, bool stable)
@@ -1450,6 +1589,7 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
     check_applied(run, b, r, in);
     check_actions(run, b, r, in, a);
     check_consistent(run, r);
+    check_lost(run, b, r, in, a);
 
     if (!or_feasible_now(r, &ld))
         prop_fail(run, r, INV_I1, "drawing servers do not fit the current switch positions");
@@ -1496,6 +1636,10 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
         const struct rack_server *sv = &r->servers[s];
         if (sv->state != RACK_SRV_SHED && sv->state != RACK_SRV_CAPPED)
             continue;
+        if (or_backing_off(&run->loss, s, run->now)) {
+            run->pp->exempt++; /* less important servers may draw in its room */
+            continue;
+        }
         bool s_cut = lb.alloc_mw[s] > ld.alloc_mw[s];
         for (int t = 0; t < r->nservers; t++) {
             const struct rack_server *tv = &r->servers[t];
@@ -1537,11 +1681,15 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
         const struct rack_server *sv = &r->servers[s];
         if (sv->state != RACK_SRV_SHED || b->servers[s].state == RACK_SRV_SHED)
             continue;
+        if (in->kind == POLICY_LOST_POWER && in->index == s)
+            continue; /* shed by no decision: it lost its power */
         x = ld;
         for (int h = 0; h < r->nservers && !stable; h++) {
             const struct rack_server *hv = &r->servers[h];
+            /* in its back-off, a server that lost power holds no place
+             * against the servers drawing (docs/policy.md) */
             if (h != s && (hv->state == RACK_SRV_SHED || hv->state == RACK_SRV_CAPPED) &&
-                hv->priority <= sv->priority) {
+                hv->priority <= sv->priority && !or_backing_off(&run->loss, h, run->now)) {
                 x.draws[h] = true;
                 x.alloc_mw[h] = hv->power_mw;
             }
@@ -1615,6 +1763,10 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
             const struct rack_server *sv = &r->servers[s];
             if (sv->state != RACK_SRV_SHED && sv->state != RACK_SRV_CAPPED)
                 continue;
+            if (or_backing_off(&run->loss, s, run->now)) {
+                run->pp->exempt++; /* not restored before its back-off ends */
+                continue;
+            }
             x = ld;
             x.draws[s] = true;
             x.alloc_mw[s] = sv->state == RACK_SRV_SHED ? sv->min_mw : sv->power_mw;
@@ -1708,6 +1860,8 @@ static void step(struct run *run, struct policy *pol, struct rack *r, const stru
          * the policy does not want a tick right now (it is settled). */
         bool stable = (last_health == INT64_MIN || now - last_health >= r->restore_after_ns) &&
                       policy_next_deadline(r) > now;
+        run->now = now;
+        or_loss_input(&run->loss, &before, in, now);
         check_step(run, &before, r, in, &acts, stable);
     }
     policy_actions_free(&acts);
@@ -1749,6 +1903,8 @@ static void run_one(struct prop *pp, int iter)
 {
     struct run run = {.pp = pp, .iter = iter, .iter_seed = iter_seed(pp->seed, iter)};
     struct rng g = {run.iter_seed};
+    for (int s = 0; s < OR_MAX_SERVERS; s++)
+        run.loss.back_end_ns[s] = INT64_MIN;
     struct rack r;
     gen_rack(&g, &r);
     struct policy *pol = policy_new(&r);
@@ -1758,14 +1914,16 @@ static void run_one(struct prop *pp, int iter)
     int64_t last_health = INT64_MIN;
     int n = (int)rng_range(&g, 5, 20);
     for (int i = 0; i < n && !run.failed; i++) {
-        int64_t t = now + (rng_chance(&g, 50) ? rng_range(&g, 1, 2000) * 1000000LL
-                                              : rng_range(&g, 1, 20) * 1000000000LL);
+        /* now and then minutes: a later loss of power is not in a row */
+        int64_t t = now + (rng_chance(&g, 50)  ? rng_range(&g, 1, 2000) * 1000000LL
+                           : rng_chance(&g, 5) ? rng_range(&g, 5, 15) * 60 * 1000000000LL
+                                               : rng_range(&g, 1, 20) * 1000000000LL);
         tick_until(&run, pol, &r, &now, t, last_health);
         if (run.failed)
             break;
         now = t;
         struct policy_input in;
-        gen_input(&g, &r, &in);
+        gen_input(&g, &r, &run.loss, &in);
         if (is_health_input(in.kind) && input_valid(&r, &in))
             last_health = now;
         /* docs/policy.md: a report that raises what a drawing server counts
@@ -1836,6 +1994,10 @@ static void test_property_random(void **state)
     printf("  held places: %ld waits behind a server that could come back, %ld grants beside a "
            "more important held server (I10 checked)\n",
            pp.behind, pp.held_grants);
+    printf("  lost power: %ld shed (by loss in a row: 1 %ld, 2 %ld, 3 %ld, 4 %ld, 5+ %ld), %ld "
+           "ignored; %ld back-off checks (I12), %ld back after a back-off, %ld I3/I6 exemptions\n",
+           pp.lost, pp.lost_in_row[1], pp.lost_in_row[2], pp.lost_in_row[3], pp.lost_in_row[4],
+           pp.lost_in_row[5], pp.lost_ignored, pp.backing_off, pp.back_after_loss, pp.exempt);
     for (int k = 0; k < INV_COUNT; k++)
         if (pp.counts[k])
             printf("  %-45s %d\n", inv_names[k], pp.counts[k]);
