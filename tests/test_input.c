@@ -40,6 +40,7 @@ static void small_rack(struct rack *r)
         r->servers[i].wired = 3u;
         r->servers[i].chassis = -1;
         r->servers[i].draw_mw = -1;
+        r->servers[i].on_draw_mw = -1;
     }
 }
 

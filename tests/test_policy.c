@@ -65,6 +65,7 @@ static int add_server(struct fx *f, const char *id, int power, int min, int prio
     s->wired = wired;
     s->chassis = -1;
     s->draw_mw = -1;
+    s->on_draw_mw = -1;
     return f->r.nservers++;
 }
 
@@ -1248,6 +1249,34 @@ static void test_overdraw_lowering_follows_draw_down_after_restore_wait(void **s
     done(&f);
 }
 
+/* Issue 8: db2 shed for drawing 3200 W against its 800 W grant reads 0 W
+ * while off. Restored at its grant it would draw 3200 W again and brown the
+ * bus out, more important servers with it: it comes back only where what it
+ * drew when last on fits. An orderly power-off forgets that figure. */
+static void test_shed_overdrawer_comes_back_only_where_its_last_draw_fits(void **state)
+{
+    (void)state;
+    struct fx f;
+    overdraw_rack(&f, RACK_PROT_NONE);
+    report(&f, 0, 3200, 1);
+    assert_int_equal(st(&f, 0), RACK_SRV_SHED);
+    report(&f, 0, 0, 2); /* its slot is off */
+    assert_int_equal(f.r.servers[0].draw_mw, 0);
+    assert_int_equal(f.r.servers[0].on_draw_mw, W(3200));
+    tick(&f);
+    show(&f);
+    assert_int_equal(st(&f, 0), RACK_SRV_SHED);
+    assert_int_equal(st(&f, 1), RACK_SRV_ON);
+    assert_int_equal(st(&f, 2), RACK_SRV_ON);
+    assert_false(policy_could_come_back(f.p, &f.r, 0));
+    /* the operator powers it off and on: a new request, at its grant */
+    in(&f, POLICY_POWER_OFF, 0, 3);
+    assert_int_equal(f.r.servers[0].on_draw_mw, -1);
+    in(&f, POLICY_POWER_ON, 0, 4);
+    assert_int_equal(st(&f, 0), RACK_SRV_ON);
+    done(&f);
+}
+
 /* A server capped below what it was measured drawing: the cap is planned
  * (it was within its grant), the old measurement no longer stands. */
 static void test_cap_below_draw_counts_until_a_report_says_otherwise(void **state)
@@ -1764,6 +1793,7 @@ int main(void)
         cmocka_unit_test(test_unprotectable_routing_keeps_most_margin_before_fewest_moves),
         cmocka_unit_test(test_overdraw_planned_at_measured_draw),
         cmocka_unit_test(test_overdraw_sheds_lowest_priority_first),
+        cmocka_unit_test(test_shed_overdrawer_comes_back_only_where_its_last_draw_fits),
         cmocka_unit_test(test_overdraw_lowering_follows_draw_down_after_restore_wait),
         cmocka_unit_test(test_cap_below_draw_counts_until_a_report_says_otherwise),
         cmocka_unit_test(test_non_uniform_psus),

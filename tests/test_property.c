@@ -122,8 +122,13 @@ static void load_from_rack(const struct rack *r, struct oload *ld)
     for (int i = 0; i < r->nservers; i++) {
         ld->draws[i] = rack_server_draws(&r->servers[i]);
         ld->alloc_mw[i] = ld->draws[i] ? r->servers[i].alloc_mw : 0;
-        /* over-draw: measured above its grant as it stands */
-        ld->measured_mw[i] = r->servers[i].draw_mw > ld->alloc_mw[i] ? r->servers[i].draw_mw : 0;
+        /* over-draw: measured above its grant as it stands, now or when it
+         * was last granted (docs/policy.md: a slot's 0 W while off says
+         * nothing of what the server draws when on) */
+        int64_t d = r->servers[i].draw_mw;
+        if (r->servers[i].on_draw_mw > d)
+            d = r->servers[i].on_draw_mw;
+        ld->measured_mw[i] = d > ld->alloc_mw[i] ? d : 0;
     }
 }
 
@@ -736,6 +741,7 @@ static void hand_server(struct rack *r, int64_t w, int prio, uint32_t wired)
     s->chassis = -1;
     s->state = RACK_SRV_ON;
     s->draw_mw = -1;
+    s->on_draw_mw = -1;
     r->nservers++;
 }
 
@@ -1029,6 +1035,7 @@ static void gen_rack(struct rng *g, struct rack *r)
         v->chassis = -1;
         v->state = RACK_SRV_OFF;
         v->draw_mw = -1;
+        v->on_draw_mw = -1;
     }
 }
 
@@ -1479,10 +1486,12 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
         break;
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
-        ok = r->servers[i].state == RACK_SRV_OFF;
+        ok = r->servers[i].state == RACK_SRV_OFF && r->servers[i].on_draw_mw == -1;
         break;
     case POLICY_REPORT:
-        ok = r->servers[i].draw_mw == in->watts_mw;
+        /* a report while granted is what it draws when on */
+        ok = r->servers[i].draw_mw == in->watts_mw &&
+             (!rack_server_draws(&b->servers[i]) || r->servers[i].on_draw_mw == in->watts_mw);
         break;
     case POLICY_LOST_POWER:
         /* shed; with restore_after 0 its back-off is 0 and the restore of

@@ -338,6 +338,7 @@ static int parse_server(struct conf_ctx *c, const yaml_node_t *map, struct rack_
     s->chassis = -1;
     s->state = RACK_SRV_OFF;
     s->draw_mw = -1;
+    s->on_draw_mw = -1;
     if (conf_parse_map(c, map, &server_table, s, vals))
         return -1;
     if (!vals[SRV_MIN])

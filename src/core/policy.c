@@ -931,9 +931,13 @@ static void load_plan(struct policy *p, const struct rack *r)
     for (int i = 0; i < r->nservers; i++) {
         const struct rack_server *s = &r->servers[i];
         p->plan[i] = rack_server_draws(s) ? s->alloc_mw : 0;
-        /* over-draw: measured above what it is granted now (nothing while
-         * it does not draw); a server within its grant is planned at it */
-        p->draw[i] = s->draw_mw > p->plan[i] ? s->draw_mw : 0;
+        /* over-draw: measured above what it is granted now; a server within
+         * its grant is planned at it. The draw is also what it drew when
+         * last granted: a server shed for over-drawing reads 0 W while off,
+         * and comes back only where its last draw when on fits, until a
+         * reading while on says otherwise */
+        int64_t d = s->draw_mw > s->on_draw_mw ? s->draw_mw : s->on_draw_mw;
+        p->draw[i] = d > p->plan[i] ? d : 0;
         p->orig[i] = p->plan[i];
         p->demand[s->wired] += eff(p, i, p->plan[i]);
     }
@@ -1021,7 +1025,7 @@ static void emit_reductions(struct settle_ctx *c)
          * draw, measured under the old grant, says nothing of the new one
          * (a report after the cap does; above the cap, it is over-draw) */
         if (mw > 0 && s->draw_mw > mw)
-            s->draw_mw = -1;
+            s->draw_mw = s->on_draw_mw = -1;
     }
 }
 
@@ -1272,6 +1276,7 @@ static bool server_input(struct rack *r, const struct policy_input *in, struct p
     s->state = RACK_SRV_OFF;
     s->alloc_mw = 0;
     s->back_ns = 0;
+    s->on_draw_mw = -1; /* a new request is a new request */
     if (in->kind == POLICY_REMOVE)
         s->draw_mw = -1;
     return true;
@@ -1343,6 +1348,8 @@ static bool report(struct rack *r, const struct policy_input *in, int64_t now)
     int64_t floor = grant > 0 ? grant : s->state == RACK_SRV_OFF ? INT64_MAX : s->min_mw;
     bool matters = (s->draw_mw > floor || in->watts_mw > floor) && s->draw_mw != in->watts_mw;
     s->draw_mw = in->watts_mw;
+    if (grant > 0)
+        s->on_draw_mw = in->watts_mw;
     if (now_mw > was)
         r->last_change_ns = now;
     return matters;

@@ -63,6 +63,10 @@ struct rack_server {
     enum rack_server_state state;
     int64_t alloc_mw; /* granted now: power_mw when on, the cap when capped, else 0 */
     int64_t draw_mw;  /* last reported actual draw, -1 when never reported */
+    /* last draw measured while it was granted, -1 none: what it is planned at
+     * (if above its grant) when it is granted again or comes back, since the
+     * 0 W its slot reads while off says nothing of what it draws when on */
+    int64_t on_draw_mw;
     uint64_t seq;     /* order of its request, first come first served */
     int ac_restart;   /* 1: powers on by itself when power returns after a loss
                        * (its BIOS's power-on-after-AC-loss); the simulator's */
