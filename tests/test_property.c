@@ -1491,7 +1491,8 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
     case POLICY_REPORT:
         /* a report while granted is what it draws when on */
         ok = r->servers[i].draw_mw == in->watts_mw &&
-             (!rack_server_draws(&b->servers[i]) || r->servers[i].on_draw_mw == in->watts_mw);
+             (!rack_server_draws(&b->servers[i]) || in->watts_mw == 0 ||
+              r->servers[i].on_draw_mw == in->watts_mw);
         break;
     case POLICY_LOST_POWER:
         /* shed; with restore_after 0 its back-off is 0 and the restore of

@@ -1348,7 +1348,9 @@ static bool report(struct rack *r, const struct policy_input *in, int64_t now)
     int64_t floor = grant > 0 ? grant : s->state == RACK_SRV_OFF ? INT64_MAX : s->min_mw;
     bool matters = (s->draw_mw > floor || in->watts_mw > floor) && s->draw_mw != in->watts_mw;
     s->draw_mw = in->watts_mw;
-    if (grant > 0)
+    /* 0 W is a server that is off whatever its grant says (a loss of power
+     * the policy hears of next): it says nothing of what it draws when on */
+    if (grant > 0 && in->watts_mw > 0)
         s->on_draw_mw = in->watts_mw;
     if (now_mw > was)
         r->last_change_ns = now;
