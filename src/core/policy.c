@@ -1337,6 +1337,14 @@ static bool lost_power(struct rack *r, const struct policy_input *in, int64_t no
  * back on room that an over-draw has just shown to be unsafe. Returns
  * whether what the server counts for changed (then the rack settles).
  */
+/* What a server's measurements make it count for, at least floor (as
+ * load_plan plans it). */
+static int64_t counted_mw(const struct rack_server *s, int64_t floor)
+{
+    int64_t d = s->draw_mw > s->on_draw_mw ? s->draw_mw : s->on_draw_mw;
+    return d > floor ? d : floor;
+}
+
 static bool report(struct rack *r, const struct policy_input *in, int64_t now)
 {
     struct rack_server *s = &r->servers[in->index];
@@ -1346,7 +1354,7 @@ static bool report(struct rack *r, const struct policy_input *in, int64_t now)
     /* the least it could be planned at: its grant while it draws, its min_w
      * while it waits or is held (what it counts for when granted or back) */
     int64_t floor = grant > 0 ? grant : s->state == RACK_SRV_OFF ? INT64_MAX : s->min_mw;
-    bool matters = (s->draw_mw > floor || in->watts_mw > floor) && s->draw_mw != in->watts_mw;
+    int64_t before = counted_mw(s, floor);
     s->draw_mw = in->watts_mw;
     /* 0 W is a server that is off whatever its grant says (a loss of power
      * the policy hears of next): it says nothing of what it draws when on */
@@ -1354,7 +1362,7 @@ static bool report(struct rack *r, const struct policy_input *in, int64_t now)
         s->on_draw_mw = in->watts_mw;
     if (now_mw > was)
         r->last_change_ns = now;
-    return matters;
+    return counted_mw(s, floor) != before;
 }
 
 /* Health inputs: returns false when nothing changed. */
