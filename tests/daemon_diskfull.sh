@@ -29,9 +29,6 @@ src="$4"
 need socat
 log_show daemon-log "$tmp/dlog"
 log_show simulator-log "$tmp/slog"
-ctlsend() { sim_ctl "$tmp/ctl" "$1" >/dev/null; }
-simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
-srv() { "$ctl" --unix-socket "$tmp/rp.sock" servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
 events() { "$ctl" --unix-socket "$tmp/rp.sock" events --tail 200 --json; }
 
 # ---- a small file system of its own ------------------------------------------

@@ -19,8 +19,7 @@ rpd="$1"
 ctl="$2"
 src="$3"
 log_show daemon-log "$tmp/dlog"
-c() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }
-srv() { c servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
+c() { rctl "$@"; }
 psu() { c psus --json | grep -o "{\"id\":\"$1\",[^}]*}"; }
 psu_state() { psu "$1" | cut -d'"' -f8; }
 psu_bus() { psu "$1" | sed -n 's/.*"bus":"\([A-Z]*\)".*/\1/p'; }

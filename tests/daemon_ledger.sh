@@ -21,8 +21,7 @@ src="$4"
 need socat
 log_show daemon-log "$tmp/log"
 log_show simulator-log "$tmp/slog"
-c() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }
-srv() { c servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
+c() { rctl "$@"; }
 # how many journaled events match the pattern
 nevents() { c events --tail 1000 --json | grep -c "$1"; }
 
@@ -128,7 +127,6 @@ rpd_stop
 # ---- a ledger lost between runs; the devices keep their servers powered ----
 rm -f "$db" "$db-wal" "$db-shm"
 sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp 127.0.0.1:0 --control "$tmp/ctl"
-simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
 { cat "$tmp/rack.yaml"
   printf 'devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$sim_port"
   printf '    poll_ms: 200\n    timeout_ms: 1000\n    reprobe_s: 1\n    units:\n'

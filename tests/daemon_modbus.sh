@@ -16,15 +16,12 @@ src="$4"
 need socat mbpoll
 log_show daemon-log "$tmp/dlog"
 log_show simulator-log "$tmp/slog"
-ctlsend() { sim_ctl "$tmp/ctl" "$1" >/dev/null; }
 # the simulator's own view of its devices (its control socket's status)
-simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
 # mbpoll as a second, outside client: only over TCP (an RTU line has one master)
 mbread() { # pattern, mbpoll arguments
     pat="$1"; shift
     [ "$mode" = rtu ] || $mb "$@" $mbdev 2>/dev/null | grep -q "$pat"
 }
-srv() { "$ctl" --unix-socket "$tmp/rp.sock" servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
 
 # The demo rack: 4 PSUs on 2 buses, 6 servers in 3 chassis.
 demo_rack "$src" "$tmp/rack.yaml"

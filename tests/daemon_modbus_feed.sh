@@ -16,8 +16,7 @@ src="$4"
 need socat
 log_show daemon-log "$tmp/dlog"
 log_show simulator-log "$tmp/slog"
-ctlsend() { sim_ctl "$tmp/ctl" "$1" >/dev/null; }
-rpctl() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }
+rpctl() { rctl "$@"; }
 psu_state() { rpctl psus --json | grep -o "\"id\":\"$1\"[^}]*\"state\":\"[a-z]*\"" | sed 's/.*"state":"//; s/"//'; }
 events() { rpctl events --tail 200 --json >"$tmp/ev" 2>&1 || fail "events: $(cat "$tmp/ev")"; }
 
@@ -36,7 +35,6 @@ ctlsend "power_on db1 app1 web1 web2 batch1"
 rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/db" "$tmp/dlog"
 ok
 until_ok '[ "$(psu_state ps4)" = ok ]' "ps4 read ok"
-srv() { rpctl servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
 until_ok '[ "$(srv batch1)" = on ]' "the servers granted"
 
 # A degraded PSU (a fan) carrying 30 % of what the share bus asks of it

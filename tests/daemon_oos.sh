@@ -17,9 +17,7 @@ src="$4"
 need socat mbpoll
 log_show daemon-log "$tmp/dlog"
 log_show simulator-log "$tmp/slog"
-c() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }
-srv() { c servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
-simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
+c() { rctl "$@"; }
 # the switch module's coils (unit 1): coil psu*8+bus, 4 PSUs x 8
 coils() { mbpoll -m tcp -p "$sim_port" -0 -1 -a 1 -t 0 -r 0 -c 32 127.0.0.1 2>/dev/null | grep '^\['; }
 # coil of PSU p (0-based) on bus b (0 A, 1 B) reads v

@@ -26,10 +26,6 @@ sim="$3"
 need socat
 log_show daemon-log "$tmp/dlog"
 log_show simulator-log "$tmp/slog"
-ctlsend() { sim_ctl "$tmp/ctl" "$1" >/dev/null; }
-simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; }
-rctl() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }
-srv() { rctl servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
 alarm() { rctl alarms --json | grep -o "{\"kind\":\"$1\",\"subject\":\"$2\"[^}]*}"; }
 events() { rctl events --json --tail 1000; }
 # evq EXPR: some journaled event e (a dict) makes the Python expression true

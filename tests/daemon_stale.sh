@@ -18,8 +18,7 @@ src="$4"
 need socat
 log_show daemon-log "$tmp/dlog"
 log_show simulator-log "$tmp/slog"
-rpc() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }
-srv() { rpc servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
+rpc() { rctl "$@"; }
 # the age_s of one PSU in /v1/psus
 psu_age() { rpc psus --json | grep -o "\"id\":\"$1\"[^}]*" | sed -n 's/.*"age_s":\([0-9.]*\).*/\1/p'; }
 now() { date +%s.%N; }

@@ -157,6 +157,14 @@ sim_stop() {
 # sim_ctl SOCKET LINE: one line to a simulator's control socket; prints the answer.
 sim_ctl() { printf '%s\n' "$2" | socat -t 5 - "UNIX-CONNECT:$1" 2>/dev/null; }
 
+# As the daemon tests set things up: the simulator's control socket is
+# $tmp/ctl, the daemon's Unix socket $tmp/rp.sock, $ctl is rackpowerctl.
+ctlsend() { sim_ctl "$tmp/ctl" "$1" >/dev/null; }     # a control command
+simstat() { sim_ctl "$tmp/ctl" status | grep -q "$1"; } # its status matches
+rctl() { "$ctl" --unix-socket "$tmp/rp.sock" "$@"; }    # rackpowerctl, as admin
+# srv ID: the daemon's state of a server (on, shed, ...)
+srv() { rctl servers --json | grep -o "\"id\":\"$1\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
+
 # ---- the demo rack -------------------------------------------------------------
 
 # demo_rack SOURCE_DIR FILE: examples/demo.yaml's rack without its timeline

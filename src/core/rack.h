@@ -67,9 +67,9 @@ struct rack_server {
      * (if above its grant) when it is granted again or comes back, since the
      * 0 W its slot reads while off says nothing of what it draws when on */
     int64_t on_draw_mw;
-    uint64_t seq;     /* order of its request, first come first served */
-    int ac_restart;   /* 1: powers on by itself when power returns after a loss
-                       * (its BIOS's power-on-after-AC-loss); the simulator's */
+    uint64_t seq;   /* order of its request, first come first served */
+    int ac_restart; /* 1: powers on by itself when power returns after a loss
+                     * (its BIOS's power-on-after-AC-loss); the simulator's */
     /* Power lost without a decision (POLICY_LOST_POWER, docs/policy.md). */
     int losses;      /* losses in a row, each soon after the one before; 0 = none */
     int64_t lost_ns; /* when it last lost power (meaningful while losses > 0) */
