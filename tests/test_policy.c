@@ -1650,6 +1650,30 @@ static void test_repeated_loss_doubles_the_back_off_up_to_its_cap(void **state)
     done(&f);
 }
 
+/* restore_after_s: 0 restores at once; a loss of power still waits 5 s,
+ * then 10, 20 ...: a server that browns out each time it is back does not
+ * loop at the poll rate. */
+static void test_back_off_is_at_least_5_s_when_restore_is_immediate(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    f.r.restore_after_ns = 0;
+    add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 800, 0, 1, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    lose(&f, db, 1);
+    assert_int_equal(st(&f, db), RACK_SRV_SHED); /* not back in the same call */
+    assert_int_equal(policy_next_deadline(&f.r), 6 * 1000000000LL);
+    tick(&f);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    lose(&f, db, 7);
+    assert_int_equal(policy_next_deadline(&f.r), 17 * 1000000000LL);
+    assert_int_equal(policy_loss_backoff_ns(0, 9), 80 * 1000000000LL);
+    done(&f);
+}
+
 static void test_lost_power_of_a_server_not_granted_is_ignored(void **state)
 {
     (void)state;
@@ -1810,6 +1834,7 @@ int main(void)
         cmocka_unit_test(test_only_positive_evidence_sheds),
         cmocka_unit_test(test_lost_power_sheds_and_holds_its_place_until_its_back_off),
         cmocka_unit_test(test_repeated_loss_doubles_the_back_off_up_to_its_cap),
+        cmocka_unit_test(test_back_off_is_at_least_5_s_when_restore_is_immediate),
         cmocka_unit_test(test_lost_power_of_a_server_not_granted_is_ignored),
         cmocka_unit_test(test_back_off_also_waits_for_a_stable_rack),
         cmocka_unit_test(test_power_off_ends_a_back_off),

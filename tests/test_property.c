@@ -1047,11 +1047,11 @@ struct oloss {
     int64_t back_end_ns[OR_MAX_SERVERS];
 };
 
-/* restore_after for the first loss, doubled for each loss in a row, at most
- * 16 times restore_after: the doc's rule, not policy_loss_backoff_ns. */
+/* restore_after, at least 5 s, for the first loss, doubled for each loss in
+ * a row, at most 16 times that: the doc's rule, not policy_loss_backoff_ns. */
 static int64_t or_loss_backoff_ns(int64_t restore_after_ns, int n)
 {
-    int64_t base = restore_after_ns > 0 ? restore_after_ns : 0;
+    int64_t base = restore_after_ns > 5000000000LL ? restore_after_ns : 5000000000LL;
     int doublings = n - 1 < 4 ? n - 1 : 4;
     return base << doublings;
 }
@@ -1495,10 +1495,8 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
               r->servers[i].on_draw_mw == in->watts_mw);
         break;
     case POLICY_LOST_POWER:
-        /* shed; with restore_after 0 its back-off is 0 and the restore of
-         * the same call may bring it straight back (docs/policy.md) */
-        ok = !rack_server_draws(&r->servers[i]) || !rack_server_draws(&b->servers[i]) ||
-             or_loss_backoff_ns(r->restore_after_ns, 1) == 0;
+        /* shed, and not back in the same call: its back-off is at least 5 s */
+        ok = !rack_server_draws(&r->servers[i]) || !rack_server_draws(&b->servers[i]);
         break;
     case POLICY_PSU_FAIL:
         ok = r->psus[i].health == RACK_PSU_FAILED;

@@ -1284,7 +1284,9 @@ static bool server_input(struct rack *r, const struct policy_input *in, struct p
 
 int64_t policy_loss_backoff_ns(int64_t restore_after_ns, int n)
 {
-    int64_t base = restore_after_ns > 0 ? restore_after_ns : 0, b = base;
+    int64_t base = restore_after_ns > POLICY_LOSS_BACKOFF_MIN_NS ? restore_after_ns
+                                                                 : POLICY_LOSS_BACKOFF_MIN_NS;
+    int64_t b = base;
     for (int k = 1; k < n && b < INT64_MAX / 2 && b * 2 <= base * POLICY_LOSS_BACKOFF_MAX; k++)
         b *= 2;
     return b;

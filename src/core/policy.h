@@ -32,11 +32,14 @@ enum policy_input_kind {
                          * before its back-off (docs/policy.md) */
 };
 
-/* Back-off after a loss of power: restore_after for the first loss, doubled
- * for each loss in a row, at most POLICY_LOSS_BACKOFF_MAX times restore_after.
+/* Back-off after a loss of power: restore_after (at least
+ * POLICY_LOSS_BACKOFF_MIN_NS, so that a rack restoring at once still stops a
+ * power loop) for the first loss, doubled for each loss in a row, at most
+ * POLICY_LOSS_BACKOFF_MAX times that.
  * A loss counts as in a row when it comes less than POLICY_LOSS_WINDOW_NS after
  * the previous loss's back-off ended. */
 #define POLICY_LOSS_BACKOFF_MAX 16
+#define POLICY_LOSS_BACKOFF_MIN_NS 5000000000LL /* 5 s */
 #define POLICY_LOSS_WINDOW_NS 600000000000LL /* 10 min */
 
 /* The back-off of the n-th loss in a row (n >= 1) with restore_after_ns. */
