@@ -1637,9 +1637,16 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
     /* I3: s held down while a less important t draws that would relieve it.
      * Checked at every event, the restore wait included: a held place is
      * held in time, so a change of health that leaves it short makes the
-     * less important servers in its way give it up at once. */
+     * less important servers in its way give it up at once. The places of
+     * servers more important than s come first: those that could come back
+     * (and are not in a back-off) count back at full power, as the restore
+     * will bring them, so a room that only they may take does not hold s
+     * down. */
     struct oload lb;
     load_from_rack(b, &lb);
+    bool back3[OR_MAX_SERVERS];
+    for (int h = 0; h < r->nservers; h++)
+        back3[h] = or_could_come_back(r, &ld, h) && !or_backing_off(&run->loss, h, run->now);
     for (int s = 0; s < r->nservers; s++) {
         const struct rack_server *sv = &r->servers[s];
         if (sv->state != RACK_SRV_SHED && sv->state != RACK_SRV_CAPPED)
@@ -1659,6 +1666,11 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
             if (cur + raise < sv->min_mw)
                 continue;
             x = ld;
+            for (int h = 0; h < r->nservers; h++)
+                if (back3[h] && r->servers[h].priority < sv->priority) {
+                    x.draws[h] = true;
+                    x.alloc_mw[h] = r->servers[h].power_mw;
+                }
             x.draws[s] = true;
             x.alloc_mw[s] = cur + raise;
             /* Raising s fits without touching t: s waits for its restore, it
@@ -1894,7 +1906,10 @@ static void tick_until(struct run *run, struct policy *pol, struct rack *r, int6
         int64_t d = policy_next_deadline(r);
         if (d == INT64_MAX || d > until)
             return;
-        if (n >= 4 || d == prev) {
+        /* a tick for stability and one for each back-off's end after a loss
+         * of power may fall in one interval; more is a deadline that does not
+         * move on */
+        if (n >= 4 + r->nservers || d <= prev) {
             prop_fail(run, r, INV_TICK,
                       "policy_next_deadline keeps answering %" PRId64 " (now %" PRId64 ")", d,
                       *now);

@@ -1024,7 +1024,7 @@ static void emit_reductions(struct settle_ctx *c)
         /* a cap is planned only for a server within its grant: its last
          * draw, measured under the old grant, says nothing of the new one
          * (a report after the cap does; above the cap, it is over-draw) */
-        if (mw > 0 && s->draw_mw > mw)
+        if (mw > 0 && (s->draw_mw > mw || s->on_draw_mw > mw))
             s->draw_mw = s->on_draw_mw = -1;
     }
 }
