@@ -42,6 +42,7 @@
  * RP_PROPERTY_KEEP_GOING=1 (count every failure, report the first of each
  * invariant, instead of stopping at the first failing rack),
  * RP_PROPERTY_LARGE=1 (larger racks: up to 4 buses, 8 PSUs, 16 servers),
+ * RP_PROPERTY_TRACE=1 (print every call and its actions: for a replay).
  * n+n is each feed and each bus (DESIGN.md); a PSU alone is not in its set.
  */
 #include <setjmp.h>
@@ -988,6 +989,7 @@ static const int64_t psu_watts[] = {500, 800, 1000, 1500, 2000, 3000};
 /* RP_PROPERTY_LARGE=1: racks up to the oracle's limits (4 buses, 8 PSUs, 16
  * servers) instead of 3, 5 and 8; slower, for runs beyond CI's. */
 static bool large_racks;
+static bool trace; /* RP_PROPERTY_TRACE */
 
 static void gen_rack(struct rng *g, struct rack *r)
 {
@@ -1867,6 +1869,10 @@ static void step(struct run *run, struct policy *pol, struct rack *r, const stru
     run->acts = &acts;
     run->pp->calls++;
     int rc = policy_handle(pol, r, in, now, &acts, err, sizeof(err));
+    if (trace) { /* RP_PROPERTY_TRACE: every call of a replay, with its actions */
+        dump_input(stderr, in, now);
+        dump_actions(stderr, &acts);
+    }
     bool valid = input_valid(&before, in);
     if (!valid) {
         if (rc != -1)
@@ -1991,6 +1997,7 @@ static void test_property_random(void **state)
     int first = (int)env_u64("RP_PROPERTY_FIRST", 0);
     pp.keep_going = env_u64("RP_PROPERTY_KEEP_GOING", 0) != 0;
     large_racks = env_u64("RP_PROPERTY_LARGE", 0) != 0;
+    trace = env_u64("RP_PROPERTY_TRACE", 0) != 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int failed_racks = 0, done = 0;
