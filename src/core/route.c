@@ -474,6 +474,20 @@ static void explain_bound(const struct route *rt, const struct unit *u, int nu, 
 
 /* Survives one failure: fu (nu units) and A are the rack after it. Unless
  * keep_all, servers that nothing in fu could reach are left out. */
+/* rt->fu = u with feed f's units gone; false when f has none among them. */
+static bool without_feed(struct route *rt, const struct unit *u, int nu, int f)
+{
+    bool changes = false;
+    for (int k = 0; k < nu; k++) {
+        rt->fu[k] = u[k];
+        if (u[k].feed == f && u[k].n > 0) {
+            rt->fu[k].n = 0;
+            changes = true;
+        }
+    }
+    return changes;
+}
+
 static bool survives(struct route *rt, const struct unit *fu, int nu, uint32_t A,
                      const int64_t *demand, bool keep_all, struct route_why *why, bool *lost)
 {
@@ -575,15 +589,7 @@ static bool protected_set(struct route *rt, const struct unit *u, int nu, const 
         return all;
     }
     for (int f = 0; f < rt->nfeeds; f++) {
-        bool changes = false;
-        for (int k = 0; k < nu; k++) {
-            rt->fu[k] = u[k];
-            if (u[k].feed == f && u[k].n > 0) {
-                rt->fu[k].n = 0;
-                changes = true;
-            }
-        }
-        if (!changes)
+        if (!without_feed(rt, u, nu, f))
             continue;
         bool yes = survives(rt, rt->fu, nu, rt->alive_buses, demand, false, why ? &w : NULL, lost);
         note_lost(rt, ROUTE_FAIL_FEED, f);
@@ -798,15 +804,7 @@ static int64_t worst_margin(struct route *rt)
     if (rt->prot != RACK_PROT_NN)
         return worst;
     for (int f = 0; f < rt->nfeeds; f++) {
-        bool changes = false;
-        for (int k = 0; k < nu; k++) {
-            rt->fu[k] = u[k];
-            if (u[k].feed == f && u[k].n > 0) {
-                rt->fu[k].n = 0;
-                changes = true;
-            }
-        }
-        if (!changes)
+        if (!without_feed(rt, u, nu, f))
             continue;
         m = slack_under(rt, rt->fu, nu, rt->alive_buses);
         worst = m < worst ? m : worst;
