@@ -8,10 +8,11 @@
 #  2. A PSU fails and the real draws brown the servers out at once: every
 #     loss is a journaled lost_power event and an alarm; the daemon does not
 #     power them back on (it used to, a dozen times in ten seconds): no coil
-#     write of 1 for 10 s, only the restore after the back-off. db2, which
-#     cannot be capped and last drew 2400 W when on, does not come back at
-#     its 800 W grant (it would brown the bus out again): only an operator's
-#     power-off and power-on make it a new request.
+#     write of 1 for 10 s, only the restore after the back-off. The draw
+#     that browns them out (web1's) rises while the daemon is stopped, so the
+#     daemon cannot have shed anyone for it first: every loss is a loss. (A
+#     server shed for over-drawing comes back only where its last draw when
+#     on fits: test_policy, test_shed_overdrawer_comes_back_...)
 #  3. db2 powers on after AC loss (its rack file says so): with the daemon
 #     polling slowly it boots again by itself between two polls; the slot's
 #     LOST latch still tells the daemon, which puts it off and keeps it off
@@ -38,7 +39,7 @@ sys.exit(0 if any(f(json.loads(l)) for l in sys.stdin if l.strip()) else 1)' "$1
 # coil writes the simulator received for a slot: "write unit 10 (c1) coil 1 = 1"
 coil_writes() { grep -c "write unit $1 ([a-z0-9]*) coil $2 = $3" "$tmp/slog"; }
 
-# 3 PSUs of 1500 W on one bus; db1 can be capped, db2 cannot and powers on
+# 4 PSUs of 1500 W on one bus; db1 can be capped, db2 cannot and powers on
 # after AC loss, web1 is the least important.
 cat >"$tmp/rack.yaml" <<'EOF'
 rack:
@@ -51,6 +52,7 @@ rack:
     - {id: ps1, capacity_w: 1500, buses: [A]}
     - {id: ps2, capacity_w: 1500, buses: [A]}
     - {id: ps3, capacity_w: 1500, buses: [A]}
+    - {id: ps4, capacity_w: 1500, buses: [A]}
   servers:
     - {id: db1, power_w: 800, min_w: 400, priority: 1, buses: [A], chassis: c1}
     - {id: db2, power_w: 800, priority: 2, buses: [A], chassis: c1, power_on_after_ac_loss: true}
@@ -64,7 +66,8 @@ start() { # poll_ms
       printf 'devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$sim_port"
       printf '    poll_ms: %s\n    timeout_ms: 1000\n    units:\n' "$1"
       printf '      - {unit: 200, psu: ps1}\n      - {unit: 201, psu: ps2}\n'
-      printf '      - {unit: 202, psu: ps3}\n      - {unit: 1, switches: [ps1, ps2, ps3]}\n'
+      printf '      - {unit: 202, psu: ps3}\n      - {unit: 203, psu: ps4}\n'
+      printf '      - {unit: 1, switches: [ps1, ps2, ps3, ps4]}\n'
       printf '      - {unit: 10, chassis: c1}\n      - {unit: 11, chassis: c2}\n'
       printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
     ctlsend "power_on db1 db2 web1"
@@ -95,17 +98,21 @@ until_ok 'alarm over_draw db2 | grep -q "cannot be capped (min_w = power_w)"' "o
 simstat "server db2 .* cap 0 W" || fail "db2 was capped"; ok
 
 # ---- 2. brown-out, no re-power loop -------------------------------------------------
-# db1 800 (capped), db2 2400, web1 400-800: ps3 failing leaves 3000 W for more:
-# every server on A browns out at once (--overload-ms 0), before any decision.
-ctlsend "report web1 700"
+# The daemon plans db1 800 (capped), db2 2400, web1 800: 4000 W, within the
+# 4500 W left when ps3 fails. Stopped, it does not see web1 rise to 2400 W:
+# ps3 failing leaves 4500 W for 5600 W and every server on A browns out at
+# once (--overload-ms 0). Woken, the daemon finds ps3 failed (it sheds
+# nobody for that) and three slots off with their LOST latch set.
+kill -STOP "$rpd_pid"
+ctlsend "report web1 2400"
 ctlsend "psu_fail ps3"
 until_ok 'grep -q "brown-out: db2 lost power" "$tmp/slog"' "brown-out in the simulator"
-w1=$(coil_writes 10 1 1)
-# the simulator's draws are sound again, but nothing tells the daemon while
-# the slots are off: db1 (capped at its grant) and web1 come back after the
-# back-off, db2 (last drew 2400 W when on, cannot be capped) does not
+# the draws are sound again: the restore will bring them back, once
 ctlsend "report db2 500"
 ctlsend "report db1 500"
+ctlsend "report web1 500"
+w1=$(coil_writes 10 1 1)
+kill -CONT "$rpd_pid"
 # (one call for the three: the machine may be slow, the back-off is not)
 lost_alarms() {
     a=$(rctl alarms --json)
@@ -126,26 +133,20 @@ for s in db1 db2 web1; do
     evq "e['event'] == 'lost_power' and e['server'] == '$s' and 'LOST latch' in e['reason']" ||
         fail "lost_power $s not journaled"; ok
 done
-until_ok '[ "$(srv db1)" = on ] && [ "$(srv web1)" = on ]' "restored after the back-off"
+until_ok '[ "$(srv db1)" = on ] && [ "$(srv db2)" = on ]' "restored after the back-off"
 # in the journal's own times: the restore came restore_after_s after the loss
 events | python3 -c '
 import json, sys
 ev = [json.loads(l) for l in sys.stdin if l.strip()]
-lost = [e["t"] for e in ev if e["event"] == "lost_power" and e.get("server") == "db1"]
-back = [e["t"] for e in ev if e["event"] == "restore" and e.get("server") == "db1"]
+lost = [e["t"] for e in ev if e["event"] == "lost_power" and e.get("server") == "db2"]
+back = [e["t"] for e in ev if e["event"] == "restore" and e.get("server") == "db2"]
 sys.exit(0 if lost and back and back[-1] - lost[0] >= 10 else 1)' ||
-    fail "db1 restored before its back-off"; ok
-until_ok '! alarm lost_power db1' "lost_power db1 cleared by the restore"
-# over ten seconds and more from the loss: db2 stays off, no coil 1 at all
+    fail "db2 restored before its back-off"; ok
+until_ok '! alarm lost_power db2' "lost_power db2 cleared by the restore"
+# over ten seconds and more from the loss: one coil 1 for db2 (the restore), not a dozen
 sleep 3
-[ "$(srv db2)" = shed ] || fail "db2 came back at its grant after drawing 2400 W: $(srv db2)"; ok
 n=$(( $(coil_writes 10 1 1) - w1 ))
-[ "$n" = 0 ] || fail "db2's coil was written 1 $n times after the brown-out"; ok
-simstat "server db2 .*present off" || fail "db2 is on again"; ok
-# the operator: power-off, power-on: a new request, planned at its grant
-rctl power-off db2 >/dev/null || fail "power-off db2"; ok
-rctl power-on db2 >/dev/null || fail "power-on db2"; ok
-until_ok '[ "$(srv db2)" = on ] && simstat "server db2 .*present on"' "db2 on again after the operator's power-on"
+[ "$n" -le 1 ] || fail "db2's coil was written 1 $n times after the brown-out"; ok
 rpd_stop
 sim_stop
 
@@ -158,6 +159,7 @@ ctlsend "report web1 2400" # db2 draws what it asks: it may come back
 until_ok 'alarm over_draw web1 >/dev/null' "the daemon saw web1 over-draw"
 kill -STOP "$rpd_pid"
 ctlsend "psu_fail ps3"
+ctlsend "psu_fail ps4" # 3000 W left for 4000
 until_ok 'grep -q "power returned: db2 powers on again by itself" "$tmp/slog"' "db2 boots by itself after the brown-out"
 kill -CONT "$rpd_pid"
 until_ok 'alarm lost_power db2 | grep -q "loss 1 in a row"' "the latch told the daemon of the loss it did not see"
