@@ -95,18 +95,26 @@ static const char *str(json_t *o, const char *key)
     return s;
 }
 
+/* The members of the answer's array `list` whose `key` is `value`: how many,
+ * and the first one. */
+static size_t members(json_t *answer, const char *list, const char *key, const char *value,
+                      json_t **first)
+{
+    size_t k, n = 0;
+    json_t *m;
+    *first = NULL;
+    json_array_foreach(json_object_get(answer, list), k, m)
+    {
+        if (!strcmp(str(m, key), value) && !n++)
+            *first = m;
+    }
+    return n;
+}
+
 /* The events of an answer, by name: how many, and the first one. */
 static size_t events_named(json_t *answer, const char *name, json_t **first)
 {
-    size_t k, n = 0;
-    json_t *ev;
-    *first = NULL;
-    json_array_foreach(json_object_get(answer, "events"), k, ev)
-    {
-        if (!strcmp(str(ev, "event"), name) && !n++)
-            *first = ev;
-    }
-    return n;
+    return members(answer, "events", "event", name, first);
 }
 
 static int count_journal(void *arg, int64_t id, const char *json)
@@ -522,15 +530,7 @@ static void assert_same_rack(const struct rack *x, const struct rack *y)
  * first one. */
 static size_t caused(json_t *answer, const char *action, json_t **first)
 {
-    size_t k, n = 0;
-    json_t *c;
-    *first = NULL;
-    json_array_foreach(json_object_get(answer, "consequences"), k, c)
-    {
-        if (!strcmp(str(c, "action"), action) && !n++)
-            *first = c;
-    }
-    return n;
+    return members(answer, "consequences", "action", action, first);
 }
 
 static void test_out_of_service_dry_run_shows_the_sheds_and_changes_nothing(void **state)

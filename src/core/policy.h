@@ -40,7 +40,7 @@ enum policy_input_kind {
  * the previous loss's back-off ended. */
 #define POLICY_LOSS_BACKOFF_MAX 16
 #define POLICY_LOSS_BACKOFF_MIN_NS 5000000000LL /* 5 s */
-#define POLICY_LOSS_WINDOW_NS 600000000000LL /* 10 min */
+#define POLICY_LOSS_WINDOW_NS 600000000000LL    /* 10 min */
 
 /* The back-off of the n-th loss in a row (n >= 1) with restore_after_ns. */
 int64_t policy_loss_backoff_ns(int64_t restore_after_ns, int n);
