@@ -14,6 +14,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/select.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,19 +31,19 @@ static void test_urls(void **state)
     (void)state;
     struct http_api a;
     assert_int_equal(http_api_init(&a, "http://127.0.0.1:8470", NULL, NULL, err, sizeof(err)), 0);
-    assert_string_equal(a.base, "http://127.0.0.1:8470");
-    assert_string_equal(a.where, "127.0.0.1:8470");
+    assert_string_equal(a.url[0].base, "http://127.0.0.1:8470");
+    assert_string_equal(a.url[0].where, "127.0.0.1:8470");
     assert_int_equal(http_api_init(&a, "localhost", NULL, NULL, err, sizeof(err)), 0);
-    assert_string_equal(a.base, "http://localhost:8470");
+    assert_string_equal(a.url[0].base, "http://localhost:8470");
     assert_int_equal(http_api_init(&a, "http://[::1]:9000/rp/", NULL, NULL, err, sizeof(err)), 0);
-    assert_string_equal(a.base, "http://[::1]:9000/rp");
-    assert_string_equal(a.where, "[::1]:9000");
+    assert_string_equal(a.url[0].base, "http://[::1]:9000/rp");
+    assert_string_equal(a.url[0].where, "[::1]:9000");
     assert_int_equal(http_api_init(&a, "https://x", "ca.pem", NULL, err, sizeof(err)), 0);
-    assert_string_equal(a.base, "https://x:8470");
+    assert_string_equal(a.url[0].base, "https://x:8470");
     assert_string_equal(a.cacert, "ca.pem");
     assert_int_equal(http_api_init(&a, "http://localhost", NULL, "/run/rp.sock", err, sizeof(err)),
                      0);
-    assert_string_equal(a.where, "/run/rp.sock");
+    assert_string_equal(a.url[0].where, "/run/rp.sock");
     assert_int_equal(http_api_init(&a, "ftp://x", NULL, NULL, err, sizeof(err)), -1);
     assert_string_equal(err, "ftp://x: only http:// and https:// are supported");
     assert_int_equal(http_api_init(&a, "http://x:0", NULL, NULL, err, sizeof(err)), -1);
@@ -50,6 +51,29 @@ static void test_urls(void **state)
     assert_int_equal(http_api_init(&a, "http://:80", NULL, NULL, err, sizeof(err)), -1);
     assert_int_equal(http_api_init(&a, "http://[::1", NULL, NULL, err, sizeof(err)), -1);
     assert_int_equal(http_api_init(&a, "http://x/v1?a=1", NULL, NULL, err, sizeof(err)), -1);
+}
+
+static void test_several_urls_one_list(void **state)
+{
+    (void)state;
+    struct http_api a;
+    assert_int_equal(
+        http_api_init(&a, "127.0.0.1:8471,https://[::1]:8472/rp,h3", NULL, NULL, err, sizeof(err)),
+        0);
+    assert_int_equal(a.n, 3);
+    assert_string_equal(a.url[0].base, "http://127.0.0.1:8471");
+    assert_string_equal(a.url[1].base, "https://[::1]:8472/rp");
+    assert_string_equal(a.url[2].base, "http://h3:8470");
+    assert_string_equal(a.url[2].where, "h3:8470");
+    assert_int_equal(http_api_init(&a, "a,,b", NULL, NULL, err, sizeof(err)), -1);
+    assert_string_equal(err, "a,,b: an empty URL");
+    assert_int_equal(http_api_init(&a, "a,", NULL, NULL, err, sizeof(err)), -1);
+    assert_int_equal(http_api_init(&a, "a,ftp://b", NULL, NULL, err, sizeof(err)), -1);
+    assert_string_equal(err, "ftp://b: only http:// and https:// are supported");
+    assert_int_equal(http_api_init(&a, "a,b,c,d,e,f,g,h,i", NULL, NULL, err, sizeof(err)), -1);
+    assert_string_equal(err, "a,b,c,d,e,f,g,h,i: more than 8 URLs");
+    assert_int_equal(http_api_init(&a, "a,b", NULL, "/run/rp.sock", err, sizeof(err)), -1);
+    assert_string_equal(err, "a,b: several URLs do not go with a Unix-domain socket");
 }
 
 struct got {
@@ -203,6 +227,94 @@ static void test_nobody_listening(void **state)
     snprintf(want, sizeof(want), "cannot reach rackpowerd at 127.0.0.1:%d: Connection refused",
              ntohs(sa.sin_port));
     assert_string_equal(err, want);
+}
+
+/* A loopback port nobody listens on (free a moment ago). */
+static int dead_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void test_several_urls_first_that_answers_is_used_and_kept(void **state)
+{
+    (void)state;
+    int d1 = dead_port(), d2 = dead_port(), port, st;
+    pid_t pid = serve(&port, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    char urls[200], want[300];
+    struct http_api a;
+    struct http_response r;
+    snprintf(urls, sizeof(urls), "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", d1, d2, port);
+    assert_int_equal(http_api_init(&a, urls, NULL, NULL, err, sizeof(err)), 0);
+    int rc = http_request(&a, "GET", "/v1/status", NULL, 5000, &r, err, sizeof(err));
+    waitpid(pid, &st, 0);
+    if (rc)
+        fail_msg("http_request: %s", err);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{}");
+    http_response_free(&r);
+    assert_int_equal(a.first, 2); /* the next request starts there */
+
+    /* nobody anywhere: every one tried is named, from the one kept */
+    assert_int_equal(http_request(&a, "POST", "/v1/reload", "", 5000, &r, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want),
+             "cannot reach rackpowerd at 127.0.0.1:%d: Connection refused; at 127.0.0.1:%d: "
+             "Connection refused; at 127.0.0.1:%d: Connection refused",
+             port, d1, d2);
+    assert_string_equal(err, want);
+}
+
+static void test_several_urls_a_command_that_may_have_arrived_is_not_sent_again(void **state)
+{
+    (void)state;
+    /* the first accepts the command and closes without an answer; the
+     * second would answer: it must not be asked */
+    int p1, p2, st;
+    pid_t pid1 = serve(&p1, "");
+    int fd2 = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(fd2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd2, 1), 0);
+    assert_int_equal(getsockname(fd2, (struct sockaddr *)&sa, &len), 0);
+    p2 = ntohs(sa.sin_port);
+    char urls[200];
+    struct http_api a;
+    struct http_response r;
+    snprintf(urls, sizeof(urls), "127.0.0.1:%d,127.0.0.1:%d", p1, p2);
+    assert_int_equal(http_api_init(&a, urls, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(
+        http_request(&a, "POST", "/v1/servers/db1/power-on", "", 5000, &r, err, sizeof(err)), -1);
+    waitpid(pid1, &st, 0);
+    char prefix[100];
+    snprintf(prefix, sizeof(prefix), "rackpowerd at 127.0.0.1:%d: ", p1);
+    assert_int_equal(strncmp(err, prefix, strlen(prefix)), 0);
+    assert_null(strchr(err, ';'));
+    /* the second never saw a connection */
+    struct timeval tv = {0, 0};
+    fd_set rd;
+    FD_ZERO(&rd);
+    FD_SET(fd2, &rd);
+    assert_int_equal(select(fd2 + 1, &rd, NULL, NULL, &tv), 0);
+    close(fd2);
+
+    /* a read is asked again of the next */
+    pid1 = serve(&p1, "");
+    pid_t pid2 = serve(&p2, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nread");
+    snprintf(urls, sizeof(urls), "127.0.0.1:%d,127.0.0.1:%d", p1, p2);
+    assert_int_equal(http_api_init(&a, urls, NULL, NULL, err, sizeof(err)), 0);
+    int rc = http_request(&a, "GET", "/v1/status", NULL, 5000, &r, err, sizeof(err));
+    waitpid(pid1, &st, 0);
+    waitpid(pid2, &st, 0);
+    if (rc)
+        fail_msg("http_request: %s", err);
+    assert_string_equal(r.body, "read");
+    http_response_free(&r);
 }
 
 static int collect(void *arg, const char *data, size_t len)
@@ -391,6 +503,9 @@ int main(void)
         cmocka_unit_test(test_bodies_by_length_chunked_and_close),
         cmocka_unit_test(test_cut_short_and_garbage),
         cmocka_unit_test(test_nobody_listening),
+        cmocka_unit_test(test_several_urls_one_list),
+        cmocka_unit_test(test_several_urls_first_that_answers_is_used_and_kept),
+        cmocka_unit_test(test_several_urls_a_command_that_may_have_arrived_is_not_sent_again),
         cmocka_unit_test(test_stream_passes_2xx_keeps_4xx),
         cmocka_unit_test(test_unix_socket_with_prefix),
         cmocka_unit_test(test_alarms_listed_and_counted),

@@ -12,6 +12,7 @@
 
 #define DEFAULT_PORT "8470"
 #define CONNECT_TIMEOUT_MS 15000L
+#define CONNECT_TIMEOUT_SEVERAL_MS 3000L
 #define MAX_BODY ((size_t)64 << 20)
 
 int http_init(void)
@@ -29,10 +30,10 @@ static bool scheme_ok(const char *s)
     return !strcmp(s, "http") || !strcmp(s, "https");
 }
 
-int http_api_init(struct http_api *a, const char *url, const char *cacert, const char *unix_socket,
-                  char *err, size_t errlen)
+/* One URL into u; 0, or -1 with err. */
+static int parse_url(struct http_url *u_out, const char *url, const char *unix_socket, char *err,
+                     size_t errlen)
 {
-    *a = (struct http_api){.cacert = cacert, .unix_socket = unix_socket};
     char full[600];
     snprintf(full, sizeof(full), "%s%s", strstr(url, "://") ? "" : "http://", url);
     CURLU *u = curl_url();
@@ -71,16 +72,16 @@ int http_api_init(struct http_api *a, const char *url, const char *cacert, const
     while (pl && path[pl - 1] == '/')
         pl--;
     const char *p = port ? port : DEFAULT_PORT;
-    int n = snprintf(a->base, sizeof(a->base), "%s://%s:%s%.*s", scheme, host, p, (int)pl,
+    int n = snprintf(u_out->base, sizeof(u_out->base), "%s://%s:%s%.*s", scheme, host, p, (int)pl,
                      path ? path : "");
-    if (n < 0 || (size_t)n >= sizeof(a->base)) {
+    if (n < 0 || (size_t)n >= sizeof(u_out->base)) {
         snprintf(err, errlen, "%s: too long", url);
         goto out;
     }
     if (unix_socket)
-        snprintf(a->where, sizeof(a->where), "%s", unix_socket);
+        snprintf(u_out->where, sizeof(u_out->where), "%s", unix_socket);
     else
-        snprintf(a->where, sizeof(a->where), "%s:%s", host, p);
+        snprintf(u_out->where, sizeof(u_out->where), "%s:%s", host, p);
     rc = 0;
 out:
     curl_free(scheme);
@@ -92,6 +93,38 @@ out:
     curl_free(user);
     curl_url_cleanup(u);
     return rc;
+}
+
+int http_api_init(struct http_api *a, const char *urls, const char *cacert, const char *unix_socket,
+                  char *err, size_t errlen)
+{
+    *a = (struct http_api){.cacert = cacert, .unix_socket = unix_socket};
+    const char *p = urls;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char one[600];
+        if (!len || len >= sizeof(one)) {
+            snprintf(err, errlen, "%s: %s", urls, len ? "a URL is too long" : "an empty URL");
+            return -1;
+        }
+        if (a->n == HTTP_MAX_URLS) {
+            snprintf(err, errlen, "%s: more than %d URLs", urls, HTTP_MAX_URLS);
+            return -1;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (parse_url(&a->url[a->n], one, unix_socket, err, errlen))
+            return -1;
+        a->n++;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    if (a->n > 1 && unix_socket) {
+        snprintf(err, errlen, "%s: several URLs do not go with a Unix-domain socket", urls);
+        return -1;
+    }
+    return 0;
 }
 
 void http_response_free(struct http_response *r)
@@ -141,7 +174,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 /* libcurl's reason, or the system's (Connection refused) when it has one. */
-static void explain(CURL *c, CURLcode cc, const char *curl_err, const struct http_api *a, char *err,
+static void explain(CURL *c, CURLcode cc, const char *curl_err, const struct http_url *u, char *err,
                     size_t errlen)
 {
     long os_errno = 0, code = 0;
@@ -150,19 +183,23 @@ static void explain(CURL *c, CURLcode cc, const char *curl_err, const struct htt
     const char *why = curl_err[0] ? curl_err : curl_easy_strerror(cc);
     if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
         (cc == CURLE_OPERATION_TIMEDOUT && code == 0))
-        snprintf(err, errlen, "cannot reach rackpowerd at %s: %s", a->where,
+        snprintf(err, errlen, "cannot reach rackpowerd at %s: %s", u->where,
                  os_errno ? strerror((int)os_errno) : why);
     else
-        snprintf(err, errlen, "rackpowerd at %s: %s", a->where, why);
+        snprintf(err, errlen, "rackpowerd at %s: %s", u->where, why);
 }
 
-static int exchange(const struct http_api *a, const char *method, const char *path,
-                    const char *body, long timeout_ms, struct sink *s, int *status,
-                    struct http_response *out, char *err, size_t errlen)
+/* One request to one URL of a. -1 with err on failure; *connected says
+ * whether the server was connected to (a command may have reached it). */
+static int exchange(const struct http_api *a, const struct http_url *u, const char *method,
+                    const char *path, const char *body, long timeout_ms, struct sink *s,
+                    int *status, struct http_response *out, bool *connected, char *err,
+                    size_t errlen)
 {
     char url[1200], curl_err[CURL_ERROR_SIZE] = "";
     *out = (struct http_response){0};
-    if ((size_t)snprintf(url, sizeof(url), "%s%s", a->base, path) >= sizeof(url)) {
+    *connected = false;
+    if ((size_t)snprintf(url, sizeof(url), "%s%s", u->base, path) >= sizeof(url)) {
         snprintf(err, errlen, "request too long");
         return -1;
     }
@@ -199,7 +236,9 @@ static int exchange(const struct http_api *a, const char *method, const char *pa
     curl_easy_setopt(c, CURLOPT_USERAGENT, "rackpowerctl");
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+    /* with several controllers, one that is cut off must not hold up the others long */
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     a->n > 1 ? CONNECT_TIMEOUT_SEVERAL_MS : CONNECT_TIMEOUT_MS);
     if (timeout_ms > 0)
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     /* libcurl checks the server's certificate and name by default: say so anyway */
@@ -215,14 +254,17 @@ static int exchange(const struct http_api *a, const char *method, const char *pa
 
     CURLcode cc = curl_easy_perform(c);
     long code = 0;
+    curl_off_t connect_us = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us);
     *status = (int)code;
+    *connected = code != 0 || connect_us > 0;
     int rc = 0;
     if (s->too_large) {
-        snprintf(err, errlen, "rackpowerd at %s: answer too large", a->where);
+        snprintf(err, errlen, "rackpowerd at %s: answer too large", u->where);
         rc = -1;
     } else if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && s->stopped)) {
-        explain(c, cc, curl_err, a, err, errlen);
+        explain(c, cc, curl_err, u, err, errlen);
         rc = -1;
     } else {
         out->status = *status;
@@ -240,18 +282,51 @@ static int exchange(const struct http_api *a, const char *method, const char *pa
     return rc;
 }
 
-int http_request(const struct http_api *a, const char *method, const char *path, const char *body,
+/* Tries a's URLs in turn from the last that answered (http.h says when it
+ * goes on to the next); the errors of all that were tried in err. */
+static int exchange_any(struct http_api *a, const char *method, const char *path, const char *body,
+                        long timeout_ms, struct sink *proto, int *status, struct http_response *out,
+                        char *err, size_t errlen)
+{
+    bool get = !strcmp(method, "GET");
+    size_t used = 0;
+    for (size_t k = 0; k < a->n; k++) {
+        size_t i = (a->first + k) % a->n;
+        struct sink s = *proto;
+        bool connected;
+        char one[600];
+        if (!exchange(a, &a->url[i], method, path, body, timeout_ms, &s, status, out, &connected,
+                      one, sizeof(one))) {
+            a->first = i;
+            return 0;
+        }
+        /* what went wrong here, after what went wrong before */
+        if (!k)
+            used = (size_t)snprintf(err, errlen, "%s", one);
+        else if (used < errlen)
+            used +=
+                (size_t)snprintf(err + used, errlen - used, "; %s",
+                                 !strncmp(one, "cannot reach rackpowerd ", 24) ? one + 24 : one);
+        /* an answer (even a bad one) means it was there; a command that may
+         * have arrived is never sent to another */
+        if (*status != 0 || (!get && connected))
+            return -1;
+    }
+    return -1;
+}
+
+int http_request(struct http_api *a, const char *method, const char *path, const char *body,
                  long timeout_ms, struct http_response *out, char *err, size_t errlen)
 {
     struct sink s = {0};
     int status = 0;
-    return exchange(a, method, path, body, timeout_ms, &s, &status, out, err, errlen);
+    return exchange_any(a, method, path, body, timeout_ms, &s, &status, out, err, errlen);
 }
 
-int http_stream(const struct http_api *a, const char *path,
+int http_stream(struct http_api *a, const char *path,
                 int (*fn)(void *arg, const char *data, size_t len), void *arg, int *status,
                 struct http_response *out, char *err, size_t errlen)
 {
     struct sink s = {.fn = fn, .arg = arg};
-    return exchange(a, "GET", path, NULL, 0, &s, status, out, err, errlen);
+    return exchange_any(a, "GET", path, NULL, 0, &s, status, out, err, errlen);
 }

@@ -29,7 +29,7 @@
 #define DEFAULT_TOKENS "/etc/rackpower/tokens"
 
 struct opts {
-    struct http_api api;
+    struct http_api *api; /* not const: it remembers which controller answered */
     bool json, follow;
     long tail;
     long long since;
@@ -39,48 +39,49 @@ struct opts {
 
 static void usage(FILE *f)
 {
-    fputs(
-        "usage: rackpowerctl [--api URL | --unix-socket PATH] [--cacert FILE] [--token-file FILE]\n"
-        "                    [--json] COMMAND\n"
-        "  status                          the rack: protection, capacity, allocation\n"
-        "  alarms                          the active alarms: kind, subject, since, why\n"
-        "  servers | psus | buses          every server, PSU or bus bar\n"
-        "  servers ID                      one server: state, grant, draw, queue position, why\n"
-        "  events [--tail N | --since ID] [--follow]\n"
-        "                                  the journal (last 20); --follow waits for more\n"
-        "  power-on ID | power-off ID      ask power for a server, or release it\n"
-        "  out-of-service psu|bus ID [--dry-run | --force]\n"
-        "                                  take a PSU or bus out: the policy sees it fail,\n"
-        "                                  a PSU's switch opens; refused when it would shed\n"
-        "                                  or cap anyone, unless --force\n"
-        "  in-service psu|bus ID [--dry-run]\n"
-        "                                  put it back\n"
-        "  reload | shutdown               reload the config and tokens, or stop (admin)\n"
-        "  token add NAME --role ROLE      a new API token (viewer, operator, admin),\n"
-        "                                  printed once; written to the tokens file\n"
-        "  token list | token revoke NAME  the tokens in the file; remove one\n"
-        "options:\n"
-        "  --api URL      rackpowerd's API over TCP, http:// or https:// (default\n"
-        "                 $RACKPOWER_API; without either, the local socket when it\n"
-        "                 exists, else " DEFAULT_API ")\n"
-        "  --cacert FILE  check an https server's certificate against the CAs in FILE\n"
-        "                 (default: the system's); it is always checked\n"
-        "  --unix-socket PATH\n"
-        "                 reach rackpowerd over this Unix-domain socket (the URL still\n"
-        "                 gives the path prefix and Host); default $RACKPOWER_SOCKET,\n"
-        "                 else " SYSTEM_SOCKET ",\n"
-        "                 else the user's own (rackpower.yaml(5): socket), when it exists\n"
-        "  --token-file FILE\n"
-        "                 send the token in FILE (default $RACKPOWER_TOKEN's token)\n"
-        "  --tokens FILE  the tokens file of token add|list|revoke (default\n"
-        "                 " DEFAULT_TOKENS ")\n"
-        "  --role ROLE    token add: viewer, operator or admin\n"
-        "  --json         print the API's JSON as it comes\n"
-        "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n"
-        "  --dry-run      (in|out-of)-service: show what it would do, change nothing\n"
-        "  --force        out-of-service: do it even when it sheds or caps servers\n"
-        "  -h, --help     print this and exit\n",
-        f);
+    fputs("usage: rackpowerctl [--api URL[,URL...] | --unix-socket PATH] [--cacert FILE]\n"
+          "                    [--token-file FILE] [--json] COMMAND\n"
+          "  status                          the rack: protection, capacity, allocation\n"
+          "  alarms                          the active alarms: kind, subject, since, why\n"
+          "  servers | psus | buses          every server, PSU or bus bar\n"
+          "  servers ID                      one server: state, grant, draw, queue position, why\n"
+          "  events [--tail N | --since ID] [--follow]\n"
+          "                                  the journal (last 20); --follow waits for more\n"
+          "  power-on ID | power-off ID      ask power for a server, or release it\n"
+          "  out-of-service psu|bus ID [--dry-run | --force]\n"
+          "                                  take a PSU or bus out: the policy sees it fail,\n"
+          "                                  a PSU's switch opens; refused when it would shed\n"
+          "                                  or cap anyone, unless --force\n"
+          "  in-service psu|bus ID [--dry-run]\n"
+          "                                  put it back\n"
+          "  reload | shutdown               reload the config and tokens, or stop (admin)\n"
+          "  token add NAME --role ROLE      a new API token (viewer, operator, admin),\n"
+          "                                  printed once; written to the tokens file\n"
+          "  token list | token revoke NAME  the tokens in the file; remove one\n"
+          "options:\n"
+          "  --api URL[,URL...]\n"
+          "                 rackpowerd's API over TCP, http:// or https:// (default\n"
+          "                 $RACKPOWER_API; without either, the local socket when it\n"
+          "                 exists, else " DEFAULT_API "); several: the controllers\n"
+          "                 of one rack, the first that answers is used\n"
+          "  --cacert FILE  check an https server's certificate against the CAs in FILE\n"
+          "                 (default: the system's); it is always checked\n"
+          "  --unix-socket PATH\n"
+          "                 reach rackpowerd over this Unix-domain socket (the URL still\n"
+          "                 gives the path prefix and Host); default $RACKPOWER_SOCKET,\n"
+          "                 else " SYSTEM_SOCKET ",\n"
+          "                 else the user's own (rackpower.yaml(5): socket), when it exists\n"
+          "  --token-file FILE\n"
+          "                 send the token in FILE (default $RACKPOWER_TOKEN's token)\n"
+          "  --tokens FILE  the tokens file of token add|list|revoke (default\n"
+          "                 " DEFAULT_TOKENS ")\n"
+          "  --role ROLE    token add: viewer, operator or admin\n"
+          "  --json         print the API's JSON as it comes\n"
+          "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n"
+          "  --dry-run      (in|out-of)-service: show what it would do, change nothing\n"
+          "  --force        out-of-service: do it even when it sheds or caps servers\n"
+          "  -h, --help     print this and exit\n",
+          f);
 }
 
 static void die(const char *msg)
@@ -108,7 +109,7 @@ static json_t *call(const struct opts *o, const char *method, const char *path, 
                     struct http_response *raw)
 {
     char err[600];
-    if (http_request(&o->api, method, path, body, TIMEOUT_MS, raw, err, sizeof(err)))
+    if (http_request(o->api, method, path, body, TIMEOUT_MS, raw, err, sizeof(err)))
         die(err);
     if (raw->status < 200 || raw->status > 299)
         die_answer(raw);
@@ -246,7 +247,7 @@ static int cmd_events(const struct opts *o)
     snprintf(path, sizeof(path), "/v1/events/stream?since=%lld", last);
     struct follow f = {.o = o};
     int status = 0;
-    if (http_stream(&o->api, path, on_bytes, &f, &status, &raw, err, sizeof(err)))
+    if (http_stream(o->api, path, on_bytes, &f, &status, &raw, err, sizeof(err)))
         die(status == 200 ? "the event stream ended: rackpowerd stopped" : err);
     sse_free(&f.sse);
     if (status < 200 || status > 299)
@@ -585,7 +586,7 @@ static int post(const struct opts *o, const char *kind, const char *id, const ch
     snprintf(path, sizeof(path), "/v1/%s/%s/%s", kind, id, verb);
     char *body = reason_body(o);
     struct http_response raw;
-    if (http_request(&o->api, "POST", path, body ? body : "", TIMEOUT_MS, &raw, err, sizeof(err)))
+    if (http_request(o->api, "POST", path, body ? body : "", TIMEOUT_MS, &raw, err, sizeof(err)))
         die(err);
     free(body);
     json_t *j = NULL;
@@ -940,9 +941,11 @@ int main(int argc, char **argv)
         unix_socket = default_socket(sockbuf, sizeof(sockbuf));
     if (http_init())
         die("cannot set up libcurl");
-    if (http_api_init(&o.api, api ? api : DEFAULT_API, cacert, unix_socket, err, sizeof(err)))
+    static struct http_api apis;
+    o.api = &apis;
+    if (http_api_init(o.api, api ? api : DEFAULT_API, cacert, unix_socket, err, sizeof(err)))
         bad_usage("--api: %s", err);
-    o.api.token = read_token(token_file, tokbuf, sizeof(tokbuf));
+    o.api->token = read_token(token_file, tokbuf, sizeof(tokbuf));
     if (!strcmp(cmd, "reload") || !strcmp(cmd, "shutdown")) {
         if (nargs != 1)
             bad_usage("%s: too many arguments", cmd);
