@@ -794,6 +794,104 @@ static void test_config_api_security_keys(void **state)
                         "'x'");
 }
 
+static void test_config_node_section(void **state)
+{
+    (void)state;
+    assert_int_equal(load_config(CONF_RACK "node:\n"
+                                           "  address: 2\n"
+                                           "  listen: 127.0.0.1:7302\n"
+                                           "  peers:\n"
+                                           "    - {address: 1, at: 127.0.0.1:7301}\n"
+                                           "    - {address: 3, at: '[::1]:7303'}\n"
+                                           "  multicast: 239.255.70.1:7300\n"
+                                           "  key_file: /etc/rackpower/rack.key\n"
+                                           "  heartbeat_ms: 50\n"
+                                           "  missed_heartbeats: 4\n"),
+                     0);
+    assert_int_equal(dc.node.address, 2);
+    assert_int_equal(dc.node.line, 13);
+    assert_string_equal(dc.node.listen.host, "127.0.0.1");
+    assert_int_equal(dc.node.listen.port, 7302);
+    assert_int_equal(dc.node.npeers, 2);
+    assert_int_equal(dc.node.peers[0].address, 1);
+    assert_int_equal(dc.node.peers[1].address, 3);
+    assert_string_equal(dc.node.peers[1].at.host, "::1");
+    assert_int_equal(dc.node.peers[1].at.port, 7303);
+    assert_string_equal(dc.node.multicast.host, "239.255.70.1");
+    assert_int_equal(dc.node.multicast.port, 7300);
+    assert_string_equal(dc.node.key_file, "/etc/rackpower/rack.key");
+    assert_int_equal(dc.node.heartbeat_ns, 50000000);
+    assert_int_equal(dc.node.missed, 4);
+    char text[64];
+    rackfile_udp_text(&dc.node.peers[1].at, text, sizeof(text));
+    assert_string_equal(text, "[::1]:7303");
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    /* the defaults: no peers, no multicast, 100 ms, 3 missed */
+    assert_int_equal(
+        load_config(CONF_RACK "node: {address: 1, listen: '[::1]:7301', key_file: /k}\n"), 0);
+    assert_int_equal(dc.node.npeers, 0);
+    assert_null(dc.node.peers);
+    assert_int_equal(dc.node.multicast.port, 0);
+    assert_int_equal(dc.node.heartbeat_ns, 100000000);
+    assert_int_equal(dc.node.missed, 3);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    /* no node: a lone controller */
+    assert_int_equal(load_config(CONF_RACK), 0);
+    assert_int_equal(dc.node.address, 0);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+
+    expect_config_error(CONF_RACK "node: {listen: 127.0.0.1:7301, key_file: /k}\n",
+                        "t.yaml:12:7: missing required key 'address' in node");
+    expect_config_error(CONF_RACK "node: {address: 256, listen: 127.0.0.1:7301, key_file: /k}\n",
+                        "t.yaml:12:17: address: must be at most 255, got '256'");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1, key_file: /k}\n",
+                        "t.yaml:12:28: listen: expected an address and a UDP port such as "
+                        "127.0.0.1:7301 or [::1]:7301, got '127.0.0.1'");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 'ctl1:7301', key_file: /k}\n",
+                        "t.yaml:12:28: listen: expected an address and a UDP port such as "
+                        "127.0.0.1:7301 or [::1]:7301, got 'ctl1:7301'");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:70000, key_file: /k}\n",
+                        "t.yaml:12:28: listen: expected an address and a UDP port such as "
+                        "127.0.0.1:7301 or [::1]:7301, got '127.0.0.1:70000'");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301}\n",
+                        "t.yaml:12:7: missing required key 'key_file' in node");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301, key_file: k}\n",
+                        "t.yaml:12:54: key_file: expected an absolute path (starting with /), "
+                        "got 'k'");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, "
+                                  "peers: [{address: 1, at: 127.0.0.1:7302}]}\n",
+                        "t.yaml:12:65: peers: the peer at line 12 has this controller's own "
+                        "address 1");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, "
+                                  "peers: [{address: 2, at: 127.0.0.1:7301}]}\n",
+                        "t.yaml:12:65: peers: the peer at line 12 is at this controller's own "
+                        "listen address");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, "
+                                  "peers: [{address: 2, at: 127.0.0.1:7302}, {address: 2, at: "
+                                  "127.0.0.1:7303}]}\n",
+                        "t.yaml:12:110: address: peer 2 is already listed at line 12");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, "
+                                  "peers: [{address: 2}]}\n",
+                        "t.yaml:12:66: missing required key 'at' in peer");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, "
+                                  "multicast: 10.0.0.1:7300}\n",
+                        "t.yaml:12:69: multicast: 10.0.0.1 is not a multicast group "
+                        "(224.0.0.0/4 or ff00::/8)");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, "
+                                  "heartbeat_ms: 5}\n",
+                        "t.yaml:12:72: heartbeat_ms: must be >= 10, got '5'");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, "
+                                  "missed_heartbeats: 1}\n",
+                        "t.yaml:12:77: missed_heartbeats: expected an integer >= 2, got '1'");
+    expect_config_error(CONF_RACK "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, "
+                                  "epoch: 3}\n",
+                        "t.yaml:12:58: unknown key 'epoch' in node (expected address, listen, "
+                        "peers, multicast, key_file, heartbeat_ms, missed_heartbeats)");
+}
+
 static void test_config_loads_every_device_field(void **state)
 {
     (void)state;
@@ -920,9 +1018,9 @@ static void test_only_daemon_configs_take_devices_and_api(void **state)
                         "t.yaml:3:1: timeline: only allowed in a scenario file");
     expect_config_error(
         BUSES "racks: {}\n",
-        "t.yaml:3:1: unknown top-level key 'racks' (expected rack, devices, api, journal)");
+        "t.yaml:3:1: unknown top-level key 'racks' (expected rack, devices, api, journal, node)");
     expect_config_error("- rack\n", "t.yaml:1:1: expected a mapping at the top level (with keys "
-                                    "rack, devices, api, journal), got a list");
+                                    "rack, devices, api, journal, node), got a list");
 }
 
 #define DEV(text) CONF_RACK "devices:\n  - " text "\n"
@@ -1170,6 +1268,7 @@ int main(void)
         cmocka_unit_test_teardown(test_config_unit_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_api_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_api_security_keys, teardown),
+        cmocka_unit_test_teardown(test_config_node_section, teardown),
         cmocka_unit_test_teardown(test_config_reads_the_keys_of_the_drivers_it_is_given, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,7 +56,7 @@ static void load(struct cfg *c, const char *text)
     if (rackfile_load_config_string("t.yaml", text, strlen(text), driver_conf_keys, &c->r, &c->d,
                                     err, sizeof(err)))
         fail_msg("config: %s", err);
-    c->rc = (struct reload_config){.rack = &c->r, .api = &c->d.api};
+    c->rc = (struct reload_config){.rack = &c->r, .api = &c->d.api, .node = &c->d.node};
     reload_devices(&c->d, false, &c->sim, &c->rc.devs, &c->rc.ndevs);
 }
 
@@ -272,6 +272,37 @@ static void test_reload_refuses_api_change(void **state)
     }
 }
 
+static void test_reload_refuses_node_change(void **state)
+{
+    (void)state;
+    static const char *const nodes[] = {
+        "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k}\n",
+        "node: {address: 2, listen: 127.0.0.1:7301, key_file: /k}\n",
+        "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, heartbeat_ms: 50}\n",
+        "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k, peers: [{address: 2, at: "
+        "127.0.0.1:7302}]}\n",
+    };
+    char base[2048], text[2048];
+    for (size_t i = 0; i < sizeof(nodes) / sizeof(*nodes); i++) {
+        /* from no node: to a node:, and from the first node: to each other one */
+        if (i)
+            snprintf(base, sizeof(base), "%s%s", BASE, nodes[0]);
+        else
+            snprintf(base, sizeof(base), "%s", BASE);
+        snprintf(text, sizeof(text), "%s%s", BASE, nodes[i]);
+        load(&cur, base);
+        load(&next, text);
+        assert_int_equal(reload_check(&cur.rc, &next.rc, "t.yaml", why, sizeof(why)), -1);
+        assert_string_equal(why, "t.yaml: node: changes need a restart (a controller's address, "
+                                 "peers and key are what the others know it by)");
+        teardown(NULL);
+    }
+    snprintf(text, sizeof(text), "%s%s", BASE, nodes[3]);
+    load(&cur, text);
+    load(&next, text);
+    assert_int_equal(reload_check(&cur.rc, &next.rc, "t.yaml", why, sizeof(why)), 0);
+}
+
 static void test_reload_applies_figures_live(void **state)
 {
     (void)state;
@@ -421,6 +452,7 @@ int main(void)
         T(test_reload_refuses_added_device),
         T(test_reload_refuses_removed_devices_which_means_the_sim),
         T(test_reload_refuses_api_change),
+        T(test_reload_refuses_node_change),
         T(test_reload_applies_figures_live),
         T(test_reload_grant_follows_the_servers_new_power),
         T(test_reload_ends_a_cap_that_reaches_the_new_power),

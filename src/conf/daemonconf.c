@@ -17,17 +17,19 @@
 #define MAX_DEVICES 256
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-static conf_setter set_devices, set_api, set_listen, set_socket, set_group, set_names, set_journal;
+static conf_setter set_devices, set_api, set_listen, set_socket, set_group, set_names, set_journal,
+    set_node, set_udp, set_peers;
 
 /* Daemon configs: rack, devices, api, journal. A scenario's timeline is known so that
  * a config using it hears where it belongs. */
-enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API, TOP_JOURNAL };
+enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API, TOP_JOURNAL, TOP_NODE };
 static const struct conf_field top_fields[] = {
     [TOP_RACK] = {"rack", rackfile_set_rack, .required = true},
     [TOP_TIMELINE] = {"timeline", rackfile_set_timeline, .hidden = true},
     [TOP_DEVICES] = {"devices", set_devices, .required = false},
     [TOP_API] = {"api", set_api, .required = false},
     [TOP_JOURNAL] = {"journal", set_journal, .required = false},
+    [TOP_NODE] = {"node", set_node, .required = false},
 };
 static const struct conf_table top_table = {
     .what = "top-level", .f = top_fields, .n = LEN(top_fields), .top = true};
@@ -75,8 +77,34 @@ static const struct conf_field journal_fields[] = {
 static const struct conf_table journal_table = {
     .what = "journal", .f = journal_fields, .n = LEN(journal_fields)};
 
+/* node: this controller in a cluster (docs/controllers.md). */
+#define NODE(m) offsetof(struct rackfile_node, m)
+enum { NODE_ADDRESS, NODE_LISTEN, NODE_PEERS, NODE_MULTICAST, NODE_KEY_FILE };
+static const struct conf_field node_fields[] = {
+    [NODE_ADDRESS] = {"address", conf_set_int, .required = true, .off = NODE(address), .min = 1,
+                      .max = 255},
+    [NODE_LISTEN] = {"listen", set_udp, .required = true, .off = NODE(listen)},
+    [NODE_PEERS] = {"peers", set_peers},
+    [NODE_MULTICAST] = {"multicast", set_udp, .off = NODE(multicast)},
+    [NODE_KEY_FILE] = {"key_file", conf_set_path, .required = true, .off = NODE(key_file)},
+    {"heartbeat_ms", conf_set_num, .def = "100", .off = NODE(heartbeat_ns), .min = 10, .max = 10000,
+     .scale = 1e6},
+    {"missed_heartbeats", conf_set_int, .def = "3", .off = NODE(missed), .min = 2, .max = 100},
+};
+static const struct conf_table node_table = {
+    .what = "node", .f = node_fields, .n = LEN(node_fields)};
+
+#define PEER(m) offsetof(struct rackfile_peer, m)
+static const struct conf_field peer_fields[] = {
+    {"address", conf_set_int, .required = true, .off = PEER(address), .min = 1, .max = 255},
+    {"at", set_udp, .required = true, .off = PEER(at)},
+};
+static const struct conf_table peer_table = {
+    .what = "peer", .f = peer_fields, .n = LEN(peer_fields)};
+
 /* conf_collect keeps a table's nodes in arrays of CONF_MAX_FIELDS. */
-_Static_assert(LEN(top_fields) <= CONF_MAX_FIELDS && LEN(api_fields) <= CONF_MAX_FIELDS,
+_Static_assert(LEN(top_fields) <= CONF_MAX_FIELDS && LEN(api_fields) <= CONF_MAX_FIELDS &&
+                   LEN(node_fields) <= CONF_MAX_FIELDS,
                "CONF_MAX_FIELDS too small");
 
 static int set_listen(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
@@ -272,6 +300,137 @@ static int set_devices(struct conf_ctx *c, const struct conf_field *f, const yam
     return 0;
 }
 
+/* "address:port", "[v6 address]:port": an address, not a name (a
+ * controller must not wait on DNS to find its peers). */
+static int set_udp(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v, void *obj)
+{
+    struct rackfile_udp *u = conf_at(obj, f);
+    const char *s = conf_str(v);
+    char host[64];
+    unsigned char addr[16];
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    size_t hlen = colon ? (size_t)(colon - s) : 0;
+    if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') { /* [::1]:7301 */
+        s++;
+        hlen -= 2;
+    }
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    bool ok = s && !conf_is_null(v) && strlen(conf_str(v)) == v->data.scalar.length && colon &&
+              hlen > 0 && hlen < sizeof(host) && end != colon + 1 && !*end && port >= 1 &&
+              port <= 65535;
+    if (ok) {
+        memcpy(host, s, hlen);
+        host[hlen] = '\0';
+        ok = inet_pton(AF_INET, host, addr) == 1 ||
+             (inet_pton(AF_INET6, host, addr) == 1 && conf_str(v)[0] == '[');
+    }
+    if (!ok)
+        return conf_fail(c, v,
+                         "%s: expected an address and a UDP port such as 127.0.0.1:7301 or "
+                         "[::1]:7301, got %s",
+                         f->key, conf_show(c, v));
+    memcpy(u->host, host, hlen + 1);
+    u->port = (int)port;
+    return 0;
+}
+
+static bool multicast_group(const char *host)
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return (a[0] & 0xf0) == 0xe0; /* 224.0.0.0/4 */
+    return inet_pton(AF_INET6, host, a) == 1 && a[0] == 0xff;
+}
+
+static int set_peers(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                     void *obj)
+{
+    struct rackfile_node *n = obj;
+    const yaml_node_t *vals[CONF_MAX_FIELDS];
+    if (v->type != YAML_SEQUENCE_NODE)
+        return conf_fail(c, v,
+                         "%s: expected a list such as [{address: 2, at: 127.0.0.1:7302}], "
+                         "got %s",
+                         f->key, conf_show(c, v));
+    size_t len = conf_seq_len(v);
+    if (len > 254)
+        return conf_fail(c, v, "%s: at most 254 (addresses are 1 to 255)", f->key);
+    if (len && !(n->peers = calloc(len, sizeof(*n->peers))))
+        return conf_fail(c, v, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        const yaml_node_t *item = conf_seq_item(c, v, i);
+        struct rackfile_peer *p = &n->peers[i];
+        n->npeers = i + 1;
+        p->line = (int)conf_line(item);
+        if (conf_parse_map(c, item, &peer_table, p, vals))
+            return -1;
+        for (size_t k = 0; k < i; k++)
+            if (n->peers[k].address == p->address)
+                return conf_fail(c, vals[0], "address: peer %d is already listed at line %d",
+                                 p->address, n->peers[k].line);
+    }
+    return 0;
+}
+
+/* What depends on several keys of node:. */
+static int check_node(struct conf_ctx *c, const yaml_node_t *vals[])
+{
+    struct rackfile_node *n = &c->d->node;
+    for (size_t i = 0; i < n->npeers; i++) {
+        const struct rackfile_peer *p = &n->peers[i];
+        if (p->address == n->address)
+            return conf_fail(c, vals[NODE_PEERS],
+                             "peers: the peer at line %d has this controller's own address %d",
+                             p->line, n->address);
+        if (!strcmp(p->at.host, n->listen.host) && p->at.port == n->listen.port)
+            return conf_fail(c, vals[NODE_PEERS],
+                             "peers: the peer at line %d is at this controller's own listen "
+                             "address",
+                             p->line);
+    }
+    if (n->multicast.port && !multicast_group(n->multicast.host))
+        return conf_fail(c, vals[NODE_MULTICAST],
+                         "multicast: %s is not a multicast group (224.0.0.0/4 or ff00::/8)",
+                         n->multicast.host);
+    return 0;
+}
+
+static int set_node(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v, void *obj)
+{
+    (void)f;
+    (void)obj;
+    const yaml_node_t *vals[CONF_MAX_FIELDS];
+    c->d->node.line = (int)conf_line(v);
+    if (conf_parse_map(c, v, &node_table, &c->d->node, vals) || check_node(c, vals)) {
+        c->d->node.address = 0;
+        return -1;
+    }
+    return 0;
+}
+
+bool rackfile_node_same(const struct rackfile_node *a, const struct rackfile_node *b)
+{
+    if (a->address != b->address || strcmp(a->listen.host, b->listen.host) ||
+        a->listen.port != b->listen.port || a->npeers != b->npeers ||
+        strcmp(a->multicast.host, b->multicast.host) || a->multicast.port != b->multicast.port ||
+        strcmp(a->key_file, b->key_file) || a->heartbeat_ns != b->heartbeat_ns ||
+        a->missed != b->missed)
+        return false;
+    for (size_t i = 0; i < a->npeers; i++)
+        if (a->peers[i].address != b->peers[i].address ||
+            strcmp(a->peers[i].at.host, b->peers[i].at.host) ||
+            a->peers[i].at.port != b->peers[i].at.port)
+            return false;
+    return true;
+}
+
+void rackfile_udp_text(const struct rackfile_udp *u, char *buf, size_t len)
+{
+    bool v6 = strchr(u->host, ':') != NULL;
+    snprintf(buf, len, "%s%s%s:%d", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
+}
+
 /* What depends on several keys of api:. */
 static int check_api(struct conf_ctx *c, const yaml_node_t *map, const yaml_node_t *vals[])
 {
@@ -375,4 +534,6 @@ void rackfile_daemon_free(struct rackfile_daemon *d)
     free(d->devices);
     d->devices = NULL;
     d->ndevices = 0;
+    free(d->node.peers);
+    d->node = (struct rackfile_node){0};
 }

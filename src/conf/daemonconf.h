@@ -8,6 +8,7 @@
 #ifndef DAEMONCONF_H
 #define DAEMONCONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,26 +97,58 @@ struct rackfile_journal {
     int64_t max_bytes;  /* the oldest events are pruned past this much JSON */
 };
 
+/* An IPv4 or IPv6 address and a UDP port: "127.0.0.1:7301", "[::1]:7301". */
+struct rackfile_udp {
+    char host[64]; /* the address, without brackets */
+    int port;      /* 1 to 65535; 0: none given */
+};
+
+struct rackfile_peer {
+    int address; /* 1 to 255 */
+    struct rackfile_udp at;
+    int line;
+};
+
+/* This controller as a member of a cluster (docs/controllers.md); address 0:
+ * no node: section, a lone controller. */
+struct rackfile_node {
+    int address; /* 1 to 255 */
+    struct rackfile_udp listen;
+    size_t npeers;
+    struct rackfile_peer *peers;
+    struct rackfile_udp multicast; /* port 0: none */
+    char key_file[256];
+    int64_t heartbeat_ns;
+    int missed; /* heartbeats missed before a peer is lost */
+    int line;
+};
+
 struct rackfile_daemon {
     size_t ndevices;
     struct rackfile_device *devices;
     struct rackfile_api api;
     struct rackfile_journal journal;
+    struct rackfile_node node;
 };
 
 struct daemonconf_driver; /* a driver's keys: daemonconf_driver.h */
 
-/* Loads a daemon config: like rackfile_load, plus `devices:`, `api:` and `journal:` into
+/* Loads a daemon config: like rackfile_load, plus `devices:`, `api:`, `journal:` and `node:` into
  * d (which may be uninitialised; on error it is left empty). Each entry of
  * devices: is read with the keys of the driver its kind names, among drivers
  * (NULL-terminated; the daemon passes driver_conf_keys, driver_conf.h). A
  * missing `devices:` is an empty list; `api:` defaults to 127.0.0.1:8470,
- * `journal:` to 365 days and 100 MB. */
+ * `journal:` to 365 days and 100 MB, no `node:` to a lone controller (address 0). */
 int rackfile_load_config(const char *path, const struct daemonconf_driver *const drivers[],
                          struct rack *r, struct rackfile_daemon *d, char *err, size_t errlen);
 int rackfile_load_config_string(const char *name, const char *text, size_t len,
                                 const struct daemonconf_driver *const drivers[], struct rack *r,
                                 struct rackfile_daemon *d, char *err, size_t errlen);
 void rackfile_daemon_free(struct rackfile_daemon *d);
+
+/* Whether two node: sections are the same (a reload refuses a change). */
+bool rackfile_node_same(const struct rackfile_node *a, const struct rackfile_node *b);
+/* "127.0.0.1:7301", "[::1]:7301" into buf. */
+void rackfile_udp_text(const struct rackfile_udp *u, char *buf, size_t len);
 
 #endif

@@ -793,9 +793,12 @@ static json_t *reload(struct engine *e, const char *who)
     sd_notify(0, "RELOADING=1");
     log_info("reloading %s", e->config_path);
     if (engine_load_config(&e->opts, &nr, &nd, err, sizeof(err)) == 0) {
-        struct reload_config cur = {
-            .rack = &e->rack, .devs = e->devs, .ndevs = e->ndevs, .api = &e->conf.api};
-        struct reload_config next = {.rack = &nr, .api = &nd.api};
+        struct reload_config cur = {.rack = &e->rack,
+                                    .devs = e->devs,
+                                    .ndevs = e->ndevs,
+                                    .api = &e->conf.api,
+                                    .node = &e->conf.node};
+        struct reload_config next = {.rack = &nr, .api = &nd.api, .node = &nd.node};
         reload_devices(&nd, e->opts.force_sim, &nsim, &next.devs, &next.ndevs);
         if (!reload_check(&cur, &next, e->config_path, err, sizeof(err)) &&
             rack_copy(&saved, &e->rack))
@@ -975,6 +978,13 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     *conf = (struct rackfile_daemon){0};
     int64_t start_ns = mono_ns();
     e->started = wall_now();
+    if (e->conf.node.address) {
+        /* TODO(daemon): the rack bus (node_io.c) replaces this refusal */
+        snprintf(err, errlen,
+                 "node: (a cluster member) is read but not run yet: this rackpowerd has no rack "
+                 "bus; remove node: to run a lone controller");
+        goto fail;
+    }
     reload_devices(&e->conf, o->force_sim, &e->simdev, &e->devs, &e->ndevs);
 
     struct rack *r = &e->rack;

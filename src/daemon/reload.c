@@ -171,6 +171,13 @@ int reload_check(const struct reload_config *cur, const struct reload_config *ne
                  path);
         return -1;
     }
+    if (cur->node && next->node && !rackfile_node_same(cur->node, next->node)) {
+        snprintf(why, len,
+                 "%s: node: changes need a restart (a controller's address, peers and key are "
+                 "what the others know it by)",
+                 path);
+        return -1;
+    }
     return 0;
 }
 

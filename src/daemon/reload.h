@@ -5,7 +5,7 @@
  *
  * The policy, the ledger and the drivers all hold indices into the rack, so
  * its shape (the feeds, buses, PSUs and servers, their order and wiring),
- * the devices and every key of api: change only with a restart (the tokens
+ * the devices, every key of api: and of node: change only with a restart (the tokens
  * file's content is read again on every reload, api.h). Figures
  * change live: the rack's name, protection, on_protection_loss,
  * restore_after_s, holdup_ms, a PSU's capacity and switch, a server's
@@ -26,6 +26,7 @@ struct reload_config {
     const struct rackfile_device *devs; /* the effective devices (reload_devices) */
     size_t ndevs;
     const struct rackfile_api *api;
+    const struct rackfile_node *node; /* NULL: not compared */
 };
 
 /*
