@@ -19,6 +19,7 @@ target_link_libraries(rackpower-sim PRIVATE rpsimdev rputil)
 # decoder (rpwire_orv3, cmake/modbus.cmake).
 rp_test(test_physics rpsimdev rpwire_orv3)
 rp_test(test_mbsrv rpsimdev)
+rp_test(test_simdevs rpsimdev)
 rp_test(test_uart rpsimdev)
 
 add_test(NAME sim_serve COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_serve.sh

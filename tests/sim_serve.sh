@@ -18,6 +18,9 @@ tcp_read() { mbpoll -m tcp -p "$port" -0 -1 -o 2 -a "$1" -r "$2" -c "$3" -t "${4
 tcp_write() { mbpoll -m tcp -p "$port" -0 -1 -o 2 -a "$1" -r "$2" -t "$3" 127.0.0.1 "$4" >/dev/null 2>"$tmp/mberr"; }
 rtu_read() { mbpoll -m rtu -b 19200 -P even -0 -1 -o 1 -a "$1" -r "$2" -c "$3" -t "${4:-4}" "$tmp/rtu" 2>"$tmp/mberr" | values; }
 rtu_write() { mbpoll -m rtu -b 19200 -P even -0 -1 -o 1 -a "$1" -r "$2" -t "$3" "$tmp/rtu" "$4" >/dev/null 2>"$tmp/mberr"; }
+# tcp_regs UNIT REF VALUE...: one write multiple registers (0x10); rtu_regs the same over RTU
+tcp_regs() { u=$1 r=$2; shift 2; mbpoll -m tcp -p "$port" -0 -1 -o 2 -a "$u" -r "$r" -t 4 127.0.0.1 "$@" >/dev/null 2>"$tmp/mberr"; }
+rtu_regs() { u=$1 r=$2; shift 2; mbpoll -m rtu -b 19200 -P even -0 -1 -o 1 -a "$u" -r "$r" -t 4 "$tmp/rtu" "$@" >/dev/null 2>"$tmp/mberr"; }
 ctl() { sim_ctl "$tmp/ctl" "$1"; }
 # eventually "WANT" CMD...: retries CMD until it prints WANT (bounded: 50 x 0.1 s)
 eventually() {
@@ -139,6 +142,46 @@ pfc=$(tcp_read 201 61 1)
 [ "$(tcp_read 201 79 1)" = "0" ] || fail "ps2 without AC shows an output voltage"; ok
 [ "$(ctl 'feed_repair F2')" = "ok" ] || fail "feed_repair F2 not ok"; ok
 eventually "0" tcp_read 201 61 1 || fail "ps2 PFC alarm stays after the repair"; ok
+
+# --- fencing (docs/sim-devices.md "Fencing"): c3 (unit 12) and the switch
+# keep an owner epoch at 4096..4099; a command carries its epoch at 4100 in
+# one 0x10 request. Epochs here: 257 (term 1, controller 1), 513, 770.
+[ "$(tcp_read 12 4096 4)" = "0 0 0 0" ] || fail "c3's owner epoch before any fence: $(tcp_read 12 4096 4)"; ok
+tcp_regs 12 4100 0 0 0 513 || fail "the fence of c3 with epoch 513: $(cat "$tmp/mberr")"; ok
+[ "$(tcp_read 12 4096 4)" = "0 0 0 513" ] || fail "c3's owner epoch after the fence: $(tcp_read 12 4096 4)"; ok
+[ "$(rtu_read 12 4099 1)" = "513" ] || fail "rtu: c3's owner epoch low word: $(rtu_read 12 4099 1)"; ok
+[ "$(ctl 'power_on batch1')" = "ok" ] || fail "power_on batch1 not ok"; ok
+tcp_write 12 0 0 1 && fail "a bare coil write to fenced c3 was accepted"; ok
+grep -q "Slave device or server failure" "$tmp/mberr" || fail "bare coil after the fence: $(cat "$tmp/mberr")"; ok
+tcp_write 12 5 4 0 && fail "a bare clear of batch1's ask was accepted"; ok
+grep -q "Slave device or server failure" "$tmp/mberr" || fail "bare ask clear: $(cat "$tmp/mberr")"; ok
+tcp_regs 12 4100 0 0 0 257 0 1 1 && fail "a fenced write with the lower epoch 257 was accepted"; ok
+grep -q "Slave device or server failure" "$tmp/mberr" || fail "stale epoch: $(cat "$tmp/mberr")"; ok
+[ "$(tcp_read 12 0 8)" = "1 700 0 0 0 1 1 0" ] || fail "batch1's slot changed by refused writes: $(tcp_read 12 0 8)"; ok
+grep -q "write unit 12 (c3) coil 0 refused: fenced by epoch 513" "$tmp/err" || fail "bare refusal not logged"; ok
+grep -q "fenced write unit 12 (c3) refused: epoch 257 is lower than the owner epoch 513" "$tmp/err" ||
+    fail "stale refusal not logged"; ok
+tcp_regs 12 4100 0 0 0 770 0 1 1 || fail "a fenced grant with the higher epoch 770: $(cat "$tmp/mberr")"; ok
+eventually "1" tcp_read 12 2 1 || fail "batch1 is not on after the fenced grant"; ok
+[ "$(tcp_read 12 5 1)" = "0" ] || fail "the fenced grant did not clear batch1's ask"; ok
+[ "$(tcp_read 12 4096 4)" = "0 0 0 770" ] || fail "c3's owner epoch after 770: $(tcp_read 12 4096 4)"; ok
+tcp_regs 12 4100 0 0 0 513 0 1 0 && fail "the replaced epoch 513 shed batch1"; ok
+rtu_regs 12 4100 0 0 0 770 0 1 0 || fail "rtu: a fenced shed with 770: $(cat "$tmp/mberr")"; ok
+eventually "0" tcp_read 12 2 1 || fail "batch1 is still on after the fenced shed over RTU"; ok
+# the switch: ps3 (PSU 2) to bus A (position 1) and back to B (2), with the epoch
+tcp_regs 1 4100 0 0 0 770 2 1 || fail "a fenced switch command: $(cat "$tmp/mberr")"; ok
+[ "$(tcp_read 1 2 1)" = "1" ] || fail "ps3 not on A after the fenced command"; ok
+tcp_write 1 17 0 1 && fail "a bare switch coil write to the fenced switch was accepted"; ok
+grep -q "Slave device or server failure" "$tmp/mberr" || fail "bare switch coil: $(cat "$tmp/mberr")"; ok
+tcp_regs 1 4100 0 0 0 770 2 3 && fail "a position ps3 is not wired to (bus 3 of 2) was accepted"; ok
+grep -q "Illegal data value" "$tmp/mberr" || fail "fenced switch to bus 3: $(cat "$tmp/mberr")"; ok
+tcp_regs 1 4100 0 0 0 770 2 2 || fail "a fenced switch command back to B: $(cat "$tmp/mberr")"; ok
+[ "$(tcp_read 1 0 4)" = "1 1 2 2" ] || fail "ps3 not back on B: $(tcp_read 1 0 4)"; ok
+tcp_write 1 4096 4 7 && fail "the owner epoch was written"; ok
+grep -q "Illegal data address" "$tmp/mberr" || fail "a write of the owner epoch: $(cat "$tmp/mberr")"; ok
+[ "$(tcp_read 11 0 1 0)" = "0" ] || fail "c2 coil"; ok
+tcp_write 11 1 0 1 || fail "a bare write to c2, never fenced, was refused: $(cat "$tmp/mberr")"; ok
+tcp_write 11 1 0 0 || fail "c2 bare coil 0: $(cat "$tmp/mberr")"; ok
 
 # --- bad control lines: a clear error, nothing changes, serving goes on
 r=$(ctl 'psu_fail ghost')

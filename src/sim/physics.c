@@ -545,6 +545,12 @@ int phys_apply(struct phys *ph, const struct policy_input *in, int64_t now_ns, c
 
 /* ---- the controller's side ------------------------------------------------ */
 
+int phys_switch_target(const struct phys *ph, int psu)
+{
+    const struct phys_psu *p = &ph->psu[psu];
+    return p->pending_bus != NO_PENDING ? p->pending_bus : ph->r.psus[psu].bus;
+}
+
 int phys_switch(struct phys *ph, int psu, int bus, bool connect, int64_t now_ns, const char *why)
 {
     struct rack *r = &ph->r;
@@ -553,7 +559,7 @@ int phys_switch(struct phys *ph, int psu, int bus, bool connect, int64_t now_ns,
     if (bus < 0 || bus >= r->nbuses || !(q->wired >> bus & 1))
         return -1;
     phys_step(ph, now_ns);
-    int target = p->pending_bus != NO_PENDING ? p->pending_bus : q->bus;
+    int target = phys_switch_target(ph, psu);
     if (!connect) {
         if (target != bus) {
             phys_event(ph, PHYS_EV_NOTE, psu, "%s: %s is not on bus %s: nothing to do", why, q->id,

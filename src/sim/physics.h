@@ -129,6 +129,8 @@ void phys_describe(const struct rack *r, const struct policy_input *in, char *bu
  * switch's time, during which the PSU is on no bus.
  */
 int phys_switch(struct phys *ph, int psu, int bus, bool connect, int64_t now_ns, const char *why);
+/* The bus psu's switch is on or moving to; -1 for none. */
+int phys_switch_target(const struct phys *ph, int psu);
 /* Powers a slot on (a grant; it clears a power-on ask) or off (a shed); -1
  * to power on an empty slot. */
 int phys_power(struct phys *ph, int server, bool on, int64_t now_ns, const char *why);

@@ -152,6 +152,12 @@ int simdevs_server_unit(const struct simdevs *d, int server, int *slot)
     return d->server_unit[server];
 }
 
+uint64_t simdevs_owner_epoch(const struct simdevs *d, int unit)
+{
+    enum simdevs_kind k = simdevs_kind(d, unit);
+    return k == SIMDEVS_SWITCH || k == SIMDEVS_CHASSIS ? d->owner_epoch[unit] : 0;
+}
+
 void simdevs_describe(const struct simdevs *d, char *buf, size_t len)
 {
     const struct rack *r = &d->ph->r;
@@ -296,6 +302,17 @@ static uint16_t slot_reg(const struct simdevs *d, int unit, unsigned reg)
     }
 }
 
+static int read_owner_epoch(const struct simdevs *d, int unit, uint16_t addr, uint16_t n,
+                            uint16_t *regs)
+{
+    if ((uint32_t)addr + n > RACKMOD_OWNER_EPOCH + RACKMOD_EPOCH_WORDS)
+        return MBSRV_EX_ILLEGAL_ADDRESS;
+    uint16_t w[RACKMOD_EPOCH_WORDS];
+    rackmod_epoch_put(d->owner_epoch[unit], w);
+    memcpy(regs, w + (addr - RACKMOD_OWNER_EPOCH), n * sizeof(*regs));
+    return 0;
+}
+
 static int read_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, uint16_t *regs)
 {
     struct simdevs *d = ctx;
@@ -310,12 +327,16 @@ static int read_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, uint16_
         return 0;
     }
     case SIMDEVS_SWITCH:
+        if (addr >= RACKMOD_OWNER_EPOCH)
+            return read_owner_epoch(d, unit, addr, n, regs);
         if ((uint32_t)addr + n > (uint32_t)d->npsus)
             return MBSRV_EX_ILLEGAL_ADDRESS;
         for (unsigned k = 0; k < n; k++)
             regs[k] = (uint16_t)(r->psus[addr + k].bus + 1);
         return 0;
     case SIMDEVS_CHASSIS:
+        if (addr >= RACKMOD_OWNER_EPOCH)
+            return read_owner_epoch(d, unit, addr, n, regs);
         if ((uint32_t)addr + n > (uint32_t)d->nslots[unit] * RACKMOD_SLOT_FIELDS)
             return MBSRV_EX_ILLEGAL_ADDRESS;
         for (unsigned k = 0; k < n; k++)
@@ -326,6 +347,166 @@ static int read_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, uint16_
     }
 }
 
+/* A bare command (no epoch) to a fenced module is refused: it could come
+ * from a primary that was replaced (rackmod.h "Fencing"). */
+static bool bare_ok(struct simdevs *d, int unit, const char *name, const char *what, unsigned addr)
+{
+    uint64_t owner = simdevs_owner_epoch(d, unit);
+    if (rackmod_bare_ok(owner))
+        return true;
+    phys_event(d->ph, PHYS_EV_ERROR, -1,
+               "write %s %s %u refused: fenced by epoch %llu, a command must carry its epoch "
+               "(register %d)",
+               name, what, addr, (unsigned long long)owner, RACKMOD_FENCED_CMD);
+    return false;
+}
+
+/* Checks one command of a fenced write without carrying it out: 0 or the
+ * exception. w points at its words. */
+static int fenced_cmd_check(struct simdevs *d, int unit, const uint16_t *w, const char *name)
+{
+    struct phys *ph = d->ph;
+    const struct rack *r = &ph->r;
+    if (simdevs_kind(d, unit) == SIMDEVS_SWITCH) {
+        if (w[0] >= d->npsus) {
+            phys_event(ph, PHYS_EV_ERROR, -1, "fenced write %s refused: no PSU %u", name, w[0]);
+            return MBSRV_EX_ILLEGAL_ADDRESS;
+        }
+        int bus = (int)w[1] - 1;
+        if (bus >= 0 && (bus >= r->nbuses || !(r->psus[w[0]].wired >> bus & 1))) {
+            phys_event(ph, PHYS_EV_ERROR, -1,
+                       "fenced write %s refused: %s has no bus position %u (bus + 1, 0 = none)",
+                       name, r->psus[w[0]].id, w[1]);
+            return MBSRV_EX_ILLEGAL_VALUE;
+        }
+        return 0;
+    }
+    if (w[0] >= d->nslots[unit]) {
+        phys_event(ph, PHYS_EV_ERROR, -1, "fenced write %s refused: no slot %u", name, w[0]);
+        return MBSRV_EX_ILLEGAL_ADDRESS;
+    }
+    int i = chassis_server(d, unit, w[0]);
+    switch (w[1]) {
+    case RACKMOD_OP_POWER:
+        if (w[2] > 1) {
+            phys_event(ph, PHYS_EV_ERROR, -1, "fenced write %s refused: power %u (0 or 1)", name,
+                       w[2]);
+            return MBSRV_EX_ILLEGAL_VALUE;
+        }
+        if (w[2] && !ph->srv[i].present) {
+            phys_event(ph, PHYS_EV_ERROR, -1, "fenced write %s refused: slot %u (%s) is empty",
+                       name, w[0], r->servers[i].id);
+            return MBSRV_EX_ILLEGAL_VALUE;
+        }
+        return 0;
+    case RACKMOD_OP_CAP_W:
+        return 0;
+    case RACKMOD_OP_CLEAR_ASK:
+    case RACKMOD_OP_CLEAR_LOST:
+        if (w[2] != 0) {
+            phys_event(ph, PHYS_EV_ERROR, -1,
+                       "fenced write %s refused: slot %u: op %u clears, its value must be 0", name,
+                       w[0], w[1]);
+            return MBSRV_EX_ILLEGAL_VALUE;
+        }
+        return 0;
+    default:
+        phys_event(ph, PHYS_EV_ERROR, -1, "fenced write %s refused: slot %u: no op %u", name, w[0],
+                   w[1]);
+        return MBSRV_EX_ILLEGAL_VALUE;
+    }
+}
+
+static void fenced_cmd_do(struct simdevs *d, int unit, const uint16_t *w, const char *why)
+{
+    struct phys *ph = d->ph;
+    if (simdevs_kind(d, unit) == SIMDEVS_SWITCH) {
+        int psu = w[0];
+        if (w[1] > 0) {
+            phys_switch(ph, psu, w[1] - 1, true, d->now_ns, why);
+            return;
+        }
+        int bus = phys_switch_target(ph, psu);
+        if (bus >= 0)
+            phys_switch(ph, psu, bus, false, d->now_ns, why);
+        else
+            phys_event(ph, PHYS_EV_NOTE, psu, "%s: %s is on no bus: nothing to do", why,
+                       ph->r.psus[psu].id);
+        return;
+    }
+    int i = chassis_server(d, unit, w[0]);
+    switch (w[1]) {
+    case RACKMOD_OP_POWER:
+        phys_power(ph, i, w[2] == 1, d->now_ns, why);
+        break;
+    case RACKMOD_OP_CAP_W:
+        phys_cap(ph, i, (int64_t)w[2] * 1000, d->now_ns, why);
+        break;
+    case RACKMOD_OP_CLEAR_ASK:
+        phys_clear_ask(ph, i, d->now_ns, why);
+        break;
+    default:
+        phys_clear_lost(ph, i, d->now_ns, why);
+        break;
+    }
+}
+
+/*
+ * A write to the fence block of a switch or chassis module: the epoch, then
+ * the commands, all checked before any is carried out (rackmod.h).
+ */
+static int fenced_write(struct simdevs *d, int unit, uint16_t addr, uint16_t n,
+                        const uint16_t *regs, const char *name)
+{
+    struct phys *ph = d->ph;
+    if (addr != RACKMOD_FENCED_CMD) {
+        phys_event(ph, PHYS_EV_ERROR, -1,
+                   "write %s reg %u refused: the owner epoch is read-only; fenced commands "
+                   "are written at %d",
+                   name, addr, RACKMOD_FENCED_CMD);
+        return MBSRV_EX_ILLEGAL_ADDRESS;
+    }
+    int per =
+        simdevs_kind(d, unit) == SIMDEVS_SWITCH ? RACKMOD_SW_CMD_WORDS : RACKMOD_SLOT_CMD_WORDS;
+    if (n < RACKMOD_EPOCH_WORDS || (n - RACKMOD_EPOCH_WORDS) % per != 0) {
+        phys_event(ph, PHYS_EV_ERROR, -1,
+                   "fenced write %s refused: %u words (4 epoch words, then %d per command)", name,
+                   n, per);
+        return MBSRV_EX_ILLEGAL_VALUE;
+    }
+    uint64_t epoch = rackmod_epoch_get(regs);
+    uint64_t owner = d->owner_epoch[unit];
+    if (!rackmod_fence_check(owner, epoch)) {
+        phys_event(ph, PHYS_EV_ERROR, -1,
+                   "fenced write %s refused: epoch %llu is lower than the owner epoch %llu", name,
+                   (unsigned long long)epoch, (unsigned long long)owner);
+        return MBSRV_EX_DEVICE_FAILURE;
+    }
+    const uint16_t *cmds = regs + RACKMOD_EPOCH_WORDS;
+    int ncmds = (n - RACKMOD_EPOCH_WORDS) / per;
+    for (int k = 0; k < ncmds; k++) {
+        int ex = fenced_cmd_check(d, unit, cmds + k * per, name);
+        if (ex)
+            return ex;
+    }
+    rackmod_fence_accept(&d->owner_epoch[unit], epoch);
+    if (epoch > owner)
+        phys_event(ph, PHYS_EV_NOTE, -1, "fenced write %s: owner epoch %llu -> %llu", name,
+                   (unsigned long long)owner, (unsigned long long)epoch);
+    for (int k = 0; k < ncmds; k++) {
+        const uint16_t *w = cmds + k * per;
+        char why[160];
+        if (per == RACKMOD_SW_CMD_WORDS)
+            snprintf(why, sizeof(why), "fenced write %s (epoch %llu) psu %u position %u", name,
+                     (unsigned long long)epoch, w[0], w[1]);
+        else
+            snprintf(why, sizeof(why), "fenced write %s (epoch %llu) slot %u op %u = %u", name,
+                     (unsigned long long)epoch, w[0], w[1], w[2]);
+        fenced_cmd_do(d, unit, w, why);
+    }
+    return 0;
+}
+
 static int write_coils(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const uint8_t *bits)
 {
     struct simdevs *d = ctx;
@@ -333,6 +514,8 @@ static int write_coils(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const
     const struct rack *r = &ph->r;
     char name[64], why[128];
     unit_name(d, unit, name, sizeof(name));
+    if (!bare_ok(d, unit, name, "coil", addr))
+        return MBSRV_EX_DEVICE_FAILURE;
     switch (simdevs_kind(d, unit)) {
     case SIMDEVS_SWITCH:
         if ((uint32_t)addr + n > (uint32_t)d->npsus * 8)
@@ -414,8 +597,12 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
         }
         return 0;
     case SIMDEVS_CHASSIS:
+        if (addr >= RACKMOD_OWNER_EPOCH)
+            return fenced_write(d, unit, addr, n, regs, name);
         if ((uint32_t)addr + n > (uint32_t)d->nslots[unit] * RACKMOD_SLOT_FIELDS)
             return MBSRV_EX_ILLEGAL_ADDRESS;
+        if (!bare_ok(d, unit, name, "reg", addr))
+            return MBSRV_EX_DEVICE_FAILURE;
         for (unsigned k = 0; k < n; k++) {
             unsigned field = (addr + k) % RACKMOD_SLOT_FIELDS;
             if (field != RACKMOD_SLOT_CAP_W && field != RACKMOD_SLOT_ASK &&
@@ -451,6 +638,8 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
         }
         return 0;
     case SIMDEVS_SWITCH:
+        if (addr >= RACKMOD_OWNER_EPOCH)
+            return fenced_write(d, unit, addr, n, regs, name);
         phys_event(ph, PHYS_EV_ERROR, -1, "write %s reg %u refused: read-only (write the coils)",
                    name, addr);
         return MBSRV_EX_ILLEGAL_ADDRESS;

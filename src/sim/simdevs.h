@@ -40,6 +40,10 @@ struct simdevs {
     uint32_t crc_errors[256];     /* RTU frames with a bad CRC, by address byte */
     uint32_t timeout_errors[256]; /* RTU frames cut short (ended at the silence), by address */
     int unserved_psus, unserved_servers;
+    /* Switch and chassis units: the highest epoch a command carried
+     * (rackmod.h "Fencing"); 0 until fenced. Kept for as long as the
+     * simulator runs, lost when it restarts. */
+    uint64_t owner_epoch[256];
 };
 
 /* Assigns unit ids (rackmod.h). baud is shown in PSU register 95. Returns 0,
@@ -53,6 +57,8 @@ enum simdevs_kind simdevs_kind(const struct simdevs *d, int unit);
 int simdevs_psu_unit(const struct simdevs *d, int psu);
 /* Unit of server i's chassis module and its slot there, or 0. */
 int simdevs_server_unit(const struct simdevs *d, int server, int *slot);
+/* The owner epoch of a switch or chassis unit; 0 for any other unit. */
+uint64_t simdevs_owner_epoch(const struct simdevs *d, int unit);
 /* "ps1=200 ps2=201 switch=1 c1=10 c2=11" */
 void simdevs_describe(const struct simdevs *d, char *buf, size_t len);
 

@@ -10,6 +10,9 @@
 #ifndef RACKMOD_H
 #define RACKMOD_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 /* Unit ids on the bus (TCP and RTU alike). */
 #define RACKMOD_SWITCH_UNIT 1
 #define RACKMOD_LOOSE_CHASSIS_UNIT 9 /* servers whose rack file names no chassis */
@@ -67,5 +70,88 @@ enum rackmod_ask {
 /* Coils: RACKMOD_SLOT_COIL(slot) powers the slot's server: written 1 by the
  * controller to grant (or restore), 0 to shed. Reads back the power state. */
 #define RACKMOD_SLOT_COIL(slot) (slot)
+
+/*
+ * Fencing (issue 9, docs/sim-devices.md "Fencing"): the switch module and
+ * every chassis module hold an owner epoch, the highest controller epoch
+ * (design9.md: term << 8 | address; 0 = none) any command to it carried.
+ * A command from a controller of a lower epoch (a primary that was replaced
+ * and does not know it yet) is refused, so a stale primary can do nothing.
+ *
+ * Holding registers RACKMOD_OWNER_EPOCH .. +3 read the owner epoch, 64 bits
+ * in big-endian words (the first word is the highest). Read-only.
+ *
+ * A fenced command is one write multiple registers (0x10) request to
+ * RACKMOD_FENCED_CMD: the epoch in 4 words as above, then 0 or more
+ * commands. The epoch and the command travel together, so no other
+ * controller can come between them. Just the 4 epoch words is the fence
+ * itself (it raises the owner epoch and commands nothing).
+ *   switch module: pairs (psu, position): position bus + 1 connects the PSU
+ *     to that bus (and off any other), 0 disconnects it from any bus;
+ *   chassis module: triples (slot, op, value), enum rackmod_slot_op.
+ * All of a request's commands are checked before any is carried out: a
+ * bad one (exception 0x02 or 0x03) changes nothing, the owner epoch
+ * neither. An epoch lower than the owner epoch is refused with exception
+ * 0x04 (server device failure), changing nothing; an epoch equal or higher
+ * is accepted and becomes the owner epoch.
+ *
+ * Once the owner epoch is not 0, a bare command (0x05/0x0F coil writes, and
+ * 0x06/0x10 writes of CAP_W, ASK and LOST) carries no epoch and is refused
+ * with exception 0x04. While it is 0 (no controller of a cluster ever spoke
+ * to the device), bare commands work: a lone controller sends those.
+ */
+#define RACKMOD_OWNER_EPOCH 0x1000 /* 4096..4099 */
+#define RACKMOD_FENCED_CMD 0x1004  /* 4100..: write only, with 0x10 */
+#define RACKMOD_EPOCH_WORDS 4
+#define RACKMOD_SW_CMD_WORDS 2   /* psu, bus + 1 or 0 */
+#define RACKMOD_SLOT_CMD_WORDS 3 /* slot, op, value */
+/* The most commands one request can carry (0x10 writes at most 123 words). */
+#define RACKMOD_MAX_SW_CMDS ((123 - RACKMOD_EPOCH_WORDS) / RACKMOD_SW_CMD_WORDS)
+#define RACKMOD_MAX_SLOT_CMDS ((123 - RACKMOD_EPOCH_WORDS) / RACKMOD_SLOT_CMD_WORDS)
+
+enum rackmod_slot_op {
+    RACKMOD_OP_POWER = 1,      /* value 1 powers the slot's server on, 0 off (the coil) */
+    RACKMOD_OP_CAP_W = 2,      /* value: the cap in W, 0 = none (CAP_W) */
+    RACKMOD_OP_CLEAR_ASK = 3,  /* value 0: the ask was handled (ASK written 0) */
+    RACKMOD_OP_CLEAR_LOST = 4, /* value 0: the losses were seen (LOST written 0) */
+};
+
+/* The fence rule, the one both the simulated devices and the cluster
+ * simulation apply: a command carrying epoch is accepted when epoch is not
+ * lower than the owner epoch. */
+static inline bool rackmod_fence_check(uint64_t owner_epoch, uint64_t epoch)
+{
+    return epoch >= owner_epoch;
+}
+
+/* Applies the rule to a device's owner epoch: true when accepted, and then
+ * the owner epoch is raised to epoch. Refused: unchanged. */
+static inline bool rackmod_fence_accept(uint64_t *owner_epoch, uint64_t epoch)
+{
+    if (!rackmod_fence_check(*owner_epoch, epoch))
+        return false;
+    *owner_epoch = epoch;
+    return true;
+}
+
+/* A bare command (no epoch) is accepted only by a device never fenced. */
+static inline bool rackmod_bare_ok(uint64_t owner_epoch)
+{
+    return owner_epoch == 0;
+}
+
+static inline void rackmod_epoch_put(uint64_t epoch, uint16_t words[RACKMOD_EPOCH_WORDS])
+{
+    for (int i = 0; i < RACKMOD_EPOCH_WORDS; i++)
+        words[i] = (uint16_t)(epoch >> (16 * (RACKMOD_EPOCH_WORDS - 1 - i)));
+}
+
+static inline uint64_t rackmod_epoch_get(const uint16_t words[RACKMOD_EPOCH_WORDS])
+{
+    uint64_t e = 0;
+    for (int i = 0; i < RACKMOD_EPOCH_WORDS; i++)
+        e = e << 16 | words[i];
+    return e;
+}
 
 #endif
