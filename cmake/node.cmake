@@ -10,3 +10,10 @@ target_include_directories(rpwire_bus PUBLIC src/wire)
 target_link_libraries(rpwire_bus PUBLIC PkgConfig::GNUTLS)
 
 rp_test(test_rackbus rpwire_bus)
+
+# node: the pure protocol roles (src/node/), no I/O and no clock
+add_library(rpnode STATIC src/node/guard.c)
+target_include_directories(rpnode PUBLIC src/node)
+target_link_libraries(rpnode PUBLIC rpwire_bus)
+
+rp_test(test_guard rpnode)
