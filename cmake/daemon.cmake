@@ -111,3 +111,8 @@ add_test(NAME daemon_modbus_feed COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_mod
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_modbus_feed PROPERTIES TIMEOUT 120)
+
+# relay: a secondary's own PSUs forwarded to the primary; PSUs nobody tells
+# of made unknown (issue 9, section 5)
+target_sources(rpdaemon PRIVATE src/daemon/relay.c)
+rp_test(test_relay rpdaemon)

@@ -152,6 +152,7 @@ static void test_alarm_kind_names(void **state)
     assert_string_equal(alarm_kind_name(ALARM_DATABASE_REPLACED), "database_replaced");
     assert_string_equal(alarm_kind_name(ALARM_OVER_DRAW), "over_draw");
     assert_string_equal(alarm_kind_name(ALARM_LOST_POWER), "lost_power");
+    assert_string_equal(alarm_kind_name(ALARM_PEER_LOST), "peer_lost");
     assert_string_equal(alarm_kind_name(ALARM_NKINDS), "?");
     for (int k = 0; k < ALARM_NKINDS; k++)
         assert_string_not_equal(alarm_kind_name((enum alarm_kind)k), "?");

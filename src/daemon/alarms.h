@@ -27,6 +27,8 @@
  *   database_replaced  the database's path: its file or WAL was unlinked or replaced
  *   over_draw        a server id: it draws more than its grant (overdraw.h)
  *   lost_power       a server id: it lost power without a decision and is kept off
+ *   peer_lost        "node N": the primary hears nothing of the PSUs controller N reads
+ *                    (dead or cut off); they are unknown (relay.h)
  */
 #define ALARM_KIND_LIST(X)                                                                         \
     X(ALARM_DEVICE_DOWN, "device_down")                                                            \
@@ -35,7 +37,8 @@
     X(ALARM_DATABASE_REPLACED, "database_replaced")                                                \
     X(ALARM_JOURNAL_BEHIND, "journal_behind")                                                      \
     X(ALARM_OVER_DRAW, "over_draw")                                                                \
-    X(ALARM_LOST_POWER, "lost_power")
+    X(ALARM_LOST_POWER, "lost_power")                                                              \
+    X(ALARM_PEER_LOST, "peer_lost")
 
 #define ALARM_ENUM(kind, name) kind,
 enum alarm_kind { ALARM_KIND_LIST(ALARM_ENUM) ALARM_NKINDS };

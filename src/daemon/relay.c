@@ -1,0 +1,494 @@
+/*
+ * relay.c - a controller's own PSUs, forwarded to the primary; the PSUs the
+ * primary cannot hear about, unknown (relay.h).
+ */
+#include "relay.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_EDGES RACK_MAX_FEEDS
+
+struct relay {
+    int npsus, nfeeds;
+    int64_t grace_ns;
+    bool *own; /* read by this controller's devices */
+    /* a secondary's side: its own PSUs */
+    struct relay_told *mine;
+    bool *mine_fresh; /* read (or told) since the start: worth forwarding */
+    struct driver_psu_reading *tel;
+    struct relay_told edges[MAX_EDGES]; /* feed edges not forwarded yet */
+    size_t nedges;
+    /* the primary's side: the others' PSUs */
+    bool primary;
+    uint8_t *owner;      /* the node that last told of it, 0 none */
+    int64_t *heard_ns;   /* when, INT64_MIN never */
+    int64_t *due_ns;     /* unknown when not heard by then; INT64_MAX none */
+    bool *unheard;       /* made unknown for want of a word (until heard) */
+    uint8_t *unheard_of; /* the node whose silence did it, 0 none told of it */
+    char (*why)[RELAY_WHY_LEN];
+    struct relay_inputs out;
+};
+
+struct relay *relay_new(const struct rack *r, const bool *own, int64_t grace_ns)
+{
+    struct relay *rl = calloc(1, sizeof(*rl));
+    if (!rl)
+        return NULL;
+    size_t n = r->npsus > 0 ? (size_t)r->npsus : 1;
+    rl->npsus = r->npsus;
+    rl->nfeeds = r->nfeeds;
+    rl->grace_ns = grace_ns;
+    rl->own = calloc(n, sizeof(*rl->own));
+    rl->mine = calloc(n, sizeof(*rl->mine));
+    rl->mine_fresh = calloc(n, sizeof(*rl->mine_fresh));
+    rl->tel = calloc(n, sizeof(*rl->tel));
+    rl->owner = calloc(n, sizeof(*rl->owner));
+    rl->heard_ns = calloc(n, sizeof(*rl->heard_ns));
+    rl->due_ns = calloc(n, sizeof(*rl->due_ns));
+    rl->unheard = calloc(n, sizeof(*rl->unheard));
+    rl->unheard_of = calloc(n, sizeof(*rl->unheard_of));
+    rl->why = calloc(n, sizeof(*rl->why));
+    rl->out.in = calloc(n + MAX_EDGES, sizeof(*rl->out.in));
+    rl->out.why = calloc(n + MAX_EDGES, sizeof(*rl->out.why));
+    if (!rl->own || !rl->mine || !rl->mine_fresh || !rl->tel || !rl->owner || !rl->heard_ns ||
+        !rl->due_ns || !rl->unheard || !rl->unheard_of || !rl->why || !rl->out.in || !rl->out.why) {
+        relay_free(rl);
+        return NULL;
+    }
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *p = &r->psus[i];
+        rl->own[i] = own && own[i];
+        /* what its driver believes until it says otherwise: the rack it
+         * opened with (a driver tells what differs from that) */
+        enum policy_input_kind k = p->health == RACK_PSU_FAILED     ? POLICY_PSU_FAIL
+                                   : p->health == RACK_PSU_DEGRADED ? POLICY_PSU_DEGRADE
+                                   : p->health == RACK_PSU_UNKNOWN  ? POLICY_PSU_UNKNOWN
+                                                                    : POLICY_PSU_REPAIR;
+        rl->mine[i] = (struct relay_told){
+            .index = i, .kind = k, .watts_mw = k == POLICY_PSU_DEGRADE ? p->derated_mw : 0};
+        rl->tel[i] = (struct driver_psu_reading){i, -1, -1, -1, -1, -1, true};
+        rl->heard_ns[i] = INT64_MIN;
+        rl->due_ns[i] = INT64_MAX;
+    }
+    return rl;
+}
+
+void relay_free(struct relay *rl)
+{
+    if (!rl)
+        return;
+    free(rl->own);
+    free(rl->mine);
+    free(rl->mine_fresh);
+    free(rl->tel);
+    free(rl->owner);
+    free(rl->heard_ns);
+    free(rl->due_ns);
+    free(rl->unheard);
+    free(rl->unheard_of);
+    free(rl->why);
+    free(rl->out.in);
+    free(rl->out.why);
+    free(rl);
+}
+
+static bool psu_kind(enum policy_input_kind k)
+{
+    return k == POLICY_PSU_REPAIR || k == POLICY_PSU_DEGRADE || k == POLICY_PSU_FAIL ||
+           k == POLICY_PSU_UNKNOWN;
+}
+
+static bool feed_kind(enum policy_input_kind k)
+{
+    return k == POLICY_FEED_FAIL || k == POLICY_FEED_REPAIR;
+}
+
+/* ---- a secondary's side ---- */
+
+bool relay_take_report(struct relay *rl, const struct driver_report *rep)
+{
+    bool changed = false;
+    for (size_t k = 0; k < rep->ninputs; k++) {
+        const struct policy_input *in = &rep->inputs[k];
+        const char *note =
+            rep->input_notes && rep->input_notes[k][0] ? rep->input_notes[k] : rep->note;
+        if (psu_kind(in->kind) && in->index >= 0 && in->index < rl->npsus && rl->own[in->index]) {
+            struct relay_told *t = &rl->mine[in->index];
+            int64_t w = in->kind == POLICY_PSU_DEGRADE ? in->watts_mw : 0;
+            changed = changed || t->kind != in->kind || t->watts_mw != w;
+            t->kind = in->kind;
+            t->watts_mw = w;
+            snprintf(t->note, sizeof(t->note), "%s", note);
+            rl->mine_fresh[in->index] = true;
+        } else if (feed_kind(in->kind) && in->index >= 0 && in->index < rl->nfeeds) {
+            changed = true;
+            if (rl->nedges == MAX_EDGES) /* the oldest goes: the latest word counts */
+                memmove(rl->edges, rl->edges + 1, (MAX_EDGES - 1) * sizeof(*rl->edges));
+            else
+                rl->nedges++;
+            struct relay_told *e = &rl->edges[rl->nedges - 1];
+            *e = (struct relay_told){.index = in->index, .kind = in->kind};
+            snprintf(e->note, sizeof(e->note), "%s", note);
+        }
+    }
+    for (size_t k = 0; k < rep->npsus; k++) {
+        int i = rep->psus[k].psu;
+        if (i < 0 || i >= rl->npsus || !rl->own[i])
+            continue;
+        rl->tel[i] = rep->psus[k];
+        rl->mine_fresh[i] = rl->mine_fresh[i] || !rep->psus[k].unread;
+    }
+    return changed;
+}
+
+void relay_drop_edges(struct relay *rl)
+{
+    rl->nedges = 0;
+}
+
+static int set_new(json_t *o, const char *key, json_t *v)
+{
+    return v ? json_object_set_new(o, key, v) : -1;
+}
+
+int relay_encode(struct relay *rl, const struct rack *r, const char *device, char **json)
+{
+    json_t *o = json_object(), *ps = json_array(), *fs = json_array();
+    int bad = !o || !ps || !fs || set_new(o, "device", json_string(device ? device : ""));
+    size_t sent = 0;
+    for (int i = 0; !bad && i < rl->npsus && sent < RELAY_MAX_PSUS; i++) {
+        if (!rl->own[i] || !rl->mine_fresh[i])
+            continue; /* not its, or not read yet: nothing to tell */
+        const struct relay_told *t = &rl->mine[i];
+        const struct driver_psu_reading *x = &rl->tel[i];
+        json_t *p = json_object();
+        bad = !p || json_array_append_new(ps, p) || set_new(p, "psu", json_string(r->psus[i].id)) ||
+              set_new(p, "told", json_string(policy_input_name(t->kind))) ||
+              set_new(p, "watts_mw", json_integer(t->watts_mw)) ||
+              set_new(p, "note", json_string(t->note)) ||
+              set_new(p, "out_mw", json_integer(x->out_mw)) ||
+              set_new(p, "in_mw", json_integer(x->in_mw)) ||
+              set_new(p, "out_mv", json_integer(x->out_mv)) ||
+              set_new(p, "out_ma", json_integer(x->out_ma)) ||
+              set_new(p, "temp_mc", json_integer(x->temp_mc)) ||
+              set_new(p, "unread", json_boolean(x->unread));
+        sent++;
+    }
+    for (size_t k = 0; !bad && k < rl->nedges; k++) {
+        const struct relay_told *e = &rl->edges[k];
+        json_t *f = json_object();
+        bad = !f || json_array_append_new(fs, f) ||
+              set_new(f, "feed", json_string(r->feeds[e->index])) ||
+              set_new(f, "told", json_string(policy_input_name(e->kind))) ||
+              set_new(f, "note", json_string(e->note));
+    }
+    if (!bad) {
+        bad = json_object_set(o, "psus", ps) || json_object_set(o, "feeds", fs);
+    }
+    *json = bad ? NULL : json_dumps(o, JSON_COMPACT);
+    json_decref(ps);
+    json_decref(fs);
+    json_decref(o);
+    if (!*json)
+        return -1;
+    rl->nedges = 0;
+    return 0;
+}
+
+/* ---- the primary's side ---- */
+
+static int kind_named(const char *s, bool feed)
+{
+    static const enum policy_input_kind kinds[] = {POLICY_PSU_REPAIR, POLICY_PSU_DEGRADE,
+                                                   POLICY_PSU_FAIL,   POLICY_PSU_UNKNOWN,
+                                                   POLICY_FEED_FAIL,  POLICY_FEED_REPAIR};
+    for (size_t k = 0; s && k < sizeof(kinds) / sizeof(*kinds); k++)
+        if (feed == feed_kind(kinds[k]) && !strcmp(s, policy_input_name(kinds[k])))
+            return (int)kinds[k];
+    return -1;
+}
+
+static int feed_index(const struct rack *r, const char *id)
+{
+    for (int i = 0; id && i < r->nfeeds; i++)
+        if (!strcmp(id, r->feeds[i]))
+            return i;
+    return -1;
+}
+
+static int psu_index(const struct rack *r, const char *id)
+{
+    for (int i = 0; id && i < r->npsus; i++)
+        if (!strcmp(id, r->psus[i].id))
+            return i;
+    return -1;
+}
+
+/* A telemetry figure: an integer, -1 for none, else within bounds. */
+static int figure(json_t *p, const char *key, int64_t max, int64_t *out)
+{
+    json_t *v = json_object_get(p, key);
+    if (!json_is_integer(v))
+        return -1;
+    json_int_t x = json_integer_value(v);
+    if (x < -1 || x > max)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static const char *text(json_t *o, const char *key, size_t max)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s && strlen(s) < max ? s : NULL;
+}
+
+int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay_forward *f,
+                 char *err, size_t errlen)
+{
+    json_error_t je;
+    memset(f, 0, sizeof(*f));
+    json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "a forward is not a JSON object%s%s", o ? "" : ": ",
+                 o ? "" : je.text);
+        json_decref(o);
+        return -1;
+    }
+    int rc = -1;
+    json_t *ps = json_object_get(o, "psus"), *fs = json_object_get(o, "feeds"), *p;
+    const char *dev = text(o, "device", sizeof(f->device));
+    size_t k;
+    if (!dev || !json_is_array(ps) || !json_is_array(fs)) {
+        snprintf(err, errlen, "a forward needs device, psus and feeds");
+        goto out;
+    }
+    snprintf(f->device, sizeof(f->device), "%s", dev);
+    if (json_array_size(ps) > RELAY_MAX_PSUS || json_array_size(fs) > RACK_MAX_FEEDS) {
+        snprintf(err, errlen, "a forward tells of too many PSUs or feeds");
+        goto out;
+    }
+    json_array_foreach(ps, k, p)
+    {
+        const char *id = text(p, "psu", RACK_ID_LEN), *note = text(p, "note", RELAY_NOTE_LEN);
+        int i = psu_index(r, id), kind = kind_named(text(p, "told", 32), false);
+        struct relay_told *t = &f->psus[k];
+        struct driver_psu_reading *x = &f->tel[k];
+        json_t *unread = json_object_get(p, "unread");
+        if (i < 0 || kind < 0 || !note || !json_is_boolean(unread) ||
+            figure(p, "watts_mw", r->psus[i].rated_mw, &t->watts_mw) ||
+            figure(p, "out_mw", INT64_C(1) << 40, &x->out_mw) ||
+            figure(p, "in_mw", INT64_C(1) << 40, &x->in_mw) ||
+            figure(p, "out_mv", INT64_C(1) << 40, &x->out_mv) ||
+            figure(p, "out_ma", INT64_C(1) << 40, &x->out_ma) ||
+            figure(p, "temp_mc", INT64_C(1) << 30, &x->temp_mc)) {
+            snprintf(err, errlen, "a forward's psus[%zu] is not a PSU of this rack told right", k);
+            goto out;
+        }
+        t->index = x->psu = i;
+        t->kind = (enum policy_input_kind)kind;
+        snprintf(t->note, sizeof(t->note), "%s", note);
+        x->unread = json_is_true(unread);
+        f->npsus++;
+    }
+    json_array_foreach(fs, k, p)
+    {
+        const char *id = text(p, "feed", RACK_ID_LEN), *note = text(p, "note", RELAY_NOTE_LEN);
+        int i = feed_index(r, id);
+        int kind = kind_named(text(p, "told", 32), true);
+        if (i < 0 || kind < 0 || !note) {
+            snprintf(err, errlen, "a forward's feeds[%zu] is not a feed of this rack told right",
+                     k);
+            goto out;
+        }
+        f->feeds[k] = (struct relay_told){.index = i, .kind = (enum policy_input_kind)kind};
+        snprintf(f->feeds[k].note, sizeof(f->feeds[k].note), "%s", note);
+        f->nfeeds++;
+    }
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* Whether the rack already holds what t tells. */
+static bool holds(const struct rack *r, const struct relay_told *t)
+{
+    const struct rack_psu *p = &r->psus[t->index];
+    switch (t->kind) {
+    case POLICY_PSU_REPAIR:
+        return p->health == RACK_PSU_OK;
+    case POLICY_PSU_DEGRADE:
+        return p->health == RACK_PSU_DEGRADED && p->derated_mw == t->watts_mw;
+    case POLICY_PSU_FAIL:
+        return p->health == RACK_PSU_FAILED;
+    case POLICY_PSU_UNKNOWN: /* a failed PSU stays failed until read again (policy.h) */
+        return p->health == RACK_PSU_UNKNOWN || p->health == RACK_PSU_FAILED;
+    default:
+        return true;
+    }
+}
+
+static void emit(struct relay *rl, enum policy_input_kind kind, int index, int64_t watts_mw,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void emit(struct relay *rl, enum policy_input_kind kind, int index, int64_t watts_mw,
+                 const char *fmt, ...)
+{
+    if (rl->out.n >= (size_t)rl->npsus + MAX_EDGES)
+        return;
+    rl->out.in[rl->out.n] = (struct policy_input){kind, index, watts_mw};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rl->out.why[rl->out.n], RELAY_WHY_LEN, fmt, ap);
+    va_end(ap);
+    rl->out.n++;
+}
+
+const struct relay_inputs *relay_heard(struct relay *rl, uint8_t from,
+                                       const struct relay_forward *f, const struct rack *r,
+                                       int64_t now)
+{
+    rl->out.n = 0;
+    for (size_t k = 0; k < f->npsus; k++) {
+        const struct relay_told *t = &f->psus[k];
+        int i = t->index;
+        if (i < 0 || i >= rl->npsus || rl->own[i])
+            continue; /* its own reads count here, not another's word */
+        bool was_unheard = rl->unheard[i];
+        rl->owner[i] = from;
+        rl->heard_ns[i] = now;
+        rl->unheard[i] = false;
+        rl->why[i][0] = '\0';
+        if (rl->primary)
+            rl->due_ns[i] = now + rl->grace_ns;
+        if (!holds(r, t) || (was_unheard && t->kind == POLICY_PSU_UNKNOWN))
+            emit(rl, t->kind, i, t->watts_mw, "told by node %u (%s): %s", from, f->device, t->note);
+    }
+    for (size_t k = 0; k < f->nfeeds; k++) {
+        const struct relay_told *t = &f->feeds[k];
+        if (t->index >= 0 && t->index < r->nfeeds &&
+            r->feed_failed[t->index] != (t->kind == POLICY_FEED_FAIL))
+            emit(rl, t->kind, t->index, 0, "told by node %u (%s): %s", from, f->device, t->note);
+    }
+    return &rl->out;
+}
+
+void relay_primary(struct relay *rl, int64_t now)
+{
+    /* a secondary hears no forwards: each gets the grace from now */
+    rl->primary = true;
+    for (int i = 0; i < rl->npsus; i++)
+        if (!rl->own[i] && !rl->unheard[i])
+            rl->due_ns[i] = now + rl->grace_ns;
+}
+
+void relay_not_primary(struct relay *rl)
+{
+    rl->primary = false;
+    for (int i = 0; i < rl->npsus; i++) {
+        rl->due_ns[i] = INT64_MAX;
+        rl->unheard[i] = false;
+        rl->why[i][0] = '\0';
+    }
+}
+
+/* PSU i is unknown for want of a word: the input, once. */
+static void unheard(struct relay *rl, const struct rack *r, int i, const char *why)
+{
+    rl->due_ns[i] = INT64_MAX;
+    if (rl->unheard[i])
+        return;
+    rl->unheard[i] = true;
+    rl->unheard_of[i] = rl->owner[i];
+    snprintf(rl->why[i], sizeof(rl->why[i]), "%s", why);
+    if (r->psus[i].health == RACK_PSU_OK || r->psus[i].health == RACK_PSU_DEGRADED)
+        emit(rl, POLICY_PSU_UNKNOWN, i, 0, "%s", why);
+}
+
+const struct relay_inputs *relay_peer_dead(struct relay *rl, uint8_t node, const struct rack *r)
+{
+    rl->out.n = 0;
+    if (!rl->primary)
+        return &rl->out;
+    char why[RELAY_WHY_LEN];
+    for (int i = 0; i < rl->npsus; i++) {
+        if (rl->own[i] || rl->owner[i] != node || rl->unheard[i])
+            continue;
+        snprintf(
+            why, sizeof(why),
+            "psu unknown: its controller, node %u, is lost (the rack bus heard nothing from it "
+            "for its missed heartbeats): dead or cut off, not failed",
+            node);
+        unheard(rl, r, i, why);
+    }
+    return &rl->out;
+}
+
+const struct relay_inputs *relay_due(struct relay *rl, const struct rack *r, int64_t now)
+{
+    rl->out.n = 0;
+    if (!rl->primary)
+        return &rl->out;
+    char why[RELAY_WHY_LEN];
+    for (int i = 0; i < rl->npsus; i++) {
+        if (rl->own[i] || rl->due_ns[i] > now)
+            continue;
+        if (rl->owner[i])
+            snprintf(why, sizeof(why),
+                     "psu unknown: its controller, node %u, has not told of it for %.1f s: dead, "
+                     "cut off, or it cannot read it",
+                     rl->owner[i], (double)(now - rl->heard_ns[i]) / 1e9);
+        else
+            snprintf(
+                why, sizeof(why),
+                "psu unknown: no controller has told of it in the %.1f s since this one became "
+                "primary: the one that reads it is dead or cut off",
+                (double)rl->grace_ns / 1e9);
+        unheard(rl, r, i, why);
+    }
+    return &rl->out;
+}
+
+int64_t relay_next_due(const struct relay *rl)
+{
+    int64_t next = INT64_MAX;
+    for (int i = 0; rl->primary && i < rl->npsus; i++)
+        if (rl->due_ns[i] < next)
+            next = rl->due_ns[i];
+    return next;
+}
+
+int relay_alarms(const struct relay *rl, const struct rack *r, struct alarm_set *set)
+{
+    for (unsigned node = 1; node <= 255; node++) {
+        char list[ALARM_REASON_LEN - 100] = "", subject[16], why[ALARM_REASON_LEN];
+        size_t used = 0;
+        for (int i = 0; i < rl->npsus; i++) {
+            if (!rl->unheard[i] || rl->unheard_of[i] != node)
+                continue;
+            if (used < sizeof(list))
+                used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "",
+                                         r->psus[i].id);
+        }
+        if (!list[0])
+            continue;
+        snprintf(subject, sizeof(subject), "node %u", node);
+        snprintf(why, sizeof(why),
+                 "nothing heard from it (dead or cut off): the PSUs it reads, %s, are unknown",
+                 list);
+        if (alarm_set_add(set, ALARM_PEER_LOST, subject, why))
+            return -1;
+    }
+    return 0;
+}
+
+const char *relay_unknown_reason(const struct relay *rl, int i)
+{
+    return i >= 0 && i < rl->npsus && rl->unheard[i] ? rl->why[i] : NULL;
+}
