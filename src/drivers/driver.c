@@ -113,6 +113,7 @@ void driver_report_clear(struct driver_report *rep)
     rep->ninputs = 0;
     rep->npsus = 0;
     rep->nunits = 0;
+    rep->fenced_by = 0;
     rep->note[0] = '\0';
 }
 

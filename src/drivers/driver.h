@@ -80,6 +80,10 @@ struct driver_report {
      * A PSU's reading is fresh when it is in psus and not unread. */
     int *read;
     size_t nread, read_cap;
+    /* a command device refused a command because it holds this higher
+     * epoch (docs/controllers.md "Fencing"): this controller was replaced
+     * and the driver commands nothing more; 0: none */
+    uint64_t fenced_by;
 };
 
 /* Appends to a report; 0, or -1 when out of memory (the report keeps what it
@@ -128,6 +132,23 @@ struct driver_ops {
      * configured interval (a new alarm to confirm), in CLOCK_MONOTONIC ns;
      * INT64_MAX for no wish. */
     int64_t (*next_due_ns)(void *inst);
+    /*
+     * Optional: drivers of command devices with an owner-epoch register
+     * (docs/controllers.md "Fencing and wiring"; the Modbus drivers). Sets
+     * the epoch this controller commands with and fences: writes it to every
+     * command device of the instance. From then on every command carries
+     * it, and the driver puts back no decision made before (its fixes are
+     * forgotten: the new primary reads the devices and decides). Returns 0
+     * (every command device holds epoch now), -1 with err (one did not
+     * answer: the others are fenced, and every later command carries the
+     * epoch anyway), or -2 with *seen the higher epoch a device holds (this
+     * controller was replaced: it commands nothing). Epoch 0 stands down:
+     * the driver commands nothing (act returns -1, no fixes) until fenced
+     * again. A driver without it sends bare commands, as a lone controller.
+     * act returns -2 for a command refused by a device fenced by a higher
+     * epoch; the next poll's report says which (fenced_by).
+     */
+    int (*fence)(void *inst, uint64_t epoch, uint64_t *seen, char *err, size_t errlen);
 };
 
 /* The driver for a device kind, or NULL when this build has none for it. */

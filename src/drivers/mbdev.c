@@ -94,6 +94,9 @@ struct mbdev {
      * first read says whether it is powered (the lower power stands) */
     bool *check_power;
     int *server_unit; /* per server: the unit id of its chassis module, for notes */
+    /* Fencing (driver.h's fence): a controller of a cluster that is not the
+     * primary, or was replaced, commands nothing (no act, no fix). */
+    bool stood_down;
 };
 
 static int64_t mono_ns(void)
@@ -575,6 +578,8 @@ static void reconcile(struct mbdev *m, const struct rack *r)
 static void apply_fixes(struct mbdev *m)
 {
     char err[256];
+    if (m->stood_down)
+        return;
     for (int i = 0; i < m->npsus; i++) {
         if (!m->fix_psu[i])
             continue;
@@ -750,6 +755,10 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
     settle_health(m);
     m->out = NULL;
     apply_fixes(m);
+    if (mbdrv_fenced_by(m->bus)) {
+        m->stood_down = true;
+        out->fenced_by = mbdrv_fenced_by(m->bus);
+    }
     report_read(m, now, out);
     /* the counters for the operator; devices that stopped answering: the
      * worker logs it once, the operator sees the device down */
@@ -794,9 +803,28 @@ static int64_t mbdev_next_due_ns(void *inst)
     return mbdrv_next_due_ns(((struct mbdev *)inst)->bus);
 }
 
+static int act(struct mbdev *m, const struct policy_action *a, char *err, size_t errlen);
+
+/* A command refused by a module fenced by a higher epoch: this controller
+ * was replaced; it commands nothing more (the report says by what). */
 static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_t errlen)
 {
     struct mbdev *m = inst;
+    if (m->stood_down) {
+        snprintf(err, errlen, "not the primary: commands withheld (%s)",
+                 mbdrv_fenced_by(m->bus) ? "fenced by a higher epoch" : "stood down");
+        return -1;
+    }
+    int rc = act(m, a, err, errlen);
+    if (rc == -2 || (rc && mbdrv_fenced_by(m->bus))) {
+        m->stood_down = true;
+        return -2;
+    }
+    return rc;
+}
+
+static int act(struct mbdev *m, const struct policy_action *a, char *err, size_t errlen)
+{
     if (a->kind == POLICY_ACT_SWITCH) {
         struct where w = m->psu_switch[a->psu];
         if (w.dev < 0)
@@ -851,10 +879,71 @@ static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_
     }
 }
 
+/* Adopts what the modules showed at their last read as what the controller
+ * wants, and forgets the fixes: a new primary puts back none of the
+ * decisions made before it (they may be a replaced primary's, or stale),
+ * and never raises a server to match its rack; it decides anew. */
+static void adopt_devices(struct mbdev *m)
+{
+    for (int i = 0; i < m->npsus; i++) {
+        m->fix_psu[i] = false;
+        m->want_open[i] = false;
+        int bus;
+        struct where w = m->psu_switch[i];
+        m->want_bus[i] =
+            w.dev >= 0 && mbdrv_last_switch(m->bus, w.dev, w.item, &bus) == 0 ? bus : -1;
+    }
+    for (int i = 0; i < m->nservers; i++) {
+        m->fix_server[i] = false;
+        struct mbdrv_slot sl;
+        struct where w = m->server[i];
+        if (w.dev < 0 || mbdrv_last_slot(m->bus, w.dev, w.item, &sl)) {
+            m->want_power[i] = -1;
+            continue;
+        }
+        bool on = sl.present && sl.state != RACKMOD_SLOT_OFF;
+        m->want_power[i] = on ? 1 : 0;
+        m->want_cap_mw[i] = on ? sl.cap_mw : 0;
+    }
+}
+
+static int mbdev_fence(void *inst, uint64_t epoch, uint64_t *seen, char *err, size_t errlen)
+{
+    struct mbdev *m = inst;
+    *seen = 0;
+    mbdrv_set_epoch(m->bus, epoch);
+    if (epoch == 0) {
+        m->stood_down = true;
+        return 0;
+    }
+    adopt_devices(m);
+    int rc = 0;
+    for (int k = 0; k < mbdrv_device_count(m->bus); k++) {
+        if (!mbdrv_is_command_device(m->bus, k))
+            continue;
+        uint64_t s;
+        char e[256];
+        int r = mbdrv_fence(m->bus, k, &s, e, sizeof(e));
+        if (r == -2) {
+            if (s > *seen)
+                *seen = s;
+            if (rc != -2)
+                snprintf(err, errlen, "%s", e);
+            rc = -2;
+        } else if (r == -1 && rc == 0) {
+            snprintf(err, errlen, "%s", e);
+            rc = -1;
+        }
+    }
+    m->stood_down = rc == -2;
+    return rc;
+}
+
 #define MBDEV_OPS(name)                                                                            \
     {                                                                                              \
         .kind = name, .open = mbdev_open, .poll = mbdev_poll, .act = mbdev_act,                    \
         .close = mbdev_close, .fd = mbdev_fd, .next_due_ns = mbdev_next_due_ns,                    \
+        .fence = mbdev_fence,                                                                      \
     }
 const struct driver_ops mbdev_tcp_ops = MBDEV_OPS("modbus-tcp");
 const struct driver_ops mbdev_rtu_ops = MBDEV_OPS("modbus-rtu");

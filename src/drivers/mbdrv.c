@@ -62,6 +62,10 @@ struct mbdrv_bus {
     int cursor;     /* round robin: the device to look at first */
     uint64_t round; /* count of mbdrv_poll_once calls, from 1 */
     int64_t now_ns; /* now_ns of the last poll: the time frame writes are stamped in */
+    /* Fencing (rackmod.h): the epoch every command to a module carries; 0
+     * sends bare commands (a lone controller). fenced_by: the highest owner
+     * epoch above it that a module refused a command with; 0 none. */
+    uint64_t epoch, fenced_by;
 };
 
 static void sleep_ns(int64_t ns)
@@ -501,7 +505,7 @@ int mbdrv_discover(struct mbdrv_bus *b, const struct mbdrv_device_config *tmpl,
 
 /* ---- transactions ------------------------------------------------------- */
 
-enum op { OP_READ, OP_WRITE_REG, OP_WRITE_COIL };
+enum op { OP_READ, OP_WRITE_REG, OP_WRITE_COIL, OP_WRITE_REGS };
 
 enum outcome {
     ANSWERED,  /* the device replied with data */
@@ -511,9 +515,10 @@ enum outcome {
 
 static const char *op_name(enum op op)
 {
-    return op == OP_READ        ? "read registers (0x03)"
-           : op == OP_WRITE_REG ? "write register (0x06)"
-                                : "write coil (0x05)";
+    return op == OP_READ         ? "read registers (0x03)"
+           : op == OP_WRITE_REG  ? "write register (0x06)"
+           : op == OP_WRITE_REGS ? "fenced write (0x10)"
+                                 : "write coil (0x05)";
 }
 
 static int64_t first_probe_gap(const struct mbdrv_bus *b)
@@ -617,6 +622,8 @@ static enum outcome try_once(struct mbdrv_bus *b, struct device *d, enum op op, 
         }
     } else if (op == OP_WRITE_REG) {
         rc = modbus_write_register(b->ctx, addr, (uint16_t)value);
+    } else if (op == OP_WRITE_REGS) {
+        rc = modbus_write_registers(b->ctx, addr, n, regs);
     } else {
         rc = modbus_write_bit(b->ctx, addr, value ? 1 : 0);
     }
@@ -684,6 +691,10 @@ static enum outcome transact(struct mbdrv_bus *b, struct device *d, int64_t now_
                 set_state(b, d, MBDRV_LIVE, now_ns, "answered");
             if (o == ANSWERED || !exception_retryable(*exc))
                 break;
+            /* a module's refusal of a fenced write is 0x04 too: the caller
+             * reads the owner epoch before it tries again */
+            if (op == OP_WRITE_REGS && *exc == MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE)
+                break;
             continue;
         }
         d->st.consecutive_failures++;
@@ -699,6 +710,9 @@ static enum outcome transact(struct mbdrv_bus *b, struct device *d, int64_t now_
         char what[64], tries[32] = "";
         if (op == OP_READ)
             snprintf(what, sizeof(what), "%s %d..%d", op_name(op), addr, addr + n - 1);
+        else if (op == OP_WRITE_REGS)
+            snprintf(what, sizeof(what), "%s %d..%d, epoch %llu", op_name(op), addr, addr + n - 1,
+                     (unsigned long long)b->epoch);
         else
             snprintf(what, sizeof(what), "%s %d = %d", op_name(op), addr, value);
         if (made > 1)
@@ -1168,6 +1182,55 @@ static int do_write(struct mbdrv_bus *b, struct device *d, enum op op, int addr,
     return 0;
 }
 
+/*
+ * A command with the bus's epoch (rackmod.h "Fencing"): the epoch words and
+ * the command's words in one 0x10 request. A refusal (0x04) is checked by
+ * reading the module's owner epoch: higher than ours, the module was fenced
+ * by a newer primary: -2, and fenced_by says by what; no retry. Otherwise it
+ * was an ordinary failure of the device, and the write is tried again.
+ */
+static int do_fenced(struct mbdrv_bus *b, struct device *d, const uint16_t *cmd, int ncmd,
+                     char *err, size_t errlen)
+{
+    uint16_t words[RACKMOD_EPOCH_WORDS + RACKMOD_SLOT_CMD_WORDS];
+    rackmod_epoch_put(b->epoch, words);
+    if (ncmd > 0)
+        memcpy(words + RACKMOD_EPOCH_WORDS, cmd, (size_t)ncmd * sizeof(*cmd));
+    int n = RACKMOD_EPOCH_WORDS + ncmd, exc;
+    for (int again = 0; again < 2; again++) {
+        d->st.writes++;
+        enum outcome o = transact(b, d, b->now_ns, OP_WRITE_REGS, RACKMOD_FENCED_CMD, n, words, 0,
+                                  &exc, err, errlen);
+        if (o == ANSWERED)
+            return 0;
+        d->st.write_errors++;
+        if (o != EXCEPTION || exc != MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE)
+            return -1;
+        uint16_t owner[RACKMOD_EPOCH_WORDS];
+        char rerr[200];
+        if (transact(b, d, b->now_ns, OP_READ, RACKMOD_OWNER_EPOCH, RACKMOD_EPOCH_WORDS, owner, 0,
+                     &exc, rerr, sizeof(rerr)) != ANSWERED) {
+            seterr(err, errlen,
+                   "unit %d (%s): refused (exception 4), and its owner epoch "
+                   "could not be read: %s",
+                   d->cfg.unit, mbdrv_kind_name(d->cfg.kind), rerr);
+            return -1;
+        }
+        uint64_t seen = rackmod_epoch_get(owner);
+        if (!rackmod_fence_check(seen, b->epoch)) {
+            if (seen > b->fenced_by)
+                b->fenced_by = seen;
+            snprintf(d->st.last_error, sizeof(d->st.last_error),
+                     "unit %d (%s): fenced: it holds epoch %llu, higher than ours (%llu)",
+                     d->cfg.unit, mbdrv_kind_name(d->cfg.kind), (unsigned long long)seen,
+                     (unsigned long long)b->epoch);
+            seterr(err, errlen, "%s", d->st.last_error);
+            return -2;
+        }
+    }
+    return -1;
+}
+
 static int slot_ok(struct device *d, int slot, char *err, size_t errlen)
 {
     if (slot < 0 || slot >= d->cfg.count) {
@@ -1189,7 +1252,10 @@ int mbdrv_set_switch(struct mbdrv_bus *b, int dev, int psu, int bus, bool on, ch
                d->cfg.unit, mbdrv_kind_name(d->cfg.kind), psu, bus, d->cfg.count, d->cfg.nbuses);
         return -1;
     }
-    int rc = do_write(b, d, OP_WRITE_COIL, RACKMOD_SW_COIL(psu, bus), on, err, errlen);
+    /* fenced: one position per PSU, so opening it opens it from any bus */
+    const uint16_t cmd[RACKMOD_SW_CMD_WORDS] = {(uint16_t)psu, on ? (uint16_t)(bus + 1) : 0};
+    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SW_CMD_WORDS, err, errlen)
+                      : do_write(b, d, OP_WRITE_COIL, RACKMOD_SW_COIL(psu, bus), on, err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN); /* read the new position back at the next poll */
     return rc;
@@ -1200,7 +1266,9 @@ int mbdrv_set_slot_power(struct mbdrv_bus *b, int dev, int slot, bool on, char *
     struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
     if (!d || slot_ok(d, slot, err, errlen) < 0)
         return -1;
-    int rc = do_write(b, d, OP_WRITE_COIL, RACKMOD_SLOT_COIL(slot), on, err, errlen);
+    const uint16_t cmd[] = {(uint16_t)slot, RACKMOD_OP_POWER, on};
+    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, err, errlen)
+                      : do_write(b, d, OP_WRITE_COIL, RACKMOD_SLOT_COIL(slot), on, err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN);
     return rc;
@@ -1217,8 +1285,10 @@ int mbdrv_set_slot_cap(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, c
                mbdrv_kind_name(d->cfg.kind), slot, (long long)cap_mw, UINT16_MAX);
         return -1;
     }
-    int rc = do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_CAP_W),
-                      (int)(cap_mw / 1000), err, errlen);
+    const uint16_t cmd[] = {(uint16_t)slot, RACKMOD_OP_CAP_W, (uint16_t)(cap_mw / 1000)};
+    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, err, errlen)
+                      : do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_CAP_W),
+                                 (int)(cap_mw / 1000), err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN);
     return rc;
@@ -1229,8 +1299,10 @@ int mbdrv_clear_ask(struct mbdrv_bus *b, int dev, int slot, char *err, size_t er
     struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
     if (!d || slot_ok(d, slot, err, errlen) < 0)
         return -1;
-    int rc = do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_ASK),
-                      RACKMOD_ASK_NONE, err, errlen);
+    const uint16_t cmd[] = {(uint16_t)slot, RACKMOD_OP_CLEAR_ASK, 0};
+    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, err, errlen)
+                      : do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_ASK),
+                                 RACKMOD_ASK_NONE, err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN);
     return rc;
@@ -1241,8 +1313,10 @@ int mbdrv_clear_lost(struct mbdrv_bus *b, int dev, int slot, char *err, size_t e
     struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
     if (!d || slot_ok(d, slot, err, errlen) < 0)
         return -1;
-    int rc =
-        do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_LOST), 0, err, errlen);
+    const uint16_t cmd[] = {(uint16_t)slot, RACKMOD_OP_CLEAR_LOST, 0};
+    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, err, errlen)
+                      : do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_LOST), 0,
+                                 err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN);
     return rc;
@@ -1271,4 +1345,73 @@ int mbdrv_write_coil(struct mbdrv_bus *b, int dev, int coil, bool on, char *err,
         return -1;
     }
     return do_write(b, d, OP_WRITE_COIL, coil, on, err, errlen);
+}
+
+void mbdrv_set_epoch(struct mbdrv_bus *b, uint64_t epoch)
+{
+    b->epoch = epoch;
+    if (!rackmod_fence_check(b->fenced_by, epoch) || epoch == 0)
+        return;
+    b->fenced_by = 0; /* a higher epoch of ours: the refusals seen are past */
+}
+
+uint64_t mbdrv_epoch(const struct mbdrv_bus *b)
+{
+    return b->epoch;
+}
+
+uint64_t mbdrv_fenced_by(const struct mbdrv_bus *b)
+{
+    return b->fenced_by;
+}
+
+bool mbdrv_is_command_device(const struct mbdrv_bus *b, int dev)
+{
+    return dev >= 0 && dev < b->ndevs &&
+           (b->devs[dev].cfg.kind == MBDRV_SIM_SWITCH ||
+            b->devs[dev].cfg.kind == MBDRV_SIM_CHASSIS);
+}
+
+int mbdrv_fence(struct mbdrv_bus *b, int dev, uint64_t *seen, char *err, size_t errlen)
+{
+    *seen = 0;
+    struct device *d = writable(b, dev, -1, err, errlen);
+    if (!d)
+        return -1;
+    if (!mbdrv_is_command_device(b, dev)) {
+        seterr(err, errlen, "unit %d (%s): has no owner epoch", d->cfg.unit,
+               mbdrv_kind_name(d->cfg.kind));
+        return -1;
+    }
+    if (b->epoch == 0) {
+        seterr(err, errlen, "unit %d (%s): no epoch to fence with", d->cfg.unit,
+               mbdrv_kind_name(d->cfg.kind));
+        return -1;
+    }
+    int rc = do_fenced(b, d, NULL, 0, err, errlen);
+    if (rc == -2)
+        *seen = b->fenced_by;
+    return rc;
+}
+
+int mbdrv_last_slot(const struct mbdrv_bus *b, int dev, int slot, struct mbdrv_slot *out)
+{
+    if (dev < 0 || dev >= b->ndevs || b->devs[dev].cfg.kind != MBDRV_SIM_CHASSIS)
+        return -1;
+    const struct device *d = &b->devs[dev];
+    if (slot < 0 || slot >= d->cfg.count || !d->seen[slot])
+        return -1;
+    *out = d->slots[slot];
+    return 0;
+}
+
+int mbdrv_last_switch(const struct mbdrv_bus *b, int dev, int psu, int *bus)
+{
+    if (dev < 0 || dev >= b->ndevs || b->devs[dev].cfg.kind != MBDRV_SIM_SWITCH)
+        return -1;
+    const struct device *d = &b->devs[dev];
+    if (psu < 0 || psu >= d->cfg.count || !d->seen[psu])
+        return -1;
+    *bus = d->sw_bus[psu];
+    return 0;
 }

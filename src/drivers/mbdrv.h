@@ -263,4 +263,30 @@ int mbdrv_write_register(struct mbdrv_bus *b, int dev, int reg, uint16_t value, 
                          size_t errlen);
 int mbdrv_write_coil(struct mbdrv_bus *b, int dev, int coil, bool on, char *err, size_t errlen);
 
+/* ---- fencing (rackmod.h "Fencing", docs/controllers.md) ---------------------
+ * With an epoch set (not 0), every command above to the switch and chassis
+ * modules (mbdrv_set_switch, _slot_power, _slot_cap, _clear_ask, _clear_lost)
+ * is one write multiple registers (0x10) to RACKMOD_FENCED_CMD carrying the
+ * epoch and the command; a switch opened is opened from whatever bus it is
+ * on. A module that refuses it (exception 0x04) has its owner epoch read
+ * back: higher than ours, the call returns -2 (this controller was replaced;
+ * it is not tried again) and mbdrv_fenced_by says the epoch. With epoch 0 the
+ * commands are bare writes as before (a lone controller). mbdrv_write_register
+ * and mbdrv_write_coil stay bare. */
+void mbdrv_set_epoch(struct mbdrv_bus *b, uint64_t epoch);
+uint64_t mbdrv_epoch(const struct mbdrv_bus *b);
+/* The highest owner epoch above ours a module refused a command with since
+ * the epoch was last raised; 0 for none. */
+uint64_t mbdrv_fenced_by(const struct mbdrv_bus *b);
+/* A switch or chassis module: a device with an owner epoch. */
+bool mbdrv_is_command_device(const struct mbdrv_bus *b, int dev);
+/* The fence: the bus's epoch alone to one module. 0; -1 with err (no
+ * answer, not a module, no epoch set); -2 with *seen the module's higher
+ * owner epoch. */
+int mbdrv_fence(struct mbdrv_bus *b, int dev, uint64_t *seen, char *err, size_t errlen);
+/* What a module showed at its last read: a chassis slot, a switch position
+ * (-1 on no bus). 0, or -1 when not read yet (or not such a device). */
+int mbdrv_last_slot(const struct mbdrv_bus *b, int dev, int slot, struct mbdrv_slot *out);
+int mbdrv_last_switch(const struct mbdrv_bus *b, int dev, int psu, int *bus);
+
 #endif
