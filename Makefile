@@ -33,6 +33,7 @@ test-asan: deps
 bench: build
 	@$(BUILD)/bench-policy
 	@$(BUILD)/bench-auth
+	@$(BUILD)/bench-rackbus
 
 # rackpowerd against rackpower-sim serve: fault to action, Modbus polling cost,
 # memory (docs/benchmarks.md). About 3 minutes; figures only, never a test.
@@ -56,7 +57,7 @@ bench-abuse: build
 # Every libFuzzer target (cmake/fuzz.cmake), built with clang in $(FUZZ) and
 # run FUZZ_SECONDS each: inputs per second and findings (docs/benchmarks.md).
 FUZZ_TARGETS = fuzz_rackfile fuzz_config fuzz_mbsrv_tcp fuzz_mbsrv_rtu fuzz_uart fuzz_control fuzz_orv3 \
-	fuzz_pmbus fuzz_api fuzz_tokens
+	fuzz_pmbus fuzz_api fuzz_tokens fuzz_rackbus
 fuzz:
 	@sh scripts/deps.sh fuzz
 	@cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_FUZZ=ON \

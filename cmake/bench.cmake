@@ -26,3 +26,8 @@ target_link_libraries(bench-auth PRIVATE rpauth rputil)
 # The journal's pruning against the loop's appends (docs/benchmarks.md).
 add_executable(bench-prune bench/bench_prune.c)
 target_link_libraries(bench-prune PRIVATE rpdaemon)
+
+# What a rack bus message costs: encode + HMAC, decode + HMAC check, the
+# replay guard (rpnode: cmake/node.cmake).
+add_executable(bench-rackbus bench/bench_rackbus.c)
+target_link_libraries(bench-rackbus PRIVATE rpnode rputil)

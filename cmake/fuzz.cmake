@@ -27,3 +27,4 @@ rp_fuzz(fuzz_orv3 rpwire_orv3 m)       # ORv3 register images, health, monitor
 rp_fuzz(fuzz_pmbus rpwire_pmbus m)     # PMBus words and status registers
 rp_fuzz(fuzz_api rpdaemon)             # the HTTP API: paths, queries, bodies
 rp_fuzz(fuzz_tokens rpauth)            # the tokens file, Host, Content-Type, Authorization
+rp_fuzz(fuzz_rackbus rpwire_bus)       # the rack bus's datagrams: lengths, HMAC, every type

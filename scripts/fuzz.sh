@@ -11,7 +11,7 @@ build="$1"
 seconds="$2"
 shift 2
 cd "$(dirname "$0")/.."
-targets="${*:-fuzz_rackfile fuzz_config fuzz_mbsrv_tcp fuzz_mbsrv_rtu fuzz_control fuzz_orv3 fuzz_pmbus fuzz_api fuzz_tokens}"
+targets="${*:-fuzz_rackfile fuzz_config fuzz_mbsrv_tcp fuzz_mbsrv_rtu fuzz_control fuzz_orv3 fuzz_pmbus fuzz_api fuzz_tokens fuzz_rackbus}"
 mkdir -p "$build/findings" "$build/logs"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1
