@@ -277,6 +277,49 @@ static void test_bad_forwards_are_refused_with_a_reason(void **state)
     assert_int_equal(f.feeds[0].kind, POLICY_FEED_REPAIR);
 }
 
+static void test_a_command_goes_to_the_primary_with_who_and_role(void **state)
+{
+    (void)state;
+    struct hub_cmd *c = hub_cmd_new(HUB_PSU_OUT, "ps3", "fan swap", "uid:0");
+    snprintf(c->role, sizeof(c->role), "admin");
+    c->dry_run = true;
+    char *json;
+    assert_int_equal(relay_cmd_encode(c, &json), 0);
+    struct hub_cmd got = {0};
+    assert_int_equal(relay_cmd_decode(json, strlen(json), 2, &got, err, sizeof(err)), 0);
+    assert_int_equal(got.kind, HUB_PSU_OUT);
+    assert_string_equal(got.id, "ps3");
+    assert_string_equal(got.note, "fan swap");
+    assert_string_equal(got.who, "uid:0 (admin) via node 2");
+    assert_string_equal(got.role, "admin");
+    assert_true(got.dry_run);
+    assert_false(got.force);
+    free(json);
+    assert_true(relay_cmd_forwarded(HUB_POWER_ON));
+    assert_false(relay_cmd_forwarded(HUB_RELOAD));
+    assert_false(relay_cmd_forwarded(HUB_SHUTDOWN));
+    c->kind = HUB_RELOAD; /* the controller's own: never forwarded */
+    assert_int_equal(relay_cmd_encode(c, &json), -1);
+    free(c);
+
+    static const char *const bad[] = {
+        "{\"kind\":\"power_on\",\"id\":\"db1\",\"note\":\"\",\"who\":\"x\",\"role\":"
+        "\"viewer\",\"dry_run\":false,\"force\":false}",
+        "{\"kind\":\"reload\",\"id\":\"\",\"note\":\"\",\"who\":\"x\",\"role\":\"admin\","
+        "\"dry_run\":false,\"force\":false}",
+        "{\"kind\":\"power_on\",\"id\":\"db1\",\"note\":\"\",\"who\":\"x\",\"role\":"
+        "\"admin\",\"dry_run\":0,\"force\":false}",
+        "{\"kind\":\"power_on\"}",
+        "nonsense",
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
+        err[0] = '\0';
+        if (relay_cmd_decode(bad[k], strlen(bad[k]), 2, &got, err, sizeof(err)) != -1)
+            fail_msg("accepted: %s", bad[k]);
+        assert_true(err[0] != '\0');
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -290,6 +333,7 @@ int main(void)
         T(test_a_dead_peer_makes_its_psus_unknown_at_once_and_alarmed),
         T(test_a_secondary_declares_nothing_unknown),
         T(test_bad_forwards_are_refused_with_a_reason),
+        T(test_a_command_goes_to_the_primary_with_who_and_role),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -755,6 +755,7 @@ static enum MHD_Result command(struct api *a, struct MHD_Connection *c, enum hub
         return send_error(c, 503, NULL, "out of memory");
     cmd->dry_run = b.dry_run;
     cmd->force = b.force;
+    snprintf(cmd->role, sizeof(cmd->role), "%s", auth_role_name(w->role));
     pthread_mutex_lock(&a->mu);
     if (a->stopping) {
         pthread_mutex_unlock(&a->mu);

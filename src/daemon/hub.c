@@ -218,6 +218,8 @@ void hub_answer(struct hub *h, struct hub_cmd *c, int status, char *body)
     c->done = true;
     c->next = NULL;
     pthread_mutex_unlock(&h->mu);
+    if (c->on_answer)
+        c->on_answer(c->on_answer_arg, c);
     tell(h, c);
     hub_cmd_put(h, c);
 }

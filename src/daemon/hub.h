@@ -52,13 +52,19 @@ struct hub_cmd {
     char id[RACK_ID_LEN + 32]; /* as asked: may name nothing */
     char note[256];            /* the operator's reason, "" when none */
     char who[80];              /* who asked: a token's name or "uid:N" (the journal says) */
+    char role[12];             /* the role the API gave them ("viewer" ...), "" unsaid */
     bool dry_run;              /* out/in service: answer what it would do, do nothing */
     bool force;                /* out of service: even when it sheds or caps someone */
     /* the answer, set by the loop */
     int status; /* HTTP status */
     char *body; /* JSON, malloc'd */
     bool done;  /* under the hub's mutex */
-    int refs;   /* the asking thread and the hub: the last one frees */
+    /* Optional: told of the answer on the answering (loop) thread, before
+     * the watcher: a command forwarded by another controller goes back to
+     * it this way (relay.h). */
+    void (*on_answer)(void *arg, const struct hub_cmd *c);
+    void *on_answer_arg;
+    int refs; /* the asking thread and the hub: the last one frees */
     struct hub_cmd *next;
 };
 

@@ -492,3 +492,83 @@ const char *relay_unknown_reason(const struct relay *rl, int i)
 {
     return i >= 0 && i < rl->npsus && rl->unheard[i] ? rl->why[i] : NULL;
 }
+
+/* ---- commands ---- */
+
+static const struct {
+    enum hub_cmd_kind kind;
+    const char *name;
+} cmd_names[] = {
+    {HUB_POWER_ON, "power_on"}, {HUB_POWER_OFF, "power_off"}, {HUB_PSU_OUT, "psu_out"},
+    {HUB_PSU_IN, "psu_in"},     {HUB_BUS_OUT, "bus_out"},     {HUB_BUS_IN, "bus_in"},
+};
+
+bool relay_cmd_forwarded(enum hub_cmd_kind kind)
+{
+    for (size_t k = 0; k < sizeof(cmd_names) / sizeof(*cmd_names); k++)
+        if (cmd_names[k].kind == kind)
+            return true;
+    return false;
+}
+
+int relay_cmd_encode(const struct hub_cmd *c, char **json)
+{
+    const char *name = NULL;
+    for (size_t k = 0; k < sizeof(cmd_names) / sizeof(*cmd_names); k++)
+        if (cmd_names[k].kind == c->kind)
+            name = cmd_names[k].name;
+    *json = NULL;
+    if (!name)
+        return -1;
+    json_t *o = json_pack("{sssssssssssbsb}", "kind", name, "id", c->id, "note", c->note, "who",
+                          c->who, "role", c->role, "dry_run", c->dry_run, "force", c->force);
+    if (o)
+        *json = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return *json ? 0 : -1;
+}
+
+int relay_cmd_decode(const char *json, size_t len, uint8_t from, struct hub_cmd *c, char *err,
+                     size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+    const char *kind = text(o, "kind", 16), *id = text(o, "id", sizeof(c->id)),
+               *note = text(o, "note", sizeof(c->note)), *who = text(o, "who", sizeof(c->who)),
+               *role = text(o, "role", sizeof(c->role));
+    json_t *dry = json_object_get(o, "dry_run"), *force = json_object_get(o, "force");
+    int rc = -1;
+    if (!json_is_object(o) || !kind || !id || !note || !who || !role || !json_is_boolean(dry) ||
+        !json_is_boolean(force)) {
+        snprintf(err, errlen,
+                 "a forwarded command needs kind, id, note, who, role, dry_run and "
+                 "force, each of its type and length");
+        goto out;
+    }
+    size_t k = 0;
+    while (k < sizeof(cmd_names) / sizeof(*cmd_names) && strcmp(cmd_names[k].name, kind))
+        k++;
+    if (k == sizeof(cmd_names) / sizeof(*cmd_names)) {
+        snprintf(err, errlen, "a forwarded command of kind '%s': not one a secondary forwards",
+                 kind);
+        goto out;
+    }
+    if (strcmp(role, "operator") && strcmp(role, "admin")) {
+        snprintf(err, errlen,
+                 "a forwarded command from a '%s': commands need an operator or an "
+                 "admin",
+                 role);
+        goto out;
+    }
+    c->kind = cmd_names[k].kind;
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    snprintf(c->note, sizeof(c->note), "%s", note);
+    snprintf(c->who, sizeof(c->who), "%s (%s) via node %u", who[0] ? who : "someone", role, from);
+    snprintf(c->role, sizeof(c->role), "%s", role);
+    c->dry_run = json_is_true(dry);
+    c->force = json_is_true(force);
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}

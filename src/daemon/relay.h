@@ -34,6 +34,7 @@
 
 #include "alarms.h"
 #include "driver.h"
+#include "hub.h"
 #include "policy.h"
 #include "rack.h"
 
@@ -136,5 +137,22 @@ int relay_alarms(const struct relay *rl, const struct rack *r, struct alarm_set 
 /* Why PSU i is unknown when it is for want of a word, else NULL (the
  * reason of its psu_unknown alarm). */
 const char *relay_unknown_reason(const struct relay *rl, int i);
+
+/* ---- commands given to a secondary (its API), carried out by the primary ---- */
+
+/* Whether a command of this kind goes to the primary (power on/off, out of
+ * and back in service); reload and shutdown are the controller's own. */
+bool relay_cmd_forwarded(enum hub_cmd_kind kind);
+
+/* A command as a FORWARD's payload: what, on what, why, and who asked with
+ * the role the secondary's API gave them. JSON text (malloc'd, *json).
+ * 0, or -1 when out of memory. */
+int relay_cmd_encode(const struct hub_cmd *c, char **json);
+
+/* The command node `from` forwarded, into c (a fresh hub_cmd): its who
+ * becomes "WHO (ROLE) via node FROM" for the journal. A command needs the
+ * role operator or admin. 0, or -1 with err. */
+int relay_cmd_decode(const char *json, size_t len, uint8_t from, struct hub_cmd *c, char *err,
+                     size_t errlen);
 
 #endif
