@@ -38,3 +38,4 @@ rp_test(test_simdrv rpdriver rpphys)
 # Fencing end to end below the daemon: the Modbus engine and driver against
 # the simulated modules (simdevs) served over TCP by the test itself.
 rp_test(test_mbfence rpdriver rpsimdev Threads::Threads)
+rp_test(test_devices_fence rpdaemon rpsimdev Threads::Threads)

@@ -34,6 +34,7 @@
 #include "rackfile.h"
 #include "rackmod.h"
 #include "simdevs.h"
+#include "simdevs_tcp.h"
 
 static const char *rack_text =
     "rack:\n"
@@ -50,133 +51,10 @@ static const char *rack_text =
 
 #define SW RACKMOD_SWITCH_UNIT
 #define C1 RACKMOD_CHASSIS_UNIT_BASE
-#define MAX_CLIENTS 4
-
-/* ---- the simulated modules on a TCP port --------------------------------- */
-
-static struct {
-    struct phys ph;
-    struct simdevs d;
-    int lfd, port;
-    pthread_t th;
-    pthread_mutex_t mu;
-    atomic_int stop;
-    int fenced_writes; /* 0x10 requests to RACKMOD_FENCED_CMD */
-} srv;
-
-static void answer(int fd, uint8_t *buf, size_t *have)
-{
-    for (;;) {
-        int n = mbsrv_tcp_frame_len(buf, *have);
-        if (n <= 0) {
-            if (n < 0)
-                *have = 0;
-            return;
-        }
-        uint8_t rsp[MBSRV_TCP_MAX];
-        pthread_mutex_lock(&srv.mu);
-        if (buf[7] == 0x10 && (buf[8] << 8 | buf[9]) == RACKMOD_FENCED_CMD)
-            srv.fenced_writes++;
-        size_t r = mbsrv_handle(&simdevs_ops, &srv.d, buf[6], buf + 7, (size_t)n - 7, rsp + 7);
-        pthread_mutex_unlock(&srv.mu);
-        memcpy(rsp, buf, 4);
-        rsp[4] = (uint8_t)((r + 1) >> 8);
-        rsp[5] = (uint8_t)(r + 1);
-        rsp[6] = buf[6];
-        if (write(fd, rsp, 7 + r) < 0)
-            return;
-        memmove(buf, buf + n, *have - (size_t)n);
-        *have -= (size_t)n;
-    }
-}
-
-static void *serve(void *arg)
-{
-    (void)arg;
-    struct pollfd p[1 + MAX_CLIENTS];
-    uint8_t buf[MAX_CLIENTS][1024];
-    size_t have[MAX_CLIENTS] = {0};
-    int nc = 0;
-    p[0] = (struct pollfd){.fd = srv.lfd, .events = POLLIN};
-    while (!atomic_load(&srv.stop)) {
-        if (poll(p, (nfds_t)(1 + nc), 20) <= 0)
-            continue;
-        for (int i = 0; i < nc; i++) {
-            if (!(p[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            ssize_t k = read(p[1 + i].fd, buf[i] + have[i], sizeof(buf[i]) - have[i]);
-            if (k <= 0) { /* the client closed: keep its place, no more reads */
-                close(p[1 + i].fd);
-                p[1 + i].fd = -1;
-                continue;
-            }
-            have[i] += (size_t)k;
-            answer(p[1 + i].fd, buf[i], &have[i]);
-        }
-        if ((p[0].revents & POLLIN) && nc < MAX_CLIENTS) {
-            int c = accept(srv.lfd, NULL, NULL);
-            if (c >= 0) {
-                have[nc] = 0;
-                p[1 + nc++] = (struct pollfd){.fd = c, .events = POLLIN};
-            }
-        }
-    }
-    for (int i = 0; i < nc; i++)
-        if (p[1 + i].fd >= 0)
-            close(p[1 + i].fd);
-    return NULL;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    struct rack r;
-    char err[256];
-    if (rackfile_load_string("t.yaml", rack_text, strlen(rack_text), &r, NULL, err, sizeof(err)))
-        fail_msg("%s", err);
-    assert_int_equal(phys_init(&srv.ph, &r, 7, 1000000000LL, 0), 0);
-    rack_free(&r);
-    assert_int_equal(simdevs_init(&srv.d, &srv.ph, 0), 0);
-    pthread_mutex_init(&srv.mu, NULL);
-    srv.fenced_writes = 0;
-    atomic_store(&srv.stop, 0);
-    srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    assert_int_equal(bind(srv.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(srv.lfd, 8), 0);
-    assert_int_equal(getsockname(srv.lfd, (struct sockaddr *)&a, &al), 0);
-    srv.port = ntohs(a.sin_port);
-    assert_int_equal(pthread_create(&srv.th, NULL, serve, NULL), 0);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    atomic_store(&srv.stop, 1);
-    pthread_join(srv.th, NULL);
-    close(srv.lfd);
-    simdevs_free(&srv.d);
-    phys_free(&srv.ph);
-    pthread_mutex_destroy(&srv.mu);
-    return 0;
-}
-
-static uint64_t owner(int unit)
-{
-    pthread_mutex_lock(&srv.mu);
-    uint64_t e = simdevs_owner_epoch(&srv.d, unit);
-    pthread_mutex_unlock(&srv.mu);
-    return e;
-}
-
-static bool powered(int server)
-{
-    pthread_mutex_lock(&srv.mu);
-    bool on = srv.ph.srv[server].powered;
-    pthread_mutex_unlock(&srv.mu);
-    return on;
+    return setup_rack(rack_text);
 }
 
 /* ---- the engine ------------------------------------------------------------ */

@@ -892,6 +892,37 @@ static void test_config_node_section(void **state)
                         "peers, multicast, key_file, heartbeat_ms, missed_heartbeats)");
 }
 
+#define NODE_1 "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k}\n"
+
+/* Under node:, every device that commands must fence (its commands carry the
+ * epoch); one that only reads is fine, and each is marked clustered. */
+static void test_config_cluster_refuses_command_devices_without_an_epoch(void **state)
+{
+    (void)state;
+    assert_int_equal(load_config(CONF_RACK "devices:\n"
+                                           "  - {kind: hwmon, path: /sys/class/hwmon/hwmon3, "
+                                           "psu: ps2}\n"
+                                           "  - kind: modbus-tcp\n"
+                                           "    host: 10.0.0.5\n"
+                                           "    units:\n"
+                                           "      - {unit: 1, switches: [ps2, ps1]}\n"
+                                           "      - {unit: 10, chassis: c1}\n" NODE_1),
+                     0);
+    assert_true(dc.devices[0].clustered);
+    assert_true(dc.devices[1].clustered);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    /* a lone controller: nothing is marked, the simulated rack is fine */
+    assert_int_equal(load_config(CONF_RACK "devices:\n  - {kind: sim}\n"), 0);
+    assert_false(dc.devices[0].clustered);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    expect_config_error(CONF_RACK NODE_1 "devices:\n  - {kind: sim}\n",
+                        "t.yaml:14:5: devices[0] (sim): its commands cannot carry an epoch; a "
+                        "cluster (node: at line 12) needs command devices with an owner-epoch "
+                        "register (docs/controllers.md)");
+}
+
 static void test_config_loads_every_device_field(void **state)
 {
     (void)state;
@@ -1269,6 +1300,8 @@ int main(void)
         cmocka_unit_test_teardown(test_config_api_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_api_security_keys, teardown),
         cmocka_unit_test_teardown(test_config_node_section, teardown),
+        cmocka_unit_test_teardown(test_config_cluster_refuses_command_devices_without_an_epoch,
+                                  teardown),
         cmocka_unit_test_teardown(test_config_reads_the_keys_of_the_drivers_it_is_given, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

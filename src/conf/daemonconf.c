@@ -469,6 +469,27 @@ static int set_journal(struct conf_ctx *c, const struct conf_field *f, const yam
 
 /* ---- entry points ---- */
 
+/*
+ * A controller of a cluster commands only devices that fence (their
+ * commands carry its epoch): a stale primary must be able to do nothing.
+ * A device that reads only (hwmon) is fine.
+ */
+static int check_cluster_devices(struct conf_ctx *c, const yaml_node_t *devices)
+{
+    struct rackfile_daemon *d = c->d;
+    for (size_t i = 0; i < d->ndevices; i++) {
+        d->devices[i].clustered = true;
+        const struct daemonconf_driver *drv = driver_of(c->drivers, d->devices[i].kind);
+        if (drv && drv->unfenced_commands)
+            return conf_fail(c, conf_seq_item(c, devices, i),
+                             "devices[%zu] (%s): its commands cannot carry an epoch; a cluster "
+                             "(node: at line %d) needs command devices with an owner-epoch "
+                             "register (docs/controllers.md)",
+                             i, drv->kind, d->node.line);
+    }
+    return 0;
+}
+
 static int parse_top(struct conf_ctx *c, const yaml_node_t *root, void *arg)
 {
     (void)arg;
@@ -481,6 +502,8 @@ static int parse_top(struct conf_ctx *c, const yaml_node_t *root, void *arg)
     if (!vals[TOP_API] && conf_parse_map(c, &none, &api_table, &c->d->api, sub))
         return -1;
     if (!vals[TOP_JOURNAL] && conf_parse_map(c, &none, &journal_table, &c->d->journal, sub))
+        return -1;
+    if (c->d->node.address && vals[TOP_DEVICES] && check_cluster_devices(c, vals[TOP_DEVICES]))
         return -1;
     return 0;
 }

@@ -68,6 +68,9 @@ struct rackfile_device {
     /* hwmon */
     char path[256];
     int psu;
+    /* set by the loader when the config has node: (a controller of a
+     * cluster): the device's driver commands nothing until fenced */
+    bool clustered;
 };
 
 #define RACKFILE_API_NAMES 8 /* hosts:, origins: */

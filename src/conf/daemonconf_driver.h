@@ -24,6 +24,10 @@ struct daemonconf_driver {
     /* Simulates the whole rack: it answers for every element, so it is the
      * only entry of `devices:`. */
     bool whole_rack;
+    /* Commands the rack (grants, sheds, switches) through devices without
+     * an owner-epoch register: its commands cannot be fenced, so a config
+     * with node: refuses it (docs/controllers.md "Fencing and wiring"). */
+    bool unfenced_commands;
     /* Optional: after the table, checks what depends on several keys or on
      * other entries (daemonconf_claim); vals as for conf_parse_map. */
     int (*check)(struct conf_ctx *c, const yaml_node_t *map, struct rackfile_device *dev,

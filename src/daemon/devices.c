@@ -32,6 +32,8 @@ struct worker {
     size_t nacts, cap;
     int64_t queued_ns; /* when the first of acts was queued (mono_ns) */
     int wake[2];       /* a byte in it: actions queued, or stop */
+    uint64_t epoch;    /* the epoch to command with (devices_fence); 0 none */
+    bool fence_asked;  /* devices_fence called: answer it */
 };
 
 struct devices {
@@ -70,13 +72,27 @@ void devices_describe(const struct rackfile_device *dev, char *buf, size_t len)
 
 /* Posts a message (taking rep's arrays) and wakes the loop. A message lost
  * to a failed allocation is a report missed: the next poll reports again. */
+static struct devices_msg *post_fence(struct worker *w, enum devices_msg_kind kind,
+                                      struct driver_report *rep, const char *text, int fence,
+                                      uint64_t epoch, uint64_t seen);
+
 static void post(struct worker *w, enum devices_msg_kind kind, struct driver_report *rep,
                  const char *text)
+{
+    post_fence(w, kind, rep, text, 0, 0, 0);
+}
+
+static struct devices_msg *post_fence(struct worker *w, enum devices_msg_kind kind,
+                                      struct driver_report *rep, const char *text, int fence,
+                                      uint64_t epoch, uint64_t seen)
 {
     struct devices *d = w->d;
     struct devices_msg *m = calloc(1, sizeof(*m));
     if (!m)
-        return;
+        return NULL;
+    m->fence = fence;
+    m->epoch = epoch;
+    m->seen = seen;
     m->kind = kind;
     m->dev = w->index;
     m->posted_ns = mono_ns();
@@ -93,6 +109,27 @@ static void post(struct worker *w, enum devices_msg_kind kind, struct driver_rep
     d->tail = m;
     pthread_mutex_unlock(&d->mu);
     d->wake(d->arg);
+    return m;
+}
+
+/*
+ * Gives an open driver the epoch to command with: at once after it opens
+ * (a clustered one stands down until it has an epoch) and when the loop asks.
+ * Answers the loop when it asked, or when an epoch was set. Returns true
+ * when a device refused it (this controller was replaced).
+ */
+static bool fence(struct worker *w, void *inst, uint64_t epoch, bool asked)
+{
+    char err[256] = "";
+    uint64_t seen = 0;
+    int rc = 0;
+    if (w->ops->fence && (w->dev->clustered || asked || epoch))
+        rc = w->ops->fence(inst, epoch, &seen, err, sizeof(err));
+    else
+        snprintf(err, sizeof(err), "no command device to fence");
+    if (asked || epoch)
+        post_fence(w, DEVICES_FENCE, NULL, err, rc, epoch, seen);
+    return rc == -2;
 }
 
 static void wake_worker(struct worker *w)
@@ -135,6 +172,7 @@ static void *worker_main(void *arg)
     int timeout_ms = (int)(w->dev->timeout_ns ? w->dev->timeout_ns / 1000000 : 1000);
     int64_t next_poll = mono_ns();
     bool up = false;
+    bool fenced = false; /* the open driver has the worker's epoch */
 
     for (;;) {
         if (!inst) {
@@ -154,12 +192,28 @@ static void *worker_main(void *arg)
                 pthread_mutex_unlock(&d->mu);
                 post(w, DEVICES_UP, NULL, "opened");
                 up = true;
+                fenced = false;
                 last_err[0] = '\0';
                 next_poll = mono_ns();
             } else if (strcmp(err, last_err)) {
                 snprintf(last_err, sizeof(last_err), "%s", err);
                 post(w, DEVICES_DOWN, NULL, err);
             }
+        }
+        /* the epoch before any action: the fence comes first */
+        pthread_mutex_lock(&d->mu);
+        bool asked = w->fence_asked;
+        uint64_t epoch = w->epoch;
+        w->fence_asked = false;
+        pthread_mutex_unlock(&d->mu);
+        if (!inst && asked) {
+            char why[300];
+            snprintf(why, sizeof(why), "not open: %s", last_err[0] ? last_err : "opening");
+            post_fence(w, DEVICES_FENCE, NULL, why, -1, epoch, 0);
+        } else if (inst && (asked || !fenced)) {
+            fenced = true;
+            if (fence(w, inst, epoch, asked))
+                next_poll = mono_ns(); /* replaced: the report says by what */
         }
         /* the driver may want a poll sooner than the interval (a new alarm
          * to confirm) and may have an alert line to wait on */
@@ -171,7 +225,7 @@ static void *worker_main(void *arg)
         for (;;) {
             if (!inst) /* decisions before open: open reconciles with the rack */
                 w->nacts = 0;
-            if (d->stop || w->nacts || alerted || mono_ns() >= until)
+            if (d->stop || w->nacts || w->fence_asked || alerted || mono_ns() >= until)
                 break;
             alerted = wait_until(w, until, fd);
         }
@@ -195,7 +249,16 @@ static void *worker_main(void *arg)
         bool ok = true;
         for (size_t k = 0; k < nacts; k++) {
             err[0] = '\0';
-            if (w->ops->act(inst, &acts[k], err, sizeof(err))) {
+            int rc = w->ops->act(inst, &acts[k], err, sizeof(err));
+            if (rc == -2) {
+                /* refused by a device fenced by a higher epoch: this
+                 * controller was replaced; the rest is not sent, and a
+                 * poll at once tells the loop by what (fenced_by) */
+                log_warnx("device %zu: %s", w->index + 1, err);
+                next_poll = mono_ns();
+                break;
+            }
+            if (rc) {
                 ok = false;
                 if (strcmp(err, last_err) || up) {
                     snprintf(last_err, sizeof(last_err), "%s", err);
@@ -228,7 +291,7 @@ static void *worker_main(void *arg)
                 up = false;
             }
             /* some of its devices may still have spoken */
-            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread)
+            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread || rep.fenced_by)
                 post(w, DEVICES_REPORT, &rep, NULL);
         } else {
             if (!up && ok) {
@@ -236,7 +299,7 @@ static void *worker_main(void *arg)
                 up = true;
                 last_err[0] = '\0';
             }
-            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread)
+            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread || rep.fenced_by)
                 post(w, DEVICES_REPORT, &rep, NULL);
         }
         if (!scheduled)
@@ -326,6 +389,20 @@ void devices_act(struct devices *d, const struct policy_action *a, size_t n)
         memcpy(w->acts + w->nacts, a, n * sizeof(*a));
         w->nacts += n;
         wake_worker(w);
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+void devices_fence(struct devices *d, uint64_t epoch)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < d->n; i++) {
+        d->w[i].epoch = epoch;
+        d->w[i].fence_asked = true;
+        if (d->w[i].started)
+            wake_worker(&d->w[i]);
     }
     pthread_mutex_unlock(&d->mu);
 }

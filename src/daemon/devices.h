@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "driver.h"
 #include "policy.h"
@@ -22,7 +23,8 @@
 enum devices_msg_kind {
     DEVICES_UP,     /* opened, or answering again after errors */
     DEVICES_DOWN,   /* text: what failed (open, poll or act) */
-    DEVICES_REPORT, /* rep: what a poll saw */
+    DEVICES_REPORT, /* rep: what a poll saw (rep.fenced_by: a command was refused) */
+    DEVICES_FENCE,  /* the answer to devices_fence: fence, epoch, seen, text */
 };
 
 struct devices_msg {
@@ -31,6 +33,11 @@ struct devices_msg {
     int64_t posted_ns; /* when the worker posted it (mono_ns) */
     struct driver_report rep;
     char text[256];
+    /* DEVICES_FENCE: the epoch it answers for; fence 0 fenced (or nothing
+     * to fence: text says so), -1 not reached (text: why), -2 refused: the
+     * device holds seen, a higher epoch (this controller was replaced) */
+    uint64_t epoch, seen;
+    int fence;
     struct devices_msg *next;
 };
 
@@ -47,6 +54,18 @@ struct devices *devices_start(const struct rackfile_device *devs, size_t n, cons
                               void (*wake)(void *arg), void *arg, char *err, size_t errlen);
 /* Queues decisions for every worker (each driver ignores what is not its). */
 void devices_act(struct devices *d, const struct policy_action *a, size_t n);
+/*
+ * Fencing (docs/controllers.md "Fencing and wiring"). Asks every worker to
+ * fence its command devices with epoch (driver.h's fence) before any action
+ * queued after this call, and from then on to send epoch with every
+ * command; epoch 0 stands them down (they command nothing). Each worker
+ * answers with one DEVICES_FENCE message: a driver without fence has
+ * nothing to fence (0); a worker whose driver is not open answers -1 at once
+ * and answers again when it opens. The devices of a clustered config
+ * (rackfile_device.clustered) start stood down: their drivers command
+ * nothing until fenced with an epoch.
+ */
+void devices_fence(struct devices *d, uint64_t epoch);
 /* The loop tells the rack as it now stands (after each decision), for the
  * drivers still to open. */
 void devices_rack(struct devices *d, const struct rack *rack);

@@ -707,6 +707,11 @@ static void handle_msg(struct engine *e, struct devices_msg *m)
         handle_report(e, m);
         return;
     }
+    if (m->kind == DEVICES_FENCE) { /* devices_fence's answer: the node's (issue 9) */
+        log_info("device %s: fence with epoch %llu: %d %s", v->name, (unsigned long long)m->epoch,
+                 m->fence, m->text);
+        return;
+    }
     bool up = m->kind == DEVICES_UP;
     bool again = !up && e->dev_down[m->dev]; /* the same outage, in other words */
     v->up = up;

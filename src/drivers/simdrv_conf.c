@@ -21,5 +21,8 @@ static const struct conf_field sim_fields[] = {
 static const struct conf_table sim_table = {
     .what = "sim device", .f = sim_fields, .n = sizeof(sim_fields) / sizeof(sim_fields[0])};
 
-const struct daemonconf_driver simdrv_conf_keys = {
-    .kind = "sim", .id = RACKFILE_DEV_SIM, .keys = &sim_table, .whole_rack = true};
+const struct daemonconf_driver simdrv_conf_keys = {.kind = "sim",
+                                                   .id = RACKFILE_DEV_SIM,
+                                                   .keys = &sim_table,
+                                                   .whole_rack = true,
+                                                   .unfenced_commands = true};
