@@ -24,7 +24,7 @@ add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
   src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/ledger.c
   src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/overdraw.c src/daemon/engine.c
-  src/daemon/prune.c src/daemon/node_io.c)
+  src/daemon/prune.c src/daemon/node_io.c src/daemon/replica.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
 target_link_libraries(rpdaemon PUBLIC rpnode rpauth rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
@@ -59,6 +59,7 @@ rp_test(test_view rpdaemon)
 rp_test(test_ages rpdaemon)
 rp_test(test_log rpdaemon)
 rp_test(test_node_io rpdaemon)
+rp_test(test_replica rpdaemon)
 rp_test(test_ctl_http rpctl)
 rp_test(test_auth rpauth)
 add_dependencies(test_ctl_http rackpowerctl) # it runs the binary against a canned status

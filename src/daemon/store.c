@@ -36,6 +36,8 @@ enum stmt {
     ST_PRUNE_NEW,
     ST_PRUNE_OLDEST,
     ST_PRUNE_DELETE,
+    ST_NODE_GET,
+    ST_NODE_PUT,
     ST_COUNT
 };
 
@@ -60,6 +62,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PRUNE_OLDEST] = "SELECT id, time, length(CAST(json AS BLOB)) FROM journal ORDER BY id "
                         "LIMIT ?",
     [ST_PRUNE_DELETE] = "DELETE FROM journal WHERE id <= ?",
+    [ST_NODE_GET] = "SELECT max_epoch, log_epoch, log_index FROM node WHERE one = 1",
+    [ST_NODE_PUT] = "INSERT OR REPLACE INTO node(one, max_epoch, log_epoch, log_index) "
+                    "VALUES (1, ?, ?, ?)",
 };
 
 static const char schema[] =
@@ -70,7 +75,9 @@ static const char schema[] =
     "  out_of_service INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS buses(bus TEXT PRIMARY KEY, out_of_service INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS journal(id INTEGER PRIMARY KEY, time REAL NOT NULL, "
-    "  event TEXT NOT NULL, json TEXT NOT NULL);";
+    "  event TEXT NOT NULL, json TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS node(one INTEGER PRIMARY KEY CHECK (one = 1), "
+    "  max_epoch INTEGER NOT NULL, log_epoch INTEGER NOT NULL, log_index INTEGER NOT NULL);";
 
 struct store {
     sqlite3 *db;
@@ -393,6 +400,36 @@ int64_t store_append(struct store *s, json_t *ev, char *err, size_t errlen)
         return -1;
     s->last_id = id;
     return id;
+}
+
+/* Epochs and indices are uint64_t; SQLite keeps them as their int64_t bits. */
+int store_node_get(struct store *s, struct store_node *x, char *err, size_t errlen)
+{
+    *x = (struct store_node){0};
+    sqlite3_stmt *q = stmt(s, ST_NODE_GET, err, errlen);
+    if (!q)
+        return -1;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        x->max_epoch = (uint64_t)sqlite3_column_int64(q, 0);
+        x->log_epoch = (uint64_t)sqlite3_column_int64(q, 1);
+        x->index = (uint64_t)sqlite3_column_int64(q, 2);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, "node", err, errlen);
+    return 0;
+}
+
+int store_node_put(struct store *s, const struct store_node *x, char *err, size_t errlen)
+{
+    sqlite3_stmt *q = stmt(s, ST_NODE_PUT, err, errlen);
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)x->max_epoch);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)x->log_epoch);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)x->index);
+    return run(s, q, "node", err, errlen);
 }
 
 int64_t store_last_id(struct store *s)

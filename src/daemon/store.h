@@ -43,6 +43,13 @@ struct store_bus {
     bool out_of_service;
 };
 
+/* A cluster member's position (node.h's node_disk): the highest epoch it
+ * has seen, and the epoch and index of the last ledger entry it holds. One
+ * row; zeros when none was written. */
+struct store_node {
+    uint64_t max_epoch, log_epoch, index;
+};
+
 /* Opens (creating when read-write) the database at path. NULL with err. */
 struct store *store_open(const char *path, bool readonly, char *err, size_t errlen);
 /* Closes; an open transaction is rolled back. A writer checkpoints the WAL
@@ -73,6 +80,11 @@ int store_put_bus(struct store *s, const struct store_bus *x, char *err, size_t 
 int64_t store_append(struct store *s, json_t *ev, char *err, size_t errlen);
 /* Highest id in the journal, 0 when empty, -1 on error. */
 int64_t store_last_id(struct store *s);
+
+/* The node's row (zeros when none), and writing it (inside the caller's
+ * transaction, or alone). 0, or -1 with err. */
+int store_node_get(struct store *s, struct store_node *x, char *err, size_t errlen);
+int store_node_put(struct store *s, const struct store_node *x, char *err, size_t errlen);
 
 /* Calls fn for every row; a non-zero return from fn stops and is returned. */
 int store_load_servers(struct store *s, int (*fn)(void *arg, const struct store_server *x),
