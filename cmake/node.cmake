@@ -12,8 +12,9 @@ target_link_libraries(rpwire_bus PUBLIC PkgConfig::GNUTLS)
 rp_test(test_rackbus rpwire_bus)
 
 # node: the pure protocol roles (src/node/), no I/O and no clock
-add_library(rpnode STATIC src/node/guard.c)
+add_library(rpnode STATIC src/node/guard.c src/node/node.c)
 target_include_directories(rpnode PUBLIC src/node)
-target_link_libraries(rpnode PUBLIC rpwire_bus)
+target_link_libraries(rpnode PUBLIC rpwire_bus rputil) # rputil: grow_to, for node_out
 
 rp_test(test_guard rpnode)
+rp_test(test_node rpnode)

@@ -115,13 +115,13 @@ static void test_every_type_round_trips(void **state)
     assert_int_equal(d.u.query.flags, RACKBUS_CAUGHT_UP);
 
     m = header(RACKBUS_STATUS);
-    m.u.status = (struct rackbus_status){2, 1, 0x103, 9, 0};
+    m.u.status = (struct rackbus_status){2, 1, 0x103, 9, RACKBUS_UNFIT};
     decode_ok(encode_ok(&m, &k), &k, &d);
     check_header(&m, &d);
     assert_int_equal(d.u.status.role, 2);
     assert_int_equal(d.u.status.primary, 1);
     assert_true(d.u.status.log_epoch == 0x103 && d.u.status.index == 9);
-    assert_int_equal(d.u.status.flags, 0);
+    assert_int_equal(d.u.status.flags, RACKBUS_UNFIT);
 
     m = header(RACKBUS_HEARTBEAT);
     m.to = 0;
@@ -405,7 +405,7 @@ static void test_payload_lengths_that_do_not_add_up_are_refused(void **state)
 
     m = header(RACKBUS_QUERY);
     len = encode_ok(&m, &k);
-    buf[RACKBUS_HEADER_BYTES + 16] = 0x03;
+    buf[RACKBUS_HEADER_BYTES + 16] = 0x04; /* bits 0 and 1 are caught-up and unfit */
     reseal(len, &k);
     decode_refused(len, &k, "query: undefined flags");
     m = header(RACKBUS_STATUS);

@@ -152,9 +152,9 @@ int rackbus_encode(const struct rackbus_msg *m, const struct rackbus_key *k, uin
     if (m->type == RACKBUS_FORWARD && m->u.forward.kind > RACKBUS_FWD_COMMAND)
         return fail(err, errlen, "forward kind %u (0 readings, 1 alert, 2 command)",
                     m->u.forward.kind);
-    if ((m->type == RACKBUS_QUERY && m->u.query.flags & ~RACKBUS_CAUGHT_UP) ||
-        (m->type == RACKBUS_STATUS && m->u.status.flags & ~RACKBUS_CAUGHT_UP))
-        return fail(err, errlen, "%s flags other than caught-up", rackbus_type_name(m->type));
+    if ((m->type == RACKBUS_QUERY && m->u.query.flags & ~RACKBUS_NODE_FLAGS) ||
+        (m->type == RACKBUS_STATUS && m->u.status.flags & ~RACKBUS_NODE_FLAGS))
+        return fail(err, errlen, "%s flags other than caught-up and unfit", rackbus_type_name(m->type));
 
     const uint8_t *payload = NULL;
     uint32_t plen = 0;
@@ -299,7 +299,7 @@ int rackbus_decode(const uint8_t *buf, size_t len, const struct rackbus_key *k,
         m->u.query.log_epoch = get_u64(&c);
         m->u.query.index = get_u64(&c);
         m->u.query.flags = get_u8(&c);
-        if (m->u.query.flags & ~RACKBUS_CAUGHT_UP)
+        if (m->u.query.flags & ~RACKBUS_NODE_FLAGS)
             return fail(err, errlen, "query: undefined flags 0x%02x", m->u.query.flags);
         break;
     case RACKBUS_STATUS:
@@ -308,7 +308,7 @@ int rackbus_decode(const uint8_t *buf, size_t len, const struct rackbus_key *k,
         m->u.status.log_epoch = get_u64(&c);
         m->u.status.index = get_u64(&c);
         m->u.status.flags = get_u8(&c);
-        if (m->u.status.flags & ~RACKBUS_CAUGHT_UP)
+        if (m->u.status.flags & ~RACKBUS_NODE_FLAGS)
             return fail(err, errlen, "status: undefined flags 0x%02x", m->u.status.flags);
         break;
     case RACKBUS_HEARTBEAT:

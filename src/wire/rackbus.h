@@ -39,6 +39,8 @@
 
 #define RACKBUS_TO_EVERYONE 0x01u /* header flags, bit 0 */
 #define RACKBUS_CAUGHT_UP 0x01u   /* QUERY and STATUS flags, bit 0 */
+#define RACKBUS_UNFIT 0x02u       /* QUERY and STATUS flags, bit 1: it will not stand */
+#define RACKBUS_NODE_FLAGS (RACKBUS_CAUGHT_UP | RACKBUS_UNFIT)
 
 enum rackbus_type {
     RACKBUS_QUERY = 1,     /* who is primary? */
@@ -68,13 +70,13 @@ enum rackbus_forward_kind {
 /* Bodies. Payloads point into the buffer decoded (or the caller's, to encode). */
 struct rackbus_query {
     uint64_t log_epoch, index;
-    uint8_t flags; /* RACKBUS_CAUGHT_UP */
+    uint8_t flags; /* RACKBUS_CAUGHT_UP, RACKBUS_UNFIT */
 };
 struct rackbus_status {
     uint8_t role;    /* the node's enum node_role; the wire does not interpret it */
     uint8_t primary; /* the address it believes is primary, 0 none */
     uint64_t log_epoch, index;
-    uint8_t flags; /* RACKBUS_CAUGHT_UP */
+    uint8_t flags; /* RACKBUS_CAUGHT_UP, RACKBUS_UNFIT */
 };
 struct rackbus_heartbeat {
     uint64_t log_epoch, index, commit;
