@@ -298,6 +298,14 @@ static void test_a_command_goes_to_the_primary_with_who_and_role(void **state)
     assert_true(relay_cmd_forwarded(HUB_POWER_ON));
     assert_false(relay_cmd_forwarded(HUB_RELOAD));
     assert_false(relay_cmd_forwarded(HUB_SHUTDOWN));
+    /* a long name is cut, the way it came is not */
+    memset(c->who, 'x', sizeof(c->who) - 1);
+    c->who[sizeof(c->who) - 1] = '\0';
+    assert_int_equal(relay_cmd_encode(c, &json), 0);
+    assert_int_equal(relay_cmd_decode(json, strlen(json), 2, &got, err, sizeof(err)), 0);
+    assert_int_equal(strlen(got.who), sizeof(got.who) - 1);
+    assert_non_null(strstr(got.who, "xxx (admin) via node 2"));
+    free(json);
     c->kind = HUB_RELOAD; /* the controller's own: never forwarded */
     assert_int_equal(relay_cmd_encode(c, &json), -1);
     free(c);

@@ -563,7 +563,11 @@ int relay_cmd_decode(const char *json, size_t len, uint8_t from, struct hub_cmd 
     c->kind = cmd_names[k].kind;
     snprintf(c->id, sizeof(c->id), "%s", id);
     snprintf(c->note, sizeof(c->note), "%s", note);
-    snprintf(c->who, sizeof(c->who), "%s (%s) via node %u", who[0] ? who : "someone", role, from);
+    /* the way it came stays whole: a long name is cut, not " via node N" */
+    char way[40];
+    int wl = snprintf(way, sizeof(way), " (%s) via node %u", role, from);
+    snprintf(c->who, sizeof(c->who), "%.*s%s", (int)(sizeof(c->who) - 1 - (size_t)wl),
+             who[0] ? who : "someone", way);
     snprintf(c->role, sizeof(c->role), "%s", role);
     c->dry_run = json_is_true(dry);
     c->force = json_is_true(force);
