@@ -234,5 +234,32 @@ w = client.write_register(106, 0x4141, slave=unit)
 if not isinstance(w, ExceptionResponse) or w.exception_code != 0x02:
     fail(f"unit {unit}: a write to the bootloader revision (106) was not refused with 0x02: {w}")
 ok()
+
+# ---- fencing (docs/sim-devices.md "Fencing"): chassis c1 (unit 10) takes an
+# owner epoch with a command in one write multiple registers; a lower epoch
+# and a bare coil are refused with exception 0x04
+C1, OWNER, FENCED = 10, 4096, 4100
+r = client.read_holding_registers(OWNER, 4, slave=C1)
+if r.isError() or r.registers != [0, 0, 0, 0]:
+    fail(f"unit {C1}: owner epoch before any fence: {r}")
+ok()
+w = client.write_registers(FENCED, [0, 0, 0, 513], slave=C1)
+r = client.read_holding_registers(OWNER, 4, slave=C1)
+if w.isError() or r.isError() or r.registers != [0, 0, 0, 513]:
+    fail(f"unit {C1}: the fence with epoch 513: {w}, owner {r}")
+ok()
+w = client.write_registers(FENCED, [0, 0, 0, 257, 0, 1, 0], slave=C1)
+if not isinstance(w, ExceptionResponse) or w.exception_code != 0x04:
+    fail(f"unit {C1}: a command with the lower epoch 257 was not refused with 0x04: {w}")
+ok()
+w = client.write_coil(0, False, slave=C1)
+if not isinstance(w, ExceptionResponse) or w.exception_code != 0x04:
+    fail(f"unit {C1}: a bare coil write after the fence was not refused with 0x04: {w}")
+ok()
+w = client.write_registers(FENCED, [0, 0, 0, 514, 0, 3, 0], slave=C1)  # slot 0: clear its ask
+r = client.read_holding_registers(OWNER + 3, 1, slave=C1)
+if w.isError() or r.isError() or r.registers != [514]:
+    fail(f"unit {C1}: a command with the higher epoch 514: {w}, owner {r}")
+ok()
 client.close()
 print(f"sim_pymodbus.py: {checks} checks passed")

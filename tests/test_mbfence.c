@@ -211,9 +211,18 @@ static void test_driver_fences_grants_and_stands_down_when_replaced(void **state
     assert_int_equal(mbdev_tcp_ops.fence(one.inst, 0x101, &seen, err, sizeof(err)), 0);
     assert_true(seen == 0);
     assert_true(owner(SW) == 0x101 && owner(C1) == 0x101);
-    struct policy_action grant = {.kind = POLICY_ACT_GRANT, .server = 1, .watts_mw = 1500000};
+    /* a grant (capped at 1200 W of its 1500) is one request: cap, power, ask cleared */
+    struct policy_input ask = {.kind = POLICY_POWER_ON, .index = 1};
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(phys_apply(&srv.ph, &ask, 0, err, sizeof(err)), 0);
+    pthread_mutex_unlock(&srv.mu);
+    int before_grant = srv.fenced_writes;
+    struct policy_action grant = {.kind = POLICY_ACT_GRANT, .server = 1, .watts_mw = 1200000};
     assert_int_equal(mbdev_tcp_ops.act(one.inst, &grant, err, sizeof(err)), 0);
+    assert_int_equal(srv.fenced_writes, before_grant + 1);
     assert_true(powered(1));
+    assert_int_equal(srv.ph.srv[1].cap_mw, 1200000);
+    assert_int_equal(srv.ph.srv[1].ask, RACKMOD_ASK_NONE);
     /* controller two stands down (a secondary): it commands nothing */
     assert_int_equal(mbdev_tcp_ops.fence(two.inst, 0, &seen, err, sizeof(err)), 0);
     struct policy_action shed = {.kind = POLICY_ACT_SHED, .server = 1};

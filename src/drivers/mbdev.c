@@ -866,10 +866,7 @@ static int act(struct mbdev *m, const struct policy_action *a, char *err, size_t
         return mbdrv_set_slot_cap(m->bus, w.dev, w.item, cap, err, errlen);
     case POLICY_ACT_GRANT:
     case POLICY_ACT_RESTORE:
-        if (mbdrv_set_slot_cap(m->bus, w.dev, w.item, cap, err, errlen) ||
-            mbdrv_set_slot_power(m->bus, w.dev, w.item, true, err, errlen))
-            return -1;
-        return mbdrv_clear_ask(m->bus, w.dev, w.item, err, errlen);
+        return mbdrv_grant_slot(m->bus, w.dev, w.item, cap, err, errlen);
     case POLICY_ACT_SHED:
         return mbdrv_set_slot_power(m->bus, w.dev, w.item, false, err, errlen);
     case POLICY_ACT_RELEASE:

@@ -1189,10 +1189,12 @@ static int do_write(struct mbdrv_bus *b, struct device *d, enum op op, int addr,
  * by a newer primary: -2, and fenced_by says by what; no retry. Otherwise it
  * was an ordinary failure of the device, and the write is tried again.
  */
+#define MAX_FENCED_CMD_WORDS (3 * RACKMOD_SLOT_CMD_WORDS)
+
 static int do_fenced(struct mbdrv_bus *b, struct device *d, const uint16_t *cmd, int ncmd,
                      char *err, size_t errlen)
 {
-    uint16_t words[RACKMOD_EPOCH_WORDS + RACKMOD_SLOT_CMD_WORDS];
+    uint16_t words[RACKMOD_EPOCH_WORDS + MAX_FENCED_CMD_WORDS];
     rackmod_epoch_put(b->epoch, words);
     if (ncmd > 0)
         memcpy(words + RACKMOD_EPOCH_WORDS, cmd, (size_t)ncmd * sizeof(*cmd));
@@ -1289,6 +1291,34 @@ int mbdrv_set_slot_cap(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, c
     int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, err, errlen)
                       : do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_CAP_W),
                                  (int)(cap_mw / 1000), err, errlen);
+    if (rc == 0)
+        all_due(d, INT64_MIN);
+    return rc;
+}
+
+int mbdrv_grant_slot(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, char *err,
+                     size_t errlen)
+{
+    struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
+    if (!d || slot_ok(d, slot, err, errlen) < 0)
+        return -1;
+    if (!b->epoch)
+        return mbdrv_set_slot_cap(b, dev, slot, cap_mw, err, errlen) ||
+                       mbdrv_set_slot_power(b, dev, slot, true, err, errlen) ||
+                       mbdrv_clear_ask(b, dev, slot, err, errlen)
+                   ? -1
+                   : 0;
+    if (cap_mw < 0 || cap_mw / 1000 > UINT16_MAX) {
+        seterr(err, errlen, "unit %d (%s): slot %d: cap %lld mW is outside 0..%d W", d->cfg.unit,
+               mbdrv_kind_name(d->cfg.kind), slot, (long long)cap_mw, UINT16_MAX);
+        return -1;
+    }
+    uint16_t s = (uint16_t)slot;
+    const uint16_t cmd[] = {s, RACKMOD_OP_CAP_W,     (uint16_t)(cap_mw / 1000),
+                            s, RACKMOD_OP_POWER,     1,
+                            s, RACKMOD_OP_CLEAR_ASK, 0};
+    _Static_assert(sizeof(cmd) / sizeof(cmd[0]) <= MAX_FENCED_CMD_WORDS, "fits the request");
+    int rc = do_fenced(b, d, cmd, (int)(sizeof(cmd) / sizeof(cmd[0])), err, errlen);
     if (rc == 0)
         all_due(d, INT64_MIN);
     return rc;

@@ -254,6 +254,12 @@ int mbdrv_set_slot_power(struct mbdrv_bus *b, int dev, int slot, bool on, char *
 /* simdev-chassis: the slot's cap; written in whole watts, rounded down; 0 = none. */
 int mbdrv_set_slot_cap(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, char *err,
                        size_t errlen);
+/* simdev-chassis: a grant: the cap (0 = none; before the power, so the
+ * server never draws above it), the power on and the ask cleared. With an
+ * epoch (fencing, below) the three are one request, carried out whole or not
+ * at all; without, three writes in that order, stopping at the first error. */
+int mbdrv_grant_slot(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, char *err,
+                     size_t errlen);
 /* simdev-chassis: the controller handled the slot's ask. */
 int mbdrv_clear_ask(struct mbdrv_bus *b, int dev, int slot, char *err, size_t errlen);
 /* simdev-chassis: the controller saw the slot's latched losses of power. */
