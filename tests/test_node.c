@@ -36,6 +36,7 @@ struct owner {
     uint64_t committed;
     int fences, actives, demoted, snapshots_wanted, primary_lost, peer_dead, peer_alive;
     int applied_snapshots;
+    int fail_applies; /* the next so many APPLYs fail (a journal write failed) */
     char why[NODE_WHY_LEN];
 };
 
@@ -126,10 +127,17 @@ static void flush(int addr)
         assert_non_null(acts);
         memcpy(acts, out->acts, nacts * sizeof(acts[0]));
         /* payloads first: they are valid until the next call into the node */
+        bool *failed = calloc(nacts, sizeof(*failed));
+        assert_non_null(failed);
         for (size_t i = 0; i < nacts; i++) {
             struct node_action *a = &acts[i];
             if (a->kind != NODE_ACT_APPLY)
                 continue;
+            if (w->fail_applies > 0) {
+                w->fail_applies--;
+                failed[i] = true;
+                continue;
+            }
             if (a->apply_kind == NODE_APPLY_SNAPSHOT) {
                 w->state[0] = 0;
                 w->applied_snapshots++;
@@ -162,7 +170,8 @@ static void flush(int addr)
                 snprintf(w->why, sizeof(w->why), "%s", a->why);
                 break;
             case NODE_ACT_APPLY:
-                node_applied(w->n, a->index, net->now, out);
+                if (!failed[i])
+                    node_applied(w->n, a->index, net->now, out);
                 break;
             case NODE_ACT_COMMITTED:
                 assert_true(a->index >= w->committed);
@@ -186,6 +195,7 @@ static void flush(int addr)
             }
         }
         free(acts);
+        free(failed);
     }
     w->disk = node_disk(w->n);
 }
@@ -854,6 +864,58 @@ static void test_late_snapshot_does_not_roll_a_secondary_back(void **state)
     assert_int_equal(node_last(net->o[s].n), 2);
 }
 
+static void test_entry_its_owner_could_not_apply_is_given_again(void **state)
+{
+    (void)state;
+    int p = boot(3);
+    run_for(HB);
+    net->o[1].fail_applies = 1;
+    propose(p, "a");
+    propose(p, "b"); /* not taken before "a" is applied */
+    assert_string_equal(net->o[1].state, "");
+    assert_int_equal(net->o[p].committed, 0);
+    assert_int_equal(node_disk(net->o[1].n).index, 0);
+    run_for(HB); /* resent at the heartbeat, applied this time */
+    assert_string_equal(net->o[1].state, "ab");
+    assert_int_equal(net->o[p].committed, 2);
+    assert_int_equal(node_disk(net->o[1].n).index, 2);
+    assert_int_equal(node_peer(net->o[p].n, 0).state, NODE_PEER_ALIVE);
+}
+
+static void test_candidates_rank_on_what_their_owner_applied(void **state)
+{
+    (void)state;
+    int p = boot(3);
+    run_for(HB);
+    net->o[2].fail_applies = 1;
+    propose(p, "a"); /* 2 was given it but could not apply it */
+    crash(p);
+    run_for(10 * HB);
+    assert_int_equal(the_primary(), 1); /* not 2, the higher address */
+    run_for(2 * HB);
+    assert_string_equal(net->o[2].state, "a");
+}
+
+static void test_snapshot_its_owner_could_not_apply_is_asked_for_again(void **state)
+{
+    (void)state;
+    int p = boot(3);
+    cut_both(1, p, true);
+    run_for(4 * HB);
+    char e[8];
+    for (int i = 0; i < NODE_LOG_KEEP + 4; i++) {
+        snprintf(e, sizeof(e), "%c", 'a' + i % 26);
+        propose(p, e);
+    }
+    net->o[1].fail_applies = 1;
+    cut_both(1, p, false);
+    run_for(2 * HB);
+    assert_int_equal(net->o[1].applied_snapshots, 1);
+    assert_string_equal(net->o[1].state, net->o[p].state);
+    assert_true(net->o[p].snapshots_wanted >= 2);
+    assert_int_equal(node_disk(net->o[1].n).index, NODE_LOG_KEEP + 4);
+}
+
 /* ---- catch-up and restarts ---- */
 
 static void test_restarted_controller_without_disk_does_not_outrank_a_caught_up_one(void **state)
@@ -985,6 +1047,9 @@ int main(void)
         T(test_peer_too_far_behind_gets_a_snapshot),
         T(test_duplicated_and_reordered_appends_are_harmless),
         T(test_late_snapshot_does_not_roll_a_secondary_back),
+        T(test_entry_its_owner_could_not_apply_is_given_again),
+        T(test_snapshot_its_owner_could_not_apply_is_asked_for_again),
+        T(test_candidates_rank_on_what_their_owner_applied),
         T(test_restarted_controller_without_disk_does_not_outrank_a_caught_up_one),
         T(test_old_primary_restarted_with_disk_stays_secondary_and_catches_up),
         T(test_secondary_declared_dead_is_not_caught_up_and_loses_to_one_that_is),

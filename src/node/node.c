@@ -242,13 +242,23 @@ static bool outranks(uint64_t le, uint64_t i, uint8_t a, uint64_t le2, uint64_t 
     return a > a2;
 }
 
+/* The position a controller stands on: what its owner applied. */
+static void position(const struct node *n, uint64_t *log_epoch, uint64_t *index)
+{
+    if (epoch_at(n, n->applied, log_epoch)) {
+        *index = n->applied;
+        return;
+    }
+    *log_epoch = 0;
+    *index = 0;
+}
+
 static void send_query(struct node *n, struct node_out *o, uint8_t to)
 {
     struct rackbus_msg *m = msg_to(n, o, to, RACKBUS_QUERY);
     if (!m)
         return;
-    m->u.query.log_epoch = n->log_epoch;
-    m->u.query.index = n->index;
+    position(n, &m->u.query.log_epoch, &m->u.query.index);
     m->u.query.flags = my_flags(n);
 }
 
@@ -259,8 +269,7 @@ static void send_status(struct node *n, struct node_out *o, uint8_t to)
         return;
     m->u.status.role = (uint8_t)n->role;
     m->u.status.primary = n->primary;
-    m->u.status.log_epoch = n->log_epoch;
-    m->u.status.index = n->index;
+    position(n, &m->u.status.log_epoch, &m->u.status.index);
     m->u.status.flags = my_flags(n);
 }
 
@@ -510,6 +519,19 @@ static void promote(struct node *n, int64_t now, struct node_out *o)
         return;
     uint64_t e = ((term + 1) << 8) | n->c.addr;
     n->max_seen = n->primary_epoch = e;
+    /* It stands on what its owner applied: entries given but not applied go. */
+    position(n, &n->log_epoch, &n->index);
+    while (n->rcount && slot_at(n, n->rcount - 1)->index > n->index)
+        n->rcount--;
+    if (n->rcount)
+        n->bytes_used = slot_at(n, n->rcount - 1)->off + slot_at(n, n->rcount - 1)->len;
+    else
+        ring_clear(n);
+    if (n->index < n->base_index) {
+        n->base_index = n->index;
+        n->base_epoch = n->log_epoch;
+    }
+    n->applied = n->index;
     n->role = NODE_PRIMARY;
     n->primary = n->c.addr;
     n->active = false;
@@ -606,15 +628,39 @@ static void follow(struct node *n, struct peer *p, const struct rackbus_msg *m, 
         n->synced = true;
     n->commit = m->u.heartbeat.commit;
     update_caught_up(n);
+    if (n->applied < n->base_index) {
+        /* the snapshot given was not applied: ask for another */
+        struct rackbus_msg *c = msg_to(n, o, n->primary, RACKBUS_CATCHUP);
+        if (c)
+            c->u.catchup.index = n->applied;
+        return;
+    }
     send_ack(n, o);
+}
+
+/* An entry's APPLY, its payload kept in the ring. */
+static void give(struct node_out *o, const struct slot *s, const uint8_t *payload)
+{
+    struct node_action *a = act(o, NODE_ACT_APPLY);
+    if (!a)
+        return;
+    a->apply_kind = NODE_APPLY_ENTRY;
+    a->log_epoch = s->epoch;
+    a->index = s->index;
+    a->payload = payload;
+    a->len = s->len;
 }
 
 static void on_append(struct node *n, const struct rackbus_msg *m, struct node_out *o)
 {
     const struct rackbus_append *ap = &m->u.append;
+    uint64_t e = 0;
     if (ap->kind == RACKBUS_SNAPSHOT) {
-        bool older = n->synced && !outranks(ap->epoch, ap->index, 0, n->log_epoch, n->index, 0);
-        if (older) { /* a duplicate or a late one: we hold more of this primary's log */
+        /* A duplicate or a late one (we applied as much of this primary's
+         * log) is ignored: it would roll us back. */
+        bool pending = n->applied < n->base_index;
+        bool have = epoch_at(n, n->applied, &e);
+        if (n->synced && !pending && have && !outranks(ap->epoch, ap->index, 0, e, n->applied, 0)) {
             send_ack(n, o);
             return;
         }
@@ -631,19 +677,18 @@ static void on_append(struct node *n, const struct rackbus_msg *m, struct node_o
             a->payload = ap->payload;
             a->len = ap->len;
         }
-    } else if (ap->index == n->index + 1 && ap->prev_index == n->index) {
+    } else if (ap->index == n->index + 1 && ap->prev_index == n->index && n->applied == n->index) {
         const uint8_t *kept = ring_put(n, ap->epoch, ap->index, ap->payload, ap->len);
         n->log_epoch = ap->epoch;
         n->index = ap->index;
         n->synced = true;
-        struct node_action *a = act(o, NODE_ACT_APPLY);
-        if (a) {
-            a->apply_kind = NODE_APPLY_ENTRY;
-            a->log_epoch = ap->epoch;
-            a->index = ap->index;
-            a->payload = kept;
-            a->len = ap->len;
-        }
+        give(o, find_slot(n, ap->index), kept);
+    } else if (n->applied < n->index && n->applied >= n->base_index &&
+               ap->index == n->applied + 1 && epoch_at(n, ap->index, &e) && e == ap->epoch &&
+               find_slot(n, ap->index)) {
+        /* Given before, but its owner could not apply it: again. */
+        const struct slot *s = find_slot(n, ap->index);
+        give(o, s, n->bytes + s->off);
     } else {
         /* A duplicate, or a gap: say where we are. */
         send_ack(n, o);
@@ -675,6 +720,8 @@ static bool may_stand(const struct node *n, int64_t now)
         if (now - last < wait)
             return false;
     }
+    uint64_t le, idx;
+    position(n, &le, &idx);
     for (size_t i = 0; i < n->c.npeers; i++) {
         const struct peer *p = &n->peers[i];
         if (p->said_ns < n->round_start)
@@ -683,7 +730,7 @@ static bool may_stand(const struct node *n, int64_t now)
             return false;
         if (p->flags & RACKBUS_UNFIT)
             continue;
-        if (outranks(p->log_epoch, p->index, p->addr, n->log_epoch, n->index, n->c.addr))
+        if (outranks(p->log_epoch, p->index, p->addr, le, idx, n->c.addr))
             return false;
     }
     return true;
@@ -1094,6 +1141,8 @@ struct node_peer_view node_peer(const struct node *n, size_t i)
 
 struct node_disk node_disk(const struct node *n)
 {
-    struct node_disk d = {n->max_seen, n->log_epoch, n->index};
+    /* what the owner has made durable, not what it was given */
+    struct node_disk d = {.max_epoch = n->max_seen};
+    position(n, &d.log_epoch, &d.index);
     return d;
 }

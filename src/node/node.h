@@ -125,7 +125,8 @@ struct node_conf {
 
 /* What survives a restart: the owner stores it after every call that changed
  * it, and at least before it carries out NODE_ACT_FENCE (so a restarted
- * controller never takes an epoch it held). Zeros for a fresh disk. */
+ * controller never takes an epoch it held). Zeros for a fresh disk. The
+ * position is that of the last entry the owner applied (node_applied). */
 struct node_disk {
     uint64_t max_epoch; /* highest epoch seen (own included) */
     uint64_t log_epoch; /* epoch of the primary that wrote the last entry held */
@@ -246,7 +247,12 @@ void node_fit(struct node *n, int64_t now, struct node_out *out);
 /* A device refused a command: it has seen epoch. */
 void node_epoch_seen(struct node *n, uint64_t epoch, int64_t now, struct node_out *out);
 
-/* Secondary side: the owner made entry (or snapshot) `index` durable. */
+/* Secondary side: the owner made entry (or snapshot) `index` durable. The
+ * owner applies each APPLY before its next call into the node; when it cannot
+ * (a write failed), it does not call node_applied: the node takes no further
+ * entry, acknowledges only what was applied, and gives the entry again when
+ * the primary sends it again (at its next heartbeat); a snapshot not applied
+ * is asked for again (CATCHUP). */
 void node_applied(struct node *n, uint64_t index, int64_t now, struct node_out *out);
 
 /* Reads. */
