@@ -5,7 +5,7 @@ FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-abuse bench-prune fuzz format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune fuzz format clean
 
 all: build
 
@@ -43,6 +43,10 @@ bench-daemon: build
 # The simulator's RTU reply timing against the wire model (docs/benchmarks.md).
 bench-rtu: build
 	@sh bench/rtu_bench.sh $(BUILD) .
+
+# What fencing costs a command, against rackpower-sim serve (docs/benchmarks.md).
+bench-fence: build
+	@sh bench/fence_bench.sh $(BUILD) .
 
 # The journal's pruning against the loop's appends (docs/benchmarks.md).
 # About 2 minutes for 200000 events; figures only.

@@ -31,3 +31,7 @@ target_link_libraries(bench-prune PRIVATE rpdaemon)
 # replay guard (rpnode: cmake/node.cmake).
 add_executable(bench-rackbus bench/bench_rackbus.c)
 target_link_libraries(bench-rackbus PRIVATE rpnode rputil)
+
+# What fencing costs a command against rackpower-sim serve (bench/fence_bench.sh).
+add_executable(bench-fence bench/bench_fence.c)
+target_link_libraries(bench-fence PRIVATE rpdrv_modbus PkgConfig::MODBUS)
