@@ -657,6 +657,34 @@ static void test_candidates_wait_for_a_more_advanced_unfit_peer_no_longer(void *
     assert_int_equal(the_primary(), 1);
 }
 
+static void test_standing_alone_backs_off_for_each_refusal_in_a_row(void **state)
+{
+    (void)state;
+    net->nn = 3; /* 2 and 3 never heard: cut off, or dead */
+    start(1);
+    run_to(10 * HB);
+    assert_int_equal(the_primary(), 1);
+    struct owner *w = &net->o[1];
+    run_to(20 * HB);
+    net->device_epoch = epoch_of(5, 3); /* the others fenced it out */
+    node_epoch_seen(w->n, net->device_epoch, net->now, &w->out);
+    flush(1);
+    assert_int_equal(node_role(w->n), NODE_SECONDARY);
+    run_to(90 * HB - 1); /* 10 x alone_ns of silence */
+    assert_int_equal(w->fences, 1);
+    run_to(93 * HB);
+    assert_int_equal(w->fences, 2);
+    assert_int_equal(the_primary(), 1);
+    net->device_epoch = epoch_of(9, 3);
+    node_epoch_seen(w->n, net->device_epoch, net->now, &w->out);
+    flush(1);
+    run_to(180 * HB - 1); /* twice that */
+    assert_int_equal(w->fences, 2);
+    run_to(183 * HB);
+    assert_int_equal(w->fences, 3);
+    assert_int_equal(node_epoch(w->n), epoch_of(10, 1));
+}
+
 /* ---- one-way partitions ---- */
 
 static void test_secondary_that_hears_the_primary_but_is_not_heard_does_not_stand(void **state)
@@ -1027,6 +1055,7 @@ int main(void)
         T(test_controller_that_hears_no_peer_stands_alone_only_after_alone_ns),
         T(test_lone_survivor_takes_over_after_alone_ns),
         T(test_isolated_controller_refused_by_a_device_does_not_stand_alone_again),
+        T(test_standing_alone_backs_off_for_each_refusal_in_a_row),
         T(test_controller_started_later_stays_secondary),
         T(test_simultaneous_start_elects_highest_address_among_equals),
         T(test_simultaneous_start_elects_the_most_advanced_ledger),

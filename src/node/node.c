@@ -39,7 +39,7 @@ struct node {
     int64_t lost_ns; /* missed x heartbeat */
     bool started;
     int64_t started_ns;
-    bool refused; /* a device refused us: do not stand alone soon */
+    int refusals; /* devices refused us since we last heard a peer: do not stand alone soon */
     enum node_role role;
     bool active, unfit, caught_up;
     uint64_t max_seen;
@@ -716,7 +716,9 @@ static bool may_stand(const struct node *n, int64_t now)
             last = n->peers[i].heard_ns;
     }
     if (n->c.npeers && !heard) {
-        int64_t wait = n->refused ? 10 * n->c.alone_ns : n->c.alone_ns;
+        int64_t wait = n->c.alone_ns;
+        if (n->refusals) /* 10x, doubled per refusal in a row, at most 80x */
+            wait *= 10 << (n->refusals < 4 ? n->refusals - 1 : 3);
         if (now - last < wait)
             return false;
     }
@@ -811,7 +813,7 @@ void node_receive(struct node *n, const struct rackbus_msg *m, int64_t now, stru
     }
     p->boot_id = m->boot_id;
     p->heard_ns = now;
-    n->refused = false;
+    n->refusals = 0;
     if (n->role != NODE_PRIMARY && p->state != NODE_PEER_ALIVE)
         set_state(out, p, NODE_PEER_ALIVE);
     if (m->epoch > n->max_seen) {
@@ -977,7 +979,7 @@ void node_fenced(struct node *n, bool ok, uint64_t device_epoch, int64_t now, st
         return;
     }
     if (device_epoch > n->primary_epoch) {
-        n->refused = true;
+        n->refusals++;
         demote(n, now, out, "a device has seen epoch %" PRIu64 ", higher than ours", device_epoch);
     } else {
         demote(n, now, out, "fencing the devices failed");
@@ -1005,7 +1007,7 @@ void node_epoch_seen(struct node *n, uint64_t epoch, int64_t now, struct node_ou
     if (epoch > n->max_seen)
         n->max_seen = epoch;
     if (n->role == NODE_PRIMARY && epoch > n->primary_epoch) {
-        n->refused = true;
+        n->refusals++;
         demote(n, now, out, "a device refused us: it has seen epoch %" PRIu64, epoch);
     }
 }

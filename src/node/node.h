@@ -68,8 +68,9 @@
  *     being dead. It stands alone only after alone_ns without hearing
  *     anyone (a lone survivor must run the rack); if it was then refused by
  *     a device (the others, still together, fenced it out), it does not
- *     stand alone again for 10 x alone_ns, so the rack's devices do not
- *     swing between the two sides of a partition.
+ *     stand alone again for 10 x alone_ns, doubled for each refusal in a
+ *     row (at most 80 x), so the rack's devices do not keep swinging
+ *     between the two sides of a partition.
  *
  * Log matching. An entry is named by (epoch, index) and made once, by the
  * primary of that epoch. A primary sends a peer entries only after the
