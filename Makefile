@@ -5,7 +5,7 @@ FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune fuzz format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune soak-cluster fuzz format clean
 
 all: build
 
@@ -57,6 +57,15 @@ bench-prune: build
 # status latency, commands/s, RSS (docs/benchmarks.md). About a minute.
 bench-abuse: build
 	@sh bench/abuse_bench.sh $(BUILD) .
+
+# rackpower-sim cluster far beyond make test's 10,000 seeds: a million, or as
+# many as 20 minutes allow (SOAK_SEEDS, SOAK_MINUTES, SOAK_JOBS); prints the
+# seeds per second (docs/benchmarks.md). Figures only, never a test.
+SOAK_SEEDS ?= 1000000
+SOAK_MINUTES ?= 20
+SOAK_JOBS ?= 2
+soak-cluster: build
+	@sh bench/soak_cluster.sh $(BUILD) . $(SOAK_SEEDS) $(SOAK_MINUTES) $(SOAK_JOBS)
 
 # Every libFuzzer target (cmake/fuzz.cmake), built with clang in $(FUZZ) and
 # run FUZZ_SECONDS each: inputs per second and findings (docs/benchmarks.md).

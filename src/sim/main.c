@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "rackfile.h"
 #include "runner.h"
 #include "sizing.h"
@@ -18,6 +19,7 @@ static void usage(FILE *f)
     fputs("usage: rackpower-sim SCENARIO.yaml [--json] [--seed N]\n"
           "       rackpower-sim --check SCENARIO.yaml   (its sizing figures and warnings)\n"
           "       rackpower-sim serve RACK.yaml [options]   (serve --help)\n"
+          "       rackpower-sim cluster SCENARIO.yaml [options]   (cluster --help)\n"
           "  Plays the scenario (a rack file plus a timeline, see docs/rack-file.md)\n"
           "  in virtual time and prints each decision with its reason.\n"
           "  --json     one JSON object per line (docs/simulator.md)\n"
@@ -61,6 +63,8 @@ int main(int argc, char **argv)
     const char *path = NULL;
     if (argc > 1 && strcmp(argv[1], "serve") == 0)
         return serve_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "cluster") == 0)
+        return cluster_main(argc - 1, argv + 1);
     enum { OPT_JSON = 256, OPT_SEED, OPT_CHECK };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
