@@ -910,6 +910,32 @@ static void test_entry_its_owner_could_not_apply_is_given_again(void **state)
     assert_int_equal(node_peer(net->o[p].n, 0).state, NODE_PEER_ALIVE);
 }
 
+static void test_secondary_that_acks_but_cannot_apply_stops_holding_commits_back(void **state)
+{
+    (void)state;
+    int p = boot(3);
+    run_for(HB);
+    net->o[1].fail_applies = 1000; /* its journal is broken, its network is fine */
+    int dead_before = net->o[p].peer_dead;
+    propose(p, "a");
+    run_for(2 * HB);
+    assert_int_equal(net->o[p].committed, 0);
+    run_for(2 * HB);
+    assert_int_equal(net->o[p].committed, 1);
+    assert_int_equal(node_peer(net->o[p].n, 0).state, NODE_PEER_CATCHING);
+    assert_int_equal(net->o[p].peer_dead, dead_before + 1);
+    propose(p, "b");
+    assert_int_equal(net->o[p].committed, 2);
+    net->o[1].fail_applies = 0; /* repaired */
+    run_for(2 * HB);
+    assert_string_equal(net->o[1].state, "ab");
+    assert_int_equal(node_peer(net->o[p].n, 0).state, NODE_PEER_ALIVE);
+    cut_both(1, p, true);
+    propose(p, "c");
+    run_for(HB);
+    assert_int_equal(net->o[p].committed, 2); /* counted again */
+}
+
 static void test_candidates_rank_on_what_their_owner_applied(void **state)
 {
     (void)state;
@@ -1079,6 +1105,7 @@ int main(void)
         T(test_entry_its_owner_could_not_apply_is_given_again),
         T(test_snapshot_its_owner_could_not_apply_is_asked_for_again),
         T(test_candidates_rank_on_what_their_owner_applied),
+        T(test_secondary_that_acks_but_cannot_apply_stops_holding_commits_back),
         T(test_restarted_controller_without_disk_does_not_outrank_a_caught_up_one),
         T(test_old_primary_restarted_with_disk_stays_secondary_and_catches_up),
         T(test_secondary_declared_dead_is_not_caught_up_and_loses_to_one_that_is),

@@ -23,13 +23,15 @@ struct peer {
     /* Seen from a primary. */
     enum node_peer_state state;
     int64_t acked_ns;
-    bool verified;  /* its log is known to be a prefix of ours up to match */
-    uint64_t match; /* highest index known to be in its log */
-    uint64_t next;  /* next index to send it */
+    bool verified;         /* its log is known to be a prefix of ours up to match */
+    int64_t unverified_ns; /* since when it is not */
+    uint64_t match;        /* highest index known to be in its log */
+    uint64_t next;         /* next index to send it */
     int64_t snap_asked_ns;
 };
 
 struct slot {
+    int64_t t_ns; /* when it was appended or received */
     uint64_t epoch, index;
     size_t off, len;
 };
@@ -171,7 +173,7 @@ static void ring_drop_oldest(struct node *n)
  * kept ones to make room, and moving the rest to the start of the buffer
  * when the end is reached (payloads handed out before move: node.h). */
 static const uint8_t *ring_put(struct node *n, uint64_t epoch, uint64_t index, const void *p,
-                               size_t len)
+                               size_t len, int64_t now)
 {
     if (n->rcount == NODE_LOG_KEEP)
         ring_drop_oldest(n);
@@ -189,6 +191,7 @@ static const uint8_t *ring_put(struct node *n, uint64_t epoch, uint64_t index, c
         }
     }
     struct slot *s = slot_at(n, n->rcount);
+    s->t_ns = now;
     s->epoch = epoch;
     s->index = index;
     s->off = n->bytes_used;
@@ -223,12 +226,13 @@ static uint8_t my_flags(const struct node *n)
 /* The peer views' alive/dead, emitting the changes. */
 static void set_state(struct node_out *o, struct peer *p, enum node_peer_state s)
 {
-    bool was = p->state == NODE_PEER_ALIVE, is = s == NODE_PEER_ALIVE;
-    bool was_dead = p->state == NODE_PEER_DEAD, is_dead = s == NODE_PEER_DEAD;
+    enum node_peer_state was = p->state;
     p->state = s;
-    if (is && !was)
+    if (s == NODE_PEER_ALIVE && was != NODE_PEER_ALIVE)
         act_addr(o, NODE_ACT_PEER_ALIVE, p->addr);
-    else if (is_dead && !was_dead)
+    else if (was == NODE_PEER_ALIVE && s != NODE_PEER_ALIVE) /* no longer counted */
+        act_addr(o, NODE_ACT_PEER_DEAD, p->addr);
+    else if (was == NODE_PEER_UNKNOWN && s == NODE_PEER_DEAD)
         act_addr(o, NODE_ACT_PEER_DEAD, p->addr);
 }
 
@@ -382,6 +386,7 @@ struct node *node_new(const struct node_conf *c, const struct node_disk *disk, i
         n->peers[i].said_ns = -1;
         n->peers[i].acked_ns = -1;
         n->peers[i].snap_asked_ns = -1;
+        n->peers[i].unverified_ns = -1;
     }
     (void)now;
     return n;
@@ -438,9 +443,30 @@ static void recompute_commit(struct node *n, struct node_out *o)
     }
 }
 
+static void unverify(struct peer *p, int64_t now)
+{
+    if (p->verified || p->unverified_ns < 0)
+        p->unverified_ns = now;
+    p->verified = false;
+}
+
+/* A live peer that has not acknowledged an entry `missed` heartbeats after
+ * it was appended (or whose log could not be matched for as long) holds
+ * commits back no longer: it acknowledges, but cannot keep up (a journal
+ * write fails, a snapshot is too large to send). */
+static bool lagging(const struct node *n, const struct peer *p, int64_t now)
+{
+    if (!p->verified)
+        return now - p->unverified_ns >= n->lost_ns;
+    if (p->match >= n->index)
+        return false;
+    const struct slot *s = find_slot(n, p->match + 1);
+    return !s || now - s->t_ns >= n->lost_ns;
+}
+
 static void want_snapshot(struct node *n, struct peer *p, int64_t now, struct node_out *o)
 {
-    p->verified = false;
+    unverify(p, now);
     if (p->snap_asked_ns >= 0 && now - p->snap_asked_ns < n->c.heartbeat_ns)
         return;
     p->snap_asked_ns = now;
@@ -502,10 +528,12 @@ static void primary_heartbeat(struct node *n, int64_t now, struct node_out *o)
         if (p->state != NODE_PEER_ALIVE && p->state != NODE_PEER_CATCHING)
             continue;
         if (p->acked_ns < 0 || now - p->acked_ns >= n->lost_ns) {
-            p->verified = false;
+            unverify(p, now);
             set_state(o, p, NODE_PEER_DEAD);
             continue;
         }
+        if (p->state == NODE_PEER_ALIVE && lagging(n, p, now))
+            set_state(o, p, NODE_PEER_CATCHING);
         send_missing(n, p, now, o);
     }
     recompute_commit(n, o);
@@ -542,6 +570,7 @@ static void promote(struct node *n, int64_t now, struct node_out *o)
     for (size_t i = 0; i < n->c.npeers; i++) {
         struct peer *p = &n->peers[i];
         p->verified = false;
+        p->unverified_ns = now;
         p->match = 0;
         p->next = 0;
         p->snap_asked_ns = -1;
@@ -651,7 +680,7 @@ static void give(struct node_out *o, const struct slot *s, const uint8_t *payloa
     a->len = s->len;
 }
 
-static void on_append(struct node *n, const struct rackbus_msg *m, struct node_out *o)
+static void on_append(struct node *n, const struct rackbus_msg *m, int64_t now, struct node_out *o)
 {
     const struct rackbus_append *ap = &m->u.append;
     uint64_t e = 0;
@@ -678,7 +707,7 @@ static void on_append(struct node *n, const struct rackbus_msg *m, struct node_o
             a->len = ap->len;
         }
     } else if (ap->index == n->index + 1 && ap->prev_index == n->index && n->applied == n->index) {
-        const uint8_t *kept = ring_put(n, ap->epoch, ap->index, ap->payload, ap->len);
+        const uint8_t *kept = ring_put(n, ap->epoch, ap->index, ap->payload, ap->len, now);
         n->log_epoch = ap->epoch;
         n->index = ap->index;
         n->synced = true;
@@ -808,7 +837,7 @@ void node_receive(struct node *n, const struct rackbus_msg *m, int64_t now, stru
     }
     if (p->heard_ns >= 0 && p->boot_id != m->boot_id && n->role == NODE_PRIMARY) {
         /* restarted: what it held before may be gone */
-        p->verified = false;
+        unverify(p, now);
         p->match = 0;
     }
     p->boot_id = m->boot_id;
@@ -851,7 +880,7 @@ void node_receive(struct node *n, const struct rackbus_msg *m, int64_t now, stru
         break;
     case RACKBUS_APPEND:
         if (n->role != NODE_PRIMARY && n->primary == p->addr && n->primary_epoch == m->epoch)
-            on_append(n, m, out);
+            on_append(n, m, now, out);
         else if (m->epoch < n->max_seen)
             send_status(n, out, p->addr);
         break;
@@ -923,11 +952,10 @@ int64_t node_next_deadline(const struct node *n)
 uint64_t node_append(struct node *n, const void *payload, size_t len, int64_t now,
                      struct node_out *out)
 {
-    (void)now;
     if (n->role != NODE_PRIMARY || !n->active || len > NODE_MAX_PAYLOAD)
         return 0;
     uint64_t index = n->index + 1;
-    ring_put(n, n->primary_epoch, index, payload, len);
+    ring_put(n, n->primary_epoch, index, payload, len, now);
     n->log_epoch = n->primary_epoch;
     n->index = index;
     n->applied = index;
