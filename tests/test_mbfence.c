@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -252,6 +253,51 @@ static void test_driver_fences_grants_and_stands_down_when_replaced(void **state
     ctl_close(&two);
 }
 
+/* Polls for about 1.5 s: the module spans come due again meanwhile. */
+static void poll_a_while(struct ctl *c)
+{
+    char err[256];
+    for (int i = 0; i < 30; i++) {
+        struct driver_report rep = {0};
+        mbdev_tcp_ops.poll(c->inst, 500, &rep, err, sizeof(err));
+        driver_report_free(&rep);
+        nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
+}
+
+/* The old primary granted a server after the new one's driver last read
+ * it: the new primary's ledger has the grant (replicated before the
+ * device command), its driver does not. After the fence it follows what
+ * the device shows and sheds nothing to match its stale reading. */
+static void test_new_primary_puts_back_nothing_its_driver_did_not_decide(void **state)
+{
+    (void)state;
+    struct ctl one, two;
+    ctl_open(&one);
+    ctl_open(&two);
+    char err[256];
+    uint64_t seen;
+    assert_int_equal(mbdev_tcp_ops.fence(one.inst, 0x101, &seen, err, sizeof(err)), 0);
+    assert_int_equal(mbdev_tcp_ops.fence(two.inst, 0, &seen, err, sizeof(err)), 0);
+    struct driver_report rep = {0};
+    mbdev_tcp_ops.poll(two.inst, 500, &rep, err, sizeof(err)); /* two reads slot 1: off */
+    driver_report_free(&rep);
+    struct policy_action grant = {.kind = POLICY_ACT_GRANT, .server = 1, .watts_mw = 1500000};
+    assert_int_equal(mbdev_tcp_ops.act(one.inst, &grant, err, sizeof(err)), 0);
+    assert_true(powered(1));
+    assert_int_equal(mbdev_tcp_ops.fence(two.inst, 0x202, &seen, err, sizeof(err)), 0);
+    int after_fence = srv.fenced_writes;
+    poll_a_while(&two);
+    assert_true(powered(1));
+    assert_int_equal(srv.fenced_writes, after_fence);
+    /* its own decision is carried out, and then kept */
+    struct policy_action shed = {.kind = POLICY_ACT_SHED, .server = 1};
+    assert_int_equal(mbdev_tcp_ops.act(two.inst, &shed, err, sizeof(err)), 0);
+    assert_false(powered(1));
+    ctl_close(&one);
+    ctl_close(&two);
+}
+
 static void test_driver_fence_with_a_module_unreachable_fails_with_the_error(void **state)
 {
     (void)state;
@@ -288,6 +334,7 @@ int main(void)
         T(test_fenced_commands_carry_the_epoch),
         T(test_replaced_controller_gets_the_higher_epoch_and_no_retry),
         T(test_driver_fences_grants_and_stands_down_when_replaced),
+        T(test_new_primary_puts_back_nothing_its_driver_did_not_decide),
         T(test_driver_fence_with_a_module_unreachable_fails_with_the_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

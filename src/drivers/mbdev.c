@@ -97,6 +97,12 @@ struct mbdev {
     /* Fencing (driver.h's fence): a controller of a cluster that is not the
      * primary, or was replaced, commands nothing (no act, no fix). */
     bool stood_down;
+    /* per server / psu: what the controller wants was decided by it (an act,
+     * or the rack at open); false after a fence until its next act: the
+     * driver then follows what the device shows and puts nothing back (the
+     * device may show a command of the replaced primary that the new one's
+     * ledger holds but its driver never saw) */
+    bool *decided_srv, *decided_psu;
 };
 
 static int64_t mono_ns(void)
@@ -402,12 +408,21 @@ static void sink(void *ctx, const struct mbdrv_event *ev)
             }
         }
         lost_power(m, server, sl, on);
+        if (!m->decided_srv[server]) { /* after a fence: follow the device */
+            m->want_power[server] = sl->present && on ? 1 : 0;
+            m->want_cap_mw[server] = sl->present && on ? sl->cap_mw : 0;
+            return;
+        }
         if (m->want_power[server] >= 0 && sl->present && sl->ask != RACKMOD_ASK_POWER_OFF &&
             (on != (m->want_power[server] == 1) ||
              (on && sl->cap_mw / 1000 != m->want_cap_mw[server] / 1000)))
             m->fix_server[server] = true;
     } else if (ev->kind == MBDRV_EV_SWITCH) {
         int p = m->items[m->dev_items[ev->device] + ev->u.sw.psu];
+        if (!m->decided_psu[p]) { /* after a fence: follow the device */
+            m->want_bus[p] = ev->u.sw.bus;
+            return;
+        }
         if (m->want_bus[p] >= 0 && ev->u.sw.bus != m->want_bus[p])
             m->fix_psu[p] = true;
         if (m->want_open[p] && ev->u.sw.bus >= 0) {
@@ -461,6 +476,8 @@ static void mbdev_close(void *inst)
     free(m->clear_lost);
     free(m->server_unit);
     free(m->check_power);
+    free(m->decided_srv);
+    free(m->decided_psu);
     free(m->fix_psu);
     free(m->health);
     free(m->told);
@@ -671,10 +688,13 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->server_unit = calloc(ns, sizeof(*m->server_unit));
     m->fix_psu = calloc(np, sizeof(*m->fix_psu));
     m->check_power = calloc(ns, sizeof(*m->check_power));
+    m->decided_srv = malloc(ns * sizeof(*m->decided_srv));
+    m->decided_psu = malloc(np * sizeof(*m->decided_psu));
     if (!m->kinds || !m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items ||
         !m->items || !m->rated_mw || !m->health || !m->unknown || !m->power_mw || !m->want_power ||
         !m->want_cap_mw || !m->want_bus || !m->want_open || !m->open_from || !m->fix_server ||
-        !m->fix_psu || !m->check_power || !m->clear_lost || !m->server_unit || !feed_state_ok(m)) {
+        !m->fix_psu || !m->check_power || !m->clear_lost || !m->server_unit || !m->decided_srv ||
+        !m->decided_psu || !feed_state_ok(m)) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
         return NULL;
@@ -702,7 +722,10 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
         m->server[i] = (struct where){-1, -1};
         m->power_mw[i] = r->servers[i].power_mw;
         m->want_power[i] = -1;
+        m->decided_srv[i] = true;
     }
+    for (int i = 0; i < r->npsus; i++)
+        m->decided_psu[i] = true;
     struct mbdrv_bus_config c;
     bus_config(d, &c);
     m->bus = mbdrv_bus_new(&c, sink, m, err, errlen);
@@ -829,6 +852,7 @@ static int act(struct mbdev *m, const struct policy_action *a, char *err, size_t
         struct where w = m->psu_switch[a->psu];
         if (w.dev < 0)
             return 0;
+        m->decided_psu[a->psu] = true;
         m->want_bus[a->psu] = a->to_bus;
         m->want_open[a->psu] = a->to_bus < 0;
         if (a->to_bus < 0 && a->from_bus < 0)
@@ -847,6 +871,7 @@ static int act(struct mbdev *m, const struct policy_action *a, char *err, size_t
      * more than its grant at the grant, power_w included (docs/daemon.md) */
     if (a->kind == POLICY_ACT_CAP && a->watts_mw > 0)
         cap = a->watts_mw;
+    m->decided_srv[a->server] = true;
     switch (a->kind) {
     case POLICY_ACT_CAP:
     case POLICY_ACT_GRANT:
@@ -879,11 +904,13 @@ static int act(struct mbdev *m, const struct policy_action *a, char *err, size_t
 /* Adopts what the modules showed at their last read as what the controller
  * wants, and forgets the fixes: a new primary puts back none of the
  * decisions made before it (they may be a replaced primary's, or stale),
- * and never raises a server to match its rack; it decides anew. */
+ * and never raises a server to match its rack; it decides anew. Until it
+ * acts on an element, the driver follows what the device shows (the sink). */
 static void adopt_devices(struct mbdev *m)
 {
     for (int i = 0; i < m->npsus; i++) {
         m->fix_psu[i] = false;
+        m->decided_psu[i] = false;
         m->want_open[i] = false;
         int bus;
         struct where w = m->psu_switch[i];
@@ -892,6 +919,7 @@ static void adopt_devices(struct mbdev *m)
     }
     for (int i = 0; i < m->nservers; i++) {
         m->fix_server[i] = false;
+        m->decided_srv[i] = false;
         struct mbdrv_slot sl;
         struct where w = m->server[i];
         if (w.dev < 0 || mbdrv_last_slot(m->bus, w.dev, w.item, &sl)) {
