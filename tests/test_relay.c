@@ -149,6 +149,12 @@ static void test_primary_takes_only_what_differs_from_its_rack(void **state)
     assert_int_equal(in->in[0].kind, POLICY_PSU_FAIL);
     assert_int_equal(in->in[0].index, 2);
     assert_string_equal(in->why[0], "told by node 2 (modbus-tcp x): read so");
+    /* a belief with no words of the device (as it opened) */
+    f.psus[0].note[0] = '\0';
+    r.psus[2].health = RACK_PSU_OK;
+    in = relay_heard(rl, 2, &f, &r, MS(15));
+    assert_string_equal(in->why[0], "told by node 2 (modbus-tcp x), as it reads it");
+    r.psus[2].health = RACK_PSU_FAILED;
     /* applied: told again, nothing new */
     r.psus[2].health = RACK_PSU_FAILED;
     in = relay_heard(rl, 2, &f, &r, MS(20));
@@ -204,7 +210,7 @@ static void test_a_dead_peer_makes_its_psus_unknown_at_once_and_alarmed(void **s
     assert_int_equal(in->in[1].index, 3);
     assert_non_null(strstr(in->why[0], "its controller, node 2, is lost"));
     struct alarm_set set = {0};
-    assert_int_equal(relay_alarms(rl, &r, &set), 0);
+    assert_int_equal(relay_alarms(rl, &r, NULL, &set), 0);
     assert_int_equal(set.n, 1);
     assert_int_equal(set.v[0].kind, ALARM_PEER_LOST);
     assert_string_equal(set.v[0].subject, "node 2");
@@ -216,8 +222,16 @@ static void test_a_dead_peer_makes_its_psus_unknown_at_once_and_alarmed(void **s
     assert_int_equal(in->n, 2);
     assert_int_equal(in->in[0].kind, POLICY_PSU_REPAIR);
     alarm_set_clear(&set);
-    assert_int_equal(relay_alarms(rl, &r, &set), 0);
+    assert_int_equal(relay_alarms(rl, &r, NULL, &set), 0);
     assert_int_equal(set.n, 0);
+    /* a node the rack bus calls dead is alarmed whether or not it read PSUs */
+    bool dead[256] = {0};
+    dead[5] = true;
+    assert_int_equal(relay_alarms(rl, &r, dead, &set), 0);
+    assert_int_equal(set.n, 1);
+    assert_string_equal(set.v[0].subject, "node 5");
+    assert_string_equal(set.v[0].reason,
+                        "nothing heard from it for its missed heartbeats (dead or cut off)");
     alarm_set_free(&set);
 }
 

@@ -368,13 +368,15 @@ const struct relay_inputs *relay_heard(struct relay *rl, uint8_t from,
         if (rl->primary)
             rl->due_ns[i] = now + rl->grace_ns;
         if (!holds(r, t) || (was_unheard && t->kind == POLICY_PSU_UNKNOWN))
-            emit(rl, t->kind, i, t->watts_mw, "told by node %u (%s): %s", from, f->device, t->note);
+            emit(rl, t->kind, i, t->watts_mw, "told by node %u (%s)%s%s", from, f->device,
+                 t->note[0] ? ": " : ", as it reads it", t->note);
     }
     for (size_t k = 0; k < f->nfeeds; k++) {
         const struct relay_told *t = &f->feeds[k];
         if (t->index >= 0 && t->index < r->nfeeds &&
             r->feed_failed[t->index] != (t->kind == POLICY_FEED_FAIL))
-            emit(rl, t->kind, t->index, 0, "told by node %u (%s): %s", from, f->device, t->note);
+            emit(rl, t->kind, t->index, 0, "told by node %u (%s)%s%s", from, f->device,
+                 t->note[0] ? ": " : "", t->note);
     }
     return &rl->out;
 }
@@ -464,10 +466,11 @@ int64_t relay_next_due(const struct relay *rl)
     return next;
 }
 
-int relay_alarms(const struct relay *rl, const struct rack *r, struct alarm_set *set)
+int relay_alarms(const struct relay *rl, const struct rack *r, const bool dead[256],
+                 struct alarm_set *set)
 {
     for (unsigned node = 1; node <= 255; node++) {
-        char list[ALARM_REASON_LEN - 100] = "", subject[16], why[ALARM_REASON_LEN];
+        char list[ALARM_REASON_LEN - 120] = "", subject[16], why[ALARM_REASON_LEN];
         size_t used = 0;
         for (int i = 0; i < rl->npsus; i++) {
             if (!rl->unheard[i] || rl->unheard_of[i] != node)
@@ -476,12 +479,16 @@ int relay_alarms(const struct relay *rl, const struct rack *r, struct alarm_set 
                 used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "",
                                          r->psus[i].id);
         }
-        if (!list[0])
+        if (!list[0] && !(dead && dead[node]))
             continue;
         snprintf(subject, sizeof(subject), "node %u", node);
-        snprintf(why, sizeof(why),
-                 "nothing heard from it (dead or cut off): the PSUs it reads, %s, are unknown",
-                 list);
+        if (list[0])
+            snprintf(why, sizeof(why),
+                     "nothing heard from it (dead or cut off): the PSUs it reads, %s, are unknown",
+                     list);
+        else
+            snprintf(why, sizeof(why),
+                     "nothing heard from it for its missed heartbeats (dead or cut off)");
         if (alarm_set_add(set, ALARM_PEER_LOST, subject, why))
             return -1;
     }

@@ -128,11 +128,14 @@ int64_t relay_next_due(const struct relay *rl);
 /* No longer primary: no deadlines (a secondary declares nothing unknown). */
 void relay_not_primary(struct relay *rl);
 
-/* Adds the conditions of the alarms: peer_lost for each node whose PSUs
- * are unknown for want of a word from it (subject "node 2", reason "nothing
- * heard from it (dead or cut off): the PSUs it reads, ps4, ps5, ps6, are
- * unknown"); the alarm's since says since when. 0, or -1 when out of memory. */
-int relay_alarms(const struct relay *rl, const struct rack *r, struct alarm_set *set);
+/* Adds the conditions of the alarms: peer_lost for each node that dead
+ * says is dead (the rack bus's word, by address; NULL none), and each whose
+ * PSUs are unknown for want of a word from it (subject "node 2", reason
+ * "nothing heard from it (dead or cut off): the PSUs it reads, ps4, ps5,
+ * ps6, are unknown"); the alarm's since says since when. 0, or -1 when out
+ * of memory. */
+int relay_alarms(const struct relay *rl, const struct rack *r, const bool dead[256],
+                 struct alarm_set *set);
 
 /* Why PSU i is unknown when it is for want of a word, else NULL (the
  * reason of its psu_unknown alarm). */
