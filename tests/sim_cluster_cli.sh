@@ -34,6 +34,12 @@ for n in 1 2 5; do
     "$sim" cluster "$rack" --controllers $n --seeds 1..20 >"$tmp/out" 2>&1 ||
         fail "$n controllers: $(cat "$tmp/out")"; ok
 done
+# other scenarios: n+n (where who holds a place depends on what was seen
+# when), the demo's re-routes and sheds, a boot storm
+for f in feed-failure demo boot-storm; do
+    "$sim" cluster "$2/examples/$f.yaml" --seeds 1..30 >"$tmp/out" 2>&1 ||
+        fail "$f.yaml: $(cat "$tmp/out")"; ok
+done
 # a healthy cluster (no fault) converges to what the policy alone decides
 "$sim" cluster "$rack" --no-faults --seeds 1..20 >"$tmp/out" 2>&1 || fail "no faults: $(cat "$tmp/out")"; ok
 

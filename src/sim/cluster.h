@@ -55,6 +55,7 @@ struct cluster_result {
     uint64_t elections;      /* promotions to primary */
     uint64_t refused_writes; /* device writes refused by the fence */
     uint64_t device_adopted; /* grants a new primary knew only from its devices */
+    uint64_t ends_differ;    /* seeds whose end differs from the policy alone, where that may */
     int64_t max_recovery_ns; /* the longest time from the heal to one primary */
     int64_t bound_ns;        /* what it may take (cluster.c, world_init) */
 };

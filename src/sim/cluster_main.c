@@ -201,9 +201,11 @@ int cluster_main(int argc, char **argv)
            r.failed, r.seconds, rate, cpu_rate);
     printf("  %" PRIu64 " datagrams, %" PRIu64 " forged and %" PRIu64 " replayed dropped, %" PRIu64
            " elections, %" PRIu64 " device writes refused by the fence, %" PRIu64
-           " grants adopted from the devices;\n  longest time from the heal to one primary "
+           " grants adopted from the devices, %" PRIu64 " ends other than the policy alone's;\n"
+           "  longest time from the heal to one primary "
            "%.3f s (bound %.3f s)\n",
            r.messages, r.forged_dropped, r.replays_dropped, r.elections, r.refused_writes,
-           r.device_adopted, (double)r.max_recovery_ns / 1e9, (double)r.bound_ns / 1e9);
+           r.device_adopted, r.ends_differ, (double)r.max_recovery_ns / 1e9,
+           (double)r.bound_ns / 1e9);
     return rc;
 }
