@@ -1177,6 +1177,19 @@ static int do_write(struct mbdrv_bus *b, struct device *d, enum op op, int addr,
     enum outcome o = transact(b, d, b->now_ns, op, addr, 1, NULL, value, &exc, err, errlen);
     if (o != ANSWERED) {
         d->st.write_errors++;
+        /* a module a cluster has fenced refuses bare writes: say so, the
+         * operator of a lone controller would not guess it from a 0x04 */
+        uint16_t owner[RACKMOD_EPOCH_WORDS];
+        if (o == EXCEPTION && exc == MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE &&
+            (d->cfg.kind == MBDRV_SIM_SWITCH || d->cfg.kind == MBDRV_SIM_CHASSIS) &&
+            transact(b, d, b->now_ns, OP_READ, RACKMOD_OWNER_EPOCH, RACKMOD_EPOCH_WORDS, owner, 0,
+                     &exc, NULL, 0) == ANSWERED &&
+            rackmod_epoch_get(owner) != 0)
+            seterr(err, errlen,
+                   "unit %d (%s): %s %d refused: the module is fenced by a cluster's epoch %llu "
+                   "and takes only commands that carry one (docs/controllers.md)",
+                   d->cfg.unit, mbdrv_kind_name(d->cfg.kind), op_name(op), addr,
+                   (unsigned long long)rackmod_epoch_get(owner));
         return -1;
     }
     return 0;
