@@ -555,6 +555,8 @@ static void promote(struct node *n, int64_t now, struct node_out *o)
         n->bytes_used = slot_at(n, n->rcount - 1)->off + slot_at(n, n->rcount - 1)->len;
     else
         ring_clear(n);
+    for (size_t k = 0; k < n->rcount; k++) /* the peers' time to acknowledge starts now */
+        slot_at(n, k)->t_ns = now;
     if (n->index < n->base_index) {
         n->base_index = n->index;
         n->base_epoch = n->log_epoch;
