@@ -33,12 +33,16 @@ while [ "$next" -le "$seeds" ] && [ $(($(date +%s) - start)) -lt $((minutes * 60
 done
 end=$(date +%s)
 cat "$out"/* | grep -A1 '^FAIL seed'
-ran=$(cat "$out"/* | sed -n 's/^cluster: .*: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\1 \2/p' |
-    awk '{ p += $1; f += $2 } END { print p + f, f }')
-total=${ran% *}
-failed=${ran#* }
+# per chunk: seeds run, failed, and CPU seconds (seeds / seeds per CPU second)
+sums=$(cat "$out"/* | sed -n 's/^cluster: .*: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*; \([0-9][0-9]*\) per CPU second.*/\1 \2 \3/p' |
+    awk '{ p += $1; f += $2; if ($3 > 0) c += ($1 + $2) / $3 } END { printf "%d %d %.0f", p + f, f, c }')
+set -- $sums
+total=$1
+failed=$2
+cpu=$3
 secs=$((end - start))
 [ "$secs" -gt 0 ] || secs=1
-echo "soak-cluster: $total seeds (1..$((next - 1))), $failed failed, in $secs s with $jobs jobs:" \
-    "$((total / secs)) seeds/s on $(nproc) cores ($(uname -m))"
+[ "$cpu" -gt 0 ] || cpu=1
+echo "soak-cluster: $total seeds, $failed failed, in $secs s with $jobs jobs on $(nproc) cores" \
+    "($(uname -m)): $((total / secs)) seeds/s; $((total / cpu)) per CPU second"
 [ "$failed" -eq 0 ]
