@@ -24,7 +24,7 @@ add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
   src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/ledger.c
   src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/overdraw.c src/daemon/engine.c
-  src/daemon/prune.c src/daemon/node_io.c src/daemon/replica.c)
+  src/daemon/prune.c src/daemon/node_io.c src/daemon/replica.c src/daemon/member.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
 target_link_libraries(rpdaemon PUBLIC rpnode rpauth rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
@@ -78,6 +78,10 @@ add_test(NAME daemon_modbus COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_modbus.s
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_modbus PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_node COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_node.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_node PROPERTIES TIMEOUT 600)
 add_test(NAME daemon_oos COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_oos.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})

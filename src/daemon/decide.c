@@ -571,6 +571,7 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
     m.all = m.all || d->acts.dropped;
     bool any = m.all || json_array_size(evs) || x->flag_psu || x->flag_bus;
     bool refused = false;
+    bool all_rows = m.all || d->rows_dirty; /* a catch-up writes every row */
     if ((any || d->backlog || d->rows_dirty) && write_journal(d, evs, &m, time, err, len)) {
         if (!early) {
             if (x->defer) { /* the facts wait; the catch-up settles again */
@@ -592,6 +593,8 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
         any = false; /* nothing new in the journal */
     }
     d->trace.journaled_ns = mono_ns();
+    if (any && d->hooks.replicate)
+        d->hooks.replicate(d->hooks.arg, evs, all_rows);
 
     /* journaled (or, for what lowers power, done without it): announce and
      * execute the rest */

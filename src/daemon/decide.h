@@ -46,6 +46,11 @@ struct decider_hooks {
     void (*send)(void *arg, const struct policy_action *v, size_t n);
     /* the decision stands: what follows from it (alarms, snapshot, timer) */
     void (*execute)(void *arg, const struct policy_actions *acts);
+    /* the decision was journaled (its events evs, the rows of the servers of
+     * its actions, or of every server with all): after the commit, before
+     * what raises power is sent, so that a cluster's primary can replicate
+     * it and hold the raises until its secondaries have it (member.h) */
+    void (*replicate)(void *arg, json_t *evs, bool all);
     void *arg;
 };
 

@@ -26,14 +26,17 @@
 #include "devices.h"
 #include "driver_conf.h"
 #include "evjson.h"
+#include "grow.h"
 #include "hub.h"
 #include "ledger.h"
 #include "log.h"
+#include "member.h"
 #include "monoclock.h"
 #include "overdraw.h"
 #include "policy.h"
 #include "prune.h"
 #include "reload.h"
+#include "replica.h"
 #include "store.h"
 #include "view.h"
 
@@ -93,6 +96,41 @@ struct engine {
     double started;
     const char *stop_reason;
     char stop_why[128];
+
+    /* A cluster member (node:), NULL for a lone controller. Only a lone
+     * controller, or a primary whose devices are fenced, decides and
+     * commands: `commanding`. A primary's decision is replicated before
+     * what it raises is sent: its raises wait in `held` for the entry's
+     * commit, and the API's answer in `answers` (docs/controllers.md). */
+    struct member *member;
+    bool commanding;
+    uint64_t epoch;     /* the epoch it commands in; 0 alone */
+    uint64_t gate;      /* the entry the decision being carried out waits for; 0 none */
+    uint64_t appended;  /* the last entry appended */
+    uint64_t committed; /* the last entry every live secondary holds */
+    struct held_action {
+        uint64_t index;
+        struct policy_action a;
+    } * held;
+    size_t nheld, held_cap;
+    struct held_answer {
+        uint64_t index;
+        struct hub_cmd *c;
+        int status;
+        char *body;
+    } * answers;
+    size_t nanswers, answers_cap;
+    char unfit[300]; /* why it may not be primary ("" while fit): journal, devices */
+    /* the fence under way: its epoch (0 none), devices yet to answer */
+    uint64_t fencing, fence_seen;
+    bool fence_refused;
+    bool *fence_answered; /* per device */
+    size_t fence_waiting;
+    /* reports that came while fencing: a new driver's first read, which
+     * must reach the primary it is fencing for (edges come once) */
+    struct devices_msg *early, **early_tail;
+    struct member_view mview;
+    struct view_cluster vcluster;
 };
 
 static double wall_now(void)
@@ -103,6 +141,31 @@ static double wall_now(void)
 }
 
 /* ---- publishing ---- */
+
+/* The status's cluster fields, NULL for a lone controller. */
+static const struct view_cluster *cluster_view(struct engine *e)
+{
+    if (!e->member)
+        return NULL;
+    struct member_view *m = &e->mview;
+    struct view_cluster *v = &e->vcluster;
+    member_view(e->member, m);
+    v->role = m->role;
+    v->node = m->node;
+    v->epoch = m->epoch;
+    v->primary = m->primary;
+    v->npeers = m->npeers < VIEW_PEERS ? m->npeers : VIEW_PEERS;
+    for (size_t i = 0; i < v->npeers; i++)
+        v->peers[i] = (struct view_peer){.node = m->peers[i].node,
+                                         .state = m->peers[i].state,
+                                         .last_heard = m->peers[i].last_heard};
+    v->sent = m->bus.sent;
+    v->received = m->bus.received;
+    v->forged = m->bus.guard.forged;
+    v->replayed = m->bus.guard.replayed;
+    v->unverified = m->bus.guard.unverified;
+    return v;
+}
 
 static void publish(struct engine *e)
 {
@@ -122,6 +185,7 @@ static void publish(struct engine *e)
         .started = e->started,
         .last_event_id = e->dec.last_id,
         .version = RP_VERSION,
+        .cluster = cluster_view(e),
     };
     struct hub_snap *s = view_build(&in);
     if (!s) {
@@ -149,6 +213,7 @@ static void schedule(struct engine *e)
 
 static void on_catchup(uv_timer_t *t);
 static void update_alarms(struct engine *e);
+static void check_fit(struct engine *e);
 
 /* While the journal is behind, it is tried again every second. */
 static void watch_journal(struct engine *e)
@@ -254,6 +319,7 @@ static void update_alarms(struct engine *e)
         log_info("alarm %s %s cleared", alarm_kind_name(a->kind), a->subject);
         journal_alarm(e, "alarm_clear", a);
     }
+    check_fit(e);
 }
 
 /* ---- over-draw (overdraw.h, docs/daemon.md) ---- */
@@ -269,7 +335,7 @@ static void over_draw(struct engine *e, int i)
     char why[ALARM_REASON_LEN];
     overdraw_reason(&e->od, &e->rack, i, e->dec.start_ns, why, sizeof(why));
     bool cap = overdraw_cappable(s);
-    if (cap && e->devices) {
+    if (cap && e->devices && e->commanding) {
         struct policy_action a = {.kind = POLICY_ACT_CAP,
                                   .server = i,
                                   .psu = -1,
@@ -327,9 +393,29 @@ static void on_journaled(void *arg, int64_t last_id)
     hub_notify(e->hub, last_id);
 }
 
+static void hold_actions(struct engine *e, const struct policy_action *v, size_t n);
+static void supersede(struct engine *e, const struct policy_action *v, size_t n);
+
+/* A cluster's primary sends what raises power only once the decision's
+ * entry is committed (held until then); what lowers power, decided on
+ * inputs, goes before the entry exists (gate 0). A controller that does not
+ * command sends nothing. */
 static void on_send(void *arg, const struct policy_action *v, size_t n)
 {
     struct engine *e = arg;
+    if (!e->commanding) {
+        log_warnx("%zu actions not sent: this controller does not command the devices", n);
+        return;
+    }
+    if (e->gate == UINT64_MAX) {
+        log_warnx("%zu actions not sent: their decision could not be replicated", n);
+        return;
+    }
+    if (e->gate > e->committed) {
+        hold_actions(e, v, n);
+        return;
+    }
+    supersede(e, v, n);
     devices_act(e->devices, v, n);
 }
 
@@ -345,9 +431,11 @@ static void on_decided(void *arg, const struct policy_actions *acts)
         if (a->server >= 0 && a->server < e->rack.nservers && a->kind != POLICY_ACT_IGNORED)
             snprintf(e->srv_reason[a->server], sizeof(*e->srv_reason), "%s", a->reason);
     }
+    e->gate = 0; /* the decision is carried out: the next starts ungated */
     watch_draws(e);
     update_alarms(e);
-    devices_rack(e->devices, &e->rack);
+    if (e->commanding) /* a secondary's drivers reopen with nothing to put back */
+        devices_rack(e->devices, &e->rack);
     if (e->hub)
         publish(e);
     if (e->loop_ready)
@@ -358,6 +446,8 @@ static void on_decided(void *arg, const struct policy_actions *acts)
 static void on_deadline(uv_timer_t *t)
 {
     struct engine *e = t->data;
+    if (!e->commanding)
+        return; /* the primary keeps the policy's time */
     struct policy_input tick = {.kind = POLICY_TICK};
     struct decision x = decision_inputs(&tick, 1, NULL);
     char err[256];
@@ -411,6 +501,10 @@ static void on_stopper(uv_timer_t *t)
     stop(e, why);
 }
 
+static char *not_commanding(const struct engine *e);
+static void hold_answer(struct engine *e, struct hub_cmd *c, uint64_t index, int status,
+                        char *body);
+
 static void handle_cmd(struct engine *e, struct hub_cmd *c)
 {
     char *body = NULL;
@@ -428,8 +522,17 @@ static void handle_cmd(struct engine *e, struct hub_cmd *c)
         snprintf(e->stop_why, sizeof(e->stop_why), "%s", why);
         uv_timer_start(&e->stopper, on_stopper, SHUTDOWN_ANSWER_MS, 0);
         return;
+    } else if (!e->commanding) {
+        status = 503;
+        body = not_commanding(e);
     } else {
+        uint64_t before = e->appended;
         status = commands_run(&e->dec, &e->ov, c, &body);
+        /* its decision is answered once every live secondary holds it */
+        if (body && e->member && e->appended != before && e->appended > e->committed) {
+            hold_answer(e, c, e->appended, status, body);
+            return;
+        }
     }
     if (!body)
         status = 500;
@@ -640,8 +743,12 @@ static void stamp_reads(struct engine *e, struct devices_msg *m)
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
     char err[256], why[900];
-    adopt(e, m);
-    first_read(e, m);
+    if (m->rep.fenced_by && e->member) /* a device refused us: it holds a higher epoch */
+        member_epoch_seen(e->member, m->rep.fenced_by);
+    if (e->commanding) { /* a secondary decides nothing: the primary does */
+        adopt(e, m);
+        first_read(e, m);
+    }
     struct policy_input *keep = m->rep.inputs;
     size_t n = 0;
     stamp_reads(e, m);
@@ -658,7 +765,8 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         m->rep.units = NULL;
         m->rep.nunits = m->rep.units_cap = 0;
     }
-    reconcile_found(e, m);
+    if (e->commanding)
+        reconcile_found(e, m);
     /* measured draw is shown, not decided on: applied without a journal line */
     for (size_t k = 0; k < m->rep.ninputs; k++) {
         struct policy_input *in = &m->rep.inputs[k];
@@ -675,7 +783,7 @@ static void handle_report(struct engine *e, struct devices_msg *m)
                 overdraw_lost(&e->od, in->index, mono_ns());
         }
     }
-    if (n) {
+    if (n && e->commanding) {
         snprintf(why, sizeof(why), "reported by %s%s%s", e->vdev[m->dev].name,
                  m->rep.note[0] ? ": " : "", m->rep.note);
         struct decision x = decision_inputs(keep, n, why);
@@ -700,6 +808,8 @@ static void handle_report(struct engine *e, struct devices_msg *m)
     }
 }
 
+static void fence_answer(struct engine *e, const struct devices_msg *m);
+
 static void handle_msg(struct engine *e, struct devices_msg *m)
 {
     struct view_device *v = &e->vdev[m->dev];
@@ -707,9 +817,8 @@ static void handle_msg(struct engine *e, struct devices_msg *m)
         handle_report(e, m);
         return;
     }
-    if (m->kind == DEVICES_FENCE) { /* devices_fence's answer: the node's (issue 9) */
-        log_info("device %s: fence with epoch %llu: %d %s", v->name, (unsigned long long)m->epoch,
-                 m->fence, m->text);
+    if (m->kind == DEVICES_FENCE) {
+        fence_answer(e, m);
         return;
     }
     bool up = m->kind == DEVICES_UP;
@@ -740,9 +849,18 @@ static void on_async(uv_async_t *h)
 {
     struct engine *e = h->data;
     struct devices_msg *msgs = devices_take(e->devices);
-    for (struct devices_msg *m = msgs; m; m = m->next)
+    while (msgs) {
+        struct devices_msg *m = msgs;
+        msgs = m->next;
+        m->next = NULL;
+        if (e->fencing && m->kind == DEVICES_REPORT) { /* for the primary it may become */
+            *e->early_tail = m;
+            e->early_tail = &m->next;
+            continue;
+        }
         handle_msg(e, m);
-    devices_msg_free(msgs);
+        devices_msg_free(m);
+    }
     struct hub_cmd *c = hub_take(e->hub);
     while (c) {
         struct hub_cmd *next = c->next;
@@ -838,6 +956,11 @@ static json_t *reload(struct engine *e, const char *who)
             snprintf(what, sizeof(what), "nothing changed");
         json_object_set_new(ev, "applied", json_true());
         json_object_set_new(ev, "reason", json_string(what));
+    }
+    if (!err[0] && !e->commanding) { /* figures only: the primary decides with its own */
+        log_info("reload applied: %s", what);
+        journal(e, ev);
+    } else if (!err[0]) {
         json_t *pre = json_array();
         json_array_append_new(pre, ev);
         struct decision x = decision_settle(pre);
@@ -888,6 +1011,423 @@ static void on_watchdog(uv_timer_t *t)
 {
     (void)t;
     sd_notify(0, "WATCHDOG=1");
+}
+
+/* ---- a cluster member (member.h, docs/controllers.md) ---- */
+
+static char *not_commanding(const struct engine *e)
+{
+    char text[300];
+    int primary = e->member ? e->vcluster.primary : 0;
+    if (primary)
+        snprintf(text, sizeof(text),
+                 "this controller (node %d) is a secondary: commands go to the primary, node %d",
+                 e->vcluster.node, primary);
+    else
+        snprintf(text, sizeof(text),
+                 "this controller (node %d) does not command the devices now: no primary is "
+                 "known yet (an election is under way)",
+                 e->vcluster.node);
+    json_t *o = json_pack("{ss}", "error", text);
+    char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return body;
+}
+
+static void hold_actions(struct engine *e, const struct policy_action *v, size_t n)
+{
+    if (grow_to((void **)&e->held, &e->held_cap, e->nheld + n, sizeof(*e->held), 16, 0)) {
+        log_warnx("out of memory: %zu actions that waited for replication are dropped", n);
+        return;
+    }
+    for (size_t k = 0; k < n; k++)
+        e->held[e->nheld++] = (struct held_action){.index = e->gate, .a = v[k]};
+}
+
+/* A later word on a server or a PSU replaces what waits for it: a shed
+ * sent now must not be undone by the grant it follows. */
+static void supersede(struct engine *e, const struct policy_action *v, size_t n)
+{
+    size_t kept = 0;
+    for (size_t j = 0; j < e->nheld; j++) {
+        const struct policy_action *h = &e->held[j].a;
+        bool gone = false;
+        for (size_t k = 0; k < n && !gone; k++)
+            gone = (h->server >= 0 && h->server == v[k].server) ||
+                   (h->server < 0 && h->psu >= 0 && h->psu == v[k].psu);
+        if (gone)
+            log_info("a held %s is dropped: a later decision replaced it",
+                     policy_action_name(h->kind));
+        else
+            e->held[kept++] = e->held[j];
+    }
+    e->nheld = kept;
+}
+
+static void hold_answer(struct engine *e, struct hub_cmd *c, uint64_t index, int status, char *body)
+{
+    if (grow_to((void **)&e->answers, &e->answers_cap, e->nanswers + 1, sizeof(*e->answers), 8,
+                0)) {
+        free(body);
+        hub_answer(e->hub, c, 500, strdup("{\"error\":\"out of memory\"}"));
+        return;
+    }
+    e->answers[e->nanswers++] = (struct held_answer){index, c, status, body};
+}
+
+/* Answers what waits; committed: up to which entry (UINT64_MAX all), or
+ * with why: refused (the controller stopped being primary first). */
+static void release_answers(struct engine *e, uint64_t committed, const char *why)
+{
+    size_t kept = 0;
+    for (size_t k = 0; k < e->nanswers; k++) {
+        struct held_answer *a = &e->answers[k];
+        if (!why && a->index > committed) {
+            e->answers[kept++] = *a;
+            continue;
+        }
+        if (why) {
+            free(a->body);
+            json_t *o = json_pack("{ss}", "error", why);
+            a->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            a->status = 503;
+            json_decref(o);
+        }
+        hub_answer(e->hub, a->c, a->body ? a->status : 500, a->body);
+    }
+    e->nanswers = kept;
+}
+
+static void on_committed(void *arg, uint64_t index)
+{
+    struct engine *e = arg;
+    if (index <= e->committed)
+        return;
+    e->committed = index;
+    size_t n = 0;
+    while (n < e->nheld && e->held[n].index <= index)
+        n++;
+    if (n && e->commanding) {
+        struct policy_action *v = malloc(n * sizeof(*v));
+        for (size_t k = 0; v && k < n; k++)
+            v[k] = e->held[k].a;
+        if (v)
+            devices_act(e->devices, v, n);
+        else /* out of memory: one at a time, the same order */
+            for (size_t k = 0; k < n; k++)
+                devices_act(e->devices, &e->held[k].a, 1);
+        free(v);
+    }
+    if (n) {
+        memmove(e->held, e->held + n, (e->nheld - n) * sizeof(*e->held));
+        e->nheld -= n;
+    }
+    release_answers(e, index, NULL);
+}
+
+/* The decider's hook: a primary's decision becomes an entry; what it raises
+ * waits for the entry's commit (on_send). */
+static void on_replicate(void *arg, json_t *evs, bool all)
+{
+    struct engine *e = arg;
+    if (!e->member)
+        return;
+    char err[256] = "not an active primary";
+    size_t len = 0;
+    char *p = replica_entry(&e->rack, e->ov.psu_oos, e->ov.bus_oos, evs, &e->dec.acts, all,
+                            wall_now(), member_max_payload(), &len, err, sizeof(err));
+    uint64_t index = p ? member_append(e->member, p, len) : 0;
+    free(p);
+    if (!index) {
+        log_warnx("replication: a decision was not replicated (%s); what it raises is not sent",
+                  err);
+        e->gate = UINT64_MAX;
+        return;
+    }
+    e->appended = index;
+    e->gate = index;
+}
+
+/* Journals a change of role. */
+static void journal_role(struct engine *e, const char *role, const char *why)
+{
+    json_t *ev = decider_event(&e->dec, "role");
+    json_object_set_new(ev, "role", json_string(role));
+    json_object_set_new(ev, "epoch", json_integer((json_int_t)member_epoch(e->member)));
+    json_object_set_new(ev, "reason", json_string(why));
+    journal(e, ev);
+}
+
+/*
+ * Elected. The workers start again: a driver reports edges, and what the
+ * devices said while this controller was a secondary (a server's request,
+ * its draw) went by unheeded; a driver that opens reports everything at its
+ * first read, and puts back nothing once fenced (driver.h). Every new
+ * worker fences its command devices with the epoch before anything else;
+ * the node hears once every device has answered (fence_answer).
+ */
+static void on_fence(void *arg, uint64_t epoch)
+{
+    struct engine *e = arg;
+    char err[300];
+    devices_stop(e->devices);
+    devices_msg_free(e->early);
+    e->early = NULL;
+    e->early_tail = &e->early;
+    if (!(e->devices = devices_start(e->devs, e->ndevs, &e->rack, wake, e, err, sizeof(err)))) {
+        log_warnx("elected: the devices cannot start again: %s", err);
+        member_fenced(e->member, false, 0);
+        return;
+    }
+    e->fencing = epoch;
+    e->fence_seen = 0;
+    e->fence_refused = false;
+    memset(e->fence_answered, 0, e->ndevs * sizeof(*e->fence_answered));
+    e->fence_waiting = e->ndevs;
+    devices_fence(e->devices, epoch);
+    if (!e->ndevs)
+        member_fenced(e->member, true, 0);
+}
+
+/* The reports held while fencing: heard by the primary now, or as a
+ * secondary's when the fence failed. */
+static void flush_early(struct engine *e)
+{
+    struct devices_msg *early = e->early;
+    e->early = NULL;
+    e->early_tail = &e->early;
+    while (early) {
+        struct devices_msg *r = early;
+        early = r->next;
+        r->next = NULL;
+        handle_msg(e, r);
+        devices_msg_free(r);
+    }
+}
+
+/* A worker's answer to the fence. The fence holds unless a device refused
+ * it (it holds a higher epoch: this controller was replaced); a device not
+ * reached is fenced by the epoch its first command carries. */
+static void fence_answer(struct engine *e, const struct devices_msg *m)
+{
+    const char *name = e->vdev[m->dev].name;
+    if (m->fence == -2) {
+        log_warnx("device %s refused epoch %llu: it holds epoch %llu", name,
+                  (unsigned long long)m->epoch, (unsigned long long)m->seen);
+        if (m->seen > e->fence_seen)
+            e->fence_seen = m->seen;
+        e->fence_refused = true;
+    } else if (m->fence == -1) {
+        log_warnx("device %s: not fenced with epoch %llu: %s (its first command carries it)", name,
+                  (unsigned long long)m->epoch, m->text);
+    } else {
+        log_info("device %s: fenced with epoch %llu%s%s", name, (unsigned long long)m->epoch,
+                 m->text[0] ? ": " : "", m->text);
+    }
+    if (!e->member || !m->epoch)
+        return;
+    if (m->epoch != e->fencing || e->fence_answered[m->dev]) {
+        if (m->fence == -2 && m->epoch == member_epoch(e->member))
+            member_epoch_seen(e->member, m->seen); /* refused later (a device that came back) */
+        return;
+    }
+    e->fence_answered[m->dev] = true;
+    if (--e->fence_waiting)
+        return;
+    e->fencing = 0;
+    member_fenced(e->member, !e->fence_refused, e->fence_seen);
+    flush_early(e);
+}
+
+/* Devices whose first read is awaited after a promotion: those that power
+ * servers. What raises power waits for them (the devices' word first). */
+static void await_after_promotion(struct engine *e)
+{
+    e->awaited = 0;
+    for (size_t i = 0; i < e->ndevs; i++) {
+        e->dev_awaited[i] = false;
+        for (size_t u = 0; u < e->devs[i].nunits && !e->dev_awaited[i]; u++)
+            e->dev_awaited[i] = e->devs[i].units[u].role == RACKFILE_UNIT_CHASSIS;
+        e->awaited += e->dev_awaited[i];
+    }
+    if (!e->awaited)
+        return;
+    char why[300];
+    snprintf(why, sizeof(why),
+             "promoted: waiting for the first read of %zu device%s that power%s servers",
+             e->awaited, e->awaited == 1 ? "" : "s", e->awaited == 1 ? "s" : "");
+    log_info("%s; decisions that raise power are held until then", why);
+    decider_distrust(&e->dec, why);
+}
+
+static void on_active(void *arg, uint64_t epoch)
+{
+    struct engine *e = arg;
+    char err[512], why[700];
+    e->commanding = true;
+    e->epoch = epoch;
+    e->gate = e->appended = e->committed = 0;
+    /* the replicated ledger is the rack now: a policy without memories of
+     * it, drivers that put it back and say where the devices differ */
+    struct rack copy;
+    if (!rack_copy(&copy, &e->rack) && decider_restore(&e->dec, &copy, err, sizeof(err)))
+        log_warnx("promotion: %s", err);
+    await_after_promotion(e);
+    snprintf(why, sizeof(why),
+             "elected primary in epoch %llu: the devices are read again and what they report is "
+             "adopted before anything is raised",
+             (unsigned long long)epoch);
+    json_t *ev = decider_event(&e->dec, "role");
+    json_object_set_new(ev, "role", json_string("primary"));
+    json_object_set_new(ev, "epoch", json_integer((json_int_t)epoch));
+    json_object_set_new(ev, "reason", json_string(why));
+    json_t *pre = json_array();
+    json_array_append_new(pre, ev);
+    struct decision x = decision_settle(pre);
+    x.defer = true;
+    if (decide(&e->dec, &x, err, sizeof(err)))
+        log_warnx("promotion: the settle was not taken: %s", err);
+    update_alarms(e);
+    publish(e);
+}
+
+static void on_demoted(void *arg, const char *why)
+{
+    struct engine *e = arg;
+    bool was = e->commanding;
+    e->commanding = false;
+    e->gate = e->appended = e->committed = 0;
+    if (e->nheld)
+        log_warnx("demoted: %zu actions that waited for replication are dropped", e->nheld);
+    e->nheld = 0;
+    release_answers(e, UINT64_MAX,
+                    "this controller stopped being primary before every secondary held the "
+                    "decision: ask the new primary what stands");
+    uv_timer_stop(&e->deadline);
+    if (e->awaited) { /* what a promotion awaited is the next one's */
+        e->awaited = 0;
+        memset(e->dev_awaited, 0, e->ndevs * sizeof(*e->dev_awaited));
+        if (!e->db_lost[0])
+            decider_trust(&e->dec);
+    }
+    e->fencing = 0;
+    flush_early(e);
+    if (was || e->epoch) /* stood down: what is queued is refused by the drivers */
+        devices_fence(e->devices, 0);
+    e->epoch = 0;
+    journal_role(e, "secondary", why);
+    update_alarms(e);
+    publish(e);
+}
+
+/* A secondary: an entry or the primary's snapshot into the journal, the
+ * ledger and the rack. */
+static int on_apply(void *arg, bool snapshot, uint64_t log_epoch, uint64_t index,
+                    const uint8_t *payload, size_t len)
+{
+    struct engine *e = arg;
+    char err[300];
+    json_t *evs = NULL;
+    struct replica_target t = {.store = e->store,
+                               .rack = &e->rack,
+                               .psu_oos = e->ov.psu_oos,
+                               .bus_oos = e->ov.bus_oos,
+                               .known = e->srv_known};
+    struct store_node pos = {
+        .max_epoch = member_epoch(e->member), .log_epoch = log_epoch, .index = index};
+    if (replica_apply(&t, snapshot, index, payload, len, &pos, wall_now(), &evs, err,
+                      sizeof(err))) {
+        log_warnx("replication: entry %llu not applied: %s", (unsigned long long)index, err);
+        return -1;
+    }
+    size_t k;
+    json_t *ev;
+    json_array_foreach(evs, k, ev)
+    {
+        const char *server = json_string_value(json_object_get(ev, "server"));
+        const char *reason = json_string_value(json_object_get(ev, "reason"));
+        int i = server && reason ? rack_find_server(&e->rack, server) : -1;
+        if (i >= 0)
+            snprintf(e->srv_reason[i], sizeof(*e->srv_reason), "%s", reason);
+    }
+    json_decref(evs);
+    e->dec.last_id = store_last_id(e->store);
+    hub_notify(e->hub, e->dec.last_id);
+    if (snapshot)
+        log_info("replication: the primary's snapshot at entry %llu replaced the ledger",
+                 (unsigned long long)index);
+    update_alarms(e);
+    publish(e);
+    return 0;
+}
+
+static char *on_snapshot(void *arg, size_t *len)
+{
+    struct engine *e = arg;
+    return replica_snapshot(&e->rack, e->ov.psu_oos, e->ov.bus_oos, wall_now(), len);
+}
+
+static void on_member_changed(void *arg)
+{
+    struct engine *e = arg;
+    if (e->hub)
+        publish(e);
+}
+
+/*
+ * Whether this controller may be primary (relayd's habit: a controller
+ * whose own checks fail steps down): not while its journal cannot be
+ * written or trusted, nor while none of its devices answers.
+ */
+static void check_fit(struct engine *e)
+{
+    if (!e->member)
+        return;
+    char why[sizeof(e->unfit)] = "";
+    size_t down = 0;
+    for (size_t i = 0; i < e->ndevs; i++)
+        down += e->dev_down[i];
+    if (e->dec.failing_since)
+        snprintf(why, sizeof(why), "its journal cannot be written (%s)", e->dec.failing_err);
+    else if (e->db_lost[0])
+        snprintf(why, sizeof(why), "its database cannot be trusted (%s)", e->db_lost);
+    else if (e->ndevs && down == e->ndevs)
+        snprintf(why, sizeof(why), "none of its %zu devices answers", e->ndevs);
+    bool was = e->unfit[0] != '\0';
+    snprintf(e->unfit, sizeof(e->unfit), "%s", why);
+    if (why[0] && !was)
+        member_unfit(e->member, why);
+    else if (!why[0] && was)
+        member_fit(e->member);
+}
+
+/* Joins the cluster: the workers only read, the node asks who is
+ * primary. A rack whose snapshot a datagram cannot carry is refused. */
+static int start_member(struct engine *e, char *err, size_t errlen)
+{
+    size_t len = 0;
+    char *snap = replica_snapshot(&e->rack, e->ov.psu_oos, e->ov.bus_oos, wall_now(), &len);
+    free(snap);
+    if (!snap || len > member_max_payload() * 3 / 4) {
+        snprintf(err, errlen,
+                 snap ? "node: this rack's ledger (%zu bytes) is too large for the rack bus, "
+                        "whose snapshot must fit one datagram (%zu bytes with room to grow)"
+                      : "out of memory",
+                 len, member_max_payload() * 3 / 4);
+        return -1;
+    }
+    struct member_hooks h = {.fence = on_fence,
+                             .active = on_active,
+                             .demoted = on_demoted,
+                             .committed = on_committed,
+                             .apply = on_apply,
+                             .snapshot = on_snapshot,
+                             .changed = on_member_changed,
+                             .arg = e};
+    if (!(e->member = member_start(&e->loop, &e->conf.node, e->store, &h, err, errlen)))
+        return -1;
+    cluster_view(e);
+    return 0;
 }
 
 /* ---- start and stop ---- */
@@ -983,13 +1523,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     *conf = (struct rackfile_daemon){0};
     int64_t start_ns = mono_ns();
     e->started = wall_now();
-    if (e->conf.node.address) {
-        /* TODO(daemon): the rack bus (node_io.c) replaces this refusal */
-        snprintf(err, errlen,
-                 "node: (a cluster member) is read but not run yet: this rackpowerd has no rack "
-                 "bus; remove node: to run a lone controller");
-        goto fail;
-    }
+    e->commanding = !e->conf.node.address; /* a member waits for its election */
+    e->early_tail = &e->early;
     reload_devices(&e->conf, o->force_sim, &e->simdev, &e->devs, &e->ndevs);
 
     struct rack *r = &e->rack;
@@ -1000,11 +1535,12 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->srv_known = calloc((size_t)r->nservers + 1, sizeof(*e->srv_known));
     e->srv_reason = calloc((size_t)r->nservers + 1, sizeof(*e->srv_reason));
     e->dev_awaited = calloc(e->ndevs + 1, sizeof(*e->dev_awaited));
+    e->fence_answered = calloc(e->ndevs + 1, sizeof(*e->fence_answered));
     e->psu_read = calloc(np, sizeof(*e->psu_read));
     e->srv_read = calloc((size_t)r->nservers + 1, sizeof(*e->srv_read));
     if (overdraw_init(&e->od, r->nservers) || commands_overlay_init(&e->ov, r) || !e->tel ||
         !e->vdev || !e->dev_down || !e->srv_known || !e->srv_reason || !e->dev_awaited ||
-        !e->psu_read || !e->srv_read) {
+        !e->fence_answered || !e->psu_read || !e->srv_read) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -1028,8 +1564,11 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     if (decider_init(&e->dec, r, e->store, e->ov.psu_oos, e->ov.bus_oos, start_ns, err, errlen))
         goto fail;
     e->dec_ready = true;
-    e->dec.hooks = (struct decider_hooks){
-        .journaled = on_journaled, .send = on_send, .execute = on_decided, .arg = e};
+    e->dec.hooks = (struct decider_hooks){.journaled = on_journaled,
+                                          .send = on_send,
+                                          .execute = on_decided,
+                                          .replicate = on_replicate,
+                                          .arg = e};
     struct ledger_counts counts;
     if (ledger_restore(e->store, r, e->ov.psu_oos, e->ov.bus_oos, mono_ns(), &counts, e->srv_known,
                        dberr, sizeof(dberr))) {
@@ -1085,7 +1624,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     json_object_set_new(start, "reason", json_string(why));
     json_t *pre = json_array();
     json_array_append_new(pre, start);
-    if (counts.rows == 0 && r->nservers > 0) {
+    if (counts.rows == 0 && r->nservers > 0 && !e->conf.node.address) {
         /* a first start, or a database deleted or replaced: say it loudly */
         snprintf(why, sizeof(why),
                  "the database %s holds no ledger (new, deleted or replaced): no server is "
@@ -1103,7 +1642,10 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
      * devices as they are, and nothing raised until the catch-up settles. */
     struct decision x = decision_settle(pre);
     x.defer = true;
-    if (decide(&e->dec, &x, dberr, sizeof(dberr))) {
+    if (e->conf.node.address) { /* a member decides once it is primary */
+        journal(e, json_incref(start));
+        json_decref(pre);
+    } else if (decide(&e->dec, &x, dberr, sizeof(dberr))) {
         if (!decider_behind(&e->dec)) {
             snprintf(err, errlen, "cannot write the journal: %s", dberr);
             goto fail;
@@ -1123,6 +1665,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         snprintf(err, errlen, "%s", dberr);
         goto fail;
     }
+    if (e->conf.node.address && start_member(e, err, errlen))
+        goto fail;
     publish(e); /* before the API serves: no request sees an empty rack */
     char sock[256], tokens[4096];
     where_api(&e->conf.api, sock, sizeof(sock), tokens, sizeof(tokens));
@@ -1174,6 +1718,8 @@ void engine_free(struct engine *e)
 {
     if (!e)
         return;
+    if (e->nanswers)
+        release_answers(e, UINT64_MAX, "rackpowerd stopped before the decision was replicated");
     if (e->hub)
         hub_shutdown(e->hub); /* HTTP threads waiting on the loop give up */
     api_stop(e->api);
@@ -1190,6 +1736,8 @@ void engine_free(struct engine *e)
                       e->dec.backlog ? json_array_size(e->dec.backlog) : 0);
         log_info("stopped");
     }
+    member_stop(e->member);
+    e->member = NULL;
     store_close(e->store);
     if (e->loop_ready) {
         uv_close((uv_handle_t *)&e->async, on_close);
@@ -1218,6 +1766,10 @@ void engine_free(struct engine *e)
     free(e->srv_known);
     free(e->srv_reason);
     free(e->dev_awaited);
+    free(e->held);
+    free(e->answers);
+    free(e->fence_answered);
+    devices_msg_free(e->early);
     overdraw_fini(&e->od);
     alarm_set_free(&e->alarms);
     alarm_set_free(&e->conditions);

@@ -3,8 +3,10 @@
  */
 #include "view.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "event.h"
 #include "flow.h"
@@ -157,6 +159,43 @@ static json_t *bus_obj(const struct view_in *in, int b, const int64_t *cap, cons
     return o;
 }
 
+/* An ISO 8601 UTC time to the millisecond, as the journal's events show
+ * theirs; null for 0 (never). */
+static json_t *iso_time(double t)
+{
+    if (t <= 0)
+        return json_null();
+    time_t sec = (time_t)t;
+    struct tm tm;
+    char buf[40];
+    gmtime_r(&sec, &tm);
+    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof(buf) - n, ".%03dZ", (int)((t - (double)sec) * 1000) % 1000);
+    return json_string(buf);
+}
+
+/* role, node, epoch, primary, peers and the rack bus's counters: a lone
+ * controller is its own primary, in epoch 0, without a rack bus. */
+static void cluster_fields(json_t *o, const struct view_cluster *c)
+{
+    json_object_set_new(o, "role", json_string(c ? c->role : "primary"));
+    json_object_set_new(o, "node", c ? json_integer(c->node) : json_null());
+    json_object_set_new(o, "epoch", json_integer(c ? (json_int_t)c->epoch : 0));
+    json_object_set_new(o, "primary", c && c->primary ? json_integer(c->primary) : json_null());
+    json_t *peers = json_array();
+    for (size_t i = 0; c && i < c->npeers; i++)
+        json_array_append_new(peers, json_pack("{sissso}", "node", c->peers[i].node, "state",
+                                               c->peers[i].state, "last_heard",
+                                               iso_time(c->peers[i].last_heard)));
+    json_object_set_new(o, "peers", peers);
+    json_object_set_new(o, "rackbus",
+                        c ? json_pack("{sIsIsIsIsI}", "sent", (json_int_t)c->sent, "received",
+                                      (json_int_t)c->received, "forged", (json_int_t)c->forged,
+                                      "replayed", (json_int_t)c->replayed, "unverified",
+                                      (json_int_t)c->unverified)
+                          : json_null());
+}
+
 static json_t *status_obj(const struct view_in *in)
 {
     const struct rack *r = in->r;
@@ -259,6 +298,7 @@ static json_t *status_obj(const struct view_in *in)
     json_object_set_new(o, "started", json_real(in->started));
     json_object_set_new(o, "last_event_id", json_integer(in->last_event_id));
     json_object_set_new(o, "version", json_string(in->version));
+    cluster_fields(o, in->cluster);
     return o;
 }
 

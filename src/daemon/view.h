@@ -45,6 +45,23 @@ struct view_read {
 #define VIEW_STALE_MIN_NS 3000000000LL
 int64_t view_stale_after_ns(int64_t poll_ns);
 
+/* This controller in a cluster (docs/controllers.md, "What an operator
+ * sees"); view_in.cluster NULL: a lone controller. */
+#define VIEW_PEERS 254
+struct view_cluster {
+    const char *role; /* "primary", "secondary", "candidate" */
+    int node;
+    uint64_t epoch;
+    int primary; /* 0: none known */
+    size_t npeers;
+    struct view_peer {
+        int node;
+        const char *state; /* "alive", "dead", "unknown" */
+        double last_heard; /* Unix time, 0: never */
+    } peers[VIEW_PEERS];
+    uint64_t sent, received, forged, replayed, unverified; /* datagrams */
+};
+
 struct view_in {
     const struct rack *r;
     const bool *psu_oos, *bus_oos;        /* operator's out-of-service flags */
@@ -61,6 +78,7 @@ struct view_in {
     double started;   /* Unix time of the start */
     int64_t last_event_id;
     const char *version;
+    const struct view_cluster *cluster; /* NULL: a lone controller */
 };
 
 /* A new snapshot, or NULL when out of memory. */
