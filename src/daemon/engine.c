@@ -35,6 +35,7 @@
 #include "overdraw.h"
 #include "policy.h"
 #include "prune.h"
+#include "relay.h"
 #include "reload.h"
 #include "replica.h"
 #include "store.h"
@@ -131,6 +132,18 @@ struct engine {
     struct devices_msg *early, **early_tail;
     struct member_view mview;
     struct view_cluster vcluster;
+
+    /* A cluster member's PSUs told to the primary, others' PSUs made unknown
+     * when nobody tells of them, commands given to a secondary forwarded
+     * (relay.h); NULL alone. */
+    struct relay *relay;
+    uv_timer_t relay_timer;
+    bool relay_timer_open;
+    struct relay_pending *pending; /* commands given to this secondary, waiting */
+    uint32_t fwd_id;               /* the last FORWARD's id */
+    int64_t forward_next_ns;       /* a secondary's next forward at the latest */
+    char relay_device[160];        /* the device that last read its PSUs */
+    bool peer_dead[256];           /* as last seen, by address */
 };
 
 static double wall_now(void)
@@ -265,10 +278,15 @@ static int alarm_conditions(struct engine *e, struct alarm_set *c)
         if (e->dev_down[i] &&
             alarm_set_add(c, ALARM_DEVICE_DOWN, e->vdev[i].name, e->vdev[i].error))
             return -1;
-    for (int i = 0; i < e->rack.npsus; i++)
+    for (int i = 0; i < e->rack.npsus; i++) {
+        const char *why = e->relay ? relay_unknown_reason(e->relay, i) : NULL;
         if (e->rack.psus[i].health == RACK_PSU_UNKNOWN &&
-            alarm_set_add(c, ALARM_PSU_UNKNOWN, e->rack.psus[i].id, "its health cannot be read"))
+            alarm_set_add(c, ALARM_PSU_UNKNOWN, e->rack.psus[i].id,
+                          why ? why : "its health cannot be read"))
             return -1;
+    }
+    if (e->relay && relay_alarms(e->relay, &e->rack, e->peer_dead, c))
+        return -1;
     if ((!e->rack.is_protected || e->rack.redundancy_lost) &&
         alarm_set_add(c, ALARM_REDUNDANCY_LOST, e->rack.name, e->protection_reason))
         return -1;
@@ -505,10 +523,14 @@ static char *not_commanding(const struct engine *e);
 static void hold_answer(struct engine *e, struct hub_cmd *c, uint64_t index, int status,
                         char *body);
 
+static bool relay_command_out(struct engine *e, struct hub_cmd *c);
+
 static void handle_cmd(struct engine *e, struct hub_cmd *c)
 {
     char *body = NULL;
     int status = 200;
+    if (relay_command_out(e, c)) /* given to a secondary: the primary's to carry out */
+        return;
     if (c->kind == HUB_RELOAD) {
         json_t *ev = reload(e, c->who);
         body = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
@@ -740,9 +762,12 @@ static void stamp_reads(struct engine *e, struct devices_msg *m)
         e->vdev[m->dev].read_ns = m->posted_ns;
 }
 
+static void relay_own_report(struct engine *e, const struct devices_msg *m);
+
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
     char err[256], why[900];
+    relay_own_report(e, m);            /* before the inputs are sorted below */
     if (m->rep.fenced_by && e->member) /* a device refused us: it holds a higher epoch */
         member_epoch_seen(e->member, m->rep.fenced_by);
     if (e->commanding) { /* a secondary decides nothing: the primary does */
@@ -1013,6 +1038,359 @@ static void on_watchdog(uv_timer_t *t)
     sd_notify(0, "WATCHDOG=1");
 }
 
+/* ---- relay: other controllers' PSUs, commands given to a secondary (relay.h) ---- */
+
+#define RELAY_CMD_WAIT_NS 10000000000LL /* a forwarded command's answer: as the API waits */
+
+/* A command given to this secondary, waiting for the primary's answer. */
+struct relay_pending {
+    uint32_t id;
+    uint8_t to;
+    int64_t deadline_ns;
+    struct hub_cmd *c; /* the hub's reference: answered with hub_answer */
+    struct relay_pending *next;
+};
+
+static void on_relay_timer(uv_timer_t *t);
+
+/* The PSUs this controller's own devices read. */
+static bool *own_psus(const struct engine *e)
+{
+    bool *own = calloc((size_t)e->rack.npsus + 1, sizeof(*own));
+    for (size_t d = 0; own && d < e->ndevs; d++) {
+        const struct rackfile_device *dev = &e->devs[d];
+        if (dev->kind == RACKFILE_DEV_HWMON && dev->psu >= 0 && dev->psu < e->rack.npsus)
+            own[dev->psu] = true;
+        for (size_t u = 0; u < dev->nunits; u++)
+            if (dev->units[u].role == RACKFILE_UNIT_PSU && dev->units[u].psu >= 0 &&
+                dev->units[u].psu < e->rack.npsus)
+                own[dev->units[u].psu] = true;
+    }
+    return own;
+}
+
+/* How long another controller's PSU may go untold: its controller is lost
+ * after missed heartbeats; a secondary tells after every poll (as this one
+ * polls, three of them). */
+static int64_t relay_grace_ns(const struct engine *e)
+{
+    int64_t poll = 0;
+    for (size_t d = 0; d < e->ndevs; d++)
+        if (e->devs[d].poll_ns > poll)
+            poll = e->devs[d].poll_ns;
+    return (int64_t)e->conf.node.missed * e->conf.node.heartbeat_ns + 3 * poll;
+}
+
+static int relay_setup(struct engine *e, char *err, size_t errlen)
+{
+    bool *own = own_psus(e);
+    if (own)
+        e->relay = relay_new(&e->rack, own, relay_grace_ns(e));
+    free(own);
+    if (!e->relay) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    uv_timer_init(&e->loop, &e->relay_timer);
+    e->relay_timer_open = true;
+    e->relay_timer.data = e;
+    return 0;
+}
+
+static void relay_schedule(struct engine *e)
+{
+    int64_t d = relay_next_due(e->relay);
+    if (e->forward_next_ns < d)
+        d = e->forward_next_ns;
+    for (struct relay_pending *p = e->pending; p; p = p->next)
+        if (p->deadline_ns < d)
+            d = p->deadline_ns;
+    if (d == INT64_MAX) {
+        uv_timer_stop(&e->relay_timer);
+        return;
+    }
+    int64_t now = mono_ns();
+    uv_timer_start(&e->relay_timer, on_relay_timer,
+                   d > now ? (uint64_t)((d - now + 999999) / 1000000) : 0, 0);
+}
+
+/* Inputs the relay made (a PSU told of, or unknown for want of a word),
+ * decided as a device's report is, each with its own reason. */
+static void relay_decide(struct engine *e, const struct relay_inputs *in, const char *why)
+{
+    if (!in->n)
+        return;
+    struct policy_input *keep = calloc(in->n, sizeof(*keep));
+    const char **whys = calloc(in->n, sizeof(*whys));
+    size_t n = 0;
+    for (size_t k = 0; keep && whys && k < in->n; k++)
+        if (commands_pass_health(&e->ov, &e->rack, &in->in[k])) {
+            whys[n] = in->why[k];
+            keep[n++] = in->in[k];
+        }
+    if (n) {
+        char err[256];
+        struct decision x = decision_inputs(keep, n, why);
+        x.whys = whys;
+        if (decide(&e->dec, &x, err, sizeof(err)))
+            log_warnx("%s: not applied: %s", why, err);
+    }
+    free(keep);
+    free(whys);
+}
+
+/* A secondary tells the primary what it believes of its own PSUs: kind
+ * alert at once when a health changed, else readings; at least once a
+ * heartbeat (on the relay's timer), so that the primary's grace never ends
+ * for a live controller whatever its devices' reports. */
+static void relay_forward(struct engine *e, bool alert)
+{
+    uint8_t to = member_primary(e->member);
+    int64_t now = mono_ns();
+    e->forward_next_ns = to ? now + e->conf.node.heartbeat_ns : INT64_MAX;
+    if (!to) {
+        relay_drop_edges(e->relay); /* a new primary hears the whole belief, not edges */
+        return;
+    }
+    char *json = NULL, err[256];
+    if (relay_encode(e->relay, &e->rack, e->relay_device, &json)) {
+        log_warnx("forward to node %u: out of memory", to);
+        return;
+    }
+    struct rackbus_msg f = {.type = RACKBUS_FORWARD};
+    f.u.forward = (struct rackbus_forward){.id = ++e->fwd_id,
+                                           .kind = alert ? RACKBUS_FWD_ALERT : RACKBUS_FWD_READINGS,
+                                           .payload = (const uint8_t *)json,
+                                           .len = (uint32_t)strlen(json)};
+    if (member_send(e->member, to, &f, err, sizeof(err)))
+        log_warnx("forward to node %u: %s", to, err);
+    else if (alert)
+        log_info("told the primary, node %u, of a change of health at once", to);
+    free(json);
+}
+
+/* After a report of its own devices: forwarded at once when it read a PSU. */
+static void relay_own_report(struct engine *e, const struct devices_msg *m)
+{
+    if (!e->relay)
+        return;
+    bool alert = relay_take_report(e->relay, &m->rep);
+    if (!alert && !m->rep.npsus)
+        return; /* a chassis module's report: nothing of the PSUs */
+    snprintf(e->relay_device, sizeof(e->relay_device), "%s", e->vdev[m->dev].name);
+    relay_forward(e, alert);
+    relay_schedule(e);
+}
+
+/* A forward of another controller's PSUs, taken as a report of its device. */
+static void relay_readings(struct engine *e, const struct rackbus_msg *m, int64_t now)
+{
+    static struct relay_forward f;
+    char err[300], why[300];
+    if (!e->commanding)
+        return; /* only the primary decides */
+    if (relay_decode((const char *)m->u.forward.payload, m->u.forward.len, &e->rack, &f, err,
+                     sizeof(err))) {
+        log_warnx("forward from node %u refused: %s", m->from, err);
+        return;
+    }
+    for (size_t k = 0; k < f.npsus; k++) {
+        int i = f.tel[k].psu;
+        e->tel[i] = f.tel[k];
+        if (!f.tel[k].unread)
+            e->psu_read[i] = (struct view_read){now, -1};
+    }
+    snprintf(why, sizeof(why), "told by node %u (%s)", m->from, f.device);
+    relay_decide(e, relay_heard(e->relay, m->from, &f, &e->rack, now), why);
+    relay_schedule(e);
+    update_alarms(e);
+    publish(e);
+}
+
+/* The primary carries out a command given to a secondary; the answer goes
+ * back from the hub's answer (on_answer). */
+struct relay_answer_to {
+    struct engine *e;
+    uint8_t to;
+    uint32_t id;
+};
+
+static void relay_answered(void *arg, const struct hub_cmd *c)
+{
+    struct relay_answer_to *a = arg;
+    char err[256];
+    const char *body = c->body ? c->body : "{\"error\":\"no answer\"}";
+    size_t len = strlen(body);
+    struct rackbus_msg m = {.type = RACKBUS_ANSWER};
+    m.u.answer = (struct rackbus_answer){.id = a->id,
+                                         .status = (uint16_t)c->status,
+                                         .payload = (const uint8_t *)body,
+                                         .len = (uint32_t)(len < RACKBUS_MAX_PAYLOAD ? len : 0)};
+    if (!a->e->member || member_send(a->e->member, a->to, &m, err, sizeof(err)))
+        log_warnx("answer to node %u: %s", a->to, err);
+    free(a);
+}
+
+static void relay_command_in(struct engine *e, const struct rackbus_msg *m)
+{
+    char err[300];
+    struct hub_cmd *c = hub_cmd_new(HUB_POWER_ON, "", "", "");
+    struct relay_answer_to *a = calloc(1, sizeof(*a));
+    if (!c || !a) {
+        free(c);
+        free(a);
+        return;
+    }
+    *a = (struct relay_answer_to){e, m->from, m->u.forward.id};
+    c->on_answer = relay_answered;
+    c->on_answer_arg = a;
+    if (!e->commanding) {
+        hub_answer(
+            e->hub, c, 503,
+            strdup("{\"error\":\"this controller is not the primary (any more): ask again\"}"));
+        return;
+    }
+    if (relay_cmd_decode((const char *)m->u.forward.payload, m->u.forward.len, m->from, c, err,
+                         sizeof(err))) {
+        char body[400];
+        snprintf(body, sizeof(body), "{\"error\":\"%s\"}", err);
+        hub_answer(e->hub, c, 400, strdup(body));
+        return;
+    }
+    log_info("a command from node %u for %s, asked by %s", m->from, c->id, c->who);
+    handle_cmd(e, c);
+}
+
+/* A command given to this secondary goes to the primary: true when it went
+ * (or was answered here because there is none). */
+static bool relay_command_out(struct engine *e, struct hub_cmd *c)
+{
+    if (!e->member || e->commanding || !relay_cmd_forwarded(c->kind))
+        return false;
+    uint8_t to = member_primary(e->member);
+    char *json = NULL, err[256];
+    if (!to) {
+        hub_answer(e->hub, c, 503,
+                   strdup("{\"error\":\"no primary now (an election is under way): this "
+                          "controller is not the primary and cannot forward the command; ask "
+                          "again in a moment\"}"));
+        return true;
+    }
+    struct relay_pending *p = calloc(1, sizeof(*p));
+    if (!p || relay_cmd_encode(c, &json)) {
+        free(p);
+        hub_answer(e->hub, c, 500, strdup("{\"error\":\"out of memory\"}"));
+        return true;
+    }
+    struct rackbus_msg m = {.type = RACKBUS_FORWARD};
+    m.u.forward = (struct rackbus_forward){.id = ++e->fwd_id,
+                                           .kind = RACKBUS_FWD_COMMAND,
+                                           .payload = (const uint8_t *)json,
+                                           .len = (uint32_t)strlen(json)};
+    int rc = member_send(e->member, to, &m, err, sizeof(err));
+    free(json);
+    if (rc) {
+        free(p);
+        char body[400];
+        snprintf(body, sizeof(body), "{\"error\":\"cannot forward to the primary, node %u: %s\"}",
+                 to, err);
+        hub_answer(e->hub, c, 503, strdup(body));
+        return true;
+    }
+    *p = (struct relay_pending){m.u.forward.id, to, mono_ns() + RELAY_CMD_WAIT_NS, c, e->pending};
+    e->pending = p;
+    log_info("a command for %s asked by %s: forwarded to the primary, node %u", c->id, c->who, to);
+    relay_schedule(e);
+    return true;
+}
+
+static void relay_answer_in(struct engine *e, const struct rackbus_msg *m)
+{
+    for (struct relay_pending **pp = &e->pending; *pp; pp = &(*pp)->next) {
+        struct relay_pending *p = *pp;
+        if (p->id != m->u.answer.id || p->to != m->from)
+            continue;
+        *pp = p->next;
+        char *body = malloc(m->u.answer.len + 1);
+        if (body) {
+            memcpy(body, m->u.answer.payload, m->u.answer.len);
+            body[m->u.answer.len] = '\0';
+        }
+        hub_answer(e->hub, p->c, body ? m->u.answer.status : 500, body);
+        free(p);
+        relay_schedule(e);
+        return;
+    }
+}
+
+/* FORWARD and ANSWER from the rack bus. */
+static void relay_receive(struct engine *e, const struct rackbus_msg *m, int64_t now)
+{
+    if (m->type == RACKBUS_ANSWER)
+        relay_answer_in(e, m);
+    else if (m->u.forward.kind == RACKBUS_FWD_COMMAND)
+        relay_command_in(e, m);
+    else
+        relay_readings(e, m, now);
+}
+
+static void on_relay_timer(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    int64_t now = mono_ns();
+    for (struct relay_pending **pp = &e->pending; *pp;) {
+        struct relay_pending *p = *pp;
+        if (p->deadline_ns > now) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        char body[300];
+        snprintf(body, sizeof(body),
+                 "{\"error\":\"the primary, node %u, did not answer within %d s: the command may "
+                 "or may not have been carried out; look at its journal\"}",
+                 p->to, (int)(RELAY_CMD_WAIT_NS / 1000000000));
+        hub_answer(e->hub, p->c, 504, strdup(body));
+        free(p);
+    }
+    relay_decide(e, relay_due(e->relay, &e->rack, now), "told by no controller");
+    if (now >= e->forward_next_ns)
+        relay_forward(e, false);
+    relay_schedule(e);
+    update_alarms(e);
+    publish(e);
+}
+
+/* After the member's role or peers changed: a peer newly dead makes the
+ * PSUs it told of unknown (while primary). */
+static void relay_peers(struct engine *e)
+{
+    if (!e->relay)
+        return;
+    bool changed = false;
+    member_view(e->member, &e->mview);
+    for (size_t i = 0; i < e->mview.npeers; i++) {
+        int a = e->mview.peers[i].node;
+        bool dead = !strcmp(e->mview.peers[i].state, "dead");
+        if (a < 1 || a > 255 || dead == e->peer_dead[a])
+            continue;
+        e->peer_dead[a] = dead;
+        changed = true;
+        if (dead && e->commanding) {
+            char why[64];
+            snprintf(why, sizeof(why), "node %d lost", a);
+            relay_decide(e, relay_peer_dead(e->relay, (uint8_t)a, &e->rack), why);
+        }
+    }
+    if (changed)
+        update_alarms(e); /* peer_lost */
+}
+
+static void on_relayed(void *arg, const struct rackbus_msg *msg, int64_t now)
+{
+    relay_receive(arg, msg, now);
+}
+
 /* ---- a cluster member (member.h, docs/controllers.md) ---- */
 
 static char *not_commanding(const struct engine *e)
@@ -1273,6 +1651,13 @@ static void on_active(void *arg, uint64_t epoch)
     if (!rack_copy(&copy, &e->rack) && decider_restore(&e->dec, &copy, err, sizeof(err)))
         log_warnx("promotion: %s", err);
     await_after_promotion(e);
+    if (e->relay) { /* the others' PSUs: told of within a grace, or unknown */
+        relay_primary(e->relay, mono_ns());
+        for (int a = 1; a < 256; a++)
+            if (e->peer_dead[a])
+                relay_decide(e, relay_peer_dead(e->relay, (uint8_t)a, &e->rack), "a lost node");
+        relay_schedule(e);
+    }
     snprintf(why, sizeof(why),
              "elected primary in epoch %llu: the devices are read again and what they report is "
              "adopted before anything is raised",
@@ -1315,6 +1700,10 @@ static void on_demoted(void *arg, const char *why)
     if (was || e->epoch) /* stood down: what is queued is refused by the drivers */
         devices_fence(e->devices, 0);
     e->epoch = 0;
+    if (e->relay) {
+        relay_not_primary(e->relay);
+        relay_schedule(e);
+    }
     journal_role(e, "secondary", why);
     update_alarms(e);
     publish(e);
@@ -1370,6 +1759,7 @@ static char *on_snapshot(void *arg, size_t *len)
 static void on_member_changed(void *arg)
 {
     struct engine *e = arg;
+    relay_peers(e);
     if (e->hub)
         publish(e);
 }
@@ -1423,6 +1813,7 @@ static int start_member(struct engine *e, char *err, size_t errlen)
                              .apply = on_apply,
                              .snapshot = on_snapshot,
                              .changed = on_member_changed,
+                             .relayed = on_relayed,
                              .arg = e};
     if (!(e->member = member_start(&e->loop, &e->conf.node, e->store, &h, err, errlen)))
         return -1;
@@ -1665,7 +2056,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         snprintf(err, errlen, "%s", dberr);
         goto fail;
     }
-    if (e->conf.node.address && start_member(e, err, errlen))
+    if (e->conf.node.address && (relay_setup(e, err, errlen) || start_member(e, err, errlen)))
         goto fail;
     publish(e); /* before the API serves: no request sees an empty rack */
     char sock[256], tokens[4096];
@@ -1738,6 +2129,14 @@ void engine_free(struct engine *e)
     }
     member_stop(e->member);
     e->member = NULL;
+    while (e->pending) { /* commands given to this secondary, unanswered */
+        struct relay_pending *p = e->pending;
+        e->pending = p->next;
+        hub_cmd_put(e->hub, p->c);
+        free(p);
+    }
+    relay_free(e->relay);
+    e->relay = NULL;
     store_close(e->store);
     if (e->loop_ready) {
         uv_close((uv_handle_t *)&e->async, on_close);
@@ -1748,6 +2147,8 @@ void engine_free(struct engine *e)
         uv_close((uv_handle_t *)&e->ages, on_close);
         uv_close((uv_handle_t *)&e->stopper, on_close);
         uv_close((uv_handle_t *)&e->overdraw, on_close);
+        if (e->relay_timer_open)
+            uv_close((uv_handle_t *)&e->relay_timer, on_close);
         for (int k = 0; k < NSIGNALS; k++)
             uv_close((uv_handle_t *)&e->sig[k], on_close);
         uv_run(&e->loop, UV_RUN_DEFAULT);

@@ -175,8 +175,11 @@ static void on_timer(uv_timer_t *t)
 static void on_receive(void *arg, const struct rackbus_msg *msg, int64_t now)
 {
     struct member *m = arg;
-    if (msg->type == RACKBUS_FORWARD || msg->type == RACKBUS_ANSWER)
-        return; /* forwarding is not the node's */
+    if (msg->type == RACKBUS_FORWARD || msg->type == RACKBUS_ANSWER) {
+        if (m->h.relayed) /* forwarding is not the node's */
+            m->h.relayed(m->h.arg, msg, now);
+        return;
+    }
     struct node_out o = {0};
     node_receive(m->node, msg, now, &o);
     process(m, &o);
@@ -322,6 +325,17 @@ void member_epoch_seen(struct member *m, uint64_t epoch)
 bool member_active(const struct member *m)
 {
     return m && m->node && node_active(m->node);
+}
+
+uint8_t member_primary(const struct member *m)
+{
+    return m && node_role(m->node) == NODE_SECONDARY ? node_primary(m->node) : 0;
+}
+
+int member_send(struct member *m, uint8_t to, const struct rackbus_msg *msg, char *err,
+                size_t errlen)
+{
+    return node_io_send(m->io, to, msg, err, errlen);
 }
 
 uint64_t member_epoch(const struct member *m)

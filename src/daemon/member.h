@@ -44,6 +44,8 @@ struct member_hooks {
     char *(*snapshot)(void *arg, size_t *len);
     /* role, primary or a peer's state changed (for the status) */
     void (*changed)(void *arg);
+    /* FORWARD and ANSWER, which are not the node's (relay.h); optional */
+    void (*relayed)(void *arg, const struct rackbus_msg *msg, int64_t now);
     void *arg;
 };
 
@@ -73,6 +75,12 @@ void member_fit(struct member *m);
 void member_epoch_seen(struct member *m, uint64_t epoch);
 
 bool member_active(const struct member *m);
+/* The primary a secondary follows; 0 when none is known or this one is not
+ * a secondary. */
+uint8_t member_primary(const struct member *m);
+/* Sends a FORWARD or an ANSWER (relay.h) to peer `to`: node_io_send. */
+int member_send(struct member *m, uint8_t to, const struct rackbus_msg *msg, char *err,
+                size_t errlen);
 uint64_t member_epoch(const struct member *m);
 /* The largest payload member_append takes. */
 size_t member_max_payload(void);
