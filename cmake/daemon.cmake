@@ -122,3 +122,10 @@ set_tests_properties(daemon_modbus_feed PROPERTIES TIMEOUT 120)
 # of made unknown (issue 9, section 5)
 target_sources(rpdaemon PRIVATE src/daemon/relay.c)
 rp_test(test_relay rpdaemon)
+# three controllers of examples/cluster against rackpower-sim serve: election,
+# kill -9 of the primary in a boot storm, its return, a command through a
+# secondary, an nftables partition, forged and replayed datagrams
+add_test(NAME daemon_cluster COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_cluster.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_cluster PROPERTIES TIMEOUT 600)

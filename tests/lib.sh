@@ -214,6 +214,97 @@ rack48() {
     }' >"$1"
 }
 
+# ---- the cluster of examples/cluster (three controllers) ---------------------
+
+# cluster_files SOURCE_DIR MODBUS_PORT HEARTBEAT_MS: examples/cluster's
+# c1-c3.yaml as $tmp/c1.yaml ..., with free UDP ports for the rack bus
+# (udp1 udp2 udp3), the API on a free port, the simulator's Modbus port, the
+# heartbeat given, and every path under $tmp (the key $tmp/rack.key, the
+# sockets $tmp/c1.sock ...).
+cluster_files() {
+    set -- "$1" "$2" "$3" $("$lib_py" -c '
+import socket
+ss = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+    udp1=$4 udp2=$5 udp3=$6
+    (umask 077; head -c 32 /dev/urandom >"$tmp/rack.key")
+    for lib_n in 1 2 3; do
+        sed -e "s|/tmp/rackpower-cluster|$tmp|g" -e "s|^    port: 15020$|    port: $2|" \
+            -e "s|^  port: 847$lib_n$|  port: 0|" -e "s|127.0.0.1:7301|127.0.0.1:$udp1|" \
+            -e "s|127.0.0.1:7302|127.0.0.1:$udp2|" -e "s|127.0.0.1:7303|127.0.0.1:$udp3|" \
+            -e "s|^  heartbeat_ms: 100$|  heartbeat_ms: $3|" \
+            "$1/examples/cluster/c$lib_n.yaml" >"$tmp/c$lib_n.yaml"
+        grep -q "^    port: $2$" "$tmp/c$lib_n.yaml" && grep -q "^  port: 0$" "$tmp/c$lib_n.yaml" &&
+            grep -q "^  heartbeat_ms: $3$" "$tmp/c$lib_n.yaml" ||
+            fail "c$lib_n.yaml: the example's ports or heartbeat are not where cluster_files expects them"
+    done
+}
+
+# cstart N RACKPOWERD: starts controller N on $tmp/cN.yaml and $tmp/cN.db
+# (its log $tmp/cN.log, appended to: log_show it; its rack bus fault switch
+# $tmp/cN.faults), waits for its API; sets pidN and apiN.
+cstart() {
+    echo "=== start" >>"$tmp/c$1.log"
+    lib_lines=$(wc -l <"$tmp/c$1.log")
+    # the rack bus's fault switch (node_io.h), for a partition without nftables
+    RACKPOWER_RACKBUS_FAULTS="$tmp/c$1.faults" \
+        "$2" --config "$tmp/c$1.yaml" --db "$tmp/c$1.db" --foreground >>"$tmp/c$1.log" 2>&1 &
+    eval "pid$1=$!"
+    track "$!"
+    lib_i=0
+    until tail -n +"$((lib_lines + 1))" "$tmp/c$1.log" | grep -q 'serving the API on'; do
+        kill -0 "$(eval echo "\$pid$1")" 2>/dev/null || fail "c$1 exited while starting"
+        lib_i=$((lib_i + 1))
+        [ "$lib_i" -gt 200 ] && fail "c$1 did not start within 20 s"
+        sleep 0.1
+    done
+    eval "api$1=$(tail -n +"$((lib_lines + 1))" "$tmp/c$1.log" |
+        sed -n 's/.*serving the API on \(http:[^ ]*\).*/\1/p' | head -n 1)"
+}
+# ckill N [SIGNAL]: stops controller N (TERM by default); $stop_rc
+ckill() {
+    stop "$(eval echo "\$pid$1")" "${2:-TERM}"
+    eval "pid$1="
+}
+alive() { [ -n "$(eval echo "\$pid$1")" ]; }
+# c N ARGS: rackpowerctl ($ctl) against controller N over TCP (plain reads)
+c() { lib_cn=$1; shift; "$ctl" --api "$(eval echo "\$api$lib_cn")" "$@"; }
+# admin N ARGS: rackpowerctl as admin over controller N's local socket
+admin() { lib_an=$1; shift; "$ctl" --unix-socket "$tmp/c$lib_an.sock" "$@"; }
+# the system's python3 when there is one: a version manager's shim in PATH
+# costs seconds a call on a loaded machine, and j is called in loops
+lib_py=$(command -v /usr/bin/python3 || command -v python3)
+# j N EXPR: the Python expression EXPR of controller N's status (d)
+j() {
+    c "$1" status --json 2>/dev/null | "$lib_py" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(eval(sys.argv[1]))' "$2"
+}
+role() { j "$1" 'd["role"]'; }
+epoch() { j "$1" 'd["epoch"]'; }
+# primary: prints the primary's number when exactly one live controller
+# says it is primary and every live one names it; else fails
+primary() {
+    lib_p=""
+    for lib_k in 1 2 3; do
+        alive "$lib_k" || continue
+        lib_r=$(role "$lib_k") || return 1
+        if [ "$lib_r" = primary ]; then
+            [ -z "$lib_p" ] || return 1 # two
+            lib_p=$lib_k
+        fi
+    done
+    [ -n "$lib_p" ] || return 1
+    for lib_k in 1 2 3; do
+        alive "$lib_k" || continue
+        [ "$(j "$lib_k" 'd["primary"]')" = "$lib_p" ] || return 1
+    done
+    echo "$lib_p"
+}
+
 # need TOOL...: fails when a tool the test drives is not installed.
 need() {
     for lib_t in "$@"; do
