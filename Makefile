@@ -5,7 +5,7 @@ FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune soak-cluster fuzz format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune soak-cluster bench-failover fuzz format clean
 
 all: build
 
@@ -66,6 +66,12 @@ SOAK_MINUTES ?= 20
 SOAK_JOBS ?= 2
 soak-cluster: build
 	@sh bench/soak_cluster.sh $(BUILD) . $(SOAK_SEEDS) $(SOAK_MINUTES) $(SOAK_JOBS)
+
+# Three controllers against rackpower-sim serve: fail-over time at heartbeats
+# of 50, 100 and 200 ms, and what replication adds to a grant
+# (docs/benchmarks.md). About 5 minutes; figures only.
+bench-failover: build
+	@sh bench/failover.sh $(BUILD) .
 
 # Every libFuzzer target (cmake/fuzz.cmake), built with clang in $(FUZZ) and
 # run FUZZ_SECONDS each: inputs per second and findings (docs/benchmarks.md).
