@@ -43,21 +43,23 @@ static void send_all(struct member *m, const struct node_out *out)
 }
 
 /* Keeps the node's position on disk: before a fence is carried out, so
- * that a restart never takes an epoch it held. */
-static void persist(struct member *m)
+ * that a restart never takes an epoch it held. -1 when it could not be
+ * written (logged; tried again at the next change). */
+static int persist(struct member *m)
 {
     struct node_disk d = node_disk(m->node);
     if (!memcmp(&d, &m->saved, sizeof(d)))
-        return;
+        return 0;
     struct store_node x = {.max_epoch = d.max_epoch, .log_epoch = d.log_epoch, .index = d.index};
     char err[256];
     if (store_node_put(m->store, &x, err, sizeof(err))) {
         log_warnx("node: its position cannot be written (%s); it is tried again at the next "
                   "change",
                   err);
-        return;
+        return -1;
     }
     m->saved = d;
+    return 0;
 }
 
 static void arm(struct member *m)
@@ -87,6 +89,18 @@ static void process(struct member *m, struct node_out *out)
         const struct node_action *a = &out->acts[k];
         switch (a->kind) {
         case NODE_ACT_FENCE:
+            if (m->saved.max_epoch < a->epoch && persist(m)) {
+                /* An epoch not on disk could be taken again after a restart,
+                 * by this controller, for other entries: it is not used. The
+                 * node steps down and stands again later, higher. */
+                log_warnx("node %u: epoch %llu cannot be kept on disk: not fencing with it",
+                          m->addr, (unsigned long long)a->epoch);
+                struct node_out o = {0};
+                node_fenced(m->node, false, 0, mono_ns(), &o);
+                process(m, &o);
+                node_out_free(&o);
+                break;
+            }
             log_info("node %u: elected primary in epoch %llu (term %llu); fencing the devices",
                      m->addr, (unsigned long long)a->epoch,
                      (unsigned long long)node_epoch_term(a->epoch));
