@@ -16,10 +16,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemonconf.h"
+#include "driver_conf.h"
 #include "mbsrv.h"
 #include "physics.h"
 #include "rackfile.h"
 #include "simdevs.h"
+#include "simrack_fixture.h"
 
 #define MAX_CLIENTS 4
 
@@ -100,12 +103,7 @@ static void *serve(void *arg)
 
 static int setup_rack(const char *rack_text)
 {
-    struct rack r;
-    char err[256];
-    if (rackfile_load_string("t.yaml", rack_text, strlen(rack_text), &r, NULL, err, sizeof(err)))
-        fail_msg("%s", err);
-    assert_int_equal(phys_init(&srv.ph, &r, 7, 1000000000LL, 0), 0);
-    rack_free(&r);
+    simrack_phys(&srv.ph, rack_text);
     assert_int_equal(simdevs_init(&srv.d, &srv.ph, 0), 0);
     pthread_mutex_init(&srv.mu, NULL);
     srv.fenced_writes = 0;
@@ -131,6 +129,25 @@ static int teardown(void **state)
     phys_free(&srv.ph);
     pthread_mutex_destroy(&srv.mu);
     return 0;
+}
+
+/* Loads a daemon config: rack_text, then one modbus-tcp device at srv.port
+ * and rest (its other keys, at least units:, and any top-level section after
+ * it, such as node:). A config that does not load fails the test. */
+static void load_tcp_config(const char *rack_text, const char *rest, struct rack *r,
+                            struct rackfile_daemon *dc)
+{
+    char text[2048], err[256];
+    snprintf(text, sizeof(text),
+             "%sdevices:\n"
+             "  - kind: modbus-tcp\n"
+             "    host: 127.0.0.1\n"
+             "    port: %d\n"
+             "%s",
+             rack_text, srv.port, rest);
+    if (rackfile_load_config_string("t.yaml", text, strlen(text), driver_conf_keys, r, dc, err,
+                                    sizeof(err)))
+        fail_msg("%s", err);
 }
 
 static uint64_t owner(int unit)

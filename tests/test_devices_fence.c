@@ -24,17 +24,7 @@
 #include "rackmod.h"
 #include "simdevs_tcp.h"
 
-static const char *rack_text =
-    "rack:\n"
-    "  name: t\n"
-    "  feeds: [F1, F2]\n"
-    "  buses: [A, B]\n"
-    "  psus:\n"
-    "    - {id: ps1, capacity_w: 3000, feed: F1, buses: [A, B], bus: A}\n"
-    "    - {id: ps2, capacity_w: 3000, feed: F2, buses: [A, B], bus: B}\n"
-    "  servers:\n"
-    "    - {id: a1, power_w: 1000, priority: 1, buses: [A, B], chassis: c1}\n"
-    "    - {id: a2, power_w: 1500, priority: 2, buses: [A, B], chassis: c1}\n";
+static const char *rack_text = SIMRACK_TWO_PSUS SIMRACK_C1_SERVERS;
 
 #define C1 RACKMOD_CHASSIS_UNIT_BASE
 
@@ -92,6 +82,28 @@ static uint64_t wait_fenced_by(struct devices *d)
     return 0;
 }
 
+/* The device workers of a config with rest after the device's port (see
+ * load_tcp_config), once they are up. */
+static struct devices *start_workers(const char *rest, struct rack *r, struct rackfile_daemon *dc)
+{
+    char err[256];
+    load_tcp_config(rack_text, rest, r, dc);
+    struct devices *d = devices_start(dc->devices, dc->ndevices, r, wake, NULL, err, sizeof(err));
+    assert_non_null(d);
+    devices_msg_free(wait_for(d, DEVICES_UP));
+    return d;
+}
+
+/* Stops the workers and frees what start_workers made and what they sent. */
+static void stop_workers(struct devices *d, struct rack *r, struct rackfile_daemon *dc)
+{
+    devices_stop(d);
+    devices_msg_free(pending);
+    pending = NULL;
+    rackfile_daemon_free(dc);
+    rack_free(r);
+}
+
 static void until_powered(int server, bool on)
 {
     for (int i = 0; i < 500 && powered(server) != on; i++)
@@ -102,26 +114,15 @@ static void until_powered(int server, bool on)
 static void test_clustered_workers_command_only_after_the_fence(void **state)
 {
     (void)state;
-    char text[2048], err[256];
-    snprintf(text, sizeof(text),
-             "%sdevices:\n"
-             "  - kind: modbus-tcp\n"
-             "    host: 127.0.0.1\n"
-             "    port: %d\n"
-             "    poll_ms: 100\n"
-             "    units:\n"
-             "      - {unit: 1, switches: [ps1, ps2]}\n"
-             "      - {unit: 10, chassis: c1}\n"
-             "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k}\n",
-             rack_text, srv.port);
+    char err[256];
     struct rack r;
     struct rackfile_daemon dc;
-    if (rackfile_load_config_string("t.yaml", text, strlen(text), driver_conf_keys, &r, &dc, err,
-                                    sizeof(err)))
-        fail_msg("%s", err);
-    struct devices *d = devices_start(dc.devices, dc.ndevices, &r, wake, NULL, err, sizeof(err));
-    assert_non_null(d);
-    devices_msg_free(wait_for(d, DEVICES_UP));
+    struct devices *d = start_workers("    poll_ms: 100\n"
+                                      "    units:\n"
+                                      "      - {unit: 1, switches: [ps1, ps2]}\n"
+                                      "      - {unit: 10, chassis: c1}\n"
+                                      "node: {address: 1, listen: 127.0.0.1:7301, key_file: /k}\n",
+                                      &r, &dc);
 
     /* stood down: a grant is withheld */
     struct policy_action grant = {.kind = POLICY_ACT_GRANT, .server = 1, .watts_mw = 1500000};
@@ -187,43 +188,23 @@ static void test_clustered_workers_command_only_after_the_fence(void **state)
     assert_false(powered(1));
 
     mbdrv_bus_free(other);
-    devices_stop(d);
-    devices_msg_free(pending);
-    pending = NULL;
-    rackfile_daemon_free(&dc);
-    rack_free(&r);
+    stop_workers(d, &r, &dc);
 }
 
 static void test_lone_workers_send_bare_commands(void **state)
 {
     (void)state;
-    char text[2048], err[256];
-    snprintf(text, sizeof(text),
-             "%sdevices:\n"
-             "  - kind: modbus-tcp\n"
-             "    host: 127.0.0.1\n"
-             "    port: %d\n"
-             "    units:\n"
-             "      - {unit: 10, chassis: c1}\n",
-             rack_text, srv.port);
     struct rack r;
     struct rackfile_daemon dc;
-    if (rackfile_load_config_string("t.yaml", text, strlen(text), driver_conf_keys, &r, &dc, err,
-                                    sizeof(err)))
-        fail_msg("%s", err);
-    struct devices *d = devices_start(dc.devices, dc.ndevices, &r, wake, NULL, err, sizeof(err));
-    assert_non_null(d);
-    devices_msg_free(wait_for(d, DEVICES_UP));
+    struct devices *d = start_workers("    units:\n"
+                                      "      - {unit: 10, chassis: c1}\n",
+                                      &r, &dc);
     struct policy_action grant = {.kind = POLICY_ACT_GRANT, .server = 0, .watts_mw = 1000000};
     devices_act(d, &grant, 1);
     until_powered(0, true);
     assert_true(owner(C1) == 0);
     assert_int_equal(srv.fenced_writes, 0);
-    devices_stop(d);
-    devices_msg_free(pending);
-    pending = NULL;
-    rackfile_daemon_free(&dc);
-    rack_free(&r);
+    stop_workers(d, &r, &dc);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

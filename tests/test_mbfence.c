@@ -37,17 +37,7 @@
 #include "simdevs.h"
 #include "simdevs_tcp.h"
 
-static const char *rack_text =
-    "rack:\n"
-    "  name: t\n"
-    "  feeds: [F1, F2]\n"
-    "  buses: [A, B]\n"
-    "  psus:\n"
-    "    - {id: ps1, capacity_w: 3000, feed: F1, buses: [A, B], bus: A}\n"
-    "    - {id: ps2, capacity_w: 3000, feed: F2, buses: [A, B], bus: B}\n"
-    "  servers:\n"
-    "    - {id: a1, power_w: 1000, priority: 1, buses: [A, B], chassis: c1}\n"
-    "    - {id: a2, power_w: 1500, priority: 2, buses: [A, B], chassis: c1}\n"
+static const char *rack_text = SIMRACK_TWO_PSUS SIMRACK_C1_SERVERS
     "    - {id: b1, power_w: 500, priority: 3, buses: [B], chassis: c2}\n";
 
 #define SW RACKMOD_SWITCH_UNIT
@@ -173,24 +163,22 @@ struct ctl {
     void *inst;
 };
 
-static void ctl_open(struct ctl *c)
+/* A controller's driver over the device's units (see load_tcp_config). */
+static void ctl_open_units(struct ctl *c, const char *units)
 {
-    char text[2048], err[256];
-    snprintf(text, sizeof(text),
-             "%sdevices:\n"
-             "  - kind: modbus-tcp\n"
-             "    host: 127.0.0.1\n"
-             "    port: %d\n"
-             "    units:\n"
-             "      - {unit: 1, switches: [ps1, ps2]}\n"
-             "      - {unit: 10, chassis: c1}\n",
-             rack_text, srv.port);
-    if (rackfile_load_config_string("t.yaml", text, strlen(text), driver_conf_keys, &c->r, &c->dc,
-                                    err, sizeof(err)))
-        fail_msg("%s", err);
+    char err[256];
+    load_tcp_config(rack_text, units, &c->r, &c->dc);
     c->inst = mbdev_tcp_ops.open(&c->dc.devices[0], &c->r, err, sizeof(err));
     if (!c->inst)
         fail_msg("%s", err);
+}
+
+/* The switch (unit 1) and chassis c1 (unit 10). */
+static void ctl_open(struct ctl *c)
+{
+    ctl_open_units(c, "    units:\n"
+                      "      - {unit: 1, switches: [ps1, ps2]}\n"
+                      "      - {unit: 10, chassis: c1}\n");
 }
 
 static void ctl_close(struct ctl *c)
@@ -302,22 +290,11 @@ static void test_driver_fence_with_a_module_unreachable_fails_with_the_error(voi
 {
     (void)state;
     struct ctl c;
-    char text[2048], err[256];
+    char err[256];
     /* c1 is at unit 10; the simulator serves c2 at 11, not at 30: no answer */
-    snprintf(text, sizeof(text),
-             "%sdevices:\n"
-             "  - kind: modbus-tcp\n"
-             "    host: 127.0.0.1\n"
-             "    port: %d\n"
-             "    units:\n"
-             "      - {unit: 10, chassis: c1}\n"
-             "      - {unit: 30, chassis: c2}\n",
-             rack_text, srv.port);
-    if (rackfile_load_config_string("t.yaml", text, strlen(text), driver_conf_keys, &c.r, &c.dc,
-                                    err, sizeof(err)))
-        fail_msg("%s", err);
-    c.inst = mbdev_tcp_ops.open(&c.dc.devices[0], &c.r, err, sizeof(err));
-    assert_non_null(c.inst);
+    ctl_open_units(&c, "    units:\n"
+                       "      - {unit: 10, chassis: c1}\n"
+                       "      - {unit: 30, chassis: c2}\n");
     uint64_t seen;
     assert_int_equal(mbdev_tcp_ops.fence(c.inst, 0x101, &seen, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "unit 30"));

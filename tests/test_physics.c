@@ -21,15 +21,11 @@
 #include "rackfile.h"
 #include "rackmod.h"
 #include "simdevs.h"
+#include "simrack_fixture.h"
 
 #define S 1000000000LL
 
-static const char *rack_text =
-    "rack:\n"
-    "  name: t\n"
-    "  feeds: [F1, F2]\n"
-    "  buses: [A, B]\n"
-    "  psus:\n"
+static const char *rack_text = SIMRACK_HEAD
     "    - {id: ps1, capacity_w: 2000, feed: F1, buses: [A, B], bus: A}\n"
     "    - {id: ps2, capacity_w: 3000, feed: F2, buses: [A, B], bus: A}\n"
     "    - {id: ps3, capacity_w: 3000, feed: F1, buses: [B], bus: B}\n"
@@ -45,12 +41,7 @@ static struct phys ph;
 static int setup(void **state)
 {
     (void)state;
-    struct rack r;
-    char err[256];
-    if (rackfile_load_string("t.yaml", rack_text, strlen(rack_text), &r, NULL, err, sizeof(err)))
-        fail_msg("%s", err);
-    assert_int_equal(phys_init(&ph, &r, 7, 1 * S, 0), 0);
-    rack_free(&r);
+    simrack_phys(&ph, rack_text);
     return 0;
 }
 

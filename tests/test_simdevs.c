@@ -20,20 +20,18 @@
 #include "rackfile.h"
 #include "rackmod.h"
 #include "simdevs.h"
+#include "simrack_fixture.h"
 
+/* one line of YAML a line, like the racks it is built from */
+/* clang-format off */
 static const char *rack_text =
-    "rack:\n"
-    "  name: t\n"
-    "  feeds: [F1, F2]\n"
-    "  buses: [A, B]\n"
-    "  psus:\n"
-    "    - {id: ps1, capacity_w: 3000, feed: F1, buses: [A, B], bus: A}\n"
-    "    - {id: ps2, capacity_w: 3000, feed: F2, buses: [A, B], bus: B}\n"
+    SIMRACK_TWO_PSUS
     "    - {id: ps3, capacity_w: 3000, feed: F1, buses: [B], bus: B}\n"
     "  servers:\n"
     "    - {id: a1, power_w: 1000, priority: 1, buses: [A], chassis: c1}\n"
     "    - {id: a2, power_w: 1500, priority: 2, buses: [A], chassis: c1}\n"
     "    - {id: b1, power_w: 800, priority: 3, buses: [B]}\n";
+/* clang-format on */
 
 #define C1 RACKMOD_CHASSIS_UNIT_BASE
 #define SW RACKMOD_SWITCH_UNIT
@@ -44,12 +42,7 @@ static struct simdevs d;
 static int setup(void **state)
 {
     (void)state;
-    struct rack r;
-    char err[256];
-    if (rackfile_load_string("t.yaml", rack_text, strlen(rack_text), &r, NULL, err, sizeof(err)))
-        fail_msg("%s", err);
-    assert_int_equal(phys_init(&ph, &r, 7, 1000000000LL, 0), 0);
-    rack_free(&r);
+    simrack_phys(&ph, rack_text);
     assert_int_equal(simdevs_init(&d, &ph, 19200), 0);
     return 0;
 }
