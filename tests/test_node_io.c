@@ -98,6 +98,39 @@ static void conf(struct rackfile_node *c, int addr, int port, int peer, int peer
     c->missed = 3;
 }
 
+/* Controller addr listening on port, its one peer at peer_port, started on
+ * the loop; what it hears goes to h. */
+static struct node_io *start(int addr, int port, int peer, int peer_port, struct heard *h)
+{
+    struct rackfile_node c;
+    conf(&c, addr, port, peer, peer_port);
+    struct node_io *io = node_io_start(&loop, &c, &key, on_heard, h, err, sizeof(err));
+    assert_non_null(io);
+    return io;
+}
+
+/* Seals m under k into buf (RACKBUS_MAX_DATAGRAM) and sends it from the raw
+ * socket fd to port. Returns its length, for a replay of the same bytes. */
+static size_t raw_send_msg(int fd, int port, const struct rackbus_msg *m,
+                           const struct rackbus_key *k, uint8_t *buf)
+{
+    size_t len;
+    assert_int_equal(rackbus_encode(m, k, buf, RACKBUS_MAX_DATAGRAM, &len, err, sizeof(err)), 0);
+    raw_send(fd, port, buf, len);
+    return len;
+}
+
+/* The datagram the raw socket fd has received, decoded. */
+static struct rackbus_msg raw_recv_msg(int fd)
+{
+    uint8_t in[RACKBUS_MAX_DATAGRAM];
+    ssize_t n = recv(fd, in, sizeof(in), 0);
+    assert_true(n > 0);
+    struct rackbus_msg m;
+    assert_int_equal(rackbus_decode(in, (size_t)n, &key, &m, err, sizeof(err)), 0);
+    return m;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -126,14 +159,9 @@ static void test_a_peer_is_heard_once_its_boot_is_verified(void **state)
 {
     (void)state;
     int p1 = free_port(), p2 = free_port();
-    struct rackfile_node c1, c2;
     struct heard h1 = {0}, h2 = {0};
-    conf(&c1, 1, p1, 2, p2);
-    conf(&c2, 2, p2, 1, p1);
-    struct node_io *a = node_io_start(&loop, &c1, &key, on_heard, &h1, err, sizeof(err));
-    struct node_io *b = node_io_start(&loop, &c2, &key, on_heard, &h2, err, sizeof(err));
-    assert_non_null(a);
-    assert_non_null(b);
+    struct node_io *a = start(1, p1, 2, p2, &h1);
+    struct node_io *b = start(2, p2, 1, p1, &h2);
     struct rackbus_msg m = heartbeat(7);
     /* the first is dropped and its boot challenged; the answer verifies it */
     assert_int_equal(node_io_send(a, 0, &m, err, sizeof(err)), 0);
@@ -165,13 +193,9 @@ static void test_forged_replayed_and_foreign_datagrams_are_dropped_and_counted(v
     (void)state;
     int pb = free_port(), praw;
     int raw = raw_socket(&praw);
-    struct rackfile_node c;
     struct heard h = {0};
-    conf(&c, 2, pb, 1, praw); /* peer 1 is the raw socket */
-    struct node_io *b = node_io_start(&loop, &c, &key, on_heard, &h, err, sizeof(err));
-    assert_non_null(b);
+    struct node_io *b = start(2, pb, 1, praw, &h); /* peer 1 is the raw socket */
     uint8_t buf[RACKBUS_MAX_DATAGRAM];
-    size_t len;
     /* bytes that are no message, and a message sealed under another key */
     raw_send(raw, pb, (const uint8_t *)"hello", 5);
     struct rackbus_key other = key;
@@ -180,22 +204,16 @@ static void test_forged_replayed_and_foreign_datagrams_are_dropped_and_counted(v
     m.from = 1;
     m.boot_id = 0x1234;
     m.seq = 5;
-    assert_int_equal(rackbus_encode(&m, &other, buf, sizeof(buf), &len, err, sizeof(err)), 0);
-    raw_send(raw, pb, buf, len);
+    raw_send_msg(raw, pb, &m, &other, buf);
     spin(30);
     struct node_io_counters cnt;
     node_io_counters(b, &cnt);
     assert_int_equal(cnt.guard.forged, 2);
     assert_int_equal(h.n, 0);
     /* sealed right, from a boot it does not know: challenged */
-    assert_int_equal(rackbus_encode(&m, &key, buf, sizeof(buf), &len, err, sizeof(err)), 0);
-    raw_send(raw, pb, buf, len);
+    raw_send_msg(raw, pb, &m, &key, buf);
     spin(30);
-    uint8_t in[RACKBUS_MAX_DATAGRAM];
-    ssize_t n = recv(raw, in, sizeof(in), 0);
-    assert_true(n > 0);
-    struct rackbus_msg ch;
-    assert_int_equal(rackbus_decode(in, (size_t)n, &key, &ch, err, sizeof(err)), 0);
+    struct rackbus_msg ch = raw_recv_msg(raw);
     assert_int_equal(ch.type, RACKBUS_CHALLENGE);
     assert_int_equal(ch.from, 2);
     assert_int_equal(ch.to, 1);
@@ -203,11 +221,9 @@ static void test_forged_replayed_and_foreign_datagrams_are_dropped_and_counted(v
     struct rackbus_msg r = {
         .type = RACKBUS_RESPONSE, .from = 1, .to = 2, .boot_id = 0x1234, .seq = 6};
     r.u.response.nonce = ch.u.challenge.nonce;
-    assert_int_equal(rackbus_encode(&r, &key, buf, sizeof(buf), &len, err, sizeof(err)), 0);
-    raw_send(raw, pb, buf, len);
+    raw_send_msg(raw, pb, &r, &key, buf);
     m.seq = 7;
-    assert_int_equal(rackbus_encode(&m, &key, buf, sizeof(buf), &len, err, sizeof(err)), 0);
-    raw_send(raw, pb, buf, len);
+    size_t len = raw_send_msg(raw, pb, &m, &key, buf);
     spin(30);
     assert_int_equal(h.n, 1);
     /* the same datagram again: a replay */
@@ -219,8 +235,7 @@ static void test_forged_replayed_and_foreign_datagrams_are_dropped_and_counted(v
     /* authentic, but for controller 3: not this one's */
     m.seq = 8;
     m.to = 3;
-    assert_int_equal(rackbus_encode(&m, &key, buf, sizeof(buf), &len, err, sizeof(err)), 0);
-    raw_send(raw, pb, buf, len);
+    raw_send_msg(raw, pb, &m, &key, buf);
     spin(30);
     assert_int_equal(h.n, 1);
     node_io_counters(b, &cnt);
@@ -235,22 +250,14 @@ static void test_a_challenge_is_answered_with_its_nonce(void **state)
     (void)state;
     int pb = free_port(), praw;
     int raw = raw_socket(&praw);
-    struct rackfile_node c;
     struct heard h = {0};
-    conf(&c, 2, pb, 1, praw);
-    struct node_io *b = node_io_start(&loop, &c, &key, on_heard, &h, err, sizeof(err));
-    assert_non_null(b);
+    struct node_io *b = start(2, pb, 1, praw, &h); /* peer 1 is the raw socket */
     struct rackbus_msg m = {.type = RACKBUS_CHALLENGE, .from = 1, .to = 2, .boot_id = 9, .seq = 1};
     m.u.challenge.nonce = 0xfeedbeefULL;
     uint8_t buf[RACKBUS_MAX_DATAGRAM];
-    size_t len;
-    assert_int_equal(rackbus_encode(&m, &key, buf, sizeof(buf), &len, err, sizeof(err)), 0);
-    raw_send(raw, pb, buf, len);
+    raw_send_msg(raw, pb, &m, &key, buf);
     spin(30);
-    ssize_t n = recv(raw, buf, sizeof(buf), 0);
-    assert_true(n > 0);
-    struct rackbus_msg r;
-    assert_int_equal(rackbus_decode(buf, (size_t)n, &key, &r, err, sizeof(err)), 0);
+    struct rackbus_msg r = raw_recv_msg(raw);
     assert_int_equal(r.type, RACKBUS_RESPONSE);
     assert_int_equal(r.u.response.nonce, 0xfeedbeefULL);
     assert_int_equal(h.n, 0);
@@ -274,15 +281,10 @@ static void test_the_fault_switch_drops_a_peer_both_ways(void **state)
     write_file(path, "2\n");
     setenv(NODE_IO_FAULTS_ENV, path, 1);
     int p1 = free_port(), p2 = free_port();
-    struct rackfile_node c1, c2;
     struct heard h1 = {0}, h2 = {0};
-    conf(&c1, 1, p1, 2, p2);
-    conf(&c2, 2, p2, 1, p1);
-    struct node_io *a = node_io_start(&loop, &c1, &key, on_heard, &h1, err, sizeof(err));
+    struct node_io *a = start(1, p1, 2, p2, &h1);
     unsetenv(NODE_IO_FAULTS_ENV);
-    struct node_io *b = node_io_start(&loop, &c2, &key, on_heard, &h2, err, sizeof(err));
-    assert_non_null(a);
-    assert_non_null(b);
+    struct node_io *b = start(2, p2, 1, p1, &h2);
     /* a's switch names 2: what b sends a is dropped there, what a sends b
      * never leaves */
     struct rackbus_msg m = heartbeat(1);
