@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "relay.h"
+#include "relay_rack.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,19 +27,8 @@ static struct relay *rl;
 static void rack_once(void)
 {
     static const bool own[6] = {true, true, false, false, false, false};
-    rack_init(&r);
-    r.nfeeds = 2;
-    snprintf(r.feeds[0], sizeof(r.feeds[0]), "F1");
-    snprintf(r.feeds[1], sizeof(r.feeds[1]), "F2");
-    r.npsus = 6;
-    r.psus = calloc(6, sizeof(*r.psus));
-    if (!r.psus)
+    if (relay_rack_build(&r))
         abort();
-    for (int i = 0; i < 6; i++) {
-        snprintf(r.psus[i].id, sizeof(r.psus[i].id), "ps%d", i + 1);
-        r.psus[i].rated_mw = r.psus[i].derated_mw = 1500000;
-        r.psus[i].feed = i % 2;
-    }
     rl = relay_new(&r, own, 500000000);
     if (!rl)
         abort();

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "relay.h"
+#include "relay_rack.h"
 
 #define W(x) ((int64_t)(x)*1000)
 #define MS(x) ((int64_t)(x)*1000000LL)
@@ -27,18 +28,8 @@ static char err[300];
 static int setup(void **state)
 {
     (void)state;
-    rack_init(&r);
-    r.nfeeds = 2;
-    snprintf(r.feeds[0], sizeof(r.feeds[0]), "F1");
-    snprintf(r.feeds[1], sizeof(r.feeds[1]), "F2");
-    r.npsus = 6;
-    r.psus = calloc(6, sizeof(*r.psus));
-    for (int i = 0; i < 6; i++) {
-        snprintf(r.psus[i].id, sizeof(r.psus[i].id), "ps%d", i + 1);
-        r.psus[i].rated_mw = r.psus[i].derated_mw = W(1500);
-        r.psus[i].feed = i % 2;
-        r.psus[i].health = RACK_PSU_OK;
-    }
+    if (relay_rack_build(&r))
+        return -1;
     rl = relay_new(&r, own, GRACE);
     return rl ? 0 : -1;
 }
