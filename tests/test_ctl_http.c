@@ -153,18 +153,27 @@ static pid_t serve(int *port, const char *answer)
     return serve_on(fd, NULL, answer);
 }
 
+/* One request to the server pid, which answers once and is then reaped
+ * (before the request's failure fails the test, so that none is left). */
+static void request_served(struct http_api *a, pid_t pid, const char *method, const char *path,
+                           const char *body, struct http_response *r)
+{
+    int st;
+    int rc = http_request(a, method, path, body, 5000, r, err, sizeof(err));
+    waitpid(pid, &st, 0);
+    if (rc)
+        fail_msg("http_request: %s", err);
+}
+
 static void fetch(const char *answer, struct http_response *r)
 {
-    int port, st;
+    int port;
     pid_t pid = serve(&port, answer);
     char url[64];
     struct http_api a;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
     assert_int_equal(http_api_init(&a, url, NULL, NULL, err, sizeof(err)), 0);
-    int rc = http_request(&a, "GET", "/v1/status", NULL, 5000, r, err, sizeof(err));
-    waitpid(pid, &st, 0);
-    if (rc)
-        fail_msg("http_request: %s", err);
+    request_served(&a, pid, "GET", "/v1/status", NULL, r);
 }
 
 static void test_bodies_by_length_chunked_and_close(void **state)
@@ -208,27 +217,6 @@ static void test_cut_short_and_garbage(void **state)
     }
 }
 
-static void test_nobody_listening(void **state)
-{
-    (void)state;
-    /* a port that was free a moment ago */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    char url[64], want[128];
-    struct http_api a;
-    struct http_response r;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
-    assert_int_equal(http_api_init(&a, url, NULL, NULL, err, sizeof(err)), 0);
-    assert_int_equal(http_request(&a, "GET", "/", NULL, 5000, &r, err, sizeof(err)), -1);
-    snprintf(want, sizeof(want), "cannot reach rackpowerd at 127.0.0.1:%d: Connection refused",
-             ntohs(sa.sin_port));
-    assert_string_equal(err, want);
-}
-
 /* A loopback port nobody listens on (free a moment ago). */
 static int dead_port(void)
 {
@@ -241,20 +229,32 @@ static int dead_port(void)
     return ntohs(sa.sin_port);
 }
 
+static void test_nobody_listening(void **state)
+{
+    (void)state;
+    int port = dead_port();
+    char url[64], want[128];
+    struct http_api a;
+    struct http_response r;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    assert_int_equal(http_api_init(&a, url, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(http_request(&a, "GET", "/", NULL, 5000, &r, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "cannot reach rackpowerd at 127.0.0.1:%d: Connection refused",
+             port);
+    assert_string_equal(err, want);
+}
+
 static void test_several_urls_first_that_answers_is_used_and_kept(void **state)
 {
     (void)state;
-    int d1 = dead_port(), d2 = dead_port(), port, st;
+    int d1 = dead_port(), d2 = dead_port(), port;
     pid_t pid = serve(&port, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
     char urls[200], want[300];
     struct http_api a;
     struct http_response r;
     snprintf(urls, sizeof(urls), "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", d1, d2, port);
     assert_int_equal(http_api_init(&a, urls, NULL, NULL, err, sizeof(err)), 0);
-    int rc = http_request(&a, "GET", "/v1/status", NULL, 5000, &r, err, sizeof(err));
-    waitpid(pid, &st, 0);
-    if (rc)
-        fail_msg("http_request: %s", err);
+    request_served(&a, pid, "GET", "/v1/status", NULL, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{}");
     http_response_free(&r);
@@ -371,13 +371,9 @@ static void test_unix_socket_with_prefix(void **state)
                          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
     struct http_api a;
     struct http_response r;
-    int st;
     assert_int_equal(
         http_api_init(&a, "http://nowhere.invalid/rp", NULL, sa.sun_path, err, sizeof(err)), 0);
-    int rc = http_request(&a, "POST", "/v1/servers/db1/power-on", "", 5000, &r, err, sizeof(err));
-    waitpid(pid, &st, 0);
-    if (rc)
-        fail_msg("http_request: %s", err);
+    request_served(&a, pid, "POST", "/v1/servers/db1/power-on", "", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{}");
     http_response_free(&r);
