@@ -1500,7 +1500,31 @@ static void test_unknown_psu_admission_waits_without_protection(void **state)
     assert_true(f.r.is_protected); /* 900 W fit ps1 alone */
     in(&f, POLICY_POWER_ON, b, 2);
     assert_int_equal(st(&f, b), RACK_SRV_WAITING);
-    assert_non_null(strstr(find(&f, POLICY_ACT_WAIT, b)->reason, "ps2 cannot be read"));
+    assert_non_null(
+        strstr(find(&f, POLICY_ACT_WAIT, b)->reason, "ps2 cannot be read: without it "));
+    done(&f);
+}
+
+/* Several PSUs that cannot be read are named together, and the reason's
+ * grammar follows: "without them". */
+static void test_unknown_psus_are_named_together(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 900, 0, 1, BA);
+    int b = add_server(&f, "b", 900, 0, 1, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 0);
+    in(&f, POLICY_PSU_UNKNOWN, 1, 1);
+    in(&f, POLICY_PSU_UNKNOWN, 2, 2);
+    in(&f, POLICY_POWER_ON, b, 3);
+    assert_int_equal(st(&f, b), RACK_SRV_WAITING);
+    assert_non_null(
+        strstr(find(&f, POLICY_ACT_WAIT, b)->reason, "ps2 and ps3 cannot be read: without them "));
     done(&f);
 }
 
@@ -1829,6 +1853,7 @@ int main(void)
         cmocka_unit_test(test_unknown_psu_does_not_count_for_protection),
         cmocka_unit_test(test_unknown_psu_admission_waits),
         cmocka_unit_test(test_unknown_psu_admission_waits_without_protection),
+        cmocka_unit_test(test_unknown_psus_are_named_together),
         cmocka_unit_test(test_protection_lost_to_unknown_psu_holds_despite_on_loss_shed),
         cmocka_unit_test(test_failure_beside_unknown_psu_sheds_only_for_the_failure),
         cmocka_unit_test(test_only_positive_evidence_sheds),

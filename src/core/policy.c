@@ -689,17 +689,23 @@ static void bus_names(const struct rack *r, uint32_t mask, char *buf, size_t len
         snprintf(buf, len, "no live bus");
 }
 
-/* "ps2", "ps2, ps5", "ps2, ps5 and 3 more": the live PSUs that cannot be read. */
+/* "ps2", "ps2 and ps5", "ps2, ps5 and 3 more": the live PSUs that cannot be read. */
 static void unknown_names(const struct rack *r, char *buf, size_t len)
 {
     size_t o = 0;
-    int n = 0;
+    int n = 0, total = 0;
     buf[0] = 0;
+    for (int i = 0; i < r->npsus; i++)
+        total += !rack_psu_known(&r->psus[i]) && rack_psu_alive(r, &r->psus[i]);
     for (int i = 0; i < r->npsus; i++) {
         if (rack_psu_known(&r->psus[i]) || !rack_psu_alive(r, &r->psus[i]))
             continue;
         if (n < 2 && o < len)
-            o += (size_t)snprintf(buf + o, len - o, "%s%s", n ? ", " : "", r->psus[i].id);
+            o += (size_t)snprintf(buf + o, len - o, "%s%s",
+                                  n == 0       ? ""
+                                  : total == 2 ? " and "
+                                               : ", ",
+                                  r->psus[i].id);
         n++;
     }
     if (n > 2 && o < len)
@@ -770,8 +776,9 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
     case ROUTE_FAIL_UNKNOWN: {
         char ids[96];
         unknown_names(r, ids, sizeof(ids));
-        snprintf(buf, len, "%s: %s cannot be read: without it %s has %lld W for %lld W", lvl, ids,
-                 bn, c, d);
+        bool many = strchr(ids, ',') || strstr(ids, " and ");
+        snprintf(buf, len, "%s: %s cannot be read: without %s %s has %lld W for %lld W", lvl, ids,
+                 many ? "them" : "it", bn, c, d);
         break;
     }
     }
