@@ -166,6 +166,15 @@ for s in db1 app1 web1; do
 done
 until_ok '"$ctl" --unix-socket "$tmp/c$leader.sock" status --json | grep -q "\"node\":$old,\"state\":\"dead\""' \
     "the new primary shows $old dead"
+# the table says where each controller stands, and when the dead one was last heard
+"$ctl" --unix-socket "$tmp/c$leader.sock" status >"$tmp/table"
+grep -q "^node $leader: primary, epoch $epoch2, primary node $leader; peers: .*$old dead (last heard 20" \
+    "$tmp/table" || fail "the primary's status table: $(cat "$tmp/table")"; ok
+for n in $rest; do
+    [ "$n" = "$leader" ] && continue
+    until_ok '"$ctl" --unix-socket "$tmp/c$n.sock" status | grep -q "^node $n: secondary, epoch $epoch2, primary node $leader; peers: "' \
+        "controller $n's status table names its primary"
+done
 # the new primary decides: a new request is granted
 ctlsend "power_on web2"
 until_ok '[ "$(srvn $leader web2)" = on ]' "web2 granted by the new primary"

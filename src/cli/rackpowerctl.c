@@ -335,6 +335,41 @@ static void fmt_protection(char *buf, size_t len, json_t *j)
 
 /* ---- tables ---- */
 
+/* A member of a cluster: "node 2: secondary, epoch 769, primary node 3;
+ * peers: 1 dead (last heard 2026-...), 3 alive", and what the rack bus
+ * dropped. Nothing for a lone controller (node null). */
+static void print_node(json_t *j)
+{
+    json_t *node = json_object_get(j, "node");
+    if (!json_is_integer(node))
+        return;
+    json_t *prim = json_object_get(j, "primary");
+    char who[32];
+    if (json_is_integer(prim))
+        snprintf(who, sizeof(who), "node %lld", (long long)json_integer_value(prim));
+    else
+        snprintf(who, sizeof(who), "none known");
+    printf("node %lld: %s, epoch %lld, primary %s", (long long)json_integer_value(node),
+           str(j, "role"), (long long)json_integer_value(json_object_get(j, "epoch")), who);
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(j, "peers"), i, p)
+    {
+        printf("%s%lld %s",
+               i ? ", " : "; peers: ", (long long)json_integer_value(json_object_get(p, "node")),
+               str(p, "state"));
+        if (strcmp(str(p, "state"), "alive") && json_is_string(json_object_get(p, "last_heard")))
+            printf(" (last heard %s)", str(p, "last_heard"));
+    }
+    printf("\n");
+    json_t *bus = json_object_get(j, "rackbus");
+#define B(k) ((long long)json_integer_value(json_object_get(bus, k)))
+    if (B("forged") || B("replayed") || B("unverified"))
+        printf("rack bus: dropped %lld forged, %lld replayed, %lld unverified datagrams\n",
+               B("forged"), B("replayed"), B("unverified"));
+#undef B
+}
+
 static void print_status(json_t *j)
 {
     json_t *c = json_object_get(j, "counts");
@@ -346,6 +381,7 @@ static void print_status(json_t *j)
     printf("rack %s: %s%s; %s of %s W allocated\n", str(j, "name"), prot,
            json_is_true(json_object_get(j, "redundancy_lost")) ? ", redundancy lost" : "", alloc,
            cap);
+    print_node(j);
     printf("servers: %lld (%lld on, %lld capped, %lld shed, %lld waiting, %lld off)\n",
            N("servers"), N("on"), N("capped"), N("shed"), N("waiting"), N("off"));
     printf("psus: %lld (%lld failed); buses: %lld (%lld failed)\n", N("psus"), N("psus_failed"),
