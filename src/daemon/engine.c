@@ -39,6 +39,7 @@
 #include "reload.h"
 #include "replica.h"
 #include "store.h"
+#include "timer_at.h"
 #include "view.h"
 
 #ifndef RP_VERSION
@@ -214,14 +215,7 @@ static void on_deadline(uv_timer_t *t);
  * rack to be stable). */
 static void schedule(struct engine *e)
 {
-    int64_t d = policy_next_deadline(&e->rack);
-    if (d == INT64_MAX) {
-        uv_timer_stop(&e->deadline);
-        return;
-    }
-    int64_t now = mono_ns();
-    uint64_t ms = d > now ? (uint64_t)((d - now + 999999) / 1000000) : 0;
-    uv_timer_start(&e->deadline, on_deadline, ms, 0);
+    timer_at(&e->deadline, on_deadline, policy_next_deadline(&e->rack));
 }
 
 static void on_catchup(uv_timer_t *t);
@@ -386,13 +380,7 @@ static void watch_draws(struct engine *e)
         over_draw(e, e->od.fresh[k]);
     if (!e->loop_ready)
         return;
-    if (next == INT64_MAX) {
-        uv_timer_stop(&e->overdraw);
-        return;
-    }
-    int64_t now = mono_ns();
-    uint64_t ms = next > now ? (uint64_t)((next - now + 999999) / 1000000) : 0;
-    uv_timer_start(&e->overdraw, on_overdraw, ms, 0);
+    timer_at(&e->overdraw, on_overdraw, next);
 }
 
 static void on_overdraw(uv_timer_t *t)
@@ -1105,13 +1093,7 @@ static void relay_schedule(struct engine *e)
     for (struct relay_pending *p = e->pending; p; p = p->next)
         if (p->deadline_ns < d)
             d = p->deadline_ns;
-    if (d == INT64_MAX) {
-        uv_timer_stop(&e->relay_timer);
-        return;
-    }
-    int64_t now = mono_ns();
-    uv_timer_start(&e->relay_timer, on_relay_timer,
-                   d > now ? (uint64_t)((d - now + 999999) / 1000000) : 0, 0);
+    timer_at(&e->relay_timer, on_relay_timer, d);
 }
 
 /* Inputs the relay made (a PSU told of, or unknown for want of a word),

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "monoclock.h"
 #include "node.h"
+#include "timer_at.h"
 
 struct member {
     struct node *node;
@@ -64,14 +65,7 @@ static int persist(struct member *m)
 
 static void arm(struct member *m)
 {
-    int64_t d = node_next_deadline(m->node);
-    if (d == INT64_MAX) {
-        uv_timer_stop(&m->timer);
-        return;
-    }
-    int64_t now = mono_ns();
-    uint64_t ms = d > now ? (uint64_t)((d - now + 999999) / 1000000) : 0;
-    uv_timer_start(&m->timer, on_timer, ms, 0);
+    timer_at(&m->timer, on_timer, node_next_deadline(m->node));
 }
 
 /*
