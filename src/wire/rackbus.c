@@ -154,7 +154,8 @@ int rackbus_encode(const struct rackbus_msg *m, const struct rackbus_key *k, uin
                     m->u.forward.kind);
     if ((m->type == RACKBUS_QUERY && m->u.query.flags & ~RACKBUS_NODE_FLAGS) ||
         (m->type == RACKBUS_STATUS && m->u.status.flags & ~RACKBUS_NODE_FLAGS))
-        return fail(err, errlen, "%s flags other than caught-up and unfit", rackbus_type_name(m->type));
+        return fail(err, errlen, "%s flags other than caught-up and unfit",
+                    rackbus_type_name(m->type));
 
     const uint8_t *payload = NULL;
     uint32_t plen = 0;
