@@ -24,7 +24,8 @@ add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
   src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/ledger.c
   src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/overdraw.c src/daemon/engine.c
-  src/daemon/prune.c src/daemon/node_io.c src/daemon/replica.c src/daemon/member.c)
+  src/daemon/prune.c src/daemon/node_io.c src/daemon/replica.c src/daemon/member.c
+  src/daemon/rackkey.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
 target_link_libraries(rpdaemon PUBLIC rpnode rpauth rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
@@ -50,6 +51,7 @@ add_executable(rackpowerctl src/cli/rackpowerctl.c)
 target_link_libraries(rackpowerctl PRIVATE rpctl rpauth rpevjson PkgConfig::JANSSON)
 
 rp_test(test_store rpdaemon)
+rp_test(test_rackkey rpdaemon)
 rp_test(test_reload rpdaemon)
 rp_test(test_ledger rpdaemon)
 rp_test(test_commands rpdaemon)

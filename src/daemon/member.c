@@ -12,6 +12,7 @@
 #include "log.h"
 #include "monoclock.h"
 #include "node.h"
+#include "rackkey.h"
 #include "timer_at.h"
 
 struct member {
@@ -209,7 +210,7 @@ struct member *member_start(uv_loop_t *loop, const struct rackfile_node *c, stru
     m->store = store;
     m->h = *hooks;
     m->addr = (uint8_t)c->address;
-    if (rackbus_key_load(c->key_file, key, why, sizeof(why))) {
+    if (rackkey_load(c->key_file, key, why, sizeof(why))) {
         snprintf(err, errlen, "node: key_file: %s", why);
         goto fail;
     }

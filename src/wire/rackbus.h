@@ -1,8 +1,8 @@
 /*
  * rackbus.h - the rack bus's messages: one UDP datagram = one message,
  * authenticated by an HMAC-SHA256 under the rack key (docs/controllers.md,
- * "Messages and keys"). Pure apart from rackbus_key_load (one file read):
- * no clock, no socket, no allocation.
+ * "Messages and keys"). Pure: no clock, no socket, no file, no allocation
+ * (the key file is read by the daemon: rackkey.h).
  *
  * Layout, big-endian:
  *   0  4  magic "RPB1"
@@ -151,12 +151,6 @@ int rackbus_decode(const uint8_t *buf, size_t len, const struct rackbus_key *k,
 
 /* "query", "status", ... or "unknown". */
 const char *rackbus_type_name(int type);
-
-/* Reads the key file: a regular file whose mode gives its group and others
- * nothing, holding RACKBUS_KEY_MIN_BYTES..RACKBUS_KEY_MAX_BYTES raw bytes
- * (`head -c 32 /dev/urandom > rack.key; chmod 600 rack.key`). -1 and a reason
- * otherwise; *k is then left zeroed. */
-int rackbus_key_load(const char *path, struct rackbus_key *k, char *err, size_t errlen);
 
 /* Zeroes a key (before its memory is given back). */
 void rackbus_key_wipe(struct rackbus_key *k);
