@@ -11,7 +11,8 @@
  *   psu_repair; at risk is logged, not acted on (prediction comes later).
  *   Every PSU of a feed (two or more, all on this device) with its AC input
  *   lost -> feed_fail, one input naming the feed and its PSUs, instead of a
- *   psu_fail per PSU; the first of them back -> feed_repair. Each input
+ *   psu_fail per PSU; the first of them back (the others read again in the
+ *   same poll) -> feed_repair. Each input
  *   carries its own PSU's alarm words, never its neighbours'. A
  *   PSU that stops answering (its monitor's comm loss, or its device gone
  *   dormant) -> psu_unknown: it keeps serving but does not count for
@@ -243,6 +244,31 @@ static bool feed_suspect(struct mbdev *m)
             continue;
         for (int i = 0; i < m->npsus; i++)
             if (m->psu_feed[i] == f && !m->ac_lost[i]) {
+                mbdrv_refresh(m->bus, m->psu_dev[i].dev);
+                any = true;
+            }
+    }
+    return any;
+}
+
+/* A feed told down whose PSUs are read here, some back and some still
+ * without AC input: the ones still without it are read again at once, since
+ * a poll reads its units one after another and the AC may have come back
+ * between two of them; so that the feed's return is not told as a failure
+ * of its PSUs read first. True when some were. */
+static bool feed_returning(struct mbdev *m)
+{
+    bool any = false;
+    for (int f = 0; f < m->nfeeds; f++) {
+        if (m->feed_psus[f] < 2 || m->feed_here[f] != m->feed_psus[f] || !m->feed_down[f])
+            continue;
+        bool back = false;
+        for (int i = 0; i < m->npsus && !back; i++)
+            back = m->psu_feed[i] == f && !m->unknown[i] && !m->ac_lost[i];
+        if (!back)
+            continue;
+        for (int i = 0; i < m->npsus; i++)
+            if (m->psu_feed[i] == f && m->ac_lost[i]) {
                 mbdrv_refresh(m->bus, m->psu_dev[i].dev);
                 any = true;
             }
@@ -773,7 +799,7 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
     }
     m->out = out;
     mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
-    if (feed_suspect(m))
+    if (feed_suspect(m) || feed_returning(m))
         mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
     settle_health(m);
     m->out = NULL;
