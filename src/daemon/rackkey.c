@@ -5,24 +5,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Who a mode lets at the key, in words, for the refusal: the widest first. */
 static const char *who_may(mode_t mode)
@@ -42,26 +28,24 @@ static const char *who_may(mode_t mode)
 
 int rackkey_load(const char *path, struct rackbus_key *k, char *err, size_t errlen)
 {
+    char why[4400]; /* the path may be in it */
     rackbus_key_wipe(k);
     /* O_NONBLOCK: a FIFO in the key's place must not hang the start; it is
      * refused below as not a regular file. */
     int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return fail(err, errlen, "key file %s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        return fail(err, errlen, "key file %s: %s", path, strerror(e));
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(why, sizeof(why), "%s", strerror(errno));
+        goto refused;
     }
     if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return fail(err, errlen, "key file %s: not a regular file", path);
+        snprintf(why, sizeof(why), "not a regular file");
+        goto refused;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        close(fd);
-        return fail(err, errlen, "key file %s: mode %04o lets %s it; chmod 600", path,
-                    (unsigned)(st.st_mode & 07777), who_may(st.st_mode));
+        snprintf(why, sizeof(why), "mode %04o lets %s it; chmod 600",
+                 (unsigned)(st.st_mode & 07777), who_may(st.st_mode));
+        goto refused;
     }
     size_t got = 0;
     uint8_t extra;
@@ -73,10 +57,8 @@ int rackkey_load(const char *path, struct rackbus_key *k, char *err, size_t errl
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            int e = errno;
-            close(fd);
-            rackbus_key_wipe(k);
-            return fail(err, errlen, "key file %s: %s", path, strerror(e));
+            snprintf(why, sizeof(why), "%s", strerror(errno));
+            goto refused;
         }
         if (n == 0)
             break;
@@ -85,17 +67,24 @@ int rackkey_load(const char *path, struct rackbus_key *k, char *err, size_t errl
             break;
     }
     close(fd);
+    fd = -1;
     if (got > RACKBUS_KEY_MAX_BYTES) {
-        rackbus_key_wipe(k);
-        return fail(err, errlen, "key file %s: longer than %d bytes", path, RACKBUS_KEY_MAX_BYTES);
+        snprintf(why, sizeof(why), "longer than %d bytes", RACKBUS_KEY_MAX_BYTES);
+        goto refused;
     }
     if (got < RACKBUS_KEY_MIN_BYTES) {
-        rackbus_key_wipe(k);
-        return fail(err, errlen,
-                    "key file %s: %zu bytes, a key needs at least %d "
-                    "(head -c 32 /dev/urandom > %s)",
-                    path, got, RACKBUS_KEY_MIN_BYTES, path);
+        snprintf(why, sizeof(why),
+                 "%zu bytes, a key needs at least %d (head -c 32 /dev/urandom > %s)", got,
+                 RACKBUS_KEY_MIN_BYTES, path);
+        goto refused;
     }
     k->len = got;
     return 0;
+
+refused:
+    if (fd >= 0)
+        close(fd);
+    rackbus_key_wipe(k);
+    snprintf(err, errlen, "key file %s: %s", path, why);
+    return -1;
 }
