@@ -579,6 +579,10 @@ static const char *input_name(enum policy_input_kind k)
         return "psu_unknown";
     case POLICY_LOST_POWER:
         return "lost_power";
+    case POLICY_OUTAGE_STOP:
+        return "outage_stop";
+    case POLICY_OUTAGE_RELEASE:
+        return "outage_release";
     }
     return "?";
 }
@@ -604,6 +608,10 @@ static const char *action_name(enum policy_action_kind k)
         return "protection";
     case POLICY_ACT_IGNORED:
         return "ignored";
+    case POLICY_ACT_STAGE:
+        return "stage";
+    case POLICY_ACT_SOFT_OFF:
+        return "soft_off";
     }
     return "?";
 }
@@ -654,6 +662,8 @@ static void dump_input(FILE *o, const struct policy_input *in, int64_t t)
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
     case POLICY_LOST_POWER:
+    case POLICY_OUTAGE_STOP:
+    case POLICY_OUTAGE_RELEASE:
         fprintf(o, " srv%d", in->index);
         break;
     case POLICY_REPORT:
@@ -1156,6 +1166,8 @@ static void gen_input(struct rng *g, const struct rack *r, const struct oloss *o
         in->index = (int)rng_range(g, 0, r->nfeeds - 1);
         break;
     case POLICY_TICK:
+    case POLICY_OUTAGE_STOP: /* not generated here: test_outage_property.c */
+    case POLICY_OUTAGE_RELEASE:
         break;
     }
     /* Now and then an input naming nothing: must fail and change nothing. */
@@ -1194,6 +1206,10 @@ static bool input_valid(const struct rack *r, const struct policy_input *in)
     case POLICY_FEED_FAIL:
     case POLICY_FEED_REPAIR:
         n = r->nfeeds;
+        break;
+    case POLICY_OUTAGE_STOP:
+    case POLICY_OUTAGE_RELEASE:
+        n = r->nservers;
         break;
     case POLICY_TICK:
         return true;
@@ -1396,6 +1412,8 @@ static void check_actions(struct run *run, const struct rack *b, const struct ra
             last_prot = (int)k;
             break;
         case POLICY_ACT_IGNORED:
+        case POLICY_ACT_STAGE: /* never made by policy_handle */
+        case POLICY_ACT_SOFT_OFF:
             break;
         }
     }
@@ -1533,6 +1551,8 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
         ok = r->feed_failed[i] == (in->kind == POLICY_FEED_FAIL);
         break;
     case POLICY_TICK:
+    case POLICY_OUTAGE_STOP: /* not generated here: test_outage_property.c */
+    case POLICY_OUTAGE_RELEASE:
         break;
     }
     if (!ok)

@@ -553,6 +553,7 @@ void rackfile_daemon_free(struct rackfile_daemon *d)
         for (size_t k = 0; k < dev->nunits; k++)
             free(dev->units[k].items.v);
         free(dev->units);
+        free(dev->ups);
     }
     free(d->devices);
     d->devices = NULL;

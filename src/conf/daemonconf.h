@@ -23,6 +23,9 @@ enum rackfile_device_kind {
     RACKFILE_DEV_MODBUS_TCP, /* Modbus TCP gateway or devices */
     RACKFILE_DEV_MODBUS_RTU, /* Modbus RTU on a serial line */
     RACKFILE_DEV_HWMON,      /* one PSU seen through Linux hwmon (PMBus) */
+    RACKFILE_DEV_NUT,        /* a NUT upsd: reserves of kind ups read, servers' stages
+                              * published (docs/outage.md) */
+    RACKFILE_DEV_IPMI,       /* one server's BMC over IPMI LAN (libfreeipmi) */
 };
 enum rackfile_parity { RACKFILE_PARITY_NONE, RACKFILE_PARITY_EVEN, RACKFILE_PARITY_ODD };
 
@@ -31,14 +34,25 @@ enum rackfile_unit_role {
     RACKFILE_UNIT_PSU,     /* a PSU (ORv3 PSU registers): psu */
     RACKFILE_UNIT_SWITCH,  /* the switch module: items = PSUs in coil order */
     RACKFILE_UNIT_CHASSIS, /* a chassis module: items = servers in slot order */
+    RACKFILE_UNIT_BBU,     /* an ORv3 BBU (BBU registers): reserve */
 };
 
 struct rackfile_unit {
     int unit; /* Modbus unit id, 1 to 255 */
     enum rackfile_unit_role role;
     int psu;                   /* RACKFILE_UNIT_PSU: rack index */
+    int reserve;               /* RACKFILE_UNIT_BBU: rack index */
     int chassis;               /* RACKFILE_UNIT_CHASSIS named by chassis: index, else -1 */
     struct rackfile_ids items; /* SWITCH: psu indices; CHASSIS: server indices */
+    int line;
+};
+
+/* One UPS name on a NUT upsd: a reserve it reads, or a server whose stage it
+ * publishes (a dummy-ups whose status rackpowerd sets; docs/outage.md). */
+struct rackfile_nut_ups {
+    char ups[64]; /* the UPS name on that upsd */
+    int reserve;  /* a reserve of kind ups, or -1 */
+    int server;   /* a server, or -1 */
     int line;
 };
 
@@ -68,6 +82,13 @@ struct rackfile_device {
     /* hwmon */
     char path[256];
     int psu;
+    /* nut (host, port) and ipmi (host, port: 623 by default) */
+    char user[64];
+    char password_file[256]; /* the password, alone in a file (mode 0600) */
+    size_t nups;
+    struct rackfile_nut_ups *ups;
+    /* ipmi */
+    int server; /* the server whose BMC it is */
     /* set by the loader when the config has node: (a controller of a
      * cluster): the device's driver commands nothing until fenced */
     bool clustered;

@@ -23,12 +23,30 @@
 #define RACKFILE_MAX_SERVERS 100000
 #define RACKFILE_MAX_INPUTS 10000000 /* timeline inputs, all steps together */
 
-/* One timeline entry: the inputs to apply, in written order, at at_ns. */
+/* Timeline actions that are not policy inputs: outages (docs/outage.md). */
+enum rackfile_event_kind {
+    RACKFILE_EV_MAINS_FAIL,   /* feed (or -1: every feed) loses mains */
+    RACKFILE_EV_MAINS_RETURN, /* feed (or -1: every feed) has mains again */
+    RACKFILE_EV_OUTAGE_START, /* the operator's `outage: start` */
+    RACKFILE_EV_OUTAGE_END,   /* the operator's `outage: end` */
+    RACKFILE_EV_RESERVE_LOST, /* reserve: its readings stop (upsd or the BBU stops answering) */
+    RACKFILE_EV_RESERVE_BACK, /* reserve: its readings come back */
+};
+
+struct rackfile_event {
+    enum rackfile_event_kind kind;
+    int index; /* feed (-1 all) or reserve, per kind; -1 for start/end */
+};
+
+/* One timeline entry: the inputs to apply, in written order, at at_ns, then
+ * the outage events. */
 struct rackfile_step {
     int64_t at_ns;
     int line; /* line of the step in the file, for messages */
     size_t ninputs;
     struct policy_input *inputs;
+    size_t nevents;
+    struct rackfile_event *events;
 };
 
 /* Steps in non-decreasing at_ns order. */

@@ -16,6 +16,7 @@ static const char *const input_names[] = {
     [POLICY_FEED_FAIL] = "feed_fail",     [POLICY_FEED_REPAIR] = "feed_repair",
     [POLICY_REPORT] = "report",           [POLICY_TICK] = "tick",
     [POLICY_PSU_UNKNOWN] = "psu_unknown", [POLICY_LOST_POWER] = "lost_power",
+    [POLICY_OUTAGE_STOP] = "outage_stop", [POLICY_OUTAGE_RELEASE] = "outage_release",
 };
 
 static const char *const target_names[] = {
@@ -49,6 +50,8 @@ enum policy_target policy_input_target(enum policy_input_kind k)
     case POLICY_REMOVE:
     case POLICY_REPORT:
     case POLICY_LOST_POWER:
+    case POLICY_OUTAGE_STOP:
+    case POLICY_OUTAGE_RELEASE:
         return POLICY_TARGET_SERVER;
     case POLICY_PSU_FAIL:
     case POLICY_PSU_DEGRADE:

@@ -65,7 +65,8 @@ static const char *const action_names[] = {
     [POLICY_ACT_RELEASE] = "release", [POLICY_ACT_SWITCH] = "switch",
     [POLICY_ACT_CAP] = "cap",         [POLICY_ACT_SHED] = "shed",
     [POLICY_ACT_RESTORE] = "restore", [POLICY_ACT_PROTECTION] = "protection",
-    [POLICY_ACT_IGNORED] = "ignored",
+    [POLICY_ACT_IGNORED] = "ignored", [POLICY_ACT_STAGE] = "stage",
+    [POLICY_ACT_SOFT_OFF] = "soft_off",
 };
 
 const char *policy_action_name(enum policy_action_kind k)
@@ -922,6 +923,12 @@ static void input_text(const struct rack *r, const struct policy_input *in, char
         return;
     case POLICY_LOST_POWER:
         snprintf(buf, len, "%s lost power", r->servers[in->index].id);
+        return;
+    case POLICY_OUTAGE_STOP:
+        snprintf(buf, len, "outage plan stops %s", r->servers[in->index].id);
+        return;
+    case POLICY_OUTAGE_RELEASE:
+        snprintf(buf, len, "outage over for %s", r->servers[in->index].id);
         return;
     case POLICY_TICK:
         snprintf(buf, len, "rack stable for %lld s", (long long)(r->restore_after_ns / 1000000000));

@@ -30,6 +30,10 @@ enum policy_input_kind {
     POLICY_LOST_POWER,  /* a granted server lost power without a decision (brown-out,
                          * breaker, cable): shed, holding its place, not restored
                          * before its back-off (docs/policy.md) */
+    POLICY_OUTAGE_STOP,    /* an outage plan stops the server (docs/outage.md): shed and
+                            * held, not restored until released */
+    POLICY_OUTAGE_RELEASE, /* the outage is over for the server: no longer held, it comes
+                            * back by the restore rules */
 };
 
 /* Back-off after a loss of power: restore_after (at least
@@ -90,7 +94,15 @@ enum policy_action_kind {
     POLICY_ACT_RESTORE,    /* shed or capped server back, at watts_mw */
     POLICY_ACT_PROTECTION, /* protection state changed */
     POLICY_ACT_IGNORED,    /* input did not apply (server already on, ...) */
+    /* Outage actions (docs/outage.md): made by the caller from a plan, never by
+     * policy_handle, and executed by the drivers that reach the server. */
+    POLICY_ACT_STAGE,    /* publish the server's stage to its upsmon: stage 0 OL,
+                          * 1 OB (on battery), 2 OB LB (shut down now) */
+    POLICY_ACT_SOFT_OFF, /* ask the server's BMC for a soft (ACPI) power-off */
 };
+
+/* Stages of POLICY_ACT_STAGE. */
+enum policy_stage { POLICY_STAGE_OL, POLICY_STAGE_OB, POLICY_STAGE_OB_LB };
 
 #define POLICY_REASON_LEN 256
 
@@ -104,6 +116,7 @@ struct policy_action {
     bool is_protected;    /* protection: the new state */
     bool redundancy_lost; /* protection: some server has a failure it cannot survive */
     bool instant;         /* switch: faster than the hold-up time */
+    int stage;            /* POLICY_ACT_STAGE: enum policy_stage */
     /* Figures behind the decision, rack-wide, at the moment it was taken. */
     int64_t capacity_mw;
     int64_t allocated_mw;

@@ -3,6 +3,7 @@
  */
 #include "rack.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,28 @@ void rack_init(struct rack *r)
     r->last_change_ns = INT64_MIN;
     r->restore_done_ns = INT64_MIN;
     r->is_protected = true;
+    r->outage.mains_stable_ns = RACK_DEFAULT_MAINS_STABLE_NS;
+    r->outage.min_charge_pct = RACK_DEFAULT_MIN_CHARGE_PCT;
+    r->outage.slack_pct = RACK_DEFAULT_SLACK_PCT;
+    r->outage.soft_off_ns = RACK_DEFAULT_SOFT_OFF_NS;
+}
+
+static void free_outage(struct rack *r)
+{
+    for (int i = 0; i < r->nreserves; i++)
+        free(r->reserves[i].switch_servers);
+    for (int i = 0; i < r->nactivities; i++) {
+        struct rack_activity *a = &r->activities[i];
+        free(a->servers);
+        free(a->share);
+        free(a->home);
+        free(a->movable_to);
+    }
+    free(r->reserves);
+    free(r->activities);
+    r->reserves = NULL;
+    r->activities = NULL;
+    r->nreserves = r->nactivities = 0;
 }
 
 void rack_free(struct rack *r)
@@ -29,6 +52,7 @@ void rack_free(struct rack *r)
     r->servers = NULL;
     r->chassis = NULL;
     r->npsus = r->nservers = r->nchassis = 0;
+    free_outage(r);
 }
 
 static void *dup_array(const void *src, size_t n, size_t size)
@@ -41,13 +65,50 @@ static void *dup_array(const void *src, size_t n, size_t size)
     return p;
 }
 
+/* Copies the arrays of reserves and activities that dst still shares with
+ * src (after *dst = *src). On failure dst's pointers are all its own or NULL. */
+static int copy_outage(struct rack *dst, const struct rack *src)
+{
+    dst->reserves = dup_array(src->reserves, (size_t)src->nreserves, sizeof(*src->reserves));
+    dst->activities =
+        dup_array(src->activities, (size_t)src->nactivities, sizeof(*src->activities));
+    int bad = (src->nreserves && !dst->reserves) || (src->nactivities && !dst->activities);
+    if (!dst->reserves)
+        dst->nreserves = 0;
+    if (!dst->activities)
+        dst->nactivities = 0;
+    for (int i = 0; i < dst->nreserves; i++) {
+        struct rack_reserve *d = &dst->reserves[i];
+        const struct rack_reserve *s = &src->reserves[i];
+        d->switch_servers =
+            bad ? NULL : dup_array(s->switch_servers, (size_t)s->nswitch_servers, sizeof(int));
+        bad |= s->nswitch_servers && !d->switch_servers;
+    }
+    for (int i = 0; i < dst->nactivities; i++) {
+        struct rack_activity *d = &dst->activities[i];
+        const struct rack_activity *s = &src->activities[i];
+        d->servers = d->home = d->movable_to = NULL;
+        d->share = NULL;
+        if (bad)
+            continue;
+        d->servers = dup_array(s->servers, (size_t)s->nservers, sizeof(int));
+        d->share = dup_array(s->share, (size_t)s->nservers, sizeof(double));
+        d->home = dup_array(s->home, (size_t)s->nhome, sizeof(int));
+        d->movable_to = dup_array(s->movable_to, (size_t)s->nmovable, sizeof(int));
+        bad |= (s->nservers && (!d->servers || !d->share)) || (s->nhome && !d->home) ||
+               (s->nmovable && !d->movable_to);
+    }
+    return bad ? -1 : 0;
+}
+
 int rack_copy(struct rack *dst, const struct rack *src)
 {
     *dst = *src;
     dst->psus = dup_array(src->psus, (size_t)src->npsus, sizeof(*src->psus));
     dst->servers = dup_array(src->servers, (size_t)src->nservers, sizeof(*src->servers));
     dst->chassis = dup_array(src->chassis, (size_t)src->nchassis, sizeof(*src->chassis));
-    if ((src->npsus && !dst->psus) || (src->nservers && !dst->servers) ||
+    int bad = copy_outage(dst, src);
+    if (bad || (src->npsus && !dst->psus) || (src->nservers && !dst->servers) ||
         (src->nchassis && !dst->chassis)) {
         rack_free(dst);
         return -1;
@@ -85,6 +146,36 @@ int rack_find_feed(const struct rack *r, const char *id)
         if (strcmp(r->feeds[i], id) == 0)
             return i;
     return -1;
+}
+
+int rack_find_reserve(const struct rack *r, const char *id)
+{
+    for (int i = 0; i < r->nreserves; i++)
+        if (strcmp(r->reserves[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+int rack_find_activity(const struct rack *r, const char *id)
+{
+    for (int i = 0; i < r->nactivities; i++)
+        if (strcmp(r->activities[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+int rack_server_activity_priority(const struct rack *r, int server, int fallback)
+{
+    int best = INT_MAX;
+    for (int i = 0; i < r->nactivities; i++) {
+        const struct rack_activity *a = &r->activities[i];
+        if (a->state == RACK_ACT_STOPPED)
+            continue;
+        for (int k = 0; k < a->nservers; k++)
+            if (a->servers[k] == server && a->priority < best)
+                best = a->priority;
+    }
+    return best == INT_MAX ? fallback : best;
 }
 
 int64_t rack_psu_health_mw(const struct rack_psu *p)
@@ -186,6 +277,32 @@ int64_t rack_switch_default_ns(enum rack_switch_kind k)
         return RACK_BREAKER_SWITCH_NS;
     }
     return RACK_BREAKER_SWITCH_NS;
+}
+
+const char *rack_reserve_kind_name(enum rack_reserve_kind k)
+{
+    switch (k) {
+    case RACK_RESERVE_BBU:
+        return "bbu";
+    case RACK_RESERVE_UPS:
+        return "ups";
+    case RACK_RESERVE_SERVER:
+        return "server";
+    }
+    return "?";
+}
+
+const char *rack_activity_state_name(enum rack_activity_state s)
+{
+    switch (s) {
+    case RACK_ACT_RUNNING:
+        return "running";
+    case RACK_ACT_MOVED:
+        return "moved";
+    case RACK_ACT_STOPPED:
+        return "stopped";
+    }
+    return "?";
 }
 
 const char *rack_psu_health_name(enum rack_psu_health h)

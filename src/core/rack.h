@@ -57,7 +57,10 @@ struct rack_server {
     char id[RACK_ID_LEN];
     int64_t power_mw; /* what it asks for (its EEPROM/BMC figure) */
     int64_t min_mw;   /* lowest cap it runs at; == power_mw when it cannot be capped */
-    int priority;     /* 1 = most important */
+    int priority;     /* 1 = most important; with activities, the most important
+                       * activity's it hosts now (rack_server_activity_priority) */
+    int own_priority; /* as the rack file gives it: its priority when it hosts no
+                       * activity */
     uint32_t wired;   /* mask of buses it draws from */
     int chassis;      /* index into rack.chassis, -1 for none */
     enum rack_server_state state;
@@ -75,6 +78,82 @@ struct rack_server {
     int64_t lost_ns; /* when it last lost power (meaningful while losses > 0) */
     int64_t back_ns; /* not restored before this; 0 once a settle after it has
                       * considered it (or it was never set) */
+    /* Stopped by an outage plan (POLICY_OUTAGE_STOP, docs/outage.md): shed,
+     * holding its place, and not restored while held; POLICY_OUTAGE_RELEASE
+     * lets it come back by the restore rules once mains is stable. */
+    bool held;
+};
+
+/* Outages and battery reserves (seed 003, docs/outage.md). A rack file
+ * without reserves:/activities: has none, and nothing below changes the
+ * policy's behaviour then. */
+#define RACK_MAX_RESERVES 1024
+#define RACK_MAX_ACTIVITIES 100000
+#define RACK_DEFAULT_STOP_NS 60000000000LL          /* an activity's graceful stop: 60 s */
+#define RACK_DEFAULT_MAINS_STABLE_NS 60000000000LL  /* mains back this long before restores */
+#define RACK_DEFAULT_MIN_CHARGE_PCT 20              /* ... and the reserves this full */
+#define RACK_DEFAULT_SLACK_PCT 5 /* runtime a set gives up so that less important ones run */
+#define RACK_DEFAULT_SOFT_OFF_NS 10000000000LL /* soft-off to power off: 10 s */
+
+enum rack_reserve_kind {
+    RACK_RESERVE_BBU,    /* a battery unit on a bus (an ORv3 BBU shelf): at = bus */
+    RACK_RESERVE_UPS,    /* a UPS on a feed: at = feed; keeps the feed's PSUs up */
+    RACK_RESERVE_SERVER, /* a server's own battery (claim 10): at = server */
+};
+
+struct rack_reserve {
+    char id[RACK_ID_LEN];
+    enum rack_reserve_kind kind;
+    int at;               /* bus, feed or server index, per kind */
+    double energy_wh;     /* usable energy when full, down to the cut-off, at rated_w */
+    double max_w;         /* most it delivers */
+    double rated_w;       /* the discharge rate energy_wh is given at (default max_w) */
+    double efficiency;    /* (0, 1]: watts delivered per watt taken from the cells */
+    double peukert;       /* >= 1: usable energy shrinks above rated_w (docs/outage.md) */
+    uint32_t switch_buses; /* buses it can be directed to besides its own (claim 23) */
+    int nswitch_servers;   /* servers it can be directed to besides its own */
+    int *switch_servers;   /* server indices, owned by the rack */
+
+    /* Live state. */
+    double wh_left;      /* usable energy left now (energy_wh when full) */
+    double watts;        /* what it delivers now (0 unless discharging) */
+    bool discharging;    /* carrying load */
+    bool known;          /* its readings are fresh; false: the planner assumes it drains
+                          * at its last known rate and never raises power on it */
+    int to_bus;          /* where it is directed now: a bus, or -1 */
+    int to_server;       /* ... or a server, or -1; both -1: its own place */
+};
+
+enum rack_group_by { RACK_GROUP_DATA, RACK_GROUP_PROCESS };
+enum rack_activity_state {
+    RACK_ACT_RUNNING, /* on its servers */
+    RACK_ACT_MOVED,   /* running, on other servers than its own */
+    RACK_ACT_STOPPED, /* stopped by an outage plan */
+};
+
+struct rack_activity {
+    char id[RACK_ID_LEN];
+    char qos[RACK_ID_LEN];   /* its QoS class (qos_classes:) */
+    int priority;            /* of its class, 1 = most important */
+    enum rack_group_by group_by; /* informational (claims 2-3) */
+    int nservers;
+    int *servers;            /* where it runs now (after moves), owned by the rack */
+    double *share;           /* per server: fraction of its power_w this activity uses */
+    int nhome;
+    int *home;               /* where the rack file puts it (restored after an outage) */
+    int nmovable;
+    int *movable_to;         /* servers it may move to */
+    int64_t stop_ns;         /* how long its graceful stop takes */
+    enum rack_activity_state state;
+};
+
+struct rack_outage_conf {
+    int64_t ride_through_ns; /* everything runs this long on reserves before any stop */
+    int64_t mains_stable_ns; /* mains back this long before anything is restored */
+    int min_charge_pct;      /* ... and every reserve at least this full */
+    int slack_pct;           /* runtime of a set given up for less important ones */
+    int64_t soft_off_ns;     /* after a graceful stop's time, a soft-off; this long after
+                              * it, power off */
 };
 
 struct rack {
@@ -107,6 +186,14 @@ struct rack {
     int64_t restore_done_ns; /* last_change_ns value a restore pass already ran for */
     bool is_protected;       /* result of the last settle */
     bool redundancy_lost;    /* some drawing server has a failure it cannot survive */
+
+    /* Outages (docs/outage.md). */
+    bool feed_on_reserve[RACK_MAX_FEEDS]; /* mains lost, PSUs kept up by a ups reserve */
+    int nreserves;
+    struct rack_reserve *reserves;
+    int nactivities;
+    struct rack_activity *activities;
+    struct rack_outage_conf outage;
 };
 
 /* Zeroed rack with sensible defaults; arrays empty. */
@@ -120,6 +207,12 @@ int rack_find_psu(const struct rack *r, const char *id);
 int rack_find_server(const struct rack *r, const char *id);
 int rack_find_bus(const struct rack *r, const char *id);
 int rack_find_feed(const struct rack *r, const char *id);
+int rack_find_reserve(const struct rack *r, const char *id);
+int rack_find_activity(const struct rack *r, const char *id);
+
+/* A server's priority from the activities it hosts now: the most important
+ * one's, or `fallback` when it hosts none. */
+int rack_server_activity_priority(const struct rack *r, int server, int fallback);
 
 /* What a PSU delivers now given its health, feed and bus (0 when it cannot). */
 int64_t rack_psu_capacity_mw(const struct rack *r, const struct rack_psu *p);
@@ -141,5 +234,7 @@ const char *rack_switch_name(enum rack_switch_kind k);
 const char *rack_psu_health_name(enum rack_psu_health h);
 const char *rack_server_state_name(enum rack_server_state s);
 int64_t rack_switch_default_ns(enum rack_switch_kind k);
+const char *rack_reserve_kind_name(enum rack_reserve_kind k);
+const char *rack_activity_state_name(enum rack_activity_state s);
 
 #endif

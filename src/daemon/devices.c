@@ -56,6 +56,8 @@ void devices_describe(const struct rackfile_device *dev, char *buf, size_t len)
     const char *kind = driver_kind_name(dev->kind);
     switch (dev->kind) {
     case RACKFILE_DEV_MODBUS_TCP:
+    case RACKFILE_DEV_NUT:
+    case RACKFILE_DEV_IPMI:
         snprintf(buf, len, "%s %s:%d", kind, dev->host, dev->port);
         break;
     case RACKFILE_DEV_MODBUS_RTU:

@@ -24,6 +24,9 @@ const struct driver_ops *driver_find(enum rackfile_device_kind kind)
         return &mbdev_rtu_ops;
     case RACKFILE_DEV_HWMON:
         return &hwdev_ops;
+    case RACKFILE_DEV_NUT: /* nut.c and ipmi.c (docs/outage.md) */
+    case RACKFILE_DEV_IPMI:
+        break;
     }
     return NULL;
 }
@@ -106,8 +109,17 @@ int driver_report_read(struct driver_report *rep, int server)
     return 0;
 }
 
+int driver_report_reserve(struct driver_report *rep, const struct driver_reserve_reading *x)
+{
+    if (grow((void **)&rep->reserves, &rep->reserves_cap, rep->nreserves, sizeof(*x)))
+        return -1;
+    rep->reserves[rep->nreserves++] = *x;
+    return 0;
+}
+
 void driver_report_clear(struct driver_report *rep)
 {
+    rep->nreserves = 0;
     rep->nread = 0;
     rep->nfound = 0;
     rep->ninputs = 0;
@@ -125,5 +137,6 @@ void driver_report_free(struct driver_report *rep)
     free(rep->units);
     free(rep->found);
     free(rep->read);
+    free(rep->reserves);
     *rep = (struct driver_report){0};
 }

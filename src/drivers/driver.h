@@ -32,6 +32,23 @@ struct driver_psu_reading {
     bool unread;
 };
 
+/* A reading of one battery reserve (a UPS through NUT, an ORv3 BBU); every
+ * figure is -1 when the device does not say. */
+#define DRIVER_RES_ONLINE 0x01      /* on mains (NUT OL; a BBU not discharging) */
+#define DRIVER_RES_ON_BATTERY 0x02  /* NUT OB; a BBU discharging */
+#define DRIVER_RES_LOW 0x04         /* NUT LB; a BBU fully discharged */
+#define DRIVER_RES_CHARGING 0x08
+#define DRIVER_RES_FAULT 0x10       /* it says it cannot discharge (a BBU's status bits) */
+struct driver_reserve_reading {
+    int reserve;       /* rack index */
+    unsigned flags;    /* DRIVER_RES_* */
+    int charge_pct;    /* battery.charge; a BBU's relative state of charge */
+    int64_t runtime_s; /* battery.runtime; a BBU's run time to empty */
+    double watts;      /* what it delivers now, -1 unknown */
+    bool unread;       /* it could not be read: figures withdrawn (their age goes on) */
+    char status[64];   /* what the device said, for the journal ("OB LB", "0x0040") */
+};
+
 /* Counters of one unit on a device bus (Modbus), for the operator. */
 struct driver_unit_stats {
     int unit;
@@ -84,6 +101,9 @@ struct driver_report {
      * epoch (docs/controllers.md "Fencing"): this controller was replaced
      * and the driver commands nothing more; 0: none */
     uint64_t fenced_by;
+    /* battery reserves read in this poll (docs/outage.md) */
+    struct driver_reserve_reading *reserves;
+    size_t nreserves, reserves_cap;
 };
 
 /* Appends to a report; 0, or -1 when out of memory (the report keeps what it
@@ -98,6 +118,7 @@ int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading
 int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u);
 int driver_report_found(struct driver_report *rep, int server, int64_t cap_mw);
 int driver_report_read(struct driver_report *rep, int server);
+int driver_report_reserve(struct driver_report *rep, const struct driver_reserve_reading *x);
 /* Adds to the note ("; " between parts); what does not fit is cut. */
 void driver_report_note(struct driver_report *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

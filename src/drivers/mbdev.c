@@ -566,6 +566,9 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
         c.kind = MBDRV_SIM_CHASSIS;
         c.count = (int)u->items.n;
         break;
+    case RACKFILE_UNIT_BBU: /* the BBU registers: docs/outage.md (not read yet) */
+        snprintf(err, errlen, "unit %d: BBUs are not read yet", u->unit);
+        return -1;
     }
     int dev = mbdrv_add_device(m->bus, &c, err, errlen);
     if (dev < 0)

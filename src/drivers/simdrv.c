@@ -273,6 +273,8 @@ int simdrv_act_at(void *inst, const struct policy_action *a, int64_t now_ns, cha
     case POLICY_ACT_WAIT:
     case POLICY_ACT_PROTECTION:
     case POLICY_ACT_IGNORED:
+    case POLICY_ACT_STAGE: /* no upsd or BMC in the in-process rack */
+    case POLICY_ACT_SOFT_OFF:
         break;
     }
     return 0;

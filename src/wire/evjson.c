@@ -89,6 +89,8 @@ int evjson_input(json_t *o, const struct rack *r, const struct policy_input *in)
     case POLICY_POWER_OFF:
     case POLICY_REMOVE:
     case POLICY_TICK:
+    case POLICY_OUTAGE_STOP: /* the shed (and the plan's stop event) say it */
+    case POLICY_OUTAGE_RELEASE:
         break;
     }
     return -1;
