@@ -145,6 +145,8 @@ struct rack_activity {
     int *movable_to;         /* servers it may move to */
     int64_t stop_ns;         /* how long its graceful stop takes */
     enum rack_activity_state state;
+    char migrate[256];          /* the daemon's: command moving it (argv ACT FROM TO), "" none */
+    int64_t migrate_timeout_ns; /* killed after this long */
 };
 
 struct rack_outage_conf {
