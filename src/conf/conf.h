@@ -68,7 +68,7 @@ struct conf_ctx {
      * none), so no element is claimed by two devices. */
     struct rackfile_daemon *d;
     const struct daemonconf_driver *const *drivers; /* NULL-terminated */
-    int *psu_line, *switch_line, *server_line;
+    int *psu_line, *switch_line, *server_line, *reserve_line;
 };
 
 struct conf_field;

@@ -207,16 +207,36 @@ int daemonconf_set_kind(struct conf_ctx *c, const struct conf_field *f, const ya
 int daemonconf_claim(struct conf_ctx *c, enum daemonconf_claim what, int i, int line,
                      const yaml_node_t *at, const char *key)
 {
-    bool server = what == DAEMONCONF_CHASSIS_SERVER;
-    int *lines = what == DAEMONCONF_READ_PSU     ? c->psu_line
-                 : what == DAEMONCONF_SWITCH_PSU ? c->switch_line
-                                                 : c->server_line;
-    const char *why = what == DAEMONCONF_READ_PSU     ? "a PSU is read by one device"
-                      : what == DAEMONCONF_SWITCH_PSU ? "a PSU has one switch"
-                                                      : "a server sits in one chassis module";
+    int *lines;
+    const char *why, *kind, *id;
+    switch (what) {
+    case DAEMONCONF_READ_PSU:
+        lines = c->psu_line;
+        why = "a PSU is read by one device";
+        kind = "psu";
+        id = c->r->psus[i].id;
+        break;
+    case DAEMONCONF_SWITCH_PSU:
+        lines = c->switch_line;
+        why = "a PSU has one switch";
+        kind = "psu";
+        id = c->r->psus[i].id;
+        break;
+    case DAEMONCONF_CHASSIS_SERVER:
+        lines = c->server_line;
+        why = "a server sits in one chassis module";
+        kind = "server";
+        id = c->r->servers[i].id;
+        break;
+    default:
+        lines = c->reserve_line;
+        why = "a reserve is read by one device";
+        kind = "reserve";
+        id = c->r->reserves[i].id;
+        break;
+    }
     if (lines[i])
-        return conf_fail(c, at, "%s: %s '%s' is already mapped at line %d (%s)", key,
-                         server ? "server" : "psu", server ? c->r->servers[i].id : c->r->psus[i].id,
+        return conf_fail(c, at, "%s: %s '%s' is already mapped at line %d (%s)", key, kind, id,
                          lines[i], why);
     lines[i] = line;
     return 0;
@@ -279,9 +299,10 @@ static int set_devices(struct conf_ctx *c, const struct conf_field *f, const yam
         return 0;
     size_t np = (size_t)(c->r->npsus ? c->r->npsus : 1);
     size_t ns = (size_t)(c->r->nservers ? c->r->nservers : 1);
+    size_t nr = (size_t)(c->r->nreserves ? c->r->nreserves : 1);
     if (!(d->devices = calloc(n, sizeof(*d->devices))) ||
         !(c->psu_line = calloc(np, sizeof(int))) || !(c->switch_line = calloc(np, sizeof(int))) ||
-        !(c->server_line = calloc(ns, sizeof(int))))
+        !(c->server_line = calloc(ns, sizeof(int))) || !(c->reserve_line = calloc(nr, sizeof(int))))
         return conf_fail(c, v, "out of memory");
     for (size_t i = 0; i < n; i++) {
         d->ndevices = i + 1;
@@ -521,6 +542,7 @@ int rackfile_load_config_string(const char *name, const char *text, size_t len,
     free(c.psu_line);
     free(c.switch_line);
     free(c.server_line);
+    free(c.reserve_line);
     if (rc) {
         rack_free(r);
         rackfile_daemon_free(d);

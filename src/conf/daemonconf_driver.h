@@ -43,9 +43,10 @@ enum daemonconf_claim {
     DAEMONCONF_READ_PSU,       /* a PSU is read by one device */
     DAEMONCONF_SWITCH_PSU,     /* a PSU has one switch */
     DAEMONCONF_CHASSIS_SERVER, /* a server sits in one chassis module */
+    DAEMONCONF_READ_RESERVE,   /* a reserve is read by one device (a BBU unit, a NUT ups) */
 };
 
-/* Claims element i (a psu or server index) for the entry at line; key and at
+/* Claims element i (a psu, server or reserve index) for the entry at line; key and at
  * name the value that claims it in the message when another entry has. */
 int daemonconf_claim(struct conf_ctx *c, enum daemonconf_claim what, int i, int line,
                      const yaml_node_t *at, const char *key);
