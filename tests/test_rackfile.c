@@ -360,7 +360,7 @@ static void test_unknown_key_reports_line_and_column(void **state)
     expect_error("rack:\n  buses: [A]\n  protecton: n+1\n",
                  "t.yaml:3:3: unknown key 'protecton' in rack (expected name, protection, "
                  "on_protection_loss, restore_after_s, holdup_ms, over_draw_s, feeds, buses, psus, "
-                 "servers)");
+                 "servers, qos_classes, activities, reserves, outage)");
 }
 
 static void test_nn_needs_two_feeds(void **state)
@@ -663,11 +663,13 @@ static void test_timeline_step_needs_a_known_action(void **state)
     expect_error(BUSES "timeline:\n  - at: 1\n",
                  "t.yaml:4:5: timeline step has no action (expected one or more of power_on, "
                  "power_off, remove, psu_fail, psu_repair, psu_degrade, bus_fail, bus_repair, "
-                 "feed_fail, feed_repair, report)");
+                 "feed_fail, feed_repair, report, mains_fail, mains_return, outage, reserve_lost, "
+                 "reserve_back)");
     expect_error(BUSES "timeline:\n  - at: 1\n    poweron: s1\n",
                  "t.yaml:5:5: unknown key 'poweron' in timeline step (expected at, power_on, "
                  "power_off, remove, psu_fail, psu_repair, psu_degrade, bus_fail, bus_repair, "
-                 "feed_fail, feed_repair, report)");
+                 "feed_fail, feed_repair, report, mains_fail, mains_return, outage, reserve_lost, "
+                 "reserve_back)");
     expect_error(BUSES "timeline:\n  - {at: 1, bus_fail: []}\n",
                  "t.yaml:4:23: bus_fail: expected a bus id or a list of them, got an empty list");
     expect_error(BUSES "timeline:\n  - {at: 1, bus_fail: {bus: A}}\n",
@@ -1254,6 +1256,536 @@ static void test_config_reads_the_keys_of_the_drivers_it_is_given(void **state)
                       "be combined with other devices (the alone is at line 14)");
 }
 
+/* ---- outages: qos_classes, activities, reserves, outage, events ---- */
+
+#define OUTAGE_RACK                                                                                \
+    "rack:\n"                                                                                      \
+    "  feeds: [F1, F2]\n"                                                                          \
+    "  buses: [A, B]\n"                                                                            \
+    "  psus:\n"                                                                                    \
+    "    - {id: ps1, capacity_w: 3000, feed: F1, buses: [A]}\n"                                    \
+    "    - {id: ps2, capacity_w: 3000, feed: F2, buses: [B]}\n"                                    \
+    "  servers:\n"                                                                                 \
+    "    - {id: db1, power_w: 1500, buses: [A, B]}\n"                                              \
+    "    - {id: db2, power_w: 1500, buses: [A, B]}\n"                                              \
+    "    - {id: web1, power_w: 800, priority: 3, buses: [A, B]}\n"                                 \
+    "    - {id: app1, power_w: 600, buses: [B]}\n"                                                 \
+    "    - {id: spare, power_w: 300, priority: 7, buses: [B]}\n"                                   \
+    "  qos_classes: {critical: 1, gold: 2, silver: 3, bronze: 4}\n"
+
+static const char outage_scenario[] =
+    OUTAGE_RACK "  activities:\n"
+                "    - id: orders-db\n"
+                "      qos: critical\n"
+                "      group_by: data\n"
+                "      servers: [db1]\n"
+                "      share: 0.8\n"
+                "      movable_to: [db2, app1]\n"
+                "      stop_s: 120\n"
+                "      migrate: {command: /usr/local/sbin/migrate, timeout_s: 90}\n"
+                "    - {id: reports, qos: bronze, group_by: process, servers: {db1: 0.2, db2: "
+                "0.5}}\n"
+                "    - {id: web, qos: silver, servers: [web1]}\n"
+                "    - {id: batch, qos: bronze, servers: [app1, db2], share: 0.5}\n"
+                "  reserves:\n"
+                "    - {id: bbu1, kind: bbu, bus: A, energy_wh: 1000, max_w: 15000, switch: "
+                "{buses: [B]}}\n"
+                "    - {id: ups1, kind: ups, feed: F1, energy_wh: 2000.5, max_w: 10000, "
+                "efficiency: 0.9, peukert: 1.2}\n"
+                "    - {id: bat-db1, kind: server, server: db1, energy_wh: 50, max_w: 800, "
+                "rated_w: 400, switch: {servers: [db2, app1]}}\n"
+                "  outage: {ride_through_s: 60, mains_stable_s: 90.5, min_charge_pct: 30, "
+                "slack_pct: 10, soft_off_s: 15}\n"
+                "timeline:\n"
+                "  - {at: 5, outage: start}\n"
+                "  - {at: 10, mains_fail: all, reserve_lost: ups1}\n"
+                "  - {at: 20, reserve_back: [ups1, bbu1], power_on: db1, mains_return: [F2, F1]}\n"
+                "  - {at: 30, outage: end, mains_fail: F2}\n";
+
+static void test_outage_keys_load_every_field(void **state)
+{
+    (void)state;
+    assert_int_equal(load_scenario(outage_scenario), 0);
+
+    assert_int_equal(r.nactivities, 4);
+    const struct rack_activity *a = &r.activities[0];
+    assert_string_equal(a->id, "orders-db");
+    assert_string_equal(a->qos, "critical");
+    assert_int_equal(a->priority, 1);
+    assert_int_equal(a->group_by, RACK_GROUP_DATA);
+    assert_int_equal(a->nservers, 1);
+    assert_int_equal(a->servers[0], 0);
+    assert_true(a->share[0] == 0.8);
+    assert_int_equal(a->nhome, 1);
+    assert_int_equal(a->home[0], 0);
+    assert_int_equal(a->nmovable, 2);
+    assert_int_equal(a->movable_to[0], 1);
+    assert_int_equal(a->movable_to[1], 3);
+    assert_int_equal(a->stop_ns, 120000000000LL);
+    assert_int_equal(a->state, RACK_ACT_RUNNING);
+    assert_string_equal(a->migrate, "/usr/local/sbin/migrate");
+    assert_int_equal(a->migrate_timeout_ns, 90000000000LL);
+    a = &r.activities[1]; /* the map form: a share per server */
+    assert_int_equal(a->priority, 4);
+    assert_int_equal(a->group_by, RACK_GROUP_PROCESS);
+    assert_int_equal(a->nservers, 2);
+    assert_int_equal(a->servers[1], 1);
+    assert_true(a->share[0] == 0.2 && a->share[1] == 0.5);
+    assert_int_equal(a->nmovable, 0);
+    assert_null(a->movable_to);
+    assert_int_equal(a->stop_ns, RACK_DEFAULT_STOP_NS);
+    assert_string_equal(a->migrate, "");
+    a = &r.activities[2]; /* the list form without share: all of each server */
+    assert_int_equal(a->group_by, RACK_GROUP_DATA);
+    assert_true(a->share[0] == 1.0);
+    a = &r.activities[3];
+    assert_true(a->share[0] == 0.5 && a->share[1] == 0.5);
+    assert_int_equal(a->home[1], 1);
+
+    /* Priorities from the activities; an emptied server is worth the least
+     * important of the rack's classes and explicit priorities (7, spare's). */
+    assert_int_equal(r.servers[0].priority, 1);
+    assert_int_equal(r.servers[0].own_priority, 7);
+    assert_int_equal(r.servers[1].priority, 4);
+    assert_int_equal(r.servers[2].priority, 3); /* explicit, and its activity agrees */
+    assert_int_equal(r.servers[2].own_priority, 3);
+    assert_int_equal(r.servers[3].priority, 4);
+    assert_int_equal(r.servers[4].priority, 7); /* no activity: its own */
+    assert_int_equal(r.servers[4].own_priority, 7);
+
+    assert_int_equal(r.nreserves, 3);
+    const struct rack_reserve *v = &r.reserves[0];
+    assert_string_equal(v->id, "bbu1");
+    assert_int_equal(v->kind, RACK_RESERVE_BBU);
+    assert_int_equal(v->at, 0);
+    assert_true(v->energy_wh == 1000 && v->max_w == 15000);
+    assert_true(v->rated_w == 15000);   /* max_w */
+    assert_true(v->efficiency == 0.95); /* lithium */
+    assert_true(v->peukert == 1.05);
+    assert_int_equal(v->switch_buses, 0x2);
+    assert_int_equal(v->nswitch_servers, 0);
+    assert_true(v->wh_left == 1000 && v->watts == 0);
+    assert_true(v->known);
+    assert_false(v->discharging);
+    assert_int_equal(v->to_bus, -1);
+    assert_int_equal(v->to_server, -1);
+    v = &r.reserves[1];
+    assert_int_equal(v->kind, RACK_RESERVE_UPS);
+    assert_int_equal(v->at, 0);
+    assert_true(v->energy_wh == 2000.5 && v->wh_left == 2000.5);
+    assert_true(v->efficiency == 0.9 && v->peukert == 1.2);
+    assert_int_equal(v->switch_buses, 0);
+    v = &r.reserves[2];
+    assert_int_equal(v->kind, RACK_RESERVE_SERVER);
+    assert_int_equal(v->at, 0);
+    assert_true(v->rated_w == 400 && v->max_w == 800);
+    assert_int_equal(v->nswitch_servers, 2);
+    assert_int_equal(v->switch_servers[0], 1);
+    assert_int_equal(v->switch_servers[1], 3);
+
+    assert_int_equal(r.outage.ride_through_ns, 60000000000LL);
+    assert_int_equal(r.outage.mains_stable_ns, 90500000000LL);
+    assert_int_equal(r.outage.min_charge_pct, 30);
+    assert_int_equal(r.outage.slack_pct, 10);
+    assert_int_equal(r.outage.soft_off_ns, 15000000000LL);
+
+    /* Events in written order, after the step's policy inputs. */
+    assert_int_equal(tl.nsteps, 4);
+    assert_int_equal(tl.steps[0].ninputs, 0);
+    assert_int_equal(tl.steps[0].nevents, 1);
+    assert_int_equal(tl.steps[0].events[0].kind, RACKFILE_EV_OUTAGE_START);
+    assert_int_equal(tl.steps[0].events[0].index, -1);
+    const struct rackfile_step *st = &tl.steps[1];
+    assert_int_equal(st->nevents, 2);
+    assert_int_equal(st->events[0].kind, RACKFILE_EV_MAINS_FAIL);
+    assert_int_equal(st->events[0].index, -1);
+    assert_int_equal(st->events[1].kind, RACKFILE_EV_RESERVE_LOST);
+    assert_int_equal(st->events[1].index, 1);
+    st = &tl.steps[2];
+    assert_int_equal(st->ninputs, 1);
+    assert_int_equal(st->inputs[0].kind, POLICY_POWER_ON);
+    assert_int_equal(st->nevents, 4);
+    assert_int_equal(st->events[0].kind, RACKFILE_EV_RESERVE_BACK);
+    assert_int_equal(st->events[0].index, 1);
+    assert_int_equal(st->events[1].index, 0);
+    assert_int_equal(st->events[2].kind, RACKFILE_EV_MAINS_RETURN);
+    assert_int_equal(st->events[2].index, 1);
+    assert_int_equal(st->events[3].index, 0);
+    st = &tl.steps[3];
+    assert_int_equal(st->events[0].kind, RACKFILE_EV_OUTAGE_END);
+    assert_int_equal(st->events[1].kind, RACKFILE_EV_MAINS_FAIL);
+    assert_int_equal(st->events[1].index, 1);
+
+    /* A copy holds arrays of its own (rack_copy), for the planner's trials. */
+    struct rack c;
+    assert_int_equal(rack_copy(&c, &r), 0);
+    assert_ptr_not_equal(c.activities[1].share, r.activities[1].share);
+    assert_true(c.activities[1].share[1] == 0.5);
+    rack_free(&c);
+}
+
+static void test_rack_without_outage_keys_has_none(void **state)
+{
+    (void)state;
+    assert_int_equal(load_rack(full_rack), 0);
+    assert_int_equal(r.nreserves, 0);
+    assert_null(r.reserves);
+    assert_int_equal(r.nactivities, 0);
+    assert_null(r.activities);
+    for (int i = 0; i < r.nservers; i++)
+        assert_int_equal(r.servers[i].own_priority, r.servers[i].priority);
+    assert_int_equal(r.outage.ride_through_ns, 0);
+    assert_int_equal(r.outage.mains_stable_ns, RACK_DEFAULT_MAINS_STABLE_NS);
+    assert_int_equal(r.outage.min_charge_pct, RACK_DEFAULT_MIN_CHARGE_PCT);
+    assert_int_equal(r.outage.slack_pct, RACK_DEFAULT_SLACK_PCT);
+    assert_int_equal(r.outage.soft_off_ns, RACK_DEFAULT_SOFT_OFF_NS);
+}
+
+static void test_outage_defaults_and_a_ups_on_the_only_feed(void **state)
+{
+    (void)state;
+    assert_int_equal(load_rack(BUSES "  servers:\n"
+                                     "    - {id: s1, power_w: 500, priority: 2, buses: [A]}\n"
+                                     "  reserves:\n"
+                                     "    - {id: u, kind: ups, energy_wh: 100, max_w: 1000}\n"
+                                     "  outage: {}\n"),
+                     0);
+    const struct rack_reserve *v = &r.reserves[0];
+    assert_int_equal(v->at, 0);                               /* the implicit feed */
+    assert_true(v->efficiency == 0.92 && v->peukert == 1.15); /* lead-acid */
+    assert_true(v->rated_w == 1000);
+    assert_int_equal(r.outage.ride_through_ns, 0);
+    assert_int_equal(r.outage.mains_stable_ns, RACK_DEFAULT_MAINS_STABLE_NS);
+    assert_int_equal(r.outage.min_charge_pct, RACK_DEFAULT_MIN_CHARGE_PCT);
+    assert_int_equal(r.outage.slack_pct, RACK_DEFAULT_SLACK_PCT);
+    assert_int_equal(r.outage.soft_off_ns, RACK_DEFAULT_SOFT_OFF_NS);
+    rack_free(&r);
+    /* A migrate command's time limit defaults to 300 s. */
+    assert_int_equal(load_rack(BUSES "  servers:\n"
+                                     "    - {id: s1, power_w: 500, buses: [A]}\n"
+                                     "  qos_classes: {gold: 2}\n"
+                                     "  activities:\n"
+                                     "    - {id: a, qos: gold, servers: [s1], migrate: {command: "
+                                     "/bin/true}}\n"),
+                     0);
+    assert_int_equal(r.activities[0].migrate_timeout_ns, 300000000000LL);
+    assert_int_equal(r.servers[0].priority, 2);
+    assert_int_equal(r.servers[0].own_priority, 2);
+}
+
+/* A failed load names file:line:column and the key, and leaves nothing. */
+static void expect_outage_error(const char *text, const char *want)
+{
+    expect_error(text, want);
+    assert_null(r.reserves);
+    assert_null(r.activities);
+    assert_int_equal(r.nreserves, 0);
+    assert_int_equal(r.nactivities, 0);
+}
+
+#define ONE_ACT(rest) OUTAGE_RACK "  activities:\n    - {id: a1, " rest "}\n"
+#define ONE_RES(rest) OUTAGE_RACK "  reserves:\n    - {id: r1, " rest "}\n"
+/* Every server without priority: hosts an activity. */
+#define BASE_ACT "    - {id: base, qos: bronze, servers: {db1: 0.5, db2: 0.5, app1: 0.5}}\n"
+
+static void test_activity_mistakes_name_key_and_place(void **state)
+{
+    (void)state;
+    expect_outage_error(ONE_ACT("qos: platinum, servers: [db1]"),
+                        "t.yaml:15:21: qos: unknown class 'platinum' (qos_classes: critical, "
+                        "gold, silver, bronze)");
+    expect_outage_error(BUSES "  servers:\n    - {id: s, power_w: 1, buses: [A]}\n"
+                              "  activities:\n    - {id: a, qos: gold, servers: [s]}\n",
+                        "t.yaml:6:20: qos: unknown class 'gold' (the rack has no qos_classes:)");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1, db9]"),
+                        "t.yaml:15:42: servers: unknown server 'db9'");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1, db1]"),
+                        "t.yaml:15:42: servers: server 'db1' is listed twice");
+    expect_outage_error(ONE_ACT("qos: gold, servers: []"),
+                        "t.yaml:15:36: servers: expected a list of server ids such as [db1, db2] "
+                        "or their shares such as {db1: 0.8, db2: 0.5}, got an empty list");
+    expect_outage_error(ONE_ACT("qos: gold, servers: db1"),
+                        "t.yaml:15:36: servers: expected a list of server ids such as [db1, db2] "
+                        "or their shares such as {db1: 0.8, db2: 0.5}, got 'db1'");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], share: 0"),
+                        "t.yaml:15:50: share: must be > 0, got '0'");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], share: 1.5"),
+                        "t.yaml:15:50: share: must be at most 1, got '1.5'");
+    expect_outage_error(ONE_ACT("qos: gold, servers: {db1: 0}"),
+                        "t.yaml:15:42: share: must be > 0, got '0'");
+    expect_outage_error(ONE_ACT("qos: gold, servers: {db1: 0.5}, share: 0.5"),
+                        "t.yaml:15:55: share: not with servers: given as a map (the map gives "
+                        "each server's share)");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], movable_to: [db1]"),
+                        "t.yaml:15:56: movable_to: server 'db1' already runs activity 'a1' "
+                        "(servers:)");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], movable_to: [db2, db2]"),
+                        "t.yaml:15:61: movable_to: server 'db2' is listed twice");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], group_by: host"),
+                        "t.yaml:15:53: group_by: expected one of data, process, got 'host'");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], stop_s: -1"),
+                        "t.yaml:15:51: stop_s: must be >= 0, got '-1'");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], migrate: {command: migrate.sh}"),
+                        "t.yaml:15:62: command: expected an absolute path (starting with /), got "
+                        "'migrate.sh'");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], migrate: {timeout_s: 5}"),
+                        "t.yaml:15:52: missing required key 'command' in migrate");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], migrate: {command: /m, timeout_s: 0}"),
+                        "t.yaml:15:77: timeout_s: must be > 0, got '0'");
+    expect_outage_error(ONE_ACT("qos: gold"), "t.yaml:15:7: missing required key 'servers' in "
+                                              "activity 'a1'");
+    expect_outage_error(ONE_ACT("qos: gold, servers: [db1], priority: 1"),
+                        "t.yaml:15:43: unknown key 'priority' in activity (expected id, qos, "
+                        "group_by, servers, share, movable_to, stop_s, migrate)");
+    expect_outage_error(OUTAGE_RACK "  activities: {a: 1}\n",
+                        "t.yaml:14:15: activities: expected a list of activities, got a mapping");
+}
+
+static void test_shares_on_a_server_add_up_to_at_most_all_of_it(void **state)
+{
+    (void)state;
+    expect_outage_error(OUTAGE_RACK "  activities:\n"
+                                    "    - {id: a1, qos: gold, servers: [db1, db2], share: 0.7}\n"
+                                    "    - {id: a2, qos: gold, servers: [db2]}\n"
+                                    "    - {id: a3, qos: gold, servers: {db1: 0.4}}\n",
+                        "t.yaml:16:37: servers: shares of server 'db2' add up to 1.7, more than "
+                        "all of it (its first activity: 'a1' at line 15)");
+    expect_outage_error(OUTAGE_RACK "  activities:\n"
+                                    "    - {id: a1, qos: gold, servers: [db1], share: 0.7}\n"
+                                    "    - {id: a3, qos: gold, servers: {db1: 0.4}}\n",
+                        "t.yaml:16:37: servers: shares of server 'db1' add up to 1.1, more than "
+                        "all of it (its first activity: 'a1' at line 15)");
+    /* Decimals that add up to exactly 1 are not refused for a rounding ulp. */
+    assert_int_equal(load_rack(OUTAGE_RACK "  activities:\n"
+                                           "    - {id: a1, qos: gold, servers: {db1: 0.7}}\n"
+                                           "    - {id: a2, qos: gold, servers: {db1: 0.2}}\n"
+                                           "    - {id: a3, qos: gold, servers: {db1: 0.1}}\n"
+                                           "    - {id: a4, qos: gold, servers: [db2, app1]}\n"),
+                     0);
+}
+
+static void test_server_priority_follows_its_activities(void **state)
+{
+    (void)state;
+    /* web1 says 3; a critical activity on it says 1. */
+    expect_outage_error(OUTAGE_RACK "  activities:\n" BASE_ACT
+                                    "    - {id: a1, qos: critical, servers: [web1]}\n",
+                        "t.yaml:10:42: priority: 3 contradicts activity 'a1' (qos critical, "
+                        "priority 1) on server 'web1': leave priority: out, and the server takes "
+                        "its activities' priority");
+    /* db2 has no priority: and no activity runs on it. */
+    expect_outage_error(ONE_ACT("qos: critical, servers: [db1, app1]"),
+                        "t.yaml:9:7: missing required key 'priority' in server 'db2' (no activity "
+                        "runs on it to give it one)");
+    /* The most important activity on a server gives its priority. */
+    assert_int_equal(load_rack(OUTAGE_RACK "  activities:\n"
+                                           "    - {id: a, qos: bronze, servers: [db1, db2, app1], "
+                                           "share: 0.5}\n"
+                                           "    - {id: b, qos: gold, servers: {db2: 0.5}}\n"),
+                     0);
+    assert_int_equal(r.servers[0].priority, 4);
+    assert_int_equal(r.servers[1].priority, 2);
+    assert_int_equal(r.servers[3].priority, 4);
+}
+
+static void test_qos_class_mistakes(void **state)
+{
+    (void)state;
+    expect_outage_error(BUSES "  qos_classes: {gold: 1, gold: 2}\n",
+                        "t.yaml:3:26: qos_classes: class 'gold' is listed twice (first at line "
+                        "3)");
+    expect_outage_error(BUSES "  qos_classes: {gold: 0}\n",
+                        "t.yaml:3:23: qos_classes: gold: expected an integer >= 1, got '0'");
+    expect_outage_error(BUSES "  qos_classes: {gold: high}\n",
+                        "t.yaml:3:23: qos_classes: gold: expected an integer >= 1, got 'high'");
+    expect_outage_error(BUSES "  qos_classes: [gold]\n",
+                        "t.yaml:3:16: qos_classes: expected a mapping of class names to "
+                        "priorities such as {critical: 1, gold: 2}, got a list");
+    expect_outage_error(BUSES "  qos_classes: {'gold class': 1}\n",
+                        "t.yaml:3:17: qos_classes: expected an id (1 to 31 of A-Z a-z 0-9 _ . : "
+                        "-), got 'gold class'");
+}
+
+static void test_reserve_mistakes_name_key_and_place(void **state)
+{
+    (void)state;
+    expect_outage_error(ONE_RES("kind: bbu, bus: C, energy_wh: 1, max_w: 1"),
+                        "t.yaml:15:32: bus: unknown bus 'C' (rack buses: A, B)");
+    expect_outage_error(ONE_RES("kind: ups, feed: F3, energy_wh: 1, max_w: 1"),
+                        "t.yaml:15:33: feed: unknown feed 'F3' (rack feeds: F1, F2)");
+    expect_outage_error(ONE_RES("kind: server, server: db9, energy_wh: 1, max_w: 1"),
+                        "t.yaml:15:38: server: unknown server 'db9'");
+    expect_outage_error(ONE_RES("kind: bbu, feed: F1, energy_wh: 1, max_w: 1"),
+                        "t.yaml:15:33: feed: a reserve of kind bbu sits on a bus (bus:), not on "
+                        "a feed");
+    expect_outage_error(ONE_RES("kind: bbu, energy_wh: 1, max_w: 1"),
+                        "t.yaml:15:7: missing key 'bus' in reserve 'r1' (a reserve of kind bbu "
+                        "sits on a bus)");
+    /* Several feeds: a ups names its own. */
+    expect_outage_error(ONE_RES("kind: ups, energy_wh: 1, max_w: 1"),
+                        "t.yaml:15:7: missing key 'feed' in reserve 'r1' (a reserve of kind ups "
+                        "sits on a feed)");
+    expect_outage_error(ONE_RES("kind: battery, bus: A, energy_wh: 1, max_w: 1"),
+                        "t.yaml:15:22: kind: expected one of bbu, ups, server, got 'battery'");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 0, max_w: 1"),
+                        "t.yaml:15:46: energy_wh: must be > 0, got '0'");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: -5"),
+                        "t.yaml:15:56: max_w: must be > 0, got '-5'");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: 1, rated_w: 0"),
+                        "t.yaml:15:68: rated_w: must be > 0, got '0'");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: 1, efficiency: 0"),
+                        "t.yaml:15:71: efficiency: must be > 0, got '0'");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: 1, efficiency: 1.1"),
+                        "t.yaml:15:71: efficiency: must be at most 1, got '1.1'");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: 1, peukert: 0.9"),
+                        "t.yaml:15:68: peukert: must be >= 1, got '0.9'");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: 1, peukert: 2.5"),
+                        "t.yaml:15:68: peukert: must be at most 2, got '2.5'");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1e999, max_w: 1"),
+                        "t.yaml:15:46: energy_wh: must be at most 1000000000, got '1e999'");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1"),
+                        "t.yaml:15:7: missing required key 'max_w' in reserve 'r1'");
+}
+
+static void test_a_switch_names_other_places_than_its_own(void **state)
+{
+    (void)state;
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: 1, switch: {buses: [B, "
+                                "A]}"),
+                        "t.yaml:15:79: switch: bus 'A' is where reserve 'r1' sits already");
+    expect_outage_error(ONE_RES("kind: server, server: db1, energy_wh: 1, max_w: 1, switch: "
+                                "{servers: [db1]}"),
+                        "t.yaml:15:86: switch: server 'db1' is where reserve 'r1' sits already");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: 1, switch: {}"),
+                        "t.yaml:15:67: switch: expected buses:, servers: or both (where the "
+                        "reserve can be directed besides its own place)");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: 1, switch: {servers: "
+                                "[db1, db1]}"),
+                        "t.yaml:15:83: servers: server 'db1' is listed twice");
+    expect_outage_error(ONE_RES("kind: bbu, bus: A, energy_wh: 1, max_w: 1, switch: {feeds: "
+                                "[F2]}"),
+                        "t.yaml:15:68: unknown key 'feeds' in switch (expected buses, servers)");
+}
+
+static void test_ids_of_reserves_and_activities_are_unique_together(void **state)
+{
+    (void)state;
+    expect_outage_error(OUTAGE_RACK "  activities:\n"
+                                    "    - {id: a1, qos: gold, servers: {db1: 0.5}}\n"
+                                    "    - {id: a1, qos: gold, servers: {db1: 0.5}}\n",
+                        "t.yaml:16:12: duplicate activity id 'a1' (first at line 15)");
+    expect_outage_error(OUTAGE_RACK "  reserves:\n"
+                                    "    - {id: b, kind: bbu, bus: A, energy_wh: 1, max_w: 1}\n"
+                                    "    - {id: b, kind: bbu, bus: B, energy_wh: 1, max_w: 1}\n",
+                        "t.yaml:16:12: duplicate reserve id 'b' (first at line 15)");
+    expect_outage_error(OUTAGE_RACK "  activities:\n"
+                                    "    - {id: a1, qos: gold, servers: [db1]}\n"
+                                    "  reserves:\n"
+                                    "    - {id: a1, kind: bbu, bus: A, energy_wh: 1, max_w: 1}\n",
+                        "t.yaml:17:12: reserve id 'a1' is already an activity's (ids of "
+                        "reserves and activities are unique together)");
+}
+
+/* Builds "rack: ... key: [item, item, ...]" with n items. */
+static char *many(const char *head, const char *item, size_t n)
+{
+    size_t hl = strlen(head), il = strlen(item);
+    char *s = malloc(hl + n * (il + 1) + 4);
+    assert_non_null(s);
+    memcpy(s, head, hl);
+    char *p = s + hl;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, item, il);
+        p += il;
+        *p++ = ',';
+    }
+    p[-1] = ']';
+    *p++ = '\n';
+    *p = '\0';
+    return s;
+}
+
+static void test_too_many_reserves_or_activities(void **state)
+{
+    (void)state;
+    char *text = many(OUTAGE_RACK "  reserves: ", "{}", RACK_MAX_RESERVES + 1);
+    expect_outage_error(text, "t.yaml:14:13: reserves: too many reserves (1025, at most 1024)");
+    free(text);
+    text = many(OUTAGE_RACK "  activities: ", "{}", RACK_MAX_ACTIVITIES + 1);
+    expect_outage_error(text,
+                        "t.yaml:14:15: activities: too many activities (100001, at most 100000)");
+    free(text);
+}
+
+static void test_outage_settings_are_checked(void **state)
+{
+    (void)state;
+    expect_outage_error(BUSES "  outage: {min_charge_pct: 101}\n",
+                        "t.yaml:3:28: min_charge_pct: must be at most 100, got '101'");
+    expect_outage_error(BUSES "  outage: {slack_pct: 2.5}\n",
+                        "t.yaml:3:23: slack_pct: expected an integer >= 0, got '2.5'");
+    expect_outage_error(BUSES "  outage: {ride_through_s: -1}\n",
+                        "t.yaml:3:28: ride_through_s: must be >= 0, got '-1'");
+    expect_outage_error(BUSES "  outage: {ride_thru_s: 60}\n",
+                        "t.yaml:3:12: unknown key 'ride_thru_s' in outage (expected "
+                        "ride_through_s, mains_stable_s, min_charge_pct, slack_pct, soft_off_s)");
+    expect_outage_error(BUSES "  outage: 60\n",
+                        "t.yaml:3:11: outage: expected a mapping, got '60'");
+}
+
+#define TL_RACK                                                                                    \
+    OUTAGE_RACK "  activities:\n" BASE_ACT                                                         \
+                "  reserves:\n    - {id: r1, kind: bbu, bus: A, energy_wh: 1, max_w: 1}\n"
+
+static void test_outage_timeline_mistakes(void **state)
+{
+    (void)state;
+    expect_outage_error(TL_RACK "timeline:\n"
+                                "  - {at: 1, mains_fail: F3}\n",
+                        "t.yaml:19:25: mains_fail: unknown feed 'F3' (rack feeds: F1, F2)");
+    expect_outage_error(TL_RACK "timeline:\n"
+                                "  - {at: 1, mains_return: []}\n",
+                        "t.yaml:19:27: mains_return: expected all, a feed id or a list of them, "
+                        "got an empty list");
+    expect_outage_error(TL_RACK "timeline:\n"
+                                "  - {at: 1, reserve_lost: ups9}\n",
+                        "t.yaml:19:27: reserve_lost: unknown reserve 'ups9'");
+    expect_outage_error(TL_RACK "timeline:\n"
+                                "  - {at: 1, reserve_back: {id: r1}}\n",
+                        "t.yaml:19:27: reserve_back: expected a reserve id or a list of them, "
+                        "got a mapping");
+    expect_outage_error(TL_RACK "timeline:\n"
+                                "  - {at: 1, outage: pause}\n",
+                        "t.yaml:19:21: outage: expected one of start, end, got 'pause'");
+    /* A rack without reserves still takes mains_fail (its feeds fail as feed_fail). */
+    assert_int_equal(load_scenario(BUSES "timeline:\n  - {at: 1, mains_fail: [mains]}\n"), 0);
+    assert_int_equal(tl.steps[0].events[0].index, 0);
+}
+
+static void test_config_loads_the_outage_keys(void **state)
+{
+    (void)state;
+    assert_int_equal(load_config(OUTAGE_RACK "  activities:\n"
+                                             "    - {id: a, qos: gold, servers: [db1, db2, app1], "
+                                             "migrate: {command: /usr/sbin/mv-a, timeout_s: 30}}\n"
+                                             "  reserves:\n"
+                                             "    - {id: u1, kind: ups, feed: F2, energy_wh: 900, "
+                                             "max_w: 3000}\n"
+                                             "api: {socket: none}\n"),
+                     0);
+    assert_int_equal(r.nactivities, 1);
+    assert_string_equal(r.activities[0].migrate, "/usr/sbin/mv-a");
+    assert_int_equal(r.nreserves, 1);
+    assert_int_equal(r.reserves[0].at, 1);
+    assert_int_equal(r.servers[1].priority, 2);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    assert_int_equal(load_config(ONE_ACT("qos: silver, servers: [db1]")), -1);
+    assert_string_equal(err, "t.yaml:9:7: missing required key 'priority' in server 'db2' (no "
+                             "activity runs on it to give it one)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1303,6 +1835,21 @@ int main(void)
         cmocka_unit_test_teardown(test_config_cluster_refuses_command_devices_without_an_epoch,
                                   teardown),
         cmocka_unit_test_teardown(test_config_reads_the_keys_of_the_drivers_it_is_given, teardown),
+        cmocka_unit_test_teardown(test_outage_keys_load_every_field, teardown),
+        cmocka_unit_test_teardown(test_rack_without_outage_keys_has_none, teardown),
+        cmocka_unit_test_teardown(test_outage_defaults_and_a_ups_on_the_only_feed, teardown),
+        cmocka_unit_test_teardown(test_activity_mistakes_name_key_and_place, teardown),
+        cmocka_unit_test_teardown(test_shares_on_a_server_add_up_to_at_most_all_of_it, teardown),
+        cmocka_unit_test_teardown(test_server_priority_follows_its_activities, teardown),
+        cmocka_unit_test_teardown(test_qos_class_mistakes, teardown),
+        cmocka_unit_test_teardown(test_reserve_mistakes_name_key_and_place, teardown),
+        cmocka_unit_test_teardown(test_a_switch_names_other_places_than_its_own, teardown),
+        cmocka_unit_test_teardown(test_ids_of_reserves_and_activities_are_unique_together,
+                                  teardown),
+        cmocka_unit_test_teardown(test_too_many_reserves_or_activities, teardown),
+        cmocka_unit_test_teardown(test_outage_settings_are_checked, teardown),
+        cmocka_unit_test_teardown(test_outage_timeline_mistakes, teardown),
+        cmocka_unit_test_teardown(test_config_loads_the_outage_keys, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

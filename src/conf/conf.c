@@ -287,6 +287,22 @@ int conf_set_num(struct conf_ctx *c, const struct conf_field *f, const yaml_node
     return 0;
 }
 
+int conf_set_real(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v, void *obj)
+{
+    double x;
+    if (!parse_number(v, &x))
+        return conf_fail(c, v, "%s: expected a number, got %s%s", f->key, conf_show(c, v),
+                         conf_quote_hint(v));
+    if (x < f->min || (f->min_open && x <= f->min))
+        return conf_fail(c, v, "%s: must be %s %g, got %s", f->key,
+                         f->min_open ? ">" : ">=", f->min, conf_show(c, v));
+    if (x > f->max) /* also 1e999, which strtod makes inf */
+        return conf_fail(c, v, "%s: must be at most %.15g, got %s", f->key, f->max,
+                         conf_show(c, v));
+    *(double *)conf_at(obj, f) = x * (f->scale ? f->scale : 1);
+    return 0;
+}
+
 int conf_set_int(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v, void *obj)
 {
     const char *s = conf_str(v);

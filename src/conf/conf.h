@@ -35,7 +35,9 @@ enum conf_ref {
     CONF_REF_BUS,
     CONF_REF_PSU,
     CONF_REF_SERVER,
-    CONF_REF_CHASSIS
+    CONF_REF_CHASSIS,
+    CONF_REF_RESERVE,
+    CONF_REF_ACTIVITY
 };
 
 /* Open-addressing index of ids kept in an array: slot = array index + 1. Lets
@@ -61,6 +63,10 @@ struct conf_ctx {
     /* rack schema: the rack that ids name, and its indexes */
     struct rack *r;
     struct conf_idx psus, servers, chassis;
+    /* outage keys (rackfile_outage.c): the rack's qos_classes: mapping once
+     * checked (NULL: none), and the ids of activities and reserves */
+    const yaml_node_t *qos;
+    struct conf_idx activities, reserves;
     struct rackfile_timeline *tl; /* NULL unless a scenario file (or a sim device's) */
     size_t ninputs;               /* timeline inputs so far */
     /* daemon schema: NULL unless a daemon config. Line of the device entry
@@ -159,6 +165,8 @@ conf_setter conf_set_id;   /* char[RACK_ID_LEN] */
 conf_setter conf_set_enum; /* int: index of the word in f->words */
 conf_setter conf_set_num;  /* int64_t: decimal in [min, max], times scale, rounded */
 conf_setter conf_set_int;  /* int: integer in [min, max] */
+conf_setter conf_set_real; /* double: decimal in [min, max] ((min, max] with min_open), times
+                            * scale (1 when 0) */
 conf_setter conf_set_host; /* char[256]: a host name or an IP address */
 conf_setter conf_set_path; /* char[256]: an absolute path */
 

@@ -31,9 +31,10 @@ _Static_assert(sizeof(enum rack_switch_kind) == sizeof(int), "enum stored as int
 _Static_assert(offsetof(struct rack_psu, id) == 0, "psu id first");
 _Static_assert(offsetof(struct rack_server, id) == 0, "server id first");
 
-static const char *const ref_noun[] = {"", "feed", "bus", "psu", "server", "chassis"};
+static const char *const ref_noun[] = {"",       "feed",    "bus",     "psu",
+                                       "server", "chassis", "reserve", "activity"};
 
-static conf_setter set_name, set_busmask, set_chassis, set_names, set_list, set_targets, set_inputs,
+static conf_setter set_name, set_chassis, set_names, set_list, set_targets, set_inputs,
     set_daemon_only;
 
 static const char *const protection_words[] = {"none", "n+1", "n+n", NULL};
@@ -42,7 +43,18 @@ static const char *const switch_words[] = {"fet", "relay", "breaker", NULL};
 
 /* Table order is processing order: feeds and buses before the psus and
  * servers that name them. */
-enum { RACK_NAME, RACK_PROTECTION };
+enum {
+    RACK_NAME,
+    RACK_PROTECTION,
+    RACK_ON_LOSS,
+    RACK_RESTORE,
+    RACK_HOLDUP,
+    RACK_OVER_DRAW,
+    RACK_FEEDS,
+    RACK_BUSES,
+    RACK_PSUS,
+    RACK_SERVERS
+};
 static const struct conf_field rack_fields[] = {
     [RACK_NAME] = {"name", set_name, .def = "rack", .off = offsetof(struct rack, name)},
     [RACK_PROTECTION] = {"protection", conf_set_enum, .def = "n+1",
@@ -58,7 +70,13 @@ static const struct conf_field rack_fields[] = {
     {"feeds", set_names, .ref = CONF_REF_FEED},
     {"buses", set_names, .required = true, .ref = CONF_REF_BUS},
     {"psus", set_list, .ref = CONF_REF_PSU},
-    {"servers", set_list, .ref = CONF_REF_SERVER},
+    [RACK_SERVERS] = {"servers", set_list, .ref = CONF_REF_SERVER},
+    /* Outages (rackfile_outage.c): classes before the activities naming
+     * them, activities before reserves (their ids are unique together). */
+    {"qos_classes", rackfile_set_qos_classes},
+    {"activities", rackfile_set_activities},
+    {"reserves", rackfile_set_reserves},
+    {"outage", rackfile_set_outage},
 };
 static const struct conf_table rack_table = {
     .what = "rack", .f = rack_fields, .n = LEN(rack_fields)};
@@ -71,7 +89,8 @@ static const struct conf_field psu_fields[] = {
                       .max = MAX_WATTS, .scale = 1e3},
     [PSU_FEED] = {"feed", rackfile_set_ref, .off = offsetof(struct rack_psu, feed),
                   .ref = CONF_REF_FEED},
-    [PSU_BUSES] = {"buses", set_busmask, .required = true, .off = offsetof(struct rack_psu, wired)},
+    [PSU_BUSES] = {"buses", rackfile_set_busmask, .required = true,
+                   .off = offsetof(struct rack_psu, wired)},
     [PSU_BUS] = {"bus", rackfile_set_ref, .off = offsetof(struct rack_psu, bus),
                  .ref = CONF_REF_BUS},
     [PSU_SWITCH] = {"switch", conf_set_enum, .def = "fet", .off = offsetof(struct rack_psu, sw),
@@ -90,9 +109,10 @@ static const struct conf_field server_fields[] = {
                    .max = MAX_WATTS, .scale = 1e3},
     [SRV_MIN] = {"min_w", conf_set_num, .off = offsetof(struct rack_server, min_mw),
                  .min_open = true, .max = MAX_WATTS, .scale = 1e3},
-    [SRV_PRIORITY] = {"priority", conf_set_int, .required = true,
-                      .off = offsetof(struct rack_server, priority), .min = 1, .max = MAX_PRIORITY},
-    [SRV_BUSES] = {"buses", set_busmask, .required = true,
+    /* Required unless an activity runs on the server (rackfile_outage.c). */
+    [SRV_PRIORITY] = {"priority", conf_set_int, .off = offsetof(struct rack_server, priority),
+                      .min = 1, .max = MAX_PRIORITY},
+    [SRV_BUSES] = {"buses", rackfile_set_busmask, .required = true,
                    .off = offsetof(struct rack_server, wired)},
     [SRV_CHASSIS] = {"chassis", set_chassis, .off = offsetof(struct rack_server, chassis)},
     [SRV_AC_RESTART] = {"power_on_after_ac_loss", conf_set_enum, .def = "false",
@@ -137,6 +157,12 @@ static const struct conf_field step_fields[] = {
     {"feed_fail", set_targets, .ref = CONF_REF_FEED, .input = POLICY_FEED_FAIL},
     {"feed_repair", set_targets, .ref = CONF_REF_FEED, .input = POLICY_FEED_REPAIR},
     {"report", set_inputs, .input = POLICY_REPORT, .sub = &report_table},
+    /* Outage events (rackfile_outage.c), after the policy inputs. */
+    {"mains_fail", rackfile_set_event},
+    {"mains_return", rackfile_set_event},
+    {"outage", rackfile_set_event},
+    {"reserve_lost", rackfile_set_event},
+    {"reserve_back", rackfile_set_event},
 };
 static const struct conf_table step_table = {
     .what = "timeline step", .f = step_fields, .n = LEN(step_fields)};
@@ -188,6 +214,12 @@ static int find(struct conf_ctx *c, enum conf_ref ref, const char *id)
                                  id, -1);
     case CONF_REF_CHASSIS:
         return (int)conf_idx_get(&c->chassis, (const char *)c->r->chassis, RACK_ID_LEN, id, -1);
+    case CONF_REF_RESERVE:
+        return (int)conf_idx_get(&c->reserves, (const char *)c->r->reserves,
+                                 sizeof(*c->r->reserves), id, -1);
+    case CONF_REF_ACTIVITY:
+        return (int)conf_idx_get(&c->activities, (const char *)c->r->activities,
+                                 sizeof(*c->r->activities), id, -1);
     case CONF_REF_NONE:
         break;
     }
@@ -209,9 +241,8 @@ static int set_name(struct conf_ctx *c, const struct conf_field *f, const yaml_n
     return 0;
 }
 
-/* Resolves the id in v to the index of a ref in the rack. */
-static int lookup(struct conf_ctx *c, enum conf_ref ref, const char *key, const yaml_node_t *v,
-                  int *out)
+int rackfile_lookup(struct conf_ctx *c, enum conf_ref ref, const char *key, const yaml_node_t *v,
+                    int *out)
 {
     char id[RACK_ID_LEN], known[RACK_MAX_FEEDS * (RACK_ID_LEN + 2)];
     if (conf_check_id(c, key, v, id))
@@ -233,11 +264,11 @@ static int lookup(struct conf_ctx *c, enum conf_ref ref, const char *key, const 
 int rackfile_set_ref(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
                      void *obj)
 {
-    return lookup(c, f->ref, f->key, v, conf_at(obj, f));
+    return rackfile_lookup(c, f->ref, f->key, v, conf_at(obj, f));
 }
 
-static int set_busmask(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
-                       void *obj)
+int rackfile_set_busmask(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                         void *obj)
 {
     if (v->type != YAML_SEQUENCE_NODE || !conf_seq_len(v))
         return conf_fail(c, v, "%s: expected a list of buses such as [%s], got %s", f->key,
@@ -246,7 +277,7 @@ static int set_busmask(struct conf_ctx *c, const struct conf_field *f, const yam
     for (size_t i = 0; i < conf_seq_len(v); i++) {
         const yaml_node_t *item = conf_seq_item(c, v, i);
         int b;
-        if (lookup(c, CONF_REF_BUS, f->key, item, &b))
+        if (rackfile_lookup(c, CONF_REF_BUS, f->key, item, &b))
             return -1;
         if ((mask >> b) & 1)
             return conf_fail(c, item, "%s: bus '%s' is listed twice", f->key, c->r->buses[b]);
@@ -403,7 +434,8 @@ int rackfile_set_rack(struct conf_ctx *c, const struct conf_field *f, const yaml
     /* The implicit feed, replaced by a feeds: list. */
     c->r->nfeeds = 1;
     snprintf(c->r->feeds[0], RACK_ID_LEN, "mains");
-    if (conf_parse_map(c, v, &rack_table, c->r, vals))
+    if (conf_parse_map(c, v, &rack_table, c->r, vals) ||
+        rackfile_outage_priorities(c, vals[RACK_SERVERS]))
         return -1;
     /* n+n is surviving the loss of either feed: with one feed it would
      * protect against nothing a feed does, silently. */
@@ -428,7 +460,7 @@ static int set_targets(struct conf_ctx *c, const struct conf_field *f, const yam
     for (size_t i = 0; i < n; i++) {
         struct policy_input *in = &s->inputs[s->ninputs];
         *in = (struct policy_input){.kind = f->input};
-        if (lookup(c, f->ref, f->key, list ? conf_seq_item(c, v, i) : v, &in->index))
+        if (rackfile_lookup(c, f->ref, f->key, list ? conf_seq_item(c, v, i) : v, &in->index))
             return -1;
         s->ninputs++;
     }
@@ -482,22 +514,24 @@ static int parse_step(struct conf_ctx *c, const yaml_node_t *map, struct rackfil
             "order",
             conf_show(c, vals[STEP_AT]), prev->line);
     /* Each id or mapping in an action is one input: count them to allocate once. */
-    size_t n = 0, nactions = 0;
+    size_t n = 0, nevents = 0, nactions = 0;
     for (size_t i = STEP_AT + 1; i < step_table.n; i++) {
         if (!vals[i])
             continue;
         nactions++;
-        n += vals[i]->type == YAML_SEQUENCE_NODE ? conf_seq_len(vals[i]) : 1;
+        size_t k = vals[i]->type == YAML_SEQUENCE_NODE ? conf_seq_len(vals[i]) : 1;
+        *(step_fields[i].set == rackfile_set_event ? &nevents : &n) += k;
     }
     if (nactions == 0) {
         conf_join_keys(actions, sizeof(actions), &step_table, STEP_AT + 1);
         return conf_fail(c, map, "timeline step has no action (expected one or more of %s)",
                          actions);
     }
-    if (n > RACKFILE_MAX_INPUTS - c->ninputs)
+    if (n + nevents > RACKFILE_MAX_INPUTS - c->ninputs)
         return conf_fail(c, map, "timeline: more than %d inputs in all", RACKFILE_MAX_INPUTS);
-    c->ninputs += n;
-    if (n && !(s->inputs = calloc(n, sizeof(*s->inputs))))
+    c->ninputs += n + nevents;
+    if ((n && !(s->inputs = calloc(n, sizeof(*s->inputs)))) ||
+        (nevents && !(s->events = calloc(nevents, sizeof(*s->events)))))
         return conf_fail(c, map, "out of memory");
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
@@ -547,7 +581,7 @@ int rackfile_set_ids(struct conf_ctx *c, const struct conf_field *f, const yaml_
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *item = conf_seq_item(c, v, i);
         int k;
-        if (lookup(c, f->ref, f->key, item, &k))
+        if (rackfile_lookup(c, f->ref, f->key, item, &k))
             return -1;
         for (size_t j = 0; j < ids->n; j++)
             if (ids->v[j] == k)
@@ -584,6 +618,8 @@ void rackfile_ctx_free(struct conf_ctx *c)
     conf_idx_free(&c->psus);
     conf_idx_free(&c->servers);
     conf_idx_free(&c->chassis);
+    conf_idx_free(&c->activities);
+    conf_idx_free(&c->reserves);
 }
 
 static int parse_top(struct conf_ctx *c, const yaml_node_t *root, void *arg)
@@ -628,8 +664,10 @@ void rackfile_timeline_free(struct rackfile_timeline *tl)
 {
     if (!tl)
         return;
-    for (size_t i = 0; i < tl->nsteps; i++)
+    for (size_t i = 0; i < tl->nsteps; i++) {
         free(tl->steps[i].inputs);
+        free(tl->steps[i].events);
+    }
     free(tl->steps);
     tl->steps = NULL;
     tl->nsteps = 0;
