@@ -21,6 +21,7 @@
 #include "rack.h"
 
 #define OUTAGE_REASON_LEN 320
+#define OUTAGE_MAX_LEVELS 16 /* priority levels the plan keeps commitments for */
 
 /* What started an outage (claims 6-7). */
 enum outage_cause {
@@ -38,6 +39,15 @@ struct outage {
     int64_t mains_back_ns; /* when mains returned (INT64_MIN while out): releases wait
                             * for rack.outage.mains_stable_ns after it */
     int stages;            /* stop stages taken so far (the next one is stages + 1) */
+    /* The plan's commitments, kept by outage_plan_make in this record (zero them
+     * when an outage starts; ones made for another since_ns are dropped): per
+     * priority level, the time before which less important work may not take
+     * its servers' power. Without them, re-planning at every reading would give
+     * away slack_pct of what is left each time, and slack would creep. */
+    int nfloors;
+    int floor_priority[OUTAGE_MAX_LEVELS];
+    int64_t floor_ns[OUTAGE_MAX_LEVELS];
+    int64_t floors_since_ns;
 };
 
 /* ---- The energy model (docs/outage.md "Physics"). ---- */
@@ -63,8 +73,7 @@ double outage_runtime_s(const struct rack_reserve *res, double wh_left, double o
  * capped at max_w and 0 when empty) and short_w[i] (what server i lacks: its
  * power is lost if > 0). Returns the total shortfall in watts.
  */
-double outage_flow(const struct rack *r, const double *load_w, double *reserve_w,
-                   double *short_w);
+double outage_flow(const struct rack *r, const double *load_w, double *reserve_w, double *short_w);
 
 /* ---- The plan. ---- */
 
@@ -94,13 +103,13 @@ struct outage_step {
 struct outage_plan {
     struct outage_step *steps; /* in the order they are due */
     size_t nsteps, cap;
-    double *runtime_s;  /* per activity (rack order): predicted runtime from now under the
-                         * plan; 0 once stopped; INFINITY when mains carries it */
+    double *runtime_s; /* per activity (rack order): predicted runtime from now under the
+                        * plan; 0 once stopped; INFINITY when mains carries it */
     int nruntime;
-    double wh_left;     /* usable energy left in all reserves */
-    double load_w;      /* what the rack draws now */
+    double wh_left;       /* usable energy left in all reserves */
+    double load_w;        /* what the rack draws now */
     double top_runtime_s; /* the most important set's runtime under the plan */
-    bool feasible;      /* the servers kept up fit what the reserves can deliver */
+    bool feasible;        /* the servers kept up fit what the reserves can deliver */
     char summary[OUTAGE_REASON_LEN];
 };
 
@@ -116,17 +125,23 @@ void outage_plan_free(struct outage_plan *p);
  * set, then the next, giving up at most rack.outage.slack_pct of a set's
  * runtime for the less important ones, after a ride-through of
  * rack.outage.ride_through_ns from o->since_ns in which nothing stops.
- * Never plans to restart what an outage stopped. Returns 0, or -1 with err
- * (out of memory).
+ * Never plans to restart what an outage stopped. With o->active, records its
+ * commitments in o (nfloors...). Steps are due when `now` is true: the caller
+ * carries those out and plans again at the next reading or change (a server
+ * already told to stop appears again as a stop `now` until it is shed: the
+ * caller skips it). Returns 0, or -1 with err (out of memory).
  */
-int outage_plan_make(const struct rack *r, const struct outage *o, int64_t now_ns,
+int outage_plan_make(const struct rack *r, struct outage *o, int64_t now_ns,
                      struct outage_plan *out, char *err, size_t errlen);
 
 /*
  * Applies a divert or a move to the rack model (a reserve's to_bus/to_server;
  * an activity's servers and state, and the servers' priorities from the
- * activities they host). Stops go through the policy (POLICY_OUTAGE_STOP).
- * Returns 0, or -1 with err for a step that does not fit the rack.
+ * activities they host). For a stop, marks stopped the activities that ran
+ * only there (the server keeps its priority, to come back in its place); the
+ * stop itself goes through the policy (POLICY_OUTAGE_STOP). Returns 0, or -1
+ * with err for a step that does not fit the rack (a switch the reserve does
+ * not have, a server not in movable_to).
  */
 int outage_apply(struct rack *r, const struct outage_step *s, char *err, size_t errlen);
 

@@ -1,0 +1,1169 @@
+/*
+ * outage.c - battery reserves in an outage (docs/outage.md): the energy model
+ * the simulator and the planner share, and the reserve plan.
+ *
+ * The model: where the load comes from (outage_flow), what that costs each
+ * reserve's cells (outage_cell_w), and time passing (outage_discharge). The
+ * planner predicts with the very same functions, so that what it predicts is
+ * what the simulator does.
+ */
+#include "outage.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EPS_W 1e-6                   /* watts below this are none: flows are sums of doubles */
+#define EPS_WH 1e-9                  /* watt-hours below this are an empty reserve */
+#define HORIZON_S (30.0 * 24 * 3600) /* predictions stop here: a month is "as long as mains" */
+
+/* How a feed stands in a flow. */
+enum feed_mode { FEED_MAINS, FEED_RESERVE, FEED_DEAD };
+
+/* Where a reserve delivers: a bus (through the bus bar), a server (its own
+ * input), or a feed (a ups behind its PSUs). */
+enum reserve_place { PLACE_BUS, PLACE_SERVER, PLACE_FEED };
+
+/* What a flow is computed on: the rack, or the planner's what-if of it. */
+struct view {
+    const struct rack *r;
+    unsigned char feed[RACK_MAX_FEEDS]; /* enum feed_mode */
+    const int *to_bus;                  /* per reserve, NULL: the rack's */
+    const int *to_server;
+    const double *wh; /* per reserve, NULL: the rack's wh_left */
+};
+
+static double view_wh(const struct view *v, int k)
+{
+    return v->wh ? v->wh[k] : v->r->reserves[k].wh_left;
+}
+
+/* Where reserve k delivers, and the index of that bus, server or feed. */
+static enum reserve_place view_place(const struct view *v, int k, int *at)
+{
+    const struct rack_reserve *res = &v->r->reserves[k];
+    int tb = v->to_bus ? v->to_bus[k] : res->to_bus;
+    int ts = v->to_server ? v->to_server[k] : res->to_server;
+    if (tb >= 0) {
+        *at = tb;
+        return PLACE_BUS;
+    }
+    if (ts >= 0) {
+        *at = ts;
+        return PLACE_SERVER;
+    }
+    *at = res->at;
+    switch (res->kind) {
+    case RACK_RESERVE_BBU:
+        return PLACE_BUS;
+    case RACK_RESERVE_SERVER:
+        return PLACE_SERVER;
+    case RACK_RESERVE_UPS:
+        break;
+    }
+    return PLACE_FEED;
+}
+
+static bool view_live(const struct view *v, int k)
+{
+    return view_wh(v, k) > EPS_WH && v->r->reserves[k].max_w > 0;
+}
+
+static void view_of_rack(struct view *v, const struct rack *r)
+{
+    memset(v, 0, sizeof(*v));
+    v->r = r;
+    for (int f = 0; f < r->nfeeds && f < RACK_MAX_FEEDS; f++)
+        v->feed[f] = r->feed_failed[f]       ? FEED_DEAD
+                     : r->feed_on_reserve[f] ? FEED_RESERVE
+                                             : FEED_MAINS;
+}
+
+/* ---- Physics. ---- */
+
+double outage_cell_w(const struct rack_reserve *res, double out_w)
+{
+    if (!(out_w > 0))
+        return 0;
+    double eff = res->efficiency > 0 && res->efficiency <= 1 ? res->efficiency : 1;
+    double w = out_w / eff;
+    /* Peukert: energy_wh holds at rated_w; above it the cells give less, as
+     * if they were drained faster by (out/rated)^(k-1). Below it no bonus is
+     * counted: the figures are the conservative side of the curve. */
+    if (res->rated_w > 0 && out_w > res->rated_w && res->peukert > 1)
+        w *= pow(out_w / res->rated_w, res->peukert - 1);
+    return w;
+}
+
+double outage_runtime_s(const struct rack_reserve *res, double wh_left, double out_w)
+{
+    if (!(wh_left > 0))
+        return 0;
+    double cw = outage_cell_w(res, out_w);
+    return cw > 0 ? wh_left * 3600.0 / cw : INFINITY;
+}
+
+/* ---- Where the load comes from. ---- */
+
+/*
+ * Max flow from demand classes to buses, on doubles, continued from the flow
+ * already in flow/sent/into (Edmonds-Karp: the graph is at most 256 classes
+ * and 8 buses). Continuing after raising the buses' capacities keeps what
+ * each bus carried: a path ends on a bus's edge to the sink, never leaves by
+ * it, so the first tier's use stays the most it could be.
+ */
+static void augment(int nb, const double cap[], int nk, const uint32_t mask[], const double dem[],
+                    double sent[], double (*flow)[RACK_MAX_BUSES], double into[])
+{
+    int parent[256 + RACK_MAX_BUSES], queue[256 + RACK_MAX_BUSES];
+    for (int guard = 0; guard < 4096; guard++) {
+        int nn = nk + nb, head = 0, tail = 0, end = -1;
+        for (int v = 0; v < nn; v++)
+            parent[v] = -2;
+        for (int k = 0; k < nk; k++)
+            if (dem[k] - sent[k] > EPS_W) {
+                parent[k] = -1;
+                queue[tail++] = k;
+            }
+        while (head < tail && end < 0) {
+            int v = queue[head++];
+            if (v < nk) {
+                for (int b = 0; b < nb; b++)
+                    if ((mask[v] >> b & 1) && parent[nk + b] == -2) {
+                        parent[nk + b] = v;
+                        queue[tail++] = nk + b;
+                    }
+            } else {
+                int b = v - nk;
+                if (cap[b] - into[b] > EPS_W) {
+                    end = b;
+                    break;
+                }
+                for (int k = 0; k < nk; k++)
+                    if (flow[k][b] > EPS_W && parent[k] == -2) {
+                        parent[k] = v;
+                        queue[tail++] = k;
+                    }
+            }
+        }
+        if (end < 0)
+            return;
+        double amount = cap[end] - into[end];
+        for (int v = nk + end; v >= 0;) {
+            int k = parent[v], up = parent[k];
+            if (up < 0) {
+                if (dem[k] - sent[k] < amount)
+                    amount = dem[k] - sent[k];
+            } else if (flow[k][up - nk] < amount) {
+                amount = flow[k][up - nk];
+            }
+            v = up;
+        }
+        for (int v = nk + end; v >= 0;) {
+            int k = parent[v], up = parent[k];
+            flow[k][v - nk] += amount;
+            if (up < 0)
+                sent[k] += amount;
+            else
+                flow[k][up - nk] -= amount;
+            v = up;
+        }
+        into[end] += amount;
+    }
+}
+
+/* outage_flow on a view. short_w may be NULL. */
+static double view_flow(const struct view *v, const double *load_w, double *reserve_w,
+                        double *short_w)
+{
+    const struct rack *r = v->r;
+    int nb = r->nbuses < RACK_MAX_BUSES ? r->nbuses : RACK_MAX_BUSES;
+    double cap_m[RACK_MAX_BUSES] = {0}, cap_u[RACK_MAX_BUSES] = {0}, cap_b[RACK_MAX_BUSES] = {0};
+    static const double zero_flow[RACK_MAX_BUSES];
+    double psu_fb[RACK_MAX_FEEDS][RACK_MAX_BUSES];
+    double ups_max[RACK_MAX_FEEDS] = {0}, feed_cap[RACK_MAX_FEEDS] = {0};
+    memset(psu_fb, 0, sizeof(psu_fb));
+    for (int k = 0; k < r->nreserves; k++) {
+        reserve_w[k] = 0;
+        int at;
+        if (view_place(v, k, &at) == PLACE_FEED && at >= 0 && at < RACK_MAX_FEEDS &&
+            view_live(v, k))
+            ups_max[at] += r->reserves[k].max_w;
+    }
+
+    /* Tier 1, mains: PSUs on live feeds; tier 2: PSUs on feeds on reserve, no
+     * more than the feed's ups reserves deliver between them. */
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *p = &r->psus[i];
+        if (p->bus < 0 || p->bus >= nb || r->bus_failed[p->bus] || p->feed < 0 ||
+            p->feed >= RACK_MAX_FEEDS)
+            continue;
+        double w = (double)rack_psu_health_mw(p) / 1000.0;
+        if (w <= 0)
+            continue;
+        if (v->feed[p->feed] == FEED_MAINS)
+            cap_m[p->bus] += w;
+        else if (v->feed[p->feed] == FEED_RESERVE) {
+            psu_fb[p->feed][p->bus] += w;
+            feed_cap[p->feed] += w;
+        }
+    }
+    for (int f = 0; f < r->nfeeds && f < RACK_MAX_FEEDS; f++) {
+        double scale = feed_cap[f] > ups_max[f] ? ups_max[f] / feed_cap[f] : 1;
+        for (int b = 0; b < nb; b++) {
+            psu_fb[f][b] *= scale;
+            cap_u[b] += psu_fb[f][b];
+        }
+    }
+    /* Tier 3: reserves on a bus (bbu shelves, or directed there). */
+    for (int k = 0; k < r->nreserves; k++) {
+        int at;
+        if (view_place(v, k, &at) == PLACE_BUS && at >= 0 && at < nb && !r->bus_failed[at] &&
+            view_live(v, k))
+            cap_b[at] += r->reserves[k].max_w;
+    }
+
+    /* Demand classes: servers with the same live buses draw as one. */
+    int cls_of_mask[256], nk = 0;
+    uint32_t mask[256];
+    double dem[256] = {0}, sent[256] = {0}, flow[256][RACK_MAX_BUSES], into[RACK_MAX_BUSES] = {0};
+    uint32_t live = 0;
+    for (int b = 0; b < nb; b++)
+        if (!r->bus_failed[b])
+            live |= 1u << b;
+    for (int m = 0; m < 256; m++)
+        cls_of_mask[m] = -1;
+    for (int i = 0; i < r->nservers; i++) {
+        uint32_t m = r->servers[i].wired & live & 0xffu;
+        if (!(load_w[i] > 0) || !m)
+            continue;
+        if (cls_of_mask[m] < 0) {
+            cls_of_mask[m] = nk;
+            mask[nk] = m;
+            memcpy(flow[nk], zero_flow, sizeof(zero_flow));
+            nk++;
+        }
+        dem[cls_of_mask[m]] += load_w[i];
+    }
+    double cap[RACK_MAX_BUSES] = {0};
+    for (int b = 0; b < nb; b++)
+        cap[b] = cap_m[b];
+    augment(nb, cap, nk, mask, dem, sent, flow, into);
+    for (int b = 0; b < nb; b++)
+        cap[b] += cap_u[b];
+    augment(nb, cap, nk, mask, dem, sent, flow, into);
+    for (int b = 0; b < nb; b++)
+        cap[b] += cap_b[b];
+    augment(nb, cap, nk, mask, dem, sent, flow, into);
+
+    /* Each bus takes from mains first, then its ups-fed PSUs (shared as their
+     * capacity is), then its reserves (shared as their max_w is). */
+    double from_u[RACK_MAX_BUSES], from_b[RACK_MAX_BUSES];
+    for (int b = 0; b < nb; b++) {
+        double rest = into[b] - cap_m[b];
+        rest = rest > 0 ? rest : 0;
+        from_u[b] = rest < cap_u[b] ? rest : cap_u[b];
+        from_b[b] = rest - from_u[b] > 0 ? rest - from_u[b] : 0;
+    }
+    for (int k = 0; k < r->nreserves; k++) {
+        int at;
+        enum reserve_place pl = view_place(v, k, &at);
+        if (!view_live(v, k))
+            continue;
+        double mw = r->reserves[k].max_w;
+        if (pl == PLACE_FEED && at >= 0 && at < RACK_MAX_FEEDS && ups_max[at] > 0) {
+            double feed_w = 0;
+            for (int b = 0; b < nb; b++)
+                if (cap_u[b] > 0)
+                    feed_w += from_u[b] * psu_fb[at][b] / cap_u[b];
+            reserve_w[k] = feed_w * mw / ups_max[at];
+        } else if (pl == PLACE_BUS && at >= 0 && at < nb && cap_b[at] > 0 && !r->bus_failed[at]) {
+            reserve_w[k] = from_b[at] * mw / cap_b[at];
+        }
+    }
+
+    /* What the buses left short: each server of a class short in proportion;
+     * then its own battery, or one directed to it, makes up what it can. */
+    double total_short = 0;
+    for (int i = 0; i < r->nservers; i++) {
+        double sh = 0;
+        if (load_w[i] > 0) {
+            uint32_t m = r->servers[i].wired & live & 0xffu;
+            int c = m ? cls_of_mask[m] : -1;
+            sh = c < 0 ? load_w[i] : load_w[i] * (1.0 - sent[c] / dem[c]);
+            if (sh < EPS_W)
+                sh = 0;
+        }
+        if (sh > 0) {
+            double avail = 0;
+            for (int k = 0; k < r->nreserves; k++) {
+                int at;
+                if (view_place(v, k, &at) == PLACE_SERVER && at == i && view_live(v, k))
+                    avail += r->reserves[k].max_w;
+            }
+            if (avail > 0) {
+                double give = sh < avail ? sh : avail;
+                for (int k = 0; k < r->nreserves; k++) {
+                    int at;
+                    if (view_place(v, k, &at) == PLACE_SERVER && at == i && view_live(v, k))
+                        reserve_w[k] += give * r->reserves[k].max_w / avail;
+                }
+                sh -= give;
+                if (sh < EPS_W)
+                    sh = 0;
+            }
+        }
+        if (short_w)
+            short_w[i] = sh;
+        total_short += sh;
+    }
+    return total_short;
+}
+
+double outage_flow(const struct rack *r, const double *load_w, double *reserve_w, double *short_w)
+{
+    struct view v;
+    view_of_rack(&v, r);
+    return view_flow(&v, load_w, reserve_w, short_w);
+}
+
+/*
+ * Advances the reserves in wh[] by dt_s at load_w: piece by piece, a piece
+ * ending where a reserve runs empty (the flow changes there: another takes
+ * over, or a server loses power). Fills reserve_w with the last piece's flow.
+ * Returns the watt-hours taken from the cells.
+ */
+static double view_advance(struct view *v, double *wh, const double *load_w, double dt_s,
+                           double *reserve_w)
+{
+    const struct rack *r = v->r;
+    double taken = 0, left = dt_s;
+    v->wh = wh;
+    for (int piece = 0; piece <= r->nreserves + 1; piece++) {
+        view_flow(v, load_w, reserve_w, NULL);
+        if (!(left > 0))
+            break;
+        double step = left;
+        int first = -1;
+        for (int k = 0; k < r->nreserves; k++) {
+            double cw = outage_cell_w(&r->reserves[k], reserve_w[k]);
+            if (cw > 0 && wh[k] * 3600.0 / cw < step) {
+                step = wh[k] * 3600.0 / cw;
+                first = k;
+            }
+        }
+        for (int k = 0; k < r->nreserves; k++) {
+            double use = outage_cell_w(&r->reserves[k], reserve_w[k]) * step / 3600.0;
+            if (use > wh[k] || k == first)
+                use = wh[k];
+            wh[k] -= use;
+            if (wh[k] < EPS_WH)
+                wh[k] = 0;
+            taken += use;
+        }
+        left -= step;
+        if (first < 0)
+            left = 0;
+    }
+    return taken;
+}
+
+double outage_discharge(struct rack *r, const double *load_w, int64_t dt_ns)
+{
+    double wh[RACK_MAX_RESERVES], out_w[RACK_MAX_RESERVES];
+    int n = r->nreserves < RACK_MAX_RESERVES ? r->nreserves : RACK_MAX_RESERVES;
+    for (int k = 0; k < n; k++)
+        wh[k] = r->reserves[k].wh_left;
+    struct view v;
+    view_of_rack(&v, r);
+    double taken = view_advance(&v, wh, load_w, dt_ns > 0 ? (double)dt_ns / 1e9 : 0, out_w);
+    for (int k = 0; k < n; k++) {
+        r->reserves[k].wh_left = wh[k];
+        r->reserves[k].watts = out_w[k];
+        r->reserves[k].discharging = out_w[k] > EPS_W;
+    }
+    return taken;
+}
+
+bool outage_may_release(const struct rack *r, const struct outage *o, int64_t now_ns)
+{
+    if (o->mains_back_ns == INT64_MIN || now_ns - o->mains_back_ns < r->outage.mains_stable_ns)
+        return false;
+    for (int f = 0; f < r->nfeeds; f++)
+        if (r->feed_failed[f] || r->feed_on_reserve[f])
+            return false;
+    for (int k = 0; k < r->nreserves; k++) {
+        const struct rack_reserve *res = &r->reserves[k];
+        if (!res->known || res->wh_left * 100.0 < res->energy_wh * r->outage.min_charge_pct)
+            return false;
+    }
+    return true;
+}
+
+const char *outage_cause_name(enum outage_cause c)
+{
+    switch (c) {
+    case OUTAGE_CAUSE_FEED:
+        return "feed";
+    case OUTAGE_CAUSE_UPS:
+        return "ups";
+    case OUTAGE_CAUSE_BBU:
+        return "bbu";
+    case OUTAGE_CAUSE_OPERATOR:
+        return "operator";
+    }
+    return "?";
+}
+
+const char *outage_step_name(enum outage_step_kind k)
+{
+    switch (k) {
+    case OUTAGE_STEP_DIVERT:
+        return "divert";
+    case OUTAGE_STEP_MOVE:
+        return "move";
+    case OUTAGE_STEP_STOP:
+        return "stop";
+    }
+    return "?";
+}
+
+/* ---- The plan. ---- */
+
+/* The planner's what-if: the rack with the plan's diverts, moves and stops,
+ * played forward with the energy model. */
+struct plan_ctx {
+    const struct rack *r;
+    struct outage *o;
+    struct view v;
+    int ns, nr;
+    double slack;            /* slack_pct as a fraction */
+    double ride_s;           /* ride-through left from now */
+    int *to_bus, *to_server; /* per reserve: where the plan directs it */
+    double *load;            /* per server: what it draws now, after the plan's moves */
+    int *prio;               /* per server: its priority after the moves */
+    double *grace_s;         /* per server: from its stop to its power cut */
+    double *stop_s;          /* per server: when the plan stops it, INFINITY never */
+    bool *feas;              /* per server: stopped now for feasibility */
+    /* results of the last play */
+    double *end_s; /* per server: when it loses power (INFINITY: not in the horizon) */
+    double *wh_at; /* per server: energy left in all reserves at its stop */
+    double wh_end; /* energy left at the end of the play */
+    /* scratch */
+    double *wh, *ld, *rw, *sw;
+    double *target; /* per server: the runtime less important work must leave it */
+    int *order;     /* per server: scratch for the stops' order */
+    int nlev;
+    int lev[OUTAGE_MAX_LEVELS + 1]; /* the priority levels drawing, most important first */
+};
+
+static double load_of(const struct rack_server *s)
+{
+    if (!rack_server_draws(s) || s->held)
+        return 0;
+    return (double)(s->draw_mw >= 0 ? s->draw_mw : s->alloc_mw) / 1000.0;
+}
+
+/* From a server's stop to its power cut: its graceful time (the longest of
+ * its activities'), then soft_off. */
+static double grace_of(const struct rack *r, int i)
+{
+    int64_t g = -1;
+    for (int a = 0; a < r->nactivities; a++) {
+        const struct rack_activity *ac = &r->activities[a];
+        if (ac->state == RACK_ACT_STOPPED)
+            continue;
+        for (int k = 0; k < ac->nservers; k++)
+            if (ac->servers[k] == i && ac->stop_ns > g)
+                g = ac->stop_ns;
+    }
+    if (g < 0)
+        g = RACK_DEFAULT_STOP_NS;
+    return (double)(g + r->outage.soft_off_ns) / 1e9;
+}
+
+/*
+ * Plays the plan forward from now: stops at stop_s cut the power grace_s
+ * later; a server the flow leaves short loses its power there (its load is
+ * gone from then on). Fills end_s and wh_at.
+ */
+static void play(struct plan_ctx *pc)
+{
+    const struct rack *r = pc->r;
+    double t = 0;
+    for (int k = 0; k < pc->nr; k++)
+        pc->wh[k] = r->reserves[k].wh_left;
+    for (int i = 0; i < pc->ns; i++) {
+        pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
+        pc->end_s[i] = pc->ld[i] > 0 ? INFINITY : 0;
+        pc->wh_at[i] = NAN;
+    }
+    pc->v.wh = pc->wh;
+    for (int round = 0; round < 4 * (pc->ns + pc->nr) + 8; round++) {
+        double total = 0;
+        for (int k = 0; k < pc->nr; k++)
+            total += pc->wh[k];
+        for (int i = 0; i < pc->ns; i++) {
+            if (pc->stop_s[i] <= t && isnan(pc->wh_at[i]))
+                pc->wh_at[i] = total;
+            if (pc->ld[i] > 0 && pc->stop_s[i] + pc->grace_s[i] <= t) {
+                pc->ld[i] = 0;
+                pc->end_s[i] = pc->stop_s[i] + pc->grace_s[i];
+            }
+        }
+        /* servers the reserves cannot carry go dark, which may carry the rest */
+        for (int guard = 0; guard <= pc->ns; guard++) {
+            view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+            bool lost = false;
+            for (int i = 0; i < pc->ns; i++)
+                if (pc->ld[i] > 0 && pc->sw[i] > 0) {
+                    pc->ld[i] = 0;
+                    pc->end_s[i] = t;
+                    lost = true;
+                }
+            if (!lost)
+                break;
+        }
+        double dt = INFINITY;
+        for (int k = 0; k < pc->nr; k++) {
+            double cw = outage_cell_w(&r->reserves[k], pc->rw[k]);
+            if (cw > 0 && pc->wh[k] * 3600.0 / cw < dt)
+                dt = pc->wh[k] * 3600.0 / cw;
+        }
+        for (int i = 0; i < pc->ns; i++) {
+            if (pc->ld[i] > 0 && isfinite(pc->stop_s[i]) && pc->stop_s[i] + pc->grace_s[i] - t < dt)
+                dt = pc->stop_s[i] + pc->grace_s[i] - t;
+            if (isnan(pc->wh_at[i]) && isfinite(pc->stop_s[i]) && pc->stop_s[i] - t < dt)
+                dt = pc->stop_s[i] - t;
+        }
+        if (!isfinite(dt) || t + dt > HORIZON_S)
+            break;
+        if (dt < 0)
+            dt = 0;
+        view_advance(&pc->v, pc->wh, pc->ld, dt, pc->rw);
+        t += dt;
+    }
+    pc->wh_end = 0;
+    for (int k = 0; k < pc->nr; k++)
+        pc->wh_end += pc->wh[k];
+}
+
+/* The shortest runtime among the servers of priority p that the plan keeps
+ * (not stopped), INFINITY when none is on reserves; -1 when it has none. */
+static double level_runtime(const struct plan_ctx *pc, int p)
+{
+    double m = -1;
+    for (int i = 0; i < pc->ns; i++)
+        if (pc->load[i] > 0 && !pc->feas[i] && pc->prio[i] == p && !isfinite(pc->stop_s[i]))
+            if (m < 0 || pc->end_s[i] < m)
+                m = pc->end_s[i];
+    return m;
+}
+
+static void collect_levels(struct plan_ctx *pc)
+{
+    pc->nlev = 0;
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < pc->ns; i++) {
+            if (!(pc->load[i] > 0) || pc->feas[i])
+                continue;
+            int p = pc->prio[i];
+            if ((pc->nlev == 0 || p > pc->lev[pc->nlev - 1]) && (best < 0 || p < best))
+                best = p;
+        }
+        if (best < 0 || pc->nlev == OUTAGE_MAX_LEVELS)
+            return;
+        pc->lev[pc->nlev++] = best;
+    }
+}
+
+static int find_floor(const struct outage *o, int p)
+{
+    for (int j = 0; j < o->nfloors; j++)
+        if (o->floor_priority[j] == p)
+            return j;
+    return -1;
+}
+
+/* Whether server i belongs to level k: priorities past the last level kept
+ * go with it (they are the least important). */
+static bool in_level(const struct plan_ctx *pc, int i, int k)
+{
+    if (!(pc->load[i] > 0) || pc->feas[i])
+        return false;
+    if (pc->prio[i] < pc->lev[k])
+        return false;
+    return k + 1 >= pc->nlev || pc->prio[i] < pc->lev[k + 1];
+}
+
+/*
+ * Feasibility before everything: while the reserves cannot carry the servers
+ * kept up (a reserve past its max_w, a bus with nothing behind it), stop the
+ * least important server whose stop relieves the shortfall (one that is short
+ * itself, or whose load others are short for), as the policy sheds: lowest
+ * priority first, the largest draw first inside one. Returns whether the rest
+ * fits.
+ */
+static bool plan_feasibility(struct plan_ctx *pc)
+{
+    for (int guard = 0; guard <= pc->ns; guard++) {
+        for (int i = 0; i < pc->ns; i++)
+            pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
+        pc->v.wh = NULL;
+        double total = view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+        if (total <= 0)
+            return true;
+        int pick = -1;
+        for (int i = 0; i < pc->ns; i++) {
+            if (!(pc->ld[i] > 0))
+                continue;
+            if (pick >= 0 && (pc->prio[i] < pc->prio[pick] ||
+                              (pc->prio[i] == pc->prio[pick] && pc->ld[i] <= pc->ld[pick])))
+                continue;
+            bool helps = pc->sw[i] > 0;
+            if (!helps) {
+                double own = pc->ld[i];
+                pc->ld[i] = 0;
+                double without = view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+                pc->ld[i] = own;
+                helps = without < total - EPS_W;
+                view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+            }
+            if (helps)
+                pick = i;
+        }
+        if (pick < 0)
+            return false;
+        pc->feas[pick] = true;
+    }
+    return false;
+}
+
+/* Whether every server of the levels before k keeps its target. */
+static bool keeps_targets(struct plan_ctx *pc, int k)
+{
+    const double *target = pc->target;
+    play(pc);
+    for (int j = 0; j < k; j++)
+        for (int i = 0; i < pc->ns; i++)
+            if (in_level(pc, i, j) && pc->end_s[i] < target[i] - 1e-3 - 1e-9 * target[i])
+                return false;
+    return true;
+}
+
+static void set_level_stop(struct plan_ctx *pc, int k, double t)
+{
+    for (int i = 0; i < pc->ns; i++)
+        if (in_level(pc, i, k))
+            pc->stop_s[i] = t;
+}
+
+/*
+ * The stop schedule (claim 13), level by level, most important first: every
+ * level after the first stops at the end of the ride-through, unless it may
+ * run longer without taking from a more important server more than slack of
+ * its best runtime (or less, where the outage's commitments say so). The
+ * latest such stop is found by bisection; a level that takes nothing from the
+ * more important ones (on power they cannot use) never stops.
+ */
+static void plan_stops(struct plan_ctx *pc, int64_t now_ns, bool record)
+{
+    for (int i = 0; i < pc->ns; i++)
+        pc->stop_s[i] = INFINITY;
+    for (int k = 1; k < pc->nlev; k++)
+        set_level_stop(pc, k, pc->ride_s);
+    for (int k = 0; k < pc->nlev; k++) {
+        if (k > 0) {
+            set_level_stop(pc, k, INFINITY);
+            if (!keeps_targets(pc, k)) {
+                double hi = pc->ride_s;
+                for (int i = 0; i < pc->ns; i++)
+                    if (in_level(pc, i, k) && isfinite(pc->end_s[i]) && pc->end_s[i] > hi)
+                        hi = pc->end_s[i];
+                double lo = pc->ride_s;
+                for (int it = 0; it < 24 && hi - lo > 0.5; it++) {
+                    double mid = 0.5 * (lo + hi);
+                    set_level_stop(pc, k, mid);
+                    if (keeps_targets(pc, k))
+                        lo = mid;
+                    else
+                        hi = mid;
+                }
+                set_level_stop(pc, k, lo);
+            }
+        }
+        play(pc);
+        double best_max = -1;
+        for (int i = 0; i < pc->ns; i++)
+            if (in_level(pc, i, k) && pc->end_s[i] > best_max)
+                best_max = pc->end_s[i];
+        int f = find_floor(pc->o, pc->lev[k]);
+        double floor_s = f >= 0 && pc->o->floor_ns[f] != INT64_MAX
+                             ? (double)(pc->o->floor_ns[f] - now_ns) / 1e9
+                             : -INFINITY;
+        for (int i = 0; i < pc->ns; i++) {
+            if (!in_level(pc, i, k))
+                continue;
+            double best = pc->end_s[i], t = (1 - pc->slack) * best;
+            if (floor_s > t)
+                t = floor_s;
+            pc->target[i] = t < best ? t : best;
+        }
+        if (record && f < 0 && pc->o->nfloors < OUTAGE_MAX_LEVELS && isfinite(best_max) &&
+            best_max > 0) {
+            int n = pc->o->nfloors++;
+            pc->o->floor_priority[n] = pc->lev[k];
+            pc->o->floor_ns[n] = now_ns + (int64_t)((1 - pc->slack) * best_max * 1e9);
+        }
+    }
+}
+
+static int add_step(struct outage_plan *p, const struct outage_step *s)
+{
+    if (p->nsteps == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        struct outage_step *v = realloc(p->steps, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        p->steps = v;
+        p->cap = cap;
+    }
+    p->steps[p->nsteps++] = *s;
+    return 0;
+}
+
+/* The most important activity running on server i, -1 none. */
+static int top_activity(const struct rack *r, int i)
+{
+    int best = -1;
+    for (int a = 0; a < r->nactivities; a++) {
+        const struct rack_activity *ac = &r->activities[a];
+        if (ac->state == RACK_ACT_STOPPED)
+            continue;
+        for (int k = 0; k < ac->nservers; k++)
+            if (ac->servers[k] == i && (best < 0 || ac->priority < r->activities[best].priority))
+                best = a;
+    }
+    return best;
+}
+
+static void fmt_s(char *buf, size_t len, double s)
+{
+    if (!isfinite(s))
+        snprintf(buf, len, "as long as mains");
+    else
+        snprintf(buf, len, "%.0f s", s);
+}
+
+/* "priority 1 runs 1234 s, priority 3 runs 60 s" for the levels of the play */
+static void fmt_levels(const struct plan_ctx *pc, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int k = 0; k < pc->nlev && n < len; k++) {
+        double m = INFINITY;
+        for (int i = 0; i < pc->ns; i++)
+            if (in_level(pc, i, k) && pc->end_s[i] < m)
+                m = pc->end_s[i];
+        char t[48];
+        fmt_s(t, sizeof(t), m);
+        int w = snprintf(buf + n, len - n, "%spriority %d %s", k ? ", " : "", pc->lev[k], t);
+        if (w < 0)
+            return;
+        n += (size_t)w;
+    }
+}
+
+void outage_plan_clear(struct outage_plan *p)
+{
+    p->nsteps = 0;
+    p->wh_left = 0;
+    p->load_w = 0;
+    p->top_runtime_s = 0;
+    p->feasible = true;
+    p->summary[0] = 0;
+}
+
+void outage_plan_free(struct outage_plan *p)
+{
+    free(p->steps);
+    free(p->runtime_s);
+    memset(p, 0, sizeof(*p));
+}
+
+static void ctx_free(struct plan_ctx *pc)
+{
+    free(pc->to_bus);
+    free(pc->load);
+    free(pc->wh);
+}
+
+static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o, int64_t now_ns)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->r = r;
+    pc->o = o;
+    pc->ns = r->nservers;
+    pc->nr = r->nreserves;
+    size_t ns = (size_t)pc->ns + 1, nr = (size_t)pc->nr + 1;
+    pc->to_bus = malloc(2 * nr * sizeof(int));
+    pc->load = malloc(ns * (8 * sizeof(double) + 2 * sizeof(int) + sizeof(bool)));
+    pc->wh = malloc(2 * nr * sizeof(double));
+    if (!pc->to_bus || !pc->load || !pc->wh) {
+        ctx_free(pc);
+        return -1;
+    }
+    pc->to_server = pc->to_bus + nr;
+    pc->rw = pc->wh + nr;
+    pc->grace_s = pc->load + ns;
+    pc->stop_s = pc->grace_s + ns;
+    pc->end_s = pc->stop_s + ns;
+    pc->wh_at = pc->end_s + ns;
+    pc->ld = pc->wh_at + ns;
+    pc->sw = pc->ld + ns;
+    pc->target = pc->sw + ns;
+    pc->prio = (int *)(pc->load + 8 * ns);
+    pc->order = pc->prio + ns;
+    pc->feas = (bool *)(pc->order + ns);
+
+    view_of_rack(&pc->v, r);
+    /* "If mains failed now", and the operator's outage (he says it is coming):
+     * every feed lost, those with a ups carried by it. */
+    if (!o->active || o->cause == OUTAGE_CAUSE_OPERATOR) {
+        for (int f = 0; f < r->nfeeds && f < RACK_MAX_FEEDS; f++) {
+            bool ups = false;
+            for (int k = 0; k < r->nreserves; k++)
+                ups |= r->reserves[k].kind == RACK_RESERVE_UPS && r->reserves[k].at == f &&
+                       r->reserves[k].to_bus < 0 && r->reserves[k].to_server < 0;
+            pc->v.feed[f] = ups ? FEED_RESERVE : FEED_DEAD;
+        }
+    }
+    for (int k = 0; k < pc->nr; k++) {
+        pc->to_bus[k] = r->reserves[k].to_bus;
+        pc->to_server[k] = r->reserves[k].to_server;
+    }
+    pc->v.to_bus = pc->to_bus;
+    pc->v.to_server = pc->to_server;
+    for (int i = 0; i < pc->ns; i++) {
+        pc->load[i] = load_of(&r->servers[i]);
+        pc->prio[i] = r->servers[i].priority;
+        pc->grace_s[i] = grace_of(r, i);
+        pc->feas[i] = false;
+        pc->stop_s[i] = INFINITY;
+    }
+    pc->slack =
+        r->outage.slack_pct > 0 && r->outage.slack_pct < 100 ? r->outage.slack_pct / 100.0 : 0;
+    double ride = (double)r->outage.ride_through_ns / 1e9;
+    if (o->active)
+        ride = (double)(o->since_ns + r->outage.ride_through_ns - now_ns) / 1e9;
+    pc->ride_s = ride > 0 ? ride : 0;
+    return 0;
+}
+
+static double top_runtime(struct plan_ctx *pc)
+{
+    if (pc->nlev == 0)
+        return 0;
+    double m = level_runtime(pc, pc->lev[0]);
+    return m < 0 ? 0 : m;
+}
+
+/* Stops in the order they are due: earliest first, then least important,
+ * then largest draw. */
+static bool due_before(const struct plan_ctx *pc, int a, int b)
+{
+    double ta = pc->feas[a] ? -1 : pc->stop_s[a], tb = pc->feas[b] ? -1 : pc->stop_s[b];
+    if (ta != tb)
+        return ta < tb;
+    if (pc->prio[a] != pc->prio[b])
+        return pc->prio[a] > pc->prio[b];
+    if (pc->load[a] != pc->load[b])
+        return pc->load[a] > pc->load[b];
+    return a < b;
+}
+
+static int plan_emit_stops(struct plan_ctx *pc, struct outage_plan *out)
+{
+    const struct rack *r = pc->r;
+    int n = 0;
+    for (int i = 0; i < pc->ns; i++) {
+        if (!(pc->load[i] > 0) || (!pc->feas[i] && !isfinite(pc->stop_s[i])))
+            continue;
+        int j = n++;
+        for (; j > 0 && due_before(pc, i, pc->order[j - 1]); j--)
+            pc->order[j] = pc->order[j - 1];
+        pc->order[j] = i;
+    }
+    play(pc);
+    double top = top_runtime(pc);
+    char levels[160];
+    fmt_levels(pc, levels, sizeof(levels));
+    for (int k = 0; k < n; k++) {
+        int i = pc->order[k];
+        bool feas = pc->feas[i];
+        double at = feas ? 0 : pc->stop_s[i];
+        struct outage_step s = {.kind = OUTAGE_STEP_STOP,
+                                .reserve = -1,
+                                .to_bus = -1,
+                                .to_server = -1,
+                                .server = i,
+                                .activity = top_activity(r, i),
+                                .watts = pc->load[i],
+                                .stage = pc->o->stages + k + 1,
+                                .now = at <= 0,
+                                .at_s = at > 0 ? at : 0};
+        if (add_step(out, &s) < 0)
+            return -1;
+    }
+    /* the energy at each stop and what each buys: the plan without it */
+    play(pc);
+    for (size_t k = out->nsteps - (size_t)n; k < out->nsteps; k++) {
+        struct outage_step *s = &out->steps[k];
+        s->at_wh = isnan(pc->wh_at[s->server]) ? pc->wh_end : pc->wh_at[s->server];
+    }
+    for (size_t k = out->nsteps - (size_t)n; k < out->nsteps; k++) {
+        struct outage_step *s = &out->steps[k];
+        int i = s->server;
+        bool feas = pc->feas[i];
+        double at = pc->stop_s[i];
+        pc->feas[i] = false;
+        pc->stop_s[i] = INFINITY;
+        play(pc);
+        double without = top_runtime(pc);
+        pc->feas[i] = feas;
+        pc->stop_s[i] = at;
+        if (isfinite(top) && isfinite(without))
+            s->gain_s = top - without;
+        else
+            s->gain_s = isfinite(without) ? INFINITY : 0;
+        const char *act = s->activity >= 0 ? r->activities[s->activity].id : NULL;
+        char when[64], gain[48], topt[48];
+        if (s->now)
+            snprintf(when, sizeof(when), "now");
+        else
+            snprintf(when, sizeof(when), "in %.0f s, at %.0f Wh left", s->at_s, s->at_wh);
+        fmt_s(gain, sizeof(gain), s->gain_s);
+        fmt_s(topt, sizeof(topt), top);
+        if (feas)
+            snprintf(s->reason, sizeof(s->reason),
+                     "stage %d: %s (priority %d%s%s, %.0f W) stops now: the reserves cannot "
+                     "carry it with the more important servers (feasibility first); %.0f Wh "
+                     "left; %s",
+                     s->stage, r->servers[i].id, pc->prio[i], act ? ", " : "", act ? act : "",
+                     s->watts, out->wh_left, levels);
+        else
+            snprintf(s->reason, sizeof(s->reason),
+                     "stage %d: %s (priority %d%s%s, %.0f W) stops %s: %.0f Wh left at %.0f W; "
+                     "it gives priority %d %s more (%s); %s",
+                     s->stage, r->servers[i].id, pc->prio[i], act ? ", " : "", act ? act : "",
+                     s->watts, when, out->wh_left, out->load_w, pc->nlev ? pc->lev[0] : 0, gain,
+                     topt, levels);
+    }
+    return 0;
+}
+
+static double server_runtime(const struct plan_ctx *pc, int i)
+{
+    return pc->load[i] > 0 && !pc->feas[i] ? pc->end_s[i] : 0;
+}
+
+int outage_plan_make(const struct rack *r, struct outage *o, int64_t now_ns,
+                     struct outage_plan *out, char *err, size_t errlen)
+{
+    outage_plan_clear(out);
+    if (out->nruntime < r->nactivities) {
+        double *v = realloc(out->runtime_s, (size_t)r->nactivities * sizeof(*v));
+        if (!v) {
+            snprintf(err, errlen, "outage plan: out of memory");
+            return -1;
+        }
+        out->runtime_s = v;
+    }
+    out->nruntime = r->nactivities;
+    struct plan_ctx pc;
+    if (ctx_init(&pc, r, o, now_ns) < 0) {
+        snprintf(err, errlen, "outage plan: out of memory");
+        return -1;
+    }
+    bool record = o->active;
+    if (record && o->floors_since_ns != o->since_ns) {
+        o->nfloors = 0;
+        o->floors_since_ns = o->since_ns;
+    }
+    for (int k = 0; k < r->nreserves; k++)
+        out->wh_left += r->reserves[k].wh_left;
+    for (int i = 0; i < pc.ns; i++)
+        out->load_w += pc.load[i];
+
+    out->feasible = plan_feasibility(&pc);
+    collect_levels(&pc);
+    plan_stops(&pc, now_ns, record);
+    if (plan_emit_stops(&pc, out) < 0) {
+        ctx_free(&pc);
+        snprintf(err, errlen, "outage plan: out of memory");
+        return -1;
+    }
+    play(&pc);
+    out->top_runtime_s = top_runtime(&pc);
+    for (int a = 0; a < r->nactivities; a++) {
+        const struct rack_activity *ac = &r->activities[a];
+        double m = ac->nservers > 0 && ac->state != RACK_ACT_STOPPED ? INFINITY : 0;
+        for (int k = 0; k < ac->nservers; k++) {
+            int i = ac->servers[k];
+            double e = i >= 0 && i < pc.ns ? server_runtime(&pc, i) : 0;
+            if (e < m)
+                m = e;
+        }
+        out->runtime_s[a] = m;
+    }
+    char levels[160], topt[48];
+    fmt_levels(&pc, levels, sizeof(levels));
+    fmt_s(topt, sizeof(topt), out->top_runtime_s);
+    snprintf(out->summary, sizeof(out->summary),
+             "%s%.0f Wh left in %d reserve%s, %.0f W drawn; the most important set runs %s "
+             "(%s); %zu stop%s planned%s",
+             o->active ? "" : "if mains failed now: ", out->wh_left, r->nreserves,
+             r->nreserves == 1 ? "" : "s", out->load_w, topt, levels, out->nsteps,
+             out->nsteps == 1 ? "" : "s",
+             out->feasible ? ""
+                           : "; NOT feasible: some servers "
+                             "kept up cannot be carried");
+    ctx_free(&pc);
+    return 0;
+}
+
+static bool switch_has_server(const struct rack_reserve *res, int i)
+{
+    for (int k = 0; k < res->nswitch_servers; k++)
+        if (res->switch_servers[k] == i)
+            return true;
+    return false;
+}
+
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int apply_divert(struct rack *r, const struct outage_step *s, char *err, size_t errlen)
+{
+    if (s->reserve < 0 || s->reserve >= r->nreserves)
+        return fail(err, errlen, "divert: no reserve %d", s->reserve), -1;
+    struct rack_reserve *res = &r->reserves[s->reserve];
+    bool home_bus = res->kind == RACK_RESERVE_BBU && s->to_bus == res->at;
+    bool home_srv = res->kind == RACK_RESERVE_SERVER && s->to_server == res->at;
+    if (s->to_bus >= 0 && s->to_server >= 0)
+        return fail(err, errlen, "divert %s: to a bus or to a server, not both", res->id), -1;
+    if (s->to_bus >= 0) {
+        if (s->to_bus >= r->nbuses || (!home_bus && !(res->switch_buses >> s->to_bus & 1)))
+            return fail(err, errlen, "divert %s: its switch does not reach bus %d", res->id,
+                        s->to_bus),
+                   -1;
+        res->to_bus = home_bus ? -1 : s->to_bus;
+        res->to_server = -1;
+    } else if (s->to_server >= 0) {
+        if (s->to_server >= r->nservers || (!home_srv && !switch_has_server(res, s->to_server)))
+            return fail(err, errlen, "divert %s: its switch does not reach server %d", res->id,
+                        s->to_server),
+                   -1;
+        res->to_server = home_srv ? -1 : s->to_server;
+        res->to_bus = -1;
+    } else {
+        res->to_bus = res->to_server = -1; /* back to its own place */
+    }
+    return 0;
+}
+
+static void refresh_priority(struct rack *r, int i)
+{
+    if (i >= 0 && i < r->nservers)
+        r->servers[i].priority = rack_server_activity_priority(r, i, r->servers[i].own_priority);
+}
+
+static int apply_move(struct rack *r, const struct outage_step *s, char *err, size_t errlen)
+{
+    if (s->activity < 0 || s->activity >= r->nactivities)
+        return fail(err, errlen, "move: no activity %d", s->activity), -1;
+    struct rack_activity *a = &r->activities[s->activity];
+    int from = s->server, to = s->to_server, at = -1;
+    for (int k = 0; k < a->nservers; k++)
+        if (a->servers[k] == from)
+            at = k;
+    if (at < 0)
+        return fail(err, errlen, "move %s: it does not run on server %d", a->id, from), -1;
+    if (to < 0 || to >= r->nservers)
+        return fail(err, errlen, "move %s: no server %d", a->id, to), -1;
+    bool allowed = false, home = false;
+    for (int k = 0; k < a->nmovable; k++)
+        allowed |= a->movable_to[k] == to;
+    for (int k = 0; k < a->nhome; k++)
+        home |= a->home[k] == to;
+    if (!allowed && !home)
+        return fail(err, errlen, "move %s: %s is not in its movable_to", a->id, r->servers[to].id),
+               -1;
+    for (int k = 0; k < a->nservers; k++)
+        if (a->servers[k] == to)
+            return fail(err, errlen, "move %s: it already runs on %s", a->id, r->servers[to].id),
+                   -1;
+    /* the same watts on the new server: its share of that one's power_w */
+    double w = a->share[at] * (double)r->servers[from].power_mw;
+    double share = r->servers[to].power_mw > 0 ? w / (double)r->servers[to].power_mw : 0;
+    a->servers[at] = to;
+    a->share[at] = share > 1 ? 1 : share;
+    bool all_home = a->nservers == a->nhome;
+    for (int k = 0; k < a->nservers && all_home; k++) {
+        bool found = false;
+        for (int h = 0; h < a->nhome; h++)
+            found |= a->home[h] == a->servers[k];
+        all_home = found;
+    }
+    a->state = all_home ? RACK_ACT_RUNNING : RACK_ACT_MOVED;
+    refresh_priority(r, from);
+    refresh_priority(r, to);
+    return 0;
+}
+
+/* A stop: the activities that ran only there (or on servers already stopped)
+ * are stopped. The server's priority stays: it comes back in its place. */
+static int apply_stop(struct rack *r, const struct outage_step *s, char *err, size_t errlen)
+{
+    if (s->server < 0 || s->server >= r->nservers)
+        return fail(err, errlen, "stop: no server %d", s->server), -1;
+    int prio = r->servers[s->server].priority;
+    for (int a = 0; a < r->nactivities; a++) {
+        struct rack_activity *ac = &r->activities[a];
+        bool here = false, elsewhere = false;
+        for (int k = 0; k < ac->nservers; k++) {
+            int i = ac->servers[k];
+            if (i == s->server)
+                here = true;
+            else if (i >= 0 && i < r->nservers && rack_server_draws(&r->servers[i]) &&
+                     !r->servers[i].held)
+                elsewhere = true;
+        }
+        if (here && !elsewhere)
+            ac->state = RACK_ACT_STOPPED;
+    }
+    r->servers[s->server].priority = prio;
+    return 0;
+}
+
+int outage_apply(struct rack *r, const struct outage_step *s, char *err, size_t errlen)
+{
+    switch (s->kind) {
+    case OUTAGE_STEP_DIVERT:
+        return apply_divert(r, s, err, errlen);
+    case OUTAGE_STEP_MOVE:
+        return apply_move(r, s, err, errlen);
+    case OUTAGE_STEP_STOP:
+        return apply_stop(r, s, err, errlen);
+    }
+    fail(err, errlen, "outage step: unknown kind %d", (int)s->kind);
+    return -1;
+}
