@@ -24,6 +24,7 @@ add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
   src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/ledger.c
   src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/overdraw.c src/daemon/engine.c
+  src/daemon/migrate.c
   src/daemon/prune.c src/daemon/node_io.c src/daemon/replica.c src/daemon/member.c
   src/daemon/rackkey.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
@@ -57,6 +58,7 @@ rp_test(test_ledger rpdaemon)
 rp_test(test_commands rpdaemon)
 rp_test(test_alarms rpdaemon)
 rp_test(test_overdraw rpdaemon)
+rp_test(test_migrate rpdaemon)
 rp_test(test_view rpdaemon)
 rp_test(test_ages rpdaemon)
 rp_test(test_log rpdaemon)
