@@ -59,6 +59,43 @@ done
 grep -q '^warning: demand: not every server can be granted its power_w at once: ' "$tmp/bad.out" ||
     fail "no demand warning: $(cat "$tmp/bad.out")"; ok
 
+# A rack with reserves (examples/outage-bbu.yaml, ORv3: a BBU shelf per bus,
+# 240 s at its 9 kW): each reserve's runtime with no mains and every server
+# at power_w, and the most important set's alone, the same in the daemon.
+"$sim" --check "$src/examples/outage-bbu.yaml" >"$tmp/bbu.out" 2>&1 ||
+    fail "rackpower-sim --check of outage-bbu.yaml: exit $?: $(cat "$tmp/bbu.out")"; ok
+for want in 'reserves: 1264 Wh in 2, with no mains on any feed and every server at power_w (10800 W):' \
+    '  reserve bbuA (bbu on bus A): 632 Wh, max 9000 W: gives 5700 W, 379 s' \
+    '  reserve bbuB (bbu on bus B): 632 Wh, max 9000 W: gives 5100 W, 424 s' \
+    '  every server: 379 s until one lacks power' \
+    'most important set (priority 1: orders-db): 3600 W on 2 servers, everything else stopped: 600 s as placed, 1201 s with the reserves idle for it switched to it'; do
+    grep -qxF "$want" "$tmp/bbu.out" || fail "--check does not print '$want': $(cat "$tmp/bbu.out")"; ok
+done
+sed '/^timeline:/,$d' "$src/examples/outage-bbu.yaml" >"$tmp/bbu-rack.yaml"
+"$rpd" --config "$tmp/bbu-rack.yaml" --check >"$tmp/bbu-d.out" 2>&1 ||
+    fail "rackpowerd --check of the outage-bbu rack: exit $?: $(cat "$tmp/bbu-d.out")"; ok
+sed 1d "$tmp/bbu.out" >"$tmp/bbu.fig"
+sed 1d "$tmp/bbu-d.out" >"$tmp/bbu-d.fig"
+cmp -s "$tmp/bbu.fig" "$tmp/bbu-d.fig" ||
+    fail "the daemon's reserve figures differ: $(diff "$tmp/bbu.fig" "$tmp/bbu-d.fig")"; ok
+# A UPS asked more than its max_w: a warning, still exit 0.
+cat >"$tmp/ups.yaml" <<'YAML'
+rack:
+  buses: [A]
+  psus:
+    - {id: p1, capacity_w: 3000, buses: [A]}
+  servers:
+    - {id: s1, power_w: 2500, priority: 1, buses: [A]}
+  reserves:
+    - {id: ups1, kind: ups, energy_wh: 400, max_w: 1500}
+YAML
+"$rpd" --config "$tmp/ups.yaml" --check >"$tmp/ups.out" 2>&1 ||
+    fail "--check of an undersized ups did not exit 0: $(cat "$tmp/ups.out")"; ok
+for want in 'warning: reserve ups1: feed mains asks 2500 W of it with no mains and every server at power_w, above its max_w 1500 W: it cannot carry what it is placed to carry' \
+    '  every server: cannot be carried, 1000 W short at once'; do
+    grep -qxF "$want" "$tmp/ups.out" || fail "--check does not print '$want': $(cat "$tmp/ups.out")"; ok
+done
+
 # A file that does not load: exit 1 and file:line:column; a bad command line: 2.
 printf 'rack:\n  buses: [A]\n  psus: 3\n' >"$tmp/invalid.yaml"
 "$rpd" --config "$tmp/invalid.yaml" --check >"$tmp/inv.out" 2>&1

@@ -4,6 +4,7 @@
  * capacity, the demand by priority), the routing's verdicts, and each
  * warning about a rack that cannot work.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -232,6 +233,155 @@ static void test_print_names_figures_and_warnings(void **state)
     free(buf);
 }
 
+/* ---- reserves (docs/outage.md): runtimes with no mains, the energy model's ---- */
+
+#define RESERVE_RACK                                                                               \
+    "rack:\n"                                                                                      \
+    "  feeds: [F1, F2]\n"                                                                          \
+    "  buses: [A, B]\n"                                                                            \
+    "  psus:\n"                                                                                    \
+    "    - {id: pa, capacity_w: 3000, feed: F1, buses: [A]}\n"                                     \
+    "    - {id: pb, capacity_w: 3000, feed: F2, buses: [B]}\n"                                     \
+    "  servers:\n"                                                                                 \
+    "    - {id: db1, power_w: 1800, buses: [A]}\n"                                                 \
+    "    - {id: w1, power_w: 900, buses: [B]}\n"                                                   \
+    "  qos_classes: {critical: 1, bronze: 4}\n"                                                    \
+    "  activities:\n"                                                                              \
+    "    - {id: orders, qos: critical, servers: [db1]}\n"                                          \
+    "    - {id: batch, qos: bronze, servers: [w1]}\n"
+
+/* Warnings about reserves (the rack's others are tested above). */
+static int reserve_warnings(void)
+{
+    int n = 0;
+    for (int k = 0; k < s.nwarnings; k++)
+        n += !strncmp(s.warnings[k], "reserve ", 8);
+    return n;
+}
+
+static void test_rack_without_reserves_shows_none(void **state)
+{
+    (void)state;
+    load(DEMO);
+    assert_int_equal(s.nreserves, 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    sizing_print(f, &r, &s);
+    fclose(f);
+    assert_null(strstr(buf, "reserve"));
+    assert_null(strstr(buf, "most important set"));
+    free(buf);
+}
+
+static void test_bbu_runtimes_at_full_load_and_of_the_most_important_set(void **state)
+{
+    (void)state;
+    load(RESERVE_RACK "  reserves:\n"
+                      "    - {id: bbuA, kind: bbu, bus: A, energy_wh: 632, max_w: 9000, switch: "
+                      "{buses: [B]}}\n"
+                      "    - {id: bbuB, kind: bbu, bus: B, energy_wh: 632, max_w: 9000, switch: "
+                      "{buses: [A]}}\n");
+    double at_1800 = 632 * 0.95 * 3600 / 1800, at_900 = 632 * 0.95 * 3600 / 900;
+    assert_int_equal(s.nreserves, 2);
+    assert_float_equal(s.reserve_wh, 1264, 1e-9);
+    assert_float_equal(s.load_w, 2700, 1e-9);
+    assert_float_equal(s.reserve[0].full_w, 1800, 1e-6); /* bus A's load */
+    assert_float_equal(s.reserve[0].runtime_s, at_1800, 1e-6);
+    assert_float_equal(s.reserve[1].full_w, 900, 1e-6);
+    assert_float_equal(s.reserve[1].runtime_s, at_900, 1e-6);
+    /* bbuA empties first and db1, on bus A only, goes dark */
+    assert_float_equal(s.full_runtime_s, at_1800, 1e-3);
+    assert_float_equal(s.full_short_w, 0, 1e-9);
+    /* orders alone: bbuA as placed; with bbuB switched onto bus A, both share it */
+    assert_int_equal(s.top_priority, 1);
+    assert_int_equal(s.top_servers, 1);
+    assert_float_equal(s.top_w, 1800, 1e-9);
+    assert_float_equal(s.top_runtime_s, at_1800, 1e-3);
+    assert_float_equal(s.top_switched_s, at_900, 1e-3);
+    assert_int_equal(reserve_warnings(), 0);
+}
+
+static void test_ups_above_rated_w_loses_energy_to_peukert(void **state)
+{
+    (void)state;
+    load("rack:\n"
+         "  buses: [A]\n"
+         "  psus:\n"
+         "    - {id: p1, capacity_w: 6000, buses: [A]}\n"
+         "    - {id: p2, capacity_w: 3000, buses: [A]}\n"
+         "  servers:\n"
+         "    - {id: s1, power_w: 6000, priority: 1, buses: [A]}\n"
+         "  reserves:\n"
+         "    - {id: ups1, kind: ups, energy_wh: 1000, max_w: 6000, rated_w: 3000}\n");
+    /* lead-acid by default: 92 %, Peukert 1.15 above rated_w */
+    double want = 1000 * 3600 / (6000 / 0.92 * pow(2, 0.15));
+    assert_float_equal(s.reserve[0].full_w, 6000, 1e-6);
+    assert_float_equal(s.reserve[0].runtime_s, want, 1e-6);
+    assert_float_equal(s.full_runtime_s, want, 1e-3);
+    assert_int_equal(s.top_priority, 0); /* no activities: no set */
+    assert_int_equal(reserve_warnings(), 0);
+}
+
+static void test_reserve_asked_more_than_its_max_w_warns(void **state)
+{
+    (void)state;
+    load(RESERVE_RACK "  reserves:\n"
+                      "    - {id: ups1, kind: ups, feed: F1, energy_wh: 500, max_w: 1000}\n"
+                      "    - {id: bat1, kind: server, server: w1, energy_wh: 50, max_w: 600}\n");
+    expect_warning("reserve ups1: feed F1 asks 1800 W of it with no mains and every server at "
+                   "power_w, above its max_w 1000 W: it cannot carry what it is placed to carry");
+    expect_warning("reserve bat1: server w1 asks 900 W of it");
+    assert_int_equal(reserve_warnings(), 2);
+    assert_float_equal(s.reserve[0].asked_w, 1800, 1e-6);
+    assert_float_equal(s.reserve[0].full_w, 1000, 1e-6);
+    assert_float_equal(s.full_short_w, 800 + 300, 1e-6);
+    assert_float_equal(s.full_runtime_s, 0, 1e-9);
+}
+
+static void test_server_battery_carries_its_server(void **state)
+{
+    (void)state;
+    load(RESERVE_RACK "  reserves:\n"
+                      "    - {id: bat1, kind: server, server: db1, energy_wh: 50, max_w: 2000, "
+                      "switch: {servers: [w1]}}\n");
+    double at_1800 = 50 * 0.95 * 3600 / 1800;
+    assert_float_equal(s.reserve[0].full_w, 1800, 1e-6);
+    assert_float_equal(s.reserve[0].runtime_s, at_1800, 1e-6);
+    /* w1 has nothing at all: the rack is short at once */
+    assert_float_equal(s.full_short_w, 900, 1e-6);
+    assert_float_equal(s.top_runtime_s, at_1800, 1e-3);
+    assert_float_equal(s.top_switched_s, at_1800, 1e-3); /* not idle: it stays */
+}
+
+static void test_print_shows_reserves_and_the_set(void **state)
+{
+    (void)state;
+    load(RESERVE_RACK "  reserves:\n"
+                      "    - {id: bbuA, kind: bbu, bus: A, energy_wh: 632, max_w: 9000, switch: "
+                      "{buses: [B]}}\n"
+                      "    - {id: bbuB, kind: bbu, bus: B, energy_wh: 632, max_w: 9000, switch: "
+                      "{buses: [A]}}\n");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    sizing_print(f, &r, &s);
+    fclose(f);
+    assert_non_null(strstr(buf, "reserves: 1264 Wh in 2, with no mains on any feed and every "
+                                "server at power_w (2700 W):\n"
+                                "  reserve bbuA (bbu on bus A): 632 Wh, max 9000 W: gives 1800 W, "
+                                "1201 s\n"
+                                "  reserve bbuB (bbu on bus B): 632 Wh, max 9000 W: gives 900 W, "
+                                "2402 s\n"
+                                "  every server: 1201 s until one lacks power\n"
+                                "most important set (priority 1: orders): 1800 W on 1 server, "
+                                "everything else stopped: 1201 s as placed, 2402 s with the "
+                                "reserves idle for it switched to it\n"));
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +395,13 @@ int main(void)
         cmocka_unit_test_teardown(test_server_larger_than_its_reach_warns, teardown),
         cmocka_unit_test_teardown(test_protection_judged_per_bus_not_by_sums, teardown),
         cmocka_unit_test_teardown(test_print_names_figures_and_warnings, teardown),
+        cmocka_unit_test_teardown(test_rack_without_reserves_shows_none, teardown),
+        cmocka_unit_test_teardown(test_bbu_runtimes_at_full_load_and_of_the_most_important_set,
+                                  teardown),
+        cmocka_unit_test_teardown(test_ups_above_rated_w_loses_energy_to_peukert, teardown),
+        cmocka_unit_test_teardown(test_reserve_asked_more_than_its_max_w_warns, teardown),
+        cmocka_unit_test_teardown(test_server_battery_carries_its_server, teardown),
+        cmocka_unit_test_teardown(test_print_shows_reserves_and_the_set, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

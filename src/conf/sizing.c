@@ -5,8 +5,26 @@
  */
 #include "sizing.h"
 
+#include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "outage.h"
+
+#define SHORT_EPS_W 1e-6  /* below this a server lacks nothing */
+#define UNCAPPED 1e6      /* max_w times this: what a place asks, whatever max_w is */
+#define RUNTIME_CAP_S 1e9 /* a figure beyond this is shown as is, not drained further */
+
+/* Appends id to a ", "-separated list, "..." once full. */
+static void join_short(char *buf, size_t len, const char *id)
+{
+    size_t n = strlen(buf);
+    if (n + strlen(id) + 6 < len)
+        snprintf(buf + n, len - n, "%s%s", n ? ", " : "", id);
+    else if (n + 4 < len && strcmp(buf + n - 3, "..."))
+        snprintf(buf + n, len - n, "...");
+}
 
 /* Watts as the rack file writes them: a whole number, or its decimals. */
 static double watts(int64_t mw)
@@ -286,6 +304,177 @@ static int routing(const struct rack *r, struct sizing *s)
     return 0;
 }
 
+/* ---- reserves ---- */
+
+/* A copy of r with no mains on any feed: a feed with a ups on it runs on
+ * reserve, the others fail; every reserve full, where the file puts it. */
+static int without_mains(const struct rack *r, struct rack *c)
+{
+    if (rack_copy(c, r))
+        return -1;
+    for (int f = 0; f < c->nfeeds; f++) {
+        c->feed_failed[f] = true;
+        c->feed_on_reserve[f] = false;
+    }
+    for (int k = 0; k < c->nreserves; k++) {
+        struct rack_reserve *v = &c->reserves[k];
+        v->wh_left = v->energy_wh;
+        v->known = true;
+        v->to_bus = v->to_server = -1;
+        if (v->kind == RACK_RESERVE_UPS) {
+            c->feed_failed[v->at] = false;
+            c->feed_on_reserve[v->at] = true;
+        }
+    }
+    return 0;
+}
+
+/* Seconds c's reserves carry load_w before some server lacks power, drained
+ * piece by piece by the energy model (a piece ends where a reserve runs
+ * empty and the flow changes); INFINITY when nothing drains them. */
+static double runtime_until_short(struct rack *c, const double *load_w, double *rw)
+{
+    double t = 0;
+    for (int piece = 0; piece <= c->nreserves + 1; piece++) {
+        if (outage_flow(c, load_w, rw, NULL) > SHORT_EPS_W)
+            return t;
+        double step = INFINITY;
+        for (int k = 0; k < c->nreserves; k++)
+            if (rw[k] > 0) {
+                double rt = outage_runtime_s(&c->reserves[k], c->reserves[k].wh_left, rw[k]);
+                step = rt < step ? rt : step;
+            }
+        if (isinf(step) || step > RUNTIME_CAP_S)
+            return t + step;
+        outage_discharge(c, load_w, (int64_t)ceil(step * 1e9) + 1);
+        t += step;
+    }
+    return t;
+}
+
+/* The place of a reserve in messages: "bus A", "feed F1", "server db1". */
+static void place_name(const struct rack *r, const struct rack_reserve *v, char *buf, size_t len)
+{
+    if (v->kind == RACK_RESERVE_BBU)
+        snprintf(buf, len, "bus %s", r->buses[v->at]);
+    else if (v->kind == RACK_RESERVE_UPS)
+        snprintf(buf, len, "feed %s", r->feeds[v->at]);
+    else
+        snprintf(buf, len, "server %s", r->servers[v->at].id);
+}
+
+/* Directs every reserve that gives the loaded servers nothing to one of
+ * them its switch reaches: a bus one of them draws from, or one of them.
+ * Whether any was. */
+static bool switch_idle_reserves(struct rack *c, const double *load_w, double *rw)
+{
+    bool any = false;
+    outage_flow(c, load_w, rw, NULL);
+    uint32_t buses = 0;
+    for (int i = 0; i < c->nservers; i++)
+        if (load_w[i] > 0)
+            buses |= c->servers[i].wired;
+    for (int k = 0; k < c->nreserves; k++) {
+        struct rack_reserve *v = &c->reserves[k];
+        if (rw[k] > 0)
+            continue;
+        uint32_t to = v->switch_buses & buses;
+        for (int b = 0; to && b < c->nbuses; b++)
+            if (to >> b & 1) {
+                v->to_bus = b;
+                any = true;
+                break;
+            }
+        for (int j = 0; v->to_bus < 0 && j < v->nswitch_servers; j++)
+            if (load_w[v->switch_servers[j]] > 0) {
+                v->to_server = v->switch_servers[j];
+                any = true;
+            }
+    }
+    return any;
+}
+
+static int reserves(const struct rack *r, struct sizing *s)
+{
+    struct rack c;
+    size_t n = r->nservers ? (size_t)r->nservers : 1, m = r->nreserves ? (size_t)r->nreserves : 1;
+    double *load = calloc(n, sizeof(*load)), *top = calloc(n, sizeof(*top));
+    double *rw = calloc(m, sizeof(*rw)), *sw = calloc(n, sizeof(*sw));
+    int rc = -1;
+    if (!load || !top || !rw || !sw)
+        goto out;
+    s->nreserves = r->nreserves;
+    for (int k = 0; k < r->nreserves; k++)
+        s->reserve_wh += r->reserves[k].energy_wh;
+    s->top_priority = 0;
+    for (int a = 0; a < r->nactivities; a++)
+        if (!s->top_priority || r->activities[a].priority < s->top_priority)
+            s->top_priority = r->activities[a].priority;
+    for (int a = 0; a < r->nactivities; a++)
+        for (int j = 0;
+             r->activities[a].priority == s->top_priority && j < r->activities[a].nservers; j++)
+            top[r->activities[a].servers[j]] = 1;
+    for (int i = 0; i < r->nservers; i++) {
+        load[i] = watts(r->servers[i].power_mw);
+        s->load_w += load[i];
+        if (top[i]) {
+            top[i] = load[i];
+            s->top_w += load[i];
+            s->top_servers++;
+        }
+    }
+
+    /* What each place asks (the reserves as if without limit, shared as
+     * their max_w are), then what each gives and for how long. */
+    if (without_mains(r, &c))
+        goto out;
+    for (int k = 0; k < c.nreserves; k++)
+        c.reserves[k].max_w *= UNCAPPED;
+    outage_flow(&c, load, rw, NULL);
+    for (int k = 0; k < r->nreserves && k < SIZING_MAX_RESERVES; k++)
+        s->reserve[k].asked_w = rw[k];
+    for (int k = 0; k < r->nreserves; k++) {
+        const struct rack_reserve *v = &r->reserves[k];
+        char place[RACK_ID_LEN + 16];
+        place_name(r, v, place, sizeof(place));
+        if (rw[k] > v->max_w * (1 + 1e-9))
+            warn(s,
+                 "reserve %s: %s asks %.0f W of it with no mains and every server at power_w, "
+                 "above its max_w %.15g W: it cannot carry what it is placed to carry",
+                 v->id, place, rw[k], v->max_w);
+    }
+    rack_free(&c);
+    if (without_mains(r, &c))
+        goto out;
+    s->full_short_w = outage_flow(&c, load, rw, sw);
+    for (int k = 0; k < r->nreserves && k < SIZING_MAX_RESERVES; k++) {
+        s->reserve[k].full_w = rw[k];
+        s->reserve[k].runtime_s =
+            outage_runtime_s(&r->reserves[k], r->reserves[k].energy_wh, rw[k]);
+    }
+    s->full_runtime_s = runtime_until_short(&c, load, rw);
+    rack_free(&c);
+
+    if (s->top_priority) {
+        if (without_mains(r, &c))
+            goto out;
+        s->top_runtime_s = runtime_until_short(&c, top, rw);
+        rack_free(&c);
+        if (without_mains(r, &c))
+            goto out;
+        s->top_switched_s =
+            switch_idle_reserves(&c, top, rw) ? runtime_until_short(&c, top, rw) : s->top_runtime_s;
+        rack_free(&c);
+    }
+    rc = 0;
+out:
+    free(load);
+    free(top);
+    free(rw);
+    free(sw);
+    return rc;
+}
+
 int sizing_check(const struct rack *r, struct sizing *s)
 {
     memset(s, 0, sizeof(*s));
@@ -293,6 +482,8 @@ int sizing_check(const struct rack *r, struct sizing *s)
     failures(r, s);
     shape_warnings(r, s);
     if (routing(r, s))
+        return -1;
+    if (r->nreserves && reserves(r, s))
         return -1;
     const char *prot = rack_protection_name(r->protection);
     if (!s->power_served) {
@@ -321,6 +512,53 @@ static const char *verdict(bool served, bool protected_, enum rack_protection p)
     if (p == RACK_PROT_NONE)
         return "can all be served";
     return protected_ ? "can all be served, protected" : "can all be served, not protected";
+}
+
+/* "380 s", "no drain" */
+static const char *seconds(double t, char *buf, size_t len)
+{
+    if (isinf(t))
+        snprintf(buf, len, "no end (nothing drains them)");
+    else
+        snprintf(buf, len, "%.0f s", t);
+    return buf;
+}
+
+static void print_reserves(FILE *f, const struct rack *r, const struct sizing *s)
+{
+    char t1[48], t2[48], place[RACK_ID_LEN + 16];
+    if (!s->nreserves)
+        return;
+    fprintf(f,
+            "reserves: %.15g Wh in %d, with no mains on any feed and every server at power_w "
+            "(%.15g W):\n",
+            s->reserve_wh, s->nreserves, s->load_w);
+    for (int k = 0; k < s->nreserves && k < SIZING_MAX_RESERVES; k++) {
+        const struct rack_reserve *v = &r->reserves[k];
+        const struct sizing_reserve *e = &s->reserve[k];
+        place_name(r, v, place, sizeof(place));
+        fprintf(f, "  reserve %s (%s on %s): %.15g Wh, max %.15g W: gives %.0f W, %s\n", v->id,
+                rack_reserve_kind_name(v->kind), place, v->energy_wh, v->max_w, e->full_w,
+                seconds(e->runtime_s, t1, sizeof(t1)));
+    }
+    if (s->nreserves > SIZING_MAX_RESERVES)
+        fprintf(f, "  ... and %d more reserves\n", s->nreserves - SIZING_MAX_RESERVES);
+    if (s->full_short_w > SHORT_EPS_W)
+        fprintf(f, "  every server: cannot be carried, %.0f W short at once\n", s->full_short_w);
+    else
+        fprintf(f, "  every server: %s until one lacks power\n",
+                seconds(s->full_runtime_s, t1, sizeof(t1)));
+    if (!s->top_priority)
+        return;
+    char names[160] = "";
+    for (int a = 0; a < r->nactivities; a++)
+        if (r->activities[a].priority == s->top_priority)
+            join_short(names, sizeof(names), r->activities[a].id);
+    fprintf(f,
+            "most important set (priority %d: %s): %.15g W on %d server%s, everything else "
+            "stopped: %s as placed, %s with the reserves idle for it switched to it\n",
+            s->top_priority, names, s->top_w, s->top_servers, s->top_servers == 1 ? "" : "s",
+            seconds(s->top_runtime_s, t1, sizeof(t1)), seconds(s->top_switched_s, t2, sizeof(t2)));
 }
 
 void sizing_print(FILE *f, const struct rack *r, const struct sizing *s)
@@ -357,6 +595,7 @@ void sizing_print(FILE *f, const struct rack *r, const struct sizing *s)
             verdict(s->power_served, s->power_protected, r->protection));
     fprintf(f, "all servers at min_w: %s\n",
             verdict(s->min_served, s->min_protected, r->protection));
+    print_reserves(f, r, s);
     for (int k = 0; k < s->nwarnings; k++)
         fprintf(f, "warning: %s\n", s->warnings[k]);
 }

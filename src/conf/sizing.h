@@ -7,7 +7,9 @@
  * "Sizing check"). Whether the servers fit, and fit protected, is the
  * routing's own answer (route.h), not a sum: capacity is per bus.
  * Computed on the rack as the file gives it: every PSU healthy, every feed
- * and bus up. Warnings never make a file invalid.
+ * and bus up. Warnings never make a file invalid. A rack with reserves also
+ * gets their runtimes with no mains at all, by the outage energy model
+ * (outage.h), and a warning for a reserve asked more than its max_w.
  */
 #ifndef SIZING_H
 #define SIZING_H
@@ -22,6 +24,7 @@
 #define SIZING_MAX_PRIORITIES 16 /* priorities beyond are added to the last */
 #define SIZING_MAX_WARNINGS 64
 #define SIZING_WARNING_LEN 200
+#define SIZING_MAX_RESERVES 64 /* reserves shown one by one; the rest are counted */
 
 /* One single failure and the capacity it leaves: what the PSUs still up
  * could deliver to a live bus they are wired to (slow switches included). */
@@ -29,6 +32,14 @@ struct sizing_failure {
     enum route_failure_kind kind; /* ROUTE_FAIL_NONE: none considered */
     int index;                    /* psu, feed or bus */
     int64_t left_mw;
+};
+
+/* A reserve at the rack's full load with no mains on any feed (outage.h's
+ * energy model, so the figures are the planner's and the simulator's). */
+struct sizing_reserve {
+    double asked_w;   /* what its place (bus, feed's PSUs, server) asks of it, max_w aside */
+    double full_w;    /* what it delivers: asked_w, at most max_w */
+    double runtime_s; /* from full at full_w (INFINITY at 0 W) */
 };
 
 struct sizing {
@@ -47,6 +58,23 @@ struct sizing {
     bool power_served, power_protected, min_served, min_protected;
     /* Why all at power_w is not protected (or not served), as written. */
     char power_why[SIZING_WARNING_LEN];
+    /* Reserves (docs/outage.md): every feed without mains (a feed behind a
+     * ups on it, the others failed), every server at power_w, every reserve
+     * full and where the file places it. nreserves 0: none, nothing shown. */
+    int nreserves;
+    double reserve_wh; /* usable energy of them all */
+    struct sizing_reserve reserve[SIZING_MAX_RESERVES];
+    double load_w;         /* every server at power_w */
+    double full_runtime_s; /* until some server loses power (0: at once) */
+    double full_short_w;   /* what the reserves cannot carry at once */
+    /* The most important set (the activities of the lowest priority
+     * number; 0: the rack has no activities), alone: its servers at power_w,
+     * everything else stopped. */
+    int top_priority;
+    int top_servers;
+    double top_w;
+    double top_runtime_s;  /* the reserves as placed */
+    double top_switched_s; /* and every reserve idle for it switched to it where it can */
     int nwarnings;
     char warnings[SIZING_MAX_WARNINGS][SIZING_WARNING_LEN];
 };
