@@ -19,11 +19,13 @@
 # Each upsmon is a secondary on one UPS, with POLLFREQ 1, HOSTSYNC 3 (how long a
 # secondary waits for a primary that never comes: rackpowerd is none) and
 # FINALDELAY 0, so that it runs SHUTDOWNCMD about 4 s after OB LB; its
-# SHUTDOWNCMD appends a line to DIR/NAME.shutdown (never shuts anything down)
-# and its NOTIFYCMD appends "TYPE UPS" lines (ONBATT, ONLINE, LOWBATT, FSD,
-# SHUTDOWN, COMMOK, COMMBAD, NOCOMM) to DIR/NAME.notify (upsmon 2.8.0 may run
-# it twice for one event: look for a line, do not count them). Having run
-# SHUTDOWNCMD, upsmon exits, as it would with its host going down.
+# SHUTDOWNCMD appends a line to DIR/mon-NAME/shutdown.log (never shuts anything
+# down; upsmon_shutdowns) and its NOTIFYCMD appends "TYPE UPS" lines (ONBATT,
+# ONLINE, LOWBATT, FSD, SHUTDOWN, COMMOK, COMMBAD, NOCOMM) to
+# DIR/mon-NAME/notify.log (upsmon_notes; upsmon 2.8.0 may run it twice for one
+# event: look for a line, do not count them). Having run SHUTDOWNCMD, upsmon
+# exits, as it would with its host going down. upsmon runs as nobody
+# (upsmon_start says why); upsd and the drivers as root.
 # Every process runs in the foreground, is tracked (lib.sh's cleanup kills it)
 # and keeps its files under DIR. /sbin/upsd and /sbin/upsmon are wrappers
 # that exit when /etc/nut/nut.conf says MODE=none: the binaries in /lib/nut
@@ -43,13 +45,6 @@ import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
-}
-
-# nut_env DIR CMD...: runs CMD with DIR's NUT paths.
-nut_env() {
-    lib_d="$1"
-    shift
-    NUT_CONFPATH="$lib_d/etc" NUT_STATEPATH="$lib_d/state" NUT_ALTPIDPATH="$lib_d/state" "$@"
 }
 
 # nut_dev_text STATUS CHARGE RUNTIME: a .dev file's lines (every variable each
@@ -104,33 +99,55 @@ nut_start() {
     printf 'MODE=netserver\n' >"$nut_dir/etc/nut.conf"
     printf 'LISTEN 127.0.0.1 %s\nSTATEPATH %s\nMAXAGE 15\n' "$nut_port" "$nut_dir/state" \
         >"$nut_dir/etc/upsd.conf"
-    (umask 077
-     printf '[rackpower]\n    password = %s\n    actions = SET\n' "$nut_rp_pass"
-     printf '[mon]\n    password = %s\n    upsmon secondary\n' "$nut_mon_pass") \
-        >"$nut_dir/etc/upsd.users"
+    {
+        printf '[rackpower]\n    password = %s\n    actions = SET\n' "$nut_rp_pass"
+        printf '[mon]\n    password = %s\n    upsmon secondary\n' "$nut_mon_pass"
+    } >"$nut_dir/etc/upsd.users"
+    chmod 0600 "$nut_dir/etc/upsd.users"
     (umask 077; printf '%s\n' "$nut_rp_pass" >"$nut_dir/rackpower.pass")
     for lib_u in $nut_upses; do
-        nut_env "$nut_dir" "$nut_bin/dummy-ups" -a "$lib_u" -u root -F \
-            >>"$nut_dir/dummy-$lib_u.log" 2>&1 &
-        track $!
-        nut_driver_pids="$nut_driver_pids $!"
+        nut_driver_start "$lib_u"
         log_show "dummy-ups-$lib_u" "$nut_dir/dummy-$lib_u.log"
-    done
-    for lib_u in $nut_upses; do
-        lib_i=0
-        until [ -S "$nut_dir/state/dummy-ups-$lib_u" ]; do
-            lib_i=$((lib_i + 1))
-            [ "$lib_i" -gt 200 ] && fail "dummy-ups $lib_u did not start within 20 s"
-            sleep 0.1
-        done
     done
     nut_upsd_up
 }
 
-# nut_upsd_up: starts upsd alone (after nut_upsd_down) and waits until it
-# serves every UPS.
+# nut_driver_start UPS: UPS's dummy-ups, from its .dev file; waits for its
+# socket. Its pid is kept in nut_driver_pids as UPS:PID.
+nut_driver_start() {
+    rm -f "$nut_dir/state/dummy-ups-$1"
+    # started as a simple command, not through a function: $! is then the
+    # process itself, which the cleanup can stop
+    NUT_CONFPATH="$nut_dir/etc" NUT_STATEPATH="$nut_dir/state" NUT_ALTPIDPATH="$nut_dir/state" \
+        "$nut_bin/dummy-ups" -a "$1" -u root -F >>"$nut_dir/dummy-$1.log" 2>&1 &
+    track $!
+    nut_driver_pids="$nut_driver_pids $1:$!"
+    lib_i=0
+    until [ -S "$nut_dir/state/dummy-ups-$1" ]; do
+        lib_i=$((lib_i + 1))
+        [ "$lib_i" -gt 200 ] && fail "dummy-ups $1 did not start within 20 s"
+        sleep 0.1
+    done
+}
+
+# nut_upsd_up: starts upsd (first, or again after nut_upsd_down) and waits
+# until it serves every UPS. Again, the drivers are started again too, from
+# their .dev files (what SET VAR gave them is lost, as when the UPS host
+# restarts): a dummy-ups 2.8.0 that outlived its upsd aborts at its first
+# write to the new one ("bit out of range 0 - FD_SETSIZE on fd_set").
 nut_upsd_up() {
-    nut_env "$nut_dir" "$nut_bin/upsd" -u root -F >>"$nut_dir/upsd.log" 2>&1 &
+    if [ -n "${nut_upsd_was:-}" ]; then
+        lib_old=$nut_driver_pids
+        nut_driver_pids=""
+        for nut_p in $lib_old; do # not lib_p: stop's untrack sets it
+            stop "${nut_p#*:}"
+            echo "=== started again with upsd" >>"$nut_dir/dummy-${nut_p%%:*}.log"
+            nut_driver_start "${nut_p%%:*}"
+        done
+    fi
+    nut_upsd_was=1
+    NUT_CONFPATH="$nut_dir/etc" NUT_STATEPATH="$nut_dir/state" NUT_ALTPIDPATH="$nut_dir/state" \
+        "$nut_bin/upsd" -u root -F >>"$nut_dir/upsd.log" 2>&1 &
     nut_upsd_pid=$!
     track "$nut_upsd_pid"
     log_show upsd "$nut_dir/upsd.log"
@@ -153,35 +170,46 @@ nut_upsd_down() {
     nut_upsd_pid=""
 }
 
+# nut_upsd_pause / nut_upsd_resume: upsd stopped (SIGSTOP) and let go on: it
+# takes connections and answers nothing, as a hung upsd or a host gone
+# silent behind a network that drops packets.
+nut_upsd_pause() { kill -STOP "$nut_upsd_pid"; }
+nut_upsd_resume() { kill -CONT "$nut_upsd_pid"; }
+
 # upsmon_start DIR NAME: a upsmon secondary on UPS NAME (the upsmon of server
 # NAME), logging to DIR/upsmon-NAME.log; waits until it has logged in to upsd.
-# Sets upsmon_pid (also kept for nut_stop).
+# Sets upsmon_pid (also kept for nut_stop). It runs as nobody: as root,
+# upsmon 2.8.0 keeps its pid in /run/nut/upsmon.pid whatever NUT_ALTPIDPATH
+# says, and a second one refuses to start ("A previous upsmon instance is
+# already running!"); as another user it cannot read that file and starts.
+# Its files are in DIR/mon-NAME, owned by nobody ($tmp and DIR are opened to
+# others for the search bit only, 0711, so that it can reach them).
 upsmon_start() {
     lib_m="$1/mon-$2"
     mkdir -p "$lib_m/etc" "$lib_m/state" || fail "cannot make $lib_m"
-    chmod 0700 "$lib_m/state"
-    cat >"$lib_m/notify.sh" <<EOF
-#!/bin/sh
-echo "\$NOTIFYTYPE \$UPSNAME" >>"$1/$2.notify"
-EOF
-    cat >"$lib_m/shutdown.sh" <<EOF
-#!/bin/sh
-echo "shutdown \$(date +%s)" >>"$1/$2.shutdown"
-EOF
+    chmod 0711 "$tmp" "$1" || fail "cannot open $1 to nobody"
+    printf '#!/bin/sh\necho "$NOTIFYTYPE $UPSNAME" >>"%s/notify.log"\n' "$lib_m" >"$lib_m/notify.sh"
+    printf '#!/bin/sh\necho "shutdown $(date +%%s)" >>"%s/shutdown.log"\n' "$lib_m" \
+        >"$lib_m/shutdown.sh"
     chmod 0755 "$lib_m/notify.sh" "$lib_m/shutdown.sh"
-    (umask 077
-     printf 'MONITOR %s@127.0.0.1:%s 1 mon %s secondary\n' "$2" "$nut_port" "$nut_mon_pass"
-     printf 'MINSUPPLIES 1\nPOLLFREQ 1\nPOLLFREQALERT 1\nHOSTSYNC 3\nDEADTIME 15\n'
-     printf 'FINALDELAY 0\nRBWARNTIME 43200\nNOCOMMWARNTIME 300\n'
-     printf 'POWERDOWNFLAG %s\n' "$lib_m/state/killpower"
-     printf 'SHUTDOWNCMD "%s"\nNOTIFYCMD "%s"\n' "$lib_m/shutdown.sh" "$lib_m/notify.sh"
-     for lib_n in ONLINE ONBATT LOWBATT FSD COMMOK COMMBAD SHUTDOWN NOCOMM; do
-         printf 'NOTIFYFLAG %s SYSLOG+EXEC\n' "$lib_n"
-     done) >"$lib_m/etc/upsmon.conf"
+    {
+        printf 'MONITOR %s@127.0.0.1:%s 1 mon %s secondary\n' "$2" "$nut_port" "$nut_mon_pass"
+        printf 'MINSUPPLIES 1\nPOLLFREQ 1\nPOLLFREQALERT 1\nHOSTSYNC 3\nDEADTIME 15\n'
+        printf 'FINALDELAY 0\nRBWARNTIME 43200\nNOCOMMWARNTIME 300\n'
+        printf 'POWERDOWNFLAG %s\n' "$lib_m/state/killpower"
+        printf 'SHUTDOWNCMD "%s"\nNOTIFYCMD "%s"\n' "$lib_m/shutdown.sh" "$lib_m/notify.sh"
+        for lib_n in ONLINE ONBATT LOWBATT FSD COMMOK COMMBAD SHUTDOWN NOCOMM; do
+            printf 'NOTIFYFLAG %s SYSLOG+EXEC\n' "$lib_n"
+        done
+    } >"$lib_m/etc/upsmon.conf"
     printf 'MODE=netclient\n' >"$lib_m/etc/nut.conf"
-    # -p: one process (no privileged parent and child), so that its pid is all
-    # there is to stop
-    nut_env "$lib_m" "$nut_bin/upsmon" -p -F >>"$1/upsmon-$2.log" 2>&1 &
+    chmod 0600 "$lib_m/etc/upsmon.conf"
+    chown -R nobody "$lib_m" || fail "cannot give $lib_m to nobody"
+    # -p: one process (no privileged parent and child), so that its pid is
+    # all there is to stop; setpriv execs it, so $! is upsmon itself
+    NUT_CONFPATH="$lib_m/etc" NUT_STATEPATH="$lib_m/state" NUT_ALTPIDPATH="$lib_m/state" \
+        setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        "$nut_bin/upsmon" -p -F >>"$1/upsmon-$2.log" 2>&1 &
     upsmon_pid=$!
     track "$upsmon_pid"
     nut_mon_pids="$nut_mon_pids $upsmon_pid"
@@ -197,9 +225,9 @@ EOF
 }
 
 # upsmon_shutdowns DIR NAME: the lines NAME's SHUTDOWNCMD wrote (none yet: empty).
-upsmon_shutdowns() { cat "$1/$2.shutdown" 2>/dev/null; }
+upsmon_shutdowns() { cat "$1/mon-$2/shutdown.log" 2>/dev/null; }
 # upsmon_notes DIR NAME: the NOTIFYTYPE lines of NAME's upsmon.
-upsmon_notes() { cat "$1/$2.notify" 2>/dev/null; }
+upsmon_notes() { cat "$1/mon-$2/notify.log" 2>/dev/null; }
 
 # nut_stop: stops every upsmon, upsd and every driver this file started.
 nut_stop() {
@@ -209,7 +237,7 @@ nut_stop() {
     nut_mon_pids=""
     nut_upsd_down
     for lib_p in $nut_driver_pids; do
-        stop "$lib_p"
+        stop "${lib_p#*:}"
     done
     nut_driver_pids=""
 }
