@@ -3,11 +3,13 @@
  * PSU or BBU answers over Modbus is any 16-bit words. The input is a header
  * (device, read plan policy) and then register images, one per read: each is
  * decoded field by field and whole (orv3_psu_decode / orv3_bbu_decode),
- * assessed, and fed to a monitor, with a failed read wherever a header bit
- * says so. Checked beyond "no crash": a device's level is the worst of its
- * causes, a monitor emits at most ORV3_MONITOR_MAX_EVENTS events per read,
- * milli-units agree with the float decoding, a read plan covers every wanted
- * field within the policy.
+ * assessed (a BBU also as a reserve: orv3_bbu_state), and fed to a monitor,
+ * with a failed read wherever a header bit says so. Checked beyond "no
+ * crash": a device's level is the worst of its causes, a monitor emits at
+ * most ORV3_MONITOR_MAX_EVENTS events per read, milli-units agree with the
+ * float decoding, a read plan covers every wanted field within the policy,
+ * a BBU's reserve figures stay in range and it never both charges and
+ * discharges.
  * Run: make fuzz (tests/fuzz/orv3 holds the seeds).
  */
 #include <math.h>
@@ -17,6 +19,18 @@
 #include <string.h>
 
 #include "orv3.h"
+
+/* A BBU's view as a reserve: figures in range whatever the registers say,
+ * and never both discharging and charging. */
+static void check_bbu_state(const struct orv3_bbu_telemetry *tm)
+{
+    struct orv3_bbu_state st;
+    orv3_bbu_state(tm, &st);
+    if (st.charge_pct < -1 || st.charge_pct > 100 || st.runtime_s < -1 ||
+        st.runtime_s > 65534LL * 60 || st.watts < -1 || (st.discharging && st.charging) ||
+        (!st.discharging && st.watts != 0))
+        __builtin_trap();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -119,6 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             struct orv3_bbu_telemetry tm;
             orv3_bbu_decode(image, &tm);
             check_assessment(orv3_bbu_assess(&tm));
+            check_bbu_state(&tm);
             n = orv3_monitor_feed_bbu(&m, now_ns, &tm, ev);
         } else {
             struct orv3_psu_telemetry tm;

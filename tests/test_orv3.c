@@ -532,6 +532,84 @@ static void test_bbu_flags_to_health(void **state)
     assert_int_equal(orv3_bbu_assess(&t).causes, ORV3_CAUSE_BIT(ORV3_C_BBU_PERM));
 }
 
+/* A discharging BBU as the daemon reads it for a reserve: its mode says so,
+ * its charge and run time (minutes) come from the registers, its watts from
+ * the shelf output power. */
+static void test_bbu_discharging_reads_as_a_reserve_on_battery(void **state)
+{
+    (void)state;
+    uint16_t img[ORV3_BBU_NREGS] = {0};
+    const struct orv3_field *f = orv3_bbu_fields;
+    orv3_encode_int(&f[ORV3_BBU_MODE], ORV3_MODE_DISCHARGE, img + 107);
+    orv3_encode_int(&f[ORV3_BBU_BATTERY_STATUS], ORV3_BATT_INITIALIZED | ORV3_BATT_DISCHARGING,
+                    img + 108);
+    orv3_encode_int(&f[ORV3_BBU_RSOC], 63, img + 126);
+    orv3_encode_int(&f[ORV3_BBU_RUN_TIME_TO_EMPTY], 7, img + 133);
+    orv3_encode_int(&f[ORV3_BBU_SHELF_POWER], 4200, img + 310);
+    struct orv3_bbu_telemetry t;
+    orv3_bbu_decode(img, &t);
+    struct orv3_bbu_state s;
+    orv3_bbu_state(&t, &s);
+    assert_true(s.discharging);
+    assert_false(s.charging);
+    assert_false(s.full || s.empty || s.fault);
+    assert_int_equal(s.charge_pct, 63);
+    assert_int_equal(s.runtime_s, 7 * 60);
+    assert_int_equal(s.watts, 4200);
+    /* no shelf power: battery voltage x discharge current (40.7 V x 12.5 A) */
+    orv3_encode_int(&f[ORV3_BBU_SHELF_POWER], 0, img + 310);
+    orv3_encode_int(&f[ORV3_BBU_VOLTAGE], 40700, img + 128);
+    orv3_encode_int(&f[ORV3_BBU_CURRENT], -12500, img + 129);
+    orv3_bbu_decode(img, &t);
+    orv3_bbu_state(&t, &s);
+    assert_int_equal(s.watts, 509);
+    /* neither: unknown, not 0 */
+    orv3_encode_int(&f[ORV3_BBU_CURRENT], 0, img + 129);
+    orv3_bbu_decode(img, &t);
+    orv3_bbu_state(&t, &s);
+    assert_int_equal(s.watts, -1);
+}
+
+/* On mains: charging or full, no run time (65535), no watts; the status bits
+ * that forbid a discharge make a fault, an end-of-life warning does not. */
+static void test_bbu_on_mains_charging_full_empty_and_faults(void **state)
+{
+    (void)state;
+    struct orv3_bbu_telemetry t;
+    memset(&t, 0, sizeof(t));
+    t.mode = ORV3_MODE_CHARGING;
+    t.rsoc_pct = 40;
+    t.run_time_to_empty_min = ORV3_BBU_NO_RUNTIME;
+    t.shelf_power_w = 300; /* a charging shelf's figure is not delivered power */
+    struct orv3_bbu_state s;
+    orv3_bbu_state(&t, &s);
+    assert_false(s.discharging);
+    assert_true(s.charging);
+    assert_int_equal(s.runtime_s, -1);
+    assert_int_equal(s.watts, 0);
+    t.mode = 0;
+    t.battery_status = ORV3_BATT_FULL;
+    t.rsoc_pct = 101; /* out of range: not believed */
+    orv3_bbu_state(&t, &s);
+    assert_true(s.full);
+    assert_false(s.charging);
+    assert_int_equal(s.charge_pct, -1);
+    t.battery_status = ORV3_BATT_DISCHARGING | ORV3_BATT_EMPTY;
+    t.mode = ORV3_MODE_CHARGING; /* contradictory: discharging wins */
+    orv3_bbu_state(&t, &s);
+    assert_true(s.discharging && s.empty);
+    assert_false(s.charging);
+    unsigned faults[] = {15, 13, 12, 11, 10};
+    for (size_t k = 0; k < sizeof(faults) / sizeof(*faults); k++) {
+        t.status = (uint16_t)(1u << faults[k]);
+        orv3_bbu_state(&t, &s);
+        assert_true(s.fault);
+    }
+    t.status = ORV3_BBU_EOL | ORV3_BBU_FAN_FAIL | ORV3_BBU_NO_CHARGE;
+    orv3_bbu_state(&t, &s);
+    assert_false(s.fault);
+}
+
 #define S(x) ((int64_t)(x)*1000000000LL)
 
 static void test_monitor_debounces_and_raises_once_per_episode(void **state)
@@ -733,6 +811,8 @@ int main(void)
         cmocka_unit_test(test_degraded_capacity_falls_back_to_the_fraction),
         cmocka_unit_test(test_worst_cause_wins_and_formats),
         cmocka_unit_test(test_bbu_flags_to_health),
+        cmocka_unit_test(test_bbu_discharging_reads_as_a_reserve_on_battery),
+        cmocka_unit_test(test_bbu_on_mains_charging_full_empty_and_faults),
         cmocka_unit_test(test_monitor_debounces_and_raises_once_per_episode),
         cmocka_unit_test(test_monitor_believes_a_failure_with_its_output_gone_at_once),
         cmocka_unit_test(test_monitor_flapping_alarm_never_raises),

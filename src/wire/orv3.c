@@ -478,6 +478,28 @@ void orv3_bbu_decode(const uint16_t *image, struct orv3_bbu_telemetry *t)
     t->clear_fault = (uint16_t)ival(f, ORV3_BBU_CLEAR_FAULT, image);
 }
 
+void orv3_bbu_state(const struct orv3_bbu_telemetry *t, struct orv3_bbu_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->discharging = (t->mode & ORV3_MODE_DISCHARGE) || (t->battery_status & ORV3_BATT_DISCHARGING);
+    s->charging = !s->discharging && (t->mode & ORV3_MODE_CHARGING);
+    s->full = t->battery_status & ORV3_BATT_FULL;
+    s->empty = t->battery_status & ORV3_BATT_EMPTY;
+    s->fault = t->status & ORV3_BBU_CANNOT_DISCHARGE;
+    s->charge_pct = t->rsoc_pct <= 100 ? t->rsoc_pct : -1;
+    s->runtime_s = t->run_time_to_empty_min == ORV3_BBU_NO_RUNTIME
+                       ? -1
+                       : (int64_t)t->run_time_to_empty_min * 60;
+    if (!s->discharging)
+        s->watts = 0;
+    else if (t->shelf_power_w > 0)
+        s->watts = t->shelf_power_w;
+    else if (t->current_ma < 0 && t->voltage_mv > 0) /* mV x mA = uW */
+        s->watts = ((int64_t)t->voltage_mv * -(int64_t)t->current_ma + 500000) / 1000000;
+    else
+        s->watts = -1;
+}
+
 /* ---- health ------------------------------------------------------------- */
 
 static const struct {

@@ -313,8 +313,24 @@ enum orv3_psu_alarm_reg {
 #define ORV3_BBU_AFE (1u << 3)
 #define ORV3_BBU_FUSE (3u << 1) /* 2..1 */
 #define ORV3_BBU_CHARGE_FET (1u << 0)
+/* What says a BBU cannot carry its bus now (docs/modbus.md, "BBUs"): discharge
+ * not allowed, temperature failure, pack over-current, cell or pack under-voltage. */
+#define ORV3_BBU_CANNOT_DISCHARGE                                                                  \
+    (ORV3_BBU_NO_DISCHARGE | ORV3_BBU_TEMP_FAIL | ORV3_BBU_PACK_OC | ORV3_BBU_CELL_UV |            \
+     ORV3_BBU_PACK_UV)
+/* BBU register 107, BBU mode */
+#define ORV3_MODE_SOH_TEST (1u << 3) /* state-of-health test */
+#define ORV3_MODE_DISCHARGE (1u << 1)
+#define ORV3_MODE_CHARGING (1u << 0)
 /* BBU register 108, battery status: 15..8 are alarms */
 #define ORV3_BATT_ALARMS 0xff00u
+#define ORV3_BATT_INITIALIZED (1u << 7)
+#define ORV3_BATT_DISCHARGING (1u << 6)
+#define ORV3_BATT_FULL (1u << 5)  /* fully charged */
+#define ORV3_BATT_EMPTY (1u << 4) /* fully discharged */
+/* Run time to empty (133, 134) while it does not discharge: the smart
+ * battery convention, "not discharging, no figure". */
+#define ORV3_BBU_NO_RUNTIME 65535
 
 /* ---- decoded readings (integer units) ----------------------------------- */
 
@@ -359,6 +375,23 @@ struct orv3_bbu_telemetry {
 /* Decode from a register image of at least ORV3_PSU_NREGS / ORV3_BBU_NREGS words. */
 void orv3_psu_decode(const uint16_t *image, struct orv3_psu_telemetry *t);
 void orv3_bbu_decode(const uint16_t *image, struct orv3_bbu_telemetry *t);
+
+/*
+ * What a BBU says of itself as a battery reserve (docs/modbus.md, "BBUs"),
+ * from its decoded registers. Figures the registers do not give are -1.
+ */
+struct orv3_bbu_state {
+    bool discharging;  /* mode 107.1 or battery status 108.6: it carries its bus */
+    bool charging;     /* mode 107.0 while not discharging */
+    bool full, empty;  /* battery status 108.5 fully charged, 108.4 fully discharged */
+    bool fault;        /* status 104: one of ORV3_BBU_CANNOT_DISCHARGE */
+    int charge_pct;    /* relative state of charge (126), 0..100; -1 above 100 */
+    int64_t runtime_s; /* run time to empty (133, minutes) in s; -1 for ORV3_BBU_NO_RUNTIME */
+    int64_t watts;     /* delivered now: shelf output power (310), else battery voltage x
+                        * discharge current (128, 129); 0 when not discharging; -1 when
+                        * discharging and neither says */
+};
+void orv3_bbu_state(const struct orv3_bbu_telemetry *t, struct orv3_bbu_state *s);
 
 /* ---- health ------------------------------------------------------------- */
 
