@@ -20,6 +20,7 @@ target_link_libraries(rackpower-sim PRIVATE rpsimdev rputil)
 rp_test(test_physics rpsimdev rpwire_orv3)
 rp_test(test_mbsrv rpsimdev)
 rp_test(test_simdevs rpsimdev)
+rp_test(test_simbbu rpsimdev rpwire_orv3)
 rp_test(test_uart rpsimdev)
 
 add_test(NAME sim_serve COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_serve.sh
@@ -30,6 +31,12 @@ set_tests_properties(sim_serve PROPERTIES TIMEOUT 180)
 add_test(NAME sim_pymodbus COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_pymodbus.sh
          $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})
 set_tests_properties(sim_pymodbus PROPERTIES TIMEOUT 120)
+
+# The BBUs' registers as mbpoll and pymodbus read them through a feed failure,
+# a fault, lost readings and the feed's return.
+add_test(NAME sim_bbu COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_bbu.sh
+         $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})
+set_tests_properties(sim_bbu PROPERTIES TIMEOUT 120)
 
 # The daemon's embedded rack against the physics: same draws, temperatures
 # and faults for the same seed and time.

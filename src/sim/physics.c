@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "flow.h"
+#include "outage.h"
 #include "rackmod.h"
 #include "splitmix.h"
 #include "grow.h"
@@ -25,6 +26,11 @@
 #define FAN_TAU_S 2.0
 #define WALK_PER_SQRT_S 0.1 /* utilisation random walk: spread of one step per sqrt(s) */
 #define STANDBY_MW 12000    /* a PSU with AC and no load */
+#define NS_PER_H 3.6e12
+#define EMPTY_WH 1e-9 /* a BBU with less than this left is empty */
+
+static void settle(struct phys *ph);
+static void readings(struct phys *ph, int64_t dt_ns, bool snap);
 
 void phys_event(struct phys *ph, enum phys_event_kind kind, int index, const char *fmt, ...)
 {
@@ -104,12 +110,135 @@ static void bus_names(const struct rack *r, uint32_t set, char *buf, size_t len)
             o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? "+" : "", r->buses[b]);
 }
 
+/* ---- BBUs ------------------------------------------------------------------ */
+
+int phys_bbu_bus(const struct phys *ph, int k)
+{
+    const struct rack *r = &ph->r;
+    if (k < 0 || k >= r->nreserves || r->reserves[k].kind != RACK_RESERVE_BBU)
+        return -1;
+    const struct rack_reserve *res = &r->reserves[k];
+    if (res->to_server >= 0)
+        return -1; /* directed to a server's input: not on a bus bar */
+    int b = res->to_bus >= 0 ? res->to_bus : res->at;
+    return b >= 0 && b < r->nbuses ? b : -1;
+}
+
+/* Whether BBU k can carry its bus now: energy left, no status bit that
+ * forbids a discharge, its bus bar not failed. */
+static bool bbu_able(const struct phys *ph, int k)
+{
+    int b = phys_bbu_bus(ph, k);
+    return b >= 0 && !ph->r.bus_failed[b] && ph->r.reserves[k].wh_left > EMPTY_WH &&
+           !(ph->bbu[k].status & ORV3_BBU_CANNOT_DISCHARGE);
+}
+
+/* Adds what the able BBUs deliver at most to their buses' capacity; whether
+ * any did. */
+static bool bbu_capacity(const struct phys *ph, int64_t cap_mw[RACK_MAX_BUSES])
+{
+    bool any = false;
+    for (int k = 0; k < ph->r.nreserves; k++)
+        if (bbu_able(ph, k) && ph->r.reserves[k].max_w > 0) {
+            cap_mw[phys_bbu_bus(ph, k)] += llround(ph->r.reserves[k].max_w * 1000);
+            any = true;
+        }
+    return any;
+}
+
+/* What each BBU delivers now: the load of its bus beyond what the PSUs there
+ * deliver, shared among the bus's able BBUs by max_w; and whether it charges. */
+static void bbu_flows(struct phys *ph)
+{
+    struct rack *r = &ph->r;
+    double max_on[RACK_MAX_BUSES] = {0};
+    for (int k = 0; k < r->nreserves; k++)
+        if (bbu_able(ph, k))
+            max_on[phys_bbu_bus(ph, k)] += r->reserves[k].max_w;
+    for (int k = 0; k < r->nreserves; k++) {
+        struct rack_reserve *res = &r->reserves[k];
+        struct phys_bbu *u = &ph->bbu[k];
+        if (res->kind != RACK_RESERVE_BBU)
+            continue;
+        int b = phys_bbu_bus(ph, k);
+        double w = 0;
+        if (bbu_able(ph, k) && max_on[b] > 0) {
+            double over = (double)(ph->bus_load_mw[b] - ph->bus_psu_mw[b]) / 1000;
+            if (over > 0)
+                w = fmin(over * res->max_w / max_on[b], res->max_w);
+        }
+        bool was = res->discharging;
+        res->watts = w;
+        res->discharging = w > 0;
+        u->charging = !res->discharging && b >= 0 && ph->bus_psu_mw[b] > 0 &&
+                      res->wh_left < res->energy_wh && !(u->status & ORV3_BBU_NO_CHARGE);
+        if (res->discharging && !was) {
+            u->cycles++;
+            phys_event(ph, PHYS_EV_BBU, k,
+                       "bbu %s carries bus %s: %.0f W (%.1f of %.1f Wh left, mains delivers %.0f W "
+                       "there)",
+                       res->id, r->buses[b], w, res->wh_left, res->energy_wh,
+                       (double)ph->bus_psu_mw[b] / 1000);
+        } else if (!res->discharging && was) {
+            phys_event(ph, PHYS_EV_BBU, k, "bbu %s stops discharging (%.1f of %.1f Wh left%s)",
+                       res->id, res->wh_left, res->energy_wh,
+                       res->wh_left <= EMPTY_WH                ? ", empty"
+                       : u->status & ORV3_BBU_CANNOT_DISCHARGE ? ", its status forbids it"
+                       : b >= 0 && r->bus_failed[b]            ? ", its bus failed"
+                                                               : ", mains carries the bus");
+        }
+    }
+}
+
+/* Energy over dt at the rates of the last settle: the shared cell model
+ * (outage_cell_w) while discharging, max_w / PHYS_BBU_CHARGE_DIV while charging. */
+static void bbu_energy(struct phys *ph, int64_t dt_ns)
+{
+    struct rack *r = &ph->r;
+    for (int k = 0; k < r->nreserves; k++) {
+        struct rack_reserve *res = &r->reserves[k];
+        if (res->kind != RACK_RESERVE_BBU || dt_ns <= 0)
+            continue;
+        double h = (double)dt_ns / NS_PER_H;
+        if (res->discharging) {
+            res->wh_left -= outage_cell_w(res, res->watts) * h;
+            if (res->wh_left <= EMPTY_WH) {
+                res->wh_left = 0;
+                phys_event(ph, PHYS_EV_BBU, k, "bbu %s is empty", res->id);
+            }
+        } else if (ph->bbu[k].charging) {
+            res->wh_left += res->max_w / PHYS_BBU_CHARGE_DIV * h;
+            if (res->wh_left >= res->energy_wh) {
+                res->wh_left = res->energy_wh;
+                phys_event(ph, PHYS_EV_BBU, k, "bbu %s is fully charged (%.1f Wh)", res->id,
+                           res->energy_wh);
+            }
+        }
+    }
+}
+
+int phys_bbu_fault(struct phys *ph, int k, uint16_t status, int64_t now_ns, const char *why)
+{
+    if (k < 0 || k >= ph->r.nreserves || ph->r.reserves[k].kind != RACK_RESERVE_BBU)
+        return -1;
+    phys_step(ph, now_ns);
+    uint16_t was = ph->bbu[k].status;
+    ph->bbu[k].status = status;
+    phys_event(ph, PHYS_EV_BBU, k, "%s: bbu %s status 0x%04x -> 0x%04x%s", why,
+               ph->r.reserves[k].id, was, status,
+               status & ORV3_BBU_CANNOT_DISCHARGE ? " (it cannot discharge)" : "");
+    settle(ph);
+    readings(ph, 0, false);
+    return 0;
+}
+
 /* Draws, loads over buses, brown-outs, each PSU's share. */
 static void settle(struct phys *ph)
 {
     struct rack *r = &ph->r;
     uint32_t alive = rack_alive_buses(r);
-    flow_bus_capacity(r, ph->bus_cap_mw);
+    flow_bus_capacity(r, ph->bus_psu_mw);
+    memcpy(ph->bus_cap_mw, ph->bus_psu_mw, sizeof(ph->bus_cap_mw));
 
     for (int i = 0; i < r->nservers; i++) {
         if (!ac_restart_due(ph, i))
@@ -152,8 +281,13 @@ static void settle(struct phys *ph)
             dem[cls[m]] += ph->srv[i].draw_mw;
         }
         uint32_t worst = 0;
+        /* Mains first: the BBUs take over only where the PSUs cannot carry
+         * the load (an ORv3 BBU starts when its bus sags, docs/sim-devices.md). */
+        memcpy(ph->bus_cap_mw, ph->bus_psu_mw, sizeof(ph->bus_cap_mw));
         double ratio =
             flow_spread(r->nbuses, ph->bus_cap_mw, nk, mask, dem, ph->bus_load_mw, &worst);
+        if (ratio > 1.0 && bbu_capacity(ph, ph->bus_cap_mw))
+            ratio = flow_spread(r->nbuses, ph->bus_cap_mw, nk, mask, dem, ph->bus_load_mw, &worst);
         if (ratio <= 1.0) {
             if (ph->overload_since_ns != NO_OVERLOAD && !browned)
                 phys_event(ph, PHYS_EV_NOTE, -1, "overload relieved after %.3f s",
@@ -188,14 +322,19 @@ static void settle(struct phys *ph)
         browned = true;
     }
 
+    /* the PSUs carry their bus's load up to what they deliver, the BBUs the rest */
     for (int i = 0; i < r->npsus; i++) {
         const struct rack_psu *q = &r->psus[i];
         int64_t c = rack_psu_capacity_mw(r, q);
         ph->psu[i].out_mw = 0;
-        if (c > 0 && ph->bus_cap_mw[q->bus] > 0)
-            ph->psu[i].out_mw = llround((double)ph->bus_load_mw[q->bus] * (double)c /
-                                        (double)ph->bus_cap_mw[q->bus]);
+        if (c > 0 && ph->bus_psu_mw[q->bus] > 0) {
+            int64_t load = ph->bus_load_mw[q->bus];
+            if (load > ph->bus_psu_mw[q->bus] && ph->bus_cap_mw[q->bus] > ph->bus_psu_mw[q->bus])
+                load = ph->bus_psu_mw[q->bus];
+            ph->psu[i].out_mw = llround((double)load * (double)c / (double)ph->bus_psu_mw[q->bus]);
+        }
     }
+    bbu_flows(ph);
 }
 
 /* Rectifier efficiency by load: 97.5 % near half load, 96.5 % at full. */
@@ -305,7 +444,8 @@ int phys_init(struct phys *ph, const struct rack *r, uint64_t seed, int64_t over
         return -1;
     ph->srv = calloc((size_t)r->nservers + 1, sizeof(*ph->srv));
     ph->psu = calloc((size_t)r->npsus + 1, sizeof(*ph->psu));
-    if (!ph->srv || !ph->psu) {
+    ph->bbu = calloc((size_t)r->nreserves + 1, sizeof(*ph->bbu));
+    if (!ph->srv || !ph->psu || !ph->bbu) {
         phys_free(ph);
         return -1;
     }
@@ -333,6 +473,7 @@ void phys_free(struct phys *ph)
     rack_free(&ph->r);
     free(ph->srv);
     free(ph->psu);
+    free(ph->bbu);
     free(ph->ev);
     memset(ph, 0, sizeof(*ph));
 }
@@ -365,6 +506,7 @@ void phys_step(struct phys *ph, int64_t now_ns)
             s->u = fmin(fmax(s->u, 0), 1);
         }
     }
+    bbu_energy(ph, dt);
     settle(ph);
     readings(ph, dt, false);
 }
@@ -381,6 +523,21 @@ int64_t phys_next_deadline(const struct phys *ph)
         const struct phys_server *s = &ph->srv[i];
         if (s->ac_lost && ph->r.servers[i].ac_restart && s->ac_lost_ns + PHYS_AC_RESTART_NS < d)
             d = s->ac_lost_ns + PHYS_AC_RESTART_NS;
+    }
+    /* a BBU running empty (its bus then browns out), or full */
+    for (int k = 0; k < ph->r.nreserves; k++) {
+        const struct rack_reserve *res = &ph->r.reserves[k];
+        if (res->kind != RACK_RESERVE_BBU)
+            continue;
+        double rate_w = res->discharging      ? outage_cell_w(res, res->watts)
+                        : ph->bbu[k].charging ? res->max_w / PHYS_BBU_CHARGE_DIV
+                                              : 0;
+        double wh = res->discharging ? res->wh_left : res->energy_wh - res->wh_left;
+        if (rate_w > 0) {
+            double at = (double)ph->now_ns + ceil(wh / rate_w * NS_PER_H);
+            if (at < (double)d)
+                d = (int64_t)at;
+        }
     }
     return d;
 }

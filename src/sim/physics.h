@@ -64,11 +64,22 @@ struct phys_psu {
     uint16_t settings[11];            /* registers 94..104 as last written */
 };
 
+/* A BBU reserve (rack reserve of kind bbu): its energy is the rack copy's
+ * wh_left, watts and discharging (struct rack_reserve); the rest is here. */
+#define PHYS_BBU_CHARGE_DIV 10 /* it recharges at max_w / 10 while its bus has mains */
+struct phys_bbu {
+    bool charging;
+    uint32_t cycles; /* discharges begun */
+    uint16_t status; /* register 104 as injected (phys_bbu_fault); a bit of
+                      * ORV3_BBU_CANNOT_DISCHARGE keeps it from carrying its bus */
+};
+
 enum phys_event_kind {
     PHYS_EV_NOTE,  /* a line for the log */
     PHYS_EV_ERROR, /* a refused input, for the log */
     PHYS_EV_PSU,   /* PSU index: its alarm registers changed */
     PHYS_EV_SLOT,  /* server index: the controller should read its slot (ask, removal, brown-out) */
+    PHYS_EV_BBU,   /* reserve index: a BBU began or ended a discharge, ran empty, is full */
 };
 
 #define PHYS_MSG_LEN 256
@@ -82,7 +93,10 @@ struct phys {
     struct rack r; /* copy: PSU health and switch positions, failed feeds and buses */
     struct phys_server *srv;
     struct phys_psu *psu;
-    int64_t bus_cap_mw[RACK_MAX_BUSES];  /* what the PSUs switched onto each bus deliver */
+    struct phys_bbu *bbu;                /* per rack reserve (used for kind bbu) */
+    int64_t bus_cap_mw[RACK_MAX_BUSES];  /* what the PSUs switched onto each bus deliver, and
+                                          * the BBUs while mains cannot carry the load */
+    int64_t bus_psu_mw[RACK_MAX_BUSES];  /* ... the PSUs alone */
     int64_t bus_load_mw[RACK_MAX_BUSES]; /* what each bus carries */
     int64_t overload_ns;                 /* how long an overload is carried before the brown-out */
     int64_t overload_since_ns;           /* INT64_MIN while there is none */
@@ -139,6 +153,18 @@ void phys_cap(struct phys *ph, int server, int64_t cap_mw, int64_t now_ns, const
 void phys_clear_ask(struct phys *ph, int server, int64_t now_ns, const char *why);
 /* The controller saw the losses of power latched in the slot: the latch goes back to 0. */
 void phys_clear_lost(struct phys *ph, int server, int64_t now_ns, const char *why);
+
+/*
+ * BBUs (docs/sim-devices.md "BBU"): a reserve of kind bbu carries the bus it
+ * is directed to (its own unless to_bus) when mains cannot carry the load
+ * there, up to max_w, while it has energy; it drains by outage_cell_w (the
+ * planner's energy model) and recharges at max_w / PHYS_BBU_CHARGE_DIV
+ * while a live PSU feeds its bus. phys_bbu_fault sets register 104's bits
+ * (0 clears them); -1 when reserve is not a BBU.
+ */
+int phys_bbu_fault(struct phys *ph, int reserve, uint16_t status, int64_t now_ns, const char *why);
+/* The bus a BBU carries (its own or the one it is directed to), or -1. */
+int phys_bbu_bus(const struct phys *ph, int reserve);
 
 /* Appends an event (the log line is printf-formatted). */
 void phys_event(struct phys *ph, enum phys_event_kind kind, int index, const char *fmt, ...)

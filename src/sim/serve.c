@@ -78,6 +78,10 @@ void serve_drain(struct serve *s)
             serve_say(s, "%s", e->msg);
             serve_alert_unit(s, simdevs_server_unit(&s->dev, e->index, NULL));
             break;
+        case PHYS_EV_BBU:
+            serve_say(s, "%s", e->msg);
+            serve_alert_unit(s, simdevs_bbu_unit(&s->dev, e->index));
+            break;
         }
     }
     ph->nev = 0;
@@ -104,6 +108,46 @@ int serve_apply_input(struct serve *s, const struct policy_input *in, const char
     return 0;
 }
 
+/* A timeline event, as the served hardware has it: mains_fail and
+ * mains_return fail and repair the feeds (the BBUs then carry their buses),
+ * reserve_lost and reserve_back silence a BBU's unit and make it answer
+ * again; outage start and end are a controller's matter (logged only). */
+static void apply_event(struct serve *s, const struct rackfile_event *e, const char *source,
+                        int64_t now)
+{
+    const struct rack *r = &s->ph.r;
+    switch (e->kind) {
+    case RACKFILE_EV_MAINS_FAIL:
+    case RACKFILE_EV_MAINS_RETURN: {
+        bool fail = e->kind == RACKFILE_EV_MAINS_FAIL;
+        for (int f = 0; f < r->nfeeds; f++) {
+            if ((e->index >= 0 && f != e->index) || r->feed_failed[f] == fail)
+                continue;
+            struct policy_input in = {.kind = fail ? POLICY_FEED_FAIL : POLICY_FEED_REPAIR,
+                                      .index = f};
+            serve_apply_input(s, &in, source, now);
+        }
+        break;
+    }
+    case RACKFILE_EV_RESERVE_LOST:
+    case RACKFILE_EV_RESERVE_BACK: {
+        bool lost = e->kind == RACKFILE_EV_RESERVE_LOST;
+        if (simdevs_bbu_silence(&s->dev, e->index, lost) == 0)
+            serve_say(s, "%s: reserve_%s %s: unit %d %s", source, lost ? "lost" : "back",
+                      r->reserves[e->index].id, simdevs_bbu_unit(&s->dev, e->index),
+                      lost ? "answers nothing now" : "answers again");
+        else
+            serve_say(s, "%s: reserve_%s %s: not a served BBU; nothing to do", source,
+                      lost ? "lost" : "back", r->reserves[e->index].id);
+        break;
+    }
+    default:
+        serve_say(s, "%s: outage %s: the controller's (nothing to do here)", source,
+                  e->kind == RACKFILE_EV_OUTAGE_START ? "start" : "end");
+        break;
+    }
+}
+
 static void play_steps(struct serve *s, int64_t now)
 {
     while (s->next_step < s->tl.nsteps && s->t0 + s->tl.steps[s->next_step].at_ns <= now) {
@@ -113,6 +157,8 @@ static void play_steps(struct serve *s, int64_t now)
                  (double)st->at_ns / 1e9);
         for (size_t j = 0; j < st->ninputs; j++)
             serve_apply_input(s, &st->inputs[j], source, now);
+        for (size_t j = 0; j < st->nevents; j++)
+            apply_event(s, &st->events[j], source, now);
     }
     if (s->tl.nsteps && s->next_step == s->tl.nsteps) {
         serve_say(s, "scenario: last step played; serving on");
@@ -173,6 +219,38 @@ static int map_input(const struct rack *from, const struct rack *to, struct poli
     return 0;
 }
 
+/* An event's feed or reserve of the scenario's rack in the served rack's indexes. */
+static int map_event(const struct rack *from, const struct rack *to, struct rackfile_event *e,
+                     int line, char *err, size_t errlen)
+{
+    const char *kind, *id;
+    int idx;
+    switch (e->kind) {
+    case RACKFILE_EV_MAINS_FAIL:
+    case RACKFILE_EV_MAINS_RETURN:
+        if (e->index < 0)
+            return 0; /* every feed */
+        kind = "feed";
+        id = from->feeds[e->index];
+        idx = rack_find_feed(to, id);
+        break;
+    case RACKFILE_EV_RESERVE_LOST:
+    case RACKFILE_EV_RESERVE_BACK:
+        kind = "reserve";
+        id = from->reserves[e->index].id;
+        idx = rack_find_reserve(to, id);
+        break;
+    default:
+        return 0;
+    }
+    if (idx < 0) {
+        snprintf(err, errlen, "line %d: %s '%s' is not in the served rack", line, kind, id);
+        return -1;
+    }
+    e->index = idx;
+    return 0;
+}
+
 static int load_scenario(struct serve *s, char *err, size_t errlen)
 {
     struct rack sr;
@@ -182,13 +260,20 @@ static int load_scenario(struct serve *s, char *err, size_t errlen)
         return -1;
     }
     int rc = 0;
-    for (size_t k = 0; k < s->tl.nsteps && rc == 0; k++)
+    for (size_t k = 0; k < s->tl.nsteps && rc == 0; k++) {
         for (size_t j = 0; j < s->tl.steps[k].ninputs && rc == 0; j++)
             if (map_input(&sr, &s->rack, &s->tl.steps[k].inputs[j], s->tl.steps[k].line, e,
                           sizeof(e))) {
                 snprintf(err, errlen, "%s: %s", s->o.scenario, e);
                 rc = -1;
             }
+        for (size_t j = 0; j < s->tl.steps[k].nevents && rc == 0; j++)
+            if (map_event(&sr, &s->rack, &s->tl.steps[k].events[j], s->tl.steps[k].line, e,
+                          sizeof(e))) {
+                snprintf(err, errlen, "%s: %s", s->o.scenario, e);
+                rc = -1;
+            }
+    }
     rack_free(&sr);
     return rc;
 }
@@ -392,6 +477,9 @@ static int start(struct serve *s, char *err, size_t errlen)
     if (s->dev.unserved_psus || s->dev.unserved_servers)
         serve_say(s, "not served (beyond the unit ids of rackmod.h): %d PSUs, %d servers",
                   s->dev.unserved_psus, s->dev.unserved_servers);
+    if (s->dev.unserved_bbus)
+        serve_say(s, "not served (beyond the %d ORv3 BBU unit ids): %d BBUs", ORV3_NBBU_UNITS,
+                  s->dev.unserved_bbus);
     if (s->o.tcp && serve_tcp_listen(s, err, errlen))
         return -1;
     if (s->o.control && (s->ctl_fd = serve_unix_listen(s->o.control, "--control", &s->ctl_path_ours,

@@ -61,6 +61,19 @@ static void ctl_status(struct serve *s, struct ctl_client *c)
                   (double)p->vout_mv / 1000, p->alarm[0], p->alarm[1], p->alarm[2], p->alarm[3],
                   p->alarm[4]);
     }
+    for (int k = 0; k < r->nreserves; k++) {
+        const struct rack_reserve *res = &r->reserves[k];
+        int unit = simdevs_bbu_unit(&s->dev, k);
+        if (!unit)
+            continue;
+        ctl_reply(c, "bbu %s unit %d bus %s %s %.3f of %.3f Wh out %.0f W status %04x%s", res->id,
+                  unit, phys_bbu_bus(ph, k) >= 0 ? r->buses[phys_bbu_bus(ph, k)] : "-",
+                  res->discharging      ? "discharging"
+                  : ph->bbu[k].charging ? "charging"
+                                        : "standby",
+                  res->wh_left, res->energy_wh, res->watts, ph->bbu[k].status,
+                  s->dev.silent[unit] ? " silent" : "");
+    }
     for (int i = 0; i < r->nservers; i++) {
         const struct phys_server *v = &ph->srv[i];
         int slot = 0, unit = simdevs_server_unit(&s->dev, i, &slot);
@@ -71,6 +84,62 @@ static void ctl_status(struct serve *s, struct ctl_client *c)
                   v->powered ? "on" : "off", (double)v->draw_mw / 1000, (double)v->cap_mw / 1000,
                   v->ask, v->changes, v->lost);
     }
+}
+
+/* The BBU's own lines (docs/sim-devices.md "BBU"): `reserve_lost ID...` and
+ * `reserve_back ID...` silence its unit and make it answer again (its
+ * readings lost, as the timeline's events say), `bbu_status ID VALUE` sets
+ * its status register (104; 0 clears). Whether line was one of them. */
+static bool ctl_bbu(struct serve *s, struct ctl_client *c, char *line, int64_t now)
+{
+    char *save = NULL, *word = strtok_r(line, " ", &save);
+    bool lost = word && !strcmp(word, "reserve_lost"), back = word && !strcmp(word, "reserve_back");
+    bool status = word && !strcmp(word, "bbu_status");
+    if (!lost && !back && !status)
+        return false;
+    const struct rack *r = &s->ph.r;
+    int ids[MAX_CTL_INPUTS], n = 0;
+    char *arg;
+    while ((arg = strtok_r(NULL, " ", &save)) && n < MAX_CTL_INPUTS) {
+        if (status && n == 1) {
+            char *end;
+            unsigned long v = strtoul(arg, &end, 0);
+            if (*end || end == arg || v > 0xffff) {
+                serve_say(s, "control: error: bbu_status: %.40s is not a 16-bit value", arg);
+                ctl_reply(c, "error: bbu_status: %.40s is not a 16-bit value", arg);
+                return true;
+            }
+            ids[n++] = (int)v;
+            continue;
+        }
+        int k = rack_find_reserve(r, arg);
+        if (k < 0 || !simdevs_bbu_unit(&s->dev, k)) {
+            serve_say(s, "control: error: %s: %.40s is not a served BBU (nothing changed)", word,
+                      arg);
+            ctl_reply(c, "error: %s: %.40s is not a served BBU", word, arg);
+            return true;
+        }
+        ids[n++] = k;
+    }
+    if (!n || (status && n != 2)) {
+        ctl_reply(c, "error: %s", status ? "usage: bbu_status BBU VALUE" : "expected BBU ids");
+        return true;
+    }
+    if (status) {
+        char why[64];
+        snprintf(why, sizeof(why), "control bbu_status");
+        phys_bbu_fault(&s->ph, ids[0], (uint16_t)ids[1], now, why);
+        serve_drain(s);
+    } else {
+        for (int i = 0; i < n; i++) {
+            simdevs_bbu_silence(&s->dev, ids[i], lost);
+            serve_say(s, "control: bbu %s (unit %d) %s", r->reserves[ids[i]].id,
+                      simdevs_bbu_unit(&s->dev, ids[i]),
+                      lost ? "answers nothing now (its readings are lost)" : "answers again");
+        }
+    }
+    ctl_reply(c, "ok");
+    return true;
 }
 
 static void ctl_line(struct serve *s, struct ctl_client *c, char *line, int64_t now)
@@ -94,10 +163,15 @@ static void ctl_line(struct serve *s, struct ctl_client *c, char *line, int64_t 
     if (strcmp(p, "help") == 0) {
         ctl_reply(c, "power_on|power_off|remove SERVER...; psu_fail|psu_repair PSU...; "
                      "psu_degrade PSU WATTS; bus_fail|bus_repair BUS...; "
-                     "feed_fail|feed_repair FEED...; report SERVER WATTS; status; help");
+                     "feed_fail|feed_repair FEED...; report SERVER WATTS; "
+                     "reserve_lost|reserve_back BBU...; bbu_status BBU VALUE; status; help");
         ctl_reply(c, "ok");
         return;
     }
+    char copy[CTL_LINE_MAX];
+    snprintf(copy, sizeof(copy), "%s", p);
+    if (ctl_bbu(s, c, copy, now))
+        return;
     struct policy_input in[MAX_CTL_INPUTS];
     size_t n = 0;
     char err[256];

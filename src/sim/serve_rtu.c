@@ -198,7 +198,7 @@ static void rtu_frame(struct serve *s, const uint8_t *f, size_t len, int64_t now
 {
     uint8_t unit = f[0];
     /* broadcasts (0) and units nobody serves get no answer, as on a real line */
-    if (unit == 0 || simdevs_kind(&s->dev, unit) == SIMDEVS_NONE)
+    if (unit == 0 || !simdevs_answers(&s->dev, unit))
         return;
     uint8_t rsp[MBSRV_RTU_MAX];
     s->dev.now_ns = now;

@@ -47,7 +47,7 @@ static void tcp_frame(struct serve *s, struct tcp_client *c, const uint8_t *f, s
     uint8_t unit = f[6];
     uint8_t rsp[7 + MBSRV_PDU_MAX];
     size_t n;
-    if (simdevs_kind(&s->dev, unit) == SIMDEVS_NONE) {
+    if (!simdevs_answers(&s->dev, unit)) {
         n = mbsrv_exception(f[7], MBSRV_EX_GATEWAY_TARGET, rsp + 7);
     } else {
         s->dev.now_ns = now;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outage.h"
 #include "rackmod.h"
 
 /* The ORv3 PSU registers are served from the one layout of src/wire/orv3.h. */
@@ -30,6 +31,18 @@ static void put_string(uint16_t *img, int field, const char *value)
 {
     const struct orv3_field *f = &orv3_psu_fields[field];
     orv3_encode_string(f, value, img + f->reg); /* too long is cut */
+}
+
+static void put_bbu(uint16_t *img, int field, int64_t value)
+{
+    const struct orv3_field *f = &orv3_bbu_fields[field];
+    orv3_encode_int(f, value, img + f->reg); /* out of range saturates */
+}
+
+static void put_bbu_string(uint16_t *img, int field, const char *value)
+{
+    const struct orv3_field *f = &orv3_bbu_fields[field];
+    orv3_encode_string(f, value, img + f->reg);
 }
 
 static void put_ext_int(uint16_t *img, int field, int64_t value)
@@ -71,7 +84,9 @@ int simdevs_init(struct simdevs *d, struct phys *ph, int baud)
     d->server_slot = calloc((size_t)r->nservers + 1, sizeof(int));
     d->settings = calloc((size_t)r->npsus + 1, sizeof(*d->settings));
     d->clock_set_ns = calloc((size_t)r->npsus + 1, sizeof(*d->clock_set_ns));
-    if (!d->slot_server || !d->server_unit || !d->server_slot || !d->settings || !d->clock_set_ns) {
+    d->reserve_unit = calloc((size_t)r->nreserves + 1, sizeof(*d->reserve_unit));
+    if (!d->slot_server || !d->server_unit || !d->server_slot || !d->settings || !d->clock_set_ns ||
+        !d->reserve_unit) {
         simdevs_free(d);
         return -1;
     }
@@ -93,6 +108,18 @@ int simdevs_init(struct simdevs *d, struct phys *ph, int baud)
          * the register is there (0 would read like a refused one). */
         put_ext_int(img, ORV3_PSU_VOUT_TIMER, SIMDEVS_VOUT_TIMER_DEFAULT);
         memcpy(d->settings[i], img + SIMDEVS_PSU_SETTINGS, sizeof(d->settings[i]));
+    }
+    for (int k = 0; k < r->nreserves; k++) {
+        if (r->reserves[k].kind != RACK_RESERVE_BBU)
+            continue;
+        if (d->nbbus >= ORV3_NBBU_UNITS) {
+            d->unserved_bbus++;
+            continue;
+        }
+        int unit = orv3_bbu_units[d->nbbus++];
+        d->kind[unit] = SIMDEVS_BBU;
+        d->index[unit] = k;
+        d->reserve_unit[k] = unit;
     }
     /* chassis modules: servers without a chassis first (unit 9), then 10 + c */
     int next = 0;
@@ -128,6 +155,8 @@ void simdevs_free(struct simdevs *d)
     free(d->server_slot);
     free(d->settings);
     free(d->clock_set_ns);
+    free(d->reserve_unit);
+    d->reserve_unit = NULL;
     d->slot_server = d->server_unit = d->server_slot = NULL;
     d->settings = NULL;
     d->clock_set_ns = NULL;
@@ -136,6 +165,25 @@ void simdevs_free(struct simdevs *d)
 enum simdevs_kind simdevs_kind(const struct simdevs *d, int unit)
 {
     return unit >= 0 && unit < 256 ? (enum simdevs_kind)d->kind[unit] : SIMDEVS_NONE;
+}
+
+bool simdevs_answers(const struct simdevs *d, int unit)
+{
+    return simdevs_kind(d, unit) != SIMDEVS_NONE && !d->silent[unit];
+}
+
+int simdevs_bbu_unit(const struct simdevs *d, int reserve)
+{
+    return reserve >= 0 && reserve < d->ph->r.nreserves ? d->reserve_unit[reserve] : 0;
+}
+
+int simdevs_bbu_silence(struct simdevs *d, int reserve, bool silent)
+{
+    int unit = simdevs_bbu_unit(d, reserve);
+    if (!unit)
+        return -1;
+    d->silent[unit] = silent;
+    return 0;
 }
 
 int simdevs_psu_unit(const struct simdevs *d, int psu)
@@ -167,6 +215,10 @@ void simdevs_describe(const struct simdevs *d, char *buf, size_t len)
         o += (size_t)snprintf(buf + o, len - o, "%s=%d ", r->psus[i].id, simdevs_psu_unit(d, i));
     if (o < len)
         o += (size_t)snprintf(buf + o, len - o, "switch=%d", RACKMOD_SWITCH_UNIT);
+    for (int unit = 0; unit < 256 && o < len; unit++)
+        if (d->kind[unit] == SIMDEVS_BBU)
+            o += (size_t)snprintf(buf + o, len - o, " %s=%d (bbu)", r->reserves[d->index[unit]].id,
+                                  unit);
     for (int unit = 0; unit < 256 && o < len; unit++)
         if (d->kind[unit] == SIMDEVS_CHASSIS)
             o += (size_t)snprintf(buf + o, len - o, " %s=%d (%d slots)",
@@ -219,6 +271,91 @@ void simdevs_psu_image(const struct simdevs *d, int psu, uint16_t img[SIMDEVS_PS
     put_ext_string(img, ORV3_PSU_FBL_REV, SIMDEVS_FBL_REV);
 }
 
+/*
+ * A BBU of 11 lithium cells in series (registers 109..119): each from 3.30 V
+ * empty to 4.15 V full, linear in the charge; its capacity in mAh at the
+ * nominal 3.7 V a cell. Currents are signed mA (negative: discharging) and
+ * saturate at -32768 mA: the shelf output power (310, W) is the figure that
+ * holds at shelf power. docs/sim-devices.md "BBU".
+ */
+#define BBU_CELLS 11
+#define BBU_CELL_EMPTY_MV 3300.0
+#define BBU_CELL_FULL_MV 4150.0
+#define BBU_CELL_NOMINAL_V 3.7
+#define BBU_CHARGE_CELL_MV 4200
+#define BBU_BUS_PSU_MV PHYS_VOUT_MV /* the bus while PSUs hold it */
+#define BBU_BUS_BBU_MV 48500        /* the bus while the BBU holds it: its take-over point */
+
+void simdevs_bbu_image(const struct simdevs *d, int k, uint16_t img[ORV3_BBU_NREGS])
+{
+    const struct phys *ph = d->ph;
+    const struct rack *r = &ph->r;
+    const struct rack_reserve *res = &r->reserves[k];
+    const struct phys_bbu *u = &ph->bbu[k];
+    char s[64];
+    memset(img, 0, ORV3_BBU_NREGS * sizeof(*img));
+    double soc = res->energy_wh > 0 ? fmin(fmax(res->wh_left / res->energy_wh, 0), 1) : 0;
+    double cell_mv = BBU_CELL_EMPTY_MV + (BBU_CELL_FULL_MV - BBU_CELL_EMPTY_MV) * soc;
+    double pack_mv = BBU_CELLS * cell_mv;
+    double full_mah = res->energy_wh / (BBU_CELLS * BBU_CELL_NOMINAL_V) * 1000;
+    double charge_w = u->charging ? res->max_w / PHYS_BBU_CHARGE_DIV : 0;
+    double cell_w = res->discharging ? outage_cell_w(res, res->watts) : 0;
+    double current_ma = res->discharging ? -cell_w / pack_mv * 1e6 : charge_w / pack_mv * 1e6;
+    int b = phys_bbu_bus(ph, k);
+    bool ac = b >= 0 && ph->bus_psu_mw[b] > 0;
+
+    put_bbu_string(img, ORV3_BBU_MANUFACTURER, "rackpower-sim");
+    put_bbu_string(img, ORV3_BBU_MODEL, "RPSIM-ORV3-BBU");
+    put_bbu_string(img, ORV3_BBU_MFG_DATE, "2024-01-15");
+    snprintf(s, sizeof(s), "RPSIM-%.0fWH", res->energy_wh);
+    put_bbu_string(img, ORV3_BBU_PART_NUMBER, s);
+    put_bbu_string(img, ORV3_BBU_FW_REV, "1.0.0");
+    snprintf(s, sizeof(s), "RPSIM-%s-%s", r->name, res->id);
+    put_bbu_string(img, ORV3_BBU_SERIAL, s);
+    put_bbu(img, ORV3_BBU_STATUS, u->status);
+    put_bbu(img, ORV3_BBU_MODE,
+            res->discharging ? ORV3_MODE_DISCHARGE
+            : u->charging    ? ORV3_MODE_CHARGING
+                             : 0);
+    put_bbu(img, ORV3_BBU_BATTERY_STATUS,
+            ORV3_BATT_INITIALIZED | (res->discharging ? ORV3_BATT_DISCHARGING : 0) |
+                (res->wh_left >= res->energy_wh ? ORV3_BATT_FULL : 0) |
+                (res->wh_left <= 0 ? ORV3_BATT_EMPTY : 0));
+    for (int c = 0; c < BBU_CELLS; c++)
+        put_bbu(img, ORV3_BBU_CELL1 + c, llround(cell_mv));
+    for (int t = 0; t < 4; t++)
+        put_bbu(img, ORV3_BBU_TEMP1 + t, res->discharging ? 30 : 25);
+    put_bbu(img, ORV3_BBU_RSOC, llround(soc * 100));
+    put_bbu(img, ORV3_BBU_ASOC, llround(soc * 100));
+    put_bbu(img, ORV3_BBU_VOLTAGE, llround(pack_mv));
+    put_bbu(img, ORV3_BBU_CURRENT, llround(current_ma));
+    put_bbu(img, ORV3_BBU_AVG_CURRENT, llround(current_ma));
+    put_bbu(img, ORV3_BBU_REMAINING_CAP, llround(full_mah * soc));
+    put_bbu(img, ORV3_BBU_FULL_CAP, llround(full_mah));
+    int64_t minutes = ORV3_BBU_NO_RUNTIME;
+    if (res->discharging) {
+        double rt = outage_runtime_s(res, res->wh_left, res->watts);
+        minutes =
+            isfinite(rt) ? (int64_t)fmin(rt / 60, ORV3_BBU_NO_RUNTIME - 1) : ORV3_BBU_NO_RUNTIME;
+    }
+    put_bbu(img, ORV3_BBU_RUN_TIME_TO_EMPTY, minutes);
+    put_bbu(img, ORV3_BBU_AVG_TIME_TO_EMPTY, minutes);
+    put_bbu(img, ORV3_BBU_CYCLE_COUNT, u->cycles);
+    put_bbu(img, ORV3_BBU_DESIGN_CAP, llround(full_mah));
+    put_bbu(img, ORV3_BBU_SOH, 100);
+    put_bbu(img, ORV3_BBU_CHARGE_CURRENT, llround(u->charging ? current_ma : 0));
+    put_bbu(img, ORV3_BBU_CHARGE_VOLTAGE, BBU_CELLS * BBU_CHARGE_CELL_MV);
+    put_bbu(img, ORV3_BBU_DISCHARGE_CURRENT, llround(res->discharging ? -current_ma : 0));
+    put_bbu(img, ORV3_BBU_BUS_VOLTAGE, ac ? BBU_BUS_PSU_MV : res->discharging ? BBU_BUS_BBU_MV : 0);
+    put_bbu(img, ORV3_BBU_TEMP_INLET, 25);
+    put_bbu(img, ORV3_BBU_TEMP_OUTLET, res->discharging || u->charging ? 28 : 25);
+    put_bbu(img, ORV3_BBU_FAN_RPM, res->discharging || u->charging ? 6000 : 3000);
+    put_bbu(img, ORV3_BBU_MAX_DISCHARGE_TIME,
+            res->max_w > 0 ? llround(res->energy_wh * 3600 / res->max_w) : 0);
+    put_bbu(img, ORV3_BBU_SHELF_POWER, llround(res->watts));
+    put_bbu(img, ORV3_BBU_PSU_AC_OK, ac ? 1 : 0);
+}
+
 /* ---- Modbus --------------------------------------------------------------- */
 
 static int chassis_server(const struct simdevs *d, int unit, int slot)
@@ -239,6 +376,9 @@ static const char *unit_name(const struct simdevs *d, int unit, char *buf, size_
     case SIMDEVS_CHASSIS:
         snprintf(buf, len, "unit %d (%s)", unit,
                  d->index[unit] < 0 ? "no chassis" : r->chassis[d->index[unit]]);
+        break;
+    case SIMDEVS_BBU:
+        snprintf(buf, len, "unit %d (%s)", unit, r->reserves[d->index[unit]].id);
         break;
     default:
         snprintf(buf, len, "unit %d", unit);
@@ -267,6 +407,7 @@ static int read_coils(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, uint8_
             bits[k] = d->ph->srv[chassis_server(d, unit, (int)(addr + k))].powered;
         return 0;
     case SIMDEVS_PSU:
+    case SIMDEVS_BBU:
         return MBSRV_EX_ILLEGAL_FUNCTION;
     default:
         return MBSRV_EX_GATEWAY_TARGET;
@@ -323,6 +464,14 @@ static int read_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, uint16_
             return MBSRV_EX_ILLEGAL_ADDRESS;
         uint16_t img[SIMDEVS_PSU_NREGS];
         simdevs_psu_image(d, d->index[unit], img);
+        memcpy(regs, img + addr, n * sizeof(*regs));
+        return 0;
+    }
+    case SIMDEVS_BBU: {
+        if ((uint32_t)addr + n > ORV3_BBU_NREGS)
+            return MBSRV_EX_ILLEGAL_ADDRESS;
+        uint16_t img[ORV3_BBU_NREGS];
+        simdevs_bbu_image(d, d->index[unit], img);
         memcpy(regs, img + addr, n * sizeof(*regs));
         return 0;
     }
@@ -559,6 +708,7 @@ static int write_coils(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const
         }
         return 0;
     case SIMDEVS_PSU:
+    case SIMDEVS_BBU:
         return MBSRV_EX_ILLEGAL_FUNCTION;
     default:
         return MBSRV_EX_GATEWAY_TARGET;
@@ -643,6 +793,19 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
         phys_event(ph, PHYS_EV_ERROR, -1, "write %s reg %u refused: read-only (write the coils)",
                    name, addr);
         return MBSRV_EX_ILLEGAL_ADDRESS;
+    case SIMDEVS_BBU: {
+        /* 313 clear fault: any value clears the status bits (104) set at serve time */
+        unsigned clear = orv3_bbu_fields[ORV3_BBU_CLEAR_FAULT].reg;
+        if (addr != clear || n != 1) {
+            phys_event(ph, PHYS_EV_ERROR, -1,
+                       "write %s regs %u..%u refused: only %u (clear fault) is writable", name,
+                       addr, addr + n - 1u, clear);
+            return MBSRV_EX_ILLEGAL_ADDRESS;
+        }
+        snprintf(why, sizeof(why), "write %s reg %u = %u", name, addr, regs[0]);
+        phys_bbu_fault(ph, d->index[unit], 0, d->now_ns, why);
+        return 0;
+    }
     default:
         return MBSRV_EX_GATEWAY_TARGET;
     }
@@ -661,6 +824,12 @@ static int ident(void *ctx, uint8_t unit, char *buf, size_t len)
     case SIMDEVS_SWITCH:
         snprintf(buf, len, "rackpower-sim switch module: %d PSUs, %d buses", d->npsus, r->nbuses);
         return 0;
+    case SIMDEVS_BBU: {
+        const struct rack_reserve *res = &r->reserves[d->index[unit]];
+        snprintf(buf, len, "rackpower-sim ORv3 BBU %s %.0f Wh %.0f W", res->id, res->energy_wh,
+                 res->max_w);
+        return 0;
+    }
     case SIMDEVS_CHASSIS:
         snprintf(buf, len, "rackpower-sim chassis %s: %d slots",
                  d->index[unit] < 0 ? "(no chassis)" : r->chassis[d->index[unit]], d->nslots[unit]);
