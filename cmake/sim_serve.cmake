@@ -46,3 +46,5 @@ rp_test(test_simdrv rpdriver rpphys)
 # the simulated modules (simdevs) served over TCP by the test itself.
 rp_test(test_mbfence rpdriver rpsimdev Threads::Threads)
 rp_test(test_devices_fence rpdaemon rpsimdev Threads::Threads)
+# The Modbus driver reading a served ORv3 BBU as a reserve (role: bbu).
+rp_test(test_bbu_driver rpdriver rpsimdev Threads::Threads)

@@ -3,7 +3,8 @@
  * physics, the devices of rackpower-sim serve) answered over Modbus TCP on
  * 127.0.0.1 by a thread of the test, so that real Modbus clients (the
  * engine, the driver, the device workers) can be tested against them.
- * setup/teardown per test; srv.port is the port. Static: include it once.
+ * setup/teardown per test; srv.port is the port. Static: include it once (the
+ * helpers a test may not use are inline, so that it need not).
  */
 #ifndef SIMDEVS_TCP_H
 #define SIMDEVS_TCP_H
@@ -20,6 +21,7 @@
 #include "driver_conf.h"
 #include "mbsrv.h"
 #include "physics.h"
+#include "rackmod.h"
 #include "rackfile.h"
 #include "simdevs.h"
 #include "simrack_fixture.h"
@@ -51,7 +53,10 @@ static void answer(int fd, uint8_t *buf, size_t *have)
         pthread_mutex_lock(&srv.mu);
         if (buf[7] == 0x10 && (buf[8] << 8 | buf[9]) == RACKMOD_FENCED_CMD)
             srv.fenced_writes++;
-        size_t r = mbsrv_handle(&simdevs_ops, &srv.d, buf[6], buf + 7, (size_t)n - 7, rsp + 7);
+        /* a unit that answers nothing (a silenced BBU): what a gateway says */
+        size_t r = simdevs_answers(&srv.d, buf[6])
+                       ? mbsrv_handle(&simdevs_ops, &srv.d, buf[6], buf + 7, (size_t)n - 7, rsp + 7)
+                       : mbsrv_exception(buf[7], MBSRV_EX_GATEWAY_TARGET, rsp + 7);
         pthread_mutex_unlock(&srv.mu);
         memcpy(rsp, buf, 4);
         rsp[4] = (uint8_t)((r + 1) >> 8);
@@ -101,9 +106,9 @@ static void *serve(void *arg)
     return NULL;
 }
 
-static int setup_rack(const char *rack_text)
+/* Serves srv.ph, made by the caller. */
+static int setup_served(void)
 {
-    simrack_phys(&srv.ph, rack_text);
     assert_int_equal(simdevs_init(&srv.d, &srv.ph, 0), 0);
     pthread_mutex_init(&srv.mu, NULL);
     srv.fenced_writes = 0;
@@ -117,6 +122,12 @@ static int setup_rack(const char *rack_text)
     srv.port = ntohs(a.sin_port);
     assert_int_equal(pthread_create(&srv.th, NULL, serve, NULL), 0);
     return 0;
+}
+
+static inline int setup_rack(const char *rack_text)
+{
+    simrack_phys(&srv.ph, rack_text);
+    return setup_served();
 }
 
 static int teardown(void **state)
@@ -134,8 +145,8 @@ static int teardown(void **state)
 /* Loads a daemon config: rack_text, then one modbus-tcp device at srv.port
  * and rest (its other keys, at least units:, and any top-level section after
  * it, such as node:). A config that does not load fails the test. */
-static void load_tcp_config(const char *rack_text, const char *rest, struct rack *r,
-                            struct rackfile_daemon *dc)
+static inline void load_tcp_config(const char *rack_text, const char *rest, struct rack *r,
+                                   struct rackfile_daemon *dc)
 {
     char text[2048], err[256];
     snprintf(text, sizeof(text),
@@ -150,7 +161,7 @@ static void load_tcp_config(const char *rack_text, const char *rest, struct rack
         fail_msg("%s", err);
 }
 
-static uint64_t owner(int unit)
+static inline uint64_t owner(int unit)
 {
     pthread_mutex_lock(&srv.mu);
     uint64_t e = simdevs_owner_epoch(&srv.d, unit);
@@ -158,7 +169,7 @@ static uint64_t owner(int unit)
     return e;
 }
 
-static bool powered(int server)
+static inline bool powered(int server)
 {
     pthread_mutex_lock(&srv.mu);
     bool on = srv.ph.srv[server].powered;

@@ -1120,15 +1120,54 @@ static void test_config_device_mistakes(void **state)
                                                         "'0'");
 }
 
+/* A BBU unit reads a reserve of kind bbu (role: bbu), and one device reads it. */
+#define BBU_RACK                                                                                   \
+    CONF_RACK "  reserves:\n"                                                                      \
+              "    - {id: bbu1, kind: bbu, bus: A, energy_wh: 1000, max_w: 15000}\n"               \
+              "    - {id: bat1, kind: server, server: db1, energy_wh: 50, max_w: 800}\n"
+#define BBU_TCP(units) BBU_RACK "devices:\n  - {kind: modbus-tcp, host: x, units: [" units "]}\n"
+
+static void test_config_bbu_unit_reads_a_bbu_reserve_once(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        load_config(BBU_TCP("{unit: 200, psu: ps1}, {unit: 64, role: bbu, reserve: bbu1}")), 0);
+    assert_int_equal(dc.devices[0].nunits, 2);
+    assert_int_equal(dc.devices[0].units[1].role, RACKFILE_UNIT_BBU);
+    assert_int_equal(dc.devices[0].units[1].reserve, 0);
+    assert_int_equal(dc.devices[0].units[1].unit, 64);
+    assert_int_equal(dc.devices[0].units[0].reserve, -1);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    expect_config_error(BBU_TCP("{unit: 64, reserve: bat1, role: bbu}"),
+                        "t.yaml:16:61: reserve: bat1 is a reserve of kind server; a BBU unit "
+                        "reads a reserve of kind bbu (a ups is read through kind: nut)");
+    expect_config_error(BBU_TCP("{unit: 64, reserve: bbu1, role: battery}"),
+                        "t.yaml:16:73: role: expected bbu (an ORv3 BBU, with reserve: ID), got "
+                        "'battery'");
+    expect_config_error(BBU_TCP("{unit: 64, reserve: bbu1, role: bbu}, "
+                                "{unit: 65, reserve: bbu1, role: bbu}"),
+                        "t.yaml:16:99: reserve: reserve 'bbu1' is already mapped at line 16 (a "
+                        "reserve is read by one device)");
+}
+
 static void test_config_unit_mistakes(void **state)
 {
     (void)state;
 #define TCP(units) DEV("{kind: modbus-tcp, host: x, units: [" units "]}")
-    expect_config_error(TCP("{unit: 1}"),
-                        "t.yaml:13:41: unit 1: expected one of psu, switches, chassis or servers");
+    expect_config_error(
+        TCP("{unit: 1}"),
+        "t.yaml:13:41: unit 1: expected one of psu, switches, chassis, servers or reserve");
     expect_config_error(TCP("{unit: 1, psu: ps1, switches: [ps2]}"),
-                        "t.yaml:13:61: switches: a unit is one of psu, switches, chassis or "
-                        "servers, and this one is already a psu");
+                        "t.yaml:13:61: switches: a unit is one of psu, switches, chassis, "
+                        "servers or reserve (a BBU), and this one is already a psu");
+    expect_config_error(TCP("{unit: 64, psu: ps1, role: bbu}"),
+                        "t.yaml:13:62: role: a BBU unit names its reserve (reserve: ID)");
+    expect_config_error(TCP("{unit: 64, reserve: bbu1}"),
+                        "t.yaml:13:52: reserve: a unit that reads a reserve says what it is "
+                        "(role: bbu)");
+    expect_config_error(TCP("{unit: 64, reserve: bbu1, role: bbu}"),
+                        "t.yaml:13:61: reserve: 'bbu1' is not a reserve of the rack");
     expect_config_error(TCP("{unit: 1, psu: ps1}, {unit: 1, psu: ps2}"),
                         "t.yaml:13:69: unit: 1 is used twice on this device (first at line 13)");
     expect_config_error(TCP("{unit: 0, psu: ps1}"),
@@ -1828,6 +1867,7 @@ int main(void)
         cmocka_unit_test_teardown(test_config_defaults_and_the_sim, teardown),
         cmocka_unit_test_teardown(test_only_daemon_configs_take_devices_and_api, teardown),
         cmocka_unit_test_teardown(test_config_device_mistakes, teardown),
+        cmocka_unit_test_teardown(test_config_bbu_unit_reads_a_bbu_reserve_once, teardown),
         cmocka_unit_test_teardown(test_config_unit_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_api_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_api_security_keys, teardown),

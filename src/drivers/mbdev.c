@@ -22,6 +22,12 @@
  *   report, a loss of power nobody ordered (the slot's LOST latch, or a
  *   granted slot read on before and off now) -> lost_power: never powered
  *   back to match the last decision (docs/daemon.md, "Lost power").
+ *   BBUs (`role: bbu, reserve: ID`): each read of one is a reserve reading
+ *   (orv3_bbu_state: on battery while it discharges, else online; low when
+ *   fully discharged; a fault when its status forbids a discharge; its charge,
+ *   run time and watts); once it stops answering (its monitor's comm loss, or
+ *   dormant) it is reported unread at every poll until it answers again.
+ *   No policy input: what a reading means in an outage is the engine's.
  */
 #include "mbdev.h"
 
@@ -53,16 +59,20 @@ struct mbdev {
     int64_t poll_ns;
     int nbuses;
     int npsus, nservers;
-    struct where *psu_dev;          /* per rack psu: its ORv3 device (item unused) */
-    struct where *psu_switch;       /* per rack psu: the switch module and its coil index */
-    struct where *server;           /* per rack server: chassis module and slot */
-    int *dev_psu;                   /* per engine device: the rack psu of an ORv3 PSU, else -1 */
-    enum mbdrv_kind *kinds;         /* per engine device */
-    int *dev_items;                 /* per engine device: offset into items */
-    int *items;                     /* rack indices of switch and chassis items, per device */
-    int64_t *rated_mw;              /* per rack psu */
-    int64_t *power_mw;              /* per rack server: what it asks for */
-    enum orv3_health *health;       /* per rack psu: the monitor's belief */
+    struct where *psu_dev;    /* per rack psu: its ORv3 device (item unused) */
+    struct where *psu_switch; /* per rack psu: the switch module and its coil index */
+    struct where *server;     /* per rack server: chassis module and slot */
+    int *dev_psu;             /* per engine device: the rack psu of an ORv3 PSU, else -1 */
+    int *dev_reserve;         /* per engine device: the rack reserve of a BBU, else -1 */
+    struct orv3_bbu_telemetry *bbu_tel; /* per engine device: a BBU's last read */
+    bool *bbu_fresh;                    /* per engine device: a BBU read in this poll */
+    bool *bbu_lost;                     /* per engine device: a BBU that stopped answering */
+    enum mbdrv_kind *kinds;             /* per engine device */
+    int *dev_items;                     /* per engine device: offset into items */
+    int *items;                         /* rack indices of switch and chassis items, per device */
+    int64_t *rated_mw;                  /* per rack psu */
+    int64_t *power_mw;                  /* per rack server: what it asks for */
+    enum orv3_health *health;           /* per rack psu: the monitor's belief */
     int *told;                      /* per rack psu: the health last told the policy (told_of), or
                                      * TOLD_UNKNOWN */
     bool *unknown;                  /* per rack psu: not readable now (reported unknown) */
@@ -407,11 +417,73 @@ static void lost_power(struct mbdev *m, int server, const struct mbdrv_slot *s, 
                                  m->server_unit[server]);
 }
 
+/* A BBU's events: its reads, and its answering or not. */
+static void on_bbu(struct mbdev *m, int dev, const struct mbdrv_event *ev)
+{
+    switch (ev->kind) {
+    case MBDRV_EV_BBU:
+        m->bbu_tel[dev] = ev->u.bbu;
+        m->bbu_fresh[dev] = true;
+        m->bbu_lost[dev] = false;
+        break;
+    case MBDRV_EV_HEALTH:
+        if (ev->u.health.kind == ORV3_EV_COMM_LOST)
+            m->bbu_lost[dev] = true;
+        else if (ev->u.health.kind == ORV3_EV_COMM_BACK)
+            m->bbu_lost[dev] = false;
+        break;
+    case MBDRV_EV_DEVICE:
+        if (ev->u.dev.to == MBDRV_DORMANT)
+            m->bbu_lost[dev] = true;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Each BBU read in this poll as a reserve reading; one that stopped answering
+ * as unread (its figures withdrawn), every poll until it answers. */
+static void report_bbus(struct mbdev *m, struct driver_report *out)
+{
+    for (int dev = 0; dev < mbdrv_device_count(m->bus); dev++) {
+        int k = m->dev_reserve[dev];
+        if (k < 0)
+            continue;
+        struct driver_reserve_reading x = {
+            .reserve = k, .charge_pct = -1, .runtime_s = -1, .watts = -1};
+        const struct orv3_bbu_telemetry *t = &m->bbu_tel[dev];
+        int unit = mbdrv_device_unit(m->bus, dev);
+        if (m->bbu_fresh[dev]) {
+            struct orv3_bbu_state st;
+            orv3_bbu_state(t, &st);
+            x.flags = st.discharging ? DRIVER_RES_ON_BATTERY : DRIVER_RES_ONLINE;
+            x.flags |= (st.charging ? DRIVER_RES_CHARGING : 0) | (st.empty ? DRIVER_RES_LOW : 0) |
+                       (st.fault ? DRIVER_RES_FAULT : 0);
+            x.charge_pct = st.charge_pct;
+            x.runtime_s = st.runtime_s;
+            x.watts = st.watts >= 0 ? (double)st.watts : -1;
+            snprintf(x.status, sizeof(x.status), "unit %d: 104=%04x 107=%04x 108=%04x", unit,
+                     t->status, t->mode, t->battery_status);
+        } else if (m->bbu_lost[dev]) {
+            x.unread = true;
+            snprintf(x.status, sizeof(x.status), "unit %d: not answering", unit);
+        } else {
+            continue; /* not due in this poll: its last reading stands */
+        }
+        m->bbu_fresh[dev] = false;
+        (void)driver_report_reserve(out, &x); /* out of memory: the next poll reports again */
+    }
+}
+
 static void sink(void *ctx, const struct mbdrv_event *ev)
 {
     struct mbdev *m = ctx;
     if (!m->out || ev->device < 0)
         return;
+    if (m->dev_reserve[ev->device] >= 0) {
+        on_bbu(m, ev->device, ev);
+        return;
+    }
     int psu = m->dev_psu[ev->device];
     if (psu >= 0) {
         on_psu(m, psu, ev);
@@ -488,6 +560,10 @@ static void mbdev_close(void *inst)
     free(m->psu_switch);
     free(m->server);
     free(m->dev_psu);
+    free(m->dev_reserve);
+    free(m->bbu_tel);
+    free(m->bbu_fresh);
+    free(m->bbu_lost);
     free(m->kinds);
     free(m->dev_items);
     free(m->items);
@@ -566,14 +642,15 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
         c.kind = MBDRV_SIM_CHASSIS;
         c.count = (int)u->items.n;
         break;
-    case RACKFILE_UNIT_BBU: /* the BBU registers: docs/outage.md (not read yet) */
-        snprintf(err, errlen, "unit %d: BBUs are not read yet", u->unit);
-        return -1;
+    case RACKFILE_UNIT_BBU: /* the BBU registers: a reserve's readings */
+        c.kind = MBDRV_ORV3_BBU;
+        break;
     }
     int dev = mbdrv_add_device(m->bus, &c, err, errlen);
     if (dev < 0)
         return -1;
     m->dev_psu[dev] = u->role == RACKFILE_UNIT_PSU ? u->psu : -1;
+    m->dev_reserve[dev] = u->role == RACKFILE_UNIT_BBU ? u->reserve : -1;
     m->kinds[dev] = c.kind;
     m->dev_items[dev] = *nitems;
     for (size_t k = 0; k < u->items.n; k++) {
@@ -685,6 +762,10 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->psu_switch = malloc(np * sizeof(*m->psu_switch));
     m->server = malloc(ns * sizeof(*m->server));
     m->dev_psu = malloc(nu * sizeof(*m->dev_psu));
+    m->dev_reserve = malloc(nu * sizeof(*m->dev_reserve));
+    m->bbu_tel = calloc(nu, sizeof(*m->bbu_tel));
+    m->bbu_fresh = calloc(nu, sizeof(*m->bbu_fresh));
+    m->bbu_lost = calloc(nu, sizeof(*m->bbu_lost));
     m->kinds = malloc(nu * sizeof(*m->kinds));
     m->dev_items = malloc(nu * sizeof(*m->dev_items));
     m->items = malloc(nitems * sizeof(*m->items));
@@ -723,7 +804,8 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
         !m->items || !m->rated_mw || !m->health || !m->unknown || !m->power_mw || !m->want_power ||
         !m->want_cap_mw || !m->want_bus || !m->want_open || !m->open_from || !m->fix_server ||
         !m->fix_psu || !m->check_power || !m->clear_lost || !m->server_unit || !m->decided_srv ||
-        !m->decided_psu || !feed_state_ok(m)) {
+        !m->decided_psu || !m->dev_reserve || !m->bbu_tel || !m->bbu_fresh || !m->bbu_lost ||
+        !feed_state_ok(m)) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
         return NULL;
@@ -812,6 +894,7 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
         out->fenced_by = mbdrv_fenced_by(m->bus);
     }
     report_read(m, now, out);
+    report_bbus(m, out);
     /* the counters for the operator; devices that stopped answering: the
      * worker logs it once, the operator sees the device down */
     int ndown = 0;

@@ -1,7 +1,8 @@
 /*
  * mbdev_conf.c - the keys of `kind: modbus-tcp` and `kind: modbus-rtu` entries
  * of devices: (docs/daemon.md) and of their units, the Modbus devices of
- * mbdev.c: which unit id is a PSU, the switch module or a chassis module.
+ * mbdev.c: which unit id is a PSU, the switch module, a chassis module or a
+ * BBU (`role: bbu, reserve: ID`, docs/outage.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 #define DEV(m) offsetof(struct rackfile_device, m)
 #define UNIT(m) offsetof(struct rackfile_unit, m)
 
-static conf_setter set_units, set_baud;
+static conf_setter set_units, set_baud, set_role, set_reserve;
 
 static const char *const parity_words[] = {"none", "even", "odd", NULL};
 _Static_assert(sizeof(enum rackfile_parity) == sizeof(int), "enum stored as int");
@@ -53,8 +54,9 @@ static const struct conf_table rtu_table = {
     .what = "modbus-rtu device", .f = rtu_fields, .n = LEN(rtu_fields)};
 
 /* After `unit`, exactly one role key, in enum rackfile_unit_role order
- * (servers is the other way to name a chassis module's slots). */
-enum { UNIT_UNIT, UNIT_PSU, UNIT_SWITCHES, UNIT_CHASSIS, UNIT_SERVERS };
+ * (servers is the other way to name a chassis module's slots); a BBU's
+ * reserve comes with `role: bbu`, as the design of issue 10 writes it. */
+enum { UNIT_UNIT, UNIT_PSU, UNIT_SWITCHES, UNIT_CHASSIS, UNIT_SERVERS, UNIT_RESERVE, UNIT_ROLE };
 static const struct conf_field unit_fields[] = {
     [UNIT_UNIT] = {"unit", conf_set_int, .required = true, .off = UNIT(unit), .min = 1, .max = 247},
     [UNIT_PSU] = {"psu", rackfile_set_ref, .off = UNIT(psu), .ref = CONF_REF_PSU},
@@ -63,6 +65,8 @@ static const struct conf_field unit_fields[] = {
     [UNIT_CHASSIS] = {"chassis", rackfile_set_ref, .off = UNIT(chassis), .ref = CONF_REF_CHASSIS},
     [UNIT_SERVERS] = {"servers", rackfile_set_ids, .off = UNIT(items), .min = 1,
                       .ref = CONF_REF_SERVER},
+    [UNIT_RESERVE] = {"reserve", set_reserve, .off = UNIT(reserve)},
+    [UNIT_ROLE] = {"role", set_role},
 };
 static const struct conf_table unit_table = {
     .what = "unit", .f = unit_fields, .n = LEN(unit_fields)};
@@ -91,38 +95,75 @@ static int set_baud(struct conf_ctx *c, const struct conf_field *f, const yaml_n
     return conf_fail(c, v, "%s: expected one of %s, got %s", f->key, words, conf_show(c, v));
 }
 
+/* role: bbu, the one word (the other roles are named by their keys). */
+static int set_role(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v, void *obj)
+{
+    (void)obj;
+    const char *s = conf_str(v);
+    if (s && v->data.scalar.length == 3 && !strcmp(s, "bbu"))
+        return 0;
+    return conf_fail(c, v, "%s: expected bbu (an ORv3 BBU, with reserve: ID), got %s", f->key,
+                     conf_show(c, v));
+}
+
+/* A reserve of kind bbu, by id. */
+static int set_reserve(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                       void *obj)
+{
+    const char *s = conf_str(v);
+    int k = s ? rack_find_reserve(c->r, s) : -1;
+    if (k < 0)
+        return conf_fail(c, v, "%s: %s is not a reserve of the rack", f->key, conf_show(c, v));
+    if (c->r->reserves[k].kind != RACK_RESERVE_BBU)
+        return conf_fail(c, v,
+                         "%s: %s is a reserve of kind %s; a BBU unit reads a reserve of kind bbu "
+                         "(a ups is read through kind: nut)",
+                         f->key, c->r->reserves[k].id,
+                         rack_reserve_kind_name(c->r->reserves[k].kind));
+    *(int *)conf_at(obj, f) = k;
+    return 0;
+}
+
 static int parse_unit(struct conf_ctx *c, const yaml_node_t *map, struct rackfile_unit *u)
 {
     const yaml_node_t *keys[CONF_MAX_FIELDS], *vals[CONF_MAX_FIELDS];
     const struct rack *r = c->r;
-    u->psu = u->chassis = -1;
+    u->psu = u->chassis = u->reserve = -1;
     u->line = (int)conf_line(map);
     /* One role per unit, checked before any list is stored. */
     if (conf_collect(c, map, &unit_table, keys, vals))
         return -1;
     size_t role = 0;
-    for (size_t i = UNIT_PSU; i < unit_table.n; i++) {
+    for (size_t i = UNIT_PSU; i <= UNIT_RESERVE; i++) {
         if (!vals[i])
             continue;
         if (role)
             return conf_fail(
                 c, keys[i],
-                "%s: a unit is one of psu, switches, chassis or servers, and this one is "
-                "already a %s",
+                "%s: a unit is one of psu, switches, chassis, servers or reserve (a BBU), and "
+                "this one is already a %s",
                 unit_fields[i].key, unit_fields[role].key);
         role = i;
     }
+    if (vals[UNIT_ROLE] && role != UNIT_RESERVE)
+        return conf_fail(c, keys[UNIT_ROLE], "role: a BBU unit names its reserve (reserve: ID)");
+    if (role == UNIT_RESERVE && !vals[UNIT_ROLE])
+        return conf_fail(c, keys[UNIT_RESERVE],
+                         "reserve: a unit that reads a reserve says what it is (role: bbu)");
     if (conf_parse_map(c, map, &unit_table, u, vals))
         return -1;
     if (!role)
-        return conf_fail(c, map, "unit %d: expected one of psu, switches, chassis or servers",
-                         u->unit);
+        return conf_fail(
+            c, map, "unit %d: expected one of psu, switches, chassis, servers or reserve", u->unit);
     u->role = role == UNIT_PSU        ? RACKFILE_UNIT_PSU
               : role == UNIT_SWITCHES ? RACKFILE_UNIT_SWITCH
+              : role == UNIT_RESERVE  ? RACKFILE_UNIT_BBU
                                       : RACKFILE_UNIT_CHASSIS;
     const char *key = unit_fields[role].key;
     if (role == UNIT_PSU)
         return daemonconf_claim(c, DAEMONCONF_READ_PSU, u->psu, u->line, vals[role], key);
+    if (role == UNIT_RESERVE)
+        return daemonconf_claim(c, DAEMONCONF_READ_RESERVE, u->reserve, u->line, vals[role], key);
     if (role == UNIT_CHASSIS) { /* its slots: the chassis' servers in rack order */
         size_t n = 0;
         for (int i = 0; i < r->nservers; i++)
