@@ -1798,6 +1798,124 @@ static void test_power_off_ends_a_back_off(void **state)
     done(&f);
 }
 
+/* ---- outages (docs/outage.md) ------------------------------------------- */
+
+static void test_outage_stop_sheds_and_holds_the_server_until_released(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 800, 0, 1, BA);
+    int web = add_server(&f, "web", 800, 0, 2, BA);
+    int low = add_server(&f, "low", 800, 0, 3, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_POWER_ON, web, 0);
+    in(&f, POLICY_OUTAGE_STOP, web, 10);
+    assert_int_equal(st(&f, web), RACK_SRV_SHED);
+    assert_true(f.r.servers[web].held);
+    assert_int_equal(f.r.servers[web].alloc_mw, 0);
+    const struct policy_action *s = find(&f, POLICY_ACT_SHED, web);
+    assert_non_null(s);
+    assert_non_null(strstr(s->reason, "outage plan: web stopped (held until mains is back)"));
+    /* never restored while held, however long the rack is stable */
+    in(&f, POLICY_TICK, 0, 1000);
+    assert_int_equal(st(&f, web), RACK_SRV_SHED);
+    assert_int_equal(count(&f, POLICY_ACT_RESTORE), 0);
+    /* it keeps its place: a less important request waits behind it */
+    in(&f, POLICY_POWER_ON, low, 1001);
+    assert_int_equal(st(&f, low), RACK_SRV_WAITING);
+    assert_non_null(strstr(find(&f, POLICY_ACT_WAIT, low)->reason, "web (priority 2, shed)"));
+    /* released: the restore rules bring it back; low still does not fit */
+    in(&f, POLICY_OUTAGE_RELEASE, web, 1002);
+    assert_false(f.r.servers[web].held);
+    assert_int_equal(st(&f, web), RACK_SRV_ON);
+    assert_non_null(find(&f, POLICY_ACT_RESTORE, web));
+    assert_int_equal(st(&f, low), RACK_SRV_WAITING);
+    /* a second release, or one of a server never held, changes nothing */
+    in(&f, POLICY_OUTAGE_RELEASE, web, 1003);
+    assert_non_null(find(&f, POLICY_ACT_IGNORED, web));
+    assert_int_equal(st(&f, web), RACK_SRV_ON);
+    done(&f);
+}
+
+static void test_held_server_power_on_waits_until_released(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 800, 0, 1, BA);
+    rack_end(&f);
+    in(&f, POLICY_OUTAGE_STOP, db, 1); /* off: nothing to shed, but held */
+    assert_int_equal(st(&f, db), RACK_SRV_OFF);
+    assert_true(f.r.servers[db].held);
+    assert_non_null(find(&f, POLICY_ACT_IGNORED, db));
+    in(&f, POLICY_POWER_ON, db, 2);
+    assert_int_equal(st(&f, db), RACK_SRV_WAITING);
+    const struct policy_action *w = find(&f, POLICY_ACT_WAIT, db);
+    assert_non_null(w);
+    assert_non_null(strstr(w->reason, "held until mains is back"));
+    in(&f, POLICY_OUTAGE_RELEASE, db, 3);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_non_null(find(&f, POLICY_ACT_GRANT, db));
+    done(&f);
+}
+
+/* Released together, held servers come back most important first, as far
+ * as they fit; the others keep their place. */
+static void test_released_servers_come_back_most_important_first(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 2000, 0, BA, 0, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 800, 0, 3, BA);
+    int b = add_server(&f, "b", 800, 0, 1, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 0);
+    in(&f, POLICY_POWER_ON, b, 0);
+    in(&f, POLICY_OUTAGE_STOP, a, 1);
+    in(&f, POLICY_OUTAGE_STOP, b, 1);
+    degrade(&f, 0, 1000, 2); /* room for one of them */
+    struct policy_input rel[] = {{.kind = POLICY_OUTAGE_RELEASE, .index = a},
+                                 {.kind = POLICY_OUTAGE_RELEASE, .index = b}};
+    char err[128];
+    policy_actions_clear(&f.a);
+    assert_int_equal(policy_handle_many(f.p, &f.r, rel, 2, 100000000000LL, &f.a, err, sizeof(err)),
+                     0);
+    assert_int_equal(st(&f, b), RACK_SRV_ON);
+    assert_int_equal(st(&f, a), RACK_SRV_SHED);
+    assert_false(f.r.servers[a].held);
+    assert_true(policy_could_come_back(f.p, &f.r, a) == false);
+    done(&f);
+}
+
+/* After an outage plan moves work, the servers' priorities change: the
+ * policy's order follows once told (policy_resort). */
+static void test_resort_follows_changed_priorities(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int x = add_server(&f, "x", 800, 0, 1, BA);
+    int y = add_server(&f, "y", 800, 0, 2, BA);
+    int z = add_server(&f, "z", 800, 0, 3, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, x, 0);
+    in(&f, POLICY_POWER_ON, y, 1);
+    in(&f, POLICY_POWER_ON, z, 2);
+    f.r.servers[z].priority = 1;
+    f.r.servers[y].priority = 3;
+    policy_resort(f.p);
+    in(&f, POLICY_POWER_OFF, x, 3);
+    assert_int_equal(st(&f, z), RACK_SRV_ON);
+    assert_int_equal(st(&f, y), RACK_SRV_WAITING);
+    done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1864,6 +1982,10 @@ int main(void)
         cmocka_unit_test(test_back_off_also_waits_for_a_stable_rack),
         cmocka_unit_test(test_power_off_ends_a_back_off),
         cmocka_unit_test(test_back_off_cuts_nobody_until_it_ends),
+        cmocka_unit_test(test_outage_stop_sheds_and_holds_the_server_until_released),
+        cmocka_unit_test(test_held_server_power_on_waits_until_released),
+        cmocka_unit_test(test_released_servers_come_back_most_important_first),
+        cmocka_unit_test(test_resort_follows_changed_priorities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,11 +61,11 @@ struct policy {
 };
 
 static const char *const action_names[] = {
-    [POLICY_ACT_GRANT] = "grant",     [POLICY_ACT_WAIT] = "wait",
-    [POLICY_ACT_RELEASE] = "release", [POLICY_ACT_SWITCH] = "switch",
-    [POLICY_ACT_CAP] = "cap",         [POLICY_ACT_SHED] = "shed",
-    [POLICY_ACT_RESTORE] = "restore", [POLICY_ACT_PROTECTION] = "protection",
-    [POLICY_ACT_IGNORED] = "ignored", [POLICY_ACT_STAGE] = "stage",
+    [POLICY_ACT_GRANT] = "grant",       [POLICY_ACT_WAIT] = "wait",
+    [POLICY_ACT_RELEASE] = "release",   [POLICY_ACT_SWITCH] = "switch",
+    [POLICY_ACT_CAP] = "cap",           [POLICY_ACT_SHED] = "shed",
+    [POLICY_ACT_RESTORE] = "restore",   [POLICY_ACT_PROTECTION] = "protection",
+    [POLICY_ACT_IGNORED] = "ignored",   [POLICY_ACT_STAGE] = "stage",
     [POLICY_ACT_SOFT_OFF] = "soft_off",
 };
 
@@ -494,6 +494,15 @@ static bool come_back_fits(struct policy *p, const struct rack *r, int i, const 
     return route_ok(p->rt, d, p->need);
 }
 
+/* Whether a held place may be raised now: not in its back-off after a loss
+ * of power, not held by an outage plan (docs/outage.md). Either way it keeps
+ * its place against requests (admit), not against the servers drawing in its
+ * room. */
+static bool may_rise(const struct rack_server *s, int64_t now)
+{
+    return s->back_ns <= now && !s->held;
+}
+
 /* Shed and capped servers back: all of them at full power, then, if that
  * does not settle, the same reduction as for a failure decides who stays
  * down: the least important. A server that lost power is not raised before
@@ -502,7 +511,7 @@ static void restore(struct policy *p, const struct rack *r, int64_t now)
 {
     bool any = false;
     for (int i = 0; i < r->nservers; i++) {
-        if (holds_place(r, p, i) && r->servers[i].back_ns <= now) {
+        if (holds_place(r, p, i) && may_rise(&r->servers[i], now)) {
             set_plan(p, r, i, r->servers[i].power_mw);
             any = true;
         }
@@ -535,7 +544,7 @@ static bool hold_places(struct policy *p, const struct rack *r, int64_t now)
     bool any = false;
     for (int i = 0; i < r->nservers; i++) {
         p->cur[i] = p->plan[i];
-        if (holds_place(r, p, i) && r->servers[i].back_ns <= now) {
+        if (holds_place(r, p, i) && may_rise(&r->servers[i], now)) {
             set_plan(p, r, i, r->servers[i].power_mw);
             any = true;
         }
@@ -553,7 +562,7 @@ static bool hold_places(struct policy *p, const struct rack *r, int64_t now)
             e++;
         for (int j = k; j < e; j++) {
             int i = p->sorted[j];
-            if (holds_place(r, p, i) && r->servers[i].back_ns <= now) {
+            if (holds_place(r, p, i) && may_rise(&r->servers[i], now)) {
                 p->saved[i] = p->plan[i];
                 p->order[nh++] = i;
                 set_plan(p, r, i, r->servers[i].power_mw);
@@ -654,6 +663,7 @@ static int admit(struct policy *p, const struct rack *r)
             for (int j = k; j < e; j++) {
                 int w = p->sorted[j];
                 if (r->servers[w].state == RACK_SRV_WAITING && p->plan[w] == 0 &&
+                    !r->servers[w].held &&
                     fits(p, r, w, r->servers[w].power_mw, ROUTE_NEED_PROTECT)) {
                     set_plan(p, r, w, r->servers[w].power_mw);
                     upto[r->servers[w].wired] += eff(p, w, p->plan[w]);
@@ -1085,6 +1095,12 @@ static void emit_grants(struct settle_ctx *c)
                      rack_protection_name(r->protection), watts(c->alloc), watts(c->cap1));
             s->alloc_mw = p->plan[i];
             s->state = RACK_SRV_ON;
+        } else if (p->asked[i] && s->held) {
+            struct policy_action *a = emit(c, POLICY_ACT_WAIT, i, c->cap1);
+            a->watts_mw = s->power_mw;
+            snprintf(a->reason, sizeof(a->reason),
+                     "queued: %s was stopped by the outage plan and is held until mains is back",
+                     s->id);
         } else if (p->asked[i] && p->blocker[i] >= 0) {
             const struct rack_server *h = &r->servers[p->blocker[i]];
             struct policy_action *a = emit(c, POLICY_ACT_WAIT, i, c->cap1);
@@ -1345,6 +1361,55 @@ static bool lost_power(struct rack *r, const struct policy_input *in, int64_t no
 }
 
 /*
+ * An outage plan stops a server (docs/outage.md): a drawing one is shed, its
+ * power cut like any shed; whatever its state it is held: it keeps its place
+ * and is neither restored nor granted until POLICY_OUTAGE_RELEASE. Returns
+ * whether anything changed.
+ */
+static bool outage_stop(struct rack *r, const struct policy_input *in, struct policy_actions *out)
+{
+    struct rack_server *s = &r->servers[in->index];
+    if (!rack_server_draws(s)) {
+        bool was = s->held;
+        s->held = true;
+        ignored(out, in->index, s->id,
+                was                         ? "is already held by the outage plan"
+                : s->state == RACK_SRV_SHED ? "is already shed: held by the outage plan now"
+                                            : "draws nothing: held by the outage plan, a "
+                                              "request waits until mains is back");
+        return !was;
+    }
+    struct policy_action *a = push(out, POLICY_ACT_SHED);
+    a->server = in->index;
+    a->watts_mw = 0;
+    a->capacity_mw = rack_capacity_mw(r);
+    a->allocated_mw = rack_allocated_mw(r) - s->alloc_mw;
+    snprintf(a->reason, sizeof(a->reason),
+             "outage plan: %s stopped (held until mains is back); priority %d, %lld W", s->id,
+             s->priority, (long long)(s->alloc_mw / 1000));
+    s->state = RACK_SRV_SHED;
+    s->alloc_mw = 0;
+    s->held = true;
+    return true;
+}
+
+/* The outage is over for a held server: no back-off (the caller waited for
+ * mains to be stable, outage_may_release), and the restore rules bring it
+ * back, most important first. */
+static bool outage_release(struct rack *r, const struct policy_input *in,
+                           struct policy_actions *out)
+{
+    struct rack_server *s = &r->servers[in->index];
+    if (!s->held) {
+        ignored(out, in->index, s->id, "is not held by an outage plan");
+        return false;
+    }
+    s->held = false;
+    s->back_ns = 0;
+    return true;
+}
+
+/*
  * A measured draw (claim 26). A server that draws more than its grant is
  * planned at its draw; a report that lowers it again brings the plan back
  * down with it, never below the grant (what the server may draw anyway), so
@@ -1469,6 +1534,12 @@ int policy_handle_many(struct policy *p, struct rack *r, const struct policy_inp
         case POLICY_LOST_POWER:
             changed |= lost_power(r, &in[k], now_ns, out);
             break;
+        case POLICY_OUTAGE_STOP:
+            changed |= outage_stop(r, &in[k], out);
+            break;
+        case POLICY_OUTAGE_RELEASE:
+            changed |= outage_release(r, &in[k], out);
+            break;
         case POLICY_TICK:
             changed = true;
             break;
@@ -1508,6 +1579,11 @@ int64_t policy_next_deadline(const struct rack *r)
             t = s->back_ns;
     }
     return t;
+}
+
+void policy_resort(struct policy *p)
+{
+    p->sorted_dirty = true;
 }
 
 bool policy_could_come_back(struct policy *p, const struct rack *r, int server)

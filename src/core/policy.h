@@ -23,13 +23,13 @@ enum policy_input_kind {
     POLICY_BUS_REPAIR,
     POLICY_FEED_FAIL,
     POLICY_FEED_REPAIR,
-    POLICY_REPORT,      /* server reports its actual draw, watts_mw (claim 26) */
-    POLICY_TICK,        /* time passes: restores that were waiting for stability */
-    POLICY_PSU_UNKNOWN, /* psu cannot be read: it keeps serving, does not count for
-                         * protection; a failed one stays failed (docs/policy.md) */
-    POLICY_LOST_POWER,  /* a granted server lost power without a decision (brown-out,
-                         * breaker, cable): shed, holding its place, not restored
-                         * before its back-off (docs/policy.md) */
+    POLICY_REPORT,         /* server reports its actual draw, watts_mw (claim 26) */
+    POLICY_TICK,           /* time passes: restores that were waiting for stability */
+    POLICY_PSU_UNKNOWN,    /* psu cannot be read: it keeps serving, does not count for
+                            * protection; a failed one stays failed (docs/policy.md) */
+    POLICY_LOST_POWER,     /* a granted server lost power without a decision (brown-out,
+                            * breaker, cable): shed, holding its place, not restored
+                            * before its back-off (docs/policy.md) */
     POLICY_OUTAGE_STOP,    /* an outage plan stops the server (docs/outage.md): shed and
                             * held, not restored until released */
     POLICY_OUTAGE_RELEASE, /* the outage is over for the server: no longer held, it comes
@@ -153,6 +153,11 @@ int policy_handle(struct policy *p, struct rack *r, const struct policy_input *i
  * checked first; on an error nothing is applied. */
 int policy_handle_many(struct policy *p, struct rack *r, const struct policy_input *in, size_t n,
                        int64_t now_ns, struct policy_actions *out, char *err, size_t errlen);
+
+/* After servers' priorities changed (an outage plan moved activities,
+ * outage_apply): the policy's order, most important first, follows them at
+ * the next input. */
+void policy_resort(struct policy *p);
 
 /* Settles the rack as it stands (after loading, or after a restart). */
 void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct policy_actions *out);
