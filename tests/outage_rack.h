@@ -11,7 +11,7 @@
 
 #include "rack.h"
 
-static void orack_init(struct rack *r, int nfeeds, int nbuses)
+static inline void orack_init(struct rack *r, int nfeeds, int nbuses)
 {
     rack_init(r);
     r->nfeeds = nfeeds;
@@ -26,7 +26,7 @@ static void orack_init(struct rack *r, int nfeeds, int nbuses)
     r->activities = calloc(128, sizeof(*r->activities));
 }
 
-static int orack_psu(struct rack *r, int feed, int bus, double watts)
+static inline int orack_psu(struct rack *r, int feed, int bus, double watts)
 {
     struct rack_psu *p = &r->psus[r->npsus];
     snprintf(p->id, RACK_ID_LEN, "ps%d", r->npsus + 1);
@@ -39,7 +39,7 @@ static int orack_psu(struct rack *r, int feed, int bus, double watts)
 }
 
 /* A server drawing `watts` (granted and on), priority prio, on buses mask. */
-static int orack_server(struct rack *r, const char *id, double watts, int prio, uint32_t buses)
+static inline int orack_server(struct rack *r, const char *id, double watts, int prio, uint32_t buses)
 {
     struct rack_server *s = &r->servers[r->nservers];
     snprintf(s->id, RACK_ID_LEN, "%s", id);
@@ -54,7 +54,7 @@ static int orack_server(struct rack *r, const char *id, double watts, int prio, 
     return r->nservers++;
 }
 
-static int orack_reserve(struct rack *r, const char *id, enum rack_reserve_kind kind, int at,
+static inline int orack_reserve(struct rack *r, const char *id, enum rack_reserve_kind kind, int at,
                          double wh, double max_w)
 {
     struct rack_reserve *x = &r->reserves[r->nreserves];
@@ -70,7 +70,7 @@ static int orack_reserve(struct rack *r, const char *id, enum rack_reserve_kind 
     return r->nreserves++;
 }
 
-static void orack_switch_server(struct rack *r, int res, int server)
+static inline void orack_switch_server(struct rack *r, int res, int server)
 {
     struct rack_reserve *x = &r->reserves[res];
     int *v = realloc(x->switch_servers, (size_t)(x->nswitch_servers + 1) * sizeof(int));
@@ -80,7 +80,7 @@ static void orack_switch_server(struct rack *r, int res, int server)
     v[x->nswitch_servers++] = server;
 }
 
-static int *orack_ints(int n, const int *v)
+static inline int *orack_ints(int n, const int *v)
 {
     int *p = malloc((size_t)(n ? n : 1) * sizeof(int));
     if (!p)
@@ -92,7 +92,7 @@ static int *orack_ints(int n, const int *v)
 
 /* An activity of priority prio on one server (share 1 unless given), with
  * the servers it may move to. Sets the server's priority from it. */
-static int orack_activity(struct rack *r, const char *id, int prio, int server, double share,
+static inline int orack_activity(struct rack *r, const char *id, int prio, int server, double share,
                           int nmovable, const int *movable)
 {
     struct rack_activity *a = &r->activities[r->nactivities];

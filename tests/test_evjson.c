@@ -2,14 +2,18 @@
  * test_evjson.c - the readable line of an event, read from its JSON: the
  * simulator, the daemon's log and rackpowerctl all print it from here.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
 #include "evjson.h"
+#include "evjson_outage.h"
+#include "outage_rack.h"
 
 static void line_of(const char *json, char *buf, size_t len)
 {
@@ -64,9 +68,100 @@ static void test_seconds_integer_when_whole(void **state)
     json_decref(t);
 }
 
+/* The outage events' fields (docs/outage.md), and their readable line. */
+static void test_outage_steps_and_reserves_carry_their_figures(void **state)
+{
+    (void)state;
+    struct rack r;
+    orack_init(&r, 1, 2);
+    int db1 = orack_server(&r, "db1", 500, 9, 1);
+    int db2 = orack_server(&r, "db2", 500, 9, 2);
+    orack_activity(&r, "orders", 1, db1, 1, 1, &db2);
+    int bbu = orack_reserve(&r, "bbu1", RACK_RESERVE_BBU, 0, 1000, 3000);
+    r.reserves[bbu].wh_left = 512.3456;
+    r.reserves[bbu].watts = 500;
+    struct outage_step stop = {.kind = OUTAGE_STEP_STOP,
+                               .reserve = -1,
+                               .to_bus = -1,
+                               .to_server = -1,
+                               .activity = 0,
+                               .server = db1,
+                               .watts = 500,
+                               .stage = 2,
+                               .now = false,
+                               .at_wh = 12.34567,
+                               .at_s = 60,
+                               .gain_s = INFINITY};
+    snprintf(stop.reason, sizeof(stop.reason), "why");
+    json_t *o = json_object();
+    json_object_set_new(o, "event", json_string(outage_step_name(stop.kind)));
+    evjson_outage_step(o, &r, &stop);
+    assert_string_equal(json_string_value(json_object_get(o, "server")), "db1");
+    assert_string_equal(json_string_value(json_object_get(o, "activity")), "orders");
+    assert_int_equal(json_integer_value(json_object_get(o, "stage")), 2);
+    assert_true(json_is_false(json_object_get(o, "now")));
+    assert_true(fabs(json_number_value(json_object_get(o, "wh_left")) - 12.346) < 1e-9);
+    assert_true(json_is_null(json_object_get(o, "gain_s")));
+    struct outage_plan p = {0};
+    double rt[1] = {INFINITY};
+    p.runtime_s = rt;
+    p.nruntime = 1;
+    evjson_outage_runtimes(o, &r, &p);
+    assert_true(json_is_null(json_object_get(json_object_get(o, "runtime_s"), "orders")));
+    char b[256];
+    struct evjson_text x;
+    evjson_text(o, &x);
+    evjson_columns(&x, b, sizeof(b));
+    assert_string_equal(b, "stop        db1        stage 2       why");
+    json_decref(o);
+
+    struct outage_step mv = {.kind = OUTAGE_STEP_MOVE,
+                             .reserve = -1,
+                             .to_bus = -1,
+                             .to_server = db2,
+                             .activity = 0,
+                             .server = db1,
+                             .watts = 500};
+    o = json_object();
+    json_object_set_new(o, "event", json_string("move"));
+    evjson_outage_step(o, &r, &mv);
+    evjson_text(o, &x);
+    evjson_columns(&x, b, sizeof(b));
+    assert_string_equal(b, "move        orders     db1 -> db2    ");
+    json_decref(o);
+
+    struct outage_step dv = {.kind = OUTAGE_STEP_DIVERT,
+                             .reserve = bbu,
+                             .to_bus = 1,
+                             .to_server = -1,
+                             .activity = -1,
+                             .server = -1,
+                             .watts = 250};
+    o = json_object();
+    json_object_set_new(o, "event", json_string("divert"));
+    evjson_outage_step(o, &r, &dv);
+    assert_string_equal(json_string_value(json_object_get(o, "to")), "B");
+    assert_int_equal(json_integer_value(json_object_get(o, "watts")), 250);
+    json_decref(o);
+
+    o = json_object();
+    json_object_set_new(o, "event", json_string("reserve"));
+    evjson_reserve(o, &r, bbu, 3686.4);
+    assert_string_equal(json_string_value(json_object_get(o, "id")), "bbu1");
+    assert_true(fabs(json_number_value(json_object_get(o, "wh_left")) - 512.346) < 1e-9);
+    assert_true(fabs(json_number_value(json_object_get(o, "runtime_s")) - 3686.4) < 1e-9);
+    assert_true(json_is_true(json_object_get(o, "known")));
+    evjson_text(o, &x);
+    evjson_columns(&x, b, sizeof(b));
+    assert_string_equal(b, "reserve     bbu1       512 Wh        ");
+    json_decref(o);
+    rack_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outage_steps_and_reserves_carry_their_figures),
         cmocka_unit_test(test_line_names_subject_figure_and_why),
         cmocka_unit_test(test_seconds_integer_when_whole),
     };

@@ -120,14 +120,29 @@ void evjson_text(const json_t *ev, struct evjson_text *t)
     t->event = name ? name : "";
     t->why = why ? why : "";
     t->subject[0] = t->figure[0] = '\0';
-    static const char *const keys[] = {"server", "psu", "bus", "feed", "device"};
+    static const char *const keys[] = {"server", "psu",      "bus",    "feed",
+                                       "device", "activity", "reserve"};
     for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
         if (json_object_get(ev, keys[k])) {
             snprintf(t->subject, sizeof(t->subject), "%s", str(ev, keys[k]));
             break;
         }
     char w[32];
-    if (!strcmp(t->event, "switch")) {
+    if (!strcmp(t->event, "move")) { /* docs/outage.md */
+        snprintf(t->figure, sizeof(t->figure), "%s -> %s", str(ev, "from"), str(ev, "to"));
+    } else if (!strcmp(t->event, "divert")) {
+        snprintf(t->figure, sizeof(t->figure), "-> %s", str(ev, "to"));
+    } else if (!strcmp(t->event, "stop")) {
+        snprintf(t->figure, sizeof(t->figure), "stage %lld",
+                 (long long)json_integer_value(json_object_get(ev, "stage")));
+    } else if (!strcmp(t->event, "reserve")) {
+        snprintf(t->subject, sizeof(t->subject), "%s", str(ev, "id"));
+        fmt_watts(w, sizeof(w), json_object_get(ev, "wh_left"));
+        snprintf(t->figure, sizeof(t->figure), "%s Wh", w);
+    } else if (!strcmp(t->event, "outage")) {
+        snprintf(t->subject, sizeof(t->subject), "%s", str(ev, "cause"));
+        snprintf(t->figure, sizeof(t->figure), "%s", str(ev, "state"));
+    } else if (!strcmp(t->event, "switch")) {
         const char *to = json_is_null(json_object_get(ev, "to")) ? "none" : str(ev, "to");
         snprintf(t->figure, sizeof(t->figure), "%s -> %s%s", str(ev, "from"), to,
                  json_is_false(json_object_get(ev, "instant")) ? " (slow)" : "");
