@@ -59,8 +59,9 @@ struct rack_server {
     int64_t min_mw;   /* lowest cap it runs at; == power_mw when it cannot be capped */
     int priority;     /* 1 = most important; with activities, the most important
                        * activity's it hosts now (rack_server_activity_priority) */
-    int own_priority; /* as the rack file gives it: its priority when it hosts no
-                       * activity */
+    int own_priority; /* its priority when it hosts no activity: the rack file's
+                       * priority:, or without one the least important priority of
+                       * the rack (docs/rack-file.md) */
     uint32_t wired;   /* mask of buses it draws from */
     int chassis;      /* index into rack.chassis, -1 for none */
     enum rack_server_state state;
