@@ -228,6 +228,12 @@ int daemonconf_claim(struct conf_ctx *c, enum daemonconf_claim what, int i, int 
         kind = "server";
         id = c->r->servers[i].id;
         break;
+    case DAEMONCONF_BMC_SERVER:
+        lines = c->bmc_line;
+        why = "a server has one BMC";
+        kind = "server";
+        id = c->r->servers[i].id;
+        break;
     default:
         lines = c->reserve_line;
         why = "a reserve is read by one device";
@@ -302,7 +308,8 @@ static int set_devices(struct conf_ctx *c, const struct conf_field *f, const yam
     size_t nr = (size_t)(c->r->nreserves ? c->r->nreserves : 1);
     if (!(d->devices = calloc(n, sizeof(*d->devices))) ||
         !(c->psu_line = calloc(np, sizeof(int))) || !(c->switch_line = calloc(np, sizeof(int))) ||
-        !(c->server_line = calloc(ns, sizeof(int))) || !(c->reserve_line = calloc(nr, sizeof(int))))
+        !(c->server_line = calloc(ns, sizeof(int))) ||
+        !(c->reserve_line = calloc(nr, sizeof(int))) || !(c->bmc_line = calloc(ns, sizeof(int))))
         return conf_fail(c, v, "out of memory");
     for (size_t i = 0; i < n; i++) {
         d->ndevices = i + 1;
@@ -543,6 +550,7 @@ int rackfile_load_config_string(const char *name, const char *text, size_t len,
     free(c.switch_line);
     free(c.server_line);
     free(c.reserve_line);
+    free(c.bmc_line);
     if (rc) {
         rack_free(r);
         rackfile_daemon_free(d);

@@ -56,6 +56,13 @@ struct rackfile_nut_ups {
     int line;
 };
 
+/* IPMI 2.0 session quirks of some BMCs, named as FreeIPMI's tools name them
+ * (`workarounds:` of an ipmi device, docs/daemon.md). */
+#define RACKFILE_IPMI_WA_OPENSESSPRIV 0x01 /* keys hashed with the Open Session privilege */
+#define RACKFILE_IPMI_WA_INTEL20 0x02
+#define RACKFILE_IPMI_WA_SUPERMICRO20 0x04
+#define RACKFILE_IPMI_WA_SUN20 0x08
+
 struct rackfile_device {
     enum rackfile_device_kind kind;
     int line; /* of the entry, for messages */
@@ -88,7 +95,10 @@ struct rackfile_device {
     size_t nups;
     struct rackfile_nut_ups *ups;
     /* ipmi */
-    int server; /* the server whose BMC it is */
+    int server;                /* the server whose BMC it is */
+    int privilege;             /* the session's: 2 user, 3 operator, 4 admin (IPMI's numbers) */
+    int cipher_suite;          /* the RMCP+ cipher suite id */
+    unsigned ipmi_workarounds; /* RACKFILE_IPMI_WA_*: a BMC's protocol quirks */
     /* set by the loader when the config has node: (a controller of a
      * cluster): the device's driver commands nothing until fenced */
     bool clustered;
