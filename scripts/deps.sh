@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config libyaml-dev libjansson-dev libcmocka-dev
 libmodbus-dev libuv1-dev libmicrohttpd-dev libsqlite3-dev libsystemd-dev libcurl4-gnutls-dev mbpoll socat
 mandoc python3-pymodbus python3-serial-asyncio libgnutls28-dev curl openssl systemd nftables
-nut-server nut-client libupsclient-dev openipmi"
+nut-server nut-client libupsclient-dev openipmi libfreeipmi-dev"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

@@ -19,6 +19,8 @@
 # Its users are the one given, with privilege BMC_PRIV (default operator),
 # and none other: no anonymous user, no null password.
 # ipmi_sim has no DCMI: Get/Set Power Limit answer "invalid command".
+# FreeIPMI's RMCP+ sessions (the ipmi driver, ipmi-chassis --driver-type=LAN_2_0)
+# need its opensesspriv workaround with ipmi_sim: `workarounds: [opensesspriv]`.
 
 # bmc_free_port: a free UDP port on 127.0.0.1 (taken by the BMC right after,
 # as lib.sh's cluster_files does for the rack bus).
@@ -144,8 +146,11 @@ bmc_set_power() {
 }
 
 # bmc_power_log DIR NAME: the power commands the BMC carried out, oldest
-# first, one a line: on, off, soft-off, reset.
-bmc_power_log() { cut -d' ' -f3 "$1/$2/power.log"; }
+# first, one a line: on, off, soft-off, reset. A command carried out twice in
+# a row shows once: FreeIPMI sends a request again when its answer is late (a
+# loaded machine), and ipmi_sim carries out every copy; DIR/NAME/power.log
+# has them all.
+bmc_power_log() { cut -d' ' -f3 "$1/$2/power.log" | uniq; }
 
 # bmc_stop DIR NAME [SIGNAL]: stops the BMC (TERM by default); its power
 # state and log stay in DIR/NAME, and bmc_start with the same port brings

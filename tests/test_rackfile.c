@@ -1065,9 +1065,9 @@ static void test_config_device_mistakes(void **state)
                         "t.yaml:12:10: devices: expected a list of devices, got a mapping");
     expect_config_error(DEV("5"), "t.yaml:13:5: device: expected a mapping with a kind, got '5'");
     expect_config_error(DEV("{host: x}"), "t.yaml:13:5: missing required key 'kind' in device "
-                                          "(one of sim, modbus-tcp, modbus-rtu, hwmon)");
+                                          "(one of sim, modbus-tcp, modbus-rtu, hwmon, ipmi)");
     expect_config_error(DEV("{kind: modbus}"), "t.yaml:13:12: kind: expected one of sim, "
-                                               "modbus-tcp, modbus-rtu, hwmon, got 'modbus'");
+                                               "modbus-tcp, modbus-rtu, hwmon, ipmi, got 'modbus'");
     expect_config_error(DEV("{kind: sim, hosts: x}"),
                         "t.yaml:13:17: unknown key 'hosts' in sim device (expected kind, boot, "
                         "timeline, seed, poll_ms)");

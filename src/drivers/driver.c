@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hwdev.h"
+#include "ipmi.h"
 #include "mbdev.h"
 #include "simdrv.h"
 #include "grow.h"
@@ -24,8 +25,9 @@ const struct driver_ops *driver_find(enum rackfile_device_kind kind)
         return &mbdev_rtu_ops;
     case RACKFILE_DEV_HWMON:
         return &hwdev_ops;
-    case RACKFILE_DEV_NUT: /* nut.c and ipmi.c (docs/outage.md) */
     case RACKFILE_DEV_IPMI:
+        return &ipmi_ops;
+    case RACKFILE_DEV_NUT: /* nut.c (docs/outage.md) */
         break;
     }
     return NULL;
