@@ -8,4 +8,4 @@ target_sources(rpdriver PRIVATE src/drivers/ipmi.c)
 target_link_libraries(rpdriver PUBLIC PkgConfig::FREEIPMI)
 
 # the driver against real ipmi_sim BMCs (tests/lib_ipmi.sh starts them)
-rp_test(test_ipmi rpdriver)
+rp_test(test_ipmi rpdriver Threads::Threads)

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -491,6 +492,47 @@ static void test_bmc_gone_is_an_error_and_it_is_used_again_when_back(void **stat
     bmc_kill(&b);
 }
 
+/* Several BMC devices each poll on their own worker thread in the daemon:
+ * libfreeipmi sessions opened and used at once from two threads. */
+struct worker {
+    struct fix x;
+    int ok;
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < 5; i++) {
+        driver_report_clear(&w->x.rep);
+        if (ipmi_ops.poll(w->x.inst, 2000, &w->x.rep, w->x.err, sizeof(w->x.err)) == 0)
+            w->ok++;
+    }
+    return NULL;
+}
+
+static void test_two_bmcs_polled_from_two_threads_at_once(void **state)
+{
+    (void)state;
+    struct bmc b[2] = {{0}, {0}};
+    struct worker w[2];
+    pthread_t t[2];
+    for (int k = 0; k < 2; k++) {
+        bmc_start(&b[k], "0");
+        fix_open(&w[k].x, &b[k], pwfile, RACK_SRV_ON);
+        w[k].ok = 0;
+    }
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pthread_create(&t[k], NULL, work, &w[k]), 0);
+    for (int k = 0; k < 2; k++)
+        pthread_join(t[k], NULL);
+    for (int k = 0; k < 2; k++) {
+        if (w[k].ok != 5)
+            fail_msg("bmc %d: %d of 5 polls answered (%s)", k, w[k].ok, w[k].x.err);
+        fix_close(&w[k].x);
+        bmc_kill(&b[k]);
+    }
+}
+
 static void test_password_file_readable_by_others_is_refused(void **state)
 {
     (void)state;
@@ -610,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_cap_on_a_bmc_without_dcmi_is_said_not_pretended),
         cmocka_unit_test(test_wrong_password_is_a_clear_error),
         cmocka_unit_test(test_bmc_gone_is_an_error_and_it_is_used_again_when_back),
+        cmocka_unit_test(test_two_bmcs_polled_from_two_threads_at_once),
         cmocka_unit_test(test_password_file_readable_by_others_is_refused),
         cmocka_unit_test(test_config_keys_and_one_bmc_per_server),
     };
