@@ -1820,6 +1820,17 @@ static void test_config_loads_the_outage_keys(void **state)
     assert_int_equal(r.servers[1].priority, 2);
     rack_free(&r);
     rackfile_daemon_free(&dc);
+    /* A sim device's timeline takes the outage events as a scenario does. */
+    assert_int_equal(load_config(OUTAGE_RACK "  activities:\n" BASE_ACT "devices:\n"
+                                             "  - kind: sim\n"
+                                             "    timeline:\n"
+                                             "      - {at: 5, mains_fail: all, outage: start}\n"),
+                     0);
+    assert_int_equal(dc.devices[0].timeline.steps[0].nevents, 2);
+    assert_int_equal(dc.devices[0].timeline.steps[0].events[0].kind, RACKFILE_EV_MAINS_FAIL);
+    assert_int_equal(dc.devices[0].timeline.steps[0].events[1].kind, RACKFILE_EV_OUTAGE_START);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
     assert_int_equal(load_config(ONE_ACT("qos: silver, servers: [db1]")), -1);
     assert_string_equal(err, "t.yaml:9:7: missing required key 'priority' in server 'db2' (no "
                              "activity runs on it to give it one)");
