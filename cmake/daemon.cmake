@@ -24,7 +24,7 @@ add_library(rpdaemon STATIC
   src/daemon/log.c src/daemon/store.c src/daemon/hub.c src/daemon/event.c
   src/daemon/view.c src/daemon/devices.c src/daemon/api.c src/daemon/ledger.c
   src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/overdraw.c src/daemon/engine.c
-  src/daemon/migrate.c
+  src/daemon/migrate.c src/daemon/outage_run.c
   src/daemon/prune.c src/daemon/node_io.c src/daemon/replica.c src/daemon/member.c
   src/daemon/rackkey.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
@@ -70,6 +70,9 @@ add_dependencies(test_ctl_http rackpowerctl) # it runs the binary against a cann
 add_test(NAME daemon COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_outage COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_outage.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_outage PROPERTIES TIMEOUT 300)
 add_test(NAME daemon_view COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_view.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_view PROPERTIES TIMEOUT 300)

@@ -44,6 +44,35 @@ show events --tail 6
 echo
 echo "(rackpowerd stops; its grants are in $tmp/rackpower.db until the demo cleans up)"
 
+kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=""
+
+echo
+echo "== 2b. an outage in rackpowerd (docs/outage.md): examples/outage-bbu.yaml's rack, the"
+echo "   operator says the power is out; short graceful times and ride-through for the demo"
+{ sed -n '/^rack:/,/^  outage:/p' examples/outage-bbu.yaml | grep -v '^  outage:'
+  echo "  outage: {ride_through_s: 2, mains_stable_s: 3, min_charge_pct: 0, slack_pct: 5, soft_off_s: 1}"
+  printf 'devices:\n  - kind: sim\n    boot: [db1, db2, app1, web1, app2, web2, batch1, batch2]\n'
+  printf '    poll_ms: 200\napi:\n  port: 0\n  socket: %s\n' "$tmp/outage.sock"
+} | sed 's/stop_s: [0-9]*/stop_s: 1/' >"$tmp/outage.yaml"
+"$build/rackpowerd" --config "$tmp/outage.yaml" --db "$tmp/outage.db" --foreground \
+    >"$tmp/outage.log" 2>&1 &
+pid=$!
+i=0
+until grep -q 'serving the API on' "$tmp/outage.log"; do
+    i=$((i + 1)); [ $i -gt 100 ] && { cat "$tmp/outage.log"; exit 1; }; sleep 0.1
+done
+sleep 1.5
+oshow() { echo; echo "\$ rackpowerctl $*"; "$build/rackpowerctl" --unix-socket "$tmp/outage.sock" "$@"; }
+oshow outage plan
+oshow outage start --reason "utility cut announced"
+sleep 4
+oshow outage status
+oshow events --tail 14
+oshow outage end
+sleep 5
+oshow events --tail 4
+kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=""
+
 echo
 echo "== 3. three controllers, one primary (examples/cluster): kill -9 of the primary"
 echo "   (rackpower-sim serve plays the devices over Modbus TCP; three rackpowerd"

@@ -54,6 +54,10 @@ static void usage(FILE *f)
           "                                  or cap anyone, unless --force\n"
           "  in-service psu|bus ID [--dry-run]\n"
           "                                  put it back\n"
+          "  outage status                   the outage: cause, reserves, activities, stops, plan\n"
+          "  outage plan                     what the planner would do if mains failed now\n"
+          "                                  (nothing acts)\n"
+          "  outage start | outage end       the operator says the power is out, or back\n"
           "  reload | shutdown               reload the config and tokens, or stop (admin)\n"
           "  token add NAME --role ROLE      a new API token (viewer, operator, admin),\n"
           "                                  printed once; written to the tokens file\n"
@@ -77,7 +81,8 @@ static void usage(FILE *f)
           "                 " DEFAULT_TOKENS ")\n"
           "  --role ROLE    token add: viewer, operator or admin\n"
           "  --json         print the API's JSON as it comes\n"
-          "  --reason TEXT  why, for power-on/off and (in|out-of)-service: goes in the journal\n"
+          "  --reason TEXT  why, for power-on/off, (in|out-of)-service and outage start|end:\n"
+          "                 goes in the journal\n"
           "  --dry-run      (in|out-of)-service: show what it would do, change nothing\n"
           "  --force        out-of-service: do it even when it sheds or caps servers\n"
           "  -h, --help     print this and exit\n",
@@ -387,6 +392,21 @@ static void print_status(json_t *j)
     printf("psus: %lld (%lld failed); buses: %lld (%lld failed)\n", N("psus"), N("psus_failed"),
            N("buses"), N("buses_failed"));
     printf("alarms: %zu\n", json_array_size(json_object_get(j, "alarms")));
+    json_t *out = json_object_get(j, "outage");
+    if (json_is_object(out)) {
+        char wh[32] = "-", rt[32] = "-";
+        json_t *v = json_object_get(out, "wh_left");
+        if (json_is_number(v))
+            snprintf(wh, sizeof(wh), "%.0f Wh", json_number_value(v));
+        v = json_object_get(out, "top_runtime_s");
+        if (json_is_number(v))
+            snprintf(rt, sizeof(rt), "%.0f s", json_number_value(v));
+        printf("outage: %s (%s) for %.0f s, %lld stages; %s left, most important set %s: %s\n",
+               str(out, "state"), str(out, "cause"),
+               json_number_value(json_object_get(out, "for_s")),
+               (long long)json_integer_value(json_object_get(out, "stages")), wh, rt,
+               str(out, "reason"));
+    }
     json_t *stale = json_object_get(j, "stale");
     long long sp = (long long)json_integer_value(json_object_get(stale, "psus"));
     long long ss = (long long)json_integer_value(json_object_get(stale, "servers"));
@@ -722,6 +742,142 @@ static int get(const struct opts *o, const char *what, const char *id)
     return 0;
 }
 
+/* ---- outages (docs/outage.md) ---- */
+
+static void fmt_num(char *buf, size_t len, json_t *v, const char *unit)
+{
+    if (json_is_number(v))
+        snprintf(buf, len, "%.0f%s", json_number_value(v), unit);
+    else
+        snprintf(buf, len, "-");
+}
+
+static void print_plan(json_t *plan)
+{
+    if (!json_is_object(plan)) {
+        printf("plan: none\n");
+        return;
+    }
+    char wh[32], load[32], top[32];
+    fmt_num(wh, sizeof(wh), json_object_get(plan, "wh_left"), " Wh");
+    fmt_num(load, sizeof(load), json_object_get(plan, "load_w"), " W");
+    fmt_num(top, sizeof(top), json_object_get(plan, "top_runtime_s"), " s");
+    printf("plan: %s left, %s drawn, most important set runs %s%s\n", wh, load, top,
+           json_is_true(json_object_get(plan, "feasible")) ? "" : " (NOT feasible)");
+    const char *sum = json_string_value(json_object_get(plan, "summary"));
+    if (sum && *sum)
+        printf("  %s\n", sum);
+    json_t *steps = json_object_get(plan, "steps");
+    if (!json_array_size(steps)) {
+        printf("  no steps\n");
+        return;
+    }
+    printf("  %-6s %-8s %-12s %-12s %-10s %-9s %s\n", "STEP", "KIND", "WHAT", "TO", "WHEN", "GAIN",
+           "REASON");
+    size_t i;
+    json_t *st;
+    json_array_foreach(steps, i, st)
+    {
+        const char *kind = str(st, "step");
+        const char *what = !strcmp(kind, "divert") ? str(st, "reserve")
+                           : !strcmp(kind, "move") ? str(st, "activity")
+                                                   : str(st, "server");
+        char when[32], gain[32];
+        if (json_is_true(json_object_get(st, "now")) || strcmp(kind, "stop"))
+            snprintf(when, sizeof(when), "now");
+        else
+            fmt_num(when, sizeof(when), json_object_get(st, "at_s"), " s");
+        fmt_num(gain, sizeof(gain), json_object_get(st, "gain_s"), " s");
+        printf("  %-6zu %-8s %-12s %-12s %-10s %-9s %s\n", i + 1, kind, what,
+               strcmp(kind, "stop") ? str(st, "to") : "-", when, gain, str(st, "reason"));
+    }
+}
+
+static void print_outage(json_t *j)
+{
+    printf("outage: %s", str(j, "state"));
+    if (json_is_string(json_object_get(j, "cause")))
+        printf(" (%s)", str(j, "cause"));
+    if (json_is_string(json_object_get(j, "reason")))
+        printf(": %s", str(j, "reason"));
+    printf("%s\n",
+           json_is_true(json_object_get(j, "operator")) && strcmp(str(j, "cause"), "operator")
+               ? "; the operator's outage is on too"
+               : "");
+    const char *key;
+    json_t *v;
+    json_t *res = json_object_get(j, "reserves");
+    if (json_object_size(res))
+        printf("%-12s %-7s %-10s %-10s %-9s %-10s %-6s %s\n", "RESERVE", "KIND", "WH_LEFT", "WATTS",
+               "RUNTIME", "CHARGE", "KNOWN", "STATUS");
+    json_object_foreach(res, key, v)
+    {
+        char wh[32], w[32], rt[32], ch[32];
+        fmt_num(wh, sizeof(wh), json_object_get(v, "wh_left"), " Wh");
+        fmt_num(w, sizeof(w), json_object_get(v, "watts"), " W");
+        fmt_num(rt, sizeof(rt), json_object_get(v, "runtime_s"), " s");
+        fmt_num(ch, sizeof(ch), json_object_get(v, "charge_pct"), " %");
+        printf("%-12s %-7s %-10s %-10s %-9s %-10s %-6s %s\n", key, str(v, "kind"), wh, w, rt, ch,
+               json_is_true(json_object_get(v, "known")) ? "yes" : "NO", str(v, "status"));
+    }
+    json_t *acts = json_object_get(j, "activities");
+    if (json_object_size(acts))
+        printf("%-12s %-9s %-8s %s\n", "ACTIVITY", "STATE", "PRIORITY", "SERVERS");
+    json_object_foreach(acts, key, v)
+    {
+        char on[256];
+        join_array(on, sizeof(on), json_object_get(v, "servers"));
+        printf("%-12s %-9s %-8lld %s%s%s\n", key, str(v, "state"),
+               (long long)json_integer_value(json_object_get(v, "priority")), on,
+               json_is_string(json_object_get(v, "moving_to")) ? " -> " : "",
+               json_is_string(json_object_get(v, "moving_to")) ? str(v, "moving_to") : "");
+    }
+    json_t *stops = json_object_get(j, "stops");
+    json_object_foreach(stops, key, v)
+    {
+        char next[32];
+        fmt_num(next, sizeof(next), json_object_get(v, "next_in_s"), " s");
+        printf("stop: %s stage %lld: %s (next in %s)\n", key,
+               (long long)json_integer_value(json_object_get(v, "stage")), str(v, "phase"), next);
+    }
+    if (!strcmp(str(j, "state"), "on"))
+        print_plan(json_object_get(j, "plan"));
+}
+
+static int cmd_outage(const struct opts *o, const char *verb)
+{
+    struct http_response raw;
+    json_t *j;
+    if (!strcmp(verb, "status") || !strcmp(verb, "plan")) {
+        j = call(o, "GET", !strcmp(verb, "plan") ? "/v1/outage/plan" : "/v1/outage", NULL, &raw);
+        if (o->json)
+            puts(raw.body);
+        else if (!strcmp(verb, "plan")) {
+            printf("if mains failed now:\n");
+            print_plan(json_object_get(j, "plan"));
+            printf("nothing was done\n");
+        } else
+            print_outage(j);
+    } else {
+        json_t *b = json_pack("{ss}", "action", verb);
+        if (b && o->reason)
+            json_object_set_new(b, "reason", json_string(o->reason));
+        char *body = b ? json_dumps(b, JSON_COMPACT) : NULL;
+        json_decref(b);
+        if (!body)
+            die("out of memory");
+        j = call(o, "POST", "/v1/outage", body, &raw);
+        free(body);
+        if (o->json)
+            puts(raw.body);
+        else
+            printf("outage %s: %s\n", verb, str(j, "result"));
+    }
+    json_decref(j);
+    http_response_free(&raw);
+    return 0;
+}
+
 /* ---- the tokens file (run on the daemon's host, as root or its owner) ---- */
 
 static void load_tokens(const char *path, struct auth_tokens *t)
@@ -988,6 +1144,19 @@ int main(int argc, char **argv)
         if (o.reason || o.follow || o.since >= 0 || o.tail != 20 || o.dry_run || o.force)
             bad_usage("%s takes no options", cmd);
         return admin(&o, cmd);
+    }
+    if (!strcmp(cmd, "outage")) {
+        const char *verb = nargs > 1 ? args[1] : "";
+        if (strcmp(verb, "status") && strcmp(verb, "plan") && strcmp(verb, "start") &&
+            strcmp(verb, "end"))
+            bad_usage("outage: expected status, plan, start or end");
+        if (nargs != 2)
+            bad_usage("outage %s: too many arguments", verb);
+        if (o.follow || o.since >= 0 || o.tail != 20 || o.dry_run || o.force)
+            bad_usage("outage %s: takes only --reason (start, end) and --json", verb);
+        if (o.reason && (!strcmp(verb, "status") || !strcmp(verb, "plan")))
+            bad_usage("outage %s: --reason goes with start and end", verb);
+        return cmd_outage(&o, verb);
     }
     int want = 1;
     if (!strcmp(cmd, "power-on") || !strcmp(cmd, "power-off"))

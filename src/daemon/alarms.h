@@ -29,6 +29,9 @@
  *   lost_power       a server id: it lost power without a decision and is kept off
  *   peer_lost        "node N": the primary hears nothing of the PSUs controller N reads
  *                    (dead or cut off); they are unknown (relay.h)
+ *   reserve_lost     a reserve id: a device should read it and has not lately; it is
+ *                    taken as draining at its last known rate (outage_run.h)
+ *   on_reserves      the rack's name: an outage is on (docs/outage.md)
  */
 #define ALARM_KIND_LIST(X)                                                                         \
     X(ALARM_DEVICE_DOWN, "device_down")                                                            \
@@ -38,7 +41,9 @@
     X(ALARM_JOURNAL_BEHIND, "journal_behind")                                                      \
     X(ALARM_OVER_DRAW, "over_draw")                                                                \
     X(ALARM_LOST_POWER, "lost_power")                                                              \
-    X(ALARM_PEER_LOST, "peer_lost")
+    X(ALARM_PEER_LOST, "peer_lost")                                                                \
+    X(ALARM_RESERVE_LOST, "reserve_lost")                                                          \
+    X(ALARM_ON_RESERVES, "on_reserves")
 
 #define ALARM_ENUM(kind, name) kind,
 enum alarm_kind { ALARM_KIND_LIST(ALARM_ENUM) ALARM_NKINDS };

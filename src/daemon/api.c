@@ -262,6 +262,16 @@ static enum MHD_Result get_status(struct api *a, struct MHD_Connection *c)
     return ret;
 }
 
+static enum MHD_Result get_outage(struct api *a, struct MHD_Connection *c)
+{
+    struct hub_snap *s = hub_snap_get(a->hub);
+    if (!s)
+        return send_error(c, 503, NULL, "starting: no state yet");
+    enum MHD_Result ret = send_json(c, 200, s->outage);
+    hub_snap_put(a->hub, s);
+    return ret;
+}
+
 /* Text that grows; out of memory is remembered and reported once. */
 struct text {
     char *s;
@@ -663,6 +673,7 @@ static int rate_take(struct api *a, struct MHD_Connection *c, const struct who *
 struct cmd_body {
     char note[256];
     bool dry_run, force;
+    char action[8]; /* POST /v1/outage: "start" or "end"; "" unsaid */
 };
 
 /* A boolean key of a command's body into *flag. 0, or -1 with why. */
@@ -704,15 +715,23 @@ static int parse_body(const struct req *rq, struct cmd_body *b, char *why, size_
     {
         if (rc)
             break;
-        if (!strcmp(key, "dry_run")) {
+        if (!strcmp(key, "action")) {
+            const char *act = json_string_value(v);
+            if (!act || (strcmp(act, "start") && strcmp(act, "end"))) {
+                snprintf(why, wlen, "body: action: expected \"start\" or \"end\"");
+                rc = -1;
+            } else {
+                snprintf(b->action, sizeof(b->action), "%s", act);
+            }
+        } else if (!strcmp(key, "dry_run")) {
             rc = bool_key(key, v, &b->dry_run, why, wlen);
         } else if (!strcmp(key, "force")) {
             rc = bool_key(key, v, &b->force, why, wlen);
         } else if (strcmp(key, "reason")) {
             char shown[SHOW_ID + 8];
             show_id(shown, sizeof(shown), key);
-            snprintf(why, wlen, "body: unknown key '%s' (expected reason, dry_run or force)",
-                     shown);
+            snprintf(why, wlen,
+                     "body: unknown key '%s' (expected reason, dry_run, force or action)", shown);
             rc = -1;
         } else if (!json_is_string(v) || json_string_length(v) > 200) {
             snprintf(why, wlen, "body: reason: expected text of at most 200 bytes");
@@ -745,6 +764,15 @@ static enum MHD_Result command(struct api *a, struct MHD_Connection *c, enum hub
         return send_error(c, 400, NULL, "body: dry_run goes with out-of-service and in-service");
     if (b.force && !takes_out)
         return send_error(c, 400, NULL, "body: force goes with out-of-service");
+    bool outage = kind == HUB_OUTAGE_START || kind == HUB_OUTAGE_END;
+    if (b.action[0] && !outage)
+        return send_error(c, 400, NULL, "body: action goes with POST /v1/outage");
+    if (outage && !b.action[0])
+        return send_error(c, 400, NULL,
+                          "body: POST /v1/outage needs {\"action\": \"start\"} or "
+                          "{\"action\": \"end\"}");
+    if (outage)
+        kind = !strcmp(b.action, "start") ? HUB_OUTAGE_START : HUB_OUTAGE_END;
     /* a dry run lowers nothing, and each costs the loop a copy of the rack:
      * it is held to the command rate like a command that raises power */
     enum MHD_Result limited;
@@ -824,7 +852,17 @@ static const char *const event_args[] = {"since", "limit", "tail", NULL};
 static const char *const stream_args[] = {"since", NULL};
 
 struct route {
-    enum { R_STATUS, R_LIST, R_ITEM, R_CMD, R_EVENTS, R_STREAM, R_ADMIN } kind;
+    enum {
+        R_STATUS,
+        R_LIST,
+        R_ITEM,
+        R_CMD,
+        R_EVENTS,
+        R_STREAM,
+        R_ADMIN,
+        R_OUTAGE,
+        R_OUTAGE_PLAN
+    } kind;
     const char *what; /* "server", "psu", "bus" */
     enum hub_cmd_kind cmd;
     bool post;
@@ -868,6 +906,14 @@ static int match(const char *url, struct route *rt, char *id, size_t idlen)
     if (!strcmp(url, "/v1/events/stream")) {
         rt->kind = R_STREAM;
         rt->args = stream_args;
+        return 0;
+    }
+    if (!strcmp(url, "/v1/outage")) { /* GET, or POST {"action": ...} (route) */
+        rt->kind = R_OUTAGE;
+        return 0;
+    }
+    if (!strcmp(url, "/v1/outage/plan")) {
+        rt->kind = R_OUTAGE_PLAN;
         return 0;
     }
     if (!strcmp(url, "/v1/reload") || !strcmp(url, "/v1/shutdown")) {
@@ -1120,11 +1166,17 @@ static enum MHD_Result route(const struct listener *l, struct MHD_Connection *c,
     }
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     bool post = !strcmp(method, "POST");
+    if (rt.kind == R_OUTAGE && post) { /* start or end, as its body says */
+        rt.post = true;
+        rt.cmd = HUB_OUTAGE_START;
+    }
     if (rt.post ? !post : !get) {
         show_id(shown, sizeof(shown), method);
-        return send_error(c, 405, rt.post ? "POST" : "GET, HEAD",
-                          "method %s not allowed here (allowed: %s)", shown,
-                          rt.post ? "POST" : "GET, HEAD");
+        const char *allowed = rt.kind == R_OUTAGE ? "GET, HEAD, POST"
+                              : rt.post           ? "POST"
+                                                  : "GET, HEAD";
+        return send_error(c, 405, allowed, "method %s not allowed here (allowed: %s)", shown,
+                          allowed);
     }
     if (rq->too_large)
         return send_error(c, 413, NULL, "request body too large (at most %d bytes)", API_MAX_BODY);
@@ -1146,6 +1198,12 @@ static enum MHD_Result route(const struct listener *l, struct MHD_Connection *c,
     case R_CMD:
     case R_ADMIN:
         return command(a, c, rt.cmd, id, rq, &w);
+    case R_OUTAGE:
+        if (rt.post)
+            return command(a, c, HUB_OUTAGE_START, "", rq, &w);
+        return get_outage(a, c);
+    case R_OUTAGE_PLAN: /* the loop plans it on its rack: asked like a command */
+        return command(a, c, HUB_OUTAGE_PLAN, "", rq, &w);
     case R_EVENTS:
         return get_events(a, c);
     case R_STREAM:

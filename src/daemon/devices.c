@@ -293,7 +293,8 @@ static void *worker_main(void *arg)
                 up = false;
             }
             /* some of its devices may still have spoken */
-            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread || rep.fenced_by)
+            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread ||
+                rep.fenced_by || rep.nreserves)
                 post(w, DEVICES_REPORT, &rep, NULL);
         } else {
             if (!up && ok) {
@@ -301,7 +302,8 @@ static void *worker_main(void *arg)
                 up = true;
                 last_err[0] = '\0';
             }
-            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread || rep.fenced_by)
+            if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread ||
+                rep.fenced_by || rep.nreserves)
                 post(w, DEVICES_REPORT, &rep, NULL);
         }
         if (!scheduled)

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "member.h"
 #include "monoclock.h"
+#include "outage_run.h"
 #include "overdraw.h"
 #include "policy.h"
 #include "prune.h"
@@ -87,6 +88,13 @@ struct engine {
     size_t awaited;
 
     struct overdraw od; /* servers over their grant, servers shed by a loss of power */
+
+    /* Outages with battery reserves (outage_run.h, docs/outage.md). */
+    struct orun orun;
+    bool orun_ready;
+    uv_timer_t outage_tm;
+    int64_t epoch_ok_ns; /* a command device last accepted this controller's epoch (mono_ns);
+                          * INT64_MIN never: the gate of outage_may_command */
 
     /* conditions that last: the active alarms, and the scratch to update them */
     struct alarm_set alarms, conditions, raised, cleared;
@@ -201,7 +209,12 @@ static void publish(struct engine *e)
         .version = RP_VERSION,
         .cluster = cluster_view(e),
     };
+    int64_t now = mono_ns();
+    in.outage = e->orun_ready ? orun_view(&e->orun, now) : NULL;
+    in.outage_status = e->orun_ready ? orun_status(&e->orun, now) : NULL;
     struct hub_snap *s = view_build(&in);
+    json_decref(in.outage);
+    json_decref(in.outage_status);
     if (!s) {
         log_warnx("snapshot: out of memory; readers keep the previous one");
         return;
@@ -210,6 +223,7 @@ static void publish(struct engine *e)
 }
 
 static void on_deadline(uv_timer_t *t);
+static void outage_soon(struct engine *e);
 
 /* Arms the timer for the policy's next deadline (a restore waiting for the
  * rack to be stable). */
@@ -280,6 +294,8 @@ static int alarm_conditions(struct engine *e, struct alarm_set *c)
             return -1;
     }
     if (e->relay && relay_alarms(e->relay, &e->rack, e->peer_dead, c))
+        return -1;
+    if (e->orun_ready && orun_alarms(&e->orun, mono_ns(), c))
         return -1;
     if ((!e->rack.is_protected || e->rack.redundancy_lost) &&
         alarm_set_add(c, ALARM_REDUNDANCY_LOST, e->rack.name, e->protection_reason))
@@ -438,6 +454,7 @@ static void on_decided(void *arg, const struct policy_actions *acts)
             snprintf(e->srv_reason[a->server], sizeof(*e->srv_reason), "%s", a->reason);
     }
     e->gate = 0; /* the decision is carried out: the next starts ungated */
+    outage_soon(e);
     watch_draws(e);
     update_alarms(e);
     if (e->commanding) /* a secondary's drivers reopen with nothing to put back */
@@ -494,6 +511,90 @@ static void on_ages(uv_timer_t *t)
         publish(e);
 }
 
+/* ---- outages (outage_run.h, docs/outage.md) ---- */
+
+static void on_outage(uv_timer_t *t);
+
+/* The outage brought up to date at the loop's next turn: after a decision
+ * (a change of the rack), a reading, a command. Never inside a decision:
+ * what it decides would overwrite the decision being carried out. */
+static void outage_soon(struct engine *e)
+{
+    /* a rack without reserves or activities has nothing to plan until the
+     * operator starts an outage: its decisions cost nothing more */
+    if (!e->orun_ready || !e->loop_ready ||
+        (!e->rack.nreserves && !e->rack.nactivities && !e->orun.o.active &&
+         e->orun.o.mains_back_ns == INT64_MIN))
+        return;
+    uv_timer_start(&e->outage_tm, on_outage, 0, 0);
+}
+
+static void on_outage(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    if (e->commanding) /* a secondary decides nothing: the primary plans */
+        orun_update(&e->orun, mono_ns());
+    update_alarms(e);
+    publish(e);
+    timer_at(&e->outage_tm, on_outage, orun_next_deadline(&e->orun, mono_ns()));
+}
+
+/*
+ * Whether commands without a fence of their own (stages through upsd, BMC
+ * power, migrate commands) may go now (docs/outage.md "Several
+ * controllers"): from a lone controller, yes; from a member of a cluster,
+ * only while it commands and a command device accepted its epoch within the
+ * last heartbeat interval.
+ */
+static bool outage_may_command(void *arg, char *why, size_t len)
+{
+    struct engine *e = arg;
+    if (!e->commanding) {
+        snprintf(why, len, "held back: this controller does not command the devices");
+        return false;
+    }
+    if (!e->member)
+        return true;
+    int64_t hb = e->conf.node.heartbeat_ns;
+    if (e->epoch_ok_ns == INT64_MIN || mono_ns() - e->epoch_ok_ns > hb) {
+        snprintf(why, len,
+                 "held back: epoch %llu not confirmed by a command device within the "
+                 "last heartbeat (%.0f ms)",
+                 (unsigned long long)e->epoch, (double)hb / 1e6);
+        return false;
+    }
+    return true;
+}
+
+/* Stages and soft-offs for the nut and ipmi devices, through the gate. */
+static void outage_send(void *arg, const struct policy_action *v, size_t n)
+{
+    struct engine *e = arg;
+    char why[200];
+    if (!outage_may_command(e, why, sizeof(why))) {
+        for (size_t k = 0; k < n; k++) {
+            json_t *ev = decider_event(&e->dec, "held_back");
+            json_object_set_new(ev, "action", json_string(policy_action_name(v[k].kind)));
+            if (v[k].server >= 0 && v[k].server < e->rack.nservers)
+                json_object_set_new(ev, "server", json_string(e->rack.servers[v[k].server].id));
+            json_object_set_new(ev, "reason", json_string(why));
+            journal(e, ev);
+        }
+        log_warnx("%zu outage commands %s", n, why);
+        return;
+    }
+    devices_act(e->devices, v, n);
+}
+
+static void outage_changed(void *arg)
+{
+    struct engine *e = arg;
+    update_alarms(e);
+    publish(e);
+    if (e->loop_ready)
+        timer_at(&e->outage_tm, on_outage, orun_next_deadline(&e->orun, mono_ns()));
+}
+
 /* ---- commands and device reports ---- */
 
 static json_t *reload(struct engine *e, const char *who);
@@ -532,9 +633,14 @@ static void handle_cmd(struct engine *e, struct hub_cmd *c)
         snprintf(e->stop_why, sizeof(e->stop_why), "%s", why);
         uv_timer_start(&e->stopper, on_stopper, SHUTDOWN_ANSWER_MS, 0);
         return;
+    } else if (c->kind == HUB_OUTAGE_PLAN) { /* a preview: any controller answers it */
+        status = orun_plan_preview(&e->orun, mono_ns(), &body);
     } else if (!e->commanding) {
         status = 503;
         body = not_commanding(e);
+    } else if (c->kind == HUB_OUTAGE_START || c->kind == HUB_OUTAGE_END) {
+        status =
+            orun_command(&e->orun, c->kind == HUB_OUTAGE_START, c->who, c->note, mono_ns(), &body);
     } else {
         uint64_t before = e->appended;
         status = commands_run(&e->dec, &e->ov, c, &body);
@@ -765,6 +871,10 @@ static void handle_report(struct engine *e, struct devices_msg *m)
     struct policy_input *keep = m->rep.inputs;
     size_t n = 0;
     stamp_reads(e, m);
+    for (size_t k = 0; e->orun_ready && k < m->rep.nreserves; k++)
+        orun_reading(&e->orun, (int)m->dev, &m->rep.reserves[k], m->posted_ns);
+    if (m->rep.nreserves)
+        outage_soon(e);
     for (size_t k = 0; k < m->rep.npsus; k++) {
         int i = m->rep.psus[k].psu;
         if (i >= 0 && i < e->rack.npsus)
@@ -1591,6 +1701,8 @@ static void fence_answer(struct engine *e, const struct devices_msg *m)
             member_epoch_seen(e->member, m->seen); /* refused later (a device that came back) */
         return;
     }
+    if (m->fence == 0 && m->epoch == e->fencing && !strstr(m->text, "no command device"))
+        e->epoch_ok_ns = m->posted_ns; /* a command device holds our epoch */
     e->fence_answered[m->dev] = true;
     if (--e->fence_waiting)
         return;
@@ -1942,6 +2054,14 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
                                           .execute = on_decided,
                                           .replicate = on_replicate,
                                           .arg = e};
+    struct orun_hooks oh = {.send = outage_send,
+                            .may_command = outage_may_command,
+                            .changed = outage_changed,
+                            .arg = e};
+    if (orun_init(&e->orun, &e->dec, &e->loop, e->devs, e->ndevs, &oh, err, errlen))
+        goto fail;
+    e->orun_ready = true;
+    e->epoch_ok_ns = INT64_MIN;
     struct ledger_counts counts;
     if (ledger_restore(e->store, r, e->ov.psu_oos, e->ov.bus_oos, mono_ns(), &counts, e->srv_known,
                        dberr, sizeof(dberr))) {
@@ -1970,6 +2090,8 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     e->stopper.data = e;
     uv_timer_init(&e->loop, &e->overdraw);
     e->overdraw.data = e;
+    uv_timer_init(&e->loop, &e->outage_tm);
+    e->outage_tm.data = e;
     uv_timer_start(&e->dbcheck, on_dbcheck, DB_CHECK_MS, DB_CHECK_MS);
     uv_timer_init(&e->loop, &e->ages);
     e->ages.data = e;
@@ -2129,6 +2251,10 @@ void engine_free(struct engine *e)
         uv_close((uv_handle_t *)&e->ages, on_close);
         uv_close((uv_handle_t *)&e->stopper, on_close);
         uv_close((uv_handle_t *)&e->overdraw, on_close);
+        uv_close((uv_handle_t *)&e->outage_tm, on_close);
+        if (e->orun_ready) /* its migrate commands killed, their handles closed */
+            orun_fini(&e->orun);
+        e->orun_ready = false;
         if (e->relay_timer_open)
             uv_close((uv_handle_t *)&e->relay_timer, on_close);
         for (int k = 0; k < NSIGNALS; k++)

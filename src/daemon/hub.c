@@ -46,6 +46,7 @@ void hub_snap_free(struct hub_snap *s)
     if (!s)
         return;
     free(s->status);
+    free(s->outage);
     list_free(&s->servers);
     list_free(&s->psus);
     list_free(&s->buses);

@@ -28,7 +28,8 @@ struct hub_list {
 struct hub_snap {
     char *status; /* GET /v1/status */
     struct hub_list servers, psus, buses;
-    int refs; /* under the hub's mutex */
+    char *outage; /* GET /v1/outage */
+    int refs;     /* under the hub's mutex */
 };
 
 /* Index of id in a list, or -1. */
@@ -43,8 +44,11 @@ enum hub_cmd_kind {
     HUB_PSU_IN,
     HUB_BUS_OUT,
     HUB_BUS_IN,
-    HUB_RELOAD,   /* reload the config and the tokens, as SIGHUP does */
-    HUB_SHUTDOWN, /* stop, as SIGTERM does */
+    HUB_RELOAD,       /* reload the config and the tokens, as SIGHUP does */
+    HUB_SHUTDOWN,     /* stop, as SIGTERM does */
+    HUB_OUTAGE_START, /* the operator says the power is out (docs/outage.md) */
+    HUB_OUTAGE_END,   /* ... and back */
+    HUB_OUTAGE_PLAN,  /* GET /v1/outage/plan: what the planner would do, nothing acts */
 };
 
 struct hub_cmd {

@@ -299,6 +299,7 @@ static json_t *status_obj(const struct view_in *in)
     json_object_set_new(o, "last_event_id", json_integer(in->last_event_id));
     json_object_set_new(o, "version", json_string(in->version));
     cluster_fields(o, in->cluster);
+    json_object_set(o, "outage", in->outage_status ? in->outage_status : json_null());
     return o;
 }
 
@@ -364,6 +365,8 @@ struct hub_snap *view_build(const struct view_in *in)
         json_array_append_new(buses, bus_obj(in, b, cap, load));
     bool ok = s && listed && servers && psus && buses && status &&
               (s->status = json_dumps(status, DUMP_FLAGS)) &&
+              (s->outage = json_dumps(in->outage ? in->outage : json_null(),
+                                      DUMP_FLAGS | JSON_ENCODE_ANY)) &&
               !fill_list(&s->servers, "servers", servers) && !fill_list(&s->psus, "psus", psus) &&
               !fill_list(&s->buses, "buses", buses);
     json_decref(servers);

@@ -79,6 +79,8 @@ struct view_in {
     int64_t last_event_id;
     const char *version;
     const struct view_cluster *cluster; /* NULL: a lone controller */
+    json_t *outage;                     /* GET /v1/outage's object (outage_run.h); NULL: none */
+    json_t *outage_status;              /* the status's "outage" field; NULL: null */
 };
 
 /* A new snapshot, or NULL when out of memory. */
