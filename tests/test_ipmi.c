@@ -202,14 +202,16 @@ static void fix_open(struct fix *x, const struct bmc *b, const char *pw, int ser
     char dev[1024];
     snprintf(dev, sizeof(dev),
              "  - {kind: ipmi, server: db1, host: 127.0.0.1, port: %d, user: rp,\n"
-             "     password_file: %s, timeout_ms: 1500, workarounds: [opensesspriv]}\n",
+             "     password_file: %s, timeout_ms: 4000, workarounds: [opensesspriv]}\n",
              b->port, pw);
     memset(x, 0, sizeof(*x));
     if (load(x, dev))
         fail_msg("config: %s", x->err);
     struct rack_server *s = &x->r.servers[0];
     s->state = server_state;
-    s->alloc_mw = rack_server_draws(s) ? s->power_mw : 0;
+    s->alloc_mw = !rack_server_draws(s)             ? 0
+                  : server_state == RACK_SRV_CAPPED ? 300000
+                                                    : s->power_mw;
     const struct driver_ops *ops = driver_find(RACKFILE_DEV_IPMI);
     assert_non_null(ops);
     x->inst = ops->open(&x->d.devices[0], &x->r, x->err, sizeof(x->err));
@@ -241,7 +243,10 @@ static int act(struct fix *x, enum policy_action_kind k, int64_t watts_mw, int s
     struct policy_action a = {
         .kind = k, .server = 0, .psu = -1, .watts_mw = watts_mw, .stage = stage};
     x->err[0] = '\0';
-    return ipmi_ops.act(x->inst, &a, x->err, sizeof(x->err));
+    int rc = ipmi_ops.act(x->inst, &a, x->err, sizeof(x->err));
+    if (rc)
+        print_message("act: %s\n", x->err);
+    return rc;
 }
 
 /* How many inputs of kind k the last poll reported for db1. */
@@ -436,6 +441,12 @@ static void test_cap_on_a_bmc_without_dcmi_is_said_not_pretended(void **state)
     assert_non_null(strstr(unit_error(&x), "caps are not enforced"));
     assert_string_equal(power_log(&b), ""); /* a cap powers nothing off */
     assert_int_equal(host_power(&b), '1');
+    fix_close(&x);
+    /* a server the rack had capped: its cap is put back at the first read */
+    fix_open(&x, &b, pwfile, RACK_SRV_CAPPED);
+    assert_int_equal(poll_once(&x), 0);
+    assert_non_null(strstr(unit_error(&x), "has no DCMI power limit"));
+    assert_string_equal(power_log(&b), "");
     fix_close(&x);
     bmc_kill(&b);
 }

@@ -26,7 +26,8 @@
  *     shed that follows (docs/outage.md: soft_off_s later).
  * At the first read after open the BMC is compared with the rack: a server
  * the rack had drawing that is off is reported found off (driver.h), and
- * the lower power stands; one the rack had shed that is on is powered off.
+ * the lower power stands; one the rack had shed that is on is powered off;
+ * one the rack had capped has its cap put back (DCMI).
  * A command that could not be sent (no session) is sent again at the next
  * poll, when the state still wants it.
  */
@@ -449,6 +450,8 @@ static void on_read(struct ipmi *d, int prev, int on, struct driver_report *out)
         if (d->drew && !on) {
             d->want = WANT_OFF; /* the lower power stands until the policy decides */
             (void)driver_report_found(out, d->server, 0);
+        } else if (d->want == WANT_ON && on && d->cap_mw > 0) {
+            d->resend = true; /* the rack's cap is put back at the BMC */
         } else if (d->want == WANT_UNDECIDED && on) {
             (void)driver_report_input_note(out, POLICY_POWER_ON, d->server, 0,
                                            "its BMC shows it on");
