@@ -9,3 +9,8 @@ target_link_libraries(rpdriver PUBLIC PkgConfig::FREEIPMI)
 
 # the driver against real ipmi_sim BMCs (tests/lib_ipmi.sh starts them)
 rp_test(test_ipmi rpdriver Threads::Threads)
+
+# rackpowerd driving two ipmi_sim BMCs through the API
+add_test(NAME daemon_ipmi COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_ipmi.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_ipmi PROPERTIES TIMEOUT 300)
