@@ -355,6 +355,36 @@ static void test_server_battery_carries_its_server(void **state)
     assert_float_equal(s.top_switched_s, at_1800, 1e-3); /* not idle: it stays */
 }
 
+static void test_idle_batteries_spread_over_the_set(void **state)
+{
+    (void)state;
+    /* Two critical servers with a battery each, two idle batteries that can
+     * be switched to either: one goes to each, so both last twice as long. */
+    load("rack:\n"
+         "  buses: [A]\n"
+         "  psus:\n"
+         "    - {id: p, capacity_w: 6000, buses: [A]}\n"
+         "  servers:\n"
+         "    - {id: db1, power_w: 1000, buses: [A]}\n"
+         "    - {id: db2, power_w: 1000, buses: [A]}\n"
+         "    - {id: w1, power_w: 500, buses: [A]}\n"
+         "    - {id: w2, power_w: 500, buses: [A]}\n"
+         "  qos_classes: {critical: 1, bronze: 4}\n"
+         "  activities:\n"
+         "    - {id: db, qos: critical, servers: [db1, db2]}\n"
+         "    - {id: web, qos: bronze, servers: [w1, w2]}\n"
+         "  reserves:\n"
+         "    - {id: b1, kind: server, server: db1, energy_wh: 100, max_w: 2000}\n"
+         "    - {id: b2, kind: server, server: db2, energy_wh: 100, max_w: 2000}\n"
+         "    - {id: b3, kind: server, server: w1, energy_wh: 100, max_w: 2000, switch: "
+         "{servers: [db1, db2]}}\n"
+         "    - {id: b4, kind: server, server: w2, energy_wh: 100, max_w: 2000, switch: "
+         "{servers: [db1, db2]}}\n");
+    double one = 100 * 0.95 * 3600 / 1000;
+    assert_float_equal(s.top_runtime_s, one, 1e-3);
+    assert_float_equal(s.top_switched_s, 2 * one, 1e-3);
+}
+
 static void test_print_shows_reserves_and_the_set(void **state)
 {
     (void)state;
@@ -401,6 +431,7 @@ int main(void)
         cmocka_unit_test_teardown(test_ups_above_rated_w_loses_energy_to_peukert, teardown),
         cmocka_unit_test_teardown(test_reserve_asked_more_than_its_max_w_warns, teardown),
         cmocka_unit_test_teardown(test_server_battery_carries_its_server, teardown),
+        cmocka_unit_test_teardown(test_idle_batteries_spread_over_the_set, teardown),
         cmocka_unit_test_teardown(test_print_shows_reserves_and_the_set, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

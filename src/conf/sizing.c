@@ -364,16 +364,22 @@ static void place_name(const struct rack *r, const struct rack_reserve *v, char 
 }
 
 /* Directs every reserve that gives the loaded servers nothing to one of
- * them its switch reaches: a bus one of them draws from, or one of them.
- * Whether any was. */
-static bool switch_idle_reserves(struct rack *c, const double *load_w, double *rw)
+ * them its switch reaches: a bus one of them draws from, or the one of them
+ * with the least reserve energy per watt so far (backing: scratch, one per
+ * server). Whether any was. */
+static bool switch_idle_reserves(struct rack *c, const double *load_w, double *rw, double *backing)
 {
     bool any = false;
     outage_flow(c, load_w, rw, NULL);
     uint32_t buses = 0;
-    for (int i = 0; i < c->nservers; i++)
+    for (int i = 0; i < c->nservers; i++) {
+        backing[i] = 0;
         if (load_w[i] > 0)
             buses |= c->servers[i].wired;
+    }
+    for (int k = 0; k < c->nreserves; k++)
+        if (c->reserves[k].kind == RACK_RESERVE_SERVER && rw[k] > 0)
+            backing[c->reserves[k].at] += c->reserves[k].energy_wh;
     for (int k = 0; k < c->nreserves; k++) {
         struct rack_reserve *v = &c->reserves[k];
         if (rw[k] > 0)
@@ -385,11 +391,18 @@ static bool switch_idle_reserves(struct rack *c, const double *load_w, double *r
                 any = true;
                 break;
             }
-        for (int j = 0; v->to_bus < 0 && j < v->nswitch_servers; j++)
-            if (load_w[v->switch_servers[j]] > 0) {
-                v->to_server = v->switch_servers[j];
-                any = true;
-            }
+        int best = -1;
+        for (int j = 0; v->to_bus < 0 && j < v->nswitch_servers; j++) {
+            int t = v->switch_servers[j];
+            if (load_w[t] > 0 &&
+                (best < 0 || backing[t] / load_w[t] < backing[best] / load_w[best]))
+                best = t;
+        }
+        if (best >= 0) {
+            v->to_server = best;
+            backing[best] += v->energy_wh;
+            any = true;
+        }
     }
     return any;
 }
@@ -462,8 +475,8 @@ static int reserves(const struct rack *r, struct sizing *s)
         rack_free(&c);
         if (without_mains(r, &c))
             goto out;
-        s->top_switched_s =
-            switch_idle_reserves(&c, top, rw) ? runtime_until_short(&c, top, rw) : s->top_runtime_s;
+        s->top_switched_s = switch_idle_reserves(&c, top, rw, sw) ? runtime_until_short(&c, top, rw)
+                                                                  : s->top_runtime_s;
         rack_free(&c);
     }
     rc = 0;
