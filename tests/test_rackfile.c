@@ -1065,9 +1065,10 @@ static void test_config_device_mistakes(void **state)
                         "t.yaml:12:10: devices: expected a list of devices, got a mapping");
     expect_config_error(DEV("5"), "t.yaml:13:5: device: expected a mapping with a kind, got '5'");
     expect_config_error(DEV("{host: x}"), "t.yaml:13:5: missing required key 'kind' in device "
-                                          "(one of sim, modbus-tcp, modbus-rtu, hwmon, ipmi)");
-    expect_config_error(DEV("{kind: modbus}"), "t.yaml:13:12: kind: expected one of sim, "
-                                               "modbus-tcp, modbus-rtu, hwmon, ipmi, got 'modbus'");
+                                          "(one of sim, modbus-tcp, modbus-rtu, hwmon, ipmi, nut)");
+    expect_config_error(DEV("{kind: modbus}"),
+                        "t.yaml:13:12: kind: expected one of sim, "
+                        "modbus-tcp, modbus-rtu, hwmon, ipmi, nut, got 'modbus'");
     expect_config_error(DEV("{kind: sim, hosts: x}"),
                         "t.yaml:13:17: unknown key 'hosts' in sim device (expected kind, boot, "
                         "timeline, seed, poll_ms)");
@@ -1149,6 +1150,109 @@ static void test_config_bbu_unit_reads_a_bbu_reserve_once(void **state)
                                 "{unit: 65, reserve: bbu1, role: bbu}"),
                         "t.yaml:16:99: reserve: reserve 'bbu1' is already mapped at line 16 (a "
                         "reserve is read by one device)");
+}
+
+/* The nut device's keys (docs/daemon.md): a rack with a UPS on each feed and
+ * a BBU. */
+#define NUT_RACK                                                                                   \
+    "rack:\n"                                                                                      \
+    "  feeds: [F1, F2]\n"                                                                          \
+    "  buses: [A, B]\n"                                                                            \
+    "  psus:\n"                                                                                    \
+    "    - {id: ps1, capacity_w: 3000, feed: F1, buses: [A, B]}\n"                                 \
+    "    - {id: ps2, capacity_w: 3000, feed: F2, buses: [A, B]}\n"                                 \
+    "  servers:\n"                                                                                 \
+    "    - {id: db1, power_w: 800, priority: 1, buses: [A, B]}\n"                                  \
+    "    - {id: web1, power_w: 400, priority: 2, buses: [B]}\n"                                    \
+    "  reserves:\n"                                                                                \
+    "    - {id: ups1, kind: ups, feed: F1, energy_wh: 500, max_w: 4000}\n"                         \
+    "    - {id: ups2, kind: ups, feed: F2, energy_wh: 500, max_w: 4000}\n"                         \
+    "    - {id: bbu1, kind: bbu, bus: A, energy_wh: 500, max_w: 4000}\n"                           \
+    "devices:\n"
+#define NUT_AUTH "user: rackpower, password_file: /etc/rackpower/upsd.pass"
+
+/* A failed config load whose message holds want. */
+static void expect_config_error_has(const char *text, const char *want)
+{
+    assert_int_equal(load_config(text), -1);
+    if (!strstr(err, want))
+        fail_msg("'%s' does not say '%s'", err, want);
+    assert_int_equal(dc.ndevices, 0);
+}
+
+static void test_nut_device_reads_reserves_and_publishes_every_servers_stage(void **state)
+{
+    (void)state;
+    assert_int_equal(load_config(NUT_RACK "  - {kind: nut, " NUT_AUTH ", ups: [{ups: ups-a, "
+                                          "reserve: ups1}], stages: all}\n"),
+                     0);
+    assert_int_equal(dc.ndevices, 1);
+    const struct rackfile_device *d = &dc.devices[0];
+    assert_int_equal(d->kind, RACKFILE_DEV_NUT);
+    assert_string_equal(d->host, "127.0.0.1");
+    assert_int_equal(d->port, 3493);
+    assert_int_equal(d->poll_ns, 2000000000LL);
+    assert_int_equal(d->timeout_ns, 2000000000LL);
+    assert_string_equal(d->user, "rackpower");
+    assert_string_equal(d->password_file, "/etc/rackpower/upsd.pass");
+    assert_int_equal(d->nups, 3);
+    assert_string_equal(d->ups[0].ups, "ups-a");
+    assert_int_equal(d->ups[0].reserve, 0);
+    assert_int_equal(d->ups[0].server, -1);
+    assert_string_equal(d->ups[1].ups, "db1");
+    assert_int_equal(d->ups[1].server, 0);
+    assert_int_equal(d->ups[1].reserve, -1);
+    assert_string_equal(d->ups[2].ups, "web1");
+    assert_int_equal(d->ups[2].server, 1);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    /* reading only: no user needed */
+    assert_int_equal(load_config(NUT_RACK "  - {kind: nut, host: ups.example, port: 3494, ups: "
+                                          "[{ups: ups1, reserve: ups1}]}\n"),
+                     0);
+    assert_int_equal(dc.devices[0].port, 3494);
+    assert_string_equal(dc.devices[0].host, "ups.example");
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+}
+
+static void test_nut_device_mistakes_are_named(void **state)
+{
+    (void)state;
+    expect_config_error_has(NUT_RACK "  - {kind: nut}\n",
+                            "t.yaml:15:5: nut device: expected ups: (the UPSes it reads or "
+                            "publishes stages on) or stages: all");
+    expect_config_error_has(NUT_RACK "  - {kind: nut, stages: all}\n",
+                            "t.yaml:15:5: nut device: publishing servers' stages needs user and "
+                            "password_file");
+    expect_config_error_has(NUT_RACK "  - {kind: nut, stages: some}\n",
+                            "t.yaml:15:25: stages: expected all");
+    expect_config_error_has(NUT_RACK
+                            "  - {kind: nut, ups: [{ups: u, reserve: ups1, server: db1}]}\n",
+                            "ups: a UPS is either a reserve it reads or a server");
+    expect_config_error_has(NUT_RACK "  - {kind: nut, ups: [{ups: \"a b\", reserve: ups1}]}\n",
+                            "ups: expected a UPS name as upsd knows it");
+    expect_config_error_has(NUT_RACK "  - {kind: nut, ups: [{ups: b, reserve: bbu1}]}\n",
+                            "reserve: reserve 'bbu1' is a bbu; a upsd reads reserves of kind ups");
+    expect_config_error_has(NUT_RACK "  - {kind: nut, ups: [{ups: b, reserve: nope}]}\n",
+                            "reserve: no reserve 'nope' in the rack");
+    expect_config_error_has(NUT_RACK "  - {kind: nut, ups: [{ups: a, reserve: ups1}, {ups: a, "
+                                     "reserve: ups2}]}\n",
+                            "ups: 'a' is named twice on this device");
+    expect_config_error_has(NUT_RACK "  - {kind: nut, " NUT_AUTH ", ups: [{ups: x, server: db1}], "
+                                     "stages: all}\n",
+                            "server 'db1' is already mapped at line 15 (a server's stage is "
+                            "published by one device)");
+    expect_config_error_has(NUT_RACK
+                            "  - {kind: nut, ups: [{ups: a, reserve: ups1}]}\n"
+                            "  - {kind: nut, port: 3494, ups: [{ups: a, reserve: ups1}]}\n",
+                            "reserve: reserve 'ups1' is already mapped at line 15 (a reserve is "
+                            "read by one device)");
+    expect_config_error_has(NUT_RACK "  - {kind: nut, user: rp, ups: [{ups: a, reserve: ups1}]}\n",
+                            "user and password_file go together");
+    expect_config_error_has(NUT_RACK "  - {kind: nut, password_file: pass, ups: [{ups: a, "
+                                     "reserve: ups1}]}\n",
+                            "password_file: expected an absolute path");
 }
 
 static void test_config_unit_mistakes(void **state)
@@ -1877,6 +1981,9 @@ int main(void)
         cmocka_unit_test_teardown(test_config_loads_every_device_field, teardown),
         cmocka_unit_test_teardown(test_config_defaults_and_the_sim, teardown),
         cmocka_unit_test_teardown(test_only_daemon_configs_take_devices_and_api, teardown),
+        cmocka_unit_test_teardown(test_nut_device_reads_reserves_and_publishes_every_servers_stage,
+                                  teardown),
+        cmocka_unit_test_teardown(test_nut_device_mistakes_are_named, teardown),
         cmocka_unit_test_teardown(test_config_device_mistakes, teardown),
         cmocka_unit_test_teardown(test_config_bbu_unit_reads_a_bbu_reserve_once, teardown),
         cmocka_unit_test_teardown(test_config_unit_mistakes, teardown),

@@ -70,11 +70,12 @@ struct conf_ctx {
     struct rackfile_timeline *tl; /* NULL unless a scenario file (or a sim device's) */
     size_t ninputs;               /* timeline inputs so far */
     /* daemon schema: NULL unless a daemon config. Line of the device entry
-     * that already reads each PSU, switches it, holds each server or is its
-     * BMC (0: none), so no element is claimed by two devices. */
+     * that already reads each PSU, switches it, holds each server, is its
+     * BMC or publishes its stage, or reads each reserve (0: none), so no
+     * element is claimed by two devices. */
     struct rackfile_daemon *d;
     const struct daemonconf_driver *const *drivers; /* NULL-terminated */
-    int *psu_line, *switch_line, *server_line, *reserve_line, *bmc_line;
+    int *psu_line, *switch_line, *server_line, *reserve_line, *bmc_line, *stage_line;
 };
 
 struct conf_field;

@@ -234,6 +234,12 @@ int daemonconf_claim(struct conf_ctx *c, enum daemonconf_claim what, int i, int 
         kind = "server";
         id = c->r->servers[i].id;
         break;
+    case DAEMONCONF_STAGE_SERVER:
+        lines = c->stage_line;
+        why = "a server's stage is published by one device";
+        kind = "server";
+        id = c->r->servers[i].id;
+        break;
     default:
         lines = c->reserve_line;
         why = "a reserve is read by one device";
@@ -309,7 +315,8 @@ static int set_devices(struct conf_ctx *c, const struct conf_field *f, const yam
     if (!(d->devices = calloc(n, sizeof(*d->devices))) ||
         !(c->psu_line = calloc(np, sizeof(int))) || !(c->switch_line = calloc(np, sizeof(int))) ||
         !(c->server_line = calloc(ns, sizeof(int))) ||
-        !(c->reserve_line = calloc(nr, sizeof(int))) || !(c->bmc_line = calloc(ns, sizeof(int))))
+        !(c->reserve_line = calloc(nr, sizeof(int))) || !(c->bmc_line = calloc(ns, sizeof(int))) ||
+        !(c->stage_line = calloc(ns, sizeof(int))))
         return conf_fail(c, v, "out of memory");
     for (size_t i = 0; i < n; i++) {
         d->ndevices = i + 1;
@@ -551,6 +558,7 @@ int rackfile_load_config_string(const char *name, const char *text, size_t len,
     free(c.server_line);
     free(c.reserve_line);
     free(c.bmc_line);
+    free(c.stage_line);
     if (rc) {
         rack_free(r);
         rackfile_daemon_free(d);

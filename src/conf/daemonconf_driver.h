@@ -45,6 +45,7 @@ enum daemonconf_claim {
     DAEMONCONF_CHASSIS_SERVER, /* a server sits in one chassis module */
     DAEMONCONF_READ_RESERVE,   /* a reserve is read by one device (a BBU unit, a NUT ups) */
     DAEMONCONF_BMC_SERVER,     /* a server has one BMC (kind: ipmi) */
+    DAEMONCONF_STAGE_SERVER,   /* a server's stage is published by one device (a NUT ups) */
 };
 
 /* Claims element i (a psu, server or reserve index) for the entry at line; key and at

@@ -11,6 +11,7 @@
 #include "hwdev.h"
 #include "ipmi.h"
 #include "mbdev.h"
+#include "nut.h"
 #include "simdrv.h"
 #include "grow.h"
 
@@ -27,8 +28,8 @@ const struct driver_ops *driver_find(enum rackfile_device_kind kind)
         return &hwdev_ops;
     case RACKFILE_DEV_IPMI:
         return &ipmi_ops;
-    case RACKFILE_DEV_NUT: /* nut.c (docs/outage.md) */
-        break;
+    case RACKFILE_DEV_NUT:
+        return &nut_ops;
     }
     return NULL;
 }

@@ -7,8 +7,13 @@
 
 #include "daemonconf_driver.h"
 
-const struct daemonconf_driver *const driver_conf_keys[] = {
-    &simdrv_conf_keys, &mbdev_tcp_conf_keys, &mbdev_rtu_conf_keys, &hwdev_conf_keys, &ipmi_conf_keys, NULL};
+const struct daemonconf_driver *const driver_conf_keys[] = {&simdrv_conf_keys,
+                                                            &mbdev_tcp_conf_keys,
+                                                            &mbdev_rtu_conf_keys,
+                                                            &hwdev_conf_keys,
+                                                            &ipmi_conf_keys,
+                                                            &nut_conf_keys,
+                                                            NULL};
 
 const char *driver_kind_name(enum rackfile_device_kind kind)
 {

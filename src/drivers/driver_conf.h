@@ -13,6 +13,7 @@ extern const struct daemonconf_driver mbdev_tcp_conf_keys; /* mbdev_conf.c */
 extern const struct daemonconf_driver mbdev_rtu_conf_keys; /* mbdev_conf.c */
 extern const struct daemonconf_driver hwdev_conf_keys;     /* hwdev_conf.c */
 extern const struct daemonconf_driver ipmi_conf_keys;      /* ipmi_conf.c */
+extern const struct daemonconf_driver nut_conf_keys;       /* nut_conf.c */
 
 /* Every driver of this build, in the order messages list their kinds;
  * NULL-terminated. */
