@@ -359,6 +359,319 @@ static void test_no_stop_when_it_buys_nothing_for_the_more_important(void **stat
     rack_free(&r);
 }
 
+static const struct outage_step *step_of(const struct outage_plan *p, enum outage_step_kind k,
+                                         int n)
+{
+    for (size_t i = 0; i < p->nsteps; i++)
+        if (p->steps[i].kind == k && n-- == 0)
+            return &p->steps[i];
+    return NULL;
+}
+
+static struct outage active_outage(void)
+{
+    struct outage o = {.active = true, .cause = OUTAGE_CAUSE_FEED, .mains_back_ns = INT64_MIN};
+    return o;
+}
+
+/* Two buses, no mains: crit on A with a small bbu, bronze on B with a large
+ * one that its switch can direct to A. */
+static void two_bbu_rack(struct rack *r)
+{
+    orack_init(r, 1, 2);
+    orack_psu(r, 0, 0, 5000);
+    orack_psu(r, 0, 1, 5000);
+    int c = orack_server(r, "crit", 1000, 9, 1);
+    int b = orack_server(r, "bronze", 1000, 9, 2);
+    orack_activity(r, "orders", 1, c, 1, 0, NULL);
+    orack_activity(r, "batch", 4, b, 1, 0, NULL);
+    orack_reserve(r, "bbuA", RACK_RESERVE_BBU, 0, 100, 3000);
+    int bb = orack_reserve(r, "bbuB", RACK_RESERVE_BBU, 1, 900, 3000);
+    r->reserves[bb].switch_buses = 1u << 0;
+    r->feed_failed[0] = true;
+    r->outage.ride_through_ns = 0;
+    r->outage.slack_pct = 0;
+}
+
+static void test_claim1_reserves_diverted_to_important_servers(void **state)
+{
+    (void)state;
+    struct rack r;
+    two_bbu_rack(&r);
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    const struct outage_step *d = step_of(&p, OUTAGE_STEP_DIVERT, 0);
+    assert_non_null(d);
+    assert_string_equal(r.reserves[d->reserve].id, "bbuB");
+    assert_int_equal(d->to_bus, 0);
+    assert_true(d->now);
+    assert_true(d->gain_s > 2000);
+    assert_non_null(strstr(d->reason, "bbuB"));
+    assert_non_null(strstr(d->reason, "to bus A"));
+    /* crit gets all 1000 Wh: one hour */
+    assert_true(near(p.top_runtime_s, 3600, 1));
+    /* carried out, the plan holds: nothing more to divert */
+    assert_int_equal(outage_apply(&r, d, err, sizeof(err)), 0);
+    assert_int_equal(r.reserves[1].to_bus, 0);
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    assert_null(step_of(&p, OUTAGE_STEP_DIVERT, 0));
+    assert_true(near(p.top_runtime_s, 3600, 1));
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+static void test_divert_waits_for_the_ride_through_when_it_would_leave_a_server_dark(void **state)
+{
+    (void)state;
+    struct rack r;
+    two_bbu_rack(&r);
+    r.outage.ride_through_ns = 60 * NS;
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    assert_null(step_of(&p, OUTAGE_STEP_DIVERT, 0));
+    assert_int_equal(outage_plan_make(&r, &o, 61 * NS, &p, err, sizeof(err)), 0);
+    assert_non_null(step_of(&p, OUTAGE_STEP_DIVERT, 0));
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+static void test_reserve_not_known_is_never_diverted(void **state)
+{
+    (void)state;
+    struct rack r;
+    two_bbu_rack(&r);
+    r.reserves[1].known = false;
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    assert_null(step_of(&p, OUTAGE_STEP_DIVERT, 0));
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+/* Servers on a dead bus, each with its own battery; the batteries of the
+ * less important servers can be switched to the most important one. */
+static void server_battery_rack(struct rack *r)
+{
+    orack_init(r, 1, 1);
+    orack_psu(r, 0, 0, 5000);
+    int db = orack_server(r, "db", 500, 9, 1);
+    int w1 = orack_server(r, "web1", 500, 9, 1);
+    int w2 = orack_server(r, "web2", 500, 9, 1);
+    orack_activity(r, "orders", 1, db, 1, 0, NULL);
+    orack_activity(r, "shop1", 3, w1, 1, 0, NULL);
+    orack_activity(r, "shop2", 3, w2, 1, 0, NULL);
+    orack_reserve(r, "bat-db", RACK_RESERVE_SERVER, db, 50, 800);
+    int b1 = orack_reserve(r, "bat-web1", RACK_RESERVE_SERVER, w1, 50, 800);
+    int b2 = orack_reserve(r, "bat-web2", RACK_RESERVE_SERVER, w2, 50, 800);
+    orack_switch_server(r, b1, db);
+    orack_switch_server(r, b2, db);
+    r->feed_failed[0] = true;
+    r->outage.ride_through_ns = 0;
+    r->outage.slack_pct = 0;
+}
+
+static void test_claim10_server_battery_diverted_to_another_server(void **state)
+{
+    (void)state;
+    struct rack r;
+    server_battery_rack(&r);
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    const struct outage_step *d = step_of(&p, OUTAGE_STEP_DIVERT, 0);
+    assert_non_null(d);
+    assert_int_equal(d->to_server, 0);
+    assert_int_equal(r.reserves[d->reserve].kind, RACK_RESERVE_SERVER);
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+/* claims 9 and 12: the reserves of every less important server go to the
+ * one hosting the most important activity. */
+static void test_claim9_claim12_reserves_from_all_servers_to_the_top_server(void **state)
+{
+    (void)state;
+    struct rack r;
+    server_battery_rack(&r);
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    assert_non_null(step_of(&p, OUTAGE_STEP_DIVERT, 1));
+    for (int n = 0; n < 2; n++)
+        assert_int_equal(step_of(&p, OUTAGE_STEP_DIVERT, n)->to_server, 0);
+    /* db gets all 150 Wh at 500 W: 1080 s, three times its own */
+    assert_true(near(p.top_runtime_s, 1080, 1));
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+/* db1 runs orders (priority 1) beside batch (priority 4); app1 runs api
+ * (priority 1) with room to spare. All on one ups. */
+static void shared_server_rack(struct rack *r)
+{
+    orack_init(r, 1, 1);
+    orack_psu(r, 0, 0, 5000);
+    orack_psu(r, 0, 0, 5000);
+    int db1 = orack_server(r, "db1", 1000, 9, 1);
+    int app1 = orack_server(r, "app1", 1000, 9, 1);
+    r->servers[app1].alloc_mw = 400000; /* draws 400 W of its 1000 */
+    orack_activity(r, "orders", 1, db1, 0.4, 1, &app1);
+    orack_activity(r, "batch", 4, db1, 0.6, 0, NULL);
+    orack_activity(r, "api", 1, app1, 0.4, 0, NULL);
+    orack_reserve(r, "ups1", RACK_RESERVE_UPS, 0, 1000, 5000);
+    r->feed_on_reserve[0] = true;
+    r->outage.ride_through_ns = 0;
+    r->outage.slack_pct = 0;
+}
+
+static void test_claim8_claim11_consolidates_onto_fewest_servers(void **state)
+{
+    (void)state;
+    struct rack r;
+    shared_server_rack(&r);
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    const struct outage_step *m = step_of(&p, OUTAGE_STEP_MOVE, 0);
+    assert_non_null(m);
+    assert_string_equal(r.activities[m->activity].id, "orders");
+    assert_string_equal(r.servers[m->server].id, "db1");
+    assert_string_equal(r.servers[m->to_server].id, "app1");
+    assert_true(near(m->watts, 400, 1e-9));
+    assert_non_null(strstr(m->reason, "db1, left with priority 4 work, can stop"));
+    /* db1 stops; app1 carries both priority-1 sets: 800 W for 1000 Wh less
+     * the 40 s of db1's graceful stop (and soft-off) at 1400 W */
+    const struct outage_step *st = stop_of(&p, &r, "db1");
+    assert_non_null(st);
+    assert_true(st->now);
+    assert_null(stop_of(&p, &r, "app1"));
+    double expect = 40 + (1000 - 1400.0 * 40 / 3600) * 3600 / 800;
+    assert_true(near(p.top_runtime_s, expect, 1));
+    assert_true(near(p.runtime_s[0], expect, 1)); /* orders, on app1 now */
+    /* carried out: the activity runs on app1, whose priority it keeps; db1
+     * hosts only batch */
+    assert_int_equal(outage_apply(&r, m, err, sizeof(err)), 0);
+    assert_int_equal(r.activities[0].servers[0], 1);
+    assert_int_equal(r.activities[0].state, RACK_ACT_MOVED);
+    assert_int_equal(r.servers[0].priority, 4);
+    assert_int_equal(r.servers[1].priority, 1);
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+static void test_no_move_without_headroom(void **state)
+{
+    (void)state;
+    struct rack r;
+    shared_server_rack(&r);
+    r.servers[1].alloc_mw = 700000; /* 300 W of headroom for 400 W */
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    assert_null(step_of(&p, OUTAGE_STEP_MOVE, 0));
+    assert_null(stop_of(&p, &r, "db1")); /* it hosts orders: it stays */
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+/* With slack, less important work runs longer, and the most important set
+ * keeps at least (1 - slack) of its best, over re-plans at every reading: the
+ * commitments in struct outage keep the slack from creeping. */
+static void test_slack_lets_less_important_run_without_creeping(void **state)
+{
+    (void)state;
+    struct rack r;
+    three_level_rack(&r, 1000);
+    r.feed_on_reserve[0] = true;
+    r.outage.ride_through_ns = 0;
+    r.outage.slack_pct = 10;
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    /* the best for crit: everything else stops now (graceful 40 s) */
+    r.outage.slack_pct = 0;
+    struct outage o0 = active_outage();
+    assert_int_equal(outage_plan_make(&r, &o0, 0, &p, err, sizeof(err)), 0);
+    double best = p.top_runtime_s;
+    r.outage.slack_pct = 10;
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    const struct outage_step *sg = stop_of(&p, &r, "gold");
+    assert_non_null(sg);
+    assert_false(sg->now); /* gold runs on for a while */
+    assert_true(sg->at_s > 60);
+    assert_true(p.top_runtime_s >= 0.9 * best - 1);
+    assert_int_equal(o.nfloors, 3);
+    /* play it: a reading each 10 s, steps carried out as they fall due */
+    struct policy *pol = policy_new(&r);
+    struct policy_actions acts = {0};
+    double t = 0, crit_end = -1;
+    int64_t stop_at[3] = {-1, -1, -1};
+    for (int step = 0; step < 2000 && crit_end < 0; step++) {
+        int64_t now = (int64_t)(t * NS);
+        assert_int_equal(outage_plan_make(&r, &o, now, &p, err, sizeof(err)), 0);
+        for (size_t k = 0; k < p.nsteps; k++)
+            if (p.steps[k].kind == OUTAGE_STEP_STOP && p.steps[k].now &&
+                stop_at[p.steps[k].server] < 0)
+                stop_at[p.steps[k].server] = now;
+        for (int i = 0; i < 3; i++)
+            if (stop_at[i] >= 0 && r.servers[i].state == RACK_SRV_ON &&
+                now >= stop_at[i] + 40 * NS) {
+                struct policy_input in = {.kind = POLICY_OUTAGE_STOP, .index = i};
+                assert_int_equal(policy_handle(pol, &r, &in, now, &acts, err, sizeof(err)), 0);
+            }
+        double load[3];
+        loads(&r, load);
+        double rw[1], sw[3];
+        outage_flow(&r, load, rw, sw);
+        if (sw[0] > 0)
+            crit_end = t;
+        outage_discharge(&r, load, 10 * NS);
+        t += 10;
+    }
+    assert_true(crit_end > 0);
+    assert_true(crit_end >= 0.9 * best - 20);
+    /* and no more than the slack lost: the best was kept within 10 % */
+    assert_true(stop_at[1] > 60 * NS);
+    policy_actions_free(&acts);
+    policy_free(pol);
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+/* claim 7: an operator's outage plans as if mains were gone, even while it
+ * is still there (he knows it is coming). */
+static void test_claim7_operator_command_plans_as_if_mains_failed(void **state)
+{
+    (void)state;
+    struct rack r;
+    three_level_rack(&r, 1000);
+    struct outage o = active_outage();
+    o.cause = OUTAGE_CAUSE_OPERATOR;
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    assert_non_null(stop_of(&p, &r, "bronze"));
+    assert_true(isfinite(p.top_runtime_s));
+    assert_string_equal(outage_cause_name(OUTAGE_CAUSE_OPERATOR), "operator");
+    /* claim 6: a feed's failure with the rack on mains plans nothing to stop */
+    o.cause = OUTAGE_CAUSE_FEED;
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    assert_null(stop_of(&p, &r, "bronze"));
+    assert_true(isinf(p.top_runtime_s));
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +688,15 @@ int main(void)
         cmocka_unit_test(test_plan_if_mains_failed_now_takes_every_feed_as_lost),
         cmocka_unit_test(test_feasibility_stops_the_least_important_before_the_ride_through),
         cmocka_unit_test(test_no_stop_when_it_buys_nothing_for_the_more_important),
+        cmocka_unit_test(test_claim1_reserves_diverted_to_important_servers),
+        cmocka_unit_test(test_divert_waits_for_the_ride_through_when_it_would_leave_a_server_dark),
+        cmocka_unit_test(test_reserve_not_known_is_never_diverted),
+        cmocka_unit_test(test_claim10_server_battery_diverted_to_another_server),
+        cmocka_unit_test(test_claim9_claim12_reserves_from_all_servers_to_the_top_server),
+        cmocka_unit_test(test_claim8_claim11_consolidates_onto_fewest_servers),
+        cmocka_unit_test(test_no_move_without_headroom),
+        cmocka_unit_test(test_slack_lets_less_important_run_without_creeping),
+        cmocka_unit_test(test_claim7_operator_command_plans_as_if_mains_failed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
  */
 #include "outage.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -432,6 +433,10 @@ const char *outage_step_name(enum outage_step_kind k)
 
 /* ---- The plan. ---- */
 
+/* The planner's priority of a server whose activities all moved away: it
+ * runs nothing, so it is the first to stop. */
+#define PRIO_IDLE (INT_MAX / 2)
+
 /* The planner's what-if: the rack with the plan's diverts, moves and stops,
  * played forward with the energy model. */
 struct plan_ctx {
@@ -455,6 +460,9 @@ struct plan_ctx {
     double *wh, *ld, *rw, *sw;
     double *target; /* per server: the runtime less important work must leave it */
     int *order;     /* per server: scratch for the stops' order */
+    bool *had_act;  /* per server: hosted an activity before the plan's moves */
+    int nmoves;     /* the plan's moves: activity, from, to */
+    int *mv_act, *mv_from, *mv_to;
     int nlev;
     int lev[OUTAGE_MAX_LEVELS + 1]; /* the priority levels drawing, most important first */
 };
@@ -575,6 +583,31 @@ static void collect_levels(struct plan_ctx *pc)
                 best = p;
         }
         if (best < 0 || pc->nlev == OUTAGE_MAX_LEVELS)
+            return;
+        pc->lev[pc->nlev++] = best;
+    }
+}
+
+/* For judging the tools: every priority a server could have under moves
+ * (the activities', the drawing servers', idle), so that a move that changes
+ * a server's priority is judged on the same levels. */
+static void collect_all_levels(struct plan_ctx *pc)
+{
+    const struct rack *r = pc->r;
+    pc->nlev = 0;
+    for (;;) {
+        int best = INT_MAX;
+        int last = pc->nlev ? pc->lev[pc->nlev - 1] : INT_MIN;
+        for (int i = 0; i < pc->ns; i++)
+            if (pc->load[i] > 0 && !pc->feas[i] && pc->prio[i] > last && pc->prio[i] < best)
+                best = pc->prio[i];
+        for (int a = 0; a < r->nactivities; a++)
+            if (r->activities[a].state != RACK_ACT_STOPPED && r->activities[a].priority > last &&
+                r->activities[a].priority < best)
+                best = r->activities[a].priority;
+        if (PRIO_IDLE > last && PRIO_IDLE < best)
+            best = PRIO_IDLE;
+        if (best == INT_MAX || pc->nlev == OUTAGE_MAX_LEVELS)
             return;
         pc->lev[pc->nlev++] = best;
     }
@@ -735,21 +768,6 @@ static int add_step(struct outage_plan *p, const struct outage_step *s)
     return 0;
 }
 
-/* The most important activity running on server i, -1 none. */
-static int top_activity(const struct rack *r, int i)
-{
-    int best = -1;
-    for (int a = 0; a < r->nactivities; a++) {
-        const struct rack_activity *ac = &r->activities[a];
-        if (ac->state == RACK_ACT_STOPPED)
-            continue;
-        for (int k = 0; k < ac->nservers; k++)
-            if (ac->servers[k] == i && (best < 0 || ac->priority < r->activities[best].priority))
-                best = a;
-    }
-    return best;
-}
-
 static void fmt_s(char *buf, size_t len, double s)
 {
     if (!isfinite(s))
@@ -770,7 +788,9 @@ static void fmt_levels(const struct plan_ctx *pc, char *buf, size_t len)
                 m = pc->end_s[i];
         char t[48];
         fmt_s(t, sizeof(t), m);
-        int w = snprintf(buf + n, len - n, "%spriority %d %s", k ? ", " : "", pc->lev[k], t);
+        int w = pc->lev[k] == PRIO_IDLE
+                    ? snprintf(buf + n, len - n, "%sidle servers %s", k ? ", " : "", t)
+                    : snprintf(buf + n, len - n, "%spriority %d %s", k ? ", " : "", pc->lev[k], t);
         if (w < 0)
             return;
         n += (size_t)w;
@@ -799,6 +819,8 @@ static void ctx_free(struct plan_ctx *pc)
     free(pc->to_bus);
     free(pc->load);
     free(pc->wh);
+    free(pc->mv_act);
+    free(pc->had_act);
 }
 
 static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o, int64_t now_ns)
@@ -812,11 +834,19 @@ static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o,
     pc->to_bus = malloc(2 * nr * sizeof(int));
     pc->load = malloc(ns * (8 * sizeof(double) + 2 * sizeof(int) + sizeof(bool)));
     pc->wh = malloc(2 * nr * sizeof(double));
-    if (!pc->to_bus || !pc->load || !pc->wh) {
+    pc->mv_act = malloc(3 * ((size_t)r->nactivities + 1) * sizeof(int));
+    pc->had_act = calloc(ns, sizeof(bool));
+    if (!pc->to_bus || !pc->load || !pc->wh || !pc->mv_act || !pc->had_act) {
         ctx_free(pc);
         return -1;
     }
     pc->to_server = pc->to_bus + nr;
+    pc->mv_from = pc->mv_act + r->nactivities + 1;
+    pc->mv_to = pc->mv_from + r->nactivities + 1;
+    for (int a = 0; a < r->nactivities; a++)
+        for (int k = 0; k < r->activities[a].nservers; k++)
+            if (r->activities[a].servers[k] >= 0 && r->activities[a].servers[k] < pc->ns)
+                pc->had_act[r->activities[a].servers[k]] = true;
     pc->rw = pc->wh + nr;
     pc->grace_s = pc->load + ns;
     pc->stop_s = pc->grace_s + ns;
@@ -885,6 +915,8 @@ static bool due_before(const struct plan_ctx *pc, int a, int b)
     return a < b;
 }
 
+static int top_activity(const struct plan_ctx *pc, int i);
+
 static int plan_emit_stops(struct plan_ctx *pc, struct outage_plan *out)
 {
     const struct rack *r = pc->r;
@@ -910,7 +942,7 @@ static int plan_emit_stops(struct plan_ctx *pc, struct outage_plan *out)
                                 .to_bus = -1,
                                 .to_server = -1,
                                 .server = i,
-                                .activity = top_activity(r, i),
+                                .activity = top_activity(pc, i),
                                 .watts = pc->load[i],
                                 .stage = pc->o->stages + k + 1,
                                 .now = at <= 0,
@@ -965,6 +997,320 @@ static int plan_emit_stops(struct plan_ctx *pc, struct outage_plan *out)
     return 0;
 }
 
+/* Where activity a's k-th server is under the plan's moves. */
+static int act_server(const struct plan_ctx *pc, int a, int k)
+{
+    int srv = pc->r->activities[a].servers[k];
+    for (int m = 0; m < pc->nmoves; m++)
+        if (pc->mv_act[m] == a && pc->mv_from[m] == srv)
+            srv = pc->mv_to[m];
+    return srv;
+}
+
+/* The most important activity running on server i under the plan's moves,
+ * -1 none. */
+static int top_activity(const struct plan_ctx *pc, int i)
+{
+    const struct rack *r = pc->r;
+    int best = -1;
+    for (int a = 0; a < r->nactivities; a++) {
+        const struct rack_activity *ac = &r->activities[a];
+        if (ac->state == RACK_ACT_STOPPED)
+            continue;
+        for (int k = 0; k < ac->nservers; k++)
+            if (act_server(pc, a, k) == i &&
+                (best < 0 || ac->priority < r->activities[best].priority))
+                best = a;
+    }
+    return best;
+}
+
+/* A server's priority under the plan's moves: its most important activity's,
+ * PRIO_IDLE once all of them moved away. */
+static int ctx_prio(const struct plan_ctx *pc, int i)
+{
+    const struct rack *r = pc->r;
+    int best = INT_MAX;
+    for (int a = 0; a < r->nactivities; a++) {
+        if (r->activities[a].state == RACK_ACT_STOPPED || r->activities[a].priority >= best)
+            continue;
+        for (int k = 0; k < r->activities[a].nservers; k++)
+            if (act_server(pc, a, k) == i)
+                best = r->activities[a].priority;
+    }
+    if (best != INT_MAX)
+        return best;
+    return pc->had_act[i] ? PRIO_IDLE : r->servers[i].priority;
+}
+
+/*
+ * The objective the tools are judged by: each level's shortest runtime, most
+ * important first, with every level after the first stopping at the end of
+ * the ride-through (the stop schedule then gives back what it can).
+ */
+static void objective(struct plan_ctx *pc, double *vec)
+{
+    int top = INT_MAX;
+    for (int i = 0; i < pc->ns; i++)
+        if (pc->load[i] > 0 && !pc->feas[i] && pc->prio[i] < top)
+            top = pc->prio[i];
+    for (int i = 0; i < pc->ns; i++)
+        pc->stop_s[i] = pc->prio[i] > top ? pc->ride_s : INFINITY;
+    play(pc);
+    for (int k = 0; k < pc->nlev; k++) {
+        vec[k] = INFINITY;
+        for (int i = 0; i < pc->ns; i++)
+            if (in_level(pc, i, k) && pc->end_s[i] < vec[k])
+                vec[k] = pc->end_s[i];
+    }
+    for (int i = 0; i < pc->ns; i++)
+        pc->stop_s[i] = INFINITY;
+}
+
+/* Lexicographically better by more than half a second somewhere. */
+static bool better(const double *a, const double *b, int n)
+{
+    for (int k = 0; k < n; k++) {
+        if (isinf(a[k]) && isinf(b[k]))
+            continue;
+        if (a[k] > b[k] + 0.5)
+            return true;
+        if (a[k] < b[k] - 0.5)
+            return false;
+    }
+    return false;
+}
+
+static void target_name(const struct rack *r, int res, int tb, int ts, char *buf, size_t len)
+{
+    const struct rack_reserve *x = &r->reserves[res];
+    if (tb >= 0)
+        snprintf(buf, len, "bus %s", r->buses[tb]);
+    else if (ts >= 0)
+        snprintf(buf, len, "server %s", r->servers[ts].id);
+    else if (x->kind == RACK_RESERVE_BBU && x->at >= 0 && x->at < r->nbuses)
+        snprintf(buf, len, "bus %s", r->buses[x->at]);
+    else if (x->kind == RACK_RESERVE_SERVER && x->at >= 0 && x->at < r->nservers)
+        snprintf(buf, len, "server %s", r->servers[x->at].id);
+    else if (x->at >= 0 && x->at < r->nfeeds)
+        snprintf(buf, len, "feed %s", r->feeds[x->at]);
+    else
+        snprintf(buf, len, "its place");
+}
+
+/* Servers drawing with power at t = 0 that a change left without (sw: the
+ * shortfall before it). */
+static bool leaves_dark(struct plan_ctx *pc, const double *before)
+{
+    for (int i = 0; i < pc->ns; i++)
+        pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
+    pc->v.wh = NULL;
+    view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+    for (int i = 0; i < pc->ns; i++)
+        if (pc->ld[i] > 0 && pc->sw[i] > before[i] + EPS_W)
+            return true;
+    return false;
+}
+
+/*
+ * Diverts (claims 1, 9, 12, 23): each reserve with a switch, read and not
+ * empty, goes where the objective is best: towards the servers of the most
+ * important sets, away from the less important (or stopped) ones. Ties keep
+ * it where it is. During the ride-through no divert leaves a server dark.
+ */
+static int plan_diverts(struct plan_ctx *pc, struct outage_plan *out, double *vec, double *cand,
+                        double *before)
+{
+    const struct rack *r = pc->r;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k = 0; k < pc->nr; k++) {
+            const struct rack_reserve *x = &r->reserves[k];
+            if (!x->known || !(x->wh_left > EPS_WH) ||
+                (!x->switch_buses && x->nswitch_servers == 0))
+                continue;
+            int tb0 = pc->to_bus[k], ts0 = pc->to_server[k], best_tb = tb0, best_ts = ts0;
+            objective(pc, vec);
+            double base_top = pc->nlev ? vec[0] : 0;
+            for (int i = 0; i < pc->ns; i++)
+                pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
+            pc->v.wh = NULL;
+            view_flow(&pc->v, pc->ld, pc->rw, before);
+            int nopt = 1 + r->nbuses + x->nswitch_servers;
+            for (int opt = 0; opt < nopt; opt++) {
+                int tb = -1, ts = -1;
+                if (opt > 0 && opt <= r->nbuses) {
+                    if (!(x->switch_buses >> (opt - 1) & 1))
+                        continue;
+                    tb = opt - 1;
+                } else if (opt > r->nbuses) {
+                    ts = x->switch_servers[opt - 1 - r->nbuses];
+                    if (ts < 0 || ts >= pc->ns)
+                        continue;
+                }
+                if (tb == pc->to_bus[k] && ts == pc->to_server[k])
+                    continue;
+                int save_tb = pc->to_bus[k], save_ts = pc->to_server[k];
+                pc->to_bus[k] = tb;
+                pc->to_server[k] = ts;
+                bool dark = pc->ride_s > 0 && leaves_dark(pc, before);
+                if (!dark)
+                    objective(pc, cand);
+                if (!dark && better(cand, vec, pc->nlev)) {
+                    memcpy(vec, cand, (size_t)pc->nlev * sizeof(*vec));
+                    best_tb = tb;
+                    best_ts = ts;
+                }
+                pc->to_bus[k] = save_tb;
+                pc->to_server[k] = save_ts;
+            }
+            if (best_tb == tb0 && best_ts == ts0)
+                continue;
+            pc->to_bus[k] = best_tb;
+            pc->to_server[k] = best_ts;
+            for (int i = 0; i < pc->ns; i++)
+                pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
+            pc->v.wh = NULL;
+            view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+            struct outage_step st = {.kind = OUTAGE_STEP_DIVERT,
+                                     .reserve = k,
+                                     .to_bus = best_tb,
+                                     .to_server = best_ts,
+                                     .activity = -1,
+                                     .server = -1,
+                                     .watts = pc->rw[k],
+                                     .now = true};
+            if (best_tb < 0 && best_ts < 0) { /* home: name its own bus or server */
+                if (x->kind == RACK_RESERVE_BBU)
+                    st.to_bus = x->at;
+                else if (x->kind == RACK_RESERVE_SERVER)
+                    st.to_server = x->at;
+            }
+            st.gain_s = isfinite(vec[0]) && isfinite(base_top) ? vec[0] - base_top
+                        : isfinite(base_top)                   ? INFINITY
+                                                               : 0;
+            char from[64], to[64], t1[48], t0[48];
+            target_name(r, k, tb0, ts0, from, sizeof(from));
+            target_name(r, k, best_tb, best_ts, to, sizeof(to));
+            fmt_s(t1, sizeof(t1), vec[0]);
+            fmt_s(t0, sizeof(t0), base_top);
+            snprintf(st.reason, sizeof(st.reason),
+                     "%s (%.0f Wh left) directed from %s to %s, where the more important work "
+                     "is: it delivers %.0f W there; priority %d runs %s instead of %s",
+                     x->id, x->wh_left, from, to, st.watts, pc->nlev ? pc->lev[0] : 0, t1, t0);
+            if (add_step(out, &st) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Moves (claims 8, 11): an activity leaves a server it shares with less
+ * important work for one of its movable_to servers that draws, hosts work at
+ * least as important (it stays up as long) and has the headroom (power_w
+ * minus what it draws), when that is better for the objective: the server
+ * left behind, running only less important work or none, can then stop, so
+ * the important work ends on the fewest servers that stay up.
+ */
+static int plan_moves(struct plan_ctx *pc, struct outage_plan *out, double *vec, double *cand)
+{
+    const struct rack *r = pc->r;
+    for (int p = 0; p < pc->nlev; p++) {
+        for (int a = 0; a < r->nactivities; a++) {
+            const struct rack_activity *ac = &r->activities[a];
+            if (ac->priority != pc->lev[p] || ac->state == RACK_ACT_STOPPED || ac->nmovable == 0)
+                continue;
+            for (int k = 0; k < ac->nservers; k++) {
+                int from = act_server(pc, a, k);
+                if (from < 0 || from >= pc->ns || !(pc->load[from] > 0) || pc->feas[from])
+                    continue;
+                bool moved = false;
+                for (int m = 0; m < pc->nmoves; m++)
+                    moved |= pc->mv_act[m] == a;
+                if (moved)
+                    continue;
+                double w = ac->share[k] * (double)r->servers[from].power_mw / 1000.0;
+                if (w > pc->load[from])
+                    w = pc->load[from];
+                objective(pc, vec);
+                double base_top = pc->nlev ? vec[0] : 0;
+                int best = -1;
+                for (int j = 0; j < ac->nmovable; j++) {
+                    int to = ac->movable_to[j];
+                    if (to < 0 || to >= pc->ns || to == from || !(pc->load[to] > 0) ||
+                        pc->feas[to] || pc->prio[to] > ac->priority ||
+                        (double)r->servers[to].power_mw / 1000.0 - pc->load[to] < w)
+                        continue;
+                    bool there = false;
+                    for (int q = 0; q < ac->nservers; q++)
+                        there |= act_server(pc, a, q) == to;
+                    if (there)
+                        continue;
+                    int n = pc->nmoves++;
+                    pc->mv_act[n] = a;
+                    pc->mv_from[n] = ac->servers[k];
+                    pc->mv_to[n] = to;
+                    int pf = pc->prio[from], pt = pc->prio[to];
+                    pc->load[from] -= w;
+                    pc->load[to] += w;
+                    pc->prio[from] = ctx_prio(pc, from);
+                    pc->prio[to] = ctx_prio(pc, to);
+                    if (pc->prio[from] > ac->priority) { /* the server left behind can stop */
+                        objective(pc, cand);
+                        if (better(cand, vec, pc->nlev)) {
+                            memcpy(vec, cand, (size_t)pc->nlev * sizeof(*vec));
+                            best = to;
+                        }
+                    }
+                    pc->load[from] += w;
+                    pc->load[to] -= w;
+                    pc->prio[from] = pf;
+                    pc->prio[to] = pt;
+                    pc->nmoves--;
+                }
+                if (best < 0)
+                    continue;
+                int n = pc->nmoves++;
+                pc->mv_act[n] = a;
+                pc->mv_from[n] = ac->servers[k];
+                pc->mv_to[n] = best;
+                pc->load[from] -= w;
+                pc->load[best] += w;
+                pc->prio[from] = ctx_prio(pc, from);
+                pc->prio[best] = ctx_prio(pc, best);
+                struct outage_step st = {.kind = OUTAGE_STEP_MOVE,
+                                         .reserve = -1,
+                                         .to_bus = -1,
+                                         .to_server = best,
+                                         .activity = a,
+                                         .server = from,
+                                         .watts = w,
+                                         .now = true};
+                st.gain_s = isfinite(vec[0]) && isfinite(base_top) ? vec[0] - base_top
+                            : isfinite(base_top)                   ? INFINITY
+                                                                   : 0;
+                char t1[48], t0[48], left[48];
+                fmt_s(t1, sizeof(t1), vec[0]);
+                fmt_s(t0, sizeof(t0), base_top);
+                if (pc->prio[from] == PRIO_IDLE)
+                    snprintf(left, sizeof(left), "nothing");
+                else
+                    snprintf(left, sizeof(left), "priority %d work", pc->prio[from]);
+                snprintf(st.reason, sizeof(st.reason),
+                         "%s (priority %d, %.0f W) moves from %s to %s (%.0f W of headroom), "
+                         "which stays up: %s, left with %s, can stop; priority %d runs %s "
+                         "instead of %s",
+                         ac->id, ac->priority, w, r->servers[from].id, r->servers[best].id,
+                         (double)r->servers[best].power_mw / 1000.0 - (pc->load[best] - w),
+                         r->servers[from].id, left, pc->lev[0], t1, t0);
+                if (add_step(out, &st) < 0)
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static double server_runtime(const struct plan_ctx *pc, int i)
 {
     return pc->load[i] > 0 && !pc->feas[i] ? pc->end_s[i] : 0;
@@ -998,6 +1344,26 @@ int outage_plan_make(const struct rack *r, struct outage *o, int64_t now_ns,
     for (int i = 0; i < pc.ns; i++)
         out->load_w += pc.load[i];
 
+    /* the tools first (judged with every level after the first stopping at
+     * the ride-through's end), then feasibility, then the stop schedule */
+    collect_all_levels(&pc);
+    double *vec =
+        malloc(3 * (OUTAGE_MAX_LEVELS + 1) * sizeof(double) + ((size_t)pc.ns + 1) * sizeof(double));
+    if (!vec) {
+        ctx_free(&pc);
+        snprintf(err, errlen, "outage plan: out of memory");
+        return -1;
+    }
+    double *cand = vec + OUTAGE_MAX_LEVELS + 1, *before = cand + OUTAGE_MAX_LEVELS + 1;
+    int bad = plan_diverts(&pc, out, vec, cand, before);
+    if (!bad)
+        bad = plan_moves(&pc, out, vec, cand);
+    free(vec);
+    if (bad) {
+        ctx_free(&pc);
+        snprintf(err, errlen, "outage plan: out of memory");
+        return -1;
+    }
     out->feasible = plan_feasibility(&pc);
     collect_levels(&pc);
     plan_stops(&pc, now_ns, record);
@@ -1012,7 +1378,7 @@ int outage_plan_make(const struct rack *r, struct outage *o, int64_t now_ns,
         const struct rack_activity *ac = &r->activities[a];
         double m = ac->nservers > 0 && ac->state != RACK_ACT_STOPPED ? INFINITY : 0;
         for (int k = 0; k < ac->nservers; k++) {
-            int i = ac->servers[k];
+            int i = act_server(&pc, a, k);
             double e = i >= 0 && i < pc.ns ? server_runtime(&pc, i) : 0;
             if (e < m)
                 m = e;
@@ -1020,14 +1386,17 @@ int outage_plan_make(const struct rack *r, struct outage *o, int64_t now_ns,
         out->runtime_s[a] = m;
     }
     char levels[160], topt[48];
+    int nstops = 0;
+    for (size_t k = 0; k < out->nsteps; k++)
+        nstops += out->steps[k].kind == OUTAGE_STEP_STOP;
     fmt_levels(&pc, levels, sizeof(levels));
     fmt_s(topt, sizeof(topt), out->top_runtime_s);
     snprintf(out->summary, sizeof(out->summary),
              "%s%.0f Wh left in %d reserve%s, %.0f W drawn; the most important set runs %s "
-             "(%s); %zu stop%s planned%s",
+             "(%s); %d stop%s planned%s",
              o->active ? "" : "if mains failed now: ", out->wh_left, r->nreserves,
-             r->nreserves == 1 ? "" : "s", out->load_w, topt, levels, out->nsteps,
-             out->nsteps == 1 ? "" : "s",
+             r->nreserves == 1 ? "" : "s", out->load_w, topt, levels, nstops,
+             nstops == 1 ? "" : "s",
              out->feasible ? ""
                            : "; NOT feasible: some servers "
                              "kept up cannot be carried");
