@@ -461,6 +461,7 @@ struct plan_ctx {
     double *target; /* per server: the runtime less important work must leave it */
     int *order;     /* per server: scratch for the stops' order */
     bool *had_act;  /* per server: hosted an activity before the plan's moves */
+    bool *stopping; /* per server: told to stop (its activities stopped), still drawing */
     int nmoves;     /* the plan's moves: activity, from, to */
     int *mv_act, *mv_from, *mv_to;
     int nlev;
@@ -481,8 +482,6 @@ static double grace_of(const struct rack *r, int i)
     int64_t g = -1;
     for (int a = 0; a < r->nactivities; a++) {
         const struct rack_activity *ac = &r->activities[a];
-        if (ac->state == RACK_ACT_STOPPED)
-            continue;
         for (int k = 0; k < ac->nservers; k++)
             if (ac->servers[k] == i && ac->stop_ns > g)
                 g = ac->stop_ns;
@@ -507,6 +506,8 @@ static void play(struct plan_ctx *pc)
         pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
         pc->end_s[i] = pc->ld[i] > 0 ? INFINITY : 0;
         pc->wh_at[i] = NAN;
+        if (pc->stopping[i])
+            pc->stop_s[i] = 0;
     }
     pc->v.wh = pc->wh;
     for (int round = 0; round < 4 * (pc->ns + pc->nr) + 8; round++) {
@@ -576,7 +577,7 @@ static void collect_levels(struct plan_ctx *pc)
     for (;;) {
         int best = -1;
         for (int i = 0; i < pc->ns; i++) {
-            if (!(pc->load[i] > 0) || pc->feas[i])
+            if (!(pc->load[i] > 0) || pc->feas[i] || pc->stopping[i])
                 continue;
             int p = pc->prio[i];
             if ((pc->nlev == 0 || p > pc->lev[pc->nlev - 1]) && (best < 0 || p < best))
@@ -599,7 +600,8 @@ static void collect_all_levels(struct plan_ctx *pc)
         int best = INT_MAX;
         int last = pc->nlev ? pc->lev[pc->nlev - 1] : INT_MIN;
         for (int i = 0; i < pc->ns; i++)
-            if (pc->load[i] > 0 && !pc->feas[i] && pc->prio[i] > last && pc->prio[i] < best)
+            if (pc->load[i] > 0 && !pc->feas[i] && !pc->stopping[i] && pc->prio[i] > last &&
+                pc->prio[i] < best)
                 best = pc->prio[i];
         for (int a = 0; a < r->nactivities; a++)
             if (r->activities[a].state != RACK_ACT_STOPPED && r->activities[a].priority > last &&
@@ -625,7 +627,7 @@ static int find_floor(const struct outage *o, int p)
  * go with it (they are the least important). */
 static bool in_level(const struct plan_ctx *pc, int i, int k)
 {
-    if (!(pc->load[i] > 0) || pc->feas[i])
+    if (!(pc->load[i] > 0) || pc->feas[i] || pc->stopping[i])
         return false;
     if (pc->prio[i] < pc->lev[k])
         return false;
@@ -708,14 +710,19 @@ static void plan_stops(struct plan_ctx *pc, int64_t now_ns, bool record)
         pc->stop_s[i] = INFINITY;
     for (int k = 1; k < pc->nlev; k++)
         set_level_stop(pc, k, pc->ride_s);
+    double prev = INFINITY; /* the stop of the level before: strict priority of stops */
     for (int k = 0; k < pc->nlev; k++) {
         if (k > 0) {
-            set_level_stop(pc, k, INFINITY);
+            /* as long as the level before, no longer (never, when that one
+             * never stops and this one takes nothing the others could use) */
+            set_level_stop(pc, k, prev);
             if (!keeps_targets(pc, k)) {
                 double hi = pc->ride_s;
                 for (int i = 0; i < pc->ns; i++)
                     if (in_level(pc, i, k) && isfinite(pc->end_s[i]) && pc->end_s[i] > hi)
                         hi = pc->end_s[i];
+                if (hi > prev)
+                    hi = prev;
                 double lo = pc->ride_s;
                 for (int it = 0; it < 24 && hi - lo > 0.5; it++) {
                     double mid = 0.5 * (lo + hi);
@@ -727,6 +734,9 @@ static void plan_stops(struct plan_ctx *pc, int64_t now_ns, bool record)
                 }
                 set_level_stop(pc, k, lo);
             }
+            for (int i = 0; i < pc->ns; i++)
+                if (in_level(pc, i, k))
+                    prev = pc->stop_s[i];
         }
         play(pc);
         double best_max = -1;
@@ -821,6 +831,7 @@ static void ctx_free(struct plan_ctx *pc)
     free(pc->wh);
     free(pc->mv_act);
     free(pc->had_act);
+    free(pc->stopping);
 }
 
 static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o, int64_t now_ns)
@@ -836,7 +847,8 @@ static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o,
     pc->wh = malloc(2 * nr * sizeof(double));
     pc->mv_act = malloc(3 * ((size_t)r->nactivities + 1) * sizeof(int));
     pc->had_act = calloc(ns, sizeof(bool));
-    if (!pc->to_bus || !pc->load || !pc->wh || !pc->mv_act || !pc->had_act) {
+    pc->stopping = calloc(ns, sizeof(bool));
+    if (!pc->to_bus || !pc->load || !pc->wh || !pc->mv_act || !pc->had_act || !pc->stopping) {
         ctx_free(pc);
         return -1;
     }
@@ -880,6 +892,15 @@ static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o,
     for (int i = 0; i < pc->ns; i++) {
         pc->load[i] = load_of(&r->servers[i]);
         pc->prio[i] = r->servers[i].priority;
+        /* a server whose activities were all stopped is on its way down: it
+         * draws until its graceful time is over (counted in full: the plan
+         * does not know when it was told), and is never planned again */
+        bool running = false;
+        for (int a = 0; a < r->nactivities; a++)
+            for (int k = 0; k < r->activities[a].nservers; k++)
+                if (r->activities[a].servers[k] == i && r->activities[a].state != RACK_ACT_STOPPED)
+                    running = true;
+        pc->stopping[i] = pc->had_act[i] && !running && pc->load[i] > 0;
         pc->grace_s[i] = grace_of(r, i);
         pc->feas[i] = false;
         pc->stop_s[i] = INFINITY;
@@ -922,7 +943,7 @@ static int plan_emit_stops(struct plan_ctx *pc, struct outage_plan *out)
     const struct rack *r = pc->r;
     int n = 0;
     for (int i = 0; i < pc->ns; i++) {
-        if (!(pc->load[i] > 0) || (!pc->feas[i] && !isfinite(pc->stop_s[i])))
+        if (!(pc->load[i] > 0) || pc->stopping[i] || (!pc->feas[i] && !isfinite(pc->stop_s[i])))
             continue;
         int j = n++;
         for (; j > 0 && due_before(pc, i, pc->order[j - 1]); j--)
@@ -1052,7 +1073,7 @@ static void objective(struct plan_ctx *pc, double *vec)
 {
     int top = INT_MAX;
     for (int i = 0; i < pc->ns; i++)
-        if (pc->load[i] > 0 && !pc->feas[i] && pc->prio[i] < top)
+        if (pc->load[i] > 0 && !pc->feas[i] && !pc->stopping[i] && pc->prio[i] < top)
             top = pc->prio[i];
     for (int i = 0; i < pc->ns; i++)
         pc->stop_s[i] = pc->prio[i] > top ? pc->ride_s : INFINITY;

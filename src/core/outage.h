@@ -128,8 +128,9 @@ void outage_plan_free(struct outage_plan *p);
  * Never plans to restart what an outage stopped. With o->active, records its
  * commitments in o (nfloors...). Steps are due when `now` is true: the caller
  * carries those out and plans again at the next reading or change (a server
- * already told to stop appears again as a stop `now` until it is shed: the
- * caller skips it). Returns 0, or -1 with err (out of memory).
+ * already told to stop, its activities marked stopped by outage_apply, is
+ * counted drawing for its graceful time and not planned again). Returns 0, or -1 with err (out of
+ * memory).
  */
 int outage_plan_make(const struct rack *r, struct outage *o, int64_t now_ns,
                      struct outage_plan *out, char *err, size_t errlen);
