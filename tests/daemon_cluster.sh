@@ -81,6 +81,15 @@ ok
 until_ok '[ "$(peer_states $p)" = "alive alive" ]' "the primary sees both peers alive"
 until_ok 'grep -q "owner epoch 0 -> $e1" "$tmp/slog"' "the primary fenced the modules with its epoch"
 echo "daemon_cluster.sh: c$p is primary, epoch $e1"
+# its polls read the modules back holding its epoch: commands without a fence
+# of their own (upsd stages, BMCs, migrate commands) may go from it, not from
+# a secondary (docs/outage.md "Several controllers")
+until_ok 'c $p outage status --json | grep -q "\"commands_held_back\":null"' "c$p's epoch confirmed by its polls"
+for k in 1 2 3; do
+    [ "$k" = "$p" ] && continue
+    c "$k" outage status --json | grep -q '"commands_held_back":"held back: this controller does not command' ||
+        fail "c$k (a secondary) may send outage commands"; ok
+done
 
 # ---- 2. boot storm, kill -9 of the primary in the middle ---------------------
 # in three waves: the kill falls between the second and the third

@@ -155,6 +155,30 @@ static void test_replaced_controller_gets_the_higher_epoch_and_no_retry(void **s
     mbdrv_bus_free(new);
 }
 
+/* The proof a cluster's controller reads at every poll before it sends
+ * commands without a fence of their own (docs/outage.md "Several controllers"). */
+static void test_owner_epoch_reads_back_who_fenced_the_module_last(void **state)
+{
+    (void)state;
+    struct mbdrv_bus *old = bus_new(), *new = bus_new();
+    char err[256];
+    uint64_t seen, held = 1;
+    assert_int_equal(mbdrv_owner_epoch(old, 1, &held, err, sizeof(err)), 0);
+    assert_true(held == 0); /* never fenced */
+    mbdrv_set_epoch(old, 0x101);
+    assert_int_equal(mbdrv_fence(old, 1, &seen, err, sizeof(err)), 0);
+    assert_int_equal(mbdrv_owner_epoch(old, 1, &held, err, sizeof(err)), 0);
+    assert_true(held == 0x101);
+    mbdrv_set_epoch(new, 0x202);
+    assert_int_equal(mbdrv_fence(new, 1, &seen, err, sizeof(err)), 0);
+    assert_int_equal(mbdrv_owner_epoch(old, 1, &held, err, sizeof(err)), 0);
+    assert_true(held == 0x202); /* the old one sees it was replaced */
+    assert_int_equal(mbdrv_owner_epoch(old, 5, &held, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "no device 5"));
+    mbdrv_bus_free(old);
+    mbdrv_bus_free(new);
+}
+
 /* ---- the driver (mbdev) --------------------------------------------------- */
 
 struct ctl {
@@ -310,6 +334,7 @@ int main(void)
         T(test_without_an_epoch_commands_are_bare_as_before),
         T(test_fenced_commands_carry_the_epoch),
         T(test_replaced_controller_gets_the_higher_epoch_and_no_retry),
+        T(test_owner_epoch_reads_back_who_fenced_the_module_last),
         T(test_driver_fences_grants_and_stands_down_when_replaced),
         T(test_new_primary_puts_back_nothing_its_driver_did_not_decide),
         T(test_driver_fence_with_a_module_unreachable_fails_with_the_error),

@@ -555,12 +555,18 @@ static bool outage_may_command(void *arg, char *why, size_t len)
     }
     if (!e->member)
         return true;
-    int64_t hb = e->conf.node.heartbeat_ns;
-    if (e->epoch_ok_ns == INT64_MIN || mono_ns() - e->epoch_ok_ns > hb) {
+    /* the last heartbeat, from the last poll that could read the proof */
+    int64_t hb = e->conf.node.heartbeat_ns, poll = 0;
+    for (size_t k = 0; k < e->ndevs; k++)
+        if ((e->devs[k].kind == RACKFILE_DEV_MODBUS_TCP ||
+             e->devs[k].kind == RACKFILE_DEV_MODBUS_RTU) &&
+            e->devs[k].poll_ns > poll)
+            poll = e->devs[k].poll_ns;
+    if (e->epoch_ok_ns == INT64_MIN || mono_ns() - e->epoch_ok_ns > hb + poll) {
         snprintf(why, len,
-                 "held back: epoch %llu not confirmed by a command device within the "
-                 "last heartbeat (%.0f ms)",
-                 (unsigned long long)e->epoch, (double)hb / 1e6);
+                 "held back: epoch %llu not confirmed by a command device within the last "
+                 "heartbeat (%.0f ms) after its last poll (%.0f ms)",
+                 (unsigned long long)e->epoch, (double)hb / 1e6, (double)poll / 1e6);
         return false;
     }
     return true;
@@ -871,6 +877,8 @@ static void handle_report(struct engine *e, struct devices_msg *m)
     struct policy_input *keep = m->rep.inputs;
     size_t n = 0;
     stamp_reads(e, m);
+    if (e->member && e->commanding && m->rep.epoch_held && m->rep.epoch_held == e->epoch)
+        e->epoch_ok_ns = m->posted_ns; /* the gate of outage_may_command */
     for (size_t k = 0; e->orun_ready && k < m->rep.nreserves; k++)
         orun_reading(&e->orun, (int)m->dev, &m->rep.reserves[k], m->posted_ns);
     if (m->rep.nreserves)

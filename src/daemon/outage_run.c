@@ -1016,6 +1016,9 @@ json_t *orun_view(const struct orun *o, int64_t now)
         json_object_set_new(stops, r->servers[i].id, e);
     }
     json_object_set_new(v, "stops", stops);
+    char why[200] = "";
+    bool may = !o->hooks.may_command || o->hooks.may_command(o->hooks.arg, why, sizeof(why));
+    json_object_set_new(v, "commands_held_back", may ? json_null() : json_string(why));
     json_object_set_new(v, "plan",
                         o->o.active && o->planned ? plan_json(r, &o->plan) : json_null());
     if (o->plan_err[0])

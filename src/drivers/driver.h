@@ -34,11 +34,11 @@ struct driver_psu_reading {
 
 /* A reading of one battery reserve (a UPS through NUT, an ORv3 BBU); every
  * figure is -1 when the device does not say. */
-#define DRIVER_RES_ONLINE 0x01      /* on mains (NUT OL; a BBU not discharging) */
-#define DRIVER_RES_ON_BATTERY 0x02  /* NUT OB; a BBU discharging */
-#define DRIVER_RES_LOW 0x04         /* NUT LB; a BBU fully discharged */
+#define DRIVER_RES_ONLINE 0x01     /* on mains (NUT OL; a BBU not discharging) */
+#define DRIVER_RES_ON_BATTERY 0x02 /* NUT OB; a BBU discharging */
+#define DRIVER_RES_LOW 0x04        /* NUT LB; a BBU fully discharged */
 #define DRIVER_RES_CHARGING 0x08
-#define DRIVER_RES_FAULT 0x10       /* it says it cannot discharge (a BBU's status bits) */
+#define DRIVER_RES_FAULT 0x10 /* it says it cannot discharge (a BBU's status bits) */
 struct driver_reserve_reading {
     int reserve;       /* rack index */
     unsigned flags;    /* DRIVER_RES_* */
@@ -101,6 +101,9 @@ struct driver_report {
      * epoch (docs/controllers.md "Fencing"): this controller was replaced
      * and the driver commands nothing more; 0: none */
     uint64_t fenced_by;
+    /* the epoch a command device was read back holding in this poll when it
+     * is this controller's (docs/outage.md "Several controllers"); 0 none */
+    uint64_t epoch_held;
     /* battery reserves read in this poll (docs/outage.md) */
     struct driver_reserve_reading *reserves;
     size_t nreserves, reserves_cap;

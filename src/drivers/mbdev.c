@@ -893,6 +893,17 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
         m->stood_down = true;
         out->fenced_by = mbdrv_fenced_by(m->bus);
     }
+    /* a cluster's controller: one command module read back holding our
+     * epoch is the proof that commands without a fence may go (outage) */
+    uint64_t ours = mbdrv_epoch(m->bus);
+    for (int k = 0; ours && !m->stood_down && k < mbdrv_device_count(m->bus); k++) {
+        uint64_t owner;
+        if (mbdrv_is_command_device(m->bus, k) && !mbdrv_owner_epoch(m->bus, k, &owner, NULL, 0) &&
+            owner == ours) {
+            out->epoch_held = ours;
+            break;
+        }
+    }
     report_read(m, now, out);
     report_bbus(m, out);
     /* the counters for the operator; devices that stopped answering: the

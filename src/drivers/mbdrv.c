@@ -1437,6 +1437,26 @@ int mbdrv_fence(struct mbdrv_bus *b, int dev, uint64_t *seen, char *err, size_t 
     return rc;
 }
 
+int mbdrv_owner_epoch(struct mbdrv_bus *b, int dev, uint64_t *owner, char *err, size_t errlen)
+{
+    *owner = 0;
+    struct device *d = writable(b, dev, -1, err, errlen);
+    if (!d)
+        return -1;
+    if (!mbdrv_is_command_device(b, dev)) {
+        seterr(err, errlen, "unit %d (%s): has no owner epoch", d->cfg.unit,
+               mbdrv_kind_name(d->cfg.kind));
+        return -1;
+    }
+    uint16_t w[RACKMOD_EPOCH_WORDS];
+    int exc;
+    if (transact(b, d, b->now_ns, OP_READ, RACKMOD_OWNER_EPOCH, RACKMOD_EPOCH_WORDS, w, 0, &exc,
+                 err, errlen) != ANSWERED)
+        return -1;
+    *owner = rackmod_epoch_get(w);
+    return 0;
+}
+
 int mbdrv_last_slot(const struct mbdrv_bus *b, int dev, int slot, struct mbdrv_slot *out)
 {
     if (dev < 0 || dev >= b->ndevs || b->devs[dev].cfg.kind != MBDRV_SIM_CHASSIS)

@@ -286,6 +286,10 @@ uint64_t mbdrv_epoch(const struct mbdrv_bus *b);
 uint64_t mbdrv_fenced_by(const struct mbdrv_bus *b);
 /* A switch or chassis module: a device with an owner epoch. */
 bool mbdrv_is_command_device(const struct mbdrv_bus *b, int dev);
+/* The owner epoch a command module holds now, read in one request (the
+ * proof, at every poll, that it still takes this controller's epoch:
+ * docs/outage.md "Several controllers"). 0 with *owner, or -1 with err. */
+int mbdrv_owner_epoch(struct mbdrv_bus *b, int dev, uint64_t *owner, char *err, size_t errlen);
 /* The fence: the bus's epoch alone to one module. 0; -1 with err (no
  * answer, not a module, no epoch set); -2 with *seen the module's higher
  * owner epoch. */
