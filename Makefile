@@ -5,7 +5,7 @@ FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune soak-cluster bench-failover fuzz format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune bench-outage soak-cluster bench-failover fuzz format clean
 
 all: build
 
@@ -57,6 +57,12 @@ bench-prune: build
 # status latency, commands/s, RSS (docs/benchmarks.md). About a minute.
 bench-abuse: build
 	@sh bench/abuse_bench.sh $(BUILD) .
+
+# The most important set's runtime on battery on every examples/outage-*.yaml:
+# the oracle, NUT-style static groups and rackpower side by side, and the
+# planner's time per re-plan (docs/benchmarks.md). Seconds; figures only.
+bench-outage: build
+	@$(BUILD)/bench-outage examples/outage-*.yaml
 
 # rackpower-sim cluster far beyond make test's 10,000 seeds: a million, or as
 # many as 20 minutes allow (SOAK_SEEDS, SOAK_MINUTES, SOAK_JOBS); prints the

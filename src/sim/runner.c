@@ -16,6 +16,7 @@
 
 #include "evjson.h"
 #include "flow.h"
+#include "outage_run.h"
 #include "physics.h"
 #include "policy.h"
 #include "splitmix.h"
@@ -26,6 +27,7 @@ struct run {
     struct policy_actions acts;
     const struct runner_opts *o;
     uint64_t rng;
+    struct orun *orun; /* NULL for a rack without reserves or activities */
 };
 
 /*
@@ -37,6 +39,8 @@ static int64_t simulated_draw(struct run *ru, const struct rack_server *s)
 {
     if (s->draw_mw >= 0)
         return s->draw_mw;
+    if (ru->o->full_draw)
+        return s->alloc_mw;
     int64_t mw = phys_model_mw(s->alloc_mw, splitmix64_unit(&ru->rng));
     return 1000 * llround((double)mw / 1000); /* whole watts */
 }
@@ -68,6 +72,17 @@ static void text_line(struct run *ru, int64_t t, const struct evjson_text *x)
     fprintf(ru->o->out, "%9.3fs  %s\n", (double)t / 1e9, cols);
 }
 
+/* What evjson_text does not say of the outage's events: a stage's name in
+ * place of its watts, and a reserve whose readings are lost. */
+static void outage_text(const json_t *o, struct evjson_text *x)
+{
+    const char *stage = json_string_value(json_object_get(o, "stage"));
+    if (!strcmp(x->event, "stage") && stage)
+        snprintf(x->figure, sizeof(x->figure), "%s", stage);
+    else if (!strcmp(x->event, "reserve") && json_is_false(json_object_get(o, "known")))
+        snprintf(x->figure + strlen(x->figure), sizeof(x->figure) - strlen(x->figure), " lost");
+}
+
 static void print_event(struct run *ru, int64_t t, json_t *o)
 {
     if (ru->o->json) {
@@ -76,6 +91,7 @@ static void print_event(struct run *ru, int64_t t, json_t *o)
     }
     struct evjson_text x;
     evjson_text(o, &x);
+    outage_text(o, &x);
     text_line(ru, t, &x);
     json_decref(o);
 }
@@ -142,6 +158,10 @@ static void print_state(struct run *ru, int64_t t)
                                           (double)s->alloc_mw / 1000);
             }
         }
+        if (ru->orun) {
+            size_t used = strlen(line);
+            orun_state_text(ru->orun, line + used, sizeof(line) - used);
+        }
         struct evjson_text x = {.event = "state", .why = line};
         text_line(ru, t, &x);
         return;
@@ -183,6 +203,8 @@ static void print_state(struct run *ru, int64_t t)
         json_object_set_new(buses, r->buses[b], bo);
     }
     json_object_set_new(o, "buses", buses);
+    if (ru->orun)
+        orun_state_fields(ru->orun, o);
     emit_json(ru, o);
 }
 
@@ -228,6 +250,61 @@ static void print_header(struct run *ru)
     fprintf(ru->o->out, "%10s  %s\n", "t", cols);
 }
 
+/* The outage runner's hands on the output (outage_run.h). */
+static void io_event(void *ctx, int64_t t, json_t *o)
+{
+    print_event(ctx, t, o);
+}
+
+static void io_flush(void *ctx, int64_t t)
+{
+    flush_actions(ctx, t);
+}
+
+static void io_state(void *ctx, int64_t t)
+{
+    print_state(ctx, t);
+}
+
+static void io_ticks(void *ctx, int64_t until)
+{
+    play_ticks(ctx, until);
+}
+
+static int64_t io_draw(void *ctx, const struct rack_server *s)
+{
+    return simulated_draw(ctx, s);
+}
+
+/* Virtual time up to `until`: the policy's ticks, and with reserves the
+ * outage's own (discharge, re-plans, stops, releases). */
+static void advance(struct run *ru, int64_t until)
+{
+    if (ru->orun)
+        orun_advance(ru->orun, until);
+    else
+        play_ticks(ru, until);
+}
+
+/* One timeline step: its inputs settled together, then its outage events. */
+static int play_step(struct run *ru, const struct rackfile_step *st, char *err, size_t errlen)
+{
+    struct rack *r = ru->r;
+    for (size_t j = 0; j < st->ninputs; j++)
+        print_input(ru, st->at_ns, &st->inputs[j]);
+    if (policy_handle_many(ru->pol, r, st->inputs, st->ninputs, st->at_ns, &ru->acts, err, errlen))
+        return -1;
+    flush_actions(ru, st->at_ns);
+    for (size_t j = 0; j < st->nevents; j++)
+        if (orun_event(ru->orun, &st->events[j], st->at_ns, err, errlen))
+            return -1;
+    if (ru->orun) /* with the outage's own events of this instant */
+        orun_changed(ru->orun, st->at_ns);
+    else
+        print_state(ru, st->at_ns);
+    return 0;
+}
+
 int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct runner_opts *o,
                char *err, size_t errlen)
 {
@@ -237,27 +314,46 @@ int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    bool events = false; /* mains_fail in a rack without reserves: feeds fail at once */
+    for (size_t k = 0; k < tl->nsteps; k++)
+        events |= tl->steps[k].nevents > 0;
+    if (orun_wanted(r) || events) {
+        struct orun_io io = {.ctx = &ru,
+                             .event = io_event,
+                             .flush = io_flush,
+                             .state = io_state,
+                             .ticks = io_ticks,
+                             .draw_mw = io_draw};
+        ru.orun = orun_new(r, ru.pol, &ru.acts, &io, o->strategy);
+        if (!ru.orun) {
+            policy_free(ru.pol);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
     print_header(&ru);
     int64_t t0 = tl->nsteps ? tl->steps[0].at_ns : 0;
     policy_settle(ru.pol, r, t0, &ru.acts);
     flush_actions(&ru, t0);
     int rc = 0;
-    for (size_t k = 0; k < tl->nsteps; k++) {
+    for (size_t k = 0; k < tl->nsteps && rc == 0; k++) {
         const struct rackfile_step *st = &tl->steps[k];
-        play_ticks(&ru, st->at_ns);
-        /* the inputs of one step happen together: one settle for all */
-        for (size_t j = 0; j < st->ninputs; j++)
-            print_input(&ru, st->at_ns, &st->inputs[j]);
-        if (policy_handle_many(ru.pol, r, st->inputs, st->ninputs, st->at_ns, &ru.acts, err,
-                               errlen)) {
-            rc = -1;
-            break;
-        }
-        flush_actions(&ru, st->at_ns);
-        print_state(&ru, st->at_ns);
+        advance(&ru, st->at_ns);
+        rc = play_step(&ru, st, err, errlen);
+    }
+    if (rc == 0 && ru.orun) { /* the outage plays on while something waits */
+        int64_t end = orun_now(ru.orun);
+        if (end == INT64_MIN)
+            end = t0;
+        int64_t horizon = end + ORUN_HORIZON_NS;
+        while (orun_waiting(ru.orun) && orun_now(ru.orun) < horizon)
+            orun_advance(ru.orun, orun_now(ru.orun) + ORUN_IDLE_STEP_NS);
     }
     if (rc == 0)
         play_ticks(&ru, INT64_MAX - 1);
+    if (o->stats && ru.orun)
+        orun_stats(ru.orun, o->stats);
+    orun_free(ru.orun);
     policy_actions_free(&ru.acts);
     policy_free(ru.pol);
     return rc;

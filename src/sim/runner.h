@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "outage_run.h"
 #include "rack.h"
 #include "rackfile.h"
 
@@ -16,6 +17,11 @@ struct runner_opts {
     bool json;
     uint64_t seed; /* drives the simulated servers' actual draw */
     FILE *out;
+    /* bench_outage.c: servers draw their whole grant (no random draw), who
+     * decides the stops, and what the outage measured (NULL: nothing) */
+    bool full_draw;
+    enum orun_strategy strategy;
+    struct orun_stats *stats;
 };
 
 /* Loads and plays a scenario file. Returns 0, or -1 with err filled. */
