@@ -124,6 +124,12 @@ add_test(NAME daemon_modbus_feed COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_mod
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_modbus_feed PROPERTIES TIMEOUT 120)
+# An ORv3 BBU read by rackpowerd from rackpower-sim serve: its readings, lost
+# and back, and its discharge starting an outage (cause bbu).
+add_test(NAME daemon_bbu COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_bbu.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_bbu PROPERTIES TIMEOUT 120)
 
 # relay: a secondary's own PSUs forwarded to the primary; PSUs nobody tells
 # of made unknown (issue 9, section 5)
