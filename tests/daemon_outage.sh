@@ -105,8 +105,9 @@ grep -q '^bbu1 ' "$tmp/st" || fail "outage status has no bbu1: $(cat "$tmp/st")"
 until_ok 'has_event stop "\"server\":\"batch1\""' "batch1's stop" 600
 until_ok 'has_event stage "\"server\":\"batch1\",\"stage\":\"OB LB\""' "batch1 told OB LB"
 until_ok 'has_event soft_off "\"server\":\"batch1\""' "batch1's soft-off"
-# (the policy's side of outage_stop, its shed and hold, is checked here
-# once it lands: docs/outage.md "What is not done yet")
+until_ok '[ "$(srv batch1)" = shed ]' "batch1 shed"
+events | grep '"event":"shed"' | grep '"server":"batch1"' | grep -q 'outage' ||
+    fail "the shed does not say outage"; ok
 has_event stop '"server":"db1"' && fail "db1 (critical) stopped before batch1 was off long"; ok
 # the stop event carries its figures
 events | grep '"event":"stop"' | grep '"server":"batch1"' | grep -q '"runtime_s":{' ||
@@ -121,7 +122,9 @@ has_event outage '"state":"end"' || fail "no outage end event"; ok
 for s in db1 app1 batch1; do
     has_event stage "\"server\":\"$s\",\"stage\":\"OL\"" || fail "no stage OL for $s"; ok
 done
+[ "$(srv batch1)" = shed ] || fail "batch1 back before mains_stable_s"; ok
 until_ok '[ "$(outage_field "d[\"state\"]")" = off ]' "batch1 released after mains_stable_s" 200
+until_ok '[ "$(srv batch1)" = on ]' "batch1 restored after its release" 200
 end_t=$(events | grep '"event":"outage"' | grep '"state":"end"' | sed 's/.*"t":\([0-9.]*\).*/\1/')
 rel_t=$(events | grep 'mains stable for' | head -n 1 | sed 's/.*"t":\([0-9.]*\).*/\1/')
 [ -n "$rel_t" ] || fail "no release journaled"; ok

@@ -577,8 +577,7 @@ static void moved(void *arg, struct migrate *m, const struct migrate_result *res
             log_warnx("outage: move of %s done, but the model refuses it: %s", id, err);
             move_event(o, &mv, "failed", res);
         } else {
-            /* the policy's cached order should follow the priorities now:
-             * policy_resort (policy.h) is called here once it lands */
+            policy_resort(o->dec->pol); /* the policy's order follows the priorities */
             log_info("outage: %s moved to %s (%s)", id, r->servers[mv.to].id, res->summary);
             move_event(o, &mv, "done", res);
         }
