@@ -125,6 +125,21 @@ static void loads_of(const struct rack *r, double *load)
     }
 }
 
+/* A stopping server's time from its stop to its power cut: its graceful
+ * time (the longest of its activities', as the planner counts it), then
+ * soft-off. */
+static int64_t cut_after_ns(const struct rack *r, int i)
+{
+    int64_t grace = -1;
+    for (int a = 0; a < r->nactivities; a++)
+        for (int q = 0; q < r->activities[a].nservers; q++)
+            if (r->activities[a].servers[q] == i && r->activities[a].stop_ns > grace)
+                grace = r->activities[a].stop_ns;
+    if (grace < 0)
+        grace = RACK_DEFAULT_STOP_NS;
+    return grace + r->outage.soft_off_ns;
+}
+
 struct run {
     uint64_t seed;
     bool failed;
@@ -263,24 +278,6 @@ static void one_run(struct run *run, bool simple)
                           (long long)(t / NS), r.servers[i].id, r.servers[i].priority,
                           r.servers[j].id, r.servers[j].priority);
         }
-        /* graceful time over: the policy cuts and holds */
-        for (int i = 0; i < r.nservers; i++) {
-            if (stop_at[i] < 0 || !rack_server_draws(&r.servers[i]))
-                continue;
-            /* its graceful time: the longest of its activities' (as the
-             * planner counts it), then soft-off */
-            int64_t grace = -1;
-            for (int a = 0; a < r.nactivities; a++)
-                for (int q = 0; q < r.activities[a].nservers; q++)
-                    if (r.activities[a].servers[q] == i && r.activities[a].stop_ns > grace)
-                        grace = r.activities[a].stop_ns;
-            if (grace < 0)
-                grace = RACK_DEFAULT_STOP_NS;
-            if (t >= stop_at[i] + grace + r.outage.soft_off_ns) {
-                struct policy_input in = {.kind = POLICY_OUTAGE_STOP, .index = i};
-                policy_handle(pol, &r, &in, t, &acts, err, sizeof(err));
-            }
-        }
         loads_of(&r, load);
         outage_flow(&r, load, rw, sw);
         for (int k = 0; k < r.nreserves; k++)
@@ -302,7 +299,30 @@ static void one_run(struct run *run, bool simple)
         double before = 0, after = 0;
         for (int k = 0; k < r.nreserves; k++)
             before += r.reserves[k].wh_left;
-        double taken = outage_discharge(&r, load, STEP_S * NS);
+        /* the step, cut where a stopping server's graceful time ends: the
+         * policy cuts and holds it there, to the nanosecond */
+        double taken = 0;
+        for (int64_t done = 0; done < STEP_S * NS;) {
+            int64_t next = STEP_S * NS;
+            for (int i = 0; i < r.nservers; i++) {
+                if (stop_at[i] < 0 || !rack_server_draws(&r.servers[i]))
+                    continue;
+                int64_t cut = stop_at[i] + cut_after_ns(&r, i) - t;
+                if (cut < done)
+                    cut = done;
+                if (cut < next)
+                    next = cut;
+            }
+            taken += outage_discharge(&r, load, next - done);
+            done = next;
+            for (int i = 0; i < r.nservers; i++)
+                if (stop_at[i] >= 0 && rack_server_draws(&r.servers[i]) &&
+                    stop_at[i] + cut_after_ns(&r, i) <= t + done) {
+                    struct policy_input in = {.kind = POLICY_OUTAGE_STOP, .index = i};
+                    policy_handle(pol, &r, &in, t + done, &acts, err, sizeof(err));
+                }
+            loads_of(&r, load);
+        }
         for (int k = 0; k < r.nreserves; k++) {
             after += r.reserves[k].wh_left;
             if (r.reserves[k].wh_left < 0 || r.reserves[k].wh_left > r.reserves[k].energy_wh)
