@@ -60,15 +60,18 @@ def check_top_runs_longest(ev):
 
 
 def check_stops_in_priority_order(ev):
-    """OB LB goes out least important first: priorities never become less
-    important (larger) again once a more important server was told."""
+    """OB LB goes out least important first: no server is told later than a
+    more important one (told at the same instant, they stop together: a
+    divert that takes a bus's reserve away stops that bus's servers with the
+    less important ones elsewhere)."""
     seq = [(e["t"], e["server"], e["priority"]) for e in ev
            if e["event"] == "stage" and e.get("stage") == "OB LB"]
     if not seq:
         die("no server was told OB LB")
-    for (t0, s0, p0), (t1, s1, p1) in zip(seq, seq[1:]):
-        if p1 > p0:
-            die(f"{s1} (p{p1}) stopped at {t1} after the more important {s0} (p{p0}) at {t0}")
+    for i, (t1, s1, p1) in enumerate(seq):
+        for t0, s0, p0 in seq[:i]:
+            if p1 > p0 and t1 > t0:
+                die(f"{s1} (p{p1}) stopped at {t1} after the more important {s0} (p{p0}) at {t0}")
 
 
 def check_stop_figures(ev):
@@ -165,6 +168,18 @@ def check_released_after(ev, t_min):
         die("nothing restored")
 
 
+def check_no_divert_darkens(ev):
+    """A divert never takes a reserve from under a running server: no server
+    loses power without a decision at the instant of a divert."""
+    diverts = {e["t"] for e in ev if e["event"] == "divert"}
+    if not diverts:
+        die("no divert: the scenario shows no diversion of reserves")
+    for e in ev:
+        if (e["event"] == "shed" and "without a decision" in e.get("reason", "")
+                and any(0 <= e["t"] - t <= 2 for t in diverts)):
+            die(f"{e['server']} lost power at {e['t']}, at a divert")
+
+
 def check_ups_feed_fails(ev):
     """A ups that runs empty takes its feed down (feed_fail with why)."""
     ff = [e for e in ev if e["event"] == "feed_fail"]
@@ -199,6 +214,7 @@ CHECKS = {
     "no_outage_fields": check_no_outage_fields,
     "released_after": check_released_after,
     "ups_feed_fails": check_ups_feed_fails,
+    "no_divert_darkens": check_no_divert_darkens,
 }
 
 if __name__ == "__main__":

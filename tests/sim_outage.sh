@@ -12,7 +12,7 @@ sim="$1"
 ex="$2/examples"
 py="python3 ${0%/*}/sim_outage.py"
 
-for name in ups operator; do
+for name in ups operator bbu server-batteries; do
     f="$ex/outage-$name.yaml"
     "$sim" "$f" --json --seed 7 >"$tmp/$name.json" 2>"$tmp/$name.err" ||
         fail "$name: run failed: $(cat "$tmp/$name.err")"; ok
@@ -24,6 +24,12 @@ for name in ups operator; do
     "$sim" "$f" >"$tmp/$name.txt" || fail "$name: text run failed"; ok
     grep -q "outage .*start" "$tmp/$name.txt" || fail "$name: the text shows no outage start"; ok
     grep -q "stop .*stage 1" "$tmp/$name.txt" || fail "$name: the text shows no first stop"; ok
+done
+
+# the bbus and server batteries are diverted to the most important work,
+# only once the servers they leave have stopped
+for name in bbu server-batteries; do
+    out=$($py no_divert_darkens "$tmp/$name.json") || fail "$name: $out"; ok
 done
 
 # the operator's outage holds the releases until his end (at 1500 s), though

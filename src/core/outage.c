@@ -475,6 +475,62 @@ static double load_of(const struct rack_server *s)
     return (double)(s->draw_mw >= 0 ? s->draw_mw : s->alloc_mw) / 1000.0;
 }
 
+bool outage_divert_worth(const struct rack *r, const struct outage_step *st,
+                         const struct outage_plan *plan)
+{
+    if (st->kind != OUTAGE_STEP_DIVERT || st->reserve < 0 || st->reserve >= r->nreserves)
+        return false;
+    const struct rack_reserve *res = &r->reserves[st->reserve];
+    if (res->to_bus < 0 && res->to_server < 0)
+        return true; /* from its own place: the plan's first word on it */
+    double top = plan && isfinite(plan->top_runtime_s) ? plan->top_runtime_s : 0;
+    double bar = fmax(OUTAGE_REDIVERT_MIN_S, OUTAGE_REDIVERT_PCT / 100.0 * top);
+    return st->gain_s >= bar;
+}
+
+int outage_divert_darkens(const struct rack *r, const struct outage_step *st, char *who, size_t len)
+{
+    if (who && len)
+        who[0] = '\0';
+    if (st->kind != OUTAGE_STEP_DIVERT || st->reserve < 0 || st->reserve >= r->nreserves)
+        return 0;
+    int ns = r->nservers, nr = r->nreserves;
+    double *load = calloc((size_t)ns * 3 + (size_t)nr * 3 + 1, sizeof(double));
+    if (!load)
+        return -1;
+    double *before = load + ns, *after = before + ns, *res_w = after + ns;
+    int *to_bus = (int *)(res_w + nr); /* nr ints fit in nr doubles, twice */
+    int *to_server = to_bus + nr;
+    for (int i = 0; i < ns; i++)
+        load[i] = load_of(&r->servers[i]);
+    struct view v;
+    view_of_rack(&v, r);
+    view_flow(&v, load, res_w, before);
+    for (int k = 0; k < nr; k++) {
+        to_bus[k] = r->reserves[k].to_bus;
+        to_server[k] = r->reserves[k].to_server;
+    }
+    to_bus[st->reserve] = st->to_bus;
+    to_server[st->reserve] = st->to_server;
+    v.to_bus = to_bus;
+    v.to_server = to_server;
+    view_flow(&v, load, res_w, after);
+    int n = 0;
+    size_t used = 0;
+    for (int i = 0; i < ns; i++) {
+        if (!(load[i] > 0) || after[i] <= before[i] + 0.005 * load[i] + 0.5)
+            continue;
+        if (who && used + 1 < len)
+            used +=
+                (size_t)snprintf(who + used, len - used, "%s%s", n ? ", " : "", r->servers[i].id);
+        if (used >= len)
+            used = len - 1;
+        n++;
+    }
+    free(load);
+    return n;
+}
+
 /* From a server's stop to its power cut: its graceful time (the longest of
  * its activities'), then soft_off. */
 static double grace_of(const struct rack *r, int i)

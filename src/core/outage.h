@@ -147,6 +147,26 @@ int outage_plan_make(const struct rack *r, struct outage *o, int64_t now_ns,
 int outage_apply(struct rack *r, const struct outage_step *s, char *err, size_t errlen);
 
 /*
+ * Whether a divert is worth carrying out: always from a reserve's own place;
+ * a reserve already directed elsewhere moves again only for a gain of at
+ * least OUTAGE_REDIVERT_MIN_S and OUTAGE_REDIVERT_PCT of the most important
+ * set's runtime, so that re-plans every few seconds do not swing it between
+ * two servers for a second each (hysteresis).
+ */
+#define OUTAGE_REDIVERT_MIN_S 30.0
+#define OUTAGE_REDIVERT_PCT 2.0
+bool outage_divert_worth(const struct rack *r, const struct outage_step *s,
+                         const struct outage_plan *plan);
+
+/*
+ * How many servers drawing now would lose power if a divert step were carried
+ * out now (their shortfall grows): a divert waits until they have stopped
+ * gracefully, so that a reserve is never pulled from under running work.
+ * Names them in who (may be NULL). Returns -1 when out of memory.
+ */
+int outage_divert_darkens(const struct rack *r, const struct outage_step *s, char *who, size_t len);
+
+/*
  * Advances the reserves by dt_ns at the rack's present load (the simulator;
  * the daemon takes wh_left from readings): each delivers what outage_flow
  * gives it and loses outage_cell_w of it in energy, never below 0. Returns

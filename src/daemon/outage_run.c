@@ -693,6 +693,8 @@ static void replan(struct orun *o, int64_t now)
             struct rack_reserve *res = &r->reserves[s->reserve];
             if (!res->known || (res->to_bus == s->to_bus && res->to_server == s->to_server))
                 continue; /* never raised on a stale figure; nothing new */
+            if (!outage_divert_worth(r, s, &o->plan) || outage_divert_darkens(r, s, NULL, 0) != 0)
+                continue; /* a swing for seconds, or from under running servers: it waits */
             if (outage_apply(r, s, err, sizeof(err))) {
                 log_warnx("outage: divert of %s refused: %s", res->id, err);
                 continue;

@@ -594,6 +594,9 @@ static int take_steps(struct orun *u)
             const struct rack_reserve *res = &r->reserves[s->reserve];
             if (res->to_bus == s->to_bus && res->to_server == s->to_server)
                 continue;
+            /* a swing for seconds, or from under running servers: it waits */
+            if (!outage_divert_worth(r, s, &u->plan) || outage_divert_darkens(r, s, NULL, 0) != 0)
+                continue;
             char err[128];
             if (outage_apply(r, s, err, sizeof(err)))
                 continue;
@@ -763,11 +766,28 @@ static void lose_power(struct orun *u)
     if (flow_now(u) <= 0)
         return;
     for (int i = 0; i < r->nservers; i++)
-        if (rack_server_draws(&r->servers[i]) && u->short_w[i] > 0.005 * u->load_w[i] + 0.5)
+        if (rack_server_draws(&r->servers[i]) && u->short_w[i] > 0.005 * u->load_w[i] + 0.5) {
             policy_now(u, (struct policy_input){.kind = POLICY_LOST_POWER, .index = i});
+            /* held until mains is back: the policy counts the PSUs of a feed on
+             * reserve as up, and would restore it onto power that is not there */
+            policy_now(u, (struct policy_input){.kind = POLICY_OUTAGE_STOP, .index = i});
+        }
 }
 
-/* A ups that is empty cannot keep its feed up: the feed fails now. */
+/* Whether a bbu or a server battery still has energy: while one has, a feed
+ * without a ups that lost mains is left to the reserves (mains_fail) rather
+ * than failed in the policy, which would shed servers the reserves carry. */
+static bool any_bus_reserve(const struct orun *u)
+{
+    const struct rack *r = u->r;
+    for (int i = 0; i < r->nreserves; i++)
+        if (r->reserves[i].kind != RACK_RESERVE_UPS && u->true_wh[i] > 1e-9)
+            return true;
+    return false;
+}
+
+/* A ups that is empty cannot keep its feed up: the feed fails now. A feed
+ * left to the bbus and server batteries fails when the last of them is empty. */
 static void ups_empty(struct orun *u)
 {
     struct rack *r = u->r;
@@ -780,6 +800,19 @@ static void ups_empty(struct orun *u)
         snprintf(why, sizeof(why), "%s is empty", res->id);
         emit_reserve(u, i);
         feed_input(u, res->at, true, why);
+    }
+    if (any_bus_reserve(u))
+        return;
+    for (int f = 0; f < r->nfeeds; f++) {
+        if (!r->feed_on_reserve[f])
+            continue;
+        bool ups = false;
+        for (int i = 0; i < r->nreserves; i++)
+            ups |= r->reserves[i].kind == RACK_RESERVE_UPS && r->reserves[i].at == f;
+        if (ups)
+            continue;
+        r->feed_on_reserve[f] = false;
+        feed_input(u, f, true, "the battery reserves are empty");
     }
 }
 
@@ -921,6 +954,17 @@ static void mains_fail(struct orun *u, int f, struct policy_input *fails, size_t
     if (ups >= 0) {
         snprintf(why, sizeof(why), "%s carries %s", r->reserves[ups].id, r->feeds[f]);
         json_object_set_new(o, "reason", json_string(why));
+        emit(u, o);
+        r->feed_on_reserve[f] = true;
+        u->dirty = true;
+        return;
+    }
+    if (any_bus_reserve(u)) {
+        /* Its PSUs deliver nothing (outage_flow: a feed on reserve without a
+         * ups); the bbus and server batteries carry what they can, and a
+         * server they cannot carry loses power (lose_power). */
+        json_object_set_new(o, "reason",
+                            json_string("no ups behind the feed: the battery reserves carry it"));
         emit(u, o);
         r->feed_on_reserve[f] = true;
         u->dirty = true;
