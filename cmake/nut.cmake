@@ -13,3 +13,9 @@ target_link_libraries(nut_probe PRIVATE rpdriver)
 add_test(NAME driver_nut COMMAND sh ${CMAKE_SOURCE_DIR}/tests/driver_nut.sh
   $<TARGET_FILE:nut_probe> ${CMAKE_SOURCE_DIR})
 set_tests_properties(driver_nut PROPERTIES TIMEOUT 300)
+
+# rackpowerd through a UPS outage: a real upsd, dummy-ups and upsmon, and
+# ipmi_sim BMCs (tests/daemon_outage_nut.sh)
+add_test(NAME daemon_outage_nut COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_outage_nut.sh
+  $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_outage_nut PROPERTIES TIMEOUT 300)
