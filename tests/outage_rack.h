@@ -39,7 +39,8 @@ static inline int orack_psu(struct rack *r, int feed, int bus, double watts)
 }
 
 /* A server drawing `watts` (granted and on), priority prio, on buses mask. */
-static inline int orack_server(struct rack *r, const char *id, double watts, int prio, uint32_t buses)
+static inline int orack_server(struct rack *r, const char *id, double watts, int prio,
+                               uint32_t buses)
 {
     struct rack_server *s = &r->servers[r->nservers];
     snprintf(s->id, RACK_ID_LEN, "%s", id);
@@ -55,7 +56,7 @@ static inline int orack_server(struct rack *r, const char *id, double watts, int
 }
 
 static inline int orack_reserve(struct rack *r, const char *id, enum rack_reserve_kind kind, int at,
-                         double wh, double max_w)
+                                double wh, double max_w)
 {
     struct rack_reserve *x = &r->reserves[r->nreserves];
     snprintf(x->id, RACK_ID_LEN, "%s", id);
@@ -93,7 +94,7 @@ static inline int *orack_ints(int n, const int *v)
 /* An activity of priority prio on one server (share 1 unless given), with
  * the servers it may move to. Sets the server's priority from it. */
 static inline int orack_activity(struct rack *r, const char *id, int prio, int server, double share,
-                          int nmovable, const int *movable)
+                                 int nmovable, const int *movable)
 {
     struct rack_activity *a = &r->activities[r->nactivities];
     snprintf(a->id, RACK_ID_LEN, "%s", id);

@@ -90,9 +90,9 @@ struct rack_server {
  * policy's behaviour then. */
 #define RACK_MAX_RESERVES 1024
 #define RACK_MAX_ACTIVITIES 100000
-#define RACK_DEFAULT_STOP_NS 60000000000LL          /* an activity's graceful stop: 60 s */
-#define RACK_DEFAULT_MAINS_STABLE_NS 60000000000LL  /* mains back this long before restores */
-#define RACK_DEFAULT_MIN_CHARGE_PCT 20              /* ... and the reserves this full */
+#define RACK_DEFAULT_STOP_NS 60000000000LL         /* an activity's graceful stop: 60 s */
+#define RACK_DEFAULT_MAINS_STABLE_NS 60000000000LL /* mains back this long before restores */
+#define RACK_DEFAULT_MIN_CHARGE_PCT 20             /* ... and the reserves this full */
 #define RACK_DEFAULT_SLACK_PCT 5 /* runtime a set gives up so that less important ones run */
 #define RACK_DEFAULT_SOFT_OFF_NS 10000000000LL /* soft-off to power off: 10 s */
 
@@ -105,24 +105,24 @@ enum rack_reserve_kind {
 struct rack_reserve {
     char id[RACK_ID_LEN];
     enum rack_reserve_kind kind;
-    int at;               /* bus, feed or server index, per kind */
-    double energy_wh;     /* usable energy when full, down to the cut-off, at rated_w */
-    double max_w;         /* most it delivers */
-    double rated_w;       /* the discharge rate energy_wh is given at (default max_w) */
-    double efficiency;    /* (0, 1]: watts delivered per watt taken from the cells */
-    double peukert;       /* >= 1: usable energy shrinks above rated_w (docs/outage.md) */
+    int at;                /* bus, feed or server index, per kind */
+    double energy_wh;      /* usable energy when full, down to the cut-off, at rated_w */
+    double max_w;          /* most it delivers */
+    double rated_w;        /* the discharge rate energy_wh is given at (default max_w) */
+    double efficiency;     /* (0, 1]: watts delivered per watt taken from the cells */
+    double peukert;        /* >= 1: usable energy shrinks above rated_w (docs/outage.md) */
     uint32_t switch_buses; /* buses it can be directed to besides its own (claim 23) */
     int nswitch_servers;   /* servers it can be directed to besides its own */
     int *switch_servers;   /* server indices, owned by the rack */
 
     /* Live state. */
-    double wh_left;      /* usable energy left now (energy_wh when full) */
-    double watts;        /* what it delivers now (0 unless discharging) */
-    bool discharging;    /* carrying load */
-    bool known;          /* its readings are fresh; false: the planner assumes it drains
-                          * at its last known rate and never raises power on it */
-    int to_bus;          /* where it is directed now: a bus, or -1 */
-    int to_server;       /* ... or a server, or -1; both -1: its own place */
+    double wh_left;   /* usable energy left now (energy_wh when full) */
+    double watts;     /* what it delivers now (0 unless discharging) */
+    bool discharging; /* carrying load */
+    bool known;       /* its readings are fresh; false: the planner assumes it drains
+                       * at its last known rate and never raises power on it */
+    int to_bus;       /* where it is directed now: a bus, or -1 */
+    int to_server;    /* ... or a server, or -1; both -1: its own place */
 };
 
 enum rack_group_by { RACK_GROUP_DATA, RACK_GROUP_PROCESS };
@@ -134,17 +134,17 @@ enum rack_activity_state {
 
 struct rack_activity {
     char id[RACK_ID_LEN];
-    char qos[RACK_ID_LEN];   /* its QoS class (qos_classes:) */
-    int priority;            /* of its class, 1 = most important */
+    char qos[RACK_ID_LEN];       /* its QoS class (qos_classes:) */
+    int priority;                /* of its class, 1 = most important */
     enum rack_group_by group_by; /* informational (claims 2-3) */
     int nservers;
-    int *servers;            /* where it runs now (after moves), owned by the rack */
-    double *share;           /* per server: fraction of its power_w this activity uses */
+    int *servers;  /* where it runs now (after moves), owned by the rack */
+    double *share; /* per server: fraction of its power_w this activity uses */
     int nhome;
-    int *home;               /* where the rack file puts it (restored after an outage) */
+    int *home; /* where the rack file puts it (restored after an outage) */
     int nmovable;
-    int *movable_to;         /* servers it may move to */
-    int64_t stop_ns;         /* how long its graceful stop takes */
+    int *movable_to; /* servers it may move to */
+    int64_t stop_ns; /* how long its graceful stop takes */
     enum rack_activity_state state;
     char migrate[256];          /* the daemon's: command moving it (argv ACT FROM TO), "" none */
     int64_t migrate_timeout_ns; /* killed after this long */
