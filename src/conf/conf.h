@@ -53,6 +53,9 @@ struct daemonconf_driver;
 
 /* One load: the engine's part, then the state of the schemas (owned and freed
  * by them, zero when unused). */
+/* How many kinds of claim enum daemonconf_claim (daemonconf_driver.h) has. */
+#define CONF_NCLAIMS 6
+
 struct conf_ctx {
     const char *name; /* file name for messages */
     yaml_document_t *doc;
@@ -75,7 +78,7 @@ struct conf_ctx {
      * element is claimed by two devices. */
     struct rackfile_daemon *d;
     const struct daemonconf_driver *const *drivers; /* NULL-terminated */
-    int *psu_line, *switch_line, *server_line, *reserve_line, *bmc_line, *stage_line;
+    int *claim_line[CONF_NCLAIMS];                  /* per enum daemonconf_claim, per element */
 };
 
 struct conf_field;

@@ -204,49 +204,49 @@ int daemonconf_set_kind(struct conf_ctx *c, const struct conf_field *f, const ya
     return 0;
 }
 
+/* What each claim is about, and why an element has one claimer. */
+enum claim_elem { CLAIM_PSU, CLAIM_SERVER, CLAIM_RESERVE };
+static const char *const claim_elem_name[] = {"psu", "server", "reserve"};
+static const struct claim_kind {
+    enum claim_elem elem;
+    const char *why;
+} claim_kinds[] = {
+    [DAEMONCONF_READ_PSU] = {CLAIM_PSU, "a PSU is read by one device"},
+    [DAEMONCONF_SWITCH_PSU] = {CLAIM_PSU, "a PSU has one switch"},
+    [DAEMONCONF_CHASSIS_SERVER] = {CLAIM_SERVER, "a server sits in one chassis module"},
+    [DAEMONCONF_READ_RESERVE] = {CLAIM_RESERVE, "a reserve is read by one device"},
+    [DAEMONCONF_BMC_SERVER] = {CLAIM_SERVER, "a server has one BMC"},
+    [DAEMONCONF_STAGE_SERVER] = {CLAIM_SERVER, "a server's stage is published by one device"},
+};
+_Static_assert(sizeof(claim_kinds) / sizeof(*claim_kinds) == CONF_NCLAIMS,
+               "CONF_NCLAIMS counts the claims");
+
+static const char *claim_elem_id(const struct rack *r, enum claim_elem e, int i)
+{
+    switch (e) {
+    case CLAIM_PSU:
+        return r->psus[i].id;
+    case CLAIM_SERVER:
+        return r->servers[i].id;
+    case CLAIM_RESERVE:
+        break;
+    }
+    return r->reserves[i].id;
+}
+
+static int claim_elem_count(const struct rack *r, enum claim_elem e)
+{
+    int n = e == CLAIM_PSU ? r->npsus : e == CLAIM_SERVER ? r->nservers : r->nreserves;
+    return n ? n : 1;
+}
+
 int daemonconf_claim(struct conf_ctx *c, enum daemonconf_claim what, int i, int line,
                      const yaml_node_t *at, const char *key)
 {
-    int *lines;
-    const char *why, *kind, *id;
-    switch (what) {
-    case DAEMONCONF_READ_PSU:
-        lines = c->psu_line;
-        why = "a PSU is read by one device";
-        kind = "psu";
-        id = c->r->psus[i].id;
-        break;
-    case DAEMONCONF_SWITCH_PSU:
-        lines = c->switch_line;
-        why = "a PSU has one switch";
-        kind = "psu";
-        id = c->r->psus[i].id;
-        break;
-    case DAEMONCONF_CHASSIS_SERVER:
-        lines = c->server_line;
-        why = "a server sits in one chassis module";
-        kind = "server";
-        id = c->r->servers[i].id;
-        break;
-    case DAEMONCONF_BMC_SERVER:
-        lines = c->bmc_line;
-        why = "a server has one BMC";
-        kind = "server";
-        id = c->r->servers[i].id;
-        break;
-    case DAEMONCONF_STAGE_SERVER:
-        lines = c->stage_line;
-        why = "a server's stage is published by one device";
-        kind = "server";
-        id = c->r->servers[i].id;
-        break;
-    default:
-        lines = c->reserve_line;
-        why = "a reserve is read by one device";
-        kind = "reserve";
-        id = c->r->reserves[i].id;
-        break;
-    }
+    const struct claim_kind *k = &claim_kinds[what];
+    int *lines = c->claim_line[what];
+    const char *kind = claim_elem_name[k->elem], *id = claim_elem_id(c->r, k->elem, i);
+    const char *why = k->why;
     if (lines[i])
         return conf_fail(c, at, "%s: %s '%s' is already mapped at line %d (%s)", key, kind, id,
                          lines[i], why);
@@ -309,15 +309,13 @@ static int set_devices(struct conf_ctx *c, const struct conf_field *f, const yam
         return conf_fail(c, v, "%s: too many devices (%zu, at most %d)", f->key, n, MAX_DEVICES);
     if (n == 0)
         return 0;
-    size_t np = (size_t)(c->r->npsus ? c->r->npsus : 1);
-    size_t ns = (size_t)(c->r->nservers ? c->r->nservers : 1);
-    size_t nr = (size_t)(c->r->nreserves ? c->r->nreserves : 1);
-    if (!(d->devices = calloc(n, sizeof(*d->devices))) ||
-        !(c->psu_line = calloc(np, sizeof(int))) || !(c->switch_line = calloc(np, sizeof(int))) ||
-        !(c->server_line = calloc(ns, sizeof(int))) ||
-        !(c->reserve_line = calloc(nr, sizeof(int))) || !(c->bmc_line = calloc(ns, sizeof(int))) ||
-        !(c->stage_line = calloc(ns, sizeof(int))))
+    if (!(d->devices = calloc(n, sizeof(*d->devices))))
         return conf_fail(c, v, "out of memory");
+    for (int k = 0; k < CONF_NCLAIMS; k++) {
+        size_t ne = (size_t)claim_elem_count(c->r, claim_kinds[k].elem);
+        if (!(c->claim_line[k] = calloc(ne, sizeof(int))))
+            return conf_fail(c, v, "out of memory");
+    }
     for (size_t i = 0; i < n; i++) {
         d->ndevices = i + 1;
         if (parse_device(c, conf_seq_item(c, v, i), &d->devices[i]))
@@ -553,12 +551,8 @@ int rackfile_load_config_string(const char *name, const char *text, size_t len,
     *d = (struct rackfile_daemon){0};
     int rc = conf_load_text(&c, text, len, parse_top, NULL);
     rackfile_ctx_free(&c);
-    free(c.psu_line);
-    free(c.switch_line);
-    free(c.server_line);
-    free(c.reserve_line);
-    free(c.bmc_line);
-    free(c.stage_line);
+    for (int k = 0; k < CONF_NCLAIMS; k++)
+        free(c.claim_line[k]);
     if (rc) {
         rack_free(r);
         rackfile_daemon_free(d);
