@@ -319,7 +319,9 @@ void simdevs_bbu_image(const struct simdevs *d, int k, uint16_t img[ORV3_BBU_NRE
                              : 0);
     put_bbu(img, ORV3_BBU_BATTERY_STATUS,
             ORV3_BATT_INITIALIZED | (res->discharging ? ORV3_BATT_DISCHARGING : 0) |
-                (res->wh_left >= res->energy_wh ? ORV3_BATT_FULL : 0) |
+                /* a pack that discharges is no longer fully charged, even in
+                 * the first instant before its energy has moved */
+                (!res->discharging && res->wh_left >= res->energy_wh ? ORV3_BATT_FULL : 0) |
                 (res->wh_left <= 0 ? ORV3_BATT_EMPTY : 0));
     for (int c = 0; c < BBU_CELLS; c++)
         put_bbu(img, ORV3_BBU_CELL1 + c, llround(cell_mv));
