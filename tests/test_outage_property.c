@@ -1,19 +1,43 @@
 /*
  * test_outage_property.c - random racks and outages, played in steps with
  * the energy model, the planner and the policy (a loop of its own, as the
- * simulator and the daemon run theirs), checking after every step:
+ * simulator and the daemon run theirs: the plan's steps are carried out when
+ * due, a stop at its planned instant, its power cut at the end of its
+ * graceful time; a server the reserves cannot carry loses power and is held
+ * until mains returns, as the simulator holds it), checking after every step:
  * - energy is conserved (what the cells lose is what discharge took) and no
  *   reserve delivers above its max_w;
  * - strict priority of stops: no server is stopped by the plan while a less
  *   important one that draws has not been told to stop;
+ * - no avoidable shortfall: when a server i loses power (its shortfall in
+ *   outage_flow > 0: an unplanned loss) while some server less important
+ *   than i still draws past its due (the outage's ride-through plus its
+ *   graceful time, stop_s and soft_off_s; or, if the plan told it to stop,
+ *   its power cut coming after i's loss), then neither
+ *   (energy) a reserve such a server draws on, that could reach i (its own
+ *   place or its switch: switch_buses, switch_servers), is empty -- its
+ *   energy went to less important work, which stopping sooner would have
+ *   left for i -- nor
+ *   (watts) the model's own flow carries i once the servers past their due
+ *   are off and each reserve they leave idle is put back where it reaches i
+ *   -- i was short only for watts given to less important work, or for a
+ *   reserve diverted away from it.
+ *   A correct planner passes on every rack: slack lets less important work
+ *   run longer, its cut at the latest at the more important set's end,
+ *   never into it; and a shortfall with nothing less important past its due,
+ *   or one the reserves could not carry with that work off (empty reserves
+ *   that fed only i, too few watts for i alone, a ups's watts shared among
+ *   buses by their PSUs as outage_flow shares them), is unavoidable. The
+ *   loop sees a loss at its next 5 s step: the dues have one step of slop;
  * - on one bus with every reserve reaching it, the most important set runs
- *   at least (1 - slack) of the oracle (less 1 % and two steps for the
- *   loop's 5 s steps): all the energy left after the ride-through and the
- *   others' graceful stops, given to it alone;
+ *   at least (1 - slack) of the oracle (less 0.5 %: see below): all the
+ *   energy left after the ride-through and the others' graceful stops,
+ *   given to it alone;
  * - nothing stopped is forgotten when mains returns: every held server is
  *   released, and is drawing again or holds its place.
  * Seeds: OUTAGE_SEEDS (default 400 per family) from OUTAGE_SEED (default 1); a failing
- * seed prints and replays alone with OUTAGE_SEED=n OUTAGE_SEEDS=1.
+ * seed prints and replays alone with OUTAGE_SEED=n OUTAGE_SEEDS=1 (OUTAGE_TRACE=1
+ * prints each plan). Each family ends with a summary line (run_family).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -140,10 +164,148 @@ static int64_t cut_after_ns(const struct rack *r, int i)
     return grace + r->outage.soft_off_ns;
 }
 
+/* Whether reserve k, placed at its own place (to_bus = to_server = -1) or at
+ * bus to_bus or server to_server, powers server i: a ups through the PSUs of
+ * its feed (on every bus of these racks), a bbu on a bus i is wired to, a
+ * server battery at i. */
+static bool placed_reaches(const struct rack *r, int k, int to_bus, int to_server, int i)
+{
+    const struct rack_reserve *x = &r->reserves[k];
+    if (to_bus >= 0)
+        return r->servers[i].wired >> to_bus & 1;
+    if (to_server >= 0)
+        return to_server == i;
+    switch (x->kind) {
+    case RACK_RESERVE_UPS:
+        for (int p = 0; p < r->npsus; p++)
+            if (r->psus[p].feed == x->at && (r->servers[i].wired >> r->psus[p].bus & 1))
+                return true;
+        return false;
+    case RACK_RESERVE_BBU:
+        return r->servers[i].wired >> x->at & 1;
+    case RACK_RESERVE_SERVER:
+        return x->at == i;
+    }
+    return false;
+}
+
+/* Whether reserve k could power server i at some place its switch allows
+ * (its own, a bus of switch_buses, a server of switch_servers). */
+static bool could_reach(const struct rack *r, int k, int i)
+{
+    const struct rack_reserve *x = &r->reserves[k];
+    if (placed_reaches(r, k, -1, -1, i))
+        return true;
+    for (int b = 0; b < r->nbuses; b++)
+        if ((x->switch_buses >> b & 1) && placed_reaches(r, k, b, -1, i))
+            return true;
+    for (int q = 0; q < x->nswitch_servers; q++)
+        if (placed_reaches(r, k, -1, x->switch_servers[q], i))
+            return true;
+    return false;
+}
+
+/*
+ * Whether server i, short of sw_i watts now (at t), lost power avoidably (the
+ * header): some server less important than i draws past its due, and either
+ * a reserve that such a server draws on, and that could reach i, is empty
+ * (its energy went to less important work), or the model's own flow carries
+ * i once the servers past their due are off and each reserve they leave idle
+ * is put back where it reaches i (its watts went to less important work).
+ * Says why in why.
+ */
+static bool avoidable(struct rack *r, const double *load, double sw_i, int i, int64_t t,
+                      const int64_t *stop_at, char *why, size_t len)
+{
+    bool past[16] = {false};
+    int first = -1;
+    for (int j = 0; j < r->nservers; j++) {
+        if (!(load[j] > 0) || r->servers[j].priority <= r->servers[i].priority)
+            continue;
+        int64_t cut = cut_after_ns(r, j), slop = STEP_S * NS;
+        if (t < r->outage.ride_through_ns + cut + slop)
+            continue; /* its ride-through and graceful stop: its due */
+        if (stop_at[j] >= 0 && stop_at[j] + cut <= t + slop)
+            continue; /* told in time: cut by i's loss, within the loop's step */
+        past[j] = true;
+        if (first < 0)
+            first = j;
+    }
+    if (first < 0)
+        return false;
+    char head[256];
+    snprintf(head, sizeof(head),
+             "t=%llds %s (priority %d) lost power (short %.1f W) while %s (priority %d, %s, "
+             "graceful stop %llds) still draws",
+             (long long)(t / NS), r->servers[i].id, r->servers[i].priority, sw_i,
+             r->servers[first].id, r->servers[first].priority,
+             stop_at[first] < 0 ? "never told to stop" : "told to stop late",
+             (long long)(cut_after_ns(r, first) / NS));
+    /* energy: an empty reserve that fed less important work and could reach i */
+    for (int k = 0; k < r->nreserves; k++) {
+        const struct rack_reserve *x = &r->reserves[k];
+        if (!(x->energy_wh > 0) || x->wh_left > 1e-9 || !could_reach(r, k, i))
+            continue;
+        for (int j = 0; j < r->nservers; j++)
+            if (past[j] && placed_reaches(r, k, x->to_bus, x->to_server, j)) {
+                snprintf(why, len, "%s; %s, emptied with %s on it, could have powered it", head,
+                         x->id, r->servers[j].id);
+                return true;
+            }
+    }
+    /* watts: the flow with the servers past their due off, and the reserves
+     * they leave idle put back where they reach i */
+    double cl[16], rw[64], sw[16];
+    for (int j = 0; j < r->nservers; j++)
+        cl[j] = past[j] ? 0 : load[j];
+    outage_flow(r, cl, rw, sw);
+    if (!(sw[i] > 1e-6)) {
+        snprintf(why, len, "%s; with the less important work off it is carried", head);
+        return true;
+    }
+    int save_b[64], save_s[64], moved = 0;
+    for (int k = 0; k < r->nreserves; k++) {
+        struct rack_reserve *x = &r->reserves[k];
+        save_b[k] = x->to_bus;
+        save_s[k] = x->to_server;
+        if (rw[k] > 1e-9 || !(x->wh_left > 1e-9) ||
+            placed_reaches(r, k, x->to_bus, x->to_server, i) || !could_reach(r, k, i))
+            continue;
+        x->to_bus = x->to_server = -1;
+        for (int b = 0; b < r->nbuses && !placed_reaches(r, k, x->to_bus, x->to_server, i); b++)
+            if (x->switch_buses >> b & 1)
+                x->to_bus = b;
+        for (int q = 0; q < x->nswitch_servers && !placed_reaches(r, k, x->to_bus, x->to_server, i);
+             q++) {
+            x->to_bus = -1;
+            x->to_server = x->switch_servers[q];
+        }
+        moved++;
+    }
+    if (moved)
+        outage_flow(r, cl, rw, sw);
+    for (int k = 0; k < r->nreserves; k++) {
+        r->reserves[k].to_bus = save_b[k];
+        r->reserves[k].to_server = save_s[k];
+    }
+    if (moved && !(sw[i] > 1e-6)) {
+        snprintf(why, len,
+                 "%s; with the less important work off and its idle reserves put back "
+                 "it is carried",
+                 head);
+        return true;
+    }
+    return false;
+}
+
 struct run {
     uint64_t seed;
     bool failed;
     char why[512];
+    bool shortfall; /* an avoidable shortfall (its own count: see shortfall_fails) */
+    char short_why[512];
+    double top_ratio; /* one-bus: the most important set's runtime over (1 - slack) of
+                       * the oracle; NAN when not measured */
 };
 
 static void failf(struct run *run, const char *fmt, ...)
@@ -250,8 +412,19 @@ static void one_run(struct run *run, bool simple)
             for (size_t k = 0; k < p.nsteps; k++)
                 fprintf(stderr, "  %s\n", p.steps[k].reason);
         }
+        /* stops due before the next step are carried out at their time, as
+         * the simulator lands on them (below) */
+        int64_t due[16];
+        int due_step[16];
+        for (int i = 0; i < 16; i++)
+            due[i] = -1;
         for (size_t k = 0; k < p.nsteps; k++) {
             const struct outage_step *s = &p.steps[k];
+            if (!s->now && s->kind == OUTAGE_STEP_STOP && s->at_s * 1e9 < STEP_S * NS &&
+                stop_at[s->server] < 0 && due[s->server] < 0) {
+                due[s->server] = s->at_s > 0 ? (int64_t)(s->at_s * 1e9) : 0;
+                due_step[s->server] = (int)k;
+            }
             if (!s->now)
                 continue;
             if (s->kind != OUTAGE_STEP_STOP) {
@@ -284,12 +457,22 @@ static void one_run(struct run *run, bool simple)
             if (rw[k] > r.reserves[k].max_w + 1e-6)
                 failf(run, "t=%llds %s delivers %.1f W above its max_w %.1f", (long long)(t / NS),
                       r.reserves[k].id, rw[k], r.reserves[k].max_w);
+        /* no avoidable shortfall (the header) */
+        for (int i = 0; i < r.nservers && !run->shortfall; i++)
+            if (load[i] > 0 && sw[i] > 1e-6 &&
+                avoidable(&r, load, sw[i], i, t, stop_at, run->short_why, sizeof(run->short_why)))
+                run->shortfall = true;
         /* servers the reserves cannot carry lose their power */
         for (int i = 0; i < r.nservers; i++)
             if (load[i] > 0 && sw[i] > 1e-6) {
                 if (r.servers[i].priority == top && top_end < 0)
                     top_end = (double)t / NS;
                 struct policy_input in = {.kind = POLICY_LOST_POWER, .index = i};
+                policy_handle(pol, &r, &in, t, &acts, err, sizeof(err));
+                /* held until mains is back, as the simulator holds it: the
+                 * policy counts a feed on reserve as up and would restore it
+                 * onto power that is not there */
+                in.kind = POLICY_OUTAGE_STOP;
                 policy_handle(pol, &r, &in, t, &acts, err, sizeof(err));
                 if (getenv("OUTAGE_TRACE"))
                     fprintf(stderr, "t=%llds %s lost power: short %.1f W\n", (long long)(t / NS),
@@ -305,6 +488,8 @@ static void one_run(struct run *run, bool simple)
         for (int64_t done = 0; done < STEP_S * NS;) {
             int64_t next = STEP_S * NS;
             for (int i = 0; i < r.nservers; i++) {
+                if (due[i] >= done && due[i] < next)
+                    next = due[i];
                 if (stop_at[i] < 0 || !rack_server_draws(&r.servers[i]))
                     continue;
                 int64_t cut = stop_at[i] + cut_after_ns(&r, i) - t;
@@ -315,6 +500,14 @@ static void one_run(struct run *run, bool simple)
             }
             taken += outage_discharge(&r, load, next - done);
             done = next;
+            for (int i = 0; i < r.nservers; i++)
+                if (due[i] >= 0 && due[i] <= done) {
+                    if (stop_at[i] < 0 && rack_server_draws(&r.servers[i])) {
+                        stop_at[i] = t + due[i];
+                        outage_apply(&r, &p.steps[due_step[i]], err, sizeof(err));
+                    }
+                    due[i] = -1;
+                }
             for (int i = 0; i < r.nservers; i++)
                 if (stop_at[i] >= 0 && rack_server_draws(&r.servers[i]) &&
                     stop_at[i] + cut_after_ns(&r, i) <= t + done) {
@@ -353,10 +546,15 @@ static void one_run(struct run *run, bool simple)
         policy_actions_clear(&acts);
     }
     if (simple && !run->failed && top_end >= 0) {
-        /* within 1 % and two steps: the loop issues stops and cuts at its
-         * 5 s steps, late by up to a step each, on power the oracle spends
-         * on the top set */
-        double want = (1 - r.outage.slack_pct / 100.0) * oracle * 0.99 - 2 * STEP_S;
+        double bound = (1 - r.outage.slack_pct / 100.0) * oracle;
+        run->top_ratio = bound > 0 ? top_end / bound : NAN;
+        /* within 0.5 %: stops and cuts fall at their instants and top_end is
+         * never before the set's real end (a loss is seen at the next step),
+         * which leaves the planner's bisection (half a second) and its
+         * re-plans; over seeds 1-5000 the worst run is 100.0 % of the bound
+         * (it was 1 % and two steps while the loop issued stops at its steps,
+         * which cost up to 17 %: docs/outage.md, "Tests") */
+        double want = bound * 0.995;
         if (top_end < want)
             failf(run, "the most important set ran %.0f s, oracle %.0f s, slack %d %%", top_end,
                   oracle, r.outage.slack_pct);
@@ -409,21 +607,56 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
     return v && *v ? strtoull(v, NULL, 10) : dflt;
 }
 
+/*
+ * Runs a family's seeds and prints one summary line (make soak-outage reads
+ * it): seeds run, seeds failed, avoidable shortfalls, and on one bus the
+ * worst ratio of the most important set's runtime to (1 - slack) of the
+ * oracle. Stops after OUTAGE_MAX_FAILURES failing seeds (default 5).
+ * An avoidable shortfall fails the run only with OUTAGE_SHORTFALL=1: the
+ * planner on main still lets a level ride the reserves down with the one
+ * before it (docs/outage.md, "Tests"); make soak-outage sets it.
+ */
 static void run_family(bool simple)
 {
     uint64_t first = env_u64("OUTAGE_SEED", 1), n = env_u64("OUTAGE_SEEDS", 400);
-    int failures = 0;
+    uint64_t max_fail = env_u64("OUTAGE_MAX_FAILURES", 5);
+    bool shortfall_fails = env_u64("OUTAGE_SHORTFALL", 0) != 0;
+    uint64_t failures = 0, shortfalls = 0, ran = 0, worst_seed = 0;
+    double worst = INFINITY;
+    const char *fam = simple ? "one-bus" : "random";
     for (uint64_t s = first; s < first + n; s++) {
-        struct run run = {.seed = s};
+        struct run run = {.seed = s, .top_ratio = NAN};
         one_run(&run, simple);
-        if (run.failed) {
-            fprintf(stderr, "%s seed %llu: %s (replay: OUTAGE_SEED=%llu OUTAGE_SEEDS=1)\n",
-                    simple ? "one-bus" : "random", (unsigned long long)s, run.why,
-                    (unsigned long long)s);
-            if (++failures >= 5)
+        ran++;
+        if (run.top_ratio < worst) {
+            worst = run.top_ratio;
+            worst_seed = s;
+        }
+        if (run.shortfall) {
+            shortfalls++;
+            fprintf(stderr,
+                    "%s seed %llu: avoidable shortfall: %s (replay: OUTAGE_SEED=%llu "
+                    "OUTAGE_SEEDS=1)\n",
+                    fam, (unsigned long long)s, run.short_why, (unsigned long long)s);
+        }
+        if (run.failed || (run.shortfall && shortfall_fails)) {
+            if (run.failed)
+                fprintf(stderr, "%s seed %llu: %s (replay: OUTAGE_SEED=%llu OUTAGE_SEEDS=1)\n", fam,
+                        (unsigned long long)s, run.why, (unsigned long long)s);
+            if (++failures >= max_fail)
                 break;
         }
     }
+    printf("outage-property %s: seeds %llu-%llu, %llu run, %llu failed, %llu avoidable "
+           "shortfalls (%s)",
+           fam, (unsigned long long)first, (unsigned long long)(first + n - 1),
+           (unsigned long long)ran, (unsigned long long)failures, (unsigned long long)shortfalls,
+           shortfall_fails ? "failing" : "counted, not failing");
+    if (simple && isfinite(worst))
+        printf(", the most important set's worst run %.2f %% of (1 - slack) x oracle (seed %llu)",
+               100 * worst, (unsigned long long)worst_seed);
+    printf("\n");
+    fflush(stdout);
     assert_int_equal(failures, 0);
 }
 
@@ -445,5 +678,12 @@ int main(void)
         cmocka_unit_test(test_random_racks_keep_energy_max_w_priority_and_come_back),
         cmocka_unit_test(test_one_bus_racks_give_the_top_set_its_oracle_within_slack),
     };
+    /* OUTAGE_FAMILY=random or one-bus runs that family alone (make soak-outage
+     * runs chunks of each side by side) */
+    const char *fam = getenv("OUTAGE_FAMILY");
+    if (fam && !strcmp(fam, "random"))
+        cmocka_set_test_filter("test_random_*");
+    else if (fam && !strcmp(fam, "one-bus"))
+        cmocka_set_test_filter("test_one_bus_*");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
