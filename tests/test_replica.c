@@ -4,7 +4,7 @@
  * and rows, and once applied the secondary's ledger, journal and rack say
  * what the primary's do; a snapshot replaces every row; what is not an
  * entry is refused and writes nothing; an entry too large for a datagram
- * leaves its events out, never its rows.
+ * leaves its events out, never its rows; the outage record rides along.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,8 +107,8 @@ static void test_an_applied_entry_makes_the_secondary_hold_what_the_primary_deci
         json_pack("[{sisfssss},{sisfssss}]", "id", 0, "time", 1.5, "event", "grant", "server",
                   "db1", "id", 0, "time", 1.5, "event", "cap", "server", "web1");
     size_t len;
-    char *p = replica_entry(&pr, p_psu_oos, p_bus_oos, evs, &acts, false, 1700000000.0, 60000, &len,
-                            err, sizeof(err));
+    char *p = replica_entry(&pr, p_psu_oos, p_bus_oos, evs, &acts, false, NULL, 1700000000.0, 60000,
+                            &len, err, sizeof(err));
     assert_non_null(p);
     assert_int_equal(strlen(p), len);
     /* only the servers the decision named, every PSU and bus */
@@ -118,7 +118,7 @@ static void test_an_applied_entry_makes_the_secondary_hold_what_the_primary_deci
     json_t *got = NULL;
     struct replica_target t = target();
     assert_int_equal(replica_apply(&t, false, 1, (const uint8_t *)p, len, &pos, 1700000001.0, &got,
-                                   err, sizeof(err)),
+                                   NULL, err, sizeof(err)),
                      0);
     assert_int_equal(json_array_size(got), 2);
     json_decref(got);
@@ -166,13 +166,13 @@ static void test_a_snapshot_replaces_every_row(void **state)
     sr.servers[2].state = RACK_SRV_ON;
     sr.servers[2].alloc_mw = 500000;
     size_t len;
-    char *p = replica_snapshot(&pr, p_psu_oos, p_bus_oos, 1700000000.0, &len);
+    char *p = replica_snapshot(&pr, p_psu_oos, p_bus_oos, NULL, 1700000000.0, &len);
     assert_non_null(p);
     assert_non_null(strstr(p, "\"snapshot\":true"));
     struct store_node pos = {.max_epoch = 0x301, .log_epoch = 0x301, .index = 40};
     struct replica_target t = target();
     assert_int_equal(replica_apply(&t, true, 40, (const uint8_t *)p, len, &pos, 1700000001.0, NULL,
-                                   err, sizeof(err)),
+                                   NULL, err, sizeof(err)),
                      0);
     assert_int_equal(sr.servers[0].state, RACK_SRV_ON);
     assert_int_equal(sr.servers[2].state, RACK_SRV_OFF);
@@ -183,10 +183,10 @@ static void test_a_snapshot_replaces_every_row(void **state)
     free(p);
     /* the operator's flag lifted: the PSU is the readings' again */
     p_psu_oos[0] = false;
-    p = replica_snapshot(&pr, p_psu_oos, p_bus_oos, 1700000002.0, &len);
+    p = replica_snapshot(&pr, p_psu_oos, p_bus_oos, NULL, 1700000002.0, &len);
     pos.index = 41;
     assert_int_equal(replica_apply(&t, true, 41, (const uint8_t *)p, len, &pos, 1700000003.0, NULL,
-                                   err, sizeof(err)),
+                                   NULL, err, sizeof(err)),
                      0);
     assert_false(s_psu_oos[0]);
     assert_int_equal(sr.psus[0].health, RACK_PSU_OK);
@@ -211,7 +211,7 @@ static void test_what_is_not_an_entry_is_refused_and_writes_nothing(void **state
     for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
         err[0] = '\0';
         assert_int_equal(replica_apply(&t, false, 7, (const uint8_t *)bad[k], strlen(bad[k]), &pos,
-                                       1.0, NULL, err, sizeof(err)),
+                                       1.0, NULL, NULL, err, sizeof(err)),
                          -1);
         assert_true(err[0] != '\0');
     }
@@ -236,7 +236,7 @@ static void test_an_entry_too_large_keeps_its_rows_and_leaves_its_events_out(voi
         json_array_append_new(
             evs, json_pack("{sisfssss}", "id", 0, "time", 1.0, "event", "grant", "reason", reason));
     size_t len;
-    char *p = replica_entry(&pr, p_psu_oos, p_bus_oos, evs, &acts, true, 1.0, 2000, &len, err,
+    char *p = replica_entry(&pr, p_psu_oos, p_bus_oos, evs, &acts, true, NULL, 1.0, 2000, &len, err,
                             sizeof(err));
     assert_non_null(p);
     assert_true(len <= 2000);
@@ -244,10 +244,69 @@ static void test_an_entry_too_large_keeps_its_rows_and_leaves_its_events_out(voi
     assert_non_null(strstr(p, "app1")); /* all: every server's row */
     free(p);
     /* rows that do not fit at all: refused */
-    assert_null(replica_entry(&pr, p_psu_oos, p_bus_oos, evs, &acts, true, 1.0, 100, &len, err,
-                              sizeof(err)));
+    assert_null(replica_entry(&pr, p_psu_oos, p_bus_oos, evs, &acts, true, NULL, 1.0, 100, &len,
+                              err, sizeof(err)));
     assert_non_null(strstr(err, "more than a datagram's 100"));
     json_decref(evs);
+}
+
+/* The outage record (outage_run.h) rides in entries and snapshots as the
+ * owner gave it, and comes out of replica_apply for the owner to check; an
+ * entry without one gives none; too large for its events, an entry keeps
+ * its record with its rows. */
+static void test_the_outage_record_rides_in_entries_and_snapshots(void **state)
+{
+    (void)state;
+    struct policy_actions acts;
+    decide_on_primary(&acts);
+    json_t *rec = json_pack("{sbsssiso}", "active", 1, "cause", "operator", "stages", 2, "servers",
+                            json_pack("{s{sssb}}", "web1", "phase", "held", "held", 1));
+    json_t *evs = json_array();
+    size_t len;
+    char *p = replica_entry(&pr, p_psu_oos, p_bus_oos, evs, &acts, false, rec, 1.0, 60000, &len,
+                            err, sizeof(err));
+    assert_non_null(p);
+    struct store_node pos = {.max_epoch = 0x201, .log_epoch = 0x201, .index = 1};
+    struct replica_target t = target();
+    json_t *got = NULL;
+    assert_int_equal(replica_apply(&t, false, 1, (const uint8_t *)p, len, &pos, 2.0, NULL, &got,
+                                   err, sizeof(err)),
+                     0);
+    assert_true(json_equal(got, rec));
+    json_decref(got);
+    free(p);
+    /* none given, none taken */
+    p = replica_entry(&pr, p_psu_oos, p_bus_oos, evs, &acts, false, NULL, 1.0, 60000, &len, err,
+                      sizeof(err));
+    pos.index = 2;
+    got = json_true();
+    assert_int_equal(replica_apply(&t, false, 2, (const uint8_t *)p, len, &pos, 2.0, NULL, &got,
+                                   err, sizeof(err)),
+                     0);
+    assert_null(got);
+    free(p);
+    /* a snapshot carries it too */
+    p = replica_snapshot(&pr, p_psu_oos, p_bus_oos, rec, 3.0, &len);
+    assert_non_null(p);
+    pos.index = 3;
+    assert_int_equal(replica_apply(&t, true, 3, (const uint8_t *)p, len, &pos, 4.0, NULL, &got, err,
+                                   sizeof(err)),
+                     0);
+    assert_true(json_equal(got, rec));
+    json_decref(got);
+    free(p);
+    /* events too many for a datagram: left out, the record kept */
+    for (int k = 0; k < 40; k++)
+        json_array_append_new(evs, json_pack("{sisfssss}", "id", 0, "time", 1.5, "event", "stage",
+                                             "reason", "a long reason to fill the datagram up"));
+    p = replica_entry(&pr, p_psu_oos, p_bus_oos, evs, &acts, false, rec, 1.0, 1500, &len, err,
+                      sizeof(err));
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\"events_left_out\":40"));
+    assert_non_null(strstr(p, "\"outage\":{"));
+    free(p);
+    json_decref(evs);
+    json_decref(rec);
 }
 
 int main(void)
@@ -261,6 +320,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_an_entry_too_large_keeps_its_rows_and_leaves_its_events_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_outage_record_rides_in_entries_and_snapshots,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

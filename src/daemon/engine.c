@@ -534,9 +534,13 @@ static void on_outage(uv_timer_t *t)
     struct engine *e = t->data;
     if (e->commanding) /* a secondary decides nothing: the primary plans */
         orun_update(&e->orun, mono_ns());
+    else /* it keeps its reserves' figures fresh, for the day it is elected */
+        orun_track(&e->orun, mono_ns());
     update_alarms(e);
     publish(e);
-    timer_at(&e->outage_tm, on_outage, orun_next_deadline(&e->orun, mono_ns()));
+    timer_at(&e->outage_tm, on_outage,
+             e->commanding ? orun_next_deadline(&e->orun, mono_ns())
+                           : orun_track_deadline(&e->orun, mono_ns()));
 }
 
 /*
@@ -598,7 +602,9 @@ static void outage_changed(void *arg)
     update_alarms(e);
     publish(e);
     if (e->loop_ready)
-        timer_at(&e->outage_tm, on_outage, orun_next_deadline(&e->orun, mono_ns()));
+        timer_at(&e->outage_tm, on_outage,
+                 e->commanding ? orun_next_deadline(&e->orun, mono_ns())
+                               : orun_track_deadline(&e->orun, mono_ns()));
 }
 
 /* ---- commands and device reports ---- */
@@ -1612,8 +1618,16 @@ static void on_replicate(void *arg, json_t *evs, bool all)
         return;
     char err[256] = "not an active primary";
     size_t len = 0;
-    char *p = replica_entry(&e->rack, e->ov.psu_oos, e->ov.bus_oos, evs, &e->dec.acts, all,
+    /* the outage's events journaled before the decision go first, and the
+     * outage record as it stands rides along (docs/outage.md) */
+    json_t *all_evs = e->orun_ready ? orun_take_events(&e->orun) : json_array();
+    if (all_evs && evs)
+        json_array_extend(all_evs, evs);
+    json_t *rec = e->orun_ready ? orun_record(&e->orun, mono_ns()) : NULL;
+    char *p = replica_entry(&e->rack, e->ov.psu_oos, e->ov.bus_oos, all_evs, &e->dec.acts, all, rec,
                             wall_now(), member_max_payload(), &len, err, sizeof(err));
+    json_decref(all_evs);
+    json_decref(rec);
     uint64_t index = p ? member_append(e->member, p, len) : 0;
     free(p);
     if (!index) {
@@ -1624,6 +1638,37 @@ static void on_replicate(void *arg, json_t *evs, bool all)
     }
     e->appended = index;
     e->gate = index;
+}
+
+/*
+ * The outage's hook: its record changed, or it journaled events, without a
+ * decision (a start, a stage, a soft-off, the operator's word). A primary
+ * replicates them in an entry of their own (no server rows), so that a new
+ * primary carries the same outage on; elsewhere they are dropped (a
+ * secondary's journal gets them from the primary).
+ */
+static void outage_record(void *arg)
+{
+    struct engine *e = arg;
+    json_t *evs = orun_take_events(&e->orun);
+    if (!e->member || !e->commanding || !member_active(e->member)) {
+        json_decref(evs);
+        return;
+    }
+    char err[256] = "not an active primary";
+    size_t len = 0;
+    struct policy_actions none = {0};
+    json_t *rec = orun_record(&e->orun, mono_ns());
+    char *p = replica_entry(&e->rack, e->ov.psu_oos, e->ov.bus_oos, evs, &none, false, rec,
+                            wall_now(), member_max_payload(), &len, err, sizeof(err));
+    json_decref(evs);
+    json_decref(rec);
+    uint64_t index = p ? member_append(e->member, p, len) : 0;
+    free(p);
+    if (!index)
+        log_warnx("replication: the outage record was not replicated (%s)", err);
+    else
+        e->appended = index;
 }
 
 /* Journals a change of role. */
@@ -1774,6 +1819,10 @@ static void on_active(void *arg, uint64_t epoch)
     x.defer = true;
     if (decide(&e->dec, &x, err, sizeof(err)))
         log_warnx("promotion: the settle was not taken: %s", err);
+    if (e->orun_ready) { /* the outage the old primary ran, carried on */
+        orun_adopt(&e->orun, mono_ns());
+        outage_soon(e);
+    }
     update_alarms(e);
     publish(e);
 }
@@ -1818,7 +1867,7 @@ static int on_apply(void *arg, bool snapshot, uint64_t log_epoch, uint64_t index
 {
     struct engine *e = arg;
     char err[300];
-    json_t *evs = NULL;
+    json_t *evs = NULL, *rec = NULL;
     struct replica_target t = {.store = e->store,
                                .rack = &e->rack,
                                .psu_oos = e->ov.psu_oos,
@@ -1826,11 +1875,16 @@ static int on_apply(void *arg, bool snapshot, uint64_t log_epoch, uint64_t index
                                .known = e->srv_known};
     struct store_node pos = {
         .max_epoch = member_epoch(e->member), .log_epoch = log_epoch, .index = index};
-    if (replica_apply(&t, snapshot, index, payload, len, &pos, wall_now(), &evs, err,
+    if (replica_apply(&t, snapshot, index, payload, len, &pos, wall_now(), &evs, &rec, err,
                       sizeof(err))) {
         log_warnx("replication: entry %llu not applied: %s", (unsigned long long)index, err);
         return -1;
     }
+    /* the primary's outage record: what a promotion carries on */
+    if (rec && e->orun_ready && orun_follow(&e->orun, rec, mono_ns(), err, sizeof(err)))
+        log_warnx("replication: entry %llu: %s; the outage stays as this controller had it",
+                  (unsigned long long)index, err);
+    json_decref(rec);
     size_t k;
     json_t *ev;
     json_array_foreach(evs, k, ev)
@@ -1855,7 +1909,10 @@ static int on_apply(void *arg, bool snapshot, uint64_t log_epoch, uint64_t index
 static char *on_snapshot(void *arg, size_t *len)
 {
     struct engine *e = arg;
-    return replica_snapshot(&e->rack, e->ov.psu_oos, e->ov.bus_oos, wall_now(), len);
+    json_t *rec = e->orun_ready ? orun_record(&e->orun, mono_ns()) : NULL;
+    char *p = replica_snapshot(&e->rack, e->ov.psu_oos, e->ov.bus_oos, rec, wall_now(), len);
+    json_decref(rec);
+    return p;
 }
 
 static void on_member_changed(void *arg)
@@ -1898,7 +1955,9 @@ static void check_fit(struct engine *e)
 static int start_member(struct engine *e, char *err, size_t errlen)
 {
     size_t len = 0;
-    char *snap = replica_snapshot(&e->rack, e->ov.psu_oos, e->ov.bus_oos, wall_now(), &len);
+    json_t *rec = e->orun_ready ? orun_record(&e->orun, mono_ns()) : NULL;
+    char *snap = replica_snapshot(&e->rack, e->ov.psu_oos, e->ov.bus_oos, rec, wall_now(), &len);
+    json_decref(rec);
     free(snap);
     if (!snap || len > member_max_payload() * 3 / 4) {
         snprintf(err, errlen,
@@ -2065,6 +2124,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     struct orun_hooks oh = {.send = outage_send,
                             .may_command = outage_may_command,
                             .changed = outage_changed,
+                            .record = e->conf.node.address ? outage_record : NULL,
                             .arg = e};
     if (orun_init(&e->orun, &e->dec, &e->loop, e->devs, e->ndevs, &oh, err, errlen))
         goto fail;

@@ -42,6 +42,10 @@ static json_t *num_or_null(double v)
 static void journal(struct orun *o, json_t *ev)
 {
     char err[256];
+    /* a cluster's primary replicates it (hooks.record): the secondaries'
+     * journals tell the outage as the primary's does */
+    if (o->hooks.record && (o->pending || (o->pending = json_array())))
+        json_array_append(o->pending, ev);
     if (decider_journal(o->dec, ev, err, sizeof(err)) < 0)
         log_warnx("journal: %s; the event waits for the journal", err);
 }
@@ -105,6 +109,8 @@ void orun_fini(struct orun *o)
     free(o->srv);
     free(o->move_failed);
     outage_plan_free(&o->plan);
+    json_decref(o->pending);
+    json_decref(o->sent);
     *o = (struct orun){0};
 }
 
@@ -779,6 +785,9 @@ static bool any_held(const struct orun *o)
     return false;
 }
 
+static bool adopted_may_end(struct orun *o, int64_t now);
+static void record_replicate(struct orun *o, int64_t now);
+
 void orun_update(struct orun *o, int64_t now)
 {
     if (!o->dec)
@@ -797,7 +806,7 @@ void orun_update(struct orun *o, int64_t now)
         bool on = cause_now(o, &cause, why, sizeof(why));
         if (on && !o->o.active)
             start(o, cause, why, now);
-        else if (!on && o->o.active)
+        else if (!on && o->o.active && adopted_may_end(o, now))
             end(o, "mains is back on every feed and every reserve is on line", now);
         if (o->o.active)
             replan(o, now);
@@ -806,7 +815,10 @@ void orun_update(struct orun *o, int64_t now)
             recover(o, now);
     } while (o->again);
     o->busy = false;
+    record_replicate(o, now);
 }
+
+static int64_t adopt_grace_ns(const struct orun *o);
 
 int64_t orun_next_deadline(const struct orun *o, int64_t now)
 {
@@ -834,6 +846,9 @@ int64_t orun_next_deadline(const struct orun *o, int64_t now)
         }
         if (t < next)
             next = t;
+        int64_t proof = o->adopted_ns + adopt_grace_ns(o); /* may it end then? */
+        if (o->adopted && proof > now && proof < next)
+            next = proof;
     } else if (o->o.mains_back_ns != INT64_MIN && any_held(o)) {
         int64_t t = o->o.mains_back_ns + r->outage.mains_stable_ns;
         next = t > now ? (t < next ? t : next)
@@ -854,6 +869,7 @@ int orun_command(struct orun *o, bool start_it, const char *who, const char *not
         snprintf(o->operator_who, sizeof(o->operator_who), "%s", who && who[0] ? who : "the API");
     } else {
         o->operator_on = false;
+        o->adopted = false; /* the operator's word, where no reading here can say */
     }
     json_t *ev = decider_event(o->dec, "outage_command");
     json_object_set_new(ev, "action", json_string(start_it ? "start" : "end"));
@@ -1046,4 +1062,483 @@ int orun_plan_preview(const struct orun *o, int64_t now, char **body)
     *body = json_dumps(ans, DUMP_FLAGS);
     json_decref(ans);
     return status;
+}
+
+/* ---- across a fail-over (outage_run.h) ---- */
+
+#define ADOPT_GRACE_NS 3000000000LL /* a new primary's devices have read everything by then */
+
+static const char *const phase_names[] = {"up", "staged", "soft_off", "held"};
+
+static json_t *age_or_null(int64_t from, int64_t now)
+{
+    return from == INT64_MIN ? json_null() : json_integer((json_int_t)(now - from));
+}
+
+/* Where a reserve is directed: a bus's or a server's id, null at its own place. */
+static json_t *reserve_to(const struct rack *r, const struct rack_reserve *x)
+{
+    if (x->to_bus >= 0 && x->to_bus < r->nbuses)
+        return json_string(r->buses[x->to_bus]);
+    if (x->to_server >= 0 && x->to_server < r->nservers)
+        return json_string(r->servers[x->to_server].id);
+    return json_null();
+}
+
+/*
+ * The record; with lasting false only what changes by a step (the outage,
+ * phases, holds, floors, places, diverts), without ages or readings: what
+ * says whether it must be replicated again.
+ */
+static json_t *record_json(const struct orun *o, int64_t now, bool lasting)
+{
+    const struct rack *r = rk(o);
+    json_t *v = json_object(), *srv = json_object(), *acts = json_object(), *res = json_object(),
+           *floors = json_array(), *failed = json_array();
+    if (!v || !srv || !acts || !res || !floors || !failed) {
+        json_decref(v);
+        json_decref(srv);
+        json_decref(acts);
+        json_decref(res);
+        json_decref(floors);
+        json_decref(failed);
+        return NULL;
+    }
+    bool on = o->o.active || o->o.mains_back_ns != INT64_MIN;
+    json_object_set_new(v, "active", json_boolean(o->o.active));
+    json_object_set_new(v, "cause", json_string(outage_cause_name(o->o.cause)));
+    json_object_set_new(v, "stages", json_integer(o->o.stages));
+    json_object_set_new(v, "operator", json_boolean(o->operator_on));
+    json_object_set_new(v, "who", json_string(o->operator_who));
+    json_object_set_new(v, "reason", json_string(o->cause_reason));
+    json_object_set_new(v, "released", json_boolean(o->released));
+    json_object_set_new(v, "since_wall", json_real(o->last_start_wall));
+    json_object_set_new(v, "mains_back", json_boolean(o->o.mains_back_ns != INT64_MIN));
+    if (!lasting) {
+        json_object_set_new(v, "since_age_ns", on ? age_or_null(o->o.since_ns, now) : json_null());
+        json_object_set_new(v, "mains_back_age_ns", age_or_null(o->o.mains_back_ns, now));
+    }
+    bool floors_valid = o->o.floors_since_ns == o->o.since_ns;
+    for (int k = 0; floors_valid && k < o->o.nfloors && k < OUTAGE_MAX_LEVELS; k++) {
+        int64_t f = o->o.floor_ns[k];
+        json_array_append_new(floors,
+                              json_pack("{siso}", "priority", o->o.floor_priority[k], "in_ns",
+                                        lasting          ? json_true()
+                                        : f == INT64_MAX ? json_null()
+                                                         : json_integer((json_int_t)(f - now))));
+    }
+    json_object_set_new(v, "floors", floors);
+    for (int i = 0; i < o->nsrv && i < r->nservers; i++) {
+        const struct orun_server *x = &o->srv[i];
+        if (x->phase == ORUN_UP && !r->servers[i].held)
+            continue;
+        json_t *e = json_object();
+        json_object_set_new(e, "phase", json_string(phase_names[x->phase]));
+        json_object_set_new(e, "stage", json_integer(x->stage));
+        json_object_set_new(e, "held", json_boolean(r->servers[i].held));
+        if (!lasting)
+            json_object_set_new(e, "due_in_ns",
+                                x->phase == ORUN_STAGED || x->phase == ORUN_SOFT_OFF
+                                    ? json_integer((json_int_t)(x->due_ns - now))
+                                    : json_null());
+        json_object_set_new(srv, r->servers[i].id, e);
+    }
+    json_object_set_new(v, "servers", srv);
+    for (int a = 0; a < r->nactivities; a++) {
+        const struct rack_activity *x = &r->activities[a];
+        json_t *e = json_object(), *on_ = json_array(), *share = json_array();
+        for (int k = 0; k < x->nservers; k++) {
+            json_array_append_new(on_, json_string(r->servers[x->servers[k]].id));
+            json_array_append_new(share, json_real(x->share[k]));
+        }
+        json_object_set_new(e, "state", json_string(rack_activity_state_name(x->state)));
+        json_object_set_new(e, "servers", on_);
+        json_object_set_new(e, "share", share);
+        json_object_set_new(acts, x->id, e);
+        if (a < o->nact && o->move_failed[a])
+            json_array_append_new(failed, json_string(x->id));
+    }
+    json_object_set_new(v, "activities", acts);
+    json_object_set_new(v, "moves_failed", failed);
+    for (int i = 0; i < o->nres && i < r->nreserves; i++) {
+        const struct rack_reserve *x = &r->reserves[i];
+        const struct orun_reserve *s = &o->res[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "to", reserve_to(r, x));
+        if (!lasting) {
+            json_object_set_new(e, "wh_left", json_real(x->wh_left));
+            json_object_set_new(e, "watts", json_real(x->watts));
+            json_object_set_new(e, "discharging", json_boolean(x->discharging));
+            json_object_set_new(e, "read_age_ns", age_or_null(s->read_ns, now));
+            json_object_set_new(e, "flags", json_integer(s->flags));
+            json_object_set_new(e, "charge_pct", json_integer(s->charge_pct));
+            json_object_set_new(e, "runtime_s", json_integer(s->runtime_s));
+            json_object_set_new(e, "drain_w", json_real(s->drain_w));
+            json_object_set_new(e, "status", json_string(s->status));
+        }
+        json_object_set_new(res, x->id, e);
+    }
+    json_object_set_new(v, "reserves", res);
+    return v;
+}
+
+json_t *orun_record(struct orun *o, int64_t now)
+{
+    json_t *sig = record_json(o, now, true);
+    if (sig) {
+        json_decref(o->sent);
+        o->sent = sig;
+    }
+    o->sent_ns = now;
+    return record_json(o, now, false);
+}
+
+json_t *orun_take_events(struct orun *o)
+{
+    json_t *evs = o->pending ? o->pending : json_array();
+    o->pending = NULL;
+    return evs;
+}
+
+/* After an update: a record that changed, or events not yet replicated,
+ * go to the secondaries in an entry of their own. */
+static void record_replicate(struct orun *o, int64_t now)
+{
+    if (!o->hooks.record)
+        return;
+    json_t *sig = record_json(o, now, true);
+    bool changed = sig && (!o->sent || !json_equal(sig, o->sent));
+    json_decref(sig);
+    /* during an outage the readings go at least every REPLAN_MAX_NS: a new
+     * primary (or a secondary restarted since) plans from fresh figures */
+    bool due = o->o.active && now - o->sent_ns >= REPLAN_MAX_NS;
+    if (changed || due || (o->pending && json_array_size(o->pending)))
+        o->hooks.record(o->hooks.arg);
+}
+
+static int64_t adopt_grace_ns(const struct orun *o)
+{
+    int64_t g = ADOPT_GRACE_NS;
+    for (int i = 0; i < o->nres; i++)
+        if (o->res[i].read_by_device && o->res[i].stale_ns != INT64_MAX && o->res[i].stale_ns > g)
+            g = o->res[i].stale_ns;
+    return g;
+}
+
+/*
+ * Whether an adopted outage may end because nothing here says it goes on:
+ * only once every reserve this controller's devices read has been read
+ * since the promotion (a reading taken as a secondary, or none, is no proof
+ * that mains is back), and the devices' first reads are in.
+ */
+static bool adopted_may_end(struct orun *o, int64_t now)
+{
+    if (!o->adopted)
+        return true;
+    const struct rack *r = rk(o);
+    int readers = 0;
+    for (int i = 0; i < o->nres && i < r->nreserves; i++) {
+        const struct orun_reserve *s = &o->res[i];
+        if (!s->read_by_device)
+            continue;
+        readers++;
+        if (s->read_ns == INT64_MIN || s->read_ns < o->adopted_ns || !r->reserves[i].known)
+            return false;
+    }
+    if (!readers && (o->o.cause == OUTAGE_CAUSE_UPS || o->o.cause == OUTAGE_CAUSE_BBU))
+        return false; /* nothing here reads a reserve: the operator says when */
+    if (now - o->adopted_ns < adopt_grace_ns(o))
+        return false;
+    o->adopted = false;
+    return true;
+}
+
+/* ---- following a record ---- */
+
+static bool is_int_or_null(json_t *v)
+{
+    return !v || json_is_null(v) || json_is_integer(v);
+}
+
+static int phase_of(const char *name)
+{
+    for (size_t k = 0; name && k < sizeof(phase_names) / sizeof(phase_names[0]); k++)
+        if (!strcmp(name, phase_names[k]))
+            return (int)k;
+    return -1;
+}
+
+static int cause_of(const char *name)
+{
+    static const enum outage_cause all[] = {OUTAGE_CAUSE_FEED, OUTAGE_CAUSE_UPS, OUTAGE_CAUSE_BBU,
+                                            OUTAGE_CAUSE_OPERATOR};
+    for (size_t k = 0; name && k < sizeof(all) / sizeof(all[0]); k++)
+        if (!strcmp(name, outage_cause_name(all[k])))
+            return (int)all[k];
+    return -1;
+}
+
+static int activity_state_of(const char *name)
+{
+    static const enum rack_activity_state all[] = {RACK_ACT_RUNNING, RACK_ACT_MOVED,
+                                                   RACK_ACT_STOPPED};
+    for (size_t k = 0; name && k < sizeof(all) / sizeof(all[0]); k++)
+        if (!strcmp(name, rack_activity_state_name(all[k])))
+            return (int)all[k];
+    return -1;
+}
+
+/* Every field checked before anything is taken: a record that is not one
+ * changes nothing. */
+static int record_check(json_t *rec, char *err, size_t errlen)
+{
+    const char *what = NULL;
+    json_t *srv = json_object_get(rec, "servers"), *acts = json_object_get(rec, "activities"),
+           *res = json_object_get(rec, "reserves"), *floors = json_object_get(rec, "floors"),
+           *failed = json_object_get(rec, "moves_failed");
+    if (!json_is_object(rec))
+        what = "not an object";
+    else if (!json_is_boolean(json_object_get(rec, "active")) ||
+             cause_of(json_string_value(json_object_get(rec, "cause"))) < 0 ||
+             !json_is_integer(json_object_get(rec, "stages")) ||
+             !json_is_boolean(json_object_get(rec, "operator")) ||
+             !json_is_string(json_object_get(rec, "who")) ||
+             !json_is_string(json_object_get(rec, "reason")) ||
+             !json_is_boolean(json_object_get(rec, "released")) ||
+             !json_is_number(json_object_get(rec, "since_wall")) ||
+             !is_int_or_null(json_object_get(rec, "since_age_ns")) ||
+             !is_int_or_null(json_object_get(rec, "mains_back_age_ns")))
+        what = "its outage fields";
+    else if (!json_is_object(srv) || !json_is_object(acts) || !json_is_object(res) ||
+             !json_is_array(floors) || !json_is_array(failed) ||
+             json_array_size(floors) > OUTAGE_MAX_LEVELS)
+        what = "its servers, activities, reserves, floors or failed moves";
+    const char *key;
+    json_t *e;
+    size_t k;
+    json_object_foreach(what ? NULL : srv, key, e)
+    {
+        if (!json_is_object(e) || phase_of(json_string_value(json_object_get(e, "phase"))) < 0 ||
+            !json_is_integer(json_object_get(e, "stage")) ||
+            !json_is_boolean(json_object_get(e, "held")) ||
+            !is_int_or_null(json_object_get(e, "due_in_ns")))
+            what = "a server's phase";
+    }
+    json_object_foreach(what ? NULL : acts, key, e)
+    {
+        json_t *on = json_object_get(e, "servers"), *share = json_object_get(e, "share");
+        if (!json_is_object(e) ||
+            activity_state_of(json_string_value(json_object_get(e, "state"))) < 0 ||
+            !json_is_array(on) || !json_is_array(share) ||
+            json_array_size(on) != json_array_size(share))
+            what = "an activity's place";
+        for (k = 0; !what && k < json_array_size(on); k++)
+            if (!json_is_string(json_array_get(on, k)) || !json_is_number(json_array_get(share, k)))
+                what = "an activity's place";
+    }
+    json_object_foreach(what ? NULL : res, key, e)
+    {
+        json_t *to = json_object_get(e, "to");
+        if (!json_is_object(e) || !(json_is_null(to) || json_is_string(to)) ||
+            !json_is_number(json_object_get(e, "wh_left")) ||
+            !json_is_number(json_object_get(e, "watts")) ||
+            !json_is_boolean(json_object_get(e, "discharging")) ||
+            !is_int_or_null(json_object_get(e, "read_age_ns")) ||
+            !json_is_integer(json_object_get(e, "flags")) ||
+            !json_is_integer(json_object_get(e, "charge_pct")) ||
+            !json_is_integer(json_object_get(e, "runtime_s")) ||
+            !json_is_number(json_object_get(e, "drain_w")) ||
+            !json_is_string(json_object_get(e, "status")))
+            what = "a reserve's reading";
+    }
+    for (k = 0; !what && k < json_array_size(floors); k++) {
+        json_t *fl = json_array_get(floors, k);
+        if (!json_is_integer(json_object_get(fl, "priority")) ||
+            !is_int_or_null(json_object_get(fl, "in_ns")))
+            what = "a floor";
+    }
+    for (k = 0; !what && k < json_array_size(failed); k++)
+        if (!json_is_string(json_array_get(failed, k)))
+            what = "a failed move";
+    if (what) {
+        snprintf(err, errlen, "the outage record is not one: %s", what);
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t int_or(json_t *v, int64_t dflt)
+{
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+/* An activity's place as the primary has it (a move, or home again). */
+static void follow_activity(struct rack *r, int a, json_t *e)
+{
+    struct rack_activity *x = &r->activities[a];
+    json_t *on = json_object_get(e, "servers"), *share = json_object_get(e, "share");
+    if (json_array_size(on) != (size_t)x->nservers)
+        return; /* another rack file: its places stay this one's */
+    for (int k = 0; k < x->nservers; k++)
+        if (rack_find_server(r, json_string_value(json_array_get(on, (size_t)k))) < 0)
+            return;
+    for (int k = 0; k < x->nservers; k++) {
+        double sh = json_number_value(json_array_get(share, (size_t)k));
+        x->servers[k] = rack_find_server(r, json_string_value(json_array_get(on, (size_t)k)));
+        x->share[k] = sh < 0 ? 0 : sh > 1 ? 1 : sh;
+    }
+    x->state =
+        (enum rack_activity_state)activity_state_of(json_string_value(json_object_get(e, "state")));
+}
+
+/* A reserve's diverts, and its reading when the primary's is fresher. */
+static void follow_reserve(struct orun *o, int i, json_t *e, int64_t now)
+{
+    struct rack *r = rk(o);
+    struct rack_reserve *x = &r->reserves[i];
+    struct orun_reserve *s = &o->res[i];
+    const char *to = json_string_value(json_object_get(e, "to"));
+    int b = to ? rack_find_bus(r, to) : -1, v = to && b < 0 ? rack_find_server(r, to) : -1;
+    x->to_bus = b;
+    x->to_server = v;
+    json_t *age = json_object_get(e, "read_age_ns");
+    int64_t read = json_is_integer(age) ? now - (int64_t)json_integer_value(age) : INT64_MIN;
+    /* ours is as fresh: a reading of this controller's own devices stands */
+    if (read == INT64_MIN || (s->read_ns != INT64_MIN && s->read_ns >= read))
+        return;
+    double wh = json_number_value(json_object_get(e, "wh_left"));
+    x->wh_left = wh < 0 ? 0 : wh > x->energy_wh ? x->energy_wh : wh;
+    x->watts = json_number_value(json_object_get(e, "watts"));
+    x->discharging = json_is_true(json_object_get(e, "discharging"));
+    s->read_ns = read;
+    s->integ_ns = now;
+    s->flags = (unsigned)json_integer_value(json_object_get(e, "flags"));
+    s->charge_pct = (int)json_integer_value(json_object_get(e, "charge_pct"));
+    s->runtime_s = json_integer_value(json_object_get(e, "runtime_s"));
+    s->drain_w = json_number_value(json_object_get(e, "drain_w"));
+    snprintf(s->status, sizeof(s->status), "%s", json_string_value(json_object_get(e, "status")));
+}
+
+int orun_follow(struct orun *o, json_t *rec, int64_t now, char *err, size_t errlen)
+{
+    if (!o->dec)
+        return 0;
+    if (record_check(rec, err, errlen))
+        return -1;
+    struct rack *r = rk(o);
+    struct outage *x = &o->o;
+    x->active = json_is_true(json_object_get(rec, "active"));
+    x->cause = (enum outage_cause)cause_of(json_string_value(json_object_get(rec, "cause")));
+    x->since_ns = now - int_or(json_object_get(rec, "since_age_ns"), 0);
+    int64_t back = int_or(json_object_get(rec, "mains_back_age_ns"), -1);
+    x->mains_back_ns = back < 0 ? INT64_MIN : now - back;
+    x->stages = (int)json_integer_value(json_object_get(rec, "stages"));
+    json_t *floors = json_object_get(rec, "floors");
+    x->nfloors = (int)json_array_size(floors);
+    for (int k = 0; k < x->nfloors; k++) {
+        json_t *fl = json_array_get(floors, (size_t)k), *in = json_object_get(fl, "in_ns");
+        x->floor_priority[k] = (int)json_integer_value(json_object_get(fl, "priority"));
+        x->floor_ns[k] = json_is_integer(in) ? now + (int64_t)json_integer_value(in) : INT64_MAX;
+    }
+    x->floors_since_ns = x->since_ns; /* they are this outage's */
+    o->operator_on = json_is_true(json_object_get(rec, "operator"));
+    snprintf(o->operator_who, sizeof(o->operator_who), "%s",
+             json_string_value(json_object_get(rec, "who")));
+    snprintf(o->cause_reason, sizeof(o->cause_reason), "%s",
+             json_string_value(json_object_get(rec, "reason")));
+    o->released = json_is_true(json_object_get(rec, "released"));
+    o->last_start_wall = json_number_value(json_object_get(rec, "since_wall"));
+
+    json_t *srv = json_object_get(rec, "servers");
+    for (int i = 0; i < o->nsrv && i < r->nservers; i++) {
+        json_t *e = json_object_get(srv, r->servers[i].id);
+        struct orun_server *v = &o->srv[i];
+        *v = (struct orun_server){.phase = ORUN_UP};
+        r->servers[i].held = e && json_is_true(json_object_get(e, "held"));
+        if (!e)
+            continue;
+        v->phase = (enum orun_stop_phase)phase_of(json_string_value(json_object_get(e, "phase")));
+        v->stage = (int)json_integer_value(json_object_get(e, "stage"));
+        v->due_ns = now + int_or(json_object_get(e, "due_in_ns"), 0);
+    }
+    json_t *acts = json_object_get(rec, "activities"),
+           *failed = json_object_get(rec, "moves_failed");
+    for (int a = 0; a < r->nactivities && a < o->nact; a++) {
+        json_t *e = json_object_get(acts, r->activities[a].id);
+        if (e)
+            follow_activity(r, a, e);
+        o->move_failed[a] = false;
+        for (size_t k = 0; k < json_array_size(failed); k++)
+            if (!strcmp(json_string_value(json_array_get(failed, k)), r->activities[a].id))
+                o->move_failed[a] = true;
+    }
+    for (int i = 0; i < r->nservers; i++) /* a server's priority follows its work */
+        r->servers[i].priority = rack_server_activity_priority(r, i, r->servers[i].own_priority);
+    if (r->nactivities)
+        policy_resort(o->dec->pol);
+    json_t *res = json_object_get(rec, "reserves");
+    for (int i = 0; i < o->nres && i < r->nreserves; i++) {
+        json_t *e = json_object_get(res, r->reserves[i].id);
+        if (e)
+            follow_reserve(o, i, e, now);
+    }
+    o->planned = false; /* the primary's plan is its own: made again on promotion */
+    json_decref(o->sent);
+    o->sent = record_json(o, now, true);
+    return 0;
+}
+
+void orun_adopt(struct orun *o, int64_t now)
+{
+    if (!o->dec)
+        return;
+    const struct rack *r = rk(o);
+    json_decref(o->pending); /* what was journaled as a secondary is not ours to send */
+    o->pending = NULL;
+    o->adopted = false;
+    if (!o->o.active && !(o->o.mains_back_ns != INT64_MIN && any_held(o)))
+        return;
+    o->adopted = o->o.active;
+    o->adopted_ns = now;
+    json_t *ev = decider_event(o->dec, "outage_adopted"), *held = json_array();
+    for (int i = 0; i < o->nsrv && i < r->nservers; i++)
+        if (o->srv[i].phase != ORUN_UP || r->servers[i].held)
+            json_array_append_new(held, json_string(r->servers[i].id));
+    char why[OUTAGE_REASON_LEN + 200];
+    snprintf(why, sizeof(why),
+             "elected primary during an outage (%s, %.0f s ago: %s): carried on as it stands, "
+             "%d stage%s taken",
+             outage_cause_name(o->o.cause), (double)(now - o->o.since_ns) / 1e9, o->cause_reason,
+             o->o.stages, o->o.stages == 1 ? "" : "s");
+    json_object_set_new(ev, "state", json_string(state_name(o)));
+    json_object_set_new(ev, "cause", json_string(outage_cause_name(o->o.cause)));
+    json_object_set_new(ev, "since", json_real(o->last_start_wall));
+    json_object_set_new(ev, "stages", json_integer(o->o.stages));
+    json_object_set_new(ev, "stopping", held);
+    if (o->operator_on)
+        json_object_set_new(ev, "who", json_string(o->operator_who));
+    json_object_set_new(ev, "reason", json_string(why));
+    journal(o, ev);
+    log_warnx("outage: %s", why);
+}
+
+void orun_track(struct orun *o, int64_t now)
+{
+    if (o->dec)
+        integrate(o, now);
+}
+
+int64_t orun_track_deadline(const struct orun *o, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    if (!o->dec)
+        return next;
+    const struct rack *r = rk(o);
+    for (int i = 0; i < o->nres && i < r->nreserves; i++) {
+        const struct orun_reserve *s = &o->res[i];
+        int64_t t = s->read_ns != INT64_MIN ? s->read_ns + s->stale_ns + 1 : INT64_MAX;
+        if (s->read_by_device && r->reserves[i].known && t > now && t < next)
+            next = t;
+    }
+    return next;
 }

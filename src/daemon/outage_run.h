@@ -38,6 +38,12 @@ struct orun_hooks {
     /* the outage's state changed without a decision (a reading, a start):
      * alarms, the snapshot */
     void (*changed)(void *arg);
+    /* the record changed (a start, a stop's phase, the operator's word...)
+     * or events were journaled since the last replication: a cluster's
+     * primary replicates orun_take_events and orun_record in an entry of
+     * their own (docs/outage.md "Several controllers"); NULL: a lone
+     * controller, nothing is collected */
+    void (*record)(void *arg);
     void *arg;
 };
 
@@ -104,6 +110,13 @@ struct orun {
     bool busy;              /* re-entry guard: a decision made here calls back orun_changed */
     bool again;             /* a change came while busy: update once more */
     double last_start_wall; /* Unix time of the start, for the API */
+
+    /* Across a fail-over (orun_record, orun_follow, orun_adopt). */
+    json_t *pending;    /* events journaled since the last replication (hooks.record) */
+    json_t *sent;       /* the record's lasting part as last replicated (or followed) */
+    int64_t sent_ns;    /* when the record was last made (mono_ns) */
+    bool adopted;       /* carrying on an outage another primary started */
+    int64_t adopted_ns; /* when (mono_ns): it ends only on readings taken since */
 };
 
 /*
@@ -154,5 +167,48 @@ int orun_plan_preview(const struct orun *o, int64_t now_ns, char **body);
 
 /* The migrate commands running (a stop, a reload waits for none). */
 size_t orun_moves_running(const struct orun *o);
+
+/*
+ * ---- Across a fail-over (docs/outage.md "Several controllers") ----
+ *
+ * The primary's outage record travels in every ledger entry and snapshot
+ * (replica.h, "outage"): the outage (cause, start, reason, the operator's
+ * start and who), the stages taken, each stopping server's phase and hold,
+ * the plan's commitments (floors), the activities' places and the moves
+ * that failed, the reserves' diverts and last readings. Times are ages (the
+ * monotonic clocks of two controllers differ): since_age_ns, due_in_ns...
+ * as of the entry's making; the start's Unix time rides along for the API.
+ */
+
+/* The record as of now (a new JSON object; NULL when out of memory); the
+ * lasting part is remembered as replicated. */
+json_t *orun_record(struct orun *o, int64_t now_ns);
+/* Events journaled since the last replication (a new array, maybe empty;
+ * the pending list starts afresh). */
+json_t *orun_take_events(struct orun *o);
+/*
+ * A secondary takes the primary's record: its outage (since counted back
+ * from now), stops and holds (the rack's held flags), floors, activities'
+ * places, diverts, and the reserves' readings when fresher than its own.
+ * 0, or -1 with err and nothing changed (a record that is not one; names
+ * this rack lacks are skipped).
+ */
+int orun_follow(struct orun *o, json_t *rec, int64_t now_ns, char *err, size_t errlen);
+/*
+ * Elected primary: carries on the outage it followed (no second start, no
+ * stage sent again, stops go on at their due times, held servers stay
+ * held), journaled as outage_adopted. Until this controller's own devices
+ * have read every reserve they read since now (and for a ups or bbu outage,
+ * at least one), the outage does not end for want of a reading; the
+ * operator's end is taken as the word when nothing here can read one.
+ */
+void orun_adopt(struct orun *o, int64_t now_ns);
+/* A secondary between records: the reserves' energy and freshness brought
+ * to now from its own readings; nothing is decided or sent. */
+void orun_track(struct orun *o, int64_t now_ns);
+/* The next mono_ns orun_track wants to run at (a reading growing stale),
+ * INT64_MAX none: a secondary's stops are the primary's to advance, so
+ * their due times are not its deadlines. */
+int64_t orun_track_deadline(const struct orun *o, int64_t now_ns);
 
 #endif

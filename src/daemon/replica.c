@@ -56,8 +56,8 @@ static char *dump(json_t *o, size_t *len)
 }
 
 char *replica_entry(const struct rack *r, const bool *psu_oos, const bool *bus_oos, json_t *evs,
-                    const struct policy_actions *acts, bool all, double time, size_t max,
-                    size_t *len, char *err, size_t errlen)
+                    const struct policy_actions *acts, bool all, json_t *outage, double time,
+                    size_t max, size_t *len, char *err, size_t errlen)
 {
     bool *marked = NULL;
     if (!all) {
@@ -76,7 +76,9 @@ char *replica_entry(const struct rack *r, const bool *psu_oos, const bool *bus_o
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    json_object_set(o, "events", evs ? evs : json_array());
+    if (outage)
+        json_object_set(o, "outage", outage);
+    json_object_set_new(o, "events", evs ? json_incref(evs) : json_array());
     char *text = dump(o, len);
     if (text && *len > max) { /* the rows are what matters: the events stay here */
         free(text);
@@ -90,21 +92,23 @@ char *replica_entry(const struct rack *r, const bool *psu_oos, const bool *bus_o
         return NULL;
     }
     if (*len > max) {
-        snprintf(err, errlen, "the entry's rows take %zu bytes, more than a datagram's %zu", *len,
-                 max);
+        snprintf(err, errlen, "the entry's rows%s take %zu bytes, more than a datagram's %zu",
+                 outage ? " and outage record" : "", *len, max);
         free(text);
         return NULL;
     }
     return text;
 }
 
-char *replica_snapshot(const struct rack *r, const bool *psu_oos, const bool *bus_oos, double time,
-                       size_t *len)
+char *replica_snapshot(const struct rack *r, const bool *psu_oos, const bool *bus_oos,
+                       json_t *outage, double time, size_t *len)
 {
     json_t *o = rows(r, psu_oos, bus_oos, NULL, time);
     if (!o)
         return NULL;
     json_object_set_new(o, "snapshot", json_true());
+    if (outage)
+        json_object_set(o, "outage", outage);
     char *text = dump(o, len);
     json_decref(o);
     return text;
@@ -264,7 +268,7 @@ static void put_rows(const struct replica_target *t, const struct parsed *p)
 
 int replica_apply(const struct replica_target *t, bool snapshot, uint64_t index,
                   const uint8_t *payload, size_t len, const struct store_node *pos, double time,
-                  json_t **events, char *err, size_t errlen)
+                  json_t **events, json_t **outage, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *o = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -315,6 +319,8 @@ int replica_apply(const struct replica_target *t, bool snapshot, uint64_t index,
     put_rows(t, &p);
     if (events)
         *events = json_incref(evs);
+    if (outage) /* checked by its owner (orun_follow): a bad one costs no entry */
+        *outage = json_incref(json_object_get(o, "outage"));
     rc = 0;
 out:
     json_decref(evs);

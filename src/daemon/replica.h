@@ -6,6 +6,9 @@
  * changed, as JSON (design9.md):
  *   {"events": [...], "servers": [rows], "psus": [rows], "buses": [rows]}
  * A snapshot is every row: {"snapshot": true, "servers": [...], ...}.
+ * Both carry the outage record as it stands ("outage": outage_run.h's
+ * orun_record) when the owner gives one: so that a new primary carries the
+ * same outage on (docs/outage.md "Several controllers").
  * Rows: a server {"id", "state", "watts_mw", "cap_mw", "seq", "time"}, a PSU
  * {"id", "bus" ("" none), "oos"}, a bus {"id", "oos"}.
  *
@@ -29,14 +32,16 @@
 #include "store.h"
 
 /* The entry of a decision (evs: its events; acts: its actions; all: every
- * server's row), malloc'd, at most max bytes; NULL with err when even its
- * rows do not fit, or out of memory. */
+ * server's row; outage: the outage record, NULL none), malloc'd, at most
+ * max bytes; NULL with err when even its rows and record do not fit, or out
+ * of memory. */
 char *replica_entry(const struct rack *r, const bool *psu_oos, const bool *bus_oos, json_t *evs,
-                    const struct policy_actions *acts, bool all, double time, size_t max,
-                    size_t *len, char *err, size_t errlen);
-/* The snapshot of the whole ledger, malloc'd; NULL when out of memory. */
-char *replica_snapshot(const struct rack *r, const bool *psu_oos, const bool *bus_oos, double time,
-                       size_t *len);
+                    const struct policy_actions *acts, bool all, json_t *outage, double time,
+                    size_t max, size_t *len, char *err, size_t errlen);
+/* The snapshot of the whole ledger (and the outage record, NULL none),
+ * malloc'd; NULL when out of memory. */
+char *replica_snapshot(const struct rack *r, const bool *psu_oos, const bool *bus_oos,
+                       json_t *outage, double time, size_t *len);
 
 /* Where a secondary applies what it is sent. */
 struct replica_target {
@@ -51,12 +56,13 @@ struct replica_target {
  * transaction its events are appended to the journal (a snapshot's own
  * "snapshot" event says it), its rows written and the node's position pos
  * written; then the rows are put into the rack. *events (when not NULL)
- * gets the events journaled (a new reference). 0, or -1 with err and
- * nothing written or applied (malformed JSON, a row that is not a row, the
- * store's error).
+ * gets the events journaled (a new reference); *outage (when not NULL) the
+ * entry's outage record (a new reference, NULL when it has none: the
+ * owner checks it, orun_follow). 0, or -1 with err and nothing written or
+ * applied (malformed JSON, a row that is not a row, the store's error).
  */
 int replica_apply(const struct replica_target *t, bool snapshot, uint64_t index,
                   const uint8_t *payload, size_t len, const struct store_node *pos, double time,
-                  json_t **events, char *err, size_t errlen);
+                  json_t **events, json_t **outage, char *err, size_t errlen);
 
 #endif

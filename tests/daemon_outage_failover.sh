@@ -1,0 +1,202 @@
+#!/bin/sh
+# An outage across a fail-over (docs/outage.md "Several controllers"): three
+# rackpowerd with a node: section run one rack that `rackpower-sim serve`
+# plays over Modbus TCP (the switch module, the chassis module and an ORv3
+# BBU, read by all three; no PSU is read, as in daemon_bbu.sh: told of PSUs
+# without AC, the policy would shed what the BBU carries). As real processes:
+#  1. the operator starts an outage on the primary; its plan stops batch1
+#     (the BBU cannot carry both servers): stop, OB LB, soft-off, shed and
+#     held. The secondaries know all of it before the kill: the outage on
+#     (cause operator, who, since), batch1 held, the reserve's readings;
+#  2. kill -9 of the primary: the new primary carries on the same outage
+#     (the same since, cause, stages, who), batch1 stays shed and held well
+#     past restore_after_s (no restore, the module keeps it off), its journal
+#     has one outage start and one stop of batch1 (the old primary's,
+#     replicated), an outage_adopted event, no stage sent back to OL;
+#  3. `rackpowerctl outage end` on the new primary ends it: OL to every
+#     server, and batch1 released and powered once mains_stable_s is over;
+#  4. a BBU outage (both feeds fail at the simulator: the BBU discharges,
+#     cause bbu) and kill -9 of that primary: the next one carries on the
+#     same outage, with the same since and no second start, and ends it when
+#     mains is back.
+# Usage: daemon_outage_failover.sh RACKPOWERD RACKPOWERCTL RACKPOWER-SIM SOURCE_DIR
+set -u
+. "${0%/*}/lib.sh"
+test_begin daemon_outage_failover.sh
+rpd="$1"
+ctl="$2"
+sim="$3"
+need socat
+log_show simulator-log "$tmp/slog"
+for n in 1 2 3; do log_show "c$n-log" "$tmp/c$n.log"; done
+
+# ---- the rack and the simulator ------------------------------------------------
+cat >"$tmp/rack.yaml" <<'YAML'
+rack:
+  name: failover
+  protection: none
+  restore_after_s: 1
+  feeds: [F1, F2]
+  buses: [A]
+  psus:
+    - {id: ps1, capacity_w: 3000, feed: F1, buses: [A], bus: A}
+    - {id: ps2, capacity_w: 3000, feed: F2, buses: [A], bus: A}
+  servers:
+    - {id: db1, power_w: 1000, buses: [A], chassis: c1}
+    - {id: batch1, power_w: 800, buses: [A], chassis: c1}
+  qos_classes: {critical: 1, bronze: 4}
+  activities:
+    - {id: orders, qos: critical, servers: [db1], stop_s: 1}
+    - {id: batch, qos: bronze, servers: [batch1], stop_s: 1}
+  reserves:
+    - {id: bbu1, kind: bbu, bus: A, energy_wh: 400, max_w: 1500}
+  outage: {ride_through_s: 600, mains_stable_s: 2, min_charge_pct: 0, soft_off_s: 1}
+YAML
+sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp 127.0.0.1:0 --control "$tmp/ctl"
+ok
+ctlsend "power_on db1 batch1"
+ctlsend "report db1 1000"
+ctlsend "report batch1 800"
+
+# ---- three controllers ------------------------------------------------------------
+set -- $("$lib_py" -c '
+import socket
+ss = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+udp1=$1 udp2=$2 udp3=$3
+(umask 077; head -c 32 /dev/urandom >"$tmp/rack.key")
+for n in 1 2 3; do
+    {
+        cat "$tmp/rack.yaml"
+        printf 'devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$sim_port"
+        printf '    poll_ms: 200\n    timeout_ms: 500\n    reprobe_s: 1\n    units:\n'
+        printf '      - {unit: 1, switches: [ps1, ps2]}\n      - {unit: 10, chassis: c1}\n'
+        printf '      - {unit: 64, role: bbu, reserve: bbu1}\n'
+        printf 'node:\n  address: %s\n  listen: 127.0.0.1:%s\n  peers:\n' "$n" "$(eval echo "\$udp$n")"
+        for k in 1 2 3; do
+            [ "$k" = "$n" ] || printf '    - {address: %s, at: 127.0.0.1:%s}\n' "$k" "$(eval echo "\$udp$k")"
+        done
+        printf '  key_file: %s\n  heartbeat_ms: 100\n  missed_heartbeats: 3\n' "$tmp/rack.key"
+        printf 'api:\n  listen: 127.0.0.1\n  port: 0\n  plain_reads: true\n  socket: %s\n' "$tmp/c$n.sock"
+    } >"$tmp/c$n.yaml"
+done
+for n in 1 2 3; do cstart "$n" "$rpd"; done
+ok
+
+# f N EXPR: the Python expression EXPR of controller N's GET /v1/outage (d)
+f() {
+    c "$1" outage status --json 2>/dev/null | "$lib_py" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(eval(sys.argv[1]))' "$2"
+}
+srvstate() { c "$1" servers --json | grep -o "\"id\":\"$2\",\"state\":\"[a-z]*\"" | cut -d'"' -f8; }
+# powered ID: the simulated chassis module powers server ID now
+powered() { sim_ctl "$tmp/ctl" status | grep -q "^server $1 .* present on "; }
+# count N EVENT PATTERN: controller N's journal events EVENT matching PATTERN
+count() { c "$1" events --json --tail 1000 | grep "\"event\":\"$2\"" | grep -c "$3"; }
+
+until_ok 'p=$(primary)' "one primary, named by all three"
+p=$(primary)
+until_ok '[ "$(srvstate $p db1)" = on ] && [ "$(srvstate $p batch1)" = on ]' "db1 and batch1 on (adopted)"
+until_ok 'c $p outage status --json | grep -q "\"commands_held_back\":null"' "c$p's epoch confirmed by its polls"
+for n in 1 2 3; do
+    until_ok '[ "$(f $n "d[\"reserves\"][\"bbu1\"][\"known\"]")" = True ]' "c$n reads bbu1"
+done
+
+# ---- 1. the operator's outage on the primary; batch1 stopped and held --------------
+admin "$p" outage start --reason "utility cut at 14:00" >"$tmp/out" || fail "outage start: $(cat "$tmp/out")"; ok
+until_ok '[ "$(srvstate $p batch1)" = shed ]' "batch1 stopped and shed by the plan" 300
+[ "$(f "$p" 'd["stops"]["batch1"]["phase"]')" = held ] || fail "batch1 not held at c$p: $(f "$p" 'd["stops"]')"; ok
+[ "$(srvstate "$p" db1)" = on ] || fail "db1 is not on"; ok
+until_ok '! powered batch1' "batch1 powered off at the module"
+since=$(f "$p" 'd["since"]')
+stages=$(c "$p" status --json | "$lib_py" -c 'import json,sys; print(json.load(sys.stdin)["outage"]["stages"])')
+[ "$stages" -ge 1 ] || fail "stages $stages"; ok
+# the secondaries know the outage before the kill: its cause, who, since, the hold
+for n in 1 2 3; do
+    [ "$n" = "$p" ] && continue
+    until_ok '[ "$(f $n "d[\"state\"]")" = on ] && [ "$(f $n "d[\"cause\"]")" = operator ] && [ "$(f $n "d[\"operator\"]")" = True ]' "secondary c$n knows the operator's outage"
+    until_ok '[ "$(f $n "d[\"stops\"][\"batch1\"][\"phase\"]")" = held ]' "secondary c$n knows batch1 is held"
+    [ "$(f "$n" 'd["since"]')" = "$since" ] || fail "c$n's since $(f "$n" 'd["since"]') is not $since"; ok
+    n_starts=$(count "$n" outage '"state":"start"')
+    [ "$n_starts" = 1 ] || fail "c$n's journal has $n_starts outage starts: $(c "$n" events --json --tail 1000 | grep '"event":"outage"')"; ok
+    # its own readings of the reserve, fresh
+    [ "$(f "$n" 'd["reserves"]["bbu1"]["charge_pct"]')" = 100 ] || fail "c$n's bbu1 charge"; ok
+done
+
+# ---- 2. kill -9 of the primary: the next carries the same outage on -----------------
+old=$p
+ckill "$old" KILL
+until_ok 'p=$(primary) && [ "$p" != "$old" ]' "a new primary after kill -9 of c$old"
+p=$(primary)
+until_ok 'c $p events --json --tail 200 | grep -q "\"event\":\"outage_adopted\""' "c$p journals the outage it adopts"
+[ "$(f "$p" 'd["state"]')" = on ] || fail "c$p: outage $(f "$p" 'd["state"]')"; ok
+[ "$(f "$p" 'd["cause"]')" = operator ] || fail "c$p: cause $(f "$p" 'd["cause"]')"; ok
+[ "$(f "$p" 'd["operator"]')" = True ] || fail "c$p: not the operator's"; ok
+[ "$(f "$p" 'd["since"]')" = "$since" ] || fail "c$p: since $(f "$p" 'd["since"]'), not $since"; ok
+f "$p" 'd["reason"]' | grep -q "started by uid:" || fail "c$p: reason $(f "$p" 'd["reason"]')"; ok
+[ "$(f "$p" 'd["stops"]["batch1"]["phase"]')" = held ] || fail "c$p: batch1 $(f "$p" 'd["stops"]')"; ok
+s2=$(c "$p" status --json | "$lib_py" -c 'import json,sys; print(json.load(sys.stdin)["outage"]["stages"])')
+[ "$s2" = "$stages" ] || fail "c$p: stages $s2, not $stages"; ok
+# held through the fail-over: past restore_after_s (1 s) and the promotion's
+# settle, batch1 is neither restored nor powered
+sleep 4
+[ "$(srvstate "$p" batch1)" = shed ] || fail "c$p: batch1 $(srvstate "$p" batch1) after the fail-over"; ok
+powered batch1 && fail "batch1 powered again after the fail-over"; ok
+[ "$(srvstate "$p" db1)" = on ] || fail "c$p: db1 $(srvstate "$p" db1)"; ok
+[ "$(count "$p" outage '"state":"start"')" = 1 ] || fail "c$p: $(count "$p" outage '"state":"start"') outage starts"; ok
+[ "$(count "$p" outage '"state":"end"')" = 0 ] || fail "c$p ended the outage by itself"; ok
+[ "$(count "$p" stop '"server":"batch1"')" = 1 ] || fail "c$p: batch1 stopped $(count "$p" stop '"server":"batch1"') times"; ok
+[ "$(count "$p" stage '"stage":"OL"')" = 0 ] || fail "c$p sent OL during the outage"; ok
+[ "$(count "$p" restore '"server":"batch1"')" = 0 ] || fail "c$p restored batch1"; ok
+
+# ---- 3. the operator ends it on the new primary ---------------------------------------
+admin "$p" outage end --reason "utility says power is back" >"$tmp/out" 2>&1 || fail "outage end: $(cat "$tmp/out")"; ok
+grep -q 'outage ended' "$tmp/out" || fail "outage end said: $(cat "$tmp/out")"; ok
+until_ok '[ "$(count $p outage "\"state\":\"end\"")" = 1 ]' "c$p journals the end"
+for s in db1 batch1; do
+    [ "$(count "$p" stage "\"server\":\"$s\",\"stage\":\"OL\"")" -ge 1 ] || fail "no OL for $s"; ok
+done
+until_ok '[ "$(srvstate $p batch1)" = on ]' "batch1 released and restored after mains_stable_s" 300
+until_ok 'powered batch1' "batch1 powered again"
+until_ok '[ "$(f $p "d[\"state\"]")" = off ]' "no outage at c$p"
+for n in 1 2 3; do
+    alive "$n" && [ "$n" != "$p" ] && until_ok '[ "$(f $n "d[\"state\"]")" = off ]' "secondary c$n: no outage"
+done
+
+# ---- 4. a BBU outage, and the fail-over in the middle of it ---------------------------
+cstart "$old" "$rpd"
+until_ok '[ "$(role $old)" = secondary ]' "c$old back as a secondary"
+# batch1 draws less now: the BBU (1500 W at most) carries both, nothing stops
+ctlsend "report batch1 300"
+until_ok 'c $p servers --json | grep -q "\"id\":\"batch1\"[^}]*\"draw_w\":300"' "c$p reads batch1's 300 W"
+ctlsend "feed_fail F1 F2"
+until_ok '[ "$(count $p outage "\"cause\":\"bbu\"")" -ge 1 ]' "c$p: an outage, cause bbu"
+since=$(f "$p" 'd["since"]')
+for n in 1 2 3; do
+    [ "$n" = "$p" ] && continue
+    until_ok '[ "$(f $n "d[\"cause\"]")" = bbu ] && [ "$(f $n "d[\"since\"]")" = "$since" ]' "secondary c$n knows the BBU outage"
+done
+old=$p
+ckill "$old" KILL
+until_ok 'p=$(primary) && [ "$p" != "$old" ]' "a new primary after kill -9 of c$old"
+p=$(primary)
+until_ok 'c $p events --json --tail 400 | grep "\"event\":\"outage_adopted\"" | grep -q "\"cause\":\"bbu\""' "c$p adopts the BBU outage"
+[ "$(f "$p" 'd["since"]')" = "$since" ] || fail "c$p: since $(f "$p" 'd["since"]'), not $since"; ok
+sleep 2
+[ "$(count "$p" outage '"cause":"bbu".*"state":"start"\|"state":"start".*"cause":"bbu"')" = 1 ] ||
+    fail "c$p: $(count "$p" outage '"cause":"bbu"') bbu outage events (a second start?)"; ok
+ctlsend "feed_repair F1 F2"
+until_ok '[ "$(f $p "d[\"state\"]")" = off ]' "c$p ends the BBU outage when mains is back" 300
+
+for n in 1 2 3; do
+    alive "$n" || continue
+    ckill "$n"
+    [ "$stop_rc" -eq 0 ] || fail "c$n exited $stop_rc on SIGTERM"
+done
+ok
+sim_stop
+test_end
