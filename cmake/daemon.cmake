@@ -142,6 +142,8 @@ add_test(NAME daemon_cluster COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_cluster
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_cluster PROPERTIES TIMEOUT 600)
+# the outage record a secondary follows and a new primary adopts
+rp_test(test_outage_record rpdaemon)
 # an outage across a fail-over: the operator's and a BBU's, kill -9 of the
 # primary in the middle, the next carries the same outage on
 add_test(NAME daemon_outage_failover COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_outage_failover.sh
