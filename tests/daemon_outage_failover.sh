@@ -5,17 +5,21 @@
 # BBU, read by all three; no PSU is read, as in daemon_bbu.sh: told of PSUs
 # without AC, the policy would shed what the BBU carries). As real processes:
 #  1. the operator starts an outage on the primary; its plan stops batch1
-#     (the BBU cannot carry both servers): stop, OB LB, soft-off, shed and
-#     held. The secondaries know all of it before the kill: the outage on
-#     (cause operator, who, since), batch1 held, the reserve's readings;
-#  2. kill -9 of the primary: the new primary carries on the same outage
-#     (the same since, cause, stages, who), batch1 stays shed and held well
-#     past restore_after_s (no restore, the module keeps it off), its journal
-#     has one outage start and one stop of batch1 (the old primary's,
-#     replicated), an outage_adopted event, no stage sent back to OL;
-#  3. `rackpowerctl outage end` on the new primary ends it: OL to every
+#     (the BBU cannot carry both servers): stop, OB LB. The secondaries
+#     know it before the kill: the outage on (cause operator, since), the
+#     stop under way;
+#  2. kill -9 of the primary in batch1's graceful time: the new primary
+#     carries on the same outage (the same since, cause, stages, who) and
+#     finishes the stop itself (soft-off when the graceful time ends, then
+#     shed and held), telling nothing twice (one stop, one OB LB);
+#  3. the old primary back as a secondary, and kill -9 of the new one while
+#     batch1 is held: the third carries on, batch1 stays shed and held well
+#     past restore_after_s (no restore, the module keeps it off); its journal
+#     has one outage start and one stop of batch1, an outage_adopted event
+#     naming batch1, no stage sent back to OL;
+#  4. `rackpowerctl outage end` on that primary ends it: OL to every
 #     server, and batch1 released and powered once mains_stable_s is over;
-#  4. a BBU outage (both feeds fail at the simulator: the BBU discharges,
+#  5. a BBU outage (both feeds fail at the simulator: the BBU discharges,
 #     cause bbu) and kill -9 of that primary: the next one carries on the
 #     same outage, with the same since and no second start, and ends it when
 #     mains is back.
@@ -47,7 +51,7 @@ rack:
   qos_classes: {critical: 1, bronze: 4}
   activities:
     - {id: orders, qos: critical, servers: [db1], stop_s: 1}
-    - {id: batch, qos: bronze, servers: [batch1], stop_s: 1}
+    - {id: batch, qos: bronze, servers: [batch1], stop_s: 12}
   reserves:
     - {id: bbu1, kind: bbu, bus: A, energy_wh: 400, max_w: 1500}
   outage: {ride_through_s: 600, mains_stable_s: 2, min_charge_pct: 0, soft_off_s: 1}
@@ -106,41 +110,53 @@ for n in 1 2 3; do
     until_ok '[ "$(f $n "d[\"reserves\"][\"bbu1\"][\"known\"]")" = True ]' "c$n reads bbu1"
 done
 
-# ---- 1. the operator's outage on the primary; batch1 stopped and held --------------
+# ---- 1. the operator's outage on the primary; batch1's stop under way --------------
 admin "$p" outage start --reason "utility cut at 14:00" >"$tmp/out" || fail "outage start: $(cat "$tmp/out")"; ok
-until_ok '[ "$(srvstate $p batch1)" = shed ]' "batch1 stopped and shed by the plan" 300
-[ "$(f "$p" 'd["stops"]["batch1"]["phase"]')" = held ] || fail "batch1 not held at c$p: $(f "$p" 'd["stops"]')"; ok
-[ "$(srvstate "$p" db1)" = on ] || fail "db1 is not on"; ok
-until_ok '! powered batch1' "batch1 powered off at the module"
+until_ok '[ "$(count $p stage "\"server\":\"batch1\",\"stage\":\"OB LB\"")" = 1 ]' "c$p tells batch1 OB LB (its stop)"
+[ "$(f "$p" 'd["stops"]["batch1"]["phase"]')" = staged ] || fail "batch1 not staged at c$p: $(f "$p" 'd["stops"]')"; ok
 since=$(f "$p" 'd["since"]')
 stages=$(c "$p" status --json | "$lib_py" -c 'import json,sys; print(json.load(sys.stdin)["outage"]["stages"])')
-[ "$stages" -ge 1 ] || fail "stages $stages"; ok
-# the secondaries know the outage before the kill: its cause, who, since, the hold
+[ "$stages" = 1 ] || fail "stages $stages"; ok
+# the secondaries know the outage before the kill: its cause, who, since, the stop
 for n in 1 2 3; do
     [ "$n" = "$p" ] && continue
-    until_ok '[ "$(f $n "d[\"state\"]")" = on ] && [ "$(f $n "d[\"cause\"]")" = operator ] && [ "$(f $n "d[\"operator\"]")" = True ]' "secondary c$n knows the operator's outage"
-    until_ok '[ "$(f $n "d[\"stops\"][\"batch1\"][\"phase\"]")" = held ]' "secondary c$n knows batch1 is held"
-    [ "$(f "$n" 'd["since"]')" = "$since" ] || fail "c$n's since $(f "$n" 'd["since"]') is not $since"; ok
-    n_starts=$(count "$n" outage '"state":"start"')
-    [ "$n_starts" = 1 ] || fail "c$n's journal has $n_starts outage starts: $(c "$n" events --json --tail 1000 | grep '"event":"outage"')"; ok
-    # its own readings of the reserve, fresh
-    [ "$(f "$n" 'd["reserves"]["bbu1"]["charge_pct"]')" = 100 ] || fail "c$n's bbu1 charge"; ok
+    until_ok '[ "$(f $n "\" \".join(map(str, (d[\"state\"], d[\"cause\"], d[\"operator\"], d[\"since\"], d[\"stops\"][\"batch1\"][\"phase\"])))")" = "on operator True $since staged" ]' "secondary c$n knows the operator's outage and batch1's stop"
 done
 
-# ---- 2. kill -9 of the primary: the next carries the same outage on -----------------
+# ---- 2. kill -9 of the primary mid-stop: the next finishes the stop ---------------------
 old=$p
 ckill "$old" KILL
 until_ok 'p=$(primary) && [ "$p" != "$old" ]' "a new primary after kill -9 of c$old"
 p=$(primary)
 until_ok 'c $p events --json --tail 200 | grep -q "\"event\":\"outage_adopted\""' "c$p journals the outage it adopts"
-[ "$(f "$p" 'd["state"]')" = on ] || fail "c$p: outage $(f "$p" 'd["state"]')"; ok
-[ "$(f "$p" 'd["cause"]')" = operator ] || fail "c$p: cause $(f "$p" 'd["cause"]')"; ok
-[ "$(f "$p" 'd["operator"]')" = True ] || fail "c$p: not the operator's"; ok
+[ "$(f "$p" '(d["state"], d["cause"], d["operator"])')" = "('on', 'operator', True)" ] ||
+    fail "c$p: $(f "$p" '(d["state"], d["cause"], d["operator"])')"; ok
 [ "$(f "$p" 'd["since"]')" = "$since" ] || fail "c$p: since $(f "$p" 'd["since"]'), not $since"; ok
 f "$p" 'd["reason"]' | grep -q "started by uid:" || fail "c$p: reason $(f "$p" 'd["reason"]')"; ok
-[ "$(f "$p" 'd["stops"]["batch1"]["phase"]')" = held ] || fail "c$p: batch1 $(f "$p" 'd["stops"]')"; ok
 s2=$(c "$p" status --json | "$lib_py" -c 'import json,sys; print(json.load(sys.stdin)["outage"]["stages"])')
 [ "$s2" = "$stages" ] || fail "c$p: stages $s2, not $stages"; ok
+# the soft-off comes from the new primary (its own event: no "entry") when
+# batch1's graceful time ends, then the power off; nothing is told twice
+until_ok 'c $p events --json --tail 400 | grep "\"event\":\"soft_off\"" | grep "\"server\":\"batch1\"" | grep -vq "\"entry\""' "c$p sends batch1's soft-off" 400
+until_ok '[ "$(srvstate $p batch1)" = shed ] && [ "$(f $p "d[\"stops\"][\"batch1\"][\"phase\"]")" = held ]' "c$p sheds and holds batch1"
+until_ok '! powered batch1' "batch1 powered off at the module"
+[ "$(count "$p" stop '"server":"batch1"')" = 1 ] || fail "c$p: batch1 stopped $(count "$p" stop '"server":"batch1"') times"; ok
+[ "$(count "$p" stage '"server":"batch1","stage":"OB LB"')" = 1 ] || fail "c$p told batch1 OB LB again"; ok
+[ "$(count "$p" soft_off '"server":"batch1"')" = 1 ] || fail "c$p: $(count "$p" soft_off '"server":"batch1"') soft-offs"; ok
+
+# ---- 3. the old primary back; kill -9 of this one while batch1 is held ------------------
+cstart "$old" "$rpd"
+until_ok '[ "$(role $old)" = secondary ] && [ "$(f $old "d[\"stops\"][\"batch1\"][\"phase\"]")" = held ]' "c$old back as a secondary that knows batch1 is held"
+[ "$(f "$old" 'd["since"]')" = "$since" ] || fail "c$old: since $(f "$old" 'd["since"]'), not $since"; ok
+dead=$p
+ckill "$dead" KILL
+until_ok 'p=$(primary) && [ "$p" != "$dead" ]' "a new primary after kill -9 of c$dead"
+p=$(primary)
+until_ok 'c $p events --json --tail 400 | grep "\"event\":\"outage_adopted\"" | grep -q "\"stopping\":\[\"batch1\"\]"' "c$p adopts the outage with batch1 held"
+[ "$(f "$p" '(d["state"], d["cause"], d["operator"])')" = "('on', 'operator', True)" ] ||
+    fail "c$p: $(f "$p" '(d["state"], d["cause"], d["operator"])')"; ok
+[ "$(f "$p" 'd["since"]')" = "$since" ] || fail "c$p: since $(f "$p" 'd["since"]'), not $since"; ok
+[ "$(f "$p" 'd["stops"]["batch1"]["phase"]')" = held ] || fail "c$p: batch1 $(f "$p" 'd["stops"]')"; ok
 # held through the fail-over: past restore_after_s (1 s) and the promotion's
 # settle, batch1 is neither restored nor powered
 sleep 4
@@ -153,7 +169,7 @@ powered batch1 && fail "batch1 powered again after the fail-over"; ok
 [ "$(count "$p" stage '"stage":"OL"')" = 0 ] || fail "c$p sent OL during the outage"; ok
 [ "$(count "$p" restore '"server":"batch1"')" = 0 ] || fail "c$p restored batch1"; ok
 
-# ---- 3. the operator ends it on the new primary ---------------------------------------
+# ---- 4. the operator ends it on the new primary ---------------------------------------
 admin "$p" outage end --reason "utility says power is back" >"$tmp/out" 2>&1 || fail "outage end: $(cat "$tmp/out")"; ok
 grep -q 'outage ended' "$tmp/out" || fail "outage end said: $(cat "$tmp/out")"; ok
 until_ok '[ "$(count $p outage "\"state\":\"end\"")" = 1 ]' "c$p journals the end"
@@ -166,8 +182,9 @@ until_ok '[ "$(f $p "d[\"state\"]")" = off ]' "no outage at c$p"
 for n in 1 2 3; do
     alive "$n" && [ "$n" != "$p" ] && until_ok '[ "$(f $n "d[\"state\"]")" = off ]' "secondary c$n: no outage"
 done
+old=$dead
 
-# ---- 4. a BBU outage, and the fail-over in the middle of it ---------------------------
+# ---- 5. a BBU outage, and the fail-over in the middle of it ---------------------------
 cstart "$old" "$rpd"
 until_ok '[ "$(role $old)" = secondary ]' "c$old back as a secondary"
 # batch1 draws less now: the BBU (1500 W at most) carries both, nothing stops
