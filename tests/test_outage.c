@@ -406,23 +406,40 @@ static void test_claim1_reserves_diverted_to_important_servers(void **state)
     assert_non_null(d);
     assert_string_equal(r.reserves[d->reserve].id, "bbuB");
     assert_int_equal(d->to_bus, 0);
-    assert_true(d->now);
+    /* bronze draws from bbuB: the divert is due once it has stopped (its
+     * 30 s graceful stop and 10 s soft-off), not before */
+    assert_non_null(stop_of(&p, &r, "bronze"));
+    assert_true(stop_of(&p, &r, "bronze")->now);
+    assert_false(d->now);
+    assert_true(near(d->at_s, 40, 1e-6));
     assert_true(d->gain_s > 2000);
     assert_non_null(strstr(d->reason, "bbuB"));
-    assert_non_null(strstr(d->reason, "to bus A"));
-    /* crit gets all 1000 Wh: one hour */
-    assert_true(near(p.top_runtime_s, 3600, 1));
-    /* carried out, the plan holds: nothing more to divert */
+    assert_non_null(strstr(d->reason, "to bus A once bronze has stopped"));
+    /* crit gets all 1000 Wh but what both drew for those 40 s */
+    assert_true(near(p.top_runtime_s, 40 + (1000 - 2 * 1000.0 * 40 / 3600) * 3.6, 1));
+    /* bronze off: the divert is due now; carried out, the plan holds */
+    r.servers[1].held = true;
+    assert_int_equal(outage_plan_make(&r, &o, 40 * NS, &p, err, sizeof(err)), 0);
+    d = step_of(&p, OUTAGE_STEP_DIVERT, 0);
+    assert_non_null(d);
+    assert_true(d->now);
+    assert_int_equal(outage_divert_darkens(&r, d, NULL, 0), 0);
     assert_int_equal(outage_apply(&r, d, err, sizeof(err)), 0);
     assert_int_equal(r.reserves[1].to_bus, 0);
-    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    assert_int_equal(outage_plan_make(&r, &o, 40 * NS, &p, err, sizeof(err)), 0);
     assert_null(step_of(&p, OUTAGE_STEP_DIVERT, 0));
-    assert_true(near(p.top_runtime_s, 3600, 1));
+    assert_true(near(p.top_runtime_s, 1000 * 3.6, 1));
     outage_plan_free(&p);
     rack_free(&r);
 }
 
-static void test_divert_waits_for_the_ride_through_when_it_would_leave_a_server_dark(void **state)
+/* claim 1 with a ride-through: stopping bronze gains crit nothing while bbuB
+ * stays on bus B, and diverting bbuB would leave bronze without power; the
+ * two together give crit nearly all of bbuB. The plan stops bronze at the
+ * end of the ride-through and diverts bbuB once it is off (never while it
+ * runs, even after the ride-through), and credits the stop with what both
+ * buy. */
+static void test_claim1_a_stop_and_the_divert_it_frees_are_planned_together(void **state)
 {
     (void)state;
     struct rack r;
@@ -432,9 +449,30 @@ static void test_divert_waits_for_the_ride_through_when_it_would_leave_a_server_
     struct outage_plan p = {0};
     char err[128];
     assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
-    assert_null(step_of(&p, OUTAGE_STEP_DIVERT, 0));
+    const struct outage_step *sb = stop_of(&p, &r, "bronze");
+    const struct outage_step *d = step_of(&p, OUTAGE_STEP_DIVERT, 0);
+    assert_non_null(sb);
+    assert_non_null(d);
+    assert_false(sb->now);
+    assert_true(near(sb->at_s, 60, 1e-6));
+    assert_false(d->now);
+    assert_true(near(d->at_s, 100, 1e-6)); /* 60 s, then 30 s graceful and 10 s soft-off */
+    /* in the order they are due: the stop, then the divert */
+    assert_true(sb < d);
+    double expect = 100 + (1000 - 2 * 1000.0 * 100 / 3600) * 3.6;
+    assert_true(near(p.top_runtime_s, expect, 1));
+    /* without the divert bronze's stop buys nothing: its gain is the divert's */
+    assert_true(near(sb->gain_s, expect - 360, 1));
+    assert_non_null(strstr(sb->reason, "frees bbuB"));
+    /* after the ride-through bronze stops now; the divert still waits for
+     * it to be off, never leaving it without power while it runs */
     assert_int_equal(outage_plan_make(&r, &o, 61 * NS, &p, err, sizeof(err)), 0);
-    assert_non_null(step_of(&p, OUTAGE_STEP_DIVERT, 0));
+    d = step_of(&p, OUTAGE_STEP_DIVERT, 0);
+    assert_non_null(d);
+    assert_false(d->now);
+    assert_true(near(d->at_s, 40, 1e-6));
+    assert_true(stop_of(&p, &r, "bronze")->now);
+    assert_int_equal(outage_divert_darkens(&r, d, NULL, 0), 1);
     outage_plan_free(&p);
     rack_free(&r);
 }
@@ -494,7 +532,7 @@ static void test_claim10_server_battery_diverted_to_another_server(void **state)
 }
 
 /* claims 9 and 12: the reserves of every less important server go to the
- * one hosting the most important activity. */
+ * one hosting the most important activity, once those servers are off. */
 static void test_claim9_claim12_reserves_from_all_servers_to_the_top_server(void **state)
 {
     (void)state;
@@ -505,10 +543,132 @@ static void test_claim9_claim12_reserves_from_all_servers_to_the_top_server(void
     char err[128];
     assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
     assert_non_null(step_of(&p, OUTAGE_STEP_DIVERT, 1));
-    for (int n = 0; n < 2; n++)
-        assert_int_equal(step_of(&p, OUTAGE_STEP_DIVERT, n)->to_server, 0);
-    /* db gets all 150 Wh at 500 W: 1080 s, three times its own */
-    assert_true(near(p.top_runtime_s, 1080, 1));
+    for (int n = 0; n < 2; n++) {
+        const struct outage_step *d = step_of(&p, OUTAGE_STEP_DIVERT, n);
+        assert_int_equal(d->to_server, 0);
+        assert_false(d->now);
+        assert_true(near(d->at_s, 40, 1e-6)); /* web1 and web2 stop now, off 40 s later */
+    }
+    assert_true(stop_of(&p, &r, "web1")->now);
+    assert_true(stop_of(&p, &r, "web2")->now);
+    /* db gets all 150 Wh at 500 W but what the three drew for 40 s */
+    assert_true(near(p.top_runtime_s, 40 + (150 - 3 * 500.0 * 40 / 3600) * 7.2, 1));
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+/* Two servers host the most important set, each on its own battery; the
+ * batteries of two less important servers can be switched to either. One
+ * divert alone lengthens one db server but not the set (the other is still
+ * the shortest): the plan weighs each and finds both, one battery to each. */
+static void two_db_battery_rack(struct rack *r)
+{
+    orack_init(r, 1, 1);
+    orack_psu(r, 0, 0, 5000);
+    int db1 = orack_server(r, "db1", 500, 9, 1);
+    int db2 = orack_server(r, "db2", 500, 9, 1);
+    int w1 = orack_server(r, "web1", 500, 9, 1);
+    int w2 = orack_server(r, "web2", 500, 9, 1);
+    int a = orack_activity(r, "ledger", 1, db1, 1, 0, NULL);
+    int both[2] = {db1, db2};
+    struct rack_activity *ac = &r->activities[a];
+    free(ac->servers);
+    free(ac->home);
+    free(ac->share);
+    ac->nservers = ac->nhome = 2;
+    ac->servers = orack_ints(2, both);
+    ac->home = orack_ints(2, both);
+    ac->share = malloc(2 * sizeof(double));
+    if (!ac->share)
+        abort();
+    ac->share[0] = ac->share[1] = 1;
+    r->servers[db2].priority = 1;
+    orack_activity(r, "shop1", 3, w1, 1, 0, NULL);
+    orack_activity(r, "shop2", 3, w2, 1, 0, NULL);
+    orack_reserve(r, "bat-db1", RACK_RESERVE_SERVER, db1, 50, 800);
+    orack_reserve(r, "bat-db2", RACK_RESERVE_SERVER, db2, 50, 800);
+    int b1 = orack_reserve(r, "bat-web1", RACK_RESERVE_SERVER, w1, 50, 800);
+    int b2 = orack_reserve(r, "bat-web2", RACK_RESERVE_SERVER, w2, 50, 800);
+    for (int b = b1; b <= b2; b++) {
+        orack_switch_server(r, b, db1);
+        orack_switch_server(r, b, db2);
+    }
+    r->feed_failed[0] = true;
+    r->outage.ride_through_ns = 20 * NS;
+    r->outage.slack_pct = 0;
+}
+
+static void test_claim9_claim12_stopped_servers_batteries_go_one_to_each_top_server(void **state)
+{
+    (void)state;
+    struct rack r;
+    two_db_battery_rack(&r);
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    const struct outage_step *d0 = step_of(&p, OUTAGE_STEP_DIVERT, 0);
+    const struct outage_step *d1 = step_of(&p, OUTAGE_STEP_DIVERT, 1);
+    assert_non_null(d0);
+    assert_non_null(d1);
+    assert_null(step_of(&p, OUTAGE_STEP_DIVERT, 2));
+    assert_true(d0->to_server == 0 || d0->to_server == 1);
+    assert_true(d1->to_server == 0 || d1->to_server == 1);
+    assert_int_not_equal(d0->to_server, d1->to_server);
+    /* web1 and web2 stop at the ride-through's end; the batteries follow
+     * once they are off */
+    for (int n = 0; n < 2; n++) {
+        const struct outage_step *d = step_of(&p, OUTAGE_STEP_DIVERT, n);
+        assert_false(d->now);
+        assert_true(near(d->at_s, 60, 1e-6));
+    }
+    assert_true(near(stop_of(&p, &r, "web1")->at_s, 20, 1e-6));
+    assert_true(near(stop_of(&p, &r, "web2")->at_s, 20, 1e-6));
+    /* each db server: its 50 Wh and a web battery's, less 60 s at 500 W each */
+    double expect = 60 + (100 - 2 * 500.0 * 60 / 3600) * 7.2;
+    assert_true(near(p.top_runtime_s, expect, 1));
+    assert_true(p.top_runtime_s > 1.8 * 360); /* its own battery alone: 360 s */
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+/* claim 13 with a divert: bbuB serves gold and bronze on bus B, and can go to
+ * crit's bus A only once both are off. Both stop in stages (bronze first,
+ * never after gold: strict priority), gold no later than crit's slack allows,
+ * and the divert is due when the later of the two is off. */
+static void test_claim13_stops_that_free_a_reserve_are_staged_by_priority(void **state)
+{
+    (void)state;
+    struct rack r;
+    two_bbu_rack(&r); /* and gold beside bronze on bus B, 500 W each */
+    r.servers[1].power_mw = r.servers[1].alloc_mw = r.servers[1].min_mw = 500000;
+    r.activities[1].stop_ns = 10 * NS; /* bronze is off sooner than gold */
+    int g = orack_server(&r, "gold", 500, 9, 2);
+    orack_activity(&r, "web", 2, g, 1, 0, NULL);
+    r.outage.ride_through_ns = 30 * NS;
+    r.outage.slack_pct = 5;
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    const struct outage_step *sg = stop_of(&p, &r, "gold"), *sb = stop_of(&p, &r, "bronze");
+    const struct outage_step *d = step_of(&p, OUTAGE_STEP_DIVERT, 0);
+    assert_non_null(sg);
+    assert_non_null(sb);
+    assert_non_null(d);
+    assert_true(sb->stage < sg->stage);
+    assert_true(sb->at_s <= sg->at_s + 1e-6);
+    assert_true(sb->at_s >= 30 - 1e-6);
+    assert_true(d->at_s >= sg->at_s + 40 - 1e-6);
+    assert_true(d->at_s >= sb->at_s + 20 - 1e-6);
+    assert_int_equal(d->to_bus, 0);
+    /* crit keeps at least 95 % of its best: everything stopped at 30 s and
+     * bbuB on bus A once gold is off, 70 s in */
+    double best = 70 + (1000 - 1000.0 * 70 / 3600 - 500.0 * 70 / 3600 - 500.0 * 50 / 3600) * 3.6;
+    assert_true(p.top_runtime_s >= 0.95 * best - 1);
+    assert_true(p.top_runtime_s <= best + 1);
+    assert_true(sg->gain_s > 1000); /* the divert's, credited to the stop */
+    assert_int_equal(o.nfloors, 3);
     outage_plan_free(&p);
     rack_free(&r);
 }
@@ -689,10 +849,12 @@ int main(void)
         cmocka_unit_test(test_feasibility_stops_the_least_important_before_the_ride_through),
         cmocka_unit_test(test_no_stop_when_it_buys_nothing_for_the_more_important),
         cmocka_unit_test(test_claim1_reserves_diverted_to_important_servers),
-        cmocka_unit_test(test_divert_waits_for_the_ride_through_when_it_would_leave_a_server_dark),
+        cmocka_unit_test(test_claim1_a_stop_and_the_divert_it_frees_are_planned_together),
         cmocka_unit_test(test_reserve_not_known_is_never_diverted),
         cmocka_unit_test(test_claim10_server_battery_diverted_to_another_server),
         cmocka_unit_test(test_claim9_claim12_reserves_from_all_servers_to_the_top_server),
+        cmocka_unit_test(test_claim9_claim12_stopped_servers_batteries_go_one_to_each_top_server),
+        cmocka_unit_test(test_claim13_stops_that_free_a_reserve_are_staged_by_priority),
         cmocka_unit_test(test_claim8_claim11_consolidates_onto_fewest_servers),
         cmocka_unit_test(test_no_move_without_headroom),
         cmocka_unit_test(test_slack_lets_less_important_run_without_creeping),

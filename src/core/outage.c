@@ -464,6 +464,18 @@ struct plan_ctx {
     bool *stopping; /* per server: told to stop (its activities stopped), still drawing */
     int nmoves;     /* the plan's moves: activity, from, to */
     int *mv_act, *mv_from, *mv_to;
+    /* Diverts that wait for a stop (a stop and the divert it enables are
+     * weighed together): per reserve, pend[k] says it goes to pend_bus /
+     * pend_server once the servers in its row of wait (nr x ns) have lost
+     * power, and no server still drawing would lose it then: a reserve is
+     * never pulled from under running work (outage_divert_darkens). */
+    bool *pend, *wait;
+    int *pend_bus, *pend_server;
+    double *div_gain; /* per reserve: what its divert bought the top set */
+    /* results of the last play, per reserve: when its pending divert was
+     * carried out (INFINITY: never, NAN: none pending) and the energy then */
+    double *fire_s, *fire_wh;
+    int *play_bus, *play_server; /* the play's copy of to_bus/to_server */
     int nlev;
     int lev[OUTAGE_MAX_LEVELS + 1]; /* the priority levels drawing, most important first */
 };
@@ -531,33 +543,76 @@ int outage_divert_darkens(const struct rack *r, const struct outage_step *st, ch
     return n;
 }
 
-/* From a server's stop to its power cut: its graceful time (the longest of
- * its activities'), then soft_off. */
-static double grace_of(const struct rack *r, int i)
+int64_t outage_graceful_ns(const struct rack *r, int server)
 {
     int64_t g = -1;
     for (int a = 0; a < r->nactivities; a++) {
         const struct rack_activity *ac = &r->activities[a];
         for (int k = 0; k < ac->nservers; k++)
-            if (ac->servers[k] == i && ac->stop_ns > g)
+            if (ac->servers[k] == server && ac->stop_ns > g)
                 g = ac->stop_ns;
     }
-    if (g < 0)
-        g = RACK_DEFAULT_STOP_NS;
-    return (double)(g + r->outage.soft_off_ns) / 1e9;
+    return g < 0 ? RACK_DEFAULT_STOP_NS : g;
+}
+
+/* From a server's stop to its power cut: its graceful time, then soft_off. */
+static double grace_of(const struct rack *r, int i)
+{
+    return (double)(outage_graceful_ns(r, i) + r->outage.soft_off_ns) / 1e9;
+}
+
+/*
+ * Carries out, at time t of a play, the pending diverts whose servers have
+ * all lost power, when no server still drawing would lose it by them (the
+ * callers' outage_divert_darkens: a divert that would waits on). Returns
+ * whether one was carried out. pc->sw holds the flow's shortfalls before.
+ */
+static bool fire_pending(struct plan_ctx *pc, double t, double total_wh)
+{
+    bool fired = false;
+    for (int k = 0; k < pc->nr; k++) {
+        if (!pc->pend[k] || isfinite(pc->fire_s[k]))
+            continue;
+        bool ready = true;
+        for (int i = 0; i < pc->ns && ready; i++)
+            ready = !(pc->wait[(size_t)k * (size_t)pc->ns + (size_t)i] && pc->ld[i] > 0);
+        if (!ready)
+            continue;
+        int tb = pc->play_bus[k], ts = pc->play_server[k];
+        pc->play_bus[k] = pc->pend_bus[k];
+        pc->play_server[k] = pc->pend_server[k];
+        view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+        bool dark = false;
+        for (int i = 0; i < pc->ns && !dark; i++)
+            dark = pc->ld[i] > 0 && pc->sw[i] > 0;
+        if (dark) {
+            pc->play_bus[k] = tb;
+            pc->play_server[k] = ts;
+            continue;
+        }
+        pc->fire_s[k] = t;
+        pc->fire_wh[k] = total_wh;
+        fired = true;
+    }
+    return fired;
 }
 
 /*
  * Plays the plan forward from now: stops at stop_s cut the power grace_s
  * later; a server the flow leaves short loses its power there (its load is
- * gone from then on). Fills end_s and wh_at.
+ * gone from then on); a pending divert is carried out once the servers it
+ * waits for are off. Fills end_s, wh_at, fire_s and fire_wh.
  */
 static void play(struct plan_ctx *pc)
 {
     const struct rack *r = pc->r;
     double t = 0;
-    for (int k = 0; k < pc->nr; k++)
+    for (int k = 0; k < pc->nr; k++) {
         pc->wh[k] = r->reserves[k].wh_left;
+        pc->play_bus[k] = pc->to_bus[k];
+        pc->play_server[k] = pc->to_server[k];
+        pc->fire_s[k] = pc->pend[k] ? INFINITY : NAN;
+    }
     for (int i = 0; i < pc->ns; i++) {
         pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
         pc->end_s[i] = pc->ld[i] > 0 ? INFINITY : 0;
@@ -566,6 +621,8 @@ static void play(struct plan_ctx *pc)
             pc->stop_s[i] = 0;
     }
     pc->v.wh = pc->wh;
+    pc->v.to_bus = pc->play_bus;
+    pc->v.to_server = pc->play_server;
     for (int round = 0; round < 4 * (pc->ns + pc->nr) + 8; round++) {
         double total = 0;
         for (int k = 0; k < pc->nr; k++)
@@ -578,17 +635,22 @@ static void play(struct plan_ctx *pc)
                 pc->end_s[i] = pc->stop_s[i] + pc->grace_s[i];
             }
         }
-        /* servers the reserves cannot carry go dark, which may carry the rest */
-        for (int guard = 0; guard <= pc->ns; guard++) {
-            view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
-            bool lost = false;
-            for (int i = 0; i < pc->ns; i++)
-                if (pc->ld[i] > 0 && pc->sw[i] > 0) {
-                    pc->ld[i] = 0;
-                    pc->end_s[i] = t;
-                    lost = true;
-                }
-            if (!lost)
+        /* servers the reserves cannot carry go dark, which may carry the
+         * rest; the diverts waiting for them then go where they were due */
+        for (int pass = 0; pass <= pc->nr; pass++) {
+            for (int guard = 0; guard <= pc->ns; guard++) {
+                view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+                bool lost = false;
+                for (int i = 0; i < pc->ns; i++)
+                    if (pc->ld[i] > 0 && pc->sw[i] > 0) {
+                        pc->ld[i] = 0;
+                        pc->end_s[i] = t;
+                        lost = true;
+                    }
+                if (!lost)
+                    break;
+            }
+            if (!fire_pending(pc, t, total))
                 break;
         }
         double dt = INFINITY;
@@ -613,6 +675,8 @@ static void play(struct plan_ctx *pc)
     pc->wh_end = 0;
     for (int k = 0; k < pc->nr; k++)
         pc->wh_end += pc->wh[k];
+    pc->v.to_bus = pc->to_bus;
+    pc->v.to_server = pc->to_server;
 }
 
 /* The shortest runtime among the servers of priority p that the plan keeps
@@ -888,6 +952,7 @@ static void ctx_free(struct plan_ctx *pc)
     free(pc->mv_act);
     free(pc->had_act);
     free(pc->stopping);
+    free(pc->pend);
 }
 
 static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o, int64_t now_ns)
@@ -898,24 +963,34 @@ static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o,
     pc->ns = r->nservers;
     pc->nr = r->nreserves;
     size_t ns = (size_t)pc->ns + 1, nr = (size_t)pc->nr + 1;
-    pc->to_bus = malloc(2 * nr * sizeof(int));
+    /* per reserve: to_bus, to_server, pend_bus, pend_server, play_bus,
+     * play_server; wh, rw, div_gain, fire_s, fire_wh */
+    pc->to_bus = malloc(6 * nr * sizeof(int));
     pc->load = malloc(ns * (8 * sizeof(double) + 2 * sizeof(int) + sizeof(bool)));
-    pc->wh = malloc(2 * nr * sizeof(double));
+    pc->wh = calloc(5 * nr, sizeof(double));
     pc->mv_act = malloc(3 * ((size_t)r->nactivities + 1) * sizeof(int));
     pc->had_act = calloc(ns, sizeof(bool));
     pc->stopping = calloc(ns, sizeof(bool));
-    if (!pc->to_bus || !pc->load || !pc->wh || !pc->mv_act || !pc->had_act || !pc->stopping) {
+    pc->pend = calloc(nr + nr * ns + 2 * ns, sizeof(bool)); /* and two scratch rows */
+    if (!pc->to_bus || !pc->load || !pc->wh || !pc->mv_act || !pc->had_act || !pc->stopping ||
+        !pc->pend) {
         ctx_free(pc);
         return -1;
     }
-    pc->to_server = pc->to_bus + nr;
+    pc->wait = pc->pend + nr;
+    int **ints[] = {&pc->to_server, &pc->pend_bus, &pc->pend_server, &pc->play_bus,
+                    &pc->play_server};
+    for (size_t k = 0; k < sizeof(ints) / sizeof(ints[0]); k++)
+        *ints[k] = pc->to_bus + (k + 1) * nr;
+    double **dbls[] = {&pc->rw, &pc->div_gain, &pc->fire_s, &pc->fire_wh};
+    for (size_t k = 0; k < sizeof(dbls) / sizeof(dbls[0]); k++)
+        *dbls[k] = pc->wh + (k + 1) * nr;
     pc->mv_from = pc->mv_act + r->nactivities + 1;
     pc->mv_to = pc->mv_from + r->nactivities + 1;
     for (int a = 0; a < r->nactivities; a++)
         for (int k = 0; k < r->activities[a].nservers; k++)
             if (r->activities[a].servers[k] >= 0 && r->activities[a].servers[k] < pc->ns)
                 pc->had_act[r->activities[a].servers[k]] = true;
-    pc->rw = pc->wh + nr;
     pc->grace_s = pc->load + ns;
     pc->stop_s = pc->grace_s + ns;
     pc->end_s = pc->stop_s + ns;
@@ -993,6 +1068,7 @@ static bool due_before(const struct plan_ctx *pc, int a, int b)
 }
 
 static int top_activity(const struct plan_ctx *pc, int i);
+static void target_name(const struct rack *r, int res, int tb, int ts, char *buf, size_t len);
 
 static int plan_emit_stops(struct plan_ctx *pc, struct outage_plan *out)
 {
@@ -1056,6 +1132,18 @@ static int plan_emit_stops(struct plan_ctx *pc, struct outage_plan *out)
             snprintf(when, sizeof(when), "in %.0f s, at %.0f Wh left", s->at_s, s->at_wh);
         fmt_s(gain, sizeof(gain), s->gain_s);
         fmt_s(topt, sizeof(topt), top);
+        /* the reserves its stop frees for the more important work */
+        char frees[128] = "";
+        size_t nf = 0;
+        for (int q = 0; q < pc->nr && nf + 1 < sizeof(frees); q++) {
+            if (!pc->pend[q] || !pc->wait[(size_t)q * (size_t)pc->ns + (size_t)i])
+                continue;
+            char to[64];
+            target_name(r, q, pc->pend_bus[q], pc->pend_server[q], to, sizeof(to));
+            int w = snprintf(frees + nf, sizeof(frees) - nf, "%s%s for %s",
+                             nf ? ", " : " and frees ", r->reserves[q].id, to);
+            nf = w > 0 && nf + (size_t)w < sizeof(frees) ? nf + (size_t)w : sizeof(frees) - 1;
+        }
         if (feas)
             snprintf(s->reason, sizeof(s->reason),
                      "stage %d: %s (priority %d%s%s, %.0f W) stops now: the reserves cannot "
@@ -1065,11 +1153,11 @@ static int plan_emit_stops(struct plan_ctx *pc, struct outage_plan *out)
                      s->watts, out->wh_left, levels);
         else
             snprintf(s->reason, sizeof(s->reason),
-                     "stage %d: %s (priority %d%s%s, %.0f W) stops %s: %.0f Wh left at %.0f W; "
+                     "stage %d: %s (priority %d%s%s, %.0f W) stops %s%s: %.0f Wh left at %.0f W; "
                      "it gives priority %d %s more (%s); %s",
                      s->stage, r->servers[i].id, pc->prio[i], act ? ", " : "", act ? act : "",
-                     s->watts, when, out->wh_left, out->load_w, pc->nlev ? pc->lev[0] : 0, gain,
-                     topt, levels);
+                     s->watts, when, frees, out->wh_left, out->load_w, pc->nlev ? pc->lev[0] : 0,
+                     gain, topt, levels);
     }
     return 0;
 }
@@ -1120,12 +1208,32 @@ static int ctx_prio(const struct plan_ctx *pc, int i)
     return pc->had_act[i] ? PRIO_IDLE : r->servers[i].priority;
 }
 
+/* The objective the tools are judged by: per level, most important first,
+ * its shortest runtime, and its servers' runtimes from the shortest up. */
+struct score {
+    int nlev;
+    double lvl[OUTAGE_MAX_LEVELS + 1];
+    int cnt[OUTAGE_MAX_LEVELS + 1];
+    double *srv; /* per level, its servers' runtimes ascending, one level after another */
+};
+
+static void score_copy(struct score *to, const struct score *from)
+{
+    int n = 0;
+    to->nlev = from->nlev;
+    for (int k = 0; k < from->nlev; k++) {
+        to->lvl[k] = from->lvl[k];
+        to->cnt[k] = from->cnt[k];
+        n += from->cnt[k];
+    }
+    memcpy(to->srv, from->srv, (size_t)n * sizeof(double));
+}
+
 /*
- * The objective the tools are judged by: each level's shortest runtime, most
- * important first, with every level after the first stopping at the end of
+ * Scores the plan with every level after the first stopping at the end of
  * the ride-through (the stop schedule then gives back what it can).
  */
-static void objective(struct plan_ctx *pc, double *vec)
+static void objective(struct plan_ctx *pc, struct score *sc)
 {
     int top = INT_MAX;
     for (int i = 0; i < pc->ns; i++)
@@ -1134,26 +1242,61 @@ static void objective(struct plan_ctx *pc, double *vec)
     for (int i = 0; i < pc->ns; i++)
         pc->stop_s[i] = pc->prio[i] > top ? pc->ride_s : INFINITY;
     play(pc);
+    int n = 0;
+    sc->nlev = pc->nlev;
     for (int k = 0; k < pc->nlev; k++) {
-        vec[k] = INFINITY;
-        for (int i = 0; i < pc->ns; i++)
-            if (in_level(pc, i, k) && pc->end_s[i] < vec[k])
-                vec[k] = pc->end_s[i];
+        sc->lvl[k] = INFINITY;
+        sc->cnt[k] = 0;
+        for (int i = 0; i < pc->ns; i++) {
+            if (!in_level(pc, i, k))
+                continue;
+            double e = pc->end_s[i];
+            if (e < sc->lvl[k])
+                sc->lvl[k] = e;
+            int j = n + sc->cnt[k]++;
+            for (; j > n && sc->srv[j - 1] > e; j--)
+                sc->srv[j] = sc->srv[j - 1];
+            sc->srv[j] = e;
+        }
+        n += sc->cnt[k];
     }
     for (int i = 0; i < pc->ns; i++)
         pc->stop_s[i] = INFINITY;
 }
 
-/* Lexicographically better by more than half a second somewhere. */
-static bool better(const double *a, const double *b, int n)
+/* -1, 0 or 1 as a is shorter, within half a second of, or longer than b */
+static int cmp_runtime(double a, double b)
 {
+    if (isinf(a) && isinf(b))
+        return 0;
+    return a > b + 0.5 ? 1 : a < b - 0.5 ? -1 : 0;
+}
+
+/*
+ * Lexicographically better by more than half a second somewhere: the levels'
+ * shortest runtimes first; on a tie, each level's runtimes from the shortest
+ * up, so that a divert that lengthens one of the top set's servers counts
+ * even while another is still the shortest (two diverts to two servers are
+ * then found one after the other).
+ */
+static bool better(const struct score *a, const struct score *b)
+{
+    int n = a->nlev < b->nlev ? a->nlev : b->nlev;
     for (int k = 0; k < n; k++) {
-        if (isinf(a[k]) && isinf(b[k]))
-            continue;
-        if (a[k] > b[k] + 0.5)
-            return true;
-        if (a[k] < b[k] - 0.5)
-            return false;
+        int c = cmp_runtime(a->lvl[k], b->lvl[k]);
+        if (c)
+            return c > 0;
+    }
+    int oa = 0, ob = 0;
+    for (int k = 0; k < n; k++) {
+        int m = a->cnt[k] < b->cnt[k] ? a->cnt[k] : b->cnt[k];
+        for (int j = 0; j < m; j++) {
+            int c = cmp_runtime(a->srv[oa + j], b->srv[ob + j]);
+            if (c)
+                return c > 0;
+        }
+        oa += a->cnt[k];
+        ob += b->cnt[k];
     }
     return false;
 }
@@ -1175,39 +1318,67 @@ static void target_name(const struct rack *r, int res, int tb, int ts, char *buf
         snprintf(buf, len, "its place");
 }
 
-/* Servers drawing with power at t = 0 that a change left without (sw: the
- * shortfall before it). */
-static bool leaves_dark(struct plan_ctx *pc, const double *before)
+/* Marks in row the servers drawing at t = 0 that reserve k at (tb, ts) would
+ * leave short (before: their shortfalls with k where the plan has it now);
+ * returns how many. */
+static int darkened(struct plan_ctx *pc, int k, int tb, int ts, const double *before, bool *row)
 {
+    int save_tb = pc->to_bus[k], save_ts = pc->to_server[k], n = 0;
+    pc->to_bus[k] = tb;
+    pc->to_server[k] = ts;
     for (int i = 0; i < pc->ns; i++)
         pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
     pc->v.wh = NULL;
     view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
-    for (int i = 0; i < pc->ns; i++)
-        if (pc->ld[i] > 0 && pc->sw[i] > before[i] + EPS_W)
-            return true;
-    return false;
+    for (int i = 0; i < pc->ns; i++) {
+        row[i] = pc->ld[i] > 0 && pc->sw[i] > before[i] + EPS_W;
+        n += row[i];
+    }
+    pc->to_bus[k] = save_tb;
+    pc->to_server[k] = save_ts;
+    return n;
+}
+
+/* What a step bought the top set: after minus before, INFINITY when it made
+ * a finite runtime as long as mains. */
+static double gain_of(double after, double before)
+{
+    if (isfinite(after) && isfinite(before))
+        return after - before;
+    return isfinite(before) ? INFINITY : 0;
 }
 
 /*
  * Diverts (claims 1, 9, 12, 23): each reserve with a switch, read and not
  * empty, goes where the objective is best: towards the servers of the most
  * important sets, away from the less important (or stopped) ones. Ties keep
- * it where it is. During the ride-through no divert leaves a server dark.
+ * it where it is. A divert that would leave servers drawing now without
+ * power is weighed together with their stops: it waits for them (a pending
+ * divert, due when they are off), and the objective, in which every level
+ * after the first stops at the end of the ride-through, credits the two
+ * together; the stop schedule then keeps a stop no later than the divert
+ * needs it.
  */
-static int plan_diverts(struct plan_ctx *pc, struct outage_plan *out, double *vec, double *cand,
-                        double *before)
+static void plan_diverts(struct plan_ctx *pc, struct score *vec, struct score *cand, double *before)
 {
     const struct rack *r = pc->r;
+    size_t ns = (size_t)pc->ns;
+    bool *row = pc->wait + (size_t)pc->nr * ns, *best_row = row + ns;
     for (int pass = 0; pass < 2; pass++) {
         for (int k = 0; k < pc->nr; k++) {
             const struct rack_reserve *x = &r->reserves[k];
             if (!x->known || !(x->wh_left > EPS_WH) ||
                 (!x->switch_buses && x->nswitch_servers == 0))
                 continue;
-            int tb0 = pc->to_bus[k], ts0 = pc->to_server[k], best_tb = tb0, best_ts = ts0;
+            bool *wrow = pc->wait + (size_t)k * ns;
+            bool pend0 = pc->pend[k];
+            int tb0 = pc->to_bus[k], ts0 = pc->to_server[k];
+            int ctb = pend0 ? pc->pend_bus[k] : tb0, cts = pend0 ? pc->pend_server[k] : ts0;
+            int best_tb = ctb, best_ts = cts;
+            bool best_pend = pend0, found = false;
+            memcpy(row, wrow, ns * sizeof(bool));
             objective(pc, vec);
-            double base_top = pc->nlev ? vec[0] : 0;
+            double base_top = pc->nlev ? vec->lvl[0] : 0;
             for (int i = 0; i < pc->ns; i++)
                 pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
             pc->v.wh = NULL;
@@ -1224,59 +1395,142 @@ static int plan_diverts(struct plan_ctx *pc, struct outage_plan *out, double *ve
                     if (ts < 0 || ts >= pc->ns)
                         continue;
                 }
-                if (tb == pc->to_bus[k] && ts == pc->to_server[k])
+                if (tb == ctb && ts == cts)
                     continue;
-                int save_tb = pc->to_bus[k], save_ts = pc->to_server[k];
-                pc->to_bus[k] = tb;
-                pc->to_server[k] = ts;
-                bool dark = pc->ride_s > 0 && leaves_dark(pc, before);
-                if (!dark)
-                    objective(pc, cand);
-                if (!dark && better(cand, vec, pc->nlev)) {
-                    memcpy(vec, cand, (size_t)pc->nlev * sizeof(*vec));
+                /* where it is now (a pending divert called off), now, or
+                 * once the servers it would leave without power are off */
+                bool pend = !(tb == tb0 && ts == ts0) && darkened(pc, k, tb, ts, before, wrow) > 0;
+                pc->pend[k] = pend;
+                if (pend) {
+                    pc->pend_bus[k] = tb;
+                    pc->pend_server[k] = ts;
+                } else {
+                    pc->to_bus[k] = tb;
+                    pc->to_server[k] = ts;
+                }
+                objective(pc, cand);
+                if (better(cand, vec)) {
+                    score_copy(vec, cand);
                     best_tb = tb;
                     best_ts = ts;
+                    best_pend = pend;
+                    found = true;
+                    if (pend)
+                        memcpy(best_row, wrow, ns * sizeof(bool));
                 }
-                pc->to_bus[k] = save_tb;
-                pc->to_server[k] = save_ts;
+                pc->pend[k] = pend0;
+                pc->pend_bus[k] = ctb;
+                pc->pend_server[k] = cts;
+                pc->to_bus[k] = tb0;
+                pc->to_server[k] = ts0;
+                memcpy(wrow, row, ns * sizeof(bool));
             }
-            if (best_tb == tb0 && best_ts == ts0)
+            if (!found)
                 continue;
-            pc->to_bus[k] = best_tb;
-            pc->to_server[k] = best_ts;
-            for (int i = 0; i < pc->ns; i++)
-                pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
-            pc->v.wh = NULL;
-            view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+            pc->pend[k] = best_pend;
+            if (best_pend) {
+                pc->pend_bus[k] = best_tb;
+                pc->pend_server[k] = best_ts;
+                memcpy(wrow, best_row, ns * sizeof(bool));
+            } else {
+                pc->to_bus[k] = best_tb;
+                pc->to_server[k] = best_ts;
+            }
+            pc->div_gain[k] += gain_of(vec->lvl[0], base_top);
+        }
+    }
+}
+
+/* The diverts the plan made, as steps: one due now where a reserve changes
+ * place at once; one due when the servers it waits for are off (from the
+ * last play) where it waits for a stop. A pending divert the play never
+ * carried out is left out. */
+static int plan_emit_diverts(struct plan_ctx *pc, struct outage_plan *out, double top)
+{
+    const struct rack *r = pc->r;
+    char t1[48];
+    fmt_s(t1, sizeof(t1), top);
+    for (int k = 0; k < pc->nr; k++) {
+        const struct rack_reserve *x = &r->reserves[k];
+        bool moved = pc->to_bus[k] != x->to_bus || pc->to_server[k] != x->to_server;
+        bool later = pc->pend[k] && isfinite(pc->fire_s[k]);
+        if (!moved && !later)
+            continue;
+        int tb = later ? pc->pend_bus[k] : pc->to_bus[k];
+        int ts = later ? pc->pend_server[k] : pc->to_server[k];
+        int ftb = x->to_bus, fts = x->to_server; /* from where it is now */
+        char who[160] = "";
+        size_t used = 0;
+        int nwho = 0;
+        if (moved && later) { /* in two steps: the first due now */
             struct outage_step st = {.kind = OUTAGE_STEP_DIVERT,
                                      .reserve = k,
-                                     .to_bus = best_tb,
-                                     .to_server = best_ts,
+                                     .to_bus = pc->to_bus[k],
+                                     .to_server = pc->to_server[k],
                                      .activity = -1,
                                      .server = -1,
-                                     .watts = pc->rw[k],
                                      .now = true};
-            if (best_tb < 0 && best_ts < 0) { /* home: name its own bus or server */
-                if (x->kind == RACK_RESERVE_BBU)
-                    st.to_bus = x->at;
-                else if (x->kind == RACK_RESERVE_SERVER)
-                    st.to_server = x->at;
-            }
-            st.gain_s = isfinite(vec[0]) && isfinite(base_top) ? vec[0] - base_top
-                        : isfinite(base_top)                   ? INFINITY
-                                                               : 0;
-            char from[64], to[64], t1[48], t0[48];
-            target_name(r, k, tb0, ts0, from, sizeof(from));
-            target_name(r, k, best_tb, best_ts, to, sizeof(to));
-            fmt_s(t1, sizeof(t1), vec[0]);
-            fmt_s(t0, sizeof(t0), base_top);
+            char from[64], to[64];
+            target_name(r, k, ftb, fts, from, sizeof(from));
+            target_name(r, k, st.to_bus, st.to_server, to, sizeof(to));
             snprintf(st.reason, sizeof(st.reason),
-                     "%s (%.0f Wh left) directed from %s to %s, where the more important work "
-                     "is: it delivers %.0f W there; priority %d runs %s instead of %s",
-                     x->id, x->wh_left, from, to, st.watts, pc->nlev ? pc->lev[0] : 0, t1, t0);
+                     "%s (%.0f Wh left) directed from %s to %s until it can go further", x->id,
+                     x->wh_left, from, to);
             if (add_step(out, &st) < 0)
                 return -1;
+            ftb = pc->to_bus[k];
+            fts = pc->to_server[k];
         }
+        /* what it delivers there once the servers it waits for are off */
+        for (int i = 0; i < pc->ns; i++) {
+            bool w = later && pc->wait[(size_t)k * (size_t)pc->ns + (size_t)i];
+            pc->ld[i] = pc->feas[i] || w ? 0 : pc->load[i];
+            if (w && used + 1 < sizeof(who)) {
+                int n = snprintf(who + used, sizeof(who) - used, "%s%s", nwho ? ", " : "",
+                                 r->servers[i].id);
+                used = n > 0 && used + (size_t)n < sizeof(who) ? used + (size_t)n : sizeof(who) - 1;
+                nwho++;
+            }
+        }
+        int save_tb = pc->to_bus[k], save_ts = pc->to_server[k];
+        pc->to_bus[k] = tb;
+        pc->to_server[k] = ts;
+        pc->v.wh = NULL;
+        view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+        pc->to_bus[k] = save_tb;
+        pc->to_server[k] = save_ts;
+        struct outage_step st = {.kind = OUTAGE_STEP_DIVERT,
+                                 .reserve = k,
+                                 .to_bus = tb,
+                                 .to_server = ts,
+                                 .activity = -1,
+                                 .server = -1,
+                                 .watts = pc->rw[k],
+                                 .now = !later || pc->fire_s[k] <= 0,
+                                 .at_s = later && pc->fire_s[k] > 0 ? pc->fire_s[k] : 0,
+                                 .at_wh = later ? pc->fire_wh[k] : x->wh_left,
+                                 .gain_s = pc->div_gain[k]};
+        if (tb < 0 && ts < 0) { /* home: name its own bus or server */
+            if (x->kind == RACK_RESERVE_BBU)
+                st.to_bus = x->at;
+            else if (x->kind == RACK_RESERVE_SERVER)
+                st.to_server = x->at;
+        }
+        char from[64], to[64], gain[48], when[224];
+        target_name(r, k, ftb, fts, from, sizeof(from));
+        target_name(r, k, tb, ts, to, sizeof(to));
+        fmt_s(gain, sizeof(gain), st.gain_s);
+        if (later)
+            snprintf(when, sizeof(when), "once %s %s stopped (in %.0f s, at %.0f Wh left)", who,
+                     nwho == 1 ? "has" : "have", st.at_s, st.at_wh);
+        else
+            snprintf(when, sizeof(when), "now");
+        snprintf(st.reason, sizeof(st.reason),
+                 "%s (%.0f Wh left) directed from %s to %s %s, where the more important work "
+                 "is: it delivers %.0f W there; it gives priority %d %s more (runs %s)",
+                 x->id, x->wh_left, from, to, when, st.watts, pc->nlev ? pc->lev[0] : 0, gain, t1);
+        if (add_step(out, &st) < 0)
+            return -1;
     }
     return 0;
 }
@@ -1289,7 +1543,8 @@ static int plan_diverts(struct plan_ctx *pc, struct outage_plan *out, double *ve
  * left behind, running only less important work or none, can then stop, so
  * the important work ends on the fewest servers that stay up.
  */
-static int plan_moves(struct plan_ctx *pc, struct outage_plan *out, double *vec, double *cand)
+static int plan_moves(struct plan_ctx *pc, struct outage_plan *out, struct score *vec,
+                      struct score *cand)
 {
     const struct rack *r = pc->r;
     for (int p = 0; p < pc->nlev; p++) {
@@ -1310,7 +1565,7 @@ static int plan_moves(struct plan_ctx *pc, struct outage_plan *out, double *vec,
                 if (w > pc->load[from])
                     w = pc->load[from];
                 objective(pc, vec);
-                double base_top = pc->nlev ? vec[0] : 0;
+                double base_top = pc->nlev ? vec->lvl[0] : 0;
                 int best = -1;
                 for (int j = 0; j < ac->nmovable; j++) {
                     int to = ac->movable_to[j];
@@ -1334,8 +1589,8 @@ static int plan_moves(struct plan_ctx *pc, struct outage_plan *out, double *vec,
                     pc->prio[to] = ctx_prio(pc, to);
                     if (pc->prio[from] > ac->priority) { /* the server left behind can stop */
                         objective(pc, cand);
-                        if (better(cand, vec, pc->nlev)) {
-                            memcpy(vec, cand, (size_t)pc->nlev * sizeof(*vec));
+                        if (better(cand, vec)) {
+                            score_copy(vec, cand);
                             best = to;
                         }
                     }
@@ -1363,11 +1618,9 @@ static int plan_moves(struct plan_ctx *pc, struct outage_plan *out, double *vec,
                                          .server = from,
                                          .watts = w,
                                          .now = true};
-                st.gain_s = isfinite(vec[0]) && isfinite(base_top) ? vec[0] - base_top
-                            : isfinite(base_top)                   ? INFINITY
-                                                                   : 0;
+                st.gain_s = gain_of(vec->lvl[0], base_top);
                 char t1[48], t0[48], left[48];
-                fmt_s(t1, sizeof(t1), vec[0]);
+                fmt_s(t1, sizeof(t1), vec->lvl[0]);
                 fmt_s(t0, sizeof(t0), base_top);
                 if (pc->prio[from] == PRIO_IDLE)
                     snprintf(left, sizeof(left), "nothing");
@@ -1386,6 +1639,26 @@ static int plan_moves(struct plan_ctx *pc, struct outage_plan *out, double *vec,
         }
     }
     return 0;
+}
+
+/* Steps in the order they are due: those due now first, diverts before
+ * moves before stops among steps due at one time (so that a move lands
+ * before the server it leaves stops); stops keep the order of their stages. */
+static void sort_steps(struct outage_plan *p)
+{
+    for (size_t k = 1; k < p->nsteps; k++) {
+        struct outage_step s = p->steps[k];
+        double t = s.now ? 0 : s.at_s;
+        size_t j = k;
+        for (; j > 0; j--) {
+            const struct outage_step *q = &p->steps[j - 1];
+            double tq = q->now ? 0 : q->at_s;
+            if (tq < t || (tq == t && q->kind <= s.kind))
+                break;
+            p->steps[j] = p->steps[j - 1];
+        }
+        p->steps[j] = s;
+    }
 }
 
 static double server_runtime(const struct plan_ctx *pc, int i)
@@ -1424,18 +1697,18 @@ int outage_plan_make(const struct rack *r, struct outage *o, int64_t now_ns,
     /* the tools first (judged with every level after the first stopping at
      * the ride-through's end), then feasibility, then the stop schedule */
     collect_all_levels(&pc);
-    double *vec =
-        malloc(3 * (OUTAGE_MAX_LEVELS + 1) * sizeof(double) + ((size_t)pc.ns + 1) * sizeof(double));
-    if (!vec) {
+    size_t ns1 = (size_t)pc.ns + 1;
+    double *mem = malloc(3 * ns1 * sizeof(double));
+    struct score vec = {.srv = mem}, cand = {.srv = mem ? mem + ns1 : NULL};
+    if (!mem) {
         ctx_free(&pc);
         snprintf(err, errlen, "outage plan: out of memory");
         return -1;
     }
-    double *cand = vec + OUTAGE_MAX_LEVELS + 1, *before = cand + OUTAGE_MAX_LEVELS + 1;
-    int bad = plan_diverts(&pc, out, vec, cand, before);
-    if (!bad)
-        bad = plan_moves(&pc, out, vec, cand);
-    free(vec);
+    double *before = mem + 2 * ns1;
+    plan_diverts(&pc, &vec, &cand, before);
+    int bad = plan_moves(&pc, out, &vec, &cand);
+    free(mem);
     if (bad) {
         ctx_free(&pc);
         snprintf(err, errlen, "outage plan: out of memory");
@@ -1451,6 +1724,12 @@ int outage_plan_make(const struct rack *r, struct outage *o, int64_t now_ns,
     }
     play(&pc);
     out->top_runtime_s = top_runtime(&pc);
+    if (plan_emit_diverts(&pc, out, out->top_runtime_s) < 0) {
+        ctx_free(&pc);
+        snprintf(err, errlen, "outage plan: out of memory");
+        return -1;
+    }
+    sort_steps(out);
     for (int a = 0; a < r->nactivities; a++) {
         const struct rack_activity *ac = &r->activities[a];
         double m = ac->nservers > 0 && ac->state != RACK_ACT_STOPPED ? INFINITY : 0;

@@ -182,6 +182,13 @@ double outage_discharge(struct rack *r, const double *load_w, int64_t dt_ns);
  */
 bool outage_may_release(const struct rack *r, const struct outage *o, int64_t now_ns);
 
+/*
+ * A server's graceful time once told to stop: the longest stop_s of the
+ * activities on it (RACK_DEFAULT_STOP_NS with none). Its power is cut
+ * rack.outage.soft_off_ns after that.
+ */
+int64_t outage_graceful_ns(const struct rack *r, int server);
+
 const char *outage_cause_name(enum outage_cause c);
 const char *outage_step_name(enum outage_step_kind k);
 
