@@ -14,10 +14,10 @@
  *   than i still draws past its due (the outage's ride-through plus its
  *   graceful time, stop_s and soft_off_s; or, if the plan told it to stop,
  *   its power cut coming after i's loss), then neither
- *   (energy) a reserve such a server draws on, that could reach i (its own
- *   place or its switch: switch_buses, switch_servers), is empty -- its
- *   energy went to less important work, which stopping sooner would have
- *   left for i -- nor
+ *   (energy) a reserve that could reach i (its own place or its switch:
+ *   switch_buses, switch_servers) is empty and, with its energy back, would
+ *   deliver more with such servers on than off -- its energy went to less
+ *   important work, which stopping sooner would have left for i -- nor
  *   (watts) the model's own flow carries i once the servers past their due
  *   are off and each reserve they leave idle is put back where it reaches i
  *   -- i was short only for watts given to less important work, or for a
@@ -208,8 +208,8 @@ static bool could_reach(const struct rack *r, int k, int i)
 /*
  * Whether server i, short of sw_i watts now (at t), lost power avoidably (the
  * header): some server less important than i draws past its due, and either
- * a reserve that such a server draws on, and that could reach i, is empty
- * (its energy went to less important work), or the model's own flow carries
+ * a reserve that could reach i is empty and gave such servers some of its
+ * watts (its energy went to less important work), or the model's own flow carries
  * i once the servers past their due are off and each reserve they leave idle
  * is put back where it reaches i (its watts went to less important work).
  * Says why in why.
@@ -241,23 +241,29 @@ static bool avoidable(struct rack *r, const double *load, double sw_i, int i, in
              r->servers[first].id, r->servers[first].priority,
              stop_at[first] < 0 ? "never told to stop" : "told to stop late",
              (long long)(cut_after_ns(r, first) / NS));
-    /* energy: an empty reserve that fed less important work and could reach i */
+    double cl[16], rw[64], rw_off[64], sw[16];
+    for (int j = 0; j < r->nservers; j++)
+        cl[j] = past[j] ? 0 : load[j];
+    /* energy: an empty reserve that could reach i and gave the servers past
+     * their due some of its watts: with its energy back (as just before it
+     * emptied) it delivers more with them on than off */
     for (int k = 0; k < r->nreserves; k++) {
-        const struct rack_reserve *x = &r->reserves[k];
+        struct rack_reserve *x = &r->reserves[k];
         if (!(x->energy_wh > 0) || x->wh_left > 1e-9 || !could_reach(r, k, i))
             continue;
-        for (int j = 0; j < r->nservers; j++)
-            if (past[j] && placed_reaches(r, k, x->to_bus, x->to_server, j)) {
-                snprintf(why, len, "%s; %s, emptied with %s on it, could have powered it", head,
-                         x->id, r->servers[j].id);
-                return true;
-            }
+        double left = x->wh_left;
+        x->wh_left = x->energy_wh;
+        outage_flow(r, load, rw, sw);
+        outage_flow(r, cl, rw_off, sw);
+        x->wh_left = left;
+        if (rw[k] > rw_off[k] + 1e-6) {
+            snprintf(why, len, "%s; %s, emptied, gave less important work %.1f W of its %.1f W",
+                     head, x->id, rw[k] - rw_off[k], rw[k]);
+            return true;
+        }
     }
     /* watts: the flow with the servers past their due off, and the reserves
      * they leave idle put back where they reach i */
-    double cl[16], rw[64], sw[16];
-    for (int j = 0; j < r->nservers; j++)
-        cl[j] = past[j] ? 0 : load[j];
     outage_flow(r, cl, rw, sw);
     if (!(sw[i] > 1e-6)) {
         snprintf(why, len, "%s; with the less important work off it is carried", head);
