@@ -194,7 +194,7 @@ upsmon_start() {
     chmod 0755 "$lib_m/notify.sh" "$lib_m/shutdown.sh"
     {
         printf 'MONITOR %s@127.0.0.1:%s 1 mon %s secondary\n' "$2" "$nut_port" "$nut_mon_pass"
-        printf 'MINSUPPLIES 1\nPOLLFREQ 1\nPOLLFREQALERT 1\nHOSTSYNC 3\nDEADTIME 15\n'
+        printf 'MINSUPPLIES 1\nPOLLFREQ 1\nPOLLFREQALERT 1\nHOSTSYNC 3\nDEADTIME 60\n'
         printf 'FINALDELAY 0\nRBWARNTIME 43200\nNOCOMMWARNTIME 300\n'
         printf 'POWERDOWNFLAG %s\n' "$lib_m/state/killpower"
         printf 'SHUTDOWNCMD "%s"\nNOTIFYCMD "%s"\n' "$lib_m/shutdown.sh" "$lib_m/notify.sh"

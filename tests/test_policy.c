@@ -1798,6 +1798,231 @@ static void test_power_off_ends_a_back_off(void **state)
     done(&f);
 }
 
+/* ---- battery reserves (docs/policy.md "Battery reserves") -------------- */
+
+/* A bbu on bus b (or a server battery, when server >= 0), full. */
+static void add_reserve(struct fx *f, enum rack_reserve_kind kind, int at, int max_w, double wh)
+{
+    struct rack *r = &f->r;
+    r->reserves = realloc(r->reserves, (size_t)(r->nreserves + 1) * sizeof(*r->reserves));
+    assert_non_null(r->reserves);
+    struct rack_reserve *v = &r->reserves[r->nreserves];
+    memset(v, 0, sizeof(*v));
+    snprintf(v->id, RACK_ID_LEN, "res%d", r->nreserves + 1);
+    v->kind = kind;
+    v->at = at;
+    v->energy_wh = v->wh_left = wh;
+    v->max_w = v->rated_w = max_w;
+    v->efficiency = 1;
+    v->peukert = 1;
+    v->to_bus = v->to_server = -1;
+    v->known = true;
+    r->nreserves++;
+}
+
+/* One bus, n+1, three 1500 W PSUs on F1, a bbu of max_w on the bus; db
+ * (1000 W, priority 1) and batch (800 W, priority 4) granted. */
+static void bbu_rack(struct fx *f, int max_w, int *db, int *batch)
+{
+    rack_begin(f, RACK_PROT_N1, 1, 1);
+    for (int k = 0; k < 3; k++)
+        add_psu(f, 1500, 0, BA, 0, RACK_SWITCH_FET);
+    *db = add_server(f, "db", 1000, 0, 1, BA);
+    *batch = add_server(f, "batch", 800, 0, 4, BA);
+    add_reserve(f, RACK_RESERVE_BBU, 0, max_w, 100);
+    rack_end(f);
+    in(f, POLICY_POWER_ON, *db, 0);
+    in(f, POLICY_POWER_ON, *batch, 0);
+    assert_int_equal(st(f, *db), RACK_SRV_ON);
+    assert_int_equal(st(f, *batch), RACK_SRV_ON);
+}
+
+static void test_bbu_carries_the_bus_while_its_feed_is_down(void **state)
+{
+    (void)state;
+    struct fx f;
+    int db, batch;
+    bbu_rack(&f, 3000, &db, &batch);
+    in(&f, POLICY_FEED_FAIL, 0, 10);
+    /* no PSU delivers, but the bbu's 3000 W carry both: nobody is shed */
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_int_equal(st(&f, batch), RACK_SRV_ON);
+    assert_int_equal(count(&f, POLICY_ACT_SHED), 0);
+    assert_int_equal(rack_reserve_mw(&f.r), W(3000));
+    /* it is no redundancy: not protected, and said so */
+    const struct policy_action *pr = find(&f, POLICY_ACT_PROTECTION, -1);
+    assert_non_null(pr);
+    assert_false(pr->is_protected);
+    assert_non_null(strstr(pr->reason, "on battery reserves"));
+    struct policy_check c;
+    policy_check(f.p, &f.r, &c);
+    assert_true(c.feasible);
+    assert_false(c.is_protected);
+    done(&f);
+}
+
+static void test_bbu_short_of_the_load_sheds_least_important_first(void **state)
+{
+    (void)state;
+    struct fx f;
+    int db, batch;
+    bbu_rack(&f, 1500, &db, &batch); /* 1800 W granted */
+    in(&f, POLICY_FEED_FAIL, 0, 10);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_int_equal(st(&f, batch), RACK_SRV_SHED);
+    done(&f);
+}
+
+static void test_empty_bbu_counts_for_nothing(void **state)
+{
+    (void)state;
+    struct fx f;
+    int db, batch;
+    bbu_rack(&f, 3000, &db, &batch);
+    f.r.reserves[0].wh_left = 0;
+    in(&f, POLICY_FEED_FAIL, 0, 10);
+    assert_int_equal(rack_reserve_mw(&f.r), 0);
+    assert_int_equal(st(&f, db), RACK_SRV_SHED);
+    assert_int_equal(st(&f, batch), RACK_SRV_SHED);
+    done(&f);
+}
+
+static void test_bbu_is_not_leaned_on_while_mains_is_there(void **state)
+{
+    (void)state;
+    struct fx f;
+    int db, batch;
+    bbu_rack(&f, 3000, &db, &batch);
+    /* a PSU fails, mains is still there: n+1 on the two left (1500 W each
+     * way) takes batch off, as it would without a battery; counted, the bbu
+     * would have kept it (it is kept for an outage) */
+    in(&f, POLICY_PSU_FAIL, 0, 10);
+    assert_int_equal(rack_reserve_mw(&f.r), 0);
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_int_equal(st(&f, batch), RACK_SRV_SHED);
+    done(&f);
+}
+
+static void test_nothing_is_raised_on_battery_reserves(void **state)
+{
+    (void)state;
+    struct fx f;
+    int db, batch;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 3000, 0, BA, 0, RACK_SWITCH_FET);
+    db = add_server(&f, "db", 1000, 0, 1, BA);
+    batch = add_server(&f, "batch", 800, 0, 4, BA);
+    int web = add_server(&f, "web", 500, 0, 3, BA);
+    add_reserve(&f, RACK_RESERVE_BBU, 0, 1500, 100);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_POWER_ON, batch, 0);
+    in(&f, POLICY_FEED_FAIL, 0, 10);
+    assert_int_equal(st(&f, batch), RACK_SRV_SHED);
+    /* room on the bbu (1500 W for 1000 W), but a request waits ... */
+    in(&f, POLICY_POWER_ON, web, 11);
+    assert_int_equal(st(&f, web), RACK_SRV_WAITING);
+    const struct policy_action *w = find(&f, POLICY_ACT_WAIT, web);
+    assert_non_null(w);
+    assert_non_null(strstr(w->reason, "runs on its battery reserves"));
+    /* ... and the shed server is not restored, however long it is stable */
+    in(&f, POLICY_TICK, 0, 1000);
+    assert_int_equal(st(&f, batch), RACK_SRV_SHED);
+    assert_int_equal(count(&f, POLICY_ACT_RESTORE), 0);
+    assert_int_equal(policy_next_deadline(&f.r), INT64_MAX);
+    /* mains back: the PSU alone decides again */
+    in(&f, POLICY_FEED_REPAIR, 0, 1001);
+    in(&f, POLICY_TICK, 0, 1100);
+    assert_int_equal(st(&f, batch), RACK_SRV_ON);
+    assert_int_equal(st(&f, web), RACK_SRV_ON);
+    done(&f);
+}
+
+static void test_losing_a_bbu_is_no_failure_protection_sheds_for(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_N1, 2, 1);
+    for (int k = 0; k < 2; k++)
+        add_psu(&f, 1500, 0, BAB, k, RACK_SWITCH_FET);
+    add_psu(&f, 1500, 0, BAB, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 1000, 0, 1, BAB);
+    int batch = add_server(&f, "batch", 800, 0, 4, BAB);
+    add_reserve(&f, RACK_RESERVE_BBU, 0, 1500, 100);
+    add_reserve(&f, RACK_RESERVE_BBU, 1, 1500, 100);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_POWER_ON, batch, 0);
+    in(&f, POLICY_FEED_FAIL, 0, 10);
+    /* 1800 W on 2 x 1500 W of bbus: losing one would leave 1500 W, but a
+     * battery is a bridge, not redundancy: nobody is shed for it */
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_int_equal(st(&f, batch), RACK_SRV_ON);
+    done(&f);
+}
+
+static void test_server_battery_carries_its_own_server(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 1, 1);
+    add_psu(&f, 3000, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 1000, 0, 1, BA);
+    int web = add_server(&f, "web", 800, 0, 3, BA);
+    add_reserve(&f, RACK_RESERVE_SERVER, db, 1200, 50); /* db's own battery */
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_POWER_ON, web, 0);
+    in(&f, POLICY_FEED_FAIL, 0, 10);
+    /* db's battery carries db; nothing carries web */
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    assert_int_equal(st(&f, web), RACK_SRV_SHED);
+    done(&f);
+}
+
+static void test_server_batteries_are_no_protection(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_N1, 1, 1);
+    for (int k = 0; k < 3; k++)
+        add_psu(&f, 1500, 0, BA, 0, RACK_SWITCH_FET);
+    int db = add_server(&f, "db", 1000, 0, 1, BA);
+    add_reserve(&f, RACK_RESERVE_SERVER, db, 1200, 50);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, db, 0);
+    in(&f, POLICY_FEED_FAIL, 0, 10);
+    /* its battery carries it all: it runs, but nothing protects it */
+    assert_int_equal(st(&f, db), RACK_SRV_ON);
+    struct policy_check c;
+    policy_check(f.p, &f.r, &c);
+    assert_true(c.feasible);
+    assert_false(c.is_protected);
+    assert_false(f.r.is_protected);
+    done(&f);
+}
+
+static void test_reserve_directed_to_another_bus_serves_there(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 2, 1);
+    add_psu(&f, 3000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 3000, 0, BB, 1, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 1000, 0, 1, BA);
+    int b = add_server(&f, "b", 1000, 0, 2, BB);
+    add_reserve(&f, RACK_RESERVE_BBU, 1, 1200, 50); /* on B ... */
+    f.r.reserves[0].switch_buses = BA;
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 0);
+    in(&f, POLICY_POWER_ON, b, 0);
+    f.r.reserves[0].to_bus = 0; /* ... directed to A */
+    in(&f, POLICY_FEED_FAIL, 0, 10);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    assert_int_equal(st(&f, b), RACK_SRV_SHED);
+    done(&f);
+}
+
 /* ---- outages (docs/outage.md) ------------------------------------------- */
 
 static void test_outage_stop_sheds_and_holds_the_server_until_released(void **state)
@@ -1986,6 +2211,15 @@ int main(void)
         cmocka_unit_test(test_held_server_power_on_waits_until_released),
         cmocka_unit_test(test_released_servers_come_back_most_important_first),
         cmocka_unit_test(test_resort_follows_changed_priorities),
+        cmocka_unit_test(test_bbu_carries_the_bus_while_its_feed_is_down),
+        cmocka_unit_test(test_bbu_short_of_the_load_sheds_least_important_first),
+        cmocka_unit_test(test_empty_bbu_counts_for_nothing),
+        cmocka_unit_test(test_bbu_is_not_leaned_on_while_mains_is_there),
+        cmocka_unit_test(test_nothing_is_raised_on_battery_reserves),
+        cmocka_unit_test(test_losing_a_bbu_is_no_failure_protection_sheds_for),
+        cmocka_unit_test(test_server_battery_carries_its_own_server),
+        cmocka_unit_test(test_server_batteries_are_no_protection),
+        cmocka_unit_test(test_reserve_directed_to_another_bus_serves_there),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

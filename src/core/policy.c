@@ -39,6 +39,13 @@ struct policy {
     struct route *rt;
     int ns, np;
     int64_t demand[ROUTE_NMASKS];
+    /* Battery reserves (docs/policy.md "Battery reserves"): per server what
+     * its battery (or one directed to it) gives now, and per bus mask what
+     * they carry of the plan (min of the two per server): no demand on the
+     * buses while res_on, which the settle sets while the reserves count. */
+    int64_t *batt;
+    int64_t offset[ROUTE_NMASKS];
+    bool res_on;
     int64_t *plan;  /* planned allocation per server, 0 when not drawing */
     int64_t *draw;  /* per server, its measured draw when above its grant, else 0:
                      * a server planned to draw counts at max(plan, draw) */
@@ -120,6 +127,7 @@ struct policy *policy_new(const struct rack *r)
     p->np = r->npsus;
     p->rt = route_new(r->npsus, r->nbuses);
     p->plan = calloc(ns, sizeof(*p->plan));
+    p->batt = calloc(ns, sizeof(*p->batt));
     p->draw = calloc(ns, sizeof(*p->draw));
     p->orig = calloc(ns, sizeof(*p->orig));
     p->saved = calloc(ns, sizeof(*p->saved));
@@ -132,8 +140,8 @@ struct policy *policy_new(const struct rack *r)
     p->cur = calloc(ns, sizeof(*p->cur));
     p->blocker = calloc(ns, sizeof(*p->blocker));
     p->sorted_dirty = true;
-    if (!p->rt || !p->plan || !p->draw || !p->orig || !p->saved || !p->sorted || !p->order ||
-        !p->taken || !p->asked || !p->pos || !p->keys || !p->cur || !p->blocker) {
+    if (!p->rt || !p->plan || !p->batt || !p->draw || !p->orig || !p->saved || !p->sorted ||
+        !p->order || !p->taken || !p->asked || !p->pos || !p->keys || !p->cur || !p->blocker) {
         policy_free(p);
         return NULL;
     }
@@ -146,6 +154,7 @@ void policy_free(struct policy *p)
         return;
     route_free(p->rt);
     free(p->plan);
+    free(p->batt);
     free(p->draw);
     free(p->orig);
     free(p->saved);
@@ -171,10 +180,25 @@ static int64_t eff(const struct policy *p, int i, int64_t mw)
     return mw > 0 && p->draw[i] > mw ? p->draw[i] : mw;
 }
 
+/* What server i's battery carries of it when planned at mw. */
+static int64_t carried(const struct policy *p, int i, int64_t mw)
+{
+    int64_t e = eff(p, i, mw);
+    return e < p->batt[i] ? e : p->batt[i];
+}
+
 static void set_plan(struct policy *p, const struct rack *r, int i, int64_t mw)
 {
     p->demand[r->servers[i].wired] += eff(p, i, mw) - eff(p, i, p->plan[i]);
+    p->offset[r->servers[i].wired] += carried(p, i, mw) - carried(p, i, p->plan[i]);
     p->plan[i] = mw;
+}
+
+/* Whether the reserves count in the checks from here on. */
+static void reserves_on(struct policy *p, bool on)
+{
+    p->res_on = on;
+    route_use_reserves(p->rt, on, p->offset);
 }
 
 static bool ok(struct policy *p, enum route_need need)
@@ -700,9 +724,14 @@ static void bus_names(const struct rack *r, uint32_t mask, char *buf, size_t len
         snprintf(buf, len, "no live bus");
 }
 
-/* "ps2", "ps2 and ps5", "ps2, ps5 and 3 more": the live PSUs that cannot be read. */
+/* "ps2", "ps2 and ps5", "ps2, ps5 and 3 more": the live PSUs that cannot be read.
+ * Without such PSUs what route leaves out as unknown is the battery reserves. */
 static void unknown_names(const struct rack *r, char *buf, size_t len)
 {
+    if (!has_unknown(r)) {
+        snprintf(buf, len, "the battery reserves");
+        return;
+    }
     size_t o = 0;
     int n = 0, total = 0;
     buf[0] = 0;
@@ -788,8 +817,12 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
         char ids[96];
         unknown_names(r, ids, sizeof(ids));
         bool many = strchr(ids, ',') || strstr(ids, " and ");
-        snprintf(buf, len, "%s: %s cannot be read: without %s %s has %lld W for %lld W", lvl, ids,
-                 many ? "them" : "it", bn, c, d);
+        if (!has_unknown(r))
+            snprintf(buf, len, "%s: on battery reserves: without them %s has %lld W for %lld W",
+                     lvl, bn, c, d);
+        else
+            snprintf(buf, len, "%s: %s cannot be read: without %s %s has %lld W for %lld W", lvl,
+                     ids, many ? "them" : "it", bn, c, d);
         break;
     }
     }
@@ -853,7 +886,8 @@ static void lost_text(const struct rack *r, const struct route_lost *l, char *bu
         unknown_names(r, ids, sizeof(ids));
         size_t o = strlen(buf);
         if (o < len)
-            snprintf(buf + o, len - o, " (%s not counted: cannot be read)", ids);
+            snprintf(buf + o, len - o, " (%s not counted: %s)", ids,
+                     has_unknown(r) ? "cannot be read" : "a battery proves nothing");
     }
 }
 
@@ -868,7 +902,8 @@ static void why_text_unknown(const struct rack *r, const struct route_why *w, ch
     unknown_names(r, ids, sizeof(ids));
     size_t o = strlen(buf);
     if (o < len)
-        snprintf(buf + o, len - o, " (%s not counted: cannot be read)", ids);
+        snprintf(buf + o, len - o, " (%s not counted: %s)", ids,
+                 has_unknown(r) ? "cannot be read" : "a battery proves nothing");
 }
 
 /* Why the demand does not settle. now: as the PSUs are switched at this
@@ -952,6 +987,15 @@ static void input_text(const struct rack *r, const struct policy_input *in, char
 static void load_plan(struct policy *p, const struct rack *r)
 {
     memset(p->demand, 0, sizeof(p->demand));
+    memset(p->offset, 0, sizeof(p->offset));
+    bool any_batt = false;
+    for (int i = 0; i < r->nservers; i++) {
+        p->batt[i] = rack_reserve_server_mw(r, i);
+        any_batt |= p->batt[i] > 0;
+    }
+    /* the reserves count while they give something (the settle turns them
+     * off for what raises power) */
+    reserves_on(p, any_batt || route_has_reserves(p->rt));
     for (int i = 0; i < r->nservers; i++) {
         const struct rack_server *s = &r->servers[i];
         p->plan[i] = rack_server_draws(s) ? s->alloc_mw : 0;
@@ -964,6 +1008,7 @@ static void load_plan(struct policy *p, const struct rack *r)
         p->draw[i] = d > p->plan[i] ? d : 0;
         p->orig[i] = p->plan[i];
         p->demand[s->wired] += eff(p, i, p->plan[i]);
+        p->offset[s->wired] += carried(p, i, p->plan[i]);
     }
 }
 
@@ -974,6 +1019,7 @@ struct settle_ctx {
     struct policy_actions *out;
     const char *cause;
     bool trouble;                    /* the rack needed capping or shedding */
+    bool lean;                       /* the servers kept lean on the battery reserves */
     bool stable;                     /* restore_after has passed since the last change */
     char why[POLICY_REASON_LEN];     /* why, after the best re-routing */
     char why_now[POLICY_REASON_LEN]; /* why, as the PSUs stood */
@@ -1101,6 +1147,12 @@ static void emit_grants(struct settle_ctx *c)
             snprintf(a->reason, sizeof(a->reason),
                      "queued: %s was stopped by the outage plan and is held until mains is back",
                      s->id);
+        } else if (p->asked[i] && c->lean) {
+            struct policy_action *a = emit(c, POLICY_ACT_WAIT, i, c->cap1);
+            a->watts_mw = s->power_mw;
+            snprintf(a->reason, sizeof(a->reason),
+                     "queued: the rack runs on its battery reserves; nothing is granted on "
+                     "them");
         } else if (p->asked[i] && p->blocker[i] >= 0) {
             const struct rack_server *h = &r->servers[p->blocker[i]];
             struct policy_action *a = emit(c, POLICY_ACT_WAIT, i, c->cap1);
@@ -1197,8 +1249,20 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
         explain(p, r, false, true, c.why, sizeof(c.why));
         reduce(p, r);
     }
+    /* Raising power never leans on a battery (docs/policy.md "Battery
+     * reserves"): while the servers kept need the reserves, nobody is raised
+     * (restored, put back in a held place, granted); otherwise every raise is
+     * judged on the PSUs alone. */
+    bool res = p->res_on;
+    if (res) {
+        reserves_on(p, false);
+        c.lean = !ok(p, p->need);
+    }
     c.stable = r->last_change_ns == INT64_MIN || now - r->last_change_ns >= r->restore_after_ns;
-    if (c.stable) {
+    if (c.lean) {
+        if (c.stable)
+            r->restore_done_ns = r->last_change_ns; /* this pass raised nobody, by rule */
+    } else if (c.stable) {
         restore(p, r, now);
         r->restore_done_ns = r->last_change_ns;
     } else if (held) {
@@ -1212,8 +1276,10 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     /* In the wait, a more important grant may take room a place needs; the
      * servers then cut may leave room for a request that waited: admit again.
      * Each round grants someone, so it ends. */
-    while (admit(p, r) > 0 && !c.stable && hold_places(p, r, now))
+    while (!c.lean && admit(p, r) > 0 && !c.stable && hold_places(p, r, now))
         ;
+    if (res)
+        reserves_on(p, true); /* what is kept is routed with them */
 
     /* route for protection if the plan can have it; else, when unknown PSUs
      * are all that stands in the way, as if they were healthy */

@@ -231,6 +231,75 @@ int64_t rack_capacity_mw(const struct rack *r)
     return c;
 }
 
+bool rack_reserves_count(const struct rack *r)
+{
+    if (r->nreserves == 0)
+        return false;
+    for (int f = 0; f < r->nfeeds; f++)
+        if (r->feed_failed[f])
+            return true;
+    return false;
+}
+
+int rack_reserve_bus(const struct rack_reserve *res)
+{
+    if (res->to_bus >= 0)
+        return res->to_bus;
+    if (res->to_server >= 0)
+        return -1;
+    return res->kind == RACK_RESERVE_BBU ? res->at : -1;
+}
+
+int rack_reserve_server(const struct rack_reserve *res)
+{
+    if (res->to_server >= 0)
+        return res->to_server;
+    if (res->to_bus >= 0)
+        return -1;
+    return res->kind == RACK_RESERVE_SERVER ? res->at : -1;
+}
+
+/* What a reserve gives for the policy: its most, while it has energy. A ups
+ * gives nothing here: it keeps its feed's PSUs up instead. */
+static int64_t reserve_mw(const struct rack_reserve *res)
+{
+    if (res->kind == RACK_RESERVE_UPS || !(res->wh_left > 0) || !(res->max_w > 0))
+        return 0;
+    return res->max_w >= 1e12 ? (int64_t)1e15 : (int64_t)(res->max_w * 1000.0);
+}
+
+int64_t rack_reserve_bus_mw(const struct rack *r, int b)
+{
+    if (b < 0 || b >= r->nbuses || r->bus_failed[b] || !rack_reserves_count(r))
+        return 0;
+    int64_t mw = 0;
+    for (int k = 0; k < r->nreserves; k++)
+        if (rack_reserve_bus(&r->reserves[k]) == b)
+            mw += reserve_mw(&r->reserves[k]);
+    return mw;
+}
+
+int64_t rack_reserve_server_mw(const struct rack *r, int i)
+{
+    if (i < 0 || i >= r->nservers || !rack_reserves_count(r))
+        return 0;
+    int64_t mw = 0;
+    for (int k = 0; k < r->nreserves; k++)
+        if (rack_reserve_server(&r->reserves[k]) == i)
+            mw += reserve_mw(&r->reserves[k]);
+    return mw;
+}
+
+int64_t rack_reserve_mw(const struct rack *r)
+{
+    int64_t mw = 0;
+    for (int b = 0; b < r->nbuses; b++)
+        mw += rack_reserve_bus_mw(r, b);
+    for (int i = 0; i < r->nservers; i++)
+        mw += rack_reserve_server_mw(r, i);
+    return mw;
+}
+
 int64_t rack_allocated_mw(const struct rack *r)
 {
     int64_t a = 0;

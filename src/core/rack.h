@@ -230,6 +230,25 @@ uint32_t rack_alive_buses(const struct rack *r);
 bool rack_server_draws(const struct rack_server *s);
 
 int64_t rack_capacity_mw(const struct rack *r);
+
+/*
+ * Battery reserves in the policy's eyes (docs/policy.md "Battery reserves").
+ * While some feed has failed (mains lost where no ups keeps the feed's PSUs
+ * up), a bbu reserve with energy left is capacity on the live bus it is
+ * directed to, and a server battery carries what it can of the server it is
+ * directed to. Otherwise reserves count for nothing: the policy never leans
+ * on a battery while mains is there, and never raises power on one.
+ */
+bool rack_reserves_count(const struct rack *r);
+/* Where a reserve delivers now: a bus or -1, a server or -1 (one of them). */
+int rack_reserve_bus(const struct rack_reserve *res);
+int rack_reserve_server(const struct rack_reserve *res);
+/* What the reserves give bus b / server i for the policy now, in mW (0 while
+ * rack_reserves_count is false, for a failed bus, and from an empty reserve). */
+int64_t rack_reserve_bus_mw(const struct rack *r, int b);
+int64_t rack_reserve_server_mw(const struct rack *r, int i);
+/* Both, over the rack: what the reserves give the policy now. */
+int64_t rack_reserve_mw(const struct rack *r);
 int64_t rack_allocated_mw(const struct rack *r);
 
 const char *rack_protection_name(enum rack_protection p);

@@ -25,6 +25,7 @@ struct unit {
     uint32_t wired;
     bool fast;    /* switch faster than the hold-up time */
     bool unknown; /* its state cannot be read: serves, not counted for protection */
+    bool reserve; /* the battery reserves on one bus: serve, never fail, never move */
     int pos;      /* bus, -1 for none */
     int n;
     int first; /* offset of its members in route.members (base units only) */
@@ -62,9 +63,14 @@ struct route {
     int nfeeds;
     enum rack_protection prot;
     int nu;
-    struct unit *u; /* live PSUs as units */
-    int *members;   /* psu indices, grouped by unit, ascending inside one */
-    int *pos;       /* current position of every psu */
+    struct unit *u;        /* live PSUs as units, then the reserves' (one per bus) */
+    int nu_psu;            /* units of PSUs: u[0..nu_psu) */
+    int nu_all;            /* with the reserves' */
+    bool use_res;          /* the reserves count (route_use_reserves) */
+    const int64_t *offset; /* ... and what server batteries carry, per bus mask */
+    bool no_offset;        /* ... which a check without the unknown does not count */
+    int *members;          /* psu indices, grouped by unit, ascending inside one */
+    int *pos;              /* current position of every psu */
     int ndu;
     struct unit *du; /* units after the moves of an outer leaf */
     struct unit *fu; /* units under a failure */
@@ -115,8 +121,9 @@ struct route *route_new(int npsus, int nbuses)
     rt->np = npsus;
     rt->nsub = 1u << nbuses;
     size_t n = (size_t)(npsus > 0 ? npsus : 1);
-    size_t nd = n * (size_t)(nbuses + 1); /* a unit splits at most once per bus */
-    rt->u = calloc(n, sizeof(*rt->u));
+    size_t nun = n + RACK_MAX_BUSES;        /* and a reserves' unit per bus */
+    size_t nd = nun * (size_t)(nbuses + 1); /* a unit splits at most once per bus */
+    rt->u = calloc(nun, sizeof(*rt->u));
     rt->members = calloc(n, sizeof(*rt->members));
     rt->pos = calloc(n, sizeof(*rt->pos));
     rt->best_pos = calloc(n, sizeof(*rt->best_pos));
@@ -151,7 +158,7 @@ void route_free(struct route *rt)
 static bool same_unit(const struct unit *a, const struct unit *b)
 {
     return a->cap == b->cap && a->feed == b->feed && a->wired == b->wired && a->fast == b->fast &&
-           a->unknown == b->unknown && a->pos == b->pos;
+           a->unknown == b->unknown && a->reserve == b->reserve && a->pos == b->pos;
 }
 
 static struct unit unit_of(const struct rack *r, const struct rack_psu *q)
@@ -196,6 +203,38 @@ static void build_units(struct route *rt, const struct rack *r)
                 break;
             }
     }
+    /* The reserves on each live bus, as one unit that stays there: it serves
+     * (it counts like a PSU whose state is unknown, so never for what admits)
+     * and is no failure of the protection set: a battery is a bridge, not
+     * redundancy (docs/policy.md "Battery reserves"). */
+    rt->nu_psu = rt->nu;
+    for (int b = 0; b < rt->nb && b < r->nbuses; b++) {
+        int64_t mw = rack_reserve_bus_mw(r, b);
+        if (mw > 0)
+            rt->u[rt->nu++] = (struct unit){.cap = mw,
+                                            .feed = -1,
+                                            .wired = 1u << b,
+                                            .fast = true,
+                                            .unknown = true,
+                                            .reserve = true,
+                                            .pos = b,
+                                            .n = 1,
+                                            .first = -1};
+    }
+    rt->nu_all = rt->nu;
+    rt->nu = rt->use_res ? rt->nu_all : rt->nu_psu;
+}
+
+void route_use_reserves(struct route *rt, bool on, const int64_t *offset_mw)
+{
+    rt->use_res = on;
+    rt->offset = on ? offset_mw : NULL;
+    rt->nu = on ? rt->nu_all : rt->nu_psu;
+}
+
+bool route_has_reserves(const struct route *rt)
+{
+    return rt->nu_all > rt->nu_psu;
 }
 
 void route_load(struct route *rt, const struct rack *r)
@@ -218,7 +257,10 @@ static void demand_subsets(const struct route *rt, const int64_t *demand, uint32
 {
     memset(dd, 0, rt->nsub * sizeof(*dd));
     for (uint32_t m = 0; m < rt->nsub; m++) {
-        if (demand[m] == 0)
+        int64_t dm = demand[m];
+        if (rt->offset && !rt->no_offset) /* server batteries carry it, not the buses */
+            dm = dm > rt->offset[m] ? dm - rt->offset[m] : 0;
+        if (dm == 0)
             continue;
         if ((m & useful) == 0 && useful != UINT32_MAX) {
             if (lost && !*lost && lost_wired)
@@ -227,7 +269,7 @@ static void demand_subsets(const struct route *rt, const int64_t *demand, uint32
                 *lost = true;
             continue;
         }
-        dd[m & A] += demand[m];
+        dd[m & A] += dm;
     }
     for (int b = 0; b < rt->nb; b++)
         for (uint32_t x = 0; x < rt->nsub; x++)
@@ -568,7 +610,7 @@ static bool protected_set(struct route *rt, const struct unit *u, int nu, const 
     if (rt->prot == RACK_PROT_N1) {
         memcpy(rt->fu, u, (size_t)nu * sizeof(*u));
         for (int k = 0; k < nu; k++) {
-            if (u[k].n <= 0)
+            if (u[k].n <= 0 || u[k].reserve)
                 continue;
             rt->fu[k].n--;
             bool yes =
@@ -636,11 +678,19 @@ static bool protected_units(struct route *rt, const struct unit *u, int nu, cons
 {
     bool all = protected_set(rt, u, nu, demand, why, lost);
     const struct unit *ku = trust ? NULL : known_units(rt, u, nu);
+    if (!trust && !ku && rt->offset) /* no unknown unit, but server batteries carry some */
+        for (uint32_t m = 0; m < rt->nsub && !ku; m++)
+            if (rt->offset[m] > 0)
+                ku = u;
     if (!ku || (!all && !lost))
         return all;
     struct route_why w = {0};
     struct route_why *wp = why && all ? &w : NULL; /* the first failure is the one told */
-    if (!survives(rt, ku, nu, rt->alive_buses, demand, true, wp, NULL)) {
+    /* without the unknown: without what server batteries carry, too */
+    rt->no_offset = rt->offset != NULL;
+    rt->dd_valid = false;
+    bool served = survives(rt, ku, nu, rt->alive_buses, demand, true, wp, NULL);
+    if (!served) {
         if (wp) {
             *why = w;
             why->failure = ROUTE_FAIL_UNKNOWN;
@@ -649,12 +699,17 @@ static bool protected_units(struct route *rt, const struct unit *u, int nu, cons
             wp = NULL;
         }
         all = false;
-        if (!lost)
+        if (!lost) {
+            rt->no_offset = false;
+            rt->dd_valid = false;
             return false;
+        }
     }
     rt->lw_unknown_gone = true;
     bool known_all = protected_set(rt, ku, nu, demand, wp, lost);
     rt->lw_unknown_gone = false;
+    rt->no_offset = false;
+    rt->dd_valid = false;
     if (!known_all) {
         if (wp) {
             *why = w;
@@ -792,7 +847,7 @@ static int64_t worst_margin(struct route *rt)
     if (rt->prot == RACK_PROT_N1) {
         memcpy(rt->fu, u, (size_t)nu * sizeof(*u));
         for (int k = 0; k < nu; k++) {
-            if (u[k].n <= 0)
+            if (u[k].n <= 0 || u[k].reserve)
                 continue;
             rt->fu[k].n--;
             m = slack_under(rt, rt->fu, nu, rt->alive_buses);

@@ -11,6 +11,8 @@
 #ifndef ROUTE_H
 #define ROUTE_H
 
+#include <stdbool.h>
+
 #include "rack.h"
 
 #define ROUTE_NMASKS (1u << RACK_MAX_BUSES)
@@ -69,6 +71,19 @@ void route_free(struct route *rt);
 /* Takes the rack's PSU health, feeds, buses and switch positions. Call again
  * after any of them changes. */
 void route_load(struct route *rt, const struct rack *r);
+
+/*
+ * Battery reserves (docs/policy.md "Battery reserves"): route_load takes what
+ * the rack's reserves give each bus (rack_reserve_bus_mw); they count only
+ * after route_use_reserves(rt, true, offset_mw), and then as a unit per bus
+ * that serves but is never failed by the protection set and never counts for
+ * ROUTE_NEED_PROTECT (as a PSU whose state is unknown). offset_mw (per bus
+ * mask, may be NULL) is what server batteries carry of the demand: taken off
+ * it while they count. The setting holds until changed (route_load keeps it).
+ */
+void route_use_reserves(struct route *rt, bool on, const int64_t *offset_mw);
+/* Whether the last route_load found reserves that give some bus power. */
+bool route_has_reserves(const struct route *rt);
 
 /* Current positions: feasible? (why is optional) */
 bool route_feasible(struct route *rt, const int64_t *demand, struct route_why *why);

@@ -76,6 +76,7 @@ int orun_init(struct orun *o, struct decider *dec, uv_loop_t *loop,
         x->charge_pct = -1;
         x->runtime_s = -1;
         x->stale_ns = INT64_MAX;
+        x->had_energy = r->reserves[i].wh_left > 0;
     }
     /* which reserves a device reads, and how often: stale after 3 polls */
     for (size_t d = 0; d < ndevs; d++) {
@@ -429,6 +430,13 @@ static bool cause_now(const struct orun *o, enum outage_cause *cause, char *why,
                          r->feeds[f], r->reserves[i].id);
                 return true;
             }
+        /* reserves run empty (an empty BBU reads idle, not discharging): the
+         * outage lasts until mains is back, so what it stopped stays held */
+        if (o->o.active && o->o.cause != OUTAGE_CAUSE_OPERATOR) {
+            *cause = o->o.cause;
+            snprintf(why, len, "feed %s is still down (the reserves are empty)", r->feeds[f]);
+            return true;
+        }
     }
     if (o->operator_on) {
         *cause = OUTAGE_CAUSE_OPERATOR;
@@ -777,6 +785,56 @@ static void recover(struct orun *o, int64_t now)
     }
 }
 
+/* A reserve that ran empty while the policy counts the reserves (a feed is
+ * down): the policy takes it out now, not at the next input, and sheds what
+ * it carried, least important first (docs/policy.md "Battery reserves"). */
+static void reserves_emptied(struct orun *o)
+{
+    struct rack *r = rk(o);
+    bool any = false;
+    for (int i = 0; i < o->nres && i < r->nreserves; i++) {
+        bool has = r->reserves[i].wh_left > 0;
+        if (o->res[i].had_energy && !has && rack_reserves_count(r)) {
+            char why[200];
+            snprintf(why, sizeof(why), "%s %s is empty: the policy counts it no more",
+                     rack_reserve_kind_name(r->reserves[i].kind), r->reserves[i].id);
+            json_t *ev = decider_event(o->dec, "reserve_empty");
+            json_object_set_new(ev, "reserve", json_string(r->reserves[i].id));
+            json_object_set_new(ev, "reason", json_string(why));
+            journal(o, ev);
+            log_warnx("outage: %s", why);
+            any = true;
+        }
+        o->res[i].had_energy = has;
+    }
+    if (!any)
+        return;
+    char err[256];
+    struct decision x = decision_settle(NULL);
+    if (decide(o->dec, &x, err, sizeof(err)))
+        log_warnx("outage: settle after a reserve ran empty: %s", err);
+}
+
+/* A server the policy shed while a feed is down (the reserves could not
+ * deliver it at all) is the outage's: held, and back by the release rules
+ * (mains stable, reserves recharged), not by the restore rules alone. */
+static void hold_shed(struct orun *o)
+{
+    struct rack *r = rk(o);
+    if (!o->o.active || !rack_reserves_count(r))
+        return;
+    for (int i = 0; i < r->nservers; i++) {
+        if (r->servers[i].state != RACK_SRV_SHED || r->servers[i].held)
+            continue;
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "outage: %s was shed while the rack runs on its reserves: held until released",
+                 r->servers[i].id);
+        struct policy_input in = {.kind = POLICY_OUTAGE_STOP, .index = i};
+        decide_inputs(o, &in, 1, why);
+    }
+}
+
 static bool any_held(const struct orun *o)
 {
     for (int i = 0; i < rk(o)->nservers; i++)
@@ -801,6 +859,7 @@ void orun_update(struct orun *o, int64_t now)
         o->again = false;
         integrate(o, now);
         ups_feeds(o);
+        reserves_emptied(o);
         enum outage_cause cause;
         char why[OUTAGE_REASON_LEN];
         bool on = cause_now(o, &cause, why, sizeof(why));
@@ -811,6 +870,7 @@ void orun_update(struct orun *o, int64_t now)
         if (o->o.active)
             replan(o, now);
         advance_stops(o, now);
+        hold_shed(o);
         if (!o->o.active && o->o.mains_back_ns != INT64_MIN)
             recover(o, now);
     } while (o->again);
@@ -1025,6 +1085,7 @@ json_t *orun_view(const struct orun *o, int64_t now)
             continue;
         json_t *e = json_object();
         json_object_set_new(e, "phase", json_string(phases[s->phase]));
+        json_object_set_new(e, "held", json_boolean(r->servers[i].held));
         json_object_set_new(e, "stage", json_integer(s->stage));
         json_object_set_new(e, "next_in_s",
                             s->phase == ORUN_STAGED || s->phase == ORUN_SOFT_OFF

@@ -60,6 +60,7 @@ struct orun_reserve {
     int64_t runtime_s;      /* -1 unsaid */
     char status[64];        /* as the device said it */
     bool feed_failed_by_us; /* a ups that ran out: we applied POLICY_FEED_FAIL */
+    bool had_energy;        /* wh_left > 0 at the last update (reserves_emptied) */
 };
 
 /* Where a server's outage stop stands. */

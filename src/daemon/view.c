@@ -214,6 +214,8 @@ static json_t *status_obj(const struct view_in *in)
     json_object_set_new(o, "protected", json_boolean(r->is_protected));
     json_object_set_new(o, "redundancy_lost", json_boolean(r->redundancy_lost));
     json_object_set_new(o, "capacity_w", evjson_watts(rack_capacity_mw(r)));
+    /* what the battery reserves give the policy while a feed is down (0 else) */
+    json_object_set_new(o, "reserve_capacity_w", evjson_watts(rack_reserve_mw(r)));
     json_object_set_new(o, "allocated_w", evjson_watts(rack_allocated_mw(r)));
     json_object_set_new(c, "servers", json_integer(r->nservers));
     static const enum rack_server_state order[] = {RACK_SRV_ON, RACK_SRV_CAPPED, RACK_SRV_SHED,

@@ -768,15 +768,26 @@ static void lose_power(struct orun *u)
     for (int i = 0; i < r->nservers; i++)
         if (rack_server_draws(&r->servers[i]) && u->short_w[i] > 0.005 * u->load_w[i] + 0.5) {
             policy_now(u, (struct policy_input){.kind = POLICY_LOST_POWER, .index = i});
-            /* held until mains is back: the policy counts the PSUs of a feed on
-             * reserve as up, and would restore it onto power that is not there */
+            /* held until the outage releases it, as a server it stopped */
             policy_now(u, (struct policy_input){.kind = POLICY_OUTAGE_STOP, .index = i});
         }
 }
 
-/* Whether a bbu or a server battery still has energy: while one has, a feed
- * without a ups that lost mains is left to the reserves (mains_fail) rather
- * than failed in the policy, which would shed servers the reserves carry. */
+/* A server the policy shed while mains is out (the reserves could not carry
+ * it) is the outage's: held, and back by its release rules (mains stable,
+ * reserves recharged), not by the restore rules alone. */
+static void hold_shed(struct orun *u)
+{
+    struct rack *r = u->r;
+    if (!any_mains_out(u))
+        return;
+    for (int i = 0; i < r->nservers; i++)
+        if (r->servers[i].state == RACK_SRV_SHED && !r->servers[i].held)
+            policy_now(u, (struct policy_input){.kind = POLICY_OUTAGE_STOP, .index = i});
+}
+
+/* Whether a bbu or a server battery still has energy (what a feed without a
+ * ups has behind it once it fails). */
 static bool any_bus_reserve(const struct orun *u)
 {
     const struct rack *r = u->r;
@@ -801,19 +812,6 @@ static void ups_empty(struct orun *u)
         emit_reserve(u, i);
         feed_input(u, res->at, true, why);
     }
-    if (any_bus_reserve(u))
-        return;
-    for (int f = 0; f < r->nfeeds; f++) {
-        if (!r->feed_on_reserve[f])
-            continue;
-        bool ups = false;
-        for (int i = 0; i < r->nreserves; i++)
-            ups |= r->reserves[i].kind == RACK_RESERVE_UPS && r->reserves[i].at == f;
-        if (ups)
-            continue;
-        r->feed_on_reserve[f] = false;
-        feed_input(u, f, true, "the battery reserves are empty");
-    }
 }
 
 static void process(struct orun *u)
@@ -821,6 +819,7 @@ static void process(struct orun *u)
     advance_stops(u);
     ups_empty(u);
     lose_power(u);
+    hold_shed(u);
     if (u->o.active) {
         if (u->now >= u->next_report) { /* the reserves that carry load */
             for (int i = 0; i < u->r->nreserves; i++)
@@ -959,18 +958,15 @@ static void mains_fail(struct orun *u, int f, struct policy_input *fails, size_t
         u->dirty = true;
         return;
     }
-    if (any_bus_reserve(u)) {
-        /* Its PSUs deliver nothing (outage_flow: a feed on reserve without a
-         * ups); the bbus and server batteries carry what they can, and a
-         * server they cannot carry loses power (lose_power). */
-        json_object_set_new(o, "reason",
-                            json_string("no ups behind the feed: the battery reserves carry it"));
-        emit(u, o);
-        r->feed_on_reserve[f] = true;
-        u->dirty = true;
-        return;
-    }
-    json_object_set_new(o, "reason", json_string("no ups behind the feed: it fails"));
+    /* Its PSUs deliver nothing: the feed fails in the policy, which counts
+     * the bbus and server batteries while they have energy (docs/policy.md
+     * "Battery reserves") and sheds, least important first, what they cannot
+     * carry. */
+    json_object_set_new(o, "reason",
+                        json_string(any_bus_reserve(u)
+                                        ? "no ups behind the feed: it fails; the battery "
+                                          "reserves carry what they can"
+                                        : "no ups behind the feed: it fails"));
     emit(u, o);
     fails[(*n)++] = (struct policy_input){.kind = POLICY_FEED_FAIL, .index = f};
 }

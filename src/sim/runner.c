@@ -158,6 +158,16 @@ static void print_state(struct run *ru, int64_t t)
                                           (double)s->alloc_mw / 1000);
             }
         }
+        int64_t res_mw = rack_reserve_mw(r);
+        if (res_mw > 0 && o < sizeof(line)) { /* after "of N W": what the batteries add */
+            char *cut = strstr(line, " W, ");
+            if (cut) {
+                char tail[sizeof(line)];
+                snprintf(tail, sizeof(tail), "%s", cut + 2);
+                snprintf(cut, sizeof(line) - (size_t)(cut - line), " W + %.0f W on reserves%s",
+                         (double)res_mw / 1000, tail);
+            }
+        }
         if (ru->orun) {
             size_t used = strlen(line);
             orun_state_text(ru->orun, line + used, sizeof(line) - used);
@@ -169,6 +179,8 @@ static void print_state(struct run *ru, int64_t t)
     json_t *o = event_obj(t, "state");
     json_object_set_new(o, "allocated_w", evjson_watts(rack_allocated_mw(r)));
     json_object_set_new(o, "capacity_w", evjson_watts(rack_capacity_mw(r)));
+    if (rack_reserve_mw(r) > 0) /* while the policy counts the batteries */
+        json_object_set_new(o, "reserve_capacity_w", evjson_watts(rack_reserve_mw(r)));
     json_object_set_new(o, "protected", json_boolean(r->is_protected));
     json_object_set_new(o, "redundancy_lost", json_boolean(r->redundancy_lost));
     json_t *servers = json_object();
