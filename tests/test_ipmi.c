@@ -271,236 +271,213 @@ static const char *unit_error(const struct fix *x)
     return x->rep.nunits ? x->rep.units[x->rep.nunits - 1].last_error : "";
 }
 
+/* What most tests start from (their cmocka state): one BMC, and the driver
+ * open on it for db1 in the rack's state given. The teardown closes the
+ * driver and stops the BMC, also after a failed check. */
+struct rig_want {
+    const char *soft_s;   /* BMC_SOFT_OFF_S: "0" the OS obeys at once, "-1" never */
+    int server_state;     /* db1's state in the rack (RACK_SRV_*) */
+    const char *password; /* the password file under dir; NULL: the right one */
+};
+struct rig {
+    struct bmc b;
+    struct fix x;
+};
+
+static int rig_up(void **state)
+{
+    const struct rig_want *w = *state;
+    struct rig *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    *state = r;
+    char pw[300];
+    snprintf(pw, sizeof(pw), "%s/%s", dir, w->password ? w->password : "rp.pw");
+    bmc_start(&r->b, w->soft_s);
+    fix_open(&r->x, &r->b, pw, w->server_state);
+    return 0;
+}
+
+static int rig_down(void **state)
+{
+    struct rig *r = *state;
+    if (r) {
+        fix_close(&r->x);
+        bmc_kill(&r->b);
+        free(r);
+    }
+    return 0;
+}
+
+static const struct rig_want db1_off = {"0", RACK_SRV_OFF, NULL};
+static const struct rig_want db1_on = {"0", RACK_SRV_ON, NULL};
+static const struct rig_want db1_on_os_ignores_acpi = {"-1", RACK_SRV_ON, NULL};
+static const struct rig_want db1_on_wrong_password = {"0", RACK_SRV_ON, "wrong.pw"};
+
 /* ---- the tests ---------------------------------------------------------------- */
 
 static void test_shed_restore_and_soft_off_are_carried_out_by_the_bmc(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "0");
-    struct fix x;
-    fix_open(&x, &b, pwfile, RACK_SRV_OFF);
+    struct rig *r = *state;
     /* the rack has it off, the BMC on: it asks for power, and is read */
-    assert_int_equal(poll_once(&x), 0);
-    assert_true(read_db1(&x));
-    assert_int_equal(inputs(&x, POLICY_POWER_ON), 1);
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_true(read_db1(&r->x));
+    assert_int_equal(inputs(&r->x, POLICY_POWER_ON), 1);
     /* granted while on: no power command */
-    assert_int_equal(act(&x, POLICY_ACT_GRANT, 500000, 0), 0);
-    assert_string_equal(power_log(&b), "");
-    assert_int_equal(act(&x, POLICY_ACT_SHED, 0, 0), 0);
-    assert_string_equal(power_log(&b), "off");
-    assert_int_equal(host_power(&b), '0');
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(x.rep.ninputs, 0); /* its own decision: no loss, no ask */
-    assert_int_equal(act(&x, POLICY_ACT_RESTORE, 500000, 0), 0);
-    assert_string_equal(power_log(&b), "off,on");
-    assert_int_equal(host_power(&b), '1');
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(x.rep.ninputs, 0);
+    assert_int_equal(act(&r->x, POLICY_ACT_GRANT, 500000, 0), 0);
+    assert_string_equal(power_log(&r->b), "");
+    assert_int_equal(act(&r->x, POLICY_ACT_SHED, 0, 0), 0);
+    assert_string_equal(power_log(&r->b), "off");
+    assert_int_equal(host_power(&r->b), '0');
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(r->x.rep.ninputs, 0); /* its own decision: no loss, no ask */
+    assert_int_equal(act(&r->x, POLICY_ACT_RESTORE, 500000, 0), 0);
+    assert_string_equal(power_log(&r->b), "off,on");
+    assert_int_equal(host_power(&r->b), '1');
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(r->x.rep.ninputs, 0);
     /* the soft-off: the OS obeys at once here, and its power going off is
      * what was asked, not a loss */
-    assert_int_equal(act(&x, POLICY_ACT_SOFT_OFF, 0, 0), 0);
-    assert_string_equal(power_log(&b), "off,on,soft-off");
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(x.rep.ninputs, 0);
-    assert_int_equal(host_power(&b), '0');
+    assert_int_equal(act(&r->x, POLICY_ACT_SOFT_OFF, 0, 0), 0);
+    assert_string_equal(power_log(&r->b), "off,on,soft-off");
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(r->x.rep.ninputs, 0);
+    assert_int_equal(host_power(&r->b), '0');
     /* the shed that follows is a hard power off all the same */
-    assert_int_equal(act(&x, POLICY_ACT_SHED, 0, 0), 0);
-    assert_string_equal(power_log(&b), "off,on,soft-off,off");
-    assert_true(x.rep.nunits == 1 && !strcmp(x.rep.units[0].kind, "ipmi-bmc") &&
-                !strcmp(x.rep.units[0].state, "live"));
-    fix_close(&x);
-    bmc_kill(&b);
+    assert_int_equal(act(&r->x, POLICY_ACT_SHED, 0, 0), 0);
+    assert_string_equal(power_log(&r->b), "off,on,soft-off,off");
+    assert_true(r->x.rep.nunits == 1 && !strcmp(r->x.rep.units[0].kind, "ipmi-bmc") &&
+                !strcmp(r->x.rep.units[0].state, "live"));
 }
 
 static void test_soft_off_is_not_forced_while_the_os_shuts_down(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "-1"); /* an OS that ignores the ACPI request */
-    struct fix x;
-    fix_open(&x, &b, pwfile, RACK_SRV_ON);
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(x.rep.ninputs, 0);
-    assert_int_equal(x.rep.nfound, 0);
-    assert_int_equal(act(&x, POLICY_ACT_SOFT_OFF, 0, 0), 0);
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(poll_once(&x), 0);
-    assert_string_equal(power_log(&b), "soft-off"); /* nothing forced */
-    assert_int_equal(host_power(&b), '1');
-    assert_int_equal(act(&x, POLICY_ACT_SHED, 0, 0), 0); /* soft_off_s later */
-    assert_string_equal(power_log(&b), "soft-off,off");
-    assert_int_equal(host_power(&b), '0');
-    fix_close(&x);
-    bmc_kill(&b);
+    struct rig *r = *state; /* an OS that ignores the ACPI request */
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(r->x.rep.ninputs, 0);
+    assert_int_equal(r->x.rep.nfound, 0);
+    assert_int_equal(act(&r->x, POLICY_ACT_SOFT_OFF, 0, 0), 0);
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_string_equal(power_log(&r->b), "soft-off"); /* nothing forced */
+    assert_int_equal(host_power(&r->b), '1');
+    assert_int_equal(act(&r->x, POLICY_ACT_SHED, 0, 0), 0); /* soft_off_s later */
+    assert_string_equal(power_log(&r->b), "soft-off,off");
+    assert_int_equal(host_power(&r->b), '0');
 }
 
 static void test_granted_server_off_without_a_decision_lost_power(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "0");
-    struct fix x;
-    fix_open(&x, &b, pwfile, RACK_SRV_ON);
-    assert_int_equal(poll_once(&x), 0);
-    set_host_power(&b, 0); /* a breaker, a crash */
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(inputs(&x, POLICY_LOST_POWER), 1);
-    assert_int_equal(poll_once(&x), 0); /* told once */
-    assert_int_equal(x.rep.ninputs, 0);
-    assert_string_equal(power_log(&b), ""); /* not powered back on to match its grant */
-    fix_close(&x);
-    bmc_kill(&b);
+    struct rig *r = *state;
+    assert_int_equal(poll_once(&r->x), 0);
+    set_host_power(&r->b, 0); /* a breaker, a crash */
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(inputs(&r->x, POLICY_LOST_POWER), 1);
+    assert_int_equal(poll_once(&r->x), 0); /* told once */
+    assert_int_equal(r->x.rep.ninputs, 0);
+    assert_string_equal(power_log(&r->b), ""); /* not powered back on to match its grant */
 }
 
 static void test_off_after_stage_ob_lb_is_expected_not_a_loss(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "0");
-    struct fix x;
-    fix_open(&x, &b, pwfile, RACK_SRV_ON);
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(act(&x, POLICY_ACT_STAGE, 0, POLICY_STAGE_OB_LB), 0);
-    set_host_power(&b, 0); /* its upsmon shut it down */
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(x.rep.ninputs, 0);
-    assert_int_equal(act(&x, POLICY_ACT_SOFT_OFF, 0, 0), 0); /* off already: nothing sent */
-    assert_string_equal(power_log(&b), "");
-    fix_close(&x);
-    bmc_kill(&b);
+    struct rig *r = *state;
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(act(&r->x, POLICY_ACT_STAGE, 0, POLICY_STAGE_OB_LB), 0);
+    set_host_power(&r->b, 0); /* its upsmon shut it down */
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(r->x.rep.ninputs, 0);
+    assert_int_equal(act(&r->x, POLICY_ACT_SOFT_OFF, 0, 0), 0); /* off already: nothing sent */
+    assert_string_equal(power_log(&r->b), "");
 }
 
 static void test_shed_server_that_comes_back_on_is_powered_off_again(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "0");
-    struct fix x;
-    fix_open(&x, &b, pwfile, RACK_SRV_ON);
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(act(&x, POLICY_ACT_SHED, 0, 0), 0);
+    struct rig *r = *state;
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(act(&r->x, POLICY_ACT_SHED, 0, 0), 0);
     int offs = 0;
-    assert_string_equal(power_log_count(&b, "off", &offs), "off");
-    set_host_power(&b, 1); /* its power button */
-    assert_int_equal(poll_once(&x), 0);
+    assert_string_equal(power_log_count(&r->b, "off", &offs), "off");
+    set_host_power(&r->b, 1); /* its power button */
+    assert_int_equal(poll_once(&r->x), 0);
     int again = 0;
-    assert_string_equal(power_log_count(&b, "off", &again), "off");
+    assert_string_equal(power_log_count(&r->b, "off", &again), "off");
     assert_true(again > offs); /* powered off once more */
-    assert_int_equal(host_power(&b), '0');
-    fix_close(&x);
-    bmc_kill(&b);
+    assert_int_equal(host_power(&r->b), '0');
 }
 
 static void test_server_the_rack_had_drawing_found_off_stays_off(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "0");
-    set_host_power(&b, 0);
-    struct fix x;
-    fix_open(&x, &b, pwfile, RACK_SRV_ON);
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(x.rep.nfound, 1);
-    assert_int_equal(x.rep.found[0].server, 0);
-    assert_int_equal(x.rep.found[0].cap_mw, 0);
-    assert_int_equal(x.rep.ninputs, 0);
-    assert_int_equal(poll_once(&x), 0);
-    assert_string_equal(power_log(&b), ""); /* never raised to match the rack */
-    fix_close(&x);
-    bmc_kill(&b);
+    struct rig *r = *state;
+    set_host_power(&r->b, 0);
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(r->x.rep.nfound, 1);
+    assert_int_equal(r->x.rep.found[0].server, 0);
+    assert_int_equal(r->x.rep.found[0].cap_mw, 0);
+    assert_int_equal(r->x.rep.ninputs, 0);
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_string_equal(power_log(&r->b), ""); /* never raised to match the rack */
 }
 
 static void test_actions_for_other_servers_are_not_sent(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "0");
-    struct fix x;
-    fix_open(&x, &b, pwfile, RACK_SRV_ON);
+    struct rig *r = *state;
     struct policy_action a = {.kind = POLICY_ACT_SHED, .server = 1, .psu = -1};
-    assert_int_equal(ipmi_ops.act(x.inst, &a, x.err, sizeof(x.err)), 0);
+    assert_int_equal(ipmi_ops.act(r->x.inst, &a, r->x.err, sizeof(r->x.err)), 0);
     a = (struct policy_action){.kind = POLICY_ACT_SWITCH, .server = -1, .psu = 0, .to_bus = 0};
-    assert_int_equal(ipmi_ops.act(x.inst, &a, x.err, sizeof(x.err)), 0);
-    assert_string_equal(power_log(&b), "");
-    fix_close(&x);
-    bmc_kill(&b);
+    assert_int_equal(ipmi_ops.act(r->x.inst, &a, r->x.err, sizeof(r->x.err)), 0);
+    assert_string_equal(power_log(&r->b), "");
 }
 
 static void test_cap_on_a_bmc_without_dcmi_is_said_not_pretended(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "0");
-    struct fix x;
-    fix_open(&x, &b, pwfile, RACK_SRV_ON);
-    assert_int_equal(poll_once(&x), 0);
-    assert_int_equal(act(&x, POLICY_ACT_CAP, 300000, 0), 0);
-    assert_int_equal(poll_once(&x), 0);
-    assert_non_null(strstr(unit_error(&x), "has no DCMI power limit"));
-    assert_non_null(strstr(unit_error(&x), "caps are not enforced"));
-    assert_string_equal(power_log(&b), ""); /* a cap powers nothing off */
-    assert_int_equal(host_power(&b), '1');
-    fix_close(&x);
+    struct rig *r = *state;
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_int_equal(act(&r->x, POLICY_ACT_CAP, 300000, 0), 0);
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_non_null(strstr(unit_error(&r->x), "has no DCMI power limit"));
+    assert_non_null(strstr(unit_error(&r->x), "caps are not enforced"));
+    assert_string_equal(power_log(&r->b), ""); /* a cap powers nothing off */
+    assert_int_equal(host_power(&r->b), '1');
+    fix_close(&r->x);
     /* a server the rack had capped: its cap is put back at the first read */
-    fix_open(&x, &b, pwfile, RACK_SRV_CAPPED);
-    assert_int_equal(poll_once(&x), 0);
-    assert_non_null(strstr(unit_error(&x), "has no DCMI power limit"));
-    assert_string_equal(power_log(&b), "");
-    fix_close(&x);
-    bmc_kill(&b);
+    fix_open(&r->x, &r->b, pwfile, RACK_SRV_CAPPED);
+    assert_int_equal(poll_once(&r->x), 0);
+    assert_non_null(strstr(unit_error(&r->x), "has no DCMI power limit"));
+    assert_string_equal(power_log(&r->b), "");
 }
 
 static void test_wrong_password_is_a_clear_error(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "0");
-    char wrong[300];
-    snprintf(wrong, sizeof(wrong), "%s/wrong.pw", dir);
-    int fd = open(wrong, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, "not-it\n", 7), 7);
-    close(fd);
-    struct fix x;
-    fix_open(&x, &b, wrong, RACK_SRV_ON);
-    assert_int_equal(poll_once(&x), -1);
-    assert_non_null(strstr(x.err, "bmc of db1 at 127.0.0.1:"));
-    assert_non_null(strstr(x.err, "cannot open a session"));
-    assert_non_null(strstr(x.err, "check user and password_file"));
+    struct rig *r = *state; /* opened with wrong.pw */
+    assert_int_equal(poll_once(&r->x), -1);
+    assert_non_null(strstr(r->x.err, "bmc of db1 at 127.0.0.1:"));
+    assert_non_null(strstr(r->x.err, "cannot open a session"));
+    assert_non_null(strstr(r->x.err, "check user and password_file"));
     /* a command is refused the same way, and nothing is carried out */
-    assert_int_equal(act(&x, POLICY_ACT_SHED, 0, 0), -1);
-    assert_non_null(strstr(x.err, "check user and password_file"));
-    assert_string_equal(power_log(&b), "");
-    fix_close(&x);
-    bmc_kill(&b);
+    assert_int_equal(act(&r->x, POLICY_ACT_SHED, 0, 0), -1);
+    assert_non_null(strstr(r->x.err, "check user and password_file"));
+    assert_string_equal(power_log(&r->b), "");
 }
 
 static void test_bmc_gone_is_an_error_and_it_is_used_again_when_back(void **state)
 {
-    (void)state;
-    struct bmc b = {0};
-    bmc_start(&b, "0");
-    struct fix x;
-    fix_open(&x, &b, pwfile, RACK_SRV_ON);
-    assert_int_equal(poll_once(&x), 0);
-    bmc_kill(&b);
-    assert_int_equal(poll_once(&x), -1);
-    assert_non_null(strstr(x.err, "bmc of db1"));
-    assert_int_equal(x.rep.nunits, 1);
-    assert_true(x.rep.units[0].timeouts >= 1);
+    struct rig *r = *state;
+    assert_int_equal(poll_once(&r->x), 0);
+    bmc_kill(&r->b);
+    assert_int_equal(poll_once(&r->x), -1);
+    assert_non_null(strstr(r->x.err, "bmc of db1"));
+    assert_int_equal(r->x.rep.nunits, 1);
+    assert_true(r->x.rep.units[0].timeouts >= 1);
     /* a shed while it is gone fails, and is sent once it is back */
-    assert_int_equal(act(&x, POLICY_ACT_SHED, 0, 0), -1);
-    assert_int_equal(poll_once(&x), -1);
-    bmc_run(&b, "0"); /* the same BMC again: a new process, the old session unknown */
+    assert_int_equal(act(&r->x, POLICY_ACT_SHED, 0, 0), -1);
+    assert_int_equal(poll_once(&r->x), -1);
+    bmc_run(&r->b, "0"); /* the same BMC again: a new process, the old session unknown */
     int rc = -1;
     for (int i = 0; i < 5 && rc; i++) /* the first poll may spend itself on the old session */
-        rc = poll_once(&x);
+        rc = poll_once(&r->x);
     assert_int_equal(rc, 0);
-    assert_string_equal(power_log(&b), "off");
-    assert_int_equal(host_power(&b), '0');
-    fix_close(&x);
-    bmc_kill(&b);
+    assert_string_equal(power_log(&r->b), "off");
+    assert_int_equal(host_power(&r->b), '0');
 }
 
 /* Several BMC devices each poll on their own worker thread in the daemon:
@@ -574,6 +551,23 @@ static void test_password_file_readable_by_others_is_refused(void **state)
     assert_non_null(strstr(err, "No such file"));
 }
 
+/* The device lines (printf's FMT and what follows) are refused, and the
+ * error says WHY. */
+static void refused(const char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void refused(const char *why, const char *fmt, ...)
+{
+    struct fix x;
+    char dev[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dev, sizeof(dev), fmt, ap);
+    va_end(ap);
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(load(&x, dev), -1);
+    if (!strstr(x.err, why))
+        fail_msg("refused with '%s', not for '%s'", x.err, why);
+}
+
 static void test_config_keys_and_one_bmc_per_server(void **state)
 {
     (void)state;
@@ -596,32 +590,20 @@ static void test_config_keys_and_one_bmc_per_server(void **state)
     rack_free(&x.r);
     rackfile_daemon_free(&x.d);
 
-    memset(&x, 0, sizeof(x));
-    snprintf(dev, sizeof(dev),
-             "  - {kind: ipmi, server: db1, host: h1, user: rp, password_file: %s,"
-             " privilege: admin}\n"
-             "  - {kind: ipmi, server: db1, host: h2, user: rp, password_file: %s}\n",
-             pwfile, pwfile);
-    assert_int_equal(load(&x, dev), -1);
-    assert_non_null(strstr(x.err, "a server has one BMC"));
-
-    memset(&x, 0, sizeof(x));
-    assert_int_equal(load(&x, "  - {kind: ipmi, server: db1, host: h1, user: rp}\n"), -1);
-    assert_non_null(strstr(x.err, "password_file"));
-    memset(&x, 0, sizeof(x));
-    snprintf(dev, sizeof(dev),
-             "  - {kind: ipmi, server: db1, host: h1, user: a-name-longer-than-16, "
-             "password_file: %s}\n",
-             pwfile);
-    assert_int_equal(load(&x, dev), -1);
-    assert_non_null(strstr(x.err, "1 to 16 characters"));
-    memset(&x, 0, sizeof(x));
-    snprintf(dev, sizeof(dev),
-             "  - {kind: ipmi, server: db1, host: h1, user: rp, password_file: %s, "
-             "privilege: root}\n",
-             pwfile);
-    assert_int_equal(load(&x, dev), -1);
-    assert_non_null(strstr(x.err, "privilege"));
+    refused("a server has one BMC",
+            "  - {kind: ipmi, server: db1, host: h1, user: rp, password_file: %s,"
+            " privilege: admin}\n"
+            "  - {kind: ipmi, server: db1, host: h2, user: rp, password_file: %s}\n",
+            pwfile, pwfile);
+    refused("password_file", "  - {kind: ipmi, server: db1, host: h1, user: rp}\n");
+    refused("1 to 16 characters",
+            "  - {kind: ipmi, server: db1, host: h1, user: a-name-longer-than-16, "
+            "password_file: %s}\n",
+            pwfile);
+    refused("privilege",
+            "  - {kind: ipmi, server: db1, host: h1, user: rp, password_file: %s, "
+            "privilege: root}\n",
+            pwfile);
 }
 
 static int setup(void **state)
@@ -634,6 +616,12 @@ static int setup(void **state)
     snprintf(pwfile, sizeof(pwfile), "%s/rp.pw", dir);
     int fd = open(pwfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0 || write(fd, PASS "\n", strlen(PASS) + 1) < 0)
+        return -1;
+    close(fd);
+    char wrong[300]; /* for db1_on_wrong_password */
+    snprintf(wrong, sizeof(wrong), "%s/wrong.pw", dir);
+    fd = open(wrong, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, "not-it\n", 7) != 7)
         return -1;
     close(fd);
     return 0;
@@ -650,19 +638,23 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* a test run on a rig (rig_up, rig_down) of the rig_want given */
+#define rig_test(test, want)                                                                       \
+    cmocka_unit_test_prestate_setup_teardown(test, rig_up, rig_down, (void *)&(want))
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shed_restore_and_soft_off_are_carried_out_by_the_bmc),
-        cmocka_unit_test(test_soft_off_is_not_forced_while_the_os_shuts_down),
-        cmocka_unit_test(test_granted_server_off_without_a_decision_lost_power),
-        cmocka_unit_test(test_off_after_stage_ob_lb_is_expected_not_a_loss),
-        cmocka_unit_test(test_shed_server_that_comes_back_on_is_powered_off_again),
-        cmocka_unit_test(test_server_the_rack_had_drawing_found_off_stays_off),
-        cmocka_unit_test(test_actions_for_other_servers_are_not_sent),
-        cmocka_unit_test(test_cap_on_a_bmc_without_dcmi_is_said_not_pretended),
-        cmocka_unit_test(test_wrong_password_is_a_clear_error),
-        cmocka_unit_test(test_bmc_gone_is_an_error_and_it_is_used_again_when_back),
+        rig_test(test_shed_restore_and_soft_off_are_carried_out_by_the_bmc, db1_off),
+        rig_test(test_soft_off_is_not_forced_while_the_os_shuts_down, db1_on_os_ignores_acpi),
+        rig_test(test_granted_server_off_without_a_decision_lost_power, db1_on),
+        rig_test(test_off_after_stage_ob_lb_is_expected_not_a_loss, db1_on),
+        rig_test(test_shed_server_that_comes_back_on_is_powered_off_again, db1_on),
+        rig_test(test_server_the_rack_had_drawing_found_off_stays_off, db1_on),
+        rig_test(test_actions_for_other_servers_are_not_sent, db1_on),
+        rig_test(test_cap_on_a_bmc_without_dcmi_is_said_not_pretended, db1_on),
+        rig_test(test_wrong_password_is_a_clear_error, db1_on_wrong_password),
+        rig_test(test_bmc_gone_is_an_error_and_it_is_used_again_when_back, db1_on),
         cmocka_unit_test(test_two_bmcs_polled_from_two_threads_at_once),
         cmocka_unit_test(test_password_file_readable_by_others_is_refused),
         cmocka_unit_test(test_config_keys_and_one_bmc_per_server),
