@@ -1169,6 +1169,41 @@ static struct device *writable(struct mbdrv_bus *b, int dev, int want_kind, char
     return d;
 }
 
+/* The modules that keep an owner epoch and take fenced commands (rackmod.h
+ * "Fencing"): the switch and chassis modules. */
+static bool keeps_owner_epoch(const struct device *d)
+{
+    return d->cfg.kind == MBDRV_SIM_SWITCH || d->cfg.kind == MBDRV_SIM_CHASSIS;
+}
+
+/* Device dev when it keeps an owner epoch, else NULL and why. */
+static struct device *epoch_device(struct mbdrv_bus *b, int dev, char *err, size_t errlen)
+{
+    struct device *d = writable(b, dev, -1, err, errlen);
+    if (d && !keeps_owner_epoch(d)) {
+        seterr(err, errlen, "unit %d (%s): has no owner epoch", d->cfg.unit,
+               mbdrv_kind_name(d->cfg.kind));
+        return NULL;
+    }
+    return d;
+}
+
+/* The one read of a module's owner epoch, for the poll's read-back, a
+ * refused fenced command and a refused bare write: 0 and *owner, or -1 and
+ * why it did not answer. */
+static int read_owner_epoch(struct mbdrv_bus *b, struct device *d, uint64_t *owner, char *err,
+                            size_t errlen)
+{
+    uint16_t w[RACKMOD_EPOCH_WORDS];
+    int exc;
+    *owner = 0;
+    if (transact(b, d, b->now_ns, OP_READ, RACKMOD_OWNER_EPOCH, RACKMOD_EPOCH_WORDS, w, 0, &exc,
+                 err, errlen) != ANSWERED)
+        return -1;
+    *owner = rackmod_epoch_get(w);
+    return 0;
+}
+
 static int do_write(struct mbdrv_bus *b, struct device *d, enum op op, int addr, int value,
                     char *err, size_t errlen)
 {
@@ -1179,17 +1214,14 @@ static int do_write(struct mbdrv_bus *b, struct device *d, enum op op, int addr,
         d->st.write_errors++;
         /* a module a cluster has fenced refuses bare writes: say so, the
          * operator of a lone controller would not guess it from a 0x04 */
-        uint16_t owner[RACKMOD_EPOCH_WORDS];
+        uint64_t owner;
         if (o == EXCEPTION && exc == MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE &&
-            (d->cfg.kind == MBDRV_SIM_SWITCH || d->cfg.kind == MBDRV_SIM_CHASSIS) &&
-            transact(b, d, b->now_ns, OP_READ, RACKMOD_OWNER_EPOCH, RACKMOD_EPOCH_WORDS, owner, 0,
-                     &exc, NULL, 0) == ANSWERED &&
-            rackmod_epoch_get(owner) != 0)
+            keeps_owner_epoch(d) && read_owner_epoch(b, d, &owner, NULL, 0) == 0 && owner != 0)
             seterr(err, errlen,
                    "unit %d (%s): %s %d refused: the module is fenced by a cluster's epoch %llu "
                    "and takes only commands that carry one (docs/controllers.md)",
                    d->cfg.unit, mbdrv_kind_name(d->cfg.kind), op_name(op), addr,
-                   (unsigned long long)rackmod_epoch_get(owner));
+                   (unsigned long long)owner);
         return -1;
     }
     return 0;
@@ -1221,17 +1253,15 @@ static int do_fenced(struct mbdrv_bus *b, struct device *d, const uint16_t *cmd,
         d->st.write_errors++;
         if (o != EXCEPTION || exc != MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE)
             return -1;
-        uint16_t owner[RACKMOD_EPOCH_WORDS];
+        uint64_t seen;
         char rerr[200];
-        if (transact(b, d, b->now_ns, OP_READ, RACKMOD_OWNER_EPOCH, RACKMOD_EPOCH_WORDS, owner, 0,
-                     &exc, rerr, sizeof(rerr)) != ANSWERED) {
+        if (read_owner_epoch(b, d, &seen, rerr, sizeof(rerr)) < 0) {
             seterr(err, errlen,
                    "unit %d (%s): refused (exception 4), and its owner epoch "
                    "could not be read: %s",
                    d->cfg.unit, mbdrv_kind_name(d->cfg.kind), rerr);
             return -1;
         }
-        uint64_t seen = rackmod_epoch_get(owner);
         if (!rackmod_fence_check(seen, b->epoch)) {
             if (seen > b->fenced_by)
                 b->fenced_by = seen;
@@ -1246,14 +1276,40 @@ static int do_fenced(struct mbdrv_bus *b, struct device *d, const uint16_t *cmd,
     return -1;
 }
 
-static int slot_ok(struct device *d, int slot, char *err, size_t errlen)
+/* Slot `slot` of chassis module dev, or NULL and why. */
+static struct device *chassis_slot(struct mbdrv_bus *b, int dev, int slot, char *err, size_t errlen)
 {
-    if (slot < 0 || slot >= d->cfg.count) {
+    struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
+    if (d && (slot < 0 || slot >= d->cfg.count)) {
         seterr(err, errlen, "unit %d (%s): no slot %d (it has %d)", d->cfg.unit,
                mbdrv_kind_name(d->cfg.kind), slot, d->cfg.count);
+        return NULL;
+    }
+    return d;
+}
+
+/* One command to a module: in a cluster the fenced command cmd (with the
+ * bus's epoch), else the bare write of value to the coil or register addr;
+ * done, the module is read back at the next poll. */
+static int command(struct mbdrv_bus *b, struct device *d, const uint16_t *cmd, int ncmd, enum op op,
+                   int addr, int value, char *err, size_t errlen)
+{
+    int rc = b->epoch ? do_fenced(b, d, cmd, ncmd, err, errlen)
+                      : do_write(b, d, op, addr, value, err, errlen);
+    if (rc == 0)
+        all_due(d, INT64_MIN);
+    return rc;
+}
+
+/* A cap in whole watts, as the modules take it; -1 and why when out of range. */
+static int cap_w(const struct device *d, int slot, int64_t cap_mw, char *err, size_t errlen)
+{
+    if (cap_mw < 0 || cap_mw / 1000 > UINT16_MAX) {
+        seterr(err, errlen, "unit %d (%s): slot %d: cap %lld mW is outside 0..%d W", d->cfg.unit,
+               mbdrv_kind_name(d->cfg.kind), slot, (long long)cap_mw, UINT16_MAX);
         return -1;
     }
-    return 0;
+    return (int)(cap_mw / 1000);
 }
 
 int mbdrv_set_switch(struct mbdrv_bus *b, int dev, int psu, int bus, bool on, char *err,
@@ -1269,51 +1325,36 @@ int mbdrv_set_switch(struct mbdrv_bus *b, int dev, int psu, int bus, bool on, ch
     }
     /* fenced: one position per PSU, so opening it opens it from any bus */
     const uint16_t cmd[RACKMOD_SW_CMD_WORDS] = {(uint16_t)psu, on ? (uint16_t)(bus + 1) : 0};
-    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SW_CMD_WORDS, err, errlen)
-                      : do_write(b, d, OP_WRITE_COIL, RACKMOD_SW_COIL(psu, bus), on, err, errlen);
-    if (rc == 0)
-        all_due(d, INT64_MIN); /* read the new position back at the next poll */
-    return rc;
+    return command(b, d, cmd, RACKMOD_SW_CMD_WORDS, OP_WRITE_COIL, RACKMOD_SW_COIL(psu, bus), on,
+                   err, errlen);
 }
 
 int mbdrv_set_slot_power(struct mbdrv_bus *b, int dev, int slot, bool on, char *err, size_t errlen)
 {
-    struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
-    if (!d || slot_ok(d, slot, err, errlen) < 0)
-        return -1;
+    struct device *d = chassis_slot(b, dev, slot, err, errlen);
     const uint16_t cmd[] = {(uint16_t)slot, RACKMOD_OP_POWER, on};
-    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, err, errlen)
-                      : do_write(b, d, OP_WRITE_COIL, RACKMOD_SLOT_COIL(slot), on, err, errlen);
-    if (rc == 0)
-        all_due(d, INT64_MIN);
-    return rc;
+    return d ? command(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, OP_WRITE_COIL, RACKMOD_SLOT_COIL(slot),
+                       on, err, errlen)
+             : -1;
 }
 
 int mbdrv_set_slot_cap(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, char *err,
                        size_t errlen)
 {
-    struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
-    if (!d || slot_ok(d, slot, err, errlen) < 0)
+    struct device *d = chassis_slot(b, dev, slot, err, errlen);
+    int w = d ? cap_w(d, slot, cap_mw, err, errlen) : -1;
+    if (w < 0)
         return -1;
-    if (cap_mw < 0 || cap_mw / 1000 > UINT16_MAX) {
-        seterr(err, errlen, "unit %d (%s): slot %d: cap %lld mW is outside 0..%d W", d->cfg.unit,
-               mbdrv_kind_name(d->cfg.kind), slot, (long long)cap_mw, UINT16_MAX);
-        return -1;
-    }
-    const uint16_t cmd[] = {(uint16_t)slot, RACKMOD_OP_CAP_W, (uint16_t)(cap_mw / 1000)};
-    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, err, errlen)
-                      : do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_CAP_W),
-                                 (int)(cap_mw / 1000), err, errlen);
-    if (rc == 0)
-        all_due(d, INT64_MIN);
-    return rc;
+    const uint16_t cmd[] = {(uint16_t)slot, RACKMOD_OP_CAP_W, (uint16_t)w};
+    return command(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, OP_WRITE_REG,
+                   RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_CAP_W), w, err, errlen);
 }
 
 int mbdrv_grant_slot(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, char *err,
                      size_t errlen)
 {
-    struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
-    if (!d || slot_ok(d, slot, err, errlen) < 0)
+    struct device *d = chassis_slot(b, dev, slot, err, errlen);
+    if (!d)
         return -1;
     if (!b->epoch)
         return mbdrv_set_slot_cap(b, dev, slot, cap_mw, err, errlen) ||
@@ -1321,15 +1362,12 @@ int mbdrv_grant_slot(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, cha
                        mbdrv_clear_ask(b, dev, slot, err, errlen)
                    ? -1
                    : 0;
-    if (cap_mw < 0 || cap_mw / 1000 > UINT16_MAX) {
-        seterr(err, errlen, "unit %d (%s): slot %d: cap %lld mW is outside 0..%d W", d->cfg.unit,
-               mbdrv_kind_name(d->cfg.kind), slot, (long long)cap_mw, UINT16_MAX);
+    int w = cap_w(d, slot, cap_mw, err, errlen);
+    if (w < 0)
         return -1;
-    }
     uint16_t s = (uint16_t)slot;
-    const uint16_t cmd[] = {s, RACKMOD_OP_CAP_W,     (uint16_t)(cap_mw / 1000),
-                            s, RACKMOD_OP_POWER,     1,
-                            s, RACKMOD_OP_CLEAR_ASK, 0};
+    const uint16_t cmd[] = {
+        s, RACKMOD_OP_CAP_W, (uint16_t)w, s, RACKMOD_OP_POWER, 1, s, RACKMOD_OP_CLEAR_ASK, 0};
     _Static_assert(sizeof(cmd) / sizeof(cmd[0]) <= MAX_FENCED_CMD_WORDS, "fits the request");
     int rc = do_fenced(b, d, cmd, (int)(sizeof(cmd) / sizeof(cmd[0])), err, errlen);
     if (rc == 0)
@@ -1339,30 +1377,20 @@ int mbdrv_grant_slot(struct mbdrv_bus *b, int dev, int slot, int64_t cap_mw, cha
 
 int mbdrv_clear_ask(struct mbdrv_bus *b, int dev, int slot, char *err, size_t errlen)
 {
-    struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
-    if (!d || slot_ok(d, slot, err, errlen) < 0)
-        return -1;
+    struct device *d = chassis_slot(b, dev, slot, err, errlen);
     const uint16_t cmd[] = {(uint16_t)slot, RACKMOD_OP_CLEAR_ASK, 0};
-    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, err, errlen)
-                      : do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_ASK),
-                                 RACKMOD_ASK_NONE, err, errlen);
-    if (rc == 0)
-        all_due(d, INT64_MIN);
-    return rc;
+    return d ? command(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, OP_WRITE_REG,
+                       RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_ASK), RACKMOD_ASK_NONE, err, errlen)
+             : -1;
 }
 
 int mbdrv_clear_lost(struct mbdrv_bus *b, int dev, int slot, char *err, size_t errlen)
 {
-    struct device *d = writable(b, dev, MBDRV_SIM_CHASSIS, err, errlen);
-    if (!d || slot_ok(d, slot, err, errlen) < 0)
-        return -1;
+    struct device *d = chassis_slot(b, dev, slot, err, errlen);
     const uint16_t cmd[] = {(uint16_t)slot, RACKMOD_OP_CLEAR_LOST, 0};
-    int rc = b->epoch ? do_fenced(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, err, errlen)
-                      : do_write(b, d, OP_WRITE_REG, RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_LOST), 0,
-                                 err, errlen);
-    if (rc == 0)
-        all_due(d, INT64_MIN);
-    return rc;
+    return d ? command(b, d, cmd, RACKMOD_SLOT_CMD_WORDS, OP_WRITE_REG,
+                       RACKMOD_SLOT_REG(slot, RACKMOD_SLOT_LOST), 0, err, errlen)
+             : -1;
 }
 
 int mbdrv_write_register(struct mbdrv_bus *b, int dev, int reg, uint16_t value, char *err,
@@ -1410,22 +1438,15 @@ uint64_t mbdrv_fenced_by(const struct mbdrv_bus *b)
 
 bool mbdrv_is_command_device(const struct mbdrv_bus *b, int dev)
 {
-    return dev >= 0 && dev < b->ndevs &&
-           (b->devs[dev].cfg.kind == MBDRV_SIM_SWITCH ||
-            b->devs[dev].cfg.kind == MBDRV_SIM_CHASSIS);
+    return dev >= 0 && dev < b->ndevs && keeps_owner_epoch(&b->devs[dev]);
 }
 
 int mbdrv_fence(struct mbdrv_bus *b, int dev, uint64_t *seen, char *err, size_t errlen)
 {
     *seen = 0;
-    struct device *d = writable(b, dev, -1, err, errlen);
+    struct device *d = epoch_device(b, dev, err, errlen);
     if (!d)
         return -1;
-    if (!mbdrv_is_command_device(b, dev)) {
-        seterr(err, errlen, "unit %d (%s): has no owner epoch", d->cfg.unit,
-               mbdrv_kind_name(d->cfg.kind));
-        return -1;
-    }
     if (b->epoch == 0) {
         seterr(err, errlen, "unit %d (%s): no epoch to fence with", d->cfg.unit,
                mbdrv_kind_name(d->cfg.kind));
@@ -1440,21 +1461,8 @@ int mbdrv_fence(struct mbdrv_bus *b, int dev, uint64_t *seen, char *err, size_t 
 int mbdrv_owner_epoch(struct mbdrv_bus *b, int dev, uint64_t *owner, char *err, size_t errlen)
 {
     *owner = 0;
-    struct device *d = writable(b, dev, -1, err, errlen);
-    if (!d)
-        return -1;
-    if (!mbdrv_is_command_device(b, dev)) {
-        seterr(err, errlen, "unit %d (%s): has no owner epoch", d->cfg.unit,
-               mbdrv_kind_name(d->cfg.kind));
-        return -1;
-    }
-    uint16_t w[RACKMOD_EPOCH_WORDS];
-    int exc;
-    if (transact(b, d, b->now_ns, OP_READ, RACKMOD_OWNER_EPOCH, RACKMOD_EPOCH_WORDS, w, 0, &exc,
-                 err, errlen) != ANSWERED)
-        return -1;
-    *owner = rackmod_epoch_get(w);
-    return 0;
+    struct device *d = epoch_device(b, dev, err, errlen);
+    return d ? read_owner_epoch(b, d, owner, err, errlen) : -1;
 }
 
 int mbdrv_last_slot(const struct mbdrv_bus *b, int dev, int slot, struct mbdrv_slot *out)
