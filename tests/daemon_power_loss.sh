@@ -121,19 +121,23 @@ lost_alarms() {
             return 1
     done
 }
-until_ok lost_alarms "lost_power alarms for db1, db2 and web1"
-[ "$(srv db2)" = shed ] || fail "db2 should be shed, is $(srv db2)"; ok
+# (db2's state read with the alarms: on a slow machine the restore may come
+# soon after)
+until_ok 'lost_alarms && [ "$(srv db2)" = shed ]' "lost_power alarms for db1, db2 and web1, db2 shed"
 until_ok 'simstat "server db2 .* lost 0"' "the daemon cleared db2's LOST latch"
-# the daemon writes no coil 1 to the browned-out slots before the restore
-# wait (10 s); it used to put the coil back at its next poll
-sleep 2
-[ "$(coil_writes 10 1 1)" = "$w1" ] || fail "db2 powered again before its back-off"; ok
-simstat "server db2 .*present off" || fail "db2 is on again"; ok
 for s in db1 db2 web1; do
     evq "e['event'] == 'lost_power' and e['server'] == '$s' and 'LOST latch' in e['reason']" ||
         fail "lost_power $s not journaled"; ok
 done
 until_ok '[ "$(srv db1)" = on ] && [ "$(srv db2)" = on ]' "restored after the back-off"
+# the daemon wrote no coil 1 to db2's slot before the restore wait (10 s); it
+# used to put the coil back at its next poll. In the simulator's own times,
+# from the last control line before the daemon woke (it slept through the
+# brown-out): no sleep of the test's decides what it sees.
+awk '/control: report web1 500/ { t0 = $2 + 0 }
+     t0 && /write unit 10 \(c1\) coil 1 = 1/ && $2 + 0 < t0 + 10 { early = 1 }
+     END { exit early }' "$tmp/slog" ||
+    fail "db2 powered again before its back-off: $(grep 'coil 1 = 1' "$tmp/slog")"; ok
 # in the journal's own times: the restore came restore_after_s after the loss
 events | python3 -c '
 import json, sys
