@@ -216,12 +216,13 @@ rack48() {
 
 # ---- the cluster of examples/cluster (three controllers) ---------------------
 
-# cluster_files SOURCE_DIR MODBUS_PORT HEARTBEAT_MS: examples/cluster's
+# cluster_files SOURCE_DIR MODBUS_PORT HEARTBEAT_MS [MISSED]: examples/cluster's
 # c1-c3.yaml as $tmp/c1.yaml ..., with free UDP ports for the rack bus
 # (udp1 udp2 udp3), the API on a free port, the simulator's Modbus port, the
-# heartbeat given, and every path under $tmp (the key $tmp/rack.key, the
-# sockets $tmp/c1.sock ...).
+# heartbeat given and MISSED missed_heartbeats (default the example's 3), and
+# every path under $tmp (the key $tmp/rack.key, the sockets $tmp/c1.sock ...).
 cluster_files() {
+    lib_missed=${4:-3}
     set -- "$1" "$2" "$3" $("$lib_py" -c '
 import socket
 ss = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
@@ -235,9 +236,11 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
             -e "s|^  port: 847$lib_n$|  port: 0|" -e "s|127.0.0.1:7301|127.0.0.1:$udp1|" \
             -e "s|127.0.0.1:7302|127.0.0.1:$udp2|" -e "s|127.0.0.1:7303|127.0.0.1:$udp3|" \
             -e "s|^  heartbeat_ms: 100$|  heartbeat_ms: $3|" \
+            -e "s|^  missed_heartbeats: 3$|  missed_heartbeats: $lib_missed|" \
             "$1/examples/cluster/c$lib_n.yaml" >"$tmp/c$lib_n.yaml"
         grep -q "^    port: $2$" "$tmp/c$lib_n.yaml" && grep -q "^  port: 0$" "$tmp/c$lib_n.yaml" &&
-            grep -q "^  heartbeat_ms: $3$" "$tmp/c$lib_n.yaml" ||
+            grep -q "^  heartbeat_ms: $3$" "$tmp/c$lib_n.yaml" &&
+            grep -q "^  missed_heartbeats: $lib_missed$" "$tmp/c$lib_n.yaml" ||
             fail "c$lib_n.yaml: the example's ports or heartbeat are not where cluster_files expects them"
     done
 }
