@@ -17,6 +17,8 @@
 #     past restore_after_s (no restore, the module keeps it off); its journal
 #     has one outage start and one stop of batch1, an outage_adopted event
 #     naming batch1, no stage sent back to OL;
+#     Then every controller is killed and started again: the one elected
+#     carries the outage on from the record its database kept;
 #  4. `rackpowerctl outage end` on that primary ends it: OL to every
 #     server, and batch1 released and powered once mains_stable_s is over;
 #  5. a BBU outage (both feeds fail at the simulator: the BBU discharges,
@@ -169,6 +171,24 @@ powered batch1 && fail "batch1 powered again after the fail-over"; ok
 [ "$(count "$p" stage '"stage":"OL"')" = 0 ] || fail "c$p sent OL during the outage"; ok
 [ "$(count "$p" restore '"server":"batch1"')" = 0 ] || fail "c$p restored batch1"; ok
 
+# ---- 3b. every controller killed and started again: the record kept on disk --------------
+for n in 1 2 3; do
+    alive "$n" || continue
+    eval "adopted$n=$(count "$n" outage_adopted .)"
+    ckill "$n" KILL
+done
+for n in 1 2 3; do cstart "$n" "$rpd"; done
+until_ok 'p=$(primary)' "one primary after every controller started again"
+until_ok '[ "$(count $p outage_adopted .)" -gt "$(eval echo "\${adopted$p:-0}")" ]' "c$p adopts the outage kept on disk"
+[ "$(f "$p" '(d["state"], d["cause"], d["operator"])')" = "('on', 'operator', True)" ] ||
+    fail "c$p after the restart: $(f "$p" '(d["state"], d["cause"], d["operator"])')"; ok
+[ "$(f "$p" 'd["since"]')" = "$since" ] || fail "c$p: since $(f "$p" 'd["since"]'), not $since"; ok
+[ "$(f "$p" 'd["stops"]["batch1"]["phase"]')" = held ] || fail "c$p: batch1 $(f "$p" 'd["stops"]')"; ok
+sleep 3
+[ "$(srvstate "$p" batch1)" = shed ] || fail "c$p: batch1 $(srvstate "$p" batch1) after the restart"; ok
+powered batch1 && fail "batch1 powered again after the restart"; ok
+[ "$(count "$p" outage '"state":"start"')" = 1 ] || fail "c$p: $(count "$p" outage '"state":"start"') outage starts"; ok
+
 # ---- 4. the operator ends it on the new primary ---------------------------------------
 admin "$p" outage end --reason "utility says power is back" >"$tmp/out" 2>&1 || fail "outage end: $(cat "$tmp/out")"; ok
 grep -q 'outage ended' "$tmp/out" || fail "outage end said: $(cat "$tmp/out")"; ok
@@ -182,11 +202,7 @@ until_ok '[ "$(f $p "d[\"state\"]")" = off ]' "no outage at c$p"
 for n in 1 2 3; do
     alive "$n" && [ "$n" != "$p" ] && until_ok '[ "$(f $n "d[\"state\"]")" = off ]' "secondary c$n: no outage"
 done
-old=$dead
-
 # ---- 5. a BBU outage, and the fail-over in the middle of it ---------------------------
-cstart "$old" "$rpd"
-until_ok '[ "$(role $old)" = secondary ]' "c$old back as a secondary"
 # batch1 draws less now: the BBU (1500 W at most) carries both, nothing stops
 ctlsend "report batch1 300"
 until_ok 'c $p servers --json | grep -q "\"id\":\"batch1\"[^}]*\"draw_w\":300"' "c$p reads batch1's 300 W"

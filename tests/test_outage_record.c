@@ -250,7 +250,7 @@ static void test_an_adopted_outage_goes_on_until_a_reading_since_the_promotion(v
     struct driver_reserve_reading online = {
         .reserve = 0, .flags = DRIVER_RES_ONLINE, .charge_pct = 60, .runtime_s = -1, .watts = -1};
     orun_reading(&sec.o, 0, &online, t);
-    orun_adopt(&sec.o, t + S);
+    orun_adopt(&sec.o, t + S, "elected primary");
     assert_true(sec.o.adopted);
     assert_int_equal(events_named("outage_adopted"), 1);
     orun_update(&sec.o, t + 2 * S);
@@ -272,7 +272,7 @@ static void test_an_adopted_outage_goes_on_until_a_reading_since_the_promotion(v
 static void test_nothing_to_adopt_without_an_outage(void **state)
 {
     (void)state;
-    orun_adopt(&sec.o, 5000 * S);
+    orun_adopt(&sec.o, 5000 * S, "elected primary");
     assert_false(sec.o.adopted);
     assert_int_equal(events_named("outage_adopted"), 0);
 }

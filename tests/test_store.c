@@ -153,6 +153,27 @@ static int collect_event(void *arg, int64_t id, const char *text)
     return 0;
 }
 
+/* The outage record: none at first, then the last one kept, across a close. */
+static void test_the_outage_record_is_kept_across_a_restart(void **state)
+{
+    (void)state;
+    struct store *s = open_rw();
+    char *text = (char *)"x";
+    double made = -1;
+    assert_int_equal(store_outage_get(s, &text, &made, err, sizeof(err)), 0);
+    assert_null(text);
+    assert_true(made == 0);
+    assert_int_equal(store_outage_put(s, "{\"active\":true}", 1795000000.25, err, sizeof(err)), 0);
+    assert_int_equal(store_outage_put(s, "{\"active\":false}", 1795000010.5, err, sizeof(err)), 0);
+    store_close(s);
+    s = open_rw();
+    assert_int_equal(store_outage_get(s, &text, &made, err, sizeof(err)), 0);
+    assert_string_equal(text, "{\"active\":false}");
+    assert_true(made == 1795000010.5);
+    free(text);
+    store_close(s);
+}
+
 static void test_journal_keeps_order_and_numbers(void **state)
 {
     (void)state;
@@ -521,6 +542,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_prune_goes_by_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_check_sees_unlink_and_replace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_outage_record_is_kept_across_a_restart, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,6 +92,7 @@ struct engine {
     /* Outages with battery reserves (outage_run.h, docs/outage.md). */
     struct orun orun;
     bool orun_ready;
+    bool outage_kept; /* the database holds a record of an outage (outage_keep) */
     uv_timer_t outage_tm;
     int64_t epoch_ok_ns; /* a command device last accepted this controller's epoch (mono_ns);
                           * INT64_MIN never: the gate of outage_may_command */
@@ -1609,6 +1610,57 @@ static void on_committed(void *arg, uint64_t index)
     release_answers(e, index, NULL);
 }
 
+/*
+ * Keeps the outage record in the database (store_outage_put), so that a
+ * controller restarted during an outage carries it on (outage_recall): while
+ * an outage is on or its servers wait for their release, and once more when
+ * it is over. A secondary keeps the primary's with each entry (replica.c).
+ */
+static void outage_keep(struct engine *e, json_t *rec)
+{
+    bool on = e->orun.o.active || e->orun.o.mains_back_ns != INT64_MIN;
+    if (!rec || !(on || e->outage_kept))
+        return;
+    char err[256];
+    char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+    if (!text || store_outage_put(e->store, text, wall_now(), err, sizeof(err)))
+        log_warnx("outage: the record is not kept in the database: %s",
+                  text ? err : "out of memory");
+    else
+        e->outage_kept = on;
+    free(text);
+}
+
+/*
+ * At start: the outage record the database kept, followed as it stood (its
+ * ages count from when it was made, in Unix time: the monotonic clock of a
+ * process before a reboot means nothing now). True when an outage was on
+ * or its servers waited for their release.
+ */
+static bool outage_recall(struct engine *e)
+{
+    char err[256], *text = NULL;
+    double made = 0;
+    if (store_outage_get(e->store, &text, &made, err, sizeof(err))) {
+        log_warnx("outage: the kept record cannot be read: %s", err);
+        return false;
+    }
+    if (!text)
+        return false;
+    json_error_t jerr;
+    json_t *rec = json_loads(text, 0, &jerr);
+    free(text);
+    double ago = wall_now() - made;
+    int64_t then = mono_ns() - (int64_t)((ago > 0 ? ago : 0) * 1e9);
+    bool on = false;
+    if (!rec || orun_follow(&e->orun, rec, then, err, sizeof(err)))
+        log_warnx("outage: the kept record is not taken: %s", rec ? err : jerr.text);
+    else
+        on = e->outage_kept = e->orun.o.active || e->orun.o.mains_back_ns != INT64_MIN;
+    json_decref(rec);
+    return on;
+}
+
 /* The decider's hook: a primary's decision becomes an entry; what it raises
  * waits for the entry's commit (on_send). */
 static void on_replicate(void *arg, json_t *evs, bool all)
@@ -1624,6 +1676,7 @@ static void on_replicate(void *arg, json_t *evs, bool all)
     if (all_evs && evs)
         json_array_extend(all_evs, evs);
     json_t *rec = e->orun_ready ? orun_record(&e->orun, mono_ns()) : NULL;
+    outage_keep(e, rec);
     char *p = replica_entry(&e->rack, e->ov.psu_oos, e->ov.bus_oos, all_evs, &e->dec.acts, all, rec,
                             wall_now(), member_max_payload(), &len, err, sizeof(err));
     json_decref(all_evs);
@@ -1651,14 +1704,16 @@ static void outage_record(void *arg)
 {
     struct engine *e = arg;
     json_t *evs = orun_take_events(&e->orun);
+    json_t *rec = orun_record(&e->orun, mono_ns());
+    outage_keep(e, rec);
     if (!e->member || !e->commanding || !member_active(e->member)) {
         json_decref(evs);
+        json_decref(rec);
         return;
     }
     char err[256] = "not an active primary";
     size_t len = 0;
     struct policy_actions none = {0};
-    json_t *rec = orun_record(&e->orun, mono_ns());
     char *p = replica_entry(&e->rack, e->ov.psu_oos, e->ov.bus_oos, evs, &none, false, rec,
                             wall_now(), member_max_payload(), &len, err, sizeof(err));
     json_decref(evs);
@@ -1820,7 +1875,7 @@ static void on_active(void *arg, uint64_t epoch)
     if (decide(&e->dec, &x, err, sizeof(err)))
         log_warnx("promotion: the settle was not taken: %s", err);
     if (e->orun_ready) { /* the outage the old primary ran, carried on */
-        orun_adopt(&e->orun, mono_ns());
+        orun_adopt(&e->orun, mono_ns(), "elected primary");
         outage_soon(e);
     }
     update_alarms(e);
@@ -2124,7 +2179,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     struct orun_hooks oh = {.send = outage_send,
                             .may_command = outage_may_command,
                             .changed = outage_changed,
-                            .record = e->conf.node.address ? outage_record : NULL,
+                            .record = outage_record,
                             .arg = e};
     if (orun_init(&e->orun, &e->dec, &e->loop, e->devs, e->ndevs, &oh, err, errlen))
         goto fail;
@@ -2138,6 +2193,9 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     }
 
     recall_reasons(e);
+    /* an outage this controller knew of before it stopped: its held servers
+     * stay held through the start's settle */
+    bool outage_on = outage_recall(e);
 
     if (uv_loop_init(&e->loop)) {
         snprintf(err, errlen, "cannot start the event loop");
@@ -2216,6 +2274,10 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         log_warnx("starting with the journal behind: %s; what lowers power is done, what "
                   "raises it waits until the journal can be written",
                   dberr);
+    }
+    if (outage_on && !e->conf.node.address) { /* a member adopts when it is elected */
+        orun_adopt(&e->orun, mono_ns(), "restarted");
+        outage_soon(e);
     }
     update_alarms(e); /* journal_behind */
     watch_journal(e);

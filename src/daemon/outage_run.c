@@ -1549,7 +1549,7 @@ int orun_follow(struct orun *o, json_t *rec, int64_t now, char *err, size_t errl
     return 0;
 }
 
-void orun_adopt(struct orun *o, int64_t now)
+void orun_adopt(struct orun *o, int64_t now, const char *how)
 {
     if (!o->dec)
         return;
@@ -1567,10 +1567,9 @@ void orun_adopt(struct orun *o, int64_t now)
             json_array_append_new(held, json_string(r->servers[i].id));
     char why[OUTAGE_REASON_LEN + 200];
     snprintf(why, sizeof(why),
-             "elected primary during an outage (%s, %.0f s ago: %s): carried on as it stands, "
-             "%d stage%s taken",
-             outage_cause_name(o->o.cause), (double)(now - o->o.since_ns) / 1e9, o->cause_reason,
-             o->o.stages, o->o.stages == 1 ? "" : "s");
+             "%s during an outage (%s, %.0f s ago: %s): carried on as it stands, %d stage%s taken",
+             how, outage_cause_name(o->o.cause), (double)(now - o->o.since_ns) / 1e9,
+             o->cause_reason, o->o.stages, o->o.stages == 1 ? "" : "s");
     json_object_set_new(ev, "state", json_string(state_name(o)));
     json_object_set_new(ev, "cause", json_string(outage_cause_name(o->o.cause)));
     json_object_set_new(ev, "since", json_real(o->last_start_wall));

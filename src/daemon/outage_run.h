@@ -196,14 +196,15 @@ json_t *orun_take_events(struct orun *o);
  */
 int orun_follow(struct orun *o, json_t *rec, int64_t now_ns, char *err, size_t errlen);
 /*
- * Elected primary: carries on the outage it followed (no second start, no
+ * Elected primary, or a lone controller restarted with its record (how says
+ * which, for the journal): carries on the outage it followed (no second start, no
  * stage sent again, stops go on at their due times, held servers stay
  * held), journaled as outage_adopted. Until this controller's own devices
  * have read every reserve they read since now (and for a ups or bbu outage,
  * at least one), the outage does not end for want of a reading; the
  * operator's end is taken as the word when nothing here can read one.
  */
-void orun_adopt(struct orun *o, int64_t now_ns);
+void orun_adopt(struct orun *o, int64_t now_ns, const char *how);
 /* A secondary between records: the reserves' energy and freshness brought
  * to now from its own readings; nothing is decided or sent. */
 void orun_track(struct orun *o, int64_t now_ns);

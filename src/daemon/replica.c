@@ -215,7 +215,8 @@ static int parse_rows(json_t *o, struct parsed *p, char *err, size_t errlen)
 }
 
 static int write_all(const struct replica_target *t, const struct parsed *p, json_t *evs,
-                     const struct store_node *pos, char *err, size_t errlen)
+                     json_t *outage, double time, const struct store_node *pos, char *err,
+                     size_t errlen)
 {
     size_t k;
     json_t *ev;
@@ -233,6 +234,15 @@ static int write_all(const struct replica_target *t, const struct parsed *p, jso
     for (k = 0; k < p->nbuses; k++)
         if (store_put_bus(t->store, &p->buses[k], err, errlen))
             return -1;
+    if (json_is_object(outage)) { /* kept with the rows: a restart comes back knowing it */
+        char *text = json_dumps(outage, DUMP_FLAGS);
+        int rc = text ? store_outage_put(t->store, text, time, err, errlen) : -1;
+        if (!text)
+            snprintf(err, errlen, "out of memory");
+        free(text);
+        if (rc)
+            return -1;
+    }
     return store_node_put(t->store, pos, err, errlen);
 }
 
@@ -312,7 +322,8 @@ int replica_apply(const struct replica_target *t, bool snapshot, uint64_t index,
     }
     if (store_begin(t->store, err, errlen))
         goto out;
-    if (write_all(t, &p, evs, pos, err, errlen) || store_commit(t->store, err, errlen)) {
+    if (write_all(t, &p, evs, json_object_get(o, "outage"), time, pos, err, errlen) ||
+        store_commit(t->store, err, errlen)) {
         store_rollback(t->store);
         goto out;
     }

@@ -38,6 +38,8 @@ enum stmt {
     ST_PRUNE_DELETE,
     ST_NODE_GET,
     ST_NODE_PUT,
+    ST_OUTAGE_GET,
+    ST_OUTAGE_PUT,
     ST_COUNT
 };
 
@@ -65,6 +67,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_NODE_GET] = "SELECT max_epoch, log_epoch, log_index FROM node WHERE one = 1",
     [ST_NODE_PUT] = "INSERT OR REPLACE INTO node(one, max_epoch, log_epoch, log_index) "
                     "VALUES (1, ?, ?, ?)",
+    [ST_OUTAGE_GET] = "SELECT record, made FROM outage WHERE one = 1",
+    [ST_OUTAGE_PUT] = "INSERT OR REPLACE INTO outage(one, record, made) VALUES (1, ?, ?)",
 };
 
 static const char schema[] =
@@ -77,7 +81,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS journal(id INTEGER PRIMARY KEY, time REAL NOT NULL, "
     "  event TEXT NOT NULL, json TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS node(one INTEGER PRIMARY KEY CHECK (one = 1), "
-    "  max_epoch INTEGER NOT NULL, log_epoch INTEGER NOT NULL, log_index INTEGER NOT NULL);";
+    "  max_epoch INTEGER NOT NULL, log_epoch INTEGER NOT NULL, log_index INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS outage(one INTEGER PRIMARY KEY CHECK (one = 1), "
+    "  record TEXT NOT NULL, made REAL NOT NULL);";
 
 struct store {
     sqlite3 *db;
@@ -430,6 +436,39 @@ int store_node_put(struct store *s, const struct store_node *x, char *err, size_
     sqlite3_bind_int64(q, 2, (sqlite3_int64)x->log_epoch);
     sqlite3_bind_int64(q, 3, (sqlite3_int64)x->index);
     return run(s, q, "node", err, errlen);
+}
+
+int store_outage_put(struct store *s, const char *record, double made, char *err, size_t errlen)
+{
+    sqlite3_stmt *q = stmt(s, ST_OUTAGE_PUT, err, errlen);
+    if (!q)
+        return -1;
+    sqlite3_bind_text(q, 1, record, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(q, 2, made);
+    return run(s, q, "outage", err, errlen);
+}
+
+int store_outage_get(struct store *s, char **record, double *made, char *err, size_t errlen)
+{
+    *record = NULL;
+    *made = 0;
+    sqlite3_stmt *q = stmt(s, ST_OUTAGE_GET, err, errlen);
+    if (!q)
+        return -1;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(q, 0);
+        *made = sqlite3_column_double(q, 1);
+        if (text && !(*record = strdup(text))) {
+            sqlite3_reset(q);
+            snprintf(err, errlen, "outage: out of memory");
+            return -1;
+        }
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, "outage", err, errlen);
+    return 0;
 }
 
 int64_t store_last_id(struct store *s)

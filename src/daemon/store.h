@@ -50,6 +50,13 @@ struct store_node {
     uint64_t max_epoch, log_epoch, index;
 };
 
+/* The outage record (outage_run.h's orun_record, JSON text) as this
+ * controller last kept it, and the Unix time it was made (its ages count
+ * from then): one row. get: *record malloc'd, NULL when none was written.
+ * 0, or -1 with err. */
+int store_outage_put(struct store *s, const char *record, double made, char *err, size_t errlen);
+int store_outage_get(struct store *s, char **record, double *made, char *err, size_t errlen);
+
 /* Opens (creating when read-write) the database at path. NULL with err. */
 struct store *store_open(const char *path, bool readonly, char *err, size_t errlen);
 /* Closes; an open transaction is rolled back. A writer checkpoints the WAL
