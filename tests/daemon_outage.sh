@@ -7,6 +7,8 @@
 #     policy's shed, held), nothing of it restored while held, stage OL to
 #     every server at the end and the held server back once mains has been
 #     stable for mains_stable_s;
+#   - kill -9 in the middle of it and a start again: the outage kept in the
+#     database goes on (the same since, batch1 still held, no second start);
 #   - a move through the activity's migrate command (argv ACTIVITY FROM TO),
 #     its exit status and output journaled;
 #   - refusals: a viewer may not start one, a body without an action is 400.
@@ -112,6 +114,18 @@ has_event stop '"server":"db1"' && fail "db1 (critical) stopped before batch1 wa
 # the stop event carries its figures
 events | grep '"event":"stop"' | grep '"server":"batch1"' | grep -q '"runtime_s":{' ||
     fail "the stop event has no runtime per set"; ok
+
+# ---- kill -9 and a start again: the outage kept in the database goes on ----
+since=$(outage_field 'd["since"]')
+rpd_stop KILL
+rpd_start "$rpd" "$tmp/conf.yaml" "$tmp/rp.db" "$tmp/log"
+until_ok 'has_event outage_adopted "restarted during an outage"' "the outage carried on after the restart"
+[ "$(outage_field 'd["state"], d["cause"], d["operator"], d["since"]')" = "on operator True $since" ] ||
+    fail "after the restart: $(outage_field 'd["state"], d["cause"], d["operator"], d["since"]')"; ok
+[ "$(outage_field 'd["stops"]["batch1"]["phase"]')" = held ] || fail "batch1 not held after the restart"; ok
+sleep 2 # past restore_after_s: held, not restored
+[ "$(srv batch1)" = shed ] || fail "batch1 $(srv batch1) after the restart"; ok
+[ "$(events | grep '"event":"outage"' | grep -c '"state":"start"')" = 1 ] || fail "a second outage start"; ok
 
 # ---- end: OL everywhere at once, batch1 back after mains_stable_s ----
 c outage end --json >"$tmp/out" || fail "outage end"; ok
