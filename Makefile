@@ -89,7 +89,7 @@ bench-failover: build
 # Every libFuzzer target (cmake/fuzz.cmake), built with clang in $(FUZZ) and
 # run FUZZ_SECONDS each: inputs per second and findings (docs/benchmarks.md).
 FUZZ_TARGETS = fuzz_rackfile fuzz_config fuzz_mbsrv_tcp fuzz_mbsrv_rtu fuzz_uart fuzz_control fuzz_orv3 \
-	fuzz_pmbus fuzz_api fuzz_tokens fuzz_rackbus fuzz_relay
+	fuzz_pmbus fuzz_api fuzz_tokens fuzz_rackbus fuzz_relay fuzz_telemetry_csv
 fuzz:
 	@sh scripts/deps.sh fuzz
 	@cmake -S . -B $(FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRP_FUZZ=ON \

@@ -29,3 +29,4 @@ rp_fuzz(fuzz_api rpdaemon)             # the HTTP API: paths, queries, bodies
 rp_fuzz(fuzz_tokens rpauth)            # the tokens file, Host, Content-Type, Authorization
 rp_fuzz(fuzz_rackbus rpwire_bus)       # the rack bus's datagrams: lengths, HMAC, every type
 rp_fuzz(fuzz_relay rpdaemon)           # what another controller forwards: PSUs, feeds, commands
+rp_fuzz(fuzz_telemetry_csv rppredict) # the PSU history CSV (rackpower-predict, rackpower-train)
