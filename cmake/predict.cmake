@@ -7,3 +7,19 @@ target_link_libraries(rppredict PUBLIC m)
 
 rp_test(test_telemetry_csv rppredict)
 rp_test(test_risk rppredict rpcore)
+
+# The tools: the history and model files, then the core.
+include(GNUInstallDirs)
+add_library(rphistio STATIC src/tools/history_io.c src/tools/model_io.c)
+target_include_directories(rphistio PUBLIC src/tools)
+target_link_libraries(rphistio PUBLIC rppredict rpcore)
+target_compile_definitions(rphistio PRIVATE
+  RP_MODEL_INSTALLED="${CMAKE_INSTALL_FULL_DATADIR}/rackpower/psu-risk-default.txt"
+  RP_MODEL_SOURCE="${CMAKE_SOURCE_DIR}/models/psu-risk-default.txt")
+add_executable(rackpower-predict src/tools/predict_main.c)
+target_link_libraries(rackpower-predict PRIVATE rphistio)
+add_executable(rackpower-train src/tools/train_main.c)
+target_link_libraries(rackpower-train PRIVATE rphistio)
+install(TARGETS rackpower-predict rackpower-train DESTINATION ${CMAKE_INSTALL_BINDIR})
+add_test(NAME predict COMMAND sh ${CMAKE_SOURCE_DIR}/tests/predict.sh
+         $<TARGET_FILE:rackpower-predict> $<TARGET_FILE:rackpower-train> ${CMAKE_SOURCE_DIR})

@@ -7,7 +7,7 @@
 # - the examples of rackpower.yaml(5) load.
 # Every check runs and every miss is listed (a page out of date usually misses
 # several things); then the test fails if any did.
-# Usage: man_pages.sh SOURCE_DIR RACKPOWERD RACKPOWERCTL RACKPOWER_SIM
+# Usage: man_pages.sh SOURCE_DIR RACKPOWERD RACKPOWERCTL RACKPOWER_SIM [RACKPOWER_PREDICT RACKPOWER_TRAIN]
 set -u
 . "${0%/*}/lib.sh"
 test_begin man_pages.sh
@@ -15,6 +15,8 @@ src="$1"
 daemon="$2"
 ctl="$3"
 sim="$4"
+predict="${5:-}"
+train="${6:-}"
 man="$src/man"
 missed=0
 # miss WHAT: a check that did not hold, listed; the test goes on.
@@ -26,7 +28,7 @@ miss() {
 command -v mandoc >/dev/null || fail "mandoc is not installed (scripts/deps.sh installs it)"
 ok
 
-pages="rackpowerd.8 rackpowerctl.8 rackpower-sim.1 rackpower.yaml.5"
+pages="rackpowerd.8 rackpowerctl.8 rackpower-sim.1 rackpower.yaml.5 rackpower-predict.1 rackpower-train.1"
 for p in $pages; do
     if [ ! -f "$man/$p" ]; then
         miss "$p: missing"
@@ -98,6 +100,15 @@ check_options rackpowerctl rackpowerctl.8 "$src"/src/cli/*.c
 help_of "$sim"
 help_of "$sim" serve
 check_options rackpower-sim rackpower-sim.1 "$src"/src/sim/*.c
+
+if [ -n "$predict" ]; then
+    : >"$tmp/help"
+    help_of "$predict"
+    check_options rackpower-predict rackpower-predict.1 "$src/src/tools/predict_main.c"
+    : >"$tmp/help"
+    help_of "$train"
+    check_options rackpower-train rackpower-train.1 "$src/src/tools/train_main.c"
+fi
 
 # Every key of the field tables (the rack file, the config, the drivers'
 # device keys): a table row starts {"key", a setter (conf_set_num, set_units ...)
