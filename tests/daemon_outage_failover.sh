@@ -84,7 +84,7 @@ for n in 1 2 3; do
         for k in 1 2 3; do
             [ "$k" = "$n" ] || printf '    - {address: %s, at: 127.0.0.1:%s}\n' "$k" "$(eval echo "\$udp$k")"
         done
-        printf '  key_file: %s\n  heartbeat_ms: 100\n  missed_heartbeats: 3\n' "$tmp/rack.key"
+        printf '  key_file: %s\n  heartbeat_ms: 500\n  missed_heartbeats: 4\n' "$tmp/rack.key"
         printf 'api:\n  listen: 127.0.0.1\n  port: 0\n  plain_reads: true\n  socket: %s\n' "$tmp/c$n.sock"
     } >"$tmp/c$n.yaml"
 done
