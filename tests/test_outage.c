@@ -808,6 +808,75 @@ static void test_slack_lets_less_important_run_without_creeping(void **state)
     rack_free(&r);
 }
 
+/* Found by test_outage_property's "no avoidable shortfall" (one-bus seed 208
+ * and others): with slack, a small less important server that keeps the most
+ * important one above its target while never stopping was never stopped, so
+ * both ran the ups dry together: crit lost power while batch still drew on
+ * the ups it depends on. Slack lets less important work run longer, never
+ * until the more important loses power: its cut (stop + graceful time) comes
+ * no later than the more important set's end (which that stop moves later). */
+static void
+test_slack_never_lets_less_important_work_draw_until_the_more_important_loses_power(void **state)
+{
+    (void)state;
+    struct rack r;
+    orack_init(&r, 1, 1);
+    orack_psu(&r, 0, 0, 5000);
+    int c = orack_server(&r, "crit", 1000, 9, 1);
+    int b = orack_server(&r, "batch", 100, 9, 1);
+    orack_activity(&r, "orders", 1, c, 1, 0, NULL);
+    orack_activity(&r, "report", 4, b, 1, 0, NULL); /* graceful stop 30 s */
+    orack_reserve(&r, "ups1", RACK_RESERVE_UPS, 0, 100, 5000);
+    r.feed_on_reserve[0] = true;
+    r.outage.ride_through_ns = 0;
+    r.outage.slack_pct = 10;
+    /* crit alone after batch's graceful stop: (360000 - 100 * 30) / 1000 =
+     * 357 s, 321 s at 10 % slack; batch never stopped: 360000 / 1100 = 327 s,
+     * inside the slack, and both lose power at 327 s */
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    const struct outage_step *sb = stop_of(&p, &r, "batch");
+    assert_non_null(sb);
+    /* cut by crit's end at the latest (at it, the slack's full use: 327.3 s) */
+    assert_true(sb->at_s + 30 <= p.top_runtime_s + 1e-3);
+    assert_true(p.top_runtime_s >= 0.9 * 357 - 1e-6);
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
+/* Found by test_outage_property (random seed 121): the commitments were
+ * recorded at the first plan only; when the rack got lighter later, each
+ * re-plan gave away slack of the new best, and a stop receded at every
+ * re-plan. A commitment follows the best the level was ever seen to have. */
+static void test_commitments_rise_with_the_best_and_never_fall(void **state)
+{
+    (void)state;
+    struct rack r;
+    three_level_rack(&r, 1000);
+    r.feed_on_reserve[0] = true;
+    r.outage.ride_through_ns = 0;
+    r.outage.slack_pct = 10;
+    struct outage o = active_outage();
+    struct outage_plan p = {0};
+    char err[128];
+    assert_int_equal(outage_plan_make(&r, &o, 0, &p, err, sizeof(err)), 0);
+    assert_int_equal(o.nfloors, 3);
+    int64_t first = o.floor_ns[0];
+    /* the rack gets lighter: crit's best grows, and its commitment with it */
+    r.servers[0].alloc_mw /= 2;
+    assert_int_equal(outage_plan_make(&r, &o, 5 * NS, &p, err, sizeof(err)), 0);
+    assert_true(o.floor_ns[0] > first);
+    int64_t risen = o.floor_ns[0];
+    /* heavier again: the commitment stays where it rose to */
+    r.servers[0].alloc_mw *= 2;
+    assert_int_equal(outage_plan_make(&r, &o, 10 * NS, &p, err, sizeof(err)), 0);
+    assert_int_equal(o.floor_ns[0], risen);
+    outage_plan_free(&p);
+    rack_free(&r);
+}
+
 /* claim 7: an operator's outage plans as if mains were gone, even while it
  * is still there (he knows it is coming). */
 static void test_claim7_operator_command_plans_as_if_mains_failed(void **state)
@@ -858,6 +927,9 @@ int main(void)
         cmocka_unit_test(test_claim8_claim11_consolidates_onto_fewest_servers),
         cmocka_unit_test(test_no_move_without_headroom),
         cmocka_unit_test(test_slack_lets_less_important_run_without_creeping),
+        cmocka_unit_test(
+            test_slack_never_lets_less_important_work_draw_until_the_more_important_loses_power),
+        cmocka_unit_test(test_commitments_rise_with_the_best_and_never_fall),
         cmocka_unit_test(test_claim7_operator_command_plans_as_if_mains_failed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

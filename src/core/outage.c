@@ -816,6 +816,45 @@ static void set_level_stop(struct plan_ctx *pc, int k, double t)
             pc->stop_s[i] = t;
 }
 
+/* The shortest runtime of the levels before k under the plan as it stands. */
+static double end_before(struct plan_ctx *pc, int k)
+{
+    play(pc);
+    double m = INFINITY;
+    for (int j = 0; j < k; j++)
+        for (int i = 0; i < pc->ns; i++)
+            if (in_level(pc, i, j) && pc->end_s[i] < m)
+                m = pc->end_s[i];
+    return m;
+}
+
+/*
+ * Slack lets level k run longer, never until the more important lose power:
+ * when stopping it at the end of the ride-through would lengthen them (it
+ * draws on power they could use), its power is cut (stop and graceful time)
+ * no later than their end. Without this a level that keeps them inside their
+ * slack by never stopping would never stop, and both would run the reserves
+ * dry together: a hard power loss for both instead of a graceful stop.
+ */
+static void cut_before_the_more_important(struct plan_ctx *pc, int k)
+{
+    double cur = -1, g = 0;
+    for (int i = 0; i < pc->ns; i++)
+        if (in_level(pc, i, k)) {
+            cur = pc->stop_s[i];
+            g = fmax(g, pc->grace_s[i]);
+        }
+    if (cur <= pc->ride_s)
+        return;
+    double end_now = end_before(pc, k);
+    if (!isfinite(end_now) || end_now >= cur + g)
+        return;
+    set_level_stop(pc, k, pc->ride_s);
+    double end_early = end_before(pc, k);
+    double lim = fmax(end_now - g, pc->ride_s);
+    set_level_stop(pc, k, end_early > end_now + 1e-3 ? fmin(cur, lim) : cur);
+}
+
 /*
  * The stop schedule (claim 13), level by level, most important first: every
  * level after the first stops at the end of the ride-through, unless it may
@@ -834,7 +873,8 @@ static void plan_stops(struct plan_ctx *pc, int64_t now_ns, bool record)
     for (int k = 0; k < pc->nlev; k++) {
         if (k > 0) {
             /* as long as the level before, no longer (never, when that one
-             * never stops and this one takes nothing the others could use) */
+             * never stops and this one takes nothing the others could use:
+             * cut_before_the_more_important) */
             set_level_stop(pc, k, prev);
             if (!keeps_targets(pc, k)) {
                 double hi = pc->ride_s;
@@ -854,6 +894,7 @@ static void plan_stops(struct plan_ctx *pc, int64_t now_ns, bool record)
                 }
                 set_level_stop(pc, k, lo);
             }
+            cut_before_the_more_important(pc, k);
             for (int i = 0; i < pc->ns; i++)
                 if (in_level(pc, i, k))
                     prev = pc->stop_s[i];
@@ -875,11 +916,19 @@ static void plan_stops(struct plan_ctx *pc, int64_t now_ns, bool record)
                 t = floor_s;
             pc->target[i] = t < best ? t : best;
         }
-        if (record && f < 0 && pc->o->nfloors < OUTAGE_MAX_LEVELS && isfinite(best_max) &&
-            best_max > 0) {
-            int n = pc->o->nfloors++;
-            pc->o->floor_priority[n] = pc->lev[k];
-            pc->o->floor_ns[n] = now_ns + (int64_t)((1 - pc->slack) * best_max * 1e9);
+        /* a commitment only rises: it follows the best this level was ever
+         * seen to have, so that a lighter rack later does not let the slack
+         * be given away again from the new best (a stop that recedes at
+         * every re-plan) */
+        if (record && isfinite(best_max) && best_max > 0) {
+            int64_t fl = now_ns + (int64_t)((1 - pc->slack) * best_max * 1e9);
+            if (f < 0 && pc->o->nfloors < OUTAGE_MAX_LEVELS) {
+                int n = pc->o->nfloors++;
+                pc->o->floor_priority[n] = pc->lev[k];
+                pc->o->floor_ns[n] = fl;
+            } else if (f >= 0 && pc->o->floor_ns[f] != INT64_MAX && fl > pc->o->floor_ns[f]) {
+                pc->o->floor_ns[f] = fl;
+            }
         }
     }
 }
