@@ -24,23 +24,19 @@ void flow_bus_capacity(const struct rack *r, int64_t cap_mw[RACK_MAX_BUSES])
             cap_mw[r->psus[i].bus] += rack_psu_capacity_mw(r, &r->psus[i]);
 }
 
-/*
- * Max flow from demands to buses (Edmonds-Karp on the tiny graph source ->
- * demand -> bus -> sink; demand->bus edges are unbounded). flow[k][b] is
- * what demand k draws from bus b.
- */
-static void max_flow(int nb, const int64_t cap[], int nk, const uint32_t mask[],
-                     const int64_t dem[], int64_t (*flow)[RACK_MAX_BUSES], int64_t into[])
+void flow_augment(int nb, const double cap[], int nk, const uint32_t mask[], const double dem[],
+                  double eps, double sent[], double (*flow)[RACK_MAX_BUSES], double into[])
 {
-    int64_t sent[FLOW_MAX_CLASSES] = {0};
     int parent[FLOW_MAX_CLASSES + RACK_MAX_BUSES], queue[FLOW_MAX_CLASSES + RACK_MAX_BUSES];
+    if (nb > RACK_MAX_BUSES || nk > FLOW_MAX_CLASSES)
+        return;
     for (int guard = 0; guard < 100000; guard++) {
         /* nodes: demands 0..nk-1, buses nk..nk+nb-1; parent -1 = from the source */
         int nn = nk + nb, head = 0, tail = 0, end = -1;
         for (int v = 0; v < nn; v++)
             parent[v] = -2;
         for (int k = 0; k < nk; k++)
-            if (dem[k] - sent[k] > 0) {
+            if (dem[k] - sent[k] > eps) {
                 parent[k] = -1;
                 queue[tail++] = k;
             }
@@ -54,23 +50,22 @@ static void max_flow(int nb, const int64_t cap[], int nk, const uint32_t mask[],
                     }
             } else {
                 int b = v - nk;
-                if (cap[b] - into[b] > 0) {
+                if (cap[b] - into[b] > eps) {
                     end = b;
                     break;
                 }
                 for (int k = 0; k < nk; k++)
-                    if (flow[k][b] > 0 && parent[k] == -2) {
+                    if (flow[k][b] > eps && parent[k] == -2) {
                         parent[k] = v;
                         queue[tail++] = k;
                     }
             }
         }
         if (end < 0)
-            break;
+            return;
         /* bottleneck along sink <- end <- k <- bus <- k ... <- source */
-        int64_t amount = cap[end] - into[end];
-        int v = nk + end;
-        while (v >= 0) {
+        double amount = cap[end] - into[end];
+        for (int v = nk + end; v >= 0;) {
             int k = parent[v];  /* a demand */
             int up = parent[k]; /* a bus node or -1 */
             if (up < 0) {
@@ -82,8 +77,7 @@ static void max_flow(int nb, const int64_t cap[], int nk, const uint32_t mask[],
             v = up;
         }
         into[end] += amount;
-        v = nk + end;
-        while (v >= 0) {
+        for (int v = nk + end; v >= 0;) {
             int k = parent[v], up = parent[k];
             flow[k][v - nk] += amount;
             if (up < 0)
@@ -138,28 +132,32 @@ double flow_spread(int nbuses, const int64_t cap_mw[], int nclass, const uint32_
     if (fed_ratio <= 0)
         return worst_ratio;
 
-    /* route the fed demands with every bus's capacity scaled to fed_ratio */
-    int64_t scaled[RACK_MAX_BUSES], into[RACK_MAX_BUSES] = {0};
-    int64_t fed[FLOW_MAX_CLASSES];
-    int64_t flow[FLOW_MAX_CLASSES][RACK_MAX_BUSES];
+    /* route the fed demands with every bus's capacity scaled to fed_ratio;
+     * in doubles holding whole milliwatts (exact below 2^53 mW), so that
+     * flow_augment, with eps 0, routes what integers would */
+    double scaled[RACK_MAX_BUSES] = {0}, into[RACK_MAX_BUSES] = {0};
+    double fed[FLOW_MAX_CLASSES] = {0}, sent[FLOW_MAX_CLASSES];
+    double flow[FLOW_MAX_CLASSES][RACK_MAX_BUSES];
     memset(flow, 0, (size_t)nclass * sizeof(*flow));
     for (int b = 0; b < nbuses; b++) {
         /* nclass of slack for rounding; where the demands fit, never beyond
          * the bus's capacity (which, by Hall's condition, routes them all) */
-        scaled[b] = cap_mw[b] > 0 ? (int64_t)ceil((double)cap_mw[b] * fed_ratio) + nclass : 0;
-        if (fed_ratio <= 1 && scaled[b] > cap_mw[b])
-            scaled[b] = cap_mw[b];
+        int64_t c = cap_mw[b] > 0 ? (int64_t)ceil((double)cap_mw[b] * fed_ratio) + nclass : 0;
+        if (fed_ratio <= 1 && c > cap_mw[b])
+            c = cap_mw[b];
+        scaled[b] = (double)c;
     }
     for (int k = 0; k < nclass; k++) {
         int64_t under = 0;
         for (int b = 0; b < nbuses; b++)
             if (mask[k] >> b & 1)
                 under += cap_mw[b];
-        fed[k] = under > 0 && demand_mw[k] > 0 ? demand_mw[k] : 0;
+        fed[k] = under > 0 && demand_mw[k] > 0 ? (double)demand_mw[k] : 0;
+        sent[k] = 0;
     }
-    max_flow(nbuses, scaled, nclass, mask, fed, flow, into);
+    flow_augment(nbuses, scaled, nclass, mask, fed, 0, sent, flow, into);
     for (int b = 0; b < nbuses; b++)
-        load_mw[b] = into[b];
+        load_mw[b] = (int64_t)into[b];
     return worst_ratio;
 }
 

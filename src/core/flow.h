@@ -37,6 +37,21 @@ double flow_spread(int nbuses, const int64_t cap_mw[], int nclass, const uint32_
                    const int64_t demand_mw[], int64_t load_mw[], uint32_t *worst);
 
 /*
+ * Max flow from demand classes to buses (Edmonds-Karp on source -> class ->
+ * bus -> sink; a class draws from any bus in its mask without limit), on
+ * doubles, continued from the flow already in sent (per class), flow
+ * (per class and bus) and into (per bus): start them at zero; raising cap and
+ * calling again keeps what each bus carried (a path ends on a bus's edge to
+ * the sink, never leaves by it), so flows can be filled tier by tier (the
+ * outage energy model: mains, then ups, then bbu reserves). Amounts at or
+ * below eps count as none: 0 for whole milliwatts (flow_spread), a small
+ * epsilon for sums of doubles. nb at most RACK_MAX_BUSES and nk at most
+ * FLOW_MAX_CLASSES (more: nothing is routed).
+ */
+void flow_augment(int nb, const double cap[], int nk, const uint32_t mask[], const double dem[],
+                  double eps, double sent[], double (*flow)[RACK_MAX_BUSES], double into[]);
+
+/*
  * The rack's buses: cap_mw as flow_bus_capacity, load_mw as flow_spread
  * over the live buses each server is wired to, server i drawing draw_mw[i]
  * (draw_mw NULL: its grant while it draws, rack_server_draws). Returns

@@ -1,11 +1,8 @@
 /*
- * outage.c - battery reserves in an outage (docs/outage.md): the energy model
- * the simulator and the planner share, and the reserve plan.
- *
- * The model: where the load comes from (outage_flow), what that costs each
- * reserve's cells (outage_cell_w), and time passing (outage_discharge). The
- * planner predicts with the very same functions, so that what it predicts is
- * what the simulator does.
+ * outage.c - the reserve plan of an outage (docs/outage.md "The plan"): the
+ * planner plays its what-ifs on the energy model of outage_energy.c, the very
+ * functions the simulator discharges with, so that what it predicts is what
+ * the simulator does; and the caller's record (releases, names).
  */
 #include "outage.h"
 
@@ -16,377 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EPS_W 1e-6                   /* watts below this are none: flows are sums of doubles */
-#define EPS_WH 1e-9                  /* watt-hours below this are an empty reserve */
 #define HORIZON_S (30.0 * 24 * 3600) /* predictions stop here: a month is "as long as mains" */
-
-/* How a feed stands in a flow. */
-enum feed_mode { FEED_MAINS, FEED_RESERVE, FEED_DEAD };
-
-/* Where a reserve delivers: a bus (through the bus bar), a server (its own
- * input), or a feed (a ups behind its PSUs). */
-enum reserve_place { PLACE_BUS, PLACE_SERVER, PLACE_FEED };
-
-/* What a flow is computed on: the rack, or the planner's what-if of it. */
-struct view {
-    const struct rack *r;
-    unsigned char feed[RACK_MAX_FEEDS]; /* enum feed_mode */
-    const int *to_bus;                  /* per reserve, NULL: the rack's */
-    const int *to_server;
-    const double *wh; /* per reserve, NULL: the rack's wh_left */
-};
-
-static double view_wh(const struct view *v, int k)
-{
-    return v->wh ? v->wh[k] : v->r->reserves[k].wh_left;
-}
-
-/* Where reserve k delivers, and the index of that bus, server or feed. */
-static enum reserve_place view_place(const struct view *v, int k, int *at)
-{
-    const struct rack_reserve *res = &v->r->reserves[k];
-    int tb = v->to_bus ? v->to_bus[k] : res->to_bus;
-    int ts = v->to_server ? v->to_server[k] : res->to_server;
-    if (tb >= 0) {
-        *at = tb;
-        return PLACE_BUS;
-    }
-    if (ts >= 0) {
-        *at = ts;
-        return PLACE_SERVER;
-    }
-    *at = res->at;
-    switch (res->kind) {
-    case RACK_RESERVE_BBU:
-        return PLACE_BUS;
-    case RACK_RESERVE_SERVER:
-        return PLACE_SERVER;
-    case RACK_RESERVE_UPS:
-        break;
-    }
-    return PLACE_FEED;
-}
-
-static bool view_live(const struct view *v, int k)
-{
-    return view_wh(v, k) > EPS_WH && v->r->reserves[k].max_w > 0;
-}
-
-static void view_of_rack(struct view *v, const struct rack *r)
-{
-    memset(v, 0, sizeof(*v));
-    v->r = r;
-    for (int f = 0; f < r->nfeeds && f < RACK_MAX_FEEDS; f++)
-        v->feed[f] = r->feed_failed[f]       ? FEED_DEAD
-                     : r->feed_on_reserve[f] ? FEED_RESERVE
-                                             : FEED_MAINS;
-}
-
-/* ---- Physics. ---- */
-
-double outage_cell_w(const struct rack_reserve *res, double out_w)
-{
-    if (!(out_w > 0))
-        return 0;
-    double eff = res->efficiency > 0 && res->efficiency <= 1 ? res->efficiency : 1;
-    double w = out_w / eff;
-    /* Peukert: energy_wh holds at rated_w; above it the cells give less, as
-     * if they were drained faster by (out/rated)^(k-1). Below it no bonus is
-     * counted: the figures are the conservative side of the curve. */
-    if (res->rated_w > 0 && out_w > res->rated_w && res->peukert > 1)
-        w *= pow(out_w / res->rated_w, res->peukert - 1);
-    return w;
-}
-
-double outage_runtime_s(const struct rack_reserve *res, double wh_left, double out_w)
-{
-    if (!(wh_left > 0))
-        return 0;
-    double cw = outage_cell_w(res, out_w);
-    return cw > 0 ? wh_left * 3600.0 / cw : INFINITY;
-}
-
-/* ---- Where the load comes from. ---- */
-
-/*
- * Max flow from demand classes to buses, on doubles, continued from the flow
- * already in flow/sent/into (Edmonds-Karp: the graph is at most 256 classes
- * and 8 buses). Continuing after raising the buses' capacities keeps what
- * each bus carried: a path ends on a bus's edge to the sink, never leaves by
- * it, so the first tier's use stays the most it could be.
- */
-static void augment(int nb, const double cap[], int nk, const uint32_t mask[], const double dem[],
-                    double sent[], double (*flow)[RACK_MAX_BUSES], double into[])
-{
-    int parent[256 + RACK_MAX_BUSES], queue[256 + RACK_MAX_BUSES];
-    for (int guard = 0; guard < 4096; guard++) {
-        int nn = nk + nb, head = 0, tail = 0, end = -1;
-        for (int v = 0; v < nn; v++)
-            parent[v] = -2;
-        for (int k = 0; k < nk; k++)
-            if (dem[k] - sent[k] > EPS_W) {
-                parent[k] = -1;
-                queue[tail++] = k;
-            }
-        while (head < tail && end < 0) {
-            int v = queue[head++];
-            if (v < nk) {
-                for (int b = 0; b < nb; b++)
-                    if ((mask[v] >> b & 1) && parent[nk + b] == -2) {
-                        parent[nk + b] = v;
-                        queue[tail++] = nk + b;
-                    }
-            } else {
-                int b = v - nk;
-                if (cap[b] - into[b] > EPS_W) {
-                    end = b;
-                    break;
-                }
-                for (int k = 0; k < nk; k++)
-                    if (flow[k][b] > EPS_W && parent[k] == -2) {
-                        parent[k] = v;
-                        queue[tail++] = k;
-                    }
-            }
-        }
-        if (end < 0)
-            return;
-        double amount = cap[end] - into[end];
-        for (int v = nk + end; v >= 0;) {
-            int k = parent[v], up = parent[k];
-            if (up < 0) {
-                if (dem[k] - sent[k] < amount)
-                    amount = dem[k] - sent[k];
-            } else if (flow[k][up - nk] < amount) {
-                amount = flow[k][up - nk];
-            }
-            v = up;
-        }
-        for (int v = nk + end; v >= 0;) {
-            int k = parent[v], up = parent[k];
-            flow[k][v - nk] += amount;
-            if (up < 0)
-                sent[k] += amount;
-            else
-                flow[k][up - nk] -= amount;
-            v = up;
-        }
-        into[end] += amount;
-    }
-}
-
-/* outage_flow on a view. short_w may be NULL. */
-static double view_flow(const struct view *v, const double *load_w, double *reserve_w,
-                        double *short_w)
-{
-    const struct rack *r = v->r;
-    int nb = r->nbuses < RACK_MAX_BUSES ? r->nbuses : RACK_MAX_BUSES;
-    double cap_m[RACK_MAX_BUSES] = {0}, cap_u[RACK_MAX_BUSES] = {0}, cap_b[RACK_MAX_BUSES] = {0};
-    static const double zero_flow[RACK_MAX_BUSES];
-    double psu_fb[RACK_MAX_FEEDS][RACK_MAX_BUSES];
-    double ups_max[RACK_MAX_FEEDS] = {0}, feed_cap[RACK_MAX_FEEDS] = {0};
-    memset(psu_fb, 0, sizeof(psu_fb));
-    for (int k = 0; k < r->nreserves; k++) {
-        reserve_w[k] = 0;
-        int at;
-        if (view_place(v, k, &at) == PLACE_FEED && at >= 0 && at < RACK_MAX_FEEDS &&
-            view_live(v, k))
-            ups_max[at] += r->reserves[k].max_w;
-    }
-
-    /* Tier 1, mains: PSUs on live feeds; tier 2: PSUs on feeds on reserve, no
-     * more than the feed's ups reserves deliver between them. */
-    for (int i = 0; i < r->npsus; i++) {
-        const struct rack_psu *p = &r->psus[i];
-        if (p->bus < 0 || p->bus >= nb || r->bus_failed[p->bus] || p->feed < 0 ||
-            p->feed >= RACK_MAX_FEEDS)
-            continue;
-        double w = (double)rack_psu_health_mw(p) / 1000.0;
-        if (w <= 0)
-            continue;
-        if (v->feed[p->feed] == FEED_MAINS)
-            cap_m[p->bus] += w;
-        else if (v->feed[p->feed] == FEED_RESERVE) {
-            psu_fb[p->feed][p->bus] += w;
-            feed_cap[p->feed] += w;
-        }
-    }
-    for (int f = 0; f < r->nfeeds && f < RACK_MAX_FEEDS; f++) {
-        double scale = feed_cap[f] > ups_max[f] ? ups_max[f] / feed_cap[f] : 1;
-        for (int b = 0; b < nb; b++) {
-            psu_fb[f][b] *= scale;
-            cap_u[b] += psu_fb[f][b];
-        }
-    }
-    /* Tier 3: reserves on a bus (bbu shelves, or directed there). */
-    for (int k = 0; k < r->nreserves; k++) {
-        int at;
-        if (view_place(v, k, &at) == PLACE_BUS && at >= 0 && at < nb && !r->bus_failed[at] &&
-            view_live(v, k))
-            cap_b[at] += r->reserves[k].max_w;
-    }
-
-    /* Demand classes: servers with the same live buses draw as one. */
-    int cls_of_mask[256], nk = 0;
-    uint32_t mask[256];
-    double dem[256] = {0}, sent[256] = {0}, flow[256][RACK_MAX_BUSES], into[RACK_MAX_BUSES] = {0};
-    uint32_t live = 0;
-    for (int b = 0; b < nb; b++)
-        if (!r->bus_failed[b])
-            live |= 1u << b;
-    for (int m = 0; m < 256; m++)
-        cls_of_mask[m] = -1;
-    for (int i = 0; i < r->nservers; i++) {
-        uint32_t m = r->servers[i].wired & live & 0xffu;
-        if (!(load_w[i] > 0) || !m)
-            continue;
-        if (cls_of_mask[m] < 0) {
-            cls_of_mask[m] = nk;
-            mask[nk] = m;
-            memcpy(flow[nk], zero_flow, sizeof(zero_flow));
-            nk++;
-        }
-        dem[cls_of_mask[m]] += load_w[i];
-    }
-    double cap[RACK_MAX_BUSES] = {0};
-    for (int b = 0; b < nb; b++)
-        cap[b] = cap_m[b];
-    augment(nb, cap, nk, mask, dem, sent, flow, into);
-    for (int b = 0; b < nb; b++)
-        cap[b] += cap_u[b];
-    augment(nb, cap, nk, mask, dem, sent, flow, into);
-    for (int b = 0; b < nb; b++)
-        cap[b] += cap_b[b];
-    augment(nb, cap, nk, mask, dem, sent, flow, into);
-
-    /* Each bus takes from mains first, then its ups-fed PSUs (shared as their
-     * capacity is), then its reserves (shared as their max_w is). */
-    double from_u[RACK_MAX_BUSES], from_b[RACK_MAX_BUSES];
-    for (int b = 0; b < nb; b++) {
-        double rest = into[b] - cap_m[b];
-        rest = rest > 0 ? rest : 0;
-        from_u[b] = rest < cap_u[b] ? rest : cap_u[b];
-        from_b[b] = rest - from_u[b] > 0 ? rest - from_u[b] : 0;
-    }
-    for (int k = 0; k < r->nreserves; k++) {
-        int at;
-        enum reserve_place pl = view_place(v, k, &at);
-        if (!view_live(v, k))
-            continue;
-        double mw = r->reserves[k].max_w;
-        if (pl == PLACE_FEED && at >= 0 && at < RACK_MAX_FEEDS && ups_max[at] > 0) {
-            double feed_w = 0;
-            for (int b = 0; b < nb; b++)
-                if (cap_u[b] > 0)
-                    feed_w += from_u[b] * psu_fb[at][b] / cap_u[b];
-            reserve_w[k] = feed_w * mw / ups_max[at];
-        } else if (pl == PLACE_BUS && at >= 0 && at < nb && cap_b[at] > 0 && !r->bus_failed[at]) {
-            reserve_w[k] = from_b[at] * mw / cap_b[at];
-        }
-    }
-
-    /* What the buses left short: each server of a class short in proportion;
-     * then its own battery, or one directed to it, makes up what it can. */
-    double total_short = 0;
-    for (int i = 0; i < r->nservers; i++) {
-        double sh = 0;
-        if (load_w[i] > 0) {
-            uint32_t m = r->servers[i].wired & live & 0xffu;
-            int c = m ? cls_of_mask[m] : -1;
-            sh = c < 0 ? load_w[i] : load_w[i] * (1.0 - sent[c] / dem[c]);
-            if (sh < EPS_W)
-                sh = 0;
-        }
-        if (sh > 0) {
-            double avail = 0;
-            for (int k = 0; k < r->nreserves; k++) {
-                int at;
-                if (view_place(v, k, &at) == PLACE_SERVER && at == i && view_live(v, k))
-                    avail += r->reserves[k].max_w;
-            }
-            if (avail > 0) {
-                double give = sh < avail ? sh : avail;
-                for (int k = 0; k < r->nreserves; k++) {
-                    int at;
-                    if (view_place(v, k, &at) == PLACE_SERVER && at == i && view_live(v, k))
-                        reserve_w[k] += give * r->reserves[k].max_w / avail;
-                }
-                sh -= give;
-                if (sh < EPS_W)
-                    sh = 0;
-            }
-        }
-        if (short_w)
-            short_w[i] = sh;
-        total_short += sh;
-    }
-    return total_short;
-}
-
-double outage_flow(const struct rack *r, const double *load_w, double *reserve_w, double *short_w)
-{
-    struct view v;
-    view_of_rack(&v, r);
-    return view_flow(&v, load_w, reserve_w, short_w);
-}
-
-/*
- * Advances the reserves in wh[] by dt_s at load_w: piece by piece, a piece
- * ending where a reserve runs empty (the flow changes there: another takes
- * over, or a server loses power). Fills reserve_w with the last piece's flow.
- * Returns the watt-hours taken from the cells.
- */
-static double view_advance(struct view *v, double *wh, const double *load_w, double dt_s,
-                           double *reserve_w)
-{
-    const struct rack *r = v->r;
-    double taken = 0, left = dt_s;
-    v->wh = wh;
-    for (int piece = 0; piece <= r->nreserves + 1; piece++) {
-        view_flow(v, load_w, reserve_w, NULL);
-        if (!(left > 0))
-            break;
-        double step = left;
-        int first = -1;
-        for (int k = 0; k < r->nreserves; k++) {
-            double cw = outage_cell_w(&r->reserves[k], reserve_w[k]);
-            if (cw > 0 && wh[k] * 3600.0 / cw < step) {
-                step = wh[k] * 3600.0 / cw;
-                first = k;
-            }
-        }
-        for (int k = 0; k < r->nreserves; k++) {
-            double use = outage_cell_w(&r->reserves[k], reserve_w[k]) * step / 3600.0;
-            if (use > wh[k] || k == first)
-                use = wh[k];
-            wh[k] -= use;
-            if (wh[k] < EPS_WH)
-                wh[k] = 0;
-            taken += use;
-        }
-        left -= step;
-        if (first < 0)
-            left = 0;
-    }
-    return taken;
-}
-
-double outage_discharge(struct rack *r, const double *load_w, int64_t dt_ns)
-{
-    double wh[RACK_MAX_RESERVES], out_w[RACK_MAX_RESERVES];
-    int n = r->nreserves < RACK_MAX_RESERVES ? r->nreserves : RACK_MAX_RESERVES;
-    for (int k = 0; k < n; k++)
-        wh[k] = r->reserves[k].wh_left;
-    struct view v;
-    view_of_rack(&v, r);
-    double taken = view_advance(&v, wh, load_w, dt_ns > 0 ? (double)dt_ns / 1e9 : 0, out_w);
-    for (int k = 0; k < n; k++) {
-        r->reserves[k].wh_left = wh[k];
-        r->reserves[k].watts = out_w[k];
-        r->reserves[k].discharging = out_w[k] > EPS_W;
-    }
-    return taken;
-}
 
 bool outage_may_release(const struct rack *r, const struct outage *o, int64_t now_ns)
 {
@@ -442,7 +69,7 @@ const char *outage_step_name(enum outage_step_kind k)
 struct plan_ctx {
     const struct rack *r;
     struct outage *o;
-    struct view v;
+    struct outage_view v;
     int ns, nr;
     double slack;            /* slack_pct as a fraction */
     double ride_s;           /* ride-through left from now */
@@ -515,9 +142,9 @@ int outage_divert_darkens(const struct rack *r, const struct outage_step *st, ch
     int *to_server = to_bus + nr;
     for (int i = 0; i < ns; i++)
         load[i] = load_of(&r->servers[i]);
-    struct view v;
-    view_of_rack(&v, r);
-    view_flow(&v, load, res_w, before);
+    struct outage_view v;
+    outage_view_init(&v, r);
+    outage_view_flow(&v, load, res_w, before);
     for (int k = 0; k < nr; k++) {
         to_bus[k] = r->reserves[k].to_bus;
         to_server[k] = r->reserves[k].to_server;
@@ -526,7 +153,7 @@ int outage_divert_darkens(const struct rack *r, const struct outage_step *st, ch
     to_server[st->reserve] = st->to_server;
     v.to_bus = to_bus;
     v.to_server = to_server;
-    view_flow(&v, load, res_w, after);
+    outage_view_flow(&v, load, res_w, after);
     int n = 0;
     size_t used = 0;
     for (int i = 0; i < ns; i++) {
@@ -581,7 +208,7 @@ static bool fire_pending(struct plan_ctx *pc, double t, double total_wh)
         int tb = pc->play_bus[k], ts = pc->play_server[k];
         pc->play_bus[k] = pc->pend_bus[k];
         pc->play_server[k] = pc->pend_server[k];
-        view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+        outage_view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
         bool dark = false;
         for (int i = 0; i < pc->ns && !dark; i++)
             dark = pc->ld[i] > 0 && pc->sw[i] > 0;
@@ -639,7 +266,7 @@ static void play(struct plan_ctx *pc)
          * rest; the diverts waiting for them then go where they were due */
         for (int pass = 0; pass <= pc->nr; pass++) {
             for (int guard = 0; guard <= pc->ns; guard++) {
-                view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+                outage_view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
                 bool lost = false;
                 for (int i = 0; i < pc->ns; i++)
                     if (pc->ld[i] > 0 && pc->sw[i] > 0) {
@@ -669,7 +296,7 @@ static void play(struct plan_ctx *pc)
             break;
         if (dt < 0)
             dt = 0;
-        view_advance(&pc->v, pc->wh, pc->ld, dt, pc->rw);
+        outage_view_advance(&pc->v, pc->wh, pc->ld, dt, pc->rw);
         t += dt;
     }
     pc->wh_end = 0;
@@ -768,7 +395,7 @@ static bool plan_feasibility(struct plan_ctx *pc)
         for (int i = 0; i < pc->ns; i++)
             pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
         pc->v.wh = NULL;
-        double total = view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+        double total = outage_view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
         if (total <= 0)
             return true;
         int pick = -1;
@@ -782,10 +409,10 @@ static bool plan_feasibility(struct plan_ctx *pc)
             if (!helps) {
                 double own = pc->ld[i];
                 pc->ld[i] = 0;
-                double without = view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+                double without = outage_view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
                 pc->ld[i] = own;
-                helps = without < total - EPS_W;
-                view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+                helps = without < total - OUTAGE_EPS_W;
+                outage_view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
             }
             if (helps)
                 pick = i;
@@ -1051,7 +678,7 @@ static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o,
     pc->order = pc->prio + ns;
     pc->feas = (bool *)(pc->order + ns);
 
-    view_of_rack(&pc->v, r);
+    outage_view_init(&pc->v, r);
     /* "If mains failed now", and the operator's outage (he says it is coming):
      * every feed lost, those with a ups carried by it. */
     if (!o->active || o->cause == OUTAGE_CAUSE_OPERATOR) {
@@ -1060,7 +687,7 @@ static int ctx_init(struct plan_ctx *pc, const struct rack *r, struct outage *o,
             for (int k = 0; k < r->nreserves; k++)
                 ups |= r->reserves[k].kind == RACK_RESERVE_UPS && r->reserves[k].at == f &&
                        r->reserves[k].to_bus < 0 && r->reserves[k].to_server < 0;
-            pc->v.feed[f] = ups ? FEED_RESERVE : FEED_DEAD;
+            pc->v.feed[f] = ups ? OUTAGE_FEED_RESERVE : OUTAGE_FEED_DEAD;
         }
     }
     for (int k = 0; k < pc->nr; k++) {
@@ -1378,9 +1005,9 @@ static int darkened(struct plan_ctx *pc, int k, int tb, int ts, const double *be
     for (int i = 0; i < pc->ns; i++)
         pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
     pc->v.wh = NULL;
-    view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+    outage_view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
     for (int i = 0; i < pc->ns; i++) {
-        row[i] = pc->ld[i] > 0 && pc->sw[i] > before[i] + EPS_W;
+        row[i] = pc->ld[i] > 0 && pc->sw[i] > before[i] + OUTAGE_EPS_W;
         n += row[i];
     }
     pc->to_bus[k] = save_tb;
@@ -1416,7 +1043,7 @@ static void plan_diverts(struct plan_ctx *pc, struct score *vec, struct score *c
     for (int pass = 0; pass < 2; pass++) {
         for (int k = 0; k < pc->nr; k++) {
             const struct rack_reserve *x = &r->reserves[k];
-            if (!x->known || !(x->wh_left > EPS_WH) ||
+            if (!x->known || !(x->wh_left > OUTAGE_EPS_WH) ||
                 (!x->switch_buses && x->nswitch_servers == 0))
                 continue;
             bool *wrow = pc->wait + (size_t)k * ns;
@@ -1431,7 +1058,7 @@ static void plan_diverts(struct plan_ctx *pc, struct score *vec, struct score *c
             for (int i = 0; i < pc->ns; i++)
                 pc->ld[i] = pc->feas[i] ? 0 : pc->load[i];
             pc->v.wh = NULL;
-            view_flow(&pc->v, pc->ld, pc->rw, before);
+            outage_view_flow(&pc->v, pc->ld, pc->rw, before);
             int nopt = 1 + r->nbuses + x->nswitch_servers;
             for (int opt = 0; opt < nopt; opt++) {
                 int tb = -1, ts = -1;
@@ -1545,7 +1172,7 @@ static int plan_emit_diverts(struct plan_ctx *pc, struct outage_plan *out, doubl
         pc->to_bus[k] = tb;
         pc->to_server[k] = ts;
         pc->v.wh = NULL;
-        view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
+        outage_view_flow(&pc->v, pc->ld, pc->rw, pc->sw);
         pc->to_bus[k] = save_tb;
         pc->to_server[k] = save_ts;
         struct outage_step st = {.kind = OUTAGE_STEP_DIVERT,

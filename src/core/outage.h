@@ -1,6 +1,7 @@
 /*
  * outage.h - battery reserves in an outage (seed 003, docs/outage.md): the
- * energy model the simulator and the planner share, and the reserve plan.
+ * reserve plan, on the energy model of outage_energy.h (included here: the
+ * simulator and the planner share it).
  *
  * Pure, like the policy: the rack (with its reserves, activities and the
  * servers' states), the outage and `now` go in; a plan comes out, each step
@@ -18,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outage_energy.h"
 #include "rack.h"
 
 #define OUTAGE_REASON_LEN 320
@@ -49,31 +51,6 @@ struct outage {
     int64_t floor_ns[OUTAGE_MAX_LEVELS];
     int64_t floors_since_ns;
 };
-
-/* ---- The energy model (docs/outage.md "Physics"). ---- */
-
-/*
- * Watts taken from a reserve's cells while it delivers out_w: out_w divided
- * by its efficiency, and above rated_w raised by (out_w / rated_w)^(peukert-1),
- * so that usable energy shrinks at high rates and never exceeds energy_wh.
- */
-double outage_cell_w(const struct rack_reserve *res, double out_w);
-
-/* Seconds a reserve with wh_left lasts delivering out_w (INFINITY at 0 W). */
-double outage_runtime_s(const struct rack_reserve *res, double wh_left, double out_w);
-
-/*
- * Where the load of the rack comes from, with reserves in play: load_w[i] is
- * what server i draws (0 when not drawing). Mains (PSUs on feeds that are not
- * failed and not on reserve) serves first, by the PSUs' capacity, shared as
- * the PSUs on a bus share it; PSUs on a feed that is on reserve take their
- * share from that feed's ups; a bus left short takes the rest from the bbu
- * reserves directed to it; a server left short takes it from its own battery
- * or one directed to it. Fills reserve_w[r] (what each reserve delivers,
- * capped at max_w and 0 when empty) and short_w[i] (what server i lacks: its
- * power is lost if > 0). Returns the total shortfall in watts.
- */
-double outage_flow(const struct rack *r, const double *load_w, double *reserve_w, double *short_w);
 
 /* ---- The plan. ---- */
 
@@ -165,14 +142,6 @@ bool outage_divert_worth(const struct rack *r, const struct outage_step *s,
  * Names them in who (may be NULL). Returns -1 when out of memory.
  */
 int outage_divert_darkens(const struct rack *r, const struct outage_step *s, char *who, size_t len);
-
-/*
- * Advances the reserves by dt_ns at the rack's present load (the simulator;
- * the daemon takes wh_left from readings): each delivers what outage_flow
- * gives it and loses outage_cell_w of it in energy, never below 0. Returns
- * the total watt-hours taken from the cells.
- */
-double outage_discharge(struct rack *r, const double *load_w, int64_t dt_ns);
 
 /*
  * Whether the held servers may come back now: mains back for at least
