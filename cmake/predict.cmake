@@ -23,3 +23,4 @@ target_link_libraries(rackpower-train PRIVATE rphistio)
 install(TARGETS rackpower-predict rackpower-train DESTINATION ${CMAKE_INSTALL_BINDIR})
 add_test(NAME predict COMMAND sh ${CMAKE_SOURCE_DIR}/tests/predict.sh
          $<TARGET_FILE:rackpower-predict> $<TARGET_FILE:rackpower-train> ${CMAKE_SOURCE_DIR})
+install(FILES models/psu-risk-default.txt DESTINATION ${CMAKE_INSTALL_DATADIR}/rackpower)

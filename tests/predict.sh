@@ -117,6 +117,9 @@ head -c 3000 /dev/urandom >"$tmp/noise.csv"
 "$predict" --history "$tmp/noise.csv" --model "$tmp/warn.txt" --skip-bad >/dev/null 2>&1
 [ $? -eq 1 ] || fail "noise: exit is not 1"; ok
 
+# the shipped default model reads (no --model)
+"$predict" --history "$tmp/e.csv" >/dev/null 2>"$tmp/err" || fail "default model: $(cat "$tmp/err")"; ok
+
 # --- bad model files ---
 "$predict" --history "$tmp/e.csv" --model "$tmp/none.txt" >/dev/null 2>"$tmp/err"
 [ $? -eq 1 ] || fail "missing model: exit not 1"; ok
@@ -129,6 +132,16 @@ grep -q "bm.txt: model line 14: feature: SCALE must be above 0" "$tmp/err" ||
 grep -v kh_in_service "$tmp/warn.txt" >"$tmp/bm.txt"
 "$predict" --history "$tmp/e.csv" --model "$tmp/bm.txt" >/dev/null 2>"$tmp/err"
 grep -q "feature kh_in_service missing" "$tmp/err" || fail "missing feature: $(cat "$tmp/err")"; ok
+
+# --evaluate: no fit, every PSU scored; labels say yes/no as rackpower-sim fleet writes them
+sed 's/,1$/,yes/' "$tmp/a_labels.csv" >"$tmp/yes.csv"
+"$train" --history "$tmp/a.csv" --labels "$tmp/yes.csv" --evaluate "$tmp/m.txt" >"$tmp/ev" \
+    2>"$tmp/err" || fail "--evaluate: $(cat "$tmp/err")"; ok
+grep -q "^held back: 40 PSUs" "$tmp/ev" || fail "--evaluate held back: $(cat "$tmp/ev")"; ok
+grep -q "of 14 failures), .*recall of predictable 1.000 (14 of 14)" "$tmp/ev" ||
+    fail "--evaluate on the training fleet: $(grep model: "$tmp/ev")"; ok
+"$train" --history "$tmp/a.csv" --labels "$tmp/yes.csv" --evaluate "$tmp/m.txt" --out "$tmp/z" \
+    >/dev/null 2>&1; [ $? -eq 2 ] || fail "--evaluate with --out: exit is not 2"; ok
 
 # --- bad labels ---
 printf 'psu,failure_t,cause,predictable\np01,12x,cap,1\n' >"$tmp/bl.csv"

@@ -191,8 +191,9 @@ int labels_read(const char *path, struct labels *ls, char *err, size_t errlen)
             rc = -1;
             break;
         }
-        if (strcmp(fl[3], "0") != 0 && strcmp(fl[3], "1") != 0) {
-            snprintf(err, errlen, "%s: line %ld: predictable: 0 or 1", path, lineno);
+        int pred = strcmp(fl[3], "1") == 0 || strcmp(fl[3], "yes") == 0;
+        if (!pred && strcmp(fl[3], "0") != 0 && strcmp(fl[3], "no") != 0) {
+            snprintf(err, errlen, "%s: line %ld: predictable: yes, no, 1 or 0", path, lineno);
             rc = -1;
             break;
         }
@@ -215,7 +216,7 @@ int labels_read(const char *path, struct labels *ls, char *err, size_t errlen)
         snprintf(l->psu, sizeof(l->psu), "%s", r.psu);
         l->failure_t = ft;
         snprintf(l->cause, sizeof(l->cause), "%s", fl[2]);
-        l->predictable = fl[3][0] == '1';
+        l->predictable = pred;
     }
     if (rc == 0 && lineno == 0) {
         snprintf(err, errlen, "%s: empty (no header line)", path);

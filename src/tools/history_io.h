@@ -35,7 +35,7 @@ struct labels {
 };
 
 /* Reads a labels file: header psu,failure_t,cause,predictable; failure_t
- * Unix seconds or empty (did not fail); predictable 0 or 1. One line per PSU
+ * Unix seconds or empty (did not fail); predictable yes/no (or 1/0). One line per PSU
  * at most. 0, or -1 with err naming the line. */
 int labels_read(const char *path, struct labels *ls, char *err, size_t errlen);
 const struct label *labels_find(const struct labels *ls, const char *psu);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "history_io.h"
+#include "model_io.h"
 #include "risk.h"
 #include "splitmix.h"
 
@@ -21,6 +22,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: rackpower-train --history FILE.csv --labels FILE.csv --out MODEL [--seed S]\n"
+            "       rackpower-train --history FILE.csv --labels FILE.csv --evaluate MODEL\n"
             "                       [--holdout SHARE] [--horizon-s S] [--window-s S] [--skip-bad]\n"
             "  --history FILE   the history CSV (docs/prediction.md)\n"
             "  --labels FILE    psu,failure_t,cause,predictable\n"
@@ -30,6 +32,7 @@ static void usage(FILE *out)
             "  --horizon-s S    failure within this is a positive (default 604800, 7 days)\n"
             "  --window-s S     the features' window (default 259200, 3 days)\n"
             "  --skip-bad       skip bad history rows and count them\n"
+            "  --evaluate MODEL no fit: every PSU is held back and MODEL is evaluated\n"
             "  --help           this text\n");
 }
 
@@ -44,7 +47,7 @@ struct psu_info {
 };
 
 struct scores {
-    long episodes, true_episodes, failures, caught, caught24, predictable, pcaught;
+    long episodes, true_episodes, failures, caught, caught24, predictable, pcaught, pcaught24;
     double psu_days;
     double *leads;
     size_t nleads;
@@ -77,6 +80,7 @@ static void failure_scores(const struct psu_info *pi, int64_t first_true, int64_
         s->caught++;
         s->caught24 += lead >= 86400;
         s->pcaught += pi->predictable;
+        s->pcaught24 += pi->predictable && lead >= 86400;
         s->leads[s->nleads++] = lead;
     }
 }
@@ -91,11 +95,13 @@ static void print_scores(const char *name, struct scores *s)
 {
     long false_eps = s->episodes - s->true_episodes;
     printf("%s: precision %.3f (%ld of %ld episodes true), recall %.3f (%ld of %ld failures), "
-           "recall at lead >= 24 h %.3f, recall of predictable %.3f (%ld of %ld)\n",
+           "recall at lead >= 24 h %.3f, recall of predictable %.3f (%ld of %ld), at lead >= 24 h "
+           "%.3f (%ld)\n",
            name, s->episodes ? (double)s->true_episodes / (double)s->episodes : 0.0,
            s->true_episodes, s->episodes, s->failures ? (double)s->caught / s->failures : 0.0,
            s->caught, s->failures, s->failures ? (double)s->caught24 / s->failures : 0.0,
-           s->predictable ? (double)s->pcaught / s->predictable : 0.0, s->pcaught, s->predictable);
+           s->predictable ? (double)s->pcaught / s->predictable : 0.0, s->pcaught, s->predictable,
+           s->predictable ? (double)s->pcaught24 / s->predictable : 0.0, s->pcaught24);
     qsort(s->leads, s->nleads, sizeof(double), cmp_double);
     if (s->nleads)
         printf("%s: lead time median %.1f h (min %.1f h, max %.1f h)\n", name,
@@ -120,23 +126,32 @@ static double parse_num(const char *opt, const char *s, double lo, double hi)
 
 int main(int argc, char **argv)
 {
-    const char *history = NULL, *labels = NULL, *out = NULL;
+    const char *history = NULL, *labels = NULL, *out = NULL, *evaluate = NULL;
     uint64_t seed = 1;
     double holdout = 0.3;
     int skip_bad = 0;
     struct risk_model m = {.horizon_s = 7 * 86400, .window_s = 3 * 86400, .threshold = 0.5};
     static const struct option opts[] = {
-        {"history", required_argument, NULL, 'H'},  {"labels", required_argument, NULL, 'l'},
-        {"out", required_argument, NULL, 'o'},      {"seed", required_argument, NULL, 's'},
-        {"holdout", required_argument, NULL, 'k'},  {"horizon-s", required_argument, NULL, 'z'},
-        {"window-s", required_argument, NULL, 'w'}, {"skip-bad", no_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"history", required_argument, NULL, 'H'},
+        {"labels", required_argument, NULL, 'l'},
+        {"out", required_argument, NULL, 'o'},
+        {"seed", required_argument, NULL, 's'},
+        {"holdout", required_argument, NULL, 'k'},
+        {"horizon-s", required_argument, NULL, 'z'},
+        {"window-s", required_argument, NULL, 'w'},
+        {"skip-bad", no_argument, NULL, 'b'},
+        {"evaluate", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'H':
             history = optarg;
+            break;
+        case 'e':
+            evaluate = optarg;
             break;
         case 'l':
             labels = optarg;
@@ -167,7 +182,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!history || !labels || !out || optind < argc) {
+    if (!history || !labels || !out == !evaluate || optind < argc) {
         usage(stderr);
         return 2;
     }
@@ -185,6 +200,15 @@ int main(int argc, char **argv)
     }
     if (skip_bad)
         fprintf(stderr, "rackpower-train: %ld bad rows skipped\n", h.bad);
+    if (evaluate) {
+        if (model_read(evaluate, &m, err, sizeof(err)) < 0) {
+            fprintf(stderr, "rackpower-train: %s\n", err);
+            labels_free(&ls);
+            history_free(&h);
+            return 1;
+        }
+        holdout = 1.0; /* every PSU is evaluated */
+    }
 
     /* Pass 1: the training side's feature vectors, one per PSU-hour. */
     struct risk_fleet fleet;
@@ -264,11 +288,13 @@ int main(int argc, char **argv)
     printf("training: %zu PSUs (%zu with a failure), %zu hourly samples (%zu within %lld s of a "
            "failure)\n",
            train_psus, train_failed, n, pos, (long long)m.horizon_s);
-    if (rc == 0 && risk_fit(x, y, n, 1.0, &m, err, sizeof(err)) < 0) {
+    if (evaluate) {
+        printf("model %s: not fitted, evaluated on every PSU\n", evaluate);
+    } else if (rc == 0 && risk_fit(x, y, n, 1.0, &m, err, sizeof(err)) < 0) {
         fprintf(stderr, "rackpower-train: %s\n", err);
         rc = 1;
     }
-    if (rc == 0) {
+    if (rc == 0 && !evaluate) {
         /* the threshold: best F1 over the training samples, on a 0.05 grid */
         double best_f1 = -1;
         for (int k = 1; k <= 19; k++) {
