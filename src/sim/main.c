@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "fleet_main.h"
 #include "rackfile.h"
 #include "runner.h"
 #include "sizing.h"
@@ -20,6 +21,7 @@ static void usage(FILE *f)
           "       rackpower-sim --check SCENARIO.yaml   (its sizing figures and warnings)\n"
           "       rackpower-sim serve RACK.yaml [options]   (serve --help)\n"
           "       rackpower-sim cluster SCENARIO.yaml [options]   (cluster --help)\n"
+          "       rackpower-sim fleet --psus N --days D --seed S --out FILE   (fleet --help)\n"
           "  Plays the scenario (a rack file plus a timeline, see docs/rack-file.md)\n"
           "  in virtual time and prints each decision with its reason.\n"
           "  --json     one JSON object per line (docs/simulator.md)\n"
@@ -65,6 +67,8 @@ int main(int argc, char **argv)
         return serve_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "cluster") == 0)
         return cluster_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "fleet") == 0)
+        return fleet_main(argc - 1, argv + 1);
     enum { OPT_JSON = 256, OPT_SEED, OPT_CHECK };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
