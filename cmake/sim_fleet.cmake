@@ -9,3 +9,8 @@ target_link_libraries(rackpower-sim PRIVATE rpfleet)
 add_test(NAME sim_fleet COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_fleet.sh
          $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})
 set_tests_properties(sim_fleet PROPERTIES TIMEOUT 300)
+
+# rackpower-sim serve --ageing-rate: a served PSU ages and fails in a minute.
+add_test(NAME sim_ageing COMMAND sh ${CMAKE_SOURCE_DIR}/tests/sim_ageing.sh
+         $<TARGET_FILE:rackpower-sim> ${CMAKE_SOURCE_DIR})
+set_tests_properties(sim_ageing PROPERTIES TIMEOUT 240)

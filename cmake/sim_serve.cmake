@@ -4,7 +4,7 @@
 # (src/drivers/simdrv.c) is a thin driver over it.
 add_library(rpphys STATIC src/sim/physics.c)
 target_include_directories(rpphys PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
-target_link_libraries(rpphys PUBLIC rpcore rpwire_orv3 rputil m)
+target_link_libraries(rpphys PUBLIC rpcore rpwire_orv3 rputil rpfleet m) # rpfleet: cmake/sim_fleet.cmake
 add_library(rpsimdev STATIC src/sim/mbsrv.c src/sim/simdevs.c src/sim/control.c src/sim/uart.c)
 target_include_directories(rpsimdev PUBLIC ${CMAKE_SOURCE_DIR}/src/sim ${CMAKE_SOURCE_DIR}/src/wire)
 target_link_libraries(rpsimdev PUBLIC rpphys rpconf rpcore rpwire_orv3 m)

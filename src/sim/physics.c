@@ -356,6 +356,89 @@ static double lag(double v, double target, double dt_s, double tau_s, bool snap)
     return v + (target - v) * (1 - exp(-dt_s / tau_s));
 }
 
+/* ---- ageing (phys_set_ageing, the fleet simulator's model) ---- */
+
+int phys_set_ageing(struct phys *ph, int psu, enum fleet_cause c, double h_per_s, char *err,
+                    size_t errlen)
+{
+    if (psu < -1 || psu >= ph->r.npsus) {
+        snprintf(err, errlen, "no PSU %d", psu);
+        return -1;
+    }
+    if (c != FLEET_CAUSE_CAP && c != FLEET_CAUSE_FAN && c != FLEET_CAUSE_EFF) {
+        snprintf(err, errlen, "a cause that ages is capacitor, fan or efficiency");
+        return -1;
+    }
+    if (!(h_per_s >= 0) || h_per_s > 1e6) {
+        snprintf(err, errlen, "ageing rate %g is not in 0..1e6 hours per second", h_per_s);
+        return -1;
+    }
+    ph->ageing_h_per_s = h_per_s;
+    ph->ageing_psu = psu;
+    ph->ageing_cause = c;
+    /* from 0 to 1 in PHYS_DEFECT_H at 40 °C (fleet.c's growth law) */
+    ph->ageing_rate_per_h = log(1 + 1 / 0.2) / PHYS_DEFECT_H;
+    return 0;
+}
+
+/* Advances every running PSU's age by dt_ns of time; a defect at its end
+ * fails its unit. */
+static void ageing_step(struct phys *ph, int64_t dt_ns)
+{
+    if (!(ph->ageing_h_per_s > 0) || dt_ns <= 0)
+        return;
+    double dt_h = (double)dt_ns / 1e9 * ph->ageing_h_per_s;
+    struct rack *r = &ph->r;
+    for (int i = 0; i < r->npsus; i++) {
+        struct phys_psu *p = &ph->psu[i];
+        if (r->psus[i].health == RACK_PSU_FAILED || r->feed_failed[r->psus[i].feed])
+            continue;
+        bool defect = i == ph->ageing_psu;
+        fleet_age(&p->age, defect ? ph->ageing_cause : FLEET_NCAUSES, ph->ageing_rate_per_h, dt_h,
+                  p->outlet_c);
+        double d = ph->ageing_cause == FLEET_CAUSE_CAP   ? p->age.esr
+                   : ph->ageing_cause == FLEET_CAUSE_FAN ? p->age.fan
+                                                         : p->age.eff;
+        if (defect && d >= 1) {
+            r->psus[i].health = RACK_PSU_FAILED;
+            p->fault_count++;
+            phys_event(ph, PHYS_EV_NOTE, i, "ageing: %s failed (%s worn out)", r->psus[i].id,
+                       fleet_cause_name(ph->ageing_cause));
+        }
+    }
+}
+
+/* How PSU i's age shows now, by the fleet model's difference between this
+ * unit and a new one at the same output and inlet: its output voltage, input
+ * power and current change here; the hot spot's rise is returned and the
+ * fans' speed factor put in *fan_k; the warnings go to age_status. */
+static double ageing_show(struct phys *ph, int i, double inlet_c, double *fan_k)
+{
+    struct phys_psu *p = &ph->psu[i];
+    static const struct fleet_age new_unit;
+    if (memcmp(&p->age, &new_unit, sizeof(new_unit)) == 0) {
+        p->age_status = 0;
+        return 0;
+    }
+    double pout_w = (double)p->out_mw / 1000;
+    struct fleet_reading aged, fresh;
+    fleet_read(&p->age, pout_w, inlet_c, 1, &aged);
+    fleet_read(&new_unit, pout_w, inlet_c, 1, &fresh);
+    p->age_status = aged.status_word;
+    *fan_k = fresh.fan_rpm > 0 ? aged.fan_rpm / fresh.fan_rpm : 1;
+    if (p->out_mw > 0) {
+        double k = aged.pin_w / fresh.pin_w;
+        p->pin_mw = llround((double)p->pin_mw * k);
+        p->iin_ma = llround((double)p->iin_ma * k);
+        int64_t vout_mv = p->vout_mv + llround((aged.vout_v - fresh.vout_v) * 1000);
+        if (vout_mv > 0) {
+            p->vout_mv = vout_mv;
+            p->iout_ma = llround((double)p->out_mw / ((double)vout_mv / 1000));
+        }
+    }
+    return aged.temp_c - fresh.temp_c;
+}
+
 /* Telemetry and alarms of every PSU from its health, feed and share. */
 static void readings(struct phys *ph, int64_t dt_ns, bool snap)
 {
@@ -402,13 +485,18 @@ static void readings(struct phys *ph, int64_t dt_ns, bool snap)
         double heat = fmin(frac, 1.5);
         double inlet = PHYS_AMBIENT_C + 3.0 * heat;
         double outlet = inlet + (ac ? 4.0 + 18.0 * heat : 0) + (ac && degraded ? 12.0 : 0);
+        double fan_k = 1;
+        if (output)
+            outlet += ageing_show(ph, i, inlet, &fan_k);
+        else
+            p->age_status = 0;
         p->inlet_c = lag(p->inlet_c, inlet, dt_s, TEMP_TAU_S, snap);
         p->outlet_c = lag(p->outlet_c, outlet, dt_s, TEMP_TAU_S, snap);
         if (snap || p->outlet_c > p->max_c)
             p->max_c = p->outlet_c;
         if (snap || p->inlet_c < p->min_c)
             p->min_c = p->inlet_c;
-        double fan = ac ? 4000 + 8000 * fmin(heat, 1.0) : 0;
+        double fan = ac ? (4000 + 8000 * fmin(heat, 1.0)) * fan_k : 0;
         p->fan_rpm[0] = lag(p->fan_rpm[0], ac && degraded ? 12000 : fan, dt_s, FAN_TAU_S, snap);
         p->fan_rpm[1] = lag(p->fan_rpm[1], degraded ? 0 : fan, dt_s, FAN_TAU_S, snap);
 
@@ -426,6 +514,11 @@ static void readings(struct phys *ph, int64_t dt_ns, bool snap)
             a[ORV3_AL_GENERAL] |= ORV3_GEN_FAN;
             a[ORV3_AL_TEMP] |= ORV3_TEMP_FAN_FAIL;
         }
+        /* ageing's warnings: ORv3 has no warning for sag or efficiency */
+        if (p->age_status & FLEET_SW_TEMPERATURE)
+            a[ORV3_AL_GENERAL] |= ORV3_GEN_TEMP_WARN;
+        if (p->age_status & FLEET_SW_FANS)
+            a[ORV3_AL_GENERAL] |= ORV3_GEN_FAN;
         if (memcmp(a, p->alarm, sizeof(a)) != 0) {
             memcpy(p->alarm, a, sizeof(a));
             phys_event(ph, PHYS_EV_PSU, i,
@@ -453,6 +546,7 @@ int phys_init(struct phys *ph, const struct rack *r, uint64_t seed, int64_t over
     ph->overload_ns = overload_ns;
     ph->overload_since_ns = NO_OVERLOAD;
     ph->now_ns = ph->start_ns = now_ns;
+    ph->ageing_psu = -1;
     for (int i = 0; i < r->nservers; i++) {
         struct phys_server *s = &ph->srv[i];
         s->present = true;
@@ -507,6 +601,7 @@ void phys_step(struct phys *ph, int64_t now_ns)
         }
     }
     bbu_energy(ph, dt);
+    ageing_step(ph, dt);
     settle(ph);
     readings(ph, dt, false);
 }

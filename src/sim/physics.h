@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fleet.h"
 #include "orv3.h"
 #include "policy.h"
 #include "rack.h"
@@ -62,6 +63,8 @@ struct phys_psu {
     int pending_bus;                  /* switch moving: the bus it reaches (-1 none), or -2 */
     int64_t pending_at_ns;            /* when it gets there */
     uint16_t settings[11];            /* registers 94..104 as last written */
+    struct fleet_age age;             /* its ageing (phys_set_ageing), 0 when new */
+    uint16_t age_status;              /* the STATUS_WORD warnings of that age (fleet.h) */
 };
 
 /* A BBU reserve (rack reserve of kind bbu): its energy is the rack copy's
@@ -102,6 +105,12 @@ struct phys {
     int64_t overload_since_ns;           /* INT64_MIN while there is none */
     int64_t now_ns, start_ns;
     uint64_t rng;
+    /* Ageing (phys_set_ageing): hours of ageing per second of time, the unit
+     * with a defect (-1 none), its cause and its defect's rate at 40 °C. */
+    double ageing_h_per_s;
+    int ageing_psu;
+    enum fleet_cause ageing_cause;
+    double ageing_rate_per_h;
     struct phys_event *ev;
     size_t nev, evcap, dropped;
 };
@@ -114,6 +123,19 @@ struct phys {
 int phys_init(struct phys *ph, const struct rack *r, uint64_t seed, int64_t overload_ns,
               int64_t now_ns);
 void phys_free(struct phys *ph);
+
+/*
+ * Ages the PSUs h_per_s hours per second of time by the fleet simulator's
+ * model (fleet.h): all of them wear slowly; PSU psu (-1: none) has a defect
+ * of cause c (capacitor, fan or efficiency) that runs from new to its failure
+ * in PHYS_DEFECT_H hours of ageing at 40 °C, sooner when hot. Its hot spot
+ * (outlet temperature), fans, efficiency (input power) and output voltage
+ * drift as it ages; warnings show in registers 60 and 63; at the end it fails
+ * as after psu_fail. 0, or -1 with a message (bad unit, cause or rate).
+ */
+#define PHYS_DEFECT_H 168.0
+int phys_set_ageing(struct phys *ph, int psu, enum fleet_cause c, double h_per_s, char *err,
+                    size_t errlen);
 
 /* Advances to now_ns (>= the last time): switches that arrive, draws,
  * loads, brown-outs, readings and alarms. Call at least every PHYS_TICK_NS. */

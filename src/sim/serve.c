@@ -251,6 +251,34 @@ static int map_event(const struct rack *from, const struct rack *to, struct rack
     return 0;
 }
 
+/* --ageing-rate: the unit with the defect (--ageing-psu, the first by
+ * default) and its cause. */
+static int set_ageing(struct serve *s, char *err, size_t errlen)
+{
+    int psu = s->rack.npsus ? 0 : -1;
+    if (s->o.ageing_psu) {
+        psu = -1;
+        for (int i = 0; i < s->rack.npsus; i++)
+            if (strcmp(s->rack.psus[i].id, s->o.ageing_psu) == 0)
+                psu = i;
+        if (psu < 0) {
+            snprintf(err, errlen, "--ageing-psu: the rack has no PSU '%s'", s->o.ageing_psu);
+            return -1;
+        }
+    }
+    char e[128];
+    if (phys_set_ageing(&s->ph, psu, (enum fleet_cause)s->o.ageing_cause, s->o.ageing_h_per_s, e,
+                        sizeof(e))) {
+        snprintf(err, errlen, "--ageing-rate: %s", e);
+        return -1;
+    }
+    if (psu >= 0)
+        serve_say(s, "ageing: %g h per second; %s has a %s defect (fails after %g h at 40 C)",
+                  s->o.ageing_h_per_s, s->rack.psus[psu].id,
+                  fleet_cause_name((enum fleet_cause)s->o.ageing_cause), PHYS_DEFECT_H);
+    return 0;
+}
+
 static int load_scenario(struct serve *s, char *err, size_t errlen)
 {
     struct rack sr;
@@ -469,6 +497,8 @@ static int start(struct serve *s, char *err, size_t errlen)
         return -1;
     }
     s->ph_ok = true;
+    if (s->o.ageing_h_per_s > 0 && set_ageing(s, err, errlen))
+        return -1;
     if (simdevs_init(&s->dev, &s->ph, s->o.baud)) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -13,7 +13,8 @@ static void usage(FILE *f)
 {
     fputs("usage: rackpower-sim serve RACK.yaml [--tcp HOST:PORT] [--rtu PATH] [--baud 19200]\n"
           "         [--parity E] [--alert PATH] [--control PATH] [--scenario SCENARIO.yaml]\n"
-          "         [--seed N] [--overload-ms 1000]\n"
+          "         [--seed N] [--overload-ms 1000] [--ageing-rate H [--ageing-psu ID]\n"
+          "         [--ageing-cause capacitor]]\n"
           "  Serves the rack's PSUs (ORv3), switch module and chassis modules over Modbus\n"
           "  in real time (docs/sim-devices.md).\n"
           "  --tcp HOST:PORT     Modbus TCP (default 127.0.0.1:1502 when no --rtu; port 0:\n"
@@ -28,6 +29,11 @@ static void usage(FILE *f)
           "  --seed N            seed of the servers' utilisation walk (default 1)\n"
           "  --overload-ms N     how long a bus may carry more than its PSUs deliver before\n"
           "                      its servers brown out (default 1000)\n"
+          "  --ageing-rate H     hours of ageing per second (default 0: none); the PSU of\n"
+          "                      --ageing-psu (default the first) ages to its failure in\n"
+          "                      168 h at 40 C, its temperature, fans and efficiency drifting\n"
+          "  --ageing-psu ID     the PSU with the defect\n"
+          "  --ageing-cause C    its defect: capacitor (default), fan or efficiency\n"
           "  -h, --help          this text\n",
           f);
 }
@@ -55,7 +61,10 @@ enum {
     OPT_CONTROL,
     OPT_SCENARIO,
     OPT_SEED,
-    OPT_OVERLOAD_MS
+    OPT_OVERLOAD_MS,
+    OPT_AGEING_RATE,
+    OPT_AGEING_PSU,
+    OPT_AGEING_CAUSE
 };
 
 static const struct option longopts[] = {
@@ -68,6 +77,9 @@ static const struct option longopts[] = {
     {"scenario", required_argument, NULL, OPT_SCENARIO},
     {"seed", required_argument, NULL, OPT_SEED},
     {"overload-ms", required_argument, NULL, OPT_OVERLOAD_MS},
+    {"ageing-rate", required_argument, NULL, OPT_AGEING_RATE},
+    {"ageing-psu", required_argument, NULL, OPT_AGEING_PSU},
+    {"ageing-cause", required_argument, NULL, OPT_AGEING_CAUSE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -136,6 +148,32 @@ static int set_option(int c, const char *v, struct serve_opts *o)
             return -1;
         o->overload_ns = (int64_t)x * 1000000;
         return 0;
+    case OPT_AGEING_RATE: {
+        char *end;
+        errno = 0;
+        double h = strtod(v, &end);
+        if (errno || end == v || *end || !(h >= 0) || h > 1e6) {
+            fprintf(stderr,
+                    "rackpower-sim serve: --ageing-rate: '%s' is not a number of hours per "
+                    "second from 0 to 1e6\n",
+                    v);
+            return -1;
+        }
+        o->ageing_h_per_s = h;
+        return 0;
+    }
+    case OPT_AGEING_PSU:
+        return set_string("--ageing-psu", v, &o->ageing_psu);
+    case OPT_AGEING_CAUSE:
+        for (int k = FLEET_CAUSE_CAP; k <= FLEET_CAUSE_EFF; k++)
+            if (strcmp(v, fleet_cause_name((enum fleet_cause)k)) == 0) {
+                o->ageing_cause = k;
+                return 0;
+            }
+        fprintf(stderr,
+                "rackpower-sim serve: --ageing-cause: '%s' is not capacitor, fan or efficiency\n",
+                v);
+        return -1;
     }
     return -1;
 }

@@ -47,6 +47,9 @@ struct serve_opts {
     char parity; /* 'N', 'E', 'O' */
     uint64_t seed;
     int64_t overload_ns;
+    double ageing_h_per_s;  /* --ageing-rate, 0 none */
+    const char *ageing_psu; /* --ageing-psu, NULL: the rack's first PSU */
+    int ageing_cause;       /* --ageing-cause, enum fleet_cause */
 };
 
 struct tcp_client {
