@@ -612,6 +612,12 @@ static const char *action_name(enum policy_action_kind k)
         return "stage";
     case POLICY_ACT_SOFT_OFF:
         return "soft_off";
+    case POLICY_ACT_STANDBY:
+        return "standby";
+    case POLICY_ACT_WAKE:
+        return "wake";
+    case POLICY_ACT_SHARE:
+        return "share";
     }
     return "?";
 }
@@ -1414,6 +1420,9 @@ static void check_actions(struct run *run, const struct rack *b, const struct ra
         case POLICY_ACT_IGNORED:
         case POLICY_ACT_STAGE: /* never made by policy_handle */
         case POLICY_ACT_SOFT_OFF:
+        case POLICY_ACT_STANDBY:
+        case POLICY_ACT_WAKE:
+        case POLICY_ACT_SHARE:
             break;
         }
     }

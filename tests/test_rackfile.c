@@ -351,16 +351,18 @@ static void test_unknown_key_reports_line_and_column(void **state)
     expect_error(BUSES "  psus:\n"
                        "    - {id: ps1, capacty_w: 3000, buses: [A]}\n",
                  "t.yaml:4:17: unknown key 'capacty_w' in psu (expected id, capacity_w, feed, "
-                 "buses, bus, switch, switch_ms)");
+                 "buses, bus, switch, switch_ms, model)");
     expect_error(BUSES "  servers:\n"
                        "    - id: s1\n"
                        "      power: 100\n",
                  "t.yaml:5:7: unknown key 'power' in server (expected id, power_w, min_w, "
                  "priority, buses, chassis, power_on_after_ac_loss)");
-    expect_error("rack:\n  buses: [A]\n  protecton: n+1\n",
-                 "t.yaml:3:3: unknown key 'protecton' in rack (expected name, protection, "
-                 "on_protection_loss, restore_after_s, holdup_ms, over_draw_s, feeds, buses, psus, "
-                 "servers, qos_classes, activities, reserves, outage)");
+    expect_error(
+        "rack:\n  buses: [A]\n  protecton: n+1\n",
+        "t.yaml:3:3: unknown key 'protecton' in rack (expected name, protection, "
+        "on_protection_loss, restore_after_s, holdup_ms, over_draw_s, feeds, buses, psu_models, "
+        "psus, "
+        "servers, qos_classes, activities, reserves, outage)");
 }
 
 static void test_nn_needs_two_feeds(void **state)
@@ -405,6 +407,61 @@ static void test_missing_required_key_points_at_mapping(void **state)
                        "    - {power_w: 1, priority: 1, buses: [A]}\n",
                  "t.yaml:4:7: missing required key 'id' in server");
     expect_error("rack:\n  name: x\n", "t.yaml:2:3: missing required key 'buses' in rack");
+}
+
+static void test_psu_models_load_and_psus_name_them(void **state)
+{
+    (void)state;
+    assert_int_equal(load_rack(BUSES
+                               "  psu_models:\n"
+                               "    - {name: r1, efficiency: [91, 95.5, 97, 95], standby_w: 3, "
+                               "wake_ms: 8}\n"
+                               "    - {name: titanium, efficiency: [89, 93, 95, 90]}\n"
+                               "  psus:\n"
+                               "    - {id: p1, capacity_w: 3000, buses: [A], model: r1}\n"
+                               "    - {id: p2, capacity_w: 3000, buses: [A], model: orv3}\n"
+                               "    - {id: p3, capacity_w: 3000, buses: [A]}\n"),
+                     0);
+    int k = rack_find_model(&r, "r1");
+    assert_true(k >= 2);
+    assert_int_equal(r.psus[0].model, k);
+    assert_int_equal(r.models[k].eff_ppm[1], 955000);
+    assert_int_equal(r.models[k].standby_mw, 3000);
+    assert_int_equal(r.models[k].wake_ns, 8000000);
+    assert_int_equal(r.psus[1].model, RACK_MODEL_ORV3);
+    assert_int_equal(r.models[RACK_MODEL_ORV3].eff_ppm[2], 975000);
+    /* without model: the titanium one, here replaced by the file's */
+    assert_int_equal(r.psus[2].model, RACK_MODEL_TITANIUM);
+    assert_int_equal(r.models[RACK_MODEL_TITANIUM].eff_ppm[0], 890000);
+    assert_int_equal(r.models[RACK_MODEL_TITANIUM].standby_mw, RACK_DEFAULT_STANDBY_MW);
+    assert_int_equal(r.models[RACK_MODEL_TITANIUM].wake_ns, RACK_DEFAULT_WAKE_NS);
+    assert_false(r.psus[0].standby);
+    assert_int_equal(r.psus[0].share_ppm, 0);
+}
+
+static void test_psu_models_errors_name_the_key(void **state)
+{
+    (void)state;
+    expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1, buses: [A], model: r9}\n",
+                 "t.yaml:4:49: model: unknown psu model 'r9' (known: titanium, orv3)");
+    expect_error(BUSES "  psu_models:\n    - {name: r1, efficiency: [90, 94, 96]}\n",
+                 "t.yaml:4:30: efficiency: expected 4 numbers, per cent at 10, 20, 50 and 100 % "
+                 "of rated load, such as [90, 94, 96, 91], got a list");
+    expect_error(BUSES "  psu_models:\n    - {name: r1, efficiency: [90, 94, 101, 91]}\n",
+                 "t.yaml:4:39: efficiency: must be at most 100, got '101'");
+    expect_error(BUSES "  psu_models:\n    - {name: r1, efficiency: [0, 94, 96, 91]}\n",
+                 "t.yaml:4:31: efficiency: must be > 0, got '0'");
+    expect_error(BUSES
+                 "  psu_models:\n    - {name: r1, efficiency: [90, 94, 96, 91], standby_w: -1}\n",
+                 "t.yaml:4:59: standby_w: must be >= 0, got '-1'");
+    expect_error(BUSES "  psu_models:\n    - {name: r1, efficiency: [90, 94, 96, 91]}\n"
+                       "    - {name: r1, efficiency: [90, 94, 96, 91]}\n",
+                 "t.yaml:5:14: duplicate psu model 'r1' (first at line 4)");
+    expect_error(BUSES "  psu_models:\n    - {name: r1}\n",
+                 "t.yaml:4:7: missing required key 'efficiency' in psu model");
+    expect_error(BUSES "  psu_models: {name: r1}\n",
+                 "t.yaml:3:15: psu_models: expected a list of {name, efficiency, standby_w, "
+                 "wake_ms}, got a mapping");
 }
 
 static void test_wrong_type_for_number(void **state)
@@ -1959,6 +2016,8 @@ int main(void)
         cmocka_unit_test_teardown(test_duplicate_key_points_at_second, teardown),
         cmocka_unit_test_teardown(test_missing_required_key_points_at_mapping, teardown),
         cmocka_unit_test_teardown(test_wrong_type_for_number, teardown),
+        cmocka_unit_test_teardown(test_psu_models_load_and_psus_name_them, teardown),
+        cmocka_unit_test_teardown(test_psu_models_errors_name_the_key, teardown),
         cmocka_unit_test_teardown(test_zero_or_negative_rejected_where_positive_needed, teardown),
         cmocka_unit_test_teardown(test_absurd_values_rejected, teardown),
         cmocka_unit_test_teardown(test_priority_must_be_integer, teardown),

@@ -35,7 +35,7 @@ static const char *const ref_noun[] = {"",       "feed",    "bus",     "psu",
                                        "server", "chassis", "reserve", "activity"};
 
 static conf_setter set_name, set_chassis, set_names, set_list, set_targets, set_inputs,
-    set_daemon_only;
+    set_daemon_only, set_models, set_model, set_efficiency;
 
 static const char *const protection_words[] = {"none", "n+1", "n+n", NULL};
 static const char *const on_loss_words[] = {"shed", "hold", NULL};
@@ -52,6 +52,7 @@ enum {
     RACK_OVER_DRAW,
     RACK_FEEDS,
     RACK_BUSES,
+    RACK_PSU_MODELS,
     RACK_PSUS,
     RACK_SERVERS
 };
@@ -69,6 +70,8 @@ static const struct conf_field rack_fields[] = {
      .max = MAX_SECONDS, .scale = 1e9},
     {"feeds", set_names, .ref = CONF_REF_FEED},
     {"buses", set_names, .required = true, .ref = CONF_REF_BUS},
+    /* Models before the psus naming them. */
+    [RACK_PSU_MODELS] = {"psu_models", set_models},
     {"psus", set_list, .ref = CONF_REF_PSU},
     [RACK_SERVERS] = {"servers", set_list, .ref = CONF_REF_SERVER},
     /* Outages (rackfile_outage.c): classes before the activities naming
@@ -81,7 +84,20 @@ static const struct conf_field rack_fields[] = {
 static const struct conf_table rack_table = {
     .what = "rack", .f = rack_fields, .n = LEN(rack_fields)};
 
-enum { PSU_ID, PSU_CAPACITY, PSU_FEED, PSU_BUSES, PSU_BUS, PSU_SWITCH, PSU_SWITCH_MS };
+/* A psu model (docs/balancing.md): the built-in titanium's defaults. */
+static const struct conf_field model_fields[] = {
+    {"name", conf_set_id, .required = true, .off = offsetof(struct rack_psu_model, name)},
+    {"efficiency", set_efficiency, .required = true,
+     .off = offsetof(struct rack_psu_model, eff_ppm)},
+    {"standby_w", conf_set_num, .def = "5", .off = offsetof(struct rack_psu_model, standby_mw),
+     .max = MAX_WATTS, .scale = 1e3},
+    {"wake_ms", conf_set_num, .def = "10", .off = offsetof(struct rack_psu_model, wake_ns),
+     .max = MAX_SECONDS * 1e3, .scale = 1e6},
+};
+static const struct conf_table model_table = {
+    .what = "psu model", .f = model_fields, .n = LEN(model_fields)};
+
+enum { PSU_ID, PSU_CAPACITY, PSU_FEED, PSU_BUSES, PSU_BUS, PSU_SWITCH, PSU_SWITCH_MS, PSU_MODEL };
 static const struct conf_field psu_fields[] = {
     [PSU_ID] = {"id", conf_set_id, .required = true, .off = offsetof(struct rack_psu, id)},
     [PSU_CAPACITY] = {"capacity_w", conf_set_num, .required = true,
@@ -97,6 +113,7 @@ static const struct conf_field psu_fields[] = {
                     .words = switch_words},
     [PSU_SWITCH_MS] = {"switch_ms", conf_set_num, .off = offsetof(struct rack_psu, switch_ns),
                        .max = MAX_SECONDS * 1e3, .scale = 1e6},
+    [PSU_MODEL] = {"model", set_model, .def = "titanium", .off = offsetof(struct rack_psu, model)},
 };
 static const struct conf_table psu_table = {.what = "psu", .f = psu_fields, .n = LEN(psu_fields)};
 
@@ -301,6 +318,79 @@ static int set_chassis(struct conf_ctx *c, const struct conf_field *f, const yam
         i = r->nchassis++;
     }
     *(int *)conf_at(obj, f) = (int)i;
+    return 0;
+}
+
+/* A model's efficiency: [e10, e20, e50, e100], per cent at 10/20/50/100 %
+ * of rated load, each in (0, 100]. */
+static int set_efficiency(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                          void *obj)
+{
+    int32_t *ppm = conf_at(obj, f);
+    if (v->type != YAML_SEQUENCE_NODE || conf_seq_len(v) != RACK_MODEL_POINTS)
+        return conf_fail(c, v,
+                         "%s: expected %d numbers, per cent at 10, 20, 50 and 100 %% of rated "
+                         "load, such as [90, 94, 96, 91], got %s",
+                         f->key, RACK_MODEL_POINTS, conf_show(c, v));
+    const struct conf_field pct = {
+        .key = f->key, .min = 0, .min_open = true, .max = 100, .scale = 1e4};
+    for (size_t i = 0; i < RACK_MODEL_POINTS; i++) {
+        int64_t x;
+        if (conf_set_num(c, &pct, conf_seq_item(c, v, i), &x))
+            return -1;
+        ppm[i] = (int32_t)x;
+    }
+    return 0;
+}
+
+/* The rack's psu_models: list, after the built-in models; a model named as
+ * a built-in one replaces it. */
+static int set_models(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                      void *obj)
+{
+    struct rack *r = obj;
+    int builtin = r->nmodels;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return conf_fail(c, v,
+                         "%s: expected a list of {name, efficiency, standby_w, wake_ms}, got %s",
+                         f->key, conf_show(c, v));
+    for (size_t i = 0; i < conf_seq_len(v); i++) {
+        const yaml_node_t *item = conf_seq_item(c, v, i), *vals[CONF_MAX_FIELDS];
+        struct rack_psu_model m = {0};
+        if (conf_parse_map(c, item, &model_table, &m, vals))
+            return -1;
+        int k = rack_find_model(r, m.name);
+        if (k >= builtin)
+            return conf_fail(
+                c, vals[0], "duplicate psu model '%s' (first at line %zu)", m.name,
+                conf_line(conf_map_value(c, conf_seq_item(c, v, (size_t)(k - builtin)), "name")));
+        if (k < 0 && r->nmodels == RACK_MAX_MODELS)
+            return conf_fail(c, item, "%s: too many models (at most %d with the %d built in)",
+                             f->key, RACK_MAX_MODELS, builtin);
+        if (k >= 0) { /* a built-in one, replaced where psus find it */
+            r->models[k] = m;
+            continue;
+        }
+        r->models[r->nmodels++] = m;
+    }
+    return 0;
+}
+
+/* A psu's model: the name of a built-in model or of one in psu_models:. */
+static int set_model(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                     void *obj)
+{
+    const struct rack *r = c->r;
+    char name[RACK_ID_LEN], known[RACK_MAX_MODELS * (RACK_ID_LEN + 2)] = "";
+    if (conf_check_id(c, f->key, v, name))
+        return -1;
+    int k = rack_find_model(r, name);
+    if (k < 0) {
+        for (int i = 0; i < r->nmodels; i++)
+            conf_join(known, sizeof(known), r->models[i].name);
+        return conf_fail(c, v, "%s: unknown psu model '%s' (known: %s)", f->key, name, known);
+    }
+    *(int *)conf_at(obj, f) = k;
     return 0;
 }
 

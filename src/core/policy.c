@@ -73,7 +73,8 @@ static const char *const action_names[] = {
     [POLICY_ACT_CAP] = "cap",           [POLICY_ACT_SHED] = "shed",
     [POLICY_ACT_RESTORE] = "restore",   [POLICY_ACT_PROTECTION] = "protection",
     [POLICY_ACT_IGNORED] = "ignored",   [POLICY_ACT_STAGE] = "stage",
-    [POLICY_ACT_SOFT_OFF] = "soft_off",
+    [POLICY_ACT_SOFT_OFF] = "soft_off", [POLICY_ACT_STANDBY] = "standby",
+    [POLICY_ACT_WAKE] = "wake",         [POLICY_ACT_SHARE] = "share",
 };
 
 const char *policy_action_name(enum policy_action_kind k)

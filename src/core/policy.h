@@ -99,6 +99,12 @@ enum policy_action_kind {
     POLICY_ACT_STAGE,    /* publish the server's stage to its upsmon: stage 0 OL,
                           * 1 OB (on battery), 2 OB LB (shut down now) */
     POLICY_ACT_SOFT_OFF, /* ask the server's BMC for a soft (ACPI) power-off */
+    /* Balancing actions (docs/balancing.md): made by the caller from a
+     * balance plan (balance.h), never by policy_handle. Any action that raises
+     * load (grant, restore, a raised cap) is preceded by the wakes it needs. */
+    POLICY_ACT_STANDBY, /* psu stands by (cold redundancy: PMBus OPERATION off) */
+    POLICY_ACT_WAKE,    /* psu carries load again */
+    POLICY_ACT_SHARE,   /* psu carries share_ppm of its bus's load: watts_mw planned */
 };
 
 /* Stages of POLICY_ACT_STAGE. */
@@ -117,6 +123,7 @@ struct policy_action {
     bool redundancy_lost; /* protection: some server has a failure it cannot survive */
     bool instant;         /* switch: faster than the hold-up time */
     int stage;            /* POLICY_ACT_STAGE: enum policy_stage */
+    int64_t share_ppm;    /* POLICY_ACT_SHARE: of its bus's load, parts per million */
     /* Figures behind the decision, rack-wide, at the moment it was taken. */
     int64_t capacity_mw;
     int64_t allocated_mw;

@@ -7,6 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+const int rack_model_load_pct[RACK_MODEL_POINTS] = {10, 20, 50, 100};
+
+/* 80 PLUS Titanium (230 V internal redundant) and an ORv3 rectifier:
+ * docs/balancing.md "The curves" says where each point comes from. */
+static const struct rack_psu_model builtin_models[] = {
+    [RACK_MODEL_TITANIUM] = {"titanium",
+                             {900000, 940000, 960000, 910000},
+                             RACK_DEFAULT_STANDBY_MW,
+                             RACK_DEFAULT_WAKE_NS},
+    [RACK_MODEL_ORV3] = {"orv3",
+                         {940000, 960000, 975000, 965000},
+                         RACK_DEFAULT_STANDBY_MW,
+                         RACK_DEFAULT_WAKE_NS},
+};
+
 void rack_init(struct rack *r)
 {
     memset(r, 0, sizeof(*r));
@@ -23,6 +38,8 @@ void rack_init(struct rack *r)
     r->outage.min_charge_pct = RACK_DEFAULT_MIN_CHARGE_PCT;
     r->outage.slack_pct = RACK_DEFAULT_SLACK_PCT;
     r->outage.soft_off_ns = RACK_DEFAULT_SOFT_OFF_NS;
+    r->nmodels = (int)(sizeof(builtin_models) / sizeof(*builtin_models));
+    memcpy(r->models, builtin_models, sizeof(builtin_models));
 }
 
 static void free_outage(struct rack *r)
@@ -200,6 +217,26 @@ bool rack_psu_known(const struct rack_psu *p)
 bool rack_psu_alive(const struct rack *r, const struct rack_psu *p)
 {
     return rack_psu_health_mw(p) > 0 && !r->feed_failed[p->feed];
+}
+
+const struct rack_psu_model *rack_psu_model_of(const struct rack *r, const struct rack_psu *p)
+{
+    if (p->model < 0 || p->model >= r->nmodels) /* a rack built without rack_init too */
+        return &builtin_models[RACK_MODEL_TITANIUM];
+    return &r->models[p->model];
+}
+
+bool rack_psu_asleep(const struct rack *r, const struct rack_psu *p)
+{
+    return p->standby && rack_psu_model_of(r, p)->wake_ns > r->holdup_ns;
+}
+
+int rack_find_model(const struct rack *r, const char *name)
+{
+    for (int i = 0; i < r->nmodels; i++)
+        if (strcmp(r->models[i].name, name) == 0)
+            return i;
+    return -1;
 }
 
 uint32_t rack_alive_buses(const struct rack *r)

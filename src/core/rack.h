@@ -25,6 +25,26 @@
 #define RACK_DEFAULT_RESTORE_NS 30000000000LL
 #define RACK_DEFAULT_OVER_DRAW_NS 5000000000LL /* over its grant this long: alarmed, capped */
 
+/* PSU models (docs/balancing.md): an efficiency curve, what standby costs
+ * and how long a wake takes. Two are built in (RACK_MODEL_TITANIUM, the
+ * default, and RACK_MODEL_ORV3); a rack file's psu_models: adds more. */
+#define RACK_MAX_MODELS 32
+#define RACK_MODEL_POINTS 4 /* efficiency at 10, 20, 50 and 100 % of rated load */
+#define RACK_MODEL_TITANIUM 0
+#define RACK_MODEL_ORV3 1
+#define RACK_DEFAULT_STANDBY_MW 5000LL  /* 5 W: a cold-redundant PSU's housekeeping */
+#define RACK_DEFAULT_WAKE_NS 10000000LL /* 10 ms: within the 16 ms default hold-up */
+
+struct rack_psu_model {
+    char name[RACK_ID_LEN];
+    int32_t eff_ppm[RACK_MODEL_POINTS]; /* output / input, parts per million */
+    int64_t standby_mw;                 /* input drawn while standing by */
+    int64_t wake_ns;                    /* standby to carrying load */
+};
+
+/* The load fractions of rack_psu_model.eff_ppm, in per cent. */
+extern const int rack_model_load_pct[RACK_MODEL_POINTS];
+
 enum rack_protection { RACK_PROT_NONE, RACK_PROT_N1, RACK_PROT_NN };
 enum rack_on_loss { RACK_ON_LOSS_SHED, RACK_ON_LOSS_HOLD };
 enum rack_switch_kind { RACK_SWITCH_FET, RACK_SWITCH_RELAY, RACK_SWITCH_BREAKER };
@@ -51,6 +71,13 @@ struct rack_psu {
     enum rack_switch_kind sw;
     int64_t switch_ns; /* time its switch takes to move it */
     enum rack_psu_health health;
+    /* Balancing (docs/balancing.md): its model (index into rack.models),
+     * whether it stands by (cold redundancy: on its bus, carrying nothing),
+     * and its planned share of its bus's load, in parts per million (0 in
+     * standby; all 0 before any plan: the bus shares as the hardware does). */
+    int model;
+    bool standby;
+    int64_t share_ppm;
 };
 
 struct rack_server {
@@ -197,6 +224,10 @@ struct rack {
     int nactivities;
     struct rack_activity *activities;
     struct rack_outage_conf outage;
+
+    /* PSU models: the built-ins first (rack_init), then the rack file's. */
+    int nmodels;
+    struct rack_psu_model models[RACK_MAX_MODELS];
 };
 
 /* Zeroed rack with sensible defaults; arrays empty. */
@@ -225,6 +256,14 @@ int64_t rack_psu_health_mw(const struct rack_psu *p);
 /* Whether a PSU counts for protection: its state is known. */
 bool rack_psu_known(const struct rack_psu *p);
 bool rack_psu_alive(const struct rack *r, const struct rack_psu *p);
+/* A PSU's model (the built-in titanium when its index is out of range). */
+const struct rack_psu_model *rack_psu_model_of(const struct rack *r, const struct rack_psu *p);
+/* Standing by with a wake slower than the hold-up: it counts for nothing
+ * (as if failed) until woken. One that wakes within the hold-up counts as
+ * active (route.c), so standby never weakens what the policy sees. */
+bool rack_psu_asleep(const struct rack *r, const struct rack_psu *p);
+/* Index of a named model, or -1. */
+int rack_find_model(const struct rack *r, const char *name);
 uint32_t rack_alive_buses(const struct rack *r);
 /* Whether a server's grant counts (on or capped). */
 bool rack_server_draws(const struct rack_server *s);

@@ -161,12 +161,28 @@ static bool same_unit(const struct unit *a, const struct unit *b)
            a->unknown == b->unknown && a->reserve == b->reserve && a->pos == b->pos;
 }
 
+/* ---- standby (balancing, docs/balancing.md) ----
+ * A PSU standing by whose wake is slower than the hold-up counts for nothing
+ * (as failed) until woken; one that wakes within the hold-up counts as active
+ * for everything, and re-routes within the hold-up only if its switch and
+ * its wake together do. So the policy needs to know nothing of standby. */
+static bool psu_counts(const struct rack *r, const struct rack_psu *q)
+{
+    return rack_psu_alive(r, q) && !rack_psu_asleep(r, q);
+}
+
+static int64_t psu_react_ns(const struct rack *r, const struct rack_psu *q)
+{
+    return q->switch_ns + (q->standby ? rack_psu_model_of(r, q)->wake_ns : 0);
+}
+/* ---- end of standby ---- */
+
 static struct unit unit_of(const struct rack *r, const struct rack_psu *q)
 {
     return (struct unit){.cap = rack_psu_health_mw(q),
                          .feed = q->feed,
                          .wired = q->wired,
-                         .fast = q->switch_ns < r->holdup_ns,
+                         .fast = psu_react_ns(r, q) < r->holdup_ns,
                          .unknown = !rack_psu_known(q),
                          .pos = q->bus};
 }
@@ -176,7 +192,7 @@ static void build_units(struct route *rt, const struct rack *r)
 {
     rt->nu = 0;
     for (int i = 0; i < rt->np; i++) {
-        if (!rack_psu_alive(r, &r->psus[i]))
+        if (!psu_counts(r, &r->psus[i]))
             continue;
         struct unit x = unit_of(r, &r->psus[i]);
         int k;
@@ -194,7 +210,7 @@ static void build_units(struct route *rt, const struct rack *r)
         rt->u[k].n = 0;
     }
     for (int i = 0; i < rt->np; i++) {
-        if (!rack_psu_alive(r, &r->psus[i]))
+        if (!psu_counts(r, &r->psus[i]))
             continue;
         struct unit x = unit_of(r, &r->psus[i]);
         for (int k = 0; k < rt->nu; k++)

@@ -275,6 +275,9 @@ int simdrv_act_at(void *inst, const struct policy_action *a, int64_t now_ns, cha
     case POLICY_ACT_IGNORED:
     case POLICY_ACT_STAGE: /* no upsd or BMC in the in-process rack */
     case POLICY_ACT_SOFT_OFF:
+    case POLICY_ACT_STANDBY: /* balancing: not carried out by the in-process rack yet */
+    case POLICY_ACT_WAKE:
+    case POLICY_ACT_SHARE:
         break;
     }
     return 0;
