@@ -29,6 +29,10 @@
 #define PLAN_SAMPLES 100        /* per PSU curve, for balance_plan */
 #define EXHAUSTIVE_SAMPLES 1000 /* ... for balance_exhaustive */
 #define AT_RISK_WEIGHT 1000.0   /* mW of cost per mW an at-risk PSU carries */
+#define OVER_WEIGHT 1e6         /* ... per mW of a bus's load its awake PSUs cannot carry */
+#define PAIR_MAX_PSUS 24        /* racks up to this size also try two changes at once */
+#define REFINE_MAX_PSUS 16      /* buses up to this many awake PSUs refine their shares */
+#define KICK_MAX_PSUS 12        /* ... and up to this size, descents from every one change */
 #define SHARE_CHANGE_PPM 5000   /* a share moving less than 0.5 % is no change */
 
 /* One PSU's cost curve as a convex hull: vertices x[0..n] (x[0] = 0). */
@@ -60,8 +64,10 @@ struct balance {
     double *hx, *hc;
     int *hn;
     struct seg *segs;
-    int samples;
+    int samples, stride;
     double lower; /* hull bound of the configuration evaluated last */
+    double over;  /* load its awake PSUs cannot carry, mW (0: it is carried) */
+    int frozen;   /* a PSU the search leaves as it is (a kick's), or -1 */
 };
 
 /* ---- the loss model ---------------------------------------------------- */
@@ -180,11 +186,11 @@ struct balance *balance_new(const struct rack *r, const struct balance_conf *con
         balance_free(b);
         return NULL;
     }
+    b->frozen = -1;
     for (size_t i = 0; i < n; i++) {
         b->flip_ns[i] = INT64_MIN;
         b->can_standby[i] = true;
     }
-    b->samples = PLAN_SAMPLES;
     return b;
 }
 
@@ -272,64 +278,100 @@ static double true_cost(const struct rack *r, const int *on, int m, const double
 }
 
 /*
+ * Pairwise transfers between the PSUs of a bus, in steps from 5 % of the
+ * load down to a watt, while one lowers the true cost: the hull solution is
+ * a point of every true curve but one, and where a curve is not convex a
+ * better point may lie off the hull's vertices. Buses of up to
+ * REFINE_MAX_PSUS PSUs.
+ */
+static void refine(const struct rack *r, const int *on, int m, double load_mw, double *x)
+{
+    if (m < 2 || m > REFINE_MAX_PSUS)
+        return;
+    for (double step = load_mw * 0.05; step >= 1000.0; step /= 3) {
+        for (int pass = 0; pass < 50; pass++) {
+            bool moved = false;
+            for (int j = 0; j < m; j++) {
+                const struct rack_psu *pj = &r->psus[on[j]];
+                if (x[j] < step)
+                    continue;
+                for (int k = 0; k < m; k++) {
+                    const struct rack_psu *pk = &r->psus[on[k]];
+                    if (k == j || x[k] + step > cap_of(pk) || x[j] < step)
+                        continue;
+                    double d = cost_at(r, pj, x[j] - step) + cost_at(r, pk, x[k] + step) -
+                               cost_at(r, pj, x[j]) - cost_at(r, pk, x[k]);
+                    if (d < -1e-6) {
+                        x[j] -= step;
+                        x[k] += step;
+                        moved = true;
+                    }
+                }
+            }
+            if (!moved)
+                break;
+        }
+    }
+}
+
+/* Every PSU's hull, once per plan: a hull depends on the PSU alone. */
+static void build_hulls(struct balance *b, const struct rack *r, int samples)
+{
+    b->samples = samples;
+    b->stride = samples + RACK_MODEL_POINTS + 2;
+    for (int i = 0; i < r->npsus; i++)
+        b->hn[i] = rack_psu_alive(r, &r->psus[i])
+                       ? build_hull(b, r, &r->psus[i], &b->hx[(size_t)i * b->stride],
+                                    &b->hc[(size_t)i * b->stride])
+                       : 0;
+}
+
+/*
  * Loads x of the m PSUs on[] carrying load_mw together, cheapest for their
- * hulls, then the PSU left inside a hull segment tried at either end of it
- * with the rest on another PSU. Returns the true cost, or -1 when they
- * cannot carry it; b->lower += the hull's cost.
+ * hulls, then the PSU left inside a hull segment tried at its segment's
+ * start with the rest on another PSU. Returns the true cost; b->lower +=
+ * the hulls' cost. What they cannot carry is left out and added to b->over.
  */
 static double solve_shares(struct balance *b, const struct rack *r, const int *on, int m,
                            double load_mw, double *x)
 {
-    double total = 0;
-    for (int j = 0; j < m; j++)
-        total += cap_of(&r->psus[on[j]]);
-    if (load_mw > total + 0.5 || (m == 0 && load_mw > 0))
-        return -1;
-    int nseg = 0, stride = b->samples + RACK_MODEL_POINTS + 2;
-    double base = 0;
+    int nseg = 0;
+    double base = 0, total = 0;
     for (int j = 0; j < m; j++) {
-        double *hx = &b->hx[(size_t)j * stride], *hc = &b->hc[(size_t)j * stride];
-        b->hn[j] = build_hull(b, r, &r->psus[on[j]], hx, hc);
+        const double *hx = &b->hx[(size_t)on[j] * b->stride];
+        const double *hc = &b->hc[(size_t)on[j] * b->stride];
         base += hc[0];
+        total += cap_of(&r->psus[on[j]]);
         x[j] = 0;
-        for (int k = 0; k < b->hn[j]; k++)
+        for (int k = 0; k < b->hn[on[j]]; k++)
             b->segs[nseg++] = (struct seg){.slope = (hc[k + 1] - hc[k]) / (hx[k + 1] - hx[k]),
                                            .dx = hx[k + 1] - hx[k],
                                            .psu = j};
+    }
+    if (load_mw > total + 0.5) {
+        b->over += load_mw - total;
+        load_mw = total;
     }
     qsort(b->segs, (size_t)nseg, sizeof(*b->segs), seg_cmp);
     double left = load_mw, hull = base;
     int partial = -1;
     double part = 0; /* how far into its segment the partial PSU went */
     for (int k = 0; k < nseg && left > 0; k++) {
-        const struct seg *s = &b->segs[k];
-        double take = s->dx < left ? s->dx : left;
-        x[s->psu] += take;
-        hull += take * s->slope;
+        const struct seg *sg = &b->segs[k];
+        double take = sg->dx < left ? sg->dx : left;
+        x[sg->psu] += take;
+        hull += take * sg->slope;
         left -= take;
-        if (take < s->dx) {
-            partial = s->psu;
+        if (take < sg->dx) {
+            partial = sg->psu;
             part = take;
         }
     }
     b->lower += hull;
-    double best = true_cost(r, on, m, x);
-    if (partial < 0)
-        return best;
-    /* The partial PSU back to its segment's start, its part on another PSU
-     * with room: a point of every true curve, maybe cheaper. */
-    for (int j = 0; j < m; j++) {
-        if (j == partial || x[j] + part > cap_of(&r->psus[on[j]]))
-            continue;
-        x[partial] -= part;
-        x[j] += part;
-        double c = true_cost(r, on, m, x);
-        if (c < best)
-            return c;
-        x[j] -= part;
-        x[partial] += part;
-    }
-    return best;
+    (void)partial;
+    (void)part;
+    refine(r, on, m, load_mw, x);
+    return true_cost(r, on, m, x);
 }
 
 /* ---- configurations ---------------------------------------------------- */
@@ -384,15 +426,17 @@ static int64_t bus_load(const struct rack *r, const int64_t *bus_load_mw, int bb
 }
 
 /*
- * Loss of configuration (bus, sb) with optimal shares (loads into b->load),
- * or -1 when some bus's active PSUs cannot carry its load. b->lower gets the
- * hulls' bound.
+ * Cost of configuration (bus, sb) with optimal shares (loads into b->load):
+ * the loss (with at-risk weights), plus OVER_WEIGHT per mW some bus's awake
+ * PSUs cannot carry (b->over), so that a search from an overloaded rack
+ * heads for one that carries its load. b->lower gets the hulls' bound.
  */
 static double config_loss(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
                           const int *bus, const bool *sb)
 {
     double loss = 0;
     b->lower = 0;
+    b->over = 0;
     for (int i = 0; i < r->npsus; i++) {
         const struct rack_psu *p = &r->psus[i];
         b->load[i] = 0;
@@ -411,14 +455,11 @@ static double config_loss(struct balance *b, const struct rack *r, const int64_t
         for (int i = 0; i < r->npsus; i++)
             if (bus[i] == bb && !sb[i] && rack_psu_alive(r, &r->psus[i]) && !r->bus_failed[bb])
                 b->on[m++] = i;
-        double c = solve_shares(b, r, b->on, m, (double)bus_load(r, bus_load_mw, bb), b->x);
-        if (c < 0)
-            return -1;
-        loss += c;
+        loss += solve_shares(b, r, b->on, m, (double)bus_load(r, bus_load_mw, bb), b->x);
         for (int j = 0; j < m; j++)
             b->load[b->on[j]] = (int64_t)llround(b->x[j]);
     }
-    return loss;
+    return loss + OVER_WEIGHT * b->over;
 }
 
 /* Whether configuration (bus, sb) passes the policy's own check: feasible and
@@ -442,56 +483,95 @@ static bool config_safe(struct balance *b, const struct rack *r, const int *bus,
     return chk.feasible && chk.is_protected;
 }
 
-/* Local search from (cbus, csb): the best single flip or move while it
- * improves by a milliwatt. A PSU goes to standby only past its dwell. */
+/* The states PSU i may change to in the search, as bus * 2 + standby:
+ * awake or standing by (when its device can, and past its dwell unless it
+ * stands by already) where it is, or on another live bus it is wired to
+ * when its switch is faster than the hold-up. */
+static int changes_of(const struct balance *b, const struct rack *r, int i, int64_t now_ns,
+                      int *list)
+{
+    const struct rack_psu *p = &r->psus[i];
+    int n = 0;
+    if (!plannable(r, p) || i == b->frozen)
+        return 0;
+    bool dwell_ok =
+        b->flip_ns[i] == INT64_MIN || now_ns - b->flip_ns[i] >= b->conf.min_dwell_ns || p->standby;
+    bool sb_ok = b->csb[i] || (b->can_standby[i] && dwell_ok);
+    for (int to = 0; to < r->nbuses; to++) {
+        if (to != b->cbus[i] &&
+            (!fast_switch(r, p) || !(p->wired & (1u << to)) || r->bus_failed[to]))
+            continue;
+        if (to != b->cbus[i] || b->csb[i])
+            list[n++] = to * 2;
+        if (sb_ok && (to != b->cbus[i] || !b->csb[i]))
+            list[n++] = to * 2 + 1;
+    }
+    return n;
+}
+
+/* Puts PSU i in state c; returns its state before. */
+static int change(struct balance *b, int i, int c)
+{
+    int before = b->cbus[i] * 2 + (b->csb[i] ? 1 : 0);
+    b->cbus[i] = c / 2;
+    b->csb[i] = c % 2;
+    return before;
+}
+
+/*
+ * Local search from (cbus, csb): the best single change, or on racks of up
+ * to PAIR_MAX_PSUS PSUs when no single one helps the best pair (a PSU
+ * stands by while another wakes or moves: what one change at a time cannot
+ * reach past the policy's check), while it lowers the cost by a milliwatt.
+ * Only candidates cheaper than the best so far are checked with the policy.
+ */
 static double descend(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
                       int64_t now_ns, double cur)
 {
+    int ci[2 * RACK_MAX_BUSES], cj[2 * RACK_MAX_BUSES];
     for (int iter = 0; iter < 4 * r->npsus + 4; iter++) {
         double best = cur - 1;
-        int bi = -1, bto = 0;
-        bool bflip = false;
+        int bi = -1, bci = 0, bj = -1, bcj = 0;
         for (int i = 0; i < r->npsus; i++) {
-            const struct rack_psu *p = &r->psus[i];
-            if (!plannable(r, p))
-                continue;
-            /* flip: waking always; standing by when allowed and past the dwell */
-            bool to_sb = !b->csb[i];
-            bool dwell_ok = b->flip_ns[i] == INT64_MIN ||
-                            now_ns - b->flip_ns[i] >= b->conf.min_dwell_ns || r->psus[i].standby;
-            if (!to_sb || (b->can_standby[i] && dwell_ok)) {
-                b->csb[i] = to_sb;
+            int ni = changes_of(b, r, i, now_ns, ci);
+            for (int a = 0; a < ni; a++) {
+                int undo = change(b, i, ci[a]);
                 double c = config_loss(b, r, bus_load_mw, b->cbus, b->csb);
-                if (c >= 0 && c < best && config_safe(b, r, b->cbus, b->csb)) {
+                if (c < best && config_safe(b, r, b->cbus, b->csb)) {
                     best = c;
                     bi = i;
-                    bflip = true;
+                    bci = ci[a];
                 }
-                b->csb[i] = !to_sb;
+                change(b, i, undo);
             }
-            if (!fast_switch(r, p))
-                continue;
-            int from = b->cbus[i];
-            for (int to = 0; to < r->nbuses; to++) {
-                if (to == from || !(p->wired & (1u << to)) || r->bus_failed[to])
-                    continue;
-                b->cbus[i] = to;
-                double c = config_loss(b, r, bus_load_mw, b->cbus, b->csb);
-                if (c >= 0 && c < best && config_safe(b, r, b->cbus, b->csb)) {
-                    best = c;
-                    bi = i;
-                    bto = to;
-                    bflip = false;
+        }
+        for (int i = 0; bi < 0 && r->npsus <= PAIR_MAX_PSUS && i < r->npsus; i++) {
+            int ni = changes_of(b, r, i, now_ns, ci);
+            for (int a = 0; a < ni; a++) {
+                int undo_i = change(b, i, ci[a]);
+                for (int j = i + 1; j < r->npsus; j++) {
+                    int nj = changes_of(b, r, j, now_ns, cj);
+                    for (int k = 0; k < nj; k++) {
+                        int undo_j = change(b, j, cj[k]);
+                        double c = config_loss(b, r, bus_load_mw, b->cbus, b->csb);
+                        if (c < best && config_safe(b, r, b->cbus, b->csb)) {
+                            best = c;
+                            bi = i;
+                            bci = ci[a];
+                            bj = j;
+                            bcj = cj[k];
+                        }
+                        change(b, j, undo_j);
+                    }
                 }
-                b->cbus[i] = from;
+                change(b, i, undo_i);
             }
         }
         if (bi < 0)
             break;
-        if (bflip)
-            b->csb[bi] = !b->csb[bi];
-        else
-            b->cbus[bi] = bto;
+        change(b, bi, bci);
+        if (bj >= 0)
+            change(b, bj, bcj);
         cur = best;
     }
     return cur;
@@ -669,6 +749,7 @@ int balance_plan(struct balance *b, const struct rack *r, const int64_t *bus_loa
     }
     char why[128];
     const char *no_sb = no_standby_why(r, why, sizeof(why));
+    build_hulls(b, r, PLAN_SAMPLES);
     bool fits;
     double cur = rack_loads(b, r, bus_load_mw, &fits);
     out->loss_before_mw = balance_rack_loss_mw(r, bus_load_mw);
@@ -695,21 +776,53 @@ int balance_plan(struct balance *b, const struct rack *r, const int64_t *bus_loa
             b->csb[i] = start == 0 && r->psus[i].standby && plannable(r, &r->psus[i]) && !no_sb &&
                         b->can_standby[i];
         }
-        double c = config_loss(b, r, bus_load_mw, b->cbus, b->csb);
-        if (c >= 0 && !config_safe(b, r, b->cbus, b->csb))
-            c = -1;
-        if (c < 0 && start == 0)
+        if (start == 0 && !config_safe(b, r, b->cbus, b->csb))
             continue;
+        double c = config_loss(b, r, bus_load_mw, b->cbus, b->csb);
         /* in an outage or in doubt: nothing stands by, nothing moves */
-        if (c >= 0 && !no_sb)
+        if (!no_sb)
             c = descend(b, r, bus_load_mw, now_ns, c);
-        if (c >= 0 && (best < 0 || c < best)) {
+        if (best < 0 || c < best) {
             best = c;
             memcpy(b->bbus, b->cbus, (size_t)r->npsus * sizeof(*b->bbus));
             memcpy(b->bsb, b->csb, (size_t)r->npsus * sizeof(*b->bsb));
         }
     }
-    if (best < 0) {
+    /* Kicks, on small racks: each PSU forced into each state it may take
+     * from the best so far and held there, and a descent from there (three
+     * changes and more that the pairs cannot see). */
+    for (int round = 0; !no_sb && r->npsus <= KICK_MAX_PSUS && round < 3; round++) {
+        bool better = false;
+        int cs[2 * RACK_MAX_BUSES];
+        for (int i = 0; i < r->npsus; i++) {
+            memcpy(b->cbus, b->bbus, (size_t)r->npsus * sizeof(*b->cbus));
+            memcpy(b->csb, b->bsb, (size_t)r->npsus * sizeof(*b->csb));
+            int n = changes_of(b, r, i, now_ns, cs);
+            for (int k = 0; k < n; k++) {
+                memcpy(b->cbus, b->bbus, (size_t)r->npsus * sizeof(*b->cbus));
+                memcpy(b->csb, b->bsb, (size_t)r->npsus * sizeof(*b->csb));
+                change(b, i, cs[k]);
+                if (!config_safe(b, r, b->cbus, b->csb))
+                    continue;
+                b->frozen = i;
+                double c = descend(b, r, bus_load_mw, now_ns,
+                                   config_loss(b, r, bus_load_mw, b->cbus, b->csb));
+                b->frozen = -1;
+                if (c < best - 1) {
+                    best = c;
+                    better = true;
+                    memcpy(b->bbus, b->cbus, (size_t)r->npsus * sizeof(*b->bbus));
+                    memcpy(b->bsb, b->csb, (size_t)r->npsus * sizeof(*b->bsb));
+                }
+            }
+        }
+        if (!better)
+            break;
+    }
+    /* the best configuration's loads */
+    best = config_loss(b, r, bus_load_mw, b->bbus, b->bsb);
+    memcpy(b->bload, b->load, (size_t)r->npsus * sizeof(*b->bload));
+    if (b->over > 0) {
         /* No bus can carry its load even with everything awake where it
          * stands: wake everything, shares by capacity (the policy's
          * business is the rest). */
@@ -732,9 +845,6 @@ int balance_plan(struct balance *b, const struct rack *r, const int64_t *bus_loa
         snprintf(out->reason, sizeof(out->reason), "overload: every PSU awake");
         return 0;
     }
-    /* the best configuration's loads */
-    config_loss(b, r, bus_load_mw, b->bbus, b->bsb);
-    memcpy(b->bload, b->load, (size_t)r->npsus * sizeof(*b->bload));
 
     double saving = cur - best;
     double need = (double)b->conf.min_saving_mw;
@@ -865,8 +975,8 @@ int balance_exhaustive(struct balance *b, const struct rack *r, const int64_t *b
         const struct rack_psu *p = &r->psus[i];
         nchoice[i] = 0;
         choice[i] = 0;
-        if (!plannable(r, p)) {
-            opts[i][nchoice[i]++] = p->bus; /* as it stands, awake */
+        if (!plannable(r, p) || !standby_ok) { /* in doubt nothing moves either */
+            opts[i][nchoice[i]++] = p->bus;    /* as it stands, awake */
             continue;
         }
         for (int bb = 0; bb < r->nbuses; bb++) {
@@ -878,8 +988,7 @@ int balance_exhaustive(struct balance *b, const struct rack *r, const int64_t *b
                 opts[i][nchoice[i]++] = -2 - bb; /* standby on bb */
         }
     }
-    int saved = b->samples;
-    b->samples = EXHAUSTIVE_SAMPLES;
+    build_hulls(b, r, EXHAUSTIVE_SAMPLES);
     double best = -1, lower = -1;
     for (;;) {
         for (int i = 0; i < n; i++) {
@@ -888,7 +997,7 @@ int balance_exhaustive(struct balance *b, const struct rack *r, const int64_t *b
             b->csb[i] = o <= -2;
         }
         double c = config_loss(b, r, bus_load_mw, b->cbus, b->csb);
-        if (c >= 0 && config_safe(b, r, b->cbus, b->csb)) {
+        if (b->over == 0 && config_safe(b, r, b->cbus, b->csb)) {
             if (lower < 0 || b->lower < lower)
                 lower = b->lower;
             if (best < 0 || c < best) {
@@ -904,7 +1013,6 @@ int balance_exhaustive(struct balance *b, const struct rack *r, const int64_t *b
         if (i == n)
             break;
     }
-    b->samples = saved;
     if (best < 0) {
         snprintf(err, errlen, "balance_exhaustive: no configuration carries the load");
         return -1;
