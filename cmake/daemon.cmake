@@ -10,7 +10,9 @@ find_package(Threads REQUIRED)
 add_library(rpdriver STATIC src/drivers/driver.c src/drivers/simdrv.c src/drivers/mbdev.c
   src/drivers/hwdev.c)
 target_include_directories(rpdriver PUBLIC src/drivers)
-target_link_libraries(rpdriver PUBLIC rpdrvconf rpconf rpcore rpphys rpdrv_modbus rpdrv_hwmon rputil m)
+target_link_libraries(rpdriver PUBLIC rpdrvconf rpconf rpcore rpphys rpdrv_modbus rpdrv_hwmon rppredict rputil m)
+# a PSU's reading from ORv3 registers and from a hwmon snapshot
+rp_test(test_readings rpdriver)
 
 # auth: roles, tokens, peer credentials, request checks (the daemon's API and
 # rackpowerctl's token commands); GnuTLS hashes and draws the random bytes

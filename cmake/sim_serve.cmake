@@ -40,7 +40,7 @@ set_tests_properties(sim_bbu PROPERTIES TIMEOUT 120)
 
 # The daemon's embedded rack against the physics: same draws, temperatures
 # and faults for the same seed and time.
-rp_test(test_simdrv rpdriver rpphys)
+rp_test(test_simdrv rpdriver rpphys rpwire_pmbus)
 
 # Fencing end to end below the daemon: the Modbus engine and driver against
 # the simulated modules (simdevs) served over TCP by the test itself.

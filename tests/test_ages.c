@@ -48,8 +48,18 @@ static int setup(void **state)
     if (!f ||
         rackfile_load_string("t.yaml", rack_text, strlen(rack_text), &f->r, NULL, err, sizeof(err)))
         return -1;
-    f->tel[0] = (struct driver_psu_reading){.psu = 0, 1200000, 1250000, 51000, 23500, 30000};
-    f->tel[1] = (struct driver_psu_reading){.psu = 1, 800000, 830000, 51000, 15700, 29000};
+    f->tel[0] = (struct driver_psu_reading){.psu = 0,
+                                            .out_mw = 1200000,
+                                            .in_mw = 1250000,
+                                            .out_mv = 51000,
+                                            .out_ma = 23500,
+                                            .temp_mc = 30000};
+    f->tel[1] = (struct driver_psu_reading){.psu = 1,
+                                            .out_mw = 800000,
+                                            .in_mw = 830000,
+                                            .out_mv = 51000,
+                                            .out_ma = 15700,
+                                            .temp_mc = 29000};
     snprintf(f->dev[0].name, sizeof(f->dev[0].name), "modbus-tcp 127.0.0.1:502");
     f->dev[0].up = true;
     f->dev[0].read_ns = S(1000 + 99.5);

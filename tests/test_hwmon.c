@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "hwmon.h"
+#include "pmbus.h"
 
 #define MAXEV 8
 
@@ -206,6 +207,18 @@ static void test_read_snapshot_in_project_units(void **state)
     for (int i = 0; i < s.nalarms; i++)
         assert_false(s.alarm[i]);
     assert_false(s.input_fault);
+    assert_int_equal(s.status_word, 0); /* alarm files, none set */
+
+    /* the alarm files set show as their STATUS_WORD summary bits */
+    put_int(dir, "temp1_max_alarm", 1);
+    put_int(dir, "fan2_fault", 1);
+    put_int(dir, "in2_crit_alarm", 1);
+    assert_int_equal(hwmon_read(h, &s), 0);
+    assert_int_equal(s.status_word,
+                     PMBUS_SW_TEMPERATURE | PMBUS_SW_FANS | PMBUS_SW_VOUT | PMBUS_SW_VOUT_OV_FAULT);
+    put_int(dir, "temp1_max_alarm", 0);
+    put_int(dir, "fan2_fault", 0);
+    put_int(dir, "in2_crit_alarm", 0);
 
     /* the label decides, not the number: swap in1 and in2 */
     put(dir, "in1_label", "vout1\n");

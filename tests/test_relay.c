@@ -48,7 +48,17 @@ static struct driver_report rep;
 
 static void reading(int psu, int64_t out_mw)
 {
-    struct driver_psu_reading x = {psu, out_mw, out_mw + W(30), 51000, -1, 30000, out_mw < 0};
+    struct driver_psu_reading x = driver_psu_unknown(psu);
+    x.out_mw = out_mw;
+    x.in_mw = out_mw + W(30);
+    x.out_mv = 51000;
+    x.temp_mc = 30000;
+    x.in_mv = 230000;
+    x.in_ma = 3100;
+    x.inlet_mc = 25500;
+    x.fan_rpm = 7200;
+    x.status_word = 0x0404;
+    x.unread = out_mw < 0;
     assert_int_equal(driver_report_psu(&rep, &x), 0);
 }
 
@@ -75,6 +85,11 @@ static void test_forward_tells_only_own_psus_once_read(void **state)
     assert_int_equal(f.psus[0].kind, POLICY_PSU_REPAIR); /* as it opened: ok */
     assert_int_equal(f.tel[0].out_mw, W(700));
     assert_int_equal(f.tel[0].temp_mc, 30000);
+    assert_int_equal(f.tel[0].in_mv, 230000);
+    assert_int_equal(f.tel[0].in_ma, 3100);
+    assert_int_equal(f.tel[0].inlet_mc, 25500);
+    assert_int_equal(f.tel[0].fan_rpm, 7200);
+    assert_int_equal(f.tel[0].status_word, 0x0404);
     assert_false(f.tel[0].unread);
     assert_string_equal(f.device, "modbus-tcp 127.0.0.1:15020");
     driver_report_free(&rep);
@@ -123,7 +138,7 @@ static void told(struct relay_forward *f, int psu, enum policy_input_kind k, int
     struct relay_told *t = &f->psus[f->npsus];
     *t = (struct relay_told){.index = psu, .kind = k, .watts_mw = watts_mw};
     snprintf(t->note, sizeof(t->note), "read so");
-    f->tel[f->npsus] = (struct driver_psu_reading){psu, -1, -1, -1, -1, -1, false};
+    f->tel[f->npsus] = driver_psu_unknown(psu);
     f->npsus++;
 }
 
@@ -263,6 +278,12 @@ static void test_bad_forwards_are_refused_with_a_reason(void **state)
         "{\"device\":\"d\",\"psus\":[],\"feeds\":[{\"feed\":\"F9\",\"told\":\"feed_fail\","
         "\"note\":\"\"}]}",
         "{\"device\":\"d\",\"device\":\"e\",\"psus\":[],\"feeds\":[]}",
+        "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps1\",\"told\":\"psu_fail\",\"watts_mw\":0,"
+        "\"note\":\"\",\"out_mw\":-1,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,\"temp_mc\":-1,"
+        "\"status_word\":65536,\"unread\":true}],\"feeds\":[]}",
+        "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps1\",\"told\":\"psu_fail\",\"watts_mw\":0,"
+        "\"note\":\"\",\"out_mw\":-1,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,\"temp_mc\":-1,"
+        "\"fan_rpm\":\"fast\",\"unread\":true}],\"feeds\":[]}",
     };
     struct relay_forward f;
     for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
@@ -280,6 +301,12 @@ static void test_bad_forwards_are_refused_with_a_reason(void **state)
     assert_int_equal(f.npsus, 1);
     assert_int_equal(f.nfeeds, 1);
     assert_int_equal(f.feeds[0].kind, POLICY_FEED_REPAIR);
+    /* a forward of an older version, without the input, inlet, fan and
+     * status figures: they are not known */
+    assert_int_equal(f.tel[0].in_mv, -1);
+    assert_int_equal(f.tel[0].inlet_mc, -1);
+    assert_int_equal(f.tel[0].fan_rpm, -1);
+    assert_int_equal(f.tel[0].status_word, -1);
 }
 
 static void test_a_command_goes_to_the_primary_with_who_and_role(void **state)

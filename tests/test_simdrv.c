@@ -19,7 +19,9 @@
 #include "daemonconf.h"
 #include "driver.h"
 #include "physics.h"
+#include "pmbus.h"
 #include "rackfile.h"
+#include "risk.h"
 #include "simdrv.h"
 
 #define S 1000000000LL
@@ -132,6 +134,16 @@ static void assert_reports_match_physics(const struct fixture *f)
         assert_int_equal(x->out_mv, p->vout_mv);
         assert_int_equal(x->out_ma, p->iout_ma);
         assert_int_equal(x->temp_mc, llround(p->outlet_c * 1000));
+        assert_int_equal(x->in_mv, p->vin_mv);
+        assert_int_equal(x->in_ma, p->iin_ma);
+        assert_int_equal(x->inlet_mc, llround(p->inlet_c * 1000));
+        assert_int_equal(x->fan_rpm, llround((p->fan_rpm[0] + p->fan_rpm[1]) / 2));
+        assert_true(x->fan_rpm > 1000); /* running */
+        assert_true(x->inlet_mc > 10000 && x->inlet_mc < x->temp_mc);
+        const uint16_t *al = p->alarm;
+        assert_int_equal(x->status_word, risk_orv3_status_word(al[ORV3_AL_GENERAL], al[ORV3_AL_PFC],
+                                                               al[ORV3_AL_DCDC], al[ORV3_AL_TEMP],
+                                                               al[ORV3_AL_COMM]));
     }
 }
 
@@ -186,7 +198,9 @@ static void test_draws_and_psu_readings_are_the_physics(void **state)
     assert_reports_match_physics(f);
     assert_int_equal(f->rep.psus[0].out_mw, 0);
     assert_int_equal(f->rep.psus[0].out_mv, 0);
-    assert_true(f->rep.psus[1].out_mw > 0); /* ps2 carries A alone */
+    assert_true(f->rep.psus[0].status_word & PMBUS_SW_POWER_GOOD_N); /* failed */
+    assert_int_equal(f->rep.psus[1].status_word, 0);                 /* healthy: no alarm */
+    assert_true(f->rep.psus[1].out_mw > 0);                          /* ps2 carries A alone */
     for (int k = 21; k <= 40; k += 5) {
         poll_at(f, T0 + k * S);
         phys_step(&f->ref, T0 + k * S);

@@ -71,7 +71,8 @@ struct relay *relay_new(const struct rack *r, const bool *own, int64_t grace_ns)
                                                                     : POLICY_PSU_REPAIR;
         rl->mine[i] = (struct relay_told){
             .index = i, .kind = k, .watts_mw = k == POLICY_PSU_DEGRADE ? p->derated_mw : 0};
-        rl->tel[i] = (struct driver_psu_reading){i, -1, -1, -1, -1, -1, true};
+        rl->tel[i] = driver_psu_unknown(i);
+        rl->tel[i].unread = true;
         rl->heard_ns[i] = INT64_MIN;
         rl->due_ns[i] = INT64_MAX;
     }
@@ -176,6 +177,11 @@ int relay_encode(struct relay *rl, const struct rack *r, const char *device, cha
               set_new(p, "out_mv", json_integer(x->out_mv)) ||
               set_new(p, "out_ma", json_integer(x->out_ma)) ||
               set_new(p, "temp_mc", json_integer(x->temp_mc)) ||
+              set_new(p, "in_mv", json_integer(x->in_mv)) ||
+              set_new(p, "in_ma", json_integer(x->in_ma)) ||
+              set_new(p, "inlet_mc", json_integer(x->inlet_mc)) ||
+              set_new(p, "fan_rpm", json_integer(x->fan_rpm)) ||
+              set_new(p, "status_word", json_integer(x->status_word)) ||
               set_new(p, "unread", json_boolean(x->unread));
         sent++;
     }
@@ -242,6 +248,17 @@ static int figure(json_t *p, const char *key, int64_t max, int64_t *out)
     return 0;
 }
 
+/* A figure added after the forward's first version: absent, it is -1 (a
+ * controller of an older version forwards without it). */
+static int later_figure(json_t *p, const char *key, int64_t max, int64_t *out)
+{
+    if (!json_object_get(p, key)) {
+        *out = -1;
+        return 0;
+    }
+    return figure(p, key, max, out);
+}
+
 static const char *text(json_t *o, const char *key, size_t max)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -279,6 +296,8 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
         int i = psu_index(r, id), kind = kind_named(text(p, "told", 32), false);
         struct relay_told *t = &f->psus[k];
         struct driver_psu_reading *x = &f->tel[k];
+        int64_t status_word = -1;
+        *x = driver_psu_unknown(i);
         json_t *unread = json_object_get(p, "unread");
         if (i < 0 || kind < 0 || !note || !json_is_boolean(unread) ||
             figure(p, "watts_mw", r->psus[i].rated_mw, &t->watts_mw) ||
@@ -286,7 +305,12 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
             figure(p, "in_mw", INT64_C(1) << 40, &x->in_mw) ||
             figure(p, "out_mv", INT64_C(1) << 40, &x->out_mv) ||
             figure(p, "out_ma", INT64_C(1) << 40, &x->out_ma) ||
-            figure(p, "temp_mc", INT64_C(1) << 30, &x->temp_mc)) {
+            figure(p, "temp_mc", INT64_C(1) << 30, &x->temp_mc) ||
+            later_figure(p, "in_mv", INT64_C(1) << 40, &x->in_mv) ||
+            later_figure(p, "in_ma", INT64_C(1) << 40, &x->in_ma) ||
+            later_figure(p, "inlet_mc", INT64_C(1) << 30, &x->inlet_mc) ||
+            later_figure(p, "fan_rpm", INT64_C(1) << 30, &x->fan_rpm) ||
+            later_figure(p, "status_word", 0xffff, &status_word)) {
             snprintf(err, errlen, "a forward's psus[%zu] is not a PSU of this rack told right", k);
             goto out;
         }
@@ -294,6 +318,7 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
         t->kind = (enum policy_input_kind)kind;
         snprintf(t->note, sizeof(t->note), "%s", note);
         x->unread = json_is_true(unread);
+        x->status_word = (int32_t)status_word;
         f->npsus++;
     }
     json_array_foreach(fs, k, p)

@@ -139,6 +139,19 @@ static json_t *psu_obj(const struct view_in *in, int i)
     json_object_set_new(o, "temperature_c",
                         have && t->temp_mc >= 0 ? json_real((double)t->temp_mc / 1e3)
                                                 : json_null());
+    json_object_set_new(o, "input_v",
+                        have && t->in_mv >= 0 ? json_real((double)t->in_mv / 1e3) : json_null());
+    json_object_set_new(o, "input_a",
+                        have && t->in_ma >= 0 ? json_real((double)t->in_ma / 1e3) : json_null());
+    json_object_set_new(o, "inlet_c",
+                        have && t->inlet_mc >= 0 ? json_real((double)t->inlet_mc / 1e3)
+                                                 : json_null());
+    json_object_set_new(o, "fan_rpm",
+                        have && t->fan_rpm >= 0 ? json_integer(t->fan_rpm) : json_null());
+    char sw[8];
+    snprintf(sw, sizeof(sw), "0x%04x", have && t->status_word >= 0 ? (unsigned)t->status_word : 0u);
+    json_object_set_new(o, "status_word",
+                        have && t->status_word >= 0 ? json_string(sw) : json_null());
     return o;
 }
 

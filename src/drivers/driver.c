@@ -73,6 +73,21 @@ int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading
     return 0;
 }
 
+struct driver_psu_reading driver_psu_unknown(int psu)
+{
+    return (struct driver_psu_reading){.psu = psu,
+                                       .out_mw = -1,
+                                       .in_mw = -1,
+                                       .out_mv = -1,
+                                       .out_ma = -1,
+                                       .in_mv = -1,
+                                       .in_ma = -1,
+                                       .temp_mc = -1,
+                                       .inlet_mc = -1,
+                                       .fan_rpm = -1,
+                                       .status_word = -1};
+}
+
 int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u)
 {
     if (grow((void **)&rep->units, &rep->units_cap, rep->nunits, sizeof(*rep->units)))

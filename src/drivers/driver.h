@@ -21,12 +21,21 @@
 #include "rack.h"
 #include "daemonconf.h"
 
-/* Telemetry of one PSU; every figure is -1 when the device does not say. */
+/* Telemetry of one PSU: the quantities of the history (issue 11 section 2,
+ * docs/prediction.md); every figure is -1 when the device does not say
+ * (driver_psu_unknown gives a reading with none). docs/devices.md
+ * "Readings" says where each driver takes each one from. */
 struct driver_psu_reading {
     int psu; /* rack index */
     int64_t out_mw, in_mw;
     int64_t out_mv, out_ma;
-    int64_t temp_mc; /* milli-degrees Celsius */
+    int64_t in_mv, in_ma; /* input (AC rms or DC) voltage and current */
+    int64_t temp_mc;      /* the PSU's hot spot (ORv3 outlet), milli-degrees Celsius */
+    int64_t inlet_mc;     /* the air coming in, milli-degrees Celsius */
+    int64_t fan_rpm;      /* the mean of its fans that report */
+    /* PMBus STATUS_WORD; ORv3 alarm registers 60-64 mapped onto it
+     * (risk_orv3_status_word); hwmon: the summary bits of the alarm files */
+    int32_t status_word;
     /* the device could not be read: the figures (all -1) are withdrawn, not
      * a fresh reading (their age goes on) */
     bool unread;
@@ -118,6 +127,8 @@ int driver_report_input_note(struct driver_report *rep, enum policy_input_kind k
                              int64_t watts_mw, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x);
+/* A reading of PSU psu in which the device says nothing (every figure -1). */
+struct driver_psu_reading driver_psu_unknown(int psu);
 int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u);
 int driver_report_found(struct driver_report *rep, int server, int64_t cap_mw);
 int driver_report_read(struct driver_report *rep, int server);

@@ -93,21 +93,39 @@ static int64_t tel(int64_t v)
     return v == HWMON_ABSENT ? -1 : v;
 }
 
+void hwdev_psu_reading(int psu, const struct hwmon_snapshot *s, struct driver_psu_reading *x)
+{
+    *x = driver_psu_unknown(psu);
+    x->out_mw = tel(s->pout_mw);
+    x->in_mw = tel(s->pin_mw);
+    x->out_mv = tel(s->vout_mv);
+    x->out_ma = tel(s->iout_ma);
+    x->in_mv = tel(s->vin_mv);
+    x->in_ma = tel(s->iin_ma);
+    /* The hottest sensor is the hot spot. With two or more, temp1 is the
+     * inlet: PMBus READ_TEMPERATURE_1 is the PSU's ambient/inlet sensor on
+     * the supplies the pmbus driver serves; with one, it is not known. */
+    for (int i = 0; i < s->ntemps; i++)
+        if (i == 0 || s->temp_mc[i] > x->temp_mc)
+            x->temp_mc = s->temp_mc[i];
+    if (s->ntemps >= 2)
+        x->inlet_mc = s->temp_mc[0];
+    if (s->nfans > 0) {
+        int64_t sum = 0;
+        for (int i = 0; i < s->nfans; i++)
+            sum += s->fan_rpm[i];
+        x->fan_rpm = sum / s->nfans;
+    }
+    x->status_word = s->status_word;
+}
+
 static void report_telemetry(struct hwdev *d, struct driver_report *out)
 {
     const struct hwmon_snapshot *s = &d->snap;
-    struct driver_psu_reading x = {
-        .psu = d->psu, .out_mw = -1, .in_mw = -1, .out_mv = -1, .out_ma = -1, .temp_mc = -1};
-    if (s->valid) {
-        x.out_mw = tel(s->pout_mw);
-        x.in_mw = tel(s->pin_mw);
-        x.out_mv = tel(s->vout_mv);
-        x.out_ma = tel(s->iout_ma);
-        /* the hottest sensor: hwmon does not say which is inlet or hotspot */
-        for (int i = 0; i < s->ntemps; i++)
-            if (i == 0 || s->temp_mc[i] > x.temp_mc)
-                x.temp_mc = s->temp_mc[i];
-    } else if (!d->comm_lost) {
+    struct driver_psu_reading x = driver_psu_unknown(d->psu);
+    if (s->valid)
+        hwdev_psu_reading(d->psu, s, &x);
+    else if (!d->comm_lost) {
         return; /* one failed read: the last figures stand until comm_reads of them */
     } else {
         x.unread = true; /* withdrawn: their age goes on from the last good read */

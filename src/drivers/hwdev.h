@@ -13,7 +13,14 @@
 #define HWDEV_H
 
 #include "driver.h"
+#include "hwmon.h"
 
 extern const struct driver_ops hwdev_ops;
+
+/* A good snapshot as a reading (docs/daemon.md "PSU readings"): the hottest
+ * temperature is the hot spot, temp1 the inlet when there are two or more,
+ * the fan speed the mean of the fans, the status word what the alarm files
+ * show of it (snapshot.status_word). */
+void hwdev_psu_reading(int psu, const struct hwmon_snapshot *s, struct driver_psu_reading *x);
 
 #endif

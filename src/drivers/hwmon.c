@@ -698,11 +698,14 @@ int hwmon_read(struct hwmon *h, struct hwmon_snapshot *s)
     if (bad)
         goto fail;
     s->nalarms = h->nalarms;
+    s->status_word = h->nalarms > 0 ? 0 : -1;
     for (int i = 0; i < h->nalarms; i++) {
         s->alarm[i] = h->alarms[i].latched;
         h->alarms[i].latched = false;
         if (s->alarm[i] && h->mon.alarms[i].input_fault)
             s->input_fault = true;
+        if (s->alarm[i])
+            s->status_word |= pmbus_status_word_bits(h->mon.alarms[i].reg, h->mon.alarms[i].bit);
     }
     s->valid = true;
     return 0;

@@ -71,6 +71,10 @@ struct hwmon_snapshot {
     int nalarms;
     bool alarm[HWMON_MAX_ALARMS]; /* alarm i was set (hwmon_alarm_name) */
     bool input_fault;             /* a vin fault alarm (lcrit or crit) is set in this read */
+    /* STATUS_WORD as far as the alarm files show it (pmbus_status_word_bits
+     * of those set in this read); -1 when the device has no alarm files.
+     * hwmon does not expose STATUS_WORD itself (docs/daemon.md "PSU readings"). */
+    int32_t status_word;
 };
 
 enum hwmon_event_kind {

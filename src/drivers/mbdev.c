@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "mbdrv.h"
+#include "risk.h"
 #include "rackmod.h"
 
 /* Where a rack element is on this bus. */
@@ -330,16 +331,30 @@ static void settle_health(struct mbdev *m)
     }
 }
 
+void mbdev_psu_reading(int psu, const struct orv3_psu_telemetry *t, struct driver_psu_reading *x)
+{
+    *x = driver_psu_unknown(psu);
+    x->out_mw = t->pout_mw;
+    x->in_mw = t->pin_mw;
+    x->out_mv = t->vout_mv;
+    x->out_ma = t->iout_ma;
+    x->in_mv = t->vin_mv;
+    x->in_ma = t->iin_ma;
+    x->temp_mc = t->outlet_mc;
+    x->inlet_mc = t->inlet_mc;
+    /* The mean of the two fans: a PSU with one fan stopped reads half. */
+    x->fan_rpm = ((int64_t)t->fan_rpm[0] + t->fan_rpm[1]) / 2;
+    const uint16_t *al = t->alarm;
+    x->status_word = risk_orv3_status_word(al[ORV3_AL_GENERAL], al[ORV3_AL_PFC], al[ORV3_AL_DCDC],
+                                           al[ORV3_AL_TEMP], al[ORV3_AL_COMM]);
+}
+
 static void on_psu(struct mbdev *m, int psu, const struct mbdrv_event *ev)
 {
     if (ev->kind == MBDRV_EV_PSU) {
         const struct orv3_psu_telemetry *t = &ev->u.psu;
-        struct driver_psu_reading x = {.psu = psu,
-                                       .out_mw = t->pout_mw,
-                                       .in_mw = t->pin_mw,
-                                       .out_mv = t->vout_mv,
-                                       .out_ma = t->iout_ma,
-                                       .temp_mc = t->outlet_mc};
+        struct driver_psu_reading x;
+        mbdev_psu_reading(psu, t, &x);
         m->tel[psu] = *t;
         known_again(m, psu); /* a good read */
         driver_report_psu(m->out, &x);

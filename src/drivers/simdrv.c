@@ -23,6 +23,7 @@
 #include "monoclock.h"
 #include "physics.h"
 #include "rackmod.h"
+#include "risk.h"
 
 struct sim {
     struct phys ph;
@@ -156,14 +157,19 @@ static int report_psus(const struct phys *ph, struct driver_report *out)
 {
     for (int i = 0; i < ph->r.npsus; i++) {
         const struct phys_psu *p = &ph->psu[i];
-        struct driver_psu_reading x = {
-            .psu = i,
-            .out_mw = p->out_mw,
-            .in_mw = p->pin_mw,
-            .out_mv = p->vout_mv,
-            .out_ma = p->iout_ma,
-            .temp_mc = llround(p->outlet_c * 1000),
-        };
+        struct driver_psu_reading x = driver_psu_unknown(i);
+        x.out_mw = p->out_mw;
+        x.in_mw = p->pin_mw;
+        x.out_mv = p->vout_mv;
+        x.out_ma = p->iout_ma;
+        x.in_mv = p->vin_mv;
+        x.in_ma = p->iin_ma;
+        x.temp_mc = llround(p->outlet_c * 1000);
+        x.inlet_mc = llround(p->inlet_c * 1000);
+        x.fan_rpm = llround((p->fan_rpm[0] + p->fan_rpm[1]) / 2);
+        x.status_word = risk_orv3_status_word(p->alarm[ORV3_AL_GENERAL], p->alarm[ORV3_AL_PFC],
+                                              p->alarm[ORV3_AL_DCDC], p->alarm[ORV3_AL_TEMP],
+                                              p->alarm[ORV3_AL_COMM]);
         if (driver_report_psu(out, &x))
             return -1;
     }

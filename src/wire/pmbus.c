@@ -405,3 +405,26 @@ const char *pmbus_health_name(enum pmbus_health h)
     }
     return "unknown";
 }
+
+uint16_t pmbus_status_word_bits(unsigned reg, unsigned bit)
+{
+    switch (reg) {
+    case PMBUS_STATUS_WORD:
+        return (uint16_t)(bit & 0xffffu);
+    case PMBUS_STATUS_VOUT:
+        return PMBUS_SW_VOUT | (bit & PMBUS_VOUT_OV_FAULT ? PMBUS_SW_VOUT_OV_FAULT : 0);
+    case PMBUS_STATUS_IOUT:
+        return PMBUS_SW_IOUT_POUT | (bit & PMBUS_IOUT_OC_FAULT ? PMBUS_SW_IOUT_OC_FAULT : 0);
+    case PMBUS_STATUS_INPUT:
+        return PMBUS_SW_INPUT | (bit & PMBUS_INPUT_VIN_UV_FAULT ? PMBUS_SW_VIN_UV_FAULT : 0);
+    case PMBUS_STATUS_TEMPERATURE:
+        return PMBUS_SW_TEMPERATURE;
+    case PMBUS_STATUS_CML:
+        return PMBUS_SW_CML;
+    case PMBUS_STATUS_FANS_1_2:
+        return PMBUS_SW_FANS;
+    case PMBUS_STATUS_OTHER:
+        return PMBUS_SW_OTHER;
+    }
+    return 0;
+}

@@ -198,4 +198,10 @@ enum pmbus_health {
 enum pmbus_health pmbus_status_health(const struct pmbus_status *s, char *reason, size_t reasonlen);
 const char *pmbus_health_name(enum pmbus_health h); /* "ok", "degraded", "failed" */
 
+/* The STATUS_WORD bits that a set bit of a status register shows as: the
+ * bit itself for STATUS_WORD, else its sub-register's summary bit, and the
+ * low byte's fault bits for VOUT OV, IOUT OC and VIN UV faults (as a device
+ * sets them). 0 for a register STATUS_WORD does not summarise. */
+uint16_t pmbus_status_word_bits(unsigned reg, unsigned bit);
+
 #endif
