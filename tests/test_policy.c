@@ -1381,6 +1381,157 @@ static void n1_three_psus(struct fx *f, int *a, int *b, int *c)
     assert_true(f->r.is_protected);
 }
 
+/* ---- PSUs predicted to fail (docs/policy.md) ----------------------------- */
+
+static const struct policy_action *find_switch(const struct fx *f, int psu)
+{
+    for (size_t i = 0; i < f->a.n; i++)
+        if (f->a.v[i].kind == POLICY_ACT_SWITCH && f->a.v[i].psu == psu)
+            return &f->a.v[i];
+    return NULL;
+}
+
+/* Three 1000 W PSUs on bus A, n+1, a 800 W server: without any one of them
+ * the rack still has n+1 for 800 W. */
+static void three_psus(struct fx *f, int *a)
+{
+    rack_begin(f, RACK_PROT_N1, 1, 1);
+    for (int i = 0; i < 3; i++)
+        add_psu(f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    *a = add_server(f, "a", 800, 0, 1, BA);
+    rack_end(f);
+    in(f, POLICY_POWER_ON, *a, 0);
+    assert_int_equal(st(f, *a), RACK_SRV_ON);
+}
+
+static void test_at_risk_psu_drained_when_protected_without_it(void **state)
+{
+    (void)state;
+    struct fx f;
+    int a;
+    three_psus(&f, &a);
+    in(&f, POLICY_PSU_AT_RISK, 0, 1);
+    assert_true(f.r.psus[0].at_risk);
+    const struct policy_action *sw = find_switch(&f, 0);
+    assert_non_null(sw);
+    assert_int_equal(sw->from_bus, 0);
+    assert_int_equal(sw->to_bus, -1);
+    assert_non_null(strstr(sw->reason, "ps1 drained off bus A before its predicted failure"));
+    assert_int_equal(f.r.psus[0].bus, -1);
+    assert_int_equal(count_cuts(&f), 0);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    assert_true(f.r.is_protected);
+    assert_feasible_and_protected(&f);
+    /* then it fails: nothing left to do */
+    in(&f, POLICY_PSU_FAIL, 0, 100);
+    assert_int_equal(count(&f, POLICY_ACT_SWITCH), 0);
+    assert_int_equal(count_cuts(&f), 0);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    assert_true(f.r.is_protected);
+    done(&f);
+}
+
+static void test_at_risk_psu_needed_keeps_serving_and_counts_for_nothing(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_N1, 1, 1);
+    for (int i = 0; i < 3; i++)
+        add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 1200, 0, 1, BA);
+    int c = add_server(&f, "c", 300, 0, 2, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 0);
+    in(&f, POLICY_PSU_AT_RISK, 0, 1);
+    /* without ps1, losing another leaves 1000 W for 1200 W: it stays and
+     * serves, nobody is cut */
+    assert_int_equal(count(&f, POLICY_ACT_SWITCH), 0);
+    assert_int_equal(f.r.psus[0].bus, 0);
+    assert_int_equal(count_cuts(&f), 0);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    assert_int_equal(rack_capacity_mw(&f.r), W(3000));
+    /* ... but it counts for no protection: the rack says so, and a request
+     * that n+1 with ps1 would admit (1500 W of 2000 W) waits, naming why */
+    assert_false(f.r.is_protected);
+    in(&f, POLICY_POWER_ON, c, 2);
+    assert_int_equal(st(&f, c), RACK_SRV_WAITING);
+    const struct policy_action *w = find(&f, POLICY_ACT_WAIT, c);
+    assert_non_null(w);
+    assert_non_null(strstr(w->reason, "ps1 not counted: predicted to fail"));
+    /* the prediction clears: c fits n+1 with ps1 counted */
+    in(&f, POLICY_PSU_RISK_CLEAR, 0, 3);
+    assert_int_equal(st(&f, c), RACK_SRV_ON);
+    assert_true(f.r.is_protected);
+    done(&f);
+}
+
+static void test_at_risk_psu_back_when_risk_clears(void **state)
+{
+    (void)state;
+    struct fx f;
+    int a;
+    three_psus(&f, &a);
+    in(&f, POLICY_PSU_AT_RISK, 0, 1);
+    assert_int_equal(f.r.psus[0].bus, -1);
+    in(&f, POLICY_PSU_RISK_CLEAR, 0, 2);
+    assert_false(f.r.psus[0].at_risk);
+    const struct policy_action *sw = find_switch(&f, 0);
+    assert_non_null(sw);
+    assert_int_equal(sw->to_bus, 0);
+    assert_int_equal(f.r.psus[0].bus, 0);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    done(&f);
+}
+
+static void test_drained_psu_returns_when_another_fails(void **state)
+{
+    (void)state;
+    struct fx f;
+    int a;
+    three_psus(&f, &a);
+    in(&f, POLICY_PSU_AT_RISK, 0, 1);
+    assert_int_equal(f.r.psus[0].bus, -1);
+    in(&f, POLICY_PSU_FAIL, 1, 2);
+    /* ps3 alone has no n+1 for 800 W: the predicted one is better than none */
+    const struct policy_action *sw = find_switch(&f, 0);
+    assert_non_null(sw);
+    assert_int_equal(sw->to_bus, 0);
+    assert_non_null(strstr(sw->reason, "predicted to fail, back on bus A"));
+    assert_int_equal(f.r.psus[0].bus, 0);
+    assert_int_equal(count_cuts(&f), 0);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    done(&f);
+}
+
+static void test_at_risk_psu_sheds_only_with_on_predicted_shed(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        struct fx f;
+        rack_begin(&f, RACK_PROT_NONE, 1, 1);
+        f.r.on_predicted = mode ? RACK_PREDICTED_SHED : RACK_PREDICTED_KEEP;
+        add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+        add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+        int a = add_server(&f, "a", 800, 0, 1, BA);
+        int b = add_server(&f, "b", 700, 0, 2, BA);
+        rack_end(&f);
+        in(&f, POLICY_POWER_ON, a, 0);
+        in(&f, POLICY_POWER_ON, b, 0);
+        in(&f, POLICY_PSU_AT_RISK, 0, 1);
+        assert_int_equal(st(&f, a), RACK_SRV_ON);
+        if (mode) { /* counted as failed: b is shed, ps1 is off its bus */
+            assert_int_equal(st(&f, b), RACK_SRV_SHED);
+            assert_int_equal(f.r.psus[0].bus, -1);
+            assert_int_equal(rack_capacity_mw(&f.r), W(1000));
+        } else { /* a prediction alone cuts nobody; 1500 W need both */
+            assert_int_equal(st(&f, b), RACK_SRV_ON);
+            assert_int_equal(f.r.psus[0].bus, 0);
+            assert_int_equal(count_cuts(&f), 0);
+        }
+        done(&f);
+    }
+}
+
 static void test_unknown_psu_keeps_serving(void **state)
 {
     (void)state;
@@ -2190,6 +2341,11 @@ int main(void)
         cmocka_unit_test(test_non_uniform_psus),
         cmocka_unit_test(test_bad_input_index_is_refused),
         cmocka_unit_test(test_report_records_actual_draw),
+        cmocka_unit_test(test_at_risk_psu_drained_when_protected_without_it),
+        cmocka_unit_test(test_at_risk_psu_needed_keeps_serving_and_counts_for_nothing),
+        cmocka_unit_test(test_at_risk_psu_back_when_risk_clears),
+        cmocka_unit_test(test_drained_psu_returns_when_another_fails),
+        cmocka_unit_test(test_at_risk_psu_sheds_only_with_on_predicted_shed),
         cmocka_unit_test(test_unknown_psu_keeps_serving),
         cmocka_unit_test(test_unknown_psu_keeps_its_derated_capacity),
         cmocka_unit_test(test_failed_psu_stays_failed_when_it_cannot_be_read),

@@ -146,6 +146,13 @@ static uint32_t or_alive_buses(const struct rack *r, const struct ofail *f)
     return m;
 }
 
+/* Serves but counts for no protection: it cannot be read, or it is predicted
+ * to fail (docs/policy.md "PSUs predicted to fail"); "unknown" below. */
+static bool or_uncounted(const struct rack_psu *p)
+{
+    return p->health == RACK_PSU_UNKNOWN || p->at_risk;
+}
+
 static bool or_psu_alive(const struct rack *r, int i, const struct ofail *f)
 {
     const struct rack_psu *p = &r->psus[i];
@@ -153,7 +160,7 @@ static bool or_psu_alive(const struct rack *r, int i, const struct ofail *f)
         return false;
     if (f->kind == OF_PSU && f->index == i)
         return false;
-    if (f->without_unknown && p->health == RACK_PSU_UNKNOWN)
+    if (f->without_unknown && or_uncounted(p))
         return false;
     if (f->kind == OF_FEED && f->index == p->feed)
         return false;
@@ -194,7 +201,7 @@ static int or_failures(const struct rack *r, bool strict, struct ofail *out)
     int n = or_failure_set(r, false, out);
     bool any_unknown = false;
     for (int i = 0; i < r->npsus; i++)
-        if (rack_psu_alive(r, &r->psus[i]) && r->psus[i].health == RACK_PSU_UNKNOWN)
+        if (rack_psu_alive(r, &r->psus[i]) && or_uncounted(&r->psus[i]))
             any_unknown = true;
     if (!strict || !any_unknown)
         return n;
@@ -583,6 +590,10 @@ static const char *input_name(enum policy_input_kind k)
         return "outage_stop";
     case POLICY_OUTAGE_RELEASE:
         return "outage_release";
+    case POLICY_PSU_AT_RISK:
+        return "psu_at_risk";
+    case POLICY_PSU_RISK_CLEAR:
+        return "psu_risk_clear";
     }
     return "?";
 }
@@ -626,11 +637,11 @@ static void dump_rack(FILE *o, const struct rack *r)
 {
     char b1[32], b2[32], m[64];
     fprintf(o,
-            "  rack: protection %s, on_loss %s, restore_after %" PRId64 " ms, holdup %" PRId64
-            " ms, is_protected %d, redundancy_lost %d\n",
+            "  rack: protection %s, on_loss %s, on_predicted %s, restore_after %" PRId64
+            " ms, holdup %" PRId64 " ms, is_protected %d, redundancy_lost %d\n",
             rack_protection_name(r->protection), r->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold",
-            r->restore_after_ns / 1000000, r->holdup_ns / 1000000, r->is_protected,
-            r->redundancy_lost);
+            r->on_predicted == RACK_PREDICTED_SHED ? "shed" : "keep", r->restore_after_ns / 1000000,
+            r->holdup_ns / 1000000, r->is_protected, r->redundancy_lost);
     fprintf(o, "  feeds:");
     for (int f = 0; f < r->nfeeds; f++)
         fprintf(o, " %d:%s", f, r->feed_failed[f] ? "FAILED" : "ok");
@@ -642,11 +653,11 @@ static void dump_rack(FILE *o, const struct rack *r)
         const struct rack_psu *p = &r->psus[i];
         fprintf(o,
                 "  psu%d: rated %s derated %s health %s feed %d wired %s bus %d switch %s (%" PRId64
-                " us, %s)%s\n",
+                " us, %s)%s%s\n",
                 i, fmt_w(b1, sizeof(b1), p->rated_mw), fmt_w(b2, sizeof(b2), p->derated_mw),
                 rack_psu_health_name(p->health), p->feed, fmt_mask(m, sizeof(m), p->wired), p->bus,
                 rack_switch_name(p->sw), p->switch_ns / 1000, or_fast(r, p) ? "instant" : "slow",
-                rack_psu_alive(r, p) ? "" : " DEAD");
+                p->at_risk ? " AT-RISK" : "", rack_psu_alive(r, p) ? "" : " DEAD");
     }
     for (int s = 0; s < r->nservers; s++) {
         const struct rack_server *v = &r->servers[s];
@@ -681,6 +692,8 @@ static void dump_input(FILE *o, const struct policy_input *in, int64_t t)
     case POLICY_PSU_FAIL:
     case POLICY_PSU_REPAIR:
     case POLICY_PSU_UNKNOWN:
+    case POLICY_PSU_AT_RISK:
+    case POLICY_PSU_RISK_CLEAR:
         fprintf(o, " psu%d", in->index);
         break;
     case POLICY_BUS_FAIL:
@@ -1020,6 +1033,7 @@ static void gen_rack(struct rng *g, struct rack *r)
     int p = (int)rng_range(g, 0, 9);
     r->protection = p < 2 ? RACK_PROT_NONE : p < 6 ? RACK_PROT_N1 : RACK_PROT_NN;
     r->on_loss = rng_chance(g, 70) ? RACK_ON_LOSS_SHED : RACK_ON_LOSS_HOLD;
+    r->on_predicted = rng_chance(g, 15) ? RACK_PREDICTED_SHED : RACK_PREDICTED_KEEP;
     r->restore_after_ns = rng_chance(g, 25) ? 0 : rng_range(g, 1, 30) * 1000000000LL;
 
     r->npsus = (int)rng_range(g, 1, large_racks ? 8 : 5);
@@ -1113,7 +1127,7 @@ static void gen_input(struct rng *g, const struct rack *r, const struct oloss *o
         {POLICY_PSU_FAIL, 10},   {POLICY_PSU_DEGRADE, 6}, {POLICY_PSU_REPAIR, 8},
         {POLICY_BUS_FAIL, 4},    {POLICY_BUS_REPAIR, 4},  {POLICY_FEED_FAIL, 4},
         {POLICY_FEED_REPAIR, 4}, {POLICY_REPORT, 8},      {POLICY_PSU_UNKNOWN, 10},
-        {POLICY_LOST_POWER, 8},
+        {POLICY_LOST_POWER, 8},  {POLICY_PSU_AT_RISK, 6}, {POLICY_PSU_RISK_CLEAR, 4},
     };
     int total = 0;
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
@@ -1161,6 +1175,8 @@ static void gen_input(struct rng *g, const struct rack *r, const struct oloss *o
     case POLICY_PSU_FAIL:
     case POLICY_PSU_REPAIR:
     case POLICY_PSU_UNKNOWN:
+    case POLICY_PSU_AT_RISK:
+    case POLICY_PSU_RISK_CLEAR:
         in->index = (int)rng_range(g, 0, r->npsus - 1);
         break;
     case POLICY_BUS_FAIL:
@@ -1184,8 +1200,9 @@ static void gen_input(struct rng *g, const struct rack *r, const struct oloss *o
 static bool is_health_input(enum policy_input_kind k)
 {
     return k == POLICY_PSU_FAIL || k == POLICY_PSU_DEGRADE || k == POLICY_PSU_REPAIR ||
-           k == POLICY_PSU_UNKNOWN || k == POLICY_BUS_FAIL || k == POLICY_BUS_REPAIR ||
-           k == POLICY_FEED_FAIL || k == POLICY_FEED_REPAIR;
+           k == POLICY_PSU_UNKNOWN || k == POLICY_PSU_AT_RISK || k == POLICY_PSU_RISK_CLEAR ||
+           k == POLICY_BUS_FAIL || k == POLICY_BUS_REPAIR || k == POLICY_FEED_FAIL ||
+           k == POLICY_FEED_REPAIR;
 }
 
 static bool input_valid(const struct rack *r, const struct policy_input *in)
@@ -1203,6 +1220,8 @@ static bool input_valid(const struct rack *r, const struct policy_input *in)
     case POLICY_PSU_DEGRADE:
     case POLICY_PSU_REPAIR:
     case POLICY_PSU_UNKNOWN:
+    case POLICY_PSU_AT_RISK:
+    case POLICY_PSU_RISK_CLEAR:
         n = r->npsus;
         break;
     case POLICY_BUS_FAIL:
@@ -1244,6 +1263,8 @@ enum inv {
     INV_I10,
     INV_I11,
     INV_I12,
+    INV_I13,
+    INV_I14,
     INV_LOST,
     INV_TICK,
     INV_COUNT,
@@ -1268,6 +1289,8 @@ static const char *const inv_names[INV_COUNT] = {
     "I10: grant while a more important server could come back",
     "I11: a PSU stranded on a dead bus",
     "I12: restored before its back-off after lost power",
+    "I13: psu_at_risk cuts nobody (on_predicted_failure keep)",
+    "I14: drained while the rack is not protected without it",
     "L: lost_power not shed, or not ignored",
     "T: tick deadline does not advance",
 };
@@ -1286,6 +1309,8 @@ struct prop {
     long backing_off;     /* servers checked by I12 at an event during their back-off */
     long back_after_loss; /* servers that came back (restore) after a back-off */
     long exempt;          /* I3/I6 checks skipped for a server in its back-off */
+    long at_risk_seen;    /* PSUs predicted to fail seen after a call */
+    long drained;         /* calls after which one was drained (checked by I14) */
 };
 
 /* One rack's run: what is needed to report a failure so it replays. */
@@ -1406,9 +1431,12 @@ static void check_actions(struct run *run, const struct rack *b, const struct ra
                 prop_fail(run, r, INV_ACTIONS, "switch names psu %d", x->psu);
                 return;
             }
-            if (!or_bus_valid(r, x->to_bus) || !(r->psus[x->psu].wired >> x->to_bus & 1u))
-                prop_fail(run, r, INV_ACTIONS, "switch psu%d to bus %d, not in its wired mask",
-                          x->psu, x->to_bus);
+            /* off every bus (-1) only to drain a PSU predicted to fail */
+            if (x->to_bus == -1
+                    ? !r->psus[x->psu].at_risk
+                    : !or_bus_valid(r, x->to_bus) || !(r->psus[x->psu].wired >> x->to_bus & 1u))
+                prop_fail(run, r, INV_ACTIONS, "switch psu%d to bus %d, not in its wired mask%s",
+                          x->psu, x->to_bus, x->to_bus == -1 ? " (and not predicted to fail)" : "");
             if (x->from_bus != pos[x->psu])
                 prop_fail(run, r, INV_ACTIONS, "switch psu%d from bus %d, but it was on bus %d",
                           x->psu, x->from_bus, pos[x->psu]);
@@ -1487,11 +1515,13 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
     for (int k = 0; k < r->npsus; k++) {
         const struct rack_psu *p = &r->psus[k], *q = &b->psus[k];
         bool target = (in->kind == POLICY_PSU_FAIL || in->kind == POLICY_PSU_DEGRADE ||
-                       in->kind == POLICY_PSU_REPAIR || in->kind == POLICY_PSU_UNKNOWN) &&
+                       in->kind == POLICY_PSU_REPAIR || in->kind == POLICY_PSU_UNKNOWN ||
+                       in->kind == POLICY_PSU_AT_RISK || in->kind == POLICY_PSU_RISK_CLEAR) &&
                       k == i;
         if (p->rated_mw != q->rated_mw || p->feed != q->feed || p->wired != q->wired ||
             p->switch_ns != q->switch_ns ||
-            (!target && (p->health != q->health || p->derated_mw != q->derated_mw)))
+            (!target && (p->health != q->health || p->derated_mw != q->derated_mw ||
+                         p->at_risk != q->at_risk)))
             prop_fail(run, r, INV_APPLIED, "psu%d changed its shape or health", k);
     }
     for (int k = 0; k < r->nservers; k++) {
@@ -1551,6 +1581,11 @@ static void check_applied(struct run *run, const struct rack *b, const struct ra
                       rack_psu_health_mw(p), was);
         break;
     }
+    case POLICY_PSU_AT_RISK:
+    case POLICY_PSU_RISK_CLEAR:
+        ok = r->psus[i].at_risk == (in->kind == POLICY_PSU_AT_RISK) &&
+             r->psus[i].health == b->psus[i].health;
+        break;
     case POLICY_BUS_FAIL:
     case POLICY_BUS_REPAIR:
         ok = r->bus_failed[i] == (in->kind == POLICY_BUS_FAIL);
@@ -1639,6 +1674,10 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
         const struct rack_psu *q = &r->psus[i];
         uint32_t alive = rack_alive_buses(r);
         bool on_live = q->bus >= 0 && (alive >> q->bus & 1u);
+        if (q->at_risk) { /* drained before its predicted failure: I14 */
+            run->pp->at_risk_seen++;
+            continue;
+        }
         if (rack_psu_alive(r, q) && !on_live && (q->wired & alive))
             prop_fail(run, r, INV_I11, "psu%d on bus %d (dead or none), wired to live buses 0x%x",
                       i, q->bus, q->wired & alive);
@@ -1663,6 +1702,44 @@ static void check_step(struct run *run, const struct rack *b, const struct rack 
         for (int s = 0; s < r->nservers; s++)
             if (ld.alloc_mw[s] < lb9.alloc_mw[s])
                 prop_fail(run, r, INV_I9, "psu_unknown cut srv%d", s);
+    }
+
+    /* I13: a prediction alone cuts nobody unless on_predicted_failure says shed. */
+    if (in->kind == POLICY_PSU_AT_RISK && r->on_predicted == RACK_PREDICTED_KEEP) {
+        struct oload lb13;
+        load_from_rack(b, &lb13);
+        for (int s = 0; s < r->nservers; s++)
+            if (ld.alloc_mw[s] < lb13.alloc_mw[s])
+                prop_fail(run, r, INV_I13, "psu_at_risk cut srv%d", s);
+    }
+
+    /* I14: a live PSU predicted to fail is off its buses (drained) only
+     * while the rack keeps its protection without it: with the PSUs
+     * predicted to fail gone, every drawing server survives every failure of
+     * the protection level, trusting PSUs that cannot be read (the policy
+     * asks more: it does not trust them either).
+     * With on_predicted_failure shed they count as failed: off always. */
+    bool drained = false;
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *q = &r->psus[i];
+        drained |= q->at_risk && rack_psu_health_mw(q) > 0 && q->bus < 0 &&
+                   !r->feed_failed[q->feed] && (q->wired & rack_alive_buses(r));
+    }
+    if (drained && r->on_predicted == RACK_PREDICTED_KEEP) {
+        run->pp->drained++;
+        struct rack w = *r;
+        struct rack_psu ps[OR_MAX_PSUS];
+        memcpy(ps, r->psus, (size_t)r->npsus * sizeof(*ps));
+        for (int i = 0; i < r->npsus; i++)
+            if (ps[i].at_risk) {
+                ps[i].health = RACK_PSU_FAILED;
+                ps[i].at_risk = false;
+            }
+        w.psus = ps;
+        if (!or_protected(&w, &ld, false, false))
+            prop_fail(
+                run, r, INV_I14,
+                "a PSU predicted to fail is drained but the rack is not protected without it");
     }
 
     /* I3: s held down while a less important t draws that would relieve it.
@@ -2057,10 +2134,16 @@ static void test_property_random(void **state)
            "ignored; %ld back-off checks (I12), %ld back after a back-off, %ld I3/I6 exemptions\n",
            pp.lost, pp.lost_in_row[1], pp.lost_in_row[2], pp.lost_in_row[3], pp.lost_in_row[4],
            pp.lost_in_row[5], pp.lost_ignored, pp.backing_off, pp.back_after_loss, pp.exempt);
+    printf("  predicted to fail: %ld PSUs seen after a call, %ld calls left one drained (I14)\n",
+           pp.at_risk_seen, pp.drained);
     for (int k = 0; k < INV_COUNT; k++)
         if (pp.counts[k])
             printf("  %-45s %d\n", inv_names[k], pp.counts[k]);
     assert_int_equal(failed_racks, 0);
+    if (done >= 1000) { /* the drain is exercised, not only its absence */
+        assert_true(pp.at_risk_seen > 0);
+        assert_true(pp.drained > 0);
+    }
 }
 
 int main(void)

@@ -70,6 +70,7 @@ static const char full_rack[] =
     "  name: demo rack 1\n"
     "  protection: n+n\n"
     "  on_protection_loss: hold\n"
+    "  on_predicted_failure: shed\n"
     "  restore_after_s: 2.5\n"
     "  holdup_ms: 12.5\n"
     "  feeds: [F1, F2]\n"
@@ -95,6 +96,7 @@ static void test_full_rack_loads_every_field(void **state)
     assert_string_equal(r.name, "demo rack 1");
     assert_int_equal(r.protection, RACK_PROT_NN);
     assert_int_equal(r.on_loss, RACK_ON_LOSS_HOLD);
+    assert_int_equal(r.on_predicted, RACK_PREDICTED_SHED);
     assert_int_equal(r.restore_after_ns, 2500000000LL);
     assert_int_equal(r.holdup_ns, 12500000LL);
     assert_int_equal(r.nfeeds, 2);
@@ -357,12 +359,12 @@ static void test_unknown_key_reports_line_and_column(void **state)
                        "      power: 100\n",
                  "t.yaml:5:7: unknown key 'power' in server (expected id, power_w, min_w, "
                  "priority, buses, chassis, power_on_after_ac_loss)");
-    expect_error(
-        "rack:\n  buses: [A]\n  protecton: n+1\n",
-        "t.yaml:3:3: unknown key 'protecton' in rack (expected name, protection, "
-        "on_protection_loss, restore_after_s, holdup_ms, over_draw_s, feeds, buses, psu_models, "
-        "psus, "
-        "servers, qos_classes, activities, reserves, outage)");
+    expect_error("rack:\n  buses: [A]\n  protecton: n+1\n",
+                 "t.yaml:3:3: unknown key 'protecton' in rack (expected name, protection, "
+                 "on_protection_loss, on_predicted_failure, restore_after_s, holdup_ms, "
+                 "over_draw_s, feeds, buses, psu_models, "
+                 "psus, "
+                 "servers, qos_classes, activities, reserves, outage)");
 }
 
 static void test_nn_needs_two_feeds(void **state)
@@ -531,6 +533,8 @@ static void test_bad_words_list_the_allowed_ones(void **state)
     (void)state;
     expect_error(BUSES "  protection: n+2\n",
                  "t.yaml:3:15: protection: expected one of none, n+1, n+n, got 'n+2'");
+    expect_error(BUSES "  on_predicted_failure: drain\n",
+                 "t.yaml:3:25: on_predicted_failure: expected one of keep, shed, got 'drain'");
     expect_error(BUSES "  on_protection_loss: [shed]\n",
                  "t.yaml:3:23: on_protection_loss: expected one of shed, hold, got a list");
     expect_error(BUSES "  psus:\n    - {id: p, capacity_w: 1, buses: [A], switch: mosfet}\n",

@@ -27,6 +27,7 @@
  * array doubles as an array of ids for the index below. */
 _Static_assert(sizeof(enum rack_protection) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum rack_on_loss) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum rack_on_predicted) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum rack_switch_kind) == sizeof(int), "enum stored as int");
 _Static_assert(offsetof(struct rack_psu, id) == 0, "psu id first");
 _Static_assert(offsetof(struct rack_server, id) == 0, "server id first");
@@ -39,6 +40,7 @@ static conf_setter set_name, set_chassis, set_names, set_list, set_targets, set_
 
 static const char *const protection_words[] = {"none", "n+1", "n+n", NULL};
 static const char *const on_loss_words[] = {"shed", "hold", NULL};
+static const char *const on_predicted_words[] = {"keep", "shed", NULL};
 static const char *const switch_words[] = {"fet", "relay", "breaker", NULL};
 
 /* Table order is processing order: feeds and buses before the psus and
@@ -47,6 +49,7 @@ enum {
     RACK_NAME,
     RACK_PROTECTION,
     RACK_ON_LOSS,
+    RACK_ON_PREDICTED,
     RACK_RESTORE,
     RACK_HOLDUP,
     RACK_OVER_DRAW,
@@ -62,6 +65,8 @@ static const struct conf_field rack_fields[] = {
                          .off = offsetof(struct rack, protection), .words = protection_words},
     {"on_protection_loss", conf_set_enum, .def = "shed", .off = offsetof(struct rack, on_loss),
      .words = on_loss_words},
+    {"on_predicted_failure", conf_set_enum, .def = "keep",
+     .off = offsetof(struct rack, on_predicted), .words = on_predicted_words},
     {"restore_after_s", conf_set_num, .def = "30", .off = offsetof(struct rack, restore_after_ns),
      .max = MAX_SECONDS, .scale = 1e9},
     {"holdup_ms", conf_set_num, .def = "16", .off = offsetof(struct rack, holdup_ns),

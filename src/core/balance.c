@@ -204,8 +204,7 @@ void balance_set_can_standby(struct balance *b, int psu, bool can)
 
 static bool psu_at_risk(const struct rack_psu *p)
 {
-    (void)p;
-    return false; /* rack_psu.at_risk (issue 11 design C) is not in the rack yet */
+    return p->at_risk; /* predicted to fail (docs/policy.md) */
 }
 
 /* What PSU i may deliver where it stands: its health's capacity. */

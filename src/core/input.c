@@ -17,6 +17,7 @@ static const char *const input_names[] = {
     [POLICY_REPORT] = "report",           [POLICY_TICK] = "tick",
     [POLICY_PSU_UNKNOWN] = "psu_unknown", [POLICY_LOST_POWER] = "lost_power",
     [POLICY_OUTAGE_STOP] = "outage_stop", [POLICY_OUTAGE_RELEASE] = "outage_release",
+    [POLICY_PSU_AT_RISK] = "psu_at_risk", [POLICY_PSU_RISK_CLEAR] = "psu_risk_clear",
 };
 
 static const char *const target_names[] = {
@@ -57,6 +58,8 @@ enum policy_target policy_input_target(enum policy_input_kind k)
     case POLICY_PSU_DEGRADE:
     case POLICY_PSU_REPAIR:
     case POLICY_PSU_UNKNOWN:
+    case POLICY_PSU_AT_RISK:
+    case POLICY_PSU_RISK_CLEAR:
         return POLICY_TARGET_PSU;
     case POLICY_BUS_FAIL:
     case POLICY_BUS_REPAIR:

@@ -57,6 +57,7 @@ struct policy {
     bool *taken;    /* servers a reduce took away */
     bool *asked;    /* servers that asked for power in the inputs being handled */
     int *pos;       /* planned PSU positions */
+    int *keep_bus;  /* scratch: the PSUs' positions while a drain is checked */
     int64_t *cur;   /* allocations before the restore plan, in the restore wait */
     int *blocker;   /* per waiting server: the held server it waits behind, or -1 */
     uint32_t reach; /* live buses some live PSU is wired to */
@@ -137,12 +138,14 @@ struct policy *policy_new(const struct rack *r)
     p->taken = calloc(ns, sizeof(*p->taken));
     p->asked = calloc(ns, sizeof(*p->asked));
     p->pos = calloc(np, sizeof(*p->pos));
+    p->keep_bus = calloc(np, sizeof(*p->keep_bus));
     p->keys = calloc(ns, sizeof(*p->keys));
     p->cur = calloc(ns, sizeof(*p->cur));
     p->blocker = calloc(ns, sizeof(*p->blocker));
     p->sorted_dirty = true;
     if (!p->rt || !p->plan || !p->batt || !p->draw || !p->orig || !p->saved || !p->sorted ||
-        !p->order || !p->taken || !p->asked || !p->pos || !p->keys || !p->cur || !p->blocker) {
+        !p->order || !p->taken || !p->asked || !p->pos || !p->keep_bus || !p->keys || !p->cur ||
+        !p->blocker) {
         policy_free(p);
         return NULL;
     }
@@ -164,6 +167,7 @@ void policy_free(struct policy *p)
     free(p->taken);
     free(p->asked);
     free(p->pos);
+    free(p->keep_bus);
     free(p->keys);
     free(p->cur);
     free(p->blocker);
@@ -207,13 +211,34 @@ static bool ok(struct policy *p, enum route_need need)
     return route_ok(p->rt, p->demand, need);
 }
 
-/* Some live PSU cannot be read. */
+/* A live PSU that serves but counts for no protection: it cannot be read, or
+ * it is predicted to fail (docs/policy.md). */
+static bool uncounted(const struct rack *r, const struct rack_psu *q)
+{
+    return (!rack_psu_known(q) || q->at_risk) && rack_psu_alive(r, q);
+}
+
+/* Some live PSU cannot be read or is predicted to fail. */
 static bool has_unknown(const struct rack *r)
 {
     for (int i = 0; i < r->npsus; i++)
-        if (!rack_psu_known(&r->psus[i]) && rack_psu_alive(r, &r->psus[i]))
+        if (uncounted(r, &r->psus[i]))
             return true;
     return false;
+}
+
+/* Why the uncounted PSUs do not count: "cannot be read", "predicted to fail". */
+static const char *uncounted_why(const struct rack *r)
+{
+    bool unread = false, risk = false;
+    for (int i = 0; i < r->npsus; i++)
+        if (uncounted(r, &r->psus[i])) {
+            unread |= !rack_psu_known(&r->psus[i]);
+            risk |= rack_psu_known(&r->psus[i]);
+        }
+    return unread && risk ? "cannot be read or predicted to fail"
+           : risk         ? "predicted to fail"
+                          : "cannot be read";
 }
 
 static int cmp_skey(const void *a, const void *b)
@@ -737,9 +762,9 @@ static void unknown_names(const struct rack *r, char *buf, size_t len)
     int n = 0, total = 0;
     buf[0] = 0;
     for (int i = 0; i < r->npsus; i++)
-        total += !rack_psu_known(&r->psus[i]) && rack_psu_alive(r, &r->psus[i]);
+        total += uncounted(r, &r->psus[i]);
     for (int i = 0; i < r->npsus; i++) {
-        if (rack_psu_known(&r->psus[i]) || !rack_psu_alive(r, &r->psus[i]))
+        if (!uncounted(r, &r->psus[i]))
             continue;
         if (n < 2 && o < len)
             o += (size_t)snprintf(buf + o, len - o, "%s%s",
@@ -822,8 +847,8 @@ static void why_text(const struct rack *r, const struct route_why *w, char *buf,
             snprintf(buf, len, "%s: on battery reserves: without them %s has %lld W for %lld W",
                      lvl, bn, c, d);
         else
-            snprintf(buf, len, "%s: %s cannot be read: without %s %s has %lld W for %lld W", lvl,
-                     ids, many ? "them" : "it", bn, c, d);
+            snprintf(buf, len, "%s: %s %s: without %s %s has %lld W for %lld W", lvl, ids,
+                     uncounted_why(r), many ? "them" : "it", bn, c, d);
         break;
     }
     }
@@ -888,7 +913,7 @@ static void lost_text(const struct rack *r, const struct route_lost *l, char *bu
         size_t o = strlen(buf);
         if (o < len)
             snprintf(buf + o, len - o, " (%s not counted: %s)", ids,
-                     has_unknown(r) ? "cannot be read" : "a battery proves nothing");
+                     has_unknown(r) ? uncounted_why(r) : "a battery proves nothing");
     }
 }
 
@@ -904,7 +929,7 @@ static void why_text_unknown(const struct rack *r, const struct route_why *w, ch
     size_t o = strlen(buf);
     if (o < len)
         snprintf(buf + o, len - o, " (%s not counted: %s)", ids,
-                 has_unknown(r) ? "cannot be read" : "a battery proves nothing");
+                 has_unknown(r) ? uncounted_why(r) : "a battery proves nothing");
 }
 
 /* Why the demand does not settle. now: as the PSUs are switched at this
@@ -939,6 +964,12 @@ static void input_text(const struct rack *r, const struct policy_input *in, char
         return;
     case POLICY_PSU_UNKNOWN:
         snprintf(buf, len, "%s cannot be read", r->psus[in->index].id);
+        return;
+    case POLICY_PSU_AT_RISK:
+        snprintf(buf, len, "%s predicted to fail", r->psus[in->index].id);
+        return;
+    case POLICY_PSU_RISK_CLEAR:
+        snprintf(buf, len, "%s no longer predicted to fail", r->psus[in->index].id);
         return;
     case POLICY_BUS_FAIL:
         snprintf(buf, len, "bus %s failed", r->buses[in->index]);
@@ -1051,7 +1082,18 @@ static void emit_switches(struct settle_ctx *c)
         a->to_bus = c->p->pos[i];
         a->instant = q->switch_ns < r->holdup_ns;
         bool stranded = rack_psu_alive(r, q) && (q->bus < 0 || r->bus_failed[q->bus]);
-        if (stranded)
+        if (q->at_risk && a->to_bus < 0)
+            snprintf(a->reason, sizeof(a->reason),
+                     "%s: %s drained off bus %s before its predicted failure: %s", c->cause, q->id,
+                     r->buses[q->bus],
+                     r->on_predicted == RACK_PREDICTED_SHED
+                         ? "it counts as failed (on_predicted_failure: shed)"
+                         : "the rack keeps its protection without it");
+        else if (q->at_risk && q->bus < 0)
+            snprintf(a->reason, sizeof(a->reason),
+                     "%s: %s, predicted to fail, back on bus %s: the rack needs it (%s)", c->cause,
+                     q->id, r->buses[a->to_bus], c->why_now);
+        else if (stranded)
             snprintf(a->reason, sizeof(a->reason),
                      "%s: %s delivered nothing %s%s: moved to live bus %s, %lld W back%s", c->cause,
                      q->id, q->bus < 0 ? "on no bus" : "on dead bus ",
@@ -1226,6 +1268,62 @@ static void emit_protection(struct settle_ctx *c)
     r->redundancy_lost = lost;
 }
 
+/* A PSU predicted to fail that still delivers: the drain takes it off its bus. */
+static bool drainable(const struct rack_psu *q)
+{
+    return q->at_risk && rack_psu_health_mw(q) > 0;
+}
+
+/*
+ * PSUs predicted to fail, with on_predicted keep (docs/policy.md "PSUs
+ * predicted to fail"): off their buses, all of them, when the rack achieves
+ * what rn asks without them (protection, trusting PSUs that cannot be read
+ * where rn does), so that their load is on healthy PSUs before they fail.
+ * The positions in p->pos and the moves, or -1: they stay where the routing
+ * puts them (the rack needs them; they serve and count for no protection).
+ * Never while the battery reserves carry some of the rack: in an outage every
+ * PSU that delivers helps.
+ */
+static int drain_at_risk(struct policy *p, struct rack *r, enum route_need rn)
+{
+    bool any = false;
+    for (int i = 0; i < r->npsus; i++)
+        any |= drainable(&r->psus[i]);
+    if (!any || r->on_predicted != RACK_PREDICTED_KEEP || rn == ROUTE_NEED_SERVE || p->res_on)
+        return -1;
+    route_skip_at_risk(p->rt, true);
+    route_load(p->rt, r);
+    enum route_need need = ok(p, ROUTE_NEED_PROTECT) ? ROUTE_NEED_PROTECT : rn;
+    int moves = -1;
+    if (need != ROUTE_NEED_SERVE && ok(p, need))
+        moves = route_best(p->rt, p->demand, need, p->pos);
+    for (int i = 0; moves >= 0 && i < r->npsus; i++)
+        if (drainable(&r->psus[i])) {
+            moves += r->psus[i].bus >= 0;
+            p->pos[i] = -1;
+        }
+    route_skip_at_risk(p->rt, false);
+    if (moves >= 0) {
+        /* Where they are drained to, the rack as it is, with the PSUs that
+         * do not count not counted (a drained PSU is no spare to switch in,
+         * and a server that only it could reach is not left out of the
+         * failures): protected, nobody with a failure it cannot survive.
+         * Else they stay: a drain never makes protection worse. */
+        for (int i = 0; i < r->npsus; i++) {
+            p->keep_bus[i] = r->psus[i].bus;
+            r->psus[i].bus = p->pos[i];
+        }
+        route_load(p->rt, r);
+        bool lost = false;
+        if (!route_protected(p->rt, p->demand, false, NULL, &lost, NULL) || lost)
+            moves = -1;
+        for (int i = 0; i < r->npsus; i++)
+            r->psus[i].bus = p->keep_bus[i];
+    }
+    route_load(p->rt, r);
+    return moves;
+}
+
 /* Works out the plan (reduce, restore, admit, route), then applies it to the
  * rack action by action. */
 static void settle(struct policy *p, struct rack *r, int64_t now, const char *cause,
@@ -1287,7 +1385,9 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
     enum route_need rn = ok(p, ROUTE_NEED_PROTECT) ? ROUTE_NEED_PROTECT : p->need;
     if (rn == ROUTE_NEED_SERVE && has_unknown(r) && ok(p, ROUTE_NEED_PROTECT_TRUSTING))
         rn = ROUTE_NEED_PROTECT_TRUSTING;
-    int moves = route_best(p->rt, p->demand, rn, p->pos);
+    int moves = drain_at_risk(p, r, rn);
+    if (moves < 0)
+        moves = route_best(p->rt, p->demand, rn, p->pos);
     if (moves < 0 && rn != ROUTE_NEED_SERVE)
         moves = route_best(p->rt, p->demand, ROUTE_NEED_SERVE, p->pos);
     if (moves < 0) { /* search gave up: stay where we are, but strand nothing */
@@ -1302,6 +1402,12 @@ static void settle(struct policy *p, struct rack *r, int64_t now, const char *ca
             }
         }
     }
+    if (r->on_predicted == RACK_PREDICTED_SHED) /* counted as failed: off their buses */
+        for (int i = 0; i < r->npsus; i++)
+            if (drainable(&r->psus[i]) && p->pos[i] >= 0) {
+                moves += (r->psus[i].bus >= 0) - (p->pos[i] != r->psus[i].bus);
+                p->pos[i] = -1;
+            }
     /* why the PSUs move: the overload where they stand, else the failure
      * that was settled, else what the new plan needs of them */
     if (moves > 0 && !c.why_now[0]) {
@@ -1529,6 +1635,8 @@ static bool health_input(struct rack *r, const struct policy_input *in, int64_t 
         break;
     case POLICY_PSU_REPAIR:
         changed = r->psus[in->index].health != RACK_PSU_OK;
+        if (r->psus[in->index].health == RACK_PSU_FAILED)
+            r->psus[in->index].at_risk = false; /* back from a failure: a new prediction */
         r->psus[in->index].health = RACK_PSU_OK;
         r->psus[in->index].derated_mw = r->psus[in->index].rated_mw;
         break;
@@ -1543,6 +1651,11 @@ static bool health_input(struct rack *r, const struct policy_input *in, int64_t 
         }
         break;
     }
+    case POLICY_PSU_AT_RISK:
+    case POLICY_PSU_RISK_CLEAR:
+        changed = r->psus[in->index].at_risk != (in->kind == POLICY_PSU_AT_RISK);
+        r->psus[in->index].at_risk = in->kind == POLICY_PSU_AT_RISK;
+        break;
     case POLICY_BUS_FAIL:
     case POLICY_BUS_REPAIR:
         changed = r->bus_failed[in->index] != (in->kind == POLICY_BUS_FAIL);

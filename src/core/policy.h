@@ -34,6 +34,11 @@ enum policy_input_kind {
                             * held, not restored until released */
     POLICY_OUTAGE_RELEASE, /* the outage is over for the server: no longer held, it comes
                             * back by the restore rules */
+    POLICY_PSU_AT_RISK,    /* psu is predicted to fail (docs/prediction.md): it serves but
+                            * counts for no protection or admission, and is drained off
+                            * its bus while the rack stays protected without it; with
+                            * on_predicted_failure: shed it counts as failed */
+    POLICY_PSU_RISK_CLEAR, /* psu is no longer predicted to fail */
 };
 
 /* Back-off after a loss of power: restore_after (at least

@@ -27,6 +27,7 @@ void rack_init(struct rack *r)
     memset(r, 0, sizeof(*r));
     r->protection = RACK_PROT_NONE;
     r->on_loss = RACK_ON_LOSS_SHED;
+    r->on_predicted = RACK_PREDICTED_KEEP;
     r->restore_after_ns = RACK_DEFAULT_RESTORE_NS;
     r->holdup_ns = RACK_DEFAULT_HOLDUP_NS;
     r->over_draw_ns = RACK_DEFAULT_OVER_DRAW_NS;
@@ -216,6 +217,8 @@ bool rack_psu_known(const struct rack_psu *p)
 
 bool rack_psu_alive(const struct rack *r, const struct rack_psu *p)
 {
+    if (p->at_risk && r->on_predicted == RACK_PREDICTED_SHED)
+        return false; /* counted as failed: the rack file asks for it */
     return rack_psu_health_mw(p) > 0 && !r->feed_failed[p->feed];
 }
 

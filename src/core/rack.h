@@ -47,6 +47,10 @@ extern const int rack_model_load_pct[RACK_MODEL_POINTS];
 
 enum rack_protection { RACK_PROT_NONE, RACK_PROT_N1, RACK_PROT_NN };
 enum rack_on_loss { RACK_ON_LOSS_SHED, RACK_ON_LOSS_HOLD };
+/* What a PSU predicted to fail does to the rack (docs/policy.md "PSUs predicted
+ * to fail"): keep: it counts for nothing that admits or protects, but a
+ * prediction alone cuts nobody; shed: it counts as failed. */
+enum rack_on_predicted { RACK_PREDICTED_KEEP, RACK_PREDICTED_SHED };
 enum rack_switch_kind { RACK_SWITCH_FET, RACK_SWITCH_RELAY, RACK_SWITCH_BREAKER };
 /* Only positive evidence (an alarm, zero output, a dead bus) makes a PSU
  * failed. One that cannot be read is unknown: it keeps serving what it last
@@ -78,6 +82,11 @@ struct rack_psu {
     int model;
     bool standby;
     int64_t share_ppm;
+    /* Predicted to fail (POLICY_PSU_AT_RISK, docs/policy.md "PSUs predicted
+     * to fail"): counted like a PSU that cannot be read (serves, never counts
+     * for protection or admission) and drained off its bus while the rack
+     * keeps its protection without it; with on_predicted shed, as failed. */
+    bool at_risk;
 };
 
 struct rack_server {
@@ -190,6 +199,7 @@ struct rack {
     char name[64];
     enum rack_protection protection;
     enum rack_on_loss on_loss;
+    enum rack_on_predicted on_predicted;
     int64_t restore_after_ns;
     int64_t holdup_ns;
     int64_t over_draw_ns; /* a server drawing more than its grant this long is alarmed and

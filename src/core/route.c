@@ -92,7 +92,8 @@ struct route {
     /* context of the running call */
     const int64_t *demand;
     bool protect;
-    bool trust; /* unknown PSUs count for protection */
+    bool trust;        /* unknown PSUs count for protection */
+    bool skip_at_risk; /* route_skip_at_risk: PSUs predicted to fail left out */
 };
 
 static int search_alloc(struct search *s, size_t n, int nb, uint32_t nsub)
@@ -166,9 +167,9 @@ static bool same_unit(const struct unit *a, const struct unit *b)
  * (as failed) until woken; one that wakes within the hold-up counts as active
  * for everything, and re-routes within the hold-up only if its switch and
  * its wake together do. So the policy needs to know nothing of standby. */
-static bool psu_counts(const struct rack *r, const struct rack_psu *q)
+static bool psu_counts(const struct route *rt, const struct rack *r, const struct rack_psu *q)
 {
-    return rack_psu_alive(r, q) && !rack_psu_asleep(r, q);
+    return rack_psu_alive(r, q) && !rack_psu_asleep(r, q) && !(rt->skip_at_risk && q->at_risk);
 }
 
 static int64_t psu_react_ns(const struct rack *r, const struct rack_psu *q)
@@ -183,7 +184,8 @@ static struct unit unit_of(const struct rack *r, const struct rack_psu *q)
                          .feed = q->feed,
                          .wired = q->wired,
                          .fast = psu_react_ns(r, q) < r->holdup_ns,
-                         .unknown = !rack_psu_known(q),
+                         /* one predicted to fail counts as one not read */
+                         .unknown = !rack_psu_known(q) || q->at_risk,
                          .pos = q->bus};
 }
 
@@ -192,7 +194,7 @@ static void build_units(struct route *rt, const struct rack *r)
 {
     rt->nu = 0;
     for (int i = 0; i < rt->np; i++) {
-        if (!psu_counts(r, &r->psus[i]))
+        if (!psu_counts(rt, r, &r->psus[i]))
             continue;
         struct unit x = unit_of(r, &r->psus[i]);
         int k;
@@ -210,7 +212,7 @@ static void build_units(struct route *rt, const struct rack *r)
         rt->u[k].n = 0;
     }
     for (int i = 0; i < rt->np; i++) {
-        if (!psu_counts(r, &r->psus[i]))
+        if (!psu_counts(rt, r, &r->psus[i]))
             continue;
         struct unit x = unit_of(r, &r->psus[i]);
         for (int k = 0; k < rt->nu; k++)
@@ -246,6 +248,11 @@ void route_use_reserves(struct route *rt, bool on, const int64_t *offset_mw)
     rt->use_res = on;
     rt->offset = on ? offset_mw : NULL;
     rt->nu = on ? rt->nu_all : rt->nu_psu;
+}
+
+void route_skip_at_risk(struct route *rt, bool on)
+{
+    rt->skip_at_risk = on;
 }
 
 bool route_has_reserves(const struct route *rt)

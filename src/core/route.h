@@ -82,6 +82,12 @@ void route_load(struct route *rt, const struct rack *r);
  * it while they count. The setting holds until changed (route_load keeps it).
  */
 void route_use_reserves(struct route *rt, bool on, const int64_t *offset_mw);
+/* With on, the next route_load leaves out the PSUs predicted to fail
+ * (rack_psu.at_risk): what the rack achieves without them, for the policy's
+ * drain (docs/policy.md "PSUs predicted to fail"). Otherwise they are units
+ * like a PSU whose state is unknown. Holds until changed. */
+void route_skip_at_risk(struct route *rt, bool on);
+
 /* Whether the last route_load found reserves that give some bus power. */
 bool route_has_reserves(const struct route *rt);
 

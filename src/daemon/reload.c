@@ -211,6 +211,9 @@ void reload_apply(struct rack *r, const struct rack *nr, char *what, size_t len)
     if (r->on_loss != nr->on_loss)
         note(what, len, "on_protection_loss -> %s",
              nr->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold");
+    if (r->on_predicted != nr->on_predicted)
+        note(what, len, "on_predicted_failure -> %s",
+             nr->on_predicted == RACK_PREDICTED_SHED ? "shed" : "keep");
     if (r->restore_after_ns != nr->restore_after_ns)
         note(what, len, "restore_after_s %.15g -> %.15g", (double)r->restore_after_ns / 1e9,
              (double)nr->restore_after_ns / 1e9);
@@ -223,6 +226,7 @@ void reload_apply(struct rack *r, const struct rack *nr, char *what, size_t len)
     memcpy(r->name, nr->name, sizeof(r->name));
     r->protection = nr->protection;
     r->on_loss = nr->on_loss;
+    r->on_predicted = nr->on_predicted;
     r->restore_after_ns = nr->restore_after_ns;
     r->holdup_ns = nr->holdup_ns;
     r->over_draw_ns = nr->over_draw_ns;

@@ -128,6 +128,7 @@ static json_t *psu_obj(const struct view_in *in, int i)
     json_object_set_new(o, "rated_w", evjson_watts(p->rated_mw));
     json_object_set_new(o, "switch", json_string(rack_switch_name(p->sw)));
     json_object_set_new(o, "switch_ms", json_real((double)p->switch_ns / 1e6));
+    json_object_set_new(o, "predicted_to_fail", json_boolean(p->at_risk));
     bool have = t->psu == i;
     json_object_set_new(o, "output_w",
                         have && t->out_mw >= 0 ? evjson_watts(t->out_mw) : json_null());
@@ -224,6 +225,8 @@ static json_t *status_obj(const struct view_in *in)
     json_object_set_new(o, "protection", json_string(rack_protection_name(r->protection)));
     json_object_set_new(o, "on_protection_loss",
                         json_string(r->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold"));
+    json_object_set_new(o, "on_predicted_failure",
+                        json_string(r->on_predicted == RACK_PREDICTED_SHED ? "shed" : "keep"));
     json_object_set_new(o, "protected", json_boolean(r->is_protected));
     json_object_set_new(o, "redundancy_lost", json_boolean(r->redundancy_lost));
     json_object_set_new(o, "capacity_w", evjson_watts(rack_capacity_mw(r)));

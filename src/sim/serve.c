@@ -185,6 +185,8 @@ static int map_input(const struct rack *from, const struct rack *to, struct poli
     case POLICY_PSU_DEGRADE:
     case POLICY_PSU_REPAIR:
     case POLICY_PSU_UNKNOWN:
+    case POLICY_PSU_AT_RISK:
+    case POLICY_PSU_RISK_CLEAR:
         kind = "psu";
         id = from->psus[in->index].id;
         idx = rack_find_psu(to, id);

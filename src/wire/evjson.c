@@ -60,6 +60,8 @@ int evjson_input(json_t *o, const struct rack *r, const struct policy_input *in)
     case POLICY_PSU_DEGRADE:
     case POLICY_PSU_REPAIR:
     case POLICY_PSU_UNKNOWN:
+    case POLICY_PSU_AT_RISK:
+    case POLICY_PSU_RISK_CLEAR:
         json_object_set_new(o, "psu", json_string(r->psus[in->index].id));
         if (in->kind == POLICY_PSU_DEGRADE)
             json_object_set_new(o, "capacity_w", evjson_watts(in->watts_mw));
