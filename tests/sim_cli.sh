@@ -29,4 +29,15 @@ cmp -s "$tmp/a" "$tmp/b" || fail "same input and seed, different output"; ok
 "$sim" "$ex/demo.yaml" >"$tmp/text" || fail "demo text run"; ok
 grep -q "switch .*ps4 .*B -> A" "$tmp/text" || fail "demo shows no re-route"; ok
 grep -q "shed .*batch1" "$tmp/text" || fail "demo shows no shed"; ok
+
+# a PSU predicted to fail (docs/policy.md): drained before it fails, nobody notices
+"$sim" "$ex/predicted-failure.yaml" --json >"$tmp/pred" || fail "predicted-failure run"; ok
+grep -q '"t":10,"event":"switch","psu":"ps1","from":"A","to":null.*drained off bus A before its predicted failure' \
+    "$tmp/pred" || fail "ps1 not drained when predicted: $(grep '"t":10,' "$tmp/pred")"; ok
+grep -q '"t":60,"event":"switch"' "$tmp/pred" && fail "ps1's failure after its drain moved a PSU"; ok
+grep -q '"event":"\(shed\|cap\)"' "$tmp/pred" && fail "a prediction shed or capped: $(grep -E '"(shed|cap)"' "$tmp/pred")"; ok
+grep -q '"t":70,"event":"switch"' "$tmp/pred" && fail "ps3, needed, was drained"; ok
+grep -q '"t":80,"event":"wait","server":"batch1".*ps3 not counted: predicted to fail' "$tmp/pred" ||
+    fail "batch1 did not wait for ps3's prediction: $(grep '"t":80,' "$tmp/pred")"; ok
+grep -q '"t":90,"event":"grant","server":"batch1"' "$tmp/pred" || fail "batch1 not granted once ps3 cleared"; ok
 test_end

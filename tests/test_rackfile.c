@@ -721,16 +721,20 @@ static void test_timeline_must_be_in_time_order(void **state)
 static void test_timeline_step_needs_a_known_action(void **state)
 {
     (void)state;
-    expect_error(BUSES "timeline:\n  - at: 1\n",
-                 "t.yaml:4:5: timeline step has no action (expected one or more of power_on, "
-                 "power_off, remove, psu_fail, psu_repair, psu_degrade, bus_fail, bus_repair, "
-                 "feed_fail, feed_repair, report, mains_fail, mains_return, outage, reserve_lost, "
-                 "reserve_back)");
-    expect_error(BUSES "timeline:\n  - at: 1\n    poweron: s1\n",
-                 "t.yaml:5:5: unknown key 'poweron' in timeline step (expected at, power_on, "
-                 "power_off, remove, psu_fail, psu_repair, psu_degrade, bus_fail, bus_repair, "
-                 "feed_fail, feed_repair, report, mains_fail, mains_return, outage, reserve_lost, "
-                 "reserve_back)");
+    expect_error(
+        BUSES "timeline:\n  - at: 1\n",
+        "t.yaml:4:5: timeline step has no action (expected one or more of power_on, "
+        "power_off, remove, psu_fail, psu_repair, psu_degrade, psu_at_risk, psu_risk_clear, "
+        "bus_fail, bus_repair, "
+        "feed_fail, feed_repair, report, mains_fail, mains_return, outage, reserve_lost, "
+        "reserve_back)");
+    expect_error(
+        BUSES "timeline:\n  - at: 1\n    poweron: s1\n",
+        "t.yaml:5:5: unknown key 'poweron' in timeline step (expected at, power_on, "
+        "power_off, remove, psu_fail, psu_repair, psu_degrade, psu_at_risk, psu_risk_clear, "
+        "bus_fail, bus_repair, "
+        "feed_fail, feed_repair, report, mains_fail, mains_return, outage, reserve_lost, "
+        "reserve_back)");
     expect_error(BUSES "timeline:\n  - {at: 1, bus_fail: []}\n",
                  "t.yaml:4:23: bus_fail: expected a bus id or a list of them, got an empty list");
     expect_error(BUSES "timeline:\n  - {at: 1, bus_fail: {bus: A}}\n",

@@ -174,6 +174,9 @@ static const struct conf_field step_fields[] = {
     {"psu_fail", set_targets, .ref = CONF_REF_PSU, .input = POLICY_PSU_FAIL},
     {"psu_repair", set_targets, .ref = CONF_REF_PSU, .input = POLICY_PSU_REPAIR},
     {"psu_degrade", set_inputs, .input = POLICY_PSU_DEGRADE, .sub = &degrade_table},
+    /* what a failure model says (docs/prediction.md): the policy acts on it */
+    {"psu_at_risk", set_targets, .ref = CONF_REF_PSU, .input = POLICY_PSU_AT_RISK},
+    {"psu_risk_clear", set_targets, .ref = CONF_REF_PSU, .input = POLICY_PSU_RISK_CLEAR},
     {"bus_fail", set_targets, .ref = CONF_REF_BUS, .input = POLICY_BUS_FAIL},
     {"bus_repair", set_targets, .ref = CONF_REF_BUS, .input = POLICY_BUS_REPAIR},
     {"feed_fail", set_targets, .ref = CONF_REF_FEED, .input = POLICY_FEED_FAIL},

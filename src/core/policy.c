@@ -1258,8 +1258,9 @@ static void emit_protection(struct settle_ctx *c)
                 size_t o = strlen(a->reason);
                 if (o < sizeof(a->reason))
                     snprintf(a->reason + o, sizeof(a->reason) - o,
-                             "; holding: no server is capped or shed for a PSU that cannot be "
-                             "read");
+                             "; holding: no server is capped or shed for a PSU %s%s",
+                             strcmp(uncounted_why(r), "predicted to fail") ? "that " : "",
+                             uncounted_why(r));
             }
         }
     }
