@@ -13,6 +13,11 @@ echo
 echo "== the same as JSON lines, first failure only (rackpower-sim ... --json):"
 "$build/rackpower-sim" examples/demo.yaml --json | grep '"t":10,' | grep -v '"state"'
 echo
+echo "== a PSU predicted to fail (examples/predicted-failure.yaml, virtual time):"
+echo "   ps1 is drained off its bus before it fails; ps3 is needed, so it stays and counts for nothing"
+echo
+"$build/rackpower-sim" examples/predicted-failure.yaml | grep -v ' state '
+echo
 echo "More scenarios in examples/: $(ls examples | tr '\n' ' ')"
 echo
 echo "== 2. rackpowerd on its embedded simulated rack (contrib/rackpower.yaml), in real time"
