@@ -18,6 +18,8 @@ grep -q "usage: rackpower-predict" "$tmp/out" || fail "predict --help shows no u
 "$train" --history x >/dev/null 2>&1; [ $? -eq 2 ] || fail "train without --labels: exit not 2"; ok
 "$predict" --history x --threshold 2 >/dev/null 2>"$tmp/err"; [ $? -eq 2 ] ||
     fail "threshold 2 accepted"; ok
+"$predict" --history x --persist-s -5 >/dev/null 2>"$tmp/err"; [ $? -eq 2 ] ||
+    fail "persist -5 accepted"; ok
 
 # --- train, save, load, predict ---
 python3 "$traces" fleet "$tmp/a.csv" "$tmp/a_labels.csv" 1 || fail "traces"
@@ -26,7 +28,35 @@ python3 "$traces" fleet "$tmp/a.csv" "$tmp/a_labels.csv" 1 || fail "traces"
 grep -q "^held back: 13 PSUs" "$tmp/train.out" || fail "held back: $(cat "$tmp/train.out")"; ok
 grep -q "^model: precision [01]\.[0-9]*" "$tmp/train.out" || fail "no precision line"; ok
 grep -q "^model: lead time median" "$tmp/train.out" || fail "no lead time line"; ok
-grep -q "^rackpower-psu-risk 1$" "$tmp/m.txt" || fail "model file: $(head -3 "$tmp/m.txt")"; ok
+grep -q "^rackpower-psu-risk 2$" "$tmp/m.txt" || fail "model file: $(head -3 "$tmp/m.txt")"; ok
+# the rule chosen on the held-back PSUs' episodes, against the budget, said and written
+grep -q "^chosen: threshold 0\.[0-9]*, persist [0-9]* s: the most predictable failures" \
+    "$tmp/train.out" || fail "no chosen line: $(grep -v curve "$tmp/train.out")"; ok
+thr=$(sed -n 's/^chosen: threshold \([0-9.]*\), persist \([0-9]*\) s.*/\1 \2/p' "$tmp/train.out")
+grep -q "^threshold ${thr% *}$" "$tmp/m.txt" || fail "threshold ${thr% *} not in the model"; ok
+grep -q "^persist_s ${thr#* }$" "$tmp/m.txt" || fail "persist ${thr#* } not in the model"; ok
+[ "$(grep -c '^persist [0-9]* s: best threshold' "$tmp/train.out")" -eq 6 ] ||
+    fail "not one line per persistence: $(cat "$tmp/train.out")"; ok
+for bad in "--false-alarms -1" "--persist-s 60,30" "--persist-s 1.5" "--persist-s x"; do
+    # shellcheck disable=SC2086
+    "$train" --history "$tmp/a.csv" --labels "$tmp/a_labels.csv" --out "$tmp/x.txt" $bad \
+        >/dev/null 2>&1
+    [ $? -eq 2 ] || fail "train $bad: exit is not 2"
+done
+ok
+"$train" --history "$tmp/a.csv" --labels "$tmp/a_labels.csv" --out "$tmp/x.txt" \
+    --choose-history "$tmp/a.csv" >/dev/null 2>&1; [ $? -eq 2 ] ||
+    fail "--choose-history without --choose-labels: exit is not 2"; ok
+# a second fleet to choose on (here the same file): every PSU of it, and --curve
+"$train" --history "$tmp/a.csv" --labels "$tmp/a_labels.csv" --out "$tmp/mc.txt" --seed 3 \
+    --choose-history "$tmp/a.csv" --choose-labels "$tmp/a_labels.csv" --persist-s 0,3600 \
+    --curve >"$tmp/trc.out" 2>"$tmp/err" || fail "train --choose-history: $(cat "$tmp/err")"; ok
+grep -q "^chosen: .* on the 40 PSUs of the second fleet$" "$tmp/trc.out" ||
+    fail "choose on a second fleet: $(grep chosen "$tmp/trc.out")"; ok
+[ "$(grep -c '^curve: [0-9]* 0\.[0-9]* ' "$tmp/trc.out")" -eq 198 ] ||
+    fail "--curve: not 99 thresholds x 2 persistences"; ok
+grep -q "^held back: 13 PSUs (seed 3, share 0.30), [0-9]* PSU-days, [0-9]* failures ([0-9]* predictable)$" \
+    "$tmp/trc.out" || fail "held back, chosen elsewhere: $(grep '^held' "$tmp/trc.out")"; ok
 # the same seed, the same model; another seed holds back other PSUs
 "$train" --history "$tmp/a.csv" --labels "$tmp/a_labels.csv" --out "$tmp/m2.txt" --seed 3 \
     >/dev/null 2>&1 || fail "train again"
@@ -90,6 +120,18 @@ t2=$(tail -1 "$tmp/ep" | sed 's/.*"t":\([0-9]*\).*/\1/')
 [ "$(grep -c at_risk "$tmp/ep9")" -eq 1 ] || fail "threshold 0.9: $(cat "$tmp/ep9")"; ok
 t9=$(head -1 "$tmp/ep9" | sed 's/.*"t":\([0-9]*\).*/\1/')
 [ "$t9" -gt "$t1" ] || fail "threshold 0.9 at risk no later ($t9, $t1)"; ok
+# the risk must hold 6 h: the same one episode, starting 6 h later (the risk
+# rises all through the warnings); the same from a version 2 model's persist_s
+"$predict" --history "$tmp/e.csv" --model "$tmp/warn.txt" --persist-s 21600 >"$tmp/ep6" \
+    2>/dev/null || fail "--persist-s"
+[ "$(grep -c at_risk "$tmp/ep6")" -eq 1 ] || fail "persist 6 h: $(cat "$tmp/ep6")"; ok
+t6=$(head -1 "$tmp/ep6" | sed 's/.*"t":\([0-9]*\).*/\1/')
+[ "$t6" -ge $((t1 + 21600)) ] && [ "$t6" -lt $((t1 + 25200)) ] ||
+    fail "persist 6 h: at risk at $t6, first above at $t1"; ok
+sed 's/^rackpower-psu-risk 1$/rackpower-psu-risk 2\npersist_s 21600/' "$tmp/warn.txt" >"$tmp/warn2.txt"
+"$predict" --history "$tmp/e.csv" --model "$tmp/warn2.txt" >"$tmp/ep6m" 2>"$tmp/err" ||
+    fail "version 2 model: $(cat "$tmp/err")"
+cmp -s "$tmp/ep6" "$tmp/ep6m" || fail "persist_s in the model: other lines than --persist-s"; ok
 # rows out of order in the file: replayed in time order, same lines
 { head -1 "$tmp/e.csv"; tail -n +2 "$tmp/e.csv" | sort -r; } >"$tmp/rev.csv"
 "$predict" --history "$tmp/rev.csv" --model "$tmp/warn.txt" >"$tmp/ep_rev" 2>/dev/null ||

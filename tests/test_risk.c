@@ -272,7 +272,8 @@ static void train_save_load_predict_gives_the_same_risks(void **state)
     double *x;
     uint8_t *y;
     size_t n = samples(&x, &y);
-    struct risk_model m = {.horizon_s = 7 * DAY, .window_s = 3 * DAY, .threshold = 0.5};
+    struct risk_model m = {
+        .horizon_s = 7 * DAY, .window_s = 3 * DAY, .threshold = 0.5, .persist_s = 7200};
     char err[200];
     assert_int_equal(risk_fit(x, y, n, 1e-3, &m, err, sizeof(err)), 0);
     assert_true(m.coef[RISK_F_RTH_TREND] > 1.0); /* it found what separates them */
@@ -285,6 +286,8 @@ static void train_save_load_predict_gives_the_same_risks(void **state)
         fail_msg("%s", err);
     assert_int_equal(back.horizon_s, m.horizon_s);
     assert_int_equal(back.window_s, m.window_s);
+    assert_int_equal(back.persist_s, 7200);
+    assert_true(back.threshold == m.threshold);
     size_t tp = 0, fp = 0, fn = 0;
     for (size_t i = 0; i < n; i++) {
         struct risk_out a, b;
@@ -359,6 +362,31 @@ static void a_good_model_file_reads(void **state)
     assert_int_equal(m.horizon_s, 604800);
     assert_true(m.coef[RISK_F_FAN_PER_C] == -0.5);
     assert_true(m.scale[RISK_F_KH_SERVICE] == 10);
+    assert_int_equal(m.persist_s, 0); /* version 1: at once */
+}
+
+static void a_version_2_file_may_say_how_long_the_risk_must_hold(void **state)
+{
+    (void)state;
+    char text[2048], err[200];
+    const char *v1 = strstr(good_model, "# a comment");
+    snprintf(text, sizeof(text), "rackpower-psu-risk 2\npersist_s 7200\n%s", v1);
+    struct risk_model m;
+    if (risk_model_parse(text, strlen(text), &m, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(m.persist_s, 7200);
+    /* without it, 0 */
+    snprintf(text, sizeof(text), "rackpower-psu-risk 2\n%s", v1);
+    assert_int_equal(risk_model_parse(text, strlen(text), &m, err, sizeof(err)), 0);
+    assert_int_equal(m.persist_s, 0);
+    static const char *const bad[] = {"persist_s -1", "persist_s 1.5", "persist_s 1e9", "persist_s",
+                                      "persist_s 5\npersist_s 6"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "rackpower-psu-risk 2\n%s\n%s", bad[i], v1);
+        if (risk_model_parse(text, strlen(text), &m, err, sizeof(err)) != -1 ||
+            (strstr(err, "persist_s") == NULL && strstr(err, "given twice") == NULL))
+            fail_msg("\"%s\" not refused: %s", bad[i], err);
+    }
 }
 
 /* Replaces the first occurrence of from in the good model by to. */
@@ -375,7 +403,9 @@ static void each_bad_model_file_is_refused_with_its_line(void **state)
     static const struct {
         const char *from, *to, *want;
     } cases[] = {
-        {"rackpower-psu-risk 1", "rackpower-psu-risk 2", "model line 1: unknown model version"},
+        {"rackpower-psu-risk 1", "rackpower-psu-risk 3", "model line 1: unknown model version"},
+        {"threshold 0.5\n", "threshold 0.5\npersist_s 3600\n",
+         "model line 6: persist_s: a version 2 key"},
         {"rackpower-psu-risk 1", "hello", "model line 1: not a rackpower PSU risk model"},
         {"horizon_s 604800", "horizon_s 12", "model line 3: horizon_s: whole seconds"},
         {"horizon_s 604800", "horizon_s 1e99", "model line 3: horizon_s"},
@@ -438,6 +468,7 @@ int main(void)
         cmocka_unit_test(one_class_only_cannot_be_fitted),
         cmocka_unit_test(risk_and_time_to_failure_agree),
         cmocka_unit_test(a_good_model_file_reads),
+        cmocka_unit_test(a_version_2_file_may_say_how_long_the_risk_must_hold),
         cmocka_unit_test(each_bad_model_file_is_refused_with_its_line),
         cmocka_unit_test(an_episode_starts_once_and_ends_below_the_hysteresis),
     };

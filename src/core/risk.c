@@ -171,7 +171,8 @@ int risk_model_parse(const char *text, size_t len, struct risk_model *m, char *e
     size_t pos = 0, n;
     const char *line;
     long lineno = 0;
-    int have_magic = 0, have_h = 0, have_w = 0, have_thr = 0, have_b = 0;
+    int have_magic = 0, have_h = 0, have_w = 0, have_thr = 0, have_b = 0, have_p = 0;
+    int version = 0;
     int seen[RISK_NFEATURES] = {0};
     char tok[MAX_TOKENS][64];
     double x;
@@ -191,8 +192,10 @@ int risk_model_parse(const char *text, size_t len, struct risk_model *m, char *e
             if (strcmp(tok[0], "rackpower-psu-risk") != 0 || k != 2)
                 return merr(err, errlen, lineno,
                             "not a rackpower PSU risk model (want \"rackpower-psu-risk 1\" first)");
-            if (strcmp(tok[1], "1") != 0)
-                return merr(err, errlen, lineno, "unknown model version (this reads version 1)");
+            if (strcmp(tok[1], "1") != 0 && strcmp(tok[1], "2") != 0)
+                return merr(err, errlen, lineno,
+                            "unknown model version (this reads versions 1 and 2)");
+            version = tok[1][0] - '0';
             have_magic = 1;
             continue;
         }
@@ -214,6 +217,14 @@ int risk_model_parse(const char *text, size_t len, struct risk_model *m, char *e
             if (have_thr)
                 return merr(err, errlen, lineno, "given twice");
             m->threshold = x, have_thr = 1;
+        } else if (strcmp(tok[0], "persist_s") == 0) {
+            if (version < 2)
+                return merr(err, errlen, lineno, "persist_s: a version 2 key (this file says 1)");
+            if (k != 2 || number(tok[1], &x) < 0 || x < 0 || x > 366 * 86400.0 || x != floor(x))
+                return merr(err, errlen, lineno, "persist_s: whole seconds from 0 to a year");
+            if (have_p)
+                return merr(err, errlen, lineno, "given twice");
+            m->persist_s = (int64_t)x, have_p = 1;
         } else if (strcmp(tok[0], "intercept") == 0) {
             if (k != 2 || number(tok[1], &x) < 0 || fabs(x) > 1e6)
                 return merr(err, errlen, lineno, "intercept: a number");
@@ -266,10 +277,12 @@ int risk_model_format(const struct risk_model *m, char *buf, size_t len)
     int w = snprintf(buf, len,
                      "rackpower-psu-risk %d\n"
                      "# risk = 1 / (1 + exp(-(intercept + sum coef * (x - mean) / scale)))\n"
-                     "horizon_s %lld\nwindow_s %lld\nthreshold %.6g\nintercept %.17g\n"
+                     "horizon_s %lld\nwindow_s %lld\nthreshold %.6g\n"
+                     "# at risk once the risk has held at or above the threshold this long\n"
+                     "persist_s %lld\nintercept %.17g\n"
                      "# feature NAME MEAN SCALE COEF\n",
                      RISK_MODEL_VERSION, (long long)m->horizon_s, (long long)m->window_s,
-                     m->threshold, m->intercept);
+                     m->threshold, (long long)m->persist_s, m->intercept);
     if (w < 0 || (size_t)w >= len)
         return -1;
     at = (size_t)w;
@@ -536,6 +549,26 @@ void risk_eval(const struct risk_model *m, const double x[RISK_NFEATURES], struc
     o->risk = sigmoid(z);
     double p = o->risk < 1e-9 ? 1e-9 : o->risk > 1 - 1e-12 ? 1 - 1e-12 : o->risk;
     o->ttf_s = (double)m->horizon_s / -log1p(-p);
+}
+
+int risk_alarm_step(struct risk_alarm *a, int64_t t, double risk, double threshold,
+                    int64_t persist_s)
+{
+    if (risk >= threshold) {
+        if (!a->above)
+            a->above = 1, a->above_t = t;
+    } else {
+        a->above = 0;
+    }
+    if (!a->at_risk && a->above && t - a->above_t >= persist_s) {
+        a->at_risk = 1;
+        return 1;
+    }
+    if (a->at_risk && risk < threshold - RISK_HYSTERESIS) {
+        a->at_risk = 0;
+        return -1;
+    }
+    return 0;
 }
 
 int risk_episode_step(int *at_risk, double risk, double threshold)

@@ -43,12 +43,14 @@ const char *risk_feature_words(int f);
 uint16_t risk_orv3_status_word(uint16_t r60, uint16_t r61, uint16_t r62, uint16_t r63,
                                uint16_t r64);
 
-#define RISK_MODEL_VERSION 1
+/* Version 2 added persist_s; version 1 files still read (persist_s 0). */
+#define RISK_MODEL_VERSION 2
 
 struct risk_model {
     int64_t horizon_s; /* the probability is of a failure within this */
     int64_t window_s;  /* features are over the last window_s of readings */
     double threshold;  /* at risk from this probability (rackpower-predict --threshold) */
+    int64_t persist_s; /* ... held at every reading for this long (0: at once; risk_alarm_step) */
     double intercept;
     double mean[RISK_NFEATURES];  /* standardisation: z = (x - mean) / scale */
     double scale[RISK_NFEATURES]; /* > 0 */
@@ -125,6 +127,20 @@ void risk_eval(const struct risk_model *m, const double x[RISK_NFEATURES], struc
  * Returns +1 when an episode starts, -1 when it ends, else 0. */
 #define RISK_HYSTERESIS 0.1
 int risk_episode_step(int *at_risk, double risk, double threshold);
+
+/* The alarm rule of a model with persistence: an episode starts when the risk
+ * has been at or above threshold at every reading for persist_s or more (so a
+ * PSU is at risk after a hot afternoon only if it stays so); it ends, as
+ * above, below threshold - RISK_HYSTERESIS. With persist_s 0 it is
+ * risk_episode_step. Zero-initialise; feed one PSU's readings in time order.
+ * Returns +1 when an episode starts, -1 when it ends, else 0. */
+struct risk_alarm {
+    int at_risk;
+    int above; /* the risk has been at or above threshold since above_t */
+    int64_t above_t;
+};
+int risk_alarm_step(struct risk_alarm *a, int64_t t, double risk, double threshold,
+                    int64_t persist_s);
 
 /* Fits the model's intercept, means, scales and coefficients from n feature
  * vectors x (n * RISK_NFEATURES, NaN = missing) with labels y (1 = failed

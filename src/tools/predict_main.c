@@ -18,11 +18,12 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: rackpower-predict --history FILE.csv [--model FILE] [--skip-bad]\n"
-            "                         [--threshold P]\n"
+            "                         [--threshold P] [--persist-s S]\n"
             "  --history FILE   the history CSV (docs/prediction.md), - for stdin\n"
             "  --model FILE     the risk model (default %s)\n"
             "  --skip-bad       skip bad rows and count them (else the first is an error)\n"
             "  --threshold P    at risk from this probability (default: the model's)\n"
+            "  --persist-s S    ... held at every reading for S seconds (default: the model's)\n"
             "  --help           this text\n",
             model_default_path());
 }
@@ -49,10 +50,15 @@ int main(int argc, char **argv)
     const char *history = NULL, *model = NULL;
     int skip_bad = 0;
     double threshold = NAN;
+    long long persist_s = -1;
     static const struct option opts[] = {
-        {"history", required_argument, NULL, 'H'}, {"model", required_argument, NULL, 'm'},
-        {"skip-bad", no_argument, NULL, 's'},      {"threshold", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"history", required_argument, NULL, 'H'},
+        {"model", required_argument, NULL, 'm'},
+        {"skip-bad", no_argument, NULL, 's'},
+        {"threshold", required_argument, NULL, 't'},
+        {"persist-s", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -71,6 +77,15 @@ int main(int argc, char **argv)
             threshold = strtod(optarg, &end);
             if (*end || !(threshold > 0 && threshold < 1)) {
                 fprintf(stderr, "rackpower-predict: --threshold: a probability between 0 and 1\n");
+                return 2;
+            }
+            break;
+        }
+        case 'p': {
+            char *end;
+            persist_s = strtoll(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end || persist_s > 366 * 86400LL) {
+                fprintf(stderr, "rackpower-predict: --persist-s: whole seconds from 0 to a year\n");
                 return 2;
             }
             break;
@@ -97,6 +112,8 @@ int main(int argc, char **argv)
     }
     if (!isnan(threshold))
         m.threshold = threshold;
+    if (persist_s >= 0)
+        m.persist_s = persist_s;
     struct history h;
     if (history_read(history, skip_bad, &h, err, sizeof(err)) < 0) {
         fprintf(stderr, "rackpower-predict: %s\n", err);
@@ -104,7 +121,7 @@ int main(int argc, char **argv)
     }
     struct risk_fleet fleet;
     risk_fleet_init(&fleet, m.window_s);
-    unsigned char *at = NULL;
+    struct risk_alarm *at = NULL;
     size_t atcap = 0;
     long episodes = 0;
     int rc = 0;
@@ -117,13 +134,13 @@ int main(int argc, char **argv)
         }
         if ((size_t)p >= atcap) {
             size_t ncap = atcap ? atcap * 2 : 64;
-            unsigned char *na = realloc(at, ncap);
+            struct risk_alarm *na = realloc(at, ncap * sizeof(*na));
             if (!na) {
                 fprintf(stderr, "rackpower-predict: out of memory\n");
                 rc = 1;
                 break;
             }
-            memset(na + atcap, 0, ncap - atcap);
+            memset(na + atcap, 0, (ncap - atcap) * sizeof(*na));
             at = na;
             atcap = ncap;
         }
@@ -132,9 +149,7 @@ int main(int argc, char **argv)
             continue;
         struct risk_out o;
         risk_eval(&m, x, &o);
-        int state = at[p];
-        int step = risk_episode_step(&state, o.risk, m.threshold);
-        at[p] = (unsigned char)state;
+        int step = risk_alarm_step(&at[p], h.rows[i].t, o.risk, m.threshold, m.persist_s);
         if (step > 0) {
             line("at_risk", &h.rows[i], &o);
             episodes++;
