@@ -5,7 +5,7 @@ FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune bench-outage soak-cluster soak-outage bench-failover fuzz format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune bench-history bench-outage soak-cluster soak-outage bench-failover fuzz format clean
 
 all: build
 
@@ -52,6 +52,11 @@ bench-fence: build
 # About 2 minutes for 200000 events; figures only.
 bench-prune: build
 	@$(BUILD)/bench-prune 200000
+
+# The telemetry history: the loop's push, the writer's write, the growth per
+# PSU-day (docs/benchmarks.md "History"). A few seconds.
+bench-history: build
+	@$(BUILD)/bench-history
 
 # rackpowerd's API under slowloris, floods, stream churn and command storms:
 # status latency, commands/s, RSS (docs/benchmarks.md). About a minute.

@@ -7,7 +7,8 @@
 # - the examples of rackpower.yaml(5) load.
 # Every check runs and every miss is listed (a page out of date usually misses
 # several things); then the test fails if any did.
-# Usage: man_pages.sh SOURCE_DIR RACKPOWERD RACKPOWERCTL RACKPOWER_SIM [RACKPOWER_PREDICT RACKPOWER_TRAIN]
+# Usage: man_pages.sh SOURCE_DIR RACKPOWERD RACKPOWERCTL RACKPOWER_SIM [RACKPOWER_PREDICT RACKPOWER_TRAIN
+#        [RACKPOWER_HISTORY]]
 set -u
 . "${0%/*}/lib.sh"
 test_begin man_pages.sh
@@ -17,6 +18,7 @@ ctl="$3"
 sim="$4"
 predict="${5:-}"
 train="${6:-}"
+history="${7:-}"
 man="$src/man"
 missed=0
 # miss WHAT: a check that did not hold, listed; the test goes on.
@@ -28,7 +30,7 @@ miss() {
 command -v mandoc >/dev/null || fail "mandoc is not installed (scripts/deps.sh installs it)"
 ok
 
-pages="rackpowerd.8 rackpowerctl.8 rackpower-sim.1 rackpower.yaml.5 rackpower-predict.1 rackpower-train.1"
+pages="rackpowerd.8 rackpowerctl.8 rackpower-sim.1 rackpower.yaml.5 rackpower-predict.1 rackpower-train.1 rackpower-history.1"
 for p in $pages; do
     if [ ! -f "$man/$p" ]; then
         miss "$p: missing"
@@ -108,6 +110,11 @@ if [ -n "$predict" ]; then
     : >"$tmp/help"
     help_of "$train"
     check_options rackpower-train rackpower-train.1 "$src/src/tools/train_main.c"
+fi
+if [ -n "$history" ]; then
+    : >"$tmp/help"
+    help_of "$history"
+    check_options rackpower-history rackpower-history.1 "$src/src/tools/history_main.c"
 fi
 
 # Every key of the field tables (the rack file, the config, the drivers'

@@ -35,6 +35,8 @@ struct opts {
     long long since;
     const char *reason;
     bool dry_run, force;
+    const char *from, *to, *step; /* history: as given (the API checks them) */
+    bool csv;
 };
 
 static void usage(FILE *f)
@@ -54,6 +56,12 @@ static void usage(FILE *f)
           "                                  or cap anyone, unless --force\n"
           "  in-service psu|bus ID [--dry-run]\n"
           "                                  put it back\n"
+          "  history psu ID [--from T] [--to T] [--step S] [--csv]\n"
+          "                                  a PSU's telemetry history: T Unix seconds, now\n"
+          "                                  or before now (-90m, -24h, -7d); S seconds or\n"
+          "                                  10s, 1m, 1h (0: raw readings; default by the\n"
+          "                                  span); --csv: the history CSV of\n"
+          "                                  rackpower-predict (averages per step)\n"
           "  outage status                   the outage: cause, reserves, activities, stops, plan\n"
           "  outage plan                     what the planner would do if mains failed now\n"
           "                                  (nothing acts)\n"
@@ -83,6 +91,8 @@ static void usage(FILE *f)
           "  --json         print the API's JSON as it comes\n"
           "  --reason TEXT  why, for power-on/off, (in|out-of)-service and outage start|end:\n"
           "                 goes in the journal\n"
+          "  --from T, --to T, --step S, --csv\n"
+          "                 history: the span (default the last hour), the step, CSV out\n"
           "  --dry-run      (in|out-of)-service: show what it would do, change nothing\n"
           "  --force        out-of-service: do it even when it sheds or caps servers\n"
           "  -h, --help     print this and exit\n",
@@ -984,6 +994,92 @@ static int admin(const struct opts *o, const char *verb)
     return 0;
 }
 
+/* The history CSV's columns after t and psu, as the API names them
+ * (docs/prediction.md "The history file"). */
+static const char *const history_cols[] = {"vin_v",  "iin_a",  "vout_v",  "iout_a", "pin_w",
+                                           "pout_w", "temp_c", "inlet_c", "fan_rpm"};
+
+static void print_figure(json_t *v, const char *none, int width)
+{
+    if (json_is_number(v))
+        printf(" %*.*g", width - 1, 6, json_number_value(v));
+    else
+        printf(" %*s", width - 1, none);
+}
+
+static int cmd_history(const struct opts *o, const char *psu)
+{
+    char path[512];
+    struct http_response raw;
+    int n = snprintf(path, sizeof(path), "/v1/history/psu/%s?", psu);
+    if (o->from)
+        n += snprintf(path + n, sizeof(path) - (size_t)n, "from=%s&", o->from);
+    if (o->to)
+        n += snprintf(path + n, sizeof(path) - (size_t)n, "to=%s&", o->to);
+    if (o->step)
+        n += snprintf(path + n, sizeof(path) - (size_t)n, "step=%s&", o->step);
+    path[n - 1] = '\0'; /* the last '&' or the '?' */
+    json_t *j = call(o, "GET", path, NULL, &raw);
+    json_t *rows = json_object_get(j, "rows"), *row;
+    size_t i;
+    if (o->json) {
+        fwrite(raw.body, 1, raw.len, stdout);
+    } else if (o->csv) {
+        puts("t,psu,vin_v,iin_a,vout_v,iout_a,pin_w,pout_w,temp_c,inlet_c,fan_rpm,status_word");
+        json_array_foreach(rows, i, row)
+        {
+            printf("%lld,%s", (long long)floor(json_number_value(json_object_get(row, "t"))), psu);
+            for (size_t c = 0; c < sizeof(history_cols) / sizeof(*history_cols); c++) {
+                json_t *v = json_object_get(row, history_cols[c]);
+                if (json_is_number(v))
+                    printf(",%.9g", json_number_value(v));
+                else
+                    fputs(",", stdout);
+            }
+            const char *sw = json_string_value(json_object_get(row, "status_word"));
+            printf(",%s\n", sw ? sw : "");
+        }
+    } else {
+        printf("%s: %zu rows, %s, step %g s\n", psu, json_array_size(rows), str(j, "level"),
+               json_number_value(json_object_get(j, "step_s")));
+        printf("%-20s %5s %8s %8s %8s %8s %8s %8s %7s %7s %7s %6s\n", "time (UTC)", "n", "vin_v",
+               "iin_a", "vout_v", "iout_a", "pin_w", "pout_w", "temp_c", "inlet_c", "fan_rpm",
+               "status");
+        json_array_foreach(rows, i, row)
+        {
+            time_t t = (time_t)floor(json_number_value(json_object_get(row, "t")));
+            struct tm tm;
+            char when[32];
+            gmtime_r(&t, &tm);
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+            printf("%-20s %5lld", when, (long long)json_integer_value(json_object_get(row, "n")));
+            for (size_t c = 0; c < sizeof(history_cols) / sizeof(*history_cols); c++)
+                print_figure(json_object_get(row, history_cols[c]), "-", c < 6 ? 9 : 8);
+            const char *sw = json_string_value(json_object_get(row, "status_word"));
+            printf(" %6s\n", sw ? sw : "-");
+        }
+    }
+    fflush(stdout);
+    json_decref(j);
+    http_response_free(&raw);
+    return 0;
+}
+
+/* A history parameter goes into the URL as it is: what a time or a step
+ * may hold, no more (the API says what is wrong with it). */
+static const char *history_arg(const char *opt, const char *s)
+{
+    if (!s[0] || strlen(s) > 32 || strspn(s, "0123456789.-smhdnow") != strlen(s)) {
+        fprintf(stderr,
+                "rackpowerctl: %s: expected Unix seconds, now, -90m, -24h ... or a "
+                "step such as 60, 10s, 1h\n",
+                opt);
+        usage(stderr);
+        exit(2);
+    }
+    return s;
+}
+
 __attribute__((format(printf, 1, 2), noreturn)) static void bad_usage(const char *fmt, ...)
 {
     va_list ap;
@@ -1028,6 +1124,10 @@ int main(int argc, char **argv)
         OPT_ROLE,
         OPT_DRY_RUN,
         OPT_FORCE,
+        OPT_FROM,
+        OPT_TO,
+        OPT_STEP,
+        OPT_CSV,
     };
     static const struct option longopts[] = {
         {"api", required_argument, NULL, OPT_API},
@@ -1042,6 +1142,10 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"force", no_argument, NULL, OPT_FORCE},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
+        {"step", required_argument, NULL, OPT_STEP},
+        {"csv", no_argument, NULL, OPT_CSV},
         {"follow", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1085,6 +1189,18 @@ int main(int argc, char **argv)
             break;
         case OPT_FORCE:
             o.force = true;
+            break;
+        case OPT_FROM:
+            o.from = history_arg("--from", optarg);
+            break;
+        case OPT_TO:
+            o.to = history_arg("--to", optarg);
+            break;
+        case OPT_STEP:
+            o.step = history_arg("--step", optarg);
+            break;
+        case OPT_CSV:
+            o.csv = true;
             break;
         case 'f':
             o.follow = true;
@@ -1144,6 +1260,25 @@ int main(int argc, char **argv)
         if (o.reason || o.follow || o.since >= 0 || o.tail != 20 || o.dry_run || o.force)
             bad_usage("%s takes no options", cmd);
         return admin(&o, cmd);
+    }
+    bool history = !strcmp(cmd, "history");
+    if (!history && (o.from || o.to || o.step || o.csv))
+        bad_usage("%s: --from, --to, --step and --csv go with history", cmd);
+    if (history) {
+        if (nargs < 2 || strcmp(args[1], "psu"))
+            bad_usage("history: expected psu ID");
+        if (nargs != 3)
+            bad_usage(nargs < 3 ? "history psu: missing argument"
+                                : "history psu: too many arguments");
+        if (o.reason || o.follow || o.since >= 0 || o.tail != 20 || o.dry_run || o.force)
+            bad_usage("history: takes only --from, --to, --step, --csv and --json");
+        if (o.csv && o.json)
+            bad_usage("history: --csv or --json, not both");
+        if (!args[2][0] || strlen(args[2]) > 31 ||
+            strspn(args[2], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") !=
+                strlen(args[2]))
+            bad_usage("history psu: '%s' is not a PSU id", args[2]);
+        return cmd_history(&o, args[2]);
     }
     if (!strcmp(cmd, "outage")) {
         const char *verb = nargs > 1 ? args[1] : "";

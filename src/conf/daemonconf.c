@@ -18,17 +18,18 @@
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static conf_setter set_devices, set_api, set_listen, set_socket, set_group, set_names, set_journal,
-    set_node, set_udp, set_peers;
+    set_history, set_node, set_udp, set_peers;
 
 /* Daemon configs: rack, devices, api, journal. A scenario's timeline is known so that
  * a config using it hears where it belongs. */
-enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API, TOP_JOURNAL, TOP_NODE };
+enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API, TOP_JOURNAL, TOP_HISTORY, TOP_NODE };
 static const struct conf_field top_fields[] = {
     [TOP_RACK] = {"rack", rackfile_set_rack, .required = true},
     [TOP_TIMELINE] = {"timeline", rackfile_set_timeline, .hidden = true},
     [TOP_DEVICES] = {"devices", set_devices, .required = false},
     [TOP_API] = {"api", set_api, .required = false},
     [TOP_JOURNAL] = {"journal", set_journal, .required = false},
+    [TOP_HISTORY] = {"history", set_history, .required = false},
     [TOP_NODE] = {"node", set_node, .required = false},
 };
 static const struct conf_table top_table = {
@@ -76,6 +77,26 @@ static const struct conf_field journal_fields[] = {
 };
 static const struct conf_table journal_table = {
     .what = "journal", .f = journal_fields, .n = LEN(journal_fields)};
+
+/* history: the telemetry history (docs/history.md). */
+#define HISTORY(m) offsetof(struct rackfile_history, m)
+static const struct conf_field history_fields[] = {
+    {"enabled", conf_set_enum, .def = "true", .off = HISTORY(enabled), .words = booleans},
+    {"path", conf_set_path, .off = HISTORY(path)},
+    {"raw_keep_h", conf_set_num, .def = "24", .off = HISTORY(raw_keep_ns), .min_open = true,
+     .max = 87600, .scale = 3600e9},
+    {"minute_keep_days", conf_set_num, .def = "30", .off = HISTORY(minute_keep_ns),
+     .min_open = true, .max = 36500, .scale = 86400e9},
+    {"hour_keep_days", conf_set_num, .def = "730", .off = HISTORY(hour_keep_ns), .min_open = true,
+     .max = 36500, .scale = 86400e9},
+    {"max_mb", conf_set_num, .def = "1000", .off = HISTORY(max_bytes), .min_open = true,
+     .max = 1000000, .scale = 1e6},
+    {"min_free_mb", conf_set_num, .def = "64", .off = HISTORY(min_free_bytes), .max = 1000000,
+     .scale = 1e6},
+    {"queue", conf_set_int, .def = "8192", .off = HISTORY(queue), .min = 16, .max = 1000000},
+};
+static const struct conf_table history_table = {
+    .what = "history", .f = history_fields, .n = LEN(history_fields)};
 
 /* node: this controller in a cluster (docs/controllers.md). */
 #define NODE(m) offsetof(struct rackfile_node, m)
@@ -500,6 +521,15 @@ static int set_journal(struct conf_ctx *c, const struct conf_field *f, const yam
     return conf_parse_map(c, v, &journal_table, &c->d->journal, vals);
 }
 
+static int set_history(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                       void *obj)
+{
+    (void)f;
+    (void)obj;
+    const yaml_node_t *vals[CONF_MAX_FIELDS];
+    return conf_parse_map(c, v, &history_table, &c->d->history, vals);
+}
+
 /* ---- entry points ---- */
 
 /*
@@ -535,6 +565,8 @@ static int parse_top(struct conf_ctx *c, const yaml_node_t *root, void *arg)
     if (!vals[TOP_API] && conf_parse_map(c, &none, &api_table, &c->d->api, sub))
         return -1;
     if (!vals[TOP_JOURNAL] && conf_parse_map(c, &none, &journal_table, &c->d->journal, sub))
+        return -1;
+    if (!vals[TOP_HISTORY] && conf_parse_map(c, &none, &history_table, &c->d->history, sub))
         return -1;
     if (c->d->node.address && vals[TOP_DEVICES] && check_cluster_devices(c, vals[TOP_DEVICES]))
         return -1;

@@ -131,6 +131,18 @@ struct rackfile_journal {
     int64_t max_bytes;  /* the oldest events are pruned past this much JSON */
 };
 
+/* The telemetry history (docs/history.md): where, how long, how big. */
+struct rackfile_history {
+    int enabled;            /* 1: readings are kept (the default) */
+    char path[256];         /* its database; "": the daemon's database path + ".history" */
+    int64_t raw_keep_ns;    /* raw readings older than this are pruned */
+    int64_t minute_keep_ns; /* 1 min rollups ... */
+    int64_t hour_keep_ns;   /* 1 h rollups and labels ... */
+    int64_t max_bytes;      /* the oldest (raw first) pruned past this much data */
+    int64_t min_free_bytes; /* readings are dropped while the file system has less free */
+    int queue;              /* readings waiting for the writer at most; more are dropped */
+};
+
 /* An IPv4 or IPv6 address and a UDP port: "127.0.0.1:7301", "[::1]:7301". */
 struct rackfile_udp {
     char host[64]; /* the address, without brackets */
@@ -162,17 +174,18 @@ struct rackfile_daemon {
     struct rackfile_device *devices;
     struct rackfile_api api;
     struct rackfile_journal journal;
+    struct rackfile_history history;
     struct rackfile_node node;
 };
 
 struct daemonconf_driver; /* a driver's keys: daemonconf_driver.h */
 
-/* Loads a daemon config: like rackfile_load, plus `devices:`, `api:`, `journal:` and `node:` into
- * d (which may be uninitialised; on error it is left empty). Each entry of
- * devices: is read with the keys of the driver its kind names, among drivers
- * (NULL-terminated; the daemon passes driver_conf_keys, driver_conf.h). A
- * missing `devices:` is an empty list; `api:` defaults to 127.0.0.1:8470,
- * `journal:` to 365 days and 100 MB, no `node:` to a lone controller (address 0). */
+/* Loads a daemon config: like rackfile_load, plus `devices:`, `api:`, `journal:`, `history:` and
+ * `node:` into d (which may be uninitialised; on error it is left empty). Each entry of devices: is
+ * read with the keys of the driver its kind names, among drivers (NULL-terminated; the daemon
+ * passes driver_conf_keys, driver_conf.h). A missing `devices:` is an empty list; `api:` defaults
+ * to 127.0.0.1:8470, `journal:` to 365 days and 100 MB, `history:` to docs/history.md's defaults,
+ * no `node:` to a lone controller (address 0). */
 int rackfile_load_config(const char *path, const struct daemonconf_driver *const drivers[],
                          struct rack *r, struct rackfile_daemon *d, char *err, size_t errlen);
 int rackfile_load_config_string(const char *name, const char *text, size_t len,

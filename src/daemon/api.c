@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api_history.h"
 #include "auth.h"
 #include "grow.h"
 #include "log.h"
@@ -72,6 +73,7 @@ struct api {
     struct listener tcp, local;
     struct hub *hub;
     char db_path[4096];
+    char hist_path[4096]; /* the history's file, "" none */
     int keepalive_ms;
     unsigned port;
     pthread_mutex_t mu;
@@ -345,6 +347,34 @@ static enum MHD_Result get_events(struct api *a, struct MHD_Connection *c)
         ret = send_text(c, 200, t.s, t.len, NULL);
     }
     free(t.s);
+    return ret;
+}
+
+static enum MHD_Result get_history(struct api *a, struct MHD_Connection *c, const char *psu)
+{
+    struct hub_snap *s = hub_snap_get(a->hub);
+    bool in_rack = s && hub_list_find(&s->psus, psu) >= 0;
+    if (s)
+        hub_snap_put(a->hub, s);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char *body = NULL;
+    int status = api_history_psu(a->hist_path, psu, in_rack,
+                                 MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
+                                 MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"),
+                                 MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "step"),
+                                 (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &body);
+    enum MHD_Result ret;
+    if (!body)
+        ret = send_error(c, 503, NULL, "out of memory");
+    else if (status == 200)
+        ret = send_text(c, 200, body, strlen(body), NULL);
+    else {
+        if (status >= 500)
+            log_warnx("api: %s", body);
+        ret = send_error(c, (unsigned)status, NULL, "%s", body);
+    }
+    free(body);
     return ret;
 }
 
@@ -850,6 +880,7 @@ static enum MHD_Result command_done(struct api *a, struct MHD_Connection *c, str
 static const char *const no_args[] = {NULL};
 static const char *const event_args[] = {"since", "limit", "tail", NULL};
 static const char *const stream_args[] = {"since", NULL};
+static const char *const history_args[] = {"from", "to", "step", NULL};
 
 struct route {
     enum {
@@ -861,7 +892,8 @@ struct route {
         R_STREAM,
         R_ADMIN,
         R_OUTAGE,
-        R_OUTAGE_PLAN
+        R_OUTAGE_PLAN,
+        R_HISTORY
     } kind;
     const char *what; /* "server", "psu", "bus" */
     enum hub_cmd_kind cmd;
@@ -914,6 +946,13 @@ static int match(const char *url, struct route *rt, char *id, size_t idlen)
     }
     if (!strcmp(url, "/v1/outage/plan")) {
         rt->kind = R_OUTAGE_PLAN;
+        return 0;
+    }
+    if (!strncmp(url, "/v1/history/psu/", 16)) { /* a PSU's telemetry (api_history.h) */
+        rt->kind = R_HISTORY;
+        rt->what = "psu";
+        rt->args = history_args;
+        snprintf(id, idlen, "%s", url + 16);
         return 0;
     }
     if (!strcmp(url, "/v1/reload") || !strcmp(url, "/v1/shutdown")) {
@@ -1184,7 +1223,7 @@ static enum MHD_Result route(const struct listener *l, struct MHD_Connection *c,
         return send_error(c, 400, NULL, "unknown query parameter '%s'", bad);
     if (permit(a, c, &rt, &w, &refused))
         return refused;
-    if ((rt.kind == R_ITEM || rt.kind == R_CMD) && !is_id(id, strlen(id))) {
+    if ((rt.kind == R_ITEM || rt.kind == R_CMD || rt.kind == R_HISTORY) && !is_id(id, strlen(id))) {
         show_id(shown, sizeof(shown), id);
         return send_error(c, 404, NULL, "no %s '%s'", rt.what, shown);
     }
@@ -1208,6 +1247,8 @@ static enum MHD_Result route(const struct listener *l, struct MHD_Connection *c,
         return get_events(a, c);
     case R_STREAM:
         return get_stream(a, c);
+    case R_HISTORY:
+        return get_history(a, c, id);
     }
     return send_error(c, 404, NULL, "no such path");
 }
@@ -1524,6 +1565,7 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
     a->keepalive_ms = o->keepalive_ms > 0 ? o->keepalive_ms : 15000;
     a->wake_fd = -1;
     snprintf(a->db_path, sizeof(a->db_path), "%s", o->db_path);
+    snprintf(a->hist_path, sizeof(a->hist_path), "%s", o->hist_path ? o->hist_path : "");
     pthread_mutex_init(&a->mu, NULL);
     log_limit_init(&a->mhd_warnings, API_WARN_BURST, API_WARN_WINDOW_S);
     pthread_rwlock_init(&a->tokens_lock, NULL);

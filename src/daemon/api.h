@@ -37,6 +37,7 @@ struct api_opts {
     int port;           /* 0: any free port (see api_port) */
     int keepalive_ms;   /* event streams: a comment when nothing happened for this long */
     const char *db_path;
+    const char *hist_path; /* the telemetry history's file (docs/history.md), NULL/"" none */
     struct hub *hub;
     /* who may do what (docs/security.md): the config's api: keys; NULL is
      * the defaults (no tokens, no socket, plain HTTP refusing everything) */

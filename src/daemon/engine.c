@@ -36,6 +36,7 @@
 #include "overdraw.h"
 #include "policy.h"
 #include "prune.h"
+#include "history.h"
 #include "relay.h"
 #include "reload.h"
 #include "replica.h"
@@ -72,6 +73,8 @@ struct engine {
     struct commands_overlay ov;
     struct store *store;
     struct pruner *pruner; /* keeps the journal within the config's journal: limits */
+    struct histw *hist;    /* the telemetry history's writer (history.h); NULL: none */
+    char hist_path[4096];
     struct hub *hub;
     struct api *api;
     struct devices *devices;
@@ -871,6 +874,30 @@ static void stamp_reads(struct engine *e, struct devices_msg *m)
 
 static void relay_own_report(struct engine *e, const struct devices_msg *m);
 
+/* Every reading into the history: a queue push each, no more on this
+ * thread (history.h). */
+static void keep_history(struct engine *e, const struct devices_msg *m)
+{
+    if (!e->hist)
+        return;
+    int64_t t_ms = (int64_t)(wall_now() * 1000.0);
+    for (size_t k = 0; k < m->rep.npsus; k++) {
+        int i = m->rep.psus[k].psu;
+        if (i >= 0 && i < e->rack.npsus)
+            histw_psu(e->hist, e->rack.psus[i].id, t_ms, &m->rep.psus[k]);
+    }
+    for (size_t k = 0; k < m->rep.nreserves; k++) {
+        int i = m->rep.reserves[k].reserve;
+        if (i >= 0 && i < e->rack.nreserves)
+            histw_reserve(e->hist, e->rack.reserves[i].id, t_ms, &m->rep.reserves[k]);
+    }
+    for (size_t k = 0; k < m->rep.ninputs; k++) {
+        const struct policy_input *in = &m->rep.inputs[k];
+        if (in->kind == POLICY_REPORT && in->index >= 0 && in->index < e->rack.nservers)
+            histw_server(e->hist, e->rack.servers[in->index].id, t_ms, in->watts_mw);
+    }
+}
+
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
     char err[256], why[900];
@@ -895,6 +922,7 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         if (i >= 0 && i < e->rack.npsus)
             e->tel[i] = m->rep.psus[k];
     }
+    keep_history(e, m);
     if (m->rep.nunits) { /* the counters: take the report's array */
         struct view_device *v = &e->vdev[m->dev];
         free(v->units);
@@ -1030,6 +1058,51 @@ static void reload_journal(struct engine *e, const struct rackfile_journal *j, c
     pruner_limits(e->pruner, j);
 }
 
+static void reload_history(struct engine *e, const struct rackfile_history *h, char *what,
+                           size_t len)
+{
+    struct rackfile_history *cur = &e->conf.history;
+    if (cur->enabled == h->enabled && !strcmp(cur->path, h->path) &&
+        cur->raw_keep_ns == h->raw_keep_ns && cur->minute_keep_ns == h->minute_keep_ns &&
+        cur->hour_keep_ns == h->hour_keep_ns && cur->max_bytes == h->max_bytes &&
+        cur->min_free_bytes == h->min_free_bytes && cur->queue == h->queue)
+        return;
+    size_t n = strlen(what);
+    if (strcmp(cur->path, h->path) || cur->enabled != h->enabled || cur->queue != h->queue)
+        snprintf(what + n, len - n, "%shistory: path, enabled and queue take a restart",
+                 n ? ", " : "");
+    else
+        snprintf(what + n, len - n, "%shistory limits", n ? ", " : "");
+    int queue = cur->queue, enabled = cur->enabled;
+    char path[sizeof(cur->path)];
+    memcpy(path, cur->path, sizeof(path));
+    *cur = *h;
+    cur->queue = queue;
+    cur->enabled = enabled;
+    memcpy(cur->path, path, sizeof(path));
+    if (e->hist)
+        histw_limits(e->hist, cur);
+}
+
+/* The history beside the journal (docs/history.md). It cannot be opened:
+ * the daemon runs without, saying so (readings are never what decides). */
+static void start_history(struct engine *e)
+{
+    char herr[700];
+    if (!e->conf.history.enabled) {
+        log_info("history: off (history: enabled: false)");
+        return;
+    }
+    if (e->conf.history.path[0])
+        snprintf(e->hist_path, sizeof(e->hist_path), "%s", e->conf.history.path);
+    else if (!strcmp(e->db_path, ":memory:"))
+        snprintf(e->hist_path, sizeof(e->hist_path), ":memory:");
+    else
+        snprintf(e->hist_path, sizeof(e->hist_path), "%s.history", e->db_path);
+    if (!(e->hist = histw_start(e->hist_path, &e->conf.history, herr, sizeof(herr))))
+        log_warnx("%s; running without a history", herr);
+}
+
 /* Loads the config, from its file or the embedded text (engine.h). */
 int engine_load_config(const struct engine_opts *o, struct rack *r, struct rackfile_daemon *d,
                        char *err, size_t errlen)
@@ -1067,6 +1140,7 @@ static json_t *reload(struct engine *e, const char *who)
         if (!err[0]) {
             reload_apply(&e->rack, &nr, what, sizeof(what));
             reload_journal(e, &nd.journal, what, sizeof(what));
+            reload_history(e, &nd.history, what, sizeof(what));
         }
         rack_free(&nr);
         rackfile_daemon_free(&nd);
@@ -1301,9 +1375,11 @@ static void relay_readings(struct engine *e, const struct rackbus_msg *m, int64_
         log_warnx("forward from node %u refused: %s", m->from, err);
         return;
     }
+    int64_t t_ms = (int64_t)(wall_now() * 1000.0);
     for (size_t k = 0; k < f.npsus; k++) {
         int i = f.tel[k].psu;
         e->tel[i] = f.tel[k];
+        histw_psu(e->hist, e->rack.psus[i].id, t_ms, &f.tel[k]);
         if (!f.tel[k].unread)
             e->psu_read[i] = (struct view_read){now, -1};
     }
@@ -1666,6 +1742,7 @@ static bool outage_recall(struct engine *e)
 static void on_replicate(void *arg, json_t *evs, bool all)
 {
     struct engine *e = arg;
+    histw_events(e->hist, evs); /* failures, repairs, operators' actions */
     if (!e->member)
         return;
     char err[256] = "not an active primary";
@@ -1940,6 +2017,7 @@ static int on_apply(void *arg, bool snapshot, uint64_t log_epoch, uint64_t index
         log_warnx("replication: entry %llu: %s; the outage stays as this controller had it",
                   (unsigned long long)index, err);
     json_decref(rec);
+    histw_events(e->hist, evs); /* a secondary's labels, from the primary's entry */
     size_t k;
     json_t *ev;
     json_array_foreach(evs, k, ev)
@@ -2286,6 +2364,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         snprintf(err, errlen, "%s", dberr);
         goto fail;
     }
+    start_history(e);
     if (!(e->devices = devices_start(e->devs, e->ndevs, r, wake, e, dberr, sizeof(dberr)))) {
         snprintf(err, errlen, "%s", dberr);
         goto fail;
@@ -2300,6 +2379,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         .port = e->conf.api.port,
         .keepalive_ms = (int)(e->conf.api.keepalive_ns / 1000000),
         .db_path = e->db_path,
+        .hist_path = e->hist ? e->hist_path : "",
         .hub = e->hub,
         .conf = &e->conf.api,
         .socket_path = sock,
@@ -2351,6 +2431,8 @@ void engine_free(struct engine *e)
     devices_stop(e->devices);
     pruner_stop(e->pruner);
     e->pruner = NULL;
+    histw_stop(e->hist); /* what is queued is written first */
+    e->hist = NULL;
     e->devices = NULL;
     if (e->store && e->hub && e->stop_reason) {
         json_t *ev = decider_event(&e->dec, "stop");
