@@ -44,8 +44,11 @@ rows() { rctl history psu "$1" --csv --from -10m | tail -n +2 | wc -l; }
 until_ok '[ "$(rows ps1)" -ge 10 ]' "ten readings of ps1 in its history"
 rctl history psu ps1 --csv --from -10m >"$tmp/ps1.csv" || fail "history psu ps1 --csv"; ok
 [ "$(head -n 1 "$tmp/ps1.csv")" = "$header" ] || fail "the CSV header: $(head -n 1 "$tmp/ps1.csv")"; ok
-# every row is ps1's, with its output power, voltage and temperature
-awk -F, 'NR > 1 && ($2 != "ps1" || $5 == "" || $8 == "" || $9 == "" || NF != 12) { bad++ }
+# every row is ps1's, with every section-2 figure the ORv3 PSU gives: input
+# voltage and current, output voltage, current and power, input power,
+# temperature, inlet, fans and its alarms as STATUS_WORD
+awk -F, 'NR > 1 && ($2 != "ps1" || NF != 12 || $3 == "" || $4 == "" || $5 == "" || $6 == "" ||
+    $7 == "" || $8 == "" || $9 == "" || $10 == "" || $11 == "" || $12 !~ /^0x[0-9a-f][0-9a-f][0-9a-f][0-9a-f]$/) { bad++ }
     END { exit bad ? 1 : 0 }' "$tmp/ps1.csv" || fail "a row of ps1.csv is not ps1's readings: $(sed -n 2,3p "$tmp/ps1.csv")"; ok
 # every reading the driver gives is kept (the Modbus driver reads a PSU's
 # telemetry once a second)

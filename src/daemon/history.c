@@ -406,6 +406,11 @@ void histw_psu(struct histw *w, const char *id, int64_t t_ms, const struct drive
     r.v[HIST_PIN_MW] = figure(x->in_mw);
     r.v[HIST_POUT_MW] = figure(x->out_mw);
     r.v[HIST_TEMP_MC] = x->temp_mc == -1 ? HIST_NONE : x->temp_mc;
+    r.v[HIST_VIN_MV] = figure(x->in_mv);
+    r.v[HIST_IIN_MA] = figure(x->in_ma);
+    r.v[HIST_INLET_MC] = x->inlet_mc == -1 ? HIST_NONE : x->inlet_mc;
+    r.v[HIST_FAN_RPM] = figure(x->fan_rpm);
+    r.bits = x->status_word < 0 ? HIST_NONE : (int64_t)(x->status_word & 0xffff);
     histw_push(w, &r);
 }
 
