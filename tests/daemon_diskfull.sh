@@ -72,7 +72,11 @@ ok # the simulator serves
   printf "devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: $sim_port\n"
   printf "    poll_ms: 200\n    timeout_ms: 1000\n    alert: $tmp/alert\n    units:\n"
   demo_units
-  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/conf.yaml"
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"
+  # the telemetry history off the small file system: its files (schema, WAL,
+  # shm) would take a tenth of it, and its own disk-full handling is
+  # tests/test_history.c's
+  printf 'history:\n  path: %s\n' "$tmp/history.db"; } >"$tmp/conf.yaml"
 ctlsend "power_on db1 app1 web1 web2 batch1 ml1"
 rpd_start "$rpd" "$tmp/conf.yaml" "$fs/db" "$tmp/dlog"
 ok # rackpowerd serves, its database on the small file system

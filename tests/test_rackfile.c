@@ -1114,11 +1114,10 @@ static void test_only_daemon_configs_take_devices_and_api(void **state)
     expect_error(BUSES "api: {port: 1}\n", "t.yaml:3:1: api: only allowed in a daemon config");
     expect_config_error(BUSES "timeline: []\n",
                         "t.yaml:3:1: timeline: only allowed in a scenario file");
-    expect_config_error(
-        BUSES "racks: {}\n",
-        "t.yaml:3:1: unknown top-level key 'racks' (expected rack, devices, api, journal, node)");
+    expect_config_error(BUSES "racks: {}\n", "t.yaml:3:1: unknown top-level key 'racks' (expected "
+                                             "rack, devices, api, journal, history, node)");
     expect_config_error("- rack\n", "t.yaml:1:1: expected a mapping at the top level (with keys "
-                                    "rack, devices, api, journal, node), got a list");
+                                    "rack, devices, api, journal, history, node), got a list");
 }
 
 #define DEV(text) CONF_RACK "devices:\n  - " text "\n"
