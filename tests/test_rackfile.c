@@ -364,7 +364,7 @@ static void test_unknown_key_reports_line_and_column(void **state)
                  "on_protection_loss, on_predicted_failure, restore_after_s, holdup_ms, "
                  "over_draw_s, feeds, buses, psu_models, "
                  "psus, "
-                 "servers, qos_classes, activities, reserves, outage)");
+                 "servers, qos_classes, activities, reserves, outage, balance)");
 }
 
 static void test_nn_needs_two_feeds(void **state)
@@ -464,6 +464,21 @@ static void test_psu_models_errors_name_the_key(void **state)
     expect_error(BUSES "  psu_models: {name: r1}\n",
                  "t.yaml:3:15: psu_models: expected a list of {name, efficiency, standby_w, "
                  "wake_ms}, got a mapping");
+}
+
+static void test_balance_is_off_unless_on(void **state)
+{
+    (void)state;
+    assert_int_equal(load_rack(BUSES), 0);
+    assert_int_equal(r.balance, RACK_BALANCE_OFF);
+    rack_free(&r);
+    assert_int_equal(load_rack(BUSES "  balance: on\n"), 0);
+    assert_int_equal(r.balance, RACK_BALANCE_ON);
+    rack_free(&r);
+    assert_int_equal(load_rack(BUSES "  balance: off\n"), 0);
+    assert_int_equal(r.balance, RACK_BALANCE_OFF);
+    rack_free(&r);
+    expect_error(BUSES "  balance: yes\n", "t.yaml:3:12: balance: expected one of off, on, got 'yes'");
 }
 
 static void test_wrong_type_for_number(void **state)
@@ -2025,6 +2040,7 @@ int main(void)
         cmocka_unit_test_teardown(test_wrong_type_for_number, teardown),
         cmocka_unit_test_teardown(test_psu_models_load_and_psus_name_them, teardown),
         cmocka_unit_test_teardown(test_psu_models_errors_name_the_key, teardown),
+        cmocka_unit_test_teardown(test_balance_is_off_unless_on, teardown),
         cmocka_unit_test_teardown(test_zero_or_negative_rejected_where_positive_needed, teardown),
         cmocka_unit_test_teardown(test_absurd_values_rejected, teardown),
         cmocka_unit_test_teardown(test_priority_must_be_integer, teardown),

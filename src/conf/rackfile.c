@@ -42,6 +42,7 @@ static const char *const protection_words[] = {"none", "n+1", "n+n", NULL};
 static const char *const on_loss_words[] = {"shed", "hold", NULL};
 static const char *const on_predicted_words[] = {"keep", "shed", NULL};
 static const char *const switch_words[] = {"fet", "relay", "breaker", NULL};
+static const char *const balance_words[] = {"off", "on", NULL};
 
 /* Table order is processing order: feeds and buses before the psus and
  * servers that name them. */
@@ -85,6 +86,8 @@ static const struct conf_field rack_fields[] = {
     {"activities", rackfile_set_activities},
     {"reserves", rackfile_set_reserves},
     {"outage", rackfile_set_outage},
+    {"balance", conf_set_enum, .def = "off", .off = offsetof(struct rack, balance),
+     .words = balance_words},
 };
 static const struct conf_table rack_table = {
     .what = "rack", .f = rack_fields, .n = LEN(rack_fields)};

@@ -687,6 +687,40 @@ int64_t balance_rack_loss_mw(const struct rack *r, const int64_t *bus_load_mw)
     return (int64_t)llround(loss);
 }
 
+void balance_rack_psus(const struct rack *r, const int64_t *bus_load_mw, int64_t *load_mw,
+                       int64_t *loss_mw)
+{
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *p = &r->psus[i];
+        load_mw[i] = 0;
+        loss_mw[i] = !rack_psu_alive(r, p) ? 0
+                     : p->standby
+                         ? rack_psu_model_of(r, p)->standby_mw
+                         : (int64_t)llround(loss_at(rack_psu_model_of(r, p), p->rated_mw, 0));
+    }
+    for (int bb = 0; bb < r->nbuses; bb++) {
+        int64_t d = bus_load(r, bus_load_mw, bb), ppm = 0;
+        double capsum = 0;
+        for (int i = 0; i < r->npsus; i++) {
+            const struct rack_psu *p = &r->psus[i];
+            if (p->bus == bb && !p->standby && rack_psu_alive(r, p) && !r->bus_failed[bb]) {
+                ppm += p->share_ppm;
+                capsum += cap_of(p);
+            }
+        }
+        bool planned = ppm > BALANCE_PPM / 2;
+        for (int i = 0; i < r->npsus; i++) {
+            const struct rack_psu *p = &r->psus[i];
+            if (p->bus != bb || p->standby || !rack_psu_alive(r, p) || r->bus_failed[bb])
+                continue;
+            double x = planned ? (double)d * (double)p->share_ppm / (double)ppm
+                               : (capsum > 0 ? (double)d * cap_of(p) / capsum : 0);
+            load_mw[i] = (int64_t)llround(x);
+            loss_mw[i] = (int64_t)llround(loss_at(rack_psu_model_of(r, p), p->rated_mw, x));
+        }
+    }
+}
+
 /* Plan from a configuration and its loads (b->load). */
 static void plan_from(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
                       const int *bus, const bool *sb, struct balance_plan *pl)

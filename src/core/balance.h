@@ -127,4 +127,11 @@ int balance_exhaustive(struct balance *b, const struct rack *r, const int64_t *b
  * capacity, as hardware does unplanned) at bus_load_mw. */
 int64_t balance_rack_loss_mw(const struct rack *r, const int64_t *bus_load_mw);
 
+/* The rack as it stands, PSU by PSU (the same model as
+ * balance_rack_loss_mw): load_mw[i] what PSU i delivers at bus_load_mw and
+ * loss_mw[i] what it loses (standby_w standing by, its idle loss awake on no
+ * bus or a dead one, 0 failed). Both arrays hold r->npsus. */
+void balance_rack_psus(const struct rack *r, const int64_t *bus_load_mw, int64_t *load_mw,
+                       int64_t *loss_mw);
+
 #endif

@@ -52,6 +52,9 @@ enum rack_on_loss { RACK_ON_LOSS_SHED, RACK_ON_LOSS_HOLD };
  * prediction alone cuts nobody; shed: it counts as failed. */
 enum rack_on_predicted { RACK_PREDICTED_KEEP, RACK_PREDICTED_SHED };
 enum rack_switch_kind { RACK_SWITCH_FET, RACK_SWITCH_RELAY, RACK_SWITCH_BREAKER };
+/* Balancing (docs/balancing.md): off, the rack as the policy leaves it; on,
+ * standbys, placement and shares planned on every change of load. */
+enum rack_balance { RACK_BALANCE_OFF, RACK_BALANCE_ON };
 /* Only positive evidence (an alarm, zero output, a dead bus) makes a PSU
  * failed. One that cannot be read is unknown: it keeps serving what it last
  * served, but does not count for protection (docs/policy.md). */
@@ -236,6 +239,7 @@ struct rack {
     struct rack_outage_conf outage;
 
     /* PSU models: the built-ins first (rack_init), then the rack file's. */
+    int balance; /* enum rack_balance */
     int nmodels;
     struct rack_psu_model models[RACK_MAX_MODELS];
 };

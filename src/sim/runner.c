@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "balance.h"
 #include "evjson.h"
 #include "flow.h"
 #include "outage_run.h"
@@ -27,8 +28,29 @@ struct run {
     struct policy_actions acts;
     const struct runner_opts *o;
     uint64_t rng;
-    struct orun *orun; /* NULL for a rack without reserves or activities */
+    struct orun *orun;   /* NULL for a rack without reserves or activities */
+    struct balance *bal; /* NULL unless the rack file says balance: on */
+    struct balance_plan plan;
+    int64_t *psu_load_mw, *psu_loss_mw; /* scratch for the state lines */
+    struct rack_psu *awake;             /* scratch for awake_loads */
 };
+
+/*
+ * The granted power on each bus as the hardware carries it: a server wired
+ * to several buses draws from those whose PSUs are awake (a bus whose PSUs
+ * all stand by carries none of it), spread as flow_rack spreads.
+ */
+static void awake_loads(struct run *ru, int64_t load_mw[RACK_MAX_BUSES])
+{
+    struct rack v = *ru->r;
+    int64_t cap[RACK_MAX_BUSES];
+    memcpy(ru->awake, v.psus, (size_t)v.npsus * sizeof(*ru->awake));
+    for (int i = 0; i < v.npsus; i++)
+        if (ru->awake[i].standby)
+            ru->awake[i].bus = -1;
+    v.psus = ru->awake;
+    flow_rack(&v, NULL, cap, load_mw);
+}
 
 /*
  * What a drawing server really takes: the published cluster power model
@@ -132,6 +154,11 @@ static void print_state(struct run *ru, int64_t t)
     struct rack *r = ru->r;
     int64_t loads[RACK_MAX_BUSES], bus_cap[RACK_MAX_BUSES];
     flow_rack(r, NULL, bus_cap, loads); /* the granted power, shown even when it does not fit */
+    /* what each PSU delivers and loses (balance.h's model) */
+    int64_t awake_mw[RACK_MAX_BUSES];
+    awake_loads(ru, awake_mw);
+    balance_rack_psus(r, awake_mw, ru->psu_load_mw, ru->psu_loss_mw);
+    int64_t loss_mw = balance_rack_loss_mw(r, awake_mw);
 
     if (!ru->o->json) {
         char line[4096];
@@ -172,6 +199,19 @@ static void print_state(struct run *ru, int64_t t)
             size_t used = strlen(line);
             orun_state_text(ru->orun, line + used, sizeof(line) - used);
         }
+        if (ru->bal) { /* balancing: the loss, and who stands by */
+            size_t used = strlen(line);
+            used += (size_t)snprintf(line + used, sizeof(line) - used, " | loss %.0f W",
+                                     (double)loss_mw / 1000);
+            bool first = true;
+            for (int i = 0; i < r->npsus && used < sizeof(line); i++) {
+                if (!r->psus[i].standby)
+                    continue;
+                used += (size_t)snprintf(line + used, sizeof(line) - used, "%s %s",
+                                         first ? ", standby:" : "", r->psus[i].id);
+                first = false;
+            }
+        }
         struct evjson_text x = {.event = "state", .why = line};
         text_line(ru, t, &x);
         return;
@@ -183,6 +223,7 @@ static void print_state(struct run *ru, int64_t t)
         json_object_set_new(o, "reserve_capacity_w", evjson_watts(rack_reserve_mw(r)));
     json_object_set_new(o, "protected", json_boolean(r->is_protected));
     json_object_set_new(o, "redundancy_lost", json_boolean(r->redundancy_lost));
+    json_object_set_new(o, "loss_w", evjson_watts(loss_mw));
     json_t *servers = json_object();
     for (int i = 0; i < r->nservers; i++) {
         const struct rack_server *s = &r->servers[i];
@@ -203,6 +244,11 @@ static void print_state(struct run *ru, int64_t t)
         json_object_set_new(po, "state",
                             json_string(dead ? "failed" : rack_psu_health_name(q->health)));
         json_object_set_new(po, "capacity_w", evjson_watts(dead ? 0 : rack_psu_health_mw(q)));
+        json_object_set_new(po, "load_w", evjson_watts(ru->psu_load_mw[i]));
+        json_object_set_new(po, "loss_w", evjson_watts(ru->psu_loss_mw[i]));
+        json_object_set_new(po, "standby", json_boolean(q->standby));
+        if (q->share_ppm > 0)
+            json_object_set_new(po, "share", json_real((double)q->share_ppm / BALANCE_PPM));
         json_object_set_new(psus, q->id, po);
     }
     json_object_set_new(o, "psus", psus);
@@ -211,7 +257,7 @@ static void print_state(struct run *ru, int64_t t)
         json_t *bo = json_object();
         json_object_set_new(bo, "state", json_string(r->bus_failed[b] ? "failed" : "ok"));
         json_object_set_new(bo, "capacity_w", evjson_watts(bus_cap[b]));
-        json_object_set_new(bo, "load_w", evjson_watts(loads[b]));
+        json_object_set_new(bo, "load_w", evjson_watts(awake_mw[b]));
         json_object_set_new(buses, r->buses[b], bo);
     }
     json_object_set_new(o, "buses", buses);
@@ -227,6 +273,64 @@ static void flush_actions(struct run *ru, int64_t t)
     policy_actions_clear(&ru->acts);
 }
 
+/* A balancing action: in text, its reason is the balance line's below. */
+static void print_balance_action(struct run *ru, int64_t t, struct policy_action *a)
+{
+    if (!ru->o->json)
+        snprintf(a->reason, sizeof(a->reason), "balancing");
+    print_action(ru, t, a);
+}
+
+/*
+ * Balancing, after the policy has settled (failures first): a plan for the
+ * granted loads on each bus; when it changes the rack, its actions (wakes
+ * first, standbys last) and a balance event with its reason and the watts it
+ * saves. The loads are the grants, as the state lines show them: a server
+ * granted draws at most that.
+ */
+static void rebalance(struct run *ru, int64_t t)
+{
+    if (!ru->bal) {
+        flush_actions(ru, t);
+        return;
+    }
+    struct rack *r = ru->r;
+    int64_t loads[RACK_MAX_BUSES];
+    awake_loads(ru, loads);
+    char err[128];
+    if (balance_plan(ru->bal, r, loads, t, &ru->plan, err, sizeof(err)) || !ru->plan.changed) {
+        flush_actions(ru, t);
+        return;
+    }
+    /* The policy's decisions are in ru->acts; the wakes they need go first
+     * (a grant never leans on a PSU standing by), the rest of the plan
+     * after them (a standby lowers capacity last). */
+    struct policy_actions bal = {0};
+    balance_apply(ru->bal, r, &ru->plan, t, &bal);
+    for (size_t k = 0; k < bal.n; k++)
+        if (bal.v[k].kind == POLICY_ACT_WAKE)
+            print_balance_action(ru, t, &bal.v[k]);
+    flush_actions(ru, t);
+    for (size_t k = 0; k < bal.n; k++)
+        if (bal.v[k].kind != POLICY_ACT_WAKE)
+            print_balance_action(ru, t, &bal.v[k]);
+    policy_actions_free(&bal);
+    if (ru->o->json) {
+        json_t *o = event_obj(t, "balance");
+        json_object_set_new(o, "saved_w",
+                            evjson_watts(ru->plan.loss_before_mw - ru->plan.loss_after_mw));
+        json_object_set_new(o, "loss_before_w", evjson_watts(ru->plan.loss_before_mw));
+        json_object_set_new(o, "loss_w", evjson_watts(ru->plan.loss_after_mw));
+        json_object_set_new(o, "reason", json_string(ru->plan.reason));
+        emit_json(ru, o);
+        return;
+    }
+    struct evjson_text x = {.event = "balance", .why = ru->plan.reason};
+    snprintf(x.figure, sizeof(x.figure), "%.0f -> %.0f W", (double)ru->plan.loss_before_mw / 1000,
+             (double)ru->plan.loss_after_mw / 1000);
+    text_line(ru, t, &x);
+}
+
 /* Plays the ticks the policy asks for up to (and including) `until`. */
 static void play_ticks(struct run *ru, int64_t until)
 {
@@ -239,7 +343,7 @@ static void play_ticks(struct run *ru, int64_t until)
         policy_handle(ru->pol, ru->r, &tick, d, &ru->acts, err, sizeof(err));
         if (ru->acts.n == 0) /* nothing came back: not a step worth a line */
             continue;
-        flush_actions(ru, d);
+        rebalance(ru, d); /* flushes the policy's actions */
         print_state(ru, d);
     }
 }
@@ -275,6 +379,9 @@ static void io_flush(void *ctx, int64_t t)
 
 static void io_state(void *ctx, int64_t t)
 {
+    struct run *ru = ctx;
+    if (ru->bal) /* it flushes the outage's actions not yet flushed */
+        rebalance(ru, t);
     print_state(ctx, t);
 }
 
@@ -306,7 +413,7 @@ static int play_step(struct run *ru, const struct rackfile_step *st, char *err, 
         print_input(ru, st->at_ns, &st->inputs[j]);
     if (policy_handle_many(ru->pol, r, st->inputs, st->ninputs, st->at_ns, &ru->acts, err, errlen))
         return -1;
-    flush_actions(ru, st->at_ns);
+    rebalance(ru, st->at_ns); /* flushes the policy's actions */
     for (size_t j = 0; j < st->nevents; j++)
         if (orun_event(ru->orun, &st->events[j], st->at_ns, err, errlen))
             return -1;
@@ -317,12 +424,35 @@ static int play_step(struct run *ru, const struct rackfile_step *st, char *err, 
     return 0;
 }
 
+static void run_free(struct run *ru)
+{
+    orun_free(ru->orun);
+    policy_actions_free(&ru->acts);
+    policy_free(ru->pol);
+    balance_plan_free(&ru->plan);
+    balance_free(ru->bal);
+    free(ru->psu_load_mw);
+    free(ru->psu_loss_mw);
+    free(ru->awake);
+}
+
 int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct runner_opts *o,
                char *err, size_t errlen)
 {
     struct run ru = {.r = r, .o = o, .rng = o->seed};
     ru.pol = policy_new(r);
-    if (!ru.pol) {
+    ru.psu_load_mw = calloc((size_t)r->npsus + 1, sizeof(*ru.psu_load_mw));
+    ru.psu_loss_mw = calloc((size_t)r->npsus + 1, sizeof(*ru.psu_loss_mw));
+    ru.awake = calloc((size_t)r->npsus + 1, sizeof(*ru.awake));
+    bool balance_ok = true;
+    if (r->balance == RACK_BALANCE_ON) {
+        struct balance_conf bc;
+        balance_conf_default(&bc);
+        ru.bal = balance_new(r, &bc);
+        balance_ok = ru.bal && balance_plan_init(&ru.plan, r->npsus) == 0;
+    }
+    if (!ru.pol || !ru.psu_load_mw || !ru.psu_loss_mw || !ru.awake || !balance_ok) {
+        run_free(&ru);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -338,7 +468,7 @@ int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct 
                              .draw_mw = io_draw};
         ru.orun = orun_new(r, ru.pol, &ru.acts, &io, o->strategy);
         if (!ru.orun) {
-            policy_free(ru.pol);
+            run_free(&ru);
             snprintf(err, errlen, "out of memory");
             return -1;
         }
@@ -365,9 +495,7 @@ int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct 
         play_ticks(&ru, INT64_MAX - 1);
     if (o->stats && ru.orun)
         orun_stats(ru.orun, o->stats);
-    orun_free(ru.orun);
-    policy_actions_free(&ru.acts);
-    policy_free(ru.pol);
+    run_free(&ru);
     return rc;
 }
 

@@ -38,6 +38,15 @@ void evjson_action(json_t *o, const struct rack *r, const struct policy_action *
         json_object_set_new(o, "protected", json_boolean(a->is_protected));
         json_object_set_new(o, "level", json_string(rack_protection_name(r->protection)));
         json_object_set_new(o, "redundancy_lost", json_boolean(a->redundancy_lost));
+    } else if (a->kind == POLICY_ACT_STANDBY || a->kind == POLICY_ACT_WAKE ||
+               a->kind == POLICY_ACT_SHARE) { /* balancing (docs/balancing.md) */
+        json_object_set_new(o, "psu", json_string(r->psus[a->psu].id));
+        json_object_set_new(o, "bus",
+                            a->to_bus >= 0 ? json_string(r->buses[a->to_bus]) : json_null());
+        json_object_set_new(o, "watts",
+                            evjson_watts(a->kind == POLICY_ACT_STANDBY ? 0 : a->watts_mw));
+        if (a->kind == POLICY_ACT_SHARE)
+            json_object_set_new(o, "share", json_real((double)a->share_ppm / 1e6));
     } else if (a->server >= 0) {
         const struct rack_server *s = &r->servers[a->server];
         json_object_set_new(o, "server", json_string(s->id));
