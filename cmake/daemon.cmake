@@ -152,3 +152,6 @@ add_test(NAME daemon_outage_failover COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_outage_failover PROPERTIES TIMEOUT 300)
+add_test(NAME daemon_balance COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_balance.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_balance PROPERTIES TIMEOUT 300)

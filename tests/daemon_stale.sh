@@ -56,7 +56,7 @@ sim_stop KILL
 t_kill=$(now)
 until_ok 'rpc status | grep -q "^rack demo: n+1 unknown: ps1, ps2, ps3, ps4 unreadable for [0-9]* s;"' "the headline names the unreadable PSUs"
 rpc status | grep -q "protected;" && fail "the headline still says protected: $(rpc status | head -1)"; ok
-until_ok 'rpc psus | grep -q "^ps1 .* [0-9][0-9.]*? *[0-9.]*s$"' "ps1's output marked stale in the table"
+until_ok 'rpc psus | grep -q "^ps1 .* [0-9][0-9.]*? *[0-9.]*s "' "ps1's output marked stale in the table"
 until_ok 'rpc servers | grep -q "^db1 .* [0-9][0-9]*? .* [0-9.]*s$"' "db1's draw marked stale in the table"
 rpc servers | grep -q "^? stale: not read for more than 3 polls" || fail "no footnote: $(rpc servers)"; ok
 until_ok 'rpc status | grep -q "^stale: 4 psu readings, 6 server draws"' "status counts the stale readings"

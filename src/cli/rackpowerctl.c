@@ -401,6 +401,11 @@ static void print_status(json_t *j)
            N("servers"), N("on"), N("capped"), N("shed"), N("waiting"), N("off"));
     printf("psus: %lld (%lld failed); buses: %lld (%lld failed)\n", N("psus"), N("psus_failed"),
            N("buses"), N("buses_failed"));
+    if (json_is_number(json_object_get(j, "loss_w"))) { /* docs/balancing.md */
+        char loss[32];
+        fmt_w(loss, sizeof(loss), json_object_get(j, "loss_w"));
+        printf("conversion loss: %s W (balancing %s)\n", loss, str(j, "balance"));
+    }
     printf("alarms: %zu\n", json_array_size(json_object_get(j, "alarms")));
     json_t *out = json_object_get(j, "outage");
     if (json_is_object(out)) {
@@ -530,18 +535,22 @@ static void print_psus(json_t *j)
 {
     size_t i;
     json_t *p;
-    char cap[32], rated[32], out[32], age[32];
-    printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s\n", "ID", "STATE", "OOS", "BUS",
-           "CAPACITY W", "RATED W", "FEED", "SWITCH", "OUTPUT W", "AGE");
+    char cap[32], rated[32], out[32], age[32], load[32], loss[32];
+    printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s %-7s %6s %6s\n", "ID", "STATE", "OOS",
+           "BUS", "CAPACITY W", "RATED W", "FEED", "SWITCH", "OUTPUT W", "AGE", "STANDBY", "LOAD W",
+           "LOSS W");
     json_array_foreach(json_object_get(j, "psus"), i, p)
     {
         fmt_w(cap, sizeof(cap), json_object_get(p, "capacity_w"));
         fmt_w(rated, sizeof(rated), json_object_get(p, "rated_w"));
         fmt_read_w(out, sizeof(out), p, "output_w");
         fmt_age(age, sizeof(age), json_object_get(p, "age_s"));
-        printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s\n", str(p, "id"), str(p, "state"),
-               json_is_true(json_object_get(p, "out_of_service")) ? "yes" : "no", str(p, "bus"),
-               cap, rated, str(p, "feed"), str(p, "switch"), out, age);
+        fmt_w(load, sizeof(load), json_object_get(p, "load_w"));
+        fmt_w(loss, sizeof(loss), json_object_get(p, "loss_w"));
+        printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s %-7s %6s %6s\n", str(p, "id"),
+               str(p, "state"), json_is_true(json_object_get(p, "out_of_service")) ? "yes" : "no",
+               str(p, "bus"), cap, rated, str(p, "feed"), str(p, "switch"), out, age,
+               json_is_true(json_object_get(p, "standby")) ? "yes" : "no", load, loss);
     }
     stale_footnote(json_object_get(j, "psus"));
 }

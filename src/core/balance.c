@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flow.h"
+
 #define PLAN_SAMPLES 100        /* per PSU curve, for balance_plan */
 #define EXHAUSTIVE_SAMPLES 1000 /* ... for balance_exhaustive */
 #define AT_RISK_WEIGHT 1000.0   /* mW of cost per mW an at-risk PSU carries */
@@ -719,6 +721,26 @@ void balance_rack_psus(const struct rack *r, const int64_t *bus_load_mw, int64_t
             loss_mw[i] = (int64_t)llround(loss_at(rack_psu_model_of(r, p), p->rated_mw, x));
         }
     }
+}
+
+int balance_awake_loads(const struct rack *r, const int64_t *draw_mw,
+                        int64_t load_mw[RACK_MAX_BUSES])
+{
+    struct rack v = *r;
+    struct rack_psu *awake = malloc(((size_t)r->npsus + 1) * sizeof(*awake));
+    int64_t cap[RACK_MAX_BUSES];
+    if (!awake) {
+        flow_rack(r, draw_mw, cap, load_mw);
+        return -1;
+    }
+    memcpy(awake, r->psus, (size_t)r->npsus * sizeof(*awake));
+    for (int i = 0; i < r->npsus; i++)
+        if (awake[i].standby)
+            awake[i].bus = -1;
+    v.psus = awake;
+    flow_rack(&v, draw_mw, cap, load_mw);
+    free(awake);
+    return 0;
 }
 
 /* Plan from a configuration and its loads (b->load). */

@@ -134,4 +134,12 @@ int64_t balance_rack_loss_mw(const struct rack *r, const int64_t *bus_load_mw);
 void balance_rack_psus(const struct rack *r, const int64_t *bus_load_mw, int64_t *load_mw,
                        int64_t *loss_mw);
 
+/* The load on each bus as the hardware carries it (the caller's split of
+ * balance_plan's loads): server i draws draw_mw[i] (NULL: its grant while
+ * it draws), one wired to several buses from those whose PSUs are awake (a
+ * bus whose PSUs all stand by carries none of it), spread as flow_rack
+ * spreads. 0, or -1 when out of memory (then spread as flow_rack alone). */
+int balance_awake_loads(const struct rack *r, const int64_t *draw_mw,
+                        int64_t load_mw[RACK_MAX_BUSES]);
+
 #endif

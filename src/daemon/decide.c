@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "event.h"
+#include "evjson.h"
 #include "grow.h"
 #include "ledger.h"
 #include "log.h"
@@ -41,6 +42,9 @@ int decider_init(struct decider *d, struct rack *r, struct store *s, const bool 
 
 void decider_fini(struct decider *d)
 {
+    balance_plan_free(&d->plan);
+    balance_free(d->bal);
+    d->bal = NULL;
     policy_free(d->pol);
     policy_free(d->spare);
     policy_actions_free(&d->acts);
@@ -514,6 +518,87 @@ static bool keep_lowering(struct decider *d, const struct decision *x, const str
     return refused;
 }
 
+/*
+ * A balance plan for the rack as the decision left it; when it changes the
+ * rack, its actions join the decision's (and are sent: none raises power)
+ * and *ev is its balance event. The balance scratch follows the rack's shape
+ * (made again after a reload or an undo: the dwell's times start over).
+ */
+/* The load on each bus at what the servers draw (measured, else grants). */
+static void draw_loads(const struct rack *r, int64_t load[RACK_MAX_BUSES])
+{
+    int64_t *draw = calloc((size_t)r->nservers + 1, sizeof(*draw));
+    for (int i = 0; draw && i < r->nservers; i++) {
+        const struct rack_server *s = &r->servers[i];
+        draw[i] = !rack_server_draws(s) ? 0 : s->draw_mw >= 0 ? s->draw_mw : s->alloc_mw;
+    }
+    balance_awake_loads(r, draw, load); /* NULL: the grants */
+    free(draw);
+}
+
+static bool plan(struct decider *d, int64_t now)
+{
+    struct rack *r = d->rack;
+    if (r->balance != RACK_BALANCE_ON || r->npsus == 0 || r->npsus > DECIDE_BALANCE_MAX_PSUS)
+        return false;
+    if (!d->bal || d->bal_psus != r->psus || d->plan.npsus != r->npsus) {
+        balance_free(d->bal);
+        balance_plan_free(&d->plan);
+        struct balance_conf conf;
+        balance_conf_default(&conf);
+        d->bal = balance_new(r, &conf);
+        d->bal_psus = r->psus;
+        if (!d->bal || balance_plan_init(&d->plan, r->npsus)) {
+            balance_free(d->bal);
+            d->bal = NULL;
+            return false; /* out of memory: the rack stays as it is */
+        }
+        for (int i = 0; i < r->npsus; i++)
+            balance_set_can_standby(d->bal, i, d->standby_ok);
+    }
+    int64_t load[RACK_MAX_BUSES];
+    draw_loads(r, load);
+    memcpy(d->bal_load_mw, load, sizeof(load));
+    d->bal_at_ns = now;
+    char err[128];
+    return balance_plan(d->bal, r, load, now, &d->plan, err, sizeof(err)) == 0 && d->plan.changed;
+}
+
+static void rebalance(struct decider *d, int64_t now, json_t **ev)
+{
+    struct rack *r = d->rack;
+    *ev = NULL;
+    if (!plan(d, now))
+        return;
+    size_t first = d->acts.n;
+    balance_apply(d->bal, r, &d->plan, now, &d->acts);
+    if (d->hooks.send && d->acts.n > first)
+        d->hooks.send(d->hooks.arg, d->acts.v + first, d->acts.n - first);
+    *ev = decider_event(d, "balance");
+    json_object_set_new(*ev, "saved_w",
+                        evjson_watts(d->plan.loss_before_mw - d->plan.loss_after_mw));
+    json_object_set_new(*ev, "loss_before_w", evjson_watts(d->plan.loss_before_mw));
+    json_object_set_new(*ev, "loss_w", evjson_watts(d->plan.loss_after_mw));
+    json_object_set_new(*ev, "reason", json_string(d->plan.reason));
+}
+
+bool decider_balance_due(struct decider *d)
+{
+    const struct rack *r = d->rack;
+    int64_t now = mono_ns();
+    if (r->balance != RACK_BALANCE_ON || !d->bal || now - d->bal_at_ns < DECIDE_BALANCE_EVERY_NS)
+        return false;
+    int64_t load[RACK_MAX_BUSES];
+    draw_loads(r, load);
+    bool moved = false;
+    for (int b = 0; b < r->nbuses; b++) {
+        int64_t was = d->bal_load_mw[b], dl = load[b] > was ? load[b] - was : was - load[b];
+        moved =
+            moved || (dl >= DECIDE_BALANCE_MOVED_MW && dl * 100 >= was * DECIDE_BALANCE_MOVED_PCT);
+    }
+    return moved && plan(d, now);
+}
+
 int decide(struct decider *d, const struct decision *x, char *err, size_t len)
 {
     json_t *evs = x->pre ? x->pre : json_array();
@@ -536,7 +621,8 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
     }
     if (x->settle) {
         policy_settle(d->pol, d->rack, now, &d->acts);
-    } else if (policy_handle_many(d->pol, d->rack, x->in, x->n, now, &d->acts, err, len)) {
+    } else if (x->n > 0 &&
+               policy_handle_many(d->pol, d->rack, x->in, x->n, now, &d->acts, err, len)) {
         rack_free(&before); /* names nothing: the rack is unchanged */
         json_decref(evs);
         free(m.psu);
@@ -562,12 +648,17 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
     if (early)
         d->trace.nsent = send(d, &before, false);
     d->trace.sent_ns = mono_ns();
+    json_t *balanced = NULL; /* the balance event, when a plan changed the rack */
+    if (early)
+        rebalance(d, now, &balanced);
     if (x->flag_psu)
         m.psu[x->flag_index] = true;
     if (x->flag_bus)
         m.bus[x->flag_index] = true;
 
     size_t nfacts = collect(d, x, now - d->start_ns, time, evs, &m);
+    if (balanced)
+        json_array_append_new(evs, balanced);
     m.all = m.all || d->acts.dropped;
     bool any = m.all || json_array_size(evs) || x->flag_psu || x->flag_bus;
     bool refused = false;

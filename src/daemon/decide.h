@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "balance.h"
 #include "policy.h"
 #include "rack.h"
 #include "store.h"
@@ -90,7 +91,29 @@ struct decider {
     char failing_err[256];     /* the last failure */
     struct policy_action *out; /* the actions handed to send (scratch) */
     size_t out_cap;
+
+    /* Balancing (docs/balancing.md), with the rack's balance: on: after the
+     * policy's decision on inputs, once what it lowered is on its way. */
+    bool standby_ok;     /* the devices can stand PSUs by (the engine's word) */
+    struct balance *bal; /* for the rack's shape as last seen; NULL: none yet */
+    struct balance_plan plan;
+    const struct rack_psu *bal_psus;     /* the rack's psus it was made for */
+    int64_t bal_load_mw[RACK_MAX_BUSES]; /* the bus loads of the last plan */
+    int64_t bal_at_ns;                   /* when it was made (mono_ns) */
 };
+
+/* A reading of the servers' draws plans again only when some bus's load
+ * moved by both of these since the last plan, and at most this often
+ * (balance.h's hysteresis then decides whether the plan changes anything):
+ * a draw wanders every poll, a plan should not. */
+#define DECIDE_BALANCE_MOVED_PCT 10
+#define DECIDE_BALANCE_MOVED_MW 50000LL
+#define DECIDE_BALANCE_EVERY_NS 10000000000LL
+/* The plan runs on the loop thread: rackpowerd balances racks of at most
+ * this many PSUs (a plan of 8 PSUs takes about 0.1 s, of 24 about 1 s:
+ * docs/benchmarks.md "Balancing"); a larger rack with balance: on is not
+ * balanced, and the start says so. */
+#define DECIDE_BALANCE_MAX_PSUS 8
 
 /* Events kept in memory while the journal fails; past it the oldest are
  * dropped and counted (the ledger rows are written whole all the same). */
@@ -130,7 +153,14 @@ struct decision decision_settle(json_t *pre);
 
 /*
  * Decides, sends what lowers power, journals, then sends what raises it and
- * executes. Returns 0 when the decision stands (with the journal behind
+ * executes. With the rack's balance: on, a decision on inputs is followed by
+ * a balance plan (balance.h) at what the servers draw (measured, else their
+ * grants) once the policy's lowering actions are sent: failures first. A
+ * plan that changes the rack adds its actions (wakes, switches, shares,
+ * standbys: none raises power, so they go at once, before the journal and
+ * so before any grant of the decision) and a `balance` event (saved_w,
+ * loss_before_w, loss_w, reason). A settle (a start, a reload) does not
+ * balance. Returns 0 when the decision stands (with the journal behind
  * when it could not be written: decider_behind). -1 with err when nothing
  * was decided (the inputs name nothing, memory ran out, a settle the
  * journal refused: the rack and the ledger are as before), or when the
@@ -138,6 +168,11 @@ struct decision decision_settle(json_t *pre);
  * refused, while what lowered power stands.
  */
 int decide(struct decider *d, const struct decision *x, char *err, size_t len);
+/* Whether a balance plan now would change the rack (the rack's balance: on,
+ * the loads moved as DECIDE_BALANCE_* say since the last plan): then a
+ * decide on no inputs (decision_inputs(NULL, 0, ...)) carries it out. For a
+ * change of what the servers draw, which is no decision. */
+bool decider_balance_due(struct decider *d);
 
 /*
  * The gate for decisions that raise power (DESIGN.md: "when the controller

@@ -967,6 +967,11 @@ static void handle_report(struct engine *e, struct devices_msg *m)
                   (t->begin_ns - m->posted_ns) / 1000, (t->decided_ns - m->posted_ns) / 1000,
                   t->nsent, (t->sent_ns - m->posted_ns) / 1000,
                   (t->journaled_ns - m->posted_ns) / 1000, (t->done_ns - m->posted_ns) / 1000);
+    } else if (e->commanding && decider_balance_due(&e->dec)) {
+        /* the draws moved enough for balancing to change the rack */
+        struct decision x = decision_inputs(NULL, 0, "balance");
+        if (decide(&e->dec, &x, err, sizeof(err)))
+            log_warnx("balance not applied: %s", err);
     } else { /* a draw may have crossed its grant (decisions watch it in on_decided) */
         watch_draws(e);
         update_alarms(e);
@@ -2249,6 +2254,16 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     if (decider_init(&e->dec, r, e->store, e->ov.psu_oos, e->ov.bus_oos, start_ns, err, errlen))
         goto fail;
     e->dec_ready = true;
+    if (r->balance == RACK_BALANCE_ON && r->npsus > DECIDE_BALANCE_MAX_PSUS)
+        log_warnx("balance: on, but the rack has %d PSUs, more than the %d rackpowerd balances "
+                  "(a plan would hold the loop too long): not balanced",
+                  r->npsus, DECIDE_BALANCE_MAX_PSUS);
+    /* Balancing stands PSUs by only where the devices can: the in-process
+     * simulated rack. hwmon cannot write PMBus OPERATION; an ORv3 shelf has
+     * no standby register (docs/balancing.md "Where it runs"). */
+    e->dec.standby_ok = e->ndevs > 0;
+    for (size_t k = 0; k < e->ndevs; k++)
+        e->dec.standby_ok = e->dec.standby_ok && e->devs[k].kind == RACKFILE_DEV_SIM;
     e->dec.hooks = (struct decider_hooks){.journaled = on_journaled,
                                           .send = on_send,
                                           .execute = on_decided,

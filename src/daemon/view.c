@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "balance.h"
 #include "event.h"
 #include "flow.h"
 
@@ -111,7 +112,7 @@ json_t *view_server(const struct rack *r, int i, int queue_pos, const char *reas
     return o;
 }
 
-static json_t *psu_obj(const struct view_in *in, int i)
+static json_t *psu_obj(const struct view_in *in, int i, int64_t load_mw, int64_t loss_mw)
 {
     const struct rack *r = in->r;
     const struct rack_psu *p = &r->psus[i];
@@ -129,6 +130,14 @@ static json_t *psu_obj(const struct view_in *in, int i)
     json_object_set_new(o, "switch", json_string(rack_switch_name(p->sw)));
     json_object_set_new(o, "switch_ms", json_real((double)p->switch_ns / 1e6));
     json_object_set_new(o, "predicted_to_fail", json_boolean(p->at_risk));
+    /* balancing's model (docs/balancing.md): what it carries and loses */
+    json_object_set_new(o, "standby", json_boolean(p->standby));
+    json_object_set_new(o, "share",
+                        p->share_ppm > 0 && !p->standby
+                            ? json_real((double)p->share_ppm / BALANCE_PPM)
+                            : json_null());
+    json_object_set_new(o, "load_w", evjson_watts(load_mw));
+    json_object_set_new(o, "loss_w", evjson_watts(loss_mw));
     bool have = t->psu == i;
     json_object_set_new(o, "output_w",
                         have && t->out_mw >= 0 ? evjson_watts(t->out_mw) : json_null());
@@ -361,8 +370,27 @@ struct hub_snap *view_build(const struct view_in *in)
     int64_t cap[RACK_MAX_BUSES], load[RACK_MAX_BUSES];
     if (flow_rack(r, NULL, cap, load) > 1.0) /* the granted power does not fit: no split to show */
         memset(load, 0, sizeof(load));
+    /* each PSU's load and loss by balancing's model, at what the servers
+     * draw (measured, else their grants) */
+    int64_t *draw = calloc((size_t)r->nservers + 1, sizeof(*draw));
+    int64_t *psu_load = calloc((size_t)r->npsus + 1, sizeof(*psu_load));
+    int64_t *psu_loss = calloc((size_t)r->npsus + 1, sizeof(*psu_loss));
+    if (draw && psu_load && psu_loss) {
+        int64_t bus_mw[RACK_MAX_BUSES];
+        for (int i = 0; i < r->nservers; i++) {
+            const struct rack_server *sv = &r->servers[i];
+            draw[i] = !rack_server_draws(sv) ? 0 : sv->draw_mw >= 0 ? sv->draw_mw : sv->alloc_mw;
+        }
+        balance_awake_loads(r, draw, bus_mw);
+        balance_rack_psus(r, bus_mw, psu_load, psu_loss);
+        if (status)
+            json_object_set_new(status, "loss_w", evjson_watts(balance_rack_loss_mw(r, bus_mw)));
+    }
+    if (status)
+        json_object_set_new(status, "balance",
+                            json_string(r->balance == RACK_BALANCE_ON ? "on" : "off"));
     int *queue = calloc((size_t)r->nservers + 1, sizeof(*queue));
-    bool listed = queue != NULL;
+    bool listed = queue != NULL && draw && psu_load && psu_loss;
     if (listed) {
         view_queue_positions(r, queue);
         for (int i = 0; i < r->nservers; i++) {
@@ -374,7 +402,7 @@ struct hub_snap *view_build(const struct view_in *in)
     }
     free(queue);
     for (int i = 0; i < r->npsus; i++) {
-        json_t *po = psu_obj(in, i);
+        json_t *po = psu_obj(in, i, psu_load ? psu_load[i] : 0, psu_loss ? psu_loss[i] : 0);
         if (in->psu_read)
             set_age(po, in, &in->psu_read[i]);
         json_array_append_new(psus, po);
@@ -391,6 +419,9 @@ struct hub_snap *view_build(const struct view_in *in)
     json_decref(psus);
     json_decref(buses);
     json_decref(status);
+    free(draw);
+    free(psu_load);
+    free(psu_loss);
     if (!ok) {
         hub_snap_free(s);
         return NULL;

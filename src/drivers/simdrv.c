@@ -281,9 +281,18 @@ int simdrv_act_at(void *inst, const struct policy_action *a, int64_t now_ns, cha
     case POLICY_ACT_IGNORED:
     case POLICY_ACT_STAGE: /* no upsd or BMC in the in-process rack */
     case POLICY_ACT_SOFT_OFF:
-    case POLICY_ACT_STANDBY: /* balancing: not carried out by the in-process rack yet */
+        break;
+    case POLICY_ACT_STANDBY: /* balancing (docs/balancing.md) */
     case POLICY_ACT_WAKE:
+        if (a->psu >= 0 && a->psu < r->npsus)
+            phys_standby(ph, a->psu, a->kind == POLICY_ACT_STANDBY, now_ns, why);
+        break;
     case POLICY_ACT_SHARE:
+        if (a->psu >= 0 && a->psu < r->npsus && phys_share(ph, a->psu, a->share_ppm, now_ns, why)) {
+            snprintf(err, errlen, "sim: bad share %lld ppm for %s", (long long)a->share_ppm,
+                     r->psus[a->psu].id);
+            return -1;
+        }
         break;
     }
     return 0;

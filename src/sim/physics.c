@@ -232,12 +232,44 @@ int phys_bbu_fault(struct phys *ph, int k, uint16_t status, int64_t now_ns, cons
     return 0;
 }
 
+/* What the awake PSUs switched onto each bus deliver: one standing by
+ * delivers nothing. */
+static void awake_capacity(struct phys *ph)
+{
+    struct rack *r = &ph->r;
+    flow_bus_capacity(r, ph->bus_psu_mw);
+    for (int i = 0; i < r->npsus; i++)
+        if (r->psus[i].standby && r->psus[i].bus >= 0)
+            ph->bus_psu_mw[r->psus[i].bus] -= rack_psu_capacity_mw(r, &r->psus[i]);
+}
+
+/* Cold redundancy: a PSU standing by on a bus its awake PSUs cannot carry
+ * wakes by itself (the bus sags; it takes its wake_ms, within the hold-up
+ * the policy counts on). Whether any woke. */
+static bool wake_on_sag(struct phys *ph, uint32_t buses)
+{
+    struct rack *r = &ph->r;
+    bool woke = false;
+    for (int i = 0; i < r->npsus; i++) {
+        struct rack_psu *q = &r->psus[i];
+        if (q->standby && q->bus >= 0 && (buses >> q->bus & 1u) && rack_psu_alive(r, q)) {
+            q->standby = false;
+            woke = true;
+            phys_event(ph, PHYS_EV_NOTE, -1, "%s wakes by itself: bus %s sags", q->id,
+                       r->buses[q->bus]);
+        }
+    }
+    if (woke)
+        awake_capacity(ph);
+    return woke;
+}
+
 /* Draws, loads over buses, brown-outs, each PSU's share. */
 static void settle(struct phys *ph)
 {
     struct rack *r = &ph->r;
     uint32_t alive = rack_alive_buses(r);
-    flow_bus_capacity(r, ph->bus_psu_mw);
+    awake_capacity(ph);
     memcpy(ph->bus_cap_mw, ph->bus_psu_mw, sizeof(ph->bus_cap_mw));
 
     for (int i = 0; i < r->nservers; i++) {
@@ -286,6 +318,10 @@ static void settle(struct phys *ph)
         memcpy(ph->bus_cap_mw, ph->bus_psu_mw, sizeof(ph->bus_cap_mw));
         double ratio =
             flow_spread(r->nbuses, ph->bus_cap_mw, nk, mask, dem, ph->bus_load_mw, &worst);
+        if (ratio > 1.0 && wake_on_sag(ph, worst)) {
+            memcpy(ph->bus_cap_mw, ph->bus_psu_mw, sizeof(ph->bus_cap_mw));
+            ratio = flow_spread(r->nbuses, ph->bus_cap_mw, nk, mask, dem, ph->bus_load_mw, &worst);
+        }
         if (ratio > 1.0 && bbu_capacity(ph, ph->bus_cap_mw))
             ratio = flow_spread(r->nbuses, ph->bus_cap_mw, nk, mask, dem, ph->bus_load_mw, &worst);
         if (ratio <= 1.0) {
@@ -322,16 +358,26 @@ static void settle(struct phys *ph)
         browned = true;
     }
 
-    /* the PSUs carry their bus's load up to what they deliver, the BBUs the rest */
+    /* the PSUs carry their bus's load up to what they deliver, the BBUs the
+     * rest: in proportion to capacity, or by the shares the controller set
+     * (the share registers of the awake PSUs on the bus; unset: capacity) */
+    int64_t ppm[RACK_MAX_BUSES] = {0};
     for (int i = 0; i < r->npsus; i++) {
         const struct rack_psu *q = &r->psus[i];
-        int64_t c = rack_psu_capacity_mw(r, q);
+        if (!q->standby && rack_psu_capacity_mw(r, q) > 0)
+            ppm[q->bus] += q->share_ppm;
+    }
+    for (int i = 0; i < r->npsus; i++) {
+        const struct rack_psu *q = &r->psus[i];
+        int64_t c = q->standby ? 0 : rack_psu_capacity_mw(r, q);
         ph->psu[i].out_mw = 0;
         if (c > 0 && ph->bus_psu_mw[q->bus] > 0) {
             int64_t load = ph->bus_load_mw[q->bus];
             if (load > ph->bus_psu_mw[q->bus] && ph->bus_cap_mw[q->bus] > ph->bus_psu_mw[q->bus])
                 load = ph->bus_psu_mw[q->bus];
-            ph->psu[i].out_mw = llround((double)load * (double)c / (double)ph->bus_psu_mw[q->bus]);
+            double part = ppm[q->bus] > PHYS_PPM / 2 ? (double)q->share_ppm / (double)ppm[q->bus]
+                                                     : (double)c / (double)ph->bus_psu_mw[q->bus];
+            ph->psu[i].out_mw = llround((double)load * part);
         }
     }
     bbu_flows(ph);
@@ -460,7 +506,7 @@ static void readings(struct phys *ph, int64_t dt_ns, bool snap)
         bool ac = !r->feed_failed[q->feed];
         bool failed = q->health == RACK_PSU_FAILED;
         bool degraded = q->health == RACK_PSU_DEGRADED;
-        bool output = ac && !failed;
+        bool output = ac && !failed && !q->standby; /* standing by: output off */
         int64_t health_mw = rack_psu_health_mw(q);
         double frac = output && health_mw > 0 ? (double)p->out_mw / (double)health_mw : 0;
 
@@ -472,7 +518,10 @@ static void readings(struct phys *ph, int64_t dt_ns, bool snap)
         p->ishare_ma =
             vout > 0 && q->bus >= 0 ? llround((double)q->rated_mw * share_frac[q->bus] / vout) : 0;
         double eff = efficiency(frac);
-        p->pin_mw = !ac ? 0 : p->out_mw > 0 ? llround((double)p->out_mw / eff) : STANDBY_MW;
+        p->pin_mw = !ac                     ? 0
+                    : q->standby && !failed ? rack_psu_model_of(r, q)->standby_mw
+                    : p->out_mw > 0         ? llround((double)p->out_mw / eff)
+                                            : STANDBY_MW;
         p->vin_mv = ac ? PHYS_VIN_MV : 0;
         p->pf = !ac ? 0 : frac < 0.2 ? 0.95 : 0.99;
         p->thd = !ac ? 0 : frac < 0.2 ? 0.12 : 0.05;
@@ -801,6 +850,33 @@ int phys_switch_target(const struct phys *ph, int psu)
 {
     const struct phys_psu *p = &ph->psu[psu];
     return p->pending_bus != NO_PENDING ? p->pending_bus : ph->r.psus[psu].bus;
+}
+
+int phys_standby(struct phys *ph, int psu, bool standby, int64_t now_ns, const char *why)
+{
+    if (psu < 0 || psu >= ph->r.npsus)
+        return -1;
+    phys_step(ph, now_ns);
+    struct rack_psu *q = &ph->r.psus[psu];
+    if (q->standby != standby)
+        phys_event(ph, PHYS_EV_NOTE, -1, "%s: %s %s", why, q->id, standby ? "stands by" : "wakes");
+    q->standby = standby;
+    settle(ph);
+    readings(ph, 0, false);
+    return 0;
+}
+
+int phys_share(struct phys *ph, int psu, int64_t share_ppm, int64_t now_ns, const char *why)
+{
+    if (psu < 0 || psu >= ph->r.npsus || share_ppm < 0 || share_ppm > PHYS_PPM)
+        return -1;
+    phys_step(ph, now_ns);
+    ph->r.psus[psu].share_ppm = share_ppm;
+    phys_event(ph, PHYS_EV_NOTE, -1, "%s: %s carries %.1f %% of its bus", why, ph->r.psus[psu].id,
+               (double)share_ppm / 1e4);
+    settle(ph);
+    readings(ph, 0, false);
+    return 0;
 }
 
 int phys_switch(struct phys *ph, int psu, int bus, bool connect, int64_t now_ns, const char *why)

@@ -167,6 +167,17 @@ void phys_describe(const struct rack *r, const struct policy_input *in, char *bu
 int phys_switch(struct phys *ph, int psu, int bus, bool connect, int64_t now_ns, const char *why);
 /* The bus psu's switch is on or moving to; -1 for none. */
 int phys_switch_target(const struct phys *ph, int psu);
+/*
+ * Balancing (docs/sim-devices.md "Standby and share"): a PSU standing by
+ * delivers nothing and draws its model's standby_w; it wakes by itself when
+ * its bus's awake PSUs cannot carry the load (cold redundancy: the bus
+ * sags). share_ppm (0 to PHYS_PPM) is the share of its bus's load it
+ * carries; while the awake PSUs' shares on a bus sum to less than half of
+ * PHYS_PPM they share in proportion to capacity. -1 for a bad PSU or share.
+ */
+#define PHYS_PPM 1000000LL
+int phys_standby(struct phys *ph, int psu, bool standby, int64_t now_ns, const char *why);
+int phys_share(struct phys *ph, int psu, int64_t share_ppm, int64_t now_ns, const char *why);
 /* Powers a slot on (a grant; it clears a power-on ask) or off (a shed); -1
  * to power on an empty slot. */
 int phys_power(struct phys *ph, int server, bool on, int64_t now_ns, const char *why);

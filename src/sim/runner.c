@@ -32,25 +32,7 @@ struct run {
     struct balance *bal; /* NULL unless the rack file says balance: on */
     struct balance_plan plan;
     int64_t *psu_load_mw, *psu_loss_mw; /* scratch for the state lines */
-    struct rack_psu *awake;             /* scratch for awake_loads */
 };
-
-/*
- * The granted power on each bus as the hardware carries it: a server wired
- * to several buses draws from those whose PSUs are awake (a bus whose PSUs
- * all stand by carries none of it), spread as flow_rack spreads.
- */
-static void awake_loads(struct run *ru, int64_t load_mw[RACK_MAX_BUSES])
-{
-    struct rack v = *ru->r;
-    int64_t cap[RACK_MAX_BUSES];
-    memcpy(ru->awake, v.psus, (size_t)v.npsus * sizeof(*ru->awake));
-    for (int i = 0; i < v.npsus; i++)
-        if (ru->awake[i].standby)
-            ru->awake[i].bus = -1;
-    v.psus = ru->awake;
-    flow_rack(&v, NULL, cap, load_mw);
-}
 
 /*
  * What a drawing server really takes: the published cluster power model
@@ -156,7 +138,7 @@ static void print_state(struct run *ru, int64_t t)
     flow_rack(r, NULL, bus_cap, loads); /* the granted power, shown even when it does not fit */
     /* what each PSU delivers and loses (balance.h's model) */
     int64_t awake_mw[RACK_MAX_BUSES];
-    awake_loads(ru, awake_mw);
+    balance_awake_loads(r, NULL, awake_mw);
     balance_rack_psus(r, awake_mw, ru->psu_load_mw, ru->psu_loss_mw);
     int64_t loss_mw = balance_rack_loss_mw(r, awake_mw);
 
@@ -296,7 +278,7 @@ static void rebalance(struct run *ru, int64_t t)
     }
     struct rack *r = ru->r;
     int64_t loads[RACK_MAX_BUSES];
-    awake_loads(ru, loads);
+    balance_awake_loads(r, NULL, loads);
     char err[128];
     if (balance_plan(ru->bal, r, loads, t, &ru->plan, err, sizeof(err)) || !ru->plan.changed) {
         flush_actions(ru, t);
@@ -433,7 +415,6 @@ static void run_free(struct run *ru)
     balance_free(ru->bal);
     free(ru->psu_load_mw);
     free(ru->psu_loss_mw);
-    free(ru->awake);
 }
 
 int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct runner_opts *o,
@@ -443,7 +424,6 @@ int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct 
     ru.pol = policy_new(r);
     ru.psu_load_mw = calloc((size_t)r->npsus + 1, sizeof(*ru.psu_load_mw));
     ru.psu_loss_mw = calloc((size_t)r->npsus + 1, sizeof(*ru.psu_loss_mw));
-    ru.awake = calloc((size_t)r->npsus + 1, sizeof(*ru.awake));
     bool balance_ok = true;
     if (r->balance == RACK_BALANCE_ON) {
         struct balance_conf bc;
@@ -451,7 +431,7 @@ int runner_run(struct rack *r, const struct rackfile_timeline *tl, const struct 
         ru.bal = balance_new(r, &bc);
         balance_ok = ru.bal && balance_plan_init(&ru.plan, r->npsus) == 0;
     }
-    if (!ru.pol || !ru.psu_load_mw || !ru.psu_loss_mw || !ru.awake || !balance_ok) {
+    if (!ru.pol || !ru.psu_load_mw || !ru.psu_loss_mw || !balance_ok) {
         run_free(&ru);
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -141,6 +141,11 @@ void evjson_text(const json_t *ev, struct evjson_text *t)
     char w[32];
     if (!strcmp(t->event, "move")) { /* docs/outage.md */
         snprintf(t->figure, sizeof(t->figure), "%s -> %s", str(ev, "from"), str(ev, "to"));
+    } else if (!strcmp(t->event, "balance")) { /* docs/balancing.md: the loss before -> after */
+        char w2[32];
+        fmt_watts(w, sizeof(w), json_object_get(ev, "loss_before_w"));
+        fmt_watts(w2, sizeof(w2), json_object_get(ev, "loss_w"));
+        snprintf(t->figure, sizeof(t->figure), "%s -> %s W", w, w2);
     } else if (!strcmp(t->event, "divert")) {
         snprintf(t->figure, sizeof(t->figure), "-> %s", str(ev, "to"));
     } else if (!strcmp(t->event, "stop")) {
