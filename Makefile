@@ -5,7 +5,7 @@ FUZZ  ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune bench-history bench-outage soak-cluster soak-outage bench-failover fuzz format clean
+.PHONY: all deps build demo test test-asan bench bench-daemon bench-rtu bench-fence bench-abuse bench-prune bench-history bench-outage bench-balance soak-cluster soak-outage bench-failover fuzz format clean
 
 all: build
 
@@ -62,6 +62,13 @@ bench-history: build
 # status latency, commands/s, RSS (docs/benchmarks.md). About a minute.
 bench-abuse: build
 	@sh bench/abuse_bench.sh $(BUILD) .
+
+# What balancing saves (demo rack at 20/50/80 %), its gap to the exhaustive
+# optimum on 1500 random small racks, and the time per re-balance
+# (docs/benchmarks.md "Balancing"). About 7 minutes (the large racks'
+# re-plans are slow); figures only.
+bench-balance: build
+	@$(BUILD)/bench-balance --rack examples/demo.yaml
 
 # The most important set's runtime on battery on every examples/outage-*.yaml:
 # the oracle, NUT-style static groups and rackpower side by side, and the

@@ -35,3 +35,8 @@ target_link_libraries(bench-rackbus PRIVATE rpnode rputil)
 # What fencing costs a command against rackpower-sim serve (bench/fence_bench.sh).
 add_executable(bench-fence bench/bench_fence.c)
 target_link_libraries(bench-fence PRIVATE rpdrv_modbus PkgConfig::MODBUS)
+
+# What balancing saves and costs (docs/benchmarks.md "Balancing"): make bench-balance.
+add_executable(bench-balance bench/bench_balance.c)
+target_include_directories(bench-balance PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+target_link_libraries(bench-balance PRIVATE rpconf rpcore m)

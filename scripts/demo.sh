@@ -20,6 +20,27 @@ echo
 echo
 echo "More scenarios in examples/: $(ls examples | tr '\n' ' ')"
 echo
+echo "== 1b. balancing (docs/balancing.md): examples/balance.yaml, the demo rack with balance: on"
+echo "   (PSUs stand by at light load, wake before the grants that need them; each plan's saving)"
+echo
+"$build/rackpower-sim" examples/balance.yaml | grep -E ' (balance|wake|standby|state) '
+btmp=$(mktemp -d)
+sed 's/^  balance: on/  balance: off/' examples/balance.yaml >"$btmp/nobal.yaml"
+"$build/rackpower-sim" "$btmp/nobal.yaml" --json >"$btmp/off.json"
+"$build/rackpower-sim" examples/balance.yaml --json >"$btmp/on.json"
+echo "   the rack's conversion loss after each step, every PSU awake (balance: off) -> balanced:"
+python3 - "$btmp/off.json" "$btmp/on.json" <<'PY'
+import json, sys
+def states(path):
+    return {o["t"]: o for o in map(json.loads, open(path)) if o["event"] == "state"}
+off, on = states(sys.argv[1]), states(sys.argv[2])
+for t in sorted(on):
+    if t in off:
+        print("   %5gs  %5.0f W granted: %6.1f W -> %6.1f W, %5.1f W saved" % (t,
+              on[t]["allocated_w"], off[t]["loss_w"], on[t]["loss_w"], off[t]["loss_w"] - on[t]["loss_w"]))
+PY
+rm -rf "$btmp"
+echo
 echo "== 2. rackpowerd on its embedded simulated rack (contrib/rackpower.yaml), in real time"
 tmp=$(mktemp -d)
 pid=""

@@ -24,68 +24,10 @@
 #include <cmocka.h>
 
 #include "balance.h"
+#include "balance_rack.h"
 #include "policy.h"
 #include "route.h"
 #include "splitmix.h"
-
-#define W(x) ((int64_t)(x)*1000)
-
-static int pick(uint64_t *g, int n)
-{
-    return (int)(splitmix64_next(g) % (uint64_t)n);
-}
-
-/* A random rack: 2-6 PSUs of random models (built-in or random curves), 1-3
- * buses, 1-2 feeds, servers granted by the policy. */
-static void gen_rack(uint64_t *g, struct rack *r)
-{
-    rack_init(r);
-    r->protection = pick(g, 3) == 0 ? RACK_PROT_NONE : RACK_PROT_N1;
-    r->nbuses = 1 + pick(g, 3);
-    for (int b = 0; b < r->nbuses; b++)
-        snprintf(r->buses[b], RACK_ID_LEN, "%c", 'A' + b);
-    r->nfeeds = 1 + pick(g, 2);
-    for (int f = 0; f < r->nfeeds; f++)
-        snprintf(r->feeds[f], RACK_ID_LEN, "F%d", f + 1);
-    if (pick(g, 2)) { /* a random model: rising to a peak, falling a little at full */
-        struct rack_psu_model *m = &r->models[r->nmodels++];
-        snprintf(m->name, RACK_ID_LEN, "rnd");
-        int peak = 930000 + pick(g, 50000);
-        m->eff_ppm[2] = peak;
-        m->eff_ppm[1] = peak - 5000 - pick(g, 30000);
-        m->eff_ppm[0] = m->eff_ppm[1] - 10000 - pick(g, 50000);
-        m->eff_ppm[3] = peak - pick(g, 50000);
-        m->standby_mw = W(1 + pick(g, 10));
-        m->wake_ns = pick(g, 4) == 0 ? 50000000 : 5000000 + pick(g, 10000000);
-    }
-    r->npsus = 2 + pick(g, 5);
-    r->psus = calloc((size_t)r->npsus, sizeof(*r->psus));
-    static const int sizes[] = {1500, 2000, 3000};
-    for (int i = 0; i < r->npsus; i++) {
-        struct rack_psu *p = &r->psus[i];
-        snprintf(p->id, RACK_ID_LEN, "ps%d", i + 1);
-        p->rated_mw = p->derated_mw = W(sizes[pick(g, 3)]);
-        p->feed = pick(g, r->nfeeds);
-        p->wired = (uint32_t)(1 + pick(g, (1 << r->nbuses) - 1));
-        do
-            p->bus = pick(g, r->nbuses);
-        while (!(p->wired & (1u << p->bus)));
-        p->sw = pick(g, 4) == 0 ? RACK_SWITCH_RELAY : RACK_SWITCH_FET;
-        p->switch_ns = rack_switch_default_ns(p->sw);
-        p->model = pick(g, r->nmodels);
-    }
-    r->nservers = 1 + pick(g, 6);
-    r->servers = calloc((size_t)r->nservers, sizeof(*r->servers));
-    for (int i = 0; i < r->nservers; i++) {
-        struct rack_server *s = &r->servers[i];
-        snprintf(s->id, RACK_ID_LEN, "srv%d", i + 1);
-        s->power_mw = s->min_mw = W(200 + pick(g, 1800));
-        s->priority = 1 + pick(g, 3);
-        s->wired = (uint32_t)(1 + pick(g, (1 << r->nbuses) - 1));
-        s->chassis = -1;
-        s->draw_mw = s->on_draw_mw = -1;
-    }
-}
 
 /* The oracle's demand: grants per wired mask. */
 static void demand_of(const struct rack *r, int64_t *demand)
@@ -106,29 +48,6 @@ static void oracle(struct route *rt, const struct rack *r, bool *feasible, bool 
     *prot = route_protected(rt, demand, false, NULL, &lost, NULL) && !lost;
 }
 
-/* Bus loads: each server's grant times a utilisation, spread over its live
- * buses in proportion to the capacity on them (as parallel buses share). */
-static void bus_loads(uint64_t *g, const struct rack *r, int64_t *load)
-{
-    int64_t cap[RACK_MAX_BUSES] = {0};
-    memset(load, 0, RACK_MAX_BUSES * sizeof(*load));
-    for (int i = 0; i < r->npsus; i++)
-        if (r->psus[i].bus >= 0)
-            cap[r->psus[i].bus] += rack_psu_capacity_mw(r, &r->psus[i]);
-    for (int i = 0; i < r->nservers; i++) {
-        const struct rack_server *s = &r->servers[i];
-        if (!rack_server_draws(s))
-            continue;
-        int64_t mw = s->alloc_mw * (20 + pick(g, 81)) / 100, sum = 0;
-        for (int b = 0; b < r->nbuses; b++)
-            if (s->wired >> b & 1u)
-                sum += cap[b];
-        for (int b = 0; b < r->nbuses && sum; b++)
-            if (s->wired >> b & 1u)
-                load[b] += mw * cap[b] / sum;
-    }
-}
-
 struct stats {
     long racks, plans, standbys, moves, compared;
     double worst_gap, sum_gap, worst_lower_gap;
@@ -144,44 +63,22 @@ static void prop_fail(struct stats *st, int seed, const char *what, const char *
 
 static void run_one(struct stats *st, uint64_t seed0, int idx)
 {
-    uint64_t g = seed0 ^ ((uint64_t)idx * 0x9e3779b97f4a7c15ULL);
     struct rack r;
-    gen_rack(&g, &r);
-    struct policy *pol = policy_new(&r);
-    struct policy_actions a = {0};
+    int event, no_sb;
+    int64_t load[RACK_MAX_BUSES];
+    struct policy *pol = balance_case(seed0, idx, &r, &event, &no_sb, load);
     char err[256];
-    policy_settle(pol, &r, 0, &a);
-    for (int i = 0; i < r.nservers; i++) {
-        struct policy_input in = {.kind = POLICY_POWER_ON, .index = i};
-        policy_handle(pol, &r, &in, 0, &a, err, sizeof(err));
-    }
-    /* now and then a failure, a feed down, an unknown PSU, a device that
-     * cannot stand by */
-    int event = pick(&g, 8);
-    if (event == 0) {
-        struct policy_input in = {.kind = POLICY_PSU_FAIL, .index = pick(&g, r.npsus)};
-        policy_handle(pol, &r, &in, 1, &a, err, sizeof(err));
-    } else if (event == 1 && r.nfeeds > 1) {
-        struct policy_input in = {.kind = POLICY_FEED_FAIL, .index = 1};
-        policy_handle(pol, &r, &in, 1, &a, err, sizeof(err));
-    } else if (event == 2) {
-        struct policy_input in = {.kind = POLICY_PSU_UNKNOWN, .index = pick(&g, r.npsus)};
-        policy_handle(pol, &r, &in, 1, &a, err, sizeof(err));
-    }
     struct balance_conf conf;
     balance_conf_default(&conf);
     conf.min_saving_mw = 0; /* no hysteresis: the plan is the search's best */
     conf.min_saving_pct = 0;
     struct balance *b = balance_new(&r, &conf);
-    int no_sb = event == 3 ? pick(&g, r.npsus) : -1;
     if (no_sb >= 0)
         balance_set_can_standby(b, no_sb, false);
     struct route *rt = route_new(r.npsus, r.nbuses);
     struct balance_plan pl, ex;
     balance_plan_init(&pl, r.npsus);
     balance_plan_init(&ex, r.npsus);
-    int64_t load[RACK_MAX_BUSES];
-    bus_loads(&g, &r, load);
     st->racks++;
 
     bool feas0, prot0;
@@ -297,7 +194,6 @@ out:
     balance_plan_free(&ex);
     route_free(rt);
     balance_free(b);
-    policy_actions_free(&a);
     policy_free(pol);
     rack_free(&r);
 }
