@@ -284,9 +284,69 @@ static void test_owner_epoch_block_is_read_only(void **state)
     const uint8_t past[] = {0x03, RACKMOD_OWNER_EPOCH >> 8, RACKMOD_OWNER_EPOCH & 0xff, 0, 5};
     uint8_t rsp[MBSRV_PDU_MAX];
     assert_int_equal(request(SW, past, sizeof(past), rsp), MBSRV_EX_ILLEGAL_ADDRESS);
-    /* PSUs have no owner epoch */
-    const uint8_t psu[] = {0x03, RACKMOD_OWNER_EPOCH >> 8, RACKMOD_OWNER_EPOCH & 0xff, 0, 4};
-    assert_int_equal(request(200, psu, sizeof(psu), rsp), MBSRV_EX_ILLEGAL_ADDRESS);
+    /* a PSU's (rackpower's extension) is read-only too */
+    assert_int_equal(owner_read(200), 0);
+    assert_int_equal(reg(200, RACKMOD_OWNER_EPOCH, 9), MBSRV_EX_ILLEGAL_ADDRESS);
+}
+
+/* Registers RACKMOD_PSU_STATE (standby) and +1 (share) of a PSU unit. */
+static void psu_state(uint8_t unit, uint16_t *standby, uint16_t *share)
+{
+    const uint8_t pdu[] = {0x03, RACKMOD_PSU_STATE >> 8, RACKMOD_PSU_STATE & 0xff, 0,
+                           RACKMOD_PSU_STATE_WORDS};
+    uint8_t rsp[MBSRV_PDU_MAX];
+    assert_int_equal(request(unit, pdu, sizeof(pdu), rsp), 0);
+    *standby = (uint16_t)(rsp[2] << 8 | rsp[3]);
+    *share = (uint16_t)(rsp[4] << 8 | rsp[5]);
+}
+
+static void test_psu_extension_stands_by_wakes_and_shares_fenced(void **state)
+{
+    (void)state;
+    uint16_t sb, share;
+    /* a1 draws on A (ps1 alone there), b1 on B (ps2 and ps3) */
+    assert_int_equal(phys_power(&ph, 0, true, 0, "test"), 0);
+    assert_int_equal(phys_power(&ph, 2, true, 0, "test"), 0);
+    assert_true(ph.psu[1].out_mw > 0 && ph.psu[2].out_mw > 0);
+    /* ps2 stands by: ps3 carries B alone, ps2 delivers nothing and draws standby_w */
+    const uint16_t standby[] = {RACKMOD_PSU_OP_STANDBY, 1};
+    assert_int_equal(fenced(201, 0x101, standby, 2), 0);
+    assert_true(ph.r.psus[1].standby);
+    assert_int_equal(ph.psu[1].out_mw, 0);
+    assert_int_equal(ph.psu[1].pin_mw, RACK_DEFAULT_STANDBY_MW);
+    assert_int_equal(ph.psu[1].vout_mv, 0);
+    assert_int_equal(ph.psu[2].out_mw, ph.bus_load_mw[1]);
+    psu_state(201, &sb, &share);
+    assert_int_equal(sb, 1);
+    assert_int_equal(owner_read(201), 0x101);
+    assert_int_equal(owner_read(200), 0); /* each PSU keeps its own */
+    /* ps1 alone on A stands by: its bus sags and it wakes by itself (cold
+     * redundancy), so a1 keeps its power */
+    assert_int_equal(fenced(200, 0x101, standby, 2), 0);
+    assert_false(ph.r.psus[0].standby);
+    assert_true(ph.psu[0].out_mw > 0 && ph.srv[0].powered);
+    /* ps2 wakes; shares 25 % and 75 % of B */
+    const uint16_t wake_share[] = {RACKMOD_PSU_OP_STANDBY, 0, RACKMOD_PSU_OP_SHARE, 2500};
+    assert_int_equal(fenced(201, 0x101, wake_share, 4), 0);
+    const uint16_t share3[] = {RACKMOD_PSU_OP_SHARE, 7500};
+    assert_int_equal(fenced(202, 0x101, share3, 2), 0);
+    assert_false(ph.r.psus[1].standby);
+    assert_true(llabs(3 * ph.psu[1].out_mw - ph.psu[2].out_mw) <= 3);
+    psu_state(201, &sb, &share);
+    assert_int_equal(sb, 0);
+    assert_int_equal(share, 2500);
+    /* refused: a bad op or value changes nothing; a lower epoch; a bare
+     * command once fenced (the ORv3 settings stay bare: they command no power) */
+    const uint16_t bad[] = {RACKMOD_PSU_OP_SHARE, 5000, RACKMOD_PSU_OP_SHARE, 10001};
+    assert_int_equal(fenced(201, 0x101, bad, 4), MBSRV_EX_ILLEGAL_VALUE);
+    const uint16_t noop[] = {3, 0};
+    assert_int_equal(fenced(201, 0x101, noop, 2), MBSRV_EX_ILLEGAL_VALUE);
+    assert_int_equal(fenced(201, 0x100, standby, 2), MBSRV_EX_DEVICE_FAILURE);
+    psu_state(201, &sb, &share);
+    assert_int_equal(sb, 0);
+    assert_int_equal(share, 2500);
+    assert_int_equal(reg(201, RACKMOD_FENCED_CMD, 1), MBSRV_EX_ILLEGAL_VALUE);
+    assert_int_equal(reg(201, 96, 50), 0);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -297,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_fence_rule_accepts_equal_or_higher_and_raises_the_owner),
         cmocka_unit_test(test_epoch_words_are_big_endian),
         T(test_unfenced_modules_read_epoch_0_and_take_bare_writes),
+        T(test_psu_extension_stands_by_wakes_and_shares_fenced),
         T(test_fence_alone_raises_the_owner_epoch_and_commands_nothing),
         T(test_fenced_switch_command_moves_and_opens_a_psu),
         T(test_fenced_chassis_commands_power_cap_and_clear),

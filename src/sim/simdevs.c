@@ -203,7 +203,8 @@ int simdevs_server_unit(const struct simdevs *d, int server, int *slot)
 uint64_t simdevs_owner_epoch(const struct simdevs *d, int unit)
 {
     enum simdevs_kind k = simdevs_kind(d, unit);
-    return k == SIMDEVS_SWITCH || k == SIMDEVS_CHASSIS ? d->owner_epoch[unit] : 0;
+    return k == SIMDEVS_SWITCH || k == SIMDEVS_CHASSIS || k == SIMDEVS_PSU ? d->owner_epoch[unit]
+                                                                           : 0;
 }
 
 void simdevs_describe(const struct simdevs *d, char *buf, size_t len)
@@ -462,6 +463,17 @@ static int read_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, uint16_
     const struct rack *r = &d->ph->r;
     switch (simdevs_kind(d, unit)) {
     case SIMDEVS_PSU: {
+        if (addr >= RACKMOD_PSU_STATE) { /* rackpower's extension */
+            if ((uint32_t)addr + n > RACKMOD_PSU_STATE + RACKMOD_PSU_STATE_WORDS)
+                return MBSRV_EX_ILLEGAL_ADDRESS;
+            const struct rack_psu *q = &r->psus[d->index[unit]];
+            uint16_t st[RACKMOD_PSU_STATE_WORDS] = {
+                q->standby, (uint16_t)(q->share_ppm / (PHYS_PPM / RACKMOD_SHARE_SCALE))};
+            memcpy(regs, st + (addr - RACKMOD_PSU_STATE), n * sizeof(*regs));
+            return 0;
+        }
+        if (addr >= RACKMOD_OWNER_EPOCH)
+            return read_owner_epoch(d, unit, addr, n, regs);
         if ((uint32_t)addr + n > SIMDEVS_PSU_NREGS)
             return MBSRV_EX_ILLEGAL_ADDRESS;
         uint16_t img[SIMDEVS_PSU_NREGS];
@@ -518,6 +530,15 @@ static int fenced_cmd_check(struct simdevs *d, int unit, const uint16_t *w, cons
 {
     struct phys *ph = d->ph;
     const struct rack *r = &ph->r;
+    if (simdevs_kind(d, unit) == SIMDEVS_PSU) {
+        if ((w[0] == RACKMOD_PSU_OP_STANDBY && w[1] <= 1) ||
+            (w[0] == RACKMOD_PSU_OP_SHARE && w[1] <= RACKMOD_SHARE_SCALE))
+            return 0;
+        phys_event(ph, PHYS_EV_ERROR, -1,
+                   "fenced write %s refused: op %u = %u (1 standby 0/1, 2 share 0..%d)", name, w[0],
+                   w[1], RACKMOD_SHARE_SCALE);
+        return MBSRV_EX_ILLEGAL_VALUE;
+    }
     if (simdevs_kind(d, unit) == SIMDEVS_SWITCH) {
         if (w[0] >= d->npsus) {
             phys_event(ph, PHYS_EV_ERROR, -1, "fenced write %s refused: no PSU %u", name, w[0]);
@@ -571,6 +592,14 @@ static int fenced_cmd_check(struct simdevs *d, int unit, const uint16_t *w, cons
 static void fenced_cmd_do(struct simdevs *d, int unit, const uint16_t *w, const char *why)
 {
     struct phys *ph = d->ph;
+    if (simdevs_kind(d, unit) == SIMDEVS_PSU) {
+        int psu = d->index[unit];
+        if (w[0] == RACKMOD_PSU_OP_STANDBY)
+            phys_standby(ph, psu, w[1] == 1, d->now_ns, why);
+        else
+            phys_share(ph, psu, (int64_t)w[1] * (PHYS_PPM / RACKMOD_SHARE_SCALE), d->now_ns, why);
+        return;
+    }
     if (simdevs_kind(d, unit) == SIMDEVS_SWITCH) {
         int psu = w[0];
         if (w[1] > 0) {
@@ -603,7 +632,8 @@ static void fenced_cmd_do(struct simdevs *d, int unit, const uint16_t *w, const 
 }
 
 /*
- * A write to the fence block of a switch or chassis module: the epoch, then
+ * A write to the fence block of a switch or chassis module (or of a PSU:
+ * rackpower's extension): the epoch, then
  * the commands, all checked before any is carried out (rackmod.h).
  */
 static int fenced_write(struct simdevs *d, int unit, uint16_t addr, uint16_t n,
@@ -617,8 +647,10 @@ static int fenced_write(struct simdevs *d, int unit, uint16_t addr, uint16_t n,
                    name, addr, RACKMOD_FENCED_CMD);
         return MBSRV_EX_ILLEGAL_ADDRESS;
     }
-    int per =
-        simdevs_kind(d, unit) == SIMDEVS_SWITCH ? RACKMOD_SW_CMD_WORDS : RACKMOD_SLOT_CMD_WORDS;
+    enum simdevs_kind kind = simdevs_kind(d, unit);
+    int per = kind == SIMDEVS_SWITCH ? RACKMOD_SW_CMD_WORDS
+              : kind == SIMDEVS_PSU  ? RACKMOD_PSU_CMD_WORDS
+                                     : RACKMOD_SLOT_CMD_WORDS;
     if (n < RACKMOD_EPOCH_WORDS || (n - RACKMOD_EPOCH_WORDS) % per != 0) {
         phys_event(ph, PHYS_EV_ERROR, -1,
                    "fenced write %s refused: %u words (4 epoch words, then %d per command)", name,
@@ -647,7 +679,10 @@ static int fenced_write(struct simdevs *d, int unit, uint16_t addr, uint16_t n,
     for (int k = 0; k < ncmds; k++) {
         const uint16_t *w = cmds + k * per;
         char why[160];
-        if (per == RACKMOD_SW_CMD_WORDS)
+        if (kind == SIMDEVS_PSU)
+            snprintf(why, sizeof(why), "fenced write %s (epoch %llu) op %u = %u", name,
+                     (unsigned long long)epoch, w[0], w[1]);
+        else if (kind == SIMDEVS_SWITCH)
             snprintf(why, sizeof(why), "fenced write %s (epoch %llu) psu %u position %u", name,
                      (unsigned long long)epoch, w[0], w[1]);
         else
@@ -725,6 +760,8 @@ static int write_regs(void *ctx, uint8_t unit, uint16_t addr, uint16_t n, const 
     unit_name(d, unit, name, sizeof(name));
     switch (simdevs_kind(d, unit)) {
     case SIMDEVS_PSU:
+        if (addr >= RACKMOD_OWNER_EPOCH) /* rackpower's extension: standby and share */
+            return fenced_write(d, unit, addr, n, regs, name);
         if (addr < SIMDEVS_PSU_SETTINGS || (uint32_t)addr + n > SIMDEVS_PSU_SETTINGS_END) {
             phys_event(ph, PHYS_EV_ERROR, -1,
                        "write %s regs %u..%u refused: only 94..105 are writable", name, addr,

@@ -109,6 +109,25 @@ enum rackmod_ask {
 #define RACKMOD_MAX_SW_CMDS ((123 - RACKMOD_EPOCH_WORDS) / RACKMOD_SW_CMD_WORDS)
 #define RACKMOD_MAX_SLOT_CMDS ((123 - RACKMOD_EPOCH_WORDS) / RACKMOD_SLOT_CMD_WORDS)
 
+/*
+ * rackpower's extension of an ORv3 PSU (not ORv3: its rectifier has no
+ * standby or share register; docs/sim-devices.md "Standby and share, an
+ * extension"): the PSU units answer the same owner epoch and fenced command
+ * block, commands pairs (op, value), enum rackmod_psu_op, under the rules
+ * above; RACKMOD_PSU_STATE .. +1 read back standby (0/1) and the share.
+ * The ORv3 registers 94..105 stay bare (they command no power).
+ */
+#define RACKMOD_PSU_CMD_WORDS 2  /* op, value */
+#define RACKMOD_PSU_STATE 0x1100 /* 4352: standby, 4353: share; read-only */
+#define RACKMOD_PSU_STATE_WORDS 2
+#define RACKMOD_SHARE_SCALE 10000 /* a share's unit: 1/10000 of the bus's load */
+#define RACKMOD_MAX_PSU_CMDS ((123 - RACKMOD_EPOCH_WORDS) / RACKMOD_PSU_CMD_WORDS)
+
+enum rackmod_psu_op {
+    RACKMOD_PSU_OP_STANDBY = 1, /* value 1: stand by (output off), 0: wake */
+    RACKMOD_PSU_OP_SHARE = 2,   /* value: its share of its bus's load in 1/10000, 0 = none */
+};
+
 enum rackmod_slot_op {
     RACKMOD_OP_POWER = 1,      /* value 1 powers the slot's server on, 0 off (the coil) */
     RACKMOD_OP_CAP_W = 2,      /* value: the cap in W, 0 = none (CAP_W) */
