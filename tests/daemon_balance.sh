@@ -4,9 +4,9 @@
 #   - at light load PSUs stand by: the journal has a balance event with the
 #     watts saved, GET /v1/psus and `rackpowerctl psus` show them standing by
 #     with each PSU's load and loss, `status` the rack's loss;
-#   - more servers granted: the PSUs they need wake, and no server loses
-#     power on the way (the simulated shelf's physics: a PSU standing by
-#     delivers nothing);
+#   - more servers granted: the PSUs they need wake (journaled before the
+#     grants, as the devices get them), and no server loses power on the way
+#     (the simulated shelf's physics: a PSU standing by delivers nothing);
 #   - a PSU failure: failures first, the rack stays protected, nothing lost.
 # Usage: daemon_balance.sh RACKPOWERD RACKPOWERCTL SOURCE_DIR
 set -u
@@ -66,6 +66,14 @@ sleep 1 # a few polls of the physics: a bus its PSUs could not carry would brown
 c events --tail 300 --json >"$tmp/ev2"
 grep -q '"event":"lost_power"' "$tmp/ev2" && fail "a server lost power: $(grep lost_power "$tmp/ev2")"; ok
 grep -q '"event":"wake"' "$tmp/ev2" || fail "nothing woke for 5 kW"; ok
+# the journal lists a decision's wakes before its grants, as the devices got them
+python3 -c '
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+for w in (e for e in evs if e["event"] == "wake"):
+    early = [e for e in evs if e["event"] == "grant" and e["t"] == w["t"] and e["id"] < w["id"]]
+    assert not early, (w, early)
+' "$tmp/ev2" || fail "a grant journaled before the wake of its decision"; ok
 c status --json | grep -q '"protected":true' || fail "not protected after the grants"; ok
 
 # a failure: the policy first, the plan after; still nothing lost

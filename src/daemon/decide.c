@@ -564,7 +564,33 @@ static bool plan(struct decider *d, int64_t now)
     return balance_plan(d->bal, r, load, now, &d->plan, err, sizeof(err)) == 0 && d->plan.changed;
 }
 
-static void rebalance(struct decider *d, int64_t now, json_t **ev)
+/*
+ * Moves the plan's actions (from first on) ahead of the decision's actions
+ * that raise power, so that the journal lists them in the order the devices
+ * get them: what lowers power, the plan, then what raises it. 0, or -1 when
+ * out of memory (then they stay last).
+ */
+static int plan_before_raises(struct decider *d, const struct rack *before, size_t first)
+{
+    size_t n = d->acts.n;
+    struct policy_action *v = malloc((n + 1) * sizeof(*v));
+    if (!v)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < first; i++)
+        if (!raises(&d->acts.v[i], before))
+            v[k++] = d->acts.v[i];
+    for (size_t i = first; i < n; i++)
+        v[k++] = d->acts.v[i];
+    for (size_t i = 0; i < first; i++)
+        if (raises(&d->acts.v[i], before))
+            v[k++] = d->acts.v[i];
+    memcpy(d->acts.v, v, n * sizeof(*v));
+    free(v);
+    return 0;
+}
+
+static void rebalance(struct decider *d, const struct rack *before, int64_t now, json_t **ev)
 {
     struct rack *r = d->rack;
     *ev = NULL;
@@ -574,6 +600,7 @@ static void rebalance(struct decider *d, int64_t now, json_t **ev)
     balance_apply(d->bal, r, &d->plan, now, &d->acts);
     if (d->hooks.send && d->acts.n > first)
         d->hooks.send(d->hooks.arg, d->acts.v + first, d->acts.n - first);
+    plan_before_raises(d, before, first);
     *ev = decider_event(d, "balance");
     json_object_set_new(*ev, "saved_w",
                         evjson_watts(d->plan.loss_before_mw - d->plan.loss_after_mw));
@@ -650,7 +677,7 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
     d->trace.sent_ns = mono_ns();
     json_t *balanced = NULL; /* the balance event, when a plan changed the rack */
     if (early)
-        rebalance(d, now, &balanced);
+        rebalance(d, &before, now, &balanced);
     if (x->flag_psu)
         m.psu[x->flag_index] = true;
     if (x->flag_bus)
