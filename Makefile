@@ -34,6 +34,7 @@ bench: build
 	@$(BUILD)/bench-policy
 	@$(BUILD)/bench-auth
 	@$(BUILD)/bench-rackbus
+	@$(BUILD)/bench-predict
 
 # rackpowerd against rackpower-sim serve: fault to action, Modbus polling cost,
 # memory (docs/benchmarks.md). About 3 minutes; figures only, never a test.

@@ -40,3 +40,7 @@ target_link_libraries(bench-fence PRIVATE rpdrv_modbus PkgConfig::MODBUS)
 add_executable(bench-balance bench/bench_balance.c)
 target_include_directories(bench-balance PRIVATE ${CMAKE_SOURCE_DIR}/tests)
 target_link_libraries(bench-balance PRIVATE rpconf rpcore m)
+# What a live prediction costs rackpowerd's loop per evaluation (predict.h;
+# rpdaemon comes from daemon.cmake).
+add_executable(bench-predict bench/bench_predict.c)
+target_link_libraries(bench-predict PRIVATE rpdaemon)

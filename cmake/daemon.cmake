@@ -28,10 +28,10 @@ add_library(rpdaemon STATIC
   src/daemon/decide.c src/daemon/commands.c src/daemon/reload.c src/daemon/alarms.c src/daemon/overdraw.c src/daemon/engine.c
   src/daemon/migrate.c src/daemon/outage_run.c
   src/daemon/prune.c src/daemon/node_io.c src/daemon/replica.c src/daemon/member.c
-  src/daemon/rackkey.c)
+  src/daemon/rackkey.c src/daemon/predict.c)
 target_include_directories(rpdaemon PUBLIC src/daemon)
 target_compile_definitions(rpdaemon PRIVATE RP_VERSION="${PROJECT_VERSION}")
-target_link_libraries(rpdaemon PUBLIC rpnode rpauth rpdriver rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
+target_link_libraries(rpdaemon PUBLIC rpnode rpauth rpdriver rphistio rpconf rpcore rpevjson rputil PkgConfig::UV PkgConfig::MHD
   PkgConfig::SQLITE PkgConfig::SYSTEMD PkgConfig::JANSSON Threads::Threads)
 
 # `rackpowerd --sim` with no --config runs contrib/rackpower.yaml, built in
@@ -155,3 +155,11 @@ set_tests_properties(daemon_outage_failover PROPERTIES TIMEOUT 300)
 add_test(NAME daemon_balance COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_balance.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_balance PROPERTIES TIMEOUT 300)
+rp_test(test_predict rpdaemon)
+# A PSU ageing in rackpower-sim serve predicted by rackpowerd (the default
+# model on a compressed clock), drained before it fails, no server noticing
+# (issue 11, docs/prediction.md "In rackpowerd")
+add_test(NAME daemon_predict COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_predict.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_predict PROPERTIES TIMEOUT 180)

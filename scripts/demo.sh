@@ -100,6 +100,60 @@ oshow events --tail 4
 kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=""
 
 echo
+echo "== 2c. a PSU predicted to fail and drained before it does (docs/prediction.md)"
+echo "   (rackpower-sim serve plays the demo rack over Modbus TCP; ps2 has a capacitor defect"
+echo "   and ages 6 hours a second; rackpowerd's model counts time as fast: time_scale 21600)"
+sed -n '/^rack:/,/^timeline:/p' examples/demo.yaml | grep -v '^timeline:' >"$tmp/prack.yaml"
+"$build/rackpower-sim" serve "$tmp/prack.yaml" --tcp 127.0.0.1:0 --control "$tmp/pctl" --seed 3 \
+    --ageing-rate 6 --ageing-psu ps2 --ageing-cause capacitor >"$tmp/psout" 2>"$tmp/pslog" &
+simpid=$!
+trap 'kill $pid $simpid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+i=0
+until grep -q serving "$tmp/psout"; do
+    i=$((i + 1)); [ $i -gt 100 ] && { cat "$tmp/pslog"; exit 1; }; sleep 0.1
+done
+mport=$(sed -n 's/.*tcp 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/psout")
+{ cat "$tmp/prack.yaml"
+  printf 'devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n    poll_ms: 250\n' "$mport"
+  printf '    units:\n'
+  for u in "200, psu: ps1" "201, psu: ps2" "202, psu: ps3" "203, psu: ps4" \
+      "1, switches: [ps1, ps2, ps3, ps4]" "10, chassis: c1" "11, chassis: c2" "12, chassis: c3"; do
+      printf '      - {unit: %s}\n' "$u"
+  done
+  printf 'api:\n  port: 0\n  socket: %s\nprediction:\n  time_scale: 21600\n' "$tmp/predict.sock"
+} >"$tmp/predict.yaml"
+printf 'power_on db1 app1 web1 web2 batch1 ml1\n' | socat - "UNIX-CONNECT:$tmp/pctl" >/dev/null
+"$build/rackpowerd" --config "$tmp/predict.yaml" --db "$tmp/predict.db" --foreground \
+    >"$tmp/predict.log" 2>&1 &
+pid=$!
+i=0
+until grep -q 'serving the API on' "$tmp/predict.log"; do
+    i=$((i + 1)); [ $i -gt 100 ] && { cat "$tmp/predict.log"; exit 1; }; sleep 0.1
+done
+sleep 2
+pshow() { echo; echo "\$ rackpowerctl $*"; "$build/rackpowerctl" --unix-socket "$tmp/predict.sock" "$@"; }
+pshow psus
+echo
+echo "(ps2 ages: its output sags more under load, its hot spot rises ...)"
+i=0
+until grep -q 'psu_at_risk ps2' "$tmp/predict.log"; do
+    i=$((i + 1)); [ $i -gt 900 ] && { tail "$tmp/predict.log"; exit 1; }; sleep 0.1
+done
+sleep 0.5
+pshow psus
+pshow alarms
+i=0
+until grep -q 'psu_fail ps2' "$tmp/predict.log"; do
+    i=$((i + 1)); [ $i -gt 900 ] && { tail "$tmp/predict.log"; exit 1; }; sleep 0.1
+done
+sleep 0.5
+echo
+echo "(ps2 has failed: nobody noticed)"
+pshow events --tail 9
+pshow servers
+kill "$pid" "$simpid" 2>/dev/null; wait "$pid" "$simpid" 2>/dev/null || true; pid=""
+
+echo
 echo "== 3. three controllers, one primary (examples/cluster): kill -9 of the primary"
 echo "   (rackpower-sim serve plays the devices over Modbus TCP; three rackpowerd"
 echo "   elect a primary; docs/controllers.md)"

@@ -91,7 +91,7 @@ c buses | head -n 1 | grep -Eq '^ID +STATE +OOS +CAPACITY W +LOAD W +PSUS' ||
     fail "buses header: $(c buses | head -n 1)"; ok
 # the simulated PSUs' output is measured in fractions of a watt: whole in the table
 until_ok "c psus --json | grep -q '\"output_w\":[0-9]*\\.[0-9]'" "a fractional output_w in the API"
-c psus | awk 'NR > 1 { print $(NF - 1) }' | grep -v '^[0-9-]*$' >"$tmp/frac" && fail "psus: fractional watts: $(cat "$tmp/frac")"
+c psus | awk 'NR > 1 { print $(NF - 2) }' | grep -v '^[0-9-]*$' >"$tmp/frac" && fail "psus: fractional watts: $(cat "$tmp/frac")"
 ok
 rpd_stop
 

@@ -1075,6 +1075,52 @@ static void test_config_loads_every_device_field(void **state)
     assert_string_equal(driver_kind_name(RACKFILE_DEV_MODBUS_RTU), "modbus-rtu");
 }
 
+/* prediction: its defaults, its values, and mistakes named with their place */
+static void test_config_prediction(void **state)
+{
+    (void)state;
+    assert_int_equal(load_config(CONF_RACK), 0);
+    assert_int_equal(dc.prediction.enabled, 1);
+    assert_string_equal(dc.prediction.model, "");
+    assert_true(dc.prediction.threshold == 0);
+    assert_true(dc.prediction.time_scale == 1);
+    assert_int_equal(dc.prediction.sample_s, 60);
+    assert_int_equal(dc.prediction.line, 0);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    assert_int_equal(load_config(CONF_RACK "prediction:\n"
+                                           "  enabled: false\n"
+                                           "  model: /etc/rackpower/m.txt\n"
+                                           "  threshold: 0.4\n"
+                                           "  time_scale: 21600\n"
+                                           "  sample_s: 300\n"),
+                     0);
+    assert_int_equal(dc.prediction.enabled, 0);
+    assert_string_equal(dc.prediction.model, "/etc/rackpower/m.txt");
+    assert_true(dc.prediction.threshold == 0.4);
+    assert_true(dc.prediction.time_scale == 21600);
+    assert_int_equal(dc.prediction.sample_s, 300);
+    assert_true(dc.prediction.line > 0);
+    rack_free(&r);
+    rackfile_daemon_free(&dc);
+    static const char *const bad[][2] = {
+        {"prediction:\n  threshold: 1\n", "threshold"},
+        {"prediction:\n  threshold: -0.1\n", "threshold"},
+        {"prediction:\n  time_scale: 0\n", "time_scale"},
+        {"prediction:\n  sample_s: 0\n", "sample_s"},
+        {"prediction:\n  model: rel/m.txt\n", "model"},
+        {"prediction:\n  enabled: yes please\n", "enabled"},
+        {"prediction:\n  window_s: 60\n", "window_s"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[4096];
+        snprintf(text, sizeof(text), "%s%s", CONF_RACK, bad[i][0]);
+        assert_int_equal(load_config(text), -1);
+        if (strncmp(err, "t.yaml:", 7) != 0 || !strstr(err, bad[i][1]))
+            fail_msg("%s: %s", bad[i][0], err);
+    }
+}
+
 static void test_config_defaults_and_the_sim(void **state)
 {
     (void)state;
@@ -1130,9 +1176,9 @@ static void test_only_daemon_configs_take_devices_and_api(void **state)
     expect_config_error(BUSES "timeline: []\n",
                         "t.yaml:3:1: timeline: only allowed in a scenario file");
     expect_config_error(BUSES "racks: {}\n", "t.yaml:3:1: unknown top-level key 'racks' (expected "
-                                             "rack, devices, api, journal, history, node)");
+                                             "rack, devices, api, journal, history, node, prediction)");
     expect_config_error("- rack\n", "t.yaml:1:1: expected a mapping at the top level (with keys "
-                                    "rack, devices, api, journal, history, node), got a list");
+                                    "rack, devices, api, journal, history, node, prediction), got a list");
 }
 
 #define DEV(text) CONF_RACK "devices:\n  - " text "\n"
@@ -2062,6 +2108,7 @@ int main(void)
         cmocka_unit_test_teardown(test_degrade_and_report_are_checked, teardown),
         cmocka_unit_test_teardown(test_config_loads_every_device_field, teardown),
         cmocka_unit_test_teardown(test_config_defaults_and_the_sim, teardown),
+        cmocka_unit_test_teardown(test_config_prediction, teardown),
         cmocka_unit_test_teardown(test_only_daemon_configs_take_devices_and_api, teardown),
         cmocka_unit_test_teardown(test_nut_device_reads_reserves_and_publishes_every_servers_stage,
                                   teardown),

@@ -531,14 +531,26 @@ static void print_server(json_t *s)
            asks, draw, queue, why ? why : "no decision about it on record");
 }
 
+/* A PSU's predicted risk: "0.012", "0.83!" at risk, "-" none yet. */
+static void fmt_risk(char *buf, size_t len, json_t *p)
+{
+    json_t *r = json_object_get(p, "risk");
+    if (!json_is_number(r))
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.3g%s", json_number_value(r),
+                 json_is_true(json_object_get(p, "at_risk")) ? "!" : "");
+}
+
 static void print_psus(json_t *j)
 {
     size_t i;
     json_t *p;
-    char cap[32], rated[32], out[32], age[32], load[32], loss[32];
-    printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s %-7s %6s %6s\n", "ID", "STATE", "OOS",
-           "BUS", "CAPACITY W", "RATED W", "FEED", "SWITCH", "OUTPUT W", "AGE", "STANDBY", "LOAD W",
-           "LOSS W");
+    char cap[32], rated[32], out[32], age[32], load[32], loss[32], risk[32];
+    int at_risk = 0;
+    printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s %-7s %6s %6s %6s\n", "ID", "STATE",
+           "OOS", "BUS", "CAPACITY W", "RATED W", "FEED", "SWITCH", "OUTPUT W", "AGE", "STANDBY",
+           "LOAD W", "LOSS W", "RISK");
     json_array_foreach(json_object_get(j, "psus"), i, p)
     {
         fmt_w(cap, sizeof(cap), json_object_get(p, "capacity_w"));
@@ -547,12 +559,33 @@ static void print_psus(json_t *j)
         fmt_age(age, sizeof(age), json_object_get(p, "age_s"));
         fmt_w(load, sizeof(load), json_object_get(p, "load_w"));
         fmt_w(loss, sizeof(loss), json_object_get(p, "loss_w"));
-        printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s %-7s %6s %6s\n", str(p, "id"),
+        fmt_risk(risk, sizeof(risk), p);
+        at_risk += json_is_true(json_object_get(p, "at_risk"));
+        printf("%-10s %-9s %-4s %-5s %10s %9s %-6s %-8s %8s %6s %-7s %6s %6s %6s\n", str(p, "id"),
                str(p, "state"), json_is_true(json_object_get(p, "out_of_service")) ? "yes" : "no",
                str(p, "bus"), cap, rated, str(p, "feed"), str(p, "switch"), out, age,
-               json_is_true(json_object_get(p, "standby")) ? "yes" : "no", load, loss);
+               json_is_true(json_object_get(p, "standby")) ? "yes" : "no", load, loss, risk);
     }
     stale_footnote(json_object_get(j, "psus"));
+    if (!at_risk)
+        return;
+    json_array_foreach(json_object_get(j, "psus"), i, p)
+    {
+        json_t *ttf = json_object_get(p, "ttf_s");
+        double t = json_is_number(ttf) ? json_number_value(ttf) : NAN;
+        char when[32];
+        if (isnan(t))
+            snprintf(when, sizeof(when), "unknown");
+        else if (t < 3600)
+            snprintf(when, sizeof(when), "%.0f s", t);
+        else if (t < 4 * 86400)
+            snprintf(when, sizeof(when), "%.1f h", t / 3600);
+        else
+            snprintf(when, sizeof(when), "%.1f d", t / 86400);
+        if (json_is_true(json_object_get(p, "at_risk")))
+            printf("! %s predicted to fail: risk %.2f, time to failure about %s\n", str(p, "id"),
+                   json_number_value(json_object_get(p, "risk")), when);
+    }
 }
 
 static void print_buses(json_t *j)

@@ -18,11 +18,12 @@
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static conf_setter set_devices, set_api, set_listen, set_socket, set_group, set_names, set_journal,
-    set_history, set_node, set_udp, set_peers;
+    set_history, set_node, set_udp, set_peers, set_prediction;
 
 /* Daemon configs: rack, devices, api, journal. A scenario's timeline is known so that
  * a config using it hears where it belongs. */
-enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API, TOP_JOURNAL, TOP_HISTORY, TOP_NODE };
+enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API, TOP_JOURNAL, TOP_HISTORY, TOP_NODE,
+       TOP_PREDICTION };
 static const struct conf_field top_fields[] = {
     [TOP_RACK] = {"rack", rackfile_set_rack, .required = true},
     [TOP_TIMELINE] = {"timeline", rackfile_set_timeline, .hidden = true},
@@ -31,6 +32,7 @@ static const struct conf_field top_fields[] = {
     [TOP_JOURNAL] = {"journal", set_journal, .required = false},
     [TOP_HISTORY] = {"history", set_history, .required = false},
     [TOP_NODE] = {"node", set_node, .required = false},
+    [TOP_PREDICTION] = {"prediction", set_prediction, .required = false},
 };
 static const struct conf_table top_table = {
     .what = "top-level", .f = top_fields, .n = LEN(top_fields), .top = true};
@@ -97,6 +99,20 @@ static const struct conf_field history_fields[] = {
 };
 static const struct conf_table history_table = {
     .what = "history", .f = history_fields, .n = LEN(history_fields)};
+
+/* prediction: the live failure prediction (docs/prediction.md "In rackpowerd"). */
+#define PRED(m) offsetof(struct rackfile_prediction, m)
+static const struct conf_field prediction_fields[] = {
+    {"enabled", conf_set_enum, .def = "true", .off = PRED(enabled), .words = booleans},
+    {"model", conf_set_path, .off = PRED(model)},
+    {"threshold", conf_set_real, .def = "0", .off = PRED(threshold), .min = 0, .max = 0.999999},
+    {"time_scale", conf_set_real, .def = "1", .off = PRED(time_scale), .min = 0, .min_open = true,
+     .max = 1e6},
+    {"sample_s", conf_set_num, .def = "60", .off = PRED(sample_s), .min = 1, .max = 86400,
+     .scale = 1},
+};
+static const struct conf_table prediction_table = {
+    .what = "prediction", .f = prediction_fields, .n = LEN(prediction_fields)};
 
 /* node: this controller in a cluster (docs/controllers.md). */
 #define NODE(m) offsetof(struct rackfile_node, m)
@@ -530,6 +546,18 @@ static int set_history(struct conf_ctx *c, const struct conf_field *f, const yam
     return conf_parse_map(c, v, &history_table, &c->d->history, vals);
 }
 
+static int set_prediction(struct conf_ctx *c, const struct conf_field *f, const yaml_node_t *v,
+                          void *obj)
+{
+    (void)f;
+    (void)obj;
+    const yaml_node_t *vals[CONF_MAX_FIELDS];
+    if (conf_parse_map(c, v, &prediction_table, &c->d->prediction, vals))
+        return -1;
+    c->d->prediction.line = (int)v->start_mark.line + 1;
+    return 0;
+}
+
 /* ---- entry points ---- */
 
 /*
@@ -567,6 +595,9 @@ static int parse_top(struct conf_ctx *c, const yaml_node_t *root, void *arg)
     if (!vals[TOP_JOURNAL] && conf_parse_map(c, &none, &journal_table, &c->d->journal, sub))
         return -1;
     if (!vals[TOP_HISTORY] && conf_parse_map(c, &none, &history_table, &c->d->history, sub))
+        return -1;
+    if (!vals[TOP_PREDICTION] &&
+        conf_parse_map(c, &none, &prediction_table, &c->d->prediction, sub))
         return -1;
     if (c->d->node.address && vals[TOP_DEVICES] && check_cluster_devices(c, vals[TOP_DEVICES]))
         return -1;

@@ -169,6 +169,17 @@ struct rackfile_node {
     int line;
 };
 
+/* Live failure prediction (docs/prediction.md "In rackpowerd"). */
+struct rackfile_prediction {
+    int enabled;       /* 1 (the default): every PSU's readings go through the model */
+    char model[256];   /* the model file; "" the installed default (missing: prediction off) */
+    double threshold;  /* at risk from this probability; 0: the model's */
+    double time_scale; /* model seconds per second of the clock: 1; a test rig whose simulated
+                        * PSUs age hours a second sets more (docs/prediction.md) */
+    int64_t sample_s;  /* model seconds between the readings that enter a PSU's window: 60 */
+    int line;          /* of the section, 0 when absent */
+};
+
 struct rackfile_daemon {
     size_t ndevices;
     struct rackfile_device *devices;
@@ -176,16 +187,17 @@ struct rackfile_daemon {
     struct rackfile_journal journal;
     struct rackfile_history history;
     struct rackfile_node node;
+    struct rackfile_prediction prediction;
 };
 
 struct daemonconf_driver; /* a driver's keys: daemonconf_driver.h */
 
-/* Loads a daemon config: like rackfile_load, plus `devices:`, `api:`, `journal:`, `history:` and
- * `node:` into d (which may be uninitialised; on error it is left empty). Each entry of devices: is
- * read with the keys of the driver its kind names, among drivers (NULL-terminated; the daemon
- * passes driver_conf_keys, driver_conf.h). A missing `devices:` is an empty list; `api:` defaults
- * to 127.0.0.1:8470, `journal:` to 365 days and 100 MB, `history:` to docs/history.md's defaults,
- * no `node:` to a lone controller (address 0). */
+/* Loads a daemon config: like rackfile_load, plus `devices:`, `api:`, `journal:`, `history:`,
+ * `node:` and `prediction:` into d (which may be uninitialised; on error it is left empty). Each
+ * entry of devices: is read with the keys of the driver its kind names, among drivers
+ * (NULL-terminated; the daemon passes driver_conf_keys, driver_conf.h). A missing `devices:` is an
+ * empty list; `api:` defaults to 127.0.0.1:8470, `journal:` to 365 days and 100 MB, `history:` to
+ * docs/history.md's defaults, no `node:` to a lone controller (address 0). */
 int rackfile_load_config(const char *path, const struct daemonconf_driver *const drivers[],
                          struct rack *r, struct rackfile_daemon *d, char *err, size_t errlen);
 int rackfile_load_config_string(const char *name, const char *text, size_t len,

@@ -584,6 +584,31 @@ int risk_episode_step(int *at_risk, double risk, double threshold)
     return 0;
 }
 
+int risk_fleet_step(struct risk_fleet *f, const struct risk_model *m, double threshold,
+                    const struct tcsv_row *row, int *psu, struct risk_out *o, char *err,
+                    size_t errlen)
+{
+    o->risk = o->ttf_s = o->top_x = o->top_sd = NAN;
+    o->top = -1;
+    *psu = risk_fleet_add(f, row, err, errlen);
+    if (*psu < 0)
+        return -2;
+    double x[RISK_NFEATURES];
+    if (risk_features(f, *psu, x) < 0)
+        return 0;
+    risk_eval(m, x, o);
+    return risk_alarm_step(&f->psus[*psu].alarm, row->t, o->risk, threshold, m->persist_s);
+}
+
+void risk_reason(const struct risk_out *o, char *buf, size_t len)
+{
+    if (o->top >= 0)
+        snprintf(buf, len, "%s: %s=%.6g (%+.1f sd)", risk_feature_words(o->top),
+                 risk_feature_name(o->top), o->top_x, o->top_sd);
+    else
+        snprintf(buf, len, "the model's base rate");
+}
+
 /* ---- the fit ---- */
 
 #define NP (RISK_NFEATURES + 1) /* intercept first */

@@ -79,6 +79,13 @@ struct risk_lin {
     double n, sx, sy, sxx, sxy;
 };
 
+/* A PSU's alarm state (risk_alarm_step below). */
+struct risk_alarm {
+    int at_risk;
+    int above; /* the risk has been at or above threshold since above_t */
+    int64_t above_t;
+};
+
 /* One PSU's window. */
 struct risk_psu {
     char id[TCSV_ID_LEN];
@@ -90,6 +97,7 @@ struct risk_psu {
     double xref_day;     /* x of the regressions is (t / 86400) - xref_day */
     struct risk_lin rth, eff, sag;
     double fan_n, fan_sum, warn_n, warn_sum, raised_sum;
+    struct risk_alarm alarm; /* its episode (risk_fleet_step) */
 };
 
 /* All PSUs seen, by id. */
@@ -134,13 +142,27 @@ int risk_episode_step(int *at_risk, double risk, double threshold);
  * above, below threshold - RISK_HYSTERESIS. With persist_s 0 it is
  * risk_episode_step. Zero-initialise; feed one PSU's readings in time order.
  * Returns +1 when an episode starts, -1 when it ends, else 0. */
-struct risk_alarm {
-    int at_risk;
-    int above; /* the risk has been at or above threshold since above_t */
-    int64_t above_t;
-};
 int risk_alarm_step(struct risk_alarm *a, int64_t t, double risk, double threshold,
                     int64_t persist_s);
+/*
+ * One reading through the model, as rackpower-predict replays a file and
+ * rackpowerd runs live: the row is added to its PSU's window (risk_fleet_add),
+ * the PSU's features evaluated (risk_eval) and its episode stepped
+ * (risk_alarm_step at threshold and the model's persist_s, its state in the
+ * PSU's alarm). *psu
+ * gets the PSU's index (-1 on error), o its risk. Returns +1 when an episode
+ * starts, -1 when it ends, 0 otherwise (also when the window holds too
+ * little for features: o->risk is then NaN), or -2 with err (out of memory,
+ * out of time order).
+ */
+int risk_fleet_step(struct risk_fleet *f, const struct risk_model *m, double threshold,
+                    const struct tcsv_row *row, int *psu, struct risk_out *o, char *err,
+                    size_t errlen);
+
+/* Why a risk is what it is, in words: "thermal resistance rising:
+ * rth_trend_c_per_w_day=0.0123 (+3.1 sd)" (the feature that adds most), or
+ * "the model's base rate" when none adds. */
+void risk_reason(const struct risk_out *o, char *buf, size_t len);
 
 /* Fits the model's intercept, means, scales and coefficients from n feature
  * vectors x (n * RISK_NFEATURES, NaN = missing) with labels y (1 = failed

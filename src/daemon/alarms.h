@@ -32,6 +32,8 @@
  *   reserve_lost     a reserve id: a device should read it and has not lately; it is
  *                    taken as draining at its last known rate (outage_run.h)
  *   on_reserves      the rack's name: an outage is on (docs/outage.md)
+ *   psu_at_risk      a psu id: predicted to fail (predict.h); the reason names the
+ *                    risk, the time to failure (lead time) and why
  */
 #define ALARM_KIND_LIST(X)                                                                         \
     X(ALARM_DEVICE_DOWN, "device_down")                                                            \
@@ -43,7 +45,8 @@
     X(ALARM_LOST_POWER, "lost_power")                                                              \
     X(ALARM_PEER_LOST, "peer_lost")                                                                \
     X(ALARM_RESERVE_LOST, "reserve_lost")                                                          \
-    X(ALARM_ON_RESERVES, "on_reserves")
+    X(ALARM_ON_RESERVES, "on_reserves")                                                            \
+    X(ALARM_PSU_AT_RISK, "psu_at_risk")
 
 #define ALARM_ENUM(kind, name) kind,
 enum alarm_kind { ALARM_KIND_LIST(ALARM_ENUM) ALARM_NKINDS };

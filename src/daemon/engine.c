@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include "outage_run.h"
 #include "overdraw.h"
 #include "policy.h"
+#include "predict.h"
 #include "prune.h"
 #include "history.h"
 #include "relay.h"
@@ -91,6 +93,10 @@ struct engine {
     size_t awaited;
 
     struct overdraw od; /* servers over their grant, servers shed by a loss of power */
+
+    /* Live failure prediction (predict.h, docs/prediction.md "In rackpowerd"). */
+    struct predictor pred;
+    bool pred_ready;
 
     /* Outages with battery reserves (outage_run.h, docs/outage.md). */
     struct orun orun;
@@ -200,6 +206,7 @@ static void publish(struct engine *e)
         .psu_oos = e->ov.psu_oos,
         .bus_oos = e->ov.bus_oos,
         .tel = e->tel,
+        .pred = e->pred_ready ? &e->pred : NULL,
         .devices = e->vdev,
         .ndevices = e->ndevs,
         .alarms = &e->alarms,
@@ -269,6 +276,136 @@ static void journal(struct engine *e, json_t *ev)
     }
 }
 
+/* ---- failure prediction (predict.h, docs/prediction.md "In rackpowerd") ---- */
+
+static json_t *rounded(double x, double unit)
+{
+    return isnan(x) ? json_null() : json_real(round(x / unit) * unit);
+}
+
+/* A duration for a reason: "45 s", "36.2 h", "9.5 d". */
+static const char *duration(double s, char *buf, size_t len)
+{
+    if (isnan(s))
+        snprintf(buf, len, "unknown");
+    else if (s < 3600)
+        snprintf(buf, len, "%.0f s", s);
+    else if (s < 4 * 86400)
+        snprintf(buf, len, "%.1f h", s / 3600);
+    else
+        snprintf(buf, len, "%.1f d", s / 86400);
+    return buf;
+}
+
+/* What the prediction said of PSU i, as an event ("prediction"). */
+static json_t *prediction_event(struct engine *e, int i, bool at_risk)
+{
+    const struct pred_psu *q = &e->pred.psu[i];
+    json_t *ev = decider_event(&e->dec, "prediction");
+    json_object_set_new(ev, "psu", json_string(e->rack.psus[i].id));
+    json_object_set_new(ev, "at_risk", json_boolean(at_risk));
+    json_object_set_new(ev, "risk", rounded(q->risk, 1e-4));
+    json_object_set_new(ev, "ttf_s", rounded(q->ttf_s, 1));
+    json_object_set_new(ev, "threshold", json_real(e->pred.threshold));
+    json_object_set_new(ev, "model", json_string(e->pred.model_path));
+    if (e->pred.time_scale != 1)
+        json_object_set_new(ev, "time_scale", json_real(e->pred.time_scale));
+    json_object_set_new(ev, "reason",
+                        json_string(at_risk ? q->reason : "risk below the threshold"));
+    return ev;
+}
+
+/* Tells the policy that PSU i became at risk or no longer is: the
+ * prediction's event first, then the decision (a drain off its bus). A
+ * controller that does not command journals nothing: its primary predicts
+ * from the readings it is forwarded. */
+static void predict_tell(struct engine *e, int i, bool at_risk)
+{
+    const struct pred_psu *q = &e->pred.psu[i];
+    char why[400], err[256], hz[32], ttf[32];
+    if (at_risk)
+        snprintf(why, sizeof(why),
+                 "predicted to fail: risk %.2f within %s (threshold %.2f), time to failure about "
+                 "%s: %s",
+                 q->risk,
+                 duration((double)e->pred.model.horizon_s / e->pred.time_scale, hz, sizeof(hz)),
+                 e->pred.threshold, duration(q->ttf_s, ttf, sizeof(ttf)), q->reason);
+    else
+        snprintf(why, sizeof(why), "no longer predicted to fail: risk %.2f below %.2f", q->risk,
+                 e->pred.threshold - RISK_HYSTERESIS);
+    log_warnx("prediction %s: %s", e->rack.psus[i].id, why);
+    if (!e->commanding)
+        return;
+    json_t *pre = json_array();
+    json_array_append_new(pre, prediction_event(e, i, at_risk));
+    struct policy_input in = {.kind = at_risk ? POLICY_PSU_AT_RISK : POLICY_PSU_RISK_CLEAR,
+                              .index = i};
+    struct decision x = decision_inputs(&in, 1, why);
+    x.pre = pre;
+    if (decide(&e->dec, &x, err, sizeof(err)))
+        log_warnx("prediction %s: not applied: %s", e->rack.psus[i].id, err);
+}
+
+/* A fresh reading through the model. */
+static void predict_reading(struct engine *e, const struct driver_psu_reading *x)
+{
+    enum pred_change_kind kind;
+    char err[300];
+    if (!e->pred_ready || x->psu < 0 || x->psu >= e->rack.npsus)
+        return;
+    int rc = pred_reading(&e->pred, &e->rack, x, mono_ns(), &kind, err, sizeof(err));
+    if (rc < 0)
+        log_warnx("prediction: %s", err);
+    else if (rc > 0)
+        predict_tell(e, x->psu, kind == PRED_AT_RISK);
+}
+
+/* A commanding controller's rack holds every PSU its predictor has at risk
+ * (a new primary's predictor ran on its own and forwarded readings). */
+static void predict_retell(struct engine *e)
+{
+    for (int i = 0; e->pred_ready && i < e->rack.npsus; i++)
+        if (e->pred.psu[i].at_risk && !e->rack.psus[i].at_risk &&
+            e->rack.psus[i].health != RACK_PSU_FAILED)
+            predict_tell(e, i, true);
+}
+
+/* What came of the predictions: a PSU that failed, predicted or not (the
+ * data the next model learns from), journaled as "prediction_outcome". */
+static void predict_outcomes(struct engine *e)
+{
+    struct pred_outcome out[8];
+    if (!e->pred_ready)
+        return;
+    int n;
+    do {
+        n = pred_health(&e->pred, &e->rack, mono_ns(), out, (int)(sizeof(out) / sizeof(*out)));
+        for (int k = 0; k < n && k < (int)(sizeof(out) / sizeof(*out)); k++) {
+            const struct pred_outcome *o = &out[k];
+            json_t *ev = decider_event(&e->dec, "prediction_outcome");
+            char why[400], lead[32], ttf[32];
+            if (o->predicted)
+                snprintf(why, sizeof(why),
+                         "%s failed %s after it was predicted (risk %.2f, time to failure about "
+                         "%s: %s)",
+                         e->rack.psus[o->psu].id, duration(o->lead_s, lead, sizeof(lead)), o->risk,
+                         duration(o->ttf_s, ttf, sizeof(ttf)), o->reason);
+            else
+                snprintf(why, sizeof(why), "%s failed without a prediction",
+                         e->rack.psus[o->psu].id);
+            json_object_set_new(ev, "psu", json_string(e->rack.psus[o->psu].id));
+            json_object_set_new(ev, "outcome", json_string("failed"));
+            json_object_set_new(ev, "predicted", json_boolean(o->predicted));
+            json_object_set_new(ev, "lead_s", rounded(o->lead_s, 0.1));
+            json_object_set_new(ev, "risk", rounded(o->risk, 1e-4));
+            json_object_set_new(ev, "ttf_s", rounded(o->ttf_s, 1));
+            json_object_set_new(ev, "reason", json_string(why));
+            log_info("prediction_outcome: %s", why);
+            journal(e, ev);
+        }
+    } while (n > (int)(sizeof(out) / sizeof(*out)));
+}
+
 static void journal_alarm(struct engine *e, const char *name, const struct alarm *a)
 {
     json_t *ev = decider_event(&e->dec, name);
@@ -295,6 +432,18 @@ static int alarm_conditions(struct engine *e, struct alarm_set *c)
         if (e->rack.psus[i].health == RACK_PSU_UNKNOWN &&
             alarm_set_add(c, ALARM_PSU_UNKNOWN, e->rack.psus[i].id,
                           why ? why : "its health cannot be read"))
+            return -1;
+    }
+    for (int i = 0; e->pred_ready && i < e->rack.npsus; i++) {
+        const struct pred_psu *q = &e->pred.psu[i];
+        char why[ALARM_REASON_LEN], ttf[32];
+        if (!q->at_risk)
+            continue;
+        snprintf(why, sizeof(why),
+                 "predicted to fail: risk %.2f, time to failure about %s (the lead time): %s",
+                 q->predicted_risk, duration(q->predicted_ttf_s, ttf, sizeof(ttf)),
+                 q->predicted_reason);
+        if (alarm_set_add(c, ALARM_PSU_AT_RISK, e->rack.psus[i].id, why))
             return -1;
     }
     if (e->relay && relay_alarms(e->relay, &e->rack, e->peer_dead, c))
@@ -336,6 +485,7 @@ static int alarm_conditions(struct engine *e, struct alarm_set *c)
  * what caused it. */
 static void update_alarms(struct engine *e)
 {
+    predict_outcomes(e);
     if (alarm_conditions(e, &e->conditions) ||
         alarms_update(&e->alarms, &e->conditions, mono_ns(), &e->raised, &e->cleared)) {
         log_warnx("alarms: out of memory; they are brought up to date at the next change");
@@ -977,6 +1127,10 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         update_alarms(e);
         publish(e);
     }
+    /* after the report's own inputs: a PSU it says failed is not predicted */
+    for (size_t k = 0; k < m->rep.npsus; k++)
+        if (!m->rep.psus[k].unread)
+            predict_reading(e, &m->rep.psus[k]);
 }
 
 static void fence_answer(struct engine *e, const struct devices_msg *m);
@@ -1393,6 +1547,9 @@ static void relay_readings(struct engine *e, const struct rackbus_msg *m, int64_
     relay_schedule(e);
     update_alarms(e);
     publish(e);
+    for (size_t k = 0; k < f.npsus; k++)
+        if (!f.tel[k].unread)
+            predict_reading(e, &f.tel[k]);
 }
 
 /* The primary carries out a command given to a secondary; the answer goes
@@ -1935,6 +2092,7 @@ static void on_active(void *arg, uint64_t epoch)
     if (!rack_copy(&copy, &e->rack) && decider_restore(&e->dec, &copy, err, sizeof(err)))
         log_warnx("promotion: %s", err);
     await_after_promotion(e);
+    predict_retell(e);
     if (e->relay) { /* the others' PSUs: told of within a grace, or unknown */
         relay_primary(e->relay, mono_ns());
         for (int a = 1; a < 256; a++)
@@ -2285,6 +2443,24 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         goto fail;
     }
 
+    /* after the ledger: a PSU it holds failed is not a failure seen now */
+    char perr[400];
+    if (pred_open(&e->pred, &e->conf.prediction, r, start_ns, (int64_t)e->started, perr,
+                  sizeof(perr))) {
+        snprintf(err, errlen, "%s", perr);
+        goto fail;
+    }
+    e->pred_ready = true;
+    if (perr[0])
+        log_warnx("%s", perr);
+    else if (e->pred.on)
+        log_info("prediction: model %s, threshold %.2f, horizon %.0f h, window %.0f h%s",
+                 e->pred.model_path, e->pred.threshold, (double)e->pred.model.horizon_s / 3600,
+                 (double)e->pred.model.window_s / 3600,
+                 e->pred.time_scale != 1 ? " of model time (time_scale)" : "");
+    else
+        log_info("prediction: off (prediction: enabled: false)");
+
     recall_reasons(e);
     /* an outage this controller knew of before it stopped: its held servers
      * stay held through the start's settle */
@@ -2495,6 +2671,13 @@ void engine_free(struct engine *e)
     rack_free(&e->rack);
     rackfile_daemon_free(&e->conf);
     commands_overlay_fini(&e->ov);
+    if (e->pred_ready) {
+        if (e->pred.evals)
+            log_info("prediction: %" PRIu64 " evaluations, %.1f us each on average", e->pred.evals,
+                     (double)e->pred.eval_ns / 1e3 / (double)e->pred.evals);
+        pred_close(&e->pred);
+    }
+    e->pred_ready = false;
     free(e->tel);
     free(e->psu_read);
     free(e->srv_read);

@@ -3,6 +3,7 @@
  */
 #include "view.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,11 @@ static json_t *psu_obj(const struct view_in *in, int i, int64_t load_mw, int64_t
                                                  : json_null());
     json_object_set_new(o, "fan_rpm",
                         have && t->fan_rpm >= 0 ? json_integer(t->fan_rpm) : json_null());
+    const struct pred_psu *q = in->pred && in->pred->on ? &in->pred->psu[i] : NULL;
+    json_object_set_new(o, "risk",
+                        q && q->have ? json_real(round(q->risk * 1e4) / 1e4) : json_null());
+    json_object_set_new(o, "at_risk", json_boolean(q && q->at_risk));
+    json_object_set_new(o, "ttf_s", q && q->have ? json_integer(llround(q->ttf_s)) : json_null());
     char sw[8];
     snprintf(sw, sizeof(sw), "0x%04x", have && t->status_word >= 0 ? (unsigned)t->status_word : 0u);
     json_object_set_new(o, "status_word",

@@ -14,6 +14,7 @@
 #include "driver.h"
 #include "hub.h"
 #include "policy.h"
+#include "predict.h"
 #include "rack.h"
 
 /* Room for a server's last reason: the policy's, or the daemon's own on an
@@ -66,6 +67,7 @@ struct view_in {
     const struct rack *r;
     const bool *psu_oos, *bus_oos;        /* operator's out-of-service flags */
     const struct driver_psu_reading *tel; /* per PSU; tel[i].psu < 0: none yet */
+    const struct predictor *pred;          /* failure prediction; NULL or off: none */
     const struct view_device *devices;
     size_t ndevices;
     const struct alarm_set *alarms;              /* the active alarms */

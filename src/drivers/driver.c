@@ -2,7 +2,9 @@
  * driver.c - the drivers this build has, and the report helpers they share.
  */
 #include "driver.h"
+#include "telemetry_csv.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +88,28 @@ struct driver_psu_reading driver_psu_unknown(int psu)
                                        .inlet_mc = -1,
                                        .fan_rpm = -1,
                                        .status_word = -1};
+}
+
+/* A figure in milli-units as the history's unit; -1 is not read. */
+static double milli(int64_t v)
+{
+    return v < 0 ? NAN : (double)v / 1000;
+}
+
+void driver_psu_row(const struct driver_psu_reading *x, int64_t t, struct tcsv_row *row)
+{
+    row->t = t;
+    row->psu[0] = '\0';
+    row->v[TCSV_VIN_V] = milli(x->in_mv);
+    row->v[TCSV_IIN_A] = milli(x->in_ma);
+    row->v[TCSV_VOUT_V] = milli(x->out_mv);
+    row->v[TCSV_IOUT_A] = milli(x->out_ma);
+    row->v[TCSV_PIN_W] = milli(x->in_mw);
+    row->v[TCSV_POUT_W] = milli(x->out_mw);
+    row->v[TCSV_TEMP_C] = milli(x->temp_mc);
+    row->v[TCSV_INLET_C] = milli(x->inlet_mc);
+    row->v[TCSV_FAN_RPM] = x->fan_rpm < 0 ? NAN : (double)x->fan_rpm;
+    row->status_word = x->status_word < 0 ? -1 : x->status_word & 0xffff;
 }
 
 int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u)

@@ -129,6 +129,11 @@ int driver_report_input_note(struct driver_report *rep, enum policy_input_kind k
 int driver_report_psu(struct driver_report *rep, const struct driver_psu_reading *x);
 /* A reading of PSU psu in which the device says nothing (every figure -1). */
 struct driver_psu_reading driver_psu_unknown(int psu);
+/* The reading as a row of the history (telemetry_csv.h, docs/prediction.md):
+ * t in Unix seconds, figures in V, A, W, °C, RPM, -1 as not read (NaN); the
+ * caller names the PSU (row->psu). */
+struct tcsv_row;
+void driver_psu_row(const struct driver_psu_reading *x, int64_t t, struct tcsv_row *row);
 int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats *u);
 int driver_report_found(struct driver_report *rep, int server, int64_t cap_mw);
 int driver_report_read(struct driver_report *rep, int server);

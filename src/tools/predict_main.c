@@ -35,11 +35,8 @@ static void line(const char *event, const struct tcsv_row *r, const struct risk_
     char reason[160];
     if (strcmp(event, "clear") == 0)
         snprintf(reason, sizeof(reason), "risk below the threshold");
-    else if (o->top >= 0)
-        snprintf(reason, sizeof(reason), "%s: %s=%.6g (%+.1f sd)", risk_feature_words(o->top),
-                 risk_feature_name(o->top), o->top_x, o->top_sd);
     else
-        snprintf(reason, sizeof(reason), "the model's base rate");
+        risk_reason(o, reason, sizeof(reason));
     printf("{\"event\":\"%s\",\"t\":%lld,\"psu\":\"%s\",\"risk\":%.4f,\"ttf_s\":%.0f,"
            "\"reason\":\"%s\"}\n",
            event, (long long)r->t, r->psu, o->risk, o->ttf_s, reason);
@@ -121,35 +118,17 @@ int main(int argc, char **argv)
     }
     struct risk_fleet fleet;
     risk_fleet_init(&fleet, m.window_s);
-    struct risk_alarm *at = NULL;
-    size_t atcap = 0;
     long episodes = 0;
     int rc = 0;
     for (size_t i = 0; i < h.n; i++) {
-        int p = risk_fleet_add(&fleet, &h.rows[i], err, sizeof(err));
-        if (p < 0) { /* rows are sorted: only out of memory */
+        int p;
+        struct risk_out o;
+        int step = risk_fleet_step(&fleet, &m, m.threshold, &h.rows[i], &p, &o, err, sizeof(err));
+        if (step == -2) { /* rows are sorted: only out of memory */
             fprintf(stderr, "rackpower-predict: %s\n", err);
             rc = 1;
             break;
         }
-        if ((size_t)p >= atcap) {
-            size_t ncap = atcap ? atcap * 2 : 64;
-            struct risk_alarm *na = realloc(at, ncap * sizeof(*na));
-            if (!na) {
-                fprintf(stderr, "rackpower-predict: out of memory\n");
-                rc = 1;
-                break;
-            }
-            memset(na + atcap, 0, (ncap - atcap) * sizeof(*na));
-            at = na;
-            atcap = ncap;
-        }
-        double x[RISK_NFEATURES];
-        if (risk_features(&fleet, p, x) < 0)
-            continue;
-        struct risk_out o;
-        risk_eval(&m, x, &o);
-        int step = risk_alarm_step(&at[p], h.rows[i].t, o.risk, m.threshold, m.persist_s);
         if (step > 0) {
             line("at_risk", &h.rows[i], &o);
             episodes++;
@@ -163,7 +142,6 @@ int main(int argc, char **argv)
     if (skip_bad)
         fprintf(stderr, ", %ld bad rows skipped", h.bad);
     fprintf(stderr, "\n");
-    free(at);
     risk_fleet_free(&fleet);
     history_free(&h);
     return rc;

@@ -1,0 +1,169 @@
+/*
+ * predict.c - live failure prediction (predict.h, docs/prediction.md "In
+ * rackpowerd").
+ */
+#include "predict.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_io.h"
+#include "monoclock.h"
+
+int pred_open(struct predictor *p, const struct rackfile_prediction *conf, const struct rack *r,
+              int64_t now_ns, int64_t unix_s, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof(*p));
+    err[0] = '\0';
+    p->npsus = r->npsus;
+    p->psu = calloc((size_t)r->npsus + 1, sizeof(*p->psu));
+    if (!p->psu) {
+        snprintf(err, errlen, "prediction: out of memory");
+        return -1;
+    }
+    for (int i = 0; i < r->npsus; i++) {
+        p->psu[i].slot = -1;
+        p->psu[i].generation = 1;
+        p->psu[i].risk = p->psu[i].ttf_s = NAN;
+        p->psu[i].health = r->psus[i].health;
+    }
+    if (!conf->enabled)
+        return 0;
+    bool given = conf->model[0] != '\0';
+    snprintf(p->model_path, sizeof(p->model_path), "%s",
+             given ? conf->model : model_default_path());
+    char why[300];
+    if (model_read(p->model_path, &p->model, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "prediction: %s%s", why,
+                 given ? "" : " (the default model: prediction is off)");
+        return given ? -1 : 0;
+    }
+    p->threshold = conf->threshold > 0 ? conf->threshold : p->model.threshold;
+    p->time_scale = conf->time_scale > 0 ? conf->time_scale : 1;
+    p->sample_s = conf->sample_s > 0 ? conf->sample_s : 60;
+    p->t0_ns = now_ns;
+    p->t0_unix = unix_s;
+    risk_fleet_init(&p->fleet, p->model.window_s);
+    p->on = true;
+    return 0;
+}
+
+void pred_close(struct predictor *p)
+{
+    if (p->on)
+        risk_fleet_free(&p->fleet);
+    free(p->psu);
+    memset(p, 0, sizeof(*p));
+}
+
+int64_t pred_model_t(const struct predictor *p, int64_t now_ns)
+{
+    return p->t0_unix + (int64_t)floor((double)(now_ns - p->t0_ns) / 1e9 * p->time_scale);
+}
+
+/* The id a PSU's unit has in the fleet: a repaired PSU is a new unit with a
+ * window of its own ("ps1", then "ps1:2", ...). */
+static void unit_id(const struct rack *r, int i, int generation, char *buf, size_t len)
+{
+    if (generation <= 1)
+        snprintf(buf, len, "%.*s", TCSV_ID_LEN - 1, r->psus[i].id);
+    else
+        snprintf(buf, len, "%.*s:%d", TCSV_ID_LEN - 8, r->psus[i].id, generation);
+}
+
+int pred_reading(struct predictor *p, const struct rack *r, const struct driver_psu_reading *x,
+                 int64_t now_ns, enum pred_change_kind *kind, char *err, size_t errlen)
+{
+    int i = x->psu;
+    if (!p->on || i < 0 || i >= p->npsus || x->unread)
+        return 0;
+    struct pred_psu *q = &p->psu[i];
+    const struct rack_psu *rp = &r->psus[i];
+    if (rp->health == RACK_PSU_FAILED || r->feed_failed[rp->feed])
+        return 0; /* a failed PSU's readings are its failure, not its ageing */
+    if (x->out_mw < 0 || (double)x->out_mw < PRED_MIN_LOAD_SHARE * (double)rp->rated_mw)
+        return 0;
+    int64_t t = pred_model_t(p, now_ns);
+    if (q->slot >= 0 && t < q->next_t)
+        return 0;
+    q->next_t = t - t % p->sample_s + p->sample_s;
+
+    struct tcsv_row row;
+    driver_psu_row(x, t, &row);
+    unit_id(r, i, q->generation, row.psu, sizeof(row.psu));
+
+    int64_t t0 = mono_ns();
+    int slot;
+    struct risk_out o;
+    int step = risk_fleet_step(&p->fleet, &p->model, p->threshold, &row, &slot, &o, err, errlen);
+    p->eval_ns += mono_ns() - t0;
+    p->evals++;
+    if (step == -2)
+        return -1;
+    q->slot = slot;
+    if (isnan(o.risk))
+        return 0;
+    q->have = true;
+    q->risk = o.risk;
+    q->ttf_s = o.ttf_s / p->time_scale;
+    risk_reason(&o, q->reason, sizeof(q->reason));
+    if (step > 0) {
+        q->at_risk = q->predicted = true;
+        q->predicted_ns = now_ns;
+        q->predicted_risk = q->risk;
+        q->predicted_ttf_s = q->ttf_s;
+        snprintf(q->predicted_reason, sizeof(q->predicted_reason), "%s", q->reason);
+        *kind = PRED_AT_RISK;
+        return 1;
+    }
+    if (step < 0) {
+        q->at_risk = q->predicted = false;
+        *kind = PRED_CLEAR;
+        return 1;
+    }
+    return 0;
+}
+
+/* Forgets a PSU's unit: its next reading starts the window of a new one
+ * (the fleet keeps the old unit's window under its old id). */
+static void new_unit(struct predictor *p, int i)
+{
+    struct pred_psu *q = &p->psu[i];
+    q->generation++;
+    q->slot = -1;
+    q->next_t = 0;
+    q->have = q->at_risk = q->predicted = false;
+    q->risk = q->ttf_s = NAN;
+    q->reason[0] = '\0';
+}
+
+int pred_health(struct predictor *p, const struct rack *r, int64_t now_ns, struct pred_outcome *out,
+                int max)
+{
+    int n = 0;
+    for (int i = 0; i < p->npsus && i < r->npsus; i++) {
+        struct pred_psu *q = &p->psu[i];
+        enum rack_psu_health h = r->psus[i].health;
+        enum rack_psu_health was = q->health;
+        q->health = h;
+        if (h == was)
+            continue;
+        if (h == RACK_PSU_FAILED) {
+            if (n < max)
+                out[n++] = (struct pred_outcome){
+                    .psu = i,
+                    .predicted = q->at_risk,
+                    .lead_s = q->at_risk ? (double)(now_ns - q->predicted_ns) / 1e9 : NAN,
+                    .risk = q->at_risk ? q->predicted_risk : NAN,
+                    .ttf_s = q->at_risk ? q->predicted_ttf_s : NAN,
+                    .reason = q->at_risk ? q->predicted_reason : "",
+                };
+            q->at_risk = false; /* the episode ends with the failure */
+        } else if (was == RACK_PSU_FAILED && h != RACK_PSU_UNKNOWN && p->on) {
+            new_unit(p, i); /* repaired: a new unit */
+        }
+    }
+    return n;
+}

@@ -1,0 +1,111 @@
+/*
+ * predict.h - live failure prediction in rackpowerd (issue 11 sections 2-3,
+ * docs/prediction.md "In rackpowerd"): each PSU's fresh readings go through
+ * the same risk code rackpower-predict replays files with (risk.h,
+ * risk_fleet_step); an episode that starts becomes POLICY_PSU_AT_RISK, one
+ * that ends POLICY_PSU_RISK_CLEAR, and both an alarm and journal events.
+ *
+ * Pure bookkeeping over the caller's clock: readings and `now` (monotonic
+ * ns) come in, changes go out; no I/O but pred_open reading the model file.
+ * The engine owns one and calls it on its loop thread.
+ */
+#ifndef PREDICT_H
+#define PREDICT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemonconf.h"
+#include "driver.h"
+#include "rack.h"
+#include "risk.h"
+
+#define PRED_REASON_LEN 200
+
+/* A reading below this share of the PSU's rating does not enter its window:
+ * a PSU standing by, drained or off says nothing of how it bears load, and
+ * one at risk and drained would otherwise look healthy and be put back. */
+#define PRED_MIN_LOAD_SHARE 0.05
+
+struct pred_psu {
+    int slot;           /* its index in the risk fleet, -1 before its first sample */
+    int generation;     /* its unit: 1, then one more for each repair after a failure */
+    int64_t next_t;     /* model time from which the next sample is taken */
+    bool have;          /* risk and ttf_s hold an evaluation */
+    double risk, ttf_s; /* the last evaluation; ttf_s in the daemon's seconds */
+    char reason[PRED_REASON_LEN];
+    bool at_risk;
+    /* the episode under way, or the last one: what it said, for the outcome */
+    bool predicted;
+    int64_t predicted_ns;
+    double predicted_risk, predicted_ttf_s;
+    char predicted_reason[PRED_REASON_LEN];
+    enum rack_psu_health health; /* as last seen by pred_health */
+};
+
+struct predictor {
+    bool on;
+    char model_path[256];
+    struct risk_model model;
+    double threshold;
+    double time_scale;
+    int64_t sample_s;
+    int64_t t0_ns;   /* monotonic time of model time t0_unix */
+    int64_t t0_unix; /* the wall clock at start: model time starts there */
+    struct risk_fleet fleet;
+    int npsus;
+    struct pred_psu *psu;
+    /* evaluations made and their total cost, for the figure in the log */
+    uint64_t evals;
+    int64_t eval_ns;
+};
+
+/*
+ * Reads the model and sets up a window per PSU of r. With the section's
+ * model given, a missing or bad file is an error (-1 with err, a start
+ * error); with none, the default (model_default_path) is read and when it
+ * is missing or bad prediction is off: 0, p->on false and why in err (the
+ * caller logs it). enabled: false is off, err "". now_ns and unix_s anchor
+ * model time.
+ */
+int pred_open(struct predictor *p, const struct rackfile_prediction *conf, const struct rack *r,
+              int64_t now_ns, int64_t unix_s, char *err, size_t errlen);
+void pred_close(struct predictor *p);
+
+/* What changed for a PSU. */
+enum pred_change_kind {
+    PRED_AT_RISK, /* an episode started: tell the policy POLICY_PSU_AT_RISK */
+    PRED_CLEAR,   /* it ended: POLICY_PSU_RISK_CLEAR */
+};
+
+/*
+ * A fresh reading of PSU x->psu at now_ns. When a sample is due (one per
+ * sample_s of model time) and the PSU carries load, it enters the window
+ * and is evaluated. Returns 1 with *kind when an episode started or ended,
+ * 0 when nothing changed, -1 with err (out of memory: the reading is lost).
+ */
+int pred_reading(struct predictor *p, const struct rack *r, const struct driver_psu_reading *x,
+                 int64_t now_ns, enum pred_change_kind *kind, char *err, size_t errlen);
+
+/*
+ * What became of predictions, from the PSUs' health in r at now_ns: a PSU
+ * that failed ends its episode (outcome: predicted or not, how long before),
+ * one that is repaired after a failure starts a new window (a new unit).
+ * Calls outcome for each PSU that failed; it returns how many failed.
+ */
+struct pred_outcome {
+    int psu;
+    bool predicted; /* it was at risk when it failed */
+    double lead_s;  /* failure time - the start of its episode; NaN when not predicted */
+    double risk;    /* what the prediction said (NaN when not predicted) */
+    double ttf_s;   /* ... its time to failure, in the daemon's seconds */
+    const char *reason;
+};
+int pred_health(struct predictor *p, const struct rack *r, int64_t now_ns, struct pred_outcome *out,
+                int max);
+
+/* The model's time of now_ns (Unix seconds as the model counts them). */
+int64_t pred_model_t(const struct predictor *p, int64_t now_ns);
+
+#endif
