@@ -105,4 +105,18 @@ grep -q "ageing: ps2 failed (capacitor worn out)" "$tmp/slog" "$tmp/sout" ||
     fail "the simulator did not fail ps2 by ageing"; ok
 rpd_stop
 sim_stop
+
+# a model file named in the config that is missing or bad stops the start, naming it
+for model in "$tmp/none.txt" "$tmp/bad.txt"; do
+    printf 'rackpower-psu-risk 1\nhorizon_s soon\n' >"$tmp/bad.txt"
+    sed "s|^  time_scale: .*|  model: $model|" "$tmp/conf.yaml" >"$tmp/badmodel.yaml"
+    "$rpd" --config "$tmp/badmodel.yaml" --db "$tmp/db2" --foreground >"$tmp/bm.log" 2>&1 &
+    bm=$!
+    track $bm
+    until_ok '! kill -0 $bm 2>/dev/null' "rackpowerd stops with the model $model" 100
+    untrack $bm
+    wait $bm
+    [ $? -ne 0 ] || fail "rackpowerd started with the model $model"; ok
+    grep -q "prediction: .*${model##*/}" "$tmp/bm.log" || fail "the start error does not name $model: $(cat "$tmp/bm.log")"; ok
+done
 test_end

@@ -375,7 +375,7 @@ static void predict_retell(struct engine *e)
 static void predict_outcomes(struct engine *e)
 {
     struct pred_outcome out[8];
-    if (!e->pred_ready)
+    if (!e->pred_ready || !e->pred.on)
         return;
     int n;
     do {

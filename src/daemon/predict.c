@@ -38,7 +38,10 @@ int pred_open(struct predictor *p, const struct rackfile_prediction *conf, const
     if (model_read(p->model_path, &p->model, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "prediction: %s%s", why,
                  given ? "" : " (the default model: prediction is off)");
-        return given ? -1 : 0;
+        if (!given)
+            return 0;
+        pred_close(p);
+        return -1;
     }
     p->threshold = conf->threshold > 0 ? conf->threshold : p->model.threshold;
     p->time_scale = conf->time_scale > 0 ? conf->time_scale : 1;

@@ -5,9 +5,10 @@
  * risk_fleet_step); an episode that starts becomes POLICY_PSU_AT_RISK, one
  * that ends POLICY_PSU_RISK_CLEAR, and both an alarm and journal events.
  *
- * Pure bookkeeping over the caller's clock: readings and `now` (monotonic
- * ns) come in, changes go out; no I/O but pred_open reading the model file.
- * The engine owns one and calls it on its loop thread.
+ * Bookkeeping over the caller's clock: readings and `now` (monotonic ns)
+ * come in, changes go out; no I/O but pred_open reading the model file, and
+ * the clock read only to time its own evaluations (evals, eval_ns). The
+ * engine owns one and calls it on its loop thread.
  */
 #ifndef PREDICT_H
 #define PREDICT_H
