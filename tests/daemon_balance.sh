@@ -40,8 +40,8 @@ grep '"event":"balance"' "$tmp/ev" | head -n 1 | grep -q '"saved_w":[0-9.]*,"los
 grep -q '"event":"standby","psu":"ps[1-4]","bus":"[AB]","watts":0' "$tmp/ev" ||
     fail "no standby event naming its PSU"; ok
 c psus >"$tmp/psus" || fail "psus"
-head -n 1 "$tmp/psus" | grep -Eq 'AGE +STANDBY +LOAD W +LOSS W$' || fail "psus header: $(head -n 1 "$tmp/psus")"; ok
-grep -Eq '^ps[1-4] .* yes +0 +5$' "$tmp/psus" || fail "no PSU standing by at 0 W, 5 W lost: $(cat "$tmp/psus")"; ok
+head -n 1 "$tmp/psus" | grep -Eq 'AGE +STANDBY +LOAD W +LOSS W +RISK$' || fail "psus header: $(head -n 1 "$tmp/psus")"; ok
+grep -Eq '^ps[1-4] .* yes +0 +5 +[-0-9.]+$' "$tmp/psus" || fail "no PSU standing by at 0 W, 5 W lost: $(cat "$tmp/psus")"; ok
 c status | grep -Eq '^conversion loss: [0-9]+ W \(balancing on\)$' || fail "status shows no loss"; ok
 c events --tail 50 | grep -Eq ' balance +[0-9]+ -> [0-9]+ W +saves ' || fail "events table: no balance line"; ok
 # the model's figures add up: per PSU to the rack's loss

@@ -22,8 +22,16 @@ static conf_setter set_devices, set_api, set_listen, set_socket, set_group, set_
 
 /* Daemon configs: rack, devices, api, journal. A scenario's timeline is known so that
  * a config using it hears where it belongs. */
-enum { TOP_RACK, TOP_TIMELINE, TOP_DEVICES, TOP_API, TOP_JOURNAL, TOP_HISTORY, TOP_NODE,
-       TOP_PREDICTION };
+enum {
+    TOP_RACK,
+    TOP_TIMELINE,
+    TOP_DEVICES,
+    TOP_API,
+    TOP_JOURNAL,
+    TOP_HISTORY,
+    TOP_NODE,
+    TOP_PREDICTION
+};
 static const struct conf_field top_fields[] = {
     [TOP_RACK] = {"rack", rackfile_set_rack, .required = true},
     [TOP_TIMELINE] = {"timeline", rackfile_set_timeline, .hidden = true},
