@@ -193,11 +193,11 @@ static void test_failure_outcome_and_repair(void **state)
     open_pred(f, 60);
     int t = feed(f, 0, 0, 100, 1000000, 0x0004, &kind);
     assert_true(t > 0);
-    assert_int_equal(pred_health(&f->p, &f->r, T0 + S(t), out, 4), 0); /* nothing changed */
+    assert_int_equal(pred_health(&f->p, &f->r, NULL, T0 + S(t), out, 4), 0); /* nothing changed */
     /* p1 fails 40 s after its prediction, p2 without one */
     f->r.psus[0].health = RACK_PSU_FAILED;
     f->r.psus[1].health = RACK_PSU_FAILED;
-    assert_int_equal(pred_health(&f->p, &f->r, T0 + S(t + 40), out, 4), 2);
+    assert_int_equal(pred_health(&f->p, &f->r, NULL, T0 + S(t + 40), out, 4), 2);
     assert_int_equal(out[0].psu, 0);
     assert_true(out[0].predicted);
     assert_true(fabs(out[0].lead_s - 40) < 1e-9);
@@ -207,16 +207,49 @@ static void test_failure_outcome_and_repair(void **state)
     assert_false(out[1].predicted);
     assert_true(isnan(out[1].lead_s));
     assert_false(f->p.psu[0].at_risk); /* the episode ended with the failure */
-    assert_int_equal(pred_health(&f->p, &f->r, T0 + S(t + 41), out, 4), 0); /* told once */
+    assert_int_equal(pred_health(&f->p, &f->r, NULL, T0 + S(t + 41), out, 4), 0); /* told once */
     /* a failed PSU's readings are not its ageing */
     assert_int_equal(feed(f, 0, t + 42, t + 100, 1000000, 0x0004, &kind), -1);
     /* repaired: a new unit, a new window, the old one kept apart */
     f->r.psus[0].health = RACK_PSU_OK;
-    assert_int_equal(pred_health(&f->p, &f->r, T0 + S(t + 101), out, 4), 0);
+    assert_int_equal(pred_health(&f->p, &f->r, NULL, T0 + S(t + 101), out, 4), 0);
     assert_int_equal(f->p.psu[0].slot, -1);
     assert_false(f->p.psu[0].have);
     assert_int_equal(feed(f, 0, t + 102, t + 110, 1000000, 0, &kind), -1);
     assert_string_equal(f->p.fleet.psus[f->p.psu[0].slot].id, "p1:2");
+}
+
+/* An operator's out of service is not a failure: its outcome says so, and
+ * back in service the PSU is a new unit. */
+static void test_out_of_service_outcome(void **state)
+{
+    struct fix *f = *state;
+    enum pred_change_kind kind;
+    struct pred_outcome out[1];
+    bool oos[2] = {true, false};
+    open_pred(f, 60);
+    int t = feed(f, 0, 0, 100, 1000000, 0x0004, &kind);
+    assert_true(t > 0);
+    assert_int_equal(kind, PRED_AT_RISK);
+    f->r.psus[0].health = RACK_PSU_FAILED; /* as the overlay shows it */
+    f->r.psus[1].health = RACK_PSU_FAILED; /* a real failure, beyond max */
+    assert_int_equal(pred_health(&f->p, &f->r, oos, T0 + S(t + 10), out, 1), 1);
+    assert_int_equal(out[0].psu, 0);
+    assert_true(out[0].out_of_service);
+    assert_true(out[0].predicted);
+    assert_true(fabs(out[0].lead_s - 10) < 1e-9);
+    /* the one left over comes with the next call */
+    assert_int_equal(pred_health(&f->p, &f->r, oos, T0 + S(t + 10), out, 1), 1);
+    assert_int_equal(out[0].psu, 1);
+    assert_false(out[0].out_of_service);
+    assert_false(out[0].predicted);
+    assert_int_equal(pred_health(&f->p, &f->r, oos, T0 + S(t + 11), out, 1), 0);
+    /* back in service: a new unit */
+    oos[0] = false;
+    f->r.psus[0].health = RACK_PSU_OK;
+    assert_int_equal(pred_health(&f->p, &f->r, oos, T0 + S(t + 20), out, 1), 0);
+    assert_int_equal(f->p.psu[0].slot, -1);
+    assert_false(f->p.psu[0].at_risk);
 }
 
 static void test_model_file_errors(void **state)
@@ -253,6 +286,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_warning_psu_is_at_risk_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readings_without_load_stay_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_outcome_and_repair, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_service_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_file_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

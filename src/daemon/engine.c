@@ -375,26 +375,29 @@ static void predict_retell(struct engine *e)
 static void predict_outcomes(struct engine *e)
 {
     struct pred_outcome out[8];
+    const int max = (int)(sizeof(out) / sizeof(*out));
     if (!e->pred_ready || !e->pred.on)
         return;
     int n;
     do {
-        n = pred_health(&e->pred, &e->rack, mono_ns(), out, (int)(sizeof(out) / sizeof(*out)));
-        for (int k = 0; k < n && k < (int)(sizeof(out) / sizeof(*out)); k++) {
+        n = pred_health(&e->pred, &e->rack, e->ov.psu_oos, mono_ns(), out, max);
+        for (int k = 0; k < n; k++) {
             const struct pred_outcome *o = &out[k];
             json_t *ev = decider_event(&e->dec, "prediction_outcome");
             char why[400], lead[32], ttf[32];
+            const char *what = o->out_of_service ? "was taken out of service" : "failed";
             if (o->predicted)
                 snprintf(why, sizeof(why),
-                         "%s failed %s after it was predicted (risk %.2f, time to failure about "
+                         "%s %s %s after it was predicted (risk %.2f, time to failure about "
                          "%s: %s)",
-                         e->rack.psus[o->psu].id, duration(o->lead_s, lead, sizeof(lead)), o->risk,
-                         duration(o->ttf_s, ttf, sizeof(ttf)), o->reason);
+                         e->rack.psus[o->psu].id, what, duration(o->lead_s, lead, sizeof(lead)),
+                         o->risk, duration(o->ttf_s, ttf, sizeof(ttf)), o->reason);
             else
-                snprintf(why, sizeof(why), "%s failed without a prediction",
-                         e->rack.psus[o->psu].id);
+                snprintf(why, sizeof(why), "%s %s without a prediction", e->rack.psus[o->psu].id,
+                         what);
             json_object_set_new(ev, "psu", json_string(e->rack.psus[o->psu].id));
-            json_object_set_new(ev, "outcome", json_string("failed"));
+            json_object_set_new(ev, "outcome",
+                                json_string(o->out_of_service ? "out_of_service" : "failed"));
             json_object_set_new(ev, "predicted", json_boolean(o->predicted));
             json_object_set_new(ev, "lead_s", rounded(o->lead_s, 0.1));
             json_object_set_new(ev, "risk", rounded(o->risk, 1e-4));
@@ -403,7 +406,7 @@ static void predict_outcomes(struct engine *e)
             log_info("prediction_outcome: %s", why);
             journal(e, ev);
         }
-    } while (n > (int)(sizeof(out) / sizeof(*out)));
+    } while (n == max);
 }
 
 static void journal_alarm(struct engine *e, const char *name, const struct alarm *a)

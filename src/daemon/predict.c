@@ -142,31 +142,34 @@ static void new_unit(struct predictor *p, int i)
     q->reason[0] = '\0';
 }
 
-int pred_health(struct predictor *p, const struct rack *r, int64_t now_ns, struct pred_outcome *out,
-                int max)
+int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int64_t now_ns,
+                struct pred_outcome *out, int max)
 {
     int n = 0;
     for (int i = 0; i < p->npsus && i < r->npsus; i++) {
         struct pred_psu *q = &p->psu[i];
         enum rack_psu_health h = r->psus[i].health;
         enum rack_psu_health was = q->health;
-        q->health = h;
         if (h == was)
             continue;
         if (h == RACK_PSU_FAILED) {
-            if (n < max)
-                out[n++] = (struct pred_outcome){
-                    .psu = i,
-                    .predicted = q->at_risk,
-                    .lead_s = q->at_risk ? (double)(now_ns - q->predicted_ns) / 1e9 : NAN,
-                    .risk = q->at_risk ? q->predicted_risk : NAN,
-                    .ttf_s = q->at_risk ? q->predicted_ttf_s : NAN,
-                    .reason = q->at_risk ? q->predicted_reason : "",
-                };
+            if (n == max)
+                return n; /* this one and the rest: the next call */
+            bool taken_out = oos && oos[i];
+            out[n++] = (struct pred_outcome){
+                .psu = i,
+                .out_of_service = taken_out,
+                .predicted = q->at_risk,
+                .lead_s = q->at_risk ? (double)(now_ns - q->predicted_ns) / 1e9 : NAN,
+                .risk = q->at_risk ? q->predicted_risk : NAN,
+                .ttf_s = q->at_risk ? q->predicted_ttf_s : NAN,
+                .reason = q->at_risk ? q->predicted_reason : "",
+            };
             q->at_risk = false; /* the episode ends with the failure */
         } else if (was == RACK_PSU_FAILED && h != RACK_PSU_UNKNOWN && p->on) {
-            new_unit(p, i); /* repaired: a new unit */
+            new_unit(p, i); /* repaired, or back in service: a new unit */
         }
+        q->health = h;
     }
     return n;
 }

@@ -93,18 +93,25 @@ int pred_reading(struct predictor *p, const struct rack *r, const struct driver_
  * What became of predictions, from the PSUs' health in r at now_ns: a PSU
  * that failed ends its episode (outcome: predicted or not, how long before),
  * one that is repaired after a failure starts a new window (a new unit).
- * Calls outcome for each PSU that failed; it returns how many failed.
+ * oos (per PSU, NULL: none) names those the operator holds out of service:
+ * r shows them failed, but that is a person's act, not a failure. Their
+ * episode ends with an outcome of its own (out_of_service), and coming back
+ * in service starts a new unit, as a repair does: PSUs are taken out to be
+ * swapped or serviced, and a window of the old unit would be wrong for both.
+ * Fills out with at most max outcomes and returns how many; a PSU beyond
+ * max is left for the next call (call again while it returns max).
  */
 struct pred_outcome {
     int psu;
-    bool predicted; /* it was at risk when it failed */
-    double lead_s;  /* failure time - the start of its episode; NaN when not predicted */
-    double risk;    /* what the prediction said (NaN when not predicted) */
-    double ttf_s;   /* ... its time to failure, in the daemon's seconds */
+    bool out_of_service; /* the operator took it out, rather than a failure */
+    bool predicted;      /* it was at risk when it failed (or was taken out) */
+    double lead_s;       /* failure time - the start of its episode; NaN when not predicted */
+    double risk;         /* what the prediction said (NaN when not predicted) */
+    double ttf_s;        /* ... its time to failure, in the daemon's seconds */
     const char *reason;
 };
-int pred_health(struct predictor *p, const struct rack *r, int64_t now_ns, struct pred_outcome *out,
-                int max);
+int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int64_t now_ns,
+                struct pred_outcome *out, int max);
 
 /* The model's time of now_ns (Unix seconds as the model counts them). */
 int64_t pred_model_t(const struct predictor *p, int64_t now_ns);
