@@ -106,6 +106,42 @@ grep -q "ageing: ps2 failed (capacitor worn out)" "$tmp/slog" "$tmp/sout" ||
 rpd_stop
 sim_stop
 
+# ---- an operator clears a prediction (a false alarm): rackpowerctl risk-clear ----
+# A model that finds every loaded PSU at risk once its window spans 15 min
+# (its intercept alone: risk 0.99), on the in-process simulated rack at
+# time_scale 300 (a window anew takes about 3 s).
+{ printf 'rackpower-psu-risk 2\nhorizon_s 604800\nwindow_s 3600\nthreshold 0.5\npersist_s 0\nintercept 5\n'
+  for f in rth_c_per_w rth_trend_c_per_w_day fan_rpm_per_c efficiency efficiency_trend_day \
+      vout_sag_mv_per_a warn_share warn_events kh_in_service; do
+      echo "feature $f 0 1 0"
+  done; } >"$tmp/always.txt"
+{ cat "$tmp/rack.yaml"
+  printf 'devices:\n  - kind: sim\n    boot: [db1, app1, web1]\n    seed: 1\n    poll_ms: 100\n'
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"
+  printf 'prediction:\n  model: %s\n  time_scale: 300\n' "$tmp/always.txt"; } >"$tmp/clear.yaml"
+rm -f "$tmp/db" "$tmp/db-wal" "$tmp/db-shm"
+rpd_start "$rpd" "$tmp/clear.yaml" "$tmp/db" "$tmp/dlog"
+until_ok 'evq "e[\"event\"] == \"psu_at_risk\""' "a PSU at risk under the always-at-risk model" 300
+p=$(evget 'e["event"] == "psu_at_risk"' psu)
+rctl risk-clear "$p" --reason "inspected: a false alarm" >"$tmp/rc" 2>&1 ||
+    fail "risk-clear $p: $(cat "$tmp/rc")"; ok
+grep -q "^psu $p: prediction cleared" "$tmp/rc" || fail "risk-clear said: $(cat "$tmp/rc")"; ok
+# the journal: the policy told, by whom and why; what the prediction had said, as its outcome
+evq "e['event'] == 'psu_risk_clear' and e['psu'] == '$p' and 'cleared by' in e['reason'] and
+     'a false alarm' in e['reason']" || fail "no psu_risk_clear for $p: $(events | grep "$p")"; ok
+evq "e['event'] == 'prediction_outcome' and e['psu'] == '$p' and e['outcome'] == 'cleared' and
+     e['predicted'] and e['lead_s'] >= 0" || fail "no cleared outcome: $(events | grep outcome)"; ok
+until_ok "evq \"e['event'] == 'alarm_clear' and e['kind'] == 'psu_at_risk' and e['subject'] == '$p'\"" \
+    "the psu_at_risk alarm of $p cleared" 50
+# not at risk now: a second clear is refused (its window takes seconds to fill again)
+rctl risk-clear "$p" >"$tmp/rc" 2>&1 && fail "a second risk-clear of $p accepted: $(cat "$tmp/rc")"
+grep -q "not predicted to fail" "$tmp/rc" || fail "second risk-clear: $(cat "$tmp/rc")"; ok
+rctl risk-clear ps9 >"$tmp/rc" 2>&1 && fail "risk-clear of ps9 accepted"
+grep -q "no psu 'ps9'" "$tmp/rc" || fail "risk-clear ps9: $(cat "$tmp/rc")"; ok
+rctl risk-clear "$p" --force >"$tmp/rc" 2>&1 && fail "risk-clear --force accepted"
+grep -q "risk-clear: takes only --reason and --json" "$tmp/rc" || fail "risk-clear --force: $(cat "$tmp/rc")"; ok
+rpd_stop
+
 # a model file named in the config that is missing or bad stops the start, naming it
 for model in "$tmp/none.txt" "$tmp/bad.txt"; do
     printf 'rackpower-psu-risk 1\nhorizon_s soon\n' >"$tmp/bad.txt"

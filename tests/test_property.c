@@ -1391,6 +1391,7 @@ static void check_actions(struct run *run, const struct rack *b, const struct ra
     for (int i = 0; i < b->npsus; i++)
         pos[i] = b->psus[i].bus;
     int last_prot = -1;
+    int left = -1; /* a PSU that left every bus, the first */
     for (size_t k = 0; k < a->n; k++) {
         const struct policy_action *x = &a->v[k];
         bool about_server = x->kind != POLICY_ACT_SWITCH && x->kind != POLICY_ACT_PROTECTION &&
@@ -1440,6 +1441,14 @@ static void check_actions(struct run *run, const struct rack *b, const struct ra
             if (x->from_bus != pos[x->psu])
                 prop_fail(run, r, INV_ACTIONS, "switch psu%d from bus %d, but it was on bus %d",
                           x->psu, x->from_bus, pos[x->psu]);
+            /* make before break: a PSU leaves every bus only once the others
+             * have joined theirs */
+            if (x->to_bus >= 0 && left >= 0)
+                prop_fail(run, r, INV_ACTIONS,
+                          "switch psu%d onto bus %d after psu%d left every bus (break before make)",
+                          x->psu, x->to_bus, left);
+            if (x->to_bus == -1 && x->from_bus >= 0 && !r->bus_failed[x->from_bus] && left < 0)
+                left = x->psu;
             pos[x->psu] = x->to_bus;
             break;
         case POLICY_ACT_PROTECTION:

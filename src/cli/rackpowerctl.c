@@ -56,6 +56,8 @@ static void usage(FILE *f)
           "                                  or cap anyone, unless --force\n"
           "  in-service psu|bus ID [--dry-run]\n"
           "                                  put it back\n"
+          "  risk-clear ID                   a PSU predicted to fail is not (a false alarm):\n"
+          "                                  it counts for protection again\n"
           "  history psu ID [--from T] [--to T] [--step S] [--csv]\n"
           "                                  a PSU's telemetry history: T Unix seconds, now\n"
           "                                  or before now (-90m, -24h, -7d); S seconds or\n"
@@ -89,8 +91,8 @@ static void usage(FILE *f)
           "                 " DEFAULT_TOKENS ")\n"
           "  --role ROLE    token add: viewer, operator or admin\n"
           "  --json         print the API's JSON as it comes\n"
-          "  --reason TEXT  why, for power-on/off, (in|out-of)-service and outage start|end:\n"
-          "                 goes in the journal\n"
+          "  --reason TEXT  why, for power-on/off, (in|out-of)-service, risk-clear and\n"
+          "                 outage start|end: goes in the journal\n"
           "  --from T, --to T, --step S, --csv\n"
           "                 history: the span (default the last hour), the step, CSV out\n"
           "  --dry-run      (in|out-of)-service: show what it would do, change nothing\n"
@@ -749,6 +751,13 @@ static int post(const struct opts *o, const char *kind, const char *id, const ch
             printf("caused:\n");
         print_consequences(view);
         json_decref(view);
+    } else if (!strcmp(verb, "risk-clear")) {
+        printf("psu %s: prediction cleared: it counts for protection again and its window "
+               "starts anew\n",
+               id);
+        if (json_array_size(json_object_get(j, "consequences")))
+            printf("caused:\n");
+        print_consequences(j);
     } else {
         print_service(j, kind, id, verb);
     }
@@ -1334,6 +1343,14 @@ int main(int argc, char **argv)
         if (o.reason && (!strcmp(verb, "status") || !strcmp(verb, "plan")))
             bad_usage("outage %s: --reason goes with start and end", verb);
         return cmd_outage(&o, verb);
+    }
+    if (!strcmp(cmd, "risk-clear")) {
+        if (nargs != 2)
+            bad_usage(nargs < 2 ? "risk-clear: missing argument"
+                                : "risk-clear: too many arguments");
+        if (o.follow || o.since >= 0 || o.tail != 20 || o.dry_run || o.force)
+            bad_usage("risk-clear: takes only --reason and --json");
+        return post(&o, "psus", args[1], cmd);
     }
     int want = 1;
     if (!strcmp(cmd, "power-on") || !strcmp(cmd, "power-off"))

@@ -1069,41 +1069,57 @@ static struct policy_action *emit(struct settle_ctx *c, enum policy_action_kind 
     return a;
 }
 
-static void emit_switches(struct settle_ctx *c)
+static void emit_switch(struct settle_ctx *c, int i)
 {
     struct rack *r = c->r;
-    for (int i = 0; i < r->npsus; i++) {
-        struct rack_psu *q = &r->psus[i];
-        if (c->p->pos[i] == q->bus)
-            continue;
-        struct policy_action *a = emit(c, POLICY_ACT_SWITCH, -1, c->cap0);
-        a->psu = i;
-        a->from_bus = q->bus;
-        a->to_bus = c->p->pos[i];
-        a->instant = q->switch_ns < r->holdup_ns;
-        bool stranded = rack_psu_alive(r, q) && (q->bus < 0 || r->bus_failed[q->bus]);
-        if (q->at_risk && a->to_bus < 0)
-            snprintf(a->reason, sizeof(a->reason),
-                     "%s: %s drained off bus %s before its predicted failure: %s", c->cause, q->id,
-                     r->buses[q->bus],
-                     r->on_predicted == RACK_PREDICTED_SHED
-                         ? "it counts as failed (on_predicted_failure: shed)"
-                         : "the rack keeps its protection without it");
-        else if (q->at_risk && q->bus < 0)
-            snprintf(a->reason, sizeof(a->reason),
-                     "%s: %s, predicted to fail, back on bus %s: the rack needs it (%s)", c->cause,
-                     q->id, r->buses[a->to_bus], c->why_now);
-        else if (stranded)
-            snprintf(a->reason, sizeof(a->reason),
-                     "%s: %s delivered nothing %s%s: moved to live bus %s, %lld W back%s", c->cause,
-                     q->id, q->bus < 0 ? "on no bus" : "on dead bus ",
-                     q->bus < 0 ? "" : r->buses[q->bus], r->buses[a->to_bus],
-                     watts(rack_psu_health_mw(q)),
-                     a->instant ? "" : " (a slow switch: not instant)");
-        else
-            snprintf(a->reason, sizeof(a->reason), "%s: %s; re-route", c->cause, c->why_now);
-        q->bus = c->p->pos[i];
-    }
+    struct rack_psu *q = &r->psus[i];
+    struct policy_action *a = emit(c, POLICY_ACT_SWITCH, -1, c->cap0);
+    a->psu = i;
+    a->from_bus = q->bus;
+    a->to_bus = c->p->pos[i];
+    a->instant = q->switch_ns < r->holdup_ns;
+    bool stranded = rack_psu_alive(r, q) && (q->bus < 0 || r->bus_failed[q->bus]);
+    if (q->at_risk && a->to_bus < 0)
+        snprintf(a->reason, sizeof(a->reason),
+                 "%s: %s drained off bus %s before its predicted failure: %s", c->cause, q->id,
+                 r->buses[q->bus],
+                 r->on_predicted == RACK_PREDICTED_SHED
+                     ? "it counts as failed (on_predicted_failure: shed)"
+                     : "the rack keeps its protection without it");
+    else if (q->at_risk && q->bus < 0)
+        snprintf(a->reason, sizeof(a->reason),
+                 "%s: %s, predicted to fail, back on bus %s: the rack needs it (%s)", c->cause,
+                 q->id, r->buses[a->to_bus], c->why_now);
+    else if (stranded)
+        snprintf(a->reason, sizeof(a->reason),
+                 "%s: %s delivered nothing %s%s: moved to live bus %s, %lld W back%s", c->cause,
+                 q->id, q->bus < 0 ? "on no bus" : "on dead bus ",
+                 q->bus < 0 ? "" : r->buses[q->bus], r->buses[a->to_bus],
+                 watts(rack_psu_health_mw(q)), a->instant ? "" : " (a slow switch: not instant)");
+    else
+        snprintf(a->reason, sizeof(a->reason), "%s: %s; re-route", c->cause, c->why_now);
+    q->bus = c->p->pos[i];
+}
+
+/* The order switches go out in (make before break): PSUs joining a bus
+ * (from none, or from a dead one) first, then those moving between live
+ * buses, and those leaving every bus (a drain, a failed one) last: a
+ * drained PSU's load then has somewhere to go when its switch opens,
+ * whatever the PSUs' order in the rack. */
+static int switch_pass(const struct rack *r, const struct rack_psu *q, int to_bus)
+{
+    if (to_bus < 0)
+        return 2;
+    return q->bus < 0 || r->bus_failed[q->bus] ? 0 : 1;
+}
+
+static void emit_switches(struct settle_ctx *c)
+{
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < c->r->npsus; i++)
+            if (c->p->pos[i] != c->r->psus[i].bus &&
+                switch_pass(c->r, &c->r->psus[i], c->p->pos[i]) == pass)
+                emit_switch(c, i);
 }
 
 /* Caps and sheds, least important first. */

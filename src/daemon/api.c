@@ -992,6 +992,8 @@ static int match(const char *url, struct route *rt, char *id, size_t idlen)
             rt->cmd = kinds[k].out;
         else if (k > 0 && !strcmp(verb, "in-service"))
             rt->cmd = kinds[k].in;
+        else if (kinds[k].out == HUB_PSU_OUT && !strcmp(verb, "risk-clear"))
+            rt->cmd = HUB_PSU_RISK_CLEAR;
         else
             return -1;
         return 0;

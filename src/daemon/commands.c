@@ -337,6 +337,50 @@ static int health_cmd(struct decider *d, struct commands_overlay *ov, const stru
     return status;
 }
 
+/*
+ * An operator's word that a PSU predicted to fail is not (a false alarm, or
+ * one checked and kept): the policy is told psu_risk_clear, so it counts for
+ * protection again and may carry load. Only a PSU at risk: anything else is
+ * 409, nothing done. Raising power: the API holds it to that role.
+ */
+static int risk_clear_cmd(struct decider *d, const struct hub_cmd *c, char **body)
+{
+    int i = rack_find_psu(d->rack, c->id);
+    if (i < 0) {
+        *body = error_body("no psu '%s'", c->id);
+        return 404;
+    }
+    if (!d->rack->psus[i].at_risk) {
+        *body = error_body("psu %s is not predicted to fail: nothing to clear", c->id);
+        return 409;
+    }
+    char why[400], err[256];
+    snprintf(why, sizeof(why), "its prediction cleared by %s%s%s",
+             c->who[0] ? c->who : "an operator", c->note[0] ? ": " : "", c->note);
+    struct policy_input in = {.kind = POLICY_PSU_RISK_CLEAR, .index = i};
+    json_t *evs = NULL;
+    struct decision x = decision_inputs(&in, 1, why);
+    x.note = c->note;
+    x.who = c->who;
+    x.events = &evs;
+    int64_t *drew = drawn_now(d->rack);
+    if (decide(d, &x, err, sizeof(err))) {
+        free(drew);
+        *body = error_body("cannot journal the decision, nothing was done: %s", err);
+        return 503;
+    }
+    log_info("psu %s: %s", c->id, why);
+    json_t *o = json_object();
+    json_object_set_new(o, "psu", json_string(c->id));
+    json_object_set_new(o, "at_risk", json_false());
+    json_object_set_new(o, "changed", json_true());
+    json_object_set_new(o, "consequences", consequences(d->rack, &d->acts, drew));
+    free(drew);
+    json_object_set_new(o, "events", evs ? evs : json_array());
+    *body = dump(o);
+    return 200;
+}
+
 int commands_run(struct decider *d, struct commands_overlay *ov, const struct hub_cmd *c,
                  char **body)
 {
@@ -345,6 +389,8 @@ int commands_run(struct decider *d, struct commands_overlay *ov, const struct hu
     case HUB_POWER_ON:
     case HUB_POWER_OFF:
         return server_cmd(d, c, body);
+    case HUB_PSU_RISK_CLEAR:
+        return risk_clear_cmd(d, c, body);
     default:
         return health_cmd(d, ov, c, body);
     }

@@ -1,6 +1,6 @@
 /*
  * commands.h - the API's commands (power on and off, out of service and
- * back) and the operator's out-of-service overlay.
+ * back, a prediction cleared) and the operator's out-of-service overlay.
  *
  * The overlay: an operator may take a PSU or a bus out of service; the
  * policy then sees it failed whatever its device says. What the devices
@@ -54,8 +54,11 @@ bool commands_pass_health(struct commands_overlay *ov, const struct rack *r,
 /*
  * Runs an operator's command: decides and journals it, and returns the
  * HTTP status with *body the JSON answer (malloc'd; NULL when out of
- * memory): 200 with the events journaled, 404 when c names nothing, 503
- * when the journal could not be written (nothing was done).
+ * memory): 200 with the events journaled, 404 when c names nothing, 409
+ * when it cannot be done as asked (an out of service that would shed
+ * without force, a prediction cleared on a PSU not at risk), 503 when the
+ * journal could not be written (nothing was done). HUB_PSU_RISK_CLEAR
+ * tells only the policy: the caller forgets the predictor's window.
  */
 int commands_run(struct decider *d, struct commands_overlay *ov, const struct hub_cmd *c,
                  char **body);

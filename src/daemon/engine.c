@@ -409,6 +409,37 @@ static void predict_outcomes(struct engine *e)
     } while (n == max);
 }
 
+/* The operator cleared PSU i's prediction (the command is decided and
+ * journaled): what the prediction had said is journaled as its outcome,
+ * "cleared" (a false alarm, as a person judged it: data for the next model),
+ * and the window starts again. */
+static void predict_cleared(struct engine *e, const struct hub_cmd *c)
+{
+    int i = rack_find_psu(&e->rack, c->id);
+    if (!e->pred_ready || !e->pred.on || i < 0)
+        return;
+    const struct pred_psu *q = &e->pred.psu[i];
+    if (q->at_risk) {
+        json_t *ev = decider_event(&e->dec, "prediction_outcome");
+        char why[600], lead[32];
+        double lead_s = (double)(mono_ns() - q->predicted_ns) / 1e9;
+        snprintf(why, sizeof(why), "%s: its prediction cleared by %s %s after it was made (%s)",
+                 c->id, c->who[0] ? c->who : "an operator", duration(lead_s, lead, sizeof(lead)),
+                 q->predicted_reason);
+        json_object_set_new(ev, "psu", json_string(c->id));
+        json_object_set_new(ev, "outcome", json_string("cleared"));
+        json_object_set_new(ev, "predicted", json_true());
+        json_object_set_new(ev, "lead_s", rounded(lead_s, 0.1));
+        json_object_set_new(ev, "risk", rounded(q->predicted_risk, 1e-4));
+        json_object_set_new(ev, "ttf_s", rounded(q->predicted_ttf_s, 1));
+        if (c->who[0])
+            json_object_set_new(ev, "who", json_string(c->who));
+        json_object_set_new(ev, "reason", json_string(why));
+        journal(e, ev);
+    }
+    pred_forget(&e->pred, i);
+}
+
 static void journal_alarm(struct engine *e, const char *name, const struct alarm *a)
 {
     json_t *ev = decider_event(&e->dec, name);
@@ -813,6 +844,8 @@ static void handle_cmd(struct engine *e, struct hub_cmd *c)
     } else {
         uint64_t before = e->appended;
         status = commands_run(&e->dec, &e->ov, c, &body);
+        if (c->kind == HUB_PSU_RISK_CLEAR && status == 200)
+            predict_cleared(e, c);
         /* its decision is answered once every live secondary holds it */
         if (body && e->member && e->appended != before && e->appended > e->committed) {
             hold_answer(e, c, e->appended, status, body);

@@ -44,11 +44,12 @@ enum hub_cmd_kind {
     HUB_PSU_IN,
     HUB_BUS_OUT,
     HUB_BUS_IN,
-    HUB_RELOAD,       /* reload the config and the tokens, as SIGHUP does */
-    HUB_SHUTDOWN,     /* stop, as SIGTERM does */
-    HUB_OUTAGE_START, /* the operator says the power is out (docs/outage.md) */
-    HUB_OUTAGE_END,   /* ... and back */
-    HUB_OUTAGE_PLAN,  /* GET /v1/outage/plan: what the planner would do, nothing acts */
+    HUB_RELOAD,         /* reload the config and the tokens, as SIGHUP does */
+    HUB_SHUTDOWN,       /* stop, as SIGTERM does */
+    HUB_OUTAGE_START,   /* the operator says the power is out (docs/outage.md) */
+    HUB_OUTAGE_END,     /* ... and back */
+    HUB_OUTAGE_PLAN,    /* GET /v1/outage/plan: what the planner would do, nothing acts */
+    HUB_PSU_RISK_CLEAR, /* the operator says a PSU predicted to fail is not (docs/prediction.md) */
 };
 
 struct hub_cmd {

@@ -142,6 +142,12 @@ static void new_unit(struct predictor *p, int i)
     q->reason[0] = '\0';
 }
 
+void pred_forget(struct predictor *p, int i)
+{
+    if (p->on && i >= 0 && i < p->npsus)
+        new_unit(p, i);
+}
+
 int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int64_t now_ns,
                 struct pred_outcome *out, int max)
 {

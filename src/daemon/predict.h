@@ -113,6 +113,12 @@ struct pred_outcome {
 int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int64_t now_ns,
                 struct pred_outcome *out, int max);
 
+/* The operator cleared PSU i's prediction: its window starts again as a new
+ * unit (the readings that raised the alarm would raise it again at once);
+ * a window long enough for a risk has to fill before it can be at risk
+ * again. */
+void pred_forget(struct predictor *p, int i);
+
 /* The model's time of now_ns (Unix seconds as the model counts them). */
 int64_t pred_model_t(const struct predictor *p, int64_t now_ns);
 

@@ -531,10 +531,15 @@ static const struct {
     enum hub_cmd_kind kind;
     const char *name;
 } cmd_names[] = {
-    {HUB_POWER_ON, "power_on"},         {HUB_POWER_OFF, "power_off"},
-    {HUB_PSU_OUT, "psu_out"},           {HUB_PSU_IN, "psu_in"},
-    {HUB_BUS_OUT, "bus_out"},           {HUB_BUS_IN, "bus_in"},
-    {HUB_OUTAGE_START, "outage_start"}, {HUB_OUTAGE_END, "outage_end"},
+    {HUB_POWER_ON, "power_on"},
+    {HUB_POWER_OFF, "power_off"},
+    {HUB_PSU_OUT, "psu_out"},
+    {HUB_PSU_IN, "psu_in"},
+    {HUB_BUS_OUT, "bus_out"},
+    {HUB_BUS_IN, "bus_in"},
+    {HUB_OUTAGE_START, "outage_start"},
+    {HUB_OUTAGE_END, "outage_end"},
+    {HUB_PSU_RISK_CLEAR, "psu_risk_clear"},
 };
 
 bool relay_cmd_forwarded(enum hub_cmd_kind kind)
