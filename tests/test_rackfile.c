@@ -478,7 +478,8 @@ static void test_balance_is_off_unless_on(void **state)
     assert_int_equal(load_rack(BUSES "  balance: off\n"), 0);
     assert_int_equal(r.balance, RACK_BALANCE_OFF);
     rack_free(&r);
-    expect_error(BUSES "  balance: yes\n", "t.yaml:3:12: balance: expected one of off, on, got 'yes'");
+    expect_error(BUSES "  balance: yes\n",
+                 "t.yaml:3:12: balance: expected one of off, on, got 'yes'");
 }
 
 static void test_wrong_type_for_number(void **state)
@@ -1175,10 +1176,12 @@ static void test_only_daemon_configs_take_devices_and_api(void **state)
     expect_error(BUSES "api: {port: 1}\n", "t.yaml:3:1: api: only allowed in a daemon config");
     expect_config_error(BUSES "timeline: []\n",
                         "t.yaml:3:1: timeline: only allowed in a scenario file");
-    expect_config_error(BUSES "racks: {}\n", "t.yaml:3:1: unknown top-level key 'racks' (expected "
-                                             "rack, devices, api, journal, history, node, prediction)");
-    expect_config_error("- rack\n", "t.yaml:1:1: expected a mapping at the top level (with keys "
-                                    "rack, devices, api, journal, history, node, prediction), got a list");
+    expect_config_error(BUSES "racks: {}\n",
+                        "t.yaml:3:1: unknown top-level key 'racks' (expected "
+                        "rack, devices, api, journal, history, node, prediction)");
+    expect_config_error("- rack\n",
+                        "t.yaml:1:1: expected a mapping at the top level (with keys "
+                        "rack, devices, api, journal, history, node, prediction), got a list");
 }
 
 #define DEV(text) CONF_RACK "devices:\n  - " text "\n"

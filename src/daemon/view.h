@@ -67,7 +67,7 @@ struct view_in {
     const struct rack *r;
     const bool *psu_oos, *bus_oos;        /* operator's out-of-service flags */
     const struct driver_psu_reading *tel; /* per PSU; tel[i].psu < 0: none yet */
-    const struct predictor *pred;          /* failure prediction; NULL or off: none */
+    const struct predictor *pred;         /* failure prediction; NULL or off: none */
     const struct view_device *devices;
     size_t ndevices;
     const struct alarm_set *alarms;              /* the active alarms */
