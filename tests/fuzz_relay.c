@@ -3,8 +3,9 @@
  * the rack bus (src/daemon/relay.h): a PSU forward (relay_decode) or a
  * command (relay_cmd_decode), by the first byte. Any bytes must decode or
  * fail with a message, never crash, never leak; a forward that decodes names
- * only the rack's PSUs and feeds, and what the primary makes of it is inputs
- * the policy accepts; a command that decodes is one a secondary forwards,
+ * only the rack's PSUs and feeds, a reading kept for the history is a read
+ * one of the rack's PSUs, and what the primary makes of it is inputs the
+ * policy accepts; a command that decodes is one a secondary forwards,
  * from an operator or an admin, and says who asked via which node.
  * Run: make fuzz (tests/fuzz/relay holds the seeds).
  */
@@ -59,6 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         return 0;
     }
+    for (size_t k = 0; k < f.npsus; k++) /* kept in the history: a read PSU of the rack */
+        if (relay_keep_reading(rl, &f, k) &&
+            (f.tel[k].unread || f.tel[k].psu < 0 || f.tel[k].psu >= r.npsus || f.t_ms[k] < -1))
+            __builtin_trap();
     const struct relay_inputs *in = relay_heard(rl, 3, &f, &r, 1);
     for (size_t k = 0; k < in->n; k++)
         if (policy_input_check(&r, &in->in[k], err, sizeof(err)))

@@ -77,7 +77,7 @@ static void test_forward_tells_only_own_psus_once_read(void **state)
     (void)state;
     reading(0, W(700)); /* ps1 read, ps2 not yet; ps3 is not ours */
     reading(2, W(900));
-    assert_false(relay_take_report(rl, &rep)); /* no health changed: readings */
+    assert_false(relay_take_report(rl, &rep, 1000)); /* no health changed: readings */
     struct relay_forward f;
     forward(&f);
     assert_int_equal(f.npsus, 1);
@@ -99,10 +99,10 @@ static void test_a_change_of_health_is_an_alert_and_stays_told(void **state)
 {
     (void)state;
     assert_int_equal(driver_report_input_note(&rep, POLICY_PSU_DEGRADE, 1, W(900), "fan"), 0);
-    assert_true(relay_take_report(rl, &rep)); /* forward at once */
+    assert_true(relay_take_report(rl, &rep, 1000)); /* forward at once */
     driver_report_clear(&rep);
     reading(1, W(800));
-    assert_false(relay_take_report(rl, &rep)); /* the next poll: the same belief */
+    assert_false(relay_take_report(rl, &rep, 1000)); /* the next poll: the same belief */
     struct relay_forward f;
     forward(&f);
     assert_int_equal(f.npsus, 1); /* ps2 (ps1 never read) */
@@ -121,7 +121,7 @@ static void test_feed_edges_are_forwarded_once(void **state)
 {
     (void)state;
     assert_int_equal(driver_report_input_note(&rep, POLICY_FEED_FAIL, 1, 0, "F2 lost"), 0);
-    assert_true(relay_take_report(rl, &rep));
+    assert_true(relay_take_report(rl, &rep, 1000));
     struct relay_forward f;
     forward(&f);
     assert_int_equal(f.nfeeds, 1);
@@ -129,6 +129,58 @@ static void test_feed_edges_are_forwarded_once(void **state)
     assert_int_equal(f.feeds[0].kind, POLICY_FEED_FAIL);
     forward(&f);
     assert_int_equal(f.nfeeds, 0);
+    driver_report_free(&rep);
+}
+
+/* Every controller keeps the others' readings in its history (docs/
+ * history.md, "Several controllers"): each once, at the time its
+ * controller read it, whatever the keeper's role. */
+static void test_a_forwarded_reading_is_kept_once_at_its_time(void **state)
+{
+    (void)state;
+    static const bool theirs[6] = {false, false, true, true, false, false};
+    struct relay *other = relay_new(&r, theirs, GRACE); /* a secondary: never primary */
+    assert_non_null(other);
+    const int64_t t0 = INT64_C(1764000000123);
+    reading(0, W(700));
+    assert_false(relay_take_report(rl, &rep, t0));
+    struct relay_forward f;
+    forward(&f);
+    assert_int_equal(f.npsus, 1);
+    assert_int_equal(f.t_ms[0], t0); /* the reading's time, not the receiver's */
+    assert_true(relay_keep_reading(other, &f, 0));
+    /* the heartbeat's forward repeats it: not kept twice */
+    forward(&f);
+    assert_false(relay_keep_reading(other, &f, 0));
+    /* nor by the sender itself (its own reads are kept as they come) */
+    assert_false(relay_keep_reading(rl, &f, 0));
+    /* the next reading is new, even from a clock set back */
+    driver_report_clear(&rep);
+    reading(0, W(710));
+    relay_take_report(rl, &rep, t0 - 5000);
+    forward(&f);
+    assert_int_equal(f.t_ms[0], t0 - 5000);
+    assert_int_equal(f.tel[0].out_mw, W(710));
+    assert_true(relay_keep_reading(other, &f, 0));
+    assert_false(relay_keep_reading(other, &f, 0));
+    /* a PSU that could not be read is no reading */
+    driver_report_clear(&rep);
+    reading(0, -1);
+    relay_take_report(rl, &rep, t0 + 1000);
+    forward(&f);
+    assert_true(f.tel[0].unread);
+    assert_false(relay_keep_reading(other, &f, 0));
+    assert_false(relay_keep_reading(other, &f, 1)); /* past its PSUs */
+    /* an older sender's forward has no time: each is a new reading */
+    static const char older[] =
+        "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps2\",\"told\":\"psu_repair\",\"watts_mw\":0,"
+        "\"note\":\"\",\"out_mw\":5,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,"
+        "\"temp_mc\":-1,\"unread\":false}],\"feeds\":[]}";
+    assert_int_equal(relay_decode(older, strlen(older), &r, &f, err, sizeof(err)), 0);
+    assert_int_equal(f.t_ms[0], -1);
+    assert_true(relay_keep_reading(other, &f, 0));
+    assert_true(relay_keep_reading(other, &f, 0));
+    relay_free(other);
     driver_report_free(&rep);
 }
 
@@ -284,6 +336,12 @@ static void test_bad_forwards_are_refused_with_a_reason(void **state)
         "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps1\",\"told\":\"psu_fail\",\"watts_mw\":0,"
         "\"note\":\"\",\"out_mw\":-1,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,\"temp_mc\":-1,"
         "\"fan_rpm\":\"fast\",\"unread\":true}],\"feeds\":[]}",
+        "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps1\",\"told\":\"psu_fail\",\"watts_mw\":0,"
+        "\"note\":\"\",\"out_mw\":-1,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,\"temp_mc\":-1,"
+        "\"t_ms\":-2,\"unread\":true}],\"feeds\":[]}",
+        "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps1\",\"told\":\"psu_fail\",\"watts_mw\":0,"
+        "\"note\":\"\",\"out_mw\":-1,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,\"temp_mc\":-1,"
+        "\"t_ms\":1.5e12,\"unread\":true}],\"feeds\":[]}",
     };
     struct relay_forward f;
     for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
@@ -368,6 +426,7 @@ int main(void)
         T(test_forward_tells_only_own_psus_once_read),
         T(test_a_change_of_health_is_an_alert_and_stays_told),
         T(test_feed_edges_are_forwarded_once),
+        T(test_a_forwarded_reading_is_kept_once_at_its_time),
         T(test_primary_takes_only_what_differs_from_its_rack),
         T(test_a_psu_nobody_tells_of_is_unknown_after_the_grace),
         T(test_a_dead_peer_makes_its_psus_unknown_at_once_and_alarmed),

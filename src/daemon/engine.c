@@ -1058,15 +1058,14 @@ static void stamp_reads(struct engine *e, struct devices_msg *m)
         e->vdev[m->dev].read_ns = m->posted_ns;
 }
 
-static void relay_own_report(struct engine *e, const struct devices_msg *m);
+static void relay_own_report(struct engine *e, const struct devices_msg *m, int64_t t_ms);
 
-/* Every reading into the history: a queue push each, no more on this
- * thread (history.h). */
-static void keep_history(struct engine *e, const struct devices_msg *m)
+/* Every reading into the history, at t_ms: a queue push each, no more on
+ * this thread (history.h). */
+static void keep_history(struct engine *e, const struct devices_msg *m, int64_t t_ms)
 {
     if (!e->hist)
         return;
-    int64_t t_ms = (int64_t)(wall_now() * 1000.0);
     for (size_t k = 0; k < m->rep.npsus; k++) {
         int i = m->rep.psus[k].psu;
         if (i >= 0 && i < e->rack.npsus)
@@ -1087,7 +1086,9 @@ static void keep_history(struct engine *e, const struct devices_msg *m)
 static void handle_report(struct engine *e, struct devices_msg *m)
 {
     char err[256], why[900];
-    relay_own_report(e, m);            /* before the inputs are sorted below */
+    /* one time for a reading in this history and in the others' (relay.h) */
+    int64_t t_ms = (int64_t)(wall_now() * 1000.0);
+    relay_own_report(e, m, t_ms);      /* before the inputs are sorted below */
     if (m->rep.fenced_by && e->member) /* a device refused us: it holds a higher epoch */
         member_epoch_seen(e->member, m->rep.fenced_by);
     if (e->commanding) { /* a secondary decides nothing: the primary does */
@@ -1108,7 +1109,7 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         if (i >= 0 && i < e->rack.npsus)
             e->tel[i] = m->rep.psus[k];
     }
-    keep_history(e, m);
+    keep_history(e, m, t_ms);
     if (m->rep.nunits) { /* the counters: take the report's array */
         struct view_device *v = &e->vdev[m->dev];
         free(v->units);
@@ -1546,16 +1547,29 @@ static void relay_forward(struct engine *e, bool alert)
 }
 
 /* After a report of its own devices: forwarded at once when it read a PSU. */
-static void relay_own_report(struct engine *e, const struct devices_msg *m)
+static void relay_own_report(struct engine *e, const struct devices_msg *m, int64_t t_ms)
 {
     if (!e->relay)
         return;
-    bool alert = relay_take_report(e->relay, &m->rep);
+    bool alert = relay_take_report(e->relay, &m->rep, t_ms);
     if (!alert && !m->rep.npsus)
         return; /* a chassis module's report: nothing of the PSUs */
     snprintf(e->relay_device, sizeof(e->relay_device), "%s", e->vdev[m->dev].name);
     relay_forward(e, alert);
     relay_schedule(e);
+}
+
+/* Another controller's readings into the history: each once, at the time its controller read it
+ * (relay_keep_reading); a queue push each, as the own ones. */
+static void keep_forwarded(struct engine *e, const struct relay_forward *f)
+{
+    if (!e->hist)
+        return;
+    int64_t now_ms = (int64_t)(wall_now() * 1000.0);
+    for (size_t k = 0; k < f->npsus; k++)
+        if (relay_keep_reading(e->relay, f, k))
+            histw_psu(e->hist, e->rack.psus[f->tel[k].psu].id,
+                      f->t_ms[k] >= 0 ? f->t_ms[k] : now_ms, &f->tel[k]);
 }
 
 /* A forward of another controller's PSUs, taken as a report of its device. */
@@ -1570,11 +1584,10 @@ static void relay_readings(struct engine *e, const struct rackbus_msg *m, int64_
         log_warnx("forward from node %u refused: %s", m->from, err);
         return;
     }
-    int64_t t_ms = (int64_t)(wall_now() * 1000.0);
+    keep_forwarded(e, &f);
     for (size_t k = 0; k < f.npsus; k++) {
         int i = f.tel[k].psu;
         e->tel[i] = f.tel[k];
-        histw_psu(e->hist, e->rack.psus[i].id, t_ms, &f.tel[k]);
         if (!f.tel[k].unread)
             e->psu_read[i] = (struct view_read){now, -1};
     }

@@ -21,6 +21,7 @@ struct relay {
     struct relay_told *mine;
     bool *mine_fresh; /* read (or told) since the start: worth forwarding */
     struct driver_psu_reading *tel;
+    int64_t *tel_ms;                    /* when tel was read, Unix ms; -1 never */
     struct relay_told edges[MAX_EDGES]; /* feed edges not forwarded yet */
     size_t nedges;
     /* the primary's side: the others' PSUs */
@@ -32,6 +33,8 @@ struct relay {
     uint8_t *unheard_of; /* the node whose silence did it, 0 none told of it */
     char (*why)[RELAY_WHY_LEN];
     struct relay_inputs out;
+    /* every role: the others' readings kept in the history */
+    int64_t *kept_ms; /* the sender's t_ms of the last one kept, -1 none */
 };
 
 struct relay *relay_new(const struct rack *r, const bool *own, int64_t grace_ns)
@@ -47,6 +50,8 @@ struct relay *relay_new(const struct rack *r, const bool *own, int64_t grace_ns)
     rl->mine = calloc(n, sizeof(*rl->mine));
     rl->mine_fresh = calloc(n, sizeof(*rl->mine_fresh));
     rl->tel = calloc(n, sizeof(*rl->tel));
+    rl->tel_ms = calloc(n, sizeof(*rl->tel_ms));
+    rl->kept_ms = calloc(n, sizeof(*rl->kept_ms));
     rl->owner = calloc(n, sizeof(*rl->owner));
     rl->heard_ns = calloc(n, sizeof(*rl->heard_ns));
     rl->due_ns = calloc(n, sizeof(*rl->due_ns));
@@ -55,8 +60,9 @@ struct relay *relay_new(const struct rack *r, const bool *own, int64_t grace_ns)
     rl->why = calloc(n, sizeof(*rl->why));
     rl->out.in = calloc(n + MAX_EDGES, sizeof(*rl->out.in));
     rl->out.why = calloc(n + MAX_EDGES, sizeof(*rl->out.why));
-    if (!rl->own || !rl->mine || !rl->mine_fresh || !rl->tel || !rl->owner || !rl->heard_ns ||
-        !rl->due_ns || !rl->unheard || !rl->unheard_of || !rl->why || !rl->out.in || !rl->out.why) {
+    if (!rl->own || !rl->mine || !rl->mine_fresh || !rl->tel || !rl->tel_ms || !rl->kept_ms ||
+        !rl->owner || !rl->heard_ns || !rl->due_ns || !rl->unheard || !rl->unheard_of || !rl->why ||
+        !rl->out.in || !rl->out.why) {
         relay_free(rl);
         return NULL;
     }
@@ -73,6 +79,8 @@ struct relay *relay_new(const struct rack *r, const bool *own, int64_t grace_ns)
             .index = i, .kind = k, .watts_mw = k == POLICY_PSU_DEGRADE ? p->derated_mw : 0};
         rl->tel[i] = driver_psu_unknown(i);
         rl->tel[i].unread = true;
+        rl->tel_ms[i] = -1;
+        rl->kept_ms[i] = -1;
         rl->heard_ns[i] = INT64_MIN;
         rl->due_ns[i] = INT64_MAX;
     }
@@ -87,6 +95,8 @@ void relay_free(struct relay *rl)
     free(rl->mine);
     free(rl->mine_fresh);
     free(rl->tel);
+    free(rl->tel_ms);
+    free(rl->kept_ms);
     free(rl->owner);
     free(rl->heard_ns);
     free(rl->due_ns);
@@ -111,7 +121,7 @@ static bool feed_kind(enum policy_input_kind k)
 
 /* ---- a secondary's side ---- */
 
-bool relay_take_report(struct relay *rl, const struct driver_report *rep)
+bool relay_take_report(struct relay *rl, const struct driver_report *rep, int64_t t_ms)
 {
     bool changed = false;
     for (size_t k = 0; k < rep->ninputs; k++) {
@@ -142,6 +152,7 @@ bool relay_take_report(struct relay *rl, const struct driver_report *rep)
         if (i < 0 || i >= rl->npsus || !rl->own[i])
             continue;
         rl->tel[i] = rep->psus[k];
+        rl->tel_ms[i] = t_ms;
         rl->mine_fresh[i] = rl->mine_fresh[i] || !rep->psus[k].unread;
     }
     return changed;
@@ -182,7 +193,8 @@ int relay_encode(struct relay *rl, const struct rack *r, const char *device, cha
               set_new(p, "inlet_mc", json_integer(x->inlet_mc)) ||
               set_new(p, "fan_rpm", json_integer(x->fan_rpm)) ||
               set_new(p, "status_word", json_integer(x->status_word)) ||
-              set_new(p, "unread", json_boolean(x->unread));
+              set_new(p, "unread", json_boolean(x->unread)) ||
+              set_new(p, "t_ms", json_integer(rl->tel_ms[i]));
         sent++;
     }
     for (size_t k = 0; !bad && k < rl->nedges; k++) {
@@ -248,6 +260,10 @@ static int figure(json_t *p, const char *key, int64_t max, int64_t *out)
     return 0;
 }
 
+/* A reading's Unix milliseconds: far beyond any clock, short of overflow
+ * in the history's arithmetic. */
+#define MAX_T_MS (INT64_C(1) << 52)
+
 /* A figure added after the forward's first version: absent, it is -1 (a
  * controller of an older version forwards without it). */
 static int later_figure(json_t *p, const char *key, int64_t max, int64_t *out)
@@ -298,6 +314,7 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
         struct driver_psu_reading *x = &f->tel[k];
         int64_t status_word = -1;
         *x = driver_psu_unknown(i);
+        f->t_ms[k] = -1;
         json_t *unread = json_object_get(p, "unread");
         if (i < 0 || kind < 0 || !note || !json_is_boolean(unread) ||
             figure(p, "watts_mw", r->psus[i].rated_mw, &t->watts_mw) ||
@@ -310,7 +327,8 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
             later_figure(p, "in_ma", INT64_C(1) << 40, &x->in_ma) ||
             later_figure(p, "inlet_mc", INT64_C(1) << 30, &x->inlet_mc) ||
             later_figure(p, "fan_rpm", INT64_C(1) << 30, &x->fan_rpm) ||
-            later_figure(p, "status_word", 0xffff, &status_word)) {
+            later_figure(p, "status_word", 0xffff, &status_word) ||
+            later_figure(p, "t_ms", MAX_T_MS, &f->t_ms[k])) {
             snprintf(err, errlen, "a forward's psus[%zu] is not a PSU of this rack told right", k);
             goto out;
         }
@@ -339,6 +357,25 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
 out:
     json_decref(o);
     return rc;
+}
+
+/* ---- every controller's side: the history ---- */
+
+bool relay_keep_reading(struct relay *rl, const struct relay_forward *f, size_t k)
+{
+    if (k >= f->npsus)
+        return false;
+    const struct driver_psu_reading *x = &f->tel[k];
+    int i = x->psu;
+    if (i < 0 || i >= rl->npsus || rl->own[i] || x->unread)
+        return false;
+    if (f->t_ms[k] < 0)
+        return true; /* an older sender: no time to know a repeat by */
+    /* not "older than the last": a sender's clock may be set back */
+    if (f->t_ms[k] == rl->kept_ms[i])
+        return false;
+    rl->kept_ms[i] = f->t_ms[k];
+    return true;
 }
 
 /* Whether the rack already holds what t tells. */

@@ -55,6 +55,8 @@ struct relay_forward {
     char device[160];                       /* the sender's device that read them, for reasons */
     struct relay_told psus[RELAY_MAX_PSUS]; /* each PSU's health as told */
     struct driver_psu_reading tel[RELAY_MAX_PSUS]; /* parallel: telemetry (-1: none) */
+    int64_t t_ms[RELAY_MAX_PSUS]; /* parallel: when the sender read it, Unix ms; -1 when the
+                                   * sender is of a version that does not say */
     size_t npsus;
     struct relay_told feeds[RACK_MAX_FEEDS]; /* feed edges */
     size_t nfeeds;
@@ -73,10 +75,11 @@ void relay_free(struct relay *rl);
  * promoted) ---- */
 
 /* Takes one of its own devices' reports: the health told of its own PSUs
- * (their inputs), their telemetry, and feed edges (kept for the next
- * encode). Returns true when a health or a feed changed: forward as an
- * alert at once. */
-bool relay_take_report(struct relay *rl, const struct driver_report *rep);
+ * (their inputs), their telemetry read at t_ms (Unix ms, the time its own
+ * history keeps them by), and feed edges (kept for the next encode).
+ * Returns true when a health or a feed changed: forward as an alert at
+ * once. */
+bool relay_take_report(struct relay *rl, const struct driver_report *rep, int64_t t_ms);
 
 /* The forward of everything believed of the own PSUs, and the feed edges
  * taken since the last encode (which it forgets), as JSON text (malloc'd,
@@ -93,6 +96,17 @@ void relay_drop_edges(struct relay *rl);
  * kind one a forward may carry, every figure in range. 0, or -1 with err. */
 int relay_decode(const char *json, size_t len, const struct rack *r, struct relay_forward *f,
                  char *err, size_t errlen);
+
+/* ---- every controller's side: the history ---- */
+
+/* Whether reading k of f is one this controller's history has yet to
+ * keep: read (not unread), of a PSU it does not read itself (its own reads
+ * are kept as they come), and not the one last kept of that PSU (a forward
+ * repeats a PSU's last reading until it is read again: on the heartbeat,
+ * and when another of the sender's devices reports). A repeat is known by
+ * the sender's t_ms; a forward without one (an older sender) is always
+ * new. Remembers it as kept. */
+bool relay_keep_reading(struct relay *rl, const struct relay_forward *f, size_t k);
 
 /* Inputs for the policy, each with its own reason (as a device's inputs
  * carry theirs). Owned by the relay: valid until its next call. */
