@@ -339,6 +339,9 @@ static void test_bad_forwards_are_refused_with_a_reason(void **state)
         "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps1\",\"told\":\"psu_fail\",\"watts_mw\":0,"
         "\"note\":\"\",\"out_mw\":-1,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,\"temp_mc\":-1,"
         "\"t_ms\":-2,\"unread\":true}],\"feeds\":[]}",
+        "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps1\",\"told\":\"psu_degrade\",\"watts_mw\":0,"
+        "\"note\":\"\",\"out_mw\":-1,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,\"temp_mc\":-1,"
+        "\"unread\":true}],\"feeds\":[]}",
         "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps1\",\"told\":\"psu_fail\",\"watts_mw\":0,"
         "\"note\":\"\",\"out_mw\":-1,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,\"temp_mc\":-1,"
         "\"t_ms\":1.5e12,\"unread\":true}],\"feeds\":[]}",

@@ -318,6 +318,7 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
         json_t *unread = json_object_get(p, "unread");
         if (i < 0 || kind < 0 || !note || !json_is_boolean(unread) ||
             figure(p, "watts_mw", r->psus[i].rated_mw, &t->watts_mw) ||
+            (kind == POLICY_PSU_DEGRADE && t->watts_mw <= 0) || /* the policy's bound */
             figure(p, "out_mw", INT64_C(1) << 40, &x->out_mw) ||
             figure(p, "in_mw", INT64_C(1) << 40, &x->in_mw) ||
             figure(p, "out_mv", INT64_C(1) << 40, &x->out_mv) ||
