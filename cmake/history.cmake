@@ -18,6 +18,12 @@ add_test(NAME daemon_history COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_history
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          $<TARGET_FILE:rackpower-history> $<TARGET_FILE:rackpower-predict> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_history PROPERTIES TIMEOUT 180)
+# the three controllers of examples/cluster: every history holds every PSU's
+# readings, once and at their time; a new primary has the dead one's past
+add_test(NAME daemon_history_cluster COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_history_cluster.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_history_cluster PROPERTIES TIMEOUT 120)
 # bench-history: the loop's push, the writer's write, the growth per PSU-day
 # (docs/benchmarks.md "History"); figures only
 add_executable(bench-history bench/bench_history.c)

@@ -1516,22 +1516,25 @@ static void relay_decide(struct engine *e, const struct relay_inputs *in, const 
     free(whys);
 }
 
-/* A secondary tells the primary what it believes of its own PSUs: kind
- * alert at once when a health changed, else readings; at least once a
+/* Every controller tells every other what it believes of its own PSUs and
+ * what it read of them: kind alert at once when a health changed, else
+ * readings. The primary decides on it; the others keep the readings in
+ * their history (relay.h). One datagram to the rack bus's everyone (the
+ * multicast group, else each peer): an older controller that is not
+ * primary drops a forward unread. A secondary also sends at least once a
  * heartbeat (on the relay's timer), so that the primary's grace never ends
- * for a live controller whatever its devices' reports. */
+ * for a live controller whatever its devices' reports; the primary has
+ * nobody's grace to keep, and its new readings go with its reports. */
 static void relay_forward(struct engine *e, bool alert)
 {
-    uint8_t to = member_primary(e->member);
+    uint8_t primary = member_primary(e->member); /* 0: this one, or none known */
     int64_t now = mono_ns();
-    e->forward_next_ns = to ? now + e->conf.node.heartbeat_ns : INT64_MAX;
-    if (!to) {
+    e->forward_next_ns = primary ? now + e->conf.node.heartbeat_ns : INT64_MAX;
+    if (!primary)
         relay_drop_edges(e->relay); /* a new primary hears the whole belief, not edges */
-        return;
-    }
     char *json = NULL, err[256];
     if (relay_encode(e->relay, &e->rack, e->relay_device, &json)) {
-        log_warnx("forward to node %u: out of memory", to);
+        log_warnx("forward to the other controllers: out of memory");
         return;
     }
     struct rackbus_msg f = {.type = RACKBUS_FORWARD};
@@ -1539,10 +1542,10 @@ static void relay_forward(struct engine *e, bool alert)
                                            .kind = alert ? RACKBUS_FWD_ALERT : RACKBUS_FWD_READINGS,
                                            .payload = (const uint8_t *)json,
                                            .len = (uint32_t)strlen(json)};
-    if (member_send(e->member, to, &f, err, sizeof(err)))
-        log_warnx("forward to node %u: %s", to, err);
-    else if (alert)
-        log_info("told the primary, node %u, of a change of health at once", to);
+    if (member_send(e->member, 0, &f, err, sizeof(err)))
+        log_warnx("forward to the other controllers: %s", err);
+    else if (alert && primary)
+        log_info("told the primary, node %u, of a change of health at once", primary);
     free(json);
 }
 
@@ -1559,8 +1562,9 @@ static void relay_own_report(struct engine *e, const struct devices_msg *m, int6
     relay_schedule(e);
 }
 
-/* Another controller's readings into the history: each once, at the time its controller read it
- * (relay_keep_reading); a queue push each, as the own ones. */
+/* Another controller's readings into the history, whatever the role: each
+ * once, at the time its controller read it (relay_keep_reading); a queue
+ * push each, as the own ones. */
 static void keep_forwarded(struct engine *e, const struct relay_forward *f)
 {
     if (!e->hist)
@@ -1572,19 +1576,21 @@ static void keep_forwarded(struct engine *e, const struct relay_forward *f)
                       f->t_ms[k] >= 0 ? f->t_ms[k] : now_ms, &f->tel[k]);
 }
 
-/* A forward of another controller's PSUs, taken as a report of its device. */
+/* A forward of another controller's PSUs: kept in the history by every
+ * controller, and taken as a report of its device by the primary alone. */
 static void relay_readings(struct engine *e, const struct rackbus_msg *m, int64_t now)
 {
     static struct relay_forward f;
     char err[300], why[300];
-    if (!e->commanding)
-        return; /* only the primary decides */
     if (relay_decode((const char *)m->u.forward.payload, m->u.forward.len, &e->rack, &f, err,
                      sizeof(err))) {
         log_warnx("forward from node %u refused: %s", m->from, err);
         return;
     }
     keep_forwarded(e, &f);
+    if (!e->commanding)
+        return; /* the history only: the primary decides, a secondary's ledger and
+                 * policy follow the primary's entries, never a forward */
     for (size_t k = 0; k < f.npsus; k++) {
         int i = f.tel[k].psu;
         e->tel[i] = f.tel[k];

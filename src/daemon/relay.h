@@ -23,6 +23,12 @@
  * docs/policy.md), with the reason, and the node is alarmed as peer_lost
  * until it is heard again.
  *
+ * Every controller also sends its forwards to every other controller, not
+ * only the primary, with the time each reading was taken: one that does not
+ * command keeps the readings in its history and does nothing else with them
+ * (relay_keep_reading), so that every controller keeps the whole rack's
+ * history and a fail-over loses none of it.
+ *
  * Pure but for jansson: no I/O, no clock, no log; the caller passes now.
  */
 #ifndef RELAY_H
@@ -105,7 +111,8 @@ int relay_decode(const char *json, size_t len, const struct rack *r, struct rela
  * repeats a PSU's last reading until it is read again: on the heartbeat,
  * and when another of the sender's devices reports). A repeat is known by
  * the sender's t_ms; a forward without one (an older sender) is always
- * new. Remembers it as kept. */
+ * new. Remembers it as kept. Any role: a secondary keeps the history too
+ * (docs/history.md, "Several controllers"). */
 bool relay_keep_reading(struct relay *rl, const struct relay_forward *f, size_t k);
 
 /* Inputs for the policy, each with its own reason (as a device's inputs

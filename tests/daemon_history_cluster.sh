@@ -1,0 +1,96 @@
+#!/bin/sh
+# Every controller keeps the whole rack's history (issue 11 section 1,
+# docs/history.md "Several controllers"): the three rackpowerd of
+# examples/cluster (each reads three PSUs of its own) on `rackpower-sim
+# serve`, as real processes.
+#  1. each controller's history holds readings of all nine PSUs: a
+#     secondary's has the primary's PSUs and the other secondary's, each
+#     reading once and at the time the controller that read it took it
+#     (the same times as in that controller's own history);
+#  2. kill -9 of the primary: the new primary's history has readings of the
+#     dead one's PSUs from before the kill.
+# Usage: daemon_history_cluster.sh RACKPOWERD RACKPOWERCTL RACKPOWER-SIM SOURCE_DIR
+set -u
+. "${0%/*}/lib.sh"
+test_begin daemon_history_cluster.sh
+rpd="$1"
+ctl="$2"
+sim="$3"
+src="$4"
+need socat
+log_show simulator-log "$tmp/slog"
+for n in 1 2 3; do log_show "c$n-log" "$tmp/c$n.log"; done
+
+sim_start "$sim" "$tmp/sout" "$tmp/slog" "$src/examples/cluster/rack.yaml" --tcp 127.0.0.1:0 \
+    --control "$tmp/ctl"
+ok # the simulator serves
+# daemon_cluster.sh's heartbeat: no needless elections on a loaded machine
+cluster_files "$src" "$sim_port" 500 4
+ok
+for n in 1 2 3; do cstart "$n" "$rpd"; done
+ok # three controllers serve their APIs
+until_ok 'p=$(primary)' "one primary, named by all three"
+psus_of() { case $1 in 1) echo ps1 ps2 ps3 ;; 2) echo ps4 ps5 ps6 ;; 3) echo ps7 ps8 ps9 ;; esac; }
+# rtimes N PSU: the Unix times (ms) of PSU's raw readings in controller N's
+# history, one a line
+rtimes() {
+    c "$1" history psu "$2" --json --from -10m | "$lib_py" -c '
+import json, sys
+for r in json.load(sys.stdin)["rows"]:
+    print(round(r["t"] * 1000))'
+}
+# enough N PSU COUNT: controller N's history holds COUNT readings of PSU
+enough() { [ "$(rtimes "$1" "$2" | wc -l)" -ge "$3" ]; }
+# same N OWNER PSU: controller N's readings of PSU (read by controller
+# OWNER) are each once (no two at one time) and each at a time OWNER's own
+# history has (the source's time, not the receive time); those newer than
+# the owner's last one left out (its writer may not have committed them yet)
+same() {
+    rtimes "$1" "$3" >"$tmp/got"
+    rtimes "$2" "$3" >"$tmp/own"
+    "$lib_py" - "$tmp/got" "$tmp/own" <<'EOF'
+import sys
+got = [int(x) for x in open(sys.argv[1])]
+own = set(int(x) for x in open(sys.argv[2]))
+if not got or not own:
+    sys.exit("no readings: %d kept, %d of its own" % (len(got), len(own)))
+if len(got) != len(set(got)):
+    sys.exit("a reading kept twice: %d readings at %d times" % (len(got), len(set(got))))
+strange = [t for t in got if t <= max(own) and t not in own]
+if strange:
+    sys.exit("%d of %d readings at times its controller's history does not have, e.g. %d"
+             % (len(strange), len(got), strange[0]))
+EOF
+}
+
+# ---- 1. every history holds every PSU's readings ------------------------------
+for n in 1 2 3; do
+    for o in 1 2 3; do
+        [ "$o" = "$n" ] && continue
+        for q in $(psus_of "$o"); do
+            until_ok "enough $n $q 5" "c$n's history holds 5 readings of $q (read by c$o)" 150
+        done
+    done
+done
+for n in 1 2 3; do
+    for o in 1 2 3; do
+        [ "$o" = "$n" ] && continue
+        q=$(psus_of "$o" | cut -d' ' -f1)
+        same "$n" "$o" "$q" || fail "c$n's readings of $q (read by c$o)"
+        ok
+    done
+done
+echo "daemon_history_cluster.sh: c$p primary; every history holds the nine PSUs"
+
+# ---- 2. kill -9 of the primary: the new one has the dead one's past ----------
+old=$p
+ckill "$old" KILL
+kill_ms=$(($(date +%s) * 1000))
+until_ok 'p=$(primary) && [ "$p" != "$old" ]' "a new primary after kill -9 of c$old"
+for q in $(psus_of "$old"); do
+    before=$(rtimes "$p" "$q" | awk -v k="$kill_ms" '$1 < k' | wc -l)
+    [ "$before" -ge 5 ] || fail "the new primary c$p has $before readings of $q (read by the dead c$old) from before the kill"
+    ok
+done
+echo "daemon_history_cluster.sh: c$p, the new primary, kept c$old's PSUs' past"
+test_end
