@@ -1444,7 +1444,8 @@ static bool switch_has_server(const struct rack_reserve *res, int i)
     return false;
 }
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void fail(char *err, size_t errlen, const char *fmt,
+                                                       ...)
 {
     va_list ap;
     va_start(ap, fmt);

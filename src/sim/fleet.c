@@ -142,7 +142,8 @@ static double noise(uint64_t *s)
     return splitmix64_unit(s) + splitmix64_unit(s) - 1;
 }
 
-static int errf(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int errf(char *err, size_t errlen, const char *fmt,
+                                                      ...)
 {
     va_list ap;
     va_start(ap, fmt);
