@@ -27,6 +27,8 @@ ok # the simulator serves
 # daemon_cluster.sh's heartbeat: no needless elections on a loaded machine
 cluster_files "$src" "$sim_port" 500 4
 ok
+# prediction at 6 hours a second: a window long enough for a risk in seconds
+for n in 1 2 3; do printf 'prediction:\n  time_scale: 21600\n' >>"$tmp/c$n.yaml"; done
 for n in 1 2 3; do cstart "$n" "$rpd"; done
 ok # three controllers serve their APIs
 until_ok 'p=$(primary)' "one primary, named by all three"
@@ -81,6 +83,25 @@ for n in 1 2 3; do
     done
 done
 echo "daemon_history_cluster.sh: c$p primary; every history holds the nine PSUs"
+# the predictors too: a secondary's model has a risk for PSUs only others read
+# (fed the forwards, kept for a take-over; the primary alone tells the policy).
+# Only a PSU under load enters a window: servers on first.
+ctlsend "power_on db1 db2 app1 app2"
+risk_of() {
+    c "$1" psus --json | "$lib_py" -c '
+import json, sys
+for x in json.load(sys.stdin)["psus"]:
+    if x["id"] == sys.argv[1]:
+        print("none" if x.get("risk") is None else x["risk"])' "$2"
+}
+for n in 1 2 3; do
+    [ "$n" = "$p" ] && continue
+    for o in 1 2 3; do
+        [ "$o" = "$n" ] && continue
+        q=$(psus_of "$o" | cut -d' ' -f1)
+        until_ok '[ "$(risk_of $n $q)" != none ]' "c$n's model has a risk for $q (read by c$o)" 200
+    done
+done
 
 # ---- 2. kill -9 of the primary: the new one has the dead one's past ----------
 old=$p

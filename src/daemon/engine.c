@@ -318,7 +318,8 @@ static json_t *prediction_event(struct engine *e, int i, bool at_risk)
 /* Tells the policy that PSU i became at risk or no longer is: the
  * prediction's event first, then the decision (a drain off its bus). A
  * controller that does not command journals nothing: its primary predicts
- * from the readings it is forwarded. */
+ * from the readings it is forwarded; its own predictor, fed the same
+ * readings, is ready should it take over (predict_retell). */
 static void predict_tell(struct engine *e, int i, bool at_risk)
 {
     const struct pred_psu *q = &e->pred.psu[i];
@@ -333,9 +334,11 @@ static void predict_tell(struct engine *e, int i, bool at_risk)
     else
         snprintf(why, sizeof(why), "no longer predicted to fail: risk %.2f below %.2f", q->risk,
                  e->pred.threshold - RISK_HYSTERESIS);
-    log_warnx("prediction %s: %s", e->rack.psus[i].id, why);
-    if (!e->commanding)
+    if (!e->commanding) { /* its windows are kept for a take-over; the primary tells */
+        log_info("prediction %s (the primary decides): %s", e->rack.psus[i].id, why);
         return;
+    }
+    log_warnx("prediction %s: %s", e->rack.psus[i].id, why);
     json_t *pre = json_array();
     json_array_append_new(pre, prediction_event(e, i, at_risk));
     struct policy_input in = {.kind = at_risk ? POLICY_PSU_AT_RISK : POLICY_PSU_RISK_CLEAR,
@@ -381,7 +384,9 @@ static void predict_outcomes(struct engine *e)
     int n;
     do {
         n = pred_health(&e->pred, &e->rack, e->ov.psu_oos, mono_ns(), out, max);
-        for (int k = 0; k < n; k++) {
+        /* a secondary's predictor follows the rack (units, episodes ended)
+         * but the outcomes are the primary's to journal */
+        for (int k = 0; k < n && e->commanding; k++) {
             const struct pred_outcome *o = &out[k];
             json_t *ev = decider_event(&e->dec, "prediction_outcome");
             char why[400], lead[32], ttf[32];
@@ -1588,9 +1593,16 @@ static void relay_readings(struct engine *e, const struct rackbus_msg *m, int64_
         return;
     }
     keep_forwarded(e, &f);
-    if (!e->commanding)
-        return; /* the history only: the primary decides, a secondary's ledger and
-                 * policy follow the primary's entries, never a forward */
+    if (!e->commanding) {
+        /* the history, and the predictor's windows (it tells nobody: the
+         * primary predicts; these are full should this one take over). The
+         * primary decides; a secondary's ledger and policy follow the
+         * primary's entries, never a forward. */
+        for (size_t k = 0; k < f.npsus; k++)
+            if (!f.tel[k].unread)
+                predict_reading(e, &f.tel[k]);
+        return;
+    }
     for (size_t k = 0; k < f.npsus; k++) {
         int i = f.tel[k].psu;
         e->tel[i] = f.tel[k];
