@@ -35,7 +35,7 @@ bad "--seed: '-1' is not a non-negative integer" --psus 2 --days 1 --seed -1 $o
 bad "--seed: '1x' is not" --psus 2 --days 1 --seed 1x $o
 bad "--interval-s: '0' is not" --psus 2 --days 1 --seed 1 --interval-s 0 $o
 bad "--interval-s: '86401' is not" --psus 2 --days 1 --seed 1 --interval-s 86401 $o
-bad "--mix: 'other' is not train or eval" --psus 2 --days 1 --seed 1 --mix other $o
+bad "--mix: 'other' is not train, eval or wide" --psus 2 --days 1 --seed 1 --mix other $o
 bad "unknown option '--bogus'" --psus 2 --days 1 --seed 1 --bogus $o
 bad "--psus needs a value" $o --psus
 bad "unexpected argument 'extra'" --psus 2 --days 1 --seed 1 $o extra
@@ -63,6 +63,9 @@ run 8 c
 cmp -s "$tmp/a.csv" "$tmp/c.csv" && fail "seeds 7 and 8 give the same history"; ok
 run 7 e --mix eval
 cmp -s "$tmp/a.labels" "$tmp/e.labels" && fail "the eval mix gives the train mix's failures"; ok
+run 7 w --mix wide
+cmp -s "$tmp/a.labels" "$tmp/w.labels" && fail "the wide mix gives the train mix's failures"; ok
+cmp -s "$tmp/e.labels" "$tmp/w.labels" && fail "the wide mix gives the eval mix's failures"; ok
 grep -q "80 PSUs, 60 days, .* failures (capacitor" "$tmp/a.err" || fail "no summary: $(cat "$tmp/a.err")"; ok
 
 # ---- the history against its labels, in python3's csv module -------------------------

@@ -15,9 +15,10 @@
 
 static const char *const cause_names[FLEET_NCAUSES] = {"capacitor", "fan", "efficiency", "sudden"};
 /* Fixed before any training: shares of the failures, percent, by cause. */
-static const int mix_pct[2][FLEET_NCAUSES] = {
+static const int mix_pct[FLEET_NMIXES][FLEET_NCAUSES] = {
     [FLEET_MIX_TRAIN] = {35, 25, 15, 25},
     [FLEET_MIX_EVAL] = {20, 35, 20, 25},
+    [FLEET_MIX_WIDE] = {25, 25, 25, 25},
 };
 
 const char *fleet_cause_name(enum fleet_cause c)
@@ -27,7 +28,7 @@ const char *fleet_cause_name(enum fleet_cause c)
 
 int fleet_mix_pct(enum fleet_mix m, enum fleet_cause c)
 {
-    if ((m != FLEET_MIX_TRAIN && m != FLEET_MIX_EVAL) || c < 0 || c >= FLEET_NCAUSES)
+    if (m < 0 || m >= FLEET_NMIXES || c < 0 || c >= FLEET_NCAUSES)
         return 0;
     return mix_pct[m][c];
 }
@@ -230,7 +231,7 @@ int fleet_run(const struct fleet_opts *o, FILE *csv, FILE *labels, struct fleet_
         return errf(err, errlen, "days: %g is not in (0, 3650]", o->days);
     if (o->interval_s < 1 || o->interval_s > 86400)
         return errf(err, errlen, "interval: %d s is not in 1..86400", o->interval_s);
-    if (o->mix != FLEET_MIX_TRAIN && o->mix != FLEET_MIX_EVAL)
+    if (o->mix < 0 || o->mix >= FLEET_NMIXES)
         return errf(err, errlen, "mix: unknown");
     memset(st, 0, sizeof(*st));
     struct unit *u = calloc((size_t)o->npsus, sizeof(*u));

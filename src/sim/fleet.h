@@ -34,10 +34,11 @@ enum fleet_cause {
     FLEET_NCAUSES
 };
 
-/* The fixed mixes of causes (shares of failures, percent). "train" is what
- * the shipped model learns on; "eval" is the different mix it is measured
- * on. Never tune one on the other. */
-enum fleet_mix { FLEET_MIX_TRAIN, FLEET_MIX_EVAL };
+/* The fixed mixes of causes (shares of failures, percent). "train" and
+ * "wide" (every cause an equal share, so that no ageing cause is rare in
+ * training) are what the shipped model learns on; "eval" is the different mix
+ * it is measured on. Never tune one on the other. */
+enum fleet_mix { FLEET_MIX_TRAIN, FLEET_MIX_EVAL, FLEET_MIX_WIDE, FLEET_NMIXES };
 
 const char *fleet_cause_name(enum fleet_cause c);
 /* The share of cause c in mix m, percent. */

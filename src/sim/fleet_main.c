@@ -23,7 +23,7 @@ static void usage(FILE *f)
           "  --out FILE       the history CSV (- for standard output)\n"
           "  --labels FILE    the failures: psu,failure_t,cause,predictable\n"
           "  --interval-s I   seconds between readings, 1..86400 (default 60)\n"
-          "  --mix M          the mix of failure causes: train (default) or eval\n"
+          "  --mix M          the mix of failure causes: train (default), eval or wide\n"
           "  -h, --help       print this and exit\n",
           f);
 }
@@ -115,8 +115,11 @@ int fleet_main(int argc, char **argv)
                 o.mix = FLEET_MIX_TRAIN;
             } else if (strcmp(optarg, "eval") == 0) {
                 o.mix = FLEET_MIX_EVAL;
+            } else if (strcmp(optarg, "wide") == 0) {
+                o.mix = FLEET_MIX_WIDE;
             } else {
-                fprintf(stderr, "rackpower-sim fleet: --mix: '%s' is not train or eval\n", optarg);
+                fprintf(stderr, "rackpower-sim fleet: --mix: '%s' is not train, eval or wide\n",
+                        optarg);
                 return 2;
             }
             break;
