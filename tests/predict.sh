@@ -28,7 +28,7 @@ python3 "$traces" fleet "$tmp/a.csv" "$tmp/a_labels.csv" 1 || fail "traces"
 grep -q "^held back: 13 PSUs" "$tmp/train.out" || fail "held back: $(cat "$tmp/train.out")"; ok
 grep -q "^model: precision [01]\.[0-9]*" "$tmp/train.out" || fail "no precision line"; ok
 grep -q "^model: lead time median" "$tmp/train.out" || fail "no lead time line"; ok
-grep -q "^rackpower-psu-risk 2$" "$tmp/m.txt" || fail "model file: $(head -3 "$tmp/m.txt")"; ok
+grep -q "^rackpower-psu-risk 3$" "$tmp/m.txt" || fail "model file: $(head -3 "$tmp/m.txt")"; ok
 # the rule chosen on the held-back PSUs' episodes, against the budget, said and written
 grep -q "^chosen: threshold 0\.[0-9]*, persist [0-9]* s: the most predictable failures" \
     "$tmp/train.out" || fail "no chosen line: $(grep -v curve "$tmp/train.out")"; ok

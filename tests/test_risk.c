@@ -28,12 +28,14 @@ struct trace {
     double eff0, eff_per_day;
     double fan0, fan_per_day; /* rpm per °C of rise */
     double sag_v_per_a;
+    double load_per_day; /* the load's own drift, not ageing */
 };
 
 static void reading(const struct trace *tr, int64_t t, const char *id, struct tcsv_row *r)
 {
     double day = (double)(t - T0) / DAY;
-    double load = 0.5 + 0.3 * sin(2 * 3.14159265358979 * day); /* the same load every day */
+    /* the same load every day, plus its drift */
+    double load = 0.5 + 0.3 * sin(2 * 3.14159265358979 * day) + tr->load_per_day * day;
     memset(r, 0, sizeof(*r));
     r->t = t;
     snprintf(r->psu, sizeof(r->psu), "%s", id);
@@ -70,7 +72,7 @@ static void features_after(const struct trace *tr, int days, double x[RISK_NFEAT
     risk_fleet_free(&f);
 }
 
-static const struct trace healthy = {0.08, 0, 0.95, 0, 100, 0, 0.0005};
+static const struct trace healthy = {0.08, 0, 0.95, 0, 100, 0, 0.0005, 0};
 
 static void a_psu_heating_at_like_load_has_a_rising_thermal_resistance_trend(void **state)
 {
@@ -97,6 +99,52 @@ static void falling_efficiency_has_a_negative_trend(void **state)
     assert_true(fabs(xh[RISK_F_EFF] - 0.95) < 1e-9);
     assert_true(fabs(xh[RISK_F_EFF_TREND]) < 1e-9);
     assert_true(fabs(xa[RISK_F_EFF_TREND] + 0.001) < 1e-5);
+}
+
+/* Efficiency falling 0.1 point a day: over the window of days 7-10 it is
+ * 0.9415 on average, and at like output the loss of a mean output of 750 W
+ * rises by 750 * 0.001 / 0.9415^2 = 0.846 W a day, of a mean loss of
+ * 750 * (1 / 0.9415 - 1) = 46.6 W: a share of 0.0182 a day. */
+static void losses_rising_at_like_load_have_a_loss_trend(void **state)
+{
+    (void)state;
+    struct trace ageing = healthy;
+    ageing.eff_per_day = -0.001;
+    double xh[RISK_NFEATURES], xa[RISK_NFEATURES];
+    features_after(&healthy, 10, xh);
+    features_after(&ageing, 10, xa);
+    assert_true(fabs(xh[RISK_F_LOSS_TREND]) < 1e-6);
+    if (fabs(xa[RISK_F_LOSS_TREND] - 0.0182) > 0.0005)
+        fail_msg("loss trend %g, want 0.0182", xa[RISK_F_LOSS_TREND]);
+}
+
+/* A load that grows makes more loss, and more heat, but not more at like
+ * load: neither trend moves, where the plain slopes of loss or rise would. */
+static void a_growing_load_is_not_ageing(void **state)
+{
+    (void)state;
+    struct trace growing = healthy;
+    growing.load_per_day = 0.01;
+    double x[RISK_NFEATURES];
+    features_after(&growing, 10, x);
+    assert_true(fabs(x[RISK_F_LOSS_TREND]) < 1e-6);
+    assert_true(fabs(x[RISK_F_RISE_TREND]) < 1e-6);
+}
+
+/* Thermal resistance up 0.004 °C/W a day: at like loss (a mean of 39.5 W)
+ * the hot spot rises by about 0.16 °C a day over the inlet. */
+static void a_psu_hotter_at_like_loss_has_a_rise_trend(void **state)
+{
+    (void)state;
+    struct trace ageing = healthy;
+    ageing.rth_per_day = 0.004;
+    double xh[RISK_NFEATURES], xa[RISK_NFEATURES];
+    features_after(&healthy, 10, xh);
+    features_after(&ageing, 10, xa);
+    assert_true(fabs(xh[RISK_F_RISE_TREND]) < 1e-6);
+    if (fabs(xa[RISK_F_RISE_TREND] - 0.158) > 0.01)
+        fail_msg("rise trend %g, want 0.158", xa[RISK_F_RISE_TREND]);
+    assert_true(fabs(xa[RISK_F_LOSS_TREND]) < 1e-6); /* the heat is not more loss */
 }
 
 static void a_worn_fan_turns_slower_for_its_heat(void **state)
@@ -389,6 +437,40 @@ static void a_version_2_file_may_say_how_long_the_risk_must_hold(void **state)
     }
 }
 
+/* Version 3 names the two features it added; a version 1 or 2 file reads
+ * without them (they add nothing) and may not name them. */
+static void a_version_3_file_names_the_trends_at_like_load(void **state)
+{
+    (void)state;
+    char text[2048], err[200];
+    const char *v1 = strstr(good_model, "# a comment");
+    struct risk_model m;
+    assert_int_equal(risk_model_parse(good_model, strlen(good_model), &m, err, sizeof(err)), 0);
+    assert_true(m.coef[RISK_F_LOSS_TREND] == 0 && m.coef[RISK_F_RISE_TREND] == 0);
+    assert_true(m.scale[RISK_F_LOSS_TREND] == 1 && m.scale[RISK_F_RISE_TREND] == 1);
+    snprintf(text, sizeof(text),
+             "rackpower-psu-risk 3\n%sfeature loss_trend_day 0 0.01 2\n"
+             "feature rise_trend_c_day 0.1 0.2 0.5\n",
+             v1);
+    if (risk_model_parse(text, strlen(text), &m, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_true(m.coef[RISK_F_LOSS_TREND] == 2 && m.scale[RISK_F_RISE_TREND] == 0.2);
+    /* the round trip writes version 3 with every feature */
+    char out[4096];
+    assert_true(risk_model_format(&m, out, sizeof(out)) > 0);
+    assert_true(strncmp(out, "rackpower-psu-risk 3\n", 21) == 0);
+    assert_non_null(
+        strstr(out, "feature rise_trend_c_day 0.10000000000000001 0.20000000000000001 0.5"));
+    /* version 3 without one of them */
+    snprintf(text, sizeof(text), "rackpower-psu-risk 3\n%sfeature loss_trend_day 0 0.01 2\n", v1);
+    assert_int_equal(risk_model_parse(text, strlen(text), &m, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "feature rise_trend_c_day missing"));
+    /* version 2 naming one */
+    snprintf(text, sizeof(text), "rackpower-psu-risk 2\n%sfeature loss_trend_day 0 0.01 2\n", v1);
+    assert_int_equal(risk_model_parse(text, strlen(text), &m, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "a version 3 feature"));
+}
+
 /* Replaces the first occurrence of from in the good model by to. */
 static void edited(const char *from, const char *to, char *out, size_t len)
 {
@@ -403,7 +485,7 @@ static void each_bad_model_file_is_refused_with_its_line(void **state)
     static const struct {
         const char *from, *to, *want;
     } cases[] = {
-        {"rackpower-psu-risk 1", "rackpower-psu-risk 3", "model line 1: unknown model version"},
+        {"rackpower-psu-risk 1", "rackpower-psu-risk 4", "model line 1: unknown model version"},
         {"threshold 0.5\n", "threshold 0.5\npersist_s 3600\n",
          "model line 6: persist_s: a version 2 key"},
         {"rackpower-psu-risk 1", "hello", "model line 1: not a rackpower PSU risk model"},
@@ -456,6 +538,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_psu_heating_at_like_load_has_a_rising_thermal_resistance_trend),
         cmocka_unit_test(falling_efficiency_has_a_negative_trend),
+        cmocka_unit_test(losses_rising_at_like_load_have_a_loss_trend),
+        cmocka_unit_test(a_growing_load_is_not_ageing),
+        cmocka_unit_test(a_psu_hotter_at_like_loss_has_a_rise_trend),
         cmocka_unit_test(a_worn_fan_turns_slower_for_its_heat),
         cmocka_unit_test(output_sag_is_millivolts_per_amp),
         cmocka_unit_test(hours_in_service_count_from_the_first_reading),
@@ -469,6 +554,7 @@ int main(void)
         cmocka_unit_test(risk_and_time_to_failure_agree),
         cmocka_unit_test(a_good_model_file_reads),
         cmocka_unit_test(a_version_2_file_may_say_how_long_the_risk_must_hold),
+        cmocka_unit_test(a_version_3_file_names_the_trends_at_like_load),
         cmocka_unit_test(each_bad_model_file_is_refused_with_its_line),
         cmocka_unit_test(an_episode_starts_once_and_ends_below_the_hysteresis),
     };

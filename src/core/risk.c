@@ -12,16 +12,30 @@
 #include <string.h>
 
 static const char *const names[RISK_NFEATURES] = {
-    "rth_c_per_w", "rth_trend_c_per_w_day", "fan_rpm_per_c",
-    "efficiency",  "efficiency_trend_day",  "vout_sag_mv_per_a",
-    "warn_share",  "warn_events",           "kh_in_service",
+    "rth_c_per_w",          "rth_trend_c_per_w_day", "fan_rpm_per_c",    "efficiency",
+    "efficiency_trend_day", "vout_sag_mv_per_a",     "warn_share",       "warn_events",
+    "kh_in_service",        "loss_trend_day",        "rise_trend_c_day",
 };
 
 static const char *const words[RISK_NFEATURES] = {
-    "thermal resistance high", "thermal resistance rising", "fan slow for its temperature",
-    "efficiency low",          "efficiency falling",        "output sags under load",
-    "warning bits set",        "warnings raised",           "hours in service",
+    "thermal resistance high",
+    "thermal resistance rising",
+    "fan slow for its temperature",
+    "efficiency low",
+    "efficiency falling",
+    "output sags under load",
+    "warning bits set",
+    "warnings raised",
+    "hours in service",
+    "losses rising at like load",
+    "running hotter at like loss",
 };
+
+/* The version that added the feature: an older file does without it. */
+static int feature_version(int f)
+{
+    return f == RISK_F_LOSS_TREND || f == RISK_F_RISE_TREND ? 3 : 1;
+}
 
 const char *risk_feature_name(int f)
 {
@@ -192,9 +206,9 @@ int risk_model_parse(const char *text, size_t len, struct risk_model *m, char *e
             if (strcmp(tok[0], "rackpower-psu-risk") != 0 || k != 2)
                 return merr(err, errlen, lineno,
                             "not a rackpower PSU risk model (want \"rackpower-psu-risk 1\" first)");
-            if (strcmp(tok[1], "1") != 0 && strcmp(tok[1], "2") != 0)
+            if (strcmp(tok[1], "1") != 0 && strcmp(tok[1], "2") != 0 && strcmp(tok[1], "3") != 0)
                 return merr(err, errlen, lineno,
-                            "unknown model version (this reads versions 1 and 2)");
+                            "unknown model version (this reads versions 1 to 3)");
             version = tok[1][0] - '0';
             have_magic = 1;
             continue;
@@ -240,6 +254,9 @@ int risk_model_parse(const char *text, size_t len, struct risk_model *m, char *e
                     f = i;
             if (f < 0)
                 return merr(err, errlen, lineno, "unknown feature (docs/prediction.md lists them)");
+            if (feature_version(f) > version)
+                return merr(err, errlen, lineno,
+                            "feature: a version 3 feature (this file says 1 or 2)");
             if (seen[f])
                 return merr(err, errlen, lineno, "feature given twice");
             double mean, scale, coef;
@@ -263,7 +280,10 @@ int risk_model_parse(const char *text, size_t len, struct risk_model *m, char *e
                     : !have_thr ? "threshold missing"
                                 : "intercept missing");
     for (int f = 0; f < RISK_NFEATURES; f++)
-        if (!seen[f]) {
+        if (!seen[f] && feature_version(f) > version) {
+            /* a file older than the feature: it adds nothing */
+            m->mean[f] = 0, m->scale[f] = 1, m->coef[f] = 0;
+        } else if (!seen[f]) {
             char what[96];
             snprintf(what, sizeof(what), "feature %s missing", names[f]);
             return merr(err, errlen, lineno, what);
@@ -326,9 +346,50 @@ static double lin_slope(const struct risk_lin *l, double min_var)
     return cov / var;
 }
 
+static void lin2_add(struct risk_lin2 *l, double t, double u, double y, double sign)
+{
+    if (isnan(t) || isnan(u) || isnan(y))
+        return;
+    l->n += sign;
+    l->st += sign * t;
+    l->su += sign * u;
+    l->sy += sign * y;
+    l->stt += sign * t * t;
+    l->suu += sign * u * u;
+    l->stu += sign * t * u;
+    l->sty += sign * t * y;
+    l->suy += sign * u * y;
+}
+
+static double lin2_mean(const struct risk_lin2 *l)
+{
+    return l->n >= 1 ? l->sy / l->n : NAN;
+}
+
+/* The slope of y in t with u held (least squares of y = a + b u + c t), or
+ * NaN with fewer than 3 points or t spread below min_tvar. When u hardly
+ * moves (or moves with t) it cannot be held: the slope in t alone. */
+static double lin2_slope_t(const struct risk_lin2 *l, double min_tvar)
+{
+    if (l->n < 3)
+        return NAN;
+    double n = l->n, mt = l->st / n, mu = l->su / n, my = l->sy / n;
+    double ctt = l->stt / n - mt * mt, cuu = l->suu / n - mu * mu;
+    double ctu = l->stu / n - mt * mu, cty = l->sty / n - mt * my;
+    double cuy = l->suy / n - mu * my;
+    if (!(ctt > min_tvar))
+        return NAN;
+    double det = ctt * cuu - ctu * ctu;
+    if (!(cuu > 0) || !(det > 1e-6 * ctt * cuu))
+        return cty / ctt;
+    return (cty * cuu - cuy * ctu) / det;
+}
+
 static void reading_sums(struct risk_psu *p, const struct risk_reading *r, double sign)
 {
     double x = (double)r->t / 86400.0 - p->xref_day;
+    lin2_add(&p->loss, x, r->pout_kw, r->loss, sign);
+    lin2_add(&p->rise, x, r->loss, r->rise, sign);
     lin_add(&p->rth, x, r->rth, sign);
     lin_add(&p->eff, x, r->eff, sign);
     lin_add(&p->sag, r->iout, r->vout, sign);
@@ -344,6 +405,8 @@ static void recompute(struct risk_psu *p)
     memset(&p->rth, 0, sizeof(p->rth));
     memset(&p->eff, 0, sizeof(p->eff));
     memset(&p->sag, 0, sizeof(p->sag));
+    memset(&p->loss, 0, sizeof(p->loss));
+    memset(&p->rise, 0, sizeof(p->rise));
     p->fan_n = p->fan_sum = p->warn_n = p->warn_sum = p->raised_sum = 0;
     p->xref_day = p->n ? (double)p->ring[p->head].t / 86400.0 : 0;
     for (size_t i = 0; i < p->n; i++)
@@ -439,6 +502,10 @@ static void derive(const struct tcsv_row *row, int32_t last_warn, struct risk_re
                  ? v[TCSV_POUT_W] / v[TCSV_PIN_W]
                  : NAN;
     r->fanr = !isnan(v[TCSV_FAN_RPM]) && rise > 1.0 ? v[TCSV_FAN_RPM] / rise : NAN;
+    /* as efficiency: below 20 W in, the loss is the sensors' error */
+    r->loss = v[TCSV_PIN_W] > 20.0 && loss > -1.0 ? loss : NAN;
+    r->pout_kw = v[TCSV_POUT_W] / 1000.0;
+    r->rise = rise;
     r->iout = v[TCSV_IOUT_A];
     r->vout = v[TCSV_VOUT_V];
     r->status_read = row->status_word >= 0;
@@ -518,6 +585,12 @@ int risk_features(const struct risk_fleet *f, int psu, double x[RISK_NFEATURES])
     x[RISK_F_WARN_SHARE] = p->warn_n >= 1 ? p->warn_sum / p->warn_n : NAN;
     x[RISK_F_WARN_EVENTS] = p->raised_sum;
     x[RISK_F_KH_SERVICE] = (double)(p->last_t - p->first_t) / 3600.0 / 1000.0;
+    /* relative to the PSU's own mean loss, so that a unit at a light load and
+     * one at a heavy load rising by the same share read alike */
+    double loss_mean = lin2_mean(&p->loss);
+    double ls = lin2_slope_t(&p->loss, min_day_var);
+    x[RISK_F_LOSS_TREND] = loss_mean > 2.0 ? ls / loss_mean : NAN;
+    x[RISK_F_RISE_TREND] = lin2_slope_t(&p->rise, min_day_var);
     return 0;
 }
 

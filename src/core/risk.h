@@ -25,6 +25,8 @@ enum risk_feature {
     RISK_F_WARN_SHARE,  /* share of readings with a warning bit in STATUS_WORD */
     RISK_F_WARN_EVENTS, /* times a warning bit was raised in the window */
     RISK_F_KH_SERVICE,  /* thousands of hours since the PSU's first reading */
+    RISK_F_LOSS_TREND,  /* slope of the loss at like output power, share of its mean per day */
+    RISK_F_RISE_TREND,  /* slope of (temp - inlet) at like loss, °C per day */
     RISK_NFEATURES
 };
 
@@ -43,8 +45,10 @@ const char *risk_feature_words(int f);
 uint16_t risk_orv3_status_word(uint16_t r60, uint16_t r61, uint16_t r62, uint16_t r63,
                                uint16_t r64);
 
-/* Version 2 added persist_s; version 1 files still read (persist_s 0). */
-#define RISK_MODEL_VERSION 2
+/* Version 2 added persist_s; version 3 the features loss_trend_day and
+ * rise_trend_c_day. Older files still read: persist_s 0 (version 1), the
+ * version 3 features with no weight (versions 1 and 2). */
+#define RISK_MODEL_VERSION 3
 
 struct risk_model {
     int64_t horizon_s; /* the probability is of a failure within this */
@@ -71,12 +75,19 @@ int risk_model_format(const struct risk_model *m, char *buf, size_t len);
 struct risk_reading {
     int64_t t;
     double rth, eff, fanr, iout, vout;
+    double loss, pout_kw, rise; /* W, kW, °C: the regressions at like load */
     int status_read, warn, warn_raised;
 };
 
 /* Running least-squares sums of y against x. */
 struct risk_lin {
     double n, sx, sy, sxx, sxy;
+};
+
+/* Running least-squares sums of y against time t and a covariate u, for the
+ * slope in t at like u (a trend the daily load swing does not drive). */
+struct risk_lin2 {
+    double n, st, su, sy, stt, suu, stu, sty, suy;
 };
 
 /* A PSU's alarm state (risk_alarm_step below). */
@@ -96,6 +107,7 @@ struct risk_psu {
     size_t evicted;      /* since the sums were last recomputed */
     double xref_day;     /* x of the regressions is (t / 86400) - xref_day */
     struct risk_lin rth, eff, sag;
+    struct risk_lin2 loss, rise; /* loss against t and pout; rise against t and loss */
     double fan_n, fan_sum, warn_n, warn_sum, raised_sum;
     struct risk_alarm alarm; /* its episode (risk_fleet_step) */
 };
