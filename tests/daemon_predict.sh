@@ -90,6 +90,7 @@ evq 'e["event"] == "prediction_outcome" and e["psu"] == "ps2" and e["predicted"]
      e["lead_s"] > 0' || fail "the outcome says ps2 was not predicted: $(events | grep outcome)"; ok
 lead=$(evget 'e["event"] == "prediction_outcome"' lead_s)
 echo "ps2 failed $lead s after its prediction (at $rate h of ageing a second)"
+echo "ps2's prediction: $(evget 'e["event"] == "prediction" and e["at_risk"]' reason)"
 until_ok 'evq "e[\"event\"] == \"alarm_clear\" and e[\"kind\"] == \"psu_at_risk\""' \
     "the psu_at_risk alarm cleared by the failure" 50
 
