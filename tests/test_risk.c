@@ -384,6 +384,13 @@ static void risk_and_time_to_failure_agree(void **state)
     assert_true(o.ttf_s < 7 * DAY / 4.0); /* higher risk, sooner */
     assert_int_equal(o.top, RISK_F_WARN_EVENTS);
     assert_true(o.top_x == 3);
+    /* ... but no sooner than a risk of RISK_TTF_MAX_P says: a saturated
+     * model is sure of the failure, not of its hour */
+    assert_true(fabs(o.ttf_s - 7 * DAY / -log1p(-RISK_TTF_MAX_P)) < 1e-6);
+    x[RISK_F_WARN_EVENTS] = 30;
+    risk_eval(&m, x, &o);
+    assert_true(o.risk > 1 - 1e-12);
+    assert_true(fabs(o.ttf_s - 7 * DAY / -log1p(-RISK_TTF_MAX_P)) < 1e-6);
 }
 
 static const char good_model[] = "rackpower-psu-risk 1\n"

@@ -620,7 +620,10 @@ void risk_eval(const struct risk_model *m, const double x[RISK_NFEATURES], struc
         }
     }
     o->risk = sigmoid(z);
-    double p = o->risk < 1e-9 ? 1e-9 : o->risk > 1 - 1e-12 ? 1 - 1e-12 : o->risk;
+    /* Above RISK_TTF_MAX_P the model saturates (a feature tens of sd out
+     * gives 1.00) and says nothing more of when: the time to failure stops
+     * at that risk's (a 7-day horizon: 1.5 days) rather than run to 0 s. */
+    double p = o->risk < 1e-9 ? 1e-9 : o->risk > RISK_TTF_MAX_P ? RISK_TTF_MAX_P : o->risk;
     o->ttf_s = (double)m->horizon_s / -log1p(-p);
 }
 

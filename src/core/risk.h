@@ -66,6 +66,10 @@ int risk_model_parse(const char *text, size_t len, struct risk_model *m, char *e
 /* Writes the model as a file's text; its length, or -1 if buf is too small. */
 int risk_model_format(const struct risk_model *m, char *buf, size_t len);
 
+/* The risk beyond which the time to failure is not shortened further:
+ * ttf_s = horizon_s / -ln(1 - min(risk, this)). */
+#define RISK_TTF_MAX_P 0.99
+
 /* The fewest readings, and the shortest span as a share of the window, for
  * which features are computed: before that the PSU has no risk. */
 #define RISK_MIN_READINGS 6
