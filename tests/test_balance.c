@@ -273,6 +273,45 @@ static void test_hysteresis_holds(void **state)
     done(&f);
 }
 
+/* The devices carry a plan's switches one after another: each leaves a bus
+ * that keeps an awake PSU, so no bus is left to PSUs standing by alone in
+ * between (over Modbus its shelf woke them by itself: a sag). */
+static void test_switches_never_leave_a_bus_to_standby_alone(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_NONE, 2, 2);
+    add_psu(&f, 2000, 0, 3, 0, RACK_MODEL_TITANIUM);
+    add_psu(&f, 2000, 1, 3, 0, RACK_MODEL_TITANIUM);
+    add_psu(&f, 3000, 0, 3, 0, RACK_MODEL_TITANIUM);
+    add_psu(&f, 3000, 1, 3, 1, RACK_MODEL_TITANIUM);
+    add_server(&f, "s1", 1000, 3);
+    rack_end(&f);
+    f.r.psus[2].standby = true;
+    /* ps1 and ps2 from A to B, ps4 from B to A, ps3 stands by on A */
+    static const int to[4] = {1, 1, 0, 0};
+    f.pl.changed = true;
+    for (int i = 0; i < 4; i++)
+        f.pl.psus[i] = (struct balance_psu){.bus = to[i], .standby = i == 2};
+    apply(&f, S(1000));
+    int pos[4] = {0, 0, 0, 1}, nsw = 0;
+    for (size_t k = 0; k < f.a.n; k++) {
+        const struct policy_action *a = &f.a.v[k];
+        if (a->kind != POLICY_ACT_SWITCH)
+            continue;
+        nsw++;
+        pos[a->psu] = a->to_bus;
+        bool awake[2] = {false, false};
+        for (int i = 0; i < 4; i++)
+            awake[pos[i]] = awake[pos[i]] || i != 2;
+        assert_true(awake[0] && awake[1]);
+    }
+    assert_int_equal(nsw, 3);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(f.r.psus[i].bus, to[i]);
+    done(&f);
+}
+
 static void test_wake_always_allowed_and_dwell_holds_standby(void **state)
 {
     (void)state;
@@ -372,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_no_standby_while_a_psu_is_unknown),
         cmocka_unit_test(test_hysteresis_holds),
         cmocka_unit_test(test_wake_always_allowed_and_dwell_holds_standby),
+        cmocka_unit_test(test_switches_never_leave_a_bus_to_standby_alone),
         cmocka_unit_test(test_shares_at_a_mix_of_models),
         cmocka_unit_test(test_psu_that_cannot_stand_by_stays_awake),
         cmocka_unit_test(test_plan_of_wrong_size_is_an_error),

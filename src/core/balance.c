@@ -979,6 +979,20 @@ static void emit(struct policy_actions *out, const struct rack *r, enum policy_a
     out->v[out->n++] = a;
 }
 
+/* Whether PSU i can leave its bus now without leaving it with no awake PSU
+ * (it stands by, is on no bus, or another awake PSU stays there). */
+static bool leaves_awake(const struct rack *r, int i)
+{
+    const struct rack_psu *p = &r->psus[i];
+    if (p->bus < 0 || p->standby || !rack_psu_alive(r, p))
+        return true;
+    for (int k = 0; k < r->npsus; k++)
+        if (k != i && r->psus[k].bus == p->bus && !r->psus[k].standby &&
+            rack_psu_alive(r, &r->psus[k]))
+            return true;
+    return false;
+}
+
 void balance_apply(struct balance *b, struct rack *r, const struct balance_plan *pl, int64_t now_ns,
                    struct policy_actions *out)
 {
@@ -990,11 +1004,28 @@ void balance_apply(struct balance *b, struct rack *r, const struct balance_plan 
             r->psus[i].standby = false;
             b->flip_ns[i] = now_ns;
         }
-    for (int i = 0; i < r->npsus; i++)
-        if (r->psus[i].bus != pl->psus[i].bus) {
-            emit(out, r, POLICY_ACT_SWITCH, i, pl);
-            r->psus[i].bus = pl->psus[i].bus;
+    /* The switches one at a time, each from a bus that keeps an awake PSU
+     * while it leaves, when one can: the devices carry them out one after
+     * another, and a bus left with PSUs standing by alone sags meanwhile
+     * (its shelf wakes them by itself). A PSU standing by carries nothing
+     * and may go first. A cycle with no such switch takes the first. */
+    for (;;) {
+        int pick = -1;
+        for (int i = 0; i < r->npsus; i++) {
+            if (r->psus[i].bus == pl->psus[i].bus)
+                continue;
+            if (pick < 0)
+                pick = i;
+            if (leaves_awake(r, i)) {
+                pick = i;
+                break;
+            }
         }
+        if (pick < 0)
+            break;
+        emit(out, r, POLICY_ACT_SWITCH, pick, pl);
+        r->psus[pick].bus = pl->psus[pick].bus;
+    }
     for (int i = 0; i < r->npsus; i++)
         if (!pl->psus[i].standby && r->psus[i].share_ppm != pl->psus[i].share_ppm) {
             emit(out, r, POLICY_ACT_SHARE, i, pl);
