@@ -524,13 +524,17 @@ static bool keep_lowering(struct decider *d, const struct decision *x, const str
  * and *ev is its balance event. The balance scratch follows the rack's shape
  * (made again after a reload or an undo: the dwell's times start over).
  */
-/* The load on each bus at what the servers draw (measured, else grants). */
+/* The load on each bus at what the servers draw (measured, else grants). A
+ * draw counts once measured while granted: the 0 W a chassis module read
+ * while the server was off says nothing of what it draws now it is on (over
+ * Modbus a plan at a grant's decision saw 0 W and stood every PSU by). */
 static void draw_loads(const struct rack *r, int64_t load[RACK_MAX_BUSES])
 {
     int64_t *draw = calloc((size_t)r->nservers + 1, sizeof(*draw));
     for (int i = 0; draw && i < r->nservers; i++) {
         const struct rack_server *s = &r->servers[i];
-        draw[i] = !rack_server_draws(s) ? 0 : s->draw_mw >= 0 ? s->draw_mw : s->alloc_mw;
+        bool measured = s->on_draw_mw >= 0 && s->draw_mw > 0;
+        draw[i] = !rack_server_draws(s) ? 0 : measured ? s->draw_mw : s->alloc_mw;
     }
     balance_awake_loads(r, draw, load); /* NULL: the grants */
     free(draw);
