@@ -494,11 +494,14 @@ static void readings(struct phys *ph, int64_t dt_ns, bool snap)
      * healthy units all carry that; a degraded one carries less, in
      * proportion to its derated capacity. */
     double share_frac[RACK_MAX_BUSES] = {0};
+    int64_t ppm[RACK_MAX_BUSES] = {0}; /* the shares the controller set, as settle sums them */
     for (int i = 0; i < r->npsus; i++) {
         const struct rack_psu *q = &r->psus[i];
         if (q->bus >= 0 && q->bus < RACK_MAX_BUSES && q->rated_mw > 0 &&
             (double)ph->psu[i].out_mw / (double)q->rated_mw > share_frac[q->bus])
             share_frac[q->bus] = (double)ph->psu[i].out_mw / (double)q->rated_mw;
+        if (q->bus >= 0 && !q->standby && rack_psu_capacity_mw(r, q) > 0)
+            ppm[q->bus] += q->share_ppm;
     }
     for (int i = 0; i < r->npsus; i++) {
         const struct rack_psu *q = &r->psus[i];
@@ -515,8 +518,14 @@ static void readings(struct phys *ph, int64_t dt_ns, bool snap)
             vout = frac <= 1 ? 51.0 - 0.3 * frac : fmax(40.0, 50.7 - 5.0 * (frac - 1));
         p->vout_mv = llround(vout * 1000);
         p->iout_ma = vout > 0 ? llround((double)p->out_mw / vout) : 0;
-        p->ishare_ma =
-            vout > 0 && q->bus >= 0 ? llround((double)q->rated_mw * share_frac[q->bus] / vout) : 0;
+        /* with shares set the share bus asks each unit its share (rackpower's
+         * extension): what it carries, so a planned small share is no fault */
+        if (q->bus >= 0 && ppm[q->bus] > PHYS_PPM / 2)
+            p->ishare_ma = p->iout_ma;
+        else
+            p->ishare_ma = vout > 0 && q->bus >= 0
+                               ? llround((double)q->rated_mw * share_frac[q->bus] / vout)
+                               : 0;
         double eff = efficiency(frac);
         p->pin_mw = !ac                     ? 0
                     : q->standby && !failed ? rack_psu_model_of(r, q)->standby_mw

@@ -53,13 +53,13 @@ static void ctl_status(struct serve *s, struct ctl_client *c)
         const struct rack_psu *q = &r->psus[i];
         const struct phys_psu *p = &ph->psu[i];
         ctl_reply(c,
-                  "psu %s unit %d bus %s %s capacity %.0f W out %.0f W %.2f V alarms "
+                  "psu %s unit %d bus %s %s%s capacity %.0f W out %.0f W %.2f V alarms "
                   "%04x %04x %04x %04x %04x",
                   q->id, simdevs_psu_unit(&s->dev, i), q->bus >= 0 ? r->buses[q->bus] : "-",
                   r->feed_failed[q->feed] ? "no-ac" : rack_psu_health_name(q->health),
-                  (double)rack_psu_capacity_mw(r, q) / 1000, (double)p->out_mw / 1000,
-                  (double)p->vout_mv / 1000, p->alarm[0], p->alarm[1], p->alarm[2], p->alarm[3],
-                  p->alarm[4]);
+                  q->standby ? " standby" : "", (double)rack_psu_capacity_mw(r, q) / 1000,
+                  (double)p->out_mw / 1000, (double)p->vout_mv / 1000, p->alarm[0], p->alarm[1],
+                  p->alarm[2], p->alarm[3], p->alarm[4]);
     }
     for (int k = 0; k < r->nreserves; k++) {
         const struct rack_reserve *res = &r->reserves[k];
@@ -142,6 +142,37 @@ static bool ctl_bbu(struct serve *s, struct ctl_client *c, char *line, int64_t n
     return true;
 }
 
+/* `psu_wake PSU...`: the shelf wakes PSUs standing by by itself, as it does
+ * when their bus sags (docs/sim-devices.md "Standby and share"), so that a
+ * test can see the controller notice. Whether line was it. */
+static bool ctl_psu_wake(struct serve *s, struct ctl_client *c, char *line, int64_t now)
+{
+    char *save = NULL, *word = strtok_r(line, " ", &save);
+    if (!word || strcmp(word, "psu_wake"))
+        return false;
+    const struct rack *r = &s->ph.r;
+    int ids[MAX_CTL_INPUTS], n = 0;
+    char *arg;
+    while ((arg = strtok_r(NULL, " ", &save)) && n < MAX_CTL_INPUTS) {
+        int i = rack_find_psu(r, arg);
+        if (i < 0) {
+            serve_say(s, "control: error: psu_wake: %.40s is not a PSU (nothing changed)", arg);
+            ctl_reply(c, "error: psu_wake: %.40s is not a PSU", arg);
+            return true;
+        }
+        ids[n++] = i;
+    }
+    if (!n) {
+        ctl_reply(c, "error: expected PSU ids");
+        return true;
+    }
+    for (int k = 0; k < n; k++)
+        phys_standby(&s->ph, ids[k], false, now, "control psu_wake: its shelf wakes it");
+    serve_drain(s);
+    ctl_reply(c, "ok");
+    return true;
+}
+
 static void ctl_line(struct serve *s, struct ctl_client *c, char *line, int64_t now)
 {
     size_t len = strlen(line);
@@ -164,13 +195,17 @@ static void ctl_line(struct serve *s, struct ctl_client *c, char *line, int64_t 
         ctl_reply(c, "power_on|power_off|remove SERVER...; psu_fail|psu_repair PSU...; "
                      "psu_degrade PSU WATTS; bus_fail|bus_repair BUS...; "
                      "feed_fail|feed_repair FEED...; report SERVER WATTS; "
-                     "reserve_lost|reserve_back BBU...; bbu_status BBU VALUE; status; help");
+                     "reserve_lost|reserve_back BBU...; bbu_status BBU VALUE; psu_wake PSU...; "
+                     "status; help");
         ctl_reply(c, "ok");
         return;
     }
     char copy[CTL_LINE_MAX];
     snprintf(copy, sizeof(copy), "%s", p);
     if (ctl_bbu(s, c, copy, now))
+        return;
+    snprintf(copy, sizeof(copy), "%s", p);
+    if (ctl_psu_wake(s, c, copy, now))
         return;
     struct policy_input in[MAX_CTL_INPUTS];
     size_t n = 0;
