@@ -155,6 +155,13 @@ set_tests_properties(daemon_outage_failover PROPERTIES TIMEOUT 300)
 add_test(NAME daemon_balance COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_balance.sh
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_balance PROPERTIES TIMEOUT 300)
+# balancing over Modbus TCP to rackpower-sim serve: standby and wake written
+# to the PSUs' extension registers (read back with mbpoll), a shelf's own
+# wake seen by the daemon
+add_test(NAME daemon_balance_modbus COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_balance_modbus.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_balance_modbus PROPERTIES TIMEOUT 120)
 rp_test(test_predict rpdaemon)
 # A PSU ageing in rackpower-sim serve predicted by rackpowerd (the default
 # model on a compressed clock), drained before it fails, no server noticing

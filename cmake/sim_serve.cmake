@@ -46,5 +46,8 @@ rp_test(test_simdrv rpdriver rpphys rpwire_pmbus)
 # the simulated modules (simdevs) served over TCP by the test itself.
 rp_test(test_mbfence rpdriver rpsimdev Threads::Threads)
 rp_test(test_devices_fence rpdaemon rpsimdev Threads::Threads)
+# Balancing's standby and share over Modbus: the driver's fenced commands to
+# the simulated PSUs' extension registers, read back, refusals.
+rp_test(test_mbstandby rpdriver rpsimdev Threads::Threads)
 # The Modbus driver reading a served ORv3 BBU as a reserve (role: bbu).
 rp_test(test_bbu_driver rpdriver rpsimdev Threads::Threads)

@@ -1027,8 +1027,8 @@ static void test_config_loads_every_device_field(void **state)
                                            "    parity: none\n"
                                            "    data_bits: 7\n"
                                            "    stop_bits: 2\n"
-                                           "    units: [{unit: 3, psu: ps3}, {unit: 4, servers: "
-                                           "[gpu1]}]\n"
+                                           "    units: [{unit: 3, psu: ps3, extension: rackpower}, "
+                                           "{unit: 4, servers: [gpu1]}]\n"
                                            "api: {listen: '::1', port: 0, keepalive_s: 2.5}\n"),
                      0);
     assert_int_equal(dc.ndevices, 3);
@@ -1043,6 +1043,8 @@ static void test_config_loads_every_device_field(void **state)
     assert_int_equal(d->units[0].unit, 200);
     assert_int_equal(d->units[0].role, RACKFILE_UNIT_PSU);
     assert_int_equal(d->units[0].psu, 0);
+    assert_int_equal(d->units[0].extension, RACKFILE_EXT_NONE); /* never written blindly */
+    assert_int_equal(dc.devices[2].units[0].extension, RACKFILE_EXT_RACKPOWER);
     assert_int_equal(d->units[1].role, RACKFILE_UNIT_SWITCH);
     assert_int_equal(d->units[1].items.n, 2);
     assert_int_equal(d->units[1].items.v[0], 1); /* coil order as written */
@@ -1400,6 +1402,10 @@ static void test_config_unit_mistakes(void **state)
                         "(role: bbu)");
     expect_config_error(TCP("{unit: 64, reserve: bbu1, role: bbu}"),
                         "t.yaml:13:61: reserve: 'bbu1' is not a reserve of the rack");
+    expect_config_error_has(TCP("{unit: 1, switches: [ps1], extension: rackpower}"),
+                            "extension: only a PSU unit (psu: ID) has one");
+    expect_config_error_has(TCP("{unit: 200, psu: ps1, extension: yes}"),
+                            "extension: expected one of none, rackpower");
     expect_config_error(TCP("{unit: 1, psu: ps1}, {unit: 1, psu: ps2}"),
                         "t.yaml:13:69: unit: 1 is used twice on this device (first at line 13)");
     expect_config_error(TCP("{unit: 0, psu: ps1}"),

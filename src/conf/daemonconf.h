@@ -37,10 +37,18 @@ enum rackfile_unit_role {
     RACKFILE_UNIT_BBU,     /* an ORv3 BBU (BBU registers): reserve */
 };
 
+/* A PSU unit's registers beyond ORv3 (docs/daemon.md "units"). */
+enum rackfile_psu_extension {
+    RACKFILE_EXT_NONE,      /* plain ORv3: nothing beyond its registers is read or written */
+    RACKFILE_EXT_RACKPOWER, /* rackpower's standby and share block (rackmod.h), as
+                             * rackpower-sim serve's PSUs have it */
+};
+
 struct rackfile_unit {
     int unit; /* Modbus unit id, 1 to 255 */
     enum rackfile_unit_role role;
     int psu;                   /* RACKFILE_UNIT_PSU: rack index */
+    int extension;             /* RACKFILE_UNIT_PSU: enum rackfile_psu_extension */
     int reserve;               /* RACKFILE_UNIT_BBU: rack index */
     int chassis;               /* RACKFILE_UNIT_CHASSIS named by chassis: index, else -1 */
     struct rackfile_ids items; /* SWITCH: psu indices; CHASSIS: server indices */

@@ -613,6 +613,13 @@ static void rebalance(struct decider *d, const struct rack *before, int64_t now,
     json_object_set_new(*ev, "reason", json_string(d->plan.reason));
 }
 
+void decider_no_standby(struct decider *d)
+{
+    d->standby_ok = false;
+    for (int i = 0; d->bal && i < d->rack->npsus; i++)
+        balance_set_can_standby(d->bal, i, false);
+}
+
 bool decider_balance_due(struct decider *d)
 {
     const struct rack *r = d->rack;

@@ -173,6 +173,10 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len);
  * decide on no inputs (decision_inputs(NULL, 0, ...)) carries it out. For a
  * change of what the servers draw, which is no decision. */
 bool decider_balance_due(struct decider *d);
+/* The devices cannot stand PSUs by after all (a Modbus PSU configured with
+ * rackpower's extension has none): from now on balancing plans no standby,
+ * and what stands by wakes at the next plan. */
+void decider_no_standby(struct decider *d);
 
 /*
  * The gate for decisions that raise power (DESIGN.md: "when the controller

@@ -294,7 +294,8 @@ static void *worker_main(void *arg)
             }
             /* some of its devices may still have spoken */
             if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread ||
-                rep.fenced_by || rep.nreserves || rep.epoch_held)
+                rep.fenced_by || rep.nreserves || rep.epoch_held || rep.npsu_states ||
+                rep.no_standby[0])
                 post(w, DEVICES_REPORT, &rep, NULL);
         } else {
             if (!up && ok) {
@@ -303,7 +304,8 @@ static void *worker_main(void *arg)
                 last_err[0] = '\0';
             }
             if (rep.ninputs || rep.npsus || rep.nunits || rep.nfound || rep.nread ||
-                rep.fenced_by || rep.nreserves || rep.epoch_held)
+                rep.fenced_by || rep.nreserves || rep.epoch_held || rep.npsu_states ||
+                rep.no_standby[0])
                 post(w, DEVICES_REPORT, &rep, NULL);
         }
         if (!scheduled)

@@ -910,6 +910,78 @@ static void adopt(struct engine *e, const struct devices_msg *m)
  * carried out. The lower power stands: they count as shed (journaled as a
  * reconcile event), and only a fresh decision of the policy, journaled,
  * powers them again (a restore after restore_after_s of stability). */
+/* Balancing stands PSUs by only where the devices can, every PSU of the
+ * rack: the in-process simulated rack, or a Modbus PSU unit with rackpower's
+ * extension. hwmon cannot write PMBus OPERATION; an ORv3 shelf has no
+ * standby register (docs/balancing.md "Where it runs"). */
+static bool standby_ok(const struct engine *e)
+{
+    for (int i = 0; i < e->rack.npsus; i++) {
+        bool told = false;
+        for (size_t k = 0; k < e->ndevs && !told; k++) {
+            const struct rackfile_device *d = &e->devs[k];
+            told = d->kind == RACKFILE_DEV_SIM;
+            for (size_t u = 0; u < d->nunits && !told; u++)
+                told = (d->kind == RACKFILE_DEV_MODBUS_TCP || d->kind == RACKFILE_DEV_MODBUS_RTU) &&
+                       d->units[u].role == RACKFILE_UNIT_PSU && d->units[u].psu == i &&
+                       d->units[u].extension == RACKFILE_EXT_RACKPOWER;
+        }
+        if (!told)
+            return false;
+    }
+    return e->rack.npsus > 0;
+}
+
+/*
+ * PSUs a device shows otherwise than the model has them (balancing's
+ * standby and share, driver_psu_state): the model takes the device's word,
+ * a reconcile event says so, and a decision follows (the plan sees the rack
+ * as it is). A device that cannot stand PSUs by after all: balancing plans
+ * no standby from now on (what stands by wakes at the next plan).
+ */
+static void reconcile_psu_states(struct engine *e, const struct devices_msg *m)
+{
+    char err[256];
+    if (m->rep.no_standby[0] && e->dec.standby_ok) {
+        log_warnx("%s: %s", e->vdev[m->dev].name, m->rep.no_standby);
+        decider_no_standby(&e->dec);
+    }
+    json_t *pre = m->rep.npsu_states ? json_array() : NULL;
+    size_t n = 0;
+    for (size_t k = 0; pre && k < m->rep.npsu_states; k++) {
+        const struct driver_psu_state *x = &m->rep.psu_states[k];
+        if (x->psu < 0 || x->psu >= e->rack.npsus)
+            continue;
+        struct rack_psu *p = &e->rack.psus[x->psu];
+        int64_t share = x->standby ? 0 : x->share_ppm;
+        if (p->standby == x->standby && p->share_ppm == share)
+            continue;
+        char why[DRIVER_INPUT_NOTE_LEN + 300];
+        snprintf(why, sizeof(why), "%s: %s", e->vdev[m->dev].name, x->why);
+        log_warnx("reconcile %s: %s", p->id, why);
+        json_t *ev = decider_event(&e->dec, "reconcile");
+        json_object_set_new(ev, "psu", json_string(p->id));
+        json_object_set_new(ev, "standby", json_boolean(x->standby));
+        json_object_set_new(ev, "share",
+                            x->standby || !share ? json_null() : json_real((double)share / 1e6));
+        json_object_set_new(ev, "was", json_string(p->standby ? "standby" : "awake"));
+        json_object_set_new(ev, "reason", json_string(why));
+        json_array_append_new(pre, ev);
+        p->standby = x->standby;
+        p->share_ppm = share;
+        n++;
+    }
+    if (!n) {
+        json_decref(pre);
+        return;
+    }
+    struct policy_input tick = {.kind = POLICY_TICK};
+    struct decision x = decision_inputs(&tick, 1, NULL);
+    x.pre = pre;
+    if (decide(&e->dec, &x, err, sizeof(err)))
+        log_warnx("reconcile: %s", err);
+}
+
 static void reconcile_found(struct engine *e, const struct devices_msg *m)
 {
     char err[256], why[600];
@@ -1123,8 +1195,10 @@ static void handle_report(struct engine *e, struct devices_msg *m)
         m->rep.units = NULL;
         m->rep.nunits = m->rep.units_cap = 0;
     }
-    if (e->commanding)
+    if (e->commanding) {
         reconcile_found(e, m);
+        reconcile_psu_states(e, m);
+    }
     /* measured draw is shown, not decided on: applied without a journal line */
     for (size_t k = 0; k < m->rep.ninputs; k++) {
         struct policy_input *in = &m->rep.inputs[k];
@@ -2483,12 +2557,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         log_warnx("balance: on, but the rack has %d PSUs, more than the %d rackpowerd balances "
                   "(a plan would hold the loop too long): not balanced",
                   r->npsus, DECIDE_BALANCE_MAX_PSUS);
-    /* Balancing stands PSUs by only where the devices can: the in-process
-     * simulated rack. hwmon cannot write PMBus OPERATION; an ORv3 shelf has
-     * no standby register (docs/balancing.md "Where it runs"). */
-    e->dec.standby_ok = e->ndevs > 0;
-    for (size_t k = 0; k < e->ndevs; k++)
-        e->dec.standby_ok = e->dec.standby_ok && e->devs[k].kind == RACKFILE_DEV_SIM;
+    e->dec.standby_ok = standby_ok(e);
     e->dec.hooks = (struct decider_hooks){.journaled = on_journaled,
                                           .send = on_send,
                                           .execute = on_decided,

@@ -159,8 +159,25 @@ int driver_report_reserve(struct driver_report *rep, const struct driver_reserve
     return 0;
 }
 
+int driver_report_psu_state(struct driver_report *rep, int psu, bool standby, int64_t share_ppm,
+                            const char *fmt, ...)
+{
+    if (grow((void **)&rep->psu_states, &rep->psu_states_cap, rep->npsu_states,
+             sizeof(*rep->psu_states)))
+        return -1;
+    struct driver_psu_state *x = &rep->psu_states[rep->npsu_states++];
+    *x = (struct driver_psu_state){.psu = psu, .standby = standby, .share_ppm = share_ppm};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->why, sizeof(x->why), fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
 void driver_report_clear(struct driver_report *rep)
 {
+    rep->npsu_states = 0;
+    rep->no_standby[0] = '\0';
     rep->nreserves = 0;
     rep->nread = 0;
     rep->nfound = 0;
@@ -180,5 +197,6 @@ void driver_report_free(struct driver_report *rep)
     free(rep->found);
     free(rep->read);
     free(rep->reserves);
+    free(rep->psu_states);
     *rep = (struct driver_report){0};
 }

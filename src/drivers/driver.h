@@ -79,6 +79,18 @@ struct driver_found {
 
 #define DRIVER_INPUT_NOTE_LEN 300
 
+/* A PSU its device shows otherwise than the controller last heard of it
+ * (balancing's standby and share, docs/balancing.md "Where it runs"): awake
+ * though told to stand by (the shelf woke it as its bus sagged, or did not
+ * take the command), standing by though told to wake, or at another share.
+ * The controller's model takes what the device shows. */
+struct driver_psu_state {
+    int psu;           /* rack index */
+    bool standby;      /* as read back */
+    int64_t share_ppm; /* as read back, of its bus's load; 0: none set */
+    char why[DRIVER_INPUT_NOTE_LEN];
+};
+
 struct driver_report {
     struct policy_input *inputs;
     size_t ninputs, inputs_cap;
@@ -116,6 +128,13 @@ struct driver_report {
     /* battery reserves read in this poll (docs/outage.md) */
     struct driver_reserve_reading *reserves;
     size_t nreserves, reserves_cap;
+    /* PSUs read back otherwise than the controller believes (above) */
+    struct driver_psu_state *psu_states;
+    size_t npsu_states, psu_states_cap;
+    /* the devices cannot stand PSUs by after all (a PSU configured with
+     * rackpower's extension answered that it has none): balancing plans no
+     * standby any more; "" none, else why */
+    char no_standby[DRIVER_INPUT_NOTE_LEN];
 };
 
 /* Appends to a report; 0, or -1 when out of memory (the report keeps what it
@@ -138,6 +157,8 @@ int driver_report_unit(struct driver_report *rep, const struct driver_unit_stats
 int driver_report_found(struct driver_report *rep, int server, int64_t cap_mw);
 int driver_report_read(struct driver_report *rep, int server);
 int driver_report_reserve(struct driver_report *rep, const struct driver_reserve_reading *x);
+int driver_report_psu_state(struct driver_report *rep, int psu, bool standby, int64_t share_ppm,
+                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Adds to the note ("; " between parts); what does not fit is cut. */
 void driver_report_note(struct driver_report *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -28,6 +28,17 @@
  *   run time and watts); once it stops answering (its monitor's comm loss, or
  *   dormant) it is reported unread at every poll until it answers again.
  *   No policy input: what a reading means in an outage is the engine's.
+ *   PSUs with rackpower's extension (`extension: rackpower`, docs/modbus.md
+ *   "Standby and share"): balancing's standby, wake and share actions become
+ *   fenced commands to them, never sent before the unit answered a read of
+ *   its extension registers (a unit answering 0x02 there has none: it gets
+ *   nothing, and balancing is told to plan no standby). Their standby and
+ *   share are read back every second (at once after a command): what differs
+ *   from what the controller last heard is reported (driver_psu_state) and
+ *   the model takes it; a PSU awake though told to stand by (the shelf woke
+ *   it, or refused) stays awake; one standing by though told to wake is
+ *   reported psu_unknown (it counts for no protection) and woken again every
+ *   second until it reads awake.
  */
 #include "mbdev.h"
 
@@ -40,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "balance.h"
 #include "mbdrv.h"
 #include "risk.h"
 #include "rackmod.h"
@@ -51,6 +63,23 @@ struct where {
 };
 
 #define MBDEV_ALERT_RETRY_NS 5000000000LL
+/* how often a PSU's standby and share are read back (at once after a command) */
+#define MBDEV_EXT_READ_NS 1000000000LL
+
+/* rackpower's extension of one PSU (standby and share). */
+struct ext_psu {
+    bool on;            /* configured (extension: rackpower), and not refused with 0x02 */
+    bool confirmed;     /* it answered a read of the registers: commands may go */
+    signed char want;   /* standby the controller wants: 1, 0; -1 follow the device
+                         * (after a fence: the new primary decides anew) */
+    bool told;          /* standby as the controller believes it: its commands, the states
+                         * reported */
+    int told_share;     /* likewise its share, 1/10000 of its bus's load */
+    bool stuck;         /* wanted awake, reads standing by: reported unknown */
+    bool retry;         /* stuck at the last read-back: to be woken again */
+    int64_t next_ns;    /* its next read-back (CLOCK_MONOTONIC) */
+    char last_err[200]; /* the last command's failure, "" after a success */
+};
 
 struct mbdev {
     struct mbdrv_bus *bus;
@@ -115,6 +144,7 @@ struct mbdev {
      * device may show a command of the replaced primary that the new one's
      * ledger holds but its driver never saw) */
     bool *decided_srv, *decided_psu;
+    struct ext_psu *ext; /* per rack psu */
 };
 
 static int64_t mono_ns(void)
@@ -326,6 +356,18 @@ static void settle_health(struct mbdev *m)
     for (int i = 0; i < m->npsus; i++) {
         if (m->psu_dev[i].dev < 0 || m->unknown[i] || m->feed_down[m->psu_feed[i]])
             continue;
+        if (m->ext[i].stuck) {
+            /* standing by though told to wake: it may not wake when needed */
+            if (m->told[i] != TOLD_UNKNOWN)
+                driver_report_input_note(m->out, POLICY_PSU_UNKNOWN, i, 0,
+                                         "psu unknown: unit %d stands by though told to wake "
+                                         "(register 4352 = 1)%s%s: it counts for no protection "
+                                         "until it reads awake",
+                                         mbdrv_device_unit(m->bus, m->psu_dev[i].dev),
+                                         m->ext[i].last_err[0] ? "; " : "", m->ext[i].last_err);
+            m->told[i] = TOLD_UNKNOWN;
+            continue;
+        }
         if (untold(m, i))
             tell_health(m, i);
     }
@@ -545,6 +587,146 @@ static void sink(void *ctx, const struct mbdrv_event *ev)
     }
 }
 
+/* ---- rackpower's extension: standby and share ---------------------------- */
+
+static int64_t share_ppm_of(int share)
+{
+    return (int64_t)share * (BALANCE_PPM / RACKMOD_SHARE_SCALE);
+}
+
+/*
+ * One read-back of PSU psu's standby (sb) and share: what differs from what
+ * the controller believes is reported (it takes the device's word); a PSU
+ * awake though told to stand by stays so (never put back to standby: the
+ * shelf may have woken it because its bus sagged); one standing by though
+ * wanted awake is stuck: unknown (settle_health) and woken again
+ * (apply_fixes). While stuck its state is reported once, not at every
+ * retry.
+ */
+static void ext_seen(struct mbdev *m, int psu, bool sb, int share)
+{
+    struct ext_psu *x = &m->ext[psu];
+    int unit = mbdrv_device_unit(m->bus, m->psu_dev[psu].dev);
+    const char *sep = x->last_err[0] ? "; " : "";
+    if (x->want < 0) /* after a fence: the device's word is the decision */
+        x->want = sb;
+    bool was_stuck = x->stuck;
+    if (x->want == 1 && !sb)
+        x->want = 0;
+    x->stuck = x->want == 0 && sb;
+    x->retry = x->stuck;
+    if (sb != x->told && !(was_stuck && x->stuck)) {
+        if (sb)
+            driver_report_psu_state(m->out, psu, true, share_ppm_of(share),
+                                    "unit %d stands by (register 4352 = 1) though told to "
+                                    "wake%s%s",
+                                    unit, sep, x->last_err);
+        else
+            driver_report_psu_state(m->out, psu, false, share_ppm_of(share),
+                                    "unit %d is awake (register 4352 = 0) though told to stand "
+                                    "by: %s%s",
+                                    unit,
+                                    x->last_err[0] ? "the command failed: "
+                                                   : "its shelf woke it (its bus sagged)",
+                                    x->last_err);
+    } else if (!sb && share != x->told_share) {
+        driver_report_psu_state(m->out, psu, false, share_ppm_of(share),
+                                "unit %d carries a share of %d.%02d %% (register 4353) though "
+                                "told %d.%02d %%%s%s",
+                                unit, share / 100, share % 100, x->told_share / 100,
+                                x->told_share % 100, sep, x->last_err);
+    } else {
+        return;
+    }
+    x->told = sb;
+    x->told_share = share;
+}
+
+/* Reads back the standby and share of the PSUs with the extension that are
+ * due (every MBDEV_EXT_READ_NS, at once after a command). The first answer
+ * confirms the extension; exception 0x02 says the unit has none. */
+static void ext_read(struct mbdev *m, int64_t now)
+{
+    for (int i = 0; i < m->npsus; i++) {
+        struct ext_psu *x = &m->ext[i];
+        int dev = m->psu_dev[i].dev;
+        struct mbdrv_stats st;
+        if (!x->on || dev < 0 || now < x->next_ns)
+            continue;
+        /* a unit not answering waits for its next second too (its probes
+         * are the engine's): no poll loop on a read that is always due */
+        x->next_ns = now + MBDEV_EXT_READ_NS;
+        if (mbdrv_device_stats(m->bus, dev, &st) || st.state != MBDRV_LIVE)
+            continue;
+        int sb, share;
+        char err[200];
+        int rc = mbdrv_psu_ext_read(m->bus, dev, &sb, &share, err, sizeof(err));
+        if (rc == -3) {
+            x->on = false;
+            snprintf(m->out->no_standby, sizeof(m->out->no_standby),
+                     "%s (unit %d) is configured with extension: rackpower but has no such "
+                     "registers (%s): nothing is written to it, and balancing plans no standby",
+                     m->psu_id[i], mbdrv_device_unit(m->bus, dev), err);
+            continue;
+        }
+        if (rc)
+            continue; /* no answer: its reads say so (unknown) */
+        if (!x->confirmed && mbdrv_epoch(m->bus) && !m->stood_down) {
+            /* the fence mbdev_fence left for it (a refusal: we were replaced,
+             * and the poll says by what) */
+            uint64_t seen;
+            if (mbdrv_fence(m->bus, dev, &seen, err, sizeof(err)) == -2)
+                m->stood_down = true;
+        }
+        x->confirmed = true;
+        if (!m->stood_down) /* a secondary's model hears nothing of it */
+            ext_seen(m, i, sb != 0, share);
+    }
+}
+
+/* Engine device dev is a PSU whose extension has not answered a read yet. */
+static bool ext_unconfirmed(const struct mbdev *m, int dev)
+{
+    return m->dev_psu[dev] >= 0 && !m->ext[m->dev_psu[dev]].confirmed;
+}
+
+/* A standby, wake or share for a PSU with the extension; 0 for any other
+ * (placement only: the share is journaled, not written). */
+static int act_ext(struct mbdev *m, const struct policy_action *a, char *err, size_t errlen)
+{
+    if (a->psu < 0 || a->psu >= m->npsus || m->psu_dev[a->psu].dev < 0 || !m->ext[a->psu].on)
+        return 0;
+    struct ext_psu *x = &m->ext[a->psu];
+    int dev = m->psu_dev[a->psu].dev, op = RACKMOD_PSU_OP_STANDBY, value;
+    const char *what = policy_action_name(a->kind);
+    if (a->kind == POLICY_ACT_SHARE) {
+        op = RACKMOD_PSU_OP_SHARE;
+        int64_t per = BALANCE_PPM / RACKMOD_SHARE_SCALE;
+        int64_t v = a->share_ppm < 0 ? 0 : (a->share_ppm + per / 2) / per;
+        value = (int)(v > RACKMOD_SHARE_SCALE ? RACKMOD_SHARE_SCALE : v);
+        x->told_share = value;
+    } else {
+        value = a->kind == POLICY_ACT_STANDBY;
+        x->want = (signed char)value;
+        x->told = value;
+    }
+    x->next_ns = INT64_MIN; /* read back at the next poll, done or not */
+    char e[200];
+    int rc = -1;
+    if (!x->confirmed)
+        snprintf(e, sizeof(e), "not sent: its extension registers have not answered a read yet");
+    else
+        rc = mbdrv_psu_command(m->bus, dev, op, value, e, sizeof(e));
+    if (rc == 0) {
+        x->last_err[0] = '\0';
+        return 0;
+    }
+    snprintf(x->last_err, sizeof(x->last_err), "%s %d refused: %s", what, value, e);
+    snprintf(err, errlen, "%s (unit %d): %s %d: %s", m->psu_id[a->psu],
+             mbdrv_device_unit(m->bus, dev), what, value, e);
+    return rc;
+}
+
 /* (Re)connects the alert line; without it the devices are simply polled. */
 static void alert_connect(struct mbdev *m, int64_t now)
 {
@@ -610,6 +792,7 @@ static void mbdev_close(void *inst)
     free(m->feed_psus);
     free(m->feed_here);
     free(m->feed_down);
+    free(m->ext);
     free(m);
 }
 
@@ -647,6 +830,7 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
     switch (u->role) {
     case RACKFILE_UNIT_PSU:
         c.kind = MBDRV_ORV3_PSU;
+        c.ext = u->extension == RACKFILE_EXT_RACKPOWER;
         break;
     case RACKFILE_UNIT_SWITCH:
         c.kind = MBDRV_SIM_SWITCH;
@@ -678,8 +862,10 @@ static int add_unit(struct mbdev *m, const struct rackfile_unit *u, int *nitems,
             m->server_unit[idx] = u->unit;
         }
     }
-    if (u->role == RACKFILE_UNIT_PSU)
+    if (u->role == RACKFILE_UNIT_PSU) {
         m->psu_dev[u->psu] = (struct where){dev, 0};
+        m->ext[u->psu].on = c.ext;
+    }
     return 0;
 }
 
@@ -701,6 +887,13 @@ static void reconcile(struct mbdev *m, const struct rack *r)
          * restart): its switch stays open; the first read says from where.
          * The rack counts it at nothing, so no grant rests on it. */
         m->want_open[i] = r->psus[i].bus < 0 && r->psus[i].health == RACK_PSU_FAILED;
+        /* standby and share as the controller has them (a restarted daemon:
+         * every PSU awake, so one the shelf has standing by is woken) */
+        struct ext_psu *x = &m->ext[i];
+        x->want = r->psus[i].standby;
+        x->told = r->psus[i].standby;
+        x->told_share = (int)(r->psus[i].share_ppm / (BALANCE_PPM / RACKMOD_SHARE_SCALE));
+        x->next_ns = INT64_MIN;
     }
     for (int i = 0; i < r->nservers; i++) {
         const struct rack_server *s = &r->servers[i];
@@ -727,6 +920,18 @@ static void apply_fixes(struct mbdev *m)
             mbdrv_set_switch(m->bus, w.dev, w.item, m->open_from[i], false, err, sizeof(err));
         else
             mbdrv_set_switch(m->bus, w.dev, w.item, m->want_bus[i], true, err, sizeof(err));
+    }
+    for (int i = 0; i < m->npsus; i++) {
+        struct ext_psu *x = &m->ext[i];
+        if (!x->retry || !x->on || !x->confirmed || m->psu_dev[i].dev < 0)
+            continue;
+        x->retry = false; /* once per read-back: it is read again in a second */
+        char e[200];
+        if (mbdrv_psu_command(m->bus, m->psu_dev[i].dev, RACKMOD_PSU_OP_STANDBY, 0, e, sizeof(e)) ==
+            0)
+            x->last_err[0] = '\0';
+        else
+            snprintf(x->last_err, sizeof(x->last_err), "wake 0 refused: %s", e);
     }
     for (int i = 0; i < m->nservers; i++) {
         struct where w = m->server[i];
@@ -815,12 +1020,13 @@ static void *mbdev_open(const struct rackfile_device *d, const struct rack *r, c
     m->check_power = calloc(ns, sizeof(*m->check_power));
     m->decided_srv = malloc(ns * sizeof(*m->decided_srv));
     m->decided_psu = malloc(np * sizeof(*m->decided_psu));
+    m->ext = calloc(np, sizeof(*m->ext));
     if (!m->kinds || !m->psu_dev || !m->psu_switch || !m->server || !m->dev_psu || !m->dev_items ||
         !m->items || !m->rated_mw || !m->health || !m->unknown || !m->power_mw || !m->want_power ||
         !m->want_cap_mw || !m->want_bus || !m->want_open || !m->open_from || !m->fix_server ||
         !m->fix_psu || !m->check_power || !m->clear_lost || !m->server_unit || !m->decided_srv ||
-        !m->decided_psu || !m->dev_reserve || !m->bbu_tel || !m->bbu_fresh || !m->bbu_lost ||
-        !feed_state_ok(m)) {
+        !m->decided_psu || !m->ext || !m->dev_reserve || !m->bbu_tel || !m->bbu_fresh ||
+        !m->bbu_lost || !feed_state_ok(m)) {
         snprintf(err, errlen, "out of memory");
         mbdev_close(m);
         return NULL;
@@ -901,6 +1107,7 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
     mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
     if (feed_suspect(m) || feed_returning(m))
         mbdrv_poll_once(m->bus, now, now + (int64_t)timeout_ms * 1000000);
+    ext_read(m, now);
     settle_health(m);
     m->out = NULL;
     apply_fixes(m);
@@ -913,8 +1120,8 @@ static int mbdev_poll(void *inst, int timeout_ms, struct driver_report *out, cha
     uint64_t ours = mbdrv_epoch(m->bus);
     for (int k = 0; ours && !m->stood_down && k < mbdrv_device_count(m->bus); k++) {
         uint64_t owner;
-        if (mbdrv_is_command_device(m->bus, k) && !mbdrv_owner_epoch(m->bus, k, &owner, NULL, 0) &&
-            owner == ours) {
+        if (mbdrv_is_command_device(m->bus, k) && !ext_unconfirmed(m, k) &&
+            !mbdrv_owner_epoch(m->bus, k, &owner, NULL, 0) && owner == ours) {
             out->epoch_held = ours;
             break;
         }
@@ -961,7 +1168,13 @@ static int mbdev_fd(void *inst)
 
 static int64_t mbdev_next_due_ns(void *inst)
 {
-    return mbdrv_next_due_ns(((struct mbdev *)inst)->bus);
+    struct mbdev *m = inst;
+    int64_t next = mbdrv_next_due_ns(m->bus), now = mono_ns();
+    for (int i = 0; i < m->npsus; i++)
+        if (m->ext[i].on && m->psu_dev[i].dev >= 0 && m->ext[i].next_ns < next)
+            next = m->ext[i].next_ns;
+    /* "at once" is INT64_MIN inside: callers subtract their now */
+    return next < now ? now : next;
 }
 
 static int act(struct mbdev *m, const struct policy_action *a, char *err, size_t errlen);
@@ -986,6 +1199,8 @@ static int mbdev_act(void *inst, const struct policy_action *a, char *err, size_
 
 static int act(struct mbdev *m, const struct policy_action *a, char *err, size_t errlen)
 {
+    if (a->kind == POLICY_ACT_STANDBY || a->kind == POLICY_ACT_WAKE || a->kind == POLICY_ACT_SHARE)
+        return act_ext(m, a, err, errlen);
     if (a->kind == POLICY_ACT_SWITCH) {
         struct where w = m->psu_switch[a->psu];
         if (w.dev < 0)
@@ -1047,6 +1262,9 @@ static int act(struct mbdev *m, const struct policy_action *a, char *err, size_t
 static void adopt_devices(struct mbdev *m)
 {
     for (int i = 0; i < m->npsus; i++) {
+        m->ext[i].want = -1; /* the next read-back says */
+        m->ext[i].next_ns = INT64_MIN;
+        m->ext[i].retry = false;
         m->fix_psu[i] = false;
         m->decided_psu[i] = false;
         m->want_open[i] = false;
@@ -1077,12 +1295,16 @@ static int mbdev_fence(void *inst, uint64_t epoch, uint64_t *seen, char *err, si
     mbdrv_set_epoch(m->bus, epoch);
     if (epoch == 0) {
         m->stood_down = true;
+        for (int i = 0; i < m->npsus; i++)
+            m->ext[i].stuck = m->ext[i].retry = false; /* the primary's to judge */
         return 0;
     }
     adopt_devices(m);
     int rc = 0;
     for (int k = 0; k < mbdrv_device_count(m->bus); k++) {
-        if (!mbdrv_is_command_device(m->bus, k))
+        /* a PSU's extension is fenced once it answered a read (ext_read):
+         * nothing goes to 4100 of a unit that may have no such register */
+        if (!mbdrv_is_command_device(m->bus, k) || ext_unconfirmed(m, k))
             continue;
         uint64_t s;
         char e[256];

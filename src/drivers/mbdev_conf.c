@@ -20,6 +20,8 @@
 static conf_setter set_units, set_baud, set_role, set_reserve;
 
 static const char *const parity_words[] = {"none", "even", "odd", NULL};
+/* in enum rackfile_psu_extension order */
+static const char *const extension_words[] = {"none", "rackpower", NULL};
 _Static_assert(sizeof(enum rackfile_parity) == sizeof(int), "enum stored as int");
 
 /* What TCP and RTU devices have alike, after their transport's own keys. */
@@ -56,7 +58,16 @@ static const struct conf_table rtu_table = {
 /* After `unit`, exactly one role key, in enum rackfile_unit_role order
  * (servers is the other way to name a chassis module's slots); a BBU's
  * reserve comes with `role: bbu`, as the design of issue 10 writes it. */
-enum { UNIT_UNIT, UNIT_PSU, UNIT_SWITCHES, UNIT_CHASSIS, UNIT_SERVERS, UNIT_RESERVE, UNIT_ROLE };
+enum {
+    UNIT_UNIT,
+    UNIT_PSU,
+    UNIT_SWITCHES,
+    UNIT_CHASSIS,
+    UNIT_SERVERS,
+    UNIT_RESERVE,
+    UNIT_ROLE,
+    UNIT_EXTENSION
+};
 static const struct conf_field unit_fields[] = {
     [UNIT_UNIT] = {"unit", conf_set_int, .required = true, .off = UNIT(unit), .min = 1, .max = 247},
     [UNIT_PSU] = {"psu", rackfile_set_ref, .off = UNIT(psu), .ref = CONF_REF_PSU},
@@ -67,6 +78,10 @@ static const struct conf_field unit_fields[] = {
                       .ref = CONF_REF_SERVER},
     [UNIT_RESERVE] = {"reserve", set_reserve, .off = UNIT(reserve)},
     [UNIT_ROLE] = {"role", set_role},
+    /* written only where the operator says the PSU has it: a real ORv3
+     * shelf has nothing at those registers, or a vendor's own */
+    [UNIT_EXTENSION] = {"extension", conf_set_enum, .def = "none", .off = UNIT(extension),
+                        .words = extension_words},
 };
 static const struct conf_table unit_table = {
     .what = "unit", .f = unit_fields, .n = LEN(unit_fields)};
@@ -150,6 +165,10 @@ static int parse_unit(struct conf_ctx *c, const yaml_node_t *map, struct rackfil
     if (role == UNIT_RESERVE && !vals[UNIT_ROLE])
         return conf_fail(c, keys[UNIT_RESERVE],
                          "reserve: a unit that reads a reserve says what it is (role: bbu)");
+    if (vals[UNIT_EXTENSION] && role != UNIT_PSU)
+        return conf_fail(c, keys[UNIT_EXTENSION],
+                         "extension: only a PSU unit (psu: ID) has one (rackpower's standby "
+                         "and share registers)");
     if (conf_parse_map(c, map, &unit_table, u, vals))
         return -1;
     if (!role)

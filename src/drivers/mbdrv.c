@@ -1169,11 +1169,13 @@ static struct device *writable(struct mbdrv_bus *b, int dev, int want_kind, char
     return d;
 }
 
-/* The modules that keep an owner epoch and take fenced commands (rackmod.h
- * "Fencing"): the switch and chassis modules. */
+/* The devices that keep an owner epoch and take fenced commands (rackmod.h
+ * "Fencing"): the switch and chassis modules, and PSUs with rackpower's
+ * extension. */
 static bool keeps_owner_epoch(const struct device *d)
 {
-    return d->cfg.kind == MBDRV_SIM_SWITCH || d->cfg.kind == MBDRV_SIM_CHASSIS;
+    return d->cfg.kind == MBDRV_SIM_SWITCH || d->cfg.kind == MBDRV_SIM_CHASSIS ||
+           (d->cfg.kind == MBDRV_ORV3_PSU && d->cfg.ext);
 }
 
 /* Device dev when it keeps an owner epoch, else NULL and why. */
@@ -1463,6 +1465,66 @@ int mbdrv_owner_epoch(struct mbdrv_bus *b, int dev, uint64_t *owner, char *err, 
     *owner = 0;
     struct device *d = epoch_device(b, dev, err, errlen);
     return d ? read_owner_epoch(b, d, owner, err, errlen) : -1;
+}
+
+/* An orv3-psu with the extension, or NULL and why. */
+static struct device *ext_psu(struct mbdrv_bus *b, int dev, char *err, size_t errlen)
+{
+    struct device *d = writable(b, dev, MBDRV_ORV3_PSU, err, errlen);
+    if (d && !d->cfg.ext) {
+        seterr(err, errlen, "unit %d (%s): has no rackpower extension (extension: rackpower)",
+               d->cfg.unit, mbdrv_kind_name(d->cfg.kind));
+        return NULL;
+    }
+    return d;
+}
+
+int mbdrv_psu_ext_read(struct mbdrv_bus *b, int dev, int *standby, int *share, char *err,
+                       size_t errlen)
+{
+    struct device *d = ext_psu(b, dev, err, errlen);
+    if (!d)
+        return -1;
+    uint16_t w[RACKMOD_PSU_STATE_WORDS];
+    int exc;
+    enum outcome o = transact(b, d, b->now_ns, OP_READ, RACKMOD_PSU_STATE, RACKMOD_PSU_STATE_WORDS,
+                              w, 0, &exc, err, errlen);
+    if (o == EXCEPTION && exc == MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS)
+        return -3;
+    if (o != ANSWERED)
+        return -1;
+    *standby = w[0];
+    *share = w[1];
+    return 0;
+}
+
+int mbdrv_psu_command(struct mbdrv_bus *b, int dev, int op, int value, char *err, size_t errlen)
+{
+    struct device *d = ext_psu(b, dev, err, errlen);
+    if (!d)
+        return -1;
+    if ((op != RACKMOD_PSU_OP_STANDBY && op != RACKMOD_PSU_OP_SHARE) || value < 0 ||
+        value > (op == RACKMOD_PSU_OP_STANDBY ? 1 : RACKMOD_SHARE_SCALE)) {
+        seterr(err, errlen, "unit %d (%s): no command op %d = %d (1 standby 0/1, 2 share 0..%d)",
+               d->cfg.unit, mbdrv_kind_name(d->cfg.kind), op, value, RACKMOD_SHARE_SCALE);
+        return -1;
+    }
+    const uint16_t cmd[RACKMOD_PSU_CMD_WORDS] = {(uint16_t)op, (uint16_t)value};
+    uint64_t was = b->fenced_by;
+    int rc = do_fenced(b, d, cmd, RACKMOD_PSU_CMD_WORDS, err, errlen);
+    if (rc == -2 && b->epoch == 0) {
+        /* a lone controller is not replaced by anyone: the PSU belongs to a
+         * cluster, which is the operator's to sort out (as a bare write to a
+         * fenced module) */
+        uint64_t seen = b->fenced_by;
+        b->fenced_by = was;
+        seterr(err, errlen,
+               "unit %d (%s): refused: the PSU is fenced by a cluster's epoch %llu and this "
+               "controller has none (docs/controllers.md)",
+               d->cfg.unit, mbdrv_kind_name(d->cfg.kind), (unsigned long long)seen);
+        return -1;
+    }
+    return rc;
 }
 
 int mbdrv_last_slot(const struct mbdrv_bus *b, int dev, int slot, struct mbdrv_slot *out)

@@ -73,6 +73,10 @@ struct mbdrv_device_config {
     int unit;   /* 1..247 */
     int count;  /* simdev-chassis: slots (1..RACKMOD_MAX_SLOTS); simdev-switch: PSUs */
     int nbuses; /* simdev-switch: buses per PSU (for coil addresses), 1..8 */
+    /* orv3-psu: it has rackpower's extension (standby and share, rackmod.h
+     * RACKMOD_PSU_*): it keeps an owner epoch and takes fenced commands like
+     * the modules (mbdrv_fence, mbdrv_psu_command, mbdrv_psu_ext_read) */
+    bool ext;
     /* 0 = the default for the kind (docs/modbus.md), MBDRV_ONCE, MBDRV_NEVER
      * or an interval in ns. */
     int64_t interval_ns[MBDRV_NGROUPS];
@@ -284,7 +288,8 @@ uint64_t mbdrv_epoch(const struct mbdrv_bus *b);
 /* The highest owner epoch above ours a module refused a command with since
  * the epoch was last raised; 0 for none. */
 uint64_t mbdrv_fenced_by(const struct mbdrv_bus *b);
-/* A switch or chassis module: a device with an owner epoch. */
+/* A switch or chassis module, or a PSU with rackpower's extension: a device
+ * with an owner epoch. */
 bool mbdrv_is_command_device(const struct mbdrv_bus *b, int dev);
 /* The owner epoch a command module holds now, read in one request (the
  * proof, at every poll, that it still takes this controller's epoch:
@@ -298,5 +303,25 @@ int mbdrv_fence(struct mbdrv_bus *b, int dev, uint64_t *seen, char *err, size_t 
  * (-1 on no bus). 0, or -1 when not read yet (or not such a device). */
 int mbdrv_last_slot(const struct mbdrv_bus *b, int dev, int slot, struct mbdrv_slot *out);
 int mbdrv_last_switch(const struct mbdrv_bus *b, int dev, int psu, int *bus);
+
+/* ---- rackpower's extension of a PSU (rackmod.h RACKMOD_PSU_*,
+ * docs/modbus.md "Standby and share") ------------------------------------------
+ * Only for an orv3-psu added with ext: nothing is ever sent to another (a
+ * plain ORv3 shelf has nothing at those registers, or a vendor's own). */
+
+/* What it says of itself now, in one read of RACKMOD_PSU_STATE: *standby 1
+ * standing by, 0 awake; *share its share of its bus's load in 1/10000 (0:
+ * none set). 0; -1 with err (no answer, not such a device); -3 with err when
+ * it answered exception 0x02 (illegal data address): it has no such
+ * registers after all. */
+int mbdrv_psu_ext_read(struct mbdrv_bus *b, int dev, int *standby, int *share, char *err,
+                       size_t errlen);
+/* One command (enum rackmod_psu_op, value) in a fenced write with the bus's
+ * epoch (0 for a lone controller: a PSU never fenced takes it). 0; -1 with
+ * err (exception 0x03: a value it refuses; no answer; a lone controller
+ * refused by a PSU a cluster fenced); -2 with an epoch set and the PSU
+ * holding a higher one (mbdrv_fenced_by says which, as for the modules).
+ * Values out of range are refused before any I/O. */
+int mbdrv_psu_command(struct mbdrv_bus *b, int dev, int op, int value, char *err, size_t errlen);
 
 #endif
