@@ -230,6 +230,14 @@ static void test_reload_refuses_changed_alert_line_and_reprobe(void **state)
                    "psu: p1}]}\n" API,
                    "t.yaml: devices: the device at line 14 changed; devices change with a "
                    "restart");
+    teardown(NULL);
+    /* what the driver may write to a PSU is set up at start */
+    expect_refused(RACK_HEAD BUSES PSUS SERVERS
+                   "devices:\n"
+                   "  - {kind: modbus-tcp, host: 10.0.0.5, units: [{unit: 1, psu: p1, extension: "
+                   "rackpower}]}\n" API,
+                   "t.yaml: devices: the device at line 14 changed; devices change with a "
+                   "restart");
 }
 
 static void test_reload_refuses_added_device(void **state)

@@ -59,7 +59,8 @@ static bool same_device(const struct rackfile_device *a, const struct rackfile_d
     for (size_t k = 0; k < a->nunits; k++) {
         const struct rackfile_unit *x = &a->units[k], *y = &b->units[k];
         if (x->unit != y->unit || x->role != y->role || x->psu != y->psu ||
-            x->chassis != y->chassis || !same_ids(&x->items, &y->items))
+            x->chassis != y->chassis || x->extension != y->extension ||
+            !same_ids(&x->items, &y->items))
             return false;
     }
     return true;
