@@ -905,11 +905,6 @@ static void adopt(struct engine *e, const struct devices_msg *m)
         log_warnx("adoption not journaled: %s", err);
 }
 
-/* Servers the rack has drawing that a device, read after it opened, shows
- * powered off: after a crash the ledger may lack a shed that the device
- * carried out. The lower power stands: they count as shed (journaled as a
- * reconcile event), and only a fresh decision of the policy, journaled,
- * powers them again (a restore after restore_after_s of stability). */
 /* Balancing stands PSUs by only where the devices can, every PSU of the
  * rack: the in-process simulated rack, or a Modbus PSU unit with rackpower's
  * extension. hwmon cannot write PMBus OPERATION; an ORv3 shelf has no
@@ -982,6 +977,11 @@ static void reconcile_psu_states(struct engine *e, const struct devices_msg *m)
         log_warnx("reconcile: %s", err);
 }
 
+/* Servers the rack has drawing that a device, read after it opened, shows
+ * powered off: after a crash the ledger may lack a shed that the device
+ * carried out. The lower power stands: they count as shed (journaled as a
+ * reconcile event), and only a fresh decision of the policy, journaled,
+ * powers them again (a restore after restore_after_s of stability). */
 static void reconcile_found(struct engine *e, const struct devices_msg *m)
 {
     char err[256], why[600];
