@@ -79,24 +79,31 @@ for s in db1 app1 web1 web2 batch1; do
 done
 rctl status --json | grep -q '"protected":true' || fail "not protected at 5 kW"; ok
 
-# the load goes again: a PSU stands by again (one not flipped within the
-# dwell); its shelf then wakes it by itself, as when its bus sags, and the
-# daemon must see it awake, not assume it still stands by
-# (the servers power off in order through their chassis modules, so the
-# hardware is off when the daemon plans: a release through the API has its
-# slot powered off at the driver's next poll, after the plan)
-ctlsend "power_off web1 web2 batch1"
-until_ok '[ "$(srv batch1)" = off ] && [ "$(srv web1)" = off ] && [ "$(srv web2)" = off ]' "3 servers off"
+# the load goes again, released through the API (the slots are powered off at
+# the driver's next poll, after the decision's plan: the plan counts what they
+# were measured drawing until a read says they stopped, so no PSU stands by
+# under load and no shelf sees its bus sag): a PSU stands by again (one not
+# flipped within the dwell); its shelf then wakes it by itself, as when its
+# bus sags, and the daemon must see it awake, not assume it still stands by
+for s in web1 web2 batch1; do
+    rctl power-off $s >/dev/null || fail "power-off $s"; ok
+done
 until_ok '[ -n "$(standing_by)" ]' "a PSU standing by again at 2.2 kW"
 set -- $(standing_by)
 again=$1
 until_ok "reg4352 $(unit_of "$again") 1" "$again's unit reads STANDBY = 1"
+for s in web1 web2 batch1; do
+    until_ok "simstat 'server $s .*present off'" "$s off in the simulator" 50
+done
+rctl events --tail 300 --json >"$tmp/ev3"
+grep -q '"event":"reconcile"' "$tmp/ev3" &&
+    fail "a PSU stood by under a load still there (its shelf woke it): $(grep reconcile "$tmp/ev3")"; ok
 ctlsend "psu_wake $again"
 until_ok "reg4352 $(unit_of "$again") 0" "$again woken by its shelf"
 until_ok 'case " $(standing_by) " in *" $again "*) false ;; *) true ;; esac' "the daemon sees $again awake"
-rctl events --tail 300 --json >"$tmp/ev3"
-grep "\"event\":\"reconcile\",\"psu\":\"$again\"" "$tmp/ev3" | grep -q '"standby":false.*shelf woke it' ||
-    fail "no reconcile of $again awake: $(grep reconcile "$tmp/ev3")"; ok
+rctl events --tail 300 --json >"$tmp/ev4"
+grep "\"event\":\"reconcile\",\"psu\":\"$again\"" "$tmp/ev4" | grep -q '"standby":false.*shelf woke it' ||
+    fail "no reconcile of $again awake: $(grep reconcile "$tmp/ev4")"; ok
 rpd_stop
 sim_stop
 test_end

@@ -527,14 +527,22 @@ static bool keep_lowering(struct decider *d, const struct decision *x, const str
 /* The load on each bus at what the servers draw (measured, else grants). A
  * draw counts once measured while granted: the 0 W a chassis module read
  * while the server was off says nothing of what it draws now it is on (over
- * Modbus a plan at a grant's decision saw 0 W and stood every PSU by). */
+ * Modbus a plan at a grant's decision saw 0 W and stood every PSU by). A
+ * server released or shed counts what it was last measured drawing until a
+ * device reads it stopped: its slot is powered off at the driver's next
+ * poll, after this plan, and a PSU must not stand by under a load still
+ * there (over Modbus a power-off through the API let the shelf see its bus
+ * sag and wake the PSU itself). */
 static void draw_loads(const struct rack *r, int64_t load[RACK_MAX_BUSES])
 {
     int64_t *draw = calloc((size_t)r->nservers + 1, sizeof(*draw));
     for (int i = 0; draw && i < r->nservers; i++) {
         const struct rack_server *s = &r->servers[i];
         bool measured = s->on_draw_mw >= 0 && s->draw_mw > 0;
-        draw[i] = !rack_server_draws(s) ? 0 : measured ? s->draw_mw : s->alloc_mw;
+        if (rack_server_draws(s))
+            draw[i] = measured ? s->draw_mw : s->alloc_mw;
+        else
+            draw[i] = s->draw_mw > 0 ? s->draw_mw : 0;
     }
     balance_awake_loads(r, draw, load); /* NULL: the grants */
     free(draw);
