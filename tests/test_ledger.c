@@ -86,10 +86,13 @@ static void test_ledger_rows_say_what_the_rack_holds(void **state)
     assert_int_equal(shed.watts_mw, 0);
 
     r.psus[0].bus = -1;
+    r.psus[0].at_risk = true;
     struct store_psu p1 = ledger_psu_row(&r, 0, true), p2 = ledger_psu_row(&r, 1, false);
     assert_string_equal(p1.id, "p1");
     assert_string_equal(p1.bus, "");
     assert_true(p1.out_of_service);
+    assert_true(p1.at_risk);
+    assert_false(p2.at_risk);
     assert_string_equal(p2.bus, "B");
     assert_false(p2.out_of_service);
     struct store_bus b = ledger_bus_row(&r, 1, true);
@@ -108,7 +111,10 @@ static void test_ledger_round_trip_gives_the_same_rack(void **state)
     set_server(&r, 1, RACK_SRV_CAPPED, 400000, 7);
     set_server(&r, 2, RACK_SRV_WAITING, 0, 9);
     set_server(&r, 3, RACK_SRV_SHED, 0, 5);
-    r.psus[0].bus = 1; /* p1 moved from A to B */
+    r.psus[0].bus = 1;        /* p1 moved from A to B */
+    r.psus[1].at_risk = true; /* predicted to fail, then taken out: it keeps the flag */
+    r.psus[2].at_risk = true; /* predicted to fail, drained */
+    r.psus[2].bus = -1;
 
     struct store *s = store_open(path, false, err, sizeof(err));
     assert_non_null(s);
@@ -134,7 +140,9 @@ static void test_ledger_round_trip_gives_the_same_rack(void **state)
     for (int i = 0; i < r.npsus; i++) {
         assert_int_equal(back.psus[i].bus, r.psus[i].bus);
         assert_int_equal(psu_back[i], psu_oos[i]);
+        assert_int_equal(back.psus[i].at_risk, r.psus[i].at_risk);
     }
+    assert_false(back.psus[0].at_risk);
     /* out of service is a failure for the policy */
     assert_int_equal(back.psus[1].health, RACK_PSU_FAILED);
     assert_int_equal(back.psus[0].health, RACK_PSU_OK);

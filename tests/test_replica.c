@@ -204,6 +204,10 @@ static void test_what_is_not_an_entry_is_refused_and_writes_nothing(void **state
         "\"cap_mw\":0,\"seq\":1,\"time\":1}],\"psus\":[],\"buses\":[]}",
         "{\"events\":[{\"event\":\"grant\"}],\"servers\":[],\"psus\":[],\"buses\":[]}",
         "{\"events\":[],\"servers\":[],\"psus\":[{\"id\":\"p1\",\"bus\":\"A\"}],\"buses\":[]}",
+        "{\"events\":[],\"servers\":[],\"psus\":[{\"id\":\"p1\",\"bus\":\"A\",\"oos\":false,"
+        "\"at_risk\":1}],\"buses\":[]}",
+        "{\"events\":[],\"servers\":[],\"psus\":[{\"id\":\"p1\",\"bus\":\"A\",\"oos\":false,"
+        "\"at_risk\":null}],\"buses\":[]}",
         "{\"servers\":[],\"psus\":[],\"buses\":[]}",
     };
     struct store_node pos = {.index = 7};
@@ -309,6 +313,72 @@ static void test_the_outage_record_rides_in_entries_and_snapshots(void **state)
     json_decref(rec);
 }
 
+/* The secondary's flag of PSU i, as its ledger gives it back at a restart. */
+static bool restored_at_risk(int i)
+{
+    struct rack again;
+    bool psu_oos[2] = {0}, bus_oos[2] = {0};
+    struct ledger_counts counts;
+    assert_int_equal(rackfile_load_string("t.yaml", rack_text, strlen(rack_text), &again, NULL, err,
+                                          sizeof(err)),
+                     0);
+    assert_int_equal(
+        ledger_restore(st, &again, psu_oos, bus_oos, 0, &counts, NULL, err, sizeof(err)), 0);
+    bool at_risk = again.psus[i].at_risk;
+    rack_free(&again);
+    return at_risk;
+}
+
+static int apply_text(uint64_t index, const char *text)
+{
+    struct store_node pos = {.index = index};
+    struct replica_target t = target();
+    return replica_apply(&t, false, index, (const uint8_t *)text, strlen(text), &pos, 2.0, NULL,
+                         NULL, err, sizeof(err));
+}
+
+static void test_a_psu_predicted_to_fail_stays_so_on_the_secondary(void **state)
+{
+    (void)state;
+    struct policy_actions none = {0};
+    pr.psus[1].at_risk = true; /* the primary's policy drains p2 */
+    pr.psus[1].bus = -1;
+    size_t len;
+    char *p = replica_entry(&pr, p_psu_oos, p_bus_oos, NULL, &none, false, NULL, 1.0, 60000, &len,
+                            err, sizeof(err));
+    assert_non_null(p);
+    assert_non_null(strstr(p, "{\"id\":\"p2\",\"bus\":\"\",\"oos\":false,\"at_risk\":true}"));
+    assert_int_equal(apply_text(1, p), 0);
+    free(p);
+    assert_true(sr.psus[1].at_risk);
+    assert_false(sr.psus[0].at_risk);
+    assert_true(restored_at_risk(1)); /* its ledger keeps it */
+    assert_false(restored_at_risk(0));
+
+    /* an older primary's rows say nothing of it: the flag stays as it is */
+    assert_int_equal(apply_text(2, "{\"events\":[],\"servers\":[],\"psus\":[{\"id\":\"p1\",\"bus\":"
+                                   "\"A\",\"oos\":false},{\"id\":\"p2\",\"bus\":\"\",\"oos\":false}"
+                                   "],\"buses\":[]}"),
+                     0);
+    assert_true(sr.psus[1].at_risk);
+    assert_false(sr.psus[0].at_risk);
+    assert_true(restored_at_risk(1));
+    assert_false(restored_at_risk(0));
+
+    /* cleared on the primary (its predictor, or an operator): cleared here */
+    pr.psus[1].at_risk = false;
+    p = replica_snapshot(&pr, p_psu_oos, p_bus_oos, NULL, 3.0, &len);
+    assert_non_null(p);
+    struct store_node pos = {.index = 3};
+    struct replica_target t = target();
+    assert_int_equal(replica_apply(&t, true, 3, (const uint8_t *)p, len, &pos, 3.0, NULL, NULL, err,
+                                   sizeof(err)),
+                     0);
+    free(p);
+    assert_false(sr.psus[1].at_risk);
+    assert_false(restored_at_risk(1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +390,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_an_entry_too_large_keeps_its_rows_and_leaves_its_events_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_psu_predicted_to_fail_stays_so_on_the_secondary,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_outage_record_rides_in_entries_and_snapshots,
                                         setup, teardown),
     };

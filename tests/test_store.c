@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store.h"
 #include "testdir.h"
@@ -522,6 +523,191 @@ static void test_file_check_sees_unlink_and_replace(void **state)
     store_close(m);
 }
 
+/* ---- the schema's versions ---- */
+
+/* Runs SQL on the file at path with SQLite itself, as another program (or
+ * an older rackpowerd) would. */
+static void sql(const char *text)
+{
+    sqlite3 *db;
+    char *msg = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", text, msg);
+    sqlite3_close(db);
+}
+
+/* One integer that SQL on the file at path answers. */
+static int64_t sql_int(const char *text)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, text, -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The psus table's definition in the file at path. */
+static void psus_sql(char *buf, size_t len)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = 'psus'", -1, &q, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    snprintf(buf, len, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* A database as rackpowerd of schema 1 left it: its tables, word for word,
+ * and a row in each. */
+static const char v1_file[] =
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE IF NOT EXISTS ledger(server TEXT PRIMARY KEY, state TEXT NOT NULL, "
+    "  watts_mw INTEGER NOT NULL, cap_mw INTEGER NOT NULL, seq INTEGER NOT NULL, "
+    "  time REAL NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS psus(psu TEXT PRIMARY KEY, bus TEXT NOT NULL, "
+    "  out_of_service INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS buses(bus TEXT PRIMARY KEY, out_of_service INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS journal(id INTEGER PRIMARY KEY, time REAL NOT NULL, "
+    "  event TEXT NOT NULL, json TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS node(one INTEGER PRIMARY KEY CHECK (one = 1), "
+    "  max_epoch INTEGER NOT NULL, log_epoch INTEGER NOT NULL, log_index INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS outage(one INTEGER PRIMARY KEY CHECK (one = 1), "
+    "  record TEXT NOT NULL, made REAL NOT NULL);"
+    "INSERT INTO ledger VALUES ('db1', 'on', 1000000, 0, 4, 1700000000.5);"
+    "INSERT INTO psus VALUES ('ps1', 'A', 0), ('ps2', '', 1);"
+    "INSERT INTO buses VALUES ('B', 1);"
+    "INSERT INTO journal VALUES (1, 1700000000.0, 'start', '{\"id\":1,\"event\":\"start\"}'),"
+    "  (2, 1700000001.0, 'grant', '{\"id\":2,\"event\":\"grant\"}');"
+    "INSERT INTO node VALUES (1, 7, 6, 42);"
+    "PRAGMA user_version=1;";
+
+struct psu_rows {
+    struct store_psu v[8];
+    int n;
+};
+
+static int collect_psu(void *arg, const struct store_psu *x)
+{
+    struct psu_rows *r = arg;
+    if (r->n < 8)
+        r->v[r->n++] = *x;
+    return 0;
+}
+
+static const struct store_psu *psu_of(struct store *s, struct psu_rows *r, const char *id)
+{
+    r->n = 0;
+    assert_int_equal(store_load_psus(s, collect_psu, r, err, sizeof(err)), 0);
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->v[i].id, id))
+            return &r->v[i];
+    fail_msg("no psu row %s", id);
+    return NULL;
+}
+
+static void test_a_version_1_database_is_migrated_keeping_its_rows(void **state)
+{
+    (void)state;
+    char want[512], got[512];
+    /* what a new database's psus table is */
+    store_close(open_rw());
+    psus_sql(want, sizeof(want));
+    assert_int_equal(sql_int("PRAGMA user_version"), 2);
+    assert_int_equal(unlink(path), 0);
+
+    sql(v1_file);
+    /* a reader (the API's journal) reads a version 1 file as it is */
+    struct store *rd = store_open(path, true, err, sizeof(err));
+    assert_non_null(rd);
+    assert_int_equal(store_last_id(rd), 2);
+    store_close(rd);
+    assert_int_equal(sql_int("PRAGMA user_version"), 1);
+
+    /* the writer migrates it in place */
+    struct store *s = open_rw();
+    assert_int_equal(sql_int("PRAGMA user_version"), 2);
+    psus_sql(got, sizeof(got));
+    assert_string_equal(got, want); /* as a new one: the same steps */
+    struct psu_rows pr;
+    const struct store_psu *p = psu_of(s, &pr, "ps1");
+    assert_string_equal(p->bus, "A");
+    assert_false(p->out_of_service);
+    assert_false(p->at_risk); /* version 1 did not keep it */
+    p = psu_of(s, &pr, "ps2");
+    assert_string_equal(p->bus, "");
+    assert_true(p->out_of_service);
+    assert_int_equal(pr.n, 2);
+    struct rows r;
+    load(s, &r);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(find(&r, "db1")->state, RACK_SRV_ON);
+    assert_int_equal(find(&r, "db1")->seq, 4);
+    struct store_node node;
+    assert_int_equal(store_node_get(s, &node, err, sizeof(err)), 0);
+    assert_int_equal(node.max_epoch, 7);
+    assert_int_equal(node.index, 42);
+    /* the journal numbers on, and at_risk is kept */
+    struct store_psu risky = {.id = "ps1", .bus = "", .at_risk = true};
+    assert_int_equal(store_begin(s, err, sizeof(err)), 0);
+    assert_int_equal(append(s, "prediction", 3), 3);
+    assert_int_equal(store_put_psu(s, &risky, err, sizeof(err)), 0);
+    assert_int_equal(store_commit(s, err, sizeof(err)), 0);
+
+    /* a second writer (journal pruning) and a reader open the version 2
+     * file while the first is open: neither writes or fails */
+    struct store *w2 = open_rw();
+    rd = store_open(path, true, err, sizeof(err));
+    assert_non_null(rd);
+    assert_int_equal(store_last_id(rd), 3);
+    assert_true(psu_of(w2, &pr, "ps1")->at_risk);
+    store_close(rd);
+    store_close(w2);
+    store_close(s);
+
+    s = open_rw(); /* a restart */
+    p = psu_of(s, &pr, "ps1");
+    assert_true(p->at_risk);
+    assert_string_equal(p->bus, "");
+    assert_false(psu_of(s, &pr, "ps2")->at_risk);
+    store_close(s);
+    assert_int_equal(sql_int("PRAGMA user_version"), 2);
+}
+
+static void test_a_failed_migration_leaves_the_file_as_it_was(void **state)
+{
+    (void)state;
+    sql(v1_file);
+    /* a column in the way: the version bump must not happen without it */
+    sql("ALTER TABLE psus ADD COLUMN at_risk TEXT");
+    assert_null(store_open(path, false, err, sizeof(err)));
+    assert_non_null(strstr(err, "schema 1 to 2"));
+    assert_non_null(strstr(err, "duplicate column"));
+    assert_int_equal(sql_int("PRAGMA user_version"), 1);
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM psus"), 2);
+}
+
+static void test_a_newer_database_is_refused(void **state)
+{
+    (void)state;
+    sql(v1_file);
+    sql("PRAGMA user_version=3");
+    assert_null(store_open(path, false, err, sizeof(err)));
+    assert_non_null(strstr(err, "made by a newer rackpowerd (schema 3, this one knows 2)"));
+    assert_int_equal(sql_int("PRAGMA user_version"), 3); /* untouched */
+    sql("PRAGMA user_version=-1");
+    assert_null(store_open(path, false, err, sizeof(err)));
+    assert_non_null(strstr(err, "not a rackpowerd database"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,6 +730,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_check_sees_unlink_and_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_outage_record_is_kept_across_a_restart, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_version_1_database_is_migrated_keeping_its_rows,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_migration_leaves_the_file_as_it_was, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_newer_database_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

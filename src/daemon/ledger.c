@@ -20,7 +20,7 @@ struct store_server ledger_server_row(const struct rack *r, int i, double time)
 struct store_psu ledger_psu_row(const struct rack *r, int i, bool oos)
 {
     const struct rack_psu *p = &r->psus[i];
-    struct store_psu x = {.out_of_service = oos};
+    struct store_psu x = {.out_of_service = oos, .at_risk = p->at_risk};
     snprintf(x.id, sizeof(x.id), "%s", p->id);
     snprintf(x.bus, sizeof(x.bus), "%s", p->bus >= 0 ? r->buses[p->bus] : "");
     return x;
@@ -68,6 +68,9 @@ int ledger_apply_psu(struct rack *r, bool *psu_oos, const struct store_psu *x)
     else if (!x->bus[0])
         r->psus[i].bus = -1; /* on none: an out of service opened its switch */
     psu_oos[i] = x->out_of_service;
+    /* as the policy left it: a failed or out of service PSU keeps it (a
+     * repair after a failure ends it, policy.c) */
+    r->psus[i].at_risk = x->at_risk;
     if (x->out_of_service)
         r->psus[i].health = RACK_PSU_FAILED;
     return i;

@@ -4,8 +4,9 @@
  * back as it was left.
  *
  * A server row holds its state, its grant, its cap and its request order;
- * a PSU row where it is switched and the operator's out-of-service flag; a
- * bus row that flag. Reading rows back is forgiving: a row that names
+ * a PSU row where it is switched, the operator's out-of-service flag and
+ * whether the policy holds it predicted to fail (at_risk); a bus row the
+ * operator's flag. Reading rows back is forgiving: a row that names
  * nothing in the rack any more is forgotten (logged when it held power), a
  * position the PSU is not wired to is ignored, a cap outside the server's
  * new range is clamped into it. Called on the loop thread only.
@@ -49,8 +50,9 @@ struct ledger_counts {
 
 /*
  * Loads the ledger into the rack: every server as it was left (on, capped,
- * shed, waiting), PSUs where they were switched, the operator's flags (an
- * element out of service is failed for the policy). The request order goes
+ * shed, waiting), PSUs where they were switched and whether they were
+ * predicted to fail (rack_psu.at_risk), the operator's flags (an element out
+ * of service is failed for the policy). The request order goes
  * on after the highest one read, and now_ns counts as a change of health:
  * shed servers come back only after the rack has been stable for
  * restore_after_s. The settle that follows reconciles it with the config.

@@ -32,8 +32,8 @@ static json_t *rows(const struct rack *r, const bool *psu_oos, const bool *bus_o
             json_array_append_new(servers, server_row(r, i, time));
     for (int i = 0; i < r->npsus; i++) {
         struct store_psu x = ledger_psu_row(r, i, psu_oos[i]);
-        json_array_append_new(
-            psus, json_pack("{sssssb}", "id", x.id, "bus", x.bus, "oos", (int)x.out_of_service));
+        json_array_append_new(psus, json_pack("{sssssbsb}", "id", x.id, "bus", x.bus, "oos",
+                                              (int)x.out_of_service, "at_risk", (int)x.at_risk));
     }
     for (int b = 0; b < r->nbuses; b++) {
         struct store_bus x = ledger_bus_row(r, b, bus_oos[b]);
@@ -141,16 +141,20 @@ static int parse_server(json_t *o, struct store_server *x, char *err, size_t err
     return 0;
 }
 
-static int parse_psu(json_t *o, struct store_psu *x, char *err, size_t errlen)
+/* A row without at_risk comes from an older primary, which does not keep
+ * it: the flag stays as this controller holds it (r). */
+static int parse_psu(json_t *o, const struct rack *r, struct store_psu *x, char *err, size_t errlen)
 {
     const char *id = str_of(o, "id"), *bus = str_of(o, "bus");
-    json_t *oos = json_object_get(o, "oos");
+    json_t *oos = json_object_get(o, "oos"), *risk = json_object_get(o, "at_risk");
     if (!id || !bus || strlen(id) >= RACK_ID_LEN || strlen(bus) >= RACK_ID_LEN ||
-        !json_is_boolean(oos)) {
+        !json_is_boolean(oos) || (risk && !json_is_boolean(risk))) {
         snprintf(err, errlen, "a PSU row that is not one");
         return -1;
     }
-    *x = (struct store_psu){.out_of_service = json_is_true(oos)};
+    int i = risk ? -1 : rack_find_psu(r, id);
+    *x = (struct store_psu){.out_of_service = json_is_true(oos),
+                            .at_risk = risk ? json_is_true(risk) : i >= 0 && r->psus[i].at_risk};
     snprintf(x->id, sizeof(x->id), "%s", id);
     snprintf(x->bus, sizeof(x->bus), "%s", bus);
     return 0;
@@ -184,7 +188,7 @@ static void parsed_free(struct parsed *p)
     free(p->buses);
 }
 
-static int parse_rows(json_t *o, struct parsed *p, char *err, size_t errlen)
+static int parse_rows(json_t *o, const struct rack *r, struct parsed *p, char *err, size_t errlen)
 {
     json_t *servers = json_object_get(o, "servers"), *psus = json_object_get(o, "psus"),
            *buses = json_object_get(o, "buses");
@@ -206,7 +210,7 @@ static int parse_rows(json_t *o, struct parsed *p, char *err, size_t errlen)
         if (parse_server(json_array_get(servers, k), &p->servers[k], err, errlen))
             return -1;
     for (size_t k = 0; k < p->npsus; k++)
-        if (parse_psu(json_array_get(psus, k), &p->psus[k], err, errlen))
+        if (parse_psu(json_array_get(psus, k), r, &p->psus[k], err, errlen))
             return -1;
     for (size_t k = 0; k < p->nbuses; k++)
         if (parse_bus(json_array_get(buses, k), &p->buses[k], err, errlen))
@@ -289,7 +293,7 @@ int replica_apply(const struct replica_target *t, bool snapshot, uint64_t index,
         snprintf(err, errlen, "the entry is not a JSON object: %s", o ? "" : jerr.text);
         goto out;
     }
-    if (parse_rows(o, &p, err, errlen))
+    if (parse_rows(o, t->rack, &p, err, errlen))
         goto out;
     if (snapshot) {
         char why[200];

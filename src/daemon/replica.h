@@ -10,7 +10,9 @@
  * orun_record) when the owner gives one: so that a new primary carries the
  * same outage on (docs/outage.md "Several controllers").
  * Rows: a server {"id", "state", "watts_mw", "cap_mw", "seq", "time"}, a PSU
- * {"id", "bus" ("" none), "oos"}, a bus {"id", "oos"}.
+ * {"id", "bus" ("" none), "oos", "at_risk"}, a bus {"id", "oos"}. A PSU row
+ * without "at_risk" (a primary older than schema 2) leaves the flag as the
+ * secondary holds it.
  *
  * An entry always carries every PSU's and bus's row (they are few) and the
  * rows of the servers its decision named (every server's after a settle).

@@ -16,7 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+/* 1: the first; 2: psus.at_risk (a PSU predicted to fail, docs/prediction.md) */
+#define SCHEMA_VERSION 2
 #define BUSY_MS 2000
 
 enum stmt {
@@ -49,12 +50,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PUT_SERVER] = "INSERT OR REPLACE INTO ledger(server, state, watts_mw, cap_mw, seq, time) "
                       "VALUES (?, ?, ?, ?, ?, ?)",
-    [ST_PUT_PSU] = "INSERT OR REPLACE INTO psus(psu, bus, out_of_service) VALUES (?, ?, ?)",
+    [ST_PUT_PSU] = "INSERT OR REPLACE INTO psus(psu, bus, out_of_service, at_risk) "
+                   "VALUES (?, ?, ?, ?)",
     [ST_PUT_BUS] = "INSERT OR REPLACE INTO buses(bus, out_of_service) VALUES (?, ?)",
     [ST_APPEND] = "INSERT INTO journal(id, time, event, json) VALUES (?, ?, ?, ?)",
     [ST_LAST_ID] = "SELECT COALESCE(MAX(id), 0) FROM journal",
     [ST_SERVERS] = "SELECT server, state, watts_mw, cap_mw, seq, time FROM ledger ORDER BY seq",
-    [ST_PSUS] = "SELECT psu, bus, out_of_service FROM psus",
+    [ST_PSUS] = "SELECT psu, bus, out_of_service, at_risk FROM psus",
     [ST_BUSES] = "SELECT bus, out_of_service FROM buses",
     [ST_EVENTS] = "SELECT id, json FROM journal WHERE id > ? ORDER BY id LIMIT ?",
     [ST_TAIL] = "SELECT id, json FROM (SELECT id, json FROM journal ORDER BY id DESC LIMIT ?) "
@@ -71,7 +73,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_OUTAGE_PUT] = "INSERT OR REPLACE INTO outage(one, record, made) VALUES (1, ?, ?)",
 };
 
-static const char schema[] =
+/* Version 1's tables, as a version 1 rackpowerd made them: a new database
+ * is made by the same steps as an old one is migrated, so both end alike. */
+static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS ledger(server TEXT PRIMARY KEY, state TEXT NOT NULL, "
     "  watts_mw INTEGER NOT NULL, cap_mw INTEGER NOT NULL, seq INTEGER NOT NULL, "
     "  time REAL NOT NULL);"
@@ -84,6 +88,11 @@ static const char schema[] =
     "  max_epoch INTEGER NOT NULL, log_epoch INTEGER NOT NULL, log_index INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS outage(one INTEGER PRIMARY KEY CHECK (one = 1), "
     "  record TEXT NOT NULL, made REAL NOT NULL);";
+
+/* Version 2: the policy's at_risk of each PSU, so that a PSU drained because
+ * it was predicted to fail stays so across a restart (rows of version 1 are
+ * not at risk: that version did not keep it). */
+static const char schema_v2[] = "ALTER TABLE psus ADD COLUMN at_risk INTEGER NOT NULL DEFAULT 0;";
 
 struct store {
     sqlite3 *db;
@@ -142,9 +151,41 @@ static int pragma_int(struct store *s, const char *sql, int *out)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Brings a new or older database to SCHEMA_VERSION in one transaction, the
+ * version bump with it: a crash or an error leaves it as it was. The
+ * version is read again inside, under the write lock: another writer
+ * (journal pruning, another process) may have migrated it meanwhile. */
+static int migrate(struct store *s, const char *path, char *err, size_t errlen)
+{
+    static const char *const steps[SCHEMA_VERSION] = {schema_v1, schema_v2};
+    char *msg = NULL, bump[48];
+    int version = 0, rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+    if (rc == SQLITE_OK && pragma_int(s, "PRAGMA user_version", &version))
+        rc = SQLITE_ERROR;
+    if (rc == SQLITE_OK && (version < 0 || version > SCHEMA_VERSION)) {
+        snprintf(err, errlen, "%s: schema %d changed while it was opened", path, version);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    for (int v = version; rc == SQLITE_OK && v < SCHEMA_VERSION; v++)
+        rc = sqlite3_exec(s->db, steps[v], NULL, NULL, &msg);
+    snprintf(bump, sizeof(bump), "PRAGMA user_version=%d", SCHEMA_VERSION);
+    if (rc == SQLITE_OK && version < SCHEMA_VERSION)
+        rc = sqlite3_exec(s->db, bump, NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: schema %d to %d: %s", path, version, SCHEMA_VERSION,
+                 msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static int setup_writer(struct store *s, const char *path, char *err, size_t errlen)
 {
-    char *msg = NULL;
     int version = 0;
     sqlite3_stmt *q;
     /* journal_mode answers with the mode it got: WAL needs a local file system */
@@ -163,19 +204,18 @@ static int setup_writer(struct store *s, const char *path, char *err, size_t err
     if (pragma_int(s, "PRAGMA synchronous=FULL", NULL) ||
         pragma_int(s, "PRAGMA user_version", &version))
         return db_fail(s, path, err, errlen);
+    if (version < 0) {
+        snprintf(err, errlen, "%s: not a rackpowerd database (schema %d)", path, version);
+        return -1;
+    }
     if (version > SCHEMA_VERSION) {
         snprintf(err, errlen, "%s: made by a newer rackpowerd (schema %d, this one knows %d)", path,
                  version, SCHEMA_VERSION);
         return -1;
     }
     /* only a new or older database is written to: an open writes nothing */
-    if (version < SCHEMA_VERSION &&
-        (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
-         sqlite3_exec(s->db, "PRAGMA user_version=1", NULL, NULL, &msg) != SQLITE_OK)) {
-        snprintf(err, errlen, "%s: %s", path, msg ? msg : "cannot create the tables");
-        sqlite3_free(msg);
+    if (version < SCHEMA_VERSION && migrate(s, path, err, errlen))
         return -1;
-    }
     s->last_id = store_last_id(s);
     if (s->last_id < 0)
         return db_fail(s, path, err, errlen);
@@ -372,6 +412,7 @@ int store_put_psu(struct store *s, const struct store_psu *x, char *err, size_t 
     sqlite3_bind_text(q, 1, x->id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, x->bus, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 3, x->out_of_service);
+    sqlite3_bind_int(q, 4, x->at_risk);
     return run(s, q, "psus", err, errlen);
 }
 
@@ -535,6 +576,7 @@ static int psu_row(sqlite3_stmt *q, void *fn, void *arg)
     copy_id(x.id, sqlite3_column_text(q, 0));
     copy_id(x.bus, sqlite3_column_text(q, 1));
     x.out_of_service = sqlite3_column_int(q, 2) != 0;
+    x.at_risk = sqlite3_column_int(q, 3) != 0;
     return ((struct cb *)fn)->psu(arg, &x);
 }
 

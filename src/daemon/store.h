@@ -2,7 +2,8 @@
  * store.h - what rackpowerd keeps across restarts, in SQLite (WAL mode):
  *   - the grant ledger: one row per server (state, granted watts, cap,
  *     request order, time of the last change);
- *   - PSU positions and the operator's out-of-service flags (PSUs, buses);
+ *   - PSU positions and the operator's out-of-service flags (PSUs, buses),
+ *     and which PSUs the policy holds predicted to fail (at_risk);
  *   - the event journal: every decision as JSON, numbered 1, 2, 3 ...
  *
  * One writer, the loop thread, holds a store opened read-write and writes
@@ -36,6 +37,7 @@ struct store_psu {
     char id[RACK_ID_LEN];
     char bus[RACK_ID_LEN]; /* where it is switched, "" for none */
     bool out_of_service;
+    bool at_risk; /* the policy's rack_psu.at_risk: predicted to fail */
 };
 
 struct store_bus {
@@ -57,7 +59,11 @@ struct store_node {
 int store_outage_put(struct store *s, const char *record, double made, char *err, size_t errlen);
 int store_outage_get(struct store *s, char **record, double *made, char *err, size_t errlen);
 
-/* Opens (creating when read-write) the database at path. NULL with err. */
+/* Opens (creating when read-write) the database at path. NULL with err.
+ * A writer brings a new or older database to this version's schema in one
+ * transaction (version 1 to 2: psus gains at_risk, 0 for every row); one
+ * made by a newer rackpowerd is refused. Readers read only the journal,
+ * whose table every version has. */
 struct store *store_open(const char *path, bool readonly, char *err, size_t errlen);
 /* Closes; an open transaction is rolled back. A writer checkpoints the WAL
  * into the database first. NULL is fine. */
