@@ -2,7 +2,8 @@
  * test_predict.c - live prediction (src/daemon/predict.c): readings sampled
  * once per sample_s of model time, the time scale, an episode once, readings
  * without load kept out, the outcome of a failure (predicted, and how long
- * before) and a repaired PSU as a new unit; the model file as a start error.
+ * before) and a repaired PSU as a new unit; the model file as a start error;
+ * a PSU adopted at risk from the ledger (pred_adopt).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -281,6 +282,93 @@ static void test_model_file_errors(void **state)
     assert_int_equal(pred_reading(&f->p, &f->r, &x, T0, &kind, err, sizeof(err)), 0);
 }
 
+/* A PSU the ledger holds at risk (a restart, a fail-over) is adopted: at
+ * risk with no figures; a drained one stays so; loaded again, its own window
+ * ends the episode once it evaluates below threshold - RISK_HYSTERESIS,
+ * whether the window starts with the adoption (a restart: p1) or was
+ * already full (a new primary that read the PSU before: p2). */
+static void test_an_adopted_psu_is_at_risk_until_its_window_clears_it(void **state)
+{
+    struct fix *f = *state;
+    enum pred_change_kind kind;
+    open_pred(f, 60);
+    assert_int_equal(feed(f, 1, 0, 30, 1000000, 0, &kind), -1); /* p2 healthy, its window full */
+    assert_true(f->p.psu[1].have && f->p.psu[1].slot >= 0);
+    pred_adopt(&f->p, 0, T0 + S(31));
+    pred_adopt(&f->p, 1, T0 + S(31));
+    for (int i = 0; i < 2; i++) {
+        const struct pred_psu *q = &f->p.psu[i];
+        assert_true(q->at_risk && q->predicted);
+        assert_int_equal(q->predicted_ns, T0 + S(31));
+        assert_true(isnan(q->predicted_risk) && isnan(q->predicted_ttf_s));
+        assert_string_equal(q->predicted_reason, PRED_ADOPTED_REASON);
+    }
+    pred_adopt(&f->p, 0, T0 + S(40)); /* already at risk: nothing changes */
+    assert_int_equal(f->p.psu[0].predicted_ns, T0 + S(31));
+    pred_adopt(&f->p, 2, T0 + S(40)); /* no such PSU: nothing */
+    /* p1 drained: its readings stay out, it stays at risk */
+    assert_int_equal(feed(f, 0, 32, 100, 50000, 0, &kind), -1);
+    assert_true(f->p.psu[0].at_risk);
+    /* loaded and healthy: cleared as soon as its window has a risk */
+    int t = feed(f, 0, 101, 200, 1000000, 0, &kind);
+    assert_true(t > 101 + RISK_MIN_READINGS - 2);
+    assert_int_equal(kind, PRED_CLEAR);
+    assert_false(f->p.psu[0].at_risk);
+    assert_true(f->p.psu[0].risk < 0.5 - RISK_HYSTERESIS);
+    assert_int_equal(feed(f, 0, t + 1, t + 60, 1000000, 0, &kind), -1); /* once */
+    /* p2: at its next sample */
+    assert_int_equal(feed(f, 1, 32, 40, 1000000, 0, &kind), 32);
+    assert_int_equal(kind, PRED_CLEAR);
+    assert_false(f->p.psu[1].at_risk);
+    /* a window that says at risk keeps it: one episode, not a second start */
+    pred_adopt(&f->p, 0, T0 + S(300));
+    assert_int_equal(feed(f, 0, 300, 400, 1000000, 0x0004, &kind), -1);
+    assert_true(f->p.psu[0].at_risk);
+    assert_true(f->p.psu[0].risk >= 0.5);
+}
+
+/* An adopted PSU's failure is an outcome predicted (lead_s from the
+ * adoption); the operator's clear ends it; both also with prediction off. */
+static void test_an_adopted_psu_fails_predicted_or_is_cleared(void **state)
+{
+    struct fix *f = *state;
+    struct pred_outcome out[2];
+    open_pred(f, 60);
+    pred_adopt(&f->p, 0, T0 + S(5));
+    pred_adopt(&f->p, 1, T0 + S(5));
+    f->r.psus[0].health = RACK_PSU_FAILED;
+    assert_int_equal(pred_health(&f->p, &f->r, NULL, T0 + S(65), out, 2), 1);
+    assert_int_equal(out[0].psu, 0);
+    assert_true(out[0].predicted);
+    assert_true(fabs(out[0].lead_s - 60) < 1e-9);
+    assert_true(isnan(out[0].risk));
+    assert_string_equal(out[0].reason, PRED_ADOPTED_REASON);
+    assert_false(f->p.psu[0].at_risk);
+    pred_forget(&f->p, 1); /* risk-clear */
+    assert_false(f->p.psu[1].at_risk);
+    pred_close(&f->p);
+
+    /* off: no window, but the marks hold */
+    char err[400];
+    struct rackfile_prediction c = {.enabled = 0};
+    f->r.psus[0].health = RACK_PSU_OK;
+    assert_int_equal(pred_open(&f->p, &c, &f->r, T0, 1700000000, err, sizeof(err)), 0);
+    assert_false(f->p.on);
+    pred_adopt(&f->p, 0, T0 + S(1));
+    pred_adopt(&f->p, 1, T0 + S(1));
+    assert_true(f->p.psu[0].at_risk && f->p.psu[1].at_risk);
+    enum pred_change_kind kind;
+    assert_int_equal(feed(f, 0, 2, 10, 1000000, 0, &kind), -1);
+    assert_true(f->p.psu[0].at_risk);
+    pred_forget(&f->p, 0);
+    assert_false(f->p.psu[0].at_risk);
+    f->r.psus[1].health = RACK_PSU_FAILED;
+    assert_int_equal(pred_health(&f->p, &f->r, NULL, T0 + S(11), out, 2), 1);
+    assert_int_equal(out[0].psu, 1);
+    assert_true(out[0].predicted);
+    assert_false(f->p.psu[1].at_risk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +377,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failure_outcome_and_repair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_service_outcome, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_file_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_adopted_psu_is_at_risk_until_its_window_clears_it,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_adopted_psu_fails_predicted_or_is_cleared, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

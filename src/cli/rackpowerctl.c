@@ -533,15 +533,16 @@ static void print_server(json_t *s)
            asks, draw, queue, why ? why : "no decision about it on record");
 }
 
-/* A PSU's predicted risk: "0.012", "0.83!" at risk, "-" none yet. */
+/* A PSU's predicted risk: "0.012", "0.83!" at risk, "-" none yet ("-!" at
+ * risk without one: still at risk from before a restart or a fail-over). */
 static void fmt_risk(char *buf, size_t len, json_t *p)
 {
     json_t *r = json_object_get(p, "risk");
+    const char *mark = json_is_true(json_object_get(p, "at_risk")) ? "!" : "";
     if (!json_is_number(r))
-        snprintf(buf, len, "-");
+        snprintf(buf, len, "-%s", mark);
     else
-        snprintf(buf, len, "%.3g%s", json_number_value(r),
-                 json_is_true(json_object_get(p, "at_risk")) ? "!" : "");
+        snprintf(buf, len, "%.3g%s", json_number_value(r), mark);
 }
 
 static void print_psus(json_t *j)
@@ -584,9 +585,16 @@ static void print_psus(json_t *j)
             snprintf(when, sizeof(when), "%.1f h", t / 3600);
         else
             snprintf(when, sizeof(when), "%.1f d", t / 86400);
-        if (json_is_true(json_object_get(p, "at_risk")))
+        json_t *figure = json_object_get(p, "risk");
+        if (!json_is_true(json_object_get(p, "at_risk")))
+            continue;
+        if (json_is_number(figure))
             printf("! %s predicted to fail: risk %.2f, time to failure about %s\n", str(p, "id"),
-                   json_number_value(json_object_get(p, "risk")), when);
+                   json_number_value(figure), when);
+        else /* its window holds too little since a restart or fail-over */
+            printf("! %s predicted to fail: risk unknown (predicted before a restart or "
+                   "fail-over)\n",
+                   str(p, "id"));
     }
 }
 

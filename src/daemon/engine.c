@@ -373,13 +373,44 @@ static void predict_retell(struct engine *e)
             predict_tell(e, i, true);
 }
 
+/* The reverse: a PSU the rack holds at risk from the ledger (restored at
+ * start, replicated before a promotion) that this predictor has no episode
+ * of (its windows start empty) is adopted, so that its alarm shows, its
+ * failure is an outcome predicted and risk-clear ends it. A failed or out
+ * of service PSU keeps the rack's flag but is not adopted: a failure ends
+ * an episode (pred_health), and a repair the rack's flag (policy.c). */
+static void predict_adopt(struct engine *e)
+{
+    for (int i = 0; e->pred_ready && i < e->rack.npsus; i++)
+        if (e->rack.psus[i].at_risk && !e->pred.psu[i].at_risk &&
+            e->rack.psus[i].health != RACK_PSU_FAILED) {
+            pred_adopt(&e->pred, i, mono_ns());
+            log_info("prediction %s: still at risk: %s", e->rack.psus[i].id, PRED_ADOPTED_REASON);
+        }
+}
+
+/* The figures of a prediction for a reason: "risk 0.31, time to failure
+ * about 36.2 h", or none for one adopted from the ledger (pred_adopt). */
+static const char *predicted_figures(double risk, double ttf_s, char *buf, size_t len)
+{
+    char ttf[32];
+    if (isnan(risk))
+        snprintf(buf, len, "risk unknown");
+    else
+        snprintf(buf, len, "risk %.2f, time to failure about %s", risk,
+                 duration(ttf_s, ttf, sizeof(ttf)));
+    return buf;
+}
+
 /* What came of the predictions: a PSU that failed, predicted or not (the
- * data the next model learns from), journaled as "prediction_outcome". */
+ * data the next model learns from), journaled as "prediction_outcome".
+ * With prediction off only a PSU adopted from the ledger can have been
+ * predicted: its outcome alone is journaled. */
 static void predict_outcomes(struct engine *e)
 {
     struct pred_outcome out[8];
     const int max = (int)(sizeof(out) / sizeof(*out));
-    if (!e->pred_ready || !e->pred.on)
+    if (!e->pred_ready)
         return;
     int n;
     do {
@@ -388,15 +419,15 @@ static void predict_outcomes(struct engine *e)
          * but the outcomes are the primary's to journal */
         for (int k = 0; k < n && e->commanding; k++) {
             const struct pred_outcome *o = &out[k];
+            if (!e->pred.on && !o->predicted)
+                continue;
             json_t *ev = decider_event(&e->dec, "prediction_outcome");
-            char why[400], lead[32], ttf[32];
+            char why[400], lead[32], figures[80];
             const char *what = o->out_of_service ? "was taken out of service" : "failed";
             if (o->predicted)
-                snprintf(why, sizeof(why),
-                         "%s %s %s after it was predicted (risk %.2f, time to failure about "
-                         "%s: %s)",
+                snprintf(why, sizeof(why), "%s %s %s after it was predicted (%s: %s)",
                          e->rack.psus[o->psu].id, what, duration(o->lead_s, lead, sizeof(lead)),
-                         o->risk, duration(o->ttf_s, ttf, sizeof(ttf)), o->reason);
+                         predicted_figures(o->risk, o->ttf_s, figures, sizeof(figures)), o->reason);
             else
                 snprintf(why, sizeof(why), "%s %s without a prediction", e->rack.psus[o->psu].id,
                          what);
@@ -421,7 +452,7 @@ static void predict_outcomes(struct engine *e)
 static void predict_cleared(struct engine *e, const struct hub_cmd *c)
 {
     int i = rack_find_psu(&e->rack, c->id);
-    if (!e->pred_ready || !e->pred.on || i < 0)
+    if (!e->pred_ready || i < 0) /* off: one adopted from the ledger is cleared too */
         return;
     const struct pred_psu *q = &e->pred.psu[i];
     if (q->at_risk) {
@@ -475,13 +506,12 @@ static int alarm_conditions(struct engine *e, struct alarm_set *c)
     }
     for (int i = 0; e->pred_ready && i < e->rack.npsus; i++) {
         const struct pred_psu *q = &e->pred.psu[i];
-        char why[ALARM_REASON_LEN], ttf[32];
+        char why[ALARM_REASON_LEN], figures[80];
         if (!q->at_risk)
             continue;
-        snprintf(why, sizeof(why),
-                 "predicted to fail: risk %.2f, time to failure about %s (the lead time): %s",
-                 q->predicted_risk, duration(q->predicted_ttf_s, ttf, sizeof(ttf)),
-                 q->predicted_reason);
+        snprintf(why, sizeof(why), "predicted to fail: %s%s: %s",
+                 predicted_figures(q->predicted_risk, q->predicted_ttf_s, figures, sizeof(figures)),
+                 isnan(q->predicted_risk) ? "" : " (the lead time)", q->predicted_reason);
         if (alarm_set_add(c, ALARM_PSU_AT_RISK, e->rack.psus[i].id, why))
             return -1;
     }
@@ -2233,6 +2263,7 @@ static void on_active(void *arg, uint64_t epoch)
     if (!rack_copy(&copy, &e->rack) && decider_restore(&e->dec, &copy, err, sizeof(err)))
         log_warnx("promotion: %s", err);
     await_after_promotion(e);
+    predict_adopt(e); /* the replicated rows' PSUs at risk */
     predict_retell(e);
     if (e->relay) { /* the others' PSUs: told of within a grace, or unknown */
         relay_primary(e->relay, mono_ns());
@@ -2587,6 +2618,10 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         goto fail;
     }
     e->pred_ready = true;
+    /* A member adopts when it is elected, from the rows then replicated: a
+     * flag it adopted now could have been cleared by the primary since. */
+    if (e->commanding)
+        predict_adopt(e);
     if (perr[0])
         log_warnx("%s", perr);
     else if (e->pred.on)

@@ -76,6 +76,15 @@ static void unit_id(const struct rack *r, int i, int generation, char *buf, size
         snprintf(buf, len, "%.*s:%d", TCSV_ID_LEN - 8, r->psus[i].id, generation);
 }
 
+/* A PSU adopted at risk (pred_adopt) has no episode in its window's alarm
+ * state: set it, so that the window's own evaluations can end it (below
+ * threshold - RISK_HYSTERESIS) rather than start one anew. */
+static void adopted_alarm(struct predictor *p, const struct pred_psu *q)
+{
+    if (q->at_risk && q->slot >= 0)
+        p->fleet.psus[q->slot].alarm.at_risk = 1;
+}
+
 int pred_reading(struct predictor *p, const struct rack *r, const struct driver_psu_reading *x,
                  int64_t now_ns, enum pred_change_kind *kind, char *err, size_t errlen)
 {
@@ -100,12 +109,16 @@ int pred_reading(struct predictor *p, const struct rack *r, const struct driver_
     int64_t t0 = mono_ns();
     int slot;
     struct risk_out o;
+    bool fresh = q->slot < 0;
+    adopted_alarm(p, q);
     int step = risk_fleet_step(&p->fleet, &p->model, p->threshold, &row, &slot, &o, err, errlen);
     p->eval_ns += mono_ns() - t0;
     p->evals++;
     if (step == -2)
         return -1;
     q->slot = slot;
+    if (fresh && step == 0)
+        adopted_alarm(p, q); /* its first reading: the step made the slot */
     if (isnan(o.risk))
         return 0;
     q->have = true;
@@ -144,8 +157,19 @@ static void new_unit(struct predictor *p, int i)
 
 void pred_forget(struct predictor *p, int i)
 {
-    if (p->on && i >= 0 && i < p->npsus)
+    if (i >= 0 && i < p->npsus) /* off: an adopted episode ends all the same */
         new_unit(p, i);
+}
+
+void pred_adopt(struct predictor *p, int i, int64_t now_ns)
+{
+    if (i < 0 || i >= p->npsus || p->psu[i].at_risk)
+        return;
+    struct pred_psu *q = &p->psu[i];
+    q->at_risk = q->predicted = true;
+    q->predicted_ns = now_ns;
+    q->predicted_risk = q->predicted_ttf_s = NAN;
+    snprintf(q->predicted_reason, sizeof(q->predicted_reason), "%s", PRED_ADOPTED_REASON);
 }
 
 int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int64_t now_ns,

@@ -116,8 +116,23 @@ int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int6
 /* The operator cleared PSU i's prediction: its window starts again as a new
  * unit (the readings that raised the alarm would raise it again at once);
  * a window long enough for a risk has to fill before it can be at risk
- * again. */
+ * again. Also when off: an adopted episode (pred_adopt) ends. */
 void pred_forget(struct predictor *p, int i);
+
+/*
+ * What the ledger says: PSU i was predicted to fail before a restart or a
+ * fail-over (the rack holds it at_risk) and this predictor has no episode of
+ * it (its window starts empty). It is marked at risk as if predicted at
+ * now_ns, its risk and time to failure unknown (NaN), PRED_ADOPTED_REASON
+ * its reason: its alarm shows, a failure is an outcome predicted (lead_s
+ * from now_ns), the operator's risk-clear (pred_forget) ends it. Loaded
+ * again, its window ends the episode when it evaluates below threshold -
+ * RISK_HYSTERESIS (pred_reading: PRED_CLEAR). Nothing for a PSU already at
+ * risk. With prediction off it is marked all the same: no window ends it
+ * then, only a clear or a failure. The caller's rack already says so.
+ */
+#define PRED_ADOPTED_REASON "predicted before a restart or fail-over (the ledger)"
+void pred_adopt(struct predictor *p, int i, int64_t now_ns);
 
 /* The model's time of now_ns (Unix seconds as the model counts them). */
 int64_t pred_model_t(const struct predictor *p, int64_t now_ns);

@@ -162,7 +162,9 @@ static json_t *psu_obj(const struct view_in *in, int i, int64_t load_mw, int64_t
     const struct pred_psu *q = in->pred && in->pred->on ? &in->pred->psu[i] : NULL;
     json_object_set_new(o, "risk",
                         q && q->have ? json_real(round(q->risk * 1e4) / 1e4) : json_null());
-    json_object_set_new(o, "at_risk", json_boolean(q && q->at_risk));
+    /* off, a PSU adopted from the ledger is still at risk (pred_adopt) */
+    json_object_set_new(o, "at_risk",
+                        json_boolean(in->pred && in->pred->psu && in->pred->psu[i].at_risk));
     json_object_set_new(o, "ttf_s", q && q->have ? json_integer(llround(q->ttf_s)) : json_null());
     char sw[8];
     snprintf(sw, sizeof(sw), "0x%04x", have && t->status_word >= 0 ? (unsigned)t->status_word : 0u);
