@@ -369,6 +369,35 @@ static void test_an_adopted_psu_fails_predicted_or_is_cleared(void **state)
     assert_false(f->p.psu[1].at_risk);
 }
 
+/* A controller that stops commanding drops what it adopted, not what its
+ * windows predicted; one whose window still says so starts its own episode. */
+static void test_unadopt_drops_only_adopted_episodes(void **state)
+{
+    struct fix *f = *state;
+    enum pred_change_kind kind;
+    open_pred(f, 60);
+    assert_true(feed(f, 0, 0, 100, 1000000, 0x0004, &kind) > 0); /* p1: its window's episode */
+    assert_int_equal(kind, PRED_AT_RISK);
+    pred_adopt(&f->p, 0, T0 + S(101)); /* already at risk: not adopted */
+    pred_adopt(&f->p, 1, T0 + S(101));
+    assert_false(f->p.psu[0].adopted);
+    assert_true(f->p.psu[1].adopted);
+    pred_unadopt(&f->p);
+    assert_true(f->p.psu[0].at_risk);
+    assert_false(f->p.psu[1].at_risk || f->p.psu[1].adopted);
+    /* adopted again, its window fills with warnings: kept, not confirmed */
+    pred_adopt(&f->p, 1, T0 + S(102));
+    assert_int_equal(feed(f, 1, 102, 200, 1000000, 0x0004, &kind), -1);
+    assert_true(f->p.psu[1].at_risk && f->p.psu[1].adopted);
+    pred_unadopt(&f->p);
+    assert_false(f->p.psu[1].at_risk);
+    assert_int_equal(feed(f, 1, 201, 210, 1000000, 0x0004, &kind), 201); /* its own, at once */
+    assert_int_equal(kind, PRED_AT_RISK);
+    assert_true(f->p.psu[1].at_risk);
+    assert_false(f->p.psu[1].adopted);
+    assert_true(f->p.psu[1].risk >= 0.5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +410,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_adopted_psu_fails_predicted_or_is_cleared, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_unadopt_drops_only_adopted_episodes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2322,6 +2322,8 @@ static void on_demoted(void *arg, const char *why)
         relay_not_primary(e->relay);
         relay_schedule(e);
     }
+    if (e->pred_ready) /* elected again, it adopts what the ledger says then */
+        pred_unadopt(&e->pred);
     journal_role(e, "secondary", why);
     update_alarms(e);
     publish(e);

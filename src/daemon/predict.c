@@ -125,6 +125,8 @@ int pred_reading(struct predictor *p, const struct rack *r, const struct driver_
     q->risk = o.risk;
     q->ttf_s = o.ttf_s / p->time_scale;
     risk_reason(&o, q->reason, sizeof(q->reason));
+    if (step != 0)
+        q->adopted = false; /* the window's own word from now on */
     if (step > 0) {
         q->at_risk = q->predicted = true;
         q->predicted_ns = now_ns;
@@ -150,7 +152,7 @@ static void new_unit(struct predictor *p, int i)
     q->generation++;
     q->slot = -1;
     q->next_t = 0;
-    q->have = q->at_risk = q->predicted = false;
+    q->have = q->at_risk = q->predicted = q->adopted = false;
     q->risk = q->ttf_s = NAN;
     q->reason[0] = '\0';
 }
@@ -166,10 +168,22 @@ void pred_adopt(struct predictor *p, int i, int64_t now_ns)
     if (i < 0 || i >= p->npsus || p->psu[i].at_risk)
         return;
     struct pred_psu *q = &p->psu[i];
-    q->at_risk = q->predicted = true;
+    q->at_risk = q->predicted = q->adopted = true;
     q->predicted_ns = now_ns;
     q->predicted_risk = q->predicted_ttf_s = NAN;
     snprintf(q->predicted_reason, sizeof(q->predicted_reason), "%s", PRED_ADOPTED_REASON);
+}
+
+void pred_unadopt(struct predictor *p)
+{
+    for (int i = 0; i < p->npsus; i++) {
+        struct pred_psu *q = &p->psu[i];
+        if (!q->adopted)
+            continue;
+        q->adopted = q->at_risk = q->predicted = false;
+        if (q->slot >= 0) /* set by adopted_alarm: the window starts an episode of its own */
+            p->fleet.psus[q->slot].alarm.at_risk = 0;
+    }
 }
 
 int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int64_t now_ns,
@@ -195,7 +209,7 @@ int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int6
                 .ttf_s = q->at_risk ? q->predicted_ttf_s : NAN,
                 .reason = q->at_risk ? q->predicted_reason : "",
             };
-            q->at_risk = false; /* the episode ends with the failure */
+            q->at_risk = q->adopted = false; /* the episode ends with the failure */
         } else if (was == RACK_PSU_FAILED && h != RACK_PSU_UNKNOWN && p->on) {
             new_unit(p, i); /* repaired, or back in service: a new unit */
         }

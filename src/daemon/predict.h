@@ -37,6 +37,7 @@ struct pred_psu {
     double risk, ttf_s; /* the last evaluation; ttf_s in the daemon's seconds */
     char reason[PRED_REASON_LEN];
     bool at_risk;
+    bool adopted; /* at risk from the ledger (pred_adopt), not from its window */
     /* the episode under way, or the last one: what it said, for the outcome */
     bool predicted;
     int64_t predicted_ns;
@@ -133,6 +134,14 @@ void pred_forget(struct predictor *p, int i);
  */
 #define PRED_ADOPTED_REASON "predicted before a restart or fail-over (the ledger)"
 void pred_adopt(struct predictor *p, int i, int64_t now_ns);
+
+/* A controller that stops commanding drops the episodes it adopted
+ * (pred_psu.adopted: no start or end of its window's since): as a secondary
+ * it follows the primary's ledger, which may clear the PSU meanwhile, and
+ * elected again it adopts what the ledger then says. The windows stay, and
+ * so do the episodes they started; one still at or above the threshold
+ * starts anew at its next sample. */
+void pred_unadopt(struct predictor *p);
 
 /* The model's time of now_ns (Unix seconds as the model counts them). */
 int64_t pred_model_t(const struct predictor *p, int64_t now_ns);
