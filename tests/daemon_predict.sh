@@ -167,9 +167,36 @@ rpd_stop
 sed 's/^intercept 5$/intercept -10/' "$tmp/always.txt" >"$tmp/never.txt"
 sed "s|$tmp/always.txt|$tmp/never.txt|" "$tmp/keep.yaml" >"$tmp/never.yaml"
 rm -f "$tmp/db" "$tmp/db-wal" "$tmp/db-shm"
-rpd_start "$rpd" "$tmp/keep.yaml" "$tmp/db" "$tmp/dlog"
+cp "$tmp/keep.yaml" "$tmp/live.yaml"
+rpd_start "$rpd" "$tmp/live.yaml" "$tmp/db" "$tmp/dlog"
 until_ok "psuq p1 'q[\"at_risk\"] and q[\"bus\"] is None'" "p1 at risk and drained" 100
 psuq p3 'not q["at_risk"] and q["bus"] == "A"' || fail "p3 not on A in p1's place: $(rctl psus --json)"; ok
+# ---- a reload reads the prediction: section and the model file again ----
+# a bad model file refuses the whole reload and changes nothing
+printf 'rackpower-psu-risk 2\nhorizon_s soon\n' >"$tmp/bad2.txt"
+sed "s|$tmp/always.txt|$tmp/bad2.txt|" "$tmp/keep.yaml" >"$tmp/live.yaml"
+rctl reload --json >"$tmp/rl" 2>&1
+grep -q '"applied":false' "$tmp/rl" && grep -q 'bad2.txt' "$tmp/rl" ||
+    fail "a reload with a bad model file: $(cat "$tmp/rl")"; ok
+# another model of the same window and clock: the windows go on, p1 stays at risk
+sed "s|$tmp/always.txt|$tmp/never.txt|" "$tmp/keep.yaml" >"$tmp/live.yaml"
+rctl reload --json >"$tmp/rl" 2>&1
+grep -q '"applied":true' "$tmp/rl" && grep -q "prediction model $tmp/always.txt -> $tmp/never.txt; windows kept" "$tmp/rl" ||
+    fail "a reload with another model: $(cat "$tmp/rl")"; ok
+psuq p1 'q["at_risk"] and q["bus"] is None' || fail "p1 after the model's reload: $(rctl psus --json)"; ok
+# another clock: the windows start again, p1 still at risk (drained: no window ends it)
+sed "s|$tmp/always.txt|$tmp/never.txt|; s|time_scale: 900|time_scale: 600|" "$tmp/keep.yaml" >"$tmp/live.yaml"
+rctl reload --json >"$tmp/rl" 2>&1
+grep -q '"applied":true' "$tmp/rl" && grep -q "windows start again" "$tmp/rl" ||
+    fail "a reload with another time_scale: $(cat "$tmp/rl")"; ok
+sleep 0.5
+psuq p1 'q["at_risk"] and q["bus"] is None' || fail "p1 after the time_scale's reload: $(rctl psus --json)"; ok
+# prediction off: nothing goes back on a bus for it
+printf '  enabled: false\n' >>"$tmp/live.yaml"
+rctl reload --json >"$tmp/rl" 2>&1
+grep -q '"applied":true' "$tmp/rl" && grep -q "prediction off" "$tmp/rl" ||
+    fail "a reload turning prediction off: $(cat "$tmp/rl")"; ok
+psuq p1 'q["at_risk"] and q["bus"] is None' || fail "p1 after prediction off: $(rctl psus --json)"; ok
 rpd_stop
 rpd_start "$rpd" "$tmp/never.yaml" "$tmp/db" "$tmp/dlog"
 grep -q "prediction p1: still at risk: predicted before a restart or fail-over" "$tmp/dlog" ||

@@ -254,6 +254,62 @@ static void test_out_of_service_outcome(void **state)
     assert_false(f->p.psu[0].at_risk);
 }
 
+/* A reload: the same window and clock keep the windows and the episode; a
+ * new clock starts the windows again and keeps the PSU at risk; off keeps
+ * it at risk too; a bad model file is refused and changes nothing. */
+static void test_reload_keeps_or_restarts_windows(void **state)
+{
+    struct fix *f = *state;
+    enum pred_change_kind kind;
+    char err[400], what[700];
+    open_pred(f, 60);
+    int t = feed(f, 0, 0, 100, 1000000, 0x0004, &kind);
+    assert_true(t > 0);
+    assert_int_equal(kind, PRED_AT_RISK);
+    size_t n = f->p.fleet.psus[f->p.psu[0].slot].n;
+    struct rackfile_prediction c = {
+        .enabled = 1, .threshold = 0.6, .time_scale = 60, .sample_s = 60};
+    snprintf(c.model, sizeof(c.model), "%s", f->model);
+    struct predictor next;
+    /* a new threshold: windows kept */
+    assert_int_equal(pred_reload_prepare(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)),
+                     0);
+    pred_reload_commit(&f->p, &next, what, sizeof(what));
+    assert_non_null(strstr(what, "prediction threshold 0.5 -> 0.6; windows kept"));
+    assert_true(f->p.on);
+    assert_int_equal(f->p.fleet.psus[f->p.psu[0].slot].n, n);
+    assert_true(f->p.psu[0].at_risk);
+    assert_false(f->p.psu[0].adopted);
+    /* a bad model file: refused, p unchanged */
+    FILE *m = fopen(f->model, "w");
+    fputs("rackpower-psu-risk 2\nhorizon_s soon\n", m);
+    fclose(m);
+    assert_int_equal(pred_reload_prepare(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "line 2"));
+    assert_true(f->p.psu[0].at_risk);
+    assert_int_equal(f->p.fleet.psus[f->p.psu[0].slot].n, n);
+    write_model(f->model);
+    /* another clock: the windows start again, the episode kept as adopted */
+    c.time_scale = 120;
+    assert_int_equal(pred_reload_prepare(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)),
+                     0);
+    pred_reload_commit(&f->p, &next, what, sizeof(what));
+    assert_non_null(strstr(what, "windows start again"));
+    assert_int_equal(f->p.psu[0].slot, -1);
+    assert_true(f->p.psu[0].at_risk);
+    assert_true(f->p.psu[0].adopted);
+    /* off: still at risk */
+    c.enabled = 0;
+    assert_int_equal(pred_reload_prepare(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)),
+                     0);
+    pred_reload_commit(&f->p, &next, what, sizeof(what));
+    assert_string_equal(what, "prediction off");
+    assert_false(f->p.on);
+    assert_true(f->p.psu[0].at_risk);
+    assert_false(f->p.psu[1].at_risk);
+}
+
 static void test_model_file_errors(void **state)
 {
     struct fix *f = *state;
@@ -405,6 +461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readings_without_load_stay_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_outcome_and_repair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_service_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_keeps_or_restarts_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_file_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_adopted_psu_is_at_risk_until_its_window_clears_it,
                                         setup, teardown),

@@ -1442,10 +1442,29 @@ static json_t *reload(struct engine *e, const char *who)
         if (!reload_check(&cur, &next, e->config_path, err, sizeof(err)) &&
             rack_copy(&saved, &e->rack))
             snprintf(err, sizeof(err), "out of memory");
+        /* the model file is read again: a bad one refuses the whole reload */
+        struct predictor npred = {0};
+        char perr[400] = "";
+        bool pred = !err[0] && e->pred_ready;
+        if (pred && pred_reload_prepare(&npred, &nd.prediction, &e->rack, mono_ns(),
+                                        (int64_t)wall_now(), perr, sizeof(perr))) {
+            snprintf(err, sizeof(err), "%s: %s", e->config_path, perr);
+            pred = false;
+        }
         if (!err[0]) {
             reload_apply(&e->rack, &nr, what, sizeof(what));
             reload_journal(e, &nd.journal, what, sizeof(what));
             reload_history(e, &nd.history, what, sizeof(what));
+        }
+        if (pred) {
+            char pwhat[700];
+            pred_reload_commit(&e->pred, &npred, pwhat, sizeof(pwhat));
+            e->conf.prediction = nd.prediction;
+            size_t n = strlen(what);
+            if (pwhat[0])
+                snprintf(what + n, sizeof(what) - n, "%s%s", n ? ", " : "", pwhat);
+            if (perr[0])
+                log_warnx("reload: %s", perr);
         }
         rack_free(&nr);
         rackfile_daemon_free(&nd);

@@ -5,6 +5,7 @@
 #include "predict.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,4 +217,102 @@ int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int6
         q->health = h;
     }
     return n;
+}
+
+int pred_reload_prepare(struct predictor *next, const struct rackfile_prediction *conf,
+                        const struct rack *r, int64_t now_ns, int64_t unix_s, char *err,
+                        size_t errlen)
+{
+    return pred_open(next, conf, r, now_ns, unix_s, err, errlen);
+}
+
+static bool same_model(const struct risk_model *a, const struct risk_model *b)
+{
+    if (a->horizon_s != b->horizon_s || a->window_s != b->window_s ||
+        a->threshold != b->threshold || a->persist_s != b->persist_s ||
+        a->intercept != b->intercept)
+        return false;
+    for (int f = 0; f < RISK_NFEATURES; f++)
+        if (a->mean[f] != b->mean[f] || a->scale[f] != b->scale[f] || a->coef[f] != b->coef[f])
+            return false;
+    return true;
+}
+
+/* Appends a change to what ("a; b"). */
+__attribute__((format(printf, 3, 4))) static void said(char *what, size_t len, const char *fmt, ...)
+{
+    size_t n = strlen(what);
+    if (n + 3 >= len)
+        return;
+    if (n)
+        n += (size_t)snprintf(what + n, len - n, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what + n, len - n, fmt, ap);
+    va_end(ap);
+}
+
+void pred_reload_commit(struct predictor *p, struct predictor *next, char *what, size_t len)
+{
+    what[0] = '\0';
+    if (!p->on && !next->on) {
+        /* off and off: the old one keeps what it adopted */
+        pred_close(next);
+        return;
+    }
+    if (p->on != next->on)
+        said(what, len, "prediction %s", next->on ? "on" : "off");
+    else if (strcmp(p->model_path, next->model_path))
+        said(what, len, "prediction model %s -> %s", p->model_path, next->model_path);
+    else if (!same_model(&p->model, &next->model))
+        said(what, len, "prediction model %s read again: changed", next->model_path);
+    if (p->on && next->on && p->threshold != next->threshold)
+        said(what, len, "prediction threshold %g -> %g", p->threshold, next->threshold);
+    if (p->on && next->on && p->sample_s != next->sample_s)
+        said(what, len, "prediction sample_s %lld -> %lld", (long long)p->sample_s,
+             (long long)next->sample_s);
+    bool keep = p->on && next->on && p->model.window_s == next->model.window_s &&
+                p->time_scale == next->time_scale && p->npsus == next->npsus;
+    if (keep) {
+        /* the windows go on: the new predictor takes the old one's books */
+        risk_fleet_free(&next->fleet);
+        free(next->psu);
+        next->fleet = p->fleet;
+        next->psu = p->psu;
+        next->t0_ns = p->t0_ns;
+        next->t0_unix = p->t0_unix;
+        next->evals = p->evals;
+        next->eval_ns = p->eval_ns;
+        p->on = false; /* its fleet is next's now */
+        p->psu = NULL;
+        if (what[0])
+            said(what, len, "windows kept");
+    } else {
+        if (p->on && next->on)
+            said(what, len,
+                 "prediction window %lld s at time_scale %g -> %lld s at %g: windows "
+                 "start again",
+                 (long long)p->model.window_s, p->time_scale, (long long)next->model.window_s,
+                 next->time_scale);
+        for (int i = 0; i < p->npsus && i < next->npsus; i++) {
+            const struct pred_psu *q = &p->psu[i];
+            struct pred_psu *n = &next->psu[i];
+            n->generation = q->generation;
+            n->health = q->health;
+            if (!q->at_risk)
+                continue;
+            /* at risk it stays: what the prediction said, and the new
+             * window may end it (adopted) */
+            n->at_risk = n->predicted = n->adopted = true;
+            n->predicted_ns = q->predicted_ns;
+            n->predicted_risk = q->predicted_risk;
+            n->predicted_ttf_s = q->predicted_ttf_s;
+            snprintf(n->predicted_reason, sizeof(n->predicted_reason), "%s", q->predicted_reason);
+        }
+        next->evals = p->evals;
+        next->eval_ns = p->eval_ns;
+    }
+    pred_close(p);
+    *p = *next;
+    memset(next, 0, sizeof(*next));
 }
