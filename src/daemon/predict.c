@@ -5,12 +5,12 @@
 #include "predict.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model_io.h"
+#include "reload.h"
 #include "monoclock.h"
 
 int pred_open(struct predictor *p, const struct rackfile_prediction *conf, const struct rack *r,
@@ -238,20 +238,6 @@ static bool same_model(const struct risk_model *a, const struct risk_model *b)
     return true;
 }
 
-/* Appends a change to what ("a; b"). */
-__attribute__((format(printf, 3, 4))) static void said(char *what, size_t len, const char *fmt, ...)
-{
-    size_t n = strlen(what);
-    if (n + 3 >= len)
-        return;
-    if (n)
-        n += (size_t)snprintf(what + n, len - n, "; ");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what + n, len - n, fmt, ap);
-    va_end(ap);
-}
-
 void pred_reload_commit(struct predictor *p, struct predictor *next, char *what, size_t len)
 {
     what[0] = '\0';
@@ -261,16 +247,16 @@ void pred_reload_commit(struct predictor *p, struct predictor *next, char *what,
         return;
     }
     if (p->on != next->on)
-        said(what, len, "prediction %s", next->on ? "on" : "off");
+        reload_note(what, len, "prediction %s", next->on ? "on" : "off");
     else if (strcmp(p->model_path, next->model_path))
-        said(what, len, "prediction model %s -> %s", p->model_path, next->model_path);
+        reload_note(what, len, "prediction model %s -> %s", p->model_path, next->model_path);
     else if (!same_model(&p->model, &next->model))
-        said(what, len, "prediction model %s read again: changed", next->model_path);
+        reload_note(what, len, "prediction model %s read again: changed", next->model_path);
     if (p->on && next->on && p->threshold != next->threshold)
-        said(what, len, "prediction threshold %g -> %g", p->threshold, next->threshold);
+        reload_note(what, len, "prediction threshold %g -> %g", p->threshold, next->threshold);
     if (p->on && next->on && p->sample_s != next->sample_s)
-        said(what, len, "prediction sample_s %lld -> %lld", (long long)p->sample_s,
-             (long long)next->sample_s);
+        reload_note(what, len, "prediction sample_s %lld -> %lld", (long long)p->sample_s,
+                    (long long)next->sample_s);
     bool keep = p->on && next->on && p->model.window_s == next->model.window_s &&
                 p->time_scale == next->time_scale && p->npsus == next->npsus;
     if (keep) {
@@ -286,14 +272,14 @@ void pred_reload_commit(struct predictor *p, struct predictor *next, char *what,
         p->on = false; /* its fleet is next's now */
         p->psu = NULL;
         if (what[0])
-            said(what, len, "windows kept");
+            reload_note(what, len, "windows kept");
     } else {
         if (p->on && next->on)
-            said(what, len,
-                 "prediction window %lld s at time_scale %g -> %lld s at %g: windows "
-                 "start again",
-                 (long long)p->model.window_s, p->time_scale, (long long)next->model.window_s,
-                 next->time_scale);
+            reload_note(what, len,
+                        "prediction window %lld s at time_scale %g -> %lld s at %g: windows "
+                        "start again",
+                        (long long)p->model.window_s, p->time_scale,
+                        (long long)next->model.window_s, next->time_scale);
         for (int i = 0; i < p->npsus && i < next->npsus; i++) {
             const struct pred_psu *q = &p->psu[i];
             struct pred_psu *n = &next->psu[i];

@@ -182,8 +182,7 @@ int reload_check(const struct reload_config *cur, const struct reload_config *ne
     return 0;
 }
 
-/* Appends "what old -> new" to a "; "-separated list. */
-__attribute__((format(printf, 3, 4))) static void note(char *buf, size_t len, const char *fmt, ...)
+void reload_note(char *buf, size_t len, const char *fmt, ...)
 {
     size_t n = strlen(buf);
     if (n + 3 >= len)
@@ -205,25 +204,25 @@ static double watts_of_mw(int64_t mw)
 void reload_apply(struct rack *r, const struct rack *nr, char *what, size_t len)
 {
     if (strcmp(r->name, nr->name))
-        note(what, len, "name %s -> %s", r->name, nr->name);
+        reload_note(what, len, "name %s -> %s", r->name, nr->name);
     if (r->protection != nr->protection)
-        note(what, len, "protection %s -> %s", rack_protection_name(r->protection),
-             rack_protection_name(nr->protection));
+        reload_note(what, len, "protection %s -> %s", rack_protection_name(r->protection),
+                    rack_protection_name(nr->protection));
     if (r->on_loss != nr->on_loss)
-        note(what, len, "on_protection_loss -> %s",
-             nr->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold");
+        reload_note(what, len, "on_protection_loss -> %s",
+                    nr->on_loss == RACK_ON_LOSS_SHED ? "shed" : "hold");
     if (r->on_predicted != nr->on_predicted)
-        note(what, len, "on_predicted_failure -> %s",
-             nr->on_predicted == RACK_PREDICTED_SHED ? "shed" : "keep");
+        reload_note(what, len, "on_predicted_failure -> %s",
+                    nr->on_predicted == RACK_PREDICTED_SHED ? "shed" : "keep");
     if (r->restore_after_ns != nr->restore_after_ns)
-        note(what, len, "restore_after_s %.15g -> %.15g", (double)r->restore_after_ns / 1e9,
-             (double)nr->restore_after_ns / 1e9);
+        reload_note(what, len, "restore_after_s %.15g -> %.15g", (double)r->restore_after_ns / 1e9,
+                    (double)nr->restore_after_ns / 1e9);
     if (r->holdup_ns != nr->holdup_ns)
-        note(what, len, "holdup_ms %.15g -> %.15g", (double)r->holdup_ns / 1e6,
-             (double)nr->holdup_ns / 1e6);
+        reload_note(what, len, "holdup_ms %.15g -> %.15g", (double)r->holdup_ns / 1e6,
+                    (double)nr->holdup_ns / 1e6);
     if (r->over_draw_ns != nr->over_draw_ns)
-        note(what, len, "over_draw_s %.15g -> %.15g", (double)r->over_draw_ns / 1e9,
-             (double)nr->over_draw_ns / 1e9);
+        reload_note(what, len, "over_draw_s %.15g -> %.15g", (double)r->over_draw_ns / 1e9,
+                    (double)nr->over_draw_ns / 1e9);
     memcpy(r->name, nr->name, sizeof(r->name));
     r->protection = nr->protection;
     r->on_loss = nr->on_loss;
@@ -235,11 +234,12 @@ void reload_apply(struct rack *r, const struct rack *nr, char *what, size_t len)
         struct rack_psu *p = &r->psus[i];
         const struct rack_psu *q = &nr->psus[i];
         if (p->rated_mw != q->rated_mw)
-            note(what, len, "%s capacity_w %.15g -> %.15g", p->id, watts_of_mw(p->rated_mw),
-                 watts_of_mw(q->rated_mw));
+            reload_note(what, len, "%s capacity_w %.15g -> %.15g", p->id, watts_of_mw(p->rated_mw),
+                        watts_of_mw(q->rated_mw));
         if (p->sw != q->sw || p->switch_ns != q->switch_ns)
-            note(what, len, "%s switch %s %.15g ms -> %s %.15g ms", p->id, rack_switch_name(p->sw),
-                 (double)p->switch_ns / 1e6, rack_switch_name(q->sw), (double)q->switch_ns / 1e6);
+            reload_note(what, len, "%s switch %s %.15g ms -> %s %.15g ms", p->id,
+                        rack_switch_name(p->sw), (double)p->switch_ns / 1e6,
+                        rack_switch_name(q->sw), (double)q->switch_ns / 1e6);
         p->rated_mw = q->rated_mw;
         p->derated_mw = p->health == RACK_PSU_DEGRADED && p->derated_mw < q->rated_mw
                             ? p->derated_mw
@@ -253,13 +253,13 @@ void reload_apply(struct rack *r, const struct rack *nr, char *what, size_t len)
         struct rack_server *s = &r->servers[i];
         const struct rack_server *q = &nr->servers[i];
         if (s->power_mw != q->power_mw)
-            note(what, len, "%s power_w %.15g -> %.15g", s->id, watts_of_mw(s->power_mw),
-                 watts_of_mw(q->power_mw));
+            reload_note(what, len, "%s power_w %.15g -> %.15g", s->id, watts_of_mw(s->power_mw),
+                        watts_of_mw(q->power_mw));
         if (s->min_mw != q->min_mw)
-            note(what, len, "%s min_w %.15g -> %.15g", s->id, watts_of_mw(s->min_mw),
-                 watts_of_mw(q->min_mw));
+            reload_note(what, len, "%s min_w %.15g -> %.15g", s->id, watts_of_mw(s->min_mw),
+                        watts_of_mw(q->min_mw));
         if (s->priority != q->priority)
-            note(what, len, "%s priority %d -> %d", s->id, s->priority, q->priority);
+            reload_note(what, len, "%s priority %d -> %d", s->id, s->priority, q->priority);
         s->power_mw = q->power_mw;
         s->min_mw = q->min_mw;
         s->priority = q->priority;

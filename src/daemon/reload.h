@@ -54,4 +54,8 @@ int reload_check(const struct reload_config *cur, const struct reload_config *ne
  */
 void reload_apply(struct rack *r, const struct rack *nr, char *what, size_t len);
 
+/* Appends a change ("what old -> new") to buf, a "; "-separated list of
+ * them; what does not fit is left out. */
+__attribute__((format(printf, 3, 4))) void reload_note(char *buf, size_t len, const char *fmt, ...);
+
 #endif
