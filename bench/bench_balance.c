@@ -263,13 +263,28 @@ static void large_rack(struct rack *r, uint64_t *g, int npsus, int nbuses)
 /* Re-balances of a large rack as its load drifts (each bus's load a random
  * walk of +-5 % a step between 30 and 100 % of its grants), with the
  * default hysteresis, the plan carried out each time. */
-static int large_racks(uint64_t seed)
+static int large_racks_at(uint64_t seed, int64_t max_evals);
+
+/* The large racks without a bound on a plan's evaluations (minutes for 96
+ * PSUs; --bound-only leaves it out), then with the bound rackpowerd plans
+ * with (balance.h BALANCE_LOOP_MAX_EVALS). */
+static int large_racks(uint64_t seed, bool bound_only)
+{
+    printf("re-balances of large racks (3000 W titanium PSUs on fets wired to every bus, n+1, "
+           "half the capacity granted, loads drifting +-5 %% a step, default hysteresis):\n");
+    if (!bound_only) {
+        printf(" no bound on a plan's evaluations:\n");
+        large_racks_at(seed, 0);
+    }
+    printf(" at most %d PSU evaluations a plan (rackpowerd's bound):\n", BALANCE_LOOP_MAX_EVALS);
+    return large_racks_at(seed, BALANCE_LOOP_MAX_EVALS);
+}
+
+static int large_racks_at(uint64_t seed, int64_t max_evals)
 {
     static const struct {
         int npsus, nbuses, steps;
     } sizes[] = {{8, 2, 200}, {24, 4, 100}, {48, 4, 40}, {96, 8, 10}};
-    printf("re-balances of large racks (3000 W titanium PSUs on fets wired to every bus, n+1, "
-           "half the capacity granted, loads drifting +-5 %% a step, default hysteresis):\n");
     for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
         uint64_t g = seed + k;
         struct rack r;
@@ -282,9 +297,13 @@ static int large_racks(uint64_t seed)
             struct policy_input in = {.kind = POLICY_POWER_ON, .index = i};
             policy_handle(pol, &r, &in, 0, &a, err, sizeof(err));
         }
-        struct balance *b = new_balance(&r, true);
+        struct balance_conf conf;
+        balance_conf_default(&conf);
+        conf.max_evals = max_evals;
+        struct balance *b = balance_new(&r, &conf);
         struct balance_plan pl;
         balance_plan_init(&pl, r.npsus);
+        int64_t evals = 0, bounded = 0;
         int64_t cap[RACK_MAX_BUSES], grant[RACK_MAX_BUSES], load[RACK_MAX_BUSES];
         double u[RACK_MAX_BUSES];
         flow_rack(&r, NULL, cap, grant);
@@ -293,7 +312,7 @@ static int large_racks(uint64_t seed)
         int n = sizes[k].steps;
         int64_t *t = calloc((size_t)n, sizeof(*t));
         int changed = 0;
-        double first_loss = 0, first_saved = 0;
+        double first_loss = 0, first_saved = 0, last_loss = 0;
         for (int step = 0; step < n && t; step++) {
             for (int bb = 0; bb < r.nbuses; bb++) {
                 u[bb] += (splitmix64_unit(&g) - 0.5) * 0.1;
@@ -307,21 +326,26 @@ static int large_racks(uint64_t seed)
                 break;
             }
             t[step] = now_ns() - t0;
+            evals += pl.evals;
+            bounded += pl.bounded;
             if (step == 0) {
                 first_loss = (double)pl.loss_before_mw / 1e3;
                 first_saved = (double)(pl.loss_before_mw - pl.loss_after_mw) / 1e3;
             }
             changed += pl.changed;
+            last_loss = (double)pl.loss_after_mw / 1e3;
             policy_actions_clear(&a);
             balance_apply(b, &r, &pl, now, &a);
         }
         if (t) {
             qsort(t, (size_t)n, sizeof(*t), cmp_i64);
             printf("  %3d PSUs, %d buses, %4d servers (%6.0f W granted): first plan saves %6.1f "
-                   "of %6.1f W; %3d re-plans, %3d changed the rack; median %8.1f us, p99 %8.1f "
-                   "us, max %8.1f us\n",
+                   "of %6.1f W; %3d re-plans, %3d changed the rack, %3lld stopped at the bound, "
+                   "%7.0f PSU evaluations a plan; last plan's loss %6.1f W; median %8.1f us, p99 "
+                   "%8.1f us, max %8.1f us\n",
                    r.npsus, r.nbuses, r.nservers, (double)rack_allocated_mw(&r) / 1e3, first_saved,
-                   first_loss, n, changed, (double)quantile(t, (size_t)n, 0.5) / 1e3,
+                   first_loss, n, changed, (long long)bounded, (double)evals / n, last_loss,
+                   (double)quantile(t, (size_t)n, 0.5) / 1e3,
                    (double)quantile(t, (size_t)n, 0.99) / 1e3, (double)t[n - 1] / 1e3);
         }
         free(t);
@@ -339,11 +363,11 @@ int main(int argc, char **argv)
     const char *rack = "examples/demo.yaml";
     int racks = 1500;
     uint64_t seed = 11;
-    static const struct option opts[] = {{"rack", required_argument, NULL, 'r'},
-                                         {"racks", required_argument, NULL, 'n'},
-                                         {"seed", required_argument, NULL, 's'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    bool bound_only = false;
+    static const struct option opts[] = {
+        {"rack", required_argument, NULL, 'r'}, {"racks", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'}, {"bound-only", no_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end = NULL;
@@ -366,14 +390,17 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'b':
+            bound_only = true;
+            break;
         case 'h':
-            printf("usage: bench-balance [--rack FILE] [--racks N] [--seed S]\n");
+            printf("usage: bench-balance [--rack FILE] [--racks N] [--seed S] [--bound-only]\n");
             return 0;
         default:
             return 2;
         }
     }
-    if (demo_rack(rack) || small_racks(seed, racks) || large_racks(seed))
+    if (demo_rack(rack) || small_racks(seed, racks) || large_racks(seed, bound_only))
         return 1;
     return 0;
 }

@@ -93,4 +93,22 @@ c events --tail 300 --json >"$tmp/ev3"
 grep -q '"event":"lost_power"' "$tmp/ev3" && fail "a server lost power after ps1 left"; ok
 until_ok 'c servers --json | grep -o "\"state\":\"on\"" | wc -l | grep -qx 5' "5 servers still on"
 rpd_stop
+
+# a rack larger than a plan can search whole on the loop thread (the nine
+# PSUs of examples/cluster, wired to both buses): balanced all the same, each
+# plan stopping at its bound of evaluations (balance.h
+# BALANCE_LOOP_MAX_EVALS) with the best it found; nothing lost
+{ sed -n '/^rack:/,/^timeline:/p' "$src/examples/cluster/rack.yaml" | grep -v '^timeline:' |
+      sed 's/^  name: cluster/  name: cluster\n  balance: on/'
+  printf 'devices:\n  - kind: sim\n    boot: [db1, app1]\n    seed: 1\n    poll_ms: 200\n'
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/nine.yaml"
+rm -f "$tmp/rp.db" "$tmp/rp.db-wal" "$tmp/rp.db-shm"
+rpd_start "$rpd" "$tmp/nine.yaml" "$tmp/rp.db" "$tmp/log"
+until_ok 'c psus --json | grep -q "\"standby\":true"' "a PSU of nine standing by at light load"
+grep -q "not balanced" "$tmp/log" && fail "the nine-PSU rack said not balanced: $(grep balance "$tmp/log")"; ok
+c events --tail 200 --json | grep -q '"event":"balance".*"saved_w":[1-9]' ||
+    fail "no balance event saving watts on nine PSUs"; ok
+c status --json | grep -q '"protected":true' || fail "the nine-PSU rack not protected"; ok
+c events --tail 200 --json | grep -q '"event":"lost_power"' && fail "a server lost power on nine PSUs"; ok
+rpd_stop
 test_end

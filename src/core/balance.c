@@ -67,9 +67,10 @@ struct balance {
     int *hn;
     struct seg *segs;
     int samples, stride;
-    double lower; /* hull bound of the configuration evaluated last */
-    double over;  /* load its awake PSUs cannot carry, mW (0: it is carried) */
-    int frozen;   /* a PSU the search leaves as it is (a kick's), or -1 */
+    int64_t evals; /* this plan's evaluations so far (conf.max_evals) */
+    double lower;  /* hull bound of the configuration evaluated last */
+    double over;   /* load its awake PSUs cannot carry, mW (0: it is carried) */
+    int frozen;    /* a PSU the search leaves as it is (a kick's), or -1 */
 };
 
 /* ---- the loss model ---------------------------------------------------- */
@@ -432,9 +433,16 @@ static int64_t bus_load(const struct rack *r, const int64_t *bus_load_mw, int bb
  * PSUs cannot carry (b->over), so that a search from an overloaded rack
  * heads for one that carries its load. b->lower gets the hulls' bound.
  */
+/* The plan has evaluated all it may (conf.max_evals). */
+static bool spent(const struct balance *b)
+{
+    return b->conf.max_evals > 0 && b->evals >= b->conf.max_evals;
+}
+
 static double config_loss(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
                           const int *bus, const bool *sb)
 {
+    b->evals += r->npsus;
     double loss = 0;
     b->lower = 0;
     b->over = 0;
@@ -472,6 +480,9 @@ static bool config_safe(struct balance *b, const struct rack *r, const int *bus,
         same = bus[i] == r->psus[i].bus && !sb[i];
     if (same)
         return true;
+    if (spent(b))
+        return false; /* not checked: not safe */
+    b->evals += r->npsus;
     struct rack tmp = *r;
     memcpy(b->psus, r->psus, (size_t)r->npsus * sizeof(*b->psus));
     for (int i = 0; i < r->npsus; i++) {
@@ -530,12 +541,12 @@ static double descend(struct balance *b, const struct rack *r, const int64_t *bu
                       int64_t now_ns, double cur)
 {
     int ci[2 * RACK_MAX_BUSES], cj[2 * RACK_MAX_BUSES];
-    for (int iter = 0; iter < 4 * r->npsus + 4; iter++) {
+    for (int iter = 0; iter < 4 * r->npsus + 4 && !spent(b); iter++) {
         double best = cur - 1;
         int bi = -1, bci = 0, bj = -1, bcj = 0;
-        for (int i = 0; i < r->npsus; i++) {
+        for (int i = 0; i < r->npsus && !spent(b); i++) {
             int ni = changes_of(b, r, i, now_ns, ci);
-            for (int a = 0; a < ni; a++) {
+            for (int a = 0; a < ni && !spent(b); a++) {
                 int undo = change(b, i, ci[a]);
                 double c = config_loss(b, r, bus_load_mw, b->cbus, b->csb);
                 if (c < best && config_safe(b, r, b->cbus, b->csb)) {
@@ -546,13 +557,13 @@ static double descend(struct balance *b, const struct rack *r, const int64_t *bu
                 change(b, i, undo);
             }
         }
-        for (int i = 0; bi < 0 && r->npsus <= PAIR_MAX_PSUS && i < r->npsus; i++) {
+        for (int i = 0; bi < 0 && r->npsus <= PAIR_MAX_PSUS && i < r->npsus && !spent(b); i++) {
             int ni = changes_of(b, r, i, now_ns, ci);
             for (int a = 0; a < ni; a++) {
                 int undo_i = change(b, i, ci[a]);
-                for (int j = i + 1; j < r->npsus; j++) {
+                for (int j = i + 1; j < r->npsus && !spent(b); j++) {
                     int nj = changes_of(b, r, j, now_ns, cj);
-                    for (int k = 0; k < nj; k++) {
+                    for (int k = 0; k < nj && !spent(b); k++) {
                         int undo_j = change(b, j, cj[k]);
                         double c = config_loss(b, r, bus_load_mw, b->cbus, b->csb);
                         if (c < best && config_safe(b, r, b->cbus, b->csb)) {
@@ -794,8 +805,8 @@ static void describe(const struct rack *r, const struct balance_plan *pl, char *
     }
 }
 
-int balance_plan(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
-                 int64_t now_ns, struct balance_plan *out, char *err, size_t errlen)
+static int plan_search(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
+                       int64_t now_ns, struct balance_plan *out, char *err, size_t errlen)
 {
     if (out->npsus != r->npsus || r->npsus != b->np || r->nbuses != b->nb) {
         snprintf(err, errlen, "balance: plan or state for %d PSUs and %d buses, rack has %d and %d",
@@ -804,6 +815,7 @@ int balance_plan(struct balance *b, const struct rack *r, const int64_t *bus_loa
     }
     char why[128];
     const char *no_sb = no_standby_why(r, why, sizeof(why));
+    b->evals = 0;
     build_hulls(b, r, PLAN_SAMPLES);
     bool fits;
     double cur = rack_loads(b, r, bus_load_mw, &fits);
@@ -846,10 +858,10 @@ int balance_plan(struct balance *b, const struct rack *r, const int64_t *bus_loa
     /* Kicks, on small racks: each PSU forced into each state it may take
      * from the best so far and held there, and a descent from there (three
      * changes and more that the pairs cannot see). */
-    for (int round = 0; !no_sb && r->npsus <= KICK_MAX_PSUS && round < 3; round++) {
+    for (int round = 0; !no_sb && r->npsus <= KICK_MAX_PSUS && round < 3 && !spent(b); round++) {
         bool better = false;
         int cs[2 * RACK_MAX_BUSES];
-        for (int i = 0; i < r->npsus; i++) {
+        for (int i = 0; i < r->npsus && !spent(b); i++) {
             memcpy(b->cbus, b->bbus, (size_t)r->npsus * sizeof(*b->cbus));
             memcpy(b->csb, b->bsb, (size_t)r->npsus * sizeof(*b->csb));
             int n = changes_of(b, r, i, now_ns, cs);
@@ -1040,10 +1052,19 @@ void balance_apply(struct balance *b, struct rack *r, const struct balance_plan 
         }
 }
 
+int balance_plan(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
+                 int64_t now_ns, struct balance_plan *out, char *err, size_t errlen)
+{
+    int rc = plan_search(b, r, bus_load_mw, now_ns, out, err, errlen);
+    out->evals = b->evals;
+    out->bounded = b->conf.max_evals > 0 && b->evals >= b->conf.max_evals;
+    return rc;
+}
+
 /* ---- the exhaustive optimum -------------------------------------------- */
 
-int balance_exhaustive(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
-                       struct balance_plan *out, int64_t *lower_mw, char *err, size_t errlen)
+static int exhaustive_search(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
+                             struct balance_plan *out, int64_t *lower_mw, char *err, size_t errlen)
 {
     if (r->npsus > BALANCE_EXHAUSTIVE_MAX_PSUS || out->npsus != r->npsus || r->npsus != b->np ||
         r->nbuses != b->nb) {
@@ -1120,4 +1141,14 @@ int balance_exhaustive(struct balance *b, const struct rack *r, const int64_t *b
     if (lower_mw)
         *lower_mw = (int64_t)floor(lower);
     return 0;
+}
+
+int balance_exhaustive(struct balance *b, const struct rack *r, const int64_t *bus_load_mw,
+                       struct balance_plan *out, int64_t *lower_mw, char *err, size_t errlen)
+{
+    int64_t max_evals = b->conf.max_evals; /* the optimum is searched whole */
+    b->conf.max_evals = 0;
+    int rc = exhaustive_search(b, r, bus_load_mw, out, lower_mw, err, errlen);
+    b->conf.max_evals = max_evals;
+    return rc;
 }

@@ -33,6 +33,12 @@
 #define BALANCE_DEFAULT_MIN_SAVING_PCT 1            /* ... or 1 % of the loss, the more */
 #define BALANCE_DEFAULT_MIN_DWELL_NS 300000000000LL /* 300 s between standby flips */
 
+/* The bound on a plan's evaluations for a caller on an event loop
+ * (rackpowerd plans on its loop thread): some tens of milliseconds on the
+ * benchmark's machine whatever the rack's size (docs/benchmarks.md
+ * "Balancing"). */
+#define BALANCE_LOOP_MAX_EVALS 8000
+
 /* Largest rack balance_exhaustive takes. */
 #define BALANCE_EXHAUSTIVE_MAX_PSUS 8
 
@@ -40,6 +46,15 @@ struct balance_conf {
     int64_t min_saving_mw; /* a plan replaces the current one only when it saves */
     int min_saving_pct;    /* ... at least the larger of these (of the current loss) */
     int64_t min_dwell_ns;  /* a PSU goes to standby at most once per this (waking: always) */
+    /* The most PSU evaluations one plan makes (0: no bound): a candidate
+     * rack's loss, or the policy's check of it, costs one per PSU of the
+     * rack (what its time grows with). Bounded, the search ends with the
+     * best it has found, and a candidate past the bound counts as unsafe: a
+     * bounded plan saves less, never risks more; the next plan searches on
+     * from where the rack then stands. It may go past the bound by the few
+     * evaluations that end it (at most four racks). A count, not a clock:
+     * the same rack and loads give the same plan. */
+    int64_t max_evals;
 };
 
 /* What the plan wants of one PSU. */
@@ -57,6 +72,8 @@ struct balance_plan {
     bool changed;             /* differs from the rack as it stands */
     int64_t loss_before_mw;   /* the rack as it stands, at the loads given */
     int64_t loss_after_mw;    /* with this plan */
+    int64_t evals;            /* PSU evaluations it made (max_evals) */
+    bool bounded;             /* it reached max_evals: its search stopped there */
     char reason[BALANCE_REASON_LEN];
 };
 

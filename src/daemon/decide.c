@@ -551,13 +551,15 @@ static void draw_loads(const struct rack *r, int64_t load[RACK_MAX_BUSES])
 static bool plan(struct decider *d, int64_t now)
 {
     struct rack *r = d->rack;
-    if (r->balance != RACK_BALANCE_ON || r->npsus == 0 || r->npsus > DECIDE_BALANCE_MAX_PSUS)
+    if (r->balance != RACK_BALANCE_ON || r->npsus == 0)
         return false;
     if (!d->bal || d->bal_psus != r->psus || d->plan.npsus != r->npsus) {
         balance_free(d->bal);
         balance_plan_free(&d->plan);
         struct balance_conf conf;
         balance_conf_default(&conf);
+        conf.max_evals = BALANCE_LOOP_MAX_EVALS; /* the loop thread's: a large rack's plan
+                                                    * stops with the best it found */
         d->bal = balance_new(r, &conf);
         d->bal_psus = r->psus;
         if (!d->bal || balance_plan_init(&d->plan, r->npsus)) {

@@ -109,11 +109,6 @@ struct decider {
 #define DECIDE_BALANCE_MOVED_PCT 10
 #define DECIDE_BALANCE_MOVED_MW 50000LL
 #define DECIDE_BALANCE_EVERY_NS 10000000000LL
-/* The plan runs on the loop thread: rackpowerd balances racks of at most
- * this many PSUs (a plan of 8 PSUs takes about 0.1 s, of 24 about 1 s:
- * docs/benchmarks.md "Balancing"); a larger rack with balance: on is not
- * balanced, and the start says so. */
-#define DECIDE_BALANCE_MAX_PSUS 8
 
 /* Events kept in memory while the journal fails; past it the oldest are
  * dropped and counted (the ledger rows are written whole all the same). */

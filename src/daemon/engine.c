@@ -2605,10 +2605,6 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
     if (decider_init(&e->dec, r, e->store, e->ov.psu_oos, e->ov.bus_oos, start_ns, err, errlen))
         goto fail;
     e->dec_ready = true;
-    if (r->balance == RACK_BALANCE_ON && r->npsus > DECIDE_BALANCE_MAX_PSUS)
-        log_warnx("balance: on, but the rack has %d PSUs, more than the %d rackpowerd balances "
-                  "(a plan would hold the loop too long): not balanced",
-                  r->npsus, DECIDE_BALANCE_MAX_PSUS);
     e->dec.standby_ok = standby_ok(e);
     e->dec.hooks = (struct decider_hooks){.journaled = on_journaled,
                                           .send = on_send,
