@@ -559,7 +559,7 @@ static bool plan(struct decider *d, int64_t now)
         struct balance_conf conf;
         balance_conf_default(&conf);
         conf.max_evals = BALANCE_LOOP_MAX_EVALS; /* the loop thread's: a large rack's plan
-                                                    * stops with the best it found */
+                                                  * stops with the best it found */
         d->bal = balance_new(r, &conf);
         d->bal_psus = r->psus;
         if (!d->bal || balance_plan_init(&d->plan, r->npsus)) {
