@@ -119,6 +119,34 @@ static const char *outcome(const struct decider *d, int i, const struct policy_a
     }
 }
 
+/*
+ * Decides and journals c's one input in (why: its reason, NULL the
+ * policy's), as c's operator asked it. 0 with *evs the events journaled
+ * and *caused the consequences (new references); 503 with *body when the
+ * journal could not be written (nothing was done).
+ */
+static int decide_cmd(struct decider *d, const struct hub_cmd *c, struct policy_input in,
+                      const char *why, json_t **evs, json_t **caused, char **body)
+{
+    char err[256];
+    struct decision x = decision_inputs(&in, 1, why);
+    x.note = c->note;
+    x.who = c->who;
+    x.events = evs;
+    *evs = NULL;
+    int64_t *drew = drawn_now(d->rack);
+    if (decide(d, &x, err, sizeof(err))) {
+        free(drew);
+        *body = error_body("cannot journal the decision, nothing was done: %s", err);
+        return 503;
+    }
+    *caused = consequences(d->rack, &d->acts, drew);
+    free(drew);
+    if (!*evs)
+        *evs = json_array();
+    return 0;
+}
+
 static int server_cmd(struct decider *d, const struct hub_cmd *c, char **body)
 {
     int i = rack_find_server(d->rack, c->id);
@@ -128,18 +156,10 @@ static int server_cmd(struct decider *d, const struct hub_cmd *c, char **body)
     }
     struct policy_input in = {.kind = c->kind == HUB_POWER_ON ? POLICY_POWER_ON : POLICY_POWER_OFF,
                               .index = i};
-    json_t *evs = NULL;
-    char err[256];
-    struct decision x = decision_inputs(&in, 1, NULL);
-    x.note = c->note;
-    x.who = c->who;
-    x.events = &evs;
-    int64_t *drew = drawn_now(d->rack);
-    if (decide(d, &x, err, sizeof(err))) {
-        free(drew);
-        *body = error_body("cannot journal the decision, nothing was done: %s", err);
-        return 503;
-    }
+    json_t *evs, *caused;
+    int status = decide_cmd(d, c, in, NULL, &evs, &caused, body);
+    if (status)
+        return status;
     if (c->note[0])
         log_info("%s %s asked by %s: %s", c->kind == HUB_POWER_ON ? "power-on" : "power-off", c->id,
                  c->who[0] ? c->who : "operator", c->note);
@@ -152,8 +172,7 @@ static int server_cmd(struct decider *d, const struct hub_cmd *c, char **body)
     json_object_set_new(o, "state", json_string(rack_server_state_name(s->state)));
     json_object_set_new(o, "watts", evjson_watts(rack_server_draws(s) ? s->alloc_mw : 0));
     json_object_set_new(o, "reason", json_string(a ? a->reason : ""));
-    json_object_set_new(o, "consequences", consequences(d->rack, &d->acts, drew));
-    free(drew);
+    json_object_set_new(o, "consequences", caused);
     json_object_set_new(o, "events", evs);
     *body = dump(o);
     return 200;
@@ -354,29 +373,21 @@ static int risk_clear_cmd(struct decider *d, const struct hub_cmd *c, char **bod
         *body = error_body("psu %s is not predicted to fail: nothing to clear", c->id);
         return 409;
     }
-    char why[400], err[256];
+    char why[400];
     snprintf(why, sizeof(why), "its prediction cleared by %s%s%s",
              c->who[0] ? c->who : "an operator", c->note[0] ? ": " : "", c->note);
     struct policy_input in = {.kind = POLICY_PSU_RISK_CLEAR, .index = i};
-    json_t *evs = NULL;
-    struct decision x = decision_inputs(&in, 1, why);
-    x.note = c->note;
-    x.who = c->who;
-    x.events = &evs;
-    int64_t *drew = drawn_now(d->rack);
-    if (decide(d, &x, err, sizeof(err))) {
-        free(drew);
-        *body = error_body("cannot journal the decision, nothing was done: %s", err);
-        return 503;
-    }
+    json_t *evs, *caused;
+    int status = decide_cmd(d, c, in, why, &evs, &caused, body);
+    if (status)
+        return status;
     log_info("psu %s: %s", c->id, why);
     json_t *o = json_object();
     json_object_set_new(o, "psu", json_string(c->id));
     json_object_set_new(o, "at_risk", json_false());
     json_object_set_new(o, "changed", json_true());
-    json_object_set_new(o, "consequences", consequences(d->rack, &d->acts, drew));
-    free(drew);
-    json_object_set_new(o, "events", evs ? evs : json_array());
+    json_object_set_new(o, "consequences", caused);
+    json_object_set_new(o, "events", evs);
     *body = dump(o);
     return 200;
 }
