@@ -1,14 +1,16 @@
 /*
  * relay_rack.h - the rack built in code that test_relay and fuzz_relay share:
  * six PSUs of 1500 W, healthy, on two feeds in turn (ps1 on F1, ps2 on F2,
- * ...), no buses or servers: all that a forward can name. Built in code, not
- * loaded, so that the fuzz target needs no file.
+ * ...), three reserves (bbu1, bbu2, ups1), no buses or servers: all that a
+ * forward can name. Built in code, not loaded, so that the fuzz target needs
+ * no file.
  */
 #ifndef RELAY_RACK_H
 #define RELAY_RACK_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rack.h"
 
@@ -28,6 +30,18 @@ static inline int relay_rack_build(struct rack *r)
         r->psus[i].rated_mw = r->psus[i].derated_mw = 1500000;
         r->psus[i].feed = i % 2;
         r->psus[i].health = RACK_PSU_OK;
+    }
+    static const char *const reserve_ids[] = {"bbu1", "bbu2", "ups1"};
+    const int nres = (int)(sizeof(reserve_ids) / sizeof(*reserve_ids));
+    r->reserves = calloc((size_t)nres, sizeof(*r->reserves));
+    if (!r->reserves)
+        return -1;
+    r->nreserves = nres;
+    for (int i = 0; i < nres; i++) {
+        snprintf(r->reserves[i].id, sizeof(r->reserves[i].id), "%s", reserve_ids[i]);
+        r->reserves[i].kind =
+            strncmp(reserve_ids[i], "ups", 3) ? RACK_RESERVE_BBU : RACK_RESERVE_UPS;
+        r->reserves[i].energy_wh = r->reserves[i].max_w = 1000;
     }
     return 0;
 }

@@ -23,6 +23,8 @@
 static struct rack r;
 static struct relay *rl;
 static const bool own[6] = {true, true, false, false, false, false};
+static const bool own_res[3] = {true, false, false}; /* bbu1 */
+#define MAX_LEN ((size_t)59000)                      /* about a rack-bus datagram's payload */
 static char err[300];
 
 static int setup(void **state)
@@ -30,7 +32,7 @@ static int setup(void **state)
     (void)state;
     if (relay_rack_build(&r))
         return -1;
-    rl = relay_new(&r, own, GRACE);
+    rl = relay_new(&r, own, own_res, GRACE);
     return rl ? 0 : -1;
 }
 
@@ -66,7 +68,7 @@ static void reading(int psu, int64_t out_mw)
 static void forward(struct relay_forward *f)
 {
     char *json = NULL;
-    assert_int_equal(relay_encode(rl, &r, "modbus-tcp 127.0.0.1:15020", &json), 0);
+    assert_int_equal(relay_encode(rl, &r, "modbus-tcp 127.0.0.1:15020", MAX_LEN, &json, NULL), 0);
     if (relay_decode(json, strlen(json), &r, f, err, sizeof(err)))
         fail_msg("decode %s: %s", json, err);
     free(json);
@@ -139,7 +141,7 @@ static void test_a_forwarded_reading_is_kept_once_at_its_time(void **state)
 {
     (void)state;
     static const bool theirs[6] = {false, false, true, true, false, false};
-    struct relay *other = relay_new(&r, theirs, GRACE); /* a secondary: never primary */
+    struct relay *other = relay_new(&r, theirs, NULL, GRACE); /* a secondary: never primary */
     assert_non_null(other);
     const int64_t t0 = INT64_C(1764000000123);
     reading(0, W(700));
@@ -181,6 +183,280 @@ static void test_a_forwarded_reading_is_kept_once_at_its_time(void **state)
     assert_true(relay_keep_reading(other, &f, 0));
     assert_true(relay_keep_reading(other, &f, 0));
     relay_free(other);
+    driver_report_free(&rep);
+}
+
+/* A reserve's reading in our device's report. */
+static void reserve_reading(int reserve, int charge_pct, double watts, unsigned flags)
+{
+    struct driver_reserve_reading x = {.reserve = reserve,
+                                       .flags = flags,
+                                       .charge_pct = charge_pct,
+                                       .runtime_s = charge_pct < 0 ? -1 : 3 * charge_pct,
+                                       .watts = watts,
+                                       .unread = charge_pct < 0};
+    snprintf(x.status, sizeof(x.status), "unit 64: 104=0000");
+    assert_int_equal(driver_report_reserve(&rep, &x), 0);
+}
+
+/* Every controller keeps the others' reserves in its history too: the
+ * latest reading of each reserve its devices read goes with every forward,
+ * at the time it was read; a receiver keeps each once. */
+static void test_a_reserve_reading_is_forwarded_and_kept_once_at_its_time(void **state)
+{
+    (void)state;
+    struct relay *other = relay_new(&r, own, NULL, GRACE); /* reads no reserve */
+    assert_non_null(other);
+    const int64_t t0 = INT64_C(1764000000123);
+    reserve_reading(0, 87, 812.5, DRIVER_RES_ON_BATTERY | DRIVER_RES_LOW);
+    reserve_reading(1, 50, 10, DRIVER_RES_ONLINE); /* bbu2: not ours, not forwarded */
+    assert_false(relay_take_report(rl, &rep, t0)); /* a reserve is never an alert */
+    struct relay_forward f;
+    forward(&f);
+    assert_int_equal(f.npsus, 0);
+    assert_int_equal(f.nreserves, 1);
+    assert_string_equal(f.reserves_refused, "");
+    assert_int_equal(f.reserves[0].reserve, 0);
+    assert_int_equal(f.reserves[0].charge_pct, 87);
+    assert_int_equal(f.reserves[0].runtime_s, 261);
+    assert_true(f.reserves[0].watts == 812.5);
+    assert_int_equal(f.reserves[0].flags, DRIVER_RES_ON_BATTERY | DRIVER_RES_LOW);
+    assert_false(f.reserves[0].unread);
+    assert_int_equal(f.res_t_ms[0], t0); /* the reading's time, not the receiver's */
+    assert_true(relay_keep_reserve(other, &f, 0));
+    /* the next forward repeats it (a lost datagram is made good): kept once */
+    forward(&f);
+    assert_int_equal(f.nreserves, 1);
+    assert_false(relay_keep_reserve(other, &f, 0));
+    /* nor by the one that reads it itself (its own are kept as they come) */
+    assert_false(relay_keep_reserve(rl, &f, 0));
+    assert_false(relay_keep_reserve(other, &f, 1)); /* past its reserves */
+    /* the next reading is new, even from a clock set back; figures not
+     * read stay not read */
+    driver_report_clear(&rep);
+    reserve_reading(0, 86, -1, DRIVER_RES_ONLINE);
+    relay_take_report(rl, &rep, t0 - 5000);
+    forward(&f);
+    assert_int_equal(f.nreserves, 1);
+    assert_int_equal(f.res_t_ms[0], t0 - 5000);
+    assert_int_equal(f.reserves[0].charge_pct, 86);
+    assert_true(f.reserves[0].watts == -1);
+    assert_true(relay_keep_reserve(other, &f, 0));
+    assert_false(relay_keep_reserve(other, &f, 0));
+    /* it could not be read: nothing to keep, and its last reading is no
+     * longer forwarded (no key at all) */
+    driver_report_clear(&rep);
+    reserve_reading(0, -1, -1, 0);
+    relay_take_report(rl, &rep, t0 + 1000);
+    char *json = NULL;
+    assert_int_equal(relay_encode(rl, &r, "d", MAX_LEN, &json, NULL), 0);
+    assert_null(strstr(json, "reserves"));
+    free(json);
+    forward(&f);
+    assert_int_equal(f.nreserves, 0);
+    /* read again: forwarded again */
+    driver_report_clear(&rep);
+    reserve_reading(0, 85, 0, DRIVER_RES_ONLINE);
+    relay_take_report(rl, &rep, t0 + 2000);
+    forward(&f);
+    assert_int_equal(f.nreserves, 1);
+    assert_true(relay_keep_reserve(other, &f, 0));
+    relay_free(other);
+    driver_report_free(&rep);
+}
+
+/* A forward of an older controller has no reserves and decodes as before;
+ * a newer one's keys this version does not know are ignored (as an older
+ * decoder ignores "reserves" and "t_ms": it reads the keys it knows). */
+static void test_a_forward_without_reserves_or_with_unknown_keys_decodes_as_before(void **state)
+{
+    (void)state;
+    static const char older[] =
+        "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps3\",\"told\":\"psu_repair\",\"watts_mw\":0,"
+        "\"note\":\"\",\"out_mw\":5,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,"
+        "\"temp_mc\":-1,\"unread\":false}],\"feeds\":[]}";
+    static const char newer[] =
+        "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps3\",\"told\":\"psu_repair\",\"watts_mw\":0,"
+        "\"note\":\"\",\"out_mw\":5,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,"
+        "\"temp_mc\":-1,\"unread\":false,\"ripple_mv\":40}],\"feeds\":[],"
+        "\"reserves\":[{\"reserve\":\"bbu2\",\"charge_pct\":40,\"runtime_s\":-1,"
+        "\"watts_mw\":-1,\"flags\":1,\"t_ms\":1764000000000,\"soh_pct\":93}],"
+        "\"servers\":[{\"server\":\"db1\"}]}";
+    struct relay_forward f;
+    assert_int_equal(relay_decode(older, strlen(older), &r, &f, err, sizeof(err)), 0);
+    assert_int_equal(f.npsus, 1);
+    assert_int_equal(f.tel[0].out_mw, 5);
+    assert_int_equal(f.nreserves, 0);
+    assert_string_equal(f.reserves_refused, "");
+    assert_int_equal(relay_decode(newer, strlen(newer), &r, &f, err, sizeof(err)), 0);
+    assert_int_equal(f.npsus, 1);
+    assert_int_equal(f.tel[0].out_mw, 5);
+    assert_int_equal(f.nreserves, 1);
+    assert_int_equal(f.reserves[0].reserve, 1);
+    assert_int_equal(f.reserves[0].charge_pct, 40);
+    assert_int_equal(f.reserves[0].runtime_s, -1);
+    assert_int_equal(f.res_t_ms[0], INT64_C(1764000000000));
+    assert_string_equal(f.reserves_refused, "");
+}
+
+/* Bad reserves are refused, all of that forward's, with a reason naming
+ * what is wrong; its PSUs still count (the reserves are history, a PSU's
+ * health is not). */
+static void test_bad_reserves_are_refused_alone_with_a_reason(void **state)
+{
+    (void)state;
+    static const char head[] =
+        "{\"device\":\"d\",\"psus\":[{\"psu\":\"ps3\",\"told\":\"psu_fail\",\"watts_mw\":0,"
+        "\"note\":\"\",\"out_mw\":0,\"in_mw\":-1,\"out_mv\":-1,\"out_ma\":-1,"
+        "\"temp_mc\":-1,\"unread\":false}],\"feeds\":[],\"reserves\":";
+#define OK_RES                                                                                     \
+    "{\"reserve\":\"bbu2\",\"charge_pct\":40,\"runtime_s\":60,\"watts_mw\":5,\"flags\":1,"
+    static const struct {
+        const char *reserves, *why;
+    } bad[] = {
+        {"{}", "not an array"},
+        {"[" OK_RES "\"t_ms\":1}, 7]", "reserves[1] names no reserve of this rack (no reserve id)"},
+        {"[{\"reserve\":\"bbu9\",\"charge_pct\":40,\"runtime_s\":60,\"watts_mw\":5,"
+         "\"flags\":1,\"t_ms\":1}]",
+         "reserves[0] names no reserve of this rack (bbu9)"},
+        {"[" OK_RES "\"t_ms\":-1}]", "reserves[0] (bbu2): t_ms is not an integer from 0"},
+        {"[" OK_RES "\"t_ms\":4503599627370497}]", "t_ms is not an integer"},
+        {"[" OK_RES "\"t_ms\":1.5e12}]", "t_ms is not an integer"},
+        {"[" OK_RES "\"tms\":1}]", "t_ms is not an integer"},
+        {"[{\"reserve\":\"bbu2\",\"charge_pct\":101,\"runtime_s\":60,\"watts_mw\":5,"
+         "\"flags\":1,\"t_ms\":1}]",
+         "charge_pct is not an integer from -1 to 100"},
+        {"[{\"reserve\":\"bbu2\",\"charge_pct\":40,\"runtime_s\":-2,\"watts_mw\":5,"
+         "\"flags\":1,\"t_ms\":1}]",
+         "runtime_s is not an integer from -1"},
+        {"[{\"reserve\":\"bbu2\",\"charge_pct\":40,\"runtime_s\":60,\"watts_mw\":\"5\","
+         "\"flags\":1,\"t_ms\":1}]",
+         "watts_mw is not an integer"},
+        {"[{\"reserve\":\"bbu2\",\"charge_pct\":40,\"runtime_s\":60,\"watts_mw\":5,"
+         "\"flags\":-1,\"t_ms\":1}]",
+         "flags is not an integer from 0 to 65535"},
+    };
+    struct relay_forward f;
+    char buf[4096];
+    for (size_t k = 0; k < sizeof(bad) / sizeof(*bad); k++) {
+        snprintf(buf, sizeof(buf), "%s%s}", head, bad[k].reserves);
+        if (relay_decode(buf, strlen(buf), &r, &f, err, sizeof(err)))
+            fail_msg("refused whole: %s: %s", buf, err);
+        assert_int_equal(f.npsus, 1); /* the PSU's failure still counts */
+        assert_int_equal(f.psus[0].kind, POLICY_PSU_FAIL);
+        assert_int_equal(f.nreserves, 0);
+        if (!strstr(f.reserves_refused, bad[k].why) ||
+            !strstr(f.reserves_refused, "reserves left out"))
+            fail_msg("%s: '%s', not '%s'", bad[k].reserves, f.reserves_refused, bad[k].why);
+    }
+    /* more than a forward carries */
+    size_t n = (size_t)snprintf(buf, sizeof(buf), "%s[", head);
+    for (int k = 0; k <= RELAY_MAX_RESERVES; k++)
+        n +=
+            (size_t)snprintf(buf + n, sizeof(buf) - n, "%s" OK_RES "\"t_ms\":%d}", k ? "," : "", k);
+    snprintf(buf + n, sizeof(buf) - n, "]}");
+    assert_true(strlen(buf) < sizeof(buf) - 1);
+    assert_int_equal(relay_decode(buf, strlen(buf), &r, &f, err, sizeof(err)), 0);
+    assert_int_equal(f.nreserves, 0);
+    assert_non_null(strstr(f.reserves_refused, "tells of 33 reserves, more than 32"));
+#undef OK_RES
+}
+
+/* A forward is one rack-bus datagram: the reserves go while they fit (and
+ * up to RELAY_MAX_RESERVES), the PSUs always; those left out go first in
+ * the next forward, so each gets its turn. */
+static void test_reserves_that_do_not_fit_wait_for_the_next_forward(void **state)
+{
+    (void)state;
+    static const bool all[3] = {true, true, true};
+    struct relay *mine = relay_new(&r, own, all, GRACE);
+    assert_non_null(mine);
+    reading(0, W(700));
+    for (int i = 0; i < 3; i++)
+        reserve_reading(i, 50, 100, DRIVER_RES_ONLINE); /* entries of one length */
+    relay_take_report(mine, &rep, INT64_C(1764000000000));
+    char *json;
+    size_t left;
+    /* no room at all: the PSU alone, every reserve left out */
+    assert_int_equal(relay_encode(mine, &r, "d", 0, &json, &left), 0);
+    assert_int_equal(left, 3);
+    assert_null(strstr(json, "reserves"));
+    assert_non_null(strstr(json, "\"ps1\""));
+    size_t base = strlen(json);
+    free(json);
+    assert_int_equal(relay_encode(mine, &r, "d", MAX_LEN, &json, &left), 0);
+    assert_int_equal(left, 0);
+    size_t full = strlen(json);
+    free(json);
+    size_t entry = (full - base - strlen(",\"reserves\":[]") - 2) / 3; /* and two commas */
+    assert_int_equal(base + strlen(",\"reserves\":[]") + 3 * entry + 2, full);
+    /* every budget from the PSUs' alone to all: as many as fit, within it */
+    for (size_t max = base; max <= full + 1; max++) {
+        size_t fit = 0;
+        while (fit < 3 && base + strlen(",\"reserves\":[]") + (fit + 1) * (entry + 1) - 1 <= max)
+            fit++;
+        assert_int_equal(relay_encode(mine, &r, "d", max, &json, &left), 0);
+        struct relay_forward f;
+        if (relay_decode(json, strlen(json), &r, &f, err, sizeof(err)))
+            fail_msg("decode %s: %s", json, err);
+        assert_int_equal(f.npsus, 1);
+        assert_int_equal(f.nreserves, fit);
+        assert_int_equal(left, 3 - fit);
+        assert_true(strlen(json) <= max);
+        free(json);
+    }
+    /* room for one: each in turn */
+    size_t one = base + strlen(",\"reserves\":[]") + entry;
+    struct relay_forward f;
+    for (int turn = 0; turn < 4; turn++) {
+        assert_int_equal(relay_encode(mine, &r, "d", one, &json, &left), 0);
+        assert_int_equal(relay_decode(json, strlen(json), &r, &f, err, sizeof(err)), 0);
+        free(json);
+        assert_int_equal(f.nreserves, 1);
+        assert_int_equal(left, 2);
+        assert_int_equal(f.reserves[0].reserve, turn % 3);
+    }
+    relay_free(mine);
+    driver_report_free(&rep);
+}
+
+/* At most RELAY_MAX_RESERVES a forward, however many a controller reads. */
+static void test_a_forward_carries_at_most_its_bound_of_reserves(void **state)
+{
+    (void)state;
+    struct rack big;
+    assert_int_equal(relay_rack_build(&big), 0);
+    const int n = RELAY_MAX_RESERVES + 8;
+    free(big.reserves);
+    big.reserves = calloc((size_t)n, sizeof(*big.reserves));
+    assert_non_null(big.reserves);
+    big.nreserves = n;
+    bool *all = calloc((size_t)n, sizeof(*all));
+    assert_non_null(all);
+    for (int i = 0; i < n; i++) {
+        snprintf(big.reserves[i].id, sizeof(big.reserves[i].id), "bbu%d", i + 1);
+        all[i] = true;
+        reserve_reading(i, 50, 100, DRIVER_RES_ONLINE);
+    }
+    struct relay *mine = relay_new(&big, own, all, GRACE);
+    assert_non_null(mine);
+    relay_take_report(mine, &rep, INT64_C(1764000000000));
+    char *json;
+    size_t left;
+    static struct relay_forward f;
+    assert_int_equal(relay_encode(mine, &big, "d", MAX_LEN, &json, &left), 0);
+    assert_int_equal(relay_decode(json, strlen(json), &big, &f, err, sizeof(err)), 0);
+    free(json);
+    assert_int_equal(f.nreserves, RELAY_MAX_RESERVES);
+    assert_int_equal(left, 8);
+    /* the next one starts with the first left out */
+    assert_int_equal(relay_encode(mine, &big, "d", MAX_LEN, &json, &left), 0);
+    assert_int_equal(relay_decode(json, strlen(json), &big, &f, err, sizeof(err)), 0);
+    free(json);
+    assert_int_equal(f.reserves[0].reserve, RELAY_MAX_RESERVES);
+    relay_free(mine);
+    free(all);
+    rack_free(&big);
     driver_report_free(&rep);
 }
 
@@ -435,6 +711,11 @@ int main(void)
         T(test_a_dead_peer_makes_its_psus_unknown_at_once_and_alarmed),
         T(test_a_secondary_declares_nothing_unknown),
         T(test_bad_forwards_are_refused_with_a_reason),
+        T(test_a_reserve_reading_is_forwarded_and_kept_once_at_its_time),
+        T(test_a_forward_without_reserves_or_with_unknown_keys_decodes_as_before),
+        T(test_bad_reserves_are_refused_alone_with_a_reason),
+        T(test_reserves_that_do_not_fit_wait_for_the_next_forward),
+        T(test_a_forward_carries_at_most_its_bound_of_reserves),
         T(test_a_command_goes_to_the_primary_with_who_and_role),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

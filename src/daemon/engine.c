@@ -162,6 +162,8 @@ struct engine {
     uint32_t fwd_id;               /* the last FORWARD's id */
     int64_t forward_next_ns;       /* a secondary's next forward at the latest */
     char relay_device[160];        /* the device that last read its PSUs */
+    bool forward_left_out;         /* the last forward left reserves out (logged once) */
+    bool reserves_refused[256];    /* by node: its last forward's reserves refused (logged) */
     bool peer_dead[256];           /* as last seen, by address */
 };
 
@@ -1592,12 +1594,31 @@ static int64_t relay_grace_ns(const struct engine *e)
     return (int64_t)e->conf.node.missed * e->conf.node.heartbeat_ns + 3 * poll;
 }
 
+/* The reserves this controller's own devices read (a BBU unit, a NUT ups):
+ * each is read by one device at most (daemonconf's claim). */
+static bool *own_reserves(const struct engine *e)
+{
+    bool *own = calloc((size_t)e->rack.nreserves + 1, sizeof(*own));
+    for (size_t d = 0; own && d < e->ndevs; d++) {
+        const struct rackfile_device *dev = &e->devs[d];
+        for (size_t u = 0; u < dev->nunits; u++)
+            if (dev->units[u].role == RACKFILE_UNIT_BBU && dev->units[u].reserve >= 0 &&
+                dev->units[u].reserve < e->rack.nreserves)
+                own[dev->units[u].reserve] = true;
+        for (size_t u = 0; dev->kind == RACKFILE_DEV_NUT && u < dev->nups; u++)
+            if (dev->ups[u].reserve >= 0 && dev->ups[u].reserve < e->rack.nreserves)
+                own[dev->ups[u].reserve] = true;
+    }
+    return own;
+}
+
 static int relay_setup(struct engine *e, char *err, size_t errlen)
 {
-    bool *own = own_psus(e);
-    if (own)
-        e->relay = relay_new(&e->rack, own, relay_grace_ns(e));
+    bool *own = own_psus(e), *own_res = own_reserves(e);
+    if (own && own_res)
+        e->relay = relay_new(&e->rack, own, own_res, relay_grace_ns(e));
     free(own);
+    free(own_res);
     if (!e->relay) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -1661,10 +1682,16 @@ static void relay_forward(struct engine *e, bool alert)
     if (!primary)
         relay_drop_edges(e->relay); /* a new primary hears the whole belief, not edges */
     char *json = NULL, err[256];
-    if (relay_encode(e->relay, &e->rack, e->relay_device, &json)) {
+    size_t left_out = 0;
+    if (relay_encode(e->relay, &e->rack, e->relay_device, member_max_payload(), &json, &left_out)) {
         log_warnx("forward to the other controllers: out of memory");
         return;
     }
+    if (left_out && !e->forward_left_out) /* once, until all fit again: the next go first */
+        log_warnx("forward to the other controllers: %zu reserve readings left out (more than "
+                  "one datagram holds); they go in the next forwards",
+                  left_out);
+    e->forward_left_out = left_out != 0;
     struct rackbus_msg f = {.type = RACKBUS_FORWARD};
     f.u.forward = (struct rackbus_forward){.id = ++e->fwd_id,
                                            .kind = alert ? RACKBUS_FWD_ALERT : RACKBUS_FWD_READINGS,
@@ -1677,24 +1704,33 @@ static void relay_forward(struct engine *e, bool alert)
     free(json);
 }
 
-/* After a report of its own devices: forwarded at once when it read a PSU. */
+/* After a report of its own devices: forwarded at once when it read a PSU
+ * or a reserve. */
 static void relay_own_report(struct engine *e, const struct devices_msg *m, int64_t t_ms)
 {
     if (!e->relay)
         return;
-    bool alert = relay_take_report(e->relay, &m->rep, t_ms);
-    if (!alert && !m->rep.npsus)
-        return; /* a chassis module's report: nothing of the PSUs */
-    snprintf(e->relay_device, sizeof(e->relay_device), "%s", e->vdev[m->dev].name);
+    bool alert = relay_take_report(e->relay, &m->rep, t_ms), reserve = false;
+    for (size_t k = 0; k < m->rep.nreserves; k++)
+        reserve = reserve || !m->rep.reserves[k].unread;
+    if (!alert && !m->rep.npsus && !reserve)
+        return; /* a chassis module's report: nothing of the PSUs or reserves */
+    if (alert || m->rep.npsus) /* the device a PSU's health is told by, for the reasons */
+        snprintf(e->relay_device, sizeof(e->relay_device), "%s", e->vdev[m->dev].name);
     relay_forward(e, alert);
     relay_schedule(e);
 }
 
 /* Another controller's readings into the history, whatever the role: each
- * once, at the time its controller read it (relay_keep_reading); a queue
- * push each, as the own ones. */
-static void keep_forwarded(struct engine *e, const struct relay_forward *f)
+ * once, at the time its controller read it (relay_keep_reading,
+ * relay_keep_reserve); a queue push each, as the own ones. Its reserves'
+ * readings go nowhere else: the outage logic reads its own devices'. */
+static void keep_forwarded(struct engine *e, uint8_t from, const struct relay_forward *f)
 {
+    /* bad reserves: said once per sender until its reserves are taken again */
+    if (f->reserves_refused[0] && !e->reserves_refused[from])
+        log_warnx("forward from node %u: %s", from, f->reserves_refused);
+    e->reserves_refused[from] = f->reserves_refused[0] != '\0';
     if (!e->hist)
         return;
     int64_t now_ms = (int64_t)(wall_now() * 1000.0);
@@ -1702,6 +1738,10 @@ static void keep_forwarded(struct engine *e, const struct relay_forward *f)
         if (relay_keep_reading(e->relay, f, k))
             histw_psu(e->hist, e->rack.psus[f->tel[k].psu].id,
                       f->t_ms[k] >= 0 ? f->t_ms[k] : now_ms, &f->tel[k]);
+    for (size_t k = 0; k < f->nreserves; k++)
+        if (relay_keep_reserve(e->relay, f, k))
+            histw_reserve(e->hist, e->rack.reserves[f->reserves[k].reserve].id, f->res_t_ms[k],
+                          &f->reserves[k]);
 }
 
 /* A forward of another controller's PSUs: kept in the history by every
@@ -1715,7 +1755,7 @@ static void relay_readings(struct engine *e, const struct rackbus_msg *m, int64_
         log_warnx("forward from node %u refused: %s", m->from, err);
         return;
     }
-    keep_forwarded(e, &f);
+    keep_forwarded(e, m->from, &f);
     if (!e->commanding) {
         /* the history, and the predictor's windows (it tells nobody: the
          * primary predicts; these are full should this one take over). The

@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,13 @@
 
 #define MAX_EDGES RACK_MAX_FEEDS
 
+/* A reading's Unix milliseconds: far beyond any clock, short of overflow
+ * in the history's arithmetic. */
+#define MAX_T_MS (INT64_C(1) << 52)
+#define MAX_FIGURE (INT64_C(1) << 40) /* watts, volts, seconds ... in their units */
+
 struct relay {
-    int npsus, nfeeds;
+    int npsus, nfeeds, nreserves;
     int64_t grace_ns;
     bool *own; /* read by this controller's devices */
     /* a secondary's side: its own PSUs */
@@ -24,6 +30,11 @@ struct relay {
     int64_t *tel_ms;                    /* when tel was read, Unix ms; -1 never */
     struct relay_told edges[MAX_EDGES]; /* feed edges not forwarded yet */
     size_t nedges;
+    bool *own_res;                      /* reserves read by this controller's devices */
+    struct driver_reserve_reading *res; /* each own reserve's latest reading */
+    int64_t *res_ms;                    /* when, Unix ms */
+    bool *res_fresh;                    /* res is a read one: forwarded */
+    int res_next;                       /* the first reserve of the next forward */
     /* the primary's side: the others' PSUs */
     bool primary;
     uint8_t *owner;      /* the node that last told of it, 0 none */
@@ -34,17 +45,21 @@ struct relay {
     char (*why)[RELAY_WHY_LEN];
     struct relay_inputs out;
     /* every role: the others' readings kept in the history */
-    int64_t *kept_ms; /* the sender's t_ms of the last one kept, -1 none */
+    int64_t *kept_ms;     /* the sender's t_ms of the last one kept, -1 none */
+    int64_t *res_kept_ms; /* the same per reserve */
 };
 
-struct relay *relay_new(const struct rack *r, const bool *own, int64_t grace_ns)
+struct relay *relay_new(const struct rack *r, const bool *own, const bool *own_res,
+                        int64_t grace_ns)
 {
     struct relay *rl = calloc(1, sizeof(*rl));
     if (!rl)
         return NULL;
     size_t n = r->npsus > 0 ? (size_t)r->npsus : 1;
+    size_t nres = r->nreserves > 0 ? (size_t)r->nreserves : 1;
     rl->npsus = r->npsus;
     rl->nfeeds = r->nfeeds;
+    rl->nreserves = r->nreserves;
     rl->grace_ns = grace_ns;
     rl->own = calloc(n, sizeof(*rl->own));
     rl->mine = calloc(n, sizeof(*rl->mine));
@@ -60,11 +75,21 @@ struct relay *relay_new(const struct rack *r, const bool *own, int64_t grace_ns)
     rl->why = calloc(n, sizeof(*rl->why));
     rl->out.in = calloc(n + MAX_EDGES, sizeof(*rl->out.in));
     rl->out.why = calloc(n + MAX_EDGES, sizeof(*rl->out.why));
+    rl->own_res = calloc(nres, sizeof(*rl->own_res));
+    rl->res = calloc(nres, sizeof(*rl->res));
+    rl->res_ms = calloc(nres, sizeof(*rl->res_ms));
+    rl->res_fresh = calloc(nres, sizeof(*rl->res_fresh));
+    rl->res_kept_ms = calloc(nres, sizeof(*rl->res_kept_ms));
     if (!rl->own || !rl->mine || !rl->mine_fresh || !rl->tel || !rl->tel_ms || !rl->kept_ms ||
         !rl->owner || !rl->heard_ns || !rl->due_ns || !rl->unheard || !rl->unheard_of || !rl->why ||
-        !rl->out.in || !rl->out.why) {
+        !rl->out.in || !rl->out.why || !rl->own_res || !rl->res || !rl->res_ms || !rl->res_fresh ||
+        !rl->res_kept_ms) {
         relay_free(rl);
         return NULL;
+    }
+    for (int i = 0; i < r->nreserves; i++) {
+        rl->own_res[i] = own_res && own_res[i];
+        rl->res_kept_ms[i] = -1;
     }
     for (int i = 0; i < r->npsus; i++) {
         const struct rack_psu *p = &r->psus[i];
@@ -105,6 +130,11 @@ void relay_free(struct relay *rl)
     free(rl->why);
     free(rl->out.in);
     free(rl->out.why);
+    free(rl->own_res);
+    free(rl->res);
+    free(rl->res_ms);
+    free(rl->res_fresh);
+    free(rl->res_kept_ms);
     free(rl);
 }
 
@@ -155,6 +185,15 @@ bool relay_take_report(struct relay *rl, const struct driver_report *rep, int64_
         rl->tel_ms[i] = t_ms;
         rl->mine_fresh[i] = rl->mine_fresh[i] || !rep->psus[k].unread;
     }
+    for (size_t k = 0; k < rep->nreserves; k++) {
+        int i = rep->reserves[k].reserve;
+        if (i < 0 || i >= rl->nreserves || !rl->own_res[i])
+            continue;
+        /* unread: nothing to keep, and the last reading is no longer its word */
+        rl->res_fresh[i] = !rep->reserves[k].unread;
+        rl->res[i] = rep->reserves[k];
+        rl->res_ms[i] = t_ms;
+    }
     return changed;
 }
 
@@ -168,8 +207,92 @@ static int set_new(json_t *o, const char *key, json_t *v)
     return v ? json_object_set_new(o, key, v) : -1;
 }
 
-int relay_encode(struct relay *rl, const struct rack *r, const char *device, char **json)
+/* A reserve's figure as a forward carries it: -1 (not read) when the device
+ * said nothing or nonsense beyond what a decoder takes (reserve_keys). */
+static int64_t reserve_figure(double v, int64_t max)
 {
+    return v >= 0 && v <= (double)max ? (int64_t)llround(v) : -1;
+}
+
+/* The keys of a forward's reserve entry and what a decoder takes of each. */
+static const struct {
+    const char *key;
+    int64_t min, max;
+} reserve_keys[] = {
+    {"charge_pct", -1, 100}, {"runtime_s", -1, MAX_FIGURE}, {"watts_mw", -1, MAX_FIGURE},
+    {"flags", 0, 0xffff}, /* DRIVER_RES_*, room for a newer sender's */
+    {"t_ms", 0, MAX_T_MS},
+};
+
+/* Reserve i's latest reading as a forward's entry. NULL when out of memory. */
+static json_t *reserve_entry(const struct relay *rl, const struct rack *r, int i)
+{
+    const struct driver_reserve_reading *x = &rl->res[i];
+    const int64_t v[] = {
+        reserve_figure(x->charge_pct, 100), reserve_figure((double)x->runtime_s, MAX_FIGURE),
+        reserve_figure(x->watts * 1000.0, MAX_FIGURE), x->flags & 0xffff, rl->res_ms[i]};
+    _Static_assert(sizeof(v) / sizeof(*v) == sizeof(reserve_keys) / sizeof(*reserve_keys),
+                   "one figure per key");
+    json_t *e = json_object();
+    int bad = !e || set_new(e, "reserve", json_string(r->reserves[i].id));
+    for (size_t k = 0; !bad && k < sizeof(v) / sizeof(*v); k++)
+        bad = set_new(e, reserve_keys[k].key, json_integer(v[k]));
+    if (bad) {
+        json_decref(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* The own reserves' latest readings as o's "reserves" (none: no key), from
+ * res_next on, while o's text (len bytes without them) stays within
+ * max_len and up to RELAY_MAX_RESERVES; the first left out is the next
+ * forward's first. 0, or -1 when out of memory. */
+static int add_reserves(struct relay *rl, const struct rack *r, json_t *o, size_t len,
+                        size_t max_len, size_t *left_out)
+{
+    json_t *rs = json_array();
+    size_t used = len + strlen(",\"reserves\":[]"), n = 0, left = 0;
+    int first_left = -1;
+    if (!rs)
+        return -1;
+    for (int j = 0; j < rl->nreserves; j++) {
+        int i = (rl->res_next + j) % rl->nreserves;
+        if (!rl->own_res[i] || !rl->res_fresh[i] || rl->res_ms[i] < 0 || rl->res_ms[i] > MAX_T_MS)
+            continue; /* not its, not read, or at no time a history keeps */
+        json_t *e = reserve_entry(rl, r, i);
+        if (!e) {
+            json_decref(rs);
+            return -1;
+        }
+        size_t l = json_dumpb(e, NULL, 0, JSON_COMPACT) + (n ? 1 : 0); /* and its comma */
+        if (n == RELAY_MAX_RESERVES || used + l > max_len) {
+            json_decref(e);
+            left++;
+            if (first_left < 0)
+                first_left = i;
+            continue;
+        }
+        if (json_array_append_new(rs, e)) {
+            json_decref(rs);
+            return -1;
+        }
+        used += l;
+        n++;
+    }
+    rl->res_next = first_left >= 0 ? first_left : 0;
+    if (left_out)
+        *left_out = left;
+    int rc = n ? json_object_set(o, "reserves", rs) : 0;
+    json_decref(rs);
+    return rc;
+}
+
+int relay_encode(struct relay *rl, const struct rack *r, const char *device, size_t max_len,
+                 char **json, size_t *left_out)
+{
+    if (left_out)
+        *left_out = 0;
     json_t *o = json_object(), *ps = json_array(), *fs = json_array();
     int bad = !o || !ps || !fs || set_new(o, "device", json_string(device ? device : ""));
     size_t sent = 0;
@@ -208,6 +331,8 @@ int relay_encode(struct relay *rl, const struct rack *r, const char *device, cha
     if (!bad) {
         bad = json_object_set(o, "psus", ps) || json_object_set(o, "feeds", fs);
     }
+    if (!bad) /* the PSUs and feeds go whatever their size: the reserves, if they fit */
+        bad = add_reserves(rl, r, o, json_dumpb(o, NULL, 0, JSON_COMPACT), max_len, left_out);
     *json = bad ? NULL : json_dumps(o, JSON_COMPACT);
     json_decref(ps);
     json_decref(fs);
@@ -239,6 +364,14 @@ static int feed_index(const struct rack *r, const char *id)
     return -1;
 }
 
+static int reserve_index(const struct rack *r, const char *id)
+{
+    for (int i = 0; id && i < r->nreserves; i++)
+        if (!strcmp(id, r->reserves[i].id))
+            return i;
+    return -1;
+}
+
 static int psu_index(const struct rack *r, const char *id)
 {
     for (int i = 0; id && i < r->npsus; i++)
@@ -260,10 +393,6 @@ static int figure(json_t *p, const char *key, int64_t max, int64_t *out)
     return 0;
 }
 
-/* A reading's Unix milliseconds: far beyond any clock, short of overflow
- * in the history's arithmetic. */
-#define MAX_T_MS (INT64_C(1) << 52)
-
 /* A figure added after the forward's first version: absent, it is -1 (a
  * controller of an older version forwards without it). */
 static int later_figure(json_t *p, const char *key, int64_t max, int64_t *out)
@@ -279,6 +408,59 @@ static const char *text(json_t *o, const char *key, size_t max)
 {
     const char *s = json_string_value(json_object_get(o, key));
     return s && strlen(s) < max ? s : NULL;
+}
+
+/* A forward's "reserves" into f: all, or none and -1 with why. */
+static int decode_reserves(json_t *rs, const struct rack *r, struct relay_forward *f, char *err,
+                           size_t errlen)
+{
+    size_t k;
+    json_t *e;
+    if (!json_is_array(rs)) {
+        snprintf(err, errlen, "a forward's reserves are not an array: reserves left out");
+        return -1;
+    }
+    if (json_array_size(rs) > RELAY_MAX_RESERVES) {
+        snprintf(err, errlen, "a forward tells of %zu reserves, more than %d: reserves left out",
+                 json_array_size(rs), RELAY_MAX_RESERVES);
+        return -1;
+    }
+    json_array_foreach(rs, k, e)
+    {
+        const char *id = text(e, "reserve", RACK_ID_LEN);
+        int i = reserve_index(r, id);
+        if (i < 0) {
+            snprintf(err, errlen,
+                     "a forward's reserves[%zu] names no reserve of this rack (%s): reserves "
+                     "left out",
+                     k, id ? id : "no reserve id");
+            return -1;
+        }
+        int64_t v[sizeof(reserve_keys) / sizeof(*reserve_keys)];
+        for (size_t j = 0; j < sizeof(v) / sizeof(*v); j++) {
+            json_t *x = json_object_get(e, reserve_keys[j].key);
+            if (!json_is_integer(x) || json_integer_value(x) < reserve_keys[j].min ||
+                json_integer_value(x) > reserve_keys[j].max) {
+                snprintf(err, errlen,
+                         "a forward's reserves[%zu] (%s): %s is not an integer from %" PRId64
+                         " to %" PRId64 ": reserves left out",
+                         k, id, reserve_keys[j].key, reserve_keys[j].min, reserve_keys[j].max);
+                return -1;
+            }
+            v[j] = json_integer_value(x);
+        }
+        /* the order of reserve_keys */
+        f->reserves[k] = (struct driver_reserve_reading){
+            .reserve = i,
+            .charge_pct = (int)v[0],
+            .runtime_s = v[1],
+            .watts = v[2] < 0 ? -1 : (double)v[2] / 1000.0,
+            .flags = (unsigned)v[3],
+        };
+        f->res_t_ms[k] = v[4];
+        f->nreserves++;
+    }
+    return 0;
 }
 
 int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay_forward *f,
@@ -354,6 +536,9 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
         snprintf(f->feeds[k].note, sizeof(f->feeds[k].note), "%s", note);
         f->nfeeds++;
     }
+    json_t *rs = json_object_get(o, "reserves");
+    if (rs && decode_reserves(rs, r, f, f->reserves_refused, sizeof(f->reserves_refused)))
+        f->nreserves = 0; /* history alone: the PSUs' health still counts */
     rc = 0;
 out:
     json_decref(o);
@@ -361,6 +546,20 @@ out:
 }
 
 /* ---- every controller's side: the history ---- */
+
+bool relay_keep_reserve(struct relay *rl, const struct relay_forward *f, size_t k)
+{
+    if (k >= f->nreserves)
+        return false;
+    int i = f->reserves[k].reserve;
+    if (i < 0 || i >= rl->nreserves || rl->own_res[i] || f->reserves[k].unread)
+        return false;
+    /* a repeat by its equal time, as relay_keep_reading */
+    if (f->res_t_ms[k] == rl->res_kept_ms[i])
+        return false;
+    rl->res_kept_ms[i] = f->res_t_ms[k];
+    return true;
+}
 
 bool relay_keep_reading(struct relay *rl, const struct relay_forward *f, size_t k)
 {

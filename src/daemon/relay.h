@@ -29,6 +29,11 @@
  * (relay_keep_reading), so that every controller keeps the whole rack's
  * history and a fail-over loses none of it.
  *
+ * A forward also carries the latest reading of each battery reserve (BBU,
+ * UPS) its own devices read, under "reserves", for the others' history
+ * only (relay_keep_reserve): no role decides anything on a forwarded
+ * reserve reading; the primary's outage logic reads its own devices'.
+ *
  * Pure but for jansson: no I/O, no clock, no log; the caller passes now.
  */
 #ifndef RELAY_H
@@ -45,7 +50,8 @@
 #include "rack.h"
 
 #define RELAY_NOTE_LEN DRIVER_INPUT_NOTE_LEN
-#define RELAY_MAX_PSUS 64 /* per forward: a controller's own assembly is a few */
+#define RELAY_MAX_PSUS 64     /* per forward: a controller's own assembly is a few */
+#define RELAY_MAX_RESERVES 32 /* per forward: a rack has a handful */
 
 /* What a controller last told of one PSU (or a feed's edge). */
 struct relay_told {
@@ -66,32 +72,49 @@ struct relay_forward {
     size_t npsus;
     struct relay_told feeds[RACK_MAX_FEEDS]; /* feed edges */
     size_t nfeeds;
+    /* the sender's reserves, each's latest reading (read ones only: an
+     * unread reserve is left out) at res_t_ms (Unix ms); for the history */
+    struct driver_reserve_reading reserves[RELAY_MAX_RESERVES];
+    int64_t res_t_ms[RELAY_MAX_RESERVES];
+    size_t nreserves;
+    /* "" when the reserves were taken (or none sent); else why they were
+     * all refused (nreserves 0): the PSUs and feeds are still taken, since
+     * the reserves are history and the PSUs' health is not */
+    char reserves_refused[200];
 };
 
 struct relay;
 
 /* A relay for rack r. own[i]: PSU i is read by this controller's own
- * devices (it never goes unknown for want of a forward). grace_ns: how long
- * another controller's PSU may go untold before it is unknown. NULL when
- * out of memory. */
-struct relay *relay_new(const struct rack *r, const bool *own, int64_t grace_ns);
+ * devices (it never goes unknown for want of a forward). own_res[i]:
+ * reserve i is read by its own devices (forwarded; another's forward of it
+ * is not kept); NULL none. grace_ns: how long another controller's PSU may
+ * go untold before it is unknown. NULL when out of memory. */
+struct relay *relay_new(const struct rack *r, const bool *own, const bool *own_res,
+                        int64_t grace_ns);
 void relay_free(struct relay *rl);
 
 /* ---- a secondary's side (any role keeps its beliefs: a secondary may be
  * promoted) ---- */
 
 /* Takes one of its own devices' reports: the health told of its own PSUs
- * (their inputs), their telemetry read at t_ms (Unix ms, the time its own
- * history keeps them by), and feed edges (kept for the next encode).
- * Returns true when a health or a feed changed: forward as an alert at
- * once. */
+ * (their inputs), their telemetry and its own reserves' readings read at
+ * t_ms (Unix ms, the time its own history keeps them by), and feed edges
+ * (kept for the next encode). A reserve's reading is forwarded until the
+ * next one replaces it; an unread one withdraws it. Returns true when a
+ * health or a feed changed: forward as an alert at once. */
 bool relay_take_report(struct relay *rl, const struct driver_report *rep, int64_t t_ms);
 
-/* The forward of everything believed of the own PSUs, and the feed edges
- * taken since the last encode (which it forgets), as JSON text (malloc'd,
- * *json) naming the rack's ids. device: which of its devices read them.
- * 0, or -1 when out of memory (the edges are kept). */
-int relay_encode(struct relay *rl, const struct rack *r, const char *device, char **json);
+/* The forward of everything believed of the own PSUs, the feed edges taken
+ * since the last encode (which it forgets) and the own reserves' latest
+ * readings, as JSON text (malloc'd, *json) naming the rack's ids. device:
+ * which of its devices read them. The reserves go while the text stays
+ * within max_len bytes (one rack-bus datagram's payload) and up to
+ * RELAY_MAX_RESERVES; those left out (*left_out, may be NULL) go first in
+ * the next forward. The PSUs and feeds are never left out. 0, or -1 when
+ * out of memory (the edges are kept). */
+int relay_encode(struct relay *rl, const struct rack *r, const char *device, size_t max_len,
+                 char **json, size_t *left_out);
 
 /* Forget the feed edges without sending them (no primary to tell). */
 void relay_drop_edges(struct relay *rl);
@@ -99,7 +122,10 @@ void relay_drop_edges(struct relay *rl);
 /* ---- the primary's side ---- */
 
 /* Reads a forward's JSON against rack r: every id must be the rack's, every
- * kind one a forward may carry, every figure in range. 0, or -1 with err. */
+ * kind one a forward may carry, every figure in range. 0, or -1 with err.
+ * Keys it does not know are ignored (a newer sender's); a forward without
+ * "reserves" (an older sender) has none. Bad reserves refuse the reserves
+ * alone (f->reserves_refused says why), not the forward. */
 int relay_decode(const char *json, size_t len, const struct rack *r, struct relay_forward *f,
                  char *err, size_t errlen);
 
@@ -114,6 +140,11 @@ int relay_decode(const char *json, size_t len, const struct rack *r, struct rela
  * new. Remembers it as kept. Any role: a secondary keeps the history too
  * (docs/history.md, "Several controllers"). */
 bool relay_keep_reading(struct relay *rl, const struct relay_forward *f, size_t k);
+
+/* The same for reserve reading k of f: not of a reserve this controller
+ * reads itself, and not the one last kept of that reserve (by its t_ms).
+ * Remembers it as kept. */
+bool relay_keep_reserve(struct relay *rl, const struct relay_forward *f, size_t k);
 
 /* Inputs for the policy, each with its own reason (as a device's inputs
  * carry theirs). Owned by the relay: valid until its next call. */
