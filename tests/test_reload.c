@@ -100,6 +100,24 @@ static void test_reload_refuses_new_bus(void **state)
                    "t.yaml: the rack's shape changed (bus 'C' added); that needs a restart");
 }
 
+/* Reserves are indexed by the drivers, the outage runner and the forwards
+ * of the rack bus: adding, removing or moving one needs a restart. */
+#define RESERVE_A "  reserves:\n    - {id: bbuA, kind: bbu, bus: A, energy_wh: 600, max_w: 3000}\n"
+static void test_reload_refuses_a_reserve_added_or_moved(void **state)
+{
+    (void)state;
+    expect_refused(RACK_HEAD BUSES PSUS SERVERS RESERVE_A DEVICES API,
+                   "t.yaml: the rack's shape changed (reserve 'bbuA' added); that needs a restart");
+    teardown(state);
+    load(&cur, RACK_HEAD BUSES PSUS SERVERS RESERVE_A DEVICES API);
+    load(&next, RACK_HEAD BUSES PSUS SERVERS
+         "  reserves:\n    - {id: bbuA, kind: bbu, bus: B, energy_wh: 600, max_w: 3000}\n" DEVICES
+             API);
+    assert_int_equal(reload_check(&cur.rc, &next.rc, "t.yaml", why, sizeof(why)), -1);
+    assert_string_equal(why, "t.yaml: the rack's shape changed (reserve 'bbuA': its kind or place "
+                             "changed); that needs a restart");
+}
+
 static void test_reload_refuses_removed_bus(void **state)
 {
     (void)state;
@@ -447,6 +465,7 @@ int main(void)
         T(test_reload_allows_the_same_config_and_changes_nothing),
         T(test_reload_refuses_new_bus),
         T(test_reload_refuses_removed_bus),
+        T(test_reload_refuses_a_reserve_added_or_moved),
         T(test_reload_refuses_new_psu),
         T(test_reload_refuses_removed_psu),
         T(test_reload_refuses_reordered_psus),

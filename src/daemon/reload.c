@@ -107,11 +107,20 @@ static bool shape_differs(const struct rack *a, const struct rack *b, char *why,
         ids_differ("psu", a->psus ? a->psus[0].id : "", sizeof(*a->psus), a->npsus,
                    b->psus ? b->psus[0].id : "", sizeof(*b->psus), b->npsus, why, len) ||
         ids_differ("server", a->servers ? a->servers[0].id : "", sizeof(*a->servers), a->nservers,
-                   b->servers ? b->servers[0].id : "", sizeof(*b->servers), b->nservers, why, len))
+                   b->servers ? b->servers[0].id : "", sizeof(*b->servers), b->nservers, why,
+                   len) ||
+        ids_differ("reserve", a->reserves ? a->reserves[0].id : "", sizeof(*a->reserves),
+                   a->nreserves, b->reserves ? b->reserves[0].id : "", sizeof(*b->reserves),
+                   b->nreserves, why, len))
         return true;
     for (int i = 0; i < a->npsus; i++)
         if (a->psus[i].wired != b->psus[i].wired || a->psus[i].feed != b->psus[i].feed) {
             snprintf(why, len, "psu '%s': its buses or feed changed", a->psus[i].id);
+            return true;
+        }
+    for (int i = 0; i < a->nreserves; i++)
+        if (a->reserves[i].kind != b->reserves[i].kind || a->reserves[i].at != b->reserves[i].at) {
+            snprintf(why, len, "reserve '%s': its kind or place changed", a->reserves[i].id);
             return true;
         }
     for (int i = 0; i < a->nservers; i++) {

@@ -4,7 +4,8 @@
  * out; no I/O, no clock, no log.
  *
  * The policy, the ledger and the drivers all hold indices into the rack, so
- * its shape (the feeds, buses, PSUs and servers, their order and wiring),
+ * its shape (the feeds, buses, PSUs, servers and reserves, their order and
+ * wiring),
  * the devices, every key of api: and of node: change only with a restart (the tokens
  * file's content is read again on every reload, api.h). Figures
  * change live: the rack's name, protection, on_protection_loss,
