@@ -112,6 +112,9 @@ until_ok 'simstat "server batch1 .*present off"' "batch1 powered off in the simu
 c events --tail 1000 --json >"$tmp/ev" # all: more may have followed on a slow machine
 grep -q '"event":"switch","psu":"ps4","from":"A","to":null' "$tmp/ev" || fail "no switch in the journal"; ok
 grep -q '"note":"second fan"' "$tmp/ev" || fail "the reason is not journaled"; ok
+# no PSU was predicted to fail: taking them out closes no prediction, so no outcome
+grep -q '"event":"prediction_outcome"' "$tmp/ev" &&
+    fail "an outcome for an out of service nobody predicted: $(grep prediction_outcome "$tmp/ev")"; ok
 
 # ---- an operator closes the switch by hand: the daemon opens it again ----
 mbpoll -m tcp -p "$sim_port" -0 -1 -a 1 -t 0 -r 24 127.0.0.1 1 >/dev/null 2>&1 ||

@@ -421,6 +421,8 @@ static void predict_outcomes(struct engine *e)
          * but the outcomes are the primary's to journal */
         for (int k = 0; k < n && e->commanding; k++) {
             const struct pred_outcome *o = &out[k];
+            if (o->out_of_service && !o->predicted)
+                continue; /* no episode to close, and no failure: nothing learnt */
             if (!e->pred.on && !o->predicted)
                 continue;
             json_t *ev = decider_event(&e->dec, "prediction_outcome");
