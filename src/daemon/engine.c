@@ -1716,7 +1716,7 @@ static void relay_own_report(struct engine *e, const struct devices_msg *m, int6
     for (size_t k = 0; k < m->rep.nreserves; k++)
         reserve = reserve || !m->rep.reserves[k].unread;
     if (!alert && !m->rep.npsus && !reserve)
-        return; /* a chassis module's report: nothing of the PSUs or reserves */
+        return;                /* a chassis module's report: nothing of the PSUs or reserves */
     if (alert || m->rep.npsus) /* the device a PSU's health is told by, for the reasons */
         snprintf(e->relay_device, sizeof(e->relay_device), "%s", e->vdev[m->dev].name);
     relay_forward(e, alert);
