@@ -356,30 +356,6 @@ static int kind_named(const char *s, bool feed)
     return -1;
 }
 
-static int feed_index(const struct rack *r, const char *id)
-{
-    for (int i = 0; id && i < r->nfeeds; i++)
-        if (!strcmp(id, r->feeds[i]))
-            return i;
-    return -1;
-}
-
-static int reserve_index(const struct rack *r, const char *id)
-{
-    for (int i = 0; id && i < r->nreserves; i++)
-        if (!strcmp(id, r->reserves[i].id))
-            return i;
-    return -1;
-}
-
-static int psu_index(const struct rack *r, const char *id)
-{
-    for (int i = 0; id && i < r->npsus; i++)
-        if (!strcmp(id, r->psus[i].id))
-            return i;
-    return -1;
-}
-
 /* A telemetry figure: an integer, -1 for none, else within bounds. */
 static int figure(json_t *p, const char *key, int64_t max, int64_t *out)
 {
@@ -428,7 +404,7 @@ static int decode_reserves(json_t *rs, const struct rack *r, struct relay_forwar
     json_array_foreach(rs, k, e)
     {
         const char *id = text(e, "reserve", RACK_ID_LEN);
-        int i = reserve_index(r, id);
+        int i = id ? rack_find_reserve(r, id) : -1;
         if (i < 0) {
             snprintf(err, errlen,
                      "a forward's reserves[%zu] names no reserve of this rack (%s): reserves "
@@ -491,7 +467,7 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
     json_array_foreach(ps, k, p)
     {
         const char *id = text(p, "psu", RACK_ID_LEN), *note = text(p, "note", RELAY_NOTE_LEN);
-        int i = psu_index(r, id), kind = kind_named(text(p, "told", 32), false);
+        int i = id ? rack_find_psu(r, id) : -1, kind = kind_named(text(p, "told", 32), false);
         struct relay_told *t = &f->psus[k];
         struct driver_psu_reading *x = &f->tel[k];
         int64_t status_word = -1;
@@ -525,7 +501,7 @@ int relay_decode(const char *buf, size_t len, const struct rack *r, struct relay
     json_array_foreach(fs, k, p)
     {
         const char *id = text(p, "feed", RACK_ID_LEN), *note = text(p, "note", RELAY_NOTE_LEN);
-        int i = feed_index(r, id);
+        int i = id ? rack_find_feed(r, id) : -1;
         int kind = kind_named(text(p, "told", 32), true);
         if (i < 0 || kind < 0 || !note) {
             snprintf(err, errlen, "a forward's feeds[%zu] is not a feed of this rack told right",
