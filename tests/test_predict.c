@@ -272,8 +272,7 @@ static void test_reload_keeps_or_restarts_windows(void **state)
     snprintf(c.model, sizeof(c.model), "%s", f->model);
     struct predictor next;
     /* a new threshold: windows kept */
-    assert_int_equal(pred_reload_prepare(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)),
-                     0);
+    assert_int_equal(pred_open(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)), 0);
     pred_reload_commit(&f->p, &next, what, sizeof(what));
     assert_non_null(strstr(what, "prediction threshold 0.5 -> 0.6; windows kept"));
     assert_true(f->p.on);
@@ -284,16 +283,14 @@ static void test_reload_keeps_or_restarts_windows(void **state)
     FILE *m = fopen(f->model, "w");
     fputs("rackpower-psu-risk 2\nhorizon_s soon\n", m);
     fclose(m);
-    assert_int_equal(pred_reload_prepare(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)),
-                     -1);
+    assert_int_equal(pred_open(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "line 2"));
     assert_true(f->p.psu[0].at_risk);
     assert_int_equal(f->p.fleet.psus[f->p.psu[0].slot].n, n);
     write_model(f->model);
     /* another clock: the windows start again, the episode kept as adopted */
     c.time_scale = 120;
-    assert_int_equal(pred_reload_prepare(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)),
-                     0);
+    assert_int_equal(pred_open(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)), 0);
     pred_reload_commit(&f->p, &next, what, sizeof(what));
     assert_non_null(strstr(what, "windows start again"));
     assert_int_equal(f->p.psu[0].slot, -1);
@@ -301,8 +298,7 @@ static void test_reload_keeps_or_restarts_windows(void **state)
     assert_true(f->p.psu[0].adopted);
     /* off: still at risk */
     c.enabled = 0;
-    assert_int_equal(pred_reload_prepare(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)),
-                     0);
+    assert_int_equal(pred_open(&next, &c, &f->r, T0 + S(t), 1700000000, err, sizeof(err)), 0);
     pred_reload_commit(&f->p, &next, what, sizeof(what));
     assert_string_equal(what, "prediction off");
     assert_false(f->p.on);

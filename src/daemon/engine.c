@@ -1450,8 +1450,8 @@ static json_t *reload(struct engine *e, const char *who)
         struct predictor npred = {0};
         char perr[400] = "";
         bool pred = !err[0] && e->pred_ready;
-        if (pred && pred_reload_prepare(&npred, &nd.prediction, &e->rack, mono_ns(),
-                                        (int64_t)wall_now(), perr, sizeof(perr))) {
+        if (pred && pred_open(&npred, &nd.prediction, &e->rack, mono_ns(), (int64_t)wall_now(),
+                              perr, sizeof(perr))) {
             snprintf(err, sizeof(err), "%s: %s", e->config_path, perr);
             pred = false;
         }

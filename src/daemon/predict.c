@@ -219,13 +219,6 @@ int pred_health(struct predictor *p, const struct rack *r, const bool *oos, int6
     return n;
 }
 
-int pred_reload_prepare(struct predictor *next, const struct rackfile_prediction *conf,
-                        const struct rack *r, int64_t now_ns, int64_t unix_s, char *err,
-                        size_t errlen)
-{
-    return pred_open(next, conf, r, now_ns, unix_s, err, errlen);
-}
-
 static bool same_model(const struct risk_model *a, const struct risk_model *b)
 {
     if (a->horizon_s != b->horizon_s || a->window_s != b->window_s ||

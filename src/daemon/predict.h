@@ -145,11 +145,10 @@ void pred_unadopt(struct predictor *p);
 
 /*
  * A reload (SIGHUP, POST /v1/reload) of the prediction: section, in two
- * steps so that a refused reload changes nothing. pred_reload_prepare reads
- * conf into next as pred_open does (the model file read again: an operator
- * replaces it and reloads): -1 with err when a model given is missing or
- * bad (the reload is refused), else 0 (err may say prediction is off, as at
- * start). pred_reload_commit then puts next in p's place, p's old self
+ * steps so that a refused reload changes nothing. First pred_open reads
+ * conf into a new predictor next (the model file read again: an operator
+ * replaces it and reloads; its -1, a model given missing or bad, refuses
+ * the reload). pred_reload_commit then puts next in p's place, p's old self
  * closed, and says what changed in what ("" nothing):
  *  - the same window_s and time_scale: the windows, episodes and units go
  *    on under the new model, threshold and sample_s;
@@ -159,9 +158,6 @@ void pred_unadopt(struct predictor *p);
  *  - off: every PSU at risk stays at risk as adopted (only a clear or a
  *    failure ends it): turning prediction off puts nothing back on a bus.
  */
-int pred_reload_prepare(struct predictor *next, const struct rackfile_prediction *conf,
-                        const struct rack *r, int64_t now_ns, int64_t unix_s, char *err,
-                        size_t errlen);
 void pred_reload_commit(struct predictor *p, struct predictor *next, char *what, size_t len);
 
 /* The model's time of now_ns (Unix seconds as the model counts them). */
