@@ -169,10 +169,13 @@ rpd_stop
 
 # ---- without a ledger, power is raised only once the devices were read ----
 # The PSUs and the switch on the first simulator, the chassis modules on a
-# second one that is not there yet (its port reserved by a first start).
+# second one that is not there yet (its port reserved by a first start). The
+# second listens on 127.0.0.2: while it is away its port is free, and the
+# daemon's API, which binds 127.0.0.1 port 0, once took that very port (CI,
+# 2026-12-02) so that the second simulator could not come back.
 sim_stop
 port1=$sim_port
-sim_start "$sim" "$tmp/sout2" "$tmp/slog2" "$tmp/rack.yaml" --tcp 127.0.0.1:0 --control "$tmp/ctl2"
+sim_start "$sim" "$tmp/sout2" "$tmp/slog2" "$tmp/rack.yaml" --tcp 127.0.0.2:0 --control "$tmp/ctl2"
 port2=$sim_port
 sim_stop
 sim_start "$sim" "$tmp/sout" "$tmp/slog" "$tmp/rack.yaml" --tcp "127.0.0.1:$port1" --control "$tmp/ctl"
@@ -181,7 +184,7 @@ sim1=$sim_pid
   printf 'devices:\n  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$port1"
   printf '    poll_ms: 200\n    reprobe_s: 1\n    units:\n'
   demo_units psus
-  printf '  - kind: modbus-tcp\n    host: 127.0.0.1\n    port: %s\n' "$port2"
+  printf '  - kind: modbus-tcp\n    host: 127.0.0.2\n    port: %s\n' "$port2"
   printf '    poll_ms: 200\n    reprobe_s: 1\n    units:\n'
   demo_units chassis
   printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"; } >"$tmp/mb2.yaml"
@@ -194,7 +197,7 @@ c power-on ml1 --json >"$tmp/out" || fail "power-on ml1"
 grep -q '"result":"queued","state":"waiting"' "$tmp/out" || fail "ml1 granted unread: $(cat "$tmp/out")"; ok
 grep -q '"reason":"held: no ledger: waiting for the first read of 1 device that powers servers"' "$tmp/out" ||
     fail "no reason: $(cat "$tmp/out")"; ok
-sim_start "$sim" "$tmp/sout2" "$tmp/slog2" "$tmp/rack.yaml" --tcp "127.0.0.1:$port2" --control "$tmp/ctl2"
+sim_start "$sim" "$tmp/sout2" "$tmp/slog2" "$tmp/rack.yaml" --tcp "127.0.0.2:$port2" --control "$tmp/ctl2"
 until_ok '[ "$(srv ml1)" = on ]' "ml1 granted once the chassis modules were read"
 until_ok "sim_ctl '$tmp/ctl2' status | grep -q 'server ml1 .*present on'" "ml1 powered in the second simulator"
 grep -q "the devices' first reads are in: decisions that raise power are taken again" "$tmp/log" ||

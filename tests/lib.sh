@@ -127,8 +127,8 @@ rpd_stop() {
 # ---- rackpower-sim serve -------------------------------------------------------
 
 # sim_start RACKPOWER-SIM STDOUT STDERR ARGS...: `rackpower-sim serve ARGS`,
-# waits for its ready line on STDOUT and sets sim_pid and, when it serves TCP,
-# sim_port.
+# waits for its ready line on STDOUT and sets sim_pid and, when it serves TCP
+# on a loopback address (127.x.y.z), sim_port.
 sim_start() {
     lib_bin="$1"
     lib_out="$2"
@@ -145,7 +145,7 @@ sim_start() {
         [ "$lib_i" -gt 100 ] && fail "rackpower-sim serve did not start within 10 s"
         sleep 0.1
     done
-    sim_port=$(sed -n 's/.*tcp 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$lib_out")
+    sim_port=$(sed -n 's/.*tcp 127\.[0-9.]*:\([0-9][0-9]*\).*/\1/p' "$lib_out")
 }
 
 # sim_stop [SIGNAL]: stops the simulator (TERM by default); exit status in $stop_rc.
