@@ -2,7 +2,9 @@
  * bench_history.c - what the telemetry history costs (docs/benchmarks.md,
  * "History"): the loop's push per reading, the writer thread's write per
  * reading, and the database's growth per PSU-day with the default
- * retention (raw 24 h, minutes 30 days, hours 2 years).
+ * retention (raw 24 h, minutes 30 days, hours 2 years); the start's filling
+ * of the predictor's windows from the history (predict_history.h) on an
+ * ORv3 rack's 18 PSUs with 72 h of minutes each.
  *
  *   bench-history [DIR]   (default /tmp; a fresh file is made there)
  *
@@ -17,6 +19,8 @@
 
 #include "history.h"
 #include "histstore.h"
+#include "predict_history.h"
+#include "rackfile.h"
 
 #define PSUS 48
 #define SECONDS 600 /* of readings, one a second per PSU, through the writer */
@@ -49,6 +53,80 @@ static struct hist_reading reading(int psu, int64_t t_ms, int k)
     r.v[HIST_INLET_MC] = 24000 + k % 2000;
     r.v[HIST_FAN_RPM] = 9000 + k % 800;
     return r;
+}
+
+/* The predictor's windows filled at start: PRIME_PSUS PSUs, the default
+ * model's window (72 h) of readings a minute apart, rolled up into minutes,
+ * read back and evaluated as rackpowerd's start does. */
+#define PRIME_PSUS 18
+static int bench_prime(const char *dir)
+{
+    char path[4096], err[600], rack[8192];
+    snprintf(path, sizeof(path), "%s/bench_prime_%d.db", dir, (int)getpid());
+    int n = snprintf(rack, sizeof(rack),
+                     "rack:\n  name: r\n  protection: none\n  buses: [A]\n"
+                     "  psus:\n");
+    for (int i = 0; i < PRIME_PSUS; i++)
+        n += snprintf(rack + n, sizeof(rack) - (size_t)n,
+                      "    - {id: ps%d, capacity_w: 3000, buses: [A], bus: A}\n", i);
+    struct rack r;
+    if (rackfile_load_string("bench.yaml", rack, strlen(rack), &r, NULL, err, sizeof(err))) {
+        fprintf(stderr, "bench-history: %s\n", err);
+        return 1;
+    }
+    struct histstore *h = hist_open(path, false, err, sizeof(err));
+    if (!h) {
+        fprintf(stderr, "bench-history: %s\n", err);
+        return 1;
+    }
+    int64_t start_s = (int64_t)time(NULL);
+    int64_t t0_ms = (start_s - 72 * 3600) * 1000;
+    static struct hist_reading hour[60 * PRIME_PSUS];
+    int64_t w0 = now_ns();
+    for (int hr = 0; hr < 72; hr++) {
+        for (int m = 0; m < 60; m++)
+            for (int i = 0; i < PRIME_PSUS; i++) {
+                int k = (hr * 60 + m) * PRIME_PSUS + i;
+                struct hist_reading x = reading(i, t0_ms + (hr * 60 + m) * 60000LL, k);
+                snprintf(x.elem, sizeof(x.elem), "ps%d", i);
+                hour[m * PRIME_PSUS + i] = x;
+            }
+        if (hist_put(h, hour, 60 * PRIME_PSUS, NULL, 0, err, sizeof(err)) ||
+            hist_rollup(h, err, sizeof(err)) < 0) {
+            fprintf(stderr, "bench-history: %s\n", err);
+            return 1;
+        }
+    }
+    int64_t write_ns = now_ns() - w0;
+    hist_close(h);
+    struct rackfile_prediction conf = {.enabled = 1};
+    struct predictor p;
+    if (pred_open(&p, &conf, &r, now_ns(), start_s, err, sizeof(err)) || !p.on) {
+        fprintf(stderr, "bench-history: the default model: %s\n", err);
+        return 1;
+    }
+    struct pred_history_stats st;
+    if (pred_history_prime(&p, &r, path, &st, err, sizeof(err))) {
+        fprintf(stderr, "bench-history: %s\n", err);
+        return 1;
+    }
+    int have = 0;
+    for (int i = 0; i < PRIME_PSUS; i++)
+        have += p.psu[i].have;
+    printf("  windows filled at start: %d PSUs x 72 h of minutes (written in %.1f s): %" PRId64
+           " rows read, %" PRId64 " samples evaluated, %d PSUs with a risk, in %" PRId64
+           " ms (%.1f us a sample)\n",
+           PRIME_PSUS, (double)write_ns / 1e9, st.rows, st.primed, have, st.ms,
+           st.primed ? (double)st.ms * 1e3 / (double)st.primed : 0.0);
+    pred_close(&p);
+    rack_free(&r);
+    char rm[4200];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(rm, sizeof(rm), "%s%s", path, sfx[i]);
+        unlink(rm);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -145,5 +223,5 @@ int main(int argc, char **argv)
     unlink(rm);
     snprintf(rm, sizeof(rm), "%s-shm", path);
     unlink(rm);
-    return 0;
+    return bench_prime(dir);
 }

@@ -3,8 +3,9 @@
 # rackpower-history reads with; the writer thread in the daemon.
 add_library(rphiststore STATIC src/daemon/histstore.c)
 target_include_directories(rphiststore PUBLIC src/daemon)
-target_link_libraries(rphiststore PUBLIC PkgConfig::SQLITE m)
-target_sources(rpdaemon PRIVATE src/daemon/history.c src/daemon/api_history.c)
+target_link_libraries(rphiststore PUBLIC PkgConfig::SQLITE rppredict m) # rppredict: hist_row_tcsv
+target_sources(rpdaemon PRIVATE src/daemon/history.c src/daemon/api_history.c
+  src/daemon/predict_history.c) # predict_history: the predictor's windows primed from it
 target_link_libraries(rpdaemon PUBLIC rphiststore)
 rp_test(test_history rpdaemon)
 # rackpower-history export: the history as the CSV of rackpower-predict and

@@ -77,7 +77,9 @@ evq 'e["event"] == "alarm_raise" and e["kind"] == "psu_at_risk" and e["subject"]
     fail "no psu_at_risk alarm naming the lead time: $(events | grep alarm_raise)"; ok
 rctl psus --json | grep -q '"id":"ps2"[^}]*"at_risk":true' ||
     fail "/v1/psus does not show ps2 at risk: $(rctl psus --json)"; ok
-rctl psus | grep -q '^! ps2 predicted to fail' || fail "rackpowerctl psus: $(rctl psus)"; ok
+rctl psus | grep -q '^! ps2 predicted to fail: risk [01]\.[0-9][0-9], time to failure about ' ||
+    fail "rackpowerctl psus: $(rctl psus)"; ok
+psuq ps2 'not q["risk_adopted"]' || fail "ps2 risk_adopted: $(rctl psus --json)"; ok
 for p in ps1 ps3 ps4; do # nobody else
     evq "e['event'] == 'prediction' and e['psu'] == '$p'" && fail "$p predicted too"; ok
 done
@@ -205,7 +207,9 @@ psuq p1 'q["at_risk"] and q["predicted_to_fail"] and q["bus"] is None' ||
     fail "p1 is not at risk and drained after the restart: $(rctl psus --json)"; ok
 rctl alarms --json | grep -q '"subject":"p1"[^}]*before a restart or fail-over' ||
     fail "no psu_at_risk alarm of p1 after the restart: $(rctl alarms --json)"; ok
-rctl psus | grep -q '^! p1 predicted to fail: risk unknown' || fail "rackpowerctl psus: $(rctl psus)"; ok
+rctl psus | grep -q '^! p1 predicted to fail before a restart or fail-over; its window now: risk ' ||
+    fail "rackpowerctl psus: $(rctl psus)"; ok
+psuq p1 'q["risk_adopted"]' || fail "p1 not risk_adopted: $(rctl psus --json)"; ok
 sleep 1 # polls and samples (a window's worth at 900): it stays off its bus
 psuq p1 'q["at_risk"] and q["bus"] is None' || fail "p1 put back: $(rctl psus --json)"; ok
 rctl risk-clear p1 >"$tmp/rc" 2>&1 || fail "risk-clear p1 after the restart: $(cat "$tmp/rc")"; ok
@@ -214,6 +218,36 @@ evq "e['event'] == 'prediction_outcome' and e['psu'] == 'p1' and e['outcome'] ==
     fail "no cleared outcome of p1: $(events | grep outcome)"; ok
 until_ok 'psuq p1 "not q[\"at_risk\"] and not q[\"predicted_to_fail\"]"' "p1 no longer at risk" 50
 rctl alarms --json | grep -q '"kind":"psu_at_risk"' && fail "a psu_at_risk alarm left: $(rctl alarms --json)"; ok
+rpd_stop
+
+# ---- a restart fills the windows from the history ----
+# The never-at-risk model (a window of an hour) at time_scale 240: a window
+# of 15 s, a risk once it spans a quarter of it. Started again, the PSUs
+# that had a risk have one at once, from the history (an empty window would
+# take 3.75 s of readings).
+{ cat "$tmp/rack.yaml"
+  printf 'devices:\n  - kind: sim\n    boot: [db1, app1, web1]\n    seed: 1\n    poll_ms: 100\n'
+  printf 'api:\n  port: 0\n  socket: %s\n' "$tmp/rp.sock"
+  printf 'prediction:\n  model: %s\n  time_scale: 240\n' "$tmp/never.txt"; } >"$tmp/prime.yaml"
+rm -f "$tmp/db" "$tmp/db-wal" "$tmp/db-shm" "$tmp/db.history" "$tmp/db.history-wal" "$tmp/db.history-shm"
+rpd_start "$rpd" "$tmp/prime.yaml" "$tmp/db" "$tmp/dlog"
+grep -q "prediction: the history holds no readings for the windows: they start empty" "$tmp/dlog" ||
+    fail "a new history primed something: $(grep prediction "$tmp/dlog")"; ok
+risky() {
+    rctl psus --json | "$lib_py" -c '
+import json, sys
+print(" ".join(q["id"] for q in json.load(sys.stdin)["psus"] if q["risk"] is not None))'
+}
+until_ok '[ -n "$(risky)" ]' "a risk from the PSUs' own readings" 200
+sleep 1
+had=$(risky)
+rpd_stop
+rpd_start "$rpd" "$tmp/prime.yaml" "$tmp/db" "$tmp/dlog"
+now=$(risky)
+[ -n "$now" ] && [ "$now" = "$had" ] || fail "after the restart the PSUs with a risk are '$now', were '$had'"; ok
+grep -q "prediction: the windows of [0-9]* PSUs filled from the history: [0-9]* samples of the last [0-9.]* h" "$tmp/dlog" ||
+    fail "no word of the windows filled: $(grep prediction "$tmp/dlog")"; ok
+echo "daemon_predict.sh: $(grep -o 'the windows of .*' "$tmp/dlog")"
 rpd_stop
 
 # a model file named in the config that is missing or bad stops the start, naming it

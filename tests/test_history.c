@@ -375,6 +375,18 @@ static void test_labels_from_the_journals_events(void **state)
     ev = json_pack("{ss ss s:f}", "event", "grant", "server", "db1", "time", 1700000001.0);
     assert_false(hist_label_of(ev, &l)); /* the policy's own decision: not a label */
     json_decref(ev);
+    /* a clear of a prediction: the operator's restarts the PSU's window, the window's own not */
+    ev = json_pack("{ss ss s:f ss ss}", "event", "psu_risk_clear", "psu", "ps2", "time",
+                   1700000002.0, "reason", "a false alarm", "who", "uid:0");
+    assert_true(hist_label_of(ev, &l));
+    assert_string_equal(l.kind, "risk_cleared");
+    assert_string_equal(l.elem, "ps2");
+    json_decref(ev);
+    ev = json_pack("{ss ss s:f ss}", "event", "psu_risk_clear", "psu", "ps2", "time", 1700000003.0,
+                   "reason", "no longer predicted to fail");
+    assert_true(hist_label_of(ev, &l));
+    assert_string_equal(l.kind, "psu_risk_clear");
+    json_decref(ev);
     /* written and read back */
     struct histstore *h = open_rw();
     struct hist_label two[2] = {{.t_ms = 5, .elem = "ps1", .kind = "psu_fail", .text = "x"},

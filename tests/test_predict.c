@@ -3,7 +3,8 @@
  * once per sample_s of model time, the time scale, an episode once, readings
  * without load kept out, the outcome of a failure (predicted, and how long
  * before) and a repaired PSU as a new unit; the model file as a start error;
- * a PSU adopted at risk from the ledger (pred_adopt).
+ * a PSU adopted at risk from the ledger (pred_adopt); the windows primed
+ * from the past (pred_prime) and from a history file (pred_history_prime).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -17,7 +18,9 @@
 
 #include <cmocka.h>
 
+#include "histstore.h"
 #include "predict.h"
+#include "predict_history.h"
 #include "rackfile.h"
 
 #define S(x) ((int64_t)((x)*1e9))
@@ -450,6 +453,195 @@ static void test_unadopt_drops_only_adopted_episodes(void **state)
     assert_true(f->p.psu[1].risk >= 0.5);
 }
 
+#define U0 INT64_C(1700000000) /* open_pred's Unix time of T0 */
+
+/* PSU psu's reading as a row of the history CSV at Unix second t. */
+static struct tcsv_row past_row(int psu, int64_t t, int64_t out_mw, int32_t sw)
+{
+    struct driver_psu_reading x = reading(psu, out_mw, sw);
+    struct tcsv_row row;
+    driver_psu_row(&x, t, &row);
+    return row;
+}
+
+/* Primes PSU psu with a row each second from t to u (Unix seconds); the
+ * rows that entered its window. */
+static int prime(struct fix *f, int psu, int64_t t, int64_t u, int64_t out_mw, int32_t sw)
+{
+    char err[256];
+    int n = 0;
+    for (int64_t s = t; s <= u; s++) {
+        struct tcsv_row row = past_row(psu, s, out_mw, sw);
+        int rc = pred_prime(&f->p, &f->r, psu, s * 1000, &row, err, sizeof(err));
+        if (rc < 0)
+            fail_msg("pred_prime: %s", err);
+        n += rc;
+    }
+    return n;
+}
+
+/* The past's readings fill the window (a risk at once, at a sample per
+ * sample_s of model time) but start no episode: the first live reading
+ * does, at once, where an empty window would wait for RISK_MIN_READINGS. */
+static void test_primed_windows_have_a_risk_and_the_first_live_reading_starts_it(void **state)
+{
+    struct fix *f = *state;
+    enum pred_change_kind kind;
+    open_pred(f, 60); /* a second of the clock is a sample (a model minute) */
+    assert_int_equal(pred_model_t_ms(&f->p, U0 * 1000), U0);
+    assert_int_equal(pred_model_t_ms(&f->p, U0 * 1000 - 10500), U0 - 630);
+    /* the last minute of the clock: the model's last hour, its window */
+    assert_int_equal(prime(f, 0, U0 - 59, U0, 1000000, 0x0004), 60);
+    const struct pred_psu *q = &f->p.psu[0];
+    assert_true(q->have && q->risk >= 0.5 && !q->at_risk && !q->predicted);
+    assert_true(strstr(q->reason, "warn") != NULL);
+    /* the clock's second 0 is the last primed sample's; 1 the next */
+    assert_int_equal(feed(f, 0, 0, 1, 1000000, 0x0004, &kind), 1); /* at once */
+    assert_int_equal(kind, PRED_AT_RISK);
+    assert_true(q->at_risk && q->predicted);
+    /* p2 healthy in the past: a risk, low, and no change when it goes on */
+    assert_int_equal(prime(f, 1, U0 - 59, U0, 1000000, 0), 60);
+    assert_true(f->p.psu[1].have && f->p.psu[1].risk < 0.5);
+    assert_int_equal(feed(f, 1, 0, 30, 1000000, 0, &kind), -1);
+    /* an empty window waits for its readings: p2's new unit */
+    pred_forget(&f->p, 1);
+    assert_true(feed(f, 1, 31, 60, 1000000, 0x0004, &kind) >= 31 + RISK_MIN_READINGS - 1);
+}
+
+/* What the past may not give: readings without load, of a failed PSU, two
+ * in one sample, one later than the start; the first live reading after
+ * them is in time order. */
+static void test_primed_readings_kept_out(void **state)
+{
+    struct fix *f = *state;
+    enum pred_change_kind kind;
+    open_pred(f, 60);
+    assert_int_equal(prime(f, 0, U0 - 59, U0 - 30, 50000, 0x0004), 0); /* under 5 % */
+    struct tcsv_row row = past_row(0, U0 - 20, 1000000, 0x0004);
+    row.v[TCSV_POUT_W] = NAN; /* output not read */
+    char err[256];
+    assert_int_equal(pred_prime(&f->p, &f->r, 0, (U0 - 20) * 1000, &row, err, sizeof(err)), 0);
+    assert_int_equal(f->p.psu[0].slot, -1);
+    f->r.psus[1].health = RACK_PSU_FAILED;
+    assert_int_equal(prime(f, 1, U0 - 59, U0, 1000000, 0x0004), 0);
+    f->r.psus[1].health = RACK_PSU_OK;
+    /* at time_scale 60, 1 s is a sample: a second reading in it is not */
+    open_pred(f, 30);
+    assert_int_equal(prime(f, 0, U0 - 10, U0 - 10, 1000000, 0), 1);
+    assert_int_equal(prime(f, 0, U0 - 10, U0 - 10, 1000000, 0), 0);
+    assert_int_equal(prime(f, 0, U0 - 9, U0 - 8, 1000000, 0), 1); /* 2 s: one sample */
+    assert_int_equal(prime(f, 0, U0, U0, 1000000, 0), 1);
+    assert_int_equal(feed(f, 0, 2, 2, 1000000, 0, &kind), -1); /* not out of time order */
+    assert_true(f->p.psu[0].slot >= 0);
+}
+
+/* A PSU adopted from the ledger: the past gives it figures and keeps it at
+ * risk; a past that says it is healthy ends it at the first live reading. */
+static void test_an_adopted_psu_primed(void **state)
+{
+    struct fix *f = *state;
+    enum pred_change_kind kind;
+    open_pred(f, 60);
+    pred_adopt(&f->p, 0, T0);
+    pred_adopt(&f->p, 1, T0);
+    assert_int_equal(prime(f, 0, U0 - 59, U0, 1000000, 0x0004), 60);
+    assert_int_equal(prime(f, 1, U0 - 59, U0, 1000000, 0), 60);
+    for (int i = 0; i < 2; i++) {
+        assert_true(f->p.psu[i].at_risk && f->p.psu[i].adopted && f->p.psu[i].have);
+        assert_string_equal(f->p.psu[i].predicted_reason, PRED_ADOPTED_REASON);
+    }
+    assert_true(f->p.psu[0].risk >= 0.5 && f->p.psu[1].risk < 0.5);
+    assert_int_equal(feed(f, 0, 1, 20, 1000000, 0x0004, &kind), -1); /* stays, once */
+    assert_true(f->p.psu[0].at_risk);
+    assert_int_equal(feed(f, 1, 1, 20, 1000000, 0, &kind), 1);
+    assert_int_equal(kind, PRED_CLEAR);
+    assert_false(f->p.psu[1].at_risk);
+}
+
+/* A history file: the readings of the last window before the start, after
+ * the last label that restarts a PSU's window; at time_scale 60 the raw
+ * readings a second apart, at 1 the minutes. */
+static void test_windows_primed_from_a_history_file(void **state)
+{
+    struct fix *f = *state;
+    char dir[] = "/tmp/rp-prime-XXXXXX", path[128], err[400];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/h.db", dir);
+    struct histstore *h = hist_open(path, false, err, sizeof(err));
+    if (!h)
+        fail_msg("hist_open: %s", err);
+    struct hist_reading v[2 * 200];
+    size_t n = 0;
+    for (int64_t s = U0 - 120; s <= U0 + 5; s++) /* p1 and p2 each second, warnings on */
+        for (int i = 0; i < 2; i++) {
+            struct hist_reading *x = &v[n++];
+            memset(x, 0, sizeof(*x));
+            x->t_ms = s * 1000 + 250;
+            x->kind = HIST_PSU;
+            snprintf(x->elem, sizeof(x->elem), "%s", f->r.psus[i].id);
+            x->v[HIST_VIN_MV] = 230000;
+            x->v[HIST_IIN_MA] = 4000;
+            x->v[HIST_VOUT_MV] = 51000;
+            x->v[HIST_IOUT_MA] = 19600;
+            x->v[HIST_PIN_MW] = 1033000;
+            x->v[HIST_POUT_MW] = 1000000;
+            x->v[HIST_TEMP_MC] = 45000;
+            x->v[HIST_INLET_MC] = 25000;
+            x->v[HIST_FAN_RPM] = 8000;
+            x->bits = 0x0004;
+        }
+    /* the operator cleared p2 30 s before the start; p1's risk-clear by the
+     * window (no who: psu_risk_clear) and its at-risk restart nothing */
+    struct hist_label l[3] = {{.t_ms = (U0 - 30) * 1000, .kind = "risk_cleared"},
+                              {.t_ms = (U0 - 40) * 1000, .kind = "psu_risk_clear"},
+                              {.t_ms = (U0 - 50) * 1000, .kind = "psu_at_risk"}};
+    snprintf(l[0].elem, sizeof(l[0].elem), "p2");
+    snprintf(l[1].elem, sizeof(l[1].elem), "p1");
+    snprintf(l[2].elem, sizeof(l[2].elem), "p1");
+    if (hist_put(h, v, n, l, 3, err, sizeof(err)) || hist_rollup(h, err, sizeof(err)) < 0)
+        fail_msg("hist_put: %s", err);
+    hist_close(h);
+
+    open_pred(f, 60); /* the window: the last 60 s, a row a second */
+    struct pred_history_stats st;
+    if (pred_history_prime(&f->p, &f->r, path, &st, err, sizeof(err)))
+        fail_msg("pred_history_prime: %s", err);
+    /* p1 U0-59 .. U0; p2 after the label at U0-30 s: its readings from U0-29.75 s */
+    assert_int_equal(st.rows, 60 + 31);
+    assert_int_equal(st.primed, 60 + 31);
+    assert_int_equal(st.psus, 2);
+    assert_int_equal(st.to_s, U0);
+    assert_true(f->p.psu[0].have && f->p.psu[0].risk >= 0.5 && !f->p.psu[0].at_risk);
+    assert_true(f->p.psu[1].have);
+    enum pred_change_kind kind;
+    assert_int_equal(feed(f, 0, 1, 1, 1000000, 0x0004, &kind), 1);
+    assert_int_equal(kind, PRED_AT_RISK);
+
+    /* time_scale 1, a window of an hour: the minutes, one a sample */
+    open_pred(f, 1);
+    if (pred_history_prime(&f->p, &f->r, path, &st, err, sizeof(err)))
+        fail_msg("pred_history_prime: %s", err);
+    assert_int_equal(st.rows, 3 + 1); /* p1: the minutes of U0-120 .. U0; p2: after U0-30 */
+    assert_true(st.primed >= 2 && st.primed <= st.rows);
+
+    /* no file: an error, the windows as they were */
+    pred_close(&f->p);
+    open_pred(f, 60);
+    char none[160];
+    snprintf(none, sizeof(none), "%s/none.db", dir);
+    assert_int_equal(pred_history_prime(&f->p, &f->r, none, &st, err, sizeof(err)), -1);
+    assert_true(strstr(err, "no history") != NULL);
+    assert_int_equal(f->p.psu[0].slot, -1);
+    assert_true(pred_history_restarts("in_service") && !pred_history_restarts("psu_at_risk"));
+    unlink(path);
+    char side[160];
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +656,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_an_adopted_psu_fails_predicted_or_is_cleared, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unadopt_drops_only_adopted_episodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_primed_windows_have_a_risk_and_the_first_live_reading_starts_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_primed_readings_kept_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_adopted_psu_primed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_windows_primed_from_a_history_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -588,12 +588,16 @@ static void print_psus(json_t *j)
         json_t *figure = json_object_get(p, "risk");
         if (!json_is_true(json_object_get(p, "at_risk")))
             continue;
-        if (json_is_number(figure))
+        if (!json_is_true(json_object_get(p, "risk_adopted")))
             printf("! %s predicted to fail: risk %.2f, time to failure about %s\n", str(p, "id"),
                    json_number_value(figure), when);
-        else /* its window holds too little since a restart or fail-over */
-            printf("! %s predicted to fail: risk unknown (predicted before a restart or "
-                   "fail-over)\n",
+        else if (json_is_number(figure)) /* its window's word now, not why it is at risk */
+            printf("! %s predicted to fail before a restart or fail-over; its window now: risk "
+                   "%.2f\n",
+                   str(p, "id"), json_number_value(figure));
+        else /* its window holds too little */
+            printf("! %s predicted to fail before a restart or fail-over; its window now: risk "
+                   "unknown\n",
                    str(p, "id"));
     }
 }

@@ -37,6 +37,7 @@
 #include "overdraw.h"
 #include "policy.h"
 #include "predict.h"
+#include "predict_history.h"
 #include "prune.h"
 #include "history.h"
 #include "relay.h"
@@ -1410,6 +1411,39 @@ static void start_history(struct engine *e)
         snprintf(e->hist_path, sizeof(e->hist_path), "%s.history", e->db_path);
     if (!(e->hist = histw_start(e->hist_path, &e->conf.history, herr, sizeof(herr))))
         log_warnx("%s; running without a history", herr);
+}
+
+/* The predictor's windows from the history (predict_history.h): a restart
+ * does not blind prediction for a quarter of a window. A history that
+ * cannot be read leaves them empty, as before: said, never a start error. */
+static void predict_prime(struct engine *e)
+{
+    if (!e->pred_ready || !e->pred.on)
+        return;
+    if (!e->hist || !strcmp(e->hist_path, ":memory:")) {
+        log_info("prediction: no history to fill the windows from: they start empty");
+        return;
+    }
+    struct pred_history_stats st;
+    char err[600];
+    int rc = pred_history_prime(&e->pred, &e->rack, e->hist_path, &st, err, sizeof(err));
+    if (rc)
+        log_warnx("prediction: the windows from the history: %s; %" PRId64
+                  " readings taken before it",
+                  err, st.primed);
+    else if (st.primed)
+        log_info("prediction: the windows of %d PSUs filled from the history: %" PRId64
+                 " samples of the last %.1f h (%" PRId64 " rows, %" PRId64 " ms)",
+                 st.psus, st.primed, (double)(st.to_s - st.from_s) / 3600, st.rows, st.ms);
+    else
+        log_info("prediction: the history holds no readings for the windows: they start empty");
+    for (int i = 0; i < e->rack.npsus; i++) {
+        const struct pred_psu *q = &e->pred.psu[i];
+        if (q->have && q->at_risk)
+            log_info("prediction %s: risk %.2f from the history's readings (at risk before the "
+                     "restart)",
+                     e->rack.psus[i].id, q->risk);
+    }
 }
 
 /* Loads the config, from its file or the embedded text (engine.h). */
@@ -2786,6 +2820,7 @@ struct engine *engine_new(const struct engine_opts *o, struct rack *rack,
         goto fail;
     }
     start_history(e);
+    predict_prime(e);
     if (!(e->devices = devices_start(e->devs, e->ndevs, r, wake, e, dberr, sizeof(dberr)))) {
         snprintf(err, errlen, "%s", dberr);
         goto fail;

@@ -371,6 +371,10 @@ bool hist_label_of(const json_t *ev, struct hist_label *l)
         snprintf(l->kind, sizeof(l->kind), "out_of_service");
     else if (who && (!strcmp(name, "psu_repair") || !strcmp(name, "bus_repair")))
         snprintf(l->kind, sizeof(l->kind), "in_service");
+    /* ... nor the operator's clear of a prediction its window's end: it
+     * restarts the window (predict_history.c primes none from before it) */
+    else if (who && !strcmp(name, "psu_risk_clear"))
+        snprintf(l->kind, sizeof(l->kind), "risk_cleared");
     else
         snprintf(l->kind, sizeof(l->kind), "%s", name);
     snprintf(l->text, sizeof(l->text), "%s%s%s%s%s", t.figure, t.figure[0] && t.why[0] ? ": " : "",

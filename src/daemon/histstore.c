@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "telemetry_csv.h"
+
 #define SCHEMA_VERSION 1
 #define BUSY_MS 2000
 #define ROLLUP_MAX_ROWS 50000 /* raw rows rolled in one transaction */
@@ -636,6 +638,16 @@ int64_t hist_prune(struct histstore *h, const struct hist_limits *lim, int64_t n
     return n;
 }
 
+void hist_row_tcsv(const struct hist_row *r, struct tcsv_row *row)
+{
+    memset(row, 0, sizeof(*row));
+    row->t = r->t_ms >= 0 ? r->t_ms / 1000 : 0;
+    snprintf(row->psu, sizeof(row->psu), "%s", r->elem);
+    for (int k = 0; k < TCSV_NVALUES && k < HIST_MAXCOLS; k++)
+        row->v[k] = r->avg[k];
+    row->status_word = r->bits != HIST_NONE ? (int32_t)(r->bits & 0xffff) : -1;
+}
+
 bool hist_known(struct histstore *h, enum hist_kind kind, const char *elem)
 {
     int64_t id = HIST_NONE;
@@ -682,6 +694,13 @@ int hist_query(struct histstore *h, enum hist_kind kind, const char *elem, int64
                 d->cols[c].name);
         cat(sql, ", %s%s%s, e.name FROM %s_raw r JOIN elem e ON e.id = r.elem",
             d->bits ? "bit_or(r." : "", d->bits ? d->bits : "NULL", d->bits ? ")" : "", d->name);
+    } else if (step_ms <= level_ms[l]) { /* a row per bucket: the rows as they are */
+        cat(sql, "SELECT r.t_ms AS b, r.n");
+        for (size_t c = 0; c < d->ncols; c++)
+            cat(sql, ", r.%s_min, r.%s_avg, r.%s_max", d->cols[c].name, d->cols[c].name,
+                d->cols[c].name);
+        cat(sql, ", %s%s, e.name FROM %s_%s r JOIN elem e ON e.id = r.elem", d->bits ? "r." : "",
+            d->bits ? d->bits : "NULL", d->name, level_suffix[l]);
     } else {
         cat(sql, "SELECT (r.t_ms / %lld) * %lld AS b, sum(r.n)", (long long)bucket,
             (long long)bucket);
@@ -699,7 +718,8 @@ int hist_query(struct histstore *h, enum hist_kind kind, const char *elem, int64
     cat(sql, " WHERE e.kind = %d AND r.t_ms >= ?1 AND r.t_ms < ?2", (int)kind);
     if (elem)
         cat(sql, " AND e.name = ?3");
-    if (l != HIST_RAW || step_ms)
+    bool grouped = l == HIST_RAW ? step_ms > 0 : step_ms > level_ms[l];
+    if (grouped)
         cat(sql, " GROUP BY b, r.elem");
     /* one element: its index in time order; all (an export): as written */
     if (elem)

@@ -141,6 +141,12 @@ struct hist_row {
 int hist_query(struct histstore *h, enum hist_kind kind, const char *elem, int64_t from_ms,
                int64_t to_ms, int64_t step_ms, size_t max_rows,
                int (*fn)(void *arg, const struct hist_row *r), void *arg, char *err, size_t errlen);
+/* A PSU's row as a row of the history CSV (issue 11 section 2): t the
+ * whole seconds of t_ms (0 before 1970), psu its element, the figures' averages, its bits
+ * as status_word (-1: none read). */
+struct tcsv_row;
+void hist_row_tcsv(const struct hist_row *r, struct tcsv_row *row);
+
 /* Whether the store knows the element (it has had a reading). */
 bool hist_known(struct histstore *h, enum hist_kind kind, const char *elem);
 

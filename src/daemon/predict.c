@@ -67,6 +67,12 @@ int64_t pred_model_t(const struct predictor *p, int64_t now_ns)
     return p->t0_unix + (int64_t)floor((double)(now_ns - p->t0_ns) / 1e9 * p->time_scale);
 }
 
+int64_t pred_model_t_ms(const struct predictor *p, int64_t unix_ms)
+{
+    return p->t0_unix +
+           (int64_t)floor((double)(unix_ms - p->t0_unix * 1000) / 1000 * p->time_scale);
+}
+
 /* The id a PSU's unit has in the fleet: a repaired PSU is a new unit with a
  * window of its own ("ps1", then "ps1:2", ...). */
 static void unit_id(const struct rack *r, int i, int generation, char *buf, size_t len)
@@ -86,37 +92,49 @@ static void adopted_alarm(struct predictor *p, const struct pred_psu *q)
         p->fleet.psus[q->slot].alarm.at_risk = 1;
 }
 
-int pred_reading(struct predictor *p, const struct rack *r, const struct driver_psu_reading *x,
-                 int64_t now_ns, enum pred_change_kind *kind, char *err, size_t errlen)
+/* Whether a reading of PSU i with output out_w (NaN: not read) may enter
+ * its window: prediction on, the PSU not failed and carrying load. */
+static bool may_sample(const struct predictor *p, const struct rack *r, int i, double out_w)
 {
-    int i = x->psu;
-    if (!p->on || i < 0 || i >= p->npsus || x->unread)
-        return 0;
-    struct pred_psu *q = &p->psu[i];
+    if (!p->on || i < 0 || i >= p->npsus)
+        return false;
     const struct rack_psu *rp = &r->psus[i];
     if (rp->health == RACK_PSU_FAILED || r->feed_failed[rp->feed])
-        return 0; /* a failed PSU's readings are its failure, not its ageing */
-    if (x->out_mw < 0 || (double)x->out_mw < PRED_MIN_LOAD_SHARE * (double)rp->rated_mw)
-        return 0;
-    int64_t t = pred_model_t(p, now_ns);
-    if (q->slot >= 0 && t < q->next_t)
-        return 0;
-    q->next_t = t - t % p->sample_s + p->sample_s;
+        return false; /* a failed PSU's readings are its failure, not its ageing */
+    return !isnan(out_w) && out_w * 1000 >= PRED_MIN_LOAD_SHARE * (double)rp->rated_mw;
+}
 
-    struct tcsv_row row;
-    driver_psu_row(x, t, &row);
-    unit_id(r, i, q->generation, row.psu, sizeof(row.psu));
+/* Whether PSU i takes a sample at model time t (one per sample_s), and if
+ * so the time of the next. */
+static bool due(struct predictor *p, int i, int64_t t)
+{
+    struct pred_psu *q = &p->psu[i];
+    if (q->slot >= 0 && t < q->next_t)
+        return false;
+    q->next_t = t - t % p->sample_s + p->sample_s;
+    return true;
+}
+
+/* A due sample, row at model time row->t, into PSU i's window, and
+ * evaluated. Returns what risk_fleet_step does (1 an episode started, -1 it
+ * ended, 0 neither, also when there was too little for a risk), or -2 with
+ * err. */
+static int sample(struct predictor *p, const struct rack *r, int i, struct tcsv_row *row, char *err,
+                  size_t errlen)
+{
+    struct pred_psu *q = &p->psu[i];
+    unit_id(r, i, q->generation, row->psu, sizeof(row->psu));
 
     int64_t t0 = mono_ns();
     int slot;
     struct risk_out o;
     bool fresh = q->slot < 0;
     adopted_alarm(p, q);
-    int step = risk_fleet_step(&p->fleet, &p->model, p->threshold, &row, &slot, &o, err, errlen);
+    int step = risk_fleet_step(&p->fleet, &p->model, p->threshold, row, &slot, &o, err, errlen);
     p->eval_ns += mono_ns() - t0;
     p->evals++;
     if (step == -2)
-        return -1;
+        return -2;
     q->slot = slot;
     if (fresh && step == 0)
         adopted_alarm(p, q); /* its first reading: the step made the slot */
@@ -126,6 +144,24 @@ int pred_reading(struct predictor *p, const struct rack *r, const struct driver_
     q->risk = o.risk;
     q->ttf_s = o.ttf_s / p->time_scale;
     risk_reason(&o, q->reason, sizeof(q->reason));
+    return step;
+}
+
+int pred_reading(struct predictor *p, const struct rack *r, const struct driver_psu_reading *x,
+                 int64_t now_ns, enum pred_change_kind *kind, char *err, size_t errlen)
+{
+    int i = x->psu;
+    if (x->unread || !may_sample(p, r, i, x->out_mw < 0 ? NAN : (double)x->out_mw / 1000))
+        return 0;
+    struct pred_psu *q = &p->psu[i];
+    int64_t t = pred_model_t(p, now_ns);
+    if (!due(p, i, t))
+        return 0;
+    struct tcsv_row row;
+    driver_psu_row(x, t, &row);
+    int step = sample(p, r, i, &row, err, errlen);
+    if (step == -2)
+        return -1;
     if (step != 0)
         q->adopted = false; /* the window's own word from now on */
     if (step > 0) {
@@ -143,6 +179,25 @@ int pred_reading(struct predictor *p, const struct rack *r, const struct driver_
         return 1;
     }
     return 0;
+}
+
+int pred_prime(struct predictor *p, const struct rack *r, int i, int64_t t_ms,
+               const struct tcsv_row *past, char *err, size_t errlen)
+{
+    if (!may_sample(p, r, i, past->v[TCSV_POUT_W]))
+        return 0;
+    struct pred_psu *q = &p->psu[i];
+    struct tcsv_row row = *past;
+    row.t = pred_model_t_ms(p, t_ms);
+    if (!due(p, i, row.t))
+        return 0;
+    if (sample(p, r, i, &row, err, errlen) == -2)
+        return -1;
+    /* no episode starts or ends here: the window's alarm keeps the PSU's
+     * word (how long the risk has been above the threshold it keeps too),
+     * and its first live reading says what changed */
+    p->fleet.psus[q->slot].alarm.at_risk = q->at_risk;
+    return 1;
 }
 
 /* Forgets a PSU's unit: its next reading starts the window of a new one

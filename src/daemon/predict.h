@@ -91,6 +91,25 @@ int pred_reading(struct predictor *p, const struct rack *r, const struct driver_
                  int64_t now_ns, enum pred_change_kind *kind, char *err, size_t errlen);
 
 /*
+ * A reading of PSU i from before this predictor started: the history's
+ * (engine.c primes the windows from it at start, so that a restart does not
+ * blind prediction for a window's span). t_ms is the reading's Unix time
+ * in milliseconds (past->t and past->psu are not read), no later than the
+ * predictor's start; a PSU's readings come oldest first. It enters the window as a live reading
+ * would (sampled once per sample_s of model time; kept out when the PSU is
+ * failed now or the reading carries too little load) and its evaluation
+ * sets the PSU's risk, ttf_s and reason, but no episode starts or ends
+ * here: the PSU's window keeps its alarm state as the PSU is (at risk or
+ * not), with how long its risk has been above the threshold, so that its
+ * first live reading says what changed (an episode the past's readings
+ * start, or one adopted from the ledger that they end). Returns 1 when it
+ * entered the window, 0 when not, -1 with err (out of memory, or out of
+ * time order).
+ */
+int pred_prime(struct predictor *p, const struct rack *r, int i, int64_t t_ms,
+               const struct tcsv_row *past, char *err, size_t errlen);
+
+/*
  * What became of predictions, from the PSUs' health in r at now_ns: a PSU
  * that failed ends its episode (outcome: predicted or not, how long before),
  * one that is repaired after a failure starts a new window (a new unit).
@@ -162,5 +181,8 @@ void pred_reload_commit(struct predictor *p, struct predictor *next, char *what,
 
 /* The model's time of now_ns (Unix seconds as the model counts them). */
 int64_t pred_model_t(const struct predictor *p, int64_t now_ns);
+/* ... and of a Unix time in milliseconds (before the start: time_scale
+ * times as far back). */
+int64_t pred_model_t_ms(const struct predictor *p, int64_t unix_ms);
 
 #endif

@@ -166,6 +166,11 @@ static json_t *psu_obj(const struct view_in *in, int i, int64_t load_mw, int64_t
     json_object_set_new(o, "at_risk",
                         json_boolean(in->pred && in->pred->psu && in->pred->psu[i].at_risk));
     json_object_set_new(o, "ttf_s", q && q->have ? json_integer(llround(q->ttf_s)) : json_null());
+    /* at risk from the ledger (a restart, a fail-over), not from its window:
+     * risk and ttf_s are then what its window says now, not why it is */
+    json_object_set_new(o, "risk_adopted",
+                        json_boolean(in->pred && in->pred->psu && in->pred->psu[i].at_risk &&
+                                     in->pred->psu[i].adopted));
     char sw[8];
     snprintf(sw, sizeof(sw), "0x%04x", have && t->status_word >= 0 ? (unsigned)t->status_word : 0u);
     json_object_set_new(o, "status_word",

@@ -93,13 +93,9 @@ struct export
 static int put_row(void *arg, const struct hist_row *r)
 {
     struct export *x = arg;
-    struct tcsv_row row = {.t = r->t_ms >= 0 ? r->t_ms / 1000 : 0, .status_word = -1};
+    struct tcsv_row row;
     char line[512];
-    snprintf(row.psu, sizeof(row.psu), "%s", r->elem);
-    for (int k = 0; k < TCSV_NVALUES && k < HIST_MAXCOLS; k++)
-        row.v[k] = r->avg[k];
-    if (r->bits != HIST_NONE)
-        row.status_word = (int32_t)(r->bits & 0xffff);
+    hist_row_tcsv(r, &row);
     int n = tcsv_format_row(&row, line, sizeof(line));
     if (n < 0 || fprintf(x->out, "%s\n", line) < 0) {
         x->failed = 1;
