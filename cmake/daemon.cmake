@@ -170,3 +170,10 @@ add_test(NAME daemon_predict COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_predict
          $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(daemon_predict PROPERTIES TIMEOUT 180)
+# the three controllers of examples/cluster: a PSU the primary predicted to
+# fail stays at risk and drained after kill -9 of the primary, twice (its own
+# window, then the replicated ledger alone), no server noticing
+add_test(NAME daemon_predict_failover COMMAND sh ${CMAKE_SOURCE_DIR}/tests/daemon_predict_failover.sh
+         $<TARGET_FILE:rackpowerd> $<TARGET_FILE:rackpowerctl> $<TARGET_FILE:rackpower-sim>
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(daemon_predict_failover PROPERTIES TIMEOUT 120)
