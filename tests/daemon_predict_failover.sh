@@ -18,7 +18,8 @@
 #     drained, has no live reading to start one), and the same holds, with
 #     the adopted alarm and risk_adopted;
 #  5. an operator's risk-clear on that primary ends the episode (a
-#     prediction_outcome "cleared") and the alarm.
+#     prediction_outcome "cleared") and the alarm, and the secondary's
+#     predictor starts its window of ps8 again.
 # How ps8 alone is predicted: every controller runs a model that finds any
 # PSU at risk once its window spans a quarter of its hour (its intercept
 # alone: risk 0.99), but a reading enters a window only when the PSU delivers
@@ -209,4 +210,10 @@ evq "$p" "e['event'] == 'prediction_outcome' and e['psu'] == 'ps8' and
 until_ok "! alarmq $p 'a[\"kind\"] == \"psu_at_risk\"'" "the psu_at_risk alarm of ps8 cleared" 50
 psuq "$p" ps8 'not q["at_risk"] and not q["predicted_to_fail"]' ||
     fail "ps8 still at risk on c$p: $(c "$p" psus --json)"; ok
+# the secondary's predictor follows: its window of ps8 starts again too, so
+# that elected it would not predict from the readings the operator cleared
+for n in 1 2 3; do
+    [ "$n" = "$p" ] || [ "$n" = "$old" ] && continue
+    until_ok "grep -q 'prediction ps8: cleared by an operator on the primary: its window starts again' '$tmp/c$n.log'"         "c$n's predictor follows the clear" 100
+done
 test_end

@@ -2424,6 +2424,26 @@ static void on_demoted(void *arg, const char *why)
     publish(e);
 }
 
+/* A secondary's predictor follows the primary's operator: a prediction
+ * cleared there (psu_risk_clear with who) restarts this one's window of the
+ * PSU too, as it did the primary's (commands.c), so that this controller,
+ * elected, does not predict again from the readings the operator said to
+ * forget. The window's own end of an episode (no who) is the primary's
+ * model's word, not a verdict: this predictor keeps its own. */
+static void follow_risk_clear(struct engine *e, const json_t *ev)
+{
+    const char *name = json_string_value(json_object_get(ev, "event"));
+    const char *psu = json_string_value(json_object_get(ev, "psu"));
+    if (!e->pred_ready || !name || strcmp(name, "psu_risk_clear") || !psu ||
+        !json_is_string(json_object_get(ev, "who")))
+        return;
+    int i = rack_find_psu(&e->rack, psu);
+    if (i < 0)
+        return;
+    pred_forget(&e->pred, i);
+    log_info("prediction %s: cleared by an operator on the primary: its window starts again", psu);
+}
+
 /* A secondary: an entry or the primary's snapshot into the journal, the
  * ledger and the rack. */
 static int on_apply(void *arg, bool snapshot, uint64_t log_epoch, uint64_t index,
@@ -2459,6 +2479,7 @@ static int on_apply(void *arg, bool snapshot, uint64_t log_epoch, uint64_t index
         int i = server && reason ? rack_find_server(&e->rack, server) : -1;
         if (i >= 0)
             snprintf(e->srv_reason[i], sizeof(*e->srv_reason), "%s", reason);
+        follow_risk_clear(e, ev);
     }
     json_decref(evs);
     e->dec.last_id = store_last_id(e->store);
