@@ -55,6 +55,17 @@ static struct hist_reading reading(int psu, int64_t t_ms, int k)
     return r;
 }
 
+/* Removes a database file and its WAL and shared-memory files. */
+static void remove_db(const char *path)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    char rm[4200];
+    for (int i = 0; i < 3; i++) {
+        snprintf(rm, sizeof(rm), "%s%s", path, sfx[i]);
+        unlink(rm);
+    }
+}
+
 /* The predictor's windows filled at start: PRIME_PSUS PSUs, the default
  * model's window (72 h) of readings a minute apart, rolled up into minutes,
  * read back and evaluated as rackpowerd's start does. */
@@ -120,12 +131,7 @@ static int bench_prime(const char *dir)
            st.primed ? (double)st.ms * 1e3 / (double)st.primed : 0.0);
     pred_close(&p);
     rack_free(&r);
-    char rm[4200];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(rm, sizeof(rm), "%s%s", path, sfx[i]);
-        unlink(rm);
-    }
+    remove_db(path);
     return 0;
 }
 
@@ -216,12 +222,6 @@ int main(int argc, char **argv)
     printf("  a day's 86400 readings: hist_put %.2f us each in 1 h batches, rollup %.0f ms\n",
            (double)put_ns / 86400.0 / 1e3, (double)roll_ns / 1e6);
     hist_close(h);
-    char rm[4200];
-    snprintf(rm, sizeof(rm), "%s", path);
-    unlink(rm);
-    snprintf(rm, sizeof(rm), "%s-wal", path);
-    unlink(rm);
-    snprintf(rm, sizeof(rm), "%s-shm", path);
-    unlink(rm);
+    remove_db(path);
     return bench_prime(dir);
 }

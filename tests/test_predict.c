@@ -22,6 +22,7 @@
 #include "predict.h"
 #include "predict_history.h"
 #include "rackfile.h"
+#include "testdir.h"
 
 #define S(x) ((int64_t)((x)*1e9))
 #define T0 S(1000)
@@ -564,9 +565,8 @@ static void test_an_adopted_psu_primed(void **state)
 static void test_windows_primed_from_a_history_file(void **state)
 {
     struct fix *f = *state;
-    char dir[] = "/tmp/rp-prime-XXXXXX", path[128], err[400];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/h.db", dir);
+    char dir[128], path[160], err[400];
+    assert_int_equal(testdir_make(dir, sizeof(dir), path, sizeof(path), "test_predict"), 0);
     struct histstore *h = hist_open(path, false, err, sizeof(err));
     if (!h)
         fail_msg("hist_open: %s", err);
@@ -633,13 +633,7 @@ static void test_windows_primed_from_a_history_file(void **state)
     assert_true(strstr(err, "no history") != NULL);
     assert_int_equal(f->p.psu[0].slot, -1);
     assert_true(pred_history_restarts("in_service") && !pred_history_restarts("psu_at_risk"));
-    unlink(path);
-    char side[160];
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
-    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(testdir_remove(dir), 0);
 }
 
 int main(void)
