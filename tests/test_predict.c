@@ -526,7 +526,8 @@ static void test_primed_readings_kept_out(void **state)
     f->r.psus[1].health = RACK_PSU_FAILED;
     assert_int_equal(prime(f, 1, U0 - 59, U0, 1000000, 0x0004), 0);
     f->r.psus[1].health = RACK_PSU_OK;
-    /* at time_scale 60, 1 s is a sample: a second reading in it is not */
+    /* at time_scale 30, 2 s are a sample: a second reading in it is not */
+    pred_close(&f->p);
     open_pred(f, 30);
     assert_int_equal(prime(f, 0, U0 - 10, U0 - 10, 1000000, 0), 1);
     assert_int_equal(prime(f, 0, U0 - 10, U0 - 10, 1000000, 0), 0);
@@ -618,6 +619,7 @@ static void test_windows_primed_from_a_history_file(void **state)
     assert_int_equal(kind, PRED_AT_RISK);
 
     /* time_scale 1, a window of an hour: the minutes, one a sample */
+    pred_close(&f->p);
     open_pred(f, 1);
     if (pred_history_prime(&f->p, &f->r, path, &st, err, sizeof(err)))
         fail_msg("pred_history_prime: %s", err);
