@@ -189,23 +189,27 @@ for n in $rest; do
     until_ok '"$ctl" --unix-socket "$tmp/c$n.sock" status | grep -q "^node $n: secondary, epoch $epoch2, primary node $leader; peers: "' \
         "controller $n's status table names its primary"
 done
-# the new primary decides a new request. When the dead one is controller 3,
-# its ps3 and ps4 are unknown, and with n+1 the rack proves too little for
-# web2: it waits, saying why (raising power needs proof), and is granted once
-# controller 3 is back and reads them. They are unknown once no controller
-# has told of them within the new primary's grace (about 2 s): a request in
-# that first grace is judged on their last state (a gap, docs/controllers.md
-# "What a new primary knows"), so this one comes after it
-if [ "$old" = 3 ]; then
-    until_ok '"$ctl" --unix-socket "$tmp/c$leader.sock" alarms | grep -q "^psu_unknown *ps4 "' \
-        "the new primary makes ps3 and ps4 unknown"
-fi
+# the new primary decides a new request, made as soon as it is primary.
+# Until the other controllers have told of their PSUs or their grace (about
+# 2 s) has passed, what raises power waits: a PSU whose reader died with the
+# old primary still counts as last replicated then (docs/controllers.md
+# "What a new primary knows"). When the dead one is controller 3, its ps3
+# and ps4 are unknown after the grace, and with n+1 the rack proves too
+# little for web2: it waits, saying why (raising power needs proof), and is
+# granted once controller 3 is back and reads them. Before the hold, a
+# request in that first grace was granted on ps3 and ps4's last state.
 ctlsend "power_on web2"
+until_ok "grep -q \"promoted: decisions that raise power wait [0-9.]* s for the other controllers' word on their PSUs\" '$tmp/c$leader.log'" \
+    "the new primary holds what raises power for the others' word"
 if [ "$old" = 3 ]; then
-    until_ok '[ "$(srvn $leader web2)" = waiting ]' "web2 waits at the new primary (ps3 and ps4 unknown)"
-    "$ctl" --unix-socket "$tmp/c$leader.sock" events --json --tail 1000 | grep '"event":"wait"' |
-        grep '"server":"web2"' | grep -Eq 'ps3 and ps4 (not counted: )?cannot be read' ||
-        fail "web2's wait does not say ps3 and ps4 are unknown"; ok
+    until_ok '"$ctl" --unix-socket "$tmp/c$leader.sock" events --json --tail 1000 | grep "\"event\":\"wait\"" |
+        grep "\"server\":\"web2\"" | grep -Eq "ps3 and ps4 (not counted: )?cannot be read"' \
+        "web2 waits at the new primary, ps3 and ps4 unknown"
+    [ "$(srvn $leader web2)" = waiting ] || fail "web2 is $(srvn $leader web2) at the new primary"; ok
+    "$ctl" --unix-socket "$tmp/c$leader.sock" events --json --tail 1000 | grep '"event":"grant"' |
+        grep -q '"server":"web2"' &&
+        fail "web2 was granted by the new primary before controller 3 came back"; ok
+    simstat "server web2 .*present on" && fail "web2 is on in the simulator"; ok
 else
     until_ok '[ "$(srvn $leader web2)" = on ]' "web2 granted by the new primary"
     until_ok 'simstat "server web2 .*present on"' "web2 powered by the new primary"

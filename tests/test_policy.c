@@ -2292,6 +2292,44 @@ static void test_resort_follows_changed_priorities(void **state)
     done(&f);
 }
 
+/* policy_reask_waiting: the next settle answers each waiting server as a
+ * new request (a wait with today's reason, or a grant), its place in the
+ * queue kept; a settle without it says nothing of them. */
+static void test_reask_answers_waiting_servers_again(void **state)
+{
+    (void)state;
+    struct fx f;
+    rack_begin(&f, RACK_PROT_N1, 1, 1);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    add_psu(&f, 1000, 0, BA, 0, RACK_SWITCH_FET);
+    int a = add_server(&f, "a", 800, 0, 1, BA);
+    int b = add_server(&f, "b", 800, 0, 2, BA);
+    rack_end(&f);
+    in(&f, POLICY_POWER_ON, a, 1);
+    in(&f, POLICY_POWER_ON, b, 2);
+    assert_int_equal(st(&f, a), RACK_SRV_ON);
+    assert_int_equal(st(&f, b), RACK_SRV_WAITING);
+    uint64_t seq = f.r.servers[b].seq;
+    policy_actions_clear(&f.a);
+    policy_settle(f.p, &f.r, W(3) * 1000, &f.a);
+    assert_null(find(&f, POLICY_ACT_WAIT, b));
+    policy_reask_waiting(f.p, &f.r);
+    policy_actions_clear(&f.a);
+    policy_settle(f.p, &f.r, W(4) * 1000, &f.a);
+    const struct policy_action *w = find(&f, POLICY_ACT_WAIT, b);
+    assert_non_null(w);
+    assert_non_null(strstr(w->reason, "queued: "));
+    assert_null(find(&f, POLICY_ACT_WAIT, a)); /* on: not waiting */
+    assert_int_equal(f.r.servers[b].seq, seq);
+    policy_actions_clear(&f.a); /* once: the flags go with the settle */
+    policy_settle(f.p, &f.r, W(5) * 1000, &f.a);
+    assert_null(find(&f, POLICY_ACT_WAIT, b));
+    /* room for b: the re-asked settle grants it */
+    in(&f, POLICY_POWER_OFF, a, 6);
+    assert_int_equal(st(&f, b), RACK_SRV_ON);
+    done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2327,6 +2365,7 @@ int main(void)
         cmocka_unit_test(test_nn_survives_either_feed),
         cmocka_unit_test(test_bus_failure_sheds_servers_only_on_it),
         cmocka_unit_test(test_nn_single_bus_server_loses_redundancy),
+        cmocka_unit_test(test_reask_answers_waiting_servers_again),
         cmocka_unit_test(test_last_psu_for_bus_set_reports_not_protected_and_sheds_nobody),
         cmocka_unit_test(test_psu_on_dead_bus_moves_to_live_bus),
         cmocka_unit_test(test_relay_psu_moves_off_dead_bus),

@@ -137,6 +137,37 @@ static void test_feed_edges_are_forwarded_once(void **state)
 /* Every controller keeps the others' readings in its history (docs/
  * history.md, "Several controllers"): each once, at the time its
  * controller read it, whatever the keeper's role. */
+/* What a new primary's hold waits on (engine.c): whether another controller
+ * has told of a PSU this one does not read. Its own PSUs in a forward (its
+ * own reads count) and a rack whose PSUs nobody forwards do not. */
+static void test_others_read_once_another_controller_told_of_a_psu(void **state)
+{
+    (void)state;
+    static const bool theirs[6] = {false, false, true, true, false, false};
+    struct relay *other = relay_new(&r, theirs, NULL, GRACE);
+    assert_non_null(other);
+    assert_false(relay_others_read(other)); /* nobody has told of anything */
+    reading(2, W(900));                     /* not ours: not forwarded */
+    assert_false(relay_take_report(rl, &rep, 1000));
+    struct relay_forward f;
+    forward(&f);
+    assert_int_equal(f.npsus, 0);
+    relay_note_told(other, &f);
+    assert_false(relay_others_read(other));
+    relay_note_told(rl, &f);
+    assert_false(relay_others_read(rl));
+    driver_report_clear(&rep);
+    reading(0, W(700)); /* ps1, ours: the other hears of a PSU it does not read */
+    relay_take_report(rl, &rep, 2000);
+    forward(&f);
+    relay_note_told(rl, &f); /* its own forward: its own PSU */
+    assert_false(relay_others_read(rl));
+    relay_note_told(other, &f);
+    assert_true(relay_others_read(other));
+    relay_free(other);
+    driver_report_free(&rep);
+}
+
 static void test_a_forwarded_reading_is_kept_once_at_its_time(void **state)
 {
     (void)state;
@@ -705,6 +736,7 @@ int main(void)
         T(test_forward_tells_only_own_psus_once_read),
         T(test_a_change_of_health_is_an_alert_and_stays_told),
         T(test_feed_edges_are_forwarded_once),
+        T(test_others_read_once_another_controller_told_of_a_psu),
         T(test_a_forwarded_reading_is_kept_once_at_its_time),
         T(test_primary_takes_only_what_differs_from_its_rack),
         T(test_a_psu_nobody_tells_of_is_unknown_after_the_grace),

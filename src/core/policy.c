@@ -1457,6 +1457,14 @@ void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct poli
 {
     p->sorted_dirty = true; /* the rack may have been edited or reloaded */
     settle(p, r, now_ns, "rack settled", out);
+    memset(p->asked, 0, (size_t)r->nservers * sizeof(*p->asked));
+}
+
+void policy_reask_waiting(struct policy *p, const struct rack *r)
+{
+    for (int i = 0; i < r->nservers; i++)
+        if (r->servers[i].state == RACK_SRV_WAITING)
+            p->asked[i] = true;
 }
 
 static void ignored(struct policy_actions *out, int server, const char *id, const char *what)

@@ -173,6 +173,11 @@ void policy_resort(struct policy *p);
 
 /* Settles the rack as it stands (after loading, or after a restart). */
 void policy_settle(struct policy *p, struct rack *r, int64_t now_ns, struct policy_actions *out);
+/* The next policy_settle answers every waiting server as a new request is
+ * answered (a grant, or a wait saying why now), keeping its place in the
+ * queue: after raises were held (the daemon's decider), a waiting server's
+ * last word was the hold's, not the rack's. */
+void policy_reask_waiting(struct policy *p, const struct rack *r);
 
 /* When the policy next wants a POLICY_TICK (a restore waiting for the rack to
  * be stable, or the end of a back-off after lost power), or INT64_MAX when

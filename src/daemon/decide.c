@@ -668,6 +668,8 @@ int decide(struct decider *d, const struct decision *x, char *err, size_t len)
         return -1;
     }
     if (x->settle) {
+        if (x->reask)
+            policy_reask_waiting(d->pol, d->rack);
         policy_settle(d->pol, d->rack, now, &d->acts);
     } else if (x->n > 0 &&
                policy_handle_many(d->pol, d->rack, x->in, x->n, now, &d->acts, err, len)) {

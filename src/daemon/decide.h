@@ -138,6 +138,8 @@ struct decision {
     json_t **events; /* when not NULL: every journaled event (a new reference) */
     bool defer;      /* a settle whose journal fails keeps its facts (pre) for the
                       * catch-up, which settles again: the start on a full disk */
+    bool reask;      /* a settle that answers every waiting server again (a grant or a
+                      * wait with today's reason): when held raises are taken again */
 };
 
 /* A decision on n inputs that the devices or the clock reported. */

@@ -162,10 +162,15 @@ struct engine {
     struct relay_pending *pending; /* commands given to this secondary, waiting */
     uint32_t fwd_id;               /* the last FORWARD's id */
     int64_t forward_next_ns;       /* a secondary's next forward at the latest */
-    char relay_device[160];        /* the device that last read its PSUs */
-    bool forward_left_out;         /* the last forward left reserves out (logged once) */
-    bool reserves_refused[256];    /* by node: its last forward's reserves refused (logged) */
-    bool peer_dead[256];           /* as last seen, by address */
+    /* after a promotion, until this (mono_ns; 0 none): what raises power is
+     * held while the other controllers' PSUs may still count as last
+     * replicated (their grace; docs/controllers.md "What a new primary
+     * knows") */
+    int64_t grace_hold_ns;
+    char relay_device[160];     /* the device that last read its PSUs */
+    bool forward_left_out;      /* the last forward left reserves out (logged once) */
+    bool reserves_refused[256]; /* by node: its last forward's reserves refused (logged) */
+    bool peer_dead[256];        /* as last seen, by address */
 };
 
 static double wall_now(void)
@@ -1066,6 +1071,39 @@ static void reconcile_found(struct engine *e, const struct devices_msg *m)
         log_warnx("reconcile: %s", err);
 }
 
+/* What raises power waits for after a promotion (grace_hold_ns), as the
+ * decider's reason. */
+static void grace_hold_why(struct engine *e)
+{
+    char why[300];
+    int64_t left = e->grace_hold_ns - mono_ns();
+    snprintf(why, sizeof(why),
+             "promoted: waiting %.1f s for the other controllers' word on their PSUs (until "
+             "then those PSUs count as last replicated)",
+             left > 0 ? (double)left / 1e9 : 0.0);
+    decider_distrust(&e->dec, why);
+}
+
+/* The grace after a promotion is over: every PSU this controller does not
+ * read has been told of since, or is unknown (relay_due, just before);
+ * what raises power is taken again unless something else still holds it. */
+static void grace_hold_end(struct engine *e, int64_t now)
+{
+    if (!e->grace_hold_ns || now < e->grace_hold_ns)
+        return;
+    e->grace_hold_ns = 0;
+    if (e->awaited || e->db_lost[0])
+        return;
+    log_info("the other controllers' PSUs are told of or unknown: decisions that raise power "
+             "are taken again");
+    decider_trust(&e->dec);
+    char err[256];
+    struct decision x = decision_settle(NULL);
+    x.reask = true; /* the held requests: granted, or waiting with the rack's reason */
+    if (decide(&e->dec, &x, err, sizeof(err)))
+        log_warnx("settle after the grace: %s", err);
+}
+
 /* A device awaited since a start without a ledger was read: once the last
  * one was, what raises power is decided again (unless the database was
  * lost meanwhile), and a settle grants what was held. */
@@ -1083,10 +1121,17 @@ static void first_read(struct engine *e, const struct devices_msg *m)
     e->dev_awaited[dev] = false;
     if (--e->awaited || e->db_lost[0])
         return;
+    if (e->grace_hold_ns) {
+        log_info("the devices' first reads are in; decisions that raise power wait for the "
+                 "other controllers' word on their PSUs");
+        grace_hold_why(e);
+        return;
+    }
     log_info("the devices' first reads are in: decisions that raise power are taken again");
     decider_trust(&e->dec);
     char err[256];
     struct decision x = decision_settle(NULL);
+    x.reask = true; /* the held requests: granted, or waiting with the rack's reason */
     if (decide(&e->dec, &x, err, sizeof(err)))
         log_warnx("settle after the first reads: %s", err);
 }
@@ -1670,6 +1715,8 @@ static void relay_schedule(struct engine *e)
     int64_t d = relay_next_due(e->relay);
     if (e->forward_next_ns < d)
         d = e->forward_next_ns;
+    if (e->grace_hold_ns && e->grace_hold_ns < d)
+        d = e->grace_hold_ns;
     for (struct relay_pending *p = e->pending; p; p = p->next)
         if (p->deadline_ns < d)
             d = p->deadline_ns;
@@ -1792,6 +1839,7 @@ static void relay_readings(struct engine *e, const struct rackbus_msg *m, int64_
         return;
     }
     keep_forwarded(e, m->from, &f);
+    relay_note_told(e->relay, &f);
     if (!e->commanding) {
         /* the history, and the predictor's windows (it tells nobody: the
          * primary predicts; these are full should this one take over). The
@@ -1965,6 +2013,7 @@ static void on_relay_timer(uv_timer_t *t)
         free(p);
     }
     relay_decide(e, relay_due(e->relay, &e->rack, now), "told by no controller");
+    grace_hold_end(e, now);
     if (now >= e->forward_next_ns)
         relay_forward(e, false);
     relay_schedule(e);
@@ -2361,7 +2410,22 @@ static void on_active(void *arg, uint64_t epoch)
     predict_adopt(e); /* the replicated rows' PSUs at risk */
     predict_retell(e);
     if (e->relay) { /* the others' PSUs: told of within a grace, or unknown */
-        relay_primary(e->relay, mono_ns());
+        int64_t now = mono_ns();
+        relay_primary(e->relay, now);
+        /* ... and until then what raises power waits: a PSU whose reader
+         * died with the old primary counts as last replicated until its
+         * grace ends, and nothing may be granted on it. Only when another
+         * controller reads PSUs (one has told of them): where none does,
+         * they are unknown after the grace for good and would hold every
+         * grant, which such racks (PSUs read by nobody) do not do. */
+        if (relay_next_due(e->relay) != INT64_MAX && relay_others_read(e->relay)) {
+            e->grace_hold_ns = now + relay_grace_ns(e);
+            log_info("promoted: decisions that raise power wait %.1f s for the other "
+                     "controllers' word on their PSUs",
+                     (double)relay_grace_ns(e) / 1e9);
+            if (!e->awaited && !e->db_lost[0])
+                grace_hold_why(e);
+        }
         for (int a = 1; a < 256; a++)
             if (e->peer_dead[a])
                 relay_decide(e, relay_peer_dead(e->relay, (uint8_t)a, &e->rack), "a lost node");
@@ -2409,6 +2473,11 @@ static void on_demoted(void *arg, const char *why)
             decider_trust(&e->dec);
     }
     e->fencing = 0;
+    if (e->grace_hold_ns) { /* the next promotion's grace is its own */
+        e->grace_hold_ns = 0;
+        if (!e->awaited && !e->db_lost[0])
+            decider_trust(&e->dec);
+    }
     flush_early(e);
     if (was || e->epoch) /* stood down: what is queued is refused by the drivers */
         devices_fence(e->devices, 0);

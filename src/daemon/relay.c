@@ -45,6 +45,7 @@ struct relay {
     char (*why)[RELAY_WHY_LEN];
     struct relay_inputs out;
     /* every role: the others' readings kept in the history */
+    bool *told;           /* another controller has told of it since the start */
     int64_t *kept_ms;     /* the sender's t_ms of the last one kept, -1 none */
     int64_t *res_kept_ms; /* the same per reserve */
 };
@@ -67,6 +68,7 @@ struct relay *relay_new(const struct rack *r, const bool *own, const bool *own_r
     rl->tel = calloc(n, sizeof(*rl->tel));
     rl->tel_ms = calloc(n, sizeof(*rl->tel_ms));
     rl->kept_ms = calloc(n, sizeof(*rl->kept_ms));
+    rl->told = calloc(n, sizeof(*rl->told));
     rl->owner = calloc(n, sizeof(*rl->owner));
     rl->heard_ns = calloc(n, sizeof(*rl->heard_ns));
     rl->due_ns = calloc(n, sizeof(*rl->due_ns));
@@ -81,9 +83,9 @@ struct relay *relay_new(const struct rack *r, const bool *own, const bool *own_r
     rl->res_fresh = calloc(nres, sizeof(*rl->res_fresh));
     rl->res_kept_ms = calloc(nres, sizeof(*rl->res_kept_ms));
     if (!rl->own || !rl->mine || !rl->mine_fresh || !rl->tel || !rl->tel_ms || !rl->kept_ms ||
-        !rl->owner || !rl->heard_ns || !rl->due_ns || !rl->unheard || !rl->unheard_of || !rl->why ||
-        !rl->out.in || !rl->out.why || !rl->own_res || !rl->res || !rl->res_ms || !rl->res_fresh ||
-        !rl->res_kept_ms) {
+        !rl->told || !rl->owner || !rl->heard_ns || !rl->due_ns || !rl->unheard ||
+        !rl->unheard_of || !rl->why || !rl->out.in || !rl->out.why || !rl->own_res || !rl->res ||
+        !rl->res_ms || !rl->res_fresh || !rl->res_kept_ms) {
         relay_free(rl);
         return NULL;
     }
@@ -122,6 +124,7 @@ void relay_free(struct relay *rl)
     free(rl->tel);
     free(rl->tel_ms);
     free(rl->kept_ms);
+    free(rl->told);
     free(rl->owner);
     free(rl->heard_ns);
     free(rl->due_ns);
@@ -617,6 +620,23 @@ const struct relay_inputs *relay_heard(struct relay *rl, uint8_t from,
                  t->note[0] ? ": " : "", t->note);
     }
     return &rl->out;
+}
+
+void relay_note_told(struct relay *rl, const struct relay_forward *f)
+{
+    for (size_t k = 0; k < f->npsus; k++) {
+        int i = f->psus[k].index;
+        if (i >= 0 && i < rl->npsus && !rl->own[i])
+            rl->told[i] = true;
+    }
+}
+
+bool relay_others_read(const struct relay *rl)
+{
+    for (int i = 0; i < rl->npsus; i++)
+        if (!rl->own[i] && rl->told[i])
+            return true;
+    return false;
 }
 
 void relay_primary(struct relay *rl, int64_t now)

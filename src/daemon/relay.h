@@ -163,6 +163,13 @@ const struct relay_inputs *relay_heard(struct relay *rl, uint8_t from,
                                        const struct relay_forward *f, const struct rack *r,
                                        int64_t now);
 
+/* Any role: another controller told of f's PSUs (a forward it sent,
+ * decoded). relay_others_read: some PSU this controller does not read has
+ * been told of by another since the start, so that another controller
+ * reads it (what a new primary's hold waits on, engine.c). */
+void relay_note_told(struct relay *rl, const struct relay_forward *f);
+bool relay_others_read(const struct relay *rl);
+
 /* This controller became the active primary at now: every PSU it does not
  * read itself must be told of within grace from now (or has been, since). */
 void relay_primary(struct relay *rl, int64_t now);
