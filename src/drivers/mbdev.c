@@ -9,10 +9,14 @@
  *   current share says it carries, at most the entry's derate_pct of rated:
  *   orv3_psu_derated_mw; no ORv3 register says more), back to ok ->
  *   psu_repair; at risk is logged, not acted on (prediction comes later).
- *   Every PSU of a feed (two or more, all on this device) with its AC input
+ *   Every PSU of a feed (one or more, all on this device) with its AC input
  *   lost -> feed_fail, one input naming the feed and its PSUs, instead of a
  *   psu_fail per PSU; the first of them back (the others read again in the
- *   same poll) -> feed_repair. Each input
+ *   same poll) -> feed_repair. A feed with one PSU is a feed too: that PSU's
+ *   output is gone whether the feed or only its own input is lost, so for
+ *   this rack the feed delivers nothing, and what the other PSUs cannot
+ *   carry falls on the BBUs (feed_whole). A PSU failed for another reason is
+ *   a psu_fail, one not answering a psu_unknown, never a feed failure. Each input
  *   carries its own PSU's alarm words, never its neighbours'. A
  *   PSU that stops answering (its monitor's comm loss, or its device gone
  *   dormant) -> psu_unknown: it keeps serving but does not count for
@@ -268,6 +272,27 @@ static void feed_members(const struct mbdev *m, int f, char *buf, size_t len)
                                   mbdrv_device_unit(m->bus, m->psu_dev[i].dev));
 }
 
+/*
+ * Whether feed f is told as one (feed_fail, feed_repair): it has PSUs in the
+ * rack and this device entry reads every one of them. A feed whose PSUs sit
+ * on several entries is told PSU by PSU: no entry sees it whole.
+ *
+ * One PSU is enough. feed_fail takes away exactly what psu_fail would (the
+ * PSU counts for nothing either way: lowering); what it adds is that the
+ * battery reserves count while the feed is down (docs/policy.md "Battery
+ * reserves"). That needs proof, and input_lost with the output gone is that
+ * proof for this rack: whether the feed or only this PSU's own input went,
+ * the PSU delivers nothing, its bus sags and its BBUs carry what the other
+ * PSUs cannot, which is what a multi-PSU feed's loss looks like too. The
+ * reserves count only for keeping what draws, only while they have energy,
+ * never for raising power. A PSU failed for another reason is no feed
+ * failure, and one that does not answer (unknown) proves nothing.
+ */
+static bool feed_whole(const struct mbdev *m, int f)
+{
+    return m->feed_psus[f] > 0 && m->feed_here[f] == m->feed_psus[f];
+}
+
 /* A feed whose PSUs are read here, some with their AC input lost and not all
  * yet: its other PSUs are made due at once, so that one poll sees the whole
  * feed and tells one feed failure, not a PSU failure first. True when some
@@ -276,7 +301,7 @@ static bool feed_suspect(struct mbdev *m)
 {
     bool any = false;
     for (int f = 0; f < m->nfeeds; f++) {
-        if (m->feed_psus[f] < 2 || m->feed_here[f] != m->feed_psus[f] || m->feed_down[f])
+        if (!feed_whole(m, f) || m->feed_down[f])
             continue;
         bool lost = false;
         for (int i = 0; i < m->npsus && !lost; i++)
@@ -301,7 +326,7 @@ static bool feed_returning(struct mbdev *m)
 {
     bool any = false;
     for (int f = 0; f < m->nfeeds; f++) {
-        if (m->feed_psus[f] < 2 || m->feed_here[f] != m->feed_psus[f] || !m->feed_down[f])
+        if (!feed_whole(m, f) || !m->feed_down[f])
             continue;
         bool back = false;
         for (int i = 0; i < m->npsus && !back; i++)
@@ -319,8 +344,8 @@ static bool feed_returning(struct mbdev *m)
 
 /*
  * After a poll: what the PSUs' health says, told once. A feed all of whose
- * PSUs (two or more, every one read here) lost their AC input is one
- * feed_fail; while it is down its PSUs' own changes wait. When the first of
+ * PSUs (one or more, every one read here: feed_whole) lost their AC input is
+ * one feed_fail; while it is down its PSUs' own changes wait. When the first of
  * them is back the feed is repaired, after a psu_fail of each one still
  * without AC (lowering first: nothing counts a PSU that has no input).
  * Every other PSU whose belief differs from what was told is told.
@@ -329,8 +354,8 @@ static void settle_health(struct mbdev *m)
 {
     char who[400];
     for (int f = 0; f < m->nfeeds; f++) {
-        if (m->feed_psus[f] < 2 || m->feed_here[f] != m->feed_psus[f])
-            continue; /* one PSU's input, or PSUs this device cannot see */
+        if (!feed_whole(m, f))
+            continue; /* PSUs this device cannot see: PSU by PSU */
         bool all = true, any_back = false;
         for (int i = 0; i < m->npsus; i++)
             if (m->psu_feed[i] == f) {
