@@ -2,8 +2,8 @@
 # An outage across a fail-over (docs/outage.md "Several controllers"): three
 # rackpowerd with a node: section run one rack that `rackpower-sim serve`
 # plays over Modbus TCP (the switch module, the chassis module and an ORv3
-# BBU, read by all three; no PSU is read, as in daemon_bbu.sh: told of PSUs
-# without AC, the policy would shed what the BBU carries). As real processes:
+# BBU, read by all three; no PSU is read: in 5. the BBU's own reading, that
+# it discharges, starts the outage). As real processes:
 #  1. the operator starts an outage on the primary; its plan stops batch1
 #     (the BBU cannot carry both servers): stop, OB LB. The secondaries
 #     know it before the kill: the outage on (cause operator, since), the
