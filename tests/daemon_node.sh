@@ -193,7 +193,7 @@ done
 # Until the other controllers have told of their PSUs or their grace (about
 # 2 s) has passed, what raises power waits: a PSU whose reader died with the
 # old primary still counts as last replicated then (docs/controllers.md
-# "What a new primary knows"). When the dead one is controller 3, its ps3
+# "The first grace after a promotion"). When the dead one is controller 3, its ps3
 # and ps4 are unknown after the grace, and with n+1 the rack proves too
 # little for web2: it waits, saying why (raising power needs proof), and is
 # granted once controller 3 is back and reads them. Before the hold, a

@@ -164,8 +164,8 @@ struct engine {
     int64_t forward_next_ns;       /* a secondary's next forward at the latest */
     /* after a promotion, until this (mono_ns; 0 none): what raises power is
      * held while the other controllers' PSUs may still count as last
-     * replicated (their grace; docs/controllers.md "What a new primary
-     * knows") */
+     * replicated (their grace; docs/controllers.md "The first grace after
+     * a promotion") */
     int64_t grace_hold_ns;
     char relay_device[160];     /* the device that last read its PSUs */
     bool forward_left_out;      /* the last forward left reserves out (logged once) */
@@ -1084,24 +1084,32 @@ static void grace_hold_why(struct engine *e)
     decider_distrust(&e->dec, why);
 }
 
+/* What held decisions that raise power is over (what says what); once
+ * nothing holds them (the devices' first reads awaited, the grace after a
+ * promotion, a lost database), they are taken again, and a settle answers
+ * every waiting server: granted, or waiting with the rack's own reason (a
+ * held request's last word was the hold's). */
+static void raises_again(struct engine *e, const char *what)
+{
+    if (e->awaited || e->grace_hold_ns || e->db_lost[0])
+        return;
+    log_info("%s: decisions that raise power are taken again", what);
+    decider_trust(&e->dec);
+    char err[256];
+    struct decision x = decision_settle(NULL);
+    x.reask = true;
+    if (decide(&e->dec, &x, err, sizeof(err)))
+        log_warnx("settle after %s: %s", what, err);
+}
+
 /* The grace after a promotion is over: every PSU this controller does not
- * read has been told of since, or is unknown (relay_due, just before);
- * what raises power is taken again unless something else still holds it. */
+ * read has been told of since, or is unknown (relay_due, just before). */
 static void grace_hold_end(struct engine *e, int64_t now)
 {
     if (!e->grace_hold_ns || now < e->grace_hold_ns)
         return;
     e->grace_hold_ns = 0;
-    if (e->awaited || e->db_lost[0])
-        return;
-    log_info("the other controllers' PSUs are told of or unknown: decisions that raise power "
-             "are taken again");
-    decider_trust(&e->dec);
-    char err[256];
-    struct decision x = decision_settle(NULL);
-    x.reask = true; /* the held requests: granted, or waiting with the rack's reason */
-    if (decide(&e->dec, &x, err, sizeof(err)))
-        log_warnx("settle after the grace: %s", err);
+    raises_again(e, "the other controllers' PSUs are told of or unknown");
 }
 
 /* A device awaited since a start without a ledger was read: once the last
@@ -1127,13 +1135,7 @@ static void first_read(struct engine *e, const struct devices_msg *m)
         grace_hold_why(e);
         return;
     }
-    log_info("the devices' first reads are in: decisions that raise power are taken again");
-    decider_trust(&e->dec);
-    char err[256];
-    struct decision x = decision_settle(NULL);
-    x.reask = true; /* the held requests: granted, or waiting with the rack's reason */
-    if (decide(&e->dec, &x, err, sizeof(err)))
-        log_warnx("settle after the first reads: %s", err);
+    raises_again(e, "the devices' first reads are in");
 }
 
 /* Devices whose first read is awaited without a ledger: those that power
