@@ -108,7 +108,8 @@ rpd_stop
 sim_stop
 
 # One PSU per feed, a BBU on the bus. Granted 1800 W and drawing it: ps2
-# (2000 W) alone carries both, ps1 (1500 W) alone does not.
+# (2000 W) alone carries both, ps1 (1500 W) alone does not. F1 is behind a
+# UPS (no device reads it here): a lone PSU there is told PSU by PSU.
 cat >"$tmp/rack1.yaml" <<'YAML'
 rack:
   name: onepsu
@@ -123,6 +124,7 @@ rack:
     - {id: batch1, power_w: 800, priority: 4, buses: [A], chassis: c1}
   reserves:
     - {id: bbu1, kind: bbu, bus: A, energy_wh: 100, max_w: 1500}
+    - {id: ups1, kind: ups, feed: F1, energy_wh: 100, max_w: 1500}
   outage: {ride_through_s: 600, mains_stable_s: 1, min_charge_pct: 0}
 YAML
 log_show daemon-log-2 "$tmp/dlog2"
@@ -182,6 +184,17 @@ events
 [ "$(grep -c '"event":"feed_repair"' "$tmp/ev")" -eq 1 ] || fail "more than one feed_repair: $(grep feed_repair "$tmp/ev")"; ok
 grep '"event":"psu_fail"' "$tmp/ev" | grep -q '"psu":"ps2"' && fail "a psu_fail of ps2: $(grep psu_fail "$tmp/ev")"; ok
 grep -q '"event":"shed"' "$tmp/ev" && fail "a shed: $(grep '"event":"shed"' "$tmp/ev")"; ok
+
+# F1, behind its UPS, loses its input: ps1's psu_fail (input_lost), no feed
+# failure: the outage logic repairs a UPS's feed on NUT's OL, and a lone PSU
+# still without input would count again while the driver held its feed down.
+ctlsend "feed_fail F1"
+until_ok 'events; grep "\"event\":\"psu_fail\"" "$tmp/ev" | grep "\"psu\":\"ps1\"" | grep -q input_lost' \
+    "ps1's psu_fail with input_lost"
+grep '"event":"feed_fail"' "$tmp/ev" | grep -q '"feed":"F1"' &&
+    fail "a feed_fail of F1, a lone PSU behind a UPS: $(grep feed_fail "$tmp/ev")"; ok
+ctlsend "feed_repair F1"
+until_ok '[ "$(psu_state ps1)" = ok ]' "ps1 ok when its input is back"
 
 rpd_stop
 sim_stop
