@@ -197,11 +197,14 @@ c power-on ml1 --json >"$tmp/out" || fail "power-on ml1"
 grep -q '"result":"queued","state":"waiting"' "$tmp/out" || fail "ml1 granted unread: $(cat "$tmp/out")"; ok
 grep -q '"reason":"held: no ledger: waiting for the first read of 1 device that powers servers"' "$tmp/out" ||
     fail "no reason: $(cat "$tmp/out")"; ok
+c status | grep -q "^raising power held: no ledger: waiting for the first read of 1 device that powers servers$" ||
+    fail "the status does not say raising power is held: $(c status)"; ok
 sim_start "$sim" "$tmp/sout2" "$tmp/slog2" "$tmp/rack.yaml" --tcp "127.0.0.2:$port2" --control "$tmp/ctl2"
 until_ok '[ "$(srv ml1)" = on ]' "ml1 granted once the chassis modules were read"
 until_ok "sim_ctl '$tmp/ctl2' status | grep -q 'server ml1 .*present on'" "ml1 powered in the second simulator"
 grep -q "the devices' first reads are in: decisions that raise power are taken again" "$tmp/log" ||
     fail "no word of the first reads"; ok
+c status --json | grep -q '"raises_held":null' || fail "raising power still held: $(c status --json)"; ok
 rpd_stop
 [ $stop_rc -eq 0 ] || fail "SIGTERM: exit $stop_rc"; ok
 sim_stop # the second

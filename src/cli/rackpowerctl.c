@@ -409,6 +409,9 @@ static void print_status(json_t *j)
         printf("conversion loss: %s W (balancing %s)\n", loss, str(j, "balance"));
     }
     printf("alarms: %zu\n", json_array_size(json_object_get(j, "alarms")));
+    const char *held = json_string_value(json_object_get(j, "raises_held"));
+    if (held) /* decisions that raise power wait: why */
+        printf("raising power held: %s\n", held);
     json_t *out = json_object_get(j, "outage");
     if (json_is_object(out)) {
         char wh[32] = "-", rt[32] = "-";

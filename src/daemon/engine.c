@@ -227,6 +227,7 @@ static void publish(struct engine *e)
         .last_event_id = e->dec.last_id,
         .version = RP_VERSION,
         .cluster = cluster_view(e),
+        .raises_held = e->dec.distrust,
     };
     int64_t now = mono_ns();
     in.outage = e->orun_ready ? orun_view(&e->orun, now) : NULL;

@@ -340,6 +340,9 @@ static json_t *status_obj(const struct view_in *in)
     json_object_set_new(o, "version", json_string(in->version));
     cluster_fields(o, in->cluster);
     json_object_set(o, "outage", in->outage_status ? in->outage_status : json_null());
+    json_object_set_new(o, "raises_held",
+                        in->raises_held && in->raises_held[0] ? json_string(in->raises_held)
+                                                              : json_null());
     return o;
 }
 

@@ -83,6 +83,9 @@ struct view_in {
     const struct view_cluster *cluster; /* NULL: a lone controller */
     json_t *outage;                     /* GET /v1/outage's object (outage_run.h); NULL: none */
     json_t *outage_status;              /* the status's "outage" field; NULL: null */
+    /* why decisions that raise power are held now ("" or NULL: they are not;
+     * the decider's distrust: no ledger yet, a promotion, a lost database) */
+    const char *raises_held;
 };
 
 /* A new snapshot, or NULL when out of memory. */
