@@ -164,6 +164,15 @@ static void test_others_read_once_another_controller_told_of_a_psu(void **state)
     assert_false(relay_others_read(rl));
     relay_note_told(other, &f);
     assert_true(relay_others_read(other));
+    /* primary: ps1 told of before, not since; heard again, or unknown for
+     * want of a word, it is settled (what ends a new primary's hold) */
+    relay_primary(other, MS(1000));
+    assert_false(relay_told_since(other, MS(1000)));
+    relay_heard(other, 1, &f, &r, MS(1200));
+    assert_true(relay_told_since(other, MS(1000)));
+    assert_false(relay_told_since(other, MS(1300)));
+    relay_due(other, &r, MS(1200) + GRACE); /* its grace over: unknown */
+    assert_true(relay_told_since(other, MS(1300)));
     relay_free(other);
     driver_report_free(&rep);
 }

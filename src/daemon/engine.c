@@ -167,6 +167,7 @@ struct engine {
      * replicated (their grace; docs/controllers.md "The first grace after
      * a promotion") */
     int64_t grace_hold_ns;
+    int64_t promoted_ns;        /* mono_ns of the last promotion */
     char relay_device[160];     /* the device that last read its PSUs */
     bool forward_left_out;      /* the last forward left reserves out (logged once) */
     bool reserves_refused[256]; /* by node: its last forward's reserves refused (logged) */
@@ -1103,11 +1104,15 @@ static void raises_again(struct engine *e, const char *what)
         log_warnx("settle after %s: %s", what, err);
 }
 
-/* The grace after a promotion is over: every PSU this controller does not
- * read has been told of since, or is unknown (relay_due, just before). */
+/* The hold after a promotion ends when its grace is over (every PSU this
+ * controller does not read has been told of since, or is unknown:
+ * relay_due, just before), or sooner when each PSU another controller told
+ * of has been heard since the promotion or is unknown (its node declared
+ * lost). */
 static void grace_hold_end(struct engine *e, int64_t now)
 {
-    if (!e->grace_hold_ns || now < e->grace_hold_ns)
+    if (!e->grace_hold_ns ||
+        (now < e->grace_hold_ns && !relay_told_since(e->relay, e->promoted_ns)))
         return;
     e->grace_hold_ns = 0;
     raises_again(e, "the other controllers' PSUs are told of or unknown");
@@ -1861,6 +1866,7 @@ static void relay_readings(struct engine *e, const struct rackbus_msg *m, int64_
     }
     snprintf(why, sizeof(why), "told by node %u (%s)", m->from, f.device);
     relay_decide(e, relay_heard(e->relay, m->from, &f, &e->rack, now), why);
+    grace_hold_end(e, now);
     relay_schedule(e);
     update_alarms(e);
     publish(e);
@@ -2043,6 +2049,7 @@ static void relay_peers(struct engine *e)
             char why[64];
             snprintf(why, sizeof(why), "node %d lost", a);
             relay_decide(e, relay_peer_dead(e->relay, (uint8_t)a, &e->rack), why);
+            grace_hold_end(e, mono_ns());
         }
     }
     if (changed)
@@ -2414,6 +2421,7 @@ static void on_active(void *arg, uint64_t epoch)
     predict_retell(e);
     if (e->relay) { /* the others' PSUs: told of within a grace, or unknown */
         int64_t now = mono_ns();
+        e->promoted_ns = now;
         relay_primary(e->relay, now);
         /* ... and until then what raises power waits: a PSU whose reader
          * died with the old primary counts as last replicated until its
@@ -2433,6 +2441,9 @@ static void on_active(void *arg, uint64_t epoch)
             if (e->peer_dead[a])
                 relay_decide(e, relay_peer_dead(e->relay, (uint8_t)a, &e->rack), "a lost node");
         relay_schedule(e);
+        /* the hold ends when its grace does, at a forward that completes it
+         * (relay_readings), or when a lost node's PSUs complete it (below,
+         * relay_peers) */
     }
     snprintf(why, sizeof(why),
              "elected primary in epoch %llu: the devices are read again and what they report is "

@@ -631,6 +631,14 @@ void relay_note_told(struct relay *rl, const struct relay_forward *f)
     }
 }
 
+bool relay_told_since(const struct relay *rl, int64_t since)
+{
+    for (int i = 0; i < rl->npsus; i++)
+        if (!rl->own[i] && rl->told[i] && !rl->unheard[i] && rl->heard_ns[i] < since)
+            return false;
+    return true;
+}
+
 bool relay_others_read(const struct relay *rl)
 {
     for (int i = 0; i < rl->npsus; i++)

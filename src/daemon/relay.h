@@ -169,6 +169,10 @@ const struct relay_inputs *relay_heard(struct relay *rl, uint8_t from,
  * reads it (what a new primary's hold waits on, engine.c). */
 void relay_note_told(struct relay *rl, const struct relay_forward *f);
 bool relay_others_read(const struct relay *rl);
+/* While primary: every PSU another controller has told of (relay_note_told)
+ * has been heard at or after since (relay_heard), or is unknown for want of
+ * a word; a new primary's hold ends then, before the grace when it can. */
+bool relay_told_since(const struct relay *rl, int64_t since);
 
 /* This controller became the active primary at now: every PSU it does not
  * read itself must be told of within grace from now (or has been, since). */
