@@ -2480,18 +2480,14 @@ static void on_demoted(void *arg, const char *why)
                     "this controller stopped being primary before every secondary held the "
                     "decision: ask the new primary what stands");
     uv_timer_stop(&e->deadline);
-    if (e->awaited) { /* what a promotion awaited is the next one's */
+    if (e->awaited || e->grace_hold_ns) { /* what a promotion awaited is the next one's */
         e->awaited = 0;
         memset(e->dev_awaited, 0, e->ndevs * sizeof(*e->dev_awaited));
+        e->grace_hold_ns = 0;
         if (!e->db_lost[0])
             decider_trust(&e->dec);
     }
     e->fencing = 0;
-    if (e->grace_hold_ns) { /* the next promotion's grace is its own */
-        e->grace_hold_ns = 0;
-        if (!e->awaited && !e->db_lost[0])
-            decider_trust(&e->dec);
-    }
     flush_early(e);
     if (was || e->epoch) /* stood down: what is queued is refused by the drivers */
         devices_fence(e->devices, 0);

@@ -95,9 +95,7 @@ int pred_history_prime(struct predictor *p, const struct rack *r, const char *hi
     struct starts s = {.r = r, .after_ms = after};
     if (hist_labels(h, from_ms, to_ms, take_label, &s, err, errlen) < 0)
         rc = -1;
-    for (int i = 0; !rc && i < r->npsus; i++) {
-        if (!hist_known(h, HIST_PSU, r->psus[i].id))
-            continue;
+    for (int i = 0; !rc && i < r->npsus; i++) { /* one the history never had: no rows */
         struct feed f = {.p = p, .r = r, .psu = i, .err = err, .errlen = errlen};
         int q = hist_query(h, HIST_PSU, r->psus[i].id, after[i] + 1, to_ms, step_ms, max_rows,
                            take_row, &f, err, errlen);
