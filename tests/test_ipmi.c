@@ -60,8 +60,8 @@ static int free_udp_port(void)
 }
 
 /* Starts the BMC b (name and port set) with BMC_SOFT_OFF_S soft_s; returns
- * once it answers an RMCP ping. */
-static void bmc_run(struct bmc *b, const char *soft_s)
+ * once it answers an RMCP ping, true, or false when it did not start. */
+static bool bmc_try(struct bmc *b, const char *soft_s)
 {
     const char *src = getenv("RP_SOURCE_DIR");
     assert_non_null(src);
@@ -93,15 +93,42 @@ static void bmc_run(struct bmc *b, const char *soft_s)
     if (!fgets(line, sizeof(line), f))
         line[0] = '\0';
     fclose(f);
-    if (strncmp(line, "ready", 5))
-        fail_msg("bmc %s did not start (%s)", b->name, line);
+    return strncmp(line, "ready", 5) == 0;
 }
 
+static void bmc_run(struct bmc *b, const char *soft_s)
+{
+    if (!bmc_try(b, soft_s))
+        fail_msg("bmc %s did not start", b->name);
+}
+
+/* Whether BMC b's ipmi_sim could not bind its port: the free port found
+ * was taken before it bound it (another test's socket, on a shared machine). */
+static bool port_taken(const struct bmc *b)
+{
+    char path[400], line[256];
+    snprintf(path, sizeof(path), "%s/%s/sim.log", dir, b->name);
+    FILE *f = fopen(path, "r");
+    bool taken = false;
+    while (f && !taken && fgets(line, sizeof(line), f))
+        taken = strstr(line, "Address already in use") != NULL;
+    if (f)
+        fclose(f);
+    return taken;
+}
+
+/* A new BMC on a free port; another port (and name) when the one found was
+ * taken before ipmi_sim bound it, up to 5 tries. */
 static void bmc_start(struct bmc *b, const char *soft_s)
 {
-    snprintf(b->name, sizeof(b->name), "bmc%d", ++bmc_seq);
-    b->port = free_udp_port();
-    bmc_run(b, soft_s);
+    for (int tries = 0;; tries++) {
+        snprintf(b->name, sizeof(b->name), "bmc%d", ++bmc_seq);
+        b->port = free_udp_port();
+        if (bmc_try(b, soft_s))
+            return;
+        if (tries == 4 || !port_taken(b))
+            fail_msg("bmc %s did not start", b->name);
+    }
 }
 
 static void bmc_kill(struct bmc *b)
